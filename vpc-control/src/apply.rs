@@ -1,0 +1,197 @@
+//! Apply: converge the kernel (namespaces, veths, maps, XDP attachments) to
+//! a model, writing only the difference; destroy: remove all of it.
+//!
+//! The kernel is the record of what was applied: router ports carry the id
+//! of their instance in their alias, maps are pinned in bpffs. Nothing is
+//! touched before the model has validated and compiled.
+use std::collections::BTreeMap;
+
+use thiserror::Error;
+
+use crate::{
+    compile::{self, CompileError},
+    datapath::{self, Datapath, DatapathError, WriteStats},
+    model::Model,
+    netns::{self, NetnsError},
+    topology::{self, INSTANCE_IFNAME, PORT_ALIAS_PREFIX, PortPlan, ROUTER_MAC},
+    validate::{self, ValidationError},
+};
+
+/// Why an apply or destroy failed.
+#[derive(Debug, Error)]
+pub enum ApplyError {
+    /// The model is refused; nothing was changed.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// The model could not be compiled; nothing was changed.
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    /// Creating or changing namespaces or links failed.
+    #[error(transparent)]
+    Netns(#[from] NetnsError),
+    /// Loading the datapath or writing maps failed.
+    #[error(transparent)]
+    Datapath(#[from] DatapathError),
+}
+
+impl ApplyError {
+    /// The cloud-style error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApplyError::Invalid(e) => e.code(),
+            ApplyError::Compile(_) => "InvalidParameter",
+            ApplyError::Netns(_) | ApplyError::Datapath(_) => "InternalError",
+        }
+    }
+}
+
+/// What an apply changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Instance ports created.
+    pub ports_created: usize,
+    /// Instance ports (and their namespaces) removed.
+    pub ports_removed: usize,
+    /// Map writes.
+    pub writes: WriteStats,
+}
+
+/// A router port found in the router namespace.
+#[derive(Debug, Clone)]
+pub struct ExistingPort {
+    /// Interface name.
+    pub name: String,
+    /// ifindex.
+    pub ifindex: u32,
+    /// Instance id from the alias.
+    pub instance_id: String,
+}
+
+/// The router ports of a namespace (interfaces carrying our alias).
+pub fn router_ports(router_namespace: &str) -> Result<Vec<ExistingPort>, NetnsError> {
+    if !netns::exists(router_namespace) {
+        return Ok(Vec::new());
+    }
+    Ok(netns::links(router_namespace)?
+        .into_iter()
+        .filter_map(|l| {
+            let instance_id = l.ifalias.as_deref()?.strip_prefix(PORT_ALIAS_PREFIX)?.to_string();
+            Some(ExistingPort { name: l.ifname, ifindex: l.ifindex, instance_id })
+        })
+        .collect())
+}
+
+fn ensure_router_namespace(ns: &str) -> Result<(), NetnsError> {
+    netns::add(ns)?;
+    // The router namespace forwards nothing itself: every routed packet is XDP's.
+    netns::sysctl(ns, "net.ipv4.ip_forward", "0")?;
+    netns::sysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1")?;
+    netns::sysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1")?;
+    Ok(())
+}
+
+fn converge_port(router_ns: &str, p: &PortPlan, exists: bool) -> Result<bool, NetnsError> {
+    let inst = p.instance_id.as_str();
+    netns::add(inst)?;
+    netns::sysctl(inst, "net.ipv6.conf.all.disable_ipv6", "1")?;
+    netns::sysctl(inst, "net.ipv6.conf.default.disable_ipv6", "1")?;
+    if !exists {
+        // A leftover eth0 (its router end is gone) would block the new pair.
+        if netns::links(inst)?.iter().any(|l| l.ifname == INSTANCE_IFNAME) {
+            netns::ip(&["-n", inst, "link", "del", INSTANCE_IFNAME])?;
+        }
+        netns::ip(&[
+            "-n", router_ns, "link", "add", &p.port_name, "type", "veth", "peer", "name",
+            INSTANCE_IFNAME, "netns", inst,
+        ])?;
+    }
+    let alias = format!("{PORT_ALIAS_PREFIX}{inst}");
+    let router_mac = topology::format_mac(&ROUTER_MAC);
+    netns::ip(&["-n", router_ns, "link", "set", "dev", &p.port_name, "address", &router_mac, "alias", &alias, "up"])?;
+    netns::ip(&["-n", inst, "link", "set", "dev", INSTANCE_IFNAME, "address", &topology::format_mac(&p.mac), "up"])?;
+    let want = p.address.to_string();
+    if netns::ipv4_addresses(inst, INSTANCE_IFNAME)? != [want.clone()] {
+        netns::ip(&["-n", inst, "addr", "flush", "dev", INSTANCE_IFNAME])?;
+        netns::ip(&["-n", inst, "addr", "add", &want, "dev", INSTANCE_IFNAME])?;
+    }
+    netns::ip(&["-n", inst, "route", "replace", "default", "via", &p.gateway.to_string(), "dev", INSTANCE_IFNAME])?;
+    // A veth only receives frames redirected (or XDP_TX'd) into its peer when
+    // NAPI runs on it: GRO enables that without an XDP program in the instance.
+    netns::exec(inst, "ethtool", &["-K", INSTANCE_IFNAME, "gro", "on"])?;
+    Ok(!exists)
+}
+
+/// Converges the kernel to `model`. Validates and compiles first: an invalid
+/// model changes nothing.
+pub fn apply(model: Model) -> Result<ApplyReport, ApplyError> {
+    let model = model.with_system_route_tables();
+    validate::validate(&model)?;
+    let plan = topology::plan(&model);
+    let dry_ports = plan.ports.iter().map(|p| (p.eni_id.clone(), 0)).collect();
+    compile::compile(&model, &dry_ports)?;
+
+    let router_ns = plan.router_namespace.as_str();
+    ensure_router_namespace(router_ns)?;
+    let existing = router_ports(router_ns)?;
+    let mut report = ApplyReport::default();
+    for p in &plan.ports {
+        let exists = existing.iter().any(|e| e.name == p.port_name && e.instance_id == p.instance_id);
+        if converge_port(router_ns, p, exists)? {
+            report.ports_created += 1;
+        }
+    }
+
+    let ifindex: BTreeMap<String, u32> =
+        netns::links(router_ns)?.into_iter().map(|l| (l.ifname, l.ifindex)).collect();
+    let mut ports = BTreeMap::new();
+    let mut attach = Vec::new();
+    for p in &plan.ports {
+        let idx = *ifindex.get(&p.port_name).ok_or_else(|| NetnsError::Parse {
+            cmd: format!("ip -n {router_ns} link show"),
+            detail: format!("port {} missing after creation", p.port_name),
+        })?;
+        ports.insert(p.eni_id.clone(), idx);
+        attach.push((p.port_name.clone(), idx));
+    }
+    let desired = compile::compile(&model, &ports)?;
+    let mut dp = Datapath::load(Some(&datapath::pin_dir(router_ns)))?;
+    let current = dp.read()?;
+    report.writes = dp.write(&current, &desired)?;
+    dp.attach(router_ns, &attach)?;
+
+    for e in &existing {
+        if !plan.ports.iter().any(|p| p.port_name == e.name && p.instance_id == e.instance_id) {
+            netns::ip(&["-n", router_ns, "link", "del", &e.name])?;
+            netns::delete(&e.instance_id)?;
+            report.ports_removed += 1;
+        }
+    }
+    Ok(report)
+}
+
+/// Removes everything `apply` made for this model's router: instance
+/// namespaces (those named in the model and those recorded on router ports),
+/// the router namespace, and the pinned maps and links.
+pub fn destroy(model: &Model) -> Result<usize, ApplyError> {
+    let router_ns = model.router.namespace.as_str();
+    if validate::check_id("router namespace", router_ns).is_err() {
+        return Err(ValidationError::InvalidRouterNamespace(router_ns.to_string()).into());
+    }
+    for inst in &model.instances {
+        validate::check_id("instance", &inst.id)?;
+    }
+    let mut removed = 0;
+    let mut instances: Vec<String> = router_ports(router_ns)?.into_iter().map(|p| p.instance_id).collect();
+    instances.extend(model.instances.iter().map(|i| i.id.clone()));
+    instances.sort();
+    instances.dedup();
+    for inst in instances {
+        if netns::exists(&inst) {
+            netns::delete(&inst)?;
+            removed += 1;
+        }
+    }
+    netns::delete(router_ns)?;
+    datapath::unpin(router_ns)?;
+    Ok(removed)
+}

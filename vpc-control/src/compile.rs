@@ -1,0 +1,286 @@
+//! Pure compile: a validated [`Model`] plus the ifindex of each router port
+//! -> the exact set of map entries the datapath needs. No kernel involved.
+use std::collections::{BTreeMap, BTreeSet};
+
+use ipnet::Ipv4Net;
+use thiserror::Error;
+use vpc_common::{
+    ENI_FLAG_SOURCE_DEST_CHECK, Egress, Eni, EniAddressKey, NextHop, NextHopKind, RouteKey,
+    ipv4_mapped, route_key_prefix_len_v4,
+};
+
+use crate::model::{self, Model};
+use crate::topology::{self, ROUTER_MAC};
+
+/// Why a model could not be compiled.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum CompileError {
+    /// Two ids hash to the same numeric id; rename one of them.
+    #[error("The ids {a} and {b} map to the same numeric id {id}; rename one of them.")]
+    IdCollision { a: String, b: String, id: u32 },
+    /// An instance has no router port yet (apply creates ports before compiling).
+    #[error("The instance {0} has no router port.")]
+    MissingPort(String),
+    /// An instance has no address (the model was not validated).
+    #[error("The instance {0} has no private IP address.")]
+    MissingAddress(String),
+}
+
+/// Key of the route trie as the control plane handles it: prefix length
+/// first (bits of table id + address), then the key data.
+pub type RouteTrieKey = (u32, RouteKey);
+
+/// Every entry of every map, as the datapath must see it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MapEntries {
+    /// Router port ifindex -> ENI (its keys are also the egress ports and the
+    /// port counters).
+    pub eni_by_port: BTreeMap<u32, Eni>,
+    /// {VPC, address} -> egress.
+    pub eni_by_address: BTreeMap<EniAddressKey, Egress>,
+    /// {prefix length, {table, address}} -> next hop.
+    pub routes: BTreeMap<RouteTrieKey, NextHop>,
+}
+
+/// The trie key of an IPv4 prefix in a route table.
+pub fn route_key(route_table_id: u32, prefix: &Ipv4Net) -> RouteTrieKey {
+    (
+        route_key_prefix_len_v4(prefix.prefix_len() as u32),
+        RouteKey { route_table_id, addr: ipv4_mapped(prefix.network().octets()) },
+    )
+}
+
+/// Numeric ids of VPCs, vSwitches and route tables, checked for collisions.
+fn numeric_ids<'a>(ids: impl Iterator<Item = &'a str>) -> Result<BTreeMap<&'a str, u32>, CompileError> {
+    let mut by_num: BTreeMap<u32, &str> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for id in ids {
+        let n = topology::numeric_id(id);
+        if let Some(other) = by_num.insert(n, id) {
+            return Err(CompileError::IdCollision { a: other.to_string(), b: id.to_string(), id: n });
+        }
+        out.insert(id, n);
+    }
+    Ok(out)
+}
+
+/// Compiles the model. `ports` maps each ENI id to its router port ifindex.
+pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntries, CompileError> {
+    let vpc_ids = numeric_ids(model.vpcs.iter().map(|v| v.id.as_str()))?;
+    let vswitch_ids = numeric_ids(model.vswitches.iter().map(|v| v.id.as_str()))?;
+    let table_ids = numeric_ids(model.route_tables.iter().map(|v| v.id.as_str()))?;
+    let addresses: BTreeMap<String, _> = model::instance_addresses(model).into_iter().collect();
+    let mut out = MapEntries::default();
+
+    let mut egress_of = BTreeMap::new();
+    for inst in &model.instances {
+        let eni_id = inst.eni_id();
+        let ifindex = *ports.get(&eni_id).ok_or_else(|| CompileError::MissingPort(inst.id.clone()))?;
+        let ip = addresses
+            .get(&inst.id)
+            .copied()
+            .flatten()
+            .ok_or_else(|| CompileError::MissingAddress(inst.id.clone()))?;
+        let Some(vsw) = model.vswitch(&inst.vswitch_id) else { continue };
+        let Some(rt) = model.route_table_of(vsw) else { continue };
+        let mac = topology::eni_mac(&eni_id);
+        let egress = Egress { ifindex, dst_mac: mac, src_mac: ROUTER_MAC };
+        let vpc_id = vpc_ids[vsw.vpc_id.as_str()];
+        out.eni_by_port.insert(
+            ifindex,
+            Eni {
+                vpc_id,
+                vswitch_id: vswitch_ids[vsw.id.as_str()],
+                route_table_id: table_ids[rt.id.as_str()],
+                flags: if inst.source_dest_check { ENI_FLAG_SOURCE_DEST_CHECK } else { 0 },
+                ip: ip.octets(),
+                gateway_ip: model::vswitch_gateway(&vsw.cidr_block).octets(),
+                vswitch_addr: vsw.cidr_block.network().octets(),
+                vswitch_mask: vsw.cidr_block.netmask().octets(),
+                mac,
+                router_mac: ROUTER_MAC,
+            },
+        );
+        out.eni_by_address.insert(EniAddressKey { vpc_id, addr: ipv4_mapped(ip.octets()) }, egress);
+        egress_of.insert(inst.id.as_str(), egress);
+    }
+
+    for rt in &model.route_tables {
+        let table = table_ids[rt.id.as_str()];
+        // RT-2: every vSwitch CIDR of the VPC is routed locally.
+        let system: BTreeSet<Ipv4Net> = model
+            .vswitches
+            .iter()
+            .filter(|v| v.vpc_id == rt.vpc_id)
+            .map(|v| v.cidr_block)
+            .collect();
+        for cidr in &system {
+            out.routes.insert(
+                route_key(table, cidr),
+                NextHop { kind: NextHopKind::Local as u32, egress: Egress::default() },
+            );
+        }
+        // RT-3: custom entries to an instance or ENI.
+        for entry in &rt.route_entries {
+            let Some(hop) = model.instance_by_next_hop(entry.next_hop_type, &entry.next_hop_id) else {
+                continue;
+            };
+            let Some(egress) = egress_of.get(hop.id.as_str()) else { continue };
+            out.routes.insert(
+                route_key(table, &entry.destination_cidr_block),
+                NextHop { kind: NextHopKind::Eni as u32, egress: *egress },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The writes that turn `current` into `desired` for one map.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Diff<K, V> {
+    /// Entries to insert or overwrite.
+    pub upserts: Vec<(K, V)>,
+    /// Keys to delete.
+    pub removals: Vec<K>,
+}
+
+impl<K, V> Diff<K, V> {
+    /// True if nothing changes.
+    pub fn is_empty(&self) -> bool {
+        self.upserts.is_empty() && self.removals.is_empty()
+    }
+}
+
+/// Only the difference: entries new or changed in `desired`, keys gone from it.
+pub fn diff<K: Ord + Clone, V: PartialEq + Clone>(
+    current: &BTreeMap<K, V>,
+    desired: &BTreeMap<K, V>,
+) -> Diff<K, V> {
+    Diff {
+        upserts: desired
+            .iter()
+            .filter(|(k, v)| current.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        removals: current.keys().filter(|k| !desired.contains_key(*k)).cloned().collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::*;
+
+    fn lab() -> Model {
+        toml::from_str::<Model>(
+            r#"
+            [[vpc]]
+            id = "vpc-a"
+            cidr_block = "10.0.0.0/16"
+            [[vswitch]]
+            id = "vsw-1"
+            vpc_id = "vpc-a"
+            cidr_block = "10.0.1.0/24"
+            [[vswitch]]
+            id = "vsw-2"
+            vpc_id = "vpc-a"
+            cidr_block = "10.0.2.0/24"
+            route_table_id = "vtb-custom"
+            [[route_table]]
+            id = "vtb-custom"
+            vpc_id = "vpc-a"
+            [[route_table.route_entry]]
+            destination_cidr_block = "192.168.0.0/16"
+            next_hop_type = "Instance"
+            next_hop_id = "i-fw"
+            [[instance]]
+            id = "i-1"
+            vswitch_id = "vsw-1"
+            private_ip_address = "10.0.1.10"
+            [[instance]]
+            id = "i-fw"
+            vswitch_id = "vsw-2"
+            source_dest_check = false
+            "#,
+        )
+        .unwrap()
+        .with_system_route_tables()
+    }
+
+    fn ports() -> BTreeMap<String, u32> {
+        [("eni-1".to_string(), 7), ("eni-fw".to_string(), 9)].into_iter().collect()
+    }
+
+    #[test]
+    fn rt_2_every_table_routes_every_vswitch_locally() {
+        let m = lab();
+        crate::validate::validate(&m).unwrap();
+        let e = compile(&m, &ports()).unwrap();
+        let custom = topology::numeric_id("vtb-custom");
+        let system = topology::numeric_id("vtb-a");
+        for table in [custom, system] {
+            for cidr in ["10.0.1.0/24", "10.0.2.0/24"] {
+                let hop = e.routes[&route_key(table, &cidr.parse().unwrap())];
+                assert_eq!(hop.kind, NextHopKind::Local as u32);
+            }
+        }
+        // 2 tables x 2 vSwitches + 1 custom entry, nothing else.
+        assert_eq!(e.routes.len(), 5);
+    }
+
+    #[test]
+    fn rt_3_instance_next_hop_compiles_to_its_eni() {
+        let e = compile(&lab(), &ports()).unwrap();
+        let key = route_key(topology::numeric_id("vtb-custom"), &"192.168.0.0/16".parse().unwrap());
+        let hop = e.routes[&key];
+        assert_eq!(hop.kind, NextHopKind::Eni as u32);
+        assert_eq!(hop.egress.ifindex, 9);
+        assert_eq!(hop.egress.dst_mac, topology::eni_mac("eni-fw"));
+        assert_eq!(hop.egress.src_mac, ROUTER_MAC);
+        assert_eq!(key.0, 32 + 96 + 16);
+    }
+
+    #[test]
+    fn rt_1_eni_uses_route_table_of_its_vswitch() {
+        let e = compile(&lab(), &ports()).unwrap();
+        let eni1 = e.eni_by_port[&7];
+        assert_eq!(eni1.route_table_id, topology::numeric_id("vtb-a"));
+        assert_eq!(eni1.ip, [10, 0, 1, 10]);
+        assert_eq!(eni1.gateway_ip, [10, 0, 1, 253]);
+        assert_eq!(eni1.vswitch_mask, [255, 255, 255, 0]);
+        assert_eq!(eni1.flags, ENI_FLAG_SOURCE_DEST_CHECK);
+        let fw = e.eni_by_port[&9];
+        assert_eq!(fw.route_table_id, topology::numeric_id("vtb-custom"));
+        assert_eq!(fw.ip, [10, 0, 2, 1], "first free address of vsw-2");
+        assert_eq!(fw.flags, 0, "source/dest check off");
+    }
+
+    #[test]
+    fn vpc_3_addresses_are_keyed_by_vpc() {
+        let e = compile(&lab(), &ports()).unwrap();
+        let vpc = topology::numeric_id("vpc-a");
+        let key = EniAddressKey { vpc_id: vpc, addr: ipv4_mapped([10, 0, 1, 10]) };
+        assert_eq!(e.eni_by_address[&key].ifindex, 7);
+        assert_eq!(e.eni_by_address.len(), 2);
+    }
+
+    #[test]
+    fn rt_1_compile_is_deterministic_and_diff_is_minimal() {
+        let a = compile(&lab(), &ports()).unwrap();
+        assert_eq!(a, compile(&lab(), &ports()).unwrap());
+        assert!(diff(&a.routes, &a.routes).is_empty());
+        let mut m = lab();
+        m.route_tables[0].route_entries[0].destination_cidr_block = "192.168.0.0/24".parse().unwrap();
+        let b = compile(&m, &ports()).unwrap();
+        let d = diff(&a.routes, &b.routes);
+        assert_eq!(d.upserts.len(), 1);
+        assert_eq!(d.removals.len(), 1);
+        assert!(diff(&a.eni_by_port, &b.eni_by_port).is_empty());
+    }
+
+    #[test]
+    fn missing_port_is_an_error() {
+        let err = compile(&lab(), &BTreeMap::new()).unwrap_err();
+        assert!(matches!(err, CompileError::MissingPort(_)));
+    }
+}

@@ -1,0 +1,393 @@
+//! The XDP datapath from user space: load the embedded object (maps pinned in
+//! bpffs so they outlive the process), read and write map entries, attach the
+//! router program to ports, read the counters.
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fs, io,
+    path::{Path, PathBuf},
+};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{
+        DevMapHash, HashMap, LpmTrie, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues,
+        lpm_trie::Key,
+    },
+    programs::{
+        ProgramError, Xdp, XdpMode,
+        links::{FdLink, PinnedLink},
+        xdp::XdpLink,
+    },
+};
+use thiserror::Error;
+use vpc_common::{
+    Action, DropReason, Egress, Eni, EniAddressKey, NextHop, PortCounters, ROUTER_PROGRAM,
+    RouteKey, map_names,
+};
+
+use crate::compile::{Diff, MapEntries, diff};
+
+/// The datapath object built from `vpc-ebpf` by build.rs.
+pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vpc-ebpf.o"));
+
+/// Root of this project's pins in bpffs.
+pub const BPFFS_ROOT: &str = "/sys/fs/bpf/vpc";
+
+/// Errors of the datapath layer.
+#[derive(Debug, Error)]
+pub enum DatapathError {
+    /// The eBPF object could not be loaded (verifier, permissions, pins).
+    #[error("cannot load the XDP datapath: {0}")]
+    Load(#[from] aya::EbpfError),
+    /// A program operation failed.
+    #[error("XDP program: {0}")]
+    Program(#[from] ProgramError),
+    /// A map operation failed.
+    #[error("map {map}: {source}")]
+    Map { map: &'static str, source: aya::maps::MapError },
+    /// The device map refused an entry.
+    #[error("device map: {0}")]
+    DevMap(#[from] aya::maps::xdp::XdpMapError),
+    /// The object lacks a map or program this code expects.
+    #[error("the eBPF object has no {0}")]
+    Missing(&'static str),
+    /// Pinning or unpinning failed.
+    #[error("bpffs {path}: {source}")]
+    Pin { path: PathBuf, source: io::Error },
+    /// A link operation failed.
+    #[error("XDP link: {0}")]
+    Link(#[from] aya::programs::links::LinkError),
+    /// Pinning a link failed.
+    #[error("pin: {0}")]
+    PinLink(#[from] aya::pin::PinError),
+    /// Counting CPUs failed.
+    #[error("cannot count CPUs: {0}")]
+    Cpus(String),
+    /// Entering the router namespace failed.
+    #[error(transparent)]
+    Netns(#[from] crate::netns::NetnsError),
+}
+
+fn map_err(map: &'static str) -> impl FnOnce(aya::maps::MapError) -> DatapathError {
+    move |source| DatapathError::Map { map, source }
+}
+
+/// Mounts bpffs on /sys/fs/bpf if it is not mounted.
+pub fn ensure_bpffs() -> Result<(), DatapathError> {
+    let mounts = fs::read_to_string("/proc/self/mounts")
+        .map_err(|source| DatapathError::Pin { path: "/proc/self/mounts".into(), source })?;
+    if mounts.lines().any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/bpf")) {
+        return Ok(());
+    }
+    let status = std::process::Command::new("mount")
+        .args(["-t", "bpf", "bpf", "/sys/fs/bpf"])
+        .status()
+        .map_err(|source| DatapathError::Pin { path: "/sys/fs/bpf".into(), source })?;
+    if !status.success() {
+        return Err(DatapathError::Pin {
+            path: "/sys/fs/bpf".into(),
+            source: io::Error::other("mount -t bpf failed"),
+        });
+    }
+    Ok(())
+}
+
+/// Where a router's maps and links are pinned.
+pub fn pin_dir(router_namespace: &str) -> PathBuf {
+    Path::new(BPFFS_ROOT).join(router_namespace)
+}
+
+/// Summed counters of the datapath.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// By [`Action`], in index order.
+    pub actions: Vec<(Action, u64)>,
+    /// By [`DropReason`], in index order.
+    pub drops: Vec<(DropReason, u64)>,
+    /// By router port ifindex.
+    pub ports: BTreeMap<u32, PortCounters>,
+}
+
+impl Counters {
+    /// The count of one action.
+    pub fn action(&self, a: Action) -> u64 {
+        self.actions.iter().find(|(x, _)| *x == a).map_or(0, |(_, n)| *n)
+    }
+    /// The count of one drop reason.
+    pub fn dropped(&self, r: DropReason) -> u64 {
+        self.drops.iter().find(|(x, _)| *x == r).map_or(0, |(_, n)| *n)
+    }
+}
+
+/// Number of map writes an apply made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Entries inserted or overwritten.
+    pub upserts: usize,
+    /// Entries deleted.
+    pub removals: usize,
+}
+
+/// A loaded datapath: the router program and its maps.
+pub struct Datapath {
+    ebpf: Ebpf,
+    pin_dir: Option<PathBuf>,
+}
+
+impl Datapath {
+    /// Loads the object. With `pin_dir`, maps already pinned there are reused
+    /// (their entries survive restarts) and new ones are pinned there; without,
+    /// the maps are private to this handle (tests).
+    pub fn load(pin_dir: Option<&Path>) -> Result<Self, DatapathError> {
+        let mut loader = EbpfLoader::new();
+        let paths: Vec<(&str, PathBuf)> = match pin_dir {
+            Some(dir) => {
+                ensure_bpffs()?;
+                fs::create_dir_all(dir.join("links"))
+                    .map_err(|source| DatapathError::Pin { path: dir.to_path_buf(), source })?;
+                map_names::ALL.iter().map(|n| (*n, dir.join(n))).collect()
+            }
+            None => Vec::new(),
+        };
+        for (name, path) in &paths {
+            loader.map_pin_path(name, path.as_path());
+        }
+        let mut ebpf = loader.load(OBJECT)?;
+        let prog: &mut Xdp = ebpf
+            .program_mut(ROUTER_PROGRAM)
+            .ok_or(DatapathError::Missing("router program"))?
+            .try_into()?;
+        prog.load()?;
+        Ok(Self { ebpf, pin_dir: pin_dir.map(Path::to_path_buf) })
+    }
+
+    /// The router program (for BPF_PROG_TEST_RUN).
+    pub fn router_program(&mut self) -> Result<&mut Xdp, DatapathError> {
+        Ok(self
+            .ebpf
+            .program_mut(ROUTER_PROGRAM)
+            .ok_or(DatapathError::Missing("router program"))?
+            .try_into()?)
+    }
+
+    fn map(&self, name: &'static str) -> Result<&aya::maps::Map, DatapathError> {
+        self.ebpf.map(name).ok_or(DatapathError::Missing(name))
+    }
+
+    fn map_mut(&mut self, name: &'static str) -> Result<&mut aya::maps::Map, DatapathError> {
+        self.ebpf.map_mut(name).ok_or(DatapathError::Missing(name))
+    }
+
+    /// Reads every configuration entry the maps hold now.
+    pub fn read(&self) -> Result<MapEntries, DatapathError> {
+        let mut out = MapEntries::default();
+        let m: HashMap<&MapData, u32, Eni> =
+            HashMap::try_from(self.map(map_names::ENI_BY_PORT)?).map_err(map_err(map_names::ENI_BY_PORT))?;
+        for kv in m.iter() {
+            let (k, v) = kv.map_err(map_err(map_names::ENI_BY_PORT))?;
+            out.eni_by_port.insert(k, v);
+        }
+        let m: HashMap<&MapData, EniAddressKey, Egress> = HashMap::try_from(self.map(map_names::ENI_BY_ADDRESS)?)
+            .map_err(map_err(map_names::ENI_BY_ADDRESS))?;
+        for kv in m.iter() {
+            let (k, v) = kv.map_err(map_err(map_names::ENI_BY_ADDRESS))?;
+            out.eni_by_address.insert(k, v);
+        }
+        let m: LpmTrie<&MapData, RouteKey, NextHop> =
+            LpmTrie::try_from(self.map(map_names::ROUTES)?).map_err(map_err(map_names::ROUTES))?;
+        for kv in m.iter() {
+            let (k, v) = kv.map_err(map_err(map_names::ROUTES))?;
+            out.routes.insert((k.prefix_len(), k.data()), v);
+        }
+        Ok(out)
+    }
+
+    /// Ports present in the device map.
+    pub fn egress_ports(&self) -> Result<BTreeSet<u32>, DatapathError> {
+        let m = DevMapHash::try_from(self.map(map_names::EGRESS_PORTS)?).map_err(map_err(map_names::EGRESS_PORTS))?;
+        m.keys().map(|k| k.map_err(map_err(map_names::EGRESS_PORTS))).collect()
+    }
+
+    /// Writes only the difference between `current` and `desired`, in an
+    /// order that never leaves a dangling reference for a packet in flight:
+    /// egress ports and counters first, then addresses, routes, and ingress
+    /// ENIs last; removals in the reverse order.
+    pub fn write(&mut self, current: &MapEntries, desired: &MapEntries) -> Result<WriteStats, DatapathError> {
+        let mut stats = WriteStats::default();
+        let current_ports = self.egress_ports()?;
+        let ports: BTreeSet<u32> = desired.eni_by_port.keys().copied().collect();
+        let nr_cpus = aya::util::nr_cpus().map_err(|(s, e)| DatapathError::Cpus(format!("{s}: {e}")))?;
+
+        {
+            let mut devmap = DevMapHash::try_from(self.map_mut(map_names::EGRESS_PORTS)?)
+                .map_err(map_err(map_names::EGRESS_PORTS))?;
+            for p in ports.difference(&current_ports) {
+                devmap.insert(*p, *p, None, 0)?;
+                stats.upserts += 1;
+            }
+        }
+        {
+            let mut counters: PerCpuHashMap<&mut MapData, u32, PortCounters> =
+                PerCpuHashMap::try_from(self.map_mut(map_names::PORT_COUNTERS)?)
+                    .map_err(map_err(map_names::PORT_COUNTERS))?;
+            for p in &ports {
+                if counters.get(p, 0).is_err() {
+                    let zeros = PerCpuValues::try_from(vec![PortCounters::default(); nr_cpus])
+                        .map_err(|e| DatapathError::Cpus(e.to_string()))?;
+                    counters.insert(p, zeros, 0).map_err(map_err(map_names::PORT_COUNTERS))?;
+                }
+            }
+        }
+
+        let addr = diff(&current.eni_by_address, &desired.eni_by_address);
+        let routes = diff(&current.routes, &desired.routes);
+        let enis = diff(&current.eni_by_port, &desired.eni_by_port);
+
+        let mut by_addr: HashMap<&mut MapData, EniAddressKey, Egress> =
+            HashMap::try_from(self.ebpf.map_mut(map_names::ENI_BY_ADDRESS).ok_or(DatapathError::Missing("ENI_BY_ADDRESS"))?)
+                .map_err(map_err(map_names::ENI_BY_ADDRESS))?;
+        upsert_all(&addr, &mut stats, |k, v| by_addr.insert(k, v, 0)).map_err(map_err(map_names::ENI_BY_ADDRESS))?;
+        drop(by_addr);
+
+        let mut trie: LpmTrie<&mut MapData, RouteKey, NextHop> = LpmTrie::try_from(self.map_mut(map_names::ROUTES)?)
+            .map_err(map_err(map_names::ROUTES))?;
+        upsert_all(&routes, &mut stats, |k, v| trie.insert(&Key::new(k.0, k.1), v, 0))
+            .map_err(map_err(map_names::ROUTES))?;
+        drop(trie);
+
+        let mut by_port: HashMap<&mut MapData, u32, Eni> = HashMap::try_from(self.map_mut(map_names::ENI_BY_PORT)?)
+            .map_err(map_err(map_names::ENI_BY_PORT))?;
+        upsert_all(&enis, &mut stats, |k, v| by_port.insert(k, v, 0)).map_err(map_err(map_names::ENI_BY_PORT))?;
+        remove_all(&enis, &mut stats, |k| by_port.remove(k)).map_err(map_err(map_names::ENI_BY_PORT))?;
+        drop(by_port);
+
+        let mut trie: LpmTrie<&mut MapData, RouteKey, NextHop> = LpmTrie::try_from(self.map_mut(map_names::ROUTES)?)
+            .map_err(map_err(map_names::ROUTES))?;
+        remove_all(&routes, &mut stats, |k| trie.remove(&Key::new(k.0, k.1))).map_err(map_err(map_names::ROUTES))?;
+        drop(trie);
+
+        let mut by_addr: HashMap<&mut MapData, EniAddressKey, Egress> =
+            HashMap::try_from(self.map_mut(map_names::ENI_BY_ADDRESS)?).map_err(map_err(map_names::ENI_BY_ADDRESS))?;
+        remove_all(&addr, &mut stats, |k| by_addr.remove(k)).map_err(map_err(map_names::ENI_BY_ADDRESS))?;
+        drop(by_addr);
+
+        {
+            let mut devmap = DevMapHash::try_from(self.map_mut(map_names::EGRESS_PORTS)?)
+                .map_err(map_err(map_names::EGRESS_PORTS))?;
+            for p in current_ports.difference(&ports) {
+                devmap.remove(*p).map_err(map_err(map_names::EGRESS_PORTS))?;
+                stats.removals += 1;
+            }
+        }
+        let mut counters: PerCpuHashMap<&mut MapData, u32, PortCounters> =
+            PerCpuHashMap::try_from(self.map_mut(map_names::PORT_COUNTERS)?).map_err(map_err(map_names::PORT_COUNTERS))?;
+        let stale: Vec<u32> = counters.keys().filter_map(Result::ok).filter(|k| !ports.contains(k)).collect();
+        for k in stale {
+            counters.remove(&k).map_err(map_err(map_names::PORT_COUNTERS))?;
+        }
+        Ok(stats)
+    }
+
+    /// Attaches the router program to the ports named (interfaces of the
+    /// router namespace), pinning each link so it outlives this process.
+    /// A port that already has a pinned link gets this program swapped in
+    /// atomically (bpf_link_update): no frame is missed. Pinned links of
+    /// ports not listed are removed.
+    pub fn attach(&mut self, router_namespace: &str, ports: &[(String, u32)]) -> Result<(), DatapathError> {
+        let links_dir = self
+            .pin_dir
+            .as_ref()
+            .ok_or(DatapathError::Missing("pin directory (attach needs one)"))?
+            .join("links");
+        let wanted: BTreeSet<String> = ports.iter().map(|(name, idx)| format!("{name}-{idx}")).collect();
+        // Remove pins of ports that are gone (or were recreated: new ifindex).
+        let entries = fs::read_dir(&links_dir).map_err(|source| DatapathError::Pin { path: links_dir.clone(), source })?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !wanted.contains(&name) {
+                fs::remove_file(entry.path()).map_err(|source| DatapathError::Pin { path: entry.path(), source })?;
+            }
+        }
+        let prog = self.router_program()?;
+        for pin in &wanted {
+            let path = links_dir.join(pin);
+            if path.exists() {
+                let link = XdpLink::try_from(FdLink::from(PinnedLink::from_pin(&path)?))?;
+                let id = prog.attach_to_link(link)?;
+                // Dropping our handle leaves the pinned link attached.
+                drop(prog.take_link(id)?);
+            }
+        }
+        let _in_router = crate::netns::NetnsGuard::enter(router_namespace)?;
+        for (name, ifindex) in ports {
+            let path = links_dir.join(format!("{name}-{ifindex}"));
+            if path.exists() {
+                continue;
+            }
+            let id = prog.attach_to_if_index(*ifindex, XdpMode::Driver)?;
+            let link = FdLink::try_from(prog.take_link(id)?)?;
+            link.pin(&path)?;
+        }
+        Ok(())
+    }
+
+    /// Sums the per-CPU counters.
+    pub fn counters(&self) -> Result<Counters, DatapathError> {
+        let sum = |name: &'static str| -> Result<Vec<u64>, DatapathError> {
+            let a: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(self.map(name)?).map_err(map_err(name))?;
+            a.iter().map(|v| v.map(|v| v.iter().sum()).map_err(map_err(name))).collect()
+        };
+        let actions = sum(map_names::ACTIONS)?;
+        let drops = sum(map_names::DROPS)?;
+        let m: PerCpuHashMap<&MapData, u32, PortCounters> =
+            PerCpuHashMap::try_from(self.map(map_names::PORT_COUNTERS)?).map_err(map_err(map_names::PORT_COUNTERS))?;
+        let mut ports = BTreeMap::new();
+        for kv in m.iter() {
+            let (k, per_cpu) = kv.map_err(map_err(map_names::PORT_COUNTERS))?;
+            let total = per_cpu.iter().fold(PortCounters::default(), |mut t, c| {
+                t.rx_packets += c.rx_packets;
+                t.rx_bytes += c.rx_bytes;
+                t.tx_packets += c.tx_packets;
+                t.tx_bytes += c.tx_bytes;
+                t.dropped += c.dropped;
+                t
+            });
+            ports.insert(k, total);
+        }
+        Ok(Counters {
+            actions: Action::ALL.iter().map(|a| (*a, actions.get(*a as usize).copied().unwrap_or(0))).collect(),
+            drops: DropReason::ALL.iter().map(|r| (*r, drops.get(*r as usize).copied().unwrap_or(0))).collect(),
+            ports,
+        })
+    }
+}
+
+fn upsert_all<K: Clone, V: Clone, E>(
+    d: &Diff<K, V>,
+    stats: &mut WriteStats,
+    mut f: impl FnMut(K, V) -> Result<(), E>,
+) -> Result<(), E> {
+    for (k, v) in &d.upserts {
+        f(k.clone(), v.clone())?;
+        stats.upserts += 1;
+    }
+    Ok(())
+}
+
+fn remove_all<K, V, E>(d: &Diff<K, V>, stats: &mut WriteStats, mut f: impl FnMut(&K) -> Result<(), E>) -> Result<(), E> {
+    for k in &d.removals {
+        f(k)?;
+        stats.removals += 1;
+    }
+    Ok(())
+}
+
+/// Removes a router's pins (maps and links) from bpffs.
+pub fn unpin(router_namespace: &str) -> Result<(), DatapathError> {
+    let dir = pin_dir(router_namespace);
+    match fs::remove_dir_all(&dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(DatapathError::Pin { path: dir, source }),
+    }
+}

@@ -1,0 +1,16 @@
+//! Control plane of the VPC router.
+//!
+//! Layers, each usable alone: [`model`] (plain data) -> [`validate`] (the
+//! cloud's rules, with its error codes) -> [`compile`] (pure: model -> map
+//! entries) -> [`apply`] (namespaces and veths through [`netns`], maps and
+//! XDP attachments through [`datapath`]). [`lab`] reads the declarative lab
+//! file; [`stats`] reads and prints the counters.
+pub mod apply;
+pub mod compile;
+pub mod datapath;
+pub mod lab;
+pub mod model;
+pub mod netns;
+pub mod stats;
+pub mod topology;
+pub mod validate;

@@ -1,0 +1,304 @@
+//! Domain model: VPCs, vSwitches, route tables, instances (one ENI each), in
+//! the cloud's words. Plain data; `validate` checks it, `compile` turns it
+//! into map entries.
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+/// Default name of the namespace holding the router's ports.
+pub const DEFAULT_ROUTER_NAMESPACE: &str = "vpc-router";
+
+/// The whole configuration of one router.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    /// Where the router lives.
+    #[serde(default)]
+    pub router: Router,
+    /// VPCs.
+    #[serde(default, rename = "vpc")]
+    pub vpcs: Vec<Vpc>,
+    /// vSwitches.
+    #[serde(default, rename = "vswitch")]
+    pub vswitches: Vec<VSwitch>,
+    /// Route tables, system and custom. A VPC without a system route table
+    /// gets one (see [`Model::with_system_route_tables`]).
+    #[serde(default, rename = "route_table")]
+    pub route_tables: Vec<RouteTable>,
+    /// Instances (network namespaces), one ENI each.
+    #[serde(default, rename = "instance")]
+    pub instances: Vec<Instance>,
+}
+
+/// The router itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Router {
+    /// Network namespace of the router's ports (never the root namespace).
+    #[serde(default = "default_router_namespace")]
+    pub namespace: String,
+}
+
+fn default_router_namespace() -> String {
+    DEFAULT_ROUTER_NAMESPACE.to_string()
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Self { namespace: default_router_namespace() }
+    }
+}
+
+/// A VPC (VPC-1).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vpc {
+    /// VpcId, e.g. `vpc-lab`.
+    pub id: String,
+    /// VpcName.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// CidrBlock.
+    pub cidr_block: Ipv4Net,
+}
+
+/// A vSwitch: a CIDR inside its VPC, in one zone (VPC-1).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VSwitch {
+    /// VSwitchId.
+    pub id: String,
+    /// VpcId.
+    pub vpc_id: String,
+    /// VSwitchName.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// CidrBlock.
+    pub cidr_block: Ipv4Net,
+    /// ZoneId.
+    #[serde(default = "default_zone")]
+    pub zone_id: String,
+    /// Associated route table; `None`: the VPC's system route table (RT-1).
+    #[serde(default)]
+    pub route_table_id: Option<String>,
+}
+
+fn default_zone() -> String {
+    "lab-a".to_string()
+}
+
+/// RouteTableType.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum RouteTableType {
+    /// The VPC's system route table, created with the VPC.
+    System,
+    /// A custom route table, associated with vSwitches explicitly.
+    #[default]
+    Custom,
+}
+
+/// A route table (RT-1). System entries (one per vSwitch CIDR, next hop
+/// local, RT-2) are implied; `route_entries` are the custom ones.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteTable {
+    /// RouteTableId.
+    pub id: String,
+    /// VpcId.
+    pub vpc_id: String,
+    /// RouteTableName.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// RouteTableType.
+    #[serde(default, rename = "type")]
+    pub route_table_type: RouteTableType,
+    /// Custom route entries.
+    #[serde(default, rename = "route_entry")]
+    pub route_entries: Vec<RouteEntry>,
+}
+
+/// NextHopType of a custom route entry (RT-3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NextHopType {
+    /// An instance: its primary ENI.
+    Instance,
+    /// An ENI, by its id.
+    NetworkInterface,
+}
+
+/// A custom route entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteEntry {
+    /// RouteEntryName.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// DestinationCidrBlock.
+    pub destination_cidr_block: Ipv4Net,
+    /// NextHopType.
+    pub next_hop_type: NextHopType,
+    /// NextHopId: an instance id or an ENI id.
+    pub next_hop_id: String,
+}
+
+/// An instance with one ENI (VPC-2, VPC-4).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Instance {
+    /// InstanceId; also the name of its network namespace.
+    pub id: String,
+    /// InstanceName.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// VSwitchId.
+    pub vswitch_id: String,
+    /// PrivateIpAddress; `None`: the first free address of the vSwitch.
+    #[serde(default)]
+    pub private_ip_address: Option<Ipv4Addr>,
+    /// When false the ENI may send packets whose source is not its own
+    /// address (a firewall or router appliance used as a route next hop).
+    #[serde(default = "default_true")]
+    pub source_dest_check: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Instance {
+    /// Id of the instance's primary ENI.
+    pub fn eni_id(&self) -> String {
+        format!("eni-{}", self.id.strip_prefix("i-").unwrap_or(&self.id))
+    }
+}
+
+impl Vpc {
+    /// Id of the system route table created with the VPC.
+    pub fn system_route_table_id(&self) -> String {
+        format!("vtb-{}", self.id.strip_prefix("vpc-").unwrap_or(&self.id))
+    }
+}
+
+impl Model {
+    /// Returns the model with a system route table added to every VPC that
+    /// has none, as the cloud creates one with each VPC.
+    pub fn with_system_route_tables(mut self) -> Self {
+        for vpc in &self.vpcs {
+            let has_system = self
+                .route_tables
+                .iter()
+                .any(|t| t.vpc_id == vpc.id && t.route_table_type == RouteTableType::System);
+            if !has_system {
+                self.route_tables.push(RouteTable {
+                    id: vpc.system_route_table_id(),
+                    vpc_id: vpc.id.clone(),
+                    name: None,
+                    route_table_type: RouteTableType::System,
+                    route_entries: Vec::new(),
+                });
+            }
+        }
+        self
+    }
+
+    /// The VPC with this id.
+    pub fn vpc(&self, id: &str) -> Option<&Vpc> {
+        self.vpcs.iter().find(|v| v.id == id)
+    }
+
+    /// The vSwitch with this id.
+    pub fn vswitch(&self, id: &str) -> Option<&VSwitch> {
+        self.vswitches.iter().find(|v| v.id == id)
+    }
+
+    /// The route table with this id.
+    pub fn route_table(&self, id: &str) -> Option<&RouteTable> {
+        self.route_tables.iter().find(|t| t.id == id)
+    }
+
+    /// The instance with this id, or owning the ENI with this id.
+    pub fn instance_by_next_hop(&self, kind: NextHopType, id: &str) -> Option<&Instance> {
+        self.instances.iter().find(|i| match kind {
+            NextHopType::Instance => i.id == id,
+            NextHopType::NetworkInterface => i.eni_id() == id,
+        })
+    }
+
+    /// The route table a vSwitch uses: its associated one or the VPC's
+    /// system table.
+    pub fn route_table_of(&self, vswitch: &VSwitch) -> Option<&RouteTable> {
+        match &vswitch.route_table_id {
+            Some(id) => self.route_table(id),
+            None => self.route_tables.iter().find(|t| {
+                t.vpc_id == vswitch.vpc_id && t.route_table_type == RouteTableType::System
+            }),
+        }
+    }
+}
+
+/// Addresses of a vSwitch the cloud keeps for itself: the first address and
+/// the last three. The gateway is the third from last (x.x.x.253 in a /24).
+pub fn vswitch_gateway(cidr: &Ipv4Net) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(cidr.broadcast()) - 2)
+}
+
+/// True if `addr` is one of the vSwitch's reserved addresses.
+pub fn is_reserved(cidr: &Ipv4Net, addr: Ipv4Addr) -> bool {
+    let a = u32::from(addr);
+    a == u32::from(cidr.network()) || a + 3 > u32::from(cidr.broadcast())
+}
+
+/// The private address of every instance: the given one, or the lowest free
+/// address of its vSwitch, in declaration order (deterministic).
+pub fn instance_addresses(model: &Model) -> Vec<(String, Option<Ipv4Addr>)> {
+    use std::collections::BTreeSet;
+    let taken: BTreeSet<Ipv4Addr> =
+        model.instances.iter().filter_map(|i| i.private_ip_address).collect();
+    let mut allocated = BTreeSet::new();
+    model
+        .instances
+        .iter()
+        .map(|i| {
+            let addr = i.private_ip_address.or_else(|| {
+                let vsw = model.vswitch(&i.vswitch_id)?;
+                let first = u32::from(vsw.cidr_block.network()) + 1;
+                let last = u32::from(vsw.cidr_block.broadcast()) - 3;
+                let free = (first..=last)
+                    .map(Ipv4Addr::from)
+                    .find(|a| !taken.contains(a) && !allocated.contains(a))?;
+                allocated.insert(free);
+                Some(free)
+            });
+            (i.id.clone(), addr)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vpc_2_gateway_and_reserved_addresses_follow_the_cloud() {
+        let cidr: Ipv4Net = "10.0.1.0/24".parse().unwrap();
+        assert_eq!(vswitch_gateway(&cidr), Ipv4Addr::new(10, 0, 1, 253));
+        assert!(is_reserved(&cidr, Ipv4Addr::new(10, 0, 1, 0)));
+        assert!(is_reserved(&cidr, Ipv4Addr::new(10, 0, 1, 253)));
+        assert!(is_reserved(&cidr, Ipv4Addr::new(10, 0, 1, 255)));
+        assert!(!is_reserved(&cidr, Ipv4Addr::new(10, 0, 1, 1)));
+        assert!(!is_reserved(&cidr, Ipv4Addr::new(10, 0, 1, 252)));
+    }
+
+    #[test]
+    fn rt_1_every_vpc_gets_a_system_route_table() {
+        let model = Model {
+            vpcs: vec![Vpc { id: "vpc-a".into(), name: None, cidr_block: "10.0.0.0/16".parse().unwrap() }],
+            ..Model::default()
+        }
+        .with_system_route_tables();
+        assert_eq!(model.route_tables.len(), 1);
+        assert_eq!(model.route_tables[0].id, "vtb-a");
+        assert_eq!(model.route_tables[0].route_table_type, RouteTableType::System);
+    }
+}

@@ -1,0 +1,121 @@
+//! Pure derivation of the lab's kernel objects from the model: namespace
+//! names, router port names and MACs. Deterministic, so applying the same
+//! model twice finds the same objects.
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use crate::model::{self, Model};
+
+/// MAC of every router port: the cloud's vSwitch gateway MAC.
+pub const ROUTER_MAC: [u8; 6] = [0xee, 0xff, 0xff, 0xff, 0xff, 0xff];
+
+/// Name of the ENI's interface inside the instance namespace.
+pub const INSTANCE_IFNAME: &str = "eth0";
+
+/// Prefix of router port names; the alias of a port records its instance.
+pub const PORT_PREFIX: &str = "eni";
+
+/// Prefix of the alias set on each router port: `vpc-instance:<instance id>`.
+pub const PORT_ALIAS_PREFIX: &str = "vpc-instance:";
+
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// Stable numeric id (never 0) of a VPC, vSwitch or route table id.
+pub fn numeric_id(id: &str) -> u32 {
+    let h = fnv1a(id.as_bytes());
+    match (h ^ (h >> 32)) as u32 {
+        0 => 1,
+        n => n,
+    }
+}
+
+/// MAC of an ENI: locally administered, derived from its id.
+pub fn eni_mac(eni_id: &str) -> [u8; 6] {
+    let h = fnv1a(eni_id.as_bytes()).to_be_bytes();
+    [0x02, h[0], h[1], h[2], h[3], h[4]]
+}
+
+/// Router-side interface name of an ENI's veth (at most 15 characters).
+pub fn port_name(eni_id: &str) -> String {
+    format!("{PORT_PREFIX}{:08x}", numeric_id(eni_id))
+}
+
+/// One instance port: a veth from the router namespace into the instance's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortPlan {
+    /// Instance id (also its namespace name).
+    pub instance_id: String,
+    /// ENI id.
+    pub eni_id: String,
+    /// Router-side interface name.
+    pub port_name: String,
+    /// ENI MAC (the instance side).
+    pub mac: [u8; 6],
+    /// Address and vSwitch prefix length, set on the instance side.
+    pub address: Ipv4Net,
+    /// vSwitch gateway: the instance's default route.
+    pub gateway: Ipv4Addr,
+}
+
+/// Everything apply must create in the kernel, besides maps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Router namespace.
+    pub router_namespace: String,
+    /// One port per instance.
+    pub ports: Vec<PortPlan>,
+}
+
+/// Plans the topology of a validated model.
+pub fn plan(model: &Model) -> Plan {
+    let addresses = model::instance_addresses(model);
+    let ports = model
+        .instances
+        .iter()
+        .zip(addresses)
+        .filter_map(|(inst, (_, addr))| {
+            let vsw = model.vswitch(&inst.vswitch_id)?;
+            let addr = addr?;
+            let eni_id = inst.eni_id();
+            Some(PortPlan {
+                instance_id: inst.id.clone(),
+                port_name: port_name(&eni_id),
+                mac: eni_mac(&eni_id),
+                address: Ipv4Net::new(addr, vsw.cidr_block.prefix_len()).ok()?,
+                gateway: model::vswitch_gateway(&vsw.cidr_block),
+                eni_id,
+            })
+        })
+        .collect();
+    Plan { router_namespace: model.router.namespace.clone(), ports }
+}
+
+/// Formats a MAC as `aa:bb:cc:dd:ee:ff`.
+pub fn format_mac(mac: &[u8; 6]) -> String {
+    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_fit_linux_limits_and_are_stable() {
+        let name = port_name("eni-a-very-long-instance-identifier-0123456789");
+        assert!(name.len() <= 15);
+        assert_eq!(name, port_name("eni-a-very-long-instance-identifier-0123456789"));
+        assert_ne!(port_name("eni-1"), port_name("eni-2"));
+    }
+
+    #[test]
+    fn vpc_4_eni_macs_are_unicast_and_locally_administered() {
+        let mac = eni_mac("eni-1");
+        assert_eq!(mac[0] & 0x01, 0, "unicast");
+        assert_eq!(mac[0] & 0x02, 0x02, "locally administered");
+        assert_eq!(ROUTER_MAC[0] & 0x01, 0);
+        assert_eq!(format_mac(&ROUTER_MAC), "ee:ff:ff:ff:ff:ff");
+    }
+}

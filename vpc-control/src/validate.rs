@@ -1,0 +1,506 @@
+//! Validation of a [`Model`]: every rule the cloud enforces on VPCs,
+//! vSwitches, route tables and instances, with its error code.
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use thiserror::Error;
+
+use crate::model::{self, Model, RouteTableType};
+
+/// A configuration the cloud would refuse. `code()` gives the cloud's code.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ValidationError {
+    /// An id is empty, too long, or has characters a namespace name cannot have.
+    #[error("The {kind} id {id:?} is invalid: use 1 to 64 letters, digits, '-', '_' or '.'.")]
+    InvalidId { kind: &'static str, id: String },
+    /// Two resources of one kind share an id.
+    #[error("The {kind} id {id} is declared more than once.")]
+    DuplicateId { kind: &'static str, id: String },
+    /// Two resources of one kind in one VPC share a name.
+    #[error("The {kind} name {name} is used more than once in {vpc_id}.")]
+    DuplicateName { kind: &'static str, name: String, vpc_id: String },
+    /// A CIDR block has host bits set or a mask length the cloud refuses.
+    #[error("The CIDR block {cidr} of {id} is malformed: {reason}.")]
+    MalformedCidr { id: String, cidr: Ipv4Net, reason: String },
+    /// A CIDR block's mask length is outside what the cloud accepts (the
+    /// cloud's code really is spelled `Cirdr`).
+    #[error("The mask length of {cidr} ({id}) must be {min} to {max}.")]
+    CidrMaskLength { id: String, cidr: Ipv4Net, min: u8, max: u8 },
+    /// A vSwitch CIDR block is not inside its VPC's block.
+    #[error("The CIDR block {cidr} of vSwitch {vswitch_id} is not inside the CIDR block {vpc_cidr} of {vpc_id}.")]
+    VSwitchCidrNotInVpc { vswitch_id: String, cidr: Ipv4Net, vpc_id: String, vpc_cidr: Ipv4Net },
+    /// Two vSwitches of one VPC have overlapping CIDR blocks.
+    #[error("The CIDR block {cidr} of vSwitch {vswitch_id} overlaps {other_cidr} of vSwitch {other_id}.")]
+    VSwitchCidrOverlap { vswitch_id: String, cidr: Ipv4Net, other_id: String, other_cidr: Ipv4Net },
+    /// A reference to a VPC that does not exist.
+    #[error("The VPC {id} referenced by {by} does not exist.")]
+    UnknownVpc { id: String, by: String },
+    /// A reference to a vSwitch that does not exist.
+    #[error("The vSwitch {id} referenced by {by} does not exist.")]
+    UnknownVSwitch { id: String, by: String },
+    /// A reference to a route table that does not exist.
+    #[error("The route table {id} referenced by {by} does not exist.")]
+    UnknownRouteTable { id: String, by: String },
+    /// A route entry's next hop is no instance or ENI of the model.
+    #[error("The next hop {id} of route entry {destination} in {route_table_id} does not exist.")]
+    UnknownNextHop { id: String, destination: Ipv4Net, route_table_id: String },
+    /// A vSwitch is associated with a route table of another VPC.
+    #[error("{what} {id} is in {actual_vpc}, not in {expected_vpc}.")]
+    VpcMismatch { what: &'static str, id: String, expected_vpc: String, actual_vpc: String },
+    /// A route entry's next hop is in another VPC than its route table.
+    #[error("The next hop {id} is in {actual_vpc}, not in {expected_vpc}.")]
+    NextHopInOtherVpc { id: String, expected_vpc: String, actual_vpc: String },
+    /// A VPC has more than one system route table.
+    #[error("The VPC {vpc_id} has more than one system route table.")]
+    DuplicateSystemRouteTable { vpc_id: String },
+    /// A vSwitch is associated with a system route table by id.
+    #[error("The vSwitch {vswitch_id} cannot be associated with the system route table {route_table_id}: it is used by default.")]
+    AssociateSystemRouteTable { vswitch_id: String, route_table_id: String },
+    /// Two custom entries of one table have the same destination.
+    #[error("The route table {route_table_id} has more than one entry for {destination}.")]
+    DuplicateRouteEntry { route_table_id: String, destination: Ipv4Net },
+    /// A custom entry has the destination of a system (vSwitch) entry.
+    #[error("The destination {destination} in {route_table_id} is the CIDR block of vSwitch {vswitch_id}, routed by a system entry.")]
+    RouteEntryConflictsWithSystem { route_table_id: String, destination: Ipv4Net, vswitch_id: String },
+    /// An instance's private address is outside its vSwitch.
+    #[error("The private IP address {address} of {instance_id} is not in the CIDR block {cidr} of {vswitch_id}.")]
+    AddressNotInVSwitch { instance_id: String, address: Ipv4Addr, vswitch_id: String, cidr: Ipv4Net },
+    /// An instance's private address is one the vSwitch reserves.
+    #[error("The private IP address {address} of {instance_id} is reserved by {vswitch_id} (first and last three addresses).")]
+    AddressReserved { instance_id: String, address: Ipv4Addr, vswitch_id: String },
+    /// Two instances of one VPC have the same private address.
+    #[error("The private IP address {address} of {instance_id} is already used by {other_id}.")]
+    AddressTaken { instance_id: String, address: Ipv4Addr, other_id: String },
+    /// No free address left in a vSwitch.
+    #[error("The vSwitch {vswitch_id} has no free private IP address for {instance_id}.")]
+    VSwitchFull { vswitch_id: String, instance_id: String },
+    /// The router namespace name is missing or is not a valid namespace name.
+    #[error("The router namespace {0:?} is invalid.")]
+    InvalidRouterNamespace(String),
+}
+
+impl ValidationError {
+    /// The cloud's error code for this error.
+    pub fn code(&self) -> &'static str {
+        use ValidationError::*;
+        match self {
+            InvalidId { .. } => "InvalidParameter",
+            DuplicateId { .. } => "InvalidParameter.Duplicated",
+            DuplicateName { .. } => "InvalidName.Duplicated",
+            MalformedCidr { .. } => "InvalidCidrBlock.Malformed",
+            CidrMaskLength { .. } => "InvalidCirdrBlock.MaskLength",
+            VSwitchCidrNotInVpc { .. } => "InvalidParameter",
+            VSwitchCidrOverlap { .. } => "InvalidCidrBlock.Overlapped",
+            UnknownVpc { .. } => "InvalidVpcId.NotFound",
+            UnknownVSwitch { .. } => "InvalidVSwitchId.NotFound",
+            UnknownRouteTable { .. } => "InvalidRouteTableId.NotFound",
+            UnknownNextHop { .. } => "InvalidNextHopId.NotFound",
+            VpcMismatch { .. } => "Forbidden.NotInSameVpc",
+            NextHopInOtherVpc { .. } => "OperationFailed.InstanceDismatchCurrentVpc",
+            DuplicateSystemRouteTable { .. } => "InvalidRouteTable.Duplicated",
+            AssociateSystemRouteTable { .. } => "InvalidRouteTableType.System",
+            DuplicateRouteEntry { .. } => "InvalidCIDRBlock.Duplicate",
+            RouteEntryConflictsWithSystem { .. } => "InvalidCidrBlock",
+            AddressNotInVSwitch { .. } => "InvalidPrivateIpAddress",
+            AddressReserved { .. } => "InvalidPrivateIpAddress",
+            AddressTaken { .. } => "InvalidPrivateIpAddress.Duplicated",
+            VSwitchFull { .. } => "QuotaExceeded.PrivateIpAddress",
+            InvalidRouterNamespace(_) => "InvalidParameter",
+        }
+    }
+}
+
+/// Mask lengths the cloud accepts for a VPC block.
+pub const VPC_PREFIX_LEN: std::ops::RangeInclusive<u8> = 8..=28;
+/// Mask lengths the cloud accepts for a vSwitch block.
+pub const VSWITCH_PREFIX_LEN: std::ops::RangeInclusive<u8> = 16..=29;
+
+/// Checks that an id can name a namespace: 1 to 64 of `[A-Za-z0-9._-]`.
+pub fn check_id(kind: &'static str, id: &str) -> Result<(), ValidationError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !id.starts_with('.');
+    if ok { Ok(()) } else { Err(ValidationError::InvalidId { kind, id: id.to_string() }) }
+}
+
+fn check_cidr(id: &str, cidr: &Ipv4Net, lens: std::ops::RangeInclusive<u8>) -> Result<(), ValidationError> {
+    let malformed = |reason: String| ValidationError::MalformedCidr {
+        id: id.to_string(),
+        cidr: *cidr,
+        reason,
+    };
+    if cidr.addr() != cidr.network() {
+        return Err(malformed(format!("host bits are set, the block is {}", cidr.trunc())));
+    }
+    if !lens.contains(&cidr.prefix_len()) {
+        return Err(ValidationError::CidrMaskLength {
+            id: id.to_string(),
+            cidr: *cidr,
+            min: *lens.start(),
+            max: *lens.end(),
+        });
+    }
+    Ok(())
+}
+
+fn unique_ids<'a>(
+    kind: &'static str,
+    ids: impl Iterator<Item = &'a str>,
+) -> Result<(), ValidationError> {
+    let mut seen = BTreeSet::new();
+    for id in ids {
+        check_id(kind, id)?;
+        if !seen.insert(id) {
+            return Err(ValidationError::DuplicateId { kind, id: id.to_string() });
+        }
+    }
+    Ok(())
+}
+
+fn unique_names<'a>(
+    kind: &'static str,
+    items: impl Iterator<Item = (&'a str, Option<&'a String>)>,
+) -> Result<(), ValidationError> {
+    let mut seen = BTreeSet::new();
+    for (vpc_id, name) in items {
+        if let Some(name) = name {
+            if !seen.insert((vpc_id, name)) {
+                return Err(ValidationError::DuplicateName {
+                    kind,
+                    name: name.clone(),
+                    vpc_id: vpc_id.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks the whole model; the first error found is returned. The model is
+/// expected to have gone through [`Model::with_system_route_tables`].
+pub fn validate(model: &Model) -> Result<(), ValidationError> {
+    let ns = &model.router.namespace;
+    if check_id("router namespace", ns).is_err() {
+        return Err(ValidationError::InvalidRouterNamespace(ns.clone()));
+    }
+    unique_ids("VPC", model.vpcs.iter().map(|v| v.id.as_str()))?;
+    unique_ids("vSwitch", model.vswitches.iter().map(|v| v.id.as_str()))?;
+    unique_ids("route table", model.route_tables.iter().map(|v| v.id.as_str()))?;
+    unique_ids("instance", model.instances.iter().map(|v| v.id.as_str()))?;
+    unique_names("VPC", model.vpcs.iter().map(|v| ("", v.name.as_ref())))?;
+    unique_names("vSwitch", model.vswitches.iter().map(|v| (v.vpc_id.as_str(), v.name.as_ref())))?;
+    unique_names("route table", model.route_tables.iter().map(|v| (v.vpc_id.as_str(), v.name.as_ref())))?;
+    unique_names("instance", model.instances.iter().map(|v| ("", v.name.as_ref())))?;
+
+    for vpc in &model.vpcs {
+        check_cidr(&vpc.id, &vpc.cidr_block, VPC_PREFIX_LEN)?;
+        let systems = model
+            .route_tables
+            .iter()
+            .filter(|t| t.vpc_id == vpc.id && t.route_table_type == RouteTableType::System)
+            .count();
+        if systems > 1 {
+            return Err(ValidationError::DuplicateSystemRouteTable { vpc_id: vpc.id.clone() });
+        }
+    }
+
+    for vsw in &model.vswitches {
+        let vpc = model.vpc(&vsw.vpc_id).ok_or_else(|| ValidationError::UnknownVpc {
+            id: vsw.vpc_id.clone(),
+            by: vsw.id.clone(),
+        })?;
+        check_cidr(&vsw.id, &vsw.cidr_block, VSWITCH_PREFIX_LEN)?;
+        if !vpc.cidr_block.contains(&vsw.cidr_block) {
+            return Err(ValidationError::VSwitchCidrNotInVpc {
+                vswitch_id: vsw.id.clone(),
+                cidr: vsw.cidr_block,
+                vpc_id: vpc.id.clone(),
+                vpc_cidr: vpc.cidr_block,
+            });
+        }
+        if let Some(other) = model.vswitches.iter().find(|o| {
+            o.id != vsw.id
+                && o.vpc_id == vsw.vpc_id
+                && (o.cidr_block.contains(&vsw.cidr_block) || vsw.cidr_block.contains(&o.cidr_block))
+        }) {
+            return Err(ValidationError::VSwitchCidrOverlap {
+                vswitch_id: vsw.id.clone(),
+                cidr: vsw.cidr_block,
+                other_id: other.id.clone(),
+                other_cidr: other.cidr_block,
+            });
+        }
+        if let Some(rt_id) = &vsw.route_table_id {
+            let rt = model.route_table(rt_id).ok_or_else(|| ValidationError::UnknownRouteTable {
+                id: rt_id.clone(),
+                by: vsw.id.clone(),
+            })?;
+            if rt.vpc_id != vsw.vpc_id {
+                return Err(ValidationError::VpcMismatch {
+                    what: "The route table",
+                    id: rt.id.clone(),
+                    expected_vpc: vsw.vpc_id.clone(),
+                    actual_vpc: rt.vpc_id.clone(),
+                });
+            }
+            if rt.route_table_type == RouteTableType::System {
+                return Err(ValidationError::AssociateSystemRouteTable {
+                    vswitch_id: vsw.id.clone(),
+                    route_table_id: rt.id.clone(),
+                });
+            }
+        }
+    }
+
+    validate_instances(model)?;
+
+    for rt in &model.route_tables {
+        if model.vpc(&rt.vpc_id).is_none() {
+            return Err(ValidationError::UnknownVpc { id: rt.vpc_id.clone(), by: rt.id.clone() });
+        }
+        let mut destinations = BTreeSet::new();
+        for entry in &rt.route_entries {
+            let dest = entry.destination_cidr_block;
+            if dest.addr() != dest.network() {
+                return Err(ValidationError::MalformedCidr {
+                    id: rt.id.clone(),
+                    cidr: dest,
+                    reason: format!("host bits are set, the block is {}", dest.trunc()),
+                });
+            }
+            if !destinations.insert(dest) {
+                return Err(ValidationError::DuplicateRouteEntry {
+                    route_table_id: rt.id.clone(),
+                    destination: dest,
+                });
+            }
+            if let Some(vsw) = model
+                .vswitches
+                .iter()
+                .find(|v| v.vpc_id == rt.vpc_id && v.cidr_block == dest)
+            {
+                return Err(ValidationError::RouteEntryConflictsWithSystem {
+                    route_table_id: rt.id.clone(),
+                    destination: dest,
+                    vswitch_id: vsw.id.clone(),
+                });
+            }
+            let hop = model
+                .instance_by_next_hop(entry.next_hop_type, &entry.next_hop_id)
+                .ok_or_else(|| ValidationError::UnknownNextHop {
+                    id: entry.next_hop_id.clone(),
+                    destination: dest,
+                    route_table_id: rt.id.clone(),
+                })?;
+            let hop_vpc = model.vswitch(&hop.vswitch_id).map(|v| v.vpc_id.as_str()).unwrap_or("");
+            if hop_vpc != rt.vpc_id {
+                return Err(ValidationError::NextHopInOtherVpc {
+                    id: entry.next_hop_id.clone(),
+                    expected_vpc: rt.vpc_id.clone(),
+                    actual_vpc: hop_vpc.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_instances(model: &Model) -> Result<(), ValidationError> {
+    let mut used: BTreeMap<(&str, Ipv4Addr), &str> = BTreeMap::new();
+    for (inst, (_, addr)) in model.instances.iter().zip(model::instance_addresses(model)) {
+        let vsw = model.vswitch(&inst.vswitch_id).ok_or_else(|| ValidationError::UnknownVSwitch {
+            id: inst.vswitch_id.clone(),
+            by: inst.id.clone(),
+        })?;
+        let addr = addr.ok_or_else(|| ValidationError::VSwitchFull {
+            vswitch_id: vsw.id.clone(),
+            instance_id: inst.id.clone(),
+        })?;
+        if !vsw.cidr_block.contains(&addr) {
+            return Err(ValidationError::AddressNotInVSwitch {
+                instance_id: inst.id.clone(),
+                address: addr,
+                vswitch_id: vsw.id.clone(),
+                cidr: vsw.cidr_block,
+            });
+        }
+        if model::is_reserved(&vsw.cidr_block, addr) {
+            return Err(ValidationError::AddressReserved {
+                instance_id: inst.id.clone(),
+                address: addr,
+                vswitch_id: vsw.id.clone(),
+            });
+        }
+        if let Some(other) = used.insert((vsw.vpc_id.as_str(), addr), inst.id.as_str()) {
+            return Err(ValidationError::AddressTaken {
+                instance_id: inst.id.clone(),
+                address: addr,
+                other_id: other.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::*;
+
+    pub(crate) fn lab() -> Model {
+        toml::from_str::<Model>(
+            r#"
+            [[vpc]]
+            id = "vpc-a"
+            cidr_block = "10.0.0.0/16"
+            [[vswitch]]
+            id = "vsw-1"
+            vpc_id = "vpc-a"
+            cidr_block = "10.0.1.0/24"
+            [[vswitch]]
+            id = "vsw-2"
+            vpc_id = "vpc-a"
+            cidr_block = "10.0.2.0/24"
+            [[instance]]
+            id = "i-1"
+            vswitch_id = "vsw-1"
+            private_ip_address = "10.0.1.10"
+            [[instance]]
+            id = "i-2"
+            vswitch_id = "vsw-2"
+            "#,
+        )
+        .unwrap()
+        .with_system_route_tables()
+    }
+
+    fn code(model: &Model) -> &'static str {
+        validate(model).unwrap_err().code()
+    }
+
+    #[test]
+    fn vpc_1_valid_lab_passes() {
+        validate(&lab()).unwrap();
+    }
+
+    #[test]
+    fn vpc_1_vswitch_cidr_outside_vpc_is_refused() {
+        let mut m = lab();
+        m.vswitches[1].cidr_block = "10.1.2.0/24".parse().unwrap();
+        assert_eq!(code(&m), "InvalidParameter");
+    }
+
+    #[test]
+    fn vpc_1_overlapping_vswitches_are_refused() {
+        let mut m = lab();
+        m.vswitches[1].cidr_block = "10.0.0.0/22".parse().unwrap();
+        assert_eq!(code(&m), "InvalidCidrBlock.Overlapped");
+    }
+
+    #[test]
+    fn vpc_1_cidr_with_host_bits_or_bad_mask_is_malformed() {
+        let mut m = lab();
+        m.vpcs[0].cidr_block = "10.0.0.1/16".parse().unwrap();
+        assert_eq!(code(&m), "InvalidCidrBlock.Malformed");
+        let mut m = lab();
+        m.vswitches[0].cidr_block = "10.0.1.0/30".parse().unwrap();
+        assert_eq!(code(&m), "InvalidCirdrBlock.MaskLength");
+    }
+
+    #[test]
+    fn vpc_2_address_outside_vswitch_reserved_or_taken_is_refused() {
+        let mut m = lab();
+        m.instances[0].private_ip_address = Some("10.0.2.10".parse().unwrap());
+        assert_eq!(code(&m), "InvalidPrivateIpAddress");
+        let mut m = lab();
+        m.instances[0].private_ip_address = Some("10.0.1.253".parse().unwrap());
+        assert_eq!(code(&m), "InvalidPrivateIpAddress");
+        let mut m = lab();
+        m.instances[1].vswitch_id = "vsw-1".into();
+        m.instances[1].private_ip_address = Some("10.0.1.10".parse().unwrap());
+        assert_eq!(code(&m), "InvalidPrivateIpAddress.Duplicated");
+    }
+
+    #[test]
+    fn vpc_2_addresses_are_allocated_lowest_free_first() {
+        let mut m = lab();
+        m.instances[1].vswitch_id = "vsw-1".into();
+        m.instances[0].private_ip_address = Some("10.0.1.1".parse().unwrap());
+        let addrs = instance_addresses(&m);
+        assert_eq!(addrs[1].1, Some("10.0.1.2".parse().unwrap()));
+    }
+
+    #[test]
+    fn vpc_2_full_vswitch_is_refused() {
+        let mut m = lab();
+        m.vswitches[0].cidr_block = "10.0.1.0/29".parse().unwrap();
+        m.instances[0].private_ip_address = None;
+        for n in 0..5 {
+            m.instances.push(Instance {
+                id: format!("i-x{n}"),
+                name: None,
+                vswitch_id: "vsw-1".into(),
+                private_ip_address: None,
+                source_dest_check: true,
+            });
+        }
+        assert_eq!(code(&m), "QuotaExceeded.PrivateIpAddress");
+    }
+
+    #[test]
+    fn vpc_1_unknown_references_and_duplicates_are_refused() {
+        let mut m = lab();
+        m.instances[0].vswitch_id = "vsw-nope".into();
+        assert_eq!(code(&m), "InvalidVSwitchId.NotFound");
+        let mut m = lab();
+        m.vswitches[0].vpc_id = "vpc-nope".into();
+        assert_eq!(code(&m), "InvalidVpcId.NotFound");
+        let mut m = lab();
+        m.vswitches[0].route_table_id = Some("vtb-nope".into());
+        assert_eq!(code(&m), "InvalidRouteTableId.NotFound");
+        let mut m = lab();
+        m.vswitches[1].id = "vsw-1".into();
+        assert_eq!(code(&m), "InvalidParameter.Duplicated");
+        let mut m = lab();
+        m.instances[0].name = Some("web".into());
+        m.instances[1].name = Some("web".into());
+        assert_eq!(code(&m), "InvalidName.Duplicated");
+        let mut m = lab();
+        m.instances[0].id = "i-bad/name".into();
+        assert_eq!(code(&m), "InvalidParameter");
+    }
+
+    #[test]
+    fn rt_3_route_entries_are_checked() {
+        let mut m = lab();
+        let entry = RouteEntry {
+            name: None,
+            destination_cidr_block: "10.0.2.0/24".parse().unwrap(),
+            next_hop_type: NextHopType::Instance,
+            next_hop_id: "i-1".into(),
+        };
+        m.route_tables[0].route_entries.push(entry.clone());
+        assert_eq!(code(&m), "InvalidCidrBlock");
+        let mut m = lab();
+        let mut e = entry.clone();
+        e.destination_cidr_block = "192.168.0.0/24".parse().unwrap();
+        e.next_hop_id = "i-nope".into();
+        m.route_tables[0].route_entries.push(e);
+        assert_eq!(code(&m), "InvalidNextHopId.NotFound");
+        let mut m = lab();
+        let mut e = entry.clone();
+        e.destination_cidr_block = "192.168.0.0/24".parse().unwrap();
+        m.route_tables[0].route_entries.push(e.clone());
+        m.route_tables[0].route_entries.push(e);
+        assert_eq!(code(&m), "InvalidCIDRBlock.Duplicate");
+        let mut m = lab();
+        let mut e = entry;
+        e.destination_cidr_block = "192.168.0.0/24".parse().unwrap();
+        e.next_hop_type = NextHopType::NetworkInterface;
+        e.next_hop_id = "eni-1".into();
+        m.route_tables[0].route_entries.push(e);
+        validate(&m).unwrap();
+    }
+}

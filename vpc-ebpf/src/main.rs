@@ -1,0 +1,35 @@
+//! XDP datapath of the VPC router: a thin entry point; one concern per module.
+#![no_std]
+#![no_main]
+
+mod arp;
+mod csum;
+mod maps;
+mod parse;
+mod route;
+mod stats;
+
+use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
+
+/// Attached to every router port (the router-side end of each ENI's veth).
+#[xdp]
+pub fn vpc_router(ctx: XdpContext) -> u32 {
+    let ifindex = ctx.ingress_ifindex() as u32;
+    match route::handle(&ctx, ifindex) {
+        Ok(action) => action,
+        Err(reason) => {
+            stats::drop(ifindex, reason);
+            xdp_action::XDP_DROP
+        }
+    }
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

@@ -1,0 +1,100 @@
+//! The routing pipeline: ingress port -> ENI (anti-spoofing) -> route lookup
+//! in the source vSwitch's table -> next hop -> MAC and TTL rewrite -> redirect.
+//! No loop over configuration: a fixed number of map lookups per frame.
+use aya_ebpf::{maps::lpm_trie::Key, programs::XdpContext};
+use network_types::ip::Ipv4Hdr;
+use vpc_common::{
+    Action, DropReason, Egress, EniAddressKey, NextHop, NextHopKind, RouteKey,
+    ENI_FLAG_SOURCE_DEST_CHECK, ipv4_mapped, route_key_prefix_len_v4,
+};
+
+use crate::{
+    arp, csum,
+    maps::{EGRESS_PORTS, ENI_BY_ADDRESS, ENI_BY_PORT, ROUTES},
+    parse::{self, L3},
+    stats,
+};
+
+/// Handles one frame received on router port `ifindex`: returns the XDP
+/// action, or the reason to drop it.
+#[inline(always)]
+pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
+    // SAFETY: read-only use of a value the control plane writes whole.
+    let eni = unsafe { ENI_BY_PORT.get(ifindex) }.ok_or(DropReason::UnknownPort)?;
+    let len = (ctx.data_end() - ctx.data()) as u64;
+    stats::rx(ifindex, len);
+
+    let (eth, l3) = parse::parse(ctx)?;
+    let ip = match l3 {
+        L3::Arp(a) => {
+            let action = arp::reply(eth, a, eni)?;
+            stats::action(Action::ArpReplied);
+            stats::tx(ifindex, len);
+            return Ok(action);
+        }
+        L3::Ipv4(ip) => ip,
+    };
+    // SAFETY: `eth` and `ip` were bounds-checked by the parser.
+    let (eth, ip) = unsafe { (&mut *eth, &mut *ip) };
+
+    if eth.src_addr != eni.mac {
+        return Err(DropReason::SpoofedMac);
+    }
+    if eth.dst_addr != eni.router_mac {
+        return Err(DropReason::NotForRouter);
+    }
+    if eni.flags & ENI_FLAG_SOURCE_DEST_CHECK != 0 && ip.src_addr != eni.ip {
+        return Err(DropReason::SpoofedIp);
+    }
+    if is_martian(ip.dst_addr) || is_martian(ip.src_addr) {
+        return Err(DropReason::Martian);
+    }
+
+    let dst = ipv4_mapped(ip.dst_addr);
+    let key = Key::new(
+        route_key_prefix_len_v4(32),
+        RouteKey { route_table_id: eni.route_table_id, addr: dst },
+    );
+    let next_hop: &NextHop = ROUTES.get(&key).ok_or(DropReason::NoRoute)?;
+    let egress: Egress = if next_hop.kind == NextHopKind::Eni as u32 {
+        next_hop.egress
+    } else {
+        let key = EniAddressKey { vpc_id: eni.vpc_id, addr: dst };
+        // SAFETY: read-only use of a value the control plane writes whole.
+        *unsafe { ENI_BY_ADDRESS.get(&key) }.ok_or(DropReason::NoNeighbour)?
+    };
+
+    if ip.ttl <= 1 {
+        return Err(DropReason::TtlExceeded);
+    }
+    decrement_ttl(ip);
+    eth.dst_addr = egress.dst_mac;
+    eth.src_addr = egress.src_mac;
+
+    match EGRESS_PORTS.redirect(egress.ifindex, 0) {
+        Ok(action) => {
+            stats::action(Action::Forwarded);
+            stats::tx(egress.ifindex, len);
+            Ok(action)
+        }
+        Err(_) => Err(DropReason::RedirectFailed),
+    }
+}
+
+/// Decrements the TTL and patches the header checksum incrementally.
+#[inline(always)]
+fn decrement_ttl(ip: &mut Ipv4Hdr) {
+    let old = u16::from_ne_bytes([ip.ttl, ip.proto]);
+    ip.ttl -= 1;
+    let new = u16::from_ne_bytes([ip.ttl, ip.proto]);
+    let check = u16::from_ne_bytes(ip.check);
+    ip.check = csum::replace16(check, old, new).to_ne_bytes();
+}
+
+/// Addresses a VPC router never forwards: 0/8, 127/8, multicast and the
+/// reserved block (224/3, which includes 255.255.255.255).
+#[inline(always)]
+fn is_martian(a: [u8; 4]) -> bool {
+    a[0] == 0 || a[0] == 127 || a[0] >= 224
+}
+
