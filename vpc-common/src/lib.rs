@@ -37,6 +37,9 @@ pub mod map_names {
 /// Name of the router program (attached to every router port).
 pub const ROUTER_PROGRAM: &str = "vpc_router";
 
+/// Name of the program attached to the instance end of each ENI veth.
+pub const INSTANCE_PROGRAM: &str = "vpc_instance_rx";
+
 /// Capacity of the route trie (all route tables together).
 pub const MAX_ROUTES: u32 = 1 << 20;
 /// Capacity of the port and ENI maps.

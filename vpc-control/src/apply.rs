@@ -10,7 +10,7 @@ use thiserror::Error;
 
 use crate::{
     compile::{self, CompileError},
-    datapath::{self, Datapath, DatapathError, WriteStats},
+    datapath::{self, Datapath, DatapathError, PortAttachment, WriteStats},
     model::Model,
     netns::{self, NetnsError},
     topology::{self, INSTANCE_IFNAME, PORT_ALIAS_PREFIX, PortPlan, ROUTER_MAC},
@@ -115,9 +115,6 @@ fn converge_port(router_ns: &str, p: &PortPlan, exists: bool) -> Result<bool, Ne
         netns::ip(&["-n", inst, "addr", "add", &want, "dev", INSTANCE_IFNAME])?;
     }
     netns::ip(&["-n", inst, "route", "replace", "default", "via", &p.gateway.to_string(), "dev", INSTANCE_IFNAME])?;
-    // A veth only receives frames redirected (or XDP_TX'd) into its peer when
-    // NAPI runs on it: GRO enables that without an XDP program in the instance.
-    netns::exec(inst, "ethtool", &["-K", INSTANCE_IFNAME, "gro", "on"])?;
     Ok(!exists)
 }
 
@@ -151,13 +148,18 @@ pub fn apply(model: Model) -> Result<ApplyReport, ApplyError> {
             detail: format!("port {} missing after creation", p.port_name),
         })?;
         ports.insert(p.eni_id.clone(), idx);
-        attach.push((p.port_name.clone(), idx));
+        attach.push(PortAttachment {
+            port_name: p.port_name.clone(),
+            ifindex: idx,
+            instance_namespace: p.instance_id.clone(),
+            instance_ifname: INSTANCE_IFNAME.to_string(),
+        });
     }
     let desired = compile::compile(&model, &ports)?;
-    let mut dp = Datapath::load(Some(&datapath::pin_dir(router_ns)))?;
+    let mut dp = Datapath::load(Some(router_ns))?;
     let current = dp.read()?;
     report.writes = dp.write(&current, &desired)?;
-    dp.attach(router_ns, &attach)?;
+    dp.attach(&attach)?;
 
     for e in &existing {
         if !plan.ports.iter().any(|p| p.port_name == e.name && p.instance_id == e.instance_id) {

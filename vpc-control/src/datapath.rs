@@ -21,7 +21,7 @@ use aya::{
 };
 use thiserror::Error;
 use vpc_common::{
-    Action, DropReason, Egress, Eni, EniAddressKey, NextHop, PortCounters, ROUTER_PROGRAM,
+    Action, DropReason, Egress, Eni, EniAddressKey, INSTANCE_PROGRAM, NextHop, PortCounters, ROUTER_PROGRAM,
     RouteKey, map_names,
 };
 
@@ -128,19 +128,37 @@ pub struct WriteStats {
     pub removals: usize,
 }
 
+/// One ENI veth to attach programs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortAttachment {
+    /// Router-side interface name (in the router namespace).
+    pub port_name: String,
+    /// Its ifindex (recorded in the pin name, so a recreated port is noticed).
+    pub ifindex: u32,
+    /// Namespace of the instance end.
+    pub instance_namespace: String,
+    /// Interface name of the instance end.
+    pub instance_ifname: String,
+}
+
 /// A loaded datapath: the router program and its maps.
 pub struct Datapath {
     ebpf: Ebpf,
+    router_namespace: Option<String>,
     pin_dir: Option<PathBuf>,
 }
 
 impl Datapath {
-    /// Loads the object. With `pin_dir`, maps already pinned there are reused
-    /// (their entries survive restarts) and new ones are pinned there; without,
-    /// the maps are private to this handle (tests).
-    pub fn load(pin_dir: Option<&Path>) -> Result<Self, DatapathError> {
+    /// Loads the object for the router of `router_namespace`: maps already
+    /// pinned for it are reused (their entries survive restarts), new ones are
+    /// pinned. Device-map entries are written from inside that namespace
+    /// (the kernel resolves their ifindexes in the writer's namespace).
+    /// With `None`, the maps are private to this handle and the caller's
+    /// thread must already be in a namespace of its own (tests).
+    pub fn load(router_namespace: Option<&str>) -> Result<Self, DatapathError> {
+        let pin_dir = router_namespace.map(pin_dir);
         let mut loader = EbpfLoader::new();
-        let paths: Vec<(&str, PathBuf)> = match pin_dir {
+        let paths: Vec<(&str, PathBuf)> = match &pin_dir {
             Some(dir) => {
                 ensure_bpffs()?;
                 fs::create_dir_all(dir.join("links"))
@@ -153,12 +171,11 @@ impl Datapath {
             loader.map_pin_path(name, path.as_path());
         }
         let mut ebpf = loader.load(OBJECT)?;
-        let prog: &mut Xdp = ebpf
-            .program_mut(ROUTER_PROGRAM)
-            .ok_or(DatapathError::Missing("router program"))?
-            .try_into()?;
-        prog.load()?;
-        Ok(Self { ebpf, pin_dir: pin_dir.map(Path::to_path_buf) })
+        for name in [ROUTER_PROGRAM, INSTANCE_PROGRAM] {
+            let prog: &mut Xdp = ebpf.program_mut(name).ok_or(DatapathError::Missing(name))?.try_into()?;
+            prog.load()?;
+        }
+        Ok(Self { ebpf, router_namespace: router_namespace.map(str::to_string), pin_dir })
     }
 
     /// The router program (for BPF_PROG_TEST_RUN).
@@ -219,6 +236,10 @@ impl Datapath {
         let nr_cpus = aya::util::nr_cpus().map_err(|(s, e)| DatapathError::Cpus(format!("{s}: {e}")))?;
 
         {
+            let _in_router = match &self.router_namespace {
+                Some(ns) => Some(crate::netns::NetnsGuard::enter(ns)?),
+                None => None,
+            };
             let mut devmap = DevMapHash::try_from(self.map_mut(map_names::EGRESS_PORTS)?)
                 .map_err(map_err(map_names::EGRESS_PORTS))?;
             for p in ports.difference(&current_ports) {
@@ -288,45 +309,45 @@ impl Datapath {
         Ok(stats)
     }
 
-    /// Attaches the router program to the ports named (interfaces of the
-    /// router namespace), pinning each link so it outlives this process.
-    /// A port that already has a pinned link gets this program swapped in
-    /// atomically (bpf_link_update): no frame is missed. Pinned links of
-    /// ports not listed are removed.
-    pub fn attach(&mut self, router_namespace: &str, ports: &[(String, u32)]) -> Result<(), DatapathError> {
-        let links_dir = self
-            .pin_dir
-            .as_ref()
-            .ok_or(DatapathError::Missing("pin directory (attach needs one)"))?
-            .join("links");
-        let wanted: BTreeSet<String> = ports.iter().map(|(name, idx)| format!("{name}-{idx}")).collect();
-        // Remove pins of ports that are gone (or were recreated: new ifindex).
+    /// Attaches the router program to each router port and the instance
+    /// program to the instance end of its veth, pinning every link so it
+    /// outlives this process. A link already pinned gets the newly loaded
+    /// program swapped in atomically (bpf_link_update): no frame is missed.
+    /// Pins of ports not listed (or recreated: new ifindex) are removed.
+    pub fn attach(&mut self, ports: &[PortAttachment]) -> Result<(), DatapathError> {
+        let (Some(router_namespace), Some(pin_dir)) = (self.router_namespace.clone(), &self.pin_dir) else {
+            return Err(DatapathError::Missing("router namespace (attach needs one)"));
+        };
+        let links_dir = pin_dir.join("links");
+        let pin_of = |p: &PortAttachment, side: &str| links_dir.join(format!("{}-{}-{side}", p.port_name, p.ifindex));
+        let wanted: BTreeSet<PathBuf> =
+            ports.iter().flat_map(|p| [pin_of(p, "router"), pin_of(p, "instance")]).collect();
         let entries = fs::read_dir(&links_dir).map_err(|source| DatapathError::Pin { path: links_dir.clone(), source })?;
         for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !wanted.contains(&name) {
+            if !wanted.contains(&entry.path()) {
                 fs::remove_file(entry.path()).map_err(|source| DatapathError::Pin { path: entry.path(), source })?;
             }
         }
-        let prog = self.router_program()?;
-        for pin in &wanted {
-            let path = links_dir.join(pin);
-            if path.exists() {
-                let link = XdpLink::try_from(FdLink::from(PinnedLink::from_pin(&path)?))?;
-                let id = prog.attach_to_link(link)?;
-                // Dropping our handle leaves the pinned link attached.
-                drop(prog.take_link(id)?);
+        for p in ports {
+            for (side, program, ns) in [
+                ("router", ROUTER_PROGRAM, router_namespace.as_str()),
+                ("instance", INSTANCE_PROGRAM, p.instance_namespace.as_str()),
+            ] {
+                let path = pin_of(p, side);
+                let prog: &mut Xdp =
+                    self.ebpf.program_mut(program).ok_or(DatapathError::Missing(program))?.try_into()?;
+                if path.exists() {
+                    let link = XdpLink::try_from(FdLink::from(PinnedLink::from_pin(&path)?))?;
+                    let id = prog.attach_to_link(link)?;
+                    // Dropping our handle leaves the pinned link attached.
+                    drop(prog.take_link(id)?);
+                    continue;
+                }
+                let _in_ns = crate::netns::NetnsGuard::enter(ns)?;
+                let ifname = if side == "router" { p.port_name.as_str() } else { p.instance_ifname.as_str() };
+                let id = prog.attach(ifname, XdpMode::Driver)?;
+                FdLink::try_from(prog.take_link(id)?)?.pin(&path)?;
             }
-        }
-        let _in_router = crate::netns::NetnsGuard::enter(router_namespace)?;
-        for (name, ifindex) in ports {
-            let path = links_dir.join(format!("{name}-{ifindex}"));
-            if path.exists() {
-                continue;
-            }
-            let id = prog.attach_to_if_index(*ifindex, XdpMode::Driver)?;
-            let link = FdLink::try_from(prog.take_link(id)?)?;
-            link.pin(&path)?;
         }
         Ok(())
     }

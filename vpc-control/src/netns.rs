@@ -137,6 +137,12 @@ pub struct NetnsGuard {
     ns: String,
 }
 
+/// Device and inode of an open namespace file: equal ids, same namespace.
+fn ns_id(f: &File) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    f.metadata().ok().map(|m| (m.dev(), m.ino()))
+}
+
 fn setns(fd: &File, ns: &str) -> Result<(), NetnsError> {
     // SAFETY: setns only reads the fd, which is open for the whole call.
     let rc = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
@@ -153,7 +159,14 @@ impl NetnsGuard {
         let previous = File::open("/proc/thread-self/ns/net").map_err(enter_err)?;
         let target = File::open(Path::new("/run/netns").join(ns)).map_err(enter_err)?;
         setns(&target, ns)?;
-        Ok(Self { previous, ns: ns.to_string() })
+        let guard = Self { previous, ns: ns.to_string() };
+        // Check where we are: a device-map entry written from the wrong
+        // namespace would point at another namespace's interfaces.
+        let now = File::open("/proc/thread-self/ns/net").ok();
+        if now.as_ref().and_then(ns_id).is_none() || now.as_ref().and_then(ns_id) != ns_id(&target) {
+            return Err(enter_err(io::Error::other("the thread is not in the namespace after setns")));
+        }
+        Ok(guard)
     }
 }
 

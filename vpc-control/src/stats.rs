@@ -41,7 +41,7 @@ pub fn read(router_namespace: &str) -> Result<RouterStats, ApplyError> {
     if !dir.exists() {
         return Err(DatapathError::Missing("router: nothing applied in this namespace").into());
     }
-    let dp = Datapath::load(Some(&dir))?;
+    let dp = Datapath::load(Some(router_namespace))?;
     let c = dp.counters()?;
     let mut ports = Vec::new();
     for p in apply::router_ports(router_namespace)? {

@@ -24,6 +24,14 @@ pub fn vpc_router(ctx: XdpContext) -> u32 {
     }
 }
 
+/// Attached to the instance end of each ENI veth. It passes every frame to
+/// the instance's stack; its presence is what makes the veth accept frames
+/// the router redirects (or XDP_TXes) into its peer.
+#[xdp]
+pub fn vpc_instance_rx(_ctx: XdpContext) -> u32 {
+    xdp_action::XDP_PASS
+}
+
 #[cfg(not(test))]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {
