@@ -1,0 +1,323 @@
+//! Datapath fixtures through the real eBPF object and BPF_PROG_TEST_RUN:
+//! a table of {frame in, description, expected verdict, expected frame out,
+//! expected drop counter}. Maps are filled by the control plane's own
+//! compile and write, for a model of two VPCs.
+use std::{collections::BTreeMap, net::Ipv4Addr};
+
+use aya::programs::{TestRun, TestRunOptions};
+use vpc_common::DropReason;
+use vpc_control::{
+    compile,
+    datapath::Datapath,
+    model::Model,
+    netns::NetnsGuard,
+    topology::{ROUTER_MAC, eni_mac},
+};
+use vpc_tests::{ScratchNs, arp, icmp_echo, inet_csum, ipv4_frame};
+
+const XDP_DROP: u32 = 1;
+const XDP_TX: u32 = 3;
+const XDP_REDIRECT: u32 = 4;
+
+const MODEL: &str = r#"
+[[vpc]]
+id = "vpc-a"
+cidr_block = "10.0.0.0/16"
+[[vswitch]]
+id = "vsw-1"
+vpc_id = "vpc-a"
+cidr_block = "10.0.1.0/24"
+[[vswitch]]
+id = "vsw-2"
+vpc_id = "vpc-a"
+cidr_block = "10.0.2.0/24"
+route_table_id = "vtb-appliance"
+[[route_table]]
+id = "vtb-appliance"
+vpc_id = "vpc-a"
+[[route_table.route_entry]]
+destination_cidr_block = "192.168.0.0/16"
+next_hop_type = "Instance"
+next_hop_id = "i-fw"
+[[instance]]
+id = "i-1"
+vswitch_id = "vsw-1"
+private_ip_address = "10.0.1.10"
+[[instance]]
+id = "i-2"
+vswitch_id = "vsw-2"
+private_ip_address = "10.0.2.10"
+[[instance]]
+id = "i-fw"
+vswitch_id = "vsw-2"
+private_ip_address = "10.0.2.20"
+source_dest_check = false
+
+# A second VPC with the same CIDR and the same addresses (VPC-3).
+[[vpc]]
+id = "vpc-b"
+cidr_block = "10.0.0.0/16"
+[[vswitch]]
+id = "vsw-b"
+vpc_id = "vpc-b"
+cidr_block = "10.0.1.0/24"
+[[instance]]
+id = "i-b"
+vswitch_id = "vsw-b"
+private_ip_address = "10.0.1.10"
+[[instance]]
+id = "i-b2"
+vswitch_id = "vsw-b"
+private_ip_address = "10.0.1.11"
+"#;
+
+/// The router program loaded with private maps, filled for [`MODEL`], with
+/// one veth pair per ENI in a scratch namespace (the ifindexes the device
+/// map and the test-run context need).
+struct Fixture {
+    _links: Vec<aya::programs::xdp::XdpLink>,
+    dp: Datapath,
+    ports: BTreeMap<String, u32>,
+    _in_ns: NetnsGuard,
+    _ns: ScratchNs,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let ns = ScratchNs::new("vpct-dp");
+        let model: Model = vpc_control::lab::parse(MODEL).unwrap().with_system_route_tables();
+        vpc_control::validate::validate(&model).unwrap();
+        let mut ports = BTreeMap::new();
+        for (n, inst) in model.instances.iter().enumerate() {
+            let (p, q) = (format!("p{n}"), format!("q{n}"));
+            ns.ip(&["link", "add", &p, "type", "veth", "peer", "name", &q]);
+            ns.ip(&["link", "set", &p, "up"]);
+            ns.ip(&["link", "set", &q, "up"]);
+            ports.insert(inst.eni_id(), ns.ifindex(&p));
+        }
+        let in_ns = NetnsGuard::enter(&ns.0).unwrap();
+        let mut dp = Datapath::load(None).unwrap();
+        let desired = compile::compile(&model, &ports).unwrap();
+        dp.write(&Default::default(), &desired).unwrap();
+        // BPF_PROG_TEST_RUN with an ingress ifindex needs the device's XDP
+        // receive queue registered, i.e. an XDP program on it.
+        let prog = dp.router_program().unwrap();
+        let links = (0..model.instances.len())
+            .map(|n| {
+                let id = prog.attach(&format!("p{n}"), aya::programs::XdpMode::Driver).unwrap();
+                prog.take_link(id).unwrap()
+            })
+            .collect();
+        Fixture { _links: links, dp, ports, _in_ns: in_ns, _ns: ns }
+    }
+
+    fn port(&self, eni: &str) -> u32 {
+        self.ports[eni]
+    }
+
+    /// Runs one frame in on the port of `eni`: verdict and frame out.
+    fn run(&mut self, eni: &str, frame: &[u8]) -> (u32, Vec<u8>) {
+        let ifindex = self.port(eni);
+        let mut ctx = [0u8; 24];
+        ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
+        ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
+        let mut out = vec![0u8; frame.len() + 256];
+        let r = {
+            let prog = self.dp.router_program().unwrap();
+            let mut opts = TestRunOptions::new();
+            opts.data_in = Some(frame);
+            opts.data_out = Some(&mut out);
+            opts.ctx_in = Some(&ctx);
+            prog.test_run(opts).unwrap_or_else(|e| panic!("test run: {e}"))
+        };
+        out.truncate(r.data_size_out as usize);
+        (r.return_value, out)
+    }
+
+    fn dropped(&self, reason: DropReason) -> u64 {
+        self.dp.counters().unwrap().dropped(reason)
+    }
+}
+
+/// One row of a fixture table.
+struct Case {
+    what: &'static str,
+    eni: &'static str,
+    frame: Vec<u8>,
+    verdict: u32,
+    /// Expected frame out (for TX and REDIRECT).
+    out: Option<Vec<u8>>,
+    /// The drop counter that must move by one (for DROP).
+    drop: Option<DropReason>,
+}
+
+fn check(fx: &mut Fixture, cases: Vec<Case>) {
+    for c in cases {
+        let before = c.drop.map(|r| fx.dropped(r));
+        let (verdict, out) = fx.run(c.eni, &c.frame);
+        assert_eq!(verdict, c.verdict, "{}: verdict", c.what);
+        if let Some(expected) = &c.out {
+            assert_eq!(&out, expected, "{}: frame out", c.what);
+        }
+        if let (Some(r), Some(b)) = (c.drop, before) {
+            assert_eq!(fx.dropped(r), b + 1, "{}: counter {}", c.what, r.name());
+        }
+    }
+}
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+/// What the router must emit for `frame` forwarded to `dst_mac`: MACs
+/// rewritten, TTL decremented, header checksum still valid.
+fn forwarded(frame: &[u8], dst_mac: [u8; 6]) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    f[0..6].copy_from_slice(&dst_mac);
+    f[6..12].copy_from_slice(&ROUTER_MAC);
+    f[22] -= 1;
+    f[24..26].copy_from_slice(&[0, 0]);
+    let c = inet_csum(&f[14..34]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+#[test]
+fn rt_1_rt_2_forward_between_vswitches_rewrites_macs_ttl_and_checksum() {
+    let mut fx = Fixture::new();
+    let m1 = eni_mac("eni-1");
+    let m2 = eni_mac("eni-2");
+    let to_2 = icmp_echo(ROUTER_MAC, m1, ip("10.0.1.10"), ip("10.0.2.10"), 64);
+    let back = icmp_echo(ROUTER_MAC, m2, ip("10.0.2.10"), ip("10.0.1.10"), 1 + 1);
+    let to_fw = icmp_echo(ROUTER_MAC, m1, ip("10.0.1.10"), ip("10.0.2.20"), 7);
+    check(
+        &mut fx,
+        vec![
+            Case { what: "vsw-1 -> vsw-2", eni: "eni-1", out: Some(forwarded(&to_2, m2)), frame: to_2, verdict: XDP_REDIRECT, drop: None },
+            Case { what: "vsw-2 -> vsw-1, TTL 2 -> 1", eni: "eni-2", out: Some(forwarded(&back, m1)), frame: back, verdict: XDP_REDIRECT, drop: None },
+            Case { what: "to the appliance's own address", eni: "eni-1", out: Some(forwarded(&to_fw, eni_mac("eni-fw"))), frame: to_fw, verdict: XDP_REDIRECT, drop: None },
+        ],
+    );
+    let out = fx.run("eni-1", &icmp_echo(ROUTER_MAC, m1, ip("10.0.1.10"), ip("10.0.2.10"), 64)).1;
+    assert_eq!(inet_csum(&out[14..34]), 0, "incremental checksum verifies");
+    assert!(fx.dp.counters().unwrap().ports[&fx.port("eni-2")].tx_packets >= 2);
+}
+
+#[test]
+fn rt_3_instance_next_hop_sends_to_the_appliance_eni() {
+    let mut fx = Fixture::new();
+    let m2 = eni_mac("eni-2");
+    let f = icmp_echo(ROUTER_MAC, m2, ip("10.0.2.10"), ip("192.168.7.7"), 64);
+    // The appliance forwards traffic that is not its own (source/dest check off).
+    let from_fw = icmp_echo(ROUTER_MAC, eni_mac("eni-fw"), ip("192.168.7.7"), ip("10.0.2.10"), 64);
+    let from_1 = icmp_echo(ROUTER_MAC, eni_mac("eni-1"), ip("10.0.1.10"), ip("192.168.7.7"), 64);
+    check(
+        &mut fx,
+        vec![
+            Case { what: "custom entry 192.168.0.0/16 -> i-fw", eni: "eni-2", out: Some(forwarded(&f, eni_mac("eni-fw"))), frame: f, verdict: XDP_REDIRECT, drop: None },
+            Case { what: "appliance forwards a foreign source", eni: "eni-fw", out: Some(forwarded(&from_fw, m2)), frame: from_fw, verdict: XDP_REDIRECT, drop: None },
+            Case { what: "vsw-1's system table has no such entry", eni: "eni-1", frame: from_1, verdict: XDP_DROP, out: None, drop: Some(DropReason::NoRoute) },
+        ],
+    );
+}
+
+#[test]
+fn vpc_3_same_address_in_another_vpc_is_another_eni() {
+    let mut fx = Fixture::new();
+    let mb2 = eni_mac("eni-b2");
+    let in_b = icmp_echo(ROUTER_MAC, mb2, ip("10.0.1.11"), ip("10.0.1.10"), 64);
+    let to_a = icmp_echo(ROUTER_MAC, mb2, ip("10.0.1.11"), ip("10.0.2.10"), 64);
+    check(
+        &mut fx,
+        vec![
+            Case { what: "10.0.1.10 in vpc-b is i-b, not i-1", eni: "eni-b2", out: Some(forwarded(&in_b, eni_mac("eni-b"))), frame: in_b, verdict: XDP_REDIRECT, drop: None },
+            Case { what: "vpc-b has no route to vpc-a's 10.0.2.0/24", eni: "eni-b2", frame: to_a, verdict: XDP_DROP, out: None, drop: Some(DropReason::NoRoute) },
+        ],
+    );
+}
+
+#[test]
+fn vpc_4_anti_spoofing_drops_foreign_source_mac_and_ip() {
+    let mut fx = Fixture::new();
+    let m1 = eni_mac("eni-1");
+    check(
+        &mut fx,
+        vec![
+            Case { what: "source IP of another instance", eni: "eni-1", frame: icmp_echo(ROUTER_MAC, m1, ip("10.0.1.99"), ip("10.0.2.10"), 64), verdict: XDP_DROP, out: None, drop: Some(DropReason::SpoofedIp) },
+            Case { what: "source MAC not the ENI's", eni: "eni-1", frame: icmp_echo(ROUTER_MAC, [2, 0, 0, 0, 0, 9], ip("10.0.1.10"), ip("10.0.2.10"), 64), verdict: XDP_DROP, out: None, drop: Some(DropReason::SpoofedMac) },
+            Case { what: "ARP with a foreign sender IP", eni: "eni-1", frame: arp(1, [0xff; 6], m1, ip("10.0.1.77"), [0; 6], ip("10.0.1.253")), verdict: XDP_DROP, out: None, drop: Some(DropReason::SpoofedIp) },
+            Case { what: "unicast to another MAC", eni: "eni-1", frame: icmp_echo([2, 1, 1, 1, 1, 1], m1, ip("10.0.1.10"), ip("10.0.2.10"), 64), verdict: XDP_DROP, out: None, drop: Some(DropReason::NotForRouter) },
+        ],
+    );
+}
+
+#[test]
+fn vpc_2_arp_for_vswitch_addresses_is_answered_in_xdp() {
+    let mut fx = Fixture::new();
+    let m1 = eni_mac("eni-1");
+    let gw = ip("10.0.1.253");
+    let reply = arp(2, m1, ROUTER_MAC, gw, m1, ip("10.0.1.10"));
+    let peer = ip("10.0.1.20");
+    check(
+        &mut fx,
+        vec![
+            Case { what: "who-has gateway", eni: "eni-1", frame: arp(1, [0xff; 6], m1, ip("10.0.1.10"), [0; 6], gw), verdict: XDP_TX, out: Some(reply), drop: None },
+            Case { what: "who-has a neighbour in the vSwitch (proxy ARP)", eni: "eni-1", frame: arp(1, [0xff; 6], m1, ip("10.0.1.10"), [0; 6], peer), verdict: XDP_TX, out: Some(arp(2, m1, ROUTER_MAC, peer, m1, ip("10.0.1.10"))), drop: None },
+            Case { what: "who-has outside the vSwitch", eni: "eni-1", frame: arp(1, [0xff; 6], m1, ip("10.0.1.10"), [0; 6], ip("10.0.2.10")), verdict: XDP_DROP, out: None, drop: Some(DropReason::ArpIgnored) },
+            Case { what: "duplicate-address probe for its own address", eni: "eni-1", frame: arp(1, [0xff; 6], m1, ip("10.0.1.10"), [0; 6], ip("10.0.1.10")), verdict: XDP_DROP, out: None, drop: Some(DropReason::ArpIgnored) },
+            Case { what: "ARP reply from the instance", eni: "eni-1", frame: arp(2, ROUTER_MAC, m1, ip("10.0.1.10"), ROUTER_MAC, gw), verdict: XDP_DROP, out: None, drop: Some(DropReason::ArpIgnored) },
+        ],
+    );
+}
+
+#[test]
+fn rt_1_no_route_no_neighbour_and_ttl_expiry_are_counted_drops() {
+    let mut fx = Fixture::new();
+    let m1 = eni_mac("eni-1");
+    check(
+        &mut fx,
+        vec![
+            Case { what: "no route", eni: "eni-1", frame: icmp_echo(ROUTER_MAC, m1, ip("10.0.1.10"), ip("172.16.0.1"), 64), verdict: XDP_DROP, out: None, drop: Some(DropReason::NoRoute) },
+            Case { what: "local route, no ENI at that address", eni: "eni-1", frame: icmp_echo(ROUTER_MAC, m1, ip("10.0.1.10"), ip("10.0.2.99"), 64), verdict: XDP_DROP, out: None, drop: Some(DropReason::NoNeighbour) },
+            Case { what: "TTL 1 expires", eni: "eni-1", frame: icmp_echo(ROUTER_MAC, m1, ip("10.0.1.10"), ip("10.0.2.10"), 1), verdict: XDP_DROP, out: None, drop: Some(DropReason::TtlExceeded) },
+            Case { what: "multicast is never routed", eni: "eni-1", frame: icmp_echo(ROUTER_MAC, m1, ip("10.0.1.10"), ip("224.0.0.1"), 64), verdict: XDP_DROP, out: None, drop: Some(DropReason::Martian) },
+        ],
+    );
+}
+
+#[test]
+fn datapath_drops_ipv6_malformed_and_unknown_port_frames_by_reason() {
+    let mut fx = Fixture::new();
+    let m1 = eni_mac("eni-1");
+    let mut v6 = icmp_echo(ROUTER_MAC, m1, ip("10.0.1.10"), ip("10.0.2.10"), 64);
+    v6[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+    let mut lldp = v6.clone();
+    lldp[12..14].copy_from_slice(&0x88ccu16.to_be_bytes());
+    let full = icmp_echo(ROUTER_MAC, m1, ip("10.0.1.10"), ip("10.0.2.10"), 64);
+    let mut bad_version = full.clone();
+    bad_version[14] = 0x65;
+    let udp = ipv4_frame(ROUTER_MAC, m1, ip("10.0.1.10"), ip("10.0.2.10"), 64, 17, &[0, 53, 0, 53, 0, 8, 0, 0]);
+    check(
+        &mut fx,
+        vec![
+            Case { what: "IPv6 is counted and dropped", eni: "eni-1", frame: v6, verdict: XDP_DROP, out: None, drop: Some(DropReason::Ipv6) },
+            Case { what: "LLDP", eni: "eni-1", frame: lldp, verdict: XDP_DROP, out: None, drop: Some(DropReason::UnsupportedEtherType) },
+            Case { what: "truncated IPv4 header", eni: "eni-1", frame: full[..30].to_vec(), verdict: XDP_DROP, out: None, drop: Some(DropReason::ParseError) },
+            Case { what: "IP version 6 in an IPv4 frame", eni: "eni-1", frame: bad_version, verdict: XDP_DROP, out: None, drop: Some(DropReason::ParseError) },
+            Case { what: "UDP is routed like ICMP", eni: "eni-1", out: Some(forwarded(&udp, eni_mac("eni-2"))), frame: udp, verdict: XDP_REDIRECT, drop: None },
+        ],
+    );
+    // A port the control plane does not know.
+    let before = fx.dropped(DropReason::UnknownPort);
+    // No ingress ifindex: the kernel runs the program as if on loopback.
+    let mut ctx = [0u8; 24];
+    let frame = icmp_echo(ROUTER_MAC, m1, ip("10.0.1.10"), ip("10.0.2.10"), 64);
+    ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
+    let prog = fx.dp.router_program().unwrap();
+    let mut opts = TestRunOptions::new();
+    opts.data_in = Some(&frame);
+    opts.ctx_in = Some(&ctx);
+    let r = prog.test_run(opts).unwrap();
+    assert_eq!(r.return_value, XDP_DROP, "no ingress ifindex: unknown port");
+    assert_eq!(fx.dropped(DropReason::UnknownPort), before + 1);
+}

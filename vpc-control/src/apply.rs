@@ -115,6 +115,10 @@ fn converge_port(router_ns: &str, p: &PortPlan, exists: bool) -> Result<bool, Ne
         netns::ip(&["-n", inst, "addr", "add", &want, "dev", INSTANCE_IFNAME])?;
     }
     netns::ip(&["-n", inst, "route", "replace", "default", "via", &p.gateway.to_string(), "dev", INSTANCE_IFNAME])?;
+    // XDP sees the bytes on the wire: a TCP/UDP checksum left for offload
+    // (CHECKSUM_PARTIAL) would reach the peer incomplete. Instances compute
+    // their checksums in software, as a VM's virtio NIC without offload does.
+    netns::exec(inst, "ethtool", &["-K", INSTANCE_IFNAME, "tx", "off"])?;
     Ok(!exists)
 }
 
