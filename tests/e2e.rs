@@ -1,0 +1,188 @@
+//! End to end: labs applied with the control plane's own `apply`, instances
+//! in namespaces pinging and talking TCP through the XDP router. Every lab
+//! uses names unique to the run and is destroyed on drop, even on failure.
+use std::net::Ipv4Addr;
+
+use vpc_common::{Action, DropReason};
+use vpc_control::{apply, datapath, netns};
+use vpc_tests::{Lab, ping, ping_fails, tcp_echo};
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+/// Two VPCs with the same CIDR: vpc-a has two vSwitches, vpc-b one.
+const TWO_VPCS: &str = r#"
+[router]
+namespace = "vpct-r@"
+[[vpc]]
+id = "vpc-a@"
+cidr_block = "10.0.0.0/16"
+[[vswitch]]
+id = "vsw-a1@"
+vpc_id = "vpc-a@"
+cidr_block = "10.0.1.0/24"
+[[vswitch]]
+id = "vsw-a2@"
+vpc_id = "vpc-a@"
+cidr_block = "10.0.2.0/24"
+[[instance]]
+id = "i-a1@"
+vswitch_id = "vsw-a1@"
+private_ip_address = "10.0.1.10"
+[[instance]]
+id = "i-a2@"
+vswitch_id = "vsw-a2@"
+private_ip_address = "10.0.2.10"
+[[vpc]]
+id = "vpc-b@"
+cidr_block = "10.0.0.0/16"
+[[vswitch]]
+id = "vsw-b1@"
+vpc_id = "vpc-b@"
+cidr_block = "10.0.1.0/24"
+[[instance]]
+id = "i-b1@"
+vswitch_id = "vsw-b1@"
+private_ip_address = "10.0.1.20"
+"#;
+
+#[test]
+fn rt_2_instances_in_two_vswitches_ping_and_talk_tcp_through_xdp() {
+    let lab = Lab::up(TWO_VPCS);
+    let (a1, a2) = (lab.id("i-a1@"), lab.id("i-a2@"));
+    let before = lab.counters().action(Action::Forwarded);
+    assert!(ping(&a1, ip("10.0.2.10"), 5), "i-a1 -> i-a2 ping across vSwitches");
+    assert!(ping(&a2, ip("10.0.1.10"), 3), "i-a2 -> i-a1 ping");
+    assert!(tcp_echo(&a2, &a1, ip("10.0.2.10"), 8080), "TCP i-a1 -> i-a2:8080");
+    let c = lab.counters();
+    // 5 + 3 echo requests and their replies at least, plus the TCP exchange.
+    assert!(
+        c.action(Action::Forwarded) >= before + 16 + 6,
+        "XDP forwarded the packets: {} forwarded",
+        c.action(Action::Forwarded)
+    );
+    assert!(c.action(Action::ArpReplied) >= 2, "gateway ARP answered in XDP");
+    let out = netns::exec(&a1, "ping", &["-c", "1", "10.0.2.10"]).unwrap();
+    assert!(out.contains("ttl=63"), "one routed hop decrements TTL: {out}");
+}
+
+#[test]
+fn vpc_3_instance_of_another_vpc_with_the_same_cidr_cannot_reach_them() {
+    let lab = Lab::up(TWO_VPCS);
+    let b1 = lab.id("i-b1@");
+    let before = lab.counters();
+    assert!(ping_fails(&b1, ip("10.0.2.10")), "vpc-b has no route to vpc-a's vSwitch");
+    assert!(ping_fails(&b1, ip("10.0.1.10")), "10.0.1.10 is nobody in vpc-b");
+    assert!(!tcp_echo(&lab.id("i-a1@"), &b1, ip("10.0.1.10"), 8081), "no TCP across VPCs");
+    let after = lab.counters();
+    assert!(after.dropped(DropReason::NoRoute) > before.dropped(DropReason::NoRoute));
+    assert!(after.dropped(DropReason::NoNeighbour) > before.dropped(DropReason::NoNeighbour));
+    // Inside vpc-a everything still works.
+    assert!(ping(&lab.id("i-a1@"), ip("10.0.2.10"), 2));
+}
+
+/// vsw-1's custom table sends 10.0.2.0/25 through a firewall appliance in
+/// vsw-fw; the appliance's ENI has source/dest check off.
+const APPLIANCE: &str = r#"
+[router]
+namespace = "vpct-r@"
+[[vpc]]
+id = "vpc-fw@"
+cidr_block = "10.0.0.0/16"
+[[vswitch]]
+id = "vsw-1@"
+vpc_id = "vpc-fw@"
+cidr_block = "10.0.1.0/24"
+route_table_id = "vtb-via-fw@"
+[[vswitch]]
+id = "vsw-2@"
+vpc_id = "vpc-fw@"
+cidr_block = "10.0.2.0/24"
+[[vswitch]]
+id = "vsw-fw@"
+vpc_id = "vpc-fw@"
+cidr_block = "10.0.3.0/24"
+[[route_table]]
+id = "vtb-via-fw@"
+vpc_id = "vpc-fw@"
+[[route_table.route_entry]]
+destination_cidr_block = "10.0.2.0/25"
+next_hop_type = "Instance"
+next_hop_id = "i-fw@"
+[[instance]]
+id = "i-c@"
+vswitch_id = "vsw-1@"
+private_ip_address = "10.0.1.10"
+[[instance]]
+id = "i-s@"
+vswitch_id = "vsw-2@"
+private_ip_address = "10.0.2.10"
+[[instance]]
+id = "i-fw@"
+vswitch_id = "vsw-fw@"
+private_ip_address = "10.0.3.10"
+source_dest_check = false
+"#;
+
+#[test]
+fn rt_3_custom_route_with_instance_next_hop_goes_through_the_appliance() {
+    let lab = Lab::up(APPLIANCE);
+    let (c, fw) = (lab.id("i-c@"), lab.id("i-fw@"));
+    // The appliance routes (and does not tell the client to go around it).
+    netns::sysctl(&fw, "net.ipv4.ip_forward", "1").unwrap();
+    netns::sysctl(&fw, "net.ipv4.conf.all.send_redirects", "0").unwrap();
+    netns::sysctl(&fw, "net.ipv4.conf.eth0.send_redirects", "0").unwrap();
+    let fw_port = apply::router_ports(&lab.model.router.namespace)
+        .unwrap()
+        .into_iter()
+        .find(|p| p.instance_id == fw)
+        .unwrap()
+        .ifindex;
+    let before = lab.counters().ports[&fw_port];
+    assert!(ping(&c, ip("10.0.2.10"), 4), "client reaches the server through the appliance");
+    let after = lab.counters().ports[&fw_port];
+    assert!(after.tx_packets >= before.tx_packets + 4, "the router sent the requests to the appliance");
+    assert!(after.rx_packets >= before.rx_packets + 4, "the appliance sent them back to the router");
+    let out = netns::exec(&c, "ping", &["-c", "1", "10.0.2.10"]).unwrap();
+    assert!(out.contains("ttl=63"), "the reply comes straight back (system table of vsw-2): {out}");
+    // Stop the appliance forwarding: the path through it is the only one.
+    netns::sysctl(&fw, "net.ipv4.ip_forward", "0").unwrap();
+    assert!(ping_fails(&c, ip("10.0.2.10")), "no appliance, no path");
+}
+
+#[test]
+fn rt_1_apply_converges_to_a_changed_file_and_destroy_removes_everything() {
+    let mut lab = Lab::up(TWO_VPCS);
+    let router = lab.model.router.namespace.clone();
+    let again = apply::apply(lab.model.clone()).unwrap();
+    assert_eq!((again.ports_created, again.writes.upserts, again.writes.removals), (0, 0, 0), "re-apply is a no-op");
+
+    // Move i-a2 to another address and drop i-b1.
+    let mut model = lab.model.clone();
+    let b1 = lab.id("i-b1@");
+    model.instances.retain(|i| i.id != b1);
+    model.instances[1].private_ip_address = Some(ip("10.0.2.77"));
+    let r = lab.reapply(model);
+    assert_eq!(r.ports_removed, 1);
+    assert!(r.writes.upserts > 0 && r.writes.removals > 0, "only the difference is written: {r:?}");
+    assert!(!netns::exists(&b1), "removed instance's namespace is gone");
+    assert!(ping(&lab.id("i-a1@"), ip("10.0.2.77"), 2), "moved address answers");
+    assert!(ping_fails(&lab.id("i-a1@"), ip("10.0.2.10")), "old address is gone");
+
+    apply::destroy(&lab.model).unwrap();
+    assert!(!netns::exists(&router));
+    assert!(!netns::exists(&lab.id("i-a1@")));
+    assert!(!datapath::pin_dir(&router).exists(), "pins removed");
+}
+
+#[test]
+fn vpc_1_invalid_file_is_refused_and_changes_nothing() {
+    let text = TWO_VPCS.replace("10.0.2.0/24", "10.9.2.0/24").replace('@', &vpc_tests::unique(""));
+    let model = vpc_control::lab::parse(&text).unwrap();
+    let err = apply::apply(model.clone()).unwrap_err();
+    assert_eq!(err.code(), "InvalidParameter", "{err}");
+    assert!(err.to_string().contains("not inside"), "{err}");
+    assert!(!netns::exists(&model.router.namespace), "nothing was created");
+    assert!(model.instances.iter().all(|i| !netns::exists(&i.id)));
+}
