@@ -195,6 +195,17 @@ impl Datapath {
         self.ebpf.map_mut(name).ok_or(DatapathError::Missing(name))
     }
 
+    fn hash_map<K: aya::Pod, V: aya::Pod>(
+        &mut self,
+        name: &'static str,
+    ) -> Result<HashMap<&mut MapData, K, V>, DatapathError> {
+        HashMap::try_from(self.map_mut(name)?).map_err(map_err(name))
+    }
+
+    fn routes(&mut self) -> Result<LpmTrie<&mut MapData, RouteKey, NextHop>, DatapathError> {
+        LpmTrie::try_from(self.map_mut(map_names::ROUTES)?).map_err(map_err(map_names::ROUTES))
+    }
+
     /// Reads every configuration entry the maps hold now.
     pub fn read(&self) -> Result<MapEntries, DatapathError> {
         let mut out = MapEntries::default();
@@ -263,34 +274,28 @@ impl Datapath {
         let addr = diff(&current.eni_by_address, &desired.eni_by_address);
         let routes = diff(&current.routes, &desired.routes);
         let enis = diff(&current.eni_by_port, &desired.eni_by_port);
-
-        let mut by_addr: HashMap<&mut MapData, EniAddressKey, Egress> =
-            HashMap::try_from(self.ebpf.map_mut(map_names::ENI_BY_ADDRESS).ok_or(DatapathError::Missing("ENI_BY_ADDRESS"))?)
-                .map_err(map_err(map_names::ENI_BY_ADDRESS))?;
-        upsert_all(&addr, &mut stats, |k, v| by_addr.insert(k, v, 0)).map_err(map_err(map_names::ENI_BY_ADDRESS))?;
-        drop(by_addr);
-
-        let mut trie: LpmTrie<&mut MapData, RouteKey, NextHop> = LpmTrie::try_from(self.map_mut(map_names::ROUTES)?)
-            .map_err(map_err(map_names::ROUTES))?;
-        upsert_all(&routes, &mut stats, |k, v| trie.insert(&Key::new(k.0, k.1), v, 0))
-            .map_err(map_err(map_names::ROUTES))?;
-        drop(trie);
-
-        let mut by_port: HashMap<&mut MapData, u32, Eni> = HashMap::try_from(self.map_mut(map_names::ENI_BY_PORT)?)
-            .map_err(map_err(map_names::ENI_BY_PORT))?;
-        upsert_all(&enis, &mut stats, |k, v| by_port.insert(k, v, 0)).map_err(map_err(map_names::ENI_BY_PORT))?;
-        remove_all(&enis, &mut stats, |k| by_port.remove(k)).map_err(map_err(map_names::ENI_BY_PORT))?;
-        drop(by_port);
-
-        let mut trie: LpmTrie<&mut MapData, RouteKey, NextHop> = LpmTrie::try_from(self.map_mut(map_names::ROUTES)?)
-            .map_err(map_err(map_names::ROUTES))?;
-        remove_all(&routes, &mut stats, |k| trie.remove(&Key::new(k.0, k.1))).map_err(map_err(map_names::ROUTES))?;
-        drop(trie);
-
-        let mut by_addr: HashMap<&mut MapData, EniAddressKey, Egress> =
-            HashMap::try_from(self.map_mut(map_names::ENI_BY_ADDRESS)?).map_err(map_err(map_names::ENI_BY_ADDRESS))?;
-        remove_all(&addr, &mut stats, |k| by_addr.remove(k)).map_err(map_err(map_names::ENI_BY_ADDRESS))?;
-        drop(by_addr);
+        use map_names::{ENI_BY_ADDRESS, ENI_BY_PORT, ROUTES};
+        {
+            let mut m = self.hash_map::<EniAddressKey, Egress>(ENI_BY_ADDRESS)?;
+            upsert_all(&addr, &mut stats, |k, v| m.insert(k, v, 0)).map_err(map_err(ENI_BY_ADDRESS))?;
+        }
+        {
+            let mut m = self.routes()?;
+            upsert_all(&routes, &mut stats, |k, v| m.insert(&Key::new(k.0, k.1), v, 0)).map_err(map_err(ROUTES))?;
+        }
+        {
+            let mut m = self.hash_map::<u32, Eni>(ENI_BY_PORT)?;
+            upsert_all(&enis, &mut stats, |k, v| m.insert(k, v, 0)).map_err(map_err(ENI_BY_PORT))?;
+            remove_all(&enis, &mut stats, |k| m.remove(k)).map_err(map_err(ENI_BY_PORT))?;
+        }
+        {
+            let mut m = self.routes()?;
+            remove_all(&routes, &mut stats, |k| m.remove(&Key::new(k.0, k.1))).map_err(map_err(ROUTES))?;
+        }
+        {
+            let mut m = self.hash_map::<EniAddressKey, Egress>(ENI_BY_ADDRESS)?;
+            remove_all(&addr, &mut stats, |k| m.remove(k)).map_err(map_err(ENI_BY_ADDRESS))?;
+        }
 
         {
             let mut devmap = DevMapHash::try_from(self.map_mut(map_names::EGRESS_PORTS)?)

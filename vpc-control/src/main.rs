@@ -60,7 +60,7 @@ impl<E: std::fmt::Display> From<(&'static str, E)> for Failure {
     }
 }
 
-fn load(file: &PathBuf) -> Result<Model, Failure> {
+fn load(file: &std::path::Path) -> Result<Model, Failure> {
     lab::load(file).map_err(|e| Failure::from((e.code(), e)))
 }
 

@@ -165,14 +165,10 @@ fn unique_names<'a>(
 ) -> Result<(), ValidationError> {
     let mut seen = BTreeSet::new();
     for (vpc_id, name) in items {
-        if let Some(name) = name {
-            if !seen.insert((vpc_id, name)) {
-                return Err(ValidationError::DuplicateName {
-                    kind,
-                    name: name.clone(),
-                    vpc_id: vpc_id.to_string(),
-                });
-            }
+        if let Some(name) = name
+            && !seen.insert((vpc_id, name))
+        {
+            return Err(ValidationError::DuplicateName { kind, name: name.clone(), vpc_id: vpc_id.to_string() });
         }
     }
     Ok(())

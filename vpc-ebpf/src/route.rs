@@ -61,7 +61,7 @@ pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
     } else {
         let key = EniAddressKey { vpc_id: eni.vpc_id, addr: dst };
         // SAFETY: read-only use of a value the control plane writes whole.
-        *unsafe { ENI_BY_ADDRESS.get(&key) }.ok_or(DropReason::NoNeighbour)?
+        *unsafe { ENI_BY_ADDRESS.get(key) }.ok_or(DropReason::NoNeighbour)?
     };
 
     if ip.ttl <= 1 {
