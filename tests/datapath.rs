@@ -321,3 +321,23 @@ fn datapath_drops_ipv6_malformed_and_unknown_port_frames_by_reason() {
     assert_eq!(r.return_value, XDP_DROP, "no ingress ifindex: unknown port");
     assert_eq!(fx.dropped(DropReason::UnknownPort), before + 1);
 }
+
+#[test]
+fn datapath_refuses_maps_pinned_by_another_layout() {
+    let router = vpc_tests::unique("vpct-pin");
+    let dir = vpc_control::datapath::pin_dir(&router);
+    vpc_control::datapath::ensure_bpffs().unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    struct RmDir(std::path::PathBuf);
+    impl Drop for RmDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _cleanup = RmDir(dir.clone());
+    // A map of another shape where ACTIONS is expected: DROPS has 13 slots.
+    let mut other = Datapath::load(None).unwrap();
+    other.pin_map(vpc_common::map_names::DROPS, &dir.join(vpc_common::map_names::ACTIONS)).unwrap();
+    let err = Datapath::load(Some(&router)).err().expect("load must refuse the foreign map");
+    assert!(err.to_string().contains("another version"), "{err}");
+}

@@ -51,6 +51,12 @@ pub enum DatapathError {
     /// The object lacks a map or program this code expects.
     #[error("the eBPF object has no {0}")]
     Missing(&'static str),
+    /// A pinned map has another layout than this version's datapath.
+    #[error("map {map} pinned at {path} was made by another version of the datapath ({detail}); run `vpc destroy` for this router, then apply again")]
+    PinnedLayout { map: &'static str, path: PathBuf, detail: String },
+    /// Nothing was applied for this router namespace.
+    #[error("no router is applied in namespace {0}")]
+    NotApplied(String),
     /// Pinning or unpinning failed.
     #[error("bpffs {path}: {source}")]
     Pin { path: PathBuf, source: io::Error },
@@ -90,6 +96,42 @@ pub fn ensure_bpffs() -> Result<(), DatapathError> {
         });
     }
     Ok(())
+}
+
+/// (key size, value size, max entries) of each map, as the datapath defines
+/// it; the value size of the device map is the kernel's (4 or 8 bytes).
+fn expected_layout(name: &str) -> Option<(u32, Option<u32>, u32)> {
+    use std::mem::size_of;
+    use vpc_common::{MAX_ENI_ADDRESSES, MAX_PORTS, MAX_ROUTES};
+    let sz = |n: usize| n as u32;
+    Some(match name {
+        map_names::ENI_BY_PORT => (4, Some(sz(size_of::<Eni>())), MAX_PORTS),
+        map_names::ENI_BY_ADDRESS => (sz(size_of::<EniAddressKey>()), Some(sz(size_of::<Egress>())), MAX_ENI_ADDRESSES),
+        map_names::ROUTES => (4 + sz(size_of::<RouteKey>()), Some(sz(size_of::<NextHop>())), MAX_ROUTES),
+        map_names::EGRESS_PORTS => (4, None, MAX_PORTS),
+        map_names::PORT_COUNTERS => (4, Some(sz(size_of::<PortCounters>())), MAX_PORTS),
+        map_names::ACTIONS => (4, Some(8), Action::COUNT),
+        map_names::DROPS => (4, Some(8), DropReason::COUNT),
+        _ => return None,
+    })
+}
+
+/// A map pinned by another version of the datapath would be reused as is
+/// and misread: refuse it with a clear error instead.
+fn check_pinned_layout(name: &'static str, path: &Path) -> Result<(), DatapathError> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let info = aya::maps::MapInfo::from_pin(path).map_err(map_err(name))?;
+    let found = (info.key_size(), info.value_size(), info.max_entries());
+    match expected_layout(name) {
+        Some((k, v, n)) if k == found.0 && v.is_none_or(|v| v == found.1) && n == found.2 => Ok(()),
+        expected => Err(DatapathError::PinnedLayout {
+            map: name,
+            path: path.to_path_buf(),
+            detail: format!("found key/value/entries {found:?}, this version needs {expected:?}"),
+        }),
+    }
 }
 
 /// Where a router's maps and links are pinned.
@@ -168,6 +210,7 @@ impl Datapath {
             None => Vec::new(),
         };
         for (name, path) in &paths {
+            check_pinned_layout(name, path)?;
             loader.map_pin_path(name, path.as_path());
         }
         let mut ebpf = loader.load(OBJECT)?;
@@ -228,6 +271,11 @@ impl Datapath {
             out.routes.insert((k.prefix_len(), k.data()), v);
         }
         Ok(out)
+    }
+
+    /// Pins one map at `path` (tools and tests).
+    pub fn pin_map(&mut self, name: &'static str, path: &Path) -> Result<(), DatapathError> {
+        self.map_mut(name)?.pin(path).map_err(DatapathError::from)
     }
 
     /// Ports present in the device map.

@@ -39,7 +39,7 @@ pub struct RouterStats {
 pub fn read(router_namespace: &str) -> Result<RouterStats, ApplyError> {
     let dir = datapath::pin_dir(router_namespace);
     if !dir.exists() {
-        return Err(DatapathError::Missing("router: nothing applied in this namespace").into());
+        return Err(DatapathError::NotApplied(router_namespace.to_string()).into());
     }
     let dp = Datapath::load(Some(router_namespace))?;
     let c = dp.counters()?;
