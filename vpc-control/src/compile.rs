@@ -169,43 +169,7 @@ pub fn diff<K: Ord + Clone, V: PartialEq + Clone>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::*;
-
-    fn lab() -> Model {
-        toml::from_str::<Model>(
-            r#"
-            [[vpc]]
-            id = "vpc-a"
-            cidr_block = "10.0.0.0/16"
-            [[vswitch]]
-            id = "vsw-1"
-            vpc_id = "vpc-a"
-            cidr_block = "10.0.1.0/24"
-            [[vswitch]]
-            id = "vsw-2"
-            vpc_id = "vpc-a"
-            cidr_block = "10.0.2.0/24"
-            route_table_id = "vtb-custom"
-            [[route_table]]
-            id = "vtb-custom"
-            vpc_id = "vpc-a"
-            [[route_table.route_entry]]
-            destination_cidr_block = "192.168.0.0/16"
-            next_hop_type = "Instance"
-            next_hop_id = "i-fw"
-            [[instance]]
-            id = "i-1"
-            vswitch_id = "vsw-1"
-            private_ip_address = "10.0.1.10"
-            [[instance]]
-            id = "i-fw"
-            vswitch_id = "vsw-2"
-            source_dest_check = false
-            "#,
-        )
-        .unwrap()
-        .with_system_route_tables()
-    }
+    use crate::test_fixtures::lab;
 
     fn ports() -> BTreeMap<String, u32> {
         [("eni-1".to_string(), 7), ("eni-fw".to_string(), 9)].into_iter().collect()

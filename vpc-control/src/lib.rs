@@ -12,5 +12,7 @@ pub mod lab;
 pub mod model;
 pub mod netns;
 pub mod stats;
+#[cfg(test)]
+mod test_fixtures;
 pub mod topology;
 pub mod validate;

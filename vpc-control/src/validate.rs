@@ -344,33 +344,7 @@ fn validate_instances(model: &Model) -> Result<(), ValidationError> {
 mod tests {
     use super::*;
     use crate::model::*;
-
-    pub(crate) fn lab() -> Model {
-        toml::from_str::<Model>(
-            r#"
-            [[vpc]]
-            id = "vpc-a"
-            cidr_block = "10.0.0.0/16"
-            [[vswitch]]
-            id = "vsw-1"
-            vpc_id = "vpc-a"
-            cidr_block = "10.0.1.0/24"
-            [[vswitch]]
-            id = "vsw-2"
-            vpc_id = "vpc-a"
-            cidr_block = "10.0.2.0/24"
-            [[instance]]
-            id = "i-1"
-            vswitch_id = "vsw-1"
-            private_ip_address = "10.0.1.10"
-            [[instance]]
-            id = "i-2"
-            vswitch_id = "vsw-2"
-            "#,
-        )
-        .unwrap()
-        .with_system_route_tables()
-    }
+    use crate::test_fixtures::lab;
 
     fn code(model: &Model) -> &'static str {
         validate(model).unwrap_err().code()
