@@ -44,7 +44,7 @@ mod tests {
 
     #[test]
     fn the_example_lab_parses_and_validates() {
-        let text = include_str!("../../examples/lab.toml");
+        let text = include_str!("../examples/lab.toml");
         let model = parse(text).unwrap().with_system_route_tables();
         crate::validate::validate(&model).unwrap();
         assert_eq!(model.vswitches.len(), 2);

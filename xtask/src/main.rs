@@ -160,7 +160,7 @@ fn lab(keep: bool) -> Result<()> {
     run(cargo().args(["build", "--release", "--package", "vpc-control", "--bin", "vpc"]))?;
     let root = workspace_root();
     let vpc = root.join("target/release/vpc");
-    let file = root.join("examples/lab.toml");
+    let file = root.join("vpc-control/examples/lab.toml");
     let file = file.to_str().context("path")?;
     let vpc_cmd = |args: &[&str]| {
         let mut c = Command::new(&vpc);
@@ -173,7 +173,7 @@ fn lab(keep: bool) -> Result<()> {
         c
     };
     let result = (|| -> Result<()> {
-        println!("\n== vpc apply -f examples/lab.toml");
+        println!("\n== vpc apply -f vpc-control/examples/lab.toml");
         run(&mut vpc_cmd(&["apply", "-f", file]))?;
         println!("\n== i-web (10.0.1.10, vsw-web) pings i-app (10.0.2.10, vsw-app) across vSwitches");
         run(&mut in_ns("i-web", &["ping", "-c", "5", "-i", "0.2", "10.0.2.10"]))?;
@@ -183,14 +183,14 @@ fn lab(keep: bool) -> Result<()> {
         run(&mut in_ns("i-app", &["iperf3", "-s", "-1", "-D", "-I", "/run/vpc-lab-iperf3.pid"]))?;
         std::thread::sleep(std::time::Duration::from_millis(500));
         run(&mut in_ns("i-web", &["iperf3", "-c", "10.0.2.10", "-t", "3"]))?;
-        println!("\n== vpc stats -f examples/lab.toml");
+        println!("\n== vpc stats -f vpc-control/examples/lab.toml");
         run(&mut vpc_cmd(&["stats", "-f", file]))?;
         Ok(())
     })();
     if keep && result.is_ok() {
         println!("\nThe lab is up. Try: ip netns exec i-web ping 10.0.2.10; remove it with: {} destroy -f {file}", vpc.display());
     } else {
-        println!("\n== vpc destroy -f examples/lab.toml");
+        println!("\n== vpc destroy -f vpc-control/examples/lab.toml");
         run(&mut vpc_cmd(&["destroy", "-f", file]))?;
     }
     result
