@@ -365,7 +365,8 @@ impl Datapath {
     /// Attaches the router program to each router port and the instance
     /// program to the instance end of its veth, pinning every link so it
     /// outlives this process. A link already pinned gets the newly loaded
-    /// program swapped in atomically (bpf_link_update): no frame is missed.
+    /// program swapped in atomically (bpf_link_update): the port is never
+    /// without a program (that no frame is lost meanwhile is not tested yet).
     /// Pins of ports not listed (or recreated: new ifindex) are removed.
     pub fn attach(&mut self, ports: &[PortAttachment]) -> Result<(), DatapathError> {
         let (Some(router_namespace), Some(pin_dir)) = (self.router_namespace.clone(), &self.pin_dir) else {

@@ -162,8 +162,8 @@ impl NetnsGuard {
         let guard = Self { previous, ns: ns.to_string() };
         // Check where we are: a device-map entry written from the wrong
         // namespace would point at another namespace's interfaces.
-        let now = File::open("/proc/thread-self/ns/net").ok();
-        if now.as_ref().and_then(ns_id).is_none() || now.as_ref().and_then(ns_id) != ns_id(&target) {
+        let now = File::open("/proc/thread-self/ns/net").ok().as_ref().and_then(ns_id);
+        if now.is_none() || now != ns_id(&target) {
             return Err(enter_err(io::Error::other("the thread is not in the namespace after setns")));
         }
         Ok(guard)
