@@ -85,7 +85,7 @@ struct Fixture {
 impl Fixture {
     fn new() -> Self {
         let ns = ScratchNs::new("vpct-dp");
-        let model: Model = vpc_control::lab::parse(MODEL).unwrap().with_system_route_tables();
+        let model: Model = vpc_control::model::Model::from_toml(MODEL).unwrap().with_system_route_tables();
         vpc_control::validate::validate(&model).unwrap();
         let mut ports = BTreeMap::new();
         for (n, inst) in model.instances.iter().enumerate() {

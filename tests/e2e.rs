@@ -179,7 +179,7 @@ fn rt_1_apply_converges_to_a_changed_file_and_destroy_removes_everything() {
 #[test]
 fn vpc_1_invalid_file_is_refused_and_changes_nothing() {
     let text = TWO_VPCS.replace("10.0.2.0/24", "10.9.2.0/24").replace('@', &vpc_tests::unique(""));
-    let model = vpc_control::lab::parse(&text).unwrap();
+    let model = vpc_control::model::Model::from_toml(&text).unwrap();
     let err = apply::apply(model.clone()).unwrap_err();
     assert_eq!(err.code(), "InvalidParameter", "{err}");
     assert!(err.to_string().contains("not inside"), "{err}");

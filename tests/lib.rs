@@ -63,7 +63,7 @@ impl Lab {
     pub fn up(toml: &str) -> Self {
         let suffix = unique("");
         let text = toml.replace('@', &suffix);
-        let model = vpc_control::lab::parse(&text).unwrap_or_else(|e| panic!("lab file: {e}"));
+        let model = vpc_control::model::Model::from_toml(&text).unwrap_or_else(|e| panic!("lab file: {e}"));
         let lab = Lab { model: model.clone(), suffix };
         apply::apply(model).unwrap_or_else(|e| panic!("apply: {} {e}", e.code()));
         lab

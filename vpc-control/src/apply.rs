@@ -122,57 +122,110 @@ fn converge_port(router_ns: &str, p: &PortPlan, exists: bool) -> Result<bool, Ne
     Ok(!exists)
 }
 
-/// Converges the kernel to `model`. Validates and compiles first: an invalid
-/// model changes nothing.
+/// Checks a model and compiles it with placeholder ifindexes: an error here
+/// means nothing may be touched.
+pub fn check(model: &Model) -> Result<(), ApplyError> {
+    validate::validate(model)?;
+    let plan = topology::plan(model);
+    let dry_ports = plan.ports.iter().map(|p| (p.eni_id.clone(), 0)).collect();
+    compile::compile(model, &dry_ports)?;
+    Ok(())
+}
+
+/// A router: its namespace and its loaded datapath, kept for the life of a
+/// process (the daemon) so each change only writes the difference.
+pub struct Router {
+    namespace: String,
+    datapath: Datapath,
+}
+
+impl Router {
+    /// Creates the router namespace if needed and loads the datapath, reusing
+    /// maps already pinned for it (their entries keep forwarding meanwhile).
+    pub fn open(namespace: &str) -> Result<Self, ApplyError> {
+        if validate::check_id("router namespace", namespace).is_err() {
+            return Err(ValidationError::InvalidRouterNamespace(namespace.to_string()).into());
+        }
+        ensure_router_namespace(namespace)?;
+        let datapath = Datapath::load(Some(namespace))?;
+        Ok(Self { namespace: namespace.to_string(), datapath })
+    }
+
+    /// The router namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The loaded datapath.
+    pub fn datapath(&self) -> &Datapath {
+        &self.datapath
+    }
+
+    /// The loaded datapath, mutable (e.g. to take its logger).
+    pub fn datapath_mut(&mut self) -> &mut Datapath {
+        &mut self.datapath
+    }
+
+    /// Converges the kernel to `model` (whose router namespace must be this
+    /// router's). Validates and compiles first: an invalid model changes
+    /// nothing.
+    pub fn converge(&mut self, model: &Model) -> Result<ApplyReport, ApplyError> {
+        let model = model.clone().with_system_route_tables();
+        check(&model)?;
+        let plan = topology::plan(&model);
+        if plan.router_namespace != self.namespace {
+            return Err(ValidationError::InvalidRouterNamespace(plan.router_namespace).into());
+        }
+        let router_ns = self.namespace.as_str();
+        ensure_router_namespace(router_ns)?;
+        let existing = router_ports(router_ns)?;
+        let mut report = ApplyReport::default();
+        for p in &plan.ports {
+            let exists = existing.iter().any(|e| e.name == p.port_name && e.instance_id == p.instance_id);
+            if converge_port(router_ns, p, exists)? {
+                report.ports_created += 1;
+            }
+        }
+
+        let ifindex: BTreeMap<String, u32> =
+            netns::links(router_ns)?.into_iter().map(|l| (l.ifname, l.ifindex)).collect();
+        let mut ports = BTreeMap::new();
+        let mut attach = Vec::new();
+        for p in &plan.ports {
+            let idx = *ifindex.get(&p.port_name).ok_or_else(|| NetnsError::Parse {
+                cmd: format!("ip -n {router_ns} link show"),
+                detail: format!("port {} missing after creation", p.port_name),
+            })?;
+            ports.insert(p.eni_id.clone(), idx);
+            attach.push(PortAttachment {
+                port_name: p.port_name.clone(),
+                ifindex: idx,
+                instance_namespace: p.instance_id.clone(),
+                instance_ifname: INSTANCE_IFNAME.to_string(),
+            });
+        }
+        let desired = compile::compile(&model, &ports)?;
+        let current = self.datapath.read()?;
+        report.writes = self.datapath.write(&current, &desired)?;
+        self.datapath.attach(&attach)?;
+
+        for e in &existing {
+            if !plan.ports.iter().any(|p| p.port_name == e.name && p.instance_id == e.instance_id) {
+                netns::ip(&["-n", router_ns, "link", "del", &e.name])?;
+                netns::delete(&e.instance_id)?;
+                report.ports_removed += 1;
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// Converges the kernel to `model` in one shot (load, write, attach). An
+/// invalid model changes nothing.
 pub fn apply(model: Model) -> Result<ApplyReport, ApplyError> {
     let model = model.with_system_route_tables();
-    validate::validate(&model)?;
-    let plan = topology::plan(&model);
-    let dry_ports = plan.ports.iter().map(|p| (p.eni_id.clone(), 0)).collect();
-    compile::compile(&model, &dry_ports)?;
-
-    let router_ns = plan.router_namespace.as_str();
-    ensure_router_namespace(router_ns)?;
-    let existing = router_ports(router_ns)?;
-    let mut report = ApplyReport::default();
-    for p in &plan.ports {
-        let exists = existing.iter().any(|e| e.name == p.port_name && e.instance_id == p.instance_id);
-        if converge_port(router_ns, p, exists)? {
-            report.ports_created += 1;
-        }
-    }
-
-    let ifindex: BTreeMap<String, u32> =
-        netns::links(router_ns)?.into_iter().map(|l| (l.ifname, l.ifindex)).collect();
-    let mut ports = BTreeMap::new();
-    let mut attach = Vec::new();
-    for p in &plan.ports {
-        let idx = *ifindex.get(&p.port_name).ok_or_else(|| NetnsError::Parse {
-            cmd: format!("ip -n {router_ns} link show"),
-            detail: format!("port {} missing after creation", p.port_name),
-        })?;
-        ports.insert(p.eni_id.clone(), idx);
-        attach.push(PortAttachment {
-            port_name: p.port_name.clone(),
-            ifindex: idx,
-            instance_namespace: p.instance_id.clone(),
-            instance_ifname: INSTANCE_IFNAME.to_string(),
-        });
-    }
-    let desired = compile::compile(&model, &ports)?;
-    let mut dp = Datapath::load(Some(router_ns))?;
-    let current = dp.read()?;
-    report.writes = dp.write(&current, &desired)?;
-    dp.attach(&attach)?;
-
-    for e in &existing {
-        if !plan.ports.iter().any(|p| p.port_name == e.name && p.instance_id == e.instance_id) {
-            netns::ip(&["-n", router_ns, "link", "del", &e.name])?;
-            netns::delete(&e.instance_id)?;
-            report.ports_removed += 1;
-        }
-    }
-    Ok(report)
+    check(&model)?;
+    Router::open(&model.router.namespace)?.converge(&model)
 }
 
 /// Removes everything `apply` made for this model's router: instance

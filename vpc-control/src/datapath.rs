@@ -25,7 +25,10 @@ use vpc_common::{
     RouteKey, map_names,
 };
 
-use crate::compile::{Diff, MapEntries, diff};
+use crate::{
+    compile::{Diff, MapEntries, diff},
+    ebpf_log::{self, EbpfLogger},
+};
 
 /// The datapath object built from `vpc-ebpf` by build.rs.
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vpc-ebpf.o"));
@@ -188,6 +191,8 @@ pub struct Datapath {
     ebpf: Ebpf,
     router_namespace: Option<String>,
     pin_dir: Option<PathBuf>,
+    /// Reader of the programs' log records, until taken (see [`Self::take_logger`]).
+    logger: Option<EbpfLogger>,
 }
 
 impl Datapath {
@@ -218,7 +223,24 @@ impl Datapath {
             let prog: &mut Xdp = ebpf.program_mut(name).ok_or(DatapathError::Missing(name))?.try_into()?;
             prog.load()?;
         }
-        Ok(Self { ebpf, router_namespace: router_namespace.map(str::to_string), pin_dir })
+        // After the programs are loaded, so they hold the ring buffer too. A
+        // failure costs the log records, never the datapath.
+        let logger = match ebpf_log::init(&mut ebpf) {
+            Ok(logger) => Some(logger),
+            Err(e) => {
+                tracing::warn!("datapath log records will not be read: {e}");
+                None
+            }
+        };
+        Ok(Self { ebpf, router_namespace: router_namespace.map(str::to_string), pin_dir, logger })
+    }
+
+    /// Takes the reader of the datapath's log records (once; `None` after,
+    /// or if it could not be opened at load). Hand it to
+    /// [`ebpf_log::forward`] (`tokio::spawn(ebpf_log::forward(logger))`) or
+    /// [`ebpf_log::forward_blocking`]; dropping it only loses the records.
+    pub fn take_logger(&mut self) -> Option<EbpfLogger> {
+        self.logger.take()
     }
 
     /// The router program (for BPF_PROG_TEST_RUN).

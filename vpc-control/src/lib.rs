@@ -5,13 +5,21 @@
 //! entries) -> [`apply`] (namespaces and veths through [`netns`], maps and
 //! XDP attachments through [`datapath`]). [`lab`] reads the declarative lab
 //! file; [`stats`] reads and prints the counters.
+pub mod api;
 pub mod apply;
+pub mod client;
 pub mod compile;
+pub mod daemon;
 pub mod datapath;
+pub mod ebpf_log;
 pub mod lab;
+pub mod metrics;
 pub mod model;
 pub mod netns;
+pub mod service;
 pub mod stats;
+pub mod table;
+pub mod store;
 #[cfg(test)]
 mod test_fixtures;
 pub mod topology;

@@ -1,18 +1,39 @@
-//! `vpc`: the command line of the VPC router.
-use std::{path::PathBuf, process::ExitCode};
+//! `vpc`: the daemon, and the command line that talks to it.
+//!
+//! `vpc daemon` serves the API; `vpc <Action> --<Parameter> <value>...`
+//! calls one action over the daemon's Unix socket; `vpc apply|destroy -f`
+//! converge a lab file through the same actions.
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use serde_json::json;
-use vpc_control::{apply, lab, model::Model, stats, validate};
+use serde_json::{Value, json};
+use vpc_control::{
+    api::signature::AccessKey,
+    client::{self, Client, ClientError},
+    daemon, lab,
+    service::DEFAULT_REGION_ID,
+    table,
+};
 
 #[derive(Parser)]
-#[command(name = "vpc", version, about = "A cloud VPC router on one Linux host, forwarding in XDP")]
+#[command(
+    name = "vpc",
+    version,
+    about = "A cloud VPC router on one Linux host, forwarding in XDP",
+    after_help = "Any other command is an API action: vpc CreateVpc --RegionId cn-hangzhou --CidrBlock 10.0.0.0/16"
+)]
 struct Cli {
+    /// The daemon's Unix socket.
+    #[arg(long, global = true, env = "VPC_SOCKET", default_value = client::DEFAULT_SOCKET)]
+    socket: PathBuf,
+    /// Output format.
+    #[arg(short, long, global = true, value_enum, default_value = "json")]
+    output: Output,
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Output {
     Json,
     Table,
@@ -20,97 +41,159 @@ enum Output {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Converge namespaces, veths, maps and XDP programs to a lab file.
+    /// Run the daemon: owns the router namespace, programs and maps; serves
+    /// the API on HTTP and on the Unix socket.
+    Daemon {
+        /// HTTP listen address (requests must be signed, ACS3-HMAC-SHA256).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Directory of the durable state.
+        #[arg(long, default_value = "/var/lib/vpc")]
+        state_dir: PathBuf,
+        /// Network namespace of the router's ports.
+        #[arg(long, default_value = vpc_control::model::DEFAULT_ROUTER_NAMESPACE)]
+        namespace: String,
+        /// RegionId of resources created without one.
+        #[arg(long, default_value = DEFAULT_REGION_ID)]
+        region_id: String,
+        /// An access key accepted on HTTP, `ID:SECRET[:ACCOUNT_ID]`
+        /// (repeatable). The first key's account owns what the Unix socket
+        /// creates.
+        #[arg(long = "access-key", env = "VPC_ACCESS_KEYS", value_delimiter = ',')]
+        access_keys: Vec<AccessKey>,
+    },
+    /// Converge the daemon to a lab file, through the API's actions.
     Apply {
         #[arg(short, long)]
         file: PathBuf,
     },
-    /// Remove everything `apply` made for a lab file.
+    /// Delete a lab file's VPCs and everything in them, through the API.
     Destroy {
         #[arg(short, long)]
         file: PathBuf,
     },
-    /// Check a lab file without touching the kernel.
+    /// Check a lab file without calling the daemon.
     Validate {
         #[arg(short, long)]
         file: PathBuf,
     },
-    /// Print the datapath counters.
-    Stats {
-        /// Lab file naming the router namespace.
-        #[arg(short, long, conflicts_with = "router_namespace")]
-        file: Option<PathBuf>,
-        /// Router namespace (default: vpc-router).
-        #[arg(long)]
-        router_namespace: Option<String>,
-        #[arg(short, long, value_enum, default_value = "table")]
-        output: Output,
-    },
+    /// Print the datapath counters (the DescribeRouterStats action).
+    Stats,
+    #[command(external_subcommand)]
+    Action(Vec<String>),
 }
 
-/// A failure as the cloud reports it.
-struct Failure {
-    code: &'static str,
-    message: String,
+/// `--Name value` / `--Name=value` pairs after an action name. Values may
+/// start with '-' (`--PortRange -1/-1`).
+fn action_params(args: &[String]) -> Result<Vec<(String, String)>, ClientError> {
+    let bad = |m: String| ClientError::Api {
+        status: 400,
+        code: "InvalidParameter".into(),
+        message: m.clone(),
+        body: json!({ "Code": "InvalidParameter", "Message": m }),
+    };
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let Some(name) = a.strip_prefix("--") else {
+            return Err(bad(format!("expected --Parameter, found {a:?}")));
+        };
+        match name.split_once('=') {
+            Some((k, v)) => out.push((k.to_string(), v.to_string())),
+            None => {
+                let v = it.next().ok_or_else(|| bad(format!("--{name} needs a value")))?;
+                out.push((name.to_string(), v.clone()));
+            }
+        }
+    }
+    Ok(out)
 }
 
-impl<E: std::fmt::Display> From<(&'static str, E)> for Failure {
-    fn from((code, e): (&'static str, E)) -> Self {
-        Failure { code, message: e.to_string() }
+fn print(v: &Value, output: Output) {
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(v).unwrap_or_default()),
+        Output::Table => print!("{}", table::render(v)),
     }
 }
 
-fn load(file: &std::path::Path) -> Result<Model, Failure> {
-    lab::load(file).map_err(|e| Failure::from((e.code(), e)))
-}
-
-fn run(cli: Cli) -> Result<(), Failure> {
+fn run_client(cli: Cli) -> Result<(), (String, Value)> {
+    let fail = |e: ClientError| (e.code().to_string(), e.body());
+    let lab_fail = |e: lab::LabError| {
+        let body = match &e {
+            lab::LabError::Call { action, source } => {
+                let mut b = source.body();
+                if let Some(o) = b.as_object_mut() {
+                    o.insert("Action".into(), Value::from(action.clone()));
+                }
+                b
+            }
+            other => json!({ "Code": other.code(), "Message": other.to_string() }),
+        };
+        (e.code(), body)
+    };
+    let client = Client::new(&cli.socket);
     match cli.command {
+        Command::Daemon { .. } => unreachable!("handled in main"),
         Command::Apply { file } => {
-            let model = load(&file)?;
-            let r = apply::apply(model).map_err(|e| Failure::from((e.code(), e)))?;
-            println!(
-                "{}",
-                json!({
-                    "PortsCreated": r.ports_created,
-                    "PortsRemoved": r.ports_removed,
-                    "MapUpserts": r.writes.upserts,
-                    "MapRemovals": r.writes.removals,
-                })
-            );
+            let l = lab::load(&file).map_err(lab_fail)?;
+            let report = lab::apply(&client, &l).map_err(lab_fail)?;
+            print(&serde_json::to_value(&report).unwrap_or_default(), cli.output);
         }
         Command::Destroy { file } => {
-            let model = load(&file)?;
-            let n = apply::destroy(&model).map_err(|e| Failure::from((e.code(), e)))?;
-            println!("{}", json!({ "InstancesRemoved": n }));
+            let l = lab::load(&file).map_err(lab_fail)?;
+            let changes = lab::destroy(&client, &l).map_err(lab_fail)?;
+            print(&json!({ "Changes": changes }), cli.output);
         }
         Command::Validate { file } => {
-            let model = load(&file)?.with_system_route_tables();
-            validate::validate(&model).map_err(|e| Failure::from((e.code(), e)))?;
-            println!("{}", json!({ "Valid": true }));
+            let l = lab::load(&file).map_err(lab_fail)?;
+            print(&lab::summary(&l), cli.output);
         }
-        Command::Stats { file, router_namespace, output } => {
-            let ns = match (file, router_namespace) {
-                (Some(f), _) => load(&f)?.router.namespace,
-                (None, Some(ns)) => ns,
-                (None, None) => Model::default().router.namespace,
-            };
-            let s = stats::read(&ns).map_err(|e| Failure::from((e.code(), e)))?;
-            match output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default()),
-                Output::Table => print!("{}", s.table()),
-            }
+        Command::Stats => {
+            let v = client.call("DescribeRouterStats", &[]).map_err(fail)?;
+            print(&v, cli.output);
+        }
+        Command::Action(args) => {
+            let (action, rest) = args.split_first().ok_or_else(|| fail(ClientError::Protocol("no action".into())))?;
+            let params = action_params(rest).map_err(fail)?;
+            let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let v = client.call(action, &refs).map_err(fail)?;
+            print(&v, cli.output);
         }
     }
     Ok(())
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Daemon { listen, state_dir, namespace, region_id, access_keys } = cli.command {
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            )
+            .init();
+        let config = daemon::Config { listen, socket: cli.socket, state_dir, namespace, region_id, access_keys };
+        let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("{}", json!({ "Code": "InternalError", "Message": format!("tokio: {e}") }));
+                return ExitCode::FAILURE;
+            }
+        };
+        return match runtime.block_on(daemon::run(config)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!("{e}");
+                eprintln!("{}", json!({ "Code": "InternalError", "Message": e.to_string() }));
+                ExitCode::FAILURE
+            }
+        };
+    }
     env_logger::init();
-    match run(Cli::parse()) {
+    match run_client(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            eprintln!("{}", json!({ "Code": f.code, "Message": f.message }));
+        Err((_, body)) => {
+            eprintln!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
             ExitCode::FAILURE
         }
     }

@@ -50,6 +50,20 @@ impl Default for Router {
     }
 }
 
+/// What the API records about a resource besides its configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Meta {
+    /// Description.
+    pub description: String,
+    /// OwnerId: the account of the access key that created the resource.
+    pub owner_id: String,
+    /// RegionId the resource was created in.
+    pub region_id: String,
+    /// CreationTime, UTC, as the cloud writes it (`2026-11-22T10:00:00Z`).
+    pub creation_time: String,
+}
+
 /// A VPC (VPC-1).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,6 +75,9 @@ pub struct Vpc {
     pub name: Option<String>,
     /// CidrBlock.
     pub cidr_block: Ipv4Net,
+    /// API metadata.
+    #[serde(default)]
+    pub meta: Meta,
 }
 
 /// A vSwitch: a CIDR inside its VPC, in one zone (VPC-1).
@@ -82,6 +99,9 @@ pub struct VSwitch {
     /// Associated route table; `None`: the VPC's system route table (RT-1).
     #[serde(default)]
     pub route_table_id: Option<String>,
+    /// API metadata.
+    #[serde(default)]
+    pub meta: Meta,
 }
 
 fn default_zone() -> String {
@@ -116,6 +136,9 @@ pub struct RouteTable {
     /// Custom route entries.
     #[serde(default, rename = "route_entry")]
     pub route_entries: Vec<RouteEntry>,
+    /// API metadata.
+    #[serde(default)]
+    pub meta: Meta,
 }
 
 /// NextHopType of a custom route entry (RT-3).
@@ -131,6 +154,9 @@ pub enum NextHopType {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteEntry {
+    /// RouteEntryId (`rte-...`); empty in hand-written model files.
+    #[serde(default)]
+    pub id: String,
     /// RouteEntryName.
     #[serde(default)]
     pub name: Option<String>,
@@ -140,6 +166,9 @@ pub struct RouteEntry {
     pub next_hop_type: NextHopType,
     /// NextHopId: an instance id or an ENI id.
     pub next_hop_id: String,
+    /// API metadata.
+    #[serde(default)]
+    pub meta: Meta,
 }
 
 /// An instance with one ENI (VPC-2, VPC-4).
@@ -160,6 +189,15 @@ pub struct Instance {
     /// address (a firewall or router appliance used as a route next hop).
     #[serde(default = "default_true")]
     pub source_dest_check: bool,
+    /// ImageId: accepted and recorded, an instance is a namespace.
+    #[serde(default)]
+    pub image_id: String,
+    /// InstanceType: accepted and recorded.
+    #[serde(default)]
+    pub instance_type: String,
+    /// API metadata.
+    #[serde(default)]
+    pub meta: Meta,
 }
 
 fn default_true() -> bool {
@@ -181,6 +219,12 @@ impl Vpc {
 }
 
 impl Model {
+    /// Parses a model file (TOML, ids given by hand: the format of the unit
+    /// and datapath tests and of `vpc daemon`'s state dump).
+    pub fn from_toml(text: &str) -> Result<Model, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
     /// Returns the model with a system route table added to every VPC that
     /// has none, as the cloud creates one with each VPC.
     pub fn with_system_route_tables(mut self) -> Self {
@@ -196,6 +240,7 @@ impl Model {
                     name: None,
                     route_table_type: RouteTableType::System,
                     route_entries: Vec::new(),
+                    meta: vpc.meta.clone(),
                 });
             }
         }
@@ -293,7 +338,12 @@ mod tests {
     #[test]
     fn rt_1_every_vpc_gets_a_system_route_table() {
         let model = Model {
-            vpcs: vec![Vpc { id: "vpc-a".into(), name: None, cidr_block: "10.0.0.0/16".parse().unwrap() }],
+            vpcs: vec![Vpc {
+                id: "vpc-a".into(),
+                name: None,
+                cidr_block: "10.0.0.0/16".parse().unwrap(),
+                meta: Meta::default(),
+            }],
             ..Model::default()
         }
         .with_system_route_tables();

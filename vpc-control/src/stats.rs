@@ -42,6 +42,15 @@ pub fn read(router_namespace: &str) -> Result<RouterStats, ApplyError> {
         return Err(DatapathError::NotApplied(router_namespace.to_string()).into());
     }
     let dp = Datapath::load(Some(router_namespace))?;
+    collect(&dp, router_namespace)
+}
+
+/// Reads the counters of a running router.
+pub fn of(router: &apply::Router) -> Result<RouterStats, ApplyError> {
+    collect(router.datapath(), router.namespace())
+}
+
+fn collect(dp: &Datapath, router_namespace: &str) -> Result<RouterStats, ApplyError> {
     let c = dp.counters()?;
     let mut ports = Vec::new();
     for p in apply::router_ports(router_namespace)? {

@@ -17,9 +17,6 @@ pub enum ValidationError {
     /// Two resources of one kind share an id.
     #[error("The {kind} id {id} is declared more than once.")]
     DuplicateId { kind: &'static str, id: String },
-    /// Two resources of one kind in one VPC share a name.
-    #[error("The {kind} name {name} is used more than once in {vpc_id}.")]
-    DuplicateName { kind: &'static str, name: String, vpc_id: String },
     /// A CIDR block has host bits set or a mask length the cloud refuses.
     #[error("The CIDR block {cidr} of {id} is malformed: {reason}.")]
     MalformedCidr { id: String, cidr: Ipv4Net, reason: String },
@@ -87,7 +84,6 @@ impl ValidationError {
         match self {
             InvalidId { .. } => "InvalidParameter",
             DuplicateId { .. } => "InvalidParameter.Duplicated",
-            DuplicateName { .. } => "InvalidName.Duplicated",
             MalformedCidr { .. } => "InvalidCidrBlock.Malformed",
             CidrMaskLength { .. } => "InvalidCirdrBlock.MaskLength",
             VSwitchCidrNotInVpc { .. } => "InvalidParameter",
@@ -159,21 +155,6 @@ fn unique_ids<'a>(
     Ok(())
 }
 
-fn unique_names<'a>(
-    kind: &'static str,
-    items: impl Iterator<Item = (&'a str, Option<&'a String>)>,
-) -> Result<(), ValidationError> {
-    let mut seen = BTreeSet::new();
-    for (vpc_id, name) in items {
-        if let Some(name) = name
-            && !seen.insert((vpc_id, name))
-        {
-            return Err(ValidationError::DuplicateName { kind, name: name.clone(), vpc_id: vpc_id.to_string() });
-        }
-    }
-    Ok(())
-}
-
 /// Checks the whole model; the first error found is returned. The model is
 /// expected to have gone through [`Model::with_system_route_tables`].
 pub fn validate(model: &Model) -> Result<(), ValidationError> {
@@ -185,10 +166,6 @@ pub fn validate(model: &Model) -> Result<(), ValidationError> {
     unique_ids("vSwitch", model.vswitches.iter().map(|v| v.id.as_str()))?;
     unique_ids("route table", model.route_tables.iter().map(|v| v.id.as_str()))?;
     unique_ids("instance", model.instances.iter().map(|v| v.id.as_str()))?;
-    unique_names("VPC", model.vpcs.iter().map(|v| ("", v.name.as_ref())))?;
-    unique_names("vSwitch", model.vswitches.iter().map(|v| (v.vpc_id.as_str(), v.name.as_ref())))?;
-    unique_names("route table", model.route_tables.iter().map(|v| (v.vpc_id.as_str(), v.name.as_ref())))?;
-    unique_names("instance", model.instances.iter().map(|v| ("", v.name.as_ref())))?;
 
     for vpc in &model.vpcs {
         check_cidr(&vpc.id, &vpc.cidr_block, VPC_PREFIX_LEN)?;
@@ -414,6 +391,9 @@ mod tests {
                 vswitch_id: "vsw-1".into(),
                 private_ip_address: None,
                 source_dest_check: true,
+                image_id: String::new(),
+                instance_type: String::new(),
+                meta: Default::default(),
             });
         }
         assert_eq!(code(&m), "QuotaExceeded.PrivateIpAddress");
@@ -434,10 +414,6 @@ mod tests {
         m.vswitches[1].id = "vsw-1".into();
         assert_eq!(code(&m), "InvalidParameter.Duplicated");
         let mut m = lab();
-        m.instances[0].name = Some("web".into());
-        m.instances[1].name = Some("web".into());
-        assert_eq!(code(&m), "InvalidName.Duplicated");
-        let mut m = lab();
         m.instances[0].id = "i-bad/name".into();
         assert_eq!(code(&m), "InvalidParameter");
     }
@@ -446,6 +422,8 @@ mod tests {
     fn rt_3_route_entries_are_checked() {
         let mut m = lab();
         let entry = RouteEntry {
+            id: String::new(),
+            meta: Default::default(),
             name: None,
             destination_cidr_block: "10.0.2.0/24".parse().unwrap(),
             next_hop_type: NextHopType::Instance,

@@ -4,6 +4,7 @@
 
 mod arp;
 mod csum;
+mod log_limit;
 mod maps;
 mod parse;
 mod route;

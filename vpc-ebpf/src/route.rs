@@ -2,6 +2,7 @@
 //! in the source vSwitch's table -> next hop -> MAC and TTL rewrite -> redirect.
 //! No loop over configuration: a fixed number of map lookups per frame.
 use aya_ebpf::{maps::lpm_trie::Key, programs::XdpContext};
+use aya_log_ebpf::{debug, warn};
 use network_types::ip::Ipv4Hdr;
 use vpc_common::{
     Action, DropReason, Egress, EniAddressKey, NextHop, NextHopKind, RouteKey,
@@ -9,7 +10,7 @@ use vpc_common::{
 };
 
 use crate::{
-    arp, csum,
+    arp, csum, log_limit,
     maps::{EGRESS_PORTS, ENI_BY_ADDRESS, ENI_BY_PORT, ROUTES},
     parse::{self, L3},
     stats,
@@ -20,7 +21,13 @@ use crate::{
 #[inline(always)]
 pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
     // SAFETY: read-only use of a value the control plane writes whole.
-    let eni = unsafe { ENI_BY_PORT.get(ifindex) }.ok_or(DropReason::UnknownPort)?;
+    let Some(eni) = (unsafe { ENI_BY_PORT.get(ifindex) }) else {
+        // Rare: a port the control plane attached but has no ENI for.
+        if let Some(suppressed) = log_limit::allow(DropReason::UnknownPort) {
+            debug!(ctx, "port {}: no ENI, frame dropped ({} similar records suppressed)", ifindex, suppressed);
+        }
+        return Err(DropReason::UnknownPort);
+    };
     let len = (ctx.data_end() - ctx.data()) as u64;
     stats::rx(ifindex, len);
 
@@ -77,7 +84,19 @@ pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
             stats::tx(egress.ifindex, len);
             Ok(action)
         }
-        Err(_) => Err(DropReason::RedirectFailed),
+        Err(_) => {
+            // Rare: the egress port left the device map (its veth is gone).
+            if let Some(suppressed) = log_limit::allow(DropReason::RedirectFailed) {
+                warn!(
+                    ctx,
+                    "redirect from port {} to port {} failed, frame dropped ({} similar records suppressed)",
+                    ifindex,
+                    egress.ifindex,
+                    suppressed
+                );
+            }
+            Err(DropReason::RedirectFailed)
+        }
     }
 }
 

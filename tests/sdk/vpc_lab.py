@@ -1,0 +1,389 @@
+#!/usr/bin/env python3
+"""Drive the vpc-router daemon through the *official* Alibaba Cloud Python SDKs.
+
+Only alibabacloud_vpc20160428 / alibabacloud_ecs20140526 clients and their
+request/response models are used, so whatever passes here also works for a
+real user of those SDKs.
+
+Environment:
+  VPC_ENDPOINT           host:port of the daemon, e.g. 127.0.0.1:18080 (no scheme)
+  VPC_ACCESS_KEY_ID      access key id
+  VPC_ACCESS_KEY_SECRET  access key secret
+  VPC_REGION_ID          region (default cn-hangzhou); set on every request,
+                         because the SDK does not inject config.region_id
+  VPC_SDK_TIMEOUT_MS     read timeout in ms (default 5000; connect = min(2000, it))
+
+Exit status: 0 ok; 1 unexpected SDK/transport error (code/message/data on
+stderr); 3 a response did not match expectations (details on stderr);
+2 usage error.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+# The SDK honours HTTP(S)_PROXY itself (and ignores NO_PROXY); the daemon is
+# always local, so never go through a proxy.
+for _v in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+    os.environ.pop(_v, None)
+
+from alibabacloud_tea_openapi.utils_models import Config  # noqa: E402
+from darabonba.runtime import RuntimeOptions  # noqa: E402
+from alibabacloud_vpc20160428.client import Client as VpcClient  # noqa: E402
+from alibabacloud_vpc20160428 import models as vpc_models  # noqa: E402
+from alibabacloud_ecs20140526.client import Client as EcsClient  # noqa: E402
+from alibabacloud_ecs20140526 import models as ecs_models  # noqa: E402
+
+EXIT_SDK_ERROR = 1
+EXIT_MISMATCH = 3
+
+LAB_VPC_CIDR = "10.0.0.0/16"
+LAB_VPC_NAME = "lab"
+LAB_VSWITCHES = {  # name -> (cidr, zone)
+    "web": ("10.0.1.0/24", "lab-a"),
+    "app": ("10.0.2.0/24", "lab-b"),
+}
+LAB_INSTANCES = {  # name -> (vswitch name, private ip)
+    "web": ("web", "10.0.1.10"),
+    "app": ("app", "10.0.2.10"),
+    "db": ("app", "10.0.2.20"),
+}
+LAB_IMAGE_ID = "ubuntu_22_04_x64_20G_alibase_20240101.vhd"
+LAB_INSTANCE_TYPE = "ecs.g7.large"
+PAGE_SIZE = 50
+
+
+class Mismatch(Exception):
+    """A response parsed fine but did not contain what we expected."""
+
+
+# --------------------------------------------------------------------------
+# plumbing
+
+
+def env(name, default=None):
+    val = os.environ.get(name, default)
+    if val is None or val == "":
+        print(f"vpc_lab: environment variable {name} is required", file=sys.stderr)
+        sys.exit(2)
+    return val
+
+
+def region():
+    return os.environ.get("VPC_REGION_ID") or "cn-hangzhou"
+
+
+def timeout_ms():
+    return int(os.environ.get("VPC_SDK_TIMEOUT_MS") or "5000")
+
+
+def make_config(secret=None):
+    t = timeout_ms()
+    return Config(
+        access_key_id=env("VPC_ACCESS_KEY_ID"),
+        access_key_secret=secret if secret is not None else env("VPC_ACCESS_KEY_SECRET"),
+        endpoint=env("VPC_ENDPOINT"),
+        protocol="http",
+        region_id=region(),
+        read_timeout=t,
+        connect_timeout=min(2000, t),
+        # retry_options left unset => exactly one attempt per call.
+    )
+
+
+def runtime():
+    t = timeout_ms()
+    return RuntimeOptions(
+        autoretry=False,
+        max_attempts=0,
+        read_timeout=t,
+        connect_timeout=min(2000, t),
+    )
+
+
+def vpc_client(secret=None):
+    return VpcClient(make_config(secret))
+
+
+def ecs_client():
+    return EcsClient(make_config())
+
+
+def body_of(resp, action):
+    """The SDK silently sets body=None when the JSON shape does not fit the model."""
+    body = getattr(resp, "body", None)
+    if body is None:
+        raw = getattr(resp, "_map", None)
+        raise Mismatch(f"{action}: SDK could not map the response body onto its model "
+                       f"(shape mismatch?); raw={raw!r}")
+    return body
+
+
+def sdk_error_info(exc):
+    return {
+        "type": type(exc).__name__,
+        "code": getattr(exc, "code", None),
+        "status": getattr(exc, "status_code", None),
+        "message": getattr(exc, "message", None) or str(exc),
+        "request_id": getattr(exc, "request_id", None),
+        "data": getattr(exc, "data", None),
+    }
+
+
+def expect(cond, msg):
+    if not cond:
+        raise Mismatch(msg)
+
+
+def log(msg):
+    print(f"vpc_lab: {msg}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------
+# paginated listings (PageNumber/PageSize/TotalCount)
+
+
+def _paged(fetch, items_of):
+    out, page = [], 1
+    while True:
+        body = fetch(page)
+        items = items_of(body)
+        out.extend(items)
+        total = body.total_count
+        if total is None or not items or len(out) >= int(total) or page >= 100:
+            return out
+        page += 1
+
+
+def list_vpcs(vpc, rt, vpc_id=None):
+    def fetch(page):
+        req = vpc_models.DescribeVpcsRequest(region_id=region(), vpc_id=vpc_id,
+                                             page_number=page, page_size=PAGE_SIZE)
+        return body_of(vpc.describe_vpcs_with_options(req, rt), "DescribeVpcs")
+    return _paged(fetch, lambda b: (b.vpcs.vpc if b.vpcs and b.vpcs.vpc else []))
+
+
+def list_vswitches(vpc, rt, vpc_id):
+    def fetch(page):
+        req = vpc_models.DescribeVSwitchesRequest(region_id=region(), vpc_id=vpc_id,
+                                                  page_number=page, page_size=PAGE_SIZE)
+        return body_of(vpc.describe_vswitches_with_options(req, rt), "DescribeVSwitches")
+    return _paged(fetch, lambda b: (b.v_switches.v_switch if b.v_switches and b.v_switches.v_switch else []))
+
+
+def list_route_tables(vpc, rt, vpc_id):
+    def fetch(page):
+        req = vpc_models.DescribeRouteTableListRequest(region_id=region(), vpc_id=vpc_id,
+                                                       page_number=page, page_size=PAGE_SIZE)
+        return body_of(vpc.describe_route_table_list_with_options(req, rt), "DescribeRouteTableList")
+    return _paged(fetch, lambda b: (b.router_table_list.router_table_list_type
+                                    if b.router_table_list and b.router_table_list.router_table_list_type else []))
+
+
+def list_instances(ecs, rt, vpc_id):
+    def fetch(page):
+        req = ecs_models.DescribeInstancesRequest(region_id=region(), vpc_id=vpc_id,
+                                                  page_number=page, page_size=PAGE_SIZE)
+        return body_of(ecs.describe_instances_with_options(req, rt), "DescribeInstances")
+    return _paged(fetch, lambda b: (b.instances.instance if b.instances and b.instances.instance else []))
+
+
+# --------------------------------------------------------------------------
+# subcommands
+
+
+def cmd_build_lab(_args):
+    vpc, ecs, rt = vpc_client(), ecs_client(), runtime()
+    state = {"VpcId": None, "VSwitchIds": {}, "InstanceIds": {}, "RouteTableId": None}
+    try:
+        _build(vpc, ecs, rt, state)
+    except BaseException:
+        # Leave enough on stderr for the caller to tear down a half-built lab.
+        log("partial lab state: " + json.dumps(state))
+        raise
+    print(json.dumps(state, sort_keys=True))
+    return 0
+
+
+def _build(vpc, ecs, rt, state):
+    # ---- create
+    body = body_of(vpc.create_vpc_with_options(vpc_models.CreateVpcRequest(
+        region_id=region(), cidr_block=LAB_VPC_CIDR, vpc_name=LAB_VPC_NAME), rt), "CreateVpc")
+    expect(isinstance(body.vpc_id, str) and body.vpc_id, f"CreateVpc: no VpcId in response: {body.to_map()}")
+    vpc_id = state["VpcId"] = body.vpc_id
+    created_rtb = body.route_table_id  # optional in the API; checked below if present
+
+    for name, (cidr, zone) in LAB_VSWITCHES.items():
+        body = body_of(vpc.create_vswitch_with_options(vpc_models.CreateVSwitchRequest(
+            region_id=region(), vpc_id=vpc_id, cidr_block=cidr, zone_id=zone,
+            v_switch_name=name), rt), "CreateVSwitch")
+        expect(isinstance(body.v_switch_id, str) and body.v_switch_id,
+               f"CreateVSwitch {name}: no VSwitchId in response: {body.to_map()}")
+        state["VSwitchIds"][name] = body.v_switch_id
+
+    for name, (vsw_name, ip) in LAB_INSTANCES.items():
+        vsw_id = state["VSwitchIds"][vsw_name]
+        body = body_of(ecs.run_instances_with_options(ecs_models.RunInstancesRequest(
+            region_id=region(), zone_id=LAB_VSWITCHES[vsw_name][1], image_id=LAB_IMAGE_ID,
+            instance_type=LAB_INSTANCE_TYPE, instance_name=name, v_switch_id=vsw_id,
+            private_ip_address=ip, amount=1), rt), "RunInstances")
+        ids = body.instance_id_sets.instance_id_set if body.instance_id_sets else None
+        expect(isinstance(ids, list) and len(ids) == 1 and isinstance(ids[0], str) and ids[0],
+               f"RunInstances {name}: expected InstanceIdSets.InstanceIdSet with one id, got {body.to_map()}")
+        state["InstanceIds"][name] = ids[0]
+
+    # ---- verify through the Describe* calls
+    vpcs = [v for v in list_vpcs(vpc, rt) if v.vpc_id == vpc_id]
+    expect(len(vpcs) == 1, f"DescribeVpcs: VPC {vpc_id} listed {len(vpcs)} times")
+    v = vpcs[0]
+    expect(v.cidr_block == LAB_VPC_CIDR, f"DescribeVpcs: CidrBlock {v.cidr_block!r} != {LAB_VPC_CIDR!r}")
+    expect(v.vpc_name == LAB_VPC_NAME, f"DescribeVpcs: VpcName {v.vpc_name!r} != {LAB_VPC_NAME!r}")
+    vpc_vsw = (v.v_switch_ids.v_switch_id if v.v_switch_ids and v.v_switch_ids.v_switch_id else [])
+    for name, vsw_id in state["VSwitchIds"].items():
+        expect(vsw_id in vpc_vsw, f"DescribeVpcs: VSwitchIds.VSwitchId {vpc_vsw!r} lacks {name}={vsw_id}")
+    by_id = [x for x in list_vpcs(vpc, rt, vpc_id=vpc_id)]
+    expect([x.vpc_id for x in by_id] == [vpc_id],
+           f"DescribeVpcs(VpcId={vpc_id}) returned {[x.vpc_id for x in by_id]!r}")
+
+    vsws = {s.v_switch_id: s for s in list_vswitches(vpc, rt, vpc_id)}
+    expect(set(vsws) == set(state["VSwitchIds"].values()),
+           f"DescribeVSwitches(VpcId): got {sorted(vsws)!r}, want {sorted(state['VSwitchIds'].values())!r}")
+    for name, (cidr, zone) in LAB_VSWITCHES.items():
+        s = vsws[state["VSwitchIds"][name]]
+        expect(s.cidr_block == cidr, f"DescribeVSwitches {name}: CidrBlock {s.cidr_block!r} != {cidr!r}")
+        expect(s.vpc_id == vpc_id, f"DescribeVSwitches {name}: VpcId {s.vpc_id!r} != {vpc_id!r}")
+        expect(s.zone_id == zone, f"DescribeVSwitches {name}: ZoneId {s.zone_id!r} != {zone!r}")
+        expect(s.v_switch_name == name, f"DescribeVSwitches {name}: VSwitchName {s.v_switch_name!r} != {name!r}")
+
+    insts = {i.instance_id: i for i in list_instances(ecs, rt, vpc_id)}
+    expect(set(insts) == set(state["InstanceIds"].values()),
+           f"DescribeInstances(VpcId): got {sorted(insts)!r}, want {sorted(state['InstanceIds'].values())!r}")
+    for name, (vsw_name, ip) in LAB_INSTANCES.items():
+        i = insts[state["InstanceIds"][name]]
+        va = i.vpc_attributes
+        expect(va is not None, f"DescribeInstances {name}: no VpcAttributes")
+        ips = va.private_ip_address.ip_address if va.private_ip_address and va.private_ip_address.ip_address else []
+        expect(ips == [ip], f"DescribeInstances {name}: VpcAttributes.PrivateIpAddress.IpAddress {ips!r} != {[ip]!r}")
+        expect(va.vpc_id == vpc_id, f"DescribeInstances {name}: VpcAttributes.VpcId {va.vpc_id!r} != {vpc_id!r}")
+        want_vsw = state["VSwitchIds"][vsw_name]
+        expect(va.v_switch_id == want_vsw,
+               f"DescribeInstances {name}: VpcAttributes.VSwitchId {va.v_switch_id!r} != {want_vsw!r}")
+        expect(i.instance_name == name, f"DescribeInstances {name}: InstanceName {i.instance_name!r} != {name!r}")
+
+    rtbs = list_route_tables(vpc, rt, vpc_id)
+    expect(rtbs, f"DescribeRouteTableList(VpcId={vpc_id}): no route tables")
+    for t in rtbs:
+        expect(t.vpc_id in (None, vpc_id), f"DescribeRouteTableList: table {t.route_table_id} has VpcId {t.vpc_id!r}")
+    system = [t for t in rtbs if t.route_table_type == "System"]
+    expect(len(system) == 1 or (not system and len(rtbs) == 1),
+           f"DescribeRouteTableList: expected one System route table, got "
+           f"{[(t.route_table_id, t.route_table_type) for t in rtbs]!r}")
+    rtb_id = (system or rtbs)[0].route_table_id
+    expect(isinstance(rtb_id, str) and rtb_id, "DescribeRouteTableList: RouteTableId missing")
+    if created_rtb:
+        expect(created_rtb == rtb_id, f"CreateVpc RouteTableId {created_rtb!r} != listed system table {rtb_id!r}")
+    state["RouteTableId"] = rtb_id
+
+
+def cmd_teardown(args):
+    vpc, ecs, rt = vpc_client(), ecs_client(), runtime()
+    vpc_id = args.vpc_id
+    done = {"VpcId": vpc_id, "InstanceIds": [], "VSwitchIds": []}
+    for inst in list_instances(ecs, rt, vpc_id):
+        ecs.delete_instance_with_options(ecs_models.DeleteInstanceRequest(
+            instance_id=inst.instance_id, force=True), rt)
+        done["InstanceIds"].append(inst.instance_id)
+    for vsw in list_vswitches(vpc, rt, vpc_id):
+        vpc.delete_vswitch_with_options(vpc_models.DeleteVSwitchRequest(
+            region_id=region(), v_switch_id=vsw.v_switch_id), rt)
+        done["VSwitchIds"].append(vsw.v_switch_id)
+    vpc.delete_vpc_with_options(vpc_models.DeleteVpcRequest(region_id=region(), vpc_id=vpc_id), rt)
+    print(json.dumps(done, sort_keys=True))
+    return 0
+
+
+def _alter_one_char(secret):
+    last = secret[-1]
+    return secret[:-1] + ("B" if last != "B" else "C")
+
+
+def cmd_wrong_secret(_args):
+    bad = _alter_one_char(env("VPC_ACCESS_KEY_SECRET"))
+    vpc, rt = vpc_client(secret=bad), runtime()
+    try:
+        vpc.describe_vpcs_with_options(vpc_models.DescribeVpcsRequest(region_id=region()), rt)
+    except Exception as exc:  # noqa: BLE001 - we classify below
+        info = sdk_error_info(exc)
+        if info["code"] is None:  # transport error, not an API error response
+            raise
+        print(json.dumps({"code": info["code"], "status": info["status"], "message": info["message"]}))
+        if info["code"] == "SignatureDoesNotMatch":
+            return 0
+        log(f"wrong-secret: expected SignatureDoesNotMatch, got {json.dumps(info, default=str)}")
+        return EXIT_MISMATCH
+    print(json.dumps({"code": None, "message": "call succeeded with a wrong secret"}))
+    log("wrong-secret: DescribeVpcs succeeded although the secret was altered")
+    return EXIT_MISMATCH
+
+
+def _expect_error(label, want_code, call):
+    try:
+        call()
+    except Exception as exc:  # noqa: BLE001
+        info = sdk_error_info(exc)
+        if info["code"] is None:  # transport error, not an API error response
+            raise
+        return {"call": label, "want": want_code, "code": info["code"], "status": info["status"],
+                "message": info["message"], "ok": info["code"] == want_code}
+    return {"call": label, "want": want_code, "code": None, "status": None,
+            "message": "call succeeded", "ok": False}
+
+
+def cmd_error_codes(_args):
+    vpc, rt = vpc_client(), runtime()
+    results = [
+        _expect_error("CreateVpc(CidrBlock=10.0.0.0/33)", "InvalidCidrBlock.Malformed",
+                      lambda: vpc.create_vpc_with_options(vpc_models.CreateVpcRequest(
+                          region_id=region(), cidr_block="10.0.0.0/33", vpc_name="bad"), rt)),
+        _expect_error("DeleteVpc(VpcId=vpc-doesnotexist)", "InvalidVpcId.NotFound",
+                      lambda: vpc.delete_vpc_with_options(vpc_models.DeleteVpcRequest(
+                          region_id=region(), vpc_id="vpc-doesnotexist"), rt)),
+    ]
+    ok = all(r["ok"] for r in results)
+    print(json.dumps({"ok": ok, "results": results}))
+    return 0 if ok else EXIT_MISMATCH
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(
+        prog="vpc_lab.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("build-lab", help="create VPC/vSwitches/instances via the SDK, verify via Describe*, "
+                                     "print one JSON line with the ids")
+    td = sub.add_parser("teardown", help="DeleteInstance*, DeleteVSwitch*, DeleteVpc (in that order)")
+    td.add_argument("--vpc-id", required=True)
+    sub.add_parser("wrong-secret", help="DescribeVpcs with a corrupted secret must fail with SignatureDoesNotMatch")
+    sub.add_parser("error-codes", help="check InvalidCidrBlock.Malformed and InvalidVpcId.NotFound")
+    args = p.parse_args(argv)
+
+    handler = {"build-lab": cmd_build_lab, "teardown": cmd_teardown,
+               "wrong-secret": cmd_wrong_secret, "error-codes": cmd_error_codes}[args.cmd]
+    try:
+        return handler(args)
+    except Mismatch as exc:
+        log(f"{args.cmd}: MISMATCH: {exc}")
+        return EXIT_MISMATCH
+    except Exception as exc:  # noqa: BLE001 - any SDK/transport error
+        info = sdk_error_info(exc)
+        log(f"{args.cmd}: unexpected SDK error: {json.dumps(info, default=str)}")
+        inner = getattr(exc, "inner_exception", None)
+        if inner is not None:
+            log(f"inner exception: {inner!r}")
+        return EXIT_SDK_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+//! The cloud's RPC-style API: one action per call, flat parameters
+//! (`Name.1`, `Name.1.Field`), JSON answers carrying a RequestId, errors as
+//! {RequestId, Code, Message}. [`signature`] checks who is calling;
+//! [`params`] reads the parameters; [`crate::service`] runs the actions.
+pub mod params;
+pub mod signature;
+
+use serde_json::{Value, json};
+
+use crate::{apply::ApplyError, store::StoreError, validate::ValidationError};
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The account id (owner) of the caller's access key.
+    pub account_id: String,
+    /// True for the root-only Unix socket: the local administrator sees and
+    /// may change the resources of every account.
+    pub admin: bool,
+}
+
+impl Caller {
+    /// True if the caller may see a resource owned by `owner_id`.
+    pub fn owns(&self, owner_id: &str) -> bool {
+        self.admin || self.account_id == owner_id
+    }
+}
+
+/// An error as the cloud reports it: HTTP status, Code and Message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: u16,
+    /// The cloud's error code, e.g. `InvalidVpcId.NotFound`.
+    pub code: String,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with a status, code and message.
+    pub fn new(status: u16, code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { status, code: code.into(), message: message.into() }
+    }
+
+    /// 400 with `code`.
+    pub fn bad(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(400, code, message)
+    }
+
+    /// 404 `<What>.NotFound`.
+    pub fn not_found(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(404, code, message)
+    }
+
+    /// `MissingParameter`.
+    pub fn missing(name: &str) -> Self {
+        Self::bad("MissingParameter", format!("The input parameter \"{name}\" that is mandatory for processing this request is not supplied."))
+    }
+
+    /// `InvalidParameter` naming the parameter.
+    pub fn invalid(name: &str, why: impl std::fmt::Display) -> Self {
+        Self::bad("InvalidParameter", format!("The specified parameter \"{name}\" is not valid: {why}"))
+    }
+
+    /// 500 `InternalError`.
+    pub fn internal(message: impl std::fmt::Display) -> Self {
+        Self::new(500, "InternalError", format!("The request processing has failed due to some unknown error: {message}"))
+    }
+
+    /// The cloud's answer to a DryRun call that would have succeeded.
+    pub fn dry_run_passed() -> Self {
+        Self::bad("DryRunOperation", "Request validation has been passed with DryRun flag set.")
+    }
+
+    /// The error body.
+    pub fn body(&self, request_id: &str) -> Value {
+        json!({
+            "RequestId": request_id,
+            "HostId": "vpc-router",
+            "Code": self.code,
+            "Message": self.message,
+            "Recommend": "",
+        })
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        let code = e.code();
+        let status = if code.ends_with(".NotFound") { 404 } else { 400 };
+        Self::new(status, code, e.to_string())
+    }
+}
+
+impl From<ApplyError> for ApiError {
+    fn from(e: ApplyError) -> Self {
+        match e {
+            ApplyError::Invalid(v) => v.into(),
+            other => Self::new(if other.code() == "InternalError" { 500 } else { 400 }, other.code(), other.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::internal(e)
+    }
+}
+
+/// A RequestId in the cloud's shape (`6E3BD5F2-0A0C-5C24-9F3E-3B4B0C1D2E3F`).
+pub fn new_request_id() -> String {
+    let hex = |n: usize| (0..n).map(|_| std::char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0').to_ascii_uppercase()).collect::<String>();
+    format!("{}-{}-{}-{}-{}", hex(8), hex(4), hex(4), hex(4), hex(12))
+}
+
+/// A new resource id: `prefix-` and 20 lowercase letters and digits, as the
+/// cloud's ids (`vpc-bp1...`). Also the instance's namespace name.
+pub fn new_id(prefix: &str) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let tail: String = (0..20).map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char).collect();
+    format!("{prefix}-{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_look_like_the_clouds() {
+        let id = new_id("vpc");
+        assert!(id.starts_with("vpc-") && id.len() == 24, "{id}");
+        let r = new_request_id();
+        assert_eq!(r.len(), 36, "{r}");
+        assert!(r.chars().all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_lowercase()), "{r}");
+    }
+
+    #[test]
+    fn not_found_codes_are_404() {
+        let e: ApiError = ValidationError::UnknownVpc { id: "vpc-x".into(), by: "x".into() }.into();
+        assert_eq!((e.status, e.code.as_str()), (404, "InvalidVpcId.NotFound"));
+    }
+}

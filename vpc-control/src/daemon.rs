@@ -1,0 +1,308 @@
+//! `vpc daemon`: owns the router namespace, its programs and maps, and
+//! serves the cloud's RPC-style API over HTTP (`--listen`, signed with
+//! ACS3-HMAC-SHA256) and over a root-only Unix socket (the local
+//! administrator, no signature). Readiness (the listeners, and sd_notify
+//! READY=1) comes only after the stored state is in the kernel and the
+//! programs are attached.
+use std::{
+    net::SocketAddr,
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    Router as HttpRouter,
+    body::Bytes,
+    extract::{Extension, State},
+    http::{HeaderMap, Method, StatusCode, Uri, header},
+    response::{IntoResponse, Response},
+    routing::{any, get},
+};
+use serde_json::Value;
+use thiserror::Error;
+use tokio::net::{TcpListener, UnixListener};
+
+use crate::{
+    api::{
+        ApiError, Caller, new_request_id,
+        params::Params,
+        signature::{AccessKey, Verifier},
+    },
+    apply::Router,
+    ebpf_log, metrics,
+    service::{Service, ServiceError},
+    stats,
+    store::Store,
+};
+
+/// API versions served: the VPC API and the ECS API.
+pub const VERSIONS: &[&str] = &["2016-04-28", "2014-05-26"];
+
+/// How the daemon is started.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// Unix socket path (created mode 0600).
+    pub socket: PathBuf,
+    /// Directory of the state database.
+    pub state_dir: PathBuf,
+    /// Router namespace.
+    pub namespace: String,
+    /// RegionId of resources created without one.
+    pub region_id: String,
+    /// Access keys accepted on HTTP.
+    pub access_keys: Vec<AccessKey>,
+}
+
+/// Why the daemon stopped.
+#[derive(Debug, Error)]
+pub enum DaemonError {
+    /// The state or the kernel could not be brought up.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    /// The router could not be opened.
+    #[error("opening the router failed: {0}")]
+    Router(#[from] crate::apply::ApplyError),
+    /// The state store could not be opened.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// A listener could not be bound or served.
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    /// A blocking task panicked.
+    #[error("start-up task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {
+    let what = what.into();
+    move |source| DaemonError::Io { what, source }
+}
+
+/// Shared by every connection.
+struct App {
+    service: Mutex<Service>,
+    verifier: Verifier,
+    admin_account: String,
+}
+
+impl App {
+    fn service(&self) -> std::sync::MutexGuard<'_, Service> {
+        // A panic inside a call left the committed model intact (calls work
+        // on a draft): carry on with it.
+        self.service.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Which listener a request came in on.
+#[derive(Clone, Copy)]
+enum Origin {
+    Http,
+    Unix,
+}
+
+/// Runs the daemon until SIGINT or SIGTERM. The programs stay attached and
+/// the maps pinned when it stops: forwarding goes on without it.
+pub async fn run(config: Config) -> Result<(), DaemonError> {
+    let store = Store::open(&config.state_dir)?;
+    let ns = config.namespace.clone();
+    let mut router = tokio::task::spawn_blocking(move || Router::open(&ns)).await??;
+    if let Some(logger) = router.datapath_mut().take_logger() {
+        tokio::spawn(async move {
+            let Err(e) = ebpf_log::forward(logger).await;
+            tracing::warn!(error = %e, "eBPF log forwarding stopped");
+        });
+    }
+    let region = config.region_id.clone();
+    let service = tokio::task::spawn_blocking(move || Service::open(store, Some(router), &region)).await??;
+    {
+        let m = service.model();
+        tracing::info!(
+            vpcs = m.vpcs.len(),
+            vswitches = m.vswitches.len(),
+            instances = m.instances.len(),
+            namespace = %config.namespace,
+            "state rebuilt into the kernel; programs attached"
+        );
+    }
+    let admin_account =
+        config.access_keys.first().map(|k| k.account_id.clone()).unwrap_or_else(|| "1000000000000000".to_string());
+    let app = Arc::new(App { service: Mutex::new(service), verifier: Verifier::new(config.access_keys), admin_account });
+
+    let tcp = TcpListener::bind(config.listen).await.map_err(io(format!("binding {}", config.listen)))?;
+    let unix = bind_unix(&config.socket)?;
+    let routes = |origin: Origin| {
+        HttpRouter::new()
+            .route("/", any(api))
+            .route("/metrics", get(metrics_handler))
+            .route("/readyz", get(|| async { "ready\n" }))
+            .layer(Extension(origin))
+            .with_state(app.clone())
+    };
+    tracing::info!(listen = %config.listen, socket = %config.socket.display(), "serving the API");
+    notify_ready();
+    let http = axum::serve(tcp, routes(Origin::Http)).with_graceful_shutdown(shutdown());
+    let local = axum::serve(unix, routes(Origin::Unix)).with_graceful_shutdown(shutdown());
+    let (a, b) = tokio::join!(http.into_future(), local.into_future());
+    let _ = std::fs::remove_file(&config.socket);
+    a.map_err(io("serving HTTP"))?;
+    b.map_err(io("serving the Unix socket"))?;
+    tracing::info!("stopped; programs stay attached and keep forwarding");
+    Ok(())
+}
+
+fn bind_unix(path: &Path) -> Result<UnixListener, DaemonError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+    }
+    // A socket left by a killed daemon: nobody answers on it any more.
+    if std::os::unix::net::UnixStream::connect(path).is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    let listener = UnixListener::bind(path).map_err(io(format!("binding {}", path.display())))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(io(format!("chmod {}", path.display())))?;
+    Ok(listener)
+}
+
+async fn shutdown() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}
+
+/// Tells systemd (if it started us with NOTIFY_SOCKET) that we are ready.
+fn notify_ready() {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return };
+    let sent = (|| -> std::io::Result<()> {
+        let sock = std::os::unix::net::UnixDatagram::unbound()?;
+        let bytes = path.as_encoded_bytes();
+        if let Some(name) = bytes.strip_prefix(b"@") {
+            use std::os::linux::net::SocketAddrExt;
+            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+            sock.send_to_addr(b"READY=1", &addr)?;
+        } else {
+            sock.send_to(b"READY=1", Path::new(&path))?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, "sd_notify READY=1 failed");
+    }
+}
+
+fn json_response(status: u16, body: Value) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, [(header::CONTENT_TYPE, "application/json;charset=utf-8")], body.to_string()).into_response()
+}
+
+async fn api(
+    State(app): State<Arc<App>>,
+    Extension(origin): Extension<Origin>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request_id = new_request_id();
+    let action = headers.get("x-acs-action").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let result = call(app, origin, method, uri, headers, body).await;
+    match result {
+        Ok(mut v) => {
+            if let Some(o) = v.as_object_mut() {
+                o.insert("RequestId".into(), Value::from(request_id));
+            }
+            json_response(200, v)
+        }
+        Err(e) => {
+            tracing::info!(action = action.as_deref().unwrap_or("-"), code = %e.code, status = e.status, "refused: {}", e.message);
+            json_response(e.status, e.body(&request_id))
+        }
+    }
+}
+
+async fn call(
+    app: Arc<App>,
+    origin: Origin,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Value, ApiError> {
+    if method != Method::POST && method != Method::GET {
+        return Err(ApiError::new(405, "UnsupportedHTTPMethod", format!("{method} is not supported: use POST or GET.")));
+    }
+    let mut pairs: Vec<(String, String)> =
+        uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+    if !body.is_empty() {
+        let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !ctype.starts_with("application/x-www-form-urlencoded") {
+            return Err(ApiError::bad(
+                "InvalidParameter.ContentType",
+                format!("A request body must be application/x-www-form-urlencoded, not {ctype:?}."),
+            ));
+        }
+        pairs.extend(form_urlencoded::parse(&body).into_owned());
+    }
+    let caller = match origin {
+        Origin::Unix => Caller { account_id: app.admin_account.clone(), admin: true },
+        Origin::Http => {
+            let key = app
+                .verifier
+                .verify(method.as_str(), uri.path(), uri.query(), &headers, &body, std::time::SystemTime::now())
+                .map_err(|e| ApiError::new(e.status(), e.code(), e.to_string()))?;
+            Caller { account_id: key.account_id.clone(), admin: false }
+        }
+    };
+    let header_action = headers.get("x-acs-action").map(|v| v.to_str().unwrap_or("").to_string());
+    let params = Params::from_pairs(pairs)?;
+    let action = match (header_action, params.get("Action")) {
+        (Some(h), Some(q)) if h != q => {
+            return Err(ApiError::bad("InvalidParameter.Action", format!("x-acs-action {h:?} and Action {q:?} differ.")));
+        }
+        (Some(h), _) if !h.is_empty() => h,
+        (_, Some(q)) if !q.is_empty() => q.to_string(),
+        _ => return Err(ApiError::missing("Action")),
+    };
+    let version = headers.get("x-acs-version").and_then(|v| v.to_str().ok()).map(str::to_string);
+    if let Some(v) = version.as_deref().or(params.get("Version"))
+        && !VERSIONS.contains(&v)
+    {
+        return Err(ApiError::bad("InvalidVersion", format!("Version {v:?} is not served; use one of {VERSIONS:?}.")));
+    }
+    let started = std::time::Instant::now();
+    let done = tokio::task::spawn_blocking(move || {
+        let result = app.service().call(&action, &params, &caller);
+        (action, result)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("the call failed: {e}")))?;
+    let (action, result) = done;
+    if result.is_ok() {
+        tracing::debug!(action, elapsed_ms = started.elapsed().as_millis() as u64, "served");
+    }
+    result
+}
+
+async fn metrics_handler(State(app): State<Arc<App>>) -> Response {
+    let text = tokio::task::spawn_blocking(move || {
+        let service = app.service();
+        let router = service.router().ok_or_else(|| "no router".to_string())?;
+        let counters = router.datapath().counters().map_err(|e| e.to_string())?;
+        let ports = stats::of(router).map_err(|e| e.to_string())?.ports;
+        Ok::<_, String>(metrics::render(&counters, &ports))
+    })
+    .await;
+    match text {
+        Ok(Ok(t)) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], t).into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("# reading the maps failed: {e}\n")).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("# {e}\n")).into_response(),
+    }
+}

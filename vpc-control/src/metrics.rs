@@ -1,0 +1,354 @@
+//! Router counters in the Prometheus text exposition format, version 0.0.4.
+//!
+//! Every family is a counter named `vpc_*_total`, with its `# HELP` and
+//! `# TYPE` lines, always present (also with no sample, e.g. no ports):
+//! - one family per [`Action`]: `vpc_forwarded_packets_total`,
+//!   `vpc_arp_replies_total`;
+//! - `vpc_dropped_packets_total{reason="..."}`: one sample per
+//!   [`DropReason`], zeros included, `reason` = [`DropReason::name`];
+//! - per router port: `vpc_port_{rx,tx}_{packets,bytes}_total` and
+//!   `vpc_port_dropped_packets_total`, labelled `port`, `eni_id` and
+//!   `instance_id`.
+use std::fmt::Write as _;
+
+use vpc_common::{Action, DropReason};
+
+use crate::{datapath::Counters, stats::PortStats};
+
+/// The `Content-Type` of [`render`]'s output.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Name and help of the family counting `action`. Exhaustive on purpose: a
+/// new action must be given its metric here.
+fn action_family(action: Action) -> (&'static str, &'static str) {
+    match action {
+        Action::Forwarded => ("vpc_forwarded_packets_total", "Frames routed and redirected to an egress port."),
+        Action::ArpReplied => {
+            ("vpc_arp_replies_total", "ARP requests for vSwitch addresses answered by the router (XDP_TX).")
+        }
+    }
+}
+
+/// A per-port family: name, help, and the counter it reads.
+type PortFamily = (&'static str, &'static str, fn(&PortStats) -> u64);
+
+/// The per-port families.
+const PORT_FAMILIES: [PortFamily; 5] = [
+    ("vpc_port_rx_packets_total", "Frames received by the router from the ENI.", |p| p.rx_packets),
+    ("vpc_port_rx_bytes_total", "Bytes received by the router from the ENI.", |p| p.rx_bytes),
+    ("vpc_port_tx_packets_total", "Frames the router sent to the ENI.", |p| p.tx_packets),
+    ("vpc_port_tx_bytes_total", "Bytes the router sent to the ENI.", |p| p.tx_bytes),
+    ("vpc_port_dropped_packets_total", "Frames from the ENI that the router dropped.", |p| p.dropped),
+];
+
+/// Renders the router's counters: `counters` for the global families,
+/// `ports` for the per-port ones. Output ends with a newline; serve it
+/// with [`CONTENT_TYPE`].
+pub fn render(counters: &Counters, ports: &[PortStats]) -> String {
+    let mut out = String::new();
+    for action in Action::ALL {
+        let (name, help) = action_family(action);
+        header(&mut out, name, help);
+        sample(&mut out, name, &[], counters.action(action));
+    }
+
+    let name = "vpc_dropped_packets_total";
+    header(&mut out, name, "Frames dropped by the router, by reason.");
+    for reason in DropReason::ALL {
+        sample(&mut out, name, &[("reason", reason.name())], counters.dropped(reason));
+    }
+
+    for (name, help, value) in PORT_FAMILIES {
+        header(&mut out, name, help);
+        for p in ports {
+            let eni_id = eni_id_of(&p.instance_id);
+            let labels =
+                [("port", p.port.as_str()), ("eni_id", eni_id.as_str()), ("instance_id", p.instance_id.as_str())];
+            sample(&mut out, name, &labels, value(p));
+        }
+    }
+    out
+}
+
+/// Id of the primary ENI of instance `instance_id`: the rule of
+/// [`crate::model::Instance::eni_id`] (checked by a test), since
+/// [`PortStats`] carries the instance id only.
+fn eni_id_of(instance_id: &str) -> String {
+    format!("eni-{}", instance_id.strip_prefix("i-").unwrap_or(instance_id))
+}
+
+fn header(out: &mut String, name: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {}", escape_help(help));
+    let _ = writeln!(out, "# TYPE {name} counter");
+}
+
+fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: u64) {
+    out.push_str(name);
+    if !labels.is_empty() {
+        out.push('{');
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "{k}=\"{}\"", escape_label_value(v));
+        }
+        out.push('}');
+    }
+    let _ = writeln!(out, " {value}");
+}
+
+/// Label values: backslash, double quote and line feed are escaped.
+fn escape_label_value(v: &str) -> String {
+    let mut s = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => s.push_str("\\\\"),
+            '"' => s.push_str("\\\""),
+            '\n' => s.push_str("\\n"),
+            c => s.push(c),
+        }
+    }
+    s
+}
+
+/// HELP text: backslash and line feed are escaped (quotes are not).
+fn escape_help(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use vpc_common::PortCounters;
+
+    use super::*;
+
+    /// One parsed sample line.
+    #[derive(Debug, PartialEq)]
+    struct Sample {
+        name: String,
+        labels: BTreeMap<String, String>,
+        value: f64,
+    }
+
+    /// What a scraper sees: families (HELP, TYPE) and samples, in order.
+    #[derive(Debug, Default)]
+    struct Exposition {
+        help: BTreeMap<String, String>,
+        types: BTreeMap<String, String>,
+        samples: Vec<Sample>,
+    }
+
+    fn valid_name(s: &str, colon: bool) -> bool {
+        let mut chars = s.chars();
+        chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || (colon && c == ':'))
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || (colon && c == ':'))
+    }
+
+    fn unescape(s: &str, quote: bool) -> String {
+        let mut out = String::new();
+        let mut it = s.chars();
+        while let Some(c) = it.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            match it.next() {
+                Some('\\') => out.push('\\'),
+                Some('n') => out.push('\n'),
+                Some('"') if quote => out.push('"'),
+                other => panic!("bad escape \\{other:?} in {s:?}"),
+            }
+        }
+        out
+    }
+
+    /// Parses the labels between `{` and `}` (exclusive) of `line`; returns
+    /// them and the rest of the line after `}`.
+    fn parse_labels(s: &str) -> (BTreeMap<String, String>, &str) {
+        let mut labels = BTreeMap::new();
+        let mut rest = s;
+        loop {
+            if let Some(r) = rest.strip_prefix('}') {
+                return (labels, r);
+            }
+            let eq = rest.find('=').unwrap_or_else(|| panic!("no '=' in labels {s:?}"));
+            let key = &rest[..eq];
+            assert!(valid_name(key, false), "label name {key:?}");
+            let body = rest[eq + 1..].strip_prefix('"').unwrap_or_else(|| panic!("unquoted value in {s:?}"));
+            // The closing quote is the first one not escaped.
+            let mut end = None;
+            let mut escaped = false;
+            for (i, c) in body.char_indices() {
+                match (escaped, c) {
+                    (true, _) => escaped = false,
+                    (false, '\\') => escaped = true,
+                    (false, '"') => {
+                        end = Some(i);
+                        break;
+                    }
+                    (false, '\n') => panic!("raw line feed in a label value"),
+                    _ => {}
+                }
+            }
+            let end = end.unwrap_or_else(|| panic!("unterminated value in {s:?}"));
+            assert!(labels.insert(key.to_string(), unescape(&body[..end], true)).is_none(), "label {key} twice");
+            rest = &body[end + 1..];
+            rest = rest.strip_prefix(',').unwrap_or(rest);
+        }
+    }
+
+    /// A line-by-line parser of the 0.0.4 text format, strict about what
+    /// [`render`] must produce.
+    fn parse(text: &str) -> Exposition {
+        assert!(text.ends_with('\n'), "output ends with a line feed");
+        let mut e = Exposition::default();
+        let mut done_families = BTreeSet::new();
+        let mut current: Option<String> = None;
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let (name, help) = rest.split_once(' ').expect("HELP name text");
+                assert!(valid_name(name, true), "metric name {name:?}");
+                assert!(e.help.insert(name.to_string(), unescape(help, false)).is_none(), "HELP {name} twice");
+                if let Some(prev) = current.replace(name.to_string()) {
+                    done_families.insert(prev);
+                }
+                assert!(!done_families.contains(name), "family {name} is not contiguous");
+            } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, ty) = rest.split_once(' ').expect("TYPE name type");
+                assert_eq!(current.as_deref(), Some(name), "TYPE follows its HELP");
+                assert!(e.samples.iter().all(|s| s.name != name), "TYPE {name} after its samples");
+                assert!(e.types.insert(name.to_string(), ty.to_string()).is_none(), "TYPE {name} twice");
+            } else {
+                assert!(!line.starts_with('#') && !line.is_empty(), "unexpected line {line:?}");
+                let split = line.find(['{', ' ']).expect("a sample has a value");
+                let name = &line[..split];
+                assert!(valid_name(name, true), "metric name {name:?}");
+                assert_eq!(current.as_deref(), Some(name), "sample {name} outside its family");
+                let (labels, rest) = match line[split..].strip_prefix('{') {
+                    Some(l) => parse_labels(l),
+                    None => (BTreeMap::new(), &line[split..]),
+                };
+                let value = rest.strip_prefix(' ').expect("space before the value");
+                let value: f64 = value.parse().unwrap_or_else(|_| panic!("value {value:?}"));
+                e.samples.push(Sample { name: name.to_string(), labels, value });
+            }
+        }
+        let mut series = BTreeSet::new();
+        for s in &e.samples {
+            assert!(series.insert((s.name.clone(), s.labels.clone())), "duplicate series {s:?}");
+        }
+        e
+    }
+
+    fn port(name: &str, instance_id: &str, base: u64) -> PortStats {
+        PortStats {
+            port: name.to_string(),
+            instance_id: instance_id.to_string(),
+            rx_packets: base + 1,
+            rx_bytes: base + 2,
+            tx_packets: base + 3,
+            tx_bytes: base + 4,
+            dropped: base + 5,
+        }
+    }
+
+    fn counters() -> Counters {
+        Counters {
+            actions: vec![(Action::Forwarded, 42), (Action::ArpReplied, 7)],
+            drops: DropReason::ALL.iter().map(|r| (*r, if *r == DropReason::NoRoute { 3 } else { 0 })).collect(),
+            ports: [(5, PortCounters::default())].into_iter().collect(),
+        }
+    }
+
+    fn value(e: &Exposition, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let want: BTreeMap<String, String> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        e.samples
+            .iter()
+            .find(|s| s.name == name && s.labels == want)
+            .unwrap_or_else(|| panic!("no sample {name} {want:?}"))
+            .value
+    }
+
+    #[test]
+    fn metrics_every_family_is_a_vpc_counter_with_help_and_type() {
+        let e = parse(&render(&counters(), &[port("vpc0000beef", "i-1", 0)]));
+        assert_eq!(e.help.keys().collect::<Vec<_>>(), e.types.keys().collect::<Vec<_>>());
+        for (name, ty) in &e.types {
+            assert!(name.starts_with("vpc_") && name.ends_with("_total"), "{name}");
+            assert_eq!(ty, "counter", "{name}");
+            assert!(!e.help[name].is_empty(), "{name} has help");
+        }
+        for s in &e.samples {
+            assert!(e.types.contains_key(&s.name), "{} has a TYPE", s.name);
+        }
+    }
+
+    #[test]
+    fn metrics_one_family_per_action_with_its_count() {
+        let e = parse(&render(&counters(), &[]));
+        assert_eq!(value(&e, "vpc_forwarded_packets_total", &[]), 42.0);
+        assert_eq!(value(&e, "vpc_arp_replies_total", &[]), 7.0);
+        let names: BTreeSet<&str> = Action::ALL.iter().map(|a| action_family(*a).0).collect();
+        assert_eq!(names.len(), Action::ALL.len(), "distinct names");
+    }
+
+    #[test]
+    fn metrics_every_drop_reason_is_present_zeros_included() {
+        for c in [counters(), Counters::default()] {
+            let e = parse(&render(&c, &[]));
+            let reasons: Vec<&str> = e
+                .samples
+                .iter()
+                .filter(|s| s.name == "vpc_dropped_packets_total")
+                .map(|s| s.labels["reason"].as_str())
+                .collect();
+            let all: Vec<&str> = DropReason::ALL.iter().map(|r| r.name()).collect();
+            assert_eq!(reasons, all);
+            for r in DropReason::ALL {
+                assert_eq!(value(&e, "vpc_dropped_packets_total", &[("reason", r.name())]), c.dropped(r) as f64);
+            }
+        }
+        let e = parse(&render(&counters(), &[]));
+        assert_eq!(value(&e, "vpc_dropped_packets_total", &[("reason", "no_route")]), 3.0);
+        assert_eq!(value(&e, "vpc_dropped_packets_total", &[("reason", "redirect_failed")]), 0.0);
+    }
+
+    #[test]
+    fn metrics_ports_are_labelled_with_port_eni_and_instance() {
+        let ports = [port("vpc0000beef", "i-1", 0), port("vpc0000cafe", "i-fw", 100)];
+        let e = parse(&render(&counters(), &ports));
+        let one = [("port", "vpc0000beef"), ("eni_id", "eni-1"), ("instance_id", "i-1")];
+        let fw = [("port", "vpc0000cafe"), ("eni_id", "eni-fw"), ("instance_id", "i-fw")];
+        for (i, (name, _, _)) in PORT_FAMILIES.iter().enumerate() {
+            assert_eq!(value(&e, name, &one), (i + 1) as f64, "{name}");
+            assert_eq!(value(&e, name, &fw), (100 + i + 1) as f64, "{name}");
+            assert_eq!(e.samples.iter().filter(|s| s.name == *name).count(), 2);
+        }
+        // With no port, the families are still declared.
+        let e = parse(&render(&counters(), &[]));
+        assert!(e.types.contains_key("vpc_port_rx_packets_total"));
+    }
+
+    #[test]
+    fn metrics_label_values_are_escaped_and_parse_back() {
+        let nasty = "i-a\"b\\c\nd,e}f=g";
+        let e = parse(&render(&Counters::default(), &[port("p\"0\\", nasty, 0)]));
+        let s = e.samples.iter().find(|s| s.name == "vpc_port_rx_bytes_total").unwrap();
+        assert_eq!(s.labels["instance_id"], nasty);
+        assert_eq!(s.labels["port"], "p\"0\\");
+        assert_eq!(s.labels["eni_id"], "eni-a\"b\\c\nd,e}f=g");
+        let text = render(&Counters::default(), &[port("p\"0\\", nasty, 0)]);
+        assert!(text.contains(r#"instance_id="i-a\"b\\c\nd,e}f=g""#), "{text}");
+        assert_eq!(escape_help("a\\b\nc \"q\""), "a\\\\b\\nc \"q\"");
+    }
+
+    #[test]
+    fn metrics_eni_id_label_follows_the_model_rule() {
+        for inst in crate::test_fixtures::lab().instances {
+            assert_eq!(eni_id_of(&inst.id), inst.eni_id(), "{}", inst.id);
+        }
+        assert_eq!(eni_id_of("web"), "eni-web");
+    }
+}

@@ -1,0 +1,403 @@
+//! CreateRouteTable, DeleteRouteTable, AssociateRouteTable,
+//! UnassociateRouteTable, CreateRouteEntry, DeleteRouteEntry,
+//! DescribeRouteTableList, DescribeRouteEntryList (RT-1..RT-3).
+use serde_json::{Value, json};
+
+use super::{Draft, owner_id, page, vpc::cidr, vpc::vrouter_id, with};
+use crate::{
+    api::{ApiError, new_id, params::Params},
+    model::{NextHopType, RouteEntry, RouteTable, RouteTableType},
+    topology,
+};
+
+fn table_type(t: RouteTableType) -> &'static str {
+    match t {
+        RouteTableType::System => "System",
+        RouteTableType::Custom => "Custom",
+    }
+}
+
+/// CreateRouteTable: a custom table of a VPC (AssociateType VSwitch).
+pub fn create(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
+    p.required("RegionId")?;
+    let vpc_id = p.required("VpcId")?;
+    let vpc = &d.model.vpcs[d.vpc_index(vpc_id)?];
+    match p.str("AssociateType").unwrap_or("VSwitch") {
+        "VSwitch" => {}
+        "Gateway" => {
+            return Err(ApiError::bad(
+                "UnsupportedFeature.GatewayRouteTable",
+                "Gateway route tables (AssociateType Gateway) are not supported yet.",
+            ));
+        }
+        other => return Err(ApiError::invalid("AssociateType", format!("{other:?} is not VSwitch or Gateway"))),
+    }
+    let mut meta = d.meta(p);
+    meta.region_id = vpc.meta.region_id.clone();
+    let table = RouteTable {
+        id: new_id("vtb"),
+        vpc_id: vpc_id.to_string(),
+        name: p.str("RouteTableName").map(str::to_string),
+        route_table_type: RouteTableType::Custom,
+        route_entries: Vec::new(),
+        meta,
+    };
+    let body = json!({ "RouteTableId": table.id });
+    d.model.route_tables.push(table);
+    Ok(body)
+}
+
+/// DeleteRouteTable: custom tables only, with no vSwitch and no custom entry.
+pub fn delete(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
+    p.required("RegionId")?;
+    let id = p.required("RouteTableId")?;
+    let i = d.route_table_index(id)?;
+    let t = &d.model.route_tables[i];
+    if t.route_table_type == RouteTableType::System {
+        return Err(ApiError::bad(
+            "IncorrectRouteTableType",
+            format!("The route table {id} is the VPC's system route table: it is deleted with its VPC."),
+        ));
+    }
+    if let Some(v) = d.model.vswitches.iter().find(|v| v.route_table_id.as_deref() == Some(id)) {
+        return Err(ApiError::bad(
+            "DependencyViolation.VSwitch",
+            format!("The route table {id} is associated with vSwitch {}: unassociate it first.", v.id),
+        ));
+    }
+    if let Some(e) = t.route_entries.first() {
+        return Err(ApiError::bad(
+            "DependencyViolation.RouteEntry",
+            format!("The route table {id} still has custom route entry {}: delete it first.", e.destination_cidr_block),
+        ));
+    }
+    d.model.route_tables.remove(i);
+    Ok(json!({}))
+}
+
+/// AssociateRouteTable: a vSwitch uses this custom table instead of the
+/// system one (RT-1). A vSwitch has at most one custom table.
+pub fn associate(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
+    p.required("RegionId")?;
+    let table_id = p.required("RouteTableId")?;
+    let vsw_id = p.required("VSwitchId")?;
+    let t = &d.model.route_tables[d.route_table_index(table_id)?];
+    let vi = d.vswitch_index(vsw_id)?;
+    if t.route_table_type == RouteTableType::System {
+        return Err(ApiError::bad(
+            "InvalidRouteTableType.System",
+            format!("The system route table {table_id} is used by every vSwitch without a custom table."),
+        ));
+    }
+    let v = &mut d.model.vswitches[vi];
+    match v.route_table_id.as_deref() {
+        Some(current) if current == table_id => Ok(json!({})),
+        Some(current) => Err(ApiError::bad(
+            "OperationConflict",
+            format!("The vSwitch {vsw_id} is already associated with route table {current}: unassociate it first."),
+        )),
+        None => {
+            // A table of another VPC is refused by validation (Forbidden.NotInSameVpc).
+            v.route_table_id = Some(table_id.to_string());
+            Ok(json!({}))
+        }
+    }
+}
+
+/// UnassociateRouteTable: the vSwitch goes back to the system table.
+pub fn unassociate(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
+    p.required("RegionId")?;
+    let table_id = p.required("RouteTableId")?;
+    let vsw_id = p.required("VSwitchId")?;
+    d.route_table_index(table_id)?;
+    let vi = d.vswitch_index(vsw_id)?;
+    let v = &mut d.model.vswitches[vi];
+    if v.route_table_id.as_deref() != Some(table_id) {
+        return Err(ApiError::bad(
+            "InvalidAssociation.NotFound",
+            format!("The vSwitch {vsw_id} is not associated with route table {table_id}."),
+        ));
+    }
+    v.route_table_id = None;
+    Ok(json!({}))
+}
+
+/// CreateRouteEntry: DestinationCidrBlock -> NextHopType (Instance,
+/// NetworkInterface) NextHopId (RT-3).
+pub fn create_entry(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
+    p.accept(&["RegionId"]);
+    let table_id = p.required("RouteTableId")?;
+    let destination = cidr("DestinationCidrBlock", p.required("DestinationCidrBlock")?)?;
+    let next_hop_type = match p.str("NextHopType").unwrap_or("Instance") {
+        "Instance" => NextHopType::Instance,
+        "NetworkInterface" => NextHopType::NetworkInterface,
+        other => {
+            return Err(ApiError::bad(
+                "InvalidNextHopType.NotSupported",
+                format!("NextHopType {other} is not supported here (Instance and NetworkInterface are)."),
+            ));
+        }
+    };
+    let next_hop_id = p.required("NextHopId")?;
+    let ti = d.route_table_index(table_id)?;
+    if destination.trunc() != destination {
+        return Err(ApiError::bad(
+            "InvalidDestinationCidrBlock.Malformed",
+            format!("The destination {destination} has host bits set."),
+        ));
+    }
+    if d.model.instance_by_next_hop(next_hop_type, next_hop_id).is_none_or(|i| !d.caller.owns(&i.meta.owner_id)) {
+        return Err(ApiError::not_found("InvalidNextHopId.NotFound", format!("The next hop {next_hop_id} does not exist.")));
+    }
+    let entry = RouteEntry {
+        id: new_id("rte"),
+        name: p.str("RouteEntryName").map(str::to_string),
+        destination_cidr_block: destination,
+        next_hop_type,
+        next_hop_id: next_hop_id.to_string(),
+        meta: d.meta(p),
+    };
+    let body = json!({ "RouteEntryId": entry.id });
+    d.model.route_tables[ti].route_entries.push(entry);
+    Ok(body)
+}
+
+/// DeleteRouteEntry: by RouteEntryId, or by RouteTableId and
+/// DestinationCidrBlock (and NextHopId).
+pub fn delete_entry(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
+    p.accept(&["RegionId"]);
+    let entry_id = p.str("RouteEntryId");
+    let table_id = p.str("RouteTableId");
+    let destination = p.str("DestinationCidrBlock").map(|c| cidr("DestinationCidrBlock", c)).transpose()?;
+    let next_hop = p.str("NextHopId");
+    if entry_id.is_none() && (table_id.is_none() || destination.is_none()) {
+        return Err(ApiError::missing(if table_id.is_none() { "RouteEntryId" } else { "DestinationCidrBlock" }));
+    }
+    if let Some(t) = table_id {
+        d.route_table_index(t)?;
+    }
+    let found = d.model.route_tables.iter().enumerate().find_map(|(ti, t)| {
+        if table_id.is_some_and(|x| x != t.id) || !d.caller.owns(&t.meta.owner_id) {
+            return None;
+        }
+        let ei = t.route_entries.iter().position(|e| {
+            entry_id.is_none_or(|x| e.id == x)
+                && destination.is_none_or(|x| e.destination_cidr_block == x)
+                && next_hop.is_none_or(|x| e.next_hop_id == x)
+        })?;
+        Some((ti, ei))
+    });
+    let (ti, ei) = found.ok_or_else(|| {
+        ApiError::not_found("InvalidRouteEntry.NotFound", "The specified route entry does not exist (system entries cannot be deleted).")
+    })?;
+    d.model.route_tables[ti].route_entries.remove(ei);
+    Ok(json!({}))
+}
+
+/// DescribeRouteTableList: filters VpcId, RouteTableId, RouteTableName,
+/// RouteTableType, RouterId.
+pub fn describe(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
+    p.required("RegionId")?;
+    let vpc_id = p.str("VpcId");
+    let id = p.str("RouteTableId");
+    let name = p.str("RouteTableName");
+    let ty = p.str("RouteTableType");
+    let router = p.str("RouterId");
+    p.accept(&["RouterType"]);
+    let m = &d.model;
+    let tables: Vec<&RouteTable> = m
+        .route_tables
+        .iter()
+        .filter(|t| d.visible(&t.meta, p))
+        .filter(|t| {
+            vpc_id.is_none_or(|x| t.vpc_id == x)
+                && id.is_none_or(|x| t.id == x)
+                && name.is_none_or(|x| t.name.as_deref() == Some(x))
+                && ty.is_none_or(|x| table_type(t.route_table_type) == x)
+                && router.is_none_or(|x| m.vpc(&t.vpc_id).is_some_and(|v| vrouter_id(v) == x))
+        })
+        .collect();
+    let (tables, paging) = page(p, tables, 50)?;
+    let items: Vec<Value> = tables
+        .into_iter()
+        .map(|t| {
+            let vswitches: Vec<&str> = m
+                .vswitches
+                .iter()
+                .filter(|v| m.route_table_of(v).is_some_and(|x| x.id == t.id))
+                .map(|v| v.id.as_str())
+                .collect();
+            json!({
+                "RouteTableId": t.id,
+                "RouteTableName": t.name.clone().unwrap_or_default(),
+                "RouteTableType": table_type(t.route_table_type),
+                "VpcId": t.vpc_id,
+                "RouterId": m.vpc(&t.vpc_id).map(vrouter_id).unwrap_or_default(),
+                "RouterType": "VRouter",
+                "AssociateType": "VSwitch",
+                "Status": "Available",
+                "Description": t.meta.description,
+                "CreationTime": t.meta.creation_time,
+                "OwnerId": owner_id(&t.meta),
+                "ResourceGroupId": "",
+                "RoutePropagationEnable": false,
+                "VSwitchIds": { "VSwitchId": vswitches },
+                "GatewayIds": { "GatewayIds": [] },
+                "Tags": { "Tag": [] },
+            })
+        })
+        .collect();
+    Ok(with(json!({ "RouterTableList": { "RouterTableListType": items }, "Success": true, "Code": "200", "Message": "successful" }), paging))
+}
+
+/// One row of DescribeRouteEntryList.
+struct Row {
+    id: String,
+    name: String,
+    destination: String,
+    kind: &'static str,
+    next_hop_type: &'static str,
+    next_hop_id: String,
+    description: String,
+}
+
+/// DescribeRouteEntryList: the system entries (one per vSwitch of the VPC,
+/// next hop local, RT-2) and the custom ones; filters RouteEntryId,
+/// RouteEntryName, DestinationCidrBlock, NextHopId, NextHopType,
+/// RouteEntryType, IpVersion; paged by MaxResult and NextToken.
+pub fn describe_entries(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
+    p.required("RegionId")?;
+    let table_id = p.required("RouteTableId")?;
+    let t = &d.model.route_tables[d.route_table_index(table_id)?];
+    let mut rows: Vec<Row> = d
+        .model
+        .vswitches
+        .iter()
+        .filter(|v| v.vpc_id == t.vpc_id)
+        .map(|v| Row {
+            id: format!("rte-sys{:08x}", topology::numeric_id(&format!("{}/{}", t.id, v.id))),
+            name: String::new(),
+            destination: v.cidr_block.to_string(),
+            kind: "System",
+            next_hop_type: "local",
+            next_hop_id: String::new(),
+            description: String::new(),
+        })
+        .collect();
+    rows.extend(t.route_entries.iter().map(|e| Row {
+        id: e.id.clone(),
+        name: e.name.clone().unwrap_or_default(),
+        destination: e.destination_cidr_block.to_string(),
+        kind: "Custom",
+        next_hop_type: match e.next_hop_type {
+            NextHopType::Instance => "Instance",
+            NextHopType::NetworkInterface => "NetworkInterface",
+        },
+        next_hop_id: e.next_hop_id.clone(),
+        description: e.meta.description.clone(),
+    }));
+    let id = p.str("RouteEntryId");
+    let name = p.str("RouteEntryName");
+    let dest = p.str("DestinationCidrBlock").map(|c| cidr("DestinationCidrBlock", c)).transpose()?.map(|c| c.to_string());
+    let dests = p.list("DestCidrBlockList")?;
+    let hop = p.str("NextHopId");
+    let hop_type = p.str("NextHopType");
+    let kind = p.str("RouteEntryType");
+    if let Some(v) = p.str("IpVersion")
+        && !v.eq_ignore_ascii_case("ipv4")
+    {
+        rows.clear();
+    }
+    rows.retain(|r| {
+        id.is_none_or(|x| r.id == x)
+            && name.is_none_or(|x| r.name == x)
+            && dest.as_ref().is_none_or(|x| r.destination == *x)
+            && (dests.is_empty() || dests.contains(&r.destination))
+            && hop.is_none_or(|x| r.next_hop_id == x)
+            && hop_type.is_none_or(|x| r.next_hop_type == x)
+            && kind.is_none_or(|x| r.kind == x)
+    });
+    let max = p.int_in("MaxResult", 1..=100, 10)? as usize;
+    let start: usize = match p.str("NextToken") {
+        None => 0,
+        Some(tok) => tok.parse().map_err(|_| ApiError::bad("InvalidNextToken", format!("The NextToken {tok:?} is not valid.")))?,
+    };
+    let total = rows.len();
+    let next = if start + max < total { (start + max).to_string() } else { String::new() };
+    let items: Vec<Value> = rows
+        .into_iter()
+        .skip(start)
+        .take(max)
+        .map(|r| {
+            json!({
+                "RouteEntryId": r.id,
+                "RouteEntryName": r.name,
+                "RouteTableId": t.id,
+                "DestinationCidrBlock": r.destination,
+                "Type": r.kind,
+                "Status": "Available",
+                "IpVersion": "ipv4",
+                "Description": r.description,
+                "Origin": "",
+                "ServiceType": "",
+                "NextHops": { "NextHop": [{
+                    "NextHopType": r.next_hop_type,
+                    "NextHopId": r.next_hop_id,
+                    "Enabled": 1,
+                    "Weight": 0,
+                    "NextHopRegionId": t.meta.region_id,
+                }] },
+            })
+        })
+        .collect();
+    Ok(json!({ "RouteEntrys": { "RouteEntry": items }, "NextToken": next, "TotalCount": total }))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::service::tests::Scratch;
+
+    const R: (&str, &str) = ("RegionId", "cn-hangzhou");
+
+    #[test]
+    fn rt_3_custom_table_with_instance_next_hop() {
+        let mut s = Scratch::new();
+        let (vpc, vsw) = s.vpc_with_vswitch();
+        let fw = s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("ImageId", "i"), ("InstanceType", "t")]);
+        let fw = fw["InstanceIdSets"]["InstanceIdSet"][0].as_str().unwrap().to_string();
+        let t = s.ok("CreateRouteTable", &[R, ("VpcId", &vpc), ("RouteTableName", "via-fw")]);
+        let t = t["RouteTableId"].as_str().unwrap().to_string();
+        let e = s.ok("CreateRouteEntry", &[("RouteTableId", &t), ("DestinationCidrBlock", "192.168.0.0/16"), ("NextHopId", &fw)]);
+        assert!(e["RouteEntryId"].as_str().unwrap().starts_with("rte-"));
+        let dup = s.err("CreateRouteEntry", &[("RouteTableId", &t), ("DestinationCidrBlock", "192.168.0.0/16"), ("NextHopId", &fw)]);
+        assert_eq!(dup.code, "InvalidCIDRBlock.Duplicate");
+        let sys = s.err("CreateRouteEntry", &[("RouteTableId", &t), ("DestinationCidrBlock", "10.0.1.0/24"), ("NextHopId", &fw)]);
+        assert_eq!(sys.code, "InvalidCidrBlock");
+        let nope = s.err("CreateRouteEntry", &[("RouteTableId", &t), ("DestinationCidrBlock", "10.9.0.0/16"), ("NextHopId", "i-nope")]);
+        assert_eq!(nope.code, "InvalidNextHopId.NotFound");
+        s.ok("AssociateRouteTable", &[R, ("RouteTableId", &t), ("VSwitchId", &vsw)]);
+        let l = s.ok("DescribeRouteTableList", &[R, ("VpcId", &vpc), ("RouteTableType", "Custom")]);
+        assert_eq!(l["RouterTableList"]["RouterTableListType"][0]["VSwitchIds"]["VSwitchId"][0], vsw.as_str());
+        let entries = s.ok("DescribeRouteEntryList", &[R, ("RouteTableId", &t)]);
+        let kinds: Vec<&str> =
+            entries["RouteEntrys"]["RouteEntry"].as_array().unwrap().iter().map(|e| e["Type"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["System", "Custom"]);
+        assert_eq!(s.err("DeleteRouteTable", &[R, ("RouteTableId", &t)]).code, "DependencyViolation.VSwitch");
+        s.ok("UnassociateRouteTable", &[R, ("RouteTableId", &t), ("VSwitchId", &vsw)]);
+        assert_eq!(s.err("DeleteRouteTable", &[R, ("RouteTableId", &t)]).code, "DependencyViolation.RouteEntry");
+        s.ok("DeleteRouteEntry", &[("RouteTableId", &t), ("DestinationCidrBlock", "192.168.0.0/16")]);
+        s.ok("DeleteRouteTable", &[R, ("RouteTableId", &t)]);
+    }
+
+    #[test]
+    fn rt_1_table_of_another_vpc_cannot_be_associated() {
+        let mut s = Scratch::new();
+        let (_, vsw) = s.vpc_with_vswitch();
+        let other = s.ok("CreateVpc", &[R, ("CidrBlock", "10.1.0.0/16")]);
+        let t = s.ok("CreateRouteTable", &[R, ("VpcId", other["VpcId"].as_str().unwrap())]);
+        let e = s.err("AssociateRouteTable", &[R, ("RouteTableId", t["RouteTableId"].as_str().unwrap()), ("VSwitchId", &vsw)]);
+        assert_eq!(e.code, "Forbidden.NotInSameVpc");
+        let sys = other["RouteTableId"].as_str().unwrap();
+        assert_eq!(s.err("DeleteRouteTable", &[R, ("RouteTableId", sys)]).code, "IncorrectRouteTableType");
+    }
+}
