@@ -207,3 +207,7 @@ pub fn arp(op: u16, eth_dst: [u8; 6], sha: [u8; 6], spa: Ipv4Addr, tha: [u8; 6],
     f.extend_from_slice(&tpa.octets());
     f
 }
+
+#[path = "daemon_helper.rs"]
+mod daemon_helper;
+pub use daemon_helper::*;

@@ -79,6 +79,17 @@ enum Command {
     },
     /// Print the datapath counters (the DescribeRouterStats action).
     Stats,
+    /// Remove a stopped daemon's router: its namespace, the instances'
+    /// namespaces, the pinned programs and maps; with --state-dir, its state
+    /// too. Forwarding stops.
+    Purge {
+        /// Network namespace of the router's ports.
+        #[arg(long, default_value = vpc_control::model::DEFAULT_ROUTER_NAMESPACE)]
+        namespace: String,
+        /// Also delete this state directory.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
     #[command(external_subcommand)]
     Action(Vec<String>),
 }
@@ -147,6 +158,26 @@ fn run_client(cli: Cli) -> Result<(), (String, Value)> {
         Command::Validate { file } => {
             let l = lab::load(&file).map_err(lab_fail)?;
             print(&lab::summary(&l), cli.output);
+        }
+        Command::Purge { namespace, state_dir } => {
+            if std::os::unix::net::UnixStream::connect(&cli.socket).is_ok() {
+                let m = format!("A daemon answers on {}: stop it first.", cli.socket.display());
+                return Err(("OperationConflict".into(), json!({ "Code": "OperationConflict", "Message": m })));
+            }
+            let model = vpc_control::model::Model {
+                router: vpc_control::model::Router { namespace },
+                ..Default::default()
+            };
+            let removed = vpc_control::apply::destroy(&model)
+                .map_err(|e| (e.code().to_string(), json!({ "Code": e.code(), "Message": e.to_string() })))?;
+            if let Some(dir) = &state_dir
+                && let Err(e) = std::fs::remove_dir_all(dir)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                let m = format!("removing {}: {e}", dir.display());
+                return Err(("InternalError".into(), json!({ "Code": "InternalError", "Message": m })));
+            }
+            print(&json!({ "InstancesRemoved": removed }), cli.output);
         }
         Command::Stats => {
             let v = client.call("DescribeRouterStats", &[]).map_err(fail)?;

@@ -41,6 +41,9 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 /// Where the LLVM_PREFIX for bpf-linker lives (its RUNPATH points here).
 const LLVM_PREFIX: &str = "/opt/vpc-router/llvm-22";
 
+/// The virtualenv of the official SDKs (tests/daemon.rs looks here).
+const SDK_VENV: &str = "/opt/vpc-router/sdk-venv";
+
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the workspace").to_path_buf()
 }
@@ -102,12 +105,38 @@ fn setup() -> Result<()> {
         installed.push(format!("bpf-linker {BPF_LINKER_VERSION}"));
     }
 
+    if install_sdk_venv()? {
+        installed.push("official cloud SDKs (tests/sdk/requirements.txt)".to_string());
+    }
+
     if installed.is_empty() {
-        println!("setup: nothing to install (debian packages, rust-src, bpf-linker {BPF_LINKER_VERSION} present)");
+        println!(
+            "setup: nothing to install (debian packages, rust-src, bpf-linker {BPF_LINKER_VERSION}, SDK virtualenv present)"
+        );
     } else {
         println!("setup: installed {}", installed.join(", "));
     }
     Ok(())
+}
+
+/// The virtualenv with the provider's official Python SDKs the tests drive
+/// the daemon with; reinstalled only when tests/sdk/requirements.txt changes.
+fn install_sdk_venv() -> Result<bool> {
+    let venv = Path::new(SDK_VENV);
+    let wanted = workspace_root().join("tests/sdk/requirements.txt");
+    let stamp = venv.join(".requirements.txt");
+    let want = std::fs::read(&wanted).with_context(|| format!("reading {}", wanted.display()))?;
+    if venv.join("bin/python").exists() && std::fs::read(&stamp).is_ok_and(|have| have == want) {
+        return Ok(false);
+    }
+    if !venv.join("bin/python").exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(venv))?;
+    }
+    run(Command::new(venv.join("bin/pip"))
+        .args(["install", "-q", "--disable-pip-version-check", "-r"])
+        .arg(&wanted))?;
+    std::fs::write(&stamp, want)?;
+    Ok(true)
 }
 
 /// bpf-linker against the toolchain's own libLLVM (LLVM 22): LLVM_PREFIX/lib

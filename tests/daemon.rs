@@ -1,0 +1,312 @@
+//! `vpc daemon` end to end: the official SDKs and the `vpc` command line
+//! build the lab through the API; state survives kill -9 with no ping lost;
+//! parallel clients; bad input; readiness, metrics and counters.
+use std::{
+    collections::BTreeSet,
+    net::Ipv4Addr,
+    process::Command,
+    time::{Duration, SystemTime},
+};
+
+use serde_json::Value;
+use vpc_control::datapath::Datapath;
+use vpc_tests::*;
+
+const LAB: &str = include_str!("../vpc-control/examples/lab.toml");
+const R: (&str, &str) = ("RegionId", "cn-hangzhou");
+
+fn lab_file(d: &Daemon) -> String {
+    let path = d.dir.join("lab.toml");
+    std::fs::write(&path, LAB).expect("writing the lab file");
+    path.display().to_string()
+}
+
+fn json_line(o: &std::process::Output, what: &str) -> Value {
+    assert!(o.status.success(), "{what} failed: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{what} printed no JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+/// The described state, without RequestIds.
+fn snapshot(d: &Daemon) -> Vec<Value> {
+    ["DescribeVpcs", "DescribeVSwitches", "DescribeRouteTableList", "DescribeInstances"]
+        .iter()
+        .map(|a| {
+            let mut v = d.call(a, &[R, ("PageSize", "50")]);
+            v.as_object_mut().map(|o| o.remove("RequestId"));
+            v
+        })
+        .collect()
+}
+
+fn addr(s: &str) -> Ipv4Addr {
+    s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+#[test]
+fn vpc_3_official_sdk_builds_the_lab_and_instances_talk() {
+    let d = Daemon::start();
+    let ids = json_line(&sdk(&d, &["build-lab"], ACCESS_KEY_SECRET), "SDK build-lab");
+    let web = ids["InstanceIds"]["web"].as_str().expect("web id");
+    let app = ids["InstanceIds"]["app"].as_str().expect("app id");
+    assert!(ping(web, addr("10.0.2.20"), 3), "web cannot ping db after the SDK built the lab");
+    assert!(tcp_echo(app, web, addr("10.0.2.10"), 7001), "web cannot talk TCP to app");
+    // Resources belong to the key's account.
+    let v = d.call("DescribeVpcs", &[R]);
+    assert_eq!(v["Vpcs"]["Vpc"][0]["OwnerId"].as_u64(), Some(ACCOUNT_ID.parse().unwrap()), "{v}");
+
+    let o = sdk(&d, &["wrong-secret"], ACCESS_KEY_SECRET);
+    assert!(o.status.success(), "a wrong secret was not refused with SignatureDoesNotMatch: {}", String::from_utf8_lossy(&o.stdout));
+    let o = sdk(&d, &["error-codes"], ACCESS_KEY_SECRET);
+    assert!(o.status.success(), "cloud error codes differ: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+
+    let vpc = ids["VpcId"].as_str().expect("vpc id");
+    json_line(&sdk(&d, &["teardown", "--vpc-id", vpc], ACCESS_KEY_SECRET), "SDK teardown");
+    assert_eq!(d.call("DescribeVpcs", &[R])["TotalCount"], 0);
+    assert!(!vpc_control::netns::exists(web), "instance namespace {web} outlived DeleteInstance");
+}
+
+#[test]
+fn vpc_1_cli_apply_converges_through_the_api_and_destroy_removes_it() {
+    let d = Daemon::start();
+    let lab = lab_file(&d);
+    let report = d.cli_ok(&["apply", "-f", &lab]);
+    let web = report["Instances"]["web"].as_str().expect("web id").to_string();
+    let app = report["Instances"]["app"].as_str().expect("app id").to_string();
+    assert!(ping(&web, addr("10.0.2.10"), 3), "web cannot ping app");
+    assert!(tcp_echo(&web, &app, addr("10.0.1.10"), 7002), "app cannot talk TCP to web");
+
+    let again = d.cli_ok(&["apply", "-f", &lab]);
+    assert_eq!(again["Changes"], serde_json::json!([]), "a second apply changed something");
+    assert_eq!(again["Instances"], report["Instances"]);
+
+    // An action from the command line, JSON and table.
+    let v = d.cli_ok(&["DescribeVSwitches", "--VpcId", report["Vpcs"]["lab"].as_str().unwrap(), "--PageSize", "50"]);
+    assert_eq!(v["TotalCount"], 2);
+    let o = d.cli(&["-o", "table", "DescribeInstances", "--RegionId", "cn-hangzhou"]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && table.starts_with("InstanceId") && table.contains(&web), "table:\n{table}");
+    let o = d.cli(&["CreateVpc", "--RegionId", "cn-hangzhou", "--CidrBlock", "10.0.0.0/33"]);
+    assert!(!o.status.success(), "a bad CIDR succeeded");
+    let err: Value = serde_json::from_slice(&o.stderr).expect("error JSON on stderr");
+    assert_eq!(err["Code"], "InvalidCidrBlock.Malformed");
+
+    let gone = d.cli_ok(&["destroy", "-f", &lab]);
+    assert!(gone["Changes"].as_array().is_some_and(|c| c.len() >= 6), "{gone}");
+    assert!(!vpc_control::netns::exists(&web) && !vpc_control::netns::exists(&app), "instance namespaces outlived destroy");
+    assert_eq!(d.call("DescribeVpcs", &[R])["TotalCount"], 0);
+}
+
+#[test]
+fn vpc_3_kill_9_and_restart_keep_state_and_lose_no_ping() {
+    let mut d = Daemon::start();
+    let lab = lab_file(&d);
+    let report = d.cli_ok(&["apply", "-f", &lab]);
+    let web = report["Instances"]["web"].as_str().unwrap().to_string();
+    let vsw = report["VSwitches"]["app"].as_str().unwrap().to_string();
+    let before = snapshot(&d);
+
+    // 20 pings a second for 8 seconds across a kill -9 and a restart.
+    let pinger = Command::new("ip")
+        .args(["netns", "exec", &web, "ping", "-q", "-i", "0.05", "-c", "160", "-W", "1", "10.0.2.20"])
+        .output();
+    let pinger = std::thread::spawn(move || pinger);
+    // Meanwhile a writer whose calls are cut by the kill.
+    let client = d.client();
+    let writer = std::thread::spawn(move || {
+        let mut acked = Vec::new();
+        for _ in 0..200 {
+            match client.call("RunInstances", &[R, ("VSwitchId", &vsw), ("InstanceName", "burst")]) {
+                Ok(v) => acked.push(v["InstanceIdSets"]["InstanceIdSet"][0].as_str().unwrap_or_default().to_string()),
+                Err(_) => break,
+            }
+        }
+        acked
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    d.kill9();
+    let acked = writer.join().expect("writer thread");
+    std::thread::sleep(Duration::from_millis(500));
+    d.spawn(&[]);
+
+    let out = pinger.join().expect("ping thread").expect("running ping");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("160 received"), "pings were lost across kill -9 and restart:\n{text}\nlog:\n{}", d.log(2));
+
+    // The state is what was acknowledged: every acknowledged instance, at
+    // most one unacknowledged one, nothing torn.
+    let after = snapshot(&d);
+    assert_eq!(after[0], before[0], "VPCs changed across the restart");
+    assert_eq!(after[2], before[2], "route tables changed across the restart");
+    let listed: BTreeSet<String> = d
+        .call("DescribeInstances", &[R, ("InstanceName", "burst"), ("PageSize", "100")])["Instances"]["Instance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["InstanceId"].as_str().unwrap().to_string())
+        .collect();
+    for id in &acked {
+        assert!(listed.contains(id), "acknowledged instance {id} lost in the crash");
+    }
+    assert!(listed.len() <= acked.len() + 1, "{} listed, {} acknowledged", listed.len(), acked.len());
+    // The maps were rebuilt from the state: one ENI per instance.
+    let total = 3 + listed.len();
+    let dp = Datapath::load(Some(&d.namespace)).expect("loading the pinned maps");
+    let maps = dp.read().expect("reading the maps");
+    assert_eq!(maps.eni_by_port.len(), total, "ENI map does not match the state after restart");
+    // And the restarted daemon takes changes.
+    d.call("ModifyVpcAttribute", &[R, ("VpcId", report["Vpcs"]["lab"].as_str().unwrap()), ("Description", "after restart")]);
+}
+
+#[test]
+fn vpc_2_parallel_clients_never_tear_state_or_maps() {
+    let d = Daemon::start();
+    let vpc = d.call("CreateVpc", &[R, ("CidrBlock", "10.8.0.0/16")])["VpcId"].as_str().unwrap().to_string();
+    let vsw = d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "a"), ("CidrBlock", "10.8.1.0/24")])["VSwitchId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let d = std::sync::Arc::new(d);
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let d = d.clone();
+            let vsw = vsw.clone();
+            std::thread::spawn(move || {
+                let mut kept = Vec::new();
+                for n in 0..5 {
+                    let name = format!("w{w}n{n}");
+                    // Half the workers go over signed HTTP, half over the socket.
+                    let v = if w % 2 == 0 {
+                        d.call("RunInstances", &[R, ("VSwitchId", &vsw), ("InstanceName", &name)])
+                    } else {
+                        let (status, v) = http_call(&d, "RunInstances", &[R, ("VSwitchId", &vsw), ("InstanceName", &name)], Some(Signing::default()));
+                        assert_eq!(status, 200, "RunInstances over HTTP: {v}");
+                        v
+                    };
+                    let id = v["InstanceIdSets"]["InstanceIdSet"][0].as_str().unwrap().to_string();
+                    if n % 2 == 1 {
+                        d.call("DeleteInstance", &[("InstanceId", &id)]);
+                    } else {
+                        kept.push(id);
+                    }
+                }
+                kept
+            })
+        })
+        .collect();
+    let expected: BTreeSet<String> = workers.into_iter().flat_map(|w| w.join().expect("worker")).collect();
+    let listed = d.call("DescribeInstances", &[R, ("VpcId", &vpc), ("PageSize", "100")]);
+    let instances = listed["Instances"]["Instance"].as_array().unwrap();
+    let ids: BTreeSet<String> = instances.iter().map(|i| i["InstanceId"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids, expected, "the state is not what the clients were told");
+    let addrs: BTreeSet<&str> =
+        instances.iter().map(|i| i["VpcAttributes"]["PrivateIpAddress"]["IpAddress"][0].as_str().unwrap()).collect();
+    assert_eq!(addrs.len(), ids.len(), "two instances got one address");
+
+    let dp = Datapath::load(Some(&d.namespace)).expect("loading the pinned maps");
+    let maps = dp.read().expect("reading the maps");
+    assert_eq!(maps.eni_by_port.len(), ids.len(), "ENI-by-port map torn");
+    let mapped: BTreeSet<Ipv4Addr> = maps
+        .eni_by_address
+        .keys()
+        .map(|k| Ipv4Addr::new(k.addr[12], k.addr[13], k.addr[14], k.addr[15]))
+        .collect();
+    let want: BTreeSet<Ipv4Addr> = addrs.iter().map(|a| addr(a)).collect();
+    assert_eq!(mapped, want, "ENI-by-address map torn");
+    for id in &ids {
+        assert!(vpc_control::netns::exists(id), "no namespace for {id}");
+    }
+}
+
+#[test]
+fn vpc_1_bad_requests_get_cloud_errors_and_change_nothing() {
+    let mut d = Daemon::start();
+    let vpc = d.call("CreateVpc", &[R, ("CidrBlock", "10.9.0.0/16")])["VpcId"].as_str().unwrap().to_string();
+    d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "a"), ("CidrBlock", "10.9.1.0/24")]);
+    let before = snapshot(&d);
+
+    let code = |e: vpc_control::client::ClientError| e.code().to_string();
+    assert_eq!(code(d.call_err("CreateUniverse", &[R])), "InvalidAction.NotFound");
+    assert_eq!(code(d.call_err("CreateVpc", &[R, ("CidrBlock", "10.0.0.0/16"), ("Colour", "blue")])), "InvalidParameter");
+    assert_eq!(code(d.call_err("CreateVpc", &[R, ("CidrBlock", "10.0.0.300/16")])), "InvalidCidrBlock.Malformed");
+    assert_eq!(code(d.call_err("CreateVSwitch", &[R, ("VpcId", &vpc), ("CidrBlock", "10.9.2.0/24")])), "MissingParameter");
+    assert_eq!(code(d.call_err("DeleteVpc", &[R, ("VpcId", &vpc)])), "DependencyViolation.VSwitch");
+    assert_eq!(code(d.call_err("DeleteVpc", &[R, ("VpcId", "vpc-nope")])), "InvalidVpcId.NotFound");
+    assert_eq!(code(d.call_err("CreateVpc", &[R, ("CidrBlock", "10.0.0.0/16"), ("DryRun", "true")])), "DryRunOperation");
+
+    // Malformed requests.
+    let (status, v) = raw_unix(&d, b"POST / HTTP/1.1\r\nhost: x\r\nx-acs-action: CreateVpc\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}");
+    assert_eq!((status, v["Code"].as_str()), (400, Some("InvalidParameter.ContentType")), "{v}");
+    let (status, v) = raw_unix(&d, b"POST /?RegionId=cn-hangzhou HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    assert_eq!((status, v["Code"].as_str()), (400, Some("MissingParameter")), "no action: {v}");
+    assert!(v["RequestId"].as_str().is_some_and(|r| r.len() == 36), "errors carry a RequestId: {v}");
+    let (status, _) = raw_unix(&d, b"\x00\x01garbage\r\n\r\n");
+    assert!(status == 0 || status >= 400, "garbage got {status}");
+
+    // Signatures over HTTP.
+    let list = [R];
+    let (s, v) = http_call(&d, "DescribeVpcs", &list, None);
+    assert_eq!((s, v["Code"].as_str()), (400, Some("MissingAuthorization")), "{v}");
+    let (s, v) = http_call(&d, "DescribeVpcs", &list, Some(Signing { secret: "wrong", ..Signing::default() }));
+    assert_eq!((s, v["Code"].as_str()), (400, Some("SignatureDoesNotMatch")), "{v}");
+    let (s, v) = http_call(&d, "DescribeVpcs", &list, Some(Signing { id: "LTAInobody", ..Signing::default() }));
+    assert_eq!((s, v["Code"].as_str()), (404, Some("InvalidAccessKeyId.NotFound")), "{v}");
+    let stale = SystemTime::now() - Duration::from_secs(20 * 60);
+    let (s, v) = http_call(&d, "DescribeVpcs", &list, Some(Signing { at: stale, ..Signing::default() }));
+    assert_eq!((s, v["Code"].as_str()), (400, Some("InvalidTimeStamp.Expired")), "{v}");
+    let nonce = format!("nonce-{}", unique(""));
+    let (s, v) = http_call(&d, "DescribeVpcs", &list, Some(Signing { nonce: Some(&nonce), ..Signing::default() }));
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = http_call(&d, "DescribeVpcs", &list, Some(Signing { nonce: Some(&nonce), ..Signing::default() }));
+    assert_eq!((s, v["Code"].as_str()), (400, Some("SignatureNonceUsed")), "replay: {v}");
+    // What the socket created belongs to the first key's account: its
+    // signed calls see it (other accounts do not: service unit tests).
+    let (s, v) = http_call(&d, "DeleteVpc", &[R, ("VpcId", &vpc)], Some(Signing::default()));
+    assert_eq!((s, v["Code"].as_str()), (400, Some("DependencyViolation.VSwitch")), "{v}");
+
+    assert!(d.child().and_then(|c| c.try_wait().ok().flatten()).is_none(), "the daemon died");
+    assert_eq!(snapshot(&d), before, "a refused request changed the state");
+}
+
+#[test]
+fn vpc_1_ready_only_when_attached_then_metrics_and_stats() {
+    let mut d = Daemon::start();
+    let lab = lab_file(&d);
+    let report = d.cli_ok(&["apply", "-f", &lab]);
+    let web = report["Instances"]["web"].as_str().unwrap().to_string();
+    d.kill9();
+
+    // Restart under a service manager's notify socket: READY=1 must come
+    // after the programs are attached.
+    let notify = d.dir.join("notify");
+    let sock = std::os::unix::net::UnixDatagram::bind(&notify).expect("notify socket");
+    sock.set_read_timeout(Some(Duration::from_secs(60))).ok();
+    let path = notify.display().to_string();
+    d.spawn(&[("NOTIFY_SOCKET", &path)]);
+    let mut buf = [0u8; 64];
+    let n = sock.recv(&mut buf).expect("no READY=1 from the daemon");
+    assert_eq!(&buf[..n], b"READY=1");
+    let links = vpc_control::netns::ip(&["-d", "-n", &web, "link", "show", "eth0"]).expect("ip link");
+    assert!(links.contains("xdp"), "READY=1 before the instance program was attached:\n{links}");
+
+    assert!(ping(&web, addr("10.0.2.10"), 5), "web cannot ping app");
+    let (status, text) = {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", d.port)).expect("metrics connect");
+        s.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        (raw.split_whitespace().nth(1).unwrap_or("").to_string(), raw)
+    };
+    assert_eq!(status, "200", "{text}");
+    let forwarded: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("vpc_forwarded_packets_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no vpc_forwarded_packets_total:\n{text}"));
+    assert!(forwarded >= 10, "forwarded {forwarded}");
+    assert!(text.contains("vpc_dropped_packets_total{reason=\"no_route\"}"), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("vpc_port_") && l.contains(&web)), "no per-port line for {web}:\n{text}");
+
+    let stats = d.cli_ok(&["stats"]);
+    assert!(stats["actions"]["forwarded"].as_u64().unwrap_or(0) >= forwarded, "{stats}");
+}

@@ -1,0 +1,258 @@
+//! A `vpc daemon` process per test: unique namespace, socket, state
+//! directory and port; killed and purged on drop (also when the test panics).
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use vpc_control::client::{Client, ClientError};
+
+use crate::unique;
+
+/// The access key every test daemon accepts on HTTP.
+pub const ACCESS_KEY_ID: &str = "LTAItestkey";
+/// Its secret.
+pub const ACCESS_KEY_SECRET: &str = "test-secret-0123456789";
+/// Its account.
+pub const ACCOUNT_ID: &str = "1234567890123456";
+
+/// The `vpc` binary built beside the test executables.
+pub fn vpc_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let bin = exe.parent().and_then(|deps| deps.parent()).map(|d| d.join("vpc")).expect("target dir");
+    assert!(bin.exists(), "{} is missing: run the tests with `cargo test --workspace`", bin.display());
+    bin
+}
+
+/// A running (or killed) daemon.
+pub struct Daemon {
+    /// Router namespace.
+    pub namespace: String,
+    /// Working directory (socket, state, log).
+    pub dir: PathBuf,
+    /// HTTP port on 127.0.0.1.
+    pub port: u16,
+    child: Option<Child>,
+    starts: u32,
+}
+
+impl Daemon {
+    /// Starts a daemon and waits until it serves.
+    pub fn start() -> Self {
+        let name = unique("vd");
+        let dir = std::env::temp_dir().join(format!("vpc-test-{name}"));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let mut d = Daemon { namespace: format!("{name}-rt"), dir, port, child: None, starts: 0 };
+        d.spawn(&[]);
+        d
+    }
+
+    /// The Unix socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join("vpc.sock")
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+
+    /// The log of the n-th start.
+    pub fn log(&self, n: u32) -> String {
+        std::fs::read_to_string(self.dir.join(format!("daemon-{n}.log"))).unwrap_or_default()
+    }
+
+    /// Starts the process (with extra environment) and waits for the API.
+    pub fn spawn(&mut self, env: &[(&str, &str)]) {
+        self.starts += 1;
+        let log = std::fs::File::create(self.dir.join(format!("daemon-{}.log", self.starts))).expect("log file");
+        let key = format!("{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}:{ACCOUNT_ID}");
+        let port = self.port.to_string();
+        let mut cmd = Command::new(vpc_binary());
+        cmd.args(["--socket"])
+            .arg(self.socket())
+            .args(["daemon", "--listen", &format!("127.0.0.1:{port}"), "--namespace", &self.namespace, "--access-key", &key])
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        self.child = Some(cmd.spawn().unwrap_or_else(|e| panic!("starting the daemon: {e}")));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if self.client().call("DescribeVpcs", &[("RegionId", "cn-hangzhou")]).is_ok() {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("the daemon exited ({status}):\n{}", self.log(self.starts));
+            }
+            assert!(Instant::now() < deadline, "the daemon did not come up in 60 s:\n{}", self.log(self.starts));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The daemon's process, if running.
+    pub fn child(&mut self) -> Option<&mut Child> {
+        self.child.as_mut()
+    }
+
+    /// A client of the Unix socket.
+    pub fn client(&self) -> Client {
+        Client::new(self.socket())
+    }
+
+    /// Calls an action over the Unix socket, panicking on error.
+    pub fn call(&self, action: &str, params: &[(&str, &str)]) -> Value {
+        self.client().call(action, params).unwrap_or_else(|e| panic!("{action} {params:?}: {e}"))
+    }
+
+    /// Calls an action that must fail; its error.
+    pub fn call_err(&self, action: &str, params: &[(&str, &str)]) -> ClientError {
+        match self.client().call(action, params) {
+            Ok(v) => panic!("{action} {params:?} should fail, returned {v}"),
+            Err(e) => e,
+        }
+    }
+
+    /// Runs the `vpc` command line against this daemon.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(vpc_binary())
+            .arg("--socket")
+            .arg(self.socket())
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("running vpc {args:?}: {e}"))
+    }
+
+    /// Runs the `vpc` command line, panicking unless it succeeds; its JSON.
+    pub fn cli_ok(&self, args: &[&str]) -> Value {
+        let o = self.cli(args);
+        assert!(o.status.success(), "vpc {args:?} failed: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("vpc {args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
+    }
+
+    /// InstanceId of each instance by name.
+    pub fn instance_id(&self, name: &str) -> String {
+        let v = self.call("DescribeInstances", &[("RegionId", "cn-hangzhou"), ("InstanceName", name)]);
+        v["Instances"]["Instance"][0]["InstanceId"].as_str().unwrap_or_else(|| panic!("no instance {name}: {v}")).to_string()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+        let o = Command::new(vpc_binary())
+            .arg("--socket")
+            .arg(self.socket())
+            .args(["purge", "--namespace", &self.namespace, "--state-dir"])
+            .arg(self.state_dir())
+            .output();
+        match o {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => eprintln!("purge failed: {}", String::from_utf8_lossy(&o.stderr)),
+            Err(e) => eprintln!("purge failed: {e}"),
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Sends raw bytes to a stream and reads the HTTP answer: (status, JSON body
+/// or Null).
+pub fn exchange<S: std::io::Read + std::io::Write>(mut s: S, request: &[u8]) -> (u16, Value) {
+    s.write_all(request).expect("sending the request");
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// Raw bytes to the daemon's Unix socket.
+pub fn raw_unix(d: &Daemon, request: &[u8]) -> (u16, Value) {
+    let s = std::os::unix::net::UnixStream::connect(d.socket()).expect("connecting to the socket");
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    exchange(s, request)
+}
+
+/// How to sign an HTTP call.
+pub struct Signing<'a> {
+    /// Key id.
+    pub id: &'a str,
+    /// Secret.
+    pub secret: &'a str,
+    /// Signing time.
+    pub at: std::time::SystemTime,
+    /// A fixed nonce (to test replays), or a random one.
+    pub nonce: Option<&'a str>,
+}
+
+impl Default for Signing<'_> {
+    fn default() -> Self {
+        Signing { id: ACCESS_KEY_ID, secret: ACCESS_KEY_SECRET, at: std::time::SystemTime::now(), nonce: None }
+    }
+}
+
+/// A call over HTTP as the SDKs make it: POST /, parameters in the query,
+/// empty body, ACS3-HMAC-SHA256 signature (none if `signing` is None).
+pub fn http_call(d: &Daemon, action: &str, params: &[(&str, &str)], signing: Option<Signing>) -> (u16, Value) {
+    use vpc_control::api::signature::{AccessKey, canonical_query_string, sign, sign_with_nonce};
+    let host = format!("127.0.0.1:{}", d.port);
+    let query = canonical_query_string(params);
+    let base = [("host", host.as_str()), ("x-acs-action", action), ("x-acs-version", "2016-04-28")];
+    let mut headers: Vec<(String, String)> = base.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    if let Some(s) = signing {
+        let key = AccessKey::new(s.id, s.secret);
+        headers.extend(match s.nonce {
+            Some(n) => sign_with_nonce("POST", "/", params, &base, b"", &key, s.at, n),
+            None => sign("POST", "/", params, &base, b"", &key, s.at),
+        });
+    }
+    let mut req = format!("POST /?{query} HTTP/1.1\r\n");
+    for (k, v) in &headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("content-length: 0\r\nconnection: close\r\n\r\n");
+    let s = std::net::TcpStream::connect(("127.0.0.1", d.port)).expect("connecting over HTTP");
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    exchange(s, req.as_bytes())
+}
+
+/// The Python of the virtualenv holding the provider's official SDKs
+/// (installed by `cargo xtask test`): `VPC_SDK_PYTHON` or the default path.
+pub fn sdk_python() -> PathBuf {
+    let p = std::env::var_os("VPC_SDK_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/vpc-router/sdk-venv/bin/python"));
+    assert!(p.exists(), "{} is missing: `cargo xtask test` installs the official SDKs (tests/sdk/requirements.txt)", p.display());
+    p
+}
+
+/// Runs tests/sdk/vpc_lab.py against the daemon's HTTP endpoint.
+pub fn sdk(d: &Daemon, args: &[&str], secret: &str) -> Output {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sdk/vpc_lab.py");
+    Command::new(sdk_python())
+        .arg(script)
+        .args(args)
+        .env("VPC_ENDPOINT", format!("127.0.0.1:{}", d.port))
+        .env("VPC_ACCESS_KEY_ID", ACCESS_KEY_ID)
+        .env("VPC_ACCESS_KEY_SECRET", secret)
+        .output()
+        .unwrap_or_else(|e| panic!("running the SDK harness: {e}"))
+}
