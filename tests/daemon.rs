@@ -308,5 +308,5 @@ fn vpc_1_ready_only_when_attached_then_metrics_and_stats() {
     assert!(text.lines().any(|l| l.starts_with("vpc_port_") && l.contains(&web)), "no per-port line for {web}:\n{text}");
 
     let stats = d.cli_ok(&["stats"]);
-    assert!(stats["actions"]["forwarded"].as_u64().unwrap_or(0) >= forwarded, "{stats}");
+    assert!(stats["Actions"]["forwarded"].as_u64().unwrap_or(0) >= forwarded, "{stats}");
 }

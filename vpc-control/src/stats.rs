@@ -10,6 +10,7 @@ use crate::{
 
 /// Counters of one router port.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
 pub struct PortStats {
     /// Router-side interface name.
     pub port: String,
@@ -24,6 +25,7 @@ pub struct PortStats {
 
 /// Every counter of a router.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
 pub struct RouterStats {
     /// Router namespace.
     pub router_namespace: String,

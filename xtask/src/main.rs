@@ -25,13 +25,16 @@ enum Cmd {
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
-    /// Set up, then run the demo lab: two vSwitches, ping and TCP through the
-    /// XDP router, the counters; removed at the end unless --keep.
+    /// Set up, then run the demo lab: a `vpc daemon`, the lab built through
+    /// its API, ping and TCP through the XDP router, the counters; removed at
+    /// the end unless --keep.
     Lab {
-        /// Leave the lab running.
+        /// Leave the daemon and the lab running.
         #[arg(long)]
         keep: bool,
     },
+    /// Stop the demo daemon left by `lab --keep` and remove its router.
+    LabDown,
 }
 
 /// Debian packages the tests and the lab use.
@@ -180,8 +183,15 @@ fn cargo() -> Command {
 fn test(args: &[String]) -> Result<()> {
     require_root("cargo xtask test")?;
     setup()?;
+    // The daemon tests run the `vpc` binary beside the test executables.
+    run(cargo().args(["build", "--package", "vpc-control", "--bin", "vpc"]))?;
     run(cargo().args(["test", "--workspace", "--exclude", "xtask", "--no-fail-fast"]).args(args))
 }
+
+/// Where the demo lab's daemon keeps its socket, state and log.
+const LAB_DIR: &str = "/run/vpc-lab";
+/// The demo daemon's HTTP endpoint.
+const LAB_LISTEN: &str = "127.0.0.1:8080";
 
 fn lab(keep: bool) -> Result<()> {
     require_root("cargo xtask lab")?;
@@ -189,11 +199,13 @@ fn lab(keep: bool) -> Result<()> {
     run(cargo().args(["build", "--release", "--package", "vpc-control", "--bin", "vpc"]))?;
     let root = workspace_root();
     let vpc = root.join("target/release/vpc");
+    let dir = Path::new(LAB_DIR);
+    let socket = dir.join("vpc.sock");
     let file = root.join("vpc-control/examples/lab.toml");
     let file = file.to_str().context("path")?;
     let vpc_cmd = |args: &[&str]| {
         let mut c = Command::new(&vpc);
-        c.args(args);
+        c.arg("--socket").arg(&socket).args(args);
         c
     };
     let in_ns = |ns: &str, args: &[&str]| {
@@ -201,28 +213,110 @@ fn lab(keep: bool) -> Result<()> {
         c.args(["netns", "exec", ns]).args(args);
         c
     };
+    let answers = || output(&mut vpc_cmd(&["DescribeVpcs", "--RegionId", "cn-hangzhou"])).is_some();
+
+    std::fs::create_dir_all(dir)?;
+    let mut secret = [0u8; 12];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut secret)?;
+    let secret: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    let key = format!("LTAIlab:{secret}:1000000000000001");
+    let mut daemon = None;
+    if !answers() {
+        println!("\n== vpc daemon (namespace vpc-router, API on {LAB_LISTEN} and {})", socket.display());
+        let log = std::fs::File::create(dir.join("daemon.log"))?;
+        daemon = Some(
+            vpc_cmd(&["daemon", "--listen", LAB_LISTEN, "--access-key", &key])
+                .arg("--state-dir")
+                .arg(dir.join("state"))
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()?,
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !answers() {
+            if std::time::Instant::now() > deadline {
+                bail!("the daemon did not come up; see {}/daemon.log", dir.display());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
     let result = (|| -> Result<()> {
-        println!("\n== vpc apply -f vpc-control/examples/lab.toml");
-        run(&mut vpc_cmd(&["apply", "-f", file]))?;
-        println!("\n== i-web (10.0.1.10, vsw-web) pings i-app (10.0.2.10, vsw-app) across vSwitches");
-        run(&mut in_ns("i-web", &["ping", "-c", "5", "-i", "0.2", "10.0.2.10"]))?;
-        println!("\n== i-app pings i-db in the same vSwitch");
-        run(&mut in_ns("i-app", &["ping", "-c", "3", "-i", "0.2", "10.0.2.20"]))?;
-        println!("\n== TCP: iperf3 from i-web to i-app, 3 seconds");
-        run(&mut in_ns("i-app", &["iperf3", "-s", "-1", "-D", "-I", "/run/vpc-lab-iperf3.pid"]))?;
+        println!("\n== vpc apply -f vpc-control/examples/lab.toml  (CreateVpc, CreateVSwitch, RunInstances through the API)");
+        let report = output(&mut vpc_cmd(&["apply", "-f", file])).context("vpc apply failed")?;
+        println!("{report}");
+        let ids: serde_json::Value = serde_json::from_str(&report)?;
+        let id = |name: &str| ids["Instances"][name].as_str().map(str::to_string).context("instance id");
+        let (web, app) = (id("web")?, id("app")?);
+        println!("\n== vpc -o table DescribeInstances --RegionId cn-hangzhou");
+        run(&mut vpc_cmd(&["-o", "table", "DescribeInstances", "--RegionId", "cn-hangzhou"]))?;
+        println!("\n== web (10.0.1.10, vSwitch web) pings app (10.0.2.10, vSwitch app) across vSwitches");
+        run(&mut in_ns(&web, &["ping", "-c", "5", "-i", "0.2", "10.0.2.10"]))?;
+        println!("\n== app pings db (10.0.2.20) in the same vSwitch");
+        run(&mut in_ns(&app, &["ping", "-c", "3", "-i", "0.2", "10.0.2.20"]))?;
+        println!("\n== TCP: iperf3 from web to app, 3 seconds");
+        run(&mut in_ns(&app, &["iperf3", "-s", "-1", "-D", "-I", "/run/vpc-lab-iperf3.pid"]))?;
         std::thread::sleep(std::time::Duration::from_millis(500));
-        run(&mut in_ns("i-web", &["iperf3", "-c", "10.0.2.10", "-t", "3"]))?;
-        println!("\n== vpc stats -f vpc-control/examples/lab.toml");
-        run(&mut vpc_cmd(&["stats", "-f", file]))?;
+        run(&mut in_ns(&web, &["iperf3", "-c", "10.0.2.10", "-t", "3"]))?;
+        println!("\n== vpc -o table stats  (DescribeRouterStats: per-port counters)");
+        run(&mut vpc_cmd(&["-o", "table", "stats"]))?;
+        println!("\n== GET http://{LAB_LISTEN}/metrics (forwarded and dropped)");
+        let metrics = http_get(LAB_LISTEN, "/metrics")?;
+        for l in metrics.lines().filter(|l| l.starts_with("vpc_forwarded") || l.starts_with("vpc_arp") || (l.starts_with("vpc_dropped") && !l.ends_with(" 0"))) {
+            println!("{l}");
+        }
         Ok(())
     })();
     if keep && result.is_ok() {
-        println!("\nThe lab is up. Try: ip netns exec i-web ping 10.0.2.10; remove it with: {} destroy -f {file}", vpc.display());
-    } else {
-        println!("\n== vpc destroy -f vpc-control/examples/lab.toml");
-        run(&mut vpc_cmd(&["destroy", "-f", file]))?;
+        println!(
+            "\nThe lab is up. Try: {} --socket {} -o table DescribeVSwitches --RegionId cn-hangzhou\n\
+             Signed HTTP API on {LAB_LISTEN}, access key {key}\n\
+             Remove it with: cargo xtask lab-down",
+            vpc.display(),
+            socket.display()
+        );
+        return Ok(());
     }
+    println!("\n== vpc destroy -f vpc-control/examples/lab.toml");
+    run(&mut vpc_cmd(&["destroy", "-f", file]))?;
+    lab_down(daemon)?;
     result
+}
+
+/// Stops the demo daemon (SIGTERM; the one given, or the one answering on
+/// the lab socket) and purges its router and state.
+fn lab_down(daemon: Option<std::process::Child>) -> Result<()> {
+    let dir = Path::new(LAB_DIR);
+    let socket = dir.join("vpc.sock");
+    let pids: Vec<u32> = match daemon {
+        Some(c) => vec![c.id()],
+        None => output(Command::new("pgrep").args(["-f", &format!("vpc --socket {} daemon", socket.display())]))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect(),
+    };
+    for pid in pids {
+        // SAFETY: kill(2) with a pid we started or found by its command line;
+        // no memory is involved.
+        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::os::unix::net::UnixStream::connect(&socket).is_ok() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let vpc = workspace_root().join("target/release/vpc");
+    run(Command::new(vpc).arg("--socket").arg(&socket).args(["purge", "--state-dir"]).arg(dir.join("state")))?;
+    Ok(())
+}
+
+/// A plain HTTP GET on localhost.
+fn http_get(addr: &str, path: &str) -> Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
 }
 
 fn main() -> Result<()> {
@@ -230,5 +324,9 @@ fn main() -> Result<()> {
         Cmd::Setup => setup(),
         Cmd::Test { args } => test(&args),
         Cmd::Lab { keep } => lab(keep),
+        Cmd::LabDown => {
+            require_root("cargo xtask lab-down")?;
+            lab_down(None)
+        }
     }
 }

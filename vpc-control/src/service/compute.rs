@@ -207,7 +207,7 @@ fn name_matches(pattern: &str, name: &str) -> bool {
     true
 }
 
-fn instance_by_eni<'m>(d: &'m Draft, eni: &str) -> Result<usize, ApiError> {
+fn instance_by_eni(d: &Draft, eni: &str) -> Result<usize, ApiError> {
     d.model
         .instances
         .iter()
