@@ -4,7 +4,7 @@
 //! The kernel is the record of what was applied: router ports carry the id
 //! of their instance in their alias, maps are pinned in bpffs. Nothing is
 //! touched before the model has validated and compiled.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use thiserror::Error;
 
@@ -137,6 +137,10 @@ pub fn check(model: &Model) -> Result<(), ApplyError> {
 pub struct Router {
     namespace: String,
     datapath: Datapath,
+    /// Ports (name, instance) checked or created by this process: later
+    /// converges trust them instead of re-running iproute2 for each (an
+    /// instance's address and vSwitch never change once created).
+    verified: BTreeSet<(String, String)>,
 }
 
 impl Router {
@@ -148,7 +152,7 @@ impl Router {
         }
         ensure_router_namespace(namespace)?;
         let datapath = Datapath::load(Some(namespace))?;
-        Ok(Self { namespace: namespace.to_string(), datapath })
+        Ok(Self { namespace: namespace.to_string(), datapath, verified: BTreeSet::new() })
     }
 
     /// The router namespace.
@@ -180,15 +184,25 @@ impl Router {
         ensure_router_namespace(router_ns)?;
         let existing = router_ports(router_ns)?;
         let mut report = ApplyReport::default();
+        let mut created = false;
         for p in &plan.ports {
+            let key = (p.port_name.clone(), p.instance_id.clone());
             let exists = existing.iter().any(|e| e.name == p.port_name && e.instance_id == p.instance_id);
+            if exists && self.verified.contains(&key) {
+                continue;
+            }
             if converge_port(router_ns, p, exists)? {
                 report.ports_created += 1;
+                created = true;
             }
+            self.verified.insert(key);
         }
 
-        let ifindex: BTreeMap<String, u32> =
-            netns::links(router_ns)?.into_iter().map(|l| (l.ifname, l.ifindex)).collect();
+        let ifindex: BTreeMap<String, u32> = if created {
+            netns::links(router_ns)?.into_iter().map(|l| (l.ifname, l.ifindex)).collect()
+        } else {
+            existing.iter().map(|e| (e.name.clone(), e.ifindex)).collect()
+        };
         let mut ports = BTreeMap::new();
         let mut attach = Vec::new();
         for p in &plan.ports {
@@ -213,6 +227,7 @@ impl Router {
             if !plan.ports.iter().any(|p| p.port_name == e.name && p.instance_id == e.instance_id) {
                 netns::ip(&["-n", router_ns, "link", "del", &e.name])?;
                 netns::delete(&e.instance_id)?;
+                self.verified.remove(&(e.name.clone(), e.instance_id.clone()));
                 report.ports_removed += 1;
             }
         }

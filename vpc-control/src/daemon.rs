@@ -301,7 +301,7 @@ async fn metrics_handler(State(app): State<Arc<App>>) -> Response {
     })
     .await;
     match text {
-        Ok(Ok(t)) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], t).into_response(),
+        Ok(Ok(t)) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], t).into_response(),
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("# reading the maps failed: {e}\n")).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("# {e}\n")).into_response(),
     }

@@ -193,6 +193,9 @@ pub struct Datapath {
     pin_dir: Option<PathBuf>,
     /// Reader of the programs' log records, until taken (see [`Self::take_logger`]).
     logger: Option<EbpfLogger>,
+    /// Link pins that run this handle's programs already (attached or
+    /// swapped by it): later attaches leave them alone.
+    attached: BTreeSet<PathBuf>,
 }
 
 impl Datapath {
@@ -232,7 +235,13 @@ impl Datapath {
                 None
             }
         };
-        Ok(Self { ebpf, router_namespace: router_namespace.map(str::to_string), pin_dir, logger })
+        Ok(Self {
+            ebpf,
+            router_namespace: router_namespace.map(str::to_string),
+            pin_dir,
+            logger,
+            attached: BTreeSet::new(),
+        })
     }
 
     /// Takes the reader of the datapath's log records (once; `None` after,
@@ -388,7 +397,8 @@ impl Datapath {
     /// program to the instance end of its veth, pinning every link so it
     /// outlives this process. A link already pinned gets the newly loaded
     /// program swapped in atomically (bpf_link_update): the port is never
-    /// without a program (that no frame is lost meanwhile is not tested yet).
+    /// without a program (tests/daemon.rs pings across a restart and loses
+    /// none). Links this handle attached or swapped already are skipped.
     /// Pins of ports not listed (or recreated: new ifindex) are removed.
     pub fn attach(&mut self, ports: &[PortAttachment]) -> Result<(), DatapathError> {
         let (Some(router_namespace), Some(pin_dir)) = (self.router_namespace.clone(), &self.pin_dir) else {
@@ -402,6 +412,7 @@ impl Datapath {
         for entry in entries.flatten() {
             if !wanted.contains(&entry.path()) {
                 fs::remove_file(entry.path()).map_err(|source| DatapathError::Pin { path: entry.path(), source })?;
+                self.attached.remove(&entry.path());
             }
         }
         for p in ports {
@@ -410,6 +421,9 @@ impl Datapath {
                 ("instance", INSTANCE_PROGRAM, p.instance_namespace.as_str()),
             ] {
                 let path = pin_of(p, side);
+                if self.attached.contains(&path) && path.exists() {
+                    continue;
+                }
                 let prog: &mut Xdp =
                     self.ebpf.program_mut(program).ok_or(DatapathError::Missing(program))?.try_into()?;
                 if path.exists() {
@@ -417,12 +431,14 @@ impl Datapath {
                     let id = prog.attach_to_link(link)?;
                     // Dropping our handle leaves the pinned link attached.
                     drop(prog.take_link(id)?);
+                    self.attached.insert(path);
                     continue;
                 }
                 let _in_ns = crate::netns::NetnsGuard::enter(ns)?;
                 let ifname = if side == "router" { p.port_name.as_str() } else { p.instance_ifname.as_str() };
                 let id = prog.attach(ifname, XdpMode::Driver)?;
                 FdLink::try_from(prog.take_link(id)?)?.pin(&path)?;
+                self.attached.insert(path);
             }
         }
         Ok(())

@@ -198,6 +198,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Daemon { listen, state_dir, namespace, region_id, access_keys } = cli.command {
         tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
                     .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
