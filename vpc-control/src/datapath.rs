@@ -55,11 +55,8 @@ pub enum DatapathError {
     #[error("the eBPF object has no {0}")]
     Missing(&'static str),
     /// A pinned map has another layout than this version's datapath.
-    #[error("map {map} pinned at {path} was made by another version of the datapath ({detail}); run `vpc destroy` for this router, then apply again")]
+    #[error("map {map} pinned at {path} was made by another version of the datapath ({detail}); stop the daemon and run `vpc purge` for this router namespace (forwarding stops), then start it again")]
     PinnedLayout { map: &'static str, path: PathBuf, detail: String },
-    /// Nothing was applied for this router namespace.
-    #[error("no router is applied in namespace {0}")]
-    NotApplied(String),
     /// Pinning or unpinning failed.
     #[error("bpffs {path}: {source}")]
     Pin { path: PathBuf, source: io::Error },

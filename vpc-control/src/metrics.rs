@@ -61,20 +61,13 @@ pub fn render(counters: &Counters, ports: &[PortStats]) -> String {
     for (name, help, value) in PORT_FAMILIES {
         header(&mut out, name, help);
         for p in ports {
-            let eni_id = eni_id_of(&p.instance_id);
+            let eni_id = crate::model::eni_id_of(&p.instance_id);
             let labels =
                 [("port", p.port.as_str()), ("eni_id", eni_id.as_str()), ("instance_id", p.instance_id.as_str())];
             sample(&mut out, name, &labels, value(p));
         }
     }
     out
-}
-
-/// Id of the primary ENI of instance `instance_id`: the rule of
-/// [`crate::model::Instance::eni_id`] (checked by a test), since
-/// [`PortStats`] carries the instance id only.
-fn eni_id_of(instance_id: &str) -> String {
-    format!("eni-{}", instance_id.strip_prefix("i-").unwrap_or(instance_id))
 }
 
 fn header(out: &mut String, name: &str, help: &str) {
@@ -344,11 +337,4 @@ mod tests {
         assert_eq!(escape_help("a\\b\nc \"q\""), "a\\\\b\\nc \"q\"");
     }
 
-    #[test]
-    fn metrics_eni_id_label_follows_the_model_rule() {
-        for inst in crate::test_fixtures::lab().instances {
-            assert_eq!(eni_id_of(&inst.id), inst.eni_id(), "{}", inst.id);
-        }
-        assert_eq!(eni_id_of("web"), "eni-web");
     }
-}

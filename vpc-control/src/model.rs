@@ -207,8 +207,13 @@ fn default_true() -> bool {
 impl Instance {
     /// Id of the instance's primary ENI.
     pub fn eni_id(&self) -> String {
-        format!("eni-{}", self.id.strip_prefix("i-").unwrap_or(&self.id))
+        eni_id_of(&self.id)
     }
+}
+
+/// Id of the primary ENI of the instance `instance_id`.
+pub fn eni_id_of(instance_id: &str) -> String {
+    format!("eni-{}", instance_id.strip_prefix("i-").unwrap_or(instance_id))
 }
 
 impl Vpc {

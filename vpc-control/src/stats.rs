@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::{
     apply::{self, ApplyError},
-    datapath::{self, Datapath, DatapathError},
+    datapath::Datapath,
 };
 
 /// Counters of one router port.
@@ -35,16 +35,6 @@ pub struct RouterStats {
     pub drops: BTreeMap<String, u64>,
     /// Per port.
     pub ports: Vec<PortStats>,
-}
-
-/// Reads the counters of the router living in `router_namespace`.
-pub fn read(router_namespace: &str) -> Result<RouterStats, ApplyError> {
-    let dir = datapath::pin_dir(router_namespace);
-    if !dir.exists() {
-        return Err(DatapathError::NotApplied(router_namespace.to_string()).into());
-    }
-    let dp = Datapath::load(Some(router_namespace))?;
-    collect(&dp, router_namespace)
 }
 
 /// Reads the counters of a running router.

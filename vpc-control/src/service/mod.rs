@@ -354,12 +354,11 @@ pub(crate) mod tests {
         let mut s = Scratch::new();
         let (vpc_id, _) = s.vpc_with_vswitch();
         let model = s.service.model().clone();
-        let dir = s.dir.clone();
-        let Scratch { service, .. } = &mut s;
-        let placeholder = Store::open(&dir.join("other")).unwrap();
-        let old = std::mem::replace(service, Service::open(placeholder, None, DEFAULT_REGION_ID).unwrap());
-        drop(old);
-        let reopened = Service::open(Store::open(&dir).unwrap(), None, DEFAULT_REGION_ID).unwrap();
+        // Swap in a service on another store so the first one's lock is
+        // released, then reopen the first store.
+        let other = Store::open(&s.dir.join("other")).unwrap();
+        drop(std::mem::replace(&mut s.service, Service::open(other, None, DEFAULT_REGION_ID).unwrap()));
+        let reopened = Service::open(Store::open(&s.dir).unwrap(), None, DEFAULT_REGION_ID).unwrap();
         assert_eq!(reopened.model(), &model);
         assert!(reopened.model().vpc(&vpc_id).is_some());
     }
