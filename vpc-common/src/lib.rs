@@ -22,8 +22,14 @@ pub mod map_names {
     pub const ACTIONS: &str = "ACTIONS";
     /// `PerCpuArray<u64>` indexed by [`super::DropReason`].
     pub const DROPS: &str = "DROPS";
+    /// `LpmTrie<PolicyAddrKey, PolicyClass>`: {policy, remote prefix} -> address class.
+    pub const POLICY_ADDRESSES: &str = "POLICY_ADDRESSES";
+    /// `LpmTrie<PolicyPortKey, PolicyVerdict>`: {policy, class, protocol, port prefix} -> verdict.
+    pub const POLICY_PORTS: &str = "POLICY_PORTS";
+    /// `HashMap<CtKey, CtEntry>`: connection tracking (security groups are stateful).
+    pub const CONNTRACK: &str = "CONNTRACK";
     /// All of the above, for pinning.
-    pub const ALL: [&str; 7] = [
+    pub const ALL: [&str; 10] = [
         ENI_BY_PORT,
         ENI_BY_ADDRESS,
         ROUTES,
@@ -31,6 +37,9 @@ pub mod map_names {
         PORT_COUNTERS,
         ACTIONS,
         DROPS,
+        POLICY_ADDRESSES,
+        POLICY_PORTS,
+        CONNTRACK,
     ];
 }
 
@@ -121,6 +130,148 @@ pub struct EniAddressKey {
 /// `Eni::flags`: drop frames whose source IP is not the ENI's (anti-spoofing).
 /// Cleared for appliances that forward other hosts' traffic (route next hop).
 pub const ENI_FLAG_SOURCE_DEST_CHECK: u32 = 1;
+/// `Eni::flags`: the ENI is in security groups: `sg_ingress`/`sg_egress`
+/// apply, and conntrack keeps their verdicts (SG-1). Without it, no filter.
+pub const ENI_FLAG_SECURITY_GROUPS: u32 = 1 << 1;
+/// `Eni::flags`: what the ingress security-group policy gives a packet no
+/// rule matches is accept (else drop: the cloud's default inbound).
+pub const ENI_FLAG_SG_INGRESS_DEFAULT_ACCEPT: u32 = 1 << 2;
+/// `Eni::flags`: the egress security-group default is accept (the cloud's).
+pub const ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT: u32 = 1 << 3;
+/// `Eni::flags`: the vSwitch has a network ACL: `acl_ingress`/`acl_egress`
+/// apply to traffic crossing its boundary (stateless, ACL-2).
+pub const ENI_FLAG_NETWORK_ACL: u32 = 1 << 4;
+/// `Eni::flags`: the ACL's inbound default is accept.
+pub const ENI_FLAG_ACL_INGRESS_DEFAULT_ACCEPT: u32 = 1 << 5;
+/// `Eni::flags`: the ACL's outbound default is accept.
+pub const ENI_FLAG_ACL_EGRESS_DEFAULT_ACCEPT: u32 = 1 << 6;
+
+/// Most {policy, remote prefix} entries (all policies together).
+pub const MAX_POLICY_ADDRESSES: u32 = 1 << 20;
+/// Most {policy, class, protocol, port prefix} entries.
+pub const MAX_POLICY_PORTS: u32 = 1 << 21;
+/// Most tracked connections.
+pub const MAX_CONNECTIONS: u32 = 1 << 18;
+
+/// Data part of a `POLICY_ADDRESSES` key: a policy id matched in full, then
+/// the remote address prefix.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PolicyAddrKey {
+    /// Policy id (content-addressed; never 0).
+    pub policy_id: u32,
+    /// Remote address, IPv4-mapped for IPv4.
+    pub addr: [u8; 16],
+}
+
+/// LPM prefix length of a [`PolicyAddrKey`] for an IPv4 prefix of `len` bits.
+pub const fn policy_addr_prefix_len_v4(len: u32) -> u32 {
+    32 + IPV4_MAPPED_BITS + len
+}
+
+/// Value of `POLICY_ADDRESSES`: the class of remote addresses (the set of
+/// rules whose source or destination contains them).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PolicyClass {
+    /// Class id within the policy (from 1).
+    pub class: u32,
+}
+
+/// Data part of a `POLICY_PORTS` key: policy and class matched in full,
+/// then the protocol, then the destination port prefix (big-endian).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PolicyPortKey {
+    /// Policy id.
+    pub policy_id: u32,
+    /// Address class from `POLICY_ADDRESSES`.
+    pub class: u32,
+    /// 6 tcp, 17 udp, 1 icmp, 0 any other protocol.
+    pub proto: u8,
+    /// Always 0 (matched in full).
+    pub pad: u8,
+    /// Destination port, big-endian (0 for icmp and other protocols).
+    pub port: [u8; 2],
+}
+
+/// LPM prefix length of a [`PolicyPortKey`] for a port prefix of `len` bits.
+pub const fn policy_port_prefix_len(len: u32) -> u32 {
+    32 + 32 + 8 + 8 + len
+}
+
+/// A policy's verdict.
+pub const VERDICT_ACCEPT: u32 = 1;
+/// A policy's verdict.
+pub const VERDICT_DROP: u32 = 2;
+
+/// Value of `POLICY_PORTS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PolicyVerdict {
+    /// [`VERDICT_ACCEPT`] or [`VERDICT_DROP`].
+    pub verdict: u32,
+}
+
+/// Key of `CONNTRACK`: a flow in its original direction, inside one VPC.
+/// ICMP echo uses the identifier as both ports.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct CtKey {
+    /// Numeric id of the VPC.
+    pub vpc_id: u32,
+    /// Source address (IPv4-mapped).
+    pub src: [u8; 16],
+    /// Destination address (IPv4-mapped).
+    pub dst: [u8; 16],
+    /// Source port, big-endian.
+    pub sport: [u8; 2],
+    /// Destination port, big-endian.
+    pub dport: [u8; 2],
+    /// IP protocol.
+    pub proto: u8,
+    /// Always 0.
+    pub pad: [u8; 3],
+}
+
+/// `CtEntry::state`: TCP handshake seen from the initiator only.
+pub const CT_STATE_NEW: u32 = 1;
+/// `CtEntry::state`: the responder answered.
+pub const CT_STATE_ESTABLISHED: u32 = 2;
+/// `CtEntry::state`: FIN or RST seen.
+pub const CT_STATE_CLOSING: u32 = 3;
+
+/// Value of `CONNTRACK`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct CtEntry {
+    /// bpf_ktime_get_ns() of the last packet.
+    pub last_seen_ns: u64,
+    /// `CT_STATE_*`.
+    pub state: u32,
+    /// The initiator's egress policy id when the flow was allowed.
+    pub egress_policy: u32,
+    /// The responder's ingress policy id when the flow was allowed.
+    pub ingress_policy: u32,
+    /// The responder ENI's flags then (its defaults are part of the policy).
+    pub ingress_flags: u32,
+}
+
+/// Idle timeouts (ns) by state and protocol, as the cloud's ENI connection
+/// tracking defaults: TCP established 910 s, closing 15 s, handshake 60 s,
+/// UDP 60 s, ICMP 30 s.
+pub mod ct_timeout {
+    /// TCP established.
+    pub const TCP_ESTABLISHED_NS: u64 = 910 * 1_000_000_000;
+    /// TCP handshake.
+    pub const TCP_NEW_NS: u64 = 60 * 1_000_000_000;
+    /// TCP after FIN or RST.
+    pub const TCP_CLOSING_NS: u64 = 15 * 1_000_000_000;
+    /// UDP.
+    pub const UDP_NS: u64 = 60 * 1_000_000_000;
+    /// ICMP echo.
+    pub const ICMP_NS: u64 = 30 * 1_000_000_000;
+}
 
 /// Value of `ENI_BY_PORT`: the ENI behind a router port, as ingress needs it.
 #[repr(C)]
@@ -146,6 +297,14 @@ pub struct Eni {
     pub mac: [u8; 6],
     /// The router port's MAC (gateway MAC given in ARP replies).
     pub router_mac: [u8; 6],
+    /// Inbound security-group policy id (if `ENI_FLAG_SECURITY_GROUPS`).
+    pub sg_ingress: u32,
+    /// Outbound security-group policy id.
+    pub sg_egress: u32,
+    /// Inbound network ACL policy id of the vSwitch (if `ENI_FLAG_NETWORK_ACL`).
+    pub acl_ingress: u32,
+    /// Outbound network ACL policy id of the vSwitch.
+    pub acl_egress: u32,
 }
 
 /// Per-port counters (per CPU; summed by the control plane).
@@ -219,13 +378,23 @@ pub enum DropReason {
     TtlExceeded = 11,
     /// The egress port is gone from the device map.
     RedirectFailed = 12,
+    /// Refused by the destination ENI's security groups (inbound).
+    SgIngress = 13,
+    /// Refused by the source ENI's security groups (outbound).
+    SgEgress = 14,
+    /// Refused by the destination vSwitch's network ACL (inbound).
+    AclIngress = 15,
+    /// Refused by the source vSwitch's network ACL (outbound).
+    AclEgress = 16,
+    /// A new flow found the connection table full.
+    ConntrackFull = 17,
 }
 
 impl DropReason {
     /// Number of variants (size of the `DROPS` array).
-    pub const COUNT: u32 = 13;
+    pub const COUNT: u32 = 18;
     /// Every variant, in index order.
-    pub const ALL: [DropReason; 13] = [
+    pub const ALL: [DropReason; 18] = [
         DropReason::ParseError,
         DropReason::Ipv6,
         DropReason::UnsupportedEtherType,
@@ -239,6 +408,11 @@ impl DropReason {
         DropReason::NoNeighbour,
         DropReason::TtlExceeded,
         DropReason::RedirectFailed,
+        DropReason::SgIngress,
+        DropReason::SgEgress,
+        DropReason::AclIngress,
+        DropReason::AclEgress,
+        DropReason::ConntrackFull,
     ];
 
     /// Stable snake_case name (CLI, metrics).
@@ -257,6 +431,11 @@ impl DropReason {
             DropReason::NoNeighbour => "no_neighbour",
             DropReason::TtlExceeded => "ttl_exceeded",
             DropReason::RedirectFailed => "redirect_failed",
+            DropReason::SgIngress => "sg_ingress",
+            DropReason::SgEgress => "sg_egress",
+            DropReason::AclIngress => "acl_ingress",
+            DropReason::AclEgress => "acl_egress",
+            DropReason::ConntrackFull => "conntrack_full",
         }
     }
 }
@@ -277,6 +456,18 @@ mod pod {
     unsafe impl aya::Pod for super::Eni {}
     // SAFETY: see above.
     unsafe impl aya::Pod for super::PortCounters {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::PolicyAddrKey {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::PolicyClass {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::PolicyPortKey {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::PolicyVerdict {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::CtKey {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::CtEntry {}
 }
 
 #[cfg(test)]
@@ -290,8 +481,12 @@ mod tests {
         assert_eq!(size_of::<Egress>(), 4 + 6 + 6);
         assert_eq!(size_of::<NextHop>(), 4 + 16);
         assert_eq!(size_of::<EniAddressKey>(), 4 + 16);
-        assert_eq!(size_of::<Eni>(), 4 * 8 + 12);
+        assert_eq!(size_of::<Eni>(), 4 * 8 + 12 + 4 * 4);
         assert_eq!(size_of::<PortCounters>(), 5 * 8);
+        assert_eq!(size_of::<PolicyAddrKey>(), 4 + 16);
+        assert_eq!(size_of::<PolicyPortKey>(), 4 + 4 + 1 + 1 + 2);
+        assert_eq!(size_of::<CtKey>(), 4 + 16 + 16 + 2 + 2 + 1 + 3);
+        assert_eq!(size_of::<CtEntry>(), 8 + 4 * 4);
     }
 
     #[test]

@@ -99,6 +99,10 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
                 vswitch_mask: vsw.cidr_block.netmask().octets(),
                 mac,
                 router_mac: ROUTER_MAC,
+                sg_ingress: 0,
+                sg_egress: 0,
+                acl_ingress: 0,
+                acl_egress: 0,
             },
         );
         out.eni_by_address.insert(EniAddressKey { vpc_id, addr: ipv4_mapped(ip.octets()) }, egress);

@@ -3,10 +3,12 @@
 #![no_main]
 
 mod arp;
+mod conntrack;
 mod csum;
 mod log_limit;
 mod maps;
 mod parse;
+mod policy;
 mod route;
 mod stats;
 

@@ -4,8 +4,9 @@ use aya_ebpf::{
     maps::{DevMapHash, HashMap, LpmTrie, PerCpuArray, PerCpuHashMap},
 };
 use vpc_common::{
-    Action, DropReason, Egress, Eni, EniAddressKey, NextHop, PortCounters, RouteKey,
-    MAX_ENI_ADDRESSES, MAX_PORTS, MAX_ROUTES,
+    Action, CtEntry, CtKey, DropReason, Egress, Eni, EniAddressKey, NextHop, PolicyAddrKey,
+    PolicyClass, PolicyPortKey, PolicyVerdict, PortCounters, RouteKey, MAX_CONNECTIONS,
+    MAX_ENI_ADDRESSES, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS, MAX_PORTS, MAX_ROUTES,
 };
 
 /// Router port ifindex -> the ENI behind it.
@@ -37,3 +38,20 @@ pub static ACTIONS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Action::COU
 /// Frames dropped, by [`DropReason`].
 #[map]
 pub static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(DropReason::COUNT, 0);
+
+/// Every security-group and ACL policy: {policy, remote prefix} -> class.
+#[map]
+pub static POLICY_ADDRESSES: LpmTrie<PolicyAddrKey, PolicyClass> =
+    LpmTrie::with_max_entries(MAX_POLICY_ADDRESSES, 0);
+
+/// {policy, class, protocol, port prefix} -> verdict (entries only where
+/// the verdict is not the policy's default).
+#[map]
+pub static POLICY_PORTS: LpmTrie<PolicyPortKey, PolicyVerdict> =
+    LpmTrie::with_max_entries(MAX_POLICY_PORTS, 0);
+
+/// Tracked connections (SG-1). A plain hash, not LRU: a full table refuses
+/// new flows (counted) instead of silently evicting live ones; the control
+/// plane sweeps expired entries.
+#[map]
+pub static CONNTRACK: HashMap<CtKey, CtEntry> = HashMap::with_max_entries(MAX_CONNECTIONS, 0);

@@ -49,3 +49,68 @@ pub fn parse(ctx: &XdpContext) -> Result<(*mut EthHdr, L3), DropReason> {
         _ => Err(DropReason::UnsupportedEtherType),
     }
 }
+
+/// TCP flags the connection tracker reads.
+pub const TCP_FIN: u8 = 0x01;
+/// TCP RST.
+pub const TCP_RST: u8 = 0x04;
+/// ICMP echo request.
+pub const ICMP_ECHO_REQUEST: u8 = 8;
+/// ICMP echo reply.
+pub const ICMP_ECHO_REPLY: u8 = 0;
+
+/// What the policies and the connection tracker need of a packet.
+pub struct Flow {
+    pub src: [u8; 4],
+    pub dst: [u8; 4],
+    pub proto: u8,
+    /// Source port (ICMP echo: the identifier).
+    pub sport: u16,
+    /// Destination port (ICMP echo: the identifier; other ICMP: 0).
+    pub dport: u16,
+    /// TCP flags; ICMP type for ICMP.
+    pub flags: u8,
+}
+
+/// Reads ports (or the ICMP type and echo identifier) after the IPv4
+/// header. A non-first fragment carries no layer-4 header: ports 0.
+#[inline(always)]
+pub fn flow(ctx: &XdpContext, ip: &Ipv4Hdr) -> Result<Flow, DropReason> {
+    let mut f = Flow { src: ip.src_addr, dst: ip.dst_addr, proto: ip.proto as u8, sport: 0, dport: 0, flags: 0 };
+    let frag = u16::from_be_bytes(ip.frags) & 0x1fff;
+    if frag != 0 {
+        return Ok(f);
+    }
+    // ihl is 5..=15 words (checked by `parse`): the offset is bounded.
+    let l4 = EthHdr::LEN + ((ip.vihl & 0x0f) as usize) * 4;
+    match f.proto {
+        6 => {
+            let ports: *const [u8; 14] = ptr_at(ctx, l4)?;
+            // SAFETY: 14 bytes of TCP header are within the frame (ptr_at).
+            let h = unsafe { &*ports };
+            f.sport = u16::from_be_bytes([h[0], h[1]]);
+            f.dport = u16::from_be_bytes([h[2], h[3]]);
+            f.flags = h[13];
+        }
+        17 => {
+            let ports: *const [u8; 4] = ptr_at(ctx, l4)?;
+            // SAFETY: 4 bytes of UDP header are within the frame (ptr_at).
+            let h = unsafe { &*ports };
+            f.sport = u16::from_be_bytes([h[0], h[1]]);
+            f.dport = u16::from_be_bytes([h[2], h[3]]);
+        }
+        1 => {
+            let icmp: *const [u8; 8] = ptr_at(ctx, l4)?;
+            // SAFETY: 8 bytes of ICMP header are within the frame (ptr_at).
+            let h = unsafe { &*icmp };
+            f.flags = h[0];
+            if h[0] == ICMP_ECHO_REQUEST || h[0] == ICMP_ECHO_REPLY {
+                let id = u16::from_be_bytes([h[4], h[5]]);
+                f.sport = id;
+                f.dport = id;
+            }
+        }
+        _ => {}
+    }
+    Ok(f)
+}

@@ -6,11 +6,12 @@ use aya_log_ebpf::{debug, warn};
 use network_types::ip::Ipv4Hdr;
 use vpc_common::{
     Action, DropReason, Egress, EniAddressKey, NextHop, NextHopKind, RouteKey,
-    ENI_FLAG_SOURCE_DEST_CHECK, ipv4_mapped, route_key_prefix_len_v4,
+    ENI_FLAG_NETWORK_ACL, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SOURCE_DEST_CHECK, ipv4_mapped,
+    route_key_prefix_len_v4,
 };
 
 use crate::{
-    arp, csum, log_limit,
+    arp, conntrack, csum, log_limit, policy,
     maps::{EGRESS_PORTS, ENI_BY_ADDRESS, ENI_BY_PORT, ROUTES},
     parse::{self, L3},
     stats,
@@ -73,6 +74,14 @@ pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
 
     if ip.ttl <= 1 {
         return Err(DropReason::TtlExceeded);
+    }
+    // The destination ENI's view (flags, policy ids): one consistent value.
+    // SAFETY: read-only use of a value the control plane writes whole.
+    let dst_eni = unsafe { ENI_BY_PORT.get(egress.ifindex) }.ok_or(DropReason::NoNeighbour)?;
+    if (eni.flags | dst_eni.flags) & (ENI_FLAG_SECURITY_GROUPS | ENI_FLAG_NETWORK_ACL) != 0 {
+        let flow = parse::flow(ctx, ip)?;
+        policy::network_acls(&flow, eni, dst_eni)?;
+        conntrack::check(&flow, eni.vpc_id, eni, dst_eni)?;
     }
     decrement_ttl(ip);
     eth.dst_addr = egress.dst_mac;

@@ -1,0 +1,164 @@
+//! Stateful security groups (SG-1): a flow allowed by the initiator's
+//! outbound rules and the responder's inbound rules is tracked, and its
+//! packets pass both ways without another rule lookup. Each entry records the
+//! two policy ids that allowed it: when either ENI's policy changes (the
+//! control plane switches ids atomically), the next packet of the flow is
+//! judged again by the new rules, so revoked access stops at once.
+use aya_ebpf::helpers::bpf_ktime_get_ns;
+use vpc_common::{
+    ct_timeout, ipv4_mapped, CtEntry, CtKey, DropReason, Eni, CT_STATE_CLOSING, CT_STATE_ESTABLISHED,
+    CT_STATE_NEW, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT,
+    ENI_FLAG_SG_INGRESS_DEFAULT_ACCEPT,
+};
+
+use crate::{
+    maps::CONNTRACK,
+    parse::{Flow, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, TCP_FIN, TCP_RST},
+    policy,
+};
+
+/// BPF_NOEXIST: insert only.
+const BPF_NOEXIST: u64 = 1;
+/// -EEXIST from a map insert.
+const EEXIST: i32 = -17;
+
+/// Policy id in force for an ENI's side (0: not in any group = accept all).
+#[inline(always)]
+fn egress_id(e: &Eni) -> u32 {
+    if e.flags & ENI_FLAG_SECURITY_GROUPS != 0 { e.sg_egress } else { 0 }
+}
+
+#[inline(always)]
+fn ingress_id(e: &Eni) -> u32 {
+    if e.flags & ENI_FLAG_SECURITY_GROUPS != 0 { e.sg_ingress } else { 0 }
+}
+
+/// Judges a packet from `initiator` (src, sport) to `responder` (dst,
+/// dport) by the security groups: outbound of the initiator, inbound of the
+/// responder.
+#[inline(always)]
+fn judge(initiator: &Eni, responder: &Eni, src: [u8; 4], dst: [u8; 4], proto: u8, dport: u16) -> Result<(), DropReason> {
+    if initiator.flags & ENI_FLAG_SECURITY_GROUPS != 0
+        && !policy::accepts(initiator.sg_egress, initiator.flags & ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT != 0, dst, proto, dport)
+    {
+        return Err(DropReason::SgEgress);
+    }
+    if responder.flags & ENI_FLAG_SECURITY_GROUPS != 0
+        && !policy::accepts(responder.sg_ingress, responder.flags & ENI_FLAG_SG_INGRESS_DEFAULT_ACCEPT != 0, src, proto, dport)
+    {
+        return Err(DropReason::SgIngress);
+    }
+    Ok(())
+}
+
+#[inline(always)]
+fn timeout(proto: u8, state: u32) -> u64 {
+    match (proto, state) {
+        (6, CT_STATE_ESTABLISHED) => ct_timeout::TCP_ESTABLISHED_NS,
+        (6, CT_STATE_CLOSING) => ct_timeout::TCP_CLOSING_NS,
+        (6, _) => ct_timeout::TCP_NEW_NS,
+        (17, _) => ct_timeout::UDP_NS,
+        _ => ct_timeout::ICMP_NS,
+    }
+}
+
+#[inline(always)]
+fn next_state(flow: &Flow, state: u32, reply: bool) -> u32 {
+    if flow.proto == 6 && flow.flags & (TCP_FIN | TCP_RST) != 0 {
+        CT_STATE_CLOSING
+    } else if reply && state == CT_STATE_NEW {
+        CT_STATE_ESTABLISHED
+    } else {
+        state
+    }
+}
+
+/// Applies the security groups of `src` (outbound) and `dst` (inbound) to
+/// a packet of `vpc_id`, with connection tracking.
+#[inline(always)]
+pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni) -> Result<(), DropReason> {
+    if (src.flags | dst.flags) & ENI_FLAG_SECURITY_GROUPS == 0 {
+        return Ok(());
+    }
+    // ICMP other than echo (errors...): judged by the rules, never tracked.
+    if flow.proto == 1 && flow.flags != ICMP_ECHO_REQUEST && flow.flags != ICMP_ECHO_REPLY {
+        return judge(src, dst, flow.src, flow.dst, flow.proto, 0);
+    }
+    // SAFETY: a helper with no arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let forward = CtKey {
+        vpc_id,
+        src: ipv4_mapped(flow.src),
+        dst: ipv4_mapped(flow.dst),
+        sport: flow.sport.to_be_bytes(),
+        dport: flow.dport.to_be_bytes(),
+        proto: flow.proto,
+        pad: [0; 3],
+    };
+    if let Some(e) = CONNTRACK.get_ptr_mut(&forward) {
+        // SAFETY: a map value; concurrent updates from other CPUs only make
+        // a field momentarily stale, never invalid.
+        let e = unsafe { &mut *e };
+        if now.wrapping_sub(e.last_seen_ns) < timeout(flow.proto, e.state)
+            && e.egress_policy == egress_id(src)
+            && e.ingress_policy == ingress_id(dst)
+        {
+            e.last_seen_ns = now;
+            e.state = next_state(flow, e.state, false);
+            return Ok(());
+        }
+        // Expired, or a policy changed: judged again as the initiator.
+        if let Err(r) = judge(src, dst, flow.src, flow.dst, flow.proto, flow.dport) {
+            let _ = CONNTRACK.remove(&forward);
+            return Err(r);
+        }
+        e.last_seen_ns = now;
+        e.egress_policy = egress_id(src);
+        e.ingress_policy = ingress_id(dst);
+        e.state = next_state(flow, e.state, false);
+        return Ok(());
+    }
+    let reverse = CtKey {
+        vpc_id,
+        src: forward.dst,
+        dst: forward.src,
+        sport: forward.dport,
+        dport: forward.sport,
+        proto: flow.proto,
+        pad: [0; 3],
+    };
+    if let Some(e) = CONNTRACK.get_ptr_mut(&reverse) {
+        // SAFETY: as above.
+        let e = unsafe { &mut *e };
+        if now.wrapping_sub(e.last_seen_ns) < timeout(flow.proto, e.state) {
+            // A reply: the initiator is `dst`, the responder `src`.
+            if e.egress_policy != egress_id(dst) || e.ingress_policy != ingress_id(src) {
+                // Judge the flow's original direction by the new rules.
+                if let Err(r) = judge(dst, src, flow.dst, flow.src, flow.proto, flow.sport) {
+                    let _ = CONNTRACK.remove(&reverse);
+                    return Err(r);
+                }
+                e.egress_policy = egress_id(dst);
+                e.ingress_policy = ingress_id(src);
+            }
+            e.last_seen_ns = now;
+            e.state = next_state(flow, e.state, true);
+            return Ok(());
+        }
+        let _ = CONNTRACK.remove(&reverse);
+    }
+    // A new flow, initiated by `src`.
+    judge(src, dst, flow.src, flow.dst, flow.proto, flow.dport)?;
+    let entry = CtEntry {
+        last_seen_ns: now,
+        state: next_state(flow, CT_STATE_NEW, false),
+        egress_policy: egress_id(src),
+        ingress_policy: ingress_id(dst),
+        ingress_flags: 0,
+    };
+    match CONNTRACK.insert(&forward, &entry, BPF_NOEXIST) {
+        Ok(()) => Ok(()),
+        Err(EEXIST) => Ok(()),
+        Err(_) => Err(DropReason::ConntrackFull),
+    }
+}
