@@ -273,6 +273,18 @@ pub mod ct_timeout {
     pub const ICMP_NS: u64 = 30 * 1_000_000_000;
 }
 
+/// The idle timeout of a tracked connection of protocol `proto` in `state`.
+#[inline(always)]
+pub const fn ct_idle_timeout(proto: u8, state: u32) -> u64 {
+    match (proto, state) {
+        (6, CT_STATE_ESTABLISHED) => ct_timeout::TCP_ESTABLISHED_NS,
+        (6, CT_STATE_CLOSING) => ct_timeout::TCP_CLOSING_NS,
+        (6, _) => ct_timeout::TCP_NEW_NS,
+        (17, _) => ct_timeout::UDP_NS,
+        _ => ct_timeout::ICMP_NS,
+    }
+}
+
 /// Value of `ENI_BY_PORT`: the ENI behind a router port, as ingress needs it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]

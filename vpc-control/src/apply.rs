@@ -39,7 +39,7 @@ impl ApplyError {
     pub fn code(&self) -> &'static str {
         match self {
             ApplyError::Invalid(e) => e.code(),
-            ApplyError::Compile(_) => "InvalidParameter",
+            ApplyError::Compile(e) => e.code(),
             ApplyError::Netns(_) | ApplyError::Datapath(_) => "InternalError",
         }
     }

@@ -5,11 +5,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use ipnet::Ipv4Net;
 use thiserror::Error;
 use vpc_common::{
-    ENI_FLAG_SOURCE_DEST_CHECK, Egress, Eni, EniAddressKey, NextHop, NextHopKind, RouteKey,
-    ipv4_mapped, route_key_prefix_len_v4,
+    ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT, ENI_FLAG_SOURCE_DEST_CHECK, Egress, Eni,
+    EniAddressKey, NextHop, NextHopKind, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict, RouteKey,
+    VERDICT_ACCEPT, VERDICT_DROP, ipv4_mapped, policy_addr_prefix_len_v4, policy_port_prefix_len,
+    route_key_prefix_len_v4,
 };
 
 use crate::model::{self, Model};
+use crate::policy::{self, Combine, Protocol, Verdict};
 use crate::topology::{self, ROUTER_MAC};
 
 /// Why a model could not be compiled.
@@ -24,6 +27,22 @@ pub enum CompileError {
     /// An instance has no address (the model was not validated).
     #[error("The instance {0} has no private IP address.")]
     MissingAddress(String),
+    /// Two different policies hash to the same id (change a rule).
+    #[error("Two different rule sets map to the same policy id {0}; change a rule.")]
+    PolicyIdCollision(u32),
+    /// The change needs more entries than a map holds.
+    #[error("The change needs {entries} entries in {map}, which holds {max} (half of its size, so old and new rules fit side by side during a switch).")]
+    Capacity { map: &'static str, entries: usize, max: usize },
+}
+
+impl CompileError {
+    /// The cloud-style error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CompileError::Capacity { .. } => "QuotaExceeded.MapCapacity",
+            _ => "InvalidParameter",
+        }
+    }
 }
 
 /// Key of the route trie as the control plane handles it: prefix length
@@ -40,6 +59,10 @@ pub struct MapEntries {
     pub eni_by_address: BTreeMap<EniAddressKey, Egress>,
     /// {prefix length, {table, address}} -> next hop.
     pub routes: BTreeMap<RouteTrieKey, NextHop>,
+    /// {prefix length, {policy, remote prefix}} -> address class.
+    pub policy_addresses: BTreeMap<(u32, PolicyAddrKey), PolicyClass>,
+    /// {prefix length, {policy, class, protocol, port prefix}} -> verdict.
+    pub policy_ports: BTreeMap<(u32, PolicyPortKey), PolicyVerdict>,
 }
 
 /// The trie key of an IPv4 prefix in a route table.
@@ -71,6 +94,8 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
     let table_ids = numeric_ids(model.route_tables.iter().map(|v| v.id.as_str()))?;
     let addresses: BTreeMap<String, _> = model::instance_addresses(model).into_iter().collect();
     let mut out = MapEntries::default();
+    let mut policies = Policies::default();
+    let members = group_members(model, &addresses);
 
     let mut egress_of = BTreeMap::new();
     for inst in &model.instances {
@@ -86,21 +111,29 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
         let mac = topology::eni_mac(&eni_id);
         let egress = Egress { ifindex, dst_mac: mac, src_mac: ROUTER_MAC };
         let vpc_id = vpc_ids[vsw.vpc_id.as_str()];
+        let mut flags = if inst.source_dest_check { ENI_FLAG_SOURCE_DEST_CHECK } else { 0 };
+        let (mut sg_ingress, mut sg_egress) = (0, 0);
+        if !inst.security_group_ids.is_empty() {
+            let (ingress, egress) = security_group_policies(model, inst, &members);
+            sg_ingress = policies.install(&ingress, &mut out)?;
+            sg_egress = policies.install(&egress, &mut out)?;
+            flags |= ENI_FLAG_SECURITY_GROUPS | ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT;
+        }
         out.eni_by_port.insert(
             ifindex,
             Eni {
                 vpc_id,
                 vswitch_id: vswitch_ids[vsw.id.as_str()],
                 route_table_id: table_ids[rt.id.as_str()],
-                flags: if inst.source_dest_check { ENI_FLAG_SOURCE_DEST_CHECK } else { 0 },
+                flags,
                 ip: ip.octets(),
                 gateway_ip: model::vswitch_gateway(&vsw.cidr_block).octets(),
                 vswitch_addr: vsw.cidr_block.network().octets(),
                 vswitch_mask: vsw.cidr_block.netmask().octets(),
                 mac,
                 router_mac: ROUTER_MAC,
-                sg_ingress: 0,
-                sg_egress: 0,
+                sg_ingress,
+                sg_egress,
                 acl_ingress: 0,
                 acl_egress: 0,
             },
@@ -136,7 +169,157 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
             );
         }
     }
+    check_capacity(&out)?;
     Ok(out)
+}
+
+/// Addresses (/32) of the members of each security group (SG-3).
+fn group_members(
+    model: &Model,
+    addresses: &BTreeMap<String, Option<std::net::Ipv4Addr>>,
+) -> BTreeMap<String, Vec<Ipv4Net>> {
+    let mut out: BTreeMap<String, Vec<Ipv4Net>> = BTreeMap::new();
+    for inst in &model.instances {
+        let Some(Some(ip)) = addresses.get(&inst.id) else { continue };
+        for g in &inst.security_group_ids {
+            out.entry(g.clone()).or_default().push(Ipv4Net::from(*ip));
+        }
+    }
+    out
+}
+
+/// The combined inbound and outbound policies of an instance's ENI: the
+/// rules of all its groups pooled (lowest priority wins, drop wins a tie,
+/// SG-1), plus, for each basic group that allows it, accept from the other
+/// members at the weakest priority (SG-2). Inbound default drop, outbound
+/// default accept.
+pub fn security_group_policies(
+    model: &Model,
+    inst: &model::Instance,
+    members: &BTreeMap<String, Vec<Ipv4Net>>,
+) -> (policy::Policy, policy::Policy) {
+    let mut ingress = policy::Policy { rules: Vec::new(), default: Verdict::Drop, combine: Combine::Priority };
+    let mut egress = policy::Policy { rules: Vec::new(), default: Verdict::Accept, combine: Combine::Priority };
+    let none = Vec::new();
+    for g in inst.security_group_ids.iter().filter_map(|id| model.security_group(id)) {
+        for r in &g.rules {
+            let remotes = match &r.peer {
+                model::Peer::Cidr(c) => vec![*c],
+                model::Peer::Group(id) => members.get(id).unwrap_or(&none).clone(),
+            };
+            let rule = policy::Rule {
+                priority: r.priority as u32,
+                verdict: match r.policy {
+                    model::RulePolicy::Accept => Verdict::Accept,
+                    model::RulePolicy::Drop => Verdict::Drop,
+                },
+                protocol: match r.ip_protocol {
+                    model::IpProtocol::Tcp => Protocol::Tcp,
+                    model::IpProtocol::Udp => Protocol::Udp,
+                    model::IpProtocol::Icmp => Protocol::Icmp,
+                    model::IpProtocol::All => Protocol::All,
+                },
+                ports: r.port_range.0..=r.port_range.1,
+                remotes,
+            };
+            match r.direction {
+                model::Direction::Ingress => ingress.rules.push(rule),
+                model::Direction::Egress => egress.rules.push(rule),
+            }
+        }
+        if g.members_reach_each_other() {
+            ingress.rules.push(policy::Rule {
+                priority: 100,
+                verdict: Verdict::Accept,
+                protocol: Protocol::All,
+                ports: 0..=u16::MAX,
+                remotes: members.get(&g.id).unwrap_or(&none).clone(),
+            });
+        }
+    }
+    (ingress, egress)
+}
+
+/// Compiled policies by content-addressed id: an unchanged rule set keeps
+/// its id (nothing rewritten); a changed one gets a new id, so the datapath
+/// switches atomically from the old tables to the new.
+#[derive(Default)]
+struct Policies {
+    by_id: BTreeMap<u32, Vec<u8>>,
+}
+
+impl Policies {
+    /// Compiles `p`, adds its entries to `out` (once per distinct policy)
+    /// and returns its id.
+    fn install(&mut self, p: &policy::Policy, out: &mut MapEntries) -> Result<u32, CompileError> {
+        let compiled = policy::compile(p);
+        let mut bytes = vec![p.default as u8];
+        for (net, class) in &compiled.classes {
+            bytes.extend_from_slice(&net.network().octets());
+            bytes.push(net.prefix_len());
+            bytes.extend_from_slice(&class.to_be_bytes());
+        }
+        bytes.push(0xff);
+        for e in &compiled.ports {
+            bytes.extend_from_slice(&e.class.to_be_bytes());
+            bytes.extend_from_slice(&[e.proto, e.prefix_len, e.verdict as u8]);
+            bytes.extend_from_slice(&e.port.to_be_bytes());
+        }
+        let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3));
+        let id = match (h ^ (h >> 32)) as u32 {
+            0 => 1,
+            n => n,
+        };
+        match self.by_id.get(&id) {
+            Some(existing) if *existing == bytes => return Ok(id),
+            Some(_) => return Err(CompileError::PolicyIdCollision(id)),
+            None => {}
+        }
+        for (net, class) in &compiled.classes {
+            out.policy_addresses.insert(
+                (
+                    policy_addr_prefix_len_v4(net.prefix_len() as u32),
+                    PolicyAddrKey { policy_id: id, addr: ipv4_mapped(net.network().octets()) },
+                ),
+                PolicyClass { class: *class },
+            );
+        }
+        for e in &compiled.ports {
+            out.policy_ports.insert(
+                (
+                    policy_port_prefix_len(e.prefix_len as u32),
+                    PolicyPortKey { policy_id: id, class: e.class, proto: e.proto, pad: 0, port: e.port.to_be_bytes() },
+                ),
+                PolicyVerdict {
+                    verdict: match e.verdict {
+                        Verdict::Accept => VERDICT_ACCEPT,
+                        Verdict::Drop => VERDICT_DROP,
+                    },
+                },
+            );
+        }
+        self.by_id.insert(id, bytes);
+        Ok(id)
+    }
+}
+
+/// Refuses entries beyond a map's capacity: nothing is written then.
+fn check_capacity(out: &MapEntries) -> Result<(), CompileError> {
+    use vpc_common::{MAX_ENI_ADDRESSES, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS, MAX_PORTS, MAX_ROUTES};
+    for (map, have, max) in [
+        ("ENI_BY_PORT", out.eni_by_port.len(), MAX_PORTS),
+        ("ENI_BY_ADDRESS", out.eni_by_address.len(), MAX_ENI_ADDRESSES),
+        ("ROUTES", out.routes.len(), MAX_ROUTES),
+        ("POLICY_ADDRESSES", out.policy_addresses.len(), MAX_POLICY_ADDRESSES),
+        ("POLICY_PORTS", out.policy_ports.len(), MAX_POLICY_PORTS),
+    ] {
+        // Old and new policy entries live side by side during a switch.
+        let max = if map.starts_with("POLICY") { max as usize / 2 } else { max as usize };
+        if have > max {
+            return Err(CompileError::Capacity { map, entries: have, max });
+        }
+    }
+    Ok(())
 }
 
 /// The writes that turn `current` into `desired` for one map.

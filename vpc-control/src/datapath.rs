@@ -21,7 +21,8 @@ use aya::{
 };
 use thiserror::Error;
 use vpc_common::{
-    Action, DropReason, Egress, Eni, EniAddressKey, INSTANCE_PROGRAM, NextHop, PortCounters, ROUTER_PROGRAM,
+    Action, CtEntry, CtKey, DropReason, Egress, Eni, EniAddressKey, INSTANCE_PROGRAM, NextHop, PolicyAddrKey, PolicyClass,
+    PolicyPortKey, PolicyVerdict, PortCounters, ROUTER_PROGRAM,
     RouteKey, map_names,
 };
 
@@ -183,6 +184,9 @@ pub struct PortAttachment {
     pub instance_ifname: String,
 }
 
+/// How long a replaced policy's entries outlive the switch to the new one.
+pub const POLICY_GRACE: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// A loaded datapath: the router program and its maps.
 pub struct Datapath {
     ebpf: Ebpf,
@@ -298,6 +302,18 @@ impl Datapath {
             let (k, v) = kv.map_err(map_err(map_names::ROUTES))?;
             out.routes.insert((k.prefix_len(), k.data()), v);
         }
+        let m: LpmTrie<&MapData, PolicyAddrKey, PolicyClass> = LpmTrie::try_from(self.map(map_names::POLICY_ADDRESSES)?)
+            .map_err(map_err(map_names::POLICY_ADDRESSES))?;
+        for kv in m.iter() {
+            let (k, v) = kv.map_err(map_err(map_names::POLICY_ADDRESSES))?;
+            out.policy_addresses.insert((k.prefix_len(), k.data()), v);
+        }
+        let m: LpmTrie<&MapData, PolicyPortKey, PolicyVerdict> = LpmTrie::try_from(self.map(map_names::POLICY_PORTS)?)
+            .map_err(map_err(map_names::POLICY_PORTS))?;
+        for kv in m.iter() {
+            let (k, v) = kv.map_err(map_err(map_names::POLICY_PORTS))?;
+            out.policy_ports.insert((k.prefix_len(), k.data()), v);
+        }
         Ok(out)
     }
 
@@ -350,7 +366,24 @@ impl Datapath {
         let addr = diff(&current.eni_by_address, &desired.eni_by_address);
         let routes = diff(&current.routes, &desired.routes);
         let enis = diff(&current.eni_by_port, &desired.eni_by_port);
-        use map_names::{ENI_BY_ADDRESS, ENI_BY_PORT, ROUTES};
+        let policy_addresses = diff(&current.policy_addresses, &desired.policy_addresses);
+        let policy_ports = diff(&current.policy_ports, &desired.policy_ports);
+        use map_names::{ENI_BY_ADDRESS, ENI_BY_PORT, POLICY_ADDRESSES, POLICY_PORTS, ROUTES};
+        // Policies are content-addressed: a changed rule set is a new policy
+        // id, written beside the old one before any ENI points at it; the
+        // ENI update switches to it atomically; the old one goes last.
+        {
+            let mut m: LpmTrie<&mut MapData, PolicyPortKey, PolicyVerdict> =
+                LpmTrie::try_from(self.map_mut(POLICY_PORTS)?).map_err(map_err(POLICY_PORTS))?;
+            upsert_all(&policy_ports, &mut stats, |k, v| m.insert(&Key::new(k.0, k.1), v, 0))
+                .map_err(map_err(POLICY_PORTS))?;
+        }
+        {
+            let mut m: LpmTrie<&mut MapData, PolicyAddrKey, PolicyClass> =
+                LpmTrie::try_from(self.map_mut(POLICY_ADDRESSES)?).map_err(map_err(POLICY_ADDRESSES))?;
+            upsert_all(&policy_addresses, &mut stats, |k, v| m.insert(&Key::new(k.0, k.1), v, 0))
+                .map_err(map_err(POLICY_ADDRESSES))?;
+        }
         {
             let mut m = self.hash_map::<EniAddressKey, Egress>(ENI_BY_ADDRESS)?;
             upsert_all(&addr, &mut stats, |k, v| m.insert(k, v, 0)).map_err(map_err(ENI_BY_ADDRESS))?;
@@ -371,6 +404,19 @@ impl Datapath {
         {
             let mut m = self.hash_map::<EniAddressKey, Egress>(ENI_BY_ADDRESS)?;
             remove_all(&addr, &mut stats, |k| m.remove(k)).map_err(map_err(ENI_BY_ADDRESS))?;
+        }
+        if !policy_addresses.removals.is_empty() || !policy_ports.removals.is_empty() {
+            // A packet that read an ENI before the switch finishes within
+            // microseconds (one XDP run); give it far more before its policy
+            // entries go, so no packet is judged half by the old rules.
+            std::thread::sleep(POLICY_GRACE);
+            let mut m: LpmTrie<&mut MapData, PolicyAddrKey, PolicyClass> =
+                LpmTrie::try_from(self.map_mut(POLICY_ADDRESSES)?).map_err(map_err(POLICY_ADDRESSES))?;
+            remove_all(&policy_addresses, &mut stats, |k| m.remove(&Key::new(k.0, k.1)))
+                .map_err(map_err(POLICY_ADDRESSES))?;
+            let mut m: LpmTrie<&mut MapData, PolicyPortKey, PolicyVerdict> =
+                LpmTrie::try_from(self.map_mut(POLICY_PORTS)?).map_err(map_err(POLICY_PORTS))?;
+            remove_all(&policy_ports, &mut stats, |k| m.remove(&Key::new(k.0, k.1))).map_err(map_err(POLICY_PORTS))?;
         }
 
         {
@@ -441,6 +487,34 @@ impl Datapath {
         Ok(())
     }
 
+    /// Deletes tracked connections idle longer than their timeout (the
+    /// datapath also ignores them; this frees their slots). Returns (live,
+    /// removed).
+    pub fn sweep_conntrack(&mut self) -> Result<(usize, usize), DatapathError> {
+        let now = monotonic_ns();
+        let name = map_names::CONNTRACK;
+        let mut m: HashMap<&mut MapData, CtKey, CtEntry> =
+            HashMap::try_from(self.map_mut(name)?).map_err(map_err(name))?;
+        let mut expired = Vec::new();
+        let mut live = 0;
+        for kv in m.iter() {
+            let Ok((k, v)) = kv else { continue };
+            if now.saturating_sub(v.last_seen_ns) > vpc_common::ct_idle_timeout(k.proto, v.state) {
+                expired.push(k);
+            } else {
+                live += 1;
+            }
+        }
+        let mut removed = 0;
+        for k in &expired {
+            // Gone meanwhile, or refreshed and re-inserted: either is fine.
+            if m.remove(k).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok((live, removed))
+    }
+
     /// Sums the per-CPU counters.
     pub fn counters(&self) -> Result<Counters, DatapathError> {
         let sum = |name: &'static str| -> Result<Vec<u64>, DatapathError> {
@@ -470,6 +544,14 @@ impl Datapath {
             ports,
         })
     }
+}
+
+/// CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns().
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid timespec the call writes into.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 fn upsert_all<K: Clone, V: Clone, E>(

@@ -16,6 +16,7 @@ pub mod lab;
 pub mod metrics;
 pub mod model;
 pub mod netns;
+pub mod policy;
 pub mod service;
 pub mod stats;
 pub mod table;

@@ -29,6 +29,127 @@ pub struct Model {
     /// Instances (network namespaces), one ENI each.
     #[serde(default, rename = "instance")]
     pub instances: Vec<Instance>,
+    /// Security groups (SG-1..SG-5).
+    #[serde(default, rename = "security_group")]
+    pub security_groups: Vec<SecurityGroup>,
+}
+
+/// Most security groups an ENI can be in (SG-4).
+pub const MAX_GROUPS_PER_ENI: usize = 5;
+
+/// SecurityGroupType.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SecurityGroupType {
+    /// A basic group: members reach each other unless InnerAccessPolicy is Drop.
+    #[default]
+    Normal,
+    /// An advanced (enterprise) group: members are isolated from each other (SG-2).
+    Enterprise,
+}
+
+/// Policy (accept or drop) of a rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RulePolicy {
+    /// Allow.
+    #[default]
+    Accept,
+    /// Deny.
+    Drop,
+}
+
+/// IpProtocol of a rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpProtocol {
+    /// TCP, with a port range.
+    Tcp,
+    /// UDP, with a port range.
+    Udp,
+    /// ICMP (every type).
+    Icmp,
+    /// Every protocol and port.
+    All,
+}
+
+/// The other end a rule matches: a CIDR block or the members of a group (SG-3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Peer {
+    /// SourceCidrIp / DestCidrIp.
+    Cidr(Ipv4Net),
+    /// SourceGroupId / DestGroupId: the addresses of the group's members.
+    Group(String),
+}
+
+/// Direction of a rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Inbound: the peer is the source.
+    Ingress,
+    /// Outbound: the peer is the destination.
+    Egress,
+}
+
+/// One security group rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityGroupRule {
+    /// SecurityGroupRuleId (`sgr-...`).
+    pub id: String,
+    /// Direction.
+    pub direction: Direction,
+    /// IpProtocol.
+    pub ip_protocol: IpProtocol,
+    /// PortRange, first and last destination port (1/65535 for icmp and all).
+    pub port_range: (u16, u16),
+    /// The source (inbound) or destination (outbound).
+    pub peer: Peer,
+    /// Policy.
+    #[serde(default)]
+    pub policy: RulePolicy,
+    /// Priority 1..=100, lower wins; drop wins a tie.
+    pub priority: u8,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// CreateTime.
+    #[serde(default)]
+    pub creation_time: String,
+}
+
+/// A security group of a VPC.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityGroup {
+    /// SecurityGroupId.
+    pub id: String,
+    /// VpcId.
+    pub vpc_id: String,
+    /// SecurityGroupName.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// SecurityGroupType.
+    #[serde(default)]
+    pub security_group_type: SecurityGroupType,
+    /// InnerAccessPolicy: members reach each other (basic groups only).
+    #[serde(default = "default_true")]
+    pub inner_access: bool,
+    /// Rules, both directions, in the order they were authorised.
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<SecurityGroupRule>,
+    /// API metadata.
+    #[serde(default)]
+    pub meta: Meta,
+}
+
+impl SecurityGroup {
+    /// True if members may reach each other by the group's own policy (SG-2).
+    pub fn members_reach_each_other(&self) -> bool {
+        self.security_group_type == SecurityGroupType::Normal && self.inner_access
+    }
 }
 
 /// The router itself.
@@ -189,6 +310,10 @@ pub struct Instance {
     /// address (a firewall or router appliance used as a route next hop).
     #[serde(default = "default_true")]
     pub source_dest_check: bool,
+    /// Security groups of the instance's ENI (0..=5, SG-4). Without any,
+    /// nothing is filtered.
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
     /// ImageId: accepted and recorded, an instance is a namespace.
     #[serde(default)]
     pub image_id: String,
@@ -265,6 +390,11 @@ impl Model {
     /// The route table with this id.
     pub fn route_table(&self, id: &str) -> Option<&RouteTable> {
         self.route_tables.iter().find(|t| t.id == id)
+    }
+
+    /// The security group with this id.
+    pub fn security_group(&self, id: &str) -> Option<&SecurityGroup> {
+        self.security_groups.iter().find(|g| g.id == id)
     }
 
     /// The instance with this id, or owning the ENI with this id.

@@ -72,6 +72,15 @@ pub enum ValidationError {
     /// No free address left in a vSwitch.
     #[error("The vSwitch {vswitch_id} has no free private IP address for {instance_id}.")]
     VSwitchFull { vswitch_id: String, instance_id: String },
+    /// A reference to a security group that does not exist.
+    #[error("The security group {id} referenced by {by} does not exist.")]
+    UnknownSecurityGroup { id: String, by: String },
+    /// An ENI is in more security groups than the cloud allows (SG-4).
+    #[error("The instance {instance_id} would be in {count} security groups; at most {max}.")]
+    TooManySecurityGroups { instance_id: String, count: usize, max: usize },
+    /// A rule's priority is outside 1..=100.
+    #[error("The priority {priority} of rule {rule_id} is outside 1 to 100.")]
+    InvalidPriority { rule_id: String, priority: u8 },
     /// The router namespace name is missing or is not a valid namespace name.
     #[error("The router namespace {0:?} is invalid.")]
     InvalidRouterNamespace(String),
@@ -103,6 +112,9 @@ impl ValidationError {
             AddressTaken { .. } => "InvalidPrivateIpAddress.Duplicated",
             VSwitchFull { .. } => "QuotaExceeded.PrivateIpAddress",
             InvalidRouterNamespace(_) => "InvalidParameter",
+            UnknownSecurityGroup { .. } => "InvalidSecurityGroupId.NotFound",
+            TooManySecurityGroups { .. } => "JoinedGroupLimitExceed",
+            InvalidPriority { .. } => "InvalidPriority.Malformed",
         }
     }
 }
@@ -166,6 +178,7 @@ pub fn validate(model: &Model) -> Result<(), ValidationError> {
     unique_ids("vSwitch", model.vswitches.iter().map(|v| v.id.as_str()))?;
     unique_ids("route table", model.route_tables.iter().map(|v| v.id.as_str()))?;
     unique_ids("instance", model.instances.iter().map(|v| v.id.as_str()))?;
+    unique_ids("security group", model.security_groups.iter().map(|v| v.id.as_str()))?;
 
     for vpc in &model.vpcs {
         check_cidr(&vpc.id, &vpc.cidr_block, VPC_PREFIX_LEN)?;
@@ -228,6 +241,7 @@ pub fn validate(model: &Model) -> Result<(), ValidationError> {
     }
 
     validate_instances(model)?;
+    validate_security_groups(model)?;
 
     for rt in &model.route_tables {
         if model.vpc(&rt.vpc_id).is_none() {
@@ -273,6 +287,62 @@ pub fn validate(model: &Model) -> Result<(), ValidationError> {
                     id: entry.next_hop_id.clone(),
                     expected_vpc: rt.vpc_id.clone(),
                     actual_vpc: hop_vpc.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_security_groups(model: &Model) -> Result<(), ValidationError> {
+    let vpc_of_group = |id: &str, by: &str| -> Result<&str, ValidationError> {
+        model
+            .security_group(id)
+            .map(|g| g.vpc_id.as_str())
+            .ok_or_else(|| ValidationError::UnknownSecurityGroup { id: id.to_string(), by: by.to_string() })
+    };
+    for g in &model.security_groups {
+        if model.vpc(&g.vpc_id).is_none() {
+            return Err(ValidationError::UnknownVpc { id: g.vpc_id.clone(), by: g.id.clone() });
+        }
+        for r in &g.rules {
+            if !(1..=100).contains(&r.priority) {
+                return Err(ValidationError::InvalidPriority { rule_id: r.id.clone(), priority: r.priority });
+            }
+            if let model::Peer::Group(other) = &r.peer {
+                let vpc = vpc_of_group(other, &g.id)?;
+                if vpc != g.vpc_id {
+                    return Err(ValidationError::VpcMismatch {
+                        what: "Security group",
+                        id: other.clone(),
+                        expected_vpc: g.vpc_id.clone(),
+                        actual_vpc: vpc.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    for inst in &model.instances {
+        let groups: BTreeSet<&str> = inst.security_group_ids.iter().map(String::as_str).collect();
+        if groups.len() != inst.security_group_ids.len() {
+            return Err(ValidationError::DuplicateId { kind: "security group of an instance", id: inst.id.clone() });
+        }
+        if groups.len() > model::MAX_GROUPS_PER_ENI {
+            return Err(ValidationError::TooManySecurityGroups {
+                instance_id: inst.id.clone(),
+                count: groups.len(),
+                max: model::MAX_GROUPS_PER_ENI,
+            });
+        }
+        let Some(vsw) = model.vswitch(&inst.vswitch_id) else { continue };
+        for g in groups {
+            let vpc = vpc_of_group(g, &inst.id)?;
+            if vpc != vsw.vpc_id {
+                return Err(ValidationError::VpcMismatch {
+                    what: "Security group",
+                    id: g.to_string(),
+                    expected_vpc: vsw.vpc_id.clone(),
+                    actual_vpc: vpc.to_string(),
                 });
             }
         }
@@ -391,6 +461,7 @@ mod tests {
                 vswitch_id: "vsw-1".into(),
                 private_ip_address: None,
                 source_dest_check: true,
+                security_group_ids: Vec::new(),
                 image_id: String::new(),
                 instance_type: String::new(),
                 meta: Default::default(),

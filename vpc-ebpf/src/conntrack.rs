@@ -6,7 +6,7 @@
 //! judged again by the new rules, so revoked access stops at once.
 use aya_ebpf::helpers::bpf_ktime_get_ns;
 use vpc_common::{
-    ct_timeout, ipv4_mapped, CtEntry, CtKey, DropReason, Eni, CT_STATE_CLOSING, CT_STATE_ESTABLISHED,
+    ct_idle_timeout, ipv4_mapped, CtEntry, CtKey, DropReason, Eni, CT_STATE_CLOSING, CT_STATE_ESTABLISHED,
     CT_STATE_NEW, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT,
     ENI_FLAG_SG_INGRESS_DEFAULT_ACCEPT,
 };
@@ -52,17 +52,6 @@ fn judge(initiator: &Eni, responder: &Eni, src: [u8; 4], dst: [u8; 4], proto: u8
 }
 
 #[inline(always)]
-fn timeout(proto: u8, state: u32) -> u64 {
-    match (proto, state) {
-        (6, CT_STATE_ESTABLISHED) => ct_timeout::TCP_ESTABLISHED_NS,
-        (6, CT_STATE_CLOSING) => ct_timeout::TCP_CLOSING_NS,
-        (6, _) => ct_timeout::TCP_NEW_NS,
-        (17, _) => ct_timeout::UDP_NS,
-        _ => ct_timeout::ICMP_NS,
-    }
-}
-
-#[inline(always)]
 fn next_state(flow: &Flow, state: u32, reply: bool) -> u32 {
     if flow.proto == 6 && flow.flags & (TCP_FIN | TCP_RST) != 0 {
         CT_STATE_CLOSING
@@ -99,7 +88,7 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni) -> Result<(), DropR
         // SAFETY: a map value; concurrent updates from other CPUs only make
         // a field momentarily stale, never invalid.
         let e = unsafe { &mut *e };
-        if now.wrapping_sub(e.last_seen_ns) < timeout(flow.proto, e.state)
+        if now.wrapping_sub(e.last_seen_ns) < ct_idle_timeout(flow.proto, e.state)
             && e.egress_policy == egress_id(src)
             && e.ingress_policy == ingress_id(dst)
         {
@@ -130,7 +119,7 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni) -> Result<(), DropR
     if let Some(e) = CONNTRACK.get_ptr_mut(&reverse) {
         // SAFETY: as above.
         let e = unsafe { &mut *e };
-        if now.wrapping_sub(e.last_seen_ns) < timeout(flow.proto, e.state) {
+        if now.wrapping_sub(e.last_seen_ns) < ct_idle_timeout(flow.proto, e.state) {
             // A reply: the initiator is `dst`, the responder `src`.
             if e.egress_policy != egress_id(dst) || e.ingress_policy != ingress_id(src) {
                 // Judge the flow's original direction by the new rules.

@@ -118,6 +118,11 @@ impl Params {
         self.list(name)
     }
 
+    /// True if any parameter starts with `prefix` (e.g. `Permissions.3.`).
+    pub fn has_prefix(&self, prefix: &str) -> bool {
+        self.map.range(prefix.to_string()..).next().is_some_and(|(k, _)| k.starts_with(prefix))
+    }
+
     /// Marks parameters the action accepts and ignores (image, type, client
     /// token...). A name ending in `.` accepts every parameter under it.
     pub fn accept(&self, names: &[&str]) {

@@ -45,11 +45,10 @@ pub fn run_instances(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
     }
     let mut groups = p.list("SecurityGroupIds")?;
     groups.extend(p.str("SecurityGroupId").map(str::to_string));
-    if let Some(g) = groups.first() {
-        return Err(ApiError::not_found(
-            "InvalidSecurityGroupId.NotFound",
-            format!("The security group {g} does not exist (security groups are not supported yet)."),
-        ));
+    for g in &groups {
+        if !d.model.security_groups.iter().any(|x| x.id == *g && d.caller.owns(&x.meta.owner_id)) {
+            return Err(ApiError::not_found("InvalidSecurityGroupId.NotFound", format!("The security group {g} does not exist.")));
+        }
     }
     let vsw = &d.model.vswitches[d.vswitch_index(vsw_id)?];
     if let Some(zone) = p.str("ZoneId")
@@ -76,6 +75,7 @@ pub fn run_instances(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
             vswitch_id: vsw_id.to_string(),
             private_ip_address: address,
             source_dest_check: true,
+            security_group_ids: groups.clone(),
             image_id: image_id.clone(),
             instance_type: instance_type.clone(),
             meta: meta.clone(),
@@ -130,6 +130,7 @@ pub fn describe_instances(d: &mut Draft, p: &Params) -> Result<Value, ApiError> 
     let zone = p.str("ZoneId");
     let name = p.str("InstanceName");
     let status = p.str("Status");
+    let group = p.str("SecurityGroupId");
     let m = &d.model;
     let list: Vec<(&Instance, &model::VSwitch)> = m
         .instances
@@ -144,6 +145,7 @@ pub fn describe_instances(d: &mut Draft, p: &Params) -> Result<Value, ApiError> 
                 && zone.is_none_or(|x| v.zone_id == x)
                 && name.is_none_or(|x| name_matches(x, i.name.as_deref().unwrap_or_default()))
                 && status.is_none_or(|x| x == "Running")
+                && group.is_none_or(|g| i.security_group_ids.iter().any(|x| x == g))
         })
         .collect();
     let (list, paging) = page(p, list, 100)?;
@@ -177,7 +179,7 @@ pub fn describe_instances(d: &mut Draft, p: &Params) -> Result<Value, ApiError> 
                     "Type": "Primary",
                     "PrivateIpSets": { "PrivateIpSet": [{ "Primary": true, "PrivateIpAddress": address(i) }] },
                 }] },
-                "SecurityGroupIds": { "SecurityGroupId": [] },
+                "SecurityGroupIds": { "SecurityGroupId": i.security_group_ids },
                 "PublicIpAddress": { "IpAddress": [] },
                 "InnerIpAddress": { "IpAddress": [] },
                 "Tags": { "Tag": [] },
@@ -227,6 +229,16 @@ pub fn modify_eni(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
     if let Some(check) = check {
         d.model.instances[i].source_dest_check = check;
     }
+    // SecurityGroupId.N replaces the ENI's groups.
+    let groups = p.list("SecurityGroupId")?;
+    if !groups.is_empty() {
+        for g in &groups {
+            if !d.model.security_groups.iter().any(|x| x.id == *g && d.caller.owns(&x.meta.owner_id)) {
+                return Err(ApiError::not_found("InvalidSecurityGroupId.NotFound", format!("The security group {g} does not exist.")));
+            }
+        }
+        d.model.instances[i].security_group_ids = groups;
+    }
     Ok(json!({}))
 }
 
@@ -240,6 +252,7 @@ pub fn describe_enis(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
     let vsw_id = p.str("VSwitchId");
     let primary = p.str("PrimaryIpAddress");
     let ty = p.str("Type");
+    let group = p.str("SecurityGroupId");
     let m = &d.model;
     let list: Vec<(&Instance, &model::VSwitch)> = m
         .instances
@@ -253,6 +266,7 @@ pub fn describe_enis(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
                 && vsw_id.is_none_or(|x| v.id == x)
                 && primary.is_none_or(|x| address(i) == x)
                 && ty.is_none_or(|x| x == "Primary")
+                && group.is_none_or(|g| i.security_group_ids.iter().any(|x| x == g))
         })
         .collect();
     let (list, paging) = page(p, list, 100)?;
@@ -278,7 +292,7 @@ pub fn describe_enis(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
                 "DeleteOnRelease": true,
                 "Attachment": { "InstanceId": i.id, "DeviceIndex": 0 },
                 "PrivateIpSets": { "PrivateIpSet": [{ "Primary": true, "PrivateIpAddress": address(i) }] },
-                "SecurityGroupIds": { "SecurityGroupId": [] },
+                "SecurityGroupIds": { "SecurityGroupId": i.security_group_ids },
                 "Tags": { "Tag": [] },
             })
         })

@@ -7,6 +7,7 @@
 //! serialised, so parallel clients never see or leave torn state.
 mod compute;
 mod route_table;
+mod security_group;
 mod vpc;
 mod vswitch;
 
@@ -67,6 +68,17 @@ const ACTIONS: &[ActionSpec] = &[
     read("DescribeInstances", compute::describe_instances),
     write("ModifyNetworkInterfaceAttribute", compute::modify_eni),
     read("DescribeNetworkInterfaces", compute::describe_enis),
+    write("CreateSecurityGroup", security_group::create),
+    write("DeleteSecurityGroup", security_group::delete),
+    write("AuthorizeSecurityGroup", security_group::authorize_ingress),
+    write("AuthorizeSecurityGroupEgress", security_group::authorize_egress),
+    write("RevokeSecurityGroup", security_group::revoke_ingress),
+    write("RevokeSecurityGroupEgress", security_group::revoke_egress),
+    write("ModifySecurityGroupPolicy", security_group::modify_policy),
+    read("DescribeSecurityGroups", security_group::describe),
+    read("DescribeSecurityGroupAttribute", security_group::describe_attribute),
+    write("JoinSecurityGroup", security_group::join),
+    write("LeaveSecurityGroup", security_group::leave),
 ];
 
 /// Names of every action served.
