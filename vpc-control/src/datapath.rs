@@ -103,7 +103,9 @@ pub fn ensure_bpffs() -> Result<(), DatapathError> {
 /// it; the value size of the device map is the kernel's (4 or 8 bytes).
 fn expected_layout(name: &str) -> Option<(u32, Option<u32>, u32)> {
     use std::mem::size_of;
-    use vpc_common::{MAX_ENI_ADDRESSES, MAX_PORTS, MAX_ROUTES};
+    use vpc_common::{
+        MAX_CONNECTIONS, MAX_ENI_ADDRESSES, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS, MAX_PORTS, MAX_ROUTES,
+    };
     let sz = |n: usize| n as u32;
     Some(match name {
         map_names::ENI_BY_PORT => (4, Some(sz(size_of::<Eni>())), MAX_PORTS),
@@ -113,6 +115,13 @@ fn expected_layout(name: &str) -> Option<(u32, Option<u32>, u32)> {
         map_names::PORT_COUNTERS => (4, Some(sz(size_of::<PortCounters>())), MAX_PORTS),
         map_names::ACTIONS => (4, Some(8), Action::COUNT),
         map_names::DROPS => (4, Some(8), DropReason::COUNT),
+        map_names::POLICY_ADDRESSES => {
+            (4 + sz(size_of::<PolicyAddrKey>()), Some(sz(size_of::<PolicyClass>())), MAX_POLICY_ADDRESSES)
+        }
+        map_names::POLICY_PORTS => {
+            (4 + sz(size_of::<PolicyPortKey>()), Some(sz(size_of::<PolicyVerdict>())), MAX_POLICY_PORTS)
+        }
+        map_names::CONNTRACK => (sz(size_of::<CtKey>()), Some(sz(size_of::<CtEntry>())), MAX_CONNECTIONS),
         _ => return None,
     })
 }

@@ -682,6 +682,7 @@ mod tests {
             rules: vec![
                 rule(1, Verdict::Accept, Protocol::Icmp, 5..=6, &["10.0.0.0/8"]),
                 rule(2, Verdict::Accept, Protocol::All, 100..=100, &["10.1.0.0/16"]),
+                #[allow(clippy::reversed_empty_ranges)]
                 rule(3, Verdict::Accept, Protocol::Tcp, 9..=3, &["0.0.0.0/0"]), // empty range
             ],
             default: Verdict::Drop,
