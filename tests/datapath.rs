@@ -2,18 +2,15 @@
 //! a table of {frame in, description, expected verdict, expected frame out,
 //! expected drop counter}. Maps are filled by the control plane's own
 //! compile and write, for a model of two VPCs.
-use std::{collections::BTreeMap, net::Ipv4Addr};
+use std::net::Ipv4Addr;
 
 use aya::programs::{TestRun, TestRunOptions};
 use vpc_common::DropReason;
 use vpc_control::{
-    compile,
     datapath::Datapath,
-    model::Model,
-    netns::NetnsGuard,
     topology::{ROUTER_MAC, eni_mac},
 };
-use vpc_tests::{ScratchNs, arp, icmp_echo, inet_csum, ipv4_frame};
+use vpc_tests::{DatapathFixture as Fixture, arp, icmp_echo, inet_csum, ipv4_frame};
 
 const XDP_DROP: u32 = 1;
 const XDP_TX: u32 = 3;
@@ -71,73 +68,6 @@ vswitch_id = "vsw-b"
 private_ip_address = "10.0.1.11"
 "#;
 
-/// The router program loaded with private maps, filled for [`MODEL`], with
-/// one veth pair per ENI in a scratch namespace (the ifindexes the device
-/// map and the test-run context need).
-struct Fixture {
-    _links: Vec<aya::programs::xdp::XdpLink>,
-    dp: Datapath,
-    ports: BTreeMap<String, u32>,
-    _in_ns: NetnsGuard,
-    _ns: ScratchNs,
-}
-
-impl Fixture {
-    fn new() -> Self {
-        let ns = ScratchNs::new("vpct-dp");
-        let model: Model = vpc_control::model::Model::from_toml(MODEL).unwrap().with_system_route_tables();
-        vpc_control::validate::validate(&model).unwrap();
-        let mut ports = BTreeMap::new();
-        for (n, inst) in model.instances.iter().enumerate() {
-            let (p, q) = (format!("p{n}"), format!("q{n}"));
-            ns.ip(&["link", "add", &p, "type", "veth", "peer", "name", &q]);
-            ns.ip(&["link", "set", &p, "up"]);
-            ns.ip(&["link", "set", &q, "up"]);
-            ports.insert(inst.eni_id(), ns.ifindex(&p));
-        }
-        let in_ns = NetnsGuard::enter(&ns.0).unwrap();
-        let mut dp = Datapath::load(None).unwrap();
-        let desired = compile::compile(&model, &ports).unwrap();
-        dp.write(&Default::default(), &desired).unwrap();
-        // BPF_PROG_TEST_RUN with an ingress ifindex needs the device's XDP
-        // receive queue registered, i.e. an XDP program on it.
-        let prog = dp.router_program().unwrap();
-        let links = (0..model.instances.len())
-            .map(|n| {
-                let id = prog.attach(&format!("p{n}"), aya::programs::XdpMode::Driver).unwrap();
-                prog.take_link(id).unwrap()
-            })
-            .collect();
-        Fixture { _links: links, dp, ports, _in_ns: in_ns, _ns: ns }
-    }
-
-    fn port(&self, eni: &str) -> u32 {
-        self.ports[eni]
-    }
-
-    /// Runs one frame in on the port of `eni`: verdict and frame out.
-    fn run(&mut self, eni: &str, frame: &[u8]) -> (u32, Vec<u8>) {
-        let ifindex = self.port(eni);
-        let mut ctx = [0u8; 24];
-        ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
-        ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
-        let mut out = vec![0u8; frame.len() + 256];
-        let r = {
-            let prog = self.dp.router_program().unwrap();
-            let mut opts = TestRunOptions::new();
-            opts.data_in = Some(frame);
-            opts.data_out = Some(&mut out);
-            opts.ctx_in = Some(&ctx);
-            prog.test_run(opts).unwrap_or_else(|e| panic!("test run: {e}"))
-        };
-        out.truncate(r.data_size_out as usize);
-        (r.return_value, out)
-    }
-
-    fn dropped(&self, reason: DropReason) -> u64 {
-        self.dp.counters().unwrap().dropped(reason)
-    }
-}
 
 /// One row of a fixture table.
 struct Case {
@@ -184,7 +114,7 @@ fn forwarded(frame: &[u8], dst_mac: [u8; 6]) -> Vec<u8> {
 
 #[test]
 fn rt_1_rt_2_forward_between_vswitches_rewrites_macs_ttl_and_checksum() {
-    let mut fx = Fixture::new();
+    let mut fx = Fixture::new(MODEL);
     let m1 = eni_mac("eni-1");
     let m2 = eni_mac("eni-2");
     let to_2 = icmp_echo(ROUTER_MAC, m1, ip("10.0.1.10"), ip("10.0.2.10"), 64);
@@ -205,7 +135,7 @@ fn rt_1_rt_2_forward_between_vswitches_rewrites_macs_ttl_and_checksum() {
 
 #[test]
 fn rt_3_instance_next_hop_sends_to_the_appliance_eni() {
-    let mut fx = Fixture::new();
+    let mut fx = Fixture::new(MODEL);
     let m2 = eni_mac("eni-2");
     let f = icmp_echo(ROUTER_MAC, m2, ip("10.0.2.10"), ip("192.168.7.7"), 64);
     // The appliance forwards traffic that is not its own (source/dest check off).
@@ -223,7 +153,7 @@ fn rt_3_instance_next_hop_sends_to_the_appliance_eni() {
 
 #[test]
 fn vpc_3_same_address_in_another_vpc_is_another_eni() {
-    let mut fx = Fixture::new();
+    let mut fx = Fixture::new(MODEL);
     let mb2 = eni_mac("eni-b2");
     let in_b = icmp_echo(ROUTER_MAC, mb2, ip("10.0.1.11"), ip("10.0.1.10"), 64);
     let to_a = icmp_echo(ROUTER_MAC, mb2, ip("10.0.1.11"), ip("10.0.2.10"), 64);
@@ -238,7 +168,7 @@ fn vpc_3_same_address_in_another_vpc_is_another_eni() {
 
 #[test]
 fn vpc_4_anti_spoofing_drops_foreign_source_mac_and_ip() {
-    let mut fx = Fixture::new();
+    let mut fx = Fixture::new(MODEL);
     let m1 = eni_mac("eni-1");
     check(
         &mut fx,
@@ -253,7 +183,7 @@ fn vpc_4_anti_spoofing_drops_foreign_source_mac_and_ip() {
 
 #[test]
 fn vpc_2_arp_for_vswitch_addresses_is_answered_in_xdp() {
-    let mut fx = Fixture::new();
+    let mut fx = Fixture::new(MODEL);
     let m1 = eni_mac("eni-1");
     let gw = ip("10.0.1.253");
     let reply = arp(2, m1, ROUTER_MAC, gw, m1, ip("10.0.1.10"));
@@ -272,7 +202,7 @@ fn vpc_2_arp_for_vswitch_addresses_is_answered_in_xdp() {
 
 #[test]
 fn rt_1_no_route_no_neighbour_and_ttl_expiry_are_counted_drops() {
-    let mut fx = Fixture::new();
+    let mut fx = Fixture::new(MODEL);
     let m1 = eni_mac("eni-1");
     check(
         &mut fx,
@@ -287,7 +217,7 @@ fn rt_1_no_route_no_neighbour_and_ttl_expiry_are_counted_drops() {
 
 #[test]
 fn datapath_drops_ipv6_malformed_and_unknown_port_frames_by_reason() {
-    let mut fx = Fixture::new();
+    let mut fx = Fixture::new(MODEL);
     let m1 = eni_mac("eni-1");
     let mut v6 = icmp_echo(ROUTER_MAC, m1, ip("10.0.1.10"), ip("10.0.2.10"), 64);
     v6[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());

@@ -8,7 +8,11 @@ use std::{
     time::Duration,
 };
 
-use vpc_control::{apply, model::Model, netns};
+use std::collections::BTreeMap;
+
+use aya::programs::{TestRun, TestRunOptions};
+use vpc_common::DropReason;
+use vpc_control::{apply, compile, datapath::Datapath, model::Model, netns, netns::NetnsGuard};
 
 /// A name unique to this test run and call: `<prefix><pid>x<n>`.
 pub fn unique(prefix: &str) -> String {
@@ -211,3 +215,117 @@ pub fn arp(op: u16, eth_dst: [u8; 6], sha: [u8; 6], spa: Ipv4Addr, tha: [u8; 6],
 #[path = "daemon_helper.rs"]
 mod daemon_helper;
 pub use daemon_helper::*;
+
+/// The router program loaded with private maps, filled for a model file, with
+/// one veth pair per ENI in a scratch namespace (the ifindexes the device
+/// map and the test-run context need).
+pub struct DatapathFixture {
+    _links: Vec<aya::programs::xdp::XdpLink>,
+    /// The loaded datapath.
+    pub dp: Datapath,
+    /// Router port ifindex by ENI id.
+    pub ports: BTreeMap<String, u32>,
+    /// The model the maps hold.
+    pub model: Model,
+    _in_ns: NetnsGuard,
+    _ns: ScratchNs,
+}
+
+impl DatapathFixture {
+    /// Loads the datapath for `model` (a model file).
+    pub fn new(model: &str) -> Self {
+        let ns = ScratchNs::new("vpct-dp");
+        let model: Model = vpc_control::model::Model::from_toml(model).unwrap().with_system_route_tables();
+        vpc_control::validate::validate(&model).unwrap();
+        let mut ports = BTreeMap::new();
+        for (n, inst) in model.instances.iter().enumerate() {
+            let (p, q) = (format!("p{n}"), format!("q{n}"));
+            ns.ip(&["link", "add", &p, "type", "veth", "peer", "name", &q]);
+            ns.ip(&["link", "set", &p, "up"]);
+            ns.ip(&["link", "set", &q, "up"]);
+            ports.insert(inst.eni_id(), ns.ifindex(&p));
+        }
+        let in_ns = NetnsGuard::enter(&ns.0).unwrap();
+        let mut dp = Datapath::load(None).unwrap();
+        let desired = compile::compile(&model, &ports).unwrap();
+        dp.write(&Default::default(), &desired).unwrap();
+        let model_kept = model.clone();
+        // BPF_PROG_TEST_RUN with an ingress ifindex needs the device's XDP
+        // receive queue registered, i.e. an XDP program on it.
+        let prog = dp.router_program().unwrap();
+        let links = (0..model.instances.len())
+            .map(|n| {
+                let id = prog.attach(&format!("p{n}"), aya::programs::XdpMode::Driver).unwrap();
+                prog.take_link(id).unwrap()
+            })
+            .collect();
+        DatapathFixture { _links: links, dp, ports, model: model_kept, _in_ns: in_ns, _ns: ns }
+    }
+
+    /// The router port of an ENI.
+    pub fn port(&self, eni: &str) -> u32 {
+        self.ports[eni]
+    }
+
+    /// Runs one frame in on the port of `eni`: verdict and frame out.
+    pub fn run(&mut self, eni: &str, frame: &[u8]) -> (u32, Vec<u8>) {
+        let ifindex = self.port(eni);
+        let mut ctx = [0u8; 24];
+        ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
+        ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
+        let mut out = vec![0u8; frame.len() + 256];
+        let r = {
+            let prog = self.dp.router_program().unwrap();
+            let mut opts = TestRunOptions::new();
+            opts.data_in = Some(frame);
+            opts.data_out = Some(&mut out);
+            opts.ctx_in = Some(&ctx);
+            prog.test_run(opts).unwrap_or_else(|e| panic!("test run: {e}"))
+        };
+        out.truncate(r.data_size_out as usize);
+        (r.return_value, out)
+    }
+
+    /// A drop counter.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.dp.counters().unwrap().dropped(reason)
+    }
+
+    /// Rewrites the maps for a changed model (only the difference).
+    pub fn reapply(&mut self, model: Model) {
+        let model = model.with_system_route_tables();
+        vpc_control::validate::validate(&model).unwrap_or_else(|e| panic!("{e}"));
+        let current = self.dp.read().unwrap();
+        let desired = compile::compile(&model, &self.ports).unwrap_or_else(|e| panic!("{e}"));
+        self.dp.write(&current, &desired).unwrap();
+        self.model = model;
+    }
+}
+
+/// TCP flag bits.
+pub mod tcp_flags {
+    /// FIN.
+    pub const FIN: u8 = 0x01;
+    /// SYN.
+    pub const SYN: u8 = 0x02;
+    /// RST.
+    pub const RST: u8 = 0x04;
+    /// ACK.
+    pub const ACK: u8 = 0x10;
+}
+
+/// An IPv4 frame with a layer-4 header: TCP (flags), UDP, or any other
+/// protocol (ports ignored). ICMP: use [`icmp_echo`].
+pub fn l4_frame(dst_mac: [u8; 6], src_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, proto: u8, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    let mut l4 = Vec::new();
+    l4.extend_from_slice(&sport.to_be_bytes());
+    l4.extend_from_slice(&dport.to_be_bytes());
+    match proto {
+        6 => {
+            l4.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+        }
+        17 => l4.extend_from_slice(&[0, 8, 0, 0]),
+        _ => l4.extend_from_slice(&[0; 4]),
+    }
+    ipv4_frame(dst_mac, src_mac, src, dst, 64, proto, &l4)
+}
