@@ -310,3 +310,86 @@ fn vpc_1_ready_only_when_attached_then_metrics_and_stats() {
     let stats = d.cli_ok(&["stats"]);
     assert!(stats["Actions"]["forwarded"].as_u64().unwrap_or(0) >= forwarded, "{stats}");
 }
+
+fn id_of(v: &Value, path: &[&str]) -> String {
+    let mut x = v;
+    for p in path {
+        x = &x[*p];
+    }
+    x.as_str().or_else(|| x[0].as_str()).unwrap_or_else(|| panic!("no {path:?} in {v}")).to_string()
+}
+
+#[test]
+fn sg_5_example_rules_allow_exactly_that_and_revoking_cuts_a_live_flow() {
+    use std::io::{Read, Write};
+    let d = Daemon::start();
+    let vpc = id_of(&d.call("CreateVpc", &[R, ("CidrBlock", "10.0.0.0/16")]), &["VpcId"]);
+    let vsw_a = id_of(&d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "a"), ("CidrBlock", "10.0.1.0/24")]), &["VSwitchId"]);
+    let vsw_b = id_of(&d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "b"), ("CidrBlock", "10.0.2.0/24")]), &["VSwitchId"]);
+    let web = id_of(&d.call("CreateSecurityGroup", &[R, ("VpcId", &vpc), ("SecurityGroupName", "web")]), &["SecurityGroupId"]);
+    let client_sg = id_of(&d.call("CreateSecurityGroup", &[R, ("VpcId", &vpc), ("SecurityGroupName", "client")]), &["SecurityGroupId"]);
+    // SG-5's example: ICMP in, TCP 22 in, TCP 80 and 443 in.
+    d.call("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &web),
+        ("Permissions.1.IpProtocol", "ICMP"), ("Permissions.1.PortRange", "-1/-1"), ("Permissions.1.SourceCidrIp", "0.0.0.0/0"),
+        ("Permissions.2.IpProtocol", "TCP"), ("Permissions.2.PortRange", "22/22"), ("Permissions.2.SourceCidrIp", "0.0.0.0/0"),
+        ("Permissions.3.IpProtocol", "TCP"), ("Permissions.3.PortRange", "80/80"), ("Permissions.3.SourceCidrIp", "0.0.0.0/0"),
+        ("Permissions.4.IpProtocol", "TCP"), ("Permissions.4.PortRange", "443/443"), ("Permissions.4.SourceCidrIp", "0.0.0.0/0")]);
+    let client = id_of(
+        &d.call("RunInstances", &[R, ("VSwitchId", &vsw_a), ("PrivateIpAddress", "10.0.1.10"), ("SecurityGroupId", &client_sg)]),
+        &["InstanceIdSets", "InstanceIdSet"],
+    );
+    let server = id_of(
+        &d.call("RunInstances", &[R, ("VSwitchId", &vsw_b), ("PrivateIpAddress", "10.0.2.10"), ("SecurityGroupIds.1", &web)]),
+        &["InstanceIdSets", "InstanceIdSet"],
+    );
+    let srv = addr("10.0.2.10");
+    assert!(ping(&client, srv, 2), "ICMP in is allowed");
+    for port in [22, 80, 443] {
+        assert!(tcp_echo(&server, &client, srv, port), "TCP {port} in is allowed");
+    }
+    assert!(!tcp_echo(&server, &client, srv, 8080), "TCP 8080 in is not allowed");
+    assert!(ping_fails(&server, addr("10.0.1.10")), "unsolicited inbound to the client passed");
+
+    // A live TCP flow on 22, then the rule is revoked.
+    let listener = {
+        let _in = vpc_control::netns::NetnsGuard::enter(&server).expect("enter server");
+        std::net::TcpListener::bind((srv, 22)).expect("bind 22")
+    };
+    let echo = std::thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            // The client's FIN is dropped once the flow is cut: do not wait forever.
+            s.set_read_timeout(Some(Duration::from_secs(3))).ok();
+            let mut buf = [0u8; 64];
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 || s.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let mut stream = {
+        let _in = vpc_control::netns::NetnsGuard::enter(&client).expect("enter client");
+        std::net::TcpStream::connect_timeout(&(srv, 22).into(), Duration::from_secs(2)).expect("connect 22")
+    };
+    stream.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let mut buf = [0u8; 4];
+    stream.write_all(b"ping").unwrap();
+    stream.read_exact(&mut buf).expect("echo before the revoke");
+    let attr = d.call("DescribeSecurityGroupAttribute", &[R, ("SecurityGroupId", &web), ("Direction", "ingress")]);
+    let rule = attr["Permissions"]["Permission"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["PortRange"] == "22/22")
+        .map(|p| p["SecurityGroupRuleId"].as_str().unwrap().to_string())
+        .expect("the 22 rule");
+    d.call("RevokeSecurityGroup", &[R, ("SecurityGroupId", &web), ("SecurityGroupRuleId.1", &rule)]);
+    let started = std::time::Instant::now();
+    stream.write_all(b"pong").unwrap();
+    assert!(stream.read_exact(&mut buf).is_err(), "the flow survived the revoke");
+    assert!(started.elapsed() < Duration::from_millis(1500), "took {:?}", started.elapsed());
+    drop(stream);
+    let counters = d.call("DescribeRouterStats", &[]);
+    assert!(counters["Drops"]["sg_ingress"].as_u64().unwrap_or(0) > 0, "{counters}");
+    echo.join().expect("echo thread");
+}

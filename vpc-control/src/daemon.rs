@@ -131,6 +131,28 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         config.access_keys.first().map(|k| k.account_id.clone()).unwrap_or_else(|| "1000000000000000".to_string());
     let app = Arc::new(App { service: Mutex::new(service), verifier: Verifier::new(config.access_keys), admin_account });
 
+    // Free the slots of expired connections (the datapath already ignores them).
+    let sweeper = app.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            let app = sweeper.clone();
+            let swept = tokio::task::spawn_blocking(move || {
+                let mut service = app.service();
+                service.router_mut().map(|r| r.datapath_mut().sweep_conntrack())
+            })
+            .await;
+            match swept {
+                Ok(Some(Ok((live, removed)))) if removed > 0 => {
+                    tracing::debug!(live, removed, "conntrack sweep");
+                }
+                Ok(Some(Err(e))) => tracing::warn!(error = %e, "conntrack sweep failed"),
+                _ => {}
+            }
+        }
+    });
+
     let tcp = TcpListener::bind(config.listen).await.map_err(io(format!("binding {}", config.listen)))?;
     let unix = bind_unix(&config.socket)?;
     let routes = |origin: Origin| {
