@@ -393,3 +393,36 @@ fn sg_5_example_rules_allow_exactly_that_and_revoking_cuts_a_live_flow() {
     assert!(counters["Drops"]["sg_ingress"].as_u64().unwrap_or(0) > 0, "{counters}");
     echo.join().expect("echo thread");
 }
+
+#[test]
+fn acl_1_a_network_acl_denies_one_vswitch_to_another_while_the_sgs_allow_it() {
+    let d = Daemon::start();
+    let lab = lab_file(&d);
+    let report = d.cli_ok(&["apply", "-f", &lab]);
+    let vpc = report["Vpcs"]["lab"].as_str().unwrap().to_string();
+    let (web, app, db) = (
+        report["Instances"]["web"].as_str().unwrap().to_string(),
+        report["Instances"]["app"].as_str().unwrap().to_string(),
+        report["Instances"]["db"].as_str().unwrap().to_string(),
+    );
+    // One basic group for all, open to the whole VPC: the SGs allow everything.
+    let sg = id_of(&d.call("CreateSecurityGroup", &[R, ("VpcId", &vpc)]), &["SecurityGroupId"]);
+    d.call("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("IpProtocol", "all"), ("PortRange", "-1/-1"), ("SourceCidrIp", "10.0.0.0/16")]);
+    for i in [&web, &app, &db] {
+        let eni = vpc_control::model::eni_id_of(i);
+        d.call("ModifyNetworkInterfaceAttribute", &[R, ("NetworkInterfaceId", &eni), ("SecurityGroupId.1", &sg)]);
+    }
+    assert!(ping(&web, addr("10.0.2.10"), 2), "web -> app before the ACL");
+    let acl = id_of(&d.call("CreateNetworkAcl", &[R, ("VpcId", &vpc)]), &["NetworkAclId"]);
+    d.call("UpdateNetworkAclEntries", &[R, ("NetworkAclId", &acl), ("UpdateIngressAclEntries", "true"),
+        ("IngressAclEntries.1.Policy", "drop"), ("IngressAclEntries.1.Protocol", "all"), ("IngressAclEntries.1.Port", "-1/-1"), ("IngressAclEntries.1.SourceCidrIp", "10.0.1.0/24")]);
+    let app_vsw = report["VSwitches"]["app"].as_str().unwrap().to_string();
+    d.call("AssociateNetworkAcl", &[R, ("NetworkAclId", &acl), ("Resource.1.ResourceId", &app_vsw), ("Resource.1.ResourceType", "VSwitch")]);
+    assert!(ping_fails(&web, addr("10.0.2.10")), "the ACL did not stop web -> app");
+    assert!(!tcp_echo(&app, &web, addr("10.0.2.10"), 7003), "TCP web -> app passed the ACL");
+    assert!(ping(&app, addr("10.0.2.20"), 2), "inside the app vSwitch traffic must pass");
+    let stats = d.call("DescribeRouterStats", &[]);
+    assert!(stats["Drops"]["acl_ingress"].as_u64().unwrap_or(0) > 0, "{stats}");
+    d.call("UnassociateNetworkAcl", &[R, ("NetworkAclId", &acl), ("Resource.1.ResourceId", &app_vsw)]);
+    assert!(ping(&web, addr("10.0.2.10"), 2), "web -> app after the ACL is gone");
+}

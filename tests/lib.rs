@@ -314,6 +314,7 @@ pub mod tcp_flags {
     pub const ACK: u8 = 0x10;
 }
 
+#[allow(clippy::too_many_arguments)]
 /// An IPv4 frame with a layer-4 header: TCP (flags), UDP, or any other
 /// protocol (ports ignored). ICMP: use [`icmp_echo`].
 pub fn l4_frame(dst_mac: [u8; 6], src_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, proto: u8, sport: u16, dport: u16, flags: u8) -> Vec<u8> {

@@ -284,3 +284,38 @@ fn sg_1_datapath_verdicts_equal_the_reference_evaluator() {
     assert_eq!(checked, 12 * 150);
     assert!(accepted > checked / 10 && accepted < checked * 9 / 10, "{accepted} of {checked} accepted: the cases are one-sided");
 }
+
+#[test]
+fn acl_1_acl_2_a_network_acl_filters_between_vswitches_statelessly_first_match() {
+    let mut fx = DatapathFixture::new(MODEL);
+    let mut m = fx.model.clone();
+    let entry = |id: &str, policy: RulePolicy, protocol: IpProtocol, cidr: &str, ports: (u16, u16)| vpc_control::model::NetworkAclEntry {
+        id: id.into(),
+        name: String::new(),
+        policy,
+        protocol,
+        cidr: cidr.parse().unwrap(),
+        port_range: ports,
+        description: String::new(),
+    };
+    m.network_acls.push(vpc_control::model::NetworkAcl {
+        id: "nacl-guard".into(),
+        vpc_id: "vpc-a".into(),
+        name: None,
+        ingress: vec![
+            entry("nae-1", RulePolicy::Accept, IpProtocol::Tcp, "10.0.1.0/24", (22, 22)),
+            entry("nae-2", RulePolicy::Drop, IpProtocol::All, "10.0.1.0/24", (1, 65535)),
+        ],
+        egress: vec![entry("nae-3", RulePolicy::Drop, IpProtocol::Udp, "10.0.1.0/24", (1, 65535))],
+        meta: Default::default(),
+    });
+    m.vswitches.iter_mut().find(|v| v.id == "vsw-2").unwrap().network_acl_id = Some("nacl-guard".into());
+    fx.reapply(m);
+    expect(&mut fx, "tcp 22 from vsw-1: first entry accepts", "i-client", &frame("i-client", CLIENT, SERVER, 6, 44000, 22, SYN), XDP_REDIRECT, None);
+    expect(&mut fx, "icmp from vsw-1: second entry drops, though the SG allows it", "i-client", &icmp_echo(ROUTER_MAC, mac("i-client"), CLIENT, SERVER, 64), XDP_DROP, Some(DropReason::AclIngress));
+    expect(&mut fx, "inside vsw-2 the ACL does not apply", "i-peer", &frame("i-peer", PEER, SERVER, 6, 44001, 5432, SYN), XDP_REDIRECT, None);
+    expect(&mut fx, "outbound udp to vsw-1 dropped by the egress entry", "i-server", &frame("i-server", SERVER, CLIENT, 17, 53, 44002, 0), XDP_DROP, Some(DropReason::AclEgress));
+    // Stateless: the reply of the accepted ssh flow is judged by the
+    // outbound entries too (here: none matches tcp, the system entry accepts).
+    expect(&mut fx, "ssh reply (tcp) passes the outbound list", "i-server", &frame("i-server", SERVER, CLIENT, 6, 22, 44000, SYN | ACK), XDP_REDIRECT, None);
+}

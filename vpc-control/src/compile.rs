@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ipnet::Ipv4Net;
 use thiserror::Error;
 use vpc_common::{
+    ENI_FLAG_ACL_EGRESS_DEFAULT_ACCEPT, ENI_FLAG_ACL_INGRESS_DEFAULT_ACCEPT, ENI_FLAG_NETWORK_ACL,
     ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT, ENI_FLAG_SOURCE_DEST_CHECK, Egress, Eni,
     EniAddressKey, NextHop, NextHopKind, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict, RouteKey,
     VERDICT_ACCEPT, VERDICT_DROP, ipv4_mapped, policy_addr_prefix_len_v4, policy_port_prefix_len,
@@ -119,6 +120,13 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
             sg_egress = policies.install(&egress, &mut out)?;
             flags |= ENI_FLAG_SECURITY_GROUPS | ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT;
         }
+        let (mut acl_ingress, mut acl_egress) = (0, 0);
+        if let Some(acl) = vsw.network_acl_id.as_deref().and_then(|id| model.network_acl(id)) {
+            let (ingress, egress) = network_acl_policies(acl);
+            acl_ingress = policies.install(&ingress, &mut out)?;
+            acl_egress = policies.install(&egress, &mut out)?;
+            flags |= ENI_FLAG_NETWORK_ACL | ENI_FLAG_ACL_INGRESS_DEFAULT_ACCEPT | ENI_FLAG_ACL_EGRESS_DEFAULT_ACCEPT;
+        }
         out.eni_by_port.insert(
             ifindex,
             Eni {
@@ -134,8 +142,8 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
                 router_mac: ROUTER_MAC,
                 sg_ingress,
                 sg_egress,
-                acl_ingress: 0,
-                acl_egress: 0,
+                acl_ingress,
+                acl_egress,
             },
         );
         out.eni_by_address.insert(EniAddressKey { vpc_id, addr: ipv4_mapped(ip.octets()) }, egress);
@@ -209,16 +217,8 @@ pub fn security_group_policies(
             };
             let rule = policy::Rule {
                 priority: r.priority as u32,
-                verdict: match r.policy {
-                    model::RulePolicy::Accept => Verdict::Accept,
-                    model::RulePolicy::Drop => Verdict::Drop,
-                },
-                protocol: match r.ip_protocol {
-                    model::IpProtocol::Tcp => Protocol::Tcp,
-                    model::IpProtocol::Udp => Protocol::Udp,
-                    model::IpProtocol::Icmp => Protocol::Icmp,
-                    model::IpProtocol::All => Protocol::All,
-                },
+                verdict: verdict(r.policy),
+                protocol: protocol(r.ip_protocol),
                 ports: r.port_range.0..=r.port_range.1,
                 remotes,
             };
@@ -238,6 +238,44 @@ pub fn security_group_policies(
         }
     }
     (ingress, egress)
+}
+
+fn protocol(p: model::IpProtocol) -> Protocol {
+    match p {
+        model::IpProtocol::Tcp => Protocol::Tcp,
+        model::IpProtocol::Udp => Protocol::Udp,
+        model::IpProtocol::Icmp => Protocol::Icmp,
+        model::IpProtocol::All => Protocol::All,
+    }
+}
+
+fn verdict(p: model::RulePolicy) -> Verdict {
+    match p {
+        model::RulePolicy::Accept => Verdict::Accept,
+        model::RulePolicy::Drop => Verdict::Drop,
+    }
+}
+
+/// The inbound and outbound policies of a network ACL: stateless, first
+/// match wins (ACL-2); what no custom entry matches meets the system
+/// entries, which accept all.
+pub fn network_acl_policies(acl: &model::NetworkAcl) -> (policy::Policy, policy::Policy) {
+    let policy = |entries: &[model::NetworkAclEntry]| policy::Policy {
+        rules: entries
+            .iter()
+            .enumerate()
+            .map(|(n, e)| policy::Rule {
+                priority: n as u32,
+                verdict: verdict(e.policy),
+                protocol: protocol(e.protocol),
+                ports: e.port_range.0..=e.port_range.1,
+                remotes: vec![e.cidr],
+            })
+            .collect(),
+        default: Verdict::Accept,
+        combine: Combine::FirstMatch,
+    };
+    (policy(&acl.ingress), policy(&acl.egress))
 }
 
 /// Compiled policies by content-addressed id: an unchanged rule set keeps

@@ -32,6 +32,55 @@ pub struct Model {
     /// Security groups (SG-1..SG-5).
     #[serde(default, rename = "security_group")]
     pub security_groups: Vec<SecurityGroup>,
+    /// Network ACLs (ACL-1, ACL-2).
+    #[serde(default, rename = "network_acl")]
+    pub network_acls: Vec<NetworkAcl>,
+}
+
+/// One entry of a network ACL: first match wins, in list order (ACL-2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkAclEntry {
+    /// NetworkAclEntryId (`nae-...`).
+    pub id: String,
+    /// NetworkAclEntryName.
+    #[serde(default)]
+    pub name: String,
+    /// Policy.
+    #[serde(default)]
+    pub policy: RulePolicy,
+    /// Protocol.
+    pub protocol: IpProtocol,
+    /// SourceCidrIp (inbound) or DestinationCidrIp (outbound).
+    pub cidr: Ipv4Net,
+    /// Port, first and last destination port (1/65535 for icmp and all).
+    pub port_range: (u16, u16),
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A network ACL of a VPC, associated with vSwitches (ACL-1). Traffic no
+/// custom entry matches meets the system entries, which accept all.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkAcl {
+    /// NetworkAclId.
+    pub id: String,
+    /// VpcId.
+    pub vpc_id: String,
+    /// NetworkAclName.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Inbound entries, in order.
+    #[serde(default)]
+    pub ingress: Vec<NetworkAclEntry>,
+    /// Outbound entries, in order.
+    #[serde(default)]
+    pub egress: Vec<NetworkAclEntry>,
+    /// API metadata.
+    #[serde(default)]
+    pub meta: Meta,
 }
 
 /// Most security groups an ENI can be in (SG-4).
@@ -220,6 +269,9 @@ pub struct VSwitch {
     /// Associated route table; `None`: the VPC's system route table (RT-1).
     #[serde(default)]
     pub route_table_id: Option<String>,
+    /// Associated network ACL, if any (ACL-1).
+    #[serde(default)]
+    pub network_acl_id: Option<String>,
     /// API metadata.
     #[serde(default)]
     pub meta: Meta,
@@ -390,6 +442,11 @@ impl Model {
     /// The route table with this id.
     pub fn route_table(&self, id: &str) -> Option<&RouteTable> {
         self.route_tables.iter().find(|t| t.id == id)
+    }
+
+    /// The network ACL with this id.
+    pub fn network_acl(&self, id: &str) -> Option<&NetworkAcl> {
+        self.network_acls.iter().find(|a| a.id == id)
     }
 
     /// The security group with this id.

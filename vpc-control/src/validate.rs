@@ -75,6 +75,9 @@ pub enum ValidationError {
     /// A reference to a security group that does not exist.
     #[error("The security group {id} referenced by {by} does not exist.")]
     UnknownSecurityGroup { id: String, by: String },
+    /// A reference to a network ACL that does not exist.
+    #[error("The network ACL {id} referenced by {by} does not exist.")]
+    UnknownNetworkAcl { id: String, by: String },
     /// An ENI is in more security groups than the cloud allows (SG-4).
     #[error("The instance {instance_id} would be in {count} security groups; at most {max}.")]
     TooManySecurityGroups { instance_id: String, count: usize, max: usize },
@@ -113,6 +116,7 @@ impl ValidationError {
             VSwitchFull { .. } => "QuotaExceeded.PrivateIpAddress",
             InvalidRouterNamespace(_) => "InvalidParameter",
             UnknownSecurityGroup { .. } => "InvalidSecurityGroupId.NotFound",
+            UnknownNetworkAcl { .. } => "InvalidNetworkAclId.NotFound",
             TooManySecurityGroups { .. } => "JoinedGroupLimitExceed",
             InvalidPriority { .. } => "InvalidPriority.Malformed",
         }
@@ -179,6 +183,7 @@ pub fn validate(model: &Model) -> Result<(), ValidationError> {
     unique_ids("route table", model.route_tables.iter().map(|v| v.id.as_str()))?;
     unique_ids("instance", model.instances.iter().map(|v| v.id.as_str()))?;
     unique_ids("security group", model.security_groups.iter().map(|v| v.id.as_str()))?;
+    unique_ids("network ACL", model.network_acls.iter().map(|v| v.id.as_str()))?;
 
     for vpc in &model.vpcs {
         check_cidr(&vpc.id, &vpc.cidr_block, VPC_PREFIX_LEN)?;
@@ -320,6 +325,25 @@ fn validate_security_groups(model: &Model) -> Result<(), ValidationError> {
                     });
                 }
             }
+        }
+    }
+    for acl in &model.network_acls {
+        if model.vpc(&acl.vpc_id).is_none() {
+            return Err(ValidationError::UnknownVpc { id: acl.vpc_id.clone(), by: acl.id.clone() });
+        }
+    }
+    for vsw in &model.vswitches {
+        let Some(id) = &vsw.network_acl_id else { continue };
+        let acl = model
+            .network_acl(id)
+            .ok_or_else(|| ValidationError::UnknownNetworkAcl { id: id.clone(), by: vsw.id.clone() })?;
+        if acl.vpc_id != vsw.vpc_id {
+            return Err(ValidationError::VpcMismatch {
+                what: "Network ACL",
+                id: id.clone(),
+                expected_vpc: vsw.vpc_id.clone(),
+                actual_vpc: acl.vpc_id.clone(),
+            });
         }
     }
     for inst in &model.instances {

@@ -6,6 +6,7 @@
 //! One [`Service`] is shared by every connection behind one lock: calls are
 //! serialised, so parallel clients never see or leave torn state.
 mod compute;
+mod network_acl;
 mod route_table;
 mod security_group;
 mod vpc;
@@ -79,6 +80,13 @@ const ACTIONS: &[ActionSpec] = &[
     read("DescribeSecurityGroupAttribute", security_group::describe_attribute),
     write("JoinSecurityGroup", security_group::join),
     write("LeaveSecurityGroup", security_group::leave),
+    write("CreateNetworkAcl", network_acl::create),
+    write("DeleteNetworkAcl", network_acl::delete),
+    write("UpdateNetworkAclEntries", network_acl::update_entries),
+    write("AssociateNetworkAcl", network_acl::associate),
+    write("UnassociateNetworkAcl", network_acl::unassociate),
+    read("DescribeNetworkAcls", network_acl::describe),
+    read("DescribeNetworkAclAttributes", network_acl::describe_attributes),
 ];
 
 /// Names of every action served.

@@ -22,6 +22,7 @@ pub fn create(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
         cidr_block,
         zone_id: zone_id.to_string(),
         route_table_id: None,
+        network_acl_id: None,
         meta,
     };
     let body = json!({ "VSwitchId": vsw.id });
@@ -90,7 +91,7 @@ pub fn describe(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
                 "IsDefault": false,
                 "AvailableIpAddressCount": total.saturating_sub(4 + used),
                 "ResourceGroupId": "",
-                "NetworkAclId": "",
+                "NetworkAclId": v.network_acl_id.clone().unwrap_or_default(),
                 "EnabledIpv6": false,
                 "Ipv6CidrBlock": "",
                 "ShareType": "",
