@@ -262,6 +262,11 @@ impl Datapath {
         self.logger.take()
     }
 
+    /// The XDP_PASS instance program (a baseline for BPF_PROG_TEST_RUN).
+    pub fn instance_program(&mut self) -> Result<&mut Xdp, DatapathError> {
+        Ok(self.ebpf.program_mut(INSTANCE_PROGRAM).ok_or(DatapathError::Missing("instance program"))?.try_into()?)
+    }
+
     /// The router program (for BPF_PROG_TEST_RUN).
     pub fn router_program(&mut self) -> Result<&mut Xdp, DatapathError> {
         Ok(self

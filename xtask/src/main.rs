@@ -35,6 +35,13 @@ enum Cmd {
     },
     /// Stop the demo daemon left by `lab --keep` and remove its router.
     LabDown,
+    /// Benchmarks (BPF_PROG_TEST_RUN): security-group rule lookup at 10,
+    /// 1,000 and 10,000 rules against XDP_PASS. Needs root.
+    Bench {
+        /// Tiny counts: checks the benchmark runs, measures nothing.
+        #[arg(long)]
+        smoke: bool,
+    },
 }
 
 /// Debian packages the tests and the lab use.
@@ -324,6 +331,16 @@ fn main() -> Result<()> {
         Cmd::Setup => setup(),
         Cmd::Test { args } => test(&args),
         Cmd::Lab { keep } => lab(keep),
+        Cmd::Bench { smoke } => {
+            require_root("cargo xtask bench")?;
+            setup()?;
+            let mut c = cargo();
+            c.args(["bench", "--package", "vpc-tests", "--bench", "policy"]);
+            if smoke {
+                c.args(["--", "--smoke"]);
+            }
+            run(&mut c)
+        }
         Cmd::LabDown => {
             require_root("cargo xtask lab-down")?;
             lab_down(None)
