@@ -426,3 +426,10 @@ fn acl_1_a_network_acl_denies_one_vswitch_to_another_while_the_sgs_allow_it() {
     d.call("UnassociateNetworkAcl", &[R, ("NetworkAclId", &acl), ("Resource.1.ResourceId", &app_vsw)]);
     assert!(ping(&web, addr("10.0.2.10"), 2), "web -> app after the ACL is gone");
 }
+
+#[test]
+fn sg_1_acl_1_official_sdk_drives_security_groups_and_network_acls() {
+    let d = Daemon::start();
+    let out = json_line(&sdk(&d, &["sg-acl"], ACCESS_KEY_SECRET), "SDK sg-acl");
+    assert_eq!(out["ok"], true, "{out}");
+}

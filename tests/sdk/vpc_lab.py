@@ -355,6 +355,268 @@ def cmd_error_codes(_args):
     return 0 if ok else EXIT_MISMATCH
 
 
+# --------------------------------------------------------------------------
+# sg-acl: security groups (ECS SDK) and network ACLs (VPC SDK)
+
+SGACL_VPC_CIDR = "10.9.0.0/16"
+SGACL_VSW_CIDR = "10.9.1.0/24"
+SGACL_ZONE = "lab-a"
+
+
+def _raw(resp):
+    """What the daemon sent, as far as the SDK kept it (for mismatch reports)."""
+    body = getattr(resp, "body", None)
+    if body is not None:
+        return body.to_map()
+    return getattr(resp, "_map", None)
+
+
+def _field(resp, action, path):
+    """Walk `path` (attribute names) on resp.body; a None on the way is a wire-shape bug."""
+    obj = body_of(resp, action)
+    walked = "body"
+    for attr in path.split("."):
+        obj = getattr(obj, attr, None)
+        walked += "." + attr
+        if obj is None:
+            raise Mismatch(f"{action}: response model field {walked} is missing/None; "
+                           f"the daemon sent {json.dumps(_raw(resp), default=str)}")
+    return obj
+
+
+def _sg_rules(ecs, rt, sg_id):
+    resp = ecs.describe_security_group_attribute_with_options(ecs_models.DescribeSecurityGroupAttributeRequest(
+        region_id=region(), security_group_id=sg_id, direction="all"), rt)
+    body = body_of(resp, "DescribeSecurityGroupAttribute")
+    expect(body.security_group_id == sg_id,
+           f"DescribeSecurityGroupAttribute: SecurityGroupId {body.security_group_id!r} != {sg_id!r}")
+    perms = _field(resp, "DescribeSecurityGroupAttribute", "permissions.permission")
+    expect(isinstance(perms, list), f"DescribeSecurityGroupAttribute: Permissions.Permission is not a list: {_raw(resp)}")
+    return body, perms
+
+
+def _rule_key(r):
+    peer = r.source_cidr_ip if r.direction == "ingress" else r.dest_cidr_ip
+    return (r.direction, r.ip_protocol, r.port_range, peer, r.policy, r.priority)
+
+
+def _list_sgs(ecs, rt, vpc_id):
+    def fetch(page):
+        req = ecs_models.DescribeSecurityGroupsRequest(region_id=region(), vpc_id=vpc_id,
+                                                       page_number=page, page_size=PAGE_SIZE)
+        return body_of(ecs.describe_security_groups_with_options(req, rt), "DescribeSecurityGroups")
+    return _paged(fetch, lambda b: (b.security_groups.security_group
+                                    if b.security_groups and b.security_groups.security_group else []))
+
+
+def _ecs_count(ecs, rt, vpc_id, sg_id):
+    groups = [g for g in _list_sgs(ecs, rt, vpc_id) if g.security_group_id == sg_id]
+    expect(len(groups) == 1, f"DescribeSecurityGroups(VpcId={vpc_id}): group {sg_id} listed {len(groups)} times")
+    g = groups[0]
+    expect(g.ecs_count is not None,
+           f"DescribeSecurityGroups: SecurityGroups.SecurityGroup[{sg_id}].EcsCount missing: {g.to_map()}")
+    return g
+
+
+def _acl_entries(where, attr, kind):
+    """kind: 'ingress' or 'egress' -> list of entry models (never None)."""
+    holder = getattr(attr, f"{kind}_acl_entries", None)
+    expect(holder is not None, f"{where}: {kind.capitalize()}AclEntries missing: {attr.to_map()}")
+    entries = getattr(holder, f"{kind}_acl_entry", None)
+    expect(isinstance(entries, list),
+           f"{where}: {kind.capitalize()}AclEntries.{kind.capitalize()}AclEntry is not a list: {attr.to_map()}")
+    return entries
+
+
+def _check_acl(where, a, acl_id, vpc_id, vsw_id):
+    """Checks one NetworkAcl / NetworkAclAttribute model."""
+    expect(a.network_acl_id == acl_id, f"{where}: NetworkAclId {a.network_acl_id!r} != {acl_id!r}")
+    expect(a.vpc_id == vpc_id, f"{where}: VpcId {a.vpc_id!r} != {vpc_id!r}")
+    ingress = _acl_entries(where, a, "ingress")
+    egress = _acl_entries(where, a, "egress")
+    ing_custom = [(e.policy, e.protocol, e.port, e.source_cidr_ip) for e in ingress if e.entry_type == "custom"]
+    ing_system = [e for e in ingress if e.entry_type == "system"]
+    want_ing = [("accept", "tcp", "22/22", SGACL_VPC_CIDR), ("drop", "all", "-1/-1", "0.0.0.0/0")]
+    expect(len(ingress) == 3 and ing_custom == want_ing and len(ing_system) == 1,
+           f"{where}: ingress entries: want 2 custom {want_ing!r} (in order) + 1 system, got "
+           f"{[e.to_map() for e in ingress]!r}")
+    eg_custom = [(e.policy, e.protocol, e.port, e.destination_cidr_ip) for e in egress if e.entry_type == "custom"]
+    want_eg = [("drop", "udp", "53/53", "0.0.0.0/0")]
+    expect(eg_custom == want_eg, f"{where}: custom egress entries: want {want_eg!r}, got "
+                                 f"{[e.to_map() for e in egress]!r}")
+    expect(a.resources is not None and isinstance(a.resources.resource, list),
+           f"{where}: Resources.Resource missing: {a.to_map()}")
+    res = [(r.resource_id, r.resource_type) for r in a.resources.resource]
+    expect(res == [(vsw_id, "VSwitch")], f"{where}: Resources.Resource {res!r} != {[(vsw_id, 'VSwitch')]!r}")
+    return {"Ingress": len(ingress), "Egress": len(egress)}
+
+
+def cmd_sg_acl(_args):
+    vpc, ecs, rt = vpc_client(), ecs_client(), runtime()
+    state = {"VpcId": None, "VSwitchId": None, "SecurityGroupIds": {}, "InstanceId": None, "NetworkAclId": None}
+    try:
+        checks = _sg_acl(vpc, ecs, rt, state)
+    except BaseException:
+        log("partial sg-acl state: " + json.dumps(state))
+        raise
+    print(json.dumps({"ok": True, **state, "checks": checks}, sort_keys=True, default=str))
+    return 0
+
+
+def _sg_acl(vpc, ecs, rt, state):
+    checks = {}
+    # ---- network
+    resp = vpc.create_vpc_with_options(vpc_models.CreateVpcRequest(
+        region_id=region(), cidr_block=SGACL_VPC_CIDR, vpc_name="sgacl"), rt)
+    vpc_id = state["VpcId"] = _field(resp, "CreateVpc", "vpc_id")
+    resp = vpc.create_vswitch_with_options(vpc_models.CreateVSwitchRequest(
+        region_id=region(), vpc_id=vpc_id, cidr_block=SGACL_VSW_CIDR, zone_id=SGACL_ZONE,
+        v_switch_name="sgacl"), rt)
+    vsw_id = state["VSwitchId"] = _field(resp, "CreateVSwitch", "v_switch_id")
+
+    # ---- security group "web" and its rules
+    resp = ecs.create_security_group_with_options(ecs_models.CreateSecurityGroupRequest(
+        region_id=region(), vpc_id=vpc_id, security_group_name="web", security_group_type="normal"), rt)
+    web = state["SecurityGroupIds"]["web"] = _field(resp, "CreateSecurityGroup", "security_group_id")
+
+    body_of(ecs.authorize_security_group_with_options(ecs_models.AuthorizeSecurityGroupRequest(
+        region_id=region(), security_group_id=web, permissions=[
+            ecs_models.AuthorizeSecurityGroupRequestPermissions(
+                ip_protocol="icmp", port_range="-1/-1", source_cidr_ip="0.0.0.0/0"),
+            ecs_models.AuthorizeSecurityGroupRequestPermissions(
+                ip_protocol="tcp", port_range="22/22", source_cidr_ip="10.0.0.0/8", priority="5"),
+        ]), rt), "AuthorizeSecurityGroup")
+    body_of(ecs.authorize_security_group_egress_with_options(ecs_models.AuthorizeSecurityGroupEgressRequest(
+        region_id=region(), security_group_id=web, ip_protocol="tcp", port_range="25/25",
+        dest_cidr_ip="0.0.0.0/0", policy="drop"), rt), "AuthorizeSecurityGroupEgress")
+
+    body, perms = _sg_rules(ecs, rt, web)
+    want = {
+        ("ingress", "ICMP", "-1/-1", "0.0.0.0/0", "Accept", "1"),
+        ("ingress", "TCP", "22/22", "10.0.0.0/8", "Accept", "5"),
+        ("egress", "TCP", "25/25", "0.0.0.0/0", "Drop", "1"),
+    }
+    got = [_rule_key(r) for r in perms]
+    expect(len(got) == 3 and set(got) == want,
+           f"DescribeSecurityGroupAttribute(Direction=all): rules (Direction, IpProtocol, PortRange, peer, Policy, "
+           f"Priority) want {sorted(want)!r}, got {got!r}; raw {[r.to_map() for r in perms]!r}")
+    expect(all(isinstance(r.security_group_rule_id, str) and r.security_group_rule_id for r in perms),
+           f"DescribeSecurityGroupAttribute: a rule lacks SecurityGroupRuleId: {[r.to_map() for r in perms]!r}")
+    expect(body.inner_access_policy == "Accept",
+           f"DescribeSecurityGroupAttribute: InnerAccessPolicy {body.inner_access_policy!r} != 'Accept'")
+    checks["Rules"] = len(perms)
+
+    # ---- an instance in the group
+    resp = ecs.run_instances_with_options(ecs_models.RunInstancesRequest(
+        region_id=region(), zone_id=SGACL_ZONE, image_id=LAB_IMAGE_ID, instance_type=LAB_INSTANCE_TYPE,
+        instance_name="sgacl", v_switch_id=vsw_id, security_group_ids=[web], amount=1), rt)
+    ids = _field(resp, "RunInstances", "instance_id_sets.instance_id_set")
+    expect(isinstance(ids, list) and len(ids) == 1 and isinstance(ids[0], str) and ids[0],
+           f"RunInstances: expected InstanceIdSets.InstanceIdSet with one id, got {_raw(resp)}")
+    inst = state["InstanceId"] = ids[0]
+
+    g = _ecs_count(ecs, rt, vpc_id, web)
+    expect(g.ecs_count == 1, f"DescribeSecurityGroups: web EcsCount {g.ecs_count!r} != 1")
+    expect(g.security_group_name == "web", f"DescribeSecurityGroups: SecurityGroupName {g.security_group_name!r} != 'web'")
+    expect(g.vpc_id == vpc_id, f"DescribeSecurityGroups: VpcId {g.vpc_id!r} != {vpc_id!r}")
+
+    # ---- policy, revoke
+    body_of(ecs.modify_security_group_policy_with_options(ecs_models.ModifySecurityGroupPolicyRequest(
+        region_id=region(), security_group_id=web, inner_access_policy="Drop"), rt), "ModifySecurityGroupPolicy")
+    ssh = [r.security_group_rule_id for r in perms if r.port_range == "22/22"]
+    body_of(ecs.revoke_security_group_with_options(ecs_models.RevokeSecurityGroupRequest(
+        region_id=region(), security_group_id=web, security_group_rule_id=ssh), rt), "RevokeSecurityGroup")
+    body, perms = _sg_rules(ecs, rt, web)
+    got = sorted(_rule_key(r) for r in perms)
+    want_left = sorted(want - {("ingress", "TCP", "22/22", "10.0.0.0/8", "Accept", "5")})
+    expect(got == want_left, f"after RevokeSecurityGroup(SecurityGroupRuleId={ssh}): rules {got!r} != {want_left!r}")
+    expect(body.inner_access_policy == "Drop",
+           f"after ModifySecurityGroupPolicy: InnerAccessPolicy {body.inner_access_policy!r} != 'Drop'")
+
+    # ---- second group, join / leave
+    resp = ecs.create_security_group_with_options(ecs_models.CreateSecurityGroupRequest(
+        region_id=region(), vpc_id=vpc_id, security_group_name="db", security_group_type="normal"), rt)
+    db = state["SecurityGroupIds"]["db"] = _field(resp, "CreateSecurityGroup", "security_group_id")
+    body_of(ecs.join_security_group_with_options(ecs_models.JoinSecurityGroupRequest(
+        region_id=region(), instance_id=inst, security_group_id=db), rt), "JoinSecurityGroup")
+    n = _ecs_count(ecs, rt, vpc_id, db).ecs_count
+    expect(n == 1, f"after JoinSecurityGroup: db EcsCount {n!r} != 1")
+    body_of(ecs.leave_security_group_with_options(ecs_models.LeaveSecurityGroupRequest(
+        region_id=region(), instance_id=inst, security_group_id=db), rt), "LeaveSecurityGroup")
+    n = _ecs_count(ecs, rt, vpc_id, db).ecs_count
+    expect(n == 0, f"after LeaveSecurityGroup: db EcsCount {n!r} != 0")
+
+    # ---- network ACL
+    resp = vpc.create_network_acl_with_options(vpc_models.CreateNetworkAclRequest(
+        region_id=region(), vpc_id=vpc_id, network_acl_name="sgacl"), rt)
+    acl = state["NetworkAclId"] = _field(resp, "CreateNetworkAcl", "network_acl_id")
+    body_of(vpc.update_network_acl_entries_with_options(vpc_models.UpdateNetworkAclEntriesRequest(
+        region_id=region(), network_acl_id=acl,
+        update_ingress_acl_entries=True, ingress_acl_entries=[
+            vpc_models.UpdateNetworkAclEntriesRequestIngressAclEntries(
+                network_acl_entry_name="ssh", policy="accept", protocol="tcp", port="22/22",
+                source_cidr_ip=SGACL_VPC_CIDR),
+            vpc_models.UpdateNetworkAclEntriesRequestIngressAclEntries(
+                network_acl_entry_name="rest", policy="drop", protocol="all", port="-1/-1",
+                source_cidr_ip="0.0.0.0/0"),
+        ],
+        update_egress_acl_entries=True, egress_acl_entries=[
+            vpc_models.UpdateNetworkAclEntriesRequestEgressAclEntries(
+                network_acl_entry_name="dns", policy="drop", protocol="udp", port="53/53",
+                destination_cidr_ip="0.0.0.0/0"),
+        ]), rt), "UpdateNetworkAclEntries")
+    body_of(vpc.associate_network_acl_with_options(vpc_models.AssociateNetworkAclRequest(
+        region_id=region(), network_acl_id=acl, resource=[
+            vpc_models.AssociateNetworkAclRequestResource(resource_id=vsw_id, resource_type="VSwitch")]), rt),
+        "AssociateNetworkAcl")
+
+    resp = vpc.describe_network_acls_with_options(vpc_models.DescribeNetworkAclsRequest(
+        region_id=region(), vpc_id=vpc_id), rt)
+    acls = _field(resp, "DescribeNetworkAcls", "network_acls.network_acl")
+    mine = [a for a in acls if a.network_acl_id == acl]
+    expect(len(mine) == 1, f"DescribeNetworkAcls(VpcId={vpc_id}): ACL {acl} listed {len(mine)} times: {_raw(resp)}")
+    checks["DescribeNetworkAcls"] = _check_acl("DescribeNetworkAcls", mine[0], acl, vpc_id, vsw_id)
+
+    resp = vpc.describe_network_acl_attributes_with_options(vpc_models.DescribeNetworkAclAttributesRequest(
+        region_id=region(), network_acl_id=acl), rt)
+    attr = _field(resp, "DescribeNetworkAclAttributes", "network_acl_attribute")
+    checks["DescribeNetworkAclAttributes"] = _check_acl("DescribeNetworkAclAttributes", attr, acl, vpc_id, vsw_id)
+
+    # ---- error codes (while "web" still exists, so PortRange is what fails)
+    results = [
+        _expect_error("DeleteSecurityGroup(SecurityGroupId=sg-doesnotexist)", "InvalidSecurityGroupId.NotFound",
+                      lambda: ecs.delete_security_group_with_options(ecs_models.DeleteSecurityGroupRequest(
+                          region_id=region(), security_group_id="sg-doesnotexist"), rt)),
+        _expect_error("AuthorizeSecurityGroup(PortRange=0/22)", "InvalidPortRange.Malformed",
+                      lambda: ecs.authorize_security_group_with_options(ecs_models.AuthorizeSecurityGroupRequest(
+                          region_id=region(), security_group_id=web, ip_protocol="tcp", port_range="0/22",
+                          source_cidr_ip="0.0.0.0/0"), rt)),
+    ]
+    bad = [r for r in results if not r["ok"]]
+    expect(not bad, f"error codes differ: {json.dumps(bad)}")
+    checks["ErrorCodes"] = [r["code"] for r in results]
+
+    # ---- clean up
+    body_of(vpc.unassociate_network_acl_with_options(vpc_models.UnassociateNetworkAclRequest(
+        region_id=region(), network_acl_id=acl, resource=[
+            vpc_models.UnassociateNetworkAclRequestResource(resource_id=vsw_id, resource_type="VSwitch")]), rt),
+        "UnassociateNetworkAcl")
+    body_of(vpc.delete_network_acl_with_options(vpc_models.DeleteNetworkAclRequest(
+        region_id=region(), network_acl_id=acl), rt), "DeleteNetworkAcl")
+    body_of(ecs.delete_instance_with_options(ecs_models.DeleteInstanceRequest(
+        instance_id=inst, force=True), rt), "DeleteInstance")
+    for sg in (web, db):
+        body_of(ecs.delete_security_group_with_options(ecs_models.DeleteSecurityGroupRequest(
+            region_id=region(), security_group_id=sg), rt), "DeleteSecurityGroup")
+    body_of(vpc.delete_vswitch_with_options(vpc_models.DeleteVSwitchRequest(
+        region_id=region(), v_switch_id=vsw_id), rt), "DeleteVSwitch")
+    body_of(vpc.delete_vpc_with_options(vpc_models.DeleteVpcRequest(region_id=region(), vpc_id=vpc_id), rt),
+            "DeleteVpc")
+    left = [v.vpc_id for v in list_vpcs(vpc, rt) if v.vpc_id == vpc_id]
+    expect(not left, f"DescribeVpcs still lists {vpc_id} after DeleteVpc")
+    return checks
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(
         prog="vpc_lab.py",
@@ -367,10 +629,13 @@ def main(argv=None):
     td.add_argument("--vpc-id", required=True)
     sub.add_parser("wrong-secret", help="DescribeVpcs with a corrupted secret must fail with SignatureDoesNotMatch")
     sub.add_parser("error-codes", help="check InvalidCidrBlock.Malformed and InvalidVpcId.NotFound")
+    sub.add_parser("sg-acl", help="security groups (rules, policy, join/leave) and network ACLs through the SDKs, "
+                                  "verified via Describe*, then cleaned up; error codes checked")
     args = p.parse_args(argv)
 
     handler = {"build-lab": cmd_build_lab, "teardown": cmd_teardown,
-               "wrong-secret": cmd_wrong_secret, "error-codes": cmd_error_codes}[args.cmd]
+               "wrong-secret": cmd_wrong_secret, "error-codes": cmd_error_codes,
+               "sg-acl": cmd_sg_acl}[args.cmd]
     try:
         return handler(args)
     except Mismatch as exc:
