@@ -111,6 +111,25 @@ pub fn delete_instance(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
     Ok(json!({}))
 }
 
+/// The instances the caller may see, with their vSwitch, filtered by the
+/// VpcId, VSwitchId and SecurityGroupId parameters both Describe actions take.
+fn located<'m>(d: &'m Draft, p: &Params) -> Vec<(&'m Instance, &'m model::VSwitch)> {
+    let vpc_id = p.str("VpcId");
+    let vsw_id = p.str("VSwitchId");
+    let group = p.str("SecurityGroupId");
+    d.model
+        .instances
+        .iter()
+        .filter(|i| d.visible(&i.meta, p))
+        .filter_map(|i| Some((i, d.model.vswitch(&i.vswitch_id)?)))
+        .filter(|(i, v)| {
+            vpc_id.is_none_or(|x| v.vpc_id == x)
+                && vsw_id.is_none_or(|x| v.id == x)
+                && group.is_none_or(|g| i.security_group_ids.iter().any(|x| x == g))
+        })
+        .collect()
+}
+
 fn address(i: &Instance) -> String {
     i.private_ip_address.map(|a| a.to_string()).unwrap_or_default()
 }
@@ -125,27 +144,17 @@ pub fn describe_instances(d: &mut Draft, p: &Params) -> Result<Value, ApiError> 
     p.required("RegionId")?;
     let ids = p.list_or_json("InstanceIds")?;
     let addrs = p.list_or_json("PrivateIpAddresses")?;
-    let vpc_id = p.str("VpcId");
-    let vsw_id = p.str("VSwitchId");
     let zone = p.str("ZoneId");
     let name = p.str("InstanceName");
     let status = p.str("Status");
-    let group = p.str("SecurityGroupId");
-    let m = &d.model;
-    let list: Vec<(&Instance, &model::VSwitch)> = m
-        .instances
-        .iter()
-        .filter(|i| d.visible(&i.meta, p))
-        .filter_map(|i| Some((i, m.vswitch(&i.vswitch_id)?)))
+    let list: Vec<(&Instance, &model::VSwitch)> = located(d, p)
+        .into_iter()
         .filter(|(i, v)| {
             (ids.is_empty() || ids.contains(&i.id))
                 && (addrs.is_empty() || addrs.contains(&address(i)))
-                && vpc_id.is_none_or(|x| v.vpc_id == x)
-                && vsw_id.is_none_or(|x| v.id == x)
                 && zone.is_none_or(|x| v.zone_id == x)
                 && name.is_none_or(|x| name_matches(x, i.name.as_deref().unwrap_or_default()))
                 && status.is_none_or(|x| x == "Running")
-                && group.is_none_or(|g| i.security_group_ids.iter().any(|x| x == g))
         })
         .collect();
     let (list, paging) = page(p, list, 100)?;
@@ -248,25 +257,15 @@ pub fn describe_enis(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
     p.required("RegionId")?;
     let ids = p.list("NetworkInterfaceId")?;
     let instance = p.str("InstanceId");
-    let vpc_id = p.str("VpcId");
-    let vsw_id = p.str("VSwitchId");
     let primary = p.str("PrimaryIpAddress");
     let ty = p.str("Type");
-    let group = p.str("SecurityGroupId");
-    let m = &d.model;
-    let list: Vec<(&Instance, &model::VSwitch)> = m
-        .instances
-        .iter()
-        .filter(|i| d.visible(&i.meta, p))
-        .filter_map(|i| Some((i, m.vswitch(&i.vswitch_id)?)))
-        .filter(|(i, v)| {
+    let list: Vec<(&Instance, &model::VSwitch)> = located(d, p)
+        .into_iter()
+        .filter(|(i, _)| {
             (ids.is_empty() || ids.contains(&i.eni_id()))
                 && instance.is_none_or(|x| i.id == x)
-                && vpc_id.is_none_or(|x| v.vpc_id == x)
-                && vsw_id.is_none_or(|x| v.id == x)
                 && primary.is_none_or(|x| address(i) == x)
                 && ty.is_none_or(|x| x == "Primary")
-                && group.is_none_or(|g| i.security_group_ids.iter().any(|x| x == g))
         })
         .collect();
     let (list, paging) = page(p, list, 100)?;
