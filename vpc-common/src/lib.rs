@@ -251,10 +251,11 @@ pub struct CtEntry {
     pub state: u32,
     /// The initiator's egress policy id when the flow was allowed.
     pub egress_policy: u32,
-    /// The responder's ingress policy id when the flow was allowed.
+    /// The responder's ingress policy id when the flow was allowed (a
+    /// policy's default verdict is part of its content-addressed id).
     pub ingress_policy: u32,
-    /// The responder ENI's flags then (its defaults are part of the policy).
-    pub ingress_flags: u32,
+    /// Always 0 (keeps the value 8-byte aligned without implicit padding).
+    pub pad: u32,
 }
 
 /// Idle timeouts (ns) by state and protocol, as the cloud's ENI connection

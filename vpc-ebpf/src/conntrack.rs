@@ -143,7 +143,7 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni) -> Result<(), DropR
         state: next_state(flow, CT_STATE_NEW, false),
         egress_policy: egress_id(src),
         ingress_policy: ingress_id(dst),
-        ingress_flags: 0,
+        pad: 0,
     };
     match CONNTRACK.insert(&forward, &entry, BPF_NOEXIST) {
         Ok(()) => Ok(()),
