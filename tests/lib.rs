@@ -270,22 +270,15 @@ impl DatapathFixture {
     /// Runs one frame in on the port of `eni`: verdict and frame out.
     pub fn run(&mut self, eni: &str, frame: &[u8]) -> (u32, Vec<u8>) {
         let ifindex = self.port(eni);
-        let mut ctx = [0u8; 24];
-        ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
-        ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
-        let mut out = vec![0u8; frame.len() + 256];
-        let r = {
-            let prog = self.dp.router_program().unwrap();
-            let mut opts = TestRunOptions::new();
-            opts.data_in = Some(frame);
-            opts.data_out = Some(&mut out);
-            opts.ctx_in = Some(&ctx);
-            prog.test_run(opts).unwrap_or_else(|e| panic!("test run: {e}"))
-        };
-        out.truncate(r.data_size_out as usize);
-        (r.return_value, out)
+        test_run(self.dp.router_program().unwrap(), ifindex, frame)
     }
 
+    /// The scratch namespace the ports live in (a thread that runs frames
+    /// through the program must be in it: the kernel resolves the ingress
+    /// ifindex there).
+    pub fn namespace(&self) -> &str {
+        &self._ns.0
+    }
     /// A drop counter.
     pub fn dropped(&self, reason: DropReason) -> u64 {
         self.dp.counters().unwrap().dropped(reason)
@@ -300,6 +293,22 @@ impl DatapathFixture {
         self.dp.write(&current, &desired).unwrap();
         self.model = model;
     }
+}
+
+/// Runs one frame through `prog` (BPF_PROG_TEST_RUN) as if received on
+/// `ifindex`: the verdict and the frame out.
+pub fn test_run(prog: &aya::programs::Xdp, ifindex: u32, frame: &[u8]) -> (u32, Vec<u8>) {
+    let mut ctx = [0u8; 24];
+    ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
+    ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
+    let mut out = vec![0u8; frame.len() + 256];
+    let mut opts = TestRunOptions::new();
+    opts.data_in = Some(frame);
+    opts.data_out = Some(&mut out);
+    opts.ctx_in = Some(&ctx);
+    let r = prog.test_run(opts).unwrap_or_else(|e| panic!("test run: {e}"));
+    out.truncate(r.data_size_out as usize);
+    (r.return_value, out)
 }
 
 /// TCP flag bits.
