@@ -28,8 +28,20 @@ pub mod map_names {
     pub const POLICY_PORTS: &str = "POLICY_PORTS";
     /// `HashMap<CtKey, CtEntry>`: connection tracking (security groups are stateful).
     pub const CONNTRACK: &str = "CONNTRACK";
+    /// `Array<Egress>` of one entry: the internet uplink port and its MACs.
+    pub const UPLINK: &str = "UPLINK";
+    /// `HashMap<[u8; 4], PublicAddress>`: public IPv4 address -> what holds it.
+    pub const PUBLIC_ADDRESSES: &str = "PUBLIC_ADDRESSES";
+    /// `HashMap<u32, NatGateway>`: numeric NAT gateway id -> its configuration.
+    pub const NAT_GATEWAYS: &str = "NAT_GATEWAYS";
+    /// `LpmTrie<SnatKey, SnatTarget>`: {NAT gateway, source prefix} -> SNAT address.
+    pub const SNAT_ENTRIES: &str = "SNAT_ENTRIES";
+    /// `HashMap<NatOutKey, NatOutValue>`: a private flow -> its public address and port.
+    pub const NAT_OUT: &str = "NAT_OUT";
+    /// `HashMap<NatInKey, NatInValue>`: a public address and port, per remote -> the private flow.
+    pub const NAT_IN: &str = "NAT_IN";
     /// All of the above, for pinning.
-    pub const ALL: [&str; 10] = [
+    pub const ALL: [&str; 16] = [
         ENI_BY_PORT,
         ENI_BY_ADDRESS,
         ROUTES,
@@ -40,6 +52,12 @@ pub mod map_names {
         POLICY_ADDRESSES,
         POLICY_PORTS,
         CONNTRACK,
+        UPLINK,
+        PUBLIC_ADDRESSES,
+        NAT_GATEWAYS,
+        SNAT_ENTRIES,
+        NAT_OUT,
+        NAT_IN,
     ];
 }
 
@@ -93,6 +111,12 @@ pub enum NextHopKind {
     Local = 1,
     /// Send to one ENI (an instance such as a firewall appliance): `egress`.
     Eni = 2,
+    /// The VPC's IPv4 gateway: to the internet through the uplink, from
+    /// the ENI's public IP or EIP (IGW-3).
+    Ipv4Gateway = 3,
+    /// An internet NAT gateway (`gateway_id`): source NAT through its SNAT
+    /// entries, unless the ENI has a public IP or EIP of its own.
+    NatGateway = 4,
 }
 
 /// Where to send a frame: the router port and the MACs to write.
@@ -115,6 +139,8 @@ pub struct NextHop {
     pub kind: u32,
     /// For [`NextHopKind::Eni`]: the ENI to send to; zero otherwise.
     pub egress: Egress,
+    /// For [`NextHopKind::NatGateway`]: its numeric id; zero otherwise.
+    pub gateway_id: u32,
 }
 
 /// Key of `ENI_BY_ADDRESS`.
@@ -145,6 +171,13 @@ pub const ENI_FLAG_NETWORK_ACL: u32 = 1 << 4;
 pub const ENI_FLAG_ACL_INGRESS_DEFAULT_ACCEPT: u32 = 1 << 5;
 /// `Eni::flags`: the ACL's outbound default is accept.
 pub const ENI_FLAG_ACL_EGRESS_DEFAULT_ACCEPT: u32 = 1 << 6;
+
+/// `Eni::flags`: this port is the internet uplink (not an ENI): frames from
+/// it go to public addresses.
+pub const ENI_FLAG_UPLINK: u32 = 1 << 7;
+/// `Eni::flags`: the VPC has no enabled IPv4 gateway and the ENI has a public
+/// IP or EIP: a destination no route matches is the internet (IGW-3).
+pub const ENI_FLAG_DIRECT_INTERNET: u32 = 1 << 8;
 
 /// Most {policy, remote prefix} entries (all policies together).
 pub const MAX_POLICY_ADDRESSES: u32 = 1 << 20;
@@ -318,7 +351,156 @@ pub struct Eni {
     pub acl_ingress: u32,
     /// Outbound network ACL policy id of the vSwitch.
     pub acl_egress: u32,
+    /// The ENI's public IPv4 address (static public IP or EIP), or zeros.
+    pub public_ip: [u8; 4],
 }
+
+/// `PublicAddress::kind`: the public IP or EIP of one ENI (1:1 NAT).
+pub const PUBLIC_KIND_ENI: u32 = 1;
+/// `PublicAddress::kind`: an SNAT address of a NAT gateway (port translation).
+pub const PUBLIC_KIND_SNAT: u32 = 2;
+/// `PublicAddress::flags`: the VPC's IPv4 gateway is enabled: new inbound
+/// flows follow its gateway route table (IGW-4).
+pub const PUBLIC_FLAG_IPV4_GATEWAY: u32 = 1;
+
+/// Value of `PUBLIC_ADDRESSES` (keyed by the public IPv4 address: public
+/// addresses and NAT are IPv4 only in the cloud).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct PublicAddress {
+    /// `PUBLIC_KIND_*`.
+    pub kind: u32,
+    /// `PUBLIC_FLAG_*`.
+    pub flags: u32,
+    /// Numeric id of the VPC.
+    pub vpc_id: u32,
+    /// Numeric id of the gateway route table bound to the VPC's IPv4
+    /// gateway; 0 if none (then new inbound flows are dropped).
+    pub gateway_route_table_id: u32,
+    /// For [`PUBLIC_KIND_ENI`]: the ENI's private address.
+    pub private_ip: [u8; 4],
+}
+
+/// `NatGateway::flags`: the VPC's IPv4 gateway is enabled: the NAT
+/// gateway's vSwitch must route the destination to it.
+pub const NAT_FLAG_VIA_IPV4_GATEWAY: u32 = 1;
+
+/// Value of `NAT_GATEWAYS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct NatGateway {
+    /// `NAT_FLAG_*`.
+    pub flags: u32,
+    /// Route table of the NAT gateway's vSwitch.
+    pub route_table_id: u32,
+}
+
+/// Data part of a `SNAT_ENTRIES` key: the NAT gateway matched in full, then
+/// the source prefix (a vSwitch CIDR, an instance /32 or any CIDR).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SnatKey {
+    /// Numeric NAT gateway id.
+    pub nat_gateway_id: u32,
+    /// Private source address.
+    pub addr: [u8; 4],
+}
+
+/// LPM prefix length of a [`SnatKey`] for a source prefix of `len` bits.
+pub const fn snat_prefix_len(len: u32) -> u32 {
+    32 + len
+}
+
+/// Value of `SNAT_ENTRIES`: the public address and the ports to translate to.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SnatTarget {
+    /// SnatIp.
+    pub ip: [u8; 4],
+    /// First public port handed out.
+    pub port_min: u16,
+    /// Last public port handed out.
+    pub port_max: u16,
+}
+
+/// Key of `NAT_OUT`: a translated flow in its original (private) direction.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct NatOutKey {
+    /// Numeric id of the VPC.
+    pub vpc_id: u32,
+    /// Private source address.
+    pub src: [u8; 4],
+    /// Remote address.
+    pub dst: [u8; 4],
+    /// Private source port (ICMP echo: identifier), big-endian.
+    pub sport: [u8; 2],
+    /// Remote port (ICMP echo: identifier), big-endian.
+    pub dport: [u8; 2],
+    /// IP protocol.
+    pub proto: u8,
+    /// Always 0.
+    pub pad: [u8; 3],
+}
+
+/// Value of `NAT_OUT`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct NatOutValue {
+    /// bpf_ktime_get_ns() of the last packet either way.
+    pub last_seen_ns: u64,
+    /// Public (SNAT) address.
+    pub public_ip: [u8; 4],
+    /// Public port (ICMP echo: identifier), big-endian.
+    pub public_port: [u8; 2],
+    /// Always 0.
+    pub pad: [u8; 2],
+}
+
+/// Key of `NAT_IN`: what a reply from the internet carries.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct NatInKey {
+    /// Public (SNAT) address.
+    pub public_ip: [u8; 4],
+    /// Remote address.
+    pub remote: [u8; 4],
+    /// Public port (ICMP echo: identifier), big-endian.
+    pub public_port: [u8; 2],
+    /// Remote port (ICMP echo: the public identifier), big-endian.
+    pub remote_port: [u8; 2],
+    /// IP protocol.
+    pub proto: u8,
+    /// Always 0.
+    pub pad: [u8; 3],
+}
+
+/// Value of `NAT_IN`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct NatInValue {
+    /// Numeric id of the VPC.
+    pub vpc_id: u32,
+    /// Private address.
+    pub private_ip: [u8; 4],
+    /// Private port (ICMP echo: identifier), big-endian.
+    pub private_port: [u8; 2],
+    /// Always 0.
+    pub pad: [u8; 2],
+}
+
+/// Most port translations in flight (all NAT gateways together).
+pub const MAX_NAT_MAPPINGS: u32 = 1 << 18;
+/// Most public addresses.
+pub const MAX_PUBLIC_ADDRESSES: u32 = 65536;
+/// Most SNAT entries (all NAT gateways together).
+pub const MAX_SNAT_ENTRIES: u32 = 65536;
+/// Most NAT gateways.
+pub const MAX_NAT_GATEWAYS: u32 = 4096;
+/// Public ports a NAT gateway hands out by default.
+pub const SNAT_PORT_MIN: u16 = 1024;
+/// Last public port handed out by default.
+pub const SNAT_PORT_MAX: u16 = 65535;
 
 /// Per-port counters (per CPU; summed by the control plane).
 #[repr(C)]
@@ -344,19 +526,25 @@ pub enum Action {
     Forwarded = 0,
     /// ARP request for a vSwitch address answered with XDP_TX.
     ArpReplied = 1,
+    /// Sent to the internet, source translated to a public address.
+    ToInternet = 2,
+    /// Received from the internet, destination translated to a private address.
+    FromInternet = 3,
 }
 
 impl Action {
     /// Number of variants (size of the `ACTIONS` array).
-    pub const COUNT: u32 = 2;
+    pub const COUNT: u32 = 4;
     /// Every variant, in index order.
-    pub const ALL: [Action; 2] = [Action::Forwarded, Action::ArpReplied];
+    pub const ALL: [Action; 4] = [Action::Forwarded, Action::ArpReplied, Action::ToInternet, Action::FromInternet];
 
     /// Stable snake_case name (CLI, metrics).
     pub const fn name(self) -> &'static str {
         match self {
             Action::Forwarded => "forwarded",
             Action::ArpReplied => "arp_replied",
+            Action::ToInternet => "to_internet",
+            Action::FromInternet => "from_internet",
         }
     }
 }
@@ -401,13 +589,26 @@ pub enum DropReason {
     AclEgress = 16,
     /// A new flow found the connection table full.
     ConntrackFull = 17,
+    /// From the internet to a public address nobody holds.
+    UnknownPublicAddress = 18,
+    /// New inbound internet flow with no route in the gateway route table
+    /// (or none bound) while the IPv4 gateway is enabled (IGW-4).
+    Ipv4GatewayNoRoute = 19,
+    /// To the internet from an ENI without a public IP, EIP or SNAT entry.
+    NoPublicAddress = 20,
+    /// Every public port of the SNAT address is taken for that destination.
+    NatPortsExhausted = 21,
+    /// The port-translation table is full.
+    NatTableFull = 22,
+    /// From the internet to an SNAT address with no translation for it.
+    NatNoMapping = 23,
 }
 
 impl DropReason {
     /// Number of variants (size of the `DROPS` array).
-    pub const COUNT: u32 = 18;
+    pub const COUNT: u32 = 24;
     /// Every variant, in index order.
-    pub const ALL: [DropReason; 18] = [
+    pub const ALL: [DropReason; 24] = [
         DropReason::ParseError,
         DropReason::Ipv6,
         DropReason::UnsupportedEtherType,
@@ -426,6 +627,12 @@ impl DropReason {
         DropReason::AclIngress,
         DropReason::AclEgress,
         DropReason::ConntrackFull,
+        DropReason::UnknownPublicAddress,
+        DropReason::Ipv4GatewayNoRoute,
+        DropReason::NoPublicAddress,
+        DropReason::NatPortsExhausted,
+        DropReason::NatTableFull,
+        DropReason::NatNoMapping,
     ];
 
     /// Stable snake_case name (CLI, metrics).
@@ -449,6 +656,12 @@ impl DropReason {
             DropReason::AclIngress => "acl_ingress",
             DropReason::AclEgress => "acl_egress",
             DropReason::ConntrackFull => "conntrack_full",
+            DropReason::UnknownPublicAddress => "unknown_public_address",
+            DropReason::Ipv4GatewayNoRoute => "ipv4_gateway_no_route",
+            DropReason::NoPublicAddress => "no_public_address",
+            DropReason::NatPortsExhausted => "nat_ports_exhausted",
+            DropReason::NatTableFull => "nat_table_full",
+            DropReason::NatNoMapping => "nat_no_mapping",
         }
     }
 }
@@ -481,6 +694,22 @@ mod pod {
     unsafe impl aya::Pod for super::CtKey {}
     // SAFETY: see above.
     unsafe impl aya::Pod for super::CtEntry {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::PublicAddress {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::NatGateway {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::SnatKey {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::SnatTarget {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::NatOutKey {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::NatOutValue {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::NatInKey {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::NatInValue {}
 }
 
 #[cfg(test)]
@@ -492,9 +721,17 @@ mod tests {
     fn layouts_have_no_padding() {
         assert_eq!(size_of::<RouteKey>(), 4 + 16);
         assert_eq!(size_of::<Egress>(), 4 + 6 + 6);
-        assert_eq!(size_of::<NextHop>(), 4 + 16);
+        assert_eq!(size_of::<NextHop>(), 4 + 16 + 4);
         assert_eq!(size_of::<EniAddressKey>(), 4 + 16);
-        assert_eq!(size_of::<Eni>(), 4 * 8 + 12 + 4 * 4);
+        assert_eq!(size_of::<Eni>(), 4 * 8 + 12 + 4 * 4 + 4);
+        assert_eq!(size_of::<PublicAddress>(), 5 * 4);
+        assert_eq!(size_of::<NatGateway>(), 2 * 4);
+        assert_eq!(size_of::<SnatKey>(), 8);
+        assert_eq!(size_of::<SnatTarget>(), 8);
+        assert_eq!(size_of::<NatOutKey>(), 4 * 3 + 2 + 2 + 4);
+        assert_eq!(size_of::<NatOutValue>(), 16);
+        assert_eq!(size_of::<NatInKey>(), 16);
+        assert_eq!(size_of::<NatInValue>(), 12);
         assert_eq!(size_of::<PortCounters>(), 5 * 8);
         assert_eq!(size_of::<PolicyAddrKey>(), 4 + 16);
         assert_eq!(size_of::<PolicyPortKey>(), 4 + 4 + 1 + 1 + 2);

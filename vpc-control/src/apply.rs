@@ -11,9 +11,9 @@ use thiserror::Error;
 use crate::{
     compile::{self, CompileError},
     datapath::{self, Datapath, DatapathError, PortAttachment, WriteStats},
-    model::Model,
+    model::{self, Model},
     netns::{self, NetnsError},
-    topology::{self, INSTANCE_IFNAME, PORT_ALIAS_PREFIX, PortPlan, ROUTER_MAC},
+    topology::{self, INSTANCE_IFNAME, INTERNET_IFNAME, PORT_ALIAS_PREFIX, PortPlan, ROUTER_MAC, UPLINK_IFNAME},
     validate::{self, ValidationError},
 };
 
@@ -122,12 +122,48 @@ fn converge_port(router_ns: &str, p: &PortPlan, exists: bool) -> Result<bool, Ne
     Ok(!exists)
 }
 
+/// Creates the lab's internet if needed: a namespace behind the router's
+/// uplink veth, holding the test hosts' addresses, routing the public pool
+/// to the router. Returns nothing; the uplink's ifindex is read with the
+/// router's other links.
+fn ensure_internet(router_ns: &str, internet: &model::Internet) -> Result<(), NetnsError> {
+    let inet = model::Internet::namespace(router_ns);
+    netns::add(&inet)?;
+    netns::sysctl(&inet, "net.ipv6.conf.all.disable_ipv6", "1")?;
+    netns::sysctl(&inet, "net.ipv6.conf.default.disable_ipv6", "1")?;
+    if !netns::links(router_ns)?.iter().any(|l| l.ifname == UPLINK_IFNAME) {
+        if netns::links(&inet)?.iter().any(|l| l.ifname == INTERNET_IFNAME) {
+            netns::ip(&["-n", &inet, "link", "del", INTERNET_IFNAME])?;
+        }
+        netns::ip(&[
+            "-n", router_ns, "link", "add", UPLINK_IFNAME, "type", "veth", "peer", "name", INTERNET_IFNAME, "netns", &inet,
+        ])?;
+    }
+    let router_mac = topology::format_mac(&ROUTER_MAC);
+    netns::ip(&["-n", router_ns, "link", "set", "dev", UPLINK_IFNAME, "address", &router_mac, "alias", "vpc-uplink", "up"])?;
+    netns::ip(&["-n", &inet, "link", "set", "dev", INTERNET_IFNAME, "address", &topology::format_mac(&topology::INTERNET_MAC), "up"])?;
+    let mut want: Vec<String> = vec![format!("{}/{}", topology::UPLINK_INTERNET_IP, topology::UPLINK_PREFIX_LEN)];
+    want.extend(internet.hosts.iter().map(|h| h.to_string()));
+    let have = netns::ipv4_addresses(&inet, INTERNET_IFNAME)?;
+    if have.iter().collect::<BTreeSet<_>>() != want.iter().collect::<BTreeSet<_>>() {
+        netns::ip(&["-n", &inet, "addr", "flush", "dev", INTERNET_IFNAME])?;
+        for a in &want {
+            netns::ip(&["-n", &inet, "addr", "add", a, "dev", INTERNET_IFNAME])?;
+        }
+    }
+    let pool = internet.public_pool.to_string();
+    netns::ip(&["-n", &inet, "route", "replace", &pool, "via", &topology::UPLINK_ROUTER_IP.to_string(), "dev", INTERNET_IFNAME])?;
+    netns::exec(&inet, "ethtool", &["-K", INTERNET_IFNAME, "tx", "off"])?;
+    Ok(())
+}
+
 /// Checks a model and compiles it with placeholder ifindexes: an error here
 /// means nothing may be touched.
 pub fn check(model: &Model) -> Result<(), ApplyError> {
     validate::validate(model)?;
     let plan = topology::plan(model);
-    let dry_ports = plan.ports.iter().map(|p| (p.eni_id.clone(), 0)).collect();
+    let mut dry_ports: BTreeMap<String, u32> = plan.ports.iter().map(|p| (p.eni_id.clone(), 0)).collect();
+    dry_ports.insert(topology::UPLINK_PORT.to_string(), 0);
     compile::compile(model, &dry_ports)?;
     Ok(())
 }
@@ -182,6 +218,10 @@ impl Router {
         }
         let router_ns = self.namespace.as_str();
         ensure_router_namespace(router_ns)?;
+        if !self.verified.contains(&(UPLINK_IFNAME.to_string(), String::new())) {
+            ensure_internet(router_ns, &model.router.internet)?;
+            self.verified.insert((UPLINK_IFNAME.to_string(), String::new()));
+        }
         let existing = router_ports(router_ns)?;
         let mut report = ApplyReport::default();
         let mut created = false;
@@ -198,8 +238,9 @@ impl Router {
             self.verified.insert(key);
         }
 
+        let links = netns::links(router_ns)?;
         let ifindex: BTreeMap<String, u32> = if created {
-            netns::links(router_ns)?.into_iter().map(|l| (l.ifname, l.ifindex)).collect()
+            links.iter().map(|l| (l.ifname.clone(), l.ifindex)).collect()
         } else {
             existing.iter().map(|e| (e.name.clone(), e.ifindex)).collect()
         };
@@ -216,6 +257,15 @@ impl Router {
                 ifindex: idx,
                 instance_namespace: p.instance_id.clone(),
                 instance_ifname: INSTANCE_IFNAME.to_string(),
+            });
+        }
+        if let Some(uplink) = links.iter().find(|l| l.ifname == UPLINK_IFNAME) {
+            ports.insert(topology::UPLINK_PORT.to_string(), uplink.ifindex);
+            attach.push(PortAttachment {
+                port_name: UPLINK_IFNAME.to_string(),
+                ifindex: uplink.ifindex,
+                instance_namespace: model::Internet::namespace(router_ns),
+                instance_ifname: INTERNET_IFNAME.to_string(),
             });
         }
         let desired = compile::compile(&model, &ports)?;
@@ -264,6 +314,10 @@ pub fn destroy(model: &Model) -> Result<usize, ApplyError> {
             netns::delete(&inst)?;
             removed += 1;
         }
+    }
+    let inet = model::Internet::namespace(router_ns);
+    if netns::exists(&inet) {
+        netns::delete(&inet)?;
     }
     netns::delete(router_ns)?;
     datapath::unpin(router_ns)?;

@@ -9,10 +9,12 @@ use vpc_common::{
     ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT, ENI_FLAG_SOURCE_DEST_CHECK, Egress, Eni,
     EniAddressKey, NextHop, NextHopKind, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict, RouteKey,
     VERDICT_ACCEPT, VERDICT_DROP, ipv4_mapped, policy_addr_prefix_len_v4, policy_port_prefix_len,
-    route_key_prefix_len_v4,
+    route_key_prefix_len_v4, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_UPLINK, NAT_FLAG_VIA_IPV4_GATEWAY,
+    NatGateway as NatGatewayConfig, PUBLIC_FLAG_IPV4_GATEWAY, PUBLIC_KIND_ENI, PUBLIC_KIND_SNAT, PublicAddress,
+    SNAT_PORT_MAX, SNAT_PORT_MIN, SnatKey, SnatTarget, snat_prefix_len,
 };
 
-use crate::model::{self, Model};
+use crate::model::{self, Model, NextHopType};
 use crate::policy::{self, Combine, Protocol, Verdict};
 use crate::topology::{self, ROUTER_MAC};
 
@@ -64,6 +66,14 @@ pub struct MapEntries {
     pub policy_addresses: BTreeMap<(u32, PolicyAddrKey), PolicyClass>,
     /// {prefix length, {policy, class, protocol, port prefix}} -> verdict.
     pub policy_ports: BTreeMap<(u32, PolicyPortKey), PolicyVerdict>,
+    /// The uplink port and the MACs of frames to the internet.
+    pub uplink: Option<Egress>,
+    /// Public address -> what holds it.
+    pub public_addresses: BTreeMap<[u8; 4], PublicAddress>,
+    /// Numeric NAT gateway id -> its configuration.
+    pub nat_gateways: BTreeMap<u32, NatGatewayConfig>,
+    /// {prefix length, {NAT gateway, source prefix}} -> SNAT address.
+    pub snat_entries: BTreeMap<(u32, SnatKey), SnatTarget>,
 }
 
 /// The trie key of an IPv4 prefix in a route table.
@@ -93,6 +103,14 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
     let vpc_ids = numeric_ids(model.vpcs.iter().map(|v| v.id.as_str()))?;
     let vswitch_ids = numeric_ids(model.vswitches.iter().map(|v| v.id.as_str()))?;
     let table_ids = numeric_ids(model.route_tables.iter().map(|v| v.id.as_str()))?;
+    let nat_ids = numeric_ids(model.nat_gateways.iter().map(|g| g.id.as_str()))?;
+    // Per VPC: is its IPv4 gateway enabled, and which gateway route table is bound.
+    let gateway_of = |vpc_id: &str| -> (bool, u32) {
+        match model.ipv4_gateway_of(vpc_id) {
+            Some(g) if g.enabled => (true, g.route_table_id.as_deref().and_then(|t| table_ids.get(t).copied()).unwrap_or(0)),
+            _ => (false, 0),
+        }
+    };
     let addresses: BTreeMap<String, _> = model::instance_addresses(model).into_iter().collect();
     let mut out = MapEntries::default();
     let mut policies = Policies::default();
@@ -120,6 +138,23 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
             sg_egress = policies.install(&egress, &mut out)?;
             flags |= ENI_FLAG_SECURITY_GROUPS | ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT;
         }
+        let public_ip = model.public_ip_of(inst);
+        let (igw_enabled, gateway_table) = gateway_of(&vsw.vpc_id);
+        if let Some(p) = public_ip {
+            if !igw_enabled {
+                flags |= ENI_FLAG_DIRECT_INTERNET;
+            }
+            out.public_addresses.insert(
+                p.octets(),
+                PublicAddress {
+                    kind: PUBLIC_KIND_ENI,
+                    flags: if igw_enabled { PUBLIC_FLAG_IPV4_GATEWAY } else { 0 },
+                    vpc_id,
+                    gateway_route_table_id: gateway_table,
+                    private_ip: ip.octets(),
+                },
+            );
+        }
         let (mut acl_ingress, mut acl_egress) = (0, 0);
         if let Some(acl) = vsw.network_acl_id.as_deref().and_then(|id| model.network_acl(id)) {
             let (ingress, egress) = network_acl_policies(acl);
@@ -144,6 +179,7 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
                 sg_egress,
                 acl_ingress,
                 acl_egress,
+                public_ip: public_ip.map(|p| p.octets()).unwrap_or_default(),
             },
         );
         out.eni_by_address.insert(EniAddressKey { vpc_id, addr: ipv4_mapped(ip.octets()) }, egress);
@@ -152,28 +188,91 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
 
     for rt in &model.route_tables {
         let table = table_ids[rt.id.as_str()];
-        // RT-2: every vSwitch CIDR of the VPC is routed locally.
+        // RT-2 (and RT-4 for a gateway table): every vSwitch CIDR of the VPC
+        // is routed locally unless an entry edits it.
         let system: BTreeSet<Ipv4Net> = model
             .vswitches
             .iter()
             .filter(|v| v.vpc_id == rt.vpc_id)
             .map(|v| v.cidr_block)
             .collect();
+        let local = NextHop { kind: NextHopKind::Local as u32, egress: Egress::default(), gateway_id: 0 };
         for cidr in &system {
-            out.routes.insert(
-                route_key(table, cidr),
-                NextHop { kind: NextHopKind::Local as u32, egress: Egress::default() },
-            );
+            out.routes.insert(route_key(table, cidr), local);
         }
-        // RT-3: custom entries to an instance or ENI.
+        // RT-3: custom entries (and edited gateway entries).
         for entry in &rt.route_entries {
-            let Some(hop) = model.instance_by_next_hop(entry.next_hop_type, &entry.next_hop_id) else {
-                continue;
+            let hop = match entry.next_hop_type {
+                NextHopType::Local => local,
+                NextHopType::Ipv4Gateway => {
+                    NextHop { kind: NextHopKind::Ipv4Gateway as u32, egress: Egress::default(), gateway_id: 0 }
+                }
+                NextHopType::NatGateway => {
+                    let Some(id) = nat_ids.get(entry.next_hop_id.as_str()) else { continue };
+                    NextHop { kind: NextHopKind::NatGateway as u32, egress: Egress::default(), gateway_id: *id }
+                }
+                NextHopType::Instance | NextHopType::NetworkInterface => {
+                    let Some(hop) = model.instance_by_next_hop(entry.next_hop_type, &entry.next_hop_id) else {
+                        continue;
+                    };
+                    let Some(egress) = egress_of.get(hop.id.as_str()) else { continue };
+                    NextHop { kind: NextHopKind::Eni as u32, egress: *egress, gateway_id: 0 }
+                }
             };
-            let Some(egress) = egress_of.get(hop.id.as_str()) else { continue };
-            out.routes.insert(
-                route_key(table, &entry.destination_cidr_block),
-                NextHop { kind: NextHopKind::Eni as u32, egress: *egress },
+            out.routes.insert(route_key(table, &entry.destination_cidr_block), hop);
+        }
+    }
+
+    // The internet edge: the uplink port, NAT gateways and their SNAT entries.
+    if let Some(&ifindex) = ports.get(topology::UPLINK_PORT) {
+        let link = Ipv4Net::new(topology::UPLINK_ROUTER_IP, topology::UPLINK_PREFIX_LEN).expect("a valid prefix");
+        out.eni_by_port.insert(
+            ifindex,
+            Eni {
+                flags: ENI_FLAG_UPLINK,
+                ip: topology::UPLINK_INTERNET_IP.octets(),
+                gateway_ip: topology::UPLINK_ROUTER_IP.octets(),
+                vswitch_addr: link.network().octets(),
+                vswitch_mask: link.netmask().octets(),
+                mac: topology::INTERNET_MAC,
+                router_mac: ROUTER_MAC,
+                ..Eni::default()
+            },
+        );
+        out.uplink = Some(Egress { ifindex, dst_mac: topology::INTERNET_MAC, src_mac: ROUTER_MAC });
+    }
+    for ngw in &model.nat_gateways {
+        let id = nat_ids[ngw.id.as_str()];
+        let Some(vsw) = model.vswitch(&ngw.vswitch_id) else { continue };
+        let Some(rt) = model.route_table_of(vsw) else { continue };
+        let (igw_enabled, _) = gateway_of(&ngw.vpc_id);
+        out.nat_gateways.insert(
+            id,
+            NatGatewayConfig {
+                flags: if igw_enabled { NAT_FLAG_VIA_IPV4_GATEWAY } else { 0 },
+                route_table_id: table_ids[rt.id.as_str()],
+            },
+        );
+        let (port_min, port_max) = ngw.port_range.unwrap_or((SNAT_PORT_MIN, SNAT_PORT_MAX));
+        for e in &model.eips {
+            if e.association.as_ref().is_some_and(|a| a.instance_type == model::EipInstanceType::Nat && a.instance_id == ngw.id) {
+                out.public_addresses.insert(
+                    e.ip_address.octets(),
+                    PublicAddress { kind: PUBLIC_KIND_SNAT, vpc_id: vpc_ids[ngw.vpc_id.as_str()], ..PublicAddress::default() },
+                );
+            }
+        }
+        for entry in &ngw.snat_entries {
+            let source = match &entry.source {
+                model::SnatSource::Cidr(c) => *c,
+                model::SnatSource::VSwitch(v) => match model.vswitch(v) {
+                    Some(v) => v.cidr_block,
+                    None => continue,
+                },
+            };
+            out.snat_entries.insert(
+                (snat_prefix_len(source.prefix_len() as u32), SnatKey { nat_gateway_id: id, addr: source.network().octets() }),
+                SnatTarget { ip: entry.snat_ip.octets(), port_min, port_max },
             );
         }
     }
@@ -350,6 +449,9 @@ fn check_capacity(out: &MapEntries) -> Result<(), CompileError> {
         ("ROUTES", out.routes.len(), MAX_ROUTES),
         ("POLICY_ADDRESSES", out.policy_addresses.len(), MAX_POLICY_ADDRESSES),
         ("POLICY_PORTS", out.policy_ports.len(), MAX_POLICY_PORTS),
+        ("PUBLIC_ADDRESSES", out.public_addresses.len(), vpc_common::MAX_PUBLIC_ADDRESSES),
+        ("NAT_GATEWAYS", out.nat_gateways.len(), vpc_common::MAX_NAT_GATEWAYS),
+        ("SNAT_ENTRIES", out.snat_entries.len(), vpc_common::MAX_SNAT_ENTRIES),
     ] {
         // Old and new policy entries live side by side during a switch.
         let max = if map.starts_with("POLICY") { max as usize / 2 } else { max as usize };

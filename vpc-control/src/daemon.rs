@@ -131,7 +131,8 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         config.access_keys.first().map(|k| k.account_id.clone()).unwrap_or_else(|| "1000000000000000".to_string());
     let app = Arc::new(App { service: Mutex::new(service), verifier: Verifier::new(config.access_keys), admin_account });
 
-    // Free the slots of expired connections (the datapath already ignores them).
+    // Free the slots of expired connections (the datapath already ignores
+    // them) and of idle port translations.
     let sweeper = app.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
@@ -140,15 +141,19 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
             let app = sweeper.clone();
             let swept = tokio::task::spawn_blocking(move || {
                 let mut service = app.service();
-                service.router_mut().map(|r| r.datapath_mut().sweep_conntrack())
+                service.router_mut().map(|r| {
+                    let dp = r.datapath_mut();
+                    (dp.sweep_conntrack(), dp.sweep_nat())
+                })
             })
             .await;
-            match swept {
-                Ok(Some(Ok((live, removed)))) if removed > 0 => {
-                    tracing::debug!(live, removed, "conntrack sweep");
+            let Ok(Some((conntrack, nat))) = swept else { continue };
+            for (what, result) in [("conntrack", conntrack), ("nat", nat)] {
+                match result {
+                    Ok((live, removed)) if removed > 0 => tracing::debug!(live, removed, "{what} sweep"),
+                    Err(e) => tracing::warn!(error = %e, "{what} sweep failed"),
+                    _ => {}
                 }
-                Ok(Some(Err(e))) => tracing::warn!(error = %e, "conntrack sweep failed"),
-                _ => {}
             }
         }
     });

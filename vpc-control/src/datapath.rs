@@ -10,7 +10,7 @@ use std::{
 use aya::{
     Ebpf, EbpfLoader,
     maps::{
-        DevMapHash, HashMap, LpmTrie, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues,
+        Array, DevMapHash, HashMap, LpmTrie, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues,
         lpm_trie::Key,
     },
     programs::{
@@ -21,9 +21,9 @@ use aya::{
 };
 use thiserror::Error;
 use vpc_common::{
-    Action, CtEntry, CtKey, DropReason, Egress, Eni, EniAddressKey, INSTANCE_PROGRAM, NextHop, PolicyAddrKey, PolicyClass,
-    PolicyPortKey, PolicyVerdict, PortCounters, ROUTER_PROGRAM,
-    RouteKey, map_names,
+    Action, CtEntry, CtKey, DropReason, Egress, Eni, EniAddressKey, INSTANCE_PROGRAM, NatGateway as NatGatewayConfig,
+    NatInKey, NatInValue, NatOutKey, NatOutValue, NextHop, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict,
+    PortCounters, PublicAddress, ROUTER_PROGRAM, RouteKey, SnatKey, SnatTarget, map_names,
 };
 
 use crate::{
@@ -104,7 +104,8 @@ pub fn ensure_bpffs() -> Result<(), DatapathError> {
 fn expected_layout(name: &str) -> Option<(u32, Option<u32>, u32)> {
     use std::mem::size_of;
     use vpc_common::{
-        MAX_CONNECTIONS, MAX_ENI_ADDRESSES, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS, MAX_PORTS, MAX_ROUTES,
+        MAX_CONNECTIONS, MAX_ENI_ADDRESSES, MAX_NAT_GATEWAYS, MAX_NAT_MAPPINGS, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS,
+        MAX_PORTS, MAX_PUBLIC_ADDRESSES, MAX_ROUTES, MAX_SNAT_ENTRIES,
     };
     let sz = |n: usize| n as u32;
     Some(match name {
@@ -122,6 +123,12 @@ fn expected_layout(name: &str) -> Option<(u32, Option<u32>, u32)> {
             (4 + sz(size_of::<PolicyPortKey>()), Some(sz(size_of::<PolicyVerdict>())), MAX_POLICY_PORTS)
         }
         map_names::CONNTRACK => (sz(size_of::<CtKey>()), Some(sz(size_of::<CtEntry>())), MAX_CONNECTIONS),
+        map_names::UPLINK => (4, Some(sz(size_of::<Egress>())), 1),
+        map_names::PUBLIC_ADDRESSES => (4, Some(sz(size_of::<PublicAddress>())), MAX_PUBLIC_ADDRESSES),
+        map_names::NAT_GATEWAYS => (4, Some(sz(size_of::<NatGatewayConfig>())), MAX_NAT_GATEWAYS),
+        map_names::SNAT_ENTRIES => (4 + sz(size_of::<SnatKey>()), Some(sz(size_of::<SnatTarget>())), MAX_SNAT_ENTRIES),
+        map_names::NAT_OUT => (sz(size_of::<NatOutKey>()), Some(sz(size_of::<NatOutValue>())), MAX_NAT_MAPPINGS),
+        map_names::NAT_IN => (sz(size_of::<NatInKey>()), Some(sz(size_of::<NatInValue>())), MAX_NAT_MAPPINGS),
         _ => return None,
     })
 }
@@ -328,6 +335,27 @@ impl Datapath {
             let (k, v) = kv.map_err(map_err(map_names::POLICY_PORTS))?;
             out.policy_ports.insert((k.prefix_len(), k.data()), v);
         }
+        let a: Array<&MapData, Egress> = Array::try_from(self.map(map_names::UPLINK)?).map_err(map_err(map_names::UPLINK))?;
+        let uplink = a.get(&0, 0).map_err(map_err(map_names::UPLINK))?;
+        out.uplink = (uplink.ifindex != 0).then_some(uplink);
+        let m: HashMap<&MapData, [u8; 4], PublicAddress> = HashMap::try_from(self.map(map_names::PUBLIC_ADDRESSES)?)
+            .map_err(map_err(map_names::PUBLIC_ADDRESSES))?;
+        for kv in m.iter() {
+            let (k, v) = kv.map_err(map_err(map_names::PUBLIC_ADDRESSES))?;
+            out.public_addresses.insert(k, v);
+        }
+        let m: HashMap<&MapData, u32, NatGatewayConfig> =
+            HashMap::try_from(self.map(map_names::NAT_GATEWAYS)?).map_err(map_err(map_names::NAT_GATEWAYS))?;
+        for kv in m.iter() {
+            let (k, v) = kv.map_err(map_err(map_names::NAT_GATEWAYS))?;
+            out.nat_gateways.insert(k, v);
+        }
+        let m: LpmTrie<&MapData, SnatKey, SnatTarget> =
+            LpmTrie::try_from(self.map(map_names::SNAT_ENTRIES)?).map_err(map_err(map_names::SNAT_ENTRIES))?;
+        for kv in m.iter() {
+            let (k, v) = kv.map_err(map_err(map_names::SNAT_ENTRIES))?;
+            out.snat_entries.insert((k.prefix_len(), k.data()), v);
+        }
         Ok(out)
     }
 
@@ -382,7 +410,29 @@ impl Datapath {
         let enis = diff(&current.eni_by_port, &desired.eni_by_port);
         let policy_addresses = diff(&current.policy_addresses, &desired.policy_addresses);
         let policy_ports = diff(&current.policy_ports, &desired.policy_ports);
-        use map_names::{ENI_BY_ADDRESS, ENI_BY_PORT, POLICY_ADDRESSES, POLICY_PORTS, ROUTES};
+        let public = diff(&current.public_addresses, &desired.public_addresses);
+        let nat_gateways = diff(&current.nat_gateways, &desired.nat_gateways);
+        let snat = diff(&current.snat_entries, &desired.snat_entries);
+        use map_names::{
+            ENI_BY_ADDRESS, ENI_BY_PORT, NAT_GATEWAYS, POLICY_ADDRESSES, POLICY_PORTS, PUBLIC_ADDRESSES, ROUTES,
+            SNAT_ENTRIES, UPLINK,
+        };
+        // The internet edge: uplink, NAT gateways and SNAT entries before the
+        // routes and public addresses that lead to them.
+        if current.uplink != desired.uplink {
+            let mut a: Array<&mut MapData, Egress> = Array::try_from(self.map_mut(UPLINK)?).map_err(map_err(UPLINK))?;
+            a.set(0, desired.uplink.unwrap_or_default(), 0).map_err(map_err(UPLINK))?;
+            stats.upserts += 1;
+        }
+        {
+            let mut m = self.hash_map::<u32, NatGatewayConfig>(NAT_GATEWAYS)?;
+            upsert_all(&nat_gateways, &mut stats, |k, v| m.insert(k, v, 0)).map_err(map_err(NAT_GATEWAYS))?;
+        }
+        {
+            let mut m: LpmTrie<&mut MapData, SnatKey, SnatTarget> =
+                LpmTrie::try_from(self.map_mut(SNAT_ENTRIES)?).map_err(map_err(SNAT_ENTRIES))?;
+            upsert_all(&snat, &mut stats, |k, v| m.insert(&Key::new(k.0, k.1), v, 0)).map_err(map_err(SNAT_ENTRIES))?;
+        }
         // Policies are content-addressed: a changed rule set is a new policy
         // id, written beside the old one before any ENI points at it; the
         // ENI update switches to it atomically; the old one goes last.
@@ -412,12 +462,24 @@ impl Datapath {
             remove_all(&enis, &mut stats, |k| m.remove(k)).map_err(map_err(ENI_BY_PORT))?;
         }
         {
+            let mut m = self.hash_map::<[u8; 4], PublicAddress>(PUBLIC_ADDRESSES)?;
+            upsert_all(&public, &mut stats, |k, v| m.insert(k, v, 0)).map_err(map_err(PUBLIC_ADDRESSES))?;
+            remove_all(&public, &mut stats, |k| m.remove(k)).map_err(map_err(PUBLIC_ADDRESSES))?;
+        }
+        {
             let mut m = self.routes()?;
             remove_all(&routes, &mut stats, |k| m.remove(&Key::new(k.0, k.1))).map_err(map_err(ROUTES))?;
         }
         {
             let mut m = self.hash_map::<EniAddressKey, Egress>(ENI_BY_ADDRESS)?;
             remove_all(&addr, &mut stats, |k| m.remove(k)).map_err(map_err(ENI_BY_ADDRESS))?;
+        }
+        {
+            let mut m: LpmTrie<&mut MapData, SnatKey, SnatTarget> =
+                LpmTrie::try_from(self.map_mut(SNAT_ENTRIES)?).map_err(map_err(SNAT_ENTRIES))?;
+            remove_all(&snat, &mut stats, |k| m.remove(&Key::new(k.0, k.1))).map_err(map_err(SNAT_ENTRIES))?;
+            let mut m = self.hash_map::<u32, NatGatewayConfig>(NAT_GATEWAYS)?;
+            remove_all(&nat_gateways, &mut stats, |k| m.remove(k)).map_err(map_err(NAT_GATEWAYS))?;
         }
         if !policy_addresses.removals.is_empty() || !policy_ports.removals.is_empty() {
             // A packet that read an ENI before the switch finishes within
@@ -522,6 +584,45 @@ impl Datapath {
         let mut removed = 0;
         for k in &expired {
             // Gone meanwhile, or refreshed and re-inserted: either is fine.
+            if m.remove(k).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok((live, removed))
+    }
+
+    /// Deletes port translations idle longer than their protocol's timeout
+    /// (TCP 910 s, UDP 60 s, ICMP 30 s), both halves. Returns (live, removed).
+    pub fn sweep_nat(&mut self) -> Result<(usize, usize), DatapathError> {
+        let now = monotonic_ns();
+        let out: HashMap<&MapData, NatOutKey, NatOutValue> =
+            HashMap::try_from(self.map(map_names::NAT_OUT)?).map_err(map_err(map_names::NAT_OUT))?;
+        let mut expired = Vec::new();
+        let mut live = 0;
+        for kv in out.iter() {
+            let Ok((k, v)) = kv else { continue };
+            if now.saturating_sub(v.last_seen_ns) > vpc_common::ct_idle_timeout(k.proto, vpc_common::CT_STATE_ESTABLISHED) {
+                expired.push((k, v));
+            } else {
+                live += 1;
+            }
+        }
+        let mut removed = 0;
+        {
+            let mut m = self.hash_map::<NatInKey, NatInValue>(map_names::NAT_IN)?;
+            for (k, v) in &expired {
+                let _ = m.remove(&NatInKey {
+                    public_ip: v.public_ip,
+                    remote: k.dst,
+                    public_port: v.public_port,
+                    remote_port: if k.proto == 1 { v.public_port } else { k.dport },
+                    proto: k.proto,
+                    pad: [0; 3],
+                });
+            }
+        }
+        let mut m = self.hash_map::<NatOutKey, NatOutValue>(map_names::NAT_OUT)?;
+        for (k, _) in &expired {
             if m.remove(k).is_ok() {
                 removed += 1;
             }

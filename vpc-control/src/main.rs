@@ -165,7 +165,7 @@ fn run_client(cli: Cli) -> Result<(), (String, Value)> {
                 return Err(("OperationConflict".into(), json!({ "Code": "OperationConflict", "Message": m })));
             }
             let model = vpc_control::model::Model {
-                router: vpc_control::model::Router { namespace },
+                router: vpc_control::model::Router { namespace, ..Default::default() },
                 ..Default::default()
             };
             let removed = vpc_control::apply::destroy(&model)

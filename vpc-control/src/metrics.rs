@@ -26,6 +26,13 @@ fn action_family(action: Action) -> (&'static str, &'static str) {
         Action::ArpReplied => {
             ("vpc_arp_replies_total", "ARP requests for vSwitch addresses answered by the router (XDP_TX).")
         }
+        Action::ToInternet => {
+            ("vpc_to_internet_packets_total", "Frames sent to the internet uplink, source translated to a public address.")
+        }
+        Action::FromInternet => (
+            "vpc_from_internet_packets_total",
+            "Frames from the internet uplink, destination translated to a private address.",
+        ),
     }
 }
 

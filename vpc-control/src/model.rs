@@ -35,6 +35,144 @@ pub struct Model {
     /// Network ACLs (ACL-1, ACL-2).
     #[serde(default, rename = "network_acl")]
     pub network_acls: Vec<NetworkAcl>,
+    /// Elastic IP addresses.
+    #[serde(default, rename = "eip")]
+    pub eips: Vec<Eip>,
+    /// IPv4 gateways, at most one per VPC (IGW-1).
+    #[serde(default, rename = "ipv4_gateway")]
+    pub ipv4_gateways: Vec<Ipv4Gateway>,
+    /// Internet NAT gateways.
+    #[serde(default, rename = "nat_gateway")]
+    pub nat_gateways: Vec<NatGateway>,
+}
+
+/// InstanceType of an EIP association.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EipInstanceType {
+    /// An instance (its primary ENI).
+    EcsInstance,
+    /// An ENI.
+    NetworkInterface,
+    /// An internet NAT gateway: the EIP becomes an SNAT address.
+    Nat,
+}
+
+/// What an EIP is associated with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EipAssociation {
+    /// InstanceType.
+    pub instance_type: EipInstanceType,
+    /// InstanceId: instance, ENI or NAT gateway id.
+    pub instance_id: String,
+}
+
+/// An elastic IP address: a public address of the pool, associated with
+/// an instance, an ENI or a NAT gateway (1:1 NAT, or SNAT for a NAT gateway).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Eip {
+    /// AllocationId (`eip-...`).
+    pub id: String,
+    /// IpAddress.
+    pub ip_address: Ipv4Addr,
+    /// Name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Bandwidth (Mbit/s; recorded, not enforced).
+    #[serde(default = "default_bandwidth")]
+    pub bandwidth: u32,
+    /// The association, if any.
+    #[serde(default)]
+    pub association: Option<EipAssociation>,
+    /// API metadata.
+    #[serde(default)]
+    pub meta: Meta,
+}
+
+fn default_bandwidth() -> u32 {
+    5
+}
+
+/// An IPv4 gateway: the VPC's internet boundary (IGW-1..IGW-5).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ipv4Gateway {
+    /// Ipv4GatewayId (`ipv4gw-...`).
+    pub id: String,
+    /// VpcId.
+    pub vpc_id: String,
+    /// Ipv4GatewayName.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Enabled (activated by EnableVpcIpv4Gateway): internet traffic of the
+    /// VPC goes only through it (IGW-3).
+    #[serde(default)]
+    pub enabled: bool,
+    /// The gateway route table bound to it (RT-4), if any.
+    #[serde(default)]
+    pub route_table_id: Option<String>,
+    /// API metadata (Ipv4GatewayDescription is `meta.description`).
+    #[serde(default)]
+    pub meta: Meta,
+}
+
+/// Where an SNAT entry's sources are.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnatSource {
+    /// SourceVSwitchId: the vSwitch's CIDR.
+    VSwitch(String),
+    /// SourceCIDR.
+    Cidr(Ipv4Net),
+}
+
+/// An SNAT entry: sources translated behind one EIP of the NAT gateway.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnatEntry {
+    /// SnatEntryId (`snat-...`).
+    pub id: String,
+    /// SnatEntryName.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// SnatIp: an EIP associated with the NAT gateway.
+    pub snat_ip: Ipv4Addr,
+    /// SourceVSwitchId or SourceCIDR.
+    pub source: SnatSource,
+}
+
+/// An internet NAT gateway in a vSwitch of a VPC: many private instances
+/// share an EIP through port translation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatGateway {
+    /// NatGatewayId (`ngw-...`).
+    pub id: String,
+    /// VpcId.
+    pub vpc_id: String,
+    /// VSwitchId.
+    pub vswitch_id: String,
+    /// Name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// SNAT entries.
+    #[serde(default, rename = "snat_entry")]
+    pub snat_entries: Vec<SnatEntry>,
+    /// Public ports handed out (first, last); the cloud's full range by
+    /// default. Model files may narrow it (tests of port exhaustion).
+    #[serde(default)]
+    pub port_range: Option<(u16, u16)>,
+    /// API metadata.
+    #[serde(default)]
+    pub meta: Meta,
+}
+
+impl NatGateway {
+    /// SnatTableId: one SNAT table per NAT gateway.
+    pub fn snat_table_id(&self) -> String {
+        format!("stb-{}", self.id.strip_prefix("ngw-").unwrap_or(&self.id))
+    }
 }
 
 /// One entry of a network ACL: first match wins, in list order (ACL-2).
@@ -208,6 +346,44 @@ pub struct Router {
     /// Network namespace of the router's ports (never the root namespace).
     #[serde(default = "default_router_namespace")]
     pub namespace: String,
+    /// The lab's internet, behind the router's uplink.
+    #[serde(default)]
+    pub internet: Internet,
+}
+
+/// The lab's internet: a namespace behind the router's uplink port, with
+/// test hosts on documentation addresses, and the pool public addresses
+/// come from. Nothing leaves the machine.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Internet {
+    /// Public addresses for static public IPs and EIPs (TEST-NET-1 by default).
+    #[serde(default = "default_public_pool")]
+    pub public_pool: Ipv4Net,
+    /// Addresses of the internet namespace's hosts (TEST-NET-2 and -3).
+    #[serde(default = "default_internet_hosts")]
+    pub hosts: Vec<Ipv4Net>,
+}
+
+fn default_public_pool() -> Ipv4Net {
+    "192.0.2.0/24".parse().expect("a valid CIDR")
+}
+
+fn default_internet_hosts() -> Vec<Ipv4Net> {
+    vec!["198.51.100.10/24".parse().expect("a valid CIDR"), "203.0.113.10/24".parse().expect("a valid CIDR")]
+}
+
+impl Default for Internet {
+    fn default() -> Self {
+        Self { public_pool: default_public_pool(), hosts: default_internet_hosts() }
+    }
+}
+
+impl Internet {
+    /// The namespace playing the internet for the router of `router_namespace`.
+    pub fn namespace(router_namespace: &str) -> String {
+        format!("{router_namespace}-internet")
+    }
 }
 
 fn default_router_namespace() -> String {
@@ -216,7 +392,7 @@ fn default_router_namespace() -> String {
 
 impl Default for Router {
     fn default() -> Self {
-        Self { namespace: default_router_namespace() }
+        Self { namespace: default_router_namespace(), internet: Internet::default() }
     }
 }
 
@@ -281,6 +457,17 @@ fn default_zone() -> String {
     "lab-a".to_string()
 }
 
+/// AssociateType of a route table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum AssociateType {
+    /// A vSwitch route table.
+    #[default]
+    VSwitch,
+    /// A gateway route table (border gateway, RT-4): bound to an IPv4
+    /// gateway, it routes inbound internet traffic.
+    Gateway,
+}
+
 /// RouteTableType.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum RouteTableType {
@@ -306,6 +493,10 @@ pub struct RouteTable {
     /// RouteTableType.
     #[serde(default, rename = "type")]
     pub route_table_type: RouteTableType,
+    /// AssociateType. A gateway table's system entries (one per vSwitch,
+    /// next hop local) are implied; `route_entries` hold the edited ones.
+    #[serde(default)]
+    pub associate_type: AssociateType,
     /// Custom route entries.
     #[serde(default, rename = "route_entry")]
     pub route_entries: Vec<RouteEntry>,
@@ -321,6 +512,25 @@ pub enum NextHopType {
     Instance,
     /// An ENI, by its id.
     NetworkInterface,
+    /// The VPC's IPv4 gateway (IGW-2).
+    Ipv4Gateway,
+    /// An internet NAT gateway.
+    NatGateway,
+    /// Local delivery (an edited gateway route table entry, RT-4).
+    Local,
+}
+
+impl NextHopType {
+    /// The name the API uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NextHopType::Instance => "Instance",
+            NextHopType::NetworkInterface => "NetworkInterface",
+            NextHopType::Ipv4Gateway => "Ipv4Gateway",
+            NextHopType::NatGateway => "NatGateway",
+            NextHopType::Local => "Local",
+        }
+    }
 }
 
 /// A custom route entry.
@@ -366,6 +576,13 @@ pub struct Instance {
     /// nothing is filtered.
     #[serde(default)]
     pub security_group_ids: Vec<String>,
+    /// InternetMaxBandwidthOut (Mbit/s; recorded, not enforced): above 0
+    /// the instance gets a static public IP.
+    #[serde(default)]
+    pub internet_max_bandwidth_out: u32,
+    /// The static public IP (allocated from the pool at RunInstances).
+    #[serde(default)]
+    pub public_ip_address: Option<Ipv4Addr>,
     /// ImageId: accepted and recorded, an instance is a namespace.
     #[serde(default)]
     pub image_id: String,
@@ -421,6 +638,7 @@ impl Model {
                     vpc_id: vpc.id.clone(),
                     name: None,
                     route_table_type: RouteTableType::System,
+                    associate_type: AssociateType::VSwitch,
                     route_entries: Vec::new(),
                     meta: vpc.meta.clone(),
                 });
@@ -459,7 +677,50 @@ impl Model {
         self.instances.iter().find(|i| match kind {
             NextHopType::Instance => i.id == id,
             NextHopType::NetworkInterface => i.eni_id() == id,
+            _ => false,
         })
+    }
+
+    /// The IPv4 gateway of a VPC, if any (IGW-1).
+    pub fn ipv4_gateway_of(&self, vpc_id: &str) -> Option<&Ipv4Gateway> {
+        self.ipv4_gateways.iter().find(|g| g.vpc_id == vpc_id)
+    }
+
+    /// The NAT gateway with this id.
+    pub fn nat_gateway(&self, id: &str) -> Option<&NatGateway> {
+        self.nat_gateways.iter().find(|g| g.id == id)
+    }
+
+    /// The public address of an instance's ENI: its static public IP or
+    /// the EIP associated with the instance or its ENI.
+    pub fn public_ip_of(&self, inst: &Instance) -> Option<Ipv4Addr> {
+        inst.public_ip_address.or_else(|| {
+            self.eips.iter().find_map(|e| {
+                let a = e.association.as_ref()?;
+                let hit = match a.instance_type {
+                    EipInstanceType::EcsInstance => a.instance_id == inst.id,
+                    EipInstanceType::NetworkInterface => a.instance_id == inst.eni_id(),
+                    EipInstanceType::Nat => false,
+                };
+                hit.then_some(e.ip_address)
+            })
+        })
+    }
+
+    /// Every public address in use: (address, holder id).
+    pub fn public_addresses(&self) -> Vec<(Ipv4Addr, String)> {
+        let mut out: Vec<(Ipv4Addr, String)> =
+            self.instances.iter().filter_map(|i| Some((i.public_ip_address?, i.id.clone()))).collect();
+        out.extend(self.eips.iter().map(|e| (e.ip_address, e.id.clone())));
+        out
+    }
+
+    /// The lowest address of the public pool nobody holds (not the pool's
+    /// network or broadcast address).
+    pub fn free_public_address(&self) -> Option<Ipv4Addr> {
+        let pool = self.router.internet.public_pool;
+        let taken: std::collections::BTreeSet<Ipv4Addr> = self.public_addresses().into_iter().map(|(a, _)| a).collect();
+        pool.hosts().find(|a| !taken.contains(a))
     }
 
     /// The route table a vSwitch uses: its associated one or the VPC's

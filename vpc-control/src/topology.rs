@@ -13,6 +13,22 @@ pub const ROUTER_MAC: [u8; 6] = [0xee, 0xff, 0xff, 0xff, 0xff, 0xff];
 /// Name of the ENI's interface inside the instance namespace.
 pub const INSTANCE_IFNAME: &str = "eth0";
 
+/// Key of the uplink port in the ifindex map `compile` takes (next to ENI ids).
+pub const UPLINK_PORT: &str = "uplink";
+/// Router-side name of the uplink veth (in the router namespace).
+pub const UPLINK_IFNAME: &str = "uplink0";
+/// Name of the uplink veth's other end, in the internet namespace.
+pub const INTERNET_IFNAME: &str = "inet0";
+/// MAC of the internet side of the uplink.
+pub const INTERNET_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x00, 0x53, 0x01];
+/// The uplink's link network: the router is .1 (answered by ARP in XDP),
+/// the internet side .2; public addresses are routed via .1.
+pub const UPLINK_ROUTER_IP: Ipv4Addr = Ipv4Addr::new(169, 254, 0, 1);
+/// The internet side's link address.
+pub const UPLINK_INTERNET_IP: Ipv4Addr = Ipv4Addr::new(169, 254, 0, 2);
+/// Prefix length of the uplink's link network.
+pub const UPLINK_PREFIX_LEN: u8 = 30;
+
 /// Prefix of router port names; the alias of a port records its instance.
 pub const PORT_PREFIX: &str = "eni";
 

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use thiserror::Error;
 
-use crate::model::{self, Model, RouteTableType};
+use crate::model::{self, Model, NextHopType, RouteTableType};
 
 /// A configuration the cloud would refuse. `code()` gives the cloud's code.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -84,6 +84,41 @@ pub enum ValidationError {
     /// A rule's priority is outside 1..=100.
     #[error("The priority {priority} of rule {rule_id} is outside 1 to 100.")]
     InvalidPriority { rule_id: String, priority: u8 },
+    /// A gateway route table entry whose destination is no vSwitch CIDR of
+    /// the VPC (custom entries cannot be added, RT-4).
+    #[error("The gateway route table {route_table_id} has no system entry for {destination}: only the vSwitch entries can be edited.")]
+    GatewayEntryNotSystem { route_table_id: String, destination: Ipv4Net },
+    /// A route entry's next hop type does not fit its table.
+    #[error("The next hop type {next_hop_type} of {destination} is not allowed in route table {route_table_id}.")]
+    NextHopTypeNotAllowed { route_table_id: String, destination: Ipv4Net, next_hop_type: &'static str },
+    /// A vSwitch is associated with a gateway route table.
+    #[error("The route table {route_table_id} is a gateway route table: it cannot be associated with vSwitch {vswitch_id}.")]
+    AssociateGatewayRouteTable { vswitch_id: String, route_table_id: String },
+    /// A VPC has more than one IPv4 gateway (IGW-1).
+    #[error("The VPC {vpc_id} already has the IPv4 gateway {other_id}.")]
+    DuplicateIpv4Gateway { vpc_id: String, other_id: String },
+    /// An IPv4 gateway is bound to a table that is not a gateway route
+    /// table of its VPC, or two gateways share one.
+    #[error("The route table {route_table_id} cannot be bound to IPv4 gateway {gateway_id}: {reason}.")]
+    InvalidGatewayRouteTable { gateway_id: String, route_table_id: String, reason: &'static str },
+    /// Two holders of one public address, or an address outside the pool.
+    #[error("The public address {address} of {holder}: {reason}.")]
+    InvalidPublicAddress { address: Ipv4Addr, holder: String, reason: String },
+    /// An EIP's association names nothing that exists.
+    #[error("The EIP {eip_id} is associated with {instance_id}, which does not exist.")]
+    UnknownEipTarget { eip_id: String, instance_id: String },
+    /// An ENI would get two public addresses.
+    #[error("The instance {instance_id} already has the public address {existing}.")]
+    SecondPublicAddress { instance_id: String, existing: Ipv4Addr },
+    /// A NAT gateway reference that does not exist.
+    #[error("The NAT gateway {id} referenced by {by} does not exist.")]
+    UnknownNatGateway { id: String, by: String },
+    /// An SNAT entry's address is no EIP of its NAT gateway.
+    #[error("The SNAT IP {address} of {snat_entry_id} is not an EIP associated with NAT gateway {nat_gateway_id}.")]
+    SnatIpNotOfGateway { snat_entry_id: String, address: Ipv4Addr, nat_gateway_id: String },
+    /// Two SNAT entries of one NAT gateway have the same source.
+    #[error("The SNAT entries of {nat_gateway_id} have the source {cidr} twice.")]
+    DuplicateSnatSource { nat_gateway_id: String, cidr: Ipv4Net },
     /// The router namespace name is missing or is not a valid namespace name.
     #[error("The router namespace {0:?} is invalid.")]
     InvalidRouterNamespace(String),
@@ -115,6 +150,17 @@ impl ValidationError {
             AddressTaken { .. } => "InvalidPrivateIpAddress.Duplicated",
             VSwitchFull { .. } => "QuotaExceeded.PrivateIpAddress",
             InvalidRouterNamespace(_) => "InvalidParameter",
+            GatewayEntryNotSystem { .. } => "IncorrectRouteTableType",
+            NextHopTypeNotAllowed { .. } => "InvalidNextHopType.NotSupported",
+            AssociateGatewayRouteTable { .. } => "IncorrectRouteTableType",
+            DuplicateIpv4Gateway { .. } => "QuotaExceeded.Ipv4Gateway",
+            InvalidGatewayRouteTable { .. } => "IncorrectRouteTableType",
+            InvalidPublicAddress { .. } => "InvalidIpAddress",
+            UnknownEipTarget { .. } => "InvalidInstanceId.NotFound",
+            SecondPublicAddress { .. } => "InvalidAssociation.Duplicated",
+            UnknownNatGateway { .. } => "InvalidNatGatewayId.NotFound",
+            SnatIpNotOfGateway { .. } => "InvalidSnatIp.NotBelongNatGateway",
+            DuplicateSnatSource { .. } => "InvalidSourceCIDR.Duplicated",
             UnknownSecurityGroup { .. } => "InvalidSecurityGroupId.NotFound",
             UnknownNetworkAcl { .. } => "InvalidNetworkAclId.NotFound",
             TooManySecurityGroups { .. } => "JoinedGroupLimitExceed",
@@ -236,6 +282,12 @@ pub fn validate(model: &Model) -> Result<(), ValidationError> {
                     actual_vpc: rt.vpc_id.clone(),
                 });
             }
+            if rt.associate_type == model::AssociateType::Gateway {
+                return Err(ValidationError::AssociateGatewayRouteTable {
+                    vswitch_id: vsw.id.clone(),
+                    route_table_id: rt.id.clone(),
+                });
+            }
             if rt.route_table_type == RouteTableType::System {
                 return Err(ValidationError::AssociateSystemRouteTable {
                     vswitch_id: vsw.id.clone(),
@@ -268,31 +320,172 @@ pub fn validate(model: &Model) -> Result<(), ValidationError> {
                     destination: dest,
                 });
             }
-            if let Some(vsw) = model
-                .vswitches
-                .iter()
-                .find(|v| v.vpc_id == rt.vpc_id && v.cidr_block == dest)
-            {
-                return Err(ValidationError::RouteEntryConflictsWithSystem {
+            let system = model.vswitches.iter().find(|v| v.vpc_id == rt.vpc_id && v.cidr_block == dest);
+            let gateway_table = rt.associate_type == model::AssociateType::Gateway;
+            match (gateway_table, system) {
+                // RT-4: only a vSwitch's system entry can be edited.
+                (true, None) => {
+                    return Err(ValidationError::GatewayEntryNotSystem { route_table_id: rt.id.clone(), destination: dest });
+                }
+                (false, Some(vsw)) => {
+                    return Err(ValidationError::RouteEntryConflictsWithSystem {
+                        route_table_id: rt.id.clone(),
+                        destination: dest,
+                        vswitch_id: vsw.id.clone(),
+                    });
+                }
+                _ => {}
+            }
+            let allowed = match entry.next_hop_type {
+                NextHopType::Instance | NextHopType::NetworkInterface => true,
+                NextHopType::Local => gateway_table,
+                NextHopType::Ipv4Gateway | NextHopType::NatGateway => !gateway_table,
+            };
+            if !allowed {
+                return Err(ValidationError::NextHopTypeNotAllowed {
                     route_table_id: rt.id.clone(),
                     destination: dest,
-                    vswitch_id: vsw.id.clone(),
+                    next_hop_type: entry.next_hop_type.as_str(),
                 });
             }
-            let hop = model
-                .instance_by_next_hop(entry.next_hop_type, &entry.next_hop_id)
-                .ok_or_else(|| ValidationError::UnknownNextHop {
-                    id: entry.next_hop_id.clone(),
-                    destination: dest,
-                    route_table_id: rt.id.clone(),
-                })?;
-            let hop_vpc = model.vswitch(&hop.vswitch_id).map(|v| v.vpc_id.as_str()).unwrap_or("");
+            let hop_vpc = match entry.next_hop_type {
+                NextHopType::Local => continue,
+                NextHopType::Ipv4Gateway => model
+                    .ipv4_gateways
+                    .iter()
+                    .find(|g| g.id == entry.next_hop_id)
+                    .map(|g| g.vpc_id.as_str()),
+                NextHopType::NatGateway => model.nat_gateway(&entry.next_hop_id).map(|g| g.vpc_id.as_str()),
+                NextHopType::Instance | NextHopType::NetworkInterface => model
+                    .instance_by_next_hop(entry.next_hop_type, &entry.next_hop_id)
+                    .map(|hop| model.vswitch(&hop.vswitch_id).map(|v| v.vpc_id.as_str()).unwrap_or("")),
+            }
+            .ok_or_else(|| ValidationError::UnknownNextHop {
+                id: entry.next_hop_id.clone(),
+                destination: dest,
+                route_table_id: rt.id.clone(),
+            })?;
             if hop_vpc != rt.vpc_id {
                 return Err(ValidationError::NextHopInOtherVpc {
                     id: entry.next_hop_id.clone(),
                     expected_vpc: rt.vpc_id.clone(),
                     actual_vpc: hop_vpc.to_string(),
                 });
+            }
+        }
+    }
+    validate_internet(model)?;
+    Ok(())
+}
+
+/// Public addresses, EIPs, IPv4 gateways and NAT gateways.
+fn validate_internet(model: &Model) -> Result<(), ValidationError> {
+    let pool = model.router.internet.public_pool;
+    let mut holders: BTreeMap<Ipv4Addr, &str> = BTreeMap::new();
+    for (address, holder) in model.public_addresses() {
+        if !pool.contains(&address) {
+            return Err(ValidationError::InvalidPublicAddress {
+                address,
+                holder,
+                reason: format!("it is outside the public address pool {pool}"),
+            });
+        }
+        if let Some(other) = holders.insert(address, model.eips.iter().find(|e| e.id == holder).map(|e| e.id.as_str()).unwrap_or("an instance")) {
+            return Err(ValidationError::InvalidPublicAddress { address, holder, reason: format!("it is also held by {other}") });
+        }
+    }
+    let mut public_of: BTreeMap<String, Ipv4Addr> =
+        model.instances.iter().filter_map(|i| Some((i.id.clone(), i.public_ip_address?))).collect();
+    for e in &model.eips {
+        check_id("EIP", &e.id)?;
+        let Some(a) = &e.association else { continue };
+        let instance = match a.instance_type {
+            model::EipInstanceType::EcsInstance => model.instances.iter().find(|i| i.id == a.instance_id),
+            model::EipInstanceType::NetworkInterface => model.instances.iter().find(|i| i.eni_id() == a.instance_id),
+            model::EipInstanceType::Nat => {
+                if model.nat_gateway(&a.instance_id).is_none() {
+                    return Err(ValidationError::UnknownEipTarget { eip_id: e.id.clone(), instance_id: a.instance_id.clone() });
+                }
+                continue;
+            }
+        };
+        let instance = instance
+            .ok_or_else(|| ValidationError::UnknownEipTarget { eip_id: e.id.clone(), instance_id: a.instance_id.clone() })?;
+        if let Some(existing) = public_of.insert(instance.id.clone(), e.ip_address) {
+            return Err(ValidationError::SecondPublicAddress { instance_id: instance.id.clone(), existing });
+        }
+    }
+    let mut gateway_of_vpc: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut bound_tables: BTreeSet<&str> = BTreeSet::new();
+    for g in &model.ipv4_gateways {
+        check_id("IPv4 gateway", &g.id)?;
+        if model.vpc(&g.vpc_id).is_none() {
+            return Err(ValidationError::UnknownVpc { id: g.vpc_id.clone(), by: g.id.clone() });
+        }
+        if let Some(other) = gateway_of_vpc.insert(&g.vpc_id, &g.id) {
+            return Err(ValidationError::DuplicateIpv4Gateway { vpc_id: g.vpc_id.clone(), other_id: other.to_string() });
+        }
+        if let Some(t) = &g.route_table_id {
+            let table = model
+                .route_table(t)
+                .ok_or_else(|| ValidationError::UnknownRouteTable { id: t.clone(), by: g.id.clone() })?;
+            let reason = if table.associate_type != model::AssociateType::Gateway {
+                Some("it is not a gateway route table (AssociateType Gateway)")
+            } else if table.vpc_id != g.vpc_id {
+                Some("it is in another VPC")
+            } else if !bound_tables.insert(t) {
+                Some("it is bound to another gateway")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return Err(ValidationError::InvalidGatewayRouteTable { gateway_id: g.id.clone(), route_table_id: t.clone(), reason });
+            }
+        }
+    }
+    for n in &model.nat_gateways {
+        check_id("NAT gateway", &n.id)?;
+        let vsw = model
+            .vswitch(&n.vswitch_id)
+            .ok_or_else(|| ValidationError::UnknownVSwitch { id: n.vswitch_id.clone(), by: n.id.clone() })?;
+        if vsw.vpc_id != n.vpc_id {
+            return Err(ValidationError::VpcMismatch {
+                what: "The vSwitch",
+                id: vsw.id.clone(),
+                expected_vpc: n.vpc_id.clone(),
+                actual_vpc: vsw.vpc_id.clone(),
+            });
+        }
+        let mut sources = BTreeSet::new();
+        for e in &n.snat_entries {
+            let own = model.eips.iter().any(|x| {
+                x.ip_address == e.snat_ip
+                    && x.association.as_ref().is_some_and(|a| a.instance_type == model::EipInstanceType::Nat && a.instance_id == n.id)
+            });
+            if !own {
+                return Err(ValidationError::SnatIpNotOfGateway {
+                    snat_entry_id: e.id.clone(),
+                    address: e.snat_ip,
+                    nat_gateway_id: n.id.clone(),
+                });
+            }
+            let source = match &e.source {
+                model::SnatSource::Cidr(c) => *c,
+                model::SnatSource::VSwitch(v) => {
+                    let v = model.vswitch(v).ok_or_else(|| ValidationError::UnknownVSwitch { id: v.clone(), by: e.id.clone() })?;
+                    if v.vpc_id != n.vpc_id {
+                        return Err(ValidationError::VpcMismatch {
+                            what: "The vSwitch",
+                            id: v.id.clone(),
+                            expected_vpc: n.vpc_id.clone(),
+                            actual_vpc: v.vpc_id.clone(),
+                        });
+                    }
+                    v.cidr_block
+                }
+            };
+            if !sources.insert(source) {
+                return Err(ValidationError::DuplicateSnatSource { nat_gateway_id: n.id.clone(), cidr: source });
             }
         }
     }
@@ -488,6 +681,8 @@ mod tests {
                 security_group_ids: Vec::new(),
                 image_id: String::new(),
                 instance_type: String::new(),
+                internet_max_bandwidth_out: 0,
+                public_ip_address: None,
                 meta: Default::default(),
             });
         }

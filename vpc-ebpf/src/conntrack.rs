@@ -62,11 +62,38 @@ fn next_state(flow: &Flow, state: u32, reply: bool) -> u32 {
     }
 }
 
-/// Applies the security groups of `src` (outbound) and `dst` (inbound) to
-/// a packet of `vpc_id`, with connection tracking.
+/// The key of the flow `flow` replies to.
 #[inline(always)]
-pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni) -> Result<(), DropReason> {
-    if (src.flags | dst.flags) & ENI_FLAG_SECURITY_GROUPS == 0 {
+fn reverse_key(flow: &Flow, vpc_id: u32) -> CtKey {
+    CtKey {
+        vpc_id,
+        src: ipv4_mapped(flow.dst),
+        dst: ipv4_mapped(flow.src),
+        sport: flow.dport.to_be_bytes(),
+        dport: flow.sport.to_be_bytes(),
+        proto: flow.proto,
+        pad: [0; 3],
+    }
+}
+
+/// True if `flow` answers a live tracked flow (opened the other way).
+#[inline(always)]
+pub fn is_reply(flow: &Flow, vpc_id: u32) -> bool {
+    // SAFETY: read-only use of a map value.
+    match unsafe { CONNTRACK.get(&reverse_key(flow, vpc_id)) } {
+        // SAFETY: a helper with no arguments.
+        Some(e) => unsafe { bpf_ktime_get_ns() }.wrapping_sub(e.last_seen_ns) < ct_idle_timeout(flow.proto, e.state),
+        None => false,
+    }
+}
+
+/// Applies the security groups of `src` (outbound) and `dst` (inbound) to
+/// a packet of `vpc_id`, with connection tracking. `always`: track the flow
+/// even if neither end is in a group (internet flows: the IPv4 gateway lets
+/// replies in without a gateway route).
+#[inline(always)]
+pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, always: bool) -> Result<(), DropReason> {
+    if !always && (src.flags | dst.flags) & ENI_FLAG_SECURITY_GROUPS == 0 {
         return Ok(());
     }
     // ICMP other than echo (errors...): judged by the rules, never tracked.
@@ -107,15 +134,7 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni) -> Result<(), DropR
         e.state = next_state(flow, e.state, false);
         return Ok(());
     }
-    let reverse = CtKey {
-        vpc_id,
-        src: forward.dst,
-        dst: forward.src,
-        sport: forward.dport,
-        dport: forward.sport,
-        proto: flow.proto,
-        pad: [0; 3],
-    };
+    let reverse = reverse_key(flow, vpc_id);
     if let Some(e) = CONNTRACK.get_ptr_mut(&reverse) {
         // SAFETY: as above.
         let e = unsafe { &mut *e };

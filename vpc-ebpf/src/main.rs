@@ -5,8 +5,10 @@
 mod arp;
 mod conntrack;
 mod csum;
+mod internet;
 mod log_limit;
 mod maps;
+mod nat;
 mod parse;
 mod policy;
 mod route;

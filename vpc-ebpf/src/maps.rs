@@ -3,10 +3,13 @@ use aya_ebpf::{
     macros::map,
     maps::{DevMapHash, HashMap, LpmTrie, PerCpuArray, PerCpuHashMap},
 };
+use aya_ebpf::maps::Array;
 use vpc_common::{
-    Action, CtEntry, CtKey, DropReason, Egress, Eni, EniAddressKey, NextHop, PolicyAddrKey,
-    PolicyClass, PolicyPortKey, PolicyVerdict, PortCounters, RouteKey, MAX_CONNECTIONS,
-    MAX_ENI_ADDRESSES, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS, MAX_PORTS, MAX_ROUTES,
+    Action, CtEntry, CtKey, DropReason, Egress, Eni, EniAddressKey, NatGateway, NatInKey, NatInValue,
+    NatOutKey, NatOutValue, NextHop, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict, PortCounters,
+    PublicAddress, RouteKey, SnatKey, SnatTarget, MAX_CONNECTIONS, MAX_ENI_ADDRESSES, MAX_NAT_GATEWAYS,
+    MAX_NAT_MAPPINGS, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS, MAX_PORTS, MAX_PUBLIC_ADDRESSES, MAX_ROUTES,
+    MAX_SNAT_ENTRIES,
 };
 
 /// Router port ifindex -> the ENI behind it.
@@ -55,3 +58,31 @@ pub static POLICY_PORTS: LpmTrie<PolicyPortKey, PolicyVerdict> =
 /// plane sweeps expired entries.
 #[map]
 pub static CONNTRACK: HashMap<CtKey, CtEntry> = HashMap::with_max_entries(MAX_CONNECTIONS, 0);
+
+/// The internet uplink: its port and the MACs frames to the internet carry
+/// (index 0; ifindex 0 while there is no uplink).
+#[map]
+pub static UPLINK: Array<Egress> = Array::with_max_entries(1, 0);
+
+/// Public IPv4 address -> the ENI (1:1) or NAT gateway (SNAT) holding it.
+#[map]
+pub static PUBLIC_ADDRESSES: HashMap<[u8; 4], PublicAddress> =
+    HashMap::with_max_entries(MAX_PUBLIC_ADDRESSES, 0);
+
+/// Numeric NAT gateway id -> its configuration.
+#[map]
+pub static NAT_GATEWAYS: HashMap<u32, NatGateway> = HashMap::with_max_entries(MAX_NAT_GATEWAYS, 0);
+
+/// {NAT gateway, private source prefix} -> SNAT address and port range.
+#[map]
+pub static SNAT_ENTRIES: LpmTrie<SnatKey, SnatTarget> = LpmTrie::with_max_entries(MAX_SNAT_ENTRIES, 0);
+
+/// Port translations, private side -> public address and port. A plain
+/// hash like the connection table: full is a counted drop, never an
+/// eviction; the control plane sweeps idle entries.
+#[map]
+pub static NAT_OUT: HashMap<NatOutKey, NatOutValue> = HashMap::with_max_entries(MAX_NAT_MAPPINGS, 0);
+
+/// Port translations, public side (per remote endpoint) -> private flow.
+#[map]
+pub static NAT_IN: HashMap<NatInKey, NatInValue> = HashMap::with_max_entries(MAX_NAT_MAPPINGS, 0);

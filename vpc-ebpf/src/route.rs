@@ -3,15 +3,15 @@
 //! No loop over configuration: a fixed number of map lookups per frame.
 use aya_ebpf::{maps::lpm_trie::Key, programs::XdpContext};
 use aya_log_ebpf::{debug, warn};
-use network_types::ip::Ipv4Hdr;
+use network_types::{eth::EthHdr, ip::Ipv4Hdr};
 use vpc_common::{
-    Action, DropReason, Egress, EniAddressKey, NextHop, NextHopKind, RouteKey,
-    ENI_FLAG_NETWORK_ACL, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SOURCE_DEST_CHECK, ipv4_mapped,
+    Action, DropReason, Egress, EniAddressKey, NextHop, NextHopKind, RouteKey, ENI_FLAG_DIRECT_INTERNET,
+    ENI_FLAG_NETWORK_ACL, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SOURCE_DEST_CHECK, ENI_FLAG_UPLINK, ipv4_mapped,
     route_key_prefix_len_v4,
 };
 
 use crate::{
-    arp, conntrack, csum, log_limit, policy,
+    arp, conntrack, csum, internet::{self, Via}, log_limit, policy,
     maps::{EGRESS_PORTS, ENI_BY_ADDRESS, ENI_BY_PORT, ROUTES},
     parse::{self, L3},
     stats,
@@ -44,6 +44,9 @@ pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
     };
     // SAFETY: `eth` and `ip` were bounds-checked by the parser.
     let (eth, ip) = unsafe { (&mut *eth, &mut *ip) };
+    if eni.flags & ENI_FLAG_UPLINK != 0 {
+        return internet::inbound(ctx, ifindex, eth, ip, eni, len);
+    }
 
     if eth.src_addr != eni.mac {
         return Err(DropReason::SpoofedMac);
@@ -63,9 +66,21 @@ pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
         route_key_prefix_len_v4(32),
         RouteKey { route_table_id: eni.route_table_id, addr: dst },
     );
-    let next_hop: &NextHop = ROUTES.get(&key).ok_or(DropReason::NoRoute)?;
+    let Some(next_hop) = ROUTES.get(&key) else {
+        // IGW-3: without an enabled IPv4 gateway, an ENI with a public IP or
+        // EIP reaches the internet directly.
+        if eni.flags & ENI_FLAG_DIRECT_INTERNET != 0 {
+            return internet::outbound(ctx, ifindex, eth, ip, eni, Via::Direct, len);
+        }
+        return Err(DropReason::NoRoute);
+    };
+    let next_hop: &NextHop = next_hop;
     let egress: Egress = if next_hop.kind == NextHopKind::Eni as u32 {
         next_hop.egress
+    } else if next_hop.kind == NextHopKind::Ipv4Gateway as u32 {
+        return internet::outbound(ctx, ifindex, eth, ip, eni, Via::Ipv4Gateway, len);
+    } else if next_hop.kind == NextHopKind::NatGateway as u32 {
+        return internet::outbound(ctx, ifindex, eth, ip, eni, Via::NatGateway(next_hop.gateway_id), len);
     } else {
         let key = EniAddressKey { vpc_id: eni.vpc_id, addr: dst };
         // SAFETY: read-only use of a value the control plane writes whole.
@@ -81,17 +96,32 @@ pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
     if (eni.flags | dst_eni.flags) & (ENI_FLAG_SECURITY_GROUPS | ENI_FLAG_NETWORK_ACL) != 0 {
         let flow = parse::flow(ctx, ip)?;
         policy::network_acls(&flow, eni, dst_eni)?;
-        conntrack::check(&flow, eni.vpc_id, eni, dst_eni)?;
+        conntrack::check(&flow, eni.vpc_id, eni, dst_eni, false)?;
     }
+    send(ctx, ifindex, eth, ip, &egress, len, Action::Forwarded)
+}
+
+/// Decrements the TTL, writes the MACs of `egress` and redirects the frame
+/// to its port, counting `action`.
+#[inline(always)]
+pub fn send(
+    ctx: &XdpContext,
+    ifindex: u32,
+    eth: &mut EthHdr,
+    ip: &mut Ipv4Hdr,
+    egress: &Egress,
+    len: u64,
+    action: Action,
+) -> Result<u32, DropReason> {
     decrement_ttl(ip);
     eth.dst_addr = egress.dst_mac;
     eth.src_addr = egress.src_mac;
 
     match EGRESS_PORTS.redirect(egress.ifindex, 0) {
-        Ok(action) => {
-            stats::action(Action::Forwarded);
+        Ok(action_code) => {
+            stats::action(action);
             stats::tx(egress.ifindex, len);
-            Ok(action)
+            Ok(action_code)
         }
         Err(_) => {
             // Rare: the egress port left the device map (its veth is gone).
@@ -122,7 +152,7 @@ fn decrement_ttl(ip: &mut Ipv4Hdr) {
 /// Addresses a VPC router never forwards: 0/8, 127/8, multicast and the
 /// reserved block (224/3, which includes 255.255.255.255).
 #[inline(always)]
-fn is_martian(a: [u8; 4]) -> bool {
+pub fn is_martian(a: [u8; 4]) -> bool {
     a[0] == 0 || a[0] == 127 || a[0] >= 224
 }
 

@@ -15,7 +15,7 @@ use crate::{
 
 /// Parameters RunInstances accepts that mean nothing for a namespace.
 const IGNORED_RUN_PARAMS: &[&str] = &[
-    "ImageId", "InstanceType", "InstanceChargeType", "InternetChargeType", "IoOptimized", "Password",
+    "ImageId", "InstanceType", "InstanceChargeType", "InternetChargeType", "InternetMaxBandwidthIn", "IoOptimized", "Password",
     "PasswordInherit", "KeyPairName", "HostName", "SystemDisk.", "DataDisk.", "SecurityEnhancementStrategy",
     "SpotStrategy", "CreditSpecification", "DeletionProtection", "AutoReleaseTime",
 ];
@@ -35,14 +35,7 @@ pub fn run_instances(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
     if address.is_some() && amount > 1 {
         return Err(ApiError::bad("InvalidParameter.Conflict", "PrivateIpAddress can only be given with Amount 1."));
     }
-    if let Some(bw) = p.parse::<u32>("InternetMaxBandwidthOut")?
-        && bw > 0
-    {
-        return Err(ApiError::bad(
-            "UnsupportedFeature.PublicIp",
-            "Public IP addresses (InternetMaxBandwidthOut > 0) are not supported yet.",
-        ));
-    }
+    let bandwidth_out = p.int_in("InternetMaxBandwidthOut", 0..=100, 0)? as u32;
     let mut groups = p.list("SecurityGroupIds")?;
     groups.extend(p.str("SecurityGroupId").map(str::to_string));
     for g in &groups {
@@ -78,8 +71,19 @@ pub fn run_instances(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
             security_group_ids: groups.clone(),
             image_id: image_id.clone(),
             instance_type: instance_type.clone(),
+            internet_max_bandwidth_out: bandwidth_out,
+            public_ip_address: None,
             meta: meta.clone(),
         });
+        // A static public IP with the instance (released with it).
+        if bandwidth_out > 0 {
+            let public = d.model.free_public_address().ok_or_else(|| {
+                ApiError::bad("QuotaExceeded.PublicIpAddress", "The public address pool has no free address.")
+            })?;
+            if let Some(last) = d.model.instances.last_mut() {
+                last.public_ip_address = Some(public);
+            }
+        }
     }
     // Fix each new instance's address now: it must not move when another
     // instance is deleted later.
@@ -105,6 +109,12 @@ pub fn delete_instance(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
                 "DependencyViolation.RouteEntry",
                 format!("The instance {id} is the next hop of route entry {} in {}: delete the entry first.", e.destination_cidr_block, t.id),
             ));
+        }
+    }
+    // Its EIPs are released from it (they stay allocated).
+    for e in &mut d.model.eips {
+        if e.association.as_ref().is_some_and(|a| a.instance_id == id || a.instance_id == eni) {
+            e.association = None;
         }
     }
     d.model.instances.remove(i);
@@ -189,13 +199,29 @@ pub fn describe_instances(d: &mut Draft, p: &Params) -> Result<Value, ApiError> 
                     "PrivateIpSets": { "PrivateIpSet": [{ "Primary": true, "PrivateIpAddress": address(i) }] },
                 }] },
                 "SecurityGroupIds": { "SecurityGroupId": i.security_group_ids },
-                "PublicIpAddress": { "IpAddress": [] },
+                "PublicIpAddress": { "IpAddress": i.public_ip_address.map(|a| vec![a.to_string()]).unwrap_or_default() },
+                "EipAddress": eip_of(d, i),
+                "InternetMaxBandwidthOut": i.internet_max_bandwidth_out,
+                "InternetChargeType": "PayByTraffic",
                 "InnerIpAddress": { "IpAddress": [] },
                 "Tags": { "Tag": [] },
             })
         })
         .collect();
     Ok(with(json!({ "Instances": { "Instance": items }, "NextToken": "" }), paging))
+}
+
+/// The EipAddress block of DescribeInstances: the EIP associated with the
+/// instance or its ENI (empty fields if none).
+fn eip_of(d: &Draft, i: &Instance) -> Value {
+    let eni = i.eni_id();
+    match d.model.eips.iter().find(|e| e.association.as_ref().is_some_and(|a| a.instance_id == i.id || a.instance_id == eni)) {
+        Some(e) => json!({
+            "AllocationId": e.id, "IpAddress": e.ip_address.to_string(), "Bandwidth": e.bandwidth,
+            "InternetChargeType": "PayByBandwidth", "IsSupportUnassociate": true,
+        }),
+        None => json!({ "AllocationId": "", "IpAddress": "", "Bandwidth": 0, "InternetChargeType": "", "IsSupportUnassociate": true }),
+    }
 }
 
 /// InstanceName filters accept `*` as a wildcard, as the cloud's do.

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::{Draft, owner_id, page, vpc::cidr, vpc::vrouter_id, with};
 use crate::{
     api::{ApiError, new_id, params::Params},
-    model::{NextHopType, RouteEntry, RouteTable, RouteTableType},
+    model::{AssociateType, NextHopType, RouteEntry, RouteTable, RouteTableType},
     topology,
 };
 
@@ -22,16 +22,11 @@ pub fn create(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
     p.required("RegionId")?;
     let vpc_id = p.required("VpcId")?;
     let vpc = &d.model.vpcs[d.vpc_index(vpc_id)?];
-    match p.str("AssociateType").unwrap_or("VSwitch") {
-        "VSwitch" => {}
-        "Gateway" => {
-            return Err(ApiError::bad(
-                "UnsupportedFeature.GatewayRouteTable",
-                "Gateway route tables (AssociateType Gateway) are not supported yet.",
-            ));
-        }
+    let associate_type = match p.str("AssociateType").unwrap_or("VSwitch") {
+        "VSwitch" => AssociateType::VSwitch,
+        "Gateway" => AssociateType::Gateway,
         other => return Err(ApiError::invalid("AssociateType", format!("{other:?} is not VSwitch or Gateway"))),
-    }
+    };
     let mut meta = d.meta(p);
     meta.region_id = vpc.meta.region_id.clone();
     let table = RouteTable {
@@ -39,6 +34,7 @@ pub fn create(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
         vpc_id: vpc_id.to_string(),
         name: p.str("RouteTableName").map(str::to_string),
         route_table_type: RouteTableType::Custom,
+        associate_type,
         route_entries: Vec::new(),
         meta,
     };
@@ -57,6 +53,12 @@ pub fn delete(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
         return Err(ApiError::bad(
             "IncorrectRouteTableType",
             format!("The route table {id} is the VPC's system route table: it is deleted with its VPC."),
+        ));
+    }
+    if let Some(g) = d.model.ipv4_gateways.iter().find(|g| g.route_table_id.as_deref() == Some(id)) {
+        return Err(ApiError::bad(
+            "DependencyViolation.Ipv4Gateway",
+            format!("The gateway route table {id} is bound to IPv4 gateway {}: dissociate it first.", g.id),
         ));
     }
     if let Some(v) = d.model.vswitches.iter().find(|v| v.route_table_id.as_deref() == Some(id)) {
@@ -131,10 +133,12 @@ pub fn create_entry(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
     let next_hop_type = match p.str("NextHopType").unwrap_or("Instance") {
         "Instance" => NextHopType::Instance,
         "NetworkInterface" => NextHopType::NetworkInterface,
+        "Ipv4Gateway" => NextHopType::Ipv4Gateway,
+        "NatGateway" => NextHopType::NatGateway,
         other => {
             return Err(ApiError::bad(
                 "InvalidNextHopType.NotSupported",
-                format!("NextHopType {other} is not supported here (Instance and NetworkInterface are)."),
+                format!("NextHopType {other} is not supported here (Instance, NetworkInterface, Ipv4Gateway and NatGateway are)."),
             ));
         }
     };
@@ -146,7 +150,18 @@ pub fn create_entry(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
             format!("The destination {destination} has host bits set."),
         ));
     }
-    if d.model.instance_by_next_hop(next_hop_type, next_hop_id).is_none_or(|i| !d.caller.owns(&i.meta.owner_id)) {
+    if d.model.route_tables[ti].associate_type == AssociateType::Gateway {
+        return Err(ApiError::bad(
+            "IncorrectRouteTableType",
+            format!("The route table {table_id} is a gateway route table: its entries are edited (UpdateGatewayRouteTableEntryAttribute), none can be added (RT-4)."),
+        ));
+    }
+    let owner = match next_hop_type {
+        NextHopType::Ipv4Gateway => d.model.ipv4_gateways.iter().find(|g| g.id == next_hop_id).map(|g| &g.meta.owner_id),
+        NextHopType::NatGateway => d.model.nat_gateway(next_hop_id).map(|g| &g.meta.owner_id),
+        _ => d.model.instance_by_next_hop(next_hop_type, next_hop_id).map(|i| &i.meta.owner_id),
+    };
+    if owner.is_none_or(|o| !d.caller.owns(o)) {
         return Err(ApiError::not_found("InvalidNextHopId.NotFound", format!("The next hop {next_hop_id} does not exist.")));
     }
     let entry = RouteEntry {
@@ -234,7 +249,7 @@ pub fn describe(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
                 "VpcId": t.vpc_id,
                 "RouterId": m.vpc(&t.vpc_id).map(vrouter_id).unwrap_or_default(),
                 "RouterType": "VRouter",
-                "AssociateType": "VSwitch",
+                "AssociateType": match t.associate_type { AssociateType::VSwitch => "VSwitch", AssociateType::Gateway => "Gateway" },
                 "Status": "Available",
                 "Description": t.meta.description,
                 "CreationTime": t.meta.creation_time,
@@ -242,7 +257,7 @@ pub fn describe(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
                 "ResourceGroupId": "",
                 "RoutePropagationEnable": false,
                 "VSwitchIds": { "VSwitchId": vswitches },
-                "GatewayIds": { "GatewayIds": [] },
+                "GatewayIds": { "GatewayIds": m.ipv4_gateways.iter().filter(|g| g.route_table_id.as_deref() == Some(t.id.as_str())).map(|g| g.id.as_str()).collect::<Vec<_>>() },
                 "Tags": { "Tag": [] },
             })
         })
@@ -274,6 +289,7 @@ pub fn describe_entries(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
         .vswitches
         .iter()
         .filter(|v| v.vpc_id == t.vpc_id)
+        .filter(|v| !t.route_entries.iter().any(|e| e.destination_cidr_block == v.cidr_block))
         .map(|v| Row {
             id: format!("rte-sys{:08x}", topology::numeric_id(&format!("{}/{}", t.id, v.id))),
             name: String::new(),
@@ -289,10 +305,7 @@ pub fn describe_entries(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
         name: e.name.clone().unwrap_or_default(),
         destination: e.destination_cidr_block.to_string(),
         kind: "Custom",
-        next_hop_type: match e.next_hop_type {
-            NextHopType::Instance => "Instance",
-            NextHopType::NetworkInterface => "NetworkInterface",
-        },
+        next_hop_type: e.next_hop_type.as_str(),
         next_hop_id: e.next_hop_id.clone(),
         description: e.meta.description.clone(),
     }));

@@ -1,0 +1,183 @@
+//! The internet edge: traffic between ENIs and the uplink. Outbound, the
+//! source becomes the ENI's public IP or EIP (1:1) or an SNAT address of a
+//! NAT gateway (port translation); inbound, a public address leads back to
+//! the private one. With the VPC's IPv4 gateway enabled, new inbound flows
+//! follow its gateway route table (IGW-4) and outbound ones need a route to
+//! it (IGW-3); replies of tracked flows pass either way. Network ACLs and
+//! security groups judge the private side, as for any other traffic.
+use aya_ebpf::{maps::lpm_trie::Key, programs::XdpContext};
+use network_types::{eth::EthHdr, ip::Ipv4Hdr};
+use vpc_common::{
+    Action, DropReason, Egress, Eni, EniAddressKey, NextHopKind, RouteKey, SnatKey, ipv4_mapped,
+    route_key_prefix_len_v4, snat_prefix_len, NAT_FLAG_VIA_IPV4_GATEWAY, PUBLIC_FLAG_IPV4_GATEWAY,
+    PUBLIC_KIND_ENI, PUBLIC_KIND_SNAT,
+};
+
+use crate::{
+    conntrack,
+    maps::{ENI_BY_ADDRESS, ENI_BY_PORT, NAT_GATEWAYS, PUBLIC_ADDRESSES, ROUTES, SNAT_ENTRIES, UPLINK},
+    nat::{self, Side},
+    parse::{self, Flow},
+    policy,
+    route::{is_martian, send},
+};
+
+/// How a packet reached the internet edge.
+#[derive(Clone, Copy)]
+pub enum Via {
+    /// No route matched and the VPC has no enabled IPv4 gateway (IGW-3).
+    Direct,
+    /// A route to the VPC's IPv4 gateway.
+    Ipv4Gateway,
+    /// A route to a NAT gateway (its numeric id).
+    NatGateway(u32),
+}
+
+/// The internet as the policies see it: no groups, no vSwitch.
+#[inline(always)]
+fn internet() -> Eni {
+    Eni::default()
+}
+
+/// The uplink port, if one is configured.
+#[inline(always)]
+fn uplink() -> Result<Egress, DropReason> {
+    match UPLINK.get(0) {
+        Some(u) if u.ifindex != 0 => Ok(*u),
+        _ => Err(DropReason::NoRoute),
+    }
+}
+
+/// The route of `table` for `dst`: its kind and value.
+#[inline(always)]
+fn route(table: u32, dst: [u8; 4]) -> Option<&'static vpc_common::NextHop> {
+    let key = Key::new(route_key_prefix_len_v4(32), RouteKey { route_table_id: table, addr: ipv4_mapped(dst) });
+    ROUTES.get(&key)
+}
+
+/// A packet from `eni` to an internet address.
+#[inline(always)]
+pub fn outbound(
+    ctx: &XdpContext,
+    ifindex: u32,
+    eth: &mut EthHdr,
+    ip: &mut Ipv4Hdr,
+    eni: &Eni,
+    via: Via,
+    len: u64,
+) -> Result<u32, DropReason> {
+    let uplink = uplink()?;
+    if ip.ttl <= 1 {
+        return Err(DropReason::TtlExceeded);
+    }
+    let flow = parse::flow(ctx, ip)?;
+    // The public side: the ENI's own public IP or EIP wins over a NAT
+    // gateway; a NAT gateway translates the sources its SNAT entries cover.
+    let mut snat = None;
+    if eni.public_ip == [0; 4] {
+        let Via::NatGateway(id) = via else {
+            return Err(DropReason::NoPublicAddress);
+        };
+        // SAFETY: read-only use of a value the control plane writes whole.
+        let gateway = unsafe { NAT_GATEWAYS.get(id) }.ok_or(DropReason::NoPublicAddress)?;
+        if gateway.flags & NAT_FLAG_VIA_IPV4_GATEWAY != 0 {
+            // IGW-3: the NAT gateway's vSwitch must be a public one.
+            match route(gateway.route_table_id, flow.dst) {
+                Some(h) if h.kind == NextHopKind::Ipv4Gateway as u32 => {}
+                _ => return Err(DropReason::NoRoute),
+            }
+        }
+        let key = Key::new(snat_prefix_len(32), SnatKey { nat_gateway_id: id, addr: flow.src });
+        let target = *SNAT_ENTRIES.get(&key).ok_or(DropReason::NoPublicAddress)?;
+        if nat::is_later_fragment(ip) {
+            // No ports to translate by.
+            return Err(DropReason::ParseError);
+        }
+        snat = Some(target);
+    }
+    let outside = internet();
+    policy::network_acls(&flow, eni, &outside)?;
+    conntrack::check(&flow, eni.vpc_id, eni, &outside, true)?;
+    match snat {
+        None => nat::rewrite(ctx, ip, Side::Source, eni.public_ip, None)?,
+        Some(target) => {
+            let port = nat::snat(&flow, eni.vpc_id, &target)?;
+            nat::rewrite(ctx, ip, Side::Source, target.ip, Some(port))?;
+        }
+    }
+    send(ctx, ifindex, eth, ip, &uplink, len, Action::ToInternet)
+}
+
+/// A packet from the internet (received on the uplink port, whose `Eni`
+/// record holds the internet side's MAC and link address).
+#[inline(always)]
+pub fn inbound(
+    ctx: &XdpContext,
+    ifindex: u32,
+    eth: &mut EthHdr,
+    ip: &mut Ipv4Hdr,
+    link: &Eni,
+    len: u64,
+) -> Result<u32, DropReason> {
+    if eth.src_addr != link.mac {
+        return Err(DropReason::SpoofedMac);
+    }
+    if eth.dst_addr != link.router_mac {
+        return Err(DropReason::NotForRouter);
+    }
+    if is_martian(ip.dst_addr) || is_martian(ip.src_addr) {
+        return Err(DropReason::Martian);
+    }
+    if ip.ttl <= 1 {
+        return Err(DropReason::TtlExceeded);
+    }
+    // SAFETY: read-only copy of a value the control plane writes whole.
+    let public = *unsafe { PUBLIC_ADDRESSES.get(ip.dst_addr) }.ok_or(DropReason::UnknownPublicAddress)?;
+    let mut flow = parse::flow(ctx, ip)?;
+    let (private_ip, private_port, vpc_id, mut egress_override) = if public.kind == PUBLIC_KIND_ENI {
+        (public.private_ip, None, public.vpc_id, None)
+    } else if public.kind == PUBLIC_KIND_SNAT {
+        if nat::is_later_fragment(ip) {
+            return Err(DropReason::NatNoMapping);
+        }
+        let b = nat::unsnat(&flow)?;
+        (b.private_ip, Some(u16::from_be_bytes(b.private_port)), b.vpc_id, None)
+    } else {
+        return Err(DropReason::UnknownPublicAddress);
+    };
+    // The flow as the VPC sees it.
+    flow.dst = private_ip;
+    if let Some(p) = private_port {
+        flow.dport = p;
+        if flow.proto == 1 {
+            flow.sport = p;
+        }
+    }
+    if public.kind == PUBLIC_KIND_ENI && public.flags & PUBLIC_FLAG_IPV4_GATEWAY != 0 && !conntrack::is_reply(&flow, vpc_id) {
+        // IGW-4: a new inbound flow follows the gateway route table.
+        if public.gateway_route_table_id == 0 {
+            return Err(DropReason::Ipv4GatewayNoRoute);
+        }
+        let hop = route(public.gateway_route_table_id, private_ip).ok_or(DropReason::Ipv4GatewayNoRoute)?;
+        if hop.kind == NextHopKind::Eni as u32 {
+            egress_override = Some(hop.egress);
+        } else if hop.kind != NextHopKind::Local as u32 {
+            return Err(DropReason::Ipv4GatewayNoRoute);
+        }
+    }
+    let egress = match egress_override {
+        Some(e) => e,
+        None => {
+            let key = EniAddressKey { vpc_id, addr: ipv4_mapped(private_ip) };
+            // SAFETY: read-only copy of a value the control plane writes whole.
+            *unsafe { ENI_BY_ADDRESS.get(key) }.ok_or(DropReason::NoNeighbour)?
+        }
+    };
+    // SAFETY: read-only use of a value the control plane writes whole.
+    let dst_eni = unsafe { ENI_BY_PORT.get(egress.ifindex) }.ok_or(DropReason::NoNeighbour)?;
+    let outside = internet();
+    policy::network_acls(&flow, &outside, dst_eni)?;
+    conntrack::check(&flow, vpc_id, &outside, dst_eni, true)?;
+    nat::rewrite(ctx, ip, Side::Destination, private_ip, private_port)?;
+    send(ctx, ifindex, eth, ip, &egress, len, Action::FromInternet)
+}
