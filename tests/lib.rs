@@ -245,6 +245,11 @@ impl DatapathFixture {
             ns.ip(&["link", "set", &q, "up"]);
             ports.insert(inst.eni_id(), ns.ifindex(&p));
         }
+        // The internet uplink, as the router has one.
+        ns.ip(&["link", "add", "pu", "type", "veth", "peer", "name", "qu"]);
+        ns.ip(&["link", "set", "pu", "up"]);
+        ns.ip(&["link", "set", "qu", "up"]);
+        ports.insert(vpc_control::topology::UPLINK_PORT.to_string(), ns.ifindex("pu"));
         let in_ns = NetnsGuard::enter(&ns.0).unwrap();
         let mut dp = Datapath::load(None).unwrap();
         let desired = compile::compile(&model, &ports).unwrap();
@@ -254,8 +259,10 @@ impl DatapathFixture {
         // receive queue registered, i.e. an XDP program on it.
         let prog = dp.router_program().unwrap();
         let links = (0..model.instances.len())
-            .map(|n| {
-                let id = prog.attach(&format!("p{n}"), aya::programs::XdpMode::Driver).unwrap();
+            .map(|n| format!("p{n}"))
+            .chain(["pu".to_string()])
+            .map(|port| {
+                let id = prog.attach(&port, aya::programs::XdpMode::Driver).unwrap();
                 prog.take_link(id).unwrap()
             })
             .collect();
@@ -270,6 +277,17 @@ impl DatapathFixture {
     /// Runs one frame in on the port of `eni`: verdict and frame out.
     pub fn run(&mut self, eni: &str, frame: &[u8]) -> (u32, Vec<u8>) {
         let ifindex = self.port(eni);
+        test_run(self.dp.router_program().unwrap(), ifindex, frame)
+    }
+
+    /// The uplink port (the internet side).
+    pub fn uplink(&self) -> u32 {
+        self.ports[vpc_control::topology::UPLINK_PORT]
+    }
+
+    /// Runs one frame in from the internet (on the uplink port).
+    pub fn run_from_internet(&mut self, frame: &[u8]) -> (u32, Vec<u8>) {
+        let ifindex = self.uplink();
         test_run(self.dp.router_program().unwrap(), ifindex, frame)
     }
 

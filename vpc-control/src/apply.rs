@@ -131,6 +131,9 @@ fn ensure_internet(router_ns: &str, internet: &model::Internet) -> Result<(), Ne
     netns::add(&inet)?;
     netns::sysctl(&inet, "net.ipv6.conf.all.disable_ipv6", "1")?;
     netns::sysctl(&inet, "net.ipv6.conf.default.disable_ipv6", "1")?;
+    // ARP for the router's link address from the link address (the router
+    // answers only its link peer), not from a host address of the packet.
+    netns::sysctl(&inet, "net.ipv4.conf.all.arp_announce", "2")?;
     if !netns::links(router_ns)?.iter().any(|l| l.ifname == UPLINK_IFNAME) {
         if netns::links(&inet)?.iter().any(|l| l.ifname == INTERNET_IFNAME) {
             netns::ip(&["-n", &inet, "link", "del", INTERNET_IFNAME])?;

@@ -6,6 +6,9 @@
 //! One [`Service`] is shared by every connection behind one lock: calls are
 //! serialised, so parallel clients never see or leave torn state.
 mod compute;
+mod eip;
+mod ipv4_gateway;
+mod nat_gateway;
 mod network_acl;
 mod route_table;
 mod security_group;
@@ -87,6 +90,27 @@ const ACTIONS: &[ActionSpec] = &[
     write("UnassociateNetworkAcl", network_acl::unassociate),
     read("DescribeNetworkAcls", network_acl::describe),
     read("DescribeNetworkAclAttributes", network_acl::describe_attributes),
+    write("AllocateEipAddress", eip::allocate),
+    write("AssociateEipAddress", eip::associate),
+    write("UnassociateEipAddress", eip::unassociate),
+    write("ReleaseEipAddress", eip::release),
+    read("DescribeEipAddresses", eip::describe),
+    write("CreateIpv4Gateway", ipv4_gateway::create),
+    write("EnableVpcIpv4Gateway", ipv4_gateway::enable),
+    read("ListIpv4Gateways", ipv4_gateway::list),
+    read("GetIpv4GatewayAttribute", ipv4_gateway::get),
+    write("UpdateIpv4GatewayAttribute", ipv4_gateway::update),
+    write("DeleteIpv4Gateway", ipv4_gateway::delete),
+    write("AssociateRouteTableWithGateway", ipv4_gateway::associate_route_table),
+    write("DissociateRouteTableFromGateway", ipv4_gateway::dissociate_route_table),
+    read("ListGatewayRouteTableEntries", ipv4_gateway::list_entries),
+    write("UpdateGatewayRouteTableEntryAttribute", ipv4_gateway::update_entry),
+    write("CreateNatGateway", nat_gateway::create),
+    write("DeleteNatGateway", nat_gateway::delete),
+    read("DescribeNatGateways", nat_gateway::describe),
+    write("CreateSnatEntry", nat_gateway::create_snat),
+    write("DeleteSnatEntry", nat_gateway::delete_snat),
+    read("DescribeSnatTableEntries", nat_gateway::describe_snat),
 ];
 
 /// Names of every action served.

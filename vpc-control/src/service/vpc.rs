@@ -59,6 +59,12 @@ pub fn delete(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
             format!("The VPC {id} still has custom route table {}: delete it first.", t.id),
         ));
     }
+    if let Some(g) = d.model.ipv4_gateway_of(id) {
+        return Err(ApiError::bad(
+            "DependencyViolation.Ipv4Gateway",
+            format!("The VPC {id} still has IPv4 gateway {}: delete it first.", g.id),
+        ));
+    }
     d.model.vpcs.remove(i);
     d.model.route_tables.retain(|t| t.vpc_id != id);
     Ok(json!({}))

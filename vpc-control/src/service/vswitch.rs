@@ -41,7 +41,19 @@ pub fn delete(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
             format!("The vSwitch {id} still has instance {}: delete its instances first.", inst.id),
         ));
     }
-    d.model.vswitches.remove(i);
+    if let Some(n) = d.model.nat_gateways.iter().find(|n| {
+        n.vswitch_id == id || n.snat_entries.iter().any(|e| e.source == crate::model::SnatSource::VSwitch(id.to_string()))
+    }) {
+        return Err(ApiError::bad(
+            "DependencyViolation.NatGateway",
+            format!("The vSwitch {id} holds NAT gateway {} or is the source of one of its SNAT entries: delete them first.", n.id),
+        ));
+    }
+    let removed = d.model.vswitches.remove(i);
+    // Its gateway route table entries go with it (RT-4: one per vSwitch).
+    for t in d.model.route_tables.iter_mut().filter(|t| t.associate_type == crate::model::AssociateType::Gateway) {
+        t.route_entries.retain(|e| e.destination_cidr_block != removed.cidr_block);
+    }
     Ok(json!({}))
 }
 
