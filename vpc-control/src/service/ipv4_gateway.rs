@@ -390,3 +390,122 @@ pub fn update_entry(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
     }
     Ok(json!({}))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::service::tests::Scratch;
+
+    const R: (&str, &str) = ("RegionId", "cn-hangzhou");
+
+    /// A VPC with two vSwitches and an instance: (vpc, system table, vsw, instance).
+    fn setup(s: &mut Scratch) -> (String, String, String, String) {
+        let v = s.ok("CreateVpc", &[R, ("CidrBlock", "10.0.0.0/16")]);
+        let (vpc, table) = (v["VpcId"].as_str().unwrap().to_string(), v["RouteTableId"].as_str().unwrap().to_string());
+        let vsw = s.ok("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "a"), ("CidrBlock", "10.0.1.0/24")]);
+        let vsw = vsw["VSwitchId"].as_str().unwrap().to_string();
+        s.ok("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "a"), ("CidrBlock", "10.0.2.0/24")]);
+        let i = s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("ImageId", "i"), ("InstanceType", "t")]);
+        (vpc, table, vsw, i["InstanceIdSets"]["InstanceIdSet"][0].as_str().unwrap().to_string())
+    }
+
+    #[test]
+    fn igw_1_igw_2_igw_5_refused_gateway_actions_change_nothing() {
+        let mut s = Scratch::new();
+        let (vpc, table, _, inst) = setup(&mut s);
+        assert_eq!(s.err("CreateIpv4Gateway", &[R, ("VpcId", "vpc-nope")]).code, "InvalidVpcId.NotFound");
+        let gw = s.ok("CreateIpv4Gateway", &[R, ("VpcId", &vpc)])["Ipv4GatewayId"].as_str().unwrap().to_string();
+        assert_eq!(s.err("CreateIpv4Gateway", &[R, ("VpcId", &vpc)]).code, "QuotaExceeded.Ipv4Gateway");
+        assert_eq!(s.err("GetIpv4GatewayAttribute", &[R, ("Ipv4GatewayId", "ipv4gw-nope")]).code, "InvalidIpv4GatewayId.NotFound");
+        let gwt = s.ok("CreateRouteTable", &[R, ("VpcId", &vpc), ("AssociateType", "Gateway")])["RouteTableId"].as_str().unwrap().to_string();
+        // Binding needs an enabled gateway and a gateway route table.
+        let e = s.err("AssociateRouteTableWithGateway", &[R, ("RouteTableId", &gwt), ("GatewayId", &gw)]);
+        assert_eq!(e.code, "IncorrectStatus.Ipv4Gateway");
+        // IGW-2: a table with 0.0.0.0/0 fails the whole call.
+        s.ok("CreateRouteEntry", &[R, ("RouteTableId", &table), ("DestinationCidrBlock", "0.0.0.0/0"), ("NextHopId", &inst)]);
+        let e = s.err("EnableVpcIpv4Gateway", &[R, ("Ipv4GatewayId", &gw), ("RouteTableList.1", &table)]);
+        assert_eq!(e.code, "InvalidRouteEntry.DefaultRouteExists");
+        assert_eq!(s.ok("GetIpv4GatewayAttribute", &[R, ("Ipv4GatewayId", &gw)])["Enabled"], false);
+        let e = s.err("EnableVpcIpv4Gateway", &[R, ("Ipv4GatewayId", &gw), ("RouteTableList.1", &gwt)]);
+        assert_eq!(e.code, "IncorrectRouteTableType");
+        s.ok("DeleteRouteEntry", &[R, ("RouteTableId", &table), ("DestinationCidrBlock", "0.0.0.0/0")]);
+        s.ok("EnableVpcIpv4Gateway", &[R, ("Ipv4GatewayId", &gw), ("RouteTableList.1", &table)]);
+        assert_eq!(s.err("EnableVpcIpv4Gateway", &[R, ("Ipv4GatewayId", &gw)]).code, "IncorrectStatus.Ipv4Gateway");
+        let e = s.err("AssociateRouteTableWithGateway", &[R, ("RouteTableId", &table), ("GatewayId", &gw)]);
+        assert_eq!(e.code, "IncorrectRouteTableType");
+        // RT-4: no custom entries, only the vSwitch entries; no vSwitch association.
+        let e = s.err("CreateRouteEntry", &[R, ("RouteTableId", &gwt), ("DestinationCidrBlock", "10.0.9.0/24"), ("NextHopId", &inst)]);
+        assert_eq!(e.code, "IncorrectRouteTableType");
+        let e = s.err("UpdateGatewayRouteTableEntryAttribute", &[R, ("GatewayRouteTableId", &gwt), ("DestinationCidrBlock", "10.0.9.0/24"), ("NextHopType", "Local")]);
+        assert_eq!(e.code, "InvalidRouteEntry.NotFound");
+        let e = s.err("UpdateGatewayRouteTableEntryAttribute", &[R, ("GatewayRouteTableId", &gwt), ("DestinationCidrBlock", "10.0.1.0/24"), ("NextHopType", "VpnGateway"), ("NextHopId", "x")]);
+        assert_eq!(e.code, "InvalidNextHopType.NotSupported");
+        let e = s.err("UpdateGatewayRouteTableEntryAttribute", &[R, ("DestinationCidrBlock", "10.0.1.0/24"), ("NextHopType", "Local")]);
+        assert_eq!(e.code, "MissingParameter");
+        // IPv4GatewayRouteTableId is the other spelling the SDK sends.
+        s.ok("UpdateGatewayRouteTableEntryAttribute", &[R, ("IPv4GatewayRouteTableId", &gwt), ("DestinationCidrBlock", "10.0.1.0/24"), ("NextHopType", "Local")]);
+        let e = s.err("UpdateGatewayRouteTableEntryAttribute", &[R, ("GatewayRouteTableId", &gwt), ("DestinationCidrBlock", "10.0.1.0/24"), ("NextHopType", "Instance"), ("NextHopId", &inst)]);
+        assert_eq!(e.code, "OperationUnsupported.NextHopSwap", "a custom entry moves to an instance only after a delete");
+        s.ok("AssociateRouteTableWithGateway", &[R, ("RouteTableId", &gwt), ("GatewayId", &gw)]);
+        // IGW-5.
+        assert_eq!(s.err("DeleteIpv4Gateway", &[R, ("Ipv4GatewayId", &gw)]).code, "DependencyViolation.GatewayRouteTable");
+        assert_eq!(s.err("DeleteRouteTable", &[R, ("RouteTableId", &gwt)]).code, "DependencyViolation.Ipv4Gateway");
+        s.ok("DissociateRouteTableFromGateway", &[R, ("RouteTableId", &gwt), ("GatewayId", &gw)]);
+        let e = s.err("DissociateRouteTableFromGateway", &[R, ("RouteTableId", &gwt), ("GatewayId", &gw)]);
+        assert_eq!(e.code, "InvalidAssociation.NotFound");
+        assert_eq!(s.err("DeleteIpv4Gateway", &[R, ("Ipv4GatewayId", &gw), ("InternetMode", "sideways")]).code, "InvalidParameter");
+        assert_eq!(s.err("DeleteIpv4Gateway", &[R, ("Ipv4GatewayId", &gw)]).code, "DependencyViolation.RouteEntry");
+        assert_eq!(s.err("DeleteVpc", &[R, ("VpcId", &vpc)]).code, "DependencyViolation.VSwitch");
+        s.ok("DeleteIpv4Gateway", &[R, ("Ipv4GatewayId", &gw), ("InternetMode", "public")]);
+        let left = s.ok("DescribeRouteEntryList", &[R, ("RouteTableId", &table), ("NextHopType", "Ipv4Gateway")]);
+        assert_eq!(left["TotalCount"], 0, "public mode deletes the routes to the gateway");
+        assert_eq!(s.ok("ListIpv4Gateways", &[R, ("VpcId", &vpc)])["TotalCount"], "0");
+    }
+
+    #[test]
+    fn igw_3_refused_eip_and_nat_actions_change_nothing() {
+        let mut s = Scratch::new();
+        let (vpc, _, vsw, inst) = setup(&mut s);
+        assert_eq!(s.err("AllocateEipAddress", &[R, ("IpAddress", "203.0.113.7")]).code, "InvalidIpAddress");
+        let e1 = s.ok("AllocateEipAddress", &[R, ("IpAddress", "192.0.2.7")]);
+        assert_eq!(e1["EipAddress"], "192.0.2.7");
+        assert_eq!(s.err("AllocateEipAddress", &[R, ("IpAddress", "192.0.2.7")]).code, "InvalidIpAddress.Duplicated");
+        let e1 = e1["AllocationId"].as_str().unwrap().to_string();
+        let e2 = s.ok("AllocateEipAddress", &[R])["AllocationId"].as_str().unwrap().to_string();
+        assert_eq!(s.err("AssociateEipAddress", &[R, ("AllocationId", "eip-nope"), ("InstanceId", &inst)]).code, "InvalidAllocationId.NotFound");
+        assert_eq!(s.err("AssociateEipAddress", &[R, ("AllocationId", &e1), ("InstanceId", "i-nope")]).code, "InvalidInstanceId.NotFound");
+        let e = s.err("AssociateEipAddress", &[R, ("AllocationId", &e1), ("InstanceId", &inst), ("InstanceType", "HaVip")]);
+        assert_eq!(e.code, "InvalidInstanceType.ValueNotSupported");
+        assert_eq!(s.err("UnassociateEipAddress", &[R, ("AllocationId", &e1)]).code, "IncorrectEipStatus");
+        s.ok("AssociateEipAddress", &[R, ("AllocationId", &e1), ("InstanceId", &inst)]);
+        let eni = crate::model::eni_id_of(&inst);
+        let e = s.err("AssociateEipAddress", &[R, ("AllocationId", &e2), ("InstanceId", &eni), ("InstanceType", "NetworkInterface")]);
+        assert_eq!(e.code, "InvalidAssociation.Duplicated", "one public address per ENI");
+        assert_eq!(s.err("ReleaseEipAddress", &[R, ("AllocationId", &e1)]).code, "IncorrectEipStatus");
+        let listed = s.ok("DescribeEipAddresses", &[R, ("AssociatedInstanceId", &inst)]);
+        assert_eq!(listed["EipAddresses"]["EipAddress"][0]["Status"], "InUse");
+        // NAT gateways.
+        let e = s.err("CreateNatGateway", &[R, ("VpcId", &vpc), ("VSwitchId", &vsw), ("NetworkType", "intranet")]);
+        assert_eq!(e.code, "UnsupportedFeature.VpcNat");
+        let n = s.ok("CreateNatGateway", &[R, ("VpcId", &vpc), ("VSwitchId", &vsw)]);
+        let (ngw, table) = (n["NatGatewayId"].as_str().unwrap().to_string(), n["SnatTableIds"]["SnatTableId"][0].as_str().unwrap().to_string());
+        let ip2 = s.ok("DescribeEipAddresses", &[R, ("AllocationId", &e2)])["EipAddresses"]["EipAddress"][0]["IpAddress"].as_str().unwrap().to_string();
+        let e = s.err("CreateSnatEntry", &[R, ("SnatTableId", &table), ("SnatIp", &ip2), ("SourceVSwitchId", &vsw)]);
+        assert_eq!(e.code, "InvalidSnatIp.NotBelongNatGateway");
+        s.ok("AssociateEipAddress", &[R, ("AllocationId", &e2), ("InstanceId", &ngw), ("InstanceType", "Nat")]);
+        assert_eq!(s.err("CreateSnatEntry", &[R, ("SnatTableId", &table), ("SnatIp", &ip2)]).code, "MissingParameter");
+        let both = [R, ("SnatTableId", &table), ("SnatIp", &ip2), ("SourceVSwitchId", &vsw), ("SourceCIDR", "10.0.0.0/16")];
+        assert_eq!(s.err("CreateSnatEntry", &both).code, "InvalidParameter.Conflict");
+        assert_eq!(s.err("CreateSnatEntry", &[R, ("SnatTableId", "stb-nope"), ("SnatIp", &ip2), ("SourceVSwitchId", &vsw)]).code, "InvalidSnatTableId.NotFound");
+        let snat = s.ok("CreateSnatEntry", &[R, ("SnatTableId", &table), ("SnatIp", &ip2), ("SourceVSwitchId", &vsw)]);
+        let e = s.err("CreateSnatEntry", &[R, ("SnatTableId", &table), ("SnatIp", &ip2), ("SourceCIDR", "10.0.1.0/24")]);
+        assert_eq!(e.code, "InvalidSourceCIDR.Duplicated", "the vSwitch's CIDR is already a source");
+        assert_eq!(s.err("DeleteNatGateway", &[R, ("NatGatewayId", &ngw)]).code, "DependencyViolation.SnatEntry");
+        assert_eq!(s.err("UnassociateEipAddress", &[R, ("AllocationId", &e2)]).code, "DependencyViolation.SnatEntry");
+        let e = s.err("DeleteSnatEntry", &[R, ("SnatTableId", &table), ("SnatEntryId", "snat-nope")]);
+        assert_eq!(e.code, "InvalidSnatEntryId.NotFound");
+        s.ok("DeleteSnatEntry", &[R, ("SnatTableId", &table), ("SnatEntryId", snat["SnatEntryId"].as_str().unwrap())]);
+        assert_eq!(s.err("DeleteNatGateway", &[R, ("NatGatewayId", &ngw)]).code, "DependencyViolation.Eip");
+        s.ok("DeleteNatGateway", &[R, ("NatGatewayId", &ngw), ("Force", "true")]);
+        assert_eq!(s.ok("DescribeEipAddresses", &[R, ("AllocationId", &e2)])["EipAddresses"]["EipAddress"][0]["Status"], "Available");
+    }
+}
