@@ -219,3 +219,53 @@ fn igw_3_a_nat_gateway_shares_one_eip_and_refused_actions_change_nothing() {
     assert!(ping(&inet, addr(&public), 2), "internet -> static public IP");
     assert!(ping(&p, INTERNET_HOST, 2), "static public IP -> internet");
 }
+
+#[test]
+fn igw_4_official_sdk_drives_the_gateway_walkthrough_and_a_nat_gateway() {
+    let d = Daemon::start();
+    let inet = internet(&d);
+    // One JSON line from a successful run of tests/sdk/vpc_lab.py.
+    let sdk_json = |args: &[&str]| -> Value {
+        let o = sdk(&d, args, ACCESS_KEY_SECRET);
+        assert!(
+            o.status.success(),
+            "SDK {args:?} failed ({}): {}{}",
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v: Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("SDK {args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)));
+        assert_eq!(v["ok"], true, "SDK {args:?}: {v}");
+        v
+    };
+
+    // IGW-1..IGW-4, RT-4 through the SDKs: a gateway route table sends the
+    // vSwitches' inbound traffic to a and b; c's EIP is not reachable.
+    let built = sdk_json(&["igw-build"]);
+    let (a, eip_a, eip_b, eip_c) =
+        (s(&built, &["InstanceIds", "a"]), addr(&s(&built, &["Eips", "a"])), addr(&s(&built, &["Eips", "b"])), addr(&s(&built, &["Eips", "c"])));
+    assert!(ping(&a, INTERNET_HOST, 2), "a -> internet through the IPv4 gateway (SDK-built): {built}");
+    assert!(ping(&inet, eip_a, 2), "internet -> EIP of a through the gateway route table (SDK-built): {built}");
+    assert!(ping(&inet, eip_b, 2), "internet -> EIP of b through the gateway route table (SDK-built): {built}");
+    assert!(ping_fails(&inet, eip_c), "internet -> EIP of c must not be reachable: its vSwitch's entry goes to a: {built}");
+
+    // IGW-5 through the SDKs: refused deletes, dissociate, public-mode delete.
+    let (gw, gwt) = (s(&built, &["Ipv4GatewayId"]), s(&built, &["GatewayRouteTableId"]));
+    sdk_json(&["igw-teardown", "--gateway-id", &gw, "--table-id", &gwt]);
+    assert!(ping(&inet, eip_c, 2), "internet -> EIP of c directly again after the SDK's public-mode DeleteIpv4Gateway");
+
+    // A private instance reaches the internet through a NAT gateway's SNAT
+    // entry, and no longer once it is torn down.
+    let nat = sdk_json(&["nat"]);
+    let private = s(&nat, &["InstanceId"]);
+    assert!(ping(&private, INTERNET_HOST, 3), "private instance -> internet through the SDK-built NAT gateway: {nat}");
+    let ids = [("--nat-gateway-id", "NatGatewayId"), ("--snat-table-id", "SnatTableId"), ("--snat-entry-id", "SnatEntryId"), ("--allocation-id", "EipAllocationId")]
+        .map(|(flag, key)| (flag, s(&nat, &[key])));
+    let mut args = vec!["nat-teardown"];
+    for (flag, id) in &ids {
+        args.extend([*flag, id.as_str()]);
+    }
+    sdk_json(&args);
+    assert!(ping_fails(&private, INTERNET_HOST), "private instance must lose the internet after the SDK's nat-teardown");
+}

@@ -617,6 +617,364 @@ def _sg_acl(vpc, ecs, rt, state):
     return checks
 
 
+# --------------------------------------------------------------------------
+# igw-build / igw-teardown: the IPv4 gateway walkthrough (IGW-1..IGW-5, RT-4)
+# nat / nat-teardown: an internet NAT gateway with one SNAT entry
+
+IGW_VPC_CIDR = "10.0.0.0/16"
+IGW_ZONE = "lab-a"
+IGW_VSWITCHES = {"vsw1": "10.0.1.0/24", "vsw2": "10.0.2.0/24"}
+IGW_INSTANCES = {  # name -> (vswitch, private ip, gets an EIP)
+    "a": ("vsw1", "10.0.1.10", True),
+    "b": ("vsw2", "10.0.2.10", True),
+    "c": ("vsw1", "10.0.1.20", True),
+    "p": ("vsw2", "10.0.2.30", False),
+}
+IGW_NAME, IGW_NAME2, IGW_DESCRIPTION = "edge", "edge-2", "the lab's IPv4 gateway"
+
+NAT_VPC_CIDR = "10.8.0.0/16"
+NAT_VSW_CIDR = "10.8.1.0/24"
+NAT_INSTANCE_IP = "10.8.1.10"
+
+
+def _run_instance(ecs, rt, name, vsw_id, ip, zone):
+    resp = ecs.run_instances_with_options(ecs_models.RunInstancesRequest(
+        region_id=region(), zone_id=zone, image_id=LAB_IMAGE_ID, instance_type=LAB_INSTANCE_TYPE,
+        instance_name=name, v_switch_id=vsw_id, private_ip_address=ip, amount=1), rt)
+    ids = _field(resp, "RunInstances", "instance_id_sets.instance_id_set")
+    expect(isinstance(ids, list) and len(ids) == 1 and isinstance(ids[0], str) and ids[0],
+           f"RunInstances {name}: expected InstanceIdSets.InstanceIdSet with one id, got {_raw(resp)}")
+    return ids[0]
+
+
+def _allocate_eip(vpc, rt, label):
+    resp = vpc.allocate_eip_address_with_options(vpc_models.AllocateEipAddressRequest(region_id=region()), rt)
+    alloc = _field(resp, f"AllocateEipAddress ({label})", "allocation_id")
+    ip = _field(resp, f"AllocateEipAddress ({label})", "eip_address")
+    expect(isinstance(alloc, str) and alloc and isinstance(ip, str) and ip,
+           f"AllocateEipAddress ({label}): AllocationId/EipAddress not strings: {_raw(resp)}")
+    return alloc, ip
+
+
+def _describe_eip(vpc, rt, alloc):
+    resp = vpc.describe_eip_addresses_with_options(vpc_models.DescribeEipAddressesRequest(
+        region_id=region(), allocation_id=alloc, page_size=PAGE_SIZE), rt)
+    eips = _field(resp, "DescribeEipAddresses", "eip_addresses.eip_address")
+    mine = [e for e in eips if e.allocation_id == alloc]
+    expect(len(mine) == 1, f"DescribeEipAddresses(AllocationId={alloc}): listed {len(mine)} times: {_raw(resp)}")
+    return mine[0]
+
+
+def _check_eip(vpc, rt, alloc, ip, instance_id, instance_type, label):
+    e = _describe_eip(vpc, rt, alloc)
+    where = f"DescribeEipAddresses({label}, AllocationId={alloc})"
+    expect(e.ip_address == ip, f"{where}: IpAddress {e.ip_address!r} != {ip!r}")
+    expect(e.status == "InUse", f"{where}: Status {e.status!r} != 'InUse'")
+    expect(e.instance_id == instance_id, f"{where}: InstanceId {e.instance_id!r} != {instance_id!r}")
+    expect(e.instance_type == instance_type, f"{where}: InstanceType {e.instance_type!r} != {instance_type!r}")
+
+
+def _list_ipv4_gateways(vpc, rt, vpc_id):
+    resp = vpc.list_ipv_4gateways_with_options(vpc_models.ListIpv4GatewaysRequest(
+        region_id=region(), vpc_id=vpc_id, max_results=100), rt)
+    models = _field(resp, "ListIpv4Gateways", "ipv_4gateway_models")
+    expect(isinstance(models, list), f"ListIpv4Gateways: Ipv4GatewayModels is not a list: {_raw(resp)}")
+    return models
+
+
+def _get_ipv4_gateway(vpc, rt, gw):
+    resp = vpc.get_ipv_4gateway_attribute_with_options(vpc_models.GetIpv4GatewayAttributeRequest(
+        region_id=region(), ipv_4gateway_id=gw), rt)
+    body = body_of(resp, "GetIpv4GatewayAttribute")
+    expect(body.ipv_4gateway_id == gw,
+           f"GetIpv4GatewayAttribute: Ipv4GatewayId {body.ipv_4gateway_id!r} != {gw!r}: {_raw(resp)}")
+    return body
+
+
+def _gateway_entries(vpc, rt, table):
+    resp = vpc.list_gateway_route_table_entries_with_options(vpc_models.ListGatewayRouteTableEntriesRequest(
+        region_id=region(), gateway_route_table_id=table, max_results=100), rt)
+    models = _field(resp, "ListGatewayRouteTableEntries", "gateway_route_entry_models")
+    expect(isinstance(models, list),
+           f"ListGatewayRouteTableEntries: GatewayRouteEntryModels is not a list: {_raw(resp)}")
+    return models
+
+
+def _route_entries(vpc, rt, table, next_hop_type=None):
+    """DescribeRouteEntryList of `table` (optionally filtered by NextHopType): entry models."""
+    resp = vpc.describe_route_entry_list_with_options(vpc_models.DescribeRouteEntryListRequest(
+        region_id=region(), route_table_id=table, next_hop_type=next_hop_type, max_result=100), rt)
+    body = body_of(resp, "DescribeRouteEntryList")
+    holder = body.route_entrys
+    entries = holder.route_entry if holder is not None else None
+    expect(isinstance(entries, list),
+           f"DescribeRouteEntryList(RouteTableId={table}): RouteEntrys.RouteEntry is not a list: {_raw(resp)}")
+    return entries
+
+
+def _hops(entry):
+    nh = entry.next_hops.next_hop if entry.next_hops and entry.next_hops.next_hop else []
+    return [(h.next_hop_type, h.next_hop_id) for h in nh]
+
+
+def cmd_igw_build(_args):
+    vpc, ecs, rt = vpc_client(), ecs_client(), runtime()
+    state = {"VpcId": None, "RouteTableId": None, "VSwitchIds": {}, "InstanceIds": {}, "Eips": {},
+             "EipAllocationIds": {}, "Ipv4GatewayId": None, "GatewayRouteTableId": None}
+    try:
+        _igw_build(vpc, ecs, rt, state)
+    except BaseException:
+        log("partial igw-build state: " + json.dumps(state))
+        raise
+    out = {"ok": True, "VpcId": state["VpcId"], "Ipv4GatewayId": state["Ipv4GatewayId"],
+           "GatewayRouteTableId": state["GatewayRouteTableId"], "InstanceIds": state["InstanceIds"],
+           "Eips": state["Eips"]}
+    print(json.dumps(out, sort_keys=True))
+    return 0
+
+
+def _igw_build(vpc, ecs, rt, state):
+    # ---- network and instances
+    resp = vpc.create_vpc_with_options(vpc_models.CreateVpcRequest(
+        region_id=region(), cidr_block=IGW_VPC_CIDR, vpc_name="igw"), rt)
+    vpc_id = state["VpcId"] = _field(resp, "CreateVpc", "vpc_id")
+    system = state["RouteTableId"] = _field(resp, "CreateVpc", "route_table_id")
+    for name, cidr in IGW_VSWITCHES.items():
+        resp = vpc.create_vswitch_with_options(vpc_models.CreateVSwitchRequest(
+            region_id=region(), vpc_id=vpc_id, cidr_block=cidr, zone_id=IGW_ZONE, v_switch_name=name), rt)
+        state["VSwitchIds"][name] = _field(resp, f"CreateVSwitch {name}", "v_switch_id")
+    for name, (vsw, ip, _) in IGW_INSTANCES.items():
+        state["InstanceIds"][name] = _run_instance(ecs, rt, name, state["VSwitchIds"][vsw], ip, IGW_ZONE)
+    ids = state["InstanceIds"]
+
+    # ---- EIPs for a, b, c
+    for name, (_, _, wants_eip) in IGW_INSTANCES.items():
+        if not wants_eip:
+            continue
+        alloc, ip = _allocate_eip(vpc, rt, name)
+        state["EipAllocationIds"][name] = alloc
+        body_of(vpc.associate_eip_address_with_options(vpc_models.AssociateEipAddressRequest(
+            region_id=region(), allocation_id=alloc, instance_id=ids[name], instance_type="EcsInstance"), rt),
+            "AssociateEipAddress")
+        state["Eips"][name] = ip
+    for name, alloc in state["EipAllocationIds"].items():
+        _check_eip(vpc, rt, alloc, state["Eips"][name], ids[name], "EcsInstance", name)
+    insts = {i.instance_id: i for i in list_instances(ecs, rt, vpc_id)}
+    expect(set(insts) == set(ids.values()),
+           f"DescribeInstances(VpcId={vpc_id}): got {sorted(insts)!r}, want {sorted(ids.values())!r}")
+    for name, (_, _, wants_eip) in IGW_INSTANCES.items():
+        i = insts[ids[name]]
+        got = i.eip_address.ip_address if i.eip_address is not None else None
+        if wants_eip:
+            expect(got == state["Eips"][name],
+                   f"DescribeInstances {name}: EipAddress.IpAddress {got!r} != {state['Eips'][name]!r}: {i.to_map()}")
+        else:
+            public = i.public_ip_address.ip_address if i.public_ip_address is not None else None
+            expect(not got and not public,
+                   f"DescribeInstances {name}: expected no public address, got EipAddress {got!r}, "
+                   f"PublicIpAddress {public!r}")
+
+    # ---- IGW-1, IGW-2: the gateway, one per VPC, disabled until enabled
+    resp = vpc.create_ipv_4gateway_with_options(vpc_models.CreateIpv4GatewayRequest(
+        region_id=region(), vpc_id=vpc_id, ipv_4gateway_name=IGW_NAME), rt)
+    gw = state["Ipv4GatewayId"] = _field(resp, "CreateIpv4Gateway", "ipv_4gateway_id")
+    listed = _list_ipv4_gateways(vpc, rt, vpc_id)
+    got = [(g.ipv_4gateway_id, g.vpc_id, g.enabled, g.ipv_4gateway_name) for g in listed]
+    expect(got == [(gw, vpc_id, False, IGW_NAME)],
+           f"ListIpv4Gateways(VpcId={vpc_id}): (Ipv4GatewayId, VpcId, Enabled, Ipv4GatewayName) "
+           f"{got!r} != {[(gw, vpc_id, False, IGW_NAME)]!r}")
+    r = _expect_error("CreateIpv4Gateway(second in the VPC)", "QuotaExceeded.Ipv4Gateway",
+                      lambda: vpc.create_ipv_4gateway_with_options(vpc_models.CreateIpv4GatewayRequest(
+                          region_id=region(), vpc_id=vpc_id), rt))
+    expect(r["ok"], f"error code differs: {json.dumps(r)}")
+
+    body_of(vpc.enable_vpc_ipv_4gateway_with_options(vpc_models.EnableVpcIpv4GatewayRequest(
+        region_id=region(), ipv_4gateway_id=gw, route_table_list=[system]), rt), "EnableVpcIpv4Gateway")
+    g = _get_ipv4_gateway(vpc, rt, gw)
+    expect(g.enabled is True, f"GetIpv4GatewayAttribute after EnableVpcIpv4Gateway: Enabled {g.enabled!r} != True")
+    expect(g.vpc_id == vpc_id, f"GetIpv4GatewayAttribute: VpcId {g.vpc_id!r} != {vpc_id!r}")
+    defaults = [(e.destination_cidr_block, _hops(e)) for e in _route_entries(vpc, rt, system, "Ipv4Gateway")]
+    expect(defaults == [("0.0.0.0/0", [("Ipv4Gateway", gw)])],
+           f"DescribeRouteEntryList({system}, NextHopType=Ipv4Gateway) after EnableVpcIpv4Gateway: "
+           f"{defaults!r} != {[('0.0.0.0/0', [('Ipv4Gateway', gw)])]!r}")
+
+    body_of(vpc.update_ipv_4gateway_attribute_with_options(vpc_models.UpdateIpv4GatewayAttributeRequest(
+        region_id=region(), ipv_4gateway_id=gw, ipv_4gateway_name=IGW_NAME2,
+        ipv_4gateway_description=IGW_DESCRIPTION), rt), "UpdateIpv4GatewayAttribute")
+    g = _get_ipv4_gateway(vpc, rt, gw)
+    expect((g.ipv_4gateway_name, g.ipv_4gateway_description) == (IGW_NAME2, IGW_DESCRIPTION),
+           f"GetIpv4GatewayAttribute after UpdateIpv4GatewayAttribute: (Ipv4GatewayName, Ipv4GatewayDescription) "
+           f"{(g.ipv_4gateway_name, g.ipv_4gateway_description)!r} != {(IGW_NAME2, IGW_DESCRIPTION)!r}")
+
+    # ---- RT-4: the gateway route table, one system entry per vSwitch
+    resp = vpc.create_route_table_with_options(vpc_models.CreateRouteTableRequest(
+        region_id=region(), vpc_id=vpc_id, associate_type="Gateway", route_table_name="igw-in"), rt)
+    gwt = state["GatewayRouteTableId"] = _field(resp, "CreateRouteTable(AssociateType=Gateway)", "route_table_id")
+    entries = _gateway_entries(vpc, rt, gwt)
+    got = sorted((e.destination_cidr_block, e.next_hop_type) for e in entries)
+    want = sorted((c, "Local") for c in IGW_VSWITCHES.values())
+    expect(got == want, f"ListGatewayRouteTableEntries({gwt}): (DestinationCidrBlock, NextHopType) {got!r} != {want!r}")
+    hops = {"10.0.1.0/24": ids["a"], "10.0.2.0/24": ids["b"]}
+    for cidr, hop in hops.items():
+        body_of(vpc.update_gateway_route_table_entry_attribute_with_options(
+            vpc_models.UpdateGatewayRouteTableEntryAttributeRequest(
+                region_id=region(), gateway_route_table_id=gwt, destination_cidr_block=cidr,
+                next_hop_type="Instance", next_hop_id=hop), rt), f"UpdateGatewayRouteTableEntryAttribute {cidr}")
+    entries = _gateway_entries(vpc, rt, gwt)
+    got = sorted((e.destination_cidr_block, e.next_hop_type, e.next_hop_id) for e in entries)
+    want = sorted((c, "EcsInstance", h) for c, h in hops.items())
+    expect(got == want, f"ListGatewayRouteTableEntries({gwt}) after the edits: "
+                        f"(DestinationCidrBlock, NextHopType, NextHopId) {got!r} != {want!r}")
+
+    body_of(vpc.associate_route_table_with_gateway_with_options(vpc_models.AssociateRouteTableWithGatewayRequest(
+        region_id=region(), route_table_id=gwt, gateway_id=gw), rt), "AssociateRouteTableWithGateway")
+    g = _get_ipv4_gateway(vpc, rt, gw)
+    expect(g.ipv_4gateway_route_table_id == gwt,
+           f"GetIpv4GatewayAttribute after AssociateRouteTableWithGateway: Ipv4GatewayRouteTableId "
+           f"{g.ipv_4gateway_route_table_id!r} != {gwt!r}")
+
+
+def cmd_igw_teardown(args):
+    vpc, rt = vpc_client(), runtime()
+    gw, gwt = args.gateway_id, args.table_id
+    vpc_id = _get_ipv4_gateway(vpc, rt, gw).vpc_id
+    expect(isinstance(vpc_id, str) and vpc_id, f"GetIpv4GatewayAttribute({gw}): no VpcId")
+
+    r = _expect_error("DeleteIpv4Gateway(table bound)", "DependencyViolation.GatewayRouteTable",
+                      lambda: vpc.delete_ipv_4gateway_with_options(vpc_models.DeleteIpv4GatewayRequest(
+                          region_id=region(), ipv_4gateway_id=gw), rt))
+    expect(r["ok"], f"error code differs: {json.dumps(r)}")
+    body_of(vpc.dissociate_route_table_from_gateway_with_options(vpc_models.DissociateRouteTableFromGatewayRequest(
+        region_id=region(), route_table_id=gwt, gateway_id=gw), rt), "DissociateRouteTableFromGateway")
+    g = _get_ipv4_gateway(vpc, rt, gw)
+    expect(not g.ipv_4gateway_route_table_id,
+           f"GetIpv4GatewayAttribute after DissociateRouteTableFromGateway: Ipv4GatewayRouteTableId "
+           f"{g.ipv_4gateway_route_table_id!r} should be empty")
+    r = _expect_error("DeleteIpv4Gateway(InternetMode=private, routes point to it)", "DependencyViolation.RouteEntry",
+                      lambda: vpc.delete_ipv_4gateway_with_options(vpc_models.DeleteIpv4GatewayRequest(
+                          region_id=region(), ipv_4gateway_id=gw, internet_mode="private"), rt))
+    expect(r["ok"], f"error code differs: {json.dumps(r)}")
+    body_of(vpc.delete_ipv_4gateway_with_options(vpc_models.DeleteIpv4GatewayRequest(
+        region_id=region(), ipv_4gateway_id=gw, internet_mode="public"), rt), "DeleteIpv4Gateway(InternetMode=public)")
+
+    left = _list_ipv4_gateways(vpc, rt, vpc_id)
+    expect(not left, f"ListIpv4Gateways(VpcId={vpc_id}) after DeleteIpv4Gateway: "
+                     f"{[m.ipv_4gateway_id for m in left]!r}")
+    for t in list_route_tables(vpc, rt, vpc_id):
+        if t.route_table_id == gwt:
+            continue
+        stale = [e.destination_cidr_block for e in _route_entries(vpc, rt, t.route_table_id, "Ipv4Gateway")]
+        expect(not stale, f"DescribeRouteEntryList({t.route_table_id}, NextHopType=Ipv4Gateway) after the "
+                          f"public-mode delete still lists {stale!r}")
+    print(json.dumps({"ok": True}))
+    return 0
+
+
+def cmd_nat(_args):
+    vpc, ecs, rt = vpc_client(), ecs_client(), runtime()
+    state = {"VpcId": None, "VSwitchId": None, "InstanceId": None, "NatGatewayId": None, "SnatTableId": None,
+             "SnatEntryId": None, "EipAllocationId": None, "SnatIp": None}
+    try:
+        _nat(vpc, ecs, rt, state)
+    except BaseException:
+        log("partial nat state: " + json.dumps(state))
+        raise
+    print(json.dumps({"ok": True, **state}, sort_keys=True))
+    return 0
+
+
+def _describe_nat_gateways(vpc, rt, **filters):
+    resp = vpc.describe_nat_gateways_with_options(vpc_models.DescribeNatGatewaysRequest(
+        region_id=region(), page_size=PAGE_SIZE, **filters), rt)
+    body = body_of(resp, "DescribeNatGateways")
+    gws = body.nat_gateways.nat_gateway if body.nat_gateways is not None else None
+    expect(isinstance(gws, list), f"DescribeNatGateways: NatGateways.NatGateway is not a list: {_raw(resp)}")
+    return gws
+
+
+def _nat(vpc, ecs, rt, state):
+    resp = vpc.create_vpc_with_options(vpc_models.CreateVpcRequest(
+        region_id=region(), cidr_block=NAT_VPC_CIDR, vpc_name="nat"), rt)
+    vpc_id = state["VpcId"] = _field(resp, "CreateVpc", "vpc_id")
+    system = _field(resp, "CreateVpc", "route_table_id")
+    resp = vpc.create_vswitch_with_options(vpc_models.CreateVSwitchRequest(
+        region_id=region(), vpc_id=vpc_id, cidr_block=NAT_VSW_CIDR, zone_id=IGW_ZONE, v_switch_name="nat"), rt)
+    vsw = state["VSwitchId"] = _field(resp, "CreateVSwitch", "v_switch_id")
+    state["InstanceId"] = _run_instance(ecs, rt, "nat-private", vsw, NAT_INSTANCE_IP, IGW_ZONE)
+
+    resp = vpc.create_nat_gateway_with_options(vpc_models.CreateNatGatewayRequest(
+        region_id=region(), vpc_id=vpc_id, v_switch_id=vsw, nat_type="Enhanced", network_type="internet",
+        name="nat"), rt)
+    ngw = state["NatGatewayId"] = _field(resp, "CreateNatGateway", "nat_gateway_id")
+    tables = _field(resp, "CreateNatGateway", "snat_table_ids.snat_table_id")
+    expect(isinstance(tables, list) and len(tables) == 1 and isinstance(tables[0], str) and tables[0],
+           f"CreateNatGateway: SnatTableIds.SnatTableId should hold one id: {_raw(resp)}")
+    stb = state["SnatTableId"] = tables[0]
+    defaults = [(e.destination_cidr_block, _hops(e)) for e in _route_entries(vpc, rt, system)
+                if e.destination_cidr_block == "0.0.0.0/0"]
+    expect(defaults == [("0.0.0.0/0", [("NatGateway", ngw)])],
+           f"DescribeRouteEntryList({system}) after CreateNatGateway: 0.0.0.0/0 entries (with NextHops) "
+           f"{defaults!r} != {[('0.0.0.0/0', [('NatGateway', ngw)])]!r}")
+
+    alloc, ip = _allocate_eip(vpc, rt, "nat")
+    state["EipAllocationId"] = alloc
+    body_of(vpc.associate_eip_address_with_options(vpc_models.AssociateEipAddressRequest(
+        region_id=region(), allocation_id=alloc, instance_id=ngw, instance_type="Nat"), rt),
+        "AssociateEipAddress(InstanceType=Nat)")
+    _check_eip(vpc, rt, alloc, ip, ngw, "Nat", "nat")
+
+    resp = vpc.create_snat_entry_with_options(vpc_models.CreateSnatEntryRequest(
+        region_id=region(), snat_table_id=stb, snat_ip=ip, source_vswitch_id=vsw, snat_entry_name="nat"), rt)
+    snat = state["SnatEntryId"] = _field(resp, "CreateSnatEntry", "snat_entry_id")
+    state["SnatIp"] = ip
+
+    resp = vpc.describe_snat_table_entries_with_options(vpc_models.DescribeSnatTableEntriesRequest(
+        region_id=region(), snat_table_id=stb, page_size=PAGE_SIZE), rt)
+    entries = _field(resp, "DescribeSnatTableEntries", "snat_table_entries.snat_table_entry")
+    got = [(e.snat_entry_id, e.snat_table_id, e.nat_gateway_id, e.snat_ip, e.source_vswitch_id) for e in entries]
+    want = [(snat, stb, ngw, ip, vsw)]
+    expect(got == want, f"DescribeSnatTableEntries({stb}): (SnatEntryId, SnatTableId, NatGatewayId, SnatIp, "
+                        f"SourceVSwitchId) {got!r} != {want!r}")
+
+    gws = [g for g in _describe_nat_gateways(vpc, rt, vpc_id=vpc_id) if g.nat_gateway_id == ngw]
+    expect(len(gws) == 1, f"DescribeNatGateways(VpcId={vpc_id}): {ngw} listed {len(gws)} times")
+    g = gws[0]
+    ips = [(x.allocation_id, x.ip_address) for x in (g.ip_lists.ip_list if g.ip_lists and g.ip_lists.ip_list else [])]
+    expect(ips == [(alloc, ip)], f"DescribeNatGateways {ngw}: IpLists.IpList (AllocationId, IpAddress) "
+                                 f"{ips!r} != {[(alloc, ip)]!r}: {g.to_map()}")
+    snat_tables = g.snat_table_ids.snat_table_id if g.snat_table_ids else None
+    expect(snat_tables == [stb], f"DescribeNatGateways {ngw}: SnatTableIds.SnatTableId {snat_tables!r} != {[stb]!r}")
+    expect(g.vpc_id == vpc_id, f"DescribeNatGateways {ngw}: VpcId {g.vpc_id!r} != {vpc_id!r}")
+
+
+def cmd_nat_teardown(args):
+    vpc, rt = vpc_client(), runtime()
+    ngw, stb, snat, alloc = args.nat_gateway_id, args.snat_table_id, args.snat_entry_id, args.allocation_id
+    gws = [g for g in _describe_nat_gateways(vpc, rt, nat_gateway_id=ngw) if g.nat_gateway_id == ngw]
+    expect(len(gws) == 1, f"DescribeNatGateways(NatGatewayId={ngw}): listed {len(gws)} times")
+    vpc_id = gws[0].vpc_id
+
+    body_of(vpc.delete_snat_entry_with_options(vpc_models.DeleteSnatEntryRequest(
+        region_id=region(), snat_table_id=stb, snat_entry_id=snat), rt), "DeleteSnatEntry")
+    body_of(vpc.unassociate_eip_address_with_options(vpc_models.UnassociateEipAddressRequest(
+        region_id=region(), allocation_id=alloc, instance_id=ngw, instance_type="Nat"), rt),
+        "UnassociateEipAddress(InstanceType=Nat)")
+    body_of(vpc.release_eip_address_with_options(vpc_models.ReleaseEipAddressRequest(
+        region_id=region(), allocation_id=alloc), rt), "ReleaseEipAddress")
+    body_of(vpc.delete_nat_gateway_with_options(vpc_models.DeleteNatGatewayRequest(
+        region_id=region(), nat_gateway_id=ngw), rt), "DeleteNatGateway")
+
+    left = [g.nat_gateway_id for g in _describe_nat_gateways(vpc, rt) if g.nat_gateway_id == ngw]
+    expect(not left, f"DescribeNatGateways still lists {ngw} after DeleteNatGateway")
+    if vpc_id:
+        for t in list_route_tables(vpc, rt, vpc_id):
+            stale = [e.destination_cidr_block for e in _route_entries(vpc, rt, t.route_table_id, "NatGateway")]
+            expect(not stale, f"DescribeRouteEntryList({t.route_table_id}, NextHopType=NatGateway) after "
+                              f"DeleteNatGateway still lists {stale!r}")
+    print(json.dumps({"ok": True}))
+    return 0
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(
         prog="vpc_lab.py",
@@ -631,11 +989,27 @@ def main(argv=None):
     sub.add_parser("error-codes", help="check InvalidCidrBlock.Malformed and InvalidVpcId.NotFound")
     sub.add_parser("sg-acl", help="security groups (rules, policy, join/leave) and network ACLs through the SDKs, "
                                   "verified via Describe*, then cleaned up; error codes checked")
+    sub.add_parser("igw-build", help="IPv4 gateway walkthrough: VPC, 4 instances, 3 EIPs, an enabled IPv4 gateway "
+                                     "with a bound gateway route table (10.0.1.0/24 -> a, 10.0.2.0/24 -> b); "
+                                     "print one JSON line with the ids and EIPs")
+    it = sub.add_parser("igw-teardown", help="refused deletes, dissociate the gateway route table, "
+                                             "DeleteIpv4Gateway InternetMode=public")
+    it.add_argument("--gateway-id", required=True)
+    it.add_argument("--table-id", required=True)
+    sub.add_parser("nat", help="a VPC with a private instance behind an internet NAT gateway "
+                               "(EIP + SNAT entry for its vSwitch); print one JSON line with the ids")
+    nt = sub.add_parser("nat-teardown", help="DeleteSnatEntry, UnassociateEipAddress, ReleaseEipAddress, "
+                                             "DeleteNatGateway")
+    nt.add_argument("--nat-gateway-id", required=True)
+    nt.add_argument("--snat-table-id", required=True)
+    nt.add_argument("--snat-entry-id", required=True)
+    nt.add_argument("--allocation-id", required=True)
     args = p.parse_args(argv)
 
     handler = {"build-lab": cmd_build_lab, "teardown": cmd_teardown,
                "wrong-secret": cmd_wrong_secret, "error-codes": cmd_error_codes,
-               "sg-acl": cmd_sg_acl}[args.cmd]
+               "sg-acl": cmd_sg_acl, "igw-build": cmd_igw_build, "igw-teardown": cmd_igw_teardown,
+               "nat": cmd_nat, "nat-teardown": cmd_nat_teardown}[args.cmd]
     try:
         return handler(args)
     except Mismatch as exc:

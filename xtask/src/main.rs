@@ -264,11 +264,25 @@ fn lab(keep: bool) -> Result<()> {
         run(&mut in_ns(&app, &["iperf3", "-s", "-1", "-D", "-I", "/run/vpc-lab-iperf3.pid"]))?;
         std::thread::sleep(std::time::Duration::from_millis(500));
         run(&mut in_ns(&web, &["iperf3", "-c", "10.0.2.10", "-t", "3"]))?;
+        println!("\n== The internet: an EIP for web (AllocateEipAddress, AssociateEipAddress), 1:1 NAT in XDP");
+        let eip: serde_json::Value =
+            serde_json::from_str(&output(&mut vpc_cmd(&["AllocateEipAddress", "--RegionId", "cn-hangzhou"])).context("AllocateEipAddress failed")?)?;
+        let (allocation, address) = (
+            eip["AllocationId"].as_str().context("AllocationId")?.to_string(),
+            eip["EipAddress"].as_str().context("EipAddress")?.to_string(),
+        );
+        run(&mut vpc_cmd(&["AssociateEipAddress", "--AllocationId", &allocation, "--InstanceId", &web]))?;
+        println!("\n== web pings the internet host 198.51.100.10 (source translated to {address})");
+        run(&mut in_ns(&web, &["ping", "-c", "3", "-i", "0.2", "198.51.100.10"]))?;
+        println!("\n== the internet (namespace vpc-router-internet) pings web's EIP {address}");
+        run(&mut in_ns("vpc-router-internet", &["ping", "-c", "3", "-i", "0.2", &address]))?;
+        run(&mut vpc_cmd(&["UnassociateEipAddress", "--AllocationId", &allocation]))?;
+        run(&mut vpc_cmd(&["ReleaseEipAddress", "--AllocationId", &allocation]))?;
         println!("\n== vpc -o table stats  (DescribeRouterStats: per-port counters)");
         run(&mut vpc_cmd(&["-o", "table", "stats"]))?;
         println!("\n== GET http://{LAB_LISTEN}/metrics (forwarded and dropped)");
         let metrics = http_get(LAB_LISTEN, "/metrics")?;
-        for l in metrics.lines().filter(|l| l.starts_with("vpc_forwarded") || l.starts_with("vpc_arp") || (l.starts_with("vpc_dropped") && !l.ends_with(" 0"))) {
+        for l in metrics.lines().filter(|l| l.starts_with("vpc_forwarded") || l.starts_with("vpc_arp") || l.starts_with("vpc_to_internet") || l.starts_with("vpc_from_internet") || (l.starts_with("vpc_dropped") && !l.ends_with(" 0"))) {
             println!("{l}");
         }
         Ok(())
