@@ -846,6 +846,80 @@ fn igw_3_unknown_public_address_from_the_internet_is_dropped() {
 }
 
 #[test]
+fn igw_3_security_groups_judge_internet_traffic_on_the_private_side() {
+    use In::{Instance, Internet};
+    // i-a (EIP 192.0.2.10) joins a group that lets in tcp 22 from
+    // 198.51.100.0/24 only, and sends no smtp out.
+    let model = format!(
+        "{MODEL}\n{}",
+        r#"
+[[security_group]]
+id = "sg-edge"
+vpc_id = "vpc-a"
+[[security_group.rule]]
+id = "sgr-ssh"
+direction = "ingress"
+ip_protocol = "tcp"
+port_range = [22, 22]
+peer = { cidr = "198.51.100.0/24" }
+priority = 1
+[[security_group.rule]]
+id = "sgr-no-smtp"
+direction = "egress"
+ip_protocol = "tcp"
+port_range = [25, 25]
+peer = { cidr = "0.0.0.0/0" }
+policy = "drop"
+priority = 1
+"#
+    )
+    .replace("id = \"i-a\"\nvswitch_id = \"vsw-1\"", "id = \"i-a\"\nvswitch_id = \"vsw-1\"\nsecurity_group_ids = [\"sg-edge\"]");
+    assert!(model.contains("security_group_ids = [\"sg-edge\"]"), "the group was not attached to i-a");
+    let mut fx = DatapathFixture::new(&model);
+    check(
+        &mut fx,
+        vec![
+            pass(
+                "tcp 22 from an allowed internet prefix reaches the EIP's instance",
+                Internet,
+                from_internet(&tcp(REMOTE, 50001, EIP_A, 22, SYN)),
+                to_instance("i-a", &tcp(REMOTE, 50001, A, 22, SYN)),
+            ),
+            reject(
+                "tcp 80 from the internet: not allowed inbound (judged on the private address)",
+                Internet,
+                from_internet(&tcp(REMOTE, 50002, EIP_A, 80, SYN)),
+                DropReason::SgIngress,
+            ),
+            reject(
+                "tcp 22 from outside the allowed prefix",
+                Internet,
+                from_internet(&tcp(REMOTE_2, 50003, EIP_A, 22, SYN)),
+                DropReason::SgIngress,
+            ),
+            reject(
+                "smtp out to the internet: refused by the egress rule",
+                Instance("i-a"),
+                from_instance("i-a", &tcp(A, 40025, REMOTE, 25, SYN)),
+                DropReason::SgEgress,
+            ),
+            pass(
+                "a flow i-a opens passes out",
+                Instance("i-a"),
+                from_instance("i-a", &tcp(A, 40443, REMOTE_2, 443, SYN)),
+                to_internet(&tcp(EIP_A, 40443, REMOTE_2, 443, SYN)),
+            ),
+            pass(
+                "and its reply comes back in, though no inbound rule allows it (stateful)",
+                Internet,
+                from_internet(&tcp(REMOTE_2, 443, EIP_A, 40443, SYN | ACK)),
+                to_instance("i-a", &tcp(REMOTE_2, 443, A, 40443, SYN | ACK)),
+            ),
+        ],
+    );
+}
+
+#[test]
 fn checksum_checker_catches_a_stale_pseudo_header() {
     // The checker itself: a translated address without the layer-4 fix-up
     // (the classic NAT bug) must fail it, though the IPv4 header is right.
