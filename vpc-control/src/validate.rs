@@ -381,7 +381,7 @@ pub fn validate(model: &Model) -> Result<(), ValidationError> {
 /// Public addresses, EIPs, IPv4 gateways and NAT gateways.
 fn validate_internet(model: &Model) -> Result<(), ValidationError> {
     let pool = model.router.internet.public_pool;
-    let mut holders: BTreeMap<Ipv4Addr, &str> = BTreeMap::new();
+    let mut holders: BTreeMap<Ipv4Addr, String> = BTreeMap::new();
     for (address, holder) in model.public_addresses() {
         if !pool.contains(&address) {
             return Err(ValidationError::InvalidPublicAddress {
@@ -390,7 +390,7 @@ fn validate_internet(model: &Model) -> Result<(), ValidationError> {
                 reason: format!("it is outside the public address pool {pool}"),
             });
         }
-        if let Some(other) = holders.insert(address, model.eips.iter().find(|e| e.id == holder).map(|e| e.id.as_str()).unwrap_or("an instance")) {
+        if let Some(other) = holders.insert(address, holder.clone()) {
             return Err(ValidationError::InvalidPublicAddress { address, holder, reason: format!("it is also held by {other}") });
         }
     }

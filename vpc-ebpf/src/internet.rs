@@ -8,18 +8,17 @@
 use aya_ebpf::{maps::lpm_trie::Key, programs::XdpContext};
 use network_types::{eth::EthHdr, ip::Ipv4Hdr};
 use vpc_common::{
-    Action, DropReason, Egress, Eni, EniAddressKey, NextHopKind, RouteKey, SnatKey, ipv4_mapped,
-    route_key_prefix_len_v4, snat_prefix_len, NAT_FLAG_VIA_IPV4_GATEWAY, PUBLIC_FLAG_IPV4_GATEWAY,
+    Action, DropReason, Egress, Eni, EniAddressKey, NextHopKind, SnatKey, ipv4_mapped, snat_prefix_len, NAT_FLAG_VIA_IPV4_GATEWAY, PUBLIC_FLAG_IPV4_GATEWAY,
     PUBLIC_KIND_ENI, PUBLIC_KIND_SNAT,
 };
 
 use crate::{
     conntrack,
-    maps::{ENI_BY_ADDRESS, ENI_BY_PORT, NAT_GATEWAYS, PUBLIC_ADDRESSES, ROUTES, SNAT_ENTRIES, UPLINK},
+    maps::{ENI_BY_ADDRESS, ENI_BY_PORT, NAT_GATEWAYS, PUBLIC_ADDRESSES, SNAT_ENTRIES, UPLINK},
     nat::{self, Side},
-    parse::{self, Flow},
+    parse,
     policy,
-    route::{is_martian, send},
+    route::{is_martian, lookup, send},
 };
 
 /// How a packet reached the internet edge.
@@ -46,13 +45,6 @@ fn uplink() -> Result<Egress, DropReason> {
         Some(u) if u.ifindex != 0 => Ok(*u),
         _ => Err(DropReason::NoRoute),
     }
-}
-
-/// The route of `table` for `dst`: its kind and value.
-#[inline(always)]
-fn route(table: u32, dst: [u8; 4]) -> Option<&'static vpc_common::NextHop> {
-    let key = Key::new(route_key_prefix_len_v4(32), RouteKey { route_table_id: table, addr: ipv4_mapped(dst) });
-    ROUTES.get(&key)
 }
 
 /// A packet from `eni` to an internet address.
@@ -82,7 +74,7 @@ pub fn outbound(
         let gateway = unsafe { NAT_GATEWAYS.get(id) }.ok_or(DropReason::NoPublicAddress)?;
         if gateway.flags & NAT_FLAG_VIA_IPV4_GATEWAY != 0 {
             // IGW-3: the NAT gateway's vSwitch must be a public one.
-            match route(gateway.route_table_id, flow.dst) {
+            match lookup(gateway.route_table_id, flow.dst) {
                 Some(h) if h.kind == NextHopKind::Ipv4Gateway as u32 => {}
                 _ => return Err(DropReason::NoRoute),
             }
@@ -158,7 +150,7 @@ pub fn inbound(
         if public.gateway_route_table_id == 0 {
             return Err(DropReason::Ipv4GatewayNoRoute);
         }
-        let hop = route(public.gateway_route_table_id, private_ip).ok_or(DropReason::Ipv4GatewayNoRoute)?;
+        let hop = lookup(public.gateway_route_table_id, private_ip).ok_or(DropReason::Ipv4GatewayNoRoute)?;
         if hop.kind == NextHopKind::Eni as u32 {
             egress_override = Some(hop.egress);
         } else if hop.kind != NextHopKind::Local as u32 {

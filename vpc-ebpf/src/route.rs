@@ -61,12 +61,7 @@ pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
         return Err(DropReason::Martian);
     }
 
-    let dst = ipv4_mapped(ip.dst_addr);
-    let key = Key::new(
-        route_key_prefix_len_v4(32),
-        RouteKey { route_table_id: eni.route_table_id, addr: dst },
-    );
-    let Some(next_hop) = ROUTES.get(&key) else {
+    let Some(next_hop) = lookup(eni.route_table_id, ip.dst_addr) else {
         // IGW-3: without an enabled IPv4 gateway, an ENI with a public IP or
         // EIP reaches the internet directly.
         if eni.flags & ENI_FLAG_DIRECT_INTERNET != 0 {
@@ -74,7 +69,6 @@ pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
         }
         return Err(DropReason::NoRoute);
     };
-    let next_hop: &NextHop = next_hop;
     let egress: Egress = if next_hop.kind == NextHopKind::Eni as u32 {
         next_hop.egress
     } else if next_hop.kind == NextHopKind::Ipv4Gateway as u32 {
@@ -82,7 +76,7 @@ pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
     } else if next_hop.kind == NextHopKind::NatGateway as u32 {
         return internet::outbound(ctx, ifindex, eth, ip, eni, Via::NatGateway(next_hop.gateway_id), len);
     } else {
-        let key = EniAddressKey { vpc_id: eni.vpc_id, addr: dst };
+        let key = EniAddressKey { vpc_id: eni.vpc_id, addr: ipv4_mapped(ip.dst_addr) };
         // SAFETY: read-only use of a value the control plane writes whole.
         *unsafe { ENI_BY_ADDRESS.get(key) }.ok_or(DropReason::NoNeighbour)?
     };
@@ -99,6 +93,13 @@ pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
         conntrack::check(&flow, eni.vpc_id, eni, dst_eni, false)?;
     }
     send(ctx, ifindex, eth, ip, &egress, len, Action::Forwarded)
+}
+
+/// The route of `table` for `dst` (one LPM lookup, RT-1).
+#[inline(always)]
+pub fn lookup(table: u32, dst: [u8; 4]) -> Option<&'static NextHop> {
+    let key = Key::new(route_key_prefix_len_v4(32), RouteKey { route_table_id: table, addr: ipv4_mapped(dst) });
+    ROUTES.get(&key)
 }
 
 /// Decrements the TTL, writes the MACs of `egress` and redirects the frame
