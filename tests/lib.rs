@@ -214,6 +214,8 @@ pub fn arp(op: u16, eth_dst: [u8; 6], sha: [u8; 6], spa: Ipv4Addr, tha: [u8; 6],
 
 #[path = "daemon_helper.rs"]
 mod daemon_helper;
+#[path = "bench_report.rs"]
+pub mod bench;
 pub use daemon_helper::*;
 
 /// The router program loaded with private maps, filled for a model file, with
