@@ -65,3 +65,187 @@ impl Report {
         self.append(json!({"curve": curve, "series": series, "x": x, "unit": unit, "values": values}));
     }
 }
+
+/// A small deterministic generator (xorshift64) for bench inputs.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    /// The next value.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// `n` distinct IPv4 prefixes shaped like an internet routing table (60%
+/// /24, the rest /16 to /23), outside 0/8, 10/8, 127/8, 169/8, 192/8 and
+/// 224/3, with one address inside each (the destination a bench sends to).
+pub fn internet_prefixes(n: usize, seed: u64) -> Vec<(ipnet::Ipv4Net, std::net::Ipv4Addr)> {
+    const LENGTHS: [u8; 25] = [
+        24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 23, 23, 22, 22, 22, 21, 20, 19, 18, 16,
+    ];
+    let mut rng = XorShift(seed | 1);
+    let mut seen = std::collections::HashSet::with_capacity(n);
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let r = rng.next();
+        let addr = (r >> 32) as u32;
+        let first = addr >> 24;
+        if matches!(first, 0 | 10 | 127 | 169 | 192) || first >= 224 {
+            continue;
+        }
+        let len = LENGTHS[(r as usize & 0xffff) % LENGTHS.len()];
+        let net = ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(addr), len).expect("length <= 32").trunc();
+        if seen.insert(net) {
+            let host = u32::from(net.network()) | ((r >> 16) as u32 & !u32::MAX.checked_shl(32 - len as u32).unwrap_or(0));
+            out.push((net, std::net::Ipv4Addr::from(host)));
+        }
+    }
+    out
+}
+
+use vpc_control::model::{Direction, IpProtocol, NetworkAclEntry, Peer, RulePolicy, SecurityGroupRule};
+
+/// A random filter rule of the benches: a remote prefix inside 172.16/12
+/// or 10.128/9 (never the benches' own 10.0/16, so it cannot decide their
+/// flows), a protocol, a port or range, a verdict, a priority.
+struct RandomRule {
+    cidr: ipnet::Ipv4Net,
+    protocol: IpProtocol,
+    ports: (u16, u16),
+    policy: RulePolicy,
+    priority: u8,
+}
+
+fn random_rules(n: usize, seed: u64) -> Vec<RandomRule> {
+    let mut rng = XorShift(seed | 1);
+    (0..n)
+        .map(|k| {
+            let r = rng.next();
+            let (base, min_len) = if r & 1 == 0 { (0xac10_0000u32, 12u8) } else { (0x0a80_0000, 9) };
+            let len = [12u8, 16, 20, 24, 24, 28, 32, 32, 32][(r >> 1) as usize % 9].max(min_len);
+            let addr = std::net::Ipv4Addr::from(base | ((r >> 8) as u32 & 0x000f_ffff));
+            let port = [22u16, 80, 443, 3306, 5432, 6379, 8080, 9000][(r >> 40) as usize % 8] + (k as u16 % 50);
+            let protocol = match r >> 53 & 7 {
+                0 => IpProtocol::Udp,
+                1 => IpProtocol::Icmp,
+                _ => IpProtocol::Tcp,
+            };
+            let ports = match protocol {
+                IpProtocol::Icmp | IpProtocol::All => (1, 65535),
+                _ if r >> 50 & 3 == 0 => (port, port + 100),
+                _ => (port, port),
+            };
+            RandomRule {
+                cidr: ipnet::Ipv4Net::new(addr, len).expect("length <= 32").trunc(),
+                protocol,
+                ports,
+                policy: if r >> 56 & 7 == 0 { RulePolicy::Drop } else { RulePolicy::Accept },
+                priority: 1 + (r >> 57) as u8 % 100,
+            }
+        })
+        .collect()
+}
+
+/// `n` inbound security-group rules: `n - 1` random ones (see
+/// [`RandomRule`]) and, if `allow` is given, a last one accepting
+/// {source prefix, udp port} at the lowest priority (100).
+pub fn sg_rules(n: usize, allow: Option<(ipnet::Ipv4Net, u16)>) -> Vec<SecurityGroupRule> {
+    let random = n.saturating_sub(usize::from(allow.is_some()));
+    let mut out: Vec<SecurityGroupRule> = random_rules(random, 0x2545_f491_4f6c_dd1d)
+        .into_iter()
+        .enumerate()
+        .map(|(k, r)| SecurityGroupRule {
+            id: format!("sgr-{k}"),
+            direction: Direction::Ingress,
+            ip_protocol: r.protocol,
+            port_range: r.ports,
+            peer: Peer::Cidr(r.cidr),
+            policy: r.policy,
+            priority: r.priority,
+            description: String::new(),
+            creation_time: String::new(),
+        })
+        .collect();
+    if let Some((cidr, port)) = allow {
+        out.push(SecurityGroupRule {
+            id: "sgr-bench-flow".into(),
+            direction: Direction::Ingress,
+            ip_protocol: IpProtocol::Udp,
+            port_range: (port, port),
+            peer: Peer::Cidr(cidr),
+            policy: RulePolicy::Accept,
+            priority: 100,
+            description: String::new(),
+            creation_time: String::new(),
+        });
+    }
+    out
+}
+
+/// `n` network-ACL entries (first match wins): `n - 1` random ones and a
+/// last one accepting {source prefix, udp port}.
+pub fn acl_entries(n: usize, allow: (ipnet::Ipv4Net, u16)) -> Vec<NetworkAclEntry> {
+    let mut out: Vec<NetworkAclEntry> = random_rules(n.saturating_sub(1), 0x9e37_79b9_7f4a_7c15)
+        .into_iter()
+        .enumerate()
+        .map(|(k, r)| NetworkAclEntry {
+            id: format!("nae-{k}"),
+            name: String::new(),
+            policy: r.policy,
+            protocol: r.protocol,
+            cidr: r.cidr,
+            port_range: r.ports,
+            description: String::new(),
+        })
+        .collect();
+    out.push(NetworkAclEntry {
+        id: "nae-bench-flow".into(),
+        name: String::new(),
+        policy: RulePolicy::Accept,
+        protocol: IpProtocol::Udp,
+        cidr: allow.0,
+        port_range: (allow.1, allow.1),
+        description: String::new(),
+    });
+    out
+}
+
+/// The nftables match of a rule: source prefix, protocol, destination ports.
+fn nft_match(cidr: &ipnet::Ipv4Net, protocol: IpProtocol, ports: (u16, u16)) -> String {
+    let range = if ports.0 == ports.1 { ports.0.to_string() } else { format!("{}-{}", ports.0, ports.1) };
+    match protocol {
+        IpProtocol::Tcp => format!("ip saddr {cidr} tcp dport {range}"),
+        IpProtocol::Udp => format!("ip saddr {cidr} udp dport {range}"),
+        IpProtocol::Icmp => format!("ip saddr {cidr} ip protocol icmp"),
+        IpProtocol::All => format!("ip saddr {cidr}"),
+    }
+}
+
+/// The Linux equivalent of an inbound network ACL on the port towards
+/// `oif` and a security group on the instance behind it: a ruleset for
+/// `nft -f`, linear rules in the same order and with the same verdicts
+/// (ACL: first match, stateless, every packet; SG: conntrack, then the
+/// rules by priority with drop first, default drop).
+pub fn nftables_ruleset(table: &str, oif: &str, acl: &[NetworkAclEntry], sg: &[SecurityGroupRule]) -> String {
+    let mut s = format!("table ip {table} {{\n  chain acl_ingress {{\n");
+    for e in acl {
+        let verdict = if e.policy == RulePolicy::Accept { "return" } else { "drop" };
+        s += &format!("    {} {verdict}\n", nft_match(&e.cidr, e.protocol, e.port_range));
+    }
+    s += "  }\n  chain sg_ingress {\n";
+    let mut rules: Vec<&SecurityGroupRule> = sg.iter().collect();
+    rules.sort_by_key(|r| (r.priority, r.policy != RulePolicy::Drop));
+    for r in rules {
+        let Peer::Cidr(cidr) = &r.peer else { continue };
+        let verdict = if r.policy == RulePolicy::Accept { "accept" } else { "drop" };
+        s += &format!("    {} {verdict}\n", nft_match(cidr, r.ip_protocol, r.port_range));
+    }
+    s += "    drop\n  }\n";
+    s += &format!(
+        "  chain forward {{\n    type filter hook forward priority filter; policy accept;\n    oifname \"{oif}\" jump acl_ingress\n    ct state established,related accept\n    oifname \"{oif}\" jump sg_ingress\n  }}\n}}\n"
+    );
+    s
+}

@@ -236,6 +236,17 @@ pub struct DatapathFixture {
 impl DatapathFixture {
     /// Loads the datapath for `model` (a model file).
     pub fn new(model: &str) -> Self {
+        Self::build(model, false)
+    }
+
+    /// As [`Self::new`], with the benchmark flag: forwarded frames leave
+    /// with the headers they came in with, so a repeated test run times the
+    /// forward path every time (see `Datapath::load_keeping_headers`).
+    pub fn keeping_headers(model: &str) -> Self {
+        Self::build(model, true)
+    }
+
+    fn build(model: &str, keep_headers: bool) -> Self {
         let ns = ScratchNs::new("vpct-dp");
         let model: Model = vpc_control::model::Model::from_toml(model).unwrap().with_system_route_tables();
         vpc_control::validate::validate(&model).unwrap();
@@ -253,7 +264,7 @@ impl DatapathFixture {
         ns.ip(&["link", "set", "qu", "up"]);
         ports.insert(vpc_control::topology::UPLINK_PORT.to_string(), ns.ifindex("pu"));
         let in_ns = NetnsGuard::enter(&ns.0).unwrap();
-        let mut dp = Datapath::load(None).unwrap();
+        let mut dp = if keep_headers { Datapath::load_keeping_headers() } else { Datapath::load(None) }.unwrap();
         let desired = compile::compile(&model, &ports).unwrap();
         dp.write(&Default::default(), &desired).unwrap();
         let model_kept = model.clone();

@@ -63,9 +63,11 @@ fn main() -> Result<()> {
     if !status.success() {
         bail!("eBPF build failed: {cmd:?}: {status}");
     }
-    let object = target_dir.join("bpfel-unknown-none/release/vpc-ebpf");
-    std::fs::copy(&object, out_dir.join("vpc-ebpf.o"))
-        .with_context(|| format!("copying {}", object.display()))?;
+    for name in ["vpc-ebpf", "vpc-bench"] {
+        let object = target_dir.join("bpfel-unknown-none/release").join(name);
+        std::fs::copy(&object, out_dir.join(format!("{name}.o")))
+            .with_context(|| format!("copying {}", object.display()))?;
+    }
     Ok(())
 }
 

@@ -34,6 +34,14 @@ use crate::{
 /// The datapath object built from `vpc-ebpf` by build.rs.
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vpc-ebpf.o"));
 
+/// The traffic generator and sink of the pipeline benchmark (`bench_generator`,
+/// `bench_sink`; built from `vpc-ebpf/src/bench.rs`). The router never loads it.
+pub static BENCH_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vpc-bench.o"));
+
+/// Global of the router object that makes the forward path restore the
+/// headers it rewrote (see [`Datapath::load_keeping_headers`]).
+const BENCH_KEEP_HEADERS: &str = "BENCH_KEEP_HEADERS";
+
 /// Root of this project's pins in bpffs.
 pub const BPFFS_ROOT: &str = "/sys/fs/bpf/vpc";
 
@@ -223,8 +231,23 @@ impl Datapath {
     /// With `None`, the maps are private to this handle and the caller's
     /// thread must already be in a namespace of its own (tests).
     pub fn load(router_namespace: Option<&str>) -> Result<Self, DatapathError> {
+        Self::load_with(router_namespace, false)
+    }
+
+    /// Loads private maps (as `load(None)`) with the benchmark flag set: a
+    /// forwarded frame leaves the program with the TTL, checksum and MACs it
+    /// came in with (the rewrite is done, then undone), so BPF_PROG_TEST_RUN
+    /// can repeat one frame and time the forward path every time instead of
+    /// TTL expiry. Never for a router: forwarded frames would loop.
+    pub fn load_keeping_headers() -> Result<Self, DatapathError> {
+        Self::load_with(None, true)
+    }
+
+    fn load_with(router_namespace: Option<&str>, keep_headers: bool) -> Result<Self, DatapathError> {
         let pin_dir = router_namespace.map(pin_dir);
         let mut loader = EbpfLoader::new();
+        let keep = u8::from(keep_headers);
+        loader.override_global(BENCH_KEEP_HEADERS, &keep, true);
         let paths: Vec<(&str, PathBuf)> = match &pin_dir {
             Some(dir) => {
                 ensure_bpffs()?;

@@ -114,9 +114,13 @@ pub fn send(
     len: u64,
     action: Action,
 ) -> Result<u32, DropReason> {
+    let came_in = (eth.dst_addr, eth.src_addr, ip.ttl, ip.check);
     decrement_ttl(ip);
     eth.dst_addr = egress.dst_mac;
     eth.src_addr = egress.src_mac;
+    if keep_headers() {
+        (eth.dst_addr, eth.src_addr, ip.ttl, ip.check) = came_in;
+    }
 
     match EGRESS_PORTS.redirect(egress.ifindex, 0) {
         Ok(action_code) => {
@@ -138,6 +142,19 @@ pub fn send(
             Err(DropReason::RedirectFailed)
         }
     }
+}
+
+/// Set to 1 only by `Datapath::load_keeping_headers` (benchmarks): a
+/// read-only global, so the verifier drops the branch it disables.
+#[unsafe(no_mangle)]
+static BENCH_KEEP_HEADERS: u8 = 0;
+
+/// True if forwarded frames must leave with the headers they came in with.
+#[inline(always)]
+fn keep_headers() -> bool {
+    // SAFETY: a loader-set constant.
+    let keep = unsafe { core::ptr::read_volatile(&BENCH_KEEP_HEADERS) };
+    keep != 0
 }
 
 /// Decrements the TTL and patches the header checksum incrementally.

@@ -8,6 +8,8 @@ use std::{
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
+mod bench;
+
 #[derive(Parser)]
 #[command(about = "VPC router helpers")]
 struct Cli {
@@ -35,17 +37,21 @@ enum Cmd {
     },
     /// Stop the demo daemon left by `lab --keep` and remove its router.
     LabDown,
-    /// Benchmarks (BPF_PROG_TEST_RUN): security-group rule lookup at 10,
-    /// 1,000 and 10,000 rules against XDP_PASS. Needs root.
+    /// Benchmarks: the pipeline (our router against Linux forwarding,
+    /// nftables and the kernel FIB, packets per second), ns per stage and
+    /// cost curves (BPF_PROG_TEST_RUN), the control plane through the API.
+    /// Writes bench/results/<date>.md and .png. Needs root.
     Bench {
-        /// Tiny counts: checks the benchmark runs, measures nothing.
+        /// Tiny counts (CI): checks every bench and the rendering run,
+        /// measures nothing; output in target/bench/.
         #[arg(long)]
         smoke: bool,
     },
 }
 
 /// Debian packages the tests and the lab use.
-const DEBIAN_PACKAGES: &[&str] = &["iproute2", "iputils-ping", "ethtool", "iperf3", "mount"];
+const DEBIAN_PACKAGES: &[&str] =
+    &["iproute2", "iputils-ping", "ethtool", "iperf3", "mount", "nftables", "gnuplot-nox"];
 /// bpf-linker built against the Rust toolchain's own LLVM 22.
 const BPF_LINKER_VERSION: &str = "0.13.0";
 /// Where the LLVM_PREFIX for bpf-linker lives (its RUNPATH points here).
@@ -192,7 +198,42 @@ fn test(args: &[String]) -> Result<()> {
     setup()?;
     // The daemon tests run the `vpc` binary beside the test executables.
     run(cargo().args(["build", "--package", "vpc-control", "--bin", "vpc"]))?;
-    run(cargo().args(["test", "--workspace", "--exclude", "xtask", "--no-fail-fast"]).args(args))
+    run(cargo().args(["test", "--workspace", "--exclude", "xtask", "--no-fail-fast"]).args(args))?;
+    if args.is_empty() {
+        // The benchmarks with tiny counts, so they cannot rot.
+        benchmarks(true)?;
+    }
+    Ok(())
+}
+
+fn benchmarks(smoke: bool) -> Result<()> {
+    let root = workspace_root();
+    // The control-plane bench starts the `vpc` daemon beside its executable.
+    run(cargo().args(["build", "--release", "--package", "vpc-control", "--bin", "vpc"]))?;
+    let data = root.join("target/bench");
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data)?;
+    for name in bench::BENCHES {
+        if !root.join(format!("tests/bench_{name}.rs")).exists() {
+            continue;
+        }
+        let mut c = cargo();
+        c.args(["bench", "--package", "vpc-tests", "--bench", name]).env("VPC_BENCH_DIR", &data);
+        if smoke {
+            c.args(["--", "--smoke"]);
+        }
+        run(&mut c)?;
+    }
+    let command = if smoke { "cargo xtask bench --smoke" } else { "cargo xtask bench" };
+    let (out, stem) = if smoke {
+        (data.clone(), "smoke".to_string())
+    } else {
+        (root.join("bench/results"), output(Command::new("date").args(["-u", "+%Y-%m-%d"])).unwrap_or_default().trim().to_string())
+    };
+    let md = bench::render(&root, &data, &out, &stem, command)?;
+    println!("\n{}", std::fs::read_to_string(&md)?);
+    println!("written: {} and {}", md.display(), md.with_extension("png").display());
+    Ok(())
 }
 
 /// Where the demo lab's daemon keeps its socket, state and log.
@@ -348,12 +389,7 @@ fn main() -> Result<()> {
         Cmd::Bench { smoke } => {
             require_root("cargo xtask bench")?;
             setup()?;
-            let mut c = cargo();
-            c.args(["bench", "--package", "vpc-tests", "--bench", "policy"]);
-            if smoke {
-                c.args(["--", "--smoke"]);
-            }
-            run(&mut c)
+            benchmarks(smoke)
         }
         Cmd::LabDown => {
             require_root("cargo xtask lab-down")?;

@@ -1,0 +1,271 @@
+//! `cargo xtask bench` (part): what each stage of the router program costs,
+//! in ns/packet through BPF_PROG_TEST_RUN, minus an XDP_PASS program timed
+//! in the same run; and how the cost grows with the size of the tables.
+//!
+//! The router is loaded with the benchmark flag (`Datapath::
+//! load_keeping_headers`): a forwarded frame leaves with the TTL and MACs it
+//! came in with, so every repeat of one frame takes the forward path (without
+//! it the TTL would expire after 63 repeats and the slow path be timed).
+//!
+//! - stages: frames that leave the program at successive stages (dropped for
+//!   a spoofed MAC, for no route; forwarded with no policy, across a network
+//!   ACL, with a security group (conntrack hit), with both), each a fixed
+//!   frame repeated;
+//! - rules: a TCP SYN the rules refuse (so each repeat runs the whole rule
+//!   lookup; a refused SYN creates no connection) with 10 to 10,000
+//!   security-group rules, and a UDP frame across a network ACL of 10 to
+//!   10,000 entries (stateless: judged every repeat);
+//! - routes: 1 to 1M prefixes in the source vSwitch's route table; "same
+//!   destination" repeats one frame (the trie path stays in cache),
+//!   "random destinations" runs 4,096 frames to random routed destinations
+//!   once each (cache-hostile, as real traffic over a big table).
+use std::{net::Ipv4Addr, time::Duration};
+
+use aya::programs::{TestRun, TestRunOptions, Xdp};
+use ipnet::Ipv4Net;
+use vpc_control::{
+    model::{Model, NetworkAcl, eni_id_of},
+    topology::{ROUTER_MAC, eni_mac},
+};
+use vpc_tests::{
+    DatapathFixture,
+    bench::{self, Report, XorShift},
+    l4_frame,
+    tcp_flags::SYN,
+};
+
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+const XDP_REDIRECT: u32 = 4;
+
+const MODEL: &str = r#"
+[[vpc]]
+id = "vpc-a"
+cidr_block = "10.0.0.0/16"
+[[vswitch]]
+id = "vsw-1"
+vpc_id = "vpc-a"
+cidr_block = "10.0.1.0/24"
+route_table_id = "vtb-bench"
+[[vswitch]]
+id = "vsw-2"
+vpc_id = "vpc-a"
+cidr_block = "10.0.2.0/24"
+network_acl_id = "nacl-bench"
+[[vswitch]]
+id = "vsw-3"
+vpc_id = "vpc-a"
+cidr_block = "10.0.3.0/24"
+[[route_table]]
+id = "vtb-bench"
+vpc_id = "vpc-a"
+[[route_table.route_entry]]
+destination_cidr_block = "100.64.0.0/10"
+next_hop_type = "Instance"
+next_hop_id = "i-a"
+[[network_acl]]
+id = "nacl-bench"
+vpc_id = "vpc-a"
+[[instance]]
+id = "i-probe"
+vswitch_id = "vsw-1"
+private_ip_address = "10.0.1.30"
+source_dest_check = false
+[[instance]]
+id = "i-a"
+vswitch_id = "vsw-1"
+private_ip_address = "10.0.1.10"
+source_dest_check = false
+[[instance]]
+id = "i-acl"
+vswitch_id = "vsw-2"
+private_ip_address = "10.0.2.10"
+[[instance]]
+id = "i-both"
+vswitch_id = "vsw-2"
+private_ip_address = "10.0.2.20"
+security_group_ids = ["sg-bench"]
+[[instance]]
+id = "i-sg"
+vswitch_id = "vsw-3"
+private_ip_address = "10.0.3.10"
+security_group_ids = ["sg-bench"]
+[[security_group]]
+id = "sg-bench"
+vpc_id = "vpc-a"
+inner_access = false
+"#;
+
+const PROBE: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 30);
+const BENCH_PORT: u16 = 5000;
+
+fn probe_frame(dst: Ipv4Addr, proto: u8, dport: u16, flags: u8) -> Vec<u8> {
+    l4_frame(ROUTER_MAC, eni_mac(&eni_id_of("i-probe")), PROBE, dst, proto, 40000, dport, flags)
+}
+
+/// Times `frame` through `prog` as received on `ifindex`: ns per run (the
+/// kernel's average over `repeat` runs) and the verdict.
+fn time(prog: &Xdp, ifindex: u32, frame: &[u8], repeat: u32) -> (f64, u32) {
+    let mut ctx = [0u8; 24];
+    ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
+    ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
+    let mut opts = TestRunOptions::new();
+    opts.data_in = Some(frame);
+    opts.ctx_in = Some(&ctx);
+    opts.repeat = repeat;
+    let r = prog.test_run(opts).unwrap_or_else(|e| panic!("test run: {e}"));
+    (ns(r.duration), r.return_value)
+}
+
+fn ns(d: Duration) -> f64 {
+    d.as_nanos() as f64
+}
+
+/// The model with `n` rules in sg-bench and `acl` entries in nacl-bench.
+fn with_policies(base: &Model, sg: usize, acl: usize) -> Model {
+    let vsw1: Ipv4Net = "10.0.1.0/24".parse().unwrap();
+    let mut m = base.clone();
+    m.security_groups[0].rules = bench::sg_rules(sg, Some((vsw1, BENCH_PORT)));
+    let nacl: &mut NetworkAcl = &mut m.network_acls[0];
+    nacl.ingress = bench::acl_entries(acl.max(1), (vsw1, BENCH_PORT));
+    m
+}
+
+struct Runner {
+    fx: DatapathFixture,
+    probe_port: u32,
+    repeat: u32,
+}
+
+impl Runner {
+    /// ns/packet of `frame` from i-probe, checking the verdict.
+    fn run(&mut self, what: &str, frame: &[u8], verdict: u32) -> f64 {
+        let prog = self.fx.dp.router_program().unwrap();
+        // One run first: a new flow's first packet creates its connection.
+        time(prog, self.probe_port, frame, 1);
+        let (t, v) = time(prog, self.probe_port, frame, self.repeat);
+        assert_eq!(v, verdict, "{what}: verdict");
+        t
+    }
+
+    /// ns/packet of XDP_PASS (the baseline), same frame size.
+    fn baseline(&mut self, frame: &[u8], repeat: u32) -> f64 {
+        let prog = self.fx.dp.instance_program().unwrap();
+        let (t, v) = time(prog, self.probe_port, frame, repeat);
+        assert_eq!(v, XDP_PASS);
+        t
+    }
+}
+
+fn main() {
+    let smoke = std::env::args().any(|a| a == "--smoke") || std::env::var_os("VPC_BENCH_SMOKE").is_some();
+    let (repeat, rounds) = if smoke { (1_000, 1) } else { (200_000, 5) };
+    let report = Report::new("micro");
+    let mut fx = DatapathFixture::keeping_headers(MODEL);
+    let base = fx.model.clone();
+    fx.reapply(with_policies(&base, 1, 1));
+    let probe_port = fx.port(&eni_id_of("i-probe"));
+    let mut r = Runner { fx, probe_port, repeat };
+
+    // --- stages ---
+    let spoofed = {
+        let mut f = probe_frame("10.0.1.10".parse().unwrap(), 17, BENCH_PORT, 0);
+        f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x99]);
+        f
+    };
+    let stages: Vec<(&str, Vec<u8>, u32)> = vec![
+        ("dropped at anti-spoofing (port -> ENI, parse)", spoofed, XDP_DROP),
+        ("dropped at route lookup (no route)", probe_frame("172.31.0.1".parse().unwrap(), 17, BENCH_PORT, 0), XDP_DROP),
+        ("forwarded, no policy (route, next hop, rewrite)", probe_frame("10.0.1.10".parse().unwrap(), 17, BENCH_PORT, 0), XDP_REDIRECT),
+        ("forwarded across a network ACL (1 entry)", probe_frame("10.0.2.10".parse().unwrap(), 17, BENCH_PORT, 0), XDP_REDIRECT),
+        ("forwarded, security group, conntrack hit", probe_frame("10.0.3.10".parse().unwrap(), 17, BENCH_PORT, 0), XDP_REDIRECT),
+        ("forwarded, ACL + SG + conntrack (full pipeline)", probe_frame("10.0.2.20".parse().unwrap(), 17, BENCH_PORT, 0), XDP_REDIRECT),
+        ("SG new flow refused (SYN, 1 rule)", probe_frame("10.0.3.10".parse().unwrap(), 6, 1, SYN), XDP_DROP),
+    ];
+    let mut base_ns = Vec::new();
+    let mut stage_ns: Vec<Vec<f64>> = vec![Vec::new(); stages.len()];
+    for _ in 0..rounds {
+        let b = r.baseline(&stages[0].1, repeat);
+        base_ns.push(b);
+        for (k, (what, frame, verdict)) in stages.iter().enumerate() {
+            stage_ns[k].push(r.run(what, frame, *verdict) - b);
+        }
+    }
+    report.figure("stages", "XDP_PASS (baseline, absolute)", "ns", &base_ns, "");
+    for (k, (what, _, _)) in stages.iter().enumerate() {
+        report.figure("stages", what, "ns over XDP_PASS", &stage_ns[k], "");
+    }
+    let full: Vec<f64> = stage_ns[5].iter().zip(&base_ns).map(|(s, b)| (s + b) / b).collect();
+    report.figure("stages", "full pipeline / XDP_PASS", "x", &full, "goal <= 3");
+
+    // --- rules ---
+    let counts: &[usize] = if smoke { &[10, 100] } else { &[10, 100, 1_000, 10_000] };
+    let mut sg_curve: Vec<Vec<f64>> = vec![Vec::new(); counts.len()];
+    let mut acl_curve: Vec<Vec<f64>> = vec![Vec::new(); counts.len()];
+    let refused_syn = probe_frame("10.0.3.10".parse().unwrap(), 6, 1, SYN);
+    let across_acl = probe_frame("10.0.2.10".parse().unwrap(), 17, BENCH_PORT, 0);
+    for _ in 0..rounds {
+        for (k, n) in counts.iter().enumerate() {
+            r.fx.reapply(with_policies(&base, *n, *n));
+            let b = r.baseline(&refused_syn, repeat);
+            sg_curve[k].push(r.run("refused SYN", &refused_syn, XDP_DROP) - b);
+            acl_curve[k].push(r.run("across the ACL", &across_acl, XDP_REDIRECT) - b);
+        }
+    }
+    for (k, n) in counts.iter().enumerate() {
+        report.point("test-run: rules", "security group, new flow refused", *n as f64, "ns over XDP_PASS", &sg_curve[k]);
+        report.point("test-run: rules", "network ACL, every packet", *n as f64, "ns over XDP_PASS", &acl_curve[k]);
+    }
+    let last = counts.len() - 1;
+    let ratio = |c: &Vec<Vec<f64>>| -> Vec<f64> { c[last].iter().zip(&c[0]).map(|(a, b)| a / b).collect() };
+    let label = format!("{} / {} rules", counts[last], counts[0]);
+    report.figure("rules", &format!("security group, {label}"), "x", &ratio(&sg_curve), "goal <= 1.3");
+    report.figure("rules", &format!("network ACL, {label}"), "x", &ratio(&acl_curve), "goal <= 1.3");
+    r.fx.reapply(with_policies(&base, 1, 1));
+
+    // --- routes ---
+    let sizes: &[usize] = if smoke { &[1, 1_000] } else { &[1, 1_000, 10_000, 100_000, 1_000_000] };
+    let random_frames = if smoke { 256 } else { 4_096 };
+    let all = bench::internet_prefixes(*sizes.last().unwrap(), 7);
+    let desired_small = r.fx.dp.read().unwrap();
+    let (table_key, next_hop) = desired_small
+        .routes
+        .iter()
+        .find(|(k, _)| k.1.addr[12..16] == [100, 64, 0, 0])
+        .map(|(k, v)| (k.1.route_table_id, *v))
+        .expect("the 100.64.0.0/10 route of vtb-bench");
+    for n in sizes {
+        let mut desired = desired_small.clone();
+        for (net, _) in &all[..*n] {
+            let key = vpc_control::compile::route_key(table_key, net);
+            desired.routes.insert(key, next_hop);
+        }
+        let current = r.fx.dp.read().unwrap();
+        r.fx.dp.write(&current, &desired).unwrap();
+        let mut rng = XorShift(99);
+        let frames: Vec<Vec<u8>> = (0..random_frames)
+            .map(|_| probe_frame(all[rng.next() as usize % n].1, 17, BENCH_PORT, 0))
+            .collect();
+        let mut same = Vec::new();
+        let mut random = Vec::new();
+        for _ in 0..rounds {
+            let b = r.baseline(&frames[0], repeat);
+            same.push(r.run("same destination", &frames[0], XDP_REDIRECT) - b);
+            let prog = r.fx.dp.router_program().unwrap();
+            let mut total = 0.0;
+            for f in &frames {
+                let (t, v) = time(prog, probe_port, f, 1);
+                assert_eq!(v, XDP_REDIRECT, "random destination");
+                total += t;
+            }
+            let pass = r.fx.dp.instance_program().unwrap();
+            let mut total_pass = 0.0;
+            for f in &frames {
+                total_pass += time(pass, probe_port, f, 1).0;
+            }
+            random.push((total - total_pass) / frames.len() as f64);
+        }
+        report.point("test-run: routes", "same destination (warm)", *n as f64, "ns over XDP_PASS", &same);
+        report.point("test-run: routes", "random destinations (cold)", *n as f64, "ns over XDP_PASS", &random);
+    }
+}
