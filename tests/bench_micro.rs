@@ -159,7 +159,10 @@ impl Runner {
 
 fn main() {
     let smoke = std::env::args().any(|a| a == "--smoke") || std::env::var_os("VPC_BENCH_SMOKE").is_some();
-    let (repeat, rounds) = if smoke { (1_000, 1) } else { (200_000, 5) };
+    let (mut repeat, rounds) = if smoke { (1_000, 1) } else { (200_000, 5) };
+    if let Some(r) = std::env::var("VPC_BENCH_REPEAT").ok().and_then(|r| r.parse().ok()) {
+        repeat = r;
+    }
     let report = Report::new("micro");
     let mut fx = DatapathFixture::keeping_headers(MODEL);
     let base = fx.model.clone();

@@ -4,7 +4,7 @@
 //! two policy ids that allowed it: when either ENI's policy changes (the
 //! control plane switches ids atomically), the next packet of the flow is
 //! judged again by the new rules, so revoked access stops at once.
-use aya_ebpf::helpers::bpf_ktime_get_ns;
+use aya_ebpf::helpers::generated::bpf_ktime_get_coarse_ns;
 use vpc_common::{
     ct_idle_timeout, ipv4_mapped, CtEntry, CtKey, DropReason, Eni, CT_STATE_CLOSING, CT_STATE_ESTABLISHED,
     CT_STATE_NEW, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT,
@@ -16,6 +16,11 @@ use crate::{
     parse::{Flow, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, TCP_FIN, TCP_RST},
     policy,
 };
+
+// Timestamps are CLOCK_MONOTONIC_COARSE (one tick, a few ms, of
+// resolution: idle timeouts are seconds): much cheaper per packet than
+// bpf_ktime_get_ns under a hypervisor, and the same time base the control
+// plane's sweeper reads with CLOCK_MONOTONIC.
 
 /// BPF_NOEXIST: insert only.
 const BPF_NOEXIST: u64 = 1;
@@ -82,7 +87,7 @@ pub fn is_reply(flow: &Flow, vpc_id: u32) -> bool {
     // SAFETY: read-only use of a map value.
     match unsafe { CONNTRACK.get(&reverse_key(flow, vpc_id)) } {
         // SAFETY: a helper with no arguments.
-        Some(e) => unsafe { bpf_ktime_get_ns() }.wrapping_sub(e.last_seen_ns) < ct_idle_timeout(flow.proto, e.state),
+        Some(e) => unsafe { bpf_ktime_get_coarse_ns() }.wrapping_sub(e.last_seen_ns) < ct_idle_timeout(flow.proto, e.state),
         None => false,
     }
 }
@@ -101,7 +106,7 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, always: bool) -> Re
         return judge(src, dst, flow.src, flow.dst, flow.proto, 0);
     }
     // SAFETY: a helper with no arguments.
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
     let forward = CtKey {
         vpc_id,
         src: ipv4_mapped(flow.src),

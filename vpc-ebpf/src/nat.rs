@@ -1,7 +1,7 @@
 //! Address and port translation at the internet uplink: 1:1 NAT for public
 //! IPs and EIPs, port translation for a NAT gateway's SNAT entries, with
 //! incremental checksum fix-ups (IPv4 header, TCP/UDP pseudo-header, ICMP).
-use aya_ebpf::{helpers::bpf_get_prandom_u32, helpers::bpf_ktime_get_ns, programs::XdpContext};
+use aya_ebpf::{helpers::bpf_get_prandom_u32, helpers::generated::bpf_ktime_get_coarse_ns, programs::XdpContext};
 use network_types::{eth::EthHdr, ip::Ipv4Hdr};
 use vpc_common::{DropReason, NatInKey, NatInValue, NatOutKey, NatOutValue, SnatTarget};
 
@@ -128,7 +128,7 @@ fn remote_port(flow: &Flow, public_port: u16) -> u16 {
 #[inline(always)]
 pub fn snat(flow: &Flow, vpc_id: u32, target: &SnatTarget) -> Result<u16, DropReason> {
     // SAFETY: a helper with no arguments.
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
     let out_key = NatOutKey {
         vpc_id,
         src: flow.src,
@@ -224,6 +224,6 @@ pub fn unsnat(flow: &Flow) -> Result<NatInValue, DropReason> {
         return Err(DropReason::NatNoMapping);
     };
     // SAFETY: a map value; a timestamp store.
-    unsafe { (*v).last_seen_ns = bpf_ktime_get_ns() };
+    unsafe { (*v).last_seen_ns = bpf_ktime_get_coarse_ns() };
     Ok(binding)
 }
