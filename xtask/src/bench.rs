@@ -56,8 +56,10 @@ fn fmt(x: f64) -> String {
         "-".into()
     } else if x.abs() >= 100.0 {
         format!("{x:.0}")
-    } else {
+    } else if x.abs() >= 0.1 || x == 0.0 {
         format!("{x:.2}")
+    } else {
+        format!("{x:.4}")
     }
 }
 

@@ -46,6 +46,10 @@ enum Cmd {
         /// measures nothing; output in target/bench/.
         #[arg(long)]
         smoke: bool,
+        /// Do not run anything: render the figures of the last run
+        /// (target/bench) again.
+        #[arg(long)]
+        render_only: bool,
     },
 }
 
@@ -201,19 +205,21 @@ fn test(args: &[String]) -> Result<()> {
     run(cargo().args(["test", "--workspace", "--exclude", "xtask", "--no-fail-fast"]).args(args))?;
     if args.is_empty() {
         // The benchmarks with tiny counts, so they cannot rot.
-        benchmarks(true)?;
+        benchmarks(true, true)?;
     }
     Ok(())
 }
 
-fn benchmarks(smoke: bool) -> Result<()> {
+fn benchmarks(smoke: bool, measure: bool) -> Result<()> {
     let root = workspace_root();
-    // The control-plane bench starts the `vpc` daemon beside its executable.
-    run(cargo().args(["build", "--release", "--package", "vpc-control", "--bin", "vpc"]))?;
     let data = root.join("target/bench");
-    let _ = std::fs::remove_dir_all(&data);
-    std::fs::create_dir_all(&data)?;
-    for name in bench::BENCHES {
+    if measure {
+        // The control-plane bench starts the `vpc` daemon beside its executable.
+        run(cargo().args(["build", "--release", "--package", "vpc-control", "--bin", "vpc"]))?;
+        let _ = std::fs::remove_dir_all(&data);
+        std::fs::create_dir_all(&data)?;
+    }
+    for name in bench::BENCHES.iter().filter(|_| measure) {
         if !root.join(format!("tests/bench_{name}.rs")).exists() {
             continue;
         }
@@ -386,10 +392,10 @@ fn main() -> Result<()> {
         Cmd::Setup => setup(),
         Cmd::Test { args } => test(&args),
         Cmd::Lab { keep } => lab(keep),
-        Cmd::Bench { smoke } => {
+        Cmd::Bench { smoke, render_only } => {
             require_root("cargo xtask bench")?;
             setup()?;
-            benchmarks(smoke)
+            benchmarks(smoke, !render_only)
         }
         Cmd::LabDown => {
             require_root("cargo xtask lab-down")?;
