@@ -131,6 +131,9 @@ enum Router {
     Linux,
 }
 
+/// The bench topology. Its namespaces (and with them the veths, XDP
+/// attachments, routes and nftables rules) are deleted when it drops, also
+/// on a panic.
 struct Pipeline {
     generator: ScratchNs,
     router: ScratchNs,
@@ -380,14 +383,6 @@ impl Pipeline {
         }
         let mut c: Array<_, u32> = Array::try_from(self.tools.map_mut("GEN_CONFIG").unwrap()).unwrap();
         c.set(0, dsts.len() as u32, 0).unwrap();
-    }
-}
-
-impl Drop for Pipeline {
-    fn drop(&mut self) {
-        // Namespaces (and with them veths, XDP attachments, routes and
-        // nftables) go when the ScratchNs fields drop.
-        let _ = self.links.drain(..);
     }
 }
 
