@@ -200,6 +200,7 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
     let mut routes: Vec<(RouteTrieKey, NextHop)> = Vec::with_capacity(
         model.route_tables.iter().map(|t| t.route_entries.len()).sum::<usize>() + model.vswitches.len() * model.route_tables.len(),
     );
+    let mut last_hop: Option<(NextHopType, &str, Option<Egress>)> = None;
     for rt in &model.route_tables {
         let table = table_ids[rt.id.as_str()];
         // RT-2 (and RT-4 for a gateway table): every vSwitch CIDR of the VPC
@@ -226,18 +227,29 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
                     NextHop { kind: NextHopKind::NatGateway as u32, egress: Egress::default(), gateway_id: *id }
                 }
                 NextHopType::Instance | NextHopType::NetworkInterface => {
-                    let egress = if entry.next_hop_type == NextHopType::Instance {
-                        hop_egress.get(entry.next_hop_id.as_str())
-                    } else {
-                        eni_egress.get(entry.next_hop_id.as_str())
+                    // Entries mostly share a next hop: look it up once.
+                    let egress = match last_hop {
+                        Some((kind, id, egress)) if kind == entry.next_hop_type && id == entry.next_hop_id => egress,
+                        _ => {
+                            let egress = if entry.next_hop_type == NextHopType::Instance {
+                                hop_egress.get(entry.next_hop_id.as_str()).copied()
+                            } else {
+                                eni_egress.get(entry.next_hop_id.as_str()).copied()
+                            };
+                            last_hop = Some((entry.next_hop_type, entry.next_hop_id.as_str(), egress));
+                            egress
+                        }
                     };
                     let Some(egress) = egress else { continue };
-                    NextHop { kind: NextHopKind::Eni as u32, egress: *egress, gateway_id: 0 }
+                    NextHop { kind: NextHopKind::Eni as u32, egress, gateway_id: 0 }
                 }
             };
             routes.push((route_key(table, &entry.destination_cidr_block), hop));
         }
     }
+    // Sorted on integers (the key's order: prefix length, table, address
+    // bytes) rather than byte-wise compares; the collect then finds one run.
+    routes.sort_by_key(|((len, k), _)| (*len, k.route_table_id, u128::from_be_bytes(k.addr)));
     out.routes = routes.into_iter().collect();
 
     // The internet edge: the uplink port, NAT gateways and their SNAT entries.

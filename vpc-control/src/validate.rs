@@ -336,6 +336,8 @@ pub struct RouteEntryCheck<'a> {
     instance_vpc: HashMap<&'a str, &'a str>,
     /// ENI id -> VPC id.
     eni_vpc: HashMap<String, &'a str>,
+    /// The last next hop looked up, and its VPC: entries mostly share one.
+    last_hop: std::cell::RefCell<Option<(NextHopType, String, Option<&'a str>)>>,
 }
 
 impl<'a> RouteEntryCheck<'a> {
@@ -348,7 +350,7 @@ impl<'a> RouteEntryCheck<'a> {
             instance_vpc.entry(i.id.as_str()).or_insert(vpc);
             eni_vpc.entry(i.eni_id()).or_insert(vpc);
         }
-        Self { model, instance_vpc, eni_vpc }
+        Self { model, instance_vpc, eni_vpc, last_hop: Default::default() }
     }
 
     /// The vSwitches of a table's VPC (their CIDRs are its system entries).
@@ -409,8 +411,21 @@ impl<'a> RouteEntryCheck<'a> {
                 model.ipv4_gateways.iter().find(|g| g.id == entry.next_hop_id).map(|g| g.vpc_id.as_str())
             }
             NextHopType::NatGateway => model.nat_gateway(&entry.next_hop_id).map(|g| g.vpc_id.as_str()),
-            NextHopType::Instance => self.instance_vpc.get(entry.next_hop_id.as_str()).copied(),
-            NextHopType::NetworkInterface => self.eni_vpc.get(entry.next_hop_id.as_str()).copied(),
+            kind @ (NextHopType::Instance | NextHopType::NetworkInterface) => {
+                let mut last = self.last_hop.borrow_mut();
+                match &*last {
+                    Some((k, id, vpc)) if *k == kind && *id == entry.next_hop_id => *vpc,
+                    _ => {
+                        let vpc = if kind == NextHopType::Instance {
+                            self.instance_vpc.get(entry.next_hop_id.as_str()).copied()
+                        } else {
+                            self.eni_vpc.get(entry.next_hop_id.as_str()).copied()
+                        };
+                        *last = Some((kind, entry.next_hop_id.clone(), vpc));
+                        vpc
+                    }
+                }
+            }
         }
         .ok_or_else(|| ValidationError::UnknownNextHop {
             id: entry.next_hop_id.clone(),

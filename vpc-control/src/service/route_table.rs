@@ -2,7 +2,7 @@
 //! UnassociateRouteTable, CreateRouteEntry, DeleteRouteEntry,
 //! DescribeRouteTableList, DescribeRouteEntryList (RT-1..RT-3).
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeSet, HashMap, HashSet},
     net::Ipv4Addr,
     sync::Arc,
 };
@@ -232,15 +232,6 @@ fn batch_destination(name: &str, value: &str) -> Result<Ipv4Net, ApiError> {
     }
 }
 
-/// The destinations a table holds, built once per table a batch touches.
-fn destinations_of<'a>(
-    cache: &'a mut HashMap<usize, HashSet<Ipv4Net>>,
-    model: &crate::model::Model,
-    ti: usize,
-) -> &'a mut HashSet<Ipv4Net> {
-    cache.entry(ti).or_insert_with(|| model.route_tables[ti].route_entries.iter().map(|e| e.destination_cidr_block).collect())
-}
-
 /// CreateRouteEntries: up to 50 `RouteEntries.N.{RouteTableId, DstCidrBlock,
 /// NextHop, NextHopType, Name, Description, IpVersion}` (RT-3). Each entry
 /// is checked on its own: the valid ones are added (all in this one
@@ -248,12 +239,12 @@ fn destinations_of<'a>(
 pub fn create_entries(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
     p.required("RegionId")?;
     let prefixes = batch_prefixes(p)?;
-    let mut added: Vec<(usize, RouteEntry)> = Vec::new();
-    let mut failed: Vec<Value> = Vec::new();
-    let mut destinations: HashMap<usize, HashSet<Ipv4Net>> = HashMap::new();
+    let mut candidates: Vec<(usize, usize, RouteEntry)> = Vec::new();
+    // (position in the call, DstCidrBlock, NextHop, error)
+    let mut failed: Vec<(usize, String, String, ApiError)> = Vec::new();
     {
         let check = validate::RouteEntryCheck::new(&d.model);
-        for pre in &prefixes {
+        for (n, pre) in prefixes.iter().enumerate() {
             let field = |f: &str| format!("{pre}{f}");
             p.accept(&[&field("RouteTableId"), &field("NextHopType"), &field("Name"), &field("Description"), &field("IpVersion")]);
             let dst = p.get(&field("DstCidrBlock")).unwrap_or_default().to_string();
@@ -274,21 +265,50 @@ pub fn create_entries(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
                 let entry = new_entry(d, ti, destination, hop_type, hop_id, p.str(&field("Name")).map(str::to_string), meta)?;
                 let table = &d.model.route_tables[ti];
                 check.entry(table, &check.vswitches_of(table), &entry)?;
-                if !destinations_of(&mut destinations, &d.model, ti).insert(destination) {
-                    return Err(ValidationError::DuplicateRouteEntry { route_table_id: table.id.clone(), destination }.into());
-                }
                 Ok((ti, entry))
             })();
             match attempt {
-                Ok(a) => added.push(a),
-                Err(e) => failed.push(json!({ "DstCidrBlock": dst, "NextHop": hop, "FailedCode": e.code, "FailedMessage": e.message })),
+                Ok((ti, entry)) => candidates.push((n, ti, entry)),
+                Err(e) => failed.push((n, dst, hop, e)),
             }
         }
     }
+    // Destinations already in their table, or twice in this call: one pass
+    // over each table touched, each entry looked up among the (at most 50)
+    // candidates.
+    let key = |c: &Ipv4Net| (u64::from(u32::from(c.network())) << 8) | u64::from(c.prefix_len());
+    let mut taken: HashSet<(usize, Ipv4Net)> = HashSet::new();
+    let tables: BTreeSet<usize> = candidates.iter().map(|(_, ti, _)| *ti).collect();
+    for ti in tables {
+        let mut wanted: Vec<u64> =
+            candidates.iter().filter(|(_, t, _)| *t == ti).map(|(_, _, e)| key(&e.destination_cidr_block)).collect();
+        wanted.sort_unstable();
+        for e in &d.model.route_tables[ti].route_entries {
+            if wanted.binary_search(&key(&e.destination_cidr_block)).is_ok() {
+                taken.insert((ti, e.destination_cidr_block));
+            }
+        }
+    }
+    let mut added = Vec::new();
+    for (n, ti, entry) in candidates {
+        let destination = entry.destination_cidr_block;
+        if !taken.insert((ti, destination)) {
+            let table = &d.model.route_tables[ti];
+            let e: ApiError = ValidationError::DuplicateRouteEntry { route_table_id: table.id.clone(), destination }.into();
+            failed.push((n, destination.to_string(), entry.next_hop_id.clone(), e));
+            continue;
+        }
+        added.push((ti, entry));
+    }
+    failed.sort_by_key(|(n, ..)| *n);
     let ids: Vec<String> = added.iter().map(|(_, e)| e.id.clone()).collect();
     for (ti, entry) in added {
         d.model.route_tables[ti].route_entries.push(Arc::new(entry));
     }
+    let failed: Vec<Value> = failed
+        .into_iter()
+        .map(|(_, dst, hop, e)| json!({ "DstCidrBlock": dst, "NextHop": hop, "FailedCode": e.code, "FailedMessage": e.message }))
+        .collect();
     Ok(json!({
         "SuccessCount": ids.len(),
         "FailedCount": failed.len(),
