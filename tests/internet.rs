@@ -603,14 +603,14 @@ association = { instance_type = "EcsInstance", instance_id = "i-a" }
 
     // Edit the system entry of vsw-1: next hop the appliance i-fw (IGW-8
     // style service insertion).
-    m.route_tables.iter_mut().find(|t| t.id == "vtb-border").unwrap().route_entries.push(RouteEntry {
+    m.route_tables.iter_mut().find(|t| t.id == "vtb-border").unwrap().route_entries.push(std::sync::Arc::new(RouteEntry {
         id: String::new(),
         name: None,
         destination_cidr_block: "10.0.1.0/24".parse().unwrap(),
         next_hop_type: NextHopType::Instance,
         next_hop_id: "i-fw".into(),
         meta: Default::default(),
-    });
+    }));
     fx.reapply(m.clone());
     check(
         &mut fx,

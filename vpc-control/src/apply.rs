@@ -72,13 +72,7 @@ pub fn router_ports(router_namespace: &str) -> Result<Vec<ExistingPort>, NetnsEr
     if !netns::exists(router_namespace) {
         return Ok(Vec::new());
     }
-    Ok(netns::links(router_namespace)?
-        .into_iter()
-        .filter_map(|l| {
-            let instance_id = l.ifalias.as_deref()?.strip_prefix(PORT_ALIAS_PREFIX)?.to_string();
-            Some(ExistingPort { name: l.ifname, ifindex: l.ifindex, instance_id })
-        })
-        .collect())
+    Ok(ports_of(&netns::links(router_namespace)?))
 }
 
 fn ensure_router_namespace(ns: &str) -> Result<(), NetnsError> {
@@ -164,11 +158,33 @@ fn ensure_internet(router_ns: &str, internet: &model::Internet) -> Result<(), Ne
 /// means nothing may be touched.
 pub fn check(model: &Model) -> Result<(), ApplyError> {
     validate::validate(model)?;
+    check_compiles(model)
+}
+
+/// Compiles an already validated model with placeholder ifindexes (the
+/// compile errors: id collisions, map capacity), discarding the result.
+pub fn check_compiles(model: &Model) -> Result<(), ApplyError> {
     let plan = topology::plan(model);
     let mut dry_ports: BTreeMap<String, u32> = plan.ports.iter().map(|p| (p.eni_id.clone(), 0)).collect();
     dry_ports.insert(topology::UPLINK_PORT.to_string(), 0);
     compile::compile(model, &dry_ports)?;
     Ok(())
+}
+
+/// A validated model made ready to install by [`Router::prepare`]: compiled
+/// against the router's existing ports when it needs no new one (then
+/// [`Router::install`] only writes the difference), else only checked.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The map entries, if every port of the model exists already.
+    compiled: Option<Compiled>,
+}
+
+/// A model compiled against the existing ports.
+#[derive(Debug)]
+struct Compiled {
+    desired: compile::MapEntries,
+    attach: Vec<PortAttachment>,
 }
 
 /// A router: its namespace and its loaded datapath, kept for the life of a
@@ -180,6 +196,14 @@ pub struct Router {
     /// converges trust them instead of re-running iproute2 for each (an
     /// instance's address and vSwitch never change once created).
     verified: BTreeSet<(String, String)>,
+    /// The router namespace's links as last listed, while no port has been
+    /// created or removed since: a change that needs no new port and
+    /// removes none reuses them instead of listing again.
+    links: Option<Vec<netns::Link>>,
+    /// The configuration entries the maps hold, as this process last wrote
+    /// them (read from the kernel once, and again after a failed write):
+    /// each change diffs against them instead of reading every map back.
+    current: Option<compile::MapEntries>,
 }
 
 impl Router {
@@ -191,7 +215,7 @@ impl Router {
         }
         ensure_router_namespace(namespace)?;
         let datapath = Datapath::load(Some(namespace))?;
-        Ok(Self { namespace: namespace.to_string(), datapath, verified: BTreeSet::new() })
+        Ok(Self { namespace: namespace.to_string(), datapath, verified: BTreeSet::new(), links: None, current: None })
     }
 
     /// The router namespace.
@@ -214,78 +238,150 @@ impl Router {
     /// nothing.
     pub fn converge(&mut self, model: &Model) -> Result<ApplyReport, ApplyError> {
         let model = model.clone().with_system_route_tables();
-        check(&model)?;
-        let plan = topology::plan(&model);
+        validate::validate(&model)?;
+        let prepared = self.prepare(&model)?;
+        self.install(&model, prepared)
+    }
+
+    /// Compiles a validated model (with system route tables) against the
+    /// router's ports, touching nothing: when the model needs a port that
+    /// does not exist yet, it is only checked (compiled with placeholder
+    /// ifindexes) and [`Self::install`] compiles it again once the port is
+    /// made. An error here means nothing may be touched.
+    pub fn prepare(&mut self, model: &Model) -> Result<Prepared, ApplyError> {
+        let plan = topology::plan(model);
         if plan.router_namespace != self.namespace {
             return Err(ValidationError::InvalidRouterNamespace(plan.router_namespace).into());
         }
-        let router_ns = self.namespace.as_str();
+        let links = match &self.links {
+            Some(l) => l,
+            None => self.links.insert(if netns::exists(&self.namespace) { netns::links(&self.namespace)? } else { Vec::new() }),
+        };
+        let existing = ports_of(links);
+        let all_there = plan.ports.iter().all(|p| {
+            self.verified.contains(&(p.port_name.clone(), p.instance_id.clone()))
+                && existing.iter().any(|e| e.name == p.port_name && e.instance_id == p.instance_id)
+        });
+        if !all_there {
+            check_compiles(model)?;
+            return Ok(Prepared { compiled: None });
+        }
+        let ifindex: BTreeMap<&str, u32> = links.iter().map(|l| (l.ifname.as_str(), l.ifindex)).collect();
+        let (ports, attach) = port_map(&self.namespace, &plan, &ifindex)?;
+        let desired = compile::compile(model, &ports)?;
+        Ok(Prepared { compiled: Some(Compiled { desired, attach }) })
+    }
+
+    /// Brings the kernel to a model [`Self::prepare`]d (and validated):
+    /// creates missing ports, writes only the difference to the maps,
+    /// attaches, removes ports the model no longer has.
+    pub fn install(&mut self, model: &Model, prepared: Prepared) -> Result<ApplyReport, ApplyError> {
+        let router_ns = self.namespace.clone();
+        let router_ns = router_ns.as_str();
         ensure_router_namespace(router_ns)?;
         if !self.verified.contains(&(UPLINK_IFNAME.to_string(), String::new())) {
             ensure_internet(router_ns, &model.router.internet)?;
             self.verified.insert((UPLINK_IFNAME.to_string(), String::new()));
+            self.links = None;
         }
-        let existing = router_ports(router_ns)?;
+        let plan = topology::plan(model);
         let mut report = ApplyReport::default();
-        let mut created = false;
-        for p in &plan.ports {
-            let key = (p.port_name.clone(), p.instance_id.clone());
-            let exists = existing.iter().any(|e| e.name == p.port_name && e.instance_id == p.instance_id);
-            if exists && self.verified.contains(&key) {
-                continue;
+        let compiled = match prepared.compiled {
+            Some(c) if self.links.is_some() => c,
+            _ => {
+                let existing = router_ports(router_ns)?;
+                for p in &plan.ports {
+                    let key = (p.port_name.clone(), p.instance_id.clone());
+                    let exists = existing.iter().any(|e| e.name == p.port_name && e.instance_id == p.instance_id);
+                    if exists && self.verified.contains(&key) {
+                        continue;
+                    }
+                    if converge_port(router_ns, p, exists)? {
+                        report.ports_created += 1;
+                    }
+                    self.verified.insert(key);
+                }
+                let links = self.links.insert(netns::links(router_ns)?);
+                let ifindex: BTreeMap<&str, u32> = links.iter().map(|l| (l.ifname.as_str(), l.ifindex)).collect();
+                let (ports, attach) = port_map(router_ns, &plan, &ifindex)?;
+                Compiled { desired: compile::compile(model, &ports)?, attach }
             }
-            if converge_port(router_ns, p, exists)? {
-                report.ports_created += 1;
-                created = true;
-            }
-            self.verified.insert(key);
-        }
-
-        let links = netns::links(router_ns)?;
-        let ifindex: BTreeMap<String, u32> = if created {
-            links.iter().map(|l| (l.ifname.clone(), l.ifindex)).collect()
-        } else {
-            existing.iter().map(|e| (e.name.clone(), e.ifindex)).collect()
         };
-        let mut ports = BTreeMap::new();
-        let mut attach = Vec::new();
-        for p in &plan.ports {
-            let idx = *ifindex.get(&p.port_name).ok_or_else(|| NetnsError::Parse {
-                cmd: format!("ip -n {router_ns} link show"),
-                detail: format!("port {} missing after creation", p.port_name),
-            })?;
-            ports.insert(p.eni_id.clone(), idx);
-            attach.push(PortAttachment {
-                port_name: p.port_name.clone(),
-                ifindex: idx,
-                instance_namespace: p.instance_id.clone(),
-                instance_ifname: INSTANCE_IFNAME.to_string(),
-            });
+        let current = match self.current.take() {
+            Some(c) => c,
+            None => self.datapath.read()?,
+        };
+        match self.datapath.write(&current, &compiled.desired) {
+            Ok(w) => {
+                report.writes = w;
+                self.current = Some(compiled.desired);
+            }
+            // What the maps hold now is unknown: read them back next time.
+            Err(e) => return Err(e.into()),
         }
-        if let Some(uplink) = links.iter().find(|l| l.ifname == UPLINK_IFNAME) {
-            ports.insert(topology::UPLINK_PORT.to_string(), uplink.ifindex);
-            attach.push(PortAttachment {
-                port_name: UPLINK_IFNAME.to_string(),
-                ifindex: uplink.ifindex,
-                instance_namespace: model::Internet::namespace(router_ns),
-                instance_ifname: INTERNET_IFNAME.to_string(),
-            });
-        }
-        let desired = compile::compile(&model, &ports)?;
-        let current = self.datapath.read()?;
-        report.writes = self.datapath.write(&current, &desired)?;
-        self.datapath.attach(&attach)?;
+        self.datapath.attach(&compiled.attach)?;
 
+        let existing = ports_of(self.links.as_deref().unwrap_or_default());
+        let mut removed = false;
         for e in &existing {
             if !plan.ports.iter().any(|p| p.port_name == e.name && p.instance_id == e.instance_id) {
                 netns::ip(&["-n", router_ns, "link", "del", &e.name])?;
                 netns::delete(&e.instance_id)?;
                 self.verified.remove(&(e.name.clone(), e.instance_id.clone()));
                 report.ports_removed += 1;
+                removed = true;
             }
+        }
+        if removed {
+            self.links = None;
         }
         Ok(report)
     }
+}
+
+/// The router ports (interfaces carrying our alias) among `links`.
+fn ports_of(links: &[netns::Link]) -> Vec<ExistingPort> {
+    links
+        .iter()
+        .filter_map(|l| {
+            let instance_id = l.ifalias.as_deref()?.strip_prefix(PORT_ALIAS_PREFIX)?.to_string();
+            Some(ExistingPort { name: l.ifname.clone(), ifindex: l.ifindex, instance_id })
+        })
+        .collect()
+}
+
+/// The ifindex of each ENI's port (and the uplink's), and the attachments
+/// of the router's programs.
+fn port_map(
+    router_ns: &str,
+    plan: &topology::Plan,
+    ifindex: &BTreeMap<&str, u32>,
+) -> Result<(BTreeMap<String, u32>, Vec<PortAttachment>), ApplyError> {
+    let mut ports = BTreeMap::new();
+    let mut attach = Vec::new();
+    for p in &plan.ports {
+        let idx = *ifindex.get(p.port_name.as_str()).ok_or_else(|| NetnsError::Parse {
+            cmd: format!("ip -n {router_ns} link show"),
+            detail: format!("port {} missing after creation", p.port_name),
+        })?;
+        ports.insert(p.eni_id.clone(), idx);
+        attach.push(PortAttachment {
+            port_name: p.port_name.clone(),
+            ifindex: idx,
+            instance_namespace: p.instance_id.clone(),
+            instance_ifname: INSTANCE_IFNAME.to_string(),
+        });
+    }
+    if let Some(&uplink) = ifindex.get(UPLINK_IFNAME) {
+        ports.insert(topology::UPLINK_PORT.to_string(), uplink);
+        attach.push(PortAttachment {
+            port_name: UPLINK_IFNAME.to_string(),
+            ifindex: uplink,
+            instance_namespace: model::Internet::namespace(router_ns),
+            instance_ifname: INTERNET_IFNAME.to_string(),
+        });
+    }
+    Ok((ports, attach))
 }
 
 /// Converges the kernel to `model` in one shot (load, write, attach). An

@@ -1,7 +1,7 @@
 //! Domain model: VPCs, vSwitches, route tables, instances (one ENI each), in
 //! the cloud's words. Plain data; `validate` checks it, `compile` turns it
 //! into map entries.
-use std::net::Ipv4Addr;
+use std::{net::Ipv4Addr, sync::Arc};
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
@@ -497,9 +497,11 @@ pub struct RouteTable {
     /// next hop local) are implied; `route_entries` hold the edited ones.
     #[serde(default)]
     pub associate_type: AssociateType,
-    /// Custom route entries.
+    /// Custom route entries. Shared (`Arc`): a call's draft of the model
+    /// copies pointers, not 100,000 entries; change one with
+    /// [`Arc::make_mut`].
     #[serde(default, rename = "route_entry")]
-    pub route_entries: Vec<RouteEntry>,
+    pub route_entries: Vec<Arc<RouteEntry>>,
     /// API metadata.
     #[serde(default)]
     pub meta: Meta,

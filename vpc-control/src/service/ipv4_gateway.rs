@@ -4,6 +4,8 @@
 //! AssociateRouteTableWithGateway, DissociateRouteTableFromGateway,
 //! ListGatewayRouteTableEntries, UpdateGatewayRouteTableEntryAttribute
 //! (IGW-1..IGW-5, RT-4).
+use std::sync::Arc;
+
 use ipnet::Ipv4Net;
 use serde_json::{Value, json};
 
@@ -98,14 +100,14 @@ pub fn enable(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
                 format!("The route table {t} already has a 0.0.0.0/0 entry: the gateway's default route cannot be added (IGW-2)."),
             ));
         }
-        d.model.route_tables[ti].route_entries.push(RouteEntry {
+        d.model.route_tables[ti].route_entries.push(Arc::new(RouteEntry {
             id: new_id("rte"),
             name: None,
             destination_cidr_block: default_route(),
             next_hop_type: NextHopType::Ipv4Gateway,
             next_hop_id: id.to_string(),
             meta: meta.clone(),
-        });
+        }));
     }
     d.model.ipv4_gateways[gi].enabled = true;
     Ok(json!({}))
@@ -359,6 +361,7 @@ pub fn update_entry(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
     let name = p.str("Name").map(str::to_string);
     match table.route_entries.iter_mut().find(|e| e.destination_cidr_block == destination) {
         Some(e) => {
+            let e = Arc::make_mut(e);
             let same = e.next_hop_type == next_hop_type && e.next_hop_id == next_hop_id;
             if !same && matches!(next_hop_type, NextHopType::Instance | NextHopType::NetworkInterface) {
                 return Err(ApiError::bad(
@@ -379,14 +382,14 @@ pub fn update_entry(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
                 e.meta.description = desc.to_string();
             }
         }
-        None => table.route_entries.push(RouteEntry {
+        None => table.route_entries.push(Arc::new(RouteEntry {
             id: new_id("rte"),
             name,
             destination_cidr_block: destination,
             next_hop_type,
             next_hop_id,
             meta,
-        }),
+        })),
     }
     Ok(json!({}))
 }

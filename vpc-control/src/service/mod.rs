@@ -65,6 +65,8 @@ const ACTIONS: &[ActionSpec] = &[
     write("UnassociateRouteTable", route_table::unassociate),
     write("CreateRouteEntry", route_table::create_entry),
     write("DeleteRouteEntry", route_table::delete_entry),
+    write("CreateRouteEntries", route_table::create_entries),
+    write("DeleteRouteEntries", route_table::delete_entries),
     read("DescribeRouteTableList", route_table::describe),
     read("DescribeRouteEntryList", route_table::describe_entries),
     write("RunInstances", compute::run_instances),
@@ -283,23 +285,42 @@ impl Service {
             return if dry_run { Err(ApiError::dry_run_passed()) } else { Ok(body) };
         }
         let next = draft.model.with_system_route_tables();
-        apply::check(&next)?;
+        let started = std::time::Instant::now();
+        crate::validate::validate(&next)?;
+        let validated = started.elapsed();
+        // Compiled once: against the router's ports (or only checked, when
+        // the change needs a new port, or there is no router).
+        let prepared = match &mut self.router {
+            Some(r) => Some(r.prepare(&next)?),
+            None => {
+                apply::check_compiles(&next)?;
+                None
+            }
+        };
+        let compiled = started.elapsed();
         if dry_run {
             return Err(ApiError::dry_run_passed());
         }
-        self.commit(next)?;
+        self.commit(next, prepared)?;
+        tracing::debug!(
+            action,
+            validate_ms = validated.as_secs_f64() * 1e3,
+            compile_ms = (compiled - validated).as_secs_f64() * 1e3,
+            commit_ms = (started.elapsed() - compiled).as_secs_f64() * 1e3,
+            "change committed"
+        );
         Ok(body)
     }
 
     /// Writes `next` to disk, then into the kernel; on a kernel failure the
     /// previous model is restored on disk and in the kernel.
-    fn commit(&mut self, next: Model) -> Result<(), ApiError> {
-        self.store.save(&next)?;
-        if let Some(r) = &mut self.router
-            && let Err(e) = r.converge(&next)
+    fn commit(&mut self, next: Model, prepared: Option<apply::Prepared>) -> Result<(), ApiError> {
+        self.store.save(&self.model, &next)?;
+        if let (Some(r), Some(prepared)) = (&mut self.router, prepared)
+            && let Err(e) = r.install(&next, prepared)
         {
             tracing::error!(error = %e, "converging the kernel failed; rolling back");
-            self.store.save(&self.model)?;
+            self.store.save(&next, &self.model)?;
             if let Err(e2) = r.converge(&self.model) {
                 tracing::error!(error = %e2, "rolling the kernel back failed");
             }

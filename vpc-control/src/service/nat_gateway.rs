@@ -2,6 +2,8 @@
 //! DescribeNatGateways, DeleteNatGateway, CreateSnatEntry,
 //! DescribeSnatTableEntries, DeleteSnatEntry. Many private instances share
 //! an EIP through port translation in XDP (IGW-3).
+use std::sync::Arc;
+
 use ipnet::Ipv4Net;
 use serde_json::{Value, json};
 
@@ -77,14 +79,14 @@ pub fn create(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
         .find(|t| t.vpc_id == vpc_id && t.route_table_type == RouteTableType::System)
         && !system.route_entries.iter().any(|e| e.destination_cidr_block == Ipv4Net::default())
     {
-        system.route_entries.push(RouteEntry {
+        system.route_entries.push(Arc::new(RouteEntry {
             id: new_id("rte"),
             name: None,
             destination_cidr_block: Ipv4Net::default(),
             next_hop_type: NextHopType::NatGateway,
             next_hop_id: g.id.clone(),
             meta,
-        });
+        }));
     }
     let body = json!({
         "NatGatewayId": g.id,

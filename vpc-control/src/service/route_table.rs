@@ -1,13 +1,21 @@
 //! CreateRouteTable, DeleteRouteTable, AssociateRouteTable,
 //! UnassociateRouteTable, CreateRouteEntry, DeleteRouteEntry,
 //! DescribeRouteTableList, DescribeRouteEntryList (RT-1..RT-3).
+use std::{
+    collections::{BTreeSet, HashMap, HashSet},
+    net::Ipv4Addr,
+    sync::Arc,
+};
+
+use ipnet::Ipv4Net;
 use serde_json::{Value, json};
 
 use super::{Draft, owner_id, page, vpc::cidr, vpc::vrouter_id, with};
 use crate::{
     api::{ApiError, new_id, params::Params},
-    model::{AssociateType, NextHopType, RouteEntry, RouteTable, RouteTableType},
+    model::{AssociateType, Meta, NextHopType, RouteEntry, RouteTable, RouteTableType},
     topology,
+    validate::{self, ValidationError},
 };
 
 fn table_type(t: RouteTableType) -> &'static str {
@@ -124,36 +132,43 @@ pub fn unassociate(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
     Ok(json!({}))
 }
 
-/// CreateRouteEntry: DestinationCidrBlock -> NextHopType (Instance,
-/// NetworkInterface) NextHopId (RT-3).
-pub fn create_entry(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
-    p.accept(&["RegionId"]);
-    let table_id = p.required("RouteTableId")?;
-    let destination = cidr("DestinationCidrBlock", p.required("DestinationCidrBlock")?)?;
-    let next_hop_type = match p.str("NextHopType").unwrap_or("Instance") {
-        "Instance" => NextHopType::Instance,
-        "NetworkInterface" => NextHopType::NetworkInterface,
-        "Ipv4Gateway" => NextHopType::Ipv4Gateway,
-        "NatGateway" => NextHopType::NatGateway,
-        other => {
-            return Err(ApiError::bad(
-                "InvalidNextHopType.NotSupported",
-                format!("NextHopType {other} is not supported here (Instance, NetworkInterface, Ipv4Gateway and NatGateway are)."),
-            ));
-        }
-    };
-    let next_hop_id = p.required("NextHopId")?;
-    let ti = d.route_table_index(table_id)?;
+/// NextHopType as the API names it.
+fn next_hop_type(name: &str) -> Result<NextHopType, ApiError> {
+    match name {
+        "Instance" => Ok(NextHopType::Instance),
+        "NetworkInterface" => Ok(NextHopType::NetworkInterface),
+        "Ipv4Gateway" => Ok(NextHopType::Ipv4Gateway),
+        "NatGateway" => Ok(NextHopType::NatGateway),
+        other => Err(ApiError::bad(
+            "InvalidNextHopType.NotSupported",
+            format!("NextHopType {other} is not supported here (Instance, NetworkInterface, Ipv4Gateway and NatGateway are)."),
+        )),
+    }
+}
+
+/// A new custom entry of table `ti`, after the checks that need the caller
+/// (the table and next hop are the caller's) and the table's kind; the
+/// rest is [`validate::RouteEntryCheck`]'s.
+fn new_entry(
+    d: &Draft,
+    ti: usize,
+    destination: Ipv4Net,
+    next_hop_type: NextHopType,
+    next_hop_id: &str,
+    name: Option<String>,
+    meta: Meta,
+) -> Result<RouteEntry, ApiError> {
+    let table = &d.model.route_tables[ti];
     if destination.trunc() != destination {
         return Err(ApiError::bad(
             "InvalidDestinationCidrBlock.Malformed",
             format!("The destination {destination} has host bits set."),
         ));
     }
-    if d.model.route_tables[ti].associate_type == AssociateType::Gateway {
+    if table.associate_type == AssociateType::Gateway {
         return Err(ApiError::bad(
             "IncorrectRouteTableType",
-            format!("The route table {table_id} is a gateway route table: its entries are edited (UpdateGatewayRouteTableEntryAttribute), none can be added (RT-4)."),
+            format!("The route table {} is a gateway route table: its entries are edited (UpdateGatewayRouteTableEntryAttribute), none can be added (RT-4).", table.id),
         ));
     }
     let owner = match next_hop_type {
@@ -164,17 +179,200 @@ pub fn create_entry(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
     if owner.is_none_or(|o| !d.caller.owns(o)) {
         return Err(ApiError::not_found("InvalidNextHopId.NotFound", format!("The next hop {next_hop_id} does not exist.")));
     }
-    let entry = RouteEntry {
+    Ok(RouteEntry {
         id: new_id("rte"),
-        name: p.str("RouteEntryName").map(str::to_string),
+        name,
         destination_cidr_block: destination,
         next_hop_type,
         next_hop_id: next_hop_id.to_string(),
-        meta: d.meta(p),
-    };
+        meta,
+    })
+}
+
+/// CreateRouteEntry: DestinationCidrBlock -> NextHopType (Instance,
+/// NetworkInterface) NextHopId (RT-3).
+pub fn create_entry(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
+    p.accept(&["RegionId"]);
+    let table_id = p.required("RouteTableId")?;
+    let destination = cidr("DestinationCidrBlock", p.required("DestinationCidrBlock")?)?;
+    let next_hop_type = next_hop_type(p.str("NextHopType").unwrap_or("Instance"))?;
+    let next_hop_id = p.required("NextHopId")?;
+    let ti = d.route_table_index(table_id)?;
+    let entry = new_entry(d, ti, destination, next_hop_type, next_hop_id, p.str("RouteEntryName").map(str::to_string), d.meta(p))?;
     let body = json!({ "RouteEntryId": entry.id });
-    d.model.route_tables[ti].route_entries.push(entry);
+    d.model.route_tables[ti].route_entries.push(Arc::new(entry));
     Ok(body)
+}
+
+/// Most entries one CreateRouteEntries or DeleteRouteEntries call takes.
+pub const MAX_BATCH_ENTRIES: usize = 50;
+
+/// The `RouteEntries.N.` prefixes given (1, 2, ... without gaps), at most
+/// [`MAX_BATCH_ENTRIES`].
+fn batch_prefixes(p: &Params) -> Result<Vec<String>, ApiError> {
+    let mut prefixes = Vec::new();
+    while p.has_prefix(&format!("RouteEntries.{}.", prefixes.len() + 1)) {
+        prefixes.push(format!("RouteEntries.{}.", prefixes.len() + 1));
+    }
+    if prefixes.is_empty() {
+        return Err(ApiError::missing("RouteEntries.1.RouteTableId"));
+    }
+    if prefixes.len() > MAX_BATCH_ENTRIES {
+        return Err(ApiError::invalid("RouteEntries", format!("at most {MAX_BATCH_ENTRIES} route entries per call")));
+    }
+    Ok(prefixes)
+}
+
+/// A destination as the batch actions take it: a CIDR block, or an
+/// address (a /32).
+fn batch_destination(name: &str, value: &str) -> Result<Ipv4Net, ApiError> {
+    match value.parse::<Ipv4Addr>() {
+        Ok(a) => Ok(Ipv4Net::from(a)),
+        Err(_) => cidr(name, value),
+    }
+}
+
+/// CreateRouteEntries: up to 50 `RouteEntries.N.{RouteTableId, DstCidrBlock,
+/// NextHop, NextHopType, Name, Description, IpVersion}` (RT-3). Each entry
+/// is checked on its own: the valid ones are added (all in this one
+/// change), the others are listed in `FailedRouteEntries` with their code.
+pub fn create_entries(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
+    p.required("RegionId")?;
+    let prefixes = batch_prefixes(p)?;
+    let mut candidates: Vec<(usize, usize, RouteEntry)> = Vec::new();
+    // (position in the call, DstCidrBlock, NextHop, error)
+    let mut failed: Vec<(usize, String, String, ApiError)> = Vec::new();
+    {
+        let check = validate::RouteEntryCheck::new(&d.model);
+        for (n, pre) in prefixes.iter().enumerate() {
+            let field = |f: &str| format!("{pre}{f}");
+            p.accept(&[&field("RouteTableId"), &field("NextHopType"), &field("Name"), &field("Description"), &field("IpVersion")]);
+            let dst = p.get(&field("DstCidrBlock")).unwrap_or_default().to_string();
+            let hop = p.get(&field("NextHop")).unwrap_or_default().to_string();
+            let attempt = (|| -> Result<(usize, RouteEntry), ApiError> {
+                let table_id = p.required(&field("RouteTableId"))?;
+                let destination = batch_destination(&field("DstCidrBlock"), p.required(&field("DstCidrBlock"))?)?;
+                if let Some(v) = p.str(&field("IpVersion"))
+                    && !matches!(v, "4" | "ipv4" | "IPv4")
+                {
+                    return Err(ApiError::bad("InvalidIpVersion.NotSupported", format!("IpVersion {v} is not supported here (4 is).")));
+                }
+                let hop_type = next_hop_type(p.str(&field("NextHopType")).unwrap_or("Instance"))?;
+                let hop_id = p.required(&field("NextHop"))?;
+                let ti = d.route_table_index(table_id)?;
+                let mut meta = d.meta(p);
+                meta.description = p.get(&field("Description")).unwrap_or_default().to_string();
+                let entry = new_entry(d, ti, destination, hop_type, hop_id, p.str(&field("Name")).map(str::to_string), meta)?;
+                let table = &d.model.route_tables[ti];
+                check.entry(table, &check.vswitches_of(table), &entry)?;
+                Ok((ti, entry))
+            })();
+            match attempt {
+                Ok((ti, entry)) => candidates.push((n, ti, entry)),
+                Err(e) => failed.push((n, dst, hop, e)),
+            }
+        }
+    }
+    // Destinations already in their table, or twice in this call: one pass
+    // over each table touched, each entry looked up among the (at most 50)
+    // candidates.
+    let key = |c: &Ipv4Net| (u64::from(u32::from(c.network())) << 8) | u64::from(c.prefix_len());
+    let mut taken: HashSet<(usize, Ipv4Net)> = HashSet::new();
+    let tables: BTreeSet<usize> = candidates.iter().map(|(_, ti, _)| *ti).collect();
+    for ti in tables {
+        let mut wanted: Vec<u64> =
+            candidates.iter().filter(|(_, t, _)| *t == ti).map(|(_, _, e)| key(&e.destination_cidr_block)).collect();
+        wanted.sort_unstable();
+        for e in &d.model.route_tables[ti].route_entries {
+            if wanted.binary_search(&key(&e.destination_cidr_block)).is_ok() {
+                taken.insert((ti, e.destination_cidr_block));
+            }
+        }
+    }
+    let mut added = Vec::new();
+    for (n, ti, entry) in candidates {
+        let destination = entry.destination_cidr_block;
+        if !taken.insert((ti, destination)) {
+            let table = &d.model.route_tables[ti];
+            let e: ApiError = ValidationError::DuplicateRouteEntry { route_table_id: table.id.clone(), destination }.into();
+            failed.push((n, destination.to_string(), entry.next_hop_id.clone(), e));
+            continue;
+        }
+        added.push((ti, entry));
+    }
+    failed.sort_by_key(|(n, ..)| *n);
+    let ids: Vec<String> = added.iter().map(|(_, e)| e.id.clone()).collect();
+    for (ti, entry) in added {
+        d.model.route_tables[ti].route_entries.push(Arc::new(entry));
+    }
+    let failed: Vec<Value> = failed
+        .into_iter()
+        .map(|(_, dst, hop, e)| json!({ "DstCidrBlock": dst, "NextHop": hop, "FailedCode": e.code, "FailedMessage": e.message }))
+        .collect();
+    Ok(json!({
+        "SuccessCount": ids.len(),
+        "FailedCount": failed.len(),
+        "RouteEntryIds": ids,
+        "FailedRouteEntries": failed,
+    }))
+}
+
+/// DeleteRouteEntries: up to 50 `RouteEntries.N.{RouteTableId,
+/// RouteEntryId}` (or `DstCidrBlock` and `NextHop` instead of the id). The
+/// entries found are deleted (all in this one change), the others are
+/// listed in `FailedRouteEntries` with their code. On a gateway route table
+/// a deleted entry turns back into the system entry (RT-4).
+pub fn delete_entries(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
+    p.required("RegionId")?;
+    let prefixes = batch_prefixes(p)?;
+    let mut doomed: HashMap<usize, HashSet<usize>> = HashMap::new();
+    let mut by_id: HashMap<usize, HashMap<&str, usize>> = HashMap::new();
+    let mut failed: Vec<Value> = Vec::new();
+    let model = &d.model;
+    for pre in &prefixes {
+        let field = |f: &str| format!("{pre}{f}");
+        p.accept(&[&field("RouteTableId")]);
+        let id = p.str(&field("RouteEntryId"));
+        let dst = p.get(&field("DstCidrBlock")).unwrap_or_default().to_string();
+        let hop = p.get(&field("NextHop")).unwrap_or_default().to_string();
+        let attempt = (|| -> Result<(usize, usize), ApiError> {
+            let ti = d.route_table_index(p.required(&field("RouteTableId"))?)?;
+            let entries = &model.route_tables[ti].route_entries;
+            let found = match id {
+                Some(id) => by_id
+                    .entry(ti)
+                    .or_insert_with(|| entries.iter().enumerate().map(|(i, e)| (e.id.as_str(), i)).collect())
+                    .get(id)
+                    .copied(),
+                None => {
+                    let destination = batch_destination(&field("DstCidrBlock"), p.required(&field("DstCidrBlock"))?)?;
+                    let next_hop = p.required(&field("NextHop"))?;
+                    entries.iter().position(|e| e.destination_cidr_block == destination && e.next_hop_id == next_hop)
+                }
+            };
+            let ei = found.ok_or_else(|| {
+                ApiError::not_found("InvalidRouteEntry.NotFound", "The specified route entry does not exist (system entries cannot be deleted).")
+            })?;
+            Ok((ti, ei))
+        })();
+        match attempt {
+            Ok((ti, ei)) if doomed.entry(ti).or_default().insert(ei) => {}
+            Ok(_) => failed.push(json!({ "RouteEntryId": id.unwrap_or_default(), "DstCidrBlock": dst, "NextHop": hop,
+                "FailedCode": "InvalidRouteEntry.NotFound", "FailedMessage": "The route entry is named twice in this call." })),
+            Err(e) => failed.push(json!({ "RouteEntryId": id.unwrap_or_default(), "DstCidrBlock": dst, "NextHop": hop,
+                "FailedCode": e.code, "FailedMessage": e.message })),
+        }
+    }
+    drop(by_id);
+    let deleted: usize = doomed.values().map(HashSet::len).sum();
+    for (ti, gone) in doomed {
+        let mut i = 0;
+        d.model.route_tables[ti].route_entries.retain(|_| {
+            i += 1;
+            !gone.contains(&(i - 1))
+        });
+    }
+    Ok(json!({ "SuccessCount": deleted, "FailedCount": failed.len(), "FailedRouteEntries": failed }))
 }
 
 /// DeleteRouteEntry: by RouteEntryId, or by RouteTableId and
@@ -400,6 +598,107 @@ mod tests {
         assert_eq!(s.err("DeleteRouteTable", &[R, ("RouteTableId", &t)]).code, "DependencyViolation.RouteEntry");
         s.ok("DeleteRouteEntry", &[("RouteTableId", &t), ("DestinationCidrBlock", "192.168.0.0/16")]);
         s.ok("DeleteRouteTable", &[R, ("RouteTableId", &t)]);
+    }
+
+    /// A VPC with a vSwitch, an instance `fw` in it and a custom table: (vsw, fw, table).
+    fn table_with_appliance(s: &mut Scratch) -> (String, String, String) {
+        let (vpc, vsw) = s.vpc_with_vswitch();
+        let fw = s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("ImageId", "i"), ("InstanceType", "t")]);
+        let fw = fw["InstanceIdSets"]["InstanceIdSet"][0].as_str().unwrap().to_string();
+        let t = s.ok("CreateRouteTable", &[R, ("VpcId", &vpc)]);
+        (vsw, fw, t["RouteTableId"].as_str().unwrap().to_string())
+    }
+
+    fn custom_destinations(s: &mut Scratch, t: &str) -> Vec<String> {
+        let l = s.ok("DescribeRouteEntryList", &[R, ("RouteTableId", t), ("RouteEntryType", "Custom"), ("MaxResult", "100")]);
+        l["RouteEntrys"]["RouteEntry"].as_array().unwrap().iter().map(|e| e["DestinationCidrBlock"].as_str().unwrap().to_string()).collect()
+    }
+
+    #[test]
+    fn rt_3_create_route_entries_adds_the_valid_entries_and_lists_the_failed_ones() {
+        let mut s = Scratch::new();
+        let (_, fw, t) = table_with_appliance(&mut s);
+        let owned: Vec<(String, String)> = [
+            ("1", "192.168.0.0/16", fw.as_str()),
+            ("2", "172.16.5.7", fw.as_str()),       // an address: a /32
+            ("3", "10.0.1.0/24", fw.as_str()),      // the vSwitch's CIDR (RT-2)
+            ("4", "192.168.0.0/16", fw.as_str()),   // twice in one call
+            ("5", "10.9.0.0/16", "i-nope"),         // no such next hop
+            ("6", "10.8.0.1/16", fw.as_str()),      // host bits
+        ]
+        .iter()
+        .flat_map(|(n, dst, hop)| {
+            [
+                (format!("RouteEntries.{n}.RouteTableId"), t.clone()),
+                (format!("RouteEntries.{n}.DstCidrBlock"), dst.to_string()),
+                (format!("RouteEntries.{n}.NextHop"), hop.to_string()),
+                (format!("RouteEntries.{n}.NextHopType"), "Instance".to_string()),
+            ]
+        })
+        .collect();
+        let mut params: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        params.push(R);
+        params.push(("RouteEntries.1.Name", "to-fw"));
+        let r = s.ok("CreateRouteEntries", &params);
+        assert_eq!((r["SuccessCount"].as_u64(), r["FailedCount"].as_u64()), (Some(2), Some(4)), "{r}");
+        assert_eq!(r["RouteEntryIds"].as_array().unwrap().len(), 2);
+        let codes: Vec<&str> = r["FailedRouteEntries"].as_array().unwrap().iter().map(|f| f["FailedCode"].as_str().unwrap()).collect();
+        assert_eq!(codes, ["InvalidCidrBlock", "InvalidCIDRBlock.Duplicate", "InvalidNextHopId.NotFound", "InvalidDestinationCidrBlock.Malformed"]);
+        assert_eq!(r["FailedRouteEntries"][2]["DstCidrBlock"], "10.9.0.0/16");
+        assert_eq!(r["FailedRouteEntries"][2]["NextHop"], "i-nope");
+        assert_eq!(custom_destinations(&mut s, &t), ["192.168.0.0/16", "172.16.5.7/32"]);
+        // Already there: a failure of its own, nothing else changes.
+        let again = s.ok("CreateRouteEntries", &[R, ("RouteEntries.1.RouteTableId", &t), ("RouteEntries.1.DstCidrBlock", "192.168.0.0/16"), ("RouteEntries.1.NextHop", &fw)]);
+        assert_eq!(again["FailedRouteEntries"][0]["FailedCode"], "InvalidCIDRBlock.Duplicate");
+        assert_eq!(again["SuccessCount"], 0);
+    }
+
+    #[test]
+    fn rt_3_route_entry_batches_hold_at_most_50_and_refuse_unknown_fields() {
+        let mut s = Scratch::new();
+        let (_, fw, t) = table_with_appliance(&mut s);
+        let owned: Vec<(String, String)> = (1..=51)
+            .flat_map(|n| {
+                [
+                    (format!("RouteEntries.{n}.RouteTableId"), t.clone()),
+                    (format!("RouteEntries.{n}.DstCidrBlock"), format!("100.{n}.0.0/16")),
+                    (format!("RouteEntries.{n}.NextHop"), fw.clone()),
+                ]
+            })
+            .collect();
+        let mut params: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        params.push(R);
+        assert_eq!(s.err("CreateRouteEntries", &params).code, "InvalidParameter");
+        params.retain(|(k, _)| !k.starts_with("RouteEntries.51."));
+        assert_eq!(s.ok("CreateRouteEntries", &params)["SuccessCount"], 50);
+        let bogus = s.err("CreateRouteEntries", &[R, ("RouteEntries.1.RouteTableId", &t), ("RouteEntries.1.DstCidrBlock", "1.0.0.0/8"), ("RouteEntries.1.NextHop", &fw), ("RouteEntries.1.Bogus", "x")]);
+        assert_eq!(bogus.code, "InvalidParameter");
+        assert_eq!(s.err("CreateRouteEntries", &[R]).code, "MissingParameter");
+    }
+
+    #[test]
+    fn rt_3_delete_route_entries_by_id_or_by_destination_and_next_hop() {
+        let mut s = Scratch::new();
+        let (_, fw, t) = table_with_appliance(&mut s);
+        let r = s.ok("CreateRouteEntries", &[R,
+            ("RouteEntries.1.RouteTableId", &t), ("RouteEntries.1.DstCidrBlock", "192.168.0.0/16"), ("RouteEntries.1.NextHop", &fw),
+            ("RouteEntries.2.RouteTableId", &t), ("RouteEntries.2.DstCidrBlock", "172.16.0.0/12"), ("RouteEntries.2.NextHop", &fw),
+            ("RouteEntries.3.RouteTableId", &t), ("RouteEntries.3.DstCidrBlock", "100.64.0.0/10"), ("RouteEntries.3.NextHop", &fw)]);
+        let first = r["RouteEntryIds"][0].as_str().unwrap().to_string();
+        let d = s.ok("DeleteRouteEntries", &[R,
+            ("RouteEntries.1.RouteTableId", &t), ("RouteEntries.1.RouteEntryId", &first),
+            ("RouteEntries.2.RouteTableId", &t), ("RouteEntries.2.DstCidrBlock", "100.64.0.0/10"), ("RouteEntries.2.NextHop", &fw),
+            ("RouteEntries.3.RouteTableId", &t), ("RouteEntries.3.RouteEntryId", "rte-nope"),
+            ("RouteEntries.4.RouteTableId", &t), ("RouteEntries.4.RouteEntryId", &first)]);
+        assert_eq!((d["SuccessCount"].as_u64(), d["FailedCount"].as_u64()), (Some(2), Some(2)), "{d}");
+        assert_eq!(d["FailedRouteEntries"][0]["RouteEntryId"], "rte-nope");
+        assert_eq!(d["FailedRouteEntries"][0]["FailedCode"], "InvalidRouteEntry.NotFound");
+        assert_eq!(custom_destinations(&mut s, &t), ["172.16.0.0/12"]);
+        let none = s.ok("DeleteRouteEntries", &[R, ("RouteEntries.1.RouteTableId", "vtb-nope"), ("RouteEntries.1.RouteEntryId", &first)]);
+        assert_eq!(none["FailedRouteEntries"][0]["FailedCode"], "InvalidRouteTableId.NotFound");
+        let dry = s.err("DeleteRouteEntries", &[R, ("DryRun", "true"), ("RouteEntries.1.RouteTableId", &t), ("RouteEntries.1.DstCidrBlock", "172.16.0.0/12"), ("RouteEntries.1.NextHop", &fw)]);
+        assert_eq!(dry.code, "DryRunOperation");
+        assert_eq!(custom_destinations(&mut s, &t), ["172.16.0.0/12"]);
     }
 
     #[test]
