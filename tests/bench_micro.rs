@@ -106,9 +106,7 @@ fn probe_frame(dst: Ipv4Addr, proto: u8, dport: u16, flags: u8) -> Vec<u8> {
 /// Times `frame` through `prog` as received on `ifindex`: ns per run (the
 /// kernel's average over `repeat` runs) and the verdict.
 fn time(prog: &Xdp, ifindex: u32, frame: &[u8], repeat: u32) -> (f64, u32) {
-    let mut ctx = [0u8; 24];
-    ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
-    ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
+    let ctx = vpc_tests::xdp_md(ifindex, frame.len());
     let mut opts = TestRunOptions::new();
     opts.data_in = Some(frame);
     opts.ctx_in = Some(&ctx);

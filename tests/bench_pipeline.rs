@@ -316,9 +316,7 @@ impl Pipeline {
         .clamp(10_000, 50_000_000);
         let mut frame = vec![0u8; 60];
         frame[..42].copy_from_slice(&headers());
-        let mut ctx = [0u8; 24];
-        ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
-        ctx[12..16].copy_from_slice(&self.g0.to_ne_bytes());
+        let ctx = vpc_tests::xdp_md(self.g0, frame.len());
         let before = self.received();
         let elapsed = {
             let _in = NetnsGuard::enter(&self.generator.0).unwrap();

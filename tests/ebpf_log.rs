@@ -138,9 +138,7 @@ impl Fixture {
     /// Runs `frame` in on `port`, `repeat` times in one BPF_PROG_TEST_RUN
     /// (so on one CPU): the verdict.
     fn run(&mut self, port: &str, frame: &[u8], repeat: u32) -> u32 {
-        let mut ctx = [0u8; 24];
-        ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
-        ctx[12..16].copy_from_slice(&self.ports[port].to_ne_bytes());
+        let ctx = vpc_tests::xdp_md(self.ports[port], frame.len());
         let mut out = vec![0u8; frame.len() + 256];
         let prog = self.dp.router_program().unwrap();
         let mut opts = TestRunOptions::new();

@@ -326,12 +326,19 @@ impl DatapathFixture {
     }
 }
 
+/// The `struct xdp_md` context of a test run: a frame of `len` bytes
+/// received on `ifindex` (the device must have an XDP program attached).
+pub fn xdp_md(ifindex: u32, len: usize) -> [u8; 24] {
+    let mut ctx = [0u8; 24];
+    ctx[4..8].copy_from_slice(&(len as u32).to_ne_bytes());
+    ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
+    ctx
+}
+
 /// Runs one frame through `prog` (BPF_PROG_TEST_RUN) as if received on
 /// `ifindex`: the verdict and the frame out.
 pub fn test_run(prog: &aya::programs::Xdp, ifindex: u32, frame: &[u8]) -> (u32, Vec<u8>) {
-    let mut ctx = [0u8; 24];
-    ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
-    ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
+    let ctx = xdp_md(ifindex, frame.len());
     let mut out = vec![0u8; frame.len() + 256];
     let mut opts = TestRunOptions::new();
     opts.data_in = Some(frame);
