@@ -8,15 +8,21 @@
 
 /// Names of the maps in the eBPF object, as the control plane opens them.
 pub mod map_names {
-    /// `HashMap<u32 ifindex, Eni>`: router port -> the ENI behind it.
+    /// `Array<Eni>` of `2 * MAX_PORTS`: two copies per router port, at
+    /// `2 * ifindex` and `2 * ifindex + 1`; [`ENI_COPY`] says which is current.
     pub const ENI_BY_PORT: &str = "ENI_BY_PORT";
+    /// `Array<u32>` indexed by router port ifindex: which copy (0 or 1) of
+    /// its ENI in [`ENI_BY_PORT`] is current. An ENI changes by writing the
+    /// other copy whole, then this one word: a packet sees the old ENI or
+    /// the new one, never a mix.
+    pub const ENI_COPY: &str = "ENI_COPY";
     /// `HashMap<EniAddressKey, Egress>`: {VPC, address} -> where to send.
     pub const ENI_BY_ADDRESS: &str = "ENI_BY_ADDRESS";
     /// `LpmTrie<RouteKey, NextHop>`: every route table in one trie.
     pub const ROUTES: &str = "ROUTES";
     /// `DevMapHash`: egress ports, keyed by ifindex.
     pub const EGRESS_PORTS: &str = "EGRESS_PORTS";
-    /// `PerCpuHashMap<u32 ifindex, PortCounters>`.
+    /// `PerCpuArray<PortCounters>` indexed by router port ifindex.
     pub const PORT_COUNTERS: &str = "PORT_COUNTERS";
     /// `PerCpuArray<u64>` indexed by [`super::Action`].
     pub const ACTIONS: &str = "ACTIONS";
@@ -41,8 +47,9 @@ pub mod map_names {
     /// `HashMap<NatInKey, NatInValue>`: a public address and port, per remote -> the private flow.
     pub const NAT_IN: &str = "NAT_IN";
     /// All of the above, for pinning.
-    pub const ALL: [&str; 16] = [
+    pub const ALL: [&str; 17] = [
         ENI_BY_PORT,
+        ENI_COPY,
         ENI_BY_ADDRESS,
         ROUTES,
         EGRESS_PORTS,
@@ -69,7 +76,9 @@ pub const INSTANCE_PROGRAM: &str = "vpc_instance_rx";
 
 /// Capacity of the route trie (all route tables together).
 pub const MAX_ROUTES: u32 = 1 << 20;
-/// Capacity of the port and ENI maps.
+/// Capacity of the port maps, which are arrays indexed by ifindex: a router
+/// port's ifindex is below it (the control plane chooses each port's
+/// ifindex when it creates the veth).
 pub const MAX_PORTS: u32 = 4096;
 /// Capacity of the {VPC, address} -> ENI map.
 pub const MAX_ENI_ADDRESSES: u32 = 65536;
@@ -178,6 +187,9 @@ pub const ENI_FLAG_UPLINK: u32 = 1 << 7;
 /// `Eni::flags`: the VPC has no enabled IPv4 gateway and the ENI has a public
 /// IP or EIP: a destination no route matches is the internet (IGW-3).
 pub const ENI_FLAG_DIRECT_INTERNET: u32 = 1 << 8;
+/// `Eni::flags`: set on every ENI (and the uplink) the control plane writes:
+/// an entry of `ENI_BY_PORT` without it is an empty slot (no port).
+pub const ENI_FLAG_PORT: u32 = 1 << 9;
 
 /// Most {policy, remote prefix} entries (all policies together).
 pub const MAX_POLICY_ADDRESSES: u32 = 1 << 20;
@@ -319,7 +331,8 @@ pub const fn ct_idle_timeout(proto: u8, state: u32) -> u64 {
     }
 }
 
-/// Value of `ENI_BY_PORT`: the ENI behind a router port, as ingress needs it.
+/// Value of `ENI_BY_PORT`: the ENI behind a router port, as ingress needs it
+/// (all zeros: no port).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Eni {

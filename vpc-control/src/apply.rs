@@ -84,18 +84,33 @@ fn ensure_router_namespace(ns: &str) -> Result<(), NetnsError> {
     Ok(())
 }
 
-fn converge_port(router_ns: &str, p: &PortPlan, exists: bool) -> Result<bool, NetnsError> {
+/// The lowest ifindex below `MAX_PORTS` no link of the router namespace
+/// has: the port maps are arrays indexed by ifindex, so the control plane
+/// chooses each port's ifindex instead of taking the kernel's next one
+/// (which only grows as ports come and go).
+fn free_port_index(used: &BTreeSet<u32>) -> Result<u32, ApplyError> {
+    // 1 is the namespace's loopback.
+    (2..vpc_common::MAX_PORTS).find(|i| !used.contains(i)).ok_or_else(|| {
+        CompileError::Capacity { map: "ENI_BY_PORT", entries: used.len() + 1, max: vpc_common::MAX_PORTS as usize - 2 }
+            .into()
+    })
+}
+
+/// Converges one instance's namespace and veth; creates the pair with router
+/// port ifindex `create` if given (the port does not exist). Returns whether
+/// it created the pair.
+fn converge_port(router_ns: &str, p: &PortPlan, create: Option<u32>) -> Result<bool, NetnsError> {
     let inst = p.instance_id.as_str();
     netns::add(inst)?;
     netns::sysctl(inst, "net.ipv6.conf.all.disable_ipv6", "1")?;
     netns::sysctl(inst, "net.ipv6.conf.default.disable_ipv6", "1")?;
-    if !exists {
+    if let Some(index) = create {
         // A leftover eth0 (its router end is gone) would block the new pair.
         if netns::links(inst)?.iter().any(|l| l.ifname == INSTANCE_IFNAME) {
             netns::ip(&["-n", inst, "link", "del", INSTANCE_IFNAME])?;
         }
         netns::ip(&[
-            "-n", router_ns, "link", "add", &p.port_name, "type", "veth", "peer", "name",
+            "-n", router_ns, "link", "add", &p.port_name, "index", &index.to_string(), "type", "veth", "peer", "name",
             INSTANCE_IFNAME, "netns", inst,
         ])?;
     }
@@ -113,14 +128,14 @@ fn converge_port(router_ns: &str, p: &PortPlan, exists: bool) -> Result<bool, Ne
     // (CHECKSUM_PARTIAL) would reach the peer incomplete. Instances compute
     // their checksums in software, as a VM's virtio NIC without offload does.
     netns::exec(inst, "ethtool", &["-K", INSTANCE_IFNAME, "tx", "off"])?;
-    Ok(!exists)
+    Ok(create.is_some())
 }
 
 /// Creates the lab's internet if needed: a namespace behind the router's
 /// uplink veth, holding the test hosts' addresses, routing the public pool
 /// to the router. Returns nothing; the uplink's ifindex is read with the
 /// router's other links.
-fn ensure_internet(router_ns: &str, internet: &model::Internet) -> Result<(), NetnsError> {
+fn ensure_internet(router_ns: &str, internet: &model::Internet) -> Result<(), ApplyError> {
     let inet = model::Internet::namespace(router_ns);
     netns::add(&inet)?;
     netns::sysctl(&inet, "net.ipv6.conf.all.disable_ipv6", "1")?;
@@ -128,12 +143,20 @@ fn ensure_internet(router_ns: &str, internet: &model::Internet) -> Result<(), Ne
     // ARP for the router's link address from the link address (the router
     // answers only its link peer), not from a host address of the packet.
     netns::sysctl(&inet, "net.ipv4.conf.all.arp_announce", "2")?;
-    if !netns::links(router_ns)?.iter().any(|l| l.ifname == UPLINK_IFNAME) {
+    let links = netns::links(router_ns)?;
+    let uplink = links.iter().find(|l| l.ifname == UPLINK_IFNAME);
+    if let Some(l) = uplink.filter(|l| l.ifindex >= vpc_common::MAX_PORTS) {
+        // Made before the port maps were arrays: beyond them, so made again.
+        netns::ip(&["-n", router_ns, "link", "del", &l.ifname])?;
+    }
+    if uplink.is_none_or(|l| l.ifindex >= vpc_common::MAX_PORTS) {
         if netns::links(&inet)?.iter().any(|l| l.ifname == INTERNET_IFNAME) {
             netns::ip(&["-n", &inet, "link", "del", INTERNET_IFNAME])?;
         }
+        let index = free_port_index(&links.iter().map(|l| l.ifindex).collect())?.to_string();
         netns::ip(&[
-            "-n", router_ns, "link", "add", UPLINK_IFNAME, "type", "veth", "peer", "name", INTERNET_IFNAME, "netns", &inet,
+            "-n", router_ns, "link", "add", UPLINK_IFNAME, "index", &index, "type", "veth", "peer", "name",
+            INTERNET_IFNAME, "netns", &inet,
         ])?;
     }
     let router_mac = topology::format_mac(&ROUTER_MAC);
@@ -289,16 +312,30 @@ impl Router {
         let compiled = match prepared.compiled {
             Some(c) if self.links.is_some() => c,
             _ => {
-                let existing = router_ports(router_ns)?;
+                let links = netns::links(router_ns)?;
+                let existing = ports_of(&links);
+                let mut used: BTreeSet<u32> = links.iter().map(|l| l.ifindex).collect();
                 for p in &plan.ports {
                     let key = (p.port_name.clone(), p.instance_id.clone());
-                    let exists = existing.iter().any(|e| e.name == p.port_name && e.instance_id == p.instance_id);
-                    if exists && self.verified.contains(&key) {
+                    let found = existing.iter().find(|e| e.name == p.port_name && e.instance_id == p.instance_id);
+                    if found.is_some() && self.verified.contains(&key) {
                         continue;
                     }
-                    if converge_port(router_ns, p, exists)? {
+                    let create = match found {
+                        Some(e) if e.ifindex < vpc_common::MAX_PORTS => None,
+                        Some(e) => {
+                            // Made before the port maps were arrays: beyond
+                            // them, so made again with an ifindex they hold.
+                            netns::ip(&["-n", router_ns, "link", "del", &e.name])?;
+                            used.remove(&e.ifindex);
+                            Some(free_port_index(&used)?)
+                        }
+                        None => Some(free_port_index(&used)?),
+                    };
+                    if converge_port(router_ns, p, create)? {
                         report.ports_created += 1;
                     }
+                    used.extend(create);
                     self.verified.insert(key);
                 }
                 let links = self.links.insert(netns::links(router_ns)?);

@@ -9,7 +9,7 @@ use vpc_common::{
     ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT, ENI_FLAG_SOURCE_DEST_CHECK, Egress, Eni,
     EniAddressKey, NextHop, NextHopKind, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict, RouteKey,
     VERDICT_ACCEPT, VERDICT_DROP, ipv4_mapped, policy_addr_prefix_len_v4, policy_port_prefix_len,
-    route_key_prefix_len_v4, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_UPLINK, NAT_FLAG_VIA_IPV4_GATEWAY,
+    route_key_prefix_len_v4, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_PORT, ENI_FLAG_UPLINK, NAT_FLAG_VIA_IPV4_GATEWAY,
     NatGateway as NatGatewayConfig, PUBLIC_FLAG_IPV4_GATEWAY, PUBLIC_KIND_ENI, PUBLIC_KIND_SNAT, PublicAddress,
     SNAT_PORT_MAX, SNAT_PORT_MIN, SnatKey, SnatTarget, snat_prefix_len,
 };
@@ -36,13 +36,16 @@ pub enum CompileError {
     /// The change needs more entries than a map holds.
     #[error("The change needs {entries} entries in {map}, which holds {max} (half of its size, so old and new rules fit side by side during a switch).")]
     Capacity { map: &'static str, entries: usize, max: usize },
+    /// A router port's ifindex is beyond the port maps (arrays indexed by it).
+    #[error("The router port of {eni} has ifindex {ifindex}, beyond the port maps ({max} entries).")]
+    PortIndex { eni: String, ifindex: u32, max: u32 },
 }
 
 impl CompileError {
     /// The cloud-style error code.
     pub fn code(&self) -> &'static str {
         match self {
-            CompileError::Capacity { .. } => "QuotaExceeded.MapCapacity",
+            CompileError::Capacity { .. } | CompileError::PortIndex { .. } => "QuotaExceeded.MapCapacity",
             _ => "InvalidParameter",
         }
     }
@@ -100,6 +103,9 @@ fn numeric_ids<'a>(ids: impl Iterator<Item = &'a str>) -> Result<BTreeMap<&'a st
 
 /// Compiles the model. `ports` maps each ENI id to its router port ifindex.
 pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntries, CompileError> {
+    if let Some((eni, &ifindex)) = ports.iter().find(|(_, i)| **i >= vpc_common::MAX_PORTS) {
+        return Err(CompileError::PortIndex { eni: eni.clone(), ifindex, max: vpc_common::MAX_PORTS });
+    }
     let vpc_ids = numeric_ids(model.vpcs.iter().map(|v| v.id.as_str()))?;
     let vswitch_ids = numeric_ids(model.vswitches.iter().map(|v| v.id.as_str()))?;
     let table_ids = numeric_ids(model.route_tables.iter().map(|v| v.id.as_str()))?;
@@ -168,7 +174,7 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
                 vpc_id,
                 vswitch_id: vswitch_ids[vsw.id.as_str()],
                 route_table_id: table_ids[rt.id.as_str()],
-                flags,
+                flags: flags | ENI_FLAG_PORT,
                 ip: ip.octets(),
                 gateway_ip: model::vswitch_gateway(&vsw.cidr_block).octets(),
                 vswitch_addr: vsw.cidr_block.network().octets(),
@@ -258,7 +264,7 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
         out.eni_by_port.insert(
             ifindex,
             Eni {
-                flags: ENI_FLAG_UPLINK,
+                flags: ENI_FLAG_UPLINK | ENI_FLAG_PORT,
                 ip: topology::UPLINK_INTERNET_IP.octets(),
                 gateway_ip: topology::UPLINK_ROUTER_IP.octets(),
                 vswitch_addr: link.network().octets(),
@@ -594,11 +600,21 @@ mod tests {
         assert_eq!(eni1.ip, [10, 0, 1, 10]);
         assert_eq!(eni1.gateway_ip, [10, 0, 1, 253]);
         assert_eq!(eni1.vswitch_mask, [255, 255, 255, 0]);
-        assert_eq!(eni1.flags, ENI_FLAG_SOURCE_DEST_CHECK);
+        assert_eq!(eni1.flags, ENI_FLAG_PORT | ENI_FLAG_SOURCE_DEST_CHECK);
         let fw = e.eni_by_port[&9];
         assert_eq!(fw.route_table_id, topology::numeric_id("vtb-custom"));
         assert_eq!(fw.ip, [10, 0, 2, 1], "first free address of vsw-2");
-        assert_eq!(fw.flags, 0, "source/dest check off");
+        assert_eq!(fw.flags, ENI_FLAG_PORT, "source/dest check off");
+    }
+
+    #[test]
+    fn a_port_beyond_the_port_maps_is_refused() {
+        let mut p = ports();
+        let eni = p.keys().next().unwrap().clone();
+        p.insert(eni, vpc_common::MAX_PORTS);
+        let err = compile(&lab(), &p).unwrap_err();
+        assert!(matches!(err, CompileError::PortIndex { .. }), "{err}");
+        assert_eq!(err.code(), "QuotaExceeded.MapCapacity");
     }
 
     #[test]

@@ -5,12 +5,13 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     fs, io,
     path::{Path, PathBuf},
+    time::Instant,
 };
 
 use aya::{
     Ebpf, EbpfLoader,
     maps::{
-        Array, DevMapHash, HashMap, LpmTrie, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues,
+        Array, DevMapHash, HashMap, LpmTrie, MapData, MapType, PerCpuArray, PerCpuValues,
         lpm_trie::Key,
     },
     programs::{
@@ -21,7 +22,7 @@ use aya::{
 };
 use thiserror::Error;
 use vpc_common::{
-    Action, CtEntry, CtKey, DropReason, Egress, Eni, EniAddressKey, INSTANCE_PROGRAM, NatGateway as NatGatewayConfig,
+    Action, CtEntry, CtKey, DropReason, ENI_FLAG_PORT, Egress, Eni, EniAddressKey, INSTANCE_PROGRAM, NatGateway as NatGatewayConfig,
     NatInKey, NatInValue, NatOutKey, NatOutValue, NextHop, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict,
     PortCounters, PublicAddress, ROUTER_PROGRAM, RouteKey, SnatKey, SnatTarget, map_names,
 };
@@ -63,6 +64,9 @@ pub enum DatapathError {
     /// The object lacks a map or program this code expects.
     #[error("the eBPF object has no {0}")]
     Missing(&'static str),
+    /// A router port's ifindex is beyond the port maps (arrays indexed by it).
+    #[error("router port ifindex {0} is beyond the port maps (MAX_PORTS)")]
+    PortIndex(u32),
     /// A pinned map has another layout than this version's datapath.
     #[error("map {map} pinned at {path} was made by another version of the datapath ({detail}); stop the daemon and run `vpc purge` for this router namespace (forwarding stops), then start it again")]
     PinnedLayout { map: &'static str, path: PathBuf, detail: String },
@@ -107,36 +111,43 @@ pub fn ensure_bpffs() -> Result<(), DatapathError> {
     Ok(())
 }
 
-/// (key size, value size, max entries) of each map, as the datapath defines
-/// it; the value size of the device map is the kernel's (4 or 8 bytes).
-fn expected_layout(name: &str) -> Option<(u32, Option<u32>, u32)> {
+/// (type, key size, value size, max entries) of each map, as the datapath
+/// defines it; the value size of the device map is the kernel's (4 or 8
+/// bytes).
+fn expected_layout(name: &str) -> Option<(MapType, u32, Option<u32>, u32)> {
     use std::mem::size_of;
     use vpc_common::{
         MAX_CONNECTIONS, MAX_ENI_ADDRESSES, MAX_NAT_GATEWAYS, MAX_NAT_MAPPINGS, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS,
         MAX_PORTS, MAX_PUBLIC_ADDRESSES, MAX_ROUTES, MAX_SNAT_ENTRIES,
     };
+    use MapType::{Array, DevMapHash, Hash, LpmTrie, PerCpuArray};
     let sz = |n: usize| n as u32;
     Some(match name {
-        map_names::ENI_BY_PORT => (4, Some(sz(size_of::<Eni>())), MAX_PORTS),
-        map_names::ENI_BY_ADDRESS => (sz(size_of::<EniAddressKey>()), Some(sz(size_of::<Egress>())), MAX_ENI_ADDRESSES),
-        map_names::ROUTES => (4 + sz(size_of::<RouteKey>()), Some(sz(size_of::<NextHop>())), MAX_ROUTES),
-        map_names::EGRESS_PORTS => (4, None, MAX_PORTS),
-        map_names::PORT_COUNTERS => (4, Some(sz(size_of::<PortCounters>())), MAX_PORTS),
-        map_names::ACTIONS => (4, Some(8), Action::COUNT),
-        map_names::DROPS => (4, Some(8), DropReason::COUNT),
+        map_names::ENI_BY_PORT => (Array, 4, Some(sz(size_of::<Eni>())), 2 * MAX_PORTS),
+        map_names::ENI_COPY => (Array, 4, Some(4), MAX_PORTS),
+        map_names::ENI_BY_ADDRESS => {
+            (Hash, sz(size_of::<EniAddressKey>()), Some(sz(size_of::<Egress>())), MAX_ENI_ADDRESSES)
+        }
+        map_names::ROUTES => (LpmTrie, 4 + sz(size_of::<RouteKey>()), Some(sz(size_of::<NextHop>())), MAX_ROUTES),
+        map_names::EGRESS_PORTS => (DevMapHash, 4, None, MAX_PORTS),
+        map_names::PORT_COUNTERS => (PerCpuArray, 4, Some(sz(size_of::<PortCounters>())), MAX_PORTS),
+        map_names::ACTIONS => (PerCpuArray, 4, Some(8), Action::COUNT),
+        map_names::DROPS => (PerCpuArray, 4, Some(8), DropReason::COUNT),
         map_names::POLICY_ADDRESSES => {
-            (4 + sz(size_of::<PolicyAddrKey>()), Some(sz(size_of::<PolicyClass>())), MAX_POLICY_ADDRESSES)
+            (LpmTrie, 4 + sz(size_of::<PolicyAddrKey>()), Some(sz(size_of::<PolicyClass>())), MAX_POLICY_ADDRESSES)
         }
         map_names::POLICY_PORTS => {
-            (4 + sz(size_of::<PolicyPortKey>()), Some(sz(size_of::<PolicyVerdict>())), MAX_POLICY_PORTS)
+            (LpmTrie, 4 + sz(size_of::<PolicyPortKey>()), Some(sz(size_of::<PolicyVerdict>())), MAX_POLICY_PORTS)
         }
-        map_names::CONNTRACK => (sz(size_of::<CtKey>()), Some(sz(size_of::<CtEntry>())), MAX_CONNECTIONS),
-        map_names::UPLINK => (4, Some(sz(size_of::<Egress>())), 1),
-        map_names::PUBLIC_ADDRESSES => (4, Some(sz(size_of::<PublicAddress>())), MAX_PUBLIC_ADDRESSES),
-        map_names::NAT_GATEWAYS => (4, Some(sz(size_of::<NatGatewayConfig>())), MAX_NAT_GATEWAYS),
-        map_names::SNAT_ENTRIES => (4 + sz(size_of::<SnatKey>()), Some(sz(size_of::<SnatTarget>())), MAX_SNAT_ENTRIES),
-        map_names::NAT_OUT => (sz(size_of::<NatOutKey>()), Some(sz(size_of::<NatOutValue>())), MAX_NAT_MAPPINGS),
-        map_names::NAT_IN => (sz(size_of::<NatInKey>()), Some(sz(size_of::<NatInValue>())), MAX_NAT_MAPPINGS),
+        map_names::CONNTRACK => (Hash, sz(size_of::<CtKey>()), Some(sz(size_of::<CtEntry>())), MAX_CONNECTIONS),
+        map_names::UPLINK => (Array, 4, Some(sz(size_of::<Egress>())), 1),
+        map_names::PUBLIC_ADDRESSES => (Hash, 4, Some(sz(size_of::<PublicAddress>())), MAX_PUBLIC_ADDRESSES),
+        map_names::NAT_GATEWAYS => (Hash, 4, Some(sz(size_of::<NatGatewayConfig>())), MAX_NAT_GATEWAYS),
+        map_names::SNAT_ENTRIES => {
+            (LpmTrie, 4 + sz(size_of::<SnatKey>()), Some(sz(size_of::<SnatTarget>())), MAX_SNAT_ENTRIES)
+        }
+        map_names::NAT_OUT => (Hash, sz(size_of::<NatOutKey>()), Some(sz(size_of::<NatOutValue>())), MAX_NAT_MAPPINGS),
+        map_names::NAT_IN => (Hash, sz(size_of::<NatInKey>()), Some(sz(size_of::<NatInValue>())), MAX_NAT_MAPPINGS),
         _ => return None,
     })
 }
@@ -148,13 +159,17 @@ fn check_pinned_layout(name: &'static str, path: &Path) -> Result<(), DatapathEr
         return Ok(());
     }
     let info = aya::maps::MapInfo::from_pin(path).map_err(map_err(name))?;
-    let found = (info.key_size(), info.value_size(), info.max_entries());
+    let found = (info.map_type().ok(), info.key_size(), info.value_size(), info.max_entries());
     match expected_layout(name) {
-        Some((k, v, n)) if k == found.0 && v.is_none_or(|v| v == found.1) && n == found.2 => Ok(()),
+        Some((t, k, v, n))
+            if found.0 == Some(t) && k == found.1 && v.is_none_or(|v| v == found.2) && n == found.3 =>
+        {
+            Ok(())
+        }
         expected => Err(DatapathError::PinnedLayout {
             map: name,
             path: path.to_path_buf(),
-            detail: format!("found key/value/entries {found:?}, this version needs {expected:?}"),
+            detail: format!("found type/key/value/entries {found:?}, this version needs {expected:?}"),
         }),
     }
 }
@@ -221,6 +236,9 @@ pub struct Datapath {
     /// Link pins that run this handle's programs already (attached or
     /// swapped by it): later attaches leave them alone.
     attached: BTreeSet<PathBuf>,
+    /// When this handle last flipped each port's ENI copy (see
+    /// [`Self::set_eni`]).
+    eni_flips: BTreeMap<u32, Instant>,
 }
 
 impl Datapath {
@@ -281,6 +299,7 @@ impl Datapath {
             pin_dir,
             logger,
             attached: BTreeSet::new(),
+            eni_flips: BTreeMap::new(),
         })
     }
 
@@ -328,11 +347,16 @@ impl Datapath {
     /// Reads every configuration entry the maps hold now.
     pub fn read(&self) -> Result<MapEntries, DatapathError> {
         let mut out = MapEntries::default();
-        let m: HashMap<&MapData, u32, Eni> =
-            HashMap::try_from(self.map(map_names::ENI_BY_PORT)?).map_err(map_err(map_names::ENI_BY_PORT))?;
-        for kv in m.iter() {
-            let (k, v) = kv.map_err(map_err(map_names::ENI_BY_PORT))?;
-            out.eni_by_port.insert(k, v);
+        let copies: Array<&MapData, u32> =
+            Array::try_from(self.map(map_names::ENI_COPY)?).map_err(map_err(map_names::ENI_COPY))?;
+        let enis: Array<&MapData, Eni> =
+            Array::try_from(self.map(map_names::ENI_BY_PORT)?).map_err(map_err(map_names::ENI_BY_PORT))?;
+        for (ifindex, copy) in copies.iter().enumerate() {
+            let copy = copy.map_err(map_err(map_names::ENI_COPY))? & 1;
+            let eni = enis.get(&(2 * ifindex as u32 + copy), 0).map_err(map_err(map_names::ENI_BY_PORT))?;
+            if eni.flags & ENI_FLAG_PORT != 0 {
+                out.eni_by_port.insert(ifindex as u32, eni);
+            }
         }
         let m: HashMap<&MapData, EniAddressKey, Egress> = HashMap::try_from(self.map(map_names::ENI_BY_ADDRESS)?)
             .map_err(map_err(map_names::ENI_BY_ADDRESS))?;
@@ -415,18 +439,8 @@ impl Datapath {
                 stats.upserts += 1;
             }
         }
-        {
-            let mut counters: PerCpuHashMap<&mut MapData, u32, PortCounters> =
-                PerCpuHashMap::try_from(self.map_mut(map_names::PORT_COUNTERS)?)
-                    .map_err(map_err(map_names::PORT_COUNTERS))?;
-            for p in &ports {
-                if counters.get(p, 0).is_err() {
-                    let zeros = PerCpuValues::try_from(vec![PortCounters::default(); nr_cpus])
-                        .map_err(|e| DatapathError::Cpus(e.to_string()))?;
-                    counters.insert(p, zeros, 0).map_err(map_err(map_names::PORT_COUNTERS))?;
-                }
-            }
-        }
+        // A new port counts from zero (its ifindex may have been another's).
+        self.zero_port_counters(ports.difference(&current_ports).copied(), nr_cpus)?;
 
         let addr = diff(&current.eni_by_address, &desired.eni_by_address);
         let routes = diff(&current.routes, &desired.routes);
@@ -437,7 +451,7 @@ impl Datapath {
         let nat_gateways = diff(&current.nat_gateways, &desired.nat_gateways);
         let snat = diff(&current.snat_entries, &desired.snat_entries);
         use map_names::{
-            ENI_BY_ADDRESS, ENI_BY_PORT, NAT_GATEWAYS, POLICY_ADDRESSES, POLICY_PORTS, PUBLIC_ADDRESSES, ROUTES,
+            ENI_BY_ADDRESS, NAT_GATEWAYS, POLICY_ADDRESSES, POLICY_PORTS, PUBLIC_ADDRESSES, ROUTES,
             SNAT_ENTRIES, UPLINK,
         };
         // The internet edge: uplink, NAT gateways and SNAT entries before the
@@ -479,10 +493,13 @@ impl Datapath {
             let mut m = self.routes()?;
             upsert_all(&routes, &mut stats, |k, v| m.insert(&Key::new(k.0, k.1), v, 0)).map_err(map_err(ROUTES))?;
         }
-        {
-            let mut m = self.hash_map::<u32, Eni>(ENI_BY_PORT)?;
-            upsert_all(&enis, &mut stats, |k, v| m.insert(k, v, 0)).map_err(map_err(ENI_BY_PORT))?;
-            remove_all(&enis, &mut stats, |k| m.remove(k)).map_err(map_err(ENI_BY_PORT))?;
+        for (ifindex, eni) in &enis.upserts {
+            self.set_eni(*ifindex, eni)?;
+            stats.upserts += 1;
+        }
+        for ifindex in &enis.removals {
+            self.set_eni(*ifindex, &Eni::default())?;
+            stats.removals += 1;
         }
         {
             let mut m = self.hash_map::<[u8; 4], PublicAddress>(PUBLIC_ADDRESSES)?;
@@ -526,13 +543,47 @@ impl Datapath {
                 stats.removals += 1;
             }
         }
-        let mut counters: PerCpuHashMap<&mut MapData, u32, PortCounters> =
-            PerCpuHashMap::try_from(self.map_mut(map_names::PORT_COUNTERS)?).map_err(map_err(map_names::PORT_COUNTERS))?;
-        let stale: Vec<u32> = counters.keys().filter_map(Result::ok).filter(|k| !ports.contains(k)).collect();
-        for k in stale {
-            counters.remove(&k).map_err(map_err(map_names::PORT_COUNTERS))?;
-        }
+        self.zero_port_counters(current_ports.difference(&ports).copied(), nr_cpus)?;
         Ok(stats)
+    }
+
+    /// Makes `eni` (all zeros: no port) the ENI of router port `ifindex`,
+    /// atomically for packets: the copy packets do not read is written
+    /// whole, then the one-word copy index flips to it. A copy is written
+    /// again only after [`POLICY_GRACE`] has passed since the flip away from
+    /// it (a packet that read the old index finishes within microseconds).
+    fn set_eni(&mut self, ifindex: u32, eni: &Eni) -> Result<(), DatapathError> {
+        use map_names::{ENI_BY_PORT, ENI_COPY};
+        if ifindex >= vpc_common::MAX_PORTS {
+            return Err(DatapathError::PortIndex(ifindex));
+        }
+        if let Some(at) = self.eni_flips.get(&ifindex) {
+            if let Some(wait) = POLICY_GRACE.checked_sub(at.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+        let copies: Array<&MapData, u32> = Array::try_from(self.map(ENI_COPY)?).map_err(map_err(ENI_COPY))?;
+        let next = (copies.get(&ifindex, 0).map_err(map_err(ENI_COPY))? & 1) ^ 1;
+        let mut enis: Array<&mut MapData, Eni> =
+            Array::try_from(self.map_mut(ENI_BY_PORT)?).map_err(map_err(ENI_BY_PORT))?;
+        enis.set(2 * ifindex + next, eni, 0).map_err(map_err(ENI_BY_PORT))?;
+        let mut copies: Array<&mut MapData, u32> =
+            Array::try_from(self.map_mut(ENI_COPY)?).map_err(map_err(ENI_COPY))?;
+        copies.set(ifindex, next, 0).map_err(map_err(ENI_COPY))?;
+        self.eni_flips.insert(ifindex, Instant::now());
+        Ok(())
+    }
+
+    /// Zeroes the counters of router ports `ports`.
+    fn zero_port_counters(&mut self, ports: impl Iterator<Item = u32>, nr_cpus: usize) -> Result<(), DatapathError> {
+        let mut counters: PerCpuArray<&mut MapData, PortCounters> =
+            PerCpuArray::try_from(self.map_mut(map_names::PORT_COUNTERS)?).map_err(map_err(map_names::PORT_COUNTERS))?;
+        for p in ports {
+            let zeros = PerCpuValues::try_from(vec![PortCounters::default(); nr_cpus])
+                .map_err(|e| DatapathError::Cpus(e.to_string()))?;
+            counters.set(p, zeros, 0).map_err(map_err(map_names::PORT_COUNTERS))?;
+        }
+        Ok(())
     }
 
     /// Attaches the router program to each router port and the instance
@@ -661,11 +712,11 @@ impl Datapath {
         };
         let actions = sum(map_names::ACTIONS)?;
         let drops = sum(map_names::DROPS)?;
-        let m: PerCpuHashMap<&MapData, u32, PortCounters> =
-            PerCpuHashMap::try_from(self.map(map_names::PORT_COUNTERS)?).map_err(map_err(map_names::PORT_COUNTERS))?;
+        let m: PerCpuArray<&MapData, PortCounters> =
+            PerCpuArray::try_from(self.map(map_names::PORT_COUNTERS)?).map_err(map_err(map_names::PORT_COUNTERS))?;
         let mut ports = BTreeMap::new();
-        for kv in m.iter() {
-            let (k, per_cpu) = kv.map_err(map_err(map_names::PORT_COUNTERS))?;
+        for k in self.egress_ports()? {
+            let per_cpu = m.get(&k, 0).map_err(map_err(map_names::PORT_COUNTERS))?;
             let total = per_cpu.iter().fold(PortCounters::default(), |mut t, c| {
                 t.rx_packets += c.rx_packets;
                 t.rx_bytes += c.rx_bytes;

@@ -14,7 +14,7 @@ use vpc_common::{
 
 use crate::{
     conntrack,
-    maps::{ENI_BY_ADDRESS, ENI_BY_PORT, NAT_GATEWAYS, PUBLIC_ADDRESSES, SNAT_ENTRIES, UPLINK},
+    maps::{self, ENI_BY_ADDRESS, NAT_GATEWAYS, PUBLIC_ADDRESSES, SNAT_ENTRIES, UPLINK},
     nat::{self, Side},
     parse,
     policy,
@@ -165,8 +165,7 @@ pub fn inbound(
             *unsafe { ENI_BY_ADDRESS.get(key) }.ok_or(DropReason::NoNeighbour)?
         }
     };
-    // SAFETY: read-only use of a value the control plane writes whole.
-    let dst_eni = unsafe { ENI_BY_PORT.get(egress.ifindex) }.ok_or(DropReason::NoNeighbour)?;
+    let dst_eni = maps::eni_of_port(egress.ifindex).ok_or(DropReason::NoNeighbour)?;
     let outside = internet();
     policy::network_acls(&flow, &outside, dst_eni)?;
     conntrack::check(&flow, vpc_id, &outside, dst_eni, true)?;

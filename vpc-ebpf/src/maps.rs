@@ -1,7 +1,7 @@
 //! The maps the control plane fills (see `vpc_common::map_names`).
 use aya_ebpf::{
     macros::map,
-    maps::{DevMapHash, HashMap, LpmTrie, PerCpuArray, PerCpuHashMap},
+    maps::{DevMapHash, HashMap, LpmTrie, PerCpuArray},
 };
 use aya_ebpf::maps::Array;
 use vpc_common::{
@@ -9,12 +9,27 @@ use vpc_common::{
     NatOutKey, NatOutValue, NextHop, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict, PortCounters,
     PublicAddress, RouteKey, SnatKey, SnatTarget, MAX_CONNECTIONS, MAX_ENI_ADDRESSES, MAX_NAT_GATEWAYS,
     MAX_NAT_MAPPINGS, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS, MAX_PORTS, MAX_PUBLIC_ADDRESSES, MAX_ROUTES,
-    MAX_SNAT_ENTRIES,
+    MAX_SNAT_ENTRIES, ENI_FLAG_PORT,
 };
 
-/// Router port ifindex -> the ENI behind it.
+/// Two copies of the ENI behind each router port, at `2 * ifindex + copy`
+/// (arrays: a lookup is an inlined bounds check and an add, where a hash
+/// lookup is a kernel call costing ~25 ns here; bench/results).
 #[map]
-pub static ENI_BY_PORT: HashMap<u32, Eni> = HashMap::with_max_entries(MAX_PORTS, 0);
+pub static ENI_BY_PORT: Array<Eni> = Array::with_max_entries(2 * MAX_PORTS, 0);
+
+/// Router port ifindex -> which copy of its ENI is current (0 or 1): the
+/// control plane writes the other copy whole, then flips this word.
+#[map]
+pub static ENI_COPY: Array<u32> = Array::with_max_entries(MAX_PORTS, 0);
+
+/// The ENI behind router port `ifindex`, if the control plane put one there.
+#[inline(always)]
+pub fn eni_of_port(ifindex: u32) -> Option<&'static Eni> {
+    let copy = *ENI_COPY.get(ifindex)? & 1;
+    let eni = ENI_BY_PORT.get(ifindex.wrapping_mul(2) | copy)?;
+    (eni.flags & ENI_FLAG_PORT != 0).then_some(eni)
+}
 
 /// {VPC, address} -> egress port and MACs of the ENI holding that address.
 #[map]
@@ -29,10 +44,10 @@ pub static ROUTES: LpmTrie<RouteKey, NextHop> = LpmTrie::with_max_entries(MAX_RO
 #[map]
 pub static EGRESS_PORTS: DevMapHash = DevMapHash::with_max_entries(MAX_PORTS, 0);
 
-/// Per-port counters; entries are created by the control plane.
+/// Per-port counters, indexed by ifindex (zeroed by the control plane when
+/// it creates or removes a port).
 #[map]
-pub static PORT_COUNTERS: PerCpuHashMap<u32, PortCounters> =
-    PerCpuHashMap::with_max_entries(MAX_PORTS, 0);
+pub static PORT_COUNTERS: PerCpuArray<PortCounters> = PerCpuArray::with_max_entries(MAX_PORTS, 0);
 
 /// Frames handled, by [`Action`].
 #[map]

@@ -12,7 +12,7 @@ use vpc_common::{
 
 use crate::{
     arp, conntrack, csum, internet::{self, Via}, log_limit, policy,
-    maps::{EGRESS_PORTS, ENI_BY_ADDRESS, ENI_BY_PORT, ROUTES},
+    maps::{self, EGRESS_PORTS, ENI_BY_ADDRESS, ROUTES},
     parse::{self, L3},
     stats,
 };
@@ -21,8 +21,7 @@ use crate::{
 /// action, or the reason to drop it.
 #[inline(always)]
 pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
-    // SAFETY: read-only use of a value the control plane writes whole.
-    let Some(eni) = (unsafe { ENI_BY_PORT.get(ifindex) }) else {
+    let Some(eni) = maps::eni_of_port(ifindex) else {
         // Rare: a port the control plane attached but has no ENI for.
         if let Some(suppressed) = log_limit::allow(DropReason::UnknownPort) {
             debug!(ctx, "port {}: no ENI, frame dropped ({} similar records suppressed)", ifindex, suppressed);
@@ -85,8 +84,7 @@ pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
         return Err(DropReason::TtlExceeded);
     }
     // The destination ENI's view (flags, policy ids): one consistent value.
-    // SAFETY: read-only use of a value the control plane writes whole.
-    let dst_eni = unsafe { ENI_BY_PORT.get(egress.ifindex) }.ok_or(DropReason::NoNeighbour)?;
+    let dst_eni = maps::eni_of_port(egress.ifindex).ok_or(DropReason::NoNeighbour)?;
     if (eni.flags | dst_eni.flags) & (ENI_FLAG_SECURITY_GROUPS | ENI_FLAG_NETWORK_ACL) != 0 {
         let flow = parse::flow(ctx, ip)?;
         policy::network_acls(&flow, eni, dst_eni)?;
