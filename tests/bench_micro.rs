@@ -229,18 +229,8 @@ fn main() {
     let random_frames = if smoke { 256 } else { 4_096 };
     let all = bench::internet_prefixes(*sizes.last().unwrap(), 7);
     let desired_small = r.fx.dp.read().unwrap();
-    let (table_key, next_hop) = desired_small
-        .routes
-        .iter()
-        .find(|(k, _)| k.1.addr[12..16] == [100, 64, 0, 0])
-        .map(|(k, v)| (k.1.route_table_id, *v))
-        .expect("the 100.64.0.0/10 route of vtb-bench");
     for n in sizes {
-        let mut desired = desired_small.clone();
-        for (net, _) in &all[..*n] {
-            let key = vpc_control::compile::route_key(table_key, net);
-            desired.routes.insert(key, next_hop);
-        }
+        let desired = bench::with_routes_like_100_64(&desired_small, &all[..*n]);
         let current = r.fx.dp.read().unwrap();
         r.fx.dp.write(&current, &desired).unwrap();
         let mut rng = XorShift(99);

@@ -249,17 +249,7 @@ impl Pipeline {
 
     /// Adds `prefixes` to the generator's route table (next hop: the sink).
     fn set_routes(&mut self, prefixes: &[(Ipv4Net, Ipv4Addr)]) {
-        let (table, next_hop) = self
-            .written
-            .routes
-            .iter()
-            .find(|(k, _)| k.1.addr[12..16] == [100, 64, 0, 0])
-            .map(|(k, v)| (k.1.route_table_id, *v))
-            .expect("the 100.64.0.0/10 route of vtb-gen");
-        let mut desired = self.written.clone();
-        for (net, _) in prefixes {
-            desired.routes.insert(compile::route_key(table, net), next_hop);
-        }
+        let desired = bench::with_routes_like_100_64(&self.written, prefixes);
         self.write(&desired);
     }
 

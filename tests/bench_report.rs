@@ -79,6 +79,25 @@ impl XorShift {
     }
 }
 
+/// `entries` plus `prefixes` in the route table that holds the route to
+/// 100.64.0.0 (the benches' model), with that route's next hop.
+pub fn with_routes_like_100_64(
+    entries: &vpc_control::compile::MapEntries,
+    prefixes: &[(ipnet::Ipv4Net, std::net::Ipv4Addr)],
+) -> vpc_control::compile::MapEntries {
+    let (table, next_hop) = entries
+        .routes
+        .iter()
+        .find(|(k, _)| k.1.addr == [100, 64, 0, 0])
+        .map(|(k, v)| (k.1.route_table_id, *v))
+        .expect("the model has a route to 100.64.0.0/10");
+    let mut out = entries.clone();
+    for (net, _) in prefixes {
+        out.routes.insert(vpc_control::compile::route_key(table, net), next_hop);
+    }
+    out
+}
+
 /// `n` distinct IPv4 prefixes shaped like an internet routing table (60%
 /// /24, the rest /16 to /23), outside 0/8, 10/8, 127/8, 169/8, 192/8 and
 /// 224/3, with one address inside each (the destination a bench sends to).

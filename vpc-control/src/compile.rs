@@ -8,7 +8,7 @@ use vpc_common::{
     ENI_FLAG_ACL_EGRESS_DEFAULT_ACCEPT, ENI_FLAG_ACL_INGRESS_DEFAULT_ACCEPT, ENI_FLAG_NETWORK_ACL,
     ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT, ENI_FLAG_SOURCE_DEST_CHECK, Egress, Eni,
     EniAddressKey, NextHop, NextHopKind, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict, RouteKey,
-    VERDICT_ACCEPT, VERDICT_DROP, ipv4_mapped, policy_addr_prefix_len_v4, policy_port_prefix_len,
+    VERDICT_ACCEPT, VERDICT_DROP, policy_addr_prefix_len_v4, policy_port_prefix_len,
     route_key_prefix_len_v4, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_PORT, ENI_FLAG_UPLINK, NAT_FLAG_VIA_IPV4_GATEWAY,
     NatGateway as NatGatewayConfig, PUBLIC_FLAG_IPV4_GATEWAY, PUBLIC_KIND_ENI, PUBLIC_KIND_SNAT, PublicAddress,
     SNAT_PORT_MAX, SNAT_PORT_MIN, SnatKey, SnatTarget, snat_prefix_len,
@@ -83,7 +83,7 @@ pub struct MapEntries {
 pub fn route_key(route_table_id: u32, prefix: &Ipv4Net) -> RouteTrieKey {
     (
         route_key_prefix_len_v4(prefix.prefix_len() as u32),
-        RouteKey { route_table_id, addr: ipv4_mapped(prefix.network().octets()) },
+        RouteKey { route_table_id, addr: prefix.network().octets() },
     )
 }
 
@@ -188,7 +188,7 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
                 public_ip: public_ip.map(|p| p.octets()).unwrap_or_default(),
             },
         );
-        out.eni_by_address.insert(EniAddressKey { vpc_id, addr: ipv4_mapped(ip.octets()) }, egress);
+        out.eni_by_address.insert(EniAddressKey { vpc_id, addr: ip.octets() }, egress);
         egress_of.insert(inst.id.as_str(), egress);
     }
 
@@ -255,7 +255,7 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
     }
     // Sorted on integers (the key's order: prefix length, table, address
     // bytes) rather than byte-wise compares; the collect then finds one run.
-    routes.sort_by_key(|((len, k), _)| (*len, k.route_table_id, u128::from_be_bytes(k.addr)));
+    routes.sort_by_key(|((len, k), _)| (*len, k.route_table_id, u32::from_be_bytes(k.addr)));
     out.routes = routes.into_iter().collect();
 
     // The internet edge: the uplink port, NAT gateways and their SNAT entries.
@@ -451,7 +451,7 @@ impl Policies {
             out.policy_addresses.insert(
                 (
                     policy_addr_prefix_len_v4(net.prefix_len() as u32),
-                    PolicyAddrKey { policy_id: id, addr: ipv4_mapped(net.network().octets()) },
+                    PolicyAddrKey { policy_id: id, addr: net.network().octets() },
                 ),
                 PolicyClass { class: *class },
             );
@@ -589,7 +589,7 @@ mod tests {
         assert_eq!(hop.egress.ifindex, 9);
         assert_eq!(hop.egress.dst_mac, topology::eni_mac("eni-fw"));
         assert_eq!(hop.egress.src_mac, ROUTER_MAC);
-        assert_eq!(key.0, 32 + 96 + 16);
+        assert_eq!(key.0, 32 + 16, "table id, then the /16");
     }
 
     #[test]
@@ -621,7 +621,7 @@ mod tests {
     fn vpc_3_addresses_are_keyed_by_vpc() {
         let e = compile(&lab(), &ports()).unwrap();
         let vpc = topology::numeric_id("vpc-a");
-        let key = EniAddressKey { vpc_id: vpc, addr: ipv4_mapped([10, 0, 1, 10]) };
+        let key = EniAddressKey { vpc_id: vpc, addr: [10, 0, 1, 10] };
         assert_eq!(e.eni_by_address[&key].ifindex, 7);
         assert_eq!(e.eni_by_address.len(), 2);
     }

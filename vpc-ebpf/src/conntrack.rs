@@ -6,7 +6,7 @@
 //! judged again by the new rules, so revoked access stops at once.
 use aya_ebpf::helpers::generated::bpf_ktime_get_coarse_ns;
 use vpc_common::{
-    ct_idle_timeout, ipv4_mapped, CtEntry, CtKey, DropReason, Eni, CT_STATE_CLOSING, CT_STATE_ESTABLISHED,
+    ct_idle_timeout, CtEntry, CtKey, DropReason, Eni, CT_STATE_CLOSING, CT_STATE_ESTABLISHED,
     CT_STATE_NEW, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT,
     ENI_FLAG_SG_INGRESS_DEFAULT_ACCEPT,
 };
@@ -72,8 +72,8 @@ fn next_state(flow: &Flow, state: u32, reply: bool) -> u32 {
 fn reverse_key(flow: &Flow, vpc_id: u32) -> CtKey {
     CtKey {
         vpc_id,
-        src: ipv4_mapped(flow.dst),
-        dst: ipv4_mapped(flow.src),
+        src: flow.dst,
+        dst: flow.src,
         sport: flow.dport.to_be_bytes(),
         dport: flow.sport.to_be_bytes(),
         proto: flow.proto,
@@ -109,8 +109,8 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, always: bool) -> Re
     let now = unsafe { bpf_ktime_get_coarse_ns() };
     let forward = CtKey {
         vpc_id,
-        src: ipv4_mapped(flow.src),
-        dst: ipv4_mapped(flow.dst),
+        src: flow.src,
+        dst: flow.dst,
         sport: flow.sport.to_be_bytes(),
         dport: flow.dport.to_be_bytes(),
         proto: flow.proto,

@@ -8,7 +8,7 @@
 use aya_ebpf::{maps::lpm_trie::Key, programs::XdpContext};
 use network_types::{eth::EthHdr, ip::Ipv4Hdr};
 use vpc_common::{
-    Action, DropReason, Egress, Eni, EniAddressKey, NextHopKind, SnatKey, ipv4_mapped, snat_prefix_len, NAT_FLAG_VIA_IPV4_GATEWAY, PUBLIC_FLAG_IPV4_GATEWAY,
+    Action, DropReason, Egress, Eni, EniAddressKey, NextHopKind, SnatKey, snat_prefix_len, NAT_FLAG_VIA_IPV4_GATEWAY, PUBLIC_FLAG_IPV4_GATEWAY,
     PUBLIC_KIND_ENI, PUBLIC_KIND_SNAT,
 };
 
@@ -160,7 +160,7 @@ pub fn inbound(
     let egress = match egress_override {
         Some(e) => e,
         None => {
-            let key = EniAddressKey { vpc_id, addr: ipv4_mapped(private_ip) };
+            let key = EniAddressKey { vpc_id, addr: private_ip };
             // SAFETY: read-only copy of a value the control plane writes whole.
             *unsafe { ENI_BY_ADDRESS.get(key) }.ok_or(DropReason::NoNeighbour)?
         }

@@ -5,7 +5,7 @@
 //! through [`crate::conntrack`] (SG-1).
 use aya_ebpf::maps::lpm_trie::Key;
 use vpc_common::{
-    ipv4_mapped, policy_addr_prefix_len_v4, policy_port_prefix_len, DropReason, Eni, PolicyAddrKey,
+    policy_addr_prefix_len_v4, policy_port_prefix_len, DropReason, Eni, PolicyAddrKey,
     PolicyPortKey, ENI_FLAG_ACL_EGRESS_DEFAULT_ACCEPT, ENI_FLAG_ACL_INGRESS_DEFAULT_ACCEPT,
     ENI_FLAG_NETWORK_ACL, VERDICT_ACCEPT,
 };
@@ -29,7 +29,7 @@ pub fn proto_key(proto: u8) -> u8 {
 /// rule matches.
 #[inline(always)]
 pub fn accepts(policy_id: u32, default_accept: bool, remote: [u8; 4], proto: u8, port: u16) -> bool {
-    let key = Key::new(policy_addr_prefix_len_v4(32), PolicyAddrKey { policy_id, addr: ipv4_mapped(remote) });
+    let key = Key::new(policy_addr_prefix_len_v4(32), PolicyAddrKey { policy_id, addr: remote });
     let Some(class) = POLICY_ADDRESSES.get(&key) else {
         return default_accept;
     };

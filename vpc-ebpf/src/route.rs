@@ -6,7 +6,7 @@ use aya_log_ebpf::{debug, warn};
 use network_types::{eth::EthHdr, ip::Ipv4Hdr};
 use vpc_common::{
     Action, DropReason, Egress, EniAddressKey, NextHop, NextHopKind, RouteKey, ENI_FLAG_DIRECT_INTERNET,
-    ENI_FLAG_NETWORK_ACL, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SOURCE_DEST_CHECK, ENI_FLAG_UPLINK, ipv4_mapped,
+    ENI_FLAG_NETWORK_ACL, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SOURCE_DEST_CHECK, ENI_FLAG_UPLINK,
     route_key_prefix_len_v4,
 };
 
@@ -75,7 +75,7 @@ pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
     } else if next_hop.kind == NextHopKind::NatGateway as u32 {
         return internet::outbound(ctx, ifindex, eth, ip, eni, Via::NatGateway(next_hop.gateway_id), len);
     } else {
-        let key = EniAddressKey { vpc_id: eni.vpc_id, addr: ipv4_mapped(ip.dst_addr) };
+        let key = EniAddressKey { vpc_id: eni.vpc_id, addr: ip.dst_addr };
         // SAFETY: read-only use of a value the control plane writes whole.
         *unsafe { ENI_BY_ADDRESS.get(key) }.ok_or(DropReason::NoNeighbour)?
     };
@@ -96,7 +96,7 @@ pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
 /// The route of `table` for `dst` (one LPM lookup, RT-1).
 #[inline(always)]
 pub fn lookup(table: u32, dst: [u8; 4]) -> Option<&'static NextHop> {
-    let key = Key::new(route_key_prefix_len_v4(32), RouteKey { route_table_id: table, addr: ipv4_mapped(dst) });
+    let key = Key::new(route_key_prefix_len_v4(32), RouteKey { route_table_id: table, addr: dst });
     ROUTES.get(&key)
 }
 
