@@ -459,3 +459,19 @@ pub fn destroy(model: &Model) -> Result<usize, ApplyError> {
     datapath::unpin(router_ns)?;
     Ok(removed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_port_takes_the_lowest_free_ifindex_the_port_maps_hold() {
+        let used: BTreeSet<u32> = [1, 2, 3, 5].into();
+        assert_eq!(free_port_index(&used).unwrap(), 4);
+        let full: BTreeSet<u32> = (1..vpc_common::MAX_PORTS).collect();
+        let err = free_port_index(&full).unwrap_err();
+        assert_eq!(err.code(), "QuotaExceeded.MapCapacity", "{err}");
+        let beyond: BTreeSet<u32> = (1..vpc_common::MAX_PORTS).filter(|i| *i != 7).chain([5000]).collect();
+        assert_eq!(free_port_index(&beyond).unwrap(), 7, "ifindexes beyond the maps do not count");
+    }
+}
