@@ -90,6 +90,10 @@ fn without_route_entries(model: &Model) -> Model {
     m
 }
 
+/// Removed entries in a row the walk in [`route_entry_changes`] skips
+/// without an index (a batch call removes at most 50).
+const REMOVED_RUN: usize = 64;
+
 /// The writes turning the stored entries of `prev` into those of `next`:
 /// (upserts, keys removed). Entries shared with `prev` (the same `Arc`, or
 /// equal) are not written.
@@ -106,19 +110,29 @@ fn route_entry_changes<'a>(prev: &'a Model, next: &'a Model) -> (Vec<(String, &'
         // what is left by destination.
         let new = &t.route_entries;
         let (mut i, mut j) = (0, 0);
-        while i < old.len() {
-            if j < new.len() && Arc::ptr_eq(&old[i], &new[j]) {
+        while i < old.len() && j < new.len() {
+            if Arc::ptr_eq(&old[i], &new[j]) {
                 i += 1;
                 j += 1;
-            } else if !new.get(j).is_some_and(|n| n.destination_cidr_block == old[i].destination_cidr_block)
-                && (i + 1 == old.len() || new.get(j).is_some_and(|n| Arc::ptr_eq(&old[i + 1], n)))
-            {
-                // old[i] is gone (and not replaced in place).
-                removals.push(entry_key(t, &old[i]));
+            } else if old[i].destination_cidr_block == new[j].destination_cidr_block {
+                // Changed in place.
+                if *old[i] != *new[j] {
+                    upserts.push((entry_key(t, &new[j]), new[j].as_ref()));
+                }
                 i += 1;
+                j += 1;
+            } else if let Some(k) = old[i..].iter().take(REMOVED_RUN).position(|o| Arc::ptr_eq(o, &new[j])) {
+                // A run of removed entries (an entry moved later in the list
+                // is removed here and written again below: same result).
+                removals.extend(old[i..i + k].iter().map(|e| entry_key(t, e)));
+                i += k;
             } else {
                 break;
             }
+        }
+        if j == new.len() {
+            removals.extend(old[i..].iter().map(|e| entry_key(t, e)));
+            i = old.len();
         }
         let mut old_by_dest: HashMap<ipnet::Ipv4Net, &Arc<RouteEntry>> =
             old[i..].iter().map(|e| (e.destination_cidr_block, e)).collect();

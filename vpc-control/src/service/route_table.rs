@@ -323,47 +323,81 @@ pub fn create_entries(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
 /// listed in `FailedRouteEntries` with their code. On a gateway route table
 /// a deleted entry turns back into the system entry (RT-4).
 pub fn delete_entries(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
+    /// What one `RouteEntries.N.` names.
+    enum Target {
+        Id(String),
+        Hop(Ipv4Net, String),
+    }
     p.required("RegionId")?;
     let prefixes = batch_prefixes(p)?;
-    let mut doomed: HashMap<usize, HashSet<usize>> = HashMap::new();
-    let mut by_id: HashMap<usize, HashMap<&str, usize>> = HashMap::new();
-    let mut failed: Vec<Value> = Vec::new();
-    let model = &d.model;
-    for pre in &prefixes {
+    // (position, id, DstCidrBlock, NextHop) of each request, for the answer.
+    let mut asked: Vec<(String, String, String)> = Vec::new();
+    let mut targets: Vec<(usize, usize, Target)> = Vec::new();
+    let mut failed: Vec<(usize, ApiError)> = Vec::new();
+    for (n, pre) in prefixes.iter().enumerate() {
         let field = |f: &str| format!("{pre}{f}");
         p.accept(&[&field("RouteTableId")]);
         let id = p.str(&field("RouteEntryId"));
-        let dst = p.get(&field("DstCidrBlock")).unwrap_or_default().to_string();
-        let hop = p.get(&field("NextHop")).unwrap_or_default().to_string();
-        let attempt = (|| -> Result<(usize, usize), ApiError> {
+        asked.push((
+            id.unwrap_or_default().to_string(),
+            p.get(&field("DstCidrBlock")).unwrap_or_default().to_string(),
+            p.get(&field("NextHop")).unwrap_or_default().to_string(),
+        ));
+        let attempt = (|| -> Result<(usize, Target), ApiError> {
             let ti = d.route_table_index(p.required(&field("RouteTableId"))?)?;
-            let entries = &model.route_tables[ti].route_entries;
-            let found = match id {
-                Some(id) => by_id
-                    .entry(ti)
-                    .or_insert_with(|| entries.iter().enumerate().map(|(i, e)| (e.id.as_str(), i)).collect())
-                    .get(id)
-                    .copied(),
+            Ok(match id {
+                Some(id) => (ti, Target::Id(id.to_string())),
                 None => {
                     let destination = batch_destination(&field("DstCidrBlock"), p.required(&field("DstCidrBlock"))?)?;
-                    let next_hop = p.required(&field("NextHop"))?;
-                    entries.iter().position(|e| e.destination_cidr_block == destination && e.next_hop_id == next_hop)
+                    (ti, Target::Hop(destination, p.required(&field("NextHop"))?.to_string()))
                 }
-            };
-            let ei = found.ok_or_else(|| {
-                ApiError::not_found("InvalidRouteEntry.NotFound", "The specified route entry does not exist (system entries cannot be deleted).")
-            })?;
-            Ok((ti, ei))
+            })
         })();
         match attempt {
-            Ok((ti, ei)) if doomed.entry(ti).or_default().insert(ei) => {}
-            Ok(_) => failed.push(json!({ "RouteEntryId": id.unwrap_or_default(), "DstCidrBlock": dst, "NextHop": hop,
-                "FailedCode": "InvalidRouteEntry.NotFound", "FailedMessage": "The route entry is named twice in this call." })),
-            Err(e) => failed.push(json!({ "RouteEntryId": id.unwrap_or_default(), "DstCidrBlock": dst, "NextHop": hop,
-                "FailedCode": e.code, "FailedMessage": e.message })),
+            Ok((ti, t)) => targets.push((n, ti, t)),
+            Err(e) => failed.push((n, e)),
         }
     }
-    drop(by_id);
+    // One pass over each table touched: entry -> the request naming it.
+    let mut doomed: HashMap<usize, HashSet<usize>> = HashMap::new();
+    let tables: BTreeSet<usize> = targets.iter().map(|(_, ti, _)| *ti).collect();
+    let mut found: HashMap<usize, (usize, usize)> = HashMap::new();
+    for ti in tables {
+        let mine: Vec<&(usize, usize, Target)> = targets.iter().filter(|(_, t, _)| *t == ti).collect();
+        let mut ids: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (n, _, t) in &mine {
+            if let Target::Id(id) = t {
+                ids.entry(id.as_str()).or_default().push(*n);
+            }
+        }
+        let hops: Vec<(Ipv4Net, &str, usize)> =
+            mine.iter().filter_map(|(n, _, t)| if let Target::Hop(c, h) = t { Some((*c, h.as_str(), *n)) } else { None }).collect();
+        for (ei, e) in d.model.route_tables[ti].route_entries.iter().enumerate() {
+            if !ids.is_empty()
+                && let Some(ns) = ids.get(e.id.as_str())
+            {
+                for n in ns {
+                    found.entry(*n).or_insert((ti, ei));
+                }
+            }
+            for (c, h, n) in &hops {
+                if *c == e.destination_cidr_block && *h == e.next_hop_id {
+                    found.entry(*n).or_insert((ti, ei));
+                }
+            }
+        }
+    }
+    for (n, _, _) in &targets {
+        match found.get(n) {
+            Some((ti, ei)) if doomed.entry(*ti).or_default().insert(*ei) => {}
+            Some(_) => failed.push((*n, ApiError::not_found("InvalidRouteEntry.NotFound", "The route entry is named twice in this call."))),
+            None => failed.push((
+                *n,
+                ApiError::not_found("InvalidRouteEntry.NotFound", "The specified route entry does not exist (system entries cannot be deleted)."),
+            )),
+        }
+    }
+    failed.sort_by_key(|(n, _)| *n);
     let deleted: usize = doomed.values().map(HashSet::len).sum();
     for (ti, gone) in doomed {
         let mut i = 0;
@@ -372,6 +406,13 @@ pub fn delete_entries(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
             !gone.contains(&(i - 1))
         });
     }
+    let failed: Vec<Value> = failed
+        .into_iter()
+        .map(|(n, e)| {
+            let (id, dst, hop) = &asked[n];
+            json!({ "RouteEntryId": id, "DstCidrBlock": dst, "NextHop": hop, "FailedCode": e.code, "FailedMessage": e.message })
+        })
+        .collect();
     Ok(json!({ "SuccessCount": deleted, "FailedCount": failed.len(), "FailedRouteEntries": failed }))
 }
 
