@@ -271,3 +271,130 @@ fn datapath_refuses_maps_pinned_by_another_layout() {
     let err = Datapath::load(Some(&router)).err().expect("load must refuse the foreign map");
     assert!(err.to_string().contains("another version"), "{err}");
 }
+
+const BIG_TABLE_MODEL: &str = r#"
+[[vpc]]
+id = "vpc-a"
+cidr_block = "10.0.0.0/16"
+[[vswitch]]
+id = "vsw-1"
+vpc_id = "vpc-a"
+cidr_block = "10.0.1.0/24"
+route_table_id = "vtb-big"
+[[route_table]]
+id = "vtb-big"
+vpc_id = "vpc-a"
+[[instance]]
+id = "i-src"
+vswitch_id = "vsw-1"
+private_ip_address = "10.0.1.10"
+[[instance]]
+id = "i-fw1"
+vswitch_id = "vsw-1"
+private_ip_address = "10.0.1.21"
+source_dest_check = false
+[[instance]]
+id = "i-fw2"
+vswitch_id = "vsw-1"
+private_ip_address = "10.0.1.22"
+source_dest_check = false
+"#;
+
+/// `n` distinct routes outside 10/8 of lengths /8 to /32 (a third longer
+/// than /24, inside blocks other routes cover), next hops alternating.
+fn big_table_routes(n: usize) -> Vec<(ipnet::Ipv4Net, &'static str)> {
+    const LENGTHS: [u8; 12] = [8, 12, 16, 20, 22, 23, 24, 24, 25, 26, 28, 32];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        // Few first octets, so short and long routes overlap.
+        let addr = (((x >> 40) as u32 % 4 + 100) << 24) | ((x >> 8) as u32 & 0x00ff_ffff);
+        let len = LENGTHS[(x as usize >> 3) % LENGTHS.len()];
+        let net = ipnet::Ipv4Net::new(Ipv4Addr::from(addr), len).unwrap().trunc();
+        if seen.insert(net) {
+            out.push((net, if out.len() % 2 == 0 { "i-fw1" } else { "i-fw2" }));
+        }
+    }
+    out
+}
+
+/// The next hop the trie's longest match gives `dst` (None: no route).
+fn longest_match(routes: &[(ipnet::Ipv4Net, &'static str)], dst: Ipv4Addr) -> Option<&'static str> {
+    routes.iter().filter(|(n, _)| n.contains(&dst)).max_by_key(|(n, _)| n.prefix_len()).map(|(_, h)| *h)
+}
+
+fn with_big_table(fx: &Fixture, routes: &[(ipnet::Ipv4Net, &'static str)]) -> vpc_control::model::Model {
+    let mut m = fx.model.clone();
+    let t = m.route_tables.iter_mut().find(|t| t.id == "vtb-big").expect("vtb-big");
+    t.route_entries = routes
+        .iter()
+        .map(|(net, hop)| {
+            std::sync::Arc::new(vpc_control::model::RouteEntry {
+                id: String::new(),
+                name: None,
+                destination_cidr_block: *net,
+                next_hop_type: vpc_control::model::NextHopType::Instance,
+                next_hop_id: hop.to_string(),
+                meta: Default::default(),
+            })
+        })
+        .collect();
+    m
+}
+
+/// Sends frames from i-src to destinations in and around `routes` and
+/// checks each leaves for the longest match's next hop, or is dropped.
+fn check_forwarding(fx: &mut Fixture, routes: &[(ipnet::Ipv4Net, &'static str)], what: &str) {
+    let src = eni_mac("eni-src");
+    let mut x: u32 = 12345;
+    for (k, (net, _)) in routes.iter().enumerate().take(600) {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        let inside = u32::from(net.network()) | (x & !u32::from(net.netmask()));
+        // Every third one: a neighbour block (maybe no route at all).
+        let dst = Ipv4Addr::from(if k % 3 == 0 { inside ^ 0x0000_0100 } else { inside });
+        let frame = icmp_echo(ROUTER_MAC, src, ip("10.0.1.10"), dst, 64);
+        let (verdict, out) = fx.run("eni-src", &frame);
+        match longest_match(routes, dst) {
+            Some(hop) => {
+                let eni = format!("eni-{}", hop.trim_start_matches("i-"));
+                assert_eq!(verdict, XDP_REDIRECT, "{what}: {dst} goes to {hop}");
+                assert_eq!(out[..6], eni_mac(&eni), "{what}: {dst} goes to {hop}");
+            }
+            None => assert_eq!(verdict, XDP_DROP, "{what}: {dst} has no route"),
+        }
+    }
+}
+
+#[test]
+fn rt_1_a_big_route_table_is_answered_through_the_direct_stage_as_by_the_trie() {
+    let mut fx = Fixture::new(BIG_TABLE_MODEL);
+    let table = vpc_control::topology::numeric_id("vtb-big");
+    assert!(!fx.dp.direct_tables().contains(&Some(table)), "a small table uses the trie alone");
+
+    let routes = big_table_routes(3000);
+    fx.reapply(with_big_table(&fx, &routes));
+    assert!(fx.dp.direct_tables().contains(&Some(table)), "3000 routes: the table holds a direct slot");
+    check_forwarding(&mut fx, &routes, "3000 routes");
+
+    // Remove every other route and add a default route: the slot is
+    // rebuilt whole (0.0.0.0/0 covers every block), then changed in place.
+    let mut fewer: Vec<_> = routes.iter().step_by(2).copied().collect();
+    fewer.push(("0.0.0.0/0".parse().unwrap(), "i-fw2"));
+    fx.reapply(with_big_table(&fx, &fewer));
+    check_forwarding(&mut fx, &fewer, "1500 routes and a default route");
+    fewer.pop();
+    fewer.truncate(1200);
+    fx.reapply(with_big_table(&fx, &fewer));
+    assert!(fx.dp.direct_tables().contains(&Some(table)));
+    check_forwarding(&mut fx, &fewer, "1200 routes");
+
+    // Below half the threshold, the table leaves its slot: the trie answers.
+    let few: Vec<_> = fewer[..100].to_vec();
+    fx.reapply(with_big_table(&fx, &few));
+    assert!(!fx.dp.direct_tables().contains(&Some(table)), "100 routes: the slot is released");
+    check_forwarding(&mut fx, &few, "100 routes");
+}

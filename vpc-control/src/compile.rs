@@ -186,6 +186,8 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
                 acl_ingress,
                 acl_egress,
                 public_ip: public_ip.map(|p| p.octets()).unwrap_or_default(),
+                // The datapath layer sets it (a table's direct slot).
+                route_slot: 0,
             },
         );
         out.eni_by_address.insert(EniAddressKey { vpc_id, addr: ip.octets() }, egress);

@@ -5,6 +5,7 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     fs, io,
     path::{Path, PathBuf},
+    sync::atomic::{AtomicU32, Ordering},
     time::Instant,
 };
 
@@ -24,11 +25,12 @@ use thiserror::Error;
 use vpc_common::{
     Action, CtEntry, CtKey, DropReason, ENI_FLAG_PORT, Egress, Eni, EniAddressKey, INSTANCE_PROGRAM, NatGateway as NatGatewayConfig,
     NatInKey, NatInValue, NatOutKey, NatOutValue, NextHop, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict,
-    PortCounters, PublicAddress, ROUTER_PROGRAM, RouteKey, SnatKey, SnatTarget, map_names,
+    PortCounters, PublicAddress, ROUTER_PROGRAM, RouteKey, RoutePrefixKey, SnatKey, SnatTarget, map_names,
 };
 
 use crate::{
-    compile::{Diff, MapEntries, diff},
+    compile::{Diff, MapEntries, RouteTrieKey, diff},
+    direct::{self, BlockWrites, TableIndex},
     ebpf_log::{self, EbpfLogger},
 };
 
@@ -114,7 +116,7 @@ pub fn ensure_bpffs() -> Result<(), DatapathError> {
 /// (type, key size, value size, max entries) of each map, as the datapath
 /// defines it; the value size of the device map is the kernel's (4 or 8
 /// bytes).
-fn expected_layout(name: &str) -> Option<(MapType, u32, Option<u32>, u32)> {
+fn expected_layout(name: &str, direct_slots: u32) -> Option<(MapType, u32, Option<u32>, u32)> {
     use std::mem::size_of;
     use vpc_common::{
         MAX_CONNECTIONS, MAX_ENI_ADDRESSES, MAX_NAT_GATEWAYS, MAX_NAT_MAPPINGS, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS,
@@ -129,6 +131,10 @@ fn expected_layout(name: &str) -> Option<(MapType, u32, Option<u32>, u32)> {
             (Hash, sz(size_of::<EniAddressKey>()), Some(sz(size_of::<Egress>())), MAX_ENI_ADDRESSES)
         }
         map_names::ROUTES => (LpmTrie, 4 + sz(size_of::<RouteKey>()), Some(sz(size_of::<NextHop>())), MAX_ROUTES),
+        map_names::ROUTES_DIRECT => (Array, 4, Some(8), direct_entries(direct_slots)),
+        map_names::ROUTES_BY_PREFIX => {
+            (Hash, sz(size_of::<RoutePrefixKey>()), Some(sz(size_of::<NextHop>())), MAX_ROUTES)
+        }
         map_names::EGRESS_PORTS => (DevMapHash, 4, None, MAX_PORTS),
         map_names::PORT_COUNTERS => (PerCpuArray, 4, Some(sz(size_of::<PortCounters>())), MAX_PORTS),
         map_names::ACTIONS => (PerCpuArray, 4, Some(8), Action::COUNT),
@@ -154,13 +160,13 @@ fn expected_layout(name: &str) -> Option<(MapType, u32, Option<u32>, u32)> {
 
 /// A map pinned by another version of the datapath would be reused as is
 /// and misread: refuse it with a clear error instead.
-fn check_pinned_layout(name: &'static str, path: &Path) -> Result<(), DatapathError> {
+fn check_pinned_layout(name: &'static str, path: &Path, direct_slots: u32) -> Result<(), DatapathError> {
     if !path.exists() {
         return Ok(());
     }
     let info = aya::maps::MapInfo::from_pin(path).map_err(map_err(name))?;
     let found = (info.map_type().ok(), info.key_size(), info.value_size(), info.max_entries());
-    match expected_layout(name) {
+    match expected_layout(name, direct_slots) {
         Some((t, k, v, n))
             if found.0 == Some(t) && k == found.1 && v.is_none_or(|v| v == found.2) && n == found.3 =>
         {
@@ -239,6 +245,99 @@ pub struct Datapath {
     /// When this handle last flipped each port's ENI copy (see
     /// [`Self::set_eni`]).
     eni_flips: BTreeMap<u32, Instant>,
+    /// The direct stage of big route tables.
+    direct: DirectStage,
+}
+
+/// Slots of the direct stage (`vpc_common::direct`) a datapath has: one
+/// route table of at least `direct::MIN_ROUTES` routes each (64 MiB each).
+pub const DIRECT_SLOTS: u32 = 1;
+
+/// The `ROUTES_BY_PREFIX` key of a route of /24 or shorter.
+fn prefix_key(k: &RouteTrieKey) -> Option<RoutePrefixKey> {
+    let (_, len) = direct::prefix_of(k);
+    (len <= 24).then_some(RoutePrefixKey { route_table_id: k.1.route_table_id, addr: k.1.addr, len })
+}
+
+/// `enis` with the direct slot of their route table (`slots[i]` is the
+/// table of slot `i`).
+fn with_route_slots(enis: &BTreeMap<u32, Eni>, slots: &[Option<u32>]) -> BTreeMap<u32, Eni> {
+    enis.iter()
+        .map(|(k, e)| {
+            let slot = slots.iter().position(|t| *t == Some(e.route_table_id)).map_or(0, |s| s as u32 + 1);
+            (*k, Eni { route_slot: slot, ..*e })
+        })
+        .collect()
+}
+
+/// Entries of `ROUTES_DIRECT` for `slots` slots (an array has at least one).
+fn direct_entries(slots: u32) -> u32 {
+    (slots * vpc_common::direct::ENTRIES).max(1)
+}
+
+/// The direct stage as this handle keeps it.
+struct DirectStage {
+    /// `ROUTES_DIRECT`, mapped (none without slots).
+    mem: Option<DirectMem>,
+    /// The route table holding each slot.
+    slots: Vec<Option<u32>>,
+    /// Index of each slotted table's routes; `None` until the slot is
+    /// known to match them (after a load: rebuilt at the next write).
+    index: Vec<Option<TableIndex>>,
+}
+
+/// `ROUTES_DIRECT` mapped into this process: entries written here are what
+/// XDP reads, without a syscall each.
+struct DirectMem {
+    ptr: std::ptr::NonNull<AtomicU32>,
+    len: usize,
+}
+
+// SAFETY: the mapping is owned by this value and only accessed through
+// atomics, so it may move to and be shared with other threads.
+unsafe impl Send for DirectMem {}
+// SAFETY: as above.
+unsafe impl Sync for DirectMem {}
+
+impl DirectMem {
+    fn map(ebpf: &Ebpf, slots: u32) -> Result<Self, DatapathError> {
+        use std::os::fd::{AsFd, AsRawFd};
+        let name = map_names::ROUTES_DIRECT;
+        let Some(aya::maps::Map::Array(data)) = ebpf.map(name) else {
+            return Err(DatapathError::Missing(name));
+        };
+        // Two u32 blocks per u64 entry (the even block in the low half, as
+        // both sides are little-endian).
+        let len = slots as usize * direct::BLOCKS;
+        let bytes = len * std::mem::size_of::<u32>();
+        let fd = data.fd().as_fd().as_raw_fd();
+        // SAFETY: a shared mapping of a BPF_F_MMAPABLE array of `len` u32s,
+        // owned by the returned value (unmapped on drop); the kernel keeps
+        // the map alive while it is mapped.
+        let ptr = unsafe {
+            libc::mmap(std::ptr::null_mut(), bytes, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0)
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(DatapathError::Pin { path: name.into(), source: io::Error::last_os_error() });
+        }
+        let ptr = std::ptr::NonNull::new(ptr.cast::<AtomicU32>()).ok_or(DatapathError::Missing(name))?;
+        Ok(Self { ptr, len })
+    }
+
+    /// The blocks of slot `slot`.
+    fn slot(&self, slot: usize) -> &[AtomicU32] {
+        // SAFETY: the mapping holds `len` u32s (AtomicU32 has the layout
+        // of u32) for the life of `self`; the range is within it.
+        let all = unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) };
+        &all[slot * direct::BLOCKS..(slot + 1) * direct::BLOCKS]
+    }
+}
+
+impl Drop for DirectMem {
+    fn drop(&mut self) {
+        // SAFETY: unmaps the mapping made in `map`, used by nothing after.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len * std::mem::size_of::<u32>()) };
+    }
 }
 
 impl Datapath {
@@ -262,8 +361,10 @@ impl Datapath {
     }
 
     fn load_with(router_namespace: Option<&str>, keep_headers: bool) -> Result<Self, DatapathError> {
+        let direct_slots = DIRECT_SLOTS;
         let pin_dir = router_namespace.map(pin_dir);
         let mut loader = EbpfLoader::new();
+        loader.map_max_entries(map_names::ROUTES_DIRECT, direct_entries(direct_slots));
         let keep = u8::from(keep_headers);
         loader.override_global(BENCH_KEEP_HEADERS, &keep, true);
         let paths: Vec<(&str, PathBuf)> = match &pin_dir {
@@ -276,7 +377,7 @@ impl Datapath {
             None => Vec::new(),
         };
         for (name, path) in &paths {
-            check_pinned_layout(name, path)?;
+            check_pinned_layout(name, path, direct_slots)?;
             loader.map_pin_path(name, path.as_path());
         }
         let mut ebpf = loader.load(OBJECT)?;
@@ -293,14 +394,22 @@ impl Datapath {
                 None
             }
         };
-        Ok(Self {
+        let direct_mem = if direct_slots == 0 { None } else { Some(DirectMem::map(&ebpf, direct_slots)?) };
+        let mut datapath = Self {
             ebpf,
             router_namespace: router_namespace.map(str::to_string),
             pin_dir,
             logger,
             attached: BTreeSet::new(),
             eni_flips: BTreeMap::new(),
-        })
+            direct: DirectStage {
+                mem: direct_mem,
+                slots: vec![None; direct_slots as usize],
+                index: vec![None; direct_slots as usize],
+            },
+        };
+        datapath.direct_from_kernel()?;
+        Ok(datapath)
     }
 
     /// Takes the reader of the datapath's log records (once; `None` after,
@@ -347,16 +456,9 @@ impl Datapath {
     /// Reads every configuration entry the maps hold now.
     pub fn read(&self) -> Result<MapEntries, DatapathError> {
         let mut out = MapEntries::default();
-        let copies: Array<&MapData, u32> =
-            Array::try_from(self.map(map_names::ENI_COPY)?).map_err(map_err(map_names::ENI_COPY))?;
-        let enis: Array<&MapData, Eni> =
-            Array::try_from(self.map(map_names::ENI_BY_PORT)?).map_err(map_err(map_names::ENI_BY_PORT))?;
-        for (ifindex, copy) in copies.iter().enumerate() {
-            let copy = copy.map_err(map_err(map_names::ENI_COPY))? & 1;
-            let eni = enis.get(&(2 * ifindex as u32 + copy), 0).map_err(map_err(map_names::ENI_BY_PORT))?;
-            if eni.flags & ENI_FLAG_PORT != 0 {
-                out.eni_by_port.insert(ifindex as u32, eni);
-            }
+        for (ifindex, eni) in self.port_enis()? {
+            // The direct slot is the datapath layer's, not the model's.
+            out.eni_by_port.insert(ifindex, Eni { route_slot: 0, ..eni });
         }
         let m: HashMap<&MapData, EniAddressKey, Egress> = HashMap::try_from(self.map(map_names::ENI_BY_ADDRESS)?)
             .map_err(map_err(map_names::ENI_BY_ADDRESS))?;
@@ -411,6 +513,11 @@ impl Datapath {
         self.map_mut(name)?.pin(path).map_err(DatapathError::from)
     }
 
+    /// The route table holding each slot of the direct stage (numeric ids).
+    pub fn direct_tables(&self) -> &[Option<u32>] {
+        &self.direct.slots
+    }
+
     /// Ports present in the device map.
     pub fn egress_ports(&self) -> Result<BTreeSet<u32>, DatapathError> {
         let m = DevMapHash::try_from(self.map(map_names::EGRESS_PORTS)?).map_err(map_err(map_names::EGRESS_PORTS))?;
@@ -422,6 +529,15 @@ impl Datapath {
     /// egress ports and counters first, then addresses, routes, and ingress
     /// ENIs last; removals in the reverse order.
     pub fn write(&mut self, current: &MapEntries, desired: &MapEntries) -> Result<WriteStats, DatapathError> {
+        let written = self.write_all(current, desired);
+        if written.is_err() {
+            // Which slot each table holds is unknown now: read it back.
+            self.direct_from_kernel()?;
+        }
+        written
+    }
+
+    fn write_all(&mut self, current: &MapEntries, desired: &MapEntries) -> Result<WriteStats, DatapathError> {
         let mut stats = WriteStats::default();
         let current_ports = self.egress_ports()?;
         let ports: BTreeSet<u32> = desired.eni_by_port.keys().copied().collect();
@@ -444,7 +560,9 @@ impl Datapath {
 
         let addr = diff(&current.eni_by_address, &desired.eni_by_address);
         let routes = diff(&current.routes, &desired.routes);
-        let enis = diff(&current.eni_by_port, &desired.eni_by_port);
+        let old_slots = self.direct.slots.clone();
+        let new_slots = self.direct_slots(desired);
+        let enis = diff(&with_route_slots(&current.eni_by_port, &old_slots), &with_route_slots(&desired.eni_by_port, &new_slots));
         let policy_addresses = diff(&current.policy_addresses, &desired.policy_addresses);
         let policy_ports = diff(&current.policy_ports, &desired.policy_ports);
         let public = diff(&current.public_addresses, &desired.public_addresses);
@@ -493,6 +611,7 @@ impl Datapath {
             let mut m = self.routes()?;
             upsert_all(&routes, &mut stats, |k, v| m.insert(&Key::new(k.0, k.1), v, 0)).map_err(map_err(ROUTES))?;
         }
+        self.write_direct(current, desired, &routes, &new_slots, &mut stats)?;
         for (ifindex, eni) in &enis.upserts {
             self.set_eni(*ifindex, eni)?;
             stats.upserts += 1;
@@ -544,7 +663,172 @@ impl Datapath {
             }
         }
         self.zero_port_counters(current_ports.difference(&ports).copied(), nr_cpus)?;
+        self.release_direct(current, desired, &old_slots, &new_slots, &mut stats)?;
         Ok(stats)
+    }
+
+    /// The slot of each table after this write (`direct::assign`); a slot
+    /// released now is given to another table only at a later write, once
+    /// no ENI points at it.
+    fn direct_slots(&self, desired: &MapEntries) -> Vec<Option<u32>> {
+        let old = &self.direct.slots;
+        if old.is_empty() {
+            return Vec::new();
+        }
+        let mut new = direct::assign(old, &direct::route_counts(&desired.routes));
+        for (o, n) in old.iter().zip(new.iter_mut()) {
+            if o.is_some() && n != o {
+                *n = None;
+            }
+        }
+        new
+    }
+
+    /// Brings each slot of `slots` to its table's routes in `desired`, before
+    /// any ENI points at a new slot: a new slot (or one not checked since the
+    /// load) gets every route and every block; a kept one only the blocks
+    /// `routes` (the route diff) moves. Next hops of short routes are written
+    /// before the blocks naming them, and removed after (a packet that finds
+    /// none asks the trie, which still has the route).
+    fn write_direct(
+        &mut self,
+        current: &MapEntries,
+        desired: &MapEntries,
+        routes: &Diff<RouteTrieKey, NextHop>,
+        slots: &[Option<u32>],
+        stats: &mut WriteStats,
+    ) -> Result<(), DatapathError> {
+        use map_names::ROUTES_BY_PREFIX;
+        for (i, table) in slots.iter().enumerate() {
+            let Some(table) = *table else {
+                self.direct.index[i] = None;
+                continue;
+            };
+            let mine = |k: &RouteTrieKey| k.1.route_table_id == table;
+            let kept = self.direct.slots[i] == Some(table) && self.direct.index[i].is_some();
+            let mut by_prefix = self.hash_map::<RoutePrefixKey, NextHop>(ROUTES_BY_PREFIX)?;
+            if !kept {
+                let short = direct::table_routes(&desired.routes, table).filter_map(|(k, v)| prefix_key(k).map(|p| (p, *v)));
+                for (k, v) in short {
+                    by_prefix.insert(k, v, 0).map_err(map_err(ROUTES_BY_PREFIX))?;
+                    stats.upserts += 1;
+                }
+                let index = TableIndex::of(&desired.routes, table);
+                self.fill_slot(i, &index, stats);
+                self.direct.index[i] = Some(index);
+                continue;
+            }
+            for (k, v) in routes.upserts.iter().filter(|(k, _)| mine(k)) {
+                if let Some(p) = prefix_key(k) {
+                    by_prefix.insert(p, v, 0).map_err(map_err(ROUTES_BY_PREFIX))?;
+                    stats.upserts += 1;
+                }
+            }
+            let added = routes.upserts.iter().filter(|(k, _)| mine(k) && !current.routes.contains_key(k)).map(|(k, _)| (k, true));
+            let removed = routes.removals.iter().filter(|k| mine(k)).map(|k| (k, false));
+            let changes: Vec<(u32, u32, bool)> = added
+                .chain(removed)
+                .map(|(k, present)| {
+                    let (addr, len) = direct::prefix_of(k);
+                    (addr, len, present)
+                })
+                .collect();
+            if !changes.is_empty() {
+                let mut index = self.direct.index[i].take().expect("a kept slot has its index");
+                match direct::change(&mut index, &changes) {
+                    BlockWrites::Some(writes) => {
+                        let blocks = self.direct.mem.as_ref().expect("slots come with the mapping").slot(i);
+                        for (b, v) in writes {
+                            blocks[b as usize].store(v, Ordering::Relaxed);
+                            stats.upserts += 1;
+                        }
+                    }
+                    BlockWrites::All => self.fill_slot(i, &index, stats),
+                }
+                self.direct.index[i] = Some(index);
+            }
+            let mut by_prefix = self.hash_map::<RoutePrefixKey, NextHop>(ROUTES_BY_PREFIX)?;
+            for p in routes.removals.iter().filter(|k| mine(k)).filter_map(prefix_key) {
+                if by_prefix.remove(&p).is_ok() {
+                    stats.removals += 1;
+                }
+            }
+        }
+        self.direct.slots = slots.to_vec();
+        Ok(())
+    }
+
+    /// Writes every block of slot `slot` that differs from `index`'s answer.
+    fn fill_slot(&self, slot: usize, index: &TableIndex, stats: &mut WriteStats) {
+        let mut want = vec![0u32; direct::BLOCKS];
+        index.fill(&mut want);
+        let blocks = self.direct.mem.as_ref().expect("slots come with the mapping").slot(slot);
+        for (b, v) in blocks.iter().zip(want) {
+            if b.load(Ordering::Relaxed) != v {
+                b.store(v, Ordering::Relaxed);
+                stats.upserts += 1;
+            }
+        }
+    }
+
+    /// After the ENIs left them: removes the prefix entries of the tables
+    /// whose slot was released by this write.
+    fn release_direct(
+        &mut self,
+        current: &MapEntries,
+        desired: &MapEntries,
+        old: &[Option<u32>],
+        new: &[Option<u32>],
+        stats: &mut WriteStats,
+    ) -> Result<(), DatapathError> {
+        let released: Vec<u32> = old.iter().zip(new).filter(|(o, n)| o.is_some() && o != n).filter_map(|(o, _)| *o).collect();
+        if released.is_empty() {
+            return Ok(());
+        }
+        std::thread::sleep(POLICY_GRACE);
+        let mut by_prefix = self.hash_map::<RoutePrefixKey, NextHop>(map_names::ROUTES_BY_PREFIX)?;
+        for table in released {
+            let keys = direct::table_routes(&current.routes, table).chain(direct::table_routes(&desired.routes, table));
+            for p in keys.filter_map(|(k, _)| prefix_key(k)) {
+                if by_prefix.remove(&p).is_ok() {
+                    stats.removals += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads which table holds each slot from the ENIs in the maps (at load,
+    /// and after a failed write); each slot is checked whole at the next
+    /// write.
+    fn direct_from_kernel(&mut self) -> Result<(), DatapathError> {
+        let n = self.direct.slots.len();
+        let mut slots = vec![None; n];
+        for (_, eni) in self.port_enis()? {
+            if let Some(s) = eni.route_slot.checked_sub(1).map(|s| s as usize).filter(|s| *s < n) {
+                slots[s] = Some(eni.route_table_id);
+            }
+        }
+        self.direct.slots = slots;
+        self.direct.index = vec![None; n];
+        Ok(())
+    }
+
+    /// The current ENI of every router port, as the maps hold it.
+    fn port_enis(&self) -> Result<Vec<(u32, Eni)>, DatapathError> {
+        let copies: Array<&MapData, u32> =
+            Array::try_from(self.map(map_names::ENI_COPY)?).map_err(map_err(map_names::ENI_COPY))?;
+        let enis: Array<&MapData, Eni> =
+            Array::try_from(self.map(map_names::ENI_BY_PORT)?).map_err(map_err(map_names::ENI_BY_PORT))?;
+        let mut out = Vec::new();
+        for (ifindex, copy) in copies.iter().enumerate() {
+            let copy = copy.map_err(map_err(map_names::ENI_COPY))? & 1;
+            let eni = enis.get(&(2 * ifindex as u32 + copy), 0).map_err(map_err(map_names::ENI_BY_PORT))?;
+            if eni.flags & ENI_FLAG_PORT != 0 {
+                out.push((ifindex as u32, eni));
+            }
+        }
+        Ok(out)
     }
 
     /// Makes `eni` (all zeros: no port) the ENI of router port `ifindex`,

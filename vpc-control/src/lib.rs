@@ -11,6 +11,7 @@ pub mod client;
 pub mod compile;
 pub mod daemon;
 pub mod datapath;
+pub mod direct;
 pub mod ebpf_log;
 pub mod lab;
 pub mod metrics;

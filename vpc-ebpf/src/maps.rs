@@ -7,7 +7,7 @@ use aya_ebpf::maps::Array;
 use vpc_common::{
     Action, CtEntry, CtKey, DropReason, Egress, Eni, EniAddressKey, NatGateway, NatInKey, NatInValue,
     NatOutKey, NatOutValue, NextHop, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict, PortCounters,
-    PublicAddress, RouteKey, SnatKey, SnatTarget, MAX_CONNECTIONS, MAX_ENI_ADDRESSES, MAX_NAT_GATEWAYS,
+    PublicAddress, RouteKey, RoutePrefixKey, SnatKey, SnatTarget, MAX_CONNECTIONS, MAX_ENI_ADDRESSES, MAX_NAT_GATEWAYS,
     MAX_NAT_MAPPINGS, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS, MAX_PORTS, MAX_PUBLIC_ADDRESSES, MAX_ROUTES,
     MAX_SNAT_ENTRIES, ENI_FLAG_PORT,
 };
@@ -39,6 +39,21 @@ pub static ENI_BY_ADDRESS: HashMap<EniAddressKey, Egress> =
 /// Every route table in one trie, keyed {table id, destination prefix}.
 #[map]
 pub static ROUTES: LpmTrie<RouteKey, NextHop> = LpmTrie::with_max_entries(MAX_ROUTES, 0);
+
+/// BPF_F_MMAPABLE: the control plane writes the direct stage through a
+/// shared mapping (16M entries per slot: one syscall each would take
+/// seconds).
+const BPF_F_MMAPABLE: u32 = 1 << 10;
+
+/// The direct stage of big route tables (`vpc_common::direct`): one entry
+/// here, no slot; the loader sets `slots * direct::ENTRIES` entries.
+#[map]
+pub static ROUTES_DIRECT: Array<u64> = Array::with_max_entries(1, BPF_F_MMAPABLE);
+
+/// Routes of /24 or shorter of the tables with a direct slot, by exact
+/// prefix (what a direct block value names).
+#[map]
+pub static ROUTES_BY_PREFIX: HashMap<RoutePrefixKey, NextHop> = HashMap::with_max_entries(MAX_ROUTES, 0);
 
 /// Egress ports for bpf_redirect_map, keyed by ifindex.
 #[map]

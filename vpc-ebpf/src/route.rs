@@ -5,14 +5,14 @@ use aya_ebpf::{maps::lpm_trie::Key, programs::XdpContext};
 use aya_log_ebpf::{debug, warn};
 use network_types::{eth::EthHdr, ip::Ipv4Hdr};
 use vpc_common::{
-    Action, DropReason, Egress, EniAddressKey, NextHop, NextHopKind, RouteKey, ENI_FLAG_DIRECT_INTERNET,
+    Action, DropReason, Egress, Eni, RoutePrefixKey, direct, EniAddressKey, NextHop, NextHopKind, RouteKey, ENI_FLAG_DIRECT_INTERNET,
     ENI_FLAG_NETWORK_ACL, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SOURCE_DEST_CHECK, ENI_FLAG_UPLINK,
     route_key_prefix_len_v4,
 };
 
 use crate::{
     arp, conntrack, csum, internet::{self, Via}, log_limit, policy,
-    maps::{self, EGRESS_PORTS, ENI_BY_ADDRESS, ROUTES},
+    maps::{self, EGRESS_PORTS, ENI_BY_ADDRESS, ROUTES, ROUTES_BY_PREFIX, ROUTES_DIRECT},
     parse::{self, L3},
     stats,
 };
@@ -60,7 +60,7 @@ pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
         return Err(DropReason::Martian);
     }
 
-    let Some(next_hop) = lookup(eni.route_table_id, ip.dst_addr) else {
+    let Some(next_hop) = lookup_from(eni, ip.dst_addr) else {
         // IGW-3: without an enabled IPv4 gateway, an ENI with a public IP or
         // EIP reaches the internet directly.
         if eni.flags & ENI_FLAG_DIRECT_INTERNET != 0 {
@@ -91,6 +91,29 @@ pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
         conntrack::check(&flow, eni.vpc_id, eni, dst_eni, false)?;
     }
     send(ctx, ifindex, eth, ip, &egress, len, Action::Forwarded)
+}
+
+/// The route of `eni`'s table for `dst` (RT-1): through the direct stage if
+/// the table has a slot (`vpc_common::direct`), else one LPM lookup.
+#[inline(always)]
+pub fn lookup_from(eni: &Eni, dst: [u8; 4]) -> Option<&'static NextHop> {
+    if eni.route_slot != 0 {
+        let entry = ROUTES_DIRECT.get(direct::entry(eni.route_slot - 1, dst));
+        match entry.map(|e| direct::block_of_entry(*e, dst)) {
+            Some(direct::NONE) => return None,
+            Some(direct::TRIE) | None => {}
+            Some(v) => {
+                let (addr, len) = direct::decode(v);
+                let key = RoutePrefixKey { route_table_id: eni.route_table_id, addr, len };
+                // SAFETY: read-only use of a value the control plane writes whole.
+                if let Some(hop) = unsafe { ROUTES_BY_PREFIX.get(&key) } {
+                    return Some(hop);
+                }
+                // The route is being changed: the trie has the answer.
+            }
+        }
+    }
+    lookup(eni.route_table_id, dst)
 }
 
 /// The route of `table` for `dst` (one LPM lookup, RT-1).
