@@ -155,6 +155,45 @@ impl Runner {
     }
 }
 
+/// ns of one operation of each kind the router does per packet, each in a
+/// program of its own (`vpc-ebpf/src/bench.rs`, `op_*`) timed against
+/// `op_pass` in the same round.
+fn kernel_operations(frame: &[u8], ifindex: u32, repeat: u32, rounds: usize) -> Vec<(&'static str, Vec<f64>)> {
+    use aya::maps::{HashMap, LpmTrie, lpm_trie::Key};
+    let mut obj = aya::EbpfLoader::new()
+        .load(vpc_control::datapath::BENCH_OBJECT)
+        .unwrap_or_else(|e| panic!("loading the bench programs: {e}"));
+    let ops: [(&str, &str); 6] = [
+        ("op_array", "array lookup (inlined)"),
+        ("op_hash_4", "hash lookup, 4-byte key"),
+        ("op_hash_8", "hash lookup, 8-byte key"),
+        ("op_hash_20", "hash lookup, 20-byte key"),
+        ("op_lpm_8", "LPM trie lookup, 8-byte key, 1 prefix"),
+        ("op_clock", "clock (bpf_ktime_get_coarse_ns)"),
+    ];
+    for name in ["op_pass"].into_iter().chain(ops.iter().map(|(p, _)| *p)) {
+        let p: &mut Xdp = obj.program_mut(name).unwrap().try_into().unwrap();
+        p.load().unwrap_or_else(|e| panic!("loading {name}: {e}"));
+    }
+    let map = |obj: &mut aya::Ebpf, name: &str| obj.take_map(name).unwrap_or_else(|| panic!("map {name}"));
+    HashMap::<_, u32, u64>::try_from(map(&mut obj, "OP_HASH_4")).unwrap().insert(1, 1, 0).unwrap();
+    HashMap::<_, [u32; 2], u64>::try_from(map(&mut obj, "OP_HASH_8")).unwrap().insert([1, 0], 1, 0).unwrap();
+    HashMap::<_, [u32; 5], u64>::try_from(map(&mut obj, "OP_HASH_20")).unwrap().insert([1, 0, 0, 0, 0], 1, 0).unwrap();
+    LpmTrie::<_, [u32; 2], u64>::try_from(map(&mut obj, "OP_LPM_8")).unwrap().insert(&Key::new(64, [1, 0]), 1, 0).unwrap();
+    let mut out: Vec<(&'static str, Vec<f64>)> = ops.iter().map(|(_, w)| (*w, Vec::new())).collect();
+    for _ in 0..rounds {
+        let prog = |name: &str| -> &Xdp { obj.program(name).unwrap().try_into().unwrap() };
+        let (base, v) = time(prog("op_pass"), ifindex, frame, repeat);
+        assert_eq!(v, XDP_PASS);
+        for (k, (name, what)) in ops.iter().enumerate() {
+            let (t, v) = time(prog(name), ifindex, frame, repeat);
+            assert_eq!(v, XDP_PASS, "{what}: the lookup finds its entry");
+            out[k].1.push(t - base);
+        }
+    }
+    out
+}
+
 fn main() {
     let smoke = std::env::args().any(|a| a == "--smoke") || std::env::var_os("VPC_BENCH_SMOKE").is_some();
     let (mut repeat, rounds) = if smoke { (1_000, 1) } else { (200_000, 5) };
@@ -198,6 +237,12 @@ fn main() {
     }
     let full: Vec<f64> = stage_ns[5].iter().zip(&base_ns).map(|(s, b)| (s + b) / b).collect();
     report.figure("stages", "full pipeline / XDP_PASS", "x", &full, "goal <= 3");
+
+    // --- kernel operations: what the stages are made of ---
+    let ops = kernel_operations(&[0u8; 60], probe_port, repeat, rounds);
+    for (what, v) in &ops {
+        report.figure("kernel operations", what, "ns over XDP_PASS", v, "");
+    }
 
     // --- rules ---
     let counts: &[usize] = if smoke { &[10, 100] } else { &[10, 100, 1_000, 10_000] };

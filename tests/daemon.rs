@@ -213,7 +213,7 @@ fn vpc_2_parallel_clients_never_tear_state_or_maps() {
     let mapped: BTreeSet<Ipv4Addr> = maps
         .eni_by_address
         .keys()
-        .map(|k| Ipv4Addr::new(k.addr[12], k.addr[13], k.addr[14], k.addr[15]))
+        .map(|k| Ipv4Addr::from(k.addr))
         .collect();
     let want: BTreeSet<Ipv4Addr> = addrs.iter().map(|a| addr(a)).collect();
     assert_eq!(mapped, want, "ENI-by-address map torn");

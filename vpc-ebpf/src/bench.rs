@@ -8,6 +8,11 @@
 //! and UDP header of every frame from [`GEN_HEADERS`]; with a count in
 //! [`GEN_CONFIG`] it also draws the destination address from [`GEN_DSTS`] at random.
 //! `bench_sink` counts and drops what reaches the far end.
+//!
+//! The `op_*` programs each do one kind of kernel operation the router
+//! does per packet (a map lookup of one type and key size, the clock), for
+//! the micro benchmark to time against `op_pass`: what the router's
+//! per-packet cost is made of, measured on this machine in the same run.
 #![no_std]
 #![no_main]
 
@@ -18,7 +23,7 @@ use aya_ebpf::{
     bindings::xdp_action,
     helpers::bpf_get_prandom_u32,
     macros::{map, xdp},
-    maps::{Array, PerCpuArray},
+    maps::{Array, HashMap, LpmTrie, PerCpuArray, lpm_trie::Key},
     programs::XdpContext,
 };
 
@@ -82,6 +87,73 @@ pub fn bench_sink(_ctx: XdpContext) -> u32 {
         unsafe { *p += 1 };
     }
     xdp_action::XDP_DROP
+}
+
+/// Values of the `op_*` maps (one entry each, key 1 or the /64 prefix of
+/// `OP_LPM_KEY`, filled by the micro benchmark).
+#[map]
+static OP_ARRAY: Array<u64> = Array::with_max_entries(2, 0);
+#[map]
+static OP_HASH_4: HashMap<u32, u64> = HashMap::with_max_entries(1024, 0);
+#[map]
+static OP_HASH_8: HashMap<[u32; 2], u64> = HashMap::with_max_entries(1024, 0);
+#[map]
+static OP_HASH_20: HashMap<[u32; 5], u64> = HashMap::with_max_entries(1024, 0);
+#[map]
+static OP_LPM_8: LpmTrie<[u32; 2], u64> = LpmTrie::with_max_entries(1024, 1);
+
+/// The key every `op_*` lookup uses: 1 for a 60-byte frame (from the context, so the compiler
+/// cannot fold the lookup away).
+#[inline(always)]
+fn op_key(ctx: &XdpContext) -> u32 {
+    (ctx.data_end() - ctx.data()) as u32 / 60
+}
+
+/// XDP_PASS if the lookup found its entry, else XDP_DROP (the benchmark
+/// checks the verdict).
+#[inline(always)]
+fn found(hit: bool) -> u32 {
+    if hit { xdp_action::XDP_PASS } else { xdp_action::XDP_DROP }
+}
+
+#[xdp]
+pub fn op_pass(_ctx: XdpContext) -> u32 {
+    xdp_action::XDP_PASS
+}
+
+#[xdp]
+pub fn op_array(ctx: XdpContext) -> u32 {
+    found(OP_ARRAY.get(op_key(&ctx)).is_some())
+}
+
+#[xdp]
+pub fn op_hash_4(ctx: XdpContext) -> u32 {
+    // SAFETY: the value is not kept.
+    found(unsafe { OP_HASH_4.get(&op_key(&ctx)) }.is_some())
+}
+
+#[xdp]
+pub fn op_hash_8(ctx: XdpContext) -> u32 {
+    // SAFETY: the value is not kept.
+    found(unsafe { OP_HASH_8.get(&[op_key(&ctx), 0]) }.is_some())
+}
+
+#[xdp]
+pub fn op_hash_20(ctx: XdpContext) -> u32 {
+    // SAFETY: the value is not kept.
+    found(unsafe { OP_HASH_20.get(&[op_key(&ctx), 0, 0, 0, 0]) }.is_some())
+}
+
+#[xdp]
+pub fn op_lpm_8(ctx: XdpContext) -> u32 {
+    found(OP_LPM_8.get(&Key::new(64, [op_key(&ctx), 0])).is_some())
+}
+
+#[xdp]
+pub fn op_clock(ctx: XdpContext) -> u32 {
+    // SAFETY: a helper without arguments.
+    let now = unsafe { aya_ebpf::helpers::generated::bpf_ktime_get_coarse_ns() };
+    found(now != 0 || op_key(&ctx) == 1)
 }
 
 #[cfg(not(test))]
