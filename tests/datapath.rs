@@ -398,3 +398,13 @@ fn rt_1_a_big_route_table_is_answered_through_the_direct_stage_as_by_the_trie() 
     assert!(!fx.dp.direct_tables().contains(&Some(table)), "100 routes: the slot is released");
     check_forwarding(&mut fx, &few, "100 routes");
 }
+
+#[test]
+fn rt_1_the_direct_stage_is_sized_at_load_and_bounded() {
+    let none = Datapath::load_with_direct_slots(None, 0).expect("no direct slot: every table through the trie");
+    assert!(none.direct_tables().is_empty());
+    let two = Datapath::load_with_direct_slots(None, 2).expect("two slots");
+    assert_eq!(two.direct_tables(), &[None, None]);
+    let err = Datapath::load_with_direct_slots(None, vpc_control::datapath::MAX_DIRECT_SLOTS + 1).err().expect("refused");
+    assert!(err.to_string().contains("direct route slots"), "{err}");
+}

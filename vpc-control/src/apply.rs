@@ -233,11 +233,16 @@ impl Router {
     /// Creates the router namespace if needed and loads the datapath, reusing
     /// maps already pinned for it (their entries keep forwarding meanwhile).
     pub fn open(namespace: &str) -> Result<Self, ApplyError> {
+        Self::open_with_direct_slots(namespace, datapath::DIRECT_SLOTS)
+    }
+
+    /// [`Self::open`] with `slots` slots of the direct route stage.
+    pub fn open_with_direct_slots(namespace: &str, slots: u32) -> Result<Self, ApplyError> {
         if validate::check_id("router namespace", namespace).is_err() {
             return Err(ValidationError::InvalidRouterNamespace(namespace.to_string()).into());
         }
         ensure_router_namespace(namespace)?;
-        let datapath = Datapath::load(Some(namespace))?;
+        let datapath = Datapath::load_with_direct_slots(Some(namespace), slots)?;
         Ok(Self { namespace: namespace.to_string(), datapath, verified: BTreeSet::new(), links: None, current: None })
     }
 

@@ -54,6 +54,8 @@ pub struct Config {
     pub region_id: String,
     /// Access keys accepted on HTTP.
     pub access_keys: Vec<AccessKey>,
+    /// Slots of the direct route stage (see [`crate::datapath::DIRECT_SLOTS`]).
+    pub direct_route_slots: u32,
 }
 
 /// Why the daemon stopped.
@@ -108,7 +110,8 @@ enum Origin {
 pub async fn run(config: Config) -> Result<(), DaemonError> {
     let store = Store::open(&config.state_dir)?;
     let ns = config.namespace.clone();
-    let mut router = tokio::task::spawn_blocking(move || Router::open(&ns)).await??;
+    let slots = config.direct_route_slots;
+    let mut router = tokio::task::spawn_blocking(move || Router::open_with_direct_slots(&ns, slots)).await??;
     if let Some(logger) = router.datapath_mut().take_logger() {
         tokio::spawn(async move {
             let Err(e) = ebpf_log::forward(logger).await;

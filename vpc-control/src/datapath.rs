@@ -66,6 +66,9 @@ pub enum DatapathError {
     /// The object lacks a map or program this code expects.
     #[error("the eBPF object has no {0}")]
     Missing(&'static str),
+    /// More direct-stage slots were asked for than the map can index.
+    #[error("{0} direct route slots asked for; at most {max}", max = MAX_DIRECT_SLOTS)]
+    DirectSlots(u32),
     /// A router port's ifindex is beyond the port maps (arrays indexed by it).
     #[error("router port ifindex {0} is beyond the port maps (MAX_PORTS)")]
     PortIndex(u32),
@@ -253,6 +256,9 @@ pub struct Datapath {
 /// route table of at least `direct::MIN_ROUTES` routes each (64 MiB each).
 pub const DIRECT_SLOTS: u32 = 1;
 
+/// Most slots of the direct stage (`ROUTES_DIRECT` indexes are u32).
+pub const MAX_DIRECT_SLOTS: u32 = 64;
+
 /// The `ROUTES_BY_PREFIX` key of a route of /24 or shorter.
 fn prefix_key(k: &RouteTrieKey) -> Option<RoutePrefixKey> {
     let (_, len) = direct::prefix_of(k);
@@ -348,7 +354,17 @@ impl Datapath {
     /// With `None`, the maps are private to this handle and the caller's
     /// thread must already be in a namespace of its own (tests).
     pub fn load(router_namespace: Option<&str>) -> Result<Self, DatapathError> {
-        Self::load_with(router_namespace, false)
+        Self::load_with(router_namespace, false, DIRECT_SLOTS)
+    }
+
+    /// [`Self::load`] with `slots` slots of the direct route stage (64 MiB
+    /// each; 0: every table through the trie alone). Maps pinned with
+    /// another count are refused.
+    pub fn load_with_direct_slots(router_namespace: Option<&str>, slots: u32) -> Result<Self, DatapathError> {
+        if slots > MAX_DIRECT_SLOTS {
+            return Err(DatapathError::DirectSlots(slots));
+        }
+        Self::load_with(router_namespace, false, slots)
     }
 
     /// Loads private maps (as `load(None)`) with the benchmark flag set: a
@@ -357,11 +373,10 @@ impl Datapath {
     /// can repeat one frame and time the forward path every time instead of
     /// TTL expiry. Never for a router: forwarded frames would loop.
     pub fn load_keeping_headers() -> Result<Self, DatapathError> {
-        Self::load_with(None, true)
+        Self::load_with(None, true, DIRECT_SLOTS)
     }
 
-    fn load_with(router_namespace: Option<&str>, keep_headers: bool) -> Result<Self, DatapathError> {
-        let direct_slots = DIRECT_SLOTS;
+    fn load_with(router_namespace: Option<&str>, keep_headers: bool, direct_slots: u32) -> Result<Self, DatapathError> {
         let pin_dir = router_namespace.map(pin_dir);
         let mut loader = EbpfLoader::new();
         loader.map_max_entries(map_names::ROUTES_DIRECT, direct_entries(direct_slots));

@@ -61,6 +61,11 @@ enum Command {
         /// creates.
         #[arg(long = "access-key", env = "VPC_ACCESS_KEYS", value_delimiter = ',')]
         access_keys: Vec<AccessKey>,
+        /// Route tables answered through the direct /24 stage (64 MiB each;
+        /// the biggest tables of 1,024+ routes hold them). Changing it on a
+        /// running router needs `vpc purge` (the map is pinned).
+        #[arg(long, default_value_t = vpc_control::datapath::DIRECT_SLOTS)]
+        direct_route_slots: u32,
     },
     /// Converge the daemon to a lab file, through the API's actions.
     Apply {
@@ -196,7 +201,7 @@ fn run_client(cli: Cli) -> Result<(), (String, Value)> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Daemon { listen, state_dir, namespace, region_id, access_keys } = cli.command {
+    if let Command::Daemon { listen, state_dir, namespace, region_id, access_keys, direct_route_slots } = cli.command {
         tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -205,7 +210,8 @@ fn main() -> ExitCode {
                     .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
             )
             .init();
-        let config = daemon::Config { listen, socket: cli.socket, state_dir, namespace, region_id, access_keys };
+        let config =
+            daemon::Config { listen, socket: cli.socket, state_dir, namespace, region_id, access_keys, direct_route_slots };
         let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
             Ok(r) => r,
             Err(e) => {
