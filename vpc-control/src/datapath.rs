@@ -66,6 +66,9 @@ pub enum DatapathError {
     /// The object lacks a map or program this code expects.
     #[error("the eBPF object has no {0}")]
     Missing(&'static str),
+    /// The direct route stage could not be mapped into this process.
+    #[error("mapping ROUTES_DIRECT: {0}")]
+    Mmap(io::Error),
     /// More direct-stage slots were asked for than the map can index.
     #[error("{0} direct route slots asked for; at most {max}", max = MAX_DIRECT_SLOTS)]
     DirectSlots(u32),
@@ -324,7 +327,7 @@ impl DirectMem {
             libc::mmap(std::ptr::null_mut(), bytes, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0)
         };
         if ptr == libc::MAP_FAILED {
-            return Err(DatapathError::Pin { path: name.into(), source: io::Error::last_os_error() });
+            return Err(DatapathError::Mmap(io::Error::last_os_error()));
         }
         let ptr = std::ptr::NonNull::new(ptr.cast::<AtomicU32>()).ok_or(DatapathError::Missing(name))?;
         Ok(Self { ptr, len })
