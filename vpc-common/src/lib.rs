@@ -27,9 +27,9 @@ pub mod map_names {
     /// `Array<u64>` (mmapable) of `slots << 23`: the direct stage of big
     /// route tables, one /24 block per entry (see [`super::direct`]).
     pub const ROUTES_DIRECT: &str = "ROUTES_DIRECT";
-    /// `HashMap<RoutePrefixKey, NextHop>`: the routes of /24 or shorter of
-    /// the tables with a direct slot, by exact prefix.
-    pub const ROUTES_BY_PREFIX: &str = "ROUTES_BY_PREFIX";
+    /// `Array<NextHop>` of `slots * direct::MAX_HOPS`: the next hops the
+    /// blocks of each direct slot name, by hop id.
+    pub const DIRECT_HOPS: &str = "DIRECT_HOPS";
     /// `DevMapHash`: egress ports, keyed by ifindex.
     pub const EGRESS_PORTS: &str = "EGRESS_PORTS";
     /// `PerCpuArray<PortCounters>` indexed by router port ifindex.
@@ -63,7 +63,7 @@ pub mod map_names {
         ENI_BY_ADDRESS,
         ROUTES,
         ROUTES_DIRECT,
-        ROUTES_BY_PREFIX,
+        DIRECT_HOPS,
         EGRESS_PORTS,
         PORT_COUNTERS,
         ACTIONS,
@@ -98,13 +98,14 @@ pub const MAX_ROUTES: u32 = 1 << 20;
 ///   none longer is inside it);
 /// - [`direct::TRIE`]: a route longer than /24 is inside the block: ask the
 ///   trie;
-/// - else the longest route of /24 or shorter covering the block,
-///   [`direct::encode`]d: its next hop is found by exact prefix in
-///   `ROUTES_BY_PREFIX` (a miss there, during a change: ask the trie).
+/// - else the next hop of the longest route of /24 or shorter covering the
+///   block, as a hop id ([`direct::encode`]) into the slot's part of
+///   `DIRECT_HOPS` (a route table has few distinct next hops).
 ///
 /// One cache line per packet instead of a walk of ~20 trie nodes (each a
 /// cache miss in a table of 1M routes). The trie keeps every route: the
-/// direct stage only answers sooner.
+/// direct stage only answers sooner. A hop id names one next hop value for
+/// the life of the slot (never rewritten while a block may name it).
 pub mod direct {
     /// Blocks per slot: one per /24.
     pub const BLOCKS: u32 = 1 << 24;
@@ -114,18 +115,20 @@ pub mod direct {
     pub const TRIE: u32 = u32::MAX;
     /// Fewest routes for a table to get a slot (smaller tables: the trie).
     pub const MIN_ROUTES: usize = 1024;
+    /// Distinct next hops a slot can name (`DIRECT_HOPS` entries per slot).
+    pub const MAX_HOPS: u32 = 1 << 16;
 
-    /// The block value of a route `addr/len` (len <= 24): a flag bit, the
-    /// length, and the top 24 bits of the address.
+    /// The block value naming hop id `id` (< MAX_HOPS).
     #[inline(always)]
-    pub const fn encode(addr: [u8; 4], len: u32) -> u32 {
-        1 << 31 | len << 24 | (u32::from_be_bytes(addr) >> 8)
+    pub const fn encode(id: u32) -> u32 {
+        id + 1
     }
 
-    /// The (address, prefix length) of a block value other than NONE/TRIE.
+    /// The `DIRECT_HOPS` index of a block value other than NONE/TRIE, in
+    /// slot `slot`.
     #[inline(always)]
-    pub const fn decode(v: u32) -> ([u8; 4], u32) {
-        (((v & 0x00ff_ffff) << 8).to_be_bytes(), (v >> 24) & 0x1f)
+    pub const fn hop_index(slot: u32, v: u32) -> u32 {
+        slot.wrapping_mul(MAX_HOPS).wrapping_add(v.wrapping_sub(1) & (MAX_HOPS - 1))
     }
 
     /// Entries of `ROUTES_DIRECT` per slot: a BPF array stores each value
@@ -170,18 +173,6 @@ pub struct RouteKey {
     pub route_table_id: u32,
     /// Destination address.
     pub addr: [u8; 4],
-}
-
-/// Key of `ROUTES_BY_PREFIX`: one route, by exact prefix.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RoutePrefixKey {
-    /// Numeric id of the route table.
-    pub route_table_id: u32,
-    /// Network address of the prefix.
-    pub addr: [u8; 4],
-    /// Prefix length (0..=24).
-    pub len: u32,
 }
 
 /// What a route entry sends to (RT-3).
@@ -768,8 +759,6 @@ mod pod {
     unsafe impl aya::Pod for super::EniAddressKey {}
     // SAFETY: see above.
     unsafe impl aya::Pod for super::Eni {}
-    // SAFETY: repr(C), integers only, no padding (see tests).
-    unsafe impl aya::Pod for super::RoutePrefixKey {}
     // SAFETY: see above.
     unsafe impl aya::Pod for super::PortCounters {}
     // SAFETY: see above.
@@ -814,7 +803,6 @@ mod tests {
         assert_eq!(size_of::<NextHop>(), 4 + 16 + 4);
         assert_eq!(size_of::<EniAddressKey>(), 4 + 4);
         assert_eq!(size_of::<Eni>(), 4 * 8 + 12 + 4 * 4 + 4 + 4);
-        assert_eq!(size_of::<RoutePrefixKey>(), 12);
         assert_eq!(size_of::<PublicAddress>(), 5 * 4);
         assert_eq!(size_of::<NatGateway>(), 2 * 4);
         assert_eq!(size_of::<SnatKey>(), 8);
@@ -843,17 +831,18 @@ mod tests {
 
     #[test]
     fn direct_block_values_round_trip_and_never_collide_with_markers() {
-        for (addr, len) in [([0, 0, 0, 0], 0), ([10, 0, 0, 0], 8), ([203, 0, 113, 0], 24), ([255, 255, 255, 0], 24)] {
-            let v = direct::encode(addr, len);
+        for id in [0, 1, direct::MAX_HOPS - 1] {
+            let v = direct::encode(id);
             assert_ne!(v, direct::NONE);
             assert_ne!(v, direct::TRIE);
-            assert_eq!(direct::decode(v), (addr, len));
+            assert_eq!(direct::hop_index(0, v), id);
+            assert_eq!(direct::hop_index(2, v), 2 * direct::MAX_HOPS + id);
         }
         assert_eq!(direct::entry(0, [10, 1, 2, 3]), 0x0a0102 >> 1);
         assert_eq!(direct::entry(1, [10, 1, 3, 3]), (1 << 23) | (0x0a0103 >> 1));
-        let entry = u64::from(direct::encode([10, 1, 3, 0], 24)) << 32 | u64::from(direct::encode([10, 1, 2, 0], 24));
-        assert_eq!(direct::block_of_entry(entry, [10, 1, 2, 9]), direct::encode([10, 1, 2, 0], 24), "even block: low half");
-        assert_eq!(direct::block_of_entry(entry, [10, 1, 3, 9]), direct::encode([10, 1, 3, 0], 24), "odd block: high half");
+        let entry = u64::from(direct::encode(7)) << 32 | u64::from(direct::encode(5));
+        assert_eq!(direct::block_of_entry(entry, [10, 1, 2, 9]), direct::encode(5), "even block: low half");
+        assert_eq!(direct::block_of_entry(entry, [10, 1, 3, 9]), direct::encode(7), "odd block: high half");
     }
 
     #[test]

@@ -25,12 +25,12 @@ use thiserror::Error;
 use vpc_common::{
     Action, CtEntry, CtKey, DropReason, ENI_FLAG_PORT, Egress, Eni, EniAddressKey, INSTANCE_PROGRAM, NatGateway as NatGatewayConfig,
     NatInKey, NatInValue, NatOutKey, NatOutValue, NextHop, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict,
-    PortCounters, PublicAddress, ROUTER_PROGRAM, RouteKey, RoutePrefixKey, SnatKey, SnatTarget, map_names,
+    PortCounters, PublicAddress, ROUTER_PROGRAM, RouteKey, SnatKey, SnatTarget, map_names,
 };
 
 use crate::{
     compile::{Diff, MapEntries, RouteTrieKey, diff},
-    direct::{self, BlockWrites, TableIndex},
+    direct::{self, BlockWrites, HopIds, TableIndex},
     ebpf_log::{self, EbpfLogger},
 };
 
@@ -138,9 +138,7 @@ fn expected_layout(name: &str, direct_slots: u32) -> Option<(MapType, u32, Optio
         }
         map_names::ROUTES => (LpmTrie, 4 + sz(size_of::<RouteKey>()), Some(sz(size_of::<NextHop>())), MAX_ROUTES),
         map_names::ROUTES_DIRECT => (Array, 4, Some(8), direct_entries(direct_slots)),
-        map_names::ROUTES_BY_PREFIX => {
-            (Hash, sz(size_of::<RoutePrefixKey>()), Some(sz(size_of::<NextHop>())), MAX_ROUTES)
-        }
+        map_names::DIRECT_HOPS => (Array, 4, Some(sz(size_of::<NextHop>())), direct_hop_entries(direct_slots)),
         map_names::EGRESS_PORTS => (DevMapHash, 4, None, MAX_PORTS),
         map_names::PORT_COUNTERS => (PerCpuArray, 4, Some(sz(size_of::<PortCounters>())), MAX_PORTS),
         map_names::ACTIONS => (PerCpuArray, 4, Some(8), Action::COUNT),
@@ -262,10 +260,14 @@ pub const DIRECT_SLOTS: u32 = 1;
 /// Most slots of the direct stage (`ROUTES_DIRECT` indexes are u32).
 pub const MAX_DIRECT_SLOTS: u32 = 64;
 
-/// The `ROUTES_BY_PREFIX` key of a route of /24 or shorter.
-fn prefix_key(k: &RouteTrieKey) -> Option<RoutePrefixKey> {
-    let (_, len) = direct::prefix_of(k);
-    (len <= 24).then_some(RoutePrefixKey { route_table_id: k.1.route_table_id, addr: k.1.addr, len })
+/// The block value naming hop id `id`.
+fn direct_value(id: u32) -> u32 {
+    vpc_common::direct::encode(id)
+}
+
+/// Entries of `DIRECT_HOPS` for `slots` slots (an array has at least one).
+fn direct_hop_entries(slots: u32) -> u32 {
+    (slots * vpc_common::direct::MAX_HOPS).max(1)
 }
 
 /// `enis` with the direct slot of their route table (`slots[i]` is the
@@ -293,6 +295,11 @@ struct DirectStage {
     /// Index of each slotted table's routes; `None` until the slot is
     /// known to match them (after a load: rebuilt at the next write).
     index: Vec<Option<TableIndex>>,
+    /// The hop ids each slot has given.
+    hops: Vec<HopIds>,
+    /// When each slot was last released (it is given again only after
+    /// [`POLICY_GRACE`]).
+    released: Vec<Option<Instant>>,
 }
 
 /// `ROUTES_DIRECT` mapped into this process: entries written here are what
@@ -383,6 +390,7 @@ impl Datapath {
         let pin_dir = router_namespace.map(pin_dir);
         let mut loader = EbpfLoader::new();
         loader.map_max_entries(map_names::ROUTES_DIRECT, direct_entries(direct_slots));
+        loader.map_max_entries(map_names::DIRECT_HOPS, direct_hop_entries(direct_slots));
         let keep = u8::from(keep_headers);
         loader.override_global(BENCH_KEEP_HEADERS, &keep, true);
         let paths: Vec<(&str, PathBuf)> = match &pin_dir {
@@ -424,6 +432,8 @@ impl Datapath {
                 mem: direct_mem,
                 slots: vec![None; direct_slots as usize],
                 index: vec![None; direct_slots as usize],
+                hops: vec![HopIds::default(); direct_slots as usize],
+                released: vec![None; direct_slots as usize],
             },
         };
         datapath.direct_from_kernel()?;
@@ -580,7 +590,6 @@ impl Datapath {
         let routes = diff(&current.routes, &desired.routes);
         let old_slots = self.direct.slots.clone();
         let new_slots = self.direct_slots(desired);
-        let enis = diff(&with_route_slots(&current.eni_by_port, &old_slots), &with_route_slots(&desired.eni_by_port, &new_slots));
         let policy_addresses = diff(&current.policy_addresses, &desired.policy_addresses);
         let policy_ports = diff(&current.policy_ports, &desired.policy_ports);
         let public = diff(&current.public_addresses, &desired.public_addresses);
@@ -629,7 +638,8 @@ impl Datapath {
             let mut m = self.routes()?;
             upsert_all(&routes, &mut stats, |k, v| m.insert(&Key::new(k.0, k.1), v, 0)).map_err(map_err(ROUTES))?;
         }
-        self.write_direct(current, desired, &routes, &new_slots, &mut stats)?;
+        let new_slots = self.write_direct(current, desired, &routes, new_slots, &mut stats)?;
+        let enis = diff(&with_route_slots(&current.eni_by_port, &old_slots), &with_route_slots(&desired.eni_by_port, &new_slots));
         for (ifindex, eni) in &enis.upserts {
             self.set_eni(*ifindex, eni)?;
             stats.upserts += 1;
@@ -681,7 +691,11 @@ impl Datapath {
             }
         }
         self.zero_port_counters(current_ports.difference(&ports).copied(), nr_cpus)?;
-        self.release_direct(current, desired, &old_slots, &new_slots, &mut stats)?;
+        for (i, (o, n)) in old_slots.iter().zip(&new_slots).enumerate() {
+            if o.is_some() && o != n {
+                self.direct.released[i] = Some(Instant::now());
+            }
+        }
         Ok(stats)
     }
 
@@ -703,83 +717,88 @@ impl Datapath {
     }
 
     /// Brings each slot of `slots` to its table's routes in `desired`, before
-    /// any ENI points at a new slot: a new slot (or one not checked since the
-    /// load) gets every route and every block; a kept one only the blocks
-    /// `routes` (the route diff) moves. Next hops of short routes are written
-    /// before the blocks naming them, and removed after (a packet that finds
-    /// none asks the trie, which still has the route).
+    /// any ENI points at a new slot, and returns the slots the ENIs are to
+    /// point at: a new slot (or one not checked since the load) gets every
+    /// block; a kept one only the blocks `routes` (the route diff) moves.
+    /// The next hop of a new hop id is written before any block names it. A
+    /// slot out of hop ids is released (the trie answers; a later write
+    /// gives the table a slot with fresh ids).
     fn write_direct(
         &mut self,
         current: &MapEntries,
         desired: &MapEntries,
         routes: &Diff<RouteTrieKey, NextHop>,
-        slots: &[Option<u32>],
+        mut slots: Vec<Option<u32>>,
         stats: &mut WriteStats,
-    ) -> Result<(), DatapathError> {
-        use map_names::ROUTES_BY_PREFIX;
-        for (i, table) in slots.iter().enumerate() {
-            let Some(table) = *table else {
+    ) -> Result<Vec<Option<u32>>, DatapathError> {
+        for i in 0..slots.len() {
+            let Some(table) = slots[i] else {
                 self.direct.index[i] = None;
                 continue;
             };
-            let mine = |k: &RouteTrieKey| k.1.route_table_id == table;
-            let kept = self.direct.slots[i] == Some(table) && self.direct.index[i].is_some();
-            let mut by_prefix = self.hash_map::<RoutePrefixKey, NextHop>(ROUTES_BY_PREFIX)?;
-            if !kept {
-                let short = direct::table_routes(&desired.routes, table).filter_map(|(k, v)| prefix_key(k).map(|p| (p, *v)));
-                for (k, v) in short {
-                    by_prefix.insert(k, v, 0).map_err(map_err(ROUTES_BY_PREFIX))?;
-                    stats.upserts += 1;
-                }
-                let index = TableIndex::of(&desired.routes, table);
-                self.fill_slot(i, &index, stats);
-                self.direct.index[i] = Some(index);
-                continue;
-            }
-            for (k, v) in routes.upserts.iter().filter(|(k, _)| mine(k)) {
-                if let Some(p) = prefix_key(k) {
-                    by_prefix.insert(p, v, 0).map_err(map_err(ROUTES_BY_PREFIX))?;
-                    stats.upserts += 1;
-                }
-            }
-            let added = routes.upserts.iter().filter(|(k, _)| mine(k) && !current.routes.contains_key(k)).map(|(k, _)| (k, true));
-            let removed = routes.removals.iter().filter(|k| mine(k)).map(|k| (k, false));
-            let changes: Vec<(u32, u32, bool)> = added
-                .chain(removed)
-                .map(|(k, present)| {
-                    let (addr, len) = direct::prefix_of(k);
-                    (addr, len, present)
-                })
-                .collect();
-            if !changes.is_empty() {
-                let mut index = self.direct.index[i].take().expect("a kept slot has its index");
-                match direct::change(&mut index, &changes) {
+            let held = self.direct.slots[i] == Some(table);
+            if held && let Some(mut index) = self.direct.index[i].take() {
+                let mine = |k: &RouteTrieKey| k.1.route_table_id == table;
+                let changed = routes.upserts.iter().filter(|(k, _)| mine(k)).map(|(k, v)| (k, Some(*v)));
+                let removed = routes.removals.iter().filter(|k| mine(k)).map(|k| (k, None));
+                let changes: Vec<(u32, u32, Option<NextHop>)> = changed
+                    .chain(removed)
+                    // A longer route's next hop is the trie's business alone.
+                    .filter(|(k, hop)| hop.is_none() || direct::prefix_of(k).1 <= 24 || !current.routes.contains_key(k))
+                    .map(|(k, hop)| {
+                        let (addr, len) = direct::prefix_of(k);
+                        (addr, len, hop)
+                    })
+                    .collect();
+                let mut ids = std::mem::take(&mut self.direct.hops[i]);
+                let writes = if changes.is_empty() { BlockWrites::Some(Vec::new()) } else { direct::change(&mut index, &mut ids, &changes) };
+                let done = match writes {
                     BlockWrites::Some(writes) => {
+                        self.write_hops(i, &mut ids, stats)?;
                         let blocks = self.direct.mem.as_ref().expect("slots come with the mapping").slot(i);
                         for (b, v) in writes {
                             blocks[b as usize].store(v, Ordering::Relaxed);
                             stats.upserts += 1;
                         }
+                        true
                     }
-                    BlockWrites::All => self.fill_slot(i, &index, stats),
+                    BlockWrites::All => self.fill_slot(i, &index, &mut ids, stats)?,
+                    BlockWrites::OutOfHopIds => false,
+                };
+                self.direct.hops[i] = ids;
+                if done {
+                    self.direct.index[i] = Some(index);
+                } else {
+                    slots[i] = None;
                 }
-                self.direct.index[i] = Some(index);
+                continue;
             }
-            let mut by_prefix = self.hash_map::<RoutePrefixKey, NextHop>(ROUTES_BY_PREFIX)?;
-            for p in routes.removals.iter().filter(|k| mine(k)).filter_map(prefix_key) {
-                if by_prefix.remove(&p).is_ok() {
-                    stats.removals += 1;
-                }
+            // A new slot, or one to check against the routes after a load.
+            let mut ids = if held { self.read_hop_ids(i)? } else { HopIds::default() };
+            if !held && let Some(wait) = self.direct.released[i].and_then(|at| POLICY_GRACE.checked_sub(at.elapsed())) {
+                std::thread::sleep(wait);
+            }
+            let index = TableIndex::of(&desired.routes, table);
+            if self.fill_slot(i, &index, &mut ids, stats)? {
+                self.direct.index[i] = Some(index);
+                self.direct.hops[i] = ids;
+            } else {
+                slots[i] = None;
             }
         }
-        self.direct.slots = slots.to_vec();
-        Ok(())
+        self.direct.slots = slots.clone();
+        Ok(slots)
     }
 
-    /// Writes every block of slot `slot` that differs from `index`'s answer.
-    fn fill_slot(&self, slot: usize, index: &TableIndex, stats: &mut WriteStats) {
+    /// Writes every block of slot `slot` that differs from `index`'s answer
+    /// (new hop ids first); false if `ids` ran out (nothing written).
+    fn fill_slot(&mut self, slot: usize, index: &TableIndex, ids: &mut HopIds, stats: &mut WriteStats) -> Result<bool, DatapathError> {
         let mut want = vec![0u32; direct::BLOCKS];
-        index.fill(&mut want);
+        if index.fill(&mut want, ids).is_none() {
+            ids.take_new();
+            return Ok(false);
+        }
+        self.write_hops(slot, ids, stats)?;
         let blocks = self.direct.mem.as_ref().expect("slots come with the mapping").slot(slot);
         for (b, v) in blocks.iter().zip(want) {
             if b.load(Ordering::Relaxed) != v {
@@ -787,33 +806,39 @@ impl Datapath {
                 stats.upserts += 1;
             }
         }
+        Ok(true)
     }
 
-    /// After the ENIs left them: removes the prefix entries of the tables
-    /// whose slot was released by this write.
-    fn release_direct(
-        &mut self,
-        current: &MapEntries,
-        desired: &MapEntries,
-        old: &[Option<u32>],
-        new: &[Option<u32>],
-        stats: &mut WriteStats,
-    ) -> Result<(), DatapathError> {
-        let released: Vec<u32> = old.iter().zip(new).filter(|(o, n)| o.is_some() && o != n).filter_map(|(o, _)| *o).collect();
-        if released.is_empty() {
+    /// Writes the next hops of the hop ids `ids` gave since the last call.
+    fn write_hops(&mut self, slot: usize, ids: &mut HopIds, stats: &mut WriteStats) -> Result<(), DatapathError> {
+        let new = ids.take_new();
+        if new.is_empty() {
             return Ok(());
         }
-        std::thread::sleep(POLICY_GRACE);
-        let mut by_prefix = self.hash_map::<RoutePrefixKey, NextHop>(map_names::ROUTES_BY_PREFIX)?;
-        for table in released {
-            let keys = direct::table_routes(&current.routes, table).chain(direct::table_routes(&desired.routes, table));
-            for p in keys.filter_map(|(k, _)| prefix_key(k)) {
-                if by_prefix.remove(&p).is_ok() {
-                    stats.removals += 1;
-                }
-            }
+        let name = map_names::DIRECT_HOPS;
+        let mut hops: Array<&mut MapData, NextHop> = Array::try_from(self.map_mut(name)?).map_err(map_err(name))?;
+        for (id, hop) in new {
+            hops.set(vpc_common::direct::hop_index(slot as u32, direct_value(id)), hop, 0).map_err(map_err(name))?;
+            stats.upserts += 1;
         }
         Ok(())
+    }
+
+    /// The hop ids slot `slot` has given, read back from `DIRECT_HOPS`.
+    fn read_hop_ids(&self, slot: usize) -> Result<HopIds, DatapathError> {
+        let name = map_names::DIRECT_HOPS;
+        let hops: Array<&MapData, NextHop> = Array::try_from(self.map(name)?).map_err(map_err(name))?;
+        let first = slot as u32 * vpc_common::direct::MAX_HOPS;
+        let mut entries = Vec::new();
+        for id in 0..vpc_common::direct::MAX_HOPS {
+            let hop = hops.get(&(first + id), 0).map_err(map_err(name))?;
+            if hop.kind == 0 {
+                // Ids are given in order: the first free one ends them.
+                break;
+            }
+            entries.push((id, hop));
+        }
+        Ok(HopIds::from_entries(entries.into_iter()))
     }
 
     /// Reads which table holds each slot from the ENIs in the maps (at load,

@@ -7,7 +7,7 @@ use aya_ebpf::maps::Array;
 use vpc_common::{
     Action, CtEntry, CtKey, DropReason, Egress, Eni, EniAddressKey, NatGateway, NatInKey, NatInValue,
     NatOutKey, NatOutValue, NextHop, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict, PortCounters,
-    PublicAddress, RouteKey, RoutePrefixKey, SnatKey, SnatTarget, MAX_CONNECTIONS, MAX_ENI_ADDRESSES, MAX_NAT_GATEWAYS,
+    PublicAddress, RouteKey, SnatKey, SnatTarget, MAX_CONNECTIONS, MAX_ENI_ADDRESSES, MAX_NAT_GATEWAYS,
     MAX_NAT_MAPPINGS, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS, MAX_PORTS, MAX_PUBLIC_ADDRESSES, MAX_ROUTES,
     MAX_SNAT_ENTRIES, ENI_FLAG_PORT,
 };
@@ -50,10 +50,10 @@ const BPF_F_MMAPABLE: u32 = 1 << 10;
 #[map]
 pub static ROUTES_DIRECT: Array<u64> = Array::with_max_entries(1, BPF_F_MMAPABLE);
 
-/// Routes of /24 or shorter of the tables with a direct slot, by exact
-/// prefix (what a direct block value names).
+/// The next hops direct blocks name, `MAX_HOPS` per slot (one entry here,
+/// no slot; the loader sets `slots * direct::MAX_HOPS`).
 #[map]
-pub static ROUTES_BY_PREFIX: HashMap<RoutePrefixKey, NextHop> = HashMap::with_max_entries(MAX_ROUTES, 0);
+pub static DIRECT_HOPS: Array<NextHop> = Array::with_max_entries(1, 0);
 
 /// Egress ports for bpf_redirect_map, keyed by ifindex.
 #[map]

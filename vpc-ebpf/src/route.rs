@@ -5,14 +5,14 @@ use aya_ebpf::{maps::lpm_trie::Key, programs::XdpContext};
 use aya_log_ebpf::{debug, warn};
 use network_types::{eth::EthHdr, ip::Ipv4Hdr};
 use vpc_common::{
-    Action, DropReason, Egress, Eni, RoutePrefixKey, direct, EniAddressKey, NextHop, NextHopKind, RouteKey, ENI_FLAG_DIRECT_INTERNET,
+    Action, DropReason, Egress, Eni, direct, EniAddressKey, NextHop, NextHopKind, RouteKey, ENI_FLAG_DIRECT_INTERNET,
     ENI_FLAG_NETWORK_ACL, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SOURCE_DEST_CHECK, ENI_FLAG_UPLINK,
     route_key_prefix_len_v4,
 };
 
 use crate::{
     arp, conntrack, csum, internet::{self, Via}, log_limit, policy,
-    maps::{self, EGRESS_PORTS, ENI_BY_ADDRESS, ROUTES, ROUTES_BY_PREFIX, ROUTES_DIRECT},
+    maps::{self, DIRECT_HOPS, EGRESS_PORTS, ENI_BY_ADDRESS, ROUTES, ROUTES_DIRECT},
     parse::{self, L3},
     stats,
 };
@@ -98,19 +98,12 @@ pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
 #[inline(always)]
 pub fn lookup_from(eni: &Eni, dst: [u8; 4]) -> Option<&'static NextHop> {
     if eni.route_slot != 0 {
-        let entry = ROUTES_DIRECT.get(direct::entry(eni.route_slot - 1, dst));
+        let slot = eni.route_slot - 1;
+        let entry = ROUTES_DIRECT.get(direct::entry(slot, dst));
         match entry.map(|e| direct::block_of_entry(*e, dst)) {
             Some(direct::NONE) => return None,
             Some(direct::TRIE) | None => {}
-            Some(v) => {
-                let (addr, len) = direct::decode(v);
-                let key = RoutePrefixKey { route_table_id: eni.route_table_id, addr, len };
-                // SAFETY: read-only use of a value the control plane writes whole.
-                if let Some(hop) = unsafe { ROUTES_BY_PREFIX.get(&key) } {
-                    return Some(hop);
-                }
-                // The route is being changed: the trie has the answer.
-            }
+            Some(v) => return DIRECT_HOPS.get(direct::hop_index(slot, v)),
         }
     }
     lookup(eni.route_table_id, dst)
