@@ -408,3 +408,20 @@ fn rt_1_the_direct_stage_is_sized_at_load_and_bounded() {
     let err = Datapath::load_with_direct_slots(None, vpc_control::datapath::MAX_DIRECT_SLOTS + 1).err().expect("refused");
     assert!(err.to_string().contains("direct route slots"), "{err}");
 }
+
+#[test]
+fn rt_1_a_restarted_datapath_keeps_its_direct_slot_and_checks_it_at_the_first_write() {
+    let mut fx = Fixture::new(BIG_TABLE_MODEL);
+    let table = vpc_control::topology::numeric_id("vtb-big");
+    let routes = big_table_routes(2000);
+    fx.reapply(with_big_table(&fx, &routes));
+    fx.restart();
+    assert!(fx.dp.direct_tables().contains(&Some(table)), "the slot is read back from the ENIs");
+    check_forwarding(&mut fx, &routes, "after a restart, before any write");
+    // The first write checks the slot whole, with the hop ids read back.
+    let mut changed: Vec<_> = routes[..1500].to_vec();
+    changed.push(("104.0.0.0/8".parse().unwrap(), "i-fw2"));
+    fx.reapply(with_big_table(&fx, &changed));
+    assert!(fx.dp.direct_tables().contains(&Some(table)));
+    check_forwarding(&mut fx, &changed, "after a restart and a change");
+}

@@ -230,7 +230,19 @@ pub struct DatapathFixture {
     /// The model the maps hold.
     pub model: Model,
     _in_ns: NetnsGuard,
+    /// The maps' pins, once [`Self::restart`] made them (removed on drop,
+    /// before the namespace).
+    _pins: Option<PinDir>,
     _ns: ScratchNs,
+}
+
+/// A directory of bpffs pins, removed on drop.
+struct PinDir(std::path::PathBuf);
+
+impl Drop for PinDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl DatapathFixture {
@@ -279,7 +291,23 @@ impl DatapathFixture {
                 prog.take_link(id).unwrap()
             })
             .collect();
-        DatapathFixture { _links: links, dp, ports, model: model_kept, _in_ns: in_ns, _ns: ns }
+        DatapathFixture { _links: links, dp, ports, model: model_kept, _in_ns: in_ns, _pins: None, _ns: ns }
+    }
+
+    /// Simulates a daemon restart: pins the maps, drops this handle and
+    /// loads a new one on the pins (as `vpc daemon` does after a crash).
+    /// The XDP attachments stay.
+    pub fn restart(&mut self) {
+        let dir = vpc_control::datapath::pin_dir(&self._ns.0);
+        vpc_control::datapath::ensure_bpffs().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        self._pins = Some(PinDir(dir.clone()));
+        for name in vpc_common::map_names::ALL {
+            if !dir.join(name).exists() {
+                self.dp.pin_map(name, &dir.join(name)).unwrap_or_else(|e| panic!("pinning {name}: {e}"));
+            }
+        }
+        self.dp = Datapath::load(Some(&self._ns.0)).unwrap_or_else(|e| panic!("reloading on the pins: {e}"));
     }
 
     /// The router port of an ENI.
