@@ -89,8 +89,9 @@ pub fn bench_sink(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_DROP
 }
 
-/// Values of the `op_*` maps (one entry each, key 1 or the /64 prefix of
-/// `OP_LPM_KEY`, filled by the micro benchmark).
+/// The maps of the `op_*` programs: each holds the one entry its program
+/// looks up (key 1, or the /64 prefix [1, 0]), written by the micro
+/// benchmark.
 #[map]
 static OP_ARRAY: Array<u64> = Array::with_max_entries(2, 0);
 #[map]
@@ -102,8 +103,8 @@ static OP_HASH_20: HashMap<[u32; 5], u64> = HashMap::with_max_entries(1024, 0);
 #[map]
 static OP_LPM_8: LpmTrie<[u32; 2], u64> = LpmTrie::with_max_entries(1024, 1);
 
-/// The key every `op_*` lookup uses: 1 for a 60-byte frame (from the context, so the compiler
-/// cannot fold the lookup away).
+/// The key every `op_*` lookup uses: 1 for a 60-byte frame (read from the
+/// context, so the compiler cannot fold the lookup away).
 #[inline(always)]
 fn op_key(ctx: &XdpContext) -> u32 {
     (ctx.data_end() - ctx.data()) as u32 / 60
