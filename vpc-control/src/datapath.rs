@@ -751,7 +751,10 @@ impl Datapath {
                     })
                     .collect();
                 let mut ids = std::mem::take(&mut self.direct.hops[i]);
-                let writes = if changes.is_empty() { BlockWrites::Some(Vec::new()) } else { direct::change(&mut index, &mut ids, &changes) };
+                let writes = match changes.is_empty() {
+                    true => BlockWrites::Some(Vec::new()),
+                    false => direct::change(&mut index, &mut ids, &changes),
+                };
                 let done = match writes {
                     BlockWrites::Some(writes) => {
                         self.write_hops(i, &mut ids, stats)?;
@@ -792,7 +795,13 @@ impl Datapath {
 
     /// Writes every block of slot `slot` that differs from `index`'s answer
     /// (new hop ids first); false if `ids` ran out (nothing written).
-    fn fill_slot(&mut self, slot: usize, index: &TableIndex, ids: &mut HopIds, stats: &mut WriteStats) -> Result<bool, DatapathError> {
+    fn fill_slot(
+        &mut self,
+        slot: usize,
+        index: &TableIndex,
+        ids: &mut HopIds,
+        stats: &mut WriteStats,
+    ) -> Result<bool, DatapathError> {
         let mut want = vec![0u32; direct::BLOCKS];
         if index.fill(&mut want, ids).is_none() {
             ids.take_new();
