@@ -699,15 +699,20 @@ impl Datapath {
         Ok(stats)
     }
 
-    /// The slot of each table after this write (`direct::assign`); a slot
-    /// released now is given to another table only at a later write, once
-    /// no ENI points at it.
+    /// The slot of each table after this write (`direct::assign`, among the
+    /// tables some ENI routes by); a slot released now is given to another
+    /// table only at a later write, once no ENI points at it.
     fn direct_slots(&self, desired: &MapEntries) -> Vec<Option<u32>> {
         let old = &self.direct.slots;
         if old.is_empty() {
             return Vec::new();
         }
-        let mut new = direct::assign(old, &direct::route_counts(&desired.routes));
+        // Only tables ENIs route by (a gateway route table is looked up by
+        // the trie alone).
+        let used: BTreeSet<u32> = desired.eni_by_port.values().map(|e| e.route_table_id).collect();
+        let mut counts = direct::route_counts(&desired.routes);
+        counts.retain(|t, _| used.contains(t));
+        let mut new = direct::assign(old, &counts);
         for (o, n) in old.iter().zip(new.iter_mut()) {
             if o.is_some() && n != o {
                 *n = None;
