@@ -304,13 +304,11 @@ source_dest_check = false
 /// than /24, inside blocks other routes cover), next hops alternating.
 fn big_table_routes(n: usize) -> Vec<(ipnet::Ipv4Net, &'static str)> {
     const LENGTHS: [u8; 12] = [8, 12, 16, 20, 22, 23, 24, 24, 25, 26, 28, 32];
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rng = vpc_tests::bench::XorShift(0x9e37_79b9_7f4a_7c15);
     let mut seen = std::collections::BTreeSet::new();
     let mut out = Vec::new();
     while out.len() < n {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        let x = rng.next();
         // Few first octets, so short and long routes overlap.
         let addr = (((x >> 40) as u32 % 4 + 100) << 24) | ((x >> 8) as u32 & 0x00ff_ffff);
         let len = LENGTHS[(x as usize >> 3) % LENGTHS.len()];
@@ -350,9 +348,9 @@ fn with_big_table(fx: &Fixture, routes: &[(ipnet::Ipv4Net, &'static str)]) -> vp
 /// checks each leaves for the longest match's next hop, or is dropped.
 fn check_forwarding(fx: &mut Fixture, routes: &[(ipnet::Ipv4Net, &'static str)], what: &str) {
     let src = eni_mac("eni-src");
-    let mut x: u32 = 12345;
+    let mut rng = vpc_tests::bench::XorShift(12345);
     for (k, (net, _)) in routes.iter().enumerate().take(600) {
-        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        let x = rng.next() as u32;
         let inside = u32::from(net.network()) | (x & !u32::from(net.netmask()));
         // Every third one: a neighbour block (maybe no route at all).
         let dst = Ipv4Addr::from(if k % 3 == 0 { inside ^ 0x0000_0100 } else { inside });

@@ -260,11 +260,6 @@ pub const DIRECT_SLOTS: u32 = 1;
 /// Most slots of the direct stage (`ROUTES_DIRECT` indexes are u32).
 pub const MAX_DIRECT_SLOTS: u32 = 64;
 
-/// The block value naming hop id `id`.
-fn direct_value(id: u32) -> u32 {
-    vpc_common::direct::encode(id)
-}
-
 /// Entries of `DIRECT_HOPS` for `slots` slots (an array has at least one).
 fn direct_hop_entries(slots: u32) -> u32 {
     (slots * vpc_common::direct::MAX_HOPS).max(1)
@@ -832,7 +827,7 @@ impl Datapath {
         let name = map_names::DIRECT_HOPS;
         let mut hops: Array<&mut MapData, NextHop> = Array::try_from(self.map_mut(name)?).map_err(map_err(name))?;
         for (id, hop) in new {
-            hops.set(vpc_common::direct::hop_index(slot as u32, direct_value(id)), hop, 0).map_err(map_err(name))?;
+            hops.set(vpc_common::direct::hop_index(slot as u32, vpc_common::direct::encode(id)), hop, 0).map_err(map_err(name))?;
             stats.upserts += 1;
         }
         Ok(())
