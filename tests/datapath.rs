@@ -5,12 +5,12 @@
 use std::net::Ipv4Addr;
 
 use aya::programs::{TestRun, TestRunOptions};
-use vpc_common::DropReason;
+use vpc_common::{Action, DropReason};
 use vpc_control::{
     datapath::Datapath,
     topology::{ROUTER_MAC, eni_mac},
 };
-use vpc_tests::{DatapathFixture as Fixture, arp, icmp_echo, inet_csum, ipv4_frame};
+use vpc_tests::{DatapathFixture as Fixture, arp, icmp_echo, inet_csum, ipv4_frame, l4_frame, stay_on_this_cpu};
 
 const XDP_DROP: u32 = 1;
 const XDP_TX: u32 = 3;
@@ -149,6 +149,28 @@ fn rt_3_instance_next_hop_sends_to_the_appliance_eni() {
             Case { what: "vsw-1's system table has no such entry", eni: "eni-1", frame: from_1, verdict: XDP_DROP, out: None, drop: Some(DropReason::NoRoute) },
         ],
     );
+}
+
+#[test]
+fn rt_3_a_route_change_applies_to_a_flow_the_flow_cache_holds() {
+    stay_on_this_cpu();
+    let mut fx = Fixture::new(MODEL);
+    let f = l4_frame(ROUTER_MAC, eni_mac("eni-2"), ip("10.0.2.10"), ip("192.168.7.7"), 17, 4000, 53, 0);
+    let hits = |fx: &Fixture| fx.dp.counters().unwrap().action(Action::FlowCacheHit);
+    let before = hits(&fx);
+    for _ in 0..3 {
+        let (verdict, out) = fx.run("eni-2", &f);
+        assert_eq!((verdict, out), (XDP_REDIRECT, forwarded(&f, eni_mac("eni-fw"))), "192.168.0.0/16 -> i-fw");
+    }
+    assert_eq!(hits(&fx), before + 2, "the flow comes from the flow cache after its first packet");
+    let mut m = fx.model.clone();
+    let table = m.route_tables.iter_mut().find(|t| t.id == "vtb-appliance").unwrap();
+    let mut entry = (*table.route_entries[0]).clone();
+    entry.next_hop_id = "i-1".into();
+    table.route_entries[0] = entry.into();
+    fx.reapply(m);
+    let (verdict, out) = fx.run("eni-2", &f);
+    assert_eq!((verdict, out), (XDP_REDIRECT, forwarded(&f, eni_mac("eni-1"))), "the next packet takes the new next hop");
 }
 
 #[test]

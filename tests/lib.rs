@@ -248,17 +248,20 @@ impl Drop for PinDir {
 impl DatapathFixture {
     /// Loads the datapath for `model` (a model file).
     pub fn new(model: &str) -> Self {
-        Self::build(model, false)
+        Self::build(model, None)
     }
 
     /// As [`Self::new`], with the benchmark flag: forwarded frames leave
     /// with the headers they came in with, so a repeated test run times the
     /// forward path every time (see `Datapath::load_keeping_headers`).
-    pub fn keeping_headers(model: &str) -> Self {
-        Self::build(model, true)
+    /// `flow_cache: false` turns the flow cache off, so every repeat takes
+    /// the slow path.
+    pub fn keeping_headers(model: &str, flow_cache: bool) -> Self {
+        Self::build(model, Some(flow_cache))
     }
 
-    fn build(model: &str, keep_headers: bool) -> Self {
+    /// `keep_headers`: `Some(flow cache on)` loads with the benchmark flags.
+    fn build(model: &str, keep_headers: Option<bool>) -> Self {
         let ns = ScratchNs::new("vpct-dp");
         let model: Model = vpc_control::model::Model::from_toml(model).unwrap().with_system_route_tables();
         vpc_control::validate::validate(&model).unwrap();
@@ -276,7 +279,11 @@ impl DatapathFixture {
         ns.ip(&["link", "set", "qu", "up"]);
         ports.insert(vpc_control::topology::UPLINK_PORT.to_string(), ns.ifindex("pu"));
         let in_ns = NetnsGuard::enter(&ns.0).unwrap();
-        let mut dp = if keep_headers { Datapath::load_keeping_headers() } else { Datapath::load(None) }.unwrap();
+        let mut dp = match keep_headers {
+            Some(flow_cache) => Datapath::load_keeping_headers(flow_cache),
+            None => Datapath::load(None),
+        }
+        .unwrap();
         let desired = compile::compile(&model, &ports).unwrap();
         dp.write(&Default::default(), &desired).unwrap();
         let model_kept = model.clone();
@@ -378,6 +385,20 @@ pub fn test_run(prog: &aya::programs::Xdp, ifindex: u32, frame: &[u8]) -> (u32, 
 }
 
 /// TCP flag bits.
+/// Pins the calling thread to the CPU it is on: the flow cache is per CPU,
+/// so a test that counts its hits must not move between runs.
+pub fn stay_on_this_cpu() {
+    // SAFETY: plain libc calls; a zeroed cpu_set_t is a valid empty set,
+    // CPU_SET writes inside it, and pid 0 names the calling thread.
+    let r = unsafe {
+        let cpu = libc::sched_getcpu().max(0) as usize;
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    assert_eq!(r, 0, "sched_setaffinity: {}", std::io::Error::last_os_error());
+}
+
 pub mod tcp_flags {
     /// FIN.
     pub const FIN: u8 = 0x01;

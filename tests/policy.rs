@@ -3,14 +3,14 @@
 //! a tracked flow, and a property test against the reference evaluator.
 use std::net::Ipv4Addr;
 
-use vpc_common::DropReason;
+use vpc_common::{Action, DropReason};
 use vpc_control::{
     compile,
     model::{IpProtocol, Peer, RulePolicy, SecurityGroupRule, Direction},
     policy::{self, Verdict},
     topology::{ROUTER_MAC, eni_mac},
 };
-use vpc_tests::{DatapathFixture, icmp_echo, l4_frame, tcp_flags::{ACK, SYN}};
+use vpc_tests::{DatapathFixture, icmp_echo, l4_frame, stay_on_this_cpu, tcp_flags::{ACK, FIN, SYN}};
 
 const XDP_DROP: u32 = 1;
 const XDP_REDIRECT: u32 = 4;
@@ -208,6 +208,88 @@ fn sg_1_revoking_the_rule_cuts_a_tracked_flow_both_ways() {
     fx.reapply(m);
     expect(&mut fx, "the next packet of the flow is refused", "i-client", &frame("i-client", CLIENT, SERVER, 6, 43000, 22, ACK), XDP_DROP, Some(DropReason::SgIngress));
     expect(&mut fx, "and so is the server's next reply", "i-server", &frame("i-server", SERVER, CLIENT, 6, 22, 43000, ACK), XDP_DROP, Some(DropReason::SgIngress));
+}
+
+/// Forwarded frames the flow cache has decided so far.
+fn cache_hits(fx: &DatapathFixture) -> u64 {
+    fx.dp.counters().unwrap().action(Action::FlowCacheHit)
+}
+
+#[test]
+fn sg_1_revoking_the_rule_cuts_a_flow_the_flow_cache_holds() {
+    stay_on_this_cpu();
+    let mut fx = DatapathFixture::new(MODEL);
+    let ack = frame("i-client", CLIENT, SERVER, 6, 43100, 22, ACK);
+    let reply = frame("i-server", SERVER, CLIENT, 6, 22, 43100, ACK);
+    expect(&mut fx, "open ssh", "i-client", &frame("i-client", CLIENT, SERVER, 6, 43100, 22, SYN), XDP_REDIRECT, None);
+    expect(&mut fx, "reply", "i-server", &frame("i-server", SERVER, CLIENT, 6, 22, 43100, SYN | ACK), XDP_REDIRECT, None);
+    let hits = cache_hits(&fx);
+    for _ in 0..3 {
+        expect(&mut fx, "established, client side", "i-client", &ack, XDP_REDIRECT, None);
+        expect(&mut fx, "established, server side", "i-server", &reply, XDP_REDIRECT, None);
+    }
+    assert_eq!(cache_hits(&fx), hits + 4, "after its first packet each way, the flow comes from the flow cache");
+    let mut m = fx.model.clone();
+    m.security_groups.iter_mut().find(|g| g.id == "sg-web").unwrap().rules.retain(|r| r.id != "sgr-ssh");
+    fx.reapply(m);
+    expect(&mut fx, "the next packet of the cached flow is refused", "i-client", &ack, XDP_DROP, Some(DropReason::SgIngress));
+    expect(&mut fx, "and so is the server's next reply", "i-server", &reply, XDP_DROP, Some(DropReason::SgIngress));
+}
+
+#[test]
+fn sg_1_syn_fin_rst_and_fragments_never_come_from_the_flow_cache() {
+    stay_on_this_cpu();
+    let mut fx = DatapathFixture::new(MODEL);
+    let ack = frame("i-client", CLIENT, SERVER, 6, 43200, 22, ACK);
+    expect(&mut fx, "open ssh", "i-client", &frame("i-client", CLIENT, SERVER, 6, 43200, 22, SYN), XDP_REDIRECT, None);
+    expect(&mut fx, "reply", "i-server", &frame("i-server", SERVER, CLIENT, 6, 22, 43200, SYN | ACK), XDP_REDIRECT, None);
+    expect(&mut fx, "established", "i-client", &ack, XDP_REDIRECT, None);
+    expect(&mut fx, "established, cached", "i-client", &ack, XDP_REDIRECT, None);
+    let hits = cache_hits(&fx);
+    // A SYN of a live flow, a FIN and an RST change the connection's state:
+    // the connection tracker sees each of them.
+    for (what, flags) in [("SYN again", SYN), ("FIN", FIN | ACK)] {
+        expect(&mut fx, what, "i-client", &frame("i-client", CLIENT, SERVER, 6, 43200, 22, flags), XDP_REDIRECT, None);
+    }
+    // A first fragment (MF set) of a DNS query the SG allows, twice.
+    let mut first_fragment = frame("i-client", CLIENT, SERVER, 17, 5301, 53, 0);
+    first_fragment[20] |= 0x20;
+    for _ in 0..2 {
+        expect(&mut fx, "first fragment", "i-client", &first_fragment, XDP_REDIRECT, None);
+    }
+    assert_eq!(cache_hits(&fx), hits, "none of these came from the flow cache");
+}
+
+#[test]
+fn acl_2_an_acl_change_applies_to_a_flow_the_flow_cache_holds() {
+    stay_on_this_cpu();
+    let mut fx = DatapathFixture::new(MODEL);
+    let dns = frame("i-client", CLIENT, SERVER, 17, 5300, 53, 0);
+    let hits = cache_hits(&fx);
+    for _ in 0..3 {
+        expect(&mut fx, "dns to the server", "i-client", &dns, XDP_REDIRECT, None);
+    }
+    assert_eq!(cache_hits(&fx), hits + 2, "the flow comes from the flow cache after its first packet");
+    let mut m = fx.model.clone();
+    m.network_acls.push(vpc_control::model::NetworkAcl {
+        id: "nacl-no-udp".into(),
+        vpc_id: "vpc-a".into(),
+        name: None,
+        ingress: vec![vpc_control::model::NetworkAclEntry {
+            id: "nae-no-udp".into(),
+            name: String::new(),
+            policy: RulePolicy::Drop,
+            protocol: IpProtocol::Udp,
+            cidr: "10.0.1.0/24".parse().unwrap(),
+            port_range: (1, 65535),
+            description: String::new(),
+        }],
+        egress: Vec::new(),
+        meta: Default::default(),
+    });
+    m.vswitches.iter_mut().find(|v| v.id == "vsw-2").unwrap().network_acl_id = Some("nacl-no-udp".into());
+    fx.reapply(m);
+    expect(&mut fx, "the next packet of the cached flow meets the new ACL", "i-client", &dns, XDP_DROP, Some(DropReason::AclIngress));
 }
 
 /// A small deterministic generator (xorshift).

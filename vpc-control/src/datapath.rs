@@ -25,7 +25,8 @@ use thiserror::Error;
 use vpc_common::{
     Action, CtEntry, CtKey, DropReason, ENI_FLAG_PORT, Egress, Eni, EniAddressKey, INSTANCE_PROGRAM, NatGateway as NatGatewayConfig,
     NatInKey, NatInValue, NatOutKey, NatOutValue, NextHop, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict,
-    PortCounters, PublicAddress, ROUTER_PROGRAM, RouteKey, SnatKey, SnatTarget, map_names,
+    PortCounters, PublicAddress, ROUTER_PROGRAM, RouteKey, SnatKey, SnatTarget, map_names, FlowCacheEntry,
+    flow_cache,
 };
 
 use crate::{
@@ -44,6 +45,10 @@ pub static BENCH_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_D
 /// Global of the router object that makes the forward path restore the
 /// headers it rewrote (see [`Datapath::load_keeping_headers`]).
 const BENCH_KEEP_HEADERS: &str = "BENCH_KEEP_HEADERS";
+
+/// Global of the router object that turns the flow cache off (see
+/// [`Datapath::load_keeping_headers`]).
+const BENCH_NO_FLOW_CACHE: &str = "BENCH_NO_FLOW_CACHE";
 
 /// Root of this project's pins in bpffs.
 pub const BPFFS_ROOT: &str = "/sys/fs/bpf/vpc";
@@ -158,6 +163,8 @@ fn expected_layout(name: &str, direct_slots: u32) -> Option<(MapType, u32, Optio
         }
         map_names::NAT_OUT => (Hash, sz(size_of::<NatOutKey>()), Some(sz(size_of::<NatOutValue>())), MAX_NAT_MAPPINGS),
         map_names::NAT_IN => (Hash, sz(size_of::<NatInKey>()), Some(sz(size_of::<NatInValue>())), MAX_NAT_MAPPINGS),
+        map_names::FLOW_CACHE => (PerCpuArray, 4, Some(sz(size_of::<FlowCacheEntry>())), flow_cache::SLOTS),
+        map_names::CONFIG_GENERATION => (Array, 4, Some(4), 1),
         _ => return None,
     })
 }
@@ -209,6 +216,16 @@ impl Counters {
     pub fn dropped(&self, r: DropReason) -> u64 {
         self.drops.iter().find(|(x, _)| *x == r).map_or(0, |(_, n)| *n)
     }
+}
+
+/// Benchmark settings of a load (read-only globals of the object; all off
+/// for a router).
+#[derive(Debug, Clone, Copy, Default)]
+struct Bench {
+    /// Forwarded frames leave with the headers they came in with.
+    keep_headers: bool,
+    /// Every packet takes the slow path.
+    no_flow_cache: bool,
 }
 
 /// Number of map writes an apply made.
@@ -359,7 +376,7 @@ impl Datapath {
     /// With `None`, the maps are private to this handle and the caller's
     /// thread must already be in a namespace of its own (tests).
     pub fn load(router_namespace: Option<&str>) -> Result<Self, DatapathError> {
-        Self::load_with(router_namespace, false, DIRECT_SLOTS)
+        Self::load_with(router_namespace, Bench::default(), DIRECT_SLOTS)
     }
 
     /// [`Self::load`] with `slots` slots of the direct route stage (64 MiB
@@ -369,7 +386,7 @@ impl Datapath {
         if slots > MAX_DIRECT_SLOTS {
             return Err(DatapathError::DirectSlots(slots));
         }
-        Self::load_with(router_namespace, false, slots)
+        Self::load_with(router_namespace, Bench::default(), slots)
     }
 
     /// Loads private maps (as `load(None)`) with the benchmark flag set: a
@@ -377,17 +394,21 @@ impl Datapath {
     /// came in with (the rewrite is done, then undone), so BPF_PROG_TEST_RUN
     /// can repeat one frame and time the forward path every time instead of
     /// TTL expiry. Never for a router: forwarded frames would loop.
-    pub fn load_keeping_headers() -> Result<Self, DatapathError> {
-        Self::load_with(None, true, DIRECT_SLOTS)
+    /// `flow_cache: false` turns the flow cache off, to time the slow path
+    /// (every lookup) with repeated frames.
+    pub fn load_keeping_headers(flow_cache: bool) -> Result<Self, DatapathError> {
+        Self::load_with(None, Bench { keep_headers: true, no_flow_cache: !flow_cache }, DIRECT_SLOTS)
     }
 
-    fn load_with(router_namespace: Option<&str>, keep_headers: bool, direct_slots: u32) -> Result<Self, DatapathError> {
+    fn load_with(router_namespace: Option<&str>, bench: Bench, direct_slots: u32) -> Result<Self, DatapathError> {
         let pin_dir = router_namespace.map(pin_dir);
         let mut loader = EbpfLoader::new();
         loader.map_max_entries(map_names::ROUTES_DIRECT, direct_entries(direct_slots));
         loader.map_max_entries(map_names::DIRECT_HOPS, direct_hop_entries(direct_slots));
-        let keep = u8::from(keep_headers);
+        let keep = u8::from(bench.keep_headers);
         loader.override_global(BENCH_KEEP_HEADERS, &keep, true);
+        let no_cache = u8::from(bench.no_flow_cache);
+        loader.override_global(BENCH_NO_FLOW_CACHE, &no_cache, true);
         let paths: Vec<(&str, PathBuf)> = match &pin_dir {
             Some(dir) => {
                 ensure_bpffs()?;
@@ -551,13 +572,28 @@ impl Datapath {
     /// order that never leaves a dangling reference for a packet in flight:
     /// egress ports and counters first, then addresses, routes, and ingress
     /// ENIs last; removals in the reverse order.
+    /// Every write ends by bumping the configuration generation, which
+    /// voids the decisions the flow cache holds (see
+    /// `vpc_common::flow_cache`), also after a failed write.
     pub fn write(&mut self, current: &MapEntries, desired: &MapEntries) -> Result<WriteStats, DatapathError> {
         let written = self.write_all(current, desired);
+        self.bump_generation()?;
         if written.is_err() {
             // Which slot each table holds is unknown now: read it back.
             self.direct_from_kernel()?;
         }
         written
+    }
+
+    /// Moves the configuration generation on (never to 0, the value of an
+    /// empty flow cache slot): packets take the slow path again and see the
+    /// maps as they are now.
+    fn bump_generation(&mut self) -> Result<(), DatapathError> {
+        let name = map_names::CONFIG_GENERATION;
+        let mut a: Array<&mut MapData, u32> = Array::try_from(self.map_mut(name)?).map_err(map_err(name))?;
+        let g = a.get(&0, 0).map_err(map_err(name))?;
+        a.set(0, g.wrapping_add(1).max(1), 0).map_err(map_err(name))?;
+        Ok(())
     }
 
     fn write_all(&mut self, current: &MapEntries, desired: &MapEntries) -> Result<WriteStats, DatapathError> {
@@ -643,6 +679,9 @@ impl Datapath {
             self.set_eni(*ifindex, &Eni::default())?;
             stats.removals += 1;
         }
+        // Every upsert is in: cached decisions go now, not after the grace
+        // before the removals below (`write` bumps again after those).
+        self.bump_generation()?;
         {
             let mut m = self.hash_map::<[u8; 4], PublicAddress>(PUBLIC_ADDRESSES)?;
             upsert_all(&public, &mut stats, |k, v| m.insert(k, v, 0)).map_err(map_err(PUBLIC_ADDRESSES))?;

@@ -33,6 +33,10 @@ fn action_family(action: Action) -> (&'static str, &'static str) {
             "vpc_from_internet_packets_total",
             "Frames from the internet uplink, destination translated to a private address.",
         ),
+        Action::FlowCacheHit => (
+            "vpc_flow_cache_hits_total",
+            "Forwarded frames of established flows decided by the flow cache (also counted as forwarded).",
+        ),
     }
 }
 

@@ -5,11 +5,11 @@ use aya_ebpf::{
 };
 use aya_ebpf::maps::Array;
 use vpc_common::{
-    Action, CtEntry, CtKey, DropReason, Egress, Eni, EniAddressKey, NatGateway, NatInKey, NatInValue,
+    Action, CtEntry, CtKey, FlowCacheEntry, DropReason, Egress, Eni, EniAddressKey, NatGateway, NatInKey, NatInValue,
     NatOutKey, NatOutValue, NextHop, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict, PortCounters,
     PublicAddress, RouteKey, SnatKey, SnatTarget, MAX_CONNECTIONS, MAX_ENI_ADDRESSES, MAX_NAT_GATEWAYS,
     MAX_NAT_MAPPINGS, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS, MAX_PORTS, MAX_PUBLIC_ADDRESSES, MAX_ROUTES,
-    MAX_SNAT_ENTRIES, ENI_FLAG_PORT,
+    MAX_SNAT_ENTRIES, ENI_FLAG_PORT, flow_cache,
 };
 
 /// Two copies of the ENI behind each router port, at `2 * ifindex + copy`
@@ -116,3 +116,12 @@ pub static NAT_OUT: HashMap<NatOutKey, NatOutValue> = HashMap::with_max_entries(
 /// Port translations, public side (per remote endpoint) -> private flow.
 #[map]
 pub static NAT_IN: HashMap<NatInKey, NatInValue> = HashMap::with_max_entries(MAX_NAT_MAPPINGS, 0);
+
+/// Each CPU's flow cache (`vpc_common::flow_cache`), indexed by
+/// `flow_cache::slot`.
+#[map]
+pub static FLOW_CACHE: PerCpuArray<FlowCacheEntry> = PerCpuArray::with_max_entries(flow_cache::SLOTS, 0);
+
+/// Index 0: the configuration generation (`vpc_common::map_names::CONFIG_GENERATION`).
+#[map]
+pub static CONFIG_GENERATION: Array<u32> = Array::with_max_entries(1, 0);

@@ -52,6 +52,8 @@ pub fn parse(ctx: &XdpContext) -> Result<(*mut EthHdr, L3), DropReason> {
 
 /// TCP flags the connection tracker reads.
 pub const TCP_FIN: u8 = 0x01;
+/// TCP SYN.
+pub const TCP_SYN: u8 = 0x02;
 /// TCP RST.
 pub const TCP_RST: u8 = 0x04;
 /// ICMP echo request.

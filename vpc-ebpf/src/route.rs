@@ -11,7 +11,7 @@ use vpc_common::{
 };
 
 use crate::{
-    arp, conntrack, csum, internet::{self, Via}, log_limit, policy,
+    arp, conntrack, csum, flow_cache, internet::{self, Via}, log_limit, policy,
     maps::{self, DIRECT_HOPS, EGRESS_PORTS, ENI_BY_ADDRESS, ROUTES, ROUTES_DIRECT},
     parse::{self, L3},
     stats,
@@ -56,6 +56,24 @@ pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
     if eni.flags & ENI_FLAG_SOURCE_DEST_CHECK != 0 && ip.src_addr != eni.ip {
         return Err(DropReason::SpoofedIp);
     }
+    // The flow cache first (`vpc_common::flow_cache`): an established flow's
+    // packets skip the route, next-hop, ACL and conntrack lookups.
+    let flow = parse::flow(ctx, ip);
+    let generation = flow_cache::generation();
+    let cache_key = match &flow {
+        Ok(f) => flow_cache::key(ifindex, ip, f),
+        Err(_) => None,
+    };
+    if let Some(k) = &cache_key {
+        if let Some(egress) = flow_cache::lookup(k, generation) {
+            if ip.ttl <= 1 {
+                return Err(DropReason::TtlExceeded);
+            }
+            stats::action(Action::FlowCacheHit);
+            return send(ctx, ifindex, eth, ip, &egress, len, Action::Forwarded);
+        }
+    }
+    // (A cached flow's addresses passed this when its decision was taken.)
     if is_martian(ip.dst_addr) || is_martian(ip.src_addr) {
         return Err(DropReason::Martian);
     }
@@ -86,9 +104,12 @@ pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
     // The destination ENI's view (flags, policy ids): one consistent value.
     let dst_eni = maps::eni_of_port(egress.ifindex).ok_or(DropReason::NoNeighbour)?;
     if (eni.flags | dst_eni.flags) & (ENI_FLAG_SECURITY_GROUPS | ENI_FLAG_NETWORK_ACL) != 0 {
-        let flow = parse::flow(ctx, ip)?;
+        let flow = flow?;
         policy::network_acls(&flow, eni, dst_eni)?;
         conntrack::check(&flow, eni.vpc_id, eni, dst_eni, false)?;
+    }
+    if let Some(k) = &cache_key {
+        flow_cache::insert(k, generation, &egress);
     }
     send(ctx, ifindex, eth, ip, &egress, len, Action::Forwarded)
 }

@@ -1,0 +1,86 @@
+//! The flow cache (`vpc_common::flow_cache`): the forwarding decision of an
+//! established flow, taken once by the slow path (route, next hop, network
+//! ACLs, security groups and connection tracking) and reused by its next
+//! packets while the configuration generation stays the same.
+use aya_ebpf::helpers::generated::bpf_jiffies64;
+use network_types::ip::Ipv4Hdr;
+use vpc_common::{flow_cache, Egress, FlowCacheEntry, FlowKey};
+
+use crate::{
+    maps::{CONFIG_GENERATION, FLOW_CACHE},
+    parse::{Flow, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, TCP_FIN, TCP_RST, TCP_SYN},
+};
+
+/// Set to 1 only by the benchmarks that time the slow path: a read-only
+/// global, so the verifier drops the cache when it is set.
+#[unsafe(no_mangle)]
+static BENCH_NO_FLOW_CACHE: u8 = 0;
+
+/// The configuration generation now. Read before any lookup of the slow
+/// path: a decision taken with maps the control plane is changing is
+/// recorded under the generation it bumps away from.
+#[inline(always)]
+pub fn generation() -> u32 {
+    CONFIG_GENERATION.get(0).copied().unwrap_or(0)
+}
+
+/// The cache key of a packet received on `ifindex`, if its flow may be
+/// served from the cache: TCP without SYN, FIN or RST (they change the
+/// connection's state), UDP, ICMP echo; never a fragment (a later fragment
+/// has no ports, and its first one decides for all).
+#[inline(always)]
+pub fn key(ifindex: u32, ip: &Ipv4Hdr, flow: &Flow) -> Option<FlowKey> {
+    // SAFETY: a loader-set constant.
+    if unsafe { core::ptr::read_volatile(&BENCH_NO_FLOW_CACHE) } != 0 {
+        return None;
+    }
+    // MF set or a fragment offset: a fragment.
+    if u16::from_be_bytes(ip.frags) & 0x3fff != 0 {
+        return None;
+    }
+    let cacheable = match flow.proto {
+        6 => flow.flags & (TCP_SYN | TCP_FIN | TCP_RST) == 0,
+        17 => true,
+        1 => flow.flags == ICMP_ECHO_REQUEST || flow.flags == ICMP_ECHO_REPLY,
+        _ => false,
+    };
+    cacheable.then(|| FlowKey {
+        ifindex,
+        src: u32::from_ne_bytes(flow.src),
+        dst: u32::from_ne_bytes(flow.dst),
+        ports: u32::from(flow.sport) << 16 | u32::from(flow.dport),
+        proto: u32::from(flow.proto),
+    })
+}
+
+/// Where the cached decision for `key` sends the packet, if this CPU holds
+/// one of generation `generation` confirmed less than
+/// `flow_cache::REFRESH_JIFFIES` ago.
+#[inline(always)]
+pub fn lookup(key: &FlowKey, generation: u32) -> Option<Egress> {
+    let e = FLOW_CACHE.get(flow_cache::slot(key))?;
+    if e.generation != generation || !same(&e.key, key) {
+        return None;
+    }
+    // SAFETY: a helper with no arguments (inlined by the verifier).
+    let now = unsafe { bpf_jiffies64() };
+    (now.wrapping_sub(e.checked) < flow_cache::REFRESH_JIFFIES).then_some(e.egress)
+}
+
+/// Word-wise equality (no memcmp call in BPF).
+#[inline(always)]
+fn same(a: &FlowKey, b: &FlowKey) -> bool {
+    (a.ifindex ^ b.ifindex) | (a.src ^ b.src) | (a.dst ^ b.dst) | (a.ports ^ b.ports) | (a.proto ^ b.proto) == 0
+}
+
+/// Records the slow path's decision for `key`, taken under `generation`.
+/// Per CPU, and XDP runs never nest on a CPU: no other writer can tear it.
+#[inline(always)]
+pub fn insert(key: &FlowKey, generation: u32, egress: &Egress) {
+    if let Some(e) = FLOW_CACHE.get_ptr_mut(flow_cache::slot(key)) {
+        // SAFETY: this CPU's slot (see above); a helper with no arguments.
+        unsafe {
+            *e = FlowCacheEntry { key: *key, generation, checked: bpf_jiffies64(), egress: *egress };
+        }
+    }
+}
