@@ -10,7 +10,10 @@
 //! - stages: frames that leave the program at successive stages (dropped for
 //!   a spoofed MAC, for no route; forwarded with no policy, across a network
 //!   ACL, with a security group (conntrack hit), with both), each a fixed
-//!   frame repeated;
+//!   frame repeated, with the flow cache off (`Datapath::
+//!   load_keeping_headers(false)`: every repeat takes every lookup);
+//! - flow cache: the forwarded frames again with the flow cache on, as the
+//!   packets of an established flow meet it (the first run fills it);
 //! - rules: a TCP SYN the rules refuse (so each repeat runs the whole rule
 //!   lookup; a refused SYN creates no connection) with 10 to 10,000
 //!   security-group rules, and a UDP frame across a network ACL of 10 to
