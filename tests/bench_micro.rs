@@ -7,6 +7,10 @@
 //! came in with, so every repeat of one frame takes the forward path (without
 //! it the TTL would expire after 63 repeats and the slow path be timed).
 //!
+//! A repeated frame's figure in a round is the fastest of [`RUNS`] runs of
+//! `repeat / RUNS` repeats (the kernel's average per run), its XDP_PASS
+//! baseline too: interference from the host only adds time.
+//!
 //! - stages: frames that leave the program at successive stages (dropped for
 //!   a spoofed MAC, for no route; forwarded with no policy, across a network
 //!   ACL, with a security group (conntrack hit), with both), each a fixed
@@ -118,6 +122,23 @@ fn time(prog: &Xdp, ifindex: u32, frame: &[u8], repeat: u32) -> (f64, u32) {
     (ns(r.duration), r.return_value)
 }
 
+/// Runs of a repeated frame per figure and round: the fastest is kept.
+/// This VM shares its host: interference only ever adds time, in bursts of
+/// 10-50% lasting many runs; the fastest of a few short runs is the cost
+/// of the code. Baselines are taken the same way.
+const RUNS: u32 = 5;
+
+/// [`time`] `RUNS` times with `repeat / RUNS` repeats each: the fastest.
+fn fastest(prog: &Xdp, ifindex: u32, frame: &[u8], repeat: u32) -> (f64, u32) {
+    let mut best = time(prog, ifindex, frame, (repeat / RUNS).max(1));
+    for _ in 1..RUNS {
+        let t = time(prog, ifindex, frame, (repeat / RUNS).max(1));
+        assert_eq!(t.1, best.1, "the verdict changed between runs");
+        best.0 = best.0.min(t.0);
+    }
+    best
+}
+
 fn ns(d: Duration) -> f64 {
     d.as_nanos() as f64
 }
@@ -144,7 +165,7 @@ impl Runner {
         let prog = self.fx.dp.router_program().unwrap();
         // One run first: a new flow's first packet creates its connection.
         time(prog, self.probe_port, frame, 1);
-        let (t, v) = time(prog, self.probe_port, frame, self.repeat);
+        let (t, v) = fastest(prog, self.probe_port, frame, self.repeat);
         assert_eq!(v, verdict, "{what}: verdict");
         t
     }
@@ -152,7 +173,7 @@ impl Runner {
     /// ns/packet of XDP_PASS (the baseline), same frame size.
     fn baseline(&mut self, frame: &[u8], repeat: u32) -> f64 {
         let prog = self.fx.dp.instance_program().unwrap();
-        let (t, v) = time(prog, self.probe_port, frame, repeat);
+        let (t, v) = fastest(prog, self.probe_port, frame, repeat);
         assert_eq!(v, XDP_PASS);
         t
     }
@@ -186,10 +207,10 @@ fn kernel_operations(frame: &[u8], ifindex: u32, repeat: u32, rounds: usize) -> 
     let mut out: Vec<(&'static str, Vec<f64>)> = ops.iter().map(|(_, w)| (*w, Vec::new())).collect();
     for _ in 0..rounds {
         let prog = |name: &str| -> &Xdp { obj.program(name).unwrap().try_into().unwrap() };
-        let (base, v) = time(prog("op_pass"), ifindex, frame, repeat);
+        let (base, v) = fastest(prog("op_pass"), ifindex, frame, repeat);
         assert_eq!(v, XDP_PASS);
         for (k, (name, what)) in ops.iter().enumerate() {
-            let (t, v) = time(prog(name), ifindex, frame, repeat);
+            let (t, v) = fastest(prog(name), ifindex, frame, repeat);
             assert_eq!(v, XDP_PASS, "{what}: the lookup finds its entry");
             out[k].1.push(t - base);
         }

@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 
 use aya::programs::{TestRun, TestRunOptions};
-use vpc_common::{Action, DropReason};
+use vpc_common::DropReason;
 use vpc_control::{
     datapath::Datapath,
     topology::{ROUTER_MAC, eni_mac},
@@ -156,7 +156,7 @@ fn rt_3_a_route_change_applies_to_a_flow_the_flow_cache_holds() {
     stay_on_this_cpu();
     let mut fx = Fixture::new(MODEL);
     let f = l4_frame(ROUTER_MAC, eni_mac("eni-2"), ip("10.0.2.10"), ip("192.168.7.7"), 17, 4000, 53, 0);
-    let hits = |fx: &Fixture| fx.dp.counters().unwrap().action(Action::FlowCacheHit);
+    let hits = |fx: &Fixture| fx.dp.counters().unwrap().ports[&fx.port("eni-2")].flow_cache_hits;
     let before = hits(&fx);
     for _ in 0..3 {
         let (verdict, out) = fx.run("eni-2", &f);

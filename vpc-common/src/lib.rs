@@ -330,6 +330,13 @@ pub struct FlowCacheEntry {
     pub checked: u64,
     /// Where the flow's packets go.
     pub egress: Egress,
+    /// The frame's source MAC (the ENI's) and destination MAC (the
+    /// router's) when the decision was taken: a hit skips the ingress
+    /// port's ENI, so its anti-spoofing check is made against these.
+    pub src_mac: [u8; 6],
+    pub dst_mac: [u8; 6],
+    /// Explicit padding (to 64 bytes).
+    pub pad: u32,
 }
 
 /// Data part of a `POLICY_ADDRESSES` key: a policy id matched in full, then
@@ -666,6 +673,9 @@ pub struct PortCounters {
     pub tx_bytes: u64,
     /// Frames from the ENI that were dropped.
     pub dropped: u64,
+    /// Frames from the ENI forwarded on a decision of the flow cache (also
+    /// counted as received and, on their egress port, sent).
+    pub flow_cache_hits: u64,
 }
 
 /// What the datapath did with a frame that was not dropped.
@@ -680,17 +690,13 @@ pub enum Action {
     ToInternet = 2,
     /// Received from the internet, destination translated to a private address.
     FromInternet = 3,
-    /// Forwarded on a decision of the flow cache (also counted as
-    /// `Forwarded`): the share of traffic that skipped the lookups.
-    FlowCacheHit = 4,
 }
 
 impl Action {
     /// Number of variants (size of the `ACTIONS` array).
-    pub const COUNT: u32 = 5;
+    pub const COUNT: u32 = 4;
     /// Every variant, in index order.
-    pub const ALL: [Action; 5] =
-        [Action::Forwarded, Action::ArpReplied, Action::ToInternet, Action::FromInternet, Action::FlowCacheHit];
+    pub const ALL: [Action; 4] = [Action::Forwarded, Action::ArpReplied, Action::ToInternet, Action::FromInternet];
 
     /// Stable snake_case name (CLI, metrics).
     pub const fn name(self) -> &'static str {
@@ -699,7 +705,6 @@ impl Action {
             Action::ArpReplied => "arp_replied",
             Action::ToInternet => "to_internet",
             Action::FromInternet => "from_internet",
-            Action::FlowCacheHit => "flow_cache_hit",
         }
     }
 }
@@ -891,13 +896,13 @@ mod tests {
         assert_eq!(size_of::<NatOutValue>(), 16);
         assert_eq!(size_of::<NatInKey>(), 16);
         assert_eq!(size_of::<NatInValue>(), 12);
-        assert_eq!(size_of::<PortCounters>(), 5 * 8);
+        assert_eq!(size_of::<PortCounters>(), 6 * 8);
         assert_eq!(size_of::<PolicyAddrKey>(), 4 + 4);
         assert_eq!(size_of::<PolicyPortKey>(), 4 + 4 + 1 + 1 + 2);
         assert_eq!(size_of::<CtKey>(), 4 + 4 + 4 + 2 + 2 + 1 + 3);
         assert_eq!(size_of::<CtEntry>(), 8 + 4 * 4);
         assert_eq!(size_of::<FlowKey>(), 5 * 4);
-        assert_eq!(size_of::<FlowCacheEntry>(), 20 + 4 + 8 + 16);
+        assert_eq!(size_of::<FlowCacheEntry>(), 20 + 4 + 8 + 16 + 6 + 6 + 4);
     }
 
     #[test]

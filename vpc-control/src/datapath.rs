@@ -1098,6 +1098,7 @@ impl Datapath {
                 t.tx_packets += c.tx_packets;
                 t.tx_bytes += c.tx_bytes;
                 t.dropped += c.dropped;
+                t.flow_cache_hits += c.flow_cache_hits;
                 t
             });
             ports.insert(k, total);

@@ -33,10 +33,6 @@ fn action_family(action: Action) -> (&'static str, &'static str) {
             "vpc_from_internet_packets_total",
             "Frames from the internet uplink, destination translated to a private address.",
         ),
-        Action::FlowCacheHit => (
-            "vpc_flow_cache_hits_total",
-            "Forwarded frames of established flows decided by the flow cache (also counted as forwarded).",
-        ),
     }
 }
 
@@ -44,12 +40,17 @@ fn action_family(action: Action) -> (&'static str, &'static str) {
 type PortFamily = (&'static str, &'static str, fn(&PortStats) -> u64);
 
 /// The per-port families.
-const PORT_FAMILIES: [PortFamily; 5] = [
+const PORT_FAMILIES: [PortFamily; 6] = [
     ("vpc_port_rx_packets_total", "Frames received by the router from the ENI.", |p| p.rx_packets),
     ("vpc_port_rx_bytes_total", "Bytes received by the router from the ENI.", |p| p.rx_bytes),
     ("vpc_port_tx_packets_total", "Frames the router sent to the ENI.", |p| p.tx_packets),
     ("vpc_port_tx_bytes_total", "Bytes the router sent to the ENI.", |p| p.tx_bytes),
     ("vpc_port_dropped_packets_total", "Frames from the ENI that the router dropped.", |p| p.dropped),
+    (
+        "vpc_port_flow_cache_hits_total",
+        "Frames from the ENI forwarded on a decision of the flow cache (established flows).",
+        |p| p.flow_cache_hits,
+    ),
 ];
 
 /// Renders the router's counters: `counters` for the global families,
@@ -255,6 +256,7 @@ mod tests {
             tx_packets: base + 3,
             tx_bytes: base + 4,
             dropped: base + 5,
+            flow_cache_hits: base + 6,
         }
     }
 

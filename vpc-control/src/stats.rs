@@ -21,6 +21,8 @@ pub struct PortStats {
     pub tx_packets: u64,
     pub tx_bytes: u64,
     pub dropped: u64,
+    /// Received frames the flow cache decided (established flows).
+    pub flow_cache_hits: u64,
 }
 
 /// Every counter of a router.
@@ -55,6 +57,7 @@ fn collect(dp: &Datapath, router_namespace: &str) -> Result<RouterStats, ApplyEr
             tx_packets: k.tx_packets,
             tx_bytes: k.tx_bytes,
             dropped: k.dropped,
+            flow_cache_hits: k.flow_cache_hits,
         });
     }
     ports.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
@@ -79,14 +82,14 @@ impl RouterStats {
         }
         let _ = writeln!(
             s,
-            "\n  {:<14} {:<24} {:>10} {:>12} {:>10} {:>12} {:>8}",
-            "PORT", "INSTANCE", "RX_PKTS", "RX_BYTES", "TX_PKTS", "TX_BYTES", "DROPPED"
+            "\n  {:<14} {:<24} {:>10} {:>12} {:>10} {:>12} {:>8} {:>10}",
+            "PORT", "INSTANCE", "RX_PKTS", "RX_BYTES", "TX_PKTS", "TX_BYTES", "DROPPED", "CACHE_HITS"
         );
         for p in &self.ports {
             let _ = writeln!(
                 s,
-                "  {:<14} {:<24} {:>10} {:>12} {:>10} {:>12} {:>8}",
-                p.port, p.instance_id, p.rx_packets, p.rx_bytes, p.tx_packets, p.tx_bytes, p.dropped
+                "  {:<14} {:<24} {:>10} {:>12} {:>10} {:>12} {:>8} {:>10}",
+                p.port, p.instance_id, p.rx_packets, p.rx_bytes, p.tx_packets, p.tx_bytes, p.dropped, p.flow_cache_hits
             );
         }
         s

@@ -3,7 +3,7 @@
 //! ACLs, security groups and connection tracking) and reused by its next
 //! packets while the configuration generation stays the same.
 use aya_ebpf::helpers::generated::bpf_jiffies64;
-use network_types::ip::Ipv4Hdr;
+use network_types::{eth::EthHdr, ip::Ipv4Hdr};
 use vpc_common::{flow_cache, Egress, FlowCacheEntry, FlowKey};
 
 use crate::{
@@ -25,9 +25,10 @@ pub fn generation() -> u32 {
 }
 
 /// The cache key of a packet received on `ifindex`, if its flow may be
-/// served from the cache: TCP without SYN, FIN or RST (they change the
-/// connection's state), UDP, ICMP echo; never a fragment (a later fragment
-/// has no ports, and its first one decides for all).
+/// served from the cache: any but TCP with SYN, FIN or RST (they change
+/// the connection's state) and ICMP other than echo (judged by the rules
+/// every time, never tracked); never a fragment (a later fragment has no
+/// ports, and its first one decides for all).
 #[inline(always)]
 pub fn key(ifindex: u32, ip: &Ipv4Hdr, flow: &Flow) -> Option<FlowKey> {
     // SAFETY: a loader-set constant.
@@ -40,9 +41,8 @@ pub fn key(ifindex: u32, ip: &Ipv4Hdr, flow: &Flow) -> Option<FlowKey> {
     }
     let cacheable = match flow.proto {
         6 => flow.flags & (TCP_SYN | TCP_FIN | TCP_RST) == 0,
-        17 => true,
         1 => flow.flags == ICMP_ECHO_REQUEST || flow.flags == ICMP_ECHO_REPLY,
-        _ => false,
+        _ => true,
     };
     cacheable.then(|| FlowKey {
         ifindex,
@@ -53,18 +53,20 @@ pub fn key(ifindex: u32, ip: &Ipv4Hdr, flow: &Flow) -> Option<FlowKey> {
     })
 }
 
-/// Where the cached decision for `key` sends the packet, if this CPU holds
-/// one of generation `generation` confirmed less than
-/// `flow_cache::REFRESH_JIFFIES` ago.
+/// The cached decision for `key` (its `egress` says where the packet
+/// goes), if this CPU holds one of generation `generation` confirmed less
+/// than `flow_cache::REFRESH_JIFFIES` ago, for a frame with the MACs of
+/// `eth`. A reference into this CPU's slot: nothing else writes it while
+/// this program runs.
 #[inline(always)]
-pub fn lookup(key: &FlowKey, generation: u32) -> Option<Egress> {
+pub fn lookup(key: &FlowKey, generation: u32, eth: &EthHdr) -> Option<&'static FlowCacheEntry> {
     let e = FLOW_CACHE.get(flow_cache::slot(key))?;
-    if e.generation != generation || !same(&e.key, key) {
+    if e.generation != generation || !same(&e.key, key) || e.src_mac != eth.src_addr || e.dst_mac != eth.dst_addr {
         return None;
     }
     // SAFETY: a helper with no arguments (inlined by the verifier).
     let now = unsafe { bpf_jiffies64() };
-    (now.wrapping_sub(e.checked) < flow_cache::REFRESH_JIFFIES).then_some(e.egress)
+    (now.wrapping_sub(e.checked) < flow_cache::REFRESH_JIFFIES).then_some(e)
 }
 
 /// Word-wise equality (no memcmp call in BPF).
@@ -73,14 +75,23 @@ fn same(a: &FlowKey, b: &FlowKey) -> bool {
     (a.ifindex ^ b.ifindex) | (a.src ^ b.src) | (a.dst ^ b.dst) | (a.ports ^ b.ports) | (a.proto ^ b.proto) == 0
 }
 
-/// Records the slow path's decision for `key`, taken under `generation`.
-/// Per CPU, and XDP runs never nest on a CPU: no other writer can tear it.
+/// Records the slow path's decision for `key`, taken under `generation`
+/// for a frame with the MACs of `eth`. Per CPU, and XDP runs never nest on
+/// a CPU: no other writer can tear it.
 #[inline(always)]
-pub fn insert(key: &FlowKey, generation: u32, egress: &Egress) {
+pub fn insert(key: &FlowKey, generation: u32, eth: &EthHdr, egress: &Egress) {
     if let Some(e) = FLOW_CACHE.get_ptr_mut(flow_cache::slot(key)) {
         // SAFETY: this CPU's slot (see above); a helper with no arguments.
         unsafe {
-            *e = FlowCacheEntry { key: *key, generation, checked: bpf_jiffies64(), egress: *egress };
+            *e = FlowCacheEntry {
+                key: *key,
+                generation,
+                checked: bpf_jiffies64(),
+                egress: *egress,
+                src_mac: eth.src_addr,
+                dst_mac: eth.dst_addr,
+                pad: 0,
+            };
         }
     }
 }

@@ -74,6 +74,11 @@ pub struct Flow {
     pub flags: u8,
 }
 
+impl Flow {
+    /// No flow (all zeros).
+    pub const NONE: Flow = Flow { src: [0; 4], dst: [0; 4], proto: 0, sport: 0, dport: 0, flags: 0 };
+}
+
 /// Reads ports (or the ICMP type and echo identifier) after the IPv4
 /// header. A non-first fragment carries no layer-4 header: ports 0.
 #[inline(always)]

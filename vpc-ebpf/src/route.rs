@@ -13,7 +13,7 @@ use vpc_common::{
 use crate::{
     arp, conntrack, csum, flow_cache, internet::{self, Via}, log_limit, policy,
     maps::{self, DIRECT_HOPS, EGRESS_PORTS, ENI_BY_ADDRESS, ROUTES, ROUTES_DIRECT},
-    parse::{self, L3},
+    parse::{self, Flow, L3},
     stats,
 };
 
@@ -21,6 +21,41 @@ use crate::{
 /// action, or the reason to drop it.
 #[inline(always)]
 pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
+    let len = (ctx.data_end() - ctx.data()) as u64;
+    let parsed = parse::parse(ctx);
+    // The flow cache first (`vpc_common::flow_cache`): an established flow's
+    // packets skip the ENI, route, next-hop, ACL and conntrack lookups. The
+    // generation is read before any of them.
+    let generation = flow_cache::generation();
+    // (Plain values, not a Result<Flow> kept across: a partly undefined
+    // value can make LLVM spill a pointer register bytewise, which the
+    // verifier refuses.)
+    let mut flow = Flow::NONE;
+    let mut flow_error = DropReason::ParseError;
+    let mut flow_ok = false;
+    let mut cache_key = None;
+    if let Ok((eth, L3::Ipv4(ip))) = &parsed {
+        // SAFETY: `eth` and `ip` were bounds-checked by the parser.
+        let (eth, ip) = unsafe { (&mut **eth, &mut **ip) };
+        match parse::flow(ctx, ip) {
+            Ok(f) => {
+                flow = f;
+                flow_ok = true;
+                cache_key = flow_cache::key(ifindex, ip, &flow);
+            }
+            Err(e) => flow_error = e,
+        }
+        if let Some(k) = &cache_key {
+            // (TTL expiry: the slow path drops and counts it.)
+            if ip.ttl > 1 {
+                if let Some(hit) = flow_cache::lookup(k, generation, eth) {
+                    stats::rx_flow_cache_hit(ifindex, len);
+                    return send(ctx, ifindex, eth, ip, &hit.egress, len, Action::Forwarded);
+                }
+            }
+        }
+    }
+
     let Some(eni) = maps::eni_of_port(ifindex) else {
         // Rare: a port the control plane attached but has no ENI for.
         if let Some(suppressed) = log_limit::allow(DropReason::UnknownPort) {
@@ -28,10 +63,9 @@ pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
         }
         return Err(DropReason::UnknownPort);
     };
-    let len = (ctx.data_end() - ctx.data()) as u64;
     stats::rx(ifindex, len);
 
-    let (eth, l3) = parse::parse(ctx)?;
+    let (eth, l3) = parsed?;
     let ip = match l3 {
         L3::Arp(a) => {
             let action = arp::reply(eth, a, eni)?;
@@ -56,24 +90,6 @@ pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
     if eni.flags & ENI_FLAG_SOURCE_DEST_CHECK != 0 && ip.src_addr != eni.ip {
         return Err(DropReason::SpoofedIp);
     }
-    // The flow cache first (`vpc_common::flow_cache`): an established flow's
-    // packets skip the route, next-hop, ACL and conntrack lookups.
-    let flow = parse::flow(ctx, ip);
-    let generation = flow_cache::generation();
-    let cache_key = match &flow {
-        Ok(f) => flow_cache::key(ifindex, ip, f),
-        Err(_) => None,
-    };
-    if let Some(k) = &cache_key {
-        if let Some(egress) = flow_cache::lookup(k, generation) {
-            if ip.ttl <= 1 {
-                return Err(DropReason::TtlExceeded);
-            }
-            stats::action(Action::FlowCacheHit);
-            return send(ctx, ifindex, eth, ip, &egress, len, Action::Forwarded);
-        }
-    }
-    // (A cached flow's addresses passed this when its decision was taken.)
     if is_martian(ip.dst_addr) || is_martian(ip.src_addr) {
         return Err(DropReason::Martian);
     }
@@ -104,12 +120,14 @@ pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
     // The destination ENI's view (flags, policy ids): one consistent value.
     let dst_eni = maps::eni_of_port(egress.ifindex).ok_or(DropReason::NoNeighbour)?;
     if (eni.flags | dst_eni.flags) & (ENI_FLAG_SECURITY_GROUPS | ENI_FLAG_NETWORK_ACL) != 0 {
-        let flow = flow?;
+        if !flow_ok {
+            return Err(flow_error);
+        }
         policy::network_acls(&flow, eni, dst_eni)?;
         conntrack::check(&flow, eni.vpc_id, eni, dst_eni, false)?;
     }
     if let Some(k) = &cache_key {
-        flow_cache::insert(k, generation, &egress);
+        flow_cache::insert(k, generation, eth, &egress);
     }
     send(ctx, ifindex, eth, ip, &egress, len, Action::Forwarded)
 }
@@ -149,12 +167,16 @@ pub fn send(
     len: u64,
     action: Action,
 ) -> Result<u32, DropReason> {
-    let came_in = (eth.dst_addr, eth.src_addr, ip.ttl, ip.check);
-    decrement_ttl(ip);
-    eth.dst_addr = egress.dst_mac;
-    eth.src_addr = egress.src_mac;
     if keep_headers() {
-        (eth.dst_addr, eth.src_addr, ip.ttl, ip.check) = came_in;
+        // Benchmarks: rewrite, then put back what came in (the verifier
+        // drops this branch for a router).
+        let came_in = (read_mac(&eth.dst_addr), read_mac(&eth.src_addr), ip.ttl, ip.check);
+        rewrite(eth, ip, egress);
+        write_mac(&mut eth.dst_addr, came_in.0);
+        write_mac(&mut eth.src_addr, came_in.1);
+        (ip.ttl, ip.check) = (came_in.2, came_in.3);
+    } else {
+        rewrite(eth, ip, egress);
     }
 
     match EGRESS_PORTS.redirect(egress.ifindex, 0) {
@@ -176,6 +198,34 @@ pub fn send(
             }
             Err(DropReason::RedirectFailed)
         }
+    }
+}
+
+/// Decrements the TTL and writes the MACs of `egress`.
+#[inline(always)]
+fn rewrite(eth: &mut EthHdr, ip: &mut Ipv4Hdr, egress: &Egress) {
+    decrement_ttl(ip);
+    write_mac(&mut eth.dst_addr, read_mac(&egress.dst_mac));
+    write_mac(&mut eth.src_addr, read_mac(&egress.src_mac));
+}
+
+/// A MAC address as two words (4 + 2 bytes), so a copy is four loads and
+/// stores: a plain `[u8; 6]` assignment between a map value and the packet
+/// may alias, and LLVM makes it a call to a bytewise BPF memmove.
+#[inline(always)]
+fn read_mac(m: &[u8; 6]) -> (u32, u16) {
+    let p = m.as_ptr();
+    // SAFETY: both reads are within the 6 bytes of `m`.
+    unsafe { (core::ptr::read_unaligned(p as *const u32), core::ptr::read_unaligned(p.add(4) as *const u16)) }
+}
+
+#[inline(always)]
+fn write_mac(m: &mut [u8; 6], (a, b): (u32, u16)) {
+    let p = m.as_mut_ptr();
+    // SAFETY: both writes are within the 6 bytes of `m`.
+    unsafe {
+        core::ptr::write_unaligned(p as *mut u32, a);
+        core::ptr::write_unaligned(p.add(4) as *mut u16, b);
     }
 }
 

@@ -39,6 +39,20 @@ pub fn rx(ifindex: u32, bytes: u64) {
     }
 }
 
+/// Counts a frame received on a router port and forwarded on a decision
+/// of the flow cache.
+#[inline(always)]
+pub fn rx_flow_cache_hit(ifindex: u32, bytes: u64) {
+    if let Some(c) = PORT_COUNTERS.get_ptr_mut(ifindex) {
+        // SAFETY: per-CPU value, written only by this CPU.
+        unsafe {
+            (*c).rx_packets += 1;
+            (*c).rx_bytes += bytes;
+            (*c).flow_cache_hits += 1;
+        }
+    }
+}
+
 /// Counts a frame sent out of a router port.
 #[inline(always)]
 pub fn tx(ifindex: u32, bytes: u64) {
