@@ -811,6 +811,52 @@ fn igw_3_snat_port_exhaustion_is_a_counted_drop() {
 }
 
 #[test]
+fn igw_3_idle_port_translations_are_swept_and_their_ports_reused() {
+    use vpc_common::ct_timeout::{TCP_ESTABLISHED_NS, UDP_NS};
+    use vpc_control::datapath::monotonic_ns;
+    use In::{Instance, Internet};
+    const S: u64 = 1_000_000_000;
+    let mut fx = DatapathFixture::new(&nat_model("port_range = [40000, 40003]", r#"{ cidr = "10.0.0.0/16" }"#));
+    let range = 40000u16..=40003;
+    let taken: Vec<u16> = (0..4u16)
+        .map(|n| sport_of(&run(&mut fx, "a flow taking a port", Instance("i-a"), &from_instance("i-a", &tcp(A, 50000 + n, REMOTE, 80, SYN)), XDP_REDIRECT, None)))
+        .collect();
+    let dns = sport_of(&run(&mut fx, "a udp flow", Instance("i-b"), &from_instance("i-b", &udp(B, 50000, REMOTE, 53, true)), XDP_REDIRECT, None));
+    let opened = monotonic_ns();
+    run(&mut fx, "every port to REMOTE:80 taken", Instance("i-b"), &from_instance("i-b", &tcp(B, 50100, REMOTE, 80, SYN)), XDP_DROP, Some(DropReason::NatPortsExhausted));
+
+    let sweep = |fx: &mut DatapathFixture, at: u64| fx.dp.sweep_nat(at).unwrap_or_else(|e| panic!("sweep: {e}"));
+    assert_eq!(sweep(&mut fx, opened), (5, 0), "nothing is idle yet");
+    assert_eq!(sweep(&mut fx, opened + UDP_NS + S), (4, 1), "past 60 s only the udp translation is idle");
+    run(&mut fx, "the swept udp flow's reply has no mapping", Internet, &from_internet(&udp(REMOTE, 53, SNAT_IP, dns, true)), XDP_DROP, Some(DropReason::NatNoMapping));
+    // The datapath's clock is coarse (a tick): let ticks pass so the reply
+    // below is seen clearly later than the flows opened.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let replied = monotonic_ns();
+    check(
+        &mut fx,
+        vec![pass(
+            "a tcp flow is still mapped back",
+            Internet,
+            from_internet(&tcp(REMOTE, 80, SNAT_IP, taken[1], SYN | ACK)),
+            to_instance("i-a", &tcp(REMOTE, 80, A, 50001, SYN | ACK)),
+        )],
+    );
+    // That reply refreshed taken[1]'s translation: 910 s after it (less a
+    // tick or two) only the other three are idle.
+    let (live, removed) = sweep(&mut fx, replied + TCP_ESTABLISHED_NS - 20_000_000);
+    assert_eq!((live, removed), (1, 3), "past 910 s the tcp translations not seen since are idle");
+    run(&mut fx, "a swept tcp flow's reply has no mapping", Internet, &from_internet(&tcp(REMOTE, 80, SNAT_IP, taken[0], ACK)), XDP_DROP, Some(DropReason::NatNoMapping));
+    for n in 0..3u16 {
+        let out = run(&mut fx, "a new flow gets a freed port", Instance("i-b"), &from_instance("i-b", &tcp(B, 50200 + n, REMOTE, 80, SYN)), XDP_REDIRECT, None);
+        let p = sport_of(&out);
+        assert!(range.contains(&p) && p != taken[1], "new flow {n}: port {p} is not one of the freed ports");
+        assert_eq!(out, to_internet(&tcp(SNAT_IP, p, REMOTE, 80, SYN)), "new flow {n}");
+    }
+    run(&mut fx, "and the range is full again", Instance("i-b"), &from_instance("i-b", &tcp(B, 50300, REMOTE, 80, SYN)), XDP_DROP, Some(DropReason::NatPortsExhausted));
+}
+
+#[test]
 fn igw_3_unknown_public_address_from_the_internet_is_dropped() {
     use In::Internet;
     let mut fx = DatapathFixture::new(MODEL);

@@ -210,6 +210,29 @@ fn sg_1_revoking_the_rule_cuts_a_tracked_flow_both_ways() {
     expect(&mut fx, "and so is the server's next reply", "i-server", &frame("i-server", SERVER, CLIENT, 6, 22, 43000, ACK), XDP_DROP, Some(DropReason::SgIngress));
 }
 
+#[test]
+fn sg_1_idle_connections_are_swept_and_their_replies_refused() {
+    use vpc_common::ct_timeout::UDP_NS;
+    use vpc_control::datapath::monotonic_ns;
+    let mut fx = DatapathFixture::new(MODEL);
+    let dns = |sport| frame("i-client", CLIENT, SERVER, 17, sport, 53, 0);
+    let reply = |dport| frame("i-server", SERVER, CLIENT, 17, 53, dport, 0);
+    expect(&mut fx, "the client asks the server (udp 53, tracked)", "i-client", &dns(44000), XDP_REDIRECT, None);
+    let opened = monotonic_ns();
+    let (live, removed) = fx.dp.sweep_conntrack(opened + UDP_NS - 1_000_000_000).unwrap_or_else(|e| panic!("sweep: {e}"));
+    assert_eq!((live, removed), (1, 0), "a second before its timeout the connection is kept");
+    let (live, removed) = fx.dp.sweep_conntrack(opened + UDP_NS + 1_000_000_000).unwrap_or_else(|e| panic!("sweep: {e}"));
+    assert_eq!((live, removed), (0, 1), "a second after its timeout the connection is swept");
+    // The client's group allows no inbound: only a tracked connection lets
+    // the server's datagram in. (The reply never passed, so no flow cache
+    // entry holds it either.)
+    expect(&mut fx, "the reply to the swept connection is unsolicited now", "i-server", &reply(44000), XDP_DROP, Some(DropReason::SgIngress));
+    expect(&mut fx, "a new query is tracked again", "i-client", &dns(44001), XDP_REDIRECT, None);
+    expect(&mut fx, "and its reply passes", "i-server", &reply(44001), XDP_REDIRECT, None);
+    let (live, removed) = fx.dp.sweep_conntrack(monotonic_ns()).unwrap_or_else(|e| panic!("sweep: {e}"));
+    assert_eq!((live, removed), (1, 0), "a live connection is never swept");
+}
+
 /// Forwarded frames the flow cache has decided so far (all ports).
 fn cache_hits(fx: &DatapathFixture) -> u64 {
     fx.dp.counters().unwrap().ports.values().map(|p| p.flow_cache_hits).sum()

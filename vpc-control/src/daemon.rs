@@ -146,7 +146,8 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
                 let mut service = app.service();
                 service.router_mut().map(|r| {
                     let dp = r.datapath_mut();
-                    (dp.sweep_conntrack(), dp.sweep_nat())
+                    let now = crate::datapath::monotonic_ns();
+                    (dp.sweep_conntrack(now), dp.sweep_nat(now))
                 })
             })
             .await;

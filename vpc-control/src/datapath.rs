@@ -1012,11 +1012,11 @@ impl Datapath {
         Ok(())
     }
 
-    /// Deletes tracked connections idle longer than their timeout (the
-    /// datapath also ignores them; this frees their slots). Returns (live,
+    /// Deletes tracked connections idle longer than their timeout at `now`
+    /// (CLOCK_MONOTONIC ns, the datapath's clock: [`monotonic_ns`]); the
+    /// datapath also ignores them, this frees their slots. Returns (live,
     /// removed).
-    pub fn sweep_conntrack(&mut self) -> Result<(usize, usize), DatapathError> {
-        let now = monotonic_ns();
+    pub fn sweep_conntrack(&mut self, now: u64) -> Result<(usize, usize), DatapathError> {
         let name = map_names::CONNTRACK;
         let mut m: HashMap<&mut MapData, CtKey, CtEntry> =
             HashMap::try_from(self.map_mut(name)?).map_err(map_err(name))?;
@@ -1041,9 +1041,10 @@ impl Datapath {
     }
 
     /// Deletes port translations idle longer than their protocol's timeout
-    /// (TCP 910 s, UDP 60 s, ICMP 30 s), both halves. Returns (live, removed).
-    pub fn sweep_nat(&mut self) -> Result<(usize, usize), DatapathError> {
-        let now = monotonic_ns();
+    /// (TCP 910 s, UDP 60 s, ICMP 30 s) at `now` (as for
+    /// [`Self::sweep_conntrack`]), both halves, so their public ports can be
+    /// handed out again. Returns (live, removed).
+    pub fn sweep_nat(&mut self, now: u64) -> Result<(usize, usize), DatapathError> {
         let out: HashMap<&MapData, NatOutKey, NatOutValue> =
             HashMap::try_from(self.map(map_names::NAT_OUT)?).map_err(map_err(map_names::NAT_OUT))?;
         let mut expired = Vec::new();
@@ -1111,8 +1112,9 @@ impl Datapath {
     }
 }
 
-/// CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns().
-fn monotonic_ns() -> u64 {
+/// CLOCK_MONOTONIC in ns: the clock the datapath stamps connections and
+/// port translations with (`bpf_ktime_get_coarse_ns`).
+pub fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid timespec the call writes into.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
