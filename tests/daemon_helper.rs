@@ -78,7 +78,7 @@ impl Daemon {
             .args(["daemon", "--listen", &format!("127.0.0.1:{port}"), "--namespace", &self.namespace, "--access-key", &key])
             .arg("--state-dir")
             .arg(self.state_dir())
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", std::env::var("VPC_DAEMON_LOG").unwrap_or_else(|_| "info".into()))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);

@@ -813,7 +813,7 @@ fn igw_3_snat_port_exhaustion_is_a_counted_drop() {
 #[test]
 fn igw_3_idle_port_translations_are_swept_and_their_ports_reused() {
     use vpc_common::ct_timeout::{TCP_ESTABLISHED_NS, UDP_NS};
-    use vpc_control::datapath::monotonic_ns;
+    use vpc_control::{datapath::monotonic_ns, sweep::Swept};
     use In::{Instance, Internet};
     const S: u64 = 1_000_000_000;
     let mut fx = DatapathFixture::new(&nat_model("port_range = [40000, 40003]", r#"{ cidr = "10.0.0.0/16" }"#));
@@ -825,9 +825,10 @@ fn igw_3_idle_port_translations_are_swept_and_their_ports_reused() {
     let opened = monotonic_ns();
     run(&mut fx, "every port to REMOTE:80 taken", Instance("i-b"), &from_instance("i-b", &tcp(B, 50100, REMOTE, 80, SYN)), XDP_DROP, Some(DropReason::NatPortsExhausted));
 
-    let sweep = |fx: &mut DatapathFixture, at: u64| fx.dp.sweep_nat(at).unwrap_or_else(|e| panic!("sweep: {e}"));
-    assert_eq!(sweep(&mut fx, opened), (5, 0), "nothing is idle yet");
-    assert_eq!(sweep(&mut fx, opened + UDP_NS + S), (4, 1), "past 60 s only the udp translation is idle");
+    let mut sweeper = fx.dp.sweeper().unwrap_or_else(|e| panic!("sweeper: {e}"));
+    let mut sweep = |at: u64| sweeper.nat(at).unwrap_or_else(|e| panic!("sweep: {e}"));
+    assert_eq!(sweep(opened), Swept { live: 5, removed: 0 }, "nothing is idle yet");
+    assert_eq!(sweep(opened + UDP_NS + S), Swept { live: 4, removed: 1 }, "past 60 s only the udp translation is idle");
     run(&mut fx, "the swept udp flow's reply has no mapping", Internet, &from_internet(&udp(REMOTE, 53, SNAT_IP, dns, true)), XDP_DROP, Some(DropReason::NatNoMapping));
     // The datapath's clock is coarse (a tick): let ticks pass so the reply
     // below is seen clearly later than the flows opened.
@@ -844,8 +845,8 @@ fn igw_3_idle_port_translations_are_swept_and_their_ports_reused() {
     );
     // That reply refreshed taken[1]'s translation: 910 s after it (less a
     // tick or two) only the other three are idle.
-    let (live, removed) = sweep(&mut fx, replied + TCP_ESTABLISHED_NS - 20_000_000);
-    assert_eq!((live, removed), (1, 3), "past 910 s the tcp translations not seen since are idle");
+    let swept = sweep(replied + TCP_ESTABLISHED_NS - 20_000_000);
+    assert_eq!(swept, Swept { live: 1, removed: 3 }, "past 910 s the tcp translations not seen since are idle");
     run(&mut fx, "a swept tcp flow's reply has no mapping", Internet, &from_internet(&tcp(REMOTE, 80, SNAT_IP, taken[0], ACK)), XDP_DROP, Some(DropReason::NatNoMapping));
     for n in 0..3u16 {
         let out = run(&mut fx, "a new flow gets a freed port", Instance("i-b"), &from_instance("i-b", &tcp(B, 50200 + n, REMOTE, 80, SYN)), XDP_REDIRECT, None);

@@ -213,24 +213,23 @@ fn sg_1_revoking_the_rule_cuts_a_tracked_flow_both_ways() {
 #[test]
 fn sg_1_idle_connections_are_swept_and_their_replies_refused() {
     use vpc_common::ct_timeout::UDP_NS;
-    use vpc_control::datapath::monotonic_ns;
+    use vpc_control::{datapath::monotonic_ns, sweep::Swept};
     let mut fx = DatapathFixture::new(MODEL);
     let dns = |sport| frame("i-client", CLIENT, SERVER, 17, sport, 53, 0);
     let reply = |dport| frame("i-server", SERVER, CLIENT, 17, 53, dport, 0);
     expect(&mut fx, "the client asks the server (udp 53, tracked)", "i-client", &dns(44000), XDP_REDIRECT, None);
     let opened = monotonic_ns();
-    let (live, removed) = fx.dp.sweep_conntrack(opened + UDP_NS - 1_000_000_000).unwrap_or_else(|e| panic!("sweep: {e}"));
-    assert_eq!((live, removed), (1, 0), "a second before its timeout the connection is kept");
-    let (live, removed) = fx.dp.sweep_conntrack(opened + UDP_NS + 1_000_000_000).unwrap_or_else(|e| panic!("sweep: {e}"));
-    assert_eq!((live, removed), (0, 1), "a second after its timeout the connection is swept");
+    let mut sweeper = fx.dp.sweeper().unwrap_or_else(|e| panic!("sweeper: {e}"));
+    let mut sweep = |at| sweeper.conntrack(at).unwrap_or_else(|e| panic!("sweep: {e}"));
+    assert_eq!(sweep(opened + UDP_NS - 1_000_000_000), Swept { live: 1, removed: 0 }, "a second before its timeout the connection is kept");
+    assert_eq!(sweep(opened + UDP_NS + 1_000_000_000), Swept { live: 0, removed: 1 }, "a second after its timeout the connection is swept");
     // The client's group allows no inbound: only a tracked connection lets
     // the server's datagram in. (The reply never passed, so no flow cache
     // entry holds it either.)
     expect(&mut fx, "the reply to the swept connection is unsolicited now", "i-server", &reply(44000), XDP_DROP, Some(DropReason::SgIngress));
     expect(&mut fx, "a new query is tracked again", "i-client", &dns(44001), XDP_REDIRECT, None);
     expect(&mut fx, "and its reply passes", "i-server", &reply(44001), XDP_REDIRECT, None);
-    let (live, removed) = fx.dp.sweep_conntrack(monotonic_ns()).unwrap_or_else(|e| panic!("sweep: {e}"));
-    assert_eq!((live, removed), (1, 0), "a live connection is never swept");
+    assert_eq!(sweep(monotonic_ns()), Swept { live: 1, removed: 0 }, "a live connection is never swept");
 }
 
 /// Forwarded frames the flow cache has decided so far (all ports).
@@ -529,3 +528,4 @@ fn sg_1_rule_changes_under_traffic_never_judge_a_packet_by_a_mix() {
     assert!(judged > 10 * switches as u64, "only {judged} packets judged during {switches} switches: not a hammer");
     eprintln!("{judged} packets judged during {switches} rule-set switches, none by a mix");
 }
+

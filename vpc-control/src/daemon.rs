@@ -70,6 +70,9 @@ pub enum DaemonError {
     /// The state store could not be opened.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The sweeper's handles on the connection tables could not be opened.
+    #[error(transparent)]
+    Sweep(#[from] crate::sweep::SweepError),
     /// A listener could not be bound or served.
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },
@@ -112,6 +115,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     let ns = config.namespace.clone();
     let slots = config.direct_route_slots;
     let mut router = tokio::task::spawn_blocking(move || Router::open_with_direct_slots(&ns, slots)).await??;
+    let mut sweeper = router.datapath().sweeper()?;
     if let Some(logger) = router.datapath_mut().take_logger() {
         tokio::spawn(async move {
             let Err(e) = ebpf_log::forward(logger).await;
@@ -135,26 +139,26 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     let app = Arc::new(App { service: Mutex::new(service), verifier: Verifier::new(config.access_keys), admin_account });
 
     // Free the slots of expired connections (the datapath already ignores
-    // them) and of idle port translations.
-    let sweeper = app.clone();
+    // them) and of idle port translations, on handles of the sweeper's own:
+    // the service stays free for API calls meanwhile.
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
         loop {
             tick.tick().await;
-            let app = sweeper.clone();
             let swept = tokio::task::spawn_blocking(move || {
-                let mut service = app.service();
-                service.router_mut().map(|r| {
-                    let dp = r.datapath_mut();
-                    let now = crate::datapath::monotonic_ns();
-                    (dp.sweep_conntrack(now), dp.sweep_nat(now))
-                })
+                let now = crate::datapath::monotonic_ns();
+                let swept = [("conntrack", sweeper.conntrack(now)), ("nat", sweeper.nat(now))];
+                (sweeper, swept)
             })
             .await;
-            let Ok(Some((conntrack, nat))) = swept else { continue };
-            for (what, result) in [("conntrack", conntrack), ("nat", nat)] {
+            let Ok((back, swept)) = swept else {
+                tracing::error!("the sweeper panicked; idle connections are no longer swept");
+                return;
+            };
+            sweeper = back;
+            for (what, result) in swept {
                 match result {
-                    Ok((live, removed)) if removed > 0 => tracing::debug!(live, removed, "{what} sweep"),
+                    Ok(s) if s.removed > 0 => tracing::debug!(live = s.live, removed = s.removed, "{what} sweep"),
                     Err(e) => tracing::warn!(error = %e, "{what} sweep failed"),
                     _ => {}
                 }

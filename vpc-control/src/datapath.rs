@@ -1012,72 +1012,10 @@ impl Datapath {
         Ok(())
     }
 
-    /// Deletes tracked connections idle longer than their timeout at `now`
-    /// (CLOCK_MONOTONIC ns, the datapath's clock: [`monotonic_ns`]); the
-    /// datapath also ignores them, this frees their slots. Returns (live,
-    /// removed).
-    pub fn sweep_conntrack(&mut self, now: u64) -> Result<(usize, usize), DatapathError> {
-        let name = map_names::CONNTRACK;
-        let mut m: HashMap<&mut MapData, CtKey, CtEntry> =
-            HashMap::try_from(self.map_mut(name)?).map_err(map_err(name))?;
-        let mut expired = Vec::new();
-        let mut live = 0;
-        for kv in m.iter() {
-            let Ok((k, v)) = kv else { continue };
-            if now.saturating_sub(v.last_seen_ns) > vpc_common::ct_idle_timeout(k.proto, v.state) {
-                expired.push(k);
-            } else {
-                live += 1;
-            }
-        }
-        let mut removed = 0;
-        for k in &expired {
-            // Gone meanwhile, or refreshed and re-inserted: either is fine.
-            if m.remove(k).is_ok() {
-                removed += 1;
-            }
-        }
-        Ok((live, removed))
-    }
-
-    /// Deletes port translations idle longer than their protocol's timeout
-    /// (TCP 910 s, UDP 60 s, ICMP 30 s) at `now` (as for
-    /// [`Self::sweep_conntrack`]), both halves, so their public ports can be
-    /// handed out again. Returns (live, removed).
-    pub fn sweep_nat(&mut self, now: u64) -> Result<(usize, usize), DatapathError> {
-        let out: HashMap<&MapData, NatOutKey, NatOutValue> =
-            HashMap::try_from(self.map(map_names::NAT_OUT)?).map_err(map_err(map_names::NAT_OUT))?;
-        let mut expired = Vec::new();
-        let mut live = 0;
-        for kv in out.iter() {
-            let Ok((k, v)) = kv else { continue };
-            if now.saturating_sub(v.last_seen_ns) > vpc_common::ct_idle_timeout(k.proto, vpc_common::CT_STATE_ESTABLISHED) {
-                expired.push((k, v));
-            } else {
-                live += 1;
-            }
-        }
-        let mut removed = 0;
-        {
-            let mut m = self.hash_map::<NatInKey, NatInValue>(map_names::NAT_IN)?;
-            for (k, v) in &expired {
-                let _ = m.remove(&NatInKey {
-                    public_ip: v.public_ip,
-                    remote: k.dst,
-                    public_port: v.public_port,
-                    remote_port: if k.proto == 1 { v.public_port } else { k.dport },
-                    proto: k.proto,
-                    pad: [0; 3],
-                });
-            }
-        }
-        let mut m = self.hash_map::<NatOutKey, NatOutValue>(map_names::NAT_OUT)?;
-        for (k, _) in &expired {
-            if m.remove(k).is_ok() {
-                removed += 1;
-            }
-        }
-        Ok((live, removed))
+    /// Handles of its own on the connection and port-translation tables,
+    /// to sweep them apart from this handle (see [`crate::sweep`]).
+    pub fn sweeper(&self) -> Result<crate::sweep::Sweeper, crate::sweep::SweepError> {
+        crate::sweep::Sweeper::open(|name| self.ebpf.map(name))
     }
 
     /// Sums the per-CPU counters.

@@ -22,6 +22,7 @@ pub mod service;
 pub mod stats;
 pub mod table;
 pub mod store;
+pub mod sweep;
 #[cfg(test)]
 mod test_fixtures;
 pub mod topology;
