@@ -67,6 +67,9 @@ impl Daemon {
     }
 
     /// Starts the process (with extra environment) and waits for the API.
+    /// Its log level is `VPC_DAEMON_LOG` when set (default `info`; e.g.
+    /// `info,vpc_control::service=debug` logs each change's validate,
+    /// compile and commit times).
     pub fn spawn(&mut self, env: &[(&str, &str)]) {
         self.starts += 1;
         let log = std::fs::File::create(self.dir.join(format!("daemon-{}.log", self.starts))).expect("log file");

@@ -528,4 +528,3 @@ fn sg_1_rule_changes_under_traffic_never_judge_a_packet_by_a_mix() {
     assert!(judged > 10 * switches as u64, "only {judged} packets judged during {switches} switches: not a hammer");
     eprintln!("{judged} packets judged during {switches} rule-set switches, none by a mix");
 }
-
