@@ -15,7 +15,8 @@
 //! XDP_DROP on r0 (the ceiling); our router, routes only, against Linux
 //! forwarding (GRO on r0, ip_forward=1); our router with a network ACL of N
 //! entries on the sink's vSwitch and a security group of N rules on the sink
-//! against nftables with the same rules (conntrack + N linear rules); random
+//! against nftables with the same rules (conntrack + N linear rules), one
+//! flow and then 64,000 (more than the flow cache holds); random
 //! destinations over 1k/100k/1M prefixes against the kernel FIB holding the
 //! same routes. Every figure checks sent = received; a loss is marked.
 use std::{
@@ -103,7 +104,9 @@ fn headers() -> [u8; 42] {
     ip[16..20].copy_from_slice(&SINK.octets());
     let c = inet_csum(ip);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
-    h[34..36].copy_from_slice(&40000u16.to_be_bytes());
+    // Source port: the first of the range the generator draws from in the
+    // many-flows runs.
+    h[34..36].copy_from_slice(&1024u16.to_be_bytes());
     h[36..38].copy_from_slice(&BENCH_PORT.to_be_bytes());
     h[38..40].copy_from_slice(&26u16.to_be_bytes());
     h
@@ -372,6 +375,13 @@ impl Pipeline {
         let mut c: Array<_, u32> = Array::try_from(self.tools.map_mut("GEN_CONFIG").unwrap()).unwrap();
         c.set(0, dsts.len() as u32, 0).unwrap();
     }
+
+    /// How many source ports (from 1024 up) the generator draws from: that
+    /// many flows (0: one).
+    fn source_ports(&mut self, n: u32) {
+        let mut c: Array<_, u32> = Array::try_from(self.tools.map_mut("GEN_CONFIG").unwrap()).unwrap();
+        c.set(1, n, 0).unwrap();
+    }
 }
 
 /// One figure per mode: Mpps each round; the note says if frames were lost.
@@ -449,6 +459,39 @@ fn main() {
         report.figure("ratios", &format!("ACL + SG {n} rules: ours / nftables"), "x", &ratios(&ours, &nft), "");
         report.point("pipeline: rules", "our router (ACL + SG)", *n as f64, "Mpps", &ours.values);
         report.point("pipeline: rules", "Linux + nftables", *n as f64, "Mpps", &nft.values);
+    }
+
+    // Many flows: every packet from one of `flows` source ports, more than
+    // the flow cache holds, so most packets take the slow path (connection
+    // lookup and all) while nftables looks each up in its conntrack.
+    {
+        let (n, flows) = (100, if smoke { 1_000 } else { 64_000 });
+        let (mut ours, mut nft) = (Series::new(), Series::new());
+        let gen_net: Ipv4Net = "10.0.1.0/24".parse().unwrap();
+        let ruleset = bench::nftables_ruleset(
+            "vpcbench",
+            "r1",
+            &bench::acl_entries(n, (gen_net, BENCH_PORT)),
+            &bench::sg_rules(n, Some((gen_net, BENCH_PORT))),
+        );
+        p.set_policies(Some(n));
+        p.nftables(Some(&ruleset));
+        p.source_ports(flows);
+        for round in 0..=rounds {
+            let o = p.measure("ours-flows", Router::Ours);
+            let l = p.measure("nft-flows", Router::Linux);
+            if round > 0 {
+                ours.push(o);
+                nft.push(l);
+            }
+        }
+        p.source_ports(0);
+        p.nftables(None);
+        p.set_policies(None);
+        let what = format!("ACL + SG, {n} rules each, {flows} flows");
+        report.figure("pipeline", &format!("our router, {what}"), "Mpps", &ours.values, &ours.note());
+        report.figure("pipeline", &format!("Linux + nftables, {what}"), "Mpps", &nft.values, &nft.note());
+        report.figure("ratios", &format!("{what}: ours / nftables"), "x", &ratios(&ours, &nft), "");
     }
 
     for n in prefix_counts {

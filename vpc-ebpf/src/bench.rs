@@ -5,8 +5,9 @@
 //! generator's veth and XDP_TXes every frame into the router port. The
 //! kernel recycles the frames' pages, which keep whatever bytes the
 //! receiver's stack wrote, so the program writes the whole Ethernet, IPv4
-//! and UDP header of every frame from [`GEN_HEADERS`]; with a count in
-//! [`GEN_CONFIG`] it also draws the destination address from [`GEN_DSTS`] at random.
+//! and UDP header of every frame from [`GEN_HEADERS`]; with counts in
+//! [`GEN_CONFIG`] it also draws the destination address from [`GEN_DSTS`]
+//! and the source port from a range at random (many flows).
 //! `bench_sink` counts and drops what reaches the far end.
 //!
 //! The `op_*` programs each do one kind of kernel operation the router
@@ -33,6 +34,8 @@ const HEADERS: usize = 14 + 20 + 8;
 const IP_CHECK: usize = 14 + 10;
 /// Offset of the IPv4 destination address.
 const IP_DST: usize = 14 + 16;
+/// Offset of the UDP source port.
+const UDP_SPORT: usize = 14 + 20;
 
 /// The headers of every generated frame (IPv4 checksum included, UDP
 /// checksum 0); set by the loader.
@@ -40,9 +43,11 @@ const IP_DST: usize = 14 + 16;
 static GEN_HEADERS: [u8; HEADERS] = [0; HEADERS];
 
 /// Index 0: how many entries of [`GEN_DSTS`] to draw destinations from (0:
-/// keep the destination of [`GEN_HEADERS`]).
+/// keep the destination of [`GEN_HEADERS`]). Index 1: how many source ports,
+/// from the one in [`GEN_HEADERS`] up, to draw from (0: keep it). The UDP
+/// checksum is 0, so a new port needs no checksum update.
 #[map]
-static GEN_CONFIG: Array<u32> = Array::with_max_entries(1, 0);
+static GEN_CONFIG: Array<u32> = Array::with_max_entries(2, 0);
 
 /// Destination addresses (network order) for random-destination runs.
 #[map]
@@ -76,6 +81,14 @@ pub fn bench_generator(ctx: XdpContext) -> u32 {
                 core::ptr::write_unaligned((start + IP_CHECK) as *mut [u8; 2], check);
             }
         }
+    }
+    let ports = GEN_CONFIG.get(1).copied().unwrap_or(0);
+    if ports > 0 {
+        let base = u16::from_be_bytes([headers[UDP_SPORT], headers[UDP_SPORT + 1]]);
+        // SAFETY: a helper without arguments.
+        let sport = base.wrapping_add((unsafe { bpf_get_prandom_u32() } % ports) as u16);
+        // SAFETY: the field is within the HEADERS bytes checked above.
+        unsafe { core::ptr::write_unaligned((start + UDP_SPORT) as *mut [u8; 2], sport.to_be_bytes()) };
     }
     xdp_action::XDP_TX
 }
