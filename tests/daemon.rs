@@ -311,6 +311,11 @@ fn vpc_1_ready_only_when_attached_then_metrics_and_stats() {
     assert!(forwarded >= 10, "forwarded {forwarded}");
     assert!(text.contains("vpc_dropped_packets_total{reason=\"no_route\"}"), "{text}");
     assert!(text.lines().any(|l| l.starts_with("vpc_port_") && l.contains(&web)), "no per-port line for {web}:\n{text}");
+    // Table use, from the sweep the daemon runs at start and every 5 s.
+    let max = format!("vpc_conntrack_entries_max {}", vpc_common::MAX_CONNECTIONS);
+    assert!(text.lines().any(|l| l == max), "no {max:?}:\n{text}");
+    assert!(text.lines().any(|l| l.starts_with("vpc_conntrack_entries ")), "no vpc_conntrack_entries:\n{text}");
+    assert!(text.lines().any(|l| l.starts_with("vpc_nat_mappings ")), "no vpc_nat_mappings:\n{text}");
 
     let stats = d.cli_ok(&["stats"]);
     assert!(stats["Actions"]["forwarded"].as_u64().unwrap_or(0) >= forwarded, "{stats}");

@@ -34,6 +34,7 @@ use crate::{
     service::{Service, ServiceError},
     stats,
     store::Store,
+    sweep::TableUse,
 };
 
 /// API versions served: the VPC API and the ECS API.
@@ -91,6 +92,8 @@ struct App {
     service: Mutex<Service>,
     verifier: Verifier,
     admin_account: String,
+    /// Table use as the last sweep found it (none before the first).
+    tables: Mutex<Option<TableUse>>,
 }
 
 impl App {
@@ -136,33 +139,45 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     }
     let admin_account =
         config.access_keys.first().map(|k| k.account_id.clone()).unwrap_or_else(|| "1000000000000000".to_string());
-    let app = Arc::new(App { service: Mutex::new(service), verifier: Verifier::new(config.access_keys), admin_account });
+    let app = Arc::new(App {
+        service: Mutex::new(service),
+        verifier: Verifier::new(config.access_keys),
+        admin_account,
+        tables: Mutex::new(None),
+    });
 
     // Free the slots of expired connections (the datapath already ignores
     // them) and of idle port translations, on handles of the sweeper's own:
     // the service stays free for API calls meanwhile.
+    let sweeps = app.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
         loop {
             tick.tick().await;
             let swept = tokio::task::spawn_blocking(move || {
                 let now = crate::datapath::monotonic_ns();
-                let swept = [("conntrack", sweeper.conntrack(now)), ("nat", sweeper.nat(now))];
+                let swept = (sweeper.conntrack(now), sweeper.nat(now));
                 (sweeper, swept)
             })
             .await;
-            let Ok((back, swept)) = swept else {
+            let Ok((back, (conntrack, nat))) = swept else {
                 tracing::error!("the sweeper panicked; idle connections are no longer swept");
+                *sweeps.tables.lock().unwrap_or_else(|e| e.into_inner()) = None;
                 return;
             };
             sweeper = back;
-            for (what, result) in swept {
+            for (what, result) in [("conntrack", &conntrack), ("nat", &nat)] {
                 match result {
                     Ok(s) if s.removed > 0 => tracing::debug!(live = s.live, removed = s.removed, "{what} sweep"),
                     Err(e) => tracing::warn!(error = %e, "{what} sweep failed"),
                     _ => {}
                 }
             }
+            let tables = match (conntrack, nat) {
+                (Ok(c), Ok(n)) => Some(TableUse { connections: c.live as u64, nat_mappings: n.live as u64 }),
+                _ => None,
+            };
+            *sweeps.tables.lock().unwrap_or_else(|e| e.into_inner()) = tables;
         }
     });
 
@@ -332,7 +347,9 @@ async fn metrics_handler(State(app): State<Arc<App>>) -> Response {
         let router = service.router().ok_or_else(|| "no router".to_string())?;
         let counters = router.datapath().counters().map_err(|e| e.to_string())?;
         let ports = stats::of(router).map_err(|e| e.to_string())?.ports;
-        Ok::<_, String>(metrics::render(&counters, &ports))
+        drop(service);
+        let tables = *app.tables.lock().unwrap_or_else(|e| e.into_inner());
+        Ok::<_, String>(metrics::render(&counters, &ports, tables.as_ref()))
     })
     .await;
     match text {

@@ -9,11 +9,15 @@
 //! - per router port: `vpc_port_{rx,tx}_{packets,bytes}_total` and
 //!   `vpc_port_dropped_packets_total`, labelled `port`, `eni_id` and
 //!   `instance_id`.
+//!
+//! Then the gauges of table use, as the last sweep found them:
+//! `vpc_conntrack_entries` and `vpc_nat_mappings`, each beside its
+//! capacity (`vpc_conntrack_entries_max`, `vpc_nat_mappings_max`).
 use std::fmt::Write as _;
 
 use vpc_common::{Action, DropReason};
 
-use crate::{datapath::Counters, stats::PortStats};
+use crate::{datapath::Counters, stats::PortStats, sweep::TableUse};
 
 /// The `Content-Type` of [`render`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -53,10 +57,21 @@ const PORT_FAMILIES: [PortFamily; 6] = [
     ),
 ];
 
+/// The gauges of table use: name, help, value.
+fn table_gauges(t: &TableUse) -> [(&'static str, &'static str, u64); 4] {
+    [
+        ("vpc_conntrack_entries", "Connections tracked for security groups, at the last sweep.", t.connections),
+        ("vpc_conntrack_entries_max", "Capacity of the connection table (full: new flows dropped, conntrack_full).", TableUse::CONNECTIONS_MAX),
+        ("vpc_nat_mappings", "Port translations of NAT gateways, at the last sweep.", t.nat_mappings),
+        ("vpc_nat_mappings_max", "Capacity of the port-translation table (full: nat_table_full drops).", TableUse::NAT_MAPPINGS_MAX),
+    ]
+}
+
 /// Renders the router's counters: `counters` for the global families,
-/// `ports` for the per-port ones. Output ends with a newline; serve it
-/// with [`CONTENT_TYPE`].
-pub fn render(counters: &Counters, ports: &[PortStats]) -> String {
+/// `ports` for the per-port ones, `tables` (none before the first sweep)
+/// for the gauges. Output ends with a newline; serve it with
+/// [`CONTENT_TYPE`].
+pub fn render(counters: &Counters, ports: &[PortStats], tables: Option<&TableUse>) -> String {
     let mut out = String::new();
     for action in Action::ALL {
         let (name, help) = action_family(action);
@@ -77,6 +92,14 @@ pub fn render(counters: &Counters, ports: &[PortStats]) -> String {
             let labels =
                 [("port", p.port.as_str()), ("eni_id", eni_id.as_str()), ("instance_id", p.instance_id.as_str())];
             sample(&mut out, name, &labels, value(p));
+        }
+    }
+
+    if let Some(t) = tables {
+        for (name, help, value) in table_gauges(t) {
+            let _ = writeln!(out, "# HELP {name} {}", escape_help(help));
+            let _ = writeln!(out, "# TYPE {name} gauge");
+            sample(&mut out, name, &[], value);
         }
     }
     out
@@ -278,12 +301,14 @@ mod tests {
     }
 
     #[test]
-    fn metrics_every_family_is_a_vpc_counter_with_help_and_type() {
-        let e = parse(&render(&counters(), &[port("vpc0000beef", "i-1", 0)]));
+    fn metrics_every_family_is_a_vpc_counter_or_gauge_with_help_and_type() {
+        let tables = TableUse { connections: 3, nat_mappings: 1 };
+        let e = parse(&render(&counters(), &[port("vpc0000beef", "i-1", 0)], Some(&tables)));
         assert_eq!(e.help.keys().collect::<Vec<_>>(), e.types.keys().collect::<Vec<_>>());
         for (name, ty) in &e.types {
-            assert!(name.starts_with("vpc_") && name.ends_with("_total"), "{name}");
-            assert_eq!(ty, "counter", "{name}");
+            assert!(name.starts_with("vpc_"), "{name}");
+            let counter = name.ends_with("_total");
+            assert_eq!(ty, if counter { "counter" } else { "gauge" }, "{name}");
             assert!(!e.help[name].is_empty(), "{name} has help");
         }
         for s in &e.samples {
@@ -293,7 +318,7 @@ mod tests {
 
     #[test]
     fn metrics_one_family_per_action_with_its_count() {
-        let e = parse(&render(&counters(), &[]));
+        let e = parse(&render(&counters(), &[], None));
         assert_eq!(value(&e, "vpc_forwarded_packets_total", &[]), 42.0);
         assert_eq!(value(&e, "vpc_arp_replies_total", &[]), 7.0);
         let names: BTreeSet<&str> = Action::ALL.iter().map(|a| action_family(*a).0).collect();
@@ -303,7 +328,7 @@ mod tests {
     #[test]
     fn metrics_every_drop_reason_is_present_zeros_included() {
         for c in [counters(), Counters::default()] {
-            let e = parse(&render(&c, &[]));
+            let e = parse(&render(&c, &[], None));
             let reasons: Vec<&str> = e
                 .samples
                 .iter()
@@ -316,7 +341,7 @@ mod tests {
                 assert_eq!(value(&e, "vpc_dropped_packets_total", &[("reason", r.name())]), c.dropped(r) as f64);
             }
         }
-        let e = parse(&render(&counters(), &[]));
+        let e = parse(&render(&counters(), &[], None));
         assert_eq!(value(&e, "vpc_dropped_packets_total", &[("reason", "no_route")]), 3.0);
         assert_eq!(value(&e, "vpc_dropped_packets_total", &[("reason", "redirect_failed")]), 0.0);
     }
@@ -324,7 +349,7 @@ mod tests {
     #[test]
     fn metrics_ports_are_labelled_with_port_eni_and_instance() {
         let ports = [port("vpc0000beef", "i-1", 0), port("vpc0000cafe", "i-fw", 100)];
-        let e = parse(&render(&counters(), &ports));
+        let e = parse(&render(&counters(), &ports, None));
         let one = [("port", "vpc0000beef"), ("eni_id", "eni-1"), ("instance_id", "i-1")];
         let fw = [("port", "vpc0000cafe"), ("eni_id", "eni-fw"), ("instance_id", "i-fw")];
         for (i, (name, _, _)) in PORT_FAMILIES.iter().enumerate() {
@@ -333,19 +358,33 @@ mod tests {
             assert_eq!(e.samples.iter().filter(|s| s.name == *name).count(), 2);
         }
         // With no port, the families are still declared.
-        let e = parse(&render(&counters(), &[]));
+        let e = parse(&render(&counters(), &[], None));
         assert!(e.types.contains_key("vpc_port_rx_packets_total"));
+    }
+
+    #[test]
+    fn sg_1_connection_and_nat_table_use_beside_capacity() {
+        let tables = TableUse { connections: 1234, nat_mappings: 56 };
+        let e = parse(&render(&counters(), &[], Some(&tables)));
+        assert_eq!(value(&e, "vpc_conntrack_entries", &[]), 1234.0);
+        assert_eq!(value(&e, "vpc_conntrack_entries_max", &[]), vpc_common::MAX_CONNECTIONS as f64);
+        assert_eq!(value(&e, "vpc_nat_mappings", &[]), 56.0);
+        assert_eq!(value(&e, "vpc_nat_mappings_max", &[]), vpc_common::MAX_NAT_MAPPINGS as f64);
+        assert_eq!(e.types["vpc_conntrack_entries"], "gauge");
+        // Before the first sweep nothing is claimed.
+        let e = parse(&render(&counters(), &[], None));
+        assert!(!e.types.contains_key("vpc_conntrack_entries"));
     }
 
     #[test]
     fn metrics_label_values_are_escaped_and_parse_back() {
         let nasty = "i-a\"b\\c\nd,e}f=g";
-        let e = parse(&render(&Counters::default(), &[port("p\"0\\", nasty, 0)]));
+        let e = parse(&render(&Counters::default(), &[port("p\"0\\", nasty, 0)], None));
         let s = e.samples.iter().find(|s| s.name == "vpc_port_rx_bytes_total").unwrap();
         assert_eq!(s.labels["instance_id"], nasty);
         assert_eq!(s.labels["port"], "p\"0\\");
         assert_eq!(s.labels["eni_id"], "eni-a\"b\\c\nd,e}f=g");
-        let text = render(&Counters::default(), &[port("p\"0\\", nasty, 0)]);
+        let text = render(&Counters::default(), &[port("p\"0\\", nasty, 0)], None);
         assert!(text.contains(r#"instance_id="i-a\"b\\c\nd,e}f=g""#), "{text}");
         assert_eq!(escape_help("a\\b\nc \"q\""), "a\\\\b\\nc \"q\"");
     }

@@ -64,6 +64,24 @@ pub struct Swept {
     pub removed: usize,
 }
 
+/// How full the tables were after a sweep (live entries and capacity), for
+/// `/metrics`: a table that fills refuses new flows (counted drops), so its
+/// use is worth watching before that.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TableUse {
+    /// Tracked connections.
+    pub connections: u64,
+    /// Port translations (NAT gateways).
+    pub nat_mappings: u64,
+}
+
+impl TableUse {
+    /// Capacity of the connection table.
+    pub const CONNECTIONS_MAX: u64 = vpc_common::MAX_CONNECTIONS as u64;
+    /// Capacity of the port-translation table.
+    pub const NAT_MAPPINGS_MAX: u64 = vpc_common::MAX_NAT_MAPPINGS as u64;
+}
+
 /// Handles on the connection and port-translation tables.
 pub struct Sweeper {
     conntrack: HashMap<MapData, CtKey, CtEntry>,
