@@ -382,6 +382,31 @@ impl Pipeline {
         let mut c: Array<_, u32> = Array::try_from(self.tools.map_mut("GEN_CONFIG").unwrap()).unwrap();
         c.set(1, n, 0).unwrap();
     }
+
+    /// Our router with a network ACL and a security group of `n` rules each
+    /// against nftables with the same rules, `flows` source ports (0: one
+    /// flow), interleaved over `rounds` rounds (after a warm-up round).
+    fn ours_vs_nftables(&mut self, n: usize, flows: u32, rounds: usize) -> (Series, Series) {
+        let gen_net: Ipv4Net = "10.0.1.0/24".parse().unwrap();
+        let acl = bench::acl_entries(n, (gen_net, BENCH_PORT));
+        let sg = bench::sg_rules(n, Some((gen_net, BENCH_PORT)));
+        self.set_policies(Some(n));
+        self.nftables(Some(&bench::nftables_ruleset("vpcbench", "r1", &acl, &sg)));
+        self.source_ports(flows);
+        let (mut ours, mut nft) = (Series::new(), Series::new());
+        for round in 0..=rounds {
+            let o = self.measure(&format!("ours-{n}-{flows}"), Router::Ours);
+            let l = self.measure(&format!("nft-{n}-{flows}"), Router::Linux);
+            if round > 0 {
+                ours.push(o);
+                nft.push(l);
+            }
+        }
+        self.source_ports(0);
+        self.nftables(None);
+        self.set_policies(None);
+        (ours, nft)
+    }
 }
 
 /// One figure per mode: Mpps each round; the note says if frames were lost.
@@ -437,23 +462,7 @@ fn main() {
     report.figure("ratios", "our router / XDP_DROP ceiling", "x", &ratios(&ours, &drop), "");
 
     for n in rule_counts {
-        let (mut ours, mut nft) = (Series::new(), Series::new());
-        let gen_net: Ipv4Net = "10.0.1.0/24".parse().unwrap();
-        let acl = bench::acl_entries(*n, (gen_net, BENCH_PORT));
-        let sg = bench::sg_rules(*n, Some((gen_net, BENCH_PORT)));
-        let ruleset = bench::nftables_ruleset("vpcbench", "r1", &acl, &sg);
-        p.set_policies(Some(*n));
-        p.nftables(Some(&ruleset));
-        for round in 0..=rounds {
-            let o = p.measure(&format!("ours-{n}"), Router::Ours);
-            let l = p.measure(&format!("nft-{n}"), Router::Linux);
-            if round > 0 {
-                ours.push(o);
-                nft.push(l);
-            }
-        }
-        p.nftables(None);
-        p.set_policies(None);
+        let (ours, nft) = p.ours_vs_nftables(*n, 0, rounds);
         report.figure("pipeline", &format!("our router, ACL + SG, {n} rules each"), "Mpps", &ours.values, &ours.note());
         report.figure("pipeline", &format!("Linux + nftables, conntrack + {n} + {n} rules"), "Mpps", &nft.values, &nft.note());
         report.figure("ratios", &format!("ACL + SG {n} rules: ours / nftables"), "x", &ratios(&ours, &nft), "");
@@ -466,28 +475,7 @@ fn main() {
     // lookup and all) while nftables looks each up in its conntrack.
     {
         let (n, flows) = (100, if smoke { 1_000 } else { 64_000 });
-        let (mut ours, mut nft) = (Series::new(), Series::new());
-        let gen_net: Ipv4Net = "10.0.1.0/24".parse().unwrap();
-        let ruleset = bench::nftables_ruleset(
-            "vpcbench",
-            "r1",
-            &bench::acl_entries(n, (gen_net, BENCH_PORT)),
-            &bench::sg_rules(n, Some((gen_net, BENCH_PORT))),
-        );
-        p.set_policies(Some(n));
-        p.nftables(Some(&ruleset));
-        p.source_ports(flows);
-        for round in 0..=rounds {
-            let o = p.measure("ours-flows", Router::Ours);
-            let l = p.measure("nft-flows", Router::Linux);
-            if round > 0 {
-                ours.push(o);
-                nft.push(l);
-            }
-        }
-        p.source_ports(0);
-        p.nftables(None);
-        p.set_policies(None);
+        let (ours, nft) = p.ours_vs_nftables(n, flows, rounds);
         let what = format!("ACL + SG, {n} rules each, {flows} flows");
         report.figure("pipeline", &format!("our router, {what}"), "Mpps", &ours.values, &ours.note());
         report.figure("pipeline", &format!("Linux + nftables, {what}"), "Mpps", &nft.values, &nft.note());
