@@ -294,15 +294,7 @@ fn vpc_1_ready_only_when_attached_then_metrics_and_stats() {
     assert!(links.contains("xdp"), "READY=1 before the instance program was attached:\n{links}");
 
     assert!(ping(&web, addr("10.0.2.10"), 5), "web cannot ping app");
-    let (status, text) = {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", d.port)).expect("metrics connect");
-        s.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
-        let mut raw = String::new();
-        s.read_to_string(&mut raw).unwrap();
-        (raw.split_whitespace().nth(1).unwrap_or("").to_string(), raw)
-    };
-    assert_eq!(status, "200", "{text}");
+    let text = scrape(&d);
     let forwarded: u64 = text
         .lines()
         .find_map(|l| l.strip_prefix("vpc_forwarded_packets_total "))
@@ -312,13 +304,66 @@ fn vpc_1_ready_only_when_attached_then_metrics_and_stats() {
     assert!(text.contains("vpc_dropped_packets_total{reason=\"no_route\"}"), "{text}");
     assert!(text.lines().any(|l| l.starts_with("vpc_port_") && l.contains(&web)), "no per-port line for {web}:\n{text}");
     // Table use, from the sweep the daemon runs at start and every 5 s.
-    let max = format!("vpc_conntrack_entries_max {}", vpc_common::MAX_CONNECTIONS);
-    assert!(text.lines().any(|l| l == max), "no {max:?}:\n{text}");
-    assert!(text.lines().any(|l| l.starts_with("vpc_conntrack_entries ")), "no vpc_conntrack_entries:\n{text}");
-    assert!(text.lines().any(|l| l.starts_with("vpc_nat_mappings ")), "no vpc_nat_mappings:\n{text}");
+    assert_eq!(gauge(&text, "vpc_conntrack_entries_max"), Some(vpc_common::MAX_CONNECTIONS as u64), "{text}");
+    assert_eq!(gauge(&text, "vpc_nat_mappings_max"), Some(vpc_common::MAX_NAT_MAPPINGS as u64), "{text}");
+    assert!(gauge(&text, "vpc_conntrack_entries").is_some(), "no vpc_conntrack_entries:\n{text}");
+    assert!(gauge(&text, "vpc_nat_mappings").is_some(), "no vpc_nat_mappings:\n{text}");
 
     let stats = d.cli_ok(&["stats"]);
     assert!(stats["Actions"]["forwarded"].as_u64().unwrap_or(0) >= forwarded, "{stats}");
+}
+
+/// GET /metrics over HTTP (status 200 asserted): the whole response.
+fn scrape(d: &Daemon) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", d.port)).expect("metrics connect");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    assert_eq!(raw.split_whitespace().nth(1), Some("200"), "{raw}");
+    raw
+}
+
+/// The value of an unlabelled sample `name` in a scrape.
+fn gauge(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[test]
+fn sg_1_the_daemon_sweeps_idle_connections_and_reports_table_use() {
+    let d = Daemon::start();
+    let vpc = id_of(&d.call("CreateVpc", &[R, ("CidrBlock", "10.0.0.0/16")]), &["VpcId"]);
+    let vsw = id_of(&d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "a"), ("CidrBlock", "10.0.1.0/24")]), &["VSwitchId"]);
+    let sg = id_of(&d.call("CreateSecurityGroup", &[R, ("VpcId", &vpc), ("SecurityGroupName", "icmp")]), &["SecurityGroupId"]);
+    d.call("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg),
+        ("Permissions.1.IpProtocol", "ICMP"), ("Permissions.1.PortRange", "-1/-1"), ("Permissions.1.SourceCidrIp", "10.0.0.0/16")]);
+    let run = |ip: &str| {
+        id_of(
+            &d.call("RunInstances", &[R, ("VSwitchId", &vsw), ("PrivateIpAddress", ip), ("SecurityGroupId", &sg)]),
+            &["InstanceIdSets", "InstanceIdSet"],
+        )
+    };
+    let a = run("10.0.1.10");
+    run("10.0.1.11");
+    let connections = || gauge(&scrape(&d), "vpc_conntrack_entries").expect("no vpc_conntrack_entries");
+
+    // One ping run: one tracked echo flow (its replies belong to it).
+    assert!(ping(&a, addr("10.0.1.11"), 3), "ICMP between members is allowed");
+    let idle_from = std::time::Instant::now();
+    let deadline = idle_from + Duration::from_secs(15);
+    while connections() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no sweep reported the tracked connection in 15 s");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // ICMP connections go idle after 30 s; the sweep runs every 5 s.
+    let timeout = Duration::from_nanos(vpc_common::ct_timeout::ICMP_NS);
+    let deadline = idle_from + timeout + Duration::from_secs(20);
+    while connections() != 0 {
+        assert!(std::time::Instant::now() < deadline, "the idle connection was not swept within {:?}", deadline - idle_from);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let swept_after = idle_from.elapsed();
+    assert!(swept_after + Duration::from_secs(1) >= timeout, "swept after {swept_after:?}, before its {timeout:?} idle timeout");
 }
 
 fn id_of(v: &Value, path: &[&str]) -> String {
