@@ -13,7 +13,7 @@ use vpc_control::{
     topology::{INTERNET_MAC, ROUTER_MAC, eni_mac},
 };
 use vpc_tests::{
-    DatapathFixture, inet_csum, ipv4_frame,
+    DatapathFixture, inet_csum, ipv4_frame, stay_on_this_cpu,
     tcp_flags::{ACK, SYN},
 };
 
@@ -855,6 +855,45 @@ fn igw_3_idle_port_translations_are_swept_and_their_ports_reused() {
         assert_eq!(out, to_internet(&tcp(SNAT_IP, p, REMOTE, 80, SYN)), "new flow {n}");
     }
     run(&mut fx, "and the range is full again", Instance("i-b"), &from_instance("i-b", &tcp(B, 50300, REMOTE, 80, SYN)), XDP_DROP, Some(DropReason::NatPortsExhausted));
+}
+
+/// Forwarded frames the flow cache decided (all ports).
+fn cache_hits(fx: &DatapathFixture) -> u64 {
+    fx.dp.counters().unwrap().ports.values().map(|p| p.flow_cache_hits).sum()
+}
+
+#[test]
+fn igw_3_internet_flows_are_translated_at_every_packet_never_from_the_flow_cache() {
+    use In::{Instance, Internet};
+    // The cache is per CPU: one CPU, so a cached decision would be seen.
+    stay_on_this_cpu();
+    let mut fx = DatapathFixture::new(MODEL);
+    for n in 0..3 {
+        let what = format!("udp out via the EIP, packet {n}");
+        let out = run(&mut fx, &what, Instance("i-a"), &from_instance("i-a", &udp(A, 40100, REMOTE, 53, true)), XDP_REDIRECT, None);
+        assert_eq!(out, to_internet(&udp(EIP_A, 40100, REMOTE, 53, true)), "{what}");
+        let what = format!("its reply, packet {n}");
+        let out = run(&mut fx, &what, Internet, &from_internet(&udp(REMOTE, 53, EIP_A, 40100, true)), XDP_REDIRECT, None);
+        assert_eq!(out, to_instance("i-a", &udp(REMOTE, 53, A, 40100, true)), "{what}");
+    }
+    assert_eq!(cache_hits(&fx), 0, "an internet flow was served by the flow cache");
+    // The cache is on in this fixture: a flow inside the VPC is served by it.
+    for n in 0..3 {
+        run(&mut fx, &format!("inside the VPC, packet {n}"), Instance("i-a"), &from_instance("i-a", &udp(A, 40101, D, 53, true)), XDP_REDIRECT, None);
+    }
+    assert_eq!(cache_hits(&fx), 2, "the second and third packets inside the VPC are cache hits");
+
+    // Port translation too: every packet through the NAT gateway is
+    // translated (and refreshes its translation).
+    let mut fx = DatapathFixture::new(&nat_model("", r#"{ cidr = "10.0.0.0/16" }"#));
+    let first = run(&mut fx, "through SNAT", Instance("i-a"), &from_instance("i-a", &tcp(A, 40200, REMOTE, 443, SYN)), XDP_REDIRECT, None);
+    let port = sport_of(&first);
+    for n in 0..3 {
+        let what = format!("through SNAT, packet {n}");
+        let out = run(&mut fx, &what, Instance("i-a"), &from_instance("i-a", &tcp(A, 40200, REMOTE, 443, ACK)), XDP_REDIRECT, None);
+        assert_eq!(out, to_internet(&tcp(SNAT_IP, port, REMOTE, 443, ACK)), "{what}");
+    }
+    assert_eq!(cache_hits(&fx), 0, "a translated flow was served by the flow cache");
 }
 
 #[test]
