@@ -383,6 +383,22 @@ impl Pipeline {
         c.set(1, n, 0).unwrap();
     }
 
+    /// Our router against the Linux stack as configured now, interleaved
+    /// over `rounds` rounds after a warm-up round (`key` names the
+    /// configuration, for sizing each mode's runs).
+    fn ours_vs_linux(&mut self, key: &str, rounds: usize) -> (Series, Series) {
+        let (mut ours, mut linux) = (Series::new(), Series::new());
+        for round in 0..=rounds {
+            let o = self.measure(&format!("ours-{key}"), Router::Ours);
+            let l = self.measure(&format!("linux-{key}"), Router::Linux);
+            if round > 0 {
+                ours.push(o);
+                linux.push(l);
+            }
+        }
+        (ours, linux)
+    }
+
     /// Our router with a network ACL and a security group of `n` rules each
     /// against nftables with the same rules, `flows` source ports (0: one
     /// flow), interleaved over `rounds` rounds (after a warm-up round).
@@ -393,15 +409,7 @@ impl Pipeline {
         self.set_policies(Some(n));
         self.nftables(Some(&bench::nftables_ruleset("vpcbench", "r1", &acl, &sg)));
         self.source_ports(flows);
-        let (mut ours, mut nft) = (Series::new(), Series::new());
-        for round in 0..=rounds {
-            let o = self.measure(&format!("ours-{n}-{flows}"), Router::Ours);
-            let l = self.measure(&format!("nft-{n}-{flows}"), Router::Linux);
-            if round > 0 {
-                ours.push(o);
-                nft.push(l);
-            }
-        }
+        let (ours, nft) = self.ours_vs_linux(&format!("{n}-{flows}"), rounds);
         self.source_ports(0);
         self.nftables(None);
         self.set_policies(None);
@@ -493,15 +501,7 @@ fn main() {
         println!("{n} routes written: ours {ours_load:?}, kernel (ip -batch) {kernel_load:?}");
         let dsts: Vec<Ipv4Addr> = prefixes.iter().map(|(_, d)| *d).collect();
         p.destinations(&dsts);
-        let (mut ours, mut fib) = (Series::new(), Series::new());
-        for round in 0..=rounds {
-            let o = p.measure(&format!("ours-routes-{n}"), Router::Ours);
-            let l = p.measure(&format!("fib-{n}"), Router::Linux);
-            if round > 0 {
-                ours.push(o);
-                fib.push(l);
-            }
-        }
+        let (ours, fib) = p.ours_vs_linux(&format!("routes-{n}"), rounds);
         p.destinations(&[]);
         p.kernel_routes(None);
         p.set_policies(None);

@@ -857,11 +857,6 @@ fn igw_3_idle_port_translations_are_swept_and_their_ports_reused() {
     run(&mut fx, "and the range is full again", Instance("i-b"), &from_instance("i-b", &tcp(B, 50300, REMOTE, 80, SYN)), XDP_DROP, Some(DropReason::NatPortsExhausted));
 }
 
-/// Forwarded frames the flow cache decided (all ports).
-fn cache_hits(fx: &DatapathFixture) -> u64 {
-    fx.dp.counters().unwrap().ports.values().map(|p| p.flow_cache_hits).sum()
-}
-
 #[test]
 fn igw_3_internet_flows_are_translated_at_every_packet_never_from_the_flow_cache() {
     use In::{Instance, Internet};
@@ -876,12 +871,12 @@ fn igw_3_internet_flows_are_translated_at_every_packet_never_from_the_flow_cache
         let out = run(&mut fx, &what, Internet, &from_internet(&udp(REMOTE, 53, EIP_A, 40100, true)), XDP_REDIRECT, None);
         assert_eq!(out, to_instance("i-a", &udp(REMOTE, 53, A, 40100, true)), "{what}");
     }
-    assert_eq!(cache_hits(&fx), 0, "an internet flow was served by the flow cache");
+    assert_eq!(fx.flow_cache_hits(), 0, "an internet flow was served by the flow cache");
     // The cache is on in this fixture: a flow inside the VPC is served by it.
     for n in 0..3 {
         run(&mut fx, &format!("inside the VPC, packet {n}"), Instance("i-a"), &from_instance("i-a", &udp(A, 40101, D, 53, true)), XDP_REDIRECT, None);
     }
-    assert_eq!(cache_hits(&fx), 2, "the second and third packets inside the VPC are cache hits");
+    assert_eq!(fx.flow_cache_hits(), 2, "the second and third packets inside the VPC are cache hits");
 
     // Port translation too: every packet through the NAT gateway is
     // translated (and refreshes its translation).
@@ -893,7 +888,7 @@ fn igw_3_internet_flows_are_translated_at_every_packet_never_from_the_flow_cache
         let out = run(&mut fx, &what, Instance("i-a"), &from_instance("i-a", &tcp(A, 40200, REMOTE, 443, ACK)), XDP_REDIRECT, None);
         assert_eq!(out, to_internet(&tcp(SNAT_IP, port, REMOTE, 443, ACK)), "{what}");
     }
-    assert_eq!(cache_hits(&fx), 0, "a translated flow was served by the flow cache");
+    assert_eq!(fx.flow_cache_hits(), 0, "a translated flow was served by the flow cache");
 }
 
 #[test]

@@ -345,6 +345,11 @@ impl DatapathFixture {
     pub fn namespace(&self) -> &str {
         &self._ns.0
     }
+    /// Forwarded frames the flow cache decided, all ports.
+    pub fn flow_cache_hits(&self) -> u64 {
+        self.dp.counters().unwrap().ports.values().map(|p| p.flow_cache_hits).sum()
+    }
+
     /// A drop counter.
     pub fn dropped(&self, reason: DropReason) -> u64 {
         self.dp.counters().unwrap().dropped(reason)

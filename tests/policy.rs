@@ -232,11 +232,6 @@ fn sg_1_idle_connections_are_swept_and_their_replies_refused() {
     assert_eq!(sweep(monotonic_ns()), Swept { live: 1, removed: 0 }, "a live connection is never swept");
 }
 
-/// Forwarded frames the flow cache has decided so far (all ports).
-fn cache_hits(fx: &DatapathFixture) -> u64 {
-    fx.dp.counters().unwrap().ports.values().map(|p| p.flow_cache_hits).sum()
-}
-
 #[test]
 fn sg_1_revoking_the_rule_cuts_a_flow_the_flow_cache_holds() {
     stay_on_this_cpu();
@@ -245,12 +240,12 @@ fn sg_1_revoking_the_rule_cuts_a_flow_the_flow_cache_holds() {
     let reply = frame("i-server", SERVER, CLIENT, 6, 22, 43100, ACK);
     expect(&mut fx, "open ssh", "i-client", &frame("i-client", CLIENT, SERVER, 6, 43100, 22, SYN), XDP_REDIRECT, None);
     expect(&mut fx, "reply", "i-server", &frame("i-server", SERVER, CLIENT, 6, 22, 43100, SYN | ACK), XDP_REDIRECT, None);
-    let hits = cache_hits(&fx);
+    let hits = fx.flow_cache_hits();
     for _ in 0..3 {
         expect(&mut fx, "established, client side", "i-client", &ack, XDP_REDIRECT, None);
         expect(&mut fx, "established, server side", "i-server", &reply, XDP_REDIRECT, None);
     }
-    assert_eq!(cache_hits(&fx), hits + 4, "after its first packet each way, the flow comes from the flow cache");
+    assert_eq!(fx.flow_cache_hits(), hits + 4, "after its first packet each way, the flow comes from the flow cache");
     let mut m = fx.model.clone();
     m.security_groups.iter_mut().find(|g| g.id == "sg-web").unwrap().rules.retain(|r| r.id != "sgr-ssh");
     fx.reapply(m);
@@ -267,7 +262,7 @@ fn sg_1_syn_fin_rst_and_fragments_never_come_from_the_flow_cache() {
     expect(&mut fx, "reply", "i-server", &frame("i-server", SERVER, CLIENT, 6, 22, 43200, SYN | ACK), XDP_REDIRECT, None);
     expect(&mut fx, "established", "i-client", &ack, XDP_REDIRECT, None);
     expect(&mut fx, "established, cached", "i-client", &ack, XDP_REDIRECT, None);
-    let hits = cache_hits(&fx);
+    let hits = fx.flow_cache_hits();
     // A SYN of a live flow, a FIN and an RST change the connection's state:
     // the connection tracker sees each of them.
     for (what, flags) in [("SYN again", SYN), ("FIN", FIN | ACK)] {
@@ -279,7 +274,7 @@ fn sg_1_syn_fin_rst_and_fragments_never_come_from_the_flow_cache() {
     for _ in 0..2 {
         expect(&mut fx, "first fragment", "i-client", &first_fragment, XDP_REDIRECT, None);
     }
-    assert_eq!(cache_hits(&fx), hits, "none of these came from the flow cache");
+    assert_eq!(fx.flow_cache_hits(), hits, "none of these came from the flow cache");
 }
 
 #[test]
@@ -287,11 +282,11 @@ fn acl_2_an_acl_change_applies_to_a_flow_the_flow_cache_holds() {
     stay_on_this_cpu();
     let mut fx = DatapathFixture::new(MODEL);
     let dns = frame("i-client", CLIENT, SERVER, 17, 5300, 53, 0);
-    let hits = cache_hits(&fx);
+    let hits = fx.flow_cache_hits();
     for _ in 0..3 {
         expect(&mut fx, "dns to the server", "i-client", &dns, XDP_REDIRECT, None);
     }
-    assert_eq!(cache_hits(&fx), hits + 2, "the flow comes from the flow cache after its first packet");
+    assert_eq!(fx.flow_cache_hits(), hits + 2, "the flow comes from the flow cache after its first packet");
     let mut m = fx.model.clone();
     m.network_acls.push(vpc_control::model::NetworkAcl {
         id: "nacl-no-udp".into(),
