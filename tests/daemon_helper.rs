@@ -81,6 +81,8 @@ impl Daemon {
             .args(["daemon", "--listen", &format!("127.0.0.1:{port}"), "--namespace", &self.namespace, "--access-key", &key])
             .arg("--state-dir")
             .arg(self.state_dir())
+            // Tests catch a misspelt parameter name.
+            .arg("--strict-parameters")
             .env("RUST_LOG", std::env::var("VPC_DAEMON_LOG").unwrap_or_else(|_| "info".into()))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
@@ -218,7 +220,9 @@ pub fn http_call(d: &Daemon, action: &str, params: &[(&str, &str)], signing: Opt
     use vpc_control::api::signature::{AccessKey, canonical_query_string, sign, sign_with_nonce};
     let host = format!("127.0.0.1:{}", d.port);
     let query = canonical_query_string(params);
-    let base = [("host", host.as_str()), ("x-acs-action", action), ("x-acs-version", "2016-04-28")];
+    // The version of the product serving the action, as an SDK sends it.
+    let version = vpc_control::service::resolve(None, action).map(|a| a.product.version()).unwrap_or("2016-04-28");
+    let base = [("host", host.as_str()), ("x-acs-action", action), ("x-acs-version", version)];
     let mut headers: Vec<(String, String)> = base.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     if let Some(s) = signing {
         let key = AccessKey::new(s.id, s.secret);

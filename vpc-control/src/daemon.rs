@@ -26,7 +26,7 @@ use tokio::net::{TcpListener, UnixListener};
 use crate::{
     api::{
         ApiError, Caller, new_request_id,
-        params::Params,
+        form::Form,
         signature::{AccessKey, Verifier},
     },
     apply::Router,
@@ -36,9 +36,6 @@ use crate::{
     store::Store,
     sweep::TableUse,
 };
-
-/// API versions served: the VPC API and the ECS API.
-pub const VERSIONS: &[&str] = &["2016-04-28", "2014-05-26"];
 
 /// How the daemon is started.
 #[derive(Debug, Clone)]
@@ -57,6 +54,8 @@ pub struct Config {
     pub access_keys: Vec<AccessKey>,
     /// Slots of the direct route stage (see [`crate::datapath::DIRECT_SLOTS`]).
     pub direct_route_slots: u32,
+    /// Refuse parameters no action has (else logged and ignored).
+    pub strict_parameters: bool,
 }
 
 /// Why the daemon stopped.
@@ -126,7 +125,8 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         });
     }
     let region = config.region_id.clone();
-    let service = tokio::task::spawn_blocking(move || Service::open(store, Some(router), &region)).await??;
+    let mut service = tokio::task::spawn_blocking(move || Service::open(store, Some(router), &region)).await??;
+    service.set_strict(config.strict_parameters);
     {
         let m = service.model();
         tracing::info!(
@@ -312,8 +312,8 @@ async fn call(
         }
     };
     let header_action = headers.get("x-acs-action").map(|v| v.to_str().unwrap_or("").to_string());
-    let params = Params::from_pairs(pairs)?;
-    let action = match (header_action, params.get("Action")) {
+    let form = Form::from_pairs(pairs)?;
+    let action = match (header_action, form.get("Action")) {
         (Some(h), Some(q)) if h != q => {
             return Err(ApiError::bad("InvalidParameter.Action", format!("x-acs-action {h:?} and Action {q:?} differ.")));
         }
@@ -321,15 +321,22 @@ async fn call(
         (_, Some(q)) if !q.is_empty() => q.to_string(),
         _ => return Err(ApiError::missing("Action")),
     };
-    let version = headers.get("x-acs-version").and_then(|v| v.to_str().ok()).map(str::to_string);
-    if let Some(v) = version.as_deref().or(params.get("Version"))
-        && !VERSIONS.contains(&v)
-    {
-        return Err(ApiError::bad("InvalidVersion", format!("Version {v:?} is not served; use one of {VERSIONS:?}.")));
+    let header_version = headers.get("x-acs-version").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let version = match (header_version, form.get("Version")) {
+        (Some(h), Some(q)) if h != q => {
+            return Err(ApiError::bad("InvalidParameter.Version", format!("x-acs-version {h:?} and Version {q:?} differ.")));
+        }
+        (Some(h), _) if !h.is_empty() => Some(h),
+        (_, Some(q)) if !q.is_empty() => Some(q.to_string()),
+        _ => None,
+    };
+    // A signed call names its product; only the root socket may leave it out.
+    if version.is_none() && matches!(origin, Origin::Http) {
+        return Err(ApiError::missing("Version"));
     }
     let started = std::time::Instant::now();
     let done = tokio::task::spawn_blocking(move || {
-        let result = app.service().call(&action, &params, &caller);
+        let result = app.service().call(version.as_deref(), &action, &form, &caller);
         (action, result)
     })
     .await

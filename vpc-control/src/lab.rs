@@ -573,7 +573,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        api::{Caller, params::Params},
+        api::{Caller, form::Form},
         service::tests::Scratch,
     };
 
@@ -582,9 +582,9 @@ mod tests {
 
     impl Api for InProcess {
         fn call(&self, action: &str, params: &[(&str, &str)]) -> Result<Value, ClientError> {
-            let p = Params::from_pairs(params.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+            let f = Form::from_pairs(params.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
             let caller = Caller { account_id: "1000000000000000".into(), admin: true };
-            self.0.borrow_mut().service.call(action, &p, &caller).map_err(|e| ClientError::Api {
+            self.0.borrow_mut().service.call(None, action, &f, &caller).map_err(|e| ClientError::Api {
                 status: e.status,
                 code: e.code.clone(),
                 message: e.message.clone(),

@@ -66,6 +66,11 @@ enum Command {
         /// running router needs `vpc purge` (the map is pinned).
         #[arg(long, default_value_t = vpc_control::datapath::DIRECT_SLOTS)]
         direct_route_slots: u32,
+        /// Refuse parameters no action has with InvalidParameter naming
+        /// them (catches a misspelt name). By default they are logged and
+        /// ignored, as the cloud ignores them.
+        #[arg(long, env = "VPC_STRICT_PARAMETERS")]
+        strict_parameters: bool,
     },
     /// Converge the daemon to a lab file, through the API's actions.
     Apply {
@@ -201,7 +206,9 @@ fn run_client(cli: Cli) -> Result<(), (String, Value)> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Daemon { listen, state_dir, namespace, region_id, access_keys, direct_route_slots } = cli.command {
+    if let Command::Daemon { listen, state_dir, namespace, region_id, access_keys, direct_route_slots, strict_parameters } =
+        cli.command
+    {
         tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -210,8 +217,16 @@ fn main() -> ExitCode {
                     .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
             )
             .init();
-        let config =
-            daemon::Config { listen, socket: cli.socket, state_dir, namespace, region_id, access_keys, direct_route_slots };
+        let config = daemon::Config {
+            listen,
+            socket: cli.socket,
+            state_dir,
+            namespace,
+            region_id,
+            access_keys,
+            direct_route_slots,
+            strict_parameters,
+        };
         let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
             Ok(r) => r,
             Err(e) => {

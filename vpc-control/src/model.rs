@@ -408,6 +408,20 @@ pub struct Meta {
     pub region_id: String,
     /// CreationTime, UTC, as the cloud writes it (`2026-11-22T10:00:00Z`).
     pub creation_time: String,
+    /// Tags, in the order they were added (at most 20, unique keys).
+    pub tags: Vec<Tag>,
+    /// ResourceGroupId (empty: the account's default group).
+    pub resource_group_id: String,
+}
+
+/// A tag on a resource.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tag {
+    /// Key (1 to 128 characters).
+    pub key: String,
+    /// Value (0 to 128 characters).
+    pub value: String,
 }
 
 /// A VPC (VPC-1).
@@ -421,6 +435,9 @@ pub struct Vpc {
     pub name: Option<String>,
     /// CidrBlock.
     pub cidr_block: Ipv4Net,
+    /// EnableDnsHostname: instances of the VPC get host names.
+    #[serde(default)]
+    pub dns_hostname: bool,
     /// API metadata.
     #[serde(default)]
     pub meta: Meta,
@@ -797,6 +814,7 @@ mod tests {
                 id: "vpc-a".into(),
                 name: None,
                 cidr_block: "10.0.0.0/16".parse().unwrap(),
+                dns_hostname: false,
                 meta: Meta::default(),
             }],
             ..Model::default()

@@ -1,13 +1,56 @@
 //! The cloud's RPC-style API: one action per call, flat parameters
 //! (`Name.1`, `Name.1.Field`), JSON answers carrying a RequestId, errors as
 //! {RequestId, Code, Message}. [`signature`] checks who is calling;
-//! [`params`] reads the parameters; [`crate::service`] runs the actions.
+//! [`form`] decodes the parameters into an action's typed request;
+//! [`crate::service`] runs the actions. Each action belongs to one
+//! [`Product`] and is served only under that product's API version.
+pub mod form;
 pub mod params;
 pub mod signature;
 
 use serde_json::{Value, json};
 
 use crate::{apply::ApplyError, store::StoreError, validate::ValidationError};
+
+/// An API product of the cloud, named by its API version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Product {
+    /// The VPC API, 2016-04-28 (vpc.aliyuncs.com).
+    Vpc,
+    /// The ECS API, 2014-05-26 (ecs.aliyuncs.com): instances, security groups.
+    Ecs,
+}
+
+impl Product {
+    /// Every product served.
+    pub const ALL: [Product; 2] = [Product::Vpc, Product::Ecs];
+
+    /// The API version that names this product in a call.
+    pub const fn version(self) -> &'static str {
+        match self {
+            Product::Vpc => "2016-04-28",
+            Product::Ecs => "2014-05-26",
+        }
+    }
+
+    /// The product's code, as the cloud's endpoints and SDKs name it.
+    pub const fn code(self) -> &'static str {
+        match self {
+            Product::Vpc => "Vpc",
+            Product::Ecs => "Ecs",
+        }
+    }
+
+    /// The product whose API version is `version`.
+    pub fn from_version(version: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.version() == version)
+    }
+
+    /// Every version served.
+    pub fn versions() -> Vec<&'static str> {
+        Self::ALL.iter().map(|p| p.version()).collect()
+    }
+}
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +104,15 @@ impl ApiError {
     /// `InvalidParameter` naming the parameter.
     pub fn invalid(name: &str, why: impl std::fmt::Display) -> Self {
         Self::bad("InvalidParameter", format!("The specified parameter \"{name}\" is not valid: {why}"))
+    }
+
+    /// `UnsupportedParameter`: a parameter of the action's SDK model that
+    /// this router does not implement.
+    pub fn unsupported(name: &str) -> Self {
+        Self::bad(
+            "UnsupportedParameter",
+            format!("The parameter \"{name}\" is not supported by this router (see docs/api.md); leave it out."),
+        )
     }
 
     /// 500 `InternalError`.

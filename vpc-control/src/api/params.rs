@@ -138,6 +138,12 @@ impl Params {
         }
     }
 
+    /// The parameters the action did not read or accept.
+    pub fn unread(&self) -> std::collections::BTreeSet<String> {
+        let used = self.used.borrow();
+        self.map.keys().filter(|k| !used.contains(*k)).cloned().collect()
+    }
+
     /// Refuses any parameter the action did not read or accept.
     pub fn finish(&self, action: &str) -> Result<(), ApiError> {
         let used = self.used.borrow();

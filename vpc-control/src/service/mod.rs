@@ -12,13 +12,21 @@ mod nat_gateway;
 mod network_acl;
 mod route_table;
 mod security_group;
+mod tag;
 mod vpc;
 mod vswitch;
 
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 
 use crate::{
-    api::{ApiError, Caller, params::Params},
+    api::{
+        ApiError, Caller, Product,
+        form::{Decoded, Form, field_names},
+        params::Params,
+    },
     apply::{self, Router},
     model::{Meta, Model},
     stats,
@@ -28,96 +36,230 @@ use crate::{
 /// Default RegionId of resources created without one.
 pub const DEFAULT_REGION_ID: &str = "cn-hangzhou";
 
-/// A handler: reads its parameters, works on the draft, returns the body.
+/// Parameters of the call itself, never an action's: the action and its
+/// version, the answer's format.
+pub const ENVELOPE: &[&str] = &["Action", "Version", "Format"];
+
+/// Parameters every action of these products takes, read once for all of
+/// them ([`Draft::common`]). `RegionId` selects the region a resource is
+/// made in or a list is filtered by; `DryRun` validates without changing
+/// anything. `ClientToken`, `OwnerId`, `OwnerAccount`, `ResourceOwnerId`,
+/// `ResourceOwnerAccount` and `ResourceGroupId` are accepted as the cloud
+/// accepts them from a caller acting for itself.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Common {
+    /// The region of the call.
+    pub region_id: Option<String>,
+    /// Validate only: the answer is `DryRunOperation` when the call would
+    /// have succeeded.
+    pub dry_run: Option<bool>,
+    /// The caller's idempotency token.
+    pub client_token: Option<String>,
+    /// The caller's account id (must be the caller's own).
+    pub owner_id: Option<String>,
+    /// The caller's account name.
+    pub owner_account: Option<String>,
+    /// The resource owner's account id.
+    pub resource_owner_id: Option<String>,
+    /// The resource owner's account name.
+    pub resource_owner_account: Option<String>,
+    /// The resource group.
+    pub resource_group_id: Option<String>,
+}
+
+/// One action of the API as a type: its request is decoded from the call's
+/// parameters by serde (field names are the cloud's parameter names), its
+/// answer serialised with the cloud's field names.
+pub trait Action: DeserializeOwned + 'static {
+    /// The action's name as the cloud spells it.
+    const NAME: &'static str;
+    /// The API product (and version) that serves it.
+    const PRODUCT: Product;
+    /// True if the action changes the model.
+    const MUTATES: bool;
+    /// One line on what the action does, for `vpc <Action> --help`.
+    const SUMMARY: &'static str;
+    /// The answer (without RequestId).
+    type Response: Serialize;
+    /// Runs the action on the draft.
+    fn run(self, d: &mut Draft) -> Result<Self::Response, ApiError>;
+}
+
+/// A handler not yet typed: reads its parameters by name.
 type Handler = fn(&mut Draft, &Params) -> Result<Value, ApiError>;
 
+/// How an action's parameters are read.
+#[derive(Clone, Copy)]
+enum Run {
+    /// Decoded into the action's request type.
+    Typed {
+        call: fn(&mut Draft, &Form) -> Result<Value, ApiError>,
+        fields: fn() -> &'static [&'static str],
+    },
+    /// Read by name (actions not yet moved to a request type).
+    Named(Handler),
+}
+
 /// One action of the API.
-struct ActionSpec {
+pub struct ActionSpec {
     /// Action name as the cloud spells it.
-    name: &'static str,
+    pub name: &'static str,
+    /// The product serving it.
+    pub product: Product,
     /// True if the action changes the model.
-    mutates: bool,
-    /// The handler.
-    handler: Handler,
+    pub mutates: bool,
+    /// One line on what it does.
+    pub summary: &'static str,
+    run: Run,
 }
 
-const fn read(name: &'static str, handler: Handler) -> ActionSpec {
-    ActionSpec { name, mutates: false, handler }
+impl ActionSpec {
+    /// The parameter names the action takes besides the common ones
+    /// (empty for an action not yet typed).
+    pub fn parameters(&self) -> &'static [&'static str] {
+        match self.run {
+            Run::Typed { fields, .. } => fields(),
+            Run::Named(_) => &[],
+        }
+    }
 }
 
-const fn write(name: &'static str, handler: Handler) -> ActionSpec {
-    ActionSpec { name, mutates: true, handler }
+/// Decodes `A`'s request from the form, refuses (in strict mode) or logs
+/// the parameters it does not have, runs it.
+fn run_typed<A: Action>(d: &mut Draft, form: &Form) -> Result<Value, ApiError> {
+    let mut skip: Vec<&str> = ENVELOPE.to_vec();
+    skip.extend_from_slice(field_names::<Common>());
+    let Decoded { request, unknown } = form.decode::<A>(&skip)?;
+    d.unknown_parameters(A::NAME, unknown)?;
+    let response = request.run(d)?;
+    serde_json::to_value(response).map_err(ApiError::internal)
 }
 
-/// Every action served, VPC API (2016-04-28) and ECS API (2014-05-26).
-const ACTIONS: &[ActionSpec] = &[
-    write("CreateVpc", vpc::create),
-    write("DeleteVpc", vpc::delete),
-    read("DescribeVpcs", vpc::describe),
-    write("ModifyVpcAttribute", vpc::modify),
-    write("CreateVSwitch", vswitch::create),
-    write("DeleteVSwitch", vswitch::delete),
-    read("DescribeVSwitches", vswitch::describe),
-    write("ModifyVSwitchAttribute", vswitch::modify),
-    write("CreateRouteTable", route_table::create),
-    write("DeleteRouteTable", route_table::delete),
-    write("AssociateRouteTable", route_table::associate),
-    write("UnassociateRouteTable", route_table::unassociate),
-    write("CreateRouteEntry", route_table::create_entry),
-    write("DeleteRouteEntry", route_table::delete_entry),
-    write("CreateRouteEntries", route_table::create_entries),
-    write("DeleteRouteEntries", route_table::delete_entries),
-    read("DescribeRouteTableList", route_table::describe),
-    read("DescribeRouteEntryList", route_table::describe_entries),
-    write("RunInstances", compute::run_instances),
-    write("DeleteInstance", compute::delete_instance),
-    read("DescribeInstances", compute::describe_instances),
-    write("ModifyNetworkInterfaceAttribute", compute::modify_eni),
-    read("DescribeNetworkInterfaces", compute::describe_enis),
-    write("CreateSecurityGroup", security_group::create),
-    write("DeleteSecurityGroup", security_group::delete),
-    write("AuthorizeSecurityGroup", security_group::authorize_ingress),
-    write("AuthorizeSecurityGroupEgress", security_group::authorize_egress),
-    write("RevokeSecurityGroup", security_group::revoke_ingress),
-    write("RevokeSecurityGroupEgress", security_group::revoke_egress),
-    write("ModifySecurityGroupPolicy", security_group::modify_policy),
-    read("DescribeSecurityGroups", security_group::describe),
-    read("DescribeSecurityGroupAttribute", security_group::describe_attribute),
-    write("JoinSecurityGroup", security_group::join),
-    write("LeaveSecurityGroup", security_group::leave),
-    write("CreateNetworkAcl", network_acl::create),
-    write("DeleteNetworkAcl", network_acl::delete),
-    write("UpdateNetworkAclEntries", network_acl::update_entries),
-    write("AssociateNetworkAcl", network_acl::associate),
-    write("UnassociateNetworkAcl", network_acl::unassociate),
-    read("DescribeNetworkAcls", network_acl::describe),
-    read("DescribeNetworkAclAttributes", network_acl::describe_attributes),
-    write("AllocateEipAddress", eip::allocate),
-    write("AssociateEipAddress", eip::associate),
-    write("UnassociateEipAddress", eip::unassociate),
-    write("ReleaseEipAddress", eip::release),
-    read("DescribeEipAddresses", eip::describe),
-    write("CreateIpv4Gateway", ipv4_gateway::create),
-    write("EnableVpcIpv4Gateway", ipv4_gateway::enable),
-    read("ListIpv4Gateways", ipv4_gateway::list),
-    read("GetIpv4GatewayAttribute", ipv4_gateway::get),
-    write("UpdateIpv4GatewayAttribute", ipv4_gateway::update),
-    write("DeleteIpv4Gateway", ipv4_gateway::delete),
-    write("AssociateRouteTableWithGateway", ipv4_gateway::associate_route_table),
-    write("DissociateRouteTableFromGateway", ipv4_gateway::dissociate_route_table),
-    read("ListGatewayRouteTableEntries", ipv4_gateway::list_entries),
-    write("UpdateGatewayRouteTableEntryAttribute", ipv4_gateway::update_entry),
-    write("CreateNatGateway", nat_gateway::create),
-    write("DeleteNatGateway", nat_gateway::delete),
-    read("DescribeNatGateways", nat_gateway::describe),
-    write("CreateSnatEntry", nat_gateway::create_snat),
-    write("DeleteSnatEntry", nat_gateway::delete_snat),
-    read("DescribeSnatTableEntries", nat_gateway::describe_snat),
+const fn typed<A: Action>() -> ActionSpec {
+    ActionSpec {
+        name: A::NAME,
+        product: A::PRODUCT,
+        mutates: A::MUTATES,
+        summary: A::SUMMARY,
+        run: Run::Typed { call: run_typed::<A>, fields: field_names::<A> },
+    }
+}
+
+const fn read(product: Product, name: &'static str, handler: Handler) -> ActionSpec {
+    ActionSpec { name, product, mutates: false, summary: "", run: Run::Named(handler) }
+}
+
+const fn write(product: Product, name: &'static str, handler: Handler) -> ActionSpec {
+    ActionSpec { name, product, mutates: true, summary: "", run: Run::Named(handler) }
+}
+
+use Product::{Ecs, Vpc};
+
+/// Every action served, by product: the VPC API (2016-04-28) and the ECS
+/// API (2014-05-26). An action is served only under its product's version.
+pub const ACTIONS: &[ActionSpec] = &[
+    typed::<vpc::CreateVpc>(),
+    typed::<vpc::DeleteVpc>(),
+    typed::<vpc::DescribeVpcs>(),
+    typed::<vpc::ModifyVpcAttribute>(),
+    write(Vpc, "CreateVSwitch", vswitch::create),
+    write(Vpc, "DeleteVSwitch", vswitch::delete),
+    read(Vpc, "DescribeVSwitches", vswitch::describe),
+    write(Vpc, "ModifyVSwitchAttribute", vswitch::modify),
+    write(Vpc, "CreateRouteTable", route_table::create),
+    write(Vpc, "DeleteRouteTable", route_table::delete),
+    write(Vpc, "AssociateRouteTable", route_table::associate),
+    write(Vpc, "UnassociateRouteTable", route_table::unassociate),
+    write(Vpc, "CreateRouteEntry", route_table::create_entry),
+    write(Vpc, "DeleteRouteEntry", route_table::delete_entry),
+    write(Vpc, "CreateRouteEntries", route_table::create_entries),
+    write(Vpc, "DeleteRouteEntries", route_table::delete_entries),
+    read(Vpc, "DescribeRouteTableList", route_table::describe),
+    read(Vpc, "DescribeRouteEntryList", route_table::describe_entries),
+    write(Ecs, "RunInstances", compute::run_instances),
+    write(Ecs, "DeleteInstance", compute::delete_instance),
+    read(Ecs, "DescribeInstances", compute::describe_instances),
+    write(Ecs, "ModifyNetworkInterfaceAttribute", compute::modify_eni),
+    read(Ecs, "DescribeNetworkInterfaces", compute::describe_enis),
+    write(Ecs, "CreateSecurityGroup", security_group::create),
+    write(Ecs, "DeleteSecurityGroup", security_group::delete),
+    write(Ecs, "AuthorizeSecurityGroup", security_group::authorize_ingress),
+    write(Ecs, "AuthorizeSecurityGroupEgress", security_group::authorize_egress),
+    write(Ecs, "RevokeSecurityGroup", security_group::revoke_ingress),
+    write(Ecs, "RevokeSecurityGroupEgress", security_group::revoke_egress),
+    write(Ecs, "ModifySecurityGroupPolicy", security_group::modify_policy),
+    read(Ecs, "DescribeSecurityGroups", security_group::describe),
+    read(Ecs, "DescribeSecurityGroupAttribute", security_group::describe_attribute),
+    write(Ecs, "JoinSecurityGroup", security_group::join),
+    write(Ecs, "LeaveSecurityGroup", security_group::leave),
+    write(Vpc, "CreateNetworkAcl", network_acl::create),
+    write(Vpc, "DeleteNetworkAcl", network_acl::delete),
+    write(Vpc, "UpdateNetworkAclEntries", network_acl::update_entries),
+    write(Vpc, "AssociateNetworkAcl", network_acl::associate),
+    write(Vpc, "UnassociateNetworkAcl", network_acl::unassociate),
+    read(Vpc, "DescribeNetworkAcls", network_acl::describe),
+    read(Vpc, "DescribeNetworkAclAttributes", network_acl::describe_attributes),
+    write(Vpc, "AllocateEipAddress", eip::allocate),
+    write(Vpc, "AssociateEipAddress", eip::associate),
+    write(Vpc, "UnassociateEipAddress", eip::unassociate),
+    write(Vpc, "ReleaseEipAddress", eip::release),
+    read(Vpc, "DescribeEipAddresses", eip::describe),
+    write(Vpc, "CreateIpv4Gateway", ipv4_gateway::create),
+    write(Vpc, "EnableVpcIpv4Gateway", ipv4_gateway::enable),
+    read(Vpc, "ListIpv4Gateways", ipv4_gateway::list),
+    read(Vpc, "GetIpv4GatewayAttribute", ipv4_gateway::get),
+    write(Vpc, "UpdateIpv4GatewayAttribute", ipv4_gateway::update),
+    write(Vpc, "DeleteIpv4Gateway", ipv4_gateway::delete),
+    write(Vpc, "AssociateRouteTableWithGateway", ipv4_gateway::associate_route_table),
+    write(Vpc, "DissociateRouteTableFromGateway", ipv4_gateway::dissociate_route_table),
+    read(Vpc, "ListGatewayRouteTableEntries", ipv4_gateway::list_entries),
+    write(Vpc, "UpdateGatewayRouteTableEntryAttribute", ipv4_gateway::update_entry),
+    write(Vpc, "CreateNatGateway", nat_gateway::create),
+    write(Vpc, "DeleteNatGateway", nat_gateway::delete),
+    read(Vpc, "DescribeNatGateways", nat_gateway::describe),
+    write(Vpc, "CreateSnatEntry", nat_gateway::create_snat),
+    write(Vpc, "DeleteSnatEntry", nat_gateway::delete_snat),
+    read(Vpc, "DescribeSnatTableEntries", nat_gateway::describe_snat),
 ];
+
+/// The router's own counters, served under the VPC API's version (not an
+/// action of the cloud's).
+pub const ROUTER_STATS: &str = "DescribeRouterStats";
+
+/// The action `name` under `version` (the product's API version). Without a
+/// version (the local Unix socket), the one product serving that name.
+pub fn resolve(version: Option<&str>, name: &str) -> Result<&'static ActionSpec, ApiError> {
+    let not_found = || {
+        ApiError::not_found(
+            "InvalidAction.NotFound",
+            format!("Specified api {name:?} is not found, please check your url and method."),
+        )
+    };
+    match version {
+        Some(v) => {
+            let product = Product::from_version(v).ok_or_else(|| {
+                ApiError::bad(
+                    "InvalidVersion",
+                    format!("Specified parameter Version {v:?} is not valid; served: {:?}.", Product::versions()),
+                )
+            })?;
+            ACTIONS.iter().find(|a| a.product == product && a.name == name).ok_or_else(not_found)
+        }
+        None => {
+            let mut found = ACTIONS.iter().filter(|a| a.name == name);
+            match (found.next(), found.next()) {
+                (Some(a), None) => Ok(a),
+                (None, _) => Err(not_found()),
+                (Some(_), Some(_)) => Err(ApiError::missing("Version")),
+            }
+        }
+    }
+}
 
 /// Names of every action served.
 pub fn action_names() -> impl Iterator<Item = &'static str> {
-    ACTIONS.iter().map(|a| a.name).chain(["DescribeRouterStats"])
+    ACTIONS.iter().map(|a| a.name).chain([ROUTER_STATS])
 }
 
 /// The model being read or changed by one call, and who is calling.
@@ -128,17 +270,62 @@ pub struct Draft<'a> {
     pub caller: &'a Caller,
     /// RegionId for resources created without one.
     pub region_id: &'a str,
+    /// The call's common parameters.
+    pub common: Common,
+    /// Refuse parameters no action has (else they are logged and ignored).
+    strict: bool,
 }
 
 impl Draft<'_> {
-    /// Metadata for a resource created now by the caller.
+    /// Metadata for a resource created now by the caller (legacy handlers).
     pub fn meta(&self, p: &Params) -> Meta {
+        self.new_meta(p.get("Description"))
+    }
+
+    /// Metadata for a resource created now by the caller, in the call's
+    /// region.
+    pub fn new_meta(&self, description: Option<&str>) -> Meta {
         Meta {
-            description: p.get("Description").unwrap_or_default().to_string(),
+            description: description.unwrap_or_default().to_string(),
             owner_id: self.caller.account_id.clone(),
-            region_id: p.str("RegionId").unwrap_or(self.region_id).to_string(),
+            region_id: self.region().to_string(),
             creation_time: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            tags: Vec::new(),
+            resource_group_id: self.common.resource_group_id.clone().unwrap_or_default(),
         }
+    }
+
+    /// The call's RegionId, or the daemon's default.
+    pub fn region(&self) -> &str {
+        self.common.region_id.as_deref().filter(|r| !r.is_empty()).unwrap_or(self.region_id)
+    }
+
+    /// The call's RegionId, or `MissingParameter` (actions whose SDK model
+    /// requires it).
+    pub fn require_region(&self) -> Result<&str, ApiError> {
+        self.common.region_id.as_deref().filter(|r| !r.is_empty()).ok_or_else(|| ApiError::missing("RegionId"))
+    }
+
+    /// True if the caller may see a resource with this metadata, in the
+    /// region asked for (if any).
+    pub fn in_view(&self, meta: &Meta) -> bool {
+        self.caller.owns(&meta.owner_id)
+            && self.common.region_id.as_deref().filter(|r| !r.is_empty()).is_none_or(|r| r == meta.region_id)
+    }
+
+    /// Parameters of a call that its action does not have: a parameter no
+    /// SDK model has is ignored as the cloud ignores it (and logged); in
+    /// strict mode it is refused with `InvalidParameter` naming it.
+    fn unknown_parameters(&self, action: &str, unknown: BTreeSet<String>) -> Result<(), ApiError> {
+        let Some(first) = unknown.first() else { return Ok(()) };
+        if self.strict {
+            return Err(ApiError::bad(
+                "InvalidParameter",
+                format!("The parameter \"{first}\" is not recognized by {action}."),
+            ));
+        }
+        tracing::info!(action, parameters = ?unknown, "ignoring parameters the action does not have");
+        Ok(())
     }
 
     /// Index of the VPC `id` the caller may see, or `InvalidVpcId.NotFound`.
@@ -184,9 +371,9 @@ impl Draft<'_> {
     }
 
     /// True if the caller may see a resource with this metadata, in the
-    /// region asked for (if any).
-    pub fn visible(&self, meta: &Meta, p: &Params) -> bool {
-        self.caller.owns(&meta.owner_id) && p.str("RegionId").is_none_or(|r| r == meta.region_id)
+    /// region asked for (legacy handlers).
+    pub fn visible(&self, meta: &Meta, _p: &Params) -> bool {
+        self.in_view(meta)
     }
 }
 
@@ -204,6 +391,35 @@ pub fn page<T>(p: &Params, items: Vec<T>, max: u64) -> Result<(Vec<T>, Value), A
     let start = ((number - 1) * size) as usize;
     let out: Vec<T> = items.into_iter().skip(start).take(size as usize).collect();
     Ok((out, json!({ "TotalCount": total, "PageNumber": number, "PageSize": size })))
+}
+
+/// The paging fields of a list's answer.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PageInfo {
+    /// Entries in the whole list.
+    pub total_count: usize,
+    /// This page's number, from 1.
+    pub page_number: u32,
+    /// Entries per page.
+    pub page_size: u32,
+}
+
+/// Page `number` (from 1, default 1) of `items`, `size` per page (default
+/// 10, at most `max`), as the cloud pages its lists.
+pub fn paginate<T>(items: Vec<T>, number: Option<u32>, size: Option<u32>, max: u32) -> Result<(Vec<T>, PageInfo), ApiError> {
+    let number = number.unwrap_or(1);
+    if number == 0 {
+        return Err(ApiError::invalid("PageNumber", "0 is outside 1..=4294967295"));
+    }
+    let size = size.unwrap_or(10);
+    if !(1..=max).contains(&size) {
+        return Err(ApiError::invalid("PageSize", format!("{size} is outside 1..={max}")));
+    }
+    let total_count = items.len();
+    let start = (number as usize - 1).saturating_mul(size as usize);
+    let out = items.into_iter().skip(start).take(size as usize).collect();
+    Ok((out, PageInfo { total_count, page_number: number, page_size: size }))
 }
 
 /// Merges paging fields into a response object.
@@ -231,6 +447,7 @@ pub struct Service {
     store: Store,
     router: Option<Router>,
     region_id: String,
+    strict: bool,
 }
 
 impl Service {
@@ -241,7 +458,7 @@ impl Service {
         if let Some(r) = &router {
             model.router.namespace = r.namespace().to_string();
         }
-        let mut service = Self { model, store, router, region_id: region_id.to_string() };
+        let mut service = Self { model, store, router, region_id: region_id.to_string(), strict: false };
         if let Some(r) = &mut service.router {
             r.converge(&service.model)?;
         }
@@ -263,24 +480,38 @@ impl Service {
         self.router.as_ref()
     }
 
-    /// Runs one action. The body returned lacks the RequestId (the server
-    /// adds it). Errors change nothing.
-    pub fn call(&mut self, action: &str, p: &Params, caller: &Caller) -> Result<Value, ApiError> {
-        if action == "DescribeRouterStats" {
-            p.accept(&["RegionId"]);
-            p.finish(action)?;
+    /// Refuse parameters no action has with `InvalidParameter` (strict
+    /// mode, for tests that must catch a misspelt name); by default they
+    /// are logged and ignored, as the cloud ignores them.
+    pub fn set_strict(&mut self, strict: bool) {
+        self.strict = strict;
+    }
+
+    /// Runs `action` of the product whose API version is `version` (any
+    /// product serving that name when the version is not given). The body
+    /// returned lacks the RequestId (the server adds it). Errors change
+    /// nothing.
+    pub fn call(&mut self, version: Option<&str>, action: &str, form: &Form, caller: &Caller) -> Result<Value, ApiError> {
+        if action == ROUTER_STATS && version.is_none_or(|v| v == Product::Vpc.version()) {
             let router = self.router.as_ref().ok_or_else(|| ApiError::internal("this service drives no router"))?;
             let s = stats::of(router)?;
             return serde_json::to_value(&s).map_err(ApiError::internal);
         }
-        let spec = ACTIONS.iter().find(|a| a.name == action).ok_or_else(|| {
-            ApiError::not_found("InvalidAction.NotFound", format!("Specified api {action:?} is not found, please check your url and method."))
-        })?;
-        let dry_run = p.bool("DryRun")?.unwrap_or(false);
-        p.accept(&["RegionId", "ClientToken", "OwnerAccount", "OwnerId", "ResourceOwnerAccount", "ResourceOwnerId", "ResourceGroupId"]);
-        let mut draft = Draft { model: self.model.clone(), caller, region_id: &self.region_id };
-        let body = (spec.handler)(&mut draft, p)?;
-        p.finish(action)?;
+        let spec = resolve(version, action)?;
+        let common: Common = form.decode::<Common>(ENVELOPE)?.request;
+        let dry_run = common.dry_run.unwrap_or(false);
+        let mut draft =
+            Draft { model: self.model.clone(), caller, region_id: &self.region_id, common, strict: self.strict };
+        let body = match spec.run {
+            Run::Typed { call, .. } => call(&mut draft, form)?,
+            Run::Named(handler) => {
+                let p = Params::from_pairs(form.pairs().map(|(k, v)| (k.to_string(), v.to_string())))?;
+                p.accept(field_names::<Common>());
+                let body = handler(&mut draft, &p)?;
+                draft.unknown_parameters(action, p.unread())?;
+                body
+            }
+        };
         if !spec.mutates {
             return if dry_run { Err(ApiError::dry_run_passed()) } else { Ok(body) };
         }
@@ -356,12 +587,14 @@ pub(crate) mod tests {
                 N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             ));
             let store = Store::open(&dir).unwrap();
-            Self { service: Service::open(store, None, DEFAULT_REGION_ID).unwrap(), dir }
+            let mut service = Service::open(store, None, DEFAULT_REGION_ID).unwrap();
+            service.set_strict(true);
+            Self { service, dir }
         }
 
         pub fn call_as(&mut self, caller: &Caller, action: &str, params: &[(&str, &str)]) -> Result<Value, ApiError> {
-            let p = Params::from_pairs(params.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
-            self.service.call(action, &p, caller)
+            let f = Form::from_pairs(params.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+            self.service.call(None, action, &f, caller)
         }
 
         pub fn call(&mut self, action: &str, params: &[(&str, &str)]) -> Result<Value, ApiError> {
@@ -412,6 +645,53 @@ pub(crate) mod tests {
         assert_eq!(e.code, "InvalidParameter");
         assert!(e.message.contains("CidrBlok"), "{e:?}");
         assert!(s.service.model().vpcs.is_empty());
+    }
+
+    #[test]
+    fn parameters_no_action_has_are_ignored_unless_strict() {
+        let mut s = Scratch::new();
+        s.service.set_strict(false);
+        // footmark (Ansible's alicloud modules) signs `on=<Action>` into every call.
+        let v = s.ok("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16"), ("on", "CreateVpc")]);
+        assert!(v["VpcId"].as_str().unwrap().starts_with("vpc-"));
+        assert_eq!(s.service.model().vpcs.len(), 1);
+        s.service.set_strict(true);
+        let e = s.err("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16"), ("on", "CreateVpc")]);
+        assert_eq!((e.status, e.code.as_str()), (400, "InvalidParameter"));
+        assert!(e.message.contains("\"on\""), "{e:?}");
+        assert_eq!(s.service.model().vpcs.len(), 1);
+    }
+
+    #[test]
+    fn actions_are_served_only_under_their_products_version() {
+        let mut s = Scratch::new();
+        let caller = Caller { account_id: "1000000000000001".into(), admin: false };
+        let form = |pairs: &[(&str, &str)]| Form::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+        let vpc = form(&[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16")]);
+        let e = s.service.call(Some(Product::Ecs.version()), "CreateVpc", &vpc, &caller).unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (404, "InvalidAction.NotFound"));
+        let e = s.service.call(Some("2099-01-01"), "CreateVpc", &vpc, &caller).unwrap_err();
+        assert_eq!(e.code, "InvalidVersion");
+        let e = s.service.call(Some(Product::Vpc.version()), "DescribeInstances", &form(&[("RegionId", "cn-hangzhou")]), &caller)
+            .unwrap_err();
+        assert_eq!(e.code, "InvalidAction.NotFound");
+        assert!(s.service.model().vpcs.is_empty());
+        s.service.call(Some(Product::Vpc.version()), "CreateVpc", &vpc, &caller).unwrap();
+        s.service.call(Some(Product::Ecs.version()), "DescribeInstances", &form(&[("RegionId", "cn-hangzhou")]), &caller).unwrap();
+        for a in ACTIONS {
+            assert_eq!(resolve(Some(a.product.version()), a.name).unwrap().name, a.name);
+        }
+    }
+
+    #[test]
+    fn sdk_parameters_this_router_lacks_are_refused_by_name() {
+        let mut s = Scratch::new();
+        let e = s.err("CreateVpc", &[("RegionId", "cn-hangzhou"), ("Ipv6CidrBlock", "2001:db8::/56")]);
+        assert_eq!(e.code, "UnsupportedParameter");
+        assert!(e.message.contains("Ipv6CidrBlock"), "{e:?}");
+        let e = s.err("CreateVpc", &[("RegionId", "cn-hangzhou"), ("EnableIpv6", "true")]);
+        assert_eq!(e.code, "UnsupportedParameter");
+        s.ok("CreateVpc", &[("RegionId", "cn-hangzhou"), ("EnableIpv6", "false")]);
     }
 
     #[test]

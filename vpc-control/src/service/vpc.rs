@@ -1,10 +1,14 @@
-//! CreateVpc, DeleteVpc, DescribeVpcs, ModifyVpcAttribute.
+//! CreateVpc, DeleteVpc, DescribeVpcs, ModifyVpcAttribute (VPC API).
 use ipnet::Ipv4Net;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::{Draft, owner_id, page, with};
+use super::{Action, Draft, PageInfo, owner_id, paginate, tag};
 use crate::{
-    api::{ApiError, new_id, params::Params},
+    api::{
+        ApiError, Product, new_id,
+        form::{CommaList, Unsupported},
+    },
     model::{RouteTableType, Vpc},
 };
 
@@ -24,119 +28,368 @@ pub fn vrouter_id(vpc: &Vpc) -> String {
     format!("vrt-{}", vpc.id.strip_prefix("vpc-").unwrap_or(&vpc.id))
 }
 
-/// CreateVpc: CidrBlock (default 172.16.0.0/12), VpcName, Description.
-pub fn create(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
-    p.required("RegionId")?;
-    let cidr_block = cidr("CidrBlock", p.str("CidrBlock").unwrap_or(DEFAULT_VPC_CIDR))?;
-    let vpc = Vpc { id: new_id("vpc"), name: p.str("VpcName").map(str::to_string), cidr_block, meta: d.meta(p) };
-    let body = json!({
-        "VpcId": vpc.id,
-        "VRouterId": vrouter_id(&vpc),
-        "RouteTableId": vpc.system_route_table_id(),
-        "ResourceGroupId": "",
-    });
-    d.model.vpcs.push(vpc);
-    Ok(body)
+/// Refuses `true` for a feature this router does not have (`false` is what
+/// it does anyway).
+fn refuse_true(name: &str, value: Option<bool>) -> Result<(), ApiError> {
+    if value == Some(true) { Err(ApiError::unsupported(name)) } else { Ok(()) }
 }
 
-/// DeleteVpc: refused while vSwitches or custom route tables remain
-/// (`DependencyViolation.*`), as the cloud does.
-pub fn delete(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
-    let id = p.required("VpcId")?;
-    p.accept(&["RegionId", "ForceDelete"]);
-    let i = d.vpc_index(id)?;
-    if let Some(v) = d.model.vswitches.iter().find(|v| v.vpc_id == id) {
-        return Err(ApiError::bad(
-            "DependencyViolation.VSwitch",
-            format!("The VPC {id} still has vSwitch {}: delete its vSwitches first.", v.id),
-        ));
-    }
-    if let Some(t) =
-        d.model.route_tables.iter().find(|t| t.vpc_id == id && t.route_table_type == RouteTableType::Custom)
-    {
-        return Err(ApiError::bad(
-            "DependencyViolation.RouteTable",
-            format!("The VPC {id} still has custom route table {}: delete it first.", t.id),
-        ));
-    }
-    if let Some(g) = d.model.ipv4_gateway_of(id) {
-        return Err(ApiError::bad(
-            "DependencyViolation.Ipv4Gateway",
-            format!("The VPC {id} still has IPv4 gateway {}: delete it first.", g.id),
-        ));
-    }
-    d.model.vpcs.remove(i);
-    d.model.route_tables.retain(|t| t.vpc_id != id);
-    Ok(json!({}))
+/// CreateVpc.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateVpc {
+    /// The VPC's IPv4 block (default 172.16.0.0/12).
+    cidr_block: Option<String>,
+    /// VpcName.
+    vpc_name: Option<String>,
+    /// Description.
+    description: Option<String>,
+    /// Instances of the VPC get host names (kept; reported by
+    /// DescribeVpcAttribute).
+    enable_dns_hostname: Option<bool>,
+    /// IPv6 is not forwarded by this router: `true` is refused.
+    #[serde(rename = "EnableIpv6")]
+    enable_ipv6: Option<bool>,
+    /// Tag.N.Key / Tag.N.Value.
+    #[serde(default)]
+    tag: Vec<tag::TagParam>,
+    /// IPAM pools do not exist here.
+    #[serde(rename = "Ipv4CidrMask")]
+    _ipv4_cidr_mask: Option<Unsupported>,
+    /// IPAM pools do not exist here.
+    #[serde(rename = "Ipv4IpamPoolId")]
+    _ipv4_ipam_pool_id: Option<Unsupported>,
+    /// IPv6 is not forwarded by this router.
+    #[serde(rename = "Ipv6CidrBlock")]
+    _ipv6_cidr_block: Option<Unsupported>,
+    /// IPv6 is not forwarded by this router.
+    #[serde(rename = "Ipv6CidrMask")]
+    _ipv6_cidr_mask: Option<Unsupported>,
+    /// IPv6 is not forwarded by this router.
+    #[serde(rename = "Ipv6IpamPoolId")]
+    _ipv6_ipam_pool_id: Option<Unsupported>,
+    /// IPv6 is not forwarded by this router.
+    #[serde(rename = "Ipv6Isp")]
+    _ipv6_isp: Option<Unsupported>,
+    /// User CIDR blocks are not modelled.
+    #[serde(rename = "UserCidr")]
+    _user_cidr: Option<Unsupported>,
 }
 
-/// DescribeVpcs: filters VpcId (comma-separated), VpcName, IsDefault.
-pub fn describe(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
-    p.required("RegionId")?;
-    let ids: Option<Vec<&str>> = p.str("VpcId").map(|v| v.split(',').map(str::trim).collect());
-    let name = p.str("VpcName");
-    let is_default = p.bool("IsDefault")?;
-    let vpcs: Vec<&Vpc> = d
-        .model
-        .vpcs
-        .iter()
-        .filter(|v| d.visible(&v.meta, p))
-        .filter(|v| ids.as_ref().is_none_or(|ids| ids.contains(&v.id.as_str())))
-        .filter(|v| name.is_none_or(|n| v.name.as_deref() == Some(n)))
-        .filter(|_| is_default != Some(true))
-        .collect();
-    let (vpcs, paging) = page(p, vpcs, 50)?;
-    let items: Vec<Value> = vpcs
-        .into_iter()
-        .map(|v| {
-            let vswitches: Vec<&str> =
-                d.model.vswitches.iter().filter(|s| s.vpc_id == v.id).map(|s| s.id.as_str()).collect();
-            let tables: Vec<&str> =
-                d.model.route_tables.iter().filter(|t| t.vpc_id == v.id).map(|t| t.id.as_str()).collect();
-            json!({
-                "VpcId": v.id,
-                "VpcName": v.name.clone().unwrap_or_default(),
-                "CidrBlock": v.cidr_block.to_string(),
-                "Description": v.meta.description,
-                "Status": "Available",
-                "RegionId": v.meta.region_id,
-                "CreationTime": v.meta.creation_time,
-                "OwnerId": owner_id(&v.meta),
-                "IsDefault": false,
-                "VRouterId": vrouter_id(v),
-                "ResourceGroupId": "",
-                "EnabledIpv6": false,
-                "Ipv6CidrBlock": "",
-                "VSwitchIds": { "VSwitchId": vswitches },
-                "RouterTableIds": { "RouterTableIds": tables },
-                "NatGatewayIds": { "NatGatewayIds": [] },
-                "UserCidrs": { "UserCidr": [] },
-                "SecondaryCidrBlocks": { "SecondaryCidrBlock": [] },
-                "Tags": { "Tag": [] },
+/// CreateVpc's answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateVpcResponse {
+    vpc_id: String,
+    v_router_id: String,
+    route_table_id: String,
+    resource_group_id: String,
+}
+
+impl Action for CreateVpc {
+    const NAME: &'static str = "CreateVpc";
+    const PRODUCT: Product = Product::Vpc;
+    const MUTATES: bool = true;
+    const SUMMARY: &'static str = "Creates a VPC with its system route table (VPC-1, RT-1).";
+    type Response = CreateVpcResponse;
+
+    fn run(self, d: &mut Draft) -> Result<CreateVpcResponse, ApiError> {
+        d.require_region()?;
+        refuse_true("EnableIpv6", self.enable_ipv6)?;
+        let cidr_block = cidr("CidrBlock", self.cidr_block.as_deref().filter(|c| !c.is_empty()).unwrap_or(DEFAULT_VPC_CIDR))?;
+        let mut meta = d.new_meta(self.description.as_deref());
+        meta.tags = tag::from_params(&self.tag)?;
+        meta.resource_group_id = d.common.resource_group_id.clone().unwrap_or_default();
+        let vpc = Vpc {
+            id: new_id("vpc"),
+            name: self.vpc_name.filter(|n| !n.is_empty()),
+            cidr_block,
+            dns_hostname: self.enable_dns_hostname.unwrap_or(false),
+            meta,
+        };
+        let response = CreateVpcResponse {
+            vpc_id: vpc.id.clone(),
+            v_router_id: vrouter_id(&vpc),
+            route_table_id: vpc.system_route_table_id(),
+            resource_group_id: vpc.meta.resource_group_id.clone(),
+        };
+        d.model.vpcs.push(vpc);
+        Ok(response)
+    }
+}
+
+/// DeleteVpc.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteVpc {
+    vpc_id: String,
+    /// Delete the VPC's dependents too; this router refuses `true`: its
+    /// dependents are deleted one by one, as without the flag.
+    force_delete: Option<bool>,
+}
+
+/// An answer with nothing but the RequestId.
+#[derive(Debug, Serialize)]
+pub struct Empty {}
+
+impl Action for DeleteVpc {
+    const NAME: &'static str = "DeleteVpc";
+    const PRODUCT: Product = Product::Vpc;
+    const MUTATES: bool = true;
+    const SUMMARY: &'static str =
+        "Deletes a VPC; refused while vSwitches, custom route tables or an IPv4 gateway remain (VPC-1).";
+    type Response = Empty;
+
+    fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
+        refuse_true("ForceDelete", self.force_delete)?;
+        let id = self.vpc_id.as_str();
+        let i = d.vpc_index(id)?;
+        if let Some(v) = d.model.vswitches.iter().find(|v| v.vpc_id == id) {
+            return Err(ApiError::bad(
+                "DependencyViolation.VSwitch",
+                format!("The VPC {id} still has vSwitch {}: delete its vSwitches first.", v.id),
+            ));
+        }
+        if let Some(t) =
+            d.model.route_tables.iter().find(|t| t.vpc_id == id && t.route_table_type == RouteTableType::Custom)
+        {
+            return Err(ApiError::bad(
+                "DependencyViolation.RouteTable",
+                format!("The VPC {id} still has custom route table {}: delete it first.", t.id),
+            ));
+        }
+        if let Some(g) = d.model.ipv4_gateway_of(id) {
+            return Err(ApiError::bad(
+                "DependencyViolation.Ipv4Gateway",
+                format!("The VPC {id} still has IPv4 gateway {}: delete it first.", g.id),
+            ));
+        }
+        d.model.vpcs.remove(i);
+        d.model.route_tables.retain(|t| t.vpc_id != id);
+        Ok(Empty {})
+    }
+}
+
+/// DescribeVpcs.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeVpcs {
+    /// VPC ids, comma-separated (at most 20).
+    vpc_id: Option<CommaList>,
+    /// VpcName.
+    vpc_name: Option<String>,
+    /// Only the default VPC (there is none here: `true` finds nothing).
+    is_default: Option<bool>,
+    /// Only VPCs with these tags.
+    #[serde(default)]
+    tag: Vec<tag::TagParam>,
+    /// The owner of the VPCs (the caller's own account only).
+    vpc_owner_id: Option<String>,
+    /// Page, from 1.
+    page_number: Option<u32>,
+    /// Entries per page (at most 50).
+    page_size: Option<u32>,
+    /// DHCP option sets do not exist here.
+    #[serde(rename = "DhcpOptionsSetId")]
+    _dhcp_options_set_id: Option<Unsupported>,
+    /// IPv6 is not forwarded by this router: `true` finds nothing.
+    #[serde(rename = "EnableIpv6")]
+    enable_ipv6: Option<bool>,
+}
+
+/// `{"VSwitchId": [...]}`.
+#[derive(Debug, Serialize)]
+pub struct VSwitchIds {
+    #[serde(rename = "VSwitchId")]
+    v_switch_id: Vec<String>,
+}
+
+/// `{"RouterTableIds": [...]}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RouterTableIds {
+    router_table_ids: Vec<String>,
+}
+
+/// `{"NatGatewayIds": [...]}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NatGatewayIds {
+    nat_gateway_ids: Vec<String>,
+}
+
+/// `{"UserCidr": [...]}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UserCidrs {
+    user_cidr: Vec<String>,
+}
+
+/// `{"SecondaryCidrBlock": [...]}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SecondaryCidrBlocks {
+    secondary_cidr_block: Vec<String>,
+}
+
+/// One VPC in DescribeVpcs.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VpcItem {
+    vpc_id: String,
+    vpc_name: String,
+    cidr_block: String,
+    description: String,
+    status: &'static str,
+    region_id: String,
+    creation_time: String,
+    owner_id: Value,
+    is_default: bool,
+    v_router_id: String,
+    resource_group_id: String,
+    enabled_ipv6: bool,
+    ipv6_cidr_block: String,
+    dns_hostname_status: &'static str,
+    v_switch_ids: VSwitchIds,
+    router_table_ids: RouterTableIds,
+    nat_gateway_ids: NatGatewayIds,
+    user_cidrs: UserCidrs,
+    secondary_cidr_blocks: SecondaryCidrBlocks,
+    tags: tag::Tags,
+}
+
+/// `{"Vpc": [...]}`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Vpcs {
+    vpc: Vec<VpcItem>,
+}
+
+/// DescribeVpcs' answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeVpcsResponse {
+    vpcs: Vpcs,
+    #[serde(flatten)]
+    page: PageInfo,
+}
+
+/// `ENABLED` / `DISABLED`, as the answers spell the DNS hostname status.
+fn dns_hostname_status(vpc: &Vpc) -> &'static str {
+    if vpc.dns_hostname { "ENABLED" } else { "DISABLED" }
+}
+
+impl Action for DescribeVpcs {
+    const NAME: &'static str = "DescribeVpcs";
+    const PRODUCT: Product = Product::Vpc;
+    const MUTATES: bool = false;
+    const SUMMARY: &'static str = "Lists the caller's VPCs, filtered by id, name, tags; paged (at most 50).";
+    type Response = DescribeVpcsResponse;
+
+    fn run(self, d: &mut Draft) -> Result<DescribeVpcsResponse, ApiError> {
+        d.require_region()?;
+        let ids = self.vpc_id.map(|l| l.0);
+        if ids.as_ref().is_some_and(|ids| ids.len() > 20) {
+            return Err(ApiError::invalid("VpcId", "at most 20 VPC ids"));
+        }
+        let owner_ok = self.vpc_owner_id.as_deref().is_none_or(|o| o.is_empty() || o == d.caller.account_id || d.caller.admin);
+        let vpcs: Vec<&Vpc> = d
+            .model
+            .vpcs
+            .iter()
+            .filter(|v| d.in_view(&v.meta))
+            .filter(|v| ids.as_ref().is_none_or(|ids| ids.contains(&v.id)))
+            .filter(|v| self.vpc_name.as_deref().is_none_or(|n| n.is_empty() || v.name.as_deref() == Some(n)))
+            .filter(|v| self.vpc_owner_id.as_deref().is_none_or(|o| o.is_empty() || v.meta.owner_id == o))
+            .filter(|_| owner_ok && self.is_default != Some(true) && self.enable_ipv6 != Some(true))
+            .filter(|v| tag::matches(&v.meta.tags, &self.tag))
+            .collect();
+        let (vpcs, page) = paginate(vpcs, self.page_number, self.page_size, 50)?;
+        let vpc = vpcs
+            .into_iter()
+            .map(|v| VpcItem {
+                vpc_id: v.id.clone(),
+                vpc_name: v.name.clone().unwrap_or_default(),
+                cidr_block: v.cidr_block.to_string(),
+                description: v.meta.description.clone(),
+                status: "Available",
+                region_id: v.meta.region_id.clone(),
+                creation_time: v.meta.creation_time.clone(),
+                owner_id: owner_id(&v.meta),
+                is_default: false,
+                v_router_id: vrouter_id(v),
+                resource_group_id: v.meta.resource_group_id.clone(),
+                enabled_ipv6: false,
+                ipv6_cidr_block: String::new(),
+                dns_hostname_status: dns_hostname_status(v),
+                v_switch_ids: VSwitchIds {
+                    v_switch_id: d.model.vswitches.iter().filter(|s| s.vpc_id == v.id).map(|s| s.id.clone()).collect(),
+                },
+                router_table_ids: RouterTableIds {
+                    router_table_ids: d.model.route_tables.iter().filter(|t| t.vpc_id == v.id).map(|t| t.id.clone()).collect(),
+                },
+                nat_gateway_ids: NatGatewayIds {
+                    nat_gateway_ids: d.model.nat_gateways.iter().filter(|n| n.vpc_id == v.id).map(|n| n.id.clone()).collect(),
+                },
+                user_cidrs: UserCidrs { user_cidr: Vec::new() },
+                secondary_cidr_blocks: SecondaryCidrBlocks { secondary_cidr_block: Vec::new() },
+                tags: tag::Tags::of(&v.meta.tags),
             })
-        })
-        .collect();
-    Ok(with(json!({ "Vpcs": { "Vpc": items } }), paging))
+            .collect();
+        Ok(DescribeVpcsResponse { vpcs: Vpcs { vpc }, page })
+    }
 }
 
-/// ModifyVpcAttribute: VpcName, Description, CidrBlock (every vSwitch must
-/// stay inside the new block).
-pub fn modify(d: &mut Draft, p: &Params) -> Result<Value, ApiError> {
-    let id = p.required("VpcId")?;
-    p.accept(&["RegionId"]);
-    let i = d.vpc_index(id)?;
-    let cidr_block = p.str("CidrBlock").map(|c| cidr("CidrBlock", c)).transpose()?;
-    let vpc = &mut d.model.vpcs[i];
-    if let Some(name) = p.get("VpcName") {
-        vpc.name = Some(name.to_string()).filter(|n| !n.is_empty());
+/// ModifyVpcAttribute.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ModifyVpcAttribute {
+    vpc_id: String,
+    /// New name (empty clears it).
+    vpc_name: Option<String>,
+    /// New description.
+    description: Option<String>,
+    /// New IPv4 block: every vSwitch must stay inside it.
+    cidr_block: Option<String>,
+    /// Turns host names of the VPC's instances on or off.
+    enable_dns_hostname: Option<bool>,
+    /// IPv6 is not forwarded by this router: `true` is refused.
+    #[serde(rename = "EnableIPv6")]
+    enable_ipv6: Option<bool>,
+    /// IPv6 is not forwarded by this router.
+    #[serde(rename = "Ipv6CidrBlock")]
+    _ipv6_cidr_block: Option<Unsupported>,
+    /// IPv6 is not forwarded by this router.
+    #[serde(rename = "Ipv6Isp")]
+    _ipv6_isp: Option<Unsupported>,
+}
+
+impl Action for ModifyVpcAttribute {
+    const NAME: &'static str = "ModifyVpcAttribute";
+    const PRODUCT: Product = Product::Vpc;
+    const MUTATES: bool = true;
+    const SUMMARY: &'static str = "Renames a VPC, changes its description, DNS host names or CIDR block (VPC-1).";
+    type Response = Empty;
+
+    fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
+        refuse_true("EnableIPv6", self.enable_ipv6)?;
+        let i = d.vpc_index(&self.vpc_id)?;
+        let cidr_block = self.cidr_block.as_deref().filter(|c| !c.is_empty()).map(|c| cidr("CidrBlock", c)).transpose()?;
+        let vpc = &mut d.model.vpcs[i];
+        if let Some(name) = self.vpc_name {
+            vpc.name = Some(name).filter(|n| !n.is_empty());
+        }
+        if let Some(desc) = self.description {
+            vpc.meta.description = desc;
+        }
+        if let Some(c) = cidr_block {
+            vpc.cidr_block = c;
+        }
+        if let Some(on) = self.enable_dns_hostname {
+            vpc.dns_hostname = on;
+        }
+        Ok(Empty {})
     }
-    if let Some(desc) = p.get("Description") {
-        vpc.meta.description = desc.to_string();
-    }
-    if let Some(c) = cidr_block {
-        vpc.cidr_block = c;
-    }
-    Ok(json!({}))
 }
 
 #[cfg(test)]
@@ -174,6 +427,27 @@ mod tests {
         let e = s.err("DeleteVpc", &[("VpcId", "vpc-doesnotexist")]);
         assert_eq!((e.status, e.code.as_str()), (404, "InvalidVpcId.NotFound"));
         assert!(s.service.model().vpcs.is_empty());
+    }
+
+    #[test]
+    fn vpc_1_tags_at_creation_are_kept_shown_and_filtered_on() {
+        let mut s = Scratch::new();
+        let v = s.ok(
+            "CreateVpc",
+            &[("RegionId", "cn-hangzhou"), ("Tag.1.Key", "env"), ("Tag.1.Value", "lab"), ("Tag.2.Key", "team"),
+              ("EnableDnsHostname", "true")],
+        );
+        s.ok("CreateVpc", &[("RegionId", "cn-hangzhou"), ("Tag.1.Key", "env"), ("Tag.1.Value", "prod")]);
+        let d = s.ok("DescribeVpcs", &[("RegionId", "cn-hangzhou"), ("Tag.1.Key", "env"), ("Tag.1.Value", "lab")]);
+        assert_eq!(d["TotalCount"], 1);
+        let vpc = &d["Vpcs"]["Vpc"][0];
+        assert_eq!(vpc["VpcId"], v["VpcId"]);
+        assert_eq!(vpc["Tags"]["Tag"], serde_json::json!([{"Key": "env", "Value": "lab"}, {"Key": "team", "Value": ""}]));
+        assert_eq!(vpc["DnsHostnameStatus"], "ENABLED");
+        assert_eq!(s.ok("DescribeVpcs", &[("RegionId", "cn-hangzhou"), ("Tag.1.Key", "env")])["TotalCount"], 2);
+        let e = s.err("CreateVpc", &[("RegionId", "cn-hangzhou"), ("Tag.1.Key", "acs:x")]);
+        assert_eq!(e.code, "InvalidTagKey.Malformed");
+        assert_eq!(s.service.model().vpcs.len(), 2);
     }
 
     #[test]
