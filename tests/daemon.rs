@@ -488,3 +488,57 @@ fn sg_1_acl_1_official_sdk_drives_security_groups_and_network_acls() {
     let out = json_line(&sdk(&d, &["sg-acl"], ACCESS_KEY_SECRET), "SDK sg-acl");
     assert_eq!(out["ok"], true, "{out}");
 }
+
+/// Replies `ns` gets to `count` pings of `dst` (the "N received" of ping).
+fn ping_replies(ns: &str, dst: Ipv4Addr, count: u32) -> u32 {
+    let o = Command::new("ip")
+        .args(["netns", "exec", ns, "ping", "-q", "-c", &count.to_string(), "-i", "0.1", "-W", "1"])
+        .arg(dst.to_string())
+        .output()
+        .expect("running ping");
+    let text = String::from_utf8_lossy(&o.stdout);
+    text.split(',').find_map(|p| p.trim().strip_suffix(" received")?.parse().ok()).unwrap_or(0)
+}
+
+/// Builds the lab through the API, stops the daemon, runs `wreck(d, web,
+/// db)` behind its back, starts it again: it must come up by itself (no
+/// `vpc purge`) and web and db ping each other again. Returns the daemon and
+/// the ids of web, app and db.
+fn restart_after(wreck: impl FnOnce(&Daemon, &str, &str)) -> (Daemon, [String; 3]) {
+    let mut d = Daemon::start();
+    let lab = lab_file(&d);
+    let report = d.cli_ok(&["apply", "-f", &lab]);
+    let id = |n: &str| report["Instances"][n].as_str().unwrap_or_else(|| panic!("no {n} in {report}")).to_string();
+    let (web, app, db) = (id("web"), id("app"), id("db"));
+    assert_eq!(ping_replies(&web, addr("10.0.2.20"), 5), 5, "web cannot ping db before the restart");
+    d.kill9();
+    wreck(&d, &web, &db);
+    // Panics with the log if the daemon exits instead of serving.
+    d.spawn(&[]);
+    assert_eq!(ping_replies(&web, addr("10.0.2.20"), 5), 5, "web does not ping db after the restart:\n{}", d.log(2));
+    assert_eq!(ping_replies(&db, addr("10.0.1.10"), 5), 5, "db does not ping web after the restart:\n{}", d.log(2));
+    assert!(d.log(2).contains("dropped"), "no warning of what was dropped at load:\n{}", d.log(2));
+    (d, [web, app, db])
+}
+
+#[test]
+fn vpc_3_a_router_namespace_deleted_while_the_daemon_is_stopped_is_rebuilt_at_start() {
+    let (d, [web, app, _]) = restart_after(|d, _, _| {
+        vpc_control::netns::ip(&["netns", "del", &d.namespace]).expect("deleting the router namespace");
+    });
+    assert_eq!(ping_replies(&web, addr("10.0.2.10"), 3), 3, "web does not ping app");
+    // And the daemon takes changes after.
+    let vpc = d.call("DescribeVpcs", &[R])["Vpcs"]["Vpc"][0]["VpcId"].as_str().unwrap().to_string();
+    d.call("ModifyVpcAttribute", &[R, ("VpcId", &vpc), ("Description", "after recovery")]);
+    let _ = app;
+}
+
+#[test]
+fn vpc_3_an_instance_namespace_deleted_while_the_daemon_is_stopped_is_rebuilt_at_start() {
+    let (_d, [web, app, _]) = restart_after(|_, web, db| {
+        vpc_control::netns::ip(&["netns", "del", db]).expect("deleting db's namespace");
+        // The surviving ports keep forwarding without the daemon.
+        assert_eq!(ping_replies(web, addr("10.0.2.10"), 3), 3, "web lost app while db's namespace went");
+    });
+    assert_eq!(ping_replies(&app, addr("10.0.1.10"), 3), 3, "app does not ping web");
+}
