@@ -75,13 +75,15 @@ pub fn router_ports(router_namespace: &str) -> Result<Vec<ExistingPort>, NetnsEr
     Ok(ports_of(&netns::links(router_namespace)?))
 }
 
-fn ensure_router_namespace(ns: &str) -> Result<(), NetnsError> {
+/// Creates the router namespace if needed (true if it did) and sets it up.
+fn ensure_router_namespace(ns: &str) -> Result<bool, NetnsError> {
+    let created = !netns::exists(ns);
     netns::add(ns)?;
     // The router namespace forwards nothing itself: every routed packet is XDP's.
     netns::sysctl(ns, "net.ipv4.ip_forward", "0")?;
     netns::sysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1")?;
     netns::sysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1")?;
-    Ok(())
+    Ok(created)
 }
 
 /// The lowest ifindex below `MAX_PORTS` no link of the router namespace
@@ -241,8 +243,25 @@ impl Router {
         if validate::check_id("router namespace", namespace).is_err() {
             return Err(ValidationError::InvalidRouterNamespace(namespace.to_string()).into());
         }
-        ensure_router_namespace(namespace)?;
-        let datapath = Datapath::load_with_direct_slots(Some(namespace), slots)?;
+        let created = ensure_router_namespace(namespace)?;
+        if created && datapath::pin_dir(namespace).exists() {
+            tracing::warn!(
+                namespace,
+                "the router namespace was gone (deleted while no daemon ran): it is made again, and its ports from the stored state"
+            );
+        }
+        // Load drops link pins whose interface is gone; then the maps lose
+        // the ports whose interface is gone. Live ports keep forwarding.
+        let mut datapath = Datapath::load_with_direct_slots(Some(namespace), slots)?;
+        let live: BTreeSet<u32> = netns::links(namespace)?.iter().map(|l| l.ifindex).collect();
+        let dropped = datapath.drop_vanished_ports(&live)?;
+        if !dropped.is_empty() {
+            tracing::warn!(
+                namespace,
+                ifindexes = ?dropped,
+                "dropped the map entries of router ports whose interface is gone (namespace or veth deleted while no daemon ran); they are made again from the stored state"
+            );
+        }
         Ok(Self { namespace: namespace.to_string(), datapath, verified: BTreeSet::new(), links: None, current: None })
     }
 
