@@ -542,3 +542,49 @@ fn vpc_3_an_instance_namespace_deleted_while_the_daemon_is_stopped_is_rebuilt_at
     });
     assert_eq!(ping_replies(&app, addr("10.0.1.10"), 3), 3, "app does not ping web");
 }
+
+/// `vpc ARGS...` against `d` with only `env` (and PATH) in its environment,
+/// HOME in `home`: TotalCount of the JSON it prints.
+fn cli_count(d: &Daemon, home: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> u64 {
+    let o = Command::new(vpc_binary())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .envs(env.iter().copied())
+        .arg("--socket")
+        .arg(d.socket())
+        .args(args)
+        .output()
+        .expect("running vpc");
+    let v = json_line(&o, &format!("vpc {args:?} with {env:?}"));
+    v["TotalCount"].as_u64().unwrap_or_else(|| panic!("no TotalCount: {v}"))
+}
+
+#[test]
+fn the_cli_takes_a_default_region_from_the_flag_the_aliyun_config_or_the_environment() {
+    let d = Daemon::start();
+    d.call("CreateVpc", &[R, ("CidrBlock", "10.0.0.0/16")]);
+    let home = d.dir.join("home");
+    let none = d.dir.join("nohome");
+    std::fs::create_dir_all(home.join(".aliyun")).unwrap();
+    std::fs::write(
+        home.join(".aliyun/config.json"),
+        r#"{"current": "default", "profiles": [{"name": "default", "mode": "AK", "region_id": "cn-hangzhou"},
+            {"name": "bj", "mode": "AK", "region_id": "cn-beijing"}]}"#,
+    )
+    .unwrap();
+    // The VPC is in cn-hangzhou: a call in cn-beijing lists none.
+    let bj = [("ALIBABA_CLOUD_REGION_ID", "cn-beijing")];
+    assert_eq!(cli_count(&d, &none, &bj, &["DescribeVpcs"]), 0, "ALIBABA_CLOUD_REGION_ID not used");
+    assert_eq!(cli_count(&d, &none, &[("ALICLOUD_REGION", "cn-hangzhou")], &["DescribeVpcs"]), 1);
+    assert_eq!(cli_count(&d, &none, &[("ALICLOUD_REGION_ID", "cn-beijing")], &["DescribeVpcs"]), 0);
+    // The config file's profile comes before the environment (the aliyun CLI's order).
+    assert_eq!(cli_count(&d, &home, &bj, &["DescribeVpcs"]), 1, "the config file's region was not used");
+    assert_eq!(cli_count(&d, &home, &[("ALIBABA_CLOUD_PROFILE", "bj")], &["DescribeVpcs"]), 0);
+    // The flag, before or after the action, wins over both.
+    assert_eq!(cli_count(&d, &home, &[], &["--region", "cn-beijing", "DescribeVpcs"]), 0);
+    assert_eq!(cli_count(&d, &home, &[], &["DescribeVpcs", "--region", "cn-beijing"]), 0);
+    assert_eq!(cli_count(&d, &none, &bj, &["DescribeVpcs", "--region=cn-hangzhou"]), 1);
+    // An explicit --RegionId wins over every default.
+    assert_eq!(cli_count(&d, &home, &bj, &["--region", "cn-beijing", "DescribeVpcs", "--RegionId", "cn-hangzhou"]), 1);
+}
