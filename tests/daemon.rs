@@ -588,3 +588,37 @@ fn the_cli_takes_a_default_region_from_the_flag_the_aliyun_config_or_the_environ
     // An explicit --RegionId wins over every default.
     assert_eq!(cli_count(&d, &home, &bj, &["--region", "cn-beijing", "DescribeVpcs", "--RegionId", "cn-hangzhou"]), 1);
 }
+
+/// Builds the lab, runs `wreck(d, db)` under the running daemon, makes one
+/// change through the API: it must succeed and leave web and db pinging
+/// each other again.
+fn next_change_after(wreck: impl FnOnce(&Daemon, &str)) {
+    let d = Daemon::start();
+    let lab = lab_file(&d);
+    let report = d.cli_ok(&["apply", "-f", &lab]);
+    let web = report["Instances"]["web"].as_str().unwrap().to_string();
+    let db = report["Instances"]["db"].as_str().unwrap().to_string();
+    let vpc = report["Vpcs"]["lab"].as_str().unwrap().to_string();
+    assert_eq!(ping_replies(&web, addr("10.0.2.20"), 3), 3, "web cannot ping db at first");
+    wreck(&d, &db);
+    d.call("ModifyVpcAttribute", &[R, ("VpcId", &vpc), ("Description", "after the wreck")]);
+    assert_eq!(ping_replies(&web, addr("10.0.2.20"), 5), 5, "web does not ping db after the change:\n{}", d.log(1));
+    assert_eq!(ping_replies(&db, addr("10.0.1.10"), 5), 5, "db does not ping web after the change:\n{}", d.log(1));
+    // And the change after that (on trusted caches again).
+    d.call("ModifyVpcAttribute", &[R, ("VpcId", &vpc), ("Description", "and again")]);
+    assert_eq!(ping_replies(&web, addr("10.0.2.20"), 3), 3, "web does not ping db after a second change");
+}
+
+#[test]
+fn vpc_3_an_instance_namespace_deleted_under_the_running_daemon_is_rebuilt_by_the_next_change() {
+    next_change_after(|_, db| {
+        vpc_control::netns::ip(&["netns", "del", db]).expect("deleting db's namespace");
+    });
+}
+
+#[test]
+fn vpc_3_a_router_namespace_deleted_under_the_running_daemon_is_rebuilt_by_the_next_change() {
+    next_change_after(|d, _| {
+        vpc_control::netns::ip(&["netns", "del", &d.namespace]).expect("deleting the router namespace");
+    });
+}
