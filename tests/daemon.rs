@@ -488,3 +488,137 @@ fn sg_1_acl_1_official_sdk_drives_security_groups_and_network_acls() {
     let out = json_line(&sdk(&d, &["sg-acl"], ACCESS_KEY_SECRET), "SDK sg-acl");
     assert_eq!(out["ok"], true, "{out}");
 }
+
+/// Replies `ns` gets to `count` pings of `dst` (the "N received" of ping).
+fn ping_replies(ns: &str, dst: Ipv4Addr, count: u32) -> u32 {
+    let o = Command::new("ip")
+        .args(["netns", "exec", ns, "ping", "-q", "-c", &count.to_string(), "-i", "0.1", "-W", "1"])
+        .arg(dst.to_string())
+        .output()
+        .expect("running ping");
+    let text = String::from_utf8_lossy(&o.stdout);
+    text.split(',').find_map(|p| p.trim().strip_suffix(" received")?.parse().ok()).unwrap_or(0)
+}
+
+/// Builds the lab through the API, stops the daemon, runs `wreck(d, web,
+/// db)` behind its back, starts it again: it must come up by itself (no
+/// `vpc purge`) and web and db ping each other again. Returns the daemon and
+/// the ids of web, app and db.
+fn restart_after(wreck: impl FnOnce(&Daemon, &str, &str)) -> (Daemon, [String; 3]) {
+    let mut d = Daemon::start();
+    let lab = lab_file(&d);
+    let report = d.cli_ok(&["apply", "-f", &lab]);
+    let id = |n: &str| report["Instances"][n].as_str().unwrap_or_else(|| panic!("no {n} in {report}")).to_string();
+    let (web, app, db) = (id("web"), id("app"), id("db"));
+    assert_eq!(ping_replies(&web, addr("10.0.2.20"), 5), 5, "web cannot ping db before the restart");
+    d.kill9();
+    wreck(&d, &web, &db);
+    // Panics with the log if the daemon exits instead of serving.
+    d.spawn(&[]);
+    assert_eq!(ping_replies(&web, addr("10.0.2.20"), 5), 5, "web does not ping db after the restart:\n{}", d.log(2));
+    assert_eq!(ping_replies(&db, addr("10.0.1.10"), 5), 5, "db does not ping web after the restart:\n{}", d.log(2));
+    assert!(d.log(2).contains("dropped"), "no warning of what was dropped at load:\n{}", d.log(2));
+    (d, [web, app, db])
+}
+
+#[test]
+fn vpc_3_a_router_namespace_deleted_while_the_daemon_is_stopped_is_rebuilt_at_start() {
+    let (d, [web, app, _]) = restart_after(|d, _, _| {
+        vpc_control::netns::ip(&["netns", "del", &d.namespace]).expect("deleting the router namespace");
+    });
+    assert_eq!(ping_replies(&web, addr("10.0.2.10"), 3), 3, "web does not ping app");
+    // And the daemon takes changes after.
+    let vpc = d.call("DescribeVpcs", &[R])["Vpcs"]["Vpc"][0]["VpcId"].as_str().unwrap().to_string();
+    d.call("ModifyVpcAttribute", &[R, ("VpcId", &vpc), ("Description", "after recovery")]);
+    let _ = app;
+}
+
+#[test]
+fn vpc_3_an_instance_namespace_deleted_while_the_daemon_is_stopped_is_rebuilt_at_start() {
+    let (_d, [web, app, _]) = restart_after(|_, web, db| {
+        vpc_control::netns::ip(&["netns", "del", db]).expect("deleting db's namespace");
+        // The surviving ports keep forwarding without the daemon.
+        assert_eq!(ping_replies(web, addr("10.0.2.10"), 3), 3, "web lost app while db's namespace went");
+    });
+    assert_eq!(ping_replies(&app, addr("10.0.1.10"), 3), 3, "app does not ping web");
+}
+
+/// `vpc ARGS...` against `d` with only `env` (and PATH) in its environment,
+/// HOME in `home`: TotalCount of the JSON it prints.
+fn cli_count(d: &Daemon, home: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> u64 {
+    let o = Command::new(vpc_binary())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .envs(env.iter().copied())
+        .arg("--socket")
+        .arg(d.socket())
+        .args(args)
+        .output()
+        .expect("running vpc");
+    let v = json_line(&o, &format!("vpc {args:?} with {env:?}"));
+    v["TotalCount"].as_u64().unwrap_or_else(|| panic!("no TotalCount: {v}"))
+}
+
+#[test]
+fn the_cli_takes_a_default_region_from_the_flag_the_aliyun_config_or_the_environment() {
+    let d = Daemon::start();
+    d.call("CreateVpc", &[R, ("CidrBlock", "10.0.0.0/16")]);
+    let home = d.dir.join("home");
+    let none = d.dir.join("nohome");
+    std::fs::create_dir_all(home.join(".aliyun")).unwrap();
+    std::fs::write(
+        home.join(".aliyun/config.json"),
+        r#"{"current": "default", "profiles": [{"name": "default", "mode": "AK", "region_id": "cn-hangzhou"},
+            {"name": "bj", "mode": "AK", "region_id": "cn-beijing"}]}"#,
+    )
+    .unwrap();
+    // The VPC is in cn-hangzhou: a call in cn-beijing lists none.
+    let bj = [("ALIBABA_CLOUD_REGION_ID", "cn-beijing")];
+    assert_eq!(cli_count(&d, &none, &bj, &["DescribeVpcs"]), 0, "ALIBABA_CLOUD_REGION_ID not used");
+    assert_eq!(cli_count(&d, &none, &[("ALICLOUD_REGION", "cn-hangzhou")], &["DescribeVpcs"]), 1);
+    assert_eq!(cli_count(&d, &none, &[("ALICLOUD_REGION_ID", "cn-beijing")], &["DescribeVpcs"]), 0);
+    // The config file's profile comes before the environment (the aliyun CLI's order).
+    assert_eq!(cli_count(&d, &home, &bj, &["DescribeVpcs"]), 1, "the config file's region was not used");
+    assert_eq!(cli_count(&d, &home, &[("ALIBABA_CLOUD_PROFILE", "bj")], &["DescribeVpcs"]), 0);
+    // The flag, before or after the action, wins over both.
+    assert_eq!(cli_count(&d, &home, &[], &["--region", "cn-beijing", "DescribeVpcs"]), 0);
+    assert_eq!(cli_count(&d, &home, &[], &["DescribeVpcs", "--region", "cn-beijing"]), 0);
+    assert_eq!(cli_count(&d, &none, &bj, &["DescribeVpcs", "--region=cn-hangzhou"]), 1);
+    // An explicit --RegionId wins over every default.
+    assert_eq!(cli_count(&d, &home, &bj, &["--region", "cn-beijing", "DescribeVpcs", "--RegionId", "cn-hangzhou"]), 1);
+}
+
+/// Builds the lab, runs `wreck(d, db)` under the running daemon, makes one
+/// change through the API: it must succeed and leave web and db pinging
+/// each other again.
+fn next_change_after(wreck: impl FnOnce(&Daemon, &str)) {
+    let d = Daemon::start();
+    let lab = lab_file(&d);
+    let report = d.cli_ok(&["apply", "-f", &lab]);
+    let web = report["Instances"]["web"].as_str().unwrap().to_string();
+    let db = report["Instances"]["db"].as_str().unwrap().to_string();
+    let vpc = report["Vpcs"]["lab"].as_str().unwrap().to_string();
+    assert_eq!(ping_replies(&web, addr("10.0.2.20"), 3), 3, "web cannot ping db at first");
+    wreck(&d, &db);
+    d.call("ModifyVpcAttribute", &[R, ("VpcId", &vpc), ("Description", "after the wreck")]);
+    assert_eq!(ping_replies(&web, addr("10.0.2.20"), 5), 5, "web does not ping db after the change:\n{}", d.log(1));
+    assert_eq!(ping_replies(&db, addr("10.0.1.10"), 5), 5, "db does not ping web after the change:\n{}", d.log(1));
+    // And the change after that (on trusted caches again).
+    d.call("ModifyVpcAttribute", &[R, ("VpcId", &vpc), ("Description", "and again")]);
+    assert_eq!(ping_replies(&web, addr("10.0.2.20"), 3), 3, "web does not ping db after a second change");
+}
+
+#[test]
+fn vpc_3_an_instance_namespace_deleted_under_the_running_daemon_is_rebuilt_by_the_next_change() {
+    next_change_after(|_, db| {
+        vpc_control::netns::ip(&["netns", "del", db]).expect("deleting db's namespace");
+    });
+}
+
+#[test]
+fn vpc_3_a_router_namespace_deleted_under_the_running_daemon_is_rebuilt_by_the_next_change() {
+    next_change_after(|d, _| {
+        vpc_control::netns::ip(&["netns", "del", &d.namespace]).expect("deleting the router namespace");
+    });
+}

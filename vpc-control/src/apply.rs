@@ -75,13 +75,15 @@ pub fn router_ports(router_namespace: &str) -> Result<Vec<ExistingPort>, NetnsEr
     Ok(ports_of(&netns::links(router_namespace)?))
 }
 
-fn ensure_router_namespace(ns: &str) -> Result<(), NetnsError> {
+/// Creates the router namespace if needed (true if it did) and sets it up.
+fn ensure_router_namespace(ns: &str) -> Result<bool, NetnsError> {
+    let created = !netns::exists(ns);
     netns::add(ns)?;
     // The router namespace forwards nothing itself: every routed packet is XDP's.
     netns::sysctl(ns, "net.ipv4.ip_forward", "0")?;
     netns::sysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1")?;
     netns::sysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1")?;
-    Ok(())
+    Ok(created)
 }
 
 /// The lowest ifindex below `MAX_PORTS` no link of the router namespace
@@ -227,6 +229,15 @@ pub struct Router {
     /// them (read from the kernel once, and again after a failed write):
     /// each change diffs against them instead of reading every map back.
     current: Option<compile::MapEntries>,
+    /// Identity of the router namespace as last set up by this process: a
+    /// namespace deleted (and maybe made again) behind its back differs.
+    namespace_id: Option<(u64, u64)>,
+}
+
+/// Device and inode of a named namespace (`/run/netns/NAME`), if it exists.
+fn namespace_id(ns: &str) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(std::path::Path::new("/run/netns").join(ns)).ok().map(|m| (m.dev(), m.ino()))
 }
 
 impl Router {
@@ -241,9 +252,64 @@ impl Router {
         if validate::check_id("router namespace", namespace).is_err() {
             return Err(ValidationError::InvalidRouterNamespace(namespace.to_string()).into());
         }
-        ensure_router_namespace(namespace)?;
-        let datapath = Datapath::load_with_direct_slots(Some(namespace), slots)?;
-        Ok(Self { namespace: namespace.to_string(), datapath, verified: BTreeSet::new(), links: None, current: None })
+        let created = ensure_router_namespace(namespace)?;
+        if created && datapath::pin_dir(namespace).exists() {
+            tracing::warn!(
+                namespace,
+                "the router namespace was gone (deleted while no daemon ran): it is made again, and its ports from the stored state"
+            );
+        }
+        // Load drops link pins whose interface is gone; then the maps lose
+        // the ports whose interface is gone. Live ports keep forwarding.
+        let mut datapath = Datapath::load_with_direct_slots(Some(namespace), slots)?;
+        let live: BTreeSet<u32> = netns::links(namespace)?.iter().map(|l| l.ifindex).collect();
+        let dropped = datapath.drop_vanished_ports(&live)?;
+        if !dropped.is_empty() {
+            tracing::warn!(
+                namespace,
+                ifindexes = ?dropped,
+                "dropped the map entries of router ports whose interface is gone (namespace or veth deleted while no daemon ran); they are made again from the stored state"
+            );
+        }
+        Ok(Self {
+            namespace: namespace.to_string(),
+            datapath,
+            verified: BTreeSet::new(),
+            links: None,
+            current: None,
+            namespace_id: namespace_id(namespace),
+        })
+    }
+
+    /// True if something this process set up vanished behind its back: the
+    /// router namespace was deleted (or made again), or a port's interface
+    /// went (the kernel drops it from the device map then; an instance's
+    /// namespace deleted takes its veth with it).
+    fn vanished(&self) -> Result<Option<&'static str>, ApplyError> {
+        if namespace_id(&self.namespace) != self.namespace_id {
+            return Ok(Some("the router namespace was deleted"));
+        }
+        // The kernel tears a deleted namespace down a little later: its
+        // name is gone at once, its veths only then.
+        if self.verified.iter().any(|(_, inst)| !inst.is_empty() && !netns::exists(inst)) {
+            return Ok(Some("an instance namespace was deleted"));
+        }
+        if let Some(current) = &self.current {
+            let egress = self.datapath.egress_ports()?;
+            if current.eni_by_port.keys().any(|p| !egress.contains(p)) {
+                return Ok(Some("a router port's interface is gone (veth or instance namespace deleted)"));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Forgets every port, link and map entry this process trusted: the
+    /// next install checks (and makes again) each from the kernel.
+    fn forget(&mut self) {
+        self.verified.clear();
+        self.links = None;
+        self.current = None;
+        self.datapath.forget_attached();
     }
 
     /// The router namespace.
@@ -281,6 +347,10 @@ impl Router {
         if plan.router_namespace != self.namespace {
             return Err(ValidationError::InvalidRouterNamespace(plan.router_namespace).into());
         }
+        if let Some(why) = self.vanished()? {
+            tracing::warn!(namespace = %self.namespace, "{why} behind the daemon's back: its ports are checked and made again at this change");
+            self.forget();
+        }
         let links = match &self.links {
             Some(l) => l,
             None => self.links.insert(if netns::exists(&self.namespace) { netns::links(&self.namespace)? } else { Vec::new() }),
@@ -307,6 +377,7 @@ impl Router {
         let router_ns = self.namespace.clone();
         let router_ns = router_ns.as_str();
         ensure_router_namespace(router_ns)?;
+        self.namespace_id = namespace_id(router_ns);
         if !self.verified.contains(&(UPLINK_IFNAME.to_string(), String::new())) {
             ensure_internet(router_ns, &model.router.internet)?;
             self.verified.insert((UPLINK_IFNAME.to_string(), String::new()));
@@ -322,9 +393,18 @@ impl Router {
                 let mut used: BTreeSet<u32> = links.iter().map(|l| l.ifindex).collect();
                 for p in &plan.ports {
                     let key = (p.port_name.clone(), p.instance_id.clone());
-                    let found = existing.iter().find(|e| e.name == p.port_name && e.instance_id == p.instance_id);
+                    let mut found = existing.iter().find(|e| e.name == p.port_name && e.instance_id == p.instance_id);
                     if found.is_some() && self.verified.contains(&key) {
                         continue;
+                    }
+                    if let Some(e) = found.filter(|_| !netns::exists(&p.instance_id)) {
+                        // Its instance's namespace was deleted and its veth
+                        // is not torn down yet: make the pair again.
+                        if let Err(err) = netns::ip(&["-n", router_ns, "link", "del", &e.name]) {
+                            tracing::debug!("{err} (the kernel removed it meanwhile)");
+                        }
+                        used.remove(&e.ifindex);
+                        found = None;
                     }
                     let create = match found {
                         Some(e) if e.ifindex < vpc_common::MAX_PORTS => None,

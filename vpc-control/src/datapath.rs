@@ -81,8 +81,12 @@ pub enum DatapathError {
     #[error("router port ifindex {0} is beyond the port maps (MAX_PORTS)")]
     PortIndex(u32),
     /// A pinned map has another layout than this version's datapath.
-    #[error("map {map} pinned at {path} was made by another version of the datapath ({detail}); stop the daemon and run `vpc purge` for this router namespace (forwarding stops), then start it again")]
-    PinnedLayout { map: &'static str, path: PathBuf, detail: String },
+    #[error("map {map} pinned at {path} was made by another version of the datapath ({detail}); stop the daemon and run `vpc purge --namespace {namespace}` (forwarding stops), then start it again")]
+    PinnedLayout { map: &'static str, path: PathBuf, namespace: String, detail: String },
+    /// A pinned XDP link can neither take the new program nor be dropped
+    /// as stale (its interface is still there).
+    #[error("XDP link pinned at {path} cannot take the new program ({source}); stop the daemon and run `vpc purge --namespace {namespace}` (forwarding stops), then start it again")]
+    StuckLink { path: PathBuf, namespace: String, source: ProgramError },
     /// Pinning or unpinning failed.
     #[error("bpffs {path}: {source}")]
     Pin { path: PathBuf, source: io::Error },
@@ -186,9 +190,53 @@ fn check_pinned_layout(name: &'static str, path: &Path, direct_slots: u32) -> Re
         expected => Err(DatapathError::PinnedLayout {
             map: name,
             path: path.to_path_buf(),
+            namespace: namespace_of_pin(path),
             detail: format!("found type/key/value/entries {found:?}, this version needs {expected:?}"),
         }),
     }
+}
+
+/// The router namespace a pin under [`BPFFS_ROOT`] belongs to (its
+/// directory's name), for error messages.
+fn namespace_of_pin(path: &Path) -> String {
+    path.strip_prefix(BPFFS_ROOT)
+        .ok()
+        .and_then(|p| p.iter().next())
+        .map_or_else(|| "NAMESPACE".to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// `bpf(2)` with an attribute block of 128 bytes (zero beyond the fields
+/// set, as the kernel requires).
+fn bpf_syscall(cmd: libc::c_long, attr: &mut [u64; 16]) -> io::Result<libc::c_long> {
+    // SAFETY: `attr` is a valid, writable, zero-padded bpf_attr of its size
+    // for the whole call.
+    let rc = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), std::mem::size_of_val(attr)) };
+    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(rc) }
+}
+
+/// The ifindex the XDP link pinned at `path` runs on: 0 once its interface
+/// is gone (the kernel detaches the link, the pin stays: such a link can
+/// take no program any more). `Ok(None)` if the pin is no XDP link.
+pub fn pinned_xdp_ifindex(path: &Path) -> io::Result<Option<u32>> {
+    use std::os::{fd::FromRawFd, unix::ffi::OsStrExt};
+    const BPF_OBJ_GET: libc::c_long = 7;
+    const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+    const BPF_LINK_TYPE_XDP: u32 = 6;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    let mut attr = [0u64; 16];
+    attr[0] = c_path.as_ptr() as u64;
+    let fd = bpf_syscall(BPF_OBJ_GET, &mut attr)?;
+    // SAFETY: BPF_OBJ_GET returned a new descriptor, owned from here on.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+    // struct bpf_link_info: type, id, prog_id (u32 each), then the union
+    // at offset 16, whose xdp member starts with the ifindex.
+    let mut info = [0u32; 64];
+    let mut attr = [0u64; 16];
+    use std::os::fd::AsRawFd;
+    attr[0] = fd.as_raw_fd() as u32 as u64 | ((std::mem::size_of_val(&info) as u64) << 32);
+    attr[1] = info.as_mut_ptr() as u64;
+    bpf_syscall(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    Ok((info[0] == BPF_LINK_TYPE_XDP).then_some(info[4]))
 }
 
 /// Where a router's maps and links are pinned.
@@ -436,6 +484,9 @@ impl Datapath {
                 None
             }
         };
+        if let Some(dir) = &pin_dir {
+            drop_detached_links(&dir.join("links"))?;
+        }
         let direct_mem = if direct_slots == 0 { None } else { Some(DirectMem::map(&ebpf, direct_slots)?) };
         let mut datapath = Self {
             ebpf,
@@ -560,6 +611,43 @@ impl Datapath {
     /// The route table holding each slot of the direct stage (numeric ids).
     pub fn direct_tables(&self) -> &[Option<u32>] {
         &self.direct.slots
+    }
+
+    /// Clears the ENI (and device-map entry) of every router port whose
+    /// ifindex is not in `live` (the router namespace's links now): its
+    /// interface is gone, so no packet can come in or go out on it, and the
+    /// next write starts from maps that hold only live ports. Ports in
+    /// `live` keep their entries (and forward meanwhile). Returns the
+    /// ifindexes cleared; forgets which links this handle attached (a
+    /// recreated port may carry an old ifindex).
+    pub fn drop_vanished_ports(&mut self, live: &BTreeSet<u32>) -> Result<Vec<u32>, DatapathError> {
+        let gone: Vec<u32> = self.port_enis()?.into_iter().map(|(i, _)| i).filter(|i| !live.contains(i)).collect();
+        for ifindex in &gone {
+            self.set_eni(*ifindex, &Eni::default())?;
+        }
+        let stale: Vec<u32> = self.egress_ports()?.into_iter().filter(|i| !live.contains(i)).collect();
+        if !stale.is_empty() {
+            let mut devmap = DevMapHash::try_from(self.map_mut(map_names::EGRESS_PORTS)?)
+                .map_err(map_err(map_names::EGRESS_PORTS))?;
+            for p in &stale {
+                devmap.remove(*p).map_err(map_err(map_names::EGRESS_PORTS))?;
+            }
+        }
+        if !gone.is_empty() || !stale.is_empty() {
+            self.bump_generation()?;
+            self.direct_from_kernel()?;
+            self.attached.clear();
+        }
+        let mut all: Vec<u32> = gone.into_iter().chain(stale).collect();
+        all.sort_unstable();
+        all.dedup();
+        Ok(all)
+    }
+
+    /// Forgets which links this handle attached: the next attach checks
+    /// every pin again (after interfaces vanished behind its back).
+    pub fn forget_attached(&mut self) {
+        self.attached.clear();
     }
 
     /// Ports present in the device map.
@@ -996,11 +1084,24 @@ impl Datapath {
                     self.ebpf.program_mut(program).ok_or(DatapathError::Missing(program))?.try_into()?;
                 if path.exists() {
                     let link = XdpLink::try_from(FdLink::from(PinnedLink::from_pin(&path)?))?;
-                    let id = prog.attach_to_link(link)?;
-                    // Dropping our handle leaves the pinned link attached.
-                    drop(prog.take_link(id)?);
-                    self.attached.insert(path);
-                    continue;
+                    match prog.attach_to_link(link) {
+                        Ok(id) => {
+                            // Dropping our handle leaves the pinned link attached.
+                            drop(prog.take_link(id)?);
+                            self.attached.insert(path);
+                            continue;
+                        }
+                        // Its interface went since the load (or the check):
+                        // the link is dead, attach afresh below.
+                        Err(source) => {
+                            if matches!(pinned_xdp_ifindex(&path), Ok(Some(0) | None)) {
+                                fs::remove_file(&path).map_err(|source| DatapathError::Pin { path: path.clone(), source })?;
+                                tracing::warn!(pin = %path.display(), "dropped a stale XDP link pin: its interface is gone (namespace deleted or veth removed); attaching afresh");
+                            } else {
+                                return Err(DatapathError::StuckLink { path, namespace: router_namespace.clone(), source });
+                            }
+                        }
+                    }
                 }
                 let _in_ns = crate::netns::NetnsGuard::enter(ns)?;
                 let ifname = if side == "router" { p.port_name.as_str() } else { p.instance_ifname.as_str() };
@@ -1077,6 +1178,33 @@ fn remove_all<K, V, E>(d: &Diff<K, V>, stats: &mut WriteStats, mut f: impl FnMut
         stats.removals += 1;
     }
     Ok(())
+}
+
+/// Removes the link pins of `links_dir` whose interface is gone (the
+/// namespace was deleted or the veth removed while no daemon ran): such a
+/// link is detached for good and refuses a new program (bpf_link_update
+/// fails), so the port is attached afresh at the next attach. Logs a
+/// warning for each; returns the pins removed.
+pub fn drop_detached_links(links_dir: &Path) -> Result<Vec<PathBuf>, DatapathError> {
+    let mut dropped = Vec::new();
+    let entries = match fs::read_dir(links_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(dropped),
+        Err(source) => return Err(DatapathError::Pin { path: links_dir.to_path_buf(), source }),
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let why = match pinned_xdp_ifindex(&path) {
+            Ok(Some(0)) => "its interface is gone (namespace deleted or veth removed)",
+            Ok(Some(_)) => continue,
+            Ok(None) => "it is no XDP link",
+            Err(source) => return Err(DatapathError::Pin { path, source }),
+        };
+        fs::remove_file(&path).map_err(|source| DatapathError::Pin { path: path.clone(), source })?;
+        tracing::warn!(pin = %path.display(), "dropped a stale XDP link pin: {why}; the port is attached again when the stored state is converged");
+        dropped.push(path);
+    }
+    Ok(dropped)
 }
 
 /// Removes a router's pins (maps and links) from bpffs.

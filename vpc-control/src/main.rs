@@ -20,7 +20,7 @@ use vpc_control::{
     name = "vpc",
     version,
     about = "A cloud VPC router on one Linux host, forwarding in XDP",
-    after_help = "Any other command is an API action: vpc CreateVpc --RegionId cn-hangzhou --CidrBlock 10.0.0.0/16"
+    after_help = "Any other command is an API action: vpc CreateVpc --RegionId cn-hangzhou --CidrBlock 10.0.0.0/16\n(without --RegionId: --region, ~/.aliyun/config.json's profile, or ALIBABA_CLOUD_REGION_ID)"
 )]
 struct Cli {
     /// The daemon's Unix socket.
@@ -29,6 +29,13 @@ struct Cli {
     /// Output format.
     #[arg(short, long, global = true, value_enum, default_value = "json")]
     output: Output,
+    /// RegionId of an action called without `--RegionId` (also accepted after
+    /// the action). Else the current profile's `region_id` in
+    /// ~/.aliyun/config.json, else ALIBABA_CLOUD_REGION_ID,
+    /// ALIBABACLOUD_REGION_ID, ALICLOUD_REGION_ID, ALIBABA_CLOUD_REGION or
+    /// ALICLOUD_REGION: the aliyun CLI's order.
+    #[arg(long)]
+    region: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -195,7 +202,27 @@ fn run_client(cli: Cli) -> Result<(), (String, Value)> {
         }
         Command::Action(args) => {
             let (action, rest) = args.split_first().ok_or_else(|| fail(ClientError::Protocol("no action".into())))?;
-            let params = action_params(rest).map_err(fail)?;
+            let mut params = action_params(rest).map_err(fail)?;
+            // `--region` after the action is the flag, not a parameter.
+            let mut flag = cli.region.clone();
+            params.retain(|(k, v)| {
+                let is_flag = k == "region";
+                if is_flag {
+                    flag = Some(v.clone());
+                }
+                !is_flag
+            });
+            let home = std::env::var_os("HOME").map(PathBuf::from);
+            let config = client::aliyun_config_path(home.as_deref()).and_then(|p| std::fs::read_to_string(p).ok());
+            let env = |k: &str| std::env::var(k).ok();
+            let (region, warnings) = client::default_region(flag.as_deref(), config.as_deref(), &env);
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+            if let Some((r, from)) = &region {
+                log::debug!("default RegionId {r} from {from:?}");
+            }
+            client::add_region(&mut params, region.as_ref().map(|(r, _)| r.as_str()));
             let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             let v = client.call(action, &refs).map_err(fail)?;
             print(&v, cli.output);
