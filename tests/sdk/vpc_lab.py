@@ -35,6 +35,12 @@ from alibabacloud_vpc20160428 import models as vpc_models  # noqa: E402
 from alibabacloud_ecs20140526.client import Client as EcsClient  # noqa: E402
 from alibabacloud_ecs20140526 import models as ecs_models  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import conformance  # noqa: E402
+
+# Every answer is checked against the SDK's response model as it arrives.
+conformance.install()
+
 EXIT_SDK_ERROR = 1
 EXIT_MISMATCH = 3
 

@@ -11,7 +11,7 @@ use vpc_control::{
     api::signature::AccessKey,
     client::{self, Client, ClientError},
     daemon, lab,
-    service::DEFAULT_REGION_ID,
+    service::{self, DEFAULT_REGION_ID},
     table,
 };
 
@@ -107,8 +107,55 @@ enum Command {
         #[arg(long)]
         state_dir: Option<PathBuf>,
     },
+    /// List the API actions served, by product, with their parameters
+    /// (`vpc <Action> --help` shows one).
+    Actions {
+        /// One JSON document: {version: {action: {summary, parameters}}}.
+        #[arg(long)]
+        json: bool,
+    },
     #[command(external_subcommand)]
     Action(Vec<String>),
+}
+
+/// The served actions as JSON: `{version: {action: {product, summary,
+/// mutates, parameters, common}}}`, parameters from the request types.
+fn actions_json() -> Value {
+    let mut out = serde_json::Map::new();
+    for a in service::ACTIONS {
+        let by_version = out.entry(a.product.version()).or_insert_with(|| json!({}));
+        by_version[a.name] = json!({
+            "Product": a.product.code(),
+            "Summary": a.summary,
+            "Mutates": a.mutates,
+            "Parameters": a.parameters(),
+            "Refused": a.parameters().iter().filter(|p| a.refuses(p)).collect::<Vec<_>>(),
+            "Common": service::common_parameters(),
+        });
+    }
+    Value::Object(out)
+}
+
+/// `vpc <Action> --help`: the action's products, summary and parameters.
+fn action_help(name: &str) -> Option<String> {
+    let specs: Vec<_> = service::ACTIONS.iter().filter(|a| a.name == name).collect();
+    if specs.is_empty() {
+        return None;
+    }
+    let mut text = String::new();
+    for a in specs {
+        text.push_str(&format!("{} ({} API {})\n  {}\n\nParameters:\n", a.name, a.product.code(), a.product.version(), a.summary));
+        for p in a.parameters() {
+            let note = if a.refuses(p) { "  (not supported by this router: refused)" } else { "" };
+            text.push_str(&format!("  --{p} <value>{note}\n"));
+        }
+        text.push_str("\nCommon parameters:\n");
+        for p in service::common_parameters() {
+            text.push_str(&format!("  --{p} <value>\n"));
+        }
+        text.push_str("\nLists are --Name.1 a --Name.2 b; objects in lists --Name.1.Field v.\n");
+    }
+    Some(text)
 }
 
 /// `--Name value` / `--Name=value` pairs after an action name. Values may
@@ -200,8 +247,26 @@ fn run_client(cli: Cli) -> Result<(), (String, Value)> {
             let v = client.call("DescribeRouterStats", &[]).map_err(fail)?;
             print(&v, cli.output);
         }
+        Command::Actions { json } => {
+            let all = actions_json();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+            } else {
+                for a in service::ACTIONS {
+                    println!("{:<40} {:<4} {}  {}", a.name, a.product.code(), a.product.version(), a.summary);
+                }
+            }
+        }
         Command::Action(args) => {
             let (action, rest) = args.split_first().ok_or_else(|| fail(ClientError::Protocol("no action".into())))?;
+            if rest.iter().any(|a| a == "--help" || a == "-h") {
+                let help = action_help(action).ok_or_else(|| {
+                    let m = format!("Specified api {action:?} is not found: `vpc actions` lists them.");
+                    ("InvalidAction.NotFound".to_string(), json!({ "Code": "InvalidAction.NotFound", "Message": m }))
+                })?;
+                print!("{help}");
+                return Ok(());
+            }
             let mut params = action_params(rest).map_err(fail)?;
             // `--region` after the action is the flag, not a parameter.
             let mut flag = cli.region.clone();

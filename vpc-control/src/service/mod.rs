@@ -96,6 +96,7 @@ enum Run {
     Typed {
         call: fn(&mut Draft, &Form) -> Result<Value, ApiError>,
         fields: fn() -> &'static [&'static str],
+        refuses: fn(&str) -> bool,
     },
     /// Read by name (actions not yet moved to a request type).
     Named(Handler),
@@ -123,6 +124,27 @@ impl ActionSpec {
             Run::Named(_) => &[],
         }
     }
+
+    /// True if the action refuses `parameter` whatever its value (a
+    /// parameter of the SDK model this router does not implement).
+    pub fn refuses(&self, parameter: &str) -> bool {
+        match self.run {
+            Run::Typed { refuses, .. } => refuses(parameter),
+            Run::Named(_) => false,
+        }
+    }
+}
+
+/// True if decoding `A` with `parameter` alone fails as unsupported.
+fn refuses<A: Action>(parameter: &str) -> bool {
+    Form::from_pairs([(parameter.to_string(), "1".to_string())])
+        .and_then(|f| f.decode::<A>(&[]).map(|_| ()))
+        .is_err_and(|e| e.code == "UnsupportedParameter")
+}
+
+/// The parameters every action takes ([`Common`]).
+pub fn common_parameters() -> &'static [&'static str] {
+    field_names::<Common>()
 }
 
 /// Decodes `A`'s request from the form, refuses (in strict mode) or logs
@@ -142,7 +164,7 @@ const fn typed<A: Action>() -> ActionSpec {
         product: A::PRODUCT,
         mutates: A::MUTATES,
         summary: A::SUMMARY,
-        run: Run::Typed { call: run_typed::<A>, fields: field_names::<A> },
+        run: Run::Typed { call: run_typed::<A>, fields: field_names::<A>, refuses: refuses::<A> },
     }
 }
 
