@@ -70,6 +70,125 @@ fn vpc_3_official_sdk_builds_the_lab_and_instances_talk() {
     assert!(!vpc_control::netns::exists(web), "instance namespace {web} outlived DeleteInstance");
 }
 
+/// Pings `count` times from `ns` to `dst` (0.1 s apart); the replies received.
+fn pings_received(ns: &str, dst: Ipv4Addr, count: u32) -> u32 {
+    let o = Command::new("ip")
+        .args(["netns", "exec", ns, "ping", "-q", "-c", &count.to_string(), "-i", "0.1", "-W", "1"])
+        .arg(dst.to_string())
+        .output()
+        .expect("running ping");
+    let text = String::from_utf8_lossy(&o.stdout);
+    text.split(',')
+        .find_map(|part| part.trim().strip_suffix(" received").and_then(|n| n.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("no ping summary from {ns} to {dst}:\n{text}{}", String::from_utf8_lossy(&o.stderr)))
+}
+
+#[test]
+fn vpc_3_old_sdk_v1_signature_builds_a_routed_lab_and_instances_talk() {
+    // aliyun-python-sdk-core + -vpc + -ecs sign with signature V1 (HMAC-SHA1).
+    let d = Daemon::start();
+    let ids = json_line(&old_sdk(&d, &["build-lab"], ACCESS_KEY_SECRET), "old SDK build-lab");
+    let left = ids["InstanceIds"]["left"].as_str().expect("left id");
+    let right = ids["InstanceIds"]["right"].as_str().expect("right id");
+    // Two instances in two vSwitches: every ping of 10 answered, both ways.
+    assert_eq!(pings_received(left, addr("10.0.2.10"), 10), 10, "left -> right lost pings (old SDK lab)");
+    assert_eq!(pings_received(right, addr("10.0.1.10"), 10), 10, "right -> left lost pings (old SDK lab)");
+    // Resources belong to the signing key's account.
+    let v = d.call("DescribeVpcs", &[R]);
+    assert_eq!(v["Vpcs"]["Vpc"][0]["OwnerId"].as_u64(), Some(ACCOUNT_ID.parse().unwrap()), "{v}");
+    assert_eq!(v["Vpcs"]["Vpc"][0]["VpcName"], "old-sdk", "{v}");
+
+    let o = old_sdk(&d, &["wrong-secret"], ACCESS_KEY_SECRET);
+    let refused = json_line(&o, "old SDK wrong-secret");
+    assert_eq!(
+        (&refused["status"], &refused["code"], &refused["string_to_sign_agrees"]),
+        (&Value::from(400), &Value::from("SignatureDoesNotMatch"), &Value::from(true)),
+        "a wrong secret was not refused as the cloud does: {refused}"
+    );
+
+    let vpc = ids["VpcId"].as_str().expect("vpc id");
+    json_line(&old_sdk(&d, &["teardown", "--vpc-id", vpc], ACCESS_KEY_SECRET), "old SDK teardown");
+    assert_eq!(d.call("DescribeVpcs", &[R])["TotalCount"], 0);
+    assert!(!vpc_control::netns::exists(left), "instance namespace {left} outlived DeleteInstance");
+}
+
+#[test]
+fn vpc_1_pop_core_v1_signature_creates_describes_and_deletes_a_vpc() {
+    // @alicloud/pop-core: POST with every parameter in a form body, GET with the query.
+    let d = Daemon::start();
+    let done = json_line(&pop_core(&d, &["vpc"], ACCESS_KEY_SECRET), "pop-core vpc");
+    assert_eq!(done["ok"], true, "{done}");
+    assert_eq!(d.call("DescribeVpcs", &[R])["TotalCount"], 0, "pop-core's VPC outlived its DeleteVpc");
+    let refused = json_line(&pop_core(&d, &["wrong-secret"], ACCESS_KEY_SECRET), "pop-core wrong-secret");
+    assert_eq!(refused["code"], "SignatureDoesNotMatch", "{refused}");
+}
+
+#[test]
+fn vpc_1_signature_v1_over_http_is_verified_and_its_envelope_never_reaches_actions() {
+    let d = Daemon::start();
+    let keep = |_: &mut Vec<(String, String)>| {};
+    // Accepted in the query (GET) and in a form body (POST); the envelope
+    // parameters are gone before the action reads its parameters (it would
+    // refuse unknown ones).
+    let (s, v) = http_call_v1(&d, "POST", "CreateVpc", &[R, ("CidrBlock", "10.7.0.0/16"), ("VpcName", "v1 body*~")], Signing::default(), keep);
+    assert_eq!(s, 200, "{v}");
+    let vpc = v["VpcId"].as_str().expect("VpcId").to_string();
+    let (s, v) = http_call_v1(&d, "GET", "DescribeVpcs", &[R, ("VpcId", &vpc)], Signing::default(), keep);
+    assert_eq!((s, v["TotalCount"].as_u64()), (200, Some(1)), "{v}");
+    assert_eq!(v["Vpcs"]["Vpc"][0]["VpcName"], "v1 body*~", "{v}");
+    let (s, v) = http_call_v1(&d, "GET", "DescribeVpcs", &[R], Signing::default(), |p| {
+        p.iter_mut().filter(|(k, _)| k == "Format").for_each(|(_, f)| *f = "json".into());
+    });
+    // Format is signed: changed after signing, the signature no longer matches.
+    assert_eq!((s, v["Code"].as_str()), (400, Some("SignatureDoesNotMatch")), "{v}");
+    let before = snapshot(&d);
+
+    let set = |name: &'static str, value: Option<&'static str>| {
+        move |p: &mut Vec<(String, String)>| {
+            p.retain(|(k, _)| k != name);
+            if let Some(v) = value {
+                p.push((name.to_string(), v.to_string()));
+            }
+        }
+    };
+    let list = [R];
+    let expect = |what: &str, (s, v): (u16, Value), status: u16, code: &str| {
+        assert_eq!((s, v["Code"].as_str()), (status, Some(code)), "{what}: {v}");
+    };
+    let (s, v) = http_call_v1(&d, "GET", "DescribeVpcs", &list, Signing { secret: "wrong", ..Signing::default() }, keep);
+    expect("wrong secret", (s, v.clone()), 400, "SignatureDoesNotMatch");
+    assert!(v["Message"].as_str().is_some_and(|m| m.contains("server string to sign is:GET&%2F&AccessKeyId%3D")), "{v}");
+    let nobody = Signing { id: "LTAInobody", ..Signing::default() };
+    expect("unknown key", http_call_v1(&d, "GET", "DescribeVpcs", &list, nobody, keep), 404, "InvalidAccessKeyId.NotFound");
+    for at in [SystemTime::now() - Duration::from_secs(20 * 60), SystemTime::now() + Duration::from_secs(20 * 60)] {
+        let r = http_call_v1(&d, "POST", "DescribeVpcs", &list, Signing { at, ..Signing::default() }, keep);
+        expect("stale Timestamp", r, 400, "InvalidTimeStamp.Expired");
+    }
+    let r = http_call_v1(&d, "POST", "DescribeVpcs", &list, Signing::default(), set("Timestamp", Some("2026-03-04 05:06:07")));
+    expect("malformed Timestamp", r, 400, "InvalidTimeStamp.Format");
+    let nonce = format!("v1-nonce-{}", unique(""));
+    let r = http_call_v1(&d, "GET", "DescribeVpcs", &list, Signing { nonce: Some(&nonce), ..Signing::default() }, keep);
+    assert_eq!(r.0, 200, "{}", r.1);
+    let r = http_call_v1(&d, "GET", "DescribeVpcs", &list, Signing { nonce: Some(&nonce), ..Signing::default() }, keep);
+    expect("reused SignatureNonce", r, 400, "SignatureNonceUsed");
+    for part in ["Signature", "SignatureNonce", "Timestamp", "AccessKeyId"] {
+        let r = http_call_v1(&d, "POST", "DescribeVpcs", &list, Signing::default(), set(part, None));
+        expect(part, r, 400, "MissingParameter");
+    }
+    let r = http_call_v1(&d, "POST", "DescribeVpcs", &list, Signing::default(), set("SignatureMethod", Some("HMAC-SHA256")));
+    expect("SignatureMethod=HMAC-SHA256", r, 400, "InvalidSignatureMethod");
+    let r = http_call_v1(&d, "POST", "DescribeVpcs", &list, Signing::default(), set("SignatureVersion", Some("2.0")));
+    expect("SignatureVersion=2.0", r, 400, "IncompleteSignature");
+    let r = http_call_v1(&d, "POST", "DescribeVpcs", &list, Signing::default(), set("SecurityToken", Some("CAIS-sts")));
+    expect("SecurityToken", r, 400, "InvalidSecurityToken.Malformed");
+    let r = http_call_v1(&d, "POST", "DescribeVpcs", &list, Signing::default(), set("Format", Some("XML")));
+    expect("Format=XML", r, 400, "InvalidParameter");
+    // A refused write changes nothing.
+    let r = http_call_v1(&d, "POST", "DeleteVpc", &[R, ("VpcId", &vpc)], Signing { secret: "wrong", ..Signing::default() }, keep);
+    expect("DeleteVpc with a wrong secret", r, 400, "SignatureDoesNotMatch");
+    assert_eq!(snapshot(&d), before, "a refused V1 request changed the state");
+}
+
 #[test]
 fn vpc_1_cli_apply_converges_through_the_api_and_destroy_removes_it() {
     let d = Daemon::start();

@@ -263,3 +263,82 @@ pub fn sdk(d: &Daemon, args: &[&str], secret: &str) -> Output {
         .output()
         .unwrap_or_else(|e| panic!("running the SDK harness: {e}"))
 }
+
+/// A call over HTTP signed with signature V1, as the older SDKs make it
+/// (aliyun-python-sdk-core, @alicloud/pop-core): `Action`, `Version` and
+/// `params` plus the signature parameters, all in the query string (GET) or
+/// all in a form body (POST). `edit` changes the signed pairs before they
+/// are sent (to tamper with them); the signature is computed before it.
+pub fn http_call_v1(
+    d: &Daemon,
+    method: &str,
+    action: &str,
+    params: &[(&str, &str)],
+    signing: Signing,
+    edit: impl FnOnce(&mut Vec<(String, String)>),
+) -> (u16, Value) {
+    use vpc_control::api::signature::{AccessKey, canonical_query_string, sign_v1};
+    let mut all = vec![("Action", action), ("Version", "2016-04-28")];
+    all.extend_from_slice(params);
+    let nonce = signing.nonce.map(str::to_string).unwrap_or_else(|| format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)));
+    let mut pairs = sign_v1(method, &all, &AccessKey::new(signing.id, signing.secret), signing.at, &nonce);
+    edit(&mut pairs);
+    let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let encoded = canonical_query_string(&refs);
+    let req = if method == "GET" {
+        format!("GET /?{encoded} HTTP/1.1\r\nhost: 127.0.0.1:{}\r\nconnection: close\r\n\r\n", d.port)
+    } else {
+        format!(
+            "{method} / HTTP/1.1\r\nhost: 127.0.0.1:{}\r\ncontent-type: application/x-www-form-urlencoded\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n{encoded}",
+            d.port,
+            encoded.len()
+        )
+    };
+    let s = std::net::TcpStream::connect(("127.0.0.1", d.port)).expect("connecting over HTTP");
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    exchange(s, req.as_bytes())
+}
+
+/// Runs tests/sdk/old_sdk.py (the older official Python SDKs, signature V1)
+/// against the daemon's HTTP endpoint.
+pub fn old_sdk(d: &Daemon, args: &[&str], secret: &str) -> Output {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sdk/old_sdk.py");
+    Command::new(sdk_python())
+        .arg(script)
+        .args(args)
+        .env("VPC_ENDPOINT", format!("127.0.0.1:{}", d.port))
+        .env("VPC_ACCESS_KEY_ID", ACCESS_KEY_ID)
+        .env("VPC_ACCESS_KEY_SECRET", secret)
+        .output()
+        .unwrap_or_else(|e| panic!("running the old SDK harness: {e}"))
+}
+
+/// Where `cargo xtask setup` installs tests/sdk/node's packages:
+/// `VPC_NODE_SDK` or the default path.
+pub fn node_sdk_dir() -> PathBuf {
+    let p = std::env::var_os("VPC_NODE_SDK")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/vpc-router/node-sdk"));
+    assert!(
+        p.join("node_modules/@alicloud/pop-core").exists(),
+        "{} lacks @alicloud/pop-core: `cargo xtask setup` installs tests/sdk/node/package-lock.json",
+        p.display()
+    );
+    p
+}
+
+/// Runs tests/sdk/node/pop_core.js (@alicloud/pop-core, signature V1)
+/// against the daemon's HTTP endpoint.
+pub fn pop_core(d: &Daemon, args: &[&str], secret: &str) -> Output {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sdk/node/pop_core.js");
+    Command::new("node")
+        .arg(script)
+        .args(args)
+        .env("VPC_NODE_SDK", node_sdk_dir())
+        .env("VPC_ENDPOINT", format!("127.0.0.1:{}", d.port))
+        .env("VPC_ACCESS_KEY_ID", ACCESS_KEY_ID)
+        .env("VPC_ACCESS_KEY_SECRET", secret)
+        .output()
+        .unwrap_or_else(|e| panic!("running the pop-core harness (node): {e}"))
+}

@@ -1,9 +1,9 @@
 //! `vpc daemon`: owns the router namespace, its programs and maps, and
 //! serves the cloud's RPC-style API over HTTP (`--listen`, signed with
-//! ACS3-HMAC-SHA256) and over a root-only Unix socket (the local
-//! administrator, no signature). Readiness (the listeners, and sd_notify
-//! READY=1) comes only after the stored state is in the kernel and the
-//! programs are attached.
+//! ACS3-HMAC-SHA256 or with the older SDKs' RPC signature V1) and over a
+//! root-only Unix socket (the local administrator, no signature).
+//! Readiness (the listeners, and sd_notify READY=1) comes only after the
+//! stored state is in the kernel and the programs are attached.
 use std::{
     net::SocketAddr,
     os::unix::fs::PermissionsExt,
@@ -27,7 +27,7 @@ use crate::{
     api::{
         ApiError, Caller, new_request_id,
         form::Form,
-        signature::{AccessKey, Verifier},
+        signature::{self, AccessKey, Verifier},
     },
     apply::Router,
     ebpf_log, metrics,
@@ -304,10 +304,17 @@ async fn call(
     let caller = match origin {
         Origin::Unix => Caller { account_id: app.admin_account.clone(), admin: true },
         Origin::Http => {
-            let key = app
-                .verifier
-                .verify(method.as_str(), uri.path(), uri.query(), &headers, &body, std::time::SystemTime::now())
-                .map_err(|e| ApiError::new(e.status(), e.code(), e.to_string()))?;
+            let now = std::time::SystemTime::now();
+            let key = if !headers.contains_key(header::AUTHORIZATION) && signature::is_v1_request(&pairs) {
+                // Signature V1 (older SDKs): over the decoded pairs as signed,
+                // then the envelope goes, so that actions never see it.
+                let key = app.verifier.verify_v1(method.as_str(), &pairs, now);
+                signature::strip_v1_envelope(&mut pairs);
+                key
+            } else {
+                app.verifier.verify(method.as_str(), uri.path(), uri.query(), &headers, &body, now)
+            }
+            .map_err(|e| ApiError::new(e.status(), e.code(), e.to_string()))?;
             Caller { account_id: key.account_id.clone(), admin: false }
         }
     };

@@ -19,7 +19,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Install what is missing: Debian packages, rust-src, bpf-linker.
+    /// Install what is missing: Debian packages, rust-src, bpf-linker, the
+    /// official SDKs (Python virtualenv, Node.js packages).
     Setup,
     /// Set up, then run every test (unit, datapath, end-to-end). Needs root.
     Test {
@@ -63,6 +64,8 @@ const LLVM_PREFIX: &str = "/opt/vpc-router/llvm-22";
 
 /// The virtualenv of the official SDKs (tests/daemon.rs looks here).
 const SDK_VENV: &str = "/opt/vpc-router/sdk-venv";
+/// The npm packages of tests/sdk/node (@alicloud/pop-core; tests/daemon.rs looks here).
+const NODE_SDK: &str = "/opt/vpc-router/node-sdk";
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the workspace").to_path_buf()
@@ -129,9 +132,13 @@ fn setup() -> Result<()> {
         installed.push("official cloud SDKs (tests/sdk/requirements.txt)".to_string());
     }
 
+    if install_node_sdk()? {
+        installed.push("Node.js SDK (tests/sdk/node/package-lock.json)".to_string());
+    }
+
     if installed.is_empty() {
         println!(
-            "setup: nothing to install (debian packages, rust-src, bpf-linker {BPF_LINKER_VERSION}, SDK virtualenv present)"
+            "setup: nothing to install (debian packages, rust-src, bpf-linker {BPF_LINKER_VERSION}, SDK virtualenv, Node.js SDK present)"
         );
     } else {
         println!("setup: installed {}", installed.join(", "));
@@ -156,6 +163,38 @@ fn install_sdk_venv() -> Result<bool> {
         .args(["install", "-q", "--disable-pip-version-check", "-r"])
         .arg(&wanted))?;
     std::fs::write(&stamp, want)?;
+    Ok(true)
+}
+
+/// The npm packages of tests/sdk/node (the official `@alicloud/pop-core`),
+/// installed with `npm ci` from its lock file into [`NODE_SDK`]; reinstalled
+/// only when tests/sdk/node/package-lock.json changes. Node.js and npm come
+/// from Debian when the machine has none.
+fn install_node_sdk() -> Result<bool> {
+    let dir = Path::new(NODE_SDK);
+    let src = workspace_root().join("tests/sdk/node");
+    let lock = std::fs::read(src.join("package-lock.json"))
+        .with_context(|| format!("reading {}", src.join("package-lock.json").display()))?;
+    let stamp = dir.join(".package-lock.json");
+    let installed = dir.join("node_modules/@alicloud/pop-core/package.json").exists();
+    if installed && std::fs::read(&stamp).is_ok_and(|have| have == lock) {
+        return Ok(false);
+    }
+    if output(Command::new("npm").arg("--version")).is_none() {
+        run(Command::new("apt-get").args(["update", "-qq"]))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends", "nodejs", "npm"])
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for file in ["package.json", "package-lock.json"] {
+        std::fs::copy(src.join(file), dir.join(file))
+            .with_context(|| format!("copying {file} into {}", dir.display()))?;
+    }
+    run(Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"])
+        .current_dir(dir))?;
+    std::fs::write(&stamp, lock)?;
     Ok(true)
 }
 

@@ -1,5 +1,9 @@
-//! Alibaba Cloud signature V3 (`ACS3-HMAC-SHA256`): verification on the
-//! server, signing for our own clients.
+//! Alibaba Cloud request signatures: V3 (`ACS3-HMAC-SHA256`, this file) and
+//! the RPC signature V1 of the older SDKs (`SignatureMethod=HMAC-SHA1`,
+//! [`v1`]); verification on the server, signing for our own clients. Both
+//! share the keys, the error enum [`AuthError`] and the bounded nonce cache.
+//!
+//! ## Signature V3
 //!
 //! The rules follow what the official SDKs actually send (Python
 //! `alibabacloud_tea_openapi` / `alibabacloud_openapi_util`, Go
@@ -48,6 +52,12 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use hmac::{Hmac, Mac};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode};
 use sha2::{Digest, Sha256};
+
+pub mod v1;
+pub use v1::{
+    V1_ENVELOPE, V1_SIGNATURE_METHOD, V1_SIGNATURE_VERSION, is_v1_request, sign_v1,
+    strip_v1_envelope,
+};
 
 /// The only signature algorithm accepted.
 pub const ALGORITHM: &str = "ACS3-HMAC-SHA256";
@@ -269,6 +279,51 @@ pub enum AuthError {
         "Request was denied due to request throttling: more than {MAX_REMEMBERED_NONCES} signed requests within 15 minutes."
     )]
     TooManyRequests,
+    /// Signature V1 (RPC): a mandatory signature parameter (`AccessKeyId`,
+    /// `Signature`, `SignatureMethod`, `SignatureVersion`, `SignatureNonce`,
+    /// `Timestamp`) is absent or empty.
+    #[error(
+        "The input parameter \"{0}\" that is mandatory for processing this request is not supplied."
+    )]
+    MissingParameter(&'static str),
+    /// Signature V1: a signature parameter is given twice, or
+    /// `SignatureVersion` is not `1.0`.
+    #[error("The request signature does not conform to Aliyun standards: {0}")]
+    IncompleteSignature(String),
+    /// Signature V1: `SignatureMethod` is not `HMAC-SHA1`, or `SignatureType` is not empty.
+    #[error(
+        "Specified signature method is not supported: {found}. Signature V1 (RPC) requests must use SignatureMethod=HMAC-SHA1, \
+             SignatureVersion=1.0 and an empty SignatureType; signature V3 (ACS3-HMAC-SHA256, Authorization header) is accepted too."
+    )]
+    UnsupportedV1Method {
+        /// What the request used (`SignatureMethod=...` or `SignatureType=...`).
+        found: String,
+    },
+    /// Signature V1: `Timestamp` is not `yyyy-MM-ddTHH:mm:ssZ`.
+    #[error(
+        "Specified time stamp or date value is not well formatted: Timestamp {0:?} must be yyyy-MM-ddTHH:mm:ssZ (UTC)."
+    )]
+    InvalidV1Timestamp(String),
+    /// Signature V1: `Timestamp` is more than 15 minutes before or after the server clock.
+    #[error("Specified time stamp or date value is expired: Timestamp {timestamp} is {} s {} the server clock (at most {MAX_CLOCK_SKEW_SECS} s either way).",
+            skew_secs.unsigned_abs(), if *skew_secs >= 0 { "behind" } else { "ahead of" })]
+    StaleV1Timestamp {
+        /// The `Timestamp` received.
+        timestamp: String,
+        /// Server time minus request time, in seconds.
+        skew_secs: i64,
+    },
+    /// Signature V1: a `SecurityToken` (STS credentials) was sent; this
+    /// endpoint has no STS, so no token can be valid (refused, never ignored).
+    #[error(
+        "Specified SecurityToken is malformed: this endpoint has no Security Token Service; sign with a permanent AccessKey pair and send no SecurityToken."
+    )]
+    SecurityTokenNotSupported,
+    /// Signature V1: `Format` is not JSON (in any letter case); answers are JSON only.
+    #[error(
+        "The specified parameter \"Format\" is not valid: {0:?}; this endpoint answers in JSON only (Format=JSON)."
+    )]
+    UnsupportedFormat(String),
 }
 
 impl AuthError {
@@ -287,6 +342,13 @@ impl AuthError {
             }
             Self::NonceUsed(_) => "SignatureNonceUsed",
             Self::TooManyRequests => "Throttling",
+            Self::MissingParameter(_) => "MissingParameter",
+            Self::IncompleteSignature(_) => "IncompleteSignature",
+            Self::InvalidV1Timestamp(_) => "InvalidTimeStamp.Format",
+            Self::StaleV1Timestamp { .. } => "InvalidTimeStamp.Expired",
+            Self::SecurityTokenNotSupported => "InvalidSecurityToken.Malformed",
+            Self::UnsupportedFormat(_) => "InvalidParameter",
+            Self::UnsupportedV1Method { .. } => "InvalidSignatureMethod",
         }
     }
 
