@@ -5,6 +5,11 @@
 //! it is installed, else the stable one with RUSTC_BOOTSTRAP=1 (same LLVM
 //! major). Both need rust-src and `bpf-linker` on PATH; `cargo xtask setup`
 //! installs them.
+//!
+//! `VPC_SKIP_EBPF=1` skips the eBPF build (empty objects): the pure layers
+//! (model, validate, compile, api, service) then build and test on any
+//! machine without bpf-linker or root; loading the datapath fails with an
+//! error that says so.
 use std::{env, path::PathBuf, process::Command};
 
 use anyhow::{Context, Result, bail};
@@ -27,8 +32,16 @@ fn main() -> Result<()> {
     println!("cargo:rerun-if-changed={}", ebpf_dir.join("Cargo.lock").display());
     println!("cargo:rerun-if-changed={}", common_dir.join("src").display());
 
+    println!("cargo:rerun-if-env-changed=VPC_SKIP_EBPF");
+    if env::var_os("VPC_SKIP_EBPF").is_some_and(|v| !v.is_empty() && v != "0") {
+        println!("cargo:warning=VPC_SKIP_EBPF is set: built without the XDP datapath (pure layers only)");
+        for name in ["vpc-ebpf", "vpc-bench"] {
+            std::fs::write(out_dir.join(format!("{name}.o")), b"")?;
+        }
+        return Ok(());
+    }
     if which("bpf-linker").is_none() {
-        bail!("bpf-linker is not on PATH: run `cargo xtask setup` first");
+        bail!("bpf-linker is not on PATH: run `cargo xtask setup` first (or set VPC_SKIP_EBPF=1 to build only the pure layers)");
     }
     let (toolchain, bootstrap) = if toolchain_works("nightly") {
         ("nightly", false)

@@ -102,6 +102,9 @@ pub enum DatapathError {
     /// Entering the router namespace failed.
     #[error(transparent)]
     Netns(#[from] crate::netns::NetnsError),
+    /// This build has no eBPF object (built with VPC_SKIP_EBPF).
+    #[error("this build of vpc has no XDP datapath (it was built with VPC_SKIP_EBPF set): rebuild without it")]
+    NoObject,
 }
 
 fn map_err(map: &'static str) -> impl FnOnce(aya::maps::MapError) -> DatapathError {
@@ -449,6 +452,9 @@ impl Datapath {
     }
 
     fn load_with(router_namespace: Option<&str>, bench: Bench, direct_slots: u32) -> Result<Self, DatapathError> {
+        if OBJECT.is_empty() {
+            return Err(DatapathError::NoObject);
+        }
         let pin_dir = router_namespace.map(pin_dir);
         let mut loader = EbpfLoader::new();
         loader.map_max_entries(map_names::ROUTES_DIRECT, direct_entries(direct_slots));
