@@ -87,12 +87,13 @@ pub fn route_key(route_table_id: u32, prefix: &Ipv4Net) -> RouteTrieKey {
     )
 }
 
-/// Numeric ids of VPCs, vSwitches and route tables, checked for collisions.
-fn numeric_ids<'a>(ids: impl Iterator<Item = &'a str>) -> Result<BTreeMap<&'a str, u32>, CompileError> {
+/// Numeric ids of VPCs, vSwitches and route tables (allocated by the model,
+/// or hashed for a lab file's model), checked for collisions.
+fn numeric_ids<'a>(model: &Model, ids: impl Iterator<Item = &'a str>) -> Result<BTreeMap<&'a str, u32>, CompileError> {
     let mut by_num: BTreeMap<u32, &str> = BTreeMap::new();
     let mut out = BTreeMap::new();
     for id in ids {
-        let n = topology::numeric_id(id);
+        let n = model.numeric_id(id);
         if let Some(other) = by_num.insert(n, id) {
             return Err(CompileError::IdCollision { a: other.to_string(), b: id.to_string(), id: n });
         }
@@ -106,10 +107,10 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
     if let Some((eni, &ifindex)) = ports.iter().find(|(_, i)| **i >= vpc_common::MAX_PORTS) {
         return Err(CompileError::PortIndex { eni: eni.clone(), ifindex, max: vpc_common::MAX_PORTS });
     }
-    let vpc_ids = numeric_ids(model.vpcs.iter().map(|v| v.id.as_str()))?;
-    let vswitch_ids = numeric_ids(model.vswitches.iter().map(|v| v.id.as_str()))?;
-    let table_ids = numeric_ids(model.route_tables.iter().map(|v| v.id.as_str()))?;
-    let nat_ids = numeric_ids(model.nat_gateways.iter().map(|g| g.id.as_str()))?;
+    let vpc_ids = numeric_ids(model, model.vpcs.iter().map(|v| v.id.as_str()))?;
+    let vswitch_ids = numeric_ids(model, model.vswitches.iter().map(|v| v.id.as_str()))?;
+    let table_ids = numeric_ids(model, model.route_tables.iter().map(|v| v.id.as_str()))?;
+    let nat_ids = numeric_ids(model, model.nat_gateways.iter().map(|g| g.id.as_str()))?;
     // Per VPC: is its IPv4 gateway enabled, and which gateway route table is bound.
     let gateway_of = |vpc_id: &str| -> (bool, u32) {
         match model.ipv4_gateway_of(vpc_id) {
@@ -646,5 +647,40 @@ mod tests {
     fn missing_port_is_an_error() {
         let err = compile(&lab(), &BTreeMap::new()).unwrap_err();
         assert!(matches!(err, CompileError::MissingPort(_)));
+    }
+
+    #[test]
+    fn ids_whose_hashes_collide_get_numbers_of_their_own() {
+        // Two route table ids with the same hash, found by search.
+        let mut seen = std::collections::HashMap::new();
+        let (a, b) = (0u32..)
+            .find_map(|n| {
+                let id = format!("vtb-{n}");
+                seen.insert(crate::model::hashed_id(&id), id.clone()).map(|other| (other, id))
+            })
+            .unwrap();
+        let mut model = lab().with_system_route_tables();
+        let vpc_id = model.vpcs[0].id.clone();
+        for id in [&a, &b] {
+            model.route_tables.push(crate::model::RouteTable {
+                id: id.clone(),
+                vpc_id: vpc_id.clone(),
+                ..model.route_tables[0].clone()
+            });
+            model.route_tables.last_mut().unwrap().route_table_type = crate::model::RouteTableType::Custom;
+        }
+        let ports = ports();
+        assert!(matches!(compile(&model, &ports), Err(CompileError::IdCollision { .. })), "hashed ids collide");
+        model.allocate_numeric_ids();
+        let (na, nb) = (model.numeric_id(&a), model.numeric_id(&b));
+        assert_ne!(na, nb);
+        compile(&model, &ports).expect("allocated numbers never collide");
+        // Numbers stay with their ids; a removed id's number is forgotten.
+        let before = model.numeric_ids.clone();
+        model.route_tables.retain(|t| t.id != a);
+        model.allocate_numeric_ids();
+        assert_eq!(model.numeric_id(&b), nb);
+        assert!(!model.numeric_ids.contains_key(&a));
+        assert_eq!(model.numeric_ids.len(), before.len() - 1);
     }
 }

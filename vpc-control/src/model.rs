@@ -1,7 +1,11 @@
 //! Domain model: VPCs, vSwitches, route tables, instances (one ENI each), in
 //! the cloud's words. Plain data; `validate` checks it, `compile` turns it
 //! into map entries.
-use std::{net::Ipv4Addr, sync::Arc};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::Ipv4Addr,
+    sync::Arc,
+};
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
@@ -44,6 +48,25 @@ pub struct Model {
     /// Internet NAT gateways.
     #[serde(default, rename = "nat_gateway")]
     pub nat_gateways: Vec<NatGateway>,
+    /// The numbers the datapath's keys name VPCs, vSwitches, route tables
+    /// and NAT gateways by, allocated once per id and kept with the model
+    /// (see [`Model::allocate_numeric_ids`]). Empty in a lab file: numbers
+    /// are then the ids' hashes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub numeric_ids: BTreeMap<String, u32>,
+}
+
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// A stable hash of an id, never 0: the number an id is first offered.
+pub fn hashed_id(id: &str) -> u32 {
+    let h = fnv1a(id.as_bytes());
+    match (h ^ (h >> 32)) as u32 {
+        0 => 1,
+        n => n,
+    }
 }
 
 /// InstanceType of an EIP association.
@@ -645,6 +668,40 @@ impl Model {
 
     /// Returns the model with a system route table added to every VPC that
     /// has none, as the cloud creates one with each VPC.
+    /// Gives every VPC, vSwitch, route table and NAT gateway without one a
+    /// number unused by any other (its hash if free, so numbers of models
+    /// stored before the allocator existed do not change; else the next
+    /// free one), and forgets the numbers of ids gone. Two ids never share
+    /// a number, whatever their names.
+    pub fn allocate_numeric_ids(&mut self) {
+        let live: BTreeSet<&str> = self
+            .vpcs
+            .iter()
+            .map(|v| v.id.as_str())
+            .chain(self.vswitches.iter().map(|v| v.id.as_str()))
+            .chain(self.route_tables.iter().map(|t| t.id.as_str()))
+            .chain(self.nat_gateways.iter().map(|g| g.id.as_str()))
+            .collect();
+        self.numeric_ids.retain(|id, _| live.contains(id.as_str()));
+        let mut taken: BTreeSet<u32> = self.numeric_ids.values().copied().collect();
+        for id in live {
+            if self.numeric_ids.contains_key(id) {
+                continue;
+            }
+            let mut n = hashed_id(id);
+            while n == 0 || taken.contains(&n) {
+                n = n.wrapping_add(1);
+            }
+            taken.insert(n);
+            self.numeric_ids.insert(id.to_string(), n);
+        }
+    }
+
+    /// The number of an id in the datapath's keys: allocated, else its hash.
+    pub fn numeric_id(&self, id: &str) -> u32 {
+        self.numeric_ids.get(id).copied().unwrap_or_else(|| hashed_id(id))
+    }
+
     pub fn with_system_route_tables(mut self) -> Self {
         for vpc in &self.vpcs {
             let has_system = self

@@ -39,13 +39,10 @@ fn fnv1a(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
-/// Stable numeric id (never 0) of a VPC, vSwitch or route table id.
+/// Stable numeric id (never 0) of an id: its hash (router port names; the
+/// datapath's keys use [`crate::model::Model::numeric_id`]).
 pub fn numeric_id(id: &str) -> u32 {
-    let h = fnv1a(id.as_bytes());
-    match (h ^ (h >> 32)) as u32 {
-        0 => 1,
-        n => n,
-    }
+    crate::model::hashed_id(id)
 }
 
 /// MAC of an ENI: locally administered, derived from its id.

@@ -477,6 +477,7 @@ impl Service {
     /// ports) from the stored model: pinned maps keep forwarding meanwhile.
     pub fn open(store: Store, router: Option<Router>, region_id: &str) -> Result<Self, ServiceError> {
         let mut model = store.load()?.unwrap_or_default();
+        model.allocate_numeric_ids();
         if let Some(r) = &router {
             model.router.namespace = r.namespace().to_string();
         }
@@ -537,7 +538,8 @@ impl Service {
         if !spec.mutates {
             return if dry_run { Err(ApiError::dry_run_passed()) } else { Ok(body) };
         }
-        let next = draft.model.with_system_route_tables();
+        let mut next = draft.model.with_system_route_tables();
+        next.allocate_numeric_ids();
         let started = std::time::Instant::now();
         crate::validate::validate(&next)?;
         let validated = started.elapsed();
