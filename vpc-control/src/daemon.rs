@@ -50,6 +50,9 @@ pub struct Config {
     pub namespace: String,
     /// RegionId of resources created without one.
     pub region_id: String,
+    /// The zones of that region (DescribeZones); empty: `<region>-a` and
+    /// `<region>-b`.
+    pub zones: Vec<String>,
     /// Access keys accepted on HTTP.
     pub access_keys: Vec<AccessKey>,
     /// Slots of the direct route stage (see [`crate::datapath::DIRECT_SLOTS`]).
@@ -127,6 +130,8 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     let region = config.region_id.clone();
     let mut service = tokio::task::spawn_blocking(move || Service::open(store, Some(router), &region)).await??;
     service.set_strict(config.strict_parameters);
+    service.set_zones(config.zones.clone());
+    service.set_endpoint(config.listen.to_string());
     {
         let m = service.model();
         tracing::info!(

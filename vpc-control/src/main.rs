@@ -63,6 +63,10 @@ enum Command {
         /// RegionId of resources created without one.
         #[arg(long, default_value = DEFAULT_REGION_ID)]
         region_id: String,
+        /// A zone of that region, as DescribeZones lists it (repeatable;
+        /// default `<region>-a` and `<region>-b`).
+        #[arg(long = "zone")]
+        zones: Vec<String>,
         /// An access key accepted on HTTP, `ID:SECRET[:ACCOUNT_ID]`
         /// (repeatable). The first key's account owns what the Unix socket
         /// creates.
@@ -298,7 +302,16 @@ fn run_client(cli: Cli) -> Result<(), (String, Value)> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Daemon { listen, state_dir, namespace, region_id, access_keys, direct_route_slots, strict_parameters } =
+    if let Command::Daemon {
+        listen,
+        state_dir,
+        namespace,
+        region_id,
+        zones,
+        access_keys,
+        direct_route_slots,
+        strict_parameters,
+    } =
         cli.command
     {
         tracing_subscriber::fmt()
@@ -315,6 +328,7 @@ fn main() -> ExitCode {
             state_dir,
             namespace,
             region_id,
+            zones,
             access_keys,
             direct_route_slots,
             strict_parameters,

@@ -10,9 +10,11 @@ mod eip;
 mod ipv4_gateway;
 mod nat_gateway;
 mod network_acl;
+mod region;
 mod route_table;
 mod security_group;
 mod tag;
+mod tagging;
 mod vpc;
 mod vswitch;
 
@@ -185,6 +187,17 @@ pub const ACTIONS: &[ActionSpec] = &[
     typed::<vpc::DeleteVpc>(),
     typed::<vpc::DescribeVpcs>(),
     typed::<vpc::ModifyVpcAttribute>(),
+    typed::<vpc::DescribeVpcAttribute>(),
+    typed::<tagging::TagResources>(),
+    typed::<tagging::UnTagResources>(),
+    typed::<tagging::ListTagResources>(),
+    typed::<tagging::EcsTagResources>(),
+    typed::<tagging::UntagResources>(),
+    typed::<tagging::EcsListTagResources>(),
+    typed::<region::DescribeRegions>(),
+    typed::<region::EcsDescribeRegions>(),
+    typed::<region::DescribeZones>(),
+    typed::<region::EcsDescribeZones>(),
     write(Vpc, "CreateVSwitch", vswitch::create),
     write(Vpc, "DeleteVSwitch", vswitch::delete),
     read(Vpc, "DescribeVSwitches", vswitch::describe),
@@ -294,6 +307,11 @@ pub struct Draft<'a> {
     pub region_id: &'a str,
     /// The call's common parameters.
     pub common: Common,
+    /// The zones the daemon is configured with (in its region).
+    configured_zones: &'a [String],
+    /// The address this API is served at, for DescribeRegions' answers
+    /// (empty: not known).
+    endpoint: &'a str,
     /// Refuse parameters no action has (else they are logged and ignored).
     strict: bool,
 }
@@ -392,6 +410,12 @@ impl Draft<'_> {
             })
     }
 
+    /// The zones of `region`: the daemon's configured zones in its own
+    /// region, and the zones vSwitches already use in `region`.
+    pub fn zones(&self, region: &str) -> Vec<String> {
+        zones_in(&self.model, region, self.region_id, self.configured_zones)
+    }
+
     /// True if the caller may see a resource with this metadata, in the
     /// region asked for (legacy handlers).
     pub fn visible(&self, meta: &Meta, _p: &Params) -> bool {
@@ -452,6 +476,24 @@ pub fn with(mut body: Value, extra: Value) -> Value {
     body
 }
 
+/// The zones of a region without configured ones: `<region>-a`,
+/// `<region>-b`.
+fn default_zones(region: &str) -> Vec<String> {
+    vec![format!("{region}-a"), format!("{region}-b")]
+}
+
+/// The zones of `region`: `configured` when it is the daemon's region
+/// (`home`), then those vSwitches of `region` use, each once.
+fn zones_in(model: &Model, region: &str, home: &str, configured: &[String]) -> Vec<String> {
+    let mut zones: Vec<String> = if region == home { configured.to_vec() } else { Vec::new() };
+    for v in model.vswitches.iter().filter(|v| v.meta.region_id == region) {
+        if !zones.contains(&v.zone_id) {
+            zones.push(v.zone_id.clone());
+        }
+    }
+    zones
+}
+
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -469,6 +511,8 @@ pub struct Service {
     store: Store,
     router: Option<Router>,
     region_id: String,
+    zones: Vec<String>,
+    endpoint: String,
     strict: bool,
 }
 
@@ -481,7 +525,15 @@ impl Service {
         if let Some(r) = &router {
             model.router.namespace = r.namespace().to_string();
         }
-        let mut service = Self { model, store, router, region_id: region_id.to_string(), strict: false };
+        let mut service = Self {
+            model,
+            store,
+            router,
+            region_id: region_id.to_string(),
+            zones: default_zones(region_id),
+            endpoint: String::new(),
+            strict: false,
+        };
         if let Some(r) = &mut service.router {
             r.converge(&service.model)?;
         }
@@ -510,6 +562,24 @@ impl Service {
         self.strict = strict;
     }
 
+    /// Sets the zones of the daemon's region (DescribeZones); an empty
+    /// list keeps the default, `<region>-a` and `<region>-b`.
+    pub fn set_zones(&mut self, zones: Vec<String>) {
+        self.zones = if zones.is_empty() { default_zones(&self.region_id) } else { zones };
+    }
+
+    /// The zones of the daemon's region: the configured ones and those
+    /// vSwitches already use there.
+    pub fn zones(&self) -> Vec<String> {
+        zones_in(&self.model, &self.region_id, &self.region_id, &self.zones)
+    }
+
+    /// Sets the address the API is served at (DescribeRegions'
+    /// RegionEndpoint).
+    pub fn set_endpoint(&mut self, endpoint: impl Into<String>) {
+        self.endpoint = endpoint.into();
+    }
+
     /// Runs `action` of the product whose API version is `version` (any
     /// product serving that name when the version is not given). The body
     /// returned lacks the RequestId (the server adds it). Errors change
@@ -523,8 +593,15 @@ impl Service {
         let spec = resolve(version, action)?;
         let common: Common = form.decode::<Common>(ENVELOPE)?.request;
         let dry_run = common.dry_run.unwrap_or(false);
-        let mut draft =
-            Draft { model: self.model.clone(), caller, region_id: &self.region_id, common, strict: self.strict };
+        let mut draft = Draft {
+            model: self.model.clone(),
+            caller,
+            region_id: &self.region_id,
+            common,
+            configured_zones: &self.zones,
+            endpoint: &self.endpoint,
+            strict: self.strict,
+        };
         let body = match spec.run {
             Run::Typed { call, .. } => call(&mut draft, form)?,
             Run::Named(handler) => {

@@ -55,8 +55,8 @@ pub fn check_key(key: &str) -> Result<(), ApiError> {
     if lower.starts_with("aliyun") || lower.starts_with("acs:") {
         return Err(bad("a key cannot start with aliyun or acs:"));
     }
-    if lower.starts_with("http://") || lower.starts_with("https://") {
-        return Err(bad("a key cannot start with http:// or https://"));
+    if lower.contains("http://") || lower.contains("https://") {
+        return Err(bad("a key cannot contain http:// or https://"));
     }
     Ok(())
 }
@@ -68,8 +68,8 @@ pub fn check_value(value: &str) -> Result<(), ApiError> {
         return Err(bad("a value has at most 128 characters"));
     }
     let lower = value.to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") {
-        return Err(bad("a value cannot start with http:// or https://"));
+    if lower.contains("http://") || lower.contains("https://") {
+        return Err(bad("a value cannot contain http:// or https://"));
     }
     Ok(())
 }
@@ -95,7 +95,6 @@ pub fn from_params(params: &[TagParam]) -> Result<Vec<Tag>, ApiError> {
 }
 
 /// Adds (or overwrites the values of) `new` on `tags`, within the limit.
-#[allow(dead_code)] // TagResources comes next
 pub fn merge(tags: &mut Vec<Tag>, new: &[Tag]) -> Result<(), ApiError> {
     let mut next = tags.clone();
     for t in new {

@@ -392,6 +392,98 @@ impl Action for ModifyVpcAttribute {
     }
 }
 
+/// DescribeVpcAttribute.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeVpcAttribute {
+    vpc_id: String,
+    /// Only if it is the default VPC: there is none here, `true` finds
+    /// nothing.
+    is_default: Option<bool>,
+}
+
+/// `{"Ipv6CidrBlock": [...]}` (always empty: no IPv6 here).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Ipv6CidrBlocks {
+    ipv6_cidr_block: Vec<Value>,
+}
+
+/// DescribeVpcAttribute's answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeVpcAttributeResponse {
+    vpc_id: String,
+    vpc_name: String,
+    cidr_block: String,
+    description: String,
+    /// `Available`.
+    status: &'static str,
+    region_id: String,
+    creation_time: String,
+    owner_id: Value,
+    is_default: bool,
+    #[serde(rename = "VRouterId")]
+    vrouter_id: String,
+    resource_group_id: String,
+    dns_hostname_status: &'static str,
+    /// The VPC's IPv4 gateway, empty without one.
+    ipv4_gateway_id: String,
+    support_ipv4_gateway: bool,
+    classic_link_enabled: bool,
+    enabled_ipv6: bool,
+    ipv6_cidr_block: String,
+    ipv6_cidr_blocks: Ipv6CidrBlocks,
+    v_switch_ids: VSwitchIds,
+    user_cidrs: UserCidrs,
+    secondary_cidr_blocks: SecondaryCidrBlocks,
+    tags: tag::Tags,
+}
+
+impl Action for DescribeVpcAttribute {
+    const NAME: &'static str = "DescribeVpcAttribute";
+    const PRODUCT: Product = Product::Vpc;
+    const MUTATES: bool = false;
+    const SUMMARY: &'static str = "Shows one VPC of the caller in the call's region (VPC-1).";
+    type Response = DescribeVpcAttributeResponse;
+
+    fn run(self, d: &mut Draft) -> Result<DescribeVpcAttributeResponse, ApiError> {
+        let region = d.require_region()?;
+        let not_found =
+            || ApiError::not_found("InvalidVpcId.NotFound", format!("The specified VPC {} does not exist.", self.vpc_id));
+        let v = &d.model.vpcs[d.vpc_index(&self.vpc_id)?];
+        if v.meta.region_id != region || self.is_default == Some(true) {
+            return Err(not_found());
+        }
+        Ok(DescribeVpcAttributeResponse {
+            vpc_id: v.id.clone(),
+            vpc_name: v.name.clone().unwrap_or_default(),
+            cidr_block: v.cidr_block.to_string(),
+            description: v.meta.description.clone(),
+            status: "Available",
+            region_id: v.meta.region_id.clone(),
+            creation_time: v.meta.creation_time.clone(),
+            owner_id: owner_id(&v.meta),
+            is_default: false,
+            vrouter_id: vrouter_id(v),
+            resource_group_id: v.meta.resource_group_id.clone(),
+            dns_hostname_status: dns_hostname_status(v),
+            ipv4_gateway_id: d.model.ipv4_gateway_of(&v.id).map(|g| g.id.clone()).unwrap_or_default(),
+            support_ipv4_gateway: true,
+            classic_link_enabled: false,
+            enabled_ipv6: false,
+            ipv6_cidr_block: String::new(),
+            ipv6_cidr_blocks: Ipv6CidrBlocks { ipv6_cidr_block: Vec::new() },
+            v_switch_ids: VSwitchIds {
+                v_switch_id: d.model.vswitches.iter().filter(|s| s.vpc_id == v.id).map(|s| s.id.clone()).collect(),
+            },
+            user_cidrs: UserCidrs { user_cidr: Vec::new() },
+            secondary_cidr_blocks: SecondaryCidrBlocks { secondary_cidr_block: Vec::new() },
+            tags: tag::Tags::of(&v.meta.tags),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::service::tests::Scratch;
@@ -465,5 +557,40 @@ mod tests {
         let (vpc, _) = s.vpc_with_vswitch();
         let e = s.err("ModifyVpcAttribute", &[("VpcId", &vpc), ("CidrBlock", "10.1.0.0/16")]);
         assert_eq!(e.code, "InvalidParameter");
+    }
+
+    #[test]
+    fn vpc_1_describe_vpc_attribute_shows_the_vpc_as_the_sdk_reads_it() {
+        let mut s = Scratch::new();
+        let v = s.ok("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16"), ("VpcName", "lab"),
+            ("Description", "d"), ("Tag.1.Key", "env"), ("Tag.1.Value", "lab")]);
+        let id = v["VpcId"].as_str().unwrap().to_string();
+        let vsw = s.ok("CreateVSwitch", &[("VpcId", &id), ("ZoneId", "lab-a"), ("CidrBlock", "10.0.1.0/24")]);
+        let a = s.ok("DescribeVpcAttribute", &[("RegionId", "cn-hangzhou"), ("VpcId", &id)]);
+        assert_eq!((a["VpcId"].as_str(), a["VpcName"].as_str(), a["CidrBlock"].as_str()), (Some(id.as_str()), Some("lab"), Some("10.0.0.0/16")));
+        assert_eq!((a["Status"].as_str(), a["Description"].as_str(), a["RegionId"].as_str()), (Some("Available"), Some("d"), Some("cn-hangzhou")));
+        assert_eq!(a["VRouterId"], v["VRouterId"]);
+        assert_eq!(a["OwnerId"], 1000000000000001u64);
+        assert_eq!((a["IsDefault"].as_bool(), a["EnabledIpv6"].as_bool()), (Some(false), Some(false)));
+        assert_eq!(a["VSwitchIds"]["VSwitchId"], serde_json::json!([vsw["VSwitchId"]]));
+        assert_eq!(a["Tags"]["Tag"], serde_json::json!([{"Key": "env", "Value": "lab"}]));
+        assert_eq!(a["DnsHostnameStatus"], "DISABLED");
+        assert_eq!(a["Ipv4GatewayId"], "");
+        assert!(a["CreationTime"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn vpc_1_describe_vpc_attribute_of_another_account_or_region_is_not_found() {
+        let mut s = Scratch::new();
+        let (id, _) = s.vpc_with_vswitch();
+        let other = crate::api::Caller { account_id: "1000000000000002".into(), admin: false };
+        let e = s.call_as(&other, "DescribeVpcAttribute", &[("RegionId", "cn-hangzhou"), ("VpcId", &id)]).unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (404, "InvalidVpcId.NotFound"));
+        let e = s.err("DescribeVpcAttribute", &[("RegionId", "cn-shanghai"), ("VpcId", &id)]);
+        assert_eq!(e.code, "InvalidVpcId.NotFound");
+        let e = s.err("DescribeVpcAttribute", &[("RegionId", "cn-hangzhou"), ("VpcId", &id), ("IsDefault", "true")]);
+        assert_eq!(e.code, "InvalidVpcId.NotFound");
+        assert_eq!(s.err("DescribeVpcAttribute", &[("VpcId", &id)]).code, "MissingParameter");
+        assert_eq!(s.err("DescribeVpcAttribute", &[("RegionId", "cn-hangzhou")]).code, "MissingParameter");
     }
 }
