@@ -1276,4 +1276,75 @@ mod tests {
         let sys = other["RouteTableId"].as_str().unwrap();
         assert_eq!(s.err("DeleteRouteTable", &[R, ("RouteTableId", sys)]).code, "IncorrectRouteTableType");
     }
+
+    #[test]
+    fn route_table_tags_are_kept_shown_and_filtered_on() {
+        let mut s = Scratch::new();
+        let (vpc, _) = s.vpc_with_vswitch();
+        let t = s.ok("CreateRouteTable", &[R, ("VpcId", &vpc), ("Description", "d"), ("Tag.1.Key", "env"), ("Tag.1.Value", "lab")]);
+        let t = t["RouteTableId"].as_str().unwrap();
+        let l = s.ok("DescribeRouteTableList", &[R, ("VpcId", &vpc), ("Tag.1.Key", "env"), ("Tag.1.Value", "lab")]);
+        assert_eq!(l["TotalCount"], 1);
+        let item = &l["RouterTableList"]["RouterTableListType"][0];
+        assert_eq!(item["RouteTableId"], t);
+        assert_eq!(item["Tags"]["Tag"], serde_json::json!([{"Key": "env", "Value": "lab"}]));
+        assert_eq!((item["Description"].as_str(), item["AssociateType"].as_str()), (Some("d"), Some("VSwitch")));
+        assert!(item["OwnerId"].is_u64());
+        assert_eq!(s.ok("DescribeRouteTableList", &[R, ("VpcId", &vpc)])["TotalCount"], 2);
+        assert_eq!(s.ok("DescribeRouteTableList", &[R, ("VpcId", &vpc), ("RouterType", "VRouter")])["TotalCount"], 2);
+        assert_eq!(s.ok("DescribeRouteTableList", &[R, ("VpcId", &vpc), ("RouterType", "VBR")])["TotalCount"], 0);
+        let e = s.err("CreateRouteTable", &[R, ("VpcId", &vpc), ("Tag.1.Key", "aliyun-x")]);
+        assert_eq!(e.code, "InvalidTagKey.Malformed");
+        assert_eq!(s.err("CreateRouteTable", &[("VpcId", &vpc)]).code, "MissingParameter");
+    }
+
+    #[test]
+    fn several_next_hops_are_refused_by_name() {
+        let mut s = Scratch::new();
+        let (_, fw, t) = table_with_appliance(&mut s);
+        let e = s.err("CreateRouteEntry", &[("RouteTableId", &t), ("DestinationCidrBlock", "192.168.0.0/16"), ("NextHopId", &fw),
+            ("NextHopList.1.NextHopId", &fw), ("NextHopList.1.NextHopType", "Instance")]);
+        assert_eq!(e.code, "UnsupportedParameter");
+        assert!(e.message.contains("NextHopList"), "{e:?}");
+        let e = s.err("DeleteRouteEntry", &[("RouteTableId", &t), ("DestinationCidrBlock", "192.168.0.0/16"), ("NextHopList.1.NextHopId", &fw)]);
+        assert_eq!(e.code, "UnsupportedParameter");
+        assert!(custom_destinations(&mut s, &t).is_empty());
+    }
+
+    #[test]
+    fn route_entry_list_is_filtered_and_paged_by_next_token() {
+        let mut s = Scratch::new();
+        let (_, fw, t) = table_with_appliance(&mut s);
+        let owned: Vec<(String, String)> = (1..=3)
+            .flat_map(|n| {
+                [
+                    (format!("RouteEntries.{n}.RouteTableId"), t.clone()),
+                    (format!("RouteEntries.{n}.DstCidrBlock"), format!("100.{n}.0.0/16")),
+                    (format!("RouteEntries.{n}.NextHop"), fw.clone()),
+                    (format!("RouteEntries.{n}.IpVersion"), "4".into()),
+                ]
+            })
+            .collect();
+        let mut params: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        params.push(R);
+        assert_eq!(s.ok("CreateRouteEntries", &params)["SuccessCount"], 3);
+        let page = |s: &mut Scratch, token: &str| s.ok("DescribeRouteEntryList", &[R, ("RouteTableId", &t), ("MaxResult", "3"), ("NextToken", token)]);
+        let first = page(&mut s, "");
+        assert_eq!(first["TotalCount"], 4);
+        assert_eq!(first["RouteEntrys"]["RouteEntry"][0]["Type"], "System");
+        assert_eq!(first["RouteEntrys"]["RouteEntry"][0]["NextHops"]["NextHop"][0]["NextHopType"], "local");
+        assert_eq!(first["RouteEntrys"]["RouteEntry"][0]["NextHops"]["NextHop"][0]["Enabled"], 1);
+        let rest = page(&mut s, first["NextToken"].as_str().unwrap());
+        assert_eq!(rest["RouteEntrys"]["RouteEntry"][0]["DestinationCidrBlock"], "100.3.0.0/16");
+        assert_eq!(rest["NextToken"], "");
+        let only = |s: &mut Scratch, f: (&str, &str)| s.ok("DescribeRouteEntryList", &[R, ("RouteTableId", &t), f])["TotalCount"].clone();
+        assert_eq!(only(&mut s, ("DestCidrBlockList.1", "100.2.0.0/16")), 1);
+        assert_eq!(only(&mut s, ("DestinationCidrBlock", "10.0.1.0/24")), 1);
+        assert_eq!(only(&mut s, ("NextHopType", "Instance")), 3);
+        assert_eq!(only(&mut s, ("IpVersion", "IPv6")), 0);
+        assert_eq!(only(&mut s, ("ServiceType", "TRF")), 0);
+        assert_eq!(s.err("DescribeRouteEntryList", &[R, ("RouteTableId", &t), ("MaxResult", "101")]).code, "InvalidParameter");
+        assert_eq!(s.err("DescribeRouteEntryList", &[R, ("RouteTableId", &t), ("NextToken", "x")]).code, "InvalidNextToken");
+        assert_eq!(s.err("DescribeRouteEntryList", &[R]).code, "MissingParameter");
+    }
 }

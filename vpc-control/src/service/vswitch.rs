@@ -412,7 +412,7 @@ mod tests {
     }
 
     #[test]
-    fn vpc_1_tags_at_creation_are_kept_shown_and_filtered_on() {
+    fn vswitch_tags_are_kept_shown_and_filtered_on() {
         let mut s = Scratch::new();
         let (vpc, plain) = s.vpc_with_vswitch();
         let v = s.ok(
@@ -449,7 +449,7 @@ mod tests {
     }
 
     #[test]
-    fn vpc_1_describe_vswitch_attributes_answers_one_vswitch() {
+    fn describe_vswitch_attributes_answers_one_vswitch() {
         let mut s = Scratch::new();
         let (vpc, vsw) = s.vpc_with_vswitch();
         s.ok("ModifyVSwitchAttribute", &[("VSwitchId", &vsw), ("VSwitchName", "app"), ("Description", "d")]);
