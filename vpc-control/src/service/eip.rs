@@ -693,3 +693,130 @@ impl Action for DescribeEipAddresses {
         Ok(DescribeEipAddressesResponse { eip_addresses: EipAddresses { eip_address }, page })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::service::tests::Scratch;
+
+    const R: (&str, &str) = ("RegionId", "cn-hangzhou");
+
+    /// `base` and `extra` parameters together.
+    fn with<'a>(base: &[(&'a str, &'a str)], extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        base.iter().chain(extra).copied().collect()
+    }
+
+    fn allocate(s: &mut Scratch, extra: &[(&str, &str)]) -> (String, String) {
+        let mut p = vec![R];
+        p.extend_from_slice(extra);
+        let e = s.ok("AllocateEipAddress", &p);
+        (e["AllocationId"].as_str().unwrap().to_string(), e["EipAddress"].as_str().unwrap().to_string())
+    }
+
+    #[test]
+    fn pay_as_you_go_billing_parameters_are_checked_and_the_rest_refused() {
+        let mut s = Scratch::new();
+        let (id, _) = allocate(&mut s, &[("InstanceChargeType", "PostPaid"), ("InternetChargeType", "PayByBandwidth"), ("ISP", "BGP"),
+            ("Netmode", "public"), ("AutoPay", "false"), ("Period", "3"), ("PricingCycle", "Month"), ("Bandwidth", "500")]);
+        assert_eq!(s.service.model().eips[0].bandwidth, 500);
+        let code = |s: &mut Scratch, p: &[(&str, &str)]| {
+            let mut all = vec![R];
+            all.extend_from_slice(p);
+            s.err("AllocateEipAddress", &all).code
+        };
+        for (name, value) in [("InstanceChargeType", "PrePaid"), ("InternetChargeType", "PayByTraffic"), ("ISP", "BGP_PRO"),
+            ("Zone", "cn-hangzhou-a"), ("PublicIpAddressPoolId", "pippool-1"), ("SecurityProtectionTypes.1", "AntiDDoS_Enhanced"),
+            ("InstanceId", "eip-old"), ("ActivityId", "1")]
+        {
+            assert_eq!(code(&mut s, &[(name, value)]), "UnsupportedParameter", "{name}={value}");
+        }
+        for (name, value) in [("ISP", "Dialup"), ("Netmode", "private"), ("Period", "10"), ("Period", "6"), ("Bandwidth", "501"),
+            ("Bandwidth", "0"), ("PricingCycle", "Week"), ("AutoPay", "maybe"), ("IpAddress", "x")]
+        {
+            let p: &[(&str, &str)] = if value == "6" { &[(name, value), ("PricingCycle", "Year")] } else { &[(name, value)] };
+            assert_eq!(code(&mut s, p), "InvalidParameter", "{name}={value}");
+        }
+        assert_eq!(code(&mut s, &[("Tag.1.Key", "aliyun")]), "InvalidTagKey.Malformed");
+        assert_eq!(s.service.model().eips.len(), 1);
+        assert_eq!(s.service.model().eips[0].id, id);
+    }
+
+    #[test]
+    fn tags_at_creation_are_kept_shown_and_filtered_on() {
+        let mut s = Scratch::new();
+        let (lab, ip) = allocate(&mut s, &[("Tag.1.Key", "env"), ("Tag.1.Value", "lab"), ("Name", "one"), ("Description", "d")]);
+        let (prod, _) = allocate(&mut s, &[("Tag.1.Key", "env"), ("Tag.1.Value", "prod")]);
+        let d = s.ok("DescribeEipAddresses", &[R, ("Tag.1.Key", "env"), ("Tag.1.Value", "lab")]);
+        assert_eq!(d["TotalCount"], 1);
+        let e = &d["EipAddresses"]["EipAddress"][0];
+        assert_eq!((e["AllocationId"].as_str(), e["IpAddress"].as_str()), (Some(lab.as_str()), Some(ip.as_str())));
+        assert_eq!(e["Tags"]["Tag"], serde_json::json!([{"Key": "env", "Value": "lab"}]));
+        assert_eq!((e["Name"].as_str(), e["Description"].as_str(), e["Bandwidth"].as_str()), (Some("one"), Some("d"), Some("5")));
+        assert_eq!((e["Status"].as_str(), e["ChargeType"].as_str(), e["ISP"].as_str()), (Some("Available"), Some("PostPaid"), Some("BGP")));
+        assert_eq!(s.ok("DescribeEipAddresses", &[R, ("Tag.1.Key", "env")])["TotalCount"], 2);
+        let both = format!("{lab},{prod}");
+        assert_eq!(s.ok("DescribeEipAddresses", &[R, ("AllocationId", &both)])["TotalCount"], 2);
+        assert_eq!(s.ok("DescribeEipAddresses", &[R, ("EipAddress", &ip)])["TotalCount"], 1);
+        assert_eq!(s.ok("DescribeEipAddresses", &[R, ("EipName", "one")])["TotalCount"], 1);
+    }
+
+    #[test]
+    fn filters_on_what_no_eip_here_has_find_nothing() {
+        let mut s = Scratch::new();
+        allocate(&mut s, &[]);
+        let count = |s: &mut Scratch, p: (&str, &str)| s.ok("DescribeEipAddresses", &[R, p])["TotalCount"].as_u64().unwrap();
+        for p in [("ChargeType", "PostPaid"), ("ISP", "BGP"), ("SecurityProtectionEnabled", "false"), ("ServiceManaged", "false"),
+            ("Status", "Available"), ("IncludeReservationData", "false")]
+        {
+            assert_eq!(count(&mut s, p), 1, "{p:?}");
+        }
+        let since = |s: &mut Scratch, t: &str| {
+            s.ok("DescribeEipAddresses", &[R, ("Filter.1.Key", "CreationStartTime"), ("Filter.1.Value", t)])["TotalCount"].as_u64()
+        };
+        assert_eq!((since(&mut s, "2000-01-01T00:00Z"), since(&mut s, "2999-01-01T00:00Z")), (Some(1), Some(0)));
+        for p in [("ChargeType", "PrePaid"), ("ISP", "BGP_PRO"), ("LockReason", "financial"), ("SecurityProtectionEnabled", "true"),
+            ("ServiceManaged", "true"), ("Status", "InUse"), ("ResourceGroupId", "rg-other")]
+        {
+            assert_eq!(count(&mut s, p), 0, "{p:?}");
+        }
+        for p in [("IncludeReservationData", "true"), ("PublicIpAddressPoolId", "pippool-1"), ("SegmentInstanceId", "eipsg-1")] {
+            assert_eq!(s.err("DescribeEipAddresses", &[R, p]).code, "UnsupportedParameter", "{p:?}");
+        }
+        let e = s.err("DescribeEipAddresses", &[R, ("Filter.1.Key", "Colour"), ("Filter.1.Value", "x")]);
+        assert!(e.message.contains("Filter.1.Key"), "{e:?}");
+        let e = s.err("DescribeEipAddresses", &[R, ("Filter.1.Key", "CreationStartTime"), ("Filter.1.Value", "yesterday")]);
+        assert!(e.message.contains("Filter.1.Value"), "{e:?}");
+        assert_eq!(s.err("DescribeEipAddresses", &[R, ("PageSize", "101")]).code, "InvalidParameter");
+        assert_eq!(s.err("DescribeEipAddresses", &[]).code, "MissingParameter");
+    }
+
+    #[test]
+    fn associate_checks_the_target_and_unassociate_the_association() {
+        let mut s = Scratch::new();
+        let (vpc, vsw) = s.vpc_with_vswitch();
+        let i = s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("PrivateIpAddress", "10.0.1.10")]);
+        let inst = i["InstanceIdSets"]["InstanceIdSet"][0].as_str().unwrap().to_string();
+        let (id, _) = allocate(&mut s, &[]);
+        let base = [R, ("AllocationId", id.as_str()), ("InstanceId", inst.as_str())];
+        assert_eq!(s.err("AssociateEipAddress", &with(&base, &[("Mode", "BINDED")])).code, "UnsupportedParameter");
+        assert_eq!(s.err("AssociateEipAddress", &with(&base, &[("InstanceRegionId", "cn-beijing")])).code, "UnsupportedParameter");
+        assert_eq!(s.err("AssociateEipAddress", &with(&base, &[("VpcId", "vpc-other")])).code, "InvalidParameter");
+        assert_eq!(s.err("AssociateEipAddress", &with(&base, &[("PrivateIpAddress", "10.0.1.11")])).code, "InvalidPrivateIpAddress");
+        assert_eq!(s.err("AssociateEipAddress", &with(&base, &[("InstanceType", "SlbInstance")])).code, "InvalidInstanceType.ValueNotSupported");
+        assert!(s.service.model().eips[0].association.is_none());
+        s.ok("AssociateEipAddress", &with(&base, &[("Mode", "NAT"), ("InstanceRegionId", "cn-hangzhou"), ("VpcId", &vpc),
+            ("PrivateIpAddress", "10.0.1.10"), ("InstanceType", "EcsInstance")]));
+        let d = s.ok("DescribeEipAddresses", &[R, ("AssociatedInstanceId", &inst), ("AssociatedInstanceType", "EcsInstance")]);
+        let e = &d["EipAddresses"]["EipAddress"][0];
+        assert_eq!((e["Status"].as_str(), e["VpcId"].as_str(), e["PrivateIpAddress"].as_str()), (Some("InUse"), Some(vpc.as_str()), Some("10.0.1.10")));
+        assert_eq!(e["InstanceRegionId"], "cn-hangzhou");
+        assert_eq!(s.err("ReleaseEipAddress", &[R, ("AllocationId", &id)]).code, "IncorrectEipStatus");
+        let base = [R, ("AllocationId", id.as_str())];
+        assert_eq!(s.err("UnassociateEipAddress", &with(&base, &[("InstanceType", "Nat")])).code, "InvalidParameter");
+        assert_eq!(s.err("UnassociateEipAddress", &with(&base, &[("PrivateIpAddress", "10.0.1.11")])).code, "InvalidPrivateIpAddress");
+        assert_eq!(s.err("UnassociateEipAddress", &with(&base, &[("InstanceId", "i-other")])).code, "InvalidInstanceId.NotFound");
+        s.ok("UnassociateEipAddress", &with(&base, &[("InstanceId", &inst), ("InstanceType", "EcsInstance"), ("PrivateIpAddress", "10.0.1.10")]));
+        assert_eq!(s.err("UnassociateEipAddress", &with(&base, &[])).code, "IncorrectEipStatus");
+        s.ok("ReleaseEipAddress", &[R, ("AllocationId", &id)]);
+        assert!(s.service.model().eips.is_empty());
+    }
+}

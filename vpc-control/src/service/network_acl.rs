@@ -814,4 +814,99 @@ mod tests {
         assert_eq!(err(&mut s, &[("IngressAclEntries.1.Protocol", "tcp")]), "MissingParameter");
         assert!(s.service.model().network_acls[0].ingress.is_empty());
     }
+
+    fn acl_of(s: &mut Scratch, vpc: &str, extra: &[(&str, &str)]) -> String {
+        let mut p = vec![R, ("VpcId", vpc)];
+        p.extend_from_slice(extra);
+        s.ok("CreateNetworkAcl", &p)["NetworkAclId"].as_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn tags_at_creation_are_kept_shown_and_filtered_on() {
+        let mut s = Scratch::new();
+        let (vpc, _) = s.vpc_with_vswitch();
+        let lab = acl_of(&mut s, &vpc, &[("Tag.1.Key", "env"), ("Tag.1.Value", "lab"), ("Description", "d")]);
+        acl_of(&mut s, &vpc, &[("Tag.1.Key", "env"), ("Tag.1.Value", "prod")]);
+        let d = s.ok("DescribeNetworkAcls", &[R, ("Tags.1.Key", "env"), ("Tags.1.Value", "lab")]);
+        assert_eq!(d["TotalCount"], "1");
+        let a = &d["NetworkAcls"]["NetworkAcl"][0];
+        assert_eq!(a["NetworkAclId"], lab.as_str());
+        assert_eq!(a["Tags"]["Tag"], serde_json::json!([{"Key": "env", "Value": "lab"}]));
+        assert_eq!(a["Description"], "d");
+        assert_eq!(a["OwnerId"], 1000000000000001u64);
+        assert_eq!(s.ok("DescribeNetworkAcls", &[R, ("Tags.1.Key", "env")])["TotalCount"], "2");
+        let attr = s.ok("DescribeNetworkAclAttributes", &[R, ("NetworkAclId", &lab)]);
+        assert_eq!(attr["NetworkAclAttribute"]["Tags"]["Tag"][0]["Key"], "env");
+        assert_eq!(s.err("CreateNetworkAcl", &[R, ("VpcId", &vpc), ("Tag.1.Key", "acs:x")]).code, "InvalidTagKey.Malformed");
+        assert_eq!(s.service.model().network_acls.len(), 2);
+    }
+
+    #[test]
+    fn acl_2_both_directions_are_replaced_in_order_and_kept_ids_survive() {
+        let mut s = Scratch::new();
+        let (vpc, _) = s.vpc_with_vswitch();
+        let acl = acl_of(&mut s, &vpc, &[]);
+        s.ok("UpdateNetworkAclEntries", &[R, ("NetworkAclId", &acl), ("UpdateIngressAclEntries", "true"), ("UpdateEgressAclEntries", "true"),
+            ("IngressAclEntries.1.Policy", "accept"), ("IngressAclEntries.1.Protocol", "tcp"), ("IngressAclEntries.1.Port", "22/22"),
+            ("IngressAclEntries.1.SourceCidrIp", "10.0.2.0/24"), ("IngressAclEntries.1.NetworkAclEntryName", "ssh"),
+            ("EgressAclEntries.1.Policy", "drop"), ("EgressAclEntries.1.Protocol", "udp"), ("EgressAclEntries.1.Port", "53/53"),
+            ("EgressAclEntries.1.DestinationCidrIp", "0.0.0.0/0"), ("EgressAclEntries.1.EntryType", "custom"), ("EgressAclEntries.1.IpVersion", "IPv4")]);
+        let ssh = s.service.model().network_acls[0].ingress[0].id.clone();
+        // The kept entry moves after a new one and keeps its id.
+        s.ok("UpdateNetworkAclEntries", &[R, ("NetworkAclId", &acl), ("UpdateIngressAclEntries", "true"),
+            ("IngressAclEntries.1.Policy", "drop"), ("IngressAclEntries.1.Protocol", "icmp"), ("IngressAclEntries.1.Port", "-1/-1"),
+            ("IngressAclEntries.1.SourceCidrIp", "10.0.3.0/24"),
+            ("IngressAclEntries.2.NetworkAclEntryId", &ssh), ("IngressAclEntries.2.Policy", "accept"), ("IngressAclEntries.2.Protocol", "tcp"),
+            ("IngressAclEntries.2.Port", "22/23"), ("IngressAclEntries.2.SourceCidrIp", "10.0.2.0/24")]);
+        let a = s.ok("DescribeNetworkAclAttributes", &[R, ("NetworkAclId", &acl)]);
+        let a = &a["NetworkAclAttribute"];
+        let ingress = a["IngressAclEntries"]["IngressAclEntry"].as_array().unwrap();
+        assert_eq!(ingress.len(), 3);
+        assert_eq!((ingress[0]["Protocol"].as_str(), ingress[1]["NetworkAclEntryId"].as_str()), (Some("icmp"), Some(ssh.as_str())));
+        assert_eq!((ingress[1]["Port"].as_str(), ingress[2]["EntryType"].as_str()), (Some("22/23"), Some("system")));
+        let egress = &a["EgressAclEntries"]["EgressAclEntry"][0];
+        assert_eq!((egress["DestinationCidrIp"].as_str(), egress["Policy"].as_str()), (Some("0.0.0.0/0"), Some("drop")));
+        let e = s.err("UpdateNetworkAclEntries", &[R, ("NetworkAclId", &acl), ("UpdateIngressAclEntries", "true"),
+            ("IngressAclEntries.1.NetworkAclEntryId", "nae-other"), ("IngressAclEntries.1.Policy", "accept"), ("IngressAclEntries.1.Protocol", "all"),
+            ("IngressAclEntries.1.Port", "-1/-1"), ("IngressAclEntries.1.SourceCidrIp", "0.0.0.0/0")]);
+        assert_eq!(e.code, "InvalidNetworkAclEntryId.NotFound");
+        let e = s.err("UpdateNetworkAclEntries", &[R, ("NetworkAclId", &acl), ("UpdateIngressAclEntries", "true"),
+            ("IngressAclEntries.1.Policy", "accept"), ("IngressAclEntries.1.Protocol", "all"), ("IngressAclEntries.1.Port", "-1/-1"),
+            ("IngressAclEntries.1.DestinationCidrIp", "0.0.0.0/0")]);
+        assert_eq!(e.code, "InvalidParameter", "an outbound field in an inbound entry: {e:?}");
+        let e = s.err("UpdateNetworkAclEntries", &[R, ("NetworkAclId", &acl),
+            ("EgressAclEntries.1.Policy", "accept"), ("EgressAclEntries.1.Protocol", "all"), ("EgressAclEntries.1.Port", "-1/-1"),
+            ("EgressAclEntries.1.DestinationCidrIp", "0.0.0.0/0")]);
+        assert!(e.message.contains("UpdateEgressAclEntries"), "{e:?}");
+        let e = s.err("UpdateNetworkAclEntries", &[R, ("NetworkAclId", &acl), ("UpdateEgressAclEntries", "true"),
+            ("EgressAclEntries.1.Policy", "accept"), ("EgressAclEntries.1.Protocol", "all"), ("EgressAclEntries.1.Port", "-1/-1"),
+            ("EgressAclEntries.1.DestinationCidrIp", "0.0.0.0/0"), ("EgressAclEntries.1.IpVersion", "IPv6")]);
+        assert_eq!(e.code, "UnsupportedFeature.IPv6");
+        // Clearing: the flag without entries.
+        s.ok("UpdateNetworkAclEntries", &[R, ("NetworkAclId", &acl), ("UpdateEgressAclEntries", "true")]);
+        let m = s.service.model();
+        assert_eq!((m.network_acls[0].ingress.len(), m.network_acls[0].egress.len()), (2, 0));
+    }
+
+    #[test]
+    fn describe_filters_by_vswitch_and_pages_with_string_counts() {
+        let mut s = Scratch::new();
+        let (vpc, vsw) = s.vpc_with_vswitch();
+        let acl = acl_of(&mut s, &vpc, &[("NetworkAclName", "a")]);
+        acl_of(&mut s, &vpc, &[("NetworkAclName", "b")]);
+        s.ok("AssociateNetworkAcl", &[R, ("NetworkAclId", &acl), ("Resource.1.ResourceId", &vsw)]);
+        let d = s.ok("DescribeNetworkAcls", &[R, ("ResourceId", &vsw), ("ResourceType", "VSwitch")]);
+        assert_eq!((d["TotalCount"].as_str(), d["NetworkAcls"]["NetworkAcl"][0]["NetworkAclId"].as_str()), (Some("1"), Some(acl.as_str())));
+        let d = s.ok("DescribeNetworkAcls", &[R, ("PageSize", "1"), ("PageNumber", "2")]);
+        assert_eq!((d["TotalCount"].as_str(), d["PageNumber"].as_str(), d["PageSize"].as_str()), (Some("2"), Some("2"), Some("1")));
+        assert_eq!(d["NetworkAcls"]["NetworkAcl"][0]["NetworkAclName"], "b");
+        assert_eq!(s.err("DescribeNetworkAcls", &[R, ("ResourceType", "Eni")]).code, "InvalidParameter");
+        assert_eq!(s.err("DescribeNetworkAcls", &[R, ("PageSize", "51")]).code, "InvalidParameter");
+        assert_eq!(s.err("DescribeNetworkAcls", &[]).code, "MissingParameter");
+        let e = s.err("AssociateNetworkAcl", &[R, ("NetworkAclId", &acl), ("Resource.1.ResourceId", &vsw), ("Resource.1.ResourceType", "Eni")]);
+        assert!(e.message.contains("Resource.1.ResourceType"), "{e:?}");
+        let e = s.err("AssociateNetworkAcl", &[R, ("NetworkAclId", &acl)]);
+        assert_eq!(e.code, "MissingParameter");
+        assert_eq!(s.err("UnassociateNetworkAcl", &[R, ("NetworkAclId", &acl), ("Resource.1.ResourceType", "VSwitch")]).code, "MissingParameter");
+    }
 }
