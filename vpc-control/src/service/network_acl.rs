@@ -7,7 +7,7 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Action, Draft, owner_id, tag, vpc::Empty};
+use super::{Action, Draft, owner_id, paginate, tag, vpc::Empty};
 use crate::{
     api::{ApiError, Product, new_id},
     model::{IpProtocol, NetworkAcl, NetworkAclEntry, RulePolicy},
@@ -726,7 +726,7 @@ impl Action for DescribeNetworkAcls {
         }
         let acls: Vec<&NetworkAcl> =
             d.model.network_acls.iter().filter(|a| d.in_view(&a.meta) && self.selects(d, a)).collect();
-        let (acls, page) = super::paginate(acls, self.page_number, self.page_size, MAX_PAGE_SIZE)?;
+        let (acls, page) = paginate(acls, self.page_number, self.page_size, MAX_PAGE_SIZE)?;
         Ok(DescribeNetworkAclsResponse {
             network_acls: NetworkAcls { network_acl: acls.into_iter().map(|a| attribute(d, a)).collect() },
             total_count: page.total_count.to_string(),
