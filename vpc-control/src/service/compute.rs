@@ -115,7 +115,7 @@ fn check_user_data(data: &str) -> Result<(), ApiError> {
     let alphabet = |b: &u8| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/';
     let body = data.trim_end_matches('=');
     let padding = bytes.len() - body.len();
-    if bytes.len() % 4 != 0 || padding > 2 || !body.as_bytes().iter().all(alphabet) {
+    if !bytes.len().is_multiple_of(4) || padding > 2 || !body.as_bytes().iter().all(alphabet) {
         return Err(ApiError::bad("InvalidUserData.Base64FormatInvalid", "The specified UserData is not base64 encoded."));
     }
     if bytes.len() / 4 * 3 - padding > MAX_USER_DATA {
@@ -344,7 +344,7 @@ fn encode_token(id: &str) -> String {
 /// not hand out.
 fn decode_token(token: &str) -> Result<String, ApiError> {
     let bad = || ApiError::bad("InvalidNextToken", format!("The specified NextToken {token:?} is not valid."));
-    if token.len() < 10 || token.len() % 2 != 0 || !token.is_ascii() {
+    if token.len() < 10 || !token.len().is_multiple_of(2) || !token.is_ascii() {
         return Err(bad());
     }
     let check = u32::from_str_radix(&token[..8], 16).map_err(|_| bad())?;
@@ -1920,16 +1920,16 @@ mod tests {
             all.extend_from_slice(p);
             listed(&s.ok("DescribeInstances", &all))
         };
-        assert_eq!(find(&mut s, &[("Tag.1.Key", "role"), ("Tag.1.Value", "web")]), [a.clone()]);
+        assert_eq!(find(&mut s, &[("Tag.1.Key", "role"), ("Tag.1.Value", "web")]), [a.as_str()]);
         assert_eq!(find(&mut s, &[("Tag.1.Key", "role"), ("Tag.1.Value", "db")]), Vec::<String>::new());
-        assert_eq!(find(&mut s, &[("SecurityGroupId", &sg)]), [b.clone()]);
-        assert_eq!(find(&mut s, &[("ImageId", "img")]), [b.clone()]);
-        assert_eq!(find(&mut s, &[("PrivateIpAddresses", "[\"10.0.1.1\"]")]), [a.clone()]);
+        assert_eq!(find(&mut s, &[("SecurityGroupId", &sg)]), [b.as_str()]);
+        assert_eq!(find(&mut s, &[("ImageId", "img")]), [b.as_str()]);
+        assert_eq!(find(&mut s, &[("PrivateIpAddresses", "[\"10.0.1.1\"]")]), [a.as_str()]);
         assert_eq!(find(&mut s, &[("VSwitchId", &vsw), ("ZoneId", "lab-a"), ("Status", "Running")]).len(), 2);
         assert_eq!(find(&mut s, &[("Status", "Stopped")]).len(), 0);
         assert_eq!(find(&mut s, &[("InstanceChargeType", "PostPaid")]).len(), 2);
         assert_eq!(find(&mut s, &[("InstanceChargeType", "PrePaid")]).len(), 0);
-        assert_eq!(find(&mut s, &[("InstanceName", "b")]), [b.clone()]);
+        assert_eq!(find(&mut s, &[("InstanceName", "b")]), [b.as_str()]);
         let e = s.err("DescribeInstances", &[R, ("Ipv6Address.1", "2001:db8::1")]);
         assert_eq!(e.code, "UnsupportedParameter");
         let e = s.err("DescribeInstances", &[R, ("NeedSaleCycle", "true")]);
