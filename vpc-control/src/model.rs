@@ -631,9 +631,48 @@ pub struct Instance {
     /// InstanceType: accepted and recorded.
     #[serde(default)]
     pub instance_type: String,
+    /// HostName (`None`: the instance id).
+    #[serde(default)]
+    pub host_name: Option<String>,
+    /// UserData, base64 as given (recorded and answered, never run).
+    #[serde(default)]
+    pub user_data: String,
+    /// InternetMaxBandwidthIn (Mbit/s; recorded, not enforced; `None`: the
+    /// cloud's default).
+    #[serde(default)]
+    pub internet_max_bandwidth_in: Option<u32>,
+    /// InternetChargeType of the public bandwidth (recorded; empty: the
+    /// cloud's default, PayByTraffic).
+    #[serde(default)]
+    pub internet_charge_type: String,
+    /// The system disk as asked for (recorded; nothing boots from it).
+    #[serde(default)]
+    pub system_disk: SystemDisk,
     /// API metadata.
     #[serde(default)]
     pub meta: Meta,
+}
+
+/// An instance's system disk as RunInstances recorded it (`SystemDisk.*`);
+/// empty fields are the cloud's defaults.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemDisk {
+    /// Category (empty: cloud_essd).
+    #[serde(default)]
+    pub category: String,
+    /// Size in GiB (0: 40).
+    #[serde(default)]
+    pub size: u32,
+    /// DiskName.
+    #[serde(default)]
+    pub name: String,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// PerformanceLevel of an ESSD (empty: PL1).
+    #[serde(default)]
+    pub performance_level: String,
 }
 
 fn default_true() -> bool {

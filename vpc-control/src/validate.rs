@@ -748,6 +748,11 @@ mod tests {
                 instance_type: String::new(),
                 internet_max_bandwidth_out: 0,
                 public_ip_address: None,
+                host_name: None,
+                user_data: String::new(),
+                internet_max_bandwidth_in: None,
+                internet_charge_type: String::new(),
+                system_disk: Default::default(),
                 meta: Default::default(),
             });
         }
