@@ -1401,6 +1401,8 @@ impl Action for LeaveSecurityGroup {
 mod tests {
     use std::net::Ipv4Addr;
 
+    use serde_json::json;
+
     use crate::{
         compile,
         policy::{self, Verdict},
@@ -1532,5 +1534,238 @@ mod tests {
         let id = s.ok("RunInstances", &p)["InstanceIdSets"]["InstanceIdSet"][0].as_str().unwrap().to_string();
         let e = s.err("JoinSecurityGroup", &[R, ("SecurityGroupId", &groups[5]), ("InstanceId", &id)]);
         assert_eq!(e.code, "JoinedGroupLimitExceed");
+    }
+
+    fn group(s: &mut Scratch, vpc: &str, extra: &[(&str, &str)]) -> String {
+        let mut p = vec![R, ("VpcId", vpc)];
+        p.extend_from_slice(extra);
+        s.ok("CreateSecurityGroup", &p)["SecurityGroupId"].as_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn tags_at_creation_are_filtered_on_and_answered_as_ecs_spells_them() {
+        let mut s = Scratch::new();
+        let (vpc, _) = s.vpc_with_vswitch();
+        let web = group(&mut s, &vpc, &[("Tag.1.Key", "env"), ("Tag.1.Value", "lab"), ("Tag.2.Key", "team")]);
+        group(&mut s, &vpc, &[("Tag.1.Key", "env"), ("Tag.1.Value", "prod")]);
+        let v = s.ok("DescribeSecurityGroups", &[R, ("Tag.1.Key", "env"), ("Tag.1.Value", "lab")]);
+        assert_eq!(v["TotalCount"], 1);
+        let g = &v["SecurityGroups"]["SecurityGroup"][0];
+        assert_eq!(g["SecurityGroupId"], web.as_str());
+        assert_eq!(g["Tags"]["Tag"], json!([{"TagKey": "env", "TagValue": "lab"}, {"TagKey": "team", "TagValue": ""}]));
+        assert_eq!(s.ok("DescribeSecurityGroups", &[R, ("Tag.1.Key", "env")])["TotalCount"], 2);
+        assert_eq!(s.err("CreateSecurityGroup", &[R, ("VpcId", &vpc), ("Tag.1.Key", "acs:x")]).code, "InvalidTagKey.Malformed");
+        assert_eq!(s.err("CreateSecurityGroup", &[R, ("VpcId", &vpc), ("ServiceManaged", "true")]).code, "UnsupportedParameter");
+        assert_eq!(s.service.model().security_groups.len(), 2);
+    }
+
+    #[test]
+    fn describe_filters_name_fuzzily_and_counts_on_request() {
+        let mut s = Scratch::new();
+        let (vpc, _) = s.vpc_with_vswitch();
+        group(&mut s, &vpc, &[("SecurityGroupName", "web-front")]);
+        group(&mut s, &vpc, &[("SecurityGroupName", "db")]);
+        let n = |s: &mut Scratch, p: &[(&str, &str)]| {
+            let mut q = vec![R];
+            q.extend_from_slice(p);
+            s.ok("DescribeSecurityGroups", &q)["TotalCount"].as_u64().unwrap()
+        };
+        assert_eq!(n(&mut s, &[("SecurityGroupName", "web")]), 0);
+        assert_eq!(n(&mut s, &[("SecurityGroupName", "web"), ("FuzzyQuery", "true")]), 1);
+        assert_eq!(n(&mut s, &[("NetworkType", "classic")]), 0);
+        assert_eq!(n(&mut s, &[("NetworkType", "vpc")]), 2);
+        assert_eq!(n(&mut s, &[("ServiceManaged", "true")]), 0);
+        let v = s.ok("DescribeSecurityGroups", &[R, ("IsQueryEcsCount", "false")]);
+        assert!(v["SecurityGroups"]["SecurityGroup"][0].get("EcsCount").is_none());
+        let v = s.ok("DescribeSecurityGroups", &[R]);
+        assert_eq!(v["SecurityGroups"]["SecurityGroup"][0]["EcsCount"], 0);
+        assert_eq!(s.err("DescribeSecurityGroups", &[R, ("NetworkType", "wan")]).code, "InvalidParameter");
+    }
+
+    #[test]
+    fn next_token_pages_stay_right_when_groups_come_and_go() {
+        let mut s = Scratch::new();
+        let (vpc, _) = s.vpc_with_vswitch();
+        for _ in 0..5 {
+            group(&mut s, &vpc, &[]);
+        }
+        let page = |s: &mut Scratch, token: &str| {
+            let mut p = vec![R, ("MaxResults", "2")];
+            if !token.is_empty() {
+                p.push(("NextToken", token));
+            }
+            let v = s.ok("DescribeSecurityGroups", &p);
+            assert!(v.get("TotalCount").is_none(), "{v}");
+            let ids: Vec<String> =
+                v["SecurityGroups"]["SecurityGroup"].as_array().unwrap().iter().map(|g| g["SecurityGroupId"].as_str().unwrap().to_string()).collect();
+            (ids, v["NextToken"].as_str().unwrap().to_string())
+        };
+        let (first, token) = page(&mut s, "");
+        assert_eq!(first.len(), 2);
+        assert!(first[0] > first[1], "descending id order");
+        // Between calls: a group already returned goes, a new one comes.
+        s.ok("DeleteSecurityGroup", &[R, ("SecurityGroupId", &first[1])]);
+        let added = group(&mut s, &vpc, &[]);
+        let mut seen = first.clone();
+        let mut token = token;
+        while !token.is_empty() {
+            let (ids, next) = page(&mut s, &token);
+            seen.extend(ids);
+            token = next;
+        }
+        let mut all: Vec<String> = s.service.model().security_groups.iter().map(|g| g.id.clone()).collect();
+        all.push(first[1].clone());
+        // Every group that existed throughout is listed exactly once; the new
+        // one is listed only if its id sorts after the point reached.
+        let expected: Vec<&String> = all.iter().filter(|id| **id != added || id.as_str() < first[1].as_str()).collect();
+        let mut got = seen.clone();
+        got.sort();
+        got.dedup();
+        assert_eq!(got.len(), seen.len(), "a group was listed twice: {seen:?}");
+        let mut want: Vec<String> = expected.into_iter().cloned().collect();
+        want.sort();
+        assert_eq!(got, want);
+        let e = s.err("DescribeSecurityGroups", &[R, ("NextToken", "garbled")]);
+        assert_eq!((e.status, e.code.as_str()), (400, "InvalidNextToken"));
+        let e = s.err("DescribeSecurityGroups", &[R, ("MaxResults", "2"), ("PageNumber", "1")]);
+        assert_eq!(e.code, "InvalidParameter");
+    }
+
+    #[test]
+    fn modify_attribute_renames_and_describes() {
+        let mut s = Scratch::new();
+        let (vpc, _) = s.vpc_with_vswitch();
+        let sg = group(&mut s, &vpc, &[("SecurityGroupName", "old"), ("Description", "d0")]);
+        s.ok("ModifySecurityGroupAttribute", &[R, ("SecurityGroupId", &sg), ("SecurityGroupName", "new"), ("Description", "d1")]);
+        let a = s.ok("DescribeSecurityGroupAttribute", &[R, ("SecurityGroupId", &sg)]);
+        assert_eq!((a["SecurityGroupName"].as_str(), a["Description"].as_str()), (Some("new"), Some("d1")));
+        let e = s.err("ModifySecurityGroupAttribute", &[R, ("SecurityGroupId", "sg-nope"), ("SecurityGroupName", "x")]);
+        assert_eq!(e.code, "InvalidSecurityGroupId.NotFound");
+    }
+
+    #[test]
+    fn attribute_answers_rules_in_the_clouds_spelling_and_types() {
+        let mut s = Scratch::new();
+        let (vpc, _) = s.vpc_with_vswitch();
+        let sg = group(&mut s, &vpc, &[]);
+        let peer = group(&mut s, &vpc, &[("SecurityGroupName", "peer")]);
+        s.ok("AuthorizeSecurityGroupEgress", &[R, ("SecurityGroupId", &sg), ("Permissions.1.IpProtocol", "udp"),
+            ("Permissions.1.PortRange", "53/53"), ("Permissions.1.DestGroupId", &peer), ("Permissions.1.Policy", "drop"),
+            ("Permissions.1.Priority", "7"), ("Permissions.1.Description", "dns")]);
+        let a = s.ok("DescribeSecurityGroupAttribute", &[R, ("SecurityGroupId", &sg), ("Direction", "egress")]);
+        let r = &a["Permissions"]["Permission"][0];
+        assert_eq!(r["IpProtocol"], "UDP");
+        assert_eq!(r["PortRange"], "53/53");
+        assert_eq!(r["Policy"], "Drop");
+        assert_eq!(r["Priority"], "7", "Priority is a string in the SDK model");
+        assert_eq!(r["Direction"], "egress");
+        assert_eq!(r["NicType"], "intranet");
+        assert_eq!((r["DestGroupId"].as_str(), r["DestGroupName"].as_str()), (Some(peer.as_str()), Some("peer")));
+        assert_eq!((r["SourceCidrIp"].as_str(), r["DestCidrIp"].as_str()), (Some(""), Some("")));
+        assert_eq!(r["Description"], "dns");
+        assert!(a.get("SnapshotPolicyIds").is_none());
+        let a = s.ok("DescribeSecurityGroupAttribute", &[R, ("SecurityGroupId", &sg), ("Attribute", "snapshotPolicyIds")]);
+        assert_eq!(a["SnapshotPolicyIds"]["SnapshotPolicyId"], json!([]));
+        assert_eq!(s.ok("DescribeSecurityGroupAttribute", &[R, ("SecurityGroupId", &sg), ("Direction", "ingress")])["Permissions"]["Permission"], json!([]));
+    }
+
+    #[test]
+    fn attribute_rules_are_paged_by_token() {
+        let mut s = Scratch::new();
+        let (vpc, _) = s.vpc_with_vswitch();
+        let sg = group(&mut s, &vpc, &[]);
+        for port in 1..=25 {
+            let range = format!("{port}/{port}");
+            s.ok("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("IpProtocol", "tcp"), ("PortRange", &range), ("SourceCidrIp", "10.0.0.0/8")]);
+        }
+        let mut seen = Vec::new();
+        let mut token = String::new();
+        loop {
+            let mut p = vec![R, ("SecurityGroupId", sg.as_str()), ("MaxResults", "10")];
+            if !token.is_empty() {
+                p.push(("NextToken", token.as_str()));
+            }
+            let a = s.ok("DescribeSecurityGroupAttribute", &p);
+            let page = a["Permissions"]["Permission"].as_array().unwrap().clone();
+            assert!(page.len() <= 10);
+            seen.extend(page.iter().map(|r| r["SecurityGroupRuleId"].as_str().unwrap().to_string()));
+            token = a["NextToken"].as_str().unwrap().to_string();
+            if token.is_empty() {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 25);
+        seen.dedup();
+        assert_eq!(seen.len(), 25);
+        assert_eq!(s.err("DescribeSecurityGroupAttribute", &[R, ("SecurityGroupId", &sg), ("MaxResults", "5")]).code, "InvalidParameter");
+        assert_eq!(s.err("DescribeSecurityGroupAttribute", &[R, ("SecurityGroupId", &sg), ("NextToken", "zz")]).code, "InvalidNextToken");
+    }
+
+    #[test]
+    fn rule_parameters_this_router_lacks_are_refused() {
+        let mut s = Scratch::new();
+        let (vpc, _) = s.vpc_with_vswitch();
+        let sg = group(&mut s, &vpc, &[]);
+        let rule = [R, ("SecurityGroupId", sg.as_str()), ("IpProtocol", "tcp"), ("PortRange", "22/22"), ("SourceCidrIp", "10.0.0.0/8")];
+        let with = |s: &mut Scratch, extra: (&str, &str)| {
+            let mut p = rule.to_vec();
+            p.push(extra);
+            s.err("AuthorizeSecurityGroup", &p)
+        };
+        for extra in [("Ipv6SourceCidrIp", "::/0"), ("SourcePortRange", "1/2"), ("DestCidrIp", "10.0.1.1"), ("SourcePrefixListId", "pl-1"),
+            ("SourceGroupOwnerAccount", "x")]
+        {
+            let e = with(&mut s, extra);
+            assert_eq!(e.code, "UnsupportedParameter", "{extra:?}");
+            assert!(e.message.contains(extra.0), "{e:?}");
+        }
+        // A field of the outbound model in an inbound rule is unknown (strict: refused).
+        let e = s.err("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("Permissions.1.IpProtocol", "tcp"),
+            ("Permissions.1.PortRange", "22/22"), ("Permissions.1.SourceCidrIp", "10.0.0.0/8"), ("Permissions.1.DestGroupId", &sg)]);
+        assert_eq!(e.code, "InvalidParameter");
+        assert!(e.message.contains("Permissions.1.DestGroupId"), "{e:?}");
+        let e = s.err("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("Permissions.1.IpProtocol", "tcp"),
+            ("Permissions.1.PortRange", "22/22"), ("Permissions.1.SourceCidrIp", "10.0.0.0/8"), ("Permissions.1.PortRangeListId", "prl-1")]);
+        assert_eq!(e.code, "UnsupportedParameter");
+        // Both forms at once.
+        let e = s.err("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("Permissions.1.IpProtocol", "tcp"),
+            ("Permissions.1.PortRange", "22/22"), ("Permissions.1.SourceCidrIp", "10.0.0.0/8"), ("Policy", "drop")]);
+        assert_eq!(e.code, "InvalidParameter");
+        let e = s.err("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("PortRange", "22/22"), ("SourceCidrIp", "10.0.0.0/8")]);
+        assert_eq!((e.code.as_str(), e.message.contains("IpProtocol")), ("MissingParameter", true));
+        let e = s.err("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("IpProtocol", "tcp"), ("PortRange", "22/22"),
+            ("SourceGroupId", &sg), ("SourceGroupOwnerId", "1000000000000002")]);
+        assert_eq!(e.code, "InvalidParameter");
+        s.ok("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("IpProtocol", "tcp"), ("PortRange", "22/22"),
+            ("SourceGroupId", &sg), ("SourceGroupOwnerId", "1000000000000001"), ("NicType", "intranet")]);
+        assert_eq!(s.service.model().security_groups[0].rules.len(), 1);
+    }
+
+    #[test]
+    fn sg_1_modify_rule_changes_given_fields_and_keeps_the_peer_kind() {
+        let mut s = Scratch::new();
+        let (vpc, vsw) = s.vpc_with_vswitch();
+        let sg = group(&mut s, &vpc, &[]);
+        s.ok("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("Permissions.1.IpProtocol", "tcp"), ("Permissions.1.PortRange", "22/22"),
+            ("Permissions.1.SourceCidrIp", "0.0.0.0/0"), ("Permissions.2.IpProtocol", "tcp"), ("Permissions.2.PortRange", "80/80"),
+            ("Permissions.2.SourceCidrIp", "0.0.0.0/0")]);
+        s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("SecurityGroupId", &sg)]);
+        let id = s.service.model().security_groups[0].rules[0].id.clone();
+        s.ok("ModifySecurityGroupRule", &[R, ("SecurityGroupId", &sg), ("SecurityGroupRuleId", &id), ("PortRange", "2222/2222"),
+            ("SourceCidrIp", "192.0.2.0/24"), ("Description", "ssh")]);
+        assert_eq!(ingress_verdict(&s, 0, "192.0.2.1", 6, 2222), Verdict::Accept);
+        assert_eq!(ingress_verdict(&s, 0, "192.0.2.1", 6, 22), Verdict::Drop);
+        assert_eq!(ingress_verdict(&s, 0, "198.51.100.1", 6, 2222), Verdict::Drop);
+        let r = &s.service.model().security_groups[0].rules[0];
+        assert_eq!((r.id.as_str(), r.description.as_str(), r.priority), (id.as_str(), "ssh", 1));
+        let e = s.err("ModifySecurityGroupRule", &[R, ("SecurityGroupId", &sg), ("SecurityGroupRuleId", &id), ("SourceGroupId", &sg)]);
+        assert_eq!(e.code, "InvalidParameter");
+        let e = s.err("ModifySecurityGroupRule", &[R, ("SecurityGroupId", &sg), ("SecurityGroupRuleId", &id), ("PortRange", "80/80"),
+            ("SourceCidrIp", "0.0.0.0/0")]);
+        assert_eq!(e.code, "InvalidPermission.Duplicate");
+        let e = s.err("ModifySecurityGroupRule", &[R, ("SecurityGroupId", &sg), ("Description", "x")]);
+        assert_eq!(e.code, "MissingParameter");
+        let e = s.err("ModifySecurityGroupEgressRule", &[R, ("SecurityGroupId", &sg), ("SecurityGroupRuleId", &id), ("Priority", "3")]);
+        assert_eq!(e.code, "InvalidSecurityGroupRuleId.NotFound", "an inbound rule is not an outbound one");
     }
 }
