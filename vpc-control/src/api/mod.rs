@@ -5,7 +5,6 @@
 //! [`crate::service`] runs the actions. Each action belongs to one
 //! [`Product`] and is served only under that product's API version.
 pub mod form;
-pub mod params;
 pub mod signature;
 
 use serde_json::{Value, json};

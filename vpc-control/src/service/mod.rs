@@ -21,13 +21,12 @@ mod vswitch;
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::{
     api::{
         ApiError, Caller, Product,
         form::{Decoded, Form, field_names},
-        params::Params,
     },
     apply::{self, Router},
     model::{Meta, Model},
@@ -88,20 +87,13 @@ pub trait Action: DeserializeOwned + 'static {
     fn run(self, d: &mut Draft) -> Result<Self::Response, ApiError>;
 }
 
-/// A handler not yet typed: reads its parameters by name.
-type Handler = fn(&mut Draft, &Params) -> Result<Value, ApiError>;
-
-/// How an action's parameters are read.
+/// An action's request type, erased: decode and run, list its parameters,
+/// tell a refused one.
 #[derive(Clone, Copy)]
-enum Run {
-    /// Decoded into the action's request type.
-    Typed {
-        call: fn(&mut Draft, &Form) -> Result<Value, ApiError>,
-        fields: fn() -> &'static [&'static str],
-        refuses: fn(&str) -> bool,
-    },
-    /// Read by name (actions not yet moved to a request type).
-    Named(Handler),
+struct Run {
+    call: fn(&mut Draft, &Form) -> Result<Value, ApiError>,
+    fields: fn() -> &'static [&'static str],
+    refuses: fn(&str) -> bool,
 }
 
 /// One action of the API.
@@ -121,19 +113,13 @@ impl ActionSpec {
     /// The parameter names the action takes besides the common ones
     /// (empty for an action not yet typed).
     pub fn parameters(&self) -> &'static [&'static str] {
-        match self.run {
-            Run::Typed { fields, .. } => fields(),
-            Run::Named(_) => &[],
-        }
+        (self.run.fields)()
     }
 
     /// True if the action refuses `parameter` whatever its value (a
     /// parameter of the SDK model this router does not implement).
     pub fn refuses(&self, parameter: &str) -> bool {
-        match self.run {
-            Run::Typed { refuses, .. } => refuses(parameter),
-            Run::Named(_) => false,
-        }
+        (self.run.refuses)(parameter)
     }
 }
 
@@ -166,19 +152,9 @@ const fn typed<A: Action>() -> ActionSpec {
         product: A::PRODUCT,
         mutates: A::MUTATES,
         summary: A::SUMMARY,
-        run: Run::Typed { call: run_typed::<A>, fields: field_names::<A>, refuses: refuses::<A> },
+        run: Run { call: run_typed::<A>, fields: field_names::<A>, refuses: refuses::<A> },
     }
 }
-
-const fn read(product: Product, name: &'static str, handler: Handler) -> ActionSpec {
-    ActionSpec { name, product, mutates: false, summary: "", run: Run::Named(handler) }
-}
-
-const fn write(product: Product, name: &'static str, handler: Handler) -> ActionSpec {
-    ActionSpec { name, product, mutates: true, summary: "", run: Run::Named(handler) }
-}
-
-use Product::{Ecs, Vpc};
 
 /// Every action served, by product: the VPC API (2016-04-28) and the ECS
 /// API (2014-05-26). An action is served only under its product's version.
@@ -213,20 +189,6 @@ pub const ACTIONS: &[ActionSpec] = &[
     typed::<route_table::DeleteRouteEntries>(),
     typed::<route_table::DescribeRouteTableList>(),
     typed::<route_table::DescribeRouteEntryList>(),
-    write(Vpc, "CreateVSwitch", vswitch::create),
-    write(Vpc, "DeleteVSwitch", vswitch::delete),
-    read(Vpc, "DescribeVSwitches", vswitch::describe),
-    write(Vpc, "ModifyVSwitchAttribute", vswitch::modify),
-    write(Vpc, "CreateRouteTable", route_table::create),
-    write(Vpc, "DeleteRouteTable", route_table::delete),
-    write(Vpc, "AssociateRouteTable", route_table::associate),
-    write(Vpc, "UnassociateRouteTable", route_table::unassociate),
-    write(Vpc, "CreateRouteEntry", route_table::create_entry),
-    write(Vpc, "DeleteRouteEntry", route_table::delete_entry),
-    write(Vpc, "CreateRouteEntries", route_table::create_entries),
-    write(Vpc, "DeleteRouteEntries", route_table::delete_entries),
-    read(Vpc, "DescribeRouteTableList", route_table::describe),
-    read(Vpc, "DescribeRouteEntryList", route_table::describe_entries),
     typed::<compute::RunInstances>(),
     typed::<compute::DeleteInstance>(),
     typed::<compute::DescribeInstances>(),
@@ -264,11 +226,6 @@ pub const ACTIONS: &[ActionSpec] = &[
     typed::<eip::UnassociateEipAddress>(),
     typed::<eip::ReleaseEipAddress>(),
     typed::<eip::DescribeEipAddresses>(),
-    write(Ecs, "RunInstances", compute::run_instances),
-    write(Ecs, "DeleteInstance", compute::delete_instance),
-    read(Ecs, "DescribeInstances", compute::describe_instances),
-    write(Ecs, "ModifyNetworkInterfaceAttribute", compute::modify_eni),
-    read(Ecs, "DescribeNetworkInterfaces", compute::describe_enis),
     typed::<security_group::CreateSecurityGroup>(),
     typed::<security_group::DeleteSecurityGroup>(),
     typed::<security_group::ModifySecurityGroupAttribute>(),
@@ -283,34 +240,6 @@ pub const ACTIONS: &[ActionSpec] = &[
     typed::<security_group::DescribeSecurityGroupAttribute>(),
     typed::<security_group::JoinSecurityGroup>(),
     typed::<security_group::LeaveSecurityGroup>(),
-    write(Vpc, "CreateNetworkAcl", network_acl::create),
-    write(Vpc, "DeleteNetworkAcl", network_acl::delete),
-    write(Vpc, "UpdateNetworkAclEntries", network_acl::update_entries),
-    write(Vpc, "AssociateNetworkAcl", network_acl::associate),
-    write(Vpc, "UnassociateNetworkAcl", network_acl::unassociate),
-    read(Vpc, "DescribeNetworkAcls", network_acl::describe),
-    read(Vpc, "DescribeNetworkAclAttributes", network_acl::describe_attributes),
-    write(Vpc, "AllocateEipAddress", eip::allocate),
-    write(Vpc, "AssociateEipAddress", eip::associate),
-    write(Vpc, "UnassociateEipAddress", eip::unassociate),
-    write(Vpc, "ReleaseEipAddress", eip::release),
-    read(Vpc, "DescribeEipAddresses", eip::describe),
-    write(Vpc, "CreateIpv4Gateway", ipv4_gateway::create),
-    write(Vpc, "EnableVpcIpv4Gateway", ipv4_gateway::enable),
-    read(Vpc, "ListIpv4Gateways", ipv4_gateway::list),
-    read(Vpc, "GetIpv4GatewayAttribute", ipv4_gateway::get),
-    write(Vpc, "UpdateIpv4GatewayAttribute", ipv4_gateway::update),
-    write(Vpc, "DeleteIpv4Gateway", ipv4_gateway::delete),
-    write(Vpc, "AssociateRouteTableWithGateway", ipv4_gateway::associate_route_table),
-    write(Vpc, "DissociateRouteTableFromGateway", ipv4_gateway::dissociate_route_table),
-    read(Vpc, "ListGatewayRouteTableEntries", ipv4_gateway::list_entries),
-    write(Vpc, "UpdateGatewayRouteTableEntryAttribute", ipv4_gateway::update_entry),
-    write(Vpc, "CreateNatGateway", nat_gateway::create),
-    write(Vpc, "DeleteNatGateway", nat_gateway::delete),
-    read(Vpc, "DescribeNatGateways", nat_gateway::describe),
-    write(Vpc, "CreateSnatEntry", nat_gateway::create_snat),
-    write(Vpc, "DeleteSnatEntry", nat_gateway::delete_snat),
-    read(Vpc, "DescribeSnatTableEntries", nat_gateway::describe_snat),
 ];
 
 /// The router's own counters, served under the VPC API's version (not an
@@ -372,11 +301,6 @@ pub struct Draft<'a> {
 }
 
 impl Draft<'_> {
-    /// Metadata for a resource created now by the caller (legacy handlers).
-    pub fn meta(&self, p: &Params) -> Meta {
-        self.new_meta(p.get("Description"))
-    }
-
     /// Metadata for a resource created now by the caller, in the call's
     /// region.
     pub fn new_meta(&self, description: Option<&str>) -> Meta {
@@ -470,28 +394,11 @@ impl Draft<'_> {
     pub fn zones(&self, region: &str) -> Vec<String> {
         zones_in(&self.model, region, self.region_id, self.configured_zones)
     }
-
-    /// True if the caller may see a resource with this metadata, in the
-    /// region asked for (legacy handlers).
-    pub fn visible(&self, meta: &Meta, _p: &Params) -> bool {
-        self.in_view(meta)
-    }
 }
 
 /// The account id as the number the VPC API's `OwnerId` fields carry.
 pub fn owner_id(meta: &Meta) -> Value {
     meta.owner_id.parse::<u64>().map(Value::from).unwrap_or_else(|_| Value::from(meta.owner_id.clone()))
-}
-
-/// One page of `items` by `PageNumber` (from 1) and `PageSize` (default 10,
-/// at most `max`), with the cloud's paging fields.
-pub fn page<T>(p: &Params, items: Vec<T>, max: u64) -> Result<(Vec<T>, Value), ApiError> {
-    let number = p.int_in("PageNumber", 1..=u32::MAX as u64, 1)?;
-    let size = p.int_in("PageSize", 1..=max, 10)?;
-    let total = items.len();
-    let start = ((number - 1) * size) as usize;
-    let out: Vec<T> = items.into_iter().skip(start).take(size as usize).collect();
-    Ok((out, json!({ "TotalCount": total, "PageNumber": number, "PageSize": size })))
 }
 
 /// The paging fields of a list's answer.
@@ -521,14 +428,6 @@ pub fn paginate<T>(items: Vec<T>, number: Option<u32>, size: Option<u32>, max: u
     let start = (number as usize - 1).saturating_mul(size as usize);
     let out = items.into_iter().skip(start).take(size as usize).collect();
     Ok((out, PageInfo { total_count, page_number: number, page_size: size }))
-}
-
-/// Merges paging fields into a response object.
-pub fn with(mut body: Value, extra: Value) -> Value {
-    if let (Some(b), Value::Object(e)) = (body.as_object_mut(), extra) {
-        b.extend(e);
-    }
-    body
 }
 
 /// The zones of a region without configured ones: `<region>-a`,
@@ -657,16 +556,7 @@ impl Service {
             endpoint: &self.endpoint,
             strict: self.strict,
         };
-        let body = match spec.run {
-            Run::Typed { call, .. } => call(&mut draft, form)?,
-            Run::Named(handler) => {
-                let p = Params::from_pairs(form.pairs().map(|(k, v)| (k.to_string(), v.to_string())))?;
-                p.accept(field_names::<Common>());
-                let body = handler(&mut draft, &p)?;
-                draft.unknown_parameters(action, p.unread())?;
-                body
-            }
-        };
+        let body = (spec.run.call)(&mut draft, form)?;
         if !spec.mutates {
             return if dry_run { Err(ApiError::dry_run_passed()) } else { Ok(body) };
         }
