@@ -6,6 +6,8 @@
 //! touched before the model has validated and compiled.
 use std::collections::{BTreeMap, BTreeSet};
 
+use ipnet::Ipv4Net;
+
 use thiserror::Error;
 
 use crate::{
@@ -106,30 +108,28 @@ fn converge_port(router_ns: &str, p: &PortPlan, create: Option<u32>) -> Result<b
     netns::add(inst)?;
     netns::sysctl(inst, "net.ipv6.conf.all.disable_ipv6", "1")?;
     netns::sysctl(inst, "net.ipv6.conf.default.disable_ipv6", "1")?;
+    let mut router = netns::Netlink::open(router_ns)?;
+    let mut instance = netns::Netlink::open(inst)?;
     if let Some(index) = create {
         // A leftover eth0 (its router end is gone) would block the new pair.
-        if netns::links(inst)?.iter().any(|l| l.ifname == INSTANCE_IFNAME) {
-            netns::ip(&["-n", inst, "link", "del", INSTANCE_IFNAME])?;
+        if instance.links()?.iter().any(|l| l.ifname == INSTANCE_IFNAME) {
+            instance.delete_link(INSTANCE_IFNAME)?;
         }
-        netns::ip(&[
-            "-n", router_ns, "link", "add", &p.port_name, "index", &index.to_string(), "type", "veth", "peer", "name",
-            INSTANCE_IFNAME, "netns", inst,
-        ])?;
+        router.add_veth(&p.port_name, index, INSTANCE_IFNAME, inst)?;
     }
     let alias = format!("{PORT_ALIAS_PREFIX}{inst}");
-    let router_mac = topology::format_mac(&ROUTER_MAC);
-    netns::ip(&["-n", router_ns, "link", "set", "dev", &p.port_name, "address", &router_mac, "alias", &alias, "up"])?;
-    netns::ip(&["-n", inst, "link", "set", "dev", INSTANCE_IFNAME, "address", &topology::format_mac(&p.mac), "up"])?;
+    router.set_link_up(&p.port_name, Some(&ROUTER_MAC), Some(&alias))?;
+    instance.set_link_up(INSTANCE_IFNAME, Some(&p.mac), None)?;
     let want = p.address.to_string();
-    if netns::ipv4_addresses(inst, INSTANCE_IFNAME)? != [want.clone()] {
-        netns::ip(&["-n", inst, "addr", "flush", "dev", INSTANCE_IFNAME])?;
-        netns::ip(&["-n", inst, "addr", "add", &want, "dev", INSTANCE_IFNAME])?;
+    if instance.ipv4_addresses(INSTANCE_IFNAME)? != [want.clone()] {
+        instance.flush_addresses(INSTANCE_IFNAME)?;
+        instance.add_address(INSTANCE_IFNAME, p.address)?;
     }
-    netns::ip(&["-n", inst, "route", "replace", "default", "via", &p.gateway.to_string(), "dev", INSTANCE_IFNAME])?;
+    instance.replace_route(Ipv4Net::default(), p.gateway, INSTANCE_IFNAME)?;
     // XDP sees the bytes on the wire: a TCP/UDP checksum left for offload
     // (CHECKSUM_PARTIAL) would reach the peer incomplete. Instances compute
     // their checksums in software, as a VM's virtio NIC without offload does.
-    netns::exec(inst, "ethtool", &["-K", INSTANCE_IFNAME, "tx", "off"])?;
+    netns::disable_tx_checksum(inst, INSTANCE_IFNAME)?;
     Ok(create.is_some())
 }
 
@@ -145,37 +145,37 @@ fn ensure_internet(router_ns: &str, internet: &model::Internet) -> Result<(), Ap
     // ARP for the router's link address from the link address (the router
     // answers only its link peer), not from a host address of the packet.
     netns::sysctl(&inet, "net.ipv4.conf.all.arp_announce", "2")?;
-    let links = netns::links(router_ns)?;
+    let mut router = netns::Netlink::open(router_ns)?;
+    let mut internet_ns = netns::Netlink::open(&inet)?;
+    let links = router.links()?;
     let uplink = links.iter().find(|l| l.ifname == UPLINK_IFNAME);
     if let Some(l) = uplink.filter(|l| l.ifindex >= vpc_common::MAX_PORTS) {
         // Made before the port maps were arrays: beyond them, so made again.
-        netns::ip(&["-n", router_ns, "link", "del", &l.ifname])?;
+        router.delete_link(&l.ifname)?;
     }
     if uplink.is_none_or(|l| l.ifindex >= vpc_common::MAX_PORTS) {
-        if netns::links(&inet)?.iter().any(|l| l.ifname == INTERNET_IFNAME) {
-            netns::ip(&["-n", &inet, "link", "del", INTERNET_IFNAME])?;
+        if internet_ns.links()?.iter().any(|l| l.ifname == INTERNET_IFNAME) {
+            internet_ns.delete_link(INTERNET_IFNAME)?;
         }
-        let index = free_port_index(&links.iter().map(|l| l.ifindex).collect())?.to_string();
-        netns::ip(&[
-            "-n", router_ns, "link", "add", UPLINK_IFNAME, "index", &index, "type", "veth", "peer", "name",
-            INTERNET_IFNAME, "netns", &inet,
-        ])?;
+        let index = free_port_index(&links.iter().map(|l| l.ifindex).collect())?;
+        router.add_veth(UPLINK_IFNAME, index, INTERNET_IFNAME, &inet)?;
     }
-    let router_mac = topology::format_mac(&ROUTER_MAC);
-    netns::ip(&["-n", router_ns, "link", "set", "dev", UPLINK_IFNAME, "address", &router_mac, "alias", "vpc-uplink", "up"])?;
-    netns::ip(&["-n", &inet, "link", "set", "dev", INTERNET_IFNAME, "address", &topology::format_mac(&topology::INTERNET_MAC), "up"])?;
-    let mut want: Vec<String> = vec![format!("{}/{}", topology::UPLINK_INTERNET_IP, topology::UPLINK_PREFIX_LEN)];
-    want.extend(internet.hosts.iter().map(|h| h.to_string()));
-    let have = netns::ipv4_addresses(&inet, INTERNET_IFNAME)?;
-    if have.iter().collect::<BTreeSet<_>>() != want.iter().collect::<BTreeSet<_>>() {
-        netns::ip(&["-n", &inet, "addr", "flush", "dev", INTERNET_IFNAME])?;
+    router.set_link_up(UPLINK_IFNAME, Some(&ROUTER_MAC), Some("vpc-uplink"))?;
+    internet_ns.set_link_up(INTERNET_IFNAME, Some(&topology::INTERNET_MAC), None)?;
+    let uplink_net = Ipv4Net::new(topology::UPLINK_INTERNET_IP, topology::UPLINK_PREFIX_LEN)
+        .expect("UPLINK_PREFIX_LEN is a valid prefix length");
+    let mut want: Vec<Ipv4Net> = vec![uplink_net];
+    want.extend(internet.hosts.iter().copied());
+    let have = internet_ns.ipv4_addresses(INTERNET_IFNAME)?;
+    let want_text: BTreeSet<String> = want.iter().map(|a| a.to_string()).collect();
+    if have.into_iter().collect::<BTreeSet<_>>() != want_text {
+        internet_ns.flush_addresses(INTERNET_IFNAME)?;
         for a in &want {
-            netns::ip(&["-n", &inet, "addr", "add", a, "dev", INTERNET_IFNAME])?;
+            internet_ns.add_address(INTERNET_IFNAME, *a)?;
         }
     }
-    let pool = internet.public_pool.to_string();
-    netns::ip(&["-n", &inet, "route", "replace", &pool, "via", &topology::UPLINK_ROUTER_IP.to_string(), "dev", INTERNET_IFNAME])?;
-    netns::exec(&inet, "ethtool", &["-K", INTERNET_IFNAME, "tx", "off"])?;
+    internet_ns.replace_route(internet.public_pool, topology::UPLINK_ROUTER_IP, INTERNET_IFNAME)?;
+    netns::disable_tx_checksum(&inet, INTERNET_IFNAME)?;
     Ok(())
 }
 
@@ -400,7 +400,7 @@ impl Router {
                     if let Some(e) = found.filter(|_| !netns::exists(&p.instance_id)) {
                         // Its instance's namespace was deleted and its veth
                         // is not torn down yet: make the pair again.
-                        if let Err(err) = netns::ip(&["-n", router_ns, "link", "del", &e.name]) {
+                        if let Err(err) = netns::delete_link(router_ns, &e.name) {
                             tracing::debug!("{err} (the kernel removed it meanwhile)");
                         }
                         used.remove(&e.ifindex);
@@ -411,7 +411,7 @@ impl Router {
                         Some(e) => {
                             // Made before the port maps were arrays: beyond
                             // them, so made again with an ifindex they hold.
-                            netns::ip(&["-n", router_ns, "link", "del", &e.name])?;
+                            netns::delete_link(router_ns, &e.name)?;
                             used.remove(&e.ifindex);
                             Some(free_port_index(&used)?)
                         }
@@ -447,7 +447,7 @@ impl Router {
         let mut removed = false;
         for e in &existing {
             if !plan.ports.iter().any(|p| p.port_name == e.name && p.instance_id == e.instance_id) {
-                netns::ip(&["-n", router_ns, "link", "del", &e.name])?;
+                netns::delete_link(router_ns, &e.name)?;
                 netns::delete(&e.instance_id)?;
                 self.verified.remove(&(e.name.clone(), e.instance_id.clone()));
                 report.ports_removed += 1;

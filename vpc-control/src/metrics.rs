@@ -1,4 +1,5 @@
-//! Router counters in the Prometheus text exposition format, version 0.0.4.
+//! Router counters in the Prometheus text exposition format, version 0.0.4,
+//! rendered by `prometheus-client` (the Prometheus project's Rust client).
 //!
 //! Every family is a counter named `vpc_*_total`, with its `# HELP` and
 //! `# TYPE` lines, always present (also with no sample, e.g. no ports):
@@ -13,14 +14,24 @@
 //! Then the gauges of table use, as the last sweep found them:
 //! `vpc_conntrack_entries` and `vpc_nat_mappings`, each beside its
 //! capacity (`vpc_conntrack_entries_max`, `vpc_nat_mappings_max`).
-use std::fmt::Write as _;
-
+//!
+//! The values live in the datapath's maps, not in this process: each scrape
+//! builds a [`Registry`] holding one [`Collector`] over a snapshot of them,
+//! which writes constant counters and gauges (`ConstCounter`, `ConstGauge`)
+//! in a fixed order.
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeMetric, prometheus_text},
+    metrics::{MetricType, counter::ConstCounter, gauge::ConstGauge},
+    registry::Registry,
+};
 use vpc_common::{Action, DropReason};
 
 use crate::{datapath::Counters, stats::PortStats, sweep::TableUse};
 
-/// The `Content-Type` of [`render`]'s output.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// The `Content-Type` of [`render`]'s output (the crate's Prometheus text
+/// format, version 0.0.4).
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// Name and help of the family counting `action`. Exhaustive on purpose: a
 /// new action must be given its metric here.
@@ -67,81 +78,78 @@ fn table_gauges(t: &TableUse) -> [(&'static str, &'static str, u64); 4] {
     ]
 }
 
+/// The crate appends `_total` to a counter's name itself: the family is
+/// declared without it.
+fn counter_base(name: &'static str) -> &'static str {
+    name.strip_suffix("_total").expect("a counter's name ends with _total")
+}
+
+/// What one scrape exports, copied out of the maps.
+#[derive(Debug)]
+struct Snapshot {
+    /// Per action, in [`Action::ALL`] order.
+    actions: Vec<(Action, u64)>,
+    /// Per drop reason, in [`DropReason::ALL`] order, zeros included.
+    drops: Vec<(DropReason, u64)>,
+    ports: Vec<PortStats>,
+    tables: Option<TableUse>,
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for &(action, n) in &self.actions {
+            let (name, help) = action_family(action);
+            let m = encoder.encode_descriptor(counter_base(name), help, None, MetricType::Counter)?;
+            ConstCounter::new(n).encode(m)?;
+        }
+
+        let mut m = encoder.encode_descriptor(
+            counter_base("vpc_dropped_packets_total"),
+            "Frames dropped by the router, by reason.",
+            None,
+            MetricType::Counter,
+        )?;
+        for &(reason, n) in &self.drops {
+            ConstCounter::new(n).encode(m.encode_family(&[("reason", reason.name())])?)?;
+        }
+
+        let eni_ids: Vec<String> = self.ports.iter().map(|p| crate::model::eni_id_of(&p.instance_id)).collect();
+        for (name, help, value) in PORT_FAMILIES {
+            let mut m = encoder.encode_descriptor(counter_base(name), help, None, MetricType::Counter)?;
+            for (p, eni_id) in self.ports.iter().zip(&eni_ids) {
+                let labels =
+                    [("port", p.port.as_str()), ("eni_id", eni_id.as_str()), ("instance_id", p.instance_id.as_str())];
+                ConstCounter::new(value(p)).encode(m.encode_family(&labels)?)?;
+            }
+        }
+
+        if let Some(t) = &self.tables {
+            for (name, help, value) in table_gauges(t) {
+                let m = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+                ConstGauge::new(value).encode(m)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Renders the router's counters: `counters` for the global families,
 /// `ports` for the per-port ones, `tables` (none before the first sweep)
 /// for the gauges. Output ends with a newline; serve it with
 /// [`CONTENT_TYPE`].
 pub fn render(counters: &Counters, ports: &[PortStats], tables: Option<&TableUse>) -> String {
+    let snapshot = Snapshot {
+        actions: Action::ALL.iter().map(|a| (*a, counters.action(*a))).collect(),
+        drops: DropReason::ALL.iter().map(|r| (*r, counters.dropped(*r))).collect(),
+        ports: ports.to_vec(),
+        tables: tables.copied(),
+    };
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(snapshot));
     let mut out = String::new();
-    for action in Action::ALL {
-        let (name, help) = action_family(action);
-        header(&mut out, name, help);
-        sample(&mut out, name, &[], counters.action(action));
-    }
-
-    let name = "vpc_dropped_packets_total";
-    header(&mut out, name, "Frames dropped by the router, by reason.");
-    for reason in DropReason::ALL {
-        sample(&mut out, name, &[("reason", reason.name())], counters.dropped(reason));
-    }
-
-    for (name, help, value) in PORT_FAMILIES {
-        header(&mut out, name, help);
-        for p in ports {
-            let eni_id = crate::model::eni_id_of(&p.instance_id);
-            let labels =
-                [("port", p.port.as_str()), ("eni_id", eni_id.as_str()), ("instance_id", p.instance_id.as_str())];
-            sample(&mut out, name, &labels, value(p));
-        }
-    }
-
-    if let Some(t) = tables {
-        for (name, help, value) in table_gauges(t) {
-            let _ = writeln!(out, "# HELP {name} {}", escape_help(help));
-            let _ = writeln!(out, "# TYPE {name} gauge");
-            sample(&mut out, name, &[], value);
-        }
-    }
+    // Writing into a String cannot fail; the collector itself never fails.
+    prometheus_text::encode(&mut out, &registry).expect("encoding into a String");
     out
-}
-
-fn header(out: &mut String, name: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {}", escape_help(help));
-    let _ = writeln!(out, "# TYPE {name} counter");
-}
-
-fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: u64) {
-    out.push_str(name);
-    if !labels.is_empty() {
-        out.push('{');
-        for (i, (k, v)) in labels.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            let _ = write!(out, "{k}=\"{}\"", escape_label_value(v));
-        }
-        out.push('}');
-    }
-    let _ = writeln!(out, " {value}");
-}
-
-/// Label values: backslash, double quote and line feed are escaped.
-fn escape_label_value(v: &str) -> String {
-    let mut s = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '\\' => s.push_str("\\\\"),
-            '"' => s.push_str("\\\""),
-            '\n' => s.push_str("\\n"),
-            c => s.push(c),
-        }
-    }
-    s
-}
-
-/// HELP text: backslash and line feed are escaped (quotes are not).
-fn escape_help(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -386,7 +394,30 @@ mod tests {
         assert_eq!(s.labels["eni_id"], "eni-a\"b\\c\nd,e}f=g");
         let text = render(&Counters::default(), &[port("p\"0\\", nasty, 0)], None);
         assert!(text.contains(r#"instance_id="i-a\"b\\c\nd,e}f=g""#), "{text}");
-        assert_eq!(escape_help("a\\b\nc \"q\""), "a\\\\b\\nc \"q\"");
+    }
+
+    #[test]
+    fn metrics_text_is_unchanged_by_the_crate() {
+        // The exact lines the hand-written renderer produced: names keep
+        // `_total` on HELP, TYPE and samples; HELP texts are not altered.
+        let tables = TableUse { connections: 3, nat_mappings: 1 };
+        let text = render(&counters(), &[port("vpc0000beef", "i-1", 0)], Some(&tables));
+        for want in [
+            "# HELP vpc_forwarded_packets_total Frames routed and redirected to an egress port.\n\
+             # TYPE vpc_forwarded_packets_total counter\n\
+             vpc_forwarded_packets_total 42\n",
+            "# TYPE vpc_dropped_packets_total counter\nvpc_dropped_packets_total{reason=\"",
+            "vpc_dropped_packets_total{reason=\"no_route\"} 3\n",
+            "vpc_port_rx_packets_total{port=\"vpc0000beef\",eni_id=\"eni-1\",instance_id=\"i-1\"} 1\n",
+            "# HELP vpc_conntrack_entries Connections tracked for security groups, at the last sweep.\n\
+             # TYPE vpc_conntrack_entries gauge\n\
+             vpc_conntrack_entries 3\n",
+        ] {
+            assert!(text.contains(want), "{want:?} not in:\n{text}");
+        }
+        assert!(text.starts_with("# HELP vpc_forwarded_packets_total "), "{text}");
+        assert!(!text.contains("# EOF"), "Prometheus text, not OpenMetrics");
+        assert_eq!(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
     }
 
     }
