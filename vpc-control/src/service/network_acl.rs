@@ -46,9 +46,13 @@ pub struct EntryOut {
     protocol: &'static str,
     /// `first/last`, or `-1/-1` for icmp and all.
     port: String,
-    /// `custom`, or `system` for the accept-all entry ending each list.
-    entry_type: &'static str,
-    ip_version: &'static str,
+    /// `custom`, or `system` for the accept-all entry ending each list
+    /// (not in CreateNetworkAcl's answer, whose SDK model lacks it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entry_type: Option<&'static str>,
+    /// `IPv4` (not in CreateNetworkAcl's answer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip_version: Option<&'static str>,
     description: String,
 }
 
@@ -112,11 +116,31 @@ pub struct Attribute {
     description: String,
     creation_time: String,
     status: &'static str,
-    owner_id: Value,
+    /// Not in CreateNetworkAcl's answer (its SDK model lacks it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner_id: Option<Value>,
     ingress_acl_entries: IngressAclEntries,
     egress_acl_entries: EgressAclEntries,
     resources: Resources,
-    tags: tag::Tags,
+    /// Not in CreateNetworkAcl's answer (its SDK model lacks it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tags: Option<tag::Tags>,
+}
+
+impl Attribute {
+    /// The attribute as CreateNetworkAcl answers it: the fields its SDK
+    /// model has.
+    fn for_create(mut self) -> Self {
+        self.owner_id = None;
+        self.tags = None;
+        for e in &mut self.ingress_acl_entries.ingress_acl_entry {
+            (e.entry.entry_type, e.entry.ip_version) = (None, None);
+        }
+        for e in &mut self.egress_acl_entries.egress_acl_entry {
+            (e.entry.entry_type, e.entry.ip_version) = (None, None);
+        }
+        self
+    }
 }
 
 fn policy_name(p: RulePolicy) -> &'static str {
@@ -145,8 +169,8 @@ fn entry_out(e: &NetworkAclEntry) -> EntryOut {
             IpProtocol::Tcp | IpProtocol::Udp => format!("{}/{}", e.port_range.0, e.port_range.1),
             _ => "-1/-1".to_string(),
         },
-        entry_type: "custom",
-        ip_version: "IPv4",
+        entry_type: Some("custom"),
+        ip_version: Some("IPv4"),
         description: e.description.clone(),
     }
 }
@@ -159,8 +183,8 @@ fn system_entry(acl: &NetworkAcl, ingress: bool) -> EntryOut {
         policy: "accept",
         protocol: "all",
         port: "-1/-1".to_string(),
-        entry_type: "system",
-        ip_version: "IPv4",
+        entry_type: Some("system"),
+        ip_version: Some("IPv4"),
         description: String::new(),
     }
 }
@@ -191,7 +215,7 @@ fn attribute(d: &Draft, acl: &NetworkAcl) -> Attribute {
         description: acl.meta.description.clone(),
         creation_time: acl.meta.creation_time.clone(),
         status: "Available",
-        owner_id: owner_id(&acl.meta),
+        owner_id: Some(owner_id(&acl.meta)),
         ingress_acl_entries: IngressAclEntries {
             ingress_acl_entry: listed(acl, true).map(|(entry, source_cidr_ip)| IngressEntryOut { entry, source_cidr_ip }).collect(),
         },
@@ -201,7 +225,7 @@ fn attribute(d: &Draft, acl: &NetworkAcl) -> Attribute {
                 .collect(),
         },
         resources: Resources { resource },
-        tags: tag::Tags::of(&acl.meta.tags),
+        tags: Some(tag::Tags::of(&acl.meta.tags)),
     }
 }
 
@@ -251,7 +275,7 @@ impl Action for CreateNetworkAcl {
             egress: Vec::new(),
             meta,
         };
-        let response = CreateNetworkAclResponse { network_acl_id: acl.id.clone(), network_acl_attribute: attribute(d, &acl) };
+        let response = CreateNetworkAclResponse { network_acl_id: acl.id.clone(), network_acl_attribute: attribute(d, &acl).for_create() };
         d.model.network_acls.push(acl);
         Ok(response)
     }

@@ -862,12 +862,6 @@ pub struct RouterTableList {
 #[serde(rename_all = "PascalCase")]
 pub struct DescribeRouteTableListResponse {
     router_table_list: RouterTableList,
-    /// Always true (the cloud's answer carries it).
-    success: bool,
-    /// `200`.
-    code: &'static str,
-    /// `successful`.
-    message: &'static str,
     #[serde(flatten)]
     page: PageInfo,
 }
@@ -903,9 +897,6 @@ impl Action for DescribeRouteTableList {
             router_table_list: RouterTableList {
                 router_table_list_type: tables.into_iter().map(|t| RouteTableItem::of(m, t)).collect(),
             },
-            success: true,
-            code: "200",
-            message: "successful",
             page,
         })
     }
