@@ -1,0 +1,147 @@
+//! Connection tracking and the flow cache: the flow key, entries, states and idle timeouts.
+#[allow(unused_imports)]
+use crate::*;
+
+/// Most tracked connections.
+pub const MAX_CONNECTIONS: u32 = 1 << 18;
+
+/// The flow cache: per CPU, a direct-mapped table of the forwarding
+/// decisions of established flows inside a VPC. A hit replaces the route
+/// lookup, the next-hop lookup, the network ACLs and the connection
+/// tracker's hash lookup (about two thirds of a forwarded packet's cost)
+/// by one inlined array lookup. The decision is the slow path's, recorded:
+/// it is void when the configuration generation moves (every change bumps
+/// it, so a change applies to cached flows at once) and after
+/// [`flow_cache::REFRESH_JIFFIES`], when the packet goes the slow path
+/// again and refreshes its connection's timestamp. Packets that change a
+/// connection's state (TCP SYN, FIN, RST), fragments and ICMP other than
+/// echo are never served from it.
+pub mod flow_cache {
+    /// Entries per CPU (a power of two).
+    pub const SLOTS: u32 = 1 << 14;
+    /// Age (jiffies) after which a cached decision is checked again by the
+    /// slow path: at most 1 s (HZ <= 1000 gives 100 ms; HZ = 100, 1 s),
+    /// far below the shortest connection timeout (15 s).
+    pub const REFRESH_JIFFIES: u64 = 100;
+
+    /// The slot of a flow: a multiplicative hash of its key words.
+    #[inline(always)]
+    pub const fn slot(k: &super::FlowKey) -> u32 {
+        let a = (k.src as u64 | (k.dst as u64) << 32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let b = (k.ports as u64 | ((k.ifindex ^ k.proto) as u64) << 32).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+        ((a ^ b) >> 40) as u32 & (SLOTS - 1)
+    }
+}
+
+/// Key of a [`FlowCacheEntry`]: what a forwarding decision depends on
+/// besides the configuration (addresses as read from the packet, in
+/// network order).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct FlowKey {
+    /// Router port the packet came in on (ifindex, never 0).
+    pub ifindex: u32,
+    /// Source address.
+    pub src: u32,
+    /// Destination address.
+    pub dst: u32,
+    /// Source port then destination port, as in the packet (ICMP echo: the
+    /// identifier twice).
+    pub ports: u32,
+    /// IP protocol.
+    pub proto: u32,
+}
+
+/// Value of `FLOW_CACHE`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct FlowCacheEntry {
+    /// The flow (all zeros: an empty slot; no packet has ifindex 0).
+    pub key: FlowKey,
+    /// `CONFIG_GENERATION` when the decision was taken.
+    pub generation: u32,
+    /// bpf_jiffies64 when the slow path last took or confirmed it.
+    pub checked: u64,
+    /// Where the flow's packets go.
+    pub egress: Egress,
+    /// The frame's source MAC (the ENI's) and destination MAC (the
+    /// router's) when the decision was taken: a hit skips the ingress
+    /// port's ENI, so its anti-spoofing check is made against these.
+    pub src_mac: [u8; 6],
+    pub dst_mac: [u8; 6],
+    /// Explicit padding (to 64 bytes).
+    pub pad: u32,
+}
+
+/// Key of `CONNTRACK`: a flow in its original direction, inside one VPC.
+/// ICMP echo uses the identifier as both ports.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct CtKey {
+    /// Numeric id of the VPC.
+    pub vpc_id: u32,
+    /// Source address.
+    pub src: [u8; 4],
+    /// Destination address.
+    pub dst: [u8; 4],
+    /// Source port, big-endian.
+    pub sport: [u8; 2],
+    /// Destination port, big-endian.
+    pub dport: [u8; 2],
+    /// IP protocol.
+    pub proto: u8,
+    /// Always 0.
+    pub pad: [u8; 3],
+}
+
+/// `CtEntry::state`: TCP handshake seen from the initiator only.
+pub const CT_STATE_NEW: u32 = 1;
+/// `CtEntry::state`: the responder answered.
+pub const CT_STATE_ESTABLISHED: u32 = 2;
+/// `CtEntry::state`: FIN or RST seen.
+pub const CT_STATE_CLOSING: u32 = 3;
+
+/// Value of `CONNTRACK`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct CtEntry {
+    /// bpf_ktime_get_ns() of the last packet.
+    pub last_seen_ns: u64,
+    /// `CT_STATE_*`.
+    pub state: u32,
+    /// The initiator's egress policy id when the flow was allowed.
+    pub egress_policy: u32,
+    /// The responder's ingress policy id when the flow was allowed (a
+    /// policy's default verdict is part of its content-addressed id).
+    pub ingress_policy: u32,
+    /// Always 0 (keeps the value 8-byte aligned without implicit padding).
+    pub pad: u32,
+}
+
+/// Idle timeouts (ns) by state and protocol, as the cloud's ENI connection
+/// tracking defaults: TCP established 910 s, closing 15 s, handshake 60 s,
+/// UDP 60 s, ICMP 30 s.
+pub mod ct_timeout {
+    /// TCP established.
+    pub const TCP_ESTABLISHED_NS: u64 = 910 * 1_000_000_000;
+    /// TCP handshake.
+    pub const TCP_NEW_NS: u64 = 60 * 1_000_000_000;
+    /// TCP after FIN or RST.
+    pub const TCP_CLOSING_NS: u64 = 15 * 1_000_000_000;
+    /// UDP.
+    pub const UDP_NS: u64 = 60 * 1_000_000_000;
+    /// ICMP echo.
+    pub const ICMP_NS: u64 = 30 * 1_000_000_000;
+}
+
+/// The idle timeout of a tracked connection of protocol `proto` in `state`.
+#[inline(always)]
+pub const fn ct_idle_timeout(proto: u8, state: u32) -> u64 {
+    match (proto, state) {
+        (6, CT_STATE_ESTABLISHED) => ct_timeout::TCP_ESTABLISHED_NS,
+        (6, CT_STATE_CLOSING) => ct_timeout::TCP_CLOSING_NS,
+        (6, _) => ct_timeout::TCP_NEW_NS,
+        (17, _) => ct_timeout::UDP_NS,
+        _ => ct_timeout::ICMP_NS,
+    }
+}

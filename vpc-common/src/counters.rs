@@ -1,0 +1,170 @@
+//! Counters: per-port counters, actions and drop reasons, declared once for the datapath, `vpc stats` and /metrics.
+#[allow(unused_imports)]
+use crate::*;
+
+/// Per-port counters (per CPU; summed by the control plane).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct PortCounters {
+    /// Frames received from the ENI.
+    pub rx_packets: u64,
+    /// Bytes received from the ENI.
+    pub rx_bytes: u64,
+    /// Frames forwarded to the ENI.
+    pub tx_packets: u64,
+    /// Bytes forwarded to the ENI.
+    pub tx_bytes: u64,
+    /// Frames from the ENI that were dropped.
+    pub dropped: u64,
+    /// Frames from the ENI forwarded on a decision of the flow cache (also
+    /// counted as received and, on their egress port, sent).
+    pub flow_cache_hits: u64,
+}
+
+/// What the datapath did with a frame that was not dropped.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Routed and redirected to an egress port.
+    Forwarded = 0,
+    /// ARP request for a vSwitch address answered with XDP_TX.
+    ArpReplied = 1,
+    /// Sent to the internet, source translated to a public address.
+    ToInternet = 2,
+    /// Received from the internet, destination translated to a private address.
+    FromInternet = 3,
+}
+
+impl Action {
+    /// Number of variants (size of the `ACTIONS` array).
+    pub const COUNT: u32 = 4;
+    /// Every variant, in index order.
+    pub const ALL: [Action; 4] = [Action::Forwarded, Action::ArpReplied, Action::ToInternet, Action::FromInternet];
+
+    /// Stable snake_case name (CLI, metrics).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Action::Forwarded => "forwarded",
+            Action::ArpReplied => "arp_replied",
+            Action::ToInternet => "to_internet",
+            Action::FromInternet => "from_internet",
+        }
+    }
+}
+
+/// Why the datapath dropped a frame. Each has its own counter.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// Truncated or malformed Ethernet, ARP or IPv4 header.
+    ParseError = 0,
+    /// IPv6 frame: not routed yet.
+    Ipv6 = 1,
+    /// Neither IPv4, ARP nor IPv6 (VLAN tags, LLDP...).
+    UnsupportedEtherType = 2,
+    /// Received on a port with no ENI configured.
+    UnknownPort = 3,
+    /// Unicast frame not addressed to the router's MAC.
+    NotForRouter = 4,
+    /// Source MAC is not the ENI's.
+    SpoofedMac = 5,
+    /// Source IP (or ARP sender) is not the ENI's.
+    SpoofedIp = 6,
+    /// ARP that the router does not answer (reply, or target outside the vSwitch).
+    ArpIgnored = 7,
+    /// Destination or source address that is never routed (multicast, broadcast, loopback...).
+    Martian = 8,
+    /// No route in the route table of the source vSwitch.
+    NoRoute = 9,
+    /// Route says local, but no ENI holds the destination address.
+    NoNeighbour = 10,
+    /// TTL would reach zero.
+    TtlExceeded = 11,
+    /// The egress port is gone from the device map.
+    RedirectFailed = 12,
+    /// Refused by the destination ENI's security groups (inbound).
+    SgIngress = 13,
+    /// Refused by the source ENI's security groups (outbound).
+    SgEgress = 14,
+    /// Refused by the destination vSwitch's network ACL (inbound).
+    AclIngress = 15,
+    /// Refused by the source vSwitch's network ACL (outbound).
+    AclEgress = 16,
+    /// A new flow found the connection table full.
+    ConntrackFull = 17,
+    /// From the internet to a public address nobody holds.
+    UnknownPublicAddress = 18,
+    /// New inbound internet flow with no route in the gateway route table
+    /// (or none bound) while the IPv4 gateway is enabled (IGW-4).
+    Ipv4GatewayNoRoute = 19,
+    /// To the internet from an ENI without a public IP, EIP or SNAT entry.
+    NoPublicAddress = 20,
+    /// Every public port of the SNAT address is taken for that destination.
+    NatPortsExhausted = 21,
+    /// The port-translation table is full.
+    NatTableFull = 22,
+    /// From the internet to an SNAT address with no translation for it.
+    NatNoMapping = 23,
+}
+
+impl DropReason {
+    /// Number of variants (size of the `DROPS` array).
+    pub const COUNT: u32 = 24;
+    /// Every variant, in index order.
+    pub const ALL: [DropReason; 24] = [
+        DropReason::ParseError,
+        DropReason::Ipv6,
+        DropReason::UnsupportedEtherType,
+        DropReason::UnknownPort,
+        DropReason::NotForRouter,
+        DropReason::SpoofedMac,
+        DropReason::SpoofedIp,
+        DropReason::ArpIgnored,
+        DropReason::Martian,
+        DropReason::NoRoute,
+        DropReason::NoNeighbour,
+        DropReason::TtlExceeded,
+        DropReason::RedirectFailed,
+        DropReason::SgIngress,
+        DropReason::SgEgress,
+        DropReason::AclIngress,
+        DropReason::AclEgress,
+        DropReason::ConntrackFull,
+        DropReason::UnknownPublicAddress,
+        DropReason::Ipv4GatewayNoRoute,
+        DropReason::NoPublicAddress,
+        DropReason::NatPortsExhausted,
+        DropReason::NatTableFull,
+        DropReason::NatNoMapping,
+    ];
+
+    /// Stable snake_case name (CLI, metrics).
+    pub const fn name(self) -> &'static str {
+        match self {
+            DropReason::ParseError => "parse_error",
+            DropReason::Ipv6 => "ipv6",
+            DropReason::UnsupportedEtherType => "unsupported_ether_type",
+            DropReason::UnknownPort => "unknown_port",
+            DropReason::NotForRouter => "not_for_router",
+            DropReason::SpoofedMac => "spoofed_mac",
+            DropReason::SpoofedIp => "spoofed_ip",
+            DropReason::ArpIgnored => "arp_ignored",
+            DropReason::Martian => "martian",
+            DropReason::NoRoute => "no_route",
+            DropReason::NoNeighbour => "no_neighbour",
+            DropReason::TtlExceeded => "ttl_exceeded",
+            DropReason::RedirectFailed => "redirect_failed",
+            DropReason::SgIngress => "sg_ingress",
+            DropReason::SgEgress => "sg_egress",
+            DropReason::AclIngress => "acl_ingress",
+            DropReason::AclEgress => "acl_egress",
+            DropReason::ConntrackFull => "conntrack_full",
+            DropReason::UnknownPublicAddress => "unknown_public_address",
+            DropReason::Ipv4GatewayNoRoute => "ipv4_gateway_no_route",
+            DropReason::NoPublicAddress => "no_public_address",
+            DropReason::NatPortsExhausted => "nat_ports_exhausted",
+            DropReason::NatTableFull => "nat_table_full",
+            DropReason::NatNoMapping => "nat_no_mapping",
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The maps and programs of the eBPF object, by name: declared once, opened by the loader, the writer and the reader.
+#[allow(unused_imports)]
+use crate::*;
+
+/// Names of the maps in the eBPF object, as the control plane opens them.
+pub mod map_names {
+    /// `Array<Eni>` of `2 * MAX_PORTS`: two copies per router port, at
+    /// `2 * ifindex` and `2 * ifindex + 1`; [`ENI_COPY`] says which is current.
+    pub const ENI_BY_PORT: &str = "ENI_BY_PORT";
+    /// `Array<u32>` indexed by router port ifindex: which copy (0 or 1) of
+    /// its ENI in [`ENI_BY_PORT`] is current. An ENI changes by writing the
+    /// other copy whole, then this one word: a packet sees the old ENI or
+    /// the new one, never a mix.
+    pub const ENI_COPY: &str = "ENI_COPY";
+    /// `HashMap<EniAddressKey, Egress>`: {VPC, address} -> where to send.
+    pub const ENI_BY_ADDRESS: &str = "ENI_BY_ADDRESS";
+    /// `LpmTrie<RouteKey, NextHop>`: every route table in one trie.
+    pub const ROUTES: &str = "ROUTES";
+    /// `Array<u64>` (mmapable) of `slots << 23`: the direct stage of big
+    /// route tables, one /24 block per entry (see [`super::direct`]).
+    pub const ROUTES_DIRECT: &str = "ROUTES_DIRECT";
+    /// `Array<NextHop>` of `slots * direct::MAX_HOPS`: the next hops the
+    /// blocks of each direct slot name, by hop id.
+    pub const DIRECT_HOPS: &str = "DIRECT_HOPS";
+    /// `DevMapHash`: egress ports, keyed by ifindex.
+    pub const EGRESS_PORTS: &str = "EGRESS_PORTS";
+    /// `PerCpuArray<PortCounters>` indexed by router port ifindex.
+    pub const PORT_COUNTERS: &str = "PORT_COUNTERS";
+    /// `PerCpuArray<u64>` indexed by [`super::Action`].
+    pub const ACTIONS: &str = "ACTIONS";
+    /// `PerCpuArray<u64>` indexed by [`super::DropReason`].
+    pub const DROPS: &str = "DROPS";
+    /// `LpmTrie<PolicyAddrKey, PolicyClass>`: {policy, remote prefix} -> address class.
+    pub const POLICY_ADDRESSES: &str = "POLICY_ADDRESSES";
+    /// `LpmTrie<PolicyPortKey, PolicyVerdict>`: {policy, class, protocol, port prefix} -> verdict.
+    pub const POLICY_PORTS: &str = "POLICY_PORTS";
+    /// `HashMap<CtKey, CtEntry>`: connection tracking (security groups are stateful).
+    pub const CONNTRACK: &str = "CONNTRACK";
+    /// `Array<Egress>` of one entry: the internet uplink port and its MACs.
+    pub const UPLINK: &str = "UPLINK";
+    /// `HashMap<[u8; 4], PublicAddress>`: public IPv4 address -> what holds it.
+    pub const PUBLIC_ADDRESSES: &str = "PUBLIC_ADDRESSES";
+    /// `HashMap<u32, NatGateway>`: numeric NAT gateway id -> its configuration.
+    pub const NAT_GATEWAYS: &str = "NAT_GATEWAYS";
+    /// `LpmTrie<SnatKey, SnatTarget>`: {NAT gateway, source prefix} -> SNAT address.
+    pub const SNAT_ENTRIES: &str = "SNAT_ENTRIES";
+    /// `HashMap<NatOutKey, NatOutValue>`: a private flow -> its public address and port.
+    pub const NAT_OUT: &str = "NAT_OUT";
+    /// `HashMap<NatInKey, NatInValue>`: a public address and port, per remote -> the private flow.
+    pub const NAT_IN: &str = "NAT_IN";
+    /// `PerCpuArray<FlowCacheEntry>` of [`super::flow_cache::SLOTS`]: each
+    /// CPU's cache of forwarding decisions for established flows.
+    pub const FLOW_CACHE: &str = "FLOW_CACHE";
+    /// `Array<u32>` of one entry: the configuration generation, bumped by
+    /// the control plane after every change; a cached decision of another
+    /// generation is void.
+    pub const CONFIG_GENERATION: &str = "CONFIG_GENERATION";
+    /// All of the above, for pinning.
+    pub const ALL: [&str; 21] = [
+        ENI_BY_PORT,
+        ENI_COPY,
+        ENI_BY_ADDRESS,
+        ROUTES,
+        ROUTES_DIRECT,
+        DIRECT_HOPS,
+        EGRESS_PORTS,
+        PORT_COUNTERS,
+        ACTIONS,
+        DROPS,
+        POLICY_ADDRESSES,
+        POLICY_PORTS,
+        CONNTRACK,
+        UPLINK,
+        PUBLIC_ADDRESSES,
+        NAT_GATEWAYS,
+        SNAT_ENTRIES,
+        NAT_OUT,
+        NAT_IN,
+        FLOW_CACHE,
+        CONFIG_GENERATION,
+    ];
+}
+
+/// Name of the router program (attached to every router port).
+pub const ROUTER_PROGRAM: &str = "vpc_router";
+
+/// Name of the program attached to the instance end of each ENI veth.
+pub const INSTANCE_PROGRAM: &str = "vpc_instance_rx";
