@@ -626,7 +626,7 @@ mod tests {
 
     #[test]
     fn the_example_lab_parses() {
-        let lab = parse(include_str!("../examples/lab.toml")).unwrap();
+        let lab = parse(include_str!("../../examples/lab.toml")).unwrap();
         assert_eq!((lab.vswitch.len(), lab.instance.len()), (2, 3));
     }
 

@@ -4,6 +4,8 @@
 //! The kernel is the record of what was applied: router ports carry the id
 //! of their instance in their alias, maps are pinned in bpffs. Nothing is
 //! touched before the model has validated and compiled.
+
+pub mod stats;
 use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::Ipv4Net;

@@ -1,5 +1,7 @@
 //! Pure compile: a validated [`Model`] plus the ifindex of each router port
 //! -> the exact set of map entries the datapath needs. No kernel involved.
+pub mod policy;
+pub mod topology;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ipnet::Ipv4Net;
@@ -15,8 +17,8 @@ use vpc_common::{
 };
 
 use crate::model::{self, Model, NextHopType};
-use crate::policy::{self, Combine, Protocol, Verdict};
-use crate::topology::{self, ROUTER_MAC};
+use crate::policy::{Combine, Protocol, Verdict};
+use crate::topology::{ROUTER_MAC};
 
 /// Why a model could not be compiled.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]

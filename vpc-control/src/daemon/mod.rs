@@ -4,6 +4,7 @@
 //! root-only Unix socket (the local administrator, no signature).
 //! Readiness (the listeners, and sd_notify READY=1) comes only after the
 //! stored state is in the kernel and the programs are attached.
+pub mod metrics;
 use std::{
     net::SocketAddr,
     os::unix::fs::PermissionsExt,
@@ -30,7 +31,7 @@ use crate::{
         signature::{self, AccessKey, Verifier},
     },
     apply::Router,
-    ebpf_log, metrics,
+    ebpf_log,
     service::{Service, ServiceError},
     stats,
     store::Store,

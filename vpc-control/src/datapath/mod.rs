@@ -1,6 +1,10 @@
 //! The XDP datapath from user space: load the embedded object (maps pinned in
 //! bpffs so they outlive the process), read and write map entries, attach the
 //! router program to ports, read the counters.
+pub mod direct;
+pub mod netns;
+pub mod ebpf_log;
+pub mod sweep;
 use std::{
     collections::{BTreeMap, BTreeSet},
     fs, io,
@@ -31,8 +35,8 @@ use vpc_common::{
 
 use crate::{
     compile::{Diff, MapEntries, RouteTrieKey, diff},
-    direct::{self, BlockWrites, HopIds, TableIndex},
-    ebpf_log::{self, EbpfLogger},
+    direct::{BlockWrites, HopIds, TableIndex},
+    ebpf_log::{EbpfLogger},
 };
 
 /// The datapath object built from `vpc-ebpf` by build.rs.
