@@ -654,7 +654,7 @@ fn vpc_3_a_router_namespace_deleted_while_the_daemon_is_stopped_is_rebuilt_at_st
 
 #[test]
 fn vpc_3_an_instance_namespace_deleted_while_the_daemon_is_stopped_is_rebuilt_at_start() {
-    let (_d, [web, app, _]) = restart_after(|_, web, db| {
+    let (_d, [_web, app, _]) = restart_after(|_, web, db| {
         vpc_control::netns::ip(&["netns", "del", db]).expect("deleting db's namespace");
         // The surviving ports keep forwarding without the daemon.
         assert_eq!(ping_replies(web, addr("10.0.2.10"), 3), 3, "web lost app while db's namespace went");
