@@ -246,6 +246,11 @@ pub const ACTIONS: &[ActionSpec] = &[
 /// action of the cloud's).
 pub const ROUTER_STATS: &str = "DescribeRouterStats";
 
+/// The VPC API's action `name`, if it has one.
+fn found_vpc(name: &str) -> Option<&'static ActionSpec> {
+    ACTIONS.iter().find(|a| a.name == name && a.product == Product::Vpc)
+}
+
 /// The action `name` under `version` (the product's API version). Without a
 /// version (the local Unix socket), the one product serving that name.
 pub fn resolve(version: Option<&str>, name: &str) -> Result<&'static ActionSpec, ApiError> {
@@ -266,11 +271,13 @@ pub fn resolve(version: Option<&str>, name: &str) -> Result<&'static ActionSpec,
             ACTIONS.iter().find(|a| a.product == product && a.name == name).ok_or_else(not_found)
         }
         None => {
+            // A name both products serve (DescribeRegions, TagResources...)
+            // is the VPC API's: the router's own product.
             let mut found = ACTIONS.iter().filter(|a| a.name == name);
             match (found.next(), found.next()) {
                 (Some(a), None) => Ok(a),
                 (None, _) => Err(not_found()),
-                (Some(_), Some(_)) => Err(ApiError::missing("Version")),
+                (Some(_), Some(_)) => found_vpc(name).ok_or_else(|| ApiError::missing("Version")),
             }
         }
     }
@@ -293,6 +300,9 @@ pub struct Draft<'a> {
     pub common: Common,
     /// The zones the daemon is configured with (in its region).
     configured_zones: &'a [String],
+    /// True if the operator named the zones (`vpc daemon --zone`): a new
+    /// vSwitch's ZoneId must then be one of them.
+    zones_enforced: bool,
     /// The address this API is served at, for DescribeRegions' answers
     /// (empty: not known).
     endpoint: &'a str,
@@ -389,6 +399,20 @@ impl Draft<'_> {
             })
     }
 
+    /// A new resource's ZoneId: when the operator named the zones
+    /// (`vpc daemon --zone`), it must be one of them in the daemon's region
+    /// (`InvalidZoneId.NotFound`); otherwise any zone name is taken (a lab
+    /// names its zones as it likes).
+    pub fn check_zone(&self, zone: &str) -> Result<(), ApiError> {
+        if !self.zones_enforced || self.region() != self.region_id || self.configured_zones.iter().any(|z| z == zone) {
+            return Ok(());
+        }
+        Err(ApiError::not_found(
+            "InvalidZoneId.NotFound",
+            format!("The specified zone {zone:?} does not exist in region {}; zones: {:?}.", self.region_id, self.configured_zones),
+        ))
+    }
+
     /// The zones of `region`: the daemon's configured zones in its own
     /// region, and the zones vSwitches already use in `region`.
     pub fn zones(&self, region: &str) -> Vec<String> {
@@ -466,6 +490,8 @@ pub struct Service {
     router: Option<Router>,
     region_id: String,
     zones: Vec<String>,
+    /// True if the zones were named by the operator (ZoneId checked).
+    zones_enforced: bool,
     endpoint: String,
     strict: bool,
 }
@@ -485,6 +511,7 @@ impl Service {
             router,
             region_id: region_id.to_string(),
             zones: default_zones(region_id),
+            zones_enforced: false,
             endpoint: String::new(),
             strict: false,
         };
@@ -519,6 +546,7 @@ impl Service {
     /// Sets the zones of the daemon's region (DescribeZones); an empty
     /// list keeps the default, `<region>-a` and `<region>-b`.
     pub fn set_zones(&mut self, zones: Vec<String>) {
+        self.zones_enforced = !zones.is_empty();
         self.zones = if zones.is_empty() { default_zones(&self.region_id) } else { zones };
     }
 
@@ -553,6 +581,7 @@ impl Service {
             region_id: &self.region_id,
             common,
             configured_zones: &self.zones,
+            zones_enforced: self.zones_enforced,
             endpoint: &self.endpoint,
             strict: self.strict,
         };
@@ -738,6 +767,21 @@ pub(crate) mod tests {
         let e = s.err("CreateVpc", &[("RegionId", "cn-hangzhou"), ("EnableIpv6", "true")]);
         assert_eq!(e.code, "UnsupportedParameter");
         s.ok("CreateVpc", &[("RegionId", "cn-hangzhou"), ("EnableIpv6", "false")]);
+    }
+
+    #[test]
+    fn vpc_1_a_vswitchs_zone_must_be_a_configured_one() {
+        let mut s = Scratch::new();
+        let vpc = s.ok("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16")])["VpcId"].as_str().unwrap().to_string();
+        // Zones not named by the operator: a lab names them as it likes.
+        s.ok("CreateVSwitch", &[("RegionId", "cn-hangzhou"), ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "10.0.1.0/24")]);
+        s.service.set_zones(vec!["cn-hangzhou-h".into(), "cn-hangzhou-i".into()]);
+        let e = s.err("CreateVSwitch", &[("RegionId", "cn-hangzhou"), ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-x"), ("CidrBlock", "10.0.2.0/24")]);
+        assert_eq!((e.status, e.code.as_str()), (404, "InvalidZoneId.NotFound"));
+        assert_eq!(s.service.model().vswitches.len(), 1);
+        s.ok("CreateVSwitch", &[("RegionId", "cn-hangzhou"), ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-i"), ("CidrBlock", "10.0.2.0/24")]);
+        let z = s.ok("DescribeZones", &[("RegionId", "cn-hangzhou")]);
+        assert!(z.to_string().contains("cn-hangzhou-h"), "{z}");
     }
 
     #[test]

@@ -683,10 +683,11 @@ mod tests {
     }
 
     #[test]
-    fn without_a_version_the_shared_names_need_one() {
+    fn without_a_version_the_shared_names_are_the_vpc_apis() {
         let mut s = Scratch::new();
-        let e = s.err("TagResources", &[R, ("ResourceType", "VPC")]);
-        assert_eq!(e.code, "MissingParameter");
-        assert!(e.message.contains("Version"), "{e:?}");
+        let vpc = s.ok("CreateVpc", &[R, ("CidrBlock", "10.0.0.0/16")])["VpcId"].as_str().unwrap().to_string();
+        // The VPC API's TagResources (ResourceType VPC), not the ECS one.
+        s.ok("TagResources", &[R, ("ResourceType", "VPC"), ("ResourceId.1", &vpc), ("Tag.1.Key", "env")]);
+        assert_eq!(s.service.model().vpcs[0].meta.tags[0].key, "env");
     }
 }

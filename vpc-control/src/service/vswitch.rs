@@ -77,6 +77,7 @@ impl Action for CreateVSwitch {
     fn run(self, d: &mut Draft) -> Result<CreateVSwitchResponse, ApiError> {
         let vpc_id = required("VpcId", &self.vpc_id)?;
         required("ZoneId", &self.zone_id)?;
+        d.check_zone(&self.zone_id)?;
         let cidr_block = cidr("CidrBlock", required("CidrBlock", &self.cidr_block)?)?;
         let vpc = &d.model.vpcs[d.vpc_index(vpc_id)?];
         let mut meta = d.new_meta(self.description.as_deref());
