@@ -336,10 +336,12 @@ impl Draft<'_> {
     }
 
     /// True if the caller may see a resource with this metadata, in the
-    /// region asked for (if any).
+    /// region and resource group asked for (if any): every list filters by
+    /// `ResourceGroupId` through here.
     pub fn in_view(&self, meta: &Meta) -> bool {
         self.caller.owns(&meta.owner_id)
             && self.common.region_id.as_deref().filter(|r| !r.is_empty()).is_none_or(|r| r == meta.region_id)
+            && self.common.resource_group_id.as_deref().filter(|g| !g.is_empty()).is_none_or(|g| g == meta.resource_group_id)
     }
 
     /// Parameters of a call that its action does not have: a parameter no
@@ -782,6 +784,20 @@ pub(crate) mod tests {
         s.ok("CreateVSwitch", &[("RegionId", "cn-hangzhou"), ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-i"), ("CidrBlock", "10.0.2.0/24")]);
         let z = s.ok("DescribeZones", &[("RegionId", "cn-hangzhou")]);
         assert!(z.to_string().contains("cn-hangzhou-h"), "{z}");
+    }
+
+    #[test]
+    fn resource_groups_are_kept_and_filter_every_list() {
+        let mut s = Scratch::new();
+        let r = [("RegionId", "cn-hangzhou")];
+        let a = s.ok("CreateVpc", &[r[0], ("CidrBlock", "10.0.0.0/16"), ("ResourceGroupId", "rg-a")]);
+        s.ok("CreateVpc", &[r[0], ("CidrBlock", "10.1.0.0/16")]);
+        assert_eq!(a["ResourceGroupId"], "rg-a");
+        let d = s.ok("DescribeVpcs", &[r[0], ("ResourceGroupId", "rg-a")]);
+        assert_eq!(d["TotalCount"], 1);
+        assert_eq!(d["Vpcs"]["Vpc"][0]["ResourceGroupId"], "rg-a");
+        assert_eq!(s.ok("DescribeVpcs", &r)["TotalCount"], 2);
+        assert_eq!(s.ok("DescribeVpcs", &[r[0], ("ResourceGroupId", "rg-b")])["TotalCount"], 0);
     }
 
     #[test]
