@@ -124,6 +124,44 @@ fn vpc_1_pop_core_v1_signature_creates_describes_and_deletes_a_vpc() {
 }
 
 #[test]
+fn vpc_1_requests_through_an_http_proxy_name_the_cloud_host_in_absolute_form() {
+    // aliyun-python-sdk-core with HTTP_PROXY (footmark, Ansible) sends
+    // `GET http://vpc.cn-hangzhou.aliyuncs.com/?... HTTP/1.1` with that Host:
+    // signature V1 covers the method and parameters, not the host.
+    use vpc_control::api::signature::{AccessKey, canonical_query_string, sign_v1};
+    let d = Daemon::start();
+    let key = AccessKey::new(ACCESS_KEY_ID, ACCESS_KEY_SECRET);
+    let send = |method: &str, host: &str, version: &str, action: &str, params: &[(&str, &str)]| {
+        let mut all = vec![("Action", action), ("Version", version)];
+        all.extend_from_slice(params);
+        let nonce = format!("proxy-{}", unique(""));
+        let pairs = sign_v1(method, &all, &key, SystemTime::now(), &nonce);
+        let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let q = canonical_query_string(&refs);
+        let req = if method == "GET" {
+            format!("GET http://{host}/?{q} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+        } else {
+            format!(
+                "POST http://{host}/ HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{q}",
+                q.len()
+            )
+        };
+        let s = std::net::TcpStream::connect(("127.0.0.1", d.port)).expect("connecting over HTTP");
+        s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        exchange(s, req.as_bytes())
+    };
+    let (s, v) = send("POST", "vpc.cn-hangzhou.aliyuncs.com", "2016-04-28", "CreateVpc", &[R, ("CidrBlock", "10.8.0.0/16")]);
+    assert_eq!(s, 200, "{v}");
+    let vpc = v["VpcId"].as_str().expect("VpcId").to_string();
+    let (s, v) = send("GET", "vpc.cn-hangzhou.aliyuncs.com", "2016-04-28", "DescribeVpcs", &[R, ("VpcId", &vpc)]);
+    assert_eq!((s, v["TotalCount"].as_u64()), (200, Some(1)), "{v}");
+    let (s, v) = send("GET", "ecs.cn-hangzhou.aliyuncs.com", "2014-05-26", "CreateSecurityGroup", &[R, ("VpcId", &vpc)]);
+    assert_eq!(s, 200, "{v}");
+    assert!(v["SecurityGroupId"].as_str().is_some_and(|id| id.starts_with("sg-")), "{v}");
+}
+
+#[test]
 fn vpc_1_signature_v1_over_http_is_verified_and_its_envelope_never_reaches_actions() {
     let d = Daemon::start();
     let keep = |_: &mut Vec<(String, String)>| {};

@@ -37,16 +37,32 @@ pub struct Daemon {
     pub port: u16,
     child: Option<Child>,
     starts: u32,
+    /// Started with `--strict-parameters` (the default for tests).
+    strict: bool,
 }
 
 impl Daemon {
-    /// Starts a daemon and waits until it serves.
+    /// Starts a daemon in strict mode (a parameter no SDK model has is
+    /// refused, so a test catches a misspelt name) and waits until it serves.
     pub fn start() -> Self {
+        Self::start_with(true)
+    }
+
+    /// Starts a daemon that ignores and logs parameters no SDK model has, as
+    /// it does by default outside the tests (footmark, under Ansible's
+    /// alicloud modules, signs a stray `on=<Action>` into every call).
+    pub fn start_lenient() -> Self {
+        Self::start_with(false)
+    }
+
+    /// Starts a daemon, strict about parameters or not, and waits until it
+    /// serves.
+    pub fn start_with(strict: bool) -> Self {
         let name = unique("vd");
         let dir = std::env::temp_dir().join(format!("vpc-test-{name}"));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-        let mut d = Daemon { namespace: format!("{name}-rt"), dir, port, child: None, starts: 0 };
+        let mut d = Daemon { namespace: format!("{name}-rt"), dir, port, child: None, starts: 0, strict };
         d.spawn(&[]);
         d
     }
@@ -81,12 +97,14 @@ impl Daemon {
             .args(["daemon", "--listen", &format!("127.0.0.1:{port}"), "--namespace", &self.namespace, "--access-key", &key])
             .arg("--state-dir")
             .arg(self.state_dir())
-            // Tests catch a misspelt parameter name.
-            .arg("--strict-parameters")
             .env("RUST_LOG", std::env::var("VPC_DAEMON_LOG").unwrap_or_else(|_| "info".into()))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
+        if self.strict {
+            // Tests catch a misspelt parameter name.
+            cmd.arg("--strict-parameters");
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -64,7 +64,44 @@ const LLVM_PREFIX: &str = "/opt/vpc-router/llvm-22";
 
 /// The virtualenv of the official SDKs (tests/daemon.rs looks here).
 const SDK_VENV: &str = "/opt/vpc-router/sdk-venv";
+/// The virtualenv with ansible-core, footmark and the older SDKs
+/// (tests/ansible/requirements.txt), and beside it in `alicloud/` the
+/// alicloud modules (tests/ansible/modules.txt: their package ships an
+/// `ansible/` package of its own, so it is installed with --target, not into
+/// site-packages); reinstalled only when either file changes.
+fn install_ansible_venv() -> Result<bool> {
+    let venv = Path::new(ANSIBLE_VENV);
+    let dir = workspace_root().join("tests/ansible");
+    let (requirements, modules) = (dir.join("requirements.txt"), dir.join("modules.txt"));
+    let mut want = Vec::new();
+    for f in [&requirements, &modules] {
+        want.extend(std::fs::read(f).with_context(|| format!("reading {}", f.display()))?);
+    }
+    let stamp = venv.join(".requirements.txt");
+    let target = venv.join("alicloud");
+    let present = venv.join("bin/ansible-playbook").exists() && target.join("ansible/modules/cloud/alicloud").exists();
+    if present && std::fs::read(&stamp).is_ok_and(|have| have == want) {
+        return Ok(false);
+    }
+    if !venv.join("bin/python").exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(venv))?;
+    }
+    run(Command::new(venv.join("bin/pip"))
+        .args(["install", "-q", "--disable-pip-version-check", "-r"])
+        .arg(&requirements))?;
+    let _ = std::fs::remove_dir_all(&target);
+    run(Command::new(venv.join("bin/pip"))
+        .args(["install", "-q", "--disable-pip-version-check", "--no-deps", "--target"])
+        .arg(&target)
+        .arg("-r")
+        .arg(&modules))?;
+    std::fs::write(&stamp, want)?;
+    Ok(true)
+}
+
 /// The npm packages of tests/sdk/node (@alicloud/pop-core; tests/daemon.rs looks here).
+/// The virtualenv with Ansible and the alicloud modules (tests/ansible).
+const ANSIBLE_VENV: &str = "/opt/vpc-router/ansible-venv";
 const NODE_SDK: &str = "/opt/vpc-router/node-sdk";
 
 fn workspace_root() -> PathBuf {
@@ -132,13 +169,17 @@ fn setup() -> Result<()> {
         installed.push("official cloud SDKs (tests/sdk/requirements.txt)".to_string());
     }
 
+    if install_ansible_venv()? {
+        installed.push("Ansible and the alicloud modules (tests/ansible/requirements.txt, modules.txt)".to_string());
+    }
+
     if install_node_sdk()? {
         installed.push("Node.js SDK (tests/sdk/node/package-lock.json)".to_string());
     }
 
     if installed.is_empty() {
         println!(
-            "setup: nothing to install (debian packages, rust-src, bpf-linker {BPF_LINKER_VERSION}, SDK virtualenv, Node.js SDK present)"
+            "setup: nothing to install (debian packages, rust-src, bpf-linker {BPF_LINKER_VERSION}, SDK virtualenv, Ansible virtualenv, Node.js SDK present)"
         );
     } else {
         println!("setup: installed {}", installed.join(", "));

@@ -451,6 +451,25 @@ impl<'de> Deserialize<'de> for Unsupported {
     }
 }
 
+/// A parameter of the action's SDK model whose only value on this router is
+/// none (a rule's IPv6 blocks, prefix lists, source ports, owner account
+/// names): given empty it says what holds for everything here, as clients
+/// that send back every field of a rule they described do (footmark, under
+/// Ansible's ali_security_group, revokes a rule with `Ipv6SourceCidrIp=`,
+/// `SourcePrefixListId=`...); given a value, the call is refused with
+/// `UnsupportedParameter` naming it, as for [`Unsupported`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmptyOnly;
+
+impl<'de> Deserialize<'de> for EmptyOnly {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match String::deserialize(d) {
+            Ok(v) if v.is_empty() => Ok(EmptyOnly),
+            _ => Err(de::Error::custom(UNSUPPORTED)),
+        }
+    }
+}
+
 /// A string list given as `Name.N` or a JSON array, or as one
 /// comma-separated value (as DescribeVpcs takes `VpcId=vpc-1,vpc-2`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Action, Draft, PageInfo, paginate, tag, vpc::Empty};
 use crate::{
-    api::{ApiError, Product, form::Unsupported, new_id},
+    api::{ApiError, Product, form::{EmptyOnly, Unsupported}, new_id},
     model::{self, Direction, IpProtocol, Peer, RulePolicy, SecurityGroup, SecurityGroupRule, SecurityGroupType},
 };
 
@@ -307,28 +307,28 @@ pub struct PermissionParam {
     pub nic_type: Option<String>,
     /// Accounts are known here by id only.
     #[serde(rename = "SourceGroupOwnerAccount")]
-    pub _source_group_owner_account: Option<Unsupported>,
+    pub _source_group_owner_account: Option<EmptyOnly>,
     /// Accounts are known here by id only.
     #[serde(rename = "DestGroupOwnerAccount")]
-    pub _dest_group_owner_account: Option<Unsupported>,
+    pub _dest_group_owner_account: Option<EmptyOnly>,
     /// Prefix lists do not exist here.
     #[serde(rename = "SourcePrefixListId")]
-    pub _source_prefix_list_id: Option<Unsupported>,
+    pub _source_prefix_list_id: Option<EmptyOnly>,
     /// Prefix lists do not exist here.
     #[serde(rename = "DestPrefixListId")]
-    pub _dest_prefix_list_id: Option<Unsupported>,
+    pub _dest_prefix_list_id: Option<EmptyOnly>,
     /// Port lists do not exist here.
     #[serde(rename = "PortRangeListId")]
     pub _port_range_list_id: Option<Unsupported>,
     /// Rules match destination ports only.
     #[serde(rename = "SourcePortRange")]
-    pub _source_port_range: Option<Unsupported>,
+    pub _source_port_range: Option<EmptyOnly>,
     /// IPv6 is not forwarded by this router.
     #[serde(rename = "Ipv6SourceCidrIp")]
-    pub _ipv6_source_cidr_ip: Option<Unsupported>,
+    pub _ipv6_source_cidr_ip: Option<EmptyOnly>,
     /// IPv6 is not forwarded by this router.
     #[serde(rename = "Ipv6DestCidrIp")]
-    pub _ipv6_dest_cidr_ip: Option<Unsupported>,
+    pub _ipv6_dest_cidr_ip: Option<EmptyOnly>,
 }
 
 /// The parameter names of `p` (under `prefix`) that belong to the other
@@ -656,13 +656,13 @@ macro_rules! rule_request {
             )*
             /// Rules match destination ports only.
             #[serde(rename = "SourcePortRange")]
-            _source_port_range: Option<Unsupported>,
+            _source_port_range: Option<EmptyOnly>,
             /// IPv6 is not forwarded by this router.
             #[serde(rename = "Ipv6SourceCidrIp")]
-            _ipv6_source_cidr_ip: Option<Unsupported>,
+            _ipv6_source_cidr_ip: Option<EmptyOnly>,
             /// IPv6 is not forwarded by this router.
             #[serde(rename = "Ipv6DestCidrIp")]
-            _ipv6_dest_cidr_ip: Option<Unsupported>,
+            _ipv6_dest_cidr_ip: Option<EmptyOnly>,
             $($own)*
         }
 
@@ -690,10 +690,10 @@ rule_request! {
         peer: [source_cidr_ip, dest_cidr_ip, source_group_id, source_group_owner_id],
         /// Accounts are known here by id only.
         #[serde(rename = "SourceGroupOwnerAccount")]
-        _source_group_owner_account: Option<Unsupported>,
+        _source_group_owner_account: Option<EmptyOnly>,
         /// Prefix lists do not exist here.
         #[serde(rename = "SourcePrefixListId")]
-        _source_prefix_list_id: Option<Unsupported>,
+        _source_prefix_list_id: Option<EmptyOnly>,
         /// The rules (Permissions.N.Field), as the current SDKs send them.
         #[serde(default)]
         permissions: Vec<PermissionParam>,
@@ -706,10 +706,10 @@ rule_request! {
         peer: [source_cidr_ip, dest_cidr_ip, dest_group_id, dest_group_owner_id],
         /// Accounts are known here by id only.
         #[serde(rename = "DestGroupOwnerAccount")]
-        _dest_group_owner_account: Option<Unsupported>,
+        _dest_group_owner_account: Option<EmptyOnly>,
         /// Prefix lists do not exist here.
         #[serde(rename = "DestPrefixListId")]
-        _dest_prefix_list_id: Option<Unsupported>,
+        _dest_prefix_list_id: Option<EmptyOnly>,
         /// The rules (Permissions.N.Field), as the current SDKs send them.
         #[serde(default)]
         permissions: Vec<PermissionParam>,
@@ -722,10 +722,10 @@ rule_request! {
         peer: [source_cidr_ip, dest_cidr_ip, source_group_id, source_group_owner_id],
         /// Accounts are known here by id only.
         #[serde(rename = "SourceGroupOwnerAccount")]
-        _source_group_owner_account: Option<Unsupported>,
+        _source_group_owner_account: Option<EmptyOnly>,
         /// Prefix lists do not exist here.
         #[serde(rename = "SourcePrefixListId")]
-        _source_prefix_list_id: Option<Unsupported>,
+        _source_prefix_list_id: Option<EmptyOnly>,
         /// The rules to remove by their fields.
         #[serde(default)]
         permissions: Vec<PermissionParam>,
@@ -741,10 +741,10 @@ rule_request! {
         peer: [source_cidr_ip, dest_cidr_ip, dest_group_id, dest_group_owner_id],
         /// Accounts are known here by id only.
         #[serde(rename = "DestGroupOwnerAccount")]
-        _dest_group_owner_account: Option<Unsupported>,
+        _dest_group_owner_account: Option<EmptyOnly>,
         /// Prefix lists do not exist here.
         #[serde(rename = "DestPrefixListId")]
-        _dest_prefix_list_id: Option<Unsupported>,
+        _dest_prefix_list_id: Option<EmptyOnly>,
         /// The rules to remove by their fields.
         #[serde(default)]
         permissions: Vec<PermissionParam>,
@@ -760,10 +760,10 @@ rule_request! {
         peer: [source_cidr_ip, dest_cidr_ip, source_group_id, source_group_owner_id],
         /// Accounts are known here by id only.
         #[serde(rename = "SourceGroupOwnerAccount")]
-        _source_group_owner_account: Option<Unsupported>,
+        _source_group_owner_account: Option<EmptyOnly>,
         /// Prefix lists do not exist here.
         #[serde(rename = "SourcePrefixListId")]
-        _source_prefix_list_id: Option<Unsupported>,
+        _source_prefix_list_id: Option<EmptyOnly>,
         /// Port lists do not exist here.
         #[serde(rename = "PortRangeListId")]
         _port_range_list_id: Option<Unsupported>,
@@ -780,10 +780,10 @@ rule_request! {
         peer: [source_cidr_ip, dest_cidr_ip, dest_group_id, dest_group_owner_id],
         /// Accounts are known here by id only.
         #[serde(rename = "DestGroupOwnerAccount")]
-        _dest_group_owner_account: Option<Unsupported>,
+        _dest_group_owner_account: Option<EmptyOnly>,
         /// Prefix lists do not exist here.
         #[serde(rename = "DestPrefixListId")]
-        _dest_prefix_list_id: Option<Unsupported>,
+        _dest_prefix_list_id: Option<EmptyOnly>,
         /// Port lists do not exist here.
         #[serde(rename = "PortRangeListId")]
         _port_range_list_id: Option<Unsupported>,
@@ -1453,6 +1453,55 @@ mod tests {
         let id = perms[1]["SecurityGroupRuleId"].as_str().unwrap();
         s.ok("RevokeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("SecurityGroupRuleId.1", id)]);
         assert_eq!(ingress_verdict(&s, 0, "192.0.2.1", 6, 22), Verdict::Drop);
+    }
+
+    #[test]
+    fn sg_1_a_rule_sent_back_as_described_with_its_empty_fields_is_revoked() {
+        // footmark (Ansible's ali_security_group) revokes a rule by sending
+        // every field DescribeSecurityGroupAttribute gave, the empty ones too.
+        let mut s = Scratch::new();
+        let (vpc, _) = s.vpc_with_vswitch();
+        let sg = group(&mut s, &vpc, &[]);
+        s.ok("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("IpProtocol", "tcp"), ("PortRange", "22/22"),
+            ("SourceCidrIp", "10.0.0.0/16"), ("Policy", "accept"), ("Priority", "1")]);
+        let a = s.ok("DescribeSecurityGroupAttribute", &[R, ("SecurityGroupId", &sg)]);
+        let rule = a["Permissions"]["Permission"][0].as_object().unwrap().clone();
+        let takes = ["NicType", "SourcePrefixListId", "SourcePortRange", "SourceGroupOwnerAccount", "PortRange", "IpProtocol",
+            "SourceCidrIp", "Priority", "DestCidrIp", "SourceGroupId", "Description", "Policy", "Ipv6SourceCidrIp", "Ipv6DestCidrIp"];
+        let echoed: Vec<(String, String)> =
+            takes.iter().map(|k| (k.to_string(), rule[*k].as_str().unwrap_or_else(|| panic!("{k} in {rule:?}")).to_string())).collect();
+        assert!(echoed.iter().any(|(k, v)| k == "Ipv6SourceCidrIp" && v.is_empty()), "{echoed:?}");
+        let call = |extra: &[(&str, &str)]| {
+            let mut p: Vec<(&str, &str)> = vec![R, ("SecurityGroupId", &sg)];
+            p.extend(echoed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            p.extend_from_slice(extra);
+            p.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>()
+        };
+        // A value where there is none here is still refused, naming it.
+        for (k, v) in [("Ipv6SourceCidrIp", "2001:db8::/32"), ("SourcePrefixListId", "pl-1"), ("SourcePortRange", "1/2")] {
+            let mut p = call(&[]);
+            p.retain(|(n, _)| n != k);
+            p.push((k.into(), v.into()));
+            let p: Vec<(&str, &str)> = p.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let e = s.err("RevokeSecurityGroup", &p);
+            assert_eq!(e.code, "UnsupportedParameter", "{k}={v}: {e:?}");
+            assert!(e.message.contains(k), "{e:?}");
+            let e = s.err("AuthorizeSecurityGroup", &p);
+            assert_eq!(e.code, "UnsupportedParameter", "{k}={v}: {e:?}");
+        }
+        assert_eq!(s.service.model().security_groups[0].rules.len(), 1);
+        let p = call(&[]);
+        let p: Vec<(&str, &str)> = p.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        s.ok("RevokeSecurityGroup", &p);
+        assert!(s.service.model().security_groups[0].rules.is_empty(), "the rule was not revoked");
+        // The same empty fields in Permissions.N and on an outbound rule.
+        s.ok("AuthorizeSecurityGroupEgress", &[R, ("SecurityGroupId", &sg), ("Permissions.1.IpProtocol", "icmp"),
+            ("Permissions.1.PortRange", "-1/-1"), ("Permissions.1.DestCidrIp", "10.0.0.0/16"), ("Permissions.1.Ipv6DestCidrIp", ""),
+            ("Permissions.1.DestPrefixListId", ""), ("Permissions.1.DestGroupOwnerAccount", "")]);
+        s.ok("RevokeSecurityGroupEgress", &[R, ("SecurityGroupId", &sg), ("IpProtocol", "ICMP"), ("PortRange", "-1/-1"),
+            ("DestCidrIp", "10.0.0.0/16"), ("Ipv6DestCidrIp", ""), ("Ipv6SourceCidrIp", ""), ("DestPrefixListId", ""),
+            ("DestGroupOwnerAccount", ""), ("SourcePortRange", ""), ("SourceCidrIp", "")]);
+        assert!(s.service.model().security_groups[0].rules.is_empty(), "the outbound rule was not revoked");
     }
 
     #[test]
