@@ -758,6 +758,27 @@ mod tests {
     }
 
     #[test]
+    fn vpc_1_a_failed_flush_fails_every_waiter() {
+        let d = Arc::new(Durable::default());
+        d.flushed(3);
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let d = d.clone();
+                std::thread::spawn(move || d.wait(5))
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        d.failed("disk full".into());
+        for w in waiters {
+            assert!(matches!(w.join().unwrap(), Err(StoreError::Flush(_))));
+        }
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        assert!(matches!(rt.block_on(d.wait_async(4)), Err(StoreError::Flush(_))));
+        // What was durable before the failure stays acknowledged.
+        assert!(d.wait(3).is_ok() && rt.block_on(d.wait_async(2)).is_ok());
+    }
+
+    #[test]
     fn vpc_1_second_daemon_cannot_open_the_same_state() {
         let dir = std::env::temp_dir().join(format!("vpc-store-lock-{}", std::process::id()));
         let _first = Store::open(&dir).unwrap();
