@@ -3,8 +3,10 @@
 //! through the daemon's API, as clients use it. A `vpc daemon` (release
 //! build, its own router namespace and state directory) is started; every
 //! call goes over its Unix socket (one HTTP/1.1 request per connection, the
-//! `vpc` command line's client); every change is committed to the store
-//! (redb, fsync'd) and written to the maps before its reply.
+//! `vpc` command line's client); every change is written to the maps and
+//! is on disk (redb, fsync'd) before its reply. Changes are serialised by
+//! the daemon, their fsyncs are not: one fsync makes every change committed
+//! meanwhile durable (group commit), so concurrent clients share them.
 //!
 //! Figures (group "control", one value per round):
 //!
@@ -351,7 +353,7 @@ fn main() {
     let one: Vec<f64> = (0..rounds).map(|_| actions_per_second(&d, &lab, 1, z.actions)).collect();
     let many: Vec<f64> = (0..rounds).map(|_| actions_per_second(&d, &lab, CLIENTS, z.actions)).collect();
     report.figure(GROUP, "durable actions/s, 1 client (small model)", "1/s", &one, "CreateRouteEntry/DeleteRouteEntry, each on disk before its reply");
-    report.figure(GROUP, &format!("durable actions/s, {CLIENTS} clients (small model)"), "1/s", &many, "calls are serialised by the daemon");
+    report.figure(GROUP, &format!("durable actions/s, {CLIENTS} clients (small model)"), "1/s", &many, "changes are serialised by the daemon, one fsync serves every change committed meanwhile");
 
     // 3: change -> enforcement.
     let (enforced, replied) = change_to_enforcement(&d, &lab, z.changes);

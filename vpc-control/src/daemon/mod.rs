@@ -348,13 +348,17 @@ async fn call(
         return Err(ApiError::missing("Version"));
     }
     let started = std::time::Instant::now();
+    // The call runs under the service lock; its answer is given once its
+    // change (or what it read) is on disk, waited for without the lock so
+    // that one flush serves every call committed meanwhile.
     let done = tokio::task::spawn_blocking(move || {
-        let result = app.service().call(version.as_deref(), &action, &form, &caller);
+        let result = app.service().submit(version.as_deref(), &action, &form, &caller);
         (action, result)
     })
     .await
     .map_err(|e| ApiError::internal(format!("the call failed: {e}")))?;
-    let (action, result) = done;
+    let (action, pending) = done;
+    let result = pending?.durable().await;
     if result.is_ok() {
         tracing::debug!(action, elapsed_ms = started.elapsed().as_millis() as u64, "served");
     }

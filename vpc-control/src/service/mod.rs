@@ -1,10 +1,27 @@
 //! The API's actions over the durable model: each call reads a snapshot or
-//! changes a draft of the model; a change is validated and compiled, then
-//! committed to the store (on disk before the reply), then converged into
-//! the kernel. A change the kernel refuses is rolled back on disk too.
+//! changes a draft of the model; a change is validated and compiled,
+//! installed into the kernel, then committed to the store; its answer is
+//! given only once the change is on disk ([`Pending`]).
 //!
 //! One [`Service`] is shared by every connection behind one lock: calls are
-//! serialised, so parallel clients never see or leave torn state.
+//! serialised, so parallel clients never see or leave torn state. The wait
+//! for the disk happens after the lock is released: the store's flusher
+//! makes every change committed meanwhile durable with one fsync (group
+//! commit, see [`crate::store`]).
+//!
+//! **Kernel before disk.** The kernel may run a change before it is
+//! durable (and a reader of the kernel, or a packet, may see it). If the
+//! daemon dies before the flush, the change was never acknowledged; the
+//! restart loads the last durable model and converges the kernel to it,
+//! undoing the change there too. The API never shows such a change: every
+//! answer, reads included, waits until what it saw is durable.
+//!
+//! **ClientToken.** A mutating call that succeeds with a `ClientToken`
+//! records {account, action, token} -> {digest of its parameters, answer}
+//! in the same store transaction as its change; a retry with the same
+//! parameters gets the recorded answer and changes nothing, other
+//! parameters are refused with `IdempotentParameterMismatch`. Records are
+//! kept [`crate::store::CLIENT_TOKEN_TTL_SECS`].
 mod compute;
 mod eip;
 mod ipv4_gateway;
@@ -18,7 +35,7 @@ mod tagging;
 mod vpc;
 mod vswitch;
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, sync::Arc};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
@@ -31,7 +48,7 @@ use crate::{
     apply::{self, Router},
     model::{Meta, Model},
     stats,
-    store::Store,
+    store::{Durable, Seq, StateStore, TokenKey, TokenRecord, unix_now},
 };
 
 /// Default RegionId of resources created without one.
@@ -485,10 +502,80 @@ pub enum ServiceError {
     Apply(#[from] apply::ApplyError),
 }
 
+/// Parameters a client token's digest leaves out: the token, the envelope,
+/// and the fields of a v1 signature, which a retry changes (the cloud
+/// documents that SignatureNonce, Timestamp and Signature differ).
+const NOT_DIGESTED: &[&str] = &[
+    "ClientToken",
+    "Action",
+    "Version",
+    "Format",
+    "AccessKeyId",
+    "Signature",
+    "SignatureMethod",
+    "SignatureNonce",
+    "SignatureVersion",
+    "SignatureType",
+    "Timestamp",
+    "SecurityToken",
+];
+
+/// SHA-256 (hex) of the call's parameters but [`NOT_DIGESTED`], sorted by
+/// name, each name and value length-prefixed.
+fn digest(form: &Form) -> String {
+    use sha2::{Digest, Sha256};
+    let mut pairs: Vec<(&str, &str)> = form.pairs().filter(|(k, _)| !NOT_DIGESTED.contains(k)).collect();
+    pairs.sort_unstable();
+    let mut h = Sha256::new();
+    for (k, v) in pairs {
+        for part in [k, v] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part.as_bytes());
+        }
+    }
+    hex::encode(h.finalize())
+}
+
+/// The cloud's refusal of a client token used before with other parameters.
+fn idempotent_mismatch() -> ApiError {
+    ApiError::bad(
+        "IdempotentParameterMismatch",
+        "Request uses a client token in a previous request but is not identical to that request.",
+    )
+}
+
+/// An answer that may depend on changes not yet on disk: [`Pending::wait`]
+/// (blocking) or [`Pending::durable`] (async) gives it once they are.
+/// Waiting does not need the service (nor its lock).
+#[must_use = "the answer may only be given once it is durable"]
+pub struct Pending {
+    body: Value,
+    after: Option<(Seq, Arc<Durable>)>,
+}
+
+impl Pending {
+    /// The answer, once every change up to the one it reflects is on disk;
+    /// `InternalError` if making them durable failed.
+    pub fn wait(self) -> Result<Value, ApiError> {
+        if let Some((seq, durable)) = &self.after {
+            durable.wait(*seq)?;
+        }
+        Ok(self.body)
+    }
+
+    /// [`Pending::wait`], for async callers.
+    pub async fn durable(self) -> Result<Value, ApiError> {
+        if let Some((seq, durable)) = &self.after {
+            durable.wait_async(*seq).await?;
+        }
+        Ok(self.body)
+    }
+}
+
 /// The API's state: the model, its store and the router it drives.
 pub struct Service {
     model: Model,
-    store: Store,
+    store: Box<dyn StateStore>,
     router: Option<Router>,
     region_id: String,
     zones: Vec<String>,
@@ -501,12 +588,13 @@ pub struct Service {
 impl Service {
     /// Opens the store and, with a router, rebuilds the kernel state (maps,
     /// ports) from the stored model: pinned maps keep forwarding meanwhile.
-    pub fn open(store: Store, router: Option<Router>, region_id: &str) -> Result<Self, ServiceError> {
+    pub fn open(store: impl StateStore + 'static, router: Option<Router>, region_id: &str) -> Result<Self, ServiceError> {
         let mut model = store.load()?.unwrap_or_default();
         model.allocate_numeric_ids();
         if let Some(r) = &router {
             model.router.namespace = r.namespace().to_string();
         }
+        let store: Box<dyn StateStore> = Box::new(store);
         let mut service = Self {
             model,
             store,
@@ -565,18 +653,51 @@ impl Service {
     }
 
     /// Runs `action` of the product whose API version is `version` (any
-    /// product serving that name when the version is not given). The body
-    /// returned lacks the RequestId (the server adds it). Errors change
-    /// nothing.
+    /// product serving that name when the version is not given) and waits
+    /// until its answer is durable, holding the service: for callers in
+    /// process (tests, tools). The daemon calls [`Service::submit`] and
+    /// waits without the lock.
     pub fn call(&mut self, version: Option<&str>, action: &str, form: &Form, caller: &Caller) -> Result<Value, ApiError> {
+        self.submit(version, action, form, caller)?.wait()
+    }
+
+    /// Runs `action` of the product whose API version is `version` (any
+    /// product serving that name when the version is not given). The body
+    /// (without the RequestId, which the server adds) may only be given
+    /// once [`Pending`] says it is durable. Errors change nothing.
+    pub fn submit(&mut self, version: Option<&str>, action: &str, form: &Form, caller: &Caller) -> Result<Pending, ApiError> {
         if action == ROUTER_STATS && version.is_none_or(|v| v == Product::Vpc.version()) {
             let router = self.router.as_ref().ok_or_else(|| ApiError::internal("this service drives no router"))?;
             let s = stats::of(router)?;
-            return serde_json::to_value(&s).map_err(ApiError::internal);
+            return Ok(Pending { body: serde_json::to_value(&s).map_err(ApiError::internal)?, after: None });
+        }
+        let durable = self.store.durable();
+        // After a failed flush the model may hold changes that are not on
+        // disk (and may be lost): it answers nothing until a restart
+        // reloads what is durable.
+        if let Some(e) = durable.get().failed {
+            return Err(ApiError::internal(format!(
+                "the state store failed to make changes durable ({e}); restart the daemon"
+            )));
         }
         let spec = resolve(version, action)?;
         let common: Common = form.decode::<Common>(ENVELOPE)?.request;
         let dry_run = common.dry_run.unwrap_or(false);
+        // A retry of a call that succeeded gets its answer again.
+        let token = match common.client_token.as_deref() {
+            Some(t) if spec.mutates && !dry_run && !t.is_empty() => {
+                let key = TokenKey { account: caller.account_id.clone(), action: spec.name.to_string(), token: t.to_string() };
+                let digest = digest(form);
+                if let Some(recorded) = self.store.token(&key)? {
+                    if recorded.digest != digest {
+                        return Err(idempotent_mismatch());
+                    }
+                    return Ok(Pending { body: recorded.body, after: Some((self.store.committed(), durable)) });
+                }
+                Some((key, digest))
+            }
+            _ => None,
+        };
         let mut draft = Draft {
             model: self.model.clone(),
             caller,
@@ -589,7 +710,11 @@ impl Service {
         };
         let body = (spec.run.call)(&mut draft, form)?;
         if !spec.mutates {
-            return if dry_run { Err(ApiError::dry_run_passed()) } else { Ok(body) };
+            if dry_run {
+                return Err(ApiError::dry_run_passed());
+            }
+            // What it read may not be on disk yet.
+            return Ok(Pending { body, after: Some((self.store.committed(), durable)) });
         }
         let mut next = draft.model.with_system_route_tables();
         next.allocate_numeric_ids();
@@ -609,39 +734,60 @@ impl Service {
         if dry_run {
             return Err(ApiError::dry_run_passed());
         }
-        self.commit(next, prepared)?;
+        let record = token.map(|(key, digest)| (key, TokenRecord { digest, body: body.clone(), at: unix_now() }));
+        let seq = self.commit(next, prepared, record.as_ref().map(|(k, r)| (k, r)))?;
         tracing::debug!(
             action,
+            seq,
             validate_ms = validated.as_secs_f64() * 1e3,
             compile_ms = (compiled - validated).as_secs_f64() * 1e3,
             commit_ms = (started.elapsed() - compiled).as_secs_f64() * 1e3,
             "change committed"
         );
-        Ok(body)
+        Ok(Pending { body, after: Some((seq, durable)) })
     }
 
-    /// Writes `next` to disk, then into the kernel; on a kernel failure the
-    /// previous model is restored on disk and in the kernel.
-    fn commit(&mut self, next: Model, prepared: Option<apply::Prepared>) -> Result<(), ApiError> {
-        self.store.save(&self.model, &next)?;
+    /// Installs `next` into the kernel, then commits it (and the client
+    /// token record) to the store, not yet durable: returns its sequence.
+    /// On a failure of either the kernel is converged back to the current
+    /// model, which stays.
+    fn commit(
+        &mut self,
+        next: Model,
+        prepared: Option<apply::Prepared>,
+        token: Option<(&TokenKey, &TokenRecord)>,
+    ) -> Result<Seq, ApiError> {
         if let (Some(r), Some(prepared)) = (&mut self.router, prepared)
             && let Err(e) = r.install(&next, prepared)
         {
             tracing::error!(error = %e, "converging the kernel failed; rolling back");
-            self.store.save(&next, &self.model)?;
             if let Err(e2) = r.converge(&self.model) {
                 tracing::error!(error = %e2, "rolling the kernel back failed");
             }
             return Err(e.into());
         }
-        self.model = next;
-        Ok(())
+        match self.store.commit(&self.model, &next, token) {
+            Ok(seq) => {
+                self.model = next;
+                Ok(seq)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "committing the change failed; rolling the kernel back");
+                if let Some(r) = &mut self.router
+                    && let Err(e2) = r.converge(&self.model)
+                {
+                    tracing::error!(error = %e2, "rolling the kernel back failed");
+                }
+                Err(e.into())
+            }
+        }
     }
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::store::Store;
 
     /// A service on a scratch store, without a kernel.
     pub struct Scratch {
@@ -812,6 +958,66 @@ pub(crate) mod tests {
         let reopened = Service::open(Store::open(&s.dir).unwrap(), None, DEFAULT_REGION_ID).unwrap();
         assert_eq!(reopened.model(), &model);
         assert!(reopened.model().vpc(&vpc_id).is_some());
+    }
+
+    const TOKEN: (&str, &str) = ("ClientToken", "123e4567-e89b-12d3-a456-426655440000");
+
+    #[test]
+    fn vpc_1_a_retry_with_the_same_client_token_changes_nothing() {
+        let mut s = Scratch::new();
+        let create = [("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16"), TOKEN];
+        let first = s.ok("CreateVpc", &create);
+        let again = s.ok("CreateVpc", &create);
+        assert_eq!(first, again);
+        assert_eq!(s.service.model().vpcs.len(), 1);
+        // The same token with other parameters is refused.
+        let e = s.err("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "172.16.0.0/12"), TOKEN]);
+        assert_eq!((e.status, e.code.as_str()), (400, "IdempotentParameterMismatch"));
+        assert_eq!(s.service.model().vpcs.len(), 1);
+        // Parameters in another order, or a v1 signature's fields, are the same call.
+        let f = Form::from_pairs(
+            [TOKEN, ("SignatureNonce", "n2"), ("CidrBlock", "10.0.0.0/16"), ("RegionId", "cn-hangzhou"), ("Timestamp", "t2")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+        .unwrap();
+        let caller = Caller { account_id: "1000000000000001".into(), admin: false };
+        assert_eq!(digest(&f), digest(&Form::from_pairs(create.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap()));
+        assert_eq!(s.service.call(None, "CreateVpc", &f, &caller).unwrap(), first);
+        // Another account's token is its own; another action's too.
+        let other = Caller { account_id: "1000000000000002".into(), admin: false };
+        let theirs = s.call_as(&other, "CreateVpc", &create).unwrap();
+        assert_ne!(theirs["VpcId"], first["VpcId"]);
+        assert_eq!(s.service.model().vpcs.len(), 2);
+        let vpc = first["VpcId"].as_str().unwrap();
+        s.ok("ModifyVpcAttribute", &[("VpcId", vpc), ("Description", "x"), TOKEN]);
+    }
+
+    #[test]
+    fn vpc_1_dry_runs_and_failed_calls_record_no_client_token() {
+        let mut s = Scratch::new();
+        let e = s.err("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/33"), TOKEN]);
+        assert_eq!(e.code, "InvalidCidrBlock.Malformed");
+        let e = s.err("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.1.0.0/16"), ("DryRun", "true"), TOKEN]);
+        assert_eq!(e.code, "DryRunOperation");
+        let v = s.ok("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16"), TOKEN]);
+        assert!(v["VpcId"].as_str().unwrap().starts_with("vpc-"));
+        assert_eq!(s.service.model().vpcs.len(), 1);
+    }
+
+    #[test]
+    fn vpc_1_client_tokens_survive_a_reopen() {
+        let mut s = Scratch::new();
+        let create = [("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16"), TOKEN];
+        let first = s.ok("CreateVpc", &create);
+        let other = Store::open(&s.dir.join("other")).unwrap();
+        drop(std::mem::replace(&mut s.service, Service::open(other, None, DEFAULT_REGION_ID).unwrap()));
+        s.service = Service::open(Store::open(&s.dir).unwrap(), None, DEFAULT_REGION_ID).unwrap();
+        s.service.set_strict(true);
+        assert_eq!(s.ok("CreateVpc", &create), first);
+        assert_eq!(s.service.model().vpcs.len(), 1);
+        let e = s.err("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.1.0.0/16"), TOKEN]);
+        assert_eq!(e.code, "IdempotentParameterMismatch");
     }
 
     #[test]

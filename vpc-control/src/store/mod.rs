@@ -1,21 +1,37 @@
 //! Durable state: the model in an embedded ACID store (redb) under the
-//! daemon's `--state-dir`. A change is committed (fsync'd) before its reply
-//! is sent; after a crash the store holds the last committed model whole.
+//! daemon's `--state-dir`, behind the [`StateStore`] interface (load, commit
+//! a change, the durable sequence, idempotency records) so that another
+//! store (a replicated one) could replace it without touching the service.
+//!
+//! **Group commit.** A change is committed without an fsync
+//! ([`redb::Durability::None`]) and numbered; a flusher thread repeatedly
+//! makes everything committed so far durable with one
+//! [`redb::Durability::Immediate`] commit (one fsync for many changes) and
+//! publishes the highest sequence on disk ([`Durable`]). A reply waits for
+//! its sequence (outside the service lock), so it still comes only after
+//! its change is on disk. redb guarantees that an Immediate commit persists
+//! every earlier None commit, and that a crash leaves the last durable
+//! commit whole: never part of a change.
 //!
 //! Layout (schema 2): the model without its route entries as one JSON
 //! document, and each route entry under its own key (route table id and
 //! destination), so a change writes what it changed, not 100,000 entries.
-//! Each save is one write transaction: a crash leaves the previous change
+//! Each change is one write transaction: a crash leaves the previous change
 //! or this one, never part of it. Schema 1 (the whole model in one JSON
-//! document) is read, and rewritten as schema 2 by the next save.
+//! document) is read, and rewritten as schema 2 by the next save. Client
+//! token records (idempotency) live in two more tables, written in the same
+//! transaction as the change they answer.
 use std::{
     collections::{BTreeMap, HashMap},
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{Arc, Condvar, Mutex},
+    time::{SystemTime, UNIX_EPOCH},
 };
 
 use redb::{Database, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
+use tokio::sync::watch;
 
 use crate::model::{Model, RouteEntry, RouteTable};
 
@@ -25,6 +41,11 @@ const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
 /// entry as JSON. A key keeps its order number while it exists (an entry
 /// deleted and added again in one change keeps its place).
 const ROUTE_ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new("route_entries");
+/// Client token records: the JSON array `[account, action, token]` -> a
+/// [`TokenRecord`] as JSON.
+const CLIENT_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("client_tokens");
+/// Expiry index of [`CLIENT_TOKENS`]: `{recorded at, 16 hex digits}/{key}`.
+const CLIENT_TOKEN_TIMES: TableDefinition<&str, ()> = TableDefinition::new("client_token_times");
 /// Key of the model.
 const MODEL_KEY: &str = "model";
 /// Key of the schema version.
@@ -54,6 +75,154 @@ pub enum StoreError {
     /// The store was written by an incompatible version.
     #[error("stored state has schema {found}, this daemon reads schema {expected}")]
     Schema { found: String, expected: String },
+    /// Making committed changes durable failed: they may be lost, and the
+    /// store takes no more changes.
+    #[error("making changes durable failed: {0}")]
+    Flush(String),
+}
+
+/// Number of a committed change, from 1 (0: nothing committed since open).
+pub type Seq = u64;
+
+/// How long a client token is remembered (seconds).
+pub const CLIENT_TOKEN_TTL_SECS: u64 = 24 * 3600;
+
+/// Expired client token records removed by each change, at most: enough to
+/// keep the table bounded (a change adds at most one record).
+const PRUNE_PER_CHANGE: usize = 4;
+
+/// Who used a client token for what: tokens are the caller's own, per
+/// action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenKey {
+    /// The caller's account id.
+    pub account: String,
+    /// The action's name.
+    pub action: String,
+    /// The client token.
+    pub token: String,
+}
+
+impl TokenKey {
+    fn encode(&self) -> String {
+        serde_json::json!([self.account, self.action, self.token]).to_string()
+    }
+}
+
+/// What a successful call with a client token answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// Digest of the call's parameters (see the service).
+    pub digest: String,
+    /// The answer (without its RequestId).
+    pub body: serde_json::Value,
+    /// When it was recorded (seconds since the Unix epoch).
+    pub at: u64,
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The state store as the service uses it. Implementations: [`Store`]
+/// (redb, embedded).
+///
+/// Contract: [`commit`](StateStore::commit) applies a change atomically
+/// (with its client token record, if any) and makes it visible to
+/// [`load`](StateStore::load) and [`token`](StateStore::token) at once, but
+/// not necessarily durable; it is durable when [`Durable`] reports its
+/// sequence (or a later one). Changes become durable in commit order, and
+/// a crash keeps a prefix of them (every change durable before it, at
+/// least).
+pub trait StateStore: Send {
+    /// The last committed model, if any.
+    fn load(&self) -> Result<Option<Model>, StoreError>;
+    /// Commits the change from `prev` (the model the store holds now) to
+    /// `next`, with a client token record; returns its sequence.
+    fn commit(&mut self, prev: &Model, next: &Model, token: Option<(&TokenKey, &TokenRecord)>) -> Result<Seq, StoreError>;
+    /// The unexpired record of a client token.
+    fn token(&self, key: &TokenKey) -> Result<Option<TokenRecord>, StoreError>;
+    /// The sequence of the last commit.
+    fn committed(&self) -> Seq;
+    /// Where the durable sequence is published.
+    fn durable(&self) -> Arc<Durable>;
+}
+
+/// What is on disk: the highest durable sequence, or the failure that
+/// stopped the flushing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Flushed {
+    /// Every change up to this one is durable.
+    pub seq: Seq,
+    /// Flushing failed: changes after `seq` may be lost.
+    pub failed: Option<String>,
+}
+
+/// The durable sequence, for threads (blocking) and tasks (async) waiting
+/// for their change to be on disk.
+pub struct Durable {
+    state: Mutex<Flushed>,
+    changed: Condvar,
+    tx: watch::Sender<Flushed>,
+}
+
+impl Default for Durable {
+    fn default() -> Self {
+        Self { state: Mutex::default(), changed: Condvar::new(), tx: watch::Sender::new(Flushed::default()) }
+    }
+}
+
+impl Durable {
+    fn publish(&self, f: impl FnOnce(&mut Flushed)) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut state);
+        let now = state.clone();
+        drop(state);
+        self.changed.notify_all();
+        self.tx.send_replace(now);
+    }
+
+    /// Everything up to `seq` is on disk.
+    pub fn flushed(&self, seq: Seq) {
+        self.publish(|s| s.seq = s.seq.max(seq));
+    }
+
+    /// Flushing failed: every waiter gets the error.
+    pub fn failed(&self, why: String) {
+        self.publish(|s| s.failed = Some(why));
+    }
+
+    /// The current state.
+    pub fn get(&self) -> Flushed {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn outcome(f: &Flushed, seq: Seq) -> Option<Result<(), StoreError>> {
+        if f.seq >= seq {
+            Some(Ok(()))
+        } else {
+            f.failed.as_ref().map(|e| Err(StoreError::Flush(e.clone())))
+        }
+    }
+
+    /// Blocks until `seq` is on disk (or flushing failed).
+    pub fn wait(&self, seq: Seq) -> Result<(), StoreError> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(r) = Self::outcome(&state, seq) {
+                return r;
+            }
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Waits until `seq` is on disk (or flushing failed).
+    pub async fn wait_async(&self, seq: Seq) -> Result<(), StoreError> {
+        let mut rx = self.tx.subscribe();
+        let f = rx.wait_for(|f| Self::outcome(f, seq).is_some()).await.map_err(|e| StoreError::Flush(e.to_string()))?;
+        Self::outcome(&f, seq).unwrap_or(Ok(()))
+    }
 }
 
 fn tx<E: std::fmt::Display>(e: E) -> StoreError {
@@ -151,12 +320,18 @@ fn route_entry_changes<'a>(prev: &'a Model, next: &'a Model) -> (Vec<(String, &'
     (upserts, removals)
 }
 
-/// The state database of one daemon.
+/// The state database of one daemon (redb), with its flusher thread.
 pub struct Store {
-    db: Database,
+    db: Arc<Database>,
     /// The model document as last written (unchanged documents are not
     /// written again).
     last_document: Option<Vec<u8>>,
+    /// The last commit's sequence.
+    seq: Seq,
+    /// Wakes the flusher (committed sequence, stop).
+    flusher: Arc<(Mutex<(Seq, bool)>, Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    durable: Arc<Durable>,
 }
 
 impl Store {
@@ -164,12 +339,21 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir { path: dir.to_path_buf(), source })?;
         let path = dir.join("state.redb");
-        let db = Database::create(&path).map_err(|source| StoreError::Open { path, source })?;
-        Ok(Self { db, last_document: None })
+        let db = Arc::new(Database::create(&path).map_err(|source| StoreError::Open { path, source })?);
+        let flusher = Arc::new((Mutex::new((0, false)), Condvar::new()));
+        let durable = Arc::new(Durable::default());
+        let thread = {
+            let (db, flusher, durable) = (db.clone(), flusher.clone(), durable.clone());
+            std::thread::Builder::new()
+                .name("store-flush".into())
+                .spawn(move || flush_loop(&db, &flusher, &durable))
+                .map_err(|source| StoreError::Dir { path: dir.to_path_buf(), source })?
+        };
+        Ok(Self { db, last_document: None, seq: 0, flusher, thread: Some(thread), durable })
     }
 
     /// The last committed model, if any.
-    pub fn load(&self) -> Result<Option<Model>, StoreError> {
+    fn load_model(&self) -> Result<Option<Model>, StoreError> {
         let read = self.db.begin_read().map_err(tx)?;
         let table = match read.open_table(STATE) {
             Ok(t) => t,
@@ -215,13 +399,19 @@ impl Store {
         Ok(Some(model))
     }
 
-    /// Commits `next` durably, in one transaction, writing only what differs
-    /// from `prev` (the model this store holds now): when this returns Ok
-    /// the model is on disk.
+    /// Commits the change durably and waits for it (tests, tools).
     pub fn save(&mut self, prev: &Model, next: &Model) -> Result<(), StoreError> {
+        let seq = self.commit(prev, next, None)?;
+        self.durable.wait(seq)
+    }
+
+    /// One write transaction, not yet durable: `next`, writing only what
+    /// differs from `prev`, and the token record.
+    fn write(&mut self, prev: &Model, next: &Model, token: Option<(&TokenKey, &TokenRecord)>) -> Result<(), StoreError> {
         let document = serde_json::to_vec(&without_route_entries(next)).map_err(decode)?;
         let empty = Model::default();
-        let write = self.db.begin_write().map_err(tx)?;
+        let mut write = self.db.begin_write().map_err(tx)?;
+        write.set_durability(redb::Durability::None);
         {
             let mut state = write.open_table(STATE).map_err(tx)?;
             let mut entries = write.open_table(ROUTE_ENTRIES).map_err(tx)?;
@@ -257,6 +447,18 @@ impl Store {
             if !migrated || self.last_document.as_deref() != Some(document.as_slice()) {
                 state.insert(MODEL_KEY, document.as_slice()).map_err(tx)?;
             }
+            let mut tokens = write.open_table(CLIENT_TOKENS).map_err(tx)?;
+            let mut times = write.open_table(CLIENT_TOKEN_TIMES).map_err(tx)?;
+            prune_tokens(&mut tokens, &mut times, unix_now().saturating_sub(CLIENT_TOKEN_TTL_SECS))?;
+            if let Some((key, record)) = token {
+                let key = key.encode();
+                let old = tokens.get(key.as_str()).map_err(tx)?.map(|v| serde_json::from_slice::<TokenRecord>(v.value()));
+                if let Some(Ok(old)) = old {
+                    times.remove(time_key(old.at, &key).as_str()).map_err(tx)?;
+                }
+                tokens.insert(key.as_str(), serde_json::to_vec(record).map_err(decode)?.as_slice()).map_err(tx)?;
+                times.insert(time_key(record.at, &key).as_str(), ()).map_err(tx)?;
+            }
         }
         write.commit().map_err(tx)?;
         self.last_document = Some(document);
@@ -264,8 +466,129 @@ impl Store {
     }
 }
 
+/// The expiry index key of a token record.
+fn time_key(at: u64, key: &str) -> String {
+    format!("{at:016x}/{key}")
+}
+
+/// Removes up to [`PRUNE_PER_CHANGE`] records older than `cutoff`.
+fn prune_tokens(
+    tokens: &mut redb::Table<&str, &[u8]>,
+    times: &mut redb::Table<&str, ()>,
+    cutoff: u64,
+) -> Result<(), StoreError> {
+    let end = format!("{cutoff:016x}");
+    let expired: Vec<String> = times
+        .range::<&str>(..end.as_str())
+        .map_err(tx)?
+        .take(PRUNE_PER_CHANGE)
+        .map(|kv| kv.map(|(k, _)| k.value().to_string()))
+        .collect::<Result<_, _>>()
+        .map_err(tx)?;
+    for t in expired {
+        times.remove(t.as_str()).map_err(tx)?;
+        let Some((at, key)) = t.split_once('/') else { continue };
+        let recorded = tokens.get(key).map_err(tx)?.map(|v| serde_json::from_slice::<TokenRecord>(v.value()));
+        // The token may have been recorded again since (a newer time).
+        if recorded.is_some_and(|r| r.is_err() || r.is_ok_and(|r| format!("{:016x}", r.at) == at)) {
+            tokens.remove(key).map_err(tx)?;
+        }
+    }
+    Ok(())
+}
+
+/// The flusher: makes everything committed durable with one Immediate
+/// commit (one fsync), publishes it, and again while commits come in; at
+/// stop, flushes what is left first. A failure is published to every
+/// waiter and ends the flushing for good (redb refuses further writes
+/// after an I/O error anyway).
+fn flush_loop(db: &Database, flusher: &(Mutex<(Seq, bool)>, Condvar), durable: &Durable) {
+    let mut done: Seq = 0;
+    loop {
+        let target = {
+            let mut state = flusher.0.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if state.0 > done {
+                    break state.0;
+                }
+                if state.1 {
+                    return;
+                }
+                state = flusher.1.wait(state).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        let flushed = db.begin_write().map_err(tx).and_then(|mut w| {
+            w.set_durability(redb::Durability::Immediate);
+            w.commit().map_err(tx)
+        });
+        match flushed {
+            Ok(()) => {
+                done = target;
+                durable.flushed(target);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "making committed changes durable failed; the store takes no more changes");
+                durable.failed(e.to_string());
+                return;
+            }
+        }
+    }
+}
+
+impl StateStore for Store {
+    fn load(&self) -> Result<Option<Model>, StoreError> {
+        self.load_model()
+    }
+
+    fn commit(&mut self, prev: &Model, next: &Model, token: Option<(&TokenKey, &TokenRecord)>) -> Result<Seq, StoreError> {
+        if let Some(e) = self.durable.get().failed {
+            return Err(StoreError::Flush(e));
+        }
+        self.write(prev, next, token)?;
+        self.seq += 1;
+        let (lock, wake) = &*self.flusher;
+        lock.lock().unwrap_or_else(|e| e.into_inner()).0 = self.seq;
+        wake.notify_one();
+        Ok(self.seq)
+    }
+
+    fn token(&self, key: &TokenKey) -> Result<Option<TokenRecord>, StoreError> {
+        let read = self.db.begin_read().map_err(tx)?;
+        let table = match read.open_table(CLIENT_TOKENS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(tx(e)),
+        };
+        let Some(v) = table.get(key.encode().as_str()).map_err(tx)? else { return Ok(None) };
+        let record: TokenRecord = serde_json::from_slice(v.value()).map_err(decode)?;
+        Ok((record.at + CLIENT_TOKEN_TTL_SECS > unix_now()).then_some(record))
+    }
+
+    fn committed(&self) -> Seq {
+        self.seq
+    }
+
+    fn durable(&self) -> Arc<Durable> {
+        self.durable.clone()
+    }
+}
+
+impl Drop for Store {
+    /// Flushes what is committed, then stops the flusher (which releases
+    /// the database).
+    fn drop(&mut self) {
+        self.flusher.0.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+        self.flusher.1.notify_one();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use redb::ReadableTableMetadata;
+
     use super::*;
 
     #[test]
@@ -352,6 +675,107 @@ mod tests {
         assert_eq!(store.load().unwrap(), Some(next));
         drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Changes committed by several threads (behind one lock, as the
+    /// service commits them) are each durable when their wait returns: a
+    /// copy of the database file taken then (what a kill -9 leaves) holds
+    /// them all.
+    #[test]
+    fn vpc_1_group_committed_changes_are_durable_when_acknowledged() {
+        let dir = std::env::temp_dir().join(format!("vpc-store-group-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let base = crate::test_fixtures::lab();
+        let t = base.route_tables.iter().position(|t| t.id == "vtb-custom").unwrap();
+        let already = base.route_tables[t].route_entries.len();
+        let mut store = Store::open(&dir).unwrap();
+        store.save(&Model::default(), &base).unwrap();
+        let durable = store.durable();
+        let shared = Mutex::new((store, base));
+        const THREADS: usize = 4;
+        const EACH: usize = 50;
+        std::thread::scope(|s| {
+            for w in 0..THREADS {
+                let (shared, durable) = (&shared, durable.clone());
+                s.spawn(move || {
+                    for k in 0..EACH {
+                        let seq = {
+                            let mut g = shared.lock().unwrap();
+                            let (store, model) = &mut *g;
+                            let mut next = model.clone();
+                            next.route_tables[t].route_entries.push(entry(&format!("10.{}.{}.0/24", 100 + w, k)));
+                            let seq = store.commit(model, &next, None).unwrap();
+                            *model = next;
+                            seq
+                        };
+                        durable.wait(seq).unwrap();
+                    }
+                });
+            }
+        });
+        let (store, model) = shared.into_inner().unwrap();
+        assert!(durable.get().seq >= (THREADS * EACH) as u64 + 1);
+        // The file as it is now, while the daemon still holds it.
+        let copy = dir.join("copy");
+        std::fs::create_dir_all(&copy).unwrap();
+        std::fs::copy(dir.join("state.redb"), copy.join("state.redb")).unwrap();
+        drop(store);
+        let reopened = Store::open(&copy).unwrap();
+        let loaded = reopened.load().unwrap().unwrap();
+        assert_eq!(loaded.route_tables[t].route_entries.len(), already + THREADS * EACH);
+        assert_eq!(loaded, model);
+        drop(reopened);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn vpc_1_client_tokens_are_kept_with_their_change_and_expire() {
+        let dir = std::env::temp_dir().join(format!("vpc-store-tokens-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let model = crate::test_fixtures::lab();
+        let key = |token: &str| TokenKey { account: "1".into(), action: "CreateVpc".into(), token: token.into() };
+        let record = |at: u64| TokenRecord { digest: "d".into(), body: serde_json::json!({"VpcId": "vpc-1"}), at };
+        let now = unix_now();
+        {
+            let mut store = Store::open(&dir).unwrap();
+            let seq = store.commit(&Model::default(), &model, Some((&key("old"), &record(now - CLIENT_TOKEN_TTL_SECS - 10)))).unwrap();
+            store.durable().wait(seq).unwrap();
+            assert_eq!(store.token(&key("old")).unwrap(), None, "an expired record is not answered");
+            let seq = store.commit(&model, &model, Some((&key("new"), &record(now)))).unwrap();
+            store.durable().wait(seq).unwrap();
+            assert_eq!(store.token(&key("new")).unwrap(), Some(record(now)));
+        }
+        let store = Store::open(&dir).unwrap();
+        assert_eq!(store.token(&key("new")).unwrap(), Some(record(now)));
+        assert_eq!(store.token(&TokenKey { account: "2".into(), ..key("new") }).unwrap(), None);
+        // The expired record was pruned by the second change.
+        let read = store.db.begin_read().unwrap();
+        assert_eq!(read.open_table(CLIENT_TOKENS).unwrap().len().unwrap(), 1);
+        assert_eq!(read.open_table(CLIENT_TOKEN_TIMES).unwrap().len().unwrap(), 1);
+        drop(read);
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn vpc_1_a_failed_flush_fails_every_waiter() {
+        let d = Arc::new(Durable::default());
+        d.flushed(3);
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let d = d.clone();
+                std::thread::spawn(move || d.wait(5))
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        d.failed("disk full".into());
+        for w in waiters {
+            assert!(matches!(w.join().unwrap(), Err(StoreError::Flush(_))));
+        }
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        assert!(matches!(rt.block_on(d.wait_async(4)), Err(StoreError::Flush(_))));
+        // What was durable before the failure stays acknowledged.
+        assert!(d.wait(3).is_ok() && rt.block_on(d.wait_async(2)).is_ok());
     }
 
     #[test]
