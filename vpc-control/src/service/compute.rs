@@ -8,10 +8,10 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Draft, PageInfo, paginate, tag};
+use super::{Action, Draft, Empty, PageInfo, paginate, params::{given, required, refuse_true}, tag};
 use crate::{
     api::{ApiError, Product, form::Unsupported, new_id},
-    model::{self, Instance, Tag},
+    model::{self, Instance},
     topology,
 };
 
@@ -38,23 +38,6 @@ const SYSTEM_DEVICE: &str = "/dev/xvda";
 const MAX_USER_DATA: usize = 32 * 1024;
 
 // ---------------------------------------------------------------- helpers
-
-/// A string parameter, `None` when absent or empty (the cloud treats an
-/// empty filter as none).
-fn given(v: &Option<String>) -> Option<&str> {
-    v.as_deref().filter(|s| !s.is_empty())
-}
-
-/// A required string parameter: empty is `MissingParameter` as absent is.
-fn required<'a>(name: &str, v: &'a str) -> Result<&'a str, ApiError> {
-    if v.is_empty() { Err(ApiError::missing(name)) } else { Ok(v) }
-}
-
-/// Refuses `true` for a feature this router does not have (`false` is what
-/// it does anyway).
-fn refuse_true(name: &str, value: Option<bool>) -> Result<(), ApiError> {
-    if value == Some(true) { Err(ApiError::unsupported(name)) } else { Ok(()) }
-}
 
 /// Checks an enumerated value: one of `valid` (else `InvalidParameter`),
 /// and one of `supported` (else `UnsupportedParameter`: a value the cloud
@@ -214,27 +197,6 @@ fn located<'m>(
 
 // ----------------------------------------------------------------- shapes
 
-/// A tag as the ECS API's answers carry it (`TagKey` / `TagValue`).
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct EcsTag {
-    tag_key: String,
-    tag_value: String,
-}
-
-/// `{"Tag": [{TagKey, TagValue}]}`.
-#[derive(Debug, Clone, Serialize)]
-pub struct EcsTags {
-    #[serde(rename = "Tag")]
-    tag: Vec<EcsTag>,
-}
-
-impl EcsTags {
-    fn of(tags: &[Tag]) -> Self {
-        Self { tag: tags.iter().map(|t| EcsTag { tag_key: t.key.clone(), tag_value: t.value.clone() }).collect() }
-    }
-}
-
 /// `{"IpAddress": [...]}`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -359,10 +321,6 @@ fn decode_token(token: &str) -> Result<String, ApiError> {
     }
     Ok(id)
 }
-
-/// An answer with nothing but the RequestId.
-#[derive(Debug, Serialize)]
-pub struct Empty {}
 
 // ----------------------------------------------------------- RunInstances
 
@@ -934,7 +892,7 @@ pub struct InstanceItem {
     deletion_protection: bool,
     spot_strategy: &'static str,
     key_pair_name: String,
-    tags: EcsTags,
+    tags: tag::EcsTags,
 }
 
 /// `{"Instance": [...]}`.
@@ -1022,7 +980,7 @@ fn instance_item(d: &Draft, i: &Instance, v: &model::VSwitch) -> InstanceItem {
         deletion_protection: false,
         spot_strategy: "NoSpot",
         key_pair_name: String::new(),
-        tags: EcsTags::of(&i.meta.tags),
+        tags: tag::EcsTags::of(&i.meta.tags),
     }
 }
 
@@ -1388,7 +1346,7 @@ pub struct DiskItem {
     multi_attach: &'static str,
     resource_group_id: String,
     attachments: Attachments,
-    tags: EcsTags,
+    tags: tag::EcsTags,
 }
 
 /// `{"Disk": [...]}`.
@@ -1452,7 +1410,7 @@ fn disk_item(i: &Instance, v: &model::VSwitch) -> DiskItem {
                 attached_time: i.meta.creation_time.clone(),
             }],
         },
-        tags: EcsTags::of(&i.meta.tags),
+        tags: tag::EcsTags::of(&i.meta.tags),
     }
 }
 
@@ -1665,7 +1623,7 @@ pub struct EniItem {
     attachment: EniAttachment,
     private_ip_sets: PrivateIpSets,
     security_group_ids: SecurityGroupIds,
-    tags: EcsTags,
+    tags: tag::EcsTags,
 }
 
 /// `{"NetworkInterfaceSet": [...]}`.
@@ -1713,7 +1671,7 @@ fn eni_item(d: &Draft, i: &Instance, v: &model::VSwitch) -> EniItem {
         attachment: EniAttachment { instance_id: i.id.clone(), device_index: 0 },
         private_ip_sets: PrivateIpSets::of(i),
         security_group_ids: SecurityGroupIds { security_group_id: i.security_group_ids.clone() },
-        tags: EcsTags::of(&i.meta.tags),
+        tags: tag::EcsTags::of(&i.meta.tags),
     }
 }
 

@@ -9,7 +9,7 @@ use std::{fmt::Display, str::FromStr, sync::Arc};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Draft, tag, vpc::{Empty, cidr}};
+use super::{Action, Draft, Empty, params::given, tag, vpc::cidr};
 use crate::{
     api::{ApiError, Product, new_id},
     model::{AssociateType, Ipv4Gateway, NextHopType, RouteEntry},
@@ -18,11 +18,6 @@ use crate::{
 /// The destination of every gateway's default route (IGW-2).
 fn default_route() -> Ipv4Net {
     Ipv4Net::default()
-}
-
-/// A filter parameter's value, if given and not empty.
-fn given(v: &Option<String>) -> Option<&str> {
-    v.as_deref().filter(|v| !v.is_empty())
 }
 
 fn gateway_index(d: &Draft, id: &str) -> Result<usize, ApiError> {

@@ -27,6 +27,7 @@ mod eip;
 mod ipv4_gateway;
 mod nat_gateway;
 mod network_acl;
+pub(crate) mod params;
 mod region;
 mod route_table;
 mod security_group;
@@ -50,6 +51,10 @@ use crate::{
     stats,
     store::{Durable, Seq, StateStore, TokenKey, TokenRecord, unix_now},
 };
+
+/// An answer with nothing but the RequestId.
+#[derive(Debug, Serialize)]
+pub struct Empty {}
 
 /// Default RegionId of resources created without one.
 pub const DEFAULT_REGION_ID: &str = "cn-hangzhou";

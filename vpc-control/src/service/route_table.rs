@@ -12,25 +12,13 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Action, Draft, PageInfo, owner_id, paginate, tag, vpc::Empty, vpc::cidr, vpc::vrouter_id};
+use super::{Action, Draft, Empty, PageInfo, owner_id, paginate, params::{given, required}, tag, vpc::cidr, vpc::vrouter_id};
 use crate::{
     api::{ApiError, Product, form::Unsupported, new_id},
     model::{AssociateType, Meta, Model, NextHopType, RouteEntry, RouteTable, RouteTableType},
     topology,
     validate::{self, ValidationError},
 };
-
-/// The value of an optional parameter, unless it is empty (an empty
-/// filter or name is as if not given).
-fn given(value: &Option<String>) -> Option<&str> {
-    value.as_deref().filter(|v| !v.is_empty())
-}
-
-/// A required parameter's value: empty is `MissingParameter` as if not
-/// given.
-fn required<'a>(name: &str, value: &'a str) -> Result<&'a str, ApiError> {
-    if value.is_empty() { Err(ApiError::missing(name)) } else { Ok(value) }
-}
 
 /// RouteTableType as the API names it.
 fn table_type(t: RouteTableType) -> &'static str {

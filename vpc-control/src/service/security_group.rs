@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Draft, PageInfo, paginate, tag, vpc::Empty};
+use super::{Action, Draft, Empty, PageInfo, paginate, params::{given, refuse_true}, tag};
 use crate::{
     api::{ApiError, Product, form::{EmptyOnly, Unsupported}, new_id},
     model::{self, Direction, IpProtocol, Peer, RulePolicy, SecurityGroup, SecurityGroupRule, SecurityGroupType},
@@ -23,18 +23,6 @@ use crate::{
 
 /// Most rules one Authorize or Revoke call takes in `Permissions.N`.
 const MAX_PERMISSIONS: usize = 100;
-
-/// The value of an optional text parameter, if given and not empty (an
-/// empty value is as if not given, as the cloud reads it).
-fn given(v: &Option<String>) -> Option<&str> {
-    v.as_deref().filter(|s| !s.is_empty())
-}
-
-/// Refuses `true` for a feature this router does not have (`false` is what
-/// it does anyway).
-fn refuse_true(name: &str, value: Option<bool>) -> Result<(), ApiError> {
-    if value == Some(true) { Err(ApiError::unsupported(name)) } else { Ok(()) }
-}
 
 fn group_index(d: &Draft, id: &str) -> Result<usize, ApiError> {
     d.model
@@ -51,30 +39,6 @@ fn type_name(t: SecurityGroupType) -> &'static str {
     match t {
         SecurityGroupType::Normal => "normal",
         SecurityGroupType::Enterprise => "enterprise",
-    }
-}
-
-// ---------------------------------------------------------------- tags
-
-/// A tag as the ECS API's answers carry it (`{TagKey, TagValue}`; the VPC
-/// API spells them `Key`, `Value`).
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct EcsTag {
-    tag_key: String,
-    tag_value: String,
-}
-
-/// `{"Tag": [...]}` of ECS answers.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct EcsTags {
-    #[serde(rename = "Tag")]
-    tag: Vec<EcsTag>,
-}
-
-impl EcsTags {
-    fn of(tags: &[model::Tag]) -> Self {
-        Self { tag: tags.iter().map(|t| EcsTag { tag_key: t.key.clone(), tag_value: t.value.clone() }).collect() }
     }
 }
 
@@ -982,7 +946,7 @@ pub struct SecurityGroupItem {
     rule_count: usize,
     group_to_group_rule_count: usize,
     service_managed: bool,
-    tags: EcsTags,
+    tags: tag::EcsTags,
 }
 
 /// `{"SecurityGroup": [...]}`.
@@ -1041,7 +1005,7 @@ impl DescribeSecurityGroups {
             rule_count: g.rules.len(),
             group_to_group_rule_count: g.rules.iter().filter(|r| matches!(r.peer, Peer::Group(_))).count(),
             service_managed: false,
-            tags: EcsTags::of(&g.meta.tags),
+            tags: tag::EcsTags::of(&g.meta.tags),
         }
     }
 

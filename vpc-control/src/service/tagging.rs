@@ -5,7 +5,7 @@
 //! are regional: a resource of another region than the call's is not found.
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Draft, tag};
+use super::{Action, Draft, Empty, tag};
 use crate::{
     api::{ApiError, Product, form::Unsupported},
     model::{Meta, Model, Tag},
@@ -277,10 +277,6 @@ fn list_tag_resources(d: &Draft, product: Product, q: ListQuery) -> Result<ListT
 fn entry(id: &str, type_name: &'static str, t: &Tag) -> TagResource {
     TagResource { resource_id: id.to_string(), resource_type: type_name, tag_key: t.key.clone(), tag_value: t.value.clone() }
 }
-
-/// An answer with nothing but the RequestId.
-#[derive(Debug, Serialize)]
-pub struct Empty {}
 
 /// TagResources of the VPC API.
 #[derive(Debug, Deserialize)]
