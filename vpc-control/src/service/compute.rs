@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Draft, Empty, PageInfo, paginate, params::{given, required, refuse_true}, tag};
+use super::{Action, Draft, Empty, PageInfo, paginate, paging, params::{given, required, refuse_true}, tag};
 use crate::{
     api::{ApiError, Product, form::Unsupported, new_id},
     model::{self, Instance},
@@ -273,53 +273,30 @@ impl Paging {
                 "PageNumber and PageSize cannot be combined with MaxResults or NextToken.",
             ));
         }
-        let size = self.max_results.unwrap_or(10);
-        if !(1..=max_results).contains(&size) {
-            return Err(ApiError::invalid("MaxResults", format!("{size} is outside 1..={max_results}")));
-        }
+        let size = paging::max_results(self.max_results, 1..=max_results, 10)?;
         let after = token.as_deref().map(decode_token).transpose()?;
         let total_count = items.len();
         items.sort_by(|a, b| a.0.cmp(&b.0));
-        let rest: Vec<(String, T)> = items.into_iter().filter(|(id, _)| after.as_ref().is_none_or(|a| id > a)).collect();
-        let more = rest.len() > size as usize;
-        let page: Vec<(String, T)> = rest.into_iter().take(size as usize).collect();
-        let next = match page.last() {
-            Some((id, _)) if more => encode_token(id),
-            _ => String::new(),
-        };
-        Ok((page.into_iter().map(|(_, t)| t).collect(), Paged::Token { total_count }, next))
+        let (page, next) = paging::page_after(TOKEN_KIND, items, after.as_ref(), size, false);
+        Ok((page, Paged::Token { total_count }, next))
     }
 }
 
-/// FNV-1a, the check in a NextToken.
-fn fnv(s: &str) -> u32 {
-    s.bytes().fold(0x811c_9dc5, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193))
-}
+/// The list kind compute's NextTokens name (instances, disks, ENIs).
+const TOKEN_KIND: &str = "ecs";
 
-/// A NextToken naming the last id of a page: its check, then the id in hex.
+/// A NextToken naming the last id of a page.
+#[cfg(test)]
 fn encode_token(id: &str) -> String {
-    let hex: String = id.bytes().map(|b| format!("{b:02x}")).collect();
-    format!("{:08x}{hex}", fnv(id))
+    paging::encode_token(TOKEN_KIND, &id)
 }
 
 /// The id a NextToken names, or `InvalidNextToken` for one this router did
 /// not hand out.
 fn decode_token(token: &str) -> Result<String, ApiError> {
-    let bad = || ApiError::bad("InvalidNextToken", format!("The specified NextToken {token:?} is not valid."));
-    if token.len() < 10 || !token.len().is_multiple_of(2) || !token.is_ascii() {
-        return Err(bad());
-    }
-    let check = u32::from_str_radix(&token[..8], 16).map_err(|_| bad())?;
-    let bytes: Vec<u8> = (8..token.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&token[i..i + 2], 16))
-        .collect::<Result<_, _>>()
-        .map_err(|_| bad())?;
-    let id = String::from_utf8(bytes).map_err(|_| bad())?;
-    if fnv(&id) != check {
-        return Err(bad());
-    }
-    Ok(id)
+    paging::decode_token(TOKEN_KIND, token, || {
+        ApiError::bad("InvalidNextToken", format!("The specified NextToken {token:?} is not valid."))
+    })
 }
 
 // ----------------------------------------------------------- RunInstances

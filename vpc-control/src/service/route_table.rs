@@ -1050,6 +1050,8 @@ impl DescribeRouteEntryList {
         if !(1..=100).contains(&max) {
             return Err(ApiError::invalid("MaxResult", format!("{max} is outside 1..=100")));
         }
+        // An offset token, not paging::page_after's key token: the rows are in
+        // the table's order (system, then custom), not a key's (see service/paging.rs).
         let start = match given(&self.next_token) {
             None => 0,
             Some(tok) => tok

@@ -261,6 +261,8 @@ fn list_tag_resources(d: &Draft, product: Product, q: ListQuery) -> Result<ListT
         .filter(|(_, meta)| tag::matches(&meta.tags, q.tags))
         .flat_map(|(id, meta)| meta.tags.iter().map(move |t| entry(id, type_name, t)))
         .collect();
+    // An offset token, not paging::page_after's key token: the entries are
+    // in the model's order, not a key's (see service/paging.rs).
     let start = match q.next_token.filter(|t| !t.is_empty()) {
         None => 0,
         Some(t) => t.parse::<usize>().ok().filter(|&n| n <= entries.len()).ok_or_else(|| {
