@@ -8,10 +8,10 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Draft, PageInfo, paginate, tag};
+use super::{Action, Draft, Empty, PageInfo, paginate, paging, params::{given, required, refuse_true}, tag};
 use crate::{
     api::{ApiError, Product, form::Unsupported, new_id},
-    model::{self, Instance, Tag},
+    model::{self, Instance},
     topology,
 };
 
@@ -38,23 +38,6 @@ const SYSTEM_DEVICE: &str = "/dev/xvda";
 const MAX_USER_DATA: usize = 32 * 1024;
 
 // ---------------------------------------------------------------- helpers
-
-/// A string parameter, `None` when absent or empty (the cloud treats an
-/// empty filter as none).
-fn given(v: &Option<String>) -> Option<&str> {
-    v.as_deref().filter(|s| !s.is_empty())
-}
-
-/// A required string parameter: empty is `MissingParameter` as absent is.
-fn required<'a>(name: &str, v: &'a str) -> Result<&'a str, ApiError> {
-    if v.is_empty() { Err(ApiError::missing(name)) } else { Ok(v) }
-}
-
-/// Refuses `true` for a feature this router does not have (`false` is what
-/// it does anyway).
-fn refuse_true(name: &str, value: Option<bool>) -> Result<(), ApiError> {
-    if value == Some(true) { Err(ApiError::unsupported(name)) } else { Ok(()) }
-}
 
 /// Checks an enumerated value: one of `valid` (else `InvalidParameter`),
 /// and one of `supported` (else `UnsupportedParameter`: a value the cloud
@@ -214,27 +197,6 @@ fn located<'m>(
 
 // ----------------------------------------------------------------- shapes
 
-/// A tag as the ECS API's answers carry it (`TagKey` / `TagValue`).
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct EcsTag {
-    tag_key: String,
-    tag_value: String,
-}
-
-/// `{"Tag": [{TagKey, TagValue}]}`.
-#[derive(Debug, Clone, Serialize)]
-pub struct EcsTags {
-    #[serde(rename = "Tag")]
-    tag: Vec<EcsTag>,
-}
-
-impl EcsTags {
-    fn of(tags: &[Tag]) -> Self {
-        Self { tag: tags.iter().map(|t| EcsTag { tag_key: t.key.clone(), tag_value: t.value.clone() }).collect() }
-    }
-}
-
 /// `{"IpAddress": [...]}`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -311,58 +273,31 @@ impl Paging {
                 "PageNumber and PageSize cannot be combined with MaxResults or NextToken.",
             ));
         }
-        let size = self.max_results.unwrap_or(10);
-        if !(1..=max_results).contains(&size) {
-            return Err(ApiError::invalid("MaxResults", format!("{size} is outside 1..={max_results}")));
-        }
+        let size = paging::max_results(self.max_results, 1..=max_results, 10)?;
         let after = token.as_deref().map(decode_token).transpose()?;
         let total_count = items.len();
         items.sort_by(|a, b| a.0.cmp(&b.0));
-        let rest: Vec<(String, T)> = items.into_iter().filter(|(id, _)| after.as_ref().is_none_or(|a| id > a)).collect();
-        let more = rest.len() > size as usize;
-        let page: Vec<(String, T)> = rest.into_iter().take(size as usize).collect();
-        let next = match page.last() {
-            Some((id, _)) if more => encode_token(id),
-            _ => String::new(),
-        };
-        Ok((page.into_iter().map(|(_, t)| t).collect(), Paged::Token { total_count }, next))
+        let (page, next) = paging::page_after(TOKEN_KIND, items, after.as_ref(), size, false);
+        Ok((page, Paged::Token { total_count }, next))
     }
 }
 
-/// FNV-1a, the check in a NextToken.
-fn fnv(s: &str) -> u32 {
-    s.bytes().fold(0x811c_9dc5, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193))
-}
+/// The list kind compute's NextTokens name (instances, disks, ENIs).
+const TOKEN_KIND: &str = "ecs";
 
-/// A NextToken naming the last id of a page: its check, then the id in hex.
+/// A NextToken naming the last id of a page.
+#[cfg(test)]
 fn encode_token(id: &str) -> String {
-    let hex: String = id.bytes().map(|b| format!("{b:02x}")).collect();
-    format!("{:08x}{hex}", fnv(id))
+    paging::encode_token(TOKEN_KIND, &id)
 }
 
 /// The id a NextToken names, or `InvalidNextToken` for one this router did
 /// not hand out.
 fn decode_token(token: &str) -> Result<String, ApiError> {
-    let bad = || ApiError::bad("InvalidNextToken", format!("The specified NextToken {token:?} is not valid."));
-    if token.len() < 10 || !token.len().is_multiple_of(2) || !token.is_ascii() {
-        return Err(bad());
-    }
-    let check = u32::from_str_radix(&token[..8], 16).map_err(|_| bad())?;
-    let bytes: Vec<u8> = (8..token.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&token[i..i + 2], 16))
-        .collect::<Result<_, _>>()
-        .map_err(|_| bad())?;
-    let id = String::from_utf8(bytes).map_err(|_| bad())?;
-    if fnv(&id) != check {
-        return Err(bad());
-    }
-    Ok(id)
+    paging::decode_token(TOKEN_KIND, token, || {
+        ApiError::bad("InvalidNextToken", format!("The specified NextToken {token:?} is not valid."))
+    })
 }
-
-/// An answer with nothing but the RequestId.
-#[derive(Debug, Serialize)]
-pub struct Empty {}
 
 // ----------------------------------------------------------- RunInstances
 
@@ -934,7 +869,7 @@ pub struct InstanceItem {
     deletion_protection: bool,
     spot_strategy: &'static str,
     key_pair_name: String,
-    tags: EcsTags,
+    tags: tag::EcsTags,
 }
 
 /// `{"Instance": [...]}`.
@@ -1022,7 +957,7 @@ fn instance_item(d: &Draft, i: &Instance, v: &model::VSwitch) -> InstanceItem {
         deletion_protection: false,
         spot_strategy: "NoSpot",
         key_pair_name: String::new(),
-        tags: EcsTags::of(&i.meta.tags),
+        tags: tag::EcsTags::of(&i.meta.tags),
     }
 }
 
@@ -1388,7 +1323,7 @@ pub struct DiskItem {
     multi_attach: &'static str,
     resource_group_id: String,
     attachments: Attachments,
-    tags: EcsTags,
+    tags: tag::EcsTags,
 }
 
 /// `{"Disk": [...]}`.
@@ -1452,7 +1387,7 @@ fn disk_item(i: &Instance, v: &model::VSwitch) -> DiskItem {
                 attached_time: i.meta.creation_time.clone(),
             }],
         },
-        tags: EcsTags::of(&i.meta.tags),
+        tags: tag::EcsTags::of(&i.meta.tags),
     }
 }
 
@@ -1665,7 +1600,7 @@ pub struct EniItem {
     attachment: EniAttachment,
     private_ip_sets: PrivateIpSets,
     security_group_ids: SecurityGroupIds,
-    tags: EcsTags,
+    tags: tag::EcsTags,
 }
 
 /// `{"NetworkInterfaceSet": [...]}`.
@@ -1713,7 +1648,7 @@ fn eni_item(d: &Draft, i: &Instance, v: &model::VSwitch) -> EniItem {
         attachment: EniAttachment { instance_id: i.id.clone(), device_index: 0 },
         private_ip_sets: PrivateIpSets::of(i),
         security_group_ids: SecurityGroupIds { security_group_id: i.security_group_ids.clone() },
-        tags: EcsTags::of(&i.meta.tags),
+        tags: tag::EcsTags::of(&i.meta.tags),
     }
 }
 

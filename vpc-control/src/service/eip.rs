@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Draft, PageInfo, paginate, tag, vpc::Empty};
+use super::{Action, Draft, Empty, PageInfo, paginate, params::given, tag};
 use crate::{
     api::{
         ApiError, Product, new_id,
@@ -33,11 +33,6 @@ fn eip_index(d: &Draft, id: &str) -> Result<usize, ApiError> {
         .iter()
         .position(|e| e.id == id && d.caller.owns(&e.meta.owner_id))
         .ok_or_else(|| ApiError::not_found("InvalidAllocationId.NotFound", format!("The specified EIP {id} does not exist.")))
-}
-
-/// A string parameter given and not empty.
-fn given(value: &Option<String>) -> Option<&str> {
-    value.as_deref().filter(|v| !v.is_empty())
 }
 
 /// Checks a parameter whose values the cloud enumerates: `served` (the

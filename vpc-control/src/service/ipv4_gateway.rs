@@ -9,7 +9,7 @@ use std::{fmt::Display, str::FromStr, sync::Arc};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Draft, tag, vpc::{Empty, cidr}};
+use super::{Action, Draft, Empty, paging, params::given, tag, vpc::cidr};
 use crate::{
     api::{ApiError, Product, new_id},
     model::{AssociateType, Ipv4Gateway, NextHopType, RouteEntry},
@@ -18,11 +18,6 @@ use crate::{
 /// The destination of every gateway's default route (IGW-2).
 fn default_route() -> Ipv4Net {
     Ipv4Net::default()
-}
-
-/// A filter parameter's value, if given and not empty.
-fn given(v: &Option<String>) -> Option<&str> {
-    v.as_deref().filter(|v| !v.is_empty())
 }
 
 fn gateway_index(d: &Draft, id: &str) -> Result<usize, ApiError> {
@@ -43,43 +38,26 @@ struct TokenPage<T> {
     total_count: String,
 }
 
-/// A NextToken of list `kind` continuing after `last` (hex, opaque to
-/// callers).
-fn encode_token(kind: &str, last: &impl Display) -> String {
-    hex::encode(format!("{kind}:{last}"))
-}
-
-/// The key a NextToken of list `kind` continues after; anything else is
-/// `IllegalParam.NextToken`, as the cloud answers.
-fn decode_token<K: FromStr>(kind: &str, token: &str) -> Result<K, ApiError> {
-    let illegal = || ApiError::bad("IllegalParam.NextToken", format!("The param of nextToken {token:?} is illegal."));
-    let text = hex::decode(token).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(illegal)?;
-    text.strip_prefix(kind).and_then(|r| r.strip_prefix(':')).and_then(|k| k.parse().ok()).ok_or_else(illegal)
-}
-
 /// Page of `items` (key, entry) after `next_token`, `max_results` (1..=100,
-/// default 10) long.
+/// default 10) long; a token not of list `kind` is `IllegalParam.NextToken`,
+/// as the cloud answers.
 fn token_page<K: Ord + Display + FromStr, T>(
     kind: &str,
     mut items: Vec<(K, T)>,
     max_results: Option<u32>,
     next_token: Option<&str>,
 ) -> Result<TokenPage<T>, ApiError> {
-    let max = max_results.unwrap_or(10);
-    if !(1..=100).contains(&max) {
-        return Err(ApiError::invalid("MaxResults", format!("{max} is outside 1..=100")));
-    }
-    let after: Option<K> = next_token.filter(|t| !t.is_empty()).map(|t| decode_token(kind, t)).transpose()?;
+    let max = paging::max_results(max_results, 1..=100, 10)?;
+    let after: Option<K> = next_token
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            paging::decode_token(kind, t, || ApiError::bad("IllegalParam.NextToken", format!("The param of nextToken {t:?} is illegal.")))
+        })
+        .transpose()?;
     items.sort_by(|a, b| a.0.cmp(&b.0));
     let total_count = items.len().to_string();
-    let mut rest: Vec<(K, T)> = items.into_iter().filter(|(k, _)| after.as_ref().is_none_or(|a| k > a)).collect();
-    let more = rest.len() > max as usize;
-    rest.truncate(max as usize);
-    let next_token = match rest.last() {
-        Some((last, _)) if more => encode_token(kind, last),
-        _ => String::new(),
-    };
-    Ok(TokenPage { items: rest.into_iter().map(|(_, t)| t).collect(), next_token, total_count })
+    let (items, next_token) = paging::page_after(kind, items, after.as_ref(), max, false);
+    Ok(TokenPage { items, next_token, total_count })
 }
 
 /// A gateway's attributes, as Get and List answer them.

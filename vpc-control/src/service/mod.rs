@@ -27,6 +27,8 @@ mod eip;
 mod ipv4_gateway;
 mod nat_gateway;
 mod network_acl;
+pub(crate) mod paging;
+pub(crate) mod params;
 mod region;
 mod route_table;
 mod security_group;
@@ -34,6 +36,8 @@ mod tag;
 mod tagging;
 mod vpc;
 mod vswitch;
+
+pub use paging::{PageInfo, paginate};
 
 use std::{collections::BTreeSet, sync::Arc};
 
@@ -50,6 +54,10 @@ use crate::{
     stats,
     store::{Durable, Seq, StateStore, TokenKey, TokenRecord, unix_now},
 };
+
+/// An answer with nothing but the RequestId.
+#[derive(Debug, Serialize)]
+pub struct Empty {}
 
 /// Default RegionId of resources created without one.
 pub const DEFAULT_REGION_ID: &str = "cn-hangzhou";
@@ -442,35 +450,6 @@ impl Draft<'_> {
 /// The account id as the number the VPC API's `OwnerId` fields carry.
 pub fn owner_id(meta: &Meta) -> Value {
     meta.owner_id.parse::<u64>().map(Value::from).unwrap_or_else(|_| Value::from(meta.owner_id.clone()))
-}
-
-/// The paging fields of a list's answer.
-#[derive(Debug, Clone, Copy, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct PageInfo {
-    /// Entries in the whole list.
-    pub total_count: usize,
-    /// This page's number, from 1.
-    pub page_number: u32,
-    /// Entries per page.
-    pub page_size: u32,
-}
-
-/// Page `number` (from 1, default 1) of `items`, `size` per page (default
-/// 10, at most `max`), as the cloud pages its lists.
-pub fn paginate<T>(items: Vec<T>, number: Option<u32>, size: Option<u32>, max: u32) -> Result<(Vec<T>, PageInfo), ApiError> {
-    let number = number.unwrap_or(1);
-    if number == 0 {
-        return Err(ApiError::invalid("PageNumber", "0 is outside 1..=4294967295"));
-    }
-    let size = size.unwrap_or(10);
-    if !(1..=max).contains(&size) {
-        return Err(ApiError::invalid("PageSize", format!("{size} is outside 1..={max}")));
-    }
-    let total_count = items.len();
-    let start = (number as usize - 1).saturating_mul(size as usize);
-    let out = items.into_iter().skip(start).take(size as usize).collect();
-    Ok((out, PageInfo { total_count, page_number: number, page_size: size }))
 }
 
 /// The zones of a region without configured ones: `<region>-a`,

@@ -7,22 +7,11 @@ use std::{net::Ipv4Addr, sync::Arc};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Draft, PageInfo, paginate, tag, vpc::{Empty, cidr}};
+use super::{Action, Draft, Empty, PageInfo, paginate, params::{given, refuse_true}, tag, vpc::cidr};
 use crate::{
     api::{ApiError, Product, form::Unsupported, new_id},
-    model::{Eip, EipInstanceType, NatGateway, NextHopType, RouteEntry, RouteTableType, SnatEntry, SnatSource, Tag},
+    model::{Eip, EipInstanceType, NatGateway, NextHopType, RouteEntry, RouteTableType, SnatEntry, SnatSource},
 };
-
-/// A parameter's value, if given and not empty.
-fn given(v: &Option<String>) -> Option<&str> {
-    v.as_deref().filter(|v| !v.is_empty())
-}
-
-/// Refuses `true` for a feature this router does not have (`false` is what
-/// it does anyway).
-fn refuse_true(name: &str, value: Option<bool>) -> Result<(), ApiError> {
-    if value == Some(true) { Err(ApiError::unsupported(name)) } else { Ok(()) }
-}
 
 /// Checks that `value`, if given, is one of `valid` (the cloud's values).
 fn one_of(name: &str, value: &Option<String>, valid: &[&str]) -> Result<(), ApiError> {
@@ -382,27 +371,6 @@ pub struct NatGatewayPrivateInfo {
     vswitch_id: String,
 }
 
-/// A tag as DescribeNatGateways answers it.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct NatTag {
-    tag_key: String,
-    tag_value: String,
-}
-
-/// `{"Tag": [{TagKey, TagValue}]}`.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct NatTags {
-    tag: Vec<NatTag>,
-}
-
-impl NatTags {
-    fn of(tags: &[Tag]) -> Self {
-        Self { tag: tags.iter().map(|t| NatTag { tag_key: t.key.clone(), tag_value: t.value.clone() }).collect() }
-    }
-}
-
 /// One gateway in DescribeNatGateways.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -430,7 +398,7 @@ pub struct NatGatewayItem {
     tables: NatTables,
     ip_lists: IpLists,
     nat_gateway_private_info: NatGatewayPrivateInfo,
-    tags: NatTags,
+    tags: tag::EcsTags,
 }
 
 /// `{"NatGateway": [...]}`.
@@ -509,7 +477,7 @@ fn nat_gateway_item(d: &Draft, g: &NatGateway) -> NatGatewayItem {
         tables: NatTables::of(g),
         ip_lists: IpLists { ip_list: ip_list(d, g) },
         nat_gateway_private_info: NatGatewayPrivateInfo { vswitch_id: g.vswitch_id.clone() },
-        tags: NatTags::of(&g.meta.tags),
+        tags: tag::EcsTags::of(&g.meta.tags),
     }
 }
 

@@ -7,7 +7,7 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Action, Draft, owner_id, paginate, tag, vpc::Empty};
+use super::{Action, Draft, Empty, owner_id, paginate, params::given, tag};
 use crate::{
     api::{ApiError, Product, new_id},
     model::{IpProtocol, NetworkAcl, NetworkAclEntry, RulePolicy},
@@ -25,11 +25,6 @@ fn acl_index(d: &Draft, id: &str) -> Result<usize, ApiError> {
         .iter()
         .position(|a| a.id == id && d.caller.owns(&a.meta.owner_id))
         .ok_or_else(|| ApiError::not_found("InvalidNetworkAclId.NotFound", format!("The specified network ACL {id} does not exist.")))
-}
-
-/// A string parameter given and not empty.
-fn given(value: Option<String>) -> Option<String> {
-    value.filter(|v| !v.is_empty())
 }
 
 // ---------------------------------------------------------------- answers
@@ -270,7 +265,7 @@ impl Action for CreateNetworkAcl {
         let acl = NetworkAcl {
             id: new_id("nacl"),
             vpc_id: self.vpc_id,
-            name: given(self.network_acl_name),
+            name: given(&self.network_acl_name).map(str::to_owned),
             ingress: Vec::new(),
             egress: Vec::new(),
             meta,
@@ -474,13 +469,13 @@ fn parse_policy(name: &str, value: &str) -> Result<RulePolicy, ApiError> {
 /// `existing` are the ACL's entries of that direction (for a kept id).
 fn entry(prefix: &str, cidr_field: &str, f: EntryFields, existing: &[NetworkAclEntry]) -> Result<NetworkAclEntry, ApiError> {
     let field = |name: &str| format!("{prefix}{name}");
-    let required = |name: &str, v: Option<String>| given(v).ok_or_else(|| ApiError::missing(&field(name)));
-    if let Some(t) = given(f.entry_type)
+    let required = |name: &str, v: Option<String>| given(&v).map(str::to_owned).ok_or_else(|| ApiError::missing(&field(name)));
+    if let Some(t) = given(&f.entry_type)
         && !t.eq_ignore_ascii_case("custom")
     {
         return Err(ApiError::invalid(&field("EntryType"), "only custom entries can be set"));
     }
-    if let Some(v) = given(f.ip_version)
+    if let Some(v) = given(&f.ip_version)
         && !v.eq_ignore_ascii_case("ipv4")
     {
         return Err(ApiError::bad("UnsupportedFeature.IPv6", "IPv6 entries are not supported yet."));
@@ -493,7 +488,7 @@ fn entry(prefix: &str, cidr_field: &str, f: EntryFields, existing: &[NetworkAclE
         ApiError::bad("IllegalParam.CidrIp", format!("{} {cidr_text:?} is not an IPv4 CIDR block.", field(cidr_field)))
     })?;
     let policy = parse_policy(&field("Policy"), &required("Policy", f.policy)?)?;
-    let id = match given(f.id) {
+    let id = match given(&f.id).map(str::to_owned) {
         Some(id) if existing.iter().any(|e| e.id == id) => id,
         Some(id) => {
             return Err(ApiError::not_found(
@@ -598,10 +593,10 @@ fn vswitch_ids(resources: Vec<ResourceParam>) -> Result<Vec<String>, ApiError> {
         .enumerate()
         .map(|(n, r)| {
             let prefix = format!("Resource.{}.", n + 1);
-            if given(r.resource_type).is_some_and(|t| t != "VSwitch") {
+            if given(&r.resource_type).is_some_and(|t| t != "VSwitch") {
                 return Err(ApiError::invalid(&format!("{prefix}ResourceType"), "only VSwitch"));
             }
-            given(r.resource_id).ok_or_else(|| ApiError::missing(&format!("{prefix}ResourceId")))
+            given(&r.resource_id).map(str::to_owned).ok_or_else(|| ApiError::missing(&format!("{prefix}ResourceId")))
         })
         .collect()
 }

@@ -12,25 +12,13 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Action, Draft, PageInfo, owner_id, paginate, tag, vpc::Empty, vpc::cidr, vpc::vrouter_id};
+use super::{Action, Draft, Empty, PageInfo, owner_id, paginate, params::{given, required}, tag, vpc::cidr, vpc::vrouter_id};
 use crate::{
     api::{ApiError, Product, form::Unsupported, new_id},
     model::{AssociateType, Meta, Model, NextHopType, RouteEntry, RouteTable, RouteTableType},
     topology,
     validate::{self, ValidationError},
 };
-
-/// The value of an optional parameter, unless it is empty (an empty
-/// filter or name is as if not given).
-fn given(value: &Option<String>) -> Option<&str> {
-    value.as_deref().filter(|v| !v.is_empty())
-}
-
-/// A required parameter's value: empty is `MissingParameter` as if not
-/// given.
-fn required<'a>(name: &str, value: &'a str) -> Result<&'a str, ApiError> {
-    if value.is_empty() { Err(ApiError::missing(name)) } else { Ok(value) }
-}
 
 /// RouteTableType as the API names it.
 fn table_type(t: RouteTableType) -> &'static str {
@@ -1062,6 +1050,8 @@ impl DescribeRouteEntryList {
         if !(1..=100).contains(&max) {
             return Err(ApiError::invalid("MaxResult", format!("{max} is outside 1..=100")));
         }
+        // An offset token, not paging::page_after's key token: the rows are in
+        // the table's order (system, then custom), not a key's (see service/paging.rs).
         let start = match given(&self.next_token) {
             None => 0,
             Some(tok) => tok

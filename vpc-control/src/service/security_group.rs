@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Draft, PageInfo, paginate, tag, vpc::Empty};
+use super::{Action, Draft, Empty, PageInfo, paginate, paging, params::{given, refuse_true}, tag};
 use crate::{
     api::{ApiError, Product, form::{EmptyOnly, Unsupported}, new_id},
     model::{self, Direction, IpProtocol, Peer, RulePolicy, SecurityGroup, SecurityGroupRule, SecurityGroupType},
@@ -23,18 +23,6 @@ use crate::{
 
 /// Most rules one Authorize or Revoke call takes in `Permissions.N`.
 const MAX_PERMISSIONS: usize = 100;
-
-/// The value of an optional text parameter, if given and not empty (an
-/// empty value is as if not given, as the cloud reads it).
-fn given(v: &Option<String>) -> Option<&str> {
-    v.as_deref().filter(|s| !s.is_empty())
-}
-
-/// Refuses `true` for a feature this router does not have (`false` is what
-/// it does anyway).
-fn refuse_true(name: &str, value: Option<bool>) -> Result<(), ApiError> {
-    if value == Some(true) { Err(ApiError::unsupported(name)) } else { Ok(()) }
-}
 
 fn group_index(d: &Draft, id: &str) -> Result<usize, ApiError> {
     d.model
@@ -54,80 +42,17 @@ fn type_name(t: SecurityGroupType) -> &'static str {
     }
 }
 
-// ---------------------------------------------------------------- tags
-
-/// A tag as the ECS API's answers carry it (`{TagKey, TagValue}`; the VPC
-/// API spells them `Key`, `Value`).
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct EcsTag {
-    tag_key: String,
-    tag_value: String,
-}
-
-/// `{"Tag": [...]}` of ECS answers.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct EcsTags {
-    #[serde(rename = "Tag")]
-    tag: Vec<EcsTag>,
-}
-
-impl EcsTags {
-    fn of(tags: &[model::Tag]) -> Self {
-        Self { tag: tags.iter().map(|t| EcsTag { tag_key: t.key.clone(), tag_value: t.value.clone() }).collect() }
-    }
-}
-
 // ---------------------------------------------------------------- paging tokens
 
-/// The NextToken that continues after `id` (hex of the id: the list goes
-/// on after that id in id order, whether or not it still exists).
-fn token_after(id: &str) -> String {
-    hex::encode(id)
-}
-
-/// The id a NextToken continues after; a token this router did not make
-/// is `InvalidNextToken`.
-fn id_of_token(token: &str, prefix: &str) -> Result<String, ApiError> {
-    hex::decode(token)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .filter(|id| id.starts_with(prefix))
-        .ok_or_else(|| {
-            ApiError::bad(
-                "InvalidNextToken",
-                format!("The NextToken {token:?} is not valid: pass the NextToken of the previous answer unchanged."),
-            )
-        })
-}
-
-/// MaxResults within `range`, or `default`.
-fn max_results(v: Option<u32>, range: std::ops::RangeInclusive<u32>, default: u32) -> Result<usize, ApiError> {
-    match v {
-        None => Ok(default as usize),
-        Some(n) if range.contains(&n) => Ok(n as usize),
-        Some(n) => Err(ApiError::invalid("MaxResults", format!("{n} is outside {}..={}", range.start(), range.end()))),
-    }
-}
-
-/// One page of `items` (already in token order, keyed by `id`): those after
-/// the token's id, at most `max`, and the token of the next page (empty on
-/// the last).
-fn token_page<T>(
-    items: Vec<T>,
-    id: impl Fn(&T) -> &str,
-    after: Option<&str>,
-    max: usize,
-    descending: bool,
-) -> (Vec<T>, String) {
-    let mut rest: Vec<T> = items
-        .into_iter()
-        .filter(|x| after.is_none_or(|a| if descending { id(x) < a } else { id(x) > a }))
-        .collect();
-    let more = rest.len() > max;
-    rest.truncate(max);
-    let next = if more { rest.last().map(|x| token_after(id(x))).unwrap_or_default() } else { String::new() };
-    (rest, next)
+/// The id a NextToken of list `kind` continues after; a token this router
+/// did not make is `InvalidNextToken`.
+fn id_of_token(token: &str, kind: &str) -> Result<String, ApiError> {
+    paging::decode_token(kind, token, || {
+        ApiError::bad(
+            "InvalidNextToken",
+            format!("The NextToken {token:?} is not valid: pass the NextToken of the previous answer unchanged."),
+        )
+    })
 }
 
 // ---------------------------------------------------------------- CreateSecurityGroup
@@ -982,7 +907,7 @@ pub struct SecurityGroupItem {
     rule_count: usize,
     group_to_group_rule_count: usize,
     service_managed: bool,
-    tags: EcsTags,
+    tags: tag::EcsTags,
 }
 
 /// `{"SecurityGroup": [...]}`.
@@ -1041,7 +966,7 @@ impl DescribeSecurityGroups {
             rule_count: g.rules.len(),
             group_to_group_rule_count: g.rules.iter().filter(|r| matches!(r.peer, Peer::Group(_))).count(),
             service_managed: false,
-            tags: EcsTags::of(&g.meta.tags),
+            tags: tag::EcsTags::of(&g.meta.tags),
         }
     }
 
@@ -1079,10 +1004,11 @@ impl Action for DescribeSecurityGroups {
         self.check()?;
         let mut groups: Vec<&SecurityGroup> = d.model.security_groups.iter().filter(|g| self.matches(d, g)).collect();
         let (groups, next_token, page) = if self.max_results.is_some() || given(&self.next_token).is_some() {
-            let max = max_results(self.max_results, 1..=100, 10)?;
-            let after = given(&self.next_token).map(|t| id_of_token(t, "sg-")).transpose()?;
+            let max = paging::max_results(self.max_results, 1..=100, 10)?;
+            let after = given(&self.next_token).map(|t| id_of_token(t, "sg")).transpose()?;
             groups.sort_by(|a, b| b.id.cmp(&a.id));
-            let (groups, next) = token_page(groups, |g| g.id.as_str(), after.as_deref(), max, true);
+            let keyed = groups.into_iter().map(|g| (g.id.as_str(), g)).collect();
+            let (groups, next) = paging::page_after("sg", keyed, after.as_deref().as_ref(), max, true);
             (groups, next, None)
         } else {
             let (groups, page) = paginate(groups, self.page_number, self.page_size, 100)?;
@@ -1287,10 +1213,11 @@ impl Action for DescribeSecurityGroupAttribute {
         let mut rules: Vec<&SecurityGroupRule> = g.rules.iter().filter(|r| dir.is_none_or(|x| r.direction == x)).collect();
         let mut next_token = String::new();
         if self.max_results.is_some() || given(&self.next_token).is_some() {
-            let max = max_results(self.max_results, 10..=1000, 500)?;
-            let after = given(&self.next_token).map(|t| id_of_token(t, "sgr-")).transpose()?;
+            let max = paging::max_results(self.max_results, 10..=1000, 500)?;
+            let after = given(&self.next_token).map(|t| id_of_token(t, "sgr")).transpose()?;
             rules.sort_by(|a, b| a.id.cmp(&b.id));
-            (rules, next_token) = token_page(rules, |r| r.id.as_str(), after.as_deref(), max, false);
+            let keyed = rules.into_iter().map(|r| (r.id.as_str(), r)).collect();
+            (rules, next_token) = paging::page_after("sgr", keyed, after.as_deref().as_ref(), max, false);
         }
         Ok(DescribeSecurityGroupAttributeResponse {
             security_group_id: g.id.clone(),

@@ -45,6 +45,32 @@ impl Tags {
     }
 }
 
+/// A tag as the ECS API's answers (and DescribeNatGateways) carry it
+/// (`{TagKey, TagValue}`; the VPC API spells them `Key`, `Value`: [`TagOut`]).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EcsTag {
+    /// TagKey.
+    pub tag_key: String,
+    /// TagValue.
+    pub tag_value: String,
+}
+
+/// `{"Tag": [{TagKey, TagValue}]}`, the ECS spelling of [`Tags`].
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EcsTags {
+    /// The tags.
+    #[serde(rename = "Tag")]
+    pub tag: Vec<EcsTag>,
+}
+
+impl EcsTags {
+    /// A resource's tags for an ECS-style answer.
+    pub fn of(tags: &[Tag]) -> Self {
+        Self { tag: tags.iter().map(|t| EcsTag { tag_key: t.key.clone(), tag_value: t.value.clone() }).collect() }
+    }
+}
+
 /// Checks one key as the cloud does.
 pub fn check_key(key: &str) -> Result<(), ApiError> {
     let bad = |why: &str| ApiError::bad("InvalidTagKey.Malformed", format!("The tag key {key:?} is not valid: {why}."));

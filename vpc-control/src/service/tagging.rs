@@ -5,7 +5,7 @@
 //! are regional: a resource of another region than the call's is not found.
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Draft, tag};
+use super::{Action, Draft, Empty, tag};
 use crate::{
     api::{ApiError, Product, form::Unsupported},
     model::{Meta, Model, Tag},
@@ -261,6 +261,8 @@ fn list_tag_resources(d: &Draft, product: Product, q: ListQuery) -> Result<ListT
         .filter(|(_, meta)| tag::matches(&meta.tags, q.tags))
         .flat_map(|(id, meta)| meta.tags.iter().map(move |t| entry(id, type_name, t)))
         .collect();
+    // An offset token, not paging::page_after's key token: the entries are
+    // in the model's order, not a key's (see service/paging.rs).
     let start = match q.next_token.filter(|t| !t.is_empty()) {
         None => 0,
         Some(t) => t.parse::<usize>().ok().filter(|&n| n <= entries.len()).ok_or_else(|| {
@@ -277,10 +279,6 @@ fn list_tag_resources(d: &Draft, product: Product, q: ListQuery) -> Result<ListT
 fn entry(id: &str, type_name: &'static str, t: &Tag) -> TagResource {
     TagResource { resource_id: id.to_string(), resource_type: type_name, tag_key: t.key.clone(), tag_value: t.value.clone() }
 }
-
-/// An answer with nothing but the RequestId.
-#[derive(Debug, Serialize)]
-pub struct Empty {}
 
 /// TagResources of the VPC API.
 #[derive(Debug, Deserialize)]

@@ -3,7 +3,7 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Action, Draft, PageInfo, owner_id, paginate, tag};
+use super::{Action, Draft, Empty, PageInfo, owner_id, paginate, params::refuse_true, tag};
 use crate::{
     api::{
         ApiError, Product, new_id,
@@ -26,12 +26,6 @@ pub fn cidr(name: &str, value: &str) -> Result<Ipv4Net, ApiError> {
 /// The VRouterId of a VPC (its router, one per VPC).
 pub fn vrouter_id(vpc: &Vpc) -> String {
     format!("vrt-{}", vpc.id.strip_prefix("vpc-").unwrap_or(&vpc.id))
-}
-
-/// Refuses `true` for a feature this router does not have (`false` is what
-/// it does anyway).
-fn refuse_true(name: &str, value: Option<bool>) -> Result<(), ApiError> {
-    if value == Some(true) { Err(ApiError::unsupported(name)) } else { Ok(()) }
 }
 
 /// CreateVpc.
@@ -127,10 +121,6 @@ pub struct DeleteVpc {
     /// dependents are deleted one by one, as without the flag.
     force_delete: Option<bool>,
 }
-
-/// An answer with nothing but the RequestId.
-#[derive(Debug, Serialize)]
-pub struct Empty {}
 
 impl Action for DeleteVpc {
     const NAME: &'static str = "DeleteVpc";

@@ -3,29 +3,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Action, Draft, PageInfo, owner_id, paginate, tag, vpc::Empty, vpc::cidr};
+use super::{Action, Draft, Empty, PageInfo, owner_id, paginate, params::{given, required, refuse_true}, tag, vpc::cidr};
 use crate::{
     api::{ApiError, Product, form::Unsupported, new_id},
     model::{AssociateType, Model, RouteTableType, SnatSource, VSwitch},
 };
-
-/// The value of an optional parameter, unless it is empty (an empty
-/// filter or name is as if not given).
-fn given(value: &Option<String>) -> Option<&str> {
-    value.as_deref().filter(|v| !v.is_empty())
-}
-
-/// A required parameter's value: empty is `MissingParameter` as if not
-/// given.
-fn required<'a>(name: &str, value: &'a str) -> Result<&'a str, ApiError> {
-    if value.is_empty() { Err(ApiError::missing(name)) } else { Ok(value) }
-}
-
-/// Refuses `true` for a feature this router does not have (`false` is what
-/// it does anyway).
-fn refuse_true(name: &str, value: Option<bool>) -> Result<(), ApiError> {
-    if value == Some(true) { Err(ApiError::unsupported(name)) } else { Ok(()) }
-}
 
 /// CreateVSwitch.
 #[derive(Debug, Deserialize)]
