@@ -344,7 +344,7 @@ fn main() {
     let z = Sizes { routes: env("VPC_BENCH_ROUTES", z.routes), rules: env("VPC_BENCH_RULES", z.rules), ..z };
     build_daemon();
     let report = Report::new("control");
-    let d = Daemon::start();
+    let mut d = Daemon::start();
     let lab = lab(&d);
     let vpc = call(&d.client(), "DescribeVpcs", &[R])["Vpcs"]["Vpc"][0]["VpcId"].as_str().unwrap().to_string();
 
@@ -395,6 +395,26 @@ fn main() {
     let many: Vec<f64> = (0..rounds).map(|_| actions_per_second(&d, &lab, CLIENTS, actions)).collect();
     report.figure(GROUP, &format!("durable actions/s, 1 client ({} routes)", z.routes), "1/s", &one, "as above, every call validates and compiles the whole model");
     report.figure(GROUP, &format!("durable actions/s, {CLIENTS} clients ({} routes)", z.routes), "1/s", &many, "");
+
+    // A restart with all of it in place: killed (-9), started again, timed
+    // until the API answers (the stored model is in the kernel and the
+    // programs attached by then).
+    let rules_in_place = z.rules * rounds;
+    let restart: Vec<f64> = (0..rounds)
+        .map(|_| {
+            d.kill9();
+            let started = std::time::Instant::now();
+            d.spawn(&[]);
+            started.elapsed().as_secs_f64()
+        })
+        .collect();
+    report.figure(
+        GROUP,
+        &format!("restart with {} routes and {rules_in_place} SG rules, ready", z.routes),
+        "s",
+        &restart,
+        "kill -9, start, until the API answers (polled every 50 ms)",
+    );
 
     // Deleting them all, DeleteRouteEntries, 50 per call, 1 client.
     delete_secs.push(delete_routes(&d, &lab, z.routes));
