@@ -65,3 +65,33 @@ pub struct PolicyVerdict {
     /// [`VERDICT_ACCEPT`] or [`VERDICT_DROP`].
     pub verdict: u32,
 }
+
+/// Protocol key of TCP.
+pub const PROTO_TCP: u8 = 6;
+/// Protocol key of UDP.
+pub const PROTO_UDP: u8 = 17;
+/// Protocol key of ICMP.
+pub const PROTO_ICMP: u8 = 1;
+/// Protocol key of every other IP protocol (matched only by All rules).
+pub const PROTO_OTHER: u8 = 0;
+
+/// The protocol key a packet is looked up by, and rules are compiled to:
+/// 6, 17 and 1 are kept, anything else becomes [`PROTO_OTHER`]. One
+/// definition for the compiler (`vpc-control`) and the datapath (`vpc-ebpf`).
+#[inline(always)]
+pub const fn proto_key(proto: u8) -> u8 {
+    match proto {
+        PROTO_TCP | PROTO_UDP | PROTO_ICMP => proto,
+        _ => PROTO_OTHER,
+    }
+}
+
+/// The port a packet is looked up by: the port itself for TCP and UDP, 0
+/// for ICMP and every other protocol (their rules carry no port).
+#[inline(always)]
+pub const fn port_key(proto: u8, port: u16) -> u16 {
+    match proto_key(proto) {
+        PROTO_TCP | PROTO_UDP => port,
+        _ => 0,
+    }
+}

@@ -5,24 +5,15 @@
 //! through [`crate::conntrack`] (SG-1).
 use aya_ebpf::maps::lpm_trie::Key;
 use vpc_common::{
-    policy_addr_prefix_len_v4, policy_port_prefix_len, DropReason, Eni, PolicyAddrKey,
-    PolicyPortKey, ENI_FLAG_ACL_EGRESS_DEFAULT_ACCEPT, ENI_FLAG_ACL_INGRESS_DEFAULT_ACCEPT,
-    ENI_FLAG_NETWORK_ACL, VERDICT_ACCEPT,
+    policy_addr_prefix_len_v4, policy_port_prefix_len, port_key, proto_key, DropReason, Eni,
+    PolicyAddrKey, PolicyPortKey, ENI_FLAG_ACL_EGRESS_DEFAULT_ACCEPT,
+    ENI_FLAG_ACL_INGRESS_DEFAULT_ACCEPT, ENI_FLAG_NETWORK_ACL, VERDICT_ACCEPT,
 };
 
 use crate::{
     maps::{POLICY_ADDRESSES, POLICY_PORTS},
     parse::Flow,
 };
-
-/// Protocol key of the policy tables: tcp, udp, icmp, or 0 for any other.
-#[inline(always)]
-pub fn proto_key(proto: u8) -> u8 {
-    match proto {
-        6 | 17 | 1 => proto,
-        _ => 0,
-    }
-}
 
 /// True if policy `policy_id` accepts a packet to or from `remote` with
 /// protocol `proto` and destination port `port`; `default_accept` when no
@@ -33,8 +24,7 @@ pub fn accepts(policy_id: u32, default_accept: bool, remote: [u8; 4], proto: u8,
     let Some(class) = POLICY_ADDRESSES.get(&key) else {
         return default_accept;
     };
-    let proto = proto_key(proto);
-    let port = if proto == 6 || proto == 17 { port } else { 0 };
+    let (proto, port) = (proto_key(proto), port_key(proto, port));
     let key = Key::new(
         policy_port_prefix_len(16),
         PolicyPortKey { policy_id, class: class.class, proto, pad: 0, port: port.to_be_bytes() },

@@ -117,32 +117,8 @@ pub struct Policy {
     pub combine: Combine,
 }
 
-/// Protocol key of TCP.
-pub const PROTO_TCP: u8 = 6;
-/// Protocol key of UDP.
-pub const PROTO_UDP: u8 = 17;
-/// Protocol key of ICMP.
-pub const PROTO_ICMP: u8 = 1;
-/// Protocol key of every other IP protocol (matched only by All rules).
-pub const PROTO_OTHER: u8 = 0;
-
-/// The protocol key looked up for an IP protocol number: 6, 17 and 1 are
-/// kept, anything else becomes [`PROTO_OTHER`].
-pub fn proto_key(proto: u8) -> u8 {
-    match proto {
-        PROTO_TCP | PROTO_UDP | PROTO_ICMP => proto,
-        _ => PROTO_OTHER,
-    }
-}
-
-/// The port looked up for a packet: the port itself for TCP and UDP, 0 for
-/// ICMP and every other protocol.
-pub fn port_key(proto: u8, port: u16) -> u16 {
-    match proto_key(proto) {
-        PROTO_TCP | PROTO_UDP => port,
-        _ => 0,
-    }
-}
+// The protocol and port keys, shared with the datapath (one definition).
+pub use vpc_common::{PROTO_ICMP, PROTO_OTHER, PROTO_TCP, PROTO_UDP, port_key, proto_key};
 
 /// One entry of the port stage: (class, protocol key, the first
 /// `prefix_len` bits of `port`) -> verdict. Entries never overlap and never
