@@ -779,3 +779,29 @@ fn vpc_3_a_router_namespace_deleted_under_the_running_daemon_is_rebuilt_by_the_n
         vpc_control::netns::ip(&["netns", "del", &d.namespace]).expect("deleting the router namespace");
     });
 }
+
+/// A namespace the daemon made for an instance whose change never committed
+/// (killed between `netns add` and the commit, as the kill -9 test can do):
+/// recorded as the router's before it was made, removed at the next start
+/// and by `vpc purge`.
+#[test]
+fn instance_namespaces_left_half_made_are_removed_at_start_and_by_purge() {
+    let mut d = Daemon::start();
+    let half_made = |d: &Daemon| {
+        let inst = unique("i-halfmade");
+        vpc_control::apply::claim_namespace(&d.namespace, &inst).expect("recording the namespace");
+        let ns = ScratchNs(inst);
+        vpc_control::netns::add(&ns.0).expect("making the namespace");
+        ns
+    };
+    d.kill9();
+    let first = half_made(&d);
+    d.spawn(&[]);
+    assert!(!vpc_control::netns::exists(&first.0), "{} is still there after the restart:\n{}", first.0, d.log(2));
+    assert!(d.log(2).contains("removing an instance namespace no instance has"), "{}", d.log(2));
+    d.kill9();
+    let second = half_made(&d);
+    d.cli_ok(&["purge", "--namespace", &d.namespace]);
+    assert!(!vpc_control::netns::exists(&second.0), "{} is still there after vpc purge", second.0);
+    assert!(!vpc_control::apply::claims_dir(&d.namespace).exists(), "purge leaves the router's records");
+}

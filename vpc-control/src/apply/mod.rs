@@ -6,7 +6,10 @@
 //! touched before the model has validated and compiled.
 
 pub mod stats;
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Path, PathBuf},
+};
 
 use ipnet::Ipv4Net;
 
@@ -36,6 +39,9 @@ pub enum ApplyError {
     /// Loading the datapath or writing maps failed.
     #[error(transparent)]
     Datapath(#[from] DatapathError),
+    /// Recording (or forgetting) an instance namespace the router owns failed.
+    #[error("instance namespace record {path}: {source}")]
+    Claim { path: PathBuf, source: std::io::Error },
 }
 
 impl ApplyError {
@@ -44,7 +50,7 @@ impl ApplyError {
         match self {
             ApplyError::Invalid(e) => e.code(),
             ApplyError::Compile(e) => e.code(),
-            ApplyError::Netns(_) | ApplyError::Datapath(_) => "InternalError",
+            ApplyError::Netns(_) | ApplyError::Datapath(_) | ApplyError::Claim { .. } => "InternalError",
         }
     }
 }
@@ -102,10 +108,72 @@ fn free_port_index(used: &BTreeSet<u32>) -> Result<u32, ApplyError> {
     })
 }
 
+/// Where a router records the instance namespaces it owns: one empty file
+/// per instance, written before the namespace is made and removed after it
+/// is deleted, so a namespace left by a crash or a failure half-way (made,
+/// but its veth not yet) is still known as this router's and removed by
+/// the next full converge or by `vpc purge`.
+pub fn claims_dir(router_ns: &str) -> PathBuf {
+    Path::new(CLAIMS_ROOT).join(router_ns)
+}
+
+/// Root of the records of [`claims_dir`] (tmpfs: as long-lived as the
+/// namespaces themselves).
+const CLAIMS_ROOT: &str = "/run/vpc/instance-namespaces";
+
+fn claim_err(path: PathBuf) -> impl FnOnce(std::io::Error) -> ApplyError {
+    move |source| ApplyError::Claim { path, source }
+}
+
+/// Records that `router_ns` owns the instance namespace `inst` (before
+/// making it).
+pub fn claim_namespace(router_ns: &str, inst: &str) -> Result<(), ApplyError> {
+    let dir = claims_dir(router_ns);
+    std::fs::create_dir_all(&dir).map_err(claim_err(dir.clone()))?;
+    let path = dir.join(inst);
+    std::fs::write(&path, b"").map_err(claim_err(path))
+}
+
+/// Deletes the instance namespace `inst`, then its record.
+fn release_namespace(router_ns: &str, inst: &str) -> Result<(), ApplyError> {
+    netns::delete(inst)?;
+    let path = claims_dir(router_ns).join(inst);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(claim_err(path)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// The instance namespaces `router_ns` has recorded as its own.
+fn claimed_namespaces(router_ns: &str) -> Result<Vec<String>, ApplyError> {
+    let dir = claims_dir(router_ns);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(claim_err(dir)(e)),
+    };
+    Ok(entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect())
+}
+
 /// Converges one instance's namespace and veth; creates the pair with router
 /// port ifindex `create` if given (the port does not exist). Returns whether
-/// it created the pair.
-fn converge_port(router_ns: &str, p: &PortPlan, create: Option<u32>) -> Result<bool, NetnsError> {
+/// it created the pair. A namespace it made is deleted again if a later
+/// step fails.
+fn converge_port(router_ns: &str, p: &PortPlan, create: Option<u32>) -> Result<bool, ApplyError> {
+    let inst = p.instance_id.as_str();
+    let made = !netns::exists(inst);
+    claim_namespace(router_ns, inst)?;
+    let result = converge_port_in(router_ns, p, create);
+    if result.is_err() && made {
+        if let Err(e) = release_namespace(router_ns, inst) {
+            tracing::warn!(instance = inst, error = %e, "removing a half-made instance namespace failed");
+        }
+    }
+    Ok(result?)
+}
+
+/// [`converge_port`] once the namespace is recorded.
+fn converge_port_in(router_ns: &str, p: &PortPlan, create: Option<u32>) -> Result<bool, NetnsError> {
     let inst = p.instance_id.as_str();
     netns::add(inst)?;
     netns::sysctl(inst, "net.ipv6.conf.all.disable_ipv6", "1")?;
@@ -425,6 +493,14 @@ impl Router {
                     used.extend(create);
                     self.verified.insert(key);
                 }
+                // Namespaces this router made whose instance is gone (a crash
+                // between making one and committing the change).
+                for inst in claimed_namespaces(router_ns)? {
+                    if !plan.ports.iter().any(|p| p.instance_id == inst) {
+                        tracing::warn!(instance = %inst, "removing an instance namespace no instance has");
+                        release_namespace(router_ns, &inst)?;
+                    }
+                }
                 let links = self.links.insert(netns::links(router_ns)?);
                 let ifindex: BTreeMap<&str, u32> = links.iter().map(|l| (l.ifname.as_str(), l.ifindex)).collect();
                 let (ports, attach) = port_map(router_ns, &plan, &ifindex)?;
@@ -450,7 +526,7 @@ impl Router {
         for e in &existing {
             if !plan.ports.iter().any(|p| p.port_name == e.name && p.instance_id == e.instance_id) {
                 netns::delete_link(router_ns, &e.name)?;
-                netns::delete(&e.instance_id)?;
+                release_namespace(router_ns, &e.instance_id)?;
                 self.verified.remove(&(e.name.clone(), e.instance_id.clone()));
                 report.ports_removed += 1;
                 removed = true;
@@ -530,13 +606,19 @@ pub fn destroy(model: &Model) -> Result<usize, ApplyError> {
     let mut removed = 0;
     let mut instances: Vec<String> = router_ports(router_ns)?.into_iter().map(|p| p.instance_id).collect();
     instances.extend(model.instances.iter().map(|i| i.id.clone()));
+    instances.extend(claimed_namespaces(router_ns)?);
     instances.sort();
     instances.dedup();
     for inst in instances {
         if netns::exists(&inst) {
-            netns::delete(&inst)?;
             removed += 1;
         }
+        release_namespace(router_ns, &inst)?;
+    }
+    let dir = claims_dir(router_ns);
+    match std::fs::remove_dir(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(claim_err(dir)(e)),
+        _ => {}
     }
     let inet = model::Internet::namespace(router_ns);
     if netns::exists(&inet) {
