@@ -94,19 +94,6 @@ fn changed_tasks(o: &Output) -> Vec<String> {
     changed
 }
 
-/// Pings `count` times from `ns` to `dst` (0.1 s apart); the replies received.
-fn pings_received(ns: &str, dst: Ipv4Addr, count: u32) -> u32 {
-    let o = Command::new("ip")
-        .args(["netns", "exec", ns, "ping", "-q", "-c", &count.to_string(), "-i", "0.1", "-W", "1"])
-        .arg(dst.to_string())
-        .output()
-        .expect("running ping");
-    let text = String::from_utf8_lossy(&o.stdout);
-    text.split(',')
-        .find_map(|part| part.trim().strip_suffix(" received").and_then(|n| n.trim().parse().ok()))
-        .unwrap_or_else(|| panic!("no ping summary from {ns} to {dst}:\n{text}{}", String::from_utf8_lossy(&o.stderr)))
-}
-
 /// (InstanceId, primary private address) of the instance named `name`.
 fn instance(d: &Daemon, name: &str) -> (String, Ipv4Addr) {
     let v = d.call("DescribeInstances", &[R, ("InstanceName", name)]);
@@ -153,8 +140,8 @@ fn ansible_alicloud_modules_build_the_lab_idempotently_and_tear_it_down() {
     assert_eq!(rules(&d), ["ICMP -1/-1 10.0.0.0/16", "TCP 22/22 10.0.0.0/16"]);
 
     // Two instances in two vSwitches: every ping answered, both ways.
-    assert_eq!(pings_received(&left, right_ip, 10), 10, "{left} -> {right} ({right_ip}) lost pings");
-    assert_eq!(pings_received(&right, left_ip, 10), 10, "{right} -> {left} ({left_ip}) lost pings");
+    assert_eq!(ping_replies(&left, right_ip, 10), 10, "{left} -> {right} ({right_ip}) lost pings");
+    assert_eq!(ping_replies(&right, left_ip, 10), 10, "{right} -> {left} ({left_ip}) lost pings");
 
     // Dropping the SSH rule: the module revokes it by sending back every
     // field the daemon described, the empty IPv6 and prefix-list ones too.
@@ -162,7 +149,7 @@ fn ansible_alicloud_modules_build_the_lab_idempotently_and_tear_it_down() {
     let (changed, _) = recap(&third, "the run without SSH");
     assert_eq!(changed_tasks(&third), ["Security group"], "changed: {changed}");
     assert_eq!(rules(&d), ["ICMP -1/-1 10.0.0.0/16"]);
-    assert_eq!(pings_received(&left, right_ip, 5), 5, "ICMP is still allowed");
+    assert_eq!(ping_replies(&left, right_ip, 5), 5, "ICMP is still allowed");
 
     let teardown = playbook(&d, lab, &["-e", "state=absent"]);
     recap(&teardown, "the teardown");

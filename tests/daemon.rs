@@ -70,19 +70,6 @@ fn vpc_3_official_sdk_builds_the_lab_and_instances_talk() {
     assert!(!vpc_control::netns::exists(web), "instance namespace {web} outlived DeleteInstance");
 }
 
-/// Pings `count` times from `ns` to `dst` (0.1 s apart); the replies received.
-fn pings_received(ns: &str, dst: Ipv4Addr, count: u32) -> u32 {
-    let o = Command::new("ip")
-        .args(["netns", "exec", ns, "ping", "-q", "-c", &count.to_string(), "-i", "0.1", "-W", "1"])
-        .arg(dst.to_string())
-        .output()
-        .expect("running ping");
-    let text = String::from_utf8_lossy(&o.stdout);
-    text.split(',')
-        .find_map(|part| part.trim().strip_suffix(" received").and_then(|n| n.trim().parse().ok()))
-        .unwrap_or_else(|| panic!("no ping summary from {ns} to {dst}:\n{text}{}", String::from_utf8_lossy(&o.stderr)))
-}
-
 #[test]
 fn vpc_3_old_sdk_v1_signature_builds_a_routed_lab_and_instances_talk() {
     // aliyun-python-sdk-core + -vpc + -ecs sign with signature V1 (HMAC-SHA1).
@@ -91,8 +78,8 @@ fn vpc_3_old_sdk_v1_signature_builds_a_routed_lab_and_instances_talk() {
     let left = ids["InstanceIds"]["left"].as_str().expect("left id");
     let right = ids["InstanceIds"]["right"].as_str().expect("right id");
     // Two instances in two vSwitches: every ping of 10 answered, both ways.
-    assert_eq!(pings_received(left, addr("10.0.2.10"), 10), 10, "left -> right lost pings (old SDK lab)");
-    assert_eq!(pings_received(right, addr("10.0.1.10"), 10), 10, "right -> left lost pings (old SDK lab)");
+    assert_eq!(ping_replies(left, addr("10.0.2.10"), 10), 10, "left -> right lost pings (old SDK lab)");
+    assert_eq!(ping_replies(right, addr("10.0.1.10"), 10), 10, "right -> left lost pings (old SDK lab)");
     // Resources belong to the signing key's account.
     let v = d.call("DescribeVpcs", &[R]);
     assert_eq!(v["Vpcs"]["Vpc"][0]["OwnerId"].as_u64(), Some(ACCOUNT_ID.parse().unwrap()), "{v}");
@@ -646,16 +633,6 @@ fn sg_1_acl_1_official_sdk_drives_security_groups_and_network_acls() {
     assert_eq!(out["ok"], true, "{out}");
 }
 
-/// Replies `ns` gets to `count` pings of `dst` (the "N received" of ping).
-fn ping_replies(ns: &str, dst: Ipv4Addr, count: u32) -> u32 {
-    let o = Command::new("ip")
-        .args(["netns", "exec", ns, "ping", "-q", "-c", &count.to_string(), "-i", "0.1", "-W", "1"])
-        .arg(dst.to_string())
-        .output()
-        .expect("running ping");
-    let text = String::from_utf8_lossy(&o.stdout);
-    text.split(',').find_map(|p| p.trim().strip_suffix(" received")?.parse().ok()).unwrap_or(0)
-}
 
 /// Builds the lab through the API, stops the daemon, runs `wreck(d, web,
 /// db)` behind its back, starts it again: it must come up by itself (no

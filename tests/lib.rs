@@ -110,6 +110,20 @@ pub fn ping(ns: &str, dst: Ipv4Addr, count: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// Pings `count` times from `ns` to `dst` (0.1 s apart); the replies
+/// received (check the count: [`ping`] passes on one reply).
+pub fn ping_replies(ns: &str, dst: Ipv4Addr, count: u32) -> u32 {
+    let o = Command::new("ip")
+        .args(["netns", "exec", ns, "ping", "-q", "-c", &count.to_string(), "-i", "0.1", "-W", "1"])
+        .arg(dst.to_string())
+        .output()
+        .expect("running ping");
+    let text = String::from_utf8_lossy(&o.stdout);
+    text.split(',')
+        .find_map(|part| part.trim().strip_suffix(" received").and_then(|n| n.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("no ping summary from {ns} to {dst}:\n{text}{}", String::from_utf8_lossy(&o.stderr)))
+}
+
 /// True if no ping from `ns` to `dst` gets a reply.
 pub fn ping_fails(ns: &str, dst: Ipv4Addr) -> bool {
     !Command::new("ip")

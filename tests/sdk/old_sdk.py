@@ -25,9 +25,10 @@ import json
 import os
 import sys
 
-# The daemon is always local: never go through a proxy.
-for _v in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
-    os.environ.pop(_v, None)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (  # noqa: E402  (first: it clears the proxy variables the SDKs read)
+    EXIT_MISMATCH, EXIT_SDK_ERROR, LAB_IMAGE_ID, LAB_INSTANCE_TYPE, LAB_VPC_CIDR, PAGE_SIZE, Mismatch, env, expect, log, region,
+)
 
 from aliyunsdkcore.client import AcsClient  # noqa: E402
 from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException  # noqa: E402
@@ -45,10 +46,6 @@ from aliyunsdkecs.request.v20140526.DescribeInstancesRequest import DescribeInst
 from aliyunsdkecs.request.v20140526.DescribeSecurityGroupsRequest import DescribeSecurityGroupsRequest  # noqa: E402
 from aliyunsdkecs.request.v20140526.RunInstancesRequest import RunInstancesRequest  # noqa: E402
 
-EXIT_SDK_ERROR = 1
-EXIT_MISMATCH = 3
-
-LAB_VPC_CIDR = "10.0.0.0/16"
 LAB_VSWITCHES = {  # name -> (cidr, zone)
     "left": ("10.0.1.0/24", "lab-a"),
     "right": ("10.0.2.0/24", "lab-b"),
@@ -57,34 +54,6 @@ LAB_INSTANCES = {  # name -> (vswitch name, private ip)
     "left": ("left", "10.0.1.10"),
     "right": ("right", "10.0.2.10"),
 }
-LAB_IMAGE_ID = "ubuntu_22_04_x64_20G_alibase_20240101.vhd"
-LAB_INSTANCE_TYPE = "ecs.g7.large"
-PAGE_SIZE = 50
-
-
-class Mismatch(Exception):
-    """A response parsed fine but did not contain what we expected."""
-
-
-def env(name, default=None):
-    val = os.environ.get(name, default)
-    if val is None or val == "":
-        print(f"old_sdk: environment variable {name} is required", file=sys.stderr)
-        sys.exit(2)
-    return val
-
-
-def region():
-    return os.environ.get("VPC_REGION_ID") or "cn-hangzhou"
-
-
-def log(msg):
-    print(f"old_sdk: {msg}", file=sys.stderr)
-
-
-def expect(cond, msg):
-    if not cond:
-        raise Mismatch(msg)
 
 
 def client(secret=None):

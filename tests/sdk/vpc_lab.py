@@ -25,8 +25,10 @@ import sys
 
 # The SDK honours HTTP(S)_PROXY itself (and ignores NO_PROXY); the daemon is
 # always local, so never go through a proxy.
-for _v in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
-    os.environ.pop(_v, None)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (  # noqa: E402  (first: it clears the proxy variables the SDKs read)
+    EXIT_MISMATCH, EXIT_SDK_ERROR, LAB_IMAGE_ID, LAB_INSTANCE_TYPE, LAB_VPC_CIDR, PAGE_SIZE, Mismatch, env, expect, log, region,
+)
 
 from alibabacloud_tea_openapi.utils_models import Config  # noqa: E402
 from darabonba.runtime import RuntimeOptions  # noqa: E402
@@ -35,16 +37,11 @@ from alibabacloud_vpc20160428 import models as vpc_models  # noqa: E402
 from alibabacloud_ecs20140526.client import Client as EcsClient  # noqa: E402
 from alibabacloud_ecs20140526 import models as ecs_models  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import conformance  # noqa: E402
 
 # Every answer is checked against the SDK's response model as it arrives.
 conformance.install()
 
-EXIT_SDK_ERROR = 1
-EXIT_MISMATCH = 3
-
-LAB_VPC_CIDR = "10.0.0.0/16"
 LAB_VPC_NAME = "lab"
 LAB_VSWITCHES = {  # name -> (cidr, zone)
     "web": ("10.0.1.0/24", "lab-a"),
@@ -55,29 +52,10 @@ LAB_INSTANCES = {  # name -> (vswitch name, private ip)
     "app": ("app", "10.0.2.10"),
     "db": ("app", "10.0.2.20"),
 }
-LAB_IMAGE_ID = "ubuntu_22_04_x64_20G_alibase_20240101.vhd"
-LAB_INSTANCE_TYPE = "ecs.g7.large"
-PAGE_SIZE = 50
-
-
-class Mismatch(Exception):
-    """A response parsed fine but did not contain what we expected."""
 
 
 # --------------------------------------------------------------------------
 # plumbing
-
-
-def env(name, default=None):
-    val = os.environ.get(name, default)
-    if val is None or val == "":
-        print(f"vpc_lab: environment variable {name} is required", file=sys.stderr)
-        sys.exit(2)
-    return val
-
-
-def region():
-    return os.environ.get("VPC_REGION_ID") or "cn-hangzhou"
 
 
 def timeout_ms():
@@ -135,15 +113,6 @@ def sdk_error_info(exc):
         "request_id": getattr(exc, "request_id", None),
         "data": getattr(exc, "data", None),
     }
-
-
-def expect(cond, msg):
-    if not cond:
-        raise Mismatch(msg)
-
-
-def log(msg):
-    print(f"vpc_lab: {msg}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------

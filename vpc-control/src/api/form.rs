@@ -439,32 +439,20 @@ impl<'de, 'a, 'u, I: Iterator<Item = (String, &'a Node<'a>)>> SeqAccess<'de> for
 const UNSUPPORTED: &str = "\u{0}unsupported parameter";
 
 /// A parameter of the action's SDK model that this router does not
-/// implement (IPv6, IPAM pools...): given with any value, the call is
-/// refused with `UnsupportedParameter` naming it, never accepted and
-/// ignored. Declared `Option<Unsupported>` so that leaving it out is fine.
+/// implement (IPv6, IPAM pools, prefix lists, passwords...): given with a
+/// value, the call is refused with `UnsupportedParameter` naming it, never
+/// accepted and ignored. Given empty it says "none", which is what holds
+/// here, as clients that send back every field they described do (footmark,
+/// under Ansible's modules, revokes a rule with `Ipv6SourceCidrIp=`,
+/// `SourcePrefixListId=`..., and modifies an instance with `Password=`).
+/// Declared `Option<Unsupported>` so that leaving it out is fine too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unsupported;
 
 impl<'de> Deserialize<'de> for Unsupported {
-    fn deserialize<D: de::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
-        Err(de::Error::custom(UNSUPPORTED))
-    }
-}
-
-/// A parameter of the action's SDK model whose only value on this router is
-/// none (a rule's IPv6 blocks, prefix lists, source ports, owner account
-/// names): given empty it says what holds for everything here, as clients
-/// that send back every field of a rule they described do (footmark, under
-/// Ansible's ali_security_group, revokes a rule with `Ipv6SourceCidrIp=`,
-/// `SourcePrefixListId=`...); given a value, the call is refused with
-/// `UnsupportedParameter` naming it, as for [`Unsupported`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EmptyOnly;
-
-impl<'de> Deserialize<'de> for EmptyOnly {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match String::deserialize(d) {
-            Ok(v) if v.is_empty() => Ok(EmptyOnly),
+            Ok(v) if v.is_empty() => Ok(Unsupported),
             _ => Err(de::Error::custom(UNSUPPORTED)),
         }
     }
@@ -595,6 +583,7 @@ mod tests {
             ipv6_cidr_block: Option<Unsupported>,
         }
         assert!(form(&[]).decode::<U>(&[]).is_ok());
+        assert!(form(&[("Ipv6CidrBlock", "")]).decode::<U>(&[]).is_ok(), "empty says none");
         let e = form(&[("Ipv6CidrBlock", "2001:db8::/56")]).decode::<U>(&[]).unwrap_err();
         assert_eq!((e.status, e.code.as_str()), (400, "UnsupportedParameter"));
         assert!(e.message.contains("\"Ipv6CidrBlock\""), "{e:?}");

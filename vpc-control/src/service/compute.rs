@@ -1032,9 +1032,10 @@ pub struct ModifyInstanceAttribute {
     /// Replaces the groups of the instance's ENI (SecurityGroupIds.N).
     #[serde(default)]
     security_group_ids: Vec<String>,
-    /// Instances have no password here: a non-empty one is refused; empty
-    /// (as Ansible's alicloud modules send it) changes nothing.
-    password: Option<String>,
+    /// Instances have no password here (empty, as Ansible's alicloud
+    /// modules send it, says none).
+    #[serde(rename = "Password")]
+    _password: Option<Unsupported>,
     /// Protection from DeleteInstance does not exist here: `true` is refused.
     deletion_protection: Option<bool>,
     /// Jumbo frames are not forwarded: `true` is refused.
@@ -1063,9 +1064,6 @@ impl Action for ModifyInstanceAttribute {
     type Response = Empty;
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
-        if given(&self.password).is_some() {
-            return Err(ApiError::unsupported("Password"));
-        }
         refuse_true("DeletionProtection", self.deletion_protection)?;
         refuse_true("EnableJumboFrame", self.enable_jumbo_frame)?;
         refuse_true("EnableNetworkEncryption", self.enable_network_encryption)?;

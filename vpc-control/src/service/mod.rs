@@ -323,11 +323,9 @@ pub struct Draft<'a> {
     pub region_id: &'a str,
     /// The call's common parameters.
     pub common: Common,
-    /// The zones the daemon is configured with (in its region).
-    configured_zones: &'a [String],
-    /// True if the operator named the zones (`vpc daemon --zone`): a new
-    /// vSwitch's ZoneId must then be one of them.
-    zones_enforced: bool,
+    /// The zones the operator named (`vpc daemon --zone`; empty: none
+    /// named, any ZoneId is taken).
+    named_zones: &'a [String],
     /// The address this API is served at, for DescribeRegions' answers
     /// (empty: not known).
     endpoint: &'a str,
@@ -431,19 +429,19 @@ impl Draft<'_> {
     /// (`InvalidZoneId.NotFound`); otherwise any zone name is taken (a lab
     /// names its zones as it likes).
     pub fn check_zone(&self, zone: &str) -> Result<(), ApiError> {
-        if !self.zones_enforced || self.region() != self.region_id || self.configured_zones.iter().any(|z| z == zone) {
+        if self.named_zones.is_empty() || self.region() != self.region_id || self.named_zones.iter().any(|z| z == zone) {
             return Ok(());
         }
         Err(ApiError::not_found(
             "InvalidZoneId.NotFound",
-            format!("The specified zone {zone:?} does not exist in region {}; zones: {:?}.", self.region_id, self.configured_zones),
+            format!("The specified zone {zone:?} does not exist in region {}; zones: {:?}.", self.region_id, self.named_zones),
         ))
     }
 
     /// The zones of `region`: the daemon's configured zones in its own
     /// region, and the zones vSwitches already use in `region`.
     pub fn zones(&self, region: &str) -> Vec<String> {
-        zones_in(&self.model, region, self.region_id, self.configured_zones)
+        zones_in(&self.model, region, self.region_id, self.named_zones)
     }
 }
 
@@ -458,10 +456,15 @@ fn default_zones(region: &str) -> Vec<String> {
     vec![format!("{region}-a"), format!("{region}-b")]
 }
 
-/// The zones of `region`: `configured` when it is the daemon's region
+/// The zones of `region`: `named` (or, none named, the defaults) when it is
+/// the daemon's region
 /// (`home`), then those vSwitches of `region` use, each once.
-fn zones_in(model: &Model, region: &str, home: &str, configured: &[String]) -> Vec<String> {
-    let mut zones: Vec<String> = if region == home { configured.to_vec() } else { Vec::new() };
+fn zones_in(model: &Model, region: &str, home: &str, named: &[String]) -> Vec<String> {
+    let mut zones: Vec<String> = match (region == home, named.is_empty()) {
+        (false, _) => Vec::new(),
+        (true, true) => default_zones(home),
+        (true, false) => named.to_vec(),
+    };
     for v in model.vswitches.iter().filter(|v| v.meta.region_id == region) {
         if !zones.contains(&v.zone_id) {
             zones.push(v.zone_id.clone());
@@ -557,9 +560,8 @@ pub struct Service {
     store: Box<dyn StateStore>,
     router: Option<Router>,
     region_id: String,
+    /// The zones the operator named (empty: none).
     zones: Vec<String>,
-    /// True if the zones were named by the operator (ZoneId checked).
-    zones_enforced: bool,
     endpoint: String,
     strict: bool,
 }
@@ -579,8 +581,7 @@ impl Service {
             store,
             router,
             region_id: region_id.to_string(),
-            zones: default_zones(region_id),
-            zones_enforced: false,
+            zones: Vec::new(),
             endpoint: String::new(),
             strict: false,
         };
@@ -615,8 +616,7 @@ impl Service {
     /// Sets the zones of the daemon's region (DescribeZones); an empty
     /// list keeps the default, `<region>-a` and `<region>-b`.
     pub fn set_zones(&mut self, zones: Vec<String>) {
-        self.zones_enforced = !zones.is_empty();
-        self.zones = if zones.is_empty() { default_zones(&self.region_id) } else { zones };
+        self.zones = zones;
     }
 
     /// The zones of the daemon's region: the configured ones and those
@@ -682,8 +682,7 @@ impl Service {
             caller,
             region_id: &self.region_id,
             common,
-            configured_zones: &self.zones,
-            zones_enforced: self.zones_enforced,
+            named_zones: &self.zones,
             endpoint: &self.endpoint,
             strict: self.strict,
         };

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Action, Draft, Empty, PageInfo, paginate, paging, params::{given, refuse_true}, tag};
 use crate::{
-    api::{ApiError, Product, form::{EmptyOnly, Unsupported}, new_id},
+    api::{ApiError, Product, form::Unsupported, new_id},
     model::{self, Direction, IpProtocol, Peer, RulePolicy, SecurityGroup, SecurityGroupRule, SecurityGroupType},
 };
 
@@ -232,28 +232,28 @@ pub struct PermissionParam {
     pub nic_type: Option<String>,
     /// Accounts are known here by id only.
     #[serde(rename = "SourceGroupOwnerAccount")]
-    pub _source_group_owner_account: Option<EmptyOnly>,
+    pub _source_group_owner_account: Option<Unsupported>,
     /// Accounts are known here by id only.
     #[serde(rename = "DestGroupOwnerAccount")]
-    pub _dest_group_owner_account: Option<EmptyOnly>,
+    pub _dest_group_owner_account: Option<Unsupported>,
     /// Prefix lists do not exist here.
     #[serde(rename = "SourcePrefixListId")]
-    pub _source_prefix_list_id: Option<EmptyOnly>,
+    pub _source_prefix_list_id: Option<Unsupported>,
     /// Prefix lists do not exist here.
     #[serde(rename = "DestPrefixListId")]
-    pub _dest_prefix_list_id: Option<EmptyOnly>,
+    pub _dest_prefix_list_id: Option<Unsupported>,
     /// Port lists do not exist here.
     #[serde(rename = "PortRangeListId")]
     pub _port_range_list_id: Option<Unsupported>,
     /// Rules match destination ports only.
     #[serde(rename = "SourcePortRange")]
-    pub _source_port_range: Option<EmptyOnly>,
+    pub _source_port_range: Option<Unsupported>,
     /// IPv6 is not forwarded by this router.
     #[serde(rename = "Ipv6SourceCidrIp")]
-    pub _ipv6_source_cidr_ip: Option<EmptyOnly>,
+    pub _ipv6_source_cidr_ip: Option<Unsupported>,
     /// IPv6 is not forwarded by this router.
     #[serde(rename = "Ipv6DestCidrIp")]
-    pub _ipv6_dest_cidr_ip: Option<EmptyOnly>,
+    pub _ipv6_dest_cidr_ip: Option<Unsupported>,
 }
 
 /// The parameter names of `p` (under `prefix`) that belong to the other
@@ -581,13 +581,13 @@ macro_rules! rule_request {
             )*
             /// Rules match destination ports only.
             #[serde(rename = "SourcePortRange")]
-            _source_port_range: Option<EmptyOnly>,
+            _source_port_range: Option<Unsupported>,
             /// IPv6 is not forwarded by this router.
             #[serde(rename = "Ipv6SourceCidrIp")]
-            _ipv6_source_cidr_ip: Option<EmptyOnly>,
+            _ipv6_source_cidr_ip: Option<Unsupported>,
             /// IPv6 is not forwarded by this router.
             #[serde(rename = "Ipv6DestCidrIp")]
-            _ipv6_dest_cidr_ip: Option<EmptyOnly>,
+            _ipv6_dest_cidr_ip: Option<Unsupported>,
             $($own)*
         }
 
@@ -615,10 +615,10 @@ rule_request! {
         peer: [source_cidr_ip, dest_cidr_ip, source_group_id, source_group_owner_id],
         /// Accounts are known here by id only.
         #[serde(rename = "SourceGroupOwnerAccount")]
-        _source_group_owner_account: Option<EmptyOnly>,
+        _source_group_owner_account: Option<Unsupported>,
         /// Prefix lists do not exist here.
         #[serde(rename = "SourcePrefixListId")]
-        _source_prefix_list_id: Option<EmptyOnly>,
+        _source_prefix_list_id: Option<Unsupported>,
         /// The rules (Permissions.N.Field), as the current SDKs send them.
         #[serde(default)]
         permissions: Vec<PermissionParam>,
@@ -631,10 +631,10 @@ rule_request! {
         peer: [source_cidr_ip, dest_cidr_ip, dest_group_id, dest_group_owner_id],
         /// Accounts are known here by id only.
         #[serde(rename = "DestGroupOwnerAccount")]
-        _dest_group_owner_account: Option<EmptyOnly>,
+        _dest_group_owner_account: Option<Unsupported>,
         /// Prefix lists do not exist here.
         #[serde(rename = "DestPrefixListId")]
-        _dest_prefix_list_id: Option<EmptyOnly>,
+        _dest_prefix_list_id: Option<Unsupported>,
         /// The rules (Permissions.N.Field), as the current SDKs send them.
         #[serde(default)]
         permissions: Vec<PermissionParam>,
@@ -647,10 +647,10 @@ rule_request! {
         peer: [source_cidr_ip, dest_cidr_ip, source_group_id, source_group_owner_id],
         /// Accounts are known here by id only.
         #[serde(rename = "SourceGroupOwnerAccount")]
-        _source_group_owner_account: Option<EmptyOnly>,
+        _source_group_owner_account: Option<Unsupported>,
         /// Prefix lists do not exist here.
         #[serde(rename = "SourcePrefixListId")]
-        _source_prefix_list_id: Option<EmptyOnly>,
+        _source_prefix_list_id: Option<Unsupported>,
         /// The rules to remove by their fields.
         #[serde(default)]
         permissions: Vec<PermissionParam>,
@@ -666,10 +666,10 @@ rule_request! {
         peer: [source_cidr_ip, dest_cidr_ip, dest_group_id, dest_group_owner_id],
         /// Accounts are known here by id only.
         #[serde(rename = "DestGroupOwnerAccount")]
-        _dest_group_owner_account: Option<EmptyOnly>,
+        _dest_group_owner_account: Option<Unsupported>,
         /// Prefix lists do not exist here.
         #[serde(rename = "DestPrefixListId")]
-        _dest_prefix_list_id: Option<EmptyOnly>,
+        _dest_prefix_list_id: Option<Unsupported>,
         /// The rules to remove by their fields.
         #[serde(default)]
         permissions: Vec<PermissionParam>,
@@ -685,10 +685,10 @@ rule_request! {
         peer: [source_cidr_ip, dest_cidr_ip, source_group_id, source_group_owner_id],
         /// Accounts are known here by id only.
         #[serde(rename = "SourceGroupOwnerAccount")]
-        _source_group_owner_account: Option<EmptyOnly>,
+        _source_group_owner_account: Option<Unsupported>,
         /// Prefix lists do not exist here.
         #[serde(rename = "SourcePrefixListId")]
-        _source_prefix_list_id: Option<EmptyOnly>,
+        _source_prefix_list_id: Option<Unsupported>,
         /// Port lists do not exist here.
         #[serde(rename = "PortRangeListId")]
         _port_range_list_id: Option<Unsupported>,
@@ -705,10 +705,10 @@ rule_request! {
         peer: [source_cidr_ip, dest_cidr_ip, dest_group_id, dest_group_owner_id],
         /// Accounts are known here by id only.
         #[serde(rename = "DestGroupOwnerAccount")]
-        _dest_group_owner_account: Option<EmptyOnly>,
+        _dest_group_owner_account: Option<Unsupported>,
         /// Prefix lists do not exist here.
         #[serde(rename = "DestPrefixListId")]
-        _dest_prefix_list_id: Option<EmptyOnly>,
+        _dest_prefix_list_id: Option<Unsupported>,
         /// Port lists do not exist here.
         #[serde(rename = "PortRangeListId")]
         _port_range_list_id: Option<Unsupported>,
