@@ -493,10 +493,11 @@ impl Router {
                     used.extend(create);
                     self.verified.insert(key);
                 }
-                // Namespaces this router made whose instance is gone (a crash
-                // between making one and committing the change).
+                // Namespaces this router made whose instance is gone and
+                // that have no port (a crash between making one and its
+                // veth): those with a port go with it below.
                 for inst in claimed_namespaces(router_ns)? {
-                    if !plan.ports.iter().any(|p| p.instance_id == inst) {
+                    if !plan.ports.iter().any(|p| p.instance_id == inst) && !existing.iter().any(|e| e.instance_id == inst) {
                         tracing::warn!(instance = %inst, "removing an instance namespace no instance has");
                         release_namespace(router_ns, &inst)?;
                     }
