@@ -434,8 +434,19 @@ fn vpc_1_ready_only_when_attached_then_metrics_and_stats() {
     let mut buf = [0u8; 64];
     let n = sock.recv(&mut buf).expect("no READY=1 from the daemon");
     assert_eq!(&buf[..n], b"READY=1");
-    let links = vpc_control::netns::ip(&["-d", "-n", &web, "link", "show", "eth0"]).expect("ip link");
-    assert!(links.contains("xdp"), "READY=1 before the instance program was attached:\n{links}");
+    // tc mode (the default): one live tcx link pinned per router port
+    // (web, app, db and the uplink).
+    let links_dir = vpc_control::datapath::pin_dir(&d.namespace).join("links");
+    let live: Vec<String> = std::fs::read_dir(&links_dir)
+        .expect("links dir")
+        .flatten()
+        .filter(|e| matches!(vpc_control::datapath::pinned_link_ifindex(&e.path()), Ok(Some(i)) if i != 0))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        live.len() >= 4 && live.iter().all(|n| n.ends_with("-router-tc")),
+        "READY=1 before every router port had its program attached: {live:?}"
+    );
 
     assert!(ping(&web, addr("10.0.2.10"), 5), "web cannot ping app");
     let text = scrape(&d);

@@ -200,7 +200,7 @@ fn ebpf_warn_on_redirect_failure_reaches_the_log_crate_through_forward() {
     assert_eq!(found.len(), 1, "one record: {found:?}");
     let r = &found[0];
     assert_eq!(r.level, log::Level::Warn);
-    assert_eq!(r.target, "vpc_ebpf::route");
+    assert_eq!(r.target, "vpc_ebpf::transmit");
     assert!(r.message.ends_with("frame dropped (0 similar records suppressed)"), "{}", r.message);
 }
 
@@ -226,7 +226,7 @@ fn ebpf_debug_on_unknown_port_is_rate_limited_and_read_by_drain() {
     let found = captured(&needle);
     assert_eq!(found.len(), 1, "one record for three frames within a second: {found:?}");
     assert_eq!(found[0].level, log::Level::Debug);
-    assert_eq!(found[0].target, "vpc_ebpf::route");
+    assert_eq!(found[0].target, "vpc_ebpf::pipeline");
     assert!(found[0].message.ends_with("(0 similar records suppressed)"), "{}", found[0].message);
 
     // After the interval, the next record says how many were left out.

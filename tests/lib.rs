@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use aya::programs::{TestRun, TestRunOptions};
 use vpc_common::DropReason;
-use vpc_control::{apply, compile, datapath::Datapath, model::Model, netns, netns::NetnsGuard};
+use vpc_control::{apply, compile, datapath::{Datapath, Mode}, model::Model, netns, netns::NetnsGuard};
 
 /// A name unique to this test run and call: `<prefix><pid>x<n>`.
 pub fn unique(prefix: &str) -> String {
@@ -211,6 +211,28 @@ pub fn icmp_echo(dst_mac: [u8; 6], src_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Add
     ipv4_frame(dst_mac, src_mac, src, dst, ttl, 1, &icmp)
 }
 
+/// The ICMP error (`kind`, `code`, and for fragmentation needed the
+/// next-hop `mtu`) the router sends back for `offending` (a frame it
+/// received from `to_mac`), from the vSwitch gateway `from`: its IPv4
+/// header and 8 bytes more quoted, as RFC 792 says.
+pub fn icmp_error(offending: &[u8], from: Ipv4Addr, kind: u8, code: u8, mtu: u16) -> Vec<u8> {
+    let to_mac: [u8; 6] = offending[6..12].try_into().unwrap();
+    let router_mac: [u8; 6] = offending[0..6].try_into().unwrap();
+    let to = Ipv4Addr::new(offending[26], offending[27], offending[28], offending[29]);
+    let mut icmp = vec![kind, code, 0, 0, 0, 0];
+    icmp.extend_from_slice(&mtu.to_be_bytes());
+    icmp.extend_from_slice(&offending[14..14 + 28]);
+    let c = inet_csum(&icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut f = ipv4_frame(to_mac, router_mac, from, to, 64, 1, &icmp);
+    // Identification 0, no DF: as the router writes its errors.
+    f[18..22].copy_from_slice(&[0, 0, 0, 0]);
+    f[24..26].copy_from_slice(&[0, 0]);
+    let c = inet_csum(&f[14..34]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
 /// An ARP request (`op` 1) or reply (`op` 2) frame.
 pub fn arp(op: u16, eth_dst: [u8; 6], sha: [u8; 6], spa: Ipv4Addr, tha: [u8; 6], tpa: Ipv4Addr) -> Vec<u8> {
     let mut f = Vec::new();
@@ -248,6 +270,8 @@ pub struct DatapathFixture {
     /// before the namespace).
     _pins: Option<PinDir>,
     _ns: ScratchNs,
+    /// Which router program [`Self::run`] runs frames through.
+    pub mode: Mode,
 }
 
 /// A directory of bpffs pins, removed on drop.
@@ -274,10 +298,22 @@ impl DatapathFixture {
         Self::build(model, Some(flow_cache))
     }
 
+    /// A fixture of its own for the same model (fresh maps and ports),
+    /// running frames through the router program of `mode`.
+    pub fn twin(&self, mode: Mode) -> Self {
+        let mut fx = Self::build_model(self.model.clone(), None);
+        fx.mode = mode;
+        fx
+    }
+
     /// `keep_headers`: `Some(flow cache on)` loads with the benchmark flags.
     fn build(model: &str, keep_headers: Option<bool>) -> Self {
+        Self::build_model(vpc_control::model::Model::from_toml(model).unwrap(), keep_headers)
+    }
+
+    fn build_model(model: Model, keep_headers: Option<bool>) -> Self {
         let ns = ScratchNs::new("vpct-dp");
-        let model: Model = vpc_control::model::Model::from_toml(model).unwrap().with_system_route_tables();
+        let model = model.with_system_route_tables();
         vpc_control::validate::validate(&model).unwrap();
         let mut ports = BTreeMap::new();
         for (n, inst) in model.instances.iter().enumerate() {
@@ -312,7 +348,7 @@ impl DatapathFixture {
                 prog.take_link(id).unwrap()
             })
             .collect();
-        DatapathFixture { _links: links, dp, ports, model: model_kept, _in_ns: in_ns, _pins: None, _ns: ns }
+        DatapathFixture { _links: links, dp, ports, model: model_kept, _in_ns: in_ns, _pins: None, _ns: ns, mode: Mode::Xdp }
     }
 
     /// Simulates a daemon restart: pins the maps, drops this handle and
@@ -339,7 +375,27 @@ impl DatapathFixture {
     /// Runs one frame in on the port of `eni`: verdict and frame out.
     pub fn run(&mut self, eni: &str, frame: &[u8]) -> (u32, Vec<u8>) {
         let ifindex = self.port(eni);
-        test_run(self.dp.router_program().unwrap(), ifindex, frame)
+        self.run_on(ifindex, frame)
+    }
+
+    /// Runs one frame in on port `ifindex` through the program of
+    /// [`Self::mode`]. tc verdicts are given as the XDP verdict of the same
+    /// meaning (TC_ACT_SHOT: XDP_DROP; TC_ACT_REDIRECT: XDP_REDIRECT, or
+    /// XDP_TX when the frame goes back out of its own port, which a tc test
+    /// run does not tell apart: see [`Verdict`]).
+    fn run_on(&mut self, ifindex: u32, frame: &[u8]) -> (u32, Vec<u8>) {
+        match self.mode {
+            Mode::Xdp => test_run(self.dp.router_program().unwrap(), ifindex, frame),
+            Mode::Tc => {
+                let (v, out) = test_run_tc(self.dp.router_tc_program().unwrap(), ifindex, frame);
+                let v = match v {
+                    TC_ACT_SHOT => XDP_DROP_VERDICT,
+                    TC_ACT_REDIRECT => TC_REDIRECT_AS_XDP,
+                    other => panic!("tc verdict {other}"),
+                };
+                (v, out)
+            }
+        }
     }
 
     /// The uplink port (the internet side).
@@ -350,7 +406,7 @@ impl DatapathFixture {
     /// Runs one frame in from the internet (on the uplink port).
     pub fn run_from_internet(&mut self, frame: &[u8]) -> (u32, Vec<u8>) {
         let ifindex = self.uplink();
-        test_run(self.dp.router_program().unwrap(), ifindex, frame)
+        self.run_on(ifindex, frame)
     }
 
     /// The scratch namespace the ports live in (a thread that runs frames
@@ -399,6 +455,42 @@ pub fn test_run(prog: &aya::programs::Xdp, ifindex: u32, frame: &[u8]) -> (u32, 
     opts.data_out = Some(&mut out);
     opts.ctx_in = Some(&ctx);
     let r = prog.test_run(opts).unwrap_or_else(|e| panic!("test run: {e}"));
+    out.truncate(r.data_size_out as usize);
+    (r.return_value, out)
+}
+
+/// TC_ACT_SHOT.
+pub const TC_ACT_SHOT: u32 = 2;
+/// TC_ACT_REDIRECT.
+pub const TC_ACT_REDIRECT: u32 = 7;
+/// XDP_DROP.
+const XDP_DROP_VERDICT: u32 = 1;
+/// What [`DatapathFixture::run`] answers for TC_ACT_REDIRECT in tc mode:
+/// a verdict of its own, which [`same_verdict`] takes as XDP_TX or
+/// XDP_REDIRECT (bpf_redirect_peer out of another port or back out of the
+/// ingress port: a tc test run returns the same code for both).
+pub const TC_REDIRECT_AS_XDP: u32 = 0x100 | TC_ACT_REDIRECT;
+
+/// True if `got` (from [`DatapathFixture::run`] in either mode) is the
+/// XDP verdict `expected`.
+pub fn same_verdict(got: u32, expected: u32) -> bool {
+    got == expected || (got == TC_REDIRECT_AS_XDP && (expected == 3 || expected == 4))
+}
+
+/// Runs one frame through the tc router program (BPF_PROG_TEST_RUN on a
+/// socket buffer) as if received on `ifindex`: the verdict and the frame out.
+pub fn test_run_tc(prog: &aya::programs::SchedClassifier, ifindex: u32, frame: &[u8]) -> (u32, Vec<u8>) {
+    // struct __sk_buff, zero but for ifindex (offset 40): the kernel makes
+    // the test's socket buffer come in on that device. Longer than the
+    // struct: the kernel wants the tail zero.
+    let mut ctx = [0u8; 256];
+    ctx[40..44].copy_from_slice(&ifindex.to_ne_bytes());
+    let mut out = vec![0u8; frame.len() + 256];
+    let mut opts = TestRunOptions::new();
+    opts.data_in = Some(frame);
+    opts.data_out = Some(&mut out);
+    opts.ctx_in = Some(&ctx);
+    let r = prog.test_run(opts).unwrap_or_else(|e| panic!("tc test run of {} bytes: {e:?}", frame.len()));
     out.truncate(r.data_size_out as usize);
     (r.return_value, out)
 }

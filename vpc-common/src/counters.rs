@@ -33,13 +33,29 @@ pub enum Action {
     ToInternet = 2,
     /// Received from the internet, destination translated to a private address.
     FromInternet = 3,
+    /// TTL expired: answered with ICMP time exceeded from the vSwitch gateway.
+    IcmpTimeExceededSent = 4,
+    /// Larger than the egress MTU with DF set: answered with ICMP
+    /// fragmentation needed (the egress MTU in it) from the vSwitch gateway.
+    IcmpFragNeededSent = 5,
+    /// An ICMP error not sent: over the rate limit (the frame is still
+    /// counted under its drop reason).
+    IcmpErrorRateLimited = 6,
 }
 
 impl Action {
     /// Number of variants (size of the `ACTIONS` array).
-    pub const COUNT: u32 = 4;
+    pub const COUNT: u32 = 7;
     /// Every variant, in index order.
-    pub const ALL: [Action; 4] = [Action::Forwarded, Action::ArpReplied, Action::ToInternet, Action::FromInternet];
+    pub const ALL: [Action; 7] = [
+        Action::Forwarded,
+        Action::ArpReplied,
+        Action::ToInternet,
+        Action::FromInternet,
+        Action::IcmpTimeExceededSent,
+        Action::IcmpFragNeededSent,
+        Action::IcmpErrorRateLimited,
+    ];
 
     /// Stable snake_case name (CLI, metrics).
     pub const fn name(self) -> &'static str {
@@ -48,6 +64,9 @@ impl Action {
             Action::ArpReplied => "arp_replied",
             Action::ToInternet => "to_internet",
             Action::FromInternet => "from_internet",
+            Action::IcmpTimeExceededSent => "icmp_time_exceeded_sent",
+            Action::IcmpFragNeededSent => "icmp_frag_needed_sent",
+            Action::IcmpErrorRateLimited => "icmp_error_rate_limited",
         }
     }
 }
@@ -105,13 +124,16 @@ pub enum DropReason {
     NatTableFull = 22,
     /// From the internet to an SNAT address with no translation for it.
     NatNoMapping = 23,
+    /// Larger than the egress port's MTU with DF set (answered with ICMP
+    /// fragmentation needed unless rate-limited).
+    FragmentationNeeded = 24,
 }
 
 impl DropReason {
     /// Number of variants (size of the `DROPS` array).
-    pub const COUNT: u32 = 24;
+    pub const COUNT: u32 = 25;
     /// Every variant, in index order.
-    pub const ALL: [DropReason; 24] = [
+    pub const ALL: [DropReason; 25] = [
         DropReason::ParseError,
         DropReason::Ipv6,
         DropReason::UnsupportedEtherType,
@@ -136,6 +158,7 @@ impl DropReason {
         DropReason::NatPortsExhausted,
         DropReason::NatTableFull,
         DropReason::NatNoMapping,
+        DropReason::FragmentationNeeded,
     ];
 
     /// Stable snake_case name (CLI, metrics).
@@ -165,6 +188,7 @@ impl DropReason {
             DropReason::NatPortsExhausted => "nat_ports_exhausted",
             DropReason::NatTableFull => "nat_table_full",
             DropReason::NatNoMapping => "nat_no_mapping",
+            DropReason::FragmentationNeeded => "fragmentation_needed",
         }
     }
 }

@@ -81,8 +81,13 @@ pub mod map_names {
     ];
 }
 
-/// Name of the router program (attached to every router port).
+/// Name of the router program in XDP mode (attached to every router port).
 pub const ROUTER_PROGRAM: &str = "vpc_router";
+
+/// Name of the router program in tc mode (attached to the tcx ingress of
+/// every router port): the same pipeline over socket buffers, which keep
+/// their segmentation offload (GSO) and checksum metadata.
+pub const ROUTER_TC_PROGRAM: &str = "vpc_router_tc";
 
 /// Name of the program attached to the instance end of each ENI veth.
 pub const INSTANCE_PROGRAM: &str = "vpc_instance_rx";

@@ -77,6 +77,13 @@ enum Command {
         /// running router needs `vpc purge` (the map is pinned).
         #[arg(long, default_value_t = vpc_control::datapath::DIRECT_SLOTS)]
         direct_route_slots: u32,
+        /// The program type of the router ports: `tc` (tcx ingress; bulk
+        /// TCP keeps segmentation offload, instances keep checksum
+        /// offload) or `xdp` (the highest rate of small packets; every
+        /// segment alone, instance checksum offload off). Switching
+        /// reattaches every port at start, without a purge.
+        #[arg(long = "datapath", env = "VPC_DATAPATH", default_value_t = vpc_control::datapath::Mode::Tc)]
+        datapath_mode: vpc_control::datapath::Mode,
         /// Refuse parameters no action has with InvalidParameter naming
         /// them (catches a misspelt name). By default they are logged and
         /// ignored, as the cloud ignores them.
@@ -310,6 +317,7 @@ fn main() -> ExitCode {
         zones,
         access_keys,
         direct_route_slots,
+        datapath_mode,
         strict_parameters,
     } =
         cli.command
@@ -331,6 +339,7 @@ fn main() -> ExitCode {
             zones,
             access_keys,
             direct_route_slots,
+            datapath_mode,
             strict_parameters,
         };
         let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

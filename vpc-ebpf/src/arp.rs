@@ -1,17 +1,19 @@
 //! ARP: the router answers for the vSwitch's addresses (proxy ARP, as a cloud
 //! vSwitch does), so every instance sends all its traffic to the gateway MAC.
-use aya_ebpf::bindings::xdp_action;
 use network_types::{arp::ArpHdr, eth::EthHdr};
 use vpc_common::{DropReason, Eni};
+
+use crate::packet::Packet;
 
 const ARPHRD_ETHER: u16 = 1;
 const ARPOP_REQUEST: u16 = 1;
 const ARPOP_REPLY: u16 = 2;
 
 /// Answers an ARP request from `eni` for an address of its vSwitch (other
-/// than the sender's own) by rewriting the frame into the reply, XDP_TX.
+/// than the sender's own) by rewriting the frame into the reply, sent back
+/// out of the port it came in on.
 #[inline(always)]
-pub fn reply(eth: *mut EthHdr, arp: *mut ArpHdr, eni: &Eni) -> Result<u32, DropReason> {
+pub fn reply<P: Packet>(pkt: &P, eth: *mut EthHdr, arp: *mut ArpHdr, eni: &Eni) -> Result<u32, DropReason> {
     // SAFETY: both pointers were bounds-checked by the parser.
     let (eth, arp) = unsafe { (&mut *eth, &mut *arp) };
     if u16::from_be_bytes(arp.htype) != ARPHRD_ETHER
@@ -43,5 +45,5 @@ pub fn reply(eth: *mut EthHdr, arp: *mut ArpHdr, eni: &Eni) -> Result<u32, DropR
     arp.tpa = eni.ip;
     arp.sha = eni.router_mac;
     arp.spa = u32::to_ne_bytes(target);
-    Ok(xdp_action::XDP_TX)
+    Ok(pkt.hairpin())
 }

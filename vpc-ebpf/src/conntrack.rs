@@ -4,6 +4,7 @@
 //! two policy ids that allowed it: when either ENI's policy changes (the
 //! control plane switches ids atomically), the next packet of the flow is
 //! judged again by the new rules, so revoked access stops at once.
+use aya_ebpf::{bindings::BPF_NOEXIST};
 use aya_ebpf::helpers::generated::bpf_ktime_get_coarse_ns;
 use vpc_common::{
     ct_idle_timeout, CtEntry, CtKey, DropReason, Eni, CT_STATE_CLOSING, CT_STATE_ESTABLISHED,
@@ -22,8 +23,6 @@ use crate::{
 // bpf_ktime_get_ns under a hypervisor, and the same time base the control
 // plane's sweeper reads with CLOCK_MONOTONIC.
 
-/// BPF_NOEXIST: insert only.
-const BPF_NOEXIST: u64 = 1;
 /// -EEXIST from a map insert.
 const EEXIST: i32 = -17;
 
@@ -169,7 +168,7 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, always: bool) -> Re
         ingress_policy: ingress_id(dst),
         pad: 0,
     };
-    match CONNTRACK.insert(&forward, &entry, BPF_NOEXIST) {
+    match CONNTRACK.insert(&forward, &entry, BPF_NOEXIST as u64) {
         Ok(()) => Ok(()),
         Err(EEXIST) => Ok(()),
         Err(_) => Err(DropReason::ConntrackFull),

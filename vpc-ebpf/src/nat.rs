@@ -1,18 +1,17 @@
 //! Address and port translation at the internet uplink: 1:1 NAT for public
 //! IPs and EIPs, port translation for a NAT gateway's SNAT entries, with
 //! incremental checksum fix-ups (IPv4 header, TCP/UDP pseudo-header, ICMP).
-use aya_ebpf::{helpers::bpf_get_prandom_u32, helpers::generated::bpf_ktime_get_coarse_ns, programs::XdpContext};
+use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_get_prandom_u32, helpers::generated::bpf_ktime_get_coarse_ns};
 use network_types::{eth::EthHdr, ip::Ipv4Hdr};
 use vpc_common::{DropReason, NatInKey, NatInValue, NatOutKey, NatOutValue, SnatTarget};
 
 use crate::{
     csum,
     maps::{NAT_IN, NAT_OUT},
-    parse::{Flow, ptr_at},
+    packet::{Covered, Packet, ptr_at},
+    parse::Flow,
 };
 
-/// BPF_NOEXIST: insert only.
-const BPF_NOEXIST: u64 = 1;
 /// -EEXIST from a map insert.
 const EEXIST: i32 = -17;
 /// Public ports tried for a new translation before it counts as exhausted.
@@ -33,87 +32,75 @@ pub fn is_later_fragment(ip: &Ipv4Hdr) -> bool {
     u16::from_be_bytes(ip.frags) & 0x1fff != 0
 }
 
-/// Writes `new` (network order) into two bytes of a header and returns the
-/// checksum patched for it.
-#[inline(always)]
-fn patch16(field: &mut [u8; 2], new: [u8; 2], check: u16) -> u16 {
-    let old = u16::from_ne_bytes(*field);
-    *field = new;
-    csum::replace16(check, old, u16::from_ne_bytes(new))
-}
-
 /// Rewrites the source or destination address of an IPv4 packet to `addr`
 /// and, if given, its port (ICMP echo: identifier) to `port`, fixing every
 /// checksum the change touches. Non-first fragments get the address only.
+/// Moves the packet (see [`Packet::rewrite`]): take the headers again after.
 #[inline(always)]
-pub fn rewrite(ctx: &XdpContext, ip: &mut Ipv4Hdr, side: Side, addr: [u8; 4], port: Option<u16>) -> Result<(), DropReason> {
-    let old = if side == Side::Source { ip.src_addr } else { ip.dst_addr };
-    if !is_later_fragment(ip) {
-        // ihl is 5..=15 words (checked by the parser): the offset is bounded.
-        let l4 = EthHdr::LEN + ((ip.vihl & 0x0f) as usize) * 4;
-        let off = if side == Side::Source { 0 } else { 2 };
-        match ip.proto as u8 {
+pub fn rewrite<P: Packet>(pkt: &P, ip: &Ipv4Hdr, side: Side, addr: [u8; 4], port: Option<u16>) -> Result<(), DropReason> {
+    // Everything read from the header first: the rewrites move the packet.
+    let (old, addr_at) = if side == Side::Source { (ip.src_addr, IP_SRC) } else { (ip.dst_addr, IP_DST) };
+    let later_fragment = is_later_fragment(ip);
+    let proto = ip.proto as u8;
+    // ihl is 5..=15 words (checked by the parser): the offset is bounded.
+    let l4 = EthHdr::LEN + ((ip.vihl & 0x0f) as usize) * 4;
+    let port_at = l4 + if side == Side::Source { 0 } else { 2 };
+    if !later_fragment {
+        match proto {
             6 => {
-                let h: *mut [u8; 18] = ptr_at(ctx, l4)?;
-                // SAFETY: 18 bytes of TCP header are within the frame (ptr_at).
-                let h = unsafe { &mut *h };
-                let mut check = csum::replace32(u16::from_ne_bytes([h[16], h[17]]), old, addr);
+                let check = l4 + 16;
+                pkt.rewrite(addr_at, old, addr, check, Covered::L4PseudoHeader)?;
                 if let Some(p) = port {
-                    let mut field = [h[off], h[off + 1]];
-                    check = patch16(&mut field, p.to_be_bytes(), check);
-                    h[off] = field[0];
-                    h[off + 1] = field[1];
+                    let was: *const [u8; 2] = ptr_at(pkt, port_at)?;
+                    // SAFETY: within the packet (ptr_at).
+                    let was = unsafe { *was };
+                    pkt.rewrite(port_at, was, p.to_be_bytes(), check, Covered::L4)?;
                 }
-                let c = check.to_ne_bytes();
-                h[16] = c[0];
-                h[17] = c[1];
             }
             17 => {
-                let h: *mut [u8; 8] = ptr_at(ctx, l4)?;
-                // SAFETY: 8 bytes of UDP header are within the frame (ptr_at).
-                let h = unsafe { &mut *h };
-                let mut check = u16::from_ne_bytes([h[6], h[7]]);
-                let with_checksum = check != 0;
-                check = csum::replace32(check, old, addr);
+                let check = l4 + 6;
+                pkt.rewrite(addr_at, old, addr, check, Covered::UdpPseudoHeader)?;
                 if let Some(p) = port {
-                    let mut field = [h[off], h[off + 1]];
-                    check = patch16(&mut field, p.to_be_bytes(), check);
-                    h[off] = field[0];
-                    h[off + 1] = field[1];
-                }
-                if with_checksum {
-                    // 0 means "no checksum" in UDP: a computed 0 is sent as 0xffff.
-                    let c = if check == 0 { 0xffff } else { check }.to_ne_bytes();
-                    h[6] = c[0];
-                    h[7] = c[1];
+                    let was: *const [u8; 2] = ptr_at(pkt, port_at)?;
+                    // SAFETY: within the packet (ptr_at).
+                    let was = unsafe { *was };
+                    pkt.rewrite(port_at, was, p.to_be_bytes(), check, Covered::Udp)?;
                 }
             }
             1 => {
+                // ICMP has no pseudo-header: only the echo identifier counts.
+                pkt.rewrite(addr_at, old, addr, IP_CHECK, Covered::Ipv4Header)?;
                 if let Some(p) = port {
-                    let h: *mut [u8; 8] = ptr_at(ctx, l4)?;
-                    // SAFETY: 8 bytes of ICMP header are within the frame (ptr_at).
-                    let h = unsafe { &mut *h };
-                    // The echo identifier; ICMP has no pseudo-header.
-                    let mut field = [h[4], h[5]];
-                    let check = patch16(&mut field, p.to_be_bytes(), u16::from_ne_bytes([h[2], h[3]]));
-                    h[4] = field[0];
-                    h[5] = field[1];
-                    let c = check.to_ne_bytes();
-                    h[2] = c[0];
-                    h[3] = c[1];
+                    let id_at = l4 + 4;
+                    let was: *const [u8; 2] = ptr_at(pkt, id_at)?;
+                    // SAFETY: within the packet (ptr_at).
+                    let was = unsafe { *was };
+                    pkt.rewrite(id_at, was, p.to_be_bytes(), l4 + 2, Covered::L4)?;
                 }
+                return Ok(());
             }
             _ => {}
         }
+        // The address is written; the IPv4 header checksum follows it.
+        return fix_header_checksum(pkt, old, addr);
     }
-    ip.check = csum::replace32(u16::from_ne_bytes(ip.check), old, addr).to_ne_bytes();
-    if side == Side::Source {
-        ip.src_addr = addr;
-    } else {
-        ip.dst_addr = addr;
-    }
+    pkt.rewrite(addr_at, old, addr, IP_CHECK, Covered::Ipv4Header)
+}
+
+/// Patches the IPv4 header checksum for an address already rewritten.
+#[inline(always)]
+fn fix_header_checksum<P: Packet>(pkt: &P, old: [u8; 4], new: [u8; 4]) -> Result<(), DropReason> {
+    let c: *mut [u8; 2] = ptr_at(pkt, IP_CHECK)?;
+    // SAFETY: within the packet (ptr_at); no helper moved it since.
+    let c = unsafe { &mut *c };
+    *c = csum::replace32(u16::from_ne_bytes(*c), old, new).to_ne_bytes();
     Ok(())
 }
+
+/// Offsets in the frame of the IPv4 header checksum and addresses.
+const IP_CHECK: usize = EthHdr::LEN + 10;
+const IP_SRC: usize = EthHdr::LEN + 12;
+const IP_DST: usize = EthHdr::LEN + 16;
 
 /// The port a reply carries as its source: the remote's port, or for ICMP
 /// echo the (translated) identifier.
@@ -172,10 +159,10 @@ pub fn snat(flow: &Flow, vpc_id: u32, target: &SnatTarget) -> Result<u16, DropRe
             proto: flow.proto,
             pad: [0; 3],
         };
-        match NAT_IN.insert(&in_key, &binding, BPF_NOEXIST) {
+        match NAT_IN.insert(&in_key, &binding, BPF_NOEXIST as u64) {
             Ok(()) => {
                 let v = NatOutValue { last_seen_ns: now, public_ip: target.ip, public_port: port.to_be_bytes(), pad: [0; 2] };
-                return match NAT_OUT.insert(&out_key, &v, BPF_NOEXIST) {
+                return match NAT_OUT.insert(&out_key, &v, BPF_NOEXIST as u64) {
                     Ok(()) => Ok(port),
                     Err(e) => {
                         let _ = NAT_IN.remove(&in_key);

@@ -1,25 +1,14 @@
-//! Bounds-checked access to packet headers.
-use core::mem;
-
-use aya_ebpf::programs::XdpContext;
+//! Stage 1, parse: Ethernet, then ARP or IPv4, then the flow (addresses,
+//! ports, flags), once per packet; every later stage reads what this one
+//! found.
 use network_types::{arp::ArpHdr, eth::EthHdr, ip::Ipv4Hdr};
 use vpc_common::DropReason;
+
+use crate::packet::{Packet, ptr_at};
 
 pub const ETH_P_IP: u16 = 0x0800;
 pub const ETH_P_ARP: u16 = 0x0806;
 pub const ETH_P_IPV6: u16 = 0x86dd;
-
-/// Returns a pointer to a `T` at `offset`, or `ParseError` if the frame is
-/// too short. The check is the one the verifier needs before any access.
-#[inline(always)]
-pub fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Result<*mut T, DropReason> {
-    let start = ctx.data();
-    let end = ctx.data_end();
-    if start + offset + mem::size_of::<T>() > end {
-        return Err(DropReason::ParseError);
-    }
-    Ok((start + offset) as *mut T)
-}
 
 /// The layer-3 protocol of a frame, with a pointer to its header.
 pub enum L3 {
@@ -30,7 +19,7 @@ pub enum L3 {
 /// Parses Ethernet, then IPv4 or ARP. IPv6 and other ether types are refused
 /// with their own drop reason.
 #[inline(always)]
-pub fn parse(ctx: &XdpContext) -> Result<(*mut EthHdr, L3), DropReason> {
+pub fn parse<P: Packet>(ctx: &P) -> Result<(*mut EthHdr, L3), DropReason> {
     let eth: *mut EthHdr = ptr_at(ctx, 0)?;
     // SAFETY: `eth` is within the frame (checked by ptr_at).
     let ether_type = u16::from_be(unsafe { (*eth).ether_type });
@@ -62,6 +51,7 @@ pub const ICMP_ECHO_REQUEST: u8 = 8;
 pub const ICMP_ECHO_REPLY: u8 = 0;
 
 /// What the policies and the connection tracker need of a packet.
+#[derive(Clone, Copy)]
 pub struct Flow {
     pub src: [u8; 4],
     pub dst: [u8; 4],
@@ -82,7 +72,7 @@ impl Flow {
 /// Reads ports (or the ICMP type and echo identifier) after the IPv4
 /// header. A non-first fragment carries no layer-4 header: ports 0.
 #[inline(always)]
-pub fn flow(ctx: &XdpContext, ip: &Ipv4Hdr) -> Result<Flow, DropReason> {
+pub fn flow<P: Packet>(ctx: &P, ip: &Ipv4Hdr) -> Result<Flow, DropReason> {
     let mut f = Flow { src: ip.src_addr, dst: ip.dst_addr, proto: ip.proto as u8, sport: 0, dport: 0, flags: 0 };
     let frag = u16::from_be_bytes(ip.frags) & 0x1fff;
     if frag != 0 {

@@ -17,7 +17,7 @@ use thiserror::Error;
 
 use crate::{
     compile::{self, CompileError},
-    datapath::{self, Datapath, DatapathError, PortAttachment, WriteStats},
+    datapath::{self, Datapath, DatapathError, Mode, PortAttachment, WriteStats},
     model::{self, Model},
     netns::{self, NetnsError},
     topology::{self, INSTANCE_IFNAME, INTERNET_IFNAME, PORT_ALIAS_PREFIX, PortPlan, ROUTER_MAC, UPLINK_IFNAME},
@@ -159,11 +159,11 @@ fn claimed_namespaces(router_ns: &str) -> Result<Vec<String>, ApplyError> {
 /// port ifindex `create` if given (the port does not exist). Returns whether
 /// it created the pair. A namespace it made is deleted again if a later
 /// step fails.
-fn converge_port(router_ns: &str, p: &PortPlan, create: Option<u32>) -> Result<bool, ApplyError> {
+fn converge_port(router_ns: &str, p: &PortPlan, create: Option<u32>, mode: Mode) -> Result<bool, ApplyError> {
     let inst = p.instance_id.as_str();
     let made = !netns::exists(inst);
     claim_namespace(router_ns, inst)?;
-    let result = converge_port_in(router_ns, p, create);
+    let result = converge_port_in(router_ns, p, create, mode);
     if result.is_err() && made {
         if let Err(e) = release_namespace(router_ns, inst) {
             tracing::warn!(instance = inst, error = %e, "removing a half-made instance namespace failed");
@@ -173,7 +173,7 @@ fn converge_port(router_ns: &str, p: &PortPlan, create: Option<u32>) -> Result<b
 }
 
 /// [`converge_port`] once the namespace is recorded.
-fn converge_port_in(router_ns: &str, p: &PortPlan, create: Option<u32>) -> Result<bool, NetnsError> {
+fn converge_port_in(router_ns: &str, p: &PortPlan, create: Option<u32>, mode: Mode) -> Result<bool, NetnsError> {
     let inst = p.instance_id.as_str();
     netns::add(inst)?;
     netns::sysctl(inst, "net.ipv6.conf.all.disable_ipv6", "1")?;
@@ -197,9 +197,10 @@ fn converge_port_in(router_ns: &str, p: &PortPlan, create: Option<u32>) -> Resul
     }
     instance.replace_route(Ipv4Net::default(), p.gateway, INSTANCE_IFNAME)?;
     // XDP sees the bytes on the wire: a TCP/UDP checksum left for offload
-    // (CHECKSUM_PARTIAL) would reach the peer incomplete. Instances compute
-    // their checksums in software, as a VM's virtio NIC without offload does.
-    netns::disable_tx_checksum(inst, INSTANCE_IFNAME)?;
+    // (CHECKSUM_PARTIAL) would reach the peer incomplete, so in XDP mode
+    // instances compute their checksums in software (as a VM's virtio NIC
+    // without offload does). tc mode keeps the offload metadata: on.
+    netns::set_tx_checksum(inst, INSTANCE_IFNAME, mode == Mode::Tc)?;
     Ok(create.is_some())
 }
 
@@ -207,7 +208,7 @@ fn converge_port_in(router_ns: &str, p: &PortPlan, create: Option<u32>) -> Resul
 /// uplink veth, holding the test hosts' addresses, routing the public pool
 /// to the router. Returns nothing; the uplink's ifindex is read with the
 /// router's other links.
-fn ensure_internet(router_ns: &str, internet: &model::Internet) -> Result<(), ApplyError> {
+fn ensure_internet(router_ns: &str, internet: &model::Internet, mode: Mode) -> Result<(), ApplyError> {
     let inet = model::Internet::namespace(router_ns);
     netns::add(&inet)?;
     netns::sysctl(&inet, "net.ipv6.conf.all.disable_ipv6", "1")?;
@@ -245,7 +246,7 @@ fn ensure_internet(router_ns: &str, internet: &model::Internet) -> Result<(), Ap
         }
     }
     internet_ns.replace_route(internet.public_pool, topology::UPLINK_ROUTER_IP, INTERNET_IFNAME)?;
-    netns::disable_tx_checksum(&inet, INTERNET_IFNAME)?;
+    netns::set_tx_checksum(&inet, INTERNET_IFNAME, mode == Mode::Tc)?;
     Ok(())
 }
 
@@ -319,6 +320,13 @@ impl Router {
 
     /// [`Self::open`] with `slots` slots of the direct route stage.
     pub fn open_with_direct_slots(namespace: &str, slots: u32) -> Result<Self, ApplyError> {
+        Self::open_with(namespace, slots, Mode::default())
+    }
+
+    /// [`Self::open`] with `slots` slots of the direct route stage, the
+    /// router program attached in `mode` (ports attached in the other mode
+    /// are switched at the next converge).
+    pub fn open_with(namespace: &str, slots: u32, mode: Mode) -> Result<Self, ApplyError> {
         if validate::check_id("router namespace", namespace).is_err() {
             return Err(ValidationError::InvalidRouterNamespace(namespace.to_string()).into());
         }
@@ -332,6 +340,7 @@ impl Router {
         // Load drops link pins whose interface is gone; then the maps lose
         // the ports whose interface is gone. Live ports keep forwarding.
         let mut datapath = Datapath::load_with_direct_slots(Some(namespace), slots)?;
+        datapath.set_mode(mode);
         let live: BTreeSet<u32> = netns::links(namespace)?.iter().map(|l| l.ifindex).collect();
         let dropped = datapath.drop_vanished_ports(&live)?;
         if !dropped.is_empty() {
@@ -449,7 +458,7 @@ impl Router {
         ensure_router_namespace(router_ns)?;
         self.namespace_id = namespace_id(router_ns);
         if !self.verified.contains(&(UPLINK_IFNAME.to_string(), String::new())) {
-            ensure_internet(router_ns, &model.router.internet)?;
+            ensure_internet(router_ns, &model.router.internet, self.datapath.mode())?;
             self.verified.insert((UPLINK_IFNAME.to_string(), String::new()));
             self.links = None;
         }
@@ -487,7 +496,7 @@ impl Router {
                         }
                         None => Some(free_port_index(&used)?),
                     };
-                    if converge_port(router_ns, p, create)? {
+                    if converge_port(router_ns, p, create, self.datapath.mode())? {
                         report.ports_created += 1;
                     }
                     used.extend(create);

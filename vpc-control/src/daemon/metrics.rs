@@ -39,7 +39,7 @@ fn action_family(action: Action) -> (&'static str, &'static str) {
     match action {
         Action::Forwarded => ("vpc_forwarded_packets_total", "Frames routed and redirected to an egress port."),
         Action::ArpReplied => {
-            ("vpc_arp_replies_total", "ARP requests for vSwitch addresses answered by the router (XDP_TX).")
+            ("vpc_arp_replies_total", "ARP requests for vSwitch addresses answered by the router.")
         }
         Action::ToInternet => {
             ("vpc_to_internet_packets_total", "Frames sent to the internet uplink, source translated to a public address.")
@@ -48,6 +48,17 @@ fn action_family(action: Action) -> (&'static str, &'static str) {
             "vpc_from_internet_packets_total",
             "Frames from the internet uplink, destination translated to a private address.",
         ),
+        Action::IcmpTimeExceededSent => (
+            "vpc_icmp_time_exceeded_sent_total",
+            "ICMP time exceeded answers sent from a vSwitch gateway for packets whose TTL ran out.",
+        ),
+        Action::IcmpFragNeededSent => (
+            "vpc_icmp_frag_needed_sent_total",
+            "ICMP fragmentation needed answers sent for packets with DF set larger than the egress MTU.",
+        ),
+        Action::IcmpErrorRateLimited => {
+            ("vpc_icmp_errors_rate_limited_total", "ICMP errors not sent: over the per-CPU rate limit.")
+        }
     }
 }
 

@@ -58,6 +58,8 @@ pub struct Config {
     pub access_keys: Vec<AccessKey>,
     /// Slots of the direct route stage (see [`crate::datapath::DIRECT_SLOTS`]).
     pub direct_route_slots: u32,
+    /// The program type of the router ports.
+    pub datapath_mode: crate::datapath::Mode,
     /// Refuse parameters no action has (else logged and ignored).
     pub strict_parameters: bool,
 }
@@ -120,7 +122,8 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     let store = Store::open(&config.state_dir)?;
     let ns = config.namespace.clone();
     let slots = config.direct_route_slots;
-    let mut router = tokio::task::spawn_blocking(move || Router::open_with_direct_slots(&ns, slots)).await??;
+    let mode = config.datapath_mode;
+    let mut router = tokio::task::spawn_blocking(move || Router::open_with(&ns, slots, mode)).await??;
     let mut sweeper = router.datapath().sweeper()?;
     if let Some(logger) = router.datapath_mut().take_logger() {
         tokio::spawn(async move {

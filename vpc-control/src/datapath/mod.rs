@@ -20,8 +20,9 @@ use aya::{
         lpm_trie::Key,
     },
     programs::{
-        ProgramError, Xdp, XdpMode,
+        LinkOrder, ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode,
         links::{FdLink, PinnedLink},
+        tc::{SchedClassifierLink, TcAttachOptions},
         xdp::XdpLink,
     },
 };
@@ -29,7 +30,7 @@ use thiserror::Error;
 use vpc_common::{
     Action, CtEntry, CtKey, DropReason, ENI_FLAG_PORT, Egress, Eni, EniAddressKey, INSTANCE_PROGRAM, NatGateway as NatGatewayConfig,
     NatInKey, NatInValue, NatOutKey, NatOutValue, NextHop, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict,
-    PortCounters, PublicAddress, ROUTER_PROGRAM, RouteKey, SnatKey, SnatTarget, map_names, FlowCacheEntry,
+    PortCounters, PublicAddress, ROUTER_PROGRAM, ROUTER_TC_PROGRAM, RouteKey, SnatKey, SnatTarget, map_names, FlowCacheEntry,
     flow_cache,
 };
 
@@ -221,14 +222,15 @@ fn bpf_syscall(cmd: libc::c_long, attr: &mut [u64; 16]) -> io::Result<libc::c_lo
     if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(rc) }
 }
 
-/// The ifindex the XDP link pinned at `path` runs on: 0 once its interface
-/// is gone (the kernel detaches the link, the pin stays: such a link can
-/// take no program any more). `Ok(None)` if the pin is no XDP link.
-pub fn pinned_xdp_ifindex(path: &Path) -> io::Result<Option<u32>> {
+/// The ifindex the XDP or tcx link pinned at `path` runs on: 0 once its
+/// interface is gone (the kernel detaches the link, the pin stays: such a
+/// link can take no program any more). `Ok(None)` if the pin is neither.
+pub fn pinned_link_ifindex(path: &Path) -> io::Result<Option<u32>> {
     use std::os::{fd::FromRawFd, unix::ffi::OsStrExt};
     const BPF_OBJ_GET: libc::c_long = 7;
     const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
     const BPF_LINK_TYPE_XDP: u32 = 6;
+    const BPF_LINK_TYPE_TCX: u32 = 11;
     let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
     let mut attr = [0u64; 16];
     attr[0] = c_path.as_ptr() as u64;
@@ -236,14 +238,14 @@ pub fn pinned_xdp_ifindex(path: &Path) -> io::Result<Option<u32>> {
     // SAFETY: BPF_OBJ_GET returned a new descriptor, owned from here on.
     let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
     // struct bpf_link_info: type, id, prog_id (u32 each), then the union
-    // at offset 16, whose xdp member starts with the ifindex.
+    // at offset 16, whose xdp and tcx members start with the ifindex.
     let mut info = [0u32; 64];
     let mut attr = [0u64; 16];
     use std::os::fd::AsRawFd;
     attr[0] = fd.as_raw_fd() as u32 as u64 | ((std::mem::size_of_val(&info) as u64) << 32);
     attr[1] = info.as_mut_ptr() as u64;
     bpf_syscall(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
-    Ok((info[0] == BPF_LINK_TYPE_XDP).then_some(info[4]))
+    Ok(matches!(info[0], BPF_LINK_TYPE_XDP | BPF_LINK_TYPE_TCX).then_some(info[4]))
 }
 
 /// Where a router's maps and links are pinned.
@@ -308,9 +310,54 @@ pub struct PortAttachment {
 /// How long a replaced policy's entries outlive the switch to the new one.
 pub const POLICY_GRACE: std::time::Duration = std::time::Duration::from_millis(5);
 
+/// Which program type runs the pipeline on the router ports (one
+/// pipeline code base, two entry points; see docs/datapath.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// `vpc_router_tc` at the tcx ingress of each router port: socket
+    /// buffers keep segmentation offload and checksum metadata, so bulk
+    /// TCP moves 64 KiB aggregates; instances keep checksum offload on.
+    #[default]
+    Tc,
+    /// `vpc_router` as the XDP program of each router port (and an
+    /// XDP_PASS program on each instance's end): the highest packet rate
+    /// for small packets, but every 1,500-byte segment handled alone and
+    /// instances with checksum offload off.
+    Xdp,
+}
+
+impl Mode {
+    /// The name `--datapath` takes.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Mode::Tc => "tc",
+            Mode::Xdp => "xdp",
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "tc" => Ok(Mode::Tc),
+            "xdp" => Ok(Mode::Xdp),
+            _ => Err(format!("datapath mode {s:?}: expected tc or xdp")),
+        }
+    }
+}
+
 /// A loaded datapath: the router program and its maps.
 pub struct Datapath {
     ebpf: Ebpf,
+    /// The program type [`Self::attach`] uses.
+    mode: Mode,
     router_namespace: Option<String>,
     pin_dir: Option<PathBuf>,
     /// Reader of the programs' log records, until taken (see [`Self::take_logger`]).
@@ -485,6 +532,9 @@ impl Datapath {
             let prog: &mut Xdp = ebpf.program_mut(name).ok_or(DatapathError::Missing(name))?.try_into()?;
             prog.load()?;
         }
+        let tc: &mut SchedClassifier =
+            ebpf.program_mut(ROUTER_TC_PROGRAM).ok_or(DatapathError::Missing(ROUTER_TC_PROGRAM))?.try_into()?;
+        tc.load()?;
         // After the programs are loaded, so they hold the ring buffer too. A
         // failure costs the log records, never the datapath.
         let logger = match ebpf_log::init(&mut ebpf) {
@@ -500,6 +550,7 @@ impl Datapath {
         let direct_mem = if direct_slots == 0 { None } else { Some(DirectMem::map(&ebpf, direct_slots)?) };
         let mut datapath = Self {
             ebpf,
+            mode: Mode::default(),
             router_namespace: router_namespace.map(str::to_string),
             pin_dir,
             logger,
@@ -523,6 +574,28 @@ impl Datapath {
     /// [`ebpf_log::forward_blocking`]; dropping it only loses the records.
     pub fn take_logger(&mut self) -> Option<EbpfLogger> {
         self.logger.take()
+    }
+
+    /// The program type [`Self::attach`] uses from now on.
+    pub fn set_mode(&mut self, mode: Mode) {
+        if mode != self.mode {
+            self.attached.clear();
+        }
+        self.mode = mode;
+    }
+
+    /// The program type [`Self::attach`] uses.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The router program of tc mode (for BPF_PROG_TEST_RUN).
+    pub fn router_tc_program(&mut self) -> Result<&mut SchedClassifier, DatapathError> {
+        Ok(self
+            .ebpf
+            .program_mut(ROUTER_TC_PROGRAM)
+            .ok_or(DatapathError::Missing("router tc program"))?
+            .try_into()?)
     }
 
     /// The XDP_PASS instance program (a baseline for BPF_PROG_TEST_RUN).
@@ -1059,21 +1132,26 @@ impl Datapath {
         Ok(())
     }
 
-    /// Attaches the router program to each router port and the instance
-    /// program to the instance end of its veth, pinning every link so it
-    /// outlives this process. A link already pinned gets the newly loaded
-    /// program swapped in atomically (bpf_link_update): the port is never
-    /// without a program (tests/daemon.rs pings across a restart and loses
-    /// none). Links this handle attached or swapped already are skipped.
-    /// Pins of ports not listed (or recreated: new ifindex) are removed.
+    /// Attaches the router program of the current [`Mode`] to each router
+    /// port (tc: at its tcx ingress; XDP: as its XDP program, with the
+    /// instance program on the instance end of its veth), pinning every
+    /// link so it outlives this process. A link already pinned gets the
+    /// newly loaded program swapped in atomically (bpf_link_update): the
+    /// port is never without a program (tests/daemon.rs pings across a
+    /// restart and loses none). Links this handle attached or swapped
+    /// already are skipped. Pins of ports not listed (or recreated: new
+    /// ifindex), or of the other mode, are removed (which detaches them).
     pub fn attach(&mut self, ports: &[PortAttachment]) -> Result<(), DatapathError> {
         let (Some(router_namespace), Some(pin_dir)) = (self.router_namespace.clone(), &self.pin_dir) else {
             return Err(DatapathError::Missing("router namespace (attach needs one)"));
         };
         let links_dir = pin_dir.join("links");
+        let sides: &[&str] = match self.mode {
+            Mode::Tc => &["router-tc"],
+            Mode::Xdp => &["router", "instance"],
+        };
         let pin_of = |p: &PortAttachment, side: &str| links_dir.join(format!("{}-{}-{side}", p.port_name, p.ifindex));
-        let wanted: BTreeSet<PathBuf> =
-            ports.iter().flat_map(|p| [pin_of(p, "router"), pin_of(p, "instance")]).collect();
+        let wanted: BTreeSet<PathBuf> = ports.iter().flat_map(|p| sides.iter().map(move |s| pin_of(p, s))).collect();
         let entries = fs::read_dir(&links_dir).map_err(|source| DatapathError::Pin { path: links_dir.clone(), source })?;
         for entry in entries.flatten() {
             if !wanted.contains(&entry.path()) {
@@ -1082,44 +1160,78 @@ impl Datapath {
             }
         }
         for p in ports {
-            for (side, program, ns) in [
-                ("router", ROUTER_PROGRAM, router_namespace.as_str()),
-                ("instance", INSTANCE_PROGRAM, p.instance_namespace.as_str()),
-            ] {
+            for side in sides {
                 let path = pin_of(p, side);
                 if self.attached.contains(&path) && path.exists() {
                     continue;
                 }
-                let prog: &mut Xdp =
-                    self.ebpf.program_mut(program).ok_or(DatapathError::Missing(program))?.try_into()?;
-                if path.exists() {
-                    let link = XdpLink::try_from(FdLink::from(PinnedLink::from_pin(&path)?))?;
-                    match prog.attach_to_link(link) {
-                        Ok(id) => {
-                            // Dropping our handle leaves the pinned link attached.
-                            drop(prog.take_link(id)?);
-                            self.attached.insert(path);
-                            continue;
-                        }
-                        // Its interface went since the load (or the check):
-                        // the link is dead, attach afresh below.
-                        Err(source) => {
-                            if matches!(pinned_xdp_ifindex(&path), Ok(Some(0) | None)) {
-                                fs::remove_file(&path).map_err(|source| DatapathError::Pin { path: path.clone(), source })?;
-                                tracing::warn!(pin = %path.display(), "dropped a stale XDP link pin: its interface is gone (namespace deleted or veth removed); attaching afresh");
-                            } else {
-                                return Err(DatapathError::StuckLink { path, namespace: router_namespace.clone(), source });
-                            }
-                        }
-                    }
+                let ns = if *side == "instance" { p.instance_namespace.as_str() } else { router_namespace.as_str() };
+                let ifname = if *side == "instance" { p.instance_ifname.as_str() } else { p.port_name.as_str() };
+                if *side == "router-tc" {
+                    self.attach_tc(&path, ns, ifname, &router_namespace)?;
+                } else {
+                    let program = if *side == "router" { ROUTER_PROGRAM } else { INSTANCE_PROGRAM };
+                    self.attach_xdp(&path, program, ns, ifname, &router_namespace)?;
                 }
-                let _in_ns = crate::netns::NetnsGuard::enter(ns)?;
-                let ifname = if side == "router" { p.port_name.as_str() } else { p.instance_ifname.as_str() };
-                let id = prog.attach(ifname, XdpMode::Driver)?;
-                FdLink::try_from(prog.take_link(id)?)?.pin(&path)?;
                 self.attached.insert(path);
             }
         }
+        Ok(())
+    }
+
+    /// Attaches (or swaps into the pinned link) the XDP `program` of `ifname` in `ns`.
+    fn attach_xdp(&mut self, path: &Path, program: &'static str, ns: &str, ifname: &str, router_namespace: &str) -> Result<(), DatapathError> {
+        let prog: &mut Xdp = self.ebpf.program_mut(program).ok_or(DatapathError::Missing(program))?.try_into()?;
+        if path.exists() {
+            let link = XdpLink::try_from(FdLink::from(PinnedLink::from_pin(path)?))?;
+            match prog.attach_to_link(link) {
+                Ok(id) => {
+                    // Dropping our handle leaves the pinned link attached.
+                    drop(prog.take_link(id)?);
+                    return Ok(());
+                }
+                // Its interface went since the load (or the check):
+                // the link is dead, attach afresh below.
+                Err(source) => {
+                    if matches!(pinned_link_ifindex(path), Ok(Some(0) | None)) {
+                        fs::remove_file(path).map_err(|source| DatapathError::Pin { path: path.to_path_buf(), source })?;
+                        tracing::warn!(pin = %path.display(), "dropped a stale XDP link pin: its interface is gone (namespace deleted or veth removed); attaching afresh");
+                    } else {
+                        return Err(DatapathError::StuckLink { path: path.to_path_buf(), namespace: router_namespace.to_string(), source });
+                    }
+                }
+            }
+        }
+        let _in_ns = crate::netns::NetnsGuard::enter(ns)?;
+        let id = prog.attach(ifname, XdpMode::Driver)?;
+        FdLink::try_from(prog.take_link(id)?)?.pin(path)?;
+        Ok(())
+    }
+
+    /// Attaches (or swaps into the pinned link) the tc router program at the tcx ingress of `ifname` in `ns`.
+    fn attach_tc(&mut self, path: &Path, ns: &str, ifname: &str, router_namespace: &str) -> Result<(), DatapathError> {
+        let prog: &mut SchedClassifier =
+            self.ebpf.program_mut(ROUTER_TC_PROGRAM).ok_or(DatapathError::Missing(ROUTER_TC_PROGRAM))?.try_into()?;
+        if path.exists() {
+            let link = SchedClassifierLink::try_from(FdLink::from(PinnedLink::from_pin(path)?))?;
+            match prog.attach_to_link(link) {
+                Ok(id) => {
+                    drop(prog.take_link(id)?);
+                    return Ok(());
+                }
+                Err(source) => {
+                    if matches!(pinned_link_ifindex(path), Ok(Some(0) | None)) {
+                        fs::remove_file(path).map_err(|source| DatapathError::Pin { path: path.to_path_buf(), source })?;
+                        tracing::warn!(pin = %path.display(), "dropped a stale tcx link pin: its interface is gone (namespace deleted or veth removed); attaching afresh");
+                    } else {
+                        return Err(DatapathError::StuckLink { path: path.to_path_buf(), namespace: router_namespace.to_string(), source });
+                    }
+                }
+            }
+        }
+        let _in_ns = crate::netns::NetnsGuard::enter(ns)?;
+        let id = prog.attach_with_options(ifname, TcAttachType::Ingress, TcAttachOptions::TcxOrder(LinkOrder::default()))?;
+        FdLink::try_from(prog.take_link(id)?)?.pin(path)?;
         Ok(())
     }
 
@@ -1204,10 +1316,10 @@ pub fn drop_detached_links(links_dir: &Path) -> Result<Vec<PathBuf>, DatapathErr
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        let why = match pinned_xdp_ifindex(&path) {
+        let why = match pinned_link_ifindex(&path) {
             Ok(Some(0)) => "its interface is gone (namespace deleted or veth removed)",
             Ok(Some(_)) => continue,
-            Ok(None) => "it is no XDP link",
+            Ok(None) => "it is no XDP or tcx link",
             Err(source) => return Err(DatapathError::Pin { path, source }),
         };
         fs::remove_file(&path).map_err(|source| DatapathError::Pin { path: path.clone(), source })?;

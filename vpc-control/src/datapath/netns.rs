@@ -475,11 +475,12 @@ impl Netlink {
     }
 }
 
-/// Turns transmit checksum offload off on link `ifname` of namespace `ns`
-/// (`ethtool -K IFNAME tx off`: the ETHTOOL_STXCSUM ioctl, which clears
-/// every checksum feature; the kernel then drops the features that need
-/// them, such as TSO).
-pub fn disable_tx_checksum(ns: &str, ifname: &str) -> Result<(), NetnsError> {
+/// Turns transmit checksum offload on or off on link `ifname` of namespace
+/// `ns` (`ethtool -K IFNAME tx on|off`: the ETHTOOL_STXCSUM ioctl; off
+/// clears every checksum feature and the kernel then drops the features
+/// that need them, such as TSO; on gives them back).
+pub fn set_tx_checksum(ns: &str, ifname: &str, on: bool) -> Result<(), NetnsError> {
+    let op = || format!("ethtool -K {ifname} tx {}", if on { "on" } else { "off" });
     const ETHTOOL_STXCSUM: u32 = 0x17;
     #[repr(C)]
     struct EthtoolValue {
@@ -490,7 +491,7 @@ pub fn disable_tx_checksum(ns: &str, ifname: &str) -> Result<(), NetnsError> {
     if name.len() >= libc::IFNAMSIZ || name.contains(&0) {
         return Err(NetnsError::Netlink {
             ns: ns.to_string(),
-            op: format!("ethtool -K {ifname} tx off"),
+            op: op(),
             source: io::Error::from_raw_os_error(libc::EINVAL),
         });
     }
@@ -502,7 +503,7 @@ pub fn disable_tx_checksum(ns: &str, ifname: &str) -> Result<(), NetnsError> {
         }
         // SAFETY: fd is a new, valid descriptor owned by nobody else.
         let sock = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
-        let mut value = EthtoolValue { cmd: ETHTOOL_STXCSUM, data: 0 };
+        let mut value = EthtoolValue { cmd: ETHTOOL_STXCSUM, data: u32::from(on) };
         // SAFETY: ifreq is plain data; all zeroes is a valid value.
         let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
         for (d, s) in req.ifr_name.iter_mut().zip(name) {
@@ -517,7 +518,7 @@ pub fn disable_tx_checksum(ns: &str, ifname: &str) -> Result<(), NetnsError> {
         }
         Ok(())
     })?
-    .map_err(|source| NetnsError::Netlink { ns: ns.to_string(), op: format!("ethtool -K {ifname} tx off"), source })
+    .map_err(|source| NetnsError::Netlink { ns: ns.to_string(), op: op(), source })
 }
 
 /// While alive, the calling thread is in another network namespace; dropping
@@ -702,7 +703,7 @@ mod tests {
         assert!(matches!(ipv4_addresses(&b.0, "nosuch0"), Err(NetnsError::Netlink { .. })));
 
         if ip(&["-V"]).is_ok() && exec(&b.0, "ethtool", &["-k", "eth0"]).is_ok() {
-            disable_tx_checksum(&b.0, "eth0").unwrap();
+            set_tx_checksum(&b.0, "eth0", false).unwrap();
             let k = exec(&b.0, "ethtool", &["-k", "eth0"]).unwrap();
             assert!(k.contains("tx-checksumming: off"), "{k}");
         }

@@ -1,11 +1,12 @@
-//! The internet edge: traffic between ENIs and the uplink. Outbound, the
+//! The internet edge (the stage after policy for traffic leaving or entering
+//! the VPCs through the uplink): traffic between ENIs and the uplink. Outbound, the
 //! source becomes the ENI's public IP or EIP (1:1) or an SNAT address of a
 //! NAT gateway (port translation); inbound, a public address leads back to
 //! the private one. With the VPC's IPv4 gateway enabled, new inbound flows
 //! follow its gateway route table (IGW-4) and outbound ones need a route to
 //! it (IGW-3); replies of tracked flows pass either way. Network ACLs and
 //! security groups judge the private side, as for any other traffic.
-use aya_ebpf::{maps::lpm_trie::Key, programs::XdpContext};
+use aya_ebpf::maps::lpm_trie::Key;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr};
 use vpc_common::{
     Action, DropReason, Egress, Eni, EniAddressKey, NextHopKind, SnatKey, snat_prefix_len, NAT_FLAG_VIA_IPV4_GATEWAY, PUBLIC_FLAG_IPV4_GATEWAY,
@@ -14,11 +15,15 @@ use vpc_common::{
 
 use crate::{
     conntrack,
+    eni::is_martian,
+    icmp,
     maps::{self, ENI_BY_ADDRESS, NAT_GATEWAYS, PUBLIC_ADDRESSES, SNAT_ENTRIES, UPLINK},
     nat::{self, Side},
-    parse,
+    packet::{Packet, headers},
+    parse::Flow,
     policy,
-    route::{is_martian, lookup, send},
+    route::lookup,
+    transmit::send,
 };
 
 /// How a packet reached the internet edge.
@@ -49,20 +54,19 @@ fn uplink() -> Result<Egress, DropReason> {
 
 /// A packet from `eni` to an internet address.
 #[inline(always)]
-pub fn outbound(
-    ctx: &XdpContext,
+pub fn outbound<P: Packet>(
+    ctx: &P,
     ifindex: u32,
-    eth: &mut EthHdr,
-    ip: &mut Ipv4Hdr,
+    ip: &Ipv4Hdr,
+    flow: &Flow,
     eni: &Eni,
     via: Via,
     len: u64,
 ) -> Result<u32, DropReason> {
     let uplink = uplink()?;
     if ip.ttl <= 1 {
-        return Err(DropReason::TtlExceeded);
+        return icmp::time_exceeded(ctx, ifindex, eni.gateway_ip);
     }
-    let flow = parse::flow(ctx, ip)?;
     // The public side: the ENI's own public IP or EIP wins over a NAT
     // gateway; a NAT gateway translates the sources its SNAT entries cover.
     let mut snat = None;
@@ -88,26 +92,30 @@ pub fn outbound(
         snat = Some(target);
     }
     let outside = internet();
-    policy::network_acls(&flow, eni, &outside)?;
-    conntrack::check(&flow, eni.vpc_id, eni, &outside, true)?;
+    policy::network_acls(flow, eni, &outside)?;
+    conntrack::check(flow, eni.vpc_id, eni, &outside, true)?;
     match snat {
         None => nat::rewrite(ctx, ip, Side::Source, eni.public_ip, None)?,
         Some(target) => {
-            let port = nat::snat(&flow, eni.vpc_id, &target)?;
+            let port = nat::snat(flow, eni.vpc_id, &target)?;
             nat::rewrite(ctx, ip, Side::Source, target.ip, Some(port))?;
         }
     }
+    let (eth, ip) = headers(ctx)?;
+    // SAFETY: both within the packet (headers); nothing else refers to them.
+    let (eth, ip) = unsafe { (&mut *eth, &mut *ip) };
     send(ctx, ifindex, eth, ip, &uplink, len, Action::ToInternet)
 }
 
 /// A packet from the internet (received on the uplink port, whose `Eni`
 /// record holds the internet side's MAC and link address).
 #[inline(always)]
-pub fn inbound(
-    ctx: &XdpContext,
+pub fn inbound<P: Packet>(
+    ctx: &P,
     ifindex: u32,
-    eth: &mut EthHdr,
-    ip: &mut Ipv4Hdr,
+    eth: &EthHdr,
+    ip: &Ipv4Hdr,
+    flow: &Flow,
     link: &Eni,
     len: u64,
 ) -> Result<u32, DropReason> {
@@ -121,11 +129,11 @@ pub fn inbound(
         return Err(DropReason::Martian);
     }
     if ip.ttl <= 1 {
-        return Err(DropReason::TtlExceeded);
+        return icmp::time_exceeded(ctx, ifindex, link.gateway_ip);
     }
     // SAFETY: read-only copy of a value the control plane writes whole.
     let public = *unsafe { PUBLIC_ADDRESSES.get(ip.dst_addr) }.ok_or(DropReason::UnknownPublicAddress)?;
-    let mut flow = parse::flow(ctx, ip)?;
+    let mut flow = *flow;
     let (private_ip, private_port, vpc_id, mut egress_override) = if public.kind == PUBLIC_KIND_ENI {
         (public.private_ip, None, public.vpc_id, None)
     } else if public.kind == PUBLIC_KIND_SNAT {
@@ -170,5 +178,8 @@ pub fn inbound(
     policy::network_acls(&flow, &outside, dst_eni)?;
     conntrack::check(&flow, vpc_id, &outside, dst_eni, true)?;
     nat::rewrite(ctx, ip, Side::Destination, private_ip, private_port)?;
+    let (eth, ip) = headers(ctx)?;
+    // SAFETY: both within the packet (headers); nothing else refers to them.
+    let (eth, ip) = unsafe { (&mut *eth, &mut *ip) };
     send(ctx, ifindex, eth, ip, &egress, len, Action::FromInternet)
 }

@@ -1,0 +1,125 @@
+//! The pipeline, in the order packets flow through it: parse -> flow cache
+//! -> ENI -> route -> policy (network ACLs) -> conntrack (security groups)
+//! -> edge (NAT, for the internet) -> transmit. One code base for both
+//! program types ([`Packet`]); no loop over configuration.
+use aya_log_ebpf::debug;
+use vpc_common::{Action, DropReason, Egress, EniAddressKey, NextHopKind, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_NETWORK_ACL, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_UPLINK};
+
+use crate::{
+    arp, conntrack,
+    edge::{self, Via},
+    eni, flow_cache, icmp, log_limit,
+    maps::{self, ENI_BY_ADDRESS},
+    packet::Packet,
+    parse::{self, Flow, L3},
+    policy, route, stats,
+    transmit::send,
+};
+
+/// Handles one packet received on router port `ifindex`: returns the
+/// verdict, or the reason to drop it. `flow` is filled in as soon as the
+/// packet is parsed (the caller reports drops with it).
+#[inline(always)]
+pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, DropReason> {
+    let len = pkt.wire_len();
+    // 1. Parse, once.
+    let parsed = parse::parse(pkt);
+    // 2. The flow cache (`vpc_common::flow_cache`): an established flow's
+    // packets skip the ENI, route, next-hop, ACL and conntrack lookups. The
+    // generation is read before any of them.
+    let generation = flow_cache::generation();
+    // (Plain values, not a Result<Flow> kept across: a partly undefined
+    // value can make LLVM spill a pointer register bytewise, which the
+    // verifier refuses.)
+    let mut flow_error = DropReason::ParseError;
+    let mut flow_ok = false;
+    let mut cache_key = None;
+    if let Ok((eth, L3::Ipv4(ip))) = &parsed {
+        // SAFETY: `eth` and `ip` were bounds-checked by the parser.
+        let (eth, ip) = unsafe { (&mut **eth, &mut **ip) };
+        match parse::flow(pkt, ip) {
+            Ok(f) => {
+                *flow = f;
+                flow_ok = true;
+                cache_key = flow_cache::key(ifindex, ip, flow);
+            }
+            Err(e) => flow_error = e,
+        }
+        if let Some(k) = &cache_key {
+            // (TTL expiry: the slow path answers and counts it.)
+            if ip.ttl > 1 {
+                if let Some(hit) = flow_cache::lookup(k, generation, eth) {
+                    stats::rx_flow_cache_hit(ifindex, len);
+                    return send(pkt, ifindex, eth, ip, &hit.egress, len, Action::Forwarded);
+                }
+            }
+        }
+    }
+
+    // 3. ENI: the port's, and what it admits.
+    let Some(eni) = maps::eni_of_port(ifindex) else {
+        // Rare: a port the control plane attached but has no ENI for.
+        if let Some(suppressed) = log_limit::allow(DropReason::UnknownPort) {
+            debug!(pkt, "port {}: no ENI, frame dropped ({} similar records suppressed)", ifindex, suppressed);
+        }
+        return Err(DropReason::UnknownPort);
+    };
+    stats::rx(ifindex, len);
+
+    let (eth, l3) = parsed?;
+    let ip = match l3 {
+        L3::Arp(a) => {
+            let verdict = arp::reply(pkt, eth, a, eni)?;
+            stats::action(Action::ArpReplied);
+            stats::tx(ifindex, len);
+            return Ok(verdict);
+        }
+        L3::Ipv4(ip) => ip,
+    };
+    // SAFETY: `eth` and `ip` were bounds-checked by the parser.
+    let (eth, ip) = unsafe { (&mut *eth, &mut *ip) };
+    if !flow_ok {
+        return Err(flow_error);
+    }
+    if eni.flags & ENI_FLAG_UPLINK != 0 {
+        return edge::inbound(pkt, ifindex, eth, ip, flow, eni, len);
+    }
+    eni::admit(eth, ip, eni)?;
+
+    // 4. Route, in the table of the source vSwitch.
+    let Some(next_hop) = route::lookup_from(eni, ip.dst_addr) else {
+        // IGW-3: without an enabled IPv4 gateway, an ENI with a public IP or
+        // EIP reaches the internet directly.
+        if eni.flags & ENI_FLAG_DIRECT_INTERNET != 0 {
+            return edge::outbound(pkt, ifindex, ip, flow, eni, Via::Direct, len);
+        }
+        return Err(DropReason::NoRoute);
+    };
+    let egress: Egress = if next_hop.kind == NextHopKind::Eni as u32 {
+        next_hop.egress
+    } else if next_hop.kind == NextHopKind::Ipv4Gateway as u32 {
+        return edge::outbound(pkt, ifindex, ip, flow, eni, Via::Ipv4Gateway, len);
+    } else if next_hop.kind == NextHopKind::NatGateway as u32 {
+        return edge::outbound(pkt, ifindex, ip, flow, eni, Via::NatGateway(next_hop.gateway_id), len);
+    } else {
+        let key = EniAddressKey { vpc_id: eni.vpc_id, addr: ip.dst_addr };
+        // SAFETY: read-only use of a value the control plane writes whole.
+        *unsafe { ENI_BY_ADDRESS.get(key) }.ok_or(DropReason::NoNeighbour)?
+    };
+
+    if ip.ttl <= 1 {
+        return icmp::time_exceeded(pkt, ifindex, eni.gateway_ip);
+    }
+    // 5, 6. Policy and conntrack, with the destination ENI's view (flags,
+    // policy ids): one consistent value.
+    let dst_eni = maps::eni_of_port(egress.ifindex).ok_or(DropReason::NoNeighbour)?;
+    if (eni.flags | dst_eni.flags) & (ENI_FLAG_SECURITY_GROUPS | ENI_FLAG_NETWORK_ACL) != 0 {
+        policy::network_acls(flow, eni, dst_eni)?;
+        conntrack::check(flow, eni.vpc_id, eni, dst_eni, false)?;
+    }
+    if let Some(k) = &cache_key {
+        flow_cache::insert(k, generation, eth, &egress);
+    }
+    // 8. Transmit.
+    send(pkt, ifindex, eth, ip, &egress, len, Action::Forwarded)
+}

@@ -1,0 +1,122 @@
+//! Last stage, transmit: decrement the TTL, write the MACs of the egress
+//! port, send. A packet larger than the egress MTU with DF set is answered
+//! with ICMP fragmentation needed instead.
+use aya_log_ebpf::warn;
+use network_types::{eth::EthHdr, ip::Ipv4Hdr};
+use vpc_common::{Action, DropReason, Egress};
+
+use crate::{csum, icmp, log_limit, packet::Packet, stats};
+
+/// An IPv4 packet of at most this many bytes fits every link (RFC 791's
+/// minimum MTU): only longer ones are checked against the egress MTU.
+const MIN_MTU: u64 = 68;
+/// IPv4 "don't fragment" in the flags and fragment offset word.
+const IP_DF: u16 = 0x4000;
+
+/// Decrements the TTL, writes the MACs of `egress` and sends the packet
+/// out of its port, counting `action`.
+#[inline(always)]
+pub fn send<P: Packet>(
+    pkt: &P,
+    ifindex: u32,
+    eth: &mut EthHdr,
+    ip: &mut Ipv4Hdr,
+    egress: &Egress,
+    len: u64,
+    action: Action,
+) -> Result<u32, DropReason> {
+    if len > EthHdr::LEN as u64 + MIN_MTU {
+        if let Some(mtu) = pkt.exceeds_mtu(egress.ifindex) {
+            if u16::from_be_bytes(ip.frags) & IP_DF != 0 {
+                return icmp::fragmentation_needed(pkt, ifindex, mtu);
+            }
+            // The router does not fragment (no XDP program can): the
+            // sender learns nothing; counted.
+            return Err(DropReason::FragmentationNeeded);
+        }
+    }
+    if keep_headers() {
+        // Benchmarks: rewrite, then put back what came in (the verifier
+        // drops this branch for a router).
+        let came_in = (read_mac(&eth.dst_addr), read_mac(&eth.src_addr), ip.ttl, ip.check);
+        rewrite(eth, ip, egress);
+        write_mac(&mut eth.dst_addr, came_in.0);
+        write_mac(&mut eth.src_addr, came_in.1);
+        (ip.ttl, ip.check) = (came_in.2, came_in.3);
+    } else {
+        rewrite(eth, ip, egress);
+    }
+
+    match pkt.redirect(egress.ifindex) {
+        Ok(verdict) => {
+            stats::action(action);
+            stats::tx(egress.ifindex, len);
+            Ok(verdict)
+        }
+        Err(reason) => {
+            // Rare: the egress port left the device map (its veth is gone).
+            if let Some(suppressed) = log_limit::allow(reason) {
+                warn!(
+                    pkt,
+                    "redirect from port {} to port {} failed, frame dropped ({} similar records suppressed)",
+                    ifindex,
+                    egress.ifindex,
+                    suppressed
+                );
+            }
+            Err(reason)
+        }
+    }
+}
+
+/// Decrements the TTL and writes the MACs of `egress`.
+#[inline(always)]
+fn rewrite(eth: &mut EthHdr, ip: &mut Ipv4Hdr, egress: &Egress) {
+    decrement_ttl(ip);
+    write_mac(&mut eth.dst_addr, read_mac(&egress.dst_mac));
+    write_mac(&mut eth.src_addr, read_mac(&egress.src_mac));
+}
+
+/// A MAC address as two words (4 + 2 bytes), so a copy is four loads and
+/// stores: a plain `[u8; 6]` assignment between a map value and the packet
+/// may alias, and LLVM makes it a call to a bytewise BPF memmove.
+#[inline(always)]
+pub fn read_mac(m: &[u8; 6]) -> (u32, u16) {
+    let p = m.as_ptr();
+    // SAFETY: both reads are within the 6 bytes of `m`.
+    unsafe { (core::ptr::read_unaligned(p as *const u32), core::ptr::read_unaligned(p.add(4) as *const u16)) }
+}
+
+/// Writes a MAC read by [`read_mac`].
+#[inline(always)]
+pub fn write_mac(m: &mut [u8; 6], (a, b): (u32, u16)) {
+    let p = m.as_mut_ptr();
+    // SAFETY: both writes are within the 6 bytes of `m`.
+    unsafe {
+        core::ptr::write_unaligned(p as *mut u32, a);
+        core::ptr::write_unaligned(p.add(4) as *mut u16, b);
+    }
+}
+
+/// Set to 1 only by `Datapath::load_keeping_headers` (benchmarks): a
+/// read-only global, so the verifier drops the branch it disables.
+#[unsafe(no_mangle)]
+static BENCH_KEEP_HEADERS: u8 = 0;
+
+/// True if forwarded frames must leave with the headers they came in with.
+#[inline(always)]
+fn keep_headers() -> bool {
+    // SAFETY: a loader-set constant.
+    let keep = unsafe { core::ptr::read_volatile(&BENCH_KEEP_HEADERS) };
+    keep != 0
+}
+
+/// Decrements the TTL and patches the header checksum incrementally.
+#[inline(always)]
+fn decrement_ttl(ip: &mut Ipv4Hdr) {
+    let old = u16::from_ne_bytes([ip.ttl, ip.proto]);
+    ip.ttl -= 1;
+    let new = u16::from_ne_bytes([ip.ttl, ip.proto]);
+    let check = u16::from_ne_bytes(ip.check);
+    ip.check = csum::replace16(check, old, new).to_ne_bytes();
+}
