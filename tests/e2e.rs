@@ -186,3 +186,68 @@ fn vpc_1_invalid_file_is_refused_and_changes_nothing() {
     assert!(!netns::exists(&model.router.namespace), "nothing was created");
     assert!(model.instances.iter().all(|i| !netns::exists(&i.id)));
 }
+
+/// The router port of instance `inst` (its veth end in the router namespace).
+fn port_of(lab: &Lab, inst: &str) -> String {
+    let links = netns::links(&lab.model.router.namespace).unwrap_or_else(|e| panic!("{e}"));
+    let alias = format!("{}{inst}", vpc_control::topology::PORT_ALIAS_PREFIX);
+    links
+        .into_iter()
+        .find(|l| l.ifalias.as_deref() == Some(alias.as_str()))
+        .unwrap_or_else(|| panic!("no router port for {inst}"))
+        .ifname
+}
+
+fn in_ns(ns: &str, args: &[&str]) -> String {
+    let o = std::process::Command::new("ip").args(["netns", "exec", ns]).args(args).output().expect("ip netns exec");
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// traceroute from an instance shows the router as one hop: its first
+/// probe's TTL runs out at the router, which answers ICMP time exceeded from
+/// the gateway address of the sender's vSwitch; the second reaches the
+/// instance. In both datapath modes.
+#[test]
+fn datapath_traceroute_shows_the_vswitch_gateway_as_a_hop() {
+    for mode in [datapath::Mode::Tc, datapath::Mode::Xdp] {
+        let lab = Lab::up_in_mode(TWO_VPCS, mode);
+        let a1 = lab.id("i-a1@");
+        let before = lab.counters().action(Action::IcmpTimeExceededSent);
+        let out = in_ns(&a1, &["traceroute", "-n", "-q", "1", "-w", "2", "-m", "4", "10.0.2.10"]);
+        let hops: Vec<&str> = out.lines().skip(1).map(str::trim).collect();
+        assert!(hops.first().is_some_and(|h| h.starts_with("1  10.0.1.253 ")), "{mode}: hop 1 is the vSwitch gateway:\n{out}");
+        assert!(hops.get(1).is_some_and(|h| h.starts_with("2  10.0.2.10 ")), "{mode}: hop 2 is the instance:\n{out}");
+        assert_eq!(hops.len(), 2, "{mode}: two hops:\n{out}");
+        let sent = lab.counters().action(Action::IcmpTimeExceededSent) - before;
+        assert!(sent >= 1, "{mode}: time exceeded counted ({sent})");
+    }
+}
+
+/// Path MTU discovery across ports with different MTUs: with the router
+/// port towards i-a2 at 1,400 bytes, a 1,500-byte packet with DF from i-a1
+/// is answered with fragmentation needed (mtu 1400) from the gateway, the
+/// sender's kernel lowers its path MTU for the destination, and a TCP
+/// transfer (whose MSS, from the instances' own 1,500-byte MTUs, does not
+/// fit) completes. In both datapath modes.
+#[test]
+fn datapath_path_mtu_discovery_works_across_ports_with_different_mtus() {
+    for mode in [datapath::Mode::Tc, datapath::Mode::Xdp] {
+        let lab = Lab::up_in_mode(TWO_VPCS, mode);
+        let (a1, a2) = (lab.id("i-a1@"), lab.id("i-a2@"));
+        let port = port_of(&lab, &a2);
+        let mut nl = netns::Netlink::open(&lab.model.router.namespace).unwrap_or_else(|e| panic!("{e}"));
+        nl.set_mtu(&port, 1400).unwrap_or_else(|e| panic!("{e}"));
+        let before = lab.counters().action(Action::IcmpFragNeededSent);
+        let out = in_ns(&a1, &["ping", "-n", "-M", "do", "-s", "1472", "-c", "2", "-i", "0.2", "-W", "1", "10.0.2.10"]);
+        assert!(out.contains("mtu = 1400") || out.contains("mtu=1400"), "{mode}: fragmentation needed with mtu 1400:\n{out}");
+        let route = in_ns(&a1, &["ip", "route", "get", "10.0.2.10"]);
+        assert!(route.contains("mtu 1400"), "{mode}: path MTU learnt:\n{route}");
+        let sent = lab.counters().action(Action::IcmpFragNeededSent) - before;
+        assert!(sent >= 1, "{mode}: fragmentation needed counted ({sent})");
+        // A new connection after the path MTU is learnt, and one whose
+        // first big segment must learn it: flush the cache first.
+        in_ns(&a1, &["ip", "route", "flush", "cache"]);
+        let moved = vpc_tests::tcp_bulk(&a2, &a1, ip("10.0.2.10"), 8090, 4 << 20);
+        assert_eq!(moved, 4 << 20, "{mode}: 4 MiB through the 1,400-byte port");
+    }
+}

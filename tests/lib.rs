@@ -65,11 +65,16 @@ impl Lab {
     /// Applies `toml` (a lab file) after replacing every `@` with a suffix
     /// unique to this run, so ids, namespaces and pins never collide.
     pub fn up(toml: &str) -> Self {
+        Self::up_in_mode(toml, Mode::default())
+    }
+
+    /// [`Lab::up`] with the router program attached in `mode`.
+    pub fn up_in_mode(toml: &str, mode: Mode) -> Self {
         let suffix = unique("");
         let text = toml.replace('@', &suffix);
         let model = vpc_control::model::Model::from_toml(&text).unwrap_or_else(|e| panic!("lab file: {e}"));
         let lab = Lab { model: model.clone(), suffix };
-        apply::apply(model).unwrap_or_else(|e| panic!("apply: {} {e}", e.code()));
+        apply::apply_in_mode(model, mode).unwrap_or_else(|e| panic!("apply: {} {e}", e.code()));
         lab
     }
 
@@ -132,6 +137,55 @@ pub fn ping_fails(ns: &str, dst: Ipv4Addr) -> bool {
         .output()
         .map(|o| o.status.code() != Some(1))
         .unwrap_or(true)
+}
+
+/// Sends `bytes` over TCP from `client` to `addr:port` in `server` (a
+/// listener there counts what arrives until the sender closes); the bytes
+/// the server received (0 if the connection failed), within 20 s.
+pub fn tcp_bulk(server: &str, client: &str, addr: Ipv4Addr, port: u16, bytes: usize) -> usize {
+    use std::io::{Read, Write};
+    let listener = {
+        let _in = netns::NetnsGuard::enter(server).unwrap_or_else(|e| panic!("{e}"));
+        TcpListener::bind((addr, port)).unwrap_or_else(|e| panic!("bind in {server}: {e}"))
+    };
+    let sink = std::thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else { return 0 };
+        s.set_read_timeout(Some(Duration::from_secs(20))).ok();
+        let mut buf = vec![0u8; 1 << 16];
+        let mut total = 0;
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            total += n;
+        }
+        total
+    });
+    let sent = {
+        let _in = netns::NetnsGuard::enter(client).unwrap_or_else(|e| panic!("{e}"));
+        match TcpStream::connect_timeout(&SocketAddr::from((addr, port)), Duration::from_secs(2)) {
+            Ok(mut s) => {
+                s.set_write_timeout(Some(Duration::from_secs(20))).ok();
+                let chunk = vec![0x5au8; 1 << 16];
+                let mut left = bytes;
+                while left > 0 {
+                    let n = left.min(chunk.len());
+                    if s.write_all(&chunk[..n]).is_err() {
+                        break;
+                    }
+                    left -= n;
+                }
+                let _ = s.shutdown(std::net::Shutdown::Write);
+                true
+            }
+            Err(_) => false,
+        }
+    };
+    if !sent {
+        let _in = netns::NetnsGuard::enter(server).ok();
+        let _ = TcpStream::connect_timeout(&SocketAddr::from((addr, port)), Duration::from_millis(200));
+    }
+    sink.join().unwrap_or(0)
 }
 
 /// Opens a TCP connection from namespace `client` to a listener in namespace

@@ -597,9 +597,14 @@ fn port_map(
 /// Converges the kernel to `model` in one shot (load, write, attach). An
 /// invalid model changes nothing.
 pub fn apply(model: Model) -> Result<ApplyReport, ApplyError> {
+    apply_in_mode(model, Mode::default())
+}
+
+/// [`apply`] with the router program attached in `mode`.
+pub fn apply_in_mode(model: Model, mode: Mode) -> Result<ApplyReport, ApplyError> {
     let model = model.with_system_route_tables();
     check(&model)?;
-    Router::open(&model.router.namespace)?.converge(&model)
+    Router::open_with(&model.router.namespace, datapath::DIRECT_SLOTS, mode)?.converge(&model)
 }
 
 /// Removes everything `apply` made for this model's router: instance
