@@ -452,6 +452,13 @@ impl DatapathFixture {
         }
     }
 
+    /// Runs an aggregate in on the port of `eni` through the tc program
+    /// (whatever [`Self::mode`]): segments of `gso_size` bytes of payload.
+    pub fn run_aggregate(&mut self, eni: &str, frame: &[u8], gso_size: u32) -> (u32, Vec<u8>) {
+        let ifindex = self.port(eni);
+        test_run_tc_gso(self.dp.router_tc_program().unwrap(), ifindex, frame, gso_size)
+    }
+
     /// The uplink port (the internet side).
     pub fn uplink(&self) -> u32 {
         self.ports[vpc_control::topology::UPLINK_PORT]
@@ -534,11 +541,23 @@ pub fn same_verdict(got: u32, expected: u32) -> bool {
 /// Runs one frame through the tc router program (BPF_PROG_TEST_RUN on a
 /// socket buffer) as if received on `ifindex`: the verdict and the frame out.
 pub fn test_run_tc(prog: &aya::programs::SchedClassifier, ifindex: u32, frame: &[u8]) -> (u32, Vec<u8>) {
-    // struct __sk_buff, zero but for ifindex (offset 40): the kernel makes
-    // the test's socket buffer come in on that device. Longer than the
-    // struct: the kernel wants the tail zero.
+    test_run_tc_gso(prog, ifindex, frame, 0)
+}
+
+/// [`test_run_tc`] for an aggregate: the socket buffer says it holds
+/// segments of `gso_size` bytes of payload (0: a plain packet), as one a
+/// TCP sender's segmentation offload hands over.
+pub fn test_run_tc_gso(prog: &aya::programs::SchedClassifier, ifindex: u32, frame: &[u8], gso_size: u32) -> (u32, Vec<u8>) {
+    // struct __sk_buff, zero but for ifindex (offset 40), gso_segs (164)
+    // and gso_size (176): the kernel makes the test's socket buffer come in
+    // on that device. Longer than the struct: the kernel wants the tail zero.
     let mut ctx = [0u8; 256];
     ctx[40..44].copy_from_slice(&ifindex.to_ne_bytes());
+    if gso_size != 0 {
+        let segs = (frame.len() as u32).div_ceil(gso_size);
+        ctx[164..168].copy_from_slice(&segs.to_ne_bytes());
+        ctx[176..180].copy_from_slice(&gso_size.to_ne_bytes());
+    }
     let mut out = vec![0u8; frame.len() + 256];
     let mut opts = TestRunOptions::new();
     opts.data_in = Some(frame);

@@ -10,7 +10,7 @@ use vpc_control::{
     policy::{self, Verdict},
     topology::{ROUTER_MAC, eni_mac},
 };
-use vpc_tests::{DatapathFixture, icmp_echo, l4_frame, stay_on_this_cpu, tcp_flags::{ACK, FIN, SYN}};
+use vpc_tests::{DatapathFixture, TC_ACT_REDIRECT, TC_ACT_SHOT, icmp_echo, inet_csum, ipv4_frame, l4_frame, stay_on_this_cpu, tcp_flags::{ACK, FIN, SYN}};
 
 const XDP_DROP: u32 = 1;
 const XDP_REDIRECT: u32 = 4;
@@ -165,6 +165,46 @@ fn sg_1_every_rule_field_priority_and_tie() {
     for (what, f, verdict, reason) in cases {
         expect(&mut fx, what, if what.contains("probe") || what.contains("outside") { "i-probe" } else if what.contains("outbound") { "i-server" } else { "i-client" }, &f, verdict, reason);
     }
+}
+
+/// In tc mode an instance's TCP aggregate (up to 64 KiB of segments that
+/// share every header field the pipeline reads) is judged once for all its
+/// segments: allowed whole, refused whole (a segment the group refuses is
+/// never let through inside one); the size checked against the egress MTU
+/// is each segment's, not the aggregate's.
+#[test]
+fn sg_1_a_tcp_aggregate_is_judged_for_every_segment_it_carries() {
+    let mut fx = DatapathFixture::new(MODEL);
+    // Two segments: a test run takes at most a page of packet.
+    let payload = vec![0x5au8; 2 * 1448];
+    let aggregate = |dport: u16, flags: u8| {
+        let mut tcp = vec![0u8; 20];
+        tcp[0..2].copy_from_slice(&41000u16.to_be_bytes());
+        tcp[2..4].copy_from_slice(&dport.to_be_bytes());
+        tcp[12] = 5 << 4;
+        tcp[13] = flags;
+        tcp.extend_from_slice(&payload);
+        ipv4_frame(ROUTER_MAC, mac("i-client"), CLIENT, SERVER, 64, 6, &tcp)
+    };
+    // The connection to port 22 opens (a SYN, one segment), then 2 x 1,448
+    // bytes go as one aggregate.
+    expect(&mut fx, "client opens tcp 22", "i-client", &frame("i-client", CLIENT, SERVER, 6, 41000, 22, SYN), XDP_REDIRECT, None);
+    let (v, out) = fx.run_aggregate(&eni("i-client"), &aggregate(22, ACK), 1448);
+    assert_eq!(v, TC_ACT_REDIRECT, "an allowed aggregate is forwarded whole");
+    assert_eq!(out.len(), 14 + 20 + 20 + 2 * 1448, "all of it");
+    assert_eq!(out[22], 63, "TTL decremented once for every segment");
+    assert_eq!(inet_csum(&out[14..34]), 0, "IPv4 header checksum right");
+    // Without the aggregate's segment size the same bytes are one 2,950-byte
+    // packet with DF: too big for the 1,500-byte port.
+    let before = fx.dropped(DropReason::FragmentationNeeded);
+    let (v, _) = fx.run_aggregate(&eni("i-client"), &aggregate(22, ACK), 0);
+    assert_eq!(v, TC_ACT_REDIRECT, "fragmentation needed, sent back");
+    assert_eq!(fx.dropped(DropReason::FragmentationNeeded), before + 1);
+    // Port 8080 is refused by sgr-range-hole: the aggregate as a whole.
+    let before = fx.dropped(DropReason::SgIngress);
+    let (v, _) = fx.run_aggregate(&eni("i-client"), &aggregate(8080, SYN), 1448);
+    assert_eq!(v, TC_ACT_SHOT, "a refused aggregate is dropped whole");
+    assert_eq!(fx.dropped(DropReason::SgIngress), before + 1, "counted as refused by the group");
 }
 
 #[test]
