@@ -17,7 +17,7 @@ pub fn reply<P: Packet>(pkt: &P, eth: *mut EthHdr, arp: *mut ArpHdr, eni: &Eni) 
     // SAFETY: both pointers were bounds-checked by the parser.
     let (eth, arp) = unsafe { (&mut *eth, &mut *arp) };
     if u16::from_be_bytes(arp.htype) != ARPHRD_ETHER
-        || u16::from_be_bytes(arp.ptype) != crate::parse::ETH_P_IP
+        || u16::from_ne_bytes(arp.ptype) != network_types::eth::EtherType::Ipv4 as u16
         || arp.hlen != 6
         || arp.plen != 4
     {

@@ -1,9 +1,9 @@
 //! The maps the control plane fills (see `vpc_common::map_names`).
 use aya_ebpf::{
+    bindings::BPF_F_MMAPABLE,
     macros::map,
-    maps::{DevMapHash, HashMap, LpmTrie, PerCpuArray},
+    maps::{Array, DevMapHash, HashMap, LpmTrie, PerCpuArray},
 };
-use aya_ebpf::maps::Array;
 use vpc_common::{
     Action, CtEntry, CtKey, FlowCacheEntry, DropReason, Egress, Eni, EniAddressKey, NatGateway, NatInKey, NatInValue,
     NatOutKey, NatOutValue, NextHop, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict, PortCounters,
@@ -40,13 +40,10 @@ pub static ENI_BY_ADDRESS: HashMap<EniAddressKey, Egress> =
 #[map]
 pub static ROUTES: LpmTrie<RouteKey, NextHop> = LpmTrie::with_max_entries(MAX_ROUTES, 0);
 
-/// BPF_F_MMAPABLE: the control plane writes the direct stage through a
-/// shared mapping (16M entries per slot: one syscall each would take
-/// seconds).
-const BPF_F_MMAPABLE: u32 = 1 << 10;
-
 /// The direct stage of big route tables (`vpc_common::direct`): one entry
 /// here, no slot; the loader sets `slots * direct::ENTRIES` entries.
+/// Mmapable: the control plane writes it through a shared mapping (16M
+/// entries per slot: one syscall each would take seconds).
 #[map]
 pub static ROUTES_DIRECT: Array<u64> = Array::with_max_entries(1, BPF_F_MMAPABLE);
 

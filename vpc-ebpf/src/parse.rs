@@ -1,14 +1,23 @@
 //! Stage 1, parse: Ethernet, then ARP or IPv4, then the flow (addresses,
 //! ports, flags), once per packet; every later stage reads what this one
 //! found.
-use network_types::{arp::ArpHdr, eth::EthHdr, ip::Ipv4Hdr};
+use network_types::{
+    arp::ArpHdr,
+    eth::{EthHdr, EtherType},
+    ip::{IpProto, Ipv4Hdr},
+};
 use vpc_common::DropReason;
 
 use crate::packet::{Packet, ptr_at};
 
-pub const ETH_P_IP: u16 = 0x0800;
-pub const ETH_P_ARP: u16 = 0x0806;
-pub const ETH_P_IPV6: u16 = 0x86dd;
+/// EtherType values as the header holds them (network order).
+const ETH_IPV4: u16 = EtherType::Ipv4 as u16;
+const ETH_ARP: u16 = EtherType::Arp as u16;
+const ETH_IPV6: u16 = EtherType::Ipv6 as u16;
+/// IP protocol numbers.
+const TCP: u8 = IpProto::Tcp as u8;
+const UDP: u8 = IpProto::Udp as u8;
+const ICMP: u8 = IpProto::Icmp as u8;
 
 /// The layer-3 protocol of a frame, with a pointer to its header.
 pub enum L3 {
@@ -22,9 +31,9 @@ pub enum L3 {
 pub fn parse<P: Packet>(ctx: &P) -> Result<(*mut EthHdr, L3), DropReason> {
     let eth: *mut EthHdr = ptr_at(ctx, 0)?;
     // SAFETY: `eth` is within the frame (checked by ptr_at).
-    let ether_type = u16::from_be(unsafe { (*eth).ether_type });
+    let ether_type = unsafe { (*eth).ether_type };
     match ether_type {
-        ETH_P_IP => {
+        ETH_IPV4 => {
             let ip: *mut Ipv4Hdr = ptr_at(ctx, EthHdr::LEN)?;
             // SAFETY: `ip` is within the frame (checked by ptr_at).
             let vihl = unsafe { (*ip).vihl };
@@ -33,8 +42,8 @@ pub fn parse<P: Packet>(ctx: &P) -> Result<(*mut EthHdr, L3), DropReason> {
             }
             Ok((eth, L3::Ipv4(ip)))
         }
-        ETH_P_ARP => Ok((eth, L3::Arp(ptr_at(ctx, EthHdr::LEN)?))),
-        ETH_P_IPV6 => Err(DropReason::Ipv6),
+        ETH_ARP => Ok((eth, L3::Arp(ptr_at(ctx, EthHdr::LEN)?))),
+        ETH_IPV6 => Err(DropReason::Ipv6),
         _ => Err(DropReason::UnsupportedEtherType),
     }
 }
@@ -81,7 +90,7 @@ pub fn flow<P: Packet>(ctx: &P, ip: &Ipv4Hdr) -> Result<Flow, DropReason> {
     // ihl is 5..=15 words (checked by `parse`): the offset is bounded.
     let l4 = EthHdr::LEN + ((ip.vihl & 0x0f) as usize) * 4;
     match f.proto {
-        6 => {
+        TCP => {
             let ports: *const [u8; 14] = ptr_at(ctx, l4)?;
             // SAFETY: 14 bytes of TCP header are within the frame (ptr_at).
             let h = unsafe { &*ports };
@@ -89,14 +98,14 @@ pub fn flow<P: Packet>(ctx: &P, ip: &Ipv4Hdr) -> Result<Flow, DropReason> {
             f.dport = u16::from_be_bytes([h[2], h[3]]);
             f.flags = h[13];
         }
-        17 => {
+        UDP => {
             let ports: *const [u8; 4] = ptr_at(ctx, l4)?;
             // SAFETY: 4 bytes of UDP header are within the frame (ptr_at).
             let h = unsafe { &*ports };
             f.sport = u16::from_be_bytes([h[0], h[1]]);
             f.dport = u16::from_be_bytes([h[2], h[3]]);
         }
-        1 => {
+        ICMP => {
             let icmp: *const [u8; 8] = ptr_at(ctx, l4)?;
             // SAFETY: 8 bytes of ICMP header are within the frame (ptr_at).
             let h = unsafe { &*icmp };
