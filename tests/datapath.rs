@@ -503,3 +503,41 @@ fn rt_1_a_restarted_datapath_keeps_its_direct_slot_and_checks_it_at_the_first_wr
     assert!(fx.dp.direct_tables().contains(&Some(table)));
     check_forwarding(&mut fx, &changed, "after a restart and a change");
 }
+
+/// The datapath reads as its pipeline: each module of vpc-ebpf/src may
+/// use only modules before it in this order (what runs underneath, then
+/// the stages as packets meet them), so there is no cycle and the stages
+/// are named as they run.
+#[test]
+fn datapath_modules_follow_the_pipeline_order_without_cycles() {
+    const ORDER: [&str; 18] = [
+        "maps", "csum", "stats", "log_limit", "packet", "parse", "arp", "flow_cache", "eni", "route", "policy", "conntrack",
+        "nat", "icmp", "transmit", "edge", "pipeline", "main",
+    ];
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../vpc-ebpf/src");
+    let mut seen = 0;
+    for (i, module) in ORDER.iter().enumerate() {
+        let source = std::fs::read_to_string(dir.join(format!("{module}.rs"))).unwrap_or_else(|e| panic!("{module}.rs: {e}"));
+        // Code only (comments may name any module).
+        let text: String = source.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+        // Every `crate::` path, and the names inside `use crate::{...};`.
+        let mut used = Vec::new();
+        for (at, _) in text.match_indices("crate::") {
+            let rest = &text[at + "crate::".len()..];
+            let names = if let Some(group) = rest.strip_prefix('{') {
+                &group[..group.find("};").unwrap_or(group.len())]
+            } else {
+                &rest[..rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len())]
+            };
+            used.extend(names.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|n| ORDER.contains(n)).map(str::to_string));
+        }
+        for u in used.iter().filter(|u| u.as_str() != *module) {
+            let j = ORDER.iter().position(|m| m == u).unwrap();
+            assert!(j < i, "{module}.rs uses {u}, which comes after it in the pipeline order {ORDER:?}");
+        }
+        seen += 1;
+    }
+    let files = std::fs::read_dir(&dir).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "rs")).count();
+    // bench.rs is a program of its own (the bench generator and sink).
+    assert_eq!(seen + 1, files, "every module of vpc-ebpf/src is in the order");
+}

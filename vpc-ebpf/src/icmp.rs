@@ -13,10 +13,9 @@ use vpc_common::{Action, DropReason};
 
 use crate::{
     maps,
-    packet::{Packet, headers, ptr_at},
+    packet::{Packet, headers, ptr_at, read_mac, write_mac},
     parse::{ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST},
     stats,
-    transmit::{read_mac, write_mac},
 };
 
 /// Errors each CPU may send per second (Linux's `icmp_msgs_per_sec` default).

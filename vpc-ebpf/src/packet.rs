@@ -94,6 +94,27 @@ pub fn headers<P: Packet>(pkt: &P) -> Result<(*mut EthHdr, *mut Ipv4Hdr), DropRe
     Ok((ptr_at(pkt, 0)?, ptr_at(pkt, EthHdr::LEN)?))
 }
 
+/// A MAC address as two words (4 + 2 bytes), so a copy is four loads and
+/// stores: a plain `[u8; 6]` assignment between a map value and the packet
+/// may alias, and LLVM makes it a call to a bytewise BPF memmove.
+#[inline(always)]
+pub fn read_mac(m: &[u8; 6]) -> (u32, u16) {
+    let p = m.as_ptr();
+    // SAFETY: both reads are within the 6 bytes of `m`.
+    unsafe { (core::ptr::read_unaligned(p as *const u32), core::ptr::read_unaligned(p.add(4) as *const u16)) }
+}
+
+/// Writes a MAC read by [`read_mac`].
+#[inline(always)]
+pub fn write_mac(m: &mut [u8; 6], (a, b): (u32, u16)) {
+    let p = m.as_mut_ptr();
+    // SAFETY: both writes are within the 6 bytes of `m`.
+    unsafe {
+        core::ptr::write_unaligned(p as *mut u32, a);
+        core::ptr::write_unaligned(p.add(4) as *mut u16, b);
+    }
+}
+
 impl Packet for XdpContext {
     const DROP: u32 = xdp_action::XDP_DROP;
 

@@ -5,7 +5,11 @@ use aya_log_ebpf::warn;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr};
 use vpc_common::{Action, DropReason, Egress};
 
-use crate::{csum, icmp, log_limit, packet::Packet, stats};
+use crate::{
+    csum, icmp, log_limit,
+    packet::{Packet, read_mac, write_mac},
+    stats,
+};
 
 /// An IPv4 packet of at most this many bytes fits every link (RFC 791's
 /// minimum MTU): only longer ones are checked against the egress MTU.
@@ -75,27 +79,6 @@ fn rewrite(eth: &mut EthHdr, ip: &mut Ipv4Hdr, egress: &Egress) {
     decrement_ttl(ip);
     write_mac(&mut eth.dst_addr, read_mac(&egress.dst_mac));
     write_mac(&mut eth.src_addr, read_mac(&egress.src_mac));
-}
-
-/// A MAC address as two words (4 + 2 bytes), so a copy is four loads and
-/// stores: a plain `[u8; 6]` assignment between a map value and the packet
-/// may alias, and LLVM makes it a call to a bytewise BPF memmove.
-#[inline(always)]
-pub fn read_mac(m: &[u8; 6]) -> (u32, u16) {
-    let p = m.as_ptr();
-    // SAFETY: both reads are within the 6 bytes of `m`.
-    unsafe { (core::ptr::read_unaligned(p as *const u32), core::ptr::read_unaligned(p.add(4) as *const u16)) }
-}
-
-/// Writes a MAC read by [`read_mac`].
-#[inline(always)]
-pub fn write_mac(m: &mut [u8; 6], (a, b): (u32, u16)) {
-    let p = m.as_mut_ptr();
-    // SAFETY: both writes are within the 6 bytes of `m`.
-    unsafe {
-        core::ptr::write_unaligned(p as *mut u32, a);
-        core::ptr::write_unaligned(p.add(4) as *mut u16, b);
-    }
 }
 
 /// Set to 1 only by `Datapath::load_keeping_headers` (benchmarks): a
