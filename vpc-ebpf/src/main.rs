@@ -9,6 +9,7 @@ mod flow_cache;
 mod internet;
 mod log_limit;
 mod maps;
+mod monitor;
 mod nat;
 mod parse;
 mod policy;
@@ -24,10 +25,12 @@ use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 #[inline(always)]
 pub fn vpc_router(ctx: XdpContext) -> u32 {
     let ifindex = ctx.ingress_ifindex() as u32;
-    match route::handle(&ctx, ifindex) {
+    let mut flow = parse::Flow::NONE;
+    match route::handle(&ctx, ifindex, &mut flow) {
         Ok(action) => action,
         Err(reason) => {
             stats::drop(ifindex, reason);
+            monitor::drop(ifindex, reason, &flow);
             xdp_action::XDP_DROP
         }
     }

@@ -18,9 +18,10 @@ use crate::{
 };
 
 /// Handles one frame received on router port `ifindex`: returns the XDP
-/// action, or the reason to drop it.
+/// action, or the reason to drop it. `flow` (all zeros on entry) receives
+/// the parsed flow, its ingress port and, once routed, its egress port.
 #[inline(always)]
-pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
+pub fn handle(ctx: &XdpContext, ifindex: u32, flow: &mut Flow) -> Result<u32, DropReason> {
     let len = (ctx.data_end() - ctx.data()) as u64;
     let parsed = parse::parse(ctx);
     // The flow cache first (`vpc_common::flow_cache`): an established flow's
@@ -30,7 +31,6 @@ pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
     // (Plain values, not a Result<Flow> kept across: a partly undefined
     // value can make LLVM spill a pointer register bytewise, which the
     // verifier refuses.)
-    let mut flow = Flow::NONE;
     let mut flow_error = DropReason::ParseError;
     let mut flow_ok = false;
     let mut cache_key = None;
@@ -39,9 +39,10 @@ pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
         let (eth, ip) = unsafe { (&mut **eth, &mut **ip) };
         match parse::flow(ctx, ip) {
             Ok(f) => {
-                flow = f;
+                *flow = f;
+                flow.ingress = ifindex;
                 flow_ok = true;
-                cache_key = flow_cache::key(ifindex, ip, &flow);
+                cache_key = flow_cache::key(ifindex, ip, flow);
             }
             Err(e) => flow_error = e,
         }
@@ -114,6 +115,7 @@ pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
         *unsafe { ENI_BY_ADDRESS.get(key) }.ok_or(DropReason::NoNeighbour)?
     };
 
+    flow.egress = egress.ifindex;
     if ip.ttl <= 1 {
         return Err(DropReason::TtlExceeded);
     }
@@ -123,8 +125,8 @@ pub fn handle(ctx: &XdpContext, ifindex: u32) -> Result<u32, DropReason> {
         if !flow_ok {
             return Err(flow_error);
         }
-        policy::network_acls(&flow, eni, dst_eni)?;
-        conntrack::check(&flow, eni.vpc_id, eni, dst_eni, false)?;
+        policy::network_acls(flow, eni, dst_eni)?;
+        conntrack::check(flow, eni.vpc_id, eni, dst_eni, false)?;
     }
     if let Some(k) = &cache_key {
         flow_cache::insert(k, generation, eth, &egress);

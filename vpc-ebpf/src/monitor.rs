@@ -1,0 +1,97 @@
+//! Events for `vpc monitor`: a drop (with its reason and the policy that
+//! decided) and a new connection accepted through connection tracking.
+//! With no monitor running an event costs one array read and a branch;
+//! with one, a per-CPU budget of events per second (`MonitorConfig::rate`)
+//! bounds the ring-buffer writes: events over it are only counted
+//! (`MonitorState::suppressed`).
+use aya_ebpf::helpers::generated::bpf_ktime_get_ns;
+use vpc_common::{
+    DropReason, MonitorEvent, MONITOR_KIND_DROP, MONITOR_KIND_NEW_CONNECTION, MONITOR_WINDOW_NS,
+};
+
+use crate::{
+    maps::{self, MONITOR, MONITOR_CONFIG, MONITOR_STATE},
+    parse::Flow,
+};
+
+/// The events per second this CPU may still write, if monitoring is on.
+#[inline(always)]
+fn rate() -> Option<u32> {
+    let c = MONITOR_CONFIG.get(0)?;
+    if c.enabled == 0 { None } else { Some(c.rate) }
+}
+
+/// Writes one event if this CPU's budget allows it, else counts it as
+/// suppressed (or lost, when the ring buffer is full).
+#[inline(always)]
+fn emit(rate: u32, ingress: u32, kind: u32, reason: u32, vpc_id: u32, policy_id: u32, flow: &Flow) {
+    let Some(state) = MONITOR_STATE.get_ptr_mut(0) else { return };
+    // SAFETY: a per-CPU map slot, written only by this CPU (XDP programs
+    // are not preempted on their CPU while they run).
+    let state = unsafe { &mut *state };
+    // SAFETY: a helper without arguments or side effects.
+    let now = unsafe { bpf_ktime_get_ns() };
+    if now.wrapping_sub(state.window_ns) >= MONITOR_WINDOW_NS {
+        state.window_ns = now;
+        state.used = 0;
+    }
+    if state.used >= rate as u64 {
+        state.suppressed += 1;
+        return;
+    }
+    let Some(mut entry) = MONITOR.reserve::<MonitorEvent>(0) else {
+        state.lost += 1;
+        return;
+    };
+    entry.write(MonitorEvent {
+        time_ns: now,
+        ingress,
+        egress: flow.egress,
+        vpc_id,
+        kind,
+        reason,
+        policy_id,
+        src: flow.src,
+        dst: flow.dst,
+        sport: flow.sport,
+        dport: flow.dport,
+        proto: flow.proto,
+        flags: flow.flags,
+        pad: [0; 2],
+    });
+    entry.submit(0);
+    state.used += 1;
+    state.written += 1;
+}
+
+/// A frame from port `ifindex` dropped for `reason`; `flow` is what the
+/// pipeline parsed of it (all zeros if it got that far, `egress` set once
+/// the route was found).
+#[inline(always)]
+pub fn drop(ifindex: u32, reason: DropReason, flow: &Flow) {
+    let Some(rate) = rate() else { return };
+    let ingress = maps::eni_of_port(ifindex);
+    // The policy that decided: the sender's for egress rules, the
+    // receiver's for ingress rules.
+    let policy_id = match reason {
+        DropReason::SgEgress => ingress.map_or(0, |e| e.sg_egress),
+        DropReason::AclEgress => ingress.map_or(0, |e| e.acl_egress),
+        DropReason::SgIngress => maps::eni_of_port(flow.egress).map_or(0, |e| e.sg_ingress),
+        DropReason::AclIngress => maps::eni_of_port(flow.egress).map_or(0, |e| e.acl_ingress),
+        _ => 0,
+    };
+    let vpc_id = ingress.map_or(0, |e| e.vpc_id);
+    emit(rate, ifindex, MONITOR_KIND_DROP, reason as u32, vpc_id, policy_id, flow);
+}
+
+/// The first packet of a new connection of `vpc_id`, accepted by the
+/// security groups (inbound policy `policy_id` of the responder) and now
+/// tracked. Only for flows whose ingress port the pipeline recorded.
+#[inline(always)]
+pub fn new_connection(flow: &Flow, vpc_id: u32, policy_id: u32) {
+    if flow.ingress == 0 {
+        return;
+    }
+    let Some(rate) = rate() else { return };
+    emit(rate, flow.ingress, MONITOR_KIND_NEW_CONNECTION, 0, vpc_id, policy_id, flow);
+}
