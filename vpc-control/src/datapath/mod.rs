@@ -1008,7 +1008,7 @@ impl Datapath {
     }
 
     /// The current ENI of every router port, as the maps hold it.
-    fn port_enis(&self) -> Result<Vec<(u32, Eni)>, DatapathError> {
+    pub fn port_enis(&self) -> Result<Vec<(u32, Eni)>, DatapathError> {
         let copies: Array<&MapData, u32> =
             Array::try_from(self.map(map_names::ENI_COPY)?).map_err(map_err(map_names::ENI_COPY))?;
         let enis: Array<&MapData, Eni> =
