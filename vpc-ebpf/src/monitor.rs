@@ -6,11 +6,11 @@
 //! (`MonitorState::suppressed`).
 use aya_ebpf::helpers::generated::bpf_ktime_get_ns;
 use vpc_common::{
-    DropReason, MonitorEvent, MONITOR_KIND_DROP, MONITOR_KIND_NEW_CONNECTION, MONITOR_WINDOW_NS,
+    DropReason, Eni, MonitorEvent, ENI_FLAG_PORT, MONITOR_KIND_DROP, MONITOR_KIND_NEW_CONNECTION, MONITOR_WINDOW_NS,
 };
 
 use crate::{
-    maps::{self, MONITOR, MONITOR_CONFIG, MONITOR_STATE},
+    maps::{ENI_BY_PORT, ENI_COPY, MONITOR, MONITOR_CONFIG, MONITOR_STATE},
     parse::Flow,
 };
 
@@ -64,23 +64,35 @@ fn emit(rate: u32, ingress: u32, kind: u32, reason: u32, vpc_id: u32, policy_id:
     state.written += 1;
 }
 
+/// A field of the ENI behind port `ifindex`, 0 if it has none. (Values,
+/// not an `Option<&Eni>` kept across: LLVM may turn that into a masked
+/// pointer, which the verifier refuses.)
+#[inline(always)]
+fn eni_field(ifindex: u32, field: impl Fn(&Eni) -> u32) -> u32 {
+    let Some(copy) = ENI_COPY.get(ifindex) else { return 0 };
+    let Some(eni) = ENI_BY_PORT.get(ifindex.wrapping_mul(2) | (*copy & 1)) else { return 0 };
+    if eni.flags & ENI_FLAG_PORT == 0 {
+        return 0;
+    }
+    field(eni)
+}
+
 /// A frame from port `ifindex` dropped for `reason`; `flow` is what the
 /// pipeline parsed of it (all zeros if it got that far, `egress` set once
 /// the route was found).
 #[inline(always)]
 pub fn drop(ifindex: u32, reason: DropReason, flow: &Flow) {
     let Some(rate) = rate() else { return };
-    let ingress = maps::eni_of_port(ifindex);
     // The policy that decided: the sender's for egress rules, the
     // receiver's for ingress rules.
     let policy_id = match reason {
-        DropReason::SgEgress => ingress.map_or(0, |e| e.sg_egress),
-        DropReason::AclEgress => ingress.map_or(0, |e| e.acl_egress),
-        DropReason::SgIngress => maps::eni_of_port(flow.egress).map_or(0, |e| e.sg_ingress),
-        DropReason::AclIngress => maps::eni_of_port(flow.egress).map_or(0, |e| e.acl_ingress),
+        DropReason::SgEgress => eni_field(ifindex, |e| e.sg_egress),
+        DropReason::AclEgress => eni_field(ifindex, |e| e.acl_egress),
+        DropReason::SgIngress => eni_field(flow.egress, |e| e.sg_ingress),
+        DropReason::AclIngress => eni_field(flow.egress, |e| e.acl_ingress),
         _ => 0,
     };
-    let vpc_id = ingress.map_or(0, |e| e.vpc_id);
+    let vpc_id = eni_field(ifindex, |e| e.vpc_id);
     emit(rate, ifindex, MONITOR_KIND_DROP, reason as u32, vpc_id, policy_id, flow);
 }
 

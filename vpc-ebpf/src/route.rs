@@ -39,8 +39,12 @@ pub fn handle(ctx: &XdpContext, ifindex: u32, flow: &mut Flow) -> Result<u32, Dr
         let (eth, ip) = unsafe { (&mut **eth, &mut **ip) };
         match parse::flow(ctx, ip) {
             Ok(f) => {
-                *flow = f;
-                flow.ingress = ifindex;
+                // Volatile: `flow` stays one value in memory (its fields
+                // live until the entry point's drop path; kept in
+                // registers, LLVM spills partly undefined ones, which the
+                // verifier refuses).
+                // SAFETY: `flow` is a valid, exclusive reference.
+                unsafe { core::ptr::write_volatile(flow, Flow { ingress: ifindex, ..f }) };
                 flow_ok = true;
                 cache_key = flow_cache::key(ifindex, ip, flow);
             }

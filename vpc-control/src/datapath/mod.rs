@@ -1223,6 +1223,9 @@ pub fn drop_detached_links(links_dir: &Path) -> Result<Vec<PathBuf>, DatapathErr
 
 /// Removes a router's pins (maps and links) from bpffs.
 pub fn unpin(router_namespace: &str) -> Result<(), DatapathError> {
+    // The registry of its monitors goes with the router (nothing to stop:
+    // without the pins they read nothing).
+    let _ = fs::remove_dir_all(monitor::registry_dir(router_namespace));
     let dir = pin_dir(router_namespace);
     match fs::remove_dir_all(&dir) {
         Ok(()) => Ok(()),
