@@ -4,7 +4,7 @@
 //! with one, a per-CPU budget of events per second (`MonitorConfig::rate`)
 //! bounds the ring-buffer writes: events over it are only counted
 //! (`MonitorState::suppressed`).
-use aya_ebpf::helpers::generated::bpf_ktime_get_ns;
+use aya_ebpf::helpers::generated::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns};
 use vpc_common::{
     DropReason, Eni, MonitorEvent, ENI_FLAG_PORT, MONITOR_KIND_DROP, MONITOR_KIND_NEW_CONNECTION, MONITOR_WINDOW_NS,
 };
@@ -21,30 +21,44 @@ fn rate() -> Option<u32> {
     if c.enabled == 0 { None } else { Some(c.rate) }
 }
 
-/// Writes one event if this CPU's budget allows it, else counts it as
-/// suppressed (or lost, when the ring buffer is full).
+/// True if this CPU's budget allows one more event now; else counts it as
+/// suppressed.
 #[inline(always)]
-fn emit(rate: u32, ingress: u32, kind: u32, reason: u32, vpc_id: u32, policy_id: u32, flow: &Flow) {
-    let Some(state) = MONITOR_STATE.get_ptr_mut(0) else { return };
+fn admit(rate: u32) -> bool {
+    let Some(state) = MONITOR_STATE.get_ptr_mut(0) else { return false };
     // SAFETY: a per-CPU map slot, written only by this CPU (XDP programs
     // are not preempted on their CPU while they run).
     let state = unsafe { &mut *state };
+    // The budget's clock is the coarse one (a tick of a few ms, far below
+    // the 1 s window; much cheaper under a hypervisor): an event over the
+    // budget costs this read and a counter.
     // SAFETY: a helper without arguments or side effects.
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
     if now.wrapping_sub(state.window_ns) >= MONITOR_WINDOW_NS {
         state.window_ns = now;
         state.used = 0;
     }
     if state.used >= rate as u64 {
         state.suppressed += 1;
-        return;
+        return false;
     }
+    state.used += 1;
+    true
+}
+
+/// Writes one admitted event (counted as lost if the ring buffer is full).
+#[inline(always)]
+fn write(ingress: u32, kind: u32, reason: u32, vpc_id: u32, policy_id: u32, flow: &Flow) {
+    let Some(state) = MONITOR_STATE.get_ptr_mut(0) else { return };
+    // SAFETY: as in `admit`.
+    let state = unsafe { &mut *state };
     let Some(mut entry) = MONITOR.reserve::<MonitorEvent>(0) else {
         state.lost += 1;
         return;
     };
     entry.write(MonitorEvent {
-        time_ns: now,
+        // SAFETY: a helper without arguments or side effects.
+        time_ns: unsafe { bpf_ktime_get_ns() },
         ingress,
         egress: flow.egress,
         vpc_id,
@@ -60,7 +74,6 @@ fn emit(rate: u32, ingress: u32, kind: u32, reason: u32, vpc_id: u32, policy_id:
         pad: [0; 2],
     });
     entry.submit(0);
-    state.used += 1;
     state.written += 1;
 }
 
@@ -83,6 +96,9 @@ fn eni_field(ifindex: u32, field: impl Fn(&Eni) -> u32) -> u32 {
 #[inline(always)]
 pub fn drop(ifindex: u32, reason: DropReason, flow: &Flow) {
     let Some(rate) = rate() else { return };
+    if !admit(rate) {
+        return;
+    }
     // The policy that decided: the sender's for egress rules, the
     // receiver's for ingress rules.
     let policy_id = match reason {
@@ -93,7 +109,7 @@ pub fn drop(ifindex: u32, reason: DropReason, flow: &Flow) {
         _ => 0,
     };
     let vpc_id = eni_field(ifindex, |e| e.vpc_id);
-    emit(rate, ifindex, MONITOR_KIND_DROP, reason as u32, vpc_id, policy_id, flow);
+    write(ifindex, MONITOR_KIND_DROP, reason as u32, vpc_id, policy_id, flow);
 }
 
 /// The first packet of a new connection of `vpc_id`, accepted by the
@@ -105,5 +121,7 @@ pub fn new_connection(flow: &Flow, vpc_id: u32, policy_id: u32) {
         return;
     }
     let Some(rate) = rate() else { return };
-    emit(rate, flow.ingress, MONITOR_KIND_NEW_CONNECTION, 0, vpc_id, policy_id, flow);
+    if admit(rate) {
+        write(flow.ingress, MONITOR_KIND_NEW_CONNECTION, 0, vpc_id, policy_id, flow);
+    }
 }
