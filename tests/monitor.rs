@@ -207,3 +207,26 @@ fn the_last_monitor_to_leave_turns_monitoring_off_also_on_ctrl_c() {
     assert!(ok, "Ctrl-C: the monitor did not end cleanly: {out}{err}");
     wait_monitoring(&d, false);
 }
+
+#[test]
+fn a_new_connection_a_group_accepts_shows_as_accepted_with_the_group_that_let_it_in() {
+    let d = Daemon::start();
+    let (web, app, _db, sg) = lab_with_closed_app(&d);
+    d.call("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("IpProtocol", "icmp"), ("PortRange", "-1/-1"), ("SourceCidrIp", "10.0.1.0/24")]);
+    let m = MonitorProc::spawn(&d, &["--json", "--count", "1", "--reason", "new_connection", "--instance", &app]);
+    wait_monitoring(&d, true);
+    assert!(ping(&web, APP, 2), "the group now lets web's ping in");
+    let (ok, out, err) = m.wait(Duration::from_secs(10));
+    assert!(ok, "vpc monitor failed: {out}{err}");
+    let e: Value = serde_json::from_str(out.trim()).unwrap_or_else(|x| panic!("not one JSON event ({x}): {out}"));
+    assert_eq!(e["Event"], "accept", "{e}");
+    assert_eq!(e["Reason"], "new_connection", "{e}");
+    assert_eq!(e["Protocol"], "icmp", "{e}");
+    assert_eq!(e["Source"], WEB.to_string(), "{e}");
+    assert_eq!(e["Destination"], APP.to_string(), "{e}");
+    assert_eq!(e["Ingress"]["InstanceId"], web.as_str(), "{e}");
+    assert_eq!(e["Egress"]["InstanceId"], app.as_str(), "{e}");
+    assert_eq!(e["DecidedBy"]["SecurityGroupIds"], serde_json::json!([sg]), "{e}");
+    let policy = port_of(&d, &app)["Policies"]["SgIngress"].as_u64();
+    assert_eq!(e["DecidedBy"]["PolicyId"].as_u64(), policy, "{e}");
+}
