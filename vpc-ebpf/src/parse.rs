@@ -62,21 +62,16 @@ pub const ICMP_ECHO_REQUEST: u8 = 8;
 pub const ICMP_ECHO_REPLY: u8 = 0;
 
 /// What the policies and the connection tracker need of a packet.
-/// `repr(C)` without padding: a copy holds no undefined bytes (which LLVM
-/// may spill as a partly undefined register, refused by the verifier).
-#[repr(C)]
 pub struct Flow {
     pub src: [u8; 4],
     pub dst: [u8; 4],
+    pub proto: u8,
     /// Source port (ICMP echo: the identifier).
     pub sport: u16,
     /// Destination port (ICMP echo: the identifier; other ICMP: 0).
     pub dport: u16,
-    pub proto: u8,
     /// TCP flags; ICMP type for ICMP.
     pub flags: u8,
-    /// Always 0.
-    pub pad: u16,
     /// Router port the packet came in on, once the pipeline recorded it
     /// (else 0; for `crate::monitor`).
     pub ingress: u32,
@@ -86,14 +81,14 @@ pub struct Flow {
 
 impl Flow {
     /// No flow (all zeros).
-    pub const NONE: Flow = Flow { src: [0; 4], dst: [0; 4], proto: 0, sport: 0, dport: 0, flags: 0, pad: 0, ingress: 0, egress: 0 };
+    pub const NONE: Flow = Flow { src: [0; 4], dst: [0; 4], proto: 0, sport: 0, dport: 0, flags: 0, ingress: 0, egress: 0 };
 }
 
 /// Reads ports (or the ICMP type and echo identifier) after the IPv4
 /// header. A non-first fragment carries no layer-4 header: ports 0.
 #[inline(always)]
 pub fn flow(ctx: &XdpContext, ip: &Ipv4Hdr) -> Result<Flow, DropReason> {
-    let mut f = Flow { src: ip.src_addr, dst: ip.dst_addr, proto: ip.proto as u8, sport: 0, dport: 0, flags: 0, pad: 0, ingress: 0, egress: 0 };
+    let mut f = Flow { src: ip.src_addr, dst: ip.dst_addr, proto: ip.proto as u8, sport: 0, dport: 0, flags: 0, ingress: 0, egress: 0 };
     let frag = u16::from_be_bytes(ip.frags) & 0x1fff;
     if frag != 0 {
         return Ok(f);
