@@ -16,6 +16,8 @@
 //!   ACL, with a security group (conntrack hit), with both), each a fixed
 //!   frame repeated, with the flow cache off (`Datapath::
 //!   load_keeping_headers(false)`: every repeat takes every lookup);
+//! - monitor: a frame every repeat of which is dropped by a security group,
+//!   with `vpc monitor`'s switch off and on (default budget), interleaved;
 //! - flow cache: the forwarded frames again with the flow cache on, as the
 //!   packets of an established flow meet it (the first run fills it);
 //! - rules: a TCP SYN the rules refuse (so each repeat runs the whole rule
@@ -261,6 +263,34 @@ fn main() {
     }
     let full: Vec<f64> = stage_ns[5].iter().zip(&base_ns).map(|(s, b)| (s + b) / b).collect();
     report.figure("stages", "full pipeline, slow path / XDP_PASS", "x", &full, "flow cache off: every lookup");
+
+    // --- monitoring (`vpc monitor`): every packet dropped (a refused SYN,
+    // the security group's drop path with its policy id), monitoring off
+    // and on at the default budget, interleaved in each round ---
+    let refused = &stages[6].1;
+    let rate = vpc_common::MONITOR_DEFAULT_RATE;
+    let (mut off_ns, mut on_ns, mut on_ratio) = (Vec::new(), Vec::new(), Vec::new());
+    let before = r.fx.dp.monitor_totals().unwrap();
+    for _ in 0..rounds {
+        let b = r.baseline(refused, repeat);
+        r.fx.dp.set_monitor(vpc_common::MonitorConfig { enabled: 0, rate }).unwrap();
+        let off = r.run("monitor off, refused SYN", refused, XDP_DROP);
+        r.fx.dp.set_monitor(vpc_common::MonitorConfig { enabled: 1, rate }).unwrap();
+        // An emptied ring: the events within budget are written, not lost.
+        r.fx.dp.monitor_events(usize::MAX).unwrap();
+        let on = r.run("monitor on, refused SYN", refused, XDP_DROP);
+        r.fx.dp.set_monitor(vpc_common::MonitorConfig { enabled: 0, rate }).unwrap();
+        off_ns.push(off - b);
+        on_ns.push(on - b);
+        on_ratio.push(on / off);
+    }
+    let seen = r.fx.dp.monitor_totals().unwrap();
+    assert!(seen.written > before.written, "monitoring on wrote no event: {seen:?}");
+    assert!(seen.suppressed > before.suppressed || smoke, "the budget suppressed nothing: {seen:?}");
+    r.fx.dp.monitor_events(usize::MAX).unwrap();
+    report.figure("monitor", "every packet dropped (SG), monitoring off", "ns over XDP_PASS", &off_ns, "one array read + branch");
+    report.figure("monitor", "every packet dropped (SG), monitoring on", "ns over XDP_PASS", &on_ns, &format!("{rate} events/s per CPU written, the rest counted"));
+    report.figure("monitor", "monitoring on / off, every packet dropped", "x", &on_ratio, "per-packet time, same round");
 
     // --- the same forwarded frames through the flow cache (established
     // flows: the first run takes the slow path and fills the cache) ---

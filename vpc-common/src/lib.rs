@@ -17,6 +17,7 @@ pub mod policy;
 pub mod conntrack;
 pub mod nat;
 pub mod counters;
+pub mod monitor;
 
 pub use maps::*;
 pub use route::*;
@@ -25,6 +26,7 @@ pub use policy::*;
 pub use conntrack::*;
 pub use nat::*;
 pub use counters::*;
+pub use monitor::*;
 
 #[cfg(feature = "user")]
 mod pod {
@@ -74,6 +76,12 @@ mod pod {
     unsafe impl aya::Pod for super::NatInKey {}
     // SAFETY: see above.
     unsafe impl aya::Pod for super::NatInValue {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::MonitorEvent {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::MonitorConfig {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::MonitorState {}
 }
 
 #[cfg(test)]
@@ -103,6 +111,9 @@ mod tests {
         assert_eq!(size_of::<CtEntry>(), 8 + 4 * 4);
         assert_eq!(size_of::<FlowKey>(), 5 * 4);
         assert_eq!(size_of::<FlowCacheEntry>(), 20 + 4 + 8 + 16 + 6 + 6 + 4);
+        assert_eq!(size_of::<MonitorEvent>(), 8 + 6 * 4 + 4 + 4 + 2 + 2 + 1 + 1 + 2);
+        assert_eq!(size_of::<MonitorConfig>(), 2 * 4);
+        assert_eq!(size_of::<MonitorState>(), 5 * 8);
     }
 
     #[test]

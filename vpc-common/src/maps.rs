@@ -55,8 +55,17 @@ pub mod map_names {
     /// the control plane after every change; a cached decision of another
     /// generation is void.
     pub const CONFIG_GENERATION: &str = "CONFIG_GENERATION";
+    /// `RingBuf` of [`super::MONITOR_RING_BYTES`]: drop and verdict events
+    /// ([`super::MonitorEvent`]) while `vpc monitor` runs.
+    pub const MONITOR: &str = "MONITOR";
+    /// `Array<MonitorConfig>` of one entry: monitoring on or off, and the
+    /// events each CPU may write per second.
+    pub const MONITOR_CONFIG: &str = "MONITOR_CONFIG";
+    /// `PerCpuArray<MonitorState>` of one entry: each CPU's budget window
+    /// and its written, suppressed and lost events.
+    pub const MONITOR_STATE: &str = "MONITOR_STATE";
     /// All of the above, for pinning.
-    pub const ALL: [&str; 21] = [
+    pub const ALL: [&str; 24] = [
         ENI_BY_PORT,
         ENI_COPY,
         ENI_BY_ADDRESS,
@@ -78,6 +87,9 @@ pub mod map_names {
         NAT_IN,
         FLOW_CACHE,
         CONFIG_GENERATION,
+        MONITOR,
+        MONITOR_CONFIG,
+        MONITOR_STATE,
     ];
 }
 

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use vpc_control::{
     api::signature::AccessKey,
     client::{self, Client, ClientError},
+    cli::monitor,
     daemon, lab,
     service::{self, DEFAULT_REGION_ID},
     table,
@@ -107,6 +108,38 @@ enum Command {
     },
     /// Print the datapath counters (the DescribeRouterStats action).
     Stats,
+    /// Stream why packets are dropped (and which new connections are
+    /// accepted): time, ports, instances, ENIs, 5-tuple, reason, and the
+    /// security groups or network ACL that decided. Monitoring is on while
+    /// a monitor runs; each CPU writes at most --rate events per second
+    /// (the rest are counted as suppressed, reported on exit).
+    Monitor {
+        /// Router namespace (default: the daemon's).
+        #[arg(long)]
+        namespace: Option<String>,
+        /// Only events to or from this instance's port.
+        #[arg(long, conflicts_with = "eni")]
+        instance: Option<String>,
+        /// Only events to or from this ENI's port.
+        #[arg(long)]
+        eni: Option<String>,
+        /// Only these reasons, comma-separated: drop reasons as `vpc stats`
+        /// names them (sg_ingress, acl_egress, no_route...) or new_connection.
+        #[arg(long, value_delimiter = ',')]
+        reason: Vec<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// Stop after this many events.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Events each CPU may write per second.
+        #[arg(long, default_value_t = vpc_common::MONITOR_DEFAULT_RATE)]
+        rate: u32,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        duration: Option<f64>,
+    },
     /// Remove a stopped daemon's router: its namespace, the instances'
     /// namespaces, the pinned programs and maps; with --state-dir, its state
     /// too. Forwarding stops.
@@ -253,6 +286,24 @@ fn run_client(cli: Cli) -> Result<(), (String, Value)> {
                 return Err(("InternalError".into(), json!({ "Code": "InternalError", "Message": m })));
             }
             print(&json!({ "InstancesRemoved": removed }), cli.output);
+        }
+        Command::Monitor { namespace, instance, eni, reason, json, count, rate, duration } => {
+            let opts = monitor::Options {
+                namespace,
+                instance,
+                eni,
+                reasons: reason,
+                json,
+                count,
+                rate,
+                duration: duration.map(std::time::Duration::from_secs_f64),
+            };
+            let (shown, totals) = monitor::run(&client, &opts, &mut std::io::stdout().lock())
+                .map_err(|e| (e.code(), json!({ "Code": e.code(), "Message": e.to_string() })))?;
+            eprintln!(
+                "{shown} events shown; the datapath wrote {}, suppressed {} over the rate, lost {} to a full ring",
+                totals.written, totals.suppressed, totals.lost
+            );
         }
         Command::Stats => {
             let v = client.call("DescribeRouterStats", &[]).map_err(fail)?;

@@ -14,6 +14,7 @@ use vpc_common::{
 
 use crate::{
     maps::CONNTRACK,
+    monitor,
     parse::{Flow, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, TCP_FIN, TCP_RST},
     policy,
 };
@@ -169,7 +170,10 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, always: bool) -> Re
         pad: 0,
     };
     match CONNTRACK.insert(&forward, &entry, BPF_NOEXIST as u64) {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            monitor::new_connection(flow, vpc_id, entry.ingress_policy);
+            Ok(())
+        }
         Err(EEXIST) => Ok(()),
         Err(_) => Err(DropReason::ConntrackFull),
     }

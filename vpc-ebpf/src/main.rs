@@ -1,8 +1,8 @@
 //! The datapath of the VPC router: thin entry points over one pipeline
 //! ([`pipeline`]), one concern per module in the order packets flow:
 //! parse, flow_cache, eni, route, policy, conntrack, edge (with nat),
-//! transmit (with icmp); arp beside them; packet, stats, maps, csum and
-//! log_limit underneath.
+//! transmit (with icmp); arp beside them; packet, stats, monitor, maps,
+//! csum and log_limit underneath.
 #![no_std]
 #![no_main]
 
@@ -15,6 +15,7 @@ mod flow_cache;
 mod icmp;
 mod log_limit;
 mod maps;
+mod monitor;
 mod nat;
 mod packet;
 mod parse;
@@ -67,6 +68,7 @@ fn route<P: Packet>(ctx: &P) -> u32 {
         Ok(verdict) => verdict,
         Err(reason) => {
             stats::drop(ifindex, reason);
+            monitor::drop(ifindex, reason, &flow);
             P::DROP
         }
     }

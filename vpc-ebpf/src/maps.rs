@@ -2,14 +2,14 @@
 use aya_ebpf::{
     bindings::BPF_F_MMAPABLE,
     macros::map,
-    maps::{Array, DevMapHash, HashMap, LpmTrie, PerCpuArray},
+    maps::{Array, DevMapHash, HashMap, LpmTrie, PerCpuArray, RingBuf},
 };
 use vpc_common::{
     Action, CtEntry, CtKey, FlowCacheEntry, DropReason, Egress, Eni, EniAddressKey, NatGateway, NatInKey, NatInValue,
     NatOutKey, NatOutValue, NextHop, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict, PortCounters,
     PublicAddress, RouteKey, SnatKey, SnatTarget, MAX_CONNECTIONS, MAX_ENI_ADDRESSES, MAX_NAT_GATEWAYS,
     MAX_NAT_MAPPINGS, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS, MAX_PORTS, MAX_PUBLIC_ADDRESSES, MAX_ROUTES,
-    MAX_SNAT_ENTRIES, ENI_FLAG_PORT, flow_cache,
+    MAX_SNAT_ENTRIES, ENI_FLAG_PORT, flow_cache, MonitorConfig, MonitorState, MONITOR_RING_BYTES,
 };
 
 /// Two copies of the ENI behind each router port, at `2 * ifindex + copy`
@@ -122,3 +122,15 @@ pub static FLOW_CACHE: PerCpuArray<FlowCacheEntry> = PerCpuArray::with_max_entri
 /// Index 0: the configuration generation (`vpc_common::map_names::CONFIG_GENERATION`).
 #[map]
 pub static CONFIG_GENERATION: Array<u32> = Array::with_max_entries(1, 0);
+
+/// Drop and verdict events for `vpc monitor` (`vpc_common::MonitorEvent`).
+#[map]
+pub static MONITOR: RingBuf = RingBuf::with_byte_size(MONITOR_RING_BYTES, 0);
+
+/// Index 0: monitoring on or off and its budget (`vpc_common::MonitorConfig`).
+#[map]
+pub static MONITOR_CONFIG: Array<MonitorConfig> = Array::with_max_entries(1, 0);
+
+/// Index 0, per CPU: the monitor's budget window and event counts.
+#[map]
+pub static MONITOR_STATE: PerCpuArray<MonitorState> = PerCpuArray::with_max_entries(1, 0);

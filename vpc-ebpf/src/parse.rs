@@ -71,18 +71,23 @@ pub struct Flow {
     pub dport: u16,
     /// TCP flags; ICMP type for ICMP.
     pub flags: u8,
+    /// Router port the packet came in on, once the pipeline recorded it
+    /// (else 0; for `crate::monitor`).
+    pub ingress: u32,
+    /// Router port the route chose, once known (else 0; for `crate::monitor`).
+    pub egress: u32,
 }
 
 impl Flow {
     /// No flow (all zeros).
-    pub const NONE: Flow = Flow { src: [0; 4], dst: [0; 4], proto: 0, sport: 0, dport: 0, flags: 0 };
+    pub const NONE: Flow = Flow { src: [0; 4], dst: [0; 4], proto: 0, sport: 0, dport: 0, flags: 0, ingress: 0, egress: 0 };
 }
 
 /// Reads ports (or the ICMP type and echo identifier) after the IPv4
 /// header. A non-first fragment carries no layer-4 header: ports 0.
 #[inline(always)]
 pub fn flow<P: Packet>(ctx: &P, ip: &Ipv4Hdr) -> Result<Flow, DropReason> {
-    let mut f = Flow { src: ip.src_addr, dst: ip.dst_addr, proto: ip.proto as u8, sport: 0, dport: 0, flags: 0 };
+    let mut f = Flow { src: ip.src_addr, dst: ip.dst_addr, proto: ip.proto as u8, sport: 0, dport: 0, flags: 0, ingress: 0, egress: 0 };
     let frag = u16::from_be_bytes(ip.frags) & 0x1fff;
     if frag != 0 {
         return Ok(f);

@@ -39,7 +39,12 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
         let (eth, ip) = unsafe { (&mut **eth, &mut **ip) };
         match parse::flow(pkt, ip) {
             Ok(f) => {
-                *flow = f;
+                // Volatile: `flow` stays one value in memory (its fields
+                // live until the entry point's drop path; kept in
+                // registers, LLVM spills partly undefined ones, which the
+                // verifier refuses).
+                // SAFETY: `flow` is a valid, exclusive reference.
+                unsafe { core::ptr::write_volatile(flow, Flow { ingress: ifindex, ..f }) };
                 flow_ok = true;
                 cache_key = flow_cache::key(ifindex, ip, flow);
             }
@@ -107,6 +112,7 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
         *unsafe { ENI_BY_ADDRESS.get(key) }.ok_or(DropReason::NoNeighbour)?
     };
 
+    flow.egress = egress.ifindex;
     if ip.ttl <= 1 {
         return icmp::time_exceeded(pkt, ifindex, eni.gateway_ip);
     }

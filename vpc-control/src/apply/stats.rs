@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::{
     apply::{self, ApplyError},
     datapath::Datapath,
+    model::Model,
 };
 
 /// Counters of one router port.
@@ -94,4 +95,76 @@ impl RouterStats {
         }
         s
     }
+}
+
+/// The numeric policy ids an ENI's port holds in the datapath (0: none).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct PortPolicies {
+    pub sg_ingress: u32,
+    pub sg_egress: u32,
+    pub acl_ingress: u32,
+    pub acl_egress: u32,
+}
+
+/// A router port and what it stands for in the cloud's ids (for `vpc
+/// monitor`, which sees ifindexes and numeric policy ids).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct RouterPort {
+    /// Router-side interface name.
+    pub port: String,
+    /// Its ifindex.
+    pub ifindex: u32,
+    /// Instance behind the port.
+    pub instance_id: String,
+    /// Its ENI.
+    pub network_interface_id: String,
+    /// Its VPC and vSwitch ("" if the model no longer has the instance).
+    pub vpc_id: String,
+    pub v_switch_id: String,
+    /// The ENI's security groups (the policy ids are compiled from all of them).
+    pub security_group_ids: Vec<String>,
+    /// The network ACL of the vSwitch ("" if none).
+    pub network_acl_id: String,
+    /// Policy ids in the datapath.
+    pub policies: PortPolicies,
+}
+
+/// The router's ports.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct RouterPorts {
+    /// Router namespace.
+    pub router_namespace: String,
+    pub ports: Vec<RouterPort>,
+}
+
+/// The ports of a running router, with the ids `model` gives them.
+pub fn ports(router: &apply::Router, model: &Model) -> Result<RouterPorts, ApplyError> {
+    let enis: BTreeMap<u32, vpc_common::Eni> = router.datapath().port_enis()?.into_iter().collect();
+    let mut ports = Vec::new();
+    for p in apply::router_ports(router.namespace())? {
+        let eni = enis.get(&p.ifindex).copied().unwrap_or_default();
+        let inst = model.instances.iter().find(|i| i.id == p.instance_id);
+        let vsw = inst.and_then(|i| model.vswitch(&i.vswitch_id));
+        ports.push(RouterPort {
+            port: p.name,
+            ifindex: p.ifindex,
+            network_interface_id: inst.map(|i| i.eni_id()).unwrap_or_default(),
+            instance_id: p.instance_id,
+            vpc_id: vsw.map(|v| v.vpc_id.clone()).unwrap_or_default(),
+            v_switch_id: vsw.map(|v| v.id.clone()).unwrap_or_default(),
+            security_group_ids: inst.map(|i| i.security_group_ids.clone()).unwrap_or_default(),
+            network_acl_id: vsw.and_then(|v| v.network_acl_id.clone()).unwrap_or_default(),
+            policies: PortPolicies {
+                sg_ingress: eni.sg_ingress,
+                sg_egress: eni.sg_egress,
+                acl_ingress: eni.acl_ingress,
+                acl_egress: eni.acl_egress,
+            },
+        });
+    }
+    ports.sort_by_key(|p| p.ifindex);
+    Ok(RouterPorts { router_namespace: router.namespace().to_string(), ports })
 }

@@ -2,4 +2,5 @@
 //! declarative lab file driven through the API, tables for people.
 pub mod client;
 pub mod lab;
+pub mod monitor;
 pub mod table;

@@ -2,6 +2,7 @@
 //! bpffs so they outlive the process), read and write map entries, attach the
 //! router program to ports, read the counters.
 pub mod direct;
+pub mod monitor;
 pub mod netns;
 pub mod ebpf_log;
 pub mod sweep;
@@ -145,7 +146,7 @@ fn expected_layout(name: &str, direct_slots: u32) -> Option<(MapType, u32, Optio
         MAX_CONNECTIONS, MAX_ENI_ADDRESSES, MAX_NAT_GATEWAYS, MAX_NAT_MAPPINGS, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS,
         MAX_PORTS, MAX_PUBLIC_ADDRESSES, MAX_ROUTES, MAX_SNAT_ENTRIES,
     };
-    use MapType::{Array, DevMapHash, Hash, LpmTrie, PerCpuArray};
+    use MapType::{Array, DevMapHash, Hash, LpmTrie, PerCpuArray, RingBuf};
     let sz = |n: usize| n as u32;
     Some(match name {
         map_names::ENI_BY_PORT => (Array, 4, Some(sz(size_of::<Eni>())), 2 * MAX_PORTS),
@@ -177,6 +178,9 @@ fn expected_layout(name: &str, direct_slots: u32) -> Option<(MapType, u32, Optio
         map_names::NAT_IN => (Hash, sz(size_of::<NatInKey>()), Some(sz(size_of::<NatInValue>())), MAX_NAT_MAPPINGS),
         map_names::FLOW_CACHE => (PerCpuArray, 4, Some(sz(size_of::<FlowCacheEntry>())), flow_cache::SLOTS),
         map_names::CONFIG_GENERATION => (Array, 4, Some(4), 1),
+        map_names::MONITOR => (RingBuf, 0, Some(0), vpc_common::MONITOR_RING_BYTES),
+        map_names::MONITOR_CONFIG => (Array, 4, Some(sz(size_of::<vpc_common::MonitorConfig>())), 1),
+        map_names::MONITOR_STATE => (PerCpuArray, 4, Some(sz(size_of::<vpc_common::MonitorState>())), 1),
         _ => return None,
     })
 }
@@ -1077,7 +1081,7 @@ impl Datapath {
     }
 
     /// The current ENI of every router port, as the maps hold it.
-    fn port_enis(&self) -> Result<Vec<(u32, Eni)>, DatapathError> {
+    pub fn port_enis(&self) -> Result<Vec<(u32, Eni)>, DatapathError> {
         let copies: Array<&MapData, u32> =
             Array::try_from(self.map(map_names::ENI_COPY)?).map_err(map_err(map_names::ENI_COPY))?;
         let enis: Array<&MapData, Eni> =
@@ -1331,6 +1335,9 @@ pub fn drop_detached_links(links_dir: &Path) -> Result<Vec<PathBuf>, DatapathErr
 
 /// Removes a router's pins (maps and links) from bpffs.
 pub fn unpin(router_namespace: &str) -> Result<(), DatapathError> {
+    // The registry of its monitors goes with the router (nothing to stop:
+    // without the pins they read nothing).
+    let _ = fs::remove_dir_all(monitor::registry_dir(router_namespace));
     let dir = pin_dir(router_namespace);
     match fs::remove_dir_all(&dir) {
         Ok(()) => Ok(()),

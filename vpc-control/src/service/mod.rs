@@ -271,6 +271,11 @@ pub const ACTIONS: &[ActionSpec] = &[
 /// action of the cloud's).
 pub const ROUTER_STATS: &str = "DescribeRouterStats";
 
+/// The router's ports with their instance, ENI, groups, network ACL and
+/// the datapath's policy ids (read by `vpc monitor`), served like
+/// [`ROUTER_STATS`].
+pub const ROUTER_PORTS: &str = "DescribeRouterPorts";
+
 /// The VPC API's action `name`, if it has one.
 fn found_vpc(name: &str) -> Option<&'static ActionSpec> {
     ACTIONS.iter().find(|a| a.name == name && a.product == Product::Vpc)
@@ -310,7 +315,7 @@ pub fn resolve(version: Option<&str>, name: &str) -> Result<&'static ActionSpec,
 
 /// Names of every action served.
 pub fn action_names() -> impl Iterator<Item = &'static str> {
-    ACTIONS.iter().map(|a| a.name).chain([ROUTER_STATS])
+    ACTIONS.iter().map(|a| a.name).chain([ROUTER_STATS, ROUTER_PORTS])
 }
 
 /// The model being read or changed by one call, and who is calling.
@@ -649,6 +654,11 @@ impl Service {
             let router = self.router.as_ref().ok_or_else(|| ApiError::internal("this service drives no router"))?;
             let s = stats::of(router)?;
             return Ok(Pending { body: serde_json::to_value(&s).map_err(ApiError::internal)?, after: None });
+        }
+        if action == ROUTER_PORTS && version.is_none_or(|v| v == Product::Vpc.version()) {
+            let router = self.router.as_ref().ok_or_else(|| ApiError::internal("this service drives no router"))?;
+            let p = stats::ports(router, &self.model)?;
+            return Ok(Pending { body: serde_json::to_value(&p).map_err(ApiError::internal)?, after: None });
         }
         let durable = self.store.durable();
         // After a failed flush the model may hold changes that are not on
