@@ -268,14 +268,15 @@ pub fn icmp_echo(dst_mac: [u8; 6], src_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Add
 /// The ICMP error (`kind`, `code`, and for fragmentation needed the
 /// next-hop `mtu`) the router sends back for `offending` (a frame it
 /// received from `to_mac`), from the vSwitch gateway `from`: its IPv4
-/// header and 8 bytes more quoted, as RFC 792 says.
+/// header and 8 bytes more quoted, as RFC 792 says (TCP: its 20-byte header).
 pub fn icmp_error(offending: &[u8], from: Ipv4Addr, kind: u8, code: u8, mtu: u16) -> Vec<u8> {
     let to_mac: [u8; 6] = offending[6..12].try_into().unwrap();
     let router_mac: [u8; 6] = offending[0..6].try_into().unwrap();
     let to = Ipv4Addr::new(offending[26], offending[27], offending[28], offending[29]);
     let mut icmp = vec![kind, code, 0, 0, 0, 0];
     icmp.extend_from_slice(&mtu.to_be_bytes());
-    icmp.extend_from_slice(&offending[14..14 + 28]);
+    let quote = if offending[23] == 6 { 40 } else { 28 };
+    icmp.extend_from_slice(&offending[14..14 + quote]);
     let c = inet_csum(&icmp);
     icmp[2..4].copy_from_slice(&c.to_be_bytes());
     let mut f = ipv4_frame(to_mac, router_mac, from, to, 64, 1, &icmp);

@@ -31,10 +31,11 @@ const FRAG_NEEDED: u8 = 4;
 const TIME_EXCEEDED: u8 = 11;
 /// Bytes of the new IPv4 and ICMP headers put in front of the quote.
 const GROW: u32 = 28;
-/// Bytes of the offending packet quoted: its IPv4 header and 8 bytes more.
+/// Bytes of the offending packet quoted: its IPv4 header and 8 bytes more
+/// (RFC 792), or for TCP its whole 20-byte header: a socket buffer whose
+/// TCP checksum is left to offload cannot be cut inside that header.
 const QUOTE: usize = 28;
-/// Length of the error frame.
-const FRAME: usize = EthHdr::LEN + 20 + 8 + QUOTE;
+const QUOTE_TCP: usize = 40;
 
 /// Credit one error costs, in ns of elapsed time.
 const COST_NS: u64 = 1_000_000_000 / PER_SECOND;
@@ -124,22 +125,48 @@ fn answer<P: Packet>(
     }
     let (to_mac, from_mac) = (read_mac(&eth.src_addr), read_mac(&eth.dst_addr));
     let to_ip = ip.src_addr;
-    pkt.reshape(EthHdr::LEN as u32 + QUOTE as u32, GROW)?;
+    let header = Header { to_mac, from_mac, from_ip: gateway, to_ip, kind, code, mtu };
+    let len = if ip.proto == 6 {
+        write::<P, QUOTE_TCP, { EthHdr::LEN + 28 + QUOTE_TCP }>(pkt, &header)?
+    } else {
+        write::<P, QUOTE, { EthHdr::LEN + 28 + QUOTE }>(pkt, &header)?
+    };
+    stats::drop(ifindex, reason);
+    stats::action(sent);
+    stats::tx(ifindex, len);
+    Ok(pkt.hairpin())
+}
 
+/// What an error says, besides the quote.
+struct Header {
+    to_mac: (u32, u16),
+    from_mac: (u32, u16),
+    from_ip: [u8; 4],
+    to_ip: [u8; 4],
+    kind: u8,
+    code: u8,
+    mtu: u16,
+}
+
+/// Turns the packet into the error frame of `FRAME` bytes quoting its
+/// first `Q` bytes from the IPv4 header on; returns the frame's length.
+#[inline(always)]
+fn write<P: Packet, const Q: usize, const FRAME: usize>(pkt: &P, h: &Header) -> Result<u64, DropReason> {
+    pkt.reshape((EthHdr::LEN + Q) as u32, GROW)?;
     let frame: *mut [u8; FRAME] = ptr_at(pkt, 0)?;
     // SAFETY: FRAME bytes are within the packet (ptr_at); the two MACs are
     // its first 12 bytes.
     let f = unsafe {
-        write_mac(&mut *(frame as *mut [u8; 6]), to_mac);
-        write_mac(&mut *((frame as *mut u8).add(6) as *mut [u8; 6]), from_mac);
+        write_mac(&mut *(frame as *mut [u8; 6]), h.to_mac);
+        write_mac(&mut *((frame as *mut u8).add(6) as *mut [u8; 6]), h.from_mac);
         &mut *frame
     };
     f[12] = 0x08;
     f[13] = 0x00;
-    let total = (20 + 8 + QUOTE) as u16;
+    let total = (20 + 8 + Q) as u16;
+    let (g, t) = (h.from_ip, h.to_ip);
     let ipb: [u8; 20] = [
-        0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0, 0, 64, 1, 0, 0,
-        gateway[0], gateway[1], gateway[2], gateway[3], to_ip[0], to_ip[1], to_ip[2], to_ip[3],
+        0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0, 0, 64, 1, 0, 0, g[0], g[1], g[2], g[3], t[0], t[1], t[2], t[3],
     ];
     let mut i = 0;
     while i < 20 {
@@ -150,7 +177,7 @@ fn answer<P: Packet>(
     f[EthHdr::LEN + 10] = c[0];
     f[EthHdr::LEN + 11] = c[1];
     let o = EthHdr::LEN + 20;
-    let icmpb: [u8; 8] = [kind, code, 0, 0, 0, 0, (mtu >> 8) as u8, mtu as u8];
+    let icmpb: [u8; 8] = [h.kind, h.code, 0, 0, 0, 0, (h.mtu >> 8) as u8, h.mtu as u8];
     let mut i = 0;
     while i < 8 {
         f[o + i] = icmpb[i];
@@ -159,11 +186,7 @@ fn answer<P: Packet>(
     let c = checksum(&f[o..FRAME]);
     f[o + 2] = c[0];
     f[o + 3] = c[1];
-
-    stats::drop(ifindex, reason);
-    stats::action(sent);
-    stats::tx(ifindex, FRAME as u64);
-    Ok(pkt.hairpin())
+    Ok(FRAME as u64)
 }
 
 /// The Internet checksum of `b` (an even number of bytes), as stored.

@@ -29,7 +29,7 @@ enum Cmd {
         args: Vec<String>,
     },
     /// Set up, then run the demo lab: a `vpc daemon`, the lab built through
-    /// its API, ping and TCP through the XDP router, the counters; removed at
+    /// its API, ping, traceroute and TCP through the router, the counters; removed at
     /// the end unless --keep.
     Lab {
         /// Leave the daemon and the lab running.
@@ -385,13 +385,15 @@ fn lab(keep: bool) -> Result<()> {
         run(&mut vpc_cmd(&["-o", "table", "DescribeInstances", "--RegionId", "cn-hangzhou"]))?;
         println!("\n== web (10.0.1.10, vSwitch web) pings app (10.0.2.10, vSwitch app) across vSwitches");
         run(&mut in_ns(&web, &["ping", "-c", "5", "-i", "0.2", "10.0.2.10"]))?;
+        println!("\n== traceroute from web to app: the router is one hop (ICMP time exceeded from web's vSwitch gateway)");
+        run(&mut in_ns(&web, &["traceroute", "-n", "-q", "1", "-w", "2", "-m", "4", "10.0.2.10"]))?;
         println!("\n== app pings db (10.0.2.20) in the same vSwitch");
         run(&mut in_ns(&app, &["ping", "-c", "3", "-i", "0.2", "10.0.2.20"]))?;
         println!("\n== TCP: iperf3 from web to app, 3 seconds");
         run(&mut in_ns(&app, &["iperf3", "-s", "-1", "-D", "-I", "/run/vpc-lab-iperf3.pid"]))?;
         std::thread::sleep(std::time::Duration::from_millis(500));
         run(&mut in_ns(&web, &["iperf3", "-c", "10.0.2.10", "-t", "3"]))?;
-        println!("\n== The internet: an EIP for web (AllocateEipAddress, AssociateEipAddress), 1:1 NAT in XDP");
+        println!("\n== The internet: an EIP for web (AllocateEipAddress, AssociateEipAddress), 1:1 NAT in the datapath");
         let eip: serde_json::Value =
             serde_json::from_str(&output(&mut vpc_cmd(&["AllocateEipAddress", "--RegionId", "cn-hangzhou"])).context("AllocateEipAddress failed")?)?;
         let (allocation, address) = (
