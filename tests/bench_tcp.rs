@@ -34,10 +34,16 @@
 //! groups above grown to 100 rules on the server plus a network ACL of 100
 //! entries on its vSwitch (the flow allowed by the last of each), against
 //! Linux + nftables with the same rules (bench::nftables_ruleset:
-//! conntrack, established accepted, then the linear rules) and Linux
-//! forwarding without rules. The client namespace has a wide ephemeral
-//! port range and tcp_tw_reuse=1 (the client closes first and keeps the
-//! TIME_WAIT).
+//! conntrack, established accepted, then the linear rules), Linux
+//! forwarding without rules and the one-veth pair. The client namespaces
+//! have a wide ephemeral port range and tcp_tw_reuse=1 (the client closes
+//! first and keeps the TIME_WAIT). Besides the rate, the CPU time of this
+//! process per connection: client and server threads, and the kernel's
+//! work on them (veth, the router's program, netfilter: softirq work runs
+//! on the thread that raised it, and is charged to it, unless ksoftirqd
+//! takes it over); less the one-veth pair's in the same round, it is what
+//! the router hop costs, which the rate hides when the end hosts' TCP
+//! stacks, sharing the same two cores, dominate.
 use std::{
     collections::BTreeMap,
     io::{Read, Write},
@@ -196,10 +202,6 @@ impl Bench {
         ] {
             sysctl(&router, key, value);
         }
-        // Many short connections from one address to one port: every
-        // ephemeral port, and TIME_WAIT ports reused after a second.
-        sysctl(&client, "net.ipv4.ip_local_port_range", "1024 65535");
-        sysctl(&client, "net.ipv4.tcp_tw_reuse", "1");
 
         let direct_client = namespace("vpcb-tcpdc");
         let direct_server = namespace("vpcb-tcpds");
@@ -208,6 +210,12 @@ impl Bench {
             ns.ip(&["link", "set", "lo", "up"]);
             ns.ip(&["link", "set", "eth0", "up"]);
             ns.ip(&["addr", "add", addr, "dev", "eth0"]);
+        }
+        // Many short connections from one address to one port: every
+        // ephemeral port, and TIME_WAIT ports reused after a second.
+        for ns in [&client, &direct_client] {
+            sysctl(ns, "net.ipv4.ip_local_port_range", "1024 65535");
+            sysctl(ns, "net.ipv4.tcp_tw_reuse", "1");
         }
 
         let base = Model::from_toml(MODEL).unwrap().with_system_route_tables();
@@ -463,11 +471,36 @@ fn connects(client: &str, port: u16) -> bool {
     TcpStream::connect_timeout(&SocketAddr::from((SERVER, port)), Duration::from_millis(300)).is_ok()
 }
 
+/// CPU time (user + system) this process has used, in microseconds.
+fn process_cpu_us() -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct it is given.
+    let u = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, &mut u), 0, "getrusage");
+        u
+    };
+    let us = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+    us(u.ru_utime) + us(u.ru_stime)
+}
+
+/// One run of the connections bench.
+struct ConnRun {
+    /// Completed connections per second.
+    rate: f64,
+    /// Connections that failed (refused, reset or timed out).
+    failed: u64,
+    /// CPU time of this process (client and server threads, and the
+    /// softirq work the kernel did on them: veth, the router's program or
+    /// netfilter) per completed connection, in microseconds.
+    cpu_us: f64,
+}
+
 /// Connections per second from `WORKERS` threads in namespace `ns` to the
-/// server for `seconds`, and how many failed.
-fn connections(ns: &str, seconds: f64) -> (f64, u64) {
+/// server for `seconds`.
+fn connections(ns: &str, seconds: f64) -> ConnRun {
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
+    let cpu = process_cpu_us();
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(seconds);
     let workers: Vec<_> = (0..WORKERS)
@@ -495,13 +528,17 @@ fn connections(ns: &str, seconds: f64) -> (f64, u64) {
         w.join().unwrap();
     }
     let elapsed = start.elapsed().as_secs_f64();
-    (done.load(Ordering::Relaxed) as f64 / elapsed, failed.load(Ordering::Relaxed))
+    let cpu = process_cpu_us() - cpu;
+    let done = done.load(Ordering::Relaxed) as f64;
+    ConnRun { rate: done / elapsed, failed: failed.load(Ordering::Relaxed), cpu_us: cpu / done.max(1.0) }
 }
 
-/// Values of one figure over the rounds, with failures noted.
+/// Values of one figure over the rounds (and the CPU per connection),
+/// with failures noted.
 #[derive(Default)]
 struct Series {
     values: Vec<f64>,
+    cpu_us: Vec<f64>,
     failed: u64,
 }
 
@@ -566,6 +603,7 @@ fn main() {
     );
     b.set_policies(n, true);
     let server = ConnServer::start(&b.server.0);
+    let direct_server = ConnServer::start(&b.direct_server.0);
     // A port the rules do not open, with a listener: connections to it
     // show the policies are in force.
     let closed_port = PORT + 1;
@@ -573,33 +611,54 @@ fn main() {
         let _in = NetnsGuard::enter(&b.server.0).unwrap();
         TcpListener::bind((SERVER, closed_port)).unwrap_or_else(|e| panic!("bind: {e}"))
     };
-    let conn_modes: [(Mode, bool, String); 4] = [
-        (Mode::Tc, false, format!("ours (tc), ACL + SG {n} rules each")),
-        (Mode::Xdp, false, format!("ours (XDP), ACL + SG {n} rules each")),
-        (Mode::Linux, true, format!("Linux + nftables, conntrack + {n} + {n} rules")),
-        (Mode::Linux, false, "Linux forwarding (no rules)".to_string()),
+    // (router mode, nftables rules loaded, name); no mode: the one-veth pair.
+    let conn_modes: [(Option<Mode>, bool, String); 5] = [
+        (Some(Mode::Tc), false, format!("ours (tc), ACL + SG {n} rules each")),
+        (Some(Mode::Xdp), false, format!("ours (XDP), ACL + SG {n} rules each")),
+        (Some(Mode::Linux), true, format!("Linux + nftables, conntrack + {n} + {n} rules")),
+        (Some(Mode::Linux), false, "Linux forwarding (no rules)".to_string()),
+        (None, false, "no router (one veth)".to_string()),
     ];
     let mut conns: Vec<Series> = conn_modes.iter().map(|_| Series::default()).collect();
     for round in 0..=rounds {
-        for (k, (mode, nftables, _)) in conn_modes.iter().enumerate() {
-            b.set_mode(*mode);
-            bench::nftables(&b.router.0, nftables.then_some(nft.as_str()));
-            if round == 0 {
-                let filtered = *mode != Mode::Linux || *nftables;
-                assert_eq!(connects(&b.client.0, closed_port), !filtered, "{}: port {closed_port} (not allowed by the rules)", conn_modes[k].2);
-            }
+        for (k, (mode, nftables, name)) in conn_modes.iter().enumerate() {
+            let client = match mode {
+                Some(mode) => {
+                    b.set_mode(*mode);
+                    bench::nftables(&b.router.0, nftables.then_some(nft.as_str()));
+                    if round == 0 {
+                        let filtered = *mode != Mode::Linux || *nftables;
+                        assert_eq!(connects(&b.client.0, closed_port), !filtered, "{name}: port {closed_port} (not allowed by the rules)");
+                    }
+                    &b.client.0
+                }
+                None => &b.direct_client.0,
+            };
             // Round 0 warms up (a short run, not recorded).
-            let (rate, failed) = connections(&b.client.0, if round == 0 { 0.2 } else { seconds as f64 });
+            let run = connections(client, if round == 0 { 0.2 } else { seconds as f64 });
             if round > 0 {
-                conns[k].values.push(rate);
-                conns[k].failed += failed;
+                conns[k].values.push(run.rate);
+                conns[k].cpu_us.push(run.cpu_us);
+                conns[k].failed += run.failed;
             }
         }
     }
     bench::nftables(&b.router.0, None);
     drop(server);
+    drop(direct_server);
     for (k, (_, _, name)) in conn_modes.iter().enumerate() {
         report.figure("tcp", &format!("new TCP connections/s: {name}"), "conn/s", &conns[k].values, &conns[k].note());
+    }
+    // CPU per connection: this process's (client, server, and the softirq
+    // work done on their threads, where the router runs), less that of the
+    // one-veth pair in the same round: what the router's hop costs.
+    let direct_cpu = &conns[4].cpu_us;
+    for (k, (_, _, name)) in conn_modes.iter().enumerate() {
+        report.figure("tcp", &format!("CPU per new TCP connection: {name}"), "us", &conns[k].cpu_us, "client + server + kernel work on their threads");
+        if k < 4 {
+            let hop: Vec<f64> = conns[k].cpu_us.iter().zip(direct_cpu).map(|(x, d)| x - d).collect();
+            report.figure("tcp", &format!("CPU per new TCP connection over no router: {name}"), "us", &hop, "the router hop's cost");
+        }
     }
     let what = "new TCP connections/s";
     report.figure("ratios", &format!("{what}: ours (tc) / nftables"), "x", &ratios(&conns[0].values, &conns[2].values), "");
