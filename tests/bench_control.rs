@@ -241,14 +241,35 @@ fn actions_per_second(d: &Daemon, lab: &Lab, clients: usize, actions: usize) -> 
     (per_client * clients) as f64 / started.elapsed().as_secs_f64()
 }
 
+/// The daemon's router program, XDP or tc (whichever its mode attached).
+enum RouterProgram {
+    Xdp(aya::programs::Xdp),
+    Tc(aya::programs::SchedClassifier),
+}
+
+impl RouterProgram {
+    /// The verdict for `frame` in on port `ifindex`, as an XDP verdict
+    /// (tc: TC_ACT_SHOT is XDP_DROP, TC_ACT_REDIRECT XDP_REDIRECT).
+    fn verdict(&self, ifindex: u32, frame: &[u8]) -> u32 {
+        match self {
+            RouterProgram::Xdp(p) => vpc_tests::test_run(p, ifindex, frame).0,
+            RouterProgram::Tc(p) => match vpc_tests::test_run_tc(p, ifindex, frame).0 {
+                vpc_tests::TC_ACT_SHOT => XDP_DROP,
+                vpc_tests::TC_ACT_REDIRECT => XDP_REDIRECT,
+                other => other,
+            },
+        }
+    }
+}
+
 /// The daemon's router program, opened from the pinned link of a router port.
-fn router_program(namespace: &str) -> aya::programs::Xdp {
+fn router_program(namespace: &str) -> RouterProgram {
     let links = PathBuf::from(vpc_control::datapath::BPFFS_ROOT).join(namespace).join("links");
     let pin = std::fs::read_dir(&links)
         .unwrap_or_else(|e| panic!("{}: {e}", links.display()))
         .flatten()
         .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with("-router"))
+        .find(|p| p.to_string_lossy().ends_with("-router") || p.to_string_lossy().ends_with("-router-tc"))
         .expect("a pinned router link");
     let link = aya::programs::links::FdLink::from(aya::programs::links::PinnedLink::from_pin(&pin).expect("open the pinned link"));
     let id = link.info().expect("link info").program_id();
@@ -256,8 +277,17 @@ fn router_program(namespace: &str) -> aya::programs::Xdp {
         .flatten()
         .find(|p| p.id() == id)
         .expect("the linked program is loaded");
-    aya::programs::Xdp::from_program_info(info, Cow::Borrowed("vpc_router"), aya_obj::programs::XdpAttachType::Interface)
-        .expect("open the router program")
+    if pin.to_string_lossy().ends_with("-router-tc") {
+        RouterProgram::Tc(
+            aya::programs::SchedClassifier::from_program_info(info, Cow::Borrowed("vpc_router_tc"))
+                .expect("open the router tc program"),
+        )
+    } else {
+        RouterProgram::Xdp(
+            aya::programs::Xdp::from_program_info(info, Cow::Borrowed("vpc_router"), aya_obj::programs::XdpAttachType::Interface)
+                .expect("open the router program"),
+        )
+    }
 }
 
 /// Milliseconds from the start of each call to the flipped verdict, and of
@@ -283,7 +313,7 @@ fn change_to_enforcement(d: &Daemon, lab: &Lab, changes: usize) -> (Vec<f64>, Ve
             let mut probe = || {
                 sport = if sport == u16::MAX { 1024 } else { sport + 1 };
                 let f = l4_frame(ROUTER_MAC, client_mac, "10.0.1.20".parse().unwrap(), "10.0.1.10".parse().unwrap(), 17, sport, 5353, 0);
-                vpc_tests::test_run(&prog, client_port, &f).0
+                prog.verdict(client_port, &f)
             };
             while let Ok((want, t0)) = want_rx.recv() {
                 loop {

@@ -7,12 +7,18 @@
 //! (vpc-ebpf/src/bench.rs) run by BPF_PROG_TEST_RUN in live-frames mode on
 //! g0: every frame is XDP_TXed into r0. The sink is `bench_sink` on s0,
 //! counting and dropping what arrives (its XDP program is also what makes
-//! veth s0 accept frames redirected into r1). The whole loop runs on CPU 0
-//! (this thread pinned; veth NAPI runs where the frames are sent), so it is
-//! closed: no queue overflows, rate = frames received / wall time.
+//! veth s0 accept frames redirected into r1); in the router's tc mode,
+//! `bench_sink_tc` at s0's tcx ingress counts instead (a socket buffer
+//! bpf_redirect_peer'd into s0 never passes its XDP program). The whole
+//! loop runs on CPU 0 (this thread pinned; veth NAPI runs where the frames
+//! are sent), so it is closed: no queue overflows, rate = frames received /
+//! wall time.
 //!
 //! Modes, interleaved within each round (the ratio is taken per round):
-//! XDP_DROP on r0 (the ceiling); our router, routes only, against Linux
+//! XDP_DROP on r0 (the ceiling); our router, routes only, as XDP and as tc
+//! (`vpc_router_tc` at the tcx ingress of r0 and r1: the generator's frames
+//! reach r0 as XDP frames, and with GRO on r0 the kernel makes socket
+//! buffers of them, which tc sees), against Linux
 //! forwarding (GRO on r0, ip_forward=1); our router with a network ACL of N
 //! entries on the sink's vSwitch and a security group of N rules on the sink
 //! against nftables with the same rules (conntrack + N linear rules), one
@@ -28,7 +34,11 @@ use std::{
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, PerCpuArray},
-    programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp, XdpMode, xdp::XdpLinkId},
+    programs::{
+        LinkOrder, SchedClassifier, TcAttachType, TestRun, TestRunAttrs, TestRunOptions, Xdp, XdpMode,
+        tc::{SchedClassifierLinkId, TcAttachOptions},
+        xdp::XdpLinkId,
+    },
 };
 use ipnet::Ipv4Net;
 use vpc_control::{
@@ -40,7 +50,7 @@ use vpc_control::{
 };
 use vpc_tests::{
     ScratchNs,
-    bench::{self, Report, median},
+    bench::{self, Report, median, ratios},
     inet_csum,
 };
 
@@ -128,10 +138,21 @@ fn pin_to_cpu0() {
 enum Router {
     /// XDP_DROP (the sink program) on r0.
     XdpDrop,
-    /// Our router program on r0 and r1.
+    /// Our router's XDP program on r0 and r1.
     Ours,
+    /// Our router's tc program at the tcx ingress of r0 and r1 (and the tc
+    /// sink at s0's).
+    OursTc,
     /// No XDP on r0: the Linux stack forwards.
     Linux,
+}
+
+/// A program attached by [`Pipeline::set_mode`].
+enum Link {
+    /// An XDP program: "router" (ours) or a bench program by name.
+    Xdp(&'static str, XdpLinkId),
+    /// A tcx program: "router" (ours) or a bench program by name.
+    Tc(&'static str, SchedClassifierLinkId),
 }
 
 /// The bench topology. Its namespaces (and with them the veths, XDP
@@ -140,7 +161,7 @@ enum Router {
 struct Pipeline {
     generator: ScratchNs,
     router: ScratchNs,
-    _sink: ScratchNs,
+    sink: ScratchNs,
     g0: u32,
     tools: Ebpf,
     dp: Datapath,
@@ -149,7 +170,7 @@ struct Pipeline {
     /// The entries written for the current model (without extra routes).
     written: MapEntries,
     mode: Option<Router>,
-    links: Vec<(&'static str, XdpLinkId)>,
+    links: Vec<Link>,
     /// Frames sent per second in the last measurement of each mode (to size the next).
     last_rate: BTreeMap<String, f64>,
     seconds: f64,
@@ -194,6 +215,10 @@ impl Pipeline {
             p.load().unwrap_or_else(|e| panic!("loading {name}: {e}"));
         }
         {
+            let p: &mut SchedClassifier = tools.program_mut("bench_sink_tc").unwrap().try_into().unwrap();
+            p.load().unwrap_or_else(|e| panic!("loading bench_sink_tc: {e}"));
+        }
+        {
             let _in = NetnsGuard::enter(&generator.0).unwrap();
             let p: &mut Xdp = tools.program_mut("bench_generator").unwrap().try_into().unwrap();
             // Live frames need an XDP program on the device they are sent from.
@@ -216,7 +241,7 @@ impl Pipeline {
         let mut p = Pipeline {
             generator,
             router,
-            _sink: sink,
+            sink,
             g0,
             tools,
             dp,
@@ -268,11 +293,16 @@ impl Pipeline {
             return;
         }
         let _in = NetnsGuard::enter(&self.router.0).unwrap();
-        for (prog, id) in self.links.drain(..) {
-            match prog {
-                "router" => self.dp.router_program().unwrap().detach(id).unwrap(),
-                name => {
+        for link in self.links.drain(..) {
+            match link {
+                Link::Xdp("router", id) => self.dp.router_program().unwrap().detach(id).unwrap(),
+                Link::Xdp(name, id) => {
                     let p: &mut Xdp = self.tools.program_mut(name).unwrap().try_into().unwrap();
+                    p.detach(id).unwrap();
+                }
+                Link::Tc("router", id) => self.dp.router_tc_program().unwrap().detach(id).unwrap(),
+                Link::Tc(name, id) => {
+                    let p: &mut SchedClassifier = self.tools.program_mut(name).unwrap().try_into().unwrap();
                     p.detach(id).unwrap();
                 }
             }
@@ -280,20 +310,33 @@ impl Pipeline {
         match mode {
             Router::XdpDrop => {
                 let p: &mut Xdp = self.tools.program_mut("bench_sink").unwrap().try_into().unwrap();
-                self.links.push(("bench_sink", p.attach("r0", XdpMode::Driver).unwrap()));
+                self.links.push(Link::Xdp("bench_sink", p.attach("r0", XdpMode::Driver).unwrap()));
             }
             Router::Ours => {
                 for port in ["r0", "r1"] {
                     let id = self.dp.router_program().unwrap().attach(port, XdpMode::Driver).unwrap();
-                    self.links.push(("router", id));
+                    self.links.push(Link::Xdp("router", id));
                 }
+            }
+            Router::OursTc => {
+                let tcx = || TcAttachOptions::TcxOrder(LinkOrder::default());
+                for port in ["r0", "r1"] {
+                    let id = self.dp.router_tc_program().unwrap().attach_with_options(port, TcAttachType::Ingress, tcx()).unwrap();
+                    self.links.push(Link::Tc("router", id));
+                }
+                // Attaching resolves the name in the thread's namespace
+                // (detaching goes by the link, wherever it is).
+                let _in_sink = NetnsGuard::enter(&self.sink.0).unwrap();
+                let p: &mut SchedClassifier = self.tools.program_mut("bench_sink_tc").unwrap().try_into().unwrap();
+                let id = p.attach_with_options("s0", TcAttachType::Ingress, tcx()).unwrap();
+                self.links.push(Link::Tc("bench_sink_tc", id));
             }
             Router::Linux => {}
         }
         self.mode = Some(mode);
     }
 
-    /// Frames the sink program has counted (r0 in XDP_DROP mode, else s0).
+    /// Frames the sink programs have counted (r0 in XDP_DROP mode, else s0).
     fn received(&self) -> u64 {
         let m: PerCpuArray<_, u64> = PerCpuArray::try_from(self.tools.map("SINK_FRAMES").unwrap()).unwrap();
         m.get(&0, 0).unwrap().iter().sum()
@@ -333,14 +376,7 @@ impl Pipeline {
 
     /// Loads an nftables ruleset into the router namespace (None: flush).
     fn nftables(&self, ruleset: Option<&str>) {
-        let _ = vpc_control::netns::exec(&self.router.0, "nft", &["flush", "ruleset"]);
-        if let Some(r) = ruleset {
-            let file = std::env::temp_dir().join(format!("{}.nft", self.router.0));
-            std::fs::write(&file, r).unwrap();
-            let out = vpc_control::netns::exec(&self.router.0, "nft", &["-f", file.to_str().unwrap()]);
-            let _ = std::fs::remove_file(&file);
-            out.unwrap_or_else(|e| panic!("nft -f: {e}"));
-        }
+        bench::nftables(&self.router.0, ruleset);
     }
 
     /// Installs `prefixes` in the router namespace's FIB via the sink (None:
@@ -436,8 +472,8 @@ impl Series {
     }
 }
 
-fn ratios(a: &Series, b: &Series) -> Vec<f64> {
-    a.values.iter().zip(&b.values).map(|(x, y)| x / y).collect()
+fn ratio(a: &Series, b: &Series) -> Vec<f64> {
+    ratios(&a.values, &b.values)
 }
 
 fn main() {
@@ -452,28 +488,33 @@ fn main() {
     // Warm-up: size each mode's run (the first measurement of a key only calibrates).
     let mut drop = Series::new();
     let mut ours = Series::new();
+    let mut ours_tc = Series::new();
     let mut linux = Series::new();
     for round in 0..=rounds {
         let d = p.measure("drop", Router::XdpDrop);
         let o = p.measure("ours", Router::Ours);
+        let t = p.measure("ours-tc", Router::OursTc);
         let l = p.measure("linux", Router::Linux);
         if round > 0 {
             drop.push(d);
             ours.push(o);
+            ours_tc.push(t);
             linux.push(l);
         }
     }
     report.figure("pipeline", "XDP_DROP on the router port (ceiling)", "Mpps", &drop.values, &drop.note());
-    report.figure("pipeline", "our router, routes only", "Mpps", &ours.values, &ours.note());
+    report.figure("pipeline", "our router (XDP), routes only", "Mpps", &ours.values, &ours.note());
+    report.figure("pipeline", "our router (tc), routes only", "Mpps", &ours_tc.values, &ours_tc.note());
     report.figure("pipeline", "Linux forwarding", "Mpps", &linux.values, &linux.note());
-    report.figure("ratios", "our router / Linux forwarding", "x", &ratios(&ours, &linux), "");
-    report.figure("ratios", "our router / XDP_DROP ceiling", "x", &ratios(&ours, &drop), "");
+    report.figure("ratios", "our router (XDP) / Linux forwarding", "x", &ratio(&ours, &linux), "");
+    report.figure("ratios", "our router (tc) / Linux forwarding", "x", &ratio(&ours_tc, &linux), "");
+    report.figure("ratios", "our router (XDP) / XDP_DROP ceiling", "x", &ratio(&ours, &drop), "");
 
     for n in rule_counts {
         let (ours, nft) = p.ours_vs_nftables(*n, 0, rounds);
         report.figure("pipeline", &format!("our router, ACL + SG, {n} rules each"), "Mpps", &ours.values, &ours.note());
         report.figure("pipeline", &format!("Linux + nftables, conntrack + {n} + {n} rules"), "Mpps", &nft.values, &nft.note());
-        report.figure("ratios", &format!("ACL + SG {n} rules: ours / nftables"), "x", &ratios(&ours, &nft), "");
+        report.figure("ratios", &format!("ACL + SG {n} rules: ours / nftables"), "x", &ratio(&ours, &nft), "");
         report.point("pipeline: rules", "our router (ACL + SG)", *n as f64, "Mpps", &ours.values);
         report.point("pipeline: rules", "Linux + nftables", *n as f64, "Mpps", &nft.values);
     }
@@ -487,7 +528,7 @@ fn main() {
         let what = format!("ACL + SG, {n} rules each, {flows} flows");
         report.figure("pipeline", &format!("our router, {what}"), "Mpps", &ours.values, &ours.note());
         report.figure("pipeline", &format!("Linux + nftables, {what}"), "Mpps", &nft.values, &nft.note());
-        report.figure("ratios", &format!("{what}: ours / nftables"), "x", &ratios(&ours, &nft), "");
+        report.figure("ratios", &format!("{what}: ours / nftables"), "x", &ratio(&ours, &nft), "");
     }
 
     for n in prefix_counts {
@@ -507,9 +548,10 @@ fn main() {
         p.set_policies(None);
         report.figure("pipeline", &format!("our router, random destinations over {n} prefixes"), "Mpps", &ours.values, &ours.note());
         report.figure("pipeline", &format!("Linux FIB, random destinations over {n} prefixes"), "Mpps", &fib.values, &fib.note());
-        report.figure("ratios", &format!("{n} prefixes: ours / kernel FIB"), "x", &ratios(&ours, &fib), "");
+        report.figure("ratios", &format!("{n} prefixes: ours / kernel FIB"), "x", &ratio(&ours, &fib), "");
         report.point("pipeline: routes", "our router", *n as f64, "Mpps", &ours.values);
         report.point("pipeline: routes", "Linux FIB", *n as f64, "Mpps", &fib.values);
     }
-    println!("median ours/linux: {:.2}", median(&ratios(&ours, &linux)));
+    println!("median ours (XDP) / linux: {:.2}", median(&ratio(&ours, &linux)));
+    println!("median ours (tc) / linux: {:.2}", median(&ratio(&ours_tc, &linux)));
 }

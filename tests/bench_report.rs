@@ -172,6 +172,12 @@ fn random_rules(n: usize, seed: u64) -> Vec<RandomRule> {
 /// [`RandomRule`]) and, if `allow` is given, a last one accepting
 /// {source prefix, udp port} at the lowest priority (100).
 pub fn sg_rules(n: usize, allow: Option<(ipnet::Ipv4Net, u16)>) -> Vec<SecurityGroupRule> {
+    sg_rules_allowing(n, allow.map(|(cidr, port)| (cidr, IpProtocol::Udp, port)))
+}
+
+/// [`sg_rules`] with the protocol of the last rule given: it accepts
+/// {source prefix, protocol, port}.
+pub fn sg_rules_allowing(n: usize, allow: Option<(ipnet::Ipv4Net, IpProtocol, u16)>) -> Vec<SecurityGroupRule> {
     let random = n.saturating_sub(usize::from(allow.is_some()));
     let mut out: Vec<SecurityGroupRule> = random_rules(random, 0x2545_f491_4f6c_dd1d)
         .into_iter()
@@ -188,11 +194,11 @@ pub fn sg_rules(n: usize, allow: Option<(ipnet::Ipv4Net, u16)>) -> Vec<SecurityG
             creation_time: String::new(),
         })
         .collect();
-    if let Some((cidr, port)) = allow {
+    if let Some((cidr, protocol, port)) = allow {
         out.push(SecurityGroupRule {
             id: "sgr-bench-flow".into(),
             direction: Direction::Ingress,
-            ip_protocol: IpProtocol::Udp,
+            ip_protocol: protocol,
             port_range: (port, port),
             peer: Peer::Cidr(cidr),
             policy: RulePolicy::Accept,
@@ -207,6 +213,12 @@ pub fn sg_rules(n: usize, allow: Option<(ipnet::Ipv4Net, u16)>) -> Vec<SecurityG
 /// `n` network-ACL entries (first match wins): `n - 1` random ones and a
 /// last one accepting {source prefix, udp port}.
 pub fn acl_entries(n: usize, allow: (ipnet::Ipv4Net, u16)) -> Vec<NetworkAclEntry> {
+    acl_entries_allowing(n, (allow.0, IpProtocol::Udp, allow.1))
+}
+
+/// [`acl_entries`] with the protocol of the last entry given: it accepts
+/// {source prefix, protocol, port}.
+pub fn acl_entries_allowing(n: usize, allow: (ipnet::Ipv4Net, IpProtocol, u16)) -> Vec<NetworkAclEntry> {
     let mut out: Vec<NetworkAclEntry> = random_rules(n.saturating_sub(1), 0x9e37_79b9_7f4a_7c15)
         .into_iter()
         .enumerate()
@@ -224,9 +236,9 @@ pub fn acl_entries(n: usize, allow: (ipnet::Ipv4Net, u16)) -> Vec<NetworkAclEntr
         id: "nae-bench-flow".into(),
         name: String::new(),
         policy: RulePolicy::Accept,
-        protocol: IpProtocol::Udp,
+        protocol: allow.1,
         cidr: allow.0,
-        port_range: (allow.1, allow.1),
+        port_range: (allow.2, allow.2),
         description: String::new(),
     });
     out
@@ -268,3 +280,22 @@ pub fn nftables_ruleset(table: &str, oif: &str, acl: &[NetworkAclEntry], sg: &[S
     );
     s
 }
+
+/// Loads `ruleset` (for `nft -f`) into namespace `ns` after flushing its
+/// ruleset; `None` only flushes.
+pub fn nftables(ns: &str, ruleset: Option<&str>) {
+    let _ = vpc_control::netns::exec(ns, "nft", &["flush", "ruleset"]);
+    if let Some(r) = ruleset {
+        let file = std::env::temp_dir().join(format!("{ns}.nft"));
+        std::fs::write(&file, r).unwrap_or_else(|e| panic!("writing {}: {e}", file.display()));
+        let out = vpc_control::netns::exec(ns, "nft", &["-f", file.to_str().unwrap()]);
+        let _ = std::fs::remove_file(&file);
+        out.unwrap_or_else(|e| panic!("nft -f: {e}"));
+    }
+}
+
+/// `a[i] / b[i]` for each round both have.
+pub fn ratios(a: &[f64], b: &[f64]) -> Vec<f64> {
+    a.iter().zip(b).map(|(x, y)| x / y).collect()
+}
+

@@ -8,7 +8,11 @@
 //! and UDP header of every frame from [`GEN_HEADERS`]; with counts in
 //! [`GEN_CONFIG`] it also draws the destination address from [`GEN_DSTS`]
 //! and the source port from a range at random (many flows).
-//! `bench_sink` counts and drops what reaches the far end.
+//! `bench_sink` counts and drops what reaches the far end;
+//! `bench_sink_tc` does the same at the tcx ingress of the sink's veth, for
+//! the router's tc mode: a socket buffer the router sends there with
+//! bpf_redirect_peer enters the sink's stack directly and never passes its
+//! XDP program.
 //!
 //! The `op_*` programs each do one kind of kernel operation the router
 //! does per packet (a map lookup of one type and key size, the clock), for
@@ -21,11 +25,11 @@
 mod csum;
 
 use aya_ebpf::{
-    bindings::xdp_action,
+    bindings::{TC_ACT_SHOT, xdp_action},
     helpers::bpf_get_prandom_u32,
-    macros::{map, xdp},
+    macros::{classifier, map, xdp},
     maps::{Array, HashMap, LpmTrie, PerCpuArray, lpm_trie::Key},
-    programs::XdpContext,
+    programs::{TcContext, XdpContext},
 };
 
 /// Bytes of the headers the generator writes: Ethernet, IPv4 (no options), UDP.
@@ -93,13 +97,26 @@ pub fn bench_generator(ctx: XdpContext) -> u32 {
     xdp_action::XDP_TX
 }
 
-#[xdp]
-pub fn bench_sink(_ctx: XdpContext) -> u32 {
+/// Counts one frame into [`SINK_FRAMES`].
+#[inline(always)]
+fn count_sink_frame() {
     if let Some(p) = SINK_FRAMES.get_ptr_mut(0) {
         // SAFETY: a per-CPU slot, written only by this CPU.
         unsafe { *p += 1 };
     }
+}
+
+#[xdp]
+pub fn bench_sink(_ctx: XdpContext) -> u32 {
+    count_sink_frame();
     xdp_action::XDP_DROP
+}
+
+/// The sink at the tcx ingress of the sink's veth (tc mode of the router).
+#[classifier]
+pub fn bench_sink_tc(_ctx: TcContext) -> i32 {
+    count_sink_frame();
+    TC_ACT_SHOT as i32
 }
 
 /// The maps of the `op_*` programs: each holds the one entry its program
