@@ -541,3 +541,36 @@ fn datapath_modules_follow_the_pipeline_order_without_cycles() {
     // bench.rs is a program of its own (the bench generator and sink).
     assert_eq!(seen + 1, files, "every module of vpc-ebpf/src is in the order");
 }
+
+/// ICMP errors are rate-limited per CPU (a token bucket of 1,000 per second,
+/// bursts of 50) and counted: of a burst of expired packets, the first 50
+/// and one per elapsed millisecond are answered, the rest only counted;
+/// every packet still counts as `ttl_exceeded`.
+#[test]
+fn datapath_icmp_errors_are_rate_limited_and_counted() {
+    let mut fx = Fixture::new(MODEL);
+    stay_on_this_cpu();
+    let m1 = eni_mac("eni-1");
+    let expired = icmp_echo(ROUTER_MAC, m1, ip("10.0.1.10"), ip("10.0.2.10"), 1);
+    let counters = |fx: &Fixture| {
+        let c = fx.dp.counters().unwrap();
+        (c.action(Action::IcmpTimeExceededSent), c.action(Action::IcmpErrorRateLimited), c.dropped(DropReason::TtlExceeded))
+    };
+    let before = counters(&fx);
+    let n = 300;
+    let start = std::time::Instant::now();
+    let mut answered = 0;
+    for _ in 0..n {
+        let (v, _) = fx.run("eni-1", &expired);
+        answered += u64::from(v == XDP_TX);
+    }
+    let elapsed_ms = start.elapsed().as_millis() as u64;
+    let after = counters(&fx);
+    let (sent, limited, dropped) = (after.0 - before.0, after.1 - before.1, after.2 - before.2);
+    assert_eq!(sent, answered, "each answer counted");
+    assert_eq!(sent + limited, n, "every error is sent or counted as rate-limited");
+    assert_eq!(dropped, n, "every expired packet counts as ttl_exceeded");
+    assert!(sent >= 50, "the burst is answered ({sent})");
+    assert!(sent <= 50 + elapsed_ms + 1, "at most the burst plus one per ms ({sent} in {elapsed_ms} ms)");
+    assert!(limited > 0, "the rest is rate-limited ({limited})");
+}
