@@ -207,6 +207,86 @@ fn sg_1_a_tcp_aggregate_is_judged_for_every_segment_it_carries() {
     assert_eq!(fx.dropped(DropReason::SgIngress), before + 1, "counted as refused by the group");
 }
 
+/// Three instances for the forged-state attack: a victim in a group that
+/// lets nothing in, an attacker allowed to send with other addresses
+/// (SourceDestCheck off) and an accomplice, both in a group open to all.
+const FORGERY: &str = r#"
+[[vpc]]
+id = "vpc-a"
+cidr_block = "10.0.0.0/16"
+[[vswitch]]
+id = "vsw-1"
+vpc_id = "vpc-a"
+cidr_block = "10.0.1.0/24"
+[[vswitch]]
+id = "vsw-2"
+vpc_id = "vpc-a"
+cidr_block = "10.0.2.0/24"
+[[instance]]
+id = "i-victim"
+vswitch_id = "vsw-1"
+private_ip_address = "10.0.1.10"
+security_group_ids = ["sg-closed"]
+[[instance]]
+id = "i-attacker"
+vswitch_id = "vsw-1"
+private_ip_address = "10.0.1.30"
+source_dest_check = false
+security_group_ids = ["sg-open"]
+[[instance]]
+id = "i-accomplice"
+vswitch_id = "vsw-2"
+private_ip_address = "10.0.2.20"
+security_group_ids = ["sg-open"]
+[[security_group]]
+id = "sg-closed"
+vpc_id = "vpc-a"
+[[security_group]]
+id = "sg-open"
+vpc_id = "vpc-a"
+[[security_group.rule]]
+id = "sgr-all-tcp"
+direction = "ingress"
+ip_protocol = "tcp"
+port_range = [1, 65535]
+peer = { cidr = "0.0.0.0/0" }
+priority = 1
+[[security_group.rule]]
+id = "sgr-all-udp"
+direction = "ingress"
+ip_protocol = "udp"
+port_range = [1, 65535]
+peer = { cidr = "0.0.0.0/0" }
+priority = 1
+"#;
+
+/// Forged state opens no group (issue 18's first finding, all four
+/// variants): the attacker sends one frame with the victim's address and
+/// port as its source (a UDP datagram, or a TCP SYN-ACK) to itself or to
+/// an accomplice; the entry it makes belongs to the attacker's port, so the
+/// next packet from the attacker or the accomplice to the victim's port is
+/// not its reply: it is judged as new and the victim's group refuses it.
+#[test]
+fn sg_1_state_forged_by_a_spoofing_instance_opens_no_group() {
+    let victim = Ipv4Addr::new(10, 0, 1, 10);
+    let attacker = Ipv4Addr::new(10, 0, 1, 30);
+    let accomplice = Ipv4Addr::new(10, 0, 2, 20);
+    for (proto, forged_flags, then_flags) in [(17u8, 0u8, 0u8), (6, SYN | ACK, ACK)] {
+        for (target, target_ip) in [("i-attacker", attacker), ("i-accomplice", accomplice)] {
+            let what = format!("proto {proto}, forged towards {target}");
+            let mut fx = DatapathFixture::new(FORGERY);
+            // 1. The forged frame, from the attacker's port with the
+            //    victim's address and port: the accomplice's (or the
+            //    attacker's own) group lets it in.
+            let forged = frame("i-attacker", victim, target_ip, proto, 53, 4000, forged_flags);
+            expect(&mut fx, &format!("{what}: forged frame"), "i-attacker", &forged, XDP_REDIRECT, None);
+            // 2. What it was meant to open: the victim's closed port.
+            let then = frame(target, target_ip, victim, proto, 4000, 53, then_flags);
+            expect(&mut fx, &format!("{what}: into the victim"), target, &then, XDP_DROP, Some(DropReason::SgIngress));
+        }
+    }
+}
+
 #[test]
 fn sg_1_replies_pass_unsolicited_inbound_does_not() {
     let mut fx = DatapathFixture::new(MODEL);

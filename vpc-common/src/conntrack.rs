@@ -114,6 +114,12 @@ pub struct CtEntry {
     /// The responder's ingress policy id when the flow was allowed (a
     /// policy's default verdict is part of its content-addressed id).
     pub ingress_policy: u32,
+    /// The router port the flow's first packet came in on (the
+    /// initiator's): a reply must go out of it.
+    pub initiator_port: u32,
+    /// The router port the flow's first packet went out of (the
+    /// responder's): a reply must come in on it.
+    pub responder_port: u32,
     /// Always 0 (keeps the value 8-byte aligned without implicit padding).
     pub pad: u32,
 }

@@ -81,23 +81,36 @@ fn reverse_key(flow: &Flow, vpc_id: u32) -> CtKey {
     }
 }
 
-/// True if `flow` answers a live tracked flow (opened the other way).
+/// True if `flow`, which came in on router port `in_port`, answers a live
+/// tracked flow (opened the other way, out of that port).
 #[inline(always)]
-pub fn is_reply(flow: &Flow, vpc_id: u32) -> bool {
+pub fn is_reply(flow: &Flow, vpc_id: u32, in_port: u32) -> bool {
     // SAFETY: read-only use of a map value.
     match unsafe { CONNTRACK.get(&reverse_key(flow, vpc_id)) } {
-        // SAFETY: a helper with no arguments.
-        Some(e) => unsafe { bpf_ktime_get_coarse_ns() }.wrapping_sub(e.last_seen_ns) < ct_idle_timeout(flow.proto, e.state),
+        Some(e) => {
+            e.responder_port == in_port
+                // SAFETY: a helper with no arguments.
+                && unsafe { bpf_ktime_get_coarse_ns() }.wrapping_sub(e.last_seen_ns) < ct_idle_timeout(flow.proto, e.state)
+        }
         None => false,
     }
 }
 
 /// Applies the security groups of `src` (outbound) and `dst` (inbound) to
-/// a packet of `vpc_id`, with connection tracking. `always`: track the flow
-/// even if neither end is in a group (internet flows: the IPv4 gateway lets
+/// a packet of `vpc_id` that came in on router port `in_port` and goes out
+/// of `out_port`, with connection tracking. `always`: track the flow even
+/// if neither end is in a group (internet flows: the IPv4 gateway lets
 /// replies in without a gateway route).
+///
+/// State is matched with its ports: a flow's packets pass on its state
+/// only from the port it was opened from, its replies only back from the
+/// port it went out of towards the one it came from. A packet whose
+/// addresses match an entry but whose ports do not is judged by the rules
+/// as a new flow (and makes no state unless they allow it): so an instance
+/// allowed to send with other addresses (SourceDestCheck off) cannot
+/// plant state that lets anyone into a third instance its groups refuse.
 #[inline(always)]
-pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, always: bool) -> Result<(), DropReason> {
+pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, in_port: u32, out_port: u32, always: bool) -> Result<(), DropReason> {
     if !always && (src.flags | dst.flags) & ENI_FLAG_SECURITY_GROUPS == 0 {
         return Ok(());
     }
@@ -120,7 +133,9 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, always: bool) -> Re
         // SAFETY: a map value; concurrent updates from other CPUs only make
         // a field momentarily stale, never invalid.
         let e = unsafe { &mut *e };
-        if now.wrapping_sub(e.last_seen_ns) < ct_idle_timeout(flow.proto, e.state)
+        let same_ports = e.initiator_port == in_port && e.responder_port == out_port;
+        if same_ports
+            && now.wrapping_sub(e.last_seen_ns) < ct_idle_timeout(flow.proto, e.state)
             && e.egress_policy == egress_id(src)
             && e.ingress_policy == ingress_id(dst)
         {
@@ -128,14 +143,20 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, always: bool) -> Re
             e.state = next_state(flow, e.state, false);
             return Ok(());
         }
-        // Expired, or a policy changed: judged again as the initiator.
+        // Expired, a policy changed, or the same addresses between other
+        // ports (a route changed, or another sender): judged again as the
+        // initiator; the state then holds the ports it was judged for.
         if let Err(r) = judge(src, dst, flow.src, flow.dst, flow.proto, flow.dport) {
-            let _ = CONNTRACK.remove(&forward);
+            if same_ports {
+                let _ = CONNTRACK.remove(&forward);
+            }
             return Err(r);
         }
         e.last_seen_ns = now;
         e.egress_policy = egress_id(src);
         e.ingress_policy = ingress_id(dst);
+        e.initiator_port = in_port;
+        e.responder_port = out_port;
         e.state = next_state(flow, e.state, false);
         return Ok(());
     }
@@ -143,22 +164,27 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, always: bool) -> Re
     if let Some(e) = CONNTRACK.get_ptr_mut(&reverse) {
         // SAFETY: as above.
         let e = unsafe { &mut *e };
-        if now.wrapping_sub(e.last_seen_ns) < ct_idle_timeout(flow.proto, e.state) {
-            // A reply: the initiator is `dst`, the responder `src`.
-            if e.egress_policy != egress_id(dst) || e.ingress_policy != ingress_id(src) {
-                // Judge the flow's original direction by the new rules.
-                if let Err(r) = judge(dst, src, flow.dst, flow.src, flow.proto, flow.sport) {
-                    let _ = CONNTRACK.remove(&reverse);
-                    return Err(r);
+        // A reply comes in on the port the flow went out of and goes out
+        // of the one it came in on; anything else is judged below as a
+        // new flow of its own.
+        if e.responder_port == in_port && e.initiator_port == out_port {
+            if now.wrapping_sub(e.last_seen_ns) < ct_idle_timeout(flow.proto, e.state) {
+                // A reply: the initiator is `dst`, the responder `src`.
+                if e.egress_policy != egress_id(dst) || e.ingress_policy != ingress_id(src) {
+                    // Judge the flow's original direction by the new rules.
+                    if let Err(r) = judge(dst, src, flow.dst, flow.src, flow.proto, flow.sport) {
+                        let _ = CONNTRACK.remove(&reverse);
+                        return Err(r);
+                    }
+                    e.egress_policy = egress_id(dst);
+                    e.ingress_policy = ingress_id(src);
                 }
-                e.egress_policy = egress_id(dst);
-                e.ingress_policy = ingress_id(src);
+                e.last_seen_ns = now;
+                e.state = next_state(flow, e.state, true);
+                return Ok(());
             }
-            e.last_seen_ns = now;
-            e.state = next_state(flow, e.state, true);
-            return Ok(());
+            let _ = CONNTRACK.remove(&reverse);
         }
-        let _ = CONNTRACK.remove(&reverse);
     }
     // A new flow, initiated by `src`.
     judge(src, dst, flow.src, flow.dst, flow.proto, flow.dport)?;
@@ -167,6 +193,8 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, always: bool) -> Re
         state: next_state(flow, CT_STATE_NEW, false),
         egress_policy: egress_id(src),
         ingress_policy: ingress_id(dst),
+        initiator_port: in_port,
+        responder_port: out_port,
         pad: 0,
     };
     match CONNTRACK.insert(&forward, &entry, BPF_NOEXIST as u64) {

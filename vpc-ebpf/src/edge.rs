@@ -93,7 +93,7 @@ pub fn outbound<P: Packet>(
     }
     let outside = internet();
     policy::network_acls(flow, eni, &outside)?;
-    conntrack::check(flow, eni.vpc_id, eni, &outside, true)?;
+    conntrack::check(flow, eni.vpc_id, eni, &outside, ifindex, uplink.ifindex, true)?;
     match snat {
         None => nat::rewrite(ctx, ip, Side::Source, eni.public_ip, None)?,
         Some(target) => {
@@ -153,7 +153,7 @@ pub fn inbound<P: Packet>(
             flow.sport = p;
         }
     }
-    if public.kind == PUBLIC_KIND_ENI && public.flags & PUBLIC_FLAG_IPV4_GATEWAY != 0 && !conntrack::is_reply(&flow, vpc_id) {
+    if public.kind == PUBLIC_KIND_ENI && public.flags & PUBLIC_FLAG_IPV4_GATEWAY != 0 && !conntrack::is_reply(&flow, vpc_id, ifindex) {
         // IGW-4: a new inbound flow follows the gateway route table.
         if public.gateway_route_table_id == 0 {
             return Err(DropReason::Ipv4GatewayNoRoute);
@@ -176,7 +176,7 @@ pub fn inbound<P: Packet>(
     let dst_eni = maps::eni_of_port(egress.ifindex).ok_or(DropReason::NoNeighbour)?;
     let outside = internet();
     policy::network_acls(&flow, &outside, dst_eni)?;
-    conntrack::check(&flow, vpc_id, &outside, dst_eni, true)?;
+    conntrack::check(&flow, vpc_id, &outside, dst_eni, ifindex, egress.ifindex, true)?;
     nat::rewrite(ctx, ip, Side::Destination, private_ip, private_port)?;
     let (eth, ip) = headers(ctx)?;
     // SAFETY: both within the packet (headers); nothing else refers to them.

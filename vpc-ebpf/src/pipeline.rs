@@ -121,7 +121,7 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
     let dst_eni = maps::eni_of_port(egress.ifindex).ok_or(DropReason::NoNeighbour)?;
     if (eni.flags | dst_eni.flags) & (ENI_FLAG_SECURITY_GROUPS | ENI_FLAG_NETWORK_ACL) != 0 {
         policy::network_acls(flow, eni, dst_eni)?;
-        conntrack::check(flow, eni.vpc_id, eni, dst_eni, false)?;
+        conntrack::check(flow, eni.vpc_id, eni, dst_eni, ifindex, egress.ifindex, false)?;
     }
     if let Some(k) = &cache_key {
         flow_cache::insert(k, generation, eth, &egress);
