@@ -287,6 +287,38 @@ fn sg_1_state_forged_by_a_spoofing_instance_opens_no_group() {
     }
 }
 
+/// An ICMP echo request from the peer is no reply to an echo flow (issue
+/// 18: the ICMP type was in neither key): after the client pings the
+/// server, the server's own echo request with the same identifier is
+/// judged as new and the client's group (nothing inbound) refuses it,
+/// while the server's echo reply passes; also when the flow cache holds
+/// the flow.
+#[test]
+fn sg_1_an_echo_request_from_the_peer_is_no_reply() {
+    stay_on_this_cpu();
+    let mut fx = DatapathFixture::new(MODEL);
+    let echo = |inst: &str, src: Ipv4Addr, dst: Ipv4Addr, kind: u8| {
+        let mut f = icmp_echo(ROUTER_MAC, mac(inst), src, dst, 64);
+        f[34] = kind;
+        f[36..38].copy_from_slice(&[0, 0]);
+        let c = inet_csum(&f[34..]);
+        f[36..38].copy_from_slice(&c.to_be_bytes());
+        f
+    };
+    for round in 0..2 {
+        expect(&mut fx, &format!("{round}: client pings the server"), "i-client", &echo("i-client", CLIENT, SERVER, 8), XDP_REDIRECT, None);
+        expect(&mut fx, &format!("{round}: the server's echo reply"), "i-server", &echo("i-server", SERVER, CLIENT, 0), XDP_REDIRECT, None);
+        expect(
+            &mut fx,
+            &format!("{round}: the server's own echo request, same identifier"),
+            "i-server",
+            &echo("i-server", SERVER, CLIENT, 8),
+            XDP_DROP,
+            Some(DropReason::SgIngress),
+        );
+    }
+}
+
 #[test]
 fn sg_1_replies_pass_unsolicited_inbound_does_not() {
     let mut fx = DatapathFixture::new(MODEL);

@@ -48,7 +48,7 @@ pub struct FlowKey {
     /// Source port then destination port, as in the packet (ICMP echo: the
     /// identifier twice).
     pub ports: u32,
-    /// IP protocol.
+    /// IP protocol; for ICMP, the type in bits 8 to 15.
     pub proto: u32,
 }
 

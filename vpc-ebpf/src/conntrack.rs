@@ -129,7 +129,14 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, in_port: u32, out_p
         proto: flow.proto,
         pad: [0; 3],
     };
-    if let Some(e) = CONNTRACK.get_ptr_mut(&forward) {
+    // ICMP echo: only a request continues or opens a flow, only a reply
+    // answers one (an echo request from the peer is no reply).
+    let (may_continue, may_answer) = if flow.proto == 1 {
+        (flow.flags == ICMP_ECHO_REQUEST, flow.flags == ICMP_ECHO_REPLY)
+    } else {
+        (true, true)
+    };
+    if let Some(e) = CONNTRACK.get_ptr_mut(&forward).filter(|_| may_continue) {
         // SAFETY: a map value; concurrent updates from other CPUs only make
         // a field momentarily stale, never invalid.
         let e = unsafe { &mut *e };
@@ -161,7 +168,7 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, in_port: u32, out_p
         return Ok(());
     }
     let reverse = reverse_key(flow, vpc_id);
-    if let Some(e) = CONNTRACK.get_ptr_mut(&reverse) {
+    if let Some(e) = CONNTRACK.get_ptr_mut(&reverse).filter(|_| may_answer) {
         // SAFETY: as above.
         let e = unsafe { &mut *e };
         // A reply comes in on the port the flow went out of and goes out
@@ -188,6 +195,10 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, in_port: u32, out_p
     }
     // A new flow, initiated by `src`.
     judge(src, dst, flow.src, flow.dst, flow.proto, flow.dport)?;
+    if !may_continue {
+        // An echo reply the rules let through answers nothing: no state.
+        return Ok(());
+    }
     let entry = CtEntry {
         last_seen_ns: now,
         state: next_state(flow, CT_STATE_NEW, false),

@@ -49,7 +49,8 @@ pub fn key(ifindex: u32, ip: &Ipv4Hdr, flow: &Flow) -> Option<FlowKey> {
         src: u32::from_ne_bytes(flow.src),
         dst: u32::from_ne_bytes(flow.dst),
         ports: u32::from(flow.sport) << 16 | u32::from(flow.dport),
-        proto: u32::from(flow.proto),
+        // ICMP: the type too (an echo reply is not an echo request).
+        proto: u32::from(flow.proto) | if flow.proto == 1 { u32::from(flow.flags) << 8 } else { 0 },
     })
 }
 
