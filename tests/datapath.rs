@@ -229,6 +229,7 @@ fn vpc_2_arp_for_vswitch_addresses_is_answered_in_xdp() {
             Case { what: "who-has a neighbour in the vSwitch (proxy ARP)", eni: "eni-1", frame: arp(1, [0xff; 6], m1, ip("10.0.1.10"), [0; 6], peer), verdict: XDP_TX, out: Some(arp(2, m1, ROUTER_MAC, peer, m1, ip("10.0.1.10"))), drop: None },
             Case { what: "who-has outside the vSwitch", eni: "eni-1", frame: arp(1, [0xff; 6], m1, ip("10.0.1.10"), [0; 6], ip("10.0.2.10")), verdict: XDP_DROP, out: None, drop: Some(DropReason::ArpIgnored) },
             Case { what: "duplicate-address probe for its own address", eni: "eni-1", frame: arp(1, [0xff; 6], m1, ip("10.0.1.10"), [0; 6], ip("10.0.1.10")), verdict: XDP_DROP, out: None, drop: Some(DropReason::ArpIgnored) },
+            Case { what: "ARP probe (RFC 5227, sender 0.0.0.0): ignored, not spoofed", eni: "eni-1", frame: arp(1, [0xff; 6], m1, ip("0.0.0.0"), [0; 6], ip("10.0.1.10")), verdict: XDP_DROP, out: None, drop: Some(DropReason::ArpIgnored) },
             Case { what: "ARP reply from the instance", eni: "eni-1", frame: arp(2, ROUTER_MAC, m1, ip("10.0.1.10"), ROUTER_MAC, gw), verdict: XDP_DROP, out: None, drop: Some(DropReason::ArpIgnored) },
         ],
     );
@@ -306,6 +307,19 @@ fn datapath_drops_ipv6_malformed_and_unknown_port_frames_by_reason() {
     let full = icmp_echo(ROUTER_MAC, m1, ip("10.0.1.10"), ip("10.0.2.10"), 64);
     let mut bad_version = full.clone();
     bad_version[14] = 0x65;
+    // Headers that do not hold, each with a right checksum but the last.
+    let with_total = |total: u16| {
+        let mut f = full.clone();
+        f[16..18].copy_from_slice(&total.to_be_bytes());
+        f[24..26].copy_from_slice(&[0, 0]);
+        let c = inet_csum(&f[14..34]);
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+        f
+    };
+    let long_total = with_total(full.len() as u16 - 14 + 1);
+    let short_total = with_total(19);
+    let mut bad_checksum = full.clone();
+    bad_checksum[24] ^= 0x55;
     let udp = ipv4_frame(ROUTER_MAC, m1, ip("10.0.1.10"), ip("10.0.2.10"), 64, 17, &[0, 53, 0, 53, 0, 8, 0, 0]);
     check(
         &mut fx,
@@ -314,6 +328,9 @@ fn datapath_drops_ipv6_malformed_and_unknown_port_frames_by_reason() {
             Case { what: "LLDP", eni: "eni-1", frame: lldp, verdict: XDP_DROP, out: None, drop: Some(DropReason::UnsupportedEtherType) },
             Case { what: "truncated IPv4 header", eni: "eni-1", frame: full[..30].to_vec(), verdict: XDP_DROP, out: None, drop: Some(DropReason::ParseError) },
             Case { what: "IP version 6 in an IPv4 frame", eni: "eni-1", frame: bad_version, verdict: XDP_DROP, out: None, drop: Some(DropReason::ParseError) },
+            Case { what: "IPv4 total length beyond the frame", eni: "eni-1", frame: long_total, verdict: XDP_DROP, out: None, drop: Some(DropReason::BadIpv4Header) },
+            Case { what: "IPv4 total length shorter than the header", eni: "eni-1", frame: short_total, verdict: XDP_DROP, out: None, drop: Some(DropReason::BadIpv4Header) },
+            Case { what: "IPv4 header checksum wrong", eni: "eni-1", frame: bad_checksum, verdict: XDP_DROP, out: None, drop: Some(DropReason::BadIpv4Header) },
             Case { what: "UDP is routed like ICMP", eni: "eni-1", out: Some(forwarded(&udp, eni_mac("eni-2"))), frame: udp, verdict: XDP_REDIRECT, drop: None },
         ],
     );

@@ -423,6 +423,9 @@ fn sg_1_syn_fin_rst_and_fragments_never_come_from_the_flow_cache() {
     // A first fragment (MF set) of a DNS query the SG allows, twice.
     let mut first_fragment = frame("i-client", CLIENT, SERVER, 17, 5301, 53, 0);
     first_fragment[20] |= 0x20;
+    first_fragment[24..26].copy_from_slice(&[0, 0]);
+    let c = inet_csum(&first_fragment[14..34]);
+    first_fragment[24..26].copy_from_slice(&c.to_be_bytes());
     for _ in 0..2 {
         expect(&mut fx, "first fragment", "i-client", &first_fragment, XDP_REDIRECT, None);
     }

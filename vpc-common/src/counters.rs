@@ -127,13 +127,16 @@ pub enum DropReason {
     /// Larger than the egress port's MTU with DF set (answered with ICMP
     /// fragmentation needed unless rate-limited).
     FragmentationNeeded = 24,
+    /// An IPv4 header that does not hold: total length beyond the frame or
+    /// shorter than the header, or a wrong header checksum.
+    BadIpv4Header = 25,
 }
 
 impl DropReason {
     /// Number of variants (size of the `DROPS` array).
-    pub const COUNT: u32 = 25;
+    pub const COUNT: u32 = 26;
     /// Every variant, in index order.
-    pub const ALL: [DropReason; 25] = [
+    pub const ALL: [DropReason; 26] = [
         DropReason::ParseError,
         DropReason::Ipv6,
         DropReason::UnsupportedEtherType,
@@ -159,6 +162,7 @@ impl DropReason {
         DropReason::NatTableFull,
         DropReason::NatNoMapping,
         DropReason::FragmentationNeeded,
+        DropReason::BadIpv4Header,
     ];
 
     /// Stable snake_case name (CLI, metrics).
@@ -189,6 +193,7 @@ impl DropReason {
             DropReason::NatTableFull => "nat_table_full",
             DropReason::NatNoMapping => "nat_no_mapping",
             DropReason::FragmentationNeeded => "fragmentation_needed",
+            DropReason::BadIpv4Header => "bad_ipv4_header",
         }
     }
 }

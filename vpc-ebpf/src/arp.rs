@@ -26,6 +26,11 @@ pub fn reply<P: Packet>(pkt: &P, eth: *mut EthHdr, arp: *mut ArpHdr, eni: &Eni) 
     if arp.sha != eni.mac || eth.src_addr != eni.mac {
         return Err(DropReason::SpoofedMac);
     }
+    if arp.spa == [0; 4] {
+        // An ARP probe (RFC 5227, sender 0.0.0.0): the instance checks its
+        // address is free; nobody else holds it, nothing to answer.
+        return Err(DropReason::ArpIgnored);
+    }
     if arp.spa != eni.ip {
         return Err(DropReason::SpoofedIp);
     }

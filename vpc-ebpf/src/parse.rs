@@ -40,12 +40,45 @@ pub fn parse<P: Packet>(ctx: &P) -> Result<(*mut EthHdr, L3), DropReason> {
             if vihl >> 4 != 4 || vihl & 0x0f < 5 {
                 return Err(DropReason::ParseError);
             }
+            // SAFETY: as above.
+            check_ipv4(ctx, unsafe { &*ip })?;
             Ok((eth, L3::Ipv4(ip)))
         }
         ETH_ARP => Ok((eth, L3::Arp(ptr_at(ctx, EthHdr::LEN)?))),
         ETH_IPV6 => Err(DropReason::Ipv6),
         _ => Err(DropReason::UnsupportedEtherType),
     }
+}
+
+/// Checks what the router relies on of an IPv4 header before forwarding
+/// it: its total length covers the header and fits in the packet (an
+/// aggregate's covers all its segments), and its checksum is right (over
+/// the 20 bytes of a header without options; one with options is checked
+/// for its lengths only).
+#[inline(always)]
+fn check_ipv4<P: Packet>(ctx: &P, ip: &Ipv4Hdr) -> Result<(), DropReason> {
+    let total = u16::from_be_bytes(ip.tot_len) as u64;
+    let header = ((ip.vihl & 0x0f) as u64) * 4;
+    if total < header || total + EthHdr::LEN as u64 > ctx.wire_len() {
+        return Err(DropReason::BadIpv4Header);
+    }
+    if ip.vihl == 0x45 {
+        let words: *const [u16; 10] = (ip as *const Ipv4Hdr).cast();
+        // SAFETY: the 20 bytes of `ip`, within the packet (checked by the caller).
+        let w = unsafe { &*words };
+        let mut sum: u32 = 0;
+        let mut i = 0;
+        while i < 10 {
+            sum += u32::from(w[i]);
+            i += 1;
+        }
+        sum = (sum & 0xffff) + (sum >> 16);
+        sum = (sum & 0xffff) + (sum >> 16);
+        if sum != 0xffff {
+            return Err(DropReason::BadIpv4Header);
+        }
+    }
+    Ok(())
 }
 
 /// TCP flags the connection tracker reads.
