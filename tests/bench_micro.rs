@@ -262,7 +262,7 @@ fn main() {
         report.figure("stages", what, "ns over XDP_PASS", &stage_ns[k], "flow cache off");
     }
     let full: Vec<f64> = stage_ns[5].iter().zip(&base_ns).map(|(s, b)| (s + b) / b).collect();
-    report.figure("stages", "full pipeline, slow path / XDP_PASS", "x", &full, "flow cache off: every lookup");
+    report.figure("stages", "full pipeline, slow path / XDP_PASS", "x", &full, "flow cache off: every lookup; goal <= 5 (issue 17)");
 
     // --- monitoring (`vpc monitor`): every packet dropped (a refused SYN,
     // the security group's drop path with its policy id), monitoring off
@@ -318,7 +318,7 @@ fn main() {
         "full pipeline, established flow / XDP_PASS",
         "x",
         &full,
-        "goal <= 3; ACL + SG + conntrack decided by the first packet",
+        "goal <= 2.2 (issue 17); ACL + SG + conntrack decided by the first packet",
     );
     drop(cached);
 

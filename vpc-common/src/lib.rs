@@ -108,7 +108,7 @@ mod tests {
         assert_eq!(size_of::<PolicyAddrKey>(), 4 + 4);
         assert_eq!(size_of::<PolicyPortKey>(), 4 + 4 + 1 + 1 + 2);
         assert_eq!(size_of::<CtKey>(), 4 + 4 + 4 + 2 + 2 + 1 + 3);
-        assert_eq!(size_of::<CtEntry>(), 8 + 4 * 4);
+        assert_eq!(size_of::<CtEntry>(), 8 + 6 * 4);
         assert_eq!(size_of::<FlowKey>(), 5 * 4);
         assert_eq!(size_of::<FlowCacheEntry>(), 20 + 4 + 8 + 16 + 6 + 6 + 4);
         assert_eq!(size_of::<MonitorEvent>(), 8 + 6 * 4 + 4 + 4 + 2 + 2 + 1 + 1 + 2);
