@@ -1194,16 +1194,7 @@ impl Datapath {
                     drop(prog.take_link(id)?);
                     return Ok(());
                 }
-                // Its interface went since the load (or the check):
-                // the link is dead, attach afresh below.
-                Err(source) => {
-                    if matches!(pinned_link_ifindex(path), Ok(Some(0) | None)) {
-                        fs::remove_file(path).map_err(|source| DatapathError::Pin { path: path.to_path_buf(), source })?;
-                        tracing::warn!(pin = %path.display(), "dropped a stale XDP link pin: its interface is gone (namespace deleted or veth removed); attaching afresh");
-                    } else {
-                        return Err(DatapathError::StuckLink { path: path.to_path_buf(), namespace: router_namespace.to_string(), source });
-                    }
-                }
+                Err(source) => drop_dead_pin(path, router_namespace, source)?,
             }
         }
         let _in_ns = crate::netns::NetnsGuard::enter(ns)?;
@@ -1223,14 +1214,7 @@ impl Datapath {
                     drop(prog.take_link(id)?);
                     return Ok(());
                 }
-                Err(source) => {
-                    if matches!(pinned_link_ifindex(path), Ok(Some(0) | None)) {
-                        fs::remove_file(path).map_err(|source| DatapathError::Pin { path: path.to_path_buf(), source })?;
-                        tracing::warn!(pin = %path.display(), "dropped a stale tcx link pin: its interface is gone (namespace deleted or veth removed); attaching afresh");
-                    } else {
-                        return Err(DatapathError::StuckLink { path: path.to_path_buf(), namespace: router_namespace.to_string(), source });
-                    }
-                }
+                Err(source) => drop_dead_pin(path, router_namespace, source)?,
             }
         }
         let _in_ns = crate::netns::NetnsGuard::enter(ns)?;
@@ -1304,6 +1288,19 @@ fn remove_all<K, V, E>(d: &Diff<K, V>, stats: &mut WriteStats, mut f: impl FnMut
         stats.removals += 1;
     }
     Ok(())
+}
+
+/// A pinned link refused the new program: if its interface went since the
+/// load (or the check) the link is dead and its pin is removed (the caller
+/// attaches afresh); otherwise the link is stuck.
+fn drop_dead_pin(path: &Path, router_namespace: &str, source: ProgramError) -> Result<(), DatapathError> {
+    if matches!(pinned_link_ifindex(path), Ok(Some(0) | None)) {
+        fs::remove_file(path).map_err(|source| DatapathError::Pin { path: path.to_path_buf(), source })?;
+        tracing::warn!(pin = %path.display(), "dropped a stale link pin: its interface is gone (namespace deleted or veth removed); attaching afresh");
+        Ok(())
+    } else {
+        Err(DatapathError::StuckLink { path: path.to_path_buf(), namespace: router_namespace.to_string(), source })
+    }
 }
 
 /// Removes the link pins of `links_dir` whose interface is gone (the
