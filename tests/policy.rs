@@ -384,6 +384,28 @@ fn sg_1_idle_connections_are_swept_and_their_replies_refused() {
     assert_eq!(sweep(monotonic_ns()), Swept { live: 1, removed: 0 }, "a live connection is never swept");
 }
 
+/// A SYN that reuses the tuple of a closed connection opens it again
+/// (issue 18, TCP states): the entry goes back to the handshake state and
+/// its timeout, not the 15 s of a closing one, so the server's answer after
+/// 20 s still passes as the reply it is.
+#[test]
+fn sg_1_a_syn_reusing_a_closed_connection_opens_it_again() {
+    use vpc_common::ct_timeout::TCP_CLOSING_NS;
+    use vpc_control::{datapath::monotonic_ns, sweep::Swept};
+    let mut fx = DatapathFixture::new(MODEL);
+    let out = |flags| frame("i-client", CLIENT, SERVER, 6, 43300, 22, flags);
+    let back = |flags| frame("i-server", SERVER, CLIENT, 6, 22, 43300, flags);
+    expect(&mut fx, "open ssh", "i-client", &out(SYN), XDP_REDIRECT, None);
+    expect(&mut fx, "reply", "i-server", &back(SYN | ACK), XDP_REDIRECT, None);
+    expect(&mut fx, "close", "i-client", &out(FIN | ACK), XDP_REDIRECT, None);
+    expect(&mut fx, "the same tuple opened again", "i-client", &out(SYN), XDP_REDIRECT, None);
+    let reopened = monotonic_ns();
+    let mut sweeper = fx.dp.sweeper().unwrap_or_else(|e| panic!("sweeper: {e}"));
+    let swept = sweeper.conntrack(reopened + TCP_CLOSING_NS + 5_000_000_000).unwrap_or_else(|e| panic!("sweep: {e}"));
+    assert_eq!(swept, Swept { live: 1, removed: 0 }, "past a closing entry's timeout, the reopened connection is kept");
+    expect(&mut fx, "the server answers the new handshake", "i-server", &back(SYN | ACK), XDP_REDIRECT, None);
+}
+
 #[test]
 fn sg_1_revoking_the_rule_cuts_a_flow_the_flow_cache_holds() {
     stay_on_this_cpu();

@@ -15,7 +15,7 @@ use vpc_common::{
 use crate::{
     maps::CONNTRACK,
     monitor,
-    parse::{Flow, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, TCP_FIN, TCP_RST},
+    parse::{Flow, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN},
     policy,
 };
 
@@ -56,10 +56,15 @@ fn judge(initiator: &Eni, responder: &Eni, src: [u8; 4], dst: [u8; 4], proto: u8
     Ok(())
 }
 
+/// The state after `flow`'s packet: FIN or RST close; a SYN (without ACK)
+/// of the initiator on a closing entry opens the tuple again (a new
+/// connection reusing it); the responder's answer establishes.
 #[inline(always)]
 fn next_state(flow: &Flow, state: u32, reply: bool) -> u32 {
     if flow.proto == 6 && flow.flags & (TCP_FIN | TCP_RST) != 0 {
         CT_STATE_CLOSING
+    } else if flow.proto == 6 && !reply && state == CT_STATE_CLOSING && flow.flags & (TCP_SYN | TCP_ACK) == TCP_SYN {
+        CT_STATE_NEW
     } else if reply && state == CT_STATE_NEW {
         CT_STATE_ESTABLISHED
     } else {

@@ -87,6 +87,8 @@ pub const TCP_FIN: u8 = 0x01;
 pub const TCP_SYN: u8 = 0x02;
 /// TCP RST.
 pub const TCP_RST: u8 = 0x04;
+/// TCP ACK.
+pub const TCP_ACK: u8 = 0x10;
 /// ICMP echo request.
 pub const ICMP_ECHO_REQUEST: u8 = 8;
 /// ICMP echo reply.
