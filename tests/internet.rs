@@ -324,12 +324,7 @@ fn run(fx: &mut DatapathFixture, what: &str, port: In, frame: &[u8], verdict: u3
 }
 
 fn check(fx: &mut DatapathFixture, cases: Vec<Case>) {
-    for c in &cases {
-        let out = run(fx, c.what, c.port, &c.frame, c.verdict, c.drop);
-        if let Some(expected) = &c.out {
-            assert_eq!(out, *expected, "{} ({}): frame out\n got      {out:02x?}\n expected {expected:02x?}", c.what, fx.mode);
-        }
-    }
+    run_table(fx, &cases);
 }
 
 /// [`check`] through `fx` (XDP), then through a twin of it running the tc
@@ -338,12 +333,16 @@ fn check(fx: &mut DatapathFixture, cases: Vec<Case>) {
 /// chose (a NAT gateway's public port is drawn at random per fixture).
 fn check_both_modes(fx: &mut DatapathFixture, cases: Vec<Case>) {
     let mut twin = fx.twin(Mode::Tc);
-    for fx in [fx, &mut twin] {
-        for c in &cases {
-            let out = run(fx, c.what, c.port, &c.frame, c.verdict, c.drop);
-            if let Some(expected) = &c.out {
-                assert_eq!(out, *expected, "{} ({}): frame out\n got      {out:02x?}\n expected {expected:02x?}", c.what, fx.mode);
-            }
+    run_table(fx, &cases);
+    run_table(&mut twin, &cases);
+}
+
+/// Runs every case of a table in order; asserts verdicts, counters and frames out.
+fn run_table(fx: &mut DatapathFixture, cases: &[Case]) {
+    for c in cases {
+        let out = run(fx, c.what, c.port, &c.frame, c.verdict, c.drop);
+        if let Some(expected) = &c.out {
+            assert_eq!(out, *expected, "{} ({}): frame out\n got      {out:02x?}\n expected {expected:02x?}", c.what, fx.mode);
         }
     }
 }
