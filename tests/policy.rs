@@ -406,6 +406,40 @@ fn sg_1_a_syn_reusing_a_closed_connection_opens_it_again() {
     expect(&mut fx, "the server answers the new handshake", "i-server", &back(SYN | ACK), XDP_REDIRECT, None);
 }
 
+/// TCP states as a stateful firewall keeps them (issue 18): a handshake
+/// the initiator never completes (SYN, then the responder's SYN-ACK, then
+/// nothing) stays half-open and is gone past the handshake's timeout
+/// (60 s), where it used to count as established (910 s); the same
+/// handshake completed by the initiator's ACK is established and kept.
+#[test]
+fn sg_1_a_half_open_connection_is_gone_within_the_handshake_timeout() {
+    use vpc_common::ct_timeout::{TCP_ESTABLISHED_NS, TCP_HANDSHAKE_NS};
+    use vpc_control::{datapath::monotonic_ns, sweep::Swept};
+    let mut fx = DatapathFixture::new(MODEL);
+    let out = |port, flags| frame("i-client", CLIENT, SERVER, 6, port, 22, flags);
+    let back = |port, flags| frame("i-server", SERVER, CLIENT, 6, 22, port, flags);
+    expect(&mut fx, "half-open: SYN", "i-client", &out(43400, SYN), XDP_REDIRECT, None);
+    expect(&mut fx, "half-open: SYN-ACK", "i-server", &back(43400, SYN | ACK), XDP_REDIRECT, None);
+    expect(&mut fx, "completed: SYN", "i-client", &out(43401, SYN), XDP_REDIRECT, None);
+    expect(&mut fx, "completed: SYN-ACK", "i-server", &back(43401, SYN | ACK), XDP_REDIRECT, None);
+    expect(&mut fx, "completed: ACK", "i-client", &out(43401, ACK), XDP_REDIRECT, None);
+    let now = monotonic_ns();
+    let mut sweeper = fx.dp.sweeper().unwrap_or_else(|e| panic!("sweeper: {e}"));
+    let swept = sweeper.conntrack(now + TCP_HANDSHAKE_NS + 1_000_000_000).unwrap_or_else(|e| panic!("sweep: {e}"));
+    assert_eq!(swept, Swept { live: 1, removed: 1 }, "past the handshake timeout only the half-open connection is gone");
+    expect(&mut fx, "the completed connection goes on", "i-server", &back(43401, ACK), XDP_REDIRECT, None);
+    expect(
+        &mut fx,
+        "the half-open one's late answer is judged as new: the client's group refuses it",
+        "i-server",
+        &back(43400, ACK),
+        XDP_DROP,
+        Some(DropReason::SgIngress),
+    );
+    let swept = sweeper.conntrack(now + TCP_ESTABLISHED_NS + 1_000_000_000).unwrap_or_else(|e| panic!("sweep: {e}"));
+    assert_eq!(swept.removed, 1, "the established connection lasts until the established timeout");
+}
+
 #[test]
 fn sg_1_revoking_the_rule_cuts_a_flow_the_flow_cache_holds() {
     stay_on_this_cpu();

@@ -94,12 +94,20 @@ pub struct CtKey {
     pub pad: [u8; 3],
 }
 
-/// `CtEntry::state`: TCP handshake seen from the initiator only.
-pub const CT_STATE_NEW: u32 = 1;
-/// `CtEntry::state`: the responder answered.
+/// `CtEntry::state`: the initiator's first packet (a SYN, or a packet a
+/// rule allowed mid-stream) and nothing back yet. For UDP and ICMP echo,
+/// the only state besides [`CT_STATE_ESTABLISHED`].
+pub const CT_STATE_SYN_SENT: u32 = 1;
+/// `CtEntry::state`: the responder answered (UDP, ICMP echo; TCP: the
+/// initiator acknowledged the responder's SYN, or a connection picked up
+/// mid-stream was answered).
 pub const CT_STATE_ESTABLISHED: u32 = 2;
 /// `CtEntry::state`: FIN or RST seen.
 pub const CT_STATE_CLOSING: u32 = 3;
+/// `CtEntry::state`: TCP, the responder's SYN (with ACK, or without in a
+/// simultaneous open) answered the initiator's; its final ACK not seen yet.
+/// Half-open: it keeps the handshake's timeout, never the established one.
+pub const CT_STATE_SYN_RECEIVED: u32 = 4;
 
 /// Value of `CONNTRACK`.
 #[repr(C)]
@@ -130,8 +138,8 @@ pub struct CtEntry {
 pub mod ct_timeout {
     /// TCP established.
     pub const TCP_ESTABLISHED_NS: u64 = 910 * 1_000_000_000;
-    /// TCP handshake.
-    pub const TCP_NEW_NS: u64 = 60 * 1_000_000_000;
+    /// TCP handshake (SYN sent, SYN received).
+    pub const TCP_HANDSHAKE_NS: u64 = 60 * 1_000_000_000;
     /// TCP after FIN or RST.
     pub const TCP_CLOSING_NS: u64 = 15 * 1_000_000_000;
     /// UDP.
@@ -146,7 +154,7 @@ pub const fn ct_idle_timeout(proto: u8, state: u32) -> u64 {
     match (proto, state) {
         (6, CT_STATE_ESTABLISHED) => ct_timeout::TCP_ESTABLISHED_NS,
         (6, CT_STATE_CLOSING) => ct_timeout::TCP_CLOSING_NS,
-        (6, _) => ct_timeout::TCP_NEW_NS,
+        (6, _) => ct_timeout::TCP_HANDSHAKE_NS,
         (17, _) => ct_timeout::UDP_NS,
         _ => ct_timeout::ICMP_NS,
     }

@@ -8,7 +8,7 @@ use aya_ebpf::{bindings::BPF_NOEXIST};
 use aya_ebpf::helpers::generated::bpf_ktime_get_coarse_ns;
 use vpc_common::{
     ct_idle_timeout, CtEntry, CtKey, DropReason, Eni, CT_STATE_CLOSING, CT_STATE_ESTABLISHED,
-    CT_STATE_NEW, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT,
+    CT_STATE_SYN_RECEIVED, CT_STATE_SYN_SENT, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT,
     ENI_FLAG_SG_INGRESS_DEFAULT_ACCEPT,
 };
 
@@ -56,19 +56,33 @@ fn judge(initiator: &Eni, responder: &Eni, src: [u8; 4], dst: [u8; 4], proto: u8
     Ok(())
 }
 
-/// The state after `flow`'s packet: FIN or RST close; a SYN (without ACK)
-/// of the initiator on a closing entry opens the tuple again (a new
-/// connection reusing it); the responder's answer establishes.
+/// The state after `flow`'s packet (`reply`: it came from the responder).
+/// TCP as a stateful firewall keeps it: FIN or RST close; the responder's
+/// SYN answers the initiator's (SYN received, still half-open) and the
+/// initiator's ACK then establishes; a connection picked up mid-stream (its
+/// first packet was no SYN) is established by any answer; a SYN (without
+/// ACK) of the initiator on a closing entry opens the tuple again (a new
+/// connection reusing it). UDP and ICMP echo: any answer establishes.
 #[inline(always)]
 fn next_state(flow: &Flow, state: u32, reply: bool) -> u32 {
-    if flow.proto == 6 && flow.flags & (TCP_FIN | TCP_RST) != 0 {
+    if flow.proto != 6 {
+        return if reply { CT_STATE_ESTABLISHED } else { state };
+    }
+    let handshake = flow.flags & (TCP_SYN | TCP_ACK);
+    if flow.flags & (TCP_FIN | TCP_RST) != 0 {
         CT_STATE_CLOSING
-    } else if flow.proto == 6 && !reply && state == CT_STATE_CLOSING && flow.flags & (TCP_SYN | TCP_ACK) == TCP_SYN {
-        CT_STATE_NEW
-    } else if reply && state == CT_STATE_NEW {
-        CT_STATE_ESTABLISHED
+    } else if reply {
+        match state {
+            CT_STATE_SYN_SENT if flow.flags & TCP_SYN != 0 => CT_STATE_SYN_RECEIVED,
+            CT_STATE_SYN_SENT => CT_STATE_ESTABLISHED,
+            s => s,
+        }
     } else {
-        state
+        match state {
+            CT_STATE_CLOSING if handshake == TCP_SYN => CT_STATE_SYN_SENT,
+            CT_STATE_SYN_RECEIVED if handshake == TCP_ACK => CT_STATE_ESTABLISHED,
+            s => s,
+        }
     }
 }
 
@@ -206,7 +220,7 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, in_port: u32, out_p
     }
     let entry = CtEntry {
         last_seen_ns: now,
-        state: next_state(flow, CT_STATE_NEW, false),
+        state: next_state(flow, CT_STATE_SYN_SENT, false),
         egress_policy: egress_id(src),
         ingress_policy: ingress_id(dst),
         initiator_port: in_port,
