@@ -233,7 +233,11 @@ impl Pipeline {
         let base = Model::from_toml(MODEL).unwrap().with_system_route_tables();
         let (dp, ports) = {
             let _in = NetnsGuard::enter(&router.0).unwrap();
-            let dp = Datapath::load(None).unwrap_or_else(|e| panic!("loading the router: {e}"));
+            let mut dp = Datapath::load(None).unwrap_or_else(|e| panic!("loading the router: {e}"));
+            // The table itself is measured (the baselines have no quota):
+            // the default quota would refuse one client's flows beyond an
+            // eighth of it.
+            dp.set_conntrack_quota(vpc_common::ConntrackQuota::UNLIMITED).unwrap_or_else(|e| panic!("quota: {e}"));
             let ports: BTreeMap<String, u32> =
                 [(eni_id_of("i-gen"), router.ifindex("r0")), (eni_id_of("i-sink"), router.ifindex("r1"))].into();
             (dp, ports)

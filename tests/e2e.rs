@@ -251,3 +251,213 @@ fn datapath_path_mtu_discovery_works_across_ports_with_different_mtus() {
         assert_eq!(moved, 4 << 20, "{mode}: 4 MiB through the 1,400-byte port");
     }
 }
+
+/// A flooder and its sink, two more instances in its VPC, two in another;
+/// every group lets TCP in, so every SYN makes a tracked connection.
+const FLOOD: &str = r#"
+[router]
+namespace = "vpct-r@"
+[[vpc]]
+id = "vpc-f@"
+cidr_block = "10.0.0.0/16"
+[[vswitch]]
+id = "vsw-f@"
+vpc_id = "vpc-f@"
+cidr_block = "10.0.1.0/24"
+[[instance]]
+id = "i-flood@"
+vswitch_id = "vsw-f@"
+private_ip_address = "10.0.1.30"
+security_group_ids = ["sg-f@"]
+[[instance]]
+id = "i-sink@"
+vswitch_id = "vsw-f@"
+private_ip_address = "10.0.1.40"
+security_group_ids = ["sg-f@"]
+[[instance]]
+id = "i-f1@"
+vswitch_id = "vsw-f@"
+private_ip_address = "10.0.1.10"
+security_group_ids = ["sg-f@"]
+[[instance]]
+id = "i-f2@"
+vswitch_id = "vsw-f@"
+private_ip_address = "10.0.1.20"
+security_group_ids = ["sg-f@"]
+[[security_group]]
+id = "sg-f@"
+vpc_id = "vpc-f@"
+[[security_group.rule]]
+id = "sgr-f@"
+direction = "ingress"
+ip_protocol = "tcp"
+port_range = [1, 65535]
+peer = { cidr = "0.0.0.0/0" }
+priority = 1
+[[vpc]]
+id = "vpc-o@"
+cidr_block = "10.0.0.0/16"
+[[vswitch]]
+id = "vsw-o@"
+vpc_id = "vpc-o@"
+cidr_block = "10.0.1.0/24"
+[[instance]]
+id = "i-o1@"
+vswitch_id = "vsw-o@"
+private_ip_address = "10.0.1.10"
+security_group_ids = ["sg-o@"]
+[[instance]]
+id = "i-o2@"
+vswitch_id = "vsw-o@"
+private_ip_address = "10.0.1.20"
+security_group_ids = ["sg-o@"]
+[[security_group]]
+id = "sg-o@"
+vpc_id = "vpc-o@"
+[[security_group.rule]]
+id = "sgr-o@"
+direction = "ingress"
+ip_protocol = "tcp"
+port_range = [1, 65535]
+peer = { cidr = "0.0.0.0/0" }
+priority = 1
+"#;
+
+/// Sends TCP SYNs from namespace `ns` (address `src`) to `dst`, every one
+/// a new tuple, until `stop`; returns how many were sent. A raw socket:
+/// the flood needs no handshake, only the router's connection entries.
+fn syn_flood(
+    ns: String,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    progress: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let _in = netns::NetnsGuard::enter(&ns).unwrap_or_else(|e| panic!("{e}"));
+        // SAFETY: plain socket(2); the descriptor is closed below.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_RAW) };
+        assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
+        let to = libc::sockaddr_in {
+            sin_family: libc::AF_INET as u16,
+            sin_port: 0,
+            sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(dst.octets()) },
+            sin_zero: [0; 8],
+        };
+        let mut sent = 0u64;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            // 64,512 source ports times 255 destination ports: never a tuple twice.
+            let sport = 1024 + (sent % 64_512) as u16;
+            let dport = 1 + (sent / 64_512 % 255) as u16;
+            let mut p = [0u8; 40];
+            p[0] = 0x45;
+            p[2..4].copy_from_slice(&40u16.to_be_bytes());
+            p[6] = 0x40;
+            p[8] = 64;
+            p[9] = 6;
+            p[12..16].copy_from_slice(&src.octets());
+            p[16..20].copy_from_slice(&dst.octets());
+            p[20..22].copy_from_slice(&sport.to_be_bytes());
+            p[22..24].copy_from_slice(&dport.to_be_bytes());
+            p[32] = 0x50;
+            p[33] = 0x02;
+            p[34..36].copy_from_slice(&1024u16.to_be_bytes());
+            // SAFETY: `p` and `to` are valid for the lengths given.
+            let n = unsafe {
+                libc::sendto(fd, p.as_ptr().cast(), p.len(), 0, (&to as *const libc::sockaddr_in).cast(), size_of::<libc::sockaddr_in>() as u32)
+            };
+            if n == 40 {
+                sent += 1;
+                progress.store(sent, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        // SAFETY: our descriptor, closed once.
+        unsafe { libc::close(fd) };
+        sent
+    })
+}
+
+/// Connects `count` times from `client` to a listener in `server` at
+/// `addr:port` (one second each); returns how many connections were
+/// accepted and echoed.
+fn connections_that_work(server: &str, client: &str, addr: Ipv4Addr, port: u16, count: usize) -> usize {
+    use std::{io::{Read, Write}, net::{SocketAddr, TcpListener, TcpStream}, time::Duration};
+    let listener = {
+        let _in = netns::NetnsGuard::enter(server).unwrap_or_else(|e| panic!("{e}"));
+        TcpListener::bind((addr, port)).unwrap_or_else(|e| panic!("bind in {server}: {e}"))
+    };
+    listener.set_nonblocking(true).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = stop.clone();
+    let echo = std::thread::spawn(move || {
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((mut s, _)) => {
+                    s.set_nonblocking(false).ok();
+                    s.set_read_timeout(Some(Duration::from_secs(1))).ok();
+                    let mut buf = [0u8; 5];
+                    if s.read_exact(&mut buf).is_ok() {
+                        let _ = s.write_all(&buf);
+                    }
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+    });
+    let _in = netns::NetnsGuard::enter(client).unwrap_or_else(|e| panic!("{e}"));
+    let ok = (0..count)
+        .filter(|_| match TcpStream::connect_timeout(&SocketAddr::from((addr, port)), Duration::from_secs(1)) {
+            Ok(mut s) => {
+                s.set_read_timeout(Some(Duration::from_secs(1))).ok();
+                let mut buf = [0u8; 5];
+                s.write_all(b"hello").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"hello"
+            }
+            Err(_) => false,
+        })
+        .count();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = echo.join();
+    ok
+}
+
+/// No shared exhaustion (issue 18): one instance floods new connections
+/// (more SYNs than the whole connection table holds) toward a sink of its
+/// own; its ENI's quota refuses its new flows beyond its share, counted on
+/// its ENI, and new connections between other instances, in its VPC and in
+/// another, all work meanwhile. (Before the quotas the flood filled the
+/// table and every other new connection failed.)
+#[test]
+fn conntrack_a_flood_from_one_instance_leaves_other_instances_connecting() {
+    let lab = Lab::up(FLOOD);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let progress = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let flood = syn_flood(lab.id("i-flood@"), ip("10.0.1.30"), ip("10.0.1.40"), stop.clone(), progress.clone());
+    // Until the flood has sent more SYNs than the table holds.
+    let started = std::time::Instant::now();
+    let quota = vpc_common::ConntrackQuota::DEFAULT;
+    while progress.load(std::sync::atomic::Ordering::Relaxed) < u64::from(vpc_common::MAX_CONNECTIONS) + 10_000 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(120), "the flood is too slow");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let same_vpc = connections_that_work(&lab.id("i-f2@"), &lab.id("i-f1@"), ip("10.0.1.20"), 8081, 100);
+    let other_vpc = connections_that_work(&lab.id("i-o2@"), &lab.id("i-o1@"), ip("10.0.1.20"), 8082, 100);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = flood.join().unwrap();
+    let c = lab.counters();
+    let flood_port = c
+        .connections
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(p, _)| *p)
+        .unwrap_or_else(|| panic!("no port counts connections"));
+    eprintln!("flood: {sent} SYNs; same VPC {same_vpc}/100, other VPC {other_vpc}/100; refused on the flooder's ENI {}", c.ports[&flood_port].conntrack_refused);
+    assert!(sent > u64::from(vpc_common::MAX_CONNECTIONS), "the flood sent more SYNs than the table holds: {sent}");
+    assert!(same_vpc >= 99, "new connections in the flooder's VPC: {same_vpc}/100 worked");
+    assert!(other_vpc >= 99, "new connections in another VPC: {other_vpc}/100 worked");
+    assert_eq!(c.connections[&flood_port], u64::from(quota.per_eni), "the flooder holds exactly its quota");
+    assert!(
+        c.ports[&flood_port].conntrack_refused + u64::from(quota.per_eni) >= u64::from(vpc_common::MAX_CONNECTIONS),
+        "the refusals are counted on the flooder's ENI"
+    );
+    assert_eq!(c.dropped(DropReason::ConntrackFull), 0, "the table never filled");
+}

@@ -260,6 +260,123 @@ peer = { cidr = "0.0.0.0/0" }
 priority = 1
 "#;
 
+/// Two VPCs of open groups, for the connection quotas: a flooder and its
+/// sink, and two more instances, in vpc-a; two instances in vpc-b.
+const QUOTA: &str = r#"
+[[vpc]]
+id = "vpc-a"
+cidr_block = "10.0.0.0/16"
+[[vpc]]
+id = "vpc-b"
+cidr_block = "10.1.0.0/16"
+[[vswitch]]
+id = "vsw-a"
+vpc_id = "vpc-a"
+cidr_block = "10.0.1.0/24"
+[[vswitch]]
+id = "vsw-b"
+vpc_id = "vpc-b"
+cidr_block = "10.1.1.0/24"
+[[instance]]
+id = "i-flood"
+vswitch_id = "vsw-a"
+private_ip_address = "10.0.1.30"
+security_group_ids = ["sg-a"]
+[[instance]]
+id = "i-sink"
+vswitch_id = "vsw-a"
+private_ip_address = "10.0.1.40"
+security_group_ids = ["sg-a"]
+[[instance]]
+id = "i-a1"
+vswitch_id = "vsw-a"
+private_ip_address = "10.0.1.10"
+security_group_ids = ["sg-a"]
+[[instance]]
+id = "i-a2"
+vswitch_id = "vsw-a"
+private_ip_address = "10.0.1.20"
+security_group_ids = ["sg-a"]
+[[instance]]
+id = "i-b1"
+vswitch_id = "vsw-b"
+private_ip_address = "10.1.1.10"
+security_group_ids = ["sg-b"]
+[[instance]]
+id = "i-b2"
+vswitch_id = "vsw-b"
+private_ip_address = "10.1.1.20"
+security_group_ids = ["sg-b"]
+[[security_group]]
+id = "sg-a"
+vpc_id = "vpc-a"
+[[security_group.rule]]
+id = "sgr-a-udp"
+direction = "ingress"
+ip_protocol = "udp"
+port_range = [1, 65535]
+peer = { cidr = "0.0.0.0/0" }
+priority = 1
+[[security_group]]
+id = "sg-b"
+vpc_id = "vpc-b"
+[[security_group.rule]]
+id = "sgr-b-udp"
+direction = "ingress"
+ip_protocol = "udp"
+port_range = [1, 65535]
+peer = { cidr = "0.0.0.0/0" }
+priority = 1
+"#;
+
+/// No shared exhaustion (issue 18): tracked connections are counted per
+/// ENI and per VPC against the quotas in force; a flooder's new flows
+/// beyond its ENI's quota are refused and counted on its ENI, while its
+/// live flows go on and other instances open theirs, in its VPC up to the
+/// VPC's quota and in another VPC freely; a sweep puts the counts right
+/// once the flows expire, and the flooder may open flows again.
+#[test]
+fn conntrack_quotas_refuse_only_the_new_flows_of_the_eni_and_vpc_over_them() {
+    use vpc_common::{ConntrackQuota, ct_timeout::UDP_NS};
+    use vpc_control::{datapath::monotonic_ns, sweep::Swept};
+    let mut fx = DatapathFixture::new(QUOTA);
+    fx.dp.set_conntrack_quota(ConntrackQuota { per_eni: 8, per_vpc: 12 }).unwrap_or_else(|e| panic!("quota: {e}"));
+    let addr = |i: &str| match i {
+        "i-flood" => Ipv4Addr::new(10, 0, 1, 30),
+        "i-sink" => Ipv4Addr::new(10, 0, 1, 40),
+        "i-a1" => Ipv4Addr::new(10, 0, 1, 10),
+        "i-a2" => Ipv4Addr::new(10, 0, 1, 20),
+        "i-b1" => Ipv4Addr::new(10, 1, 1, 10),
+        _ => Ipv4Addr::new(10, 1, 1, 20),
+    };
+    let udp = |from: &str, to: &str, sport: u16| frame(from, addr(from), addr(to), 17, sport, 53, 0);
+    let flood_port = fx.port(&eni("i-flood"));
+    for sport in 10_000..10_008 {
+        expect(&mut fx, &format!("flooder's flow {sport}, within its quota"), "i-flood", &udp("i-flood", "i-sink", sport), XDP_REDIRECT, None);
+    }
+    expect(&mut fx, "the flooder's ninth flow", "i-flood", &udp("i-flood", "i-sink", 10_008), XDP_DROP, Some(DropReason::ConntrackEniQuota));
+    expect(&mut fx, "the flooder's live flow goes on", "i-flood", &udp("i-flood", "i-sink", 10_000), XDP_REDIRECT, None);
+    expect(&mut fx, "and its sink answers", "i-sink", &frame("i-sink", addr("i-sink"), addr("i-flood"), 17, 53, 10_000, 0), XDP_REDIRECT, None);
+    let c = fx.dp.counters().unwrap_or_else(|e| panic!("counters: {e}"));
+    assert_eq!(c.ports[&flood_port].conntrack_refused, 1, "the refusal is counted on the flooder's ENI");
+    assert_eq!(c.connections[&flood_port], 8, "eight connections count against the flooder's ENI");
+    for sport in 20_000..20_004 {
+        expect(&mut fx, &format!("another instance of the VPC, flow {sport}"), "i-a1", &udp("i-a1", "i-a2", sport), XDP_REDIRECT, None);
+    }
+    expect(&mut fx, "past the VPC's quota", "i-a1", &udp("i-a1", "i-a2", 20_004), XDP_DROP, Some(DropReason::ConntrackVpcQuota));
+    for sport in 30_000..30_008 {
+        expect(&mut fx, &format!("another VPC, flow {sport}"), "i-b1", &udp("i-b1", "i-b2", sport), XDP_REDIRECT, None);
+    }
+    let c = fx.dp.counters().unwrap_or_else(|e| panic!("counters: {e}"));
+    assert_eq!(c.ports[&fx.port(&eni("i-b1"))].conntrack_refused, 0, "nothing refused in the other VPC");
+    let mut sweeper = fx.dp.sweeper().unwrap_or_else(|e| panic!("sweeper: {e}"));
+    let swept = sweeper.conntrack(monotonic_ns() + UDP_NS + 1_000_000_000).unwrap_or_else(|e| panic!("sweep: {e}"));
+    assert_eq!(swept, Swept { live: 0, removed: 20 }, "every flow expired");
+    let c = fx.dp.counters().unwrap_or_else(|e| panic!("counters: {e}"));
+    assert_eq!(c.connections[&flood_port], 0, "the sweep put the count right");
+    expect(&mut fx, "the flooder may open a flow again", "i-flood", &udp("i-flood", "i-sink", 10_009), XDP_REDIRECT, None);
+}
+
 /// Forged state opens no group (issue 18's first finding, all four
 /// variants): the attacker sends one frame with the victim's address and
 /// port as its source (a UDP datagram, or a TCP SYN-ACK) to itself or to

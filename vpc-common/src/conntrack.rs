@@ -73,6 +73,32 @@ pub struct FlowCacheEntry {
     pub pad: u32,
 }
 
+/// VPCs whose tracked connections are counted (`CONNTRACK_PER_VPC`);
+/// beyond, a VPC's connections are held to its ENIs' quotas only.
+pub const MAX_CONNTRACK_VPCS: u32 = 4096;
+
+/// Value of `CONNTRACK_QUOTA` (index 0): how many tracked connections one
+/// ENI, and all the ENIs of one VPC, may hold at once, so that no instance
+/// fills the table every instance shares. A new flow beyond a quota is
+/// refused (`conntrack_eni_quota`, `conntrack_vpc_quota`) and counted on
+/// its ENI; other ENIs' flows go on. The counts are the datapath's,
+/// corrected to the table's content by the control plane's sweep.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct ConntrackQuota {
+    /// Most connections counted against one ENI.
+    pub per_eni: u32,
+    /// Most connections of one VPC.
+    pub per_vpc: u32,
+}
+
+impl ConntrackQuota {
+    /// An eighth of the table per ENI, half of it per VPC.
+    pub const DEFAULT: ConntrackQuota = ConntrackQuota { per_eni: MAX_CONNECTIONS / 8, per_vpc: MAX_CONNECTIONS / 2 };
+    /// No quota (benchmarks that measure the table itself).
+    pub const UNLIMITED: ConntrackQuota = ConntrackQuota { per_eni: u32::MAX, per_vpc: u32::MAX };
+}
+
 /// Key of `CONNTRACK`: a flow in its original direction, inside one VPC.
 /// ICMP echo uses the identifier as both ports.
 #[repr(C)]
@@ -128,8 +154,10 @@ pub struct CtEntry {
     /// The router port the flow's first packet went out of (the
     /// responder's): a reply must come in on it.
     pub responder_port: u32,
-    /// Always 0 (keeps the value 8-byte aligned without implicit padding).
-    pub pad: u32,
+    /// The router port whose ENI the connection counts against
+    /// ([`ConntrackQuota`]): the initiator's, or the responder's for a flow
+    /// from the internet.
+    pub quota_port: u32,
 }
 
 /// Idle timeouts (ns) by state and protocol, as the cloud's ENI connection

@@ -19,6 +19,11 @@ pub struct PortCounters {
     /// Frames from the ENI forwarded on a decision of the flow cache (also
     /// counted as received and, on their egress port, sent).
     pub flow_cache_hits: u64,
+    /// New flows of the ENI refused by the connection tracker: its quota,
+    /// its VPC's or the whole table full (`conntrack_eni_quota`,
+    /// `conntrack_vpc_quota`, `conntrack_full`), counted on the ENI the
+    /// connection would have counted against.
+    pub conntrack_refused: u64,
 }
 
 /// What the datapath did with a frame that was not dropped.
@@ -130,13 +135,22 @@ pub enum DropReason {
     /// An IPv4 header that does not hold: total length beyond the frame or
     /// shorter than the header, or a wrong header checksum.
     BadIpv4Header = 25,
+    /// A new flow of an ENI that already holds its quota of tracked
+    /// connections (`ConntrackQuota::per_eni`).
+    ConntrackEniQuota = 26,
+    /// A new flow of a VPC whose ENIs already hold its quota of tracked
+    /// connections (`ConntrackQuota::per_vpc`).
+    ConntrackVpcQuota = 27,
+    /// A non-first IPv4 fragment whose first fragment the router has not
+    /// seen (or no longer remembers): nothing says which flow it is of.
+    FragmentWithoutFirst = 28,
 }
 
 impl DropReason {
     /// Number of variants (size of the `DROPS` array).
-    pub const COUNT: u32 = 26;
+    pub const COUNT: u32 = 29;
     /// Every variant, in index order.
-    pub const ALL: [DropReason; 26] = [
+    pub const ALL: [DropReason; 29] = [
         DropReason::ParseError,
         DropReason::Ipv6,
         DropReason::UnsupportedEtherType,
@@ -163,6 +177,9 @@ impl DropReason {
         DropReason::NatNoMapping,
         DropReason::FragmentationNeeded,
         DropReason::BadIpv4Header,
+        DropReason::ConntrackEniQuota,
+        DropReason::ConntrackVpcQuota,
+        DropReason::FragmentWithoutFirst,
     ];
 
     /// Stable snake_case name (CLI, metrics).
@@ -194,6 +211,9 @@ impl DropReason {
             DropReason::NatNoMapping => "nat_no_mapping",
             DropReason::FragmentationNeeded => "fragmentation_needed",
             DropReason::BadIpv4Header => "bad_ipv4_header",
+            DropReason::ConntrackEniQuota => "conntrack_eni_quota",
+            DropReason::ConntrackVpcQuota => "conntrack_vpc_quota",
+            DropReason::FragmentWithoutFirst => "fragment_without_first",
         }
     }
 }

@@ -82,6 +82,8 @@ mod pod {
     unsafe impl aya::Pod for super::MonitorConfig {}
     // SAFETY: see above.
     unsafe impl aya::Pod for super::MonitorState {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::ConntrackQuota {}
 }
 
 #[cfg(test)]
@@ -104,7 +106,7 @@ mod tests {
         assert_eq!(size_of::<NatOutValue>(), 16);
         assert_eq!(size_of::<NatInKey>(), 16);
         assert_eq!(size_of::<NatInValue>(), 12);
-        assert_eq!(size_of::<PortCounters>(), 6 * 8);
+        assert_eq!(size_of::<PortCounters>(), 7 * 8);
         assert_eq!(size_of::<PolicyAddrKey>(), 4 + 4);
         assert_eq!(size_of::<PolicyPortKey>(), 4 + 4 + 1 + 1 + 2);
         assert_eq!(size_of::<CtKey>(), 4 + 4 + 4 + 2 + 2 + 1 + 3);

@@ -36,6 +36,17 @@ pub mod map_names {
     pub const POLICY_PORTS: &str = "POLICY_PORTS";
     /// `HashMap<CtKey, CtEntry>`: connection tracking (security groups are stateful).
     pub const CONNTRACK: &str = "CONNTRACK";
+    /// `Array<ConntrackQuota>` of one entry: the connections one ENI and
+    /// one VPC may hold.
+    pub const CONNTRACK_QUOTA: &str = "CONNTRACK_QUOTA";
+    /// `Array<u64>` indexed by router port ifindex: the connections counted
+    /// against the port's ENI (`CtEntry::quota_port`). The datapath adds
+    /// the ones it creates; the control plane's sweep writes the count it
+    /// found.
+    pub const CONNTRACK_PER_PORT: &str = "CONNTRACK_PER_PORT";
+    /// `HashMap<u32, u64>` of [`super::MAX_CONNTRACK_VPCS`]: numeric VPC id
+    /// -> its connections, kept like [`CONNTRACK_PER_PORT`].
+    pub const CONNTRACK_PER_VPC: &str = "CONNTRACK_PER_VPC";
     /// `Array<Egress>` of one entry: the internet uplink port and its MACs.
     pub const UPLINK: &str = "UPLINK";
     /// `HashMap<[u8; 4], PublicAddress>`: public IPv4 address -> what holds it.
@@ -65,7 +76,7 @@ pub mod map_names {
     /// and its written, suppressed and lost events.
     pub const MONITOR_STATE: &str = "MONITOR_STATE";
     /// All of the above, for pinning.
-    pub const ALL: [&str; 24] = [
+    pub const ALL: [&str; 27] = [
         ENI_BY_PORT,
         ENI_COPY,
         ENI_BY_ADDRESS,
@@ -79,6 +90,9 @@ pub mod map_names {
         POLICY_ADDRESSES,
         POLICY_PORTS,
         CONNTRACK,
+        CONNTRACK_QUOTA,
+        CONNTRACK_PER_PORT,
+        CONNTRACK_PER_VPC,
         UPLINK,
         PUBLIC_ADDRESSES,
         NAT_GATEWAYS,

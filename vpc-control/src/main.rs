@@ -90,6 +90,19 @@ enum Command {
         /// ignored, as the cloud ignores them.
         #[arg(long, env = "VPC_STRICT_PARAMETERS")]
         strict_parameters: bool,
+        /// Most tracked connections one ENI may hold (counted against the
+        /// initiator's ENI; a flow from the internet against the
+        /// responder's): new flows beyond it are refused, counted as
+        /// conntrack_eni_quota, so no instance fills the table all share.
+        /// Default: an eighth of the table.
+        #[arg(long, env = "VPC_CONNTRACK_PER_ENI", default_value_t = vpc_common::ConntrackQuota::DEFAULT.per_eni,
+              value_parser = clap::value_parser!(u32).range(1..))]
+        conntrack_per_eni: u32,
+        /// Most tracked connections the ENIs of one VPC may hold together
+        /// (conntrack_vpc_quota). Default: half of the table.
+        #[arg(long, env = "VPC_CONNTRACK_PER_VPC", default_value_t = vpc_common::ConntrackQuota::DEFAULT.per_vpc,
+              value_parser = clap::value_parser!(u32).range(1..))]
+        conntrack_per_vpc: u32,
     },
     /// Converge the daemon to a lab file, through the API's actions.
     Apply {
@@ -370,6 +383,8 @@ fn main() -> ExitCode {
         direct_route_slots,
         datapath_mode,
         strict_parameters,
+        conntrack_per_eni,
+        conntrack_per_vpc,
     } =
         cli.command
     {
@@ -392,6 +407,7 @@ fn main() -> ExitCode {
             direct_route_slots,
             datapath_mode,
             strict_parameters,
+            conntrack_quota: vpc_common::ConntrackQuota { per_eni: conntrack_per_eni, per_vpc: conntrack_per_vpc },
         };
         let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
             Ok(r) => r,

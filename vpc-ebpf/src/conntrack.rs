@@ -8,7 +8,7 @@ use aya_ebpf::{bindings::BPF_NOEXIST};
 use aya_ebpf::helpers::generated::bpf_ktime_get_coarse_ns;
 use vpc_common::{
     ct_idle_timeout, CtEntry, CtKey, DropReason, Eni, CT_STATE_CLOSING, CT_STATE_ESTABLISHED,
-    CT_STATE_SYN_RECEIVED, CT_STATE_SYN_SENT, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT,
+    CT_STATE_SYN_RECEIVED, CT_STATE_SYN_SENT, ENI_FLAG_PORT, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT,
     ENI_FLAG_SG_INGRESS_DEFAULT_ACCEPT,
 };
 
@@ -16,7 +16,7 @@ use crate::{
     maps::CONNTRACK,
     monitor,
     parse::{Flow, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN},
-    policy,
+    policy, stats,
 };
 
 // Timestamps are CLOCK_MONOTONIC_COARSE (one tick, a few ms, of
@@ -84,6 +84,14 @@ fn next_state(flow: &Flow, state: u32, reply: bool) -> u32 {
             s => s,
         }
     }
+}
+
+/// The router port whose ENI a connection from `src` (in on `in_port`, out
+/// of `out_port`) counts against: the initiator's; for a flow from the
+/// internet (no port of its own), the responder's.
+#[inline(always)]
+fn quota_port(src: &Eni, in_port: u32, out_port: u32) -> u32 {
+    if src.flags & ENI_FLAG_PORT != 0 { in_port } else { out_port }
 }
 
 /// The key of the flow `flow` replies to.
@@ -183,6 +191,8 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, in_port: u32, out_p
         e.ingress_policy = ingress_id(dst);
         e.initiator_port = in_port;
         e.responder_port = out_port;
+        // (Its counts move with it at the next sweep.)
+        e.quota_port = quota_port(src, in_port, out_port);
         e.state = next_state(flow, e.state, false);
         return Ok(());
     }
@@ -218,6 +228,8 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, in_port: u32, out_p
         // An echo reply the rules let through answers nothing: no state.
         return Ok(());
     }
+    let quota_port = quota_port(src, in_port, out_port);
+    quota::admit(quota_port, vpc_id)?;
     let entry = CtEntry {
         last_seen_ns: now,
         state: next_state(flow, CT_STATE_SYN_SENT, false),
@@ -225,14 +237,73 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, in_port: u32, out_p
         ingress_policy: ingress_id(dst),
         initiator_port: in_port,
         responder_port: out_port,
-        pad: 0,
+        quota_port,
     };
     match CONNTRACK.insert(&forward, &entry, BPF_NOEXIST as u64) {
         Ok(()) => {
+            quota::count(quota_port, vpc_id);
             monitor::new_connection(flow, vpc_id, entry.ingress_policy);
             Ok(())
         }
         Err(EEXIST) => Ok(()),
-        Err(_) => Err(DropReason::ConntrackFull),
+        Err(_) => {
+            stats::conntrack_refused(quota_port);
+            Err(DropReason::ConntrackFull)
+        }
+    }
+}
+
+/// Quotas of tracked connections per ENI and per VPC
+/// (`vpc_common::ConntrackQuota`): no instance fills the table all share.
+mod quota {
+    use core::intrinsics::{AtomicOrdering, atomic_xadd};
+
+    use aya_ebpf::bindings::BPF_NOEXIST;
+    use vpc_common::DropReason;
+
+    use crate::{
+        maps::{CONNTRACK_PER_PORT, CONNTRACK_PER_VPC, CONNTRACK_QUOTA},
+        stats,
+    };
+
+    /// Ok if one more connection may count against router port `port`'s
+    /// ENI and VPC `vpc_id`; else the reason, counted on the ENI.
+    #[inline(always)]
+    pub fn admit(port: u32, vpc_id: u32) -> Result<(), DropReason> {
+        let Some(q) = CONNTRACK_QUOTA.get(0) else { return Ok(()) };
+        if CONNTRACK_PER_PORT.get(port).is_some_and(|n| *n >= u64::from(q.per_eni)) {
+            stats::conntrack_refused(port);
+            return Err(DropReason::ConntrackEniQuota);
+        }
+        // SAFETY: read-only use of a counter.
+        if unsafe { CONNTRACK_PER_VPC.get(&vpc_id) }.is_some_and(|n| *n >= u64::from(q.per_vpc)) {
+            stats::conntrack_refused(port);
+            return Err(DropReason::ConntrackVpcQuota);
+        }
+        Ok(())
+    }
+
+    /// Counts a connection just created against `port`'s ENI and VPC
+    /// `vpc_id` (atomic adds: every CPU counts into the same words).
+    #[inline(always)]
+    pub fn count(port: u32, vpc_id: u32) {
+        // (An atomic add whose result is unused: BPF_XADD, which every
+        // kernel's BPF has; core's AtomicU64 offers no fetch_add on a
+        // target without compare-and-swap.)
+        if let Some(n) = CONNTRACK_PER_PORT.get_ptr_mut(port) {
+            // SAFETY: a map value, aligned, alive while the program runs.
+            unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(n, 1) };
+        }
+        match CONNTRACK_PER_VPC.get_ptr_mut(&vpc_id) {
+            // SAFETY: as above.
+            Some(n) => {
+                unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(n, 1) };
+            }
+            None => {
+                // The VPC's first (a racing CPU's insert wins; one count
+                // lost, put right by the next sweep). Full: not counted.
+                let _ = CONNTRACK_PER_VPC.insert(&vpc_id, &1u64, BPF_NOEXIST as u64);
+            }
+        }
     }
 }

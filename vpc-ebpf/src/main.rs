@@ -5,6 +5,9 @@
 //! csum and log_limit underneath.
 #![no_std]
 #![no_main]
+// `core::intrinsics::atomic_xadd`: the counters of `conntrack::quota`.
+#![allow(internal_features)]
+#![feature(core_intrinsics)]
 
 mod arp;
 mod conntrack;

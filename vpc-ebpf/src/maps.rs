@@ -5,9 +5,9 @@ use aya_ebpf::{
     maps::{Array, DevMapHash, HashMap, LpmTrie, PerCpuArray, RingBuf},
 };
 use vpc_common::{
-    Action, CtEntry, CtKey, FlowCacheEntry, DropReason, Egress, Eni, EniAddressKey, NatGateway, NatInKey, NatInValue,
+    Action, ConntrackQuota, CtEntry, CtKey, FlowCacheEntry, DropReason, Egress, Eni, EniAddressKey, NatGateway, NatInKey, NatInValue,
     NatOutKey, NatOutValue, NextHop, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict, PortCounters,
-    PublicAddress, RouteKey, SnatKey, SnatTarget, MAX_CONNECTIONS, MAX_ENI_ADDRESSES, MAX_NAT_GATEWAYS,
+    PublicAddress, RouteKey, SnatKey, SnatTarget, MAX_CONNECTIONS, MAX_CONNTRACK_VPCS, MAX_ENI_ADDRESSES, MAX_NAT_GATEWAYS,
     MAX_NAT_MAPPINGS, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS, MAX_PORTS, MAX_PUBLIC_ADDRESSES, MAX_ROUTES,
     MAX_SNAT_ENTRIES, ENI_FLAG_PORT, flow_cache, MonitorConfig, MonitorState, MONITOR_RING_BYTES,
 };
@@ -85,6 +85,19 @@ pub static POLICY_PORTS: LpmTrie<PolicyPortKey, PolicyVerdict> =
 /// plane sweeps expired entries.
 #[map]
 pub static CONNTRACK: HashMap<CtKey, CtEntry> = HashMap::with_max_entries(MAX_CONNECTIONS, 0);
+
+/// Index 0: the connections one ENI and one VPC may hold (written by the
+/// control plane at load).
+#[map]
+pub static CONNTRACK_QUOTA: Array<ConntrackQuota> = Array::with_max_entries(1, 0);
+
+/// Router port ifindex -> connections counted against its ENI.
+#[map]
+pub static CONNTRACK_PER_PORT: Array<u64> = Array::with_max_entries(MAX_PORTS, 0);
+
+/// Numeric VPC id -> its connections.
+#[map]
+pub static CONNTRACK_PER_VPC: HashMap<u32, u64> = HashMap::with_max_entries(MAX_CONNTRACK_VPCS, 0);
 
 /// The internet uplink: its port and the MACs frames to the internet carry
 /// (index 0; ifindex 0 while there is no uplink).

@@ -64,3 +64,13 @@ pub fn tx(ifindex: u32, bytes: u64) {
         }
     }
 }
+
+/// Counts a new flow the connection tracker refused on the ENI of router
+/// port `ifindex` (the one it would have counted against).
+#[inline(always)]
+pub fn conntrack_refused(ifindex: u32) {
+    if let Some(c) = PORT_COUNTERS.get_ptr_mut(ifindex) {
+        // SAFETY: per-CPU value, written only by this CPU.
+        unsafe { (*c).conntrack_refused += 1 };
+    }
+}

@@ -24,6 +24,12 @@ pub struct PortStats {
     pub dropped: u64,
     /// Received frames the flow cache decided (established flows).
     pub flow_cache_hits: u64,
+    /// Tracked connections counted against the ENI (its quota:
+    /// `vpc daemon --conntrack-per-eni`).
+    pub connections: u64,
+    /// New flows refused by the connection tracker on the ENI's account:
+    /// its quota, its VPC's or the whole table full.
+    pub conntrack_refused: u64,
 }
 
 /// Every counter of a router.
@@ -59,6 +65,8 @@ fn collect(dp: &Datapath, router_namespace: &str) -> Result<RouterStats, ApplyEr
             tx_bytes: k.tx_bytes,
             dropped: k.dropped,
             flow_cache_hits: k.flow_cache_hits,
+            connections: c.connections.get(&p.ifindex).copied().unwrap_or(0),
+            conntrack_refused: k.conntrack_refused,
         });
     }
     ports.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
@@ -83,14 +91,23 @@ impl RouterStats {
         }
         let _ = writeln!(
             s,
-            "\n  {:<14} {:<24} {:>10} {:>12} {:>10} {:>12} {:>8} {:>10}",
-            "PORT", "INSTANCE", "RX_PKTS", "RX_BYTES", "TX_PKTS", "TX_BYTES", "DROPPED", "CACHE_HITS"
+            "\n  {:<14} {:<24} {:>10} {:>12} {:>10} {:>12} {:>8} {:>10} {:>8} {:>10}",
+            "PORT", "INSTANCE", "RX_PKTS", "RX_BYTES", "TX_PKTS", "TX_BYTES", "DROPPED", "CACHE_HITS", "CONNS", "CT_REFUSED"
         );
         for p in &self.ports {
             let _ = writeln!(
                 s,
-                "  {:<14} {:<24} {:>10} {:>12} {:>10} {:>12} {:>8} {:>10}",
-                p.port, p.instance_id, p.rx_packets, p.rx_bytes, p.tx_packets, p.tx_bytes, p.dropped, p.flow_cache_hits
+                "  {:<14} {:<24} {:>10} {:>12} {:>10} {:>12} {:>8} {:>10} {:>8} {:>10}",
+                p.port,
+                p.instance_id,
+                p.rx_packets,
+                p.rx_bytes,
+                p.tx_packets,
+                p.tx_bytes,
+                p.dropped,
+                p.flow_cache_hits,
+                p.connections,
+                p.conntrack_refused
             );
         }
         s

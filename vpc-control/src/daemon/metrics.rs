@@ -66,7 +66,7 @@ fn action_family(action: Action) -> (&'static str, &'static str) {
 type PortFamily = (&'static str, &'static str, fn(&PortStats) -> u64);
 
 /// The per-port families.
-const PORT_FAMILIES: [PortFamily; 6] = [
+const PORT_FAMILIES: [PortFamily; 7] = [
     ("vpc_port_rx_packets_total", "Frames received by the router from the ENI.", |p| p.rx_packets),
     ("vpc_port_rx_bytes_total", "Bytes received by the router from the ENI.", |p| p.rx_bytes),
     ("vpc_port_tx_packets_total", "Frames the router sent to the ENI.", |p| p.tx_packets),
@@ -76,6 +76,11 @@ const PORT_FAMILIES: [PortFamily; 6] = [
         "vpc_port_flow_cache_hits_total",
         "Frames from the ENI forwarded on a decision of the flow cache (established flows).",
         |p| p.flow_cache_hits,
+    ),
+    (
+        "vpc_port_conntrack_refused_total",
+        "New flows of the ENI refused by the connection tracker: its quota, its VPC's or the table full.",
+        |p| p.conntrack_refused,
     ),
 ];
 
@@ -299,6 +304,8 @@ mod tests {
             tx_bytes: base + 4,
             dropped: base + 5,
             flow_cache_hits: base + 6,
+            conntrack_refused: base + 7,
+            connections: base + 8,
         }
     }
 
@@ -307,6 +314,7 @@ mod tests {
             actions: vec![(Action::Forwarded, 42), (Action::ArpReplied, 7)],
             drops: DropReason::ALL.iter().map(|r| (*r, if *r == DropReason::NoRoute { 3 } else { 0 })).collect(),
             ports: [(5, PortCounters::default())].into_iter().collect(),
+            connections: [(5, 0)].into_iter().collect(),
         }
     }
 

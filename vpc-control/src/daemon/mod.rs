@@ -62,6 +62,8 @@ pub struct Config {
     pub datapath_mode: crate::datapath::Mode,
     /// Refuse parameters no action has (else logged and ignored).
     pub strict_parameters: bool,
+    /// Tracked connections one ENI and one VPC may hold.
+    pub conntrack_quota: vpc_common::ConntrackQuota,
 }
 
 /// Why the daemon stopped.
@@ -124,6 +126,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     let slots = config.direct_route_slots;
     let mode = config.datapath_mode;
     let mut router = tokio::task::spawn_blocking(move || Router::open_with(&ns, slots, mode)).await??;
+    router.datapath_mut().set_conntrack_quota(config.conntrack_quota).map_err(crate::apply::ApplyError::from)?;
     let mut sweeper = router.datapath().sweeper()?;
     if let Some(logger) = router.datapath_mut().take_logger() {
         tokio::spawn(async move {

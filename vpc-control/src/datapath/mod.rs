@@ -29,7 +29,7 @@ use aya::{
 };
 use thiserror::Error;
 use vpc_common::{
-    Action, CtEntry, CtKey, DropReason, ENI_FLAG_PORT, Egress, Eni, EniAddressKey, INSTANCE_PROGRAM, NatGateway as NatGatewayConfig,
+    Action, ConntrackQuota, CtEntry, CtKey, DropReason, ENI_FLAG_PORT, Egress, Eni, EniAddressKey, INSTANCE_PROGRAM, NatGateway as NatGatewayConfig,
     NatInKey, NatInValue, NatOutKey, NatOutValue, NextHop, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict,
     PortCounters, PublicAddress, ROUTER_PROGRAM, ROUTER_TC_PROGRAM, RouteKey, SnatKey, SnatTarget, map_names, FlowCacheEntry,
     flow_cache,
@@ -168,6 +168,9 @@ fn expected_layout(name: &str, direct_slots: u32) -> Option<(MapType, u32, Optio
             (LpmTrie, 4 + sz(size_of::<PolicyPortKey>()), Some(sz(size_of::<PolicyVerdict>())), MAX_POLICY_PORTS)
         }
         map_names::CONNTRACK => (Hash, sz(size_of::<CtKey>()), Some(sz(size_of::<CtEntry>())), MAX_CONNECTIONS),
+        map_names::CONNTRACK_QUOTA => (Array, 4, Some(sz(size_of::<vpc_common::ConntrackQuota>())), 1),
+        map_names::CONNTRACK_PER_PORT => (Array, 4, Some(8), MAX_PORTS),
+        map_names::CONNTRACK_PER_VPC => (Hash, 4, Some(8), vpc_common::MAX_CONNTRACK_VPCS),
         map_names::UPLINK => (Array, 4, Some(sz(size_of::<Egress>())), 1),
         map_names::PUBLIC_ADDRESSES => (Hash, 4, Some(sz(size_of::<PublicAddress>())), MAX_PUBLIC_ADDRESSES),
         map_names::NAT_GATEWAYS => (Hash, 4, Some(sz(size_of::<NatGatewayConfig>())), MAX_NAT_GATEWAYS),
@@ -266,6 +269,9 @@ pub struct Counters {
     pub drops: Vec<(DropReason, u64)>,
     /// By router port ifindex.
     pub ports: BTreeMap<u32, PortCounters>,
+    /// Tracked connections counted against each port's ENI (as of the
+    /// datapath's count, put right by every sweep).
+    pub connections: BTreeMap<u32, u64>,
 }
 
 impl Counters {
@@ -569,6 +575,9 @@ impl Datapath {
             },
         };
         datapath.direct_from_kernel()?;
+        if datapath.conntrack_quota()? == ConntrackQuota::default() {
+            datapath.set_conntrack_quota(ConntrackQuota::DEFAULT)?;
+        }
         Ok(datapath)
     }
 
@@ -1249,15 +1258,39 @@ impl Datapath {
                 t.tx_bytes += c.tx_bytes;
                 t.dropped += c.dropped;
                 t.flow_cache_hits += c.flow_cache_hits;
+                t.conntrack_refused += c.conntrack_refused;
                 t
             });
             ports.insert(k, total);
+        }
+        let name = map_names::CONNTRACK_PER_PORT;
+        let per_port: Array<&MapData, u64> = Array::try_from(self.map(name)?).map_err(map_err(name))?;
+        let mut connections = BTreeMap::new();
+        for k in ports.keys() {
+            connections.insert(*k, per_port.get(k, 0).map_err(map_err(name))?);
         }
         Ok(Counters {
             actions: Action::ALL.iter().map(|a| (*a, actions.get(*a as usize).copied().unwrap_or(0))).collect(),
             drops: DropReason::ALL.iter().map(|r| (*r, drops.get(*r as usize).copied().unwrap_or(0))).collect(),
             ports,
+            connections,
         })
+    }
+
+    /// Sets how many tracked connections one ENI and one VPC may hold
+    /// (every load sets [`ConntrackQuota::DEFAULT`] on a table that has
+    /// none yet).
+    pub fn set_conntrack_quota(&mut self, quota: ConntrackQuota) -> Result<(), DatapathError> {
+        let name = map_names::CONNTRACK_QUOTA;
+        let mut a: Array<&mut MapData, ConntrackQuota> = Array::try_from(self.map_mut(name)?).map_err(map_err(name))?;
+        a.set(0, quota, 0).map_err(map_err(name))
+    }
+
+    /// The quota of tracked connections in force.
+    pub fn conntrack_quota(&self) -> Result<ConntrackQuota, DatapathError> {
+        let name = map_names::CONNTRACK_QUOTA;
+        let a: Array<&MapData, ConntrackQuota> = Array::try_from(self.map(name)?).map_err(map_err(name))?;
+        a.get(&0, 0).map_err(map_err(name))
     }
 }
 

@@ -14,7 +14,9 @@ use std::{
     os::fd::{AsFd, AsRawFd, BorrowedFd},
 };
 
-use aya::maps::{HashMap, IterableMap, Map, MapData, MapError};
+use std::collections::BTreeMap;
+
+use aya::maps::{Array, HashMap, IterableMap, Map, MapData, MapError};
 use thiserror::Error;
 use vpc_common::{
     CT_STATE_ESTABLISHED, CtEntry, CtKey, NatInKey, NatInValue, NatOutKey, NatOutValue, ct_idle_timeout, map_names,
@@ -26,8 +28,8 @@ pub enum SweepError {
     /// The loaded datapath has no map of this name.
     #[error("the datapath has no map {0}")]
     Missing(&'static str),
-    /// The map is not a plain hash map.
-    #[error("map {0} is not a hash map")]
+    /// The map is not of the type (hash map or array) the sweeper needs.
+    #[error("map {0} is not of the expected type")]
     NotHash(&'static str),
     /// A table of the loaded datapath could not be opened a second time.
     #[error("opening a second handle on map {map}: {source}")]
@@ -85,6 +87,8 @@ impl TableUse {
 /// Handles on the connection and port-translation tables.
 pub struct Sweeper {
     conntrack: HashMap<MapData, CtKey, CtEntry>,
+    per_port: Array<MapData, u64>,
+    per_vpc: HashMap<MapData, u32, u64>,
     nat_out: HashMap<MapData, NatOutKey, NatOutValue>,
     nat_in: HashMap<MapData, NatInKey, NatInValue>,
 }
@@ -95,6 +99,8 @@ impl Sweeper {
     pub fn open<'a>(map_of: impl Fn(&'static str) -> Option<&'a Map>) -> Result<Self, SweepError> {
         Ok(Self {
             conntrack: own(&map_of, map_names::CONNTRACK)?,
+            per_port: own_array(&map_of, map_names::CONNTRACK_PER_PORT)?,
+            per_vpc: own(&map_of, map_names::CONNTRACK_PER_VPC)?,
             nat_out: own(&map_of, map_names::NAT_OUT)?,
             nat_in: own(&map_of, map_names::NAT_IN)?,
         })
@@ -102,21 +108,67 @@ impl Sweeper {
 
     /// Deletes tracked connections idle longer than their timeout at `now`
     /// (CLOCK_MONOTONIC ns, the datapath's clock:
-    /// [`crate::datapath::monotonic_ns`]).
+    /// [`crate::datapath::monotonic_ns`]), then sets the counts the
+    /// quotas are held to (`vpc_common::ConntrackQuota`) to the live
+    /// connections found per ENI and per VPC. (The datapath adds the ones it
+    /// creates meanwhile; one created between the read and the write is
+    /// missed until the next sweep, a bounded, self-correcting error.)
     pub fn conntrack(&mut self, now: u64) -> Result<Swept, SweepError> {
         let mut expired = Vec::new();
         let mut live = 0;
+        let mut per_port: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut per_vpc: BTreeMap<u32, u64> = BTreeMap::new();
         scan(self.conntrack.map().fd().as_fd(), map_names::CONNTRACK, |k: &CtKey, v: &CtEntry| {
             if now.saturating_sub(v.last_seen_ns) > ct_idle_timeout(k.proto, v.state) {
                 expired.push(*k);
             } else {
                 live += 1;
+                *per_port.entry(v.quota_port).or_default() += 1;
+                *per_vpc.entry(k.vpc_id).or_default() += 1;
             }
         })?;
         // A key gone meanwhile is fine. One refreshed since the read is
         // deleted all the same: the flow's next packet is judged as new.
         let removed = expired.iter().filter(|k| self.conntrack.remove(k).is_ok()).count();
+        self.recount(&per_port, &per_vpc)?;
         Ok(Swept { live, removed })
+    }
+
+    /// Writes the live counts found, where they differ from the datapath's.
+    fn recount(&mut self, per_port: &BTreeMap<u32, u64>, per_vpc: &BTreeMap<u32, u64>) -> Result<(), SweepError> {
+        let mut stale: Vec<(u32, u64)> = Vec::new();
+        scan(self.per_port.map().fd().as_fd(), map_names::CONNTRACK_PER_PORT, |k: &u32, v: &u64| {
+            let found = per_port.get(k).copied().unwrap_or(0);
+            if *v != found {
+                stale.push((*k, found));
+            }
+        })?;
+        for (port, n) in stale {
+            self.per_port
+                .set(port, n, 0)
+                .map_err(|source| SweepError::Map { map: map_names::CONNTRACK_PER_PORT, source })?;
+        }
+        let mut stored: BTreeMap<u32, u64> = BTreeMap::new();
+        scan(self.per_vpc.map().fd().as_fd(), map_names::CONNTRACK_PER_VPC, |k: &u32, v: &u64| {
+            stored.insert(*k, *v);
+        })?;
+        for (vpc, n) in &stored {
+            match per_vpc.get(vpc) {
+                // A VPC with no connection left: its slot freed (the
+                // datapath makes it again with its next one).
+                None => {
+                    let _ = self.per_vpc.remove(vpc);
+                }
+                Some(found) if found != n => {
+                    let _ = self.per_vpc.insert(vpc, found, 0);
+                }
+                Some(_) => {}
+            }
+        }
+        for (vpc, n) in per_vpc.iter().filter(|(v, _)| !stored.contains_key(v)) {
+            let _ = self.per_vpc.insert(vpc, n, 0);
+        }
+        Ok(())
     }
 
     /// Deletes port translations idle longer than their protocol's timeout
@@ -146,6 +198,20 @@ impl Sweeper {
         let removed = expired.iter().filter(|(k, _)| self.nat_out.remove(k).is_ok()).count();
         Ok(Swept { live, removed })
     }
+}
+
+/// A handle of our own (a duplicated descriptor) on the array `name`.
+fn own_array<'a, V: aya::Pod>(
+    map_of: &impl Fn(&'static str) -> Option<&'a Map>,
+    name: &'static str,
+) -> Result<Array<MapData, V>, SweepError> {
+    let Map::Array(data) = map_of(name).ok_or(SweepError::Missing(name))? else {
+        return Err(SweepError::NotHash(name));
+    };
+    let fd = data.fd().as_fd().try_clone_to_owned().map_err(|source| SweepError::Handle { map: name, source })?;
+    let data = MapData::from_fd(fd).map_err(|source| SweepError::Map { map: name, source })?;
+    let map = Map::from_map_data(data).map_err(|source| SweepError::Map { map: name, source })?;
+    Array::try_from(map).map_err(|source| SweepError::Map { map: name, source })
 }
 
 /// A handle of our own (a duplicated descriptor) on the hash map `name`.
