@@ -527,8 +527,8 @@ fn rt_1_a_restarted_datapath_keeps_its_direct_slot_and_checks_it_at_the_first_wr
 /// are named as they run.
 #[test]
 fn datapath_modules_follow_the_pipeline_order_without_cycles() {
-    const ORDER: [&str; 19] = [
-        "maps", "csum", "stats", "log_limit", "packet", "parse", "monitor", "arp", "flow_cache", "eni", "route", "policy", "conntrack",
+    const ORDER: [&str; 20] = [
+        "maps", "csum", "stats", "log_limit", "packet", "parse", "monitor", "arp", "flow_cache", "eni", "fragment", "route", "policy", "conntrack",
         "nat", "icmp", "transmit", "edge", "pipeline", "main",
     ];
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../vpc-ebpf/src");

@@ -578,6 +578,39 @@ fn sg_1_revoking_the_rule_cuts_a_flow_the_flow_cache_holds() {
     expect(&mut fx, "and so is the server's next reply", "i-server", &reply, XDP_DROP, Some(DropReason::SgIngress));
 }
 
+/// `f` made a fragment of datagram `id`: more fragments to come or not,
+/// at `offset` (8-byte units); the IPv4 checksum made right.
+fn fragment_of(mut f: Vec<u8>, id: u16, more: bool, offset: u16) -> Vec<u8> {
+    f[18..20].copy_from_slice(&id.to_be_bytes());
+    f[20..22].copy_from_slice(&((if more { 0x2000 } else { 0 }) | offset).to_be_bytes());
+    f[24..26].copy_from_slice(&[0, 0]);
+    let c = inet_csum(&f[14..34]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// Non-first fragments follow their first fragment (issue 18: they were
+/// judged as port 0, so a large UDP reply never arrived): a DNS query and
+/// its large reply, each in two fragments, pass both ways on the query's
+/// connection; a later fragment whose first fragment was refused, or never
+/// seen, is dropped and counted.
+#[test]
+fn sg_1_later_fragments_follow_their_first_fragment() {
+    let mut fx = DatapathFixture::new(MODEL);
+    let query = |id, more, offset| fragment_of(frame("i-client", CLIENT, SERVER, 17, 5300, 53, 0), id, more, offset);
+    let reply = |id, more, offset| fragment_of(frame("i-server", SERVER, CLIENT, 17, 53, 5300, 0), id, more, offset);
+    expect(&mut fx, "the query's first fragment (allowed: udp 53)", "i-client", &query(7, true, 0), XDP_REDIRECT, None);
+    expect(&mut fx, "the query's last fragment", "i-client", &query(7, false, 185), XDP_REDIRECT, None);
+    expect(&mut fx, "the reply's first fragment (the connection's reply)", "i-server", &reply(9, true, 0), XDP_REDIRECT, None);
+    expect(&mut fx, "the reply's middle fragment", "i-server", &reply(9, true, 185), XDP_REDIRECT, None);
+    expect(&mut fx, "the reply's last fragment", "i-server", &reply(9, false, 370), XDP_REDIRECT, None);
+    let refused = |id, more, offset| fragment_of(frame("i-client", CLIENT, SERVER, 17, 5301, 5353, 0), id, more, offset);
+    expect(&mut fx, "a first fragment the server's group refuses", "i-client", &refused(11, true, 0), XDP_DROP, Some(DropReason::SgIngress));
+    expect(&mut fx, "its later fragment", "i-client", &refused(11, false, 185), XDP_DROP, Some(DropReason::FragmentWithoutFirst));
+    expect(&mut fx, "a later fragment of a datagram never seen", "i-server", &reply(13, false, 185), XDP_DROP, Some(DropReason::FragmentWithoutFirst));
+    expect(&mut fx, "another port's later fragment of the query's datagram", "i-peer", &fragment_of(frame("i-peer", CLIENT, SERVER, 17, 5300, 53, 0), 7, false, 185), XDP_DROP, None);
+}
+
 #[test]
 fn sg_1_syn_fin_rst_and_fragments_never_come_from_the_flow_cache() {
     stay_on_this_cpu();
@@ -792,6 +825,9 @@ fn sg_1_rule_changes_under_traffic_never_judge_a_packet_by_a_mix() {
         inbound("sgr-b5", Udp, (1, 52), "10.0.1.0/28", Accept, 30),
     ];
     let mut fx = DatapathFixture::new(MODEL);
+    // A new flow per round, far more than one ENI's quota of connections:
+    // the rules are what is under test here.
+    fx.dp.set_conntrack_quota(vpc_common::ConntrackQuota::UNLIMITED).unwrap_or_else(|e| panic!("quota: {e}"));
     let with = |fx: &DatapathFixture, rules: &[SecurityGroupRule]| {
         let mut m = fx.model.clone();
         m.security_groups.iter_mut().find(|g| g.id == "sg-web").unwrap().rules = rules.to_vec();

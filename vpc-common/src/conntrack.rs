@@ -99,6 +99,53 @@ impl ConntrackQuota {
     pub const UNLIMITED: ConntrackQuota = ConntrackQuota { per_eni: u32::MAX, per_vpc: u32::MAX };
 }
 
+/// First fragments remembered at once (`FRAGMENTS`, least recently used
+/// evicted).
+pub const MAX_FRAGMENTED_DATAGRAMS: u32 = 8192;
+
+/// How long the flow of a first fragment is remembered for its datagram's
+/// later fragments: the kernel's reassembly timeout (30 s).
+pub const FRAGMENT_TIMEOUT_NS: u64 = 30 * 1_000_000_000;
+
+/// Key of `FRAGMENTS`: one IPv4 datagram as it came in on a router port
+/// (its fragments share the addresses, protocol and identification).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct FragmentKey {
+    /// Router port the fragments come in on.
+    pub ifindex: u32,
+    /// Source address.
+    pub src: [u8; 4],
+    /// Destination address.
+    pub dst: [u8; 4],
+    /// IPv4 identification, as in the header.
+    pub id: [u8; 2],
+    /// IP protocol.
+    pub proto: u8,
+    /// Always 0.
+    pub pad: u8,
+}
+
+/// Value of `FRAGMENTS`: what the first fragment of a datagram carried
+/// that its later fragments do not (the layer-4 header), once the router
+/// forwarded it. A later fragment is judged as a packet of that flow; one
+/// whose first fragment was not forwarded (refused, or never seen) is
+/// dropped (`fragment_without_first`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct FragmentFlow {
+    /// When the first fragment was forwarded (CLOCK_MONOTONIC ns).
+    pub seen_ns: u64,
+    /// Source port (ICMP echo: the identifier).
+    pub sport: u16,
+    /// Destination port.
+    pub dport: u16,
+    /// ICMP type (else 0).
+    pub icmp_type: u8,
+    /// Always 0.
+    pub pad: [u8; 3],
+}
+
 /// Key of `CONNTRACK`: a flow in its original direction, inside one VPC.
 /// ICMP echo uses the identifier as both ports.
 #[repr(C)]

@@ -84,6 +84,10 @@ mod pod {
     unsafe impl aya::Pod for super::MonitorState {}
     // SAFETY: see above.
     unsafe impl aya::Pod for super::ConntrackQuota {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::FragmentKey {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::FragmentFlow {}
 }
 
 #[cfg(test)]
@@ -107,6 +111,8 @@ mod tests {
         assert_eq!(size_of::<NatInKey>(), 16);
         assert_eq!(size_of::<NatInValue>(), 12);
         assert_eq!(size_of::<PortCounters>(), 7 * 8);
+        assert_eq!(size_of::<FragmentKey>(), 4 + 4 + 4 + 2 + 1 + 1);
+        assert_eq!(size_of::<FragmentFlow>(), 8 + 2 + 2 + 1 + 3);
         assert_eq!(size_of::<PolicyAddrKey>(), 4 + 4);
         assert_eq!(size_of::<PolicyPortKey>(), 4 + 4 + 1 + 1 + 2);
         assert_eq!(size_of::<CtKey>(), 4 + 4 + 4 + 2 + 2 + 1 + 3);

@@ -47,6 +47,10 @@ pub mod map_names {
     /// `HashMap<u32, u64>` of [`super::MAX_CONNTRACK_VPCS`]: numeric VPC id
     /// -> its connections, kept like [`CONNTRACK_PER_PORT`].
     pub const CONNTRACK_PER_VPC: &str = "CONNTRACK_PER_VPC";
+    /// `LruHashMap<FragmentKey, FragmentFlow>` of
+    /// [`super::MAX_FRAGMENTED_DATAGRAMS`]: the flow of each datagram whose
+    /// first fragment the router forwarded, for its later fragments.
+    pub const FRAGMENTS: &str = "FRAGMENTS";
     /// `Array<Egress>` of one entry: the internet uplink port and its MACs.
     pub const UPLINK: &str = "UPLINK";
     /// `HashMap<[u8; 4], PublicAddress>`: public IPv4 address -> what holds it.
@@ -76,7 +80,7 @@ pub mod map_names {
     /// and its written, suppressed and lost events.
     pub const MONITOR_STATE: &str = "MONITOR_STATE";
     /// All of the above, for pinning.
-    pub const ALL: [&str; 27] = [
+    pub const ALL: [&str; 28] = [
         ENI_BY_PORT,
         ENI_COPY,
         ENI_BY_ADDRESS,
@@ -93,6 +97,7 @@ pub mod map_names {
         CONNTRACK_QUOTA,
         CONNTRACK_PER_PORT,
         CONNTRACK_PER_VPC,
+        FRAGMENTS,
         UPLINK,
         PUBLIC_ADDRESSES,
         NAT_GATEWAYS,

@@ -14,7 +14,7 @@ use vpc_common::{
 };
 
 use crate::{
-    conntrack,
+    conntrack, fragment,
     eni::is_martian,
     icmp,
     maps::{self, ENI_BY_ADDRESS, NAT_GATEWAYS, PUBLIC_ADDRESSES, SNAT_ENTRIES, UPLINK},
@@ -94,6 +94,7 @@ pub fn outbound<P: Packet>(
     let outside = internet();
     policy::network_acls(flow, eni, &outside)?;
     conntrack::check(flow, eni.vpc_id, eni, &outside, ifindex, uplink.ifindex, true)?;
+    fragment::remember(ifindex, ip, flow);
     match snat {
         None => nat::rewrite(ctx, ip, Side::Source, eni.public_ip, None)?,
         Some(target) => {
@@ -133,6 +134,7 @@ pub fn inbound<P: Packet>(
     }
     // SAFETY: read-only copy of a value the control plane writes whole.
     let public = *unsafe { PUBLIC_ADDRESSES.get(ip.dst_addr) }.ok_or(DropReason::UnknownPublicAddress)?;
+    let arrived = *flow;
     let mut flow = *flow;
     let (private_ip, private_port, vpc_id, mut egress_override) = if public.kind == PUBLIC_KIND_ENI {
         (public.private_ip, None, public.vpc_id, None)
@@ -177,6 +179,7 @@ pub fn inbound<P: Packet>(
     let outside = internet();
     policy::network_acls(&flow, &outside, dst_eni)?;
     conntrack::check(&flow, vpc_id, &outside, dst_eni, ifindex, egress.ifindex, true)?;
+    fragment::remember(ifindex, ip, &arrived);
     nat::rewrite(ctx, ip, Side::Destination, private_ip, private_port)?;
     let (eth, ip) = headers(ctx)?;
     // SAFETY: both within the packet (headers); nothing else refers to them.

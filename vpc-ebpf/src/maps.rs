@@ -2,10 +2,10 @@
 use aya_ebpf::{
     bindings::BPF_F_MMAPABLE,
     macros::map,
-    maps::{Array, DevMapHash, HashMap, LpmTrie, PerCpuArray, RingBuf},
+    maps::{Array, DevMapHash, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
 use vpc_common::{
-    Action, ConntrackQuota, CtEntry, CtKey, FlowCacheEntry, DropReason, Egress, Eni, EniAddressKey, NatGateway, NatInKey, NatInValue,
+    Action, ConntrackQuota, CtEntry, CtKey, FragmentFlow, FragmentKey, MAX_FRAGMENTED_DATAGRAMS, FlowCacheEntry, DropReason, Egress, Eni, EniAddressKey, NatGateway, NatInKey, NatInValue,
     NatOutKey, NatOutValue, NextHop, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict, PortCounters,
     PublicAddress, RouteKey, SnatKey, SnatTarget, MAX_CONNECTIONS, MAX_CONNTRACK_VPCS, MAX_ENI_ADDRESSES, MAX_NAT_GATEWAYS,
     MAX_NAT_MAPPINGS, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS, MAX_PORTS, MAX_PUBLIC_ADDRESSES, MAX_ROUTES,
@@ -98,6 +98,11 @@ pub static CONNTRACK_PER_PORT: Array<u64> = Array::with_max_entries(MAX_PORTS, 0
 /// Numeric VPC id -> its connections.
 #[map]
 pub static CONNTRACK_PER_VPC: HashMap<u32, u64> = HashMap::with_max_entries(MAX_CONNTRACK_VPCS, 0);
+
+/// The flows of datagrams whose first fragment was forwarded, for their
+/// later fragments (`vpc_common::FragmentFlow`).
+#[map]
+pub static FRAGMENTS: LruHashMap<FragmentKey, FragmentFlow> = LruHashMap::with_max_entries(MAX_FRAGMENTED_DATAGRAMS, 0);
 
 /// The internet uplink: its port and the MACs frames to the internet carry
 /// (index 0; ifindex 0 while there is no uplink).

@@ -1,5 +1,5 @@
 //! The pipeline, in the order packets flow through it: parse -> flow cache
-//! -> ENI -> route -> policy (network ACLs) -> conntrack (security groups)
+//! -> ENI -> fragment -> route -> policy (network ACLs) -> conntrack (security groups)
 //! -> edge (NAT, for the internet) -> transmit. One code base for both
 //! program types ([`Packet`]); no loop over configuration.
 use aya_log_ebpf::debug;
@@ -8,7 +8,7 @@ use vpc_common::{Action, DropReason, Egress, EniAddressKey, NextHopKind, ENI_FLA
 use crate::{
     arp, conntrack,
     edge::{self, Via},
-    eni, flow_cache, icmp, log_limit,
+    eni, flow_cache, fragment, icmp, log_limit,
     maps::{self, ENI_BY_ADDRESS},
     packet::Packet,
     parse::{self, Flow, L3},
@@ -86,6 +86,8 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
     if !flow_ok {
         return Err(flow_error);
     }
+    // A later fragment takes the ports of its first one (or goes).
+    fragment::follow(ifindex, ip, flow)?;
     if eni.flags & ENI_FLAG_UPLINK != 0 {
         return edge::inbound(pkt, ifindex, eth, ip, flow, eni, len);
     }
@@ -123,6 +125,7 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
         policy::network_acls(flow, eni, dst_eni)?;
         conntrack::check(flow, eni.vpc_id, eni, dst_eni, ifindex, egress.ifindex, false)?;
     }
+    fragment::remember(ifindex, ip, flow);
     if let Some(k) = &cache_key {
         flow_cache::insert(k, generation, eth, &egress);
     }

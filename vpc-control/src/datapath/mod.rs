@@ -146,7 +146,7 @@ fn expected_layout(name: &str, direct_slots: u32) -> Option<(MapType, u32, Optio
         MAX_CONNECTIONS, MAX_ENI_ADDRESSES, MAX_NAT_GATEWAYS, MAX_NAT_MAPPINGS, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS,
         MAX_PORTS, MAX_PUBLIC_ADDRESSES, MAX_ROUTES, MAX_SNAT_ENTRIES,
     };
-    use MapType::{Array, DevMapHash, Hash, LpmTrie, PerCpuArray, RingBuf};
+    use MapType::{Array, DevMapHash, Hash, LpmTrie, LruHash, PerCpuArray, RingBuf};
     let sz = |n: usize| n as u32;
     Some(match name {
         map_names::ENI_BY_PORT => (Array, 4, Some(sz(size_of::<Eni>())), 2 * MAX_PORTS),
@@ -171,6 +171,12 @@ fn expected_layout(name: &str, direct_slots: u32) -> Option<(MapType, u32, Optio
         map_names::CONNTRACK_QUOTA => (Array, 4, Some(sz(size_of::<vpc_common::ConntrackQuota>())), 1),
         map_names::CONNTRACK_PER_PORT => (Array, 4, Some(8), MAX_PORTS),
         map_names::CONNTRACK_PER_VPC => (Hash, 4, Some(8), vpc_common::MAX_CONNTRACK_VPCS),
+        map_names::FRAGMENTS => (
+            LruHash,
+            sz(size_of::<vpc_common::FragmentKey>()),
+            Some(sz(size_of::<vpc_common::FragmentFlow>())),
+            vpc_common::MAX_FRAGMENTED_DATAGRAMS,
+        ),
         map_names::UPLINK => (Array, 4, Some(sz(size_of::<Egress>())), 1),
         map_names::PUBLIC_ADDRESSES => (Hash, 4, Some(sz(size_of::<PublicAddress>())), MAX_PUBLIC_ADDRESSES),
         map_names::NAT_GATEWAYS => (Hash, 4, Some(sz(size_of::<NatGatewayConfig>())), MAX_NAT_GATEWAYS),

@@ -1,0 +1,62 @@
+//! IPv4 fragments: a later fragment carries no layer-4 header, so it
+//! follows its datagram's first fragment. When the pipeline forwards a
+//! first fragment, its ports (ICMP: type and identifier) are remembered
+//! under {port, addresses, protocol, identification}; a later fragment of
+//! the datagram takes them and is judged as a packet of that flow (route,
+//! network ACLs, the connection it belongs to). One whose first fragment
+//! was not forwarded, or is forgotten, is dropped (`fragment_without_first`).
+use aya_ebpf::helpers::generated::bpf_ktime_get_coarse_ns;
+use network_types::ip::Ipv4Hdr;
+use vpc_common::{DropReason, FragmentFlow, FragmentKey, FRAGMENT_TIMEOUT_NS};
+
+use crate::{maps::FRAGMENTS, parse::Flow};
+
+/// IPv4 flags and offset: more fragments.
+const MORE_FRAGMENTS: u16 = 0x2000;
+/// IPv4 flags and offset: the offset.
+const OFFSET: u16 = 0x1fff;
+
+#[inline(always)]
+fn key(ifindex: u32, ip: &Ipv4Hdr) -> FragmentKey {
+    FragmentKey { ifindex, src: ip.src_addr, dst: ip.dst_addr, id: ip.id, proto: ip.proto as u8, pad: 0 }
+}
+
+/// For a later fragment (offset not 0) received on `ifindex`: fills
+/// `flow`'s ports (and ICMP type) from its first fragment, or refuses it.
+/// Any other packet passes unchanged.
+#[inline(always)]
+pub fn follow(ifindex: u32, ip: &Ipv4Hdr, flow: &mut Flow) -> Result<(), DropReason> {
+    if u16::from_be_bytes(ip.frags) & OFFSET == 0 {
+        return Ok(());
+    }
+    // SAFETY: read-only copy of a map value.
+    let Some(first) = (unsafe { FRAGMENTS.get(&key(ifindex, ip)) }).copied() else {
+        return Err(DropReason::FragmentWithoutFirst);
+    };
+    // SAFETY: a helper with no arguments.
+    if unsafe { bpf_ktime_get_coarse_ns() }.wrapping_sub(first.seen_ns) >= FRAGMENT_TIMEOUT_NS {
+        return Err(DropReason::FragmentWithoutFirst);
+    }
+    flow.sport = first.sport;
+    flow.dport = first.dport;
+    flow.flags = first.icmp_type;
+    Ok(())
+}
+
+/// Remembers the flow of a first fragment (more fragments set, offset 0)
+/// received on `ifindex`, once the pipeline decided to forward it.
+#[inline(always)]
+pub fn remember(ifindex: u32, ip: &Ipv4Hdr, flow: &Flow) {
+    if u16::from_be_bytes(ip.frags) & (MORE_FRAGMENTS | OFFSET) != MORE_FRAGMENTS {
+        return;
+    }
+    let first = FragmentFlow {
+        // SAFETY: a helper with no arguments.
+        seen_ns: unsafe { bpf_ktime_get_coarse_ns() },
+        sport: flow.sport,
+        dport: flow.dport,
+        icmp_type: if flow.proto == 1 { flow.flags } else { 0 },
+        pad: [0; 3],
+    };
+    let _ = FRAGMENTS.insert(&key(ifindex, ip), &first, 0);
+}
