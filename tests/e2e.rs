@@ -461,3 +461,88 @@ fn conntrack_a_flood_from_one_instance_leaves_other_instances_connecting() {
     );
     assert_eq!(c.dropped(DropReason::ConntrackFull), 0, "the table never filled");
 }
+
+/// A client whose group lets nothing in, a server whose group lets UDP 53 in.
+const RELATED: &str = r#"
+[router]
+namespace = "vpct-r@"
+[[vpc]]
+id = "vpc-r@"
+cidr_block = "10.0.0.0/16"
+[[vswitch]]
+id = "vsw-r1@"
+vpc_id = "vpc-r@"
+cidr_block = "10.0.1.0/24"
+[[vswitch]]
+id = "vsw-r2@"
+vpc_id = "vpc-r@"
+cidr_block = "10.0.2.0/24"
+[[instance]]
+id = "i-rc@"
+vswitch_id = "vsw-r1@"
+private_ip_address = "10.0.1.10"
+security_group_ids = ["sg-rc@"]
+[[instance]]
+id = "i-rs@"
+vswitch_id = "vsw-r2@"
+private_ip_address = "10.0.2.10"
+security_group_ids = ["sg-rs@"]
+[[security_group]]
+id = "sg-rc@"
+vpc_id = "vpc-r@"
+[[security_group]]
+id = "sg-rs@"
+vpc_id = "vpc-r@"
+[[security_group.rule]]
+id = "sgr-dns@"
+direction = "ingress"
+ip_protocol = "udp"
+port_range = [53, 53]
+peer = { cidr = "10.0.0.0/8" }
+priority = 1
+"#;
+
+/// ICMP errors about a tracked flow pass as related (issue 18): a datagram
+/// to a UDP port the server's group allows but nothing listens on is
+/// answered by the server's kernel with port unreachable, which reaches
+/// the client (whose group lets no ICMP in) as the error of its flow: the
+/// connected socket's next receive fails at once with "connection
+/// refused" instead of waiting out its timeout.
+#[test]
+fn sg_1_a_port_unreachable_about_a_tracked_flow_reaches_its_sender() {
+    use std::{net::UdpSocket, time::Duration};
+    let lab = Lab::up(RELATED);
+    let _in = netns::NetnsGuard::enter(&lab.id("i-rc@")).unwrap_or_else(|e| panic!("{e}"));
+    let socket = UdpSocket::bind("10.0.1.10:0").unwrap();
+    socket.connect("10.0.2.10:53").unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut refused = 0;
+    for _ in 0..3 {
+        socket.send(b"query").unwrap();
+        let mut buf = [0u8; 16];
+        match socket.recv(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => refused += 1,
+            other => panic!("expected connection refused (ICMP port unreachable), got {other:?}"),
+        }
+    }
+    assert_eq!(refused, 3, "every datagram was answered by a port unreachable");
+}
+
+/// Drops the kernel makes on a router port are exported (issue 18: veth
+/// oversize drops were not): an instance whose interface MTU is raised
+/// above its router port's sends frames the veth cannot pass; none
+/// arrives, and the port's `kernel_dropped` (DescribeRouterStats
+/// `KernelDropped`, /metrics `vpc_port_kernel_dropped_total`) counts each.
+#[test]
+fn router_ports_export_the_frames_the_kernel_dropped() {
+    let lab = Lab::up(TWO_VPCS);
+    let a1 = lab.id("i-a1@");
+    let router = lab.model.router.namespace.clone();
+    let port = |ports: &[apply::ExistingPort]| ports.iter().find(|p| p.instance_id == a1).map(|p| p.kernel_dropped).unwrap();
+    let before = port(&apply::router_ports(&router).unwrap());
+    netns::exec(&a1, "ip", &["link", "set", "eth0", "mtu", "9000"]).unwrap();
+    let out = netns::exec(&a1, "ping", &["-c", "3", "-W", "1", "-M", "do", "-s", "3000", "10.0.2.10"]);
+    assert!(out.is_err() || !out.as_deref().unwrap_or("").contains(" 0% packet loss"), "no oversize frame passes: {out:?}");
+    let after = port(&apply::router_ports(&router).unwrap());
+    assert!(after >= before + 3, "the three oversize frames are counted on the port: {before} -> {after}");
+}

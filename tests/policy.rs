@@ -611,6 +611,51 @@ fn sg_1_later_fragments_follow_their_first_fragment() {
     expect(&mut fx, "another port's later fragment of the query's datagram", "i-peer", &fragment_of(frame("i-peer", CLIENT, SERVER, 17, 5300, 53, 0), 7, false, 185), XDP_DROP, None);
 }
 
+/// An ICMP error (`kind`, `code`) from `instance` (address `src`) to `dst`
+/// about `offending` (a frame `dst` sent): its IPv4 header and 8 bytes.
+fn icmp_error_about(instance: &str, src: Ipv4Addr, dst: Ipv4Addr, kind: u8, code: u8, offending: &[u8]) -> Vec<u8> {
+    let mut icmp = vec![kind, code, 0, 0, 0, 0, 0x05, 0xdc];
+    icmp.extend_from_slice(&offending[14..14 + 28]);
+    let c = inet_csum(&icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    ipv4_frame(ROUTER_MAC, mac(instance), src, dst, 64, 1, &icmp)
+}
+
+/// ICMP errors about a tracked flow pass as related (issue 18: they were
+/// dropped unless a rule allowed ICMP, so path MTU discovery broke across a
+/// security group): the server's port unreachable and fragmentation needed
+/// about the client's query reach the client, whose group lets nothing in;
+/// an error about no connection, or about the client's connection but sent
+/// from another port than its responder's, is judged by the rules and
+/// refused.
+#[test]
+fn sg_1_icmp_errors_about_a_tracked_flow_pass_as_related() {
+    let mut fx = DatapathFixture::new(MODEL);
+    let query = frame("i-client", CLIENT, SERVER, 17, 5400, 53, 0);
+    expect(&mut fx, "the client's query (allowed: udp 53)", "i-client", &query, XDP_REDIRECT, None);
+    for (what, kind, code) in [("port unreachable", 3, 3), ("fragmentation needed", 3, 4), ("time exceeded", 11, 0)] {
+        let error = icmp_error_about("i-server", SERVER, CLIENT, kind, code, &query);
+        expect(&mut fx, &format!("the server's {what} about it"), "i-server", &error, XDP_REDIRECT, None);
+    }
+    let other = frame("i-client", CLIENT, SERVER, 17, 5401, 53, 0);
+    expect(
+        &mut fx,
+        "an error about a query never sent",
+        "i-server",
+        &icmp_error_about("i-server", SERVER, CLIENT, 3, 3, &other),
+        XDP_DROP,
+        Some(DropReason::SgIngress),
+    );
+    expect(
+        &mut fx,
+        "an error about the query from another port (the probe, allowed to send as anyone)",
+        "i-probe",
+        &icmp_error_about("i-probe", SERVER, CLIENT, 3, 3, &query),
+        XDP_DROP,
+        Some(DropReason::SgIngress),
+    );
+}
+
 #[test]
 fn sg_1_syn_fin_rst_and_fragments_never_come_from_the_flow_cache() {
     stay_on_this_cpu();

@@ -15,7 +15,7 @@ use vpc_common::{
 use crate::{
     maps::CONNTRACK,
     monitor,
-    parse::{Flow, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN},
+    parse::{Flow, Quoted, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN},
     policy, stats,
 };
 
@@ -118,6 +118,48 @@ pub fn is_reply(flow: &Flow, vpc_id: u32, in_port: u32) -> bool {
             e.responder_port == in_port
                 // SAFETY: a helper with no arguments.
                 && unsafe { bpf_ktime_get_coarse_ns() }.wrapping_sub(e.last_seen_ns) < ct_idle_timeout(flow.proto, e.state)
+        }
+        None => false,
+    }
+}
+
+/// True if an ICMP error to `to`, in on router port `in_port` and out of
+/// `out_port`, is about a live tracked connection of `vpc_id` (`quoted`,
+/// which `to` sent), and comes from that connection's other side: it
+/// passes as related, whatever the rules say of ICMP (so path MTU
+/// discovery and unreachable reports work across security groups).
+#[inline(always)]
+pub fn is_related(quoted: &Quoted, to: [u8; 4], vpc_id: u32, in_port: u32, out_port: u32) -> bool {
+    if quoted.src != to {
+        return false;
+    }
+    let mut key = CtKey {
+        vpc_id,
+        src: quoted.src,
+        dst: quoted.dst,
+        sport: quoted.sport.to_be_bytes(),
+        dport: quoted.dport.to_be_bytes(),
+        proto: quoted.proto,
+        pad: [0; 3],
+    };
+    // SAFETY: a helper with no arguments.
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    // `to` opened the connection: the error comes from the responder's side.
+    // SAFETY: read-only use of a map value.
+    if let Some(e) = unsafe { CONNTRACK.get(&key) } {
+        if e.responder_port == in_port && e.initiator_port == out_port && now.wrapping_sub(e.last_seen_ns) < ct_idle_timeout(key.proto, e.state) {
+            return true;
+        }
+    }
+    // `to` answered it: the error comes from the initiator's side.
+    key.src = quoted.dst;
+    key.dst = quoted.src;
+    key.sport = quoted.dport.to_be_bytes();
+    key.dport = quoted.sport.to_be_bytes();
+    // SAFETY: as above.
+    match unsafe { CONNTRACK.get(&key) } {
+        Some(e) => {
+            e.initiator_port == in_port && e.responder_port == out_port && now.wrapping_sub(e.last_seen_ns) < ct_idle_timeout(key.proto, e.state)
         }
         None => false,
     }

@@ -160,3 +160,56 @@ pub fn flow<P: Packet>(ctx: &P, ip: &Ipv4Hdr) -> Result<Flow, DropReason> {
     }
     Ok(f)
 }
+
+/// ICMP destination unreachable (fragmentation needed is one of its codes).
+pub const ICMP_DEST_UNREACHABLE: u8 = 3;
+/// ICMP time exceeded.
+pub const ICMP_TIME_EXCEEDED: u8 = 11;
+/// ICMP parameter problem.
+pub const ICMP_PARAMETER_PROBLEM: u8 = 12;
+
+/// True for the ICMP types that report an error about a packet they quote.
+#[inline(always)]
+pub fn is_icmp_error(icmp_type: u8) -> bool {
+    icmp_type == ICMP_DEST_UNREACHABLE || icmp_type == ICMP_TIME_EXCEEDED || icmp_type == ICMP_PARAMETER_PROBLEM
+}
+
+/// The packet an ICMP error is about, as its sender sent it: the
+/// connection tracker's view of the quoted header (TCP and UDP ports, an
+/// echo's identifier as both).
+#[derive(Clone, Copy)]
+pub struct Quoted {
+    pub src: [u8; 4],
+    pub dst: [u8; 4],
+    pub proto: u8,
+    pub sport: u16,
+    pub dport: u16,
+}
+
+/// Reads the packet quoted by the ICMP error of IPv4 header `ip` (its IPv4
+/// header, then at least 8 bytes of its layer 4). `None` if it is cut
+/// short, a later fragment, or neither TCP, UDP nor an ICMP echo.
+#[inline(always)]
+pub fn quoted<P: Packet>(ctx: &P, ip: &Ipv4Hdr) -> Option<Quoted> {
+    // Both header lengths are 5..=15 words: every offset is bounded.
+    let inner_at = EthHdr::LEN + ((ip.vihl & 0x0f) as usize) * 4 + 8;
+    let inner: *const [u8; 20] = ptr_at(ctx, inner_at).ok()?;
+    // SAFETY: 20 bytes within the frame (ptr_at).
+    let h = unsafe { &*inner };
+    let ihl = (h[0] & 0x0f) as usize;
+    if h[0] >> 4 != 4 || ihl < 5 || u16::from_be_bytes([h[6], h[7]]) & 0x1fff != 0 {
+        return None;
+    }
+    let l4: *const [u8; 8] = ptr_at(ctx, inner_at + ihl * 4).ok()?;
+    // SAFETY: 8 bytes within the frame (ptr_at).
+    let l4 = unsafe { &*l4 };
+    let (sport, dport) = match h[9] {
+        TCP | UDP => (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]])),
+        ICMP if l4[0] == ICMP_ECHO_REQUEST || l4[0] == ICMP_ECHO_REPLY => {
+            let id = u16::from_be_bytes([l4[4], l4[5]]);
+            (id, id)
+        }
+        _ => return None,
+    };
+    Some(Quoted { src: [h[12], h[13], h[14], h[15]], dst: [h[16], h[17], h[18], h[19]], proto: h[9], sport, dport })
+}

@@ -123,7 +123,13 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
     let dst_eni = maps::eni_of_port(egress.ifindex).ok_or(DropReason::NoNeighbour)?;
     if (eni.flags | dst_eni.flags) & (ENI_FLAG_SECURITY_GROUPS | ENI_FLAG_NETWORK_ACL) != 0 {
         policy::network_acls(flow, eni, dst_eni)?;
-        conntrack::check(flow, eni.vpc_id, eni, dst_eni, ifindex, egress.ifindex, false)?;
+        // An ICMP error about a tracked connection passes as related.
+        let related = flow.proto == 1
+            && parse::is_icmp_error(flow.flags)
+            && parse::quoted(pkt, ip).is_some_and(|q| conntrack::is_related(&q, ip.dst_addr, eni.vpc_id, ifindex, egress.ifindex));
+        if !related {
+            conntrack::check(flow, eni.vpc_id, eni, dst_eni, ifindex, egress.ifindex, false)?;
+        }
     }
     fragment::remember(ifindex, ip, flow);
     if let Some(k) = &cache_key {

@@ -75,6 +75,10 @@ pub struct ExistingPort {
     pub ifindex: u32,
     /// Instance id from the alias.
     pub instance_id: String,
+    /// Frames the kernel dropped on the port (rx_dropped + tx_dropped of
+    /// the link: e.g. a redirect the veth could not take), which the
+    /// datapath's own counters cannot see.
+    pub kernel_dropped: u64,
 }
 
 /// The router ports of a namespace (interfaces carrying our alias).
@@ -555,7 +559,8 @@ fn ports_of(links: &[netns::Link]) -> Vec<ExistingPort> {
         .iter()
         .filter_map(|l| {
             let instance_id = l.ifalias.as_deref()?.strip_prefix(PORT_ALIAS_PREFIX)?.to_string();
-            Some(ExistingPort { name: l.ifname.clone(), ifindex: l.ifindex, instance_id })
+            let kernel_dropped = l.stats.map_or(0, |s| s.rx_dropped + s.tx_dropped);
+            Some(ExistingPort { name: l.ifname.clone(), ifindex: l.ifindex, instance_id, kernel_dropped })
         })
         .collect()
 }

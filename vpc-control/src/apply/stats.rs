@@ -30,6 +30,8 @@ pub struct PortStats {
     /// New flows refused by the connection tracker on the ENI's account:
     /// its quota, its VPC's or the whole table full.
     pub conntrack_refused: u64,
+    /// Frames the kernel dropped on the port (the link's rx and tx drops).
+    pub kernel_dropped: u64,
 }
 
 /// Every counter of a router.
@@ -67,6 +69,7 @@ fn collect(dp: &Datapath, router_namespace: &str) -> Result<RouterStats, ApplyEr
             flow_cache_hits: k.flow_cache_hits,
             connections: c.connections.get(&p.ifindex).copied().unwrap_or(0),
             conntrack_refused: k.conntrack_refused,
+            kernel_dropped: p.kernel_dropped,
         });
     }
     ports.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));

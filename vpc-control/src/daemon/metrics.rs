@@ -66,7 +66,7 @@ fn action_family(action: Action) -> (&'static str, &'static str) {
 type PortFamily = (&'static str, &'static str, fn(&PortStats) -> u64);
 
 /// The per-port families.
-const PORT_FAMILIES: [PortFamily; 7] = [
+const PORT_FAMILIES: [PortFamily; 8] = [
     ("vpc_port_rx_packets_total", "Frames received by the router from the ENI.", |p| p.rx_packets),
     ("vpc_port_rx_bytes_total", "Bytes received by the router from the ENI.", |p| p.rx_bytes),
     ("vpc_port_tx_packets_total", "Frames the router sent to the ENI.", |p| p.tx_packets),
@@ -81,6 +81,11 @@ const PORT_FAMILIES: [PortFamily; 7] = [
         "vpc_port_conntrack_refused_total",
         "New flows of the ENI refused by the connection tracker: its quota, its VPC's or the table full.",
         |p| p.conntrack_refused,
+    ),
+    (
+        "vpc_port_kernel_dropped_total",
+        "Frames the kernel dropped on the router port (its link's rx and tx drops), unseen by the datapath's counters.",
+        |p| p.kernel_dropped,
     ),
 ];
 
@@ -305,7 +310,8 @@ mod tests {
             dropped: base + 5,
             flow_cache_hits: base + 6,
             conntrack_refused: base + 7,
-            connections: base + 8,
+            kernel_dropped: base + 8,
+            connections: base + 9,
         }
     }
 
