@@ -274,6 +274,7 @@ fn vpc_3_kill_9_and_restart_keep_state_and_lose_no_ping() {
     std::thread::sleep(Duration::from_millis(1500));
     d.kill9();
     let acked = writer.join().expect("writer thread");
+    assert!(!acked.is_empty(), "no write was acknowledged before the kill: nothing to check after it");
     std::thread::sleep(Duration::from_millis(500));
     d.spawn(&[]);
 
