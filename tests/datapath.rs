@@ -591,3 +591,251 @@ fn datapath_icmp_errors_are_rate_limited_and_counted() {
     assert!(sent <= 50 + elapsed_ms + 1, "at most the burst plus one per ms ({sent} in {elapsed_ms} ms)");
     assert!(limited > 0, "the rest is rate-limited ({limited})");
 }
+
+/// What the pipeline must do with a frame from eni-1 (i-1, 10.0.1.10, in
+/// vsw-1 of [`MODEL`], no groups): the reference the fuzzer compares the
+/// programs with, written from the rules (docs/datapath.md), not from the
+/// code.
+#[derive(Debug, PartialEq)]
+enum Expected {
+    Drop(DropReason),
+    /// Forwarded to the ENI of this MAC: MACs rewritten, TTL one less,
+    /// header checksum updated.
+    Forward([u8; 6]),
+    /// TTL expiry: ICMP time exceeded from the gateway, or (over the rate
+    /// limit) a drop counted as ttl_exceeded.
+    TimeExceeded,
+    /// Typed ARP by a mutation: answered or dropped by the ARP stage (its
+    /// own fixtures check how), never forwarded.
+    Arp,
+}
+
+/// Datagrams whose first fragment was forwarded: {src, dst, id, proto} ->
+/// the first fragment's layer-4 bytes (what later fragments follow).
+type FirstFragments = std::collections::BTreeMap<([u8; 4], [u8; 4], [u8; 2], u8), ()>;
+
+fn reference(f: &[u8], first: &FirstFragments) -> Expected {
+    use DropReason::*;
+    use Expected::*;
+    match u16::from_be_bytes([f[12], f[13]]) {
+        0x0800 => {}
+        0x0806 => return Arp,
+        0x86dd => return Drop(Ipv6),
+        _ => return Drop(UnsupportedEtherType),
+    }
+    if f.len() < 34 || f[14] >> 4 != 4 || f[14] & 0x0f < 5 {
+        return Drop(ParseError);
+    }
+    let ihl = usize::from(f[14] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([f[16], f[17]]));
+    if total < ihl || total + 14 > f.len() || (f[14] == 0x45 && inet_csum(&f[14..34]) != 0) {
+        return Drop(BadIpv4Header);
+    }
+    let later_fragment = u16::from_be_bytes([f[20], f[21]]) & 0x1fff != 0;
+    let (proto, src, dst): (u8, [u8; 4], [u8; 4]) = (f[23], f[26..30].try_into().unwrap(), f[30..34].try_into().unwrap());
+    let l4 = 14 + ihl;
+    let needs = match proto {
+        6 => 14,
+        17 => 4,
+        1 => 8,
+        _ => 0,
+    };
+    if !later_fragment && f.len() < l4 + needs {
+        return Drop(ParseError);
+    }
+    if later_fragment && !first.contains_key(&(src, dst, [f[18], f[19]], proto)) {
+        return Drop(FragmentWithoutFirst);
+    }
+    if f[6..12] != eni_mac("eni-1") {
+        return Drop(SpoofedMac);
+    }
+    if f[0..6] != ROUTER_MAC {
+        return Drop(NotForRouter);
+    }
+    if src != [10, 0, 1, 10] {
+        return Drop(SpoofedIp);
+    }
+    let martian = |a: [u8; 4]| a[0] == 0 || a[0] == 127 || a[0] >= 224;
+    if martian(src) || martian(dst) {
+        return Drop(Martian);
+    }
+    // vsw-1's system table: each vSwitch of vpc-a local.
+    if !matches!(dst, [10, 0, 1 | 2, _]) {
+        return Drop(NoRoute);
+    }
+    let mac = match dst {
+        [10, 0, 1, 10] => eni_mac("eni-1"),
+        [10, 0, 2, 10] => eni_mac("eni-2"),
+        [10, 0, 2, 20] => eni_mac("eni-fw"),
+        _ => return Drop(NoNeighbour),
+    };
+    if f[22] <= 1 {
+        return TimeExceeded;
+    }
+    Forward(mac)
+}
+
+/// Frames from eni-1 a fuzzer starts from: each path of [`reference`].
+fn fuzz_bases() -> Vec<Vec<u8>> {
+    let m1 = eni_mac("eni-1");
+    let from = ip("10.0.1.10");
+    let mut bases = Vec::new();
+    for dst in ["10.0.2.10", "10.0.2.20", "10.0.1.10", "10.0.1.77", "10.9.0.1", "8.8.8.8"] {
+        bases.push(l4_frame(ROUTER_MAC, m1, from, ip(dst), 17, 40_000, 53, 0));
+    }
+    bases.push(l4_frame(ROUTER_MAC, m1, from, ip("10.0.2.10"), 6, 40_001, 22, 0x02));
+    bases.push(l4_frame(ROUTER_MAC, m1, from, ip("10.0.2.20"), 6, 40_002, 443, 0x10));
+    bases.push(icmp_echo(ROUTER_MAC, m1, from, ip("10.0.2.10"), 64));
+    bases
+}
+
+/// One to three random changes to the header fields the pipeline reads,
+/// the checksum and total length put right most of the time so that the
+/// later stages are reached too.
+fn mutate(base: &[u8], rng: &mut fastrand::Rng) -> Vec<u8> {
+    let mut f = base.to_vec();
+    for _ in 0..rng.usize(1..=3) {
+        match rng.u8(0..11) {
+            0 => {
+                let i = rng.usize(0..f.len().min(64));
+                f[i] = rng.u8(..);
+            }
+            1 => f.truncate(rng.usize(34..=f.len())),
+            2 => f.extend((0..rng.usize(1..40)).map(|_| rng.u8(..))),
+            3 => f[22] = [0, 1, 2, 64][rng.usize(0..4)],
+            4 => {
+                let frags: u16 = [0, 0x2000, 0x2000 | rng.u16(1..0x1fff), rng.u16(1..0x1fff), 0x4000][rng.usize(0..5)];
+                f[20..22].copy_from_slice(&frags.to_be_bytes());
+                f[18..20].copy_from_slice(&[0, rng.u8(1..4)]);
+            }
+            5 => f[14] = [0x45, 0x46, 0x4f, 0x44, 0x55, 0x65, rng.u8(..)][rng.usize(0..7)],
+            6 => {
+                let near = (f.len() - 14) as i32 + rng.i32(-8..=8);
+                let total = if rng.bool() { near.clamp(0, 0xffff) as u16 } else { rng.u16(..) };
+                f[16..18].copy_from_slice(&total.to_be_bytes());
+            }
+            7 => {
+                let t: u16 = [0x86dd, 0x8100, 0x88cc, rng.u16(0x0900..0x8000)][rng.usize(0..4)];
+                f[12..14].copy_from_slice(&t.to_be_bytes());
+            }
+            8 => {
+                let a: [u8; 4] = [[10, 0, 1, 11], [0, 0, 0, 1], [127, 0, 0, 1], [224, 0, 0, 1], [255, 255, 255, 255], [10, 0, 1, 10]][rng.usize(0..6)];
+                let at = if rng.bool() { 26 } else { 30 };
+                f[at..at + 4].copy_from_slice(&a);
+            }
+            9 => {
+                if rng.bool() {
+                    f[6..12].copy_from_slice(&eni_mac("eni-2"));
+                } else {
+                    f[0..6].copy_from_slice(&[0xff; 6]);
+                }
+            }
+            _ => f[23] = [6, 17, 1, 47, rng.u8(..)][rng.usize(0..5)],
+        }
+    }
+    if rng.u8(0..10) < 7 {
+        if rng.bool() {
+            let total = (f.len() - 14).min(0xffff) as u16;
+            f[16..18].copy_from_slice(&total.to_be_bytes());
+        }
+        let ihl = usize::from(f[14] & 0x0f) * 4;
+        if ihl >= 20 && 14 + ihl <= f.len() {
+            f[24..26].copy_from_slice(&[0, 0]);
+            let c = inet_csum(&f[14..14 + ihl]);
+            f[24..26].copy_from_slice(&c.to_be_bytes());
+        }
+    }
+    f
+}
+
+/// Fuzzing the packet parser and the pipeline behind it (issue 18):
+/// mutated frames through both programs (BPF_PROG_TEST_RUN) against the
+/// user-space [`reference`]: the same verdict, the same counted drop
+/// reason, the same rewrite. `VPC_FUZZ_CASES` frames (default 3,000; `cargo
+/// xtask fuzz` runs many more), seed `VPC_FUZZ_SEED` (default random,
+/// printed so a failure can be replayed).
+#[test]
+fn fuzz_frames_get_the_reference_verdict_drop_reason_and_rewrite() {
+    stay_on_this_cpu();
+    let cases: usize = std::env::var("VPC_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(3_000);
+    let seed: u64 = std::env::var("VPC_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| fastrand::u64(..));
+    eprintln!("fuzz: {cases} frames, VPC_FUZZ_SEED={seed}");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let bases = fuzz_bases();
+    let mut tally: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut done = 0;
+    let mut refused_by_the_kernel = 0;
+    while done < cases {
+        // A fresh router every 2,000 frames: the table of first fragments
+        // (least recently used, 8,192) never evicts what the reference
+        // still remembers.
+        let mut xdp = Fixture::new(MODEL);
+        let mut tc = xdp.twin(Mode::Tc);
+        let mut first = FirstFragments::new();
+        for _ in 0..2_000.min(cases - done) {
+            done += 1;
+            let f = mutate(&bases[rng.usize(0..bases.len())], &mut rng);
+            let expected = reference(&f, &first);
+            *tally.entry(format!("{expected:?}").split('(').next().unwrap().to_string() + &match &expected {
+                Expected::Drop(r) => format!(" {}", r.name()),
+                _ => String::new(),
+            }).or_default() += 1;
+            for fx in [&mut xdp, &mut tc] {
+                let what = format!("seed {seed}, frame {done} ({}): {f:02x?}", fx.mode);
+                let drops_before = match &expected {
+                    Expected::Drop(r) => Some(fx.dropped(*r)),
+                    Expected::TimeExceeded => Some(fx.dropped(DropReason::TtlExceeded)),
+                    _ => None,
+                };
+                let Some((verdict, out)) = fx.try_run("eni-1", &f) else {
+                    // The kernel never hands tc such a frame.
+                    refused_by_the_kernel += 1;
+                    continue;
+                };
+                match &expected {
+                    Expected::Drop(r) => {
+                        assert!(same_verdict(verdict, XDP_DROP), "{what}: verdict {verdict}, expected a drop ({})", r.name());
+                        // (The fixture's ports are real veths: their own
+                        // IPv6 chatter may be counted meanwhile.)
+                        let moved = fx.dropped(*r) - drops_before.unwrap();
+                        assert!(moved == 1 || (*r == DropReason::Ipv6 && moved >= 1), "{what}: drop counted as {} ({moved})", r.name());
+                    }
+                    Expected::Forward(mac) => {
+                        assert!(same_verdict(verdict, XDP_REDIRECT), "{what}: verdict {verdict}, expected a redirect");
+                        let mut want = f.clone();
+                        want[0..6].copy_from_slice(mac);
+                        want[6..12].copy_from_slice(&ROUTER_MAC);
+                        want[22] -= 1;
+                        assert_eq!(out.len(), want.len(), "{what}: length out");
+                        // The checksum: valid if it was (header without
+                        // options, checked on the way in); else anything.
+                        if f[14] == 0x45 {
+                            assert_eq!(inet_csum(&out[14..34]), 0, "{what}: header checksum out");
+                        }
+                        want[24..26].copy_from_slice(&out[24..26]);
+                        assert_eq!(out, want, "{what}: frame out");
+                    }
+                    Expected::Arp => {
+                        assert!(same_verdict(verdict, XDP_DROP) || same_verdict(verdict, XDP_TX), "{what}: verdict {verdict} for ARP");
+                    }
+                    Expected::TimeExceeded => {
+                        if same_verdict(verdict, XDP_TX) {
+                            assert_eq!(out[26..30], [10, 0, 1, 253], "{what}: from the gateway");
+                            assert_eq!(out[30..34], f[26..30], "{what}: back to the sender");
+                            assert_eq!((out[23], out[34]), (1, 11), "{what}: ICMP time exceeded");
+                            assert_eq!(inet_csum(&out[14..34]), 0, "{what}: its header checksum");
+                        } else {
+                            assert!(same_verdict(verdict, XDP_DROP), "{what}: verdict {verdict}, expected time exceeded");
+                            assert_eq!(fx.dropped(DropReason::TtlExceeded), drops_before.unwrap() + 1, "{what}: rate-limited, counted");
+                        }
+                    }
+                }
+            }
+            if matches!(expected, Expected::Forward(_)) && u16::from_be_bytes([f[20], f[21]]) & 0x3fff == 0x2000 {
+                first.insert((f[26..30].try_into().unwrap(), f[30..34].try_into().unwrap(), [f[18], f[19]], f[23]), ());
+            }
+        }
+    }
+    eprintln!("fuzz: {done} frames ({refused_by_the_kernel} not test-run on tc: refused by the kernel), by expected outcome: {tally:?}");
+    assert!(tally.len() >= 12, "the mutations reach most outcomes: {tally:?}");
+}

@@ -434,6 +434,24 @@ impl DatapathFixture {
     /// meaning (TC_ACT_SHOT: XDP_DROP; TC_ACT_REDIRECT: XDP_REDIRECT, or
     /// XDP_TX when the frame goes back out of its own port, which a tc test
     /// run does not tell apart: see [`Verdict`]).
+    /// [`Self::run`], or `None` where the kernel refuses to test-run the
+    /// frame as a socket buffer (tc; see [`try_test_run_tc_gso`]).
+    pub fn try_run(&mut self, eni: &str, frame: &[u8]) -> Option<(u32, Vec<u8>)> {
+        let ifindex = self.port(eni);
+        match self.mode {
+            Mode::Xdp => Some(self.run_on(ifindex, frame)),
+            Mode::Tc => {
+                let (v, out) = try_test_run_tc_gso(self.dp.router_tc_program().unwrap(), ifindex, frame, 0).ok()?;
+                let v = match v {
+                    TC_ACT_SHOT => XDP_DROP_VERDICT,
+                    TC_ACT_REDIRECT => TC_REDIRECT_AS_XDP,
+                    other => panic!("tc verdict {other}"),
+                };
+                Some((v, out))
+            }
+        }
+    }
+
     fn run_on(&mut self, ifindex: u32, frame: &[u8]) -> (u32, Vec<u8>) {
         match self.mode {
             Mode::Xdp => test_run(self.dp.router_program().unwrap(), ifindex, frame),
@@ -545,6 +563,18 @@ pub fn test_run_tc(prog: &aya::programs::SchedClassifier, ifindex: u32, frame: &
 /// segments of `gso_size` bytes of payload (0: a plain packet), as one a
 /// TCP sender's segmentation offload hands over.
 pub fn test_run_tc_gso(prog: &aya::programs::SchedClassifier, ifindex: u32, frame: &[u8], gso_size: u32) -> (u32, Vec<u8>) {
+    try_test_run_tc_gso(prog, ifindex, frame, gso_size).unwrap_or_else(|e| panic!("tc test run of {} bytes: {e:?}", frame.len()))
+}
+
+/// [`test_run_tc_gso`], or the kernel's refusal: it refuses (EINVAL) some
+/// frames it would never hand to a tc program (an IPv6 type without an
+/// IPv6 header, an IPv4 header cut short...).
+pub fn try_test_run_tc_gso(
+    prog: &aya::programs::SchedClassifier,
+    ifindex: u32,
+    frame: &[u8],
+    gso_size: u32,
+) -> Result<(u32, Vec<u8>), aya::programs::ProgramError> {
     // struct __sk_buff, zero but for ifindex (offset 40), gso_segs (164)
     // and gso_size (176): the kernel makes the test's socket buffer come in
     // on that device. Longer than the struct: the kernel wants the tail zero.
@@ -560,9 +590,9 @@ pub fn test_run_tc_gso(prog: &aya::programs::SchedClassifier, ifindex: u32, fram
     opts.data_in = Some(frame);
     opts.data_out = Some(&mut out);
     opts.ctx_in = Some(&ctx);
-    let r = prog.test_run(opts).unwrap_or_else(|e| panic!("tc test run of {} bytes: {e:?}", frame.len()));
+    let r = prog.test_run(opts)?;
     out.truncate(r.data_size_out as usize);
-    (r.return_value, out)
+    Ok((r.return_value, out))
 }
 
 /// TCP flag bits.

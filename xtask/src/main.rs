@@ -38,6 +38,18 @@ enum Cmd {
     },
     /// Stop the demo daemon left by `lab --keep` and remove its router.
     LabDown,
+    /// Set up, then run the fuzz tests (every test named `fuzz_...`: frames
+    /// through the datapath against a user-space reference, requests
+    /// through the API decoder and the signature check) with many more
+    /// cases than `test` gives them. Needs root.
+    Fuzz {
+        /// Cases per fuzz test.
+        #[arg(long, default_value_t = 200_000)]
+        cases: u64,
+        /// Seed (a failure prints the one to replay); random by default.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Benchmarks: the pipeline (our router against Linux forwarding,
     /// nftables and the kernel FIB, packets per second), ns per stage and
     /// cost curves (BPF_PROG_TEST_RUN), the control plane through the API.
@@ -277,6 +289,18 @@ fn cargo() -> Command {
     c
 }
 
+fn fuzz(cases: u64, seed: Option<u64>) -> Result<()> {
+    require_root("cargo xtask fuzz")?;
+    setup()?;
+    let mut c = cargo();
+    c.args(["test", "--release", "--workspace", "--exclude", "xtask", "fuzz_", "--", "--nocapture"]);
+    c.env("VPC_FUZZ_CASES", cases.to_string());
+    if let Some(seed) = seed {
+        c.env("VPC_FUZZ_SEED", seed.to_string());
+    }
+    run(&mut c)
+}
+
 fn test(args: &[String]) -> Result<()> {
     require_root("cargo xtask test")?;
     setup()?;
@@ -483,5 +507,6 @@ fn main() -> Result<()> {
             require_root("cargo xtask lab-down")?;
             lab_down(None)
         }
+        Cmd::Fuzz { cases, seed } => fuzz(cases, seed),
     }
 }
