@@ -24,6 +24,8 @@
 //! kept [`crate::store::CLIENT_TOKEN_TTL_SECS`].
 mod compute;
 mod eip;
+#[cfg(test)]
+mod fuzz;
 mod ipv4_gateway;
 mod nat_gateway;
 mod network_acl;
