@@ -151,9 +151,14 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     }
     let admin_account =
         config.access_keys.first().map(|k| k.account_id.clone()).unwrap_or_else(|| "1000000000000000".to_string());
+    // Nonces outlive a restart: a signed request replayed within its 15
+    // minutes is refused by the next daemon too.
+    let journal = config.state_dir.join("nonces");
+    let verifier = Verifier::with_journal(config.access_keys, &journal, std::time::SystemTime::now())
+        .map_err(io(format!("opening the nonce journal {}", journal.display())))?;
     let app = Arc::new(App {
         service: Mutex::new(service),
-        verifier: Verifier::new(config.access_keys),
+        verifier,
         admin_account,
         tables: Mutex::new(None),
     });
