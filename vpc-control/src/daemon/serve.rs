@@ -89,8 +89,11 @@ impl Admission {
         self.counts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A slot for a connection from `source`, or why not.
+    /// A slot for a connection from `source`, or why not. IPv6 sources
+    /// count per /64 (one host may hold a whole /64), IPv4-mapped ones as
+    /// their IPv4 address.
     pub fn admit(self: &Arc<Self>, source: Option<IpAddr>) -> Result<Permit, Refused> {
+        let source = source.map(source_key);
         let mut c = self.counts();
         if c.total >= self.limits.max_connections {
             return Err(Refused::Listener);
@@ -111,6 +114,17 @@ impl Admission {
     /// Connections held.
     pub fn open(&self) -> usize {
         self.counts().total
+    }
+}
+
+/// What the per-source limit counts a source address as.
+fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(v6.to_bits() & !((1u128 << 64) - 1))),
+        },
     }
 }
 
@@ -455,6 +469,13 @@ mod tests {
         drop(p1);
         assert_eq!(a.open(), 2);
         assert!(a.admit(Some(one)).is_ok(), "a released slot is free again");
+        // IPv6: one /64 is one source; IPv4-mapped is the IPv4 address.
+        let v6 = Admission::new(limits(10, 1));
+        let _a = v6.admit(Some("2001:db8::1".parse().unwrap())).unwrap();
+        assert_eq!(v6.admit(Some("2001:db8::ffff:2".parse().unwrap())).err(), Some(Refused::Source));
+        assert!(v6.admit(Some("2001:db8:0:1::1".parse().unwrap())).is_ok());
+        let _b = v6.admit(Some("::ffff:192.0.2.1".parse().unwrap())).unwrap();
+        assert_eq!(v6.admit(Some("192.0.2.1".parse().unwrap())).err(), Some(Refused::Source));
         // No source address (the Unix socket): only the listener's limit.
         let u = Admission::new(limits(1, 1));
         let _h = u.admit(None).unwrap();
