@@ -1,7 +1,10 @@
 //! `vpc daemon`: owns the router namespace, its programs and maps, and
 //! serves the cloud's RPC-style API over HTTP (`--listen`, signed with
 //! ACS3-HMAC-SHA256 or with the older SDKs' RPC signature V1) and over a
-//! root-only Unix socket (the local administrator, no signature).
+//! root-only Unix socket (the local administrator, no signature), served
+//! on a thread and runtime of its own; `/metrics` on `--metrics-listen` and
+//! the socket, never on the API listener. [`serve`] keeps the connection
+//! limits and timeouts that let no client lock the daemon out.
 //! Readiness (the listeners, and sd_notify READY=1) comes only after the
 //! stored state is in the kernel and the programs are attached.
 pub mod metrics;

@@ -321,9 +321,11 @@ pub async fn serve(listener: Listener, router: HttpRouter, limits: Limits, mut s
         }
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while admission.open() > 0 {
+    loop {
         let released = admission.released.notified();
-        if tokio::time::timeout_at(deadline, released).await.is_err() {
+        tokio::pin!(released);
+        released.as_mut().enable();
+        if admission.open() == 0 || tokio::time::timeout_at(deadline, released).await.is_err() {
             break;
         }
     }
