@@ -944,7 +944,13 @@ impl Journal {
             Err(e) => return Err(e),
         }
         let mut j = Self { path: path.to_path_buf(), file: None, records: 0 };
-        j.rewrite(seen)?;
+        if let Err(e) = j.rewrite(seen) {
+            // A full or read-only disk must not keep the daemon from
+            // starting: what was read is remembered, and the journal is
+            // written anew by the first nonce that can be recorded (until
+            // then signed requests are refused, see [`AuthError::NonceJournal`]).
+            tracing::warn!(path = %path.display(), error = %e, "the nonce journal could not be rewritten");
+        }
         Ok(j)
     }
 
