@@ -54,11 +54,25 @@ fn assert_cloud_error(status: u16, v: &Value, want_status: u16, want_code: &str,
     assert!(v["RequestId"].as_str().is_some_and(|r| r.len() == 36), "{what}: no RequestId: {v}");
 }
 
+/// This test process holds hundreds of connections: its soft open-file
+/// limit up to the hard one.
+fn raise_own_nofile() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit read or write one rlimit we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
 #[test]
 fn hardening_idle_connections_lock_out_neither_other_clients_nor_the_socket() {
     // 256 open files: before the limits, 300 idle connections from one
     // address left no descriptor to accept anybody else, the root socket
     // included.
+    raise_own_nofile();
     let mut d = Daemon::new(true);
     d.nofile = Some(256);
     d.spawn(&[("VPC_MAX_CONNECTIONS_PER_SOURCE", "8"), ("VPC_SOCKET_MAX_CONNECTIONS", "16")]);
