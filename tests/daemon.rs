@@ -469,10 +469,11 @@ fn vpc_1_ready_only_when_attached_then_metrics_and_stats() {
     assert!(stats["Actions"]["forwarded"].as_u64().unwrap_or(0) >= forwarded, "{stats}");
 }
 
-/// GET /metrics over HTTP (status 200 asserted): the whole response.
+/// GET /metrics on the daemon's metrics address (status 200 asserted): the
+/// whole response.
 fn scrape(d: &Daemon) -> String {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", d.port)).expect("metrics connect");
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", d.metrics_port)).expect("metrics connect");
     s.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();

@@ -18,6 +18,12 @@ pub const ACCESS_KEY_ID: &str = "LTAItestkey";
 pub const ACCESS_KEY_SECRET: &str = "test-secret-0123456789";
 /// Its account.
 pub const ACCOUNT_ID: &str = "1234567890123456";
+/// A second account's key, also accepted (tenants apart).
+pub const OTHER_KEY_ID: &str = "LTAIotherkey";
+/// Its secret.
+pub const OTHER_KEY_SECRET: &str = "other-secret-9876543210";
+/// Its account.
+pub const OTHER_ACCOUNT_ID: &str = "6543210987654321";
 
 /// The `vpc` binary built beside the test executables.
 pub fn vpc_binary() -> PathBuf {
@@ -35,6 +41,12 @@ pub struct Daemon {
     pub dir: PathBuf,
     /// HTTP port on 127.0.0.1.
     pub port: u16,
+    /// The metrics port on 127.0.0.1 (`--metrics-listen`).
+    pub metrics_port: u16,
+    /// More `vpc daemon` arguments, given at every start.
+    pub args: Vec<String>,
+    /// The open-file limit (soft and hard) the daemon starts with, if set.
+    pub nofile: Option<u64>,
     child: Option<Child>,
     starts: u32,
     /// Started with `--strict-parameters` (the default for tests).
@@ -58,13 +70,20 @@ impl Daemon {
     /// Starts a daemon, strict about parameters or not, and waits until it
     /// serves.
     pub fn start_with(strict: bool) -> Self {
+        let mut d = Self::new(strict);
+        d.spawn(&[]);
+        d
+    }
+
+    /// A daemon not started yet (strict about parameters or not): set
+    /// [`Daemon::args`] or [`Daemon::nofile`], then [`Daemon::spawn`].
+    pub fn new(strict: bool) -> Self {
         let name = unique("vd");
         let dir = std::env::temp_dir().join(format!("vpc-test-{name}"));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-        let mut d = Daemon { namespace: format!("{name}-rt"), dir, port, child: None, starts: 0, strict };
-        d.spawn(&[]);
-        d
+        let free = || TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let (port, metrics_port) = (free(), free());
+        Daemon { namespace: format!("{name}-rt"), dir, port, metrics_port, args: Vec::new(), nofile: None, child: None, starts: 0, strict }
     }
 
     /// The Unix socket.
@@ -90,11 +109,14 @@ impl Daemon {
         self.starts += 1;
         let log = std::fs::File::create(self.dir.join(format!("daemon-{}.log", self.starts))).expect("log file");
         let key = format!("{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}:{ACCOUNT_ID}");
+        let other = format!("{OTHER_KEY_ID}:{OTHER_KEY_SECRET}:{OTHER_ACCOUNT_ID}");
         let port = self.port.to_string();
         let mut cmd = Command::new(vpc_binary());
         cmd.args(["--socket"])
             .arg(self.socket())
             .args(["daemon", "--listen", &format!("127.0.0.1:{port}"), "--namespace", &self.namespace, "--access-key", &key])
+            .args(["--access-key", &other, "--metrics-listen", &format!("127.0.0.1:{}", self.metrics_port)])
+            .args(&self.args)
             .arg("--state-dir")
             .arg(self.state_dir())
             .env("RUST_LOG", std::env::var("VPC_DAEMON_LOG").unwrap_or_else(|_| "info".into()))
@@ -107,6 +129,15 @@ impl Daemon {
         }
         for (k, v) in env {
             cmd.env(k, v);
+        }
+        if let Some(n) = self.nofile {
+            use std::os::unix::process::CommandExt;
+            let lim = libc::rlimit { rlim_cur: n as libc::rlim_t, rlim_max: n as libc::rlim_t };
+            // SAFETY: between fork and exec only setrlimit runs, on a struct
+            // copied into the closure; it allocates nothing.
+            unsafe {
+                cmd.pre_exec(move || if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) });
+            }
         }
         self.child = Some(cmd.spawn().unwrap_or_else(|e| panic!("starting the daemon: {e}")));
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -235,6 +266,21 @@ impl Default for Signing<'_> {
 /// A call over HTTP as the SDKs make it: POST /, parameters in the query,
 /// empty body, ACS3-HMAC-SHA256 signature (none if `signing` is None).
 pub fn http_call(d: &Daemon, action: &str, params: &[(&str, &str)], signing: Option<Signing>) -> (u16, Value) {
+    http_call_from(d, std::net::Ipv4Addr::LOCALHOST, action, params, signing)
+}
+
+/// A TCP connection to `port` on 127.0.0.1 from the address `source`
+/// (any of 127.0.0.0/8).
+pub fn connect_from(source: std::net::Ipv4Addr, port: u16) -> std::io::Result<std::net::TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    s.bind(&std::net::SocketAddr::from((source, 0)).into())?;
+    s.connect(&std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port)).into())?;
+    Ok(s.into())
+}
+
+/// [`http_call`] from the source address `source`.
+pub fn http_call_from(d: &Daemon, source: std::net::Ipv4Addr, action: &str, params: &[(&str, &str)], signing: Option<Signing>) -> (u16, Value) {
     use vpc_control::api::signature::{AccessKey, canonical_query_string, sign, sign_with_nonce};
     let host = format!("127.0.0.1:{}", d.port);
     let query = canonical_query_string(params);
@@ -254,7 +300,7 @@ pub fn http_call(d: &Daemon, action: &str, params: &[(&str, &str)], signing: Opt
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("content-length: 0\r\nconnection: close\r\n\r\n");
-    let s = std::net::TcpStream::connect(("127.0.0.1", d.port)).expect("connecting over HTTP");
+    let s = connect_from(source, d.port).expect("connecting over HTTP");
     s.set_read_timeout(Some(Duration::from_secs(30))).ok();
     exchange(s, req.as_bytes())
 }

@@ -103,6 +103,37 @@ enum Command {
         #[arg(long, env = "VPC_CONNTRACK_PER_VPC", default_value_t = vpc_common::ConntrackQuota::DEFAULT.per_vpc,
               value_parser = clap::value_parser!(u32).range(1..))]
         conntrack_per_vpc: u32,
+        /// Where `/metrics` (Prometheus text, unsigned: every account's
+        /// counters) is served, apart from the API; `off`: only on the Unix
+        /// socket.
+        #[arg(long, env = "VPC_METRICS_LISTEN", default_value = "127.0.0.1:9190", value_parser = parse_metrics_listen)]
+        metrics_listen: MetricsListen,
+        /// HTTP connections open at once (lowered to what the open-file
+        /// limit allows beside the Unix socket's).
+        #[arg(long, env = "VPC_MAX_CONNECTIONS", default_value_t = daemon::Bounds::default().max_connections)]
+        max_connections: usize,
+        /// HTTP connections open at once from one source address; more are
+        /// refused (503) before anything is read.
+        #[arg(long, env = "VPC_MAX_CONNECTIONS_PER_SOURCE", default_value_t = daemon::Bounds::default().max_connections_per_source)]
+        max_connections_per_source: usize,
+        /// Unix socket connections open at once (served apart from HTTP).
+        #[arg(long, env = "VPC_SOCKET_MAX_CONNECTIONS", default_value_t = daemon::Bounds::default().socket_max_connections)]
+        socket_max_connections: usize,
+        /// Seconds from a request's first byte to the end of its headers.
+        #[arg(long, env = "VPC_HEADER_TIMEOUT", default_value = "10", value_parser = daemon::serve::parse_seconds)]
+        header_timeout: std::time::Duration,
+        /// Seconds to receive a request's body (408 after them).
+        #[arg(long, env = "VPC_BODY_TIMEOUT", default_value = "30", value_parser = daemon::serve::parse_seconds)]
+        body_timeout: std::time::Duration,
+        /// Seconds a connection may wait for its next request.
+        #[arg(long, env = "VPC_IDLE_TIMEOUT", default_value = "60", value_parser = daemon::serve::parse_seconds)]
+        idle_timeout: std::time::Duration,
+        /// Largest request body in bytes (413 beyond).
+        #[arg(long, env = "VPC_MAX_BODY_BYTES", default_value_t = daemon::Bounds::default().max_body_bytes)]
+        max_body_bytes: usize,
+        /// Largest request line and headers in bytes (at least 8192).
+        #[arg(long, env = "VPC_MAX_HEADER_BYTES", default_value_t = daemon::Bounds::default().max_header_bytes)]
+        max_header_bytes: usize,
     },
     /// Converge the daemon to a lab file, through the API's actions.
     Apply {
@@ -371,6 +402,17 @@ fn run_client(cli: Cli) -> Result<(), (String, Value)> {
     Ok(())
 }
 
+/// `--metrics-listen`: an address, or `off`.
+#[derive(Clone, Debug)]
+struct MetricsListen(Option<SocketAddr>);
+
+fn parse_metrics_listen(s: &str) -> Result<MetricsListen, String> {
+    match s.trim() {
+        "off" | "none" | "" => Ok(MetricsListen(None)),
+        a => a.parse().map(|a| MetricsListen(Some(a))).map_err(|e| format!("{a:?}: {e} (an address such as 127.0.0.1:9190, or off)")),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Daemon {
@@ -385,6 +427,15 @@ fn main() -> ExitCode {
         strict_parameters,
         conntrack_per_eni,
         conntrack_per_vpc,
+        metrics_listen,
+        max_connections,
+        max_connections_per_source,
+        socket_max_connections,
+        header_timeout,
+        body_timeout,
+        idle_timeout,
+        max_body_bytes,
+        max_header_bytes,
     } =
         cli.command
     {
@@ -408,6 +459,17 @@ fn main() -> ExitCode {
             datapath_mode,
             strict_parameters,
             conntrack_quota: vpc_common::ConntrackQuota { per_eni: conntrack_per_eni, per_vpc: conntrack_per_vpc },
+            metrics_listen: metrics_listen.0,
+            bounds: daemon::Bounds {
+                max_connections,
+                max_connections_per_source,
+                socket_max_connections,
+                header_timeout,
+                body_timeout,
+                idle_timeout,
+                max_body_bytes,
+                max_header_bytes,
+            },
         };
         let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
             Ok(r) => r,

@@ -350,6 +350,8 @@ fn benchmarks(smoke: bool, measure: bool) -> Result<()> {
 const LAB_DIR: &str = "/run/vpc-lab";
 /// The demo daemon's HTTP endpoint.
 const LAB_LISTEN: &str = "127.0.0.1:8080";
+/// The demo daemon's metrics endpoint (an operator's, apart from the API).
+const LAB_METRICS: &str = "127.0.0.1:9190";
 
 fn lab(keep: bool) -> Result<()> {
     require_root("cargo xtask lab")?;
@@ -383,7 +385,7 @@ fn lab(keep: bool) -> Result<()> {
         println!("\n== vpc daemon (namespace vpc-router, API on {LAB_LISTEN} and {})", socket.display());
         let log = std::fs::File::create(dir.join("daemon.log"))?;
         daemon = Some(
-            vpc_cmd(&["daemon", "--listen", LAB_LISTEN, "--access-key", &key])
+            vpc_cmd(&["daemon", "--listen", LAB_LISTEN, "--metrics-listen", LAB_METRICS, "--access-key", &key])
                 .arg("--state-dir")
                 .arg(dir.join("state"))
                 .stdout(log.try_clone()?)
@@ -433,8 +435,8 @@ fn lab(keep: bool) -> Result<()> {
         run(&mut vpc_cmd(&["ReleaseEipAddress", "--AllocationId", &allocation]))?;
         println!("\n== vpc -o table stats  (DescribeRouterStats: per-port counters)");
         run(&mut vpc_cmd(&["-o", "table", "stats"]))?;
-        println!("\n== GET http://{LAB_LISTEN}/metrics (forwarded and dropped)");
-        let metrics = http_get(LAB_LISTEN, "/metrics")?;
+        println!("\n== GET http://{LAB_METRICS}/metrics (forwarded and dropped)");
+        let metrics = http_get(LAB_METRICS, "/metrics")?;
         for l in metrics.lines().filter(|l| l.starts_with("vpc_forwarded") || l.starts_with("vpc_arp") || l.starts_with("vpc_to_internet") || l.starts_with("vpc_from_internet") || (l.starts_with("vpc_dropped") && !l.ends_with(" 0"))) {
             println!("{l}");
         }

@@ -1,10 +1,14 @@
 //! `vpc daemon`: owns the router namespace, its programs and maps, and
 //! serves the cloud's RPC-style API over HTTP (`--listen`, signed with
 //! ACS3-HMAC-SHA256 or with the older SDKs' RPC signature V1) and over a
-//! root-only Unix socket (the local administrator, no signature).
+//! root-only Unix socket (the local administrator, no signature), served
+//! on a thread and runtime of its own; `/metrics` on `--metrics-listen` and
+//! the socket, never on the API listener. [`serve`] keeps the connection
+//! limits and timeouts that let no client lock the daemon out.
 //! Readiness (the listeners, and sd_notify READY=1) comes only after the
 //! stored state is in the kernel and the programs are attached.
 pub mod metrics;
+pub mod serve;
 use std::{
     net::SocketAddr,
     os::unix::fs::PermissionsExt,
@@ -64,7 +68,50 @@ pub struct Config {
     pub strict_parameters: bool,
     /// Tracked connections one ENI and one VPC may hold.
     pub conntrack_quota: vpc_common::ConntrackQuota,
+    /// Where `/metrics` is served on its own (None: only on the Unix socket).
+    pub metrics_listen: Option<SocketAddr>,
+    /// Connections, timeouts and sizes of the listeners.
+    pub bounds: Bounds,
 }
+
+/// What one client may hold of the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// HTTP connections open at once (less if the open-file limit is lower).
+    pub max_connections: usize,
+    /// HTTP connections open at once from one source address.
+    pub max_connections_per_source: usize,
+    /// Unix socket connections open at once.
+    pub socket_max_connections: usize,
+    /// From a request's first byte to the end of its headers.
+    pub header_timeout: std::time::Duration,
+    /// To read a request's body.
+    pub body_timeout: std::time::Duration,
+    /// A connection with no request for this long is closed.
+    pub idle_timeout: std::time::Duration,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Largest request line and headers.
+    pub max_header_bytes: usize,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Self {
+            max_connections: 512,
+            max_connections_per_source: 64,
+            socket_max_connections: 64,
+            header_timeout: std::time::Duration::from_secs(10),
+            body_timeout: std::time::Duration::from_secs(30),
+            idle_timeout: std::time::Duration::from_secs(60),
+            max_body_bytes: 1 << 20,
+            max_header_bytes: 64 << 10,
+        }
+    }
+}
+
+/// Connections the metrics listener holds at once.
+const METRICS_MAX_CONNECTIONS: usize = 16;
 
 /// Why the daemon stopped.
 #[derive(Debug, Error)]
@@ -101,6 +148,9 @@ struct App {
     admin_account: String,
     /// Table use as the last sweep found it (none before the first).
     tables: Mutex<Option<TableUse>>,
+    /// Request bodies: largest size and time to read.
+    max_body_bytes: usize,
+    body_timeout: std::time::Duration,
 }
 
 impl App {
@@ -151,11 +201,18 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     }
     let admin_account =
         config.access_keys.first().map(|k| k.account_id.clone()).unwrap_or_else(|| "1000000000000000".to_string());
+    // Nonces outlive a restart: a signed request replayed within its 15
+    // minutes is refused by the next daemon too.
+    let journal = config.state_dir.join("nonces");
+    let verifier = Verifier::with_journal(config.access_keys, &journal, std::time::SystemTime::now())
+        .map_err(io(format!("opening the nonce journal {}", journal.display())))?;
     let app = Arc::new(App {
         service: Mutex::new(service),
-        verifier: Verifier::new(config.access_keys),
+        verifier,
         admin_account,
         tables: Mutex::new(None),
+        max_body_bytes: config.bounds.max_body_bytes,
+        body_timeout: config.bounds.body_timeout,
     });
 
     // Free the slots of expired connections (the datapath already ignores
@@ -193,24 +250,90 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         }
     });
 
+    let b = config.bounds;
+    // Descriptors: the soft limit raised to the hard one; TCP connections
+    // stop where the Unix socket, the metrics listener and a reserve would
+    // run short, so that no number of TCP clients locks out the socket.
+    let soft = serve::raise_nofile().map_err(io("raising RLIMIT_NOFILE"))?;
+    let others = (b.socket_max_connections + METRICS_MAX_CONNECTIONS) as u64;
+    let budget = serve::fd_budget(soft, serve::open_fds(), others);
+    let max_connections = b.max_connections.min(budget).max(1);
+    if max_connections < b.max_connections {
+        tracing::warn!(soft_limit = soft, configured = b.max_connections, max_connections, "the open-file limit lowers the HTTP connection limit");
+    }
+    let limits = |max_connections: usize, max_per_source: usize| serve::Limits {
+        max_connections,
+        max_per_source,
+        header_timeout: b.header_timeout,
+        idle_timeout: b.idle_timeout,
+        max_header_bytes: b.max_header_bytes,
+    };
+
     let tcp = TcpListener::bind(config.listen).await.map_err(io(format!("binding {}", config.listen)))?;
+    let metrics_tcp = match config.metrics_listen {
+        Some(a) => Some(TcpListener::bind(a).await.map_err(io(format!("binding {a} (metrics)")))?),
+        None => None,
+    };
     let unix = bind_unix(&config.socket)?;
     let routes = |origin: Origin| {
-        HttpRouter::new()
-            .route("/", any(api))
-            .route("/metrics", get(metrics_handler))
-            .route("/readyz", get(|| async { "ready\n" }))
+        let r = HttpRouter::new().route("/", any(api)).route("/readyz", get(|| async { "ready\n" }));
+        // /metrics: an operator's, on its own address and on the root socket,
+        // never on the tenants' API listener.
+        let r = if matches!(origin, Origin::Unix) { r.route("/metrics", get(metrics_handler)) } else { r };
+        r.fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed)
             .layer(Extension(origin))
             .with_state(app.clone())
     };
-    tracing::info!(listen = %config.listen, socket = %config.socket.display(), "serving the API");
+    let metrics_routes = HttpRouter::new()
+        .route("/metrics", get(metrics_handler))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(app.clone());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+
+    // The Unix socket on a thread and runtime of its own, with its own
+    // connection limit: whatever HTTP clients do, the administrator gets in.
+    let unix_router = routes(Origin::Unix);
+    let unix_limits = limits(b.socket_max_connections, 0);
+    let unix_stopped = stopped.clone();
+    let (unix_done, unix_finished) = tokio::sync::oneshot::channel();
+    let socket_path = config.socket.clone();
+    std::thread::Builder::new()
+        .name("vpc-unix-socket".into())
+        .spawn(move || {
+            let served = tokio::runtime::Builder::new_current_thread().enable_all().build().map(|rt| {
+                rt.block_on(serve::serve(serve::Listener::Unix(unix), unix_router, unix_limits, unix_stopped, "unix"));
+            });
+            let _ = std::fs::remove_file(&socket_path);
+            let _ = unix_done.send(served);
+        })
+        .map_err(io("starting the Unix socket's thread"))?;
+
+    tracing::info!(
+        listen = %config.listen,
+        socket = %config.socket.display(),
+        metrics = %config.metrics_listen.map(|a| a.to_string()).unwrap_or_else(|| "socket only".into()),
+        max_connections,
+        max_connections_per_source = b.max_connections_per_source,
+        "serving the API"
+    );
     notify_ready();
-    let http = axum::serve(tcp, routes(Origin::Http)).with_graceful_shutdown(shutdown());
-    let local = axum::serve(unix, routes(Origin::Unix)).with_graceful_shutdown(shutdown());
-    let (a, b) = tokio::join!(http.into_future(), local.into_future());
-    let _ = std::fs::remove_file(&config.socket);
-    a.map_err(io("serving HTTP"))?;
-    b.map_err(io("serving the Unix socket"))?;
+    let http = serve::serve(serve::Listener::Tcp(tcp), routes(Origin::Http), limits(max_connections, b.max_connections_per_source), stopped.clone(), "http");
+    let metrics = async {
+        if let Some(l) = metrics_tcp {
+            serve::serve(serve::Listener::Tcp(l), metrics_routes, limits(METRICS_MAX_CONNECTIONS, 0), stopped.clone(), "metrics").await;
+        }
+    };
+    let signal = async {
+        shutdown().await;
+        let _ = stop.send(true);
+    };
+    tokio::join!(http, metrics, signal);
+    match unix_finished.await {
+        Ok(Ok(())) | Err(_) => {}
+        Ok(Err(e)) => return Err(DaemonError::Io { what: "the Unix socket's runtime".into(), source: e }),
+    }
     tracing::info!("stopped; programs stay attached and keep forwarding");
     Ok(())
 }
@@ -265,17 +388,21 @@ fn json_response(status: u16, body: Value) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json;charset=utf-8")], body.to_string()).into_response()
 }
 
-async fn api(
-    State(app): State<Arc<App>>,
-    Extension(origin): Extension<Origin>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn api(State(app): State<Arc<App>>, Extension(origin): Extension<Origin>, request: axum::extract::Request) -> Response {
     let request_id = new_request_id();
-    let action = headers.get("x-acs-action").and_then(|v| v.to_str().ok()).map(str::to_string);
-    let result = call(app, origin, method, uri, headers, body).await;
+    let (parts, body) = request.into_parts();
+    let action = parts.headers.get("x-acs-action").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let body = match read_body(&app, &parts.headers, body).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::info!(action = action.as_deref().unwrap_or("-"), code = %e.code, status = e.status, "refused: {}", e.message);
+            // The rest of the body is not read: the connection goes.
+            let mut r = json_response(e.status, e.body(&request_id));
+            r.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+            return r;
+        }
+    };
+    let result = call(app, origin, parts.method, parts.uri, parts.headers, body).await;
     match result {
         Ok(mut v) => {
             if let Some(o) = v.as_object_mut() {
@@ -288,6 +415,47 @@ async fn api(
             json_response(e.status, e.body(&request_id))
         }
     }
+}
+
+/// A request's body, at most `max_body_bytes` (413 beyond: at once when
+/// Content-Length says so), read within `body_timeout` (408 after it).
+async fn read_body(app: &App, headers: &HeaderMap, body: axum::body::Body) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt as _;
+    let max = app.max_body_bytes;
+    let too_large = |n: Option<u64>| {
+        let size = n.map(|n| format!("of {n} bytes ")).unwrap_or_default();
+        ApiError::new(413, "RequestEntityTooLarge", format!("The request body {size}exceeds the limit of {max} bytes."))
+    };
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large(declared));
+    }
+    let limited = http_body_util::Limited::new(body, max);
+    match tokio::time::timeout(app.body_timeout, limited.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large(None)),
+        Ok(Err(e)) => Err(ApiError::bad("InvalidParameter.Body", format!("The request body could not be read: {e}"))),
+        Err(_) => Err(ApiError::new(
+            408,
+            "RequestTimeout",
+            format!("The request body was not received within {} s.", app.body_timeout.as_secs_f64()),
+        )),
+    }
+}
+
+/// Any path but the API's.
+async fn not_found(uri: Uri) -> Response {
+    let e = ApiError::not_found(
+        "InvalidAction.NotFound",
+        format!("Specified api is not found, please check your url and method: {:?} is not served.", uri.path()),
+    );
+    json_response(e.status, e.body(&new_request_id()))
+}
+
+/// A method a path does not serve.
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    let e = ApiError::new(405, "UnsupportedHTTPMethod", format!("{method} is not supported on {:?}.", uri.path()));
+    json_response(e.status, e.body(&new_request_id()))
 }
 
 async fn call(
@@ -382,9 +550,10 @@ async fn metrics_handler(State(app): State<Arc<App>>) -> Response {
         Ok::<_, String>(metrics::render(&counters, &ports, tables.as_ref()))
     })
     .await;
-    match text {
-        Ok(Ok(t)) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], t).into_response(),
-        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("# reading the maps failed: {e}\n")).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("# {e}\n")).into_response(),
-    }
+    let e = match text {
+        Ok(Ok(t)) => return ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], t).into_response(),
+        Ok(Err(e)) => ApiError::internal(format!("reading the maps failed: {e}")),
+        Err(e) => ApiError::internal(e),
+    };
+    json_response(e.status, e.body(&new_request_id()))
 }

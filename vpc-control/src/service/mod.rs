@@ -278,6 +278,24 @@ pub const ROUTER_STATS: &str = "DescribeRouterStats";
 /// [`ROUTER_STATS`].
 pub const ROUTER_PORTS: &str = "DescribeRouterPorts";
 
+/// True if `caller` may see the instance `instance_id` (one the model no
+/// longer has: only the administrator).
+fn sees_instance(model: &Model, caller: &Caller, instance_id: &str) -> bool {
+    caller.admin || model.instances.iter().any(|i| i.id == instance_id && caller.owns(&i.meta.owner_id))
+}
+
+/// The router's counters as `caller` may see them: the administrator (the
+/// Unix socket) everything; an account its own instances' ports only, and
+/// not the router-wide counters (they add up every account's traffic).
+fn stats_seen_by(mut s: stats::RouterStats, model: &Model, caller: &Caller) -> stats::RouterStats {
+    if !caller.admin {
+        s.ports.retain(|p| sees_instance(model, caller, &p.instance_id));
+        s.actions.clear();
+        s.drops.clear();
+    }
+    s
+}
+
 /// The VPC API's action `name`, if it has one.
 fn found_vpc(name: &str) -> Option<&'static ActionSpec> {
     ACTIONS.iter().find(|a| a.name == name && a.product == Product::Vpc)
@@ -654,12 +672,13 @@ impl Service {
     pub fn submit(&mut self, version: Option<&str>, action: &str, form: &Form, caller: &Caller) -> Result<Pending, ApiError> {
         if action == ROUTER_STATS && version.is_none_or(|v| v == Product::Vpc.version()) {
             let router = self.router.as_ref().ok_or_else(|| ApiError::internal("this service drives no router"))?;
-            let s = stats::of(router)?;
+            let s = stats_seen_by(stats::of(router)?, &self.model, caller);
             return Ok(Pending { body: serde_json::to_value(&s).map_err(ApiError::internal)?, after: None });
         }
         if action == ROUTER_PORTS && version.is_none_or(|v| v == Product::Vpc.version()) {
             let router = self.router.as_ref().ok_or_else(|| ApiError::internal("this service drives no router"))?;
-            let p = stats::ports(router, &self.model)?;
+            let mut p = stats::ports(router, &self.model)?;
+            p.ports.retain(|p| sees_instance(&self.model, caller, &p.instance_id));
             return Ok(Pending { body: serde_json::to_value(&p).map_err(ApiError::internal)?, after: None });
         }
         let durable = self.store.durable();

@@ -19,6 +19,7 @@ use super::{Action, Draft, Empty, PageInfo, paginate, paging, params::{given, re
 use crate::{
     api::{ApiError, Product, form::Unsupported, new_id},
     model::{self, Direction, IpProtocol, Peer, RulePolicy, SecurityGroup, SecurityGroupRule, SecurityGroupType},
+    validate::ValidationError,
 };
 
 /// Most rules one Authorize or Revoke call takes in `Permissions.N`.
@@ -319,7 +320,10 @@ fn peer(d: &Draft, p: &PermissionParam, prefix: &str, direction: Direction) -> R
         return Ok(Peer::Cidr(peer_cidr(&format!("{prefix}{cidr_name}"), c)?));
     }
     let Some(g) = given(group) else { return Err(ApiError::missing(&format!("{prefix}{cidr_name}"))) };
-    if let (Some(o), Some(other)) = (given(owner), d.model.security_group(g))
+    // Only the caller's groups are looked at: another account's answers as
+    // a group that does not exist (see [`foreign_peers_unknown`]).
+    let visible = d.model.security_group(g).filter(|x| d.caller.owns(&x.meta.owner_id));
+    if let (Some(o), Some(other)) = (given(owner), visible)
         && other.meta.owner_id != o
     {
         return Err(ApiError::invalid(
@@ -328,6 +332,22 @@ fn peer(d: &Draft, p: &PermissionParam, prefix: &str, direction: Direction) -> R
         ));
     }
     Ok(Peer::Group(g.to_string()))
+}
+
+/// Refuses a new rule of group `group_id` naming another account's group exactly as
+/// validation refuses one naming a group that does not exist (same code,
+/// message and status): in a VPC a rule may only name a group of the same
+/// VPC, hence of the same account, and another account's ids must not be
+/// probed. The administrator (the Unix socket) sees every group.
+fn foreign_peers_unknown<'a>(d: &Draft, group_id: &str, rules: impl IntoIterator<Item = &'a SecurityGroupRule>) -> Result<(), ApiError> {
+    for r in rules {
+        if let Peer::Group(other) = &r.peer
+            && d.model.security_group(other).is_some_and(|x| !d.caller.owns(&x.meta.owner_id))
+        {
+            return Err(ValidationError::UnknownSecurityGroup { id: other.clone(), by: group_id.to_string() }.into());
+        }
+    }
+    Ok(())
 }
 
 /// The rule `p` describes for `direction`; parameter names in errors start
@@ -433,6 +453,7 @@ fn authorize(
     if rules.is_empty() {
         return Err(ApiError::missing("Permissions.1.IpProtocol"));
     }
+    let added = rules.clone();
     let g = &mut d.model.security_groups[i];
     for r in rules {
         if g.rules.iter().any(|x| same_rule(x, &r)) {
@@ -440,6 +461,7 @@ fn authorize(
         }
         g.rules.push(r);
     }
+    foreign_peers_unknown(d, group_id, &added)?;
     Ok(Empty {})
 }
 
@@ -548,6 +570,7 @@ fn modify_rule(
     if g.rules.iter().enumerate().any(|(n, x)| n != pos && same_rule(x, &rule)) {
         return Err(duplicate());
     }
+    foreign_peers_unknown(d, group_id, [&rule])?;
     d.model.security_groups[i].rules[pos] = rule;
     Ok(Empty {})
 }

@@ -44,6 +44,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -279,6 +280,11 @@ pub enum AuthError {
         "Request was denied due to request throttling: more than {MAX_REMEMBERED_NONCES} signed requests within 15 minutes."
     )]
     TooManyRequests,
+    /// The nonce could not be recorded in the nonce journal (the state
+    /// directory is not writable or full): refused, since a replay after a
+    /// restart could not be recognised.
+    #[error("The request could not be accepted now: recording its signature nonce failed ({0}); retry later.")]
+    NonceJournal(String),
     /// Signature V1 (RPC): a mandatory signature parameter (`AccessKeyId`,
     /// `Signature`, `SignatureMethod`, `SignatureVersion`, `SignatureNonce`,
     /// `Timestamp`) is absent or empty.
@@ -342,6 +348,7 @@ impl AuthError {
             }
             Self::NonceUsed(_) => "SignatureNonceUsed",
             Self::TooManyRequests => "Throttling",
+            Self::NonceJournal(_) => "ServiceUnavailable",
             Self::MissingParameter(_) => "MissingParameter",
             Self::IncompleteSignature(_) => "IncompleteSignature",
             Self::InvalidV1Timestamp(_) => "InvalidTimeStamp.Format",
@@ -356,6 +363,7 @@ impl AuthError {
     pub fn status(&self) -> u16 {
         match self {
             Self::UnknownAccessKey(_) => 404,
+            Self::NonceJournal(_) => 503,
             _ => 400,
         }
     }
@@ -386,6 +394,20 @@ impl Verifier {
             keys,
             nonces: Mutex::new(NonceCache::default()),
         }
+    }
+
+    /// A verifier whose nonces survive a restart: each accepted nonce is
+    /// appended to the journal at `path` before its request runs, and the
+    /// journal's unexpired nonces are remembered from the start (expired
+    /// ones are dropped when it is rewritten, which keeps it bounded).
+    pub fn with_journal(keys: Vec<AccessKey>, path: &Path, now: SystemTime) -> std::io::Result<Self> {
+        let v = Self::new(keys);
+        {
+            let mut guard = v.nonces.lock().unwrap_or_else(|p| p.into_inner());
+            let cache = &mut *guard;
+            cache.journal = Some(Journal::open(path, unix_seconds(now), &mut cache.seen, &mut cache.by_expiry)?);
+        }
+        Ok(v)
     }
 
     /// Whether no key is configured (then every request is refused).
@@ -878,6 +900,101 @@ struct NonceCache {
     seen: HashMap<[u8; 32], i64>,
     /// The same entries, soonest expiry first (stale duplicates skipped on pop).
     by_expiry: BinaryHeap<Reverse<(i64, [u8; 32])>>,
+    /// Where they are also written, to outlive a restart (none: memory only).
+    journal: Option<Journal>,
+}
+
+/// The nonce journal: a magic line, then records of a nonce id (32 bytes)
+/// and its expiry (i64, little-endian seconds). Appended per nonce;
+/// rewritten with only the unexpired ones when it holds twice as many
+/// records as are remembered (or after a failed write, which may have left
+/// part of a record).
+struct Journal {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+    records: usize,
+}
+
+const JOURNAL_MAGIC: &[u8; 16] = b"vpc-nonces-v1\n\0\0";
+const JOURNAL_RECORD: usize = 40;
+
+impl Journal {
+    /// Opens (or creates) the journal at `path`, loading its unexpired nonces.
+    fn open(
+        path: &Path,
+        now: i64,
+        seen: &mut HashMap<[u8; 32], i64>,
+        by_expiry: &mut BinaryHeap<Reverse<(i64, [u8; 32])>>,
+    ) -> std::io::Result<Self> {
+        match std::fs::read(path) {
+            Ok(bytes) if bytes.starts_with(JOURNAL_MAGIC) => {
+                for r in bytes[JOURNAL_MAGIC.len()..].chunks_exact(JOURNAL_RECORD) {
+                    let mut id = [0u8; 32];
+                    id.copy_from_slice(&r[..32]);
+                    let mut e = [0u8; 8];
+                    e.copy_from_slice(&r[32..]);
+                    let expires = i64::from_le_bytes(e);
+                    if expires >= now && seen.len() < MAX_REMEMBERED_NONCES && seen.insert(id, expires).is_none() {
+                        by_expiry.push(Reverse((expires, id)));
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let mut j = Self { path: path.to_path_buf(), file: None, records: 0 };
+        if let Err(e) = j.rewrite(seen) {
+            // A full or read-only disk must not keep the daemon from
+            // starting: what was read is remembered, and the journal is
+            // written anew by the first nonce that can be recorded (until
+            // then signed requests are refused, see [`AuthError::NonceJournal`]).
+            tracing::warn!(path = %path.display(), error = %e, "the nonce journal could not be rewritten");
+        }
+        Ok(j)
+    }
+
+    /// Writes the journal anew with `seen` (to a temporary file, renamed).
+    fn rewrite(&mut self, seen: &HashMap<[u8; 32], i64>) -> std::io::Result<()> {
+        use std::io::Write as _;
+        self.file = None;
+        let tmp = self.path.with_extension("tmp");
+        let mut bytes = Vec::with_capacity(JOURNAL_MAGIC.len() + seen.len() * JOURNAL_RECORD);
+        bytes.extend_from_slice(JOURNAL_MAGIC);
+        for (id, expires) in seen {
+            bytes.extend_from_slice(id);
+            bytes.extend_from_slice(&expires.to_le_bytes());
+        }
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_data()?;
+        std::fs::rename(&tmp, &self.path)?;
+        self.file = Some(std::fs::OpenOptions::new().append(true).open(&self.path)?);
+        self.records = seen.len();
+        Ok(())
+    }
+
+    /// Records one nonce (in the file before this returns; the kernel keeps
+    /// it across a crash of the daemon).
+    fn append(&mut self, id: [u8; 32], expires: i64, seen: &HashMap<[u8; 32], i64>) -> std::io::Result<()> {
+        use std::io::Write as _;
+        if self.file.is_none() || self.records > 2 * seen.len() + 1024 {
+            let mut live = seen.clone();
+            live.insert(id, expires);
+            return self.rewrite(&live);
+        }
+        let mut record = [0u8; JOURNAL_RECORD];
+        record[..32].copy_from_slice(&id);
+        record[32..].copy_from_slice(&expires.to_le_bytes());
+        let written = self.file.as_mut().map_or(Ok(()), |f| f.write_all(&record));
+        if written.is_err() {
+            // Part of a record may be in the file: rewrite it next time.
+            self.file = None;
+        }
+        written?;
+        self.records += 1;
+        Ok(())
+    }
 }
 
 impl NonceCache {
@@ -906,6 +1023,9 @@ impl NonceCache {
         }
         if self.seen.len() >= MAX_REMEMBERED_NONCES {
             return Err(AuthError::TooManyRequests);
+        }
+        if let Some(j) = &mut self.journal {
+            j.append(id, expires, &self.seen).map_err(|e| AuthError::NonceJournal(e.to_string()))?;
         }
         self.seen.insert(id, expires);
         self.by_expiry.push(Reverse((expires, id)));
@@ -1442,6 +1562,46 @@ mod tests {
             v.verify("POST", "/", None, &headers, b"", at(SIGNED_AT))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn hardening_a_nonce_is_refused_after_a_restart_from_its_journal() {
+        let dir = std::env::temp_dir().join(format!("vpc-nonce-journal-{}-{}", std::process::id(), fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("nonces");
+        let keys = || vec![key()];
+        let v = Verifier::with_journal(keys(), &path, at(SIGNED_AT)).unwrap();
+        assert!(v.verify("POST", "/", Some(V1_QUERY), &v1_headers(), b"", at(SIGNED_AT)).is_ok());
+        drop(v);
+        // The restarted daemon: the same request within its window is a replay.
+        let v = Verifier::with_journal(keys(), &path, at(SIGNED_AT + 60)).unwrap();
+        let err = v.verify("POST", "/", Some(V1_QUERY), &v1_headers(), b"", at(SIGNED_AT + 60)).unwrap_err();
+        assert_eq!(err, AuthError::NonceUsed(V1_NONCE.to_owned()));
+        drop(v);
+        // Started after the window: the expired nonce is dropped from the journal.
+        let later = SIGNED_AT + 2 * MAX_CLOCK_SKEW_SECS as u64;
+        let v = Verifier::with_journal(keys(), &path, at(later)).unwrap();
+        assert!(v.nonces.lock().unwrap().seen.is_empty());
+        drop(v);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), JOURNAL_MAGIC.len() as u64, "expired records were rewritten away");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn hardening_the_nonce_journal_is_rewritten_when_it_grows() {
+        let dir = std::env::temp_dir().join(format!("vpc-nonce-journal-{}-{}", std::process::id(), fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("nonces");
+        let mut cache = NonceCache::default();
+        cache.journal = Some(Journal::open(&path, 0, &mut cache.seen, &mut cache.by_expiry).unwrap());
+        // 3,000 nonces, each expiring before the next arrives: at most
+        // 2 x live + 1,024 records are ever in the file.
+        for i in 0..3_000i64 {
+            cache.insert(nonce_id("k", &i.to_string()), i * 10, i * 10, "n").unwrap();
+            let records = (std::fs::metadata(&path).unwrap().len() as usize - JOURNAL_MAGIC.len()) / JOURNAL_RECORD;
+            assert!(records <= 2 * cache.seen.len() + 1_025, "{records} records for {} live nonces", cache.seen.len());
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
