@@ -1846,8 +1846,8 @@ mod tests {
         let mut s = Scratch::new();
         let (vpc, vsw) = s.vpc_with_vswitch();
         let sg = s.ok("CreateSecurityGroup", &[R, ("VpcId", &vpc)])["SecurityGroupId"].as_str().unwrap().to_string();
-        let a = ids(&s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("InstanceName", "a"), ("Tag.1.Key", "role"), ("Tag.1.Value", "web")]))[0].clone();
-        let b = ids(&s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("InstanceName", "b"), ("SecurityGroupId", &sg), ("ImageId", "img")]))[0].clone();
+        let a = ids(&s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("InstanceName", "ia"), ("Tag.1.Key", "role"), ("Tag.1.Value", "web")]))[0].clone();
+        let b = ids(&s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("InstanceName", "ib"), ("SecurityGroupId", &sg), ("ImageId", "img")]))[0].clone();
         let find = |s: &mut Scratch, p: &[(&str, &str)]| {
             let mut all = vec![R];
             all.extend_from_slice(p);
@@ -1862,7 +1862,7 @@ mod tests {
         assert_eq!(find(&mut s, &[("Status", "Stopped")]).len(), 0);
         assert_eq!(find(&mut s, &[("InstanceChargeType", "PostPaid")]).len(), 2);
         assert_eq!(find(&mut s, &[("InstanceChargeType", "PrePaid")]).len(), 0);
-        assert_eq!(find(&mut s, &[("InstanceName", "b")]), [b.as_str()]);
+        assert_eq!(find(&mut s, &[("InstanceName", "ib")]), [b.as_str()]);
         let e = s.err("DescribeInstances", &[R, ("Ipv6Address.1", "2001:db8::1")]);
         assert_eq!(e.code, "UnsupportedParameter");
         let e = s.err("DescribeInstances", &[R, ("NeedSaleCycle", "true")]);
@@ -1930,18 +1930,18 @@ mod tests {
         let id = ids(&s.ok("RunInstances", &[R, ("VSwitchId", &vsw)]))[0].clone();
         s.ok(
             "ModifyInstanceAttribute",
-            &[("InstanceId", &id), ("InstanceName", "renamed"), ("Description", "d"), ("HostName", "h1"),
+            &[("InstanceId", &id), ("InstanceName", "renamed"), ("Description", "dd"), ("HostName", "h1"),
               ("UserData", "aGk="), ("Password", ""), ("SecurityGroupIds.1", &sg)],
         );
         let i = &s.service.model().instances[0];
         assert_eq!((i.name.as_deref(), i.host_name.as_deref(), i.user_data.as_str()), (Some("renamed"), Some("h1"), "aGk="));
-        assert_eq!((i.meta.description.as_str(), i.security_group_ids.clone()), ("d", vec![sg]));
+        assert_eq!((i.meta.description.as_str(), i.security_group_ids.clone()), ("dd", vec![sg]));
         assert_eq!(s.ok("DescribeUserData", &[R, ("InstanceId", &id)])["UserData"], "aGk=");
         let e = s.err("ModifyInstanceAttribute", &[("InstanceId", &id), ("Password", "Secret123!")]);
         assert_eq!(e.code, "UnsupportedParameter");
         let e = s.err("ModifyInstanceAttribute", &[("InstanceId", &id), ("CpuOptions.Core", "2")]);
         assert_eq!(e.code, "UnsupportedParameter");
-        let e = s.err("ModifyInstanceAttribute", &[("InstanceId", "i-nope"), ("InstanceName", "x")]);
+        let e = s.err("ModifyInstanceAttribute", &[("InstanceId", "i-nope"), ("InstanceName", "xx")]);
         assert_eq!(e.code, "InvalidInstanceId.NotFound");
         assert_eq!(s.service.model().instances[0].name.as_deref(), Some("renamed"));
     }

@@ -24,6 +24,7 @@
 //! kept [`crate::store::CLIENT_TOKEN_TTL_SECS`].
 mod compute;
 mod eip;
+mod input;
 mod ipv4_gateway;
 mod nat_gateway;
 mod network_acl;
@@ -167,6 +168,9 @@ fn run_typed<A: Action>(d: &mut Draft, form: &Form) -> Result<Value, ApiError> {
     skip.extend_from_slice(field_names::<Common>());
     let Decoded { request, unknown } = form.decode::<A>(&skip)?;
     d.unknown_parameters(A::NAME, unknown)?;
+    if A::MUTATES {
+        input::check_texts(A::PRODUCT, A::NAME, form)?;
+    }
     let response = request.run(d)?;
     serde_json::to_value(response).map_err(ApiError::internal)
 }
@@ -434,6 +438,7 @@ impl Draft<'_> {
     /// (`InvalidZoneId.NotFound`); otherwise any zone name is taken (a lab
     /// names its zones as it likes).
     pub fn check_zone(&self, zone: &str) -> Result<(), ApiError> {
+        input::check_zone_id(zone)?;
         if self.named_zones.is_empty() || self.region() != self.region_id || self.named_zones.iter().any(|z| z == zone) {
             return Ok(());
         }
@@ -671,6 +676,9 @@ impl Service {
         }
         let spec = resolve(version, action)?;
         let common: Common = form.decode::<Common>(ENVELOPE)?.request;
+        if let Some(region) = common.region_id.as_deref().filter(|r| !r.is_empty()) {
+            input::check_region(region, &self.region_id, spec.mutates, region::CLOUD_REGIONS)?;
+        }
         let dry_run = common.dry_run.unwrap_or(false);
         // A retry of a call that succeeded gets its answer again.
         let token = match common.client_token.as_deref() {
@@ -1006,6 +1014,47 @@ pub(crate) mod tests {
         assert_eq!(s.service.model().vpcs.len(), 1);
         let e = s.err("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.1.0.0/16"), TOKEN]);
         assert_eq!(e.code, "IdempotentParameterMismatch");
+    }
+
+    #[test]
+    fn hardening_bad_input_is_refused_with_the_clouds_codes_and_changes_nothing() {
+        let mut s = Scratch::new();
+        let (vpc, vsw) = s.vpc_with_vswitch();
+        let sg = s.ok("CreateSecurityGroup", &[("RegionId", "cn-hangzhou"), ("VpcId", &vpc)])["SecurityGroupId"].as_str().unwrap().to_string();
+        let before = s.service.model().clone();
+        let r = ("RegionId", "cn-hangzhou");
+        let name300 = "n".repeat(300);
+        let huge = "d".repeat(1_900_000);
+        let cases: &[(&str, Vec<(&str, &str)>, u16, &str)] = &[
+            ("CreateVpc", vec![r, ("VpcName", &name300)], 400, "InvalidVpcName.Malformed"),
+            ("CreateVpc", vec![r, ("VpcName", "http://x")], 400, "InvalidVpcName.Malformed"),
+            ("CreateVpc", vec![r, ("Description", &huge)], 400, "InvalidVpcDiscription.Malformed"),
+            ("ModifyVpcAttribute", vec![("VpcId", &vpc), ("Description", &huge)], 400, "InvalidVpcDiscription.Malformed"),
+            ("ModifyVSwitchAttribute", vec![("VSwitchId", &vsw), ("VSwitchName", &name300)], 400, "InvalidVSwitchName.Malformed"),
+            ("CreateSecurityGroup", vec![r, ("VpcId", &vpc), ("SecurityGroupName", "1st")], 400, "InvalidSecurityGroupName.Malformed"),
+            ("ModifySecurityGroupAttribute", vec![r, ("SecurityGroupId", &sg), ("Description", &huge)], 400, "InvalidDescription.Malformed"),
+            ("RunInstances", vec![r, ("VSwitchId", &vsw), ("InstanceName", &name300)], 400, "InvalidInstanceName.Malformed"),
+            ("CreateVpc", vec![("RegionId", "xx-nowhere-1")], 404, "InvalidRegionId.NotFound"),
+            ("CreateVpc", vec![("RegionId", "cn-beijing")], 404, "InvalidRegionId.NotFound"),
+            ("DescribeVpcs", vec![("RegionId", &name300)], 404, "InvalidRegionId.NotFound"),
+            ("CreateVSwitch", vec![r, ("VpcId", &vpc), ("ZoneId", &name300), ("CidrBlock", "10.0.2.0/24")], 404, "InvalidZoneId.NotFound"),
+            ("CreateVSwitch", vec![r, ("VpcId", &vpc), ("ZoneId", "lab a"), ("CidrBlock", "10.0.2.0/24")], 404, "InvalidZoneId.NotFound"),
+            ("CreateVpc", vec![r, ("CidrBlock", "010.0.0.0/16")], 400, "InvalidCidrBlock.Malformed"),
+            ("CreateVSwitch", vec![r, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "10.0.02.0/24")], 400, "InvalidCidrBlock.Malformed"),
+        ];
+        let mut cases = cases.to_vec();
+        for reserved in ["127.0.0.0/16", "169.254.0.0/16", "0.0.0.0/8", "224.0.0.0/16", "240.0.0.0/16"] {
+            cases.push(("CreateVpc", vec![r, ("CidrBlock", reserved)], 400, "InvalidCidrBlock.Malformed"));
+        }
+        for (action, params, status, code) in &cases {
+            let e = s.err(action, params);
+            assert_eq!((e.status, e.code.as_str()), (*status, *code), "{action} {:.80?}: {e:?}", params);
+            assert_eq!(s.service.model(), &before, "{action} {:.80?} changed the model", params);
+        }
+        // A read in another region of the cloud finds nothing there.
+        assert_eq!(s.ok("DescribeVpcs", &[("RegionId", "cn-beijing")])["TotalCount"], 0);
+        // Bounds reached exactly are fine.
+        s.ok("CreateVpc", &[r, ("CidrBlock", "30.0.0.0/16"), ("VpcName", &"n".repeat(128)), ("Description", &"d".repeat(256))]);
     }
 
     #[test]
