@@ -39,6 +39,8 @@ pub struct Daemon {
     starts: u32,
     /// Started with `--strict-parameters` (the default for tests).
     strict: bool,
+    /// Environment given to every start (e.g. `VPC_QUOTAS`).
+    env: Vec<(String, String)>,
 }
 
 impl Daemon {
@@ -58,11 +60,18 @@ impl Daemon {
     /// Starts a daemon, strict about parameters or not, and waits until it
     /// serves.
     pub fn start_with(strict: bool) -> Self {
+        Self::start_with_env(strict, &[])
+    }
+
+    /// Starts a daemon with `env` in its environment at every start (the
+    /// benches raise account quotas with `VPC_QUOTAS`).
+    pub fn start_with_env(strict: bool, env: &[(&str, &str)]) -> Self {
         let name = unique("vd");
         let dir = std::env::temp_dir().join(format!("vpc-test-{name}"));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-        let mut d = Daemon { namespace: format!("{name}-rt"), dir, port, child: None, starts: 0, strict };
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut d = Daemon { namespace: format!("{name}-rt"), dir, port, child: None, starts: 0, strict, env };
         d.spawn(&[]);
         d
     }
@@ -104,6 +113,9 @@ impl Daemon {
         if self.strict {
             // Tests catch a misspelt parameter name.
             cmd.arg("--strict-parameters");
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
         }
         for (k, v) in env {
             cmd.env(k, v);

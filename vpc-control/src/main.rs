@@ -90,6 +90,13 @@ enum Command {
         /// ignored, as the cloud ignores them.
         #[arg(long, env = "VPC_STRICT_PARAMETERS")]
         strict_parameters: bool,
+        /// An account quota other than the cloud's default, `NAME=N`
+        /// (repeatable): vpcs_per_region, vswitches_per_vpc,
+        /// route_tables_per_vpc, route_entries_per_table,
+        /// security_groups_per_region, rules_per_security_group,
+        /// network_acls_per_vpc, eips_per_region (see docs/api.md).
+        #[arg(long = "quota", env = "VPC_QUOTAS", value_delimiter = ',')]
+        quotas: Vec<String>,
     },
     /// Converge the daemon to a lab file, through the API's actions.
     Apply {
@@ -370,9 +377,19 @@ fn main() -> ExitCode {
         direct_route_slots,
         datapath_mode,
         strict_parameters,
+        quotas,
     } =
         cli.command
     {
+        match vpc_control::service::quota::Quotas::default().with_settings(&quotas) {
+            Ok(q) => {
+                let _ = vpc_control::service::quota::configure(q);
+            }
+            Err(e) => {
+                eprintln!("{}", json!({ "Code": "InvalidParameter", "Message": format!("--quota: {e}") }));
+                return ExitCode::FAILURE;
+            }
+        }
         tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -30,6 +30,7 @@ mod nat_gateway;
 mod network_acl;
 pub(crate) mod paging;
 pub(crate) mod params;
+pub mod quota;
 mod region;
 mod route_table;
 mod security_group;
@@ -574,6 +575,8 @@ pub struct Service {
     zones: Vec<String>,
     endpoint: String,
     strict: bool,
+    /// The account quotas changes are checked against.
+    quotas: quota::Quotas,
 }
 
 impl Service {
@@ -594,6 +597,7 @@ impl Service {
             zones: Vec::new(),
             endpoint: String::new(),
             strict: false,
+            quotas: quota::Quotas::configured(),
         };
         if let Some(r) = &mut service.router {
             r.converge(&service.model)?;
@@ -621,6 +625,11 @@ impl Service {
     /// are logged and ignored, as the cloud ignores them.
     pub fn set_strict(&mut self, strict: bool) {
         self.strict = strict;
+    }
+
+    /// Sets the account quotas (default: [`quota::Quotas::configured`]).
+    pub fn set_quotas(&mut self, quotas: quota::Quotas) {
+        self.quotas = quotas;
     }
 
     /// Sets the zones of the daemon's region (DescribeZones); an empty
@@ -714,6 +723,7 @@ impl Service {
         }
         let mut next = draft.model.with_system_route_tables();
         next.allocate_numeric_ids();
+        quota::check(&self.quotas, &self.model, &next)?;
         let started = std::time::Instant::now();
         crate::validate::validate(&next)?;
         let validated = started.elapsed();
@@ -1055,6 +1065,99 @@ pub(crate) mod tests {
         assert_eq!(s.ok("DescribeVpcs", &[("RegionId", "cn-beijing")])["TotalCount"], 0);
         // Bounds reached exactly are fine.
         s.ok("CreateVpc", &[r, ("CidrBlock", "30.0.0.0/16"), ("VpcName", &"n".repeat(128)), ("Description", &"d".repeat(256))]);
+    }
+
+    #[test]
+    fn hardening_quotas_refuse_with_the_clouds_codes_and_change_nothing() {
+        let mut s = Scratch::new();
+        let r = ("RegionId", "cn-hangzhou");
+        // The cloud's defaults: 10 VPCs per account and region.
+        for n in 0..10 {
+            s.ok("CreateVpc", &[r, ("CidrBlock", &format!("10.{n}.0.0/16"))]);
+        }
+        let e = s.err("CreateVpc", &[r, ("CidrBlock", "10.99.0.0/16")]);
+        assert_eq!((e.status, e.code.as_str()), (400, "QuotaExceeded.Vpc"), "{e:?}");
+        assert_eq!(s.service.model().vpcs.len(), 10);
+        // Per account: another account still has its own.
+        let other = Caller { account_id: "1000000000000002".into(), admin: false };
+        s.call_as(&other, "CreateVpc", &[r, ("CidrBlock", "10.0.0.0/16")]).unwrap();
+        let vpc = s.service.model().vpcs[0].id.clone();
+        // 9 custom route tables per VPC.
+        for _ in 0..9 {
+            s.ok("CreateRouteTable", &[r, ("VpcId", &vpc)]);
+        }
+        let e = s.err("CreateRouteTable", &[r, ("VpcId", &vpc)]);
+        assert_eq!((e.status, e.code.as_str()), (400, "QuotaExceeded.RouteTable"), "{e:?}");
+        // 200 rules per security group, in one call or several.
+        let sg = s.ok("CreateSecurityGroup", &[r, ("VpcId", &vpc)])["SecurityGroupId"].as_str().unwrap().to_string();
+        let rules = |from: usize, n: usize| -> Vec<(String, String)> {
+            (0..n)
+                .flat_map(|i| {
+                    let k = i + 1;
+                    [
+                        (format!("Permissions.{k}.IpProtocol"), "TCP".to_string()),
+                        (format!("Permissions.{k}.PortRange"), format!("{0}/{0}", 1000 + from + i)),
+                        (format!("Permissions.{k}.SourceCidrIp"), "10.0.0.0/8".to_string()),
+                    ]
+                })
+                .collect()
+        };
+        for from in [0, 100] {
+            let p = rules(from, 100);
+            let mut p: Vec<(&str, &str)> = p.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            p.extend([r, ("SecurityGroupId", sg.as_str())]);
+            s.ok("AuthorizeSecurityGroup", &p);
+        }
+        let p = rules(200, 1);
+        let mut p: Vec<(&str, &str)> = p.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        p.extend([r, ("SecurityGroupId", sg.as_str())]);
+        let before = s.service.model().clone();
+        let e = s.err("AuthorizeSecurityGroup", &p);
+        assert_eq!((e.status, e.code.as_str()), (403, "AuthorizationLimitExceed"), "{e:?}");
+        assert_eq!(s.service.model(), &before);
+        // An operator's quota replaces the default; a lowered quota keeps
+        // what exists but refuses more.
+        s.service.set_quotas(quota::Quotas::default().with_settings(&["vpcs_per_region=12", "vswitches_per_vpc=1"]).unwrap());
+        s.ok("CreateVpc", &[r, ("CidrBlock", "10.10.0.0/16")]);
+        s.ok("CreateVSwitch", &[r, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "10.0.1.0/24")]);
+        let e = s.err("CreateVSwitch", &[r, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "10.0.2.0/24")]);
+        assert_eq!((e.status, e.code.as_str()), (400, "QuotaExceeded.VSwitch"), "{e:?}");
+        s.service.set_quotas(quota::Quotas::default().with_settings(&["rules_per_security_group=10"]).unwrap());
+        s.ok("RevokeSecurityGroup", &[r, ("SecurityGroupId", &sg), ("IpProtocol", "TCP"), ("PortRange", "1000/1000"), ("SourceCidrIp", "10.0.0.0/8")]);
+        s.ok("ModifySecurityGroupAttribute", &[r, ("SecurityGroupId", &sg), ("SecurityGroupName", "still-fine")]);
+    }
+
+    #[test]
+    fn hardening_stored_records_stay_bounded_whatever_is_stored() {
+        // Every name and description at its maximum, on as many resources
+        // as the quotas allow: the model document a change writes stays
+        // bounded (a few KiB per resource), and a 1.9 MB description is
+        // refused before it could make every later change write it again.
+        let mut s = Scratch::new();
+        let r = ("RegionId", "cn-hangzhou");
+        let name = "n".repeat(128);
+        let desc = "中".repeat(256);
+        let size = |s: &Scratch| serde_json::to_vec(s.service.model()).unwrap().len();
+        let empty = size(&s);
+        for n in 0..10 {
+            let v = s.ok("CreateVpc", &[r, ("CidrBlock", &format!("10.{n}.0.0/16")), ("VpcName", &name), ("Description", &desc)]);
+            let vpc = v["VpcId"].as_str().unwrap().to_string();
+            s.ok("CreateVSwitch", &[r, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", &format!("10.{n}.1.0/24")),
+                ("VSwitchName", &name), ("Description", &desc)]);
+            s.ok("CreateSecurityGroup", &[r, ("VpcId", &vpc), ("SecurityGroupName", &name), ("Description", &desc)]);
+        }
+        let full = size(&s);
+        let per_resource = (full - empty) / 40; // VPC, its system route table, vSwitch, group
+        assert!(per_resource < 4096, "{per_resource} bytes per resource");
+        let huge = "d".repeat(1_900_000);
+        let vpc = s.service.model().vpcs[0].id.clone();
+        let e = s.err("ModifyVpcAttribute", &[("VpcId", &vpc), ("Description", &huge)]);
+        assert_eq!(e.code, "InvalidVpcDiscription.Malformed");
+        assert_eq!(size(&s), full, "a refused change wrote nothing");
+        // One more change writes about what it changed on top of a bounded
+        // document.
+        s.ok("ModifyVpcAttribute", &[("VpcId", &vpc), ("Description", "after")]);
+        assert!(size(&s) <= full, "{} > {full}", size(&s));
     }
 
     #[test]
