@@ -831,6 +831,7 @@ fn hardening_bad_input_over_http_gets_the_clouds_errors_and_changes_nothing() {
         ("CreateVSwitch", vec![R, ("VpcId", &vpc), ("ZoneId", &name300), ("CidrBlock", "10.9.2.0/24")], 404, "InvalidZoneId.NotFound"),
         ("CreateVSwitch", vec![("RegionId", "xx-nowhere-1"), ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "10.9.2.0/24")], 404, "InvalidRegionId.NotFound"),
         ("DescribeVpcs", vec![("RegionId", &name300)], 404, "InvalidRegionId.NotFound"),
+        ("CreateVSwitch", vec![R, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "10.9.2.0/24"), ("ClientToken", &name300)], 400, "InvalidParameter"),
         ("CreateVSwitch", vec![R, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "010.9.2.0/24")], 400, "InvalidCidrBlock.Malformed"),
         ("ModifyVpcAttribute", vec![R, ("VpcId", &vpc), ("CidrBlock", "127.0.0.0/16")], 400, "InvalidCidrBlock.Malformed"),
         ("ModifyVpcAttribute", vec![R, ("VpcId", &vpc), ("CidrBlock", "169.254.0.0/16")], 400, "InvalidCidrBlock.Malformed"),

@@ -111,6 +111,36 @@ pub(crate) fn check_texts(product: Product, action: &str, form: &Form) -> Result
     Ok(())
 }
 
+/// The longest value any parameter may have (bytes): UserData, the
+/// longest the cloud takes, is 32 KiB before its base64.
+pub(crate) const MAX_VALUE_BYTES: usize = 64 * 1024;
+
+/// Free-form identifiers that are kept (in the model, or a client token's
+/// record): their longest, in characters, and whether only ASCII.
+const BOUNDED: &[(&str, usize, bool)] =
+    &[("ClientToken", 64, true), ("ResourceGroupId", 64, true), ("ImageId", 128, false), ("InstanceType", 64, false)];
+
+/// Checks every value's size, and the identifiers of [`BOUNDED`]:
+/// `InvalidParameter` naming the parameter. For every call, reads too; a
+/// change's names and descriptions get their own rule's code instead
+/// ([`check_texts`]).
+pub(crate) fn check_values(product: Product, action: &str, mutates: bool, form: &Form) -> Result<(), ApiError> {
+    for (name, value) in form.pairs() {
+        if value.len() > MAX_VALUE_BYTES && !(mutates && text_rule(product, action, name).is_some()) {
+            return Err(ApiError::invalid(name, format!("it has {} bytes; at most {MAX_VALUE_BYTES}", value.len())));
+        }
+        if let Some((_, max, ascii)) = BOUNDED.iter().find(|(n, ..)| *n == name) {
+            if value.chars().count() > *max {
+                return Err(ApiError::invalid(name, format!("it has more than {max} characters")));
+            }
+            if *ascii && !value.is_ascii() {
+                return Err(ApiError::invalid(name, "it has characters other than ASCII"));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks the call's RegionId: the daemon's own region (`home`) for a
 /// change; for a read also any region of the cloud (whose lists here are
 /// empty). Anything else is `InvalidRegionId.NotFound`, as the cloud
@@ -185,6 +215,22 @@ mod tests {
         for (product, action, name, value) in accepted {
             check(product, action, name, &value).unwrap_or_else(|e| panic!("{action} {name}={value:.40}: {e:?}"));
         }
+    }
+
+    #[test]
+    fn hardening_kept_identifiers_and_every_value_are_bounded() {
+        let f = |k: &str, v: &str| Form::from_pairs([(k.to_string(), v.to_string())]).unwrap();
+        for (k, v) in [("ClientToken", "t".repeat(65)), ("ClientToken", "tökén".into()), ("ResourceGroupId", "r".repeat(65)),
+            ("ImageId", "i".repeat(129)), ("Anything", "x".repeat(MAX_VALUE_BYTES + 1))] {
+            let e = check_values(Product::Vpc, "CreateVpc", true, &f(k, &v)).unwrap_err();
+            assert_eq!((e.status, e.code.as_str()), (400, "InvalidParameter"), "{k}");
+            assert!(e.message.contains(k), "{e:?}");
+        }
+        check_values(Product::Vpc, "CreateVpc", true, &f("ClientToken", "123e4567-e89b-12d3-a456-426655440000")).unwrap();
+        check_values(Product::Ecs, "RunInstances", true, &f("UserData", &"QUJD".repeat(10_000))).unwrap();
+        // A change's description gets its own code (checked later).
+        check_values(Product::Vpc, "CreateVpc", true, &f("Description", &"d".repeat(MAX_VALUE_BYTES + 1))).unwrap();
+        assert!(check_values(Product::Vpc, "DescribeVpcs", false, &f("Description", &"d".repeat(MAX_VALUE_BYTES + 1))).is_err());
     }
 
     #[test]

@@ -684,6 +684,7 @@ impl Service {
             )));
         }
         let spec = resolve(version, action)?;
+        input::check_values(spec.product, spec.name, spec.mutates, form)?;
         let common: Common = form.decode::<Common>(ENVELOPE)?.request;
         if let Some(region) = common.region_id.as_deref().filter(|r| !r.is_empty()) {
             input::check_region(region, &self.region_id, spec.mutates, region::CLOUD_REGIONS)?;
@@ -1058,8 +1059,9 @@ pub(crate) mod tests {
         }
         for (action, params, status, code) in &cases {
             let e = s.err(action, params);
-            assert_eq!((e.status, e.code.as_str()), (*status, *code), "{action} {:.80?}: {e:?}", params);
-            assert_eq!(s.service.model(), &before, "{action} {:.80?} changed the model", params);
+            let names: Vec<&str> = params.iter().map(|(k, _)| *k).collect();
+            assert_eq!((e.status, e.code.as_str()), (*status, *code), "{action} {names:?}: {:.300}", e.message);
+            assert_eq!(s.service.model(), &before, "{action} {names:?} changed the model");
         }
         // A read in another region of the cloud finds nothing there.
         assert_eq!(s.ok("DescribeVpcs", &[("RegionId", "cn-beijing")])["TotalCount"], 0);
