@@ -436,8 +436,9 @@ impl Draft<'_> {
 
     /// A new resource's ZoneId: when the operator named the zones
     /// (`vpc daemon --zone`), it must be one of them in the daemon's region
-    /// (`InvalidZoneId.NotFound`); otherwise any zone name is taken (a lab
-    /// names its zones as it likes).
+    /// (`InvalidZoneId.NotFound`); otherwise any well-formed zone name is
+    /// taken (a lab names its zones as it likes: 1 to 64 letters, digits
+    /// and `-`, else `InvalidZoneId.NotFound` too).
     pub fn check_zone(&self, zone: &str) -> Result<(), ApiError> {
         input::check_zone_id(zone)?;
         if self.named_zones.is_empty() || self.region() != self.region_id || self.named_zones.iter().any(|z| z == zone) {
