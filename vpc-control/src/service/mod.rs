@@ -1037,7 +1037,9 @@ pub(crate) mod tests {
         let r = ("RegionId", "cn-hangzhou");
         let name300 = "n".repeat(300);
         let huge = "d".repeat(1_900_000);
-        let cases: &[(&str, Vec<(&str, &str)>, u16, &str)] = &[
+        /// Action, parameters, status, code.
+        type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16, &'a str);
+        let cases: &[Case] = &[
             ("CreateVpc", vec![r, ("VpcName", &name300)], 400, "InvalidVpcName.Malformed"),
             ("CreateVpc", vec![r, ("VpcName", "http://x")], 400, "InvalidVpcName.Malformed"),
             ("CreateVpc", vec![r, ("Description", &huge)], 400, "InvalidVpcDiscription.Malformed"),
