@@ -374,7 +374,10 @@ fn main() {
     let z = Sizes { routes: env("VPC_BENCH_ROUTES", z.routes), rules: env("VPC_BENCH_RULES", z.rules), ..z };
     build_daemon();
     let report = Report::new("control");
-    let mut d = Daemon::start();
+    // The cloud raises quotas on request: 100,000 routes in one table and
+    // 10,000 rules in one group are beyond its defaults (200 each).
+    let quotas = format!("route_entries_per_table={},rules_per_security_group={}", z.routes.max(200) + 1000, z.rules.max(200));
+    let mut d = Daemon::start_with_env(true, &[("VPC_QUOTAS", &quotas)]);
     let lab = lab(&d);
     let vpc = call(&d.client(), "DescribeVpcs", &[R])["Vpcs"]["Vpc"][0]["VpcId"].as_str().unwrap().to_string();
 

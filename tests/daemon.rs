@@ -795,3 +795,76 @@ fn instance_namespaces_left_half_made_are_removed_at_start_and_by_purge() {
     assert!(!vpc_control::netns::exists(&second.0), "{} is still there after vpc purge", second.0);
     assert!(!vpc_control::apply::claims_dir(&d.namespace).exists(), "purge leaves the router's records");
 }
+
+/// Every kind of bad input the hardening review tried, over signed HTTP as
+/// the SDKs send it (and raw bytes over the socket for what an SDK cannot
+/// send): each gets the cloud's code and status in its JSON shape with a
+/// RequestId, changes nothing, and the daemon stays up.
+#[test]
+fn hardening_bad_input_over_http_gets_the_clouds_errors_and_changes_nothing() {
+    let mut d = Daemon::start_with_env(true, &[("VPC_QUOTAS", "vpcs_per_region=1")]);
+    let vpc = d.call("CreateVpc", &[R, ("CidrBlock", "10.9.0.0/16")])["VpcId"].as_str().unwrap().to_string();
+    let vsw = d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "10.9.1.0/24")])["VSwitchId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sg = d.call("CreateSecurityGroup", &[R, ("VpcId", &vpc)])["SecurityGroupId"].as_str().unwrap().to_string();
+    let state = |d: &Daemon| {
+        let mut s = snapshot(d);
+        for (action, params) in [("DescribeSecurityGroups", vec![R]), ("ListTagResources", vec![R, ("ResourceType", "VPC"), ("ResourceId.1", vpc.as_str())])] {
+            let mut g = d.call(action, &params);
+            g.as_object_mut().map(|o| o.remove("RequestId"));
+            s.push(g);
+        }
+        s
+    };
+    let before = state(&d);
+    let name300 = "n".repeat(300);
+    let long_description = "d".repeat(4096);
+    let cases: Vec<(&str, Vec<(&str, &str)>, u16, &str)> = vec![
+        ("CreateVpc", vec![R, ("CidrBlock", "10.8.0.0/16")], 400, "QuotaExceeded.Vpc"),
+        ("ModifyVpcAttribute", vec![R, ("VpcId", &vpc), ("VpcName", &name300)], 400, "InvalidVpcName.Malformed"),
+        ("ModifyVpcAttribute", vec![R, ("VpcId", &vpc), ("Description", &long_description)], 400, "InvalidVpcDiscription.Malformed"),
+        ("ModifyVpcAttribute", vec![R, ("VpcId", &vpc), ("VpcName", "https://x")], 400, "InvalidVpcName.Malformed"),
+        ("ModifyVpcAttribute", vec![R, ("VpcId", &vpc), ("VpcName", "nul\u{0}name")], 400, "InvalidParameter"),
+        ("ModifyVSwitchAttribute", vec![R, ("VSwitchId", &vsw), ("VSwitchName", &name300)], 400, "InvalidVSwitchName.Malformed"),
+        ("ModifySecurityGroupAttribute", vec![R, ("SecurityGroupId", &sg), ("SecurityGroupName", "9lives")], 400, "InvalidSecurityGroupName.Malformed"),
+        ("RunInstances", vec![R, ("VSwitchId", &vsw), ("InstanceName", &name300)], 400, "InvalidInstanceName.Malformed"),
+        ("CreateVSwitch", vec![R, ("VpcId", &vpc), ("ZoneId", &name300), ("CidrBlock", "10.9.2.0/24")], 404, "InvalidZoneId.NotFound"),
+        ("CreateVSwitch", vec![("RegionId", "xx-nowhere-1"), ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "10.9.2.0/24")], 404, "InvalidRegionId.NotFound"),
+        ("DescribeVpcs", vec![("RegionId", &name300)], 404, "InvalidRegionId.NotFound"),
+        ("CreateVSwitch", vec![R, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "10.9.2.0/24"), ("ClientToken", &name300)], 400, "InvalidParameter"),
+        ("CreateVSwitch", vec![R, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "010.9.2.0/24")], 400, "InvalidCidrBlock.Malformed"),
+        ("ModifyVpcAttribute", vec![R, ("VpcId", &vpc), ("CidrBlock", "127.0.0.0/16")], 400, "InvalidCidrBlock.Malformed"),
+        ("ModifyVpcAttribute", vec![R, ("VpcId", &vpc), ("CidrBlock", "169.254.0.0/16")], 400, "InvalidCidrBlock.Malformed"),
+        ("AuthorizeSecurityGroup", vec![R, ("SecurityGroupId", &sg), ("Permissions.01.IpProtocol", "ICMP"), ("Permissions.01.PortRange", "-1/-1"),
+            ("Permissions.01.SourceCidrIp", "10.0.0.0/8")], 400, "InvalidParameter"),
+        ("AuthorizeSecurityGroup", vec![R, ("SecurityGroupId", &sg), ("Permissions.+1.IpProtocol", "ICMP"), ("Permissions.+1.PortRange", "-1/-1"),
+            ("Permissions.+1.SourceCidrIp", "10.0.0.0/8")], 400, "InvalidParameter"),
+    ];
+    // Every case is tried; the mismatches are listed together.
+    let mut wrong = Vec::new();
+    for (action, params, status, code) in &cases {
+        let (s, v) = http_call(&d, action, params, Some(Signing::default()));
+        if (s, v["Code"].as_str()) != (*status, Some(*code)) || !v["RequestId"].as_str().is_some_and(|r| r.len() == 36) {
+            wrong.push(format!("{action} {:.120?}: want {status} {code}, got {s} {v:.200}", params));
+        }
+    }
+    // Bytes that are not UTF-8 (no SDK sends them): over the socket, raw.
+    let modify = format!("Action=ModifyVpcAttribute&RegionId=cn-hangzhou&VpcId={vpc}");
+    let tag = format!("Action=TagResources&RegionId=cn-hangzhou&ResourceType=VPC&ResourceId.1={vpc}");
+    for query in [format!("{modify}&VpcName=%FF%FE"), format!("{modify}&VpcName=a%00b"), format!("{tag}&Tag.01.Key=k")] {
+        let req = format!("POST /?{query} HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        let (status, v) = raw_unix(&d, req.as_bytes());
+        if (status, v["Code"].as_str()) != (400, Some("InvalidParameter")) {
+            wrong.push(format!("{query}: want 400 InvalidParameter, got {status} {v:.200}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{} of {} bad inputs not refused as the cloud does:\n{}", wrong.len(), cases.len() + 3, wrong.join("\n"));
+    assert!(d.child().and_then(|c| c.try_wait().ok().flatten()).is_none(), "the daemon died");
+    assert_eq!(state(&d), before, "a refused request changed the state");
+    // The bounds themselves are fine.
+    let (s, v) = http_call(&d, "ModifyVpcAttribute", &[R, ("VpcId", &vpc), ("VpcName", &"n".repeat(128)), ("Description", &"d".repeat(256))],
+        Some(Signing::default()));
+    assert_eq!(s, 200, "{v}");
+}

@@ -51,6 +51,8 @@ pub struct Daemon {
     starts: u32,
     /// Started with `--strict-parameters` (the default for tests).
     strict: bool,
+    /// Environment given to every start (e.g. `VPC_QUOTAS`).
+    env: Vec<(String, String)>,
 }
 
 impl Daemon {
@@ -70,7 +72,14 @@ impl Daemon {
     /// Starts a daemon, strict about parameters or not, and waits until it
     /// serves.
     pub fn start_with(strict: bool) -> Self {
+        Self::start_with_env(strict, &[])
+    }
+
+    /// Starts a daemon with `env` in its environment at every start (the
+    /// benches raise account quotas with `VPC_QUOTAS`).
+    pub fn start_with_env(strict: bool, env: &[(&str, &str)]) -> Self {
         let mut d = Self::new(strict);
+        d.env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         d.spawn(&[]);
         d
     }
@@ -83,7 +92,18 @@ impl Daemon {
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
         let free = || TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
         let (port, metrics_port) = (free(), free());
-        Daemon { namespace: format!("{name}-rt"), dir, port, metrics_port, args: Vec::new(), nofile: None, child: None, starts: 0, strict }
+        Daemon {
+            namespace: format!("{name}-rt"),
+            dir,
+            port,
+            metrics_port,
+            args: Vec::new(),
+            nofile: None,
+            child: None,
+            starts: 0,
+            strict,
+            env: Vec::new(),
+        }
     }
 
     /// The Unix socket.
@@ -126,6 +146,9 @@ impl Daemon {
         if self.strict {
             // Tests catch a misspelt parameter name.
             cmd.arg("--strict-parameters");
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
         }
         for (k, v) in env {
             cmd.env(k, v);

@@ -719,7 +719,8 @@ def _igw_build(vpc, ecs, rt, state):
             region_id=region(), vpc_id=vpc_id, cidr_block=cidr, zone_id=IGW_ZONE, v_switch_name=name), rt)
         state["VSwitchIds"][name] = _field(resp, f"CreateVSwitch {name}", "v_switch_id")
     for name, (vsw, ip, _) in IGW_INSTANCES.items():
-        state["InstanceIds"][name] = _run_instance(ecs, rt, name, state["VSwitchIds"][vsw], ip, IGW_ZONE)
+        # ECS names have 2 to 128 characters and start with a letter.
+        state["InstanceIds"][name] = _run_instance(ecs, rt, f"igw-{name}", state["VSwitchIds"][vsw], ip, IGW_ZONE)
     ids = state["InstanceIds"]
 
     # ---- EIPs for a, b, c

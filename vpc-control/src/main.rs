@@ -134,6 +134,13 @@ enum Command {
         /// Largest request line and headers in bytes (at least 8192).
         #[arg(long, env = "VPC_MAX_HEADER_BYTES", default_value_t = daemon::Bounds::default().max_header_bytes)]
         max_header_bytes: usize,
+        /// An account quota other than the cloud's default, `NAME=N`
+        /// (repeatable): vpcs_per_region, vswitches_per_vpc,
+        /// route_tables_per_vpc, route_entries_per_table,
+        /// security_groups_per_region, rules_per_security_group,
+        /// network_acls_per_vpc, eips_per_region (see docs/api.md).
+        #[arg(long = "quota", env = "VPC_QUOTAS", value_delimiter = ',')]
+        quotas: Vec<String>,
     },
     /// Converge the daemon to a lab file, through the API's actions.
     Apply {
@@ -436,9 +443,19 @@ fn main() -> ExitCode {
         idle_timeout,
         max_body_bytes,
         max_header_bytes,
+        quotas,
     } =
         cli.command
     {
+        match vpc_control::service::quota::Quotas::default().with_settings(&quotas) {
+            Ok(q) => {
+                let _ = vpc_control::service::quota::configure(q);
+            }
+            Err(e) => {
+                eprintln!("{}", json!({ "Code": "InvalidParameter", "Message": format!("--quota: {e}") }));
+                return ExitCode::FAILURE;
+            }
+        }
         tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

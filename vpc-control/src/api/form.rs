@@ -47,12 +47,24 @@ pub struct Decoded<T> {
 
 impl Form {
     /// Parameters from decoded name/value pairs (query string and form body
-    /// together). A name given twice, or empty, is refused.
+    /// together). A name given twice, or empty, is refused; so are control
+    /// characters (in a value, all but tab, line feed and carriage return)
+    /// and U+FFFD, which is what a lossy decoder made of bytes that were not
+    /// UTF-8: nothing the cloud takes has them.
     pub fn from_pairs<I: IntoIterator<Item = (String, String)>>(pairs: I) -> Result<Self, ApiError> {
         let mut map = BTreeMap::new();
         for (k, v) in pairs {
             if k.is_empty() {
                 return Err(ApiError::bad("InvalidParameter", "A parameter has an empty name."));
+            }
+            if let Some(c) = k.chars().find(|c| c.is_control() || *c == char::REPLACEMENT_CHARACTER) {
+                return Err(ApiError::bad(
+                    "InvalidParameter",
+                    format!("A parameter name {k:?} has the character {c:?}: names are printable UTF-8."),
+                ));
+            }
+            if let Some(c) = v.chars().find(|c| forbidden_in_value(*c)) {
+                return Err(ApiError::invalid(&k, format!("the character {c:?} is not allowed (control characters, invalid UTF-8)")));
             }
             if map.insert(k.clone(), v).is_some() {
                 return Err(ApiError::invalid(&k, "it is given more than once"));
@@ -181,6 +193,19 @@ impl<'a> Node<'a> {
     }
 }
 
+/// A character no parameter value may hold: a control character (but tab,
+/// line feed, carriage return: a JSON policy may be laid out on lines) or
+/// U+FFFD (bytes that were not UTF-8, decoded lossily).
+fn forbidden_in_value(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || c == char::REPLACEMENT_CHARACTER
+}
+
+/// True if `k` is a canonical list index: 1, 2, ... in decimal, without a
+/// sign or leading zeros (`01` and `+1` would alias `1`).
+fn is_list_index(k: &str) -> bool {
+    !k.is_empty() && k.len() <= 9 && k.bytes().all(|b| b.is_ascii_digit()) && !k.starts_with('0')
+}
+
 fn conflict(name: &str) -> ApiError {
     ApiError::invalid(name, "a parameter cannot be both a value and a list or object")
 }
@@ -277,6 +302,9 @@ impl<'a> NodeDe<'a, '_> {
         let Node::Branch(children) = self.node else { unreachable!("items of a leaf") };
         let mut items = BTreeMap::new();
         for (k, child) in children {
+            if !is_list_index(k) {
+                return Err(FormError::invalid(format!("{k:?} is not a list index (1, 2, 3... without leading zeros or sign)")));
+            }
             let n: usize = k.parse().map_err(|_| FormError::invalid(format!("{k:?} is not a list index")))?;
             items.insert(n, (k.to_string(), child));
         }
@@ -539,6 +567,48 @@ mod tests {
         assert_eq!(e.code, "InvalidParameter");
         assert!(e.message.contains("\"Id\""), "{e:?}");
         assert!(form(&[("Id.x", "a")]).decode::<L>(&[]).is_err());
+    }
+
+    #[test]
+    fn hardening_list_indexes_are_canonical_only() {
+        #[derive(Debug, Deserialize)]
+        struct L {
+            #[serde(rename = "Id")]
+            id: Vec<String>,
+        }
+        for bad in ["01", "+1", "0", "-1", " 1", "1 ", "00000000001", "1e0"] {
+            let e = form(&[(&format!("Id.{bad}"), "a")]).decode::<L>(&[]).unwrap_err();
+            assert_eq!((e.status, e.code.as_str()), (400, "InvalidParameter"), "Id.{bad}: {e:?}");
+        }
+        // "01" next to "1" would have aliased it.
+        assert!(form(&[("Id.1", "a"), ("Id.01", "b")]).decode::<L>(&[]).is_err());
+        assert_eq!(form(&[("Id.1", "a"), ("Id.2", "b")]).decode::<L>(&[]).unwrap().request.id, ["a", "b"]);
+        assert_eq!(form(&[("Id.10", "a")]).decode::<L>(&[]).unwrap_err().code, "InvalidParameter", "a gap");
+    }
+
+    #[test]
+    fn hardening_control_characters_and_invalid_utf8_are_refused() {
+        let pairs = |k: &str, v: &str| Form::from_pairs([(k.to_string(), v.to_string())]);
+        for bad in ["a\0b", "\u{1}", "x\u{7f}", "\u{9b}", "bad \u{fffd} bytes"] {
+            let e = pairs("VpcName", bad).unwrap_err();
+            assert_eq!((e.status, e.code.as_str()), (400, "InvalidParameter"), "{bad:?}");
+            assert!(e.message.contains("VpcName"), "{e:?}");
+            assert!(pairs(&format!("Vpc{bad}Name"), "x").is_err(), "in a name: {bad:?}");
+        }
+        // What form_urlencoded makes of %FF: U+FFFD.
+        let lossy: Vec<(String, String)> = form_urlencoded_like(b"VpcName=%FF%FE");
+        assert!(Form::from_pairs(lossy).is_err());
+        for ok in ["lab vpc", "a\tb", "{\n  \"Version\": \"1\"\n}", "中文é"] {
+            pairs("PolicyDocument", ok).unwrap();
+        }
+    }
+
+    /// Percent-decodes `name=value` lossily (as the daemon's decoder does).
+    fn form_urlencoded_like(raw: &[u8]) -> Vec<(String, String)> {
+        let text = String::from_utf8_lossy(raw);
+        let (k, v) = text.split_once('=').unwrap();
+        let bytes: Vec<u8> = percent_encoding::percent_decode_str(v).collect();
+        vec![(k.to_string(), String::from_utf8_lossy(&bytes).into_owned())]
     }
 
     #[test]

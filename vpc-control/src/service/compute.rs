@@ -368,7 +368,8 @@ pub struct RunInstances {
     zone_id: Option<String>,
     /// 1..=100 (default 1).
     amount: Option<u32>,
-    /// At most Amount: every instance is created or none is.
+    /// At least this many (default Amount): as many instances as can be
+    /// made up to Amount are, or none if fewer than MinAmount can.
     min_amount: Option<u32>,
     /// The address (Amount 1 only); else the lowest free one.
     private_ip_address: Option<String>,
@@ -649,22 +650,43 @@ impl Action for RunInstances {
             });
             // A static public IP with the instance (released with it).
             if bandwidth_out > 0 {
-                let public = d.model.free_public_address().ok_or_else(|| {
-                    ApiError::bad("QuotaExceeded.PublicIpAddress", "The public address pool has no free address.")
-                })?;
+                let Some(public) = d.model.free_public_address() else {
+                    // No more can be made: as many as were, if MinAmount allows.
+                    d.model.instances.pop();
+                    if n - 1 < min_amount as usize {
+                        return Err(ApiError::bad(
+                            "QuotaExceeded.PublicIpAddress",
+                            format!("The public address pool has no free address: {} of MinAmount {min_amount} instances can be made.", n - 1),
+                        ));
+                    }
+                    break;
+                };
                 if let Some(last) = d.model.instances.last_mut() {
                     last.public_ip_address = Some(public);
                 }
             }
         }
         // Fix each new instance's address now: it must not move when another
-        // instance is deleted later.
+        // instance is deleted later. Those the vSwitch has no address for
+        // are not made (MinAmount: at least that many must be).
         let allocated = model::instance_addresses(&d.model);
-        for (inst, (_, addr)) in d.model.instances.iter_mut().zip(allocated).skip(first_new) {
-            inst.private_ip_address = Some(addr.ok_or_else(|| {
-                ApiError::bad("QuotaExceeded.PrivateIpAddress", format!("The vSwitch {vsw_id} has no free private IP address."))
-            })?);
+        let mut made = d.model.instances.len() - first_new;
+        for (n, (inst, (_, addr))) in d.model.instances.iter_mut().zip(allocated).skip(first_new).enumerate() {
+            match addr {
+                Some(a) => inst.private_ip_address = Some(a),
+                None => {
+                    made = n;
+                    break;
+                }
+            }
         }
+        if made < min_amount as usize {
+            return Err(ApiError::bad(
+                "QuotaExceeded.PrivateIpAddress",
+                format!("The vSwitch {vsw_id} has no free private IP address: {made} of MinAmount {min_amount} instances can be made."),
+            ));
+        }
+        d.model.instances.truncate(first_new + made);
         let ids = d.model.instances[first_new..].iter().map(|i| i.id.clone()).collect();
         Ok(RunInstancesResponse { instance_id_sets: InstanceIdSets { instance_id_set: ids }, order_id: String::new(), trade_price: 0.0 })
     }
@@ -1842,12 +1864,44 @@ mod tests {
     }
 
     #[test]
+    fn hardening_run_instances_honours_min_amount() {
+        let mut s = Scratch::new();
+        let (vpc, _) = s.vpc_with_vswitch();
+        // A /29: 8 addresses, the first and the last three reserved: 4 free.
+        let small = s.ok("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "10.0.9.0/29")])["VSwitchId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let run = |s: &mut Scratch, p: &[(&str, &str)]| {
+            let mut all = vec![R, ("VSwitchId", small.as_str())];
+            all.extend_from_slice(p);
+            s.call("RunInstances", &all)
+        };
+        // Without MinAmount: all of Amount or none.
+        let e = run(&mut s, &[("Amount", "6")]).unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (400, "QuotaExceeded.PrivateIpAddress"), "{e:?}");
+        // More than can be made at the least: none.
+        let e = run(&mut s, &[("Amount", "6"), ("MinAmount", "5")]).unwrap_err();
+        assert_eq!(e.code, "QuotaExceeded.PrivateIpAddress", "{e:?}");
+        assert!(e.message.contains("4 of MinAmount 5"), "{e:?}");
+        assert!(s.service.model().instances.is_empty());
+        // Between MinAmount and Amount: as many as can be.
+        let made = ids(&run(&mut s, &[("Amount", "6"), ("MinAmount", "3"), ("InstanceName", "web"), ("UniqueSuffix", "true")]).unwrap());
+        assert_eq!(made.len(), 4, "{made:?}");
+        assert_eq!(s.service.model().instances.len(), 4);
+        assert!(s.service.model().instances.iter().all(|i| i.private_ip_address.is_some()));
+        let e = run(&mut s, &[("Amount", "2"), ("MinAmount", "1")]).unwrap_err();
+        assert_eq!(e.code, "QuotaExceeded.PrivateIpAddress");
+        assert_eq!(s.service.model().instances.len(), 4);
+    }
+
+    #[test]
     fn describe_instances_filters() {
         let mut s = Scratch::new();
         let (vpc, vsw) = s.vpc_with_vswitch();
         let sg = s.ok("CreateSecurityGroup", &[R, ("VpcId", &vpc)])["SecurityGroupId"].as_str().unwrap().to_string();
-        let a = ids(&s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("InstanceName", "a"), ("Tag.1.Key", "role"), ("Tag.1.Value", "web")]))[0].clone();
-        let b = ids(&s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("InstanceName", "b"), ("SecurityGroupId", &sg), ("ImageId", "img")]))[0].clone();
+        let a = ids(&s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("InstanceName", "ia"), ("Tag.1.Key", "role"), ("Tag.1.Value", "web")]))[0].clone();
+        let b = ids(&s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("InstanceName", "ib"), ("SecurityGroupId", &sg), ("ImageId", "img")]))[0].clone();
         let find = |s: &mut Scratch, p: &[(&str, &str)]| {
             let mut all = vec![R];
             all.extend_from_slice(p);
@@ -1862,7 +1916,7 @@ mod tests {
         assert_eq!(find(&mut s, &[("Status", "Stopped")]).len(), 0);
         assert_eq!(find(&mut s, &[("InstanceChargeType", "PostPaid")]).len(), 2);
         assert_eq!(find(&mut s, &[("InstanceChargeType", "PrePaid")]).len(), 0);
-        assert_eq!(find(&mut s, &[("InstanceName", "b")]), [b.as_str()]);
+        assert_eq!(find(&mut s, &[("InstanceName", "ib")]), [b.as_str()]);
         let e = s.err("DescribeInstances", &[R, ("Ipv6Address.1", "2001:db8::1")]);
         assert_eq!(e.code, "UnsupportedParameter");
         let e = s.err("DescribeInstances", &[R, ("NeedSaleCycle", "true")]);
@@ -1930,18 +1984,18 @@ mod tests {
         let id = ids(&s.ok("RunInstances", &[R, ("VSwitchId", &vsw)]))[0].clone();
         s.ok(
             "ModifyInstanceAttribute",
-            &[("InstanceId", &id), ("InstanceName", "renamed"), ("Description", "d"), ("HostName", "h1"),
+            &[("InstanceId", &id), ("InstanceName", "renamed"), ("Description", "dd"), ("HostName", "h1"),
               ("UserData", "aGk="), ("Password", ""), ("SecurityGroupIds.1", &sg)],
         );
         let i = &s.service.model().instances[0];
         assert_eq!((i.name.as_deref(), i.host_name.as_deref(), i.user_data.as_str()), (Some("renamed"), Some("h1"), "aGk="));
-        assert_eq!((i.meta.description.as_str(), i.security_group_ids.clone()), ("d", vec![sg]));
+        assert_eq!((i.meta.description.as_str(), i.security_group_ids.clone()), ("dd", vec![sg]));
         assert_eq!(s.ok("DescribeUserData", &[R, ("InstanceId", &id)])["UserData"], "aGk=");
         let e = s.err("ModifyInstanceAttribute", &[("InstanceId", &id), ("Password", "Secret123!")]);
         assert_eq!(e.code, "UnsupportedParameter");
         let e = s.err("ModifyInstanceAttribute", &[("InstanceId", &id), ("CpuOptions.Core", "2")]);
         assert_eq!(e.code, "UnsupportedParameter");
-        let e = s.err("ModifyInstanceAttribute", &[("InstanceId", "i-nope"), ("InstanceName", "x")]);
+        let e = s.err("ModifyInstanceAttribute", &[("InstanceId", "i-nope"), ("InstanceName", "xx")]);
         assert_eq!(e.code, "InvalidInstanceId.NotFound");
         assert_eq!(s.service.model().instances[0].name.as_deref(), Some("renamed"));
     }

@@ -26,11 +26,13 @@ mod compute;
 mod eip;
 #[cfg(test)]
 mod fuzz;
+mod input;
 mod ipv4_gateway;
 mod nat_gateway;
 mod network_acl;
 pub(crate) mod paging;
 pub(crate) mod params;
+pub mod quota;
 mod region;
 mod route_table;
 mod security_group;
@@ -169,6 +171,9 @@ fn run_typed<A: Action>(d: &mut Draft, form: &Form) -> Result<Value, ApiError> {
     skip.extend_from_slice(field_names::<Common>());
     let Decoded { request, unknown } = form.decode::<A>(&skip)?;
     d.unknown_parameters(A::NAME, unknown)?;
+    if A::MUTATES {
+        input::check_texts(A::PRODUCT, A::NAME, form)?;
+    }
     let response = request.run(d)?;
     serde_json::to_value(response).map_err(ApiError::internal)
 }
@@ -451,9 +456,11 @@ impl Draft<'_> {
 
     /// A new resource's ZoneId: when the operator named the zones
     /// (`vpc daemon --zone`), it must be one of them in the daemon's region
-    /// (`InvalidZoneId.NotFound`); otherwise any zone name is taken (a lab
-    /// names its zones as it likes).
+    /// (`InvalidZoneId.NotFound`); otherwise any well-formed zone name is
+    /// taken (a lab names its zones as it likes: 1 to 64 letters, digits
+    /// and `-`, else `InvalidZoneId.NotFound` too).
     pub fn check_zone(&self, zone: &str) -> Result<(), ApiError> {
+        input::check_zone_id(zone)?;
         if self.named_zones.is_empty() || self.region() != self.region_id || self.named_zones.iter().any(|z| z == zone) {
             return Ok(());
         }
@@ -589,6 +596,8 @@ pub struct Service {
     zones: Vec<String>,
     endpoint: String,
     strict: bool,
+    /// The account quotas changes are checked against.
+    quotas: quota::Quotas,
 }
 
 impl Service {
@@ -609,6 +618,7 @@ impl Service {
             zones: Vec::new(),
             endpoint: String::new(),
             strict: false,
+            quotas: quota::Quotas::configured(),
         };
         if let Some(r) = &mut service.router {
             r.converge(&service.model)?;
@@ -636,6 +646,11 @@ impl Service {
     /// are logged and ignored, as the cloud ignores them.
     pub fn set_strict(&mut self, strict: bool) {
         self.strict = strict;
+    }
+
+    /// Sets the account quotas (default: [`quota::Quotas::configured`]).
+    pub fn set_quotas(&mut self, quotas: quota::Quotas) {
+        self.quotas = quotas;
     }
 
     /// Sets the zones of the daemon's region (DescribeZones); an empty
@@ -691,7 +706,11 @@ impl Service {
             )));
         }
         let spec = resolve(version, action)?;
+        input::check_values(spec.product, spec.name, spec.mutates, form)?;
         let common: Common = form.decode::<Common>(ENVELOPE)?.request;
+        if let Some(region) = common.region_id.as_deref().filter(|r| !r.is_empty()) {
+            input::check_region(region, &self.region_id, spec.mutates, region::CLOUD_REGIONS)?;
+        }
         let dry_run = common.dry_run.unwrap_or(false);
         // A retry of a call that succeeded gets its answer again.
         let token = match common.client_token.as_deref() {
@@ -727,6 +746,7 @@ impl Service {
         }
         let mut next = draft.model.with_system_route_tables();
         next.allocate_numeric_ids();
+        quota::check(&self.quotas, &self.model, &next)?;
         let started = std::time::Instant::now();
         crate::validate::validate(&next)?;
         let validated = started.elapsed();
@@ -1027,6 +1047,143 @@ pub(crate) mod tests {
         assert_eq!(s.service.model().vpcs.len(), 1);
         let e = s.err("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.1.0.0/16"), TOKEN]);
         assert_eq!(e.code, "IdempotentParameterMismatch");
+    }
+
+    #[test]
+    fn hardening_bad_input_is_refused_with_the_clouds_codes_and_changes_nothing() {
+        let mut s = Scratch::new();
+        let (vpc, vsw) = s.vpc_with_vswitch();
+        let sg = s.ok("CreateSecurityGroup", &[("RegionId", "cn-hangzhou"), ("VpcId", &vpc)])["SecurityGroupId"].as_str().unwrap().to_string();
+        let before = s.service.model().clone();
+        let r = ("RegionId", "cn-hangzhou");
+        let name300 = "n".repeat(300);
+        let huge = "d".repeat(1_900_000);
+        /// Action, parameters, status, code.
+        type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16, &'a str);
+        let cases: &[Case] = &[
+            ("CreateVpc", vec![r, ("VpcName", &name300)], 400, "InvalidVpcName.Malformed"),
+            ("CreateVpc", vec![r, ("VpcName", "http://x")], 400, "InvalidVpcName.Malformed"),
+            ("CreateVpc", vec![r, ("Description", &huge)], 400, "InvalidVpcDiscription.Malformed"),
+            ("ModifyVpcAttribute", vec![("VpcId", &vpc), ("Description", &huge)], 400, "InvalidVpcDiscription.Malformed"),
+            ("ModifyVSwitchAttribute", vec![("VSwitchId", &vsw), ("VSwitchName", &name300)], 400, "InvalidVSwitchName.Malformed"),
+            ("CreateSecurityGroup", vec![r, ("VpcId", &vpc), ("SecurityGroupName", "1st")], 400, "InvalidSecurityGroupName.Malformed"),
+            ("ModifySecurityGroupAttribute", vec![r, ("SecurityGroupId", &sg), ("Description", &huge)], 400, "InvalidDescription.Malformed"),
+            ("RunInstances", vec![r, ("VSwitchId", &vsw), ("InstanceName", &name300)], 400, "InvalidInstanceName.Malformed"),
+            ("CreateVpc", vec![("RegionId", "xx-nowhere-1")], 404, "InvalidRegionId.NotFound"),
+            ("CreateVpc", vec![("RegionId", "cn-beijing")], 404, "InvalidRegionId.NotFound"),
+            ("DescribeVpcs", vec![("RegionId", &name300)], 404, "InvalidRegionId.NotFound"),
+            ("CreateVSwitch", vec![r, ("VpcId", &vpc), ("ZoneId", &name300), ("CidrBlock", "10.0.2.0/24")], 404, "InvalidZoneId.NotFound"),
+            ("CreateVSwitch", vec![r, ("VpcId", &vpc), ("ZoneId", "lab a"), ("CidrBlock", "10.0.2.0/24")], 404, "InvalidZoneId.NotFound"),
+            ("CreateVpc", vec![r, ("CidrBlock", "010.0.0.0/16")], 400, "InvalidCidrBlock.Malformed"),
+            ("CreateVSwitch", vec![r, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "10.0.02.0/24")], 400, "InvalidCidrBlock.Malformed"),
+        ];
+        let mut cases = cases.to_vec();
+        for reserved in ["127.0.0.0/16", "169.254.0.0/16", "0.0.0.0/8", "224.0.0.0/16", "240.0.0.0/16"] {
+            cases.push(("CreateVpc", vec![r, ("CidrBlock", reserved)], 400, "InvalidCidrBlock.Malformed"));
+        }
+        for (action, params, status, code) in &cases {
+            let e = s.err(action, params);
+            let names: Vec<&str> = params.iter().map(|(k, _)| *k).collect();
+            assert_eq!((e.status, e.code.as_str()), (*status, *code), "{action} {names:?}: {:.300}", e.message);
+            assert_eq!(s.service.model(), &before, "{action} {names:?} changed the model");
+        }
+        // A read in another region of the cloud finds nothing there.
+        assert_eq!(s.ok("DescribeVpcs", &[("RegionId", "cn-beijing")])["TotalCount"], 0);
+        // Bounds reached exactly are fine.
+        s.ok("CreateVpc", &[r, ("CidrBlock", "30.0.0.0/16"), ("VpcName", &"n".repeat(128)), ("Description", &"d".repeat(256))]);
+    }
+
+    #[test]
+    fn hardening_quotas_refuse_with_the_clouds_codes_and_change_nothing() {
+        let mut s = Scratch::new();
+        let r = ("RegionId", "cn-hangzhou");
+        // The cloud's defaults: 10 VPCs per account and region.
+        for n in 0..10 {
+            s.ok("CreateVpc", &[r, ("CidrBlock", &format!("10.{n}.0.0/16"))]);
+        }
+        let e = s.err("CreateVpc", &[r, ("CidrBlock", "10.99.0.0/16")]);
+        assert_eq!((e.status, e.code.as_str()), (400, "QuotaExceeded.Vpc"), "{e:?}");
+        assert_eq!(s.service.model().vpcs.len(), 10);
+        // Per account: another account still has its own.
+        let other = Caller { account_id: "1000000000000002".into(), admin: false };
+        s.call_as(&other, "CreateVpc", &[r, ("CidrBlock", "10.0.0.0/16")]).unwrap();
+        let vpc = s.service.model().vpcs[0].id.clone();
+        // 9 custom route tables per VPC.
+        for _ in 0..9 {
+            s.ok("CreateRouteTable", &[r, ("VpcId", &vpc)]);
+        }
+        let e = s.err("CreateRouteTable", &[r, ("VpcId", &vpc)]);
+        assert_eq!((e.status, e.code.as_str()), (400, "QuotaExceeded.RouteTable"), "{e:?}");
+        // 200 rules per security group, in one call or several.
+        let sg = s.ok("CreateSecurityGroup", &[r, ("VpcId", &vpc)])["SecurityGroupId"].as_str().unwrap().to_string();
+        let rules = |from: usize, n: usize| -> Vec<(String, String)> {
+            (0..n)
+                .flat_map(|i| {
+                    let k = i + 1;
+                    [
+                        (format!("Permissions.{k}.IpProtocol"), "TCP".to_string()),
+                        (format!("Permissions.{k}.PortRange"), format!("{0}/{0}", 1000 + from + i)),
+                        (format!("Permissions.{k}.SourceCidrIp"), "10.0.0.0/8".to_string()),
+                    ]
+                })
+                .collect()
+        };
+        for from in [0, 100] {
+            let p = rules(from, 100);
+            let mut p: Vec<(&str, &str)> = p.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            p.extend([r, ("SecurityGroupId", sg.as_str())]);
+            s.ok("AuthorizeSecurityGroup", &p);
+        }
+        let p = rules(200, 1);
+        let mut p: Vec<(&str, &str)> = p.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        p.extend([r, ("SecurityGroupId", sg.as_str())]);
+        let before = s.service.model().clone();
+        let e = s.err("AuthorizeSecurityGroup", &p);
+        assert_eq!((e.status, e.code.as_str()), (403, "AuthorizationLimitExceed"), "{e:?}");
+        assert_eq!(s.service.model(), &before);
+        // An operator's quota replaces the default; a lowered quota keeps
+        // what exists but refuses more.
+        s.service.set_quotas(quota::Quotas::default().with_settings(&["vpcs_per_region=12", "vswitches_per_vpc=1"]).unwrap());
+        s.ok("CreateVpc", &[r, ("CidrBlock", "10.10.0.0/16")]);
+        s.ok("CreateVSwitch", &[r, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "10.0.1.0/24")]);
+        let e = s.err("CreateVSwitch", &[r, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "10.0.2.0/24")]);
+        assert_eq!((e.status, e.code.as_str()), (400, "QuotaExceeded.VSwitch"), "{e:?}");
+        s.service.set_quotas(quota::Quotas::default().with_settings(&["rules_per_security_group=10"]).unwrap());
+        s.ok("RevokeSecurityGroup", &[r, ("SecurityGroupId", &sg), ("IpProtocol", "TCP"), ("PortRange", "1000/1000"), ("SourceCidrIp", "10.0.0.0/8")]);
+        s.ok("ModifySecurityGroupAttribute", &[r, ("SecurityGroupId", &sg), ("SecurityGroupName", "still-fine")]);
+    }
+
+    #[test]
+    fn hardening_stored_records_stay_bounded_whatever_is_stored() {
+        // Every name and description at its maximum, on as many resources
+        // as the quotas allow: the model document a change writes stays
+        // bounded (a few KiB per resource), and a 1.9 MB description is
+        // refused before it could make every later change write it again.
+        let mut s = Scratch::new();
+        let r = ("RegionId", "cn-hangzhou");
+        let name = "n".repeat(128);
+        let desc = "中".repeat(256);
+        let size = |s: &Scratch| serde_json::to_vec(s.service.model()).unwrap().len();
+        let empty = size(&s);
+        for n in 0..10 {
+            let v = s.ok("CreateVpc", &[r, ("CidrBlock", &format!("10.{n}.0.0/16")), ("VpcName", &name), ("Description", &desc)]);
+            let vpc = v["VpcId"].as_str().unwrap().to_string();
+            s.ok("CreateVSwitch", &[r, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", &format!("10.{n}.1.0/24")),
+                ("VSwitchName", &name), ("Description", &desc)]);
+            s.ok("CreateSecurityGroup", &[r, ("VpcId", &vpc), ("SecurityGroupName", &name), ("Description", &desc)]);
+        }
+        let full = size(&s);
+        let per_resource = (full - empty) / 40; // VPC, its system route table, vSwitch, group
+        assert!(per_resource < 4096, "{per_resource} bytes per resource");
+        let huge = "d".repeat(1_900_000);
+        let vpc = s.service.model().vpcs[0].id.clone();
+        let e = s.err("ModifyVpcAttribute", &[("VpcId", &vpc), ("Description", &huge)]);
+        assert_eq!(e.code, "InvalidVpcDiscription.Malformed");
+        assert_eq!(size(&s), full, "a refused change wrote nothing");
+        // One more change writes about what it changed on top of a bounded
+        // document.
+        s.ok("ModifyVpcAttribute", &[("VpcId", &vpc), ("Description", "after")]);
+        assert!(size(&s) <= full, "{} > {full}", size(&s));
     }
 
     #[test]

@@ -25,6 +25,18 @@ const REGION_NAMES: &[(&str, &str, &str)] = &[
     ("eu-west-1", "英国（伦敦）", "UK (London)"),
 ];
 
+/// The RegionIds of the cloud: a read in one of them that is not the
+/// daemon's answers an empty list; any other RegionId is not found.
+pub(crate) const CLOUD_REGIONS: &[&str] = &{
+    let mut ids = [""; REGION_NAMES.len()];
+    let mut i = 0;
+    while i < ids.len() {
+        ids[i] = REGION_NAMES[i].0;
+        i += 1;
+    }
+    ids
+};
+
 /// The languages AcceptLanguage takes (any case).
 const LANGUAGES: &[&str] = &["zh-CN", "zh-TW", "en-US", "ja", "fr", "de", "ko"];
 

@@ -303,10 +303,9 @@ fn port_range(proto: IpProtocol, v: &str) -> Result<(u16, u16), ApiError> {
 
 /// Parses a rule's CIDR block (an address alone is a /32).
 fn peer_cidr(name: &str, c: &str) -> Result<Ipv4Net, ApiError> {
-    c.parse::<Ipv4Net>()
-        .or_else(|_| c.parse::<std::net::Ipv4Addr>().map(Ipv4Net::from))
+    crate::validate::parse_cidr(c, true)
         .map(|n| n.trunc())
-        .map_err(|_| ApiError::bad("InvalidSourceCidrIp.Malformed", format!("{name} {c:?} is not an IPv4 CIDR block.")))
+        .ok_or_else(|| ApiError::bad("InvalidSourceCidrIp.Malformed", format!("{name} {c:?} is not an IPv4 CIDR block.")))
 }
 
 /// The rule's other end: the direction's CIDR block, else its group (whose
@@ -1638,7 +1637,7 @@ mod tests {
         s.ok("ModifySecurityGroupAttribute", &[R, ("SecurityGroupId", &sg), ("SecurityGroupName", "new"), ("Description", "d1")]);
         let a = s.ok("DescribeSecurityGroupAttribute", &[R, ("SecurityGroupId", &sg)]);
         assert_eq!((a["SecurityGroupName"].as_str(), a["Description"].as_str()), (Some("new"), Some("d1")));
-        let e = s.err("ModifySecurityGroupAttribute", &[R, ("SecurityGroupId", "sg-nope"), ("SecurityGroupName", "x")]);
+        let e = s.err("ModifySecurityGroupAttribute", &[R, ("SecurityGroupId", "sg-nope"), ("SecurityGroupName", "xx")]);
         assert_eq!(e.code, "InvalidSecurityGroupId.NotFound");
     }
 

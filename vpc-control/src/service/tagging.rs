@@ -578,8 +578,9 @@ mod tests {
         let mut s = Scratch::new();
         let (vpc, _) = s.vpc_with_vswitch();
         let other = [("RegionId", "cn-shanghai"), ("ResourceType", "VPC"), ("ResourceId.1", vpc.as_str()), ("Tag.1.Key", "env")];
+        // This router changes only its own region's resources.
         let e = vpc_err(&mut s, "TagResources", &other);
-        assert_eq!((e.status, e.code.as_str()), (404, "InvalidResourceId.NotFound"));
+        assert_eq!((e.status, e.code.as_str()), (404, "InvalidRegionId.NotFound"));
         vpc_ok(&mut s, "TagResources", &[R, ("ResourceType", "VPC"), ("ResourceId.1", &vpc), ("Tag.1.Key", "env")]);
         let l = vpc_ok(&mut s, "ListTagResources", &[("RegionId", "cn-shanghai"), ("ResourceType", "VPC"), ("Tag.1.Key", "env")]);
         assert_eq!(l["TagResources"]["TagResource"], json!([]));

@@ -15,10 +15,11 @@ use crate::{
 /// The CIDR block the cloud gives a VPC created without one.
 const DEFAULT_VPC_CIDR: &str = "172.16.0.0/12";
 
-/// Parses a CIDR block parameter; a malformed one is
+/// Parses a CIDR block parameter in its canonical text (no leading zeros:
+/// `010.0.0.0/16` is refused, never rewritten); a malformed one is
 /// `InvalidCidrBlock.Malformed` as the cloud answers.
 pub fn cidr(name: &str, value: &str) -> Result<Ipv4Net, ApiError> {
-    value.parse::<Ipv4Net>().map_err(|_| {
+    crate::validate::parse_cidr(value, false).ok_or_else(|| {
         ApiError::bad("InvalidCidrBlock.Malformed", format!("The specified {name} {value:?} is not a valid IPv4 CIDR block."))
     })
 }
@@ -91,6 +92,7 @@ impl Action for CreateVpc {
         d.require_region()?;
         refuse_true("EnableIpv6", self.enable_ipv6)?;
         let cidr_block = cidr("CidrBlock", self.cidr_block.as_deref().filter(|c| !c.is_empty()).unwrap_or(DEFAULT_VPC_CIDR))?;
+        crate::validate::check_vpc_block(&cidr_block)?;
         let mut meta = d.new_meta(self.description.as_deref());
         meta.tags = tag::from_params(&self.tag)?;
         meta.resource_group_id = d.common.resource_group_id.clone().unwrap_or_default();
@@ -365,6 +367,9 @@ impl Action for ModifyVpcAttribute {
         refuse_true("EnableIPv6", self.enable_ipv6)?;
         let i = d.vpc_index(&self.vpc_id)?;
         let cidr_block = self.cidr_block.as_deref().filter(|c| !c.is_empty()).map(|c| cidr("CidrBlock", c)).transpose()?;
+        if let Some(c) = &cidr_block {
+            crate::validate::check_vpc_block(c)?;
+        }
         let vpc = &mut d.model.vpcs[i];
         if let Some(name) = self.vpc_name {
             vpc.name = Some(name).filter(|n| !n.is_empty());

@@ -119,6 +119,10 @@ pub enum ValidationError {
     /// Two SNAT entries of one NAT gateway have the same source.
     #[error("The SNAT entries of {nat_gateway_id} have the source {cidr} twice.")]
     DuplicateSnatSource { nat_gateway_id: String, cidr: Ipv4Net },
+    /// A VPC's block overlaps a block the cloud reserves (this network,
+    /// loopback, link-local, shared address space, multicast, reserved).
+    #[error("The CIDR block {cidr} cannot be a VPC's: it overlaps {reserved}, which is reserved ({what}).")]
+    ReservedCidr { cidr: Ipv4Net, reserved: Ipv4Net, what: &'static str },
     /// The router namespace name is missing or is not a valid namespace name.
     #[error("The router namespace {0:?} is invalid.")]
     InvalidRouterNamespace(String),
@@ -131,7 +135,7 @@ impl ValidationError {
         match self {
             InvalidId { .. } => "InvalidParameter",
             DuplicateId { .. } => "InvalidParameter.Duplicated",
-            MalformedCidr { .. } => "InvalidCidrBlock.Malformed",
+            MalformedCidr { .. } | ReservedCidr { .. } => "InvalidCidrBlock.Malformed",
             CidrMaskLength { .. } => "InvalidCirdrBlock.MaskLength",
             VSwitchCidrNotInVpc { .. } => "InvalidParameter",
             VSwitchCidrOverlap { .. } => "InvalidCidrBlock.Overlapped",
@@ -173,6 +177,54 @@ impl ValidationError {
 pub const VPC_PREFIX_LEN: std::ops::RangeInclusive<u8> = 8..=28;
 /// Mask lengths the cloud accepts for a vSwitch block.
 pub const VSWITCH_PREFIX_LEN: std::ops::RangeInclusive<u8> = 16..=29;
+
+/// Blocks a VPC's CIDR block may not overlap: the cloud takes 10/8,
+/// 172.16/12, 192.168/16 and public blocks but these.
+pub const RESERVED_BLOCKS: &[(&str, &str)] = &[
+    ("0.0.0.0/8", "this network"),
+    ("127.0.0.0/8", "loopback"),
+    ("169.254.0.0/16", "link-local"),
+    ("100.64.0.0/10", "shared address space, used by the cloud's services"),
+    ("224.0.0.0/4", "multicast"),
+    ("240.0.0.0/4", "reserved, and the broadcast address"),
+];
+
+/// Checks that a new VPC's block overlaps no [`RESERVED_BLOCKS`] entry.
+pub fn check_vpc_block(cidr: &Ipv4Net) -> Result<(), ValidationError> {
+    for (block, what) in RESERVED_BLOCKS {
+        let reserved: Ipv4Net = block.parse().expect("a reserved block");
+        if reserved.contains(&cidr.network()) || cidr.contains(&reserved.network()) {
+            return Err(ValidationError::ReservedCidr { cidr: *cidr, reserved, what });
+        }
+    }
+    Ok(())
+}
+
+/// Parses a CIDR block (`a.b.c.d/n`, or an address alone when
+/// `address_alone`) in its canonical text only: decimal octets and mask
+/// without leading zeros or signs (`010.0.0.0/16` would otherwise be read
+/// as 10.0.0.0/16, or by other parsers as octal 8.0.0.0/16). `None` if it
+/// is not one.
+pub fn parse_cidr(text: &str, address_alone: bool) -> Option<Ipv4Net> {
+    let (addr, len) = match text.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None if address_alone => (text, None),
+        None => return None,
+    };
+    let canonical = |part: &str, max: u32| {
+        !part.is_empty()
+            && part.len() <= 3
+            && part.bytes().all(|b| b.is_ascii_digit())
+            && (part == "0" || !part.starts_with('0'))
+            && part.parse::<u32>().is_ok_and(|n| n <= max)
+    };
+    let octets: Vec<&str> = addr.split('.').collect();
+    if octets.len() != 4 || !octets.iter().all(|o| canonical(o, 255)) || !len.is_none_or(|l| canonical(l, 32)) {
+        return None;
+    }
+    let addr: Ipv4Addr = addr.parse().ok()?;
+    Ipv4Net::new(addr, len.map_or(Some(32), |l| l.parse().ok())?).ok()
+}
 
 /// Checks that an id can name a namespace: 1 to 64 of `[A-Za-z0-9._-]`.
 pub fn check_id(kind: &'static str, id: &str) -> Result<(), ValidationError> {
@@ -706,6 +758,30 @@ mod tests {
         let mut m = lab();
         m.vswitches[0].cidr_block = "10.0.1.0/30".parse().unwrap();
         assert_eq!(code(&m), "InvalidCirdrBlock.MaskLength");
+    }
+
+    #[test]
+    fn hardening_cidr_blocks_are_read_in_their_canonical_text_only() {
+        for ok in ["10.0.0.0/16", "0.0.0.0/0", "192.168.1.0/24", "255.255.255.255/32"] {
+            assert_eq!(parse_cidr(ok, false).unwrap().to_string(), ok);
+        }
+        assert_eq!(parse_cidr("10.0.0.1", true).unwrap().to_string(), "10.0.0.1/32");
+        for bad in ["010.0.0.0/16", "10.0.0.0/016", "10.0.0.00/16", "+10.0.0.0/16", "10.0.0.0/+16", "10.0.0/16", "10.0.0.0.0/8",
+            "10.0.0.0/33", "256.0.0.0/8", " 10.0.0.0/16", "10.0.0.0/16 ", "0x0a.0.0.0/8", "10.0.0.0", "10.0.0.0/", "1e1.0.0.0/8"] {
+            assert!(parse_cidr(bad, false).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hardening_reserved_blocks_cannot_be_a_vpcs() {
+        for bad in ["127.0.0.0/16", "169.254.0.0/16", "0.0.0.0/8", "224.0.0.0/16", "240.0.0.0/16", "100.64.0.0/16", "100.0.0.0/8",
+            "255.255.255.0/24", "239.1.0.0/16"] {
+            let e = check_vpc_block(&bad.parse().unwrap()).unwrap_err();
+            assert_eq!(e.code(), "InvalidCidrBlock.Malformed", "{bad}");
+        }
+        for ok in ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "30.0.0.0/16", "100.128.0.0/16", "1.0.0.0/8", "223.255.0.0/16"] {
+            check_vpc_block(&ok.parse().unwrap()).unwrap();
+        }
     }
 
     #[test]
