@@ -133,6 +133,8 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     }
     let region = config.region_id.clone();
     let mut service = tokio::task::spawn_blocking(move || Service::open(store, Some(router), &region)).await??;
+    // Start-up converge done: a fault injected for the tests hits an action.
+    crate::apply::fault::arm();
     service.set_strict(config.strict_parameters);
     service.set_zones(config.zones.clone());
     service.set_endpoint(config.listen.to_string());

@@ -754,8 +754,10 @@ impl Service {
             }
             return Err(e.into());
         }
+        apply::fault::point("commit:installed");
         match self.store.commit(&self.model, &next, token) {
             Ok(seq) => {
+                apply::fault::point("commit:stored");
                 self.model = next;
                 Ok(seq)
             }
