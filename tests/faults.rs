@@ -169,3 +169,85 @@ fn hardening_kill_9_at_every_step_of_create_and_delete_instance_leaves_kernel_eq
         assert_kernel_is_model(&d, &format!("deleting what survived kill -9 at {step}"));
     }
 }
+
+/// ifindex of the router port and inode of the namespace of an instance.
+fn identity(d: &Daemon, inst: &str) -> (u32, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let port = apply::router_ports(&d.namespace)
+        .unwrap()
+        .into_iter()
+        .find(|p| p.instance_id == inst)
+        .unwrap_or_else(|| panic!("no router port of {inst}"));
+    let ino = std::fs::metadata(std::path::Path::new("/run/netns").join(inst)).map(|m| m.ino()).unwrap_or(0);
+    (port.ifindex, ino)
+}
+
+/// Runs `wreck` under the running daemon, with no API call after it: db
+/// must ping web again within seconds, web and app keep their ports and
+/// namespaces (same ifindex and inode) and lose no ping meanwhile.
+fn repaired_without_a_change(d: &Daemon, [web, app, db]: &[String; 3], what: &str, wreck: impl FnOnce()) {
+    assert_eq!(ping_replies(db, addr("10.0.1.10"), 2), 2, "{what}: db cannot ping web before");
+    let before = (identity(d, web), identity(d, app));
+    let pinger = {
+        let web = web.clone();
+        std::thread::spawn(move || ping_replies(&web, addr("10.0.2.10"), 30))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    wreck();
+    let deadline = started + Duration::from_secs(10);
+    while !(netns::exists(db) && ping(db, addr("10.0.1.10"), 1)) {
+        assert!(Instant::now() < deadline, "{what}: db does not ping web 10 s later, with no change:\n{}", d.log(1));
+    }
+    let took = started.elapsed();
+    assert_eq!(ping_replies(db, addr("10.0.1.10"), 3), 3, "{what}: db does not ping web steadily:\n{}", d.log(1));
+    assert_eq!(ping_replies(web, addr("10.0.2.20"), 3), 3, "{what}: web does not ping db");
+    assert_eq!((identity(d, web), identity(d, app)), before, "{what}: web's or app's port or namespace was touched");
+    assert_eq!(pinger.join().unwrap(), 30, "{what}: web lost pings to app meanwhile");
+    assert!(d.log(1).contains("behind the daemon's back: made again now"), "{what}: no repair logged:\n{}", d.log(1));
+    assert_kernel_is_model(d, what);
+    eprintln!("{what}: repaired in {took:?}");
+}
+
+/// An instance's namespace, then its veth (the router end, then the
+/// instance end), deleted under a running daemon: each noticed from the
+/// kernel's events and made again without an API change, no other
+/// instance touched.
+#[test]
+fn hardening_a_namespace_or_veth_deleted_under_the_running_daemon_is_made_again_without_a_change() {
+    let d = Daemon::start();
+    let (ids, _) = lab(&d);
+    let db = ids[2].clone();
+    repaired_without_a_change(&d, &ids, "db's namespace deleted", || {
+        netns::ip(&["netns", "del", &db]).expect("deleting db's namespace");
+    });
+    let port = apply::router_ports(&d.namespace).unwrap().into_iter().find(|p| p.instance_id == db).unwrap().name;
+    repaired_without_a_change(&d, &ids, "db's router port deleted", || {
+        netns::ip(&["-n", &d.namespace, "link", "del", &port]).expect("deleting db's router port");
+    });
+    repaired_without_a_change(&d, &ids, "db's eth0 deleted", || {
+        netns::ip(&["-n", &db, "link", "del", "eth0"]).expect("deleting db's eth0");
+    });
+}
+
+/// The router namespace deleted under a running daemon: made again with
+/// every port, without an API change.
+#[test]
+fn hardening_the_router_namespace_deleted_under_the_running_daemon_is_made_again_without_a_change() {
+    let d = Daemon::start();
+    let ([web, _, db], _) = lab(&d);
+    assert_eq!(ping_replies(&web, addr("10.0.2.20"), 2), 2, "web cannot ping db before");
+    netns::ip(&["netns", "del", &d.namespace]).expect("deleting the router namespace");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // Every port is made again (meanwhile the old namespace may still
+    // forward): wait for the repair, then until both ends answer.
+    while !d.log(1).contains("the kernel is the model again") {
+        assert!(Instant::now() < deadline, "no repair logged 10 s later:\n{}", d.log(1));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    while !(ping(&db, addr("10.0.1.10"), 1) && ping(&web, addr("10.0.2.20"), 1)) {
+        assert!(Instant::now() < deadline, "db and web do not ping 10 s later, with no change:\n{}", d.log(1));
+    }
+    assert_eq!(ping_replies(&web, addr("10.0.2.20"), 3), 3, "web does not ping db steadily:\n{}", d.log(1));
+    assert_kernel_is_model(&d, "router namespace deleted");
+}

@@ -7,6 +7,7 @@
 
 pub mod fault;
 pub mod stats;
+pub mod watch;
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
@@ -386,6 +387,19 @@ impl Router {
             }
         }
         Ok(None)
+    }
+
+    /// Converges the kernel to `model` (the committed one) again if
+    /// something this process set up vanished behind its back (see
+    /// [`watch`]): what went is made again, the rest is left as it is.
+    /// Returns what vanished, or None (nothing touched).
+    pub fn repair(&mut self, model: &Model) -> Result<Option<&'static str>, ApplyError> {
+        let Some(why) = self.vanished()? else { return Ok(None) };
+        tracing::warn!(namespace = %self.namespace, "{why} behind the daemon's back: made again now");
+        self.forget();
+        let report = self.converge(model)?;
+        tracing::info!(namespace = %self.namespace, ports_created = report.ports_created, "repaired: the kernel is the model again");
+        Ok(Some(why))
     }
 
     /// Forgets every port, link and map entry this process trusted: the

@@ -636,6 +636,14 @@ impl Service {
         self.endpoint = endpoint.into();
     }
 
+    /// Makes again what vanished from the kernel behind the daemon's back
+    /// (the daemon's watcher calls it on a deleted link or namespace), from
+    /// the committed model; None if nothing had.
+    pub fn repair(&mut self) -> Result<Option<&'static str>, ApiError> {
+        let Some(r) = &mut self.router else { return Ok(None) };
+        Ok(r.repair(&self.model)?)
+    }
+
     /// Runs `action` of the product whose API version is `version` (any
     /// product serving that name when the version is not given) and waits
     /// until its answer is durable, holding the service: for callers in
