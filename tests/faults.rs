@@ -11,6 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use serde_json::Value;
 use vpc_control::{apply, datapath, netns, topology};
 use vpc_tests::*;
 
@@ -250,4 +251,113 @@ fn hardening_the_router_namespace_deleted_under_the_running_daemon_is_made_again
     }
     assert_eq!(ping_replies(&web, addr("10.0.2.20"), 3), 3, "web does not ping db steadily:\n{}", d.log(1));
     assert_kernel_is_model(&d, "router namespace deleted");
+}
+
+/// A tmpfs mounted for a test, unmounted (lazily: a daemon may still hold
+/// it) on drop.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &std::path::Path, size: &str) -> Self {
+        let st = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .expect("running mount");
+        assert!(st.success(), "mounting a tmpfs on {}", at.display());
+        Tmpfs(at.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Writes zeros to `path` until its file system is full.
+fn fill(path: &std::path::Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).expect("creating the filler");
+    let chunk = vec![0u8; 64 * 1024];
+    while f.write_all(&chunk).and_then(|_| f.sync_all()).is_ok() {}
+}
+
+/// ModifyVpcAttribute over signed HTTP: status and JSON.
+fn modify(d: &Daemon, vpc: &str, desc: &str) -> (u16, Value) {
+    http_call(d, "ModifyVpcAttribute", &[R, ("VpcId", vpc), ("Description", desc)], Some(Signing::default()))
+}
+
+/// CreateVSwitch with a client token of its own (a record the store keeps
+/// a day): each one takes more room on the disk.
+fn modify_with_token(d: &Daemon, vpc: &str, desc: &str) -> (u16, Value) {
+    let token = format!("{desc}-{}", "t".repeat(40));
+    let params = [R, ("VpcId", vpc), ("Description", desc), ("ClientToken", token.as_str())];
+    http_call(d, "ModifyVpcAttribute", &params, Some(Signing::default()))
+}
+
+/// The description of the only VPC.
+fn description(d: &Daemon) -> String {
+    let v = d.call("DescribeVpcs", &[R]);
+    v["Vpcs"]["Vpc"][0]["Description"].as_str().unwrap_or_default().to_string()
+}
+
+/// The state directory's disk full: a change is refused with the cloud's
+/// 503 ServiceUnavailable (JSON, RequestId), nothing acknowledged is lost,
+/// and once there is space again the next change succeeds without a
+/// restart (and is durable across a kill -9).
+#[test]
+fn hardening_a_full_disk_refuses_changes_with_503_and_takes_them_again_once_there_is_space() {
+    let mut d = Daemon::start();
+    d.kill9();
+    // A new state directory on a small file system of its own (redb grows
+    // its file sparse: pages are allocated as they are written).
+    let state = d.state_dir();
+    std::fs::remove_dir_all(&state).unwrap();
+    std::fs::create_dir(&state).unwrap();
+    let mount = Tmpfs::mount(&state, "8m");
+    d.spawn(&[]);
+    let vpc = d.call("CreateVpc", &[R, ("CidrBlock", "10.0.0.0/16")])["VpcId"].as_str().unwrap().to_string();
+    let mut acked = String::new();
+    for i in 0..3 {
+        let desc = format!("acked-{i}");
+        assert_eq!(modify(&d, &vpc, &desc).0, 200);
+        acked = desc;
+    }
+    fill(&state.join("filler"));
+    // Changes (each taking more room) until one is refused, twice: the
+    // store is reopened after a failure and refuses again, never a 500;
+    // meanwhile reads show the last acknowledged change.
+    let mut n = 0;
+    for round in 0..2 {
+        let (status, body) = loop {
+            n += 1;
+            assert!(n < 5000, "5000 changes taken on a full disk:\n{}", d.log(2));
+            let desc = format!("while-full-{n}-{}", "x".repeat(200));
+            match modify_with_token(&d, &vpc, &desc) {
+                (200, _) => acked = desc,
+                other => break other,
+            }
+        };
+        assert_eq!(status, 503, "round {round}: a change on a full disk: {body}\n{}", d.log(2));
+        assert_eq!(body["Code"], "ServiceUnavailable", "{body}");
+        assert!(body["RequestId"].as_str().is_some_and(|r| !r.is_empty()), "{body}");
+        assert!(body["Message"].as_str().is_some_and(|m| m.contains("disk")), "{body}");
+        let (status, body) = http_call(&d, "DescribeVpcs", &[R], Some(Signing::default()));
+        match status {
+            200 => assert_eq!(body["Vpcs"]["Vpc"][0]["Description"].as_str(), Some(acked.as_str()), "round {round}"),
+            _ => assert_eq!((status, &body["Code"]), (503, &Value::from("ServiceUnavailable")), "{body}"),
+        }
+    }
+    // Space again: the next change is taken, without a restart.
+    std::fs::remove_file(state.join("filler")).unwrap();
+    let (status, body) = modify_with_token(&d, &vpc, "after");
+    assert_eq!(status, 200, "a change once there is space again: {body}\n{}", d.log(2));
+    assert_eq!(description(&d), "after");
+    d.kill9();
+    d.spawn(&[]);
+    assert_eq!(description(&d), "after", "the change taken after the recovery was lost by a kill -9");
+    assert_eq!(modify(&d, &vpc, "and-again").0, 200);
+    d.kill9();
+    drop(mount);
 }
