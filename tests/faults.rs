@@ -361,3 +361,53 @@ fn hardening_a_full_disk_refuses_changes_with_503_and_takes_them_again_once_ther
     d.kill9();
     drop(mount);
 }
+
+/// Left by a crash (or by hand) while the daemon was stopped: a veth named
+/// as a router port that no instance is recorded on, and a namespace that
+/// another router recorded as its own. The restart removes the first and
+/// leaves the second, and the namespace the veth went to, alone; so does
+/// `vpc purge`.
+#[test]
+fn hardening_start_up_removes_unowned_router_ports_and_leaves_another_routers_namespaces() {
+    let mut d = Daemon::start();
+    let ([web, _, _], _) = lab(&d);
+    d.kill9();
+    let outside = ScratchNs::new("vpc-outside");
+    let stray = format!("{}{:08x}", topology::PORT_PREFIX, fastrand::u32(..));
+    netns::ip(&[
+        "-n",
+        &d.namespace,
+        "link",
+        "add",
+        &stray,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth9",
+        "netns",
+        &outside.0,
+    ])
+    .expect("making a stray port");
+    let other_router = unique("vpc-other-rt");
+    struct Records(String);
+    impl Drop for Records {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(apply::claims_dir(&self.0));
+        }
+    }
+    let _records = Records(other_router.clone());
+    let theirs = ScratchNs(unique("i-theirs"));
+    apply::claim_namespace(&other_router, &theirs.0).expect("recording the other router's namespace");
+    netns::add(&theirs.0).unwrap();
+    d.spawn(&[]);
+    assert_kernel_is_model(&d, "restart after a stray port");
+    assert!(d.log(2).contains("removing a router port no instance has"), "{}", d.log(2));
+    assert!(netns::exists(&theirs.0), "the restart removed another router's namespace");
+    assert!(netns::exists(&outside.0), "the restart removed a namespace it does not own");
+    assert_eq!(ping_replies(&web, addr("10.0.2.20"), 3), 3, "web does not ping db after the restart");
+    d.kill9();
+    d.cli_ok(&["purge", "--namespace", &d.namespace]);
+    assert!(!netns::exists(&web), "purge left an instance namespace");
+    assert!(netns::exists(&theirs.0), "purge removed another router's namespace");
+}

@@ -522,6 +522,21 @@ impl Router {
                     used.extend(create);
                     self.verified.insert(key);
                 }
+                // Interfaces named as ports but with no instance recorded
+                // on them (a crash between making a veth and naming it)
+                // that no port of the model is: this namespace is the
+                // router's alone, so nobody else's.
+                for l in &links {
+                    let unnamed = l.ifname.starts_with(topology::PORT_PREFIX)
+                        && !existing.iter().any(|e| e.name == l.ifname)
+                        && !plan.ports.iter().any(|p| p.port_name == l.ifname);
+                    if unnamed {
+                        tracing::warn!(port = %l.ifname, "removing a router port no instance has (left half-made)");
+                        if let Err(err) = netns::delete_link(router_ns, &l.ifname) {
+                            tracing::debug!("{err} (the kernel removed it meanwhile)");
+                        }
+                    }
+                }
                 // Namespaces this router made whose instance is gone and
                 // that have no port (a crash between making one and its
                 // veth): those with a port go with it below.
