@@ -161,10 +161,14 @@ impl From<ApplyError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        if e.is_storage() {
-            Self::unavailable(format!("the state store could not write the change ({e}); it was not kept, retry once the state directory's disk has space"))
-        } else {
-            Self::internal(e)
+        match &e {
+            StoreError::Flush(_) => Self::unavailable(format!(
+                "the state store could not make the change durable ({e}): it may not have been kept; retry once the state directory's disk has space"
+            )),
+            _ if e.is_storage() => Self::unavailable(format!(
+                "the state store could not write the change ({e}): it was not kept; retry once the state directory's disk has space"
+            )),
+            _ => Self::internal(e),
         }
     }
 }
