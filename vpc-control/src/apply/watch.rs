@@ -28,7 +28,7 @@ pub enum WatchError {
     /// The link event socket in the router namespace failed.
     #[error("link events of namespace {ns}: {source}")]
     Netlink { ns: String, source: io::Error },
-    /// Waiting for events failed.
+    /// Waiting for events (or starting the thread that waits) failed.
     #[error("waiting for kernel events: {0}")]
     Poll(io::Error),
 }
@@ -188,6 +188,38 @@ impl Watcher {
             || name == model::Internet::namespace(&self.router_ns)
             || super::claims_dir(&self.router_ns).join(name).exists()
     }
+}
+
+/// Watches `router_ns` on a thread of its own and calls `repair` (which
+/// converges the committed model if something vanished) each time
+/// something of the router may have gone, once the kernel's events have
+/// settled; follows the router namespace when it is made again.
+pub fn spawn(router_ns: &str, mut repair: impl FnMut() + Send + 'static) -> Result<(), WatchError> {
+    let mut watcher = Watcher::open(router_ns)?;
+    std::thread::Builder::new()
+        .name("vpc-watch".into())
+        .spawn(move || {
+            loop {
+                let woke = watcher.wait(Duration::from_secs(3600)).and_then(|w| {
+                    watcher.settle(Duration::from_millis(100))?;
+                    Ok(w)
+                });
+                match woke {
+                    Ok(false) => continue,
+                    Ok(true) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "watching the kernel failed");
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                }
+                repair();
+                if let Err(e) = watcher.follow() {
+                    tracing::warn!(error = %e, "watching the router namespace again failed");
+                }
+            }
+        })
+        .map_err(WatchError::Poll)?;
+    Ok(())
 }
 
 /// True if the netlink messages in `data` include a link deletion (or

@@ -219,35 +219,13 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
 /// Repairs what is deleted behind the daemon's back as soon as the kernel
 /// says so (see [`crate::apply::watch`]), on a thread of its own.
 fn spawn_watcher(namespace: &str, app: Arc<App>) {
-    use std::time::Duration;
-    let mut watcher = match crate::apply::watch::Watcher::open(namespace) {
-        Ok(w) => w,
-        Err(e) => return tracing::warn!(error = %e, "deleted interfaces are repaired only by the next change"),
-    };
-    let spawned = std::thread::Builder::new().name("vpc-watch".into()).spawn(move || {
-        loop {
-            let woke = watcher.wait(Duration::from_secs(3600)).and_then(|w| {
-                watcher.settle(Duration::from_millis(100))?;
-                Ok(w)
-            });
-            match woke {
-                Ok(false) => continue,
-                Ok(true) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "watching the kernel failed");
-                    std::thread::sleep(Duration::from_secs(1));
-                }
-            }
-            if let Err(e) = app.service().repair() {
-                tracing::warn!(code = %e.code, "repairing what was deleted failed: {}", e.message);
-            }
-            if let Err(e) = watcher.follow() {
-                tracing::warn!(error = %e, "watching the router namespace again failed");
-            }
+    let repair = move || {
+        if let Err(e) = app.service().repair() {
+            tracing::warn!(code = %e.code, "repairing what was deleted failed: {}", e.message);
         }
-    });
-    if let Err(e) = spawned {
-        tracing::warn!(error = %e, "no watcher thread: deleted interfaces are repaired only by the next change");
+    };
+    if let Err(e) = crate::apply::watch::spawn(namespace, repair) {
+        tracing::warn!(error = %e, "deleted interfaces are repaired only by the next change");
     }
 }
 
