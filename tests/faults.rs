@@ -251,6 +251,24 @@ fn hardening_the_router_namespace_deleted_under_the_running_daemon_is_made_again
     }
     assert_eq!(ping_replies(&web, addr("10.0.2.20"), 3), 3, "web does not ping db steadily:\n{}", d.log(1));
     assert_kernel_is_model(&d, "router namespace deleted");
+    // The internet's namespace too: made again with its end of the uplink.
+    let internet = vpc_control::model::Internet::namespace(&d.namespace);
+    let repairs = || d.log(1).matches("the kernel is the model again").count();
+    let before = repairs();
+    netns::ip(&["netns", "del", &internet]).expect("deleting the internet's namespace");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while repairs() == before {
+        assert!(Instant::now() < deadline, "no repair 10 s after the internet's namespace went:\n{}", d.log(1));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let inet = netns::links(&internet).unwrap_or_else(|e| panic!("the internet's namespace is not back: {e}"));
+    assert!(
+        inet.iter().any(|l| l.ifname == topology::INTERNET_IFNAME),
+        "no {} in {internet}",
+        topology::INTERNET_IFNAME
+    );
+    assert_eq!(ping_replies(&web, addr("10.0.2.20"), 3), 3, "web does not ping db after the internet's repair");
+    assert_kernel_is_model(&d, "internet namespace deleted");
 }
 
 /// A tmpfs mounted for a test, unmounted (lazily: a daemon may still hold
