@@ -21,6 +21,15 @@
 //! document) is read, and rewritten as schema 2 by the next save. Client
 //! token records (idempotency) live in two more tables, written in the same
 //! transaction as the change they answer.
+//!
+//! **A full disk.** A write or flush that fails (ENOSPC, EIO) marks the
+//! store failed: every waiter of a change not yet durable gets the error,
+//! and redb refuses every write until the database is reopened.
+//! [`StateStore::recover`] does that (stop the flusher, reopen, start a new
+//! one); changes that were committed but not durable are then settled as
+//! lost (their waiters fail, late ones too) and the service reloads the
+//! model from what is durable. Nothing acknowledged is lost, and no restart
+//! is needed once the disk has space again.
 use std::{
     collections::{BTreeMap, HashMap},
     path::{Path, PathBuf},
@@ -553,8 +562,8 @@ fn spawn_flusher(
 /// The flusher: makes everything committed durable with one Immediate
 /// commit (one fsync), publishes it, and again while commits come in; at
 /// stop, flushes what is left first. A failure is published to every
-/// waiter and ends the flushing for good (redb refuses further writes
-/// after an I/O error anyway).
+/// waiter and ends this flusher (redb refuses further writes after an I/O
+/// error): [`StateStore::recover`] reopens the database and starts another.
 fn flush_loop(db: &Database, flusher: &(Mutex<(Seq, bool)>, Condvar), durable: &Durable, mut done: Seq) {
     loop {
         let target = {
