@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use inotify::{Inotify, WatchMask};
+use inotify::{EventMask, Inotify, WatchMask};
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
@@ -155,7 +155,15 @@ impl Watcher {
         let mut buffer = [0u8; 4096];
         loop {
             let names: Vec<OsString> = match self.inotify.read_events(&mut buffer) {
-                Ok(events) => events.filter_map(|e| e.name.map(|n| n.to_os_string())).collect(),
+                Ok(events) => events
+                    .filter_map(|e| {
+                        // Events were lost: something of the router may have gone.
+                        if e.mask.contains(EventMask::Q_OVERFLOW) {
+                            hit = true;
+                        }
+                        e.name.map(|n| n.to_os_string())
+                    })
+                    .collect(),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(source) => return Err(WatchError::Inotify { dir: NETNS_DIR.to_string(), source }),
             };
