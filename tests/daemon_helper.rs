@@ -55,6 +55,20 @@ pub struct Daemon {
     env: Vec<(String, String)>,
 }
 
+/// A free port below the kernel's ephemeral range (32768 and up): a
+/// daemon keeps its port across restarts, and a port the kernel handed out
+/// (bind to port 0) could be handed to another test's daemon while this one
+/// is down.
+fn free_port() -> u16 {
+    for _ in 0..1000 {
+        let port = fastrand::u16(20000..32000);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port()
+}
+
 impl Daemon {
     /// Starts a daemon in strict mode (a parameter no SDK model has is
     /// refused, so a test catches a misspelt name) and waits until it serves.
@@ -90,8 +104,9 @@ impl Daemon {
         let name = unique("vd");
         let dir = std::env::temp_dir().join(format!("vpc-test-{name}"));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
-        let free = || TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-        let (port, metrics_port) = (free(), free());
+        // (Ports from 20000 up, not the kernel's ephemeral ones: a restarted
+        // daemon's port must not be handed to another test meanwhile.)
+        let (port, metrics_port) = (free_port(), free_port());
         Daemon {
             namespace: format!("{name}-rt"),
             dir,

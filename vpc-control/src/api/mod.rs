@@ -114,6 +114,12 @@ impl ApiError {
         )
     }
 
+    /// 503 `ServiceUnavailable`: the router cannot take the call now (its
+    /// state store cannot write); retrying later may succeed.
+    pub fn unavailable(message: impl std::fmt::Display) -> Self {
+        Self::new(503, "ServiceUnavailable", format!("The request has failed due to a temporary failure of the server: {message}"))
+    }
+
     /// 500 `InternalError`.
     pub fn internal(message: impl std::fmt::Display) -> Self {
         Self::new(500, "InternalError", format!("The request processing has failed due to some unknown error: {message}"))
@@ -155,7 +161,15 @@ impl From<ApplyError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        Self::internal(e)
+        match &e {
+            StoreError::Flush(_) => Self::unavailable(format!(
+                "the state store could not make the change durable ({e}): it may not have been kept; retry once the state directory's disk has space"
+            )),
+            _ if e.is_storage() => Self::unavailable(format!(
+                "the state store could not write the change ({e}): it was not kept; retry once the state directory's disk has space"
+            )),
+            _ => Self::internal(e),
+        }
     }
 }
 

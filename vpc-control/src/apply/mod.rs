@@ -5,7 +5,9 @@
 //! of their instance in their alias, maps are pinned in bpffs. Nothing is
 //! touched before the model has validated and compiled.
 
+pub mod fault;
 pub mod stats;
+pub mod watch;
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
@@ -141,6 +143,7 @@ pub fn claim_namespace(router_ns: &str, inst: &str) -> Result<(), ApplyError> {
 /// Deletes the instance namespace `inst`, then its record.
 fn release_namespace(router_ns: &str, inst: &str) -> Result<(), ApplyError> {
     netns::delete(inst)?;
+    fault::point("remove:namespace");
     let path = claims_dir(router_ns).join(inst);
     match std::fs::remove_file(&path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(claim_err(path)(e)),
@@ -149,7 +152,7 @@ fn release_namespace(router_ns: &str, inst: &str) -> Result<(), ApplyError> {
 }
 
 /// The instance namespaces `router_ns` has recorded as its own.
-fn claimed_namespaces(router_ns: &str) -> Result<Vec<String>, ApplyError> {
+pub fn claimed_namespaces(router_ns: &str) -> Result<Vec<String>, ApplyError> {
     let dir = claims_dir(router_ns);
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
@@ -167,6 +170,7 @@ fn converge_port(router_ns: &str, p: &PortPlan, create: Option<u32>, mode: Mode)
     let inst = p.instance_id.as_str();
     let made = !netns::exists(inst);
     claim_namespace(router_ns, inst)?;
+    fault::point("port:claimed");
     let result = converge_port_in(router_ns, p, create, mode);
     if result.is_err() && made {
         if let Err(e) = release_namespace(router_ns, inst) {
@@ -182,6 +186,7 @@ fn converge_port_in(router_ns: &str, p: &PortPlan, create: Option<u32>, mode: Mo
     netns::add(inst)?;
     netns::sysctl(inst, "net.ipv6.conf.all.disable_ipv6", "1")?;
     netns::sysctl(inst, "net.ipv6.conf.default.disable_ipv6", "1")?;
+    fault::point("port:namespace");
     let mut router = netns::Netlink::open(router_ns)?;
     let mut instance = netns::Netlink::open(inst)?;
     if let Some(index) = create {
@@ -190,6 +195,7 @@ fn converge_port_in(router_ns: &str, p: &PortPlan, create: Option<u32>, mode: Mo
             instance.delete_link(INSTANCE_IFNAME)?;
         }
         router.add_veth(&p.port_name, index, INSTANCE_IFNAME, inst)?;
+        fault::point("port:veth");
     }
     let alias = format!("{PORT_ALIAS_PREFIX}{inst}");
     router.set_link_up(&p.port_name, Some(&ROUTER_MAC), Some(&alias))?;
@@ -205,6 +211,7 @@ fn converge_port_in(router_ns: &str, p: &PortPlan, create: Option<u32>, mode: Mo
     // instances compute their checksums in software (as a VM's virtio NIC
     // without offload does). tc mode keeps the offload metadata: on.
     netns::set_tx_checksum(inst, INSTANCE_IFNAME, mode == Mode::Tc)?;
+    fault::point("port:configured");
     Ok(create.is_some())
 }
 
@@ -386,6 +393,19 @@ impl Router {
         Ok(None)
     }
 
+    /// Converges the kernel to `model` (the committed one) again if
+    /// something this process set up vanished behind its back (see
+    /// [`watch`]): what went is made again, the rest is left as it is.
+    /// Returns what vanished, or None (nothing touched).
+    pub fn repair(&mut self, model: &Model) -> Result<Option<&'static str>, ApplyError> {
+        let Some(why) = self.vanished()? else { return Ok(None) };
+        tracing::warn!(namespace = %self.namespace, "{why} behind the daemon's back: made again now");
+        self.forget();
+        let report = self.converge(model)?;
+        tracing::info!(namespace = %self.namespace, ports_created = report.ports_created, "repaired: the kernel is the model again");
+        Ok(Some(why))
+    }
+
     /// Forgets every port, link and map entry this process trusted: the
     /// next install checks (and makes again) each from the kernel.
     fn forget(&mut self) {
@@ -506,6 +526,21 @@ impl Router {
                     used.extend(create);
                     self.verified.insert(key);
                 }
+                // Interfaces named as ports but with no instance recorded
+                // on them (a crash between making a veth and naming it)
+                // that no port of the model is: this namespace is the
+                // router's alone, so nobody else's.
+                for l in &links {
+                    let unnamed = l.ifname.starts_with(topology::PORT_PREFIX)
+                        && !existing.iter().any(|e| e.name == l.ifname)
+                        && !plan.ports.iter().any(|p| p.port_name == l.ifname);
+                    if unnamed {
+                        tracing::warn!(port = %l.ifname, "removing a router port no instance has (left half-made)");
+                        if let Err(err) = netns::delete_link(router_ns, &l.ifname) {
+                            tracing::debug!("{err} (the kernel removed it meanwhile)");
+                        }
+                    }
+                }
                 // Namespaces this router made whose instance is gone and
                 // that have no port (a crash between making one and its
                 // veth): those with a port go with it below.
@@ -533,13 +568,16 @@ impl Router {
             // What the maps hold now is unknown: read them back next time.
             Err(e) => return Err(e.into()),
         }
+        fault::point("install:maps");
         self.datapath.attach(&compiled.attach)?;
+        fault::point("install:attached");
 
         let existing = ports_of(self.links.as_deref().unwrap_or_default());
         let mut removed = false;
         for e in &existing {
             if !plan.ports.iter().any(|p| p.port_name == e.name && p.instance_id == e.instance_id) {
                 netns::delete_link(router_ns, &e.name)?;
+                fault::point("remove:link");
                 release_namespace(router_ns, &e.instance_id)?;
                 self.verified.remove(&(e.name.clone(), e.instance_id.clone()));
                 report.ports_removed += 1;

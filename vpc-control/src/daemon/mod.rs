@@ -186,6 +186,8 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     }
     let region = config.region_id.clone();
     let mut service = tokio::task::spawn_blocking(move || Service::open(store, Some(router), &region)).await??;
+    // Start-up converge done: a fault injected for the tests hits an action.
+    crate::apply::fault::arm();
     service.set_strict(config.strict_parameters);
     service.set_zones(config.zones.clone());
     service.set_endpoint(config.listen.to_string());
@@ -268,6 +270,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         idle_timeout: b.idle_timeout,
         max_header_bytes: b.max_header_bytes,
     };
+    spawn_watcher(&config.namespace, app.clone());
 
     let tcp = TcpListener::bind(config.listen).await.map_err(io(format!("binding {}", config.listen)))?;
     let metrics_tcp = match config.metrics_listen {
@@ -336,6 +339,19 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     }
     tracing::info!("stopped; programs stay attached and keep forwarding");
     Ok(())
+}
+
+/// Repairs what is deleted behind the daemon's back as soon as the kernel
+/// says so (see [`crate::apply::watch`]), on a thread of its own.
+fn spawn_watcher(namespace: &str, app: Arc<App>) {
+    let repair = move || {
+        if let Err(e) = app.service().repair() {
+            tracing::warn!(code = %e.code, "repairing what was deleted failed: {}", e.message);
+        }
+    };
+    if let Err(e) = crate::apply::watch::spawn(namespace, repair) {
+        tracing::warn!(error = %e, "deleted interfaces are repaired only by the next change");
+    }
 }
 
 fn bind_unix(path: &Path) -> Result<UnixListener, DaemonError> {

@@ -671,6 +671,14 @@ impl Service {
         self.endpoint = endpoint.into();
     }
 
+    /// Makes again what vanished from the kernel behind the daemon's back
+    /// (the daemon's watcher calls it on a deleted link or namespace), from
+    /// the committed model; None if nothing had.
+    pub fn repair(&mut self) -> Result<Option<&'static str>, ApiError> {
+        let Some(r) = &mut self.router else { return Ok(None) };
+        Ok(r.repair(&self.model)?)
+    }
+
     /// Runs `action` of the product whose API version is `version` (any
     /// product serving that name when the version is not given) and waits
     /// until its answer is durable, holding the service: for callers in
@@ -697,13 +705,12 @@ impl Service {
             return Ok(Pending { body: serde_json::to_value(&p).map_err(ApiError::internal)?, after: None });
         }
         let durable = self.store.durable();
-        // After a failed flush the model may hold changes that are not on
-        // disk (and may be lost): it answers nothing until a restart
-        // reloads what is durable.
+        // After a failed write or flush the model may hold changes that are
+        // not on disk (and may be lost): the store is reopened and the
+        // model reloaded from what is durable before anything is answered;
+        // while that fails (the disk still full), every call is refused.
         if let Some(e) = durable.get().failed {
-            return Err(ApiError::internal(format!(
-                "the state store failed to make changes durable ({e}); restart the daemon"
-            )));
+            self.recover_store(&e)?;
         }
         let spec = resolve(version, action)?;
         input::check_values(spec.product, spec.name, spec.mutates, form)?;
@@ -776,6 +783,32 @@ impl Service {
         Ok(Pending { body, after: Some((seq, durable)) })
     }
 
+    /// Reopens the store after `why` made it fail, reloads the model from
+    /// what is durable and converges the kernel to it: what a restart
+    /// does, without one. `ServiceUnavailable` (503) while it cannot.
+    fn recover_store(&mut self, why: &str) -> Result<(), ApiError> {
+        if let Err(e) = self.store.recover() {
+            tracing::warn!(error = %e, "the state store still cannot be reopened");
+            return Err(ApiError::unavailable(format!(
+                "the state store cannot write ({why}; reopening it: {e}); no change is taken until its disk has space again, and nothing acknowledged is lost"
+            )));
+        }
+        let mut model = self.store.load()?.unwrap_or_default();
+        model.allocate_numeric_ids();
+        if let Some(r) = &self.router {
+            model.router.namespace = r.namespace().to_string();
+        }
+        if model != self.model {
+            tracing::warn!("changes that were not made durable before the store failed are dropped");
+            self.model = model;
+            if let Some(r) = &mut self.router {
+                r.converge(&self.model)?;
+            }
+        }
+        tracing::info!("the state store recovered: changes are taken again");
+        Ok(())
+    }
+
     /// Installs `next` into the kernel, then commits it (and the client
     /// token record) to the store, not yet durable: returns its sequence.
     /// On a failure of either the kernel is converged back to the current
@@ -795,8 +828,10 @@ impl Service {
             }
             return Err(e.into());
         }
+        apply::fault::point("commit:installed");
         match self.store.commit(&self.model, &next, token) {
             Ok(seq) => {
+                apply::fault::point("commit:stored");
                 self.model = next;
                 Ok(seq)
             }

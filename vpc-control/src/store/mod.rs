@@ -21,6 +21,15 @@
 //! document) is read, and rewritten as schema 2 by the next save. Client
 //! token records (idempotency) live in two more tables, written in the same
 //! transaction as the change they answer.
+//!
+//! **A full disk.** A write or flush that fails (ENOSPC, EIO) marks the
+//! store failed: every waiter of a change not yet durable gets the error,
+//! and redb refuses every write until the database is reopened.
+//! [`StateStore::recover`] does that (stop the flusher, reopen, start a new
+//! one); changes that were committed but not durable are then settled as
+//! lost (their waiters fail, late ones too) and the service reloads the
+//! model from what is durable. Nothing acknowledged is lost, and no restart
+//! is needed once the disk has space again.
 use std::{
     collections::{BTreeMap, HashMap},
     path::{Path, PathBuf},
@@ -76,9 +85,21 @@ pub enum StoreError {
     #[error("stored state has schema {found}, this daemon reads schema {expected}")]
     Schema { found: String, expected: String },
     /// Making committed changes durable failed: they may be lost, and the
-    /// store takes no more changes.
+    /// store takes no more changes until [`StateStore::recover`] reopened it.
     #[error("making changes durable failed: {0}")]
     Flush(String),
+    /// Reopening the database after a failure failed (its disk may still
+    /// be full): it takes no changes yet.
+    #[error("reopening state database {path} failed: {source}")]
+    Reopen { path: PathBuf, source: redb::DatabaseError },
+}
+
+impl StoreError {
+    /// True if the error comes from writing to the disk (full, failing):
+    /// the store refuses changes until it is reopened.
+    pub fn is_storage(&self) -> bool {
+        matches!(self, StoreError::Transaction(_) | StoreError::Flush(_) | StoreError::Reopen { .. })
+    }
 }
 
 /// Number of a committed change, from 1 (0: nothing committed since open).
@@ -147,16 +168,24 @@ pub trait StateStore: Send {
     fn committed(&self) -> Seq;
     /// Where the durable sequence is published.
     fn durable(&self) -> Arc<Durable>;
+    /// After a failed write or flush: reopens the store (what is durable
+    /// is kept; changes committed but not yet durable are lost, and their
+    /// waiters failed) so that it takes changes again. The caller reloads
+    /// the model.
+    fn recover(&mut self) -> Result<(), StoreError>;
 }
 
 /// What is on disk: the highest durable sequence, or the failure that
 /// stopped the flushing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Flushed {
-    /// Every change up to this one is durable.
+    /// Every change up to this one is durable (but those in `lost`).
     pub seq: Seq,
     /// Flushing failed: changes after `seq` may be lost.
     pub failed: Option<String>,
+    /// Ranges `(after, upto]` of changes lost to a failure the store
+    /// recovered from: their waiters fail, even late ones.
+    pub lost: Vec<(Seq, Seq)>,
 }
 
 /// The durable sequence, for threads (blocking) and tasks (async) waiting
@@ -198,7 +227,23 @@ impl Durable {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// The store was reopened after a failure: changes `(durable, upto]`
+    /// were lost; everything up to `upto` is settled, and flushing goes on.
+    fn recovered(&self, upto: Seq) {
+        self.publish(|s| {
+            if upto > s.seq {
+                s.lost.push((s.seq, upto));
+            }
+            s.seq = upto;
+            s.failed = None;
+        });
+    }
+
     fn outcome(f: &Flushed, seq: Seq) -> Option<Result<(), StoreError>> {
+        if let Some((after, upto)) = f.lost.iter().find(|(after, upto)| seq > *after && seq <= *upto) {
+            let why = format!("the change was lost to a storage failure (changes {} to {upto} were not kept)", after + 1);
+            return Some(Err(StoreError::Flush(why)));
+        }
         if f.seq >= seq {
             Some(Ok(()))
         } else {
@@ -323,6 +368,8 @@ fn route_entry_changes<'a>(prev: &'a Model, next: &'a Model) -> (Vec<(String, &'
 /// The state database of one daemon (redb), with its flusher thread.
 pub struct Store {
     db: Arc<Database>,
+    /// The database file (reopened by [`StateStore::recover`]).
+    path: PathBuf,
     /// The model document as last written (unchanged documents are not
     /// written again).
     last_document: Option<Vec<u8>>,
@@ -339,17 +386,21 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir { path: dir.to_path_buf(), source })?;
         let path = dir.join("state.redb");
-        let db = Arc::new(Database::create(&path).map_err(|source| StoreError::Open { path, source })?);
+        let db = Arc::new(Database::create(&path).map_err(|source| StoreError::Open { path: path.clone(), source })?);
         let flusher = Arc::new((Mutex::new((0, false)), Condvar::new()));
         let durable = Arc::new(Durable::default());
-        let thread = {
-            let (db, flusher, durable) = (db.clone(), flusher.clone(), durable.clone());
-            std::thread::Builder::new()
-                .name("store-flush".into())
-                .spawn(move || flush_loop(&db, &flusher, &durable))
-                .map_err(|source| StoreError::Dir { path: dir.to_path_buf(), source })?
-        };
-        Ok(Self { db, last_document: None, seq: 0, flusher, thread: Some(thread), durable })
+        let thread = spawn_flusher(&db, &flusher, &durable, 0)
+            .map_err(|source| StoreError::Dir { path: dir.to_path_buf(), source })?;
+        Ok(Self { db, path, last_document: None, seq: 0, flusher, thread: Some(thread), durable })
+    }
+
+    /// Stops the flusher thread (after it flushed what it could).
+    fn stop_flusher(&mut self) {
+        self.flusher.0.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+        self.flusher.1.notify_one();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 
     /// The last committed model, if any.
@@ -497,13 +548,23 @@ fn prune_tokens(
     Ok(())
 }
 
+/// Starts a flusher thread; `done`: the sequence already durable.
+fn spawn_flusher(
+    db: &Arc<Database>,
+    flusher: &Arc<(Mutex<(Seq, bool)>, Condvar)>,
+    durable: &Arc<Durable>,
+    done: Seq,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let (db, flusher, durable) = (db.clone(), flusher.clone(), durable.clone());
+    std::thread::Builder::new().name("store-flush".into()).spawn(move || flush_loop(&db, &flusher, &durable, done))
+}
+
 /// The flusher: makes everything committed durable with one Immediate
 /// commit (one fsync), publishes it, and again while commits come in; at
 /// stop, flushes what is left first. A failure is published to every
-/// waiter and ends the flushing for good (redb refuses further writes
-/// after an I/O error anyway).
-fn flush_loop(db: &Database, flusher: &(Mutex<(Seq, bool)>, Condvar), durable: &Durable) {
-    let mut done: Seq = 0;
+/// waiter and ends this flusher (redb refuses further writes after an I/O
+/// error): [`StateStore::recover`] reopens the database and starts another.
+fn flush_loop(db: &Database, flusher: &(Mutex<(Seq, bool)>, Condvar), durable: &Durable, mut done: Seq) {
     loop {
         let target = {
             let mut state = flusher.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -527,7 +588,7 @@ fn flush_loop(db: &Database, flusher: &(Mutex<(Seq, bool)>, Condvar), durable: &
                 durable.flushed(target);
             }
             Err(e) => {
-                tracing::error!(error = %e, "making committed changes durable failed; the store takes no more changes");
+                tracing::error!(error = %e, "making committed changes durable failed; the store takes no changes until it is reopened");
                 durable.failed(e.to_string());
                 return;
             }
@@ -544,7 +605,14 @@ impl StateStore for Store {
         if let Some(e) = self.durable.get().failed {
             return Err(StoreError::Flush(e));
         }
-        self.write(prev, next, token)?;
+        if let Err(e) = self.write(prev, next, token) {
+            // redb refuses every write after an I/O error: reopen first.
+            if e.is_storage() {
+                tracing::error!(error = %e, "writing a change failed; the store takes no changes until it is reopened");
+                self.durable.failed(e.to_string());
+            }
+            return Err(e);
+        }
         self.seq += 1;
         let (lock, wake) = &*self.flusher;
         lock.lock().unwrap_or_else(|e| e.into_inner()).0 = self.seq;
@@ -571,17 +639,40 @@ impl StateStore for Store {
     fn durable(&self) -> Arc<Durable> {
         self.durable.clone()
     }
+
+    fn recover(&mut self) -> Result<(), StoreError> {
+        self.stop_flusher();
+        // The only other handle was the flusher's: the file is closed once
+        // this one goes (an empty in-memory database stands in meanwhile;
+        // nothing reads it: the store refuses everything while failed).
+        // redb repairs the file on open if it must.
+        let stand_in = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(|source| StoreError::Reopen { path: self.path.clone(), source })?;
+        drop(std::mem::replace(&mut self.db, Arc::new(stand_in)));
+        let db = Arc::new(
+            Database::create(&self.path).map_err(|source| StoreError::Reopen { path: self.path.clone(), source })?,
+        );
+        self.db = db;
+        self.last_document = None;
+        // Every change committed so far is durable or lost: settled.
+        self.durable.recovered(self.seq);
+        self.flusher.0.lock().unwrap_or_else(|e| e.into_inner()).1 = false;
+        self.flusher.0.lock().unwrap_or_else(|e| e.into_inner()).0 = self.seq;
+        self.thread = Some(
+            spawn_flusher(&self.db, &self.flusher, &self.durable, self.seq)
+                .map_err(|e| StoreError::Flush(format!("starting the flusher: {e}")))?,
+        );
+        tracing::info!(path = %self.path.display(), "state database reopened: it takes changes again");
+        Ok(())
+    }
 }
 
 impl Drop for Store {
     /// Flushes what is committed, then stops the flusher (which releases
     /// the database).
     fn drop(&mut self) {
-        self.flusher.0.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
-        self.flusher.1.notify_one();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.stop_flusher();
     }
 }
 
@@ -776,6 +867,24 @@ mod tests {
         assert!(matches!(rt.block_on(d.wait_async(4)), Err(StoreError::Flush(_))));
         // What was durable before the failure stays acknowledged.
         assert!(d.wait(3).is_ok() && rt.block_on(d.wait_async(2)).is_ok());
+    }
+
+    /// After the store recovered from a failure, a change lost to it fails
+    /// its waiter even when the wait starts late; earlier and later ones
+    /// succeed.
+    #[test]
+    fn hardening_a_change_lost_to_a_recovered_failure_fails_even_a_late_waiter() {
+        let d = Durable::default();
+        d.flushed(3);
+        d.failed("disk full".into());
+        d.recovered(5);
+        assert!(d.wait(3).is_ok());
+        assert!(matches!(d.wait(4), Err(StoreError::Flush(_))));
+        assert!(matches!(d.wait(5), Err(StoreError::Flush(_))));
+        d.flushed(6);
+        assert!(d.wait(6).is_ok(), "a change after the recovery");
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        assert!(matches!(rt.block_on(d.wait_async(4)), Err(StoreError::Flush(_))));
     }
 
     #[test]
