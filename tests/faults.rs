@@ -336,7 +336,10 @@ fn modify(d: &Daemon, vpc: &str, desc: &str) -> (u16, Value) {
 /// CreateVSwitch with a client token of its own (a record the store keeps
 /// a day): each one takes more room on the disk.
 fn modify_with_token(d: &Daemon, vpc: &str, desc: &str) -> (u16, Value) {
-    let token = format!("{desc}-{}", "t".repeat(40));
+    // One token per description, of the most characters the cloud takes
+    // (64): each change adds a record.
+    let digest = desc.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let token = format!("{digest:016x}{}", "t".repeat(48));
     let params = [R, ("VpcId", vpc), ("Description", desc), ("ClientToken", token.as_str())];
     http_call(d, "ModifyVpcAttribute", &params, Some(Signing::default()))
 }

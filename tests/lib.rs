@@ -108,21 +108,29 @@ impl Drop for Lab {
 /// True if `count` pings from namespace `ns` to `dst` all get a reply
 /// (the replies are counted: ping's own status is a success on one).
 pub fn ping(ns: &str, dst: Ipv4Addr, count: u32) -> bool {
-    ping_replies(ns, dst, count) == count
+    replies(ns, dst, count).0 == Some(count)
 }
 
 /// Pings `count` times from `ns` to `dst` (0.1 s apart); the replies
 /// received.
 pub fn ping_replies(ns: &str, dst: Ipv4Addr, count: u32) -> u32 {
+    match replies(ns, dst, count) {
+        (Some(n), _) => n,
+        (None, out) => panic!("no ping summary from {ns} to {dst}:\n{out}"),
+    }
+}
+
+/// The replies to `count` pings, if ping got to send them (none when it
+/// cannot: no route, no interface), and its output.
+fn replies(ns: &str, dst: Ipv4Addr, count: u32) -> (Option<u32>, String) {
     let o = Command::new("ip")
         .args(["netns", "exec", ns, "ping", "-q", "-c", &count.to_string(), "-i", "0.1", "-W", "1"])
         .arg(dst.to_string())
         .output()
         .expect("running ping");
     let text = String::from_utf8_lossy(&o.stdout);
-    text.split(',')
-        .find_map(|part| part.trim().strip_suffix(" received").and_then(|n| n.trim().parse().ok()))
-        .unwrap_or_else(|| panic!("no ping summary from {ns} to {dst}:\n{text}{}", String::from_utf8_lossy(&o.stderr)))
+    let n = text.split(',').find_map(|part| part.trim().strip_suffix(" received").and_then(|n| n.trim().parse().ok()));
+    (n, format!("{text}{}", String::from_utf8_lossy(&o.stderr)))
 }
 
 /// True if no ping from `ns` to `dst` gets a reply.
