@@ -100,7 +100,7 @@ fn vpc_3_old_sdk_v1_signature_builds_a_routed_lab_and_instances_talk() {
 }
 
 #[test]
-fn vpc_1_pop_core_v1_signature_creates_describes_and_deletes_a_vpc() {
+fn pop_core_v1_signature_creates_describes_and_deletes_a_vpc() {
     // @alicloud/pop-core: POST with every parameter in a form body, GET with the query.
     let d = Daemon::start();
     let done = json_line(&pop_core(&d, &["vpc"], ACCESS_KEY_SECRET), "pop-core vpc");
@@ -111,7 +111,7 @@ fn vpc_1_pop_core_v1_signature_creates_describes_and_deletes_a_vpc() {
 }
 
 #[test]
-fn vpc_1_requests_through_an_http_proxy_name_the_cloud_host_in_absolute_form() {
+fn requests_through_an_http_proxy_name_the_cloud_host_in_absolute_form() {
     // aliyun-python-sdk-core with HTTP_PROXY (footmark, Ansible) sends
     // `GET http://vpc.cn-hangzhou.aliyuncs.com/?... HTTP/1.1` with that Host:
     // signature V1 covers the method and parameters, not the host.
@@ -149,7 +149,7 @@ fn vpc_1_requests_through_an_http_proxy_name_the_cloud_host_in_absolute_form() {
 }
 
 #[test]
-fn vpc_1_signature_v1_over_http_is_verified_and_its_envelope_never_reaches_actions() {
+fn signature_v1_over_http_is_verified_and_its_envelope_never_reaches_actions() {
     let d = Daemon::start();
     let keep = |_: &mut Vec<(String, String)>| {};
     // Accepted in the query (GET) and in a form body (POST); the envelope
@@ -215,7 +215,7 @@ fn vpc_1_signature_v1_over_http_is_verified_and_its_envelope_never_reaches_actio
 }
 
 #[test]
-fn vpc_1_cli_apply_converges_through_the_api_and_destroy_removes_it() {
+fn cli_apply_converges_through_the_api_and_destroy_removes_it() {
     let d = Daemon::start();
     let lab = lab_file(&d);
     let report = d.cli_ok(&["apply", "-f", &lab]);
@@ -308,7 +308,7 @@ fn vpc_3_kill_9_and_restart_keep_state_and_lose_no_ping() {
 }
 
 #[test]
-fn vpc_2_parallel_clients_never_tear_state_or_maps() {
+fn parallel_clients_never_tear_state_or_maps() {
     let d = Daemon::start();
     let vpc = d.call("CreateVpc", &[R, ("CidrBlock", "10.8.0.0/16")])["VpcId"].as_str().unwrap().to_string();
     let vsw = d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "a"), ("CidrBlock", "10.8.1.0/24")])["VSwitchId"]
@@ -368,7 +368,7 @@ fn vpc_2_parallel_clients_never_tear_state_or_maps() {
 }
 
 #[test]
-fn vpc_1_bad_requests_get_cloud_errors_and_change_nothing() {
+fn bad_requests_get_cloud_errors_and_change_nothing() {
     let mut d = Daemon::start();
     let vpc = d.call("CreateVpc", &[R, ("CidrBlock", "10.9.0.0/16")])["VpcId"].as_str().unwrap().to_string();
     d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "a"), ("CidrBlock", "10.9.1.0/24")]);
@@ -418,7 +418,7 @@ fn vpc_1_bad_requests_get_cloud_errors_and_change_nothing() {
 }
 
 #[test]
-fn vpc_1_ready_only_when_attached_then_metrics_and_stats() {
+fn daemon_ready_only_when_attached_then_metrics_and_stats() {
     let mut d = Daemon::start();
     let lab = lab_file(&d);
     let report = d.cli_ok(&["apply", "-f", &lab]);

@@ -495,7 +495,7 @@ fn rt_1_a_big_route_table_is_answered_through_the_direct_stage_as_by_the_trie() 
 }
 
 #[test]
-fn rt_1_the_direct_stage_is_sized_at_load_and_bounded() {
+fn direct_route_stage_is_sized_at_load_and_bounded() {
     let none = Datapath::load_with_direct_slots(None, 0).expect("no direct slot: every table through the trie");
     assert!(none.direct_tables().is_empty());
     let two = Datapath::load_with_direct_slots(None, 2).expect("two slots");
@@ -505,7 +505,7 @@ fn rt_1_the_direct_stage_is_sized_at_load_and_bounded() {
 }
 
 #[test]
-fn rt_1_a_restarted_datapath_keeps_its_direct_slot_and_checks_it_at_the_first_write() {
+fn direct_route_stage_a_restarted_datapath_keeps_its_slot_and_checks_it_at_the_first_write() {
     let mut fx = Fixture::new(BIG_TABLE_MODEL);
     let table = vpc_control::topology::numeric_id("vtb-big");
     let routes = big_table_routes(2000);

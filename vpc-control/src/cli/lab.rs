@@ -639,7 +639,7 @@ mod tests {
     }
 
     #[test]
-    fn rt_3_apply_converges_and_is_idempotent() {
+    fn lab_apply_converges_and_is_idempotent() {
         let api = InProcess(RefCell::new(Scratch::new()));
         let lab = parse(APPLIANCE).unwrap();
         let first = apply(&api, &lab).unwrap();

@@ -632,7 +632,7 @@ mod tests {
     }
 
     #[test]
-    fn rt_1_compile_is_deterministic_and_diff_is_minimal() {
+    fn compile_is_deterministic_and_diff_is_minimal() {
         let a = compile(&lab(), &ports()).unwrap();
         assert_eq!(a, compile(&lab(), &ports()).unwrap());
         assert!(diff(&a.routes, &a.routes).is_empty());

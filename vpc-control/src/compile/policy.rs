@@ -893,7 +893,7 @@ mod tests {
     }
 
     #[test]
-    fn sg_1_compile_scales_to_10000_rules() {
+    fn compile_scales_to_10000_security_group_rules() {
         let mut g = Gen { rng: fastrand::Rng::with_seed(7) };
         for (n, samples) in [(10, 500), (1_000, 300), (10_000, 40)] {
             for combine in [Combine::Priority, Combine::FirstMatch] {

@@ -396,7 +396,7 @@ mod tests {
     }
 
     #[test]
-    fn sg_1_connection_and_nat_table_use_beside_capacity() {
+    fn metrics_connection_and_nat_table_use_beside_capacity() {
         let tables = TableUse { connections: 1234, nat_mappings: 56 };
         let e = parse(&render(&counters(), &[], Some(&tables)));
         assert_eq!(value(&e, "vpc_conntrack_entries", &[]), 1234.0);

@@ -916,7 +916,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn vpc_1_dry_run_validates_and_changes_nothing() {
+    fn dry_run_validates_and_changes_nothing() {
         let mut s = Scratch::new();
         let e = s.err("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16"), ("DryRun", "True")]);
         assert_eq!(e.code, "DryRunOperation");
@@ -1011,7 +1011,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn vpc_1_state_survives_reopen() {
+    fn service_state_survives_reopen() {
         let mut s = Scratch::new();
         let (vpc_id, _) = s.vpc_with_vswitch();
         let model = s.service.model().clone();
@@ -1027,7 +1027,7 @@ pub(crate) mod tests {
     const TOKEN: (&str, &str) = ("ClientToken", "123e4567-e89b-12d3-a456-426655440000");
 
     #[test]
-    fn vpc_1_a_retry_with_the_same_client_token_changes_nothing() {
+    fn client_token_a_retry_with_the_same_token_changes_nothing() {
         let mut s = Scratch::new();
         let create = [("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16"), TOKEN];
         let first = s.ok("CreateVpc", &create);
@@ -1058,7 +1058,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn vpc_1_dry_runs_and_failed_calls_record_no_client_token() {
+    fn dry_runs_and_failed_calls_record_no_client_token() {
         let mut s = Scratch::new();
         let e = s.err("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/33"), TOKEN]);
         assert_eq!(e.code, "InvalidCidrBlock.Malformed");
@@ -1070,7 +1070,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn vpc_1_client_tokens_survive_a_reopen() {
+    fn client_tokens_survive_a_reopen() {
         let mut s = Scratch::new();
         let create = [("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16"), TOKEN];
         let first = s.ok("CreateVpc", &create);

@@ -517,7 +517,7 @@ mod tests {
     }
 
     #[test]
-    fn vpc_1_tags_at_creation_are_kept_shown_and_filtered_on() {
+    fn tag_1_tags_at_creation_are_kept_shown_and_filtered_on() {
         let mut s = Scratch::new();
         let v = s.ok(
             "CreateVpc",

@@ -683,7 +683,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn vpc_1_committed_model_survives_reopen() {
+    fn store_committed_model_survives_reopen() {
         let dir = std::env::temp_dir().join(format!("vpc-store-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let model = crate::test_fixtures::lab();
@@ -710,7 +710,7 @@ mod tests {
     }
 
     #[test]
-    fn vpc_1_route_entries_are_written_one_by_one_and_keep_their_order() {
+    fn store_route_entries_are_written_one_by_one_and_keep_their_order() {
         let dir = std::env::temp_dir().join(format!("vpc-store-entries-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut a = crate::test_fixtures::lab();
@@ -741,7 +741,7 @@ mod tests {
     }
 
     #[test]
-    fn vpc_1_a_schema_1_store_is_read_and_rewritten() {
+    fn store_a_schema_1_store_is_read_and_rewritten() {
         let dir = std::env::temp_dir().join(format!("vpc-store-schema1-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let model = crate::test_fixtures::lab();
@@ -773,7 +773,7 @@ mod tests {
     /// copy of the database file taken then (what a kill -9 leaves) holds
     /// them all.
     #[test]
-    fn vpc_1_group_committed_changes_are_durable_when_acknowledged() {
+    fn store_group_committed_changes_are_durable_when_acknowledged() {
         let dir = std::env::temp_dir().join(format!("vpc-store-group-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let base = crate::test_fixtures::lab();
@@ -820,7 +820,7 @@ mod tests {
     }
 
     #[test]
-    fn vpc_1_client_tokens_are_kept_with_their_change_and_expire() {
+    fn store_client_tokens_are_kept_with_their_change_and_expire() {
         let dir = std::env::temp_dir().join(format!("vpc-store-tokens-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let model = crate::test_fixtures::lab();
@@ -849,7 +849,7 @@ mod tests {
     }
 
     #[test]
-    fn vpc_1_a_failed_flush_fails_every_waiter() {
+    fn store_a_failed_flush_fails_every_waiter() {
         let d = Arc::new(Durable::default());
         d.flushed(3);
         let waiters: Vec<_> = (0..3)
@@ -888,7 +888,7 @@ mod tests {
     }
 
     #[test]
-    fn vpc_1_second_daemon_cannot_open_the_same_state() {
+    fn store_a_second_daemon_cannot_open_the_same_state() {
         let dir = std::env::temp_dir().join(format!("vpc-store-lock-{}", std::process::id()));
         let _first = Store::open(&dir).unwrap();
         assert!(matches!(Store::open(&dir), Err(StoreError::Open { .. })));
