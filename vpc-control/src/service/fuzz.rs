@@ -9,12 +9,16 @@ use crate::api::{Caller, form::Form};
 
 /// A value for parameter `p`: most often of the kind its name says (so
 /// that requests get past the decoder), else anything.
-fn value_for(rng: &mut fastrand::Rng, p: &str, ids: &[String]) -> String {
-    if rng.u8(0..10) < 3 {
+fn value_for(rng: &mut fastrand::Rng, p: &str, ids: &[String], hostile: bool) -> String {
+    if hostile && rng.u8(0..10) < 3 {
         return value(rng, ids);
     }
     let pick = |rng: &mut fastrand::Rng, v: &[&str]| v[rng.usize(0..v.len())].to_string();
-    if p.ends_with("Id") || p.ends_with("Ids") {
+    if p == "RegionId" {
+        pick(rng, &["cn-hangzhou", "cn-hangzhou", "cn-hangzhou", "cn-beijing", "nowhere-1"])
+    } else if p == "ZoneId" {
+        pick(rng, &["lab-a", "lab-b", "cn-hangzhou-a", "bad zone"])
+    } else if p.ends_with("Id") || p.ends_with("Ids") {
         ids[rng.usize(0..ids.len())].clone()
     } else if p.contains("Cidr") || p.contains("Ip") {
         pick(rng, &["10.0.0.0/16", "10.0.1.0/24", "10.0.7.0/24", "10.0.1.20", "0.0.0.0/0", "192.168.0.0/16", "10.0.1.300"])
@@ -26,8 +30,16 @@ fn value_for(rng: &mut fastrand::Rng, p: &str, ids: &[String]) -> String {
         pick(rng, &["tcp", "udp", "icmp", "all"])
     } else if p.contains("Policy") || p.contains("Direction") || p.contains("Type") {
         pick(rng, &["accept", "drop", "ingress", "egress", "Instance", "Local", "System", "Custom"])
-    } else {
+    } else if ["Enable", "Dry", "Is", "All", "Force", "Auto", "Service"].iter().any(|b| p.starts_with(b)) {
+        pick(rng, &["true", "false"])
+    } else if p == "AcceptLanguage" {
+        pick(rng, &["en-US", "zh-CN"])
+    } else if p.contains("Size") || p.starts_with("Max") || p.contains("Number") || p.contains("Amount") || p.contains("Priority") || p.contains("Bandwidth") {
+        pick(rng, &["1", "2", "10", "100"])
+    } else if hostile {
         value(rng, ids)
+    } else {
+        pick(rng, &["lab", "1", "true", "tcp"])
     }
 }
 
@@ -65,6 +77,14 @@ fn name(rng: &mut fastrand::Rng, base: &str) -> String {
     }
 }
 
+/// A parameter that is a list.
+enum Shape {
+    /// `Name.N` = value.
+    Values,
+    /// `Name.N.Field` = value.
+    Objects,
+}
+
 #[test]
 fn fuzz_requests_never_panic_never_answer_500_and_refused_ones_change_nothing() {
     let cases: usize = std::env::var("VPC_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_500);
@@ -81,21 +101,68 @@ fn fuzz_requests_never_panic_never_answer_500_and_refused_ones_change_nothing() 
     let owner = Caller { account_id: "1000000000000001".into(), admin: false };
     let other = Caller { account_id: "1000000000000002".into(), admin: false };
     let mut ids = vec![vpc, vsw, sg, instance, "vpc-doesnotexist".into(), "sg-".into()];
+    // Which parameters are lists of values, and which lists of objects
+    // (found by asking the decoder), so well-formed requests send them so.
+    let mut shape = std::collections::BTreeMap::<(&str, &str), Shape>::new();
+    for spec in ACTIONS {
+        for p in spec.parameters() {
+            let mut refusal = |pairs: Vec<(String, String)>| {
+                Form::from_pairs(pairs).and_then(|f| s.service.call(Some(spec.product.version()), spec.name, &f, &owner)).err().map(|e| e.message)
+            };
+            if refusal(vec![(p.to_string(), "lab".into())]).is_some_and(|m| m.contains("expected a list")) {
+                let object = refusal(vec![(format!("{p}.1"), "lab".into())]).is_some_and(|m| m.contains("expected fields"));
+                shape.insert((spec.name, p), if object { Shape::Objects } else { Shape::Values });
+            }
+        }
+    }
+    // And which each action requires: asked one by one, as the refusals
+    // name them.
+    let mut required = std::collections::BTreeMap::<&str, Vec<String>>::new();
+    for spec in ACTIONS {
+        let mut have: Vec<String> = Vec::new();
+        for _ in 0..8 {
+            let pairs: Vec<(String, String)> = have.iter().map(|p| (p.clone(), "lab".to_string())).collect();
+            let message = Form::from_pairs(pairs)
+                .and_then(|f| s.service.call(Some(spec.product.version()), spec.name, &f, &owner))
+                .err()
+                .filter(|e| e.code == "MissingParameter")
+                .map(|e| e.message);
+            match message.and_then(|m| m.split('"').nth(1).map(str::to_string)) {
+                Some(p) if !have.contains(&p) => have.push(p),
+                _ => break,
+            }
+        }
+        required.insert(spec.name, have);
+    }
     let (mut accepted, mut refused) = (0usize, 0usize);
     let mut codes = std::collections::BTreeMap::new();
     for n in 0..cases {
         let spec = &ACTIONS[rng.usize(0..ACTIONS.len())];
+        // Most requests well-formed but for their values (so that they get
+        // past the decoder into the actions); a third hostile in their
+        // names and values too.
+        let hostile = rng.u8(0..3) == 0;
         let mut pairs: Vec<(String, String)> = Vec::new();
         for p in spec.parameters() {
-            // Most of them, so that requests get past the decoder.
-            if rng.u8(0..10) < 7 {
-                pairs.push((name(&mut rng, p), value_for(&mut rng, p, &ids)));
+            let needed = required.get(spec.name).is_some_and(|r| r.iter().any(|q| q == p));
+            // Well-formed: the required ones, some others, none the router
+            // refuses whatever their value.
+            let wanted = if hostile { rng.u8(0..10) < 7 } else { needed || (rng.u8(0..10) < 3 && !spec.refuses(p)) };
+            if wanted {
+                let n = match (hostile, shape.get(&(spec.name, *p))) {
+                    (true, _) => name(&mut rng, p),
+                    (false, None) => p.to_string(),
+                    (false, Some(Shape::Values)) => format!("{p}.1"),
+                    // Objects' fields are not known here: left out.
+                    (false, Some(Shape::Objects)) => continue,
+                };
+                pairs.push((n, value_for(&mut rng, p, &ids, hostile)));
             }
         }
-        if rng.u8(0..4) == 0 {
+        if hostile && rng.u8(0..4) == 0 {
             pairs.push((name(&mut rng, "Stray"), value(&mut rng, &ids)));
         }
-        if rng.bool() {
+        if hostile && rng.u8(0..8) == 0 {
             pairs.push(("RegionId".into(), value(&mut rng, &ids)));
         }
         let caller = if rng.u8(0..4) == 0 { &other } else { &owner };

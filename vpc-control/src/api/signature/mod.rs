@@ -54,6 +54,8 @@ use hmac::{Hmac, Mac};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode};
 use sha2::{Digest, Sha256};
 
+#[cfg(test)]
+mod fuzz;
 pub mod v1;
 pub use v1::{
     V1_ENVELOPE, V1_SIGNATURE_METHOD, V1_SIGNATURE_VERSION, is_v1_request, sign_v1,
