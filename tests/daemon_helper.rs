@@ -268,6 +268,11 @@ impl Drop for Daemon {
 /// or Null).
 pub fn exchange<S: std::io::Read + std::io::Write>(mut s: S, request: &[u8]) -> (u16, Value) {
     s.write_all(request).expect("sending the request");
+    read_answer(s)
+}
+
+/// Reads an HTTP answer until the peer closes: (status, JSON body or Null).
+pub fn read_answer<S: std::io::Read>(mut s: S) -> (u16, Value) {
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
     let text = String::from_utf8_lossy(&raw).into_owned();

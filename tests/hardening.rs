@@ -16,23 +16,13 @@ use vpc_tests::*;
 
 const R: (&str, &str) = ("RegionId", "cn-hangzhou");
 
-/// Reads an HTTP answer until the peer closes (or `timeout`): (status, JSON body or Null).
-fn answer<S: Read>(mut s: S) -> (u16, Value) {
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
-
 /// DescribeVpcs over the Unix socket, given at most 10 s.
 fn socket_call(d: &Daemon) -> (u16, Value) {
     let mut s = UnixStream::connect(d.socket()).expect("connecting to the socket");
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
     s.write_all(b"POST /?Action=DescribeVpcs&RegionId=cn-hangzhou HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
         .expect("writing to the socket");
-    answer(s)
+    read_answer(s)
 }
 
 /// A raw request to `port` on 127.0.0.1; the answer.
@@ -40,7 +30,7 @@ fn raw_tcp(port: u16, request: &[u8]) -> (u16, Value) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
     s.write_all(request).expect("sending");
-    answer(s)
+    read_answer(s)
 }
 
 /// `n` idle connections from `source`, held open.
@@ -174,7 +164,7 @@ fn hardening_slow_and_idle_clients_are_disconnected() {
     s.write_all(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: 100\r\n\r\nAction=Desc")
         .unwrap();
     let start = Instant::now();
-    let (status, v) = answer(&s);
+    let (status, v) = read_answer(&s);
     assert_cloud_error(status, &v, 408, "RequestTimeout", "a stalled body");
     assert!(start.elapsed() < Duration::from_secs(4), "the stalled body was answered after {:?}", start.elapsed());
 
@@ -210,7 +200,7 @@ fn hardening_every_error_is_json_with_a_request_id_and_metrics_are_apart() {
     let mut u = UnixStream::connect(d.socket()).expect("connecting to the socket");
     u.set_read_timeout(Some(Duration::from_secs(10))).ok();
     let _ = u.write_all(&req);
-    let (s, v) = answer(u);
+    let (s, v) = read_answer(u);
     assert_cloud_error(s, &v, 413, "RequestEntityTooLarge", "a 1.25 MiB chunked body");
     // Headers over the bound (64 KiB): refused by the HTTP parser (hyper's
     // own empty 400 or 431: not JSON), the daemon unharmed.
@@ -218,7 +208,7 @@ fn hardening_every_error_is_json_with_a_request_id_and_metrics_are_apart() {
     let mut t = TcpStream::connect(("127.0.0.1", d.port)).expect("connecting");
     t.set_read_timeout(Some(Duration::from_secs(10))).ok();
     let _ = t.write_all(big.as_bytes());
-    let (s, _) = answer(t);
+    let (s, _) = read_answer(t);
     assert!(matches!(s, 400 | 431 | 0), "100 KiB of headers got {s}");
     // A method a path does not serve.
     let (s, v) = raw_unix(&d, b"PUT /metrics HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");

@@ -108,32 +108,8 @@ enum Command {
         /// socket.
         #[arg(long, env = "VPC_METRICS_LISTEN", default_value = "127.0.0.1:9190", value_parser = parse_metrics_listen)]
         metrics_listen: MetricsListen,
-        /// HTTP connections open at once (lowered to what the open-file
-        /// limit allows beside the Unix socket's).
-        #[arg(long, env = "VPC_MAX_CONNECTIONS", default_value_t = daemon::Bounds::default().max_connections)]
-        max_connections: usize,
-        /// HTTP connections open at once from one source address; more are
-        /// refused (503) before anything is read.
-        #[arg(long, env = "VPC_MAX_CONNECTIONS_PER_SOURCE", default_value_t = daemon::Bounds::default().max_connections_per_source)]
-        max_connections_per_source: usize,
-        /// Unix socket connections open at once (served apart from HTTP).
-        #[arg(long, env = "VPC_SOCKET_MAX_CONNECTIONS", default_value_t = daemon::Bounds::default().socket_max_connections)]
-        socket_max_connections: usize,
-        /// Seconds from a request's first byte to the end of its headers.
-        #[arg(long, env = "VPC_HEADER_TIMEOUT", default_value = "10", value_parser = daemon::serve::parse_seconds)]
-        header_timeout: std::time::Duration,
-        /// Seconds to receive a request's body (408 after them).
-        #[arg(long, env = "VPC_BODY_TIMEOUT", default_value = "30", value_parser = daemon::serve::parse_seconds)]
-        body_timeout: std::time::Duration,
-        /// Seconds a connection may wait for its next request.
-        #[arg(long, env = "VPC_IDLE_TIMEOUT", default_value = "60", value_parser = daemon::serve::parse_seconds)]
-        idle_timeout: std::time::Duration,
-        /// Largest request body in bytes (413 beyond).
-        #[arg(long, env = "VPC_MAX_BODY_BYTES", default_value_t = daemon::Bounds::default().max_body_bytes)]
-        max_body_bytes: usize,
-        /// Largest request line and headers in bytes (at least 8192).
-        #[arg(long, env = "VPC_MAX_HEADER_BYTES", default_value_t = daemon::Bounds::default().max_header_bytes)]
-        max_header_bytes: usize,
+        #[command(flatten)]
+        bounds: daemon::Bounds,
         /// An account quota other than the cloud's default, `NAME=N`
         /// (repeatable): vpcs_per_region, vswitches_per_vpc,
         /// route_tables_per_vpc, route_entries_per_table,
@@ -435,14 +411,7 @@ fn main() -> ExitCode {
         conntrack_per_eni,
         conntrack_per_vpc,
         metrics_listen,
-        max_connections,
-        max_connections_per_source,
-        socket_max_connections,
-        header_timeout,
-        body_timeout,
-        idle_timeout,
-        max_body_bytes,
-        max_header_bytes,
+        bounds,
         quotas,
     } =
         cli.command
@@ -477,16 +446,7 @@ fn main() -> ExitCode {
             strict_parameters,
             conntrack_quota: vpc_common::ConntrackQuota { per_eni: conntrack_per_eni, per_vpc: conntrack_per_vpc },
             metrics_listen: metrics_listen.0,
-            bounds: daemon::Bounds {
-                max_connections,
-                max_connections_per_source,
-                socket_max_connections,
-                header_timeout,
-                body_timeout,
-                idle_timeout,
-                max_body_bytes,
-                max_header_bytes,
-            },
+            bounds,
         };
         let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
             Ok(r) => r,

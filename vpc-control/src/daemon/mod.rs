@@ -74,24 +74,34 @@ pub struct Config {
     pub bounds: Bounds,
 }
 
-/// What one client may hold of the daemon.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What one client may hold of the daemon (also `vpc daemon`'s flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
 pub struct Bounds {
-    /// HTTP connections open at once (less if the open-file limit is lower).
+    /// HTTP connections open at once (lowered to what the open-file
+    /// limit allows beside the Unix socket's).
+    #[arg(long, env = "VPC_MAX_CONNECTIONS", default_value_t = Bounds::default().max_connections)]
     pub max_connections: usize,
-    /// HTTP connections open at once from one source address.
+    /// HTTP connections open at once from one source address; more are
+    /// refused (503) before anything is read.
+    #[arg(long, env = "VPC_MAX_CONNECTIONS_PER_SOURCE", default_value_t = Bounds::default().max_connections_per_source)]
     pub max_connections_per_source: usize,
-    /// Unix socket connections open at once.
+    /// Unix socket connections open at once (served apart from HTTP).
+    #[arg(long, env = "VPC_SOCKET_MAX_CONNECTIONS", default_value_t = Bounds::default().socket_max_connections)]
     pub socket_max_connections: usize,
-    /// From a request's first byte to the end of its headers.
+    /// Seconds from a request's first byte to the end of its headers.
+    #[arg(long, env = "VPC_HEADER_TIMEOUT", default_value = "10", value_parser = serve::parse_seconds)]
     pub header_timeout: std::time::Duration,
-    /// To read a request's body.
+    /// Seconds to receive a request's body (408 after them).
+    #[arg(long, env = "VPC_BODY_TIMEOUT", default_value = "30", value_parser = serve::parse_seconds)]
     pub body_timeout: std::time::Duration,
-    /// A connection with no request for this long is closed.
+    /// Seconds a connection may wait for its next request.
+    #[arg(long, env = "VPC_IDLE_TIMEOUT", default_value = "60", value_parser = serve::parse_seconds)]
     pub idle_timeout: std::time::Duration,
-    /// Largest request body.
+    /// Largest request body in bytes (413 beyond).
+    #[arg(long, env = "VPC_MAX_BODY_BYTES", default_value_t = Bounds::default().max_body_bytes)]
     pub max_body_bytes: usize,
-    /// Largest request line and headers.
+    /// Largest request line and headers in bytes (at least 8192).
+    #[arg(long, env = "VPC_MAX_HEADER_BYTES", default_value_t = Bounds::default().max_header_bytes)]
     pub max_header_bytes: usize,
 }
 
