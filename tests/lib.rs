@@ -112,7 +112,7 @@ pub fn ping(ns: &str, dst: Ipv4Addr, count: u32) -> bool {
 }
 
 /// Pings `count` times from `ns` to `dst` (0.1 s apart); the replies
-/// received.
+/// received (none when `ns` has no route to `dst` yet).
 pub fn ping_replies(ns: &str, dst: Ipv4Addr, count: u32) -> u32 {
     let o = Command::new("ip")
         .args(["netns", "exec", ns, "ping", "-q", "-c", &count.to_string(), "-i", "0.1", "-W", "1"])
@@ -120,9 +120,14 @@ pub fn ping_replies(ns: &str, dst: Ipv4Addr, count: u32) -> u32 {
         .output()
         .expect("running ping");
     let text = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    // No route yet (an interface being made again): nothing could be sent.
+    if err.contains("connect: Network is unreachable") {
+        return 0;
+    }
     text.split(',')
         .find_map(|part| part.trim().strip_suffix(" received").and_then(|n| n.trim().parse().ok()))
-        .unwrap_or_else(|| panic!("no ping summary from {ns} to {dst}:\n{text}{}", String::from_utf8_lossy(&o.stderr)))
+        .unwrap_or_else(|| panic!("no ping summary from {ns} to {dst}:\n{text}{err}"))
 }
 
 /// True if no ping from `ns` to `dst` gets a reply.
