@@ -27,6 +27,8 @@ use vpc_control::{apply, netns};
 use vpc_tests::*;
 
 const REGION: &str = "cn-hangzhou";
+/// What the daemon logs once it has made the kernel the model again.
+const REPAIRED: &str = "the kernel is the model again";
 const ZONES: [&str; 2] = ["cn-hangzhou-a", "cn-hangzhou-b"];
 /// A third account (the helper's daemon knows two).
 const THIRD_KEY_ID: &str = "LTAIthirdkey";
@@ -404,6 +406,7 @@ impl Soak {
             // Malformed values: refused.
             8..=15 => {
                 let vpc = pick(rng, &vpcs).map(|s| s.to_string()).unwrap_or_default();
+                let net = o.vpcs.get(&vpc).map_or(0, |v| v.net);
                 let group = o.groups.keys().next().cloned().unwrap_or_default();
                 let vsw = pick(rng, &vsws).map(|s| s.to_string()).unwrap_or_default();
                 let bad_cidr = *pick(rng, &["10.0.0.0/33", "127.0.0.0/16", "010.0.0.0/16", "10.0.0.1/16", "224.0.0.0/16", "1.2.3"]).unwrap();
@@ -417,7 +420,7 @@ impl Soak {
                         vec![("SecurityGroupId", group), ("IpProtocol", "tcp".into()), ("PortRange", "80/22".into()), ("SourceCidrIp", "0.0.0.0/0".into())],
                     ),
                     5 => ("RunInstances", vec![("VSwitchId", vsw), ("Amount", "0".into()), ("ImageId", "any".into()), ("InstanceType", "any".into())]),
-                    _ => ("CreateVSwitch", vec![("VpcId", vpc), ("ZoneId", "us-west-1z".into()), ("CidrBlock", "10.0.0.0/24".into())]),
+                    _ => ("CreateVSwitch", vec![("VpcId", vpc), ("ZoneId", "zone a".into()), ("CidrBlock", format!("10.{net}.250.0/24"))]),
                 };
                 req(action, params.into_iter().map(|(k, v)| (k.to_string(), v)).collect(), Intent::Invalid)
             }
@@ -539,7 +542,7 @@ impl Soak {
                         p(&[("ResourceType", "VPC"), ("ResourceId.1", v), ("Tag.1.Key", &k), ("Tag.1.Value", &format!("v{}", rng.u8(0..9)))]),
                         Intent::Other,
                     ),
-                    1 => req("UntagResources", p(&[("ResourceType", "VPC"), ("ResourceId.1", v), ("TagKey.1", &k)]), Intent::Other),
+                    1 => req("UnTagResources", p(&[("ResourceType", "VPC"), ("ResourceId.1", v), ("TagKey.1", &k)]), Intent::Other),
                     _ => req("ModifyVpcAttribute", p(&[("VpcId", v), ("Description", &format!("soak {}", rng.u32(..)))]), Intent::Other),
                 }
             }
@@ -615,6 +618,9 @@ impl Soak {
     /// Counts a refusal and checks it is the one expected.
     fn refused(&mut self, r: &Request, status: u16, code: &str, body: &Value) {
         *self.f.refused.entry(code.to_string()).or_default() += 1;
+        if std::env::var_os("SOAK_VERBOSE").is_some() {
+            eprintln!("soak: refused {} {:?} ({:?}): {status} {body}", r.action, r.params, r.intent);
+        }
         if status >= 500 || code.is_empty() || body["RequestId"].as_str().is_none_or(str::is_empty) {
             self.problems.push(format!("{} {:?}: answered {status} {body}", r.action, r.params));
         }
@@ -664,7 +670,7 @@ impl Soak {
         let before = snapshot_all(self.port());
         self.d.kill9();
         self.f.kills_at_rest += 1;
-        let wrecked = if self.rng.u8(0..3) == 0 { Some(self.delete_interface(false)) } else { None };
+        let wrecked = (self.rng.u8(0..3) == 0).then(|| self.delete_interface(false));
         self.restart();
         let after = snapshot_all(self.port());
         self.f.snapshot_checks += 1;
@@ -673,8 +679,8 @@ impl Soak {
             self.f.lost += d.len() as u64;
             self.problems.push(format!("kill -9 at rest: the restart changed what the accounts see: {d:?}"));
         }
-        if let Some((inst, old)) = wrecked {
-            self.wait_repaired(&inst, old, Instant::now(), "deleted while stopped");
+        if let Some(inst) = wrecked {
+            self.wait_repaired(&inst, None, Instant::now(), "deleted while stopped");
         }
         self.check_kernel("after a kill -9 at rest");
     }
@@ -759,9 +765,14 @@ impl Soak {
         self.check_kernel("after a kill -9 in a call");
     }
 
+    /// Repairs the daemon logged since its latest start.
+    fn repairs(&self) -> usize {
+        self.d.log(self.d.starts()).matches(REPAIRED).count()
+    }
+
     /// Deletes an instance's namespace, router port or eth0 (the daemon
-    /// running or not): the instance and its port's ifindex.
-    fn delete_interface(&mut self, running: bool) -> (String, u32) {
+    /// running or not): the instance.
+    fn delete_interface(&mut self, running: bool) -> String {
         let all: Vec<String> = self.owned.iter().flat_map(|o| o.instances.keys().cloned()).collect();
         let inst = pick(&mut self.rng, &all).expect("instances").clone();
         let ports = apply::router_ports(&self.d.namespace).unwrap_or_else(|e| panic!("{e}"));
@@ -780,26 +791,31 @@ impl Soak {
                 "instance eth0s"
             }
         };
+        if std::env::var_os("SOAK_VERBOSE").is_some() {
+            eprintln!("soak: deleted {inst}'s {what} (port {} ifindex {}), daemon running: {running}", port.name, port.ifindex);
+        }
         let tally = if running { &mut self.f.deleted_running } else { &mut self.f.deleted_stopped };
         *tally.entry(what).or_default() += 1;
-        (inst, port.ifindex)
+        inst
     }
 
-    /// Waits until `inst` has a new router port and the kernel is the
-    /// model again (and, for a fixture instance, until it pings).
-    fn wait_repaired(&mut self, inst: &str, old_ifindex: u32, since: Instant, what: &str) {
+    /// Waits until the kernel is the model again, after a repair logged
+    /// (beyond the `repairs_before` of the running daemon, if given), and
+    /// for a fixture instance until it pings. (A new port may get the old
+    /// one's ifindex back: it tells nothing.)
+    fn wait_repaired(&mut self, inst: &str, repairs_before: Option<usize>, since: Instant, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let new_port = apply::router_ports(&self.d.namespace)
-                .map(|ps| ps.iter().any(|p| p.instance_id == inst && p.ifindex != old_ifindex))
-                .unwrap_or(false);
-            if new_port && netns::exists(inst) && kernel_vs_model(&self.d).is_empty() {
+            let repaired = repairs_before.is_none_or(|n| self.repairs() > n);
+            if repaired && netns::exists(inst) && kernel_vs_model(&self.d).is_empty() {
                 break;
             }
             if Instant::now() > deadline {
                 panic!(
-                    "{inst} ({what}) not made again in 20 s: {:?}\n{}",
+                    "{inst} ({what}) not made again in 20 s: kernel vs model {:?}, its namespace exists: {}, ports {:?}\n{}",
                     kernel_vs_model(&self.d),
+                    netns::exists(inst),
+                    apply::router_ports(&self.d.namespace).map(|ps| ps.into_iter().filter(|p| p.instance_id == inst).map(|p| p.ifindex).collect::<Vec<_>>()),
                     self.d.log(self.d.starts())
                 );
             }
@@ -940,9 +956,9 @@ fn soak_random_actions_kills_and_deleted_interfaces_lose_nothing_acknowledged() 
     while Instant::now() < end && s.problems.len() < 20 {
         step += 1;
         let roll = s.rng.u32(0..1000);
-        if roll < 15 {
+        if roll < 8 {
             s.kill_at_rest();
-        } else if roll < 40 {
+        } else if roll < 25 {
             let n = s.rng.usize(0..ACCOUNTS.len());
             let mut r = s.request(n);
             // A change, so that the kill may cut something.
@@ -954,11 +970,12 @@ fn soak_random_actions_kills_and_deleted_interfaces_lose_nothing_acknowledged() 
             }
             let r = s.with_token(r);
             s.kill_mid_call(r);
-        } else if roll < 55 {
+        } else if roll < 35 {
             let since = Instant::now();
-            let (inst, old) = s.delete_interface(true);
-            s.wait_repaired(&inst, old, since, "deleted under the running daemon");
-        } else if roll < 90 {
+            let before = s.repairs();
+            let inst = s.delete_interface(true);
+            s.wait_repaired(&inst, Some(before), since, "deleted under the running daemon");
+        } else if roll < 60 {
             s.traffic();
         } else {
             let n = s.rng.usize(0..ACCOUNTS.len());
