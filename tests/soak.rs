@@ -161,6 +161,11 @@ fn strip(v: &Value) -> Value {
     }
 }
 
+/// The entries of route table `t`.
+fn route_entries(port: u16, a: Account, t: &str) -> Value {
+    read(port, a, "DescribeRouteEntryList", &[("RouteTableId", t), ("MaxResult", "100")])
+}
+
 /// What an account sees of its resources, read through the API: VPCs,
 /// vSwitches, groups with their rules, instances, route entries.
 type Snapshot = BTreeMap<String, Value>;
@@ -169,9 +174,8 @@ fn snapshot(port: u16, a: Account) -> Snapshot {
     let mut s = Snapshot::new();
     let vpcs = all_pages(port, a, "DescribeVpcs", ["Vpcs", "Vpc"]);
     for v in &vpcs {
-        if let Some(t) = v["RouteTableIds"]["RouteTableIds"][0].as_str().or(v["RouteTableId"].as_str()) {
-            let e = read(port, a, "DescribeRouteEntryList", &[("RouteTableId", t), ("MaxResult", "100")]);
-            s.insert(format!("routes {t}"), strip(&e));
+        for t in v["RouterTableIds"]["RouterTableIds"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+            s.insert(format!("routes {t}"), strip(&route_entries(port, a, t)));
         }
     }
     s.insert("vpcs".into(), strip(&Value::Array(vpcs)));
@@ -675,7 +679,9 @@ impl Soak {
                 o.vpcs.insert(id_of(v, "VpcId"), Vpc { net: *net, table: id_of(v, "RouteTableId") });
             }
             Intent::DeleteVpc(id) => {
-                o.vpcs.remove(id);
+                if let Some(v) = o.vpcs.remove(id) {
+                    o.routes.retain(|(t, _)| *t != v.table);
+                }
             }
             Intent::CreateVSwitch { vpc, third } => {
                 o.vswitches.insert(id_of(v, "VSwitchId"), VSwitch { vpc: vpc.clone(), third: *third });
@@ -792,7 +798,7 @@ impl Soak {
         let before = snapshot_all(self.port());
         let (port, a, action, params) = (self.port(), ACCOUNTS[r.account], r.action, r.params.clone());
         let t = std::thread::spawn(move || call(port, a, action, &params));
-        std::thread::sleep(Duration::from_micros(self.rng.u64(0..60_000)));
+        std::thread::sleep(Duration::from_micros(self.rng.u64(0..30_000)));
         self.d.kill9();
         self.f.kills_mid_call += 1;
         self.f.tried += 1;
@@ -953,7 +959,22 @@ impl Soak {
             let listed = |action: &str, path: [&str; 2], key: &str| -> BTreeSet<String> {
                 all_pages(port, *a, action, path).iter().map(|v| v[key].as_str().unwrap_or_default().to_string()).collect()
             };
+            // Custom route entries (table and destination) of its VPCs.
+            let routes: BTreeSet<String> = o
+                .vpcs
+                .values()
+                .flat_map(|v| {
+                    let e = route_entries(port, *a, &v.table);
+                    let entries = e["RouteEntrys"]["RouteEntry"].as_array().cloned().unwrap_or_default();
+                    entries
+                        .iter()
+                        .filter(|e| e["Type"] == "Custom")
+                        .map(|e| format!("{} {}", v.table, e["DestinationCidrBlock"].as_str().unwrap_or_default()))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
             let kinds = [
+                ("custom route entries", routes, o.routes.iter().map(|(t, d)| format!("{t} {d}")).collect()),
                 ("VPCs", listed("DescribeVpcs", ["Vpcs", "Vpc"], "VpcId"), o.vpcs.keys().cloned().collect::<BTreeSet<_>>()),
                 ("vSwitches", listed("DescribeVSwitches", ["VSwitches", "VSwitch"], "VSwitchId"), o.vswitches.keys().cloned().collect()),
                 (
