@@ -520,10 +520,10 @@ impl Soak {
                 req(action, params.into_iter().map(|(k, v)| (k.to_string(), v)).collect(), Intent::Invalid)
             }
             16..=23 => {
-                if o.vpcs.len() >= 6 {
-                    if let Some(v) = pick(rng, &own_vpcs) {
-                        return req("DeleteVpc", p(&[("VpcId", v)]), Intent::DeleteVpc(v.to_string()));
-                    }
+                if o.vpcs.len() >= 6
+                    && let Some(v) = pick(rng, &own_vpcs)
+                {
+                    return req("DeleteVpc", p(&[("VpcId", v)]), Intent::DeleteVpc(v.to_string()));
                 }
                 // 10.x.0.0/16 for some x of 10..=250 (may overlap: allowed).
                 let net = rng.u8(10..=250);
@@ -539,10 +539,10 @@ impl Soak {
             },
             28..=37 => {
                 let Some(v) = pick(rng, &vpcs) else { return req("DescribeVpcs", vec![], Intent::Other) };
-                if o.vswitches.len() >= 14 {
-                    if let Some(s) = pick(rng, &own_vsws) {
-                        return req("DeleteVSwitch", p(&[("VSwitchId", s)]), Intent::DeleteVSwitch(s.to_string()));
-                    }
+                if o.vswitches.len() >= 14
+                    && let Some(s) = pick(rng, &own_vsws)
+                {
+                    return req("DeleteVSwitch", p(&[("VSwitchId", s)]), Intent::DeleteVSwitch(s.to_string()));
                 }
                 let net = o.vpcs[*v].net;
                 // A third octet that may be taken (refused: overlapping).
@@ -610,14 +610,14 @@ impl Soak {
                 let Some(v) = pick(rng, &vpcs) else { return req("DescribeVpcs", vec![], Intent::Other) };
                 let table = o.vpcs[*v].table.clone();
                 let routes: Vec<&(String, String)> = o.routes.iter().filter(|(t, _)| *t == table).collect();
-                if rng.bool() {
-                    if let Some((t, dest)) = pick(rng, &routes) {
-                        return req(
-                            "DeleteRouteEntry",
-                            p(&[("RouteTableId", t), ("DestinationCidrBlock", dest)]),
-                            Intent::DeleteRoute { table: t.clone(), dest: dest.clone() },
-                        );
-                    }
+                if rng.bool()
+                    && let Some((t, dest)) = pick(rng, &routes)
+                {
+                    return req(
+                        "DeleteRouteEntry",
+                        p(&[("RouteTableId", t), ("DestinationCidrBlock", dest)]),
+                        Intent::DeleteRoute { table: t.clone(), dest: dest.clone() },
+                    );
                 }
                 let hops: Vec<&String> = o.instances.iter().filter(|(_, i)| i.vpc == **v).map(|(id, _)| id).collect();
                 let Some(hop) = pick(rng, &hops) else { return req("DescribeRouteTableList", vec![], Intent::Other) };
@@ -934,9 +934,9 @@ impl Soak {
             std::thread::sleep(Duration::from_millis(50));
         }
         // A fixture instance pings again.
-        for n in 0..ACCOUNTS.len() {
+        for (n, a) in ACCOUNTS.iter().enumerate() {
             if self.pinger(n) == inst || self.target(n) == inst {
-                let ip = Ipv4Addr::new(10, ACCOUNTS[n].net, 1, 20);
+                let ip = Ipv4Addr::new(10, a.net, 1, 20);
                 let pinger = self.pinger(n).to_string();
                 while ping_replies(&pinger, ip, 1) != 1 {
                     assert!(Instant::now() < deadline, "{inst} ({what}): account {n}'s pinger does not ping its target 20 s later");
@@ -1017,10 +1017,10 @@ impl Soak {
     /// the two router ports moved by at least as many frames) and another
     /// account's target (no reply, and that target's port sends nothing).
     fn traffic(&mut self) {
-        for n in 0..ACCOUNTS.len() {
+        for (n, a) in ACCOUNTS.iter().enumerate() {
             let pinger = self.pinger(n).to_string();
             let target = self.target(n).to_string();
-            let ip = Ipv4Addr::new(10, ACCOUNTS[n].net, 1, 20);
+            let ip = Ipv4Addr::new(10, a.net, 1, 20);
             let before = self.port_counters(n);
             let count = 3;
             let replies = ping_replies(&pinger, ip, count);
@@ -1119,7 +1119,7 @@ fn soak_random_actions_kills_and_deleted_interfaces_lose_nothing_acknowledged() 
             let r = s.with_token(r);
             s.send(&r);
         }
-        if step % 200 == 0 {
+        if step.is_multiple_of(200) {
             s.check_ids(&format!("step {step}"));
             s.check_kernel(&format!("step {step}"));
             eprintln!(
