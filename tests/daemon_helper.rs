@@ -1,6 +1,7 @@
 //! A `vpc daemon` process per test: unique namespace, socket, state
 //! directory and port; killed and purged on drop (also when the test panics).
 use std::{
+    collections::BTreeSet,
     net::TcpListener,
     path::PathBuf,
     process::{Child, Command, Output, Stdio},
@@ -8,7 +9,11 @@ use std::{
 };
 
 use serde_json::Value;
-use vpc_control::client::{Client, ClientError};
+use vpc_control::{
+    apply,
+    client::{Client, ClientError},
+    datapath, netns, topology,
+};
 
 use crate::unique;
 
@@ -129,6 +134,11 @@ impl Daemon {
     /// The state directory.
     pub fn state_dir(&self) -> PathBuf {
         self.dir.join("state")
+    }
+
+    /// How many times the daemon was started (the number of its latest log).
+    pub fn starts(&self) -> u32 {
+        self.starts
     }
 
     /// The log of the n-th start.
@@ -264,6 +274,88 @@ impl Drop for Daemon {
     }
 }
 
+/// Every instance the daemon lists (the administrator sees every
+/// account's): id -> private address.
+pub fn instances(d: &Daemon) -> Vec<(String, String)> {
+    let v = d.call("DescribeInstances", &[("RegionId", "cn-hangzhou"), ("PageSize", "100")]);
+    v["Instances"]["Instance"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no instances in {v}"))
+        .iter()
+        .map(|i| {
+            let id = i["InstanceId"].as_str().unwrap().to_string();
+            let ip = i["VpcAttributes"]["PrivateIpAddress"]["IpAddress"][0].as_str().unwrap_or_default().to_string();
+            (id, ip)
+        })
+        .collect()
+}
+
+/// What the kernel holds for the router of `d` that differs from its
+/// model (the instances it lists): empty when they agree.
+pub fn kernel_vs_model(d: &Daemon) -> Vec<String> {
+    let model: BTreeSet<String> = instances(d).into_iter().map(|(id, _)| id).collect();
+    let mut diff = Vec::new();
+    let links = netns::links(&d.namespace).unwrap_or_else(|e| panic!("{e}"));
+    let ports = apply::router_ports(&d.namespace).unwrap_or_else(|e| panic!("{e}"));
+    let port_owners: BTreeSet<String> = ports.iter().map(|p| p.instance_id.clone()).collect();
+    if port_owners != model || ports.len() != model.len() {
+        diff.push(format!("router ports {port_owners:?} (of {} ports), model {model:?}", ports.len()));
+    }
+    let eni_links: Vec<&str> =
+        links.iter().map(|l| l.ifname.as_str()).filter(|n| n.starts_with(topology::PORT_PREFIX)).collect();
+    if eni_links.len() != model.len() {
+        diff.push(format!("router namespace links {eni_links:?}, model {} instances", model.len()));
+    }
+    let claimed: BTreeSet<String> = apply::claimed_namespaces(&d.namespace).unwrap().into_iter().collect();
+    if claimed != model {
+        diff.push(format!("recorded instance namespaces {claimed:?}, model {model:?}"));
+    }
+    for c in claimed.union(&model) {
+        let want = model.contains(c);
+        if netns::exists(c) != want {
+            diff.push(format!("namespace {c} exists: {}, in the model: {want}", !want));
+        }
+    }
+    // Link pins: one per port (tc mode) and the uplink's.
+    let pins: BTreeSet<String> = std::fs::read_dir(datapath::pin_dir(&d.namespace).join("links"))
+        .map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    let mut want_pins: BTreeSet<String> = ports.iter().map(|p| format!("{}-{}-router-tc", p.name, p.ifindex)).collect();
+    if let Some(up) = links.iter().find(|l| l.ifname == topology::UPLINK_IFNAME) {
+        want_pins.insert(format!("{}-{}-router-tc", up.ifname, up.ifindex));
+    }
+    if pins != want_pins {
+        diff.push(format!("link pins {pins:?}, want {want_pins:?}"));
+    }
+    // The port map: one ENI per instance (and the uplink).
+    let dp = datapath::Datapath::load(Some(&d.namespace)).expect("loading the pinned maps");
+    let maps = dp.read().expect("reading the maps");
+    let enis = maps.eni_by_port.values().filter(|e| e.flags & vpc_common::ENI_FLAG_UPLINK == 0).count();
+    if enis != model.len() {
+        diff.push(format!("{enis} ENIs in the port map, model {} instances", model.len()));
+    }
+    diff
+}
+
+/// Waits (the kernel tears a deleted namespace's veths down a little
+/// later) until the kernel matches the model, else panics with the diff.
+pub fn assert_kernel_is_model(d: &Daemon, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let diff = kernel_vs_model(d);
+        if diff.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: the kernel is not the model:\n{}\nlog:\n{}",
+            diff.join("\n"),
+            d.log(d.starts())
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Sends raw bytes to a stream and reads the HTTP answer: (status, JSON body
 /// or Null).
 pub fn exchange<S: std::io::Read + std::io::Write>(mut s: S, request: &[u8]) -> (u16, Value) {
@@ -324,8 +416,17 @@ pub fn connect_from(source: std::net::Ipv4Addr, port: u16) -> std::io::Result<st
 
 /// [`http_call`] from the source address `source`.
 pub fn http_call_from(d: &Daemon, source: std::net::Ipv4Addr, action: &str, params: &[(&str, &str)], signing: Option<Signing>) -> (u16, Value) {
+    let req = http_request(d.port, action, params, signing);
+    let s = connect_from(source, d.port).expect("connecting over HTTP");
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    exchange(s, &req)
+}
+
+/// The bytes of a call over HTTP as the SDKs make it to the daemon on
+/// `port` (see [`http_call`]).
+fn http_request(port: u16, action: &str, params: &[(&str, &str)], signing: Option<Signing>) -> Vec<u8> {
     use vpc_control::api::signature::{AccessKey, canonical_query_string, sign, sign_with_nonce};
-    let host = format!("127.0.0.1:{}", d.port);
+    let host = format!("127.0.0.1:{port}");
     let query = canonical_query_string(params);
     // The version of the product serving the action, as an SDK sends it.
     let version = vpc_control::service::resolve(None, action).map(|a| a.product.version()).unwrap_or("2016-04-28");
@@ -343,9 +444,27 @@ pub fn http_call_from(d: &Daemon, source: std::net::Ipv4Addr, action: &str, para
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("content-length: 0\r\nconnection: close\r\n\r\n");
-    let s = connect_from(source, d.port).expect("connecting over HTTP");
-    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
-    exchange(s, req.as_bytes())
+    req.into_bytes()
+}
+
+/// [`http_call`] to the daemon on `port` as a client sees a call that a
+/// dying daemon may cut: an error when the connection is refused or reset,
+/// or closed before a whole JSON answer came.
+pub fn try_http_call(port: u16, action: &str, params: &[(&str, &str)], signing: Option<Signing>) -> std::io::Result<(u16, Value)> {
+    use std::io::{Read, Write};
+    let req = http_request(port, action, params, signing);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.write_all(&req)?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    match (status, serde_json::from_str(body)) {
+        (100..=599, Ok(v)) => Ok((status, v)),
+        _ => Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("no whole answer: {text:?}"))),
+    }
 }
 
 /// The Python of the virtualenv holding the provider's official SDKs

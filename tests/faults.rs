@@ -12,7 +12,7 @@ use std::{
 };
 
 use serde_json::Value;
-use vpc_control::{apply, datapath, netns, topology};
+use vpc_control::{apply, netns, topology};
 use vpc_tests::*;
 
 const LAB: &str = include_str!("../vpc-control/examples/lab.toml");
@@ -33,92 +33,6 @@ fn lab(d: &Daemon) -> ([String; 3], String) {
     ([id("web"), id("app"), id("db")], vsw)
 }
 
-/// Every instance the daemon lists: id -> private address.
-fn instances(d: &Daemon) -> Vec<(String, String)> {
-    let v = d.call("DescribeInstances", &[R, ("PageSize", "100")]);
-    v["Instances"]["Instance"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no instances in {v}"))
-        .iter()
-        .map(|i| {
-            let id = i["InstanceId"].as_str().unwrap().to_string();
-            let ip = i["VpcAttributes"]["PrivateIpAddress"]["IpAddress"][0].as_str().unwrap_or_default().to_string();
-            (id, ip)
-        })
-        .collect()
-}
-
-/// What the kernel holds for the router of `d` that differs from its
-/// model (the instances it lists): empty when they agree.
-fn kernel_vs_model(d: &Daemon) -> Vec<String> {
-    let model: BTreeSet<String> = instances(d).into_iter().map(|(id, _)| id).collect();
-    let mut diff = Vec::new();
-    let links = netns::links(&d.namespace).unwrap_or_else(|e| panic!("{e}"));
-    let ports = apply::router_ports(&d.namespace).unwrap_or_else(|e| panic!("{e}"));
-    let port_owners: BTreeSet<String> = ports.iter().map(|p| p.instance_id.clone()).collect();
-    if port_owners != model || ports.len() != model.len() {
-        diff.push(format!("router ports {port_owners:?} (of {} ports), model {model:?}", ports.len()));
-    }
-    let eni_links: Vec<&str> =
-        links.iter().map(|l| l.ifname.as_str()).filter(|n| n.starts_with(topology::PORT_PREFIX)).collect();
-    if eni_links.len() != model.len() {
-        diff.push(format!("router namespace links {eni_links:?}, model {} instances", model.len()));
-    }
-    let claimed: BTreeSet<String> = apply::claimed_namespaces(&d.namespace).unwrap().into_iter().collect();
-    if claimed != model {
-        diff.push(format!("recorded instance namespaces {claimed:?}, model {model:?}"));
-    }
-    for c in claimed.union(&model) {
-        let want = model.contains(c);
-        if netns::exists(c) != want {
-            diff.push(format!("namespace {c} exists: {}, in the model: {want}", !want));
-        }
-    }
-    // Link pins: one per port (tc mode) and the uplink's.
-    let pins: BTreeSet<String> = std::fs::read_dir(datapath::pin_dir(&d.namespace).join("links"))
-        .map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-        .unwrap_or_default();
-    let mut want_pins: BTreeSet<String> = ports.iter().map(|p| format!("{}-{}-router-tc", p.name, p.ifindex)).collect();
-    if let Some(up) = links.iter().find(|l| l.ifname == topology::UPLINK_IFNAME) {
-        want_pins.insert(format!("{}-{}-router-tc", up.ifname, up.ifindex));
-    }
-    if pins != want_pins {
-        diff.push(format!("link pins {pins:?}, want {want_pins:?}"));
-    }
-    // The port map: one ENI per instance (and the uplink).
-    let dp = datapath::Datapath::load(Some(&d.namespace)).expect("loading the pinned maps");
-    let maps = dp.read().expect("reading the maps");
-    let enis = maps.eni_by_port.values().filter(|e| e.flags & vpc_common::ENI_FLAG_UPLINK == 0).count();
-    if enis != model.len() {
-        diff.push(format!("{enis} ENIs in the port map, model {} instances", model.len()));
-    }
-    diff
-}
-
-/// Waits (the kernel tears a deleted namespace's veths down a little
-/// later) until the kernel matches the model, else panics with the diff.
-fn assert_kernel_is_model(d: &Daemon, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let diff = kernel_vs_model(d);
-        if diff.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: the kernel is not the model:\n{}\nlog:\n{}",
-            diff.join("\n"),
-            d.log(d_starts(d))
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The number of the daemon's latest start (its log's number).
-fn d_starts(d: &Daemon) -> u32 {
-    (1..).take_while(|n| d.dir.join(format!("daemon-{n}.log")).exists()).last().unwrap_or(1)
-}
-
 /// Restarts `d` with the fault hook set to `step` and runs `call`: true if
 /// the daemon died at the step (checked in its log), false if the call
 /// passed without reaching it. Either way `d` is running again, without
@@ -127,7 +41,7 @@ fn killed_at(d: &mut Daemon, step: &str, call: impl FnOnce(&Daemon) -> bool) -> 
     d.kill9();
     d.spawn(&[(apply::fault::ENV, step)]);
     let passed = call(d);
-    let log = d.log(d_starts(d));
+    let log = d.log(d.starts());
     let killed = log.contains(&format!("killed at {step}"));
     assert!(passed != killed, "{step}: the call passed: {passed}, the daemon died there: {killed}\n{log}");
     d.kill9();

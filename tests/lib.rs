@@ -112,7 +112,7 @@ pub fn ping(ns: &str, dst: Ipv4Addr, count: u32) -> bool {
 }
 
 /// Pings `count` times from `ns` to `dst` (0.1 s apart); the replies
-/// received.
+/// received (none when `ns` has no route to `dst` yet).
 pub fn ping_replies(ns: &str, dst: Ipv4Addr, count: u32) -> u32 {
     match replies(ns, dst, count) {
         (Some(n), _) => n,

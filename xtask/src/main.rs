@@ -50,6 +50,22 @@ enum Cmd {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Set up, then run the soak (tests/soak.rs): minutes of random actions
+    /// from three accounts through the signed API (valid, malformed, naming
+    /// another account's ids) with pings in and across VPCs, kill -9 of the
+    /// daemon at rest and mid-call, instance namespaces, router ports and
+    /// eth0s deleted behind its back; ends with model, store and kernel
+    /// equal, nothing acknowledged lost, counters reconciled, and prints its
+    /// figures. Needs root.
+    Soak {
+        /// How long the random actions run, in minutes.
+        #[arg(long, default_value_t = 5.0)]
+        minutes: f64,
+        /// Seed of the random choices (printed, to replay a failure);
+        /// random by default.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Benchmarks: the pipeline (our router against Linux forwarding,
     /// nftables and the kernel FIB, packets per second), ns per stage and
     /// cost curves (BPF_PROG_TEST_RUN), the control plane through the API.
@@ -301,11 +317,30 @@ fn fuzz(cases: u64, seed: Option<u64>) -> Result<()> {
     run(&mut c)
 }
 
+/// The soak in the debug profile: the build `test` makes, and the daemon
+/// under soak keeps its debug assertions and overflow checks.
+fn soak(minutes: f64, seed: Option<u64>) -> Result<()> {
+    require_root("cargo xtask soak")?;
+    setup()?;
+    // The soak starts the `vpc` binary beside its executable.
+    run(cargo().args(["build", "--package", "vpc-control", "--bin", "vpc"]))?;
+    let mut c = cargo();
+    c.args(["test", "--package", "vpc-tests", "--test", "soak", "--", "--nocapture"]);
+    c.env("SOAK_MINUTES", minutes.to_string());
+    if let Some(seed) = seed {
+        c.env("SOAK_SEED", seed.to_string());
+    }
+    run(&mut c)
+}
+
 fn test(args: &[String]) -> Result<()> {
     require_root("cargo xtask test")?;
     setup()?;
     // The daemon tests run the `vpc` binary beside the test executables.
     run(cargo().args(["build", "--package", "vpc-control", "--bin", "vpc"]))?;
+    // The soak (`test = false`: `cargo xtask soak` runs it) is built, so that
+    // it cannot rot.
+    run(cargo().args(["test", "--package", "vpc-tests", "--test", "soak", "--no-run"]))?;
     run(cargo().args(["test", "--workspace", "--exclude", "xtask", "--no-fail-fast"]).args(args))?;
     if args.is_empty() {
         // The benchmarks with tiny counts, so they cannot rot.
@@ -510,5 +545,6 @@ fn main() -> Result<()> {
             lab_down(None)
         }
         Cmd::Fuzz { cases, seed } => fuzz(cases, seed),
+        Cmd::Soak { minutes, seed } => soak(minutes, seed),
     }
 }
