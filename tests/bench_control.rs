@@ -109,7 +109,7 @@ struct Lab {
 fn lab(d: &Daemon) -> Lab {
     let c = d.client();
     let vpc = call(&c, "CreateVpc", &[R, ("CidrBlock", "10.0.0.0/16")])["VpcId"].as_str().unwrap().to_string();
-    let vsw = call(&c, "CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "10.0.1.0/24")])["VSwitchId"]
+    let vsw = call(&c, "CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.1.0/24")])["VSwitchId"]
         .as_str()
         .unwrap()
         .to_string();

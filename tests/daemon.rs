@@ -311,7 +311,7 @@ fn vpc_3_kill_9_and_restart_keep_state_and_lose_no_ping() {
 fn parallel_clients_never_tear_state_or_maps() {
     let d = Daemon::start();
     let vpc = d.call("CreateVpc", &[R, ("CidrBlock", "10.8.0.0/16")])["VpcId"].as_str().unwrap().to_string();
-    let vsw = d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "a"), ("CidrBlock", "10.8.1.0/24")])["VSwitchId"]
+    let vsw = d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.8.1.0/24")])["VSwitchId"]
         .as_str()
         .unwrap()
         .to_string();
@@ -371,7 +371,7 @@ fn parallel_clients_never_tear_state_or_maps() {
 fn bad_requests_get_cloud_errors_and_change_nothing() {
     let mut d = Daemon::start();
     let vpc = d.call("CreateVpc", &[R, ("CidrBlock", "10.9.0.0/16")])["VpcId"].as_str().unwrap().to_string();
-    d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "a"), ("CidrBlock", "10.9.1.0/24")]);
+    d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.9.1.0/24")]);
     let before = snapshot(&d);
 
     let code = |e: vpc_control::client::ClientError| e.code().to_string();
@@ -490,7 +490,7 @@ fn gauge(text: &str, name: &str) -> Option<u64> {
 fn sg_1_the_daemon_sweeps_idle_connections_and_reports_table_use() {
     let d = Daemon::start();
     let vpc = id_of(&d.call("CreateVpc", &[R, ("CidrBlock", "10.0.0.0/16")]), &["VpcId"]);
-    let vsw = id_of(&d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "a"), ("CidrBlock", "10.0.1.0/24")]), &["VSwitchId"]);
+    let vsw = id_of(&d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.1.0/24")]), &["VSwitchId"]);
     let sg = id_of(&d.call("CreateSecurityGroup", &[R, ("VpcId", &vpc), ("SecurityGroupName", "icmp")]), &["SecurityGroupId"]);
     d.call("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg),
         ("Permissions.1.IpProtocol", "ICMP"), ("Permissions.1.PortRange", "-1/-1"), ("Permissions.1.SourceCidrIp", "10.0.0.0/16")]);
@@ -536,8 +536,8 @@ fn sg_5_example_rules_allow_exactly_that_and_revoking_cuts_a_live_flow() {
     use std::io::{Read, Write};
     let d = Daemon::start();
     let vpc = id_of(&d.call("CreateVpc", &[R, ("CidrBlock", "10.0.0.0/16")]), &["VpcId"]);
-    let vsw_a = id_of(&d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "a"), ("CidrBlock", "10.0.1.0/24")]), &["VSwitchId"]);
-    let vsw_b = id_of(&d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "b"), ("CidrBlock", "10.0.2.0/24")]), &["VSwitchId"]);
+    let vsw_a = id_of(&d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.1.0/24")]), &["VSwitchId"]);
+    let vsw_b = id_of(&d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-b"), ("CidrBlock", "10.0.2.0/24")]), &["VSwitchId"]);
     let web = id_of(&d.call("CreateSecurityGroup", &[R, ("VpcId", &vpc), ("SecurityGroupName", "web")]), &["SecurityGroupId"]);
     let client_sg = id_of(&d.call("CreateSecurityGroup", &[R, ("VpcId", &vpc), ("SecurityGroupName", "client")]), &["SecurityGroupId"]);
     // SG-5's example: ICMP in, TCP 22 in, TCP 80 and 443 in.
@@ -804,7 +804,7 @@ fn instance_namespaces_left_half_made_are_removed_at_start_and_by_purge() {
 fn hardening_bad_input_over_http_gets_the_clouds_errors_and_changes_nothing() {
     let mut d = Daemon::start_with_env(true, &[("VPC_QUOTAS", "vpcs_per_region=1")]);
     let vpc = d.call("CreateVpc", &[R, ("CidrBlock", "10.9.0.0/16")])["VpcId"].as_str().unwrap().to_string();
-    let vsw = d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "10.9.1.0/24")])["VSwitchId"]
+    let vsw = d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.9.1.0/24")])["VSwitchId"]
         .as_str()
         .unwrap()
         .to_string();
@@ -831,10 +831,10 @@ fn hardening_bad_input_over_http_gets_the_clouds_errors_and_changes_nothing() {
         ("ModifySecurityGroupAttribute", vec![R, ("SecurityGroupId", &sg), ("SecurityGroupName", "9lives")], 400, "InvalidSecurityGroupName.Malformed"),
         ("RunInstances", vec![R, ("VSwitchId", &vsw), ("InstanceName", &name300)], 400, "InvalidInstanceName.Malformed"),
         ("CreateVSwitch", vec![R, ("VpcId", &vpc), ("ZoneId", &name300), ("CidrBlock", "10.9.2.0/24")], 404, "InvalidZoneId.NotFound"),
-        ("CreateVSwitch", vec![("RegionId", "xx-nowhere-1"), ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "10.9.2.0/24")], 404, "InvalidRegionId.NotFound"),
+        ("CreateVSwitch", vec![("RegionId", "xx-nowhere-1"), ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.9.2.0/24")], 404, "InvalidRegionId.NotFound"),
         ("DescribeVpcs", vec![("RegionId", &name300)], 404, "InvalidRegionId.NotFound"),
-        ("CreateVSwitch", vec![R, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "10.9.2.0/24"), ("ClientToken", &name300)], 400, "InvalidParameter"),
-        ("CreateVSwitch", vec![R, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "010.9.2.0/24")], 400, "InvalidCidrBlock.Malformed"),
+        ("CreateVSwitch", vec![R, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.9.2.0/24"), ("ClientToken", &name300)], 400, "InvalidParameter"),
+        ("CreateVSwitch", vec![R, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "010.9.2.0/24")], 400, "InvalidCidrBlock.Malformed"),
         ("ModifyVpcAttribute", vec![R, ("VpcId", &vpc), ("CidrBlock", "127.0.0.0/16")], 400, "InvalidCidrBlock.Malformed"),
         ("ModifyVpcAttribute", vec![R, ("VpcId", &vpc), ("CidrBlock", "169.254.0.0/16")], 400, "InvalidCidrBlock.Malformed"),
         ("AuthorizeSecurityGroup", vec![R, ("SecurityGroupId", &sg), ("Permissions.01.IpProtocol", "ICMP"), ("Permissions.01.PortRange", "-1/-1"),

@@ -40,8 +40,8 @@ fn dropped(d: &Daemon, reason: &str) -> u64 {
 fn vpc(d: &Daemon) -> (String, String, String, String) {
     let v = d.call("CreateVpc", &[R, ("CidrBlock", "10.0.0.0/16")]);
     let (vpc, table) = (s(&v, &["VpcId"]), s(&v, &["RouteTableId"]));
-    let a = s(&d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "10.0.1.0/24")]), &["VSwitchId"]);
-    let b = s(&d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "10.0.2.0/24")]), &["VSwitchId"]);
+    let a = s(&d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.1.0/24")]), &["VSwitchId"]);
+    let b = s(&d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.2.0/24")]), &["VSwitchId"]);
     (vpc, a, b, table)
 }
 

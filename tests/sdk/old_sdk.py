@@ -47,8 +47,8 @@ from aliyunsdkecs.request.v20140526.DescribeSecurityGroupsRequest import Describ
 from aliyunsdkecs.request.v20140526.RunInstancesRequest import RunInstancesRequest  # noqa: E402
 
 LAB_VSWITCHES = {  # name -> (cidr, zone)
-    "left": ("10.0.1.0/24", "lab-a"),
-    "right": ("10.0.2.0/24", "lab-b"),
+    "left": ("10.0.1.0/24", "cn-hangzhou-a"),
+    "right": ("10.0.2.0/24", "cn-hangzhou-b"),
 }
 LAB_INSTANCES = {  # name -> (vswitch name, private ip)
     "left": ("left", "10.0.1.10"),

@@ -44,8 +44,8 @@ conformance.install()
 
 LAB_VPC_NAME = "lab"
 LAB_VSWITCHES = {  # name -> (cidr, zone)
-    "web": ("10.0.1.0/24", "lab-a"),
-    "app": ("10.0.2.0/24", "lab-b"),
+    "web": ("10.0.1.0/24", "cn-hangzhou-a"),
+    "app": ("10.0.2.0/24", "cn-hangzhou-b"),
 }
 LAB_INSTANCES = {  # name -> (vswitch name, private ip)
     "web": ("web", "10.0.1.10"),
@@ -335,7 +335,7 @@ def cmd_error_codes(_args):
 
 SGACL_VPC_CIDR = "10.9.0.0/16"
 SGACL_VSW_CIDR = "10.9.1.0/24"
-SGACL_ZONE = "lab-a"
+SGACL_ZONE = "cn-hangzhou-a"
 
 
 def _raw(resp):
@@ -597,7 +597,7 @@ def _sg_acl(vpc, ecs, rt, state):
 # nat / nat-teardown: an internet NAT gateway with one SNAT entry
 
 IGW_VPC_CIDR = "10.0.0.0/16"
-IGW_ZONE = "lab-a"
+IGW_ZONE = "cn-hangzhou-a"
 IGW_VSWITCHES = {"vsw1": "10.0.1.0/24", "vsw2": "10.0.2.0/24"}
 IGW_INSTANCES = {  # name -> (vswitch, private ip, gets an EIP)
     "a": ("vsw1", "10.0.1.10", True),

@@ -601,13 +601,13 @@ mod tests {
         name = "web"
         vpc = "lab"
         cidr_block = "10.0.1.0/24"
-        zone_id = "a"
+        zone_id = "cn-hangzhou-a"
         route_table = "via-fw"
         [[vswitch]]
         name = "app"
         vpc = "lab"
         cidr_block = "10.0.2.0/24"
-        zone_id = "b"
+        zone_id = "cn-hangzhou-b"
         [[route_table]]
         name = "via-fw"
         vpc = "lab"

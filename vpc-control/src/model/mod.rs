@@ -494,7 +494,7 @@ pub struct VSwitch {
 }
 
 fn default_zone() -> String {
-    "lab-a".to_string()
+    "cn-hangzhou-a".to_string()
 }
 
 /// AssociateType of a route table.

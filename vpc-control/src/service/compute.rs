@@ -1794,7 +1794,7 @@ mod tests {
         let (_, vsw) = s.vpc_with_vswitch();
         let r = s.ok(
             "RunInstances",
-            &[R, ("VSwitchId", &vsw), ("ZoneId", "lab-a"), ("ImageId", "ubuntu_22"), ("InstanceType", "ecs.g7.large"),
+            &[R, ("VSwitchId", &vsw), ("ZoneId", "cn-hangzhou-a"), ("ImageId", "ubuntu_22"), ("InstanceType", "ecs.g7.large"),
               ("InstanceName", "web"), ("HostName", "web-1"), ("Description", "front"), ("Tag.1.Key", "env"),
               ("Tag.1.Value", "lab"), ("InternetChargeType", "PayByBandwidth"), ("InternetMaxBandwidthIn", "50"),
               ("IoOptimized", "optimized"), ("SpotStrategy", "NoSpot"), ("InstanceChargeType", "PostPaid"),
@@ -1868,7 +1868,7 @@ mod tests {
         let mut s = Scratch::new();
         let (vpc, _) = s.vpc_with_vswitch();
         // A /29: 8 addresses, the first and the last three reserved: 4 free.
-        let small = s.ok("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "10.0.9.0/29")])["VSwitchId"]
+        let small = s.ok("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.9.0/29")])["VSwitchId"]
             .as_str()
             .unwrap()
             .to_string();
@@ -1912,7 +1912,7 @@ mod tests {
         assert_eq!(find(&mut s, &[("SecurityGroupId", &sg)]), [b.as_str()]);
         assert_eq!(find(&mut s, &[("ImageId", "img")]), [b.as_str()]);
         assert_eq!(find(&mut s, &[("PrivateIpAddresses", "[\"10.0.1.1\"]")]), [a.as_str()]);
-        assert_eq!(find(&mut s, &[("VSwitchId", &vsw), ("ZoneId", "lab-a"), ("Status", "Running")]).len(), 2);
+        assert_eq!(find(&mut s, &[("VSwitchId", &vsw), ("ZoneId", "cn-hangzhou-a"), ("Status", "Running")]).len(), 2);
         assert_eq!(find(&mut s, &[("Status", "Stopped")]).len(), 0);
         assert_eq!(find(&mut s, &[("InstanceChargeType", "PostPaid")]).len(), 2);
         assert_eq!(find(&mut s, &[("InstanceChargeType", "PrePaid")]).len(), 0);

@@ -738,9 +738,9 @@ mod tests {
     fn setup(s: &mut Scratch) -> (String, String, String, String) {
         let v = s.ok("CreateVpc", &[R, ("CidrBlock", "10.0.0.0/16")]);
         let (vpc, table) = (v["VpcId"].as_str().unwrap().to_string(), v["RouteTableId"].as_str().unwrap().to_string());
-        let vsw = s.ok("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "a"), ("CidrBlock", "10.0.1.0/24")]);
+        let vsw = s.ok("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.1.0/24")]);
         let vsw = vsw["VSwitchId"].as_str().unwrap().to_string();
-        s.ok("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "a"), ("CidrBlock", "10.0.2.0/24")]);
+        s.ok("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.2.0/24")]);
         let i = s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("ImageId", "i"), ("InstanceType", "t")]);
         (vpc, table, vsw, i["InstanceIdSets"]["InstanceIdSet"][0].as_str().unwrap().to_string())
     }
@@ -930,7 +930,7 @@ mod tests {
     fn gateway_route_entries_page_in_cidr_order() {
         let mut s = Scratch::new();
         let (vpc, _, _, _) = setup(&mut s);
-        s.ok("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "a"), ("CidrBlock", "10.0.0.0/24")]);
+        s.ok("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.0.0/24")]);
         let gwt = s.ok("CreateRouteTable", &[R, ("VpcId", &vpc), ("AssociateType", "Gateway")])["RouteTableId"].as_str().unwrap().to_string();
         let mut seen = Vec::new();
         let mut token = String::new();

@@ -353,8 +353,8 @@ pub struct Draft<'a> {
     pub region_id: &'a str,
     /// The call's common parameters.
     pub common: Common,
-    /// The zones the operator named (`vpc daemon --zone`; empty: none
-    /// named, any ZoneId is taken).
+    /// The zones the operator named (`vpc daemon --zone`; empty: the
+    /// region's defaults, `<region>-a` and `<region>-b`).
     named_zones: &'a [String],
     /// The address this API is served at, for DescribeRegions' answers
     /// (empty: not known).
@@ -454,19 +454,20 @@ impl Draft<'_> {
             })
     }
 
-    /// A new resource's ZoneId: when the operator named the zones
-    /// (`vpc daemon --zone`), it must be one of them in the daemon's region
-    /// (`InvalidZoneId.NotFound`); otherwise any well-formed zone name is
-    /// taken (a lab names its zones as it likes: 1 to 64 letters, digits
-    /// and `-`, else `InvalidZoneId.NotFound` too).
+    /// A new resource's ZoneId: one of the zones of the daemon's region,
+    /// as DescribeZones lists them: those the operator named (`vpc daemon
+    /// --zone`), by default `<region>-a` and `<region>-b`; a zone a stored
+    /// vSwitch already uses stays usable. Else `InvalidZoneId.NotFound`.
     pub fn check_zone(&self, zone: &str) -> Result<(), ApiError> {
         input::check_zone_id(zone)?;
-        if self.named_zones.is_empty() || self.region() != self.region_id || self.named_zones.iter().any(|z| z == zone) {
+        let zones = if self.named_zones.is_empty() { default_zones(self.region_id) } else { self.named_zones.to_vec() };
+        let in_use = || self.model.vswitches.iter().any(|v| v.zone_id == zone && v.meta.region_id == self.region_id);
+        if zones.iter().any(|z| z == zone) || in_use() {
             return Ok(());
         }
         Err(ApiError::not_found(
             "InvalidZoneId.NotFound",
-            format!("The specified zone {zone:?} does not exist in region {}; zones: {:?}.", self.region_id, self.named_zones),
+            format!("The specified zone {zone:?} does not exist in region {}; zones: {zones:?}.", self.region_id),
         ))
     }
 
@@ -903,7 +904,7 @@ pub(crate) mod tests {
         pub fn vpc_with_vswitch(&mut self) -> (String, String) {
             let vpc = self.ok("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16"), ("VpcName", "lab")]);
             let vpc_id = vpc["VpcId"].as_str().unwrap().to_string();
-            let vsw = self.ok("CreateVSwitch", &[("VpcId", &vpc_id), ("ZoneId", "lab-a"), ("CidrBlock", "10.0.1.0/24")]);
+            let vsw = self.ok("CreateVSwitch", &[("VpcId", &vpc_id), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.1.0/24")]);
             (vpc_id, vsw["VSwitchId"].as_str().unwrap().to_string())
         }
     }
@@ -985,8 +986,10 @@ pub(crate) mod tests {
     fn vpc_1_a_vswitchs_zone_must_be_a_configured_one() {
         let mut s = Scratch::new();
         let vpc = s.ok("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16")])["VpcId"].as_str().unwrap().to_string();
-        // Zones not named by the operator: a lab names them as it likes.
-        s.ok("CreateVSwitch", &[("RegionId", "cn-hangzhou"), ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "10.0.1.0/24")]);
+        // Zones not named by the operator: the region's defaults only.
+        let e = s.err("CreateVSwitch", &[("RegionId", "cn-hangzhou"), ("VpcId", &vpc), ("ZoneId", "us-west-1z"), ("CidrBlock", "10.0.1.0/24")]);
+        assert_eq!((e.status, e.code.as_str()), (404, "InvalidZoneId.NotFound"));
+        s.ok("CreateVSwitch", &[("RegionId", "cn-hangzhou"), ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.1.0/24")]);
         s.service.set_zones(vec!["cn-hangzhou-h".into(), "cn-hangzhou-i".into()]);
         let e = s.err("CreateVSwitch", &[("RegionId", "cn-hangzhou"), ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-x"), ("CidrBlock", "10.0.2.0/24")]);
         assert_eq!((e.status, e.code.as_str()), (404, "InvalidZoneId.NotFound"));
@@ -1110,7 +1113,7 @@ pub(crate) mod tests {
             ("CreateVSwitch", vec![r, ("VpcId", &vpc), ("ZoneId", &name300), ("CidrBlock", "10.0.2.0/24")], 404, "InvalidZoneId.NotFound"),
             ("CreateVSwitch", vec![r, ("VpcId", &vpc), ("ZoneId", "lab a"), ("CidrBlock", "10.0.2.0/24")], 404, "InvalidZoneId.NotFound"),
             ("CreateVpc", vec![r, ("CidrBlock", "010.0.0.0/16")], 400, "InvalidCidrBlock.Malformed"),
-            ("CreateVSwitch", vec![r, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "10.0.02.0/24")], 400, "InvalidCidrBlock.Malformed"),
+            ("CreateVSwitch", vec![r, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.02.0/24")], 400, "InvalidCidrBlock.Malformed"),
         ];
         let mut cases = cases.to_vec();
         for reserved in ["127.0.0.0/16", "169.254.0.0/16", "0.0.0.0/8", "224.0.0.0/16", "240.0.0.0/16"] {
@@ -1180,8 +1183,8 @@ pub(crate) mod tests {
         // what exists but refuses more.
         s.service.set_quotas(quota::Quotas::default().with_settings(&["vpcs_per_region=12", "vswitches_per_vpc=1"]).unwrap());
         s.ok("CreateVpc", &[r, ("CidrBlock", "10.10.0.0/16")]);
-        s.ok("CreateVSwitch", &[r, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "10.0.1.0/24")]);
-        let e = s.err("CreateVSwitch", &[r, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "10.0.2.0/24")]);
+        s.ok("CreateVSwitch", &[r, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.1.0/24")]);
+        let e = s.err("CreateVSwitch", &[r, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.2.0/24")]);
         assert_eq!((e.status, e.code.as_str()), (400, "QuotaExceeded.VSwitch"), "{e:?}");
         s.service.set_quotas(quota::Quotas::default().with_settings(&["rules_per_security_group=10"]).unwrap());
         s.ok("RevokeSecurityGroup", &[r, ("SecurityGroupId", &sg), ("IpProtocol", "TCP"), ("PortRange", "1000/1000"), ("SourceCidrIp", "10.0.0.0/8")]);
@@ -1203,7 +1206,7 @@ pub(crate) mod tests {
         for n in 0..10 {
             let v = s.ok("CreateVpc", &[r, ("CidrBlock", &format!("10.{n}.0.0/16")), ("VpcName", &name), ("Description", &desc)]);
             let vpc = v["VpcId"].as_str().unwrap().to_string();
-            s.ok("CreateVSwitch", &[r, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", &format!("10.{n}.1.0/24")),
+            s.ok("CreateVSwitch", &[r, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", &format!("10.{n}.1.0/24")),
                 ("VSwitchName", &name), ("Description", &desc)]);
             s.ok("CreateSecurityGroup", &[r, ("VpcId", &vpc), ("SecurityGroupName", &name), ("Description", &desc)]);
         }

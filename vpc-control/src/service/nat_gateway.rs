@@ -804,8 +804,8 @@ mod tests {
         assert_eq!(g["Tags"]["Tag"], serde_json::json!([{"TagKey": "env", "TagValue": "lab"}]));
         assert_eq!(g["SnatTableIds"]["SnatTableId"], tagged["SnatTableIds"]["SnatTableId"]);
         assert_eq!(s.ok("DescribeNatGateways", &[R, ("Tag.1.Key", "env")])["TotalCount"], 2);
-        assert_eq!(s.ok("DescribeNatGateways", &[R, ("ZoneId", "lab-a")])["TotalCount"], 2);
-        assert_eq!(s.ok("DescribeNatGateways", &[R, ("ZoneId", "lab-b")])["TotalCount"], 0);
+        assert_eq!(s.ok("DescribeNatGateways", &[R, ("ZoneId", "cn-hangzhou-a")])["TotalCount"], 2);
+        assert_eq!(s.ok("DescribeNatGateways", &[R, ("ZoneId", "cn-hangzhou-b")])["TotalCount"], 0);
         assert_eq!(s.ok("DescribeNatGateways", &[R, ("Spec", "Small")])["TotalCount"], 0, "LCU-metered: no spec");
         assert_eq!(s.ok("DescribeNatGateways", &[R, ("InstanceChargeType", "PrePaid")])["TotalCount"], 0);
         assert_eq!(s.ok("DescribeNatGateways", &[R, ("InstanceChargeType", "PostPaid")])["TotalCount"], 2);

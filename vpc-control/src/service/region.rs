@@ -384,9 +384,10 @@ mod tests {
         let v = call(&mut s, Product::Vpc, "DescribeZones", &[r, ("AcceptLanguage", "en-us")]).unwrap();
         assert_eq!(ids(&v), ["cn-hangzhou-a", "cn-hangzhou-b"]);
         assert_eq!(v["Zones"]["Zone"][0], json!({"ZoneId": "cn-hangzhou-a", "LocalName": "China (Hangzhou) Zone A", "ZoneType": "AvailabilityZone"}));
-        s.vpc_with_vswitch();
         s.service.set_zones(vec!["lab-a".into(), "lab-b".into()]);
         assert_eq!(s.service.zones(), ["lab-a", "lab-b"]);
+        let vpc = s.ok("CreateVpc", &[r, ("CidrBlock", "10.0.0.0/16")])["VpcId"].as_str().unwrap().to_string();
+        s.ok("CreateVSwitch", &[r, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "10.0.1.0/24")]);
         s.service.set_zones(vec!["lab-b".into()]);
         // lab-a stays listed while a vSwitch is in it.
         assert_eq!(s.service.zones(), ["lab-b", "lab-a"]);

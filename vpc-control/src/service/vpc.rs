@@ -560,7 +560,7 @@ mod tests {
         let v = s.ok("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16"), ("VpcName", "lab"),
             ("Description", "d"), ("Tag.1.Key", "env"), ("Tag.1.Value", "lab")]);
         let id = v["VpcId"].as_str().unwrap().to_string();
-        let vsw = s.ok("CreateVSwitch", &[("VpcId", &id), ("ZoneId", "lab-a"), ("CidrBlock", "10.0.1.0/24")]);
+        let vsw = s.ok("CreateVSwitch", &[("VpcId", &id), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.1.0/24")]);
         let a = s.ok("DescribeVpcAttribute", &[("RegionId", "cn-hangzhou"), ("VpcId", &id)]);
         assert_eq!((a["VpcId"].as_str(), a["VpcName"].as_str(), a["CidrBlock"].as_str()), (Some(id.as_str()), Some("lab"), Some("10.0.0.0/16")));
         assert_eq!((a["Status"].as_str(), a["Description"].as_str(), a["RegionId"].as_str()), (Some("Available"), Some("d"), Some("cn-hangzhou")));

@@ -370,13 +370,13 @@ mod tests {
     fn vpc_1_vswitch_must_fit_its_vpc_and_not_overlap() {
         let mut s = Scratch::new();
         let (vpc, _) = s.vpc_with_vswitch();
-        let e = s.err("CreateVSwitch", &[("VpcId", &vpc), ("ZoneId", "a"), ("CidrBlock", "10.1.0.0/24")]);
+        let e = s.err("CreateVSwitch", &[("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.1.0.0/24")]);
         assert_eq!(e.code, "InvalidParameter");
-        let e = s.err("CreateVSwitch", &[("VpcId", &vpc), ("ZoneId", "a"), ("CidrBlock", "10.0.1.128/25")]);
+        let e = s.err("CreateVSwitch", &[("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.1.128/25")]);
         assert_eq!(e.code, "InvalidCidrBlock.Overlapped");
         let e = s.err("CreateVSwitch", &[("VpcId", &vpc), ("CidrBlock", "10.0.2.0/24")]);
         assert_eq!(e.code, "MissingParameter");
-        let e = s.err("CreateVSwitch", &[("VpcId", "vpc-nope"), ("ZoneId", "a"), ("CidrBlock", "10.0.2.0/24")]);
+        let e = s.err("CreateVSwitch", &[("VpcId", "vpc-nope"), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.2.0/24")]);
         assert_eq!(e.code, "InvalidVpcId.NotFound");
         assert_eq!(s.service.model().vswitches.len(), 1);
     }
@@ -400,7 +400,7 @@ mod tests {
         let (vpc, plain) = s.vpc_with_vswitch();
         let v = s.ok(
             "CreateVSwitch",
-            &[("VpcId", &vpc), ("ZoneId", "lab-b"), ("CidrBlock", "10.0.2.0/24"), ("VSwitchName", "web"),
+            &[("VpcId", &vpc), ("ZoneId", "cn-hangzhou-b"), ("CidrBlock", "10.0.2.0/24"), ("VSwitchName", "web"),
               ("Tag.1.Key", "env"), ("Tag.1.Value", "lab")],
         );
         let tagged = v["VSwitchId"].as_str().unwrap();
@@ -408,11 +408,11 @@ mod tests {
         assert_eq!(d["TotalCount"], 1);
         assert_eq!(d["VSwitches"]["VSwitch"][0]["VSwitchId"], tagged);
         assert_eq!(d["VSwitches"]["VSwitch"][0]["Tags"]["Tag"], serde_json::json!([{"Key": "env", "Value": "lab"}]));
-        assert_eq!(s.ok("DescribeVSwitches", &[("ZoneId", "lab-a")])["VSwitches"]["VSwitch"][0]["VSwitchId"], plain.as_str());
+        assert_eq!(s.ok("DescribeVSwitches", &[("ZoneId", "cn-hangzhou-a")])["VSwitches"]["VSwitch"][0]["VSwitchId"], plain.as_str());
         assert_eq!(s.ok("DescribeVSwitches", &[("VpcId", &vpc), ("IsDefault", "true")])["TotalCount"], 0);
         assert_eq!(s.ok("DescribeVSwitches", &[("VpcId", &vpc), ("PageSize", "1"), ("PageNumber", "2")])["VSwitches"]["VSwitch"]
             .as_array().unwrap().len(), 1);
-        let e = s.err("CreateVSwitch", &[("VpcId", &vpc), ("ZoneId", "a"), ("CidrBlock", "10.0.3.0/24"), ("Tag.1.Key", "acs:x")]);
+        let e = s.err("CreateVSwitch", &[("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.3.0/24"), ("Tag.1.Key", "acs:x")]);
         assert_eq!(e.code, "InvalidTagKey.Malformed");
         assert_eq!(s.service.model().vswitches.len(), 2);
     }
@@ -421,7 +421,7 @@ mod tests {
     fn ipv6_and_ipam_parameters_are_refused_by_name() {
         let mut s = Scratch::new();
         let (vpc, vsw) = s.vpc_with_vswitch();
-        let e = s.err("CreateVSwitch", &[("VpcId", &vpc), ("ZoneId", "a"), ("CidrBlock", "10.0.2.0/24"), ("Ipv6CidrBlock", "1")]);
+        let e = s.err("CreateVSwitch", &[("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.2.0/24"), ("Ipv6CidrBlock", "1")]);
         assert_eq!(e.code, "UnsupportedParameter");
         assert!(e.message.contains("Ipv6CidrBlock"), "{e:?}");
         let e = s.err("ModifyVSwitchAttribute", &[("VSwitchId", &vsw), ("EnableIPv6", "true")]);
@@ -439,7 +439,7 @@ mod tests {
         let a = s.ok("DescribeVSwitchAttributes", &[("RegionId", "cn-hangzhou"), ("VSwitchId", &vsw)]);
         assert_eq!(a["VSwitchId"], vsw.as_str());
         assert_eq!(a["VpcId"], vpc.as_str());
-        assert_eq!((a["Status"].as_str(), a["CidrBlock"].as_str(), a["ZoneId"].as_str()), (Some("Available"), Some("10.0.1.0/24"), Some("lab-a")));
+        assert_eq!((a["Status"].as_str(), a["CidrBlock"].as_str(), a["ZoneId"].as_str()), (Some("Available"), Some("10.0.1.0/24"), Some("cn-hangzhou-a")));
         assert_eq!((a["VSwitchName"].as_str(), a["Description"].as_str()), (Some("app"), Some("d")));
         assert_eq!(a["AvailableIpAddressCount"], 256 - 4);
         assert_eq!(a["IsDefault"], false);
