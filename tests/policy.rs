@@ -377,6 +377,40 @@ fn conntrack_quotas_refuse_only_the_new_flows_of_the_eni_and_vpc_over_them() {
     expect(&mut fx, "the flooder may open a flow again", "i-flood", &udp("i-flood", "i-sink", 10_009), XDP_REDIRECT, None);
 }
 
+/// No shared exhaustion of the flow cache (issue 18): a flood of new flows
+/// from one instance holds at most its share of a CPU's cache
+/// (`flow_cache::PER_PORT_SLOTS`, half), where twice as many flows as the
+/// cache has slots used to take 86% of it; and another instance's flow is
+/// cached all the same.
+#[test]
+fn flow_cache_one_enis_flows_hold_at_most_its_share_of_the_cache() {
+    use vpc_common::flow_cache::{PER_PORT_SLOTS, SLOTS};
+    stay_on_this_cpu();
+    let mut fx = DatapathFixture::new(QUOTA);
+    fx.dp.set_conntrack_quota(vpc_common::ConntrackQuota::UNLIMITED).unwrap_or_else(|e| panic!("quota: {e}"));
+    let (flood, other) = (Ipv4Addr::new(10, 0, 1, 30), Ipv4Addr::new(10, 0, 1, 10));
+    let sink = Ipv4Addr::new(10, 0, 1, 40);
+    // Twice as many flows as the cache has slots, random ports.
+    let mut rng = fastrand::Rng::with_seed(18);
+    let frames: Vec<Vec<u8>> = (0..2 * SLOTS).map(|_| frame("i-flood", flood, sink, 17, rng.u16(1024..), rng.u16(1..), 0)).collect();
+    let hits = |fx: &DatapathFixture, i: &str| fx.dp.counters().unwrap().ports[&fx.port(&eni(i))].flow_cache_hits;
+    for f in &frames {
+        assert_eq!(fx.run(&eni("i-flood"), f).0, XDP_REDIRECT, "the flood's flows are forwarded");
+    }
+    let held = fx.dp.flow_cache_holders().unwrap_or_else(|e| panic!("reading the cache: {e}"))[&fx.port(&eni("i-flood"))];
+    assert!(
+        held > u64::from(PER_PORT_SLOTS) / 2 && held <= u64::from(PER_PORT_SLOTS),
+        "{} new flows from one ENI hold {held} slots of the cache (share {PER_PORT_SLOTS})",
+        frames.len()
+    );
+    let mine = frame("i-a1", other, Ipv4Addr::new(10, 0, 1, 20), 17, 5000, 53, 0);
+    let before = hits(&fx, "i-a1");
+    for _ in 0..3 {
+        assert_eq!(fx.run(&eni("i-a1"), &mine).0, XDP_REDIRECT, "another instance's flow");
+    }
+    assert_eq!(hits(&fx, "i-a1"), before + 2, "another instance's flow is cached after its first packet");
+}
+
 /// Forged state opens no group (issue 18's first finding, all four
 /// variants): the attacker sends one frame with the victim's address and
 /// port as its source (a UDP datagram, or a TCP SYN-ACK) to itself or to

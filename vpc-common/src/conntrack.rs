@@ -19,6 +19,11 @@ pub const MAX_CONNECTIONS: u32 = 1 << 18;
 pub mod flow_cache {
     /// Entries per CPU (a power of two).
     pub const SLOTS: u32 = 1 << 14;
+    /// Most slots of a CPU's cache the flows of one router port (ENI) may
+    /// hold (`FLOW_CACHE_PER_PORT` counts them): a flood of new flows from
+    /// one instance can evict at most this many of the others' cached
+    /// decisions, whose next packets then take the slow path again.
+    pub const PER_PORT_SLOTS: u32 = SLOTS / 2;
     /// Age (jiffies) after which a cached decision is checked again by the
     /// slow path: at most 1 s (HZ <= 1000 gives 100 ms; HZ = 100, 1 s),
     /// far below the shortest connection timeout (15 s).

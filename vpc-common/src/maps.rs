@@ -66,6 +66,10 @@ pub mod map_names {
     /// `PerCpuArray<FlowCacheEntry>` of [`super::flow_cache::SLOTS`]: each
     /// CPU's cache of forwarding decisions for established flows.
     pub const FLOW_CACHE: &str = "FLOW_CACHE";
+    /// `PerCpuArray<u32>` indexed by router port ifindex: the slots of each
+    /// CPU's flow cache holding that port's flows (at most
+    /// [`super::flow_cache::PER_PORT_SLOTS`]).
+    pub const FLOW_CACHE_PER_PORT: &str = "FLOW_CACHE_PER_PORT";
     /// `Array<u32>` of one entry: the configuration generation, bumped by
     /// the control plane after every change; a cached decision of another
     /// generation is void.
@@ -80,7 +84,7 @@ pub mod map_names {
     /// and its written, suppressed and lost events.
     pub const MONITOR_STATE: &str = "MONITOR_STATE";
     /// All of the above, for pinning.
-    pub const ALL: [&str; 28] = [
+    pub const ALL: [&str; 29] = [
         ENI_BY_PORT,
         ENI_COPY,
         ENI_BY_ADDRESS,
@@ -105,6 +109,7 @@ pub mod map_names {
         NAT_OUT,
         NAT_IN,
         FLOW_CACHE,
+        FLOW_CACHE_PER_PORT,
         CONFIG_GENERATION,
         MONITOR,
         MONITOR_CONFIG,

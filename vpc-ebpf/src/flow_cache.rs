@@ -7,7 +7,7 @@ use network_types::{eth::EthHdr, ip::Ipv4Hdr};
 use vpc_common::{flow_cache, Egress, FlowCacheEntry, FlowKey};
 
 use crate::{
-    maps::{CONFIG_GENERATION, FLOW_CACHE},
+    maps::{CONFIG_GENERATION, FLOW_CACHE, FLOW_CACHE_PER_PORT},
     parse::{Flow, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, TCP_FIN, TCP_RST, TCP_SYN},
 };
 
@@ -78,21 +78,40 @@ fn same(a: &FlowKey, b: &FlowKey) -> bool {
 
 /// Records the slow path's decision for `key`, taken under `generation`
 /// for a frame with the MACs of `eth`. Per CPU, and XDP runs never nest on
-/// a CPU: no other writer can tear it.
+/// a CPU: no other writer can tear it. A slot held by another port's flow
+/// (or empty) is taken only within this port's share of the cache
+/// (`flow_cache::PER_PORT_SLOTS`); beyond it the flow goes on without a
+/// cached decision.
 #[inline(always)]
 pub fn insert(key: &FlowKey, generation: u32, eth: &EthHdr, egress: &Egress) {
-    if let Some(e) = FLOW_CACHE.get_ptr_mut(flow_cache::slot(key)) {
-        // SAFETY: this CPU's slot (see above); a helper with no arguments.
+    let Some(e) = FLOW_CACHE.get_ptr_mut(flow_cache::slot(key)) else { return };
+    // SAFETY: this CPU's slot (see above).
+    let held_by = unsafe { (*e).key.ifindex };
+    if held_by != key.ifindex {
+        let Some(mine) = FLOW_CACHE_PER_PORT.get_ptr_mut(key.ifindex) else { return };
+        // SAFETY: per-CPU values, written only by this CPU (see above).
         unsafe {
-            *e = FlowCacheEntry {
-                key: *key,
-                generation,
-                checked: bpf_jiffies64(),
-                egress: *egress,
-                src_mac: eth.src_addr,
-                dst_mac: eth.dst_addr,
-                pad: 0,
-            };
+            if *mine >= flow_cache::PER_PORT_SLOTS {
+                return;
+            }
+            *mine += 1;
+            if held_by != 0 {
+                if let Some(theirs) = FLOW_CACHE_PER_PORT.get_ptr_mut(held_by) {
+                    *theirs = (*theirs).saturating_sub(1);
+                }
+            }
         }
+    }
+    // SAFETY: this CPU's slot; a helper with no arguments.
+    unsafe {
+        *e = FlowCacheEntry {
+            key: *key,
+            generation,
+            checked: bpf_jiffies64(),
+            egress: *egress,
+            src_mac: eth.src_addr,
+            dst_mac: eth.dst_addr,
+            pad: 0,
+        };
     }
 }

@@ -137,6 +137,10 @@ pub static NAT_IN: HashMap<NatInKey, NatInValue> = HashMap::with_max_entries(MAX
 #[map]
 pub static FLOW_CACHE: PerCpuArray<FlowCacheEntry> = PerCpuArray::with_max_entries(flow_cache::SLOTS, 0);
 
+/// Router port ifindex -> slots of this CPU's flow cache its flows hold.
+#[map]
+pub static FLOW_CACHE_PER_PORT: PerCpuArray<u32> = PerCpuArray::with_max_entries(MAX_PORTS, 0);
+
 /// Index 0: the configuration generation (`vpc_common::map_names::CONFIG_GENERATION`).
 #[map]
 pub static CONFIG_GENERATION: Array<u32> = Array::with_max_entries(1, 0);

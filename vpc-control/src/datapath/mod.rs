@@ -186,6 +186,7 @@ fn expected_layout(name: &str, direct_slots: u32) -> Option<(MapType, u32, Optio
         map_names::NAT_OUT => (Hash, sz(size_of::<NatOutKey>()), Some(sz(size_of::<NatOutValue>())), MAX_NAT_MAPPINGS),
         map_names::NAT_IN => (Hash, sz(size_of::<NatInKey>()), Some(sz(size_of::<NatInValue>())), MAX_NAT_MAPPINGS),
         map_names::FLOW_CACHE => (PerCpuArray, 4, Some(sz(size_of::<FlowCacheEntry>())), flow_cache::SLOTS),
+        map_names::FLOW_CACHE_PER_PORT => (PerCpuArray, 4, Some(4), MAX_PORTS),
         map_names::CONFIG_GENERATION => (Array, 4, Some(4), 1),
         map_names::MONITOR => (RingBuf, 0, Some(0), vpc_common::MONITOR_RING_BYTES),
         map_names::MONITOR_CONFIG => (Array, 4, Some(sz(size_of::<vpc_common::MonitorConfig>())), 1),
@@ -1281,6 +1282,22 @@ impl Datapath {
             ports,
             connections,
         })
+    }
+
+    /// The slots of the flow caches (all CPUs together) holding each
+    /// router port's flows, read from the caches themselves.
+    pub fn flow_cache_holders(&self) -> Result<BTreeMap<u32, u64>, DatapathError> {
+        let name = map_names::FLOW_CACHE;
+        let a: PerCpuArray<&MapData, FlowCacheEntry> = PerCpuArray::try_from(self.map(name)?).map_err(map_err(name))?;
+        let mut holders = BTreeMap::new();
+        for slot in 0..flow_cache::SLOTS {
+            for e in a.get(&slot, 0).map_err(map_err(name))?.iter() {
+                if e.key.ifindex != 0 {
+                    *holders.entry(e.key.ifindex).or_default() += 1;
+                }
+            }
+        }
+        Ok(holders)
     }
 
     /// Sets how many tracked connections one ENI and one VPC may hold
