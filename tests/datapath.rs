@@ -10,7 +10,7 @@ use vpc_control::{
     datapath::{Datapath, Mode},
     topology::{ROUTER_MAC, eni_mac},
 };
-use vpc_tests::{DatapathFixture as Fixture, same_verdict, arp, icmp_echo, icmp_error, inet_csum, ipv4_frame, l4_frame, stay_on_this_cpu};
+use vpc_tests::{DatapathFixture as Fixture, same_verdict, arp, fix_ipv4_checksum, icmp_echo, icmp_error, inet_csum, ipv4_frame, l4_frame, stay_on_this_cpu};
 
 const XDP_DROP: u32 = 1;
 const XDP_TX: u32 = 3;
@@ -118,9 +118,7 @@ fn forwarded(frame: &[u8], dst_mac: [u8; 6]) -> Vec<u8> {
     f[0..6].copy_from_slice(&dst_mac);
     f[6..12].copy_from_slice(&ROUTER_MAC);
     f[22] -= 1;
-    f[24..26].copy_from_slice(&[0, 0]);
-    let c = inet_csum(&f[14..34]);
-    f[24..26].copy_from_slice(&c.to_be_bytes());
+    fix_ipv4_checksum(&mut f);
     f
 }
 
@@ -264,23 +262,17 @@ fn datapath_answers_ttl_expiry_and_oversize_df_packets_with_icmp_errors_from_the
     let expired_udp = l4_frame(ROUTER_MAC, m1, ip("10.0.1.10"), ip("10.0.2.10"), 17, 33434, 33434, 0);
     let mut expired_udp = expired_udp;
     expired_udp[22] = 1;
-    expired_udp[24..26].copy_from_slice(&[0, 0]);
-    let c = inet_csum(&expired_udp[14..34]);
-    expired_udp[24..26].copy_from_slice(&c.to_be_bytes());
+    fix_ipv4_checksum(&mut expired_udp);
     let big = ipv4_frame(ROUTER_MAC, m1, ip("10.0.1.10"), ip("10.0.2.10"), 64, 17, &[0u8; 1600]);
     let mut big_no_df = big.clone();
     big_no_df[20] = 0;
-    big_no_df[24..26].copy_from_slice(&[0, 0]);
-    let c = inet_csum(&big_no_df[14..34]);
-    big_no_df[24..26].copy_from_slice(&c.to_be_bytes());
+    fix_ipv4_checksum(&mut big_no_df);
     let mut error_in = icmp_error(&expired, ip("10.0.1.10"), 11, 0, 0);
     error_in[0..6].copy_from_slice(&ROUTER_MAC);
     error_in[6..12].copy_from_slice(&m1);
     error_in[30..34].copy_from_slice(&ip("10.0.2.10").octets());
     error_in[22] = 1;
-    error_in[24..26].copy_from_slice(&[0, 0]);
-    let c = inet_csum(&error_in[14..34]);
-    error_in[24..26].copy_from_slice(&c.to_be_bytes());
+    fix_ipv4_checksum(&mut error_in);
     check(
         &mut fx,
         vec![
@@ -311,9 +303,7 @@ fn datapath_drops_ipv6_malformed_and_unknown_port_frames_by_reason() {
     let with_total = |total: u16| {
         let mut f = full.clone();
         f[16..18].copy_from_slice(&total.to_be_bytes());
-        f[24..26].copy_from_slice(&[0, 0]);
-        let c = inet_csum(&f[14..34]);
-        f[24..26].copy_from_slice(&c.to_be_bytes());
+        fix_ipv4_checksum(&mut f);
         f
     };
     let long_total = with_total(full.len() as u16 - 14 + 1);
@@ -740,9 +730,7 @@ fn mutate(base: &[u8], rng: &mut fastrand::Rng) -> Vec<u8> {
         }
         let ihl = usize::from(f[14] & 0x0f) * 4;
         if ihl >= 20 && 14 + ihl <= f.len() {
-            f[24..26].copy_from_slice(&[0, 0]);
-            let c = inet_csum(&f[14..14 + ihl]);
-            f[24..26].copy_from_slice(&c.to_be_bytes());
+            fix_ipv4_checksum(&mut f);
         }
     }
     f

@@ -243,6 +243,15 @@ pub fn inet_csum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
+/// Makes the IPv4 header checksum of frame `f` right again (over the
+/// header length the header gives) after a test changed the header.
+pub fn fix_ipv4_checksum(f: &mut [u8]) {
+    let end = 14 + usize::from(f[14] & 0x0f) * 4;
+    f[24..26].copy_from_slice(&[0, 0]);
+    let c = inet_csum(&f[14..end]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+}
+
 /// Ethernet + IPv4 (correct header checksum) + `payload` of protocol `proto`.
 pub fn ipv4_frame(dst_mac: [u8; 6], src_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, proto: u8, payload: &[u8]) -> Vec<u8> {
     let mut f = Vec::new();
@@ -286,9 +295,7 @@ pub fn icmp_error(offending: &[u8], from: Ipv4Addr, kind: u8, code: u8, mtu: u16
     let mut f = ipv4_frame(to_mac, router_mac, from, to, 64, 1, &icmp);
     // Identification 0, no DF: as the router writes its errors.
     f[18..22].copy_from_slice(&[0, 0, 0, 0]);
-    f[24..26].copy_from_slice(&[0, 0]);
-    let c = inet_csum(&f[14..34]);
-    f[24..26].copy_from_slice(&c.to_be_bytes());
+    fix_ipv4_checksum(&mut f);
     f
 }
 

@@ -10,7 +10,7 @@ use vpc_control::{
     policy::{self, Verdict},
     topology::{ROUTER_MAC, eni_mac},
 };
-use vpc_tests::{DatapathFixture, TC_ACT_REDIRECT, TC_ACT_SHOT, icmp_echo, inet_csum, ipv4_frame, l4_frame, stay_on_this_cpu, tcp_flags::{ACK, FIN, SYN}};
+use vpc_tests::{DatapathFixture, TC_ACT_REDIRECT, TC_ACT_SHOT, fix_ipv4_checksum, icmp_echo, inet_csum, ipv4_frame, l4_frame, stay_on_this_cpu, tcp_flags::{ACK, FIN, SYN}};
 
 const XDP_DROP: u32 = 1;
 const XDP_REDIRECT: u32 = 4;
@@ -617,9 +617,7 @@ fn sg_1_revoking_the_rule_cuts_a_flow_the_flow_cache_holds() {
 fn fragment_of(mut f: Vec<u8>, id: u16, more: bool, offset: u16) -> Vec<u8> {
     f[18..20].copy_from_slice(&id.to_be_bytes());
     f[20..22].copy_from_slice(&((if more { 0x2000 } else { 0 }) | offset).to_be_bytes());
-    f[24..26].copy_from_slice(&[0, 0]);
-    let c = inet_csum(&f[14..34]);
-    f[24..26].copy_from_slice(&c.to_be_bytes());
+    fix_ipv4_checksum(&mut f);
     f
 }
 
@@ -708,9 +706,7 @@ fn sg_1_syn_fin_rst_and_fragments_never_come_from_the_flow_cache() {
     // A first fragment (MF set) of a DNS query the SG allows, twice.
     let mut first_fragment = frame("i-client", CLIENT, SERVER, 17, 5301, 53, 0);
     first_fragment[20] |= 0x20;
-    first_fragment[24..26].copy_from_slice(&[0, 0]);
-    let c = inet_csum(&first_fragment[14..34]);
-    first_fragment[24..26].copy_from_slice(&c.to_be_bytes());
+    fix_ipv4_checksum(&mut first_fragment);
     for _ in 0..2 {
         expect(&mut fx, "first fragment", "i-client", &first_fragment, XDP_REDIRECT, None);
     }

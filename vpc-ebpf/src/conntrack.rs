@@ -94,18 +94,24 @@ fn quota_port(src: &Eni, in_port: u32, out_port: u32) -> u32 {
     if src.flags & ENI_FLAG_PORT != 0 { in_port } else { out_port }
 }
 
+/// The key of a connection of `vpc_id` opened from `src`:`sport` to
+/// `dst`:`dport`.
+#[inline(always)]
+fn key(vpc_id: u32, src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, proto: u8) -> CtKey {
+    CtKey { vpc_id, src, dst, sport: sport.to_be_bytes(), dport: dport.to_be_bytes(), proto, pad: [0; 3] }
+}
+
 /// The key of the flow `flow` replies to.
 #[inline(always)]
 fn reverse_key(flow: &Flow, vpc_id: u32) -> CtKey {
-    CtKey {
-        vpc_id,
-        src: flow.dst,
-        dst: flow.src,
-        sport: flow.dport.to_be_bytes(),
-        dport: flow.sport.to_be_bytes(),
-        proto: flow.proto,
-        pad: [0; 3],
-    }
+    key(vpc_id, flow.dst, flow.src, flow.dport, flow.sport, flow.proto)
+}
+
+/// True if `e`, a connection of protocol `proto`, was last seen within its
+/// idle timeout at `now`.
+#[inline(always)]
+fn live(e: &CtEntry, proto: u8, now: u64) -> bool {
+    now.wrapping_sub(e.last_seen_ns) < ct_idle_timeout(proto, e.state)
 }
 
 /// True if `flow`, which came in on router port `in_port`, answers a live
@@ -113,14 +119,9 @@ fn reverse_key(flow: &Flow, vpc_id: u32) -> CtKey {
 #[inline(always)]
 pub fn is_reply(flow: &Flow, vpc_id: u32, in_port: u32) -> bool {
     // SAFETY: read-only use of a map value.
-    match unsafe { CONNTRACK.get(&reverse_key(flow, vpc_id)) } {
-        Some(e) => {
-            e.responder_port == in_port
-                // SAFETY: a helper with no arguments.
-                && unsafe { bpf_ktime_get_coarse_ns() }.wrapping_sub(e.last_seen_ns) < ct_idle_timeout(flow.proto, e.state)
-        }
-        None => false,
-    }
+    unsafe { CONNTRACK.get(&reverse_key(flow, vpc_id)) }
+        // SAFETY: a helper with no arguments.
+        .is_some_and(|e| e.responder_port == in_port && live(e, flow.proto, unsafe { bpf_ktime_get_coarse_ns() }))
 }
 
 /// True if an ICMP error to `to`, in on router port `in_port` and out of
@@ -133,36 +134,19 @@ pub fn is_related(quoted: &Quoted, to: [u8; 4], vpc_id: u32, in_port: u32, out_p
     if quoted.src != to {
         return false;
     }
-    let mut key = CtKey {
-        vpc_id,
-        src: quoted.src,
-        dst: quoted.dst,
-        sport: quoted.sport.to_be_bytes(),
-        dport: quoted.dport.to_be_bytes(),
-        proto: quoted.proto,
-        pad: [0; 3],
-    };
+    let q = quoted;
     // SAFETY: a helper with no arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
-    // `to` opened the connection: the error comes from the responder's side.
-    // SAFETY: read-only use of a map value.
-    if let Some(e) = unsafe { CONNTRACK.get(&key) } {
-        if e.responder_port == in_port && e.initiator_port == out_port && now.wrapping_sub(e.last_seen_ns) < ct_idle_timeout(key.proto, e.state) {
-            return true;
-        }
-    }
-    // `to` answered it: the error comes from the initiator's side.
-    key.src = quoted.dst;
-    key.dst = quoted.src;
-    key.sport = quoted.dport.to_be_bytes();
-    key.dport = quoted.sport.to_be_bytes();
-    // SAFETY: as above.
-    match unsafe { CONNTRACK.get(&key) } {
-        Some(e) => {
-            e.initiator_port == in_port && e.responder_port == out_port && now.wrapping_sub(e.last_seen_ns) < ct_idle_timeout(key.proto, e.state)
-        }
-        None => false,
-    }
+    // `to` opened the connection: the error comes from the responder's side;
+    // or `to` answered it: the error comes from the initiator's side.
+    let opened = key(vpc_id, q.src, q.dst, q.sport, q.dport, q.proto);
+    let answered = key(vpc_id, q.dst, q.src, q.dport, q.sport, q.proto);
+    // SAFETY: read-only use of map values.
+    unsafe { CONNTRACK.get(&opened) }
+        .is_some_and(|e| e.responder_port == in_port && e.initiator_port == out_port && live(e, q.proto, now))
+        // SAFETY: as above.
+        || unsafe { CONNTRACK.get(&answered) }
+            .is_some_and(|e| e.initiator_port == in_port && e.responder_port == out_port && live(e, q.proto, now))
 }
 
 /// Applies the security groups of `src` (outbound) and `dst` (inbound) to
@@ -189,15 +173,7 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, in_port: u32, out_p
     }
     // SAFETY: a helper with no arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
-    let forward = CtKey {
-        vpc_id,
-        src: flow.src,
-        dst: flow.dst,
-        sport: flow.sport.to_be_bytes(),
-        dport: flow.dport.to_be_bytes(),
-        proto: flow.proto,
-        pad: [0; 3],
-    };
+    let forward = key(vpc_id, flow.src, flow.dst, flow.sport, flow.dport, flow.proto);
     // ICMP echo: only a request continues or opens a flow, only a reply
     // answers one (an echo request from the peer is no reply).
     let (may_continue, may_answer) = if flow.proto == 1 {
@@ -211,7 +187,7 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, in_port: u32, out_p
         let e = unsafe { &mut *e };
         let same_ports = e.initiator_port == in_port && e.responder_port == out_port;
         if same_ports
-            && now.wrapping_sub(e.last_seen_ns) < ct_idle_timeout(flow.proto, e.state)
+            && live(e, flow.proto, now)
             && e.egress_policy == egress_id(src)
             && e.ingress_policy == ingress_id(dst)
         {
@@ -246,7 +222,7 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, in_port: u32, out_p
         // of the one it came in on; anything else is judged below as a
         // new flow of its own.
         if e.responder_port == in_port && e.initiator_port == out_port {
-            if now.wrapping_sub(e.last_seen_ns) < ct_idle_timeout(flow.proto, e.state) {
+            if live(e, flow.proto, now) {
                 // A reply: the initiator is `dst`, the responder `src`.
                 if e.egress_policy != egress_id(dst) || e.ingress_policy != ingress_id(src) {
                     // Judge the flow's original direction by the new rules.
