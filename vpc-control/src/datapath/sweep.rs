@@ -30,7 +30,7 @@ pub enum SweepError {
     Missing(&'static str),
     /// The map is not of the type (hash map or array) the sweeper needs.
     #[error("map {0} is not of the expected type")]
-    NotHash(&'static str),
+    WrongType(&'static str),
     /// A table of the loaded datapath could not be opened a second time.
     #[error("opening a second handle on map {map}: {source}")]
     Handle {
@@ -99,7 +99,7 @@ impl Sweeper {
     pub fn open<'a>(map_of: impl Fn(&'static str) -> Option<&'a Map>) -> Result<Self, SweepError> {
         Ok(Self {
             conntrack: own(&map_of, map_names::CONNTRACK)?,
-            per_port: own_array(&map_of, map_names::CONNTRACK_PER_PORT)?,
+            per_port: own(&map_of, map_names::CONNTRACK_PER_PORT)?,
             per_vpc: own(&map_of, map_names::CONNTRACK_PER_VPC)?,
             nat_out: own(&map_of, map_names::NAT_OUT)?,
             nat_in: own(&map_of, map_names::NAT_IN)?,
@@ -200,32 +200,19 @@ impl Sweeper {
     }
 }
 
-/// A handle of our own (a duplicated descriptor) on the array `name`.
-fn own_array<'a, V: aya::Pod>(
+/// A handle of our own (a duplicated descriptor) on the hash map or array
+/// `name`, typed as `M` (`HashMap<MapData, K, V>`, `Array<MapData, V>`).
+fn own<'a, M: TryFrom<Map, Error = MapError>>(
     map_of: &impl Fn(&'static str) -> Option<&'a Map>,
     name: &'static str,
-) -> Result<Array<MapData, V>, SweepError> {
-    let Map::Array(data) = map_of(name).ok_or(SweepError::Missing(name))? else {
-        return Err(SweepError::NotHash(name));
+) -> Result<M, SweepError> {
+    let (Map::HashMap(data) | Map::Array(data)) = map_of(name).ok_or(SweepError::Missing(name))? else {
+        return Err(SweepError::WrongType(name));
     };
     let fd = data.fd().as_fd().try_clone_to_owned().map_err(|source| SweepError::Handle { map: name, source })?;
     let data = MapData::from_fd(fd).map_err(|source| SweepError::Map { map: name, source })?;
     let map = Map::from_map_data(data).map_err(|source| SweepError::Map { map: name, source })?;
-    Array::try_from(map).map_err(|source| SweepError::Map { map: name, source })
-}
-
-/// A handle of our own (a duplicated descriptor) on the hash map `name`.
-fn own<'a, K: aya::Pod, V: aya::Pod>(
-    map_of: &impl Fn(&'static str) -> Option<&'a Map>,
-    name: &'static str,
-) -> Result<HashMap<MapData, K, V>, SweepError> {
-    let Map::HashMap(data) = map_of(name).ok_or(SweepError::Missing(name))? else {
-        return Err(SweepError::NotHash(name));
-    };
-    let fd = data.fd().as_fd().try_clone_to_owned().map_err(|source| SweepError::Handle { map: name, source })?;
-    let data = MapData::from_fd(fd).map_err(|source| SweepError::Map { map: name, source })?;
-    let map = Map::from_map_data(data).map_err(|source| SweepError::Map { map: name, source })?;
-    HashMap::try_from(map).map_err(|source| SweepError::Map { map: name, source })
+    M::try_from(map).map_err(|source| SweepError::Map { map: name, source })
 }
 
 /// `bpf(2)` command BPF_MAP_LOOKUP_BATCH (`enum bpf_cmd` in linux/bpf.h).
