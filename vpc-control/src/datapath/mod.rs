@@ -1304,15 +1304,23 @@ impl Datapath {
     /// (every load sets [`ConntrackQuota::DEFAULT`] on a table that has
     /// none yet).
     pub fn set_conntrack_quota(&mut self, quota: ConntrackQuota) -> Result<(), DatapathError> {
-        let name = map_names::CONNTRACK_QUOTA;
-        let mut a: Array<&mut MapData, ConntrackQuota> = Array::try_from(self.map_mut(name)?).map_err(map_err(name))?;
-        a.set(0, quota, 0).map_err(map_err(name))
+        self.set_setting(map_names::CONNTRACK_QUOTA, quota)
     }
 
     /// The quota of tracked connections in force.
     pub fn conntrack_quota(&self) -> Result<ConntrackQuota, DatapathError> {
-        let name = map_names::CONNTRACK_QUOTA;
-        let a: Array<&MapData, ConntrackQuota> = Array::try_from(self.map(name)?).map_err(map_err(name))?;
+        self.setting(map_names::CONNTRACK_QUOTA)
+    }
+
+    /// Writes the one entry of the settings array `name`.
+    fn set_setting<T: aya::Pod>(&mut self, name: &'static str, value: T) -> Result<(), DatapathError> {
+        let mut a: Array<&mut MapData, T> = Array::try_from(self.map_mut(name)?).map_err(map_err(name))?;
+        a.set(0, value, 0).map_err(map_err(name))
+    }
+
+    /// Reads the one entry of the settings array `name`.
+    fn setting<T: aya::Pod>(&self, name: &'static str) -> Result<T, DatapathError> {
+        let a: Array<&MapData, T> = Array::try_from(self.map(name)?).map_err(map_err(name))?;
         a.get(&0, 0).map_err(map_err(name))
     }
 }

@@ -237,9 +237,7 @@ impl Datapath {
     /// Sets the monitor's switch and budget on this handle's maps (tests,
     /// benches: a datapath loaded without pins).
     pub fn set_monitor(&mut self, config: MonitorConfig) -> Result<(), DatapathError> {
-        let name = map_names::MONITOR_CONFIG;
-        let mut a: Array<&mut MapData, MonitorConfig> = Array::try_from(self.map_mut(name)?).map_err(map_err(name))?;
-        a.set(0, config, 0).map_err(map_err(name))
+        self.set_setting(map_names::MONITOR_CONFIG, config)
     }
 
     /// The monitor's counts on this handle's maps.
