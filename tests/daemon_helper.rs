@@ -33,8 +33,16 @@ pub const OTHER_ACCOUNT_ID: &str = "6543210987654321";
 /// The `vpc` binary built beside the test executables.
 pub fn vpc_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    let bin = exe.parent().and_then(|deps| deps.parent()).map(|d| d.join("vpc")).expect("target dir");
-    assert!(bin.exists(), "{} is missing: run the tests with `cargo test --workspace`", bin.display());
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|d| d.join("vpc"))
+        .expect("target dir");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        bin.display()
+    );
     bin
 }
 
@@ -71,7 +79,10 @@ fn free_port() -> u16 {
             return port;
         }
     }
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port()
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
 }
 
 impl Daemon {
@@ -98,7 +109,10 @@ impl Daemon {
     /// benches raise account quotas with `VPC_QUOTAS`).
     pub fn start_with_env(strict: bool, env: &[(&str, &str)]) -> Self {
         let mut d = Self::new(strict);
-        d.env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        d.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         d.spawn(&[]);
         d
     }
@@ -152,19 +166,36 @@ impl Daemon {
     /// compile and commit times).
     pub fn spawn(&mut self, env: &[(&str, &str)]) {
         self.starts += 1;
-        let log = std::fs::File::create(self.dir.join(format!("daemon-{}.log", self.starts))).expect("log file");
+        let log = std::fs::File::create(self.dir.join(format!("daemon-{}.log", self.starts)))
+            .expect("log file");
         let key = format!("{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}:{ACCOUNT_ID}");
         let other = format!("{OTHER_KEY_ID}:{OTHER_KEY_SECRET}:{OTHER_ACCOUNT_ID}");
         let port = self.port.to_string();
         let mut cmd = Command::new(vpc_binary());
         cmd.args(["--socket"])
             .arg(self.socket())
-            .args(["daemon", "--listen", &format!("127.0.0.1:{port}"), "--namespace", &self.namespace, "--access-key", &key])
-            .args(["--access-key", &other, "--metrics-listen", &format!("127.0.0.1:{}", self.metrics_port)])
+            .args([
+                "daemon",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--namespace",
+                &self.namespace,
+                "--access-key",
+                &key,
+            ])
+            .args([
+                "--access-key",
+                &other,
+                "--metrics-listen",
+                &format!("127.0.0.1:{}", self.metrics_port),
+            ])
             .args(&self.args)
             .arg("--state-dir")
             .arg(self.state_dir())
-            .env("RUST_LOG", std::env::var("VPC_DAEMON_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("VPC_DAEMON_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
@@ -180,23 +211,47 @@ impl Daemon {
         }
         if let Some(n) = self.nofile {
             use std::os::unix::process::CommandExt;
-            let lim = libc::rlimit { rlim_cur: n as libc::rlim_t, rlim_max: n as libc::rlim_t };
+            let lim = libc::rlimit {
+                rlim_cur: n as libc::rlim_t,
+                rlim_max: n as libc::rlim_t,
+            };
             // SAFETY: between fork and exec only setrlimit runs, on a struct
             // copied into the closure; it allocates nothing.
             unsafe {
-                cmd.pre_exec(move || if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) });
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
             }
         }
-        self.child = Some(cmd.spawn().unwrap_or_else(|e| panic!("starting the daemon: {e}")));
+        self.child = Some(
+            cmd.spawn()
+                .unwrap_or_else(|e| panic!("starting the daemon: {e}")),
+        );
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if self.client().call("DescribeVpcs", &[("RegionId", "cn-hangzhou")]).is_ok() {
+            if self
+                .client()
+                .call("DescribeVpcs", &[("RegionId", "cn-hangzhou")])
+                .is_ok()
+            {
                 return;
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!("the daemon exited ({status}):\n{}", self.log(self.starts));
             }
-            assert!(Instant::now() < deadline, "the daemon did not come up in 60 s:\n{}", self.log(self.starts));
+            assert!(
+                Instant::now() < deadline,
+                "the daemon did not come up in 60 s:\n{}",
+                self.log(self.starts)
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -221,7 +276,9 @@ impl Daemon {
 
     /// Calls an action over the Unix socket, panicking on error.
     pub fn call(&self, action: &str, params: &[(&str, &str)]) -> Value {
-        self.client().call(action, params).unwrap_or_else(|e| panic!("{action} {params:?}: {e}"))
+        self.client()
+            .call(action, params)
+            .unwrap_or_else(|e| panic!("{action} {params:?}: {e}"))
     }
 
     /// Calls an action that must fail; its error.
@@ -245,14 +302,30 @@ impl Daemon {
     /// Runs the `vpc` command line, panicking unless it succeeds; its JSON.
     pub fn cli_ok(&self, args: &[&str]) -> Value {
         let o = self.cli(args);
-        assert!(o.status.success(), "vpc {args:?} failed: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("vpc {args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
+        assert!(
+            o.status.success(),
+            "vpc {args:?} failed: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+            panic!(
+                "vpc {args:?} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&o.stdout)
+            )
+        })
     }
 
     /// InstanceId of each instance by name.
     pub fn instance_id(&self, name: &str) -> String {
-        let v = self.call("DescribeInstances", &[("RegionId", "cn-hangzhou"), ("InstanceName", name)]);
-        v["Instances"]["Instance"][0]["InstanceId"].as_str().unwrap_or_else(|| panic!("no instance {name}: {v}")).to_string()
+        let v = self.call(
+            "DescribeInstances",
+            &[("RegionId", "cn-hangzhou"), ("InstanceName", name)],
+        );
+        v["Instances"]["Instance"][0]["InstanceId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no instance {name}: {v}"))
+            .to_string()
     }
 }
 
@@ -277,14 +350,20 @@ impl Drop for Daemon {
 /// Every instance the daemon lists (the administrator sees every
 /// account's): id -> private address.
 pub fn instances(d: &Daemon) -> Vec<(String, String)> {
-    let v = d.call("DescribeInstances", &[("RegionId", "cn-hangzhou"), ("PageSize", "100")]);
+    let v = d.call(
+        "DescribeInstances",
+        &[("RegionId", "cn-hangzhou"), ("PageSize", "100")],
+    );
     v["Instances"]["Instance"]
         .as_array()
         .unwrap_or_else(|| panic!("no instances in {v}"))
         .iter()
         .map(|i| {
             let id = i["InstanceId"].as_str().unwrap().to_string();
-            let ip = i["VpcAttributes"]["PrivateIpAddress"]["IpAddress"][0].as_str().unwrap_or_default().to_string();
+            let ip = i["VpcAttributes"]["PrivateIpAddress"]["IpAddress"][0]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             (id, ip)
         })
         .collect()
@@ -299,28 +378,52 @@ pub fn kernel_vs_model(d: &Daemon) -> Vec<String> {
     let ports = apply::router_ports(&d.namespace).unwrap_or_else(|e| panic!("{e}"));
     let port_owners: BTreeSet<String> = ports.iter().map(|p| p.instance_id.clone()).collect();
     if port_owners != model || ports.len() != model.len() {
-        diff.push(format!("router ports {port_owners:?} (of {} ports), model {model:?}", ports.len()));
+        diff.push(format!(
+            "router ports {port_owners:?} (of {} ports), model {model:?}",
+            ports.len()
+        ));
     }
-    let eni_links: Vec<&str> =
-        links.iter().map(|l| l.ifname.as_str()).filter(|n| n.starts_with(topology::PORT_PREFIX)).collect();
+    let eni_links: Vec<&str> = links
+        .iter()
+        .map(|l| l.ifname.as_str())
+        .filter(|n| n.starts_with(topology::PORT_PREFIX))
+        .collect();
     if eni_links.len() != model.len() {
-        diff.push(format!("router namespace links {eni_links:?}, model {} instances", model.len()));
+        diff.push(format!(
+            "router namespace links {eni_links:?}, model {} instances",
+            model.len()
+        ));
     }
-    let claimed: BTreeSet<String> = apply::claimed_namespaces(&d.namespace).unwrap().into_iter().collect();
+    let claimed: BTreeSet<String> = apply::claimed_namespaces(&d.namespace)
+        .unwrap()
+        .into_iter()
+        .collect();
     if claimed != model {
-        diff.push(format!("recorded instance namespaces {claimed:?}, model {model:?}"));
+        diff.push(format!(
+            "recorded instance namespaces {claimed:?}, model {model:?}"
+        ));
     }
     for c in claimed.union(&model) {
         let want = model.contains(c);
         if netns::exists(c) != want {
-            diff.push(format!("namespace {c} exists: {}, in the model: {want}", !want));
+            diff.push(format!(
+                "namespace {c} exists: {}, in the model: {want}",
+                !want
+            ));
         }
     }
     // Link pins: one per port (tc mode) and the uplink's.
     let pins: BTreeSet<String> = std::fs::read_dir(datapath::pin_dir(&d.namespace).join("links"))
-        .map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
-    let mut want_pins: BTreeSet<String> = ports.iter().map(|p| format!("{}-{}-router-tc", p.name, p.ifindex)).collect();
+    let mut want_pins: BTreeSet<String> = ports
+        .iter()
+        .map(|p| format!("{}-{}-router-tc", p.name, p.ifindex))
+        .collect();
     if let Some(up) = links.iter().find(|l| l.ifname == topology::UPLINK_IFNAME) {
         want_pins.insert(format!("{}-{}-router-tc", up.ifname, up.ifindex));
     }
@@ -330,9 +433,16 @@ pub fn kernel_vs_model(d: &Daemon) -> Vec<String> {
     // The port map: one ENI per instance (and the uplink).
     let dp = datapath::Datapath::load(Some(&d.namespace)).expect("loading the pinned maps");
     let maps = dp.read().expect("reading the maps");
-    let enis = maps.eni_by_port.values().filter(|e| e.flags & vpc_common::ENI_FLAG_UPLINK == 0).count();
+    let enis = maps
+        .eni_by_port
+        .values()
+        .filter(|e| e.flags & vpc_common::ENI_FLAG_UPLINK == 0)
+        .count();
     if enis != model.len() {
-        diff.push(format!("{enis} ENIs in the port map, model {} instances", model.len()));
+        diff.push(format!(
+            "{enis} ENIs in the port map, model {} instances",
+            model.len()
+        ));
     }
     diff
 }
@@ -368,7 +478,11 @@ pub fn read_answer<S: std::io::Read>(mut s: S) -> (u16, Value) {
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
     let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
@@ -394,13 +508,23 @@ pub struct Signing<'a> {
 
 impl Default for Signing<'_> {
     fn default() -> Self {
-        Signing { id: ACCESS_KEY_ID, secret: ACCESS_KEY_SECRET, at: std::time::SystemTime::now(), nonce: None }
+        Signing {
+            id: ACCESS_KEY_ID,
+            secret: ACCESS_KEY_SECRET,
+            at: std::time::SystemTime::now(),
+            nonce: None,
+        }
     }
 }
 
 /// A call over HTTP as the SDKs make it: POST /, parameters in the query,
 /// empty body, ACS3-HMAC-SHA256 signature (none if `signing` is None).
-pub fn http_call(d: &Daemon, action: &str, params: &[(&str, &str)], signing: Option<Signing>) -> (u16, Value) {
+pub fn http_call(
+    d: &Daemon,
+    action: &str,
+    params: &[(&str, &str)],
+    signing: Option<Signing>,
+) -> (u16, Value) {
     http_call_from(d, std::net::Ipv4Addr::LOCALHOST, action, params, signing)
 }
 
@@ -415,7 +539,13 @@ pub fn connect_from(source: std::net::Ipv4Addr, port: u16) -> std::io::Result<st
 }
 
 /// [`http_call`] from the source address `source`.
-pub fn http_call_from(d: &Daemon, source: std::net::Ipv4Addr, action: &str, params: &[(&str, &str)], signing: Option<Signing>) -> (u16, Value) {
+pub fn http_call_from(
+    d: &Daemon,
+    source: std::net::Ipv4Addr,
+    action: &str,
+    params: &[(&str, &str)],
+    signing: Option<Signing>,
+) -> (u16, Value) {
     let req = http_request(d.port, action, params, signing);
     let s = connect_from(source, d.port).expect("connecting over HTTP");
     s.set_read_timeout(Some(Duration::from_secs(30))).ok();
@@ -424,14 +554,28 @@ pub fn http_call_from(d: &Daemon, source: std::net::Ipv4Addr, action: &str, para
 
 /// The bytes of a call over HTTP as the SDKs make it to the daemon on
 /// `port` (see [`http_call`]).
-fn http_request(port: u16, action: &str, params: &[(&str, &str)], signing: Option<Signing>) -> Vec<u8> {
+fn http_request(
+    port: u16,
+    action: &str,
+    params: &[(&str, &str)],
+    signing: Option<Signing>,
+) -> Vec<u8> {
     use vpc_control::api::signature::{AccessKey, canonical_query_string, sign, sign_with_nonce};
     let host = format!("127.0.0.1:{port}");
     let query = canonical_query_string(params);
     // The version of the product serving the action, as an SDK sends it.
-    let version = vpc_control::service::resolve(None, action).map(|a| a.product.version()).unwrap_or("2016-04-28");
-    let base = [("host", host.as_str()), ("x-acs-action", action), ("x-acs-version", version)];
-    let mut headers: Vec<(String, String)> = base.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let version = vpc_control::service::resolve(None, action)
+        .map(|a| a.product.version())
+        .unwrap_or("2016-04-28");
+    let base = [
+        ("host", host.as_str()),
+        ("x-acs-action", action),
+        ("x-acs-version", version),
+    ];
+    let mut headers: Vec<(String, String)> = base
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     if let Some(s) = signing {
         let key = AccessKey::new(s.id, s.secret);
         headers.extend(match s.nonce {
@@ -450,7 +594,12 @@ fn http_request(port: u16, action: &str, params: &[(&str, &str)], signing: Optio
 /// [`http_call`] to the daemon on `port` as a client sees a call that a
 /// dying daemon may cut: an error when the connection is refused or reset,
 /// or closed before a whole JSON answer came.
-pub fn try_http_call(port: u16, action: &str, params: &[(&str, &str)], signing: Option<Signing>) -> std::io::Result<(u16, Value)> {
+pub fn try_http_call(
+    port: u16,
+    action: &str,
+    params: &[(&str, &str)],
+    signing: Option<Signing>,
+) -> std::io::Result<(u16, Value)> {
     use std::io::{Read, Write};
     let req = http_request(port, action, params, signing);
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
@@ -459,11 +608,18 @@ pub fn try_http_call(port: u16, action: &str, params: &[(&str, &str)], signing: 
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw);
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
     match (status, serde_json::from_str(body)) {
         (100..=599, Ok(v)) => Ok((status, v)),
-        _ => Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("no whole answer: {text:?}"))),
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("no whole answer: {text:?}"),
+        )),
     }
 }
 
@@ -473,7 +629,11 @@ pub fn sdk_python() -> PathBuf {
     let p = std::env::var_os("VPC_SDK_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/opt/vpc-router/sdk-venv/bin/python"));
-    assert!(p.exists(), "{} is missing: `cargo xtask test` installs the official SDKs (tests/sdk/requirements.txt)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: `cargo xtask test` installs the official SDKs (tests/sdk/requirements.txt)",
+        p.display()
+    );
     p
 }
 
@@ -506,13 +666,28 @@ pub fn http_call_v1(
     use vpc_control::api::signature::{AccessKey, canonical_query_string, sign_v1};
     let mut all = vec![("Action", action), ("Version", "2016-04-28")];
     all.extend_from_slice(params);
-    let nonce = signing.nonce.map(str::to_string).unwrap_or_else(|| format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)));
-    let mut pairs = sign_v1(method, &all, &AccessKey::new(signing.id, signing.secret), signing.at, &nonce);
+    let nonce = signing
+        .nonce
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)));
+    let mut pairs = sign_v1(
+        method,
+        &all,
+        &AccessKey::new(signing.id, signing.secret),
+        signing.at,
+        &nonce,
+    );
     edit(&mut pairs);
-    let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let refs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let encoded = canonical_query_string(&refs);
     let req = if method == "GET" {
-        format!("GET /?{encoded} HTTP/1.1\r\nhost: 127.0.0.1:{}\r\nconnection: close\r\n\r\n", d.port)
+        format!(
+            "GET /?{encoded} HTTP/1.1\r\nhost: 127.0.0.1:{}\r\nconnection: close\r\n\r\n",
+            d.port
+        )
     } else {
         format!(
             "{method} / HTTP/1.1\r\nhost: 127.0.0.1:{}\r\ncontent-type: application/x-www-form-urlencoded\r\n\

@@ -10,7 +10,10 @@ use vpc_control::{
     datapath::{Datapath, Mode},
     topology::{ROUTER_MAC, eni_mac},
 };
-use vpc_tests::{DatapathFixture as Fixture, same_verdict, arp, fix_ipv4_checksum, icmp_echo, icmp_error, inet_csum, ipv4_frame, l4_frame, stay_on_this_cpu};
+use vpc_tests::{
+    DatapathFixture as Fixture, arp, fix_ipv4_checksum, icmp_echo, icmp_error, inet_csum,
+    ipv4_frame, l4_frame, same_verdict, stay_on_this_cpu,
+};
 
 const XDP_DROP: u32 = 1;
 const XDP_TX: u32 = 3;
@@ -68,7 +71,6 @@ vswitch_id = "vsw-b"
 private_ip_address = "10.0.1.11"
 "#;
 
-
 /// One row of a fixture table.
 struct Case {
     what: &'static str,
@@ -87,7 +89,9 @@ fn check(fx: &mut Fixture, cases: Vec<Case>) {
     let mut twin = fx.twin(Mode::Tc);
     for fx in [fx, &mut twin] {
         for c in &cases {
-            if fx.mode == Mode::Tc && (c.frame.get(12..14) == Some(&[0x86, 0xdd]) || c.frame.len() < 34) {
+            if fx.mode == Mode::Tc
+                && (c.frame.get(12..14) == Some(&[0x86, 0xdd]) || c.frame.len() < 34)
+            {
                 // The kernel's test run of a socket buffer refuses (EINVAL)
                 // a frame typed IPv6 whose IPv6 header is not one, and a
                 // truncated IPv4 header: such frames never reach tc.
@@ -96,7 +100,11 @@ fn check(fx: &mut Fixture, cases: Vec<Case>) {
             let what = format!("{} ({})", c.what, fx.mode);
             let before = c.drop.map(|r| fx.dropped(r));
             let (verdict, out) = fx.run(c.eni, &c.frame);
-            assert!(same_verdict(verdict, c.verdict), "{what}: verdict {verdict}, expected {}", c.verdict);
+            assert!(
+                same_verdict(verdict, c.verdict),
+                "{what}: verdict {verdict}, expected {}",
+                c.verdict
+            );
             if let Some(expected) = &c.out {
                 assert_eq!(&out, expected, "{what}: frame out");
             }
@@ -133,12 +141,38 @@ fn rt_1_rt_2_forward_between_vswitches_rewrites_macs_ttl_and_checksum() {
     check(
         &mut fx,
         vec![
-            Case { what: "vsw-1 -> vsw-2", eni: "eni-1", out: Some(forwarded(&to_2, m2)), frame: to_2, verdict: XDP_REDIRECT, drop: None },
-            Case { what: "vsw-2 -> vsw-1, TTL 2 -> 1", eni: "eni-2", out: Some(forwarded(&back, m1)), frame: back, verdict: XDP_REDIRECT, drop: None },
-            Case { what: "to the appliance's own address", eni: "eni-1", out: Some(forwarded(&to_fw, eni_mac("eni-fw"))), frame: to_fw, verdict: XDP_REDIRECT, drop: None },
+            Case {
+                what: "vsw-1 -> vsw-2",
+                eni: "eni-1",
+                out: Some(forwarded(&to_2, m2)),
+                frame: to_2,
+                verdict: XDP_REDIRECT,
+                drop: None,
+            },
+            Case {
+                what: "vsw-2 -> vsw-1, TTL 2 -> 1",
+                eni: "eni-2",
+                out: Some(forwarded(&back, m1)),
+                frame: back,
+                verdict: XDP_REDIRECT,
+                drop: None,
+            },
+            Case {
+                what: "to the appliance's own address",
+                eni: "eni-1",
+                out: Some(forwarded(&to_fw, eni_mac("eni-fw"))),
+                frame: to_fw,
+                verdict: XDP_REDIRECT,
+                drop: None,
+            },
         ],
     );
-    let out = fx.run("eni-1", &icmp_echo(ROUTER_MAC, m1, ip("10.0.1.10"), ip("10.0.2.10"), 64)).1;
+    let out = fx
+        .run(
+            "eni-1",
+            &icmp_echo(ROUTER_MAC, m1, ip("10.0.1.10"), ip("10.0.2.10"), 64),
+        )
+        .1;
     assert_eq!(inet_csum(&out[14..34]), 0, "incremental checksum verifies");
     assert!(fx.dp.counters().unwrap().ports[&fx.port("eni-2")].tx_packets >= 2);
 }
@@ -149,14 +183,47 @@ fn rt_3_instance_next_hop_sends_to_the_appliance_eni() {
     let m2 = eni_mac("eni-2");
     let f = icmp_echo(ROUTER_MAC, m2, ip("10.0.2.10"), ip("192.168.7.7"), 64);
     // The appliance forwards traffic that is not its own (source/dest check off).
-    let from_fw = icmp_echo(ROUTER_MAC, eni_mac("eni-fw"), ip("192.168.7.7"), ip("10.0.2.10"), 64);
-    let from_1 = icmp_echo(ROUTER_MAC, eni_mac("eni-1"), ip("10.0.1.10"), ip("192.168.7.7"), 64);
+    let from_fw = icmp_echo(
+        ROUTER_MAC,
+        eni_mac("eni-fw"),
+        ip("192.168.7.7"),
+        ip("10.0.2.10"),
+        64,
+    );
+    let from_1 = icmp_echo(
+        ROUTER_MAC,
+        eni_mac("eni-1"),
+        ip("10.0.1.10"),
+        ip("192.168.7.7"),
+        64,
+    );
     check(
         &mut fx,
         vec![
-            Case { what: "custom entry 192.168.0.0/16 -> i-fw", eni: "eni-2", out: Some(forwarded(&f, eni_mac("eni-fw"))), frame: f, verdict: XDP_REDIRECT, drop: None },
-            Case { what: "appliance forwards a foreign source", eni: "eni-fw", out: Some(forwarded(&from_fw, m2)), frame: from_fw, verdict: XDP_REDIRECT, drop: None },
-            Case { what: "vsw-1's system table has no such entry", eni: "eni-1", frame: from_1, verdict: XDP_DROP, out: None, drop: Some(DropReason::NoRoute) },
+            Case {
+                what: "custom entry 192.168.0.0/16 -> i-fw",
+                eni: "eni-2",
+                out: Some(forwarded(&f, eni_mac("eni-fw"))),
+                frame: f,
+                verdict: XDP_REDIRECT,
+                drop: None,
+            },
+            Case {
+                what: "appliance forwards a foreign source",
+                eni: "eni-fw",
+                out: Some(forwarded(&from_fw, m2)),
+                frame: from_fw,
+                verdict: XDP_REDIRECT,
+                drop: None,
+            },
+            Case {
+                what: "vsw-1's system table has no such entry",
+                eni: "eni-1",
+                frame: from_1,
+                verdict: XDP_DROP,
+                out: None,
+                drop: Some(DropReason::NoRoute),
+            },
         ],
     );
 }
@@ -165,22 +232,47 @@ fn rt_3_instance_next_hop_sends_to_the_appliance_eni() {
 fn rt_3_a_route_change_applies_to_a_flow_the_flow_cache_holds() {
     stay_on_this_cpu();
     let mut fx = Fixture::new(MODEL);
-    let f = l4_frame(ROUTER_MAC, eni_mac("eni-2"), ip("10.0.2.10"), ip("192.168.7.7"), 17, 4000, 53, 0);
+    let f = l4_frame(
+        ROUTER_MAC,
+        eni_mac("eni-2"),
+        ip("10.0.2.10"),
+        ip("192.168.7.7"),
+        17,
+        4000,
+        53,
+        0,
+    );
     let hits = |fx: &Fixture| fx.dp.counters().unwrap().ports[&fx.port("eni-2")].flow_cache_hits;
     let before = hits(&fx);
     for _ in 0..3 {
         let (verdict, out) = fx.run("eni-2", &f);
-        assert_eq!((verdict, out), (XDP_REDIRECT, forwarded(&f, eni_mac("eni-fw"))), "192.168.0.0/16 -> i-fw");
+        assert_eq!(
+            (verdict, out),
+            (XDP_REDIRECT, forwarded(&f, eni_mac("eni-fw"))),
+            "192.168.0.0/16 -> i-fw"
+        );
     }
-    assert_eq!(hits(&fx), before + 2, "the flow comes from the flow cache after its first packet");
+    assert_eq!(
+        hits(&fx),
+        before + 2,
+        "the flow comes from the flow cache after its first packet"
+    );
     let mut m = fx.model.clone();
-    let table = m.route_tables.iter_mut().find(|t| t.id == "vtb-appliance").unwrap();
+    let table = m
+        .route_tables
+        .iter_mut()
+        .find(|t| t.id == "vtb-appliance")
+        .unwrap();
     let mut entry = (*table.route_entries[0]).clone();
     entry.next_hop_id = "i-1".into();
     table.route_entries[0] = entry.into();
     fx.reapply(m);
     let (verdict, out) = fx.run("eni-2", &f);
-    assert_eq!((verdict, out), (XDP_REDIRECT, forwarded(&f, eni_mac("eni-1"))), "the next packet takes the new next hop");
+    assert_eq!(
+        (verdict, out),
+        (XDP_REDIRECT, forwarded(&f, eni_mac("eni-1"))),
+        "the next packet takes the new next hop"
+    );
 }
 
 #[test]
@@ -192,8 +284,22 @@ fn vpc_3_same_address_in_another_vpc_is_another_eni() {
     check(
         &mut fx,
         vec![
-            Case { what: "10.0.1.10 in vpc-b is i-b, not i-1", eni: "eni-b2", out: Some(forwarded(&in_b, eni_mac("eni-b"))), frame: in_b, verdict: XDP_REDIRECT, drop: None },
-            Case { what: "vpc-b has no route to vpc-a's 10.0.2.0/24", eni: "eni-b2", frame: to_a, verdict: XDP_DROP, out: None, drop: Some(DropReason::NoRoute) },
+            Case {
+                what: "10.0.1.10 in vpc-b is i-b, not i-1",
+                eni: "eni-b2",
+                out: Some(forwarded(&in_b, eni_mac("eni-b"))),
+                frame: in_b,
+                verdict: XDP_REDIRECT,
+                drop: None,
+            },
+            Case {
+                what: "vpc-b has no route to vpc-a's 10.0.2.0/24",
+                eni: "eni-b2",
+                frame: to_a,
+                verdict: XDP_DROP,
+                out: None,
+                drop: Some(DropReason::NoRoute),
+            },
         ],
     );
 }
@@ -205,10 +311,44 @@ fn vpc_4_anti_spoofing_drops_foreign_source_mac_and_ip() {
     check(
         &mut fx,
         vec![
-            Case { what: "source IP of another instance", eni: "eni-1", frame: icmp_echo(ROUTER_MAC, m1, ip("10.0.1.99"), ip("10.0.2.10"), 64), verdict: XDP_DROP, out: None, drop: Some(DropReason::SpoofedIp) },
-            Case { what: "source MAC not the ENI's", eni: "eni-1", frame: icmp_echo(ROUTER_MAC, [2, 0, 0, 0, 0, 9], ip("10.0.1.10"), ip("10.0.2.10"), 64), verdict: XDP_DROP, out: None, drop: Some(DropReason::SpoofedMac) },
-            Case { what: "ARP with a foreign sender IP", eni: "eni-1", frame: arp(1, [0xff; 6], m1, ip("10.0.1.77"), [0; 6], ip("10.0.1.253")), verdict: XDP_DROP, out: None, drop: Some(DropReason::SpoofedIp) },
-            Case { what: "unicast to another MAC", eni: "eni-1", frame: icmp_echo([2, 1, 1, 1, 1, 1], m1, ip("10.0.1.10"), ip("10.0.2.10"), 64), verdict: XDP_DROP, out: None, drop: Some(DropReason::NotForRouter) },
+            Case {
+                what: "source IP of another instance",
+                eni: "eni-1",
+                frame: icmp_echo(ROUTER_MAC, m1, ip("10.0.1.99"), ip("10.0.2.10"), 64),
+                verdict: XDP_DROP,
+                out: None,
+                drop: Some(DropReason::SpoofedIp),
+            },
+            Case {
+                what: "source MAC not the ENI's",
+                eni: "eni-1",
+                frame: icmp_echo(
+                    ROUTER_MAC,
+                    [2, 0, 0, 0, 0, 9],
+                    ip("10.0.1.10"),
+                    ip("10.0.2.10"),
+                    64,
+                ),
+                verdict: XDP_DROP,
+                out: None,
+                drop: Some(DropReason::SpoofedMac),
+            },
+            Case {
+                what: "ARP with a foreign sender IP",
+                eni: "eni-1",
+                frame: arp(1, [0xff; 6], m1, ip("10.0.1.77"), [0; 6], ip("10.0.1.253")),
+                verdict: XDP_DROP,
+                out: None,
+                drop: Some(DropReason::SpoofedIp),
+            },
+            Case {
+                what: "unicast to another MAC",
+                eni: "eni-1",
+                frame: icmp_echo([2, 1, 1, 1, 1, 1], m1, ip("10.0.1.10"), ip("10.0.2.10"), 64),
+                verdict: XDP_DROP,
+                out: None,
+                drop: Some(DropReason::NotForRouter),
+            },
         ],
     );
 }
@@ -223,12 +363,54 @@ fn vpc_2_arp_for_vswitch_addresses_is_answered_in_xdp() {
     check(
         &mut fx,
         vec![
-            Case { what: "who-has gateway", eni: "eni-1", frame: arp(1, [0xff; 6], m1, ip("10.0.1.10"), [0; 6], gw), verdict: XDP_TX, out: Some(reply), drop: None },
-            Case { what: "who-has a neighbour in the vSwitch (proxy ARP)", eni: "eni-1", frame: arp(1, [0xff; 6], m1, ip("10.0.1.10"), [0; 6], peer), verdict: XDP_TX, out: Some(arp(2, m1, ROUTER_MAC, peer, m1, ip("10.0.1.10"))), drop: None },
-            Case { what: "who-has outside the vSwitch", eni: "eni-1", frame: arp(1, [0xff; 6], m1, ip("10.0.1.10"), [0; 6], ip("10.0.2.10")), verdict: XDP_DROP, out: None, drop: Some(DropReason::ArpIgnored) },
-            Case { what: "duplicate-address probe for its own address", eni: "eni-1", frame: arp(1, [0xff; 6], m1, ip("10.0.1.10"), [0; 6], ip("10.0.1.10")), verdict: XDP_DROP, out: None, drop: Some(DropReason::ArpIgnored) },
-            Case { what: "ARP probe (RFC 5227, sender 0.0.0.0): ignored, not spoofed", eni: "eni-1", frame: arp(1, [0xff; 6], m1, ip("0.0.0.0"), [0; 6], ip("10.0.1.10")), verdict: XDP_DROP, out: None, drop: Some(DropReason::ArpIgnored) },
-            Case { what: "ARP reply from the instance", eni: "eni-1", frame: arp(2, ROUTER_MAC, m1, ip("10.0.1.10"), ROUTER_MAC, gw), verdict: XDP_DROP, out: None, drop: Some(DropReason::ArpIgnored) },
+            Case {
+                what: "who-has gateway",
+                eni: "eni-1",
+                frame: arp(1, [0xff; 6], m1, ip("10.0.1.10"), [0; 6], gw),
+                verdict: XDP_TX,
+                out: Some(reply),
+                drop: None,
+            },
+            Case {
+                what: "who-has a neighbour in the vSwitch (proxy ARP)",
+                eni: "eni-1",
+                frame: arp(1, [0xff; 6], m1, ip("10.0.1.10"), [0; 6], peer),
+                verdict: XDP_TX,
+                out: Some(arp(2, m1, ROUTER_MAC, peer, m1, ip("10.0.1.10"))),
+                drop: None,
+            },
+            Case {
+                what: "who-has outside the vSwitch",
+                eni: "eni-1",
+                frame: arp(1, [0xff; 6], m1, ip("10.0.1.10"), [0; 6], ip("10.0.2.10")),
+                verdict: XDP_DROP,
+                out: None,
+                drop: Some(DropReason::ArpIgnored),
+            },
+            Case {
+                what: "duplicate-address probe for its own address",
+                eni: "eni-1",
+                frame: arp(1, [0xff; 6], m1, ip("10.0.1.10"), [0; 6], ip("10.0.1.10")),
+                verdict: XDP_DROP,
+                out: None,
+                drop: Some(DropReason::ArpIgnored),
+            },
+            Case {
+                what: "ARP probe (RFC 5227, sender 0.0.0.0): ignored, not spoofed",
+                eni: "eni-1",
+                frame: arp(1, [0xff; 6], m1, ip("0.0.0.0"), [0; 6], ip("10.0.1.10")),
+                verdict: XDP_DROP,
+                out: None,
+                drop: Some(DropReason::ArpIgnored),
+            },
+            Case {
+                what: "ARP reply from the instance",
+                eni: "eni-1",
+                frame: arp(2, ROUTER_MAC, m1, ip("10.0.1.10"), ROUTER_MAC, gw),
+                verdict: XDP_DROP,
+                out: None,
+                drop: Some(DropReason::ArpIgnored),
+            },
         ],
     );
 }
@@ -240,9 +422,30 @@ fn rt_1_no_route_and_no_neighbour_are_counted_drops() {
     check(
         &mut fx,
         vec![
-            Case { what: "no route", eni: "eni-1", frame: icmp_echo(ROUTER_MAC, m1, ip("10.0.1.10"), ip("172.16.0.1"), 64), verdict: XDP_DROP, out: None, drop: Some(DropReason::NoRoute) },
-            Case { what: "local route, no ENI at that address", eni: "eni-1", frame: icmp_echo(ROUTER_MAC, m1, ip("10.0.1.10"), ip("10.0.2.99"), 64), verdict: XDP_DROP, out: None, drop: Some(DropReason::NoNeighbour) },
-            Case { what: "multicast is never routed", eni: "eni-1", frame: icmp_echo(ROUTER_MAC, m1, ip("10.0.1.10"), ip("224.0.0.1"), 64), verdict: XDP_DROP, out: None, drop: Some(DropReason::Martian) },
+            Case {
+                what: "no route",
+                eni: "eni-1",
+                frame: icmp_echo(ROUTER_MAC, m1, ip("10.0.1.10"), ip("172.16.0.1"), 64),
+                verdict: XDP_DROP,
+                out: None,
+                drop: Some(DropReason::NoRoute),
+            },
+            Case {
+                what: "local route, no ENI at that address",
+                eni: "eni-1",
+                frame: icmp_echo(ROUTER_MAC, m1, ip("10.0.1.10"), ip("10.0.2.99"), 64),
+                verdict: XDP_DROP,
+                out: None,
+                drop: Some(DropReason::NoNeighbour),
+            },
+            Case {
+                what: "multicast is never routed",
+                eni: "eni-1",
+                frame: icmp_echo(ROUTER_MAC, m1, ip("10.0.1.10"), ip("224.0.0.1"), 64),
+                verdict: XDP_DROP,
+                out: None,
+                drop: Some(DropReason::Martian),
+            },
         ],
     );
 }
@@ -259,11 +462,28 @@ fn datapath_answers_ttl_expiry_and_oversize_df_packets_with_icmp_errors_from_the
     let m1 = eni_mac("eni-1");
     let gw = ip("10.0.1.253");
     let expired = icmp_echo(ROUTER_MAC, m1, ip("10.0.1.10"), ip("10.0.2.10"), 1);
-    let expired_udp = l4_frame(ROUTER_MAC, m1, ip("10.0.1.10"), ip("10.0.2.10"), 17, 33434, 33434, 0);
+    let expired_udp = l4_frame(
+        ROUTER_MAC,
+        m1,
+        ip("10.0.1.10"),
+        ip("10.0.2.10"),
+        17,
+        33434,
+        33434,
+        0,
+    );
     let mut expired_udp = expired_udp;
     expired_udp[22] = 1;
     fix_ipv4_checksum(&mut expired_udp);
-    let big = ipv4_frame(ROUTER_MAC, m1, ip("10.0.1.10"), ip("10.0.2.10"), 64, 17, &[0u8; 1600]);
+    let big = ipv4_frame(
+        ROUTER_MAC,
+        m1,
+        ip("10.0.1.10"),
+        ip("10.0.2.10"),
+        64,
+        17,
+        &[0u8; 1600],
+    );
     let mut big_no_df = big.clone();
     big_no_df[20] = 0;
     fix_ipv4_checksum(&mut big_no_df);
@@ -276,16 +496,59 @@ fn datapath_answers_ttl_expiry_and_oversize_df_packets_with_icmp_errors_from_the
     check(
         &mut fx,
         vec![
-            Case { what: "TTL 1 (ping): time exceeded", eni: "eni-1", out: Some(icmp_error(&expired, gw, 11, 0, 0)), frame: expired, verdict: XDP_TX, drop: Some(DropReason::TtlExceeded) },
-            Case { what: "TTL 1 (traceroute's UDP probe): time exceeded", eni: "eni-1", out: Some(icmp_error(&expired_udp, gw, 11, 0, 0)), frame: expired_udp, verdict: XDP_TX, drop: Some(DropReason::TtlExceeded) },
-            Case { what: "1,620 bytes with DF to a 1,500-byte port: fragmentation needed", eni: "eni-1", out: Some(icmp_error(&big, gw, 3, 4, 1500)), frame: big, verdict: XDP_TX, drop: Some(DropReason::FragmentationNeeded) },
-            Case { what: "1,620 bytes without DF: dropped, no error", eni: "eni-1", out: None, frame: big_no_df, verdict: XDP_DROP, drop: Some(DropReason::FragmentationNeeded) },
-            Case { what: "an ICMP error with TTL 1: no error about it", eni: "eni-1", out: None, frame: error_in, verdict: XDP_DROP, drop: Some(DropReason::TtlExceeded) },
+            Case {
+                what: "TTL 1 (ping): time exceeded",
+                eni: "eni-1",
+                out: Some(icmp_error(&expired, gw, 11, 0, 0)),
+                frame: expired,
+                verdict: XDP_TX,
+                drop: Some(DropReason::TtlExceeded),
+            },
+            Case {
+                what: "TTL 1 (traceroute's UDP probe): time exceeded",
+                eni: "eni-1",
+                out: Some(icmp_error(&expired_udp, gw, 11, 0, 0)),
+                frame: expired_udp,
+                verdict: XDP_TX,
+                drop: Some(DropReason::TtlExceeded),
+            },
+            Case {
+                what: "1,620 bytes with DF to a 1,500-byte port: fragmentation needed",
+                eni: "eni-1",
+                out: Some(icmp_error(&big, gw, 3, 4, 1500)),
+                frame: big,
+                verdict: XDP_TX,
+                drop: Some(DropReason::FragmentationNeeded),
+            },
+            Case {
+                what: "1,620 bytes without DF: dropped, no error",
+                eni: "eni-1",
+                out: None,
+                frame: big_no_df,
+                verdict: XDP_DROP,
+                drop: Some(DropReason::FragmentationNeeded),
+            },
+            Case {
+                what: "an ICMP error with TTL 1: no error about it",
+                eni: "eni-1",
+                out: None,
+                frame: error_in,
+                verdict: XDP_DROP,
+                drop: Some(DropReason::TtlExceeded),
+            },
         ],
     );
     let sent = |fx: &Fixture, a: Action| fx.dp.counters().unwrap().action(a);
-    assert_eq!(sent(&fx, Action::IcmpTimeExceededSent), 2, "time exceeded sent, XDP");
-    assert_eq!(sent(&fx, Action::IcmpFragNeededSent), 1, "fragmentation needed sent, XDP");
+    assert_eq!(
+        sent(&fx, Action::IcmpTimeExceededSent),
+        2,
+        "time exceeded sent, XDP"
+    );
+    assert_eq!(
+        sent(&fx, Action::IcmpFragNeededSent),
+        1,
+        "fragmentation needed sent, XDP"
+    );
 }
 
 #[test]
@@ -310,18 +573,82 @@ fn datapath_drops_ipv6_malformed_and_unknown_port_frames_by_reason() {
     let short_total = with_total(19);
     let mut bad_checksum = full.clone();
     bad_checksum[24] ^= 0x55;
-    let udp = ipv4_frame(ROUTER_MAC, m1, ip("10.0.1.10"), ip("10.0.2.10"), 64, 17, &[0, 53, 0, 53, 0, 8, 0, 0]);
+    let udp = ipv4_frame(
+        ROUTER_MAC,
+        m1,
+        ip("10.0.1.10"),
+        ip("10.0.2.10"),
+        64,
+        17,
+        &[0, 53, 0, 53, 0, 8, 0, 0],
+    );
     check(
         &mut fx,
         vec![
-            Case { what: "IPv6 is counted and dropped", eni: "eni-1", frame: v6, verdict: XDP_DROP, out: None, drop: Some(DropReason::Ipv6) },
-            Case { what: "LLDP", eni: "eni-1", frame: lldp, verdict: XDP_DROP, out: None, drop: Some(DropReason::UnsupportedEtherType) },
-            Case { what: "truncated IPv4 header", eni: "eni-1", frame: full[..30].to_vec(), verdict: XDP_DROP, out: None, drop: Some(DropReason::ParseError) },
-            Case { what: "IP version 6 in an IPv4 frame", eni: "eni-1", frame: bad_version, verdict: XDP_DROP, out: None, drop: Some(DropReason::ParseError) },
-            Case { what: "IPv4 total length beyond the frame", eni: "eni-1", frame: long_total, verdict: XDP_DROP, out: None, drop: Some(DropReason::BadIpv4Header) },
-            Case { what: "IPv4 total length shorter than the header", eni: "eni-1", frame: short_total, verdict: XDP_DROP, out: None, drop: Some(DropReason::BadIpv4Header) },
-            Case { what: "IPv4 header checksum wrong", eni: "eni-1", frame: bad_checksum, verdict: XDP_DROP, out: None, drop: Some(DropReason::BadIpv4Header) },
-            Case { what: "UDP is routed like ICMP", eni: "eni-1", out: Some(forwarded(&udp, eni_mac("eni-2"))), frame: udp, verdict: XDP_REDIRECT, drop: None },
+            Case {
+                what: "IPv6 is counted and dropped",
+                eni: "eni-1",
+                frame: v6,
+                verdict: XDP_DROP,
+                out: None,
+                drop: Some(DropReason::Ipv6),
+            },
+            Case {
+                what: "LLDP",
+                eni: "eni-1",
+                frame: lldp,
+                verdict: XDP_DROP,
+                out: None,
+                drop: Some(DropReason::UnsupportedEtherType),
+            },
+            Case {
+                what: "truncated IPv4 header",
+                eni: "eni-1",
+                frame: full[..30].to_vec(),
+                verdict: XDP_DROP,
+                out: None,
+                drop: Some(DropReason::ParseError),
+            },
+            Case {
+                what: "IP version 6 in an IPv4 frame",
+                eni: "eni-1",
+                frame: bad_version,
+                verdict: XDP_DROP,
+                out: None,
+                drop: Some(DropReason::ParseError),
+            },
+            Case {
+                what: "IPv4 total length beyond the frame",
+                eni: "eni-1",
+                frame: long_total,
+                verdict: XDP_DROP,
+                out: None,
+                drop: Some(DropReason::BadIpv4Header),
+            },
+            Case {
+                what: "IPv4 total length shorter than the header",
+                eni: "eni-1",
+                frame: short_total,
+                verdict: XDP_DROP,
+                out: None,
+                drop: Some(DropReason::BadIpv4Header),
+            },
+            Case {
+                what: "IPv4 header checksum wrong",
+                eni: "eni-1",
+                frame: bad_checksum,
+                verdict: XDP_DROP,
+                out: None,
+                drop: Some(DropReason::BadIpv4Header),
+            },
+            Case {
+                what: "UDP is routed like ICMP",
+                eni: "eni-1",
+                out: Some(forwarded(&udp, eni_mac("eni-2"))),
+                frame: udp,
+                verdict: XDP_REDIRECT,
+                drop: None,
+            },
         ],
     );
     // A port the control plane does not know.
@@ -354,8 +681,15 @@ fn datapath_refuses_maps_pinned_by_another_layout() {
     let _cleanup = RmDir(dir.clone());
     // A map of another shape where ACTIONS is expected: DROPS has 13 slots.
     let mut other = Datapath::load(None).unwrap();
-    other.pin_map(vpc_common::map_names::DROPS, &dir.join(vpc_common::map_names::ACTIONS)).unwrap();
-    let err = Datapath::load(Some(&router)).err().expect("load must refuse the foreign map");
+    other
+        .pin_map(
+            vpc_common::map_names::DROPS,
+            &dir.join(vpc_common::map_names::ACTIONS),
+        )
+        .unwrap();
+    let err = Datapath::load(Some(&router))
+        .err()
+        .expect("load must refuse the foreign map");
     assert!(err.to_string().contains("another version"), "{err}");
 }
 
@@ -399,7 +733,9 @@ fn big_table_routes(n: usize) -> Vec<(ipnet::Ipv4Net, &'static str)> {
         // Few first octets, so short and long routes overlap.
         let addr = (((x >> 40) as u32 % 4 + 100) << 24) | ((x >> 8) as u32 & 0x00ff_ffff);
         let len = LENGTHS[(x as usize >> 3) % LENGTHS.len()];
-        let net = ipnet::Ipv4Net::new(Ipv4Addr::from(addr), len).unwrap().trunc();
+        let net = ipnet::Ipv4Net::new(Ipv4Addr::from(addr), len)
+            .unwrap()
+            .trunc();
         if seen.insert(net) {
             out.push((net, if out.len() % 2 == 0 { "i-fw1" } else { "i-fw2" }));
         }
@@ -409,12 +745,23 @@ fn big_table_routes(n: usize) -> Vec<(ipnet::Ipv4Net, &'static str)> {
 
 /// The next hop the trie's longest match gives `dst` (None: no route).
 fn longest_match(routes: &[(ipnet::Ipv4Net, &'static str)], dst: Ipv4Addr) -> Option<&'static str> {
-    routes.iter().filter(|(n, _)| n.contains(&dst)).max_by_key(|(n, _)| n.prefix_len()).map(|(_, h)| *h)
+    routes
+        .iter()
+        .filter(|(n, _)| n.contains(&dst))
+        .max_by_key(|(n, _)| n.prefix_len())
+        .map(|(_, h)| *h)
 }
 
-fn with_big_table(fx: &Fixture, routes: &[(ipnet::Ipv4Net, &'static str)]) -> vpc_control::model::Model {
+fn with_big_table(
+    fx: &Fixture,
+    routes: &[(ipnet::Ipv4Net, &'static str)],
+) -> vpc_control::model::Model {
     let mut m = fx.model.clone();
-    let t = m.route_tables.iter_mut().find(|t| t.id == "vtb-big").expect("vtb-big");
+    let t = m
+        .route_tables
+        .iter_mut()
+        .find(|t| t.id == "vtb-big")
+        .expect("vtb-big");
     t.route_entries = routes
         .iter()
         .map(|(net, hop)| {
@@ -440,7 +787,11 @@ fn check_forwarding(fx: &mut Fixture, routes: &[(ipnet::Ipv4Net, &'static str)],
         let x = rng.next() as u32;
         let inside = u32::from(net.network()) | (x & !u32::from(net.netmask()));
         // Every third one: a neighbour block (maybe no route at all).
-        let dst = Ipv4Addr::from(if k % 3 == 0 { inside ^ 0x0000_0100 } else { inside });
+        let dst = Ipv4Addr::from(if k % 3 == 0 {
+            inside ^ 0x0000_0100
+        } else {
+            inside
+        });
         let frame = icmp_echo(ROUTER_MAC, src, ip("10.0.1.10"), dst, 64);
         let (verdict, out) = fx.run("eni-src", &frame);
         match longest_match(routes, dst) {
@@ -458,11 +809,17 @@ fn check_forwarding(fx: &mut Fixture, routes: &[(ipnet::Ipv4Net, &'static str)],
 fn rt_1_a_big_route_table_is_answered_through_the_direct_stage_as_by_the_trie() {
     let mut fx = Fixture::new(BIG_TABLE_MODEL);
     let table = vpc_control::topology::numeric_id("vtb-big");
-    assert!(!fx.dp.direct_tables().contains(&Some(table)), "a small table uses the trie alone");
+    assert!(
+        !fx.dp.direct_tables().contains(&Some(table)),
+        "a small table uses the trie alone"
+    );
 
     let routes = big_table_routes(3000);
     fx.reapply(with_big_table(&fx, &routes));
-    assert!(fx.dp.direct_tables().contains(&Some(table)), "3000 routes: the table holds a direct slot");
+    assert!(
+        fx.dp.direct_tables().contains(&Some(table)),
+        "3000 routes: the table holds a direct slot"
+    );
     check_forwarding(&mut fx, &routes, "3000 routes");
 
     // Remove every other route and add a default route: the slot is
@@ -480,17 +837,23 @@ fn rt_1_a_big_route_table_is_answered_through_the_direct_stage_as_by_the_trie() 
     // Below half the threshold, the table leaves its slot: the trie answers.
     let few: Vec<_> = fewer[..100].to_vec();
     fx.reapply(with_big_table(&fx, &few));
-    assert!(!fx.dp.direct_tables().contains(&Some(table)), "100 routes: the slot is released");
+    assert!(
+        !fx.dp.direct_tables().contains(&Some(table)),
+        "100 routes: the slot is released"
+    );
     check_forwarding(&mut fx, &few, "100 routes");
 }
 
 #[test]
 fn direct_route_stage_is_sized_at_load_and_bounded() {
-    let none = Datapath::load_with_direct_slots(None, 0).expect("no direct slot: every table through the trie");
+    let none = Datapath::load_with_direct_slots(None, 0)
+        .expect("no direct slot: every table through the trie");
     assert!(none.direct_tables().is_empty());
     let two = Datapath::load_with_direct_slots(None, 2).expect("two slots");
     assert_eq!(two.direct_tables(), &[None, None]);
-    let err = Datapath::load_with_direct_slots(None, vpc_control::datapath::MAX_DIRECT_SLOTS + 1).err().expect("refused");
+    let err = Datapath::load_with_direct_slots(None, vpc_control::datapath::MAX_DIRECT_SLOTS + 1)
+        .err()
+        .expect("refused");
     assert!(err.to_string().contains("direct route slots"), "{err}");
 }
 
@@ -501,7 +864,10 @@ fn direct_route_stage_a_restarted_datapath_keeps_its_slot_and_checks_it_at_the_f
     let routes = big_table_routes(2000);
     fx.reapply(with_big_table(&fx, &routes));
     fx.restart();
-    assert!(fx.dp.direct_tables().contains(&Some(table)), "the slot is read back from the ENIs");
+    assert!(
+        fx.dp.direct_tables().contains(&Some(table)),
+        "the slot is read back from the ENIs"
+    );
     check_forwarding(&mut fx, &routes, "after a restart, before any write");
     // The first write checks the slot whole, with the hop ids read back.
     let mut changed: Vec<_> = routes[..1500].to_vec();
@@ -518,15 +884,38 @@ fn direct_route_stage_a_restarted_datapath_keeps_its_slot_and_checks_it_at_the_f
 #[test]
 fn datapath_modules_follow_the_pipeline_order_without_cycles() {
     const ORDER: [&str; 20] = [
-        "maps", "csum", "stats", "log_limit", "packet", "parse", "monitor", "arp", "flow_cache", "eni", "fragment", "route", "policy", "conntrack",
-        "nat", "icmp", "transmit", "edge", "pipeline", "main",
+        "maps",
+        "csum",
+        "stats",
+        "log_limit",
+        "packet",
+        "parse",
+        "monitor",
+        "arp",
+        "flow_cache",
+        "eni",
+        "fragment",
+        "route",
+        "policy",
+        "conntrack",
+        "nat",
+        "icmp",
+        "transmit",
+        "edge",
+        "pipeline",
+        "main",
     ];
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../vpc-ebpf/src");
     let mut seen = 0;
     for (i, module) in ORDER.iter().enumerate() {
-        let source = std::fs::read_to_string(dir.join(format!("{module}.rs"))).unwrap_or_else(|e| panic!("{module}.rs: {e}"));
+        let source = std::fs::read_to_string(dir.join(format!("{module}.rs")))
+            .unwrap_or_else(|e| panic!("{module}.rs: {e}"));
         // Code only (comments may name any module).
-        let text: String = source.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+        let text: String = source
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
         // Every `crate::` path, and the names inside `use crate::{...};`.
         let mut used = Vec::new();
         for (at, _) in text.match_indices("crate::") {
@@ -534,19 +923,42 @@ fn datapath_modules_follow_the_pipeline_order_without_cycles() {
             let names = if let Some(group) = rest.strip_prefix('{') {
                 &group[..group.find("};").unwrap_or(group.len())]
             } else {
-                &rest[..rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len())]
+                &rest[..rest
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .unwrap_or(rest.len())]
             };
-            used.extend(names.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|n| ORDER.contains(n)).map(str::to_string));
+            used.extend(
+                names
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .filter(|n| ORDER.contains(n))
+                    .map(str::to_string),
+            );
         }
         for u in used.iter().filter(|u| u.as_str() != *module) {
             let j = ORDER.iter().position(|m| m == u).unwrap();
-            assert!(j < i, "{module}.rs uses {u}, which comes after it in the pipeline order {ORDER:?}");
+            assert!(
+                j < i,
+                "{module}.rs uses {u}, which comes after it in the pipeline order {ORDER:?}"
+            );
         }
         seen += 1;
     }
-    let files = std::fs::read_dir(&dir).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "rs")).count();
+    let files = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "rs")
+        })
+        .count();
     // bench.rs is a program of its own (the bench generator and sink).
-    assert_eq!(seen + 1, files, "every module of vpc-ebpf/src is in the order");
+    assert_eq!(
+        seen + 1,
+        files,
+        "every module of vpc-ebpf/src is in the order"
+    );
 }
 
 /// ICMP errors are rate-limited per CPU (a token bucket of 1,000 per second,
@@ -561,7 +973,11 @@ fn datapath_icmp_errors_are_rate_limited_and_counted() {
     let expired = icmp_echo(ROUTER_MAC, m1, ip("10.0.1.10"), ip("10.0.2.10"), 1);
     let counters = |fx: &Fixture| {
         let c = fx.dp.counters().unwrap();
-        (c.action(Action::IcmpTimeExceededSent), c.action(Action::IcmpErrorRateLimited), c.dropped(DropReason::TtlExceeded))
+        (
+            c.action(Action::IcmpTimeExceededSent),
+            c.action(Action::IcmpErrorRateLimited),
+            c.dropped(DropReason::TtlExceeded),
+        )
     };
     let before = counters(&fx);
     let n = 300;
@@ -575,10 +991,17 @@ fn datapath_icmp_errors_are_rate_limited_and_counted() {
     let after = counters(&fx);
     let (sent, limited, dropped) = (after.0 - before.0, after.1 - before.1, after.2 - before.2);
     assert_eq!(sent, answered, "each answer counted");
-    assert_eq!(sent + limited, n, "every error is sent or counted as rate-limited");
+    assert_eq!(
+        sent + limited,
+        n,
+        "every error is sent or counted as rate-limited"
+    );
     assert_eq!(dropped, n, "every expired packet counts as ttl_exceeded");
     assert!(sent >= 50, "the burst is answered ({sent})");
-    assert!(sent <= 50 + elapsed_ms + 1, "at most the burst plus one per ms ({sent} in {elapsed_ms} ms)");
+    assert!(
+        sent <= 50 + elapsed_ms + 1,
+        "at most the burst plus one per ms ({sent} in {elapsed_ms} ms)"
+    );
     assert!(limited > 0, "the rest is rate-limited ({limited})");
 }
 
@@ -622,7 +1045,11 @@ fn reference(f: &[u8], first: &FirstFragments) -> Expected {
         return Drop(BadIpv4Header);
     }
     let later_fragment = u16::from_be_bytes([f[20], f[21]]) & 0x1fff != 0;
-    let (proto, src, dst): (u8, [u8; 4], [u8; 4]) = (f[23], f[26..30].try_into().unwrap(), f[30..34].try_into().unwrap());
+    let (proto, src, dst): (u8, [u8; 4], [u8; 4]) = (
+        f[23],
+        f[26..30].try_into().unwrap(),
+        f[30..34].try_into().unwrap(),
+    );
     let l4 = 14 + ihl;
     let needs = match proto {
         6 => 14,
@@ -670,11 +1097,36 @@ fn fuzz_bases() -> Vec<Vec<u8>> {
     let m1 = eni_mac("eni-1");
     let from = ip("10.0.1.10");
     let mut bases = Vec::new();
-    for dst in ["10.0.2.10", "10.0.2.20", "10.0.1.10", "10.0.1.77", "10.9.0.1", "8.8.8.8"] {
+    for dst in [
+        "10.0.2.10",
+        "10.0.2.20",
+        "10.0.1.10",
+        "10.0.1.77",
+        "10.9.0.1",
+        "8.8.8.8",
+    ] {
         bases.push(l4_frame(ROUTER_MAC, m1, from, ip(dst), 17, 40_000, 53, 0));
     }
-    bases.push(l4_frame(ROUTER_MAC, m1, from, ip("10.0.2.10"), 6, 40_001, 22, 0x02));
-    bases.push(l4_frame(ROUTER_MAC, m1, from, ip("10.0.2.20"), 6, 40_002, 443, 0x10));
+    bases.push(l4_frame(
+        ROUTER_MAC,
+        m1,
+        from,
+        ip("10.0.2.10"),
+        6,
+        40_001,
+        22,
+        0x02,
+    ));
+    bases.push(l4_frame(
+        ROUTER_MAC,
+        m1,
+        from,
+        ip("10.0.2.20"),
+        6,
+        40_002,
+        443,
+        0x10,
+    ));
     bases.push(icmp_echo(ROUTER_MAC, m1, from, ip("10.0.2.10"), 64));
     bases
 }
@@ -694,14 +1146,24 @@ fn mutate(base: &[u8], rng: &mut fastrand::Rng) -> Vec<u8> {
             2 => f.extend((0..rng.usize(1..40)).map(|_| rng.u8(..))),
             3 => f[22] = [0, 1, 2, 64][rng.usize(0..4)],
             4 => {
-                let frags: u16 = [0, 0x2000, 0x2000 | rng.u16(1..0x1fff), rng.u16(1..0x1fff), 0x4000][rng.usize(0..5)];
+                let frags: u16 = [
+                    0,
+                    0x2000,
+                    0x2000 | rng.u16(1..0x1fff),
+                    rng.u16(1..0x1fff),
+                    0x4000,
+                ][rng.usize(0..5)];
                 f[20..22].copy_from_slice(&frags.to_be_bytes());
                 f[18..20].copy_from_slice(&[0, rng.u8(1..4)]);
             }
             5 => f[14] = [0x45, 0x46, 0x4f, 0x44, 0x55, 0x65, rng.u8(..)][rng.usize(0..7)],
             6 => {
                 let near = (f.len() - 14) as i32 + rng.i32(-8..=8);
-                let total = if rng.bool() { near.clamp(0, 0xffff) as u16 } else { rng.u16(..) };
+                let total = if rng.bool() {
+                    near.clamp(0, 0xffff) as u16
+                } else {
+                    rng.u16(..)
+                };
                 f[16..18].copy_from_slice(&total.to_be_bytes());
             }
             7 => {
@@ -709,7 +1171,14 @@ fn mutate(base: &[u8], rng: &mut fastrand::Rng) -> Vec<u8> {
                 f[12..14].copy_from_slice(&t.to_be_bytes());
             }
             8 => {
-                let a: [u8; 4] = [[10, 0, 1, 11], [0, 0, 0, 1], [127, 0, 0, 1], [224, 0, 0, 1], [255, 255, 255, 255], [10, 0, 1, 10]][rng.usize(0..6)];
+                let a: [u8; 4] = [
+                    [10, 0, 1, 11],
+                    [0, 0, 0, 1],
+                    [127, 0, 0, 1],
+                    [224, 0, 0, 1],
+                    [255, 255, 255, 255],
+                    [10, 0, 1, 10],
+                ][rng.usize(0..6)];
                 let at = if rng.bool() { 26 } else { 30 };
                 f[at..at + 4].copy_from_slice(&a);
             }
@@ -745,8 +1214,14 @@ fn mutate(base: &[u8], rng: &mut fastrand::Rng) -> Vec<u8> {
 #[test]
 fn fuzz_frames_get_the_reference_verdict_drop_reason_and_rewrite() {
     stay_on_this_cpu();
-    let cases: usize = std::env::var("VPC_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(3_000);
-    let seed: u64 = std::env::var("VPC_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| fastrand::u64(..));
+    let cases: usize = std::env::var("VPC_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3_000);
+    let seed: u64 = std::env::var("VPC_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
     eprintln!("fuzz: {cases} frames, VPC_FUZZ_SEED={seed}");
     let mut rng = fastrand::Rng::with_seed(seed);
     let bases = fuzz_bases();
@@ -764,10 +1239,19 @@ fn fuzz_frames_get_the_reference_verdict_drop_reason_and_rewrite() {
             done += 1;
             let f = mutate(&bases[rng.usize(0..bases.len())], &mut rng);
             let expected = reference(&f, &first);
-            *tally.entry(format!("{expected:?}").split('(').next().unwrap().to_string() + &match &expected {
-                Expected::Drop(r) => format!(" {}", r.name()),
-                _ => String::new(),
-            }).or_default() += 1;
+            *tally
+                .entry(
+                    format!("{expected:?}")
+                        .split('(')
+                        .next()
+                        .unwrap()
+                        .to_string()
+                        + &match &expected {
+                            Expected::Drop(r) => format!(" {}", r.name()),
+                            _ => String::new(),
+                        },
+                )
+                .or_default() += 1;
             for fx in [&mut xdp, &mut tc] {
                 let what = format!("seed {seed}, frame {done} ({}): {f:02x?}", fx.mode);
                 let drops_before = match &expected {
@@ -782,14 +1266,25 @@ fn fuzz_frames_get_the_reference_verdict_drop_reason_and_rewrite() {
                 };
                 match &expected {
                     Expected::Drop(r) => {
-                        assert!(same_verdict(verdict, XDP_DROP), "{what}: verdict {verdict}, expected a drop ({})", r.name());
+                        assert!(
+                            same_verdict(verdict, XDP_DROP),
+                            "{what}: verdict {verdict}, expected a drop ({})",
+                            r.name()
+                        );
                         // (The fixture's ports are real veths: their own
                         // IPv6 chatter may be counted meanwhile.)
                         let moved = fx.dropped(*r) - drops_before.unwrap();
-                        assert!(moved == 1 || (*r == DropReason::Ipv6 && moved >= 1), "{what}: drop counted as {} ({moved})", r.name());
+                        assert!(
+                            moved == 1 || (*r == DropReason::Ipv6 && moved >= 1),
+                            "{what}: drop counted as {} ({moved})",
+                            r.name()
+                        );
                     }
                     Expected::Forward(mac) => {
-                        assert!(same_verdict(verdict, XDP_REDIRECT), "{what}: verdict {verdict}, expected a redirect");
+                        assert!(
+                            same_verdict(verdict, XDP_REDIRECT),
+                            "{what}: verdict {verdict}, expected a redirect"
+                        );
                         let mut want = f.clone();
                         want[0..6].copy_from_slice(mac);
                         want[6..12].copy_from_slice(&ROUTER_MAC);
@@ -804,7 +1299,10 @@ fn fuzz_frames_get_the_reference_verdict_drop_reason_and_rewrite() {
                         assert_eq!(out, want, "{what}: frame out");
                     }
                     Expected::Arp => {
-                        assert!(same_verdict(verdict, XDP_DROP) || same_verdict(verdict, XDP_TX), "{what}: verdict {verdict} for ARP");
+                        assert!(
+                            same_verdict(verdict, XDP_DROP) || same_verdict(verdict, XDP_TX),
+                            "{what}: verdict {verdict} for ARP"
+                        );
                     }
                     Expected::TimeExceeded => {
                         if same_verdict(verdict, XDP_TX) {
@@ -813,17 +1311,39 @@ fn fuzz_frames_get_the_reference_verdict_drop_reason_and_rewrite() {
                             assert_eq!((out[23], out[34]), (1, 11), "{what}: ICMP time exceeded");
                             assert_eq!(inet_csum(&out[14..34]), 0, "{what}: its header checksum");
                         } else {
-                            assert!(same_verdict(verdict, XDP_DROP), "{what}: verdict {verdict}, expected time exceeded");
-                            assert_eq!(fx.dropped(DropReason::TtlExceeded), drops_before.unwrap() + 1, "{what}: rate-limited, counted");
+                            assert!(
+                                same_verdict(verdict, XDP_DROP),
+                                "{what}: verdict {verdict}, expected time exceeded"
+                            );
+                            assert_eq!(
+                                fx.dropped(DropReason::TtlExceeded),
+                                drops_before.unwrap() + 1,
+                                "{what}: rate-limited, counted"
+                            );
                         }
                     }
                 }
             }
-            if matches!(expected, Expected::Forward(_)) && u16::from_be_bytes([f[20], f[21]]) & 0x3fff == 0x2000 {
-                first.insert((f[26..30].try_into().unwrap(), f[30..34].try_into().unwrap(), [f[18], f[19]], f[23]), ());
+            if matches!(expected, Expected::Forward(_))
+                && u16::from_be_bytes([f[20], f[21]]) & 0x3fff == 0x2000
+            {
+                first.insert(
+                    (
+                        f[26..30].try_into().unwrap(),
+                        f[30..34].try_into().unwrap(),
+                        [f[18], f[19]],
+                        f[23],
+                    ),
+                    (),
+                );
             }
         }
     }
-    eprintln!("fuzz: {done} frames ({refused_by_the_kernel} not test-run on tc: refused by the kernel), by expected outcome: {tally:?}");
-    assert!(tally.len() >= 12, "the mutations reach most outcomes: {tally:?}");
+    eprintln!(
+        "fuzz: {done} frames ({refused_by_the_kernel} not test-run on tc: refused by the kernel), by expected outcome: {tally:?}"
+    );
+    assert!(
+        tally.len() >= 12,
+        "the mutations reach most outcomes: {tally:?}"
+    );
 }

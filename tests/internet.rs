@@ -179,12 +179,23 @@ fn tcp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, flags: u8) -> Packe
     l4.extend_from_slice(&sport.to_be_bytes());
     l4.extend_from_slice(&dport.to_be_bytes());
     l4.extend_from_slice(&[0x11, 0x22, 0x33, 0x44]); // sequence
-    l4.extend_from_slice(&(if flags & ACK != 0 { [0, 0, 0, 1] } else { [0; 4] })); // ack
+    l4.extend_from_slice(
+        &(if flags & ACK != 0 {
+            [0, 0, 0, 1]
+        } else {
+            [0; 4]
+        }),
+    ); // ack
     l4.extend_from_slice(&[0x50, flags, 0xfa, 0xf0, 0, 0, 0, 0]); // offset, flags, window, checksum, urgent
     l4.extend_from_slice(b"hello");
     let c = inet_csum(&with_pseudo_header(src, dst, 6, &l4));
     l4[16..18].copy_from_slice(&c.to_be_bytes());
-    Packet { src, dst, proto: 6, l4 }
+    Packet {
+        src,
+        dst,
+        proto: 6,
+        l4,
+    }
 }
 
 /// A UDP datagram; `checksum` false: checksum 0 ("none").
@@ -203,7 +214,12 @@ fn udp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, checksum: bool) -> 
         };
         l4[6..8].copy_from_slice(&c.to_be_bytes());
     }
-    Packet { src, dst, proto: 17, l4 }
+    Packet {
+        src,
+        dst,
+        proto: 17,
+        l4,
+    }
 }
 
 const ECHO_REQUEST: u8 = 8;
@@ -217,7 +233,12 @@ fn icmp(src: Ipv4Addr, dst: Ipv4Addr, kind: u8, id: u16, seq: u16) -> Packet {
     l4.extend_from_slice(b"vpc!ping");
     let c = inet_csum(&l4);
     l4[2..4].copy_from_slice(&c.to_be_bytes());
-    Packet { src, dst, proto: 1, l4 }
+    Packet {
+        src,
+        dst,
+        proto: 1,
+        l4,
+    }
 }
 
 fn mac(instance: &str) -> [u8; 6] {
@@ -248,18 +269,38 @@ fn to_instance(instance: &str, p: &Packet) -> Vec<u8> {
 /// checksum (TCP and UDP over the pseudo-header, ICMP over its message) of
 /// a frame. A UDP checksum of 0 means none and is accepted as such.
 fn assert_valid_checksums(what: &str, f: &[u8]) {
-    assert!(f.len() >= 34 && f[12..14] == [0x08, 0x00], "{what}: not an IPv4 frame: {f:02x?}");
+    assert!(
+        f.len() >= 34 && f[12..14] == [0x08, 0x00],
+        "{what}: not an IPv4 frame: {f:02x?}"
+    );
     let ihl = (f[14] & 0x0f) as usize * 4;
-    assert_eq!(inet_csum(&f[14..14 + ihl]), 0, "{what}: IPv4 header checksum is wrong: {:02x?}", &f[14..14 + ihl]);
+    assert_eq!(
+        inet_csum(&f[14..14 + ihl]),
+        0,
+        "{what}: IPv4 header checksum is wrong: {:02x?}",
+        &f[14..14 + ihl]
+    );
     let total = u16::from_be_bytes([f[16], f[17]]) as usize;
     let l4 = &f[14 + ihl..14 + total];
     let src = Ipv4Addr::new(f[26], f[27], f[28], f[29]);
     let dst = Ipv4Addr::new(f[30], f[31], f[32], f[33]);
     match f[23] {
-        6 => assert_eq!(inet_csum(&with_pseudo_header(src, dst, 6, l4)), 0, "{what}: TCP checksum is wrong: {l4:02x?}"),
+        6 => assert_eq!(
+            inet_csum(&with_pseudo_header(src, dst, 6, l4)),
+            0,
+            "{what}: TCP checksum is wrong: {l4:02x?}"
+        ),
         17 if l4[6..8] == [0, 0] => {}
-        17 => assert_eq!(inet_csum(&with_pseudo_header(src, dst, 17, l4)), 0, "{what}: UDP checksum is wrong: {l4:02x?}"),
-        1 => assert_eq!(inet_csum(l4), 0, "{what}: ICMP checksum is wrong: {l4:02x?}"),
+        17 => assert_eq!(
+            inet_csum(&with_pseudo_header(src, dst, 17, l4)),
+            0,
+            "{what}: UDP checksum is wrong: {l4:02x?}"
+        ),
+        1 => assert_eq!(
+            inet_csum(l4),
+            0,
+            "{what}: ICMP checksum is wrong: {l4:02x?}"
+        ),
         _ => {}
     }
 }
@@ -267,7 +308,11 @@ fn assert_valid_checksums(what: &str, f: &[u8]) {
 /// The source port (ICMP echo: identifier) of an IPv4 frame with a
 /// 20-byte header.
 fn sport_of(f: &[u8]) -> u16 {
-    if f[23] == 1 { u16::from_be_bytes([f[38], f[39]]) } else { u16::from_be_bytes([f[34], f[35]]) }
+    if f[23] == 1 {
+        u16::from_be_bytes([f[38], f[39]])
+    } else {
+        u16::from_be_bytes([f[34], f[35]])
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -296,26 +341,63 @@ struct Case {
 
 /// A case whose frame must be redirected as `out`.
 fn pass(what: &'static str, port: In, frame: Vec<u8>, out: Vec<u8>) -> Case {
-    Case { what, port, frame, verdict: XDP_REDIRECT, out: Some(out), drop: None }
+    Case {
+        what,
+        port,
+        frame,
+        verdict: XDP_REDIRECT,
+        out: Some(out),
+        drop: None,
+    }
 }
 
 /// A case whose frame must be dropped for `reason`.
 fn reject(what: &'static str, port: In, frame: Vec<u8>, reason: DropReason) -> Case {
-    Case { what, port, frame, verdict: XDP_DROP, out: None, drop: Some(reason) }
+    Case {
+        what,
+        port,
+        frame,
+        verdict: XDP_DROP,
+        out: None,
+        drop: Some(reason),
+    }
 }
 
 /// Runs one frame, asserts the verdict, the drop counter (moved by exactly
 /// one) and, for a redirect, valid checksums; returns the frame out.
-fn run(fx: &mut DatapathFixture, what: &str, port: In, frame: &[u8], verdict: u32, reason: Option<DropReason>) -> Vec<u8> {
+fn run(
+    fx: &mut DatapathFixture,
+    what: &str,
+    port: In,
+    frame: &[u8],
+    verdict: u32,
+    reason: Option<DropReason>,
+) -> Vec<u8> {
     let before = reason.map(|r| fx.dropped(r));
     let (got, out) = match port {
         In::Instance(i) => fx.run(&eni_id_of(i), frame),
         In::Internet => fx.run_from_internet(frame),
     };
-    let drops: Vec<_> = fx.dp.counters().unwrap().drops.into_iter().filter(|(_, n)| *n > 0).collect();
-    assert!(same_verdict(got, verdict), "{what} ({}): verdict {got}, expected {verdict} (drop counters now {drops:?}); frame in {frame:02x?}", fx.mode);
+    let drops: Vec<_> = fx
+        .dp
+        .counters()
+        .unwrap()
+        .drops
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert!(
+        same_verdict(got, verdict),
+        "{what} ({}): verdict {got}, expected {verdict} (drop counters now {drops:?}); frame in {frame:02x?}",
+        fx.mode
+    );
     if let (Some(r), Some(b)) = (reason, before) {
-        assert_eq!(fx.dropped(r), b + 1, "{what}: drop counter {} did not move by one", r.name());
+        assert_eq!(
+            fx.dropped(r),
+            b + 1,
+            "{what}: drop counter {} did not move by one",
+            r.name()
+        );
     }
     if same_verdict(got, XDP_REDIRECT) {
         assert_valid_checksums(what, &out);
@@ -342,7 +424,11 @@ fn run_table(fx: &mut DatapathFixture, cases: &[Case]) {
     for c in cases {
         let out = run(fx, c.what, c.port, &c.frame, c.verdict, c.drop);
         if let Some(expected) = &c.out {
-            assert_eq!(out, *expected, "{} ({}): frame out\n got      {out:02x?}\n expected {expected:02x?}", c.what, fx.mode);
+            assert_eq!(
+                out, *expected,
+                "{} ({}): frame out\n got      {out:02x?}\n expected {expected:02x?}",
+                c.what, fx.mode
+            );
         }
     }
 }
@@ -357,7 +443,10 @@ fn actions(fx: &DatapathFixture, a: Action) -> u64 {
 fn igw_3_eip_one_to_one_nat_both_ways_with_valid_checksums() {
     use In::{Instance, Internet};
     let mut fx = DatapathFixture::new(MODEL);
-    let (to_inet, from_inet) = (actions(&fx, Action::ToInternet), actions(&fx, Action::FromInternet));
+    let (to_inet, from_inet) = (
+        actions(&fx, Action::ToInternet),
+        actions(&fx, Action::FromInternet),
+    );
     let cases = vec![
         // Out: the source becomes the EIP, nothing else changes but the TTL.
         pass(
@@ -442,8 +531,16 @@ fn igw_3_eip_one_to_one_nat_both_ways_with_valid_checksums() {
         ),
     ];
     check_both_modes(&mut fx, cases);
-    assert_eq!(actions(&fx, Action::ToInternet), to_inet + 6, "to_internet counter");
-    assert_eq!(actions(&fx, Action::FromInternet), from_inet + 7, "from_internet counter");
+    assert_eq!(
+        actions(&fx, Action::ToInternet),
+        to_inet + 6,
+        "to_internet counter"
+    );
+    assert_eq!(
+        actions(&fx, Action::FromInternet),
+        from_inet + 7,
+        "from_internet counter"
+    );
 }
 
 #[test]
@@ -479,7 +576,11 @@ fn igw_3_instance_without_public_address_cannot_reach_the_internet() {
     let extra = Model::from_toml(GATEWAY).unwrap();
     m.route_tables.extend(extra.route_tables);
     m.ipv4_gateways.extend(extra.ipv4_gateways);
-    m.vswitches.iter_mut().find(|v| v.id == "vsw-1").unwrap().route_table_id = Some("vtb-pub".into());
+    m.vswitches
+        .iter_mut()
+        .find(|v| v.id == "vsw-1")
+        .unwrap()
+        .route_table_id = Some("vtb-pub".into());
     fx.reapply(m);
     check(
         &mut fx,
@@ -619,14 +720,19 @@ association = { instance_type = "EcsInstance", instance_id = "i-a" }
 
     // Edit the system entry of vsw-1: next hop the appliance i-fw (IGW-8
     // style service insertion).
-    m.route_tables.iter_mut().find(|t| t.id == "vtb-border").unwrap().route_entries.push(std::sync::Arc::new(RouteEntry {
-        id: String::new(),
-        name: None,
-        destination_cidr_block: "10.0.1.0/24".parse().unwrap(),
-        next_hop_type: NextHopType::Instance,
-        next_hop_id: "i-fw".into(),
-        meta: Default::default(),
-    }));
+    m.route_tables
+        .iter_mut()
+        .find(|t| t.id == "vtb-border")
+        .unwrap()
+        .route_entries
+        .push(std::sync::Arc::new(RouteEntry {
+            id: String::new(),
+            name: None,
+            destination_cidr_block: "10.0.1.0/24".parse().unwrap(),
+            next_hop_type: NextHopType::Instance,
+            next_hop_id: "i-fw".into(),
+            meta: Default::default(),
+        }));
     fx.reapply(m.clone());
     check(
         &mut fx,
@@ -667,22 +773,64 @@ fn igw_3_nat_gateway_snat_port_translation_and_replies() {
     let range = vpc_common::SNAT_PORT_MIN..=vpc_common::SNAT_PORT_MAX;
 
     // Two instances, the same source port, the same remote endpoint.
-    let out_a = run(&mut fx, "i-a opens tcp to the internet", Instance("i-a"), &from_instance("i-a", &tcp(A, 33000, REMOTE, 443, SYN)), XDP_REDIRECT, None);
+    let out_a = run(
+        &mut fx,
+        "i-a opens tcp to the internet",
+        Instance("i-a"),
+        &from_instance("i-a", &tcp(A, 33000, REMOTE, 443, SYN)),
+        XDP_REDIRECT,
+        None,
+    );
     let pa = sport_of(&out_a);
-    assert!(range.contains(&pa), "i-a's public port {pa} outside {range:?}");
-    assert_eq!(out_a, to_internet(&tcp(SNAT_IP, pa, REMOTE, 443, SYN)), "i-a's flow: source = SNAT IP:{pa}");
+    assert!(
+        range.contains(&pa),
+        "i-a's public port {pa} outside {range:?}"
+    );
+    assert_eq!(
+        out_a,
+        to_internet(&tcp(SNAT_IP, pa, REMOTE, 443, SYN)),
+        "i-a's flow: source = SNAT IP:{pa}"
+    );
 
-    let out_b = run(&mut fx, "i-b opens tcp from the same port", Instance("i-b"), &from_instance("i-b", &tcp(B, 33000, REMOTE, 443, SYN)), XDP_REDIRECT, None);
+    let out_b = run(
+        &mut fx,
+        "i-b opens tcp from the same port",
+        Instance("i-b"),
+        &from_instance("i-b", &tcp(B, 33000, REMOTE, 443, SYN)),
+        XDP_REDIRECT,
+        None,
+    );
     let pb = sport_of(&out_b);
-    assert!(range.contains(&pb), "i-b's public port {pb} outside {range:?}");
-    assert_ne!(pa, pb, "two instances behind one SNAT IP got the same public port for the same remote endpoint");
-    assert_eq!(out_b, to_internet(&tcp(SNAT_IP, pb, REMOTE, 443, SYN)), "i-b's flow: source = SNAT IP:{pb}");
+    assert!(
+        range.contains(&pb),
+        "i-b's public port {pb} outside {range:?}"
+    );
+    assert_ne!(
+        pa, pb,
+        "two instances behind one SNAT IP got the same public port for the same remote endpoint"
+    );
+    assert_eq!(
+        out_b,
+        to_internet(&tcp(SNAT_IP, pb, REMOTE, 443, SYN)),
+        "i-b's flow: source = SNAT IP:{pb}"
+    );
 
     // Udp from i-a, with a checksum.
-    let out_u = run(&mut fx, "i-a sends udp", Instance("i-a"), &from_instance("i-a", &udp(A, 33001, REMOTE, 53, true)), XDP_REDIRECT, None);
+    let out_u = run(
+        &mut fx,
+        "i-a sends udp",
+        Instance("i-a"),
+        &from_instance("i-a", &udp(A, 33001, REMOTE, 53, true)),
+        XDP_REDIRECT,
+        None,
+    );
     let pu = sport_of(&out_u);
     assert!(range.contains(&pu));
-    assert_eq!(out_u, to_internet(&udp(SNAT_IP, pu, REMOTE, 53, true)), "udp: source = SNAT IP:{pu}");
+    assert_eq!(
+        out_u,
+        to_internet(&udp(SNAT_IP, pu, REMOTE, 53, true)),
+        "udp: source = SNAT IP:{pu}"
+    );
 
     let unused = (2000u16..).find(|p| ![pa, pb, pu].contains(p)).unwrap();
     check(
@@ -755,16 +903,36 @@ fn igw_3_nat_gateway_snat_port_translation_and_replies() {
 #[test]
 fn igw_3_snat_port_exhaustion_is_a_counted_drop() {
     use In::{Instance, Internet};
-    let mut fx = DatapathFixture::new(&nat_model("port_range = [40000, 40003]", r#"{ cidr = "10.0.0.0/16" }"#));
+    let mut fx = DatapathFixture::new(&nat_model(
+        "port_range = [40000, 40003]",
+        r#"{ cidr = "10.0.0.0/16" }"#,
+    ));
     let range = 40000u16..=40003;
     let mut taken = Vec::new();
     for n in 0..4u16 {
         let sport = 50000 + n;
-        let out = run(&mut fx, "flow within the range", Instance("i-a"), &from_instance("i-a", &tcp(A, sport, REMOTE, 80, SYN)), XDP_REDIRECT, None);
+        let out = run(
+            &mut fx,
+            "flow within the range",
+            Instance("i-a"),
+            &from_instance("i-a", &tcp(A, sport, REMOTE, 80, SYN)),
+            XDP_REDIRECT,
+            None,
+        );
         let p = sport_of(&out);
-        assert!(range.contains(&p), "flow {n}: public port {p} outside {range:?}");
-        assert!(!taken.contains(&p), "flow {n}: public port {p} handed out twice ({taken:?})");
-        assert_eq!(out, to_internet(&tcp(SNAT_IP, p, REMOTE, 80, SYN)), "flow {n}");
+        assert!(
+            range.contains(&p),
+            "flow {n}: public port {p} outside {range:?}"
+        );
+        assert!(
+            !taken.contains(&p),
+            "flow {n}: public port {p} handed out twice ({taken:?})"
+        );
+        assert_eq!(
+            out,
+            to_internet(&tcp(SNAT_IP, p, REMOTE, 80, SYN)),
+            "flow {n}"
+        );
         taken.push(p);
     }
     check(
@@ -797,16 +965,37 @@ fn igw_3_snat_port_exhaustion_is_a_counted_drop() {
         ],
     );
     // Ports are free per remote endpoint: another remote port still works.
-    let out = run(&mut fx, "same host, another port", Instance("i-b"), &from_instance("i-b", &tcp(B, 50000, REMOTE, 8080, SYN)), XDP_REDIRECT, None);
+    let out = run(
+        &mut fx,
+        "same host, another port",
+        Instance("i-b"),
+        &from_instance("i-b", &tcp(B, 50000, REMOTE, 8080, SYN)),
+        XDP_REDIRECT,
+        None,
+    );
     let p = sport_of(&out);
     assert!(range.contains(&p));
     assert_eq!(out, to_internet(&tcp(SNAT_IP, p, REMOTE, 8080, SYN)));
 
     // ICMP echo: the identifier is the port.
-    let out = run(&mut fx, "ping through SNAT", Instance("i-a"), &from_instance("i-a", &icmp(A, REMOTE, ECHO_REQUEST, 0x0101, 7)), XDP_REDIRECT, None);
+    let out = run(
+        &mut fx,
+        "ping through SNAT",
+        Instance("i-a"),
+        &from_instance("i-a", &icmp(A, REMOTE, ECHO_REQUEST, 0x0101, 7)),
+        XDP_REDIRECT,
+        None,
+    );
     let id = sport_of(&out);
-    assert!(range.contains(&id), "echo identifier {id} not translated into {range:?}");
-    assert_eq!(out, to_internet(&icmp(SNAT_IP, REMOTE, ECHO_REQUEST, id, 7)), "echo request out");
+    assert!(
+        range.contains(&id),
+        "echo identifier {id} not translated into {range:?}"
+    );
+    assert_eq!(
+        out,
+        to_internet(&icmp(SNAT_IP, REMOTE, ECHO_REQUEST, id, 7)),
+        "echo request out"
+    );
     check(
         &mut fx,
         vec![
@@ -819,7 +1008,13 @@ fn igw_3_snat_port_exhaustion_is_a_counted_drop() {
             reject(
                 "an echo reply with another identifier has no mapping",
                 Internet,
-                from_internet(&icmp(REMOTE, SNAT_IP, ECHO_REPLY, if id == 40000 { 40001 } else { 40000 }, 7)),
+                from_internet(&icmp(
+                    REMOTE,
+                    SNAT_IP,
+                    ECHO_REPLY,
+                    if id == 40000 { 40001 } else { 40000 },
+                    7,
+                )),
                 DropReason::NatNoMapping,
             ),
         ],
@@ -828,24 +1023,71 @@ fn igw_3_snat_port_exhaustion_is_a_counted_drop() {
 
 #[test]
 fn igw_3_idle_port_translations_are_swept_and_their_ports_reused() {
+    use In::{Instance, Internet};
     use vpc_common::ct_timeout::{TCP_ESTABLISHED_NS, UDP_NS};
     use vpc_control::{datapath::monotonic_ns, sweep::Swept};
-    use In::{Instance, Internet};
     const S: u64 = 1_000_000_000;
-    let mut fx = DatapathFixture::new(&nat_model("port_range = [40000, 40003]", r#"{ cidr = "10.0.0.0/16" }"#));
+    let mut fx = DatapathFixture::new(&nat_model(
+        "port_range = [40000, 40003]",
+        r#"{ cidr = "10.0.0.0/16" }"#,
+    ));
     let range = 40000u16..=40003;
     let taken: Vec<u16> = (0..4u16)
-        .map(|n| sport_of(&run(&mut fx, "a flow taking a port", Instance("i-a"), &from_instance("i-a", &tcp(A, 50000 + n, REMOTE, 80, SYN)), XDP_REDIRECT, None)))
+        .map(|n| {
+            sport_of(&run(
+                &mut fx,
+                "a flow taking a port",
+                Instance("i-a"),
+                &from_instance("i-a", &tcp(A, 50000 + n, REMOTE, 80, SYN)),
+                XDP_REDIRECT,
+                None,
+            ))
+        })
         .collect();
-    let dns = sport_of(&run(&mut fx, "a udp flow", Instance("i-b"), &from_instance("i-b", &udp(B, 50000, REMOTE, 53, true)), XDP_REDIRECT, None));
+    let dns = sport_of(&run(
+        &mut fx,
+        "a udp flow",
+        Instance("i-b"),
+        &from_instance("i-b", &udp(B, 50000, REMOTE, 53, true)),
+        XDP_REDIRECT,
+        None,
+    ));
     let opened = monotonic_ns();
-    run(&mut fx, "every port to REMOTE:80 taken", Instance("i-b"), &from_instance("i-b", &tcp(B, 50100, REMOTE, 80, SYN)), XDP_DROP, Some(DropReason::NatPortsExhausted));
+    run(
+        &mut fx,
+        "every port to REMOTE:80 taken",
+        Instance("i-b"),
+        &from_instance("i-b", &tcp(B, 50100, REMOTE, 80, SYN)),
+        XDP_DROP,
+        Some(DropReason::NatPortsExhausted),
+    );
 
     let mut sweeper = fx.dp.sweeper().unwrap_or_else(|e| panic!("sweeper: {e}"));
     let mut sweep = |at: u64| sweeper.nat(at).unwrap_or_else(|e| panic!("sweep: {e}"));
-    assert_eq!(sweep(opened), Swept { live: 5, removed: 0 }, "nothing is idle yet");
-    assert_eq!(sweep(opened + UDP_NS + S), Swept { live: 4, removed: 1 }, "past 60 s only the udp translation is idle");
-    run(&mut fx, "the swept udp flow's reply has no mapping", Internet, &from_internet(&udp(REMOTE, 53, SNAT_IP, dns, true)), XDP_DROP, Some(DropReason::NatNoMapping));
+    assert_eq!(
+        sweep(opened),
+        Swept {
+            live: 5,
+            removed: 0
+        },
+        "nothing is idle yet"
+    );
+    assert_eq!(
+        sweep(opened + UDP_NS + S),
+        Swept {
+            live: 4,
+            removed: 1
+        },
+        "past 60 s only the udp translation is idle"
+    );
+    run(
+        &mut fx,
+        "the swept udp flow's reply has no mapping",
+        Internet,
+        &from_internet(&udp(REMOTE, 53, SNAT_IP, dns, true)),
+        XDP_DROP,
+        Some(DropReason::NatNoMapping),
+    );
     // The datapath's clock is coarse (a tick): let ticks pass so the reply
     // below is seen clearly later than the flows opened.
     std::thread::sleep(std::time::Duration::from_millis(50));
@@ -862,15 +1104,50 @@ fn igw_3_idle_port_translations_are_swept_and_their_ports_reused() {
     // That reply refreshed taken[1]'s translation: 910 s after it (less a
     // tick or two) only the other three are idle.
     let swept = sweep(replied + TCP_ESTABLISHED_NS - 20_000_000);
-    assert_eq!(swept, Swept { live: 1, removed: 3 }, "past 910 s the tcp translations not seen since are idle");
-    run(&mut fx, "a swept tcp flow's reply has no mapping", Internet, &from_internet(&tcp(REMOTE, 80, SNAT_IP, taken[0], ACK)), XDP_DROP, Some(DropReason::NatNoMapping));
+    assert_eq!(
+        swept,
+        Swept {
+            live: 1,
+            removed: 3
+        },
+        "past 910 s the tcp translations not seen since are idle"
+    );
+    run(
+        &mut fx,
+        "a swept tcp flow's reply has no mapping",
+        Internet,
+        &from_internet(&tcp(REMOTE, 80, SNAT_IP, taken[0], ACK)),
+        XDP_DROP,
+        Some(DropReason::NatNoMapping),
+    );
     for n in 0..3u16 {
-        let out = run(&mut fx, "a new flow gets a freed port", Instance("i-b"), &from_instance("i-b", &tcp(B, 50200 + n, REMOTE, 80, SYN)), XDP_REDIRECT, None);
+        let out = run(
+            &mut fx,
+            "a new flow gets a freed port",
+            Instance("i-b"),
+            &from_instance("i-b", &tcp(B, 50200 + n, REMOTE, 80, SYN)),
+            XDP_REDIRECT,
+            None,
+        );
         let p = sport_of(&out);
-        assert!(range.contains(&p) && p != taken[1], "new flow {n}: port {p} is not one of the freed ports");
-        assert_eq!(out, to_internet(&tcp(SNAT_IP, p, REMOTE, 80, SYN)), "new flow {n}");
+        assert!(
+            range.contains(&p) && p != taken[1],
+            "new flow {n}: port {p} is not one of the freed ports"
+        );
+        assert_eq!(
+            out,
+            to_internet(&tcp(SNAT_IP, p, REMOTE, 80, SYN)),
+            "new flow {n}"
+        );
     }
-    run(&mut fx, "and the range is full again", Instance("i-b"), &from_instance("i-b", &tcp(B, 50300, REMOTE, 80, SYN)), XDP_DROP, Some(DropReason::NatPortsExhausted));
+    run(
+        &mut fx,
+        "and the range is full again",
+        Instance("i-b"),
+        &from_instance("i-b", &tcp(B, 50300, REMOTE, 80, SYN)),
+        XDP_DROP,
+        Some(DropReason::NatPortsExhausted),
+    );
 }
 
 #[test]
@@ -881,30 +1158,89 @@ fn igw_3_internet_flows_are_translated_at_every_packet_never_from_the_flow_cache
     let mut fx = DatapathFixture::new(MODEL);
     for n in 0..3 {
         let what = format!("udp out via the EIP, packet {n}");
-        let out = run(&mut fx, &what, Instance("i-a"), &from_instance("i-a", &udp(A, 40100, REMOTE, 53, true)), XDP_REDIRECT, None);
-        assert_eq!(out, to_internet(&udp(EIP_A, 40100, REMOTE, 53, true)), "{what}");
+        let out = run(
+            &mut fx,
+            &what,
+            Instance("i-a"),
+            &from_instance("i-a", &udp(A, 40100, REMOTE, 53, true)),
+            XDP_REDIRECT,
+            None,
+        );
+        assert_eq!(
+            out,
+            to_internet(&udp(EIP_A, 40100, REMOTE, 53, true)),
+            "{what}"
+        );
         let what = format!("its reply, packet {n}");
-        let out = run(&mut fx, &what, Internet, &from_internet(&udp(REMOTE, 53, EIP_A, 40100, true)), XDP_REDIRECT, None);
-        assert_eq!(out, to_instance("i-a", &udp(REMOTE, 53, A, 40100, true)), "{what}");
+        let out = run(
+            &mut fx,
+            &what,
+            Internet,
+            &from_internet(&udp(REMOTE, 53, EIP_A, 40100, true)),
+            XDP_REDIRECT,
+            None,
+        );
+        assert_eq!(
+            out,
+            to_instance("i-a", &udp(REMOTE, 53, A, 40100, true)),
+            "{what}"
+        );
     }
-    assert_eq!(fx.flow_cache_hits(), 0, "an internet flow was served by the flow cache");
+    assert_eq!(
+        fx.flow_cache_hits(),
+        0,
+        "an internet flow was served by the flow cache"
+    );
     // The cache is on in this fixture: a flow inside the VPC is served by it.
     for n in 0..3 {
-        run(&mut fx, &format!("inside the VPC, packet {n}"), Instance("i-a"), &from_instance("i-a", &udp(A, 40101, D, 53, true)), XDP_REDIRECT, None);
+        run(
+            &mut fx,
+            &format!("inside the VPC, packet {n}"),
+            Instance("i-a"),
+            &from_instance("i-a", &udp(A, 40101, D, 53, true)),
+            XDP_REDIRECT,
+            None,
+        );
     }
-    assert_eq!(fx.flow_cache_hits(), 2, "the second and third packets inside the VPC are cache hits");
+    assert_eq!(
+        fx.flow_cache_hits(),
+        2,
+        "the second and third packets inside the VPC are cache hits"
+    );
 
     // Port translation too: every packet through the NAT gateway is
     // translated (and refreshes its translation).
     let mut fx = DatapathFixture::new(&nat_model("", r#"{ cidr = "10.0.0.0/16" }"#));
-    let first = run(&mut fx, "through SNAT", Instance("i-a"), &from_instance("i-a", &tcp(A, 40200, REMOTE, 443, SYN)), XDP_REDIRECT, None);
+    let first = run(
+        &mut fx,
+        "through SNAT",
+        Instance("i-a"),
+        &from_instance("i-a", &tcp(A, 40200, REMOTE, 443, SYN)),
+        XDP_REDIRECT,
+        None,
+    );
     let port = sport_of(&first);
     for n in 0..3 {
         let what = format!("through SNAT, packet {n}");
-        let out = run(&mut fx, &what, Instance("i-a"), &from_instance("i-a", &tcp(A, 40200, REMOTE, 443, ACK)), XDP_REDIRECT, None);
-        assert_eq!(out, to_internet(&tcp(SNAT_IP, port, REMOTE, 443, ACK)), "{what}");
+        let out = run(
+            &mut fx,
+            &what,
+            Instance("i-a"),
+            &from_instance("i-a", &tcp(A, 40200, REMOTE, 443, ACK)),
+            XDP_REDIRECT,
+            None,
+        );
+        assert_eq!(
+            out,
+            to_internet(&tcp(SNAT_IP, port, REMOTE, 443, ACK)),
+            "{what}"
+        );
     }
-    assert_eq!(fx.flow_cache_hits(), 0, "a translated flow was served by the flow cache");
+    assert_eq!(
+        fx.flow_cache_hits(),
+        0,
+        "a translated flow was served by the flow cache"
+    );
 }
 
 #[test]
@@ -935,7 +1271,15 @@ fn igw_3_unknown_public_address_from_the_internet_is_dropped() {
             reject(
                 "the uplink's frames must come from the internet side's MAC",
                 Internet,
-                ipv4_frame(ROUTER_MAC, [2, 0, 0, 0, 0, 9], REMOTE, EIP_A, 64, 1, &icmp(REMOTE, EIP_A, ECHO_REQUEST, 1, 1).l4),
+                ipv4_frame(
+                    ROUTER_MAC,
+                    [2, 0, 0, 0, 0, 9],
+                    REMOTE,
+                    EIP_A,
+                    64,
+                    1,
+                    &icmp(REMOTE, EIP_A, ECHO_REQUEST, 1, 1).l4,
+                ),
                 DropReason::SpoofedMac,
             ),
         ],
@@ -970,8 +1314,14 @@ policy = "drop"
 priority = 1
 "#
     )
-    .replace("id = \"i-a\"\nvswitch_id = \"vsw-1\"", "id = \"i-a\"\nvswitch_id = \"vsw-1\"\nsecurity_group_ids = [\"sg-edge\"]");
-    assert!(model.contains("security_group_ids = [\"sg-edge\"]"), "the group was not attached to i-a");
+    .replace(
+        "id = \"i-a\"\nvswitch_id = \"vsw-1\"",
+        "id = \"i-a\"\nvswitch_id = \"vsw-1\"\nsecurity_group_ids = [\"sg-edge\"]",
+    );
+    assert!(
+        model.contains("security_group_ids = [\"sg-edge\"]"),
+        "the group was not attached to i-a"
+    );
     let mut fx = DatapathFixture::new(&model);
     check_both_modes(
         &mut fx,
@@ -1028,11 +1378,17 @@ fn checksum_checker_catches_a_stale_pseudo_header() {
         assert_valid_checksums(what, &good);
         let mut stale = ipv4_frame(INTERNET_MAC, ROUTER_MAC, EIP_A, REMOTE, 63, p.proto, &p.l4);
         assert_eq!(inet_csum(&stale[14..34]), 0);
-        assert!(std::panic::catch_unwind(|| assert_valid_checksums(what, &stale)).is_err(), "{what}: stale checksum not caught");
+        assert!(
+            std::panic::catch_unwind(|| assert_valid_checksums(what, &stale)).is_err(),
+            "{what}: stale checksum not caught"
+        );
         // A wrong port without its fix-up, likewise.
         stale = good.clone();
         stale[34] ^= 0x01;
-        assert!(std::panic::catch_unwind(|| assert_valid_checksums(what, &stale)).is_err(), "{what}: stale port not caught");
+        assert!(
+            std::panic::catch_unwind(|| assert_valid_checksums(what, &stale)).is_err(),
+            "{what}: stale port not caught"
+        );
     }
     let mut bad_icmp = to_internet(&icmp(EIP_A, REMOTE, ECHO_REQUEST, 1, 1));
     bad_icmp[38] ^= 0x01;

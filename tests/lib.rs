@@ -12,12 +12,22 @@ use std::collections::BTreeMap;
 
 use aya::programs::{TestRun, TestRunOptions};
 use vpc_common::DropReason;
-use vpc_control::{apply, compile, datapath::{Datapath, Mode}, model::Model, netns, netns::NetnsGuard};
+use vpc_control::{
+    apply, compile,
+    datapath::{Datapath, Mode},
+    model::Model,
+    netns,
+    netns::NetnsGuard,
+};
 
 /// A name unique to this test run and call: `<prefix><pid>x<n>`.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}{}x{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}{}x{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A scratch network namespace, deleted on drop.
@@ -72,8 +82,12 @@ impl Lab {
     pub fn up_in_mode(toml: &str, mode: Mode) -> Self {
         let suffix = unique("");
         let text = toml.replace('@', &suffix);
-        let model = vpc_control::model::Model::from_toml(&text).unwrap_or_else(|e| panic!("lab file: {e}"));
-        let lab = Lab { model: model.clone(), suffix };
+        let model =
+            vpc_control::model::Model::from_toml(&text).unwrap_or_else(|e| panic!("lab file: {e}"));
+        let lab = Lab {
+            model: model.clone(),
+            suffix,
+        };
         apply::apply_in_mode(model, mode).unwrap_or_else(|e| panic!("apply: {} {e}", e.code()));
         lab
     }
@@ -124,19 +138,37 @@ pub fn ping_replies(ns: &str, dst: Ipv4Addr, count: u32) -> u32 {
 /// cannot: no route, no interface), and its output.
 fn replies(ns: &str, dst: Ipv4Addr, count: u32) -> (Option<u32>, String) {
     let o = Command::new("ip")
-        .args(["netns", "exec", ns, "ping", "-q", "-c", &count.to_string(), "-i", "0.1", "-W", "1"])
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "ping",
+            "-q",
+            "-c",
+            &count.to_string(),
+            "-i",
+            "0.1",
+            "-W",
+            "1",
+        ])
         .arg(dst.to_string())
         .output()
         .expect("running ping");
     let text = String::from_utf8_lossy(&o.stdout);
-    let n = text.split(',').find_map(|part| part.trim().strip_suffix(" received").and_then(|n| n.trim().parse().ok()));
+    let n = text.split(',').find_map(|part| {
+        part.trim()
+            .strip_suffix(" received")
+            .and_then(|n| n.trim().parse().ok())
+    });
     (n, format!("{text}{}", String::from_utf8_lossy(&o.stderr)))
 }
 
 /// True if no ping from `ns` to `dst` gets a reply.
 pub fn ping_fails(ns: &str, dst: Ipv4Addr) -> bool {
     !Command::new("ip")
-        .args(["netns", "exec", ns, "ping", "-q", "-c", "2", "-i", "0.2", "-W", "1"])
+        .args([
+            "netns", "exec", ns, "ping", "-q", "-c", "2", "-i", "0.2", "-W", "1",
+        ])
         .arg(dst.to_string())
         .output()
         .map(|o| o.status.code() != Some(1))
@@ -153,7 +185,9 @@ pub fn tcp_bulk(server: &str, client: &str, addr: Ipv4Addr, port: u16, bytes: us
         TcpListener::bind((addr, port)).unwrap_or_else(|e| panic!("bind in {server}: {e}"))
     };
     let sink = std::thread::spawn(move || {
-        let Ok((mut s, _)) = listener.accept() else { return 0 };
+        let Ok((mut s, _)) = listener.accept() else {
+            return 0;
+        };
         s.set_read_timeout(Some(Duration::from_secs(20))).ok();
         let mut buf = vec![0u8; 1 << 16];
         let mut total = 0;
@@ -187,7 +221,8 @@ pub fn tcp_bulk(server: &str, client: &str, addr: Ipv4Addr, port: u16, bytes: us
     };
     if !sent {
         let _in = netns::NetnsGuard::enter(server).ok();
-        let _ = TcpStream::connect_timeout(&SocketAddr::from((addr, port)), Duration::from_millis(200));
+        let _ =
+            TcpStream::connect_timeout(&SocketAddr::from((addr, port)), Duration::from_millis(200));
     }
     sink.join().unwrap_or(0)
 }
@@ -225,7 +260,8 @@ pub fn tcp_echo(server: &str, client: &str, addr: Ipv4Addr, port: u16) -> bool {
     if !ok {
         // Unblock the echo thread's accept.
         let _in = netns::NetnsGuard::enter(server).ok();
-        let _ = TcpStream::connect_timeout(&SocketAddr::from((addr, port)), Duration::from_millis(200));
+        let _ =
+            TcpStream::connect_timeout(&SocketAddr::from((addr, port)), Duration::from_millis(200));
     }
     let _ = echo.join();
     ok
@@ -253,7 +289,15 @@ pub fn fix_ipv4_checksum(f: &mut [u8]) {
 }
 
 /// Ethernet + IPv4 (correct header checksum) + `payload` of protocol `proto`.
-pub fn ipv4_frame(dst_mac: [u8; 6], src_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, proto: u8, payload: &[u8]) -> Vec<u8> {
+pub fn ipv4_frame(
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ttl: u8,
+    proto: u8,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut f = Vec::new();
     f.extend_from_slice(&dst_mac);
     f.extend_from_slice(&src_mac);
@@ -271,7 +315,13 @@ pub fn ipv4_frame(dst_mac: [u8; 6], src_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Ad
 }
 
 /// An ICMP echo request frame.
-pub fn icmp_echo(dst_mac: [u8; 6], src_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, ttl: u8) -> Vec<u8> {
+pub fn icmp_echo(
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ttl: u8,
+) -> Vec<u8> {
     let mut icmp = vec![8, 0, 0, 0, 0x00, 0x01, 0x00, 0x01, b'v', b'p', b'c', b'!'];
     let c = inet_csum(&icmp);
     icmp[2..4].copy_from_slice(&c.to_be_bytes());
@@ -300,7 +350,14 @@ pub fn icmp_error(offending: &[u8], from: Ipv4Addr, kind: u8, code: u8, mtu: u16
 }
 
 /// An ARP request (`op` 1) or reply (`op` 2) frame.
-pub fn arp(op: u16, eth_dst: [u8; 6], sha: [u8; 6], spa: Ipv4Addr, tha: [u8; 6], tpa: Ipv4Addr) -> Vec<u8> {
+pub fn arp(
+    op: u16,
+    eth_dst: [u8; 6],
+    sha: [u8; 6],
+    spa: Ipv4Addr,
+    tha: [u8; 6],
+    tpa: Ipv4Addr,
+) -> Vec<u8> {
     let mut f = Vec::new();
     f.extend_from_slice(&eth_dst);
     f.extend_from_slice(&sha);
@@ -314,10 +371,10 @@ pub fn arp(op: u16, eth_dst: [u8; 6], sha: [u8; 6], spa: Ipv4Addr, tha: [u8; 6],
     f
 }
 
-#[path = "daemon_helper.rs"]
-mod daemon_helper;
 #[path = "bench_report.rs"]
 pub mod bench;
+#[path = "daemon_helper.rs"]
+mod daemon_helper;
 pub use daemon_helper::*;
 
 /// The router program loaded with private maps, filled for a model file, with
@@ -374,7 +431,10 @@ impl DatapathFixture {
 
     /// `keep_headers`: `Some(flow cache on)` loads with the benchmark flags.
     fn build(model: &str, keep_headers: Option<bool>) -> Self {
-        Self::build_model(vpc_control::model::Model::from_toml(model).unwrap(), keep_headers)
+        Self::build_model(
+            vpc_control::model::Model::from_toml(model).unwrap(),
+            keep_headers,
+        )
     }
 
     fn build_model(model: Model, keep_headers: Option<bool>) -> Self {
@@ -393,7 +453,10 @@ impl DatapathFixture {
         ns.ip(&["link", "add", "pu", "type", "veth", "peer", "name", "qu"]);
         ns.ip(&["link", "set", "pu", "up"]);
         ns.ip(&["link", "set", "qu", "up"]);
-        ports.insert(vpc_control::topology::UPLINK_PORT.to_string(), ns.ifindex("pu"));
+        ports.insert(
+            vpc_control::topology::UPLINK_PORT.to_string(),
+            ns.ifindex("pu"),
+        );
         let in_ns = NetnsGuard::enter(&ns.0).unwrap();
         let mut dp = match keep_headers {
             Some(flow_cache) => Datapath::load_keeping_headers(flow_cache),
@@ -414,7 +477,16 @@ impl DatapathFixture {
                 prog.take_link(id).unwrap()
             })
             .collect();
-        DatapathFixture { _links: links, dp, ports, model: model_kept, _in_ns: in_ns, _pins: None, _ns: ns, mode: Mode::Xdp }
+        DatapathFixture {
+            _links: links,
+            dp,
+            ports,
+            model: model_kept,
+            _in_ns: in_ns,
+            _pins: None,
+            _ns: ns,
+            mode: Mode::Xdp,
+        }
     }
 
     /// Simulates a daemon restart: pins the maps, drops this handle and
@@ -427,10 +499,13 @@ impl DatapathFixture {
         self._pins = Some(PinDir(dir.clone()));
         for name in vpc_common::map_names::ALL {
             if !dir.join(name).exists() {
-                self.dp.pin_map(name, &dir.join(name)).unwrap_or_else(|e| panic!("pinning {name}: {e}"));
+                self.dp
+                    .pin_map(name, &dir.join(name))
+                    .unwrap_or_else(|e| panic!("pinning {name}: {e}"));
             }
         }
-        self.dp = Datapath::load(Some(&self._ns.0)).unwrap_or_else(|e| panic!("reloading on the pins: {e}"));
+        self.dp = Datapath::load(Some(&self._ns.0))
+            .unwrap_or_else(|e| panic!("reloading on the pins: {e}"));
     }
 
     /// The router port of an ENI.
@@ -456,7 +531,9 @@ impl DatapathFixture {
         match self.mode {
             Mode::Xdp => Some(self.run_on(ifindex, frame)),
             Mode::Tc => {
-                let (v, out) = try_test_run_tc_gso(self.dp.router_tc_program().unwrap(), ifindex, frame, 0).ok()?;
+                let (v, out) =
+                    try_test_run_tc_gso(self.dp.router_tc_program().unwrap(), ifindex, frame, 0)
+                        .ok()?;
                 let v = match v {
                     TC_ACT_SHOT => XDP_DROP_VERDICT,
                     TC_ACT_REDIRECT => TC_REDIRECT_AS_XDP,
@@ -486,7 +563,12 @@ impl DatapathFixture {
     /// (whatever [`Self::mode`]): segments of `gso_size` bytes of payload.
     pub fn run_aggregate(&mut self, eni: &str, frame: &[u8], gso_size: u32) -> (u32, Vec<u8>) {
         let ifindex = self.port(eni);
-        test_run_tc_gso(self.dp.router_tc_program().unwrap(), ifindex, frame, gso_size)
+        test_run_tc_gso(
+            self.dp.router_tc_program().unwrap(),
+            ifindex,
+            frame,
+            gso_size,
+        )
     }
 
     /// The uplink port (the internet side).
@@ -508,7 +590,13 @@ impl DatapathFixture {
     }
     /// Forwarded frames the flow cache decided, all ports.
     pub fn flow_cache_hits(&self) -> u64 {
-        self.dp.counters().unwrap().ports.values().map(|p| p.flow_cache_hits).sum()
+        self.dp
+            .counters()
+            .unwrap()
+            .ports
+            .values()
+            .map(|p| p.flow_cache_hits)
+            .sum()
     }
 
     /// A drop counter.
@@ -545,7 +633,9 @@ pub fn test_run(prog: &aya::programs::Xdp, ifindex: u32, frame: &[u8]) -> (u32, 
     opts.data_in = Some(frame);
     opts.data_out = Some(&mut out);
     opts.ctx_in = Some(&ctx);
-    let r = prog.test_run(opts).unwrap_or_else(|e| panic!("test run: {e}"));
+    let r = prog
+        .test_run(opts)
+        .unwrap_or_else(|e| panic!("test run: {e}"));
     out.truncate(r.data_size_out as usize);
     (r.return_value, out)
 }
@@ -570,15 +660,25 @@ pub fn same_verdict(got: u32, expected: u32) -> bool {
 
 /// Runs one frame through the tc router program (BPF_PROG_TEST_RUN on a
 /// socket buffer) as if received on `ifindex`: the verdict and the frame out.
-pub fn test_run_tc(prog: &aya::programs::SchedClassifier, ifindex: u32, frame: &[u8]) -> (u32, Vec<u8>) {
+pub fn test_run_tc(
+    prog: &aya::programs::SchedClassifier,
+    ifindex: u32,
+    frame: &[u8],
+) -> (u32, Vec<u8>) {
     test_run_tc_gso(prog, ifindex, frame, 0)
 }
 
 /// [`test_run_tc`] for an aggregate: the socket buffer says it holds
 /// segments of `gso_size` bytes of payload (0: a plain packet), as one a
 /// TCP sender's segmentation offload hands over.
-pub fn test_run_tc_gso(prog: &aya::programs::SchedClassifier, ifindex: u32, frame: &[u8], gso_size: u32) -> (u32, Vec<u8>) {
-    try_test_run_tc_gso(prog, ifindex, frame, gso_size).unwrap_or_else(|e| panic!("tc test run of {} bytes: {e:?}", frame.len()))
+pub fn test_run_tc_gso(
+    prog: &aya::programs::SchedClassifier,
+    ifindex: u32,
+    frame: &[u8],
+    gso_size: u32,
+) -> (u32, Vec<u8>) {
+    try_test_run_tc_gso(prog, ifindex, frame, gso_size)
+        .unwrap_or_else(|e| panic!("tc test run of {} bytes: {e:?}", frame.len()))
 }
 
 /// [`test_run_tc_gso`], or the kernel's refusal: it refuses (EINVAL) some
@@ -622,7 +722,12 @@ pub fn stay_on_this_cpu() {
         libc::CPU_SET(cpu, &mut set);
         libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
     };
-    assert_eq!(r, 0, "sched_setaffinity: {}", std::io::Error::last_os_error());
+    assert_eq!(
+        r,
+        0,
+        "sched_setaffinity: {}",
+        std::io::Error::last_os_error()
+    );
 }
 
 pub mod tcp_flags {
@@ -639,7 +744,16 @@ pub mod tcp_flags {
 #[allow(clippy::too_many_arguments)]
 /// An IPv4 frame with a layer-4 header: TCP (flags), UDP, or any other
 /// protocol (ports ignored). ICMP: use [`icmp_echo`].
-pub fn l4_frame(dst_mac: [u8; 6], src_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, proto: u8, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+pub fn l4_frame(
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    proto: u8,
+    sport: u16,
+    dport: u16,
+    flags: u8,
+) -> Vec<u8> {
     let mut l4 = Vec::new();
     l4.extend_from_slice(&sport.to_be_bytes());
     l4.extend_from_slice(&dport.to_be_bytes());

@@ -10,23 +10,23 @@
 //! bytes.
 #![no_std]
 
-pub mod maps;
-pub mod route;
-pub mod eni;
-pub mod policy;
 pub mod conntrack;
-pub mod nat;
 pub mod counters;
+pub mod eni;
+pub mod maps;
 pub mod monitor;
+pub mod nat;
+pub mod policy;
+pub mod route;
 
-pub use maps::*;
-pub use route::*;
-pub use eni::*;
-pub use policy::*;
 pub use conntrack::*;
-pub use nat::*;
 pub use counters::*;
+pub use eni::*;
+pub use maps::*;
 pub use monitor::*;
+pub use nat::*;
+pub use policy::*;
+pub use route::*;
 
 #[cfg(feature = "user")]
 mod pod {
@@ -119,7 +119,10 @@ mod tests {
         assert_eq!(size_of::<CtEntry>(), 8 + 6 * 4);
         assert_eq!(size_of::<FlowKey>(), 5 * 4);
         assert_eq!(size_of::<FlowCacheEntry>(), 20 + 4 + 8 + 16 + 6 + 6 + 4);
-        assert_eq!(size_of::<MonitorEvent>(), 8 + 6 * 4 + 4 + 4 + 2 + 2 + 1 + 1 + 2);
+        assert_eq!(
+            size_of::<MonitorEvent>(),
+            8 + 6 * 4 + 4 + 4 + 2 + 2 + 1 + 1 + 2
+        );
         assert_eq!(size_of::<MonitorConfig>(), 2 * 4);
         assert_eq!(size_of::<MonitorState>(), 5 * 8);
     }
@@ -147,8 +150,16 @@ mod tests {
         assert_eq!(direct::entry(0, [10, 1, 2, 3]), 0x0a0102 >> 1);
         assert_eq!(direct::entry(1, [10, 1, 3, 3]), (1 << 23) | (0x0a0103 >> 1));
         let entry = u64::from(direct::encode(7)) << 32 | u64::from(direct::encode(5));
-        assert_eq!(direct::block_of_entry(entry, [10, 1, 2, 9]), direct::encode(5), "even block: low half");
-        assert_eq!(direct::block_of_entry(entry, [10, 1, 3, 9]), direct::encode(7), "odd block: high half");
+        assert_eq!(
+            direct::block_of_entry(entry, [10, 1, 2, 9]),
+            direct::encode(5),
+            "even block: low half"
+        );
+        assert_eq!(
+            direct::block_of_entry(entry, [10, 1, 3, 9]),
+            direct::encode(7),
+            "odd block: high half"
+        );
     }
 
     #[test]

@@ -44,7 +44,8 @@ pub mod direct {
     /// slot `slot`.
     #[inline(always)]
     pub const fn hop_index(slot: u32, v: u32) -> u32 {
-        slot.wrapping_mul(MAX_HOPS).wrapping_add(v.wrapping_sub(1) & (MAX_HOPS - 1))
+        slot.wrapping_mul(MAX_HOPS)
+            .wrapping_add(v.wrapping_sub(1) & (MAX_HOPS - 1))
     }
 
     /// Entries of `ROUTES_DIRECT` per slot: a BPF array stores each value
@@ -106,6 +107,10 @@ pub enum NextHopKind {
     /// An internet NAT gateway (`gateway_id`): source NAT through its SNAT
     /// entries, unless the ENI has a public IP or EIP of its own.
     NatGateway = 4,
+    /// A gateway endpoint (`gateway_id`: its numeric id): to a cloud service
+    /// in the services network, the source translated to the endpoint's
+    /// address so the service knows the VPC and the endpoint (GWE-1, GWE-2).
+    GatewayEndpoint = 5,
 }
 
 /// Where to send a frame: the router port and the MACs to write.

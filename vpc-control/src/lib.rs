@@ -33,10 +33,10 @@ pub mod validate;
 
 // The paths these modules had before the layers became folders.
 pub use apply::stats;
-pub use datapath::netns;
 pub use cli::{client, lab, table};
 pub use compile::{policy, topology};
 pub use daemon::metrics;
+pub use datapath::netns;
 pub use datapath::{direct, ebpf_log, sweep};
 
 #[cfg(test)]
@@ -46,8 +46,10 @@ mod layers {
     use std::{collections::BTreeSet, fs, path::Path};
 
     /// The layers, lowest first.
-    const ORDER: &[&str] =
-        &["model", "validate", "compile", "datapath", "apply", "store", "api", "service", "daemon", "cli"];
+    const ORDER: &[&str] = &[
+        "model", "validate", "compile", "datapath", "apply", "store", "api", "service", "daemon",
+        "cli",
+    ];
 
     /// The layer a top-level `crate::` name belongs to.
     fn layer_of(name: &str) -> Option<&'static str> {
@@ -88,7 +90,11 @@ mod layers {
                 }
                 out.insert(item.trim().split("::").next().unwrap_or("").to_string());
             } else {
-                out.insert(rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect());
+                out.insert(
+                    rest.chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect(),
+                );
             }
         }
         out.retain(|n| !n.is_empty());
@@ -118,14 +124,22 @@ mod layers {
             for f in files {
                 let text = fs::read_to_string(&f).unwrap();
                 // Code only: comments may name any layer.
-                let src: String =
-                    text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+                let src: String = text
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("//"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
                 for name in crate_names(&src) {
                     checked += 1;
-                    let Some(used) = layer_of(&name) else { continue };
+                    let Some(used) = layer_of(&name) else {
+                        continue;
+                    };
                     let used_rank = ORDER.iter().position(|l| *l == used).unwrap();
                     if used_rank > rank {
-                        problems.push(format!("{} uses crate::{name} ({used}, above {layer})", f.display()));
+                        problems.push(format!(
+                            "{} uses crate::{name} ({used}, above {layer})",
+                            f.display()
+                        ));
                     }
                 }
             }

@@ -9,8 +9,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 use vpc_control::{
     api::signature::AccessKey,
-    client::{self, Client, ClientError},
     cli::monitor,
+    client::{self, Client, ClientError},
     daemon, lab,
     service::{self, DEFAULT_REGION_ID},
     table,
@@ -215,9 +215,19 @@ fn action_help(name: &str) -> Option<String> {
     }
     let mut text = String::new();
     for a in specs {
-        text.push_str(&format!("{} ({} API {})\n  {}\n\nParameters:\n", a.name, a.product.code(), a.product.version(), a.summary));
+        text.push_str(&format!(
+            "{} ({} API {})\n  {}\n\nParameters:\n",
+            a.name,
+            a.product.code(),
+            a.product.version(),
+            a.summary
+        ));
         for p in a.parameters() {
-            let note = if a.refuses(p) { "  (not supported by this router: refused)" } else { "" };
+            let note = if a.refuses(p) {
+                "  (not supported by this router: refused)"
+            } else {
+                ""
+            };
             text.push_str(&format!("  --{p} <value>{note}\n"));
         }
         text.push_str("\nCommon parameters:\n");
@@ -247,7 +257,9 @@ fn action_params(args: &[String]) -> Result<Vec<(String, String)>, ClientError> 
         match name.split_once('=') {
             Some((k, v)) => out.push((k.to_string(), v.to_string())),
             None => {
-                let v = it.next().ok_or_else(|| bad(format!("--{name} needs a value")))?;
+                let v = it
+                    .next()
+                    .ok_or_else(|| bad(format!("--{name} needs a value")))?;
                 out.push((name.to_string(), v.clone()));
             }
         }
@@ -283,7 +295,10 @@ fn run_client(cli: Cli) -> Result<(), (String, Value)> {
         Command::Apply { file } => {
             let l = lab::load(&file).map_err(lab_fail)?;
             let report = lab::apply(&client, &l).map_err(lab_fail)?;
-            print(&serde_json::to_value(&report).unwrap_or_default(), cli.output);
+            print(
+                &serde_json::to_value(&report).unwrap_or_default(),
+                cli.output,
+            );
         }
         Command::Destroy { file } => {
             let l = lab::load(&file).map_err(lab_fail)?;
@@ -294,27 +309,55 @@ fn run_client(cli: Cli) -> Result<(), (String, Value)> {
             let l = lab::load(&file).map_err(lab_fail)?;
             print(&lab::summary(&l), cli.output);
         }
-        Command::Purge { namespace, state_dir } => {
+        Command::Purge {
+            namespace,
+            state_dir,
+        } => {
             if std::os::unix::net::UnixStream::connect(&cli.socket).is_ok() {
-                let m = format!("A daemon answers on {}: stop it first.", cli.socket.display());
-                return Err(("OperationConflict".into(), json!({ "Code": "OperationConflict", "Message": m })));
+                let m = format!(
+                    "A daemon answers on {}: stop it first.",
+                    cli.socket.display()
+                );
+                return Err((
+                    "OperationConflict".into(),
+                    json!({ "Code": "OperationConflict", "Message": m }),
+                ));
             }
             let model = vpc_control::model::Model {
-                router: vpc_control::model::Router { namespace, ..Default::default() },
+                router: vpc_control::model::Router {
+                    namespace,
+                    ..Default::default()
+                },
                 ..Default::default()
             };
-            let removed = vpc_control::apply::destroy(&model)
-                .map_err(|e| (e.code().to_string(), json!({ "Code": e.code(), "Message": e.to_string() })))?;
+            let removed = vpc_control::apply::destroy(&model).map_err(|e| {
+                (
+                    e.code().to_string(),
+                    json!({ "Code": e.code(), "Message": e.to_string() }),
+                )
+            })?;
             if let Some(dir) = &state_dir
                 && let Err(e) = std::fs::remove_dir_all(dir)
                 && e.kind() != std::io::ErrorKind::NotFound
             {
                 let m = format!("removing {}: {e}", dir.display());
-                return Err(("InternalError".into(), json!({ "Code": "InternalError", "Message": m })));
+                return Err((
+                    "InternalError".into(),
+                    json!({ "Code": "InternalError", "Message": m }),
+                ));
             }
             print(&json!({ "InstancesRemoved": removed }), cli.output);
         }
-        Command::Monitor { namespace, instance, eni, reason, json, count, rate, duration } => {
+        Command::Monitor {
+            namespace,
+            instance,
+            eni,
+            reason,
+            json,
+            count,
+            rate,
+            duration,
+        } => {
             let opts = monitor::Options {
                 namespace,
                 instance,
@@ -326,7 +369,12 @@ fn run_client(cli: Cli) -> Result<(), (String, Value)> {
                 duration: duration.map(std::time::Duration::from_secs_f64),
             };
             let (shown, totals) = monitor::run(&client, &opts, &mut std::io::stdout().lock())
-                .map_err(|e| (e.code(), json!({ "Code": e.code(), "Message": e.to_string() })))?;
+                .map_err(|e| {
+                    (
+                        e.code(),
+                        json!({ "Code": e.code(), "Message": e.to_string() }),
+                    )
+                })?;
             eprintln!(
                 "{shown} events shown; the datapath wrote {}, suppressed {} over the rate, lost {} to a full ring",
                 totals.written, totals.suppressed, totals.lost
@@ -342,16 +390,28 @@ fn run_client(cli: Cli) -> Result<(), (String, Value)> {
                 println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
             } else {
                 for a in service::ACTIONS {
-                    println!("{:<40} {:<4} {}  {}", a.name, a.product.code(), a.product.version(), a.summary);
+                    println!(
+                        "{:<40} {:<4} {}  {}",
+                        a.name,
+                        a.product.code(),
+                        a.product.version(),
+                        a.summary
+                    );
                 }
             }
         }
         Command::Action(args) => {
-            let (action, rest) = args.split_first().ok_or_else(|| fail(ClientError::Protocol("no action".into())))?;
+            let (action, rest) = args
+                .split_first()
+                .ok_or_else(|| fail(ClientError::Protocol("no action".into())))?;
             if rest.iter().any(|a| a == "--help" || a == "-h") {
                 let help = action_help(action).ok_or_else(|| {
-                    let m = format!("Specified api {action:?} is not found: `vpc actions` lists them.");
-                    ("InvalidAction.NotFound".to_string(), json!({ "Code": "InvalidAction.NotFound", "Message": m }))
+                    let m =
+                        format!("Specified api {action:?} is not found: `vpc actions` lists them.");
+                    (
+                        "InvalidAction.NotFound".to_string(),
+                        json!({ "Code": "InvalidAction.NotFound", "Message": m }),
+                    )
                 })?;
                 print!("{help}");
                 return Ok(());
@@ -367,9 +427,11 @@ fn run_client(cli: Cli) -> Result<(), (String, Value)> {
                 !is_flag
             });
             let home = std::env::var_os("HOME").map(PathBuf::from);
-            let config = client::aliyun_config_path(home.as_deref()).and_then(|p| std::fs::read_to_string(p).ok());
+            let config = client::aliyun_config_path(home.as_deref())
+                .and_then(|p| std::fs::read_to_string(p).ok());
             let env = |k: &str| std::env::var(k).ok();
-            let (region, warnings) = client::default_region(flag.as_deref(), config.as_deref(), &env);
+            let (region, warnings) =
+                client::default_region(flag.as_deref(), config.as_deref(), &env);
             for w in warnings {
                 eprintln!("warning: {w}");
             }
@@ -377,7 +439,10 @@ fn run_client(cli: Cli) -> Result<(), (String, Value)> {
                 log::debug!("default RegionId {r} from {from:?}");
             }
             client::add_region(&mut params, region.as_ref().map(|(r, _)| r.as_str()));
-            let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let refs: Vec<(&str, &str)> = params
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             let v = client.call(action, &refs).map_err(fail)?;
             print(&v, cli.output);
         }
@@ -392,7 +457,10 @@ struct MetricsListen(Option<SocketAddr>);
 fn parse_metrics_listen(s: &str) -> Result<MetricsListen, String> {
     match s.trim() {
         "off" | "none" | "" => Ok(MetricsListen(None)),
-        a => a.parse().map(|a| MetricsListen(Some(a))).map_err(|e| format!("{a:?}: {e} (an address such as 127.0.0.1:9190, or off)")),
+        a => a
+            .parse()
+            .map(|a| MetricsListen(Some(a)))
+            .map_err(|e| format!("{a:?}: {e} (an address such as 127.0.0.1:9190, or off)")),
     }
 }
 
@@ -413,15 +481,17 @@ fn main() -> ExitCode {
         metrics_listen,
         bounds,
         quotas,
-    } =
-        cli.command
+    } = cli.command
     {
         match vpc_control::service::quota::Quotas::default().with_settings(&quotas) {
             Ok(q) => {
                 let _ = vpc_control::service::quota::configure(q);
             }
             Err(e) => {
-                eprintln!("{}", json!({ "Code": "InvalidParameter", "Message": format!("--quota: {e}") }));
+                eprintln!(
+                    "{}",
+                    json!({ "Code": "InvalidParameter", "Message": format!("--quota: {e}") })
+                );
                 return ExitCode::FAILURE;
             }
         }
@@ -444,14 +514,23 @@ fn main() -> ExitCode {
             direct_route_slots,
             datapath_mode,
             strict_parameters,
-            conntrack_quota: vpc_common::ConntrackQuota { per_eni: conntrack_per_eni, per_vpc: conntrack_per_vpc },
+            conntrack_quota: vpc_common::ConntrackQuota {
+                per_eni: conntrack_per_eni,
+                per_vpc: conntrack_per_vpc,
+            },
             metrics_listen: metrics_listen.0,
             bounds,
         };
-        let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("{}", json!({ "Code": "InternalError", "Message": format!("tokio: {e}") }));
+                eprintln!(
+                    "{}",
+                    json!({ "Code": "InternalError", "Message": format!("tokio: {e}") })
+                );
                 return ExitCode::FAILURE;
             }
         };
@@ -459,7 +538,10 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!("{e}");
-                eprintln!("{}", json!({ "Code": "InternalError", "Message": e.to_string() }));
+                eprintln!(
+                    "{}",
+                    json!({ "Code": "InternalError", "Message": e.to_string() })
+                );
                 ExitCode::FAILURE
             }
         };
@@ -468,7 +550,10 @@ fn main() -> ExitCode {
     match run_client(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err((_, body)) => {
-            eprintln!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
+            eprintln!(
+                "{}",
+                serde_json::to_string_pretty(&body).unwrap_or_default()
+            );
             ExitCode::FAILURE
         }
     }

@@ -22,7 +22,10 @@ use crate::{
     datapath::{self, Datapath, DatapathError, Mode, PortAttachment, WriteStats},
     model::{self, Model},
     netns::{self, NetnsError},
-    topology::{self, INSTANCE_IFNAME, INTERNET_IFNAME, PORT_ALIAS_PREFIX, PortPlan, ROUTER_MAC, UPLINK_IFNAME},
+    topology::{
+        self, INSTANCE_IFNAME, INTERNET_IFNAME, PORT_ALIAS_PREFIX, PortPlan, ROUTER_MAC,
+        UPLINK_IFNAME,
+    },
     validate::{self, ValidationError},
 };
 
@@ -43,7 +46,10 @@ pub enum ApplyError {
     Datapath(#[from] DatapathError),
     /// Recording (or forgetting) an instance namespace the router owns failed.
     #[error("instance namespace record {path}: {source}")]
-    Claim { path: PathBuf, source: std::io::Error },
+    Claim {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl ApplyError {
@@ -52,7 +58,9 @@ impl ApplyError {
         match self {
             ApplyError::Invalid(e) => e.code(),
             ApplyError::Compile(e) => e.code(),
-            ApplyError::Netns(_) | ApplyError::Datapath(_) | ApplyError::Claim { .. } => "InternalError",
+            ApplyError::Netns(_) | ApplyError::Datapath(_) | ApplyError::Claim { .. } => {
+                "InternalError"
+            }
         }
     }
 }
@@ -108,10 +116,16 @@ fn ensure_router_namespace(ns: &str) -> Result<bool, NetnsError> {
 /// (which only grows as ports come and go).
 fn free_port_index(used: &BTreeSet<u32>) -> Result<u32, ApplyError> {
     // 1 is the namespace's loopback.
-    (2..vpc_common::MAX_PORTS).find(|i| !used.contains(i)).ok_or_else(|| {
-        CompileError::Capacity { map: "ENI_BY_PORT", entries: used.len() + 1, max: vpc_common::MAX_PORTS as usize - 2 }
+    (2..vpc_common::MAX_PORTS)
+        .find(|i| !used.contains(i))
+        .ok_or_else(|| {
+            CompileError::Capacity {
+                map: "ENI_BY_PORT",
+                entries: used.len() + 1,
+                max: vpc_common::MAX_PORTS as usize - 2,
+            }
             .into()
-    })
+        })
 }
 
 /// Where a router records the instance namespaces it owns: one empty file
@@ -159,14 +173,22 @@ pub fn claimed_namespaces(router_ns: &str) -> Result<Vec<String>, ApplyError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(claim_err(dir)(e)),
     };
-    Ok(entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect())
+    Ok(entries
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect())
 }
 
 /// Converges one instance's namespace and veth; creates the pair with router
 /// port ifindex `create` if given (the port does not exist). Returns whether
 /// it created the pair. A namespace it made is deleted again if a later
 /// step fails.
-fn converge_port(router_ns: &str, p: &PortPlan, create: Option<u32>, mode: Mode) -> Result<bool, ApplyError> {
+fn converge_port(
+    router_ns: &str,
+    p: &PortPlan,
+    create: Option<u32>,
+    mode: Mode,
+) -> Result<bool, ApplyError> {
     let inst = p.instance_id.as_str();
     let made = !netns::exists(inst);
     claim_namespace(router_ns, inst)?;
@@ -181,7 +203,12 @@ fn converge_port(router_ns: &str, p: &PortPlan, create: Option<u32>, mode: Mode)
 }
 
 /// [`converge_port`] once the namespace is recorded.
-fn converge_port_in(router_ns: &str, p: &PortPlan, create: Option<u32>, mode: Mode) -> Result<bool, NetnsError> {
+fn converge_port_in(
+    router_ns: &str,
+    p: &PortPlan,
+    create: Option<u32>,
+    mode: Mode,
+) -> Result<bool, NetnsError> {
     let inst = p.instance_id.as_str();
     netns::add(inst)?;
     netns::sysctl(inst, "net.ipv6.conf.all.disable_ipv6", "1")?;
@@ -191,7 +218,11 @@ fn converge_port_in(router_ns: &str, p: &PortPlan, create: Option<u32>, mode: Mo
     let mut instance = netns::Netlink::open(inst)?;
     if let Some(index) = create {
         // A leftover eth0 (its router end is gone) would block the new pair.
-        if instance.links()?.iter().any(|l| l.ifname == INSTANCE_IFNAME) {
+        if instance
+            .links()?
+            .iter()
+            .any(|l| l.ifname == INSTANCE_IFNAME)
+        {
             instance.delete_link(INSTANCE_IFNAME)?;
         }
         router.add_veth(&p.port_name, index, INSTANCE_IFNAME, inst)?;
@@ -219,7 +250,11 @@ fn converge_port_in(router_ns: &str, p: &PortPlan, create: Option<u32>, mode: Mo
 /// uplink veth, holding the test hosts' addresses, routing the public pool
 /// to the router. Returns nothing; the uplink's ifindex is read with the
 /// router's other links.
-fn ensure_internet(router_ns: &str, internet: &model::Internet, mode: Mode) -> Result<(), ApplyError> {
+fn ensure_internet(
+    router_ns: &str,
+    internet: &model::Internet,
+    mode: Mode,
+) -> Result<(), ApplyError> {
     let inet = model::Internet::namespace(router_ns);
     netns::add(&inet)?;
     netns::sysctl(&inet, "net.ipv6.conf.all.disable_ipv6", "1")?;
@@ -236,7 +271,11 @@ fn ensure_internet(router_ns: &str, internet: &model::Internet, mode: Mode) -> R
         router.delete_link(&l.ifname)?;
     }
     if uplink.is_none_or(|l| l.ifindex >= vpc_common::MAX_PORTS) {
-        if internet_ns.links()?.iter().any(|l| l.ifname == INTERNET_IFNAME) {
+        if internet_ns
+            .links()?
+            .iter()
+            .any(|l| l.ifname == INTERNET_IFNAME)
+        {
             internet_ns.delete_link(INTERNET_IFNAME)?;
         }
         let index = free_port_index(&links.iter().map(|l| l.ifindex).collect())?;
@@ -256,7 +295,11 @@ fn ensure_internet(router_ns: &str, internet: &model::Internet, mode: Mode) -> R
             internet_ns.add_address(INTERNET_IFNAME, *a)?;
         }
     }
-    internet_ns.replace_route(internet.public_pool, topology::UPLINK_ROUTER_IP, INTERNET_IFNAME)?;
+    internet_ns.replace_route(
+        internet.public_pool,
+        topology::UPLINK_ROUTER_IP,
+        INTERNET_IFNAME,
+    )?;
     netns::set_tx_checksum(&inet, INTERNET_IFNAME, mode == Mode::Tc)?;
     Ok(())
 }
@@ -272,7 +315,8 @@ pub fn check(model: &Model) -> Result<(), ApplyError> {
 /// compile errors: id collisions, map capacity), discarding the result.
 pub fn check_compiles(model: &Model) -> Result<(), ApplyError> {
     let plan = topology::plan(model);
-    let mut dry_ports: BTreeMap<String, u32> = plan.ports.iter().map(|p| (p.eni_id.clone(), 0)).collect();
+    let mut dry_ports: BTreeMap<String, u32> =
+        plan.ports.iter().map(|p| (p.eni_id.clone(), 0)).collect();
     dry_ports.insert(topology::UPLINK_PORT.to_string(), 0);
     compile::compile(model, &dry_ports)?;
     Ok(())
@@ -319,7 +363,9 @@ pub struct Router {
 /// Device and inode of a named namespace (`/run/netns/NAME`), if it exists.
 fn namespace_id(ns: &str) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(std::path::Path::new("/run/netns").join(ns)).ok().map(|m| (m.dev(), m.ino()))
+    std::fs::metadata(std::path::Path::new("/run/netns").join(ns))
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
 }
 
 impl Router {
@@ -381,13 +427,19 @@ impl Router {
         }
         // The kernel tears a deleted namespace down a little later: its
         // name is gone at once, its veths only then.
-        if self.verified.iter().any(|(_, inst)| !inst.is_empty() && !netns::exists(inst)) {
+        if self
+            .verified
+            .iter()
+            .any(|(_, inst)| !inst.is_empty() && !netns::exists(inst))
+        {
             return Ok(Some("an instance namespace was deleted"));
         }
         if let Some(current) = &self.current {
             let egress = self.datapath.egress_ports()?;
             if current.eni_by_port.keys().any(|p| !egress.contains(p)) {
-                return Ok(Some("a router port's interface is gone (veth or instance namespace deleted)"));
+                return Ok(Some(
+                    "a router port's interface is gone (veth or instance namespace deleted)",
+                ));
             }
         }
         Ok(None)
@@ -398,7 +450,9 @@ impl Router {
     /// [`watch`]): what went is made again, the rest is left as it is.
     /// Returns what vanished, or None (nothing touched).
     pub fn repair(&mut self, model: &Model) -> Result<Option<&'static str>, ApplyError> {
-        let Some(why) = self.vanished()? else { return Ok(None) };
+        let Some(why) = self.vanished()? else {
+            return Ok(None);
+        };
         tracing::warn!(namespace = %self.namespace, "{why} behind the daemon's back: made again now");
         self.forget();
         let report = self.converge(model)?;
@@ -456,34 +510,54 @@ impl Router {
         }
         let links = match &self.links {
             Some(l) => l,
-            None => self.links.insert(if netns::exists(&self.namespace) { netns::links(&self.namespace)? } else { Vec::new() }),
+            None => self.links.insert(if netns::exists(&self.namespace) {
+                netns::links(&self.namespace)?
+            } else {
+                Vec::new()
+            }),
         };
         let existing = ports_of(links);
         let all_there = plan.ports.iter().all(|p| {
-            self.verified.contains(&(p.port_name.clone(), p.instance_id.clone()))
-                && existing.iter().any(|e| e.name == p.port_name && e.instance_id == p.instance_id)
+            self.verified
+                .contains(&(p.port_name.clone(), p.instance_id.clone()))
+                && existing
+                    .iter()
+                    .any(|e| e.name == p.port_name && e.instance_id == p.instance_id)
         });
         if !all_there {
             check_compiles(model)?;
             return Ok(Prepared { compiled: None });
         }
-        let ifindex: BTreeMap<&str, u32> = links.iter().map(|l| (l.ifname.as_str(), l.ifindex)).collect();
+        let ifindex: BTreeMap<&str, u32> = links
+            .iter()
+            .map(|l| (l.ifname.as_str(), l.ifindex))
+            .collect();
         let (ports, attach) = port_map(&self.namespace, &plan, &ifindex)?;
         let desired = compile::compile(model, &ports)?;
-        Ok(Prepared { compiled: Some(Compiled { desired, attach }) })
+        Ok(Prepared {
+            compiled: Some(Compiled { desired, attach }),
+        })
     }
 
     /// Brings the kernel to a model [`Self::prepare`]d (and validated):
     /// creates missing ports, writes only the difference to the maps,
     /// attaches, removes ports the model no longer has.
-    pub fn install(&mut self, model: &Model, prepared: Prepared) -> Result<ApplyReport, ApplyError> {
+    pub fn install(
+        &mut self,
+        model: &Model,
+        prepared: Prepared,
+    ) -> Result<ApplyReport, ApplyError> {
         let router_ns = self.namespace.clone();
         let router_ns = router_ns.as_str();
         ensure_router_namespace(router_ns)?;
         self.namespace_id = namespace_id(router_ns);
-        if !self.verified.contains(&(UPLINK_IFNAME.to_string(), String::new())) {
+        if !self
+            .verified
+            .contains(&(UPLINK_IFNAME.to_string(), String::new()))
+        {
             ensure_internet(router_ns, &model.router.internet, self.datapath.mode())?;
-            self.verified.insert((UPLINK_IFNAME.to_string(), String::new()));
+            self.verified
+                .insert((UPLINK_IFNAME.to_string(), String::new()));
             self.links = None;
         }
         let plan = topology::plan(model);
@@ -496,7 +570,9 @@ impl Router {
                 let mut used: BTreeSet<u32> = links.iter().map(|l| l.ifindex).collect();
                 for p in &plan.ports {
                     let key = (p.port_name.clone(), p.instance_id.clone());
-                    let mut found = existing.iter().find(|e| e.name == p.port_name && e.instance_id == p.instance_id);
+                    let mut found = existing
+                        .iter()
+                        .find(|e| e.name == p.port_name && e.instance_id == p.instance_id);
                     if found.is_some() && self.verified.contains(&key) {
                         continue;
                     }
@@ -545,15 +621,23 @@ impl Router {
                 // that have no port (a crash between making one and its
                 // veth): those with a port go with it below.
                 for inst in claimed_namespaces(router_ns)? {
-                    if !plan.ports.iter().any(|p| p.instance_id == inst) && !existing.iter().any(|e| e.instance_id == inst) {
+                    if !plan.ports.iter().any(|p| p.instance_id == inst)
+                        && !existing.iter().any(|e| e.instance_id == inst)
+                    {
                         tracing::warn!(instance = %inst, "removing an instance namespace no instance has");
                         release_namespace(router_ns, &inst)?;
                     }
                 }
                 let links = self.links.insert(netns::links(router_ns)?);
-                let ifindex: BTreeMap<&str, u32> = links.iter().map(|l| (l.ifname.as_str(), l.ifindex)).collect();
+                let ifindex: BTreeMap<&str, u32> = links
+                    .iter()
+                    .map(|l| (l.ifname.as_str(), l.ifindex))
+                    .collect();
                 let (ports, attach) = port_map(router_ns, &plan, &ifindex)?;
-                Compiled { desired: compile::compile(model, &ports)?, attach }
+                Compiled {
+                    desired: compile::compile(model, &ports)?,
+                    attach,
+                }
             }
         };
         let current = match self.current.take() {
@@ -575,11 +659,16 @@ impl Router {
         let existing = ports_of(self.links.as_deref().unwrap_or_default());
         let mut removed = false;
         for e in &existing {
-            if !plan.ports.iter().any(|p| p.port_name == e.name && p.instance_id == e.instance_id) {
+            if !plan
+                .ports
+                .iter()
+                .any(|p| p.port_name == e.name && p.instance_id == e.instance_id)
+            {
                 netns::delete_link(router_ns, &e.name)?;
                 fault::point("remove:link");
                 release_namespace(router_ns, &e.instance_id)?;
-                self.verified.remove(&(e.name.clone(), e.instance_id.clone()));
+                self.verified
+                    .remove(&(e.name.clone(), e.instance_id.clone()));
                 report.ports_removed += 1;
                 removed = true;
             }
@@ -596,9 +685,18 @@ fn ports_of(links: &[netns::Link]) -> Vec<ExistingPort> {
     links
         .iter()
         .filter_map(|l| {
-            let instance_id = l.ifalias.as_deref()?.strip_prefix(PORT_ALIAS_PREFIX)?.to_string();
+            let instance_id = l
+                .ifalias
+                .as_deref()?
+                .strip_prefix(PORT_ALIAS_PREFIX)?
+                .to_string();
             let kernel_dropped = l.stats.map_or(0, |s| s.rx_dropped + s.tx_dropped);
-            Some(ExistingPort { name: l.ifname.clone(), ifindex: l.ifindex, instance_id, kernel_dropped })
+            Some(ExistingPort {
+                name: l.ifname.clone(),
+                ifindex: l.ifindex,
+                instance_id,
+                kernel_dropped,
+            })
         })
         .collect()
 }
@@ -613,10 +711,12 @@ fn port_map(
     let mut ports = BTreeMap::new();
     let mut attach = Vec::new();
     for p in &plan.ports {
-        let idx = *ifindex.get(p.port_name.as_str()).ok_or_else(|| NetnsError::Parse {
-            cmd: format!("ip -n {router_ns} link show"),
-            detail: format!("port {} missing after creation", p.port_name),
-        })?;
+        let idx = *ifindex
+            .get(p.port_name.as_str())
+            .ok_or_else(|| NetnsError::Parse {
+                cmd: format!("ip -n {router_ns} link show"),
+                detail: format!("port {} missing after creation", p.port_name),
+            })?;
         ports.insert(p.eni_id.clone(), idx);
         attach.push(PortAttachment {
             port_name: p.port_name.clone(),
@@ -662,7 +762,10 @@ pub fn destroy(model: &Model) -> Result<usize, ApplyError> {
         validate::check_id("instance", &inst.id)?;
     }
     let mut removed = 0;
-    let mut instances: Vec<String> = router_ports(router_ns)?.into_iter().map(|p| p.instance_id).collect();
+    let mut instances: Vec<String> = router_ports(router_ns)?
+        .into_iter()
+        .map(|p| p.instance_id)
+        .collect();
     instances.extend(model.instances.iter().map(|i| i.id.clone()));
     instances.extend(claimed_namespaces(router_ns)?);
     instances.sort();
@@ -698,7 +801,14 @@ mod tests {
         let full: BTreeSet<u32> = (1..vpc_common::MAX_PORTS).collect();
         let err = free_port_index(&full).unwrap_err();
         assert_eq!(err.code(), "QuotaExceeded.MapCapacity", "{err}");
-        let beyond: BTreeSet<u32> = (1..vpc_common::MAX_PORTS).filter(|i| *i != 7).chain([5000]).collect();
-        assert_eq!(free_port_index(&beyond).unwrap(), 7, "ifindexes beyond the maps do not count");
+        let beyond: BTreeSet<u32> = (1..vpc_common::MAX_PORTS)
+            .filter(|i| *i != 7)
+            .chain([5000])
+            .collect();
+        assert_eq!(
+            free_port_index(&beyond).unwrap(),
+            7,
+            "ifindexes beyond the maps do not count"
+        );
     }
 }

@@ -42,7 +42,9 @@ const RTNLGRP_LINK: u32 = 1;
 /// Device and inode of a named namespace.
 fn identity(ns: &str) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(Path::new(NETNS_DIR).join(ns)).ok().map(|m| (m.dev(), m.ino()))
+    std::fs::metadata(Path::new(NETNS_DIR).join(ns))
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
 }
 
 /// Watches one router's namespaces and links.
@@ -56,13 +58,18 @@ pub struct Watcher {
 
 impl std::fmt::Debug for Watcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Watcher").field("router_ns", &self.router_ns).finish()
+        f.debug_struct("Watcher")
+            .field("router_ns", &self.router_ns)
+            .finish()
     }
 }
 
 /// A link event socket inside `ns` (made by a thread that enters it).
 fn link_events(ns: &str) -> Result<Socket, WatchError> {
-    let err = |source| WatchError::Netlink { ns: ns.to_string(), source };
+    let err = |source| WatchError::Netlink {
+        ns: ns.to_string(),
+        source,
+    };
     let socket = std::thread::scope(|s| {
         s.spawn(|| -> io::Result<Socket> {
             let _guard = NetnsGuard::enter(ns).map_err(io::Error::other)?;
@@ -82,11 +89,21 @@ fn link_events(ns: &str) -> Result<Socket, WatchError> {
 impl Watcher {
     /// Starts watching `router_ns` (and the namespaces in `/run/netns`).
     pub fn open(router_ns: &str) -> Result<Self, WatchError> {
-        let err = |source| WatchError::Inotify { dir: NETNS_DIR.to_string(), source };
+        let err = |source| WatchError::Inotify {
+            dir: NETNS_DIR.to_string(),
+            source,
+        };
         std::fs::create_dir_all(NETNS_DIR).map_err(err)?;
         let inotify = Inotify::init().map_err(err)?;
-        inotify.watches().add(NETNS_DIR, WatchMask::DELETE | WatchMask::MOVED_FROM).map_err(err)?;
-        let mut w = Self { router_ns: router_ns.to_string(), inotify, links: None };
+        inotify
+            .watches()
+            .add(NETNS_DIR, WatchMask::DELETE | WatchMask::MOVED_FROM)
+            .map_err(err)?;
+        let mut w = Self {
+            router_ns: router_ns.to_string(),
+            inotify,
+            links: None,
+        };
         w.follow()?;
         Ok(w)
     }
@@ -124,9 +141,17 @@ impl Watcher {
             if left.is_zero() {
                 return Ok(false);
             }
-            let mut fds = vec![libc::pollfd { fd: self.inotify.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+            let mut fds = vec![libc::pollfd {
+                fd: self.inotify.as_fd().as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
             if let Some((s, _)) = &self.links {
-                fds.push(libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+                fds.push(libc::pollfd {
+                    fd: s.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
             }
             let ms = left.as_millis().min(i32::MAX as u128) as i32;
             // SAFETY: `fds` is a live array of `fds.len()` pollfd structs
@@ -165,12 +190,19 @@ impl Watcher {
                     })
                     .collect(),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(source) => return Err(WatchError::Inotify { dir: NETNS_DIR.to_string(), source }),
+                Err(source) => {
+                    return Err(WatchError::Inotify {
+                        dir: NETNS_DIR.to_string(),
+                        source,
+                    });
+                }
             };
             if names.is_empty() {
                 break;
             }
-            hit |= names.iter().any(|n| n.to_str().is_some_and(|n| self.concerns(n)));
+            hit |= names
+                .iter()
+                .any(|n| n.to_str().is_some_and(|n| self.concerns(n)));
         }
         if let Some((socket, _)) = &self.links {
             loop {
@@ -235,8 +267,13 @@ pub fn spawn(router_ns: &str, mut repair: impl FnMut() + Send + 'static) -> Resu
 fn has_deleted_link(data: &[u8]) -> bool {
     let mut offset = 0;
     while offset < data.len() {
-        let Ok(m) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[offset..]) else { return true };
-        if matches!(m.payload, NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(_))) {
+        let Ok(m) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[offset..]) else {
+            return true;
+        };
+        if matches!(
+            m.payload,
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(_))
+        ) {
             return true;
         }
         let len = m.header.length as usize;
@@ -281,17 +318,32 @@ mod tests {
         for ns in [&router, &inst, &other] {
             crate::netns::add(ns).unwrap();
         }
-        crate::netns::ip(&["-n", &router, "link", "add", "vwa", "type", "veth", "peer", "name", "vwb"]).unwrap();
+        crate::netns::ip(&[
+            "-n", &router, "link", "add", "vwa", "type", "veth", "peer", "name", "vwb",
+        ])
+        .unwrap();
         let mut w = Watcher::open(&router).unwrap();
-        assert!(!w.wait(Duration::from_millis(100)).unwrap(), "an event before anything went");
+        assert!(
+            !w.wait(Duration::from_millis(100)).unwrap(),
+            "an event before anything went"
+        );
         crate::netns::delete(&other).unwrap();
-        assert!(!w.wait(Duration::from_millis(200)).unwrap(), "another namespace's deletion concerns the router");
+        assert!(
+            !w.wait(Duration::from_millis(200)).unwrap(),
+            "another namespace's deletion concerns the router"
+        );
         crate::netns::ip(&["-n", &router, "link", "del", "vwa"]).unwrap();
-        assert!(w.wait(Duration::from_secs(2)).unwrap(), "a deleted link went unnoticed");
+        assert!(
+            w.wait(Duration::from_secs(2)).unwrap(),
+            "a deleted link went unnoticed"
+        );
         w.settle(Duration::from_millis(50)).unwrap();
         super::super::claim_namespace(&router, &inst).unwrap();
         crate::netns::delete(&inst).unwrap();
-        assert!(w.wait(Duration::from_secs(2)).unwrap(), "a deleted instance namespace went unnoticed");
+        assert!(
+            w.wait(Duration::from_secs(2)).unwrap(),
+            "a deleted instance namespace went unnoticed"
+        );
         let _ = std::fs::remove_dir_all(super::super::claims_dir(&router));
     }
 }

@@ -21,7 +21,10 @@ use crate::client::{Client, ClientError};
 pub enum LabError {
     /// The file could not be read.
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     /// The file is not valid TOML of the lab schema.
     #[error("{path}: {message}")]
     Syntax { path: String, message: String },
@@ -146,37 +149,57 @@ pub struct LabInstance {
 
 /// Reads a lab file.
 pub fn load(path: &Path) -> Result<Lab, LabError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| LabError::Read { path: path.display().to_string(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| LabError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
     parse(&text).map_err(|e| match e {
-        LabError::Syntax { message, .. } => LabError::Syntax { path: path.display().to_string(), message },
+        LabError::Syntax { message, .. } => LabError::Syntax {
+            path: path.display().to_string(),
+            message,
+        },
         other => other,
     })
 }
 
 /// Parses lab TOML and checks its references.
 pub fn parse(text: &str) -> Result<Lab, LabError> {
-    let lab: Lab = toml::from_str(text).map_err(|e| LabError::Syntax { path: "lab".into(), message: e.to_string() })?;
+    let lab: Lab = toml::from_str(text).map_err(|e| LabError::Syntax {
+        path: "lab".into(),
+        message: e.to_string(),
+    })?;
     lab.check()?;
     Ok(lab)
 }
 
 impl Lab {
     fn check(&self) -> Result<(), LabError> {
-        fn unique<'a>(kind: &str, names: impl Iterator<Item = &'a str>) -> Result<BTreeSet<&'a str>, LabError> {
+        fn unique<'a>(
+            kind: &str,
+            names: impl Iterator<Item = &'a str>,
+        ) -> Result<BTreeSet<&'a str>, LabError> {
             let mut seen = BTreeSet::new();
             for n in names {
                 if !seen.insert(n) {
-                    return Err(LabError::Invalid(format!("The {kind} name {n} is used more than once in the lab file.")));
+                    return Err(LabError::Invalid(format!(
+                        "The {kind} name {n} is used more than once in the lab file."
+                    )));
                 }
             }
             Ok(seen)
         }
         let vpcs = unique("VPC", self.vpc.iter().map(|v| v.name.as_str()))?;
         let vswitches = unique("vSwitch", self.vswitch.iter().map(|v| v.name.as_str()))?;
-        let tables = unique("route table", self.route_table.iter().map(|v| v.name.as_str()))?;
+        let tables = unique(
+            "route table",
+            self.route_table.iter().map(|v| v.name.as_str()),
+        )?;
         let instances = unique("instance", self.instance.iter().map(|v| v.name.as_str()))?;
-        let missing = |kind: &str, name: &str, by: &str| LabError::Invalid(format!("The {kind} {name} named by {by} is not in the lab file."));
+        let missing = |kind: &str, name: &str, by: &str| {
+            LabError::Invalid(format!(
+                "The {kind} {name} named by {by} is not in the lab file."
+            ))
+        };
         for v in &self.vswitch {
             if !vpcs.contains(v.vpc.as_str()) {
                 return Err(missing("VPC", &v.vpc, &v.name));
@@ -221,11 +244,19 @@ impl Api for Client {
 
 /// Runs one action, naming it in the error.
 fn act(api: &dyn Api, action: &str, params: &[(&str, &str)]) -> Result<Value, LabError> {
-    api.call(action, params).map_err(|source| LabError::Call { action: action.to_string(), source })
+    api.call(action, params).map_err(|source| LabError::Call {
+        action: action.to_string(),
+        source,
+    })
 }
 
 /// Every item of a paged Describe action.
-fn all(api: &dyn Api, action: &str, params: &[(&str, &str)], path: [&str; 2]) -> Result<Vec<Value>, LabError> {
+fn all(
+    api: &dyn Api,
+    action: &str,
+    params: &[(&str, &str)],
+    path: [&str; 2],
+) -> Result<Vec<Value>, LabError> {
     let mut out = Vec::new();
     for page in 1.. {
         let n = page.to_string();
@@ -247,17 +278,33 @@ fn s(v: &Value, key: &str) -> String {
 }
 
 /// Every custom entry of a route table: (RouteEntryId, destination, next hop id).
-fn custom_entries(api: &dyn Api, region: &str, table: &str) -> Result<Vec<(String, String, String)>, LabError> {
+fn custom_entries(
+    api: &dyn Api,
+    region: &str,
+    table: &str,
+) -> Result<Vec<(String, String, String)>, LabError> {
     let mut out = Vec::new();
     let mut token = String::new();
     loop {
-        let mut p = vec![("RegionId", region), ("RouteTableId", table), ("RouteEntryType", "Custom"), ("MaxResult", "100")];
+        let mut p = vec![
+            ("RegionId", region),
+            ("RouteTableId", table),
+            ("RouteEntryType", "Custom"),
+            ("MaxResult", "100"),
+        ];
         if !token.is_empty() {
             p.push(("NextToken", token.as_str()));
         }
         let v = act(api, "DescribeRouteEntryList", &p)?;
-        for e in v["RouteEntrys"]["RouteEntry"].as_array().into_iter().flatten() {
-            let hop = e["NextHops"]["NextHop"][0]["NextHopId"].as_str().unwrap_or_default().to_string();
+        for e in v["RouteEntrys"]["RouteEntry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let hop = e["NextHops"]["NextHop"][0]["NextHopId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             out.push((s(e, "RouteEntryId"), s(e, "DestinationCidrBlock"), hop));
         }
         token = s(&v, "NextToken");
@@ -271,12 +318,21 @@ fn custom_entries(api: &dyn Api, region: &str, table: &str) -> Result<Vec<(Strin
 /// name are a conflict.
 fn find_vpcs(api: &dyn Api, lab: &Lab) -> Result<BTreeMap<String, (String, String)>, LabError> {
     let mut found = BTreeMap::new();
-    for v in all(api, "DescribeVpcs", &[("RegionId", &lab.region_id)], ["Vpcs", "Vpc"])? {
+    for v in all(
+        api,
+        "DescribeVpcs",
+        &[("RegionId", &lab.region_id)],
+        ["Vpcs", "Vpc"],
+    )? {
         let name = s(&v, "VpcName");
         if lab.vpc.iter().any(|l| l.name == name)
-            && found.insert(name.clone(), (s(&v, "VpcId"), s(&v, "CidrBlock"))).is_some()
+            && found
+                .insert(name.clone(), (s(&v, "VpcId"), s(&v, "CidrBlock")))
+                .is_some()
         {
-            return Err(LabError::Conflict(format!("More than one VPC is named {name}: the lab cannot tell which is its own.")));
+            return Err(LabError::Conflict(format!(
+                "More than one VPC is named {name}: the lab cannot tell which is its own."
+            )));
         }
     }
     Ok(found)
@@ -325,20 +381,55 @@ fn describe_vpc(api: &dyn Api, region: &str, vpc_id: &str) -> Result<Existing, L
     for v in all(api, "DescribeVSwitches", &r, ["VSwitches", "VSwitch"])? {
         let id = s(&v, "VSwitchId");
         if v["RouteTable"]["RouteTableType"] == "Custom" {
-            e.associations.insert(id.clone(), s(&v["RouteTable"], "RouteTableId"));
+            e.associations
+                .insert(id.clone(), s(&v["RouteTable"], "RouteTableId"));
         }
-        e.vswitches.insert(s(&v, "VSwitchName"), (id, s(&v, "CidrBlock"), s(&v, "ZoneId")));
+        e.vswitches.insert(
+            s(&v, "VSwitchName"),
+            (id, s(&v, "CidrBlock"), s(&v, "ZoneId")),
+        );
     }
     for i in all(api, "DescribeInstances", &r, ["Instances", "Instance"])? {
-        let addr = i["VpcAttributes"]["PrivateIpAddress"]["IpAddress"][0].as_str().unwrap_or_default().to_string();
-        e.instances.insert(s(&i, "InstanceName"), (s(&i, "InstanceId"), s(&i["VpcAttributes"], "VSwitchId"), addr));
+        let addr = i["VpcAttributes"]["PrivateIpAddress"]["IpAddress"][0]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        e.instances.insert(
+            s(&i, "InstanceName"),
+            (
+                s(&i, "InstanceId"),
+                s(&i["VpcAttributes"], "VSwitchId"),
+                addr,
+            ),
+        );
     }
-    for n in all(api, "DescribeNetworkInterfaces", &r, ["NetworkInterfaceSets", "NetworkInterfaceSet"])? {
-        e.enis.insert(s(&n, "InstanceId"), (s(&n, "NetworkInterfaceId"), n["SourceDestCheck"].as_bool().unwrap_or(true)));
+    for n in all(
+        api,
+        "DescribeNetworkInterfaces",
+        &r,
+        ["NetworkInterfaceSets", "NetworkInterfaceSet"],
+    )? {
+        e.enis.insert(
+            s(&n, "InstanceId"),
+            (
+                s(&n, "NetworkInterfaceId"),
+                n["SourceDestCheck"].as_bool().unwrap_or(true),
+            ),
+        );
     }
-    let rt = [("RegionId", region), ("VpcId", vpc_id), ("RouteTableType", "Custom")];
-    for t in all(api, "DescribeRouteTableList", &rt, ["RouterTableList", "RouterTableListType"])? {
-        e.tables.insert(s(&t, "RouteTableName"), s(&t, "RouteTableId"));
+    let rt = [
+        ("RegionId", region),
+        ("VpcId", vpc_id),
+        ("RouteTableType", "Custom"),
+    ];
+    for t in all(
+        api,
+        "DescribeRouteTableList",
+        &rt,
+        ["RouterTableList", "RouterTableListType"],
+    )? {
+        e.tables
+            .insert(s(&t, "RouteTableName"), s(&t, "RouteTableId"));
     }
     Ok(e)
 }
@@ -356,13 +447,27 @@ pub fn apply(api: &dyn Api, lab: &Lab) -> Result<Report, LabError> {
         let vpc_id = match found.get(&vpc.name) {
             Some((id, existing)) => {
                 if *existing != cidr {
-                    act(api, "ModifyVpcAttribute", &[("RegionId", region), ("VpcId", id), ("CidrBlock", &cidr)])?;
-                    report.changes.push(format!("ModifyVpcAttribute {}", vpc.name));
+                    act(
+                        api,
+                        "ModifyVpcAttribute",
+                        &[("RegionId", region), ("VpcId", id), ("CidrBlock", &cidr)],
+                    )?;
+                    report
+                        .changes
+                        .push(format!("ModifyVpcAttribute {}", vpc.name));
                 }
                 id.clone()
             }
             None => {
-                let v = act(api, "CreateVpc", &[("RegionId", region), ("CidrBlock", &cidr), ("VpcName", &vpc.name)])?;
+                let v = act(
+                    api,
+                    "CreateVpc",
+                    &[
+                        ("RegionId", region),
+                        ("CidrBlock", &cidr),
+                        ("VpcName", &vpc.name),
+                    ],
+                )?;
                 report.changes.push(format!("CreateVpc {}", vpc.name));
                 s(&v, "VpcId")
             }
@@ -373,16 +478,34 @@ pub fn apply(api: &dyn Api, lab: &Lab) -> Result<Report, LabError> {
     Ok(report)
 }
 
-fn converge_vpc(api: &dyn Api, lab: &Lab, vpc_name: &str, vpc_id: &str, report: &mut Report) -> Result<(), LabError> {
+fn converge_vpc(
+    api: &dyn Api,
+    lab: &Lab,
+    vpc_name: &str,
+    vpc_id: &str,
+    report: &mut Report,
+) -> Result<(), LabError> {
     let region = lab.region_id.as_str();
     let r = ("RegionId", region);
     let ex = describe_vpc(api, region, vpc_id)?;
-    let want_vsw: BTreeMap<&str, &LabVSwitch> =
-        lab.vswitch.iter().filter(|v| v.vpc == vpc_name).map(|v| (v.name.as_str(), v)).collect();
-    let want_tables: BTreeMap<&str, &LabRouteTable> =
-        lab.route_table.iter().filter(|t| t.vpc == vpc_name).map(|t| (t.name.as_str(), t)).collect();
-    let want_inst: BTreeMap<&str, &LabInstance> =
-        lab.instance.iter().filter(|i| want_vsw.contains_key(i.vswitch.as_str())).map(|i| (i.name.as_str(), i)).collect();
+    let want_vsw: BTreeMap<&str, &LabVSwitch> = lab
+        .vswitch
+        .iter()
+        .filter(|v| v.vpc == vpc_name)
+        .map(|v| (v.name.as_str(), v))
+        .collect();
+    let want_tables: BTreeMap<&str, &LabRouteTable> = lab
+        .route_table
+        .iter()
+        .filter(|t| t.vpc == vpc_name)
+        .map(|t| (t.name.as_str(), t))
+        .collect();
+    let want_inst: BTreeMap<&str, &LabInstance> = lab
+        .instance
+        .iter()
+        .filter(|i| want_vsw.contains_key(i.vswitch.as_str()))
+        .map(|i| (i.name.as_str(), i))
+        .collect();
 
     // What stays: vSwitches with the same block and zone; instances in a
     // staying vSwitch of the right name with the right address.
@@ -391,7 +514,8 @@ fn converge_vpc(api: &dyn Api, lab: &Lab, vpc_name: &str, vpc_id: &str, report: 
         .iter()
         .filter_map(|(name, (id, cidr, zone))| {
             let w = want_vsw.get(name.as_str())?;
-            (w.cidr_block.to_string() == *cidr && w.zone_id == *zone).then_some((w.name.as_str(), id.clone()))
+            (w.cidr_block.to_string() == *cidr && w.zone_id == *zone)
+                .then_some((w.name.as_str(), id.clone()))
         })
         .collect();
     let keep_inst: BTreeMap<&str, String> = ex
@@ -407,7 +531,11 @@ fn converge_vpc(api: &dyn Api, lab: &Lab, vpc_name: &str, vpc_id: &str, report: 
     let keep_tables: BTreeMap<&str, String> = ex
         .tables
         .iter()
-        .filter_map(|(name, id)| want_tables.get(name.as_str()).map(|t| (t.name.as_str(), id.clone())))
+        .filter_map(|(name, id)| {
+            want_tables
+                .get(name.as_str())
+                .map(|t| (t.name.as_str(), id.clone()))
+        })
         .collect();
 
     // 1. Route entries that are unwanted or point at an instance that goes.
@@ -417,33 +545,65 @@ fn converge_vpc(api: &dyn Api, lab: &Lab, vpc_name: &str, vpc_id: &str, report: 
             let wanted = want_tables.get(name.as_str()).is_some_and(|t| {
                 t.route_entry.iter().any(|e| {
                     e.destination_cidr_block.to_string() == dest
-                        && keep_inst.get(e.next_hop_instance.as_str()).is_some_and(|id| *id == hop)
+                        && keep_inst
+                            .get(e.next_hop_instance.as_str())
+                            .is_some_and(|id| *id == hop)
                 })
             });
             if wanted {
-                kept_entries.entry(table_id.clone()).or_default().insert((dest, hop));
+                kept_entries
+                    .entry(table_id.clone())
+                    .or_default()
+                    .insert((dest, hop));
             } else {
-                act(api, "DeleteRouteEntry", &[("RouteEntryId", &entry_id), ("RouteTableId", table_id)])?;
-                report.changes.push(format!("DeleteRouteEntry {dest} in {name}"));
+                act(
+                    api,
+                    "DeleteRouteEntry",
+                    &[("RouteEntryId", &entry_id), ("RouteTableId", table_id)],
+                )?;
+                report
+                    .changes
+                    .push(format!("DeleteRouteEntry {dest} in {name}"));
             }
         }
     }
     // 2. Associations that change or whose vSwitch or table goes.
-    let table_name_of = |id: &str| ex.tables.iter().find(|(_, t)| *t == id).map(|(n, _)| n.clone());
+    let table_name_of = |id: &str| {
+        ex.tables
+            .iter()
+            .find(|(_, t)| *t == id)
+            .map(|(n, _)| n.clone())
+    };
     for (vsw_id, table_id) in &ex.associations {
-        let vsw_name = ex.vswitches.iter().find(|(_, v)| v.0 == *vsw_id).map(|(n, _)| n.as_str()).unwrap_or("");
+        let vsw_name = ex
+            .vswitches
+            .iter()
+            .find(|(_, v)| v.0 == *vsw_id)
+            .map(|(n, _)| n.as_str())
+            .unwrap_or("");
         let stays = keep_vsw.get(vsw_name) == Some(vsw_id)
-            && want_vsw.get(vsw_name).and_then(|w| w.route_table.clone()) == table_name_of(table_id)
+            && want_vsw.get(vsw_name).and_then(|w| w.route_table.clone())
+                == table_name_of(table_id)
             && table_name_of(table_id).is_some_and(|n| keep_tables.contains_key(n.as_str()));
         if !stays {
-            act(api, "UnassociateRouteTable", &[r, ("RouteTableId", table_id), ("VSwitchId", vsw_id)])?;
-            report.changes.push(format!("UnassociateRouteTable {vsw_name}"));
+            act(
+                api,
+                "UnassociateRouteTable",
+                &[r, ("RouteTableId", table_id), ("VSwitchId", vsw_id)],
+            )?;
+            report
+                .changes
+                .push(format!("UnassociateRouteTable {vsw_name}"));
         }
     }
     // 3. Instances, tables and vSwitches that go.
     for (name, (id, _, _)) in &ex.instances {
         if keep_inst.get(name.as_str()) != Some(id) {
-            act(api, "DeleteInstance", &[("InstanceId", id), ("Force", "true")])?;
+            act(
+                api,
+                "DeleteInstance",
+                &[("InstanceId", id), ("Force", "true")],
+            )?;
             report.changes.push(format!("DeleteInstance {name}"));
         }
     }
@@ -469,7 +629,13 @@ fn converge_vpc(api: &dyn Api, lab: &Lab, vpc_name: &str, vpc_id: &str, report: 
                 let v = act(
                     api,
                     "CreateVSwitch",
-                    &[r, ("VpcId", vpc_id), ("ZoneId", &w.zone_id), ("CidrBlock", &cidr), ("VSwitchName", name)],
+                    &[
+                        r,
+                        ("VpcId", vpc_id),
+                        ("ZoneId", &w.zone_id),
+                        ("CidrBlock", &cidr),
+                        ("VSwitchName", name),
+                    ],
                 )?;
                 report.changes.push(format!("CreateVSwitch {name}"));
                 s(&v, "VSwitchId")
@@ -483,13 +649,21 @@ fn converge_vpc(api: &dyn Api, lab: &Lab, vpc_name: &str, vpc_id: &str, report: 
             None => {
                 let vsw = report.vswitches[&w.vswitch].clone();
                 let addr = w.private_ip_address.map(|a| a.to_string());
-                let mut p = vec![r, ("VSwitchId", vsw.as_str()), ("InstanceName", name), ("Amount", "1")];
+                let mut p = vec![
+                    r,
+                    ("VSwitchId", vsw.as_str()),
+                    ("InstanceName", name),
+                    ("Amount", "1"),
+                ];
                 if let Some(a) = &addr {
                     p.push(("PrivateIpAddress", a));
                 }
                 let v = act(api, "RunInstances", &p)?;
                 report.changes.push(format!("RunInstances {name}"));
-                v["InstanceIdSets"]["InstanceIdSet"][0].as_str().unwrap_or_default().to_string()
+                v["InstanceIdSets"]["InstanceIdSet"][0]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
             }
         };
         let check = ex.enis.get(&id).map(|e| e.1);
@@ -498,12 +672,21 @@ fn converge_vpc(api: &dyn Api, lab: &Lab, vpc_name: &str, vpc_id: &str, report: 
                 Some((eni, _)) => eni.clone(),
                 None => {
                     let n = act(api, "DescribeNetworkInterfaces", &[r, ("InstanceId", &id)])?;
-                    s(&n["NetworkInterfaceSets"]["NetworkInterfaceSet"][0], "NetworkInterfaceId")
+                    s(
+                        &n["NetworkInterfaceSets"]["NetworkInterfaceSet"][0],
+                        "NetworkInterfaceId",
+                    )
                 }
             };
             let flag = if w.source_dest_check { "true" } else { "false" };
-            act(api, "ModifyNetworkInterfaceAttribute", &[r, ("NetworkInterfaceId", &eni), ("SourceDestCheck", flag)])?;
-            report.changes.push(format!("ModifyNetworkInterfaceAttribute {name} SourceDestCheck={flag}"));
+            act(
+                api,
+                "ModifyNetworkInterfaceAttribute",
+                &[r, ("NetworkInterfaceId", &eni), ("SourceDestCheck", flag)],
+            )?;
+            report.changes.push(format!(
+                "ModifyNetworkInterfaceAttribute {name} SourceDestCheck={flag}"
+            ));
         }
         report.instances.insert(name.to_string(), id);
     }
@@ -511,7 +694,11 @@ fn converge_vpc(api: &dyn Api, lab: &Lab, vpc_name: &str, vpc_id: &str, report: 
         let id = match keep_tables.get(name) {
             Some(id) => id.clone(),
             None => {
-                let v = act(api, "CreateRouteTable", &[r, ("VpcId", vpc_id), ("RouteTableName", name)])?;
+                let v = act(
+                    api,
+                    "CreateRouteTable",
+                    &[r, ("VpcId", vpc_id), ("RouteTableName", name)],
+                )?;
                 report.changes.push(format!("CreateRouteTable {name}"));
                 s(&v, "RouteTableId")
             }
@@ -519,27 +706,45 @@ fn converge_vpc(api: &dyn Api, lab: &Lab, vpc_name: &str, vpc_id: &str, report: 
         for e in &t.route_entry {
             let dest = e.destination_cidr_block.to_string();
             let hop = report.instances[&e.next_hop_instance].clone();
-            if kept_entries.get(&id).is_some_and(|k| k.contains(&(dest.clone(), hop.clone()))) {
+            if kept_entries
+                .get(&id)
+                .is_some_and(|k| k.contains(&(dest.clone(), hop.clone())))
+            {
                 continue;
             }
             act(
                 api,
                 "CreateRouteEntry",
-                &[("RouteTableId", &id), ("DestinationCidrBlock", &dest), ("NextHopType", "Instance"), ("NextHopId", &hop)],
+                &[
+                    ("RouteTableId", &id),
+                    ("DestinationCidrBlock", &dest),
+                    ("NextHopType", "Instance"),
+                    ("NextHopId", &hop),
+                ],
             )?;
-            report.changes.push(format!("CreateRouteEntry {dest} in {name}"));
+            report
+                .changes
+                .push(format!("CreateRouteEntry {dest} in {name}"));
         }
         report.route_tables.insert(name.to_string(), id);
     }
     for (name, w) in &want_vsw {
-        let Some(table) = &w.route_table else { continue };
+        let Some(table) = &w.route_table else {
+            continue;
+        };
         let vsw_id = &report.vswitches[*name];
         let table_id = &report.route_tables[table];
         if ex.associations.get(vsw_id) == Some(table_id) && keep_vsw.contains_key(name) {
             continue;
         }
-        act(api, "AssociateRouteTable", &[r, ("RouteTableId", table_id), ("VSwitchId", vsw_id)])?;
-        report.changes.push(format!("AssociateRouteTable {name} {table}"));
+        act(
+            api,
+            "AssociateRouteTable",
+            &[r, ("RouteTableId", table_id), ("VSwitchId", vsw_id)],
+        )?;
+        report
+            .changes
+            .push(format!("AssociateRouteTable {name} {table}"));
     }
     Ok(())
 }
@@ -547,11 +752,21 @@ fn converge_vpc(api: &dyn Api, lab: &Lab, vpc_name: &str, vpc_id: &str, report: 
 /// Deletes the lab's VPCs (found by name) and everything in them, through
 /// the API. Returns the actions run.
 pub fn destroy(api: &dyn Api, lab: &Lab) -> Result<Vec<String>, LabError> {
-    let empty = Lab { region_id: lab.region_id.clone(), vpc: Vec::new(), vswitch: Vec::new(), route_table: Vec::new(), instance: Vec::new() };
+    let empty = Lab {
+        region_id: lab.region_id.clone(),
+        vpc: Vec::new(),
+        vswitch: Vec::new(),
+        route_table: Vec::new(),
+        instance: Vec::new(),
+    };
     let mut report = Report::default();
     for (name, (vpc_id, _)) in find_vpcs(api, lab)? {
         converge_vpc(api, &empty, &name, &vpc_id, &mut report)?;
-        act(api, "DeleteVpc", &[("RegionId", &lab.region_id), ("VpcId", &vpc_id)])?;
+        act(
+            api,
+            "DeleteVpc",
+            &[("RegionId", &lab.region_id), ("VpcId", &vpc_id)],
+        )?;
         report.changes.push(format!("DeleteVpc {name}"));
     }
     Ok(report.changes)
@@ -582,14 +797,22 @@ mod tests {
 
     impl Api for InProcess {
         fn call(&self, action: &str, params: &[(&str, &str)]) -> Result<Value, ClientError> {
-            let f = Form::from_pairs(params.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
-            let caller = Caller { account_id: "1000000000000000".into(), admin: true };
-            self.0.borrow_mut().service.call(None, action, &f, &caller).map_err(|e| ClientError::Api {
-                status: e.status,
-                code: e.code.clone(),
-                message: e.message.clone(),
-                body: e.body("test"),
-            })
+            let f = Form::from_pairs(params.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+                .unwrap();
+            let caller = Caller {
+                account_id: "1000000000000000".into(),
+                admin: true,
+            };
+            self.0
+                .borrow_mut()
+                .service
+                .call(None, action, &f, &caller)
+                .map_err(|e| ClientError::Api {
+                    status: e.status,
+                    code: e.code.clone(),
+                    message: e.message.clone(),
+                    body: e.body("test"),
+                })
         }
     }
 
@@ -632,8 +855,18 @@ mod tests {
 
     #[test]
     fn bad_lab_files_are_refused() {
-        assert_eq!(parse("[[vpc]]\nname = \"a\"\ncidr_block = \"10.0.0.0/33\"\n").unwrap_err().code(), "InvalidParameter.Malformed");
-        assert_eq!(parse("[[vpc]]\nname = \"a\"\ncidr_block = \"10.0.0.0/16\"\ncolour = 1\n").unwrap_err().code(), "InvalidParameter.Malformed");
+        assert_eq!(
+            parse("[[vpc]]\nname = \"a\"\ncidr_block = \"10.0.0.0/33\"\n")
+                .unwrap_err()
+                .code(),
+            "InvalidParameter.Malformed"
+        );
+        assert_eq!(
+            parse("[[vpc]]\nname = \"a\"\ncidr_block = \"10.0.0.0/16\"\ncolour = 1\n")
+                .unwrap_err()
+                .code(),
+            "InvalidParameter.Malformed"
+        );
         let e = parse("[[vswitch]]\nname = \"w\"\nvpc = \"nope\"\ncidr_block = \"10.0.0.0/24\"\nzone_id = \"a\"\n").unwrap_err();
         assert_eq!(e.code(), "InvalidParameter");
     }
@@ -646,12 +879,24 @@ mod tests {
         assert!(first.changes.len() >= 8, "{:?}", first.changes);
         let m = api.0.borrow().service.model().clone();
         assert_eq!((m.vswitches.len(), m.instances.len()), (2, 2));
-        let fw = m.instances.iter().find(|i| i.name.as_deref() == Some("fw")).unwrap();
+        let fw = m
+            .instances
+            .iter()
+            .find(|i| i.name.as_deref() == Some("fw"))
+            .unwrap();
         assert!(!fw.source_dest_check);
-        let web_vsw = m.vswitches.iter().find(|v| v.name.as_deref() == Some("web")).unwrap();
+        let web_vsw = m
+            .vswitches
+            .iter()
+            .find(|v| v.name.as_deref() == Some("web"))
+            .unwrap();
         assert!(web_vsw.route_table_id.is_some());
         let again = apply(&api, &lab).unwrap();
-        assert!(again.changes.is_empty(), "second apply changed {:?}", again.changes);
+        assert!(
+            again.changes.is_empty(),
+            "second apply changed {:?}",
+            again.changes
+        );
         assert_eq!(again.instances, first.instances);
 
         // Move web to another address: recreated; the rest stays.

@@ -7,18 +7,19 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use ipnet::Ipv4Net;
 use thiserror::Error;
 use vpc_common::{
-    ENI_FLAG_ACL_EGRESS_DEFAULT_ACCEPT, ENI_FLAG_ACL_INGRESS_DEFAULT_ACCEPT, ENI_FLAG_NETWORK_ACL,
-    ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT, ENI_FLAG_SOURCE_DEST_CHECK, Egress, Eni,
-    EniAddressKey, NextHop, NextHopKind, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict, RouteKey,
-    VERDICT_ACCEPT, VERDICT_DROP, policy_addr_prefix_len_v4, policy_port_prefix_len,
-    route_key_prefix_len_v4, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_PORT, ENI_FLAG_UPLINK, NAT_FLAG_VIA_IPV4_GATEWAY,
-    NatGateway as NatGatewayConfig, PUBLIC_FLAG_IPV4_GATEWAY, PUBLIC_KIND_ENI, PUBLIC_KIND_SNAT, PublicAddress,
-    SNAT_PORT_MAX, SNAT_PORT_MIN, SnatKey, SnatTarget, snat_prefix_len,
+    ENI_FLAG_ACL_EGRESS_DEFAULT_ACCEPT, ENI_FLAG_ACL_INGRESS_DEFAULT_ACCEPT,
+    ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_NETWORK_ACL, ENI_FLAG_PORT, ENI_FLAG_SECURITY_GROUPS,
+    ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT, ENI_FLAG_SOURCE_DEST_CHECK, ENI_FLAG_UPLINK, Egress, Eni,
+    EniAddressKey, NAT_FLAG_VIA_IPV4_GATEWAY, NatGateway as NatGatewayConfig, NextHop, NextHopKind,
+    PUBLIC_FLAG_IPV4_GATEWAY, PUBLIC_KIND_ENI, PUBLIC_KIND_SNAT, PolicyAddrKey, PolicyClass,
+    PolicyPortKey, PolicyVerdict, PublicAddress, RouteKey, SNAT_PORT_MAX, SNAT_PORT_MIN, SnatKey,
+    SnatTarget, VERDICT_ACCEPT, VERDICT_DROP, policy_addr_prefix_len_v4, policy_port_prefix_len,
+    route_key_prefix_len_v4, snat_prefix_len,
 };
 
 use crate::model::{self, Model, NextHopType};
 use crate::policy::{Combine, Protocol, Verdict};
-use crate::topology::{ROUTER_MAC};
+use crate::topology::ROUTER_MAC;
 
 /// Why a model could not be compiled.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -36,10 +37,18 @@ pub enum CompileError {
     #[error("Two different rule sets map to the same policy id {0}; change a rule.")]
     PolicyIdCollision(u32),
     /// The change needs more entries than a map holds.
-    #[error("The change needs {entries} entries in {map}, which holds {max} (half of its size, so old and new rules fit side by side during a switch).")]
-    Capacity { map: &'static str, entries: usize, max: usize },
+    #[error(
+        "The change needs {entries} entries in {map}, which holds {max} (half of its size, so old and new rules fit side by side during a switch)."
+    )]
+    Capacity {
+        map: &'static str,
+        entries: usize,
+        max: usize,
+    },
     /// A router port's ifindex is beyond the port maps (arrays indexed by it).
-    #[error("The router port of {eni} has ifindex {ifindex}, beyond the port maps ({max} entries).")]
+    #[error(
+        "The router port of {eni} has ifindex {ifindex}, beyond the port maps ({max} entries)."
+    )]
     PortIndex { eni: String, ifindex: u32, max: u32 },
 }
 
@@ -47,7 +56,9 @@ impl CompileError {
     /// The cloud-style error code.
     pub fn code(&self) -> &'static str {
         match self {
-            CompileError::Capacity { .. } | CompileError::PortIndex { .. } => "QuotaExceeded.MapCapacity",
+            CompileError::Capacity { .. } | CompileError::PortIndex { .. } => {
+                "QuotaExceeded.MapCapacity"
+            }
             _ => "InvalidParameter",
         }
     }
@@ -85,19 +96,29 @@ pub struct MapEntries {
 pub fn route_key(route_table_id: u32, prefix: &Ipv4Net) -> RouteTrieKey {
     (
         route_key_prefix_len_v4(prefix.prefix_len() as u32),
-        RouteKey { route_table_id, addr: prefix.network().octets() },
+        RouteKey {
+            route_table_id,
+            addr: prefix.network().octets(),
+        },
     )
 }
 
 /// Numeric ids of VPCs, vSwitches and route tables (allocated by the model,
 /// or hashed for a lab file's model), checked for collisions.
-fn numeric_ids<'a>(model: &Model, ids: impl Iterator<Item = &'a str>) -> Result<BTreeMap<&'a str, u32>, CompileError> {
+fn numeric_ids<'a>(
+    model: &Model,
+    ids: impl Iterator<Item = &'a str>,
+) -> Result<BTreeMap<&'a str, u32>, CompileError> {
     let mut by_num: BTreeMap<u32, &str> = BTreeMap::new();
     let mut out = BTreeMap::new();
     for id in ids {
         let n = model.numeric_id(id);
         if let Some(other) = by_num.insert(n, id) {
-            return Err(CompileError::IdCollision { a: other.to_string(), b: id.to_string(), id: n });
+            return Err(CompileError::IdCollision {
+                a: other.to_string(),
+                b: id.to_string(),
+                id: n,
+            });
         }
         out.insert(id, n);
     }
@@ -107,7 +128,11 @@ fn numeric_ids<'a>(model: &Model, ids: impl Iterator<Item = &'a str>) -> Result<
 /// Compiles the model. `ports` maps each ENI id to its router port ifindex.
 pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntries, CompileError> {
     if let Some((eni, &ifindex)) = ports.iter().find(|(_, i)| **i >= vpc_common::MAX_PORTS) {
-        return Err(CompileError::PortIndex { eni: eni.clone(), ifindex, max: vpc_common::MAX_PORTS });
+        return Err(CompileError::PortIndex {
+            eni: eni.clone(),
+            ifindex,
+            max: vpc_common::MAX_PORTS,
+        });
     }
     let vpc_ids = numeric_ids(model, model.vpcs.iter().map(|v| v.id.as_str()))?;
     let vswitch_ids = numeric_ids(model, model.vswitches.iter().map(|v| v.id.as_str()))?;
@@ -116,7 +141,13 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
     // Per VPC: is its IPv4 gateway enabled, and which gateway route table is bound.
     let gateway_of = |vpc_id: &str| -> (bool, u32) {
         match model.ipv4_gateway_of(vpc_id) {
-            Some(g) if g.enabled => (true, g.route_table_id.as_deref().and_then(|t| table_ids.get(t).copied()).unwrap_or(0)),
+            Some(g) if g.enabled => (
+                true,
+                g.route_table_id
+                    .as_deref()
+                    .and_then(|t| table_ids.get(t).copied())
+                    .unwrap_or(0),
+            ),
             _ => (false, 0),
         }
     };
@@ -128,18 +159,32 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
     let mut egress_of = BTreeMap::new();
     for inst in &model.instances {
         let eni_id = inst.eni_id();
-        let ifindex = *ports.get(&eni_id).ok_or_else(|| CompileError::MissingPort(inst.id.clone()))?;
+        let ifindex = *ports
+            .get(&eni_id)
+            .ok_or_else(|| CompileError::MissingPort(inst.id.clone()))?;
         let ip = addresses
             .get(&inst.id)
             .copied()
             .flatten()
             .ok_or_else(|| CompileError::MissingAddress(inst.id.clone()))?;
-        let Some(vsw) = model.vswitch(&inst.vswitch_id) else { continue };
-        let Some(rt) = model.route_table_of(vsw) else { continue };
+        let Some(vsw) = model.vswitch(&inst.vswitch_id) else {
+            continue;
+        };
+        let Some(rt) = model.route_table_of(vsw) else {
+            continue;
+        };
         let mac = topology::eni_mac(&eni_id);
-        let egress = Egress { ifindex, dst_mac: mac, src_mac: ROUTER_MAC };
+        let egress = Egress {
+            ifindex,
+            dst_mac: mac,
+            src_mac: ROUTER_MAC,
+        };
         let vpc_id = vpc_ids[vsw.vpc_id.as_str()];
-        let mut flags = if inst.source_dest_check { ENI_FLAG_SOURCE_DEST_CHECK } else { 0 };
+        let mut flags = if inst.source_dest_check {
+            ENI_FLAG_SOURCE_DEST_CHECK
+        } else {
+            0
+        };
         let (mut sg_ingress, mut sg_egress) = (0, 0);
         if !inst.security_group_ids.is_empty() {
             let (ingress, egress) = security_group_policies(model, inst, &members);
@@ -157,7 +202,11 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
                 p.octets(),
                 PublicAddress {
                     kind: PUBLIC_KIND_ENI,
-                    flags: if igw_enabled { PUBLIC_FLAG_IPV4_GATEWAY } else { 0 },
+                    flags: if igw_enabled {
+                        PUBLIC_FLAG_IPV4_GATEWAY
+                    } else {
+                        0
+                    },
                     vpc_id,
                     gateway_route_table_id: gateway_table,
                     private_ip: ip.octets(),
@@ -165,11 +214,17 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
             );
         }
         let (mut acl_ingress, mut acl_egress) = (0, 0);
-        if let Some(acl) = vsw.network_acl_id.as_deref().and_then(|id| model.network_acl(id)) {
+        if let Some(acl) = vsw
+            .network_acl_id
+            .as_deref()
+            .and_then(|id| model.network_acl(id))
+        {
             let (ingress, egress) = network_acl_policies(acl);
             acl_ingress = policies.install(&ingress, &mut out)?;
             acl_egress = policies.install(&egress, &mut out)?;
-            flags |= ENI_FLAG_NETWORK_ACL | ENI_FLAG_ACL_INGRESS_DEFAULT_ACCEPT | ENI_FLAG_ACL_EGRESS_DEFAULT_ACCEPT;
+            flags |= ENI_FLAG_NETWORK_ACL
+                | ENI_FLAG_ACL_INGRESS_DEFAULT_ACCEPT
+                | ENI_FLAG_ACL_EGRESS_DEFAULT_ACCEPT;
         }
         out.eni_by_port.insert(
             ifindex,
@@ -193,7 +248,13 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
                 route_slot: 0,
             },
         );
-        out.eni_by_address.insert(EniAddressKey { vpc_id, addr: ip.octets() }, egress);
+        out.eni_by_address.insert(
+            EniAddressKey {
+                vpc_id,
+                addr: ip.octets(),
+            },
+            egress,
+        );
         egress_of.insert(inst.id.as_str(), egress);
     }
 
@@ -209,7 +270,12 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
     // Collected, then sorted once (a later entry for a key wins, as an
     // insert would): far cheaper than 100,000 tree inserts.
     let mut routes: Vec<(RouteTrieKey, NextHop)> = Vec::with_capacity(
-        model.route_tables.iter().map(|t| t.route_entries.len()).sum::<usize>() + model.vswitches.len() * model.route_tables.len(),
+        model
+            .route_tables
+            .iter()
+            .map(|t| t.route_entries.len())
+            .sum::<usize>()
+            + model.vswitches.len() * model.route_tables.len(),
     );
     let mut last_hop: Option<(NextHopType, &str, Option<Egress>)> = None;
     for rt in &model.route_tables {
@@ -222,7 +288,11 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
             .filter(|v| v.vpc_id == rt.vpc_id)
             .map(|v| v.cidr_block)
             .collect();
-        let local = NextHop { kind: NextHopKind::Local as u32, egress: Egress::default(), gateway_id: 0 };
+        let local = NextHop {
+            kind: NextHopKind::Local as u32,
+            egress: Egress::default(),
+            gateway_id: 0,
+        };
         for cidr in &system {
             routes.push((route_key(table, cidr), local));
         }
@@ -230,29 +300,51 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
         for entry in &rt.route_entries {
             let hop = match entry.next_hop_type {
                 NextHopType::Local => local,
-                NextHopType::Ipv4Gateway => {
-                    NextHop { kind: NextHopKind::Ipv4Gateway as u32, egress: Egress::default(), gateway_id: 0 }
-                }
+                NextHopType::Ipv4Gateway => NextHop {
+                    kind: NextHopKind::Ipv4Gateway as u32,
+                    egress: Egress::default(),
+                    gateway_id: 0,
+                },
                 NextHopType::NatGateway => {
-                    let Some(id) = nat_ids.get(entry.next_hop_id.as_str()) else { continue };
-                    NextHop { kind: NextHopKind::NatGateway as u32, egress: Egress::default(), gateway_id: *id }
+                    let Some(id) = nat_ids.get(entry.next_hop_id.as_str()) else {
+                        continue;
+                    };
+                    NextHop {
+                        kind: NextHopKind::NatGateway as u32,
+                        egress: Egress::default(),
+                        gateway_id: *id,
+                    }
                 }
+                NextHopType::GatewayEndpoint => NextHop {
+                    kind: NextHopKind::GatewayEndpoint as u32,
+                    egress: Egress::default(),
+                    gateway_id: model.numeric_id(&entry.next_hop_id),
+                },
                 NextHopType::Instance | NextHopType::NetworkInterface => {
                     // Entries mostly share a next hop: look it up once.
                     let egress = match last_hop {
-                        Some((kind, id, egress)) if kind == entry.next_hop_type && id == entry.next_hop_id => egress,
+                        Some((kind, id, egress))
+                            if kind == entry.next_hop_type && id == entry.next_hop_id =>
+                        {
+                            egress
+                        }
                         _ => {
                             let egress = if entry.next_hop_type == NextHopType::Instance {
                                 hop_egress.get(entry.next_hop_id.as_str()).copied()
                             } else {
                                 eni_egress.get(entry.next_hop_id.as_str()).copied()
                             };
-                            last_hop = Some((entry.next_hop_type, entry.next_hop_id.as_str(), egress));
+                            last_hop =
+                                Some((entry.next_hop_type, entry.next_hop_id.as_str(), egress));
                             egress
                         }
                     };
                     let Some(egress) = egress else { continue };
-                    NextHop { kind: NextHopKind::Eni as u32, egress, gateway_id: 0 }
+                    NextHop {
+                        kind: NextHopKind::Eni as u32,
+                        egress,
+                        gateway_id: 0,
+                    }
                 }
             };
             routes.push((route_key(table, &entry.destination_cidr_block), hop));
@@ -265,7 +357,8 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
 
     // The internet edge: the uplink port, NAT gateways and their SNAT entries.
     if let Some(&ifindex) = ports.get(topology::UPLINK_PORT) {
-        let link = Ipv4Net::new(topology::UPLINK_ROUTER_IP, topology::UPLINK_PREFIX_LEN).expect("a valid prefix");
+        let link = Ipv4Net::new(topology::UPLINK_ROUTER_IP, topology::UPLINK_PREFIX_LEN)
+            .expect("a valid prefix");
         out.eni_by_port.insert(
             ifindex,
             Eni {
@@ -279,26 +372,44 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
                 ..Eni::default()
             },
         );
-        out.uplink = Some(Egress { ifindex, dst_mac: topology::INTERNET_MAC, src_mac: ROUTER_MAC });
+        out.uplink = Some(Egress {
+            ifindex,
+            dst_mac: topology::INTERNET_MAC,
+            src_mac: ROUTER_MAC,
+        });
     }
     for ngw in &model.nat_gateways {
         let id = nat_ids[ngw.id.as_str()];
-        let Some(vsw) = model.vswitch(&ngw.vswitch_id) else { continue };
-        let Some(rt) = model.route_table_of(vsw) else { continue };
+        let Some(vsw) = model.vswitch(&ngw.vswitch_id) else {
+            continue;
+        };
+        let Some(rt) = model.route_table_of(vsw) else {
+            continue;
+        };
         let (igw_enabled, _) = gateway_of(&ngw.vpc_id);
         out.nat_gateways.insert(
             id,
             NatGatewayConfig {
-                flags: if igw_enabled { NAT_FLAG_VIA_IPV4_GATEWAY } else { 0 },
+                flags: if igw_enabled {
+                    NAT_FLAG_VIA_IPV4_GATEWAY
+                } else {
+                    0
+                },
                 route_table_id: table_ids[rt.id.as_str()],
             },
         );
         let (port_min, port_max) = ngw.port_range.unwrap_or((SNAT_PORT_MIN, SNAT_PORT_MAX));
         for e in &model.eips {
-            if e.association.as_ref().is_some_and(|a| a.instance_type == model::EipInstanceType::Nat && a.instance_id == ngw.id) {
+            if e.association.as_ref().is_some_and(|a| {
+                a.instance_type == model::EipInstanceType::Nat && a.instance_id == ngw.id
+            }) {
                 out.public_addresses.insert(
                     e.ip_address.octets(),
-                    PublicAddress { kind: PUBLIC_KIND_SNAT, vpc_id: vpc_ids[ngw.vpc_id.as_str()], ..PublicAddress::default() },
+                    PublicAddress {
+                        kind: PUBLIC_KIND_SNAT,
+                        vpc_id: vpc_ids[ngw.vpc_id.as_str()],
+                        ..PublicAddress::default()
+                    },
                 );
             }
         }
@@ -311,8 +422,18 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
                 },
             };
             out.snat_entries.insert(
-                (snat_prefix_len(source.prefix_len() as u32), SnatKey { nat_gateway_id: id, addr: source.network().octets() }),
-                SnatTarget { ip: entry.snat_ip.octets(), port_min, port_max },
+                (
+                    snat_prefix_len(source.prefix_len() as u32),
+                    SnatKey {
+                        nat_gateway_id: id,
+                        addr: source.network().octets(),
+                    },
+                ),
+                SnatTarget {
+                    ip: entry.snat_ip.octets(),
+                    port_min,
+                    port_max,
+                },
             );
         }
     }
@@ -327,7 +448,9 @@ fn group_members(
 ) -> BTreeMap<String, Vec<Ipv4Net>> {
     let mut out: BTreeMap<String, Vec<Ipv4Net>> = BTreeMap::new();
     for inst in &model.instances {
-        let Some(Some(ip)) = addresses.get(&inst.id) else { continue };
+        let Some(Some(ip)) = addresses.get(&inst.id) else {
+            continue;
+        };
         for g in &inst.security_group_ids {
             out.entry(g.clone()).or_default().push(Ipv4Net::from(*ip));
         }
@@ -345,10 +468,22 @@ pub fn security_group_policies(
     inst: &model::Instance,
     members: &BTreeMap<String, Vec<Ipv4Net>>,
 ) -> (policy::Policy, policy::Policy) {
-    let mut ingress = policy::Policy { rules: Vec::new(), default: Verdict::Drop, combine: Combine::Priority };
-    let mut egress = policy::Policy { rules: Vec::new(), default: Verdict::Accept, combine: Combine::Priority };
+    let mut ingress = policy::Policy {
+        rules: Vec::new(),
+        default: Verdict::Drop,
+        combine: Combine::Priority,
+    };
+    let mut egress = policy::Policy {
+        rules: Vec::new(),
+        default: Verdict::Accept,
+        combine: Combine::Priority,
+    };
     let none = Vec::new();
-    for g in inst.security_group_ids.iter().filter_map(|id| model.security_group(id)) {
+    for g in inst
+        .security_group_ids
+        .iter()
+        .filter_map(|id| model.security_group(id))
+    {
         for r in &g.rules {
             let remotes = match &r.peer {
                 model::Peer::Cidr(c) => vec![*c],
@@ -442,7 +577,9 @@ impl Policies {
             bytes.extend_from_slice(&[e.proto, e.prefix_len, e.verdict as u8]);
             bytes.extend_from_slice(&e.port.to_be_bytes());
         }
-        let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3));
+        let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3)
+        });
         let id = match (h ^ (h >> 32)) as u32 {
             0 => 1,
             n => n,
@@ -456,7 +593,10 @@ impl Policies {
             out.policy_addresses.insert(
                 (
                     policy_addr_prefix_len_v4(net.prefix_len() as u32),
-                    PolicyAddrKey { policy_id: id, addr: net.network().octets() },
+                    PolicyAddrKey {
+                        policy_id: id,
+                        addr: net.network().octets(),
+                    },
                 ),
                 PolicyClass { class: *class },
             );
@@ -465,7 +605,13 @@ impl Policies {
             out.policy_ports.insert(
                 (
                     policy_port_prefix_len(e.prefix_len as u32),
-                    PolicyPortKey { policy_id: id, class: e.class, proto: e.proto, pad: 0, port: e.port.to_be_bytes() },
+                    PolicyPortKey {
+                        policy_id: id,
+                        class: e.class,
+                        proto: e.proto,
+                        pad: 0,
+                        port: e.port.to_be_bytes(),
+                    },
                 ),
                 PolicyVerdict {
                     verdict: match e.verdict {
@@ -482,21 +628,51 @@ impl Policies {
 
 /// Refuses entries beyond a map's capacity: nothing is written then.
 fn check_capacity(out: &MapEntries) -> Result<(), CompileError> {
-    use vpc_common::{MAX_ENI_ADDRESSES, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS, MAX_PORTS, MAX_ROUTES};
+    use vpc_common::{
+        MAX_ENI_ADDRESSES, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS, MAX_PORTS, MAX_ROUTES,
+    };
     for (map, have, max) in [
         ("ENI_BY_PORT", out.eni_by_port.len(), MAX_PORTS),
-        ("ENI_BY_ADDRESS", out.eni_by_address.len(), MAX_ENI_ADDRESSES),
+        (
+            "ENI_BY_ADDRESS",
+            out.eni_by_address.len(),
+            MAX_ENI_ADDRESSES,
+        ),
         ("ROUTES", out.routes.len(), MAX_ROUTES),
-        ("POLICY_ADDRESSES", out.policy_addresses.len(), MAX_POLICY_ADDRESSES),
+        (
+            "POLICY_ADDRESSES",
+            out.policy_addresses.len(),
+            MAX_POLICY_ADDRESSES,
+        ),
         ("POLICY_PORTS", out.policy_ports.len(), MAX_POLICY_PORTS),
-        ("PUBLIC_ADDRESSES", out.public_addresses.len(), vpc_common::MAX_PUBLIC_ADDRESSES),
-        ("NAT_GATEWAYS", out.nat_gateways.len(), vpc_common::MAX_NAT_GATEWAYS),
-        ("SNAT_ENTRIES", out.snat_entries.len(), vpc_common::MAX_SNAT_ENTRIES),
+        (
+            "PUBLIC_ADDRESSES",
+            out.public_addresses.len(),
+            vpc_common::MAX_PUBLIC_ADDRESSES,
+        ),
+        (
+            "NAT_GATEWAYS",
+            out.nat_gateways.len(),
+            vpc_common::MAX_NAT_GATEWAYS,
+        ),
+        (
+            "SNAT_ENTRIES",
+            out.snat_entries.len(),
+            vpc_common::MAX_SNAT_ENTRIES,
+        ),
     ] {
         // Old and new policy entries live side by side during a switch.
-        let max = if map.starts_with("POLICY") { max as usize / 2 } else { max as usize };
+        let max = if map.starts_with("POLICY") {
+            max as usize / 2
+        } else {
+            max as usize
+        };
         if have > max {
-            return Err(CompileError::Capacity { map, entries: have, max });
+            return Err(CompileError::Capacity {
+                map,
+                entries: have,
+                max,
+            });
         }
     }
     Ok(())
@@ -565,7 +741,9 @@ mod tests {
     use crate::test_fixtures::lab;
 
     fn ports() -> BTreeMap<String, u32> {
-        [("eni-1".to_string(), 7), ("eni-fw".to_string(), 9)].into_iter().collect()
+        [("eni-1".to_string(), 7), ("eni-fw".to_string(), 9)]
+            .into_iter()
+            .collect()
     }
 
     #[test]
@@ -588,7 +766,10 @@ mod tests {
     #[test]
     fn rt_3_instance_next_hop_compiles_to_its_eni() {
         let e = compile(&lab(), &ports()).unwrap();
-        let key = route_key(topology::numeric_id("vtb-custom"), &"192.168.0.0/16".parse().unwrap());
+        let key = route_key(
+            topology::numeric_id("vtb-custom"),
+            &"192.168.0.0/16".parse().unwrap(),
+        );
         let hop = e.routes[&key];
         assert_eq!(hop.kind, NextHopKind::Eni as u32);
         assert_eq!(hop.egress.ifindex, 9);
@@ -626,7 +807,10 @@ mod tests {
     fn vpc_3_addresses_are_keyed_by_vpc() {
         let e = compile(&lab(), &ports()).unwrap();
         let vpc = topology::numeric_id("vpc-a");
-        let key = EniAddressKey { vpc_id: vpc, addr: [10, 0, 1, 10] };
+        let key = EniAddressKey {
+            vpc_id: vpc,
+            addr: [10, 0, 1, 10],
+        };
         assert_eq!(e.eni_by_address[&key].ifindex, 7);
         assert_eq!(e.eni_by_address.len(), 2);
     }
@@ -637,7 +821,8 @@ mod tests {
         assert_eq!(a, compile(&lab(), &ports()).unwrap());
         assert!(diff(&a.routes, &a.routes).is_empty());
         let mut m = lab();
-        std::sync::Arc::make_mut(&mut m.route_tables[0].route_entries[0]).destination_cidr_block = "192.168.0.0/24".parse().unwrap();
+        std::sync::Arc::make_mut(&mut m.route_tables[0].route_entries[0]).destination_cidr_block =
+            "192.168.0.0/24".parse().unwrap();
         let b = compile(&m, &ports()).unwrap();
         let d = diff(&a.routes, &b.routes);
         assert_eq!(d.upserts.len(), 1);
@@ -658,7 +843,8 @@ mod tests {
         let (a, b) = (0u32..)
             .find_map(|n| {
                 let id = format!("vtb-{n}");
-                seen.insert(crate::model::hashed_id(&id), id.clone()).map(|other| (other, id))
+                seen.insert(crate::model::hashed_id(&id), id.clone())
+                    .map(|other| (other, id))
             })
             .unwrap();
         let mut model = lab().with_system_route_tables();
@@ -669,10 +855,17 @@ mod tests {
                 vpc_id: vpc_id.clone(),
                 ..model.route_tables[0].clone()
             });
-            model.route_tables.last_mut().unwrap().route_table_type = crate::model::RouteTableType::Custom;
+            model.route_tables.last_mut().unwrap().route_table_type =
+                crate::model::RouteTableType::Custom;
         }
         let ports = ports();
-        assert!(matches!(compile(&model, &ports), Err(CompileError::IdCollision { .. })), "hashed ids collide");
+        assert!(
+            matches!(
+                compile(&model, &ports),
+                Err(CompileError::IdCollision { .. })
+            ),
+            "hashed ids collide"
+        );
         model.allocate_numeric_ids();
         let (na, nb) = (model.numeric_id(&a), model.numeric_id(&b));
         assert_ne!(na, nb);

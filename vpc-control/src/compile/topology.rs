@@ -36,7 +36,9 @@ pub const PORT_PREFIX: &str = "eni";
 pub const PORT_ALIAS_PREFIX: &str = "vpc-instance:";
 
 fn fnv1a(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3))
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Stable numeric id (never 0) of an id: its hash (router port names; the
@@ -103,12 +105,18 @@ pub fn plan(model: &Model) -> Plan {
             })
         })
         .collect();
-    Plan { router_namespace: model.router.namespace.clone(), ports }
+    Plan {
+        router_namespace: model.router.namespace.clone(),
+        ports,
+    }
 }
 
 /// Formats a MAC as `aa:bb:cc:dd:ee:ff`.
 pub fn format_mac(mac: &[u8; 6]) -> String {
-    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 #[cfg(test)]
@@ -119,7 +127,10 @@ mod tests {
     fn names_fit_linux_limits_and_are_stable() {
         let name = port_name("eni-a-very-long-instance-identifier-0123456789");
         assert!(name.len() <= 15);
-        assert_eq!(name, port_name("eni-a-very-long-instance-identifier-0123456789"));
+        assert_eq!(
+            name,
+            port_name("eni-a-very-long-instance-identifier-0123456789")
+        );
         assert_ne!(port_name("eni-1"), port_name("eni-2"));
     }
 

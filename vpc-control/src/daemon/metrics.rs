@@ -37,13 +37,18 @@ pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 /// new action must be given its metric here.
 fn action_family(action: Action) -> (&'static str, &'static str) {
     match action {
-        Action::Forwarded => ("vpc_forwarded_packets_total", "Frames routed and redirected to an egress port."),
-        Action::ArpReplied => {
-            ("vpc_arp_replies_total", "ARP requests for vSwitch addresses answered by the router.")
-        }
-        Action::ToInternet => {
-            ("vpc_to_internet_packets_total", "Frames sent to the internet uplink, source translated to a public address.")
-        }
+        Action::Forwarded => (
+            "vpc_forwarded_packets_total",
+            "Frames routed and redirected to an egress port.",
+        ),
+        Action::ArpReplied => (
+            "vpc_arp_replies_total",
+            "ARP requests for vSwitch addresses answered by the router.",
+        ),
+        Action::ToInternet => (
+            "vpc_to_internet_packets_total",
+            "Frames sent to the internet uplink, source translated to a public address.",
+        ),
         Action::FromInternet => (
             "vpc_from_internet_packets_total",
             "Frames from the internet uplink, destination translated to a private address.",
@@ -56,9 +61,10 @@ fn action_family(action: Action) -> (&'static str, &'static str) {
             "vpc_icmp_frag_needed_sent_total",
             "ICMP fragmentation needed answers sent for packets with DF set larger than the egress MTU.",
         ),
-        Action::IcmpErrorRateLimited => {
-            ("vpc_icmp_errors_rate_limited_total", "ICMP errors not sent: over the per-CPU rate limit.")
-        }
+        Action::IcmpErrorRateLimited => (
+            "vpc_icmp_errors_rate_limited_total",
+            "ICMP errors not sent: over the per-CPU rate limit.",
+        ),
     }
 }
 
@@ -67,11 +73,31 @@ type PortFamily = (&'static str, &'static str, fn(&PortStats) -> u64);
 
 /// The per-port families.
 const PORT_FAMILIES: [PortFamily; 8] = [
-    ("vpc_port_rx_packets_total", "Frames received by the router from the ENI.", |p| p.rx_packets),
-    ("vpc_port_rx_bytes_total", "Bytes received by the router from the ENI.", |p| p.rx_bytes),
-    ("vpc_port_tx_packets_total", "Frames the router sent to the ENI.", |p| p.tx_packets),
-    ("vpc_port_tx_bytes_total", "Bytes the router sent to the ENI.", |p| p.tx_bytes),
-    ("vpc_port_dropped_packets_total", "Frames from the ENI that the router dropped.", |p| p.dropped),
+    (
+        "vpc_port_rx_packets_total",
+        "Frames received by the router from the ENI.",
+        |p| p.rx_packets,
+    ),
+    (
+        "vpc_port_rx_bytes_total",
+        "Bytes received by the router from the ENI.",
+        |p| p.rx_bytes,
+    ),
+    (
+        "vpc_port_tx_packets_total",
+        "Frames the router sent to the ENI.",
+        |p| p.tx_packets,
+    ),
+    (
+        "vpc_port_tx_bytes_total",
+        "Bytes the router sent to the ENI.",
+        |p| p.tx_bytes,
+    ),
+    (
+        "vpc_port_dropped_packets_total",
+        "Frames from the ENI that the router dropped.",
+        |p| p.dropped,
+    ),
     (
         "vpc_port_flow_cache_hits_total",
         "Frames from the ENI forwarded on a decision of the flow cache (established flows).",
@@ -92,17 +118,34 @@ const PORT_FAMILIES: [PortFamily; 8] = [
 /// The gauges of table use: name, help, value.
 fn table_gauges(t: &TableUse) -> [(&'static str, &'static str, u64); 4] {
     [
-        ("vpc_conntrack_entries", "Connections tracked for security groups, at the last sweep.", t.connections),
-        ("vpc_conntrack_entries_max", "Capacity of the connection table (full: new flows dropped, conntrack_full).", TableUse::CONNECTIONS_MAX),
-        ("vpc_nat_mappings", "Port translations of NAT gateways, at the last sweep.", t.nat_mappings),
-        ("vpc_nat_mappings_max", "Capacity of the port-translation table (full: nat_table_full drops).", TableUse::NAT_MAPPINGS_MAX),
+        (
+            "vpc_conntrack_entries",
+            "Connections tracked for security groups, at the last sweep.",
+            t.connections,
+        ),
+        (
+            "vpc_conntrack_entries_max",
+            "Capacity of the connection table (full: new flows dropped, conntrack_full).",
+            TableUse::CONNECTIONS_MAX,
+        ),
+        (
+            "vpc_nat_mappings",
+            "Port translations of NAT gateways, at the last sweep.",
+            t.nat_mappings,
+        ),
+        (
+            "vpc_nat_mappings_max",
+            "Capacity of the port-translation table (full: nat_table_full drops).",
+            TableUse::NAT_MAPPINGS_MAX,
+        ),
     ]
 }
 
 /// The crate appends `_total` to a counter's name itself: the family is
 /// declared without it.
 fn counter_base(name: &'static str) -> &'static str {
-    name.strip_suffix("_total").expect("a counter's name ends with _total")
+    name.strip_suffix("_total")
+        .expect("a counter's name ends with _total")
 }
 
 /// What one scrape exports, copied out of the maps.
@@ -120,7 +163,8 @@ impl Collector for Snapshot {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         for &(action, n) in &self.actions {
             let (name, help) = action_family(action);
-            let m = encoder.encode_descriptor(counter_base(name), help, None, MetricType::Counter)?;
+            let m =
+                encoder.encode_descriptor(counter_base(name), help, None, MetricType::Counter)?;
             ConstCounter::new(n).encode(m)?;
         }
 
@@ -134,12 +178,20 @@ impl Collector for Snapshot {
             ConstCounter::new(n).encode(m.encode_family(&[("reason", reason.name())])?)?;
         }
 
-        let eni_ids: Vec<String> = self.ports.iter().map(|p| crate::model::eni_id_of(&p.instance_id)).collect();
+        let eni_ids: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| crate::model::eni_id_of(&p.instance_id))
+            .collect();
         for (name, help, value) in PORT_FAMILIES {
-            let mut m = encoder.encode_descriptor(counter_base(name), help, None, MetricType::Counter)?;
+            let mut m =
+                encoder.encode_descriptor(counter_base(name), help, None, MetricType::Counter)?;
             for (p, eni_id) in self.ports.iter().zip(&eni_ids) {
-                let labels =
-                    [("port", p.port.as_str()), ("eni_id", eni_id.as_str()), ("instance_id", p.instance_id.as_str())];
+                let labels = [
+                    ("port", p.port.as_str()),
+                    ("eni_id", eni_id.as_str()),
+                    ("instance_id", p.instance_id.as_str()),
+                ];
                 ConstCounter::new(value(p)).encode(m.encode_family(&labels)?)?;
             }
         }
@@ -160,8 +212,14 @@ impl Collector for Snapshot {
 /// [`CONTENT_TYPE`].
 pub fn render(counters: &Counters, ports: &[PortStats], tables: Option<&TableUse>) -> String {
     let snapshot = Snapshot {
-        actions: Action::ALL.iter().map(|a| (*a, counters.action(*a))).collect(),
-        drops: DropReason::ALL.iter().map(|r| (*r, counters.dropped(*r))).collect(),
+        actions: Action::ALL
+            .iter()
+            .map(|a| (*a, counters.action(*a)))
+            .collect(),
+        drops: DropReason::ALL
+            .iter()
+            .map(|r| (*r, counters.dropped(*r)))
+            .collect(),
         ports: ports.to_vec(),
         tables: tables.copied(),
     };
@@ -199,7 +257,9 @@ mod tests {
 
     fn valid_name(s: &str, colon: bool) -> bool {
         let mut chars = s.chars();
-        chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || (colon && c == ':'))
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || (colon && c == ':'))
             && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || (colon && c == ':'))
     }
 
@@ -230,10 +290,14 @@ mod tests {
             if let Some(r) = rest.strip_prefix('}') {
                 return (labels, r);
             }
-            let eq = rest.find('=').unwrap_or_else(|| panic!("no '=' in labels {s:?}"));
+            let eq = rest
+                .find('=')
+                .unwrap_or_else(|| panic!("no '=' in labels {s:?}"));
             let key = &rest[..eq];
             assert!(valid_name(key, false), "label name {key:?}");
-            let body = rest[eq + 1..].strip_prefix('"').unwrap_or_else(|| panic!("unquoted value in {s:?}"));
+            let body = rest[eq + 1..]
+                .strip_prefix('"')
+                .unwrap_or_else(|| panic!("unquoted value in {s:?}"));
             // The closing quote is the first one not escaped.
             let mut end = None;
             let mut escaped = false;
@@ -250,7 +314,12 @@ mod tests {
                 }
             }
             let end = end.unwrap_or_else(|| panic!("unterminated value in {s:?}"));
-            assert!(labels.insert(key.to_string(), unescape(&body[..end], true)).is_none(), "label {key} twice");
+            assert!(
+                labels
+                    .insert(key.to_string(), unescape(&body[..end], true))
+                    .is_none(),
+                "label {key} twice"
+            );
             rest = &body[end + 1..];
             rest = rest.strip_prefix(',').unwrap_or(rest);
         }
@@ -267,34 +336,62 @@ mod tests {
             if let Some(rest) = line.strip_prefix("# HELP ") {
                 let (name, help) = rest.split_once(' ').expect("HELP name text");
                 assert!(valid_name(name, true), "metric name {name:?}");
-                assert!(e.help.insert(name.to_string(), unescape(help, false)).is_none(), "HELP {name} twice");
+                assert!(
+                    e.help
+                        .insert(name.to_string(), unescape(help, false))
+                        .is_none(),
+                    "HELP {name} twice"
+                );
                 if let Some(prev) = current.replace(name.to_string()) {
                     done_families.insert(prev);
                 }
-                assert!(!done_families.contains(name), "family {name} is not contiguous");
+                assert!(
+                    !done_families.contains(name),
+                    "family {name} is not contiguous"
+                );
             } else if let Some(rest) = line.strip_prefix("# TYPE ") {
                 let (name, ty) = rest.split_once(' ').expect("TYPE name type");
                 assert_eq!(current.as_deref(), Some(name), "TYPE follows its HELP");
-                assert!(e.samples.iter().all(|s| s.name != name), "TYPE {name} after its samples");
-                assert!(e.types.insert(name.to_string(), ty.to_string()).is_none(), "TYPE {name} twice");
+                assert!(
+                    e.samples.iter().all(|s| s.name != name),
+                    "TYPE {name} after its samples"
+                );
+                assert!(
+                    e.types.insert(name.to_string(), ty.to_string()).is_none(),
+                    "TYPE {name} twice"
+                );
             } else {
-                assert!(!line.starts_with('#') && !line.is_empty(), "unexpected line {line:?}");
+                assert!(
+                    !line.starts_with('#') && !line.is_empty(),
+                    "unexpected line {line:?}"
+                );
                 let split = line.find(['{', ' ']).expect("a sample has a value");
                 let name = &line[..split];
                 assert!(valid_name(name, true), "metric name {name:?}");
-                assert_eq!(current.as_deref(), Some(name), "sample {name} outside its family");
+                assert_eq!(
+                    current.as_deref(),
+                    Some(name),
+                    "sample {name} outside its family"
+                );
                 let (labels, rest) = match line[split..].strip_prefix('{') {
                     Some(l) => parse_labels(l),
                     None => (BTreeMap::new(), &line[split..]),
                 };
                 let value = rest.strip_prefix(' ').expect("space before the value");
                 let value: f64 = value.parse().unwrap_or_else(|_| panic!("value {value:?}"));
-                e.samples.push(Sample { name: name.to_string(), labels, value });
+                e.samples.push(Sample {
+                    name: name.to_string(),
+                    labels,
+                    value,
+                });
             }
         }
         let mut series = BTreeSet::new();
         for s in &e.samples {
-            assert!(series.insert((s.name.clone(), s.labels.clone())), "duplicate series {s:?}");
+            assert!(
+                series.insert((s.name.clone(), s.labels.clone())),
+                "duplicate series {s:?}"
+            );
         }
         e
     }
@@ -318,14 +415,20 @@ mod tests {
     fn counters() -> Counters {
         Counters {
             actions: vec![(Action::Forwarded, 42), (Action::ArpReplied, 7)],
-            drops: DropReason::ALL.iter().map(|r| (*r, if *r == DropReason::NoRoute { 3 } else { 0 })).collect(),
+            drops: DropReason::ALL
+                .iter()
+                .map(|r| (*r, if *r == DropReason::NoRoute { 3 } else { 0 }))
+                .collect(),
             ports: [(5, PortCounters::default())].into_iter().collect(),
             connections: [(5, 0)].into_iter().collect(),
         }
     }
 
     fn value(e: &Exposition, name: &str, labels: &[(&str, &str)]) -> f64 {
-        let want: BTreeMap<String, String> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let want: BTreeMap<String, String> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         e.samples
             .iter()
             .find(|s| s.name == name && s.labels == want)
@@ -335,9 +438,19 @@ mod tests {
 
     #[test]
     fn metrics_every_family_is_a_vpc_counter_or_gauge_with_help_and_type() {
-        let tables = TableUse { connections: 3, nat_mappings: 1 };
-        let e = parse(&render(&counters(), &[port("vpc0000beef", "i-1", 0)], Some(&tables)));
-        assert_eq!(e.help.keys().collect::<Vec<_>>(), e.types.keys().collect::<Vec<_>>());
+        let tables = TableUse {
+            connections: 3,
+            nat_mappings: 1,
+        };
+        let e = parse(&render(
+            &counters(),
+            &[port("vpc0000beef", "i-1", 0)],
+            Some(&tables),
+        ));
+        assert_eq!(
+            e.help.keys().collect::<Vec<_>>(),
+            e.types.keys().collect::<Vec<_>>()
+        );
         for (name, ty) in &e.types {
             assert!(name.starts_with("vpc_"), "{name}");
             let counter = name.ends_with("_total");
@@ -371,20 +484,44 @@ mod tests {
             let all: Vec<&str> = DropReason::ALL.iter().map(|r| r.name()).collect();
             assert_eq!(reasons, all);
             for r in DropReason::ALL {
-                assert_eq!(value(&e, "vpc_dropped_packets_total", &[("reason", r.name())]), c.dropped(r) as f64);
+                assert_eq!(
+                    value(&e, "vpc_dropped_packets_total", &[("reason", r.name())]),
+                    c.dropped(r) as f64
+                );
             }
         }
         let e = parse(&render(&counters(), &[], None));
-        assert_eq!(value(&e, "vpc_dropped_packets_total", &[("reason", "no_route")]), 3.0);
-        assert_eq!(value(&e, "vpc_dropped_packets_total", &[("reason", "redirect_failed")]), 0.0);
+        assert_eq!(
+            value(&e, "vpc_dropped_packets_total", &[("reason", "no_route")]),
+            3.0
+        );
+        assert_eq!(
+            value(
+                &e,
+                "vpc_dropped_packets_total",
+                &[("reason", "redirect_failed")]
+            ),
+            0.0
+        );
     }
 
     #[test]
     fn metrics_ports_are_labelled_with_port_eni_and_instance() {
-        let ports = [port("vpc0000beef", "i-1", 0), port("vpc0000cafe", "i-fw", 100)];
+        let ports = [
+            port("vpc0000beef", "i-1", 0),
+            port("vpc0000cafe", "i-fw", 100),
+        ];
         let e = parse(&render(&counters(), &ports, None));
-        let one = [("port", "vpc0000beef"), ("eni_id", "eni-1"), ("instance_id", "i-1")];
-        let fw = [("port", "vpc0000cafe"), ("eni_id", "eni-fw"), ("instance_id", "i-fw")];
+        let one = [
+            ("port", "vpc0000beef"),
+            ("eni_id", "eni-1"),
+            ("instance_id", "i-1"),
+        ];
+        let fw = [
+            ("port", "vpc0000cafe"),
+            ("eni_id", "eni-fw"),
+            ("instance_id", "i-fw"),
+        ];
         for (i, (name, _, _)) in PORT_FAMILIES.iter().enumerate() {
             assert_eq!(value(&e, name, &one), (i + 1) as f64, "{name}");
             assert_eq!(value(&e, name, &fw), (100 + i + 1) as f64, "{name}");
@@ -397,12 +534,21 @@ mod tests {
 
     #[test]
     fn metrics_connection_and_nat_table_use_beside_capacity() {
-        let tables = TableUse { connections: 1234, nat_mappings: 56 };
+        let tables = TableUse {
+            connections: 1234,
+            nat_mappings: 56,
+        };
         let e = parse(&render(&counters(), &[], Some(&tables)));
         assert_eq!(value(&e, "vpc_conntrack_entries", &[]), 1234.0);
-        assert_eq!(value(&e, "vpc_conntrack_entries_max", &[]), vpc_common::MAX_CONNECTIONS as f64);
+        assert_eq!(
+            value(&e, "vpc_conntrack_entries_max", &[]),
+            vpc_common::MAX_CONNECTIONS as f64
+        );
         assert_eq!(value(&e, "vpc_nat_mappings", &[]), 56.0);
-        assert_eq!(value(&e, "vpc_nat_mappings_max", &[]), vpc_common::MAX_NAT_MAPPINGS as f64);
+        assert_eq!(
+            value(&e, "vpc_nat_mappings_max", &[]),
+            vpc_common::MAX_NAT_MAPPINGS as f64
+        );
         assert_eq!(e.types["vpc_conntrack_entries"], "gauge");
         // Before the first sweep nothing is claimed.
         let e = parse(&render(&counters(), &[], None));
@@ -412,20 +558,34 @@ mod tests {
     #[test]
     fn metrics_label_values_are_escaped_and_parse_back() {
         let nasty = "i-a\"b\\c\nd,e}f=g";
-        let e = parse(&render(&Counters::default(), &[port("p\"0\\", nasty, 0)], None));
-        let s = e.samples.iter().find(|s| s.name == "vpc_port_rx_bytes_total").unwrap();
+        let e = parse(&render(
+            &Counters::default(),
+            &[port("p\"0\\", nasty, 0)],
+            None,
+        ));
+        let s = e
+            .samples
+            .iter()
+            .find(|s| s.name == "vpc_port_rx_bytes_total")
+            .unwrap();
         assert_eq!(s.labels["instance_id"], nasty);
         assert_eq!(s.labels["port"], "p\"0\\");
         assert_eq!(s.labels["eni_id"], "eni-a\"b\\c\nd,e}f=g");
         let text = render(&Counters::default(), &[port("p\"0\\", nasty, 0)], None);
-        assert!(text.contains(r#"instance_id="i-a\"b\\c\nd,e}f=g""#), "{text}");
+        assert!(
+            text.contains(r#"instance_id="i-a\"b\\c\nd,e}f=g""#),
+            "{text}"
+        );
     }
 
     #[test]
     fn metrics_text_is_unchanged_by_the_crate() {
         // The exact lines the hand-written renderer produced: names keep
         // `_total` on HELP, TYPE and samples; HELP texts are not altered.
-        let tables = TableUse { connections: 3, nat_mappings: 1 };
+        let tables = TableUse {
+            connections: 3,
+            nat_mappings: 1,
+        };
         let text = render(&counters(), &[port("vpc0000beef", "i-1", 0)], Some(&tables));
         for want in [
             "# HELP vpc_forwarded_packets_total Frames routed and redirected to an egress port.\n\
@@ -440,9 +600,11 @@ mod tests {
         ] {
             assert!(text.contains(want), "{want:?} not in:\n{text}");
         }
-        assert!(text.starts_with("# HELP vpc_forwarded_packets_total "), "{text}");
+        assert!(
+            text.starts_with("# HELP vpc_forwarded_packets_total "),
+            "{text}"
+        );
         assert!(!text.contains("# EOF"), "Prometheus text, not OpenMetrics");
         assert_eq!(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
     }
-
-    }
+}

@@ -30,8 +30,9 @@ use tokio::net::{TcpListener, UnixListener};
 
 use crate::{
     api::{
-        ApiError, Caller, new_request_id,
+        ApiError, Caller,
         form::Form,
+        new_request_id,
         signature::{self, AccessKey, Verifier},
     },
     apply::Router,
@@ -140,7 +141,10 @@ pub enum DaemonError {
     Sweep(#[from] crate::sweep::SweepError),
     /// A listener could not be bound or served.
     #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
     /// A blocking task panicked.
     #[error("start-up task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
@@ -185,8 +189,12 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     let ns = config.namespace.clone();
     let slots = config.direct_route_slots;
     let mode = config.datapath_mode;
-    let mut router = tokio::task::spawn_blocking(move || Router::open_with(&ns, slots, mode)).await??;
-    router.datapath_mut().set_conntrack_quota(config.conntrack_quota).map_err(crate::apply::ApplyError::from)?;
+    let mut router =
+        tokio::task::spawn_blocking(move || Router::open_with(&ns, slots, mode)).await??;
+    router
+        .datapath_mut()
+        .set_conntrack_quota(config.conntrack_quota)
+        .map_err(crate::apply::ApplyError::from)?;
     let mut sweeper = router.datapath().sweeper()?;
     if let Some(logger) = router.datapath_mut().take_logger() {
         tokio::spawn(async move {
@@ -195,7 +203,8 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         });
     }
     let region = config.region_id.clone();
-    let mut service = tokio::task::spawn_blocking(move || Service::open(store, Some(router), &region)).await??;
+    let mut service =
+        tokio::task::spawn_blocking(move || Service::open(store, Some(router), &region)).await??;
     // Start-up converge done: a fault injected for the tests hits an action.
     crate::apply::fault::arm();
     service.set_strict(config.strict_parameters);
@@ -211,13 +220,20 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
             "state rebuilt into the kernel; programs attached"
         );
     }
-    let admin_account =
-        config.access_keys.first().map(|k| k.account_id.clone()).unwrap_or_else(|| "1000000000000000".to_string());
+    let admin_account = config
+        .access_keys
+        .first()
+        .map(|k| k.account_id.clone())
+        .unwrap_or_else(|| "1000000000000000".to_string());
     // Nonces outlive a restart: a signed request replayed within its 15
     // minutes is refused by the next daemon too.
     let journal = config.state_dir.join("nonces");
-    let verifier = Verifier::with_journal(config.access_keys, &journal, std::time::SystemTime::now())
-        .map_err(io(format!("opening the nonce journal {}", journal.display())))?;
+    let verifier =
+        Verifier::with_journal(config.access_keys, &journal, std::time::SystemTime::now())
+            .map_err(io(format!(
+                "opening the nonce journal {}",
+                journal.display()
+            )))?;
     let app = Arc::new(App {
         service: Mutex::new(service),
         verifier,
@@ -249,13 +265,18 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
             sweeper = back;
             for (what, result) in [("conntrack", &conntrack), ("nat", &nat)] {
                 match result {
-                    Ok(s) if s.removed > 0 => tracing::debug!(live = s.live, removed = s.removed, "{what} sweep"),
+                    Ok(s) if s.removed > 0 => {
+                        tracing::debug!(live = s.live, removed = s.removed, "{what} sweep")
+                    }
                     Err(e) => tracing::warn!(error = %e, "{what} sweep failed"),
                     _ => {}
                 }
             }
             let tables = match (conntrack, nat) {
-                (Ok(c), Ok(n)) => Some(TableUse { connections: c.live as u64, nat_mappings: n.live as u64 }),
+                (Ok(c), Ok(n)) => Some(TableUse {
+                    connections: c.live as u64,
+                    nat_mappings: n.live as u64,
+                }),
                 _ => None,
             };
             *sweeps.tables.lock().unwrap_or_else(|e| e.into_inner()) = tables;
@@ -271,7 +292,12 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     let budget = serve::fd_budget(soft, serve::open_fds(), others);
     let max_connections = b.max_connections.min(budget).max(1);
     if max_connections < b.max_connections {
-        tracing::warn!(soft_limit = soft, configured = b.max_connections, max_connections, "the open-file limit lowers the HTTP connection limit");
+        tracing::warn!(
+            soft_limit = soft,
+            configured = b.max_connections,
+            max_connections,
+            "the open-file limit lowers the HTTP connection limit"
+        );
     }
     let limits = |max_connections: usize, max_per_source: usize| serve::Limits {
         max_connections,
@@ -282,17 +308,29 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     };
     spawn_watcher(&config.namespace, app.clone());
 
-    let tcp = TcpListener::bind(config.listen).await.map_err(io(format!("binding {}", config.listen)))?;
+    let tcp = TcpListener::bind(config.listen)
+        .await
+        .map_err(io(format!("binding {}", config.listen)))?;
     let metrics_tcp = match config.metrics_listen {
-        Some(a) => Some(TcpListener::bind(a).await.map_err(io(format!("binding {a} (metrics)")))?),
+        Some(a) => Some(
+            TcpListener::bind(a)
+                .await
+                .map_err(io(format!("binding {a} (metrics)")))?,
+        ),
         None => None,
     };
     let unix = bind_unix(&config.socket)?;
     let routes = |origin: Origin| {
-        let r = HttpRouter::new().route("/", any(api)).route("/readyz", get(|| async { "ready\n" }));
+        let r = HttpRouter::new()
+            .route("/", any(api))
+            .route("/readyz", get(|| async { "ready\n" }));
         // /metrics: an operator's, on its own address and on the root socket,
         // never on the tenants' API listener.
-        let r = if matches!(origin, Origin::Unix) { r.route("/metrics", get(metrics_handler)) } else { r };
+        let r = if matches!(origin, Origin::Unix) {
+            r.route("/metrics", get(metrics_handler))
+        } else {
+            r
+        };
         r.fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
             .layer(Extension(origin))
@@ -315,9 +353,18 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     std::thread::Builder::new()
         .name("vpc-unix-socket".into())
         .spawn(move || {
-            let served = tokio::runtime::Builder::new_current_thread().enable_all().build().map(|rt| {
-                rt.block_on(serve::serve(serve::Listener::Unix(unix), unix_router, unix_limits, unix_stopped, "unix"));
-            });
+            let served = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|rt| {
+                    rt.block_on(serve::serve(
+                        serve::Listener::Unix(unix),
+                        unix_router,
+                        unix_limits,
+                        unix_stopped,
+                        "unix",
+                    ));
+                });
             let _ = std::fs::remove_file(&socket_path);
             let _ = unix_done.send(served);
         })
@@ -332,10 +379,23 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         "serving the API"
     );
     notify_ready();
-    let http = serve::serve(serve::Listener::Tcp(tcp), routes(Origin::Http), limits(max_connections, b.max_connections_per_source), stopped.clone(), "http");
+    let http = serve::serve(
+        serve::Listener::Tcp(tcp),
+        routes(Origin::Http),
+        limits(max_connections, b.max_connections_per_source),
+        stopped.clone(),
+        "http",
+    );
     let metrics = async {
         if let Some(l) = metrics_tcp {
-            serve::serve(serve::Listener::Tcp(l), metrics_routes, limits(METRICS_MAX_CONNECTIONS, 0), stopped.clone(), "metrics").await;
+            serve::serve(
+                serve::Listener::Tcp(l),
+                metrics_routes,
+                limits(METRICS_MAX_CONNECTIONS, 0),
+                stopped.clone(),
+                "metrics",
+            )
+            .await;
         }
     };
     let signal = async {
@@ -345,7 +405,12 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     tokio::join!(http, metrics, signal);
     match unix_finished.await {
         Ok(Ok(())) | Err(_) => {}
-        Ok(Err(e)) => return Err(DaemonError::Io { what: "the Unix socket's runtime".into(), source: e }),
+        Ok(Err(e)) => {
+            return Err(DaemonError::Io {
+                what: "the Unix socket's runtime".into(),
+                source: e,
+            });
+        }
     }
     tracing::info!("stopped; programs stay attached and keep forwarding");
     Ok(())
@@ -380,7 +445,10 @@ fn bind_unix(path: &Path) -> Result<UnixListener, DaemonError> {
 
 async fn shutdown() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         return std::future::pending().await;
     };
     tokio::select! {
@@ -391,7 +459,9 @@ async fn shutdown() {
 
 /// Tells systemd (if it started us with NOTIFY_SOCKET) that we are ready.
 fn notify_ready() {
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return };
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
     let sent = (|| -> std::io::Result<()> {
         let sock = std::os::unix::net::UnixDatagram::unbound()?;
         let bytes = path.as_encoded_bytes();
@@ -411,20 +481,36 @@ fn notify_ready() {
 
 fn json_response(status: u16, body: Value) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, [(header::CONTENT_TYPE, "application/json;charset=utf-8")], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json;charset=utf-8")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
-async fn api(State(app): State<Arc<App>>, Extension(origin): Extension<Origin>, request: axum::extract::Request) -> Response {
+async fn api(
+    State(app): State<Arc<App>>,
+    Extension(origin): Extension<Origin>,
+    request: axum::extract::Request,
+) -> Response {
     let request_id = new_request_id();
     let (parts, body) = request.into_parts();
-    let action = parts.headers.get("x-acs-action").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let action = parts
+        .headers
+        .get("x-acs-action")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let body = match read_body(&app, &parts.headers, body).await {
         Ok(b) => b,
         Err(e) => {
             tracing::info!(action = action.as_deref().unwrap_or("-"), code = %e.code, status = e.status, "refused: {}", e.message);
             // The rest of the body is not read: the connection goes.
             let mut r = json_response(e.status, e.body(&request_id));
-            r.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+            r.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
             return r;
         }
     };
@@ -445,26 +531,48 @@ async fn api(State(app): State<Arc<App>>, Extension(origin): Extension<Origin>, 
 
 /// A request's body, at most `max_body_bytes` (413 beyond: at once when
 /// Content-Length says so), read within `body_timeout` (408 after it).
-async fn read_body(app: &App, headers: &HeaderMap, body: axum::body::Body) -> Result<Bytes, ApiError> {
+async fn read_body(
+    app: &App,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<Bytes, ApiError> {
     use http_body_util::BodyExt as _;
     let max = app.max_body_bytes;
     let too_large = |n: Option<u64>| {
         let size = n.map(|n| format!("of {n} bytes ")).unwrap_or_default();
-        ApiError::new(413, "RequestEntityTooLarge", format!("The request body {size}exceeds the limit of {max} bytes."))
+        ApiError::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("The request body {size}exceeds the limit of {max} bytes."),
+        )
     };
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
         return Err(too_large(declared));
     }
     let limited = http_body_util::Limited::new(body, max);
     match tokio::time::timeout(app.body_timeout, limited.collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large(None)),
-        Ok(Err(e)) => Err(ApiError::bad("InvalidParameter.Body", format!("The request body could not be read: {e}"))),
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(too_large(None))
+        }
+        Ok(Err(e)) => Err(ApiError::bad(
+            "InvalidParameter.Body",
+            format!("The request body could not be read: {e}"),
+        )),
         Err(_) => Err(ApiError::new(
             408,
             "RequestTimeout",
-            format!("The request body was not received within {} s.", app.body_timeout.as_secs_f64()),
+            format!(
+                "The request body was not received within {} s.",
+                app.body_timeout.as_secs_f64()
+            ),
         )),
     }
 }
@@ -473,14 +581,21 @@ async fn read_body(app: &App, headers: &HeaderMap, body: axum::body::Body) -> Re
 async fn not_found(uri: Uri) -> Response {
     let e = ApiError::not_found(
         "InvalidAction.NotFound",
-        format!("Specified api is not found, please check your url and method: {:?} is not served.", uri.path()),
+        format!(
+            "Specified api is not found, please check your url and method: {:?} is not served.",
+            uri.path()
+        ),
     );
     json_response(e.status, e.body(&new_request_id()))
 }
 
 /// A method a path does not serve.
 async fn method_not_allowed(method: Method, uri: Uri) -> Response {
-    let e = ApiError::new(405, "UnsupportedHTTPMethod", format!("{method} is not supported on {:?}.", uri.path()));
+    let e = ApiError::new(
+        405,
+        "UnsupportedHTTPMethod",
+        format!("{method} is not supported on {:?}.", uri.path()),
+    );
     json_response(e.status, e.body(&new_request_id()))
 }
 
@@ -493,12 +608,21 @@ async fn call(
     body: Bytes,
 ) -> Result<Value, ApiError> {
     if method != Method::POST && method != Method::GET {
-        return Err(ApiError::new(405, "UnsupportedHTTPMethod", format!("{method} is not supported: use POST or GET.")));
+        return Err(ApiError::new(
+            405,
+            "UnsupportedHTTPMethod",
+            format!("{method} is not supported: use POST or GET."),
+        ));
     }
-    let mut pairs: Vec<(String, String)> =
-        uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+    let mut pairs: Vec<(String, String)> = uri
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
     if !body.is_empty() {
-        let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let ctype = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         if !ctype.starts_with("application/x-www-form-urlencoded") {
             return Err(ApiError::bad(
                 "InvalidParameter.ContentType",
@@ -508,36 +632,62 @@ async fn call(
         pairs.extend(form_urlencoded::parse(&body).into_owned());
     }
     let caller = match origin {
-        Origin::Unix => Caller { account_id: app.admin_account.clone(), admin: true },
+        Origin::Unix => Caller {
+            account_id: app.admin_account.clone(),
+            admin: true,
+        },
         Origin::Http => {
             let now = std::time::SystemTime::now();
-            let key = if !headers.contains_key(header::AUTHORIZATION) && signature::is_v1_request(&pairs) {
+            let key = if !headers.contains_key(header::AUTHORIZATION)
+                && signature::is_v1_request(&pairs)
+            {
                 // Signature V1 (older SDKs): over the decoded pairs as signed,
                 // then the envelope goes, so that actions never see it.
                 let key = app.verifier.verify_v1(method.as_str(), &pairs, now);
                 signature::strip_v1_envelope(&mut pairs);
                 key
             } else {
-                app.verifier.verify(method.as_str(), uri.path(), uri.query(), &headers, &body, now)
+                app.verifier.verify(
+                    method.as_str(),
+                    uri.path(),
+                    uri.query(),
+                    &headers,
+                    &body,
+                    now,
+                )
             }
             .map_err(|e| ApiError::new(e.status(), e.code(), e.to_string()))?;
-            Caller { account_id: key.account_id.clone(), admin: false }
+            Caller {
+                account_id: key.account_id.clone(),
+                admin: false,
+            }
         }
     };
-    let header_action = headers.get("x-acs-action").map(|v| v.to_str().unwrap_or("").to_string());
+    let header_action = headers
+        .get("x-acs-action")
+        .map(|v| v.to_str().unwrap_or("").to_string());
     let form = Form::from_pairs(pairs)?;
     let action = match (header_action, form.get("Action")) {
         (Some(h), Some(q)) if h != q => {
-            return Err(ApiError::bad("InvalidParameter.Action", format!("x-acs-action {h:?} and Action {q:?} differ.")));
+            return Err(ApiError::bad(
+                "InvalidParameter.Action",
+                format!("x-acs-action {h:?} and Action {q:?} differ."),
+            ));
         }
         (Some(h), _) if !h.is_empty() => h,
         (_, Some(q)) if !q.is_empty() => q.to_string(),
         _ => return Err(ApiError::missing("Action")),
     };
-    let header_version = headers.get("x-acs-version").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let header_version = headers
+        .get("x-acs-version")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let version = match (header_version, form.get("Version")) {
         (Some(h), Some(q)) if h != q => {
-            return Err(ApiError::bad("InvalidParameter.Version", format!("x-acs-version {h:?} and Version {q:?} differ.")));
+            return Err(ApiError::bad(
+                "InvalidParameter.Version",
+                format!("x-acs-version {h:?} and Version {q:?} differ."),
+            ));
         }
         (Some(h), _) if !h.is_empty() => Some(h),
         (_, Some(q)) if !q.is_empty() => Some(q.to_string()),
@@ -552,7 +702,9 @@ async fn call(
     // change (or what it read) is on disk, waited for without the lock so
     // that one flush serves every call committed meanwhile.
     let done = tokio::task::spawn_blocking(move || {
-        let result = app.service().submit(version.as_deref(), &action, &form, &caller);
+        let result = app
+            .service()
+            .submit(version.as_deref(), &action, &form, &caller);
         (action, result)
     })
     .await
@@ -560,7 +712,11 @@ async fn call(
     let (action, pending) = done;
     let result = pending?.durable().await;
     if result.is_ok() {
-        tracing::debug!(action, elapsed_ms = started.elapsed().as_millis() as u64, "served");
+        tracing::debug!(
+            action,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "served"
+        );
     }
     result
 }

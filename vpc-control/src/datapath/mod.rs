@@ -2,9 +2,9 @@
 //! bpffs so they outlive the process), read and write map entries, attach the
 //! router program to ports, read the counters.
 pub mod direct;
+pub mod ebpf_log;
 pub mod monitor;
 pub mod netns;
-pub mod ebpf_log;
 pub mod sweep;
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -29,16 +29,17 @@ use aya::{
 };
 use thiserror::Error;
 use vpc_common::{
-    Action, ConntrackQuota, CtEntry, CtKey, DropReason, ENI_FLAG_PORT, Egress, Eni, EniAddressKey, INSTANCE_PROGRAM, NatGateway as NatGatewayConfig,
-    NatInKey, NatInValue, NatOutKey, NatOutValue, NextHop, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict,
-    PortCounters, PublicAddress, ROUTER_PROGRAM, ROUTER_TC_PROGRAM, RouteKey, SnatKey, SnatTarget, map_names, FlowCacheEntry,
-    flow_cache,
+    Action, ConntrackQuota, CtEntry, CtKey, DropReason, ENI_FLAG_PORT, Egress, Eni, EniAddressKey,
+    FlowCacheEntry, INSTANCE_PROGRAM, NatGateway as NatGatewayConfig, NatInKey, NatInValue,
+    NatOutKey, NatOutValue, NextHop, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict,
+    PortCounters, PublicAddress, ROUTER_PROGRAM, ROUTER_TC_PROGRAM, RouteKey, SnatKey, SnatTarget,
+    flow_cache, map_names,
 };
 
 use crate::{
     compile::{Diff, MapEntries, RouteTrieKey, diff},
     direct::{BlockWrites, HopIds, TableIndex},
-    ebpf_log::{EbpfLogger},
+    ebpf_log::EbpfLogger,
 };
 
 /// The datapath object built from `vpc-ebpf` by build.rs.
@@ -46,7 +47,8 @@ pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), 
 
 /// The traffic generator and sink of the pipeline benchmark (`bench_generator`,
 /// `bench_sink`; built from `vpc-ebpf/src/bench.rs`). The router never loads it.
-pub static BENCH_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vpc-bench.o"));
+pub static BENCH_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vpc-bench.o"));
 
 /// Global of the router object that makes the forward path restore the
 /// headers it rewrote (see [`Datapath::load_keeping_headers`]).
@@ -70,7 +72,10 @@ pub enum DatapathError {
     Program(#[from] ProgramError),
     /// A map operation failed.
     #[error("map {map}: {source}")]
-    Map { map: &'static str, source: aya::maps::MapError },
+    Map {
+        map: &'static str,
+        source: aya::maps::MapError,
+    },
     /// The device map refused an entry.
     #[error("device map: {0}")]
     DevMap(#[from] aya::maps::xdp::XdpMapError),
@@ -87,12 +92,25 @@ pub enum DatapathError {
     #[error("router port ifindex {0} is beyond the port maps (MAX_PORTS)")]
     PortIndex(u32),
     /// A pinned map has another layout than this version's datapath.
-    #[error("map {map} pinned at {path} was made by another version of the datapath ({detail}); stop the daemon and run `vpc purge --namespace {namespace}` (forwarding stops), then start it again")]
-    PinnedLayout { map: &'static str, path: PathBuf, namespace: String, detail: String },
+    #[error(
+        "map {map} pinned at {path} was made by another version of the datapath ({detail}); stop the daemon and run `vpc purge --namespace {namespace}` (forwarding stops), then start it again"
+    )]
+    PinnedLayout {
+        map: &'static str,
+        path: PathBuf,
+        namespace: String,
+        detail: String,
+    },
     /// A pinned XDP link can neither take the new program nor be dropped
     /// as stale (its interface is still there).
-    #[error("XDP link pinned at {path} cannot take the new program ({source}); stop the daemon and run `vpc purge --namespace {namespace}` (forwarding stops), then start it again")]
-    StuckLink { path: PathBuf, namespace: String, source: ProgramError },
+    #[error(
+        "XDP link pinned at {path} cannot take the new program ({source}); stop the daemon and run `vpc purge --namespace {namespace}` (forwarding stops), then start it again"
+    )]
+    StuckLink {
+        path: PathBuf,
+        namespace: String,
+        source: ProgramError,
+    },
     /// Pinning or unpinning failed.
     #[error("bpffs {path}: {source}")]
     Pin { path: PathBuf, source: io::Error },
@@ -109,7 +127,9 @@ pub enum DatapathError {
     #[error(transparent)]
     Netns(#[from] crate::netns::NetnsError),
     /// This build has no eBPF object (built with VPC_SKIP_EBPF).
-    #[error("this build of vpc has no XDP datapath (it was built with VPC_SKIP_EBPF set): rebuild without it")]
+    #[error(
+        "this build of vpc has no XDP datapath (it was built with VPC_SKIP_EBPF set): rebuild without it"
+    )]
     NoObject,
 }
 
@@ -119,15 +139,23 @@ fn map_err(map: &'static str) -> impl FnOnce(aya::maps::MapError) -> DatapathErr
 
 /// Mounts bpffs on /sys/fs/bpf if it is not mounted.
 pub fn ensure_bpffs() -> Result<(), DatapathError> {
-    let mounts = fs::read_to_string("/proc/self/mounts")
-        .map_err(|source| DatapathError::Pin { path: "/proc/self/mounts".into(), source })?;
-    if mounts.lines().any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/bpf")) {
+    let mounts = fs::read_to_string("/proc/self/mounts").map_err(|source| DatapathError::Pin {
+        path: "/proc/self/mounts".into(),
+        source,
+    })?;
+    if mounts
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/bpf"))
+    {
         return Ok(());
     }
     let status = std::process::Command::new("mount")
         .args(["-t", "bpf", "bpf", "/sys/fs/bpf"])
         .status()
-        .map_err(|source| DatapathError::Pin { path: "/sys/fs/bpf".into(), source })?;
+        .map_err(|source| DatapathError::Pin {
+            path: "/sys/fs/bpf".into(),
+            source,
+        })?;
     if !status.success() {
         return Err(DatapathError::Pin {
             path: "/sys/fs/bpf".into(),
@@ -141,34 +169,69 @@ pub fn ensure_bpffs() -> Result<(), DatapathError> {
 /// defines it; the value size of the device map is the kernel's (4 or 8
 /// bytes).
 fn expected_layout(name: &str, direct_slots: u32) -> Option<(MapType, u32, Option<u32>, u32)> {
+    use MapType::{Array, DevMapHash, Hash, LpmTrie, LruHash, PerCpuArray, RingBuf};
     use std::mem::size_of;
     use vpc_common::{
-        MAX_CONNECTIONS, MAX_ENI_ADDRESSES, MAX_NAT_GATEWAYS, MAX_NAT_MAPPINGS, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS,
-        MAX_PORTS, MAX_PUBLIC_ADDRESSES, MAX_ROUTES, MAX_SNAT_ENTRIES,
+        MAX_CONNECTIONS, MAX_ENI_ADDRESSES, MAX_NAT_GATEWAYS, MAX_NAT_MAPPINGS,
+        MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS, MAX_PORTS, MAX_PUBLIC_ADDRESSES, MAX_ROUTES,
+        MAX_SNAT_ENTRIES,
     };
-    use MapType::{Array, DevMapHash, Hash, LpmTrie, LruHash, PerCpuArray, RingBuf};
     let sz = |n: usize| n as u32;
     Some(match name {
         map_names::ENI_BY_PORT => (Array, 4, Some(sz(size_of::<Eni>())), 2 * MAX_PORTS),
         map_names::ENI_COPY => (Array, 4, Some(4), MAX_PORTS),
-        map_names::ENI_BY_ADDRESS => {
-            (Hash, sz(size_of::<EniAddressKey>()), Some(sz(size_of::<Egress>())), MAX_ENI_ADDRESSES)
-        }
-        map_names::ROUTES => (LpmTrie, 4 + sz(size_of::<RouteKey>()), Some(sz(size_of::<NextHop>())), MAX_ROUTES),
+        map_names::ENI_BY_ADDRESS => (
+            Hash,
+            sz(size_of::<EniAddressKey>()),
+            Some(sz(size_of::<Egress>())),
+            MAX_ENI_ADDRESSES,
+        ),
+        map_names::ROUTES => (
+            LpmTrie,
+            4 + sz(size_of::<RouteKey>()),
+            Some(sz(size_of::<NextHop>())),
+            MAX_ROUTES,
+        ),
         map_names::ROUTES_DIRECT => (Array, 4, Some(8), direct_entries(direct_slots)),
-        map_names::DIRECT_HOPS => (Array, 4, Some(sz(size_of::<NextHop>())), direct_hop_entries(direct_slots)),
+        map_names::DIRECT_HOPS => (
+            Array,
+            4,
+            Some(sz(size_of::<NextHop>())),
+            direct_hop_entries(direct_slots),
+        ),
         map_names::EGRESS_PORTS => (DevMapHash, 4, None, MAX_PORTS),
-        map_names::PORT_COUNTERS => (PerCpuArray, 4, Some(sz(size_of::<PortCounters>())), MAX_PORTS),
+        map_names::PORT_COUNTERS => (
+            PerCpuArray,
+            4,
+            Some(sz(size_of::<PortCounters>())),
+            MAX_PORTS,
+        ),
         map_names::ACTIONS => (PerCpuArray, 4, Some(8), Action::COUNT),
         map_names::DROPS => (PerCpuArray, 4, Some(8), DropReason::COUNT),
-        map_names::POLICY_ADDRESSES => {
-            (LpmTrie, 4 + sz(size_of::<PolicyAddrKey>()), Some(sz(size_of::<PolicyClass>())), MAX_POLICY_ADDRESSES)
-        }
-        map_names::POLICY_PORTS => {
-            (LpmTrie, 4 + sz(size_of::<PolicyPortKey>()), Some(sz(size_of::<PolicyVerdict>())), MAX_POLICY_PORTS)
-        }
-        map_names::CONNTRACK => (Hash, sz(size_of::<CtKey>()), Some(sz(size_of::<CtEntry>())), MAX_CONNECTIONS),
-        map_names::CONNTRACK_QUOTA => (Array, 4, Some(sz(size_of::<vpc_common::ConntrackQuota>())), 1),
+        map_names::POLICY_ADDRESSES => (
+            LpmTrie,
+            4 + sz(size_of::<PolicyAddrKey>()),
+            Some(sz(size_of::<PolicyClass>())),
+            MAX_POLICY_ADDRESSES,
+        ),
+        map_names::POLICY_PORTS => (
+            LpmTrie,
+            4 + sz(size_of::<PolicyPortKey>()),
+            Some(sz(size_of::<PolicyVerdict>())),
+            MAX_POLICY_PORTS,
+        ),
+        map_names::CONNTRACK => (
+            Hash,
+            sz(size_of::<CtKey>()),
+            Some(sz(size_of::<CtEntry>())),
+            MAX_CONNECTIONS,
+        ),
+        map_names::CONNTRACK_QUOTA => (
+            Array,
+            4,
+            Some(sz(size_of::<vpc_common::ConntrackQuota>())),
+            1,
+        ),
         map_names::CONNTRACK_PER_PORT => (Array, 4, Some(8), MAX_PORTS),
         map_names::CONNTRACK_PER_VPC => (Hash, 4, Some(8), vpc_common::MAX_CONNTRACK_VPCS),
         map_names::FRAGMENTS => (
@@ -178,34 +241,84 @@ fn expected_layout(name: &str, direct_slots: u32) -> Option<(MapType, u32, Optio
             vpc_common::MAX_FRAGMENTED_DATAGRAMS,
         ),
         map_names::UPLINK => (Array, 4, Some(sz(size_of::<Egress>())), 1),
-        map_names::PUBLIC_ADDRESSES => (Hash, 4, Some(sz(size_of::<PublicAddress>())), MAX_PUBLIC_ADDRESSES),
-        map_names::NAT_GATEWAYS => (Hash, 4, Some(sz(size_of::<NatGatewayConfig>())), MAX_NAT_GATEWAYS),
-        map_names::SNAT_ENTRIES => {
-            (LpmTrie, 4 + sz(size_of::<SnatKey>()), Some(sz(size_of::<SnatTarget>())), MAX_SNAT_ENTRIES)
-        }
-        map_names::NAT_OUT => (Hash, sz(size_of::<NatOutKey>()), Some(sz(size_of::<NatOutValue>())), MAX_NAT_MAPPINGS),
-        map_names::NAT_IN => (Hash, sz(size_of::<NatInKey>()), Some(sz(size_of::<NatInValue>())), MAX_NAT_MAPPINGS),
-        map_names::FLOW_CACHE => (PerCpuArray, 4, Some(sz(size_of::<FlowCacheEntry>())), flow_cache::SLOTS),
+        map_names::PUBLIC_ADDRESSES => (
+            Hash,
+            4,
+            Some(sz(size_of::<PublicAddress>())),
+            MAX_PUBLIC_ADDRESSES,
+        ),
+        map_names::NAT_GATEWAYS => (
+            Hash,
+            4,
+            Some(sz(size_of::<NatGatewayConfig>())),
+            MAX_NAT_GATEWAYS,
+        ),
+        map_names::SNAT_ENTRIES => (
+            LpmTrie,
+            4 + sz(size_of::<SnatKey>()),
+            Some(sz(size_of::<SnatTarget>())),
+            MAX_SNAT_ENTRIES,
+        ),
+        map_names::NAT_OUT => (
+            Hash,
+            sz(size_of::<NatOutKey>()),
+            Some(sz(size_of::<NatOutValue>())),
+            MAX_NAT_MAPPINGS,
+        ),
+        map_names::NAT_IN => (
+            Hash,
+            sz(size_of::<NatInKey>()),
+            Some(sz(size_of::<NatInValue>())),
+            MAX_NAT_MAPPINGS,
+        ),
+        map_names::FLOW_CACHE => (
+            PerCpuArray,
+            4,
+            Some(sz(size_of::<FlowCacheEntry>())),
+            flow_cache::SLOTS,
+        ),
         map_names::FLOW_CACHE_PER_PORT => (PerCpuArray, 4, Some(4), MAX_PORTS),
         map_names::CONFIG_GENERATION => (Array, 4, Some(4), 1),
         map_names::MONITOR => (RingBuf, 0, Some(0), vpc_common::MONITOR_RING_BYTES),
-        map_names::MONITOR_CONFIG => (Array, 4, Some(sz(size_of::<vpc_common::MonitorConfig>())), 1),
-        map_names::MONITOR_STATE => (PerCpuArray, 4, Some(sz(size_of::<vpc_common::MonitorState>())), 1),
+        map_names::MONITOR_CONFIG => (
+            Array,
+            4,
+            Some(sz(size_of::<vpc_common::MonitorConfig>())),
+            1,
+        ),
+        map_names::MONITOR_STATE => (
+            PerCpuArray,
+            4,
+            Some(sz(size_of::<vpc_common::MonitorState>())),
+            1,
+        ),
         _ => return None,
     })
 }
 
 /// A map pinned by another version of the datapath would be reused as is
 /// and misread: refuse it with a clear error instead.
-fn check_pinned_layout(name: &'static str, path: &Path, direct_slots: u32) -> Result<(), DatapathError> {
+fn check_pinned_layout(
+    name: &'static str,
+    path: &Path,
+    direct_slots: u32,
+) -> Result<(), DatapathError> {
     if !path.exists() {
         return Ok(());
     }
     let info = aya::maps::MapInfo::from_pin(path).map_err(map_err(name))?;
-    let found = (info.map_type().ok(), info.key_size(), info.value_size(), info.max_entries());
+    let found = (
+        info.map_type().ok(),
+        info.key_size(),
+        info.value_size(),
+        info.max_entries(),
+    );
     match expected_layout(name, direct_slots) {
         Some((t, k, v, n))
-            if found.0 == Some(t) && k == found.1 && v.is_none_or(|v| v == found.2) && n == found.3 =>
+            if found.0 == Some(t)
+                && k == found.1
+                && v.is_none_or(|v| v == found.2)
+                && n == found.3 =>
         {
             Ok(())
         }
@@ -213,7 +326,9 @@ fn check_pinned_layout(name: &'static str, path: &Path, direct_slots: u32) -> Re
             map: name,
             path: path.to_path_buf(),
             namespace: namespace_of_pin(path),
-            detail: format!("found type/key/value/entries {found:?}, this version needs {expected:?}"),
+            detail: format!(
+                "found type/key/value/entries {found:?}, this version needs {expected:?}"
+            ),
         }),
     }
 }
@@ -224,7 +339,10 @@ fn namespace_of_pin(path: &Path) -> String {
     path.strip_prefix(BPFFS_ROOT)
         .ok()
         .and_then(|p| p.iter().next())
-        .map_or_else(|| "NAMESPACE".to_string(), |n| n.to_string_lossy().into_owned())
+        .map_or_else(
+            || "NAMESPACE".to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
 }
 
 /// `bpf(2)` with an attribute block of 128 bytes (zero beyond the fields
@@ -232,8 +350,19 @@ fn namespace_of_pin(path: &Path) -> String {
 fn bpf_syscall(cmd: libc::c_long, attr: &mut [u64; 16]) -> io::Result<libc::c_long> {
     // SAFETY: `attr` is a valid, writable, zero-padded bpf_attr of its size
     // for the whole call.
-    let rc = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), std::mem::size_of_val(attr)) };
-    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(rc) }
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr.as_mut_ptr(),
+            std::mem::size_of_val(attr),
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
 }
 
 /// The ifindex the XDP or tcx link pinned at `path` runs on: 0 once its
@@ -284,11 +413,17 @@ pub struct Counters {
 impl Counters {
     /// The count of one action.
     pub fn action(&self, a: Action) -> u64 {
-        self.actions.iter().find(|(x, _)| *x == a).map_or(0, |(_, n)| *n)
+        self.actions
+            .iter()
+            .find(|(x, _)| *x == a)
+            .map_or(0, |(_, n)| *n)
     }
     /// The count of one drop reason.
     pub fn dropped(&self, r: DropReason) -> u64 {
-        self.drops.iter().find(|(x, _)| *x == r).map_or(0, |(_, n)| *n)
+        self.drops
+            .iter()
+            .find(|(x, _)| *x == r)
+            .map_or(0, |(_, n)| *n)
     }
 }
 
@@ -406,8 +541,17 @@ fn direct_hop_entries(slots: u32) -> u32 {
 fn with_route_slots(enis: &BTreeMap<u32, Eni>, slots: &[Option<u32>]) -> BTreeMap<u32, Eni> {
     enis.iter()
         .map(|(k, e)| {
-            let slot = slots.iter().position(|t| *t == Some(e.route_table_id)).map_or(0, |s| s as u32 + 1);
-            (*k, Eni { route_slot: slot, ..*e })
+            let slot = slots
+                .iter()
+                .position(|t| *t == Some(e.route_table_id))
+                .map_or(0, |s| s as u32 + 1);
+            (
+                *k,
+                Eni {
+                    route_slot: slot,
+                    ..*e
+                },
+            )
         })
         .collect()
 }
@@ -462,12 +606,20 @@ impl DirectMem {
         // owned by the returned value (unmapped on drop); the kernel keeps
         // the map alive while it is mapped.
         let ptr = unsafe {
-            libc::mmap(std::ptr::null_mut(), bytes, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0)
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            )
         };
         if ptr == libc::MAP_FAILED {
             return Err(DatapathError::Mmap(io::Error::last_os_error()));
         }
-        let ptr = std::ptr::NonNull::new(ptr.cast::<AtomicU32>()).ok_or(DatapathError::Missing(name))?;
+        let ptr =
+            std::ptr::NonNull::new(ptr.cast::<AtomicU32>()).ok_or(DatapathError::Missing(name))?;
         Ok(Self { ptr, len })
     }
 
@@ -483,7 +635,12 @@ impl DirectMem {
 impl Drop for DirectMem {
     fn drop(&mut self) {
         // SAFETY: unmaps the mapping made in `map`, used by nothing after.
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len * std::mem::size_of::<u32>()) };
+        unsafe {
+            libc::munmap(
+                self.ptr.as_ptr().cast(),
+                self.len * std::mem::size_of::<u32>(),
+            )
+        };
     }
 }
 
@@ -501,7 +658,10 @@ impl Datapath {
     /// [`Self::load`] with `slots` slots of the direct route stage (64 MiB
     /// each; 0: every table through the trie alone). Maps pinned with
     /// another count are refused.
-    pub fn load_with_direct_slots(router_namespace: Option<&str>, slots: u32) -> Result<Self, DatapathError> {
+    pub fn load_with_direct_slots(
+        router_namespace: Option<&str>,
+        slots: u32,
+    ) -> Result<Self, DatapathError> {
         if slots > MAX_DIRECT_SLOTS {
             return Err(DatapathError::DirectSlots(slots));
         }
@@ -516,10 +676,21 @@ impl Datapath {
     /// `flow_cache: false` turns the flow cache off, to time the slow path
     /// (every lookup) with repeated frames.
     pub fn load_keeping_headers(flow_cache: bool) -> Result<Self, DatapathError> {
-        Self::load_with(None, Bench { keep_headers: true, no_flow_cache: !flow_cache }, DIRECT_SLOTS)
+        Self::load_with(
+            None,
+            Bench {
+                keep_headers: true,
+                no_flow_cache: !flow_cache,
+            },
+            DIRECT_SLOTS,
+        )
     }
 
-    fn load_with(router_namespace: Option<&str>, bench: Bench, direct_slots: u32) -> Result<Self, DatapathError> {
+    fn load_with(
+        router_namespace: Option<&str>,
+        bench: Bench,
+        direct_slots: u32,
+    ) -> Result<Self, DatapathError> {
         if OBJECT.is_empty() {
             return Err(DatapathError::NoObject);
         }
@@ -534,8 +705,10 @@ impl Datapath {
         let paths: Vec<(&str, PathBuf)> = match &pin_dir {
             Some(dir) => {
                 ensure_bpffs()?;
-                fs::create_dir_all(dir.join("links"))
-                    .map_err(|source| DatapathError::Pin { path: dir.to_path_buf(), source })?;
+                fs::create_dir_all(dir.join("links")).map_err(|source| DatapathError::Pin {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
                 map_names::ALL.iter().map(|n| (*n, dir.join(n))).collect()
             }
             None => Vec::new(),
@@ -546,11 +719,16 @@ impl Datapath {
         }
         let mut ebpf = loader.load(OBJECT)?;
         for name in [ROUTER_PROGRAM, INSTANCE_PROGRAM] {
-            let prog: &mut Xdp = ebpf.program_mut(name).ok_or(DatapathError::Missing(name))?.try_into()?;
+            let prog: &mut Xdp = ebpf
+                .program_mut(name)
+                .ok_or(DatapathError::Missing(name))?
+                .try_into()?;
             prog.load()?;
         }
-        let tc: &mut SchedClassifier =
-            ebpf.program_mut(ROUTER_TC_PROGRAM).ok_or(DatapathError::Missing(ROUTER_TC_PROGRAM))?.try_into()?;
+        let tc: &mut SchedClassifier = ebpf
+            .program_mut(ROUTER_TC_PROGRAM)
+            .ok_or(DatapathError::Missing(ROUTER_TC_PROGRAM))?
+            .try_into()?;
         tc.load()?;
         // After the programs are loaded, so they hold the ring buffer too. A
         // failure costs the log records, never the datapath.
@@ -564,7 +742,11 @@ impl Datapath {
         if let Some(dir) = &pin_dir {
             drop_detached_links(&dir.join("links"))?;
         }
-        let direct_mem = if direct_slots == 0 { None } else { Some(DirectMem::map(&ebpf, direct_slots)?) };
+        let direct_mem = if direct_slots == 0 {
+            None
+        } else {
+            Some(DirectMem::map(&ebpf, direct_slots)?)
+        };
         let mut datapath = Self {
             ebpf,
             mode: Mode::default(),
@@ -620,7 +802,11 @@ impl Datapath {
 
     /// The XDP_PASS instance program (a baseline for BPF_PROG_TEST_RUN).
     pub fn instance_program(&mut self) -> Result<&mut Xdp, DatapathError> {
-        Ok(self.ebpf.program_mut(INSTANCE_PROGRAM).ok_or(DatapathError::Missing("instance program"))?.try_into()?)
+        Ok(self
+            .ebpf
+            .program_mut(INSTANCE_PROGRAM)
+            .ok_or(DatapathError::Missing("instance program"))?
+            .try_into()?)
     }
 
     /// The router program (for BPF_PROG_TEST_RUN).
@@ -656,10 +842,17 @@ impl Datapath {
         let mut out = MapEntries::default();
         for (ifindex, eni) in self.port_enis()? {
             // The direct slot is the datapath layer's, not the model's.
-            out.eni_by_port.insert(ifindex, Eni { route_slot: 0, ..eni });
+            out.eni_by_port.insert(
+                ifindex,
+                Eni {
+                    route_slot: 0,
+                    ..eni
+                },
+            );
         }
-        let m: HashMap<&MapData, EniAddressKey, Egress> = HashMap::try_from(self.map(map_names::ENI_BY_ADDRESS)?)
-            .map_err(map_err(map_names::ENI_BY_ADDRESS))?;
+        let m: HashMap<&MapData, EniAddressKey, Egress> =
+            HashMap::try_from(self.map(map_names::ENI_BY_ADDRESS)?)
+                .map_err(map_err(map_names::ENI_BY_ADDRESS))?;
         for kv in m.iter() {
             let (k, v) = kv.map_err(map_err(map_names::ENI_BY_ADDRESS))?;
             out.eni_by_address.insert(k, v);
@@ -670,35 +863,41 @@ impl Datapath {
             let (k, v) = kv.map_err(map_err(map_names::ROUTES))?;
             out.routes.insert((k.prefix_len(), k.data()), v);
         }
-        let m: LpmTrie<&MapData, PolicyAddrKey, PolicyClass> = LpmTrie::try_from(self.map(map_names::POLICY_ADDRESSES)?)
-            .map_err(map_err(map_names::POLICY_ADDRESSES))?;
+        let m: LpmTrie<&MapData, PolicyAddrKey, PolicyClass> =
+            LpmTrie::try_from(self.map(map_names::POLICY_ADDRESSES)?)
+                .map_err(map_err(map_names::POLICY_ADDRESSES))?;
         for kv in m.iter() {
             let (k, v) = kv.map_err(map_err(map_names::POLICY_ADDRESSES))?;
             out.policy_addresses.insert((k.prefix_len(), k.data()), v);
         }
-        let m: LpmTrie<&MapData, PolicyPortKey, PolicyVerdict> = LpmTrie::try_from(self.map(map_names::POLICY_PORTS)?)
-            .map_err(map_err(map_names::POLICY_PORTS))?;
+        let m: LpmTrie<&MapData, PolicyPortKey, PolicyVerdict> =
+            LpmTrie::try_from(self.map(map_names::POLICY_PORTS)?)
+                .map_err(map_err(map_names::POLICY_PORTS))?;
         for kv in m.iter() {
             let (k, v) = kv.map_err(map_err(map_names::POLICY_PORTS))?;
             out.policy_ports.insert((k.prefix_len(), k.data()), v);
         }
-        let a: Array<&MapData, Egress> = Array::try_from(self.map(map_names::UPLINK)?).map_err(map_err(map_names::UPLINK))?;
+        let a: Array<&MapData, Egress> =
+            Array::try_from(self.map(map_names::UPLINK)?).map_err(map_err(map_names::UPLINK))?;
         let uplink = a.get(&0, 0).map_err(map_err(map_names::UPLINK))?;
         out.uplink = (uplink.ifindex != 0).then_some(uplink);
-        let m: HashMap<&MapData, [u8; 4], PublicAddress> = HashMap::try_from(self.map(map_names::PUBLIC_ADDRESSES)?)
-            .map_err(map_err(map_names::PUBLIC_ADDRESSES))?;
+        let m: HashMap<&MapData, [u8; 4], PublicAddress> =
+            HashMap::try_from(self.map(map_names::PUBLIC_ADDRESSES)?)
+                .map_err(map_err(map_names::PUBLIC_ADDRESSES))?;
         for kv in m.iter() {
             let (k, v) = kv.map_err(map_err(map_names::PUBLIC_ADDRESSES))?;
             out.public_addresses.insert(k, v);
         }
         let m: HashMap<&MapData, u32, NatGatewayConfig> =
-            HashMap::try_from(self.map(map_names::NAT_GATEWAYS)?).map_err(map_err(map_names::NAT_GATEWAYS))?;
+            HashMap::try_from(self.map(map_names::NAT_GATEWAYS)?)
+                .map_err(map_err(map_names::NAT_GATEWAYS))?;
         for kv in m.iter() {
             let (k, v) = kv.map_err(map_err(map_names::NAT_GATEWAYS))?;
             out.nat_gateways.insert(k, v);
         }
         let m: LpmTrie<&MapData, SnatKey, SnatTarget> =
-            LpmTrie::try_from(self.map(map_names::SNAT_ENTRIES)?).map_err(map_err(map_names::SNAT_ENTRIES))?;
+            LpmTrie::try_from(self.map(map_names::SNAT_ENTRIES)?)
+                .map_err(map_err(map_names::SNAT_ENTRIES))?;
         for kv in m.iter() {
             let (k, v) = kv.map_err(map_err(map_names::SNAT_ENTRIES))?;
             out.snat_entries.insert((k.prefix_len(), k.data()), v);
@@ -724,16 +923,27 @@ impl Datapath {
     /// ifindexes cleared; forgets which links this handle attached (a
     /// recreated port may carry an old ifindex).
     pub fn drop_vanished_ports(&mut self, live: &BTreeSet<u32>) -> Result<Vec<u32>, DatapathError> {
-        let gone: Vec<u32> = self.port_enis()?.into_iter().map(|(i, _)| i).filter(|i| !live.contains(i)).collect();
+        let gone: Vec<u32> = self
+            .port_enis()?
+            .into_iter()
+            .map(|(i, _)| i)
+            .filter(|i| !live.contains(i))
+            .collect();
         for ifindex in &gone {
             self.set_eni(*ifindex, &Eni::default())?;
         }
-        let stale: Vec<u32> = self.egress_ports()?.into_iter().filter(|i| !live.contains(i)).collect();
+        let stale: Vec<u32> = self
+            .egress_ports()?
+            .into_iter()
+            .filter(|i| !live.contains(i))
+            .collect();
         if !stale.is_empty() {
             let mut devmap = DevMapHash::try_from(self.map_mut(map_names::EGRESS_PORTS)?)
                 .map_err(map_err(map_names::EGRESS_PORTS))?;
             for p in &stale {
-                devmap.remove(*p).map_err(map_err(map_names::EGRESS_PORTS))?;
+                devmap
+                    .remove(*p)
+                    .map_err(map_err(map_names::EGRESS_PORTS))?;
             }
         }
         if !gone.is_empty() || !stale.is_empty() {
@@ -755,8 +965,11 @@ impl Datapath {
 
     /// Ports present in the device map.
     pub fn egress_ports(&self) -> Result<BTreeSet<u32>, DatapathError> {
-        let m = DevMapHash::try_from(self.map(map_names::EGRESS_PORTS)?).map_err(map_err(map_names::EGRESS_PORTS))?;
-        m.keys().map(|k| k.map_err(map_err(map_names::EGRESS_PORTS))).collect()
+        let m = DevMapHash::try_from(self.map(map_names::EGRESS_PORTS)?)
+            .map_err(map_err(map_names::EGRESS_PORTS))?;
+        m.keys()
+            .map(|k| k.map_err(map_err(map_names::EGRESS_PORTS)))
+            .collect()
     }
 
     /// Writes only the difference between `current` and `desired`, in an
@@ -766,7 +979,11 @@ impl Datapath {
     /// Every write ends by bumping the configuration generation, which
     /// voids the decisions the flow cache holds (see
     /// `vpc_common::flow_cache`), also after a failed write.
-    pub fn write(&mut self, current: &MapEntries, desired: &MapEntries) -> Result<WriteStats, DatapathError> {
+    pub fn write(
+        &mut self,
+        current: &MapEntries,
+        desired: &MapEntries,
+    ) -> Result<WriteStats, DatapathError> {
         let written = self.write_all(current, desired);
         self.bump_generation()?;
         if written.is_err() {
@@ -781,17 +998,24 @@ impl Datapath {
     /// maps as they are now.
     fn bump_generation(&mut self) -> Result<(), DatapathError> {
         let name = map_names::CONFIG_GENERATION;
-        let mut a: Array<&mut MapData, u32> = Array::try_from(self.map_mut(name)?).map_err(map_err(name))?;
+        let mut a: Array<&mut MapData, u32> =
+            Array::try_from(self.map_mut(name)?).map_err(map_err(name))?;
         let g = a.get(&0, 0).map_err(map_err(name))?;
-        a.set(0, g.wrapping_add(1).max(1), 0).map_err(map_err(name))?;
+        a.set(0, g.wrapping_add(1).max(1), 0)
+            .map_err(map_err(name))?;
         Ok(())
     }
 
-    fn write_all(&mut self, current: &MapEntries, desired: &MapEntries) -> Result<WriteStats, DatapathError> {
+    fn write_all(
+        &mut self,
+        current: &MapEntries,
+        desired: &MapEntries,
+    ) -> Result<WriteStats, DatapathError> {
         let mut stats = WriteStats::default();
         let current_ports = self.egress_ports()?;
         let ports: BTreeSet<u32> = desired.eni_by_port.keys().copied().collect();
-        let nr_cpus = aya::util::nr_cpus().map_err(|(s, e)| DatapathError::Cpus(format!("{s}: {e}")))?;
+        let nr_cpus =
+            aya::util::nr_cpus().map_err(|(s, e)| DatapathError::Cpus(format!("{s}: {e}")))?;
 
         {
             let _in_router = match &self.router_namespace {
@@ -824,18 +1048,24 @@ impl Datapath {
         // The internet edge: uplink, NAT gateways and SNAT entries before the
         // routes and public addresses that lead to them.
         if current.uplink != desired.uplink {
-            let mut a: Array<&mut MapData, Egress> = Array::try_from(self.map_mut(UPLINK)?).map_err(map_err(UPLINK))?;
-            a.set(0, desired.uplink.unwrap_or_default(), 0).map_err(map_err(UPLINK))?;
+            let mut a: Array<&mut MapData, Egress> =
+                Array::try_from(self.map_mut(UPLINK)?).map_err(map_err(UPLINK))?;
+            a.set(0, desired.uplink.unwrap_or_default(), 0)
+                .map_err(map_err(UPLINK))?;
             stats.upserts += 1;
         }
         {
             let mut m = self.hash_map::<u32, NatGatewayConfig>(NAT_GATEWAYS)?;
-            upsert_all(&nat_gateways, &mut stats, |k, v| m.insert(k, v, 0)).map_err(map_err(NAT_GATEWAYS))?;
+            upsert_all(&nat_gateways, &mut stats, |k, v| m.insert(k, v, 0))
+                .map_err(map_err(NAT_GATEWAYS))?;
         }
         {
             let mut m: LpmTrie<&mut MapData, SnatKey, SnatTarget> =
                 LpmTrie::try_from(self.map_mut(SNAT_ENTRIES)?).map_err(map_err(SNAT_ENTRIES))?;
-            upsert_all(&snat, &mut stats, |k, v| m.insert(&Key::new(k.0, k.1), v, 0)).map_err(map_err(SNAT_ENTRIES))?;
+            upsert_all(&snat, &mut stats, |k, v| {
+                m.insert(&Key::new(k.0, k.1), v, 0)
+            })
+            .map_err(map_err(SNAT_ENTRIES))?;
         }
         // Policies are content-addressed: a changed rule set is a new policy
         // id, written beside the old one before any ENI points at it; the
@@ -843,25 +1073,37 @@ impl Datapath {
         {
             let mut m: LpmTrie<&mut MapData, PolicyPortKey, PolicyVerdict> =
                 LpmTrie::try_from(self.map_mut(POLICY_PORTS)?).map_err(map_err(POLICY_PORTS))?;
-            upsert_all(&policy_ports, &mut stats, |k, v| m.insert(&Key::new(k.0, k.1), v, 0))
-                .map_err(map_err(POLICY_PORTS))?;
+            upsert_all(&policy_ports, &mut stats, |k, v| {
+                m.insert(&Key::new(k.0, k.1), v, 0)
+            })
+            .map_err(map_err(POLICY_PORTS))?;
         }
         {
             let mut m: LpmTrie<&mut MapData, PolicyAddrKey, PolicyClass> =
-                LpmTrie::try_from(self.map_mut(POLICY_ADDRESSES)?).map_err(map_err(POLICY_ADDRESSES))?;
-            upsert_all(&policy_addresses, &mut stats, |k, v| m.insert(&Key::new(k.0, k.1), v, 0))
-                .map_err(map_err(POLICY_ADDRESSES))?;
+                LpmTrie::try_from(self.map_mut(POLICY_ADDRESSES)?)
+                    .map_err(map_err(POLICY_ADDRESSES))?;
+            upsert_all(&policy_addresses, &mut stats, |k, v| {
+                m.insert(&Key::new(k.0, k.1), v, 0)
+            })
+            .map_err(map_err(POLICY_ADDRESSES))?;
         }
         {
             let mut m = self.hash_map::<EniAddressKey, Egress>(ENI_BY_ADDRESS)?;
-            upsert_all(&addr, &mut stats, |k, v| m.insert(k, v, 0)).map_err(map_err(ENI_BY_ADDRESS))?;
+            upsert_all(&addr, &mut stats, |k, v| m.insert(k, v, 0))
+                .map_err(map_err(ENI_BY_ADDRESS))?;
         }
         {
             let mut m = self.routes()?;
-            upsert_all(&routes, &mut stats, |k, v| m.insert(&Key::new(k.0, k.1), v, 0)).map_err(map_err(ROUTES))?;
+            upsert_all(&routes, &mut stats, |k, v| {
+                m.insert(&Key::new(k.0, k.1), v, 0)
+            })
+            .map_err(map_err(ROUTES))?;
         }
         let new_slots = self.write_direct(current, desired, &routes, new_slots, &mut stats)?;
-        let enis = diff(&with_route_slots(&current.eni_by_port, &old_slots), &with_route_slots(&desired.eni_by_port, &new_slots));
+        let enis = diff(
+            &with_route_slots(&current.eni_by_port, &old_slots),
+            &with_route_slots(&desired.eni_by_port, &new_slots),
+        );
         for (ifindex, eni) in &enis.upserts {
             self.set_eni(*ifindex, eni)?;
             stats.upserts += 1;
@@ -875,12 +1117,14 @@ impl Datapath {
         self.bump_generation()?;
         {
             let mut m = self.hash_map::<[u8; 4], PublicAddress>(PUBLIC_ADDRESSES)?;
-            upsert_all(&public, &mut stats, |k, v| m.insert(k, v, 0)).map_err(map_err(PUBLIC_ADDRESSES))?;
+            upsert_all(&public, &mut stats, |k, v| m.insert(k, v, 0))
+                .map_err(map_err(PUBLIC_ADDRESSES))?;
             remove_all(&public, &mut stats, |k| m.remove(k)).map_err(map_err(PUBLIC_ADDRESSES))?;
         }
         {
             let mut m = self.routes()?;
-            remove_all(&routes, &mut stats, |k| m.remove(&Key::new(k.0, k.1))).map_err(map_err(ROUTES))?;
+            remove_all(&routes, &mut stats, |k| m.remove(&Key::new(k.0, k.1)))
+                .map_err(map_err(ROUTES))?;
         }
         {
             let mut m = self.hash_map::<EniAddressKey, Egress>(ENI_BY_ADDRESS)?;
@@ -889,9 +1133,11 @@ impl Datapath {
         {
             let mut m: LpmTrie<&mut MapData, SnatKey, SnatTarget> =
                 LpmTrie::try_from(self.map_mut(SNAT_ENTRIES)?).map_err(map_err(SNAT_ENTRIES))?;
-            remove_all(&snat, &mut stats, |k| m.remove(&Key::new(k.0, k.1))).map_err(map_err(SNAT_ENTRIES))?;
+            remove_all(&snat, &mut stats, |k| m.remove(&Key::new(k.0, k.1)))
+                .map_err(map_err(SNAT_ENTRIES))?;
             let mut m = self.hash_map::<u32, NatGatewayConfig>(NAT_GATEWAYS)?;
-            remove_all(&nat_gateways, &mut stats, |k| m.remove(k)).map_err(map_err(NAT_GATEWAYS))?;
+            remove_all(&nat_gateways, &mut stats, |k| m.remove(k))
+                .map_err(map_err(NAT_GATEWAYS))?;
         }
         if !policy_addresses.removals.is_empty() || !policy_ports.removals.is_empty() {
             // A packet that read an ENI before the switch finishes within
@@ -899,19 +1145,25 @@ impl Datapath {
             // entries go, so no packet is judged half by the old rules.
             std::thread::sleep(POLICY_GRACE);
             let mut m: LpmTrie<&mut MapData, PolicyAddrKey, PolicyClass> =
-                LpmTrie::try_from(self.map_mut(POLICY_ADDRESSES)?).map_err(map_err(POLICY_ADDRESSES))?;
-            remove_all(&policy_addresses, &mut stats, |k| m.remove(&Key::new(k.0, k.1)))
-                .map_err(map_err(POLICY_ADDRESSES))?;
+                LpmTrie::try_from(self.map_mut(POLICY_ADDRESSES)?)
+                    .map_err(map_err(POLICY_ADDRESSES))?;
+            remove_all(&policy_addresses, &mut stats, |k| {
+                m.remove(&Key::new(k.0, k.1))
+            })
+            .map_err(map_err(POLICY_ADDRESSES))?;
             let mut m: LpmTrie<&mut MapData, PolicyPortKey, PolicyVerdict> =
                 LpmTrie::try_from(self.map_mut(POLICY_PORTS)?).map_err(map_err(POLICY_PORTS))?;
-            remove_all(&policy_ports, &mut stats, |k| m.remove(&Key::new(k.0, k.1))).map_err(map_err(POLICY_PORTS))?;
+            remove_all(&policy_ports, &mut stats, |k| m.remove(&Key::new(k.0, k.1)))
+                .map_err(map_err(POLICY_PORTS))?;
         }
 
         {
             let mut devmap = DevMapHash::try_from(self.map_mut(map_names::EGRESS_PORTS)?)
                 .map_err(map_err(map_names::EGRESS_PORTS))?;
             for p in current_ports.difference(&ports) {
-                devmap.remove(*p).map_err(map_err(map_names::EGRESS_PORTS))?;
+                devmap
+                    .remove(*p)
+                    .map_err(map_err(map_names::EGRESS_PORTS))?;
                 stats.removals += 1;
             }
         }
@@ -934,7 +1186,11 @@ impl Datapath {
         }
         // Only tables ENIs route by (a gateway route table is looked up by
         // the trie alone).
-        let used: BTreeSet<u32> = desired.eni_by_port.values().map(|e| e.route_table_id).collect();
+        let used: BTreeSet<u32> = desired
+            .eni_by_port
+            .values()
+            .map(|e| e.route_table_id)
+            .collect();
         let mut counts = direct::route_counts(&desired.routes);
         counts.retain(|t, _| used.contains(t));
         let mut new = direct::assign(old, &counts);
@@ -969,12 +1225,24 @@ impl Datapath {
             let held = self.direct.slots[i] == Some(table);
             if held && let Some(mut index) = self.direct.index[i].take() {
                 let mine = |k: &RouteTrieKey| k.1.route_table_id == table;
-                let changed = routes.upserts.iter().filter(|(k, _)| mine(k)).map(|(k, v)| (k, Some(*v)));
-                let removed = routes.removals.iter().filter(|k| mine(k)).map(|k| (k, None));
+                let changed = routes
+                    .upserts
+                    .iter()
+                    .filter(|(k, _)| mine(k))
+                    .map(|(k, v)| (k, Some(*v)));
+                let removed = routes
+                    .removals
+                    .iter()
+                    .filter(|k| mine(k))
+                    .map(|k| (k, None));
                 let changes: Vec<(u32, u32, Option<NextHop>)> = changed
                     .chain(removed)
                     // A longer route's next hop is the trie's business alone.
-                    .filter(|(k, hop)| hop.is_none() || direct::prefix_of(k).1 <= 24 || !current.routes.contains_key(k))
+                    .filter(|(k, hop)| {
+                        hop.is_none()
+                            || direct::prefix_of(k).1 <= 24
+                            || !current.routes.contains_key(k)
+                    })
                     .map(|(k, hop)| {
                         let (addr, len) = direct::prefix_of(k);
                         (addr, len, hop)
@@ -988,7 +1256,12 @@ impl Datapath {
                 let done = match writes {
                     BlockWrites::Some(writes) => {
                         self.write_hops(i, &mut ids, stats)?;
-                        let blocks = self.direct.mem.as_ref().expect("slots come with the mapping").slot(i);
+                        let blocks = self
+                            .direct
+                            .mem
+                            .as_ref()
+                            .expect("slots come with the mapping")
+                            .slot(i);
                         for (b, v) in writes {
                             blocks[b as usize].store(v, Ordering::Relaxed);
                             stats.upserts += 1;
@@ -1007,8 +1280,15 @@ impl Datapath {
                 continue;
             }
             // A new slot, or one to check against the routes after a load.
-            let mut ids = if held { self.read_hop_ids(i)? } else { HopIds::default() };
-            if !held && let Some(wait) = self.direct.released[i].and_then(|at| POLICY_GRACE.checked_sub(at.elapsed())) {
+            let mut ids = if held {
+                self.read_hop_ids(i)?
+            } else {
+                HopIds::default()
+            };
+            if !held
+                && let Some(wait) =
+                    self.direct.released[i].and_then(|at| POLICY_GRACE.checked_sub(at.elapsed()))
+            {
                 std::thread::sleep(wait);
             }
             let index = TableIndex::of(&desired.routes, table);
@@ -1038,7 +1318,12 @@ impl Datapath {
             return Ok(false);
         }
         self.write_hops(slot, ids, stats)?;
-        let blocks = self.direct.mem.as_ref().expect("slots come with the mapping").slot(slot);
+        let blocks = self
+            .direct
+            .mem
+            .as_ref()
+            .expect("slots come with the mapping")
+            .slot(slot);
         for (b, v) in blocks.iter().zip(want) {
             if b.load(Ordering::Relaxed) != v {
                 b.store(v, Ordering::Relaxed);
@@ -1049,15 +1334,26 @@ impl Datapath {
     }
 
     /// Writes the next hops of the hop ids `ids` gave since the last call.
-    fn write_hops(&mut self, slot: usize, ids: &mut HopIds, stats: &mut WriteStats) -> Result<(), DatapathError> {
+    fn write_hops(
+        &mut self,
+        slot: usize,
+        ids: &mut HopIds,
+        stats: &mut WriteStats,
+    ) -> Result<(), DatapathError> {
         let new = ids.take_new();
         if new.is_empty() {
             return Ok(());
         }
         let name = map_names::DIRECT_HOPS;
-        let mut hops: Array<&mut MapData, NextHop> = Array::try_from(self.map_mut(name)?).map_err(map_err(name))?;
+        let mut hops: Array<&mut MapData, NextHop> =
+            Array::try_from(self.map_mut(name)?).map_err(map_err(name))?;
         for (id, hop) in new {
-            hops.set(vpc_common::direct::hop_index(slot as u32, vpc_common::direct::encode(id)), hop, 0).map_err(map_err(name))?;
+            hops.set(
+                vpc_common::direct::hop_index(slot as u32, vpc_common::direct::encode(id)),
+                hop,
+                0,
+            )
+            .map_err(map_err(name))?;
             stats.upserts += 1;
         }
         Ok(())
@@ -1066,7 +1362,8 @@ impl Datapath {
     /// The hop ids slot `slot` has given, read back from `DIRECT_HOPS`.
     fn read_hop_ids(&self, slot: usize) -> Result<HopIds, DatapathError> {
         let name = map_names::DIRECT_HOPS;
-        let hops: Array<&MapData, NextHop> = Array::try_from(self.map(name)?).map_err(map_err(name))?;
+        let hops: Array<&MapData, NextHop> =
+            Array::try_from(self.map(name)?).map_err(map_err(name))?;
         let first = slot as u32 * vpc_common::direct::MAX_HOPS;
         let mut entries = Vec::new();
         for id in 0..vpc_common::direct::MAX_HOPS {
@@ -1087,7 +1384,12 @@ impl Datapath {
         let n = self.direct.slots.len();
         let mut slots = vec![None; n];
         for (_, eni) in self.port_enis()? {
-            if let Some(s) = eni.route_slot.checked_sub(1).map(|s| s as usize).filter(|s| *s < n) {
+            if let Some(s) = eni
+                .route_slot
+                .checked_sub(1)
+                .map(|s| s as usize)
+                .filter(|s| *s < n)
+            {
                 slots[s] = Some(eni.route_table_id);
             }
         }
@@ -1098,14 +1400,16 @@ impl Datapath {
 
     /// The current ENI of every router port, as the maps hold it.
     pub fn port_enis(&self) -> Result<Vec<(u32, Eni)>, DatapathError> {
-        let copies: Array<&MapData, u32> =
-            Array::try_from(self.map(map_names::ENI_COPY)?).map_err(map_err(map_names::ENI_COPY))?;
-        let enis: Array<&MapData, Eni> =
-            Array::try_from(self.map(map_names::ENI_BY_PORT)?).map_err(map_err(map_names::ENI_BY_PORT))?;
+        let copies: Array<&MapData, u32> = Array::try_from(self.map(map_names::ENI_COPY)?)
+            .map_err(map_err(map_names::ENI_COPY))?;
+        let enis: Array<&MapData, Eni> = Array::try_from(self.map(map_names::ENI_BY_PORT)?)
+            .map_err(map_err(map_names::ENI_BY_PORT))?;
         let mut out = Vec::new();
         for (ifindex, copy) in copies.iter().enumerate() {
             let copy = copy.map_err(map_err(map_names::ENI_COPY))? & 1;
-            let eni = enis.get(&(2 * ifindex as u32 + copy), 0).map_err(map_err(map_names::ENI_BY_PORT))?;
+            let eni = enis
+                .get(&(2 * ifindex as u32 + copy), 0)
+                .map_err(map_err(map_names::ENI_BY_PORT))?;
             if eni.flags & ENI_FLAG_PORT != 0 {
                 out.push((ifindex as u32, eni));
             }
@@ -1128,11 +1432,13 @@ impl Datapath {
                 std::thread::sleep(wait);
             }
         }
-        let copies: Array<&MapData, u32> = Array::try_from(self.map(ENI_COPY)?).map_err(map_err(ENI_COPY))?;
+        let copies: Array<&MapData, u32> =
+            Array::try_from(self.map(ENI_COPY)?).map_err(map_err(ENI_COPY))?;
         let next = (copies.get(&ifindex, 0).map_err(map_err(ENI_COPY))? & 1) ^ 1;
         let mut enis: Array<&mut MapData, Eni> =
             Array::try_from(self.map_mut(ENI_BY_PORT)?).map_err(map_err(ENI_BY_PORT))?;
-        enis.set(2 * ifindex + next, eni, 0).map_err(map_err(ENI_BY_PORT))?;
+        enis.set(2 * ifindex + next, eni, 0)
+            .map_err(map_err(ENI_BY_PORT))?;
         let mut copies: Array<&mut MapData, u32> =
             Array::try_from(self.map_mut(ENI_COPY)?).map_err(map_err(ENI_COPY))?;
         copies.set(ifindex, next, 0).map_err(map_err(ENI_COPY))?;
@@ -1141,13 +1447,20 @@ impl Datapath {
     }
 
     /// Zeroes the counters of router ports `ports`.
-    fn zero_port_counters(&mut self, ports: impl Iterator<Item = u32>, nr_cpus: usize) -> Result<(), DatapathError> {
+    fn zero_port_counters(
+        &mut self,
+        ports: impl Iterator<Item = u32>,
+        nr_cpus: usize,
+    ) -> Result<(), DatapathError> {
         let mut counters: PerCpuArray<&mut MapData, PortCounters> =
-            PerCpuArray::try_from(self.map_mut(map_names::PORT_COUNTERS)?).map_err(map_err(map_names::PORT_COUNTERS))?;
+            PerCpuArray::try_from(self.map_mut(map_names::PORT_COUNTERS)?)
+                .map_err(map_err(map_names::PORT_COUNTERS))?;
         for p in ports {
             let zeros = PerCpuValues::try_from(vec![PortCounters::default(); nr_cpus])
                 .map_err(|e| DatapathError::Cpus(e.to_string()))?;
-            counters.set(p, zeros, 0).map_err(map_err(map_names::PORT_COUNTERS))?;
+            counters
+                .set(p, zeros, 0)
+                .map_err(map_err(map_names::PORT_COUNTERS))?;
         }
         Ok(())
     }
@@ -1162,20 +1475,35 @@ impl Datapath {
     /// already are skipped. Pins of ports not listed (or recreated: new
     /// ifindex), or of the other mode, are removed (which detaches them).
     pub fn attach(&mut self, ports: &[PortAttachment]) -> Result<(), DatapathError> {
-        let (Some(router_namespace), Some(pin_dir)) = (self.router_namespace.clone(), &self.pin_dir) else {
-            return Err(DatapathError::Missing("router namespace (attach needs one)"));
+        let (Some(router_namespace), Some(pin_dir)) =
+            (self.router_namespace.clone(), &self.pin_dir)
+        else {
+            return Err(DatapathError::Missing(
+                "router namespace (attach needs one)",
+            ));
         };
         let links_dir = pin_dir.join("links");
         let sides: &[&str] = match self.mode {
             Mode::Tc => &["router-tc"],
             Mode::Xdp => &["router", "instance"],
         };
-        let pin_of = |p: &PortAttachment, side: &str| links_dir.join(format!("{}-{}-{side}", p.port_name, p.ifindex));
-        let wanted: BTreeSet<PathBuf> = ports.iter().flat_map(|p| sides.iter().map(move |s| pin_of(p, s))).collect();
-        let entries = fs::read_dir(&links_dir).map_err(|source| DatapathError::Pin { path: links_dir.clone(), source })?;
+        let pin_of = |p: &PortAttachment, side: &str| {
+            links_dir.join(format!("{}-{}-{side}", p.port_name, p.ifindex))
+        };
+        let wanted: BTreeSet<PathBuf> = ports
+            .iter()
+            .flat_map(|p| sides.iter().map(move |s| pin_of(p, s)))
+            .collect();
+        let entries = fs::read_dir(&links_dir).map_err(|source| DatapathError::Pin {
+            path: links_dir.clone(),
+            source,
+        })?;
         for entry in entries.flatten() {
             if !wanted.contains(&entry.path()) {
-                fs::remove_file(entry.path()).map_err(|source| DatapathError::Pin { path: entry.path(), source })?;
+                fs::remove_file(entry.path()).map_err(|source| DatapathError::Pin {
+                    path: entry.path(),
+                    source,
+                })?;
                 self.attached.remove(&entry.path());
             }
         }
@@ -1185,12 +1513,24 @@ impl Datapath {
                 if self.attached.contains(&path) && path.exists() {
                     continue;
                 }
-                let ns = if *side == "instance" { p.instance_namespace.as_str() } else { router_namespace.as_str() };
-                let ifname = if *side == "instance" { p.instance_ifname.as_str() } else { p.port_name.as_str() };
+                let ns = if *side == "instance" {
+                    p.instance_namespace.as_str()
+                } else {
+                    router_namespace.as_str()
+                };
+                let ifname = if *side == "instance" {
+                    p.instance_ifname.as_str()
+                } else {
+                    p.port_name.as_str()
+                };
                 if *side == "router-tc" {
                     self.attach_tc(&path, ns, ifname, &router_namespace)?;
                 } else {
-                    let program = if *side == "router" { ROUTER_PROGRAM } else { INSTANCE_PROGRAM };
+                    let program = if *side == "router" {
+                        ROUTER_PROGRAM
+                    } else {
+                        INSTANCE_PROGRAM
+                    };
                     self.attach_xdp(&path, program, ns, ifname, &router_namespace)?;
                 }
                 self.attached.insert(path);
@@ -1200,8 +1540,19 @@ impl Datapath {
     }
 
     /// Attaches (or swaps into the pinned link) the XDP `program` of `ifname` in `ns`.
-    fn attach_xdp(&mut self, path: &Path, program: &'static str, ns: &str, ifname: &str, router_namespace: &str) -> Result<(), DatapathError> {
-        let prog: &mut Xdp = self.ebpf.program_mut(program).ok_or(DatapathError::Missing(program))?.try_into()?;
+    fn attach_xdp(
+        &mut self,
+        path: &Path,
+        program: &'static str,
+        ns: &str,
+        ifname: &str,
+        router_namespace: &str,
+    ) -> Result<(), DatapathError> {
+        let prog: &mut Xdp = self
+            .ebpf
+            .program_mut(program)
+            .ok_or(DatapathError::Missing(program))?
+            .try_into()?;
         if path.exists() {
             let link = XdpLink::try_from(FdLink::from(PinnedLink::from_pin(path)?))?;
             match prog.attach_to_link(link) {
@@ -1220,9 +1571,18 @@ impl Datapath {
     }
 
     /// Attaches (or swaps into the pinned link) the tc router program at the tcx ingress of `ifname` in `ns`.
-    fn attach_tc(&mut self, path: &Path, ns: &str, ifname: &str, router_namespace: &str) -> Result<(), DatapathError> {
-        let prog: &mut SchedClassifier =
-            self.ebpf.program_mut(ROUTER_TC_PROGRAM).ok_or(DatapathError::Missing(ROUTER_TC_PROGRAM))?.try_into()?;
+    fn attach_tc(
+        &mut self,
+        path: &Path,
+        ns: &str,
+        ifname: &str,
+        router_namespace: &str,
+    ) -> Result<(), DatapathError> {
+        let prog: &mut SchedClassifier = self
+            .ebpf
+            .program_mut(ROUTER_TC_PROGRAM)
+            .ok_or(DatapathError::Missing(ROUTER_TC_PROGRAM))?
+            .try_into()?;
         if path.exists() {
             let link = SchedClassifierLink::try_from(FdLink::from(PinnedLink::from_pin(path)?))?;
             match prog.attach_to_link(link) {
@@ -1234,7 +1594,11 @@ impl Datapath {
             }
         }
         let _in_ns = crate::netns::NetnsGuard::enter(ns)?;
-        let id = prog.attach_with_options(ifname, TcAttachType::Ingress, TcAttachOptions::TcxOrder(LinkOrder::default()))?;
+        let id = prog.attach_with_options(
+            ifname,
+            TcAttachType::Ingress,
+            TcAttachOptions::TcxOrder(LinkOrder::default()),
+        )?;
         FdLink::try_from(prog.take_link(id)?)?.pin(path)?;
         Ok(())
     }
@@ -1248,13 +1612,17 @@ impl Datapath {
     /// Sums the per-CPU counters.
     pub fn counters(&self) -> Result<Counters, DatapathError> {
         let sum = |name: &'static str| -> Result<Vec<u64>, DatapathError> {
-            let a: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(self.map(name)?).map_err(map_err(name))?;
-            a.iter().map(|v| v.map(|v| v.iter().sum()).map_err(map_err(name))).collect()
+            let a: PerCpuArray<&MapData, u64> =
+                PerCpuArray::try_from(self.map(name)?).map_err(map_err(name))?;
+            a.iter()
+                .map(|v| v.map(|v| v.iter().sum()).map_err(map_err(name)))
+                .collect()
         };
         let actions = sum(map_names::ACTIONS)?;
         let drops = sum(map_names::DROPS)?;
         let m: PerCpuArray<&MapData, PortCounters> =
-            PerCpuArray::try_from(self.map(map_names::PORT_COUNTERS)?).map_err(map_err(map_names::PORT_COUNTERS))?;
+            PerCpuArray::try_from(self.map(map_names::PORT_COUNTERS)?)
+                .map_err(map_err(map_names::PORT_COUNTERS))?;
         let mut ports = BTreeMap::new();
         for k in self.egress_ports()? {
             let per_cpu = m.get(&k, 0).map_err(map_err(map_names::PORT_COUNTERS))?;
@@ -1271,14 +1639,21 @@ impl Datapath {
             ports.insert(k, total);
         }
         let name = map_names::CONNTRACK_PER_PORT;
-        let per_port: Array<&MapData, u64> = Array::try_from(self.map(name)?).map_err(map_err(name))?;
+        let per_port: Array<&MapData, u64> =
+            Array::try_from(self.map(name)?).map_err(map_err(name))?;
         let mut connections = BTreeMap::new();
         for k in ports.keys() {
             connections.insert(*k, per_port.get(k, 0).map_err(map_err(name))?);
         }
         Ok(Counters {
-            actions: Action::ALL.iter().map(|a| (*a, actions.get(*a as usize).copied().unwrap_or(0))).collect(),
-            drops: DropReason::ALL.iter().map(|r| (*r, drops.get(*r as usize).copied().unwrap_or(0))).collect(),
+            actions: Action::ALL
+                .iter()
+                .map(|a| (*a, actions.get(*a as usize).copied().unwrap_or(0)))
+                .collect(),
+            drops: DropReason::ALL
+                .iter()
+                .map(|r| (*r, drops.get(*r as usize).copied().unwrap_or(0)))
+                .collect(),
             ports,
             connections,
         })
@@ -1288,7 +1663,8 @@ impl Datapath {
     /// router port's flows, read from the caches themselves.
     pub fn flow_cache_holders(&self) -> Result<BTreeMap<u32, u64>, DatapathError> {
         let name = map_names::FLOW_CACHE;
-        let a: PerCpuArray<&MapData, FlowCacheEntry> = PerCpuArray::try_from(self.map(name)?).map_err(map_err(name))?;
+        let a: PerCpuArray<&MapData, FlowCacheEntry> =
+            PerCpuArray::try_from(self.map(name)?).map_err(map_err(name))?;
         let mut holders = BTreeMap::new();
         for slot in 0..flow_cache::SLOTS {
             for e in a.get(&slot, 0).map_err(map_err(name))?.iter() {
@@ -1313,8 +1689,13 @@ impl Datapath {
     }
 
     /// Writes the one entry of the settings array `name`.
-    fn set_setting<T: aya::Pod>(&mut self, name: &'static str, value: T) -> Result<(), DatapathError> {
-        let mut a: Array<&mut MapData, T> = Array::try_from(self.map_mut(name)?).map_err(map_err(name))?;
+    fn set_setting<T: aya::Pod>(
+        &mut self,
+        name: &'static str,
+        value: T,
+    ) -> Result<(), DatapathError> {
+        let mut a: Array<&mut MapData, T> =
+            Array::try_from(self.map_mut(name)?).map_err(map_err(name))?;
         a.set(0, value, 0).map_err(map_err(name))
     }
 
@@ -1328,7 +1709,10 @@ impl Datapath {
 /// CLOCK_MONOTONIC in ns: the clock the datapath stamps connections and
 /// port translations with (`bpf_ktime_get_coarse_ns`).
 pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid timespec the call writes into.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -1346,7 +1730,11 @@ fn upsert_all<K: Clone, V: Clone, E>(
     Ok(())
 }
 
-fn remove_all<K, V, E>(d: &Diff<K, V>, stats: &mut WriteStats, mut f: impl FnMut(&K) -> Result<(), E>) -> Result<(), E> {
+fn remove_all<K, V, E>(
+    d: &Diff<K, V>,
+    stats: &mut WriteStats,
+    mut f: impl FnMut(&K) -> Result<(), E>,
+) -> Result<(), E> {
     for k in &d.removals {
         f(k)?;
         stats.removals += 1;
@@ -1357,13 +1745,24 @@ fn remove_all<K, V, E>(d: &Diff<K, V>, stats: &mut WriteStats, mut f: impl FnMut
 /// A pinned link refused the new program: if its interface went since the
 /// load (or the check) the link is dead and its pin is removed (the caller
 /// attaches afresh); otherwise the link is stuck.
-fn drop_dead_pin(path: &Path, router_namespace: &str, source: ProgramError) -> Result<(), DatapathError> {
+fn drop_dead_pin(
+    path: &Path,
+    router_namespace: &str,
+    source: ProgramError,
+) -> Result<(), DatapathError> {
     if matches!(pinned_link_ifindex(path), Ok(Some(0) | None)) {
-        fs::remove_file(path).map_err(|source| DatapathError::Pin { path: path.to_path_buf(), source })?;
+        fs::remove_file(path).map_err(|source| DatapathError::Pin {
+            path: path.to_path_buf(),
+            source,
+        })?;
         tracing::warn!(pin = %path.display(), "dropped a stale link pin: its interface is gone (namespace deleted or veth removed); attaching afresh");
         Ok(())
     } else {
-        Err(DatapathError::StuckLink { path: path.to_path_buf(), namespace: router_namespace.to_string(), source })
+        Err(DatapathError::StuckLink {
+            path: path.to_path_buf(),
+            namespace: router_namespace.to_string(),
+            source,
+        })
     }
 }
 
@@ -1377,7 +1776,12 @@ pub fn drop_detached_links(links_dir: &Path) -> Result<Vec<PathBuf>, DatapathErr
     let entries = match fs::read_dir(links_dir) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(dropped),
-        Err(source) => return Err(DatapathError::Pin { path: links_dir.to_path_buf(), source }),
+        Err(source) => {
+            return Err(DatapathError::Pin {
+                path: links_dir.to_path_buf(),
+                source,
+            });
+        }
     };
     for entry in entries.flatten() {
         let path = entry.path();
@@ -1387,7 +1791,10 @@ pub fn drop_detached_links(links_dir: &Path) -> Result<Vec<PathBuf>, DatapathErr
             Ok(None) => "it is no XDP or tcx link",
             Err(source) => return Err(DatapathError::Pin { path, source }),
         };
-        fs::remove_file(&path).map_err(|source| DatapathError::Pin { path: path.clone(), source })?;
+        fs::remove_file(&path).map_err(|source| DatapathError::Pin {
+            path: path.clone(),
+            source,
+        })?;
         tracing::warn!(pin = %path.display(), "dropped a stale XDP link pin: {why}; the port is attached again when the stored state is converged");
         dropped.push(path);
     }

@@ -48,6 +48,14 @@ pub struct Model {
     /// Internet NAT gateways.
     #[serde(default, rename = "nat_gateway")]
     pub nat_gateways: Vec<NatGateway>,
+    /// Prefix lists of the accounts (RT-1). The system prefix lists of the
+    /// cloud's services are not stored: they follow from
+    /// [`Router::services`].
+    #[serde(default, rename = "prefix_list")]
+    pub prefix_lists: Vec<PrefixList>,
+    /// Gateway endpoints (GWE-1..GWE-7).
+    #[serde(default, rename = "gateway_endpoint")]
+    pub gateway_endpoints: Vec<GatewayEndpoint>,
     /// The numbers the datapath's keys name VPCs, vSwitches, route tables
     /// and NAT gateways by, allocated once per id and kept with the model
     /// (see [`Model::allocate_numeric_ids`]). Empty in a lab file: numbers
@@ -57,7 +65,9 @@ pub struct Model {
 }
 
 fn fnv1a(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3))
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// A stable hash of an id, never 0: the number an id is first offered.
@@ -372,6 +382,72 @@ pub struct Router {
     /// The lab's internet, behind the router's uplink.
     #[serde(default)]
     pub internet: Internet,
+    /// The cloud's own services network, behind the router's services port.
+    #[serde(default)]
+    pub services: CloudServices,
+}
+
+/// The cloud's services network (GWE-2): a namespace behind the router's
+/// services port, on the reserved range 100.64.0.0/10, where the lab's
+/// object storage service runs. VPCs reach it only through the router: by a
+/// gateway endpoint, with the source translated into
+/// `endpoint_source_block`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudServices {
+    /// CIDR blocks of the object storage service in the region: the entries
+    /// of its system prefix list.
+    #[serde(default = "default_object_storage_cidrs")]
+    pub object_storage_cidrs: Vec<Ipv4Net>,
+    /// The object storage service's internal address (in the CIDR blocks
+    /// above): what `oss-<region>-internal.aliyuncs.com` resolves to.
+    #[serde(default = "default_object_storage_internal_ip")]
+    pub object_storage_internal_ip: Ipv4Addr,
+    /// Its public address, on the lab's internet: what
+    /// `oss-<region>.aliyuncs.com` resolves to.
+    #[serde(default = "default_object_storage_public_ip")]
+    pub object_storage_public_ip: Ipv4Addr,
+    /// Where gateway endpoints take their source addresses from: each
+    /// endpoint translates its VPC's sources to an address of its own here.
+    #[serde(default = "default_endpoint_source_block")]
+    pub endpoint_source_block: Ipv4Net,
+}
+
+fn default_object_storage_cidrs() -> Vec<Ipv4Net> {
+    vec![
+        "100.118.28.0/24".parse().expect("a valid CIDR"),
+        "100.118.29.0/24".parse().expect("a valid CIDR"),
+    ]
+}
+
+fn default_object_storage_internal_ip() -> Ipv4Addr {
+    Ipv4Addr::new(100, 118, 28, 1)
+}
+
+fn default_object_storage_public_ip() -> Ipv4Addr {
+    Ipv4Addr::new(198, 51, 100, 80)
+}
+
+fn default_endpoint_source_block() -> Ipv4Net {
+    "100.127.0.0/16".parse().expect("a valid CIDR")
+}
+
+impl Default for CloudServices {
+    fn default() -> Self {
+        Self {
+            object_storage_cidrs: default_object_storage_cidrs(),
+            object_storage_internal_ip: default_object_storage_internal_ip(),
+            object_storage_public_ip: default_object_storage_public_ip(),
+            endpoint_source_block: default_endpoint_source_block(),
+        }
+    }
+}
+
+impl CloudServices {
+    /// The namespace of the cloud's services for the router of `router_namespace`.
+    pub fn namespace(router_namespace: &str) -> String {
+        format!("{router_namespace}-services")
+    }
 }
 
 /// The lab's internet: a namespace behind the router's uplink port, with
@@ -393,12 +469,18 @@ fn default_public_pool() -> Ipv4Net {
 }
 
 fn default_internet_hosts() -> Vec<Ipv4Net> {
-    vec!["198.51.100.10/24".parse().expect("a valid CIDR"), "203.0.113.10/24".parse().expect("a valid CIDR")]
+    vec![
+        "198.51.100.10/24".parse().expect("a valid CIDR"),
+        "203.0.113.10/24".parse().expect("a valid CIDR"),
+    ]
 }
 
 impl Default for Internet {
     fn default() -> Self {
-        Self { public_pool: default_public_pool(), hosts: default_internet_hosts() }
+        Self {
+            public_pool: default_public_pool(),
+            hosts: default_internet_hosts(),
+        }
     }
 }
 
@@ -415,7 +497,11 @@ fn default_router_namespace() -> String {
 
 impl Default for Router {
     fn default() -> Self {
-        Self { namespace: default_router_namespace(), internet: Internet::default() }
+        Self {
+            namespace: default_router_namespace(),
+            internet: Internet::default(),
+            services: CloudServices::default(),
+        }
     }
 }
 
@@ -560,6 +646,9 @@ pub enum NextHopType {
     NatGateway,
     /// Local delivery (an edited gateway route table entry, RT-4).
     Local,
+    /// A gateway endpoint (GWE-2): added by associating a route table with
+    /// it, destination its service's system prefix list.
+    GatewayEndpoint,
 }
 
 impl NextHopType {
@@ -571,8 +660,67 @@ impl NextHopType {
             NextHopType::Ipv4Gateway => "Ipv4Gateway",
             NextHopType::NatGateway => "NatGateway",
             NextHopType::Local => "Local",
+            NextHopType::GatewayEndpoint => "GatewayEndpoint",
         }
     }
+}
+
+/// A prefix list (RT-1): named CIDR blocks a route entry may have as its
+/// destination. Entries are kept in the order they were added.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrefixList {
+    /// PrefixListId (`pl-...`).
+    pub id: String,
+    /// PrefixListName.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// MaxEntries.
+    pub max_entries: u32,
+    /// Entries: CIDR block and its description.
+    #[serde(default, rename = "entry")]
+    pub entries: Vec<PrefixListEntry>,
+    /// API metadata (PrefixListDescription is `meta.description`).
+    #[serde(default)]
+    pub meta: Meta,
+}
+
+/// One entry of a prefix list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrefixListEntry {
+    /// Cidr.
+    pub cidr: Ipv4Net,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A gateway endpoint (GWE-1): how a VPC reaches a cloud service (object
+/// storage) without the internet. Its route tables hold the route {service's
+/// system prefix list -> endpoint} (GWE-2).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayEndpoint {
+    /// EndpointId (`vpce-...`).
+    pub id: String,
+    /// VpcId.
+    pub vpc_id: String,
+    /// ServiceName (e.g. `com.aliyun.cn-hangzhou.oss`).
+    pub service_name: String,
+    /// EndpointName.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// PolicyDocument (RAM policy language, POL-1); None: the default,
+    /// full access (POL-2).
+    #[serde(default)]
+    pub policy_document: Option<String>,
+    /// Associated route tables (GWE-3: each with no other endpoint).
+    #[serde(default)]
+    pub route_table_ids: Vec<String>,
+    /// API metadata (EndpointDescription is `meta.description`).
+    #[serde(default)]
+    pub meta: Meta,
 }
 
 /// A custom route entry.
@@ -688,7 +836,10 @@ impl Instance {
 
 /// Id of the primary ENI of the instance `instance_id`.
 pub fn eni_id_of(instance_id: &str) -> String {
-    format!("eni-{}", instance_id.strip_prefix("i-").unwrap_or(instance_id))
+    format!(
+        "eni-{}",
+        instance_id.strip_prefix("i-").unwrap_or(instance_id)
+    )
 }
 
 impl Vpc {
@@ -720,6 +871,7 @@ impl Model {
             .chain(self.vswitches.iter().map(|v| v.id.as_str()))
             .chain(self.route_tables.iter().map(|t| t.id.as_str()))
             .chain(self.nat_gateways.iter().map(|g| g.id.as_str()))
+            .chain(self.gateway_endpoints.iter().map(|g| g.id.as_str()))
             .collect();
         self.numeric_ids.retain(|id, _| live.contains(id.as_str()));
         let mut taken: BTreeSet<u32> = self.numeric_ids.values().copied().collect();
@@ -738,7 +890,10 @@ impl Model {
 
     /// The number of an id in the datapath's keys: allocated, else its hash.
     pub fn numeric_id(&self, id: &str) -> u32 {
-        self.numeric_ids.get(id).copied().unwrap_or_else(|| hashed_id(id))
+        self.numeric_ids
+            .get(id)
+            .copied()
+            .unwrap_or_else(|| hashed_id(id))
     }
 
     pub fn with_system_route_tables(mut self) -> Self {
@@ -824,8 +979,11 @@ impl Model {
 
     /// Every public address in use: (address, holder id).
     pub fn public_addresses(&self) -> Vec<(Ipv4Addr, String)> {
-        let mut out: Vec<(Ipv4Addr, String)> =
-            self.instances.iter().filter_map(|i| Some((i.public_ip_address?, i.id.clone()))).collect();
+        let mut out: Vec<(Ipv4Addr, String)> = self
+            .instances
+            .iter()
+            .filter_map(|i| Some((i.public_ip_address?, i.id.clone())))
+            .collect();
         out.extend(self.eips.iter().map(|e| (e.ip_address, e.id.clone())));
         out
     }
@@ -834,7 +992,11 @@ impl Model {
     /// network or broadcast address).
     pub fn free_public_address(&self) -> Option<Ipv4Addr> {
         let pool = self.router.internet.public_pool;
-        let taken: std::collections::BTreeSet<Ipv4Addr> = self.public_addresses().into_iter().map(|(a, _)| a).collect();
+        let taken: std::collections::BTreeSet<Ipv4Addr> = self
+            .public_addresses()
+            .into_iter()
+            .map(|(a, _)| a)
+            .collect();
         pool.hosts().find(|a| !taken.contains(a))
     }
 
@@ -866,8 +1028,11 @@ pub fn is_reserved(cidr: &Ipv4Net, addr: Ipv4Addr) -> bool {
 /// address of its vSwitch, in declaration order (deterministic).
 pub fn instance_addresses(model: &Model) -> Vec<(String, Option<Ipv4Addr>)> {
     use std::collections::BTreeSet;
-    let taken: BTreeSet<Ipv4Addr> =
-        model.instances.iter().filter_map(|i| i.private_ip_address).collect();
+    let taken: BTreeSet<Ipv4Addr> = model
+        .instances
+        .iter()
+        .filter_map(|i| i.private_ip_address)
+        .collect();
     let mut allocated = BTreeSet::new();
     model
         .instances
@@ -918,6 +1083,9 @@ mod tests {
         .with_system_route_tables();
         assert_eq!(model.route_tables.len(), 1);
         assert_eq!(model.route_tables[0].id, "vtb-a");
-        assert_eq!(model.route_tables[0].route_table_type, RouteTableType::System);
+        assert_eq!(
+            model.route_tables[0].route_table_type,
+            RouteTableType::System
+        );
     }
 }

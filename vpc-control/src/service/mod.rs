@@ -184,7 +184,11 @@ const fn typed<A: Action>() -> ActionSpec {
         product: A::PRODUCT,
         mutates: A::MUTATES,
         summary: A::SUMMARY,
-        run: Run { call: run_typed::<A>, fields: field_names::<A>, refuses: refuses::<A> },
+        run: Run {
+            call: run_typed::<A>,
+            fields: field_names::<A>,
+            refuses: refuses::<A>,
+        },
     }
 }
 
@@ -286,7 +290,11 @@ pub const ROUTER_PORTS: &str = "DescribeRouterPorts";
 /// True if `caller` may see the instance `instance_id` (one the model no
 /// longer has: only the administrator).
 fn sees_instance(model: &Model, caller: &Caller, instance_id: &str) -> bool {
-    caller.admin || model.instances.iter().any(|i| i.id == instance_id && caller.owns(&i.meta.owner_id))
+    caller.admin
+        || model
+            .instances
+            .iter()
+            .any(|i| i.id == instance_id && caller.owns(&i.meta.owner_id))
 }
 
 /// The router's counters as `caller` may see them: the administrator (the
@@ -294,7 +302,8 @@ fn sees_instance(model: &Model, caller: &Caller, instance_id: &str) -> bool {
 /// not the router-wide counters (they add up every account's traffic).
 fn stats_seen_by(mut s: stats::RouterStats, model: &Model, caller: &Caller) -> stats::RouterStats {
     if !caller.admin {
-        s.ports.retain(|p| sees_instance(model, caller, &p.instance_id));
+        s.ports
+            .retain(|p| sees_instance(model, caller, &p.instance_id));
         s.actions.clear();
         s.drops.clear();
     }
@@ -303,7 +312,9 @@ fn stats_seen_by(mut s: stats::RouterStats, model: &Model, caller: &Caller) -> s
 
 /// The VPC API's action `name`, if it has one.
 fn found_vpc(name: &str) -> Option<&'static ActionSpec> {
-    ACTIONS.iter().find(|a| a.name == name && a.product == Product::Vpc)
+    ACTIONS
+        .iter()
+        .find(|a| a.name == name && a.product == Product::Vpc)
 }
 
 /// The action `name` under `version` (the product's API version). Without a
@@ -320,10 +331,16 @@ pub fn resolve(version: Option<&str>, name: &str) -> Result<&'static ActionSpec,
             let product = Product::from_version(v).ok_or_else(|| {
                 ApiError::bad(
                     "InvalidVersion",
-                    format!("Specified parameter Version {v:?} is not valid; served: {:?}.", Product::versions()),
+                    format!(
+                        "Specified parameter Version {v:?} is not valid; served: {:?}.",
+                        Product::versions()
+                    ),
                 )
             })?;
-            ACTIONS.iter().find(|a| a.product == product && a.name == name).ok_or_else(not_found)
+            ACTIONS
+                .iter()
+                .find(|a| a.product == product && a.name == name)
+                .ok_or_else(not_found)
         }
         None => {
             // A name both products serve (DescribeRegions, TagResources...)
@@ -340,7 +357,10 @@ pub fn resolve(version: Option<&str>, name: &str) -> Result<&'static ActionSpec,
 
 /// Names of every action served.
 pub fn action_names() -> impl Iterator<Item = &'static str> {
-    ACTIONS.iter().map(|a| a.name).chain([ROUTER_STATS, ROUTER_PORTS])
+    ACTIONS
+        .iter()
+        .map(|a| a.name)
+        .chain([ROUTER_STATS, ROUTER_PORTS])
 }
 
 /// The model being read or changed by one call, and who is calling.
@@ -379,13 +399,21 @@ impl Draft<'_> {
 
     /// The call's RegionId, or the daemon's default.
     pub fn region(&self) -> &str {
-        self.common.region_id.as_deref().filter(|r| !r.is_empty()).unwrap_or(self.region_id)
+        self.common
+            .region_id
+            .as_deref()
+            .filter(|r| !r.is_empty())
+            .unwrap_or(self.region_id)
     }
 
     /// The call's RegionId, or `MissingParameter` (actions whose SDK model
     /// requires it).
     pub fn require_region(&self) -> Result<&str, ApiError> {
-        self.common.region_id.as_deref().filter(|r| !r.is_empty()).ok_or_else(|| ApiError::missing("RegionId"))
+        self.common
+            .region_id
+            .as_deref()
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| ApiError::missing("RegionId"))
     }
 
     /// True if the caller may see a resource with this metadata, in the
@@ -393,15 +421,27 @@ impl Draft<'_> {
     /// `ResourceGroupId` through here.
     pub fn in_view(&self, meta: &Meta) -> bool {
         self.caller.owns(&meta.owner_id)
-            && self.common.region_id.as_deref().filter(|r| !r.is_empty()).is_none_or(|r| r == meta.region_id)
-            && self.common.resource_group_id.as_deref().filter(|g| !g.is_empty()).is_none_or(|g| g == meta.resource_group_id)
+            && self
+                .common
+                .region_id
+                .as_deref()
+                .filter(|r| !r.is_empty())
+                .is_none_or(|r| r == meta.region_id)
+            && self
+                .common
+                .resource_group_id
+                .as_deref()
+                .filter(|g| !g.is_empty())
+                .is_none_or(|g| g == meta.resource_group_id)
     }
 
     /// Parameters of a call that its action does not have: a parameter no
     /// SDK model has is ignored as the cloud ignores it (and logged); in
     /// strict mode it is refused with `InvalidParameter` naming it.
     fn unknown_parameters(&self, action: &str, unknown: BTreeSet<String>) -> Result<(), ApiError> {
-        let Some(first) = unknown.first() else { return Ok(()) };
+        let Some(first) = unknown.first() else {
+            return Ok(());
+        };
         if self.strict {
             return Err(ApiError::bad(
                 "InvalidParameter",
@@ -418,7 +458,12 @@ impl Draft<'_> {
             .vpcs
             .iter()
             .position(|v| v.id == id && self.caller.owns(&v.meta.owner_id))
-            .ok_or_else(|| ApiError::not_found("InvalidVpcId.NotFound", format!("The specified VPC {id} does not exist.")))
+            .ok_or_else(|| {
+                ApiError::not_found(
+                    "InvalidVpcId.NotFound",
+                    format!("The specified VPC {id} does not exist."),
+                )
+            })
     }
 
     /// Index of the vSwitch `id`, or `InvalidVSwitchId.NotFound`.
@@ -428,7 +473,10 @@ impl Draft<'_> {
             .iter()
             .position(|v| v.id == id && self.caller.owns(&v.meta.owner_id))
             .ok_or_else(|| {
-                ApiError::not_found("InvalidVSwitchId.NotFound", format!("The specified vSwitch {id} does not exist."))
+                ApiError::not_found(
+                    "InvalidVSwitchId.NotFound",
+                    format!("The specified vSwitch {id} does not exist."),
+                )
             })
     }
 
@@ -439,7 +487,10 @@ impl Draft<'_> {
             .iter()
             .position(|t| t.id == id && self.caller.owns(&t.meta.owner_id))
             .ok_or_else(|| {
-                ApiError::not_found("InvalidRouteTableId.NotFound", format!("The specified route table {id} does not exist."))
+                ApiError::not_found(
+                    "InvalidRouteTableId.NotFound",
+                    format!("The specified route table {id} does not exist."),
+                )
             })
     }
 
@@ -450,7 +501,10 @@ impl Draft<'_> {
             .iter()
             .position(|i| i.id == id && self.caller.owns(&i.meta.owner_id))
             .ok_or_else(|| {
-                ApiError::not_found("InvalidInstanceId.NotFound", format!("The specified instance {id} does not exist."))
+                ApiError::not_found(
+                    "InvalidInstanceId.NotFound",
+                    format!("The specified instance {id} does not exist."),
+                )
             })
     }
 
@@ -460,14 +514,26 @@ impl Draft<'_> {
     /// vSwitch already uses stays usable. Else `InvalidZoneId.NotFound`.
     pub fn check_zone(&self, zone: &str) -> Result<(), ApiError> {
         input::check_zone_id(zone)?;
-        let zones = if self.named_zones.is_empty() { default_zones(self.region_id) } else { self.named_zones.to_vec() };
-        let in_use = || self.model.vswitches.iter().any(|v| v.zone_id == zone && v.meta.region_id == self.region_id);
+        let zones = if self.named_zones.is_empty() {
+            default_zones(self.region_id)
+        } else {
+            self.named_zones.to_vec()
+        };
+        let in_use = || {
+            self.model
+                .vswitches
+                .iter()
+                .any(|v| v.zone_id == zone && v.meta.region_id == self.region_id)
+        };
         if zones.iter().any(|z| z == zone) || in_use() {
             return Ok(());
         }
         Err(ApiError::not_found(
             "InvalidZoneId.NotFound",
-            format!("The specified zone {zone:?} does not exist in region {}; zones: {zones:?}.", self.region_id),
+            format!(
+                "The specified zone {zone:?} does not exist in region {}; zones: {zones:?}.",
+                self.region_id
+            ),
         ))
     }
 
@@ -480,7 +546,10 @@ impl Draft<'_> {
 
 /// The account id as the number the VPC API's `OwnerId` fields carry.
 pub fn owner_id(meta: &Meta) -> Value {
-    meta.owner_id.parse::<u64>().map(Value::from).unwrap_or_else(|_| Value::from(meta.owner_id.clone()))
+    meta.owner_id
+        .parse::<u64>()
+        .map(Value::from)
+        .unwrap_or_else(|_| Value::from(meta.owner_id.clone()))
 }
 
 /// The zones of a region without configured ones: `<region>-a`,
@@ -498,7 +567,11 @@ fn zones_in(model: &Model, region: &str, home: &str, named: &[String]) -> Vec<St
         (true, true) => default_zones(home),
         (true, false) => named.to_vec(),
     };
-    for v in model.vswitches.iter().filter(|v| v.meta.region_id == region) {
+    for v in model
+        .vswitches
+        .iter()
+        .filter(|v| v.meta.region_id == region)
+    {
         if !zones.contains(&v.zone_id) {
             zones.push(v.zone_id.clone());
         }
@@ -539,7 +612,10 @@ const NOT_DIGESTED: &[&str] = &[
 /// name, each name and value length-prefixed.
 fn digest(form: &Form) -> String {
     use sha2::{Digest, Sha256};
-    let mut pairs: Vec<(&str, &str)> = form.pairs().filter(|(k, _)| !NOT_DIGESTED.contains(k)).collect();
+    let mut pairs: Vec<(&str, &str)> = form
+        .pairs()
+        .filter(|(k, _)| !NOT_DIGESTED.contains(k))
+        .collect();
     pairs.sort_unstable();
     let mut h = Sha256::new();
     for (k, v) in pairs {
@@ -604,7 +680,11 @@ pub struct Service {
 impl Service {
     /// Opens the store and, with a router, rebuilds the kernel state (maps,
     /// ports) from the stored model: pinned maps keep forwarding meanwhile.
-    pub fn open(store: impl StateStore + 'static, router: Option<Router>, region_id: &str) -> Result<Self, ServiceError> {
+    pub fn open(
+        store: impl StateStore + 'static,
+        router: Option<Router>,
+        region_id: &str,
+    ) -> Result<Self, ServiceError> {
         let mut model = store.load()?.unwrap_or_default();
         model.allocate_numeric_ids();
         if let Some(r) = &router {
@@ -676,7 +756,9 @@ impl Service {
     /// (the daemon's watcher calls it on a deleted link or namespace), from
     /// the committed model; None if nothing had.
     pub fn repair(&mut self) -> Result<Option<&'static str>, ApiError> {
-        let Some(r) = &mut self.router else { return Ok(None) };
+        let Some(r) = &mut self.router else {
+            return Ok(None);
+        };
         Ok(r.repair(&self.model)?)
     }
 
@@ -685,7 +767,13 @@ impl Service {
     /// until its answer is durable, holding the service: for callers in
     /// process (tests, tools). The daemon calls [`Service::submit`] and
     /// waits without the lock.
-    pub fn call(&mut self, version: Option<&str>, action: &str, form: &Form, caller: &Caller) -> Result<Value, ApiError> {
+    pub fn call(
+        &mut self,
+        version: Option<&str>,
+        action: &str,
+        form: &Form,
+        caller: &Caller,
+    ) -> Result<Value, ApiError> {
         self.submit(version, action, form, caller)?.wait()
     }
 
@@ -693,17 +781,36 @@ impl Service {
     /// product serving that name when the version is not given). The body
     /// (without the RequestId, which the server adds) may only be given
     /// once [`Pending`] says it is durable. Errors change nothing.
-    pub fn submit(&mut self, version: Option<&str>, action: &str, form: &Form, caller: &Caller) -> Result<Pending, ApiError> {
+    pub fn submit(
+        &mut self,
+        version: Option<&str>,
+        action: &str,
+        form: &Form,
+        caller: &Caller,
+    ) -> Result<Pending, ApiError> {
         if action == ROUTER_STATS && version.is_none_or(|v| v == Product::Vpc.version()) {
-            let router = self.router.as_ref().ok_or_else(|| ApiError::internal("this service drives no router"))?;
+            let router = self
+                .router
+                .as_ref()
+                .ok_or_else(|| ApiError::internal("this service drives no router"))?;
             let s = stats_seen_by(stats::of(router)?, &self.model, caller);
-            return Ok(Pending { body: serde_json::to_value(&s).map_err(ApiError::internal)?, after: None });
+            return Ok(Pending {
+                body: serde_json::to_value(&s).map_err(ApiError::internal)?,
+                after: None,
+            });
         }
         if action == ROUTER_PORTS && version.is_none_or(|v| v == Product::Vpc.version()) {
-            let router = self.router.as_ref().ok_or_else(|| ApiError::internal("this service drives no router"))?;
+            let router = self
+                .router
+                .as_ref()
+                .ok_or_else(|| ApiError::internal("this service drives no router"))?;
             let mut p = stats::ports(router, &self.model)?;
-            p.ports.retain(|p| sees_instance(&self.model, caller, &p.instance_id));
-            return Ok(Pending { body: serde_json::to_value(&p).map_err(ApiError::internal)?, after: None });
+            p.ports
+                .retain(|p| sees_instance(&self.model, caller, &p.instance_id));
+            return Ok(Pending {
+                body: serde_json::to_value(&p).map_err(ApiError::internal)?,
+                after: None,
+            });
         }
         let durable = self.store.durable();
         // After a failed write or flush the model may hold changes that are
@@ -723,13 +830,20 @@ impl Service {
         // A retry of a call that succeeded gets its answer again.
         let token = match common.client_token.as_deref() {
             Some(t) if spec.mutates && !dry_run && !t.is_empty() => {
-                let key = TokenKey { account: caller.account_id.clone(), action: spec.name.to_string(), token: t.to_string() };
+                let key = TokenKey {
+                    account: caller.account_id.clone(),
+                    action: spec.name.to_string(),
+                    token: t.to_string(),
+                };
                 let digest = digest(form);
                 if let Some(recorded) = self.store.token(&key)? {
                     if recorded.digest != digest {
                         return Err(idempotent_mismatch());
                     }
-                    return Ok(Pending { body: recorded.body, after: Some((self.store.committed(), durable)) });
+                    return Ok(Pending {
+                        body: recorded.body,
+                        after: Some((self.store.committed(), durable)),
+                    });
                 }
                 Some((key, digest))
             }
@@ -750,7 +864,10 @@ impl Service {
                 return Err(ApiError::dry_run_passed());
             }
             // What it read may not be on disk yet.
-            return Ok(Pending { body, after: Some((self.store.committed(), durable)) });
+            return Ok(Pending {
+                body,
+                after: Some((self.store.committed(), durable)),
+            });
         }
         let mut next = draft.model.with_system_route_tables();
         next.allocate_numeric_ids();
@@ -771,7 +888,16 @@ impl Service {
         if dry_run {
             return Err(ApiError::dry_run_passed());
         }
-        let record = token.map(|(key, digest)| (key, TokenRecord { digest, body: body.clone(), at: unix_now() }));
+        let record = token.map(|(key, digest)| {
+            (
+                key,
+                TokenRecord {
+                    digest,
+                    body: body.clone(),
+                    at: unix_now(),
+                },
+            )
+        });
         let seq = self.commit(next, prepared, record.as_ref().map(|(k, r)| (k, r)))?;
         tracing::debug!(
             action,
@@ -781,7 +907,10 @@ impl Service {
             commit_ms = (started.elapsed() - compiled).as_secs_f64() * 1e3,
             "change committed"
         );
-        Ok(Pending { body, after: Some((seq, durable)) })
+        Ok(Pending {
+            body,
+            after: Some((seq, durable)),
+        })
     }
 
     /// Reopens the store after `why` made it fail, reloads the model from
@@ -800,7 +929,9 @@ impl Service {
             model.router.namespace = r.namespace().to_string();
         }
         if model != self.model {
-            tracing::warn!("changes that were not made durable before the store failed are dropped");
+            tracing::warn!(
+                "changes that were not made durable before the store failed are dropped"
+            );
             self.model = model;
             if let Some(r) = &mut self.router {
                 r.converge(&self.model)?;
@@ -880,17 +1011,31 @@ pub(crate) mod tests {
             Self { service, dir }
         }
 
-        pub fn call_as(&mut self, caller: &Caller, action: &str, params: &[(&str, &str)]) -> Result<Value, ApiError> {
-            let f = Form::from_pairs(params.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+        pub fn call_as(
+            &mut self,
+            caller: &Caller,
+            action: &str,
+            params: &[(&str, &str)],
+        ) -> Result<Value, ApiError> {
+            let f = Form::from_pairs(params.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+                .unwrap();
             self.service.call(None, action, &f, caller)
         }
 
         pub fn call(&mut self, action: &str, params: &[(&str, &str)]) -> Result<Value, ApiError> {
-            self.call_as(&Caller { account_id: "1000000000000001".into(), admin: false }, action, params)
+            self.call_as(
+                &Caller {
+                    account_id: "1000000000000001".into(),
+                    admin: false,
+                },
+                action,
+                params,
+            )
         }
 
         pub fn ok(&mut self, action: &str, params: &[(&str, &str)]) -> Value {
-            self.call(action, params).unwrap_or_else(|e| panic!("{action}: {e:?}"))
+            self.call(action, params)
+                .unwrap_or_else(|e| panic!("{action}: {e:?}"))
         }
 
         pub fn err(&mut self, action: &str, params: &[(&str, &str)]) -> ApiError {
@@ -902,9 +1047,23 @@ pub(crate) mod tests {
 
         /// A VPC 10.0.0.0/16 with vSwitch 10.0.1.0/24; returns (vpc, vsw).
         pub fn vpc_with_vswitch(&mut self) -> (String, String) {
-            let vpc = self.ok("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16"), ("VpcName", "lab")]);
+            let vpc = self.ok(
+                "CreateVpc",
+                &[
+                    ("RegionId", "cn-hangzhou"),
+                    ("CidrBlock", "10.0.0.0/16"),
+                    ("VpcName", "lab"),
+                ],
+            );
             let vpc_id = vpc["VpcId"].as_str().unwrap().to_string();
-            let vsw = self.ok("CreateVSwitch", &[("VpcId", &vpc_id), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.1.0/24")]);
+            let vsw = self.ok(
+                "CreateVSwitch",
+                &[
+                    ("VpcId", &vpc_id),
+                    ("ZoneId", "cn-hangzhou-a"),
+                    ("CidrBlock", "10.0.1.0/24"),
+                ],
+            );
             (vpc_id, vsw["VSwitchId"].as_str().unwrap().to_string())
         }
     }
@@ -919,17 +1078,38 @@ pub(crate) mod tests {
     #[test]
     fn dry_run_validates_and_changes_nothing() {
         let mut s = Scratch::new();
-        let e = s.err("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16"), ("DryRun", "True")]);
+        let e = s.err(
+            "CreateVpc",
+            &[
+                ("RegionId", "cn-hangzhou"),
+                ("CidrBlock", "10.0.0.0/16"),
+                ("DryRun", "True"),
+            ],
+        );
         assert_eq!(e.code, "DryRunOperation");
         assert!(s.service.model().vpcs.is_empty());
-        let e = s.err("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/33"), ("DryRun", "true")]);
+        let e = s.err(
+            "CreateVpc",
+            &[
+                ("RegionId", "cn-hangzhou"),
+                ("CidrBlock", "10.0.0.0/33"),
+                ("DryRun", "true"),
+            ],
+        );
         assert_eq!(e.code, "InvalidCidrBlock.Malformed");
     }
 
     #[test]
     fn unknown_parameter_changes_nothing() {
         let mut s = Scratch::new();
-        let e = s.err("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16"), ("CidrBlok", "x")]);
+        let e = s.err(
+            "CreateVpc",
+            &[
+                ("RegionId", "cn-hangzhou"),
+                ("CidrBlock", "10.0.0.0/16"),
+                ("CidrBlok", "x"),
+            ],
+        );
         assert_eq!(e.code, "InvalidParameter");
         assert!(e.message.contains("CidrBlok"), "{e:?}");
         assert!(s.service.model().vpcs.is_empty());
@@ -940,11 +1120,25 @@ pub(crate) mod tests {
         let mut s = Scratch::new();
         s.service.set_strict(false);
         // footmark (Ansible's alicloud modules) signs `on=<Action>` into every call.
-        let v = s.ok("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16"), ("on", "CreateVpc")]);
+        let v = s.ok(
+            "CreateVpc",
+            &[
+                ("RegionId", "cn-hangzhou"),
+                ("CidrBlock", "10.0.0.0/16"),
+                ("on", "CreateVpc"),
+            ],
+        );
         assert!(v["VpcId"].as_str().unwrap().starts_with("vpc-"));
         assert_eq!(s.service.model().vpcs.len(), 1);
         s.service.set_strict(true);
-        let e = s.err("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16"), ("on", "CreateVpc")]);
+        let e = s.err(
+            "CreateVpc",
+            &[
+                ("RegionId", "cn-hangzhou"),
+                ("CidrBlock", "10.0.0.0/16"),
+                ("on", "CreateVpc"),
+            ],
+        );
         assert_eq!((e.status, e.code.as_str()), (400, "InvalidParameter"));
         assert!(e.message.contains("\"on\""), "{e:?}");
         assert_eq!(s.service.model().vpcs.len(), 1);
@@ -953,48 +1147,129 @@ pub(crate) mod tests {
     #[test]
     fn actions_are_served_only_under_their_products_version() {
         let mut s = Scratch::new();
-        let caller = Caller { account_id: "1000000000000001".into(), admin: false };
-        let form = |pairs: &[(&str, &str)]| Form::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+        let caller = Caller {
+            account_id: "1000000000000001".into(),
+            admin: false,
+        };
+        let form = |pairs: &[(&str, &str)]| {
+            Form::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap()
+        };
         let vpc = form(&[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16")]);
-        let e = s.service.call(Some(Product::Ecs.version()), "CreateVpc", &vpc, &caller).unwrap_err();
+        let e = s
+            .service
+            .call(Some(Product::Ecs.version()), "CreateVpc", &vpc, &caller)
+            .unwrap_err();
         assert_eq!((e.status, e.code.as_str()), (404, "InvalidAction.NotFound"));
-        let e = s.service.call(Some("2099-01-01"), "CreateVpc", &vpc, &caller).unwrap_err();
+        let e = s
+            .service
+            .call(Some("2099-01-01"), "CreateVpc", &vpc, &caller)
+            .unwrap_err();
         assert_eq!(e.code, "InvalidVersion");
-        let e = s.service.call(Some(Product::Vpc.version()), "DescribeInstances", &form(&[("RegionId", "cn-hangzhou")]), &caller)
+        let e = s
+            .service
+            .call(
+                Some(Product::Vpc.version()),
+                "DescribeInstances",
+                &form(&[("RegionId", "cn-hangzhou")]),
+                &caller,
+            )
             .unwrap_err();
         assert_eq!(e.code, "InvalidAction.NotFound");
         assert!(s.service.model().vpcs.is_empty());
-        s.service.call(Some(Product::Vpc.version()), "CreateVpc", &vpc, &caller).unwrap();
-        s.service.call(Some(Product::Ecs.version()), "DescribeInstances", &form(&[("RegionId", "cn-hangzhou")]), &caller).unwrap();
+        s.service
+            .call(Some(Product::Vpc.version()), "CreateVpc", &vpc, &caller)
+            .unwrap();
+        s.service
+            .call(
+                Some(Product::Ecs.version()),
+                "DescribeInstances",
+                &form(&[("RegionId", "cn-hangzhou")]),
+                &caller,
+            )
+            .unwrap();
         for a in ACTIONS {
-            assert_eq!(resolve(Some(a.product.version()), a.name).unwrap().name, a.name);
+            assert_eq!(
+                resolve(Some(a.product.version()), a.name).unwrap().name,
+                a.name
+            );
         }
     }
 
     #[test]
     fn sdk_parameters_this_router_lacks_are_refused_by_name() {
         let mut s = Scratch::new();
-        let e = s.err("CreateVpc", &[("RegionId", "cn-hangzhou"), ("Ipv6CidrBlock", "2001:db8::/56")]);
+        let e = s.err(
+            "CreateVpc",
+            &[
+                ("RegionId", "cn-hangzhou"),
+                ("Ipv6CidrBlock", "2001:db8::/56"),
+            ],
+        );
         assert_eq!(e.code, "UnsupportedParameter");
         assert!(e.message.contains("Ipv6CidrBlock"), "{e:?}");
-        let e = s.err("CreateVpc", &[("RegionId", "cn-hangzhou"), ("EnableIpv6", "true")]);
+        let e = s.err(
+            "CreateVpc",
+            &[("RegionId", "cn-hangzhou"), ("EnableIpv6", "true")],
+        );
         assert_eq!(e.code, "UnsupportedParameter");
-        s.ok("CreateVpc", &[("RegionId", "cn-hangzhou"), ("EnableIpv6", "false")]);
+        s.ok(
+            "CreateVpc",
+            &[("RegionId", "cn-hangzhou"), ("EnableIpv6", "false")],
+        );
     }
 
     #[test]
     fn vpc_1_a_vswitchs_zone_must_be_a_configured_one() {
         let mut s = Scratch::new();
-        let vpc = s.ok("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16")])["VpcId"].as_str().unwrap().to_string();
+        let vpc = s.ok(
+            "CreateVpc",
+            &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16")],
+        )["VpcId"]
+            .as_str()
+            .unwrap()
+            .to_string();
         // Zones not named by the operator: the region's defaults only.
-        let e = s.err("CreateVSwitch", &[("RegionId", "cn-hangzhou"), ("VpcId", &vpc), ("ZoneId", "us-west-1z"), ("CidrBlock", "10.0.1.0/24")]);
+        let e = s.err(
+            "CreateVSwitch",
+            &[
+                ("RegionId", "cn-hangzhou"),
+                ("VpcId", &vpc),
+                ("ZoneId", "us-west-1z"),
+                ("CidrBlock", "10.0.1.0/24"),
+            ],
+        );
         assert_eq!((e.status, e.code.as_str()), (404, "InvalidZoneId.NotFound"));
-        s.ok("CreateVSwitch", &[("RegionId", "cn-hangzhou"), ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.1.0/24")]);
-        s.service.set_zones(vec!["cn-hangzhou-h".into(), "cn-hangzhou-i".into()]);
-        let e = s.err("CreateVSwitch", &[("RegionId", "cn-hangzhou"), ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-x"), ("CidrBlock", "10.0.2.0/24")]);
+        s.ok(
+            "CreateVSwitch",
+            &[
+                ("RegionId", "cn-hangzhou"),
+                ("VpcId", &vpc),
+                ("ZoneId", "cn-hangzhou-a"),
+                ("CidrBlock", "10.0.1.0/24"),
+            ],
+        );
+        s.service
+            .set_zones(vec!["cn-hangzhou-h".into(), "cn-hangzhou-i".into()]);
+        let e = s.err(
+            "CreateVSwitch",
+            &[
+                ("RegionId", "cn-hangzhou"),
+                ("VpcId", &vpc),
+                ("ZoneId", "cn-hangzhou-x"),
+                ("CidrBlock", "10.0.2.0/24"),
+            ],
+        );
         assert_eq!((e.status, e.code.as_str()), (404, "InvalidZoneId.NotFound"));
         assert_eq!(s.service.model().vswitches.len(), 1);
-        s.ok("CreateVSwitch", &[("RegionId", "cn-hangzhou"), ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-i"), ("CidrBlock", "10.0.2.0/24")]);
+        s.ok(
+            "CreateVSwitch",
+            &[
+                ("RegionId", "cn-hangzhou"),
+                ("VpcId", &vpc),
+                ("ZoneId", "cn-hangzhou-i"),
+                ("CidrBlock", "10.0.2.0/24"),
+            ],
+        );
         let z = s.ok("DescribeZones", &[("RegionId", "cn-hangzhou")]);
         assert!(z.to_string().contains("cn-hangzhou-h"), "{z}");
     }
@@ -1003,14 +1278,24 @@ pub(crate) mod tests {
     fn resource_groups_are_kept_and_filter_every_list() {
         let mut s = Scratch::new();
         let r = [("RegionId", "cn-hangzhou")];
-        let a = s.ok("CreateVpc", &[r[0], ("CidrBlock", "10.0.0.0/16"), ("ResourceGroupId", "rg-a")]);
+        let a = s.ok(
+            "CreateVpc",
+            &[
+                r[0],
+                ("CidrBlock", "10.0.0.0/16"),
+                ("ResourceGroupId", "rg-a"),
+            ],
+        );
         s.ok("CreateVpc", &[r[0], ("CidrBlock", "10.1.0.0/16")]);
         assert_eq!(a["ResourceGroupId"], "rg-a");
         let d = s.ok("DescribeVpcs", &[r[0], ("ResourceGroupId", "rg-a")]);
         assert_eq!(d["TotalCount"], 1);
         assert_eq!(d["Vpcs"]["Vpc"][0]["ResourceGroupId"], "rg-a");
         assert_eq!(s.ok("DescribeVpcs", &r)["TotalCount"], 2);
-        assert_eq!(s.ok("DescribeVpcs", &[r[0], ("ResourceGroupId", "rg-b")])["TotalCount"], 0);
+        assert_eq!(
+            s.ok("DescribeVpcs", &[r[0], ("ResourceGroupId", "rg-b")])["TotalCount"],
+            0
+        );
     }
 
     #[test]
@@ -1021,8 +1306,12 @@ pub(crate) mod tests {
         // Swap in a service on another store so the first one's lock is
         // released, then reopen the first store.
         let other = Store::open(&s.dir.join("other")).unwrap();
-        drop(std::mem::replace(&mut s.service, Service::open(other, None, DEFAULT_REGION_ID).unwrap()));
-        let reopened = Service::open(Store::open(&s.dir).unwrap(), None, DEFAULT_REGION_ID).unwrap();
+        drop(std::mem::replace(
+            &mut s.service,
+            Service::open(other, None, DEFAULT_REGION_ID).unwrap(),
+        ));
+        let reopened =
+            Service::open(Store::open(&s.dir).unwrap(), None, DEFAULT_REGION_ID).unwrap();
         assert_eq!(reopened.model(), &model);
         assert!(reopened.model().vpc(&vpc_id).is_some());
     }
@@ -1032,42 +1321,102 @@ pub(crate) mod tests {
     #[test]
     fn client_token_a_retry_with_the_same_token_changes_nothing() {
         let mut s = Scratch::new();
-        let create = [("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16"), TOKEN];
+        let create = [
+            ("RegionId", "cn-hangzhou"),
+            ("CidrBlock", "10.0.0.0/16"),
+            TOKEN,
+        ];
         let first = s.ok("CreateVpc", &create);
         let again = s.ok("CreateVpc", &create);
         assert_eq!(first, again);
         assert_eq!(s.service.model().vpcs.len(), 1);
         // The same token with other parameters is refused.
-        let e = s.err("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "172.16.0.0/12"), TOKEN]);
-        assert_eq!((e.status, e.code.as_str()), (400, "IdempotentParameterMismatch"));
+        let e = s.err(
+            "CreateVpc",
+            &[
+                ("RegionId", "cn-hangzhou"),
+                ("CidrBlock", "172.16.0.0/12"),
+                TOKEN,
+            ],
+        );
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (400, "IdempotentParameterMismatch")
+        );
         assert_eq!(s.service.model().vpcs.len(), 1);
         // Parameters in another order, or a v1 signature's fields, are the same call.
         let f = Form::from_pairs(
-            [TOKEN, ("SignatureNonce", "n2"), ("CidrBlock", "10.0.0.0/16"), ("RegionId", "cn-hangzhou"), ("Timestamp", "t2")]
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string())),
+            [
+                TOKEN,
+                ("SignatureNonce", "n2"),
+                ("CidrBlock", "10.0.0.0/16"),
+                ("RegionId", "cn-hangzhou"),
+                ("Timestamp", "t2"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
         )
         .unwrap();
-        let caller = Caller { account_id: "1000000000000001".into(), admin: false };
-        assert_eq!(digest(&f), digest(&Form::from_pairs(create.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap()));
-        assert_eq!(s.service.call(None, "CreateVpc", &f, &caller).unwrap(), first);
+        let caller = Caller {
+            account_id: "1000000000000001".into(),
+            admin: false,
+        };
+        assert_eq!(
+            digest(&f),
+            digest(
+                &Form::from_pairs(create.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+                    .unwrap()
+            )
+        );
+        assert_eq!(
+            s.service.call(None, "CreateVpc", &f, &caller).unwrap(),
+            first
+        );
         // Another account's token is its own; another action's too.
-        let other = Caller { account_id: "1000000000000002".into(), admin: false };
+        let other = Caller {
+            account_id: "1000000000000002".into(),
+            admin: false,
+        };
         let theirs = s.call_as(&other, "CreateVpc", &create).unwrap();
         assert_ne!(theirs["VpcId"], first["VpcId"]);
         assert_eq!(s.service.model().vpcs.len(), 2);
         let vpc = first["VpcId"].as_str().unwrap();
-        s.ok("ModifyVpcAttribute", &[("VpcId", vpc), ("Description", "x"), TOKEN]);
+        s.ok(
+            "ModifyVpcAttribute",
+            &[("VpcId", vpc), ("Description", "x"), TOKEN],
+        );
     }
 
     #[test]
     fn dry_runs_and_failed_calls_record_no_client_token() {
         let mut s = Scratch::new();
-        let e = s.err("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/33"), TOKEN]);
+        let e = s.err(
+            "CreateVpc",
+            &[
+                ("RegionId", "cn-hangzhou"),
+                ("CidrBlock", "10.0.0.0/33"),
+                TOKEN,
+            ],
+        );
         assert_eq!(e.code, "InvalidCidrBlock.Malformed");
-        let e = s.err("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.1.0.0/16"), ("DryRun", "true"), TOKEN]);
+        let e = s.err(
+            "CreateVpc",
+            &[
+                ("RegionId", "cn-hangzhou"),
+                ("CidrBlock", "10.1.0.0/16"),
+                ("DryRun", "true"),
+                TOKEN,
+            ],
+        );
         assert_eq!(e.code, "DryRunOperation");
-        let v = s.ok("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16"), TOKEN]);
+        let v = s.ok(
+            "CreateVpc",
+            &[
+                ("RegionId", "cn-hangzhou"),
+                ("CidrBlock", "10.0.0.0/16"),
+                TOKEN,
+            ],
+        );
         assert!(v["VpcId"].as_str().unwrap().starts_with("vpc-"));
         assert_eq!(s.service.model().vpcs.len(), 1);
     }
@@ -1075,15 +1424,29 @@ pub(crate) mod tests {
     #[test]
     fn client_tokens_survive_a_reopen() {
         let mut s = Scratch::new();
-        let create = [("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16"), TOKEN];
+        let create = [
+            ("RegionId", "cn-hangzhou"),
+            ("CidrBlock", "10.0.0.0/16"),
+            TOKEN,
+        ];
         let first = s.ok("CreateVpc", &create);
         let other = Store::open(&s.dir.join("other")).unwrap();
-        drop(std::mem::replace(&mut s.service, Service::open(other, None, DEFAULT_REGION_ID).unwrap()));
+        drop(std::mem::replace(
+            &mut s.service,
+            Service::open(other, None, DEFAULT_REGION_ID).unwrap(),
+        ));
         s.service = Service::open(Store::open(&s.dir).unwrap(), None, DEFAULT_REGION_ID).unwrap();
         s.service.set_strict(true);
         assert_eq!(s.ok("CreateVpc", &create), first);
         assert_eq!(s.service.model().vpcs.len(), 1);
-        let e = s.err("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.1.0.0/16"), TOKEN]);
+        let e = s.err(
+            "CreateVpc",
+            &[
+                ("RegionId", "cn-hangzhou"),
+                ("CidrBlock", "10.1.0.0/16"),
+                TOKEN,
+            ],
+        );
         assert_eq!(e.code, "IdempotentParameterMismatch");
     }
 
@@ -1091,7 +1454,13 @@ pub(crate) mod tests {
     fn hardening_bad_input_is_refused_with_the_clouds_codes_and_changes_nothing() {
         let mut s = Scratch::new();
         let (vpc, vsw) = s.vpc_with_vswitch();
-        let sg = s.ok("CreateSecurityGroup", &[("RegionId", "cn-hangzhou"), ("VpcId", &vpc)])["SecurityGroupId"].as_str().unwrap().to_string();
+        let sg = s.ok(
+            "CreateSecurityGroup",
+            &[("RegionId", "cn-hangzhou"), ("VpcId", &vpc)],
+        )["SecurityGroupId"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let before = s.service.model().clone();
         let r = ("RegionId", "cn-hangzhou");
         let name300 = "n".repeat(300);
@@ -1099,36 +1468,157 @@ pub(crate) mod tests {
         /// Action, parameters, status, code.
         type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16, &'a str);
         let cases: &[Case] = &[
-            ("CreateVpc", vec![r, ("VpcName", &name300)], 400, "InvalidVpcName.Malformed"),
-            ("CreateVpc", vec![r, ("VpcName", "http://x")], 400, "InvalidVpcName.Malformed"),
-            ("CreateVpc", vec![r, ("Description", &huge)], 400, "InvalidVpcDiscription.Malformed"),
-            ("ModifyVpcAttribute", vec![("VpcId", &vpc), ("Description", &huge)], 400, "InvalidVpcDiscription.Malformed"),
-            ("ModifyVSwitchAttribute", vec![("VSwitchId", &vsw), ("VSwitchName", &name300)], 400, "InvalidVSwitchName.Malformed"),
-            ("CreateSecurityGroup", vec![r, ("VpcId", &vpc), ("SecurityGroupName", "1st")], 400, "InvalidSecurityGroupName.Malformed"),
-            ("ModifySecurityGroupAttribute", vec![r, ("SecurityGroupId", &sg), ("Description", &huge)], 400, "InvalidDescription.Malformed"),
-            ("RunInstances", vec![r, ("VSwitchId", &vsw), ("InstanceName", &name300)], 400, "InvalidInstanceName.Malformed"),
-            ("CreateVpc", vec![("RegionId", "xx-nowhere-1")], 404, "InvalidRegionId.NotFound"),
-            ("CreateVpc", vec![("RegionId", "cn-beijing")], 404, "InvalidRegionId.NotFound"),
-            ("DescribeVpcs", vec![("RegionId", &name300)], 404, "InvalidRegionId.NotFound"),
-            ("CreateVSwitch", vec![r, ("VpcId", &vpc), ("ZoneId", &name300), ("CidrBlock", "10.0.2.0/24")], 404, "InvalidZoneId.NotFound"),
-            ("CreateVSwitch", vec![r, ("VpcId", &vpc), ("ZoneId", "lab a"), ("CidrBlock", "10.0.2.0/24")], 404, "InvalidZoneId.NotFound"),
-            ("CreateVpc", vec![r, ("CidrBlock", "010.0.0.0/16")], 400, "InvalidCidrBlock.Malformed"),
-            ("CreateVSwitch", vec![r, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.02.0/24")], 400, "InvalidCidrBlock.Malformed"),
+            (
+                "CreateVpc",
+                vec![r, ("VpcName", &name300)],
+                400,
+                "InvalidVpcName.Malformed",
+            ),
+            (
+                "CreateVpc",
+                vec![r, ("VpcName", "http://x")],
+                400,
+                "InvalidVpcName.Malformed",
+            ),
+            (
+                "CreateVpc",
+                vec![r, ("Description", &huge)],
+                400,
+                "InvalidVpcDiscription.Malformed",
+            ),
+            (
+                "ModifyVpcAttribute",
+                vec![("VpcId", &vpc), ("Description", &huge)],
+                400,
+                "InvalidVpcDiscription.Malformed",
+            ),
+            (
+                "ModifyVSwitchAttribute",
+                vec![("VSwitchId", &vsw), ("VSwitchName", &name300)],
+                400,
+                "InvalidVSwitchName.Malformed",
+            ),
+            (
+                "CreateSecurityGroup",
+                vec![r, ("VpcId", &vpc), ("SecurityGroupName", "1st")],
+                400,
+                "InvalidSecurityGroupName.Malformed",
+            ),
+            (
+                "ModifySecurityGroupAttribute",
+                vec![r, ("SecurityGroupId", &sg), ("Description", &huge)],
+                400,
+                "InvalidDescription.Malformed",
+            ),
+            (
+                "RunInstances",
+                vec![r, ("VSwitchId", &vsw), ("InstanceName", &name300)],
+                400,
+                "InvalidInstanceName.Malformed",
+            ),
+            (
+                "CreateVpc",
+                vec![("RegionId", "xx-nowhere-1")],
+                404,
+                "InvalidRegionId.NotFound",
+            ),
+            (
+                "CreateVpc",
+                vec![("RegionId", "cn-beijing")],
+                404,
+                "InvalidRegionId.NotFound",
+            ),
+            (
+                "DescribeVpcs",
+                vec![("RegionId", &name300)],
+                404,
+                "InvalidRegionId.NotFound",
+            ),
+            (
+                "CreateVSwitch",
+                vec![
+                    r,
+                    ("VpcId", &vpc),
+                    ("ZoneId", &name300),
+                    ("CidrBlock", "10.0.2.0/24"),
+                ],
+                404,
+                "InvalidZoneId.NotFound",
+            ),
+            (
+                "CreateVSwitch",
+                vec![
+                    r,
+                    ("VpcId", &vpc),
+                    ("ZoneId", "lab a"),
+                    ("CidrBlock", "10.0.2.0/24"),
+                ],
+                404,
+                "InvalidZoneId.NotFound",
+            ),
+            (
+                "CreateVpc",
+                vec![r, ("CidrBlock", "010.0.0.0/16")],
+                400,
+                "InvalidCidrBlock.Malformed",
+            ),
+            (
+                "CreateVSwitch",
+                vec![
+                    r,
+                    ("VpcId", &vpc),
+                    ("ZoneId", "cn-hangzhou-a"),
+                    ("CidrBlock", "10.0.02.0/24"),
+                ],
+                400,
+                "InvalidCidrBlock.Malformed",
+            ),
         ];
         let mut cases = cases.to_vec();
-        for reserved in ["127.0.0.0/16", "169.254.0.0/16", "0.0.0.0/8", "224.0.0.0/16", "240.0.0.0/16"] {
-            cases.push(("CreateVpc", vec![r, ("CidrBlock", reserved)], 400, "InvalidCidrBlock.Malformed"));
+        for reserved in [
+            "127.0.0.0/16",
+            "169.254.0.0/16",
+            "0.0.0.0/8",
+            "224.0.0.0/16",
+            "240.0.0.0/16",
+        ] {
+            cases.push((
+                "CreateVpc",
+                vec![r, ("CidrBlock", reserved)],
+                400,
+                "InvalidCidrBlock.Malformed",
+            ));
         }
         for (action, params, status, code) in &cases {
             let e = s.err(action, params);
             let names: Vec<&str> = params.iter().map(|(k, _)| *k).collect();
-            assert_eq!((e.status, e.code.as_str()), (*status, *code), "{action} {names:?}: {:.300}", e.message);
-            assert_eq!(s.service.model(), &before, "{action} {names:?} changed the model");
+            assert_eq!(
+                (e.status, e.code.as_str()),
+                (*status, *code),
+                "{action} {names:?}: {:.300}",
+                e.message
+            );
+            assert_eq!(
+                s.service.model(),
+                &before,
+                "{action} {names:?} changed the model"
+            );
         }
         // A read in another region of the cloud finds nothing there.
-        assert_eq!(s.ok("DescribeVpcs", &[("RegionId", "cn-beijing")])["TotalCount"], 0);
+        assert_eq!(
+            s.ok("DescribeVpcs", &[("RegionId", "cn-beijing")])["TotalCount"],
+            0
+        );
         // Bounds reached exactly are fine.
-        s.ok("CreateVpc", &[r, ("CidrBlock", "30.0.0.0/16"), ("VpcName", &"n".repeat(128)), ("Description", &"d".repeat(256))]);
+        s.ok(
+            "CreateVpc",
+            &[
+                r,
+                ("CidrBlock", "30.0.0.0/16"),
+                ("VpcName", &"n".repeat(128)),
+                ("Description", &"d".repeat(256)),
+            ],
+        );
     }
 
     #[test]
@@ -1140,35 +1630,57 @@ pub(crate) mod tests {
             s.ok("CreateVpc", &[r, ("CidrBlock", &format!("10.{n}.0.0/16"))]);
         }
         let e = s.err("CreateVpc", &[r, ("CidrBlock", "10.99.0.0/16")]);
-        assert_eq!((e.status, e.code.as_str()), (400, "QuotaExceeded.Vpc"), "{e:?}");
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (400, "QuotaExceeded.Vpc"),
+            "{e:?}"
+        );
         assert_eq!(s.service.model().vpcs.len(), 10);
         // Per account: another account still has its own.
-        let other = Caller { account_id: "1000000000000002".into(), admin: false };
-        s.call_as(&other, "CreateVpc", &[r, ("CidrBlock", "10.0.0.0/16")]).unwrap();
+        let other = Caller {
+            account_id: "1000000000000002".into(),
+            admin: false,
+        };
+        s.call_as(&other, "CreateVpc", &[r, ("CidrBlock", "10.0.0.0/16")])
+            .unwrap();
         let vpc = s.service.model().vpcs[0].id.clone();
         // 9 custom route tables per VPC.
         for _ in 0..9 {
             s.ok("CreateRouteTable", &[r, ("VpcId", &vpc)]);
         }
         let e = s.err("CreateRouteTable", &[r, ("VpcId", &vpc)]);
-        assert_eq!((e.status, e.code.as_str()), (400, "QuotaExceeded.RouteTable"), "{e:?}");
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (400, "QuotaExceeded.RouteTable"),
+            "{e:?}"
+        );
         // 200 rules per security group, in one call or several.
-        let sg = s.ok("CreateSecurityGroup", &[r, ("VpcId", &vpc)])["SecurityGroupId"].as_str().unwrap().to_string();
+        let sg = s.ok("CreateSecurityGroup", &[r, ("VpcId", &vpc)])["SecurityGroupId"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let rules = |from: usize, n: usize| -> Vec<(String, String)> {
             (0..n)
                 .flat_map(|i| {
                     let k = i + 1;
                     [
                         (format!("Permissions.{k}.IpProtocol"), "TCP".to_string()),
-                        (format!("Permissions.{k}.PortRange"), format!("{0}/{0}", 1000 + from + i)),
-                        (format!("Permissions.{k}.SourceCidrIp"), "10.0.0.0/8".to_string()),
+                        (
+                            format!("Permissions.{k}.PortRange"),
+                            format!("{0}/{0}", 1000 + from + i),
+                        ),
+                        (
+                            format!("Permissions.{k}.SourceCidrIp"),
+                            "10.0.0.0/8".to_string(),
+                        ),
                     ]
                 })
                 .collect()
         };
         for from in [0, 100] {
             let p = rules(from, 100);
-            let mut p: Vec<(&str, &str)> = p.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let mut p: Vec<(&str, &str)> =
+                p.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             p.extend([r, ("SecurityGroupId", sg.as_str())]);
             s.ok("AuthorizeSecurityGroup", &p);
         }
@@ -1177,18 +1689,66 @@ pub(crate) mod tests {
         p.extend([r, ("SecurityGroupId", sg.as_str())]);
         let before = s.service.model().clone();
         let e = s.err("AuthorizeSecurityGroup", &p);
-        assert_eq!((e.status, e.code.as_str()), (403, "AuthorizationLimitExceed"), "{e:?}");
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (403, "AuthorizationLimitExceed"),
+            "{e:?}"
+        );
         assert_eq!(s.service.model(), &before);
         // An operator's quota replaces the default; a lowered quota keeps
         // what exists but refuses more.
-        s.service.set_quotas(quota::Quotas::default().with_settings(&["vpcs_per_region=12", "vswitches_per_vpc=1"]).unwrap());
+        s.service.set_quotas(
+            quota::Quotas::default()
+                .with_settings(&["vpcs_per_region=12", "vswitches_per_vpc=1"])
+                .unwrap(),
+        );
         s.ok("CreateVpc", &[r, ("CidrBlock", "10.10.0.0/16")]);
-        s.ok("CreateVSwitch", &[r, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.1.0/24")]);
-        let e = s.err("CreateVSwitch", &[r, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.2.0/24")]);
-        assert_eq!((e.status, e.code.as_str()), (400, "QuotaExceeded.VSwitch"), "{e:?}");
-        s.service.set_quotas(quota::Quotas::default().with_settings(&["rules_per_security_group=10"]).unwrap());
-        s.ok("RevokeSecurityGroup", &[r, ("SecurityGroupId", &sg), ("IpProtocol", "TCP"), ("PortRange", "1000/1000"), ("SourceCidrIp", "10.0.0.0/8")]);
-        s.ok("ModifySecurityGroupAttribute", &[r, ("SecurityGroupId", &sg), ("SecurityGroupName", "still-fine")]);
+        s.ok(
+            "CreateVSwitch",
+            &[
+                r,
+                ("VpcId", &vpc),
+                ("ZoneId", "cn-hangzhou-a"),
+                ("CidrBlock", "10.0.1.0/24"),
+            ],
+        );
+        let e = s.err(
+            "CreateVSwitch",
+            &[
+                r,
+                ("VpcId", &vpc),
+                ("ZoneId", "cn-hangzhou-a"),
+                ("CidrBlock", "10.0.2.0/24"),
+            ],
+        );
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (400, "QuotaExceeded.VSwitch"),
+            "{e:?}"
+        );
+        s.service.set_quotas(
+            quota::Quotas::default()
+                .with_settings(&["rules_per_security_group=10"])
+                .unwrap(),
+        );
+        s.ok(
+            "RevokeSecurityGroup",
+            &[
+                r,
+                ("SecurityGroupId", &sg),
+                ("IpProtocol", "TCP"),
+                ("PortRange", "1000/1000"),
+                ("SourceCidrIp", "10.0.0.0/8"),
+            ],
+        );
+        s.ok(
+            "ModifySecurityGroupAttribute",
+            &[
+                r,
+                ("SecurityGroupId", &sg),
+                ("SecurityGroupName", "still-fine"),
+            ],
+        );
     }
 
     #[test]
@@ -1204,23 +1764,54 @@ pub(crate) mod tests {
         let size = |s: &Scratch| serde_json::to_vec(s.service.model()).unwrap().len();
         let empty = size(&s);
         for n in 0..10 {
-            let v = s.ok("CreateVpc", &[r, ("CidrBlock", &format!("10.{n}.0.0/16")), ("VpcName", &name), ("Description", &desc)]);
+            let v = s.ok(
+                "CreateVpc",
+                &[
+                    r,
+                    ("CidrBlock", &format!("10.{n}.0.0/16")),
+                    ("VpcName", &name),
+                    ("Description", &desc),
+                ],
+            );
             let vpc = v["VpcId"].as_str().unwrap().to_string();
-            s.ok("CreateVSwitch", &[r, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", &format!("10.{n}.1.0/24")),
-                ("VSwitchName", &name), ("Description", &desc)]);
-            s.ok("CreateSecurityGroup", &[r, ("VpcId", &vpc), ("SecurityGroupName", &name), ("Description", &desc)]);
+            s.ok(
+                "CreateVSwitch",
+                &[
+                    r,
+                    ("VpcId", &vpc),
+                    ("ZoneId", "cn-hangzhou-a"),
+                    ("CidrBlock", &format!("10.{n}.1.0/24")),
+                    ("VSwitchName", &name),
+                    ("Description", &desc),
+                ],
+            );
+            s.ok(
+                "CreateSecurityGroup",
+                &[
+                    r,
+                    ("VpcId", &vpc),
+                    ("SecurityGroupName", &name),
+                    ("Description", &desc),
+                ],
+            );
         }
         let full = size(&s);
         let per_resource = (full - empty) / 40; // VPC, its system route table, vSwitch, group
         assert!(per_resource < 4096, "{per_resource} bytes per resource");
         let huge = "d".repeat(1_900_000);
         let vpc = s.service.model().vpcs[0].id.clone();
-        let e = s.err("ModifyVpcAttribute", &[("VpcId", &vpc), ("Description", &huge)]);
+        let e = s.err(
+            "ModifyVpcAttribute",
+            &[("VpcId", &vpc), ("Description", &huge)],
+        );
         assert_eq!(e.code, "InvalidVpcDiscription.Malformed");
         assert_eq!(size(&s), full, "a refused change wrote nothing");
         // One more change writes about what it changed on top of a bounded
         // document.
-        s.ok("ModifyVpcAttribute", &[("VpcId", &vpc), ("Description", "after")]);
+        s.ok(
+            "ModifyVpcAttribute",
+            &[("VpcId", &vpc), ("Description", "after")],
+        );
         assert!(size(&s) <= full, "{} > {full}", size(&s));
     }
 
@@ -1228,13 +1819,25 @@ pub(crate) mod tests {
     fn accounts_do_not_see_each_others_resources() {
         let mut s = Scratch::new();
         let (vpc_id, _) = s.vpc_with_vswitch();
-        let other = Caller { account_id: "1000000000000002".into(), admin: false };
-        let v = s.call_as(&other, "DescribeVpcs", &[("RegionId", "cn-hangzhou")]).unwrap();
+        let other = Caller {
+            account_id: "1000000000000002".into(),
+            admin: false,
+        };
+        let v = s
+            .call_as(&other, "DescribeVpcs", &[("RegionId", "cn-hangzhou")])
+            .unwrap();
         assert_eq!(v["TotalCount"], 0);
-        let e = s.call_as(&other, "DeleteVpc", &[("VpcId", &vpc_id)]).unwrap_err();
+        let e = s
+            .call_as(&other, "DeleteVpc", &[("VpcId", &vpc_id)])
+            .unwrap_err();
         assert_eq!(e.code, "InvalidVpcId.NotFound");
-        let admin = Caller { account_id: "0".into(), admin: true };
-        let v = s.call_as(&admin, "DescribeVpcs", &[("RegionId", "cn-hangzhou")]).unwrap();
+        let admin = Caller {
+            account_id: "0".into(),
+            admin: true,
+        };
+        let v = s
+            .call_as(&admin, "DescribeVpcs", &[("RegionId", "cn-hangzhou")])
+            .unwrap();
         assert_eq!(v["TotalCount"], 1);
     }
 }

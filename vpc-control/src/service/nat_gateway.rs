@@ -7,16 +7,27 @@ use std::{net::Ipv4Addr, sync::Arc};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Draft, Empty, PageInfo, paginate, params::{given, refuse_true}, tag, vpc::cidr};
+use super::{
+    Action, Draft, Empty, PageInfo, paginate,
+    params::{given, refuse_true},
+    tag,
+    vpc::cidr,
+};
 use crate::{
     api::{ApiError, Product, form::Unsupported, new_id},
-    model::{Eip, EipInstanceType, NatGateway, NextHopType, RouteEntry, RouteTableType, SnatEntry, SnatSource},
+    model::{
+        Eip, EipInstanceType, NatGateway, NextHopType, RouteEntry, RouteTableType, SnatEntry,
+        SnatSource,
+    },
 };
 
 /// Checks that `value`, if given, is one of `valid` (the cloud's values).
 fn one_of(name: &str, value: &Option<String>, valid: &[&str]) -> Result<(), ApiError> {
     match given(value) {
-        Some(v) if !valid.contains(&v) => Err(ApiError::invalid(name, format!("{v:?} is not one of {valid:?}"))),
+        Some(v) if !valid.contains(&v) => Err(ApiError::invalid(
+            name,
+            format!("{v:?} is not one of {valid:?}"),
+        )),
         _ => Ok(()),
     }
 }
@@ -26,7 +37,12 @@ fn nat_index(d: &Draft, id: &str) -> Result<usize, ApiError> {
         .nat_gateways
         .iter()
         .position(|g| g.id == id && d.caller.owns(&g.meta.owner_id))
-        .ok_or_else(|| ApiError::not_found("InvalidNatGatewayId.NotFound", format!("The specified NAT gateway {id} does not exist.")))
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "InvalidNatGatewayId.NotFound",
+                format!("The specified NAT gateway {id} does not exist."),
+            )
+        })
 }
 
 /// The NAT gateway owning SNAT table `id`.
@@ -35,12 +51,19 @@ fn by_snat_table(d: &Draft, id: &str) -> Result<usize, ApiError> {
         .nat_gateways
         .iter()
         .position(|g| g.snat_table_id() == id && d.caller.owns(&g.meta.owner_id))
-        .ok_or_else(|| ApiError::not_found("InvalidSnatTableId.NotFound", format!("The specified SNAT table {id} does not exist.")))
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "InvalidSnatTableId.NotFound",
+                format!("The specified SNAT table {id} does not exist."),
+            )
+        })
 }
 
 /// True if the EIP is associated with NAT gateway `id`.
 fn bound_to(e: &Eip, id: &str) -> bool {
-    e.association.as_ref().is_some_and(|a| a.instance_type == EipInstanceType::Nat && a.instance_id == id)
+    e.association
+        .as_ref()
+        .is_some_and(|a| a.instance_type == EipInstanceType::Nat && a.instance_id == id)
 }
 
 /// `{"SnatTableId": [...]}`.
@@ -76,9 +99,15 @@ pub struct NatTables {
 impl NatTables {
     fn of(g: &NatGateway) -> Self {
         Self {
-            snat_table_ids: SnatTableIds { snat_table_id: vec![g.snat_table_id()] },
-            forward_table_ids: ForwardTableIds { forward_table_id: Vec::new() },
-            full_nat_table_ids: FullNatTableIds { full_nat_table_id: Vec::new() },
+            snat_table_ids: SnatTableIds {
+                snat_table_id: vec![g.snat_table_id()],
+            },
+            forward_table_ids: ForwardTableIds {
+                forward_table_id: Vec::new(),
+            },
+            full_nat_table_ids: FullNatTableIds {
+                full_nat_table_id: Vec::new(),
+            },
         }
     }
 }
@@ -164,7 +193,10 @@ impl CreateNatGateway {
         if let Some(t) = given(&self.nat_type)
             && t != "Enhanced"
         {
-            return Err(ApiError::invalid("NatType", format!("{t:?} is not Enhanced")));
+            return Err(ApiError::invalid(
+                "NatType",
+                format!("{t:?} is not Enhanced"),
+            ));
         }
         if let Some(t) = given(&self.network_type)
             && t != "internet"
@@ -174,10 +206,22 @@ impl CreateNatGateway {
                 format!("NetworkType {t} is not supported: only internet NAT gateways are."),
             ));
         }
-        one_of("InstanceChargeType", &self.instance_charge_type, &["PostPaid"])?;
-        one_of("InternetChargeType", &self.internet_charge_type, &["PayByLcu"])?;
+        one_of(
+            "InstanceChargeType",
+            &self.instance_charge_type,
+            &["PostPaid"],
+        )?;
+        one_of(
+            "InternetChargeType",
+            &self.internet_charge_type,
+            &["PayByLcu"],
+        )?;
         one_of("PricingCycle", &self.pricing_cycle, &["Month", "Year"])?;
-        one_of("Spec", &self.spec, &["Small", "Middle", "Large", "XLarge.1"])?;
+        one_of(
+            "Spec",
+            &self.spec,
+            &["Small", "Middle", "Large", "XLarge.1"],
+        )?;
         self.check_duration()?;
         if let Some(m) = given(&self.eip_bind_mode)
             && m != "MULTI_BINDED"
@@ -190,16 +234,28 @@ impl CreateNatGateway {
         }
         refuse_true("IcmpReplyEnabled", self.icmp_reply_enabled)?;
         refuse_true("PrivateLinkEnabled", self.private_link_enabled)?;
-        refuse_true("SecurityProtectionEnabled", self.security_protection_enabled)
+        refuse_true(
+            "SecurityProtectionEnabled",
+            self.security_protection_enabled,
+        )
     }
 
     /// Duration: 1..=9 (months) or 1..=3 (PricingCycle Year).
     fn check_duration(&self) -> Result<(), ApiError> {
-        let Some(v) = given(&self.duration) else { return Ok(()) };
-        let max = if given(&self.pricing_cycle) == Some("Year") { 3 } else { 9 };
+        let Some(v) = given(&self.duration) else {
+            return Ok(());
+        };
+        let max = if given(&self.pricing_cycle) == Some("Year") {
+            3
+        } else {
+            9
+        };
         match v.parse::<u32>() {
             Ok(n) if (1..=max).contains(&n) => Ok(()),
-            _ => Err(ApiError::invalid("Duration", format!("{v:?} is not a whole number in 1..={max}"))),
+            _ => Err(ApiError::invalid(
+                "Duration",
+                format!("{v:?} is not a whole number in 1..={max}"),
+            )),
         }
     }
 }
@@ -208,8 +264,7 @@ impl Action for CreateNatGateway {
     const NAME: &'static str = "CreateNatGateway";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str =
-        "Creates an internet NAT gateway in a vSwitch and, as the cloud does, 0.0.0.0/0 -> it in a system table without one (IGW-3).";
+    const SUMMARY: &'static str = "Creates an internet NAT gateway in a vSwitch and, as the cloud does, 0.0.0.0/0 -> it in a system table without one (IGW-3).";
     type Response = CreateNatGatewayResponse;
 
     fn run(self, d: &mut Draft) -> Result<CreateNatGatewayResponse, ApiError> {
@@ -219,7 +274,10 @@ impl Action for CreateNatGateway {
         let region = d.model.vpcs[d.vpc_index(vpc_id)?].meta.region_id.clone();
         let vsw = &d.model.vswitches[d.vswitch_index(vsw_id)?];
         if vsw.vpc_id != vpc_id {
-            return Err(ApiError::bad("Forbidden.NotInSameVpc", format!("The vSwitch {vsw_id} is not in {vpc_id}.")));
+            return Err(ApiError::bad(
+                "Forbidden.NotInSameVpc",
+                format!("The vSwitch {vsw_id} is not in {vpc_id}."),
+            ));
         }
         let mut meta = d.new_meta(self.description.as_deref());
         meta.region_id = region;
@@ -234,7 +292,10 @@ impl Action for CreateNatGateway {
             meta,
         };
         add_default_route(d, &g);
-        let response = CreateNatGatewayResponse { nat_gateway_id: g.id.clone(), tables: NatTables::of(&g) };
+        let response = CreateNatGatewayResponse {
+            nat_gateway_id: g.id.clone(),
+            tables: NatTables::of(&g),
+        };
         d.model.nat_gateways.push(g);
         Ok(response)
     }
@@ -250,7 +311,10 @@ fn add_default_route(d: &mut Draft, g: &NatGateway) {
         .route_tables
         .iter_mut()
         .find(|t| t.vpc_id == g.vpc_id && t.route_table_type == RouteTableType::System)
-        && !system.route_entries.iter().any(|e| e.destination_cidr_block == Ipv4Net::default())
+        && !system
+            .route_entries
+            .iter()
+            .any(|e| e.destination_cidr_block == Ipv4Net::default())
     {
         system.route_entries.push(Arc::new(RouteEntry {
             id: new_id("rte"),
@@ -277,8 +341,7 @@ impl Action for DeleteNatGateway {
     const NAME: &'static str = "DeleteNatGateway";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str =
-        "Deletes a NAT gateway and the routes to it; refused while it has SNAT entries or EIPs, unless Force.";
+    const SUMMARY: &'static str = "Deletes a NAT gateway and the routes to it; refused while it has SNAT entries or EIPs, unless Force.";
     type Response = Empty;
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
@@ -289,13 +352,19 @@ impl Action for DeleteNatGateway {
             if let Some(e) = d.model.nat_gateways[i].snat_entries.first() {
                 return Err(ApiError::bad(
                     "DependencyViolation.SnatEntry",
-                    format!("The NAT gateway {id} has SNAT entry {}: delete it first, or pass Force.", e.id),
+                    format!(
+                        "The NAT gateway {id} has SNAT entry {}: delete it first, or pass Force.",
+                        e.id
+                    ),
                 ));
             }
             if let Some(e) = d.model.eips.iter().find(|e| bound_to(e, id)) {
                 return Err(ApiError::bad(
                     "DependencyViolation.Eip",
-                    format!("The EIP {} is associated with {id}: unassociate it first, or pass Force.", e.id),
+                    format!(
+                        "The EIP {} is associated with {id}: unassociate it first, or pass Force.",
+                        e.id
+                    ),
                 ));
             }
         }
@@ -305,7 +374,8 @@ impl Action for DeleteNatGateway {
             }
         }
         for t in &mut d.model.route_tables {
-            t.route_entries.retain(|e| !(e.next_hop_type == NextHopType::NatGateway && e.next_hop_id == id));
+            t.route_entries
+                .retain(|e| !(e.next_hop_type == NextHopType::NatGateway && e.next_hop_id == id));
         }
         d.model.nat_gateways.remove(i);
         Ok(Empty {})
@@ -475,8 +545,12 @@ fn nat_gateway_item(d: &Draft, g: &NatGateway) -> NatGatewayItem {
         icmp_reply_enabled: false,
         resource_group_id: g.meta.resource_group_id.clone(),
         tables: NatTables::of(g),
-        ip_lists: IpLists { ip_list: ip_list(d, g) },
-        nat_gateway_private_info: NatGatewayPrivateInfo { vswitch_id: g.vswitch_id.clone() },
+        ip_lists: IpLists {
+            ip_list: ip_list(d, g),
+        },
+        nat_gateway_private_info: NatGatewayPrivateInfo {
+            vswitch_id: g.vswitch_id.clone(),
+        },
         tags: tag::EcsTags::of(&g.meta.tags),
     }
 }
@@ -490,10 +564,18 @@ impl Action for DescribeNatGateways {
 
     fn run(self, d: &mut Draft) -> Result<DescribeNatGatewaysResponse, ApiError> {
         d.require_region()?;
-        let list: Vec<&NatGateway> = d.model.nat_gateways.iter().filter(|g| self.selects(d, g)).collect();
+        let list: Vec<&NatGateway> = d
+            .model
+            .nat_gateways
+            .iter()
+            .filter(|g| self.selects(d, g))
+            .collect();
         let (list, page) = paginate(list, self.page_number, self.page_size, 50)?;
         let nat_gateway = list.into_iter().map(|g| nat_gateway_item(d, g)).collect();
-        Ok(DescribeNatGatewaysResponse { nat_gateways: NatGateways { nat_gateway }, page })
+        Ok(DescribeNatGatewaysResponse {
+            nat_gateways: NatGateways { nat_gateway },
+            page,
+        })
     }
 }
 
@@ -533,9 +615,17 @@ impl CreateSnatEntry {
     fn snat_ip(&self) -> Result<Ipv4Addr, ApiError> {
         let ip = given(&self.snat_ip).ok_or_else(|| ApiError::missing("SnatIp"))?;
         if ip.contains(',') {
-            return Err(ApiError::bad("UnsupportedFeature.SnatIpPool", "Give one SnatIp per SNAT entry: address pools are not supported."));
+            return Err(ApiError::bad(
+                "UnsupportedFeature.SnatIpPool",
+                "Give one SnatIp per SNAT entry: address pools are not supported.",
+            ));
         }
-        ip.parse().map_err(|_| ApiError::bad("InvalidSnatIp.Malformed", format!("{ip:?} is not an IPv4 address.")))
+        ip.parse().map_err(|_| {
+            ApiError::bad(
+                "InvalidSnatIp.Malformed",
+                format!("{ip:?} is not an IPv4 address."),
+            )
+        })
     }
 
     /// What is translated: a vSwitch or a CIDR block.
@@ -548,11 +638,17 @@ impl CreateSnatEntry {
             (None, Some(c)) => {
                 let c = cidr("SourceCIDR", c)?;
                 if c.trunc() != c {
-                    return Err(ApiError::bad("InvalidSourceCIDR.Malformed", format!("The source {c} has host bits set.")));
+                    return Err(ApiError::bad(
+                        "InvalidSourceCIDR.Malformed",
+                        format!("The source {c} has host bits set."),
+                    ));
                 }
                 Ok(SnatSource::Cidr(c))
             }
-            (Some(_), Some(_)) => Err(ApiError::bad("InvalidParameter.Conflict", "Give SourceVSwitchId or SourceCIDR, not both.")),
+            (Some(_), Some(_)) => Err(ApiError::bad(
+                "InvalidParameter.Conflict",
+                "Give SourceVSwitchId or SourceCIDR, not both.",
+            )),
             (None, None) => Err(ApiError::missing("SourceVSwitchId")),
         }
     }
@@ -562,7 +658,8 @@ impl Action for CreateSnatEntry {
     const NAME: &'static str = "CreateSnatEntry";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str = "Translates a vSwitch or CIDR block behind one EIP of the NAT gateway (IGW-3).";
+    const SUMMARY: &'static str =
+        "Translates a vSwitch or CIDR block behind one EIP of the NAT gateway (IGW-3).";
     type Response = CreateSnatEntryResponse;
 
     fn run(self, d: &mut Draft) -> Result<CreateSnatEntryResponse, ApiError> {
@@ -570,13 +667,25 @@ impl Action for CreateSnatEntry {
         match self.eip_affinity {
             None | Some(0) => {}
             Some(1) => return Err(ApiError::unsupported("EipAffinity")),
-            Some(n) => return Err(ApiError::invalid("EipAffinity", format!("{n} is not 0 or 1"))),
+            Some(n) => {
+                return Err(ApiError::invalid(
+                    "EipAffinity",
+                    format!("{n} is not 0 or 1"),
+                ));
+            }
         }
         let snat_ip = self.snat_ip()?;
         let source = self.source(d)?;
         let i = by_snat_table(d, &self.snat_table_id)?;
-        let entry = SnatEntry { id: new_id("snat"), name: self.snat_entry_name.filter(|n| !n.is_empty()), snat_ip, source };
-        let response = CreateSnatEntryResponse { snat_entry_id: entry.id.clone() };
+        let entry = SnatEntry {
+            id: new_id("snat"),
+            name: self.snat_entry_name.filter(|n| !n.is_empty()),
+            snat_ip,
+            source,
+        };
+        let response = CreateSnatEntryResponse {
+            snat_entry_id: entry.id.clone(),
+        };
         // An address that is no EIP of this gateway, or a source given
         // twice, is refused by validation.
         d.model.nat_gateways[i].snat_entries.push(entry);
@@ -651,7 +760,11 @@ pub struct DescribeSnatTableEntriesResponse {
 fn source_cidr(d: &Draft, e: &SnatEntry) -> String {
     match &e.source {
         SnatSource::Cidr(c) => c.to_string(),
-        SnatSource::VSwitch(v) => d.model.vswitch(v).map(|v| v.cidr_block.to_string()).unwrap_or_default(),
+        SnatSource::VSwitch(v) => d
+            .model
+            .vswitch(v)
+            .map(|v| v.cidr_block.to_string())
+            .unwrap_or_default(),
     }
 }
 
@@ -661,7 +774,8 @@ impl DescribeSnatTableEntries {
             && given(&self.snat_entry_name).is_none_or(|x| e.name.as_deref() == Some(x))
             && given(&self.snat_ip).is_none_or(|x| e.snat_ip.to_string() == x)
             && given(&self.source_cidr).is_none_or(|x| source_cidr(d, e) == x)
-            && given(&self.source_vswitch_id).is_none_or(|x| matches!(&e.source, SnatSource::VSwitch(v) if v == x))
+            && given(&self.source_vswitch_id)
+                .is_none_or(|x| matches!(&e.source, SnatSource::VSwitch(v) if v == x))
             && self.network_interface_ids.is_empty()
     }
 
@@ -685,7 +799,11 @@ impl Action for DescribeSnatTableEntries {
     fn run(self, d: &mut Draft) -> Result<DescribeSnatTableEntriesResponse, ApiError> {
         d.require_region()?;
         let g = &d.model.nat_gateways[self.gateway(d)?];
-        let list: Vec<&SnatEntry> = g.snat_entries.iter().filter(|e| self.selects(d, e)).collect();
+        let list: Vec<&SnatEntry> = g
+            .snat_entries
+            .iter()
+            .filter(|e| self.selects(d, e))
+            .collect();
         let (list, page) = paginate(list, self.page_number, self.page_size, 50)?;
         let snat_table_entry = list
             .into_iter()
@@ -705,7 +823,10 @@ impl Action for DescribeSnatTableEntries {
                 status: "Available",
             })
             .collect();
-        Ok(DescribeSnatTableEntriesResponse { snat_table_entries: SnatTableEntries { snat_table_entry }, page })
+        Ok(DescribeSnatTableEntriesResponse {
+            snat_table_entries: SnatTableEntries { snat_table_entry },
+            page,
+        })
     }
 }
 
@@ -721,7 +842,8 @@ impl Action for DeleteSnatEntry {
     const NAME: &'static str = "DeleteSnatEntry";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str = "Deletes an SNAT entry: its sources lose the internet through the gateway.";
+    const SUMMARY: &'static str =
+        "Deletes an SNAT entry: its sources lose the internet through the gateway.";
     type Response = Empty;
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
@@ -729,10 +851,12 @@ impl Action for DeleteSnatEntry {
         let id = self.snat_entry_id.as_str();
         let i = by_snat_table(d, &self.snat_table_id)?;
         let entries = &mut d.model.nat_gateways[i].snat_entries;
-        let at = entries
-            .iter()
-            .position(|e| e.id == id)
-            .ok_or_else(|| ApiError::not_found("InvalidSnatEntryId.NotFound", format!("The specified SNAT entry {id} does not exist.")))?;
+        let at = entries.iter().position(|e| e.id == id).ok_or_else(|| {
+            ApiError::not_found(
+                "InvalidSnatEntryId.NotFound",
+                format!("The specified SNAT entry {id} does not exist."),
+            )
+        })?;
         entries.remove(at);
         Ok(Empty {})
     }
@@ -745,7 +869,12 @@ mod tests {
     const R: (&str, &str) = ("RegionId", "cn-hangzhou");
 
     /// CreateNatGateway in a fresh VPC's vSwitch with `extra` parameters.
-    fn create(s: &mut Scratch, vpc: &str, vsw: &str, extra: &[(&str, &str)]) -> Result<serde_json::Value, crate::api::ApiError> {
+    fn create(
+        s: &mut Scratch,
+        vpc: &str,
+        vsw: &str,
+        extra: &[(&str, &str)],
+    ) -> Result<serde_json::Value, crate::api::ApiError> {
         let mut p = vec![R, ("VpcId", vpc), ("VSwitchId", vsw)];
         p.extend_from_slice(extra);
         s.call("CreateNatGateway", &p)
@@ -760,7 +889,10 @@ mod tests {
             (&[("InternetChargeType", "PayBySpec")], "InvalidParameter"),
             (&[("PricingCycle", "Week")], "InvalidParameter"),
             (&[("Duration", "10")], "InvalidParameter"),
-            (&[("Duration", "4"), ("PricingCycle", "Year")], "InvalidParameter"),
+            (
+                &[("Duration", "4"), ("PricingCycle", "Year")],
+                "InvalidParameter",
+            ),
             (&[("Duration", "one")], "InvalidParameter"),
             (&[("Spec", "Huge")], "InvalidParameter"),
             (&[("AutoPay", "maybe")], "InvalidParameter"),
@@ -768,7 +900,10 @@ mod tests {
             (&[("EipBindMode", "SOME")], "InvalidParameter"),
             (&[("IcmpReplyEnabled", "true")], "UnsupportedParameter"),
             (&[("PrivateLinkEnabled", "true")], "UnsupportedParameter"),
-            (&[("SecurityProtectionEnabled", "true")], "UnsupportedParameter"),
+            (
+                &[("SecurityProtectionEnabled", "true")],
+                "UnsupportedParameter",
+            ),
             (&[("NatIp", "10.0.1.9")], "UnsupportedParameter"),
             (&[("Ipv4Prefix", "10.0.1.16/28")], "UnsupportedParameter"),
             (&[("AvailabilityMode", "MultiZone")], "UnsupportedParameter"),
@@ -781,13 +916,28 @@ mod tests {
         }
         assert!(s.service.model().nat_gateways.is_empty());
         let accepted = [
-            ("InstanceChargeType", "PostPaid"), ("InternetChargeType", "PayByLcu"), ("AutoPay", "false"), ("Duration", "3"),
-            ("PricingCycle", "Year"), ("Spec", "Small"), ("EipBindMode", "MULTI_BINDED"), ("IcmpReplyEnabled", "false"),
-            ("PrivateLinkEnabled", "false"), ("SecurityProtectionEnabled", "false"), ("NatType", "Enhanced"), ("NetworkType", "internet"),
+            ("InstanceChargeType", "PostPaid"),
+            ("InternetChargeType", "PayByLcu"),
+            ("AutoPay", "false"),
+            ("Duration", "3"),
+            ("PricingCycle", "Year"),
+            ("Spec", "Small"),
+            ("EipBindMode", "MULTI_BINDED"),
+            ("IcmpReplyEnabled", "false"),
+            ("PrivateLinkEnabled", "false"),
+            ("SecurityProtectionEnabled", "false"),
+            ("NatType", "Enhanced"),
+            ("NetworkType", "internet"),
         ];
         create(&mut s, &vpc, &vsw, &accepted).unwrap();
         let g = &s.ok("DescribeNatGateways", &[R])["NatGateways"]["NatGateway"][0];
-        assert_eq!((g["InstanceChargeType"].as_str(), g["InternetChargeType"].as_str()), (Some("PostPaid"), Some("PayByLcu")));
+        assert_eq!(
+            (
+                g["InstanceChargeType"].as_str(),
+                g["InternetChargeType"].as_str()
+            ),
+            (Some("PostPaid"), Some("PayByLcu"))
+        );
         assert_eq!(g["IcmpReplyEnabled"], false);
     }
 
@@ -795,23 +945,85 @@ mod tests {
     fn nat_gateway_tags_are_kept_answered_and_filtered_on() {
         let mut s = Scratch::new();
         let (vpc, vsw) = s.vpc_with_vswitch();
-        let tagged = create(&mut s, &vpc, &vsw, &[("Tag.1.Key", "env"), ("Tag.1.Value", "lab"), ("Name", "a")]).unwrap();
-        create(&mut s, &vpc, &vsw, &[("Tag.1.Key", "env"), ("Tag.1.Value", "prod")]).unwrap();
-        let d = s.ok("DescribeNatGateways", &[R, ("Tag.1.Key", "env"), ("Tag.1.Value", "lab")]);
+        let tagged = create(
+            &mut s,
+            &vpc,
+            &vsw,
+            &[("Tag.1.Key", "env"), ("Tag.1.Value", "lab"), ("Name", "a")],
+        )
+        .unwrap();
+        create(
+            &mut s,
+            &vpc,
+            &vsw,
+            &[("Tag.1.Key", "env"), ("Tag.1.Value", "prod")],
+        )
+        .unwrap();
+        let d = s.ok(
+            "DescribeNatGateways",
+            &[R, ("Tag.1.Key", "env"), ("Tag.1.Value", "lab")],
+        );
         assert_eq!(d["TotalCount"], 1);
         let g = &d["NatGateways"]["NatGateway"][0];
         assert_eq!(g["NatGatewayId"], tagged["NatGatewayId"]);
-        assert_eq!(g["Tags"]["Tag"], serde_json::json!([{"TagKey": "env", "TagValue": "lab"}]));
-        assert_eq!(g["SnatTableIds"]["SnatTableId"], tagged["SnatTableIds"]["SnatTableId"]);
-        assert_eq!(s.ok("DescribeNatGateways", &[R, ("Tag.1.Key", "env")])["TotalCount"], 2);
-        assert_eq!(s.ok("DescribeNatGateways", &[R, ("ZoneId", "cn-hangzhou-a")])["TotalCount"], 2);
-        assert_eq!(s.ok("DescribeNatGateways", &[R, ("ZoneId", "cn-hangzhou-b")])["TotalCount"], 0);
-        assert_eq!(s.ok("DescribeNatGateways", &[R, ("Spec", "Small")])["TotalCount"], 0, "LCU-metered: no spec");
-        assert_eq!(s.ok("DescribeNatGateways", &[R, ("InstanceChargeType", "PrePaid")])["TotalCount"], 0);
-        assert_eq!(s.ok("DescribeNatGateways", &[R, ("InstanceChargeType", "PostPaid")])["TotalCount"], 2);
-        assert_eq!(s.ok("DescribeNatGateways", &[R, ("PageSize", "1"), ("PageNumber", "2")])["NatGateways"]["NatGateway"].as_array().unwrap().len(), 1);
-        assert_eq!(s.err("DescribeNatGateways", &[R, ("PageSize", "51")]).code, "InvalidParameter");
-        assert_eq!(s.err("DescribeNatGateways", &[R, ("AvailabilityMode", "x")]).code, "UnsupportedParameter");
+        assert_eq!(
+            g["Tags"]["Tag"],
+            serde_json::json!([{"TagKey": "env", "TagValue": "lab"}])
+        );
+        assert_eq!(
+            g["SnatTableIds"]["SnatTableId"],
+            tagged["SnatTableIds"]["SnatTableId"]
+        );
+        assert_eq!(
+            s.ok("DescribeNatGateways", &[R, ("Tag.1.Key", "env")])["TotalCount"],
+            2
+        );
+        assert_eq!(
+            s.ok("DescribeNatGateways", &[R, ("ZoneId", "cn-hangzhou-a")])["TotalCount"],
+            2
+        );
+        assert_eq!(
+            s.ok("DescribeNatGateways", &[R, ("ZoneId", "cn-hangzhou-b")])["TotalCount"],
+            0
+        );
+        assert_eq!(
+            s.ok("DescribeNatGateways", &[R, ("Spec", "Small")])["TotalCount"],
+            0,
+            "LCU-metered: no spec"
+        );
+        assert_eq!(
+            s.ok(
+                "DescribeNatGateways",
+                &[R, ("InstanceChargeType", "PrePaid")]
+            )["TotalCount"],
+            0
+        );
+        assert_eq!(
+            s.ok(
+                "DescribeNatGateways",
+                &[R, ("InstanceChargeType", "PostPaid")]
+            )["TotalCount"],
+            2
+        );
+        assert_eq!(
+            s.ok(
+                "DescribeNatGateways",
+                &[R, ("PageSize", "1"), ("PageNumber", "2")]
+            )["NatGateways"]["NatGateway"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            s.err("DescribeNatGateways", &[R, ("PageSize", "51")]).code,
+            "InvalidParameter"
+        );
+        assert_eq!(
+            s.err("DescribeNatGateways", &[R, ("AvailabilityMode", "x")])
+                .code,
+            "UnsupportedParameter"
+        );
         let e = create(&mut s, &vpc, &vsw, &[("Tag.1.Key", "aliyun-x")]).unwrap_err();
         assert_eq!(e.code, "InvalidTagKey.Malformed");
         assert_eq!(s.service.model().nat_gateways.len(), 2);
@@ -822,11 +1034,33 @@ mod tests {
         let mut s = Scratch::new();
         let (vpc, vsw) = s.vpc_with_vswitch();
         let n = create(&mut s, &vpc, &vsw, &[]).unwrap();
-        let (ngw, table) = (n["NatGatewayId"].as_str().unwrap().to_string(), n["SnatTableIds"]["SnatTableId"][0].as_str().unwrap().to_string());
+        let (ngw, table) = (
+            n["NatGatewayId"].as_str().unwrap().to_string(),
+            n["SnatTableIds"]["SnatTableId"][0]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
         let eip = s.ok("AllocateEipAddress", &[R]);
-        let (alloc, ip) = (eip["AllocationId"].as_str().unwrap().to_string(), eip["EipAddress"].as_str().unwrap().to_string());
-        s.ok("AssociateEipAddress", &[R, ("AllocationId", &alloc), ("InstanceId", &ngw), ("InstanceType", "Nat")]);
-        let entry = [R, ("SnatTableId", table.as_str()), ("SnatIp", ip.as_str()), ("SourceVSwitchId", vsw.as_str())];
+        let (alloc, ip) = (
+            eip["AllocationId"].as_str().unwrap().to_string(),
+            eip["EipAddress"].as_str().unwrap().to_string(),
+        );
+        s.ok(
+            "AssociateEipAddress",
+            &[
+                R,
+                ("AllocationId", &alloc),
+                ("InstanceId", &ngw),
+                ("InstanceType", "Nat"),
+            ],
+        );
+        let entry = [
+            R,
+            ("SnatTableId", table.as_str()),
+            ("SnatIp", ip.as_str()),
+            ("SourceVSwitchId", vsw.as_str()),
+        ];
         for (extra, code) in [
             (("EipAffinity", "1"), "UnsupportedParameter"),
             (("EipAffinity", "2"), "InvalidParameter"),
@@ -839,12 +1073,37 @@ mod tests {
         assert!(s.service.model().nat_gateways[0].snat_entries.is_empty());
         let mut p = entry.to_vec();
         p.extend([("EipAffinity", "0"), ("SnatEntryName", "out")]);
-        let id = s.ok("CreateSnatEntry", &p)["SnatEntryId"].as_str().unwrap().to_string();
-        let d = s.ok("DescribeSnatTableEntries", &[R, ("NatGatewayId", &ngw), ("SourceCIDR", "10.0.1.0/24")]);
-        assert_eq!((d["TotalCount"].as_u64(), d["SnatTableEntries"]["SnatTableEntry"][0]["SnatEntryId"].as_str()), (Some(1), Some(id.as_str())));
-        assert_eq!(d["SnatTableEntries"]["SnatTableEntry"][0]["SnatEntryName"], "out");
-        let d = s.ok("DescribeSnatTableEntries", &[R, ("SnatTableId", &table), ("NetworkInterfaceIds.1", "eni-x")]);
+        let id = s.ok("CreateSnatEntry", &p)["SnatEntryId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let d = s.ok(
+            "DescribeSnatTableEntries",
+            &[R, ("NatGatewayId", &ngw), ("SourceCIDR", "10.0.1.0/24")],
+        );
+        assert_eq!(
+            (
+                d["TotalCount"].as_u64(),
+                d["SnatTableEntries"]["SnatTableEntry"][0]["SnatEntryId"].as_str()
+            ),
+            (Some(1), Some(id.as_str()))
+        );
+        assert_eq!(
+            d["SnatTableEntries"]["SnatTableEntry"][0]["SnatEntryName"],
+            "out"
+        );
+        let d = s.ok(
+            "DescribeSnatTableEntries",
+            &[
+                R,
+                ("SnatTableId", &table),
+                ("NetworkInterfaceIds.1", "eni-x"),
+            ],
+        );
         assert_eq!(d["TotalCount"], 0, "no entry uses an ENI's addresses");
-        assert_eq!(s.err("DescribeSnatTableEntries", &[R]).code, "MissingParameter");
+        assert_eq!(
+            s.err("DescribeSnatTableEntries", &[R]).code,
+            "MissingParameter"
+        );
     }
 }

@@ -29,8 +29,20 @@ pub struct QuotaSpec {
 
 /// Every quota, with the cloud's defaults (VPC and ECS quota pages).
 pub const QUOTAS: &[QuotaSpec] = &[
-    QuotaSpec { name: "vpcs_per_region", what: "VPCs per account and region", default: 10, code: "QuotaExceeded.Vpc", status: 400 },
-    QuotaSpec { name: "vswitches_per_vpc", what: "vSwitches per VPC", default: 150, code: "QuotaExceeded.VSwitch", status: 400 },
+    QuotaSpec {
+        name: "vpcs_per_region",
+        what: "VPCs per account and region",
+        default: 10,
+        code: "QuotaExceeded.Vpc",
+        status: 400,
+    },
+    QuotaSpec {
+        name: "vswitches_per_vpc",
+        what: "vSwitches per VPC",
+        default: 150,
+        code: "QuotaExceeded.VSwitch",
+        status: 400,
+    },
     QuotaSpec {
         name: "route_tables_per_vpc",
         what: "custom route tables per VPC",
@@ -66,7 +78,13 @@ pub const QUOTAS: &[QuotaSpec] = &[
         code: "QuotaExceeded.NetworkAcl",
         status: 400,
     },
-    QuotaSpec { name: "eips_per_region", what: "EIPs per account and region", default: 20, code: "QuotaExceeded.Eip", status: 400 },
+    QuotaSpec {
+        name: "eips_per_region",
+        what: "EIPs per account and region",
+        default: 20,
+        code: "QuotaExceeded.Eip",
+        status: 400,
+    },
 ];
 
 /// The value of every quota, by name.
@@ -78,7 +96,9 @@ pub struct Quotas {
 impl Default for Quotas {
     /// The cloud's defaults.
     fn default() -> Self {
-        Self { values: QUOTAS.iter().map(|q| (q.name, q.default)).collect() }
+        Self {
+            values: QUOTAS.iter().map(|q| (q.name, q.default)).collect(),
+        }
     }
 }
 
@@ -106,12 +126,20 @@ impl Quotas {
             if s.is_empty() {
                 continue;
             }
-            let (name, n) = s.split_once('=').ok_or_else(|| QuotaError::Malformed(s.to_string()))?;
-            let n: usize = n.trim().parse().map_err(|_| QuotaError::Malformed(s.to_string()))?;
-            let spec = QUOTAS.iter().find(|q| q.name == name.trim()).ok_or_else(|| QuotaError::Unknown {
-                name: name.to_string(),
-                known: QUOTAS.iter().map(|q| q.name).collect::<Vec<_>>().join(", "),
-            })?;
+            let (name, n) = s
+                .split_once('=')
+                .ok_or_else(|| QuotaError::Malformed(s.to_string()))?;
+            let n: usize = n
+                .trim()
+                .parse()
+                .map_err(|_| QuotaError::Malformed(s.to_string()))?;
+            let spec = QUOTAS
+                .iter()
+                .find(|q| q.name == name.trim())
+                .ok_or_else(|| QuotaError::Unknown {
+                    name: name.to_string(),
+                    known: QUOTAS.iter().map(|q| q.name).collect::<Vec<_>>().join(", "),
+                })?;
             self.values.insert(spec.name, n);
         }
         Ok(self)
@@ -136,9 +164,14 @@ pub fn configure(quotas: Quotas) -> Result<(), Quotas> {
 /// VPC, a table, a group).
 fn counts(m: &Model) -> BTreeMap<(&'static str, String), usize> {
     let mut c: BTreeMap<(&'static str, String), usize> = BTreeMap::new();
-    let mut add = |quota: &'static str, key: String, n: usize| *c.entry((quota, key)).or_default() += n;
+    let mut add =
+        |quota: &'static str, key: String, n: usize| *c.entry((quota, key)).or_default() += n;
     for v in &m.vpcs {
-        add("vpcs_per_region", format!("{}/{}", v.meta.owner_id, v.meta.region_id), 1);
+        add(
+            "vpcs_per_region",
+            format!("{}/{}", v.meta.owner_id, v.meta.region_id),
+            1,
+        );
     }
     for v in &m.vswitches {
         add("vswitches_per_vpc", v.vpc_id.clone(), 1);
@@ -147,17 +180,29 @@ fn counts(m: &Model) -> BTreeMap<(&'static str, String), usize> {
         if t.route_table_type == crate::model::RouteTableType::Custom {
             add("route_tables_per_vpc", t.vpc_id.clone(), 1);
         }
-        add("route_entries_per_table", t.id.clone(), t.route_entries.len());
+        add(
+            "route_entries_per_table",
+            t.id.clone(),
+            t.route_entries.len(),
+        );
     }
     for g in &m.security_groups {
-        add("security_groups_per_region", format!("{}/{}", g.meta.owner_id, g.meta.region_id), 1);
+        add(
+            "security_groups_per_region",
+            format!("{}/{}", g.meta.owner_id, g.meta.region_id),
+            1,
+        );
         add("rules_per_security_group", g.id.clone(), g.rules.len());
     }
     for a in &m.network_acls {
         add("network_acls_per_vpc", a.vpc_id.clone(), 1);
     }
     for e in &m.eips {
-        add("eips_per_region", format!("{}/{}", e.meta.owner_id, e.meta.region_id), 1);
+        add(
+            "eips_per_region",
+            format!("{}/{}", e.meta.owner_id, e.meta.region_id),
+            1,
+        );
     }
     c
 }
@@ -169,11 +214,17 @@ pub fn check(quotas: &Quotas, prev: &Model, next: &Model) -> Result<(), ApiError
     for ((quota, key), n) in counts(next) {
         let limit = quotas.get(quota);
         if n > limit && n > before.get(&(quota, key.clone())).copied().unwrap_or(0) {
-            let spec = QUOTAS.iter().find(|q| q.name == quota).expect("a quota counted is specified");
+            let spec = QUOTAS
+                .iter()
+                .find(|q| q.name == quota)
+                .expect("a quota counted is specified");
             return Err(ApiError::new(
                 spec.status,
                 spec.code,
-                format!("The quota of {} is exceeded ({key}): at most {limit}, the change makes {n}.", spec.what),
+                format!(
+                    "The quota of {} is exceeded ({key}): at most {limit}, the change makes {n}.",
+                    spec.what
+                ),
             ));
         }
     }
@@ -186,10 +237,28 @@ mod tests {
 
     #[test]
     fn quota_settings_are_parsed_and_checked() {
-        let q = Quotas::default().with_settings(&["route_entries_per_table=100000", " vpcs_per_region = 3 "]).unwrap();
-        assert_eq!((q.get("route_entries_per_table"), q.get("vpcs_per_region"), q.get("vswitches_per_vpc")), (100_000, 3, 150));
-        assert!(matches!(Quotas::default().with_settings(&["vpcs=1"]), Err(QuotaError::Unknown { .. })));
-        assert!(matches!(Quotas::default().with_settings(&["vpcs_per_region"]), Err(QuotaError::Malformed(_))));
-        assert!(matches!(Quotas::default().with_settings(&["vpcs_per_region=-1"]), Err(QuotaError::Malformed(_))));
+        let q = Quotas::default()
+            .with_settings(&["route_entries_per_table=100000", " vpcs_per_region = 3 "])
+            .unwrap();
+        assert_eq!(
+            (
+                q.get("route_entries_per_table"),
+                q.get("vpcs_per_region"),
+                q.get("vswitches_per_vpc")
+            ),
+            (100_000, 3, 150)
+        );
+        assert!(matches!(
+            Quotas::default().with_settings(&["vpcs=1"]),
+            Err(QuotaError::Unknown { .. })
+        ));
+        assert!(matches!(
+            Quotas::default().with_settings(&["vpcs_per_region"]),
+            Err(QuotaError::Malformed(_))
+        ));
+        assert!(matches!(
+            Quotas::default().with_settings(&["vpcs_per_region=-1"]),
+            Err(QuotaError::Malformed(_))
+        ));
     }
 }

@@ -12,7 +12,13 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Action, Draft, Empty, PageInfo, owner_id, paginate, params::{given, required}, tag, vpc::cidr, vpc::vrouter_id};
+use super::{
+    Action, Draft, Empty, PageInfo, owner_id, paginate,
+    params::{given, required},
+    tag,
+    vpc::cidr,
+    vpc::vrouter_id,
+};
 use crate::{
     api::{ApiError, Product, form::Unsupported, new_id},
     model::{AssociateType, Meta, Model, NextHopType, RouteEntry, RouteTable, RouteTableType},
@@ -65,7 +71,8 @@ impl Action for CreateRouteTable {
     const NAME: &'static str = "CreateRouteTable";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str = "Creates a custom route table of a VPC, for vSwitches or a gateway (RT-1, RT-4).";
+    const SUMMARY: &'static str =
+        "Creates a custom route table of a VPC, for vSwitches or a gateway (RT-1, RT-4).";
     type Response = CreateRouteTableResponse;
 
     fn run(self, d: &mut Draft) -> Result<CreateRouteTableResponse, ApiError> {
@@ -75,7 +82,12 @@ impl Action for CreateRouteTable {
         let associate_type = match given(&self.associate_type).unwrap_or("VSwitch") {
             "VSwitch" => AssociateType::VSwitch,
             "Gateway" => AssociateType::Gateway,
-            other => return Err(ApiError::invalid("AssociateType", format!("{other:?} is not VSwitch or Gateway"))),
+            other => {
+                return Err(ApiError::invalid(
+                    "AssociateType",
+                    format!("{other:?} is not VSwitch or Gateway"),
+                ));
+            }
         };
         let mut meta = d.new_meta(self.description.as_deref());
         meta.region_id = vpc.meta.region_id.clone();
@@ -89,7 +101,9 @@ impl Action for CreateRouteTable {
             route_entries: Vec::new(),
             meta,
         };
-        let response = CreateRouteTableResponse { route_table_id: table.id.clone() };
+        let response = CreateRouteTableResponse {
+            route_table_id: table.id.clone(),
+        };
         d.model.route_tables.push(table);
         Ok(response)
     }
@@ -107,8 +121,7 @@ impl Action for DeleteRouteTable {
     const NAME: &'static str = "DeleteRouteTable";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str =
-        "Deletes a custom route table; refused while a vSwitch, an IPv4 gateway or a custom entry uses it.";
+    const SUMMARY: &'static str = "Deletes a custom route table; refused while a vSwitch, an IPv4 gateway or a custom entry uses it.";
     type Response = Empty;
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
@@ -128,25 +141,44 @@ fn check_deletable(m: &Model, t: &RouteTable) -> Result<(), ApiError> {
     if t.route_table_type == RouteTableType::System {
         return Err(ApiError::bad(
             "IncorrectRouteTableType",
-            format!("The route table {id} is the VPC's system route table: it is deleted with its VPC."),
+            format!(
+                "The route table {id} is the VPC's system route table: it is deleted with its VPC."
+            ),
         ));
     }
-    if let Some(g) = m.ipv4_gateways.iter().find(|g| g.route_table_id.as_deref() == Some(id)) {
+    if let Some(g) = m
+        .ipv4_gateways
+        .iter()
+        .find(|g| g.route_table_id.as_deref() == Some(id))
+    {
         return Err(ApiError::bad(
             "DependencyViolation.Ipv4Gateway",
-            format!("The gateway route table {id} is bound to IPv4 gateway {}: dissociate it first.", g.id),
+            format!(
+                "The gateway route table {id} is bound to IPv4 gateway {}: dissociate it first.",
+                g.id
+            ),
         ));
     }
-    if let Some(v) = m.vswitches.iter().find(|v| v.route_table_id.as_deref() == Some(id)) {
+    if let Some(v) = m
+        .vswitches
+        .iter()
+        .find(|v| v.route_table_id.as_deref() == Some(id))
+    {
         return Err(ApiError::bad(
             "DependencyViolation.VSwitch",
-            format!("The route table {id} is associated with vSwitch {}: unassociate it first.", v.id),
+            format!(
+                "The route table {id} is associated with vSwitch {}: unassociate it first.",
+                v.id
+            ),
         ));
     }
     if let Some(e) = t.route_entries.first() {
         return Err(ApiError::bad(
             "DependencyViolation.RouteEntry",
-            format!("The route table {id} still has custom route entry {}: delete it first.", e.destination_cidr_block),
+            format!(
+                "The route table {id} still has custom route entry {}: delete it first.",
+                e.destination_cidr_block
+            ),
         ));
     }
     Ok(())
@@ -166,7 +198,8 @@ impl Action for AssociateRouteTable {
     const NAME: &'static str = "AssociateRouteTable";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str = "Makes a vSwitch use a custom route table instead of the system one (RT-1).";
+    const SUMMARY: &'static str =
+        "Makes a vSwitch use a custom route table instead of the system one (RT-1).";
     type Response = Empty;
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
@@ -178,7 +211,9 @@ impl Action for AssociateRouteTable {
         if t.route_table_type == RouteTableType::System {
             return Err(ApiError::bad(
                 "InvalidRouteTableType.System",
-                format!("The system route table {table_id} is used by every vSwitch without a custom table."),
+                format!(
+                    "The system route table {table_id} is used by every vSwitch without a custom table."
+                ),
             ));
         }
         let v = &mut d.model.vswitches[vi];
@@ -186,7 +221,9 @@ impl Action for AssociateRouteTable {
             Some(current) if current == table_id => Ok(Empty {}),
             Some(current) => Err(ApiError::bad(
                 "OperationConflict",
-                format!("The vSwitch {vsw_id} is already associated with route table {current}: unassociate it first."),
+                format!(
+                    "The vSwitch {vsw_id} is already associated with route table {current}: unassociate it first."
+                ),
             )),
             None => {
                 // A table of another VPC is refused by validation (Forbidden.NotInSameVpc).
@@ -240,7 +277,9 @@ fn next_hop_type(name: &str) -> Result<NextHopType, ApiError> {
         "NatGateway" => Ok(NextHopType::NatGateway),
         other => Err(ApiError::bad(
             "InvalidNextHopType.NotSupported",
-            format!("NextHopType {other} is not supported here (Instance, NetworkInterface, Ipv4Gateway and NatGateway are)."),
+            format!(
+                "NextHopType {other} is not supported here (Instance, NetworkInterface, Ipv4Gateway and NatGateway are)."
+            ),
         )),
     }
 }
@@ -267,16 +306,30 @@ fn new_entry(
     if table.associate_type == AssociateType::Gateway {
         return Err(ApiError::bad(
             "IncorrectRouteTableType",
-            format!("The route table {} is a gateway route table: its entries are edited (UpdateGatewayRouteTableEntryAttribute), none can be added (RT-4).", table.id),
+            format!(
+                "The route table {} is a gateway route table: its entries are edited (UpdateGatewayRouteTableEntryAttribute), none can be added (RT-4).",
+                table.id
+            ),
         ));
     }
     let owner = match next_hop_type {
-        NextHopType::Ipv4Gateway => d.model.ipv4_gateways.iter().find(|g| g.id == next_hop_id).map(|g| &g.meta.owner_id),
+        NextHopType::Ipv4Gateway => d
+            .model
+            .ipv4_gateways
+            .iter()
+            .find(|g| g.id == next_hop_id)
+            .map(|g| &g.meta.owner_id),
         NextHopType::NatGateway => d.model.nat_gateway(next_hop_id).map(|g| &g.meta.owner_id),
-        _ => d.model.instance_by_next_hop(next_hop_type, next_hop_id).map(|i| &i.meta.owner_id),
+        _ => d
+            .model
+            .instance_by_next_hop(next_hop_type, next_hop_id)
+            .map(|i| &i.meta.owner_id),
     };
     if owner.is_none_or(|o| !d.caller.owns(o)) {
-        return Err(ApiError::not_found("InvalidNextHopId.NotFound", format!("The next hop {next_hop_id} does not exist.")));
+        return Err(ApiError::not_found(
+            "InvalidNextHopId.NotFound",
+            format!("The next hop {next_hop_id} does not exist."),
+        ));
     }
     Ok(RouteEntry {
         id: new_id("rte"),
@@ -321,19 +374,25 @@ impl Action for CreateRouteEntry {
     const NAME: &'static str = "CreateRouteEntry";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str = "Adds a custom route entry to a route table: destination -> next hop (RT-3).";
+    const SUMMARY: &'static str =
+        "Adds a custom route entry to a route table: destination -> next hop (RT-3).";
     type Response = CreateRouteEntryResponse;
 
     fn run(self, d: &mut Draft) -> Result<CreateRouteEntryResponse, ApiError> {
         let table_id = required("RouteTableId", &self.route_table_id)?;
-        let destination = cidr("DestinationCidrBlock", required("DestinationCidrBlock", &self.destination_cidr_block)?)?;
+        let destination = cidr(
+            "DestinationCidrBlock",
+            required("DestinationCidrBlock", &self.destination_cidr_block)?,
+        )?;
         let next_hop_type = next_hop_type(given(&self.next_hop_type).unwrap_or("Instance"))?;
         let next_hop_id = required("NextHopId", &self.next_hop_id)?;
         let ti = d.route_table_index(table_id)?;
         let meta = d.new_meta(self.description.as_deref());
         let name = given(&self.route_entry_name).map(str::to_string);
         let entry = new_entry(d, ti, destination, next_hop_type, next_hop_id, name, meta)?;
-        let response = CreateRouteEntryResponse { route_entry_id: entry.id.clone() };
+        let response = CreateRouteEntryResponse {
+            route_entry_id: entry.id.clone(),
+        };
         d.model.route_tables[ti].route_entries.push(Arc::new(entry));
         Ok(response)
     }
@@ -348,7 +407,10 @@ fn check_batch<T>(entries: &[T]) -> Result<(), ApiError> {
         return Err(ApiError::missing("RouteEntries.1.RouteTableId"));
     }
     if entries.len() > MAX_BATCH_ENTRIES {
-        return Err(ApiError::invalid("RouteEntries", format!("at most {MAX_BATCH_ENTRIES} route entries per call")));
+        return Err(ApiError::invalid(
+            "RouteEntries",
+            format!("at most {MAX_BATCH_ENTRIES} route entries per call"),
+        ));
     }
     Ok(())
 }
@@ -424,20 +486,32 @@ fn batch_entry(
     p: &RouteEntryParam,
 ) -> Result<(usize, RouteEntry), ApiError> {
     let field = |f: &str| format!("RouteEntries.{}.{f}", n + 1);
-    let table_id = given(&p.route_table_id).ok_or_else(|| ApiError::missing(&field("RouteTableId")))?;
+    let table_id =
+        given(&p.route_table_id).ok_or_else(|| ApiError::missing(&field("RouteTableId")))?;
     let dst = given(&p.dst_cidr_block).ok_or_else(|| ApiError::missing(&field("DstCidrBlock")))?;
     let destination = batch_destination(&field("DstCidrBlock"), dst)?;
     if let Some(v) = given(&p.ip_version)
         && !matches!(v, "4" | "ipv4" | "IPv4")
     {
-        return Err(ApiError::bad("InvalidIpVersion.NotSupported", format!("IpVersion {v} is not supported here (4 is).")));
+        return Err(ApiError::bad(
+            "InvalidIpVersion.NotSupported",
+            format!("IpVersion {v} is not supported here (4 is)."),
+        ));
     }
     let hop_type = next_hop_type(given(&p.next_hop_type).unwrap_or("Instance"))?;
     let hop_id = given(&p.next_hop).ok_or_else(|| ApiError::missing(&field("NextHop")))?;
     let ti = d.route_table_index(table_id)?;
     let mut meta = d.new_meta(None);
     meta.description = p.description.clone().unwrap_or_default();
-    let entry = new_entry(d, ti, destination, hop_type, hop_id, given(&p.name).map(str::to_string), meta)?;
+    let entry = new_entry(
+        d,
+        ti,
+        destination,
+        hop_type,
+        hop_id,
+        given(&p.name).map(str::to_string),
+        meta,
+    )?;
     let table = &d.model.route_tables[ti];
     check.entry(table, &check.vswitches_of(table), &entry)?;
     Ok((ti, entry))
@@ -447,8 +521,7 @@ impl Action for CreateRouteEntries {
     const NAME: &'static str = "CreateRouteEntries";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str =
-        "Adds up to 50 custom route entries in one change; the ones that fail are listed with their code (RT-3).";
+    const SUMMARY: &'static str = "Adds up to 50 custom route entries in one change; the ones that fail are listed with their code (RT-3).";
     type Response = CreateRouteEntriesResponse;
 
     fn run(self, d: &mut Draft) -> Result<CreateRouteEntriesResponse, ApiError> {
@@ -478,7 +551,11 @@ impl Action for CreateRouteEntries {
             let destination = entry.destination_cidr_block;
             if !taken.insert((ti, destination)) {
                 let table = &d.model.route_tables[ti];
-                let e: ApiError = ValidationError::DuplicateRouteEntry { route_table_id: table.id.clone(), destination }.into();
+                let e: ApiError = ValidationError::DuplicateRouteEntry {
+                    route_table_id: table.id.clone(),
+                    destination,
+                }
+                .into();
                 failed.push((n, destination.to_string(), entry.next_hop_id.clone(), e));
                 continue;
             }
@@ -510,16 +587,25 @@ impl Action for CreateRouteEntries {
 /// The (table, destination) pairs of `candidates` already in their table:
 /// one pass over each table touched, each entry looked up among the (at
 /// most 50) candidates.
-fn taken_destinations(m: &Model, candidates: &[(usize, usize, RouteEntry)]) -> HashSet<(usize, Ipv4Net)> {
+fn taken_destinations(
+    m: &Model,
+    candidates: &[(usize, usize, RouteEntry)],
+) -> HashSet<(usize, Ipv4Net)> {
     let key = |c: &Ipv4Net| (u64::from(u32::from(c.network())) << 8) | u64::from(c.prefix_len());
     let mut taken: HashSet<(usize, Ipv4Net)> = HashSet::new();
     let tables: BTreeSet<usize> = candidates.iter().map(|(_, ti, _)| *ti).collect();
     for ti in tables {
-        let mut wanted: Vec<u64> =
-            candidates.iter().filter(|(_, t, _)| *t == ti).map(|(_, _, e)| key(&e.destination_cidr_block)).collect();
+        let mut wanted: Vec<u64> = candidates
+            .iter()
+            .filter(|(_, t, _)| *t == ti)
+            .map(|(_, _, e)| key(&e.destination_cidr_block))
+            .collect();
         wanted.sort_unstable();
         for e in &m.route_tables[ti].route_entries {
-            if wanted.binary_search(&key(&e.destination_cidr_block)).is_ok() {
+            if wanted
+                .binary_search(&key(&e.destination_cidr_block))
+                .is_ok()
+            {
                 taken.insert((ti, e.destination_cidr_block));
             }
         }
@@ -583,12 +669,14 @@ enum Target {
 /// Table index and target of `RouteEntries.{n+1}`.
 fn delete_target(d: &Draft, n: usize, r: &RouteEntryRef) -> Result<(usize, Target), ApiError> {
     let field = |f: &str| format!("RouteEntries.{}.{f}", n + 1);
-    let table_id = given(&r.route_table_id).ok_or_else(|| ApiError::missing(&field("RouteTableId")))?;
+    let table_id =
+        given(&r.route_table_id).ok_or_else(|| ApiError::missing(&field("RouteTableId")))?;
     let ti = d.route_table_index(table_id)?;
     Ok(match given(&r.route_entry_id) {
         Some(id) => (ti, Target::Id(id.to_string())),
         None => {
-            let dst = given(&r.dst_cidr_block).ok_or_else(|| ApiError::missing(&field("DstCidrBlock")))?;
+            let dst = given(&r.dst_cidr_block)
+                .ok_or_else(|| ApiError::missing(&field("DstCidrBlock")))?;
             let destination = batch_destination(&field("DstCidrBlock"), dst)?;
             let hop = given(&r.next_hop).ok_or_else(|| ApiError::missing(&field("NextHop")))?;
             (ti, Target::Hop(destination, hop.to_string()))
@@ -602,15 +690,24 @@ fn find_targets(m: &Model, targets: &[(usize, usize, Target)]) -> HashMap<usize,
     let tables: BTreeSet<usize> = targets.iter().map(|(_, ti, _)| *ti).collect();
     let mut found: HashMap<usize, (usize, usize)> = HashMap::new();
     for ti in tables {
-        let mine: Vec<&(usize, usize, Target)> = targets.iter().filter(|(_, t, _)| *t == ti).collect();
+        let mine: Vec<&(usize, usize, Target)> =
+            targets.iter().filter(|(_, t, _)| *t == ti).collect();
         let mut ids: HashMap<&str, Vec<usize>> = HashMap::new();
         for (n, _, t) in &mine {
             if let Target::Id(id) = t {
                 ids.entry(id.as_str()).or_default().push(*n);
             }
         }
-        let hops: Vec<(Ipv4Net, &str, usize)> =
-            mine.iter().filter_map(|(n, _, t)| if let Target::Hop(c, h) = t { Some((*c, h.as_str(), *n)) } else { None }).collect();
+        let hops: Vec<(Ipv4Net, &str, usize)> = mine
+            .iter()
+            .filter_map(|(n, _, t)| {
+                if let Target::Hop(c, h) = t {
+                    Some((*c, h.as_str(), *n))
+                } else {
+                    None
+                }
+            })
+            .collect();
         for (ei, e) in m.route_tables[ti].route_entries.iter().enumerate() {
             if !ids.is_empty()
                 && let Some(ns) = ids.get(e.id.as_str())
@@ -633,8 +730,7 @@ impl Action for DeleteRouteEntries {
     const NAME: &'static str = "DeleteRouteEntries";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str =
-        "Deletes up to 50 custom route entries in one change; the ones not found are listed with their code (RT-4).";
+    const SUMMARY: &'static str = "Deletes up to 50 custom route entries in one change; the ones not found are listed with their code (RT-4).";
     type Response = DeleteRouteEntriesResponse;
 
     fn run(self, d: &mut Draft) -> Result<DeleteRouteEntriesResponse, ApiError> {
@@ -682,7 +778,11 @@ impl Action for DeleteRouteEntries {
                 }
             })
             .collect();
-        Ok(DeleteRouteEntriesResponse { success_count, failed_count: failed_route_entries.len(), failed_route_entries })
+        Ok(DeleteRouteEntriesResponse {
+            success_count,
+            failed_count: failed_route_entries.len(),
+            failed_route_entries,
+        })
     }
 }
 
@@ -709,17 +809,22 @@ impl Action for DeleteRouteEntry {
     const NAME: &'static str = "DeleteRouteEntry";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str =
-        "Deletes a custom route entry, by id or by table and destination; system entries cannot be deleted.";
+    const SUMMARY: &'static str = "Deletes a custom route entry, by id or by table and destination; system entries cannot be deleted.";
     type Response = Empty;
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
         let entry_id = given(&self.route_entry_id);
         let table_id = given(&self.route_table_id);
-        let destination = given(&self.destination_cidr_block).map(|c| cidr("DestinationCidrBlock", c)).transpose()?;
+        let destination = given(&self.destination_cidr_block)
+            .map(|c| cidr("DestinationCidrBlock", c))
+            .transpose()?;
         let next_hop = given(&self.next_hop_id);
         if entry_id.is_none() && (table_id.is_none() || destination.is_none()) {
-            return Err(ApiError::missing(if table_id.is_none() { "RouteEntryId" } else { "DestinationCidrBlock" }));
+            return Err(ApiError::missing(if table_id.is_none() {
+                "RouteEntryId"
+            } else {
+                "DestinationCidrBlock"
+            }));
         }
         if let Some(t) = table_id {
             d.route_table_index(t)?;
@@ -736,7 +841,10 @@ impl Action for DeleteRouteEntry {
             Some((ti, ei))
         });
         let (ti, ei) = found.ok_or_else(|| {
-            ApiError::not_found("InvalidRouteEntry.NotFound", "The specified route entry does not exist (system entries cannot be deleted).")
+            ApiError::not_found(
+                "InvalidRouteEntry.NotFound",
+                "The specified route entry does not exist (system entries cannot be deleted).",
+            )
         })?;
         d.model.route_tables[ti].route_entries.remove(ei);
         Ok(Empty {})
@@ -809,8 +917,12 @@ pub struct RouteTableItem {
 impl RouteTableItem {
     /// The answer's view of `t`.
     fn of(m: &Model, t: &RouteTable) -> Self {
-        let v_switch_id =
-            m.vswitches.iter().filter(|v| m.route_table_of(v).is_some_and(|x| x.id == t.id)).map(|v| v.id.clone()).collect();
+        let v_switch_id = m
+            .vswitches
+            .iter()
+            .filter(|v| m.route_table_of(v).is_some_and(|x| x.id == t.id))
+            .map(|v| v.id.clone())
+            .collect();
         let gateway_ids = m
             .ipv4_gateways
             .iter()
@@ -861,7 +973,8 @@ impl DescribeRouteTableList {
             && given(&self.route_table_id).is_none_or(|x| t.id == x)
             && given(&self.route_table_name).is_none_or(|x| t.name.as_deref() == Some(x))
             && given(&self.route_table_type).is_none_or(|x| table_type(t.route_table_type) == x)
-            && given(&self.router_id).is_none_or(|x| m.vpc(&t.vpc_id).is_some_and(|v| vrouter_id(v) == x))
+            && given(&self.router_id)
+                .is_none_or(|x| m.vpc(&t.vpc_id).is_some_and(|v| vrouter_id(v) == x))
             && given(&self.router_type).is_none_or(|x| x == "VRouter")
             && tag::matches(&t.meta.tags, &self.tag)
     }
@@ -871,19 +984,25 @@ impl Action for DescribeRouteTableList {
     const NAME: &'static str = "DescribeRouteTableList";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = false;
-    const SUMMARY: &'static str =
-        "Lists the caller's route tables, filtered by VPC, id, name, type, router, tags; paged (at most 50).";
+    const SUMMARY: &'static str = "Lists the caller's route tables, filtered by VPC, id, name, type, router, tags; paged (at most 50).";
     type Response = DescribeRouteTableListResponse;
 
     fn run(self, d: &mut Draft) -> Result<DescribeRouteTableListResponse, ApiError> {
         d.require_region()?;
         let m = &d.model;
-        let tables: Vec<&RouteTable> =
-            m.route_tables.iter().filter(|t| d.in_view(&t.meta)).filter(|t| self.wants(m, t)).collect();
+        let tables: Vec<&RouteTable> = m
+            .route_tables
+            .iter()
+            .filter(|t| d.in_view(&t.meta))
+            .filter(|t| self.wants(m, t))
+            .collect();
         let (tables, page) = paginate(tables, self.page_number, self.page_size, 50)?;
         Ok(DescribeRouteTableListResponse {
             router_table_list: RouterTableList {
-                router_table_list_type: tables.into_iter().map(|t| RouteTableItem::of(m, t)).collect(),
+                router_table_list_type: tables
+                    .into_iter()
+                    .map(|t| RouteTableItem::of(m, t))
+                    .collect(),
             },
             page,
         })
@@ -997,9 +1116,16 @@ fn rows_of(m: &Model, t: &RouteTable) -> Vec<Row> {
         .vswitches
         .iter()
         .filter(|v| v.vpc_id == t.vpc_id)
-        .filter(|v| !t.route_entries.iter().any(|e| e.destination_cidr_block == v.cidr_block))
+        .filter(|v| {
+            !t.route_entries
+                .iter()
+                .any(|e| e.destination_cidr_block == v.cidr_block)
+        })
         .map(|v| Row {
-            id: format!("rte-sys{:08x}", topology::numeric_id(&format!("{}/{}", t.id, v.id))),
+            id: format!(
+                "rte-sys{:08x}",
+                topology::numeric_id(&format!("{}/{}", t.id, v.id))
+            ),
             name: String::new(),
             destination: v.cidr_block.to_string(),
             kind: "System",
@@ -1048,15 +1174,21 @@ impl DescribeRouteEntryList {
     fn window(&self) -> Result<(usize, usize), ApiError> {
         let max = self.max_result.unwrap_or(10);
         if !(1..=100).contains(&max) {
-            return Err(ApiError::invalid("MaxResult", format!("{max} is outside 1..=100")));
+            return Err(ApiError::invalid(
+                "MaxResult",
+                format!("{max} is outside 1..=100"),
+            ));
         }
         // An offset token, not paging::page_after's key token: the rows are in
         // the table's order (system, then custom), not a key's (see service/paging.rs).
         let start = match given(&self.next_token) {
             None => 0,
-            Some(tok) => tok
-                .parse()
-                .map_err(|_| ApiError::bad("InvalidNextToken", format!("The NextToken {tok:?} is not valid.")))?,
+            Some(tok) => tok.parse().map_err(|_| {
+                ApiError::bad(
+                    "InvalidNextToken",
+                    format!("The NextToken {tok:?} is not valid."),
+                )
+            })?,
         };
         Ok((start, max as usize))
     }
@@ -1066,8 +1198,7 @@ impl Action for DescribeRouteEntryList {
     const NAME: &'static str = "DescribeRouteEntryList";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = false;
-    const SUMMARY: &'static str =
-        "Lists a route table's system and custom entries, filtered by id, name, destination, next hop, type; paged by NextToken.";
+    const SUMMARY: &'static str = "Lists a route table's system and custom entries, filtered by id, name, destination, next hop, type; paged by NextToken.";
     type Response = DescribeRouteEntryListResponse;
 
     fn run(self, d: &mut Draft) -> Result<DescribeRouteEntryListResponse, ApiError> {
@@ -1078,7 +1209,11 @@ impl Action for DescribeRouteEntryList {
         self.filter(&mut rows)?;
         let (start, max) = self.window()?;
         let total_count = rows.len();
-        let next_token = if start + max < total_count { (start + max).to_string() } else { String::new() };
+        let next_token = if start + max < total_count {
+            (start + max).to_string()
+        } else {
+            String::new()
+        };
         let route_entry = rows
             .into_iter()
             .skip(start)
@@ -1105,7 +1240,11 @@ impl Action for DescribeRouteEntryList {
                 },
             })
             .collect();
-        Ok(DescribeRouteEntryListResponse { route_entrys: RouteEntrys { route_entry }, next_token, total_count })
+        Ok(DescribeRouteEntryListResponse {
+            route_entrys: RouteEntrys { route_entry },
+            next_token,
+            total_count,
+        })
     }
 }
 
@@ -1119,44 +1258,138 @@ mod tests {
     fn rt_3_custom_table_with_instance_next_hop() {
         let mut s = Scratch::new();
         let (vpc, vsw) = s.vpc_with_vswitch();
-        let fw = s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("ImageId", "i"), ("InstanceType", "t")]);
-        let fw = fw["InstanceIdSets"]["InstanceIdSet"][0].as_str().unwrap().to_string();
-        let t = s.ok("CreateRouteTable", &[R, ("VpcId", &vpc), ("RouteTableName", "via-fw")]);
+        let fw = s.ok(
+            "RunInstances",
+            &[
+                R,
+                ("VSwitchId", &vsw),
+                ("ImageId", "i"),
+                ("InstanceType", "t"),
+            ],
+        );
+        let fw = fw["InstanceIdSets"]["InstanceIdSet"][0]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let t = s.ok(
+            "CreateRouteTable",
+            &[R, ("VpcId", &vpc), ("RouteTableName", "via-fw")],
+        );
         let t = t["RouteTableId"].as_str().unwrap().to_string();
-        let e = s.ok("CreateRouteEntry", &[("RouteTableId", &t), ("DestinationCidrBlock", "192.168.0.0/16"), ("NextHopId", &fw)]);
+        let e = s.ok(
+            "CreateRouteEntry",
+            &[
+                ("RouteTableId", &t),
+                ("DestinationCidrBlock", "192.168.0.0/16"),
+                ("NextHopId", &fw),
+            ],
+        );
         assert!(e["RouteEntryId"].as_str().unwrap().starts_with("rte-"));
-        let dup = s.err("CreateRouteEntry", &[("RouteTableId", &t), ("DestinationCidrBlock", "192.168.0.0/16"), ("NextHopId", &fw)]);
+        let dup = s.err(
+            "CreateRouteEntry",
+            &[
+                ("RouteTableId", &t),
+                ("DestinationCidrBlock", "192.168.0.0/16"),
+                ("NextHopId", &fw),
+            ],
+        );
         assert_eq!(dup.code, "InvalidCIDRBlock.Duplicate");
-        let sys = s.err("CreateRouteEntry", &[("RouteTableId", &t), ("DestinationCidrBlock", "10.0.1.0/24"), ("NextHopId", &fw)]);
+        let sys = s.err(
+            "CreateRouteEntry",
+            &[
+                ("RouteTableId", &t),
+                ("DestinationCidrBlock", "10.0.1.0/24"),
+                ("NextHopId", &fw),
+            ],
+        );
         assert_eq!(sys.code, "InvalidCidrBlock");
-        let nope = s.err("CreateRouteEntry", &[("RouteTableId", &t), ("DestinationCidrBlock", "10.9.0.0/16"), ("NextHopId", "i-nope")]);
+        let nope = s.err(
+            "CreateRouteEntry",
+            &[
+                ("RouteTableId", &t),
+                ("DestinationCidrBlock", "10.9.0.0/16"),
+                ("NextHopId", "i-nope"),
+            ],
+        );
         assert_eq!(nope.code, "InvalidNextHopId.NotFound");
-        s.ok("AssociateRouteTable", &[R, ("RouteTableId", &t), ("VSwitchId", &vsw)]);
-        let l = s.ok("DescribeRouteTableList", &[R, ("VpcId", &vpc), ("RouteTableType", "Custom")]);
-        assert_eq!(l["RouterTableList"]["RouterTableListType"][0]["VSwitchIds"]["VSwitchId"][0], vsw.as_str());
+        s.ok(
+            "AssociateRouteTable",
+            &[R, ("RouteTableId", &t), ("VSwitchId", &vsw)],
+        );
+        let l = s.ok(
+            "DescribeRouteTableList",
+            &[R, ("VpcId", &vpc), ("RouteTableType", "Custom")],
+        );
+        assert_eq!(
+            l["RouterTableList"]["RouterTableListType"][0]["VSwitchIds"]["VSwitchId"][0],
+            vsw.as_str()
+        );
         let entries = s.ok("DescribeRouteEntryList", &[R, ("RouteTableId", &t)]);
-        let kinds: Vec<&str> =
-            entries["RouteEntrys"]["RouteEntry"].as_array().unwrap().iter().map(|e| e["Type"].as_str().unwrap()).collect();
+        let kinds: Vec<&str> = entries["RouteEntrys"]["RouteEntry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["Type"].as_str().unwrap())
+            .collect();
         assert_eq!(kinds, ["System", "Custom"]);
-        assert_eq!(s.err("DeleteRouteTable", &[R, ("RouteTableId", &t)]).code, "DependencyViolation.VSwitch");
-        s.ok("UnassociateRouteTable", &[R, ("RouteTableId", &t), ("VSwitchId", &vsw)]);
-        assert_eq!(s.err("DeleteRouteTable", &[R, ("RouteTableId", &t)]).code, "DependencyViolation.RouteEntry");
-        s.ok("DeleteRouteEntry", &[("RouteTableId", &t), ("DestinationCidrBlock", "192.168.0.0/16")]);
+        assert_eq!(
+            s.err("DeleteRouteTable", &[R, ("RouteTableId", &t)]).code,
+            "DependencyViolation.VSwitch"
+        );
+        s.ok(
+            "UnassociateRouteTable",
+            &[R, ("RouteTableId", &t), ("VSwitchId", &vsw)],
+        );
+        assert_eq!(
+            s.err("DeleteRouteTable", &[R, ("RouteTableId", &t)]).code,
+            "DependencyViolation.RouteEntry"
+        );
+        s.ok(
+            "DeleteRouteEntry",
+            &[
+                ("RouteTableId", &t),
+                ("DestinationCidrBlock", "192.168.0.0/16"),
+            ],
+        );
         s.ok("DeleteRouteTable", &[R, ("RouteTableId", &t)]);
     }
 
     /// A VPC with a vSwitch, an instance `fw` in it and a custom table: (vsw, fw, table).
     fn table_with_appliance(s: &mut Scratch) -> (String, String, String) {
         let (vpc, vsw) = s.vpc_with_vswitch();
-        let fw = s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("ImageId", "i"), ("InstanceType", "t")]);
-        let fw = fw["InstanceIdSets"]["InstanceIdSet"][0].as_str().unwrap().to_string();
+        let fw = s.ok(
+            "RunInstances",
+            &[
+                R,
+                ("VSwitchId", &vsw),
+                ("ImageId", "i"),
+                ("InstanceType", "t"),
+            ],
+        );
+        let fw = fw["InstanceIdSets"]["InstanceIdSet"][0]
+            .as_str()
+            .unwrap()
+            .to_string();
         let t = s.ok("CreateRouteTable", &[R, ("VpcId", &vpc)]);
         (vsw, fw, t["RouteTableId"].as_str().unwrap().to_string())
     }
 
     fn custom_destinations(s: &mut Scratch, t: &str) -> Vec<String> {
-        let l = s.ok("DescribeRouteEntryList", &[R, ("RouteTableId", t), ("RouteEntryType", "Custom"), ("MaxResult", "100")]);
-        l["RouteEntrys"]["RouteEntry"].as_array().unwrap().iter().map(|e| e["DestinationCidrBlock"].as_str().unwrap().to_string()).collect()
+        let l = s.ok(
+            "DescribeRouteEntryList",
+            &[
+                R,
+                ("RouteTableId", t),
+                ("RouteEntryType", "Custom"),
+                ("MaxResult", "100"),
+            ],
+        );
+        l["RouteEntrys"]["RouteEntry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["DestinationCidrBlock"].as_str().unwrap().to_string())
+            .collect()
     }
 
     #[test]
@@ -1165,11 +1398,11 @@ mod tests {
         let (_, fw, t) = table_with_appliance(&mut s);
         let owned: Vec<(String, String)> = [
             ("1", "192.168.0.0/16", fw.as_str()),
-            ("2", "172.16.5.7", fw.as_str()),       // an address: a /32
-            ("3", "10.0.1.0/24", fw.as_str()),      // the vSwitch's CIDR (RT-2)
-            ("4", "192.168.0.0/16", fw.as_str()),   // twice in one call
-            ("5", "10.9.0.0/16", "i-nope"),         // no such next hop
-            ("6", "10.8.0.1/16", fw.as_str()),      // host bits
+            ("2", "172.16.5.7", fw.as_str()),  // an address: a /32
+            ("3", "10.0.1.0/24", fw.as_str()), // the vSwitch's CIDR (RT-2)
+            ("4", "192.168.0.0/16", fw.as_str()), // twice in one call
+            ("5", "10.9.0.0/16", "i-nope"),    // no such next hop
+            ("6", "10.8.0.1/16", fw.as_str()), // host bits
         ]
         .iter()
         .flat_map(|(n, dst, hop)| {
@@ -1177,24 +1410,61 @@ mod tests {
                 (format!("RouteEntries.{n}.RouteTableId"), t.clone()),
                 (format!("RouteEntries.{n}.DstCidrBlock"), dst.to_string()),
                 (format!("RouteEntries.{n}.NextHop"), hop.to_string()),
-                (format!("RouteEntries.{n}.NextHopType"), "Instance".to_string()),
+                (
+                    format!("RouteEntries.{n}.NextHopType"),
+                    "Instance".to_string(),
+                ),
             ]
         })
         .collect();
-        let mut params: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut params: Vec<(&str, &str)> = owned
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         params.push(R);
         params.push(("RouteEntries.1.Name", "to-fw"));
         let r = s.ok("CreateRouteEntries", &params);
-        assert_eq!((r["SuccessCount"].as_u64(), r["FailedCount"].as_u64()), (Some(2), Some(4)), "{r}");
+        assert_eq!(
+            (r["SuccessCount"].as_u64(), r["FailedCount"].as_u64()),
+            (Some(2), Some(4)),
+            "{r}"
+        );
         assert_eq!(r["RouteEntryIds"].as_array().unwrap().len(), 2);
-        let codes: Vec<&str> = r["FailedRouteEntries"].as_array().unwrap().iter().map(|f| f["FailedCode"].as_str().unwrap()).collect();
-        assert_eq!(codes, ["InvalidCidrBlock", "InvalidCIDRBlock.Duplicate", "InvalidNextHopId.NotFound", "InvalidDestinationCidrBlock.Malformed"]);
+        let codes: Vec<&str> = r["FailedRouteEntries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["FailedCode"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                "InvalidCidrBlock",
+                "InvalidCIDRBlock.Duplicate",
+                "InvalidNextHopId.NotFound",
+                "InvalidDestinationCidrBlock.Malformed"
+            ]
+        );
         assert_eq!(r["FailedRouteEntries"][2]["DstCidrBlock"], "10.9.0.0/16");
         assert_eq!(r["FailedRouteEntries"][2]["NextHop"], "i-nope");
-        assert_eq!(custom_destinations(&mut s, &t), ["192.168.0.0/16", "172.16.5.7/32"]);
+        assert_eq!(
+            custom_destinations(&mut s, &t),
+            ["192.168.0.0/16", "172.16.5.7/32"]
+        );
         // Already there: a failure of its own, nothing else changes.
-        let again = s.ok("CreateRouteEntries", &[R, ("RouteEntries.1.RouteTableId", &t), ("RouteEntries.1.DstCidrBlock", "192.168.0.0/16"), ("RouteEntries.1.NextHop", &fw)]);
-        assert_eq!(again["FailedRouteEntries"][0]["FailedCode"], "InvalidCIDRBlock.Duplicate");
+        let again = s.ok(
+            "CreateRouteEntries",
+            &[
+                R,
+                ("RouteEntries.1.RouteTableId", &t),
+                ("RouteEntries.1.DstCidrBlock", "192.168.0.0/16"),
+                ("RouteEntries.1.NextHop", &fw),
+            ],
+        );
+        assert_eq!(
+            again["FailedRouteEntries"][0]["FailedCode"],
+            "InvalidCIDRBlock.Duplicate"
+        );
         assert_eq!(again["SuccessCount"], 0);
     }
 
@@ -1206,17 +1476,35 @@ mod tests {
             .flat_map(|n| {
                 [
                     (format!("RouteEntries.{n}.RouteTableId"), t.clone()),
-                    (format!("RouteEntries.{n}.DstCidrBlock"), format!("100.{n}.0.0/16")),
+                    (
+                        format!("RouteEntries.{n}.DstCidrBlock"),
+                        format!("100.{n}.0.0/16"),
+                    ),
                     (format!("RouteEntries.{n}.NextHop"), fw.clone()),
                 ]
             })
             .collect();
-        let mut params: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut params: Vec<(&str, &str)> = owned
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         params.push(R);
-        assert_eq!(s.err("CreateRouteEntries", &params).code, "InvalidParameter");
+        assert_eq!(
+            s.err("CreateRouteEntries", &params).code,
+            "InvalidParameter"
+        );
         params.retain(|(k, _)| !k.starts_with("RouteEntries.51."));
         assert_eq!(s.ok("CreateRouteEntries", &params)["SuccessCount"], 50);
-        let bogus = s.err("CreateRouteEntries", &[R, ("RouteEntries.1.RouteTableId", &t), ("RouteEntries.1.DstCidrBlock", "1.0.0.0/8"), ("RouteEntries.1.NextHop", &fw), ("RouteEntries.1.Bogus", "x")]);
+        let bogus = s.err(
+            "CreateRouteEntries",
+            &[
+                R,
+                ("RouteEntries.1.RouteTableId", &t),
+                ("RouteEntries.1.DstCidrBlock", "1.0.0.0/8"),
+                ("RouteEntries.1.NextHop", &fw),
+                ("RouteEntries.1.Bogus", "x"),
+            ],
+        );
         assert_eq!(bogus.code, "InvalidParameter");
         assert_eq!(s.err("CreateRouteEntries", &[R]).code, "MissingParameter");
     }
@@ -1225,23 +1513,70 @@ mod tests {
     fn rt_3_delete_route_entries_by_id_or_by_destination_and_next_hop() {
         let mut s = Scratch::new();
         let (_, fw, t) = table_with_appliance(&mut s);
-        let r = s.ok("CreateRouteEntries", &[R,
-            ("RouteEntries.1.RouteTableId", &t), ("RouteEntries.1.DstCidrBlock", "192.168.0.0/16"), ("RouteEntries.1.NextHop", &fw),
-            ("RouteEntries.2.RouteTableId", &t), ("RouteEntries.2.DstCidrBlock", "172.16.0.0/12"), ("RouteEntries.2.NextHop", &fw),
-            ("RouteEntries.3.RouteTableId", &t), ("RouteEntries.3.DstCidrBlock", "100.64.0.0/10"), ("RouteEntries.3.NextHop", &fw)]);
+        let r = s.ok(
+            "CreateRouteEntries",
+            &[
+                R,
+                ("RouteEntries.1.RouteTableId", &t),
+                ("RouteEntries.1.DstCidrBlock", "192.168.0.0/16"),
+                ("RouteEntries.1.NextHop", &fw),
+                ("RouteEntries.2.RouteTableId", &t),
+                ("RouteEntries.2.DstCidrBlock", "172.16.0.0/12"),
+                ("RouteEntries.2.NextHop", &fw),
+                ("RouteEntries.3.RouteTableId", &t),
+                ("RouteEntries.3.DstCidrBlock", "100.64.0.0/10"),
+                ("RouteEntries.3.NextHop", &fw),
+            ],
+        );
         let first = r["RouteEntryIds"][0].as_str().unwrap().to_string();
-        let d = s.ok("DeleteRouteEntries", &[R,
-            ("RouteEntries.1.RouteTableId", &t), ("RouteEntries.1.RouteEntryId", &first),
-            ("RouteEntries.2.RouteTableId", &t), ("RouteEntries.2.DstCidrBlock", "100.64.0.0/10"), ("RouteEntries.2.NextHop", &fw),
-            ("RouteEntries.3.RouteTableId", &t), ("RouteEntries.3.RouteEntryId", "rte-nope"),
-            ("RouteEntries.4.RouteTableId", &t), ("RouteEntries.4.RouteEntryId", &first)]);
-        assert_eq!((d["SuccessCount"].as_u64(), d["FailedCount"].as_u64()), (Some(2), Some(2)), "{d}");
+        let d = s.ok(
+            "DeleteRouteEntries",
+            &[
+                R,
+                ("RouteEntries.1.RouteTableId", &t),
+                ("RouteEntries.1.RouteEntryId", &first),
+                ("RouteEntries.2.RouteTableId", &t),
+                ("RouteEntries.2.DstCidrBlock", "100.64.0.0/10"),
+                ("RouteEntries.2.NextHop", &fw),
+                ("RouteEntries.3.RouteTableId", &t),
+                ("RouteEntries.3.RouteEntryId", "rte-nope"),
+                ("RouteEntries.4.RouteTableId", &t),
+                ("RouteEntries.4.RouteEntryId", &first),
+            ],
+        );
+        assert_eq!(
+            (d["SuccessCount"].as_u64(), d["FailedCount"].as_u64()),
+            (Some(2), Some(2)),
+            "{d}"
+        );
         assert_eq!(d["FailedRouteEntries"][0]["RouteEntryId"], "rte-nope");
-        assert_eq!(d["FailedRouteEntries"][0]["FailedCode"], "InvalidRouteEntry.NotFound");
+        assert_eq!(
+            d["FailedRouteEntries"][0]["FailedCode"],
+            "InvalidRouteEntry.NotFound"
+        );
         assert_eq!(custom_destinations(&mut s, &t), ["172.16.0.0/12"]);
-        let none = s.ok("DeleteRouteEntries", &[R, ("RouteEntries.1.RouteTableId", "vtb-nope"), ("RouteEntries.1.RouteEntryId", &first)]);
-        assert_eq!(none["FailedRouteEntries"][0]["FailedCode"], "InvalidRouteTableId.NotFound");
-        let dry = s.err("DeleteRouteEntries", &[R, ("DryRun", "true"), ("RouteEntries.1.RouteTableId", &t), ("RouteEntries.1.DstCidrBlock", "172.16.0.0/12"), ("RouteEntries.1.NextHop", &fw)]);
+        let none = s.ok(
+            "DeleteRouteEntries",
+            &[
+                R,
+                ("RouteEntries.1.RouteTableId", "vtb-nope"),
+                ("RouteEntries.1.RouteEntryId", &first),
+            ],
+        );
+        assert_eq!(
+            none["FailedRouteEntries"][0]["FailedCode"],
+            "InvalidRouteTableId.NotFound"
+        );
+        let dry = s.err(
+            "DeleteRouteEntries",
+            &[
+                R,
+                ("DryRun", "true"),
+                ("RouteEntries.1.RouteTableId", &t),
+                ("RouteEntries.1.DstCidrBlock", "172.16.0.0/12"),
+                ("RouteEntries.1.NextHop", &fw),
+            ],
+        );
         assert_eq!(dry.code, "DryRunOperation");
         assert_eq!(custom_destinations(&mut s, &t), ["172.16.0.0/12"]);
     }
@@ -1251,43 +1586,115 @@ mod tests {
         let mut s = Scratch::new();
         let (_, vsw) = s.vpc_with_vswitch();
         let other = s.ok("CreateVpc", &[R, ("CidrBlock", "10.1.0.0/16")]);
-        let t = s.ok("CreateRouteTable", &[R, ("VpcId", other["VpcId"].as_str().unwrap())]);
-        let e = s.err("AssociateRouteTable", &[R, ("RouteTableId", t["RouteTableId"].as_str().unwrap()), ("VSwitchId", &vsw)]);
+        let t = s.ok(
+            "CreateRouteTable",
+            &[R, ("VpcId", other["VpcId"].as_str().unwrap())],
+        );
+        let e = s.err(
+            "AssociateRouteTable",
+            &[
+                R,
+                ("RouteTableId", t["RouteTableId"].as_str().unwrap()),
+                ("VSwitchId", &vsw),
+            ],
+        );
         assert_eq!(e.code, "Forbidden.NotInSameVpc");
         let sys = other["RouteTableId"].as_str().unwrap();
-        assert_eq!(s.err("DeleteRouteTable", &[R, ("RouteTableId", sys)]).code, "IncorrectRouteTableType");
+        assert_eq!(
+            s.err("DeleteRouteTable", &[R, ("RouteTableId", sys)]).code,
+            "IncorrectRouteTableType"
+        );
     }
 
     #[test]
     fn route_table_tags_are_kept_shown_and_filtered_on() {
         let mut s = Scratch::new();
         let (vpc, _) = s.vpc_with_vswitch();
-        let t = s.ok("CreateRouteTable", &[R, ("VpcId", &vpc), ("Description", "d"), ("Tag.1.Key", "env"), ("Tag.1.Value", "lab")]);
+        let t = s.ok(
+            "CreateRouteTable",
+            &[
+                R,
+                ("VpcId", &vpc),
+                ("Description", "d"),
+                ("Tag.1.Key", "env"),
+                ("Tag.1.Value", "lab"),
+            ],
+        );
         let t = t["RouteTableId"].as_str().unwrap();
-        let l = s.ok("DescribeRouteTableList", &[R, ("VpcId", &vpc), ("Tag.1.Key", "env"), ("Tag.1.Value", "lab")]);
+        let l = s.ok(
+            "DescribeRouteTableList",
+            &[
+                R,
+                ("VpcId", &vpc),
+                ("Tag.1.Key", "env"),
+                ("Tag.1.Value", "lab"),
+            ],
+        );
         assert_eq!(l["TotalCount"], 1);
         let item = &l["RouterTableList"]["RouterTableListType"][0];
         assert_eq!(item["RouteTableId"], t);
-        assert_eq!(item["Tags"]["Tag"], serde_json::json!([{"Key": "env", "Value": "lab"}]));
-        assert_eq!((item["Description"].as_str(), item["AssociateType"].as_str()), (Some("d"), Some("VSwitch")));
+        assert_eq!(
+            item["Tags"]["Tag"],
+            serde_json::json!([{"Key": "env", "Value": "lab"}])
+        );
+        assert_eq!(
+            (item["Description"].as_str(), item["AssociateType"].as_str()),
+            (Some("d"), Some("VSwitch"))
+        );
         assert!(item["OwnerId"].is_u64());
-        assert_eq!(s.ok("DescribeRouteTableList", &[R, ("VpcId", &vpc)])["TotalCount"], 2);
-        assert_eq!(s.ok("DescribeRouteTableList", &[R, ("VpcId", &vpc), ("RouterType", "VRouter")])["TotalCount"], 2);
-        assert_eq!(s.ok("DescribeRouteTableList", &[R, ("VpcId", &vpc), ("RouterType", "VBR")])["TotalCount"], 0);
-        let e = s.err("CreateRouteTable", &[R, ("VpcId", &vpc), ("Tag.1.Key", "aliyun-x")]);
+        assert_eq!(
+            s.ok("DescribeRouteTableList", &[R, ("VpcId", &vpc)])["TotalCount"],
+            2
+        );
+        assert_eq!(
+            s.ok(
+                "DescribeRouteTableList",
+                &[R, ("VpcId", &vpc), ("RouterType", "VRouter")]
+            )["TotalCount"],
+            2
+        );
+        assert_eq!(
+            s.ok(
+                "DescribeRouteTableList",
+                &[R, ("VpcId", &vpc), ("RouterType", "VBR")]
+            )["TotalCount"],
+            0
+        );
+        let e = s.err(
+            "CreateRouteTable",
+            &[R, ("VpcId", &vpc), ("Tag.1.Key", "aliyun-x")],
+        );
         assert_eq!(e.code, "InvalidTagKey.Malformed");
-        assert_eq!(s.err("CreateRouteTable", &[("VpcId", &vpc)]).code, "MissingParameter");
+        assert_eq!(
+            s.err("CreateRouteTable", &[("VpcId", &vpc)]).code,
+            "MissingParameter"
+        );
     }
 
     #[test]
     fn several_next_hops_are_refused_by_name() {
         let mut s = Scratch::new();
         let (_, fw, t) = table_with_appliance(&mut s);
-        let e = s.err("CreateRouteEntry", &[("RouteTableId", &t), ("DestinationCidrBlock", "192.168.0.0/16"), ("NextHopId", &fw),
-            ("NextHopList.1.NextHopId", &fw), ("NextHopList.1.NextHopType", "Instance")]);
+        let e = s.err(
+            "CreateRouteEntry",
+            &[
+                ("RouteTableId", &t),
+                ("DestinationCidrBlock", "192.168.0.0/16"),
+                ("NextHopId", &fw),
+                ("NextHopList.1.NextHopId", &fw),
+                ("NextHopList.1.NextHopType", "Instance"),
+            ],
+        );
         assert_eq!(e.code, "UnsupportedParameter");
         assert!(e.message.contains("NextHopList"), "{e:?}");
-        let e = s.err("DeleteRouteEntry", &[("RouteTableId", &t), ("DestinationCidrBlock", "192.168.0.0/16"), ("NextHopList.1.NextHopId", &fw)]);
+        let e = s.err(
+            "DeleteRouteEntry",
+            &[
+                ("RouteTableId", &t),
+                ("DestinationCidrBlock", "192.168.0.0/16"),
+                ("NextHopList.1.NextHopId", &fw),
+            ],
+        );
         assert_eq!(e.code, "UnsupportedParameter");
         assert!(custom_destinations(&mut s, &t).is_empty());
     }
@@ -1300,32 +1707,76 @@ mod tests {
             .flat_map(|n| {
                 [
                     (format!("RouteEntries.{n}.RouteTableId"), t.clone()),
-                    (format!("RouteEntries.{n}.DstCidrBlock"), format!("100.{n}.0.0/16")),
+                    (
+                        format!("RouteEntries.{n}.DstCidrBlock"),
+                        format!("100.{n}.0.0/16"),
+                    ),
                     (format!("RouteEntries.{n}.NextHop"), fw.clone()),
                     (format!("RouteEntries.{n}.IpVersion"), "4".into()),
                 ]
             })
             .collect();
-        let mut params: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut params: Vec<(&str, &str)> = owned
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         params.push(R);
         assert_eq!(s.ok("CreateRouteEntries", &params)["SuccessCount"], 3);
-        let page = |s: &mut Scratch, token: &str| s.ok("DescribeRouteEntryList", &[R, ("RouteTableId", &t), ("MaxResult", "3"), ("NextToken", token)]);
+        let page = |s: &mut Scratch, token: &str| {
+            s.ok(
+                "DescribeRouteEntryList",
+                &[
+                    R,
+                    ("RouteTableId", &t),
+                    ("MaxResult", "3"),
+                    ("NextToken", token),
+                ],
+            )
+        };
         let first = page(&mut s, "");
         assert_eq!(first["TotalCount"], 4);
         assert_eq!(first["RouteEntrys"]["RouteEntry"][0]["Type"], "System");
-        assert_eq!(first["RouteEntrys"]["RouteEntry"][0]["NextHops"]["NextHop"][0]["NextHopType"], "local");
-        assert_eq!(first["RouteEntrys"]["RouteEntry"][0]["NextHops"]["NextHop"][0]["Enabled"], 1);
+        assert_eq!(
+            first["RouteEntrys"]["RouteEntry"][0]["NextHops"]["NextHop"][0]["NextHopType"],
+            "local"
+        );
+        assert_eq!(
+            first["RouteEntrys"]["RouteEntry"][0]["NextHops"]["NextHop"][0]["Enabled"],
+            1
+        );
         let rest = page(&mut s, first["NextToken"].as_str().unwrap());
-        assert_eq!(rest["RouteEntrys"]["RouteEntry"][0]["DestinationCidrBlock"], "100.3.0.0/16");
+        assert_eq!(
+            rest["RouteEntrys"]["RouteEntry"][0]["DestinationCidrBlock"],
+            "100.3.0.0/16"
+        );
         assert_eq!(rest["NextToken"], "");
-        let only = |s: &mut Scratch, f: (&str, &str)| s.ok("DescribeRouteEntryList", &[R, ("RouteTableId", &t), f])["TotalCount"].clone();
+        let only = |s: &mut Scratch, f: (&str, &str)| {
+            s.ok("DescribeRouteEntryList", &[R, ("RouteTableId", &t), f])["TotalCount"].clone()
+        };
         assert_eq!(only(&mut s, ("DestCidrBlockList.1", "100.2.0.0/16")), 1);
         assert_eq!(only(&mut s, ("DestinationCidrBlock", "10.0.1.0/24")), 1);
         assert_eq!(only(&mut s, ("NextHopType", "Instance")), 3);
         assert_eq!(only(&mut s, ("IpVersion", "IPv6")), 0);
         assert_eq!(only(&mut s, ("ServiceType", "TRF")), 0);
-        assert_eq!(s.err("DescribeRouteEntryList", &[R, ("RouteTableId", &t), ("MaxResult", "101")]).code, "InvalidParameter");
-        assert_eq!(s.err("DescribeRouteEntryList", &[R, ("RouteTableId", &t), ("NextToken", "x")]).code, "InvalidNextToken");
-        assert_eq!(s.err("DescribeRouteEntryList", &[R]).code, "MissingParameter");
+        assert_eq!(
+            s.err(
+                "DescribeRouteEntryList",
+                &[R, ("RouteTableId", &t), ("MaxResult", "101")]
+            )
+            .code,
+            "InvalidParameter"
+        );
+        assert_eq!(
+            s.err(
+                "DescribeRouteEntryList",
+                &[R, ("RouteTableId", &t), ("NextToken", "x")]
+            )
+            .code,
+            "InvalidNextToken"
+        );
+        assert_eq!(
+            s.err("DescribeRouteEntryList", &[R]).code,
+            "MissingParameter"
+        );
     }
 }

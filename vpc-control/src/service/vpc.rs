@@ -6,8 +6,9 @@ use serde_json::Value;
 use super::{Action, Draft, Empty, PageInfo, owner_id, paginate, params::refuse_true, tag};
 use crate::{
     api::{
-        ApiError, Product, new_id,
+        ApiError, Product,
         form::{CommaList, Unsupported},
+        new_id,
     },
     model::{RouteTableType, Vpc},
 };
@@ -20,7 +21,10 @@ const DEFAULT_VPC_CIDR: &str = "172.16.0.0/12";
 /// `InvalidCidrBlock.Malformed` as the cloud answers.
 pub fn cidr(name: &str, value: &str) -> Result<Ipv4Net, ApiError> {
     crate::validate::parse_cidr(value, false).ok_or_else(|| {
-        ApiError::bad("InvalidCidrBlock.Malformed", format!("The specified {name} {value:?} is not a valid IPv4 CIDR block."))
+        ApiError::bad(
+            "InvalidCidrBlock.Malformed",
+            format!("The specified {name} {value:?} is not a valid IPv4 CIDR block."),
+        )
     })
 }
 
@@ -91,7 +95,13 @@ impl Action for CreateVpc {
     fn run(self, d: &mut Draft) -> Result<CreateVpcResponse, ApiError> {
         d.require_region()?;
         refuse_true("EnableIpv6", self.enable_ipv6)?;
-        let cidr_block = cidr("CidrBlock", self.cidr_block.as_deref().filter(|c| !c.is_empty()).unwrap_or(DEFAULT_VPC_CIDR))?;
+        let cidr_block = cidr(
+            "CidrBlock",
+            self.cidr_block
+                .as_deref()
+                .filter(|c| !c.is_empty())
+                .unwrap_or(DEFAULT_VPC_CIDR),
+        )?;
         crate::validate::check_vpc_block(&cidr_block)?;
         let mut meta = d.new_meta(self.description.as_deref());
         meta.tags = tag::from_params(&self.tag)?;
@@ -128,8 +138,7 @@ impl Action for DeleteVpc {
     const NAME: &'static str = "DeleteVpc";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str =
-        "Deletes a VPC; refused while vSwitches, custom route tables or an IPv4 gateway remain (VPC-1).";
+    const SUMMARY: &'static str = "Deletes a VPC; refused while vSwitches, custom route tables or an IPv4 gateway remain (VPC-1).";
     type Response = Empty;
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
@@ -139,21 +148,33 @@ impl Action for DeleteVpc {
         if let Some(v) = d.model.vswitches.iter().find(|v| v.vpc_id == id) {
             return Err(ApiError::bad(
                 "DependencyViolation.VSwitch",
-                format!("The VPC {id} still has vSwitch {}: delete its vSwitches first.", v.id),
+                format!(
+                    "The VPC {id} still has vSwitch {}: delete its vSwitches first.",
+                    v.id
+                ),
             ));
         }
-        if let Some(t) =
-            d.model.route_tables.iter().find(|t| t.vpc_id == id && t.route_table_type == RouteTableType::Custom)
+        if let Some(t) = d
+            .model
+            .route_tables
+            .iter()
+            .find(|t| t.vpc_id == id && t.route_table_type == RouteTableType::Custom)
         {
             return Err(ApiError::bad(
                 "DependencyViolation.RouteTable",
-                format!("The VPC {id} still has custom route table {}: delete it first.", t.id),
+                format!(
+                    "The VPC {id} still has custom route table {}: delete it first.",
+                    t.id
+                ),
             ));
         }
         if let Some(g) = d.model.ipv4_gateway_of(id) {
             return Err(ApiError::bad(
                 "DependencyViolation.Ipv4Gateway",
-                format!("The VPC {id} still has IPv4 gateway {}: delete it first.", g.id),
+                format!(
+                    "The VPC {id} still has IPv4 gateway {}: delete it first.",
+                    g.id
+                ),
             ));
         }
         d.model.vpcs.remove(i);
@@ -268,14 +289,19 @@ pub struct DescribeVpcsResponse {
 
 /// `ENABLED` / `DISABLED`, as the answers spell the DNS hostname status.
 fn dns_hostname_status(vpc: &Vpc) -> &'static str {
-    if vpc.dns_hostname { "ENABLED" } else { "DISABLED" }
+    if vpc.dns_hostname {
+        "ENABLED"
+    } else {
+        "DISABLED"
+    }
 }
 
 impl Action for DescribeVpcs {
     const NAME: &'static str = "DescribeVpcs";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = false;
-    const SUMMARY: &'static str = "Lists the caller's VPCs, filtered by id, name, tags; paged (at most 50).";
+    const SUMMARY: &'static str =
+        "Lists the caller's VPCs, filtered by id, name, tags; paged (at most 50).";
     type Response = DescribeVpcsResponse;
 
     fn run(self, d: &mut Draft) -> Result<DescribeVpcsResponse, ApiError> {
@@ -284,15 +310,26 @@ impl Action for DescribeVpcs {
         if ids.as_ref().is_some_and(|ids| ids.len() > 20) {
             return Err(ApiError::invalid("VpcId", "at most 20 VPC ids"));
         }
-        let owner_ok = self.vpc_owner_id.as_deref().is_none_or(|o| o.is_empty() || o == d.caller.account_id || d.caller.admin);
+        let owner_ok = self
+            .vpc_owner_id
+            .as_deref()
+            .is_none_or(|o| o.is_empty() || o == d.caller.account_id || d.caller.admin);
         let vpcs: Vec<&Vpc> = d
             .model
             .vpcs
             .iter()
             .filter(|v| d.in_view(&v.meta))
             .filter(|v| ids.as_ref().is_none_or(|ids| ids.contains(&v.id)))
-            .filter(|v| self.vpc_name.as_deref().is_none_or(|n| n.is_empty() || v.name.as_deref() == Some(n)))
-            .filter(|v| self.vpc_owner_id.as_deref().is_none_or(|o| o.is_empty() || v.meta.owner_id == o))
+            .filter(|v| {
+                self.vpc_name
+                    .as_deref()
+                    .is_none_or(|n| n.is_empty() || v.name.as_deref() == Some(n))
+            })
+            .filter(|v| {
+                self.vpc_owner_id
+                    .as_deref()
+                    .is_none_or(|o| o.is_empty() || v.meta.owner_id == o)
+            })
             .filter(|_| owner_ok && self.is_default != Some(true) && self.enable_ipv6 != Some(true))
             .filter(|v| tag::matches(&v.meta.tags, &self.tag))
             .collect();
@@ -315,20 +352,45 @@ impl Action for DescribeVpcs {
                 ipv6_cidr_block: String::new(),
                 dns_hostname_status: dns_hostname_status(v),
                 v_switch_ids: VSwitchIds {
-                    v_switch_id: d.model.vswitches.iter().filter(|s| s.vpc_id == v.id).map(|s| s.id.clone()).collect(),
+                    v_switch_id: d
+                        .model
+                        .vswitches
+                        .iter()
+                        .filter(|s| s.vpc_id == v.id)
+                        .map(|s| s.id.clone())
+                        .collect(),
                 },
                 router_table_ids: RouterTableIds {
-                    router_table_ids: d.model.route_tables.iter().filter(|t| t.vpc_id == v.id).map(|t| t.id.clone()).collect(),
+                    router_table_ids: d
+                        .model
+                        .route_tables
+                        .iter()
+                        .filter(|t| t.vpc_id == v.id)
+                        .map(|t| t.id.clone())
+                        .collect(),
                 },
                 nat_gateway_ids: NatGatewayIds {
-                    nat_gateway_ids: d.model.nat_gateways.iter().filter(|n| n.vpc_id == v.id).map(|n| n.id.clone()).collect(),
+                    nat_gateway_ids: d
+                        .model
+                        .nat_gateways
+                        .iter()
+                        .filter(|n| n.vpc_id == v.id)
+                        .map(|n| n.id.clone())
+                        .collect(),
                 },
-                user_cidrs: UserCidrs { user_cidr: Vec::new() },
-                secondary_cidr_blocks: SecondaryCidrBlocks { secondary_cidr_block: Vec::new() },
+                user_cidrs: UserCidrs {
+                    user_cidr: Vec::new(),
+                },
+                secondary_cidr_blocks: SecondaryCidrBlocks {
+                    secondary_cidr_block: Vec::new(),
+                },
                 tags: tag::Tags::of(&v.meta.tags),
             })
             .collect();
-        Ok(DescribeVpcsResponse { vpcs: Vpcs { vpc }, page })
+        Ok(DescribeVpcsResponse {
+            vpcs: Vpcs { vpc },
+            page,
+        })
     }
 }
 
@@ -360,13 +422,19 @@ impl Action for ModifyVpcAttribute {
     const NAME: &'static str = "ModifyVpcAttribute";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str = "Renames a VPC, changes its description, DNS host names or CIDR block (VPC-1).";
+    const SUMMARY: &'static str =
+        "Renames a VPC, changes its description, DNS host names or CIDR block (VPC-1).";
     type Response = Empty;
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
         refuse_true("EnableIPv6", self.enable_ipv6)?;
         let i = d.vpc_index(&self.vpc_id)?;
-        let cidr_block = self.cidr_block.as_deref().filter(|c| !c.is_empty()).map(|c| cidr("CidrBlock", c)).transpose()?;
+        let cidr_block = self
+            .cidr_block
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map(|c| cidr("CidrBlock", c))
+            .transpose()?;
         if let Some(c) = &cidr_block {
             crate::validate::check_vpc_block(c)?;
         }
@@ -444,8 +512,12 @@ impl Action for DescribeVpcAttribute {
 
     fn run(self, d: &mut Draft) -> Result<DescribeVpcAttributeResponse, ApiError> {
         let region = d.require_region()?;
-        let not_found =
-            || ApiError::not_found("InvalidVpcId.NotFound", format!("The specified VPC {} does not exist.", self.vpc_id));
+        let not_found = || {
+            ApiError::not_found(
+                "InvalidVpcId.NotFound",
+                format!("The specified VPC {} does not exist.", self.vpc_id),
+            )
+        };
         let v = &d.model.vpcs[d.vpc_index(&self.vpc_id)?];
         if v.meta.region_id != region || self.is_default == Some(true) {
             return Err(not_found());
@@ -463,17 +535,33 @@ impl Action for DescribeVpcAttribute {
             vrouter_id: vrouter_id(v),
             resource_group_id: v.meta.resource_group_id.clone(),
             dns_hostname_status: dns_hostname_status(v),
-            ipv4_gateway_id: d.model.ipv4_gateway_of(&v.id).map(|g| g.id.clone()).unwrap_or_default(),
+            ipv4_gateway_id: d
+                .model
+                .ipv4_gateway_of(&v.id)
+                .map(|g| g.id.clone())
+                .unwrap_or_default(),
             support_ipv4_gateway: true,
             classic_link_enabled: false,
             enabled_ipv6: false,
             ipv6_cidr_block: String::new(),
-            ipv6_cidr_blocks: Ipv6CidrBlocks { ipv6_cidr_block: Vec::new() },
-            v_switch_ids: VSwitchIds {
-                v_switch_id: d.model.vswitches.iter().filter(|s| s.vpc_id == v.id).map(|s| s.id.clone()).collect(),
+            ipv6_cidr_blocks: Ipv6CidrBlocks {
+                ipv6_cidr_block: Vec::new(),
             },
-            user_cidrs: UserCidrs { user_cidr: Vec::new() },
-            secondary_cidr_blocks: SecondaryCidrBlocks { secondary_cidr_block: Vec::new() },
+            v_switch_ids: VSwitchIds {
+                v_switch_id: d
+                    .model
+                    .vswitches
+                    .iter()
+                    .filter(|s| s.vpc_id == v.id)
+                    .map(|s| s.id.clone())
+                    .collect(),
+            },
+            user_cidrs: UserCidrs {
+                user_cidr: Vec::new(),
+            },
+            secondary_cidr_blocks: SecondaryCidrBlocks {
+                secondary_cidr_block: Vec::new(),
+            },
             tags: tag::Tags::of(&v.meta.tags),
         })
     }
@@ -486,28 +574,62 @@ mod tests {
     #[test]
     fn vpc_1_create_describe_modify_delete() {
         let mut s = Scratch::new();
-        let v = s.ok("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16"), ("VpcName", "lab")]);
+        let v = s.ok(
+            "CreateVpc",
+            &[
+                ("RegionId", "cn-hangzhou"),
+                ("CidrBlock", "10.0.0.0/16"),
+                ("VpcName", "lab"),
+            ],
+        );
         let id = v["VpcId"].as_str().unwrap().to_string();
         assert!(v["RouteTableId"].as_str().unwrap().starts_with("vtb-"));
-        let d = s.ok("DescribeVpcs", &[("RegionId", "cn-hangzhou"), ("VpcId", &id)]);
+        let d = s.ok(
+            "DescribeVpcs",
+            &[("RegionId", "cn-hangzhou"), ("VpcId", &id)],
+        );
         assert_eq!(d["TotalCount"], 1);
         let vpc = &d["Vpcs"]["Vpc"][0];
-        assert_eq!((vpc["CidrBlock"].as_str(), vpc["VpcName"].as_str()), (Some("10.0.0.0/16"), Some("lab")));
-        assert_eq!(vpc["RouterTableIds"]["RouterTableIds"][0], v["RouteTableId"]);
-        s.ok("ModifyVpcAttribute", &[("VpcId", &id), ("VpcName", "renamed"), ("Description", "d")]);
-        let d = s.ok("DescribeVpcs", &[("RegionId", "cn-hangzhou"), ("VpcName", "renamed")]);
+        assert_eq!(
+            (vpc["CidrBlock"].as_str(), vpc["VpcName"].as_str()),
+            (Some("10.0.0.0/16"), Some("lab"))
+        );
+        assert_eq!(
+            vpc["RouterTableIds"]["RouterTableIds"][0],
+            v["RouteTableId"]
+        );
+        s.ok(
+            "ModifyVpcAttribute",
+            &[("VpcId", &id), ("VpcName", "renamed"), ("Description", "d")],
+        );
+        let d = s.ok(
+            "DescribeVpcs",
+            &[("RegionId", "cn-hangzhou"), ("VpcName", "renamed")],
+        );
         assert_eq!(d["Vpcs"]["Vpc"][0]["Description"], "d");
         s.ok("DeleteVpc", &[("VpcId", &id)]);
-        assert_eq!(s.ok("DescribeVpcs", &[("RegionId", "cn-hangzhou")])["TotalCount"], 0);
+        assert_eq!(
+            s.ok("DescribeVpcs", &[("RegionId", "cn-hangzhou")])["TotalCount"],
+            0
+        );
         assert!(s.service.model().route_tables.is_empty());
     }
 
     #[test]
     fn vpc_1_bad_cidr_and_missing_parameters_are_refused() {
         let mut s = Scratch::new();
-        let e = s.err("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/33")]);
-        assert_eq!((e.status, e.code.as_str()), (400, "InvalidCidrBlock.Malformed"));
-        let e = s.err("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/30")]);
+        let e = s.err(
+            "CreateVpc",
+            &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/33")],
+        );
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (400, "InvalidCidrBlock.Malformed")
+        );
+        let e = s.err(
+            "CreateVpc",
+            &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/30")],
+        );
         assert_eq!(e.code, "InvalidCirdrBlock.MaskLength");
         let e = s.err("CreateVpc", &[("CidrBlock", "10.0.0.0/16")]);
         assert_eq!(e.code, "MissingParameter");
@@ -521,18 +643,49 @@ mod tests {
         let mut s = Scratch::new();
         let v = s.ok(
             "CreateVpc",
-            &[("RegionId", "cn-hangzhou"), ("Tag.1.Key", "env"), ("Tag.1.Value", "lab"), ("Tag.2.Key", "team"),
-              ("EnableDnsHostname", "true")],
+            &[
+                ("RegionId", "cn-hangzhou"),
+                ("Tag.1.Key", "env"),
+                ("Tag.1.Value", "lab"),
+                ("Tag.2.Key", "team"),
+                ("EnableDnsHostname", "true"),
+            ],
         );
-        s.ok("CreateVpc", &[("RegionId", "cn-hangzhou"), ("Tag.1.Key", "env"), ("Tag.1.Value", "prod")]);
-        let d = s.ok("DescribeVpcs", &[("RegionId", "cn-hangzhou"), ("Tag.1.Key", "env"), ("Tag.1.Value", "lab")]);
+        s.ok(
+            "CreateVpc",
+            &[
+                ("RegionId", "cn-hangzhou"),
+                ("Tag.1.Key", "env"),
+                ("Tag.1.Value", "prod"),
+            ],
+        );
+        let d = s.ok(
+            "DescribeVpcs",
+            &[
+                ("RegionId", "cn-hangzhou"),
+                ("Tag.1.Key", "env"),
+                ("Tag.1.Value", "lab"),
+            ],
+        );
         assert_eq!(d["TotalCount"], 1);
         let vpc = &d["Vpcs"]["Vpc"][0];
         assert_eq!(vpc["VpcId"], v["VpcId"]);
-        assert_eq!(vpc["Tags"]["Tag"], serde_json::json!([{"Key": "env", "Value": "lab"}, {"Key": "team", "Value": ""}]));
+        assert_eq!(
+            vpc["Tags"]["Tag"],
+            serde_json::json!([{"Key": "env", "Value": "lab"}, {"Key": "team", "Value": ""}])
+        );
         assert_eq!(vpc["DnsHostnameStatus"], "ENABLED");
-        assert_eq!(s.ok("DescribeVpcs", &[("RegionId", "cn-hangzhou"), ("Tag.1.Key", "env")])["TotalCount"], 2);
-        let e = s.err("CreateVpc", &[("RegionId", "cn-hangzhou"), ("Tag.1.Key", "acs:x")]);
+        assert_eq!(
+            s.ok(
+                "DescribeVpcs",
+                &[("RegionId", "cn-hangzhou"), ("Tag.1.Key", "env")]
+            )["TotalCount"],
+            2
+        );
+        let e = s.err(
+            "CreateVpc",
+            &[("RegionId", "cn-hangzhou"), ("Tag.1.Key", "acs:x")],
+        );
         assert_eq!(e.code, "InvalidTagKey.Malformed");
         assert_eq!(s.service.model().vpcs.len(), 2);
     }
@@ -550,25 +703,70 @@ mod tests {
     fn vpc_1_shrinking_below_a_vswitch_is_refused() {
         let mut s = Scratch::new();
         let (vpc, _) = s.vpc_with_vswitch();
-        let e = s.err("ModifyVpcAttribute", &[("VpcId", &vpc), ("CidrBlock", "10.1.0.0/16")]);
+        let e = s.err(
+            "ModifyVpcAttribute",
+            &[("VpcId", &vpc), ("CidrBlock", "10.1.0.0/16")],
+        );
         assert_eq!(e.code, "InvalidParameter");
     }
 
     #[test]
     fn vpc_1_describe_vpc_attribute_shows_the_vpc_as_the_sdk_reads_it() {
         let mut s = Scratch::new();
-        let v = s.ok("CreateVpc", &[("RegionId", "cn-hangzhou"), ("CidrBlock", "10.0.0.0/16"), ("VpcName", "lab"),
-            ("Description", "d"), ("Tag.1.Key", "env"), ("Tag.1.Value", "lab")]);
+        let v = s.ok(
+            "CreateVpc",
+            &[
+                ("RegionId", "cn-hangzhou"),
+                ("CidrBlock", "10.0.0.0/16"),
+                ("VpcName", "lab"),
+                ("Description", "d"),
+                ("Tag.1.Key", "env"),
+                ("Tag.1.Value", "lab"),
+            ],
+        );
         let id = v["VpcId"].as_str().unwrap().to_string();
-        let vsw = s.ok("CreateVSwitch", &[("VpcId", &id), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.1.0/24")]);
-        let a = s.ok("DescribeVpcAttribute", &[("RegionId", "cn-hangzhou"), ("VpcId", &id)]);
-        assert_eq!((a["VpcId"].as_str(), a["VpcName"].as_str(), a["CidrBlock"].as_str()), (Some(id.as_str()), Some("lab"), Some("10.0.0.0/16")));
-        assert_eq!((a["Status"].as_str(), a["Description"].as_str(), a["RegionId"].as_str()), (Some("Available"), Some("d"), Some("cn-hangzhou")));
+        let vsw = s.ok(
+            "CreateVSwitch",
+            &[
+                ("VpcId", &id),
+                ("ZoneId", "cn-hangzhou-a"),
+                ("CidrBlock", "10.0.1.0/24"),
+            ],
+        );
+        let a = s.ok(
+            "DescribeVpcAttribute",
+            &[("RegionId", "cn-hangzhou"), ("VpcId", &id)],
+        );
+        assert_eq!(
+            (
+                a["VpcId"].as_str(),
+                a["VpcName"].as_str(),
+                a["CidrBlock"].as_str()
+            ),
+            (Some(id.as_str()), Some("lab"), Some("10.0.0.0/16"))
+        );
+        assert_eq!(
+            (
+                a["Status"].as_str(),
+                a["Description"].as_str(),
+                a["RegionId"].as_str()
+            ),
+            (Some("Available"), Some("d"), Some("cn-hangzhou"))
+        );
         assert_eq!(a["VRouterId"], v["VRouterId"]);
         assert_eq!(a["OwnerId"], 1000000000000001u64);
-        assert_eq!((a["IsDefault"].as_bool(), a["EnabledIpv6"].as_bool()), (Some(false), Some(false)));
-        assert_eq!(a["VSwitchIds"]["VSwitchId"], serde_json::json!([vsw["VSwitchId"]]));
-        assert_eq!(a["Tags"]["Tag"], serde_json::json!([{"Key": "env", "Value": "lab"}]));
+        assert_eq!(
+            (a["IsDefault"].as_bool(), a["EnabledIpv6"].as_bool()),
+            (Some(false), Some(false))
+        );
+        assert_eq!(
+            a["VSwitchIds"]["VSwitchId"],
+            serde_json::json!([vsw["VSwitchId"]])
+        );
+        assert_eq!(
+            a["Tags"]["Tag"],
+            serde_json::json!([{"Key": "env", "Value": "lab"}])
+        );
         assert_eq!(a["DnsHostnameStatus"], "DISABLED");
         assert_eq!(a["Ipv4GatewayId"], "");
         assert!(a["CreationTime"].as_str().unwrap().ends_with('Z'));
@@ -578,14 +776,40 @@ mod tests {
     fn vpc_1_describe_vpc_attribute_of_another_account_or_region_is_not_found() {
         let mut s = Scratch::new();
         let (id, _) = s.vpc_with_vswitch();
-        let other = crate::api::Caller { account_id: "1000000000000002".into(), admin: false };
-        let e = s.call_as(&other, "DescribeVpcAttribute", &[("RegionId", "cn-hangzhou"), ("VpcId", &id)]).unwrap_err();
+        let other = crate::api::Caller {
+            account_id: "1000000000000002".into(),
+            admin: false,
+        };
+        let e = s
+            .call_as(
+                &other,
+                "DescribeVpcAttribute",
+                &[("RegionId", "cn-hangzhou"), ("VpcId", &id)],
+            )
+            .unwrap_err();
         assert_eq!((e.status, e.code.as_str()), (404, "InvalidVpcId.NotFound"));
-        let e = s.err("DescribeVpcAttribute", &[("RegionId", "cn-shanghai"), ("VpcId", &id)]);
+        let e = s.err(
+            "DescribeVpcAttribute",
+            &[("RegionId", "cn-shanghai"), ("VpcId", &id)],
+        );
         assert_eq!(e.code, "InvalidVpcId.NotFound");
-        let e = s.err("DescribeVpcAttribute", &[("RegionId", "cn-hangzhou"), ("VpcId", &id), ("IsDefault", "true")]);
+        let e = s.err(
+            "DescribeVpcAttribute",
+            &[
+                ("RegionId", "cn-hangzhou"),
+                ("VpcId", &id),
+                ("IsDefault", "true"),
+            ],
+        );
         assert_eq!(e.code, "InvalidVpcId.NotFound");
-        assert_eq!(s.err("DescribeVpcAttribute", &[("VpcId", &id)]).code, "MissingParameter");
-        assert_eq!(s.err("DescribeVpcAttribute", &[("RegionId", "cn-hangzhou")]).code, "MissingParameter");
+        assert_eq!(
+            s.err("DescribeVpcAttribute", &[("VpcId", &id)]).code,
+            "MissingParameter"
+        );
+        assert_eq!(
+            s.err("DescribeVpcAttribute", &[("RegionId", "cn-hangzhou")])
+                .code,
+            "MissingParameter"
+        );
     }
 }

@@ -71,10 +71,16 @@ const SCHEMA_1: &[u8] = b"1";
 pub enum StoreError {
     /// The state directory could not be created.
     #[error("cannot create state directory {path}: {source}")]
-    Dir { path: PathBuf, source: std::io::Error },
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The database could not be opened (another daemon may hold it).
     #[error("cannot open state database {path}: {source}")]
-    Open { path: PathBuf, source: redb::DatabaseError },
+    Open {
+        path: PathBuf,
+        source: redb::DatabaseError,
+    },
     /// A transaction failed.
     #[error("state database transaction failed: {0}")]
     Transaction(String),
@@ -91,14 +97,20 @@ pub enum StoreError {
     /// Reopening the database after a failure failed (its disk may still
     /// be full): it takes no changes yet.
     #[error("reopening state database {path} failed: {source}")]
-    Reopen { path: PathBuf, source: redb::DatabaseError },
+    Reopen {
+        path: PathBuf,
+        source: redb::DatabaseError,
+    },
 }
 
 impl StoreError {
     /// True if the error comes from writing to the disk (full, failing):
     /// the store refuses changes until it is reopened.
     pub fn is_storage(&self) -> bool {
-        matches!(self, StoreError::Transaction(_) | StoreError::Flush(_) | StoreError::Reopen { .. })
+        matches!(
+            self,
+            StoreError::Transaction(_) | StoreError::Flush(_) | StoreError::Reopen { .. }
+        )
     }
 }
 
@@ -143,7 +155,9 @@ pub struct TokenRecord {
 
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// The state store as the service uses it. Implementations: [`Store`]
@@ -161,7 +175,12 @@ pub trait StateStore: Send {
     fn load(&self) -> Result<Option<Model>, StoreError>;
     /// Commits the change from `prev` (the model the store holds now) to
     /// `next`, with a client token record; returns its sequence.
-    fn commit(&mut self, prev: &Model, next: &Model, token: Option<(&TokenKey, &TokenRecord)>) -> Result<Seq, StoreError>;
+    fn commit(
+        &mut self,
+        prev: &Model,
+        next: &Model,
+        token: Option<(&TokenKey, &TokenRecord)>,
+    ) -> Result<Seq, StoreError>;
     /// The unexpired record of a client token.
     fn token(&self, key: &TokenKey) -> Result<Option<TokenRecord>, StoreError>;
     /// The sequence of the last commit.
@@ -198,7 +217,11 @@ pub struct Durable {
 
 impl Default for Durable {
     fn default() -> Self {
-        Self { state: Mutex::default(), changed: Condvar::new(), tx: watch::Sender::new(Flushed::default()) }
+        Self {
+            state: Mutex::default(),
+            changed: Condvar::new(),
+            tx: watch::Sender::new(Flushed::default()),
+        }
     }
 }
 
@@ -240,8 +263,15 @@ impl Durable {
     }
 
     fn outcome(f: &Flushed, seq: Seq) -> Option<Result<(), StoreError>> {
-        if let Some((after, upto)) = f.lost.iter().find(|(after, upto)| seq > *after && seq <= *upto) {
-            let why = format!("the change was lost to a storage failure (changes {} to {upto} were not kept)", after + 1);
+        if let Some((after, upto)) = f
+            .lost
+            .iter()
+            .find(|(after, upto)| seq > *after && seq <= *upto)
+        {
+            let why = format!(
+                "the change was lost to a storage failure (changes {} to {upto} were not kept)",
+                after + 1
+            );
             return Some(Err(StoreError::Flush(why)));
         }
         if f.seq >= seq {
@@ -265,7 +295,10 @@ impl Durable {
     /// Waits until `seq` is on disk (or flushing failed).
     pub async fn wait_async(&self, seq: Seq) -> Result<(), StoreError> {
         let mut rx = self.tx.subscribe();
-        let f = rx.wait_for(|f| Self::outcome(f, seq).is_some()).await.map_err(|e| StoreError::Flush(e.to_string()))?;
+        let f = rx
+            .wait_for(|f| Self::outcome(f, seq).is_some())
+            .await
+            .map_err(|e| StoreError::Flush(e.to_string()))?;
         Self::outcome(&f, seq).unwrap_or(Ok(()))
     }
 }
@@ -291,7 +324,10 @@ fn entry_value(seq: u64, entry: &RouteEntry) -> Result<Vec<u8>, StoreError> {
 }
 
 fn seq_of(value: &[u8]) -> Result<u64, StoreError> {
-    let head: [u8; 8] = value.get(..8).and_then(|h| h.try_into().ok()).ok_or_else(|| decode("short route entry record"))?;
+    let head: [u8; 8] = value
+        .get(..8)
+        .and_then(|h| h.try_into().ok())
+        .ok_or_else(|| decode("short route entry record"))?;
     Ok(u64::from_be_bytes(head))
 }
 
@@ -311,12 +347,24 @@ const REMOVED_RUN: usize = 64;
 /// The writes turning the stored entries of `prev` into those of `next`:
 /// (upserts, keys removed). Entries shared with `prev` (the same `Arc`, or
 /// equal) are not written.
-fn route_entry_changes<'a>(prev: &'a Model, next: &'a Model) -> (Vec<(String, &'a RouteEntry)>, Vec<String>) {
+fn route_entry_changes<'a>(
+    prev: &'a Model,
+    next: &'a Model,
+) -> (Vec<(String, &'a RouteEntry)>, Vec<String>) {
     let (mut upserts, mut removals) = (Vec::new(), Vec::new());
-    let before: HashMap<&str, &RouteTable> = prev.route_tables.iter().map(|t| (t.id.as_str(), t)).collect();
+    let before: HashMap<&str, &RouteTable> = prev
+        .route_tables
+        .iter()
+        .map(|t| (t.id.as_str(), t))
+        .collect();
     for t in &next.route_tables {
         let old: &[Arc<RouteEntry>] = before.get(t.id.as_str()).map_or(&[], |o| &o.route_entries);
-        if old.len() == t.route_entries.len() && old.iter().zip(&t.route_entries).all(|(a, b)| Arc::ptr_eq(a, b)) {
+        if old.len() == t.route_entries.len()
+            && old
+                .iter()
+                .zip(&t.route_entries)
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+        {
             continue;
         }
         // Entries keep their order across changes: walk both lists while they
@@ -335,7 +383,11 @@ fn route_entry_changes<'a>(prev: &'a Model, next: &'a Model) -> (Vec<(String, &'
                 }
                 i += 1;
                 j += 1;
-            } else if let Some(k) = old[i..].iter().take(REMOVED_RUN).position(|o| Arc::ptr_eq(o, &new[j])) {
+            } else if let Some(k) = old[i..]
+                .iter()
+                .take(REMOVED_RUN)
+                .position(|o| Arc::ptr_eq(o, &new[j]))
+            {
                 // A run of removed entries (an entry moved later in the list
                 // is removed here and written again below: same result).
                 removals.extend(old[i..i + k].iter().map(|e| entry_key(t, e)));
@@ -348,8 +400,10 @@ fn route_entry_changes<'a>(prev: &'a Model, next: &'a Model) -> (Vec<(String, &'
             removals.extend(old[i..].iter().map(|e| entry_key(t, e)));
             i = old.len();
         }
-        let mut old_by_dest: HashMap<ipnet::Ipv4Net, &Arc<RouteEntry>> =
-            old[i..].iter().map(|e| (e.destination_cidr_block, e)).collect();
+        let mut old_by_dest: HashMap<ipnet::Ipv4Net, &Arc<RouteEntry>> = old[i..]
+            .iter()
+            .map(|e| (e.destination_cidr_block, e))
+            .collect();
         for e in &new[j..] {
             match old_by_dest.remove(&e.destination_cidr_block) {
                 Some(o) if Arc::ptr_eq(o, e) || o == e => {}
@@ -358,8 +412,16 @@ fn route_entry_changes<'a>(prev: &'a Model, next: &'a Model) -> (Vec<(String, &'
         }
         removals.extend(old_by_dest.values().map(|e| entry_key(t, e)));
     }
-    let after: HashMap<&str, ()> = next.route_tables.iter().map(|t| (t.id.as_str(), ())).collect();
-    for t in prev.route_tables.iter().filter(|t| !after.contains_key(t.id.as_str())) {
+    let after: HashMap<&str, ()> = next
+        .route_tables
+        .iter()
+        .map(|t| (t.id.as_str(), ()))
+        .collect();
+    for t in prev
+        .route_tables
+        .iter()
+        .filter(|t| !after.contains_key(t.id.as_str()))
+    {
         removals.extend(t.route_entries.iter().map(|e| entry_key(t, e)));
     }
     (upserts, removals)
@@ -384,14 +446,31 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) `dir/state.redb`. Only one process may hold it.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir { path: dir.to_path_buf(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let path = dir.join("state.redb");
-        let db = Arc::new(Database::create(&path).map_err(|source| StoreError::Open { path: path.clone(), source })?);
+        let db = Arc::new(Database::create(&path).map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?);
         let flusher = Arc::new((Mutex::new((0, false)), Condvar::new()));
         let durable = Arc::new(Durable::default());
-        let thread = spawn_flusher(&db, &flusher, &durable, 0)
-            .map_err(|source| StoreError::Dir { path: dir.to_path_buf(), source })?;
-        Ok(Self { db, path, last_document: None, seq: 0, flusher, thread: Some(thread), durable })
+        let thread =
+            spawn_flusher(&db, &flusher, &durable, 0).map_err(|source| StoreError::Dir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        Ok(Self {
+            db,
+            path,
+            last_document: None,
+            seq: 0,
+            flusher,
+            thread: Some(thread),
+            durable,
+        })
     }
 
     /// Stops the flusher thread (after it flushed what it could).
@@ -411,7 +490,10 @@ impl Store {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
             Err(e) => return Err(tx(e)),
         };
-        let schema = table.get(SCHEMA_KEY).map_err(tx)?.map(|v| v.value().to_vec());
+        let schema = table
+            .get(SCHEMA_KEY)
+            .map_err(tx)?
+            .map(|v| v.value().to_vec());
         let schema = schema.as_deref().unwrap_or(SCHEMA_1);
         if schema != SCHEMA && schema != SCHEMA_1 {
             return Err(StoreError::Schema {
@@ -434,9 +516,15 @@ impl Store {
         let mut by_table: BTreeMap<String, Vec<(u64, Arc<RouteEntry>)>> = BTreeMap::new();
         for kv in entries.iter().map_err(tx)? {
             let (k, v) = kv.map_err(tx)?;
-            let (table_id, _) = k.value().split_once('/').ok_or_else(|| decode(format!("route entry key {:?}", k.value())))?;
+            let (table_id, _) = k
+                .value()
+                .split_once('/')
+                .ok_or_else(|| decode(format!("route entry key {:?}", k.value())))?;
             let entry: RouteEntry = serde_json::from_slice(&v.value()[8..]).map_err(decode)?;
-            by_table.entry(table_id.to_string()).or_default().push((seq_of(v.value())?, Arc::new(entry)));
+            by_table
+                .entry(table_id.to_string())
+                .or_default()
+                .push((seq_of(v.value())?, Arc::new(entry)));
         }
         for t in &mut model.route_tables {
             if let Some(mut entries) = by_table.remove(&t.id) {
@@ -445,7 +533,9 @@ impl Store {
             }
         }
         if let Some(id) = by_table.keys().next() {
-            return Err(decode(format!("route entries of route table {id}, which the model lacks")));
+            return Err(decode(format!(
+                "route entries of route table {id}, which the model lacks"
+            )));
         }
         Ok(Some(model))
     }
@@ -458,7 +548,12 @@ impl Store {
 
     /// One write transaction, not yet durable: `next`, writing only what
     /// differs from `prev`, and the token record.
-    fn write(&mut self, prev: &Model, next: &Model, token: Option<(&TokenKey, &TokenRecord)>) -> Result<(), StoreError> {
+    fn write(
+        &mut self,
+        prev: &Model,
+        next: &Model,
+        token: Option<(&TokenKey, &TokenRecord)>,
+    ) -> Result<(), StoreError> {
         let document = serde_json::to_vec(&without_route_entries(next)).map_err(decode)?;
         let empty = Model::default();
         let mut write = self.db.begin_write().map_err(tx)?;
@@ -466,7 +561,10 @@ impl Store {
         {
             let mut state = write.open_table(STATE).map_err(tx)?;
             let mut entries = write.open_table(ROUTE_ENTRIES).map_err(tx)?;
-            let migrated = state.get(SCHEMA_KEY).map_err(tx)?.is_some_and(|v| v.value() == SCHEMA);
+            let migrated = state
+                .get(SCHEMA_KEY)
+                .map_err(tx)?
+                .is_some_and(|v| v.value() == SCHEMA);
             let mut seq = match state.get(ROUTE_SEQ_KEY).map_err(tx)? {
                 Some(v) => seq_of(v.value())?,
                 None => 0,
@@ -489,9 +587,13 @@ impl Store {
                         seq
                     }
                 };
-                entries.insert(k.as_str(), entry_value(order, e)?.as_slice()).map_err(tx)?;
+                entries
+                    .insert(k.as_str(), entry_value(order, e)?.as_slice())
+                    .map_err(tx)?;
             }
-            state.insert(ROUTE_SEQ_KEY, seq.to_be_bytes().as_slice()).map_err(tx)?;
+            state
+                .insert(ROUTE_SEQ_KEY, seq.to_be_bytes().as_slice())
+                .map_err(tx)?;
             if !migrated {
                 state.insert(SCHEMA_KEY, SCHEMA).map_err(tx)?;
             }
@@ -500,15 +602,29 @@ impl Store {
             }
             let mut tokens = write.open_table(CLIENT_TOKENS).map_err(tx)?;
             let mut times = write.open_table(CLIENT_TOKEN_TIMES).map_err(tx)?;
-            prune_tokens(&mut tokens, &mut times, unix_now().saturating_sub(CLIENT_TOKEN_TTL_SECS))?;
+            prune_tokens(
+                &mut tokens,
+                &mut times,
+                unix_now().saturating_sub(CLIENT_TOKEN_TTL_SECS),
+            )?;
             if let Some((key, record)) = token {
                 let key = key.encode();
-                let old = tokens.get(key.as_str()).map_err(tx)?.map(|v| serde_json::from_slice::<TokenRecord>(v.value()));
+                let old = tokens
+                    .get(key.as_str())
+                    .map_err(tx)?
+                    .map(|v| serde_json::from_slice::<TokenRecord>(v.value()));
                 if let Some(Ok(old)) = old {
                     times.remove(time_key(old.at, &key).as_str()).map_err(tx)?;
                 }
-                tokens.insert(key.as_str(), serde_json::to_vec(record).map_err(decode)?.as_slice()).map_err(tx)?;
-                times.insert(time_key(record.at, &key).as_str(), ()).map_err(tx)?;
+                tokens
+                    .insert(
+                        key.as_str(),
+                        serde_json::to_vec(record).map_err(decode)?.as_slice(),
+                    )
+                    .map_err(tx)?;
+                times
+                    .insert(time_key(record.at, &key).as_str(), ())
+                    .map_err(tx)?;
             }
         }
         write.commit().map_err(tx)?;
@@ -538,8 +654,13 @@ fn prune_tokens(
         .map_err(tx)?;
     for t in expired {
         times.remove(t.as_str()).map_err(tx)?;
-        let Some((at, key)) = t.split_once('/') else { continue };
-        let recorded = tokens.get(key).map_err(tx)?.map(|v| serde_json::from_slice::<TokenRecord>(v.value()));
+        let Some((at, key)) = t.split_once('/') else {
+            continue;
+        };
+        let recorded = tokens
+            .get(key)
+            .map_err(tx)?
+            .map(|v| serde_json::from_slice::<TokenRecord>(v.value()));
         // The token may have been recorded again since (a newer time).
         if recorded.is_some_and(|r| r.is_err() || r.is_ok_and(|r| format!("{:016x}", r.at) == at)) {
             tokens.remove(key).map_err(tx)?;
@@ -556,7 +677,9 @@ fn spawn_flusher(
     done: Seq,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let (db, flusher, durable) = (db.clone(), flusher.clone(), durable.clone());
-    std::thread::Builder::new().name("store-flush".into()).spawn(move || flush_loop(&db, &flusher, &durable, done))
+    std::thread::Builder::new()
+        .name("store-flush".into())
+        .spawn(move || flush_loop(&db, &flusher, &durable, done))
 }
 
 /// The flusher: makes everything committed durable with one Immediate
@@ -564,7 +687,12 @@ fn spawn_flusher(
 /// stop, flushes what is left first. A failure is published to every
 /// waiter and ends this flusher (redb refuses further writes after an I/O
 /// error): [`StateStore::recover`] reopens the database and starts another.
-fn flush_loop(db: &Database, flusher: &(Mutex<(Seq, bool)>, Condvar), durable: &Durable, mut done: Seq) {
+fn flush_loop(
+    db: &Database,
+    flusher: &(Mutex<(Seq, bool)>, Condvar),
+    durable: &Durable,
+    mut done: Seq,
+) {
     loop {
         let target = {
             let mut state = flusher.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -601,7 +729,12 @@ impl StateStore for Store {
         self.load_model()
     }
 
-    fn commit(&mut self, prev: &Model, next: &Model, token: Option<(&TokenKey, &TokenRecord)>) -> Result<Seq, StoreError> {
+    fn commit(
+        &mut self,
+        prev: &Model,
+        next: &Model,
+        token: Option<(&TokenKey, &TokenRecord)>,
+    ) -> Result<Seq, StoreError> {
         if let Some(e) = self.durable.get().failed {
             return Err(StoreError::Flush(e));
         }
@@ -627,7 +760,9 @@ impl StateStore for Store {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
             Err(e) => return Err(tx(e)),
         };
-        let Some(v) = table.get(key.encode().as_str()).map_err(tx)? else { return Ok(None) };
+        let Some(v) = table.get(key.encode().as_str()).map_err(tx)? else {
+            return Ok(None);
+        };
         let record: TokenRecord = serde_json::from_slice(v.value()).map_err(decode)?;
         Ok((record.at + CLIENT_TOKEN_TTL_SECS > unix_now()).then_some(record))
     }
@@ -648,10 +783,16 @@ impl StateStore for Store {
         // redb repairs the file on open if it must.
         let stand_in = Database::builder()
             .create_with_backend(redb::backends::InMemoryBackend::new())
-            .map_err(|source| StoreError::Reopen { path: self.path.clone(), source })?;
+            .map_err(|source| StoreError::Reopen {
+                path: self.path.clone(),
+                source,
+            })?;
         drop(std::mem::replace(&mut self.db, Arc::new(stand_in)));
         let db = Arc::new(
-            Database::create(&self.path).map_err(|source| StoreError::Reopen { path: self.path.clone(), source })?,
+            Database::create(&self.path).map_err(|source| StoreError::Reopen {
+                path: self.path.clone(),
+                source,
+            })?,
         );
         self.db = db;
         self.last_document = None;
@@ -714,7 +855,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("vpc-store-entries-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut a = crate::test_fixtures::lab();
-        let t = a.route_tables.iter().position(|t| t.id == "vtb-custom").unwrap();
+        let t = a
+            .route_tables
+            .iter()
+            .position(|t| t.id == "vtb-custom")
+            .unwrap();
         for d in ["10.9.0.0/16", "10.8.0.0/16", "10.7.0.0/16"] {
             a.route_tables[t].route_entries.push(entry(d));
         }
@@ -751,7 +896,9 @@ mod tests {
             {
                 let mut table = write.open_table(STATE).unwrap();
                 table.insert(SCHEMA_KEY, SCHEMA_1).unwrap();
-                table.insert(MODEL_KEY, serde_json::to_vec(&model).unwrap().as_slice()).unwrap();
+                table
+                    .insert(MODEL_KEY, serde_json::to_vec(&model).unwrap().as_slice())
+                    .unwrap();
             }
             write.commit().unwrap();
         }
@@ -759,7 +906,12 @@ mod tests {
         let loaded = store.load().unwrap().unwrap();
         assert_eq!(loaded, model);
         let mut next = loaded.clone();
-        next.route_tables.iter_mut().find(|t| t.id == "vtb-custom").unwrap().route_entries.push(entry("10.9.0.0/16"));
+        next.route_tables
+            .iter_mut()
+            .find(|t| t.id == "vtb-custom")
+            .unwrap()
+            .route_entries
+            .push(entry("10.9.0.0/16"));
         store.save(&loaded, &next).unwrap();
         drop(store);
         let store = Store::open(&dir).unwrap();
@@ -777,7 +929,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("vpc-store-group-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let base = crate::test_fixtures::lab();
-        let t = base.route_tables.iter().position(|t| t.id == "vtb-custom").unwrap();
+        let t = base
+            .route_tables
+            .iter()
+            .position(|t| t.id == "vtb-custom")
+            .unwrap();
         let already = base.route_tables[t].route_entries.len();
         let mut store = Store::open(&dir).unwrap();
         store.save(&Model::default(), &base).unwrap();
@@ -794,7 +950,11 @@ mod tests {
                             let mut g = shared.lock().unwrap();
                             let (store, model) = &mut *g;
                             let mut next = model.clone();
-                            next.route_tables[t].route_entries.push(entry(&format!("10.{}.{}.0/24", 100 + w, k)));
+                            next.route_tables[t].route_entries.push(entry(&format!(
+                                "10.{}.{}.0/24",
+                                100 + w,
+                                k
+                            )));
                             let seq = store.commit(model, &next, None).unwrap();
                             *model = next;
                             seq
@@ -813,7 +973,10 @@ mod tests {
         drop(store);
         let reopened = Store::open(&copy).unwrap();
         let loaded = reopened.load().unwrap().unwrap();
-        assert_eq!(loaded.route_tables[t].route_entries.len(), already + THREADS * EACH);
+        assert_eq!(
+            loaded.route_tables[t].route_entries.len(),
+            already + THREADS * EACH
+        );
         assert_eq!(loaded, model);
         drop(reopened);
         std::fs::remove_dir_all(&dir).unwrap();
@@ -824,25 +987,56 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("vpc-store-tokens-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let model = crate::test_fixtures::lab();
-        let key = |token: &str| TokenKey { account: "1".into(), action: "CreateVpc".into(), token: token.into() };
-        let record = |at: u64| TokenRecord { digest: "d".into(), body: serde_json::json!({"VpcId": "vpc-1"}), at };
+        let key = |token: &str| TokenKey {
+            account: "1".into(),
+            action: "CreateVpc".into(),
+            token: token.into(),
+        };
+        let record = |at: u64| TokenRecord {
+            digest: "d".into(),
+            body: serde_json::json!({"VpcId": "vpc-1"}),
+            at,
+        };
         let now = unix_now();
         {
             let mut store = Store::open(&dir).unwrap();
-            let seq = store.commit(&Model::default(), &model, Some((&key("old"), &record(now - CLIENT_TOKEN_TTL_SECS - 10)))).unwrap();
+            let seq = store
+                .commit(
+                    &Model::default(),
+                    &model,
+                    Some((&key("old"), &record(now - CLIENT_TOKEN_TTL_SECS - 10))),
+                )
+                .unwrap();
             store.durable().wait(seq).unwrap();
-            assert_eq!(store.token(&key("old")).unwrap(), None, "an expired record is not answered");
-            let seq = store.commit(&model, &model, Some((&key("new"), &record(now)))).unwrap();
+            assert_eq!(
+                store.token(&key("old")).unwrap(),
+                None,
+                "an expired record is not answered"
+            );
+            let seq = store
+                .commit(&model, &model, Some((&key("new"), &record(now))))
+                .unwrap();
             store.durable().wait(seq).unwrap();
             assert_eq!(store.token(&key("new")).unwrap(), Some(record(now)));
         }
         let store = Store::open(&dir).unwrap();
         assert_eq!(store.token(&key("new")).unwrap(), Some(record(now)));
-        assert_eq!(store.token(&TokenKey { account: "2".into(), ..key("new") }).unwrap(), None);
+        assert_eq!(
+            store
+                .token(&TokenKey {
+                    account: "2".into(),
+                    ..key("new")
+                })
+                .unwrap(),
+            None
+        );
         // The expired record was pruned by the second change.
         let read = store.db.begin_read().unwrap();
         assert_eq!(read.open_table(CLIENT_TOKENS).unwrap().len().unwrap(), 1);
-        assert_eq!(read.open_table(CLIENT_TOKEN_TIMES).unwrap().len().unwrap(), 1);
+        assert_eq!(
+            read.open_table(CLIENT_TOKEN_TIMES).unwrap().len().unwrap(),
+            1
+        );
         drop(read);
         drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
@@ -863,8 +1057,13 @@ mod tests {
         for w in waiters {
             assert!(matches!(w.join().unwrap(), Err(StoreError::Flush(_))));
         }
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        assert!(matches!(rt.block_on(d.wait_async(4)), Err(StoreError::Flush(_))));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert!(matches!(
+            rt.block_on(d.wait_async(4)),
+            Err(StoreError::Flush(_))
+        ));
         // What was durable before the failure stays acknowledged.
         assert!(d.wait(3).is_ok() && rt.block_on(d.wait_async(2)).is_ok());
     }
@@ -883,8 +1082,13 @@ mod tests {
         assert!(matches!(d.wait(5), Err(StoreError::Flush(_))));
         d.flushed(6);
         assert!(d.wait(6).is_ok(), "a change after the recovery");
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        assert!(matches!(rt.block_on(d.wait_async(4)), Err(StoreError::Flush(_))));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert!(matches!(
+            rt.block_on(d.wait_async(4)),
+            Err(StoreError::Flush(_))
+        ));
     }
 
     #[test]

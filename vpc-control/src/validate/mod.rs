@@ -19,17 +19,40 @@ pub enum ValidationError {
     DuplicateId { kind: &'static str, id: String },
     /// A CIDR block has host bits set or a mask length the cloud refuses.
     #[error("The CIDR block {cidr} of {id} is malformed: {reason}.")]
-    MalformedCidr { id: String, cidr: Ipv4Net, reason: String },
+    MalformedCidr {
+        id: String,
+        cidr: Ipv4Net,
+        reason: String,
+    },
     /// A CIDR block's mask length is outside what the cloud accepts (the
     /// cloud's code really is spelled `Cirdr`).
     #[error("The mask length of {cidr} ({id}) must be {min} to {max}.")]
-    CidrMaskLength { id: String, cidr: Ipv4Net, min: u8, max: u8 },
+    CidrMaskLength {
+        id: String,
+        cidr: Ipv4Net,
+        min: u8,
+        max: u8,
+    },
     /// A vSwitch CIDR block is not inside its VPC's block.
-    #[error("The CIDR block {cidr} of vSwitch {vswitch_id} is not inside the CIDR block {vpc_cidr} of {vpc_id}.")]
-    VSwitchCidrNotInVpc { vswitch_id: String, cidr: Ipv4Net, vpc_id: String, vpc_cidr: Ipv4Net },
+    #[error(
+        "The CIDR block {cidr} of vSwitch {vswitch_id} is not inside the CIDR block {vpc_cidr} of {vpc_id}."
+    )]
+    VSwitchCidrNotInVpc {
+        vswitch_id: String,
+        cidr: Ipv4Net,
+        vpc_id: String,
+        vpc_cidr: Ipv4Net,
+    },
     /// Two vSwitches of one VPC have overlapping CIDR blocks.
-    #[error("The CIDR block {cidr} of vSwitch {vswitch_id} overlaps {other_cidr} of vSwitch {other_id}.")]
-    VSwitchCidrOverlap { vswitch_id: String, cidr: Ipv4Net, other_id: String, other_cidr: Ipv4Net },
+    #[error(
+        "The CIDR block {cidr} of vSwitch {vswitch_id} overlaps {other_cidr} of vSwitch {other_id}."
+    )]
+    VSwitchCidrOverlap {
+        vswitch_id: String,
+        cidr: Ipv4Net,
+        other_id: String,
+        other_cidr: Ipv4Net,
+    },
     /// A reference to a VPC that does not exist.
     #[error("The VPC {id} referenced by {by} does not exist.")]
     UnknownVpc { id: String, by: String },
@@ -41,37 +64,84 @@ pub enum ValidationError {
     UnknownRouteTable { id: String, by: String },
     /// A route entry's next hop is no instance or ENI of the model.
     #[error("The next hop {id} of route entry {destination} in {route_table_id} does not exist.")]
-    UnknownNextHop { id: String, destination: Ipv4Net, route_table_id: String },
+    UnknownNextHop {
+        id: String,
+        destination: Ipv4Net,
+        route_table_id: String,
+    },
     /// A vSwitch is associated with a route table of another VPC.
     #[error("{what} {id} is in {actual_vpc}, not in {expected_vpc}.")]
-    VpcMismatch { what: &'static str, id: String, expected_vpc: String, actual_vpc: String },
+    VpcMismatch {
+        what: &'static str,
+        id: String,
+        expected_vpc: String,
+        actual_vpc: String,
+    },
     /// A route entry's next hop is in another VPC than its route table.
     #[error("The next hop {id} is in {actual_vpc}, not in {expected_vpc}.")]
-    NextHopInOtherVpc { id: String, expected_vpc: String, actual_vpc: String },
+    NextHopInOtherVpc {
+        id: String,
+        expected_vpc: String,
+        actual_vpc: String,
+    },
     /// A VPC has more than one system route table.
     #[error("The VPC {vpc_id} has more than one system route table.")]
     DuplicateSystemRouteTable { vpc_id: String },
     /// A vSwitch is associated with a system route table by id.
-    #[error("The vSwitch {vswitch_id} cannot be associated with the system route table {route_table_id}: it is used by default.")]
-    AssociateSystemRouteTable { vswitch_id: String, route_table_id: String },
+    #[error(
+        "The vSwitch {vswitch_id} cannot be associated with the system route table {route_table_id}: it is used by default."
+    )]
+    AssociateSystemRouteTable {
+        vswitch_id: String,
+        route_table_id: String,
+    },
     /// Two custom entries of one table have the same destination.
     #[error("The route table {route_table_id} has more than one entry for {destination}.")]
-    DuplicateRouteEntry { route_table_id: String, destination: Ipv4Net },
+    DuplicateRouteEntry {
+        route_table_id: String,
+        destination: Ipv4Net,
+    },
     /// A custom entry has the destination of a system (vSwitch) entry.
-    #[error("The destination {destination} in {route_table_id} is the CIDR block of vSwitch {vswitch_id}, routed by a system entry.")]
-    RouteEntryConflictsWithSystem { route_table_id: String, destination: Ipv4Net, vswitch_id: String },
+    #[error(
+        "The destination {destination} in {route_table_id} is the CIDR block of vSwitch {vswitch_id}, routed by a system entry."
+    )]
+    RouteEntryConflictsWithSystem {
+        route_table_id: String,
+        destination: Ipv4Net,
+        vswitch_id: String,
+    },
     /// An instance's private address is outside its vSwitch.
-    #[error("The private IP address {address} of {instance_id} is not in the CIDR block {cidr} of {vswitch_id}.")]
-    AddressNotInVSwitch { instance_id: String, address: Ipv4Addr, vswitch_id: String, cidr: Ipv4Net },
+    #[error(
+        "The private IP address {address} of {instance_id} is not in the CIDR block {cidr} of {vswitch_id}."
+    )]
+    AddressNotInVSwitch {
+        instance_id: String,
+        address: Ipv4Addr,
+        vswitch_id: String,
+        cidr: Ipv4Net,
+    },
     /// An instance's private address is one the vSwitch reserves.
-    #[error("The private IP address {address} of {instance_id} is reserved by {vswitch_id} (first and last three addresses).")]
-    AddressReserved { instance_id: String, address: Ipv4Addr, vswitch_id: String },
+    #[error(
+        "The private IP address {address} of {instance_id} is reserved by {vswitch_id} (first and last three addresses)."
+    )]
+    AddressReserved {
+        instance_id: String,
+        address: Ipv4Addr,
+        vswitch_id: String,
+    },
     /// Two instances of one VPC have the same private address.
     #[error("The private IP address {address} of {instance_id} is already used by {other_id}.")]
-    AddressTaken { instance_id: String, address: Ipv4Addr, other_id: String },
+    AddressTaken {
+        instance_id: String,
+        address: Ipv4Addr,
+        other_id: String,
+    },
     /// No free address left in a vSwitch.
     #[error("The vSwitch {vswitch_id} has no free private IP address for {instance_id}.")]
-    VSwitchFull { vswitch_id: String, instance_id: String },
+    VSwitchFull {
+        vswitch_id: String,
+        instance_id: String,
+    },
     /// A reference to a security group that does not exist.
     #[error("The security group {id} referenced by {by} does not exist.")]
     UnknownSecurityGroup { id: String, by: String },
@@ -80,49 +150,97 @@ pub enum ValidationError {
     UnknownNetworkAcl { id: String, by: String },
     /// An ENI is in more security groups than the cloud allows (SG-4).
     #[error("The instance {instance_id} would be in {count} security groups; at most {max}.")]
-    TooManySecurityGroups { instance_id: String, count: usize, max: usize },
+    TooManySecurityGroups {
+        instance_id: String,
+        count: usize,
+        max: usize,
+    },
     /// A rule's priority is outside 1..=100.
     #[error("The priority {priority} of rule {rule_id} is outside 1 to 100.")]
     InvalidPriority { rule_id: String, priority: u8 },
     /// A gateway route table entry whose destination is no vSwitch CIDR of
     /// the VPC (custom entries cannot be added, RT-4).
-    #[error("The gateway route table {route_table_id} has no system entry for {destination}: only the vSwitch entries can be edited.")]
-    GatewayEntryNotSystem { route_table_id: String, destination: Ipv4Net },
+    #[error(
+        "The gateway route table {route_table_id} has no system entry for {destination}: only the vSwitch entries can be edited."
+    )]
+    GatewayEntryNotSystem {
+        route_table_id: String,
+        destination: Ipv4Net,
+    },
     /// A route entry's next hop type does not fit its table.
-    #[error("The next hop type {next_hop_type} of {destination} is not allowed in route table {route_table_id}.")]
-    NextHopTypeNotAllowed { route_table_id: String, destination: Ipv4Net, next_hop_type: &'static str },
+    #[error(
+        "The next hop type {next_hop_type} of {destination} is not allowed in route table {route_table_id}."
+    )]
+    NextHopTypeNotAllowed {
+        route_table_id: String,
+        destination: Ipv4Net,
+        next_hop_type: &'static str,
+    },
     /// A vSwitch is associated with a gateway route table.
-    #[error("The route table {route_table_id} is a gateway route table: it cannot be associated with vSwitch {vswitch_id}.")]
-    AssociateGatewayRouteTable { vswitch_id: String, route_table_id: String },
+    #[error(
+        "The route table {route_table_id} is a gateway route table: it cannot be associated with vSwitch {vswitch_id}."
+    )]
+    AssociateGatewayRouteTable {
+        vswitch_id: String,
+        route_table_id: String,
+    },
     /// A VPC has more than one IPv4 gateway (IGW-1).
     #[error("The VPC {vpc_id} already has the IPv4 gateway {other_id}.")]
     DuplicateIpv4Gateway { vpc_id: String, other_id: String },
     /// An IPv4 gateway is bound to a table that is not a gateway route
     /// table of its VPC, or two gateways share one.
-    #[error("The route table {route_table_id} cannot be bound to IPv4 gateway {gateway_id}: {reason}.")]
-    InvalidGatewayRouteTable { gateway_id: String, route_table_id: String, reason: &'static str },
+    #[error(
+        "The route table {route_table_id} cannot be bound to IPv4 gateway {gateway_id}: {reason}."
+    )]
+    InvalidGatewayRouteTable {
+        gateway_id: String,
+        route_table_id: String,
+        reason: &'static str,
+    },
     /// Two holders of one public address, or an address outside the pool.
     #[error("The public address {address} of {holder}: {reason}.")]
-    InvalidPublicAddress { address: Ipv4Addr, holder: String, reason: String },
+    InvalidPublicAddress {
+        address: Ipv4Addr,
+        holder: String,
+        reason: String,
+    },
     /// An EIP's association names nothing that exists.
     #[error("The EIP {eip_id} is associated with {instance_id}, which does not exist.")]
     UnknownEipTarget { eip_id: String, instance_id: String },
     /// An ENI would get two public addresses.
     #[error("The instance {instance_id} already has the public address {existing}.")]
-    SecondPublicAddress { instance_id: String, existing: Ipv4Addr },
+    SecondPublicAddress {
+        instance_id: String,
+        existing: Ipv4Addr,
+    },
     /// A NAT gateway reference that does not exist.
     #[error("The NAT gateway {id} referenced by {by} does not exist.")]
     UnknownNatGateway { id: String, by: String },
     /// An SNAT entry's address is no EIP of its NAT gateway.
-    #[error("The SNAT IP {address} of {snat_entry_id} is not an EIP associated with NAT gateway {nat_gateway_id}.")]
-    SnatIpNotOfGateway { snat_entry_id: String, address: Ipv4Addr, nat_gateway_id: String },
+    #[error(
+        "The SNAT IP {address} of {snat_entry_id} is not an EIP associated with NAT gateway {nat_gateway_id}."
+    )]
+    SnatIpNotOfGateway {
+        snat_entry_id: String,
+        address: Ipv4Addr,
+        nat_gateway_id: String,
+    },
     /// Two SNAT entries of one NAT gateway have the same source.
     #[error("The SNAT entries of {nat_gateway_id} have the source {cidr} twice.")]
-    DuplicateSnatSource { nat_gateway_id: String, cidr: Ipv4Net },
+    DuplicateSnatSource {
+        nat_gateway_id: String,
+        cidr: Ipv4Net,
+    },
     /// A VPC's block overlaps a block the cloud reserves (this network,
     /// loopback, link-local, shared address space, multicast, reserved).
-    #[error("The CIDR block {cidr} cannot be a VPC's: it overlaps {reserved}, which is reserved ({what}).")]
-    ReservedCidr { cidr: Ipv4Net, reserved: Ipv4Net, what: &'static str },
+    #[error(
+        "The CIDR block {cidr} cannot be a VPC's: it overlaps {reserved}, which is reserved ({what})."
+    )]
+    ReservedCidr {
+        cidr: Ipv4Net,
+        reserved: Ipv4Net,
+        what: &'static str,
+    },
     /// The router namespace name is missing or is not a valid namespace name.
     #[error("The router namespace {0:?} is invalid.")]
     InvalidRouterNamespace(String),
@@ -184,7 +302,10 @@ pub const RESERVED_BLOCKS: &[(&str, &str)] = &[
     ("0.0.0.0/8", "this network"),
     ("127.0.0.0/8", "loopback"),
     ("169.254.0.0/16", "link-local"),
-    ("100.64.0.0/10", "shared address space, used by the cloud's services"),
+    (
+        "100.64.0.0/10",
+        "shared address space, used by the cloud's services",
+    ),
     ("224.0.0.0/4", "multicast"),
     ("240.0.0.0/4", "reserved, and the broadcast address"),
 ];
@@ -194,7 +315,11 @@ pub fn check_vpc_block(cidr: &Ipv4Net) -> Result<(), ValidationError> {
     for (block, what) in RESERVED_BLOCKS {
         let reserved: Ipv4Net = block.parse().expect("a reserved block");
         if reserved.contains(&cidr.network()) || cidr.contains(&reserved.network()) {
-            return Err(ValidationError::ReservedCidr { cidr: *cidr, reserved, what });
+            return Err(ValidationError::ReservedCidr {
+                cidr: *cidr,
+                reserved,
+                what,
+            });
         }
     }
     Ok(())
@@ -219,7 +344,10 @@ pub fn parse_cidr(text: &str, address_alone: bool) -> Option<Ipv4Net> {
             && part.parse::<u32>().is_ok_and(|n| n <= max)
     };
     let octets: Vec<&str> = addr.split('.').collect();
-    if octets.len() != 4 || !octets.iter().all(|o| canonical(o, 255)) || !len.is_none_or(|l| canonical(l, 32)) {
+    if octets.len() != 4
+        || !octets.iter().all(|o| canonical(o, 255))
+        || !len.is_none_or(|l| canonical(l, 32))
+    {
         return None;
     }
     let addr: Ipv4Addr = addr.parse().ok()?;
@@ -230,19 +358,35 @@ pub fn parse_cidr(text: &str, address_alone: bool) -> Option<Ipv4Net> {
 pub fn check_id(kind: &'static str, id: &str) -> Result<(), ValidationError> {
     let ok = !id.is_empty()
         && id.len() <= 64
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && !id.starts_with('.');
-    if ok { Ok(()) } else { Err(ValidationError::InvalidId { kind, id: id.to_string() }) }
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::InvalidId {
+            kind,
+            id: id.to_string(),
+        })
+    }
 }
 
-fn check_cidr(id: &str, cidr: &Ipv4Net, lens: std::ops::RangeInclusive<u8>) -> Result<(), ValidationError> {
+fn check_cidr(
+    id: &str,
+    cidr: &Ipv4Net,
+    lens: std::ops::RangeInclusive<u8>,
+) -> Result<(), ValidationError> {
     let malformed = |reason: String| ValidationError::MalformedCidr {
         id: id.to_string(),
         cidr: *cidr,
         reason,
     };
     if cidr.addr() != cidr.network() {
-        return Err(malformed(format!("host bits are set, the block is {}", cidr.trunc())));
+        return Err(malformed(format!(
+            "host bits are set, the block is {}",
+            cidr.trunc()
+        )));
     }
     if !lens.contains(&cidr.prefix_len()) {
         return Err(ValidationError::CidrMaskLength {
@@ -263,7 +407,10 @@ fn unique_ids<'a>(
     for id in ids {
         check_id(kind, id)?;
         if !seen.insert(id) {
-            return Err(ValidationError::DuplicateId { kind, id: id.to_string() });
+            return Err(ValidationError::DuplicateId {
+                kind,
+                id: id.to_string(),
+            });
         }
     }
     Ok(())
@@ -278,10 +425,19 @@ pub fn validate(model: &Model) -> Result<(), ValidationError> {
     }
     unique_ids("VPC", model.vpcs.iter().map(|v| v.id.as_str()))?;
     unique_ids("vSwitch", model.vswitches.iter().map(|v| v.id.as_str()))?;
-    unique_ids("route table", model.route_tables.iter().map(|v| v.id.as_str()))?;
+    unique_ids(
+        "route table",
+        model.route_tables.iter().map(|v| v.id.as_str()),
+    )?;
     unique_ids("instance", model.instances.iter().map(|v| v.id.as_str()))?;
-    unique_ids("security group", model.security_groups.iter().map(|v| v.id.as_str()))?;
-    unique_ids("network ACL", model.network_acls.iter().map(|v| v.id.as_str()))?;
+    unique_ids(
+        "security group",
+        model.security_groups.iter().map(|v| v.id.as_str()),
+    )?;
+    unique_ids(
+        "network ACL",
+        model.network_acls.iter().map(|v| v.id.as_str()),
+    )?;
 
     for vpc in &model.vpcs {
         check_cidr(&vpc.id, &vpc.cidr_block, VPC_PREFIX_LEN)?;
@@ -291,15 +447,19 @@ pub fn validate(model: &Model) -> Result<(), ValidationError> {
             .filter(|t| t.vpc_id == vpc.id && t.route_table_type == RouteTableType::System)
             .count();
         if systems > 1 {
-            return Err(ValidationError::DuplicateSystemRouteTable { vpc_id: vpc.id.clone() });
+            return Err(ValidationError::DuplicateSystemRouteTable {
+                vpc_id: vpc.id.clone(),
+            });
         }
     }
 
     for vsw in &model.vswitches {
-        let vpc = model.vpc(&vsw.vpc_id).ok_or_else(|| ValidationError::UnknownVpc {
-            id: vsw.vpc_id.clone(),
-            by: vsw.id.clone(),
-        })?;
+        let vpc = model
+            .vpc(&vsw.vpc_id)
+            .ok_or_else(|| ValidationError::UnknownVpc {
+                id: vsw.vpc_id.clone(),
+                by: vsw.id.clone(),
+            })?;
         check_cidr(&vsw.id, &vsw.cidr_block, VSWITCH_PREFIX_LEN)?;
         if !vpc.cidr_block.contains(&vsw.cidr_block) {
             return Err(ValidationError::VSwitchCidrNotInVpc {
@@ -312,7 +472,8 @@ pub fn validate(model: &Model) -> Result<(), ValidationError> {
         if let Some(other) = model.vswitches.iter().find(|o| {
             o.id != vsw.id
                 && o.vpc_id == vsw.vpc_id
-                && (o.cidr_block.contains(&vsw.cidr_block) || vsw.cidr_block.contains(&o.cidr_block))
+                && (o.cidr_block.contains(&vsw.cidr_block)
+                    || vsw.cidr_block.contains(&o.cidr_block))
         }) {
             return Err(ValidationError::VSwitchCidrOverlap {
                 vswitch_id: vsw.id.clone(),
@@ -322,10 +483,13 @@ pub fn validate(model: &Model) -> Result<(), ValidationError> {
             });
         }
         if let Some(rt_id) = &vsw.route_table_id {
-            let rt = model.route_table(rt_id).ok_or_else(|| ValidationError::UnknownRouteTable {
-                id: rt_id.clone(),
-                by: vsw.id.clone(),
-            })?;
+            let rt =
+                model
+                    .route_table(rt_id)
+                    .ok_or_else(|| ValidationError::UnknownRouteTable {
+                        id: rt_id.clone(),
+                        by: vsw.id.clone(),
+                    })?;
             if rt.vpc_id != vsw.vpc_id {
                 return Err(ValidationError::VpcMismatch {
                     what: "The route table",
@@ -355,13 +519,21 @@ pub fn validate(model: &Model) -> Result<(), ValidationError> {
     let check = RouteEntryCheck::new(model);
     for rt in &model.route_tables {
         if model.vpc(&rt.vpc_id).is_none() {
-            return Err(ValidationError::UnknownVpc { id: rt.vpc_id.clone(), by: rt.id.clone() });
+            return Err(ValidationError::UnknownVpc {
+                id: rt.vpc_id.clone(),
+                by: rt.id.clone(),
+            });
         }
         // Duplicates: one sort of the destinations, not a set insert each.
         let mut destinations: Vec<(u32, u8)> = rt
             .route_entries
             .iter()
-            .map(|e| (u32::from(e.destination_cidr_block.network()), e.destination_cidr_block.prefix_len()))
+            .map(|e| {
+                (
+                    u32::from(e.destination_cidr_block.network()),
+                    e.destination_cidr_block.prefix_len(),
+                )
+            })
             .collect();
         destinations.sort_unstable();
         if let Some(w) = destinations.windows(2).find(|w| w[0] == w[1]) {
@@ -398,16 +570,28 @@ impl<'a> RouteEntryCheck<'a> {
         let mut instance_vpc = HashMap::new();
         let mut eni_vpc = HashMap::new();
         for i in &model.instances {
-            let vpc = model.vswitch(&i.vswitch_id).map(|v| v.vpc_id.as_str()).unwrap_or("");
+            let vpc = model
+                .vswitch(&i.vswitch_id)
+                .map(|v| v.vpc_id.as_str())
+                .unwrap_or("");
             instance_vpc.entry(i.id.as_str()).or_insert(vpc);
             eni_vpc.entry(i.eni_id()).or_insert(vpc);
         }
-        Self { model, instance_vpc, eni_vpc, last_hop: Default::default() }
+        Self {
+            model,
+            instance_vpc,
+            eni_vpc,
+            last_hop: Default::default(),
+        }
     }
 
     /// The vSwitches of a table's VPC (their CIDRs are its system entries).
     pub fn vswitches_of(&self, rt: &model::RouteTable) -> Vec<&'a model::VSwitch> {
-        self.model.vswitches.iter().filter(|v| v.vpc_id == rt.vpc_id).collect()
+        self.model
+            .vswitches
+            .iter()
+            .filter(|v| v.vpc_id == rt.vpc_id)
+            .collect()
     }
 
     /// Checks one entry of `rt` (`vswitches` from [`Self::vswitches_of`]):
@@ -433,7 +617,10 @@ impl<'a> RouteEntryCheck<'a> {
         match (gateway_table, system) {
             // RT-4: only a vSwitch's system entry can be edited.
             (true, None) => {
-                return Err(ValidationError::GatewayEntryNotSystem { route_table_id: rt.id.clone(), destination: dest });
+                return Err(ValidationError::GatewayEntryNotSystem {
+                    route_table_id: rt.id.clone(),
+                    destination: dest,
+                });
             }
             (false, Some(vsw)) => {
                 return Err(ValidationError::RouteEntryConflictsWithSystem {
@@ -447,7 +634,9 @@ impl<'a> RouteEntryCheck<'a> {
         let allowed = match entry.next_hop_type {
             NextHopType::Instance | NextHopType::NetworkInterface => true,
             NextHopType::Local => gateway_table,
-            NextHopType::Ipv4Gateway | NextHopType::NatGateway => !gateway_table,
+            NextHopType::Ipv4Gateway | NextHopType::NatGateway | NextHopType::GatewayEndpoint => {
+                !gateway_table
+            }
         };
         if !allowed {
             return Err(ValidationError::NextHopTypeNotAllowed {
@@ -459,10 +648,19 @@ impl<'a> RouteEntryCheck<'a> {
         let model = self.model;
         let hop_vpc = match entry.next_hop_type {
             NextHopType::Local => return Ok(()),
-            NextHopType::Ipv4Gateway => {
-                model.ipv4_gateways.iter().find(|g| g.id == entry.next_hop_id).map(|g| g.vpc_id.as_str())
-            }
-            NextHopType::NatGateway => model.nat_gateway(&entry.next_hop_id).map(|g| g.vpc_id.as_str()),
+            NextHopType::Ipv4Gateway => model
+                .ipv4_gateways
+                .iter()
+                .find(|g| g.id == entry.next_hop_id)
+                .map(|g| g.vpc_id.as_str()),
+            NextHopType::NatGateway => model
+                .nat_gateway(&entry.next_hop_id)
+                .map(|g| g.vpc_id.as_str()),
+            NextHopType::GatewayEndpoint => model
+                .gateway_endpoints
+                .iter()
+                .find(|g| g.id == entry.next_hop_id)
+                .map(|g| g.vpc_id.as_str()),
             kind @ (NextHopType::Instance | NextHopType::NetworkInterface) => {
                 let mut last = self.last_hop.borrow_mut();
                 match &*last {
@@ -508,28 +706,47 @@ fn validate_internet(model: &Model) -> Result<(), ValidationError> {
             });
         }
         if let Some(other) = holders.insert(address, holder.clone()) {
-            return Err(ValidationError::InvalidPublicAddress { address, holder, reason: format!("it is also held by {other}") });
+            return Err(ValidationError::InvalidPublicAddress {
+                address,
+                holder,
+                reason: format!("it is also held by {other}"),
+            });
         }
     }
-    let mut public_of: BTreeMap<String, Ipv4Addr> =
-        model.instances.iter().filter_map(|i| Some((i.id.clone(), i.public_ip_address?))).collect();
+    let mut public_of: BTreeMap<String, Ipv4Addr> = model
+        .instances
+        .iter()
+        .filter_map(|i| Some((i.id.clone(), i.public_ip_address?)))
+        .collect();
     for e in &model.eips {
         check_id("EIP", &e.id)?;
         let Some(a) = &e.association else { continue };
         let instance = match a.instance_type {
-            model::EipInstanceType::EcsInstance => model.instances.iter().find(|i| i.id == a.instance_id),
-            model::EipInstanceType::NetworkInterface => model.instances.iter().find(|i| i.eni_id() == a.instance_id),
+            model::EipInstanceType::EcsInstance => {
+                model.instances.iter().find(|i| i.id == a.instance_id)
+            }
+            model::EipInstanceType::NetworkInterface => {
+                model.instances.iter().find(|i| i.eni_id() == a.instance_id)
+            }
             model::EipInstanceType::Nat => {
                 if model.nat_gateway(&a.instance_id).is_none() {
-                    return Err(ValidationError::UnknownEipTarget { eip_id: e.id.clone(), instance_id: a.instance_id.clone() });
+                    return Err(ValidationError::UnknownEipTarget {
+                        eip_id: e.id.clone(),
+                        instance_id: a.instance_id.clone(),
+                    });
                 }
                 continue;
             }
         };
-        let instance = instance
-            .ok_or_else(|| ValidationError::UnknownEipTarget { eip_id: e.id.clone(), instance_id: a.instance_id.clone() })?;
+        let instance = instance.ok_or_else(|| ValidationError::UnknownEipTarget {
+            eip_id: e.id.clone(),
+            instance_id: a.instance_id.clone(),
+        })?;
         if let Some(existing) = public_of.insert(instance.id.clone(), e.ip_address) {
-            return Err(ValidationError::SecondPublicAddress { instance_id: instance.id.clone(), existing });
+            return Err(ValidationError::SecondPublicAddress {
+                instance_id: instance.id.clone(),
+                existing,
+            });
         }
     }
     let mut gateway_of_vpc: BTreeMap<&str, &str> = BTreeMap::new();
@@ -537,15 +754,24 @@ fn validate_internet(model: &Model) -> Result<(), ValidationError> {
     for g in &model.ipv4_gateways {
         check_id("IPv4 gateway", &g.id)?;
         if model.vpc(&g.vpc_id).is_none() {
-            return Err(ValidationError::UnknownVpc { id: g.vpc_id.clone(), by: g.id.clone() });
+            return Err(ValidationError::UnknownVpc {
+                id: g.vpc_id.clone(),
+                by: g.id.clone(),
+            });
         }
         if let Some(other) = gateway_of_vpc.insert(&g.vpc_id, &g.id) {
-            return Err(ValidationError::DuplicateIpv4Gateway { vpc_id: g.vpc_id.clone(), other_id: other.to_string() });
+            return Err(ValidationError::DuplicateIpv4Gateway {
+                vpc_id: g.vpc_id.clone(),
+                other_id: other.to_string(),
+            });
         }
         if let Some(t) = &g.route_table_id {
             let table = model
                 .route_table(t)
-                .ok_or_else(|| ValidationError::UnknownRouteTable { id: t.clone(), by: g.id.clone() })?;
+                .ok_or_else(|| ValidationError::UnknownRouteTable {
+                    id: t.clone(),
+                    by: g.id.clone(),
+                })?;
             let reason = if table.associate_type != model::AssociateType::Gateway {
                 Some("it is not a gateway route table (AssociateType Gateway)")
             } else if table.vpc_id != g.vpc_id {
@@ -556,7 +782,11 @@ fn validate_internet(model: &Model) -> Result<(), ValidationError> {
                 None
             };
             if let Some(reason) = reason {
-                return Err(ValidationError::InvalidGatewayRouteTable { gateway_id: g.id.clone(), route_table_id: t.clone(), reason });
+                return Err(ValidationError::InvalidGatewayRouteTable {
+                    gateway_id: g.id.clone(),
+                    route_table_id: t.clone(),
+                    reason,
+                });
             }
         }
     }
@@ -564,7 +794,10 @@ fn validate_internet(model: &Model) -> Result<(), ValidationError> {
         check_id("NAT gateway", &n.id)?;
         let vsw = model
             .vswitch(&n.vswitch_id)
-            .ok_or_else(|| ValidationError::UnknownVSwitch { id: n.vswitch_id.clone(), by: n.id.clone() })?;
+            .ok_or_else(|| ValidationError::UnknownVSwitch {
+                id: n.vswitch_id.clone(),
+                by: n.id.clone(),
+            })?;
         if vsw.vpc_id != n.vpc_id {
             return Err(ValidationError::VpcMismatch {
                 what: "The vSwitch",
@@ -577,7 +810,9 @@ fn validate_internet(model: &Model) -> Result<(), ValidationError> {
         for e in &n.snat_entries {
             let own = model.eips.iter().any(|x| {
                 x.ip_address == e.snat_ip
-                    && x.association.as_ref().is_some_and(|a| a.instance_type == model::EipInstanceType::Nat && a.instance_id == n.id)
+                    && x.association.as_ref().is_some_and(|a| {
+                        a.instance_type == model::EipInstanceType::Nat && a.instance_id == n.id
+                    })
             });
             if !own {
                 return Err(ValidationError::SnatIpNotOfGateway {
@@ -589,7 +824,12 @@ fn validate_internet(model: &Model) -> Result<(), ValidationError> {
             let source = match &e.source {
                 model::SnatSource::Cidr(c) => *c,
                 model::SnatSource::VSwitch(v) => {
-                    let v = model.vswitch(v).ok_or_else(|| ValidationError::UnknownVSwitch { id: v.clone(), by: e.id.clone() })?;
+                    let v = model
+                        .vswitch(v)
+                        .ok_or_else(|| ValidationError::UnknownVSwitch {
+                            id: v.clone(),
+                            by: e.id.clone(),
+                        })?;
                     if v.vpc_id != n.vpc_id {
                         return Err(ValidationError::VpcMismatch {
                             what: "The vSwitch",
@@ -602,7 +842,10 @@ fn validate_internet(model: &Model) -> Result<(), ValidationError> {
                 }
             };
             if !sources.insert(source) {
-                return Err(ValidationError::DuplicateSnatSource { nat_gateway_id: n.id.clone(), cidr: source });
+                return Err(ValidationError::DuplicateSnatSource {
+                    nat_gateway_id: n.id.clone(),
+                    cidr: source,
+                });
             }
         }
     }
@@ -614,15 +857,24 @@ fn validate_security_groups(model: &Model) -> Result<(), ValidationError> {
         model
             .security_group(id)
             .map(|g| g.vpc_id.as_str())
-            .ok_or_else(|| ValidationError::UnknownSecurityGroup { id: id.to_string(), by: by.to_string() })
+            .ok_or_else(|| ValidationError::UnknownSecurityGroup {
+                id: id.to_string(),
+                by: by.to_string(),
+            })
     };
     for g in &model.security_groups {
         if model.vpc(&g.vpc_id).is_none() {
-            return Err(ValidationError::UnknownVpc { id: g.vpc_id.clone(), by: g.id.clone() });
+            return Err(ValidationError::UnknownVpc {
+                id: g.vpc_id.clone(),
+                by: g.id.clone(),
+            });
         }
         for r in &g.rules {
             if !(1..=100).contains(&r.priority) {
-                return Err(ValidationError::InvalidPriority { rule_id: r.id.clone(), priority: r.priority });
+                return Err(ValidationError::InvalidPriority {
+                    rule_id: r.id.clone(),
+                    priority: r.priority,
+                });
             }
             if let model::Peer::Group(other) = &r.peer {
                 let vpc = vpc_of_group(other, &g.id)?;
@@ -639,14 +891,22 @@ fn validate_security_groups(model: &Model) -> Result<(), ValidationError> {
     }
     for acl in &model.network_acls {
         if model.vpc(&acl.vpc_id).is_none() {
-            return Err(ValidationError::UnknownVpc { id: acl.vpc_id.clone(), by: acl.id.clone() });
+            return Err(ValidationError::UnknownVpc {
+                id: acl.vpc_id.clone(),
+                by: acl.id.clone(),
+            });
         }
     }
     for vsw in &model.vswitches {
-        let Some(id) = &vsw.network_acl_id else { continue };
+        let Some(id) = &vsw.network_acl_id else {
+            continue;
+        };
         let acl = model
             .network_acl(id)
-            .ok_or_else(|| ValidationError::UnknownNetworkAcl { id: id.clone(), by: vsw.id.clone() })?;
+            .ok_or_else(|| ValidationError::UnknownNetworkAcl {
+                id: id.clone(),
+                by: vsw.id.clone(),
+            })?;
         if acl.vpc_id != vsw.vpc_id {
             return Err(ValidationError::VpcMismatch {
                 what: "Network ACL",
@@ -659,7 +919,10 @@ fn validate_security_groups(model: &Model) -> Result<(), ValidationError> {
     for inst in &model.instances {
         let groups: BTreeSet<&str> = inst.security_group_ids.iter().map(String::as_str).collect();
         if groups.len() != inst.security_group_ids.len() {
-            return Err(ValidationError::DuplicateId { kind: "security group of an instance", id: inst.id.clone() });
+            return Err(ValidationError::DuplicateId {
+                kind: "security group of an instance",
+                id: inst.id.clone(),
+            });
         }
         if groups.len() > model::MAX_GROUPS_PER_ENI {
             return Err(ValidationError::TooManySecurityGroups {
@@ -668,7 +931,9 @@ fn validate_security_groups(model: &Model) -> Result<(), ValidationError> {
                 max: model::MAX_GROUPS_PER_ENI,
             });
         }
-        let Some(vsw) = model.vswitch(&inst.vswitch_id) else { continue };
+        let Some(vsw) = model.vswitch(&inst.vswitch_id) else {
+            continue;
+        };
         for g in groups {
             let vpc = vpc_of_group(g, &inst.id)?;
             if vpc != vsw.vpc_id {
@@ -687,10 +952,13 @@ fn validate_security_groups(model: &Model) -> Result<(), ValidationError> {
 fn validate_instances(model: &Model) -> Result<(), ValidationError> {
     let mut used: BTreeMap<(&str, Ipv4Addr), &str> = BTreeMap::new();
     for (inst, (_, addr)) in model.instances.iter().zip(model::instance_addresses(model)) {
-        let vsw = model.vswitch(&inst.vswitch_id).ok_or_else(|| ValidationError::UnknownVSwitch {
-            id: inst.vswitch_id.clone(),
-            by: inst.id.clone(),
-        })?;
+        let vsw =
+            model
+                .vswitch(&inst.vswitch_id)
+                .ok_or_else(|| ValidationError::UnknownVSwitch {
+                    id: inst.vswitch_id.clone(),
+                    by: inst.id.clone(),
+                })?;
         let addr = addr.ok_or_else(|| ValidationError::VSwitchFull {
             vswitch_id: vsw.id.clone(),
             instance_id: inst.id.clone(),
@@ -762,24 +1030,64 @@ mod tests {
 
     #[test]
     fn hardening_cidr_blocks_are_read_in_their_canonical_text_only() {
-        for ok in ["10.0.0.0/16", "0.0.0.0/0", "192.168.1.0/24", "255.255.255.255/32"] {
+        for ok in [
+            "10.0.0.0/16",
+            "0.0.0.0/0",
+            "192.168.1.0/24",
+            "255.255.255.255/32",
+        ] {
             assert_eq!(parse_cidr(ok, false).unwrap().to_string(), ok);
         }
-        assert_eq!(parse_cidr("10.0.0.1", true).unwrap().to_string(), "10.0.0.1/32");
-        for bad in ["010.0.0.0/16", "10.0.0.0/016", "10.0.0.00/16", "+10.0.0.0/16", "10.0.0.0/+16", "10.0.0/16", "10.0.0.0.0/8",
-            "10.0.0.0/33", "256.0.0.0/8", " 10.0.0.0/16", "10.0.0.0/16 ", "0x0a.0.0.0/8", "10.0.0.0", "10.0.0.0/", "1e1.0.0.0/8"] {
+        assert_eq!(
+            parse_cidr("10.0.0.1", true).unwrap().to_string(),
+            "10.0.0.1/32"
+        );
+        for bad in [
+            "010.0.0.0/16",
+            "10.0.0.0/016",
+            "10.0.0.00/16",
+            "+10.0.0.0/16",
+            "10.0.0.0/+16",
+            "10.0.0/16",
+            "10.0.0.0.0/8",
+            "10.0.0.0/33",
+            "256.0.0.0/8",
+            " 10.0.0.0/16",
+            "10.0.0.0/16 ",
+            "0x0a.0.0.0/8",
+            "10.0.0.0",
+            "10.0.0.0/",
+            "1e1.0.0.0/8",
+        ] {
             assert!(parse_cidr(bad, false).is_none(), "{bad}");
         }
     }
 
     #[test]
     fn hardening_reserved_blocks_cannot_be_a_vpcs() {
-        for bad in ["127.0.0.0/16", "169.254.0.0/16", "0.0.0.0/8", "224.0.0.0/16", "240.0.0.0/16", "100.64.0.0/16", "100.0.0.0/8",
-            "255.255.255.0/24", "239.1.0.0/16"] {
+        for bad in [
+            "127.0.0.0/16",
+            "169.254.0.0/16",
+            "0.0.0.0/8",
+            "224.0.0.0/16",
+            "240.0.0.0/16",
+            "100.64.0.0/16",
+            "100.0.0.0/8",
+            "255.255.255.0/24",
+            "239.1.0.0/16",
+        ] {
             let e = check_vpc_block(&bad.parse().unwrap()).unwrap_err();
             assert_eq!(e.code(), "InvalidCidrBlock.Malformed", "{bad}");
         }
-        for ok in ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "30.0.0.0/16", "100.128.0.0/16", "1.0.0.0/8", "223.255.0.0/16"] {
+        for ok in [
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "30.0.0.0/16",
+            "100.128.0.0/16",
+            "1.0.0.0/8",
+            "223.255.0.0/16",
+        ] {
             check_vpc_block(&ok.parse().unwrap()).unwrap();
         }
     }
