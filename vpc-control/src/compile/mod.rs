@@ -136,7 +136,17 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
     }
     let vpc_ids = numeric_ids(model, model.vpcs.iter().map(|v| v.id.as_str()))?;
     let vswitch_ids = numeric_ids(model, model.vswitches.iter().map(|v| v.id.as_str()))?;
-    let table_ids = numeric_ids(model, model.route_tables.iter().map(|v| v.id.as_str()))?;
+    // A table's numeric id is its current generation's (RT-1: routes of a
+    // changed prefix list are written under a fresh id, see
+    // `model::RouteTable::numeric_key`).
+    let table_keys: Vec<String> = model.route_tables.iter().map(|t| t.numeric_key()).collect();
+    let by_key = numeric_ids(model, table_keys.iter().map(String::as_str))?;
+    let table_ids: BTreeMap<&str, u32> = model
+        .route_tables
+        .iter()
+        .zip(&table_keys)
+        .map(|(t, k)| (t.id.as_str(), by_key[k.as_str()]))
+        .collect();
     let nat_ids = numeric_ids(model, model.nat_gateways.iter().map(|g| g.id.as_str()))?;
     // Per VPC: is its IPv4 gateway enabled, and which gateway route table is bound.
     let gateway_of = |vpc_id: &str| -> (bool, u32) {
@@ -347,7 +357,15 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
                     }
                 }
             };
-            routes.push((route_key(table, &entry.destination_cidr_block), hop));
+            match &entry.destination_prefix_list_id {
+                // RT-1: one route per block of the list.
+                Some(pl) => {
+                    for cidr in model.prefix_list_cidrs(pl).unwrap_or_default() {
+                        routes.push((route_key(table, &cidr), hop));
+                    }
+                }
+                None => routes.push((route_key(table, &entry.destination_cidr_block), hop)),
+            }
         }
     }
     // Sorted on integers (the key's order: prefix length, table, address

@@ -234,6 +234,7 @@ impl Action for EnableVpcIpv4Gateway {
                     name: None,
                     destination_cidr_block: default_route(),
                     next_hop_type: NextHopType::Ipv4Gateway,
+                    destination_prefix_list_id: None,
                     next_hop_id: id.to_string(),
                     meta: meta.clone(),
                 }));
@@ -856,6 +857,7 @@ impl Action for UpdateGatewayRouteTableEntryAttribute {
                 name,
                 destination_cidr_block: destination,
                 next_hop_type,
+                destination_prefix_list_id: None,
                 next_hop_id,
                 meta,
             })),

@@ -97,6 +97,7 @@ impl Action for CreateRouteTable {
             vpc_id: vpc_id.to_string(),
             name: given(&self.route_table_name).map(str::to_string),
             route_table_type: RouteTableType::Custom,
+            generation: 0,
             associate_type,
             route_entries: Vec::new(),
             meta,
@@ -336,6 +337,7 @@ fn new_entry(
         name,
         destination_cidr_block: destination,
         next_hop_type,
+        destination_prefix_list_id: None,
         next_hop_id: next_hop_id.to_string(),
         meta,
     })

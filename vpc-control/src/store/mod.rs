@@ -845,6 +845,7 @@ mod tests {
             name: None,
             destination_cidr_block: dest.parse().unwrap(),
             next_hop_type: crate::model::NextHopType::Instance,
+            destination_prefix_list_id: None,
             next_hop_id: "i-fw".into(),
             meta: Default::default(),
         })
