@@ -710,3 +710,285 @@ impl Action for GetVpcPrefixListAssociations {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::service::tests::Scratch;
+
+    const R: (&str, &str) = ("RegionId", "cn-hangzhou");
+
+    fn create(s: &mut Scratch, blocks: &[&str], max: &str) -> String {
+        let mut p: Vec<(String, String)> = vec![
+            ("RegionId".into(), "cn-hangzhou".into()),
+            ("PrefixListName".into(), "lab".into()),
+            ("MaxEntries".into(), max.into()),
+        ];
+        for (n, b) in blocks.iter().enumerate() {
+            p.push((format!("PrefixListEntries.{}.Cidr", n + 1), b.to_string()));
+        }
+        let p: Vec<(&str, &str)> = p.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        s.ok("CreateVpcPrefixList", &p)["PrefixListId"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn blocks(s: &mut Scratch, id: &str) -> Vec<String> {
+        s.ok("GetVpcPrefixListEntries", &[R, ("PrefixListId", id)])["PrefixListEntry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["Cidr"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn rt_1_the_system_list_and_the_callers_lists_are_listed() {
+        let mut s = Scratch::new();
+        let id = create(&mut s, &["172.16.0.0/24"], "5");
+        let v = s.ok("ListPrefixLists", &[R]);
+        let lists = v["PrefixLists"].as_array().unwrap();
+        assert_eq!(lists.len(), 2);
+        let system = lists
+            .iter()
+            .find(|l| l["PrefixListId"] == "pl-cn-hangzhou-oss")
+            .unwrap();
+        assert_eq!(
+            system["CidrBlocks"],
+            serde_json::json!(["100.118.28.0/24", "100.118.29.0/24"])
+        );
+        assert_eq!(system["PrefixListType"], "System");
+        let mine = lists
+            .iter()
+            .find(|l| l["PrefixListId"] == id.as_str())
+            .unwrap();
+        assert_eq!(mine["CidrBlocks"], serde_json::json!(["172.16.0.0/24"]));
+        assert_eq!(mine["MaxEntries"], 5);
+        assert_eq!(mine["PrefixListStatus"], "Created");
+        // Filters and paging.
+        let v = s.ok("ListPrefixLists", &[R, ("PrefixListIds.1", &id)]);
+        assert_eq!(v["TotalCount"], 1);
+        let v = s.ok("ListPrefixLists", &[R, ("MaxResults", "1")]);
+        assert_eq!(v["PrefixLists"].as_array().unwrap().len(), 1);
+        let next = v["NextToken"].as_str().unwrap().to_string();
+        let v = s.ok(
+            "ListPrefixLists",
+            &[R, ("MaxResults", "1"), ("NextToken", &next)],
+        );
+        assert_eq!(v["PrefixLists"].as_array().unwrap().len(), 1);
+        assert_eq!(v["NextToken"], "");
+        // Another account sees the system list only.
+        let other = crate::api::Caller {
+            account_id: "1000000000000002".into(),
+            admin: false,
+        };
+        let v = s.call_as(&other, "ListPrefixLists", &[R]).unwrap();
+        assert_eq!(v["TotalCount"], 1);
+        assert_eq!(
+            s.call_as(
+                &other,
+                "GetVpcPrefixListEntries",
+                &[R, ("PrefixListId", &id)]
+            )
+            .unwrap_err()
+            .code,
+            "InvalidPrefixListId.NotFound"
+        );
+    }
+
+    #[test]
+    fn rt_1_prefix_list_refusals_change_nothing() {
+        let mut s = Scratch::new();
+        let e = s.err("CreateVpcPrefixList", &[R, ("IpVersion", "IPV6")]);
+        assert_eq!(
+            (e.code.as_str(), e.status),
+            ("InvalidIpVersion.NotSupported", 400)
+        );
+        let e = s.err("CreateVpcPrefixList", &[R, ("MaxEntries", "201")]);
+        assert_eq!(e.code, "InvalidParameter");
+        let e = s.err(
+            "CreateVpcPrefixList",
+            &[
+                R,
+                ("MaxEntries", "1"),
+                ("PrefixListEntries.1.Cidr", "172.16.0.0/24"),
+                ("PrefixListEntries.2.Cidr", "172.16.1.0/24"),
+            ],
+        );
+        assert_eq!(e.code, "QuotaExceeded.PrefixListEntry");
+        let e = s.err(
+            "CreateVpcPrefixList",
+            &[
+                R,
+                ("PrefixListEntries.1.Cidr", "172.16.0.0/24"),
+                ("PrefixListEntries.2.Cidr", "172.16.0.0/24"),
+            ],
+        );
+        assert_eq!(e.code, "InvalidCidr.Duplicated");
+        assert!(s.service.model().prefix_lists.is_empty());
+
+        let id = create(&mut s, &["172.16.0.0/24", "172.16.1.0/24"], "2");
+        let before = s.service.model().clone();
+        let add = |c| {
+            [
+                R,
+                ("PrefixListId", id.as_str()),
+                ("AddPrefixListEntry.1.Cidr", c),
+            ]
+        };
+        assert_eq!(
+            s.err("ModifyVpcPrefixList", &add("172.16.2.0/24")).code,
+            "QuotaExceeded.PrefixListEntry"
+        );
+        assert_eq!(
+            s.err("ModifyVpcPrefixList", &add("172.16.0.0/24")).code,
+            "InvalidCidr.Duplicated"
+        );
+        let e = s.err(
+            "ModifyVpcPrefixList",
+            &[
+                R,
+                ("PrefixListId", &id),
+                ("RemovePrefixListEntry.1.Cidr", "10.9.0.0/16"),
+            ],
+        );
+        assert_eq!((e.code.as_str(), e.status), ("InvalidCidr.NotFound", 404));
+        assert_eq!(
+            s.err(
+                "ModifyVpcPrefixList",
+                &[R, ("PrefixListId", &id), ("MaxEntries", "1")]
+            )
+            .code,
+            "QuotaExceeded.PrefixListEntry"
+        );
+        let e = s.err("ModifyVpcPrefixList", &[R, ("PrefixListId", "pl-nope")]);
+        assert_eq!(
+            (e.code.as_str(), e.status),
+            ("InvalidPrefixListId.NotFound", 404)
+        );
+        for action in ["ModifyVpcPrefixList", "DeleteVpcPrefixList"] {
+            let e = s.err(action, &[R, ("PrefixListId", "pl-cn-hangzhou-oss")]);
+            assert_eq!(e.code, "OperationDenied.SystemPrefixList", "{action}");
+        }
+        assert_eq!(s.service.model(), &before);
+        // Remove one and add one in a call; then MaxEntries up.
+        s.ok(
+            "ModifyVpcPrefixList",
+            &[
+                R,
+                ("PrefixListId", &id),
+                ("RemovePrefixListEntry.1.Cidr", "172.16.0.0/24"),
+                ("AddPrefixListEntry.1.Cidr", "172.16.2.0/24"),
+                ("AddPrefixListEntry.1.Description", "new"),
+                ("MaxEntries", "3"),
+                ("PrefixListName", "renamed"),
+            ],
+        );
+        assert_eq!(blocks(&mut s, &id), ["172.16.1.0/24", "172.16.2.0/24"]);
+        s.ok("DeleteVpcPrefixList", &[R, ("PrefixListId", &id)]);
+        assert!(s.service.model().prefix_lists.is_empty());
+    }
+
+    #[test]
+    fn rt_1_a_routed_list_changes_its_tables_and_cannot_be_deleted() {
+        let mut s = Scratch::new();
+        let (vpc, _) = s.vpc_with_vswitch();
+        let table = s.ok("CreateRouteTable", &[R, ("VpcId", &vpc)])["RouteTableId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let inst = s.ok(
+            "RunInstances",
+            &[
+                R,
+                ("VSwitchId", &s.service.model().vswitches[0].id.clone()),
+                ("ImageId", "i"),
+                ("InstanceType", "t"),
+            ],
+        )["InstanceIdSets"]["InstanceIdSet"][0]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let id = create(&mut s, &["172.16.0.0/24"], "5");
+        let route = [
+            R,
+            ("RouteTableId", table.as_str()),
+            ("DestinationCidrBlock", id.as_str()),
+            ("NextHopId", inst.as_str()),
+        ];
+        s.ok("CreateRouteEntry", &route);
+        // The same list twice in a table: its blocks would be routed twice.
+        assert_eq!(
+            s.err("CreateRouteEntry", &route).code,
+            "InvalidCIDRBlock.Duplicate"
+        );
+        // A list block that is another entry's destination.
+        let e = s.err(
+            "CreateRouteEntry",
+            &[
+                R,
+                ("RouteTableId", &table),
+                ("DestinationCidrBlock", "172.16.0.0/24"),
+                ("NextHopId", &inst),
+            ],
+        );
+        assert_eq!(e.code, "InvalidCIDRBlock.Duplicate");
+        let v = s.ok(
+            "DescribeRouteEntryList",
+            &[R, ("RouteTableId", &table), ("DestinationCidrBlock", &id)],
+        );
+        let entry = &v["RouteEntrys"]["RouteEntry"][0];
+        assert_eq!(entry["DestinationCidrBlock"], id.as_str());
+        assert_eq!(entry["Type"], "Custom");
+        let v = s.ok("GetVpcPrefixListAssociations", &[R, ("PrefixListId", &id)]);
+        assert_eq!(v["PrefixListAssociation"][0]["ResourceId"], table.as_str());
+        assert_eq!(
+            v["PrefixListAssociation"][0]["ResourceType"],
+            "vpcRouteTable"
+        );
+        let generation = |s: &Scratch| s.service.model().route_table(&table).unwrap().generation;
+        assert_eq!(generation(&s), 0);
+        // A list change that would clash with the table is refused whole.
+        let e = s.err(
+            "ModifyVpcPrefixList",
+            &[
+                R,
+                ("PrefixListId", &id),
+                ("AddPrefixListEntry.1.Cidr", "10.0.1.0/24"),
+            ],
+        );
+        assert_eq!(e.code, "InvalidCIDRBlock.Duplicate", "the vSwitch's block");
+        assert_eq!(generation(&s), 0);
+        // A name change keeps the routes; a block change switches the table.
+        s.ok(
+            "ModifyVpcPrefixList",
+            &[R, ("PrefixListId", &id), ("PrefixListName", "x")],
+        );
+        assert_eq!(generation(&s), 0);
+        s.ok(
+            "ModifyVpcPrefixList",
+            &[
+                R,
+                ("PrefixListId", &id),
+                ("AddPrefixListEntry.1.Cidr", "172.16.1.0/24"),
+            ],
+        );
+        assert_eq!(generation(&s), 1);
+        let e = s.err("DeleteVpcPrefixList", &[R, ("PrefixListId", &id)]);
+        assert_eq!(e.code, "DependencyViolation.PrefixListAssociation");
+        s.ok(
+            "DeleteRouteEntry",
+            &[R, ("RouteTableId", &table), ("DestinationCidrBlock", &id)],
+        );
+        s.ok("DeleteVpcPrefixList", &[R, ("PrefixListId", &id)]);
+        // Another account's list, or the system list, is no destination.
+        let e = s.err("CreateRouteEntry", &route);
+        assert_eq!(e.code, "InvalidPrefixListId.NotFound");
+        let mut sys = route;
+        sys[2].1 = "pl-cn-hangzhou-oss";
+        assert_eq!(
+            s.err("CreateRouteEntry", &sys).code,
+            "OperationDenied.SystemPrefixList"
+        );
+    }
+}
