@@ -640,3 +640,445 @@ impl Action for DeleteVpcGatewayEndpoint {
         Ok(Empty {})
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{model::NextHopType, service::tests::Scratch};
+
+    const R: (&str, &str) = ("RegionId", "cn-hangzhou");
+    const OSS: &str = "com.aliyun.cn-hangzhou.oss";
+    const POLICY: &str = r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":["oss:*"],"Principal":["1746000000000000"],"Resource":["acs:oss:*:*:examplebucket","acs:oss:*:*:examplebucket/*"]}]}"#;
+
+    /// A VPC with a vSwitch and a custom table: (vpc, system table, custom table).
+    fn setup(s: &mut Scratch) -> (String, String, String) {
+        let (vpc, _) = s.vpc_with_vswitch();
+        let system = s.service.model().vpc(&vpc).unwrap().system_route_table_id();
+        let custom = s.ok("CreateRouteTable", &[R, ("VpcId", &vpc)])["RouteTableId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (vpc, system, custom)
+    }
+
+    fn endpoint(s: &mut Scratch, vpc: &str) -> String {
+        s.ok(
+            "CreateVpcGatewayEndpoint",
+            &[
+                R,
+                ("VpcId", vpc),
+                ("ServiceName", OSS),
+                ("EndpointName", "oss"),
+                ("PolicyDocument", POLICY),
+            ],
+        )["EndpointId"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn associate(
+        s: &mut Scratch,
+        action: &str,
+        ep: &str,
+        tables: &[&str],
+    ) -> Result<(), crate::api::ApiError> {
+        let mut p = vec![R, ("EndpointId", ep)];
+        let names: Vec<String> = (1..=tables.len())
+            .map(|n| format!("RouteTableIds.{n}"))
+            .collect();
+        for (n, t) in names.iter().zip(tables) {
+            p.push((n.as_str(), t));
+        }
+        s.call(action, &p).map(|_| ())
+    }
+
+    /// The custom entries of `table` whose next hop is a gateway endpoint.
+    fn endpoint_routes(s: &Scratch, table: &str) -> Vec<(Option<String>, String)> {
+        s.service
+            .model()
+            .route_table(table)
+            .unwrap()
+            .route_entries
+            .iter()
+            .filter(|e| e.next_hop_type == NextHopType::GatewayEndpoint)
+            .map(|e| (e.destination_prefix_list_id.clone(), e.next_hop_id.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn gwe_1_the_object_storage_service_is_listed_with_its_default_policy() {
+        let mut s = Scratch::new();
+        let v = s.ok("ListVpcEndpointServicesByEndUser", &[R]);
+        assert_eq!(v["Services"][0]["ServiceName"], OSS);
+        assert_eq!(v["Services"][0]["SupportPolicy"], true);
+        let doc: serde_json::Value =
+            serde_json::from_str(v["Services"][0]["DefaultPolicyDocument"].as_str().unwrap())
+                .unwrap();
+        assert_eq!(doc["Statement"][0]["Effect"], "Allow");
+        let v = s.ok(
+            "ListVpcEndpointServicesByEndUser",
+            &[R, ("ServiceName", "com.aliyun.cn-hangzhou.nas")],
+        );
+        assert_eq!(v["Services"].as_array().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn gwe_1_an_endpoint_is_created_listed_updated_and_deleted() {
+        let mut s = Scratch::new();
+        let (vpc, _, _) = setup(&mut s);
+        let ep = endpoint(&mut s, &vpc);
+        let v = s.ok("GetVpcGatewayEndpointAttribute", &[R, ("EndpointId", &ep)]);
+        assert_eq!(v["EndpointStatus"], "Created");
+        assert_eq!(v["PolicyDocument"], POLICY);
+        assert_eq!(v["VpcId"], vpc.as_str());
+        assert_eq!(v["ServiceName"], OSS);
+        assert_eq!(v["RouteTables"], serde_json::json!([]));
+        let v = s.ok("ListVpcGatewayEndpoints", &[R, ("VpcId", &vpc)]);
+        assert_eq!(v["TotalCount"], 1);
+        assert_eq!(v["Endpoints"][0]["EndpointName"], "oss");
+        assert_eq!(
+            s.ok("ListVpcGatewayEndpoints", &[R, ("EndpointName", "x")])["TotalCount"],
+            0
+        );
+        s.ok(
+            "UpdateVpcGatewayEndpointAttribute",
+            &[
+                R,
+                ("EndpointId", &ep),
+                ("EndpointName", "renamed"),
+                ("PolicyDocument", super::DEFAULT_POLICY_DOCUMENT),
+            ],
+        );
+        let v = s.ok("GetVpcGatewayEndpointAttribute", &[R, ("EndpointId", &ep)]);
+        assert_eq!(v["EndpointName"], "renamed");
+        assert_eq!(v["PolicyDocument"], super::DEFAULT_POLICY_DOCUMENT);
+        s.ok("DeleteVpcGatewayEndpoint", &[R, ("EndpointId", &ep)]);
+        let e = s.err("GetVpcGatewayEndpointAttribute", &[R, ("EndpointId", &ep)]);
+        assert_eq!(
+            (e.code.as_str(), e.status),
+            ("ResourceNotFound.GatewayEndpoint", 404)
+        );
+    }
+
+    #[test]
+    fn gwe_1_pol_1_refused_endpoint_calls_change_nothing() {
+        let mut s = Scratch::new();
+        let (vpc, _, _) = setup(&mut s);
+        let e = s.err(
+            "CreateVpcGatewayEndpoint",
+            &[
+                R,
+                ("VpcId", &vpc),
+                ("ServiceName", "com.aliyun.cn-hangzhou.nas"),
+            ],
+        );
+        assert_eq!(
+            (e.code.as_str(), e.status),
+            ("InvalidServiceName.NotFound", 404)
+        );
+        let e = s.err(
+            "CreateVpcGatewayEndpoint",
+            &[R, ("VpcId", "vpc-nope"), ("ServiceName", OSS)],
+        );
+        assert_eq!(e.code, "InvalidVpcId.NotFound");
+        assert_eq!(
+            s.err("CreateVpcGatewayEndpoint", &[R, ("VpcId", &vpc)])
+                .code,
+            "MissingParameter"
+        );
+        for bad in ["{", "{\"Version\":\"1\"}", "[]"] {
+            let e = s.err(
+                "CreateVpcGatewayEndpoint",
+                &[
+                    R,
+                    ("VpcId", &vpc),
+                    ("ServiceName", OSS),
+                    ("PolicyDocument", bad),
+                ],
+            );
+            assert_eq!(
+                (e.code.as_str(), e.status),
+                ("IllegalParam.PolicyDocument", 400),
+                "{bad}"
+            );
+        }
+        assert!(s.service.model().gateway_endpoints.is_empty());
+        let ep = endpoint(&mut s, &vpc);
+        let before = s.service.model().clone();
+        let e = s.err(
+            "UpdateVpcGatewayEndpointAttribute",
+            &[
+                R,
+                ("EndpointId", &ep),
+                ("EndpointName", "x"),
+                ("PolicyDocument", "{"),
+            ],
+        );
+        assert_eq!(e.code, "IllegalParam.PolicyDocument");
+        assert_eq!(s.service.model(), &before, "a bad document changes nothing");
+        // A VPC cannot go while it has an endpoint.
+        let v2 = s.ok("CreateVpc", &[R, ("CidrBlock", "192.168.0.0/16")])["VpcId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let ep2 = endpoint(&mut s, &v2);
+        let e = s.err("DeleteVpc", &[R, ("VpcId", &v2)]);
+        assert_eq!(e.code, "DependencyViolation.GatewayEndpoint");
+        s.ok("DeleteVpcGatewayEndpoint", &[R, ("EndpointId", &ep2)]);
+        s.ok("DeleteVpc", &[R, ("VpcId", &v2)]);
+    }
+
+    #[test]
+    fn gwe_2_associating_adds_the_system_prefix_list_route_to_each_table() {
+        let mut s = Scratch::new();
+        let (vpc, system, custom) = setup(&mut s);
+        let ep = endpoint(&mut s, &vpc);
+        associate(
+            &mut s,
+            "AssociateRouteTablesWithVpcGatewayEndpoint",
+            &ep,
+            &[&system, &custom],
+        )
+        .unwrap();
+        for t in [&system, &custom] {
+            assert_eq!(
+                endpoint_routes(&s, t),
+                [(Some("pl-cn-hangzhou-oss".to_string()), ep.clone())]
+            );
+            let v = s.ok(
+                "DescribeRouteEntryList",
+                &[R, ("RouteTableId", t), ("NextHopType", "GatewayEndpoint")],
+            );
+            let entry = &v["RouteEntrys"]["RouteEntry"][0];
+            assert_eq!(entry["DestinationCidrBlock"], "pl-cn-hangzhou-oss");
+            assert_eq!(entry["Type"], "Custom");
+            assert_eq!(entry["NextHops"]["NextHop"][0]["NextHopId"], ep.as_str());
+        }
+        let v = s.ok("GetVpcGatewayEndpointAttribute", &[R, ("EndpointId", &ep)]);
+        assert_eq!(v["RouteTables"], serde_json::json!([system, custom]));
+        let v = s.ok(
+            "GetVpcPrefixListAssociations",
+            &[R, ("PrefixListId", "pl-cn-hangzhou-oss")],
+        );
+        assert_eq!(v["TotalCount"], 2);
+    }
+
+    #[test]
+    fn gwe_2_a_route_clashing_with_the_services_blocks_is_refused() {
+        let mut s = Scratch::new();
+        let (vpc, system, _) = setup(&mut s);
+        let inst = s.ok(
+            "RunInstances",
+            &[
+                R,
+                ("VSwitchId", &s.service.model().vswitches[0].id.clone()),
+                ("ImageId", "i"),
+                ("InstanceType", "t"),
+            ],
+        )["InstanceIdSets"]["InstanceIdSet"][0]
+            .as_str()
+            .unwrap()
+            .to_string();
+        s.ok(
+            "CreateRouteEntry",
+            &[
+                R,
+                ("RouteTableId", &system),
+                ("DestinationCidrBlock", "100.118.28.0/24"),
+                ("NextHopId", &inst),
+            ],
+        );
+        let ep = endpoint(&mut s, &vpc);
+        let e = associate(
+            &mut s,
+            "AssociateRouteTablesWithVpcGatewayEndpoint",
+            &ep,
+            &[&system],
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "InvalidCIDRBlock.Duplicate");
+        assert!(endpoint_routes(&s, &system).is_empty());
+    }
+
+    #[test]
+    fn gwe_3_one_endpoint_per_service_per_vpc_and_per_route_table() {
+        let mut s = Scratch::new();
+        let (vpc, system, custom) = setup(&mut s);
+        let ep = endpoint(&mut s, &vpc);
+        let e = s.err(
+            "CreateVpcGatewayEndpoint",
+            &[R, ("VpcId", &vpc), ("ServiceName", OSS)],
+        );
+        assert_eq!(e.code, "ResourceAlreadyExist.GatewayEndpoint");
+        associate(
+            &mut s,
+            "AssociateRouteTablesWithVpcGatewayEndpoint",
+            &ep,
+            &[&system],
+        )
+        .unwrap();
+        let e = associate(
+            &mut s,
+            "AssociateRouteTablesWithVpcGatewayEndpoint",
+            &ep,
+            &[&custom, &system],
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "ResourceAlreadyAssociated.RouteTable");
+        assert!(
+            endpoint_routes(&s, &custom).is_empty(),
+            "the whole call is refused"
+        );
+        // Another VPC's endpoint cannot take this VPC's tables; nor a gateway table.
+        let v2 = s.ok("CreateVpc", &[R, ("CidrBlock", "192.168.0.0/16")])["VpcId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let ep2 = endpoint(&mut s, &v2);
+        let e = associate(
+            &mut s,
+            "AssociateRouteTablesWithVpcGatewayEndpoint",
+            &ep2,
+            &[&custom],
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "Forbidden.NotInSameVpc");
+        let gwt = s.ok(
+            "CreateRouteTable",
+            &[R, ("VpcId", &vpc), ("AssociateType", "Gateway")],
+        )["RouteTableId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let e = associate(
+            &mut s,
+            "AssociateRouteTablesWithVpcGatewayEndpoint",
+            &ep,
+            &[&gwt],
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "IncorrectRouteTableType");
+        let e = associate(
+            &mut s,
+            "AssociateRouteTablesWithVpcGatewayEndpoint",
+            &ep,
+            &["vtb-nope"],
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "InvalidRouteTableId.NotFound");
+        let e = associate(
+            &mut s,
+            "AssociateRouteTablesWithVpcGatewayEndpoint",
+            &ep,
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "MissingParameter");
+        // An endpoint takes several tables.
+        associate(
+            &mut s,
+            "AssociateRouteTablesWithVpcGatewayEndpoint",
+            &ep,
+            &[&custom],
+        )
+        .unwrap();
+        assert_eq!(
+            s.service.model().gateway_endpoints[0].route_table_ids,
+            [system, custom]
+        );
+    }
+
+    #[test]
+    fn gwe_4_dissociating_removes_the_route_and_delete_waits_for_it() {
+        let mut s = Scratch::new();
+        let (vpc, system, custom) = setup(&mut s);
+        let ep = endpoint(&mut s, &vpc);
+        associate(
+            &mut s,
+            "AssociateRouteTablesWithVpcGatewayEndpoint",
+            &ep,
+            &[&system, &custom],
+        )
+        .unwrap();
+        let e = s.err("DeleteVpcGatewayEndpoint", &[R, ("EndpointId", &ep)]);
+        assert_eq!(
+            (e.code.as_str(), e.status),
+            ("DependencyViolation.RouteTable", 400)
+        );
+        // The route the endpoint added is not the user's to delete.
+        let rte = s
+            .service
+            .model()
+            .route_table(&system)
+            .unwrap()
+            .route_entries[0]
+            .id
+            .clone();
+        let e = s.err("DeleteRouteEntry", &[R, ("RouteEntryId", &rte)]);
+        assert_eq!(e.code, "OperationDenied.GatewayEndpointRouteEntry");
+        let e = s.err(
+            "DeleteRouteEntry",
+            &[
+                R,
+                ("RouteTableId", &system),
+                ("DestinationCidrBlock", "pl-cn-hangzhou-oss"),
+            ],
+        );
+        assert_eq!(e.code, "OperationDenied.GatewayEndpointRouteEntry");
+        let v = s.ok(
+            "DeleteRouteEntries",
+            &[
+                R,
+                ("RouteEntries.1.RouteTableId", &system),
+                ("RouteEntries.1.RouteEntryId", &rte),
+            ],
+        );
+        assert_eq!(
+            v["FailedRouteEntries"][0]["FailedCode"],
+            "OperationDenied.GatewayEndpointRouteEntry"
+        );
+        assert_eq!(endpoint_routes(&s, &system).len(), 1);
+        associate(
+            &mut s,
+            "DissociateRouteTablesFromVpcGatewayEndpoint",
+            &ep,
+            &[&system],
+        )
+        .unwrap();
+        assert!(endpoint_routes(&s, &system).is_empty());
+        assert_eq!(
+            endpoint_routes(&s, &custom).len(),
+            1,
+            "only the tables named"
+        );
+        let e = associate(
+            &mut s,
+            "DissociateRouteTablesFromVpcGatewayEndpoint",
+            &ep,
+            &[&system],
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "ResourceNotAssociated.RouteTable");
+        assert_eq!(
+            s.err("DeleteVpcGatewayEndpoint", &[R, ("EndpointId", &ep)])
+                .code,
+            "DependencyViolation.RouteTable"
+        );
+        associate(
+            &mut s,
+            "DissociateRouteTablesFromVpcGatewayEndpoint",
+            &ep,
+            &[&custom],
+        )
+        .unwrap();
+        s.ok("DeleteVpcGatewayEndpoint", &[R, ("EndpointId", &ep)]);
+        assert!(s.service.model().gateway_endpoints.is_empty());
+        assert!(
+            s.service
+                .model()
+                .route_tables
+                .iter()
+                .all(|t| t.route_entries.is_empty())
+        );
+    }
+}
