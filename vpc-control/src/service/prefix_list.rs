@@ -155,6 +155,15 @@ fn entries(field: &str, params: &[EntryParam]) -> Result<Vec<PrefixListEntry>, A
         let name = format!("{field}.{}.Cidr", n + 1);
         let text = given(&p.cidr).ok_or_else(|| ApiError::missing(&name))?;
         let c = cidr(&name, text)?;
+        if c.trunc() != c {
+            return Err(ApiError::bad(
+                "InvalidCidrBlock.Malformed",
+                format!(
+                    "The {name} {c} has host bits set: the block is {}.",
+                    c.trunc()
+                ),
+            ));
+        }
         if out.iter().any(|e| e.cidr == c) {
             return Err(duplicate(c));
         }
