@@ -1081,4 +1081,56 @@ mod tests {
                 .all(|t| t.route_entries.is_empty())
         );
     }
+
+    #[test]
+    fn endpoints_and_lists_take_tags_dry_runs_client_tokens_and_text_rules() {
+        let mut s = Scratch::new();
+        let (vpc, _, _) = setup(&mut s);
+        let create = [R, ("VpcId", vpc.as_str()), ("ServiceName", OSS)];
+        let mut dry = create.to_vec();
+        dry.push(("DryRun", "true"));
+        assert_eq!(
+            s.err("CreateVpcGatewayEndpoint", &dry).code,
+            "DryRunOperation"
+        );
+        assert!(s.service.model().gateway_endpoints.is_empty());
+        let mut named = create.to_vec();
+        named.push(("EndpointName", "http://x"));
+        assert_eq!(
+            s.err("CreateVpcGatewayEndpoint", &named).code,
+            "IllegalParam.EndpointName"
+        );
+        let mut token = create.to_vec();
+        token.push(("ClientToken", "t-1"));
+        let a = s.ok("CreateVpcGatewayEndpoint", &token);
+        let b = s.ok("CreateVpcGatewayEndpoint", &token);
+        assert_eq!(
+            a["EndpointId"], b["EndpointId"],
+            "a retry gets the same answer"
+        );
+        let ep = a["EndpointId"].as_str().unwrap().to_string();
+        let pl = s.ok("CreateVpcPrefixList", &[R])["PrefixListId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for (kind, id) in [("GATEWAYENDPOINT", &ep), ("PREFIXLIST", &pl)] {
+            s.ok(
+                "TagResources",
+                &[
+                    R,
+                    ("ResourceType", kind),
+                    ("ResourceId.1", id),
+                    ("Tag.1.Key", "env"),
+                    ("Tag.1.Value", "lab"),
+                ],
+            );
+        }
+        let tagged = [R, ("Tags.1.Key", "env"), ("Tags.1.Value", "lab")];
+        let v = s.ok("ListVpcGatewayEndpoints", &tagged);
+        assert_eq!(v["Endpoints"][0]["EndpointId"], ep.as_str());
+        assert_eq!(v["Endpoints"][0]["Tags"][0]["Key"], "env");
+        let v = s.ok("ListPrefixLists", &tagged);
+        assert_eq!(v["PrefixLists"].as_array().unwrap().len(), 1);
+        assert_eq!(v["PrefixLists"][0]["PrefixListId"], pl.as_str());
+    }
 }

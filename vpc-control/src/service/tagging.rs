@@ -73,6 +73,8 @@ enum Kind {
     NatGateway,
     Ipv4Gateway,
     NetworkAcl,
+    PrefixList,
+    GatewayEndpoint,
     Instance,
     SecurityGroup,
     /// An instance's primary ENI: it has no tags of its own here.
@@ -105,6 +107,8 @@ fn resource_type(product: Product, given: &str) -> Result<(Kind, &'static str), 
         "NATGATEWAY" => Kind::NatGateway,
         "IPV4GATEWAY" => Kind::Ipv4Gateway,
         "NETWORKACL" => Kind::NetworkAcl,
+        "PREFIXLIST" => Kind::PrefixList,
+        "GATEWAYENDPOINT" => Kind::GatewayEndpoint,
         "instance" => Kind::Instance,
         "securitygroup" => Kind::SecurityGroup,
         "eni" => Kind::Eni,
@@ -153,6 +157,16 @@ fn resources(m: &Model, kind: Kind) -> Vec<(&str, &Meta)> {
             .iter()
             .map(|x| (x.id.as_str(), &x.meta))
             .collect(),
+        Kind::PrefixList => m
+            .prefix_lists
+            .iter()
+            .map(|x| (x.id.as_str(), &x.meta))
+            .collect(),
+        Kind::GatewayEndpoint => m
+            .gateway_endpoints
+            .iter()
+            .map(|x| (x.id.as_str(), &x.meta))
+            .collect(),
         Kind::Eni | Kind::Absent => Vec::new(),
     }
 }
@@ -194,6 +208,16 @@ fn meta_mut<'m>(m: &'m mut Model, kind: Kind, id: &str) -> Option<&'m mut Meta> 
             .map(|x| &mut x.meta),
         Kind::SecurityGroup => m
             .security_groups
+            .iter_mut()
+            .find(|x| x.id == id)
+            .map(|x| &mut x.meta),
+        Kind::PrefixList => m
+            .prefix_lists
+            .iter_mut()
+            .find(|x| x.id == id)
+            .map(|x| &mut x.meta),
+        Kind::GatewayEndpoint => m
+            .gateway_endpoints
             .iter_mut()
             .find(|x| x.id == id)
             .map(|x| &mut x.meta),
