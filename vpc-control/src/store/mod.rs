@@ -894,6 +894,38 @@ mod tests {
     }
 
     #[test]
+    fn store_prefix_list_routes_of_one_table_are_kept_apart() {
+        let dir = std::env::temp_dir().join(format!("vpc-store-pl-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut a = crate::test_fixtures::lab();
+        let t = a
+            .route_tables
+            .iter()
+            .position(|t| t.id == "vtb-custom")
+            .unwrap();
+        a.route_tables[t].generation = 3;
+        for pl in ["pl-1", "pl-2"] {
+            let mut e = (*entry("10.9.0.0/16")).clone();
+            e.id = format!("rte-{pl}");
+            e.destination_cidr_block = crate::model::PREFIX_LIST_DESTINATION;
+            e.destination_prefix_list_id = Some(pl.into());
+            a.route_tables[t].route_entries.push(Arc::new(e));
+        }
+        let mut store = Store::open(&dir).unwrap();
+        store.save(&Model::default(), &a).unwrap();
+        let mut b = a.clone();
+        b.route_tables[t].route_entries.remove(1);
+        store.save(&a, &b).unwrap();
+        drop(store);
+        let store = Store::open(&dir).unwrap();
+        let loaded = store.load().unwrap().unwrap();
+        assert_eq!(loaded, b);
+        assert_eq!(loaded.route_tables[t].route_entries.len(), 2);
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn store_a_schema_1_store_is_read_and_rewritten() {
         let dir = std::env::temp_dir().join(format!("vpc-store-schema1-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
