@@ -32,6 +32,32 @@ impl Json {
     }
 }
 
+impl Json {
+    /// The length in bytes of the value written as compact JSON.
+    pub(crate) fn compact_len(&self) -> usize {
+        fn quoted(s: &str) -> usize {
+            serde_json::to_string(s).map_or(s.len() + 2, |q| q.len())
+        }
+        match self {
+            Json::Null => 4,
+            Json::Bool(b) => b.to_string().len(),
+            Json::Number(n) => n.len(),
+            Json::String(s) => quoted(s),
+            Json::Array(items) => {
+                2 + items.iter().map(Json::compact_len).sum::<usize>()
+                    + items.len().saturating_sub(1)
+            }
+            Json::Object(members) => {
+                2 + members
+                    .iter()
+                    .map(|(k, v)| quoted(k) + 1 + v.compact_len())
+                    .sum::<usize>()
+                    + members.len().saturating_sub(1)
+            }
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Json {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Json, D::Error> {
         deserializer.deserialize_any(JsonVisitor)
@@ -116,6 +142,9 @@ mod tests {
             Json::Array(vec![Json::Number("1".into()), Json::Bool(true), Json::Null])
         );
         assert_eq!(members[1], ("a".to_string(), Json::String("x".into())));
+        let text = r#"{"b":[1,true,null],"a":"x\"y","c":{}}"#;
+        let compact: Json = serde_json::from_str(text).unwrap();
+        assert_eq!(compact.compact_len(), text.len());
         let err = serde_json::from_str::<Json>(r#"{"a": 1, "a": 2}"#).unwrap_err();
         assert!(err.to_string().contains("duplicate key \"a\""), "{err}");
     }

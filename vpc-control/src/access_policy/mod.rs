@@ -8,7 +8,8 @@
 //!
 //! ```text
 //! policy     = { "Version": "1", "Statement": [ statement, ... ] }      (one or more)
-//! statement  = { "Effect": "Allow" | "Deny",
+//! statement  = { "Sid"?: string,                  (a label, kept in the text only)
+//!                "Effect": "Allow" | "Deny",
 //!                ("Action" | "NotAction"): action | [ action, ... ],
 //!                ("Resource" | "NotResource"): resource | [ resource, ... ],
 //!                "Principal"?: principal,
@@ -72,6 +73,9 @@ pub mod keys {
 
 /// Longest OSS bucket policy, in bytes (PutBucketPolicy: 16 KB).
 pub const BUCKET_POLICY_MAX_BYTES: usize = 16 * 1024;
+/// Longest statement of a bucket policy, in bytes written compactly (OSS
+/// EC 0030-00000003).
+pub const BUCKET_STATEMENT_MAX_BYTES: usize = 4095;
 /// Longest RAM policy document, in characters (CreatePolicy: 6,144).
 pub const RAM_POLICY_MAX_CHARS: usize = 6144;
 /// Longest VPC endpoint policy, in characters. The VPC API documents no
@@ -129,6 +133,19 @@ pub enum PolicyError {
         max: usize,
         unit: &'static str,
     },
+    /// A bucket policy statement longer than OSS allows.
+    #[error("{place}: the statement is too long: {len} bytes, at most {max} allowed.")]
+    StatementTooLong {
+        place: String,
+        len: usize,
+        max: usize,
+    },
+    /// A bucket policy statement conditioned on acs:SourceIp but not on
+    /// acs:SourceVpc.
+    #[error(
+        "{place}: a condition on acs:SourceIp needs a condition on acs:SourceVpc in the same statement."
+    )]
+    SourceIpWithoutSourceVpc { place: String },
     /// The document is not JSON (a key given twice in one object counts).
     #[error("The policy document is not valid JSON: {0}.")]
     Json(String),
@@ -199,6 +216,19 @@ pub enum PolicyError {
         value: String,
         expected: &'static str,
     },
+}
+
+impl PolicyError {
+    /// The OSS error detail code (EC) PutBucketPolicy gives for this
+    /// refusal, where OSS documents one.
+    pub fn oss_ec(&self) -> Option<&'static str> {
+        match self {
+            PolicyError::TooLong { .. } => Some("0030-00000001"),
+            PolicyError::StatementTooLong { .. } => Some("0030-00000003"),
+            PolicyError::SourceIpWithoutSourceVpc { .. } => Some("0030-00000008"),
+            _ => None,
+        }
+    }
 }
 
 /// Condition keys and their values for one request (single-valued). Key
@@ -418,10 +448,31 @@ impl Policy {
 
     /// Decides `request`: explicit Deny over Allow over implicit deny.
     pub fn evaluate(&self, request: &Request<'_>) -> Decision {
+        self.decide(request, |_| true)
+    }
+
+    /// Decides `request` as OSS decides with a bucket policy of a bucket
+    /// owned by `bucket_owner`: a statement whose Principal is `*` and that
+    /// has no Condition does not apply to the owner (OSS: it "applies only to
+    /// users other than the bucket owner"); with a Condition it applies to
+    /// everyone, owner included.
+    pub fn evaluate_bucket_policy(&self, request: &Request<'_>, bucket_owner: &str) -> Decision {
+        let is_owner = request.account_id == Some(bucket_owner);
+        self.decide(request, |s| {
+            !(is_owner && matches!(s.principal, Principals::Anyone) && s.conditions.is_empty())
+        })
+    }
+
+    /// How many statements the policy has.
+    pub fn statement_count(&self) -> usize {
+        self.statements.len()
+    }
+
+    fn decide(&self, request: &Request<'_>, considered: impl Fn(&Statement) -> bool) -> Decision {
         let action = request.action.to_ascii_lowercase();
         let mut allowed = false;
         for statement in &self.statements {
-            if statement.applies(request, &action) {
+            if considered(statement) && statement.applies(request, &action) {
                 match statement.effect {
                     Effect::Deny => return Decision::ExplicitDeny,
                     Effect::Allow => allowed = true,
@@ -638,6 +689,7 @@ fn parse_statement(v: &Json, place: &str, usage: PolicyUse) -> Result<Statement,
     only(
         members,
         &[
+            "Sid",
             "Effect",
             "Action",
             "NotAction",
@@ -648,6 +700,10 @@ fn parse_statement(v: &Json, place: &str, usage: PolicyUse) -> Result<Statement,
         ],
         place,
     )?;
+    match get(members, "Sid") {
+        None | Some(Json::String(_)) => {}
+        Some(other) => return Err(wrong_type(&format!("{place}.Sid"), "a string", other)),
+    }
     let effect = match get(members, "Effect") {
         None => {
             return Err(PolicyError::MissingElement {
@@ -692,6 +748,9 @@ fn parse_statement(v: &Json, place: &str, usage: PolicyUse) -> Result<Statement,
         None => Vec::new(),
         Some(c) => parse_conditions(c, &format!("{place}.Condition"))?,
     };
+    if usage == PolicyUse::Bucket {
+        check_bucket_statement(v, &conditions, place)?;
+    }
     Ok(Statement {
         effect,
         action,
@@ -699,6 +758,32 @@ fn parse_statement(v: &Json, place: &str, usage: PolicyUse) -> Result<Statement,
         principal,
         conditions,
     })
+}
+
+/// The rules OSS adds for bucket policies (its EC codes in brackets): a
+/// statement of at most 4,095 bytes written compactly (0030-00000003), and
+/// acs:SourceIp only together with acs:SourceVpc (0030-00000008), since a
+/// private address says nothing without its VPC.
+fn check_bucket_statement(
+    v: &Json,
+    conditions: &[Condition],
+    place: &str,
+) -> Result<(), PolicyError> {
+    let len = v.compact_len();
+    if len > BUCKET_STATEMENT_MAX_BYTES {
+        return Err(PolicyError::StatementTooLong {
+            place: place.to_string(),
+            len,
+            max: BUCKET_STATEMENT_MAX_BYTES,
+        });
+    }
+    let has = |key: &str| conditions.iter().any(|c| c.key.eq_ignore_ascii_case(key));
+    if has(keys::SOURCE_IP) && !has(keys::SOURCE_VPC) {
+        return Err(PolicyError::SourceIpWithoutSourceVpc {
+            place: format!("{place}.Condition"),
+        });
+    }
+    Ok(())
 }
 
 /// Exactly one of `name` / `not_name`, its values checked by `check`.
