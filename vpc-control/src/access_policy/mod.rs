@@ -220,13 +220,19 @@ pub enum PolicyError {
 
 impl PolicyError {
     /// The OSS error detail code (EC) PutBucketPolicy gives for this
-    /// refusal, where OSS documents one.
-    pub fn oss_ec(&self) -> Option<&'static str> {
+    /// refusal: 0030-00000001 too long, 0030-00000002 a Version other than
+    /// "1", 0030-00000003 a statement too long, 0030-00000008 acs:SourceIp
+    /// without acs:SourceVpc, 0030-00000005 any other departure from the
+    /// grammar (OSS's own example: `"Version": 1`, a number). A body that is
+    /// not UTF-8 (0030-00000004) never reaches the parser: the caller
+    /// refuses it while reading the body into a `&str`.
+    pub fn oss_ec(&self) -> &'static str {
         match self {
-            PolicyError::TooLong { .. } => Some("0030-00000001"),
-            PolicyError::StatementTooLong { .. } => Some("0030-00000003"),
-            PolicyError::SourceIpWithoutSourceVpc { .. } => Some("0030-00000008"),
-            _ => None,
+            PolicyError::TooLong { .. } => "0030-00000001",
+            PolicyError::BadVersion { .. } => "0030-00000002",
+            PolicyError::StatementTooLong { .. } => "0030-00000003",
+            PolicyError::SourceIpWithoutSourceVpc { .. } => "0030-00000008",
+            _ => "0030-00000005",
         }
     }
 }

@@ -531,7 +531,7 @@ fn refuses_a_document_over_the_size_limit() {
             ..
         }
     ));
-    assert_eq!(e.oss_ec(), Some("0030-00000001"));
+    assert_eq!(e.oss_ec(), "0030-00000001");
     // RAM counts characters: 6,144 pass, 6,145 do not.
     let base = doc(OK_STATEMENT);
     let fit = format!("{base}{}", " ".repeat(RAM_POLICY_MAX_CHARS - base.len()));
@@ -672,9 +672,11 @@ fn refuses_other_versions() {
             e.to_string(),
             format!("Version: unsupported version {shown}; the only version is \"1\".")
         );
+        assert_eq!(e.oss_ec(), "0030-00000002");
     }
     let e = refused(&format!(r#"{{"Version":1,"Statement":[{OK_STATEMENT}]}}"#));
     assert!(matches!(e, PolicyError::WrongType { .. }), "{e}");
+    assert_eq!(e.oss_ec(), "0030-00000005");
 }
 
 #[test]
@@ -867,7 +869,7 @@ fn refuses_an_oversized_bucket_statement() {
     )
     .unwrap_err();
     assert!(matches!(e, PolicyError::StatementTooLong { .. }), "{e}");
-    assert_eq!(e.oss_ec(), Some("0030-00000003"));
+    assert_eq!(e.oss_ec(), "0030-00000003");
 }
 
 #[test]
@@ -881,7 +883,7 @@ fn refuses_source_ip_without_source_vpc_in_a_bucket_policy() {
         e.to_string(),
         "Statement[0].Condition: a condition on acs:SourceIp needs a condition on acs:SourceVpc in the same statement."
     );
-    assert_eq!(e.oss_ec(), Some("0030-00000008"));
+    assert_eq!(e.oss_ec(), "0030-00000008");
     // Endpoint policies have no such rule; with SourceVpc a bucket policy passes.
     Policy::parse_for(&ip_only, PolicyUse::Endpoint).unwrap();
     Policy::parse_for(
