@@ -36,10 +36,17 @@
 //! its condition false, except for the negated operators (StringNotEquals,
 //! StringNotEqualsIgnoreCase, StringNotLike, NumericNotEquals, DateNotEquals,
 //! NotIpAddress), which are the exact negation of their positive operator and
-//! so are true when the key is absent. This is the rule of the documented RAM
-//! and IAM evaluators, and it is what makes POL-3's bucket policy deny a
-//! request from the internet (no `acs:SourceVpc`): "StringNotEquals
-//! acs:SourceVpc vpc-x" then holds.
+//! so are true when the key is absent. RAM's documents do not spell this
+//! rule out; it is the one the other cloud's IAM documents for the same
+//! language, and it is what makes POL-3's bucket policy deny a request from
+//! the internet (no `acs:SourceVpc`): "StringNotEquals acs:SourceVpc vpc-x"
+//! then holds, as OSS's walkthrough expects.
+//!
+//! Bucket policies ([`PolicyUse::Bucket`]) add OSS's rules: every statement
+//! names its Principal, a statement conditioned on `acs:SourceIp` also
+//! conditions `acs:SourceVpc`, a statement is at most 4,095 bytes, and
+//! [`Policy::evaluate_bucket_policy`] leaves the bucket owner out of
+//! statements with Principal `*` and no Condition.
 mod json;
 mod wildcard;
 
@@ -62,6 +69,8 @@ pub mod keys {
     /// through an endpoint, the public address from the internet).
     pub const SOURCE_IP: &str = "acs:SourceIp";
     /// The VPC endpoint a request crossed (`vpce-...`), absent otherwise.
+    /// Alibaba Cloud documents no key for the endpoint id; this is the
+    /// router's name for it, after the other cloud's `aws:SourceVpce`.
     pub const SOURCE_VPCE: &str = "acs:SourceVpce";
     /// `"true"` when the request came over HTTPS, else `"false"`.
     pub const SECURE_TRANSPORT: &str = "acs:SecureTransport";

@@ -511,6 +511,27 @@ fn sid_is_accepted_as_a_label() {
     );
 }
 
+#[test]
+fn policies_can_be_shared_between_threads() {
+    fn shareable<T: Send + Sync + Clone + std::fmt::Debug + 'static>() {}
+    shareable::<Policy>();
+    shareable::<PolicyError>();
+    shareable::<Context>();
+    let p = std::sync::Arc::new(Policy::allow_all());
+    let q = p.clone();
+    let ctx = Context::default();
+    let decided = std::thread::spawn(move || {
+        let ctx = Context::default();
+        q.evaluate(&request(None, "oss:GetObject", OBJ, &ctx))
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        decided,
+        p.evaluate(&request(None, "oss:GetObject", OBJ, &ctx))
+    );
+}
+
 // ----- refusals: one test per class of error -----------------------------
 
 fn refused(document: &str) -> PolicyError {
