@@ -22,6 +22,7 @@ use super::{
     tag,
 };
 use crate::{
+    access_policy::{self, Policy, PolicyUse},
     api::{ApiError, Product, new_id},
     model::{
         AssociateType, CloudServices, GatewayEndpoint, NextHopType, PREFIX_LIST_DESTINATION,
@@ -31,10 +32,7 @@ use crate::{
 
 /// The endpoint policy of an endpoint created without one (POL-2: full
 /// access), as ListVpcEndpointServicesByEndUser shows it.
-pub const DEFAULT_POLICY_DOCUMENT: &str = r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"*","Principal":"*","Resource":"*"}]}"#;
-
-/// Longest PolicyDocument taken (the cloud's RAM limit on a policy).
-pub const MAX_POLICY_LEN: usize = 6144;
+pub const DEFAULT_POLICY_DOCUMENT: &str = access_policy::ALLOW_ALL_DOCUMENT;
 
 /// The endpoint services a gateway endpoint can reach in `region`: object
 /// storage only (GWE-1).
@@ -42,35 +40,18 @@ fn services(region: &str) -> Vec<String> {
     vec![CloudServices::object_storage_service_name(region)]
 }
 
-/// Checks a PolicyDocument (POL-1): a JSON document of the RAM policy
-/// language, at most [`MAX_POLICY_LEN`] characters; `IllegalParam.PolicyDocument`
-/// with the reason otherwise.
+/// Checks a PolicyDocument (POL-1) with the policy language's parser, as an
+/// endpoint policy (its length limit; a statement without Principal applies
+/// to everyone): `IllegalParam.PolicyDocument` with the parser's reason.
 pub fn check_policy(doc: &str) -> Result<(), ApiError> {
-    let bad = |why: String| {
-        ApiError::bad(
-            "IllegalParam.PolicyDocument",
-            format!("The PolicyDocument is not a valid policy: {why}"),
-        )
-    };
-    if doc.chars().count() > MAX_POLICY_LEN {
-        return Err(bad(format!(
-            "it is longer than {MAX_POLICY_LEN} characters"
-        )));
-    }
-    parse_policy(doc).map_err(bad)
-}
-
-/// The policy language's parser (POL-1).
-fn parse_policy(doc: &str) -> Result<(), String> {
-    let v: serde_json::Value = serde_json::from_str(doc).map_err(|e| e.to_string())?;
-    let statements = v
-        .get("Statement")
-        .and_then(|s| s.as_array())
-        .ok_or("it has no Statement list")?;
-    if statements.is_empty() {
-        return Err("its Statement list is empty".into());
-    }
-    Ok(())
+    Policy::parse_for(doc, PolicyUse::Endpoint)
+        .map(|_| ())
+        .map_err(|e| {
+            ApiError::bad(
+                "IllegalParam.PolicyDocument",
+                format!("The PolicyDocument is not a valid policy: {e}"),
+            )
+        })
 }
 
 /// Index of the caller's endpoint `id`, or `ResourceNotFound.GatewayEndpoint`.
@@ -786,7 +767,17 @@ mod tests {
                 .code,
             "MissingParameter"
         );
-        for bad in ["{", "{\"Version\":\"1\"}", "[]"] {
+        let bad_effect = POLICY.replace("Allow", "Permit");
+        let bad_operator = r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringEqualz":{"acs:SourceVpc":"vpc-1"}}}]}"#;
+        let too_long = format!("{}{}", &POLICY[..POLICY.len() - 1], " ".repeat(7000) + "}");
+        for bad in [
+            "{",
+            "{\"Version\":\"1\"}",
+            "[]",
+            &bad_effect,
+            bad_operator,
+            &too_long,
+        ] {
             let e = s.err(
                 "CreateVpcGatewayEndpoint",
                 &[
