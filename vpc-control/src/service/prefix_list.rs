@@ -1000,4 +1000,47 @@ mod tests {
             "OperationDenied.SystemPrefixList"
         );
     }
+
+    #[test]
+    fn rt_1_a_route_to_a_list_counts_one_route_entry_per_block() {
+        let mut s = Scratch::new();
+        s.service.set_quotas(
+            crate::service::quota::Quotas::default()
+                .with_settings(&["route_entries_per_table=2", "prefix_lists_per_region=2"])
+                .unwrap(),
+        );
+        let (vpc, _) = s.vpc_with_vswitch();
+        let table = s.ok("CreateRouteTable", &[R, ("VpcId", &vpc)])["RouteTableId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let gw = s.ok("CreateIpv4Gateway", &[R, ("VpcId", &vpc)])["Ipv4GatewayId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let id = create(&mut s, &["172.16.0.0/24", "172.16.1.0/24"], "5");
+        s.ok(
+            "CreateRouteEntry",
+            &[
+                R,
+                ("RouteTableId", &table),
+                ("DestinationCidrBlock", &id),
+                ("NextHopType", "Ipv4Gateway"),
+                ("NextHopId", &gw),
+            ],
+        );
+        let e = s.err(
+            "ModifyVpcPrefixList",
+            &[
+                R,
+                ("PrefixListId", &id),
+                ("AddPrefixListEntry.1.Cidr", "172.16.2.0/24"),
+            ],
+        );
+        assert_eq!(e.code, "QuotaExceeded.VpcRouteEntryNum");
+        assert_eq!(blocks(&mut s, &id).len(), 2, "nothing changed");
+        create(&mut s, &[], "5");
+        let e = s.err("CreateVpcPrefixList", &[R]);
+        assert_eq!(e.code, "QuotaExceeded.PrefixList");
+    }
 }

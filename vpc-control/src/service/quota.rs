@@ -79,6 +79,13 @@ pub const QUOTAS: &[QuotaSpec] = &[
         status: 400,
     },
     QuotaSpec {
+        name: "prefix_lists_per_region",
+        what: "prefix lists per account and region",
+        default: 100,
+        code: "QuotaExceeded.PrefixList",
+        status: 400,
+    },
+    QuotaSpec {
         name: "eips_per_region",
         what: "EIPs per account and region",
         default: 20,
@@ -180,11 +187,17 @@ fn counts(m: &Model) -> BTreeMap<(&'static str, String), usize> {
         if t.route_table_type == crate::model::RouteTableType::Custom {
             add("route_tables_per_vpc", t.vpc_id.clone(), 1);
         }
-        add(
-            "route_entries_per_table",
-            t.id.clone(),
-            t.route_entries.len(),
-        );
+        // A route to a prefix list counts as the routes it makes: one per
+        // block of the list (RT-1).
+        let routes: usize = t
+            .route_entries
+            .iter()
+            .map(|e| match &e.destination_prefix_list_id {
+                Some(pl) => m.prefix_list_cidrs(pl).map_or(1, |c| c.len().max(1)),
+                None => 1,
+            })
+            .sum();
+        add("route_entries_per_table", t.id.clone(), routes);
     }
     for g in &m.security_groups {
         add(
@@ -196,6 +209,13 @@ fn counts(m: &Model) -> BTreeMap<(&'static str, String), usize> {
     }
     for a in &m.network_acls {
         add("network_acls_per_vpc", a.vpc_id.clone(), 1);
+    }
+    for p in &m.prefix_lists {
+        add(
+            "prefix_lists_per_region",
+            format!("{}/{}", p.meta.owner_id, p.meta.region_id),
+            1,
+        );
     }
     for e in &m.eips {
         add(
