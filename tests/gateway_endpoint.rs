@@ -238,7 +238,7 @@ fn rt_1_a_ping_follows_a_route_whose_prefix_list_changes() {
 
 #[test]
 fn gwe_2_gwe_4_the_kernel_routes_the_services_blocks_to_the_endpoint_while_associated() {
-    let d = Daemon::start();
+    let mut d = Daemon::start();
     let v = d.call("CreateVpc", &[R, ("CidrBlock", "10.0.0.0/16")]);
     let (vpc, system) = (s(&v, &["VpcId"]), s(&v, &["RouteTableId"]));
     let vsw = s(
@@ -301,6 +301,19 @@ fn gwe_2_gwe_4_the_kernel_routes_the_services_blocks_to_the_endpoint_while_assoc
         .map(|b| m.routes[&route_key(table, b)].gateway_id)
         .collect();
     assert!(gateway_ids.iter().all(|g| *g != 0 && *g == gateway_ids[0]));
+    // A kill -9 and a restart keep the endpoint, its route and its policy.
+    d.kill9();
+    d.spawn(&[]);
+    assert_eq!(
+        endpoint_routes(&maps(&d)),
+        blocks
+            .iter()
+            .map(|b| (b.to_string(), kind))
+            .collect::<Vec<_>>(),
+        "after a restart"
+    );
+    let v = d.call("GetVpcGatewayEndpointAttribute", &[R, ("EndpointId", &ep)]);
+    assert_eq!(v["RouteTables"][0], system.as_str());
     let e = d.call_err("DeleteVpcGatewayEndpoint", &[R, ("EndpointId", &ep)]);
     assert_eq!(e.code(), "DependencyViolation.RouteTable");
     d.call(
