@@ -1008,6 +1008,19 @@ impl Model {
             .map(|p| p.entries.iter().map(|e| e.cidr).collect())
     }
 
+    /// The gateway endpoint with this id.
+    pub fn gateway_endpoint(&self, id: &str) -> Option<&GatewayEndpoint> {
+        self.gateway_endpoints.iter().find(|g| g.id == id)
+    }
+
+    /// The gateway endpoint with this numeric id (a route's `gateway_id`,
+    /// NextHopKind::GatewayEndpoint).
+    pub fn gateway_endpoint_by_number(&self, n: u32) -> Option<&GatewayEndpoint> {
+        self.gateway_endpoints
+            .iter()
+            .find(|g| self.numeric_id(&g.id) == n)
+    }
+
     /// The route table with this id.
     pub fn route_table(&self, id: &str) -> Option<&RouteTable> {
         self.route_tables.iter().find(|t| t.id == id)
