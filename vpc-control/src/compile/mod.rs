@@ -986,6 +986,11 @@ mod tests {
             let hop = e.routes[&route_key(table, block)];
             assert_eq!(hop.kind, NextHopKind::GatewayEndpoint as u32);
             assert_eq!(hop.gateway_id, m.numeric_id("vpce-1"));
+            assert_eq!(
+                m.gateway_endpoint_by_number(hop.gateway_id)
+                    .map(|g| g.id.as_str()),
+                Some("vpce-1")
+            );
         }
     }
 
