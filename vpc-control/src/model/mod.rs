@@ -666,6 +666,13 @@ fn is_zero(n: &u32) -> bool {
 pub const PREFIX_LIST_DESTINATION: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(0, 0, 0, 0), 32);
 
 impl RouteTable {
+    /// Moves the table's route generation on: its routes are written whole
+    /// under a fresh numeric id and its ENIs switch to them at once (a route
+    /// to a prefix list added, removed, or its list changed: RT-1).
+    pub fn next_generation(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+    }
+
     /// The id the table's numeric id (in the datapath's route keys) is
     /// allocated for: its id, then `#<generation>` once a prefix list it
     /// routes has changed.

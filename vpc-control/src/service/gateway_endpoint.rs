@@ -535,6 +535,8 @@ impl Action for AssociateRouteTablesWithVpcGatewayEndpoint {
             let t = &mut d.model.route_tables[ti];
             meta.owner_id = t.meta.owner_id.clone();
             meta.region_id = t.meta.region_id.clone();
+            // The service's blocks are routed at once (RT-1).
+            t.next_generation();
             t.route_entries.push(Arc::new(RouteEntry {
                 id: new_id("rte"),
                 name: None,
@@ -580,6 +582,7 @@ impl Action for DissociateRouteTablesFromVpcGatewayEndpoint {
             t.route_entries.retain(|e| {
                 !(e.next_hop_type == NextHopType::GatewayEndpoint && e.next_hop_id == endpoint_id)
             });
+            t.next_generation();
             let table_id = t.id.clone();
             d.model.gateway_endpoints[gi]
                 .route_table_ids

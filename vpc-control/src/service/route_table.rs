@@ -402,7 +402,12 @@ impl Action for CreateRouteEntry {
         let response = CreateRouteEntryResponse {
             route_entry_id: entry.id.clone(),
         };
-        d.model.route_tables[ti].route_entries.push(Arc::new(entry));
+        let table = &mut d.model.route_tables[ti];
+        if entry.is_prefix_list() {
+            // Its routes (one per block) appear at once (RT-1).
+            table.next_generation();
+        }
+        table.route_entries.push(Arc::new(entry));
         Ok(response)
     }
 }
@@ -798,8 +803,15 @@ impl Action for DeleteRouteEntries {
         failed.sort_by_key(|(n, _)| *n);
         let success_count: usize = doomed.values().map(HashSet::len).sum();
         for (ti, gone) in doomed {
+            let table = &mut d.model.route_tables[ti];
+            if gone
+                .iter()
+                .any(|ei| table.route_entries[*ei].is_prefix_list())
+            {
+                table.next_generation();
+            }
             let mut i = 0;
-            d.model.route_tables[ti].route_entries.retain(|_| {
+            table.route_entries.retain(|_| {
                 i += 1;
                 !gone.contains(&(i - 1))
             });
@@ -894,7 +906,11 @@ impl Action for DeleteRouteEntry {
             )
         })?;
         refuse_endpoint_entry(&d.model.route_tables[ti].route_entries[ei])?;
-        d.model.route_tables[ti].route_entries.remove(ei);
+        let table = &mut d.model.route_tables[ti];
+        if table.route_entries.remove(ei).is_prefix_list() {
+            // Its routes go at once (RT-1).
+            table.next_generation();
+        }
         Ok(Empty {})
     }
 }
