@@ -301,6 +301,11 @@ fn custom_entries(
             .into_iter()
             .flatten()
         {
+            // A gateway endpoint's route is its endpoint's (GWE-2), not the
+            // lab file's: dissociating the table removes it.
+            if e["NextHops"]["NextHop"][0]["NextHopType"] == "GatewayEndpoint" {
+                continue;
+            }
             let hop = e["NextHops"]["NextHop"][0]["NextHopId"]
                 .as_str()
                 .unwrap_or_default()
@@ -908,5 +913,44 @@ mod tests {
         let gone = destroy(&api, &lab).unwrap();
         assert_eq!(gone.last().map(String::as_str), Some("DeleteVpc lab"));
         assert!(api.0.borrow().service.model().vpcs.is_empty());
+    }
+
+    #[test]
+    fn lab_apply_leaves_a_gateway_endpoints_route_alone() {
+        let api = InProcess(RefCell::new(Scratch::new()));
+        let lab = parse(APPLIANCE).unwrap();
+        apply(&api, &lab).unwrap();
+        let (vpc, table) = {
+            let m = api.0.borrow().service.model().clone();
+            let t = m
+                .route_tables
+                .iter()
+                .find(|t| t.name.as_deref() == Some("via-fw"))
+                .unwrap();
+            (t.vpc_id.clone(), t.id.clone())
+        };
+        let r = ("RegionId", "cn-hangzhou");
+        let ep = api
+            .call(
+                "CreateVpcGatewayEndpoint",
+                &[
+                    r,
+                    ("VpcId", &vpc),
+                    ("ServiceName", "com.aliyun.cn-hangzhou.oss"),
+                ],
+            )
+            .unwrap()["EndpointId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        api.call(
+            "AssociateRouteTablesWithVpcGatewayEndpoint",
+            &[r, ("EndpointId", &ep), ("RouteTableIds.1", &table)],
+        )
+        .unwrap();
+        let again = apply(&api, &lab).unwrap();
+        assert!(again.changes.is_empty(), "{:?}", again.changes);
+        let m = api.0.borrow().service.model().clone();
+        assert_eq!(m.route_table(&table).unwrap().route_entries.len(), 2);
     }
 }
