@@ -12,6 +12,7 @@
 //! - [`store`]: durable state (redb);
 //! - [`api`]: the cloud's wire: products and versions, signatures, typed
 //!   parameters, errors;
+//! - [`object_store`]: the lab's object storage service (OSS's REST API);
 //! - [`service`]: one module per resource, the actions over the model;
 //! - [`daemon`]: HTTP and the Unix socket, /metrics;
 //! - [`cli`]: the command line's client, lab files, tables.
@@ -25,6 +26,7 @@ pub mod compile;
 pub mod daemon;
 pub mod datapath;
 pub mod model;
+pub mod object_store;
 pub mod service;
 pub mod store;
 #[cfg(test)]
@@ -47,7 +49,16 @@ mod layers {
 
     /// The layers, lowest first.
     const ORDER: &[&str] = &[
-        "model", "validate", "compile", "datapath", "apply", "store", "api", "service", "daemon",
+        "model",
+        "validate",
+        "compile",
+        "datapath",
+        "apply",
+        "store",
+        "api",
+        "object_store",
+        "service",
+        "daemon",
         "cli",
     ];
 
