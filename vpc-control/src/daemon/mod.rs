@@ -37,6 +37,7 @@ use crate::{
     },
     apply::Router,
     ebpf_log,
+    object_store::{self, DirectOrigins, ObjectStore},
     service::{Service, ServiceError},
     stats,
     store::Store,
@@ -73,6 +74,9 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// Connections, timeouts and sizes of the listeners.
     pub bounds: Bounds,
+    /// Where the object storage service is also served, straight (no
+    /// router in the way: requests come from the internet, no VPC).
+    pub object_store_listen: Vec<SocketAddr>,
 }
 
 /// What one client may hold of the daemon (also `vpc daemon`'s flags).
@@ -148,6 +152,12 @@ pub enum DaemonError {
     /// A blocking task panicked.
     #[error("start-up task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    /// The object storage service's files could not be opened.
+    #[error("opening the object storage under {dir}: {source}")]
+    ObjectStore {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {
@@ -220,6 +230,19 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
             "state rebuilt into the kernel; programs attached"
         );
     }
+    let object_store_dir = config.state_dir.join("object-store");
+    let keys = config.access_keys.clone();
+    let region = config.region_id.clone();
+    let dir = object_store_dir.clone();
+    let object_store = Arc::new(
+        tokio::task::spawn_blocking(move || ObjectStore::open(&dir, keys, &region))
+            .await?
+            .map_err(|source| DaemonError::ObjectStore {
+                dir: object_store_dir,
+                source,
+            })?,
+    );
+    let services = service.model().router.services.clone();
     let admin_account = config
         .access_keys
         .first()
@@ -320,6 +343,18 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         None => None,
     };
     let unix = bind_unix(&config.socket)?;
+    for addr in &config.object_store_listen {
+        let l = TcpListener::bind(addr)
+            .await
+            .map_err(io(format!("binding {addr} (object storage)")))?;
+        tracing::info!(listen = %addr, "serving object storage");
+        tokio::spawn(object_store::serve(
+            l,
+            object_store.clone(),
+            Arc::new(DirectOrigins),
+        ));
+    }
+    spawn_object_store_endpoints(&config.namespace, &services, object_store.clone());
     let routes = |origin: Origin| {
         let r = HttpRouter::new()
             .route("/", any(api))
@@ -414,6 +449,76 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     }
     tracing::info!("stopped; programs stay attached and keep forwarding");
     Ok(())
+}
+
+/// The object storage service's own endpoints: the internal address on
+/// port 80 inside the services namespace, the public one inside the
+/// internet namespace. Bound as soon as each namespace has its address
+/// (tried every 2 s until then), entering the namespace on a thread of its
+/// own so that no runtime thread changes namespace.
+fn spawn_object_store_endpoints(
+    router_ns: &str,
+    services: &crate::model::CloudServices,
+    store: Arc<ObjectStore>,
+) {
+    let endpoints = [
+        (
+            crate::model::CloudServices::namespace(router_ns),
+            SocketAddr::from((services.object_storage_internal_ip, 80)),
+        ),
+        (
+            crate::model::Internet::namespace(router_ns),
+            SocketAddr::from((services.object_storage_public_ip, 80)),
+        ),
+    ];
+    for (ns, addr) in endpoints {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut logged = false;
+            loop {
+                let n = ns.clone();
+                let bound = tokio::task::spawn_blocking(move || bind_in_namespace(&n, addr)).await;
+                match bound {
+                    Ok(Ok(l)) => match TcpListener::from_std(l) {
+                        Ok(l) => {
+                            tracing::info!(namespace = ns, listen = %addr, "serving object storage");
+                            // TODO(H4): the origins that map endpoint sources back.
+                            object_store::serve(l, store, Arc::new(DirectOrigins)).await;
+                            return;
+                        }
+                        Err(e) => tracing::warn!(namespace = ns, error = %e, "object storage listener"),
+                    },
+                    Ok(Err(e)) if !logged => {
+                        tracing::debug!(namespace = ns, listen = %addr, error = %e, "object storage endpoint not bound yet");
+                        logged = true;
+                    }
+                    _ => {}
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+        });
+    }
+}
+
+/// A listener on `addr` inside namespace `ns` (it stays there once the
+/// thread is back in its own).
+fn bind_in_namespace(ns: &str, addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    if !crate::netns::exists(ns) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no namespace {ns}"),
+        ));
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let _guard = crate::netns::NetnsGuard::enter(ns).map_err(std::io::Error::other)?;
+            let l = std::net::TcpListener::bind(addr)?;
+            l.set_nonblocking(true)?;
+            Ok(l)
+        })
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the binding thread panicked")))
+    })
 }
 
 /// Repairs what is deleted behind the daemon's back as soon as the kernel

@@ -88,7 +88,7 @@ fn now_ms() -> i64 {
 fn iso8601(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .format("%Y-%m-%dT%H:%M:%S.000Z")
         .to_string()
 }
 
@@ -202,6 +202,9 @@ fn query_pairs(q: Option<&str>) -> Result<Vec<(String, String)>, OssError> {
     let mut out = Vec::new();
     for part in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        // `+` is a space, as in forms (the SDKs send `%2B` for a plus).
+        let (k, v) = (k.replace('+', " "), v.replace('+', " "));
+        let (k, v) = (k.as_str(), v.as_str());
         out.push((
             decode(k)
                 .map_err(|_| OssError::invalid_argument("A query parameter is not valid UTF-8."))?,
@@ -342,7 +345,6 @@ const REFUSED_SUBRESOURCES: &[&str] = &[
     "replication",
     "worm",
     "inventory",
-    "objectMeta",
     "stat",
     "qos",
     "requestPayment",
@@ -362,6 +364,18 @@ const REFUSED_SUBRESOURCES: &[&str] = &[
 ];
 
 async fn route(store: &ObjectStore, req: Req<'_>, body: Incoming) -> Result<Answer, OssError> {
+    for h in ["x-oss-request-payer", "x-oss-bypass-governance-retention"] {
+        if req.headers.contains_key(h) {
+            return Err(OssError::not_implemented(format!("The header {h}")));
+        }
+    }
+    if req.bucket.is_some() && req.key.is_empty() && req.has("acl") {
+        return match req.method {
+            Method::GET => get_bucket_acl(store, &req),
+            Method::PUT => put_bucket_acl(store, &req),
+            _ => Err(method_not_allowed(&req.method)),
+        };
+    }
     if let Some(sub) = REFUSED_SUBRESOURCES.iter().find(|s| req.has(s)) {
         return Err(OssError::not_implemented(format!(
             "The sub-resource ?{sub}"
@@ -405,6 +419,7 @@ async fn route(store: &ObjectStore, req: Req<'_>, body: Incoming) -> Result<Answ
                 copy_object(store, &req).await
             }
             Method::PUT => put_object(store, &req, body).await,
+            Method::GET if req.has("objectMeta") => Err(method_not_allowed(m)),
             Method::GET => get_object(store, &req, false).await,
             Method::HEAD => get_object(store, &req, true).await,
             Method::DELETE => delete_object(store, &req),
@@ -567,6 +582,11 @@ fn bucket_xml(store: &ObjectStore, b: &BucketMeta) -> String {
 
 fn list_buckets(store: &ObjectStore, req: &Req<'_>) -> Result<Answer, OssError> {
     let account = caller_account(req)?.to_string();
+    for p in ["tag-key", "tag-value", "tagging", "resource-group-id"] {
+        if req.has(p) {
+            return Err(OssError::not_implemented(format!("Listing buckets by {p}")));
+        }
+    }
     let resource = format!("acs:oss:{}:{account}:*", store.region);
     authorize(store, req, "oss:ListBuckets", None, &resource)?;
     let prefix = req.param("prefix").unwrap_or("");
@@ -623,19 +643,11 @@ async fn put_bucket(
         None,
         &arn(store, &account, &name, None),
     )?;
-    let acl = req.header("x-oss-acl").unwrap_or("private").to_string();
-    if !matches!(
-        acl.as_str(),
-        "private" | "public-read" | "public-read-write"
-    ) {
-        return Err(OssError::invalid_argument(format!(
-            "x-oss-acl {acl:?} is not private, public-read or public-read-write."
-        )));
-    }
-    if let Some(rg) = req.header("x-oss-resource-group-id") {
-        return Err(OssError::not_implemented(format!(
-            "x-oss-resource-group-id ({rg})"
-        )));
+    let acl = canned_acl(req)?;
+    for h in ["x-oss-resource-group-id", "x-oss-bucket-tagging", "x-oss-agentic-bucket"] {
+        if req.headers.contains_key(h) {
+            return Err(OssError::not_implemented(format!("The header {h}")));
+        }
     }
     let body = small_body(body, &req.headers, MAX_SMALL_BODY).await?;
     let mut storage_class = "Standard".to_string();
@@ -712,6 +724,37 @@ fn get_bucket_info(store: &ObjectStore, req: &Req<'_>) -> Result<Answer, OssErro
         esc(&b.acl),
     );
     Ok(xml_answer(200, s))
+}
+
+fn get_bucket_acl(store: &ObjectStore, req: &Req<'_>) -> Result<Answer, OssError> {
+    let b = authorized(store, req, "oss:GetBucketAcl", false)?;
+    Ok(xml_answer(
+        200,
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<AccessControlPolicy><Owner><ID>{0}</ID><DisplayName>{0}</DisplayName></Owner><AccessControlList><Grant>{1}</Grant></AccessControlList></AccessControlPolicy>",
+            esc(&b.owner),
+            esc(&b.acl)
+        ),
+    ))
+}
+
+fn put_bucket_acl(store: &ObjectStore, req: &Req<'_>) -> Result<Answer, OssError> {
+    authorized(store, req, "oss:PutBucketAcl", false)?;
+    let acl = canned_acl(req)?;
+    store.storage.update_bucket(req.bucket(), |b| b.acl = acl)?;
+    Ok(answer(200, Body::Full(None)))
+}
+
+/// `x-oss-acl`: private (the default), public-read or public-read-write.
+fn canned_acl(req: &Req<'_>) -> Result<String, OssError> {
+    let acl = req.header("x-oss-acl").unwrap_or("private");
+    if !matches!(acl, "private" | "public-read" | "public-read-write") {
+        return Err(OssError::invalid_argument(format!(
+            "x-oss-acl {acl:?} is not private, public-read or public-read-write."
+        ))
+        .with("ArgumentName", "x-oss-acl"));
+    }
+    Ok(acl.to_string())
 }
 
 fn get_bucket_location(store: &ObjectStore, req: &Req<'_>) -> Result<Answer, OssError> {
@@ -797,7 +840,7 @@ fn list_objects(store: &ObjectStore, req: &Req<'_>, v2: bool) -> Result<Answer, 
     let delimiter = req.param("delimiter").unwrap_or("").to_string();
     let max_keys = listing::max_keys(req.param("max-keys"))?;
     let after = if v2 {
-        match req.param("continuation-token") {
+        match req.param("continuation-token").filter(|t| !t.is_empty()) {
             Some(t) => {
                 let bytes = hex::decode(t).map_err(|_| {
                     OssError::invalid_argument(
@@ -844,7 +887,7 @@ fn list_objects(store: &ObjectStore, req: &Req<'_>, v2: bool) -> Result<Answer, 
         enc(&prefix)
     );
     if v2 {
-        if let Some(t) = req.param("continuation-token") {
+        if let Some(t) = req.param("continuation-token").filter(|t| !t.is_empty()) {
             s += &format!("<ContinuationToken>{}</ContinuationToken>", esc(t));
         }
         if let Some(sa) = req.param("start-after") {
