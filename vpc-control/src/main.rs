@@ -121,7 +121,11 @@ enum Command {
         /// address, straight (repeatable). Its own endpoints, port 80 of
         /// the internal address in the services namespace and of the public
         /// one on the lab's internet, are served whenever those exist.
-        #[arg(long = "object-store-listen", env = "VPC_OBJECT_STORE_LISTEN", value_delimiter = ',')]
+        #[arg(
+            long = "object-store-listen",
+            env = "VPC_OBJECT_STORE_LISTEN",
+            value_delimiter = ','
+        )]
         object_store_listen: Vec<SocketAddr>,
     },
     /// Converge the daemon to a lab file, through the API's actions.

@@ -486,7 +486,9 @@ fn spawn_object_store_endpoints(
                             object_store::serve(l, store, Arc::new(DirectOrigins)).await;
                             return;
                         }
-                        Err(e) => tracing::warn!(namespace = ns, error = %e, "object storage listener"),
+                        Err(e) => {
+                            tracing::warn!(namespace = ns, error = %e, "object storage listener")
+                        }
                     },
                     Ok(Err(e)) if !logged => {
                         tracing::debug!(namespace = ns, listen = %addr, error = %e, "object storage endpoint not bound yet");

@@ -644,7 +644,11 @@ async fn put_bucket(
         &arn(store, &account, &name, None),
     )?;
     let acl = canned_acl(req)?;
-    for h in ["x-oss-resource-group-id", "x-oss-bucket-tagging", "x-oss-agentic-bucket"] {
+    for h in [
+        "x-oss-resource-group-id",
+        "x-oss-bucket-tagging",
+        "x-oss-agentic-bucket",
+    ] {
         if req.headers.contains_key(h) {
             return Err(OssError::not_implemented(format!("The header {h}")));
         }
