@@ -2,6 +2,8 @@
 //! the layers below it:
 //!
 //! - [`model`]: plain data in the cloud's words;
+//! - [`access_policy`]: the RAM policy language (parse, validate,
+//!   evaluate), pure;
 //! - [`validate`]: the cloud's rules, with its error codes;
 //! - [`compile`]: pure, model -> map entries ([`compile::policy`] for
 //!   security groups and network ACLs, [`compile::topology`] for ports);
@@ -19,6 +21,7 @@
 //!
 //! The pure layers (model, validate, compile, api, service) build and test
 //! without the eBPF toolchain: `VPC_SKIP_EBPF=1` (see build.rs).
+pub mod access_policy;
 pub mod api;
 pub mod apply;
 pub mod cli;
@@ -50,6 +53,7 @@ mod layers {
     /// The layers, lowest first.
     const ORDER: &[&str] = &[
         "model",
+        "access_policy",
         "validate",
         "compile",
         "datapath",

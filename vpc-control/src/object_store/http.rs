@@ -449,20 +449,12 @@ fn arn(store: &ObjectStore, owner: &str, bucket: &str, key: Option<&str>) -> Str
 /// Whether `req`'s caller may do `action` on `resource` of `bucket`
 /// (None: a request on no bucket, ListBuckets or PutBucket).
 fn authorize(
-    store: &ObjectStore,
     req: &Req<'_>,
     action: &str,
     bucket: Option<&BucketMeta>,
     resource: &str,
 ) -> Result<(), OssError> {
-    super::policy::authorize(
-        store,
-        req.caller.as_ref().map(|k| k.account_id.as_str()),
-        req.origin,
-        action,
-        bucket,
-        resource,
-    )
+    super::policy::authorize(req.caller.as_ref(), req.origin, action, bucket, resource)
 }
 
 /// The bucket a request names, or NoSuchBucket.
@@ -482,7 +474,7 @@ fn authorized(
 ) -> Result<BucketMeta, OssError> {
     let b = existing(store, req)?;
     let resource = arn(store, &b.owner, &b.name, object.then_some(req.key.as_str()));
-    authorize(store, req, action, Some(&b), &resource)?;
+    authorize(req, action, Some(&b), &resource)?;
     Ok(b)
 }
 
@@ -588,7 +580,7 @@ fn list_buckets(store: &ObjectStore, req: &Req<'_>) -> Result<Answer, OssError> 
         }
     }
     let resource = format!("acs:oss:{}:{account}:*", store.region);
-    authorize(store, req, "oss:ListBuckets", None, &resource)?;
+    authorize(req, "oss:ListBuckets", None, &resource)?;
     let prefix = req.param("prefix").unwrap_or("");
     let marker = req.param("marker").unwrap_or("");
     let max = listing::max_keys(req.param("max-keys"))?;
@@ -637,7 +629,6 @@ async fn put_bucket(
     let account = caller_account(req)?.to_string();
     let name = req.bucket().to_string();
     authorize(
-        store,
         req,
         "oss:PutBucket",
         None,
@@ -1400,7 +1391,7 @@ async fn delete_multiple(
     }
     for k in keys {
         let resource = arn(store, &b.owner, &b.name, Some(&k));
-        let result = authorize(store, req, "oss:DeleteObject", Some(&b), &resource)
+        let result = authorize(req, "oss:DeleteObject", Some(&b), &resource)
             .and_then(|_| store.storage.delete_object(&b.name, &k).map(|_| ()));
         let k = if url {
             esc(&xml::url_encode(&k))
@@ -1447,7 +1438,6 @@ async fn copy_object(store: &ObjectStore, req: &Req<'_>) -> Result<Answer, OssEr
         .bucket(src_bucket)
         .ok_or_else(|| OssError::no_such_bucket(src_bucket))?;
     authorize(
-        store,
         req,
         "oss:GetObject",
         Some(&src),

@@ -45,7 +45,8 @@ pub struct RequestOrigin {
     pub vpc_id: Option<String>,
     /// The gateway endpoint it came through.
     pub endpoint_id: Option<String>,
-    // MERGE: endpoint_policy: Option<Arc<crate::access_policy::Policy>>,
+    /// That endpoint's policy (None: the default, allow everything).
+    pub endpoint_policy: Option<Arc<crate::access_policy::Policy>>,
 }
 
 impl RequestOrigin {
@@ -55,6 +56,7 @@ impl RequestOrigin {
             source_ip,
             vpc_id: None,
             endpoint_id: None,
+            endpoint_policy: None,
         }
     }
 }
