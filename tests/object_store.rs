@@ -11,8 +11,8 @@ use std::{
 };
 
 use vpc_tests::{
-    ACCESS_KEY_ID, ACCESS_KEY_SECRET, ACCOUNT_ID, Daemon, OTHER_KEY_ID, OTHER_KEY_SECRET,
-    sdk_python, unique,
+    ACCESS_KEY_ID, ACCESS_KEY_SECRET, ACCOUNT_ID, Daemon, OTHER_ACCOUNT_ID, OTHER_KEY_ID,
+    OTHER_KEY_SECRET, sdk_python, unique,
 };
 
 /// A free port for the object storage listener.
@@ -49,6 +49,7 @@ fn script(port: u16, mode: &str, bucket: &str) -> Command {
         .env("OSS_OTHER_AK", OTHER_KEY_ID)
         .env("OSS_OTHER_SK", OTHER_KEY_SECRET)
         .env("OSS_ACCOUNT", ACCOUNT_ID)
+        .env("OSS_OTHER_ACCOUNT", OTHER_ACCOUNT_ID)
         .env_remove("http_proxy")
         .env_remove("HTTP_PROXY")
         .env_remove("no_proxy")

@@ -7,7 +7,8 @@ v2 (alibabacloud-oss-v2, signature V4). ENDPOINT: http://IP:PORT (the SDKs
 address buckets path-style on an IP endpoint). BUCKET: a name unique to the
 run; the script makes BUCKET and BUCKET-copy, and removes both.
 Keys come from the environment: OSS_AK/OSS_SK (the owner), OSS_OTHER_AK/
-OSS_OTHER_SK (another account), OSS_ACCOUNT (the owner's account id).
+OSS_OTHER_SK (another account), OSS_ACCOUNT and OSS_OTHER_ACCOUNT (their
+account ids).
 CRC-64 checks are on (both SDKs' default) and every answer is asserted.
 Prints "ok <mode>" at the end; any failure raises.
 """
@@ -25,6 +26,7 @@ COPY_BUCKET = BUCKET + "-copy"
 AK, SK = os.environ["OSS_AK"], os.environ["OSS_SK"]
 OTHER_AK, OTHER_SK = os.environ["OSS_OTHER_AK"], os.environ["OSS_OTHER_SK"]
 ACCOUNT = os.environ["OSS_ACCOUNT"]
+OTHER_ACCOUNT = os.environ["OSS_OTHER_ACCOUNT"]
 REGION = "cn-hangzhou"
 PUBLIC_HOST = "oss-%s.aliyuncs.com" % REGION
 
@@ -203,6 +205,44 @@ def run_oss2(v4):
     vb.put_object("virtual", b"hosted")
     check(vb.get_object("virtual").read() == b"hosted" and b.get_object("virtual").read() == b"hosted", "virtual host")
 
+    # Bucket policies: validated when put, then applied to every request.
+    fails("NoSuchBucketPolicy", 404, b.get_bucket_policy)
+    other_account = os.environ["OSS_OTHER_ACCOUNT"]
+    policy = json.dumps({"Version": "1", "Statement": [
+        {"Effect": "Allow", "Action": ["oss:GetObject"], "Principal": [other_account],
+         "Resource": ["acs:oss:*:*:%s/shared/*" % BUCKET]},
+        {"Effect": "Allow", "Action": ["oss:GetObject"], "Principal": ["*"],
+         "Resource": ["acs:oss:*:*:%s/public/*" % BUCKET]},
+        {"Effect": "Deny", "Action": ["oss:PutObject", "oss:DeleteObject"], "Principal": [ACCOUNT],
+         "Resource": ["acs:oss:*:*:%s/locked/*" % BUCKET]},
+        {"Effect": "Allow", "Action": ["oss:GetObject"], "Principal": [other_account],
+         "Resource": ["acs:oss:*:*:%s/vpc-only/*" % BUCKET],
+         "Condition": {"StringEquals": {"acs:SourceVpc": ["vpc-nowhere"]}}}]})
+    b.put_object("shared/s", b"shared")
+    b.put_object("public/p", b"public")
+    b.put_object("vpc-only/v", b"vpc")
+    b.put_object("locked/l", b"locked")
+    b.put_bucket_policy(policy)
+    check(json.loads(b.get_bucket_policy().policy) == json.loads(policy), "GetBucketPolicy")
+    check(other.get_object("shared/s").read() == b"shared", "the policy's Allow for another account")
+    fails("AccessDenied", 403, other.get_object, "a.txt")
+    fails("AccessDenied", 403, other.put_object, "shared/s", b"x")
+    anon = oss2.Bucket(oss2.AnonymousAuth(), ENDPOINT, BUCKET)
+    check(anon.get_object("public/p").read() == b"public", "Principal * reads public/")
+    fails("AccessDenied", 403, anon.get_object, "shared/s")
+    fails("AccessDenied", 403, b.put_object, "locked/l", b"changed")
+    fails("AccessDenied", 403, b.delete_object, "locked/l")
+    check(b.get_object("locked/l").read() == b"locked", "a denied put changed the object")
+    fails("AccessDenied", 403, other.get_object, "vpc-only/v")  # not from vpc-nowhere
+    fails("InvalidPolicyDocument", 400, b.put_bucket_policy, '{"Version": "1", "Statement": [{"Effect": "Maybe"}]}')
+    fails("InvalidPolicyDocument", 400, b.put_bucket_policy, "not json")
+    check(json.loads(b.get_bucket_policy().policy) == json.loads(policy), "a refused policy changed the policy")
+    fails("AccessDenied", 403, other.put_bucket_policy, policy.replace("Deny", "Allow"))
+    b.delete_bucket_policy()
+    fails("NoSuchBucketPolicy", 404, b.get_bucket_policy)
+    fails("AccessDenied", 403, other.get_object, "shared/s")
+    b.put_object("locked/l", b"unlocked")
+
     # Deleting: refused while objects remain.
     fails("BucketNotEmpty", 409, b.delete_bucket)
     for name in (BUCKET, COPY_BUCKET):
@@ -318,6 +358,21 @@ def run_v2():
     vc = client(endpoint="http://" + PUBLIC_HOST, proxy_host={"http": "http://" + host})
     vc.put_object(oss.PutObjectRequest(bucket=BUCKET, key="virtual", body=b"hosted"))
     check(c.get_object(oss.GetObjectRequest(bucket=BUCKET, key="virtual")).body.read() == b"hosted", "virtual host")
+
+    # Bucket policies.
+    other_account = os.environ["OSS_OTHER_ACCOUNT"]
+    policy = json.dumps({"Version": "1", "Statement": [
+        {"Effect": "Allow", "Action": ["oss:GetObject", "oss:ListObjects"], "Principal": [other_account],
+         "Resource": ["acs:oss:*:*:%s" % BUCKET, "acs:oss:*:*:%s/*" % BUCKET]}]})
+    fails("NoSuchBucketPolicy", 404, c.get_bucket_policy, oss.GetBucketPolicyRequest(bucket=BUCKET))
+    c.put_bucket_policy(oss.PutBucketPolicyRequest(bucket=BUCKET, body=policy))
+    check(json.loads(c.get_bucket_policy(oss.GetBucketPolicyRequest(bucket=BUCKET)).body) == json.loads(policy), "policy")
+    check(other.get_object(oss.GetObjectRequest(bucket=BUCKET, key="virtual")).body.read() == b"hosted", "allowed read")
+    check([x.key for x in other.list_objects_v2(oss.ListObjectsV2Request(bucket=BUCKET, prefix="v")).contents] == ["virtual"], "allowed list")
+    fails("AccessDenied", 403, other.put_object, oss.PutObjectRequest(bucket=BUCKET, key="x", body=b"x"))
+    fails("InvalidPolicyDocument", 400, c.put_bucket_policy, oss.PutBucketPolicyRequest(bucket=BUCKET, body='{"Version": "2"}'))
+    c.delete_bucket_policy(oss.DeleteBucketPolicyRequest(bucket=BUCKET))
+    fails("AccessDenied", 403, other.get_object, oss.GetObjectRequest(bucket=BUCKET, key="virtual"))
 
     fails("BucketNotEmpty", 409, c.delete_bucket, oss.DeleteBucketRequest(bucket=BUCKET))
     for name in (BUCKET, COPY_BUCKET):
