@@ -1007,8 +1007,11 @@ fn overwrite_check(forbid: bool) -> impl FnOnce(Option<&ObjectMeta>) -> Result<(
     }
 }
 
+/// Header names and values.
+type Headers = Vec<(String, String)>;
+
 /// Content-Type, kept headers and user metadata of a request.
-fn object_headers(req: &Req<'_>) -> (String, Vec<(String, String)>, Vec<(String, String)>) {
+fn object_headers(req: &Req<'_>) -> (String, Headers, Headers) {
     let content_type = req
         .header("content-type")
         .unwrap_or("application/octet-stream")
