@@ -254,3 +254,107 @@ fn kill_9_mid_upload_leaves_the_old_version_whole() {
     // The partial data file is gone: only the two objects' remain.
     assert_eq!(std::fs::read_dir(&data_dir).unwrap().count(), 2);
 }
+
+/// A namespace this test made (deleted on drop), or one that was there.
+struct Scratch {
+    name: String,
+    made: bool,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if self.made {
+            let _ = vpc_control::netns::delete(&self.name);
+        }
+    }
+}
+
+fn ip(args: &[&str]) -> std::process::Output {
+    Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("ip {args:?}: {e}"))
+}
+
+/// Puts `addr` on the loopback of `ns` (creating `ns` if missing) and waits
+/// until the daemon serves object storage there on port 80.
+fn endpoint_in(ns: &str, addr: &str) -> Scratch {
+    let made = !vpc_control::netns::exists(ns);
+    if made {
+        vpc_control::netns::add(ns).unwrap_or_else(|e| panic!("adding {ns}: {e}"));
+    }
+    let scratch = Scratch {
+        name: ns.to_string(),
+        made,
+    };
+    ip(&["-n", ns, "link", "set", "lo", "up"]);
+    // Already there (the datapath's) is fine too.
+    ip(&["-n", ns, "addr", "add", &format!("{addr}/32"), "dev", "lo"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let o = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(sdk_python())
+            .args([
+                "-c",
+                &format!("import socket; socket.create_connection(('{addr}', 80), 2).close()"),
+            ])
+            .output()
+            .expect("probing the endpoint");
+        if o.status.success() {
+            return scratch;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "object storage is not served on {addr}:80 in {ns}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn internal_and_public_endpoints_serve_inside_their_namespaces() {
+    let (d, _port) = daemon();
+    let services = vpc_control::model::CloudServices::default();
+    for (ns, addr, mode) in [
+        (
+            vpc_control::model::CloudServices::namespace(&d.namespace),
+            services.object_storage_internal_ip.to_string(),
+            "oss2-v4",
+        ),
+        (
+            vpc_control::model::Internet::namespace(&d.namespace),
+            services.object_storage_public_ip.to_string(),
+            "v2",
+        ),
+    ] {
+        let _scratch = endpoint_in(&ns, &addr);
+        let bucket = bucket_name();
+        let c = script(80, mode, &bucket);
+        let program = c.get_program().to_owned();
+        let args: Vec<_> = c
+            .get_args()
+            .map(|a| a.to_string_lossy().replace("127.0.0.1:80", &addr))
+            .collect();
+        let envs: Vec<_> = c
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
+            .collect();
+        let o = Command::new("ip")
+            .args(["netns", "exec", &ns])
+            .arg(program)
+            .args(&args)
+            .envs(envs)
+            .output()
+            .expect("running oss_sdk.py in the namespace");
+        assert!(
+            o.status.success()
+                && String::from_utf8_lossy(&o.stdout).contains(&format!("ok {mode}")),
+            "oss_sdk.py {mode} on {addr} in {ns}:\n{}\n{}\ndaemon log:\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+            d.log(d.starts())
+        );
+    }
+}
