@@ -121,6 +121,12 @@ fn malformed_requests_get_oss_xml_errors_and_change_nothing() {
             400,
             "InvalidBucketName",
         ),
+        // Keys OSS does not take.
+        (
+            "GET /some-bucket//k HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+            400,
+            "InvalidObjectName",
+        ),
         // Anonymous: no bucket list, no bucket creation.
         (
             "GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",

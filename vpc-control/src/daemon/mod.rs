@@ -354,7 +354,10 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
             Arc::new(DirectOrigins),
         ));
     }
-    spawn_object_store_endpoints(&config.namespace, &services, object_store.clone());
+    // Where endpoint traffic comes from: the peer as is until the
+    // datapath's lookup of translated endpoint sources is wired here.
+    let origins: Arc<dyn object_store::Origins> = Arc::new(DirectOrigins);
+    spawn_object_store_endpoints(&config.namespace, &services, object_store.clone(), origins);
     let routes = |origin: Origin| {
         let r = HttpRouter::new()
             .route("/", any(api))
@@ -460,6 +463,7 @@ fn spawn_object_store_endpoints(
     router_ns: &str,
     services: &crate::model::CloudServices,
     store: Arc<ObjectStore>,
+    origins: Arc<dyn object_store::Origins>,
 ) {
     let endpoints = [
         (
@@ -472,7 +476,7 @@ fn spawn_object_store_endpoints(
         ),
     ];
     for (ns, addr) in endpoints {
-        let store = store.clone();
+        let (store, origins) = (store.clone(), origins.clone());
         tokio::spawn(async move {
             let mut logged = false;
             loop {
@@ -482,8 +486,7 @@ fn spawn_object_store_endpoints(
                     Ok(Ok(l)) => match TcpListener::from_std(l) {
                         Ok(l) => {
                             tracing::info!(namespace = ns, listen = %addr, "serving object storage");
-                            // TODO(H4): the origins that map endpoint sources back.
-                            object_store::serve(l, store, Arc::new(DirectOrigins)).await;
+                            object_store::serve(l, store, origins).await;
                             return;
                         }
                         Err(e) => {

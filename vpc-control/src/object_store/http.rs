@@ -77,6 +77,15 @@ impl hyper::body::Body for Body {
 
 type Answer = Response<Body>;
 
+/// Runs disk work (fsync) off the runtime's async duty where it can: on a
+/// multi-thread runtime the worker hands its other tasks over meanwhile.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 fn new_request_id() -> String {
     crate::api::new_request_id().replace('-', "")[..24].to_string()
 }
@@ -289,6 +298,13 @@ async fn handle_inner(
         && !valid_bucket_name(b)
     {
         return Err(invalid_bucket(b));
+    }
+    if key.starts_with('/') || key.starts_with('\\') {
+        return Err(OssError::new(
+            400,
+            "InvalidObjectName",
+            "The object key must not start with / or \\.",
+        ));
     }
     if key.len() > 1023 {
         return Err(OssError::new(
@@ -1141,7 +1157,7 @@ async fn put_object(
     let committed = {
         let storage = &store.storage;
         // The last bytes, fsync and the commit off the runtime's threads.
-        tokio::task::block_in_place(|| -> Result<_, OssError> {
+        blocking(|| -> Result<_, OssError> {
             file.write_all(&pending)?;
             upload.file = Some(file);
             storage.commit(&bucket, upload, meta, overwrite_check(forbid))
@@ -1484,7 +1500,7 @@ async fn copy_object(store: &ObjectStore, req: &Req<'_>) -> Result<Answer, OssEr
         user_meta,
     };
     let storage = &store.storage;
-    let committed = tokio::task::block_in_place(|| -> Result<_, OssError> {
+    let committed = blocking(|| -> Result<_, OssError> {
         let upload = storage.link_upload(src_bucket, &o, &dst.name)?;
         storage.commit(&dst.name, upload, meta, overwrite_check(forbid))
     })?;

@@ -117,7 +117,9 @@ const MAX_CONNECTIONS: usize = 512;
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves `listener` until the task is dropped: HTTP/1.1 with keep-alive,
-/// each connection's origin asked of `origins` once.
+/// the origin of each request asked of `origins` (by the connection's peer
+/// and local addresses). On a multi-thread runtime the fsyncs of a write
+/// leave the worker's other tasks to the other workers.
 pub async fn serve(listener: TcpListener, service: Arc<ObjectStore>, origins: Arc<dyn Origins>) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
@@ -135,14 +137,16 @@ pub async fn serve(listener: TcpListener, service: Arc<ObjectStore>, origins: Ar
             continue;
         };
         let local = stream.local_addr().unwrap_or(peer);
-        let origin = Arc::new(origins.origin(peer, local));
         let service = service.clone();
+        let origins = origins.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let _ = stream.set_nodelay(true);
             let svc = hyper::service::service_fn(move |req| {
                 let service = service.clone();
-                let origin = origin.clone();
+                // Asked per request: an endpoint policy changed while a
+                // connection stays open applies to its next request.
+                let origin = origins.origin(peer, local);
                 async move {
                     Ok::<_, std::convert::Infallible>(http::handle(&service, &origin, req).await)
                 }
