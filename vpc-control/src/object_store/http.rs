@@ -168,6 +168,12 @@ impl Req<'_> {
 pub async fn handle(store: &ObjectStore, origin: &RequestOrigin, req: Request<Incoming>) -> Answer {
     let request_id = new_request_id();
     let head = req.method() == Method::HEAD;
+    // A body an error leaves unread cannot be skipped: the connection goes.
+    let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let mut r = match handle_inner(store, origin, req).await {
@@ -186,8 +192,7 @@ pub async fn handle(store: &ObjectStore, origin: &RequestOrigin, req: Request<In
             } else {
                 xml_answer(e.status, body)
             };
-            if e.status == 400 || e.status == 413 {
-                // The rest of a refused body is not read.
+            if has_body {
                 set(&mut r, "connection", "close");
             }
             r
@@ -338,9 +343,33 @@ async fn handle_inner(
     route(store, req, body).await
 }
 
+/// Request headers of OSS features this service does not have: refused
+/// by name on any request, never ignored.
+const REFUSED_HEADERS: &[&str] = &[
+    "x-oss-request-payer",
+    "x-oss-bypass-governance-retention",
+    "x-oss-server-side-encryption",
+    "x-oss-server-side-encryption-key-id",
+    "x-oss-server-side-data-encryption",
+    "x-oss-tagging",
+    "x-oss-tagging-directive",
+    "x-oss-traffic-limit",
+    "x-oss-callback",
+    "x-oss-callback-var",
+    "x-oss-object-worm-retain-until-date",
+    "x-oss-object-worm-mode",
+    "x-oss-object-worm-legal-hold",
+    "x-oss-resource-group-id",
+    "x-oss-bucket-tagging",
+    "x-oss-agentic-bucket",
+    "x-oss-security-token",
+];
+
 /// Sub-resources this service does not serve: refused by name, never
 /// taken for a plain GET or PUT.
 const REFUSED_SUBRESOURCES: &[&str] = &[
+    "security-token",
+    "x-oss-security-token",
     "acl",
     "uploads",
     "uploadId",
@@ -380,10 +409,11 @@ const REFUSED_SUBRESOURCES: &[&str] = &[
 ];
 
 async fn route(store: &ObjectStore, req: Req<'_>, body: Incoming) -> Result<Answer, OssError> {
-    for h in ["x-oss-request-payer", "x-oss-bypass-governance-retention"] {
-        if req.headers.contains_key(h) {
-            return Err(OssError::not_implemented(format!("The header {h}")));
-        }
+    if let Some(h) = REFUSED_HEADERS
+        .iter()
+        .find(|h| req.headers.contains_key(**h))
+    {
+        return Err(OssError::not_implemented(format!("The header {h}")));
     }
     if req.bucket.is_some() && req.key.is_empty() && req.has("acl") {
         return match req.method {
@@ -651,15 +681,6 @@ async fn put_bucket(
         &arn(store, &account, &name, None),
     )?;
     let acl = canned_acl(req)?;
-    for h in [
-        "x-oss-resource-group-id",
-        "x-oss-bucket-tagging",
-        "x-oss-agentic-bucket",
-    ] {
-        if req.headers.contains_key(h) {
-            return Err(OssError::not_implemented(format!("The header {h}")));
-        }
-    }
     let body = small_body(body, &req.headers, MAX_SMALL_BODY).await?;
     let mut storage_class = "Standard".to_string();
     if !body.iter().all(u8::is_ascii_whitespace) {
@@ -968,21 +989,8 @@ const KEPT_HEADERS: &[&str] = &[
     "expires",
 ];
 
-/// Headers of object writes this service refuses by name.
+/// The object ACL and storage class of an object write: only the defaults.
 fn refuse_unsupported_headers(req: &Req<'_>) -> Result<(), OssError> {
-    for h in [
-        "x-oss-server-side-encryption",
-        "x-oss-server-side-encryption-key-id",
-        "x-oss-server-side-data-encryption",
-        "x-oss-tagging",
-        "x-oss-tagging-directive",
-        "x-oss-traffic-limit",
-        "x-oss-callback",
-    ] {
-        if req.headers.contains_key(h) {
-            return Err(OssError::not_implemented(format!("The header {h}")));
-        }
-    }
     if let Some(acl) = req.header("x-oss-object-acl")
         && acl != "default"
     {
