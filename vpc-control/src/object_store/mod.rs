@@ -61,6 +61,47 @@ impl RequestOrigin {
     }
 }
 
+impl RequestOrigin {
+    /// A connection that came through gateway endpoint `endpoint_id` of
+    /// `vpc_id` from the instance address `source_ip`, with the endpoint's
+    /// policy document (None: none set, allow everything). Parsed documents
+    /// are kept (a few dozen), so that a request does not parse its
+    /// endpoint's policy again; a document that does not parse (it was
+    /// validated when set) denies everything rather than nothing.
+    pub fn through_endpoint(
+        source_ip: IpAddr,
+        vpc_id: String,
+        endpoint_id: String,
+        policy_document: Option<&str>,
+    ) -> Self {
+        use crate::access_policy::{Policy, PolicyUse};
+        static PARSED: std::sync::Mutex<Vec<(String, Arc<Policy>)>> =
+            std::sync::Mutex::new(Vec::new());
+        let endpoint_policy = policy_document.map(|doc| {
+            let mut parsed = PARSED.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((_, p)) = parsed.iter().find(|(d, _)| d == doc) {
+                return p.clone();
+            }
+            let p = Arc::new(Policy::parse_for(doc, PolicyUse::Endpoint).unwrap_or_else(|e| {
+                tracing::warn!(endpoint = endpoint_id, error = %e, "an endpoint policy does not parse: it denies everything");
+                Policy::parse(r#"{"Version":"1","Statement":[{"Effect":"Deny","Action":"*","Principal":"*","Resource":"*"}]}"#)
+                    .expect("the deny-all document parses")
+            }));
+            if parsed.len() >= 64 {
+                parsed.remove(0);
+            }
+            parsed.push((doc.to_string(), p.clone()));
+            p
+        });
+        Self {
+            source_ip,
+            vpc_id: Some(vpc_id),
+            endpoint_id: Some(endpoint_id),
+            endpoint_policy,
+        }
+    }
+}
+
 /// The host's knowledge of where connections come from.
 pub trait Origins: Send + Sync + 'static {
     /// Where the connection from `peer` to `local` came from.

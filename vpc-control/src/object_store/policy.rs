@@ -112,8 +112,6 @@ pub fn authorize(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
 
     const OWNER: &str = "1746000000000001";
@@ -140,14 +138,12 @@ mod tests {
     }
 
     fn through(vpc: &str, endpoint_policy: &str) -> RequestOrigin {
-        RequestOrigin {
-            source_ip: "10.0.1.10".parse().unwrap(),
-            vpc_id: Some(vpc.into()),
-            endpoint_id: Some("vpce-1".into()),
-            endpoint_policy: Some(Arc::new(
-                Policy::parse_for(endpoint_policy, PolicyUse::Endpoint).unwrap(),
-            )),
-        }
+        RequestOrigin::through_endpoint(
+            "10.0.1.10".parse().unwrap(),
+            vpc.into(),
+            "vpce-1".into(),
+            Some(endpoint_policy),
+        )
     }
 
     /// POL-3, the documents' two-sided example: the endpoint allows only the
