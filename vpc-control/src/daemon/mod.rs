@@ -457,8 +457,9 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
 /// The object storage service's own endpoints: the internal address on
 /// port 80 inside the services namespace, the public one inside the
 /// internet namespace. Bound as soon as each namespace has its address
-/// (tried every 2 s until then), entering the namespace on a thread of its
-/// own so that no runtime thread changes namespace.
+/// (checked every 2 s; a namespace deleted and made again is bound anew),
+/// entering the namespace on a thread of its own so that no runtime thread
+/// changes namespace.
 fn spawn_object_store_endpoints(
     router_ns: &str,
     services: &crate::model::CloudServices,
@@ -478,31 +479,55 @@ fn spawn_object_store_endpoints(
     for (ns, addr) in endpoints {
         let (store, origins) = (store.clone(), origins.clone());
         tokio::spawn(async move {
+            // The namespace served (its inode) and the task serving it.
+            let mut serving: Option<(u64, tokio::task::JoinHandle<()>)> = None;
             let mut logged = false;
             loop {
-                let n = ns.clone();
-                let bound = tokio::task::spawn_blocking(move || bind_in_namespace(&n, addr)).await;
-                match bound {
-                    Ok(Ok(l)) => match TcpListener::from_std(l) {
-                        Ok(l) => {
-                            tracing::info!(namespace = ns, listen = %addr, "serving object storage");
-                            object_store::serve(l, store, origins).await;
-                            return;
-                        }
-                        Err(e) => {
-                            tracing::warn!(namespace = ns, error = %e, "object storage listener")
-                        }
-                    },
-                    Ok(Err(e)) if !logged => {
-                        tracing::debug!(namespace = ns, listen = %addr, error = %e, "object storage endpoint not bound yet");
-                        logged = true;
+                let current = namespace_inode(&ns);
+                let alive = serving
+                    .as_ref()
+                    .is_some_and(|(ino, task)| Some(*ino) == current && !task.is_finished());
+                if !alive && let Some(ino) = current {
+                    // A namespace made again (repaired) gets a new listener.
+                    if let Some((_, old)) = serving.take() {
+                        old.abort();
                     }
-                    _ => {}
+                    let n = ns.clone();
+                    match tokio::task::spawn_blocking(move || bind_in_namespace(&n, addr)).await {
+                        Ok(Ok(l)) => match TcpListener::from_std(l) {
+                            Ok(l) => {
+                                tracing::info!(namespace = ns, listen = %addr, "serving object storage");
+                                let task = tokio::spawn(object_store::serve(
+                                    l,
+                                    store.clone(),
+                                    origins.clone(),
+                                ));
+                                serving = Some((ino, task));
+                                logged = false;
+                            }
+                            Err(e) => {
+                                tracing::warn!(namespace = ns, error = %e, "object storage listener")
+                            }
+                        },
+                        Ok(Err(e)) if !logged => {
+                            tracing::debug!(namespace = ns, listen = %addr, error = %e, "object storage endpoint not bound yet");
+                            logged = true;
+                        }
+                        _ => {}
+                    }
                 }
                 tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             }
         });
     }
+}
+
+/// The inode of namespace `ns` (another one: the namespace was made again).
+fn namespace_inode(ns: &str) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(Path::new("/run/netns").join(ns))
+        .ok()
+        .map(|m| m.ino())
 }
 
 /// A listener on `addr` inside namespace `ns` (it stays there once the
