@@ -27,6 +27,9 @@ use sha2::{Digest, Sha256};
 
 use super::error::OssError;
 
+/// Buckets one account may own (OSS's default quota).
+pub const MAX_BUCKETS_PER_ACCOUNT: usize = 100;
+
 /// A bucket as stored.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct BucketMeta {
@@ -249,6 +252,18 @@ impl Storage {
                 409,
                 "BucketAlreadyExists",
                 "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.",
+            )
+            .with_bucket(&meta.name));
+        }
+        let owned = buckets
+            .values()
+            .filter(|b| b.meta.owner == meta.owner)
+            .count();
+        if owned >= MAX_BUCKETS_PER_ACCOUNT {
+            return Err(OssError::new(
+                400,
+                "TooManyBuckets",
+                format!("You have attempted to create more buckets than allowed ({MAX_BUCKETS_PER_ACCOUNT} per account)."),
             )
             .with_bucket(&meta.name));
         }
@@ -516,6 +531,13 @@ mod tests {
         assert_eq!(
             s.create_bucket(meta("b1", "2")).unwrap_err().code,
             "BucketAlreadyExists"
+        );
+        for i in 0..MAX_BUCKETS_PER_ACCOUNT {
+            s.create_bucket(meta(&format!("q{i}"), "3")).unwrap();
+        }
+        assert_eq!(
+            s.create_bucket(meta("one-more", "3")).unwrap_err().code,
+            "TooManyBuckets"
         );
         put(&s, "b1", "a/b", b"hello");
         put(&s, "b1", "a/b", b"hello again");
