@@ -179,6 +179,18 @@ def run_oss2(v4):
           and "x-oss-meta-color" not in o.headers and o.content_type == "image/png", dict(o.headers))
     fails("NoSuchKey", 404, b.copy_object, BUCKET, "missing", "y")
 
+    # Bodies the SDKs never send malformed, sent through oss2's own signed transport.
+    bad = b"<Delete><Object><Key>a.txt</Key></Object>"
+    fails("MalformedXML", 400, b._do, "POST", BUCKET, "", params={"delete": ""}, data=bad,
+          headers={"Content-MD5": md5_b64(bad)})
+    good = b"<Delete><Object><Key>a.txt</Key></Object></Delete>"
+    fails("MissingArgument", 400, b._do, "POST", BUCKET, "", params={"delete": ""}, data=good)
+    fails("BadDigest", 400, b._do, "POST", BUCKET, "", params={"delete": ""}, data=good,
+          headers={"Content-MD5": md5_b64(bad)})
+    fails("MalformedXML", 400, b._do, "PUT", BUCKET + "-bad", "", data=b"<CreateBucketConfiguration><StorageClass>")
+    fails("InvalidArgument", 400, b._do, "GET", BUCKET, "", params={"encoding-type": "base64"})
+    check(b.object_exists("a.txt"), "a refused DeleteMultipleObjects deleted an object")
+
     # Batch delete (oss2 asks for url encoding and sends Content-MD5).
     r = b.batch_delete_objects(["dir/1", "dir/2", "never-there"])
     check(sorted(r.deleted_keys) == ["dir/1", "dir/2", "never-there"], r.deleted_keys)
