@@ -24,7 +24,7 @@ use crate::{
     netns::{self, NetnsError},
     topology::{
         self, INSTANCE_IFNAME, INTERNET_IFNAME, PORT_ALIAS_PREFIX, PortPlan, ROUTER_MAC,
-        UPLINK_IFNAME,
+        SERVICES_IFNAME, SERVICES_NS_IFNAME, UPLINK_IFNAME,
     },
     validate::{self, ValidationError},
 };
@@ -253,6 +253,7 @@ fn converge_port_in(
 fn ensure_internet(
     router_ns: &str,
     internet: &model::Internet,
+    services: &model::CloudServices,
     mode: Mode,
 ) -> Result<(), ApplyError> {
     let inet = model::Internet::namespace(router_ns);
@@ -287,6 +288,8 @@ fn ensure_internet(
         .expect("UPLINK_PREFIX_LEN is a valid prefix length");
     let mut want: Vec<Ipv4Net> = vec![uplink_net];
     want.extend(internet.hosts.iter().copied());
+    // The object storage service's public endpoint, on the lab internet.
+    want.push(Ipv4Net::from(services.object_storage_public_ip));
     let have = internet_ns.ipv4_addresses(INTERNET_IFNAME)?;
     let want_text: BTreeSet<String> = want.iter().map(|a| a.to_string()).collect();
     if have.into_iter().collect::<BTreeSet<_>>() != want_text {
@@ -304,6 +307,62 @@ fn ensure_internet(
     Ok(())
 }
 
+/// Creates the cloud's services network if needed (GWE-2): a namespace
+/// behind the router's services port, holding the object storage service's
+/// internal address, routing the endpoint source block back to the router.
+/// Reached from VPCs only through the router (gateway endpoints).
+fn ensure_services(
+    router_ns: &str,
+    services: &model::CloudServices,
+    mode: Mode,
+) -> Result<(), ApplyError> {
+    let svc = model::CloudServices::namespace(router_ns);
+    netns::add(&svc)?;
+    netns::sysctl(&svc, "net.ipv6.conf.all.disable_ipv6", "1")?;
+    netns::sysctl(&svc, "net.ipv6.conf.default.disable_ipv6", "1")?;
+    // ARP for the router's link address from the link address (the router
+    // answers only its link peer), not from the service's address.
+    netns::sysctl(&svc, "net.ipv4.conf.all.arp_announce", "2")?;
+    let mut router = netns::Netlink::open(router_ns)?;
+    let mut svc_ns = netns::Netlink::open(&svc)?;
+    let links = router.links()?;
+    let port = links.iter().find(|l| l.ifname == SERVICES_IFNAME);
+    if let Some(l) = port.filter(|l| l.ifindex >= vpc_common::MAX_PORTS) {
+        router.delete_link(&l.ifname)?;
+    }
+    if port.is_none_or(|l| l.ifindex >= vpc_common::MAX_PORTS) {
+        if svc_ns
+            .links()?
+            .iter()
+            .any(|l| l.ifname == SERVICES_NS_IFNAME)
+        {
+            svc_ns.delete_link(SERVICES_NS_IFNAME)?;
+        }
+        let index = free_port_index(&links.iter().map(|l| l.ifindex).collect())?;
+        router.add_veth(SERVICES_IFNAME, index, SERVICES_NS_IFNAME, &svc)?;
+    }
+    router.set_link_up(SERVICES_IFNAME, Some(&ROUTER_MAC), Some("vpc-services"))?;
+    svc_ns.set_link_up(SERVICES_NS_IFNAME, Some(&topology::SERVICES_MAC), None)?;
+    let link = Ipv4Net::new(topology::SERVICES_LINK_IP, topology::SERVICES_PREFIX_LEN)
+        .expect("SERVICES_PREFIX_LEN is a valid prefix length");
+    let want = [link, Ipv4Net::from(services.object_storage_internal_ip)];
+    let want_text: BTreeSet<String> = want.iter().map(|a| a.to_string()).collect();
+    let have = svc_ns.ipv4_addresses(SERVICES_NS_IFNAME)?;
+    if have.into_iter().collect::<BTreeSet<_>>() != want_text {
+        svc_ns.flush_addresses(SERVICES_NS_IFNAME)?;
+        for a in &want {
+            svc_ns.add_address(SERVICES_NS_IFNAME, *a)?;
+        }
+    }
+    svc_ns.replace_route(
+        services.endpoint_source_block,
+        topology::SERVICES_ROUTER_IP,
+        SERVICES_NS_IFNAME,
+    )?;
+    netns::set_tx_checksum(&svc, SERVICES_NS_IFNAME, mode == Mode::Tc)?;
+    Ok(())
+}
+
 /// Checks a model and compiles it with placeholder ifindexes: an error here
 /// means nothing may be touched.
 pub fn check(model: &Model) -> Result<(), ApplyError> {
@@ -318,6 +377,7 @@ pub fn check_compiles(model: &Model) -> Result<(), ApplyError> {
     let mut dry_ports: BTreeMap<String, u32> =
         plan.ports.iter().map(|p| (p.eni_id.clone(), 0)).collect();
     dry_ports.insert(topology::UPLINK_PORT.to_string(), 0);
+    dry_ports.insert(topology::SERVICES_PORT.to_string(), 0);
     compile::compile(model, &dry_ports)?;
     Ok(())
 }
@@ -555,9 +615,23 @@ impl Router {
             .verified
             .contains(&(UPLINK_IFNAME.to_string(), String::new()))
         {
-            ensure_internet(router_ns, &model.router.internet, self.datapath.mode())?;
+            ensure_internet(
+                router_ns,
+                &model.router.internet,
+                &model.router.services,
+                self.datapath.mode(),
+            )?;
             self.verified
                 .insert((UPLINK_IFNAME.to_string(), String::new()));
+            self.links = None;
+        }
+        if !self
+            .verified
+            .contains(&(SERVICES_IFNAME.to_string(), String::new()))
+        {
+            ensure_services(router_ns, &model.router.services, self.datapath.mode())?;
+            self.verified
+                .insert((SERVICES_IFNAME.to_string(), String::new()));
             self.links = None;
         }
         let plan = topology::plan(model);
@@ -734,6 +808,15 @@ fn port_map(
             instance_ifname: INTERNET_IFNAME.to_string(),
         });
     }
+    if let Some(&services) = ifindex.get(SERVICES_IFNAME) {
+        ports.insert(topology::SERVICES_PORT.to_string(), services);
+        attach.push(PortAttachment {
+            port_name: SERVICES_IFNAME.to_string(),
+            ifindex: services,
+            instance_namespace: model::CloudServices::namespace(router_ns),
+            instance_ifname: SERVICES_NS_IFNAME.to_string(),
+        });
+    }
     Ok((ports, attach))
 }
 
@@ -784,6 +867,10 @@ pub fn destroy(model: &Model) -> Result<usize, ApplyError> {
     let inet = model::Internet::namespace(router_ns);
     if netns::exists(&inet) {
         netns::delete(&inet)?;
+    }
+    let svc = model::CloudServices::namespace(router_ns);
+    if netns::exists(&svc) {
+        netns::delete(&svc)?;
     }
     netns::delete(router_ns)?;
     datapath::unpin(router_ns)?;
