@@ -5,6 +5,7 @@ pub mod direct;
 pub mod ebpf_log;
 pub mod monitor;
 pub mod netns;
+pub mod origin;
 pub mod sweep;
 use std::{
     collections::{BTreeMap, BTreeSet},
