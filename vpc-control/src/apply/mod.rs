@@ -6,6 +6,7 @@
 //! touched before the model has validated and compiled.
 
 pub mod fault;
+pub mod hosts;
 pub mod stats;
 pub mod watch;
 use std::{
@@ -44,6 +45,9 @@ pub enum ApplyError {
     /// Loading the datapath or writing maps failed.
     #[error(transparent)]
     Datapath(#[from] DatapathError),
+    /// Writing or removing an instance's hosts file failed.
+    #[error(transparent)]
+    Hosts(#[from] hosts::HostsError),
     /// Recording (or forgetting) an instance namespace the router owns failed.
     #[error("instance namespace record {path}: {source}")]
     Claim {
@@ -58,7 +62,10 @@ impl ApplyError {
         match self {
             ApplyError::Invalid(e) => e.code(),
             ApplyError::Compile(e) => e.code(),
-            ApplyError::Netns(_) | ApplyError::Datapath(_) | ApplyError::Claim { .. } => {
+            ApplyError::Netns(_)
+            | ApplyError::Datapath(_)
+            | ApplyError::Claim { .. }
+            | ApplyError::Hosts(_) => {
                 "InternalError"
             }
         }
@@ -157,12 +164,29 @@ pub fn claim_namespace(router_ns: &str, inst: &str) -> Result<(), ApplyError> {
 /// Deletes the instance namespace `inst`, then its record.
 fn release_namespace(router_ns: &str, inst: &str) -> Result<(), ApplyError> {
     netns::delete(inst)?;
+    hosts::remove(inst)?;
     fault::point("remove:namespace");
     let path = claims_dir(router_ns).join(inst);
     match std::fs::remove_file(&path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(claim_err(path)(e)),
         _ => Ok(()),
     }
+}
+
+/// Publishes the cloud's service names for the router of `router_ns`: the
+/// object storage endpoints of `region` and `<bucket>.` each of them for
+/// every bucket, in the hosts file of every instance namespace the router
+/// made (and of those it makes later). Call it again whenever the buckets
+/// change; a bucket name that is no host label is refused, nothing changed.
+pub fn publish_service_names(
+    router_ns: &str,
+    region: &str,
+    services: &model::CloudServices,
+    buckets: &[String],
+) -> Result<(), ApplyError> {
+    let text = hosts::content(region, services, buckets)?;
+    hosts::publish(router_ns, &text, &claimed_namespaces(router_ns)?)?;
+    Ok(())
 }
 
 /// The instance namespaces `router_ns` has recorded as its own.
@@ -188,12 +212,18 @@ fn converge_port(
     p: &PortPlan,
     create: Option<u32>,
     mode: Mode,
+    default_hosts: &str,
 ) -> Result<bool, ApplyError> {
     let inst = p.instance_id.as_str();
     let made = !netns::exists(inst);
     claim_namespace(router_ns, inst)?;
     fault::point("port:claimed");
-    let result = converge_port_in(router_ns, p, create, mode);
+    let result = converge_port_in(router_ns, p, create, mode)
+        .map_err(ApplyError::from)
+        .and_then(|created| {
+            hosts::install(router_ns, inst, default_hosts)?;
+            Ok(created)
+        });
     if result.is_err() && made {
         if let Err(e) = release_namespace(router_ns, inst) {
             tracing::warn!(instance = inst, error = %e, "removing a half-made instance namespace failed");
@@ -636,6 +666,8 @@ impl Router {
         }
         let plan = topology::plan(model);
         let mut report = ApplyReport::default();
+        // Until the daemon publishes its region's names and the buckets.
+        let default_hosts = hosts::content(hosts::DEFAULT_REGION, &model.router.services, &[])?;
         let compiled = match prepared.compiled {
             Some(c) if self.links.is_some() => c,
             _ => {
@@ -670,7 +702,7 @@ impl Router {
                         }
                         None => Some(free_port_index(&used)?),
                     };
-                    if converge_port(router_ns, p, create, self.datapath.mode())? {
+                    if converge_port(router_ns, p, create, self.datapath.mode(), &default_hosts)? {
                         report.ports_created += 1;
                     }
                     used.extend(create);
@@ -872,6 +904,7 @@ pub fn destroy(model: &Model) -> Result<usize, ApplyError> {
     if netns::exists(&svc) {
         netns::delete(&svc)?;
     }
+    hosts::forget(router_ns)?;
     netns::delete(router_ns)?;
     datapath::unpin(router_ns)?;
     Ok(removed)
