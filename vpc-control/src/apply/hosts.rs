@@ -85,7 +85,10 @@ pub fn content(
     line(services.object_storage_internal_ip, &internal);
     line(services.object_storage_public_ip, &public);
     for b in buckets {
-        line(services.object_storage_internal_ip, &format!("{b}.{internal}"));
+        line(
+            services.object_storage_internal_ip,
+            &format!("{b}.{internal}"),
+        );
         line(services.object_storage_public_ip, &format!("{b}.{public}"));
     }
     Ok(out)
@@ -187,7 +190,14 @@ mod tests {
     #[test]
     fn a_bucket_name_that_is_no_host_label_is_refused() {
         let s = CloudServices::default();
-        for bad in ["a", "UPPER", "-lead", "tail-", "has space", "x\n1.2.3.4 evil"] {
+        for bad in [
+            "a",
+            "UPPER",
+            "-lead",
+            "tail-",
+            "has space",
+            "x\n1.2.3.4 evil",
+        ] {
             assert!(
                 matches!(
                     content("cn-hangzhou", &s, &[bad.to_string()]),

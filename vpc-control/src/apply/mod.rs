@@ -65,9 +65,7 @@ impl ApplyError {
             ApplyError::Netns(_)
             | ApplyError::Datapath(_)
             | ApplyError::Claim { .. }
-            | ApplyError::Hosts(_) => {
-                "InternalError"
-            }
+            | ApplyError::Hosts(_) => "InternalError",
         }
     }
 }
