@@ -227,7 +227,7 @@ fn converge_port(
             tracing::warn!(instance = inst, error = %e, "removing a half-made instance namespace failed");
         }
     }
-    Ok(result?)
+    result
 }
 
 /// [`converge_port`] once the namespace is recorded.
