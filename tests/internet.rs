@@ -1449,6 +1449,22 @@ id = "i-d"
 vswitch_id = "vsw-2"
 private_ip_address = "10.0.2.10"
 public_ip_address = "192.0.2.12"
+[[instance]]
+id = "i-s"
+vswitch_id = "vsw-1"
+private_ip_address = "10.0.1.20"
+security_group_ids = ["sg-strict"]
+[[security_group]]
+id = "sg-strict"
+vpc_id = "vpc-g"
+[[security_group.rule]]
+id = "sgr-no-oss-http"
+direction = "egress"
+ip_protocol = "tcp"
+port_range = [80, 80]
+peer = { cidr = "100.118.28.0/24" }
+policy = "drop"
+priority = 1
 "#;
 
 /// `p` as the router must send it to the services network (TTL 64 - 1).
@@ -1679,14 +1695,74 @@ fn gateway_endpoint_table(fx: &mut DatapathFixture) {
         XDP_DROP,
         Some(DropReason::SpoofedIp),
     );
+    // TTL as everywhere: a SYN with TTL 1 gets time exceeded from the
+    // vSwitch gateway, nothing goes to the services network.
+    let syn = tcp(A, 40002, OSS, 80, SYN);
+    let expiring = ipv4_frame(ROUTER_MAC, mac("i-a"), A, OSS, 1, 6, &syn.l4);
+    let sent = fx
+        .dp
+        .counters()
+        .unwrap()
+        .action(Action::IcmpTimeExceededSent);
+    let error = run(
+        fx,
+        "TTL 1 through the endpoint",
+        Instance("i-a"),
+        &expiring,
+        3,
+        Some(DropReason::TtlExceeded),
+    );
+    assert_eq!(error[23], 1, "an ICMP message");
+    assert_eq!(error[34], 11, "time exceeded");
+    assert_eq!(&error[26..30], &[10, 0, 1, 253], "from vsw-1's gateway");
+    assert_eq!(
+        fx.dp
+            .counters()
+            .unwrap()
+            .action(Action::IcmpTimeExceededSent),
+        sent + 1
+    );
+
+    // Security groups judge the private side, statefully: i-s's group
+    // refuses HTTP to the object storage and admits nothing inbound, yet
+    // the reply of an allowed flow comes back.
+    const S: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 20);
+    run(
+        fx,
+        "i-s: its group refuses tcp/80 to the object storage",
+        Instance("i-s"),
+        &from_instance("i-s", &tcp(S, 40001, OSS, 80, SYN)),
+        XDP_DROP,
+        Some(DropReason::SgEgress),
+    );
+    let out = run(
+        fx,
+        "i-s: tcp/443 is allowed out",
+        Instance("i-s"),
+        &from_instance("i-s", &tcp(S, 40001, OSS, 443, SYN)),
+        XDP_REDIRECT,
+        None,
+    );
+    let port_s = sport_of(&out);
+    let back = run_services(
+        fx,
+        "the reply to i-s passes though its group admits nothing inbound",
+        &from_services(&tcp(OSS, 443, source, port_s, SYN | ACK)),
+        XDP_REDIRECT,
+        None,
+    );
+    assert_eq!(
+        back,
+        to_instance("i-s", &tcp(OSS, 443, S, 40001, SYN | ACK))
+    );
     assert_eq!(
         actions(fx, Action::ToServices),
-        to_svc + 4,
+        to_svc + 5,
         "to_services counter"
     );
     assert_eq!(
         actions(fx, Action::FromServices),
-        from_svc + 2,
+        from_svc + 3,
         "from_services counter"
     );
 }
