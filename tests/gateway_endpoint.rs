@@ -270,3 +270,87 @@ fn gwe_5_instance_reaches_the_object_storage_through_its_endpoint_tc() {
 fn gwe_5_instance_reaches_the_object_storage_through_its_endpoint_xdp() {
     through_the_endpoint(Mode::Xdp);
 }
+
+/// The daemon makes the services network with its router and repairs it,
+/// gives each instance its hosts file (its region's endpoint names), and
+/// `vpc purge` removes both.
+#[test]
+fn daemon_makes_repairs_and_purges_the_services_network_and_the_instances_hosts_files() {
+    use std::time::Instant;
+    use vpc_tests::Daemon;
+    const R: (&str, &str) = ("RegionId", "cn-hangzhou");
+    let d = Daemon::start();
+    let services = CloudServices::namespace(&d.namespace);
+    let vpc = d.call("CreateVpc", &[R, ("CidrBlock", "10.0.0.0/16")])["VpcId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let vsw = d.call(
+        "CreateVSwitch",
+        &[
+            R,
+            ("VpcId", &vpc),
+            ("CidrBlock", "10.0.1.0/24"),
+            ("ZoneId", "cn-hangzhou-a"),
+        ],
+    )["VSwitchId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let inst = d.call("RunInstances", &[R, ("VSwitchId", &vsw)])["InstanceIdSets"]["InstanceIdSet"]
+        [0]
+    .as_str()
+    .unwrap()
+    .to_string();
+
+    let svc_addresses = || {
+        netns::ipv4_addresses(&services, vpc_control::topology::SERVICES_NS_IFNAME)
+            .unwrap_or_default()
+    };
+    assert!(
+        svc_addresses().contains(&"100.118.28.1/32".to_string()),
+        "the services namespace holds the internal address: {:?}",
+        svc_addresses()
+    );
+    let hosts = std::fs::read_to_string(apply::hosts::hosts_path(&inst)).expect("a hosts file");
+    assert!(
+        hosts.contains("100.118.28.1\toss-cn-hangzhou-internal.aliyuncs.com"),
+        "{hosts}"
+    );
+    assert!(
+        hosts.contains("198.51.100.80\toss-cn-hangzhou.aliyuncs.com"),
+        "{hosts}"
+    );
+    let out = netns::exec(
+        &inst,
+        "getent",
+        &["hosts", "oss-cn-hangzhou-internal.aliyuncs.com"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.starts_with("100.118.28.1"),
+        "resolved inside the instance: {out}"
+    );
+
+    // Deleted behind the daemon's back: made again, without a change.
+    netns::ip(&["netns", "del", &services]).expect("deleting the services namespace");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !svc_addresses().contains(&"100.118.28.1/32".to_string()) {
+        assert!(
+            Instant::now() < deadline,
+            "the services namespace is not back 15 s later:\n{}",
+            d.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    drop(d);
+    assert!(
+        !netns::exists(&services),
+        "purge left the services namespace"
+    );
+    assert!(
+        !apply::hosts::hosts_path(&inst).exists(),
+        "purge left the instance's hosts file"
+    );
+}
