@@ -60,11 +60,11 @@ pub fn attribute(model: &Model, peer: Ipv4Addr, origin: Option<EndpointOrigin>) 
 }
 
 /// The datapath lookup of the router the daemon drives, opened once.
-pub struct Origins {
+pub struct EndpointSources {
     maps: EndpointOrigins<MapData>,
 }
 
-impl Origins {
+impl EndpointSources {
     /// Opens the pinned maps of the router of `router_ns`.
     pub fn open(router_ns: &str) -> Result<Self, OriginError> {
         Ok(Self {
