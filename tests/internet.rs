@@ -730,6 +730,7 @@ association = { instance_type = "EcsInstance", instance_id = "i-a" }
             name: None,
             destination_cidr_block: "10.0.1.0/24".parse().unwrap(),
             next_hop_type: NextHopType::Instance,
+            destination_prefix_list_id: None,
             next_hop_id: "i-fw".into(),
             meta: Default::default(),
         }));

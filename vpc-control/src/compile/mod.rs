@@ -172,7 +172,17 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
     }
     let vpc_ids = numeric_ids(model, model.vpcs.iter().map(|v| v.id.as_str()))?;
     let vswitch_ids = numeric_ids(model, model.vswitches.iter().map(|v| v.id.as_str()))?;
-    let table_ids = numeric_ids(model, model.route_tables.iter().map(|v| v.id.as_str()))?;
+    // A table's numeric id is its current generation's (RT-1: routes of a
+    // changed prefix list are written under a fresh id, see
+    // `model::RouteTable::numeric_key`).
+    let table_keys: Vec<String> = model.route_tables.iter().map(|t| t.numeric_key()).collect();
+    let by_key = numeric_ids(model, table_keys.iter().map(String::as_str))?;
+    let table_ids: BTreeMap<&str, u32> = model
+        .route_tables
+        .iter()
+        .zip(&table_keys)
+        .map(|(t, k)| (t.id.as_str(), by_key[k.as_str()]))
+        .collect();
     let nat_ids = numeric_ids(model, model.nat_gateways.iter().map(|g| g.id.as_str()))?;
     let endpoint_ids = numeric_ids(model, model.gateway_endpoints.iter().map(|g| g.id.as_str()))?;
     // Per VPC: is its IPv4 gateway enabled, and which gateway route table is bound.
@@ -389,7 +399,15 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
                     }
                 }
             };
-            routes.push((route_key(table, &entry.destination_cidr_block), hop));
+            match &entry.destination_prefix_list_id {
+                // RT-1: one route per block of the list.
+                Some(pl) => {
+                    for cidr in model.prefix_list_cidrs(pl).unwrap_or_default() {
+                        routes.push((route_key(table, &cidr), hop));
+                    }
+                }
+                None => routes.push((route_key(table, &entry.destination_cidr_block), hop)),
+            }
         }
     }
     // Sorted on integers (the key's order: prefix length, table, address
@@ -960,5 +978,151 @@ mod tests {
         assert_eq!(model.numeric_id(&b), nb);
         assert!(!model.numeric_ids.contains_key(&a));
         assert_eq!(model.numeric_ids.len(), before.len() - 1);
+    }
+
+    /// The lab with prefix list `pl-1` (`blocks`) routed by vtb-custom to
+    /// the appliance i-fw.
+    fn lab_with_prefix_list(blocks: &[&str]) -> Model {
+        let mut m = lab();
+        m.prefix_lists.push(model::PrefixList {
+            id: "pl-1".into(),
+            name: None,
+            max_entries: 10,
+            entries: blocks
+                .iter()
+                .map(|b| model::PrefixListEntry {
+                    cidr: b.parse().unwrap(),
+                    description: String::new(),
+                })
+                .collect(),
+            meta: Default::default(),
+        });
+        let t = m
+            .route_tables
+            .iter_mut()
+            .find(|t| t.id == "vtb-custom")
+            .unwrap();
+        t.route_entries.push(std::sync::Arc::new(model::RouteEntry {
+            id: "rte-pl".into(),
+            name: None,
+            destination_cidr_block: model::PREFIX_LIST_DESTINATION,
+            destination_prefix_list_id: Some("pl-1".into()),
+            next_hop_type: NextHopType::Instance,
+            next_hop_id: "i-fw".into(),
+            meta: Default::default(),
+        }));
+        m
+    }
+
+    #[test]
+    fn rt_1_prefix_list_destination_compiles_to_one_route_per_block() {
+        let m = lab_with_prefix_list(&["172.16.0.0/24", "172.16.8.0/21"]);
+        crate::validate::validate(&m).unwrap();
+        let e = compile(&m, &ports()).unwrap();
+        let table = topology::numeric_id("vtb-custom");
+        for block in ["172.16.0.0/24", "172.16.8.0/21"] {
+            let hop = e.routes[&route_key(table, &block.parse().unwrap())];
+            assert_eq!(hop.kind, NextHopKind::Eni as u32);
+            assert_eq!(hop.egress.ifindex, 9);
+        }
+        // 2 tables x 2 vSwitches + 1 custom entry + 2 blocks of the list.
+        assert_eq!(e.routes.len(), 7);
+        // The placeholder destination is never a route.
+        assert!(
+            !e.routes
+                .contains_key(&route_key(table, &model::PREFIX_LIST_DESTINATION))
+        );
+    }
+
+    #[test]
+    fn rt_1_gateway_endpoint_route_compiles_the_system_list_to_the_endpoint() {
+        let mut m = lab();
+        m.gateway_endpoints.push(model::GatewayEndpoint {
+            id: "vpce-1".into(),
+            vpc_id: "vpc-a".into(),
+            service_name: "com.aliyun.cn-hangzhou.oss".into(),
+            name: None,
+            policy_document: None,
+            route_table_ids: vec!["vtb-custom".into()],
+            meta: Default::default(),
+        });
+        let t = m
+            .route_tables
+            .iter_mut()
+            .find(|t| t.id == "vtb-custom")
+            .unwrap();
+        t.route_entries.push(std::sync::Arc::new(model::RouteEntry {
+            id: "rte-gwe".into(),
+            name: None,
+            destination_cidr_block: model::PREFIX_LIST_DESTINATION,
+            destination_prefix_list_id: Some(model::CloudServices::object_storage_prefix_list_id(
+                "cn-hangzhou",
+            )),
+            next_hop_type: NextHopType::GatewayEndpoint,
+            next_hop_id: "vpce-1".into(),
+            meta: Default::default(),
+        }));
+        crate::validate::validate(&m).unwrap();
+        let e = compile(&m, &ports()).unwrap();
+        let table = topology::numeric_id("vtb-custom");
+        for block in &m.router.services.object_storage_cidrs {
+            let hop = e.routes[&route_key(table, block)];
+            assert_eq!(hop.kind, NextHopKind::GatewayEndpoint as u32);
+            assert_eq!(hop.gateway_id, m.numeric_id("vpce-1"));
+        }
+    }
+
+    #[test]
+    fn rt_1_a_changed_list_is_a_new_table_the_enis_switch_to_at_once() {
+        let old = lab_with_prefix_list(&["172.16.0.0/24", "172.16.1.0/24"]);
+        let mut new = lab_with_prefix_list(&["172.16.1.0/24", "172.16.2.0/24"]);
+        // What ModifyVpcPrefixList does to every table routing the list.
+        new.route_tables
+            .iter_mut()
+            .find(|t| t.id == "vtb-custom")
+            .unwrap()
+            .generation = 1;
+        let (a, b) = (
+            compile(&old, &ports()).unwrap(),
+            compile(&new, &ports()).unwrap(),
+        );
+        let old_table = topology::numeric_id("vtb-custom");
+        let new_table = new.numeric_id("vtb-custom#1");
+        assert_ne!(old_table, new_table);
+        let routes = diff(&a.routes, &b.routes);
+        // The datapath writes route upserts, then the ENIs, then the route
+        // removals (Datapath::write). Upserts only add the new table, whole:
+        // nothing an ENI routes by before the switch changes.
+        assert!(
+            routes
+                .upserts
+                .iter()
+                .all(|((_, k), _)| k.route_table_id == new_table)
+        );
+        let upserted: BTreeSet<_> = routes.upserts.iter().map(|(k, _)| *k).collect();
+        let wanted: BTreeSet<_> = b
+            .routes
+            .keys()
+            .filter(|(_, k)| k.route_table_id == new_table)
+            .copied()
+            .collect();
+        assert_eq!(upserted, wanted, "the new table is written whole");
+        assert!(wanted.contains(&route_key(new_table, &"172.16.2.0/24".parse().unwrap())));
+        assert!(!wanted.contains(&route_key(new_table, &"172.16.0.0/24".parse().unwrap())));
+        // The switch: one ENI write each.
+        let enis = diff(&a.eni_by_port, &b.eni_by_port);
+        assert_eq!(enis.upserts.len(), 1);
+        assert_eq!(enis.upserts[0].0, 9, "i-fw's port, on vsw-2 (vtb-custom)");
+        assert_eq!(a.eni_by_port[&9].route_table_id, old_table);
+        assert_eq!(enis.upserts[0].1.route_table_id, new_table);
+        // Removals only take the old table, after the switch.
+        let removed: BTreeSet<_> = routes.removals.iter().copied().collect();
+        let old_keys: BTreeSet<_> = a
+            .routes
+            .keys()
+            .filter(|(_, k)| k.route_table_id == old_table)
+            .copied()
+            .collect();
+        assert_eq!(removed, old_keys, "the old table goes whole");
     }
 }
