@@ -354,3 +354,140 @@ fn daemon_makes_repairs_and_purges_the_services_network_and_the_instances_hosts_
         "purge left the instance's hosts file"
     );
 }
+
+/// Seed 000's network half through the VPC API: an endpoint created and
+/// associated with the system route table; an instance of a vSwitch on
+/// that table reaches the object storage's listener by name, seen from the
+/// endpoint's address; one on a custom table without the route does not
+/// (GWE-5); once dissociated, neither does the first (GWE-4's route gone).
+#[test]
+fn gwe_5_through_the_api_only_vswitches_whose_table_is_associated_reach_the_service() {
+    use vpc_tests::Daemon;
+    const R: (&str, &str) = ("RegionId", "cn-hangzhou");
+    let d = Daemon::start();
+    let s = |v: serde_json::Value, k: &str| {
+        v[k].as_str()
+            .unwrap_or_else(|| panic!("no {k} in {v}"))
+            .to_string()
+    };
+    let v = d.call("CreateVpc", &[R, ("CidrBlock", "10.0.0.0/16")]);
+    let (vpc, system) = (s(v.clone(), "VpcId"), s(v, "RouteTableId"));
+    let vswitch = |cidr: &str| {
+        s(
+            d.call(
+                "CreateVSwitch",
+                &[
+                    R,
+                    ("VpcId", &vpc),
+                    ("ZoneId", "cn-hangzhou-a"),
+                    ("CidrBlock", cidr),
+                ],
+            ),
+            "VSwitchId",
+        )
+    };
+    let (vsw1, vsw2) = (vswitch("10.0.1.0/24"), vswitch("10.0.2.0/24"));
+    let custom = s(
+        d.call("CreateRouteTable", &[R, ("VpcId", &vpc)]),
+        "RouteTableId",
+    );
+    d.call(
+        "AssociateRouteTable",
+        &[R, ("RouteTableId", &custom), ("VSwitchId", &vsw2)],
+    );
+    let run = |vsw: &str, ip: &str| {
+        d.call(
+            "RunInstances",
+            &[R, ("VSwitchId", vsw), ("PrivateIpAddress", ip)],
+        )["InstanceIdSets"]["InstanceIdSet"][0]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (i1, i2) = (run(&vsw1, "10.0.1.10"), run(&vsw2, "10.0.2.10"));
+    let ep = s(
+        d.call(
+            "CreateVpcGatewayEndpoint",
+            &[
+                R,
+                ("VpcId", &vpc),
+                ("ServiceName", "com.aliyun.cn-hangzhou.oss"),
+            ],
+        ),
+        "EndpointId",
+    );
+    d.call(
+        "AssociateRouteTablesWithVpcGatewayEndpoint",
+        &[R, ("EndpointId", &ep), ("RouteTableIds.1", &system)],
+    );
+
+    let services = CloudServices::namespace(&d.namespace);
+    let oss = CloudServices::default().object_storage_internal_ip;
+    let port = 18081;
+    let peers = listen(&services, SocketAddrV4::new(oss, port));
+    let host = "oss-cn-hangzhou-internal.aliyuncs.com";
+    let counters = || {
+        vpc_control::datapath::Datapath::load(Some(&d.namespace))
+            .and_then(|dp| dp.counters())
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    // The associated table's vSwitch reaches it, from the endpoint's address.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let answer = loop {
+        // (The service names are published right after start-up.)
+        match talk(&i1, host, port) {
+            Some(a) => break a,
+            None if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(200))
+            }
+            None => panic!(
+                "i-1 cannot reach the object storage through the endpoint:\n{}",
+                d.log(1)
+            ),
+        }
+    };
+    assert_eq!(answer, "ok");
+    let peer = match peers
+        .recv_timeout(Duration::from_secs(5))
+        .expect("a connection")
+    {
+        SocketAddr::V4(p) => p,
+        p => panic!("IPv6 peer {p}"),
+    };
+    assert!(
+        CloudServices::default()
+            .endpoint_source_block
+            .contains(peer.ip()),
+        "the service sees an endpoint address, not {peer}"
+    );
+    let origin = EndpointOrigins::open(&d.namespace)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .lookup(peer, SocketAddrV4::new(oss, port))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("the origin of i-1's connection");
+    assert_eq!(origin.source_ip, Ipv4Addr::new(10, 0, 1, 10));
+    assert_ne!(origin.endpoint_numeric_id, 0, "the endpoint is named");
+
+    // GWE-5: the custom table has no endpoint route.
+    let before = counters().dropped(DropReason::NoRoute);
+    assert!(
+        refused(&i2, host, port),
+        "i-2 reached the service without its table associated"
+    );
+    assert!(
+        counters().dropped(DropReason::NoRoute) > before,
+        "counted as no_route"
+    );
+
+    // Dissociated: the route goes, and with it the way.
+    d.call(
+        "DissociateRouteTablesFromVpcGatewayEndpoint",
+        &[R, ("EndpointId", &ep), ("RouteTableIds.1", &system)],
+    );
+    let before = counters().dropped(DropReason::NoRoute);
+    assert!(
+        refused(&i1, host, port),
+        "i-1 still reaches the service after dissociation"
+    );
+    assert!(counters().dropped(DropReason::NoRoute) > before);
+}
