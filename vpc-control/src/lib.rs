@@ -2,6 +2,8 @@
 //! the layers below it:
 //!
 //! - [`model`]: plain data in the cloud's words;
+//! - [`access_policy`]: the RAM policy language (parse, validate,
+//!   evaluate), pure;
 //! - [`validate`]: the cloud's rules, with its error codes;
 //! - [`compile`]: pure, model -> map entries ([`compile::policy`] for
 //!   security groups and network ACLs, [`compile::topology`] for ports);
@@ -18,6 +20,7 @@
 //!
 //! The pure layers (model, validate, compile, api, service) build and test
 //! without the eBPF toolchain: `VPC_SKIP_EBPF=1` (see build.rs).
+pub mod access_policy;
 pub mod api;
 pub mod apply;
 pub mod cli;
@@ -47,7 +50,16 @@ mod layers {
 
     /// The layers, lowest first.
     const ORDER: &[&str] = &[
-        "model", "validate", "compile", "datapath", "apply", "store", "api", "service", "daemon",
+        "model",
+        "access_policy",
+        "validate",
+        "compile",
+        "datapath",
+        "apply",
+        "store",
+        "api",
+        "service",
+        "daemon",
         "cli",
     ];
 
