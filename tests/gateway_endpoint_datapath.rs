@@ -181,6 +181,21 @@ fn through_the_endpoint(mode: Mode) {
         origin.vpc_numeric_id,
         lab.model.numeric_id(&lab.id("vpc-g@"))
     );
+    // The same in the model's terms, as the daemon gives it to the service.
+    let model = lab.model.clone();
+    let origins = vpc_control::daemon::origin::RouterOrigins::open(&router_ns, move |_, f| {
+        f(&model);
+        true
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let source_of = origins.source(SocketAddr::V4(peer), SocketAddr::from((oss, port)));
+    assert_eq!(source_of.source_ip.to_string(), "10.0.1.10");
+    assert_eq!(source_of.vpc_id, Some(lab.id("vpc-g@")));
+    assert_eq!(source_of.endpoint_id, Some(lab.id("vpce-g@")));
+    assert!(
+        source_of.endpoint_policy.is_none(),
+        "no policy set: the default"
+    );
     let after = lab.counters();
     assert!(after.action(Action::ToServices) > before.action(Action::ToServices));
     assert!(after.action(Action::FromServices) > before.action(Action::FromServices));
@@ -221,6 +236,12 @@ fn through_the_endpoint(mode: Mode) {
         peer.ip().to_string(),
         "192.0.2.31",
         "the public endpoint sees i-d's public IP"
+    );
+    let direct = origins.source(peer, SocketAddr::from((public, port)));
+    assert_eq!(direct.source_ip.to_string(), "192.0.2.31");
+    assert!(
+        direct.vpc_id.is_none() && direct.endpoint_id.is_none(),
+        "over the internet: no VPC"
     );
 
     // The services side never opens a connection into a VPC: even routed
