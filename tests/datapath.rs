@@ -770,6 +770,7 @@ fn with_big_table(
                 name: None,
                 destination_cidr_block: *net,
                 next_hop_type: vpc_control::model::NextHopType::Instance,
+                destination_prefix_list_id: None,
                 next_hop_id: hop.to_string(),
                 meta: Default::default(),
             })

@@ -9,12 +9,13 @@ use thiserror::Error;
 use vpc_common::{
     ENI_FLAG_ACL_EGRESS_DEFAULT_ACCEPT, ENI_FLAG_ACL_INGRESS_DEFAULT_ACCEPT,
     ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_NETWORK_ACL, ENI_FLAG_PORT, ENI_FLAG_SECURITY_GROUPS,
-    ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT, ENI_FLAG_SOURCE_DEST_CHECK, ENI_FLAG_UPLINK, Egress, Eni,
-    EniAddressKey, NAT_FLAG_VIA_IPV4_GATEWAY, NatGateway as NatGatewayConfig, NextHop, NextHopKind,
-    PUBLIC_FLAG_IPV4_GATEWAY, PUBLIC_KIND_ENI, PUBLIC_KIND_SNAT, PolicyAddrKey, PolicyClass,
-    PolicyPortKey, PolicyVerdict, PublicAddress, RouteKey, SNAT_PORT_MAX, SNAT_PORT_MIN, SnatKey,
-    SnatTarget, VERDICT_ACCEPT, VERDICT_DROP, policy_addr_prefix_len_v4, policy_port_prefix_len,
-    route_key_prefix_len_v4, snat_prefix_len,
+    ENI_FLAG_SERVICES, ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT, ENI_FLAG_SOURCE_DEST_CHECK,
+    ENI_FLAG_UPLINK, Egress, Eni, EniAddressKey, GatewayEndpointTarget, NAT_FLAG_VIA_IPV4_GATEWAY,
+    NatGateway as NatGatewayConfig, NextHop, NextHopKind, PUBLIC_FLAG_IPV4_GATEWAY,
+    PUBLIC_KIND_ENI, PUBLIC_KIND_SNAT, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict,
+    PublicAddress, RouteKey, SNAT_PORT_MAX, SNAT_PORT_MIN, SnatKey, SnatTarget, VERDICT_ACCEPT,
+    VERDICT_DROP, policy_addr_prefix_len_v4, policy_port_prefix_len, route_key_prefix_len_v4,
+    snat_prefix_len,
 };
 
 use crate::model::{self, Model, NextHopType};
@@ -90,6 +91,41 @@ pub struct MapEntries {
     pub nat_gateways: BTreeMap<u32, NatGatewayConfig>,
     /// {prefix length, {NAT gateway, source prefix}} -> SNAT address.
     pub snat_entries: BTreeMap<(u32, SnatKey), SnatTarget>,
+    /// The services port and the MACs of frames to the services network.
+    pub services: Option<Egress>,
+    /// Numeric gateway endpoint id -> its source address and VPC.
+    pub gateway_endpoints: BTreeMap<u32, GatewayEndpointTarget>,
+}
+
+/// The source address of each gateway endpoint (by endpoint id) in the
+/// services network's `endpoint_source_block`: stable (the block's host
+/// addresses from a hash of the id, the next free one on a collision, in
+/// the model's order of endpoints, i.e. creation order), never the block's
+/// network or broadcast address. An endpoint the block has no room left for
+/// gets none (its routes then reach nothing).
+pub fn endpoint_sources(model: &Model) -> BTreeMap<String, std::net::Ipv4Addr> {
+    let block = model.router.services.endpoint_source_block;
+    let hosts: u64 = (1u64 << (32 - block.prefix_len() as u32)).saturating_sub(2);
+    let base = u32::from(block.network());
+    let mut taken = BTreeSet::new();
+    let mut out = BTreeMap::new();
+    if hosts == 0 {
+        return out;
+    }
+    for e in &model.gateway_endpoints {
+        let start = model::hashed_id(&e.id) as u64 % hosts;
+        let free = (0..hosts.min(1 << 16))
+            .map(|i| (start + i) % hosts)
+            .find(|o| !taken.contains(o));
+        if let Some(o) = free {
+            taken.insert(o);
+            out.insert(
+                e.id.clone(),
+                std::net::Ipv4Addr::from(base.wrapping_add(1 + o as u32)),
+            );
+        }
+    }
+    out
 }
 
 /// The trie key of an IPv4 prefix in a route table.
@@ -136,8 +172,19 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
     }
     let vpc_ids = numeric_ids(model, model.vpcs.iter().map(|v| v.id.as_str()))?;
     let vswitch_ids = numeric_ids(model, model.vswitches.iter().map(|v| v.id.as_str()))?;
-    let table_ids = numeric_ids(model, model.route_tables.iter().map(|v| v.id.as_str()))?;
+    // A table's numeric id is its current generation's (RT-1: routes of a
+    // changed prefix list are written under a fresh id, see
+    // `model::RouteTable::numeric_key`).
+    let table_keys: Vec<String> = model.route_tables.iter().map(|t| t.numeric_key()).collect();
+    let by_key = numeric_ids(model, table_keys.iter().map(String::as_str))?;
+    let table_ids: BTreeMap<&str, u32> = model
+        .route_tables
+        .iter()
+        .zip(&table_keys)
+        .map(|(t, k)| (t.id.as_str(), by_key[k.as_str()]))
+        .collect();
     let nat_ids = numeric_ids(model, model.nat_gateways.iter().map(|g| g.id.as_str()))?;
+    let endpoint_ids = numeric_ids(model, model.gateway_endpoints.iter().map(|g| g.id.as_str()))?;
     // Per VPC: is its IPv4 gateway enabled, and which gateway route table is bound.
     let gateway_of = |vpc_id: &str| -> (bool, u32) {
         match model.ipv4_gateway_of(vpc_id) {
@@ -315,11 +362,16 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
                         gateway_id: *id,
                     }
                 }
-                NextHopType::GatewayEndpoint => NextHop {
-                    kind: NextHopKind::GatewayEndpoint as u32,
-                    egress: Egress::default(),
-                    gateway_id: model.numeric_id(&entry.next_hop_id),
-                },
+                NextHopType::GatewayEndpoint => {
+                    let Some(id) = endpoint_ids.get(entry.next_hop_id.as_str()) else {
+                        continue;
+                    };
+                    NextHop {
+                        kind: NextHopKind::GatewayEndpoint as u32,
+                        egress: Egress::default(),
+                        gateway_id: *id,
+                    }
+                }
                 NextHopType::Instance | NextHopType::NetworkInterface => {
                     // Entries mostly share a next hop: look it up once.
                     let egress = match last_hop {
@@ -347,7 +399,15 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
                     }
                 }
             };
-            routes.push((route_key(table, &entry.destination_cidr_block), hop));
+            match &entry.destination_prefix_list_id {
+                // RT-1: one route per block of the list.
+                Some(pl) => {
+                    for cidr in model.prefix_list_cidrs(pl).unwrap_or_default() {
+                        routes.push((route_key(table, &cidr), hop));
+                    }
+                }
+                None => routes.push((route_key(table, &entry.destination_cidr_block), hop)),
+            }
         }
     }
     // Sorted on integers (the key's order: prefix length, table, address
@@ -436,6 +496,42 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
                 },
             );
         }
+    }
+    // The services network: its port and the gateway endpoints' sources.
+    if let Some(&ifindex) = ports.get(topology::SERVICES_PORT) {
+        let link = Ipv4Net::new(topology::SERVICES_ROUTER_IP, topology::SERVICES_PREFIX_LEN)
+            .expect("a valid prefix");
+        out.eni_by_port.insert(
+            ifindex,
+            Eni {
+                flags: ENI_FLAG_SERVICES | ENI_FLAG_PORT,
+                ip: topology::SERVICES_LINK_IP.octets(),
+                gateway_ip: topology::SERVICES_ROUTER_IP.octets(),
+                vswitch_addr: link.network().octets(),
+                vswitch_mask: link.netmask().octets(),
+                mac: topology::SERVICES_MAC,
+                router_mac: ROUTER_MAC,
+                ..Eni::default()
+            },
+        );
+        out.services = Some(Egress {
+            ifindex,
+            dst_mac: topology::SERVICES_MAC,
+            src_mac: ROUTER_MAC,
+        });
+    }
+    let sources = endpoint_sources(model);
+    for e in &model.gateway_endpoints {
+        let (Some(source), Some(vpc)) = (sources.get(&e.id), vpc_ids.get(e.vpc_id.as_str())) else {
+            continue;
+        };
+        out.gateway_endpoints.insert(
+            endpoint_ids[e.id.as_str()],
+            GatewayEndpointTarget {
+                source_ip: source.octets(),
+                vpc_id: *vpc,
+            },
+        );
     }
     check_capacity(&out)?;
     Ok(out)
@@ -654,6 +750,11 @@ fn check_capacity(out: &MapEntries) -> Result<(), CompileError> {
             "NAT_GATEWAYS",
             out.nat_gateways.len(),
             vpc_common::MAX_NAT_GATEWAYS,
+        ),
+        (
+            "GATEWAY_ENDPOINTS",
+            out.gateway_endpoints.len(),
+            vpc_common::MAX_GATEWAY_ENDPOINTS,
         ),
         (
             "SNAT_ENTRIES",
@@ -877,5 +978,151 @@ mod tests {
         assert_eq!(model.numeric_id(&b), nb);
         assert!(!model.numeric_ids.contains_key(&a));
         assert_eq!(model.numeric_ids.len(), before.len() - 1);
+    }
+
+    /// The lab with prefix list `pl-1` (`blocks`) routed by vtb-custom to
+    /// the appliance i-fw.
+    fn lab_with_prefix_list(blocks: &[&str]) -> Model {
+        let mut m = lab();
+        m.prefix_lists.push(model::PrefixList {
+            id: "pl-1".into(),
+            name: None,
+            max_entries: 10,
+            entries: blocks
+                .iter()
+                .map(|b| model::PrefixListEntry {
+                    cidr: b.parse().unwrap(),
+                    description: String::new(),
+                })
+                .collect(),
+            meta: Default::default(),
+        });
+        let t = m
+            .route_tables
+            .iter_mut()
+            .find(|t| t.id == "vtb-custom")
+            .unwrap();
+        t.route_entries.push(std::sync::Arc::new(model::RouteEntry {
+            id: "rte-pl".into(),
+            name: None,
+            destination_cidr_block: model::PREFIX_LIST_DESTINATION,
+            destination_prefix_list_id: Some("pl-1".into()),
+            next_hop_type: NextHopType::Instance,
+            next_hop_id: "i-fw".into(),
+            meta: Default::default(),
+        }));
+        m
+    }
+
+    #[test]
+    fn rt_1_prefix_list_destination_compiles_to_one_route_per_block() {
+        let m = lab_with_prefix_list(&["172.16.0.0/24", "172.16.8.0/21"]);
+        crate::validate::validate(&m).unwrap();
+        let e = compile(&m, &ports()).unwrap();
+        let table = topology::numeric_id("vtb-custom");
+        for block in ["172.16.0.0/24", "172.16.8.0/21"] {
+            let hop = e.routes[&route_key(table, &block.parse().unwrap())];
+            assert_eq!(hop.kind, NextHopKind::Eni as u32);
+            assert_eq!(hop.egress.ifindex, 9);
+        }
+        // 2 tables x 2 vSwitches + 1 custom entry + 2 blocks of the list.
+        assert_eq!(e.routes.len(), 7);
+        // The placeholder destination is never a route.
+        assert!(
+            !e.routes
+                .contains_key(&route_key(table, &model::PREFIX_LIST_DESTINATION))
+        );
+    }
+
+    #[test]
+    fn rt_1_gateway_endpoint_route_compiles_the_system_list_to_the_endpoint() {
+        let mut m = lab();
+        m.gateway_endpoints.push(model::GatewayEndpoint {
+            id: "vpce-1".into(),
+            vpc_id: "vpc-a".into(),
+            service_name: "com.aliyun.cn-hangzhou.oss".into(),
+            name: None,
+            policy_document: None,
+            route_table_ids: vec!["vtb-custom".into()],
+            meta: Default::default(),
+        });
+        let t = m
+            .route_tables
+            .iter_mut()
+            .find(|t| t.id == "vtb-custom")
+            .unwrap();
+        t.route_entries.push(std::sync::Arc::new(model::RouteEntry {
+            id: "rte-gwe".into(),
+            name: None,
+            destination_cidr_block: model::PREFIX_LIST_DESTINATION,
+            destination_prefix_list_id: Some(model::CloudServices::object_storage_prefix_list_id(
+                "cn-hangzhou",
+            )),
+            next_hop_type: NextHopType::GatewayEndpoint,
+            next_hop_id: "vpce-1".into(),
+            meta: Default::default(),
+        }));
+        crate::validate::validate(&m).unwrap();
+        let e = compile(&m, &ports()).unwrap();
+        let table = topology::numeric_id("vtb-custom");
+        for block in &m.router.services.object_storage_cidrs {
+            let hop = e.routes[&route_key(table, block)];
+            assert_eq!(hop.kind, NextHopKind::GatewayEndpoint as u32);
+            assert_eq!(hop.gateway_id, m.numeric_id("vpce-1"));
+        }
+    }
+
+    #[test]
+    fn rt_1_a_changed_list_is_a_new_table_the_enis_switch_to_at_once() {
+        let old = lab_with_prefix_list(&["172.16.0.0/24", "172.16.1.0/24"]);
+        let mut new = lab_with_prefix_list(&["172.16.1.0/24", "172.16.2.0/24"]);
+        // What ModifyVpcPrefixList does to every table routing the list.
+        new.route_tables
+            .iter_mut()
+            .find(|t| t.id == "vtb-custom")
+            .unwrap()
+            .generation = 1;
+        let (a, b) = (
+            compile(&old, &ports()).unwrap(),
+            compile(&new, &ports()).unwrap(),
+        );
+        let old_table = topology::numeric_id("vtb-custom");
+        let new_table = new.numeric_id("vtb-custom#1");
+        assert_ne!(old_table, new_table);
+        let routes = diff(&a.routes, &b.routes);
+        // The datapath writes route upserts, then the ENIs, then the route
+        // removals (Datapath::write). Upserts only add the new table, whole:
+        // nothing an ENI routes by before the switch changes.
+        assert!(
+            routes
+                .upserts
+                .iter()
+                .all(|((_, k), _)| k.route_table_id == new_table)
+        );
+        let upserted: BTreeSet<_> = routes.upserts.iter().map(|(k, _)| *k).collect();
+        let wanted: BTreeSet<_> = b
+            .routes
+            .keys()
+            .filter(|(_, k)| k.route_table_id == new_table)
+            .copied()
+            .collect();
+        assert_eq!(upserted, wanted, "the new table is written whole");
+        assert!(wanted.contains(&route_key(new_table, &"172.16.2.0/24".parse().unwrap())));
+        assert!(!wanted.contains(&route_key(new_table, &"172.16.0.0/24".parse().unwrap())));
+        // The switch: one ENI write each.
+        let enis = diff(&a.eni_by_port, &b.eni_by_port);
+        assert_eq!(enis.upserts.len(), 1);
+        assert_eq!(enis.upserts[0].0, 9, "i-fw's port, on vsw-2 (vtb-custom)");
+        assert_eq!(a.eni_by_port[&9].route_table_id, old_table);
+        assert_eq!(enis.upserts[0].1.route_table_id, new_table);
+        // Removals only take the old table, after the switch.
+        let removed: BTreeSet<_> = routes.removals.iter().copied().collect();
+        let old_keys: BTreeSet<_> = a
+            .routes
+            .keys()
+            .filter(|(_, k)| k.route_table_id == old_table)
+            .copied()
+            .collect();
+        assert_eq!(removed, old_keys, "the old table goes whole");
     }
 }

@@ -8,6 +8,7 @@
 //! Readiness (the listeners, and sd_notify READY=1) comes only after the
 //! stored state is in the kernel and the programs are attached.
 pub mod metrics;
+pub mod origin;
 pub mod serve;
 use std::{
     net::SocketAddr,
@@ -215,6 +216,17 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     let region = config.region_id.clone();
     let mut service =
         tokio::task::spawn_blocking(move || Service::open(store, Some(router), &region)).await??;
+    // The service names inside instances, for this daemon's region (the
+    // buckets are added as the object store makes them).
+    {
+        let m = service.model();
+        crate::apply::publish_service_names(
+            &config.namespace,
+            &config.region_id,
+            &m.router.services,
+            &[],
+        )?;
+    }
     // Start-up converge done: a fault injected for the tests hits an action.
     crate::apply::fault::arm();
     service.set_strict(config.strict_parameters);

@@ -448,6 +448,24 @@ impl CloudServices {
     pub fn namespace(router_namespace: &str) -> String {
         format!("{router_namespace}-services")
     }
+
+    /// The id of the object storage service's system prefix list in
+    /// `region` (owned by the system: it can be routed, never changed).
+    pub fn object_storage_prefix_list_id(region: &str) -> String {
+        format!("pl-{region}-oss")
+    }
+
+    /// True if `id` is the object storage system prefix list of a region.
+    pub fn is_object_storage_prefix_list(id: &str) -> bool {
+        id.strip_prefix("pl-")
+            .and_then(|r| r.strip_suffix("-oss"))
+            .is_some_and(|r| !r.is_empty())
+    }
+
+    /// The object storage service's name in `region` (GWE-6).
+    pub fn object_storage_service_name(region: &str) -> String {
+        format!("com.aliyun.{region}.oss")
+    }
 }
 
 /// The lab's internet: a namespace behind the router's uplink port, with
@@ -623,6 +641,12 @@ pub struct RouteTable {
     /// next hop local) are implied; `route_entries` hold the edited ones.
     #[serde(default)]
     pub associate_type: AssociateType,
+    /// The table's route generation: moved on whenever a prefix list one
+    /// of its entries routes changes, so the table's routes are written
+    /// under a fresh numeric id and its ENIs switch to the new routes at
+    /// once ([`RouteTable::numeric_key`], RT-1).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: u32,
     /// Custom route entries. Shared (`Arc`): a call's draft of the model
     /// copies pointers, not 100,000 entries; change one with
     /// [`Arc::make_mut`].
@@ -631,6 +655,43 @@ pub struct RouteTable {
     /// API metadata.
     #[serde(default)]
     pub meta: Meta,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// The DestinationCidrBlock stored in an entry whose destination is a
+/// prefix list (the list's blocks are its destinations).
+pub const PREFIX_LIST_DESTINATION: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(0, 0, 0, 0), 32);
+
+impl RouteTable {
+    /// The id the table's numeric id (in the datapath's route keys) is
+    /// allocated for: its id, then `#<generation>` once a prefix list it
+    /// routes has changed.
+    pub fn numeric_key(&self) -> String {
+        if self.generation == 0 {
+            self.id.clone()
+        } else {
+            format!("{}#{}", self.id, self.generation)
+        }
+    }
+}
+
+impl RouteEntry {
+    /// True if the entry's destination is a prefix list.
+    pub fn is_prefix_list(&self) -> bool {
+        self.destination_prefix_list_id.is_some()
+    }
+
+    /// The destination as the API shows it: the CIDR block, or the prefix
+    /// list id.
+    pub fn destination_text(&self) -> String {
+        match &self.destination_prefix_list_id {
+            Some(pl) => pl.clone(),
+            None => self.destination_cidr_block.to_string(),
+        }
+    }
 }
 
 /// NextHopType of a custom route entry (RT-3).
@@ -733,8 +794,14 @@ pub struct RouteEntry {
     /// RouteEntryName.
     #[serde(default)]
     pub name: Option<String>,
-    /// DestinationCidrBlock.
+    /// DestinationCidrBlock. For an entry whose destination is a prefix
+    /// list ([`RouteEntry::destination_prefix_list_id`]) it is not a
+    /// destination: [`PREFIX_LIST_DESTINATION`], never compiled.
     pub destination_cidr_block: Ipv4Net,
+    /// The prefix list (`pl-...`) this entry routes (RT-1): one route per
+    /// CIDR block of the list, changing when the list does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_prefix_list_id: Option<String>,
     /// NextHopType.
     pub next_hop_type: NextHopType,
     /// NextHopId: an instance id or an ENI id.
@@ -864,27 +931,28 @@ impl Model {
     /// free one), and forgets the numbers of ids gone. Two ids never share
     /// a number, whatever their names.
     pub fn allocate_numeric_ids(&mut self) {
-        let live: BTreeSet<&str> = self
+        let live: BTreeSet<String> = self
             .vpcs
             .iter()
             .map(|v| v.id.as_str())
             .chain(self.vswitches.iter().map(|v| v.id.as_str()))
-            .chain(self.route_tables.iter().map(|t| t.id.as_str()))
-            .chain(self.nat_gateways.iter().map(|g| g.id.as_str()))
-            .chain(self.gateway_endpoints.iter().map(|g| g.id.as_str()))
+            .map(str::to_string)
+            .chain(self.route_tables.iter().map(|t| t.numeric_key()))
+            .chain(self.nat_gateways.iter().map(|g| g.id.clone()))
+            .chain(self.gateway_endpoints.iter().map(|g| g.id.clone()))
             .collect();
-        self.numeric_ids.retain(|id, _| live.contains(id.as_str()));
+        self.numeric_ids.retain(|id, _| live.contains(id));
         let mut taken: BTreeSet<u32> = self.numeric_ids.values().copied().collect();
         for id in live {
-            if self.numeric_ids.contains_key(id) {
+            if self.numeric_ids.contains_key(&id) {
                 continue;
             }
-            let mut n = hashed_id(id);
+            let mut n = hashed_id(&id);
             while n == 0 || taken.contains(&n) {
                 n = n.wrapping_add(1);
             }
             taken.insert(n);
-            self.numeric_ids.insert(id.to_string(), n);
+            self.numeric_ids.insert(id, n);
         }
     }
 
@@ -908,6 +976,7 @@ impl Model {
                     vpc_id: vpc.id.clone(),
                     name: None,
                     route_table_type: RouteTableType::System,
+                    generation: 0,
                     associate_type: AssociateType::VSwitch,
                     route_entries: Vec::new(),
                     meta: vpc.meta.clone(),
@@ -925,6 +994,18 @@ impl Model {
     /// The vSwitch with this id.
     pub fn vswitch(&self, id: &str) -> Option<&VSwitch> {
         self.vswitches.iter().find(|v| v.id == id)
+    }
+
+    /// The CIDR blocks of prefix list `id`: a list of the model's, or a
+    /// system list of the cloud's services; None if there is no such list.
+    pub fn prefix_list_cidrs(&self, id: &str) -> Option<Vec<Ipv4Net>> {
+        if CloudServices::is_object_storage_prefix_list(id) {
+            return Some(self.router.services.object_storage_cidrs.clone());
+        }
+        self.prefix_lists
+            .iter()
+            .find(|p| p.id == id)
+            .map(|p| p.entries.iter().map(|e| e.cidr).collect())
     }
 
     /// The route table with this id.

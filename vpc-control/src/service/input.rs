@@ -58,6 +58,8 @@ pub(crate) fn text_rule(product: Product, action: &str, path: &str) -> Option<Te
             "VSwitchName" => rule(VPC_NAME, false, "InvalidVSwitchName.Malformed"),
             "RouteTableName" => rule(VPC_NAME, false, "InvalidRouteTableName.Malformed"),
             "RouteEntryName" => rule(VPC_NAME, false, "InvalidRouteEntryName.Malformed"),
+            "PrefixListName" => rule(VPC_NAME, false, "IllegalParam.PrefixListName"),
+            "EndpointName" => rule(VPC_NAME, false, "IllegalParam.EndpointName"),
             "Name"
             | "NetworkAclName"
             | "NetworkAclEntryName"
@@ -68,6 +70,12 @@ pub(crate) fn text_rule(product: Product, action: &str, path: &str) -> Option<Te
             // The cloud's own spelling for a VPC's description.
             "Description" if matches!(action, "CreateVpc" | "ModifyVpcAttribute") => {
                 rule(VPC_DESCRIPTION, false, "InvalidVpcDiscription.Malformed")
+            }
+            "PrefixListDescription" => {
+                rule(VPC_DESCRIPTION, false, "IllegalParam.PrefixListDescription")
+            }
+            "EndpointDescription" => {
+                rule(VPC_DESCRIPTION, false, "IllegalParam.EndpointDescription")
             }
             "Description" | "Ipv4GatewayDescription" => {
                 rule(VPC_DESCRIPTION, false, "InvalidDescription.Malformed")

@@ -37,16 +37,16 @@ fn gateway_index(d: &Draft, id: &str) -> Result<usize, ApiError> {
 /// order; the NextToken names the last key returned, so the next page
 /// starts after it even when entries were added or removed meanwhile.
 /// TotalCount is a string in these newer actions.
-struct TokenPage<T> {
-    items: Vec<T>,
-    next_token: String,
-    total_count: String,
+pub(crate) struct TokenPage<T> {
+    pub(crate) items: Vec<T>,
+    pub(crate) next_token: String,
+    pub(crate) total_count: String,
 }
 
 /// Page of `items` (key, entry) after `next_token`, `max_results` (1..=100,
 /// default 10) long; a token not of list `kind` is `IllegalParam.NextToken`,
 /// as the cloud answers.
-fn token_page<K: Ord + Display + FromStr, T>(
+pub(crate) fn token_page<K: Ord + Display + FromStr, T>(
     kind: &str,
     mut items: Vec<(K, T)>,
     max_results: Option<u32>,
@@ -234,6 +234,7 @@ impl Action for EnableVpcIpv4Gateway {
                     name: None,
                     destination_cidr_block: default_route(),
                     next_hop_type: NextHopType::Ipv4Gateway,
+                    destination_prefix_list_id: None,
                     next_hop_id: id.to_string(),
                     meta: meta.clone(),
                 }));
@@ -856,6 +857,7 @@ impl Action for UpdateGatewayRouteTableEntryAttribute {
                 name,
                 destination_cidr_block: destination,
                 next_hop_type,
+                destination_prefix_list_id: None,
                 next_hop_id,
                 meta,
             })),

@@ -26,12 +26,14 @@ mod compute;
 mod eip;
 #[cfg(test)]
 mod fuzz;
+mod gateway_endpoint;
 mod input;
 mod ipv4_gateway;
 mod nat_gateway;
 mod network_acl;
 pub(crate) mod paging;
 pub(crate) mod params;
+mod prefix_list;
 pub mod quota;
 mod region;
 mod route_table;
@@ -276,6 +278,20 @@ pub const ACTIONS: &[ActionSpec] = &[
     typed::<security_group::DescribeSecurityGroupAttribute>(),
     typed::<security_group::JoinSecurityGroup>(),
     typed::<security_group::LeaveSecurityGroup>(),
+    typed::<prefix_list::ListPrefixLists>(),
+    typed::<prefix_list::CreateVpcPrefixList>(),
+    typed::<prefix_list::ModifyVpcPrefixList>(),
+    typed::<prefix_list::DeleteVpcPrefixList>(),
+    typed::<prefix_list::GetVpcPrefixListEntries>(),
+    typed::<prefix_list::GetVpcPrefixListAssociations>(),
+    typed::<gateway_endpoint::ListVpcEndpointServicesByEndUser>(),
+    typed::<gateway_endpoint::CreateVpcGatewayEndpoint>(),
+    typed::<gateway_endpoint::ListVpcGatewayEndpoints>(),
+    typed::<gateway_endpoint::GetVpcGatewayEndpointAttribute>(),
+    typed::<gateway_endpoint::UpdateVpcGatewayEndpointAttribute>(),
+    typed::<gateway_endpoint::AssociateRouteTablesWithVpcGatewayEndpoint>(),
+    typed::<gateway_endpoint::DissociateRouteTablesFromVpcGatewayEndpoint>(),
+    typed::<gateway_endpoint::DeleteVpcGatewayEndpoint>(),
 ];
 
 /// The router's own counters, served under the VPC API's version (not an

@@ -321,6 +321,7 @@ fn add_default_route(d: &mut Draft, g: &NatGateway) {
             name: None,
             destination_cidr_block: Ipv4Net::default(),
             next_hop_type: NextHopType::NatGateway,
+            destination_prefix_list_id: None,
             next_hop_id: g.id.clone(),
             meta,
         }));

@@ -21,7 +21,10 @@ use super::{
 };
 use crate::{
     api::{ApiError, Product, form::Unsupported, new_id},
-    model::{AssociateType, Meta, Model, NextHopType, RouteEntry, RouteTable, RouteTableType},
+    model::{
+        AssociateType, CloudServices, Meta, Model, NextHopType, PREFIX_LIST_DESTINATION,
+        RouteEntry, RouteTable, RouteTableType,
+    },
     topology,
     validate::{self, ValidationError},
 };
@@ -97,6 +100,7 @@ impl Action for CreateRouteTable {
             vpc_id: vpc_id.to_string(),
             name: given(&self.route_table_name).map(str::to_string),
             route_table_type: RouteTableType::Custom,
+            generation: 0,
             associate_type,
             route_entries: Vec::new(),
             meta,
@@ -177,7 +181,7 @@ fn check_deletable(m: &Model, t: &RouteTable) -> Result<(), ApiError> {
             "DependencyViolation.RouteEntry",
             format!(
                 "The route table {id} still has custom route entry {}: delete it first.",
-                e.destination_cidr_block
+                e.destination_text()
             ),
         ));
     }
@@ -336,6 +340,7 @@ fn new_entry(
         name,
         destination_cidr_block: destination,
         next_hop_type,
+        destination_prefix_list_id: None,
         next_hop_id: next_hop_id.to_string(),
         meta,
     })
@@ -347,7 +352,8 @@ fn new_entry(
 #[serde(rename_all = "PascalCase")]
 pub struct CreateRouteEntry {
     route_table_id: String,
-    /// The destination, a CIDR block (no prefix lists here).
+    /// The destination: a CIDR block, or the id of one of the caller's
+    /// prefix lists (`pl-...`, RT-1).
     destination_cidr_block: String,
     /// Instance (default), NetworkInterface, Ipv4Gateway or NatGateway.
     next_hop_type: Option<String>,
@@ -380,21 +386,48 @@ impl Action for CreateRouteEntry {
 
     fn run(self, d: &mut Draft) -> Result<CreateRouteEntryResponse, ApiError> {
         let table_id = required("RouteTableId", &self.route_table_id)?;
-        let destination = cidr(
-            "DestinationCidrBlock",
-            required("DestinationCidrBlock", &self.destination_cidr_block)?,
-        )?;
+        let dest_text = required("DestinationCidrBlock", &self.destination_cidr_block)?;
+        let prefix_list = destination_prefix_list(d, dest_text)?;
+        let destination = match prefix_list {
+            Some(_) => PREFIX_LIST_DESTINATION,
+            None => cidr("DestinationCidrBlock", dest_text)?,
+        };
         let next_hop_type = next_hop_type(given(&self.next_hop_type).unwrap_or("Instance"))?;
         let next_hop_id = required("NextHopId", &self.next_hop_id)?;
         let ti = d.route_table_index(table_id)?;
         let meta = d.new_meta(self.description.as_deref());
         let name = given(&self.route_entry_name).map(str::to_string);
-        let entry = new_entry(d, ti, destination, next_hop_type, next_hop_id, name, meta)?;
+        let mut entry = new_entry(d, ti, destination, next_hop_type, next_hop_id, name, meta)?;
+        entry.destination_prefix_list_id = prefix_list;
         let response = CreateRouteEntryResponse {
             route_entry_id: entry.id.clone(),
         };
         d.model.route_tables[ti].route_entries.push(Arc::new(entry));
         Ok(response)
+    }
+}
+
+/// The prefix list a destination names (`pl-...`): one of the caller's
+/// (RT-1); None for a CIDR block. A system list is routed only by
+/// associating a gateway endpoint (GWE-2).
+fn destination_prefix_list(d: &Draft, text: &str) -> Result<Option<String>, ApiError> {
+    if !text.starts_with("pl-") {
+        return Ok(None);
+    }
+    if CloudServices::is_object_storage_prefix_list(text) {
+        return Err(ApiError::bad(
+            "OperationDenied.SystemPrefixList",
+            format!(
+                "The prefix list {text} is a system prefix list: it is routed by associating the route table with a gateway endpoint (AssociateRouteTablesWithVpcGatewayEndpoint)."
+            ),
+        ));
+    }
+    match d.model.prefix_lists.iter().find(|p| p.id == text) {
+        Some(p) if d.caller.owns(&p.meta.owner_id) => Ok(Some(text.to_string())),
+        _ => Err(ApiError::not_found(
+            "InvalidPrefixListId.NotFound",
+            format!("The specified prefix list {text} does not exist."),
+        )),
     }
 }
 
@@ -748,6 +781,12 @@ impl Action for DeleteRouteEntries {
         let mut doomed: HashMap<usize, HashSet<usize>> = HashMap::new();
         for (n, _, _) in &targets {
             match found.get(n) {
+                Some((ti, ei))
+                    if let Err(e) =
+                        refuse_endpoint_entry(&d.model.route_tables[*ti].route_entries[*ei]) =>
+                {
+                    failed.push((*n, e))
+                }
                 Some((ti, ei)) if doomed.entry(*ti).or_default().insert(*ei) => {}
                 Some(_) => failed.push((*n, ApiError::not_found("InvalidRouteEntry.NotFound", "The route entry is named twice in this call."))),
                 None => failed.push((
@@ -816,7 +855,13 @@ impl Action for DeleteRouteEntry {
         let entry_id = given(&self.route_entry_id);
         let table_id = given(&self.route_table_id);
         let destination = given(&self.destination_cidr_block)
-            .map(|c| cidr("DestinationCidrBlock", c))
+            .map(|c| {
+                if c.starts_with("pl-") {
+                    Ok(c.to_string())
+                } else {
+                    cidr("DestinationCidrBlock", c).map(|c| c.to_string())
+                }
+            })
             .transpose()?;
         let next_hop = given(&self.next_hop_id);
         if entry_id.is_none() && (table_id.is_none() || destination.is_none()) {
@@ -835,7 +880,9 @@ impl Action for DeleteRouteEntry {
             }
             let ei = t.route_entries.iter().position(|e| {
                 entry_id.is_none_or(|x| e.id == x)
-                    && destination.is_none_or(|x| e.destination_cidr_block == x)
+                    && destination
+                        .as_ref()
+                        .is_none_or(|x| e.destination_text() == *x)
                     && next_hop.is_none_or(|x| e.next_hop_id == x)
             })?;
             Some((ti, ei))
@@ -846,9 +893,25 @@ impl Action for DeleteRouteEntry {
                 "The specified route entry does not exist (system entries cannot be deleted).",
             )
         })?;
+        refuse_endpoint_entry(&d.model.route_tables[ti].route_entries[ei])?;
         d.model.route_tables[ti].route_entries.remove(ei);
         Ok(Empty {})
     }
+}
+
+/// The cloud's refusal of deleting a route entry a gateway endpoint added
+/// (GWE-4: dissociating the table removes it).
+fn refuse_endpoint_entry(e: &RouteEntry) -> Result<(), ApiError> {
+    if e.next_hop_type == NextHopType::GatewayEndpoint {
+        return Err(ApiError::bad(
+            "OperationDenied.GatewayEndpointRouteEntry",
+            format!(
+                "The route entry {} was added by gateway endpoint {}: dissociate the route table from the endpoint (DissociateRouteTablesFromVpcGatewayEndpoint) to remove it.",
+                e.id, e.next_hop_id
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// DescribeRouteTableList.
@@ -1137,7 +1200,7 @@ fn rows_of(m: &Model, t: &RouteTable) -> Vec<Row> {
     rows.extend(t.route_entries.iter().map(|e| Row {
         id: e.id.clone(),
         name: e.name.clone().unwrap_or_default(),
-        destination: e.destination_cidr_block.to_string(),
+        destination: e.destination_text(),
         kind: "Custom",
         next_hop_type: e.next_hop_type.as_str(),
         next_hop_id: e.next_hop_id.clone(),
@@ -1150,9 +1213,14 @@ impl DescribeRouteEntryList {
     /// Keeps the rows passing every filter given.
     fn filter(&self, rows: &mut Vec<Row>) -> Result<(), ApiError> {
         let dest = given(&self.destination_cidr_block)
-            .map(|c| cidr("DestinationCidrBlock", c))
-            .transpose()?
-            .map(|c| c.to_string());
+            .map(|c| {
+                if c.starts_with("pl-") {
+                    Ok(c.to_string())
+                } else {
+                    cidr("DestinationCidrBlock", c).map(|c| c.to_string())
+                }
+            })
+            .transpose()?;
         let ipv4 = given(&self.ip_version).is_none_or(|v| v.eq_ignore_ascii_case("ipv4"));
         if !ipv4 || given(&self.service_type).is_some() {
             rows.clear();

@@ -138,7 +138,7 @@ impl Action for DeleteVpc {
     const NAME: &'static str = "DeleteVpc";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str = "Deletes a VPC; refused while vSwitches, custom route tables or an IPv4 gateway remain (VPC-1).";
+    const SUMMARY: &'static str = "Deletes a VPC; refused while vSwitches, custom route tables an IPv4 gateway or a gateway endpoint remain (VPC-1).";
     type Response = Empty;
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
@@ -173,6 +173,15 @@ impl Action for DeleteVpc {
                 "DependencyViolation.Ipv4Gateway",
                 format!(
                     "The VPC {id} still has IPv4 gateway {}: delete it first.",
+                    g.id
+                ),
+            ));
+        }
+        if let Some(g) = d.model.gateway_endpoints.iter().find(|g| g.vpc_id == id) {
+            return Err(ApiError::bad(
+                "DependencyViolation.GatewayEndpoint",
+                format!(
+                    "The VPC {id} still has gateway endpoint {}: delete it first.",
                     g.id
                 ),
             ));

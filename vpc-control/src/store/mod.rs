@@ -313,7 +313,16 @@ fn decode<E: std::fmt::Display>(e: E) -> StoreError {
 
 /// The key of a route entry.
 fn entry_key(table: &RouteTable, entry: &RouteEntry) -> String {
-    format!("{}/{}", table.id, entry.destination_cidr_block)
+    format!("{}/{}", table.id, entry.destination_text())
+}
+
+/// What tells two entries of a table apart: the destination, a CIDR block
+/// or a prefix list.
+fn dest_key(entry: &RouteEntry) -> (ipnet::Ipv4Net, Option<&str>) {
+    (
+        entry.destination_cidr_block,
+        entry.destination_prefix_list_id.as_deref(),
+    )
 }
 
 /// A route entry's stored value: its order, then its JSON.
@@ -376,7 +385,7 @@ fn route_entry_changes<'a>(
             if Arc::ptr_eq(&old[i], &new[j]) {
                 i += 1;
                 j += 1;
-            } else if old[i].destination_cidr_block == new[j].destination_cidr_block {
+            } else if dest_key(&old[i]) == dest_key(&new[j]) {
                 // Changed in place.
                 if *old[i] != *new[j] {
                     upserts.push((entry_key(t, &new[j]), new[j].as_ref()));
@@ -400,12 +409,10 @@ fn route_entry_changes<'a>(
             removals.extend(old[i..].iter().map(|e| entry_key(t, e)));
             i = old.len();
         }
-        let mut old_by_dest: HashMap<ipnet::Ipv4Net, &Arc<RouteEntry>> = old[i..]
-            .iter()
-            .map(|e| (e.destination_cidr_block, e))
-            .collect();
+        let mut old_by_dest: HashMap<(ipnet::Ipv4Net, Option<&str>), &Arc<RouteEntry>> =
+            old[i..].iter().map(|e| (dest_key(e), e)).collect();
         for e in &new[j..] {
-            match old_by_dest.remove(&e.destination_cidr_block) {
+            match old_by_dest.remove(&dest_key(e)) {
                 Some(o) if Arc::ptr_eq(o, e) || o == e => {}
                 _ => upserts.push((entry_key(t, e), e.as_ref())),
             }
@@ -845,6 +852,7 @@ mod tests {
             name: None,
             destination_cidr_block: dest.parse().unwrap(),
             next_hop_type: crate::model::NextHopType::Instance,
+            destination_prefix_list_id: None,
             next_hop_id: "i-fw".into(),
             meta: Default::default(),
         })

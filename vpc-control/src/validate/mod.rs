@@ -101,6 +101,21 @@ pub enum ValidationError {
         route_table_id: String,
         destination: Ipv4Net,
     },
+    /// A route entry's destination prefix list does not exist, or belongs
+    /// to another account than the table (RT-1).
+    #[error("The prefix list {id} routed by {route_table_id} does not exist.")]
+    UnknownPrefixList { id: String, route_table_id: String },
+    /// A CIDR block of a prefix list a table routes is also another entry's
+    /// destination in that table (or a vSwitch's, routed locally).
+    #[error(
+        "The CIDR block {destination} of prefix list {prefix_list_id} is already a destination in route table {route_table_id} ({other})."
+    )]
+    PrefixListRouteConflict {
+        route_table_id: String,
+        prefix_list_id: String,
+        destination: Ipv4Net,
+        other: String,
+    },
     /// A custom entry has the destination of a system (vSwitch) entry.
     #[error(
         "The destination {destination} in {route_table_id} is the CIDR block of vSwitch {vswitch_id}, routed by a system entry."
@@ -267,6 +282,8 @@ impl ValidationError {
             AssociateSystemRouteTable { .. } => "InvalidRouteTableType.System",
             DuplicateRouteEntry { .. } => "InvalidCIDRBlock.Duplicate",
             RouteEntryConflictsWithSystem { .. } => "InvalidCidrBlock",
+            UnknownPrefixList { .. } => "InvalidPrefixListId.NotFound",
+            PrefixListRouteConflict { .. } => "InvalidCIDRBlock.Duplicate",
             AddressNotInVSwitch { .. } => "InvalidPrivateIpAddress",
             AddressReserved { .. } => "InvalidPrivateIpAddress",
             AddressTaken { .. } => "InvalidPrivateIpAddress.Duplicated",
@@ -528,6 +545,7 @@ pub fn validate(model: &Model) -> Result<(), ValidationError> {
         let mut destinations: Vec<(u32, u8)> = rt
             .route_entries
             .iter()
+            .filter(|e| !e.is_prefix_list())
             .map(|e| {
                 (
                     u32::from(e.destination_cidr_block.network()),
@@ -535,6 +553,7 @@ pub fn validate(model: &Model) -> Result<(), ValidationError> {
                 )
             })
             .collect();
+        check_prefix_list_routes(model, rt)?;
         destinations.sort_unstable();
         if let Some(w) = destinations.windows(2).find(|w| w[0] == w[1]) {
             return Err(ValidationError::DuplicateRouteEntry {
@@ -548,6 +567,56 @@ pub fn validate(model: &Model) -> Result<(), ValidationError> {
         }
     }
     validate_internet(model)?;
+    Ok(())
+}
+
+/// The entries of `rt` whose destination is a prefix list (RT-1): each
+/// list exists and is the table's owner's (or the system's), is routed once,
+/// and none of its blocks is another destination of the table (another
+/// entry's, another list's, a vSwitch's).
+fn check_prefix_list_routes(model: &Model, rt: &model::RouteTable) -> Result<(), ValidationError> {
+    if !rt.route_entries.iter().any(|e| e.is_prefix_list()) {
+        return Ok(());
+    }
+    let mut taken: HashMap<Ipv4Net, String> = HashMap::new();
+    for v in model.vswitches.iter().filter(|v| v.vpc_id == rt.vpc_id) {
+        taken.insert(v.cidr_block, format!("vSwitch {}", v.id));
+    }
+    for e in rt.route_entries.iter().filter(|e| !e.is_prefix_list()) {
+        taken.insert(
+            e.destination_cidr_block,
+            format!("route entry {}", e.destination_cidr_block),
+        );
+    }
+    for e in &rt.route_entries {
+        let Some(pl) = &e.destination_prefix_list_id else {
+            continue;
+        };
+        let unknown = || ValidationError::UnknownPrefixList {
+            id: pl.clone(),
+            route_table_id: rt.id.clone(),
+        };
+        if !model::CloudServices::is_object_storage_prefix_list(pl) {
+            let list = model
+                .prefix_lists
+                .iter()
+                .find(|p| &p.id == pl)
+                .ok_or_else(unknown)?;
+            if list.meta.owner_id != rt.meta.owner_id {
+                return Err(unknown());
+            }
+        }
+        for cidr in model.prefix_list_cidrs(pl).ok_or_else(unknown)? {
+            if let Some(other) = taken.insert(cidr, format!("prefix list {pl}")) {
+                return Err(ValidationError::PrefixListRouteConflict {
+                    route_table_id: rt.id.clone(),
+                    prefix_list_id: pl.clone(),
+                    destination: cidr,
+                    other,
+                });
+            }
+        }
+    }
     Ok(())
 }
 
@@ -605,6 +674,18 @@ impl<'a> RouteEntryCheck<'a> {
         entry: &model::RouteEntry,
     ) -> Result<(), ValidationError> {
         let dest = entry.destination_cidr_block;
+        if entry.is_prefix_list() {
+            // RT-1: a prefix list is routed by a vSwitch table only; its
+            // blocks are checked with the table's other destinations.
+            if rt.associate_type == model::AssociateType::Gateway {
+                return Err(ValidationError::NextHopTypeNotAllowed {
+                    route_table_id: rt.id.clone(),
+                    destination: dest,
+                    next_hop_type: entry.next_hop_type.as_str(),
+                });
+            }
+            return self.hop(rt, entry);
+        }
         if dest.addr() != dest.network() {
             return Err(ValidationError::MalformedCidr {
                 id: rt.id.clone(),
@@ -645,6 +726,16 @@ impl<'a> RouteEntryCheck<'a> {
                 next_hop_type: entry.next_hop_type.as_str(),
             });
         }
+        self.hop(rt, entry)
+    }
+
+    /// The next hop of an entry of `rt` exists in the table's VPC (RT-3).
+    fn hop(
+        &self,
+        rt: &model::RouteTable,
+        entry: &model::RouteEntry,
+    ) -> Result<(), ValidationError> {
+        let dest = entry.destination_cidr_block;
         let model = self.model;
         let hop_vpc = match entry.next_hop_type {
             NextHopType::Local => return Ok(()),
@@ -1171,6 +1262,7 @@ mod tests {
             name: None,
             destination_cidr_block: "10.0.2.0/24".parse().unwrap(),
             next_hop_type: NextHopType::Instance,
+            destination_prefix_list_id: None,
             next_hop_id: "i-1".into(),
         };
         m.route_tables[0].route_entries.push(entry.clone().into());
