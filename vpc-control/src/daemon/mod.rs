@@ -153,6 +153,9 @@ pub enum DaemonError {
     /// A blocking task panicked.
     #[error("start-up task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    /// The router's gateway endpoint origins could not be opened.
+    #[error("opening the gateway endpoint origins: {0}")]
+    Origins(#[from] crate::datapath::origin::OriginError),
     /// The object storage service's files could not be opened.
     #[error("opening the object storage under {dir}: {source}")]
     ObjectStore {
@@ -183,6 +186,22 @@ impl App {
         // A panic inside a call left the committed model intact (calls work
         // on a draft): carry on with it.
         self.service.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The object store's view of where connections come from: the router's
+/// gateway endpoint origins ([`origin::RouterOrigins`]).
+struct EndpointOrigins(origin::RouterOrigins);
+
+impl object_store::Origins for EndpointOrigins {
+    fn origin(&self, peer: SocketAddr, local: SocketAddr) -> object_store::RequestOrigin {
+        let s = self.0.source(peer, local);
+        object_store::RequestOrigin {
+            source_ip: s.source_ip,
+            vpc_id: s.vpc_id,
+            endpoint_id: s.endpoint_id,
+            endpoint_policy: s.endpoint_policy,
+        }
     }
 }
 
@@ -366,9 +385,29 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
             Arc::new(DirectOrigins),
         ));
     }
-    // Where endpoint traffic comes from: the peer as is until the
-    // datapath's lookup of translated endpoint sources is wired here.
-    let origins: Arc<dyn object_store::Origins> = Arc::new(DirectOrigins);
+    // Where a connection comes from: through a gateway endpoint, the
+    // datapath's translation leads back to the instance, its VPC and the
+    // endpoint (with its policy); any other peer is taken as it is.
+    let origins: Arc<dyn object_store::Origins> = {
+        let weak = Arc::downgrade(&app);
+        let router = origin::RouterOrigins::open(&config.namespace, move |wait, f| {
+            let Some(app) = weak.upgrade() else {
+                return false;
+            };
+            let service = if wait {
+                app.service()
+            } else {
+                match app.service.try_lock() {
+                    Ok(s) => s,
+                    Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                    Err(std::sync::TryLockError::WouldBlock) => return false,
+                }
+            };
+            f(service.model());
+            true
+        })?;
+        Arc::new(EndpointOrigins(router))
+    };
     spawn_object_store_endpoints(&config.namespace, &services, object_store.clone(), origins);
     let routes = |origin: Origin| {
         let r = HttpRouter::new()
