@@ -364,6 +364,27 @@ fn daemon_makes_repairs_and_purges_the_services_network_and_the_instances_hosts_
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The object storage listens in the new namespace again.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &services,
+            "bash",
+            "-c",
+            "exec 3<>/dev/tcp/100.118.28.1/80",
+        ])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "nothing listens at 100.118.28.1:80 in the repaired services namespace:\n{}",
+            d.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     drop(d);
     assert!(
