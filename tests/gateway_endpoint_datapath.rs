@@ -656,6 +656,18 @@ fn object_store_judges_requests_through_the_endpoint_by_their_vpc_and_the_endpoi
         "an anonymous read from the VPC through the endpoint:\n{through}\n{}",
         d.log(1)
     );
+    // Virtual-host addressing: the bucket's own name resolves inside the
+    // instance (published before PutBucket was answered).
+    let hosts = std::fs::read_to_string(apply::hosts::hosts_path(&inst)).unwrap_or_default();
+    assert!(
+        hosts.contains(&format!("100.118.28.1\t{bucket}.{host}")),
+        "the bucket's internal name is in the instance's hosts file:\n{hosts}"
+    );
+    let virtual_host = anonymous_get(&inst, &format!("{bucket}.{host}"), "/k");
+    assert!(
+        virtual_host.starts_with("HTTP/1.1 200") && virtual_host.contains("through-the-endpoint"),
+        "a virtual-host read through the endpoint:\n{virtual_host}"
+    );
     // Straight to the service (no endpoint, no VPC): refused.
     let mut direct = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(
