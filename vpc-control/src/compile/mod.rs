@@ -100,8 +100,9 @@ pub struct MapEntries {
 /// The source address of each gateway endpoint (by endpoint id) in the
 /// services network's `endpoint_source_block`: stable (the block's host
 /// addresses from a hash of the id, the next free one on a collision, in
-/// the model's order of endpoints, i.e. creation order), never the block's
-/// network or broadcast address. An endpoint the block has no room left for
+/// the model's order of endpoints, i.e. creation order; an endpoint that
+/// collided moves to its own address once the earlier one is deleted),
+/// never the block's network or broadcast address. An endpoint the block has no room left for
 /// gets none (its routes then reach nothing).
 pub fn endpoint_sources(model: &Model) -> BTreeMap<String, std::net::Ipv4Addr> {
     let block = model.router.services.endpoint_source_block;
