@@ -53,11 +53,11 @@ fn snapshot(d: &Daemon) -> Vec<Value> {
     .collect()
 }
 
-/// ENIs in the port map (not the internet uplink).
+/// ENIs in the port map (not the internet uplink, nor the services port).
 fn enis(maps: &vpc_control::compile::MapEntries) -> usize {
     maps.eni_by_port
         .values()
-        .filter(|e| e.flags & vpc_common::ENI_FLAG_UPLINK == 0)
+        .filter(|e| e.flags & (vpc_common::ENI_FLAG_UPLINK | vpc_common::ENI_FLAG_SERVICES) == 0)
         .count()
 }
 

@@ -412,7 +412,7 @@ pub fn kernel_vs_model(d: &Daemon) -> Vec<String> {
             ));
         }
     }
-    // Link pins: one per port (tc mode) and the uplink's.
+    // Link pins: one per port (tc mode), the uplink's and the services port's.
     let pins: BTreeSet<String> = std::fs::read_dir(datapath::pin_dir(&d.namespace).join("links"))
         .map(|r| {
             r.flatten()
@@ -424,19 +424,21 @@ pub fn kernel_vs_model(d: &Daemon) -> Vec<String> {
         .iter()
         .map(|p| format!("{}-{}-router-tc", p.name, p.ifindex))
         .collect();
-    if let Some(up) = links.iter().find(|l| l.ifname == topology::UPLINK_IFNAME) {
-        want_pins.insert(format!("{}-{}-router-tc", up.ifname, up.ifindex));
+    for port in [topology::UPLINK_IFNAME, topology::SERVICES_IFNAME] {
+        if let Some(up) = links.iter().find(|l| l.ifname == port) {
+            want_pins.insert(format!("{}-{}-router-tc", up.ifname, up.ifindex));
+        }
     }
     if pins != want_pins {
         diff.push(format!("link pins {pins:?}, want {want_pins:?}"));
     }
-    // The port map: one ENI per instance (and the uplink).
+    // The port map: one ENI per instance (and the uplink and services port).
     let dp = datapath::Datapath::load(Some(&d.namespace)).expect("loading the pinned maps");
     let maps = dp.read().expect("reading the maps");
     let enis = maps
         .eni_by_port
         .values()
-        .filter(|e| e.flags & vpc_common::ENI_FLAG_UPLINK == 0)
+        .filter(|e| e.flags & (vpc_common::ENI_FLAG_UPLINK | vpc_common::ENI_FLAG_SERVICES) == 0)
         .count();
     if enis != model.len() {
         diff.push(format!(

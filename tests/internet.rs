@@ -1398,3 +1398,430 @@ fn checksum_checker_catches_a_stale_pseudo_header() {
     bad_ip[22] -= 1;
     assert!(std::panic::catch_unwind(|| assert_valid_checksums("ttl", &bad_ip)).is_err());
 }
+
+// ---------------------------------------------------------------------------
+// Gateway endpoints: the services port (GWE-2, GWE-5).
+
+/// The object storage service's internal address (in the services network).
+const OSS: Ipv4Addr = Ipv4Addr::new(100, 118, 28, 1);
+
+/// vsw-1's table routes the object storage block to the gateway endpoint
+/// vpce-1; vsw-2 keeps the system table (no such route). i-d in vsw-2 has
+/// a public IP (a route miss is the internet for it, IGW-3).
+const ENDPOINT_MODEL: &str = r#"
+[[vpc]]
+id = "vpc-g"
+cidr_block = "10.0.0.0/16"
+[[vswitch]]
+id = "vsw-1"
+vpc_id = "vpc-g"
+cidr_block = "10.0.1.0/24"
+route_table_id = "vtb-gwe"
+[[vswitch]]
+id = "vsw-2"
+vpc_id = "vpc-g"
+cidr_block = "10.0.2.0/24"
+[[route_table]]
+id = "vtb-gwe"
+vpc_id = "vpc-g"
+[[route_table.route_entry]]
+destination_cidr_block = "100.118.28.0/24"
+next_hop_type = "GatewayEndpoint"
+next_hop_id = "vpce-1"
+[[gateway_endpoint]]
+id = "vpce-1"
+vpc_id = "vpc-g"
+service_name = "com.aliyun.cn-hangzhou.oss"
+route_table_ids = ["vtb-gwe"]
+[[instance]]
+id = "i-a"
+vswitch_id = "vsw-1"
+private_ip_address = "10.0.1.10"
+[[instance]]
+id = "i-b"
+vswitch_id = "vsw-1"
+private_ip_address = "10.0.1.11"
+[[instance]]
+id = "i-c"
+vswitch_id = "vsw-2"
+private_ip_address = "10.0.2.11"
+[[instance]]
+id = "i-d"
+vswitch_id = "vsw-2"
+private_ip_address = "10.0.2.10"
+public_ip_address = "192.0.2.12"
+[[instance]]
+id = "i-s"
+vswitch_id = "vsw-1"
+private_ip_address = "10.0.1.20"
+security_group_ids = ["sg-strict"]
+[[security_group]]
+id = "sg-strict"
+vpc_id = "vpc-g"
+[[security_group.rule]]
+id = "sgr-no-oss-http"
+direction = "egress"
+ip_protocol = "tcp"
+port_range = [80, 80]
+peer = { cidr = "100.118.28.0/24" }
+policy = "drop"
+priority = 1
+"#;
+
+/// `p` as the router must send it to the services network (TTL 64 - 1).
+fn to_services(p: &Packet) -> Vec<u8> {
+    ipv4_frame(
+        vpc_control::topology::SERVICES_MAC,
+        ROUTER_MAC,
+        p.src,
+        p.dst,
+        63,
+        p.proto,
+        &p.l4,
+    )
+}
+
+/// `p` as it arrives from the services network on the services port.
+fn from_services(p: &Packet) -> Vec<u8> {
+    ipv4_frame(
+        ROUTER_MAC,
+        vpc_control::topology::SERVICES_MAC,
+        p.src,
+        p.dst,
+        64,
+        p.proto,
+        &p.l4,
+    )
+}
+
+/// Runs a frame from the services port; asserts the verdict and, for a
+/// drop, the counter.
+fn run_services(
+    fx: &mut DatapathFixture,
+    what: &str,
+    frame: &[u8],
+    verdict: u32,
+    reason: Option<DropReason>,
+) -> Vec<u8> {
+    let before = reason.map(|r| fx.dropped(r));
+    let (got, out) = fx.run_from_services(frame);
+    assert!(
+        same_verdict(got, verdict),
+        "{what} ({}): verdict {got}, expected {verdict}",
+        fx.mode
+    );
+    if let (Some(r), Some(b)) = (reason, before) {
+        assert_eq!(
+            fx.dropped(r),
+            b + 1,
+            "{what}: drop counter {} did not move by one",
+            r.name()
+        );
+    }
+    if same_verdict(got, XDP_REDIRECT) {
+        assert_valid_checksums(what, &out);
+    }
+    out
+}
+
+/// One pass of the endpoint table through `fx` (either program type).
+fn gateway_endpoint_table(fx: &mut DatapathFixture) {
+    use In::Instance;
+    stay_on_this_cpu();
+    let source = vpc_control::compile::endpoint_sources(&fx.model)["vpce-1"];
+    assert!(
+        fx.model
+            .router
+            .services
+            .endpoint_source_block
+            .contains(&source),
+        "{source} is not in the endpoint source block"
+    );
+    let (to_svc, from_svc) = (
+        actions(fx, Action::ToServices),
+        actions(fx, Action::FromServices),
+    );
+
+    // Out: the source becomes the endpoint's, the port a translated one.
+    let out = run(
+        fx,
+        "tcp syn from i-a to the object storage through the endpoint",
+        Instance("i-a"),
+        &from_instance("i-a", &tcp(A, 40001, OSS, 80, SYN)),
+        XDP_REDIRECT,
+        None,
+    );
+    let port_a = sport_of(&out);
+    assert_eq!(
+        out,
+        to_services(&tcp(source, port_a, OSS, 80, SYN)),
+        "{}: frame out",
+        fx.mode
+    );
+    // Back: the service's answer to the endpoint's address and port reaches i-a.
+    let back = run_services(
+        fx,
+        "syn-ack from the object storage",
+        &from_services(&tcp(OSS, 80, source, port_a, SYN | ACK)),
+        XDP_REDIRECT,
+        None,
+    );
+    assert_eq!(
+        back,
+        to_instance("i-a", &tcp(OSS, 80, A, 40001, SYN | ACK)),
+        "{}: frame back",
+        fx.mode
+    );
+    // The same flow keeps its port.
+    let out = run(
+        fx,
+        "ack from i-a",
+        Instance("i-a"),
+        &from_instance("i-a", &tcp(A, 40001, OSS, 80, ACK)),
+        XDP_REDIRECT,
+        None,
+    );
+    assert_eq!(out, to_services(&tcp(source, port_a, OSS, 80, ACK)));
+    // Another instance with the same source port shares the address, not the port.
+    let out = run(
+        fx,
+        "tcp syn from i-b, same source port",
+        Instance("i-b"),
+        &from_instance("i-b", &tcp(B, 40001, OSS, 80, SYN)),
+        XDP_REDIRECT,
+        None,
+    );
+    let port_b = sport_of(&out);
+    assert_ne!(
+        port_a, port_b,
+        "two instances behind one endpoint share a port"
+    );
+    assert_eq!(out, to_services(&tcp(source, port_b, OSS, 80, SYN)));
+    // ICMP echo: the identifier is translated.
+    let out = run(
+        fx,
+        "ping the object storage",
+        Instance("i-a"),
+        &from_instance("i-a", &icmp(A, OSS, ECHO_REQUEST, 0x0707, 1)),
+        XDP_REDIRECT,
+        None,
+    );
+    let id = sport_of(&out);
+    assert_eq!(out, to_services(&icmp(source, OSS, ECHO_REQUEST, id, 1)));
+    let back = run_services(
+        fx,
+        "echo reply",
+        &from_services(&icmp(OSS, source, ECHO_REPLY, id, 1)),
+        XDP_REDIRECT,
+        None,
+    );
+    assert_eq!(
+        back,
+        to_instance("i-a", &icmp(OSS, A, ECHO_REPLY, 0x0707, 1))
+    );
+
+    // Where a request came from: the peer the service accepted -> i-a.
+    let origin = fx
+        .dp
+        .gateway_endpoint_origin(
+            std::net::SocketAddrV4::new(source, port_a),
+            std::net::SocketAddrV4::new(OSS, 80),
+        )
+        .unwrap()
+        .expect("the origin of the endpoint's connection");
+    assert_eq!(origin.source_ip, A);
+    assert_eq!(origin.source_port, 40001);
+    assert_eq!(origin.endpoint_numeric_id, fx.model.numeric_id("vpce-1"));
+    assert_eq!(origin.vpc_numeric_id, fx.model.numeric_id("vpc-g"));
+    assert_eq!(
+        fx.dp
+            .gateway_endpoint_origin(
+                std::net::SocketAddrV4::new(source, port_a.wrapping_add(1)),
+                std::net::SocketAddrV4::new(OSS, 80),
+            )
+            .unwrap(),
+        None,
+        "a peer no flow translated to has no origin"
+    );
+
+    // The services side never opens a connection into a VPC.
+    run_services(
+        fx,
+        "syn from the services network to an endpoint port no flow holds",
+        &from_services(&tcp(OSS, 80, source, port_a.wrapping_add(1), SYN)),
+        XDP_DROP,
+        Some(DropReason::ServicesUnsolicited),
+    );
+    run_services(
+        fx,
+        "syn from the services network straight to an instance",
+        &from_services(&tcp(OSS, 5000, A, 22, SYN)),
+        XDP_DROP,
+        Some(DropReason::ServicesUnsolicited),
+    );
+    run_services(
+        fx,
+        "a reply from another service port than the flow's",
+        &from_services(&tcp(OSS, 81, source, port_a, SYN | ACK)),
+        XDP_DROP,
+        Some(DropReason::ServicesUnsolicited),
+    );
+
+    // GWE-5: without the route, nothing in 100.64.0.0/10 is reached.
+    run(
+        fx,
+        "i-c (vsw-2, no endpoint route) to the object storage",
+        Instance("i-c"),
+        &from_instance(
+            "i-c",
+            &tcp(Ipv4Addr::new(10, 0, 2, 11), 40001, OSS, 80, SYN),
+        ),
+        XDP_DROP,
+        Some(DropReason::NoRoute),
+    );
+    run(
+        fx,
+        "i-d (public IP, no endpoint route): 100.64.0.0/10 is not the internet",
+        Instance("i-d"),
+        &from_instance("i-d", &tcp(D, 40001, OSS, 80, SYN)),
+        XDP_DROP,
+        Some(DropReason::NoRoute),
+    );
+    // An instance cannot claim the endpoint's source address.
+    run(
+        fx,
+        "i-a sending as the endpoint's source",
+        Instance("i-a"),
+        &from_instance("i-a", &tcp(source, 40009, OSS, 80, SYN)),
+        XDP_DROP,
+        Some(DropReason::SpoofedIp),
+    );
+    // TTL as everywhere: a SYN with TTL 1 gets time exceeded from the
+    // vSwitch gateway, nothing goes to the services network.
+    let syn = tcp(A, 40002, OSS, 80, SYN);
+    let expiring = ipv4_frame(ROUTER_MAC, mac("i-a"), A, OSS, 1, 6, &syn.l4);
+    let sent = fx
+        .dp
+        .counters()
+        .unwrap()
+        .action(Action::IcmpTimeExceededSent);
+    let error = run(
+        fx,
+        "TTL 1 through the endpoint",
+        Instance("i-a"),
+        &expiring,
+        3,
+        Some(DropReason::TtlExceeded),
+    );
+    assert_eq!(error[23], 1, "an ICMP message");
+    assert_eq!(error[34], 11, "time exceeded");
+    assert_eq!(&error[26..30], &[10, 0, 1, 253], "from vsw-1's gateway");
+    assert_eq!(
+        fx.dp
+            .counters()
+            .unwrap()
+            .action(Action::IcmpTimeExceededSent),
+        sent + 1
+    );
+
+    // Security groups judge the private side, statefully: i-s's group
+    // refuses HTTP to the object storage and admits nothing inbound, yet
+    // the reply of an allowed flow comes back.
+    const S: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 20);
+    run(
+        fx,
+        "i-s: its group refuses tcp/80 to the object storage",
+        Instance("i-s"),
+        &from_instance("i-s", &tcp(S, 40001, OSS, 80, SYN)),
+        XDP_DROP,
+        Some(DropReason::SgEgress),
+    );
+    let out = run(
+        fx,
+        "i-s: tcp/443 is allowed out",
+        Instance("i-s"),
+        &from_instance("i-s", &tcp(S, 40001, OSS, 443, SYN)),
+        XDP_REDIRECT,
+        None,
+    );
+    let port_s = sport_of(&out);
+    let back = run_services(
+        fx,
+        "the reply to i-s passes though its group admits nothing inbound",
+        &from_services(&tcp(OSS, 443, source, port_s, SYN | ACK)),
+        XDP_REDIRECT,
+        None,
+    );
+    assert_eq!(
+        back,
+        to_instance("i-s", &tcp(OSS, 443, S, 40001, SYN | ACK))
+    );
+    assert_eq!(
+        actions(fx, Action::ToServices),
+        to_svc + 5,
+        "to_services counter"
+    );
+    assert_eq!(
+        actions(fx, Action::FromServices),
+        from_svc + 3,
+        "from_services counter"
+    );
+}
+
+#[test]
+fn gwe_5_endpoint_route_translates_to_the_endpoint_source_and_only_replies_come_back() {
+    let mut fx = DatapathFixture::new(ENDPOINT_MODEL);
+    let mut twin = fx.twin(Mode::Tc);
+    gateway_endpoint_table(&mut fx);
+    gateway_endpoint_table(&mut twin);
+}
+
+/// The network ACL of the instance's vSwitch judges endpoint traffic on the
+/// private side, as any other (stateless).
+#[test]
+fn network_acl_of_the_vswitch_judges_traffic_through_the_endpoint() {
+    use vpc_control::model::{IpProtocol, NetworkAcl, NetworkAclEntry, RulePolicy};
+    let fx = DatapathFixture::new(ENDPOINT_MODEL);
+    let mut m = fx.model.clone();
+    m.network_acls.push(NetworkAcl {
+        id: "nacl-no-8080".into(),
+        vpc_id: "vpc-g".into(),
+        name: None,
+        ingress: Vec::new(),
+        egress: vec![NetworkAclEntry {
+            id: "nae-no-8080".into(),
+            name: String::new(),
+            policy: RulePolicy::Drop,
+            protocol: IpProtocol::Tcp,
+            cidr: "100.118.28.0/24".parse().unwrap(),
+            port_range: (8080, 8080),
+            description: String::new(),
+        }],
+        meta: Default::default(),
+    });
+    m.vswitches
+        .iter_mut()
+        .find(|v| v.id == "vsw-1")
+        .unwrap()
+        .network_acl_id = Some("nacl-no-8080".into());
+    for mode in [Mode::Xdp, Mode::Tc] {
+        let mut fx = fx.twin(mode);
+        fx.reapply(m.clone());
+        run(
+            &mut fx,
+            "tcp/8080 to the object storage: the vSwitch's ACL refuses it",
+            In::Instance("i-a"),
+            &from_instance("i-a", &tcp(A, 40001, OSS, 8080, SYN)),
+            XDP_DROP,
+            Some(DropReason::AclEgress),
+        );
+        run(
+            &mut fx,
+            "tcp/80 passes",
+            In::Instance("i-a"),
+            &from_instance("i-a", &tcp(A, 40001, OSS, 80, SYN)),
+            XDP_REDIRECT,
+            None,
+        );
+    }
+}

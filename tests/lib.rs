@@ -457,6 +457,14 @@ impl DatapathFixture {
             vpc_control::topology::UPLINK_PORT.to_string(),
             ns.ifindex("pu"),
         );
+        // The services port, as the router has one.
+        ns.ip(&["link", "add", "ps", "type", "veth", "peer", "name", "qs"]);
+        ns.ip(&["link", "set", "ps", "up"]);
+        ns.ip(&["link", "set", "qs", "up"]);
+        ports.insert(
+            vpc_control::topology::SERVICES_PORT.to_string(),
+            ns.ifindex("ps"),
+        );
         let in_ns = NetnsGuard::enter(&ns.0).unwrap();
         let mut dp = match keep_headers {
             Some(flow_cache) => Datapath::load_keeping_headers(flow_cache),
@@ -471,7 +479,7 @@ impl DatapathFixture {
         let prog = dp.router_program().unwrap();
         let links = (0..model.instances.len())
             .map(|n| format!("p{n}"))
-            .chain(["pu".to_string()])
+            .chain(["pu".to_string(), "ps".to_string()])
             .map(|port| {
                 let id = prog.attach(&port, aya::programs::XdpMode::Driver).unwrap();
                 prog.take_link(id).unwrap()
@@ -579,6 +587,13 @@ impl DatapathFixture {
     /// Runs one frame in from the internet (on the uplink port).
     pub fn run_from_internet(&mut self, frame: &[u8]) -> (u32, Vec<u8>) {
         let ifindex = self.uplink();
+        self.run_on(ifindex, frame)
+    }
+
+    /// Runs one frame in from the cloud's services network (on the services
+    /// port).
+    pub fn run_from_services(&mut self, frame: &[u8]) -> (u32, Vec<u8>) {
+        let ifindex = self.ports[vpc_control::topology::SERVICES_PORT];
         self.run_on(ifindex, frame)
     }
 

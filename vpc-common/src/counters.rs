@@ -46,13 +46,19 @@ pub enum Action {
     /// An ICMP error not sent: over the rate limit (the frame is still
     /// counted under its drop reason).
     IcmpErrorRateLimited = 6,
+    /// Sent to the cloud's services network through a gateway endpoint,
+    /// source translated to the endpoint's address.
+    ToServices = 7,
+    /// A reply from the services network, destination translated back to
+    /// the instance.
+    FromServices = 8,
 }
 
 impl Action {
     /// Number of variants (size of the `ACTIONS` array).
-    pub const COUNT: u32 = 7;
+    pub const COUNT: u32 = 9;
     /// Every variant, in index order.
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 9] = [
         Action::Forwarded,
         Action::ArpReplied,
         Action::ToInternet,
@@ -60,6 +66,8 @@ impl Action {
         Action::IcmpTimeExceededSent,
         Action::IcmpFragNeededSent,
         Action::IcmpErrorRateLimited,
+        Action::ToServices,
+        Action::FromServices,
     ];
 
     /// Stable snake_case name (CLI, metrics).
@@ -72,6 +80,8 @@ impl Action {
             Action::IcmpTimeExceededSent => "icmp_time_exceeded_sent",
             Action::IcmpFragNeededSent => "icmp_frag_needed_sent",
             Action::IcmpErrorRateLimited => "icmp_error_rate_limited",
+            Action::ToServices => "to_services",
+            Action::FromServices => "from_services",
         }
     }
 }
@@ -144,13 +154,17 @@ pub enum DropReason {
     /// A non-first IPv4 fragment whose first fragment the router has not
     /// seen (or no longer remembers): nothing says which flow it is of.
     FragmentWithoutFirst = 28,
+    /// A frame from the services network that is no reply of a flow an
+    /// instance opened through a gateway endpoint: the services side never
+    /// opens a connection into a VPC.
+    ServicesUnsolicited = 29,
 }
 
 impl DropReason {
     /// Number of variants (size of the `DROPS` array).
-    pub const COUNT: u32 = 29;
+    pub const COUNT: u32 = 30;
     /// Every variant, in index order.
-    pub const ALL: [DropReason; 29] = [
+    pub const ALL: [DropReason; 30] = [
         DropReason::ParseError,
         DropReason::Ipv6,
         DropReason::UnsupportedEtherType,
@@ -180,6 +194,7 @@ impl DropReason {
         DropReason::ConntrackEniQuota,
         DropReason::ConntrackVpcQuota,
         DropReason::FragmentWithoutFirst,
+        DropReason::ServicesUnsolicited,
     ];
 
     /// Stable snake_case name (CLI, metrics).
@@ -214,6 +229,7 @@ impl DropReason {
             DropReason::ConntrackEniQuota => "conntrack_eni_quota",
             DropReason::ConntrackVpcQuota => "conntrack_vpc_quota",
             DropReason::FragmentWithoutFirst => "fragment_without_first",
+            DropReason::ServicesUnsolicited => "services_unsolicited",
         }
     }
 }

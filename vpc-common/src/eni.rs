@@ -40,6 +40,10 @@ pub const ENI_FLAG_DIRECT_INTERNET: u32 = 1 << 8;
 /// `Eni::flags`: set on every ENI (and the uplink) the control plane writes:
 /// an entry of `ENI_BY_PORT` without it is an empty slot (no port).
 pub const ENI_FLAG_PORT: u32 = 1 << 9;
+/// `Eni::flags`: this port is the services port (not an ENI): the cloud's
+/// services network, reached from VPCs only through gateway endpoints;
+/// frames from it are replies to endpoint flows or dropped.
+pub const ENI_FLAG_SERVICES: u32 = 1 << 10;
 
 /// Value of `ENI_BY_PORT`: the ENI behind a router port, as ingress needs it
 /// (all zeros: no port).

@@ -77,6 +77,8 @@ mod pod {
     // SAFETY: see above.
     unsafe impl aya::Pod for super::NatInValue {}
     // SAFETY: see above.
+    unsafe impl aya::Pod for super::GatewayEndpointTarget {}
+    // SAFETY: see above.
     unsafe impl aya::Pod for super::MonitorEvent {}
     // SAFETY: see above.
     unsafe impl aya::Pod for super::MonitorConfig {}
@@ -108,6 +110,8 @@ mod tests {
         assert_eq!(size_of::<SnatTarget>(), 8);
         assert_eq!(size_of::<NatOutKey>(), 4 * 3 + 2 + 2 + 4);
         assert_eq!(size_of::<NatOutValue>(), 16);
+        assert_eq!(size_of::<NatInValue>(), 12);
+        assert_eq!(size_of::<GatewayEndpointTarget>(), 8);
         assert_eq!(size_of::<NatInKey>(), 16);
         assert_eq!(size_of::<NatInValue>(), 12);
         assert_eq!(size_of::<PortCounters>(), 7 * 8);

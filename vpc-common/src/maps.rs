@@ -63,6 +63,13 @@ pub mod map_names {
     pub const NAT_OUT: &str = "NAT_OUT";
     /// `HashMap<NatInKey, NatInValue>`: a public address and port, per remote -> the private flow.
     pub const NAT_IN: &str = "NAT_IN";
+    /// `Array<Egress>` of one entry: the services port (the cloud's services
+    /// network) and its MACs (ifindex 0 while there is none).
+    pub const SERVICES: &str = "SERVICES";
+    /// `HashMap<u32, GatewayEndpointTarget>` of
+    /// [`super::MAX_GATEWAY_ENDPOINTS`]: numeric gateway endpoint id -> its
+    /// source address and VPC.
+    pub const GATEWAY_ENDPOINTS: &str = "GATEWAY_ENDPOINTS";
     /// `PerCpuArray<FlowCacheEntry>` of [`super::flow_cache::SLOTS`]: each
     /// CPU's cache of forwarding decisions for established flows.
     pub const FLOW_CACHE: &str = "FLOW_CACHE";
@@ -84,7 +91,7 @@ pub mod map_names {
     /// and its written, suppressed and lost events.
     pub const MONITOR_STATE: &str = "MONITOR_STATE";
     /// All of the above, for pinning.
-    pub const ALL: [&str; 29] = [
+    pub const ALL: [&str; 31] = [
         ENI_BY_PORT,
         ENI_COPY,
         ENI_BY_ADDRESS,
@@ -108,6 +115,8 @@ pub mod map_names {
         SNAT_ENTRIES,
         NAT_OUT,
         NAT_IN,
+        SERVICES,
+        GATEWAY_ENDPOINTS,
         FLOW_CACHE,
         FLOW_CACHE_PER_PORT,
         CONFIG_GENERATION,

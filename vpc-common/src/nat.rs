@@ -132,9 +132,39 @@ pub struct NatInValue {
     pub private_ip: [u8; 4],
     /// Private port (ICMP echo: identifier), big-endian.
     pub private_port: [u8; 2],
+    /// Which side the translation faces: [`NAT_VIA_INTERNET`] (a NAT
+    /// gateway, replies come in on the uplink) or
+    /// [`NAT_VIA_GATEWAY_ENDPOINT`] (replies come in on the services port).
+    /// A reply is taken back only from the side its translation faces.
+    pub via: u8,
     /// Always 0.
-    pub pad: [u8; 2],
+    pub pad: u8,
 }
+
+/// `NatInValue::via`: a NAT gateway's translation (the uplink side).
+pub const NAT_VIA_INTERNET: u8 = 0;
+/// `NatInValue::via`: a gateway endpoint's translation (the services side).
+pub const NAT_VIA_GATEWAY_ENDPOINT: u8 = 1;
+
+/// Value of `GATEWAY_ENDPOINTS` (keyed by the endpoint's numeric id): where
+/// a route with next hop kind `GatewayEndpoint` sends its packets.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct GatewayEndpointTarget {
+    /// The endpoint's own source address (in the services network's
+    /// endpoint source block): what the service sees as the source of
+    /// every packet through the endpoint, ports translated.
+    pub source_ip: [u8; 4],
+    /// Numeric id of the endpoint's VPC: only its ENIs may use it.
+    pub vpc_id: u32,
+}
+
+/// Most gateway endpoints.
+pub const MAX_GATEWAY_ENDPOINTS: u32 = 4096;
+/// First port a gateway endpoint's source translation hands out.
+pub const ENDPOINT_PORT_MIN: u16 = 1024;
+/// Last port a gateway endpoint's source translation hands out.
+pub const ENDPOINT_PORT_MAX: u16 = 65535;
 
 /// Most port translations in flight (all NAT gateways together).
 pub const MAX_NAT_MAPPINGS: u32 = 1 << 18;

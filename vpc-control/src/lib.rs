@@ -14,6 +14,7 @@
 //! - [`store`]: durable state (redb);
 //! - [`api`]: the cloud's wire: products and versions, signatures, typed
 //!   parameters, errors;
+//! - [`object_store`]: the lab's object storage service (OSS's REST API);
 //! - [`service`]: one module per resource, the actions over the model;
 //! - [`daemon`]: HTTP and the Unix socket, /metrics;
 //! - [`cli`]: the command line's client, lab files, tables.
@@ -28,6 +29,7 @@ pub mod compile;
 pub mod daemon;
 pub mod datapath;
 pub mod model;
+pub mod object_store;
 pub mod service;
 pub mod store;
 #[cfg(test)]
@@ -58,6 +60,7 @@ mod layers {
         "apply",
         "store",
         "api",
+        "object_store",
         "service",
         "daemon",
         "cli",

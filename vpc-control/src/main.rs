@@ -117,6 +117,16 @@ enum Command {
         /// network_acls_per_vpc, eips_per_region (see docs/api.md).
         #[arg(long = "quota", env = "VPC_QUOTAS", value_delimiter = ',')]
         quotas: Vec<String>,
+        /// Also serve the object storage service (OSS's REST API) on this
+        /// address, straight (repeatable). Its own endpoints, port 80 of
+        /// the internal address in the services namespace and of the public
+        /// one on the lab's internet, are served whenever those exist.
+        #[arg(
+            long = "object-store-listen",
+            env = "VPC_OBJECT_STORE_LISTEN",
+            value_delimiter = ','
+        )]
+        object_store_listen: Vec<SocketAddr>,
     },
     /// Converge the daemon to a lab file, through the API's actions.
     Apply {
@@ -481,6 +491,7 @@ fn main() -> ExitCode {
         metrics_listen,
         bounds,
         quotas,
+        object_store_listen,
     } = cli.command
     {
         match vpc_control::service::quota::Quotas::default().with_settings(&quotas) {
@@ -520,6 +531,7 @@ fn main() -> ExitCode {
             },
             metrics_listen: metrics_listen.0,
             bounds,
+            object_store_listen,
         };
         let runtime = match tokio::runtime::Builder::new_multi_thread()
             .enable_all()

@@ -9,15 +9,15 @@
 use aya_ebpf::maps::lpm_trie::Key;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr};
 use vpc_common::{
-    Action, DropReason, Egress, Eni, EniAddressKey, NextHopKind, SnatKey, snat_prefix_len, NAT_FLAG_VIA_IPV4_GATEWAY, PUBLIC_FLAG_IPV4_GATEWAY,
-    PUBLIC_KIND_ENI, PUBLIC_KIND_SNAT,
+    Action, DropReason, Egress, Eni, EniAddressKey, NextHopKind, SnatKey, SnatTarget, snat_prefix_len, ENDPOINT_PORT_MAX, ENDPOINT_PORT_MIN,
+    NAT_FLAG_VIA_IPV4_GATEWAY, NAT_VIA_GATEWAY_ENDPOINT, NAT_VIA_INTERNET, PUBLIC_FLAG_IPV4_GATEWAY, PUBLIC_KIND_ENI, PUBLIC_KIND_SNAT,
 };
 
 use crate::{
     conntrack, fragment,
     eni::is_martian,
     icmp,
-    maps::{self, ENI_BY_ADDRESS, NAT_GATEWAYS, PUBLIC_ADDRESSES, SNAT_ENTRIES, UPLINK},
+    maps::{self, ENI_BY_ADDRESS, GATEWAY_ENDPOINTS, NAT_GATEWAYS, PUBLIC_ADDRESSES, SERVICES, SNAT_ENTRIES, UPLINK},
     nat::{self, Side},
     packet::{Packet, headers},
     parse::Flow,
@@ -43,6 +43,12 @@ fn internet() -> Eni {
     Eni::default()
 }
 
+/// True for an address of 100.64.0.0/10 (the cloud's services range).
+#[inline(always)]
+fn is_shared_space(a: [u8; 4]) -> bool {
+    a[0] == 100 && a[1] & 0xc0 == 64
+}
+
 /// The uplink port, if one is configured.
 #[inline(always)]
 fn uplink() -> Result<Egress, DropReason> {
@@ -64,6 +70,11 @@ pub fn outbound<P: Packet>(
     len: u64,
 ) -> Result<u32, DropReason> {
     let uplink = uplink()?;
+    if is_shared_space(ip.dst_addr) {
+        // 100.64.0.0/10 is the cloud's own (services): never the internet;
+        // a VPC reaches it only through a gateway endpoint (GWE-5).
+        return Err(DropReason::NoRoute);
+    }
     if ip.ttl <= 1 {
         return icmp::time_exceeded(ctx, ifindex, eni.gateway_ip);
     }
@@ -98,7 +109,7 @@ pub fn outbound<P: Packet>(
     match snat {
         None => nat::rewrite(ctx, ip, Side::Source, eni.public_ip, None)?,
         Some(target) => {
-            let port = nat::snat(flow, eni.vpc_id, &target)?;
+            let port = nat::snat(flow, eni.vpc_id, &target, NAT_VIA_INTERNET)?;
             nat::rewrite(ctx, ip, Side::Source, target.ip, Some(port))?;
         }
     }
@@ -142,7 +153,7 @@ pub fn inbound<P: Packet>(
         if nat::is_later_fragment(ip) {
             return Err(DropReason::NatNoMapping);
         }
-        let b = nat::unsnat(&flow)?;
+        let b = nat::unsnat(&flow, NAT_VIA_INTERNET)?;
         (b.private_ip, Some(u16::from_be_bytes(b.private_port)), b.vpc_id, None)
     } else {
         return Err(DropReason::UnknownPublicAddress);
@@ -185,4 +196,111 @@ pub fn inbound<P: Packet>(
     // SAFETY: both within the packet (headers); nothing else refers to them.
     let (eth, ip) = unsafe { (&mut *eth, &mut *ip) };
     send(ctx, ifindex, eth, ip, &egress, len, Action::FromInternet)
+}
+
+/// The services port, if one is configured.
+#[inline(always)]
+fn services() -> Result<Egress, DropReason> {
+    match SERVICES.get(0) {
+        Some(s) if s.ifindex != 0 => Ok(*s),
+        _ => Err(DropReason::NoRoute),
+    }
+}
+
+/// A packet from `eni` routed to gateway endpoint `endpoint_id` (its
+/// numeric id): out of the services port, its source translated to the
+/// endpoint's own address, ports translated (the NAT gateway's machinery,
+/// facing the services side). The services network is judged like the
+/// internet: no groups, no vSwitch; the private side's network ACLs and
+/// security groups apply.
+#[inline(always)]
+pub fn to_services<P: Packet>(
+    ctx: &P,
+    ifindex: u32,
+    ip: &Ipv4Hdr,
+    flow: &Flow,
+    eni: &Eni,
+    endpoint_id: u32,
+    len: u64,
+) -> Result<u32, DropReason> {
+    let port = services()?;
+    // SAFETY: read-only copy of a value the control plane writes whole.
+    let endpoint = *unsafe { GATEWAY_ENDPOINTS.get(endpoint_id) }.ok_or(DropReason::NoRoute)?;
+    if endpoint.vpc_id != eni.vpc_id {
+        // An endpoint of another VPC (compile never writes such a route).
+        return Err(DropReason::NoRoute);
+    }
+    if ip.ttl <= 1 {
+        return icmp::time_exceeded(ctx, ifindex, eni.gateway_ip);
+    }
+    if nat::is_later_fragment(ip) {
+        // No ports to translate by.
+        return Err(DropReason::ParseError);
+    }
+    let outside = internet();
+    policy::network_acls(flow, eni, &outside)?;
+    conntrack::check(flow, eni.vpc_id, eni, &outside, ifindex, port.ifindex, true)?;
+    fragment::remember(ifindex, ip, flow);
+    let target = SnatTarget { ip: endpoint.source_ip, port_min: ENDPOINT_PORT_MIN, port_max: ENDPOINT_PORT_MAX };
+    let sport = nat::snat(flow, eni.vpc_id, &target, NAT_VIA_GATEWAY_ENDPOINT)?;
+    nat::rewrite(ctx, ip, Side::Source, target.ip, Some(sport))?;
+    let (eth, ip) = headers(ctx)?;
+    // SAFETY: both within the packet (headers); nothing else refers to them.
+    let (eth, ip) = unsafe { (&mut *eth, &mut *ip) };
+    send(ctx, ifindex, eth, ip, &port, len, Action::ToServices)
+}
+
+/// A packet from the services network (received on the services port,
+/// whose `Eni` record holds the services side's MAC and link address):
+/// only a reply of a flow an instance opened through a gateway endpoint
+/// passes, its destination translated back to the instance; anything else
+/// is `ServicesUnsolicited` (the services side never opens a connection
+/// into a VPC).
+#[inline(always)]
+pub fn from_services<P: Packet>(
+    ctx: &P,
+    ifindex: u32,
+    eth: &EthHdr,
+    ip: &Ipv4Hdr,
+    flow: &Flow,
+    link: &Eni,
+    len: u64,
+) -> Result<u32, DropReason> {
+    if eth.src_addr != link.mac {
+        return Err(DropReason::SpoofedMac);
+    }
+    if eth.dst_addr != link.router_mac {
+        return Err(DropReason::NotForRouter);
+    }
+    if is_martian(ip.dst_addr) || is_martian(ip.src_addr) {
+        return Err(DropReason::Martian);
+    }
+    if nat::is_later_fragment(ip) {
+        return Err(DropReason::ServicesUnsolicited);
+    }
+    let b = nat::unsnat(flow, NAT_VIA_GATEWAY_ENDPOINT).map_err(|_| DropReason::ServicesUnsolicited)?;
+    if ip.ttl <= 1 {
+        return icmp::time_exceeded(ctx, ifindex, link.gateway_ip);
+    }
+    let arrived = *flow;
+    let mut flow = *flow;
+    let private_port = u16::from_be_bytes(b.private_port);
+    flow.dst = b.private_ip;
+    flow.dport = private_port;
+    if flow.proto == 1 {
+        flow.sport = private_port;
+    }
+    let key = EniAddressKey { vpc_id: b.vpc_id, addr: b.private_ip };
+    // SAFETY: read-only copy of a value the control plane writes whole.
+    let egress = *unsafe { ENI_BY_ADDRESS.get(key) }.ok_or(DropReason::NoNeighbour)?;
+    let dst_eni = maps::eni_of_port(egress.ifindex).ok_or(DropReason::NoNeighbour)?;
+    let outside = internet();
+    policy::network_acls(&flow, &outside, dst_eni)?;
+    conntrack::check(&flow, b.vpc_id, &outside, dst_eni, ifindex, egress.ifindex, true)?;
+    fragment::remember(ifindex, ip, &arrived);
+    nat::rewrite(ctx, ip, Side::Destination, b.private_ip, Some(private_port))?;
+    let (eth, ip) = headers(ctx)?;
+    // SAFETY: both within the packet (headers); nothing else refers to them.
+    let (eth, ip) = unsafe { (&mut *eth, &mut *ip) };
+    send(ctx, ifindex, eth, ip, &egress, len, Action::FromServices)
 }

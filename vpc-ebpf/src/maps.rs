@@ -6,7 +6,7 @@ use aya_ebpf::{
 };
 use vpc_common::{
     Action, ConntrackQuota, CtEntry, CtKey, FragmentFlow, FragmentKey, MAX_FRAGMENTED_DATAGRAMS, FlowCacheEntry, DropReason, Egress, Eni, EniAddressKey, NatGateway, NatInKey, NatInValue,
-    NatOutKey, NatOutValue, NextHop, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict, PortCounters,
+    NatOutKey, NatOutValue, NextHop, GatewayEndpointTarget, MAX_GATEWAY_ENDPOINTS, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict, PortCounters,
     PublicAddress, RouteKey, SnatKey, SnatTarget, MAX_CONNECTIONS, MAX_CONNTRACK_VPCS, MAX_ENI_ADDRESSES, MAX_NAT_GATEWAYS,
     MAX_NAT_MAPPINGS, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS, MAX_PORTS, MAX_PUBLIC_ADDRESSES, MAX_ROUTES,
     MAX_SNAT_ENTRIES, ENI_FLAG_PORT, flow_cache, MonitorConfig, MonitorState, MONITOR_RING_BYTES,
@@ -131,6 +131,15 @@ pub static NAT_OUT: HashMap<NatOutKey, NatOutValue> = HashMap::with_max_entries(
 /// Port translations, public side (per remote endpoint) -> private flow.
 #[map]
 pub static NAT_IN: HashMap<NatInKey, NatInValue> = HashMap::with_max_entries(MAX_NAT_MAPPINGS, 0);
+
+/// The services port (the cloud's services network): its port and the
+/// MACs frames to it carry (index 0; ifindex 0 while there is none).
+#[map]
+pub static SERVICES: Array<Egress> = Array::with_max_entries(1, 0);
+
+/// Numeric gateway endpoint id -> its source address and VPC.
+#[map]
+pub static GATEWAY_ENDPOINTS: HashMap<u32, GatewayEndpointTarget> = HashMap::with_max_entries(MAX_GATEWAY_ENDPOINTS, 0);
 
 /// Each CPU's flow cache (`vpc_common::flow_cache`), indexed by
 /// `flow_cache::slot`.

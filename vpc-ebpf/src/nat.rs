@@ -112,8 +112,9 @@ fn remote_port(flow: &Flow, public_port: u16) -> u16 {
 /// The public port of an outbound flow from `flow.src` translated behind
 /// `target`: the flow's existing translation, or a free port taken for it
 /// (tried from a random start; a port is free per remote endpoint).
+/// `via`: the side replies come back from (`NAT_VIA_*`).
 #[inline(always)]
-pub fn snat(flow: &Flow, vpc_id: u32, target: &SnatTarget) -> Result<u16, DropReason> {
+pub fn snat(flow: &Flow, vpc_id: u32, target: &SnatTarget, via: u8) -> Result<u16, DropReason> {
     // SAFETY: a helper with no arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
     let out_key = NatOutKey {
@@ -148,7 +149,7 @@ pub fn snat(flow: &Flow, vpc_id: u32, target: &SnatTarget) -> Result<u16, DropRe
     let span = (target.port_max as u32).saturating_sub(target.port_min as u32) + 1;
     // SAFETY: a helper with no arguments.
     let start = unsafe { bpf_get_prandom_u32() } % span;
-    let binding = NatInValue { vpc_id, private_ip: flow.src, private_port: flow.sport.to_be_bytes(), pad: [0; 2] };
+    let binding = NatInValue { vpc_id, private_ip: flow.src, private_port: flow.sport.to_be_bytes(), via, pad: 0 };
     for i in 0..PORT_TRIES {
         let port = target.port_min.wrapping_add(((start + i) % span) as u16);
         let in_key = NatInKey {
@@ -182,10 +183,13 @@ pub fn snat(flow: &Flow, vpc_id: u32, target: &SnatTarget) -> Result<u16, DropRe
     Err(DropReason::NatPortsExhausted)
 }
 
-/// The private flow a packet from the internet to an SNAT address belongs
-/// to (refreshing its translation), or `NatNoMapping`.
+/// The private flow a packet to a translated address belongs to
+/// (refreshing its translation), or `NatNoMapping`: from the internet to
+/// an SNAT address, or from the services network to a gateway endpoint's
+/// address (`via`, `NAT_VIA_*`: a translation is taken back only from the
+/// side it faces).
 #[inline(always)]
-pub fn unsnat(flow: &Flow) -> Result<NatInValue, DropReason> {
+pub fn unsnat(flow: &Flow, via: u8) -> Result<NatInValue, DropReason> {
     let in_key = NatInKey {
         public_ip: flow.dst,
         remote: flow.src,
@@ -196,6 +200,9 @@ pub fn unsnat(flow: &Flow) -> Result<NatInValue, DropReason> {
     };
     // SAFETY: read-only copy of a value written whole.
     let binding = *unsafe { NAT_IN.get(&in_key) }.ok_or(DropReason::NatNoMapping)?;
+    if binding.via != via {
+        return Err(DropReason::NatNoMapping);
+    }
     let out_key = NatOutKey {
         vpc_id: binding.vpc_id,
         src: binding.private_ip,

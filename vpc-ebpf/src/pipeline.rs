@@ -3,7 +3,7 @@
 //! -> edge (NAT, for the internet) -> transmit. One code base for both
 //! program types ([`Packet`]); no loop over configuration.
 use aya_log_ebpf::debug;
-use vpc_common::{Action, DropReason, Egress, EniAddressKey, NextHopKind, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_NETWORK_ACL, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_UPLINK};
+use vpc_common::{Action, DropReason, Egress, EniAddressKey, NextHopKind, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_NETWORK_ACL, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SERVICES, ENI_FLAG_UPLINK};
 
 use crate::{
     arp, conntrack,
@@ -91,6 +91,9 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
     if eni.flags & ENI_FLAG_UPLINK != 0 {
         return edge::inbound(pkt, ifindex, eth, ip, flow, eni, len);
     }
+    if eni.flags & ENI_FLAG_SERVICES != 0 {
+        return edge::from_services(pkt, ifindex, eth, ip, flow, eni, len);
+    }
     eni::admit(eth, ip, eni)?;
 
     // 4. Route, in the table of the source vSwitch.
@@ -108,6 +111,8 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
         return edge::outbound(pkt, ifindex, ip, flow, eni, Via::Ipv4Gateway, len);
     } else if next_hop.kind == NextHopKind::NatGateway as u32 {
         return edge::outbound(pkt, ifindex, ip, flow, eni, Via::NatGateway(next_hop.gateway_id), len);
+    } else if next_hop.kind == NextHopKind::GatewayEndpoint as u32 {
+        return edge::to_services(pkt, ifindex, ip, flow, eni, next_hop.gateway_id, len);
     } else {
         let key = EniAddressKey { vpc_id: eni.vpc_id, addr: ip.dst_addr };
         // SAFETY: read-only use of a value the control plane writes whole.

@@ -6,6 +6,7 @@
 //! touched before the model has validated and compiled.
 
 pub mod fault;
+pub mod hosts;
 pub mod stats;
 pub mod watch;
 use std::{
@@ -24,7 +25,7 @@ use crate::{
     netns::{self, NetnsError},
     topology::{
         self, INSTANCE_IFNAME, INTERNET_IFNAME, PORT_ALIAS_PREFIX, PortPlan, ROUTER_MAC,
-        UPLINK_IFNAME,
+        SERVICES_IFNAME, SERVICES_NS_IFNAME, UPLINK_IFNAME,
     },
     validate::{self, ValidationError},
 };
@@ -44,6 +45,9 @@ pub enum ApplyError {
     /// Loading the datapath or writing maps failed.
     #[error(transparent)]
     Datapath(#[from] DatapathError),
+    /// Writing or removing an instance's hosts file failed.
+    #[error(transparent)]
+    Hosts(#[from] hosts::HostsError),
     /// Recording (or forgetting) an instance namespace the router owns failed.
     #[error("instance namespace record {path}: {source}")]
     Claim {
@@ -58,9 +62,10 @@ impl ApplyError {
         match self {
             ApplyError::Invalid(e) => e.code(),
             ApplyError::Compile(e) => e.code(),
-            ApplyError::Netns(_) | ApplyError::Datapath(_) | ApplyError::Claim { .. } => {
-                "InternalError"
-            }
+            ApplyError::Netns(_)
+            | ApplyError::Datapath(_)
+            | ApplyError::Claim { .. }
+            | ApplyError::Hosts(_) => "InternalError",
         }
     }
 }
@@ -157,12 +162,29 @@ pub fn claim_namespace(router_ns: &str, inst: &str) -> Result<(), ApplyError> {
 /// Deletes the instance namespace `inst`, then its record.
 fn release_namespace(router_ns: &str, inst: &str) -> Result<(), ApplyError> {
     netns::delete(inst)?;
+    hosts::remove(inst)?;
     fault::point("remove:namespace");
     let path = claims_dir(router_ns).join(inst);
     match std::fs::remove_file(&path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(claim_err(path)(e)),
         _ => Ok(()),
     }
+}
+
+/// Publishes the cloud's service names for the router of `router_ns`: the
+/// object storage endpoints of `region` and `<bucket>.` each of them for
+/// every bucket, in the hosts file of every instance namespace the router
+/// made (and of those it makes later). Call it again whenever the buckets
+/// change; a bucket name that is no host label is refused, nothing changed.
+pub fn publish_service_names(
+    router_ns: &str,
+    region: &str,
+    services: &model::CloudServices,
+    buckets: &[String],
+) -> Result<(), ApplyError> {
+    let text = hosts::content(region, services, buckets)?;
+    hosts::publish(router_ns, &text, &claimed_namespaces(router_ns)?)?;
+    Ok(())
 }
 
 /// The instance namespaces `router_ns` has recorded as its own.
@@ -188,18 +210,24 @@ fn converge_port(
     p: &PortPlan,
     create: Option<u32>,
     mode: Mode,
+    default_hosts: &str,
 ) -> Result<bool, ApplyError> {
     let inst = p.instance_id.as_str();
     let made = !netns::exists(inst);
     claim_namespace(router_ns, inst)?;
     fault::point("port:claimed");
-    let result = converge_port_in(router_ns, p, create, mode);
+    let result = converge_port_in(router_ns, p, create, mode)
+        .map_err(ApplyError::from)
+        .and_then(|created| {
+            hosts::install(router_ns, inst, default_hosts)?;
+            Ok(created)
+        });
     if result.is_err() && made {
         if let Err(e) = release_namespace(router_ns, inst) {
             tracing::warn!(instance = inst, error = %e, "removing a half-made instance namespace failed");
         }
     }
-    Ok(result?)
+    result
 }
 
 /// [`converge_port`] once the namespace is recorded.
@@ -253,9 +281,11 @@ fn converge_port_in(
 fn ensure_internet(
     router_ns: &str,
     internet: &model::Internet,
+    services: &model::CloudServices,
     mode: Mode,
 ) -> Result<(), ApplyError> {
     let inet = model::Internet::namespace(router_ns);
+    let made = !netns::exists(&inet);
     netns::add(&inet)?;
     netns::sysctl(&inet, "net.ipv6.conf.all.disable_ipv6", "1")?;
     netns::sysctl(&inet, "net.ipv6.conf.default.disable_ipv6", "1")?;
@@ -266,10 +296,12 @@ fn ensure_internet(
     let mut internet_ns = netns::Netlink::open(&inet)?;
     let links = router.links()?;
     let uplink = links.iter().find(|l| l.ifname == UPLINK_IFNAME);
-    if let Some(l) = uplink.filter(|l| l.ifindex >= vpc_common::MAX_PORTS) {
-        // Made before the port maps were arrays: beyond them, so made again.
+    if let Some(l) = uplink.filter(|l| l.ifindex >= vpc_common::MAX_PORTS || made) {
+        // Made before the port maps were arrays: beyond them, so made
+        // again; or its other end is in a namespace whose name is gone.
         router.delete_link(&l.ifname)?;
     }
+    let uplink = uplink.filter(|_| !made);
     if uplink.is_none_or(|l| l.ifindex >= vpc_common::MAX_PORTS) {
         if internet_ns
             .links()?
@@ -287,6 +319,8 @@ fn ensure_internet(
         .expect("UPLINK_PREFIX_LEN is a valid prefix length");
     let mut want: Vec<Ipv4Net> = vec![uplink_net];
     want.extend(internet.hosts.iter().copied());
+    // The object storage service's public endpoint, on the lab internet.
+    want.push(Ipv4Net::from(services.object_storage_public_ip));
     let have = internet_ns.ipv4_addresses(INTERNET_IFNAME)?;
     let want_text: BTreeSet<String> = want.iter().map(|a| a.to_string()).collect();
     if have.into_iter().collect::<BTreeSet<_>>() != want_text {
@@ -304,6 +338,66 @@ fn ensure_internet(
     Ok(())
 }
 
+/// Creates the cloud's services network if needed (GWE-2): a namespace
+/// behind the router's services port, holding the object storage service's
+/// internal address, routing the endpoint source block back to the router.
+/// Reached from VPCs only through the router (gateway endpoints).
+fn ensure_services(
+    router_ns: &str,
+    services: &model::CloudServices,
+    mode: Mode,
+) -> Result<(), ApplyError> {
+    let svc = model::CloudServices::namespace(router_ns);
+    let made = !netns::exists(&svc);
+    netns::add(&svc)?;
+    netns::sysctl(&svc, "net.ipv6.conf.all.disable_ipv6", "1")?;
+    netns::sysctl(&svc, "net.ipv6.conf.default.disable_ipv6", "1")?;
+    // ARP for the router's link address from the link address (the router
+    // answers only its link peer), not from the service's address.
+    netns::sysctl(&svc, "net.ipv4.conf.all.arp_announce", "2")?;
+    let mut router = netns::Netlink::open(router_ns)?;
+    let mut svc_ns = netns::Netlink::open(&svc)?;
+    let links = router.links()?;
+    let port = links.iter().find(|l| l.ifname == SERVICES_IFNAME);
+    if let Some(l) = port.filter(|l| l.ifindex >= vpc_common::MAX_PORTS || made) {
+        // Beyond the port maps, or its other end is in a namespace whose
+        // name is gone (kept alive by a socket in it): made again.
+        router.delete_link(&l.ifname)?;
+    }
+    let port = port.filter(|_| !made);
+    if port.is_none_or(|l| l.ifindex >= vpc_common::MAX_PORTS) {
+        if svc_ns
+            .links()?
+            .iter()
+            .any(|l| l.ifname == SERVICES_NS_IFNAME)
+        {
+            svc_ns.delete_link(SERVICES_NS_IFNAME)?;
+        }
+        let index = free_port_index(&links.iter().map(|l| l.ifindex).collect())?;
+        router.add_veth(SERVICES_IFNAME, index, SERVICES_NS_IFNAME, &svc)?;
+    }
+    router.set_link_up(SERVICES_IFNAME, Some(&ROUTER_MAC), Some("vpc-services"))?;
+    svc_ns.set_link_up(SERVICES_NS_IFNAME, Some(&topology::SERVICES_MAC), None)?;
+    let link = Ipv4Net::new(topology::SERVICES_LINK_IP, topology::SERVICES_PREFIX_LEN)
+        .expect("SERVICES_PREFIX_LEN is a valid prefix length");
+    let want = [link, Ipv4Net::from(services.object_storage_internal_ip)];
+    let want_text: BTreeSet<String> = want.iter().map(|a| a.to_string()).collect();
+    let have = svc_ns.ipv4_addresses(SERVICES_NS_IFNAME)?;
+    if have.into_iter().collect::<BTreeSet<_>>() != want_text {
+        svc_ns.flush_addresses(SERVICES_NS_IFNAME)?;
+        for a in &want {
+            svc_ns.add_address(SERVICES_NS_IFNAME, *a)?;
+        }
+    }
+    svc_ns.replace_route(
+        services.endpoint_source_block,
+        topology::SERVICES_ROUTER_IP,
+        SERVICES_NS_IFNAME,
+    )?;
+    netns::set_tx_checksum(&svc, SERVICES_NS_IFNAME, mode == Mode::Tc)?;
+    Ok(())
+}
+
 /// Checks a model and compiles it with placeholder ifindexes: an error here
 /// means nothing may be touched.
 pub fn check(model: &Model) -> Result<(), ApplyError> {
@@ -318,6 +412,7 @@ pub fn check_compiles(model: &Model) -> Result<(), ApplyError> {
     let mut dry_ports: BTreeMap<String, u32> =
         plan.ports.iter().map(|p| (p.eni_id.clone(), 0)).collect();
     dry_ports.insert(topology::UPLINK_PORT.to_string(), 0);
+    dry_ports.insert(topology::SERVICES_PORT.to_string(), 0);
     compile::compile(model, &dry_ports)?;
     Ok(())
 }
@@ -433,6 +528,24 @@ impl Router {
             .any(|(_, inst)| !inst.is_empty() && !netns::exists(inst))
         {
             return Ok(Some("an instance namespace was deleted"));
+        }
+        // The internet's and the services' too (a socket a service holds
+        // in one keeps it, and its veth, alive after its name is gone).
+        for (port, ns, why) in [
+            (
+                UPLINK_IFNAME,
+                model::Internet::namespace(&self.namespace),
+                "the internet namespace was deleted",
+            ),
+            (
+                SERVICES_IFNAME,
+                model::CloudServices::namespace(&self.namespace),
+                "the services namespace was deleted",
+            ),
+        ] {
+            if self.verified.contains(&(port.to_string(), String::new())) && !netns::exists(&ns) {
+                return Ok(Some(why));
+            }
         }
         if let Some(current) = &self.current {
             let egress = self.datapath.egress_ports()?;
@@ -555,13 +668,29 @@ impl Router {
             .verified
             .contains(&(UPLINK_IFNAME.to_string(), String::new()))
         {
-            ensure_internet(router_ns, &model.router.internet, self.datapath.mode())?;
+            ensure_internet(
+                router_ns,
+                &model.router.internet,
+                &model.router.services,
+                self.datapath.mode(),
+            )?;
             self.verified
                 .insert((UPLINK_IFNAME.to_string(), String::new()));
             self.links = None;
         }
+        if !self
+            .verified
+            .contains(&(SERVICES_IFNAME.to_string(), String::new()))
+        {
+            ensure_services(router_ns, &model.router.services, self.datapath.mode())?;
+            self.verified
+                .insert((SERVICES_IFNAME.to_string(), String::new()));
+            self.links = None;
+        }
         let plan = topology::plan(model);
         let mut report = ApplyReport::default();
+        // Until the daemon publishes its region's names and the buckets.
+        let default_hosts = hosts::content(hosts::DEFAULT_REGION, &model.router.services, &[])?;
         let compiled = match prepared.compiled {
             Some(c) if self.links.is_some() => c,
             _ => {
@@ -596,7 +725,7 @@ impl Router {
                         }
                         None => Some(free_port_index(&used)?),
                     };
-                    if converge_port(router_ns, p, create, self.datapath.mode())? {
+                    if converge_port(router_ns, p, create, self.datapath.mode(), &default_hosts)? {
                         report.ports_created += 1;
                     }
                     used.extend(create);
@@ -734,6 +863,15 @@ fn port_map(
             instance_ifname: INTERNET_IFNAME.to_string(),
         });
     }
+    if let Some(&services) = ifindex.get(SERVICES_IFNAME) {
+        ports.insert(topology::SERVICES_PORT.to_string(), services);
+        attach.push(PortAttachment {
+            port_name: SERVICES_IFNAME.to_string(),
+            ifindex: services,
+            instance_namespace: model::CloudServices::namespace(router_ns),
+            instance_ifname: SERVICES_NS_IFNAME.to_string(),
+        });
+    }
     Ok((ports, attach))
 }
 
@@ -785,6 +923,11 @@ pub fn destroy(model: &Model) -> Result<usize, ApplyError> {
     if netns::exists(&inet) {
         netns::delete(&inet)?;
     }
+    let svc = model::CloudServices::namespace(router_ns);
+    if netns::exists(&svc) {
+        netns::delete(&svc)?;
+    }
+    hosts::forget(router_ns)?;
     netns::delete(router_ns)?;
     datapath::unpin(router_ns)?;
     Ok(removed)

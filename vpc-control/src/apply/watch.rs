@@ -226,6 +226,7 @@ impl Watcher {
     fn concerns(&self, name: &str) -> bool {
         name == self.router_ns
             || name == model::Internet::namespace(&self.router_ns)
+            || name == model::CloudServices::namespace(&self.router_ns)
             || super::claims_dir(&self.router_ns).join(name).exists()
     }
 }

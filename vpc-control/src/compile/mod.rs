@@ -9,12 +9,13 @@ use thiserror::Error;
 use vpc_common::{
     ENI_FLAG_ACL_EGRESS_DEFAULT_ACCEPT, ENI_FLAG_ACL_INGRESS_DEFAULT_ACCEPT,
     ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_NETWORK_ACL, ENI_FLAG_PORT, ENI_FLAG_SECURITY_GROUPS,
-    ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT, ENI_FLAG_SOURCE_DEST_CHECK, ENI_FLAG_UPLINK, Egress, Eni,
-    EniAddressKey, NAT_FLAG_VIA_IPV4_GATEWAY, NatGateway as NatGatewayConfig, NextHop, NextHopKind,
-    PUBLIC_FLAG_IPV4_GATEWAY, PUBLIC_KIND_ENI, PUBLIC_KIND_SNAT, PolicyAddrKey, PolicyClass,
-    PolicyPortKey, PolicyVerdict, PublicAddress, RouteKey, SNAT_PORT_MAX, SNAT_PORT_MIN, SnatKey,
-    SnatTarget, VERDICT_ACCEPT, VERDICT_DROP, policy_addr_prefix_len_v4, policy_port_prefix_len,
-    route_key_prefix_len_v4, snat_prefix_len,
+    ENI_FLAG_SERVICES, ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT, ENI_FLAG_SOURCE_DEST_CHECK,
+    ENI_FLAG_UPLINK, Egress, Eni, EniAddressKey, GatewayEndpointTarget, NAT_FLAG_VIA_IPV4_GATEWAY,
+    NatGateway as NatGatewayConfig, NextHop, NextHopKind, PUBLIC_FLAG_IPV4_GATEWAY,
+    PUBLIC_KIND_ENI, PUBLIC_KIND_SNAT, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict,
+    PublicAddress, RouteKey, SNAT_PORT_MAX, SNAT_PORT_MIN, SnatKey, SnatTarget, VERDICT_ACCEPT,
+    VERDICT_DROP, policy_addr_prefix_len_v4, policy_port_prefix_len, route_key_prefix_len_v4,
+    snat_prefix_len,
 };
 
 use crate::model::{self, Model, NextHopType};
@@ -90,6 +91,42 @@ pub struct MapEntries {
     pub nat_gateways: BTreeMap<u32, NatGatewayConfig>,
     /// {prefix length, {NAT gateway, source prefix}} -> SNAT address.
     pub snat_entries: BTreeMap<(u32, SnatKey), SnatTarget>,
+    /// The services port and the MACs of frames to the services network.
+    pub services: Option<Egress>,
+    /// Numeric gateway endpoint id -> its source address and VPC.
+    pub gateway_endpoints: BTreeMap<u32, GatewayEndpointTarget>,
+}
+
+/// The source address of each gateway endpoint (by endpoint id) in the
+/// services network's `endpoint_source_block`: stable (the block's host
+/// addresses from a hash of the id, the next free one on a collision, in
+/// the model's order of endpoints, i.e. creation order; an endpoint that
+/// collided moves to its own address once the earlier one is deleted),
+/// never the block's network or broadcast address. An endpoint the block has no room left for
+/// gets none (its routes then reach nothing).
+pub fn endpoint_sources(model: &Model) -> BTreeMap<String, std::net::Ipv4Addr> {
+    let block = model.router.services.endpoint_source_block;
+    let hosts: u64 = (1u64 << (32 - block.prefix_len() as u32)).saturating_sub(2);
+    let base = u32::from(block.network());
+    let mut taken = BTreeSet::new();
+    let mut out = BTreeMap::new();
+    if hosts == 0 {
+        return out;
+    }
+    for e in &model.gateway_endpoints {
+        let start = model::hashed_id(&e.id) as u64 % hosts;
+        let free = (0..hosts.min(1 << 16))
+            .map(|i| (start + i) % hosts)
+            .find(|o| !taken.contains(o));
+        if let Some(o) = free {
+            taken.insert(o);
+            out.insert(
+                e.id.clone(),
+                std::net::Ipv4Addr::from(base.wrapping_add(1 + o as u32)),
+            );
+        }
+    }
+    out
 }
 
 /// The trie key of an IPv4 prefix in a route table.
@@ -148,6 +185,7 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
         .map(|(t, k)| (t.id.as_str(), by_key[k.as_str()]))
         .collect();
     let nat_ids = numeric_ids(model, model.nat_gateways.iter().map(|g| g.id.as_str()))?;
+    let endpoint_ids = numeric_ids(model, model.gateway_endpoints.iter().map(|g| g.id.as_str()))?;
     // Per VPC: is its IPv4 gateway enabled, and which gateway route table is bound.
     let gateway_of = |vpc_id: &str| -> (bool, u32) {
         match model.ipv4_gateway_of(vpc_id) {
@@ -325,11 +363,16 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
                         gateway_id: *id,
                     }
                 }
-                NextHopType::GatewayEndpoint => NextHop {
-                    kind: NextHopKind::GatewayEndpoint as u32,
-                    egress: Egress::default(),
-                    gateway_id: model.numeric_id(&entry.next_hop_id),
-                },
+                NextHopType::GatewayEndpoint => {
+                    let Some(id) = endpoint_ids.get(entry.next_hop_id.as_str()) else {
+                        continue;
+                    };
+                    NextHop {
+                        kind: NextHopKind::GatewayEndpoint as u32,
+                        egress: Egress::default(),
+                        gateway_id: *id,
+                    }
+                }
                 NextHopType::Instance | NextHopType::NetworkInterface => {
                     // Entries mostly share a next hop: look it up once.
                     let egress = match last_hop {
@@ -454,6 +497,42 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
                 },
             );
         }
+    }
+    // The services network: its port and the gateway endpoints' sources.
+    if let Some(&ifindex) = ports.get(topology::SERVICES_PORT) {
+        let link = Ipv4Net::new(topology::SERVICES_ROUTER_IP, topology::SERVICES_PREFIX_LEN)
+            .expect("a valid prefix");
+        out.eni_by_port.insert(
+            ifindex,
+            Eni {
+                flags: ENI_FLAG_SERVICES | ENI_FLAG_PORT,
+                ip: topology::SERVICES_LINK_IP.octets(),
+                gateway_ip: topology::SERVICES_ROUTER_IP.octets(),
+                vswitch_addr: link.network().octets(),
+                vswitch_mask: link.netmask().octets(),
+                mac: topology::SERVICES_MAC,
+                router_mac: ROUTER_MAC,
+                ..Eni::default()
+            },
+        );
+        out.services = Some(Egress {
+            ifindex,
+            dst_mac: topology::SERVICES_MAC,
+            src_mac: ROUTER_MAC,
+        });
+    }
+    let sources = endpoint_sources(model);
+    for e in &model.gateway_endpoints {
+        let (Some(source), Some(vpc)) = (sources.get(&e.id), vpc_ids.get(e.vpc_id.as_str())) else {
+            continue;
+        };
+        out.gateway_endpoints.insert(
+            endpoint_ids[e.id.as_str()],
+            GatewayEndpointTarget {
+                source_ip: source.octets(),
+                vpc_id: *vpc,
+            },
+        );
     }
     check_capacity(&out)?;
     Ok(out)
@@ -672,6 +751,11 @@ fn check_capacity(out: &MapEntries) -> Result<(), CompileError> {
             "NAT_GATEWAYS",
             out.nat_gateways.len(),
             vpc_common::MAX_NAT_GATEWAYS,
+        ),
+        (
+            "GATEWAY_ENDPOINTS",
+            out.gateway_endpoints.len(),
+            vpc_common::MAX_GATEWAY_ENDPOINTS,
         ),
         (
             "SNAT_ENTRIES",
@@ -1046,5 +1130,77 @@ mod tests {
             .copied()
             .collect();
         assert_eq!(removed, old_keys, "the old table goes whole");
+    }
+
+    fn with_endpoints(ids: &[&str]) -> Model {
+        let mut m = lab();
+        for id in ids {
+            m.gateway_endpoints.push(model::GatewayEndpoint {
+                id: id.to_string(),
+                vpc_id: "vpc-a".into(),
+                service_name: "com.aliyun.cn-hangzhou.oss".into(),
+                name: None,
+                policy_document: None,
+                route_table_ids: Vec::new(),
+                meta: Default::default(),
+            });
+        }
+        m
+    }
+
+    #[test]
+    fn each_endpoint_gets_its_own_stable_source_in_the_block() {
+        let m = with_endpoints(&["vpce-1", "vpce-2", "vpce-3"]);
+        let block = m.router.services.endpoint_source_block;
+        let a = endpoint_sources(&m);
+        assert_eq!(a.len(), 3);
+        let distinct: BTreeSet<_> = a.values().collect();
+        assert_eq!(distinct.len(), 3, "one address each: {a:?}");
+        for ip in a.values() {
+            assert!(block.contains(ip), "{ip} in {block}");
+            assert_ne!(*ip, block.network());
+            assert_ne!(*ip, block.broadcast());
+        }
+        // Another endpoint added (or one removed) leaves the others' alone.
+        let more = endpoint_sources(&with_endpoints(&["vpce-1", "vpce-2", "vpce-3", "vpce-4"]));
+        let fewer = endpoint_sources(&with_endpoints(&["vpce-1", "vpce-3"]));
+        for id in ["vpce-1", "vpce-3"] {
+            assert_eq!(a[id], more[id]);
+            assert_eq!(a[id], fewer[id]);
+        }
+        // Small blocks: as many endpoints as host addresses.
+        let mut tiny = with_endpoints(&["vpce-1", "vpce-2"]);
+        tiny.router.services.endpoint_source_block = "100.127.0.0/30".parse().unwrap();
+        let t = endpoint_sources(&tiny);
+        assert_eq!(t.len(), 2, "a /30 has two hosts: {t:?}");
+        tiny.router.services.endpoint_source_block = "100.127.0.0/31".parse().unwrap();
+        assert!(
+            endpoint_sources(&tiny).is_empty(),
+            "a /31 has no host address"
+        );
+    }
+
+    #[test]
+    fn gateway_endpoints_and_the_services_port_are_compiled() {
+        let m = with_endpoints(&["vpce-1"]);
+        let mut p = ports();
+        p.insert(topology::SERVICES_PORT.to_string(), 11);
+        let e = compile(&m, &p).unwrap();
+        let source = endpoint_sources(&m)["vpce-1"];
+        assert_eq!(
+            e.gateway_endpoints[&m.numeric_id("vpce-1")],
+            GatewayEndpointTarget {
+                source_ip: source.octets(),
+                vpc_id: m.numeric_id("vpc-a"),
+            }
+        );
+        let svc = e.services.expect("the services port");
+        assert_eq!(svc.ifindex, 11);
+        assert_eq!(svc.dst_mac, topology::SERVICES_MAC);
+        assert_eq!(e.eni_by_port[&11].flags, ENI_FLAG_SERVICES | ENI_FLAG_PORT);
+        // Without the port: the endpoints, no services egress.
+        let e = compile(&m, &ports()).unwrap();
+        assert!(e.services.is_none());
+        assert_eq!(e.gateway_endpoints.len(), 1);
     }
 }

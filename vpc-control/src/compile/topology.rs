@@ -29,6 +29,23 @@ pub const UPLINK_INTERNET_IP: Ipv4Addr = Ipv4Addr::new(169, 254, 0, 2);
 /// Prefix length of the uplink's link network.
 pub const UPLINK_PREFIX_LEN: u8 = 30;
 
+/// Key of the services port in the ifindex map `compile` takes.
+pub const SERVICES_PORT: &str = "services";
+/// Router-side name of the services veth (in the router namespace).
+pub const SERVICES_IFNAME: &str = "services0";
+/// Name of the services veth's other end, in the services namespace.
+pub const SERVICES_NS_IFNAME: &str = "svc0";
+/// MAC of the services side of the services port.
+pub const SERVICES_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x00, 0x53, 0x02];
+/// The services port's link network: the router is .5 (answered by ARP in
+/// the router program), the services side .6; endpoint sources are routed
+/// via .5.
+pub const SERVICES_ROUTER_IP: Ipv4Addr = Ipv4Addr::new(169, 254, 0, 5);
+/// The services side's link address.
+pub const SERVICES_LINK_IP: Ipv4Addr = Ipv4Addr::new(169, 254, 0, 6);
+/// Prefix length of the services port's link network.
+pub const SERVICES_PREFIX_LEN: u8 = 30;
+
 /// Prefix of router port names; the alias of a port records its instance.
 pub const PORT_PREFIX: &str = "eni";
 

@@ -53,6 +53,14 @@ fn action_family(action: Action) -> (&'static str, &'static str) {
             "vpc_from_internet_packets_total",
             "Frames from the internet uplink, destination translated to a private address.",
         ),
+        Action::ToServices => (
+            "vpc_to_services_packets_total",
+            "Frames sent to the cloud's services network through a gateway endpoint, source translated to the endpoint's address.",
+        ),
+        Action::FromServices => (
+            "vpc_from_services_packets_total",
+            "Replies from the cloud's services network, destination translated back to the instance.",
+        ),
         Action::IcmpTimeExceededSent => (
             "vpc_icmp_time_exceeded_sent_total",
             "ICMP time exceeded answers sent from a vSwitch gateway for packets whose TTL ran out.",

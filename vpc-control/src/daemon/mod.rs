@@ -8,6 +8,7 @@
 //! Readiness (the listeners, and sd_notify READY=1) comes only after the
 //! stored state is in the kernel and the programs are attached.
 pub mod metrics;
+pub mod origin;
 pub mod serve;
 use std::{
     net::SocketAddr,
@@ -37,6 +38,7 @@ use crate::{
     },
     apply::Router,
     ebpf_log,
+    object_store::{self, DirectOrigins, ObjectStore},
     service::{Service, ServiceError},
     stats,
     store::Store,
@@ -73,6 +75,9 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// Connections, timeouts and sizes of the listeners.
     pub bounds: Bounds,
+    /// Where the object storage service is also served, straight (no
+    /// router in the way: requests come from the internet, no VPC).
+    pub object_store_listen: Vec<SocketAddr>,
 }
 
 /// What one client may hold of the daemon (also `vpc daemon`'s flags).
@@ -148,6 +153,15 @@ pub enum DaemonError {
     /// A blocking task panicked.
     #[error("start-up task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    /// The router's gateway endpoint origins could not be opened.
+    #[error("opening the gateway endpoint origins: {0}")]
+    Origins(#[from] crate::datapath::origin::OriginError),
+    /// The object storage service's files could not be opened.
+    #[error("opening the object storage under {dir}: {source}")]
+    ObjectStore {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DaemonError {
@@ -172,6 +186,22 @@ impl App {
         // A panic inside a call left the committed model intact (calls work
         // on a draft): carry on with it.
         self.service.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The object store's view of where connections come from: the router's
+/// gateway endpoint origins ([`origin::RouterOrigins`]).
+struct EndpointOrigins(origin::RouterOrigins);
+
+impl object_store::Origins for EndpointOrigins {
+    fn origin(&self, peer: SocketAddr, local: SocketAddr) -> object_store::RequestOrigin {
+        let s = self.0.source(peer, local);
+        object_store::RequestOrigin {
+            source_ip: s.source_ip,
+            vpc_id: s.vpc_id,
+            endpoint_id: s.endpoint_id,
+            endpoint_policy: s.endpoint_policy,
+        }
     }
 }
 
@@ -219,6 +249,38 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
             namespace = %config.namespace,
             "state rebuilt into the kernel; programs attached"
         );
+    }
+    let object_store_dir = config.state_dir.join("object-store");
+    let keys = config.access_keys.clone();
+    let region = config.region_id.clone();
+    let dir = object_store_dir.clone();
+    let object_store = Arc::new(
+        tokio::task::spawn_blocking(move || ObjectStore::open(&dir, keys, &region))
+            .await?
+            .map_err(|source| DaemonError::ObjectStore {
+                dir: object_store_dir,
+                source,
+            })?,
+    );
+    let services = service.model().router.services.clone();
+    // The service names inside instances, for this daemon's region, with
+    // `<bucket>.` each endpoint for every bucket, published again before a
+    // PutBucket or DeleteBucket is answered.
+    {
+        let (ns, region, services) = (
+            config.namespace.clone(),
+            config.region_id.clone(),
+            services.clone(),
+        );
+        object_store.on_buckets_changed(move |buckets| {
+            let names: Vec<String> = buckets
+                .into_iter()
+                .filter(|b| crate::apply::hosts::is_bucket_label(b))
+                .collect();
+            if let Err(e) = crate::apply::publish_service_names(&ns, &region, &services, &names) {
+                tracing::warn!(error = %e, "publishing the service names in the instances' hosts files failed");
+            }
+        });
     }
     let admin_account = config
         .access_keys
@@ -320,6 +382,41 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         None => None,
     };
     let unix = bind_unix(&config.socket)?;
+    for addr in &config.object_store_listen {
+        let l = TcpListener::bind(addr)
+            .await
+            .map_err(io(format!("binding {addr} (object storage)")))?;
+        tracing::info!(listen = %addr, "serving object storage");
+        tokio::spawn(object_store::serve(
+            l,
+            object_store.clone(),
+            Arc::new(DirectOrigins),
+        ));
+    }
+    // Where a connection comes from: through a gateway endpoint, the
+    // datapath's translation leads back to the instance, its VPC and the
+    // endpoint (with its policy); any other peer is taken as it is.
+    let origins: Arc<dyn object_store::Origins> = {
+        let weak = Arc::downgrade(&app);
+        let router = origin::RouterOrigins::open(&config.namespace, move |wait, f| {
+            let Some(app) = weak.upgrade() else {
+                return false;
+            };
+            let service = if wait {
+                app.service()
+            } else {
+                match app.service.try_lock() {
+                    Ok(s) => s,
+                    Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                    Err(std::sync::TryLockError::WouldBlock) => return false,
+                }
+            };
+            f(service.model());
+            true
+        })?;
+        Arc::new(EndpointOrigins(router))
+    };
+    spawn_object_store_endpoints(&config.namespace, &services, object_store.clone(), origins);
     let routes = |origin: Origin| {
         let r = HttpRouter::new()
             .route("/", any(api))
@@ -414,6 +511,103 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     }
     tracing::info!("stopped; programs stay attached and keep forwarding");
     Ok(())
+}
+
+/// The object storage service's own endpoints: the internal address on
+/// port 80 inside the services namespace, the public one inside the
+/// internet namespace. Bound as soon as each namespace has its address
+/// (checked every 2 s; a namespace deleted and made again is bound anew),
+/// entering the namespace on a thread of its own so that no runtime thread
+/// changes namespace.
+fn spawn_object_store_endpoints(
+    router_ns: &str,
+    services: &crate::model::CloudServices,
+    store: Arc<ObjectStore>,
+    origins: Arc<dyn object_store::Origins>,
+) {
+    let endpoints = [
+        (
+            crate::model::CloudServices::namespace(router_ns),
+            SocketAddr::from((services.object_storage_internal_ip, 80)),
+        ),
+        (
+            crate::model::Internet::namespace(router_ns),
+            SocketAddr::from((services.object_storage_public_ip, 80)),
+        ),
+    ];
+    for (ns, addr) in endpoints {
+        let (store, origins) = (store.clone(), origins.clone());
+        tokio::spawn(async move {
+            // The namespace served (its inode) and the task serving it.
+            let mut serving: Option<(u64, tokio::task::JoinHandle<()>)> = None;
+            let mut logged = false;
+            loop {
+                let current = namespace_inode(&ns);
+                let alive = serving
+                    .as_ref()
+                    .is_some_and(|(ino, task)| Some(*ino) == current && !task.is_finished());
+                if !alive && let Some(ino) = current {
+                    // A namespace made again (repaired) gets a new listener.
+                    if let Some((_, old)) = serving.take() {
+                        old.abort();
+                    }
+                    let n = ns.clone();
+                    match tokio::task::spawn_blocking(move || bind_in_namespace(&n, addr)).await {
+                        Ok(Ok(l)) => match TcpListener::from_std(l) {
+                            Ok(l) => {
+                                tracing::info!(namespace = ns, listen = %addr, "serving object storage");
+                                let task = tokio::spawn(object_store::serve(
+                                    l,
+                                    store.clone(),
+                                    origins.clone(),
+                                ));
+                                serving = Some((ino, task));
+                                logged = false;
+                            }
+                            Err(e) => {
+                                tracing::warn!(namespace = ns, error = %e, "object storage listener")
+                            }
+                        },
+                        Ok(Err(e)) if !logged => {
+                            tracing::debug!(namespace = ns, listen = %addr, error = %e, "object storage endpoint not bound yet");
+                            logged = true;
+                        }
+                        _ => {}
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+        });
+    }
+}
+
+/// The inode of namespace `ns` (another one: the namespace was made again).
+fn namespace_inode(ns: &str) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(Path::new("/run/netns").join(ns))
+        .ok()
+        .map(|m| m.ino())
+}
+
+/// A listener on `addr` inside namespace `ns` (it stays there once the
+/// thread is back in its own).
+fn bind_in_namespace(ns: &str, addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    if !crate::netns::exists(ns) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no namespace {ns}"),
+        ));
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let _guard = crate::netns::NetnsGuard::enter(ns).map_err(std::io::Error::other)?;
+            let l = std::net::TcpListener::bind(addr)?;
+            l.set_nonblocking(true)?;
+            Ok(l)
+        })
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the binding thread panicked")))
+    })
 }
 
 /// Repairs what is deleted behind the daemon's back as soon as the kernel

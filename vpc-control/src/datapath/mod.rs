@@ -5,6 +5,7 @@ pub mod direct;
 pub mod ebpf_log;
 pub mod monitor;
 pub mod netns;
+pub mod origin;
 pub mod sweep;
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -241,6 +242,13 @@ fn expected_layout(name: &str, direct_slots: u32) -> Option<(MapType, u32, Optio
             vpc_common::MAX_FRAGMENTED_DATAGRAMS,
         ),
         map_names::UPLINK => (Array, 4, Some(sz(size_of::<Egress>())), 1),
+        map_names::SERVICES => (Array, 4, Some(sz(size_of::<Egress>())), 1),
+        map_names::GATEWAY_ENDPOINTS => (
+            Hash,
+            4,
+            Some(sz(size_of::<vpc_common::GatewayEndpointTarget>())),
+            vpc_common::MAX_GATEWAY_ENDPOINTS,
+        ),
         map_names::PUBLIC_ADDRESSES => (
             Hash,
             4,
@@ -881,6 +889,17 @@ impl Datapath {
             Array::try_from(self.map(map_names::UPLINK)?).map_err(map_err(map_names::UPLINK))?;
         let uplink = a.get(&0, 0).map_err(map_err(map_names::UPLINK))?;
         out.uplink = (uplink.ifindex != 0).then_some(uplink);
+        let a: Array<&MapData, Egress> = Array::try_from(self.map(map_names::SERVICES)?)
+            .map_err(map_err(map_names::SERVICES))?;
+        let services = a.get(&0, 0).map_err(map_err(map_names::SERVICES))?;
+        out.services = (services.ifindex != 0).then_some(services);
+        let m: HashMap<&MapData, u32, vpc_common::GatewayEndpointTarget> =
+            HashMap::try_from(self.map(map_names::GATEWAY_ENDPOINTS)?)
+                .map_err(map_err(map_names::GATEWAY_ENDPOINTS))?;
+        for kv in m.iter() {
+            let (k, v) = kv.map_err(map_err(map_names::GATEWAY_ENDPOINTS))?;
+            out.gateway_endpoints.insert(k, v);
+        }
         let m: HashMap<&MapData, [u8; 4], PublicAddress> =
             HashMap::try_from(self.map(map_names::PUBLIC_ADDRESSES)?)
                 .map_err(map_err(map_names::PUBLIC_ADDRESSES))?;
@@ -1041,10 +1060,12 @@ impl Datapath {
         let public = diff(&current.public_addresses, &desired.public_addresses);
         let nat_gateways = diff(&current.nat_gateways, &desired.nat_gateways);
         let snat = diff(&current.snat_entries, &desired.snat_entries);
+        let endpoints = diff(&current.gateway_endpoints, &desired.gateway_endpoints);
         use map_names::{
             ENI_BY_ADDRESS, NAT_GATEWAYS, POLICY_ADDRESSES, POLICY_PORTS, PUBLIC_ADDRESSES, ROUTES,
             SNAT_ENTRIES, UPLINK,
         };
+        use map_names::{GATEWAY_ENDPOINTS, SERVICES};
         // The internet edge: uplink, NAT gateways and SNAT entries before the
         // routes and public addresses that lead to them.
         if current.uplink != desired.uplink {
@@ -1053,6 +1074,21 @@ impl Datapath {
             a.set(0, desired.uplink.unwrap_or_default(), 0)
                 .map_err(map_err(UPLINK))?;
             stats.upserts += 1;
+        }
+        // The services network: its port and the endpoints before the
+        // routes that lead to them.
+        if current.services != desired.services {
+            let mut a: Array<&mut MapData, Egress> =
+                Array::try_from(self.map_mut(SERVICES)?).map_err(map_err(SERVICES))?;
+            a.set(0, desired.services.unwrap_or_default(), 0)
+                .map_err(map_err(SERVICES))?;
+            stats.upserts += 1;
+        }
+        {
+            let mut m =
+                self.hash_map::<u32, vpc_common::GatewayEndpointTarget>(GATEWAY_ENDPOINTS)?;
+            upsert_all(&endpoints, &mut stats, |k, v| m.insert(k, v, 0))
+                .map_err(map_err(GATEWAY_ENDPOINTS))?;
         }
         {
             let mut m = self.hash_map::<u32, NatGatewayConfig>(NAT_GATEWAYS)?;
@@ -1138,6 +1174,10 @@ impl Datapath {
             let mut m = self.hash_map::<u32, NatGatewayConfig>(NAT_GATEWAYS)?;
             remove_all(&nat_gateways, &mut stats, |k| m.remove(k))
                 .map_err(map_err(NAT_GATEWAYS))?;
+            let mut m =
+                self.hash_map::<u32, vpc_common::GatewayEndpointTarget>(GATEWAY_ENDPOINTS)?;
+            remove_all(&endpoints, &mut stats, |k| m.remove(k))
+                .map_err(map_err(GATEWAY_ENDPOINTS))?;
         }
         if !policy_addresses.removals.is_empty() || !policy_ports.removals.is_empty() {
             // A packet that read an ENI before the switch finishes within
