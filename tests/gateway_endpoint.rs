@@ -326,3 +326,247 @@ fn gwe_2_gwe_4_the_kernel_routes_the_services_blocks_to_the_endpoint_while_assoc
     );
     d.call("DeleteVpcGatewayEndpoint", &[R, ("EndpointId", &ep)]);
 }
+
+/// tests/sdk/seed_000.py with `args`; its JSON line.
+fn seed_000(d: &Daemon, netns: Option<&str>, env: &[(&str, &str)], args: &[&str]) -> Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sdk/seed_000.py");
+    let mut c = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(sdk_python());
+            c
+        }
+        None => Command::new(sdk_python()),
+    };
+    let o = c
+        .arg(script)
+        .args(args)
+        .env("VPC_ENDPOINT", format!("127.0.0.1:{}", d.port))
+        .env("VPC_ACCESS_KEY_ID", ACCESS_KEY_ID)
+        .env("VPC_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
+        .envs(env.iter().copied())
+        .output()
+        .expect("running seed_000.py");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "seed_000.py {args:?} in {netns:?} failed ({}):\n{stdout}\n{}\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr),
+        d.log(1)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("seed_000.py {args:?}: {e}: {stdout}"))
+}
+
+/// Seed 000's walkthrough on one host, with the official SDKs only: the VPC
+/// SDK creates the gateway endpoint with the seed's endpoint policy and
+/// associates the VPC's route table (GWE-2: the system-added route to the
+/// endpoint); oss2 (signature V1) and alibabacloud-oss-v2 (V4), run inside
+/// instances, create the bucket, set the seed's bucket policy, put and get
+/// objects. The authorised account from the authorised VPC to the
+/// authorised bucket succeeds; another account, another VPC (same CIDR
+/// block, its own endpoint), another bucket, and the same account over
+/// the internet each get AccessDenied (POL-3).
+#[test]
+fn pol_3_gwe_2_seed_000_walkthrough_with_the_vpc_sdk_oss2_and_oss_v2() {
+    let d = Daemon::start();
+    let vpc = |cidr: &str| {
+        let v = d.call("CreateVpc", &[R, ("CidrBlock", cidr)]);
+        let (vpc, table) = (s(&v, &["VpcId"]), s(&v, &["RouteTableId"]));
+        let vsw = s(
+            &d.call(
+                "CreateVSwitch",
+                &[
+                    R,
+                    ("VpcId", &vpc),
+                    ("ZoneId", "cn-hangzhou-a"),
+                    ("CidrBlock", "10.0.1.0/24"),
+                ],
+            ),
+            &["VSwitchId"],
+        );
+        (vpc, table, vsw)
+    };
+    // The authorised VPC and another one with the same CIDR block.
+    let (vpc_a, table_a, vsw_a) = vpc("10.0.0.0/16");
+    let (vpc_b, table_b, vsw_b) = vpc("10.0.0.0/16");
+    let inst_a = run_instance(&d, &vsw_a, "10.0.1.10");
+    let inst_b = run_instance(&d, &vsw_b, "10.0.1.10");
+    // The same account over the internet: an instance of the authorised
+    // VPC with an EIP, talking to the public endpoint.
+    let inst_net = run_instance(&d, &vsw_a, "10.0.1.20");
+    let e = d.call("AllocateEipAddress", &[R]);
+    d.call(
+        "AssociateEipAddress",
+        &[
+            R,
+            ("AllocationId", &s(&e, &["AllocationId"])),
+            ("InstanceId", &inst_net),
+        ],
+    );
+
+    let bucket = format!(
+        "examplebucket-{}",
+        unique("s").to_ascii_lowercase().replace('_', "-")
+    );
+    let other_bucket = format!("{bucket}-other");
+    // Step 1: the endpoints, through the official VPC SDK (the authorised
+    // VPC's with the seed's policy; the other VPC's with the default one).
+    let ep = seed_000(
+        &d,
+        None,
+        &[],
+        &["endpoint", &vpc_a, &table_a, &bucket, ACCOUNT_ID],
+    );
+    assert!(s(&ep, &["EndpointId"]).starts_with("vpce-"), "{ep}");
+    let ep_b = s(
+        &d.call(
+            "CreateVpcGatewayEndpoint",
+            &[
+                R,
+                ("VpcId", &vpc_b),
+                ("ServiceName", "com.aliyun.cn-hangzhou.oss"),
+            ],
+        ),
+        &["EndpointId"],
+    );
+    d.call(
+        "AssociateRouteTablesWithVpcGatewayEndpoint",
+        &[R, ("EndpointId", &ep_b), ("RouteTableIds.1", &table_b)],
+    );
+
+    let internal = "oss-cn-hangzhou-internal.aliyuncs.com";
+    let public = "oss-cn-hangzhou.aliyuncs.com";
+    let owner = [
+        ("OSS_AK", ACCESS_KEY_ID),
+        ("OSS_SK", ACCESS_KEY_SECRET),
+        ("OSS_ACCOUNT", ACCOUNT_ID),
+    ];
+    let other = [
+        ("OSS_AK", OTHER_KEY_ID),
+        ("OSS_SK", OTHER_KEY_SECRET),
+        ("OSS_ACCOUNT", ACCOUNT_ID),
+    ];
+    // The listeners in the services and internet namespaces come up with
+    // the router: wait for the first answer.
+    let oss =
+        |ns: &str,
+         keys: &[(&str, &str)],
+         sdk: &str,
+         host: &str,
+         bucket: &str,
+         op: &str,
+         arg: &str| { seed_000(&d, Some(ns), keys, &["oss", sdk, host, bucket, op, arg]) };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sdk/seed_000.py");
+        let o = Command::new("ip")
+            .args(["netns", "exec", &inst_a])
+            .arg(sdk_python())
+            .arg(&script)
+            .args(["oss", "oss2", internal, &bucket, "create"])
+            .envs(owner)
+            .output()
+            .expect("running seed_000.py");
+        if o.status.success() {
+            let v: Value = serde_json::from_slice(
+                o.stdout
+                    .rsplit(|b| *b == b'\n')
+                    .find(|l| !l.is_empty())
+                    .unwrap_or_default(),
+            )
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)));
+            assert_eq!(v["ok"], true, "PutBucket through the endpoint: {v}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the object storage never answered through the endpoint:\n{}\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            d.log(1)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    // Step 2: the bucket policy, set from the authorised VPC.
+    let set = oss(&inst_a, &owner, "v2", internal, &bucket, "policy", &vpc_a);
+    assert_eq!(set["ok"], true, "PutBucketPolicy: {set}");
+    // The other bucket, the same account's, made over the internet (the
+    // endpoint's policy covers only the authorised bucket).
+    let made = oss(
+        &inst_net,
+        &owner,
+        "oss2",
+        public,
+        &other_bucket,
+        "create",
+        "",
+    );
+    assert_eq!(made["ok"], true, "PutBucket over the internet: {made}");
+
+    // Step 3: the checks, with both SDKs.
+    let mut allowed = 0;
+    for sdk in ["oss2", "v2"] {
+        let key = format!("{sdk}.txt");
+        let put = oss(&inst_a, &owner, sdk, internal, &bucket, "put", &key);
+        assert_eq!(
+            put["ok"], true,
+            "{sdk}: the authorised account, VPC and bucket: PutObject: {put}"
+        );
+        let get = oss(&inst_a, &owner, sdk, internal, &bucket, "get", &key);
+        assert_eq!(
+            get["ok"], true,
+            "{sdk}: the authorised account, VPC and bucket: GetObject: {get}"
+        );
+        let list = oss(&inst_a, &owner, sdk, internal, &bucket, "list", "");
+        assert!(
+            list["keys"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == key.as_str())),
+            "{sdk}: {list}"
+        );
+        allowed += 3;
+
+        let denied = [
+            (
+                "another account",
+                oss(&inst_a, &other, sdk, internal, &bucket, "get", &key),
+            ),
+            (
+                "another VPC",
+                oss(&inst_b, &owner, sdk, internal, &bucket, "get", &key),
+            ),
+            (
+                "another VPC, put",
+                oss(&inst_b, &owner, sdk, internal, &bucket, "put", "intruder"),
+            ),
+            (
+                "another bucket",
+                oss(&inst_a, &owner, sdk, internal, &other_bucket, "put", &key),
+            ),
+            (
+                "over the internet",
+                oss(&inst_net, &owner, sdk, public, &bucket, "get", &key),
+            ),
+            (
+                "over the internet, put",
+                oss(&inst_net, &owner, sdk, public, &bucket, "put", "intruder"),
+            ),
+        ];
+        for (what, v) in denied {
+            assert_eq!(
+                (v["ok"].as_bool(), v["code"].as_str(), v["status"].as_u64()),
+                (Some(false), Some("AccessDenied"), Some(403)),
+                "{sdk}: {what}: {v}"
+            );
+        }
+    }
+    assert_eq!(allowed, 6);
+    // Nothing the refused calls tried was written.
+    let list = oss(&inst_a, &owner, "oss2", internal, &bucket, "list", "");
+    assert_eq!(
+        list["keys"],
+        serde_json::json!(["oss2.txt", "v2.txt"]),
+        "{list}"
+    );
+}
