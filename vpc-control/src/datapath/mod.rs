@@ -1059,6 +1059,15 @@ impl Datapath {
         let policy_ports = diff(&current.policy_ports, &desired.policy_ports);
         let public = diff(&current.public_addresses, &desired.public_addresses);
         let nat_gateways = diff(&current.nat_gateways, &desired.nat_gateways);
+        // A new NAT gateway is written before the routes leading to it; a
+        // changed one after the route upserts, since its value names route
+        // tables (a table switching route generation must have its new
+        // routes in before a gateway points at them).
+        let (changed_nat_gateways, new_nat_gateways): (Vec<_>, Vec<_>) = nat_gateways
+            .upserts
+            .iter()
+            .cloned()
+            .partition(|(k, _)| current.nat_gateways.contains_key(k));
         let snat = diff(&current.snat_entries, &desired.snat_entries);
         let endpoints = diff(&current.gateway_endpoints, &desired.gateway_endpoints);
         use map_names::{
@@ -1092,7 +1101,8 @@ impl Datapath {
         }
         {
             let mut m = self.hash_map::<u32, NatGatewayConfig>(NAT_GATEWAYS)?;
-            upsert_all(&nat_gateways, &mut stats, |k, v| m.insert(k, v, 0))
+            let new = Diff { upserts: new_nat_gateways, removals: Vec::new() };
+            upsert_all(&new, &mut stats, |k, v| m.insert(k, v, 0))
                 .map_err(map_err(NAT_GATEWAYS))?;
         }
         {
@@ -1134,6 +1144,12 @@ impl Datapath {
                 m.insert(&Key::new(k.0, k.1), v, 0)
             })
             .map_err(map_err(ROUTES))?;
+        }
+        {
+            let mut m = self.hash_map::<u32, NatGatewayConfig>(NAT_GATEWAYS)?;
+            let changed = Diff { upserts: changed_nat_gateways, removals: Vec::new() };
+            upsert_all(&changed, &mut stats, |k, v| m.insert(k, v, 0))
+                .map_err(map_err(NAT_GATEWAYS))?;
         }
         let new_slots = self.write_direct(current, desired, &routes, new_slots, &mut stats)?;
         let enis = diff(
