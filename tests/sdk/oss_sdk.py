@@ -473,6 +473,35 @@ def durable_check():
     check(keys == [("big", len(OLD)), ("small", 4)], keys)
 
 
+# ---------------------------------------------------------------- one probe (policies on real traffic)
+
+def probe():
+    """One operation, as OSS_WHO (owner or other) with OSS_OP (create, put,
+    get, policy: puts OSS_POLICY), path-style (a hosts file cannot give
+    every bucket's virtual host a name). Prints "ok" or "err CODE STATUS"."""
+    import oss2
+    ak, sk = (AK, SK) if os.environ["OSS_WHO"] == "owner" else (OTHER_AK, OTHER_SK)
+    b = oss2.Bucket(oss2.Auth(ak, sk), ENDPOINT, BUCKET, is_path_style=True, enable_crc=True)
+    op = os.environ["OSS_OP"]
+    try:
+        if op == "create":
+            b.create_bucket()
+        elif op == "policy":
+            b.put_bucket_policy(os.environ["OSS_POLICY"])
+        elif op == "put":
+            b.put_object("probe", b"probe body")
+        elif op == "get":
+            check(b.get_object("probe").read() == b"probe body", "probe body")
+        else:
+            raise SystemExit("unknown OSS_OP " + op)
+        print("ok")
+    except oss2.exceptions.OssError as e:
+        print("err %s %s" % (e.code, e.status))
+
+
+if MODE == "probe":
+    probe()
+    raise SystemExit(0)
 if MODE == "durable-put":
     durable_put()
     raise SystemExit(0)

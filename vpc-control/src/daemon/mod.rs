@@ -366,9 +366,24 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
             Arc::new(DirectOrigins),
         ));
     }
-    // Where endpoint traffic comes from: the peer as is until the
-    // datapath's lookup of translated endpoint sources is wired here.
-    let origins: Arc<dyn object_store::Origins> = Arc::new(DirectOrigins);
+    // Where endpoint traffic comes from: the datapath's lookup of the
+    // translated endpoint sources, named in the model's terms.
+    let model_app = app.clone();
+    let origins: Arc<dyn object_store::Origins> = Arc::new(EndpointOriginsOf {
+        sources: self::origin::RouterOrigins::open(&config.namespace, move |wait, f| {
+            let guard = if wait {
+                Some(model_app.service())
+            } else {
+                model_app.service.try_lock().ok()
+            };
+            guard.map(|s| f(s.model())).is_some()
+        })
+        .map_err(|e| {
+            tracing::warn!(error = %e, "endpoint origins unavailable: endpoint traffic is refused")
+        })
+        .ok(),
+        endpoint_block: services.endpoint_source_block,
+    });
     spawn_object_store_endpoints(&config.namespace, &services, object_store.clone(), origins);
     let routes = |origin: Origin| {
         let r = HttpRouter::new()
@@ -469,7 +484,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
 /// The object storage service's own endpoints: the internal address on
 /// port 80 inside the services namespace, the public one inside the
 /// internet namespace. Bound as soon as each namespace has its address
-/// (checked every 2 s; a namespace deleted and made again is bound anew),
+/// (checked every second; a namespace deleted is let go at once, and bound anew once made again),
 /// entering the namespace on a thread of its own so that no runtime thread
 /// changes namespace.
 fn spawn_object_store_endpoints(
@@ -499,11 +514,13 @@ fn spawn_object_store_endpoints(
                 let alive = serving
                     .as_ref()
                     .is_some_and(|(ino, task)| Some(*ino) == current && !task.is_finished());
+                if !alive && let Some((_, old)) = serving.take() {
+                    // The namespace went (or was made again): its listener
+                    // and connections go at once, so that they do not hold
+                    // a deleted namespace alive.
+                    old.abort();
+                }
                 if !alive && let Some(ino) = current {
-                    // A namespace made again (repaired) gets a new listener.
-                    if let Some((_, old)) = serving.take() {
-                        old.abort();
-                    }
                     let n = ns.clone();
                     match tokio::task::spawn_blocking(move || bind_in_namespace(&n, addr)).await {
                         Ok(Ok(l)) => match TcpListener::from_std(l) {
@@ -528,7 +545,7 @@ fn spawn_object_store_endpoints(
                         _ => {}
                     }
                 }
-                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
         });
     }
@@ -540,6 +557,37 @@ fn namespace_inode(ns: &str) -> Option<u64> {
     std::fs::metadata(Path::new("/run/netns").join(ns))
         .ok()
         .map(|m| m.ino())
+}
+
+/// The object store's [`object_store::Origins`] for the endpoints the
+/// daemon serves: a peer a gateway endpoint translated is the instance
+/// behind it, with its VPC, the endpoint and the endpoint's policy; any
+/// other peer is itself, with no VPC. A peer from the endpoint block that
+/// cannot be attributed gets an endpoint that denies everything.
+struct EndpointOriginsOf {
+    sources: Option<self::origin::RouterOrigins>,
+    endpoint_block: ipnet::Ipv4Net,
+}
+
+impl object_store::Origins for EndpointOriginsOf {
+    fn origin(&self, peer: SocketAddr, local: SocketAddr) -> object_store::RequestOrigin {
+        use object_store::RequestOrigin;
+        let translated =
+            matches!(peer.ip(), std::net::IpAddr::V4(ip) if self.endpoint_block.contains(&ip));
+        match self.sources.as_ref().map(|o| o.source(peer, local)) {
+            Some(s) if s.endpoint_id.is_some() => RequestOrigin {
+                source_ip: s.source_ip,
+                vpc_id: s.vpc_id,
+                endpoint_id: s.endpoint_id,
+                endpoint_policy: s.endpoint_policy,
+            },
+            _ if translated => {
+                tracing::warn!(%peer, "an endpoint connection no endpoint accounts for: refused");
+                RequestOrigin::unattributed_endpoint(peer.ip())
+            }
+            _ => RequestOrigin::direct(peer.ip()),
+        }
+    }
 }
 
 /// A listener on `addr` inside namespace `ns` (it stays there once the
