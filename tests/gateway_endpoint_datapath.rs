@@ -512,3 +512,152 @@ fn gwe_5_through_the_api_only_vswitches_whose_table_is_associated_reach_the_serv
     );
     assert!(counters().dropped(DropReason::NoRoute) > before);
 }
+
+/// An anonymous HTTP GET of `path` from namespace `ns` to `host`:80 (by
+/// name, through the namespace's hosts file): the status line and body.
+fn anonymous_get(ns: &str, host: &str, path: &str) -> String {
+    let script = format!(
+        "exec 3<>/dev/tcp/{host}/80 || exit 1; printf 'GET {path} HTTP/1.1\\r\\nHost: {host}\\r\\nConnection: close\\r\\n\\r\\n' >&3; timeout 5 cat <&3"
+    );
+    let o = Command::new("timeout")
+        .args(["8", "ip", "netns", "exec", ns, "bash", "-c", &script])
+        .output()
+        .unwrap_or_else(|e| panic!("ip netns exec: {e}"));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The object store the daemon hosts sees where requests through an
+/// endpoint come from: a bucket policy allowing anonymous reads only from
+/// the endpoint's VPC (`acs:SourceVpc`) lets an instance of that VPC read
+/// through the endpoint and refuses the same read from elsewhere; the
+/// endpoint's own policy, once it denies, refuses it too.
+#[test]
+fn object_store_judges_requests_through_the_endpoint_by_their_vpc_and_the_endpoint_policy() {
+    use vpc_tests::{ACCESS_KEY_ID, ACCESS_KEY_SECRET, Daemon, sdk_python, unique};
+    const R: (&str, &str) = ("RegionId", "cn-hangzhou");
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut d = Daemon::new(true);
+    d.args = vec!["--object-store-listen".into(), format!("127.0.0.1:{port}")];
+    d.spawn(&[]);
+    let s = |v: serde_json::Value, k: &str| {
+        v[k].as_str()
+            .unwrap_or_else(|| panic!("no {k} in {v}"))
+            .to_string()
+    };
+    let v = d.call("CreateVpc", &[R, ("CidrBlock", "10.0.0.0/16")]);
+    let (vpc, system) = (s(v.clone(), "VpcId"), s(v, "RouteTableId"));
+    let vsw = s(
+        d.call(
+            "CreateVSwitch",
+            &[
+                R,
+                ("VpcId", &vpc),
+                ("ZoneId", "cn-hangzhou-a"),
+                ("CidrBlock", "10.0.1.0/24"),
+            ],
+        ),
+        "VSwitchId",
+    );
+    let inst = d.call("RunInstances", &[R, ("VSwitchId", &vsw)])["InstanceIdSets"]["InstanceIdSet"]
+        [0]
+    .as_str()
+    .unwrap()
+    .to_string();
+    let ep = s(
+        d.call(
+            "CreateVpcGatewayEndpoint",
+            &[
+                R,
+                ("VpcId", &vpc),
+                ("ServiceName", "com.aliyun.cn-hangzhou.oss"),
+            ],
+        ),
+        "EndpointId",
+    );
+    d.call(
+        "AssociateRouteTablesWithVpcGatewayEndpoint",
+        &[R, ("EndpointId", &ep), ("RouteTableIds.1", &system)],
+    );
+
+    // The bucket, its object and its policy, set by the owner with oss2.
+    let bucket = unique("gwe").to_ascii_lowercase().replace('_', "-");
+    let policy = serde_json::json!({
+        "Version": "1",
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": ["oss:GetObject"],
+            "Principal": ["*"],
+            "Resource": [format!("acs:oss:*:*:{bucket}/*")],
+            "Condition": {"StringEquals": {"acs:SourceVpc": [vpc.as_str()]}}
+        }]
+    });
+    let setup = format!(
+        "import oss2, sys\n\
+         b = oss2.Bucket(oss2.Auth(sys.argv[1], sys.argv[2]), sys.argv[3], sys.argv[4])\n\
+         b.create_bucket()\n\
+         b.put_object('k', b'through-the-endpoint')\n\
+         b.put_bucket_policy(sys.argv[5])\n\
+         print('set')\n"
+    );
+    let o = Command::new(sdk_python())
+        .args(["-c", &setup, ACCESS_KEY_ID, ACCESS_KEY_SECRET])
+        .arg(format!("http://127.0.0.1:{port}"))
+        .arg(&bucket)
+        .arg(policy.to_string())
+        .env_remove("http_proxy")
+        .env_remove("HTTP_PROXY")
+        .output()
+        .expect("running oss2");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("set"),
+        "oss2 setup failed:\n{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // Through the endpoint (the internal endpoint by name): from the VPC.
+    let host = "oss-cn-hangzhou-internal.aliyuncs.com";
+    let path = format!("/{bucket}/k");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let through = loop {
+        // (The listener in the services namespace is bound within 2 s.)
+        let a = anonymous_get(&inst, host, &path);
+        if a.starts_with("HTTP/1.1") || std::time::Instant::now() > deadline {
+            break a;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(
+        through.starts_with("HTTP/1.1 200") && through.contains("through-the-endpoint"),
+        "an anonymous read from the VPC through the endpoint:\n{through}\n{}",
+        d.log(1)
+    );
+    // Straight to the service (no endpoint, no VPC): refused.
+    let mut direct = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        direct,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = std::io::Read::read_to_string(&mut direct, &mut answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 403") && answer.contains("AccessDenied"),
+        "the same read from no VPC:\n{answer}"
+    );
+
+    // The endpoint's own policy, denying reads, refuses it too.
+    let deny = r#"{"Version":"1","Statement":[{"Effect":"Deny","Action":["oss:GetObject"],"Principal":["*"],"Resource":["*"]}]}"#;
+    d.call(
+        "UpdateVpcGatewayEndpointAttribute",
+        &[R, ("EndpointId", &ep), ("PolicyDocument", deny)],
+    );
+    let refused = anonymous_get(&inst, host, &path);
+    assert!(
+        refused.starts_with("HTTP/1.1 403") && refused.contains("AccessDenied"),
+        "a read the endpoint policy denies:\n{refused}"
+    );
+}

@@ -153,6 +153,9 @@ pub enum DaemonError {
     /// A blocking task panicked.
     #[error("start-up task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    /// The router's gateway endpoint origins could not be opened.
+    #[error("opening the gateway endpoint origins: {0}")]
+    Origins(#[from] crate::datapath::origin::OriginError),
     /// The object storage service's files could not be opened.
     #[error("opening the object storage under {dir}: {source}")]
     ObjectStore {
@@ -183,6 +186,34 @@ impl App {
         // A panic inside a call left the committed model intact (calls work
         // on a draft): carry on with it.
         self.service.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The object store's view of where connections come from: the router's
+/// gateway endpoint origins ([`origin::RouterOrigins`]). A peer from the
+/// endpoint source block that no endpoint accounts for (deleted meanwhile,
+/// or the lookup failed) is refused by an endpoint policy that denies
+/// everything, never taken for the internet.
+struct EndpointOrigins {
+    router: origin::RouterOrigins,
+    endpoint_block: ipnet::Ipv4Net,
+}
+
+impl object_store::Origins for EndpointOrigins {
+    fn origin(&self, peer: SocketAddr, local: SocketAddr) -> object_store::RequestOrigin {
+        let s = self.router.source(peer, local);
+        if s.endpoint_id.is_none()
+            && matches!(peer.ip(), std::net::IpAddr::V4(ip) if self.endpoint_block.contains(&ip))
+        {
+            tracing::warn!(%peer, "an endpoint connection no endpoint accounts for: refused");
+            return object_store::RequestOrigin::unattributed_endpoint(peer.ip());
+        }
+        object_store::RequestOrigin {
+            source_ip: s.source_ip,
+            vpc_id: s.vpc_id,
+            endpoint_id: s.endpoint_id,
+            endpoint_policy: s.endpoint_policy,
+        }
     }
 }
 
@@ -366,24 +397,33 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
             Arc::new(DirectOrigins),
         ));
     }
-    // Where endpoint traffic comes from: the datapath's lookup of the
-    // translated endpoint sources, named in the model's terms.
-    let model_app = app.clone();
-    let origins: Arc<dyn object_store::Origins> = Arc::new(EndpointOriginsOf {
-        sources: self::origin::RouterOrigins::open(&config.namespace, move |wait, f| {
-            let guard = if wait {
-                Some(model_app.service())
-            } else {
-                model_app.service.try_lock().ok()
+    // Where a connection comes from: through a gateway endpoint, the
+    // datapath's translation leads back to the instance, its VPC and the
+    // endpoint (with its policy); a translated peer no endpoint accounts
+    // for is refused; any other peer is taken as it is.
+    let origins: Arc<dyn object_store::Origins> = {
+        let weak = Arc::downgrade(&app);
+        let router = origin::RouterOrigins::open(&config.namespace, move |wait, f| {
+            let Some(app) = weak.upgrade() else {
+                return false;
             };
-            guard.map(|s| f(s.model())).is_some()
+            let service = if wait {
+                app.service()
+            } else {
+                match app.service.try_lock() {
+                    Ok(s) => s,
+                    Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                    Err(std::sync::TryLockError::WouldBlock) => return false,
+                }
+            };
+            f(service.model());
+            true
+        })?;
+        Arc::new(EndpointOrigins {
+            router,
+            endpoint_block: services.endpoint_source_block,
         })
-        .map_err(|e| {
-            tracing::warn!(error = %e, "endpoint origins unavailable: endpoint traffic is refused")
-        })
-        .ok(),
-        endpoint_block: services.endpoint_source_block,
-    });
+    };
     spawn_object_store_endpoints(&config.namespace, &services, object_store.clone(), origins);
     let routes = |origin: Origin| {
         let r = HttpRouter::new()
@@ -557,37 +597,6 @@ fn namespace_inode(ns: &str) -> Option<u64> {
     std::fs::metadata(Path::new("/run/netns").join(ns))
         .ok()
         .map(|m| m.ino())
-}
-
-/// The object store's [`object_store::Origins`] for the endpoints the
-/// daemon serves: a peer a gateway endpoint translated is the instance
-/// behind it, with its VPC, the endpoint and the endpoint's policy; any
-/// other peer is itself, with no VPC. A peer from the endpoint block that
-/// cannot be attributed gets an endpoint that denies everything.
-struct EndpointOriginsOf {
-    sources: Option<self::origin::RouterOrigins>,
-    endpoint_block: ipnet::Ipv4Net,
-}
-
-impl object_store::Origins for EndpointOriginsOf {
-    fn origin(&self, peer: SocketAddr, local: SocketAddr) -> object_store::RequestOrigin {
-        use object_store::RequestOrigin;
-        let translated =
-            matches!(peer.ip(), std::net::IpAddr::V4(ip) if self.endpoint_block.contains(&ip));
-        match self.sources.as_ref().map(|o| o.source(peer, local)) {
-            Some(s) if s.endpoint_id.is_some() => RequestOrigin {
-                source_ip: s.source_ip,
-                vpc_id: s.vpc_id,
-                endpoint_id: s.endpoint_id,
-                endpoint_policy: s.endpoint_policy,
-            },
-            _ if translated => {
-                tracing::warn!(%peer, "an endpoint connection no endpoint accounts for: refused");
-                RequestOrigin::unattributed_endpoint(peer.ip())
-            }
-            _ => RequestOrigin::direct(peer.ip()),
-        }
-    }
 }
 
 /// A listener on `addr` inside namespace `ns` (it stays there once the
