@@ -376,9 +376,10 @@ fn internal_and_public_endpoints_serve_inside_their_namespaces() {
     }
 }
 
-/// One probe of oss_sdk.py (`probe` mode) from namespace `ns` (None: this
-/// one): "ok" or "err CODE STATUS".
+/// One probe of oss_sdk.py (`probe` mode) with `sdk` (oss2 or v2) from
+/// namespace `ns` (None: this one): "ok" or "err CODE STATUS".
 fn probe(
+    sdk: &str,
     ns: Option<&str>,
     endpoint: &str,
     bucket: &str,
@@ -402,6 +403,7 @@ fn probe(
         .env("OSS_OTHER_SK", OTHER_KEY_SECRET)
         .env("OSS_ACCOUNT", ACCOUNT_ID)
         .env("OSS_OTHER_ACCOUNT", OTHER_ACCOUNT_ID)
+        .env("OSS_SDK", sdk)
         .env("OSS_WHO", who)
         .env("OSS_OP", op)
         .env("OSS_POLICY", policy)
@@ -439,8 +441,11 @@ fn pol_3_endpoint_and_bucket_policies_judge_requests_from_instances() {
     // buckets and the object the probes read.
     let straight = format!("http://127.0.0.1:{port}");
     for b in [&bucket, &other_bucket] {
-        assert_eq!(probe(None, &straight, b, "owner", "create", ""), "ok");
-        assert_eq!(probe(None, &straight, b, "owner", "put", ""), "ok");
+        assert_eq!(
+            probe("oss2", None, &straight, b, "owner", "create", ""),
+            "ok"
+        );
+        assert_eq!(probe("oss2", None, &straight, b, "owner", "put", ""), "ok");
     }
     let endpoint_policy = format!(
         r#"{{"Version":"1","Statement":[{{"Effect":"Allow","Action":"oss:*","Principal":["{ACCOUNT_ID}"],
@@ -498,7 +503,15 @@ fn pol_3_endpoint_and_bucket_policies_judge_requests_from_instances() {
             "Resource":["acs:oss:*:*:{bucket}/*"],"Condition":{{"StringEquals":{{"acs:SourceVpc":["{vpc_a}"]}}}}}}]}}"#
     );
     assert_eq!(
-        probe(None, &straight, &bucket, "owner", "policy", &bucket_policy),
+        probe(
+            "oss2",
+            None,
+            &straight,
+            &bucket,
+            "owner",
+            "policy",
+            &bucket_policy
+        ),
         "ok"
     );
 
@@ -507,7 +520,7 @@ fn pol_3_endpoint_and_bucket_policies_judge_requests_from_instances() {
     // The route to the service is in place once the first probe passes.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let got = probe(Some(&inst_a), internal, &bucket, "owner", "get", "");
+        let got = probe("oss2", Some(&inst_a), internal, &bucket, "owner", "get", "");
         if got == "ok" {
             break;
         }
@@ -518,43 +531,57 @@ fn pol_3_endpoint_and_bucket_policies_judge_requests_from_instances() {
         );
         std::thread::sleep(Duration::from_millis(300));
     }
-    assert_eq!(
-        probe(Some(&inst_a), internal, &bucket, "owner", "put", ""),
-        "ok"
-    );
     let denied = "err AccessDenied 403";
-    for (ns, b, who, what) in [
-        (
-            Some(&inst_a),
-            &bucket,
-            "other",
-            "another account from VPC A",
-        ),
-        (Some(&inst_b), &bucket, "owner", "the owner from VPC B"),
-        (
-            Some(&inst_a),
-            &other_bucket,
-            "owner",
-            "the owner on another bucket",
-        ),
-        (None, &bucket, "owner", "the owner over the internet"),
-    ] {
-        let endpoint = if ns.is_some() {
-            internal
-        } else {
-            straight.as_str()
-        };
-        for op in ["get", "put"] {
+    // Both SDKs, unmodified, from inside the instances.
+    for sdk in ["oss2", "v2"] {
+        for op in ["put", "get"] {
             assert_eq!(
-                probe(ns.map(String::as_str), endpoint, b, who, op, ""),
-                denied,
-                "{what} could {op}"
+                probe(sdk, Some(&inst_a), internal, &bucket, "owner", op, ""),
+                "ok",
+                "{sdk}: the owner from VPC A could not {op}"
             );
+        }
+        for (ns, b, who, what) in [
+            (
+                Some(&inst_a),
+                &bucket,
+                "other",
+                "another account from VPC A",
+            ),
+            (Some(&inst_b), &bucket, "owner", "the owner from VPC B"),
+            (
+                Some(&inst_a),
+                &other_bucket,
+                "owner",
+                "the owner on another bucket",
+            ),
+            (None, &bucket, "owner", "the owner over the internet"),
+        ] {
+            let endpoint = if ns.is_some() {
+                internal
+            } else {
+                straight.as_str()
+            };
+            for op in ["get", "put"] {
+                assert_eq!(
+                    probe(sdk, ns.map(String::as_str), endpoint, b, who, op, ""),
+                    denied,
+                    "{sdk}: {what} could {op}"
+                );
+            }
         }
     }
     // The other bucket is the owner's to use from anywhere else.
     assert_eq!(
-        probe(Some(&inst_b), internal, &other_bucket, "owner", "get", ""),
+        probe(
+            "v2",
+            Some(&inst_b),
+            internal,
+            &other_bucket,
+            "owner",
+            "get",
+            ""
+        ),
         "ok"
     );
 }

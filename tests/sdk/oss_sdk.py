@@ -476,13 +476,38 @@ def durable_check():
 # ---------------------------------------------------------------- one probe (policies on real traffic)
 
 def probe():
-    """One operation, as OSS_WHO (owner or other) with OSS_OP (create, put,
-    get, policy: puts OSS_POLICY), path-style (a hosts file cannot give
-    every bucket's virtual host a name). Prints "ok" or "err CODE STATUS"."""
-    import oss2
+    """One operation with OSS_SDK (oss2 or v2), as OSS_WHO (owner or other),
+    OSS_OP (create, put, get, policy: puts OSS_POLICY), path-style (a hosts
+    file cannot give every bucket's virtual host a name). Prints "ok" or
+    "err CODE STATUS"."""
     ak, sk = (AK, SK) if os.environ["OSS_WHO"] == "owner" else (OTHER_AK, OTHER_SK)
-    b = oss2.Bucket(oss2.Auth(ak, sk), ENDPOINT, BUCKET, is_path_style=True, enable_crc=True)
     op = os.environ["OSS_OP"]
+    if os.environ.get("OSS_SDK", "oss2") == "v2":
+        import alibabacloud_oss_v2 as oss
+        cfg = oss.config.load_default()
+        cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(ak, sk)
+        cfg.region, cfg.endpoint, cfg.use_path_style, cfg.retry_max_attempts = REGION, ENDPOINT, True, 1
+        c = oss.Client(cfg)
+        try:
+            if op == "create":
+                c.put_bucket(oss.PutBucketRequest(bucket=BUCKET))
+            elif op == "policy":
+                c.put_bucket_policy(oss.PutBucketPolicyRequest(bucket=BUCKET, body=os.environ["OSS_POLICY"]))
+            elif op == "put":
+                c.put_object(oss.PutObjectRequest(bucket=BUCKET, key="probe", body=b"probe body"))
+            elif op == "get":
+                check(c.get_object(oss.GetObjectRequest(bucket=BUCKET, key="probe")).body.read() == b"probe body", "probe body")
+            else:
+                raise SystemExit("unknown OSS_OP " + op)
+            print("ok")
+        except oss.exceptions.OperationError as e:
+            se = e.unwrap()
+            if not isinstance(se, oss.exceptions.ServiceError):
+                raise
+            print("err %s %s" % (se.code, se.status_code))
+        return
+    import oss2
+    b = oss2.Bucket(oss2.Auth(ak, sk), ENDPOINT, BUCKET, is_path_style=True, enable_crc=True)
     try:
         if op == "create":
             b.create_bucket()
