@@ -364,6 +364,27 @@ fn daemon_makes_repairs_and_purges_the_services_network_and_the_instances_hosts_
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The object storage listens in the new namespace again.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &services,
+            "bash",
+            "-c",
+            "exec 3<>/dev/tcp/100.118.28.1/80",
+        ])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "nothing listens at 100.118.28.1:80 in the repaired services namespace:\n{}",
+            d.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     drop(d);
     assert!(
@@ -634,6 +655,18 @@ fn object_store_judges_requests_through_the_endpoint_by_their_vpc_and_the_endpoi
         through.starts_with("HTTP/1.1 200") && through.contains("through-the-endpoint"),
         "an anonymous read from the VPC through the endpoint:\n{through}\n{}",
         d.log(1)
+    );
+    // Virtual-host addressing: the bucket's own name resolves inside the
+    // instance (published before PutBucket was answered).
+    let hosts = std::fs::read_to_string(apply::hosts::hosts_path(&inst)).unwrap_or_default();
+    assert!(
+        hosts.contains(&format!("100.118.28.1\t{bucket}.{host}")),
+        "the bucket's internal name is in the instance's hosts file:\n{hosts}"
+    );
+    let virtual_host = anonymous_get(&inst, &format!("{bucket}.{host}"), "/k");
+    assert!(
+        virtual_host.starts_with("HTTP/1.1 200") && virtual_host.contains("through-the-endpoint"),
+        "a virtual-host read through the endpoint:\n{virtual_host}"
     );
     // Straight to the service (no endpoint, no VPC): refused.
     let mut direct = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();

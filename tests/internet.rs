@@ -1775,3 +1775,53 @@ fn gwe_5_endpoint_route_translates_to_the_endpoint_source_and_only_replies_come_
     gateway_endpoint_table(&mut fx);
     gateway_endpoint_table(&mut twin);
 }
+
+/// The network ACL of the instance's vSwitch judges endpoint traffic on the
+/// private side, as any other (stateless).
+#[test]
+fn network_acl_of_the_vswitch_judges_traffic_through_the_endpoint() {
+    use vpc_control::model::{IpProtocol, NetworkAcl, NetworkAclEntry, RulePolicy};
+    let fx = DatapathFixture::new(ENDPOINT_MODEL);
+    let mut m = fx.model.clone();
+    m.network_acls.push(NetworkAcl {
+        id: "nacl-no-8080".into(),
+        vpc_id: "vpc-g".into(),
+        name: None,
+        ingress: Vec::new(),
+        egress: vec![NetworkAclEntry {
+            id: "nae-no-8080".into(),
+            name: String::new(),
+            policy: RulePolicy::Drop,
+            protocol: IpProtocol::Tcp,
+            cidr: "100.118.28.0/24".parse().unwrap(),
+            port_range: (8080, 8080),
+            description: String::new(),
+        }],
+        meta: Default::default(),
+    });
+    m.vswitches
+        .iter_mut()
+        .find(|v| v.id == "vsw-1")
+        .unwrap()
+        .network_acl_id = Some("nacl-no-8080".into());
+    for mode in [Mode::Xdp, Mode::Tc] {
+        let mut fx = fx.twin(mode);
+        fx.reapply(m.clone());
+        run(
+            &mut fx,
+            "tcp/8080 to the object storage: the vSwitch's ACL refuses it",
+            In::Instance("i-a"),
+            &from_instance("i-a", &tcp(A, 40001, OSS, 8080, SYN)),
+            XDP_DROP,
+            Some(DropReason::AclEgress),
+        );
+        run(
+            &mut fx,
+            "tcp/80 passes",
+            In::Instance("i-a"),
+            &from_instance("i-a", &tcp(A, 40001, OSS, 80, SYN)),
+            XDP_REDIRECT,
+            None,
+        );
+    }
+}

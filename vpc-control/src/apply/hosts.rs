@@ -58,7 +58,7 @@ pub fn public_endpoint(region: &str) -> String {
 /// True for a name the object store accepts for a bucket and a host name
 /// label can carry: 3 to 63 lowercase letters, digits and hyphens, not
 /// starting or ending with a hyphen.
-fn valid_bucket(b: &str) -> bool {
+pub fn is_bucket_label(b: &str) -> bool {
     (3..=63).contains(&b.len())
         && b.bytes()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
@@ -73,7 +73,7 @@ pub fn content(
     services: &CloudServices,
     buckets: &[String],
 ) -> Result<String, HostsError> {
-    if let Some(b) = buckets.iter().find(|b| !valid_bucket(b)) {
+    if let Some(b) = buckets.iter().find(|b| !is_bucket_label(b)) {
         return Err(HostsError::BadBucket(b.clone()));
     }
     let mut out = String::from("# Written by the VPC router: the cloud's service names.\n");

@@ -285,6 +285,7 @@ fn ensure_internet(
     mode: Mode,
 ) -> Result<(), ApplyError> {
     let inet = model::Internet::namespace(router_ns);
+    let made = !netns::exists(&inet);
     netns::add(&inet)?;
     netns::sysctl(&inet, "net.ipv6.conf.all.disable_ipv6", "1")?;
     netns::sysctl(&inet, "net.ipv6.conf.default.disable_ipv6", "1")?;
@@ -295,10 +296,12 @@ fn ensure_internet(
     let mut internet_ns = netns::Netlink::open(&inet)?;
     let links = router.links()?;
     let uplink = links.iter().find(|l| l.ifname == UPLINK_IFNAME);
-    if let Some(l) = uplink.filter(|l| l.ifindex >= vpc_common::MAX_PORTS) {
-        // Made before the port maps were arrays: beyond them, so made again.
+    if let Some(l) = uplink.filter(|l| l.ifindex >= vpc_common::MAX_PORTS || made) {
+        // Made before the port maps were arrays: beyond them, so made
+        // again; or its other end is in a namespace whose name is gone.
         router.delete_link(&l.ifname)?;
     }
+    let uplink = uplink.filter(|_| !made);
     if uplink.is_none_or(|l| l.ifindex >= vpc_common::MAX_PORTS) {
         if internet_ns
             .links()?
@@ -345,6 +348,7 @@ fn ensure_services(
     mode: Mode,
 ) -> Result<(), ApplyError> {
     let svc = model::CloudServices::namespace(router_ns);
+    let made = !netns::exists(&svc);
     netns::add(&svc)?;
     netns::sysctl(&svc, "net.ipv6.conf.all.disable_ipv6", "1")?;
     netns::sysctl(&svc, "net.ipv6.conf.default.disable_ipv6", "1")?;
@@ -355,9 +359,12 @@ fn ensure_services(
     let mut svc_ns = netns::Netlink::open(&svc)?;
     let links = router.links()?;
     let port = links.iter().find(|l| l.ifname == SERVICES_IFNAME);
-    if let Some(l) = port.filter(|l| l.ifindex >= vpc_common::MAX_PORTS) {
+    if let Some(l) = port.filter(|l| l.ifindex >= vpc_common::MAX_PORTS || made) {
+        // Beyond the port maps, or its other end is in a namespace whose
+        // name is gone (kept alive by a socket in it): made again.
         router.delete_link(&l.ifname)?;
     }
+    let port = port.filter(|_| !made);
     if port.is_none_or(|l| l.ifindex >= vpc_common::MAX_PORTS) {
         if svc_ns
             .links()?
@@ -521,6 +528,24 @@ impl Router {
             .any(|(_, inst)| !inst.is_empty() && !netns::exists(inst))
         {
             return Ok(Some("an instance namespace was deleted"));
+        }
+        // The internet's and the services' too (a socket a service holds
+        // in one keeps it, and its veth, alive after its name is gone).
+        for (port, ns, why) in [
+            (
+                UPLINK_IFNAME,
+                model::Internet::namespace(&self.namespace),
+                "the internet namespace was deleted",
+            ),
+            (
+                SERVICES_IFNAME,
+                model::CloudServices::namespace(&self.namespace),
+                "the services namespace was deleted",
+            ),
+        ] {
+            if self.verified.contains(&(port.to_string(), String::new())) && !netns::exists(&ns) {
+                return Ok(Some(why));
+            }
         }
         if let Some(current) = &self.current {
             let egress = self.datapath.egress_ports()?;

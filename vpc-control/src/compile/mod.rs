@@ -100,8 +100,9 @@ pub struct MapEntries {
 /// The source address of each gateway endpoint (by endpoint id) in the
 /// services network's `endpoint_source_block`: stable (the block's host
 /// addresses from a hash of the id, the next free one on a collision, in
-/// the model's order of endpoints, i.e. creation order), never the block's
-/// network or broadcast address. An endpoint the block has no room left for
+/// the model's order of endpoints, i.e. creation order; an endpoint that
+/// collided moves to its own address once the earlier one is deleted),
+/// never the block's network or broadcast address. An endpoint the block has no room left for
 /// gets none (its routes then reach nothing).
 pub fn endpoint_sources(model: &Model) -> BTreeMap<String, std::net::Ipv4Addr> {
     let block = model.router.services.endpoint_source_block;
@@ -1124,5 +1125,77 @@ mod tests {
             .copied()
             .collect();
         assert_eq!(removed, old_keys, "the old table goes whole");
+    }
+
+    fn with_endpoints(ids: &[&str]) -> Model {
+        let mut m = lab();
+        for id in ids {
+            m.gateway_endpoints.push(model::GatewayEndpoint {
+                id: id.to_string(),
+                vpc_id: "vpc-a".into(),
+                service_name: "com.aliyun.cn-hangzhou.oss".into(),
+                name: None,
+                policy_document: None,
+                route_table_ids: Vec::new(),
+                meta: Default::default(),
+            });
+        }
+        m
+    }
+
+    #[test]
+    fn each_endpoint_gets_its_own_stable_source_in_the_block() {
+        let m = with_endpoints(&["vpce-1", "vpce-2", "vpce-3"]);
+        let block = m.router.services.endpoint_source_block;
+        let a = endpoint_sources(&m);
+        assert_eq!(a.len(), 3);
+        let distinct: BTreeSet<_> = a.values().collect();
+        assert_eq!(distinct.len(), 3, "one address each: {a:?}");
+        for ip in a.values() {
+            assert!(block.contains(ip), "{ip} in {block}");
+            assert_ne!(*ip, block.network());
+            assert_ne!(*ip, block.broadcast());
+        }
+        // Another endpoint added (or one removed) leaves the others' alone.
+        let more = endpoint_sources(&with_endpoints(&["vpce-1", "vpce-2", "vpce-3", "vpce-4"]));
+        let fewer = endpoint_sources(&with_endpoints(&["vpce-1", "vpce-3"]));
+        for id in ["vpce-1", "vpce-3"] {
+            assert_eq!(a[id], more[id]);
+            assert_eq!(a[id], fewer[id]);
+        }
+        // Small blocks: as many endpoints as host addresses.
+        let mut tiny = with_endpoints(&["vpce-1", "vpce-2"]);
+        tiny.router.services.endpoint_source_block = "100.127.0.0/30".parse().unwrap();
+        let t = endpoint_sources(&tiny);
+        assert_eq!(t.len(), 2, "a /30 has two hosts: {t:?}");
+        tiny.router.services.endpoint_source_block = "100.127.0.0/31".parse().unwrap();
+        assert!(
+            endpoint_sources(&tiny).is_empty(),
+            "a /31 has no host address"
+        );
+    }
+
+    #[test]
+    fn gateway_endpoints_and_the_services_port_are_compiled() {
+        let m = with_endpoints(&["vpce-1"]);
+        let mut p = ports();
+        p.insert(topology::SERVICES_PORT.to_string(), 11);
+        let e = compile(&m, &p).unwrap();
+        let source = endpoint_sources(&m)["vpce-1"];
+        assert_eq!(
+            e.gateway_endpoints[&m.numeric_id("vpce-1")],
+            GatewayEndpointTarget {
+                source_ip: source.octets(),
+                vpc_id: m.numeric_id("vpc-a"),
+            }
+        );
+        let svc = e.services.expect("the services port");
+        assert_eq!(svc.ifindex, 11);
+        assert_eq!(svc.dst_mac, topology::SERVICES_MAC);
+        assert_eq!(e.eni_by_port[&11].flags, ENI_FLAG_SERVICES | ENI_FLAG_PORT);
+        // Without the port: the endpoints, no services egress.
+        let e = compile(&m, &ports()).unwrap();
+        assert!(e.services.is_none());
+        assert_eq!(e.gateway_endpoints.len(), 1);
     }
 }

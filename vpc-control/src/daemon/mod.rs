@@ -247,17 +247,6 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     let region = config.region_id.clone();
     let mut service =
         tokio::task::spawn_blocking(move || Service::open(store, Some(router), &region)).await??;
-    // The service names inside instances, for this daemon's region (the
-    // buckets are added as the object store makes them).
-    {
-        let m = service.model();
-        crate::apply::publish_service_names(
-            &config.namespace,
-            &config.region_id,
-            &m.router.services,
-            &[],
-        )?;
-    }
     // Start-up converge done: a fault injected for the tests hits an action.
     crate::apply::fault::arm();
     service.set_strict(config.strict_parameters);
@@ -286,6 +275,25 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
             })?,
     );
     let services = service.model().router.services.clone();
+    // The service names inside instances, for this daemon's region, with
+    // `<bucket>.` each endpoint for every bucket, published again before a
+    // PutBucket or DeleteBucket is answered.
+    {
+        let (ns, region, services) = (
+            config.namespace.clone(),
+            config.region_id.clone(),
+            services.clone(),
+        );
+        object_store.on_buckets_changed(move |buckets| {
+            let names: Vec<String> = buckets
+                .into_iter()
+                .filter(|b| crate::apply::hosts::is_bucket_label(b))
+                .collect();
+            if let Err(e) = crate::apply::publish_service_names(&ns, &region, &services, &names) {
+                tracing::warn!(error = %e, "publishing the service names in the instances' hosts files failed");
+            }
+        });
+    }
     let admin_account = config
         .access_keys
         .first()

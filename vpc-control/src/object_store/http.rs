@@ -735,6 +735,7 @@ async fn put_bucket(
     })?;
     if created == Created::New {
         tracing::info!(bucket = name, "bucket created");
+        store.buckets_changed_now();
     }
     let mut r = answer(200, Body::Full(None));
     set(&mut r, "location", &format!("/{name}"));
@@ -744,6 +745,7 @@ async fn put_bucket(
 fn delete_bucket(store: &ObjectStore, req: &Req<'_>) -> Result<Answer, OssError> {
     authorized(store, req, "oss:DeleteBucket", false)?;
     store.storage.delete_bucket(req.bucket())?;
+    store.buckets_changed_now();
     Ok(answer(204, Body::Full(None)))
 }
 

@@ -147,7 +147,13 @@ pub struct ObjectStore {
     keys: Vec<AccessKey>,
     region: String,
     max_object_bytes: u64,
+    /// Told every bucket's name after a bucket is created or deleted.
+    buckets_changed: std::sync::OnceLock<BucketsChanged>,
 }
+
+/// What the host does with the names of the buckets (e.g. names them in
+/// the instances' hosts files for virtual-host addressing).
+type BucketsChanged = Box<dyn Fn(Vec<String>) + Send + Sync>;
 
 impl ObjectStore {
     /// Opens the service's storage under `dir` (created if missing).
@@ -157,7 +163,24 @@ impl ObjectStore {
             keys,
             region: region.to_string(),
             max_object_bytes: MAX_OBJECT_BYTES,
+            buckets_changed: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Calls `f` with every bucket's name now, and again each time a
+    /// bucket is created or deleted, before that request is answered (so a
+    /// client may use the bucket's own host name at once). Set once.
+    pub fn on_buckets_changed(&self, f: impl Fn(Vec<String>) + Send + Sync + 'static) {
+        if self.buckets_changed.set(Box::new(f)).is_ok() {
+            self.buckets_changed_now();
+        }
+    }
+
+    /// Tells [`Self::on_buckets_changed`]'s callback the buckets there are.
+    pub(crate) fn buckets_changed_now(&self) {
+        if let Some(f) = self.buckets_changed.get() {
+            f(self.storage.read(|b| b.keys().cloned().collect()));
+        }
     }
 
     /// The region the service runs in.
