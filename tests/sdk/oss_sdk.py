@@ -521,17 +521,18 @@ def durable_check():
 # ---------------------------------------------------------------- one probe (policies on real traffic)
 
 def probe():
-    """One operation with OSS_SDK (oss2 or v2), as OSS_WHO (owner or other),
-    OSS_OP (create, put, get, policy: puts OSS_POLICY), path-style (a hosts
-    file cannot give every bucket's virtual host a name). Prints "ok" or
-    "err CODE STATUS"."""
+    """One operation with OSS_SDK (oss2: path-style; v2: virtual-host), as
+    OSS_WHO (owner or other), OSS_OP (create, put, get, policy: puts
+    OSS_POLICY). Prints "ok" or "err CODE STATUS"."""
     ak, sk = (AK, SK) if os.environ["OSS_WHO"] == "owner" else (OTHER_AK, OTHER_SK)
     op = os.environ["OSS_OP"]
     if os.environ.get("OSS_SDK", "oss2") == "v2":
         import alibabacloud_oss_v2 as oss
         cfg = oss.config.load_default()
         cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(ak, sk)
-        cfg.region, cfg.endpoint, cfg.use_path_style, cfg.retry_max_attempts = REGION, ENDPOINT, True, 1
+        # Virtual-host (the default): inside an instance the daemon names
+        # every bucket's host in the hosts file.
+        cfg.region, cfg.endpoint, cfg.retry_max_attempts = REGION, ENDPOINT, 1
         c = oss.Client(cfg)
         try:
             if op == "create":
