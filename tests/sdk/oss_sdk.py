@@ -248,11 +248,11 @@ def run_oss2(v4):
     b.abort_multipart_upload("multi/aborted", up)
     fails("NoSuchUpload", 404, b.abort_multipart_upload, "multi/aborted", up)
     check(not b.object_exists("multi/aborted"), "an aborted upload made an object")
-    with tempfile.NamedTemporaryFile() as f:
+    with tempfile.NamedTemporaryFile() as f, tempfile.TemporaryDirectory() as checkpoints:
         f.write(big * 3)
         f.flush()
         oss2.resumable_upload(b, "multi/resumable", f.name, multipart_threshold=512 * 1024,
-                              part_size=512 * 1024, num_threads=2, store=oss2.ResumableStore(root=tempfile.gettempdir()))
+                              part_size=512 * 1024, num_threads=2, store=oss2.ResumableStore(root=checkpoints))
     check(b.get_object("multi/resumable").read() == big * 3, "resumable upload")
     b.batch_delete_objects(["multi/big", "multi/resumable"])
 
