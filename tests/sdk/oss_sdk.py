@@ -109,7 +109,6 @@ def run_oss2(v4):
     fails("NotImplemented", 501, b.get_object, "md5", headers={"x-oss-traffic-limit": "819200"})
     fails("NotImplemented", 501, b.put_object, "ia", b"x", headers={"x-oss-storage-class": "IA"})
     fails("NotImplemented", 501, b.put_object_acl, "md5", oss2.OBJECT_ACL_PUBLIC_READ)
-    fails("NotImplemented", 501, b.init_multipart_upload, "multi")
     check(not b.object_exists("sse") and not b.object_exists("tagged") and not b.object_exists("ia"), "a refused put made an object")
 
     o = b.get_object("a.txt")
@@ -222,6 +221,40 @@ def run_oss2(v4):
                      proxies={"http": "http://" + host})
     vb.put_object("virtual", b"hosted")
     check(vb.get_object("virtual").read() == b"hosted" and b.get_object("virtual").read() == b"hosted", "virtual host")
+
+    # Multipart uploads: by hand, then oss2's resumable upload of a file.
+    import tempfile
+    big = os.urandom(700 * 1024) + b"end"
+    up = b.init_multipart_upload("multi/big", headers={"x-oss-meta-kind": "parts"}).upload_id
+    p1 = b.upload_part("multi/big", up, 1, big[:300 * 1024])
+    p2 = b.upload_part("multi/big", up, 2, big[300 * 1024:600 * 1024])
+    p3 = b.upload_part("multi/big", up, 3, big[600 * 1024:])
+    check([x.part_number for x in b.list_parts("multi/big", up).parts] == [1, 2, 3], "ListParts")
+    check([x.upload_id for x in b.list_multipart_uploads(prefix="multi/").upload_list] == [up], "ListMultipartUploads")
+    fails("InvalidPart", 400, b.complete_multipart_upload, "multi/big", up,
+          [oss2.models.PartInfo(1, p2.etag), oss2.models.PartInfo(2, p2.etag)])
+    parts = [oss2.models.PartInfo(i + 1, p.etag, size=len(d), part_crc=p.crc)
+             for i, (p, d) in enumerate([(p1, big[:300 * 1024]), (p2, big[300 * 1024:600 * 1024]), (p3, big[600 * 1024:])])]
+    r = b.complete_multipart_upload("multi/big", up, parts)  # the SDK checks the combined CRC-64
+    check(r.etag.endswith("-3"), r.etag)
+    o = b.get_object("multi/big")
+    check(o.read() == big and o.headers["x-oss-meta-kind"] == "parts" and o.headers["x-oss-object-type"] == "Multipart", dict(o.headers))
+    fails("NoSuchUpload", 404, b.upload_part, "multi/big", up, 4, b"late")
+    up = b.init_multipart_upload("multi/aborted").upload_id
+    b.upload_part("multi/aborted", up, 1, b"small")
+    b.upload_part("multi/aborted", up, 2, b"small")
+    fails("EntityTooSmall", 400, b.complete_multipart_upload, "multi/aborted", up,
+          [oss2.models.PartInfo(1, md5_hex(b"small")), oss2.models.PartInfo(2, md5_hex(b"small"))])
+    b.abort_multipart_upload("multi/aborted", up)
+    fails("NoSuchUpload", 404, b.abort_multipart_upload, "multi/aborted", up)
+    check(not b.object_exists("multi/aborted"), "an aborted upload made an object")
+    with tempfile.NamedTemporaryFile() as f, tempfile.TemporaryDirectory() as checkpoints:
+        f.write(big * 3)
+        f.flush()
+        oss2.resumable_upload(b, "multi/resumable", f.name, multipart_threshold=512 * 1024,
+                              part_size=512 * 1024, num_threads=2, store=oss2.ResumableStore(root=checkpoints))
+    check(b.get_object("multi/resumable").read() == big * 3, "resumable upload")
+    b.batch_delete_objects(["multi/big", "multi/resumable"])
 
     # Writers racing on one key: the last commit wins whole, never a mix.
     import threading
@@ -394,6 +427,18 @@ def run_v2():
     fails("AccessDenied", 403, other.get_object, oss.GetObjectRequest(bucket=BUCKET, key="a.txt"))
     fails("AccessDenied", 403, other.delete_bucket, oss.DeleteBucketRequest(bucket=BUCKET))
 
+    # Multipart through the SDK's uploader (parts in parallel, CRC-64 checked).
+    big = os.urandom(1100 * 1024)
+    r = c.uploader(part_size=256 * 1024, parallel_num=3).upload_from(
+        oss.PutObjectRequest(bucket=BUCKET, key="multi/up"), __import__("io").BytesIO(big))
+    got = c.get_object(oss.GetObjectRequest(bucket=BUCKET, key="multi/up"))
+    check(got.body.read() == big and got.etag.endswith('-5"'), got.etag)
+    up = c.initiate_multipart_upload(oss.InitiateMultipartUploadRequest(bucket=BUCKET, key="multi/x")).upload_id
+    c.upload_part(oss.UploadPartRequest(bucket=BUCKET, key="multi/x", upload_id=up, part_number=1, body=b"only part"))
+    r = c.complete_multipart_upload(oss.CompleteMultipartUploadRequest(bucket=BUCKET, key="multi/x", upload_id=up, complete_all="yes"))
+    check(c.get_object(oss.GetObjectRequest(bucket=BUCKET, key="multi/x")).body.read() == b"only part", "complete-all")
+    c.delete_multiple_objects(oss.DeleteMultipleObjectsRequest(bucket=BUCKET, objects=[oss.DeleteObject(key="multi/up"), oss.DeleteObject(key="multi/x")]))
+
     # A presigned V4 URL, fetched without the SDK.
     p = c.presign(oss.GetObjectRequest(bucket=BUCKET, key="dir/sub/3"))
     got = requests.get(p.url)
@@ -473,6 +518,61 @@ def durable_check():
     check(keys == [("big", len(OLD)), ("small", 4)], keys)
 
 
+# ---------------------------------------------------------------- one probe (policies on real traffic)
+
+def probe():
+    """One operation with OSS_SDK (oss2: path-style; v2: virtual-host), as
+    OSS_WHO (owner or other), OSS_OP (create, put, get, policy: puts
+    OSS_POLICY). Prints "ok" or "err CODE STATUS"."""
+    ak, sk = (AK, SK) if os.environ["OSS_WHO"] == "owner" else (OTHER_AK, OTHER_SK)
+    op = os.environ["OSS_OP"]
+    if os.environ.get("OSS_SDK", "oss2") == "v2":
+        import alibabacloud_oss_v2 as oss
+        cfg = oss.config.load_default()
+        cfg.credentials_provider = oss.credentials.StaticCredentialsProvider(ak, sk)
+        # Virtual-host (the default): inside an instance the daemon names
+        # every bucket's host in the hosts file.
+        cfg.region, cfg.endpoint, cfg.retry_max_attempts = REGION, ENDPOINT, 1
+        c = oss.Client(cfg)
+        try:
+            if op == "create":
+                c.put_bucket(oss.PutBucketRequest(bucket=BUCKET))
+            elif op == "policy":
+                c.put_bucket_policy(oss.PutBucketPolicyRequest(bucket=BUCKET, body=os.environ["OSS_POLICY"]))
+            elif op == "put":
+                c.put_object(oss.PutObjectRequest(bucket=BUCKET, key="probe", body=b"probe body"))
+            elif op == "get":
+                check(c.get_object(oss.GetObjectRequest(bucket=BUCKET, key="probe")).body.read() == b"probe body", "probe body")
+            else:
+                raise SystemExit("unknown OSS_OP " + op)
+            print("ok")
+        except oss.exceptions.OperationError as e:
+            se = e.unwrap()
+            if not isinstance(se, oss.exceptions.ServiceError):
+                raise
+            print("err %s %s" % (se.code, se.status_code))
+        return
+    import oss2
+    b = oss2.Bucket(oss2.Auth(ak, sk), ENDPOINT, BUCKET, is_path_style=True, enable_crc=True)
+    try:
+        if op == "create":
+            b.create_bucket()
+        elif op == "policy":
+            b.put_bucket_policy(os.environ["OSS_POLICY"])
+        elif op == "put":
+            b.put_object("probe", b"probe body")
+        elif op == "get":
+            check(b.get_object("probe").read() == b"probe body", "probe body")
+        else:
+            raise SystemExit("unknown OSS_OP " + op)
+        print("ok")
+    except oss2.exceptions.OssError as e:
+        print("err %s %s" % (e.code, e.status))
+
+
+if MODE == "probe":
+    probe()
+    raise SystemExit(0)
 if MODE == "durable-put":
     durable_put()
     raise SystemExit(0)

@@ -190,12 +190,24 @@ impl App {
 }
 
 /// The object store's view of where connections come from: the router's
-/// gateway endpoint origins ([`origin::RouterOrigins`]).
-struct EndpointOrigins(origin::RouterOrigins);
+/// gateway endpoint origins ([`origin::RouterOrigins`]). A peer from the
+/// endpoint source block that no endpoint accounts for (deleted meanwhile,
+/// or the lookup failed) is refused by an endpoint policy that denies
+/// everything, never taken for the internet.
+struct EndpointOrigins {
+    router: origin::RouterOrigins,
+    endpoint_block: ipnet::Ipv4Net,
+}
 
 impl object_store::Origins for EndpointOrigins {
     fn origin(&self, peer: SocketAddr, local: SocketAddr) -> object_store::RequestOrigin {
-        let s = self.0.source(peer, local);
+        let s = self.router.source(peer, local);
+        if s.endpoint_id.is_none()
+            && matches!(peer.ip(), std::net::IpAddr::V4(ip) if self.endpoint_block.contains(&ip))
+        {
+            tracing::warn!(%peer, "an endpoint connection no endpoint accounts for: refused");
+            return object_store::RequestOrigin::unattributed_endpoint(peer.ip());
+        }
         object_store::RequestOrigin {
             source_ip: s.source_ip,
             vpc_id: s.vpc_id,
@@ -395,7 +407,8 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     }
     // Where a connection comes from: through a gateway endpoint, the
     // datapath's translation leads back to the instance, its VPC and the
-    // endpoint (with its policy); any other peer is taken as it is.
+    // endpoint (with its policy); a translated peer no endpoint accounts
+    // for is refused; any other peer is taken as it is.
     let origins: Arc<dyn object_store::Origins> = {
         let weak = Arc::downgrade(&app);
         let router = origin::RouterOrigins::open(&config.namespace, move |wait, f| {
@@ -414,7 +427,10 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
             f(service.model());
             true
         })?;
-        Arc::new(EndpointOrigins(router))
+        Arc::new(EndpointOrigins {
+            router,
+            endpoint_block: services.endpoint_source_block,
+        })
     };
     spawn_object_store_endpoints(&config.namespace, &services, object_store.clone(), origins);
     let routes = |origin: Origin| {
@@ -516,7 +532,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
 /// The object storage service's own endpoints: the internal address on
 /// port 80 inside the services namespace, the public one inside the
 /// internet namespace. Bound as soon as each namespace has its address
-/// (checked every 2 s; a namespace deleted and made again is bound anew),
+/// (checked every second; a namespace deleted is let go at once, and bound anew once made again),
 /// entering the namespace on a thread of its own so that no runtime thread
 /// changes namespace.
 fn spawn_object_store_endpoints(
@@ -546,11 +562,13 @@ fn spawn_object_store_endpoints(
                 let alive = serving
                     .as_ref()
                     .is_some_and(|(ino, task)| Some(*ino) == current && !task.is_finished());
+                if !alive && let Some((_, old)) = serving.take() {
+                    // The namespace went (or was made again): its listener
+                    // and connections go at once, so that they do not hold
+                    // a deleted namespace alive.
+                    old.abort();
+                }
                 if !alive && let Some(ino) = current {
-                    // A namespace made again (repaired) gets a new listener.
-                    if let Some((_, old)) = serving.take() {
-                        old.abort();
-                    }
                     let n = ns.clone();
                     match tokio::task::spawn_blocking(move || bind_in_namespace(&n, addr)).await {
                         Ok(Ok(l)) => match TcpListener::from_std(l) {
@@ -575,7 +593,7 @@ fn spawn_object_store_endpoints(
                         _ => {}
                     }
                 }
-                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
         });
     }

@@ -21,7 +21,7 @@ use super::{
     error::OssError,
     listing,
     signature::{self, Signed},
-    storage::{BucketMeta, Created, ObjectMeta},
+    storage::{BucketMeta, Created, ObjectMeta, PartMeta, UploadMeta},
     xml::{self, esc},
 };
 use crate::api::signature::AccessKey;
@@ -371,9 +371,6 @@ const REFUSED_SUBRESOURCES: &[&str] = &[
     "security-token",
     "x-oss-security-token",
     "acl",
-    "uploads",
-    "uploadId",
-    "partNumber",
     "website",
     "logging",
     "cors",
@@ -448,6 +445,7 @@ async fn route(store: &ObjectStore, req: Req<'_>, body: Incoming) -> Result<Answ
                 Method::PUT => put_bucket(store, &req, body).await,
                 Method::DELETE => delete_bucket(store, &req),
                 Method::GET if req.has("bucketInfo") => get_bucket_info(store, &req),
+                Method::GET if req.has("uploads") => list_multipart_uploads(store, &req),
                 Method::GET if req.has("location") => get_bucket_location(store, &req),
                 Method::GET if req.param("list-type") == Some("2") => {
                     list_objects(store, &req, true)
@@ -460,6 +458,14 @@ async fn route(store: &ObjectStore, req: Req<'_>, body: Incoming) -> Result<Answ
                 _ => Err(method_not_allowed(m)),
             }
         }
+        (Some(_), false) if req.has("uploads") || req.has("uploadId") => match *m {
+            Method::POST if req.has("uploads") => initiate_multipart(store, &req).await,
+            Method::PUT if req.has("uploadId") => upload_part(store, &req, body).await,
+            Method::POST => complete_multipart(store, &req, body).await,
+            Method::DELETE => abort_multipart(store, &req),
+            Method::GET => list_parts(store, &req),
+            _ => Err(method_not_allowed(m)),
+        },
         (Some(_), false) => match *m {
             Method::PUT if req.headers.contains_key("x-oss-copy-source") => {
                 copy_object(store, &req).await
@@ -956,10 +962,11 @@ fn list_objects(store: &ObjectStore, req: &Req<'_>, v2: bool) -> Result<Answer, 
     }
     for o in &page.objects {
         s += &format!(
-            "<Contents><Key>{}</Key><LastModified>{}</LastModified><ETag>{}</ETag><Type>Normal</Type><Size>{}</Size><StorageClass>Standard</StorageClass>",
+            "<Contents><Key>{}</Key><LastModified>{}</LastModified><ETag>{}</ETag><Type>{}</Type><Size>{}</Size><StorageClass>Standard</StorageClass>",
             enc(&o.key),
             iso8601(o.modified_ms),
             esc(&o.etag()),
+            if o.parts > 0 { "Multipart" } else { "Normal" },
             o.size
         );
         if fetch_owner {
@@ -1064,7 +1071,11 @@ fn object_answer_headers(r: &mut Answer, o: &ObjectMeta) {
     set(r, "x-oss-hash-crc64ecma", &o.crc64.to_string());
     set(r, "last-modified", &http_date(o.modified_ms));
     set(r, "content-type", &o.content_type);
-    set(r, "x-oss-object-type", "Normal");
+    set(
+        r,
+        "x-oss-object-type",
+        if o.parts > 0 { "Multipart" } else { "Normal" },
+    );
     set(r, "x-oss-storage-class", "Standard");
     set(r, "accept-ranges", "bytes");
     for (k, v) in o.headers.iter().chain(&o.user_meta) {
@@ -1072,29 +1083,36 @@ fn object_answer_headers(r: &mut Answer, o: &ObjectMeta) {
     }
 }
 
-async fn put_object(
-    store: &ObjectStore,
+/// A body received into a file.
+struct Received {
+    file: std::fs::File,
+    size: u64,
+    md5: [u8; 16],
+    crc64: u64,
+}
+
+fn too_large(max: u64) -> OssError {
+    OssError::new(
+        400,
+        "EntityTooLarge",
+        format!("Your proposed upload exceeds the maximum allowed size of {max} bytes."),
+    )
+}
+
+/// Streams a request body into `file` (at most `max` bytes, written in
+/// chunks off the async workers, never held whole), checked against
+/// Content-Length and Content-MD5; the file is written, not yet synced.
+async fn receive(
     req: &Req<'_>,
     mut body: Incoming,
-) -> Result<Answer, OssError> {
-    let b = authorized(store, req, "oss:PutObject", true)?;
-    refuse_unsupported_headers(req)?;
-    let forbid = forbid_overwrite(req)?;
+    mut file: std::fs::File,
+    max: u64,
+) -> Result<Received, OssError> {
     let expected_md5 = content_md5(&req.headers)?;
     let declared = declared_length(&req.headers)?;
-    if declared.is_some_and(|n| n > store.max_object_bytes) {
-        return Err(OssError::new(
-            400,
-            "EntityTooLarge",
-            format!(
-                "Your proposed upload exceeds the maximum allowed size of {} bytes.",
-                store.max_object_bytes
-            ),
-        ));
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large(max));
     }
-    let (content_type, kept, user_meta) = object_headers(req);
-    let mut upload = store.storage.begin_upload(&b.name)?;
-    let mut file = upload.file.take().expect("a new upload has a file");
     let mut md5 = Md5::new();
     let mut crc = CRC64.digest();
     let mut size: u64 = 0;
@@ -1121,15 +1139,8 @@ async fn put_object(
             continue;
         };
         size += data.len() as u64;
-        if size > store.max_object_bytes {
-            return Err(OssError::new(
-                400,
-                "EntityTooLarge",
-                format!(
-                    "Your proposed upload exceeds the maximum allowed size of {} bytes.",
-                    store.max_object_bytes
-                ),
-            ));
+        if size > max {
+            return Err(too_large(max));
         }
         md5.update(&data);
         crc.update(&data);
@@ -1152,36 +1163,452 @@ async fn put_object(
     if expected_md5.is_some_and(|e| e != md5) {
         return Err(bad_digest());
     }
+    blocking(|| file.write_all(&pending))?;
+    Ok(Received {
+        file,
+        size,
+        md5,
+        crc64: crc.finalize(),
+    })
+}
+
+async fn put_object(
+    store: &ObjectStore,
+    req: &Req<'_>,
+    body: Incoming,
+) -> Result<Answer, OssError> {
+    let b = authorized(store, req, "oss:PutObject", true)?;
+    refuse_unsupported_headers(req)?;
+    let forbid = forbid_overwrite(req)?;
+    let (content_type, kept, user_meta) = object_headers(req);
+    let mut upload = store.storage.begin_upload(&b.name)?;
+    let file = upload.file.take().expect("a new upload has a file");
+    let got = receive(req, body, file, store.max_object_bytes).await?;
     let meta = ObjectMeta {
         key: req.key.clone(),
         data: String::new(),
-        size,
-        md5: hex::encode(md5),
-        crc64: crc.finalize(),
+        size: got.size,
+        md5: hex::encode(got.md5),
+        crc64: got.crc64,
         modified_ms: now_ms(),
         content_type,
         headers: kept,
         user_meta,
+        parts: 0,
     };
-    let bucket = b.name.clone();
-    let committed = {
-        let storage = &store.storage;
-        // The last bytes, fsync and the commit off the runtime's threads.
-        blocking(|| -> Result<_, OssError> {
-            file.write_all(&pending)?;
-            upload.file = Some(file);
-            storage.commit(&bucket, upload, meta, overwrite_check(forbid))
-        })?
-    };
+    let storage = &store.storage;
+    // fsync and the commit off the runtime's async duty.
+    let committed = blocking(|| -> Result<_, OssError> {
+        upload.file = Some(got.file);
+        storage.commit(&b.name, upload, meta, overwrite_check(forbid))
+    })?;
     let mut r = answer(200, Body::Full(None));
     set(&mut r, "etag", &committed.etag());
     set(&mut r, "x-oss-hash-crc64ecma", &committed.crc64.to_string());
     set(
         &mut r,
         "content-md5",
-        &base64::engine::general_purpose::STANDARD.encode(md5),
+        &base64::engine::general_purpose::STANDARD.encode(got.md5),
     );
     Ok(r)
+}
+
+// ---------------------------------------------------------------- multipart uploads
+
+/// Parts of a multipart upload: at most this many, numbered from 1.
+const MAX_PARTS: u32 = 10_000;
+/// Every part but the last has at least this many bytes (OSS: 100 KiB).
+const MIN_PART_BYTES: u64 = 100 << 10;
+
+fn upload_id<'r>(req: &'r Req<'_>) -> &'r str {
+    req.param("uploadId").unwrap_or("")
+}
+
+async fn initiate_multipart(store: &ObjectStore, req: &Req<'_>) -> Result<Answer, OssError> {
+    let b = authorized(store, req, "oss:PutObject", true)?;
+    refuse_unsupported_headers(req)?;
+    if forbid_overwrite(req)? && store.storage.object(&b.name, &req.key).is_ok() {
+        return Err(OssError::new(
+            409,
+            "FileAlreadyExists",
+            "The object you specified already exists and can not be overwritten.",
+        ));
+    }
+    let url = encoding_url(req)?;
+    let (content_type, headers, user_meta) = object_headers(req);
+    let u = blocking(|| {
+        store.storage.create_multipart(
+            &b.name,
+            UploadMeta {
+                key: req.key.clone(),
+                id: String::new(),
+                initiated_ms: now_ms(),
+                content_type,
+                headers,
+                user_meta,
+            },
+        )
+    })?;
+    let key = if url {
+        esc(&xml::url_encode(&u.key))
+    } else {
+        esc(&u.key)
+    };
+    let enc = if url {
+        "<EncodingType>url</EncodingType>"
+    } else {
+        ""
+    };
+    Ok(xml_answer(
+        200,
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<InitiateMultipartUploadResult>{enc}<Bucket>{}</Bucket><Key>{key}</Key><UploadId>{}</UploadId></InitiateMultipartUploadResult>",
+            esc(&b.name),
+            u.id
+        ),
+    ))
+}
+
+/// The upload a request names, for the key it names.
+fn named_upload(store: &ObjectStore, req: &Req<'_>, bucket: &str) -> Result<UploadMeta, OssError> {
+    let u = store.storage.multipart(bucket, upload_id(req))?;
+    if u.key != req.key {
+        return Err(OssError::new(
+            404,
+            "NoSuchUpload",
+            "The specified upload does not exist for this key.",
+        ));
+    }
+    Ok(u)
+}
+
+async fn upload_part(
+    store: &ObjectStore,
+    req: &Req<'_>,
+    body: Incoming,
+) -> Result<Answer, OssError> {
+    let b = authorized(store, req, "oss:PutObject", true)?;
+    if req.headers.contains_key("x-oss-copy-source") {
+        return Err(OssError::not_implemented("UploadPartCopy"));
+    }
+    let number = req
+        .param("partNumber")
+        .and_then(|n| n.parse::<u32>().ok())
+        .filter(|n| (1..=MAX_PARTS).contains(n))
+        .ok_or_else(|| {
+            OssError::invalid_argument(format!(
+                "Part number must be an integer between 1 and {MAX_PARTS}."
+            ))
+            .with("ArgumentName", "partNumber")
+        })?;
+    named_upload(store, req, &b.name)?;
+    let (file, tmp) = store.storage.begin_part(&b.name, upload_id(req))?;
+    let got = match receive(req, body, file, store.max_object_bytes).await {
+        Ok(g) => g,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    let part = PartMeta {
+        number,
+        size: got.size,
+        md5: hex::encode(got.md5),
+        crc64: got.crc64,
+        modified_ms: now_ms(),
+    };
+    blocking(|| -> Result<(), OssError> {
+        got.file.sync_all()?;
+        store
+            .storage
+            .commit_part(&b.name, upload_id(req), &tmp, &part)
+    })?;
+    let mut r = answer(200, Body::Full(None));
+    set(&mut r, "etag", &format!("\"{}\"", part.md5.to_uppercase()));
+    set(&mut r, "x-oss-hash-crc64ecma", &part.crc64.to_string());
+    set(
+        &mut r,
+        "content-md5",
+        &base64::engine::general_purpose::STANDARD.encode(got.md5),
+    );
+    Ok(r)
+}
+
+async fn complete_multipart(
+    store: &ObjectStore,
+    req: &Req<'_>,
+    body: Incoming,
+) -> Result<Answer, OssError> {
+    let b = authorized(store, req, "oss:PutObject", true)?;
+    let forbid = forbid_overwrite(req)?;
+    let url = encoding_url(req)?;
+    let u = named_upload(store, req, &b.name)?;
+    let stored = store.storage.parts(&b.name, &u.id)?;
+    let body = small_body(body, &req.headers, MAX_SMALL_BODY).await?;
+    let invalid_part = |why: String| OssError::new(400, "InvalidPart", why);
+    let chosen: Vec<PartMeta> = match req.header("x-oss-complete-all") {
+        Some("yes") => {
+            if !body.iter().all(u8::is_ascii_whitespace) {
+                return Err(OssError::invalid_argument(
+                    "x-oss-complete-all: yes takes no body.",
+                ));
+            }
+            stored.clone()
+        }
+        Some(o) => {
+            return Err(OssError::invalid_argument(format!(
+                "x-oss-complete-all {o:?} is not yes."
+            )));
+        }
+        None => {
+            let doc = xml::parse(&body).map_err(OssError::malformed_xml)?;
+            if doc.name != "CompleteMultipartUpload" {
+                return Err(OssError::malformed_xml(
+                    "the root element must be CompleteMultipartUpload",
+                ));
+            }
+            let mut chosen = Vec::new();
+            for p in doc.all("Part") {
+                let n: u32 = p
+                    .child("PartNumber")
+                    .and_then(|n| n.text.trim().parse().ok())
+                    .ok_or_else(|| OssError::malformed_xml("a Part without a PartNumber"))?;
+                let etag = p
+                    .child("ETag")
+                    .map(|e| e.text.trim().trim_matches('"').to_string())
+                    .unwrap_or_default();
+                if chosen.last().is_some_and(|l: &PartMeta| l.number >= n) {
+                    return Err(OssError::new(
+                        400,
+                        "InvalidPartOrder",
+                        "The list of parts was not in ascending order.",
+                    ));
+                }
+                let part = stored
+                    .iter()
+                    .find(|s| s.number == n)
+                    .ok_or_else(|| invalid_part(format!("Part {n} was not uploaded.")))?;
+                if !etag.eq_ignore_ascii_case(&part.md5) {
+                    return Err(invalid_part(format!(
+                        "The ETag of part {n} does not match."
+                    )));
+                }
+                chosen.push(part.clone());
+            }
+            chosen
+        }
+    };
+    if chosen.is_empty() {
+        return Err(OssError::malformed_xml(
+            "a CompleteMultipartUpload names at least one part",
+        ));
+    }
+    if let Some(small) = chosen[..chosen.len() - 1]
+        .iter()
+        .find(|p| p.size < MIN_PART_BYTES)
+    {
+        return Err(OssError::new(
+            400,
+            "EntityTooSmall",
+            format!(
+                "Part {} is smaller than {MIN_PART_BYTES} bytes and is not the last.",
+                small.number
+            ),
+        ));
+    }
+    let total: u64 = chosen.iter().map(|p| p.size).sum();
+    if total > store.max_object_bytes {
+        return Err(too_large(store.max_object_bytes));
+    }
+    let storage = &store.storage;
+    let committed = blocking(|| -> Result<_, OssError> {
+        let mut upload = storage.begin_upload(&b.name)?;
+        let mut out = upload.file.take().expect("a new upload has a file");
+        let mut crc = CRC64.digest();
+        let mut of_md5s = Md5::new();
+        let mut buf = vec![0u8; 256 << 10];
+        for p in &chosen {
+            let mut f = std::fs::File::open(storage.part_path(&b.name, &u.id, p.number))?;
+            loop {
+                let n = f.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                crc.update(&buf[..n]);
+                out.write_all(&buf[..n])?;
+            }
+            of_md5s.update(hex::decode(&p.md5).unwrap_or_default());
+        }
+        upload.file = Some(out);
+        let meta = ObjectMeta {
+            key: u.key.clone(),
+            data: String::new(),
+            size: total,
+            md5: hex::encode(of_md5s.finalize()),
+            crc64: crc.finalize(),
+            modified_ms: now_ms(),
+            content_type: u.content_type.clone(),
+            headers: u.headers.clone(),
+            user_meta: u.user_meta.clone(),
+            parts: chosen.len() as u32,
+        };
+        let committed = storage.commit(&b.name, upload, meta, overwrite_check(forbid))?;
+        storage.remove_multipart(&b.name, &u.id)?;
+        Ok(committed)
+    })?;
+    let key = if url {
+        esc(&xml::url_encode(&u.key))
+    } else {
+        esc(&u.key)
+    };
+    let enc = if url {
+        "<EncodingType>url</EncodingType>"
+    } else {
+        ""
+    };
+    let mut r = xml_answer(
+        200,
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CompleteMultipartUploadResult>{enc}<Location>http://{}.{}/{key}</Location><Bucket>{}</Bucket><Key>{key}</Key><ETag>{}</ETag></CompleteMultipartUploadResult>",
+            esc(&b.name),
+            store.public_host(),
+            esc(&b.name),
+            esc(&committed.etag()),
+        ),
+    );
+    set(&mut r, "etag", &committed.etag());
+    set(&mut r, "x-oss-hash-crc64ecma", &committed.crc64.to_string());
+    Ok(r)
+}
+
+fn abort_multipart(store: &ObjectStore, req: &Req<'_>) -> Result<Answer, OssError> {
+    let b = authorized(store, req, "oss:AbortMultipartUpload", true)?;
+    let u = named_upload(store, req, &b.name)?;
+    blocking(|| store.storage.remove_multipart(&b.name, &u.id))?;
+    Ok(answer(204, Body::Full(None)))
+}
+
+fn list_parts(store: &ObjectStore, req: &Req<'_>) -> Result<Answer, OssError> {
+    let b = authorized(store, req, "oss:ListParts", true)?;
+    let url = encoding_url(req)?;
+    let u = named_upload(store, req, &b.name)?;
+    let max = match req.param("max-parts") {
+        None => 1000,
+        Some(m) => m
+            .parse::<usize>()
+            .ok()
+            .filter(|m| (1..=1000).contains(m))
+            .ok_or_else(|| {
+                OssError::invalid_argument("max-parts must be an integer from 1 to 1000.")
+            })?,
+    };
+    let marker: u32 = match req.param("part-number-marker").filter(|m| !m.is_empty()) {
+        None => 0,
+        Some(m) => m
+            .parse()
+            .map_err(|_| OssError::invalid_argument("part-number-marker must be an integer."))?,
+    };
+    let all: Vec<PartMeta> = store
+        .storage
+        .parts(&b.name, &u.id)?
+        .into_iter()
+        .filter(|p| p.number > marker)
+        .collect();
+    let truncated = all.len() > max;
+    let page = &all[..all.len().min(max)];
+    let key = if url {
+        esc(&xml::url_encode(&u.key))
+    } else {
+        esc(&u.key)
+    };
+    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListPartsResult>");
+    if url {
+        s += "<EncodingType>url</EncodingType>";
+    }
+    s += &format!(
+        "<Bucket>{}</Bucket><Key>{key}</Key><UploadId>{}</UploadId><PartNumberMarker>{marker}</PartNumberMarker><NextPartNumberMarker>{}</NextPartNumberMarker><MaxParts>{max}</MaxParts><IsTruncated>{truncated}</IsTruncated>",
+        esc(&b.name),
+        u.id,
+        page.last().map(|p| p.number).unwrap_or(marker),
+    );
+    for p in page {
+        s += &format!(
+            "<Part><PartNumber>{}</PartNumber><LastModified>{}</LastModified><ETag>\"{}\"</ETag><HashCrc64ecma>{}</HashCrc64ecma><Size>{}</Size></Part>",
+            p.number,
+            iso8601(p.modified_ms),
+            p.md5.to_uppercase(),
+            p.crc64,
+            p.size
+        );
+    }
+    s += "</ListPartsResult>";
+    Ok(xml_answer(200, s))
+}
+
+fn list_multipart_uploads(store: &ObjectStore, req: &Req<'_>) -> Result<Answer, OssError> {
+    let b = authorized(store, req, "oss:ListMultipartUploads", false)?;
+    let url = encoding_url(req)?;
+    let enc = |s: &str| {
+        if url {
+            esc(&xml::url_encode(s))
+        } else {
+            esc(s)
+        }
+    };
+    let prefix = req.param("prefix").unwrap_or("");
+    let key_marker = req.param("key-marker").unwrap_or("");
+    let id_marker = req.param("upload-id-marker").unwrap_or("");
+    if !req.param("delimiter").unwrap_or("").is_empty() {
+        return Err(OssError::not_implemented(
+            "ListMultipartUploads with a delimiter",
+        ));
+    }
+    let max = match req.param("max-uploads") {
+        None => 1000,
+        Some(m) => m
+            .parse::<usize>()
+            .ok()
+            .filter(|m| (1..=1000).contains(m))
+            .ok_or_else(|| {
+                OssError::invalid_argument("max-uploads must be an integer from 1 to 1000.")
+            })?,
+    };
+    let all: Vec<UploadMeta> = store
+        .storage
+        .multiparts(&b.name)
+        .into_iter()
+        .filter(|u| u.key.starts_with(prefix))
+        .filter(|u| {
+            u.key.as_str() > key_marker
+                || (u.key == key_marker && !id_marker.is_empty() && u.id.as_str() > id_marker)
+        })
+        .collect();
+    let truncated = all.len() > max;
+    let page = &all[..all.len().min(max)];
+    let mut s =
+        String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListMultipartUploadsResult>");
+    if url {
+        s += "<EncodingType>url</EncodingType>";
+    }
+    s += &format!(
+        "<Bucket>{}</Bucket><KeyMarker>{}</KeyMarker><UploadIdMarker>{}</UploadIdMarker><NextKeyMarker>{}</NextKeyMarker><NextUploadIdMarker>{}</NextUploadIdMarker><Delimiter></Delimiter><Prefix>{}</Prefix><MaxUploads>{max}</MaxUploads><IsTruncated>{truncated}</IsTruncated>",
+        esc(&b.name),
+        enc(key_marker),
+        esc(id_marker),
+        page.last().map(|u| enc(&u.key)).unwrap_or_default(),
+        page.last().map(|u| u.id.clone()).unwrap_or_default(),
+        enc(prefix),
+    );
+    for u in page {
+        s += &format!(
+            "<Upload><Key>{}</Key><UploadId>{}</UploadId><StorageClass>Standard</StorageClass><Initiated>{}</Initiated></Upload>",
+            enc(&u.key),
+            u.id,
+            iso8601(u.initiated_ms)
+        );
+    }
+    s += "</ListMultipartUploadsResult>";
+    Ok(xml_answer(200, s))
 }
 
 /// The byte range a `Range` header asks of an object of `size` bytes:
@@ -1234,8 +1661,12 @@ fn range(req: &Req<'_>, size: u64) -> Result<Option<(u64, u64)>, OssError> {
 fn preconditions(req: &Req<'_>, o: &ObjectMeta, prefix: &str) -> Result<Option<u16>, OssError> {
     let h = |n: &str| req.header(&format!("{prefix}{n}"));
     let etag_matches = |v: &str| {
-        v.split(',')
-            .any(|e| e.trim() == "*" || e.trim().trim_matches('"').eq_ignore_ascii_case(&o.md5))
+        v.split(',').any(|e| {
+            e.trim() == "*"
+                || e.trim()
+                    .trim_matches('"')
+                    .eq_ignore_ascii_case(o.etag().trim_matches('"'))
+        })
     };
     let modified = o.modified_ms / 1000;
     let failed = || {
@@ -1348,7 +1779,7 @@ async fn get_object(store: &ObjectStore, req: &Req<'_>, head: bool) -> Result<An
             &format!("bytes {a}-{z}/{}", o.size),
         );
     }
-    if head {
+    if head && o.parts == 0 {
         set(
             &mut r,
             "content-md5",
@@ -1508,6 +1939,7 @@ async fn copy_object(store: &ObjectStore, req: &Req<'_>) -> Result<Answer, OssEr
         content_type,
         headers,
         user_meta,
+        parts: o.parts,
     };
     let storage = &store.storage;
     let committed = blocking(|| -> Result<_, OssError> {

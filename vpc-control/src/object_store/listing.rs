@@ -111,6 +111,7 @@ mod tests {
                         content_type: String::new(),
                         headers: vec![],
                         user_meta: vec![],
+                        parts: 0,
                     }),
                 )
             })

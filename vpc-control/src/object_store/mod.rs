@@ -102,6 +102,30 @@ impl RequestOrigin {
     }
 }
 
+impl RequestOrigin {
+    /// A connection from the endpoint block that no endpoint accounts for
+    /// (deleted meanwhile, or the lookup failed): refused by an endpoint
+    /// policy that denies everything, never taken for the internet.
+    pub fn unattributed_endpoint(source_ip: IpAddr) -> Self {
+        use crate::access_policy::Policy;
+        static DENY_ALL: std::sync::OnceLock<Arc<Policy>> = std::sync::OnceLock::new();
+        let deny = DENY_ALL.get_or_init(|| {
+            Arc::new(
+                Policy::parse(
+                    r#"{"Version":"1","Statement":[{"Effect":"Deny","Action":"*","Principal":"*","Resource":"*"}]}"#,
+                )
+                .expect("the deny-all document parses"),
+            )
+        });
+        Self {
+            source_ip,
+            vpc_id: None,
+            endpoint_id: Some(String::new()),
+            endpoint_policy: Some(deny.clone()),
+        }
+    }
+}
+
 /// The host's knowledge of where connections come from.
 pub trait Origins: Send + Sync + 'static {
     /// Where the connection from `peer` to `local` came from.
@@ -180,14 +204,22 @@ const MAX_CONNECTIONS: usize = 512;
 /// From a request's first byte to the end of its headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Serves `listener` until the task is dropped: HTTP/1.1 with keep-alive,
+/// Serves `listener` until the future is dropped (which ends its
+/// connections too): HTTP/1.1 with keep-alive,
 /// the origin of each request asked of `origins` (by the connection's peer
 /// and local addresses). On a multi-thread runtime the fsyncs of a write
 /// leave the worker's other tasks to the other workers.
 pub async fn serve(listener: TcpListener, service: Arc<ObjectStore>, origins: Arc<dyn Origins>) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    // The connections, ended with the listener when this future is dropped
+    // (a namespace going away must not be held alive by them).
+    let mut connections = tokio::task::JoinSet::new();
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            Some(_) = connections.join_next() => continue,
+        };
+        let (stream, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!(error = %e, "object storage: accept failed");
@@ -203,15 +235,18 @@ pub async fn serve(listener: TcpListener, service: Arc<ObjectStore>, origins: Ar
         let local = stream.local_addr().unwrap_or(peer);
         let service = service.clone();
         let origins = origins.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let _permit = permit;
             let _ = stream.set_nodelay(true);
             let svc = hyper::service::service_fn(move |req| {
-                let service = service.clone();
-                // Asked per request: an endpoint policy changed while a
-                // connection stays open applies to its next request.
-                let origin = origins.origin(peer, local);
+                let (service, origins) = (service.clone(), origins.clone());
                 async move {
+                    // Asked per request (an endpoint policy changed while a
+                    // connection stays open applies to its next request),
+                    // off the async workers: the host may take a lock.
+                    let origin = tokio::task::spawn_blocking(move || origins.origin(peer, local))
+                        .await
+                        .unwrap_or_else(|_| RequestOrigin::unattributed_endpoint(peer.ip()));
                     Ok::<_, std::convert::Infallible>(http::handle(&service, &origin, req).await)
                 }
             });

@@ -210,5 +210,18 @@ mod tests {
         assert!(authorize(Some(&key(OTHER)), &direct, "oss:GetObject", Some(&b), &res).is_ok());
         assert!(authorize(Some(&key(OTHER)), &direct, "oss:PutObject", Some(&b), &res).is_err());
         assert_eq!(validate("{").unwrap_err().code, "InvalidPolicyDocument");
+        // Through an endpoint with no policy set: allowed as the bucket says.
+        let open = RequestOrigin::through_endpoint(
+            "10.0.1.10".parse().unwrap(),
+            "vpc-a".into(),
+            "vpce-1".into(),
+            None,
+        );
+        assert!(authorize(Some(&key(OTHER)), &open, "oss:GetObject", Some(&b), &res).is_ok());
+        // A translated source no endpoint accounts for: refused, even the owner.
+        let unknown = RequestOrigin::unattributed_endpoint("100.127.0.9".parse().unwrap());
+        let e =
+            authorize(Some(&key(OWNER)), &unknown, "oss:GetObject", Some(&b), &res).unwrap_err();
+        assert_eq!(e.code, "AccessDenied");
     }
 }

@@ -74,13 +74,72 @@ pub struct ObjectMeta {
     /// `x-oss-meta-*` user metadata, lowercase names with the prefix.
     #[serde(default)]
     pub user_meta: Vec<(String, String)>,
+    /// Parts of a multipart upload (0: one PutObject or CopyObject); then
+    /// `md5` is the MD5 of the parts' MD5s, as OSS's ETag has it.
+    #[serde(default)]
+    pub parts: u32,
 }
 
 impl ObjectMeta {
-    /// The ETag as OSS writes it, quotes included.
+    /// The ETag as OSS writes it, quotes included (`"<MD5>-<parts>"` for a
+    /// multipart object).
     pub fn etag(&self) -> String {
-        format!("\"{}\"", self.md5.to_uppercase())
+        match self.parts {
+            0 => format!("\"{}\"", self.md5.to_uppercase()),
+            n => format!("\"{}-{n}\"", self.md5.to_uppercase()),
+        }
     }
+}
+
+/// A multipart upload in progress.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UploadMeta {
+    /// The object key it makes.
+    pub key: String,
+    /// Its UploadId (32 uppercase hex digits).
+    pub id: String,
+    /// When it was initiated, ms since the epoch.
+    pub initiated_ms: i64,
+    /// The object's Content-Type.
+    pub content_type: String,
+    /// The object's kept standard headers.
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    /// The object's user metadata.
+    #[serde(default)]
+    pub user_meta: Vec<(String, String)>,
+}
+
+/// One uploaded part.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PartMeta {
+    /// PartNumber, 1 to 10,000.
+    pub number: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// MD5, lowercase hex (the part's ETag).
+    pub md5: String,
+    /// CRC-64 of the part.
+    pub crc64: u64,
+    /// When it was uploaded, ms since the epoch.
+    pub modified_ms: i64,
+}
+
+/// Whether `id` has the form of an UploadId this service gives (so that it
+/// can name a directory).
+pub fn valid_upload_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+}
+
+fn no_such_upload() -> OssError {
+    OssError::new(
+        404,
+        "NoSuchUpload",
+        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
+    )
 }
 
 /// One bucket and its objects (the in-memory index).
@@ -215,6 +274,16 @@ impl Storage {
                     let _ = fs::remove_file(&p);
                 }
             }
+            // Parts half written by a crash.
+            if let Ok(uploads) = fs::read_dir(dir.join("uploads")) {
+                for u in uploads.flatten() {
+                    for f in fs::read_dir(u.path()).into_iter().flatten().flatten() {
+                        if f.file_name().to_string_lossy().starts_with(".tmp-") {
+                            let _ = fs::remove_file(f.path());
+                        }
+                    }
+                }
+            }
             buckets.insert(meta.name.clone(), Bucket { meta, objects });
         }
         Ok(Self {
@@ -312,11 +381,14 @@ impl Storage {
         let b = buckets
             .get(name)
             .ok_or_else(|| OssError::no_such_bucket(name))?;
-        if !b.objects.is_empty() {
+        let uploads = fs::read_dir(self.bucket_dir(name).join("uploads"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        if !b.objects.is_empty() || uploads > 0 {
             return Err(OssError::new(
                 409,
                 "BucketNotEmpty",
-                "The bucket you tried to delete is not empty.",
+                "The bucket you tried to delete is not empty (objects or multipart uploads).",
             )
             .with_bucket(name));
         }
@@ -486,6 +558,115 @@ impl Storage {
     }
 }
 
+impl Storage {
+    fn upload_dir(&self, bucket: &str, id: &str) -> PathBuf {
+        self.bucket_dir(bucket).join("uploads").join(id)
+    }
+
+    /// Starts a multipart upload (its id is chosen here and set in `meta`).
+    pub fn create_multipart(
+        &self,
+        bucket: &str,
+        mut meta: UploadMeta,
+    ) -> Result<UploadMeta, OssError> {
+        if !self.lock().contains_key(bucket) {
+            return Err(OssError::no_such_bucket(bucket));
+        }
+        meta.id = format!("{:032X}", fastrand::u128(..));
+        let dir = self.upload_dir(bucket, &meta.id);
+        fs::create_dir_all(&dir)?;
+        write_atomically(
+            &dir.join("upload.json"),
+            &serde_json::to_vec(&meta).expect("serializable"),
+        )?;
+        fsync_dir(&self.bucket_dir(bucket).join("uploads"))?;
+        Ok(meta)
+    }
+
+    /// The upload `id` of `bucket`.
+    pub fn multipart(&self, bucket: &str, id: &str) -> Result<UploadMeta, OssError> {
+        if !valid_upload_id(id) {
+            return Err(no_such_upload());
+        }
+        let bytes = fs::read(self.upload_dir(bucket, id).join("upload.json"))
+            .map_err(|_| no_such_upload())?;
+        serde_json::from_slice(&bytes).map_err(|_| no_such_upload())
+    }
+
+    /// A temporary file for a part of upload `id`.
+    pub fn begin_part(&self, bucket: &str, id: &str) -> Result<(fs::File, PathBuf), OssError> {
+        self.multipart(bucket, id)?;
+        let tmp = self
+            .upload_dir(bucket, id)
+            .join(format!(".tmp-{}", new_id()));
+        Ok((fs::File::create(&tmp)?, tmp))
+    }
+
+    /// Makes the written (and synced) `tmp` part `part.number` of upload `id`.
+    pub fn commit_part(
+        &self,
+        bucket: &str,
+        id: &str,
+        tmp: &Path,
+        part: &PartMeta,
+    ) -> Result<(), OssError> {
+        let dir = self.upload_dir(bucket, id);
+        let done = (|| {
+            fs::rename(tmp, dir.join(part.number.to_string()))?;
+            fsync_dir(&dir)?;
+            write_atomically(
+                &dir.join(format!("{}.json", part.number)),
+                &serde_json::to_vec(part).expect("serializable"),
+            )
+        })();
+        if done.is_err() {
+            let _ = fs::remove_file(tmp);
+        }
+        Ok(done?)
+    }
+
+    /// The parts of upload `id`, by number.
+    pub fn parts(&self, bucket: &str, id: &str) -> Result<Vec<PartMeta>, OssError> {
+        self.multipart(bucket, id)?;
+        let mut parts: Vec<PartMeta> = fs::read_dir(self.upload_dir(bucket, id))?
+            .flatten()
+            .filter(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.ends_with(".json") && n != "upload.json"
+            })
+            .filter_map(|e| fs::read(e.path()).ok())
+            .filter_map(|b| serde_json::from_slice(&b).ok())
+            .collect();
+        parts.sort_by_key(|p| p.number);
+        Ok(parts)
+    }
+
+    /// The data file of part `n` of upload `id`.
+    pub fn part_path(&self, bucket: &str, id: &str, n: u32) -> PathBuf {
+        self.upload_dir(bucket, id).join(n.to_string())
+    }
+
+    /// Ends upload `id` (aborted, or completed).
+    pub fn remove_multipart(&self, bucket: &str, id: &str) -> Result<(), OssError> {
+        self.multipart(bucket, id)?;
+        fs::remove_dir_all(self.upload_dir(bucket, id))?;
+        Ok(())
+    }
+
+    /// The uploads in progress in `bucket`, by key then initiation.
+    pub fn multiparts(&self, bucket: &str) -> Vec<UploadMeta> {
+        let mut all: Vec<UploadMeta> = fs::read_dir(self.bucket_dir(bucket).join("uploads"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| fs::read(e.path().join("upload.json")).ok())
+            .filter_map(|b| serde_json::from_slice(&b).ok())
+            .collect();
+        all.sort_by(|a, b| (&a.key, a.initiated_ms, &a.id).cmp(&(&b.key, b.initiated_ms, &b.id)));
+        all
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -515,6 +696,7 @@ mod tests {
             content_type: "application/octet-stream".into(),
             headers: vec![],
             user_meta: vec![],
+            parts: 0,
         };
         s.commit(bucket, u, m, |_| Ok(())).unwrap();
     }
