@@ -70,8 +70,7 @@ struct Sizes {
 }
 
 fn call(c: &Client, action: &str, params: &[(&str, &str)]) -> Value {
-    c.call(action, params)
-        .unwrap_or_else(|e| panic!("{action}: {e}"))
+    c.call(action, params).unwrap_or_else(|e| panic!("{action}: {e}"))
 }
 
 /// Route entry destinations: /24s from 20.0.0.0 on (outside the VPC).
@@ -83,11 +82,7 @@ fn destination(k: usize) -> String {
 /// the figures are never those of a stale daemon.
 fn build_daemon() {
     let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir: PathBuf = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target dir")
-        .to_path_buf();
+    let profile_dir: PathBuf = exe.parent().and_then(|d| d.parent()).expect("target dir").to_path_buf();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = std::process::Command::new(cargo);
     cmd.args(["build", "-p", "vpc-control", "--bin", "vpc"]);
@@ -97,9 +92,7 @@ fn build_daemon() {
     if let Some(target) = profile_dir.parent() {
         cmd.arg("--target-dir").arg(target);
     }
-    let status = cmd
-        .status()
-        .unwrap_or_else(|e| panic!("building the daemon: {e}"));
+    let status = cmd.status().unwrap_or_else(|e| panic!("building the daemon: {e}"));
     assert!(status.success(), "building the daemon failed");
 }
 
@@ -115,69 +108,30 @@ struct Lab {
 
 fn lab(d: &Daemon) -> Lab {
     let c = d.client();
-    let vpc = call(&c, "CreateVpc", &[R, ("CidrBlock", "10.0.0.0/16")])["VpcId"]
+    let vpc = call(&c, "CreateVpc", &[R, ("CidrBlock", "10.0.0.0/16")])["VpcId"].as_str().unwrap().to_string();
+    let vsw = call(&c, "CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.1.0/24")])["VSwitchId"]
         .as_str()
         .unwrap()
         .to_string();
-    let vsw = call(
-        &c,
-        "CreateVSwitch",
-        &[
-            R,
-            ("VpcId", &vpc),
-            ("ZoneId", "cn-hangzhou-a"),
-            ("CidrBlock", "10.0.1.0/24"),
-        ],
-    )["VSwitchId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let group = call(&c, "CreateSecurityGroup", &[R, ("VpcId", &vpc)])["SecurityGroupId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let group = call(&c, "CreateSecurityGroup", &[R, ("VpcId", &vpc)])["SecurityGroupId"].as_str().unwrap().to_string();
     let run = |ip: &str, sg: Option<&str>| {
-        let mut p = vec![
-            R,
-            ("VSwitchId", vsw.as_str()),
-            ("PrivateIpAddress", ip),
-            ("ImageId", "any"),
-            ("InstanceType", "any"),
-        ];
+        let mut p = vec![R, ("VSwitchId", vsw.as_str()), ("PrivateIpAddress", ip), ("ImageId", "any"), ("InstanceType", "any")];
         if let Some(g) = sg {
             p.push(("SecurityGroupId", g));
         }
-        call(&c, "RunInstances", &p)["InstanceIdSets"]["InstanceIdSet"][0]
-            .as_str()
-            .unwrap()
-            .to_string()
+        call(&c, "RunInstances", &p)["InstanceIdSets"]["InstanceIdSet"][0].as_str().unwrap().to_string()
     };
     let fw = run("10.0.1.10", Some(&group));
     let client = run("10.0.1.20", None);
-    let table = call(&c, "CreateRouteTable", &[R, ("VpcId", &vpc)])["RouteTableId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let small_table = call(&c, "CreateRouteTable", &[R, ("VpcId", &vpc)])["RouteTableId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    Lab {
-        fw,
-        client,
-        table,
-        small_table,
-        group,
-    }
+    let table = call(&c, "CreateRouteTable", &[R, ("VpcId", &vpc)])["RouteTableId"].as_str().unwrap().to_string();
+    let small_table = call(&c, "CreateRouteTable", &[R, ("VpcId", &vpc)])["RouteTableId"].as_str().unwrap().to_string();
+    Lab { fw, client, table, small_table, group }
 }
 
 /// Adds `routes` entries to the lab's table with CreateRouteEntries from
 /// [`CLIENTS`] clients; seconds.
 fn apply_routes(d: &Daemon, lab: &Lab, routes: usize) -> f64 {
-    let batches: Vec<(usize, usize)> = (0..routes)
-        .step_by(50)
-        .map(|s| (s, (s + 50).min(routes)))
-        .collect();
+    let batches: Vec<(usize, usize)> = (0..routes).step_by(50).map(|s| (s, (s + 50).min(routes))).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let started = Instant::now();
     std::thread::scope(|s| {
@@ -186,33 +140,19 @@ fn apply_routes(d: &Daemon, lab: &Lab, routes: usize) -> f64 {
                 let c = d.client();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&(from, to)) = batches.get(i) else {
-                        break;
-                    };
+                    let Some(&(from, to)) = batches.get(i) else { break };
                     let owned: Vec<(String, String)> = (from..to)
                         .enumerate()
                         .flat_map(|(n, k)| {
                             [
-                                (
-                                    format!("RouteEntries.{}.RouteTableId", n + 1),
-                                    lab.table.clone(),
-                                ),
-                                (
-                                    format!("RouteEntries.{}.DstCidrBlock", n + 1),
-                                    destination(k),
-                                ),
+                                (format!("RouteEntries.{}.RouteTableId", n + 1), lab.table.clone()),
+                                (format!("RouteEntries.{}.DstCidrBlock", n + 1), destination(k)),
                                 (format!("RouteEntries.{}.NextHop", n + 1), lab.fw.clone()),
-                                (
-                                    format!("RouteEntries.{}.NextHopType", n + 1),
-                                    "Instance".into(),
-                                ),
+                                (format!("RouteEntries.{}.NextHopType", n + 1), "Instance".into()),
                             ]
                         })
                         .collect();
-                    let mut p: Vec<(&str, &str)> = owned
-                        .iter()
-                        .map(|(k, v)| (k.as_str(), v.as_str()))
-                        .collect();
+                    let mut p: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
                     p.push(R);
                     let r = call(&c, "CreateRouteEntries", &p);
                     assert_eq!(r["SuccessCount"].as_u64(), Some((to - from) as u64), "{r}");
@@ -233,22 +173,13 @@ fn delete_routes(d: &Daemon, lab: &Lab, routes: usize) -> f64 {
             .enumerate()
             .flat_map(|(n, k)| {
                 [
-                    (
-                        format!("RouteEntries.{}.RouteTableId", n + 1),
-                        lab.table.clone(),
-                    ),
-                    (
-                        format!("RouteEntries.{}.DstCidrBlock", n + 1),
-                        destination(k),
-                    ),
+                    (format!("RouteEntries.{}.RouteTableId", n + 1), lab.table.clone()),
+                    (format!("RouteEntries.{}.DstCidrBlock", n + 1), destination(k)),
                     (format!("RouteEntries.{}.NextHop", n + 1), lab.fw.clone()),
                 ]
             })
             .collect();
-        let mut p: Vec<(&str, &str)> = owned
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let mut p: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         p.push(R);
         let r = call(&c, "DeleteRouteEntries", &p);
         assert_eq!(r["FailedCount"].as_u64(), Some(0), "{r}");
@@ -260,15 +191,8 @@ fn delete_routes(d: &Daemon, lab: &Lab, routes: usize) -> f64 {
 /// joins; seconds. The group is left and deleted afterwards.
 fn apply_rules(d: &Daemon, lab: &Lab, vpc_of_group: &str, rules: usize) -> f64 {
     let c = d.client();
-    let sg = call(&c, "CreateSecurityGroup", &[R, ("VpcId", vpc_of_group)])["SecurityGroupId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    call(
-        &c,
-        "JoinSecurityGroup",
-        &[R, ("SecurityGroupId", &sg), ("InstanceId", &lab.fw)],
-    );
+    let sg = call(&c, "CreateSecurityGroup", &[R, ("VpcId", vpc_of_group)])["SecurityGroupId"].as_str().unwrap().to_string();
+    call(&c, "JoinSecurityGroup", &[R, ("SecurityGroupId", &sg), ("InstanceId", &lab.fw)]);
     let started = Instant::now();
     for from in (0..rules).step_by(100) {
         let owned: Vec<(String, String)> = (from..(from + 100).min(rules))
@@ -277,38 +201,19 @@ fn apply_rules(d: &Daemon, lab: &Lab, vpc_of_group: &str, rules: usize) -> f64 {
                 let n = n + 1;
                 let port = 1024 + (k % 60_000) as u16;
                 [
-                    (
-                        format!("Permissions.{n}.IpProtocol"),
-                        if k % 2 == 0 { "TCP" } else { "UDP" }.to_string(),
-                    ),
-                    (
-                        format!("Permissions.{n}.PortRange"),
-                        format!("{port}/{port}"),
-                    ),
-                    (
-                        format!("Permissions.{n}.SourceCidrIp"),
-                        format!("{}/32", Ipv4Addr::from(0x0a00_0000u32 + k as u32 * 7)),
-                    ),
-                    (
-                        format!("Permissions.{n}.Priority"),
-                        (1 + k % 100).to_string(),
-                    ),
+                    (format!("Permissions.{n}.IpProtocol"), if k % 2 == 0 { "TCP" } else { "UDP" }.to_string()),
+                    (format!("Permissions.{n}.PortRange"), format!("{port}/{port}")),
+                    (format!("Permissions.{n}.SourceCidrIp"), format!("{}/32", Ipv4Addr::from(0x0a00_0000u32 + k as u32 * 7))),
+                    (format!("Permissions.{n}.Priority"), (1 + k % 100).to_string()),
                 ]
             })
             .collect();
-        let mut p: Vec<(&str, &str)> = owned
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let mut p: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         p.extend([R, ("SecurityGroupId", sg.as_str())]);
         call(&c, "AuthorizeSecurityGroup", &p);
     }
     let took = started.elapsed().as_secs_f64();
-    call(
-        &c,
-        "LeaveSecurityGroup",
-        &[R, ("SecurityGroupId", &sg), ("InstanceId", &lab.fw)],
-    );
+    call(&c, "LeaveSecurityGroup", &[R, ("SecurityGroupId", &sg), ("InstanceId", &lab.fw)]);
     call(&c, "DeleteSecurityGroup", &[R, ("SecurityGroupId", &sg)]);
     took
 }
@@ -323,31 +228,11 @@ fn actions_per_second(d: &Daemon, lab: &Lab, clients: usize, actions: usize) -> 
             s.spawn(move || {
                 let c = d.client();
                 for k in 0..per_client {
-                    let dst = format!(
-                        "{}/32",
-                        Ipv4Addr::from(0xc0a8_0000u32 + (w as u32) * 256 + (k / 2 % 200) as u32)
-                    );
+                    let dst = format!("{}/32", Ipv4Addr::from(0xc0a8_0000u32 + (w as u32) * 256 + (k / 2 % 200) as u32));
                     if k % 2 == 0 {
-                        call(
-                            &c,
-                            "CreateRouteEntry",
-                            &[
-                                R,
-                                ("RouteTableId", &lab.small_table),
-                                ("DestinationCidrBlock", &dst),
-                                ("NextHopId", &lab.fw),
-                            ],
-                        );
+                        call(&c, "CreateRouteEntry", &[R, ("RouteTableId", &lab.small_table), ("DestinationCidrBlock", &dst), ("NextHopId", &lab.fw)]);
                     } else {
-                        call(
-                            &c,
-                            "DeleteRouteEntry",
-                            &[
-                                R,
-                                ("RouteTableId", &lab.small_table),
-                                ("DestinationCidrBlock", &dst),
-                            ],
-                        );
+                        call(&c, "DeleteRouteEntry", &[R, ("RouteTableId", &lab.small_table), ("DestinationCidrBlock", &dst)]);
                     }
                 }
             });
@@ -379,20 +264,14 @@ impl RouterProgram {
 
 /// The daemon's router program, opened from the pinned link of a router port.
 fn router_program(namespace: &str) -> RouterProgram {
-    let links = PathBuf::from(vpc_control::datapath::BPFFS_ROOT)
-        .join(namespace)
-        .join("links");
+    let links = PathBuf::from(vpc_control::datapath::BPFFS_ROOT).join(namespace).join("links");
     let pin = std::fs::read_dir(&links)
         .unwrap_or_else(|e| panic!("{}: {e}", links.display()))
         .flatten()
         .map(|e| e.path())
-        .find(|p| {
-            p.to_string_lossy().ends_with("-router") || p.to_string_lossy().ends_with("-router-tc")
-        })
+        .find(|p| p.to_string_lossy().ends_with("-router") || p.to_string_lossy().ends_with("-router-tc"))
         .expect("a pinned router link");
-    let link = aya::programs::links::FdLink::from(
-        aya::programs::links::PinnedLink::from_pin(&pin).expect("open the pinned link"),
-    );
+    let link = aya::programs::links::FdLink::from(aya::programs::links::PinnedLink::from_pin(&pin).expect("open the pinned link"));
     let id = link.info().expect("link info").program_id();
     let info = aya::programs::loaded_programs()
         .flatten()
@@ -405,12 +284,8 @@ fn router_program(namespace: &str) -> RouterProgram {
         )
     } else {
         RouterProgram::Xdp(
-            aya::programs::Xdp::from_program_info(
-                info,
-                Cow::Borrowed("vpc_router"),
-                aya_obj::programs::XdpAttachType::Interface,
-            )
-            .expect("open the router program"),
+            aya::programs::Xdp::from_program_info(info, Cow::Borrowed("vpc_router"), aya_obj::programs::XdpAttachType::Interface)
+                .expect("open the router program"),
         )
     }
 }
@@ -432,22 +307,12 @@ fn change_to_enforcement(d: &Daemon, lab: &Lab, changes: usize) -> (Vec<f64>, Ve
     let prober = {
         let stop = stop.clone();
         std::thread::spawn(move || {
-            let _in =
-                vpc_control::netns::NetnsGuard::enter(&namespace).unwrap_or_else(|e| panic!("{e}"));
+            let _in = vpc_control::netns::NetnsGuard::enter(&namespace).unwrap_or_else(|e| panic!("{e}"));
             let prog = router_program(&namespace);
             let mut sport: u16 = 1024;
             let mut probe = || {
                 sport = if sport == u16::MAX { 1024 } else { sport + 1 };
-                let f = l4_frame(
-                    ROUTER_MAC,
-                    client_mac,
-                    "10.0.1.20".parse().unwrap(),
-                    "10.0.1.10".parse().unwrap(),
-                    17,
-                    sport,
-                    5353,
-                    0,
-                );
+                let f = l4_frame(ROUTER_MAC, client_mac, "10.0.1.20".parse().unwrap(), "10.0.1.10".parse().unwrap(), 17, sport, 5353, 0);
                 prog.verdict(client_port, &f)
             };
             while let Ok((want, t0)) = want_rx.recv() {
@@ -456,10 +321,7 @@ fn change_to_enforcement(d: &Daemon, lab: &Lab, changes: usize) -> (Vec<f64>, Ve
                         got_tx.send(t0.elapsed().as_secs_f64() * 1e3).unwrap();
                         break;
                     }
-                    assert!(
-                        t0.elapsed() < Duration::from_secs(30),
-                        "the verdict did not flip to {want} in 30 s"
-                    );
+                    assert!(t0.elapsed() < Duration::from_secs(30), "the verdict did not flip to {want} in 30 s");
                     let until = Instant::now() + Duration::from_micros(20);
                     while Instant::now() < until {
                         std::hint::spin_loop();
@@ -482,11 +344,7 @@ fn change_to_enforcement(d: &Daemon, lab: &Lab, changes: usize) -> (Vec<f64>, Ve
     ];
     let (mut enforced, mut replied) = (Vec::new(), Vec::new());
     for n in 0..changes {
-        let (action, want) = if n % 2 == 0 {
-            ("AuthorizeSecurityGroup", XDP_REDIRECT)
-        } else {
-            ("RevokeSecurityGroup", XDP_DROP)
-        };
+        let (action, want) = if n % 2 == 0 { ("AuthorizeSecurityGroup", XDP_REDIRECT) } else { ("RevokeSecurityGroup", XDP_DROP) };
         let t0 = Instant::now();
         want_tx.send((want, t0)).unwrap();
         call(&c, action, &rule);
@@ -506,124 +364,43 @@ fn percentile(v: &[f64], p: f64) -> f64 {
 }
 
 fn main() {
-    let smoke =
-        std::env::args().any(|a| a == "--smoke") || std::env::var_os("VPC_BENCH_SMOKE").is_some();
+    let smoke = std::env::args().any(|a| a == "--smoke") || std::env::var_os("VPC_BENCH_SMOKE").is_some();
     let z = if smoke {
-        Sizes {
-            routes: 500,
-            rules: 100,
-            actions: 40,
-            changes: 10,
-            rounds: 1,
-        }
+        Sizes { routes: 500, rules: 100, actions: 40, changes: 10, rounds: 1 }
     } else {
-        Sizes {
-            routes: 100_000,
-            rules: 10_000,
-            actions: 1_000,
-            changes: 200,
-            rounds: 3,
-        }
+        Sizes { routes: 100_000, rules: 10_000, actions: 1_000, changes: 200, rounds: 3 }
     };
-    let env = |name: &str, default: usize| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let z = Sizes {
-        routes: env("VPC_BENCH_ROUTES", z.routes),
-        rules: env("VPC_BENCH_RULES", z.rules),
-        ..z
-    };
+    let env = |name: &str, default: usize| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let z = Sizes { routes: env("VPC_BENCH_ROUTES", z.routes), rules: env("VPC_BENCH_RULES", z.rules), ..z };
     build_daemon();
     let report = Report::new("control");
     // The cloud raises quotas on request: 100,000 routes in one table and
     // 10,000 rules in one group are beyond its defaults (200 each).
-    let quotas = format!(
-        "route_entries_per_table={},rules_per_security_group={}",
-        z.routes.max(200) + 1000,
-        z.rules.max(200)
-    );
+    let quotas = format!("route_entries_per_table={},rules_per_security_group={}", z.routes.max(200) + 1000, z.rules.max(200));
     let mut d = Daemon::start_with_env(true, &[("VPC_QUOTAS", &quotas)]);
     let lab = lab(&d);
-    let vpc = call(&d.client(), "DescribeVpcs", &[R])["Vpcs"]["Vpc"][0]["VpcId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let vpc = call(&d.client(), "DescribeVpcs", &[R])["Vpcs"]["Vpc"][0]["VpcId"].as_str().unwrap().to_string();
 
     // 2 (small model first): durable single changes per second.
     let rounds = z.rounds;
-    let one: Vec<f64> = (0..rounds)
-        .map(|_| actions_per_second(&d, &lab, 1, z.actions))
-        .collect();
-    let many: Vec<f64> = (0..rounds)
-        .map(|_| actions_per_second(&d, &lab, CLIENTS, z.actions))
-        .collect();
-    report.figure(
-        GROUP,
-        "durable actions/s, 1 client (small model)",
-        "1/s",
-        &one,
-        "CreateRouteEntry/DeleteRouteEntry, each on disk before its reply",
-    );
-    report.figure(
-        GROUP,
-        &format!("durable actions/s, {CLIENTS} clients (small model)"),
-        "1/s",
-        &many,
-        "changes are serialised by the daemon, one fsync serves every change committed meanwhile",
-    );
+    let one: Vec<f64> = (0..rounds).map(|_| actions_per_second(&d, &lab, 1, z.actions)).collect();
+    let many: Vec<f64> = (0..rounds).map(|_| actions_per_second(&d, &lab, CLIENTS, z.actions)).collect();
+    report.figure(GROUP, "durable actions/s, 1 client (small model)", "1/s", &one, "CreateRouteEntry/DeleteRouteEntry, each on disk before its reply");
+    report.figure(GROUP, &format!("durable actions/s, {CLIENTS} clients (small model)"), "1/s", &many, "changes are serialised by the daemon, one fsync serves every change committed meanwhile");
 
     // 3: change -> enforcement.
     let (enforced, replied) = change_to_enforcement(&d, &lab, z.changes);
-    let note = format!(
-        "{} changes (Authorize/Revoke one UDP rule), BPF_PROG_TEST_RUN probe every ~20 us",
-        enforced.len()
-    );
-    report.figure(
-        GROUP,
-        "change -> enforced, p50",
-        "ms",
-        &[percentile(&enforced, 0.5)],
-        &note,
-    );
-    report.figure(
-        GROUP,
-        "change -> enforced, p99",
-        "ms",
-        &[percentile(&enforced, 0.99)],
-        &note,
-    );
-    report.figure(
-        GROUP,
-        "change -> reply, p50",
-        "ms",
-        &[percentile(&replied, 0.5)],
-        "the same calls: the reply comes after the maps are written",
-    );
+    let note = format!("{} changes (Authorize/Revoke one UDP rule), BPF_PROG_TEST_RUN probe every ~20 us", enforced.len());
+    report.figure(GROUP, "change -> enforced, p50", "ms", &[percentile(&enforced, 0.5)], &note);
+    report.figure(GROUP, "change -> enforced, p99", "ms", &[percentile(&enforced, 0.99)], &note);
+    report.figure(GROUP, "change -> reply, p50", "ms", &[percentile(&replied, 0.5)], "the same calls: the reply comes after the maps are written");
 
     // 1: bulk apply, security-group rules.
-    let rule_secs: Vec<f64> = (0..rounds)
-        .map(|_| apply_rules(&d, &lab, &vpc, z.rules))
-        .collect();
+    let rule_secs: Vec<f64> = (0..rounds).map(|_| apply_rules(&d, &lab, &vpc, z.rules)).collect();
     let rule_rate: Vec<f64> = rule_secs.iter().map(|s| z.rules as f64 / s).collect();
-    let rule_note =
-        "AuthorizeSecurityGroup, 100 Permissions.N per call, 1 client, a new group per round";
-    report.figure(
-        GROUP,
-        &format!("apply {} SG rules", z.rules),
-        "s",
-        &rule_secs,
-        rule_note,
-    );
-    report.figure(
-        GROUP,
-        &format!("apply {} SG rules, rate", z.rules),
-        "rules/s",
-        &rule_rate,
-        rule_note,
-    );
+    let rule_note = "AuthorizeSecurityGroup, 100 Permissions.N per call, 1 client, a new group per round";
+    report.figure(GROUP, &format!("apply {} SG rules", z.rules), "s", &rule_secs, rule_note);
+    report.figure(GROUP, &format!("apply {} SG rules, rate", z.rules), "rules/s", &rule_rate, rule_note);
 
     // 1: bulk apply, route entries (1 round for 100,000: it is deleted and
     // added again only in smoke runs).
@@ -641,44 +418,16 @@ fn main() {
         "CreateRouteEntries, 50 per call, {CLIENTS} clients, next hop an instance; {} round(s)",
         route_secs.len()
     );
-    report.figure(
-        GROUP,
-        &format!("apply {} route entries", z.routes),
-        "s",
-        &route_secs,
-        &route_note,
-    );
-    report.figure(
-        GROUP,
-        &format!("apply {} route entries, rate", z.routes),
-        "routes/s",
-        &route_rate,
-        &route_note,
-    );
+    report.figure(GROUP, &format!("apply {} route entries", z.routes), "s", &route_secs, &route_note);
+    report.figure(GROUP, &format!("apply {} route entries, rate", z.routes), "routes/s", &route_rate, &route_note);
 
     // 2 again, with the route entries in place (fewer calls: each costs
     // more).
     let actions = (z.actions / 5).max(8);
-    let one: Vec<f64> = (0..rounds)
-        .map(|_| actions_per_second(&d, &lab, 1, actions))
-        .collect();
-    let many: Vec<f64> = (0..rounds)
-        .map(|_| actions_per_second(&d, &lab, CLIENTS, actions))
-        .collect();
-    report.figure(
-        GROUP,
-        &format!("durable actions/s, 1 client ({} routes)", z.routes),
-        "1/s",
-        &one,
-        "as above, every call validates and compiles the whole model",
-    );
-    report.figure(
-        GROUP,
-        &format!("durable actions/s, {CLIENTS} clients ({} routes)", z.routes),
-        "1/s",
-        &many,
-        "",
-    );
+    let one: Vec<f64> = (0..rounds).map(|_| actions_per_second(&d, &lab, 1, actions)).collect();
+    let many: Vec<f64> = (0..rounds).map(|_| actions_per_second(&d, &lab, CLIENTS, actions)).collect();
+    report.figure(GROUP, &format!("durable actions/s, 1 client ({} routes)", z.routes), "1/s", &one, "as above, every call validates and compiles the whole model");
+    report.figure(GROUP, &format!("durable actions/s, {CLIENTS} clients ({} routes)", z.routes), "1/s", &many, "");
 
     // A restart with all of it in place: killed (-9), started again, timed
     // until the API answers (the stored model is in the kernel and the
@@ -694,10 +443,7 @@ fn main() {
         .collect();
     report.figure(
         GROUP,
-        &format!(
-            "restart with {} routes and {rules_in_place} SG rules, ready",
-            z.routes
-        ),
+        &format!("restart with {} routes and {rules_in_place} SG rules, ready", z.routes),
         "s",
         &restart,
         "kill -9, start, until the API answers (polled every 50 ms)",
@@ -705,11 +451,5 @@ fn main() {
 
     // Deleting them all, DeleteRouteEntries, 50 per call, 1 client.
     delete_secs.push(delete_routes(&d, &lab, z.routes));
-    report.figure(
-        GROUP,
-        &format!("delete {} route entries", z.routes),
-        "s",
-        &delete_secs,
-        "DeleteRouteEntries, 50 per call, 1 client",
-    );
+    report.figure(GROUP, &format!("delete {} route entries", z.routes), "s", &delete_secs, "DeleteRouteEntries, 50 per call, 1 client");
 }

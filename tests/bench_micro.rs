@@ -109,16 +109,7 @@ const PROBE: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 30);
 const BENCH_PORT: u16 = 5000;
 
 fn probe_frame(dst: Ipv4Addr, proto: u8, dport: u16, flags: u8) -> Vec<u8> {
-    l4_frame(
-        ROUTER_MAC,
-        eni_mac(&eni_id_of("i-probe")),
-        PROBE,
-        dst,
-        proto,
-        40000,
-        dport,
-        flags,
-    )
+    l4_frame(ROUTER_MAC, eni_mac(&eni_id_of("i-probe")), PROBE, dst, proto, 40000, dport, flags)
 }
 
 /// Times `frame` through `prog` as received on `ifindex`: ns per run (the
@@ -129,9 +120,7 @@ fn time(prog: &Xdp, ifindex: u32, frame: &[u8], repeat: u32) -> (f64, u32) {
     opts.data_in = Some(frame);
     opts.ctx_in = Some(&ctx);
     opts.repeat = repeat;
-    let r = prog
-        .test_run(opts)
-        .unwrap_or_else(|e| panic!("test run: {e}"));
+    let r = prog.test_run(opts).unwrap_or_else(|e| panic!("test run: {e}"));
     (ns(r.duration), r.return_value)
 }
 
@@ -195,12 +184,7 @@ impl Runner {
 /// ns of one operation of each kind the router does per packet, each in a
 /// program of its own (`vpc-ebpf/src/bench.rs`, `op_*`) timed against
 /// `op_pass` in the same round.
-fn kernel_operations(
-    frame: &[u8],
-    ifindex: u32,
-    repeat: u32,
-    rounds: usize,
-) -> Vec<(&'static str, Vec<f64>)> {
+fn kernel_operations(frame: &[u8], ifindex: u32, repeat: u32, rounds: usize) -> Vec<(&'static str, Vec<f64>)> {
     use aya::maps::{HashMap, LpmTrie, lpm_trie::Key};
     let mut obj = aya::EbpfLoader::new()
         .load(vpc_control::datapath::BENCH_OBJECT)
@@ -217,27 +201,12 @@ fn kernel_operations(
         let p: &mut Xdp = obj.program_mut(name).unwrap().try_into().unwrap();
         p.load().unwrap_or_else(|e| panic!("loading {name}: {e}"));
     }
-    let map = |obj: &mut aya::Ebpf, name: &str| {
-        obj.take_map(name).unwrap_or_else(|| panic!("map {name}"))
-    };
-    HashMap::<_, u32, u64>::try_from(map(&mut obj, "OP_HASH_4"))
-        .unwrap()
-        .insert(1, 1, 0)
-        .unwrap();
-    HashMap::<_, [u32; 2], u64>::try_from(map(&mut obj, "OP_HASH_8"))
-        .unwrap()
-        .insert([1, 0], 1, 0)
-        .unwrap();
-    HashMap::<_, [u32; 5], u64>::try_from(map(&mut obj, "OP_HASH_20"))
-        .unwrap()
-        .insert([1, 0, 0, 0, 0], 1, 0)
-        .unwrap();
-    LpmTrie::<_, [u32; 2], u64>::try_from(map(&mut obj, "OP_LPM_8"))
-        .unwrap()
-        .insert(&Key::new(64, [1, 0]), 1, 0)
-        .unwrap();
-    let mut out: Vec<(&'static str, Vec<f64>)> =
-        ops.iter().map(|(_, w)| (*w, Vec::new())).collect();
+    let map = |obj: &mut aya::Ebpf, name: &str| obj.take_map(name).unwrap_or_else(|| panic!("map {name}"));
+    HashMap::<_, u32, u64>::try_from(map(&mut obj, "OP_HASH_4")).unwrap().insert(1, 1, 0).unwrap();
+    HashMap::<_, [u32; 2], u64>::try_from(map(&mut obj, "OP_HASH_8")).unwrap().insert([1, 0], 1, 0).unwrap();
+    HashMap::<_, [u32; 5], u64>::try_from(map(&mut obj, "OP_HASH_20")).unwrap().insert([1, 0, 0, 0, 0], 1, 0).unwrap();
+    LpmTrie::<_, [u32; 2], u64>::try_from(map(&mut obj, "OP_LPM_8")).unwrap().insert(&Key::new(64, [1, 0]), 1, 0).unwrap();
+    let mut out: Vec<(&'static str, Vec<f64>)> = ops.iter().map(|(_, w)| (*w, Vec::new())).collect();
     for _ in 0..rounds {
         let prog = |name: &str| -> &Xdp { obj.program(name).unwrap().try_into().unwrap() };
         let (base, v) = fastest(prog("op_pass"), ifindex, frame, repeat);
@@ -252,13 +221,9 @@ fn kernel_operations(
 }
 
 fn main() {
-    let smoke =
-        std::env::args().any(|a| a == "--smoke") || std::env::var_os("VPC_BENCH_SMOKE").is_some();
+    let smoke = std::env::args().any(|a| a == "--smoke") || std::env::var_os("VPC_BENCH_SMOKE").is_some();
     let (mut repeat, rounds) = if smoke { (1_000, 1) } else { (200_000, 5) };
-    if let Some(r) = std::env::var("VPC_BENCH_REPEAT")
-        .ok()
-        .and_then(|r| r.parse().ok())
-    {
+    if let Some(r) = std::env::var("VPC_BENCH_REPEAT").ok().and_then(|r| r.parse().ok()) {
         repeat = r;
     }
     let report = Report::new("micro");
@@ -266,11 +231,7 @@ fn main() {
     let base = fx.model.clone();
     fx.reapply(with_policies(&base, 1, 1));
     let probe_port = fx.port(&eni_id_of("i-probe"));
-    let mut r = Runner {
-        fx,
-        probe_port,
-        repeat,
-    };
+    let mut r = Runner { fx, probe_port, repeat };
 
     // --- stages ---
     let spoofed = {
@@ -279,41 +240,13 @@ fn main() {
         f
     };
     let stages: Vec<(&str, Vec<u8>, u32)> = vec![
-        (
-            "dropped at anti-spoofing (port -> ENI, parse)",
-            spoofed,
-            XDP_DROP,
-        ),
-        (
-            "dropped at route lookup (no route)",
-            probe_frame("172.31.0.1".parse().unwrap(), 17, BENCH_PORT, 0),
-            XDP_DROP,
-        ),
-        (
-            "forwarded, no policy (route, next hop, rewrite)",
-            probe_frame("10.0.1.10".parse().unwrap(), 17, BENCH_PORT, 0),
-            XDP_REDIRECT,
-        ),
-        (
-            "forwarded across a network ACL (1 entry)",
-            probe_frame("10.0.2.10".parse().unwrap(), 17, BENCH_PORT, 0),
-            XDP_REDIRECT,
-        ),
-        (
-            "forwarded, security group, conntrack hit",
-            probe_frame("10.0.3.10".parse().unwrap(), 17, BENCH_PORT, 0),
-            XDP_REDIRECT,
-        ),
-        (
-            "forwarded, ACL + SG + conntrack (full pipeline)",
-            probe_frame("10.0.2.20".parse().unwrap(), 17, BENCH_PORT, 0),
-            XDP_REDIRECT,
-        ),
-        (
-            "SG new flow refused (SYN, 1 rule)",
-            probe_frame("10.0.3.10".parse().unwrap(), 6, 1, SYN),
-            XDP_DROP,
-        ),
+        ("dropped at anti-spoofing (port -> ENI, parse)", spoofed, XDP_DROP),
+        ("dropped at route lookup (no route)", probe_frame("172.31.0.1".parse().unwrap(), 17, BENCH_PORT, 0), XDP_DROP),
+        ("forwarded, no policy (route, next hop, rewrite)", probe_frame("10.0.1.10".parse().unwrap(), 17, BENCH_PORT, 0), XDP_REDIRECT),
+        ("forwarded across a network ACL (1 entry)", probe_frame("10.0.2.10".parse().unwrap(), 17, BENCH_PORT, 0), XDP_REDIRECT),
+        ("forwarded, security group, conntrack hit", probe_frame("10.0.3.10".parse().unwrap(), 17, BENCH_PORT, 0), XDP_REDIRECT),
+        ("forwarded, ACL + SG + conntrack (full pipeline)", probe_frame("10.0.2.20".parse().unwrap(), 17, BENCH_PORT, 0), XDP_REDIRECT),
+        ("SG new flow refused (SYN, 1 rule)", probe_frame("10.0.3.10".parse().unwrap(), 6, 1, SYN), XDP_DROP),
     ];
     let mut base_ns = Vec::new();
     let mut stage_ns: Vec<Vec<f64>> = vec![Vec::new(); stages.len()];
@@ -324,34 +257,12 @@ fn main() {
             stage_ns[k].push(r.run(what, frame, *verdict) - b);
         }
     }
-    report.figure(
-        "stages",
-        "XDP_PASS (baseline, absolute)",
-        "ns",
-        &base_ns,
-        "",
-    );
+    report.figure("stages", "XDP_PASS (baseline, absolute)", "ns", &base_ns, "");
     for (k, (what, _, _)) in stages.iter().enumerate() {
-        report.figure(
-            "stages",
-            what,
-            "ns over XDP_PASS",
-            &stage_ns[k],
-            "flow cache off",
-        );
+        report.figure("stages", what, "ns over XDP_PASS", &stage_ns[k], "flow cache off");
     }
-    let full: Vec<f64> = stage_ns[5]
-        .iter()
-        .zip(&base_ns)
-        .map(|(s, b)| (s + b) / b)
-        .collect();
-    report.figure(
-        "stages",
-        "full pipeline, slow path / XDP_PASS",
-        "x",
-        &full,
-        "flow cache off: every lookup; goal <= 5 (issue 17)",
-    );
+    let full: Vec<f64> = stage_ns[5].iter().zip(&base_ns).map(|(s, b)| (s + b) / b).collect();
+    report.figure("stages", "full pipeline, slow path / XDP_PASS", "x", &full, "flow cache off: every lookup; goal <= 5 (issue 17)");
 
     // --- monitoring (`vpc monitor`): every packet dropped (a refused SYN,
     // the security group's drop path with its policy id), monitoring off
@@ -362,62 +273,28 @@ fn main() {
     let before = r.fx.dp.monitor_totals().unwrap();
     for _ in 0..rounds {
         let b = r.baseline(refused, repeat);
-        r.fx.dp
-            .set_monitor(vpc_common::MonitorConfig { enabled: 0, rate })
-            .unwrap();
+        r.fx.dp.set_monitor(vpc_common::MonitorConfig { enabled: 0, rate }).unwrap();
         let off = r.run("monitor off, refused SYN", refused, XDP_DROP);
-        r.fx.dp
-            .set_monitor(vpc_common::MonitorConfig { enabled: 1, rate })
-            .unwrap();
+        r.fx.dp.set_monitor(vpc_common::MonitorConfig { enabled: 1, rate }).unwrap();
         // An emptied ring: the events within budget are written, not lost.
         r.fx.dp.monitor_events(usize::MAX).unwrap();
         let on = r.run("monitor on, refused SYN", refused, XDP_DROP);
-        r.fx.dp
-            .set_monitor(vpc_common::MonitorConfig { enabled: 0, rate })
-            .unwrap();
+        r.fx.dp.set_monitor(vpc_common::MonitorConfig { enabled: 0, rate }).unwrap();
         off_ns.push(off - b);
         on_ns.push(on - b);
         on_ratio.push(on / off);
     }
     let seen = r.fx.dp.monitor_totals().unwrap();
-    assert!(
-        seen.written > before.written,
-        "monitoring on wrote no event: {seen:?}"
-    );
-    assert!(
-        seen.suppressed > before.suppressed || smoke,
-        "the budget suppressed nothing: {seen:?}"
-    );
+    assert!(seen.written > before.written, "monitoring on wrote no event: {seen:?}");
+    assert!(seen.suppressed > before.suppressed || smoke, "the budget suppressed nothing: {seen:?}");
     r.fx.dp.monitor_events(usize::MAX).unwrap();
-    report.figure(
-        "monitor",
-        "every packet dropped (SG), monitoring off",
-        "ns over XDP_PASS",
-        &off_ns,
-        "one array read + branch",
-    );
-    report.figure(
-        "monitor",
-        "every packet dropped (SG), monitoring on",
-        "ns over XDP_PASS",
-        &on_ns,
-        &format!("{rate} events/s per CPU written, the rest counted"),
-    );
-    report.figure(
-        "monitor",
-        "monitoring on / off, every packet dropped",
-        "x",
-        &on_ratio,
-        "per-packet time, same round",
-    );
+    report.figure("monitor", "every packet dropped (SG), monitoring off", "ns over XDP_PASS", &off_ns, "one array read + branch");
+    report.figure("monitor", "every packet dropped (SG), monitoring on", "ns over XDP_PASS", &on_ns, &format!("{rate} events/s per CPU written, the rest counted"));
+    report.figure("monitor", "monitoring on / off, every packet dropped", "x", &on_ratio, "per-packet time, same round");
 
     // --- the same forwarded frames through the flow cache (established
     // flows: the first run takes the slow path and fills the cache) ---
-    let mut cached = Runner {
-        fx: DatapathFixture::keeping_headers(MODEL, true),
-        probe_port: 0,
-        repeat,
-    };
+    let mut cached = Runner { fx: DatapathFixture::keeping_headers(MODEL, true), probe_port: 0, repeat };
     cached.fx.reapply(with_policies(&base, 1, 1));
     cached.probe_port = cached.fx.port(&eni_id_of("i-probe"));
     let forwarded = 2..=5;
@@ -433,19 +310,9 @@ fn main() {
     }
     for k in forwarded {
         let what = stages[k].0;
-        report.figure(
-            "flow cache",
-            &format!("{what}: flow cache hit"),
-            "ns over XDP_PASS",
-            &hit_ns[k],
-            "",
-        );
+        report.figure("flow cache", &format!("{what}: flow cache hit"), "ns over XDP_PASS", &hit_ns[k], "");
     }
-    let full: Vec<f64> = hit_ns[5]
-        .iter()
-        .zip(&hit_base)
-        .map(|(s, b)| (s + b) / b)
-        .collect();
+    let full: Vec<f64> = hit_ns[5].iter().zip(&hit_base).map(|(s, b)| (s + b) / b).collect();
     report.figure(
         "flow cache",
         "full pipeline, established flow / XDP_PASS",
@@ -462,11 +329,7 @@ fn main() {
     }
 
     // --- rules ---
-    let counts: &[usize] = if smoke {
-        &[10, 100]
-    } else {
-        &[10, 100, 1_000, 10_000]
-    };
+    let counts: &[usize] = if smoke { &[10, 100] } else { &[10, 100, 1_000, 10_000] };
     let mut sg_curve: Vec<Vec<f64>> = vec![Vec::new(); counts.len()];
     let mut acl_curve: Vec<Vec<f64>> = vec![Vec::new(); counts.len()];
     let refused_syn = probe_frame("10.0.3.10".parse().unwrap(), 6, 1, SYN);
@@ -480,47 +343,18 @@ fn main() {
         }
     }
     for (k, n) in counts.iter().enumerate() {
-        report.point(
-            "test-run: rules",
-            "security group, new flow refused",
-            *n as f64,
-            "ns over XDP_PASS",
-            &sg_curve[k],
-        );
-        report.point(
-            "test-run: rules",
-            "network ACL, every packet",
-            *n as f64,
-            "ns over XDP_PASS",
-            &acl_curve[k],
-        );
+        report.point("test-run: rules", "security group, new flow refused", *n as f64, "ns over XDP_PASS", &sg_curve[k]);
+        report.point("test-run: rules", "network ACL, every packet", *n as f64, "ns over XDP_PASS", &acl_curve[k]);
     }
     let last = counts.len() - 1;
-    let ratio =
-        |c: &Vec<Vec<f64>>| -> Vec<f64> { c[last].iter().zip(&c[0]).map(|(a, b)| a / b).collect() };
+    let ratio = |c: &Vec<Vec<f64>>| -> Vec<f64> { c[last].iter().zip(&c[0]).map(|(a, b)| a / b).collect() };
     let label = format!("{} / {} rules", counts[last], counts[0]);
-    report.figure(
-        "rules",
-        &format!("security group, {label}"),
-        "x",
-        &ratio(&sg_curve),
-        "goal <= 1.3",
-    );
-    report.figure(
-        "rules",
-        &format!("network ACL, {label}"),
-        "x",
-        &ratio(&acl_curve),
-        "goal <= 1.3",
-    );
+    report.figure("rules", &format!("security group, {label}"), "x", &ratio(&sg_curve), "goal <= 1.3");
+    report.figure("rules", &format!("network ACL, {label}"), "x", &ratio(&acl_curve), "goal <= 1.3");
     r.fx.reapply(with_policies(&base, 1, 1));
 
     // --- routes ---
-    let sizes: &[usize] = if smoke {
-        &[1, 1_000]
-    } else {
-        &[1, 1_000, 10_000, 100_000, 1_000_000]
-    };
+    let sizes: &[usize] = if smoke { &[1, 1_000] } else { &[1, 1_000, 10_000, 100_000, 1_000_000] };
     let random_frames = if smoke { 256 } else { 4_096 };
     let all = bench::internet_prefixes(*sizes.last().unwrap(), 7);
     let desired_small = r.fx.dp.read().unwrap();
@@ -551,19 +385,7 @@ fn main() {
             }
             random.push((total - total_pass) / frames.len() as f64);
         }
-        report.point(
-            "test-run: routes",
-            "same destination (warm)",
-            *n as f64,
-            "ns over XDP_PASS",
-            &same,
-        );
-        report.point(
-            "test-run: routes",
-            "random destinations (cold)",
-            *n as f64,
-            "ns over XDP_PASS",
-            &random,
-        );
+        report.point("test-run: routes", "same destination (warm)", *n as f64, "ns over XDP_PASS", &same);
+        report.point("test-run: routes", "random destinations (cold)", *n as f64, "ns over XDP_PASS", &random);
     }
 }

@@ -35,8 +35,7 @@ use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, PerCpuArray},
     programs::{
-        LinkOrder, SchedClassifier, TcAttachType, TestRun, TestRunAttrs, TestRunOptions, Xdp,
-        XdpMode,
+        LinkOrder, SchedClassifier, TcAttachType, TestRun, TestRunAttrs, TestRunOptions, Xdp, XdpMode,
         tc::{SchedClassifierLinkId, TcAttachOptions},
         xdp::XdpLinkId,
     },
@@ -130,11 +129,7 @@ fn pin_to_cpu0() {
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(0, &mut set);
-        assert_eq!(
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
-            0,
-            "pinning to CPU 0"
-        );
+        assert_eq!(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set), 0, "pinning to CPU 0");
     }
 }
 
@@ -186,51 +181,18 @@ impl Pipeline {
         let generator = ScratchNs::new("vpcb-gen");
         let router = ScratchNs::new("vpcb-rt");
         let sink = ScratchNs::new("vpcb-sink");
-        generator.ip(&[
-            "link", "add", "g0", "type", "veth", "peer", "name", "r0", "netns", &router.0,
-        ]);
-        sink.ip(&[
-            "link", "add", "s0", "type", "veth", "peer", "name", "r1", "netns", &router.0,
-        ]);
-        let mac = |m: [u8; 6]| {
-            m.iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(":")
-        };
-        generator.ip(&[
-            "link",
-            "set",
-            "g0",
-            "address",
-            &mac(eni_mac(&eni_id_of("i-gen"))),
-            "up",
-        ]);
-        sink.ip(&[
-            "link",
-            "set",
-            "s0",
-            "address",
-            &mac(eni_mac(&eni_id_of("i-sink"))),
-            "up",
-        ]);
+        generator.ip(&["link", "add", "g0", "type", "veth", "peer", "name", "r0", "netns", &router.0]);
+        sink.ip(&["link", "add", "s0", "type", "veth", "peer", "name", "r1", "netns", &router.0]);
+        let mac = |m: [u8; 6]| m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
+        generator.ip(&["link", "set", "g0", "address", &mac(eni_mac(&eni_id_of("i-gen"))), "up"]);
+        sink.ip(&["link", "set", "s0", "address", &mac(eni_mac(&eni_id_of("i-sink"))), "up"]);
         for port in ["r0", "r1"] {
             router.ip(&["link", "set", port, "address", &mac(ROUTER_MAC), "up"]);
         }
         // The Linux side of the router, used when no XDP program is on r0.
         router.ip(&["addr", "add", "10.0.1.1/24", "dev", "r0"]);
         router.ip(&["addr", "add", "10.0.2.1/24", "dev", "r1"]);
-        router.ip(&[
-            "neigh",
-            "replace",
-            &SINK.to_string(),
-            "lladdr",
-            &mac(eni_mac(&eni_id_of("i-sink"))),
-            "dev",
-            "r1",
-            "nud",
-            "permanent",
-        ]);
+        router.ip(&["neigh", "replace", &SINK.to_string(), "lladdr", &mac(eni_mac(&eni_id_of("i-sink"))), "dev", "r1", "nud", "permanent"]);
         for (key, value) in [
             ("net.ipv4.ip_forward", "1"),
             ("net.ipv4.conf.all.rp_filter", "0"),
@@ -240,8 +202,7 @@ impl Pipeline {
             vpc_control::netns::sysctl(&router.0, key, value).unwrap_or_else(|e| panic!("{e}"));
         }
         // Without GRO (or an XDP program) veth r0 drops what g0 XDP_TXes.
-        vpc_control::netns::exec(&router.0, "ethtool", &["-K", "r0", "gro", "on"])
-            .unwrap_or_else(|e| panic!("{e}"));
+        vpc_control::netns::exec(&router.0, "ethtool", &["-K", "r0", "gro", "on"]).unwrap_or_else(|e| panic!("{e}"));
         let g0 = generator.ifindex("g0");
 
         let headers = headers();
@@ -254,30 +215,19 @@ impl Pipeline {
             p.load().unwrap_or_else(|e| panic!("loading {name}: {e}"));
         }
         {
-            let p: &mut SchedClassifier = tools
-                .program_mut("bench_sink_tc")
-                .unwrap()
-                .try_into()
-                .unwrap();
-            p.load()
-                .unwrap_or_else(|e| panic!("loading bench_sink_tc: {e}"));
+            let p: &mut SchedClassifier = tools.program_mut("bench_sink_tc").unwrap().try_into().unwrap();
+            p.load().unwrap_or_else(|e| panic!("loading bench_sink_tc: {e}"));
         }
         {
             let _in = NetnsGuard::enter(&generator.0).unwrap();
-            let p: &mut Xdp = tools
-                .program_mut("bench_generator")
-                .unwrap()
-                .try_into()
-                .unwrap();
+            let p: &mut Xdp = tools.program_mut("bench_generator").unwrap().try_into().unwrap();
             // Live frames need an XDP program on the device they are sent from.
-            p.attach("g0", XdpMode::Driver)
-                .unwrap_or_else(|e| panic!("attaching the generator: {e}"));
+            p.attach("g0", XdpMode::Driver).unwrap_or_else(|e| panic!("attaching the generator: {e}"));
         }
         {
             let _in = NetnsGuard::enter(&sink.0).unwrap();
             let p: &mut Xdp = tools.program_mut("bench_sink").unwrap().try_into().unwrap();
-            p.attach("s0", XdpMode::Driver)
-                .unwrap_or_else(|e| panic!("attaching the sink: {e}"));
+            p.attach("s0", XdpMode::Driver).unwrap_or_else(|e| panic!("attaching the sink: {e}"));
         }
 
         let base = Model::from_toml(MODEL).unwrap().with_system_route_tables();
@@ -287,13 +237,9 @@ impl Pipeline {
             // The table itself is measured (the baselines have no quota):
             // the default quota would refuse one client's flows beyond an
             // eighth of it.
-            dp.set_conntrack_quota(vpc_common::ConntrackQuota::UNLIMITED)
-                .unwrap_or_else(|e| panic!("quota: {e}"));
-            let ports: BTreeMap<String, u32> = [
-                (eni_id_of("i-gen"), router.ifindex("r0")),
-                (eni_id_of("i-sink"), router.ifindex("r1")),
-            ]
-            .into();
+            dp.set_conntrack_quota(vpc_common::ConntrackQuota::UNLIMITED).unwrap_or_else(|e| panic!("quota: {e}"));
+            let ports: BTreeMap<String, u32> =
+                [(eni_id_of("i-gen"), router.ifindex("r0")), (eni_id_of("i-sink"), router.ifindex("r1"))].into();
             (dp, ports)
         };
         let mut p = Pipeline {
@@ -323,17 +269,9 @@ impl Pipeline {
         if let Some(n) = n {
             let gen_net: Ipv4Net = "10.0.1.0/24".parse().unwrap();
             m.network_acls[0].ingress = bench::acl_entries(n, (gen_net, BENCH_PORT));
-            m.vswitches
-                .iter_mut()
-                .find(|v| v.id == "vsw-sink")
-                .unwrap()
-                .network_acl_id = Some("nacl-sink".into());
+            m.vswitches.iter_mut().find(|v| v.id == "vsw-sink").unwrap().network_acl_id = Some("nacl-sink".into());
             m.security_groups[0].rules = bench::sg_rules(n, Some((gen_net, BENCH_PORT)));
-            m.instances
-                .iter_mut()
-                .find(|i| i.id == "i-sink")
-                .unwrap()
-                .security_group_ids = vec!["sg-sink".into()];
+            m.instances.iter_mut().find(|i| i.id == "i-sink").unwrap().security_group_ids = vec!["sg-sink".into()];
         }
         vpc_control::validate::validate(&m).unwrap_or_else(|e| panic!("{e}"));
         let desired = compile::compile(&m, &self.ports).unwrap_or_else(|e| panic!("{e}"));
@@ -350,9 +288,7 @@ impl Pipeline {
     fn write(&mut self, desired: &MapEntries) {
         let _in = NetnsGuard::enter(&self.router.0).unwrap();
         let current = self.dp.read().unwrap();
-        self.dp
-            .write(&current, desired)
-            .unwrap_or_else(|e| panic!("writing the router maps: {e}"));
+        self.dp.write(&current, desired).unwrap_or_else(|e| panic!("writing the router maps: {e}"));
     }
 
     /// Puts `mode` on r0 (and r1).
@@ -370,59 +306,33 @@ impl Pipeline {
                 }
                 Link::Tc("router", id) => self.dp.router_tc_program().unwrap().detach(id).unwrap(),
                 Link::Tc(name, id) => {
-                    let p: &mut SchedClassifier =
-                        self.tools.program_mut(name).unwrap().try_into().unwrap();
+                    let p: &mut SchedClassifier = self.tools.program_mut(name).unwrap().try_into().unwrap();
                     p.detach(id).unwrap();
                 }
             }
         }
         match mode {
             Router::XdpDrop => {
-                let p: &mut Xdp = self
-                    .tools
-                    .program_mut("bench_sink")
-                    .unwrap()
-                    .try_into()
-                    .unwrap();
-                self.links.push(Link::Xdp(
-                    "bench_sink",
-                    p.attach("r0", XdpMode::Driver).unwrap(),
-                ));
+                let p: &mut Xdp = self.tools.program_mut("bench_sink").unwrap().try_into().unwrap();
+                self.links.push(Link::Xdp("bench_sink", p.attach("r0", XdpMode::Driver).unwrap()));
             }
             Router::Ours => {
                 for port in ["r0", "r1"] {
-                    let id = self
-                        .dp
-                        .router_program()
-                        .unwrap()
-                        .attach(port, XdpMode::Driver)
-                        .unwrap();
+                    let id = self.dp.router_program().unwrap().attach(port, XdpMode::Driver).unwrap();
                     self.links.push(Link::Xdp("router", id));
                 }
             }
             Router::OursTc => {
                 let tcx = || TcAttachOptions::TcxOrder(LinkOrder::default());
                 for port in ["r0", "r1"] {
-                    let id = self
-                        .dp
-                        .router_tc_program()
-                        .unwrap()
-                        .attach_with_options(port, TcAttachType::Ingress, tcx())
-                        .unwrap();
+                    let id = self.dp.router_tc_program().unwrap().attach_with_options(port, TcAttachType::Ingress, tcx()).unwrap();
                     self.links.push(Link::Tc("router", id));
                 }
                 // Attaching resolves the name in the thread's namespace
                 // (detaching goes by the link, wherever it is).
                 let _in_sink = NetnsGuard::enter(&self.sink.0).unwrap();
-                let p: &mut SchedClassifier = self
-                    .tools
-                    .program_mut("bench_sink_tc")
-                    .unwrap()
-                    .try_into()
-                    .unwrap();
-                let id = p
-                    .attach_with_options("s0", TcAttachType::Ingress, tcx())
-                    .unwrap();
+                let p: &mut SchedClassifier = self.tools.program_mut("bench_sink_tc").unwrap().try_into().unwrap();
+                let id = p.attach_with_options("s0", TcAttachType::Ingress, tcx()).unwrap();
                 self.links.push(Link::Tc("bench_sink_tc", id));
             }
             Router::Linux => {}
@@ -432,8 +342,7 @@ impl Pipeline {
 
     /// Frames the sink programs have counted (r0 in XDP_DROP mode, else s0).
     fn received(&self) -> u64 {
-        let m: PerCpuArray<_, u64> =
-            PerCpuArray::try_from(self.tools.map("SINK_FRAMES").unwrap()).unwrap();
+        let m: PerCpuArray<_, u64> = PerCpuArray::try_from(self.tools.map("SINK_FRAMES").unwrap()).unwrap();
         m.get(&0, 0).unwrap().iter().sum()
     }
 
@@ -451,28 +360,21 @@ impl Pipeline {
         let before = self.received();
         let elapsed = {
             let _in = NetnsGuard::enter(&self.generator.0).unwrap();
-            let p: &Xdp = self
-                .tools
-                .program("bench_generator")
-                .unwrap()
-                .try_into()
-                .unwrap();
+            let p: &Xdp = self.tools.program("bench_generator").unwrap().try_into().unwrap();
             let mut opts = TestRunOptions::new();
             opts.data_in = Some(&frame);
             opts.ctx_in = Some(&ctx);
             opts.repeat = frames;
             opts.attrs = TestRunAttrs::new().xdp_live_frames(BATCH);
             let t = Instant::now();
-            p.test_run(opts)
-                .unwrap_or_else(|e| panic!("live frames: {e}"));
+            p.test_run(opts).unwrap_or_else(|e| panic!("live frames: {e}"));
             t.elapsed()
         };
         // Let the last batch drain (softirq on this CPU).
         std::thread::sleep(Duration::from_millis(20));
         let received = self.received() - before;
         let rate = received as f64 / elapsed.as_secs_f64();
-        self.last_rate
-            .insert(key.to_string(), frames as f64 / elapsed.as_secs_f64());
+        self.last_rate.insert(key.to_string(), frames as f64 / elapsed.as_secs_f64());
         (rate / 1e6, (frames as u64).saturating_sub(received))
     }
 
@@ -495,12 +397,7 @@ impl Pipeline {
                 }
                 let file = std::env::temp_dir().join(format!("{}.routes", self.router.0));
                 std::fs::write(&file, batch).unwrap();
-                let out = vpc_control::netns::ip(&[
-                    "-n",
-                    &self.router.0,
-                    "-batch",
-                    file.to_str().unwrap(),
-                ]);
+                let out = vpc_control::netns::ip(&["-n", &self.router.0, "-batch", file.to_str().unwrap()]);
                 let _ = std::fs::remove_file(&file);
                 out.unwrap_or_else(|e| panic!("ip -batch: {e}"));
             }
@@ -510,22 +407,19 @@ impl Pipeline {
     /// Destinations the generator draws from (empty: always the sink).
     fn destinations(&mut self, dsts: &[Ipv4Addr]) {
         {
-            let mut a: Array<_, [u8; 4]> =
-                Array::try_from(self.tools.map_mut("GEN_DSTS").unwrap()).unwrap();
+            let mut a: Array<_, [u8; 4]> = Array::try_from(self.tools.map_mut("GEN_DSTS").unwrap()).unwrap();
             for (k, d) in dsts.iter().enumerate() {
                 a.set(k as u32, d.octets(), 0).unwrap();
             }
         }
-        let mut c: Array<_, u32> =
-            Array::try_from(self.tools.map_mut("GEN_CONFIG").unwrap()).unwrap();
+        let mut c: Array<_, u32> = Array::try_from(self.tools.map_mut("GEN_CONFIG").unwrap()).unwrap();
         c.set(0, dsts.len() as u32, 0).unwrap();
     }
 
     /// How many source ports (from 1024 up) the generator draws from: that
     /// many flows (0: one).
     fn source_ports(&mut self, n: u32) {
-        let mut c: Array<_, u32> =
-            Array::try_from(self.tools.map_mut("GEN_CONFIG").unwrap()).unwrap();
+        let mut c: Array<_, u32> = Array::try_from(self.tools.map_mut("GEN_CONFIG").unwrap()).unwrap();
         c.set(1, n, 0).unwrap();
     }
 
@@ -571,21 +465,14 @@ struct Series {
 
 impl Series {
     fn new() -> Self {
-        Series {
-            values: Vec::new(),
-            lost: 0,
-        }
+        Series { values: Vec::new(), lost: 0 }
     }
     fn push(&mut self, (mpps, lost): (f64, u64)) {
         self.values.push(mpps);
         self.lost += lost;
     }
     fn note(&self) -> String {
-        if self.lost == 0 {
-            "no loss".into()
-        } else {
-            format!("LOSS: {} frames not received", self.lost)
-        }
+        if self.lost == 0 { "no loss".into() } else { format!("LOSS: {} frames not received", self.lost) }
     }
 }
 
@@ -594,15 +481,10 @@ fn ratio(a: &Series, b: &Series) -> Vec<f64> {
 }
 
 fn main() {
-    let smoke =
-        std::env::args().any(|a| a == "--smoke") || std::env::var_os("VPC_BENCH_SMOKE").is_some();
+    let smoke = std::env::args().any(|a| a == "--smoke") || std::env::var_os("VPC_BENCH_SMOKE").is_some();
     let (rounds, seconds) = if smoke { (1, 0.05) } else { (3, 1.0) };
     let rule_counts: &[usize] = if smoke { &[1, 100] } else { &[1, 100, 10_000] };
-    let prefix_counts: &[usize] = if smoke {
-        &[1_000]
-    } else {
-        &[1_000, 100_000, 1_000_000]
-    };
+    let prefix_counts: &[usize] = if smoke { &[1_000] } else { &[1_000, 100_000, 1_000_000] };
     pin_to_cpu0();
     let report = Report::new("pipeline");
     let mut p = Pipeline::new(seconds);
@@ -624,93 +506,21 @@ fn main() {
             linux.push(l);
         }
     }
-    report.figure(
-        "pipeline",
-        "XDP_DROP on the router port (ceiling)",
-        "Mpps",
-        &drop.values,
-        &drop.note(),
-    );
-    report.figure(
-        "pipeline",
-        "our router (XDP), routes only",
-        "Mpps",
-        &ours.values,
-        &ours.note(),
-    );
-    report.figure(
-        "pipeline",
-        "our router (tc), routes only",
-        "Mpps",
-        &ours_tc.values,
-        &ours_tc.note(),
-    );
-    report.figure(
-        "pipeline",
-        "Linux forwarding",
-        "Mpps",
-        &linux.values,
-        &linux.note(),
-    );
-    report.figure(
-        "ratios",
-        "our router (XDP) / Linux forwarding",
-        "x",
-        &ratio(&ours, &linux),
-        "",
-    );
-    report.figure(
-        "ratios",
-        "our router (tc) / Linux forwarding",
-        "x",
-        &ratio(&ours_tc, &linux),
-        "",
-    );
-    report.figure(
-        "ratios",
-        "our router (XDP) / XDP_DROP ceiling",
-        "x",
-        &ratio(&ours, &drop),
-        "",
-    );
+    report.figure("pipeline", "XDP_DROP on the router port (ceiling)", "Mpps", &drop.values, &drop.note());
+    report.figure("pipeline", "our router (XDP), routes only", "Mpps", &ours.values, &ours.note());
+    report.figure("pipeline", "our router (tc), routes only", "Mpps", &ours_tc.values, &ours_tc.note());
+    report.figure("pipeline", "Linux forwarding", "Mpps", &linux.values, &linux.note());
+    report.figure("ratios", "our router (XDP) / Linux forwarding", "x", &ratio(&ours, &linux), "");
+    report.figure("ratios", "our router (tc) / Linux forwarding", "x", &ratio(&ours_tc, &linux), "");
+    report.figure("ratios", "our router (XDP) / XDP_DROP ceiling", "x", &ratio(&ours, &drop), "");
 
     for n in rule_counts {
         let (ours, nft) = p.ours_vs_nftables(*n, 0, rounds);
-        report.figure(
-            "pipeline",
-            &format!("our router, ACL + SG, {n} rules each"),
-            "Mpps",
-            &ours.values,
-            &ours.note(),
-        );
-        report.figure(
-            "pipeline",
-            &format!("Linux + nftables, conntrack + {n} + {n} rules"),
-            "Mpps",
-            &nft.values,
-            &nft.note(),
-        );
-        report.figure(
-            "ratios",
-            &format!("ACL + SG {n} rules: ours / nftables"),
-            "x",
-            &ratio(&ours, &nft),
-            "",
-        );
-        report.point(
-            "pipeline: rules",
-            "our router (ACL + SG)",
-            *n as f64,
-            "Mpps",
-            &ours.values,
-        );
-        report.point(
-            "pipeline: rules",
-            "Linux + nftables",
-            *n as f64,
-            "Mpps",
-            &nft.values,
-        );
+        report.figure("pipeline", &format!("our router, ACL + SG, {n} rules each"), "Mpps", &ours.values, &ours.note());
+        report.figure("pipeline", &format!("Linux + nftables, conntrack + {n} + {n} rules"), "Mpps", &nft.values, &nft.note());
+        report.figure("ratios", &format!("ACL + SG {n} rules: ours / nftables"), "x", &ratio(&ours, &nft), "");
+        report.point("pipeline: rules", "our router (ACL + SG)", *n as f64, "Mpps", &ours.values);
+        report.point("pipeline: rules", "Linux + nftables", *n as f64, "Mpps", &nft.values);
     }
 
     // Many flows: every packet from one of `flows` source ports, more than
@@ -720,27 +530,9 @@ fn main() {
         let (n, flows) = (100, if smoke { 1_000 } else { 64_000 });
         let (ours, nft) = p.ours_vs_nftables(n, flows, rounds);
         let what = format!("ACL + SG, {n} rules each, {flows} flows");
-        report.figure(
-            "pipeline",
-            &format!("our router, {what}"),
-            "Mpps",
-            &ours.values,
-            &ours.note(),
-        );
-        report.figure(
-            "pipeline",
-            &format!("Linux + nftables, {what}"),
-            "Mpps",
-            &nft.values,
-            &nft.note(),
-        );
-        report.figure(
-            "ratios",
-            &format!("{what}: ours / nftables"),
-            "x",
-            &ratio(&ours, &nft),
-            "",
-        );
+        report.figure("pipeline", &format!("our router, {what}"), "Mpps", &ours.values, &ours.note());
+        report.figure("pipeline", &format!("Linux + nftables, {what}"), "Mpps", &nft.values, &nft.note());
+        report.figure("ratios", &format!("{what}: ours / nftables"), "x", &ratio(&ours, &nft), "");
     }
 
     for n in prefix_counts {
@@ -758,48 +550,12 @@ fn main() {
         p.destinations(&[]);
         p.kernel_routes(None);
         p.set_policies(None);
-        report.figure(
-            "pipeline",
-            &format!("our router, random destinations over {n} prefixes"),
-            "Mpps",
-            &ours.values,
-            &ours.note(),
-        );
-        report.figure(
-            "pipeline",
-            &format!("Linux FIB, random destinations over {n} prefixes"),
-            "Mpps",
-            &fib.values,
-            &fib.note(),
-        );
-        report.figure(
-            "ratios",
-            &format!("{n} prefixes: ours / kernel FIB"),
-            "x",
-            &ratio(&ours, &fib),
-            "",
-        );
-        report.point(
-            "pipeline: routes",
-            "our router",
-            *n as f64,
-            "Mpps",
-            &ours.values,
-        );
-        report.point(
-            "pipeline: routes",
-            "Linux FIB",
-            *n as f64,
-            "Mpps",
-            &fib.values,
-        );
+        report.figure("pipeline", &format!("our router, random destinations over {n} prefixes"), "Mpps", &ours.values, &ours.note());
+        report.figure("pipeline", &format!("Linux FIB, random destinations over {n} prefixes"), "Mpps", &fib.values, &fib.note());
+        report.figure("ratios", &format!("{n} prefixes: ours / kernel FIB"), "x", &ratio(&ours, &fib), "");
+        report.point("pipeline: routes", "our router", *n as f64, "Mpps", &ours.values);
+        report.point("pipeline: routes", "Linux FIB", *n as f64, "Mpps", &fib.values);
     }
-    println!(
-        "median ours (XDP) / linux: {:.2}",
-        median(&ratio(&ours, &linux))
-    );
-    println!(
-        "median ours (tc) / linux: {:.2}",
-        median(&ratio(&ours_tc, &linux))
-    );
+    println!("median ours (XDP) / linux: {:.2}", median(&ratio(&ours, &linux)));
+    println!("median ours (tc) / linux: {:.2}", median(&ratio(&ours_tc, &linux)));
 }

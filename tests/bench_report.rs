@@ -21,11 +21,7 @@ pub fn min_median_max(v: &[f64]) -> (f64, f64, f64) {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
     let n = s.len();
-    let median = if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    };
+    let median = if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 };
     (s[0], median, s[n - 1])
 }
 
@@ -37,9 +33,9 @@ pub fn median(v: &[f64]) -> f64 {
 impl Report {
     /// Starts the figures of bench `name`.
     pub fn new(name: &str) -> Self {
-        let dir = std::env::var_os("VPC_BENCH_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench"));
+        let dir = std::env::var_os("VPC_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/bench")
+        });
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
         let path = dir.join(format!("{name}.jsonl"));
         std::fs::write(&path, b"").unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
@@ -59,18 +55,14 @@ impl Report {
     pub fn figure(&self, group: &str, name: &str, unit: &str, values: &[f64], note: &str) {
         let (min, med, max) = min_median_max(values);
         println!("{group:<12} {name:<52} {min:>10.2} {med:>10.2} {max:>10.2} {unit} {note}");
-        self.append(
-            json!({"group": group, "name": name, "unit": unit, "values": values, "note": note}),
-        );
+        self.append(json!({"group": group, "name": name, "unit": unit, "values": values, "note": note}));
     }
 
     /// A point of cost curve `curve` (x: routes or rules), series `series`.
     pub fn point(&self, curve: &str, series: &str, x: f64, unit: &str, values: &[f64]) {
         let (min, med, max) = min_median_max(values);
         println!("{curve:<12} {series:<40} x={x:<10} {min:>10.1} {med:>10.1} {max:>10.1} {unit}");
-        self.append(
-            json!({"curve": curve, "series": series, "x": x, "unit": unit, "values": values}),
-        );
+        self.append(json!({"curve": curve, "series": series, "x": x, "unit": unit, "values": values}));
     }
 }
 
@@ -101,8 +93,7 @@ pub fn with_routes_like_100_64(
         .expect("the model has a route to 100.64.0.0/10");
     let mut out = entries.clone();
     for (net, _) in prefixes {
-        out.routes
-            .insert(vpc_control::compile::route_key(table, net), next_hop);
+        out.routes.insert(vpc_control::compile::route_key(table, net), next_hop);
     }
     out
 }
@@ -112,8 +103,7 @@ pub fn with_routes_like_100_64(
 /// 224/3, with one address inside each (the destination a bench sends to).
 pub fn internet_prefixes(n: usize, seed: u64) -> Vec<(ipnet::Ipv4Net, std::net::Ipv4Addr)> {
     const LENGTHS: [u8; 25] = [
-        24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 23, 23, 22, 22, 22, 21, 20, 19,
-        18, 16,
+        24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 23, 23, 22, 22, 22, 21, 20, 19, 18, 16,
     ];
     let mut rng = XorShift(seed | 1);
     let mut seen = std::collections::HashSet::with_capacity(n);
@@ -126,21 +116,16 @@ pub fn internet_prefixes(n: usize, seed: u64) -> Vec<(ipnet::Ipv4Net, std::net::
             continue;
         }
         let len = LENGTHS[(r as usize & 0xffff) % LENGTHS.len()];
-        let net = ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(addr), len)
-            .expect("length <= 32")
-            .trunc();
+        let net = ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(addr), len).expect("length <= 32").trunc();
         if seen.insert(net) {
-            let host = u32::from(net.network())
-                | ((r >> 16) as u32 & !u32::MAX.checked_shl(32 - len as u32).unwrap_or(0));
+            let host = u32::from(net.network()) | ((r >> 16) as u32 & !u32::MAX.checked_shl(32 - len as u32).unwrap_or(0));
             out.push((net, std::net::Ipv4Addr::from(host)));
         }
     }
     out
 }
 
-use vpc_control::model::{
-    Direction, IpProtocol, NetworkAclEntry, Peer, RulePolicy, SecurityGroupRule,
-};
+use vpc_control::model::{Direction, IpProtocol, NetworkAclEntry, Peer, RulePolicy, SecurityGroupRule};
 
 /// A random filter rule of the benches: a remote prefix inside 172.16/12
 /// or 10.128/9 (never the benches' own 10.0/16, so it cannot decide their
@@ -158,15 +143,10 @@ fn random_rules(n: usize, seed: u64) -> Vec<RandomRule> {
     (0..n)
         .map(|k| {
             let r = rng.next();
-            let (base, min_len) = if r & 1 == 0 {
-                (0xac10_0000u32, 12u8)
-            } else {
-                (0x0a80_0000, 9)
-            };
+            let (base, min_len) = if r & 1 == 0 { (0xac10_0000u32, 12u8) } else { (0x0a80_0000, 9) };
             let len = [12u8, 16, 20, 24, 24, 28, 32, 32, 32][(r >> 1) as usize % 9].max(min_len);
             let addr = std::net::Ipv4Addr::from(base | ((r >> 8) as u32 & 0x000f_ffff));
-            let port = [22u16, 80, 443, 3306, 5432, 6379, 8080, 9000][(r >> 40) as usize % 8]
-                + (k as u16 % 50);
+            let port = [22u16, 80, 443, 3306, 5432, 6379, 8080, 9000][(r >> 40) as usize % 8] + (k as u16 % 50);
             let protocol = match r >> 53 & 7 {
                 0 => IpProtocol::Udp,
                 1 => IpProtocol::Icmp,
@@ -178,16 +158,10 @@ fn random_rules(n: usize, seed: u64) -> Vec<RandomRule> {
                 _ => (port, port),
             };
             RandomRule {
-                cidr: ipnet::Ipv4Net::new(addr, len)
-                    .expect("length <= 32")
-                    .trunc(),
+                cidr: ipnet::Ipv4Net::new(addr, len).expect("length <= 32").trunc(),
                 protocol,
                 ports,
-                policy: if r >> 56 & 7 == 0 {
-                    RulePolicy::Drop
-                } else {
-                    RulePolicy::Accept
-                },
+                policy: if r >> 56 & 7 == 0 { RulePolicy::Drop } else { RulePolicy::Accept },
                 priority: 1 + (r >> 57) as u8 % 100,
             }
         })
@@ -203,10 +177,7 @@ pub fn sg_rules(n: usize, allow: Option<(ipnet::Ipv4Net, u16)>) -> Vec<SecurityG
 
 /// [`sg_rules`] with the protocol of the last rule given: it accepts
 /// {source prefix, protocol, port}.
-pub fn sg_rules_allowing(
-    n: usize,
-    allow: Option<(ipnet::Ipv4Net, IpProtocol, u16)>,
-) -> Vec<SecurityGroupRule> {
+pub fn sg_rules_allowing(n: usize, allow: Option<(ipnet::Ipv4Net, IpProtocol, u16)>) -> Vec<SecurityGroupRule> {
     let random = n.saturating_sub(usize::from(allow.is_some()));
     let mut out: Vec<SecurityGroupRule> = random_rules(random, 0x2545_f491_4f6c_dd1d)
         .into_iter()
@@ -247,10 +218,7 @@ pub fn acl_entries(n: usize, allow: (ipnet::Ipv4Net, u16)) -> Vec<NetworkAclEntr
 
 /// [`acl_entries`] with the protocol of the last entry given: it accepts
 /// {source prefix, protocol, port}.
-pub fn acl_entries_allowing(
-    n: usize,
-    allow: (ipnet::Ipv4Net, IpProtocol, u16),
-) -> Vec<NetworkAclEntry> {
+pub fn acl_entries_allowing(n: usize, allow: (ipnet::Ipv4Net, IpProtocol, u16)) -> Vec<NetworkAclEntry> {
     let mut out: Vec<NetworkAclEntry> = random_rules(n.saturating_sub(1), 0x9e37_79b9_7f4a_7c15)
         .into_iter()
         .enumerate()
@@ -278,11 +246,7 @@ pub fn acl_entries_allowing(
 
 /// The nftables match of a rule: source prefix, protocol, destination ports.
 fn nft_match(cidr: &ipnet::Ipv4Net, protocol: IpProtocol, ports: (u16, u16)) -> String {
-    let range = if ports.0 == ports.1 {
-        ports.0.to_string()
-    } else {
-        format!("{}-{}", ports.0, ports.1)
-    };
+    let range = if ports.0 == ports.1 { ports.0.to_string() } else { format!("{}-{}", ports.0, ports.1) };
     match protocol {
         IpProtocol::Tcp => format!("ip saddr {cidr} tcp dport {range}"),
         IpProtocol::Udp => format!("ip saddr {cidr} udp dport {range}"),
@@ -296,38 +260,19 @@ fn nft_match(cidr: &ipnet::Ipv4Net, protocol: IpProtocol, ports: (u16, u16)) -> 
 /// `nft -f`, linear rules in the same order and with the same verdicts
 /// (ACL: first match, stateless, every packet; SG: conntrack, then the
 /// rules by priority with drop first, default drop).
-pub fn nftables_ruleset(
-    table: &str,
-    oif: &str,
-    acl: &[NetworkAclEntry],
-    sg: &[SecurityGroupRule],
-) -> String {
+pub fn nftables_ruleset(table: &str, oif: &str, acl: &[NetworkAclEntry], sg: &[SecurityGroupRule]) -> String {
     let mut s = format!("table ip {table} {{\n  chain acl_ingress {{\n");
     for e in acl {
-        let verdict = if e.policy == RulePolicy::Accept {
-            "return"
-        } else {
-            "drop"
-        };
-        s += &format!(
-            "    {} {verdict}\n",
-            nft_match(&e.cidr, e.protocol, e.port_range)
-        );
+        let verdict = if e.policy == RulePolicy::Accept { "return" } else { "drop" };
+        s += &format!("    {} {verdict}\n", nft_match(&e.cidr, e.protocol, e.port_range));
     }
     s += "  }\n  chain sg_ingress {\n";
     let mut rules: Vec<&SecurityGroupRule> = sg.iter().collect();
     rules.sort_by_key(|r| (r.priority, r.policy != RulePolicy::Drop));
     for r in rules {
         let Peer::Cidr(cidr) = &r.peer else { continue };
-        let verdict = if r.policy == RulePolicy::Accept {
-            "accept"
-        } else {
-            "drop"
-        };
-        s += &format!(
-            "    {} {verdict}\n",
-            nft_match(cidr, r.ip_protocol, r.port_range)
-        );
+        let verdict = if r.policy == RulePolicy::Accept { "accept" } else { "drop" };
+        s += &format!("    {} {verdict}\n", nft_match(cidr, r.ip_protocol, r.port_range));
     }
     s += "    drop\n  }\n";
     s += &format!(
@@ -353,3 +298,4 @@ pub fn nftables(ns: &str, ruleset: Option<&str>) {
 pub fn ratios(a: &[f64], b: &[f64]) -> Vec<f64> {
     a.iter().zip(b).map(|(x, y)| x / y).collect()
 }
+

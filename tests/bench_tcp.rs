@@ -164,19 +164,13 @@ struct Bench {
 }
 
 fn mac(m: [u8; 6]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
 /// A namespace without IPv6 (no router solicitations or DAD in the figures).
 fn namespace(prefix: &str) -> ScratchNs {
     let ns = ScratchNs::new(prefix);
-    for key in [
-        "net.ipv6.conf.all.disable_ipv6",
-        "net.ipv6.conf.default.disable_ipv6",
-    ] {
+    for key in ["net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"] {
         netns::sysctl(&ns.0, key, "1").unwrap_or_else(|e| panic!("{e}"));
     }
     ns
@@ -191,25 +185,11 @@ impl Bench {
         let client = namespace("vpcb-tcpc");
         let router = namespace("vpcb-tcpr");
         let server = namespace("vpcb-tcps");
-        client.ip(&[
-            "link", "add", "eth0", "type", "veth", "peer", "name", "r0", "netns", &router.0,
-        ]);
-        server.ip(&[
-            "link", "add", "eth0", "type", "veth", "peer", "name", "r1", "netns", &router.0,
-        ]);
-        for (ns, id, addr, gw) in [
-            (&client, "i-client", "10.0.1.10/24", "10.0.1.253"),
-            (&server, "i-server", "10.0.2.10/24", "10.0.2.253"),
-        ] {
+        client.ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "r0", "netns", &router.0]);
+        server.ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "r1", "netns", &router.0]);
+        for (ns, id, addr, gw) in [(&client, "i-client", "10.0.1.10/24", "10.0.1.253"), (&server, "i-server", "10.0.2.10/24", "10.0.2.253")] {
             ns.ip(&["link", "set", "lo", "up"]);
-            ns.ip(&[
-                "link",
-                "set",
-                "eth0",
-                "address",
-                &mac(eni_mac(&eni_id_of(id))),
-                "up",
-            ]);
+            ns.ip(&["link", "set", "eth0", "address", &mac(eni_mac(&eni_id_of(id))), "up"]);
             ns.ip(&["addr", "add", addr, "dev", "eth0"]);
             ns.ip(&["route", "add", "default", "via", gw, "dev", "eth0"]);
         }
@@ -226,22 +206,8 @@ impl Bench {
 
         let direct_client = namespace("vpcb-tcpdc");
         let direct_server = namespace("vpcb-tcpds");
-        direct_client.ip(&[
-            "link",
-            "add",
-            "eth0",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            &direct_server.0,
-        ]);
-        for (ns, addr) in [
-            (&direct_client, "10.0.1.10/16"),
-            (&direct_server, "10.0.2.10/16"),
-        ] {
+        direct_client.ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", &direct_server.0]);
+        for (ns, addr) in [(&direct_client, "10.0.1.10/16"), (&direct_server, "10.0.2.10/16")] {
             ns.ip(&["link", "set", "lo", "up"]);
             ns.ip(&["link", "set", "eth0", "up"]);
             ns.ip(&["addr", "add", addr, "dev", "eth0"]);
@@ -260,14 +226,9 @@ impl Bench {
             // The table itself is measured (the baselines have no quota):
             // the default quota would refuse one client's flows beyond an
             // eighth of it.
-            dp.set_conntrack_quota(vpc_common::ConntrackQuota::UNLIMITED)
-                .unwrap_or_else(|e| panic!("quota: {e}"));
+            dp.set_conntrack_quota(vpc_common::ConntrackQuota::UNLIMITED).unwrap_or_else(|e| panic!("quota: {e}"));
             let r1 = router.ifindex("r1");
-            let ports: BTreeMap<String, u32> = [
-                (eni_id_of("i-client"), router.ifindex("r0")),
-                (eni_id_of("i-server"), r1),
-            ]
-            .into();
+            let ports: BTreeMap<String, u32> = [(eni_id_of("i-client"), router.ifindex("r0")), (eni_id_of("i-server"), r1)].into();
             (dp, ports, r1)
         };
         let mut b = Bench {
@@ -295,26 +256,16 @@ impl Bench {
     fn set_policies(&mut self, n: usize, acl: bool) {
         let mut m = self.base.clone();
         let allow = (client_net(), IpProtocol::Tcp, PORT);
-        m.security_groups
-            .iter_mut()
-            .find(|g| g.id == "sg-server")
-            .unwrap()
-            .rules = bench::sg_rules_allowing(n, Some(allow));
+        m.security_groups.iter_mut().find(|g| g.id == "sg-server").unwrap().rules = bench::sg_rules_allowing(n, Some(allow));
         if acl {
             m.network_acls[0].ingress = bench::acl_entries_allowing(n, allow);
-            m.vswitches
-                .iter_mut()
-                .find(|v| v.id == "vsw-server")
-                .unwrap()
-                .network_acl_id = Some("nacl-server".into());
+            m.vswitches.iter_mut().find(|v| v.id == "vsw-server").unwrap().network_acl_id = Some("nacl-server".into());
         }
         vpc_control::validate::validate(&m).unwrap_or_else(|e| panic!("{e}"));
         let desired = compile::compile(&m, &self.ports).unwrap_or_else(|e| panic!("{e}"));
         let _in = NetnsGuard::enter(&self.router.0).unwrap();
         let current = self.dp.read().unwrap();
-        self.dp
-            .write(&current, &desired)
-            .unwrap_or_else(|e| panic!("writing the router maps: {e}"));
+        self.dp.write(&current, &desired).unwrap_or_else(|e| panic!("writing the router maps: {e}"));
     }
 
     /// Puts `mode` on the router namespace and the instances.
@@ -349,12 +300,7 @@ impl Bench {
                 let _in = NetnsGuard::enter(&self.router.0).unwrap();
                 for port in ["r0", "r1"] {
                     let tcx = TcAttachOptions::TcxOrder(LinkOrder::default());
-                    let id = self
-                        .dp
-                        .router_tc_program()
-                        .unwrap()
-                        .attach_with_options(port, TcAttachType::Ingress, tcx)
-                        .unwrap();
+                    let id = self.dp.router_tc_program().unwrap().attach_with_options(port, TcAttachType::Ingress, tcx).unwrap();
                     self.links.push(Link::RouterTc(id));
                 }
             }
@@ -362,23 +308,13 @@ impl Bench {
                 {
                     let _in = NetnsGuard::enter(&self.router.0).unwrap();
                     for port in ["r0", "r1"] {
-                        let id = self
-                            .dp
-                            .router_program()
-                            .unwrap()
-                            .attach(port, XdpMode::Driver)
-                            .unwrap();
+                        let id = self.dp.router_program().unwrap().attach(port, XdpMode::Driver).unwrap();
                         self.links.push(Link::RouterXdp(id));
                     }
                 }
                 for ns in [self.client.0.clone(), self.server.0.clone()] {
                     let _in = NetnsGuard::enter(&ns).unwrap();
-                    let id = self
-                        .dp
-                        .instance_program()
-                        .unwrap()
-                        .attach("eth0", XdpMode::Driver)
-                        .unwrap();
+                    let id = self.dp.instance_program().unwrap().attach("eth0", XdpMode::Driver).unwrap();
                     self.links.push(Link::InstanceXdp(ns, id));
                 }
             }
@@ -389,12 +325,7 @@ impl Bench {
 
     /// Bytes the router sent out of the server's port.
     fn server_port_tx_bytes(&self) -> u64 {
-        self.dp
-            .counters()
-            .unwrap()
-            .ports
-            .get(&self.r1)
-            .map_or(0, |c| c.tx_bytes)
+        self.dp.counters().unwrap().ports.get(&self.r1).map_or(0, |c| c.tx_bytes)
     }
 
     /// Starts an iperf3 server in the server namespace and in the direct
@@ -402,16 +333,7 @@ impl Bench {
     fn start_iperf_servers(&mut self) {
         for ns in [self.server.0.clone(), self.direct_server.0.clone()] {
             let child = Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    &ns,
-                    "iperf3",
-                    "-s",
-                    "-4",
-                    "-p",
-                    &PORT.to_string(),
-                ])
+                .args(["netns", "exec", &ns, "iperf3", "-s", "-4", "-p", &PORT.to_string()])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -457,15 +379,11 @@ fn client_net() -> Ipv4Net {
 fn wait_listening(ns: &str, port: u16) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let out =
-            netns::exec(ns, "ss", &["-Hltn", &format!("sport = :{port}")]).unwrap_or_default();
+        let out = netns::exec(ns, "ss", &["-Hltn", &format!("sport = :{port}")]).unwrap_or_default();
         if !out.trim().is_empty() {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "nothing listens on port {port} in {ns}"
-        );
+        assert!(Instant::now() < deadline, "nothing listens on port {port} in {ns}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -474,26 +392,8 @@ fn wait_listening(ns: &str, port: u16) {
 /// `flows` streams: Gbit/s and bytes of `sum_received`.
 fn iperf3(ns: &str, seconds: u32, flows: u32) -> (f64, u64) {
     let child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            ns,
-            "iperf3",
-            "-4",
-            "-c",
-            &SERVER.to_string(),
-            "-p",
-            &PORT.to_string(),
-        ])
-        .args([
-            "-t",
-            &seconds.to_string(),
-            "-P",
-            &flows.to_string(),
-            "-J",
-            "--connect-timeout",
-            "3000",
-        ])
+        .args(["netns", "exec", ns, "iperf3", "-4", "-c", &SERVER.to_string(), "-p", &PORT.to_string()])
+        .args(["-t", &seconds.to_string(), "-P", &flows.to_string(), "-J", "--connect-timeout", "3000"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -501,29 +401,18 @@ fn iperf3(ns: &str, seconds: u32, flows: u32) -> (f64, u64) {
     let mut child = Process(child);
     let deadline = Instant::now() + Duration::from_secs(u64::from(seconds) + 20);
     while child.0.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "iperf3 -c in {ns} did not finish"
-        );
+        assert!(Instant::now() < deadline, "iperf3 -c in {ns} did not finish");
         std::thread::sleep(Duration::from_millis(50));
     }
     let mut stdout = String::new();
-    child
-        .0
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("iperf3 -J output in {ns} ({e}):\n{stdout}"));
+    child.0.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("iperf3 -J output in {ns} ({e}):\n{stdout}"));
     if let Some(err) = v.get("error") {
         panic!("iperf3 in {ns}: {err}");
     }
     let sum = &v["end"]["sum_received"];
-    let bps = sum["bits_per_second"]
-        .as_f64()
-        .unwrap_or_else(|| panic!("no sum_received in:\n{stdout}"));
+    let bps = sum["bits_per_second"].as_f64().unwrap_or_else(|| panic!("no sum_received in:\n{stdout}"));
     (bps / 1e9, sum["bytes"].as_u64().unwrap_or(0))
 }
 
@@ -549,9 +438,7 @@ impl ConnServer {
                 let stop = stop.clone();
                 std::thread::spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
-                        let Ok((mut s, _)) = listener.accept() else {
-                            continue;
-                        };
+                        let Ok((mut s, _)) = listener.accept() else { continue };
                         let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
                         let _ = s.set_nodelay(true);
                         let mut buf = [0u8; MESSAGE];
@@ -563,11 +450,7 @@ impl ConnServer {
                 })
             })
             .collect();
-        ConnServer {
-            stop,
-            threads,
-            ns: ns.to_string(),
-        }
+        ConnServer { stop, threads, ns: ns.to_string() }
     }
 }
 
@@ -577,10 +460,7 @@ impl Drop for ConnServer {
         // Wake every accepting thread.
         if let Ok(_in) = NetnsGuard::enter(&self.ns) {
             for _ in 0..self.threads.len() {
-                let _ = TcpStream::connect_timeout(
-                    &SocketAddr::from((SERVER, PORT)),
-                    Duration::from_millis(200),
-                );
+                let _ = TcpStream::connect_timeout(&SocketAddr::from((SERVER, PORT)), Duration::from_millis(200));
             }
         }
         for t in self.threads.drain(..) {
@@ -593,11 +473,7 @@ impl Drop for ConnServer {
 /// `port` (which has a listener) is set up within 300 ms.
 fn connects(client: &str, port: u16) -> bool {
     let _in = NetnsGuard::enter(client).unwrap();
-    TcpStream::connect_timeout(
-        &SocketAddr::from((SERVER, port)),
-        Duration::from_millis(300),
-    )
-    .is_ok()
+    TcpStream::connect_timeout(&SocketAddr::from((SERVER, port)), Duration::from_millis(300)).is_ok()
 }
 
 /// CPU time (user + system) this process has used, in microseconds.
@@ -640,17 +516,14 @@ fn connections(ns: &str, seconds: f64) -> ConnRun {
                 let message = [7u8; MESSAGE];
                 let mut reply = [0u8; MESSAGE];
                 while Instant::now() < deadline {
-                    let ok = TcpStream::connect_timeout(
-                        &SocketAddr::from((SERVER, PORT)),
-                        Duration::from_secs(1),
-                    )
-                    .and_then(|mut s| {
-                        s.set_read_timeout(Some(Duration::from_secs(1)))?;
-                        s.set_nodelay(true)?;
-                        s.write_all(&message)?;
-                        s.read_exact(&mut reply)
-                    })
-                    .is_ok();
+                    let ok = TcpStream::connect_timeout(&SocketAddr::from((SERVER, PORT)), Duration::from_secs(1))
+                        .and_then(|mut s| {
+                            s.set_read_timeout(Some(Duration::from_secs(1)))?;
+                            s.set_nodelay(true)?;
+                            s.write_all(&message)?;
+                            s.read_exact(&mut reply)
+                        })
+                        .is_ok();
                     if ok { &done } else { &failed }.fetch_add(1, Ordering::Relaxed);
                 }
             })
@@ -662,11 +535,7 @@ fn connections(ns: &str, seconds: f64) -> ConnRun {
     let elapsed = start.elapsed().as_secs_f64();
     let cpu = process_cpu_us() - cpu;
     let done = done.load(Ordering::Relaxed) as f64;
-    ConnRun {
-        rate: done / elapsed,
-        failed: failed.load(Ordering::Relaxed),
-        cpu_us: cpu / done.max(1.0),
-    }
+    ConnRun { rate: done / elapsed, failed: failed.load(Ordering::Relaxed), cpu_us: cpu / done.max(1.0) }
 }
 
 /// Values of one figure over the rounds (and the CPU per connection),
@@ -680,17 +549,12 @@ struct Series {
 
 impl Series {
     fn note(&self) -> String {
-        if self.failed == 0 {
-            String::new()
-        } else {
-            format!("{} connections failed", self.failed)
-        }
+        if self.failed == 0 { String::new() } else { format!("{} connections failed", self.failed) }
     }
 }
 
 fn main() {
-    let smoke =
-        std::env::args().any(|a| a == "--smoke") || std::env::var_os("VPC_BENCH_SMOKE").is_some();
+    let smoke = std::env::args().any(|a| a == "--smoke") || std::env::var_os("VPC_BENCH_SMOKE").is_some();
     let (rounds, seconds) = if smoke { (1, 1) } else { (3, 5) };
     let report = Report::new("tcp");
     let mut b = Bench::new();
@@ -720,45 +584,17 @@ fn main() {
     }
     b.stop_iperf_servers();
     for flows in [1, 8] {
-        let what = if flows == 1 {
-            "bulk TCP, 1 flow".to_string()
-        } else {
-            format!("bulk TCP, {flows} flows (-P {flows})")
-        };
+        let what = if flows == 1 { "bulk TCP, 1 flow".to_string() } else { format!("bulk TCP, {flows} flows (-P {flows})") };
         for (_, name) in MODES {
-            report.figure(
-                "tcp",
-                &format!("{what}: {name}"),
-                "Gbit/s",
-                &bulk[&(flows, name)],
-                "",
-            );
+            report.figure("tcp", &format!("{what}: {name}"), "Gbit/s", &bulk[&(flows, name)], "");
         }
         let linux = &bulk[&(flows, "Linux forwarding")];
         let direct = &bulk[&(flows, "no router (one veth)")];
         for ours in ["ours (tc)", "ours (XDP)"] {
-            report.figure(
-                "ratios",
-                &format!("{what}: {ours} / Linux forwarding"),
-                "x",
-                &ratios(&bulk[&(flows, ours)], linux),
-                "",
-            );
+            report.figure("ratios", &format!("{what}: {ours} / Linux forwarding"), "x", &ratios(&bulk[&(flows, ours)], linux), "");
         }
-        report.figure(
-            "ratios",
-            &format!("{what}: Linux forwarding / no router (one veth)"),
-            "x",
-            &ratios(linux, direct),
-            "",
-        );
-        report.figure(
-            "ratios",
-            &format!("{what}: ours (tc) / no router (one veth)"),
-            "x",
-            &ratios(&bulk[&(flows, "ours (tc)")], direct),
-            "",
-        );
+        report.figure("ratios", &format!("{what}: Linux forwarding / no router (one veth)"), "x", &ratios(linux, direct), "");
+        report.figure("ratios", &format!("{what}: ours (tc) / no router (one veth)"), "x", &ratios(&bulk[&(flows, "ours (tc)")], direct), "");
     }
 
     // New connections per second through the policies.
@@ -782,26 +618,10 @@ fn main() {
     };
     // (router mode, nftables rules loaded, name); no mode: the one-veth pair.
     let conn_modes: [(Option<Mode>, bool, String); 5] = [
-        (
-            Some(Mode::Tc),
-            false,
-            format!("ours (tc), ACL + SG {n} rules each"),
-        ),
-        (
-            Some(Mode::Xdp),
-            false,
-            format!("ours (XDP), ACL + SG {n} rules each"),
-        ),
-        (
-            Some(Mode::Linux),
-            true,
-            format!("Linux + nftables, conntrack + {n} + {n} rules"),
-        ),
-        (
-            Some(Mode::Linux),
-            false,
-            "Linux forwarding (no rules)".to_string(),
-        ),
+        (Some(Mode::Tc), false, format!("ours (tc), ACL + SG {n} rules each")),
+        (Some(Mode::Xdp), false, format!("ours (XDP), ACL + SG {n} rules each")),
+        (Some(Mode::Linux), true, format!("Linux + nftables, conntrack + {n} + {n} rules")),
+        (Some(Mode::Linux), false, "Linux forwarding (no rules)".to_string()),
         (None, false, "no router (one veth)".to_string()),
     ];
     let mut conns: Vec<Series> = conn_modes.iter().map(|_| Series::default()).collect();
@@ -813,11 +633,7 @@ fn main() {
                     bench::nftables(&b.router.0, nftables.then_some(nft.as_str()));
                     if round == 0 {
                         let filtered = *mode != Mode::Linux || *nftables;
-                        assert_eq!(
-                            connects(&b.client.0, closed_port),
-                            !filtered,
-                            "{name}: port {closed_port} (not allowed by the rules)"
-                        );
+                        assert_eq!(connects(&b.client.0, closed_port), !filtered, "{name}: port {closed_port} (not allowed by the rules)");
                     }
                     &b.client.0
                 }
@@ -836,54 +652,18 @@ fn main() {
     drop(server);
     drop(direct_server);
     for (k, (_, _, name)) in conn_modes.iter().enumerate() {
-        report.figure(
-            "tcp",
-            &format!("new TCP connections/s: {name}"),
-            "conn/s",
-            &conns[k].values,
-            &conns[k].note(),
-        );
+        report.figure("tcp", &format!("new TCP connections/s: {name}"), "conn/s", &conns[k].values, &conns[k].note());
     }
     // CPU per connection: this process's (client, server, and the softirq
     // work done on their threads, where the router runs). Context for the
     // rates: the router hop's share, against the one-veth pair, is a few
     // microseconds, below what this figure resolves between rounds.
     for (k, (_, _, name)) in conn_modes.iter().enumerate() {
-        report.figure(
-            "tcp",
-            &format!("CPU per new TCP connection: {name}"),
-            "us",
-            &conns[k].cpu_us,
-            "client + server + kernel work on their threads",
-        );
+        report.figure("tcp", &format!("CPU per new TCP connection: {name}"), "us", &conns[k].cpu_us, "client + server + kernel work on their threads");
     }
     let what = "new TCP connections/s";
-    report.figure(
-        "ratios",
-        &format!("{what}: ours (tc) / nftables"),
-        "x",
-        &ratios(&conns[0].values, &conns[2].values),
-        "",
-    );
-    report.figure(
-        "ratios",
-        &format!("{what}: ours (XDP) / nftables"),
-        "x",
-        &ratios(&conns[1].values, &conns[2].values),
-        "",
-    );
-    report.figure(
-        "ratios",
-        &format!("{what}: ours (tc) / Linux forwarding (no rules)"),
-        "x",
-        &ratios(&conns[0].values, &conns[3].values),
-        "",
-    );
-    report.figure(
-        "ratios",
-        &format!("{what}: ours (XDP) / Linux forwarding (no rules)"),
-        "x",
-        &ratios(&conns[1].values, &conns[3].values),
-        "",
-    );
+    report.figure("ratios", &format!("{what}: ours (tc) / nftables"), "x", &ratios(&conns[0].values, &conns[2].values), "");
+    report.figure("ratios", &format!("{what}: ours (XDP) / nftables"), "x", &ratios(&conns[1].values, &conns[2].values), "");
+    report.figure("ratios", &format!("{what}: ours (tc) / Linux forwarding (no rules)"), "x", &ratios(&conns[0].values, &conns[3].values), "");
+    report.figure("ratios", &format!("{what}: ours (XDP) / Linux forwarding (no rules)"), "x", &ratios(&conns[1].values, &conns[3].values), "");
 }

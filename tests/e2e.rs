@@ -52,15 +52,9 @@ fn rt_2_instances_in_two_vswitches_ping_and_talk_tcp_through_xdp() {
     let lab = Lab::up(TWO_VPCS);
     let (a1, a2) = (lab.id("i-a1@"), lab.id("i-a2@"));
     let before = lab.counters().action(Action::Forwarded);
-    assert!(
-        ping(&a1, ip("10.0.2.10"), 5),
-        "i-a1 -> i-a2 ping across vSwitches"
-    );
+    assert!(ping(&a1, ip("10.0.2.10"), 5), "i-a1 -> i-a2 ping across vSwitches");
     assert!(ping(&a2, ip("10.0.1.10"), 3), "i-a2 -> i-a1 ping");
-    assert!(
-        tcp_echo(&a2, &a1, ip("10.0.2.10"), 8080),
-        "TCP i-a1 -> i-a2:8080"
-    );
+    assert!(tcp_echo(&a2, &a1, ip("10.0.2.10"), 8080), "TCP i-a1 -> i-a2:8080");
     let c = lab.counters();
     // 5 + 3 echo requests and their replies at least, plus the TCP exchange.
     assert!(
@@ -68,15 +62,9 @@ fn rt_2_instances_in_two_vswitches_ping_and_talk_tcp_through_xdp() {
         "XDP forwarded the packets: {} forwarded",
         c.action(Action::Forwarded)
     );
-    assert!(
-        c.action(Action::ArpReplied) >= 2,
-        "gateway ARP answered in XDP"
-    );
+    assert!(c.action(Action::ArpReplied) >= 2, "gateway ARP answered in XDP");
     let out = netns::exec(&a1, "ping", &["-c", "1", "10.0.2.10"]).unwrap();
-    assert!(
-        out.contains("ttl=63"),
-        "one routed hop decrements TTL: {out}"
-    );
+    assert!(out.contains("ttl=63"), "one routed hop decrements TTL: {out}");
 }
 
 #[test]
@@ -84,18 +72,9 @@ fn vpc_3_instance_of_another_vpc_with_the_same_cidr_cannot_reach_them() {
     let lab = Lab::up(TWO_VPCS);
     let b1 = lab.id("i-b1@");
     let before = lab.counters();
-    assert!(
-        ping_fails(&b1, ip("10.0.2.10")),
-        "vpc-b has no route to vpc-a's vSwitch"
-    );
-    assert!(
-        ping_fails(&b1, ip("10.0.1.10")),
-        "10.0.1.10 is nobody in vpc-b"
-    );
-    assert!(
-        !tcp_echo(&lab.id("i-a1@"), &b1, ip("10.0.1.10"), 8081),
-        "no TCP across VPCs"
-    );
+    assert!(ping_fails(&b1, ip("10.0.2.10")), "vpc-b has no route to vpc-a's vSwitch");
+    assert!(ping_fails(&b1, ip("10.0.1.10")), "10.0.1.10 is nobody in vpc-b");
+    assert!(!tcp_echo(&lab.id("i-a1@"), &b1, ip("10.0.1.10"), 8081), "no TCP across VPCs");
     let after = lab.counters();
     assert!(after.dropped(DropReason::NoRoute) > before.dropped(DropReason::NoRoute));
     assert!(after.dropped(DropReason::NoNeighbour) > before.dropped(DropReason::NoNeighbour));
@@ -161,24 +140,12 @@ fn rt_3_custom_route_with_instance_next_hop_goes_through_the_appliance() {
         .unwrap()
         .ifindex;
     let before = lab.counters().ports[&fw_port];
-    assert!(
-        ping(&c, ip("10.0.2.10"), 4),
-        "client reaches the server through the appliance"
-    );
+    assert!(ping(&c, ip("10.0.2.10"), 4), "client reaches the server through the appliance");
     let after = lab.counters().ports[&fw_port];
-    assert!(
-        after.tx_packets >= before.tx_packets + 4,
-        "the router sent the requests to the appliance"
-    );
-    assert!(
-        after.rx_packets >= before.rx_packets + 4,
-        "the appliance sent them back to the router"
-    );
+    assert!(after.tx_packets >= before.tx_packets + 4, "the router sent the requests to the appliance");
+    assert!(after.rx_packets >= before.rx_packets + 4, "the appliance sent them back to the router");
     let out = netns::exec(&c, "ping", &["-c", "1", "10.0.2.10"]).unwrap();
-    assert!(
-        out.contains("ttl=63"),
-        "the reply comes straight back (system table of vsw-2): {out}"
-    );
+    assert!(out.contains("ttl=63"), "the reply comes straight back (system table of vsw-2): {out}");
     // Stop the appliance forwarding: the path through it is the only one.
     netns::sysctl(&fw, "net.ipv4.ip_forward", "0").unwrap();
     assert!(ping_fails(&c, ip("10.0.2.10")), "no appliance, no path");
@@ -189,15 +156,7 @@ fn rt_1_apply_converges_to_a_changed_file_and_destroy_removes_everything() {
     let mut lab = Lab::up(TWO_VPCS);
     let router = lab.model.router.namespace.clone();
     let again = apply::apply(lab.model.clone()).unwrap();
-    assert_eq!(
-        (
-            again.ports_created,
-            again.writes.upserts,
-            again.writes.removals
-        ),
-        (0, 0, 0),
-        "re-apply is a no-op"
-    );
+    assert_eq!((again.ports_created, again.writes.upserts, again.writes.removals), (0, 0, 0), "re-apply is a no-op");
 
     // Move i-a2 to another address and drop i-b1.
     let mut model = lab.model.clone();
@@ -206,19 +165,10 @@ fn rt_1_apply_converges_to_a_changed_file_and_destroy_removes_everything() {
     model.instances[1].private_ip_address = Some(ip("10.0.2.77"));
     let r = lab.reapply(model);
     assert_eq!(r.ports_removed, 1);
-    assert!(
-        r.writes.upserts > 0 && r.writes.removals > 0,
-        "only the difference is written: {r:?}"
-    );
+    assert!(r.writes.upserts > 0 && r.writes.removals > 0, "only the difference is written: {r:?}");
     assert!(!netns::exists(&b1), "removed instance's namespace is gone");
-    assert!(
-        ping(&lab.id("i-a1@"), ip("10.0.2.77"), 2),
-        "moved address answers"
-    );
-    assert!(
-        ping_fails(&lab.id("i-a1@"), ip("10.0.2.10")),
-        "old address is gone"
-    );
+    assert!(ping(&lab.id("i-a1@"), ip("10.0.2.77"), 2), "moved address answers");
+    assert!(ping_fails(&lab.id("i-a1@"), ip("10.0.2.10")), "old address is gone");
 
     apply::destroy(&lab.model).unwrap();
     assert!(!netns::exists(&router));
@@ -228,17 +178,12 @@ fn rt_1_apply_converges_to_a_changed_file_and_destroy_removes_everything() {
 
 #[test]
 fn vpc_1_invalid_file_is_refused_and_changes_nothing() {
-    let text = TWO_VPCS
-        .replace("10.0.2.0/24", "10.9.2.0/24")
-        .replace('@', &vpc_tests::unique(""));
+    let text = TWO_VPCS.replace("10.0.2.0/24", "10.9.2.0/24").replace('@', &vpc_tests::unique(""));
     let model = vpc_control::model::Model::from_toml(&text).unwrap();
     let err = apply::apply(model.clone()).unwrap_err();
     assert_eq!(err.code(), "InvalidParameter", "{err}");
     assert!(err.to_string().contains("not inside"), "{err}");
-    assert!(
-        !netns::exists(&model.router.namespace),
-        "nothing was created"
-    );
+    assert!(!netns::exists(&model.router.namespace), "nothing was created");
     assert!(model.instances.iter().all(|i| !netns::exists(&i.id)));
 }
 
@@ -254,16 +199,8 @@ fn port_of(lab: &Lab, inst: &str) -> String {
 }
 
 fn in_ns(ns: &str, args: &[&str]) -> String {
-    let o = std::process::Command::new("ip")
-        .args(["netns", "exec", ns])
-        .args(args)
-        .output()
-        .expect("ip netns exec");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    let o = std::process::Command::new("ip").args(["netns", "exec", ns]).args(args).output().expect("ip netns exec");
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 /// traceroute from an instance shows the router as one hop: its first
@@ -276,30 +213,10 @@ fn datapath_traceroute_shows_the_vswitch_gateway_as_a_hop() {
         let lab = Lab::up_in_mode(TWO_VPCS, mode);
         let a1 = lab.id("i-a1@");
         let before = lab.counters().action(Action::IcmpTimeExceededSent);
-        let out = in_ns(
-            &a1,
-            &[
-                "traceroute",
-                "-n",
-                "-q",
-                "1",
-                "-w",
-                "2",
-                "-m",
-                "4",
-                "10.0.2.10",
-            ],
-        );
+        let out = in_ns(&a1, &["traceroute", "-n", "-q", "1", "-w", "2", "-m", "4", "10.0.2.10"]);
         let hops: Vec<&str> = out.lines().skip(1).map(str::trim).collect();
-        assert!(
-            hops.first()
-                .is_some_and(|h| h.starts_with("1  10.0.1.253 ")),
-            "{mode}: hop 1 is the vSwitch gateway:\n{out}"
-        );
-        assert!(
-            hops.get(1).is_some_and(|h| h.starts_with("2  10.0.2.10 ")),
-            "{mode}: hop 2 is the instance:\n{out}"
-        );
+        assert!(hops.first().is_some_and(|h| h.starts_with("1  10.0.1.253 ")), "{mode}: hop 1 is the vSwitch gateway:\n{out}");
+        assert!(hops.get(1).is_some_and(|h| h.starts_with("2  10.0.2.10 ")), "{mode}: hop 2 is the instance:\n{out}");
         assert_eq!(hops.len(), 2, "{mode}: two hops:\n{out}");
         let sent = lab.counters().action(Action::IcmpTimeExceededSent) - before;
         assert!(sent >= 1, "{mode}: time exceeded counted ({sent})");
@@ -318,37 +235,13 @@ fn datapath_path_mtu_discovery_works_across_ports_with_different_mtus() {
         let lab = Lab::up_in_mode(TWO_VPCS, mode);
         let (a1, a2) = (lab.id("i-a1@"), lab.id("i-a2@"));
         let port = port_of(&lab, &a2);
-        let mut nl =
-            netns::Netlink::open(&lab.model.router.namespace).unwrap_or_else(|e| panic!("{e}"));
+        let mut nl = netns::Netlink::open(&lab.model.router.namespace).unwrap_or_else(|e| panic!("{e}"));
         nl.set_mtu(&port, 1400).unwrap_or_else(|e| panic!("{e}"));
         let before = lab.counters().action(Action::IcmpFragNeededSent);
-        let out = in_ns(
-            &a1,
-            &[
-                "ping",
-                "-n",
-                "-M",
-                "do",
-                "-s",
-                "1472",
-                "-c",
-                "2",
-                "-i",
-                "0.2",
-                "-W",
-                "1",
-                "10.0.2.10",
-            ],
-        );
-        assert!(
-            out.contains("mtu = 1400") || out.contains("mtu=1400"),
-            "{mode}: fragmentation needed with mtu 1400:\n{out}"
-        );
+        let out = in_ns(&a1, &["ping", "-n", "-M", "do", "-s", "1472", "-c", "2", "-i", "0.2", "-W", "1", "10.0.2.10"]);
+        assert!(out.contains("mtu = 1400") || out.contains("mtu=1400"), "{mode}: fragmentation needed with mtu 1400:\n{out}");
         let route = in_ns(&a1, &["ip", "route", "get", "10.0.2.10"]);
-        assert!(
-            route.contains("mtu 1400"),
-            "{mode}: path MTU learnt:\n{route}"
-        );
+        assert!(route.contains("mtu 1400"), "{mode}: path MTU learnt:\n{route}");
         let sent = lab.counters().action(Action::IcmpFragNeededSent) - before;
         assert!(sent >= 1, "{mode}: fragmentation needed counted ({sent})");
         // A new connection after the path MTU is learnt, and one whose
@@ -448,9 +341,7 @@ fn syn_flood(
         let to = libc::sockaddr_in {
             sin_family: libc::AF_INET as u16,
             sin_port: 0,
-            sin_addr: libc::in_addr {
-                s_addr: u32::from_ne_bytes(dst.octets()),
-            },
+            sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(dst.octets()) },
             sin_zero: [0; 8],
         };
         let mut sent = 0u64;
@@ -473,14 +364,7 @@ fn syn_flood(
             p[34..36].copy_from_slice(&1024u16.to_be_bytes());
             // SAFETY: `p` and `to` are valid for the lengths given.
             let n = unsafe {
-                libc::sendto(
-                    fd,
-                    p.as_ptr().cast(),
-                    p.len(),
-                    0,
-                    (&to as *const libc::sockaddr_in).cast(),
-                    size_of::<libc::sockaddr_in>() as u32,
-                )
+                libc::sendto(fd, p.as_ptr().cast(), p.len(), 0, (&to as *const libc::sockaddr_in).cast(), size_of::<libc::sockaddr_in>() as u32)
             };
             if n == 40 {
                 sent += 1;
@@ -496,18 +380,8 @@ fn syn_flood(
 /// Connects `count` times from `client` to a listener in `server` at
 /// `addr:port` (one second each); returns how many connections were
 /// accepted and echoed.
-fn connections_that_work(
-    server: &str,
-    client: &str,
-    addr: Ipv4Addr,
-    port: u16,
-    count: usize,
-) -> usize {
-    use std::{
-        io::{Read, Write},
-        net::{SocketAddr, TcpListener, TcpStream},
-        time::Duration,
-    };
+fn connections_that_work(server: &str, client: &str, addr: Ipv4Addr, port: u16, count: usize) -> usize {
+    use std::{io::{Read, Write}, net::{SocketAddr, TcpListener, TcpStream}, time::Duration};
     let listener = {
         let _in = netns::NetnsGuard::enter(server).unwrap_or_else(|e| panic!("{e}"));
         TcpListener::bind((addr, port)).unwrap_or_else(|e| panic!("bind in {server}: {e}"))
@@ -532,20 +406,13 @@ fn connections_that_work(
     });
     let _in = netns::NetnsGuard::enter(client).unwrap_or_else(|e| panic!("{e}"));
     let ok = (0..count)
-        .filter(|_| {
-            match TcpStream::connect_timeout(
-                &SocketAddr::from((addr, port)),
-                Duration::from_secs(1),
-            ) {
-                Ok(mut s) => {
-                    s.set_read_timeout(Some(Duration::from_secs(1))).ok();
-                    let mut buf = [0u8; 5];
-                    s.write_all(b"hello").is_ok()
-                        && s.read_exact(&mut buf).is_ok()
-                        && &buf == b"hello"
-                }
-                Err(_) => false,
+        .filter(|_| match TcpStream::connect_timeout(&SocketAddr::from((addr, port)), Duration::from_secs(1)) {
+            Ok(mut s) => {
+                s.set_read_timeout(Some(Duration::from_secs(1))).ok();
+                let mut buf = [0u8; 5];
+                s.write_all(b"hello").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"hello"
             }
+            Err(_) => false,
         })
         .count();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -564,39 +431,16 @@ fn conntrack_a_flood_from_one_instance_leaves_other_instances_connecting() {
     let lab = Lab::up(FLOOD);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let progress = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let flood = syn_flood(
-        lab.id("i-flood@"),
-        ip("10.0.1.30"),
-        ip("10.0.1.40"),
-        stop.clone(),
-        progress.clone(),
-    );
+    let flood = syn_flood(lab.id("i-flood@"), ip("10.0.1.30"), ip("10.0.1.40"), stop.clone(), progress.clone());
     // Until the flood has sent more SYNs than the table holds.
     let started = std::time::Instant::now();
     let quota = vpc_common::ConntrackQuota::DEFAULT;
-    while progress.load(std::sync::atomic::Ordering::Relaxed)
-        < u64::from(vpc_common::MAX_CONNECTIONS) + 10_000
-    {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(120),
-            "the flood is too slow"
-        );
+    while progress.load(std::sync::atomic::Ordering::Relaxed) < u64::from(vpc_common::MAX_CONNECTIONS) + 10_000 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(120), "the flood is too slow");
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    let same_vpc = connections_that_work(
-        &lab.id("i-f2@"),
-        &lab.id("i-f1@"),
-        ip("10.0.1.20"),
-        8081,
-        100,
-    );
-    let other_vpc = connections_that_work(
-        &lab.id("i-o2@"),
-        &lab.id("i-o1@"),
-        ip("10.0.1.20"),
-        8082,
-        100,
-    );
+    let same_vpc = connections_that_work(&lab.id("i-f2@"), &lab.id("i-f1@"), ip("10.0.1.20"), 8081, 100);
+    let other_vpc = connections_that_work(&lab.id("i-o2@"), &lab.id("i-o1@"), ip("10.0.1.20"), 8082, 100);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let sent = flood.join().unwrap();
     let c = lab.counters();
@@ -606,37 +450,16 @@ fn conntrack_a_flood_from_one_instance_leaves_other_instances_connecting() {
         .max_by_key(|(_, n)| **n)
         .map(|(p, _)| *p)
         .unwrap_or_else(|| panic!("no port counts connections"));
-    eprintln!(
-        "flood: {sent} SYNs; same VPC {same_vpc}/100, other VPC {other_vpc}/100; refused on the flooder's ENI {}",
-        c.ports[&flood_port].conntrack_refused
-    );
+    eprintln!("flood: {sent} SYNs; same VPC {same_vpc}/100, other VPC {other_vpc}/100; refused on the flooder's ENI {}", c.ports[&flood_port].conntrack_refused);
+    assert!(sent > u64::from(vpc_common::MAX_CONNECTIONS), "the flood sent more SYNs than the table holds: {sent}");
+    assert!(same_vpc >= 99, "new connections in the flooder's VPC: {same_vpc}/100 worked");
+    assert!(other_vpc >= 99, "new connections in another VPC: {other_vpc}/100 worked");
+    assert_eq!(c.connections[&flood_port], u64::from(quota.per_eni), "the flooder holds exactly its quota");
     assert!(
-        sent > u64::from(vpc_common::MAX_CONNECTIONS),
-        "the flood sent more SYNs than the table holds: {sent}"
-    );
-    assert!(
-        same_vpc >= 99,
-        "new connections in the flooder's VPC: {same_vpc}/100 worked"
-    );
-    assert!(
-        other_vpc >= 99,
-        "new connections in another VPC: {other_vpc}/100 worked"
-    );
-    assert_eq!(
-        c.connections[&flood_port],
-        u64::from(quota.per_eni),
-        "the flooder holds exactly its quota"
-    );
-    assert!(
-        c.ports[&flood_port].conntrack_refused + u64::from(quota.per_eni)
-            >= u64::from(vpc_common::MAX_CONNECTIONS),
+        c.ports[&flood_port].conntrack_refused + u64::from(quota.per_eni) >= u64::from(vpc_common::MAX_CONNECTIONS),
         "the refusals are counted on the flooder's ENI"
     );
-    assert_eq!(
-        c.dropped(DropReason::ConntrackFull),
-        0,
-        "the table never filled"
-    );
+    assert_eq!(c.dropped(DropReason::ConntrackFull), 0, "the table never filled");
 }
 
 /// A client whose group lets nothing in, a server whose group lets UDP 53 in.
@@ -692,9 +515,7 @@ fn sg_1_a_port_unreachable_about_a_tracked_flow_reaches_its_sender() {
     let _in = netns::NetnsGuard::enter(&lab.id("i-rc@")).unwrap_or_else(|e| panic!("{e}"));
     let socket = UdpSocket::bind("10.0.1.10:0").unwrap();
     socket.connect("10.0.2.10:53").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(3)))
-        .unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
     let mut refused = 0;
     for _ in 0..3 {
         socket.send(b"query").unwrap();
@@ -704,10 +525,7 @@ fn sg_1_a_port_unreachable_about_a_tracked_flow_reaches_its_sender() {
             other => panic!("expected connection refused (ICMP port unreachable), got {other:?}"),
         }
     }
-    assert_eq!(
-        refused, 3,
-        "every datagram was answered by a port unreachable"
-    );
+    assert_eq!(refused, 3, "every datagram was answered by a port unreachable");
 }
 
 /// Drops the kernel makes on a router port are exported (issue 18: veth
@@ -720,27 +538,11 @@ fn router_ports_export_the_frames_the_kernel_dropped() {
     let lab = Lab::up(TWO_VPCS);
     let a1 = lab.id("i-a1@");
     let router = lab.model.router.namespace.clone();
-    let port = |ports: &[apply::ExistingPort]| {
-        ports
-            .iter()
-            .find(|p| p.instance_id == a1)
-            .map(|p| p.kernel_dropped)
-            .unwrap()
-    };
+    let port = |ports: &[apply::ExistingPort]| ports.iter().find(|p| p.instance_id == a1).map(|p| p.kernel_dropped).unwrap();
     let before = port(&apply::router_ports(&router).unwrap());
     netns::exec(&a1, "ip", &["link", "set", "eth0", "mtu", "9000"]).unwrap();
-    let out = netns::exec(
-        &a1,
-        "ping",
-        &["-c", "3", "-W", "1", "-M", "do", "-s", "3000", "10.0.2.10"],
-    );
-    assert!(
-        out.is_err() || !out.as_deref().unwrap_or("").contains(" 0% packet loss"),
-        "no oversize frame passes: {out:?}"
-    );
+    let out = netns::exec(&a1, "ping", &["-c", "3", "-W", "1", "-M", "do", "-s", "3000", "10.0.2.10"]);
+    assert!(out.is_err() || !out.as_deref().unwrap_or("").contains(" 0% packet loss"), "no oversize frame passes: {out:?}");
     let after = port(&apply::router_ports(&router).unwrap());
-    assert!(
-        after >= before + 3,
-        "the three oversize frames are counted on the port: {before} -> {after}"
-    );
+    assert!(after >= before + 3, "the three oversize frames are counted on the port: {before} -> {after}");
 }

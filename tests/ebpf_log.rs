@@ -86,13 +86,7 @@ fn install_capture() {
 /// Captured records whose message contains `needle` (tests run in parallel
 /// and share the logger: each looks for its own ports).
 fn captured(needle: &str) -> Vec<Captured> {
-    RECORDS
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|r| r.message.contains(needle))
-        .cloned()
-        .collect()
+    RECORDS.lock().unwrap().iter().filter(|r| r.message.contains(needle)).cloned().collect()
 }
 
 /// The router program with private maps filled for [`MODEL`] in a scratch
@@ -115,10 +109,7 @@ impl Fixture {
         vpc_control::validate::validate(&model).unwrap();
         // No IPv6: the veths then send nothing by themselves, so the only
         // frames the program sees are the test's.
-        for key in [
-            "net.ipv6.conf.all.disable_ipv6",
-            "net.ipv6.conf.default.disable_ipv6",
-        ] {
+        for key in ["net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"] {
             vpc_control::netns::sysctl(&ns.0, key, "1").unwrap();
         }
         let mut ports = BTreeMap::new();
@@ -130,12 +121,7 @@ impl Fixture {
         }
         let in_ns = NetnsGuard::enter(&ns.0).unwrap();
         let mut dp = Datapath::load(None).unwrap();
-        let enis = [
-            ("eni-1".to_string(), ports["p0"]),
-            ("eni-2".to_string(), ports["p1"]),
-        ]
-        .into_iter()
-        .collect();
+        let enis = [("eni-1".to_string(), ports["p0"]), ("eni-2".to_string(), ports["p1"])].into_iter().collect();
         let desired = compile::compile(&model, &enis).unwrap();
         dp.write(&Default::default(), &desired).unwrap();
         let prog = dp.router_program().unwrap();
@@ -146,13 +132,7 @@ impl Fixture {
                 prog.take_link(id).unwrap()
             })
             .collect();
-        Fixture {
-            _links: links,
-            dp,
-            ports,
-            _in_ns: in_ns,
-            ns,
-        }
+        Fixture { _links: links, dp, ports, _in_ns: in_ns, ns }
     }
 
     /// Runs `frame` in on `port`, `repeat` times in one BPF_PROG_TEST_RUN
@@ -166,9 +146,7 @@ impl Fixture {
         opts.data_out = Some(&mut out);
         opts.ctx_in = Some(&ctx);
         opts.repeat = repeat;
-        prog.test_run(opts)
-            .unwrap_or_else(|e| panic!("test run: {e}"))
-            .return_value
+        prog.test_run(opts).unwrap_or_else(|e| panic!("test run: {e}")).return_value
     }
 
     fn dropped(&self, reason: DropReason) -> u64 {
@@ -195,37 +173,18 @@ async fn wait_for(needle: &str, n: usize) -> Vec<Captured> {
 #[test]
 fn ebpf_warn_on_redirect_failure_reaches_the_log_crate_through_forward() {
     let mut fx = Fixture::new();
-    let logger = fx
-        .dp
-        .take_logger()
-        .expect("Datapath::load opened the log ring buffer");
+    let logger = fx.dp.take_logger().expect("Datapath::load opened the log ring buffer");
     assert!(fx.dp.take_logger().is_none(), "the logger is taken once");
     let (p0, p1) = (fx.ports["p0"], fx.ports["p1"]);
-    let frame = icmp_echo(
-        ROUTER_MAC,
-        eni_mac("eni-1"),
-        ip("10.0.1.10"),
-        ip("10.0.2.10"),
-        64,
-    );
-    assert_eq!(
-        fx.run("p0", &frame, 1),
-        XDP_REDIRECT,
-        "eni-2 reachable while its port exists"
-    );
+    let frame = icmp_echo(ROUTER_MAC, eni_mac("eni-1"), ip("10.0.1.10"), ip("10.0.2.10"), 64);
+    assert_eq!(fx.run("p0", &frame, 1), XDP_REDIRECT, "eni-2 reachable while its port exists");
 
     // eni-2's veth disappears: the kernel removes it from the device map,
     // while ENI_BY_ADDRESS still sends 10.0.2.10 there.
     fx.ns.ip(&["link", "del", "p1"]);
-    assert!(
-        !fx.dp.egress_ports().unwrap().contains(&p1),
-        "the device map dropped the port"
-    );
+    assert!(!fx.dp.egress_ports().unwrap().contains(&p1), "the device map dropped the port");
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let needle = format!("redirect from port {p0} to port {p1} failed");
     let found = rt.block_on(async {
         let forwarder = tokio::spawn(ebpf_log::forward(logger));
@@ -242,12 +201,7 @@ fn ebpf_warn_on_redirect_failure_reaches_the_log_crate_through_forward() {
     let r = &found[0];
     assert_eq!(r.level, log::Level::Warn);
     assert_eq!(r.target, "vpc_ebpf::transmit");
-    assert!(
-        r.message
-            .ends_with("frame dropped (0 similar records suppressed)"),
-        "{}",
-        r.message
-    );
+    assert!(r.message.ends_with("frame dropped (0 similar records suppressed)"), "{}", r.message);
 }
 
 #[test]
@@ -258,46 +212,22 @@ fn ebpf_debug_on_unknown_port_is_rate_limited_and_read_by_drain() {
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(0, &mut set);
-        assert_eq!(
-            libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set),
-            0
-        );
+        assert_eq!(libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set), 0);
     }
     let mut fx = Fixture::new();
-    let mut logger = fx
-        .dp
-        .take_logger()
-        .expect("Datapath::load opened the log ring buffer");
+    let mut logger = fx.dp.take_logger().expect("Datapath::load opened the log ring buffer");
     let p9 = fx.ports["p9"];
     let needle = format!("port {p9}: no ENI");
-    let frame = icmp_echo(
-        ROUTER_MAC,
-        eni_mac("eni-1"),
-        ip("10.0.1.10"),
-        ip("10.0.2.10"),
-        64,
-    );
+    let frame = icmp_echo(ROUTER_MAC, eni_mac("eni-1"), ip("10.0.1.10"), ip("10.0.2.10"), 64);
 
     assert_eq!(fx.run("p9", &frame, 3), XDP_DROP);
-    assert_eq!(
-        fx.dropped(DropReason::UnknownPort),
-        3,
-        "every frame is counted"
-    );
+    assert_eq!(fx.dropped(DropReason::UnknownPort), 3, "every frame is counted");
     ebpf_log::drain(&mut logger).unwrap();
     let found = captured(&needle);
-    assert_eq!(
-        found.len(),
-        1,
-        "one record for three frames within a second: {found:?}"
-    );
+    assert_eq!(found.len(), 1, "one record for three frames within a second: {found:?}");
     assert_eq!(found[0].level, log::Level::Debug);
     assert_eq!(found[0].target, "vpc_ebpf::pipeline");
-    assert!(
-        found[0].message.ends_with("(0 similar records suppressed)"),
-        "{}",
-        found[0].message
-    );
+    assert!(found[0].message.ends_with("(0 similar records suppressed)"), "{}", found[0].message);
 
     // After the interval, the next record says how many were left out.
     std::thread::sleep(Duration::from_millis(1100));
@@ -305,9 +235,5 @@ fn ebpf_debug_on_unknown_port_is_rate_limited_and_read_by_drain() {
     ebpf_log::drain(&mut logger).unwrap();
     let found = captured(&needle);
     assert_eq!(found.len(), 2, "{found:?}");
-    assert!(
-        found[1].message.ends_with("(2 similar records suppressed)"),
-        "{}",
-        found[1].message
-    );
+    assert!(found[1].message.ends_with("(2 similar records suppressed)"), "{}", found[1].message);
 }

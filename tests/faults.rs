@@ -28,16 +28,8 @@ fn lab(d: &Daemon) -> ([String; 3], String) {
     let path = d.dir.join("lab.toml");
     std::fs::write(&path, LAB).expect("writing the lab file");
     let report = d.cli_ok(&["apply", "-f", &path.display().to_string()]);
-    let id = |n: &str| {
-        report["Instances"][n]
-            .as_str()
-            .unwrap_or_else(|| panic!("no {n} in {report}"))
-            .to_string()
-    };
-    let vsw = report["VSwitches"]["app"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no vSwitch app in {report}"))
-        .to_string();
+    let id = |n: &str| report["Instances"][n].as_str().unwrap_or_else(|| panic!("no {n} in {report}")).to_string();
+    let vsw = report["VSwitches"]["app"].as_str().unwrap_or_else(|| panic!("no vSwitch app in {report}")).to_string();
     ([id("web"), id("app"), id("db")], vsw)
 }
 
@@ -51,10 +43,7 @@ fn killed_at(d: &mut Daemon, step: &str, call: impl FnOnce(&Daemon) -> bool) -> 
     let passed = call(d);
     let log = d.log(d.starts());
     let killed = log.contains(&format!("killed at {step}"));
-    assert!(
-        passed != killed,
-        "{step}: the call passed: {passed}, the daemon died there: {killed}\n{log}"
-    );
+    assert!(passed != killed, "{step}: the call passed: {passed}, the daemon died there: {killed}\n{log}");
     d.kill9();
     d.spawn(&[]);
     killed
@@ -64,37 +53,17 @@ fn killed_at(d: &mut Daemon, step: &str, call: impl FnOnce(&Daemon) -> bool) -> 
 /// (`acked`, but `unsure`, whose change was cut) is listed, and web pings
 /// db and every other listed instance. The instances beyond the lab are
 /// then deleted (cleanly) and forgotten.
-fn check_restart(
-    d: &Daemon,
-    what: &str,
-    lab: &[String; 3],
-    acked: &mut BTreeSet<String>,
-    unsure: Option<&str>,
-) {
+fn check_restart(d: &Daemon, what: &str, lab: &[String; 3], acked: &mut BTreeSet<String>, unsure: Option<&str>) {
     assert_kernel_is_model(d, what);
     let listed = instances(d);
     let ids: BTreeSet<&str> = listed.iter().map(|(id, _)| id.as_str()).collect();
     for id in acked.iter().filter(|id| Some(id.as_str()) != unsure) {
-        assert!(
-            ids.contains(id.as_str()),
-            "{what}: acknowledged instance {id} lost"
-        );
+        assert!(ids.contains(id.as_str()), "{what}: acknowledged instance {id} lost");
     }
-    assert!(
-        ids.len() <= acked.len() + 1,
-        "{what}: {ids:?} listed, {acked:?} acknowledged"
-    );
-    assert_eq!(
-        ping_replies(&lab[0], addr("10.0.2.20"), 3),
-        3,
-        "{what}: web does not ping db"
-    );
+    assert!(ids.len() <= acked.len() + 1, "{what}: {ids:?} listed, {acked:?} acknowledged");
+    assert_eq!(ping_replies(&lab[0], addr("10.0.2.20"), 3), 3, "{what}: web does not ping db");
     for (id, ip) in listed.iter().filter(|(id, _)| !lab.contains(id)) {
-        assert_eq!(
-            ping_replies(&lab[0], addr(ip), 3),
-            3,
-            "{what}: web does not ping {id} ({ip}), kept by the restart"
-        );
+        assert_eq!(ping_replies(&lab[0], addr(ip), 3), 3, "{what}: web does not ping {id} ({ip}), kept by the restart");
         d.call("DeleteInstance", &[("InstanceId", id)]);
         acked.remove(id);
     }
@@ -117,16 +86,8 @@ fn hardening_kill_9_at_every_step_of_create_and_delete_instance_leaves_kernel_eq
     let mut acked: BTreeSet<String> = lab_ids.iter().cloned().collect();
     let run = |d: &Daemon, name: &str| {
         d.client()
-            .call(
-                "RunInstances",
-                &[R, ("VSwitchId", &vsw), ("InstanceName", name)],
-            )
-            .map(|v| {
-                v["InstanceIdSets"]["InstanceIdSet"][0]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
+            .call("RunInstances", &[R, ("VSwitchId", &vsw), ("InstanceName", name)])
+            .map(|v| v["InstanceIdSets"]["InstanceIdSet"][0].as_str().unwrap().to_string())
     };
     for (n, step) in apply::fault::STEPS.iter().enumerate() {
         // RunInstances cut at the step.
@@ -136,36 +97,18 @@ fn hardening_kill_9_at_every_step_of_create_and_delete_instance_leaves_kernel_eq
             created.is_some()
         });
         acked.extend(created);
-        check_restart(
-            &d,
-            &format!("RunInstances cut at {step}"),
-            &lab_ids,
-            &mut acked,
-            None,
-        );
+        check_restart(&d, &format!("RunInstances cut at {step}"), &lab_ids, &mut acked, None);
         // DeleteInstance of an acknowledged instance cut at the step.
         let victim = run(&d, &format!("old{n}")).expect("RunInstances");
         acked.insert(victim.clone());
-        let delete_cut = killed_at(&mut d, step, |d| {
-            d.client()
-                .call("DeleteInstance", &[("InstanceId", &victim)])
-                .is_ok()
-        });
+        let delete_cut =
+            killed_at(&mut d, step, |d| d.client().call("DeleteInstance", &[("InstanceId", &victim)]).is_ok());
         if !delete_cut {
             acked.remove(&victim);
         }
-        check_restart(
-            &d,
-            &format!("DeleteInstance cut at {step}"),
-            &lab_ids,
-            &mut acked,
-            Some(&victim),
-        );
+        check_restart(&d, &format!("DeleteInstance cut at {step}"), &lab_ids, &mut acked, Some(&victim));
         acked.remove(&victim);
-        assert!(
-            create_cut || delete_cut,
-            "{step} is reached by neither RunInstances nor DeleteInstance"
-        );
+        assert!(create_cut || delete_cut, "{step} is reached by neither RunInstances nor DeleteInstance");
     }
 }
 
@@ -177,26 +120,15 @@ fn identity(d: &Daemon, inst: &str) -> (u32, u64) {
         .into_iter()
         .find(|p| p.instance_id == inst)
         .unwrap_or_else(|| panic!("no router port of {inst}"));
-    let ino = std::fs::metadata(std::path::Path::new("/run/netns").join(inst))
-        .map(|m| m.ino())
-        .unwrap_or(0);
+    let ino = std::fs::metadata(std::path::Path::new("/run/netns").join(inst)).map(|m| m.ino()).unwrap_or(0);
     (port.ifindex, ino)
 }
 
 /// Runs `wreck` under the running daemon, with no API call after it: db
 /// must ping web again within seconds, web and app keep their ports and
 /// namespaces (same ifindex and inode) and lose no ping meanwhile.
-fn repaired_without_a_change(
-    d: &Daemon,
-    [web, app, db]: &[String; 3],
-    what: &str,
-    wreck: impl FnOnce(),
-) {
-    assert_eq!(
-        ping_replies(db, addr("10.0.1.10"), 2),
-        2,
-        "{what}: db cannot ping web before"
-    );
+fn repaired_without_a_change(d: &Daemon, [web, app, db]: &[String; 3], what: &str, wreck: impl FnOnce()) {
+    assert_eq!(ping_replies(db, addr("10.0.1.10"), 2), 2, "{what}: db cannot ping web before");
     let before = (identity(d, web), identity(d, app));
     let pinger = {
         let web = web.clone();
@@ -207,40 +139,14 @@ fn repaired_without_a_change(
     wreck();
     let deadline = started + Duration::from_secs(10);
     while !(netns::exists(db) && ping(db, addr("10.0.1.10"), 1)) {
-        assert!(
-            Instant::now() < deadline,
-            "{what}: db does not ping web 10 s later, with no change:\n{}",
-            d.log(1)
-        );
+        assert!(Instant::now() < deadline, "{what}: db does not ping web 10 s later, with no change:\n{}", d.log(1));
     }
     let took = started.elapsed();
-    assert_eq!(
-        ping_replies(db, addr("10.0.1.10"), 3),
-        3,
-        "{what}: db does not ping web steadily:\n{}",
-        d.log(1)
-    );
-    assert_eq!(
-        ping_replies(web, addr("10.0.2.20"), 3),
-        3,
-        "{what}: web does not ping db"
-    );
-    assert_eq!(
-        (identity(d, web), identity(d, app)),
-        before,
-        "{what}: web's or app's port or namespace was touched"
-    );
-    assert_eq!(
-        pinger.join().unwrap(),
-        30,
-        "{what}: web lost pings to app meanwhile"
-    );
-    assert!(
-        d.log(1)
-            .contains("behind the daemon's back: made again now"),
-        "{what}: no repair logged:\n{}",
-        d.log(1)
-    );
+    assert_eq!(ping_replies(db, addr("10.0.1.10"), 3), 3, "{what}: db does not ping web steadily:\n{}", d.log(1));
+    assert_eq!(ping_replies(web, addr("10.0.2.20"), 3), 3, "{what}: web does not ping db");
+    assert_eq!((identity(d, web), identity(d, app)), before, "{what}: web's or app's port or namespace was touched");
+    assert_eq!(pinger.join().unwrap(), 30, "{what}: web lost pings to app meanwhile");
+    assert!(d.log(1).contains("behind the daemon's back: made again now"), "{what}: no repair logged:\n{}", d.log(1));
     assert_kernel_is_model(d, what);
     eprintln!("{what}: repaired in {took:?}");
 }
@@ -257,12 +163,7 @@ fn hardening_a_namespace_or_veth_deleted_under_the_running_daemon_is_made_again_
     repaired_without_a_change(&d, &ids, "db's namespace deleted", || {
         netns::ip(&["netns", "del", &db]).expect("deleting db's namespace");
     });
-    let port = apply::router_ports(&d.namespace)
-        .unwrap()
-        .into_iter()
-        .find(|p| p.instance_id == db)
-        .unwrap()
-        .name;
+    let port = apply::router_ports(&d.namespace).unwrap().into_iter().find(|p| p.instance_id == db).unwrap().name;
     repaired_without_a_change(&d, &ids, "db's router port deleted", || {
         netns::ip(&["-n", &d.namespace, "link", "del", &port]).expect("deleting db's router port");
     });
@@ -274,40 +175,22 @@ fn hardening_a_namespace_or_veth_deleted_under_the_running_daemon_is_made_again_
 /// The router namespace deleted under a running daemon: made again with
 /// every port, without an API change.
 #[test]
-fn hardening_the_router_namespace_deleted_under_the_running_daemon_is_made_again_without_a_change()
-{
+fn hardening_the_router_namespace_deleted_under_the_running_daemon_is_made_again_without_a_change() {
     let d = Daemon::start();
     let ([web, _, db], _) = lab(&d);
-    assert_eq!(
-        ping_replies(&web, addr("10.0.2.20"), 2),
-        2,
-        "web cannot ping db before"
-    );
+    assert_eq!(ping_replies(&web, addr("10.0.2.20"), 2), 2, "web cannot ping db before");
     netns::ip(&["netns", "del", &d.namespace]).expect("deleting the router namespace");
     let deadline = Instant::now() + Duration::from_secs(10);
     // Every port is made again (meanwhile the old namespace may still
     // forward): wait for the repair, then until both ends answer.
     while !d.log(1).contains("the kernel is the model again") {
-        assert!(
-            Instant::now() < deadline,
-            "no repair logged 10 s later:\n{}",
-            d.log(1)
-        );
+        assert!(Instant::now() < deadline, "no repair logged 10 s later:\n{}", d.log(1));
         std::thread::sleep(Duration::from_millis(50));
     }
     while !(ping(&db, addr("10.0.1.10"), 1) && ping(&web, addr("10.0.2.20"), 1)) {
-        assert!(
-            Instant::now() < deadline,
-            "db and web do not ping 10 s later, with no change:\n{}",
-            d.log(1)
-        );
+        assert!(Instant::now() < deadline, "db and web do not ping 10 s later, with no change:\n{}", d.log(1));
     }
-    assert_eq!(
-        ping_replies(&web, addr("10.0.2.20"), 3),
-        3,
-        "web does not ping db steadily:\n{}",
-        d.log(1)
-    );
+    assert_eq!(ping_replies(&web, addr("10.0.2.20"), 3), 3, "web does not ping db steadily:\n{}", d.log(1));
     assert_kernel_is_model(&d, "router namespace deleted");
     // The internet's namespace too: made again with its end of the uplink.
     let internet = vpc_control::model::Internet::namespace(&d.namespace);
@@ -316,25 +199,16 @@ fn hardening_the_router_namespace_deleted_under_the_running_daemon_is_made_again
     netns::ip(&["netns", "del", &internet]).expect("deleting the internet's namespace");
     let deadline = Instant::now() + Duration::from_secs(10);
     while repairs() == before {
-        assert!(
-            Instant::now() < deadline,
-            "no repair 10 s after the internet's namespace went:\n{}",
-            d.log(1)
-        );
+        assert!(Instant::now() < deadline, "no repair 10 s after the internet's namespace went:\n{}", d.log(1));
         std::thread::sleep(Duration::from_millis(50));
     }
-    let inet = netns::links(&internet)
-        .unwrap_or_else(|e| panic!("the internet's namespace is not back: {e}"));
+    let inet = netns::links(&internet).unwrap_or_else(|e| panic!("the internet's namespace is not back: {e}"));
     assert!(
         inet.iter().any(|l| l.ifname == topology::INTERNET_IFNAME),
         "no {} in {internet}",
         topology::INTERNET_IFNAME
     );
-    assert_eq!(
-        ping_replies(&web, addr("10.0.2.20"), 3),
-        3,
-        "web does not ping db after the internet's repair"
-    );
+    assert_eq!(ping_replies(&web, addr("10.0.2.20"), 3), 3, "web does not ping db after the internet's repair");
     assert_kernel_is_model(&d, "internet namespace deleted");
 }
 
@@ -356,10 +230,7 @@ impl Tmpfs {
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
 
@@ -373,12 +244,7 @@ fn fill(path: &std::path::Path) {
 
 /// ModifyVpcAttribute over signed HTTP: status and JSON.
 fn modify(d: &Daemon, vpc: &str, desc: &str) -> (u16, Value) {
-    http_call(
-        d,
-        "ModifyVpcAttribute",
-        &[R, ("VpcId", vpc), ("Description", desc)],
-        Some(Signing::default()),
-    )
+    http_call(d, "ModifyVpcAttribute", &[R, ("VpcId", vpc), ("Description", desc)], Some(Signing::default()))
 }
 
 /// CreateVSwitch with a client token of its own (a record the store keeps
@@ -386,26 +252,16 @@ fn modify(d: &Daemon, vpc: &str, desc: &str) -> (u16, Value) {
 fn modify_with_token(d: &Daemon, vpc: &str, desc: &str) -> (u16, Value) {
     // One token per description, of the most characters the cloud takes
     // (64): each change adds a record.
-    let digest = desc.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let digest = desc.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     let token = format!("{digest:016x}{}", "t".repeat(48));
-    let params = [
-        R,
-        ("VpcId", vpc),
-        ("Description", desc),
-        ("ClientToken", token.as_str()),
-    ];
+    let params = [R, ("VpcId", vpc), ("Description", desc), ("ClientToken", token.as_str())];
     http_call(d, "ModifyVpcAttribute", &params, Some(Signing::default()))
 }
 
 /// The description of the only VPC.
 fn description(d: &Daemon) -> String {
     let v = d.call("DescribeVpcs", &[R]);
-    v["Vpcs"]["Vpc"][0]["Description"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    v["Vpcs"]["Vpc"][0]["Description"].as_str().unwrap_or_default().to_string()
 }
 
 /// The state directory's disk full: a change is refused with the cloud's
@@ -423,10 +279,7 @@ fn hardening_a_full_disk_refuses_changes_with_503_and_takes_them_again_once_ther
     std::fs::create_dir(&state).unwrap();
     let mount = Tmpfs::mount(&state, "8m");
     d.spawn(&[]);
-    let vpc = d.call("CreateVpc", &[R, ("CidrBlock", "10.0.0.0/16")])["VpcId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let vpc = d.call("CreateVpc", &[R, ("CidrBlock", "10.0.0.0/16")])["VpcId"].as_str().unwrap().to_string();
     let mut acked = String::new();
     for i in 0..3 {
         let desc = format!("acked-{i}");
@@ -448,52 +301,24 @@ fn hardening_a_full_disk_refuses_changes_with_503_and_takes_them_again_once_ther
                 other => break other,
             }
         };
-        assert_eq!(
-            status,
-            503,
-            "round {round}: a change on a full disk: {body}\n{}",
-            d.log(2)
-        );
+        assert_eq!(status, 503, "round {round}: a change on a full disk: {body}\n{}", d.log(2));
         assert_eq!(body["Code"], "ServiceUnavailable", "{body}");
-        assert!(
-            body["RequestId"].as_str().is_some_and(|r| !r.is_empty()),
-            "{body}"
-        );
-        assert!(
-            body["Message"].as_str().is_some_and(|m| m.contains("disk")),
-            "{body}"
-        );
+        assert!(body["RequestId"].as_str().is_some_and(|r| !r.is_empty()), "{body}");
+        assert!(body["Message"].as_str().is_some_and(|m| m.contains("disk")), "{body}");
         let (status, body) = http_call(&d, "DescribeVpcs", &[R], Some(Signing::default()));
         match status {
-            200 => assert_eq!(
-                body["Vpcs"]["Vpc"][0]["Description"].as_str(),
-                Some(acked.as_str()),
-                "round {round}"
-            ),
-            _ => assert_eq!(
-                (status, &body["Code"]),
-                (503, &Value::from("ServiceUnavailable")),
-                "{body}"
-            ),
+            200 => assert_eq!(body["Vpcs"]["Vpc"][0]["Description"].as_str(), Some(acked.as_str()), "round {round}"),
+            _ => assert_eq!((status, &body["Code"]), (503, &Value::from("ServiceUnavailable")), "{body}"),
         }
     }
     // Space again: the next change is taken, without a restart.
     std::fs::remove_file(state.join("filler")).unwrap();
     let (status, body) = modify_with_token(&d, &vpc, "after");
-    assert_eq!(
-        status,
-        200,
-        "a change once there is space again: {body}\n{}",
-        d.log(2)
-    );
+    assert_eq!(status, 200, "a change once there is space again: {body}\n{}", d.log(2));
     assert_eq!(description(&d), "after");
     d.kill9();
     d.spawn(&[]);
-    assert_eq!(
-        description(&d),
-        "after",
-        "the change taken after the recovery was lost by a kill -9"
-    );
+    assert_eq!(description(&d), "after", "the change taken after the recovery was lost by a kill -9");
     assert_eq!(modify(&d, &vpc, "and-again").0, 200);
     d.kill9();
     drop(mount);
@@ -535,34 +360,16 @@ fn hardening_start_up_removes_unowned_router_ports_and_leaves_another_routers_na
     }
     let _records = Records(other_router.clone());
     let theirs = ScratchNs(unique("i-theirs"));
-    apply::claim_namespace(&other_router, &theirs.0)
-        .expect("recording the other router's namespace");
+    apply::claim_namespace(&other_router, &theirs.0).expect("recording the other router's namespace");
     netns::add(&theirs.0).unwrap();
     d.spawn(&[]);
     assert_kernel_is_model(&d, "restart after a stray port");
-    assert!(
-        d.log(2).contains("removing a router port no instance has"),
-        "{}",
-        d.log(2)
-    );
-    assert!(
-        netns::exists(&theirs.0),
-        "the restart removed another router's namespace"
-    );
-    assert!(
-        netns::exists(&outside.0),
-        "the restart removed a namespace it does not own"
-    );
-    assert_eq!(
-        ping_replies(&web, addr("10.0.2.20"), 3),
-        3,
-        "web does not ping db after the restart"
-    );
+    assert!(d.log(2).contains("removing a router port no instance has"), "{}", d.log(2));
+    assert!(netns::exists(&theirs.0), "the restart removed another router's namespace");
+    assert!(netns::exists(&outside.0), "the restart removed a namespace it does not own");
+    assert_eq!(ping_replies(&web, addr("10.0.2.20"), 3), 3, "web does not ping db after the restart");
     d.kill9();
     d.cli_ok(&["purge", "--namespace", &d.namespace]);
     assert!(!netns::exists(&web), "purge left an instance namespace");
-    assert!(
-        netns::exists(&theirs.0),
-        "purge removed another router's namespace"
-    );
+    assert!(netns::exists(&theirs.0), "purge removed another router's namespace");
 }

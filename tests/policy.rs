@@ -6,15 +6,11 @@ use std::net::Ipv4Addr;
 use vpc_common::DropReason;
 use vpc_control::{
     compile,
-    model::{Direction, IpProtocol, Peer, RulePolicy, SecurityGroupRule},
+    model::{IpProtocol, Peer, RulePolicy, SecurityGroupRule, Direction},
     policy::{self, Verdict},
     topology::{ROUTER_MAC, eni_mac},
 };
-use vpc_tests::{
-    DatapathFixture, TC_ACT_REDIRECT, TC_ACT_SHOT, fix_ipv4_checksum, icmp_echo, inet_csum,
-    ipv4_frame, l4_frame, stay_on_this_cpu,
-    tcp_flags::{ACK, FIN, SYN},
-};
+use vpc_tests::{DatapathFixture, TC_ACT_REDIRECT, TC_ACT_SHOT, fix_ipv4_checksum, icmp_echo, inet_csum, ipv4_frame, l4_frame, stay_on_this_cpu, tcp_flags::{ACK, FIN, SYN}};
 
 const XDP_DROP: u32 = 1;
 const XDP_REDIRECT: u32 = 4;
@@ -133,47 +129,18 @@ fn eni(instance: &str) -> String {
 }
 
 /// A TCP/UDP/other frame from `instance` (source `src`) to `dst`.
-fn frame(
-    instance: &str,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    proto: u8,
-    sport: u16,
-    dport: u16,
-    flags: u8,
-) -> Vec<u8> {
-    l4_frame(
-        ROUTER_MAC,
-        mac(instance),
-        src,
-        dst,
-        proto,
-        sport,
-        dport,
-        flags,
-    )
+fn frame(instance: &str, src: Ipv4Addr, dst: Ipv4Addr, proto: u8, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    l4_frame(ROUTER_MAC, mac(instance), src, dst, proto, sport, dport, flags)
 }
 
 /// Runs a frame in from `instance`; asserts the verdict and, for a drop,
 /// that `reason`'s counter moved.
-fn expect(
-    fx: &mut DatapathFixture,
-    what: &str,
-    instance: &str,
-    f: &[u8],
-    verdict: u32,
-    reason: Option<DropReason>,
-) {
+fn expect(fx: &mut DatapathFixture, what: &str, instance: &str, f: &[u8], verdict: u32, reason: Option<DropReason>) {
     let before = reason.map(|r| fx.dropped(r));
     let (got, _) = fx.run(&eni(instance), f);
     assert_eq!(got, verdict, "{what}: verdict {got}, expected {verdict}");
     if let (Some(r), Some(b)) = (reason, before) {
-        assert_eq!(
-            fx.dropped(r),
-            b + 1,
-            "{what}: drop counter {} did not move",
-            r.name()
-        );
+        assert_eq!(fx.dropped(r), b + 1, "{what}: drop counter {} did not move", r.name());
     }
 }
 
@@ -182,102 +149,21 @@ fn sg_1_every_rule_field_priority_and_tie() {
     let mut fx = DatapathFixture::new(MODEL);
     let ingress = Some(DropReason::SgIngress);
     let cases: Vec<(&str, Vec<u8>, u32, Option<DropReason>)> = vec![
-        (
-            "icmp echo allowed (IpProtocol icmp)",
-            icmp_echo(ROUTER_MAC, mac("i-client"), CLIENT, SERVER, 64),
-            XDP_REDIRECT,
-            None,
-        ),
-        (
-            "tcp 22 allowed (PortRange 22/22)",
-            frame("i-client", CLIENT, SERVER, 6, 40001, 22, SYN),
-            XDP_REDIRECT,
-            None,
-        ),
-        (
-            "tcp 23 denied by default",
-            frame("i-client", CLIENT, SERVER, 6, 40002, 23, SYN),
-            XDP_DROP,
-            ingress,
-        ),
-        (
-            "tcp 80: accept and drop at one priority, drop wins",
-            frame("i-client", CLIENT, SERVER, 6, 40003, 80, SYN),
-            XDP_DROP,
-            ingress,
-        ),
-        (
-            "tcp 8050 in the accepted range",
-            frame("i-client", CLIENT, SERVER, 6, 40004, 8050, SYN),
-            XDP_REDIRECT,
-            None,
-        ),
-        (
-            "tcp 8080: lower priority number wins (drop 1 over accept 5)",
-            frame("i-client", CLIENT, SERVER, 6, 40005, 8080, SYN),
-            XDP_DROP,
-            ingress,
-        ),
-        (
-            "udp 53 from 10/8 (IpProtocol udp, SourceCidrIp)",
-            frame("i-client", CLIENT, SERVER, 17, 40006, 53, 0),
-            XDP_REDIRECT,
-            None,
-        ),
-        (
-            "udp 54 denied",
-            frame("i-client", CLIENT, SERVER, 17, 40007, 54, 0),
-            XDP_DROP,
-            ingress,
-        ),
-        (
-            "udp 53 from outside 10/8 denied",
-            frame(
-                "i-probe",
-                Ipv4Addr::new(192, 0, 2, 1),
-                SERVER,
-                17,
-                40008,
-                53,
-                0,
-            ),
-            XDP_DROP,
-            ingress,
-        ),
-        (
-            "tcp 80 from the probe (10.0.1.30): only the accept matches",
-            frame("i-probe", PROBE, SERVER, 6, 40009, 80, SYN),
-            XDP_REDIRECT,
-            None,
-        ),
-        (
-            "gre denied (no all rule)",
-            frame("i-client", CLIENT, SERVER, 47, 0, 0, 0),
-            XDP_DROP,
-            ingress,
-        ),
-        (
-            "outbound tcp 25 dropped by an egress rule",
-            frame("i-server", SERVER, CLIENT, 6, 40010, 25, SYN),
-            XDP_DROP,
-            Some(DropReason::SgEgress),
-        ),
+        ("icmp echo allowed (IpProtocol icmp)", icmp_echo(ROUTER_MAC, mac("i-client"), CLIENT, SERVER, 64), XDP_REDIRECT, None),
+        ("tcp 22 allowed (PortRange 22/22)", frame("i-client", CLIENT, SERVER, 6, 40001, 22, SYN), XDP_REDIRECT, None),
+        ("tcp 23 denied by default", frame("i-client", CLIENT, SERVER, 6, 40002, 23, SYN), XDP_DROP, ingress),
+        ("tcp 80: accept and drop at one priority, drop wins", frame("i-client", CLIENT, SERVER, 6, 40003, 80, SYN), XDP_DROP, ingress),
+        ("tcp 8050 in the accepted range", frame("i-client", CLIENT, SERVER, 6, 40004, 8050, SYN), XDP_REDIRECT, None),
+        ("tcp 8080: lower priority number wins (drop 1 over accept 5)", frame("i-client", CLIENT, SERVER, 6, 40005, 8080, SYN), XDP_DROP, ingress),
+        ("udp 53 from 10/8 (IpProtocol udp, SourceCidrIp)", frame("i-client", CLIENT, SERVER, 17, 40006, 53, 0), XDP_REDIRECT, None),
+        ("udp 54 denied", frame("i-client", CLIENT, SERVER, 17, 40007, 54, 0), XDP_DROP, ingress),
+        ("udp 53 from outside 10/8 denied", frame("i-probe", Ipv4Addr::new(192, 0, 2, 1), SERVER, 17, 40008, 53, 0), XDP_DROP, ingress),
+        ("tcp 80 from the probe (10.0.1.30): only the accept matches", frame("i-probe", PROBE, SERVER, 6, 40009, 80, SYN), XDP_REDIRECT, None),
+        ("gre denied (no all rule)", frame("i-client", CLIENT, SERVER, 47, 0, 0, 0), XDP_DROP, ingress),
+        ("outbound tcp 25 dropped by an egress rule", frame("i-server", SERVER, CLIENT, 6, 40010, 25, SYN), XDP_DROP, Some(DropReason::SgEgress)),
     ];
     for (what, f, verdict, reason) in cases {
-        expect(
-            &mut fx,
-            what,
-            if what.contains("probe") || what.contains("outside") {
-                "i-probe"
-            } else if what.contains("outbound") {
-                "i-server"
-            } else {
-                "i-client"
-            },
-            &f,
-            verdict,
-            reason,
-        );
+        expect(&mut fx, what, if what.contains("probe") || what.contains("outside") { "i-probe" } else if what.contains("outbound") { "i-server" } else { "i-client" }, &f, verdict, reason);
     }
 }
 
@@ -302,19 +188,9 @@ fn sg_1_a_tcp_aggregate_is_judged_for_every_segment_it_carries() {
     };
     // The connection to port 22 opens (a SYN, one segment), then 2 x 1,448
     // bytes go as one aggregate.
-    expect(
-        &mut fx,
-        "client opens tcp 22",
-        "i-client",
-        &frame("i-client", CLIENT, SERVER, 6, 41000, 22, SYN),
-        XDP_REDIRECT,
-        None,
-    );
+    expect(&mut fx, "client opens tcp 22", "i-client", &frame("i-client", CLIENT, SERVER, 6, 41000, 22, SYN), XDP_REDIRECT, None);
     let (v, out) = fx.run_aggregate(&eni("i-client"), &aggregate(22, ACK), 1448);
-    assert_eq!(
-        v, TC_ACT_REDIRECT,
-        "an allowed aggregate is forwarded whole"
-    );
+    assert_eq!(v, TC_ACT_REDIRECT, "an allowed aggregate is forwarded whole");
     assert_eq!(out.len(), 14 + 20 + 20 + 2 * 1448, "all of it");
     assert_eq!(out[22], 63, "TTL decremented once for every segment");
     assert_eq!(inet_csum(&out[14..34]), 0, "IPv4 header checksum right");
@@ -328,11 +204,7 @@ fn sg_1_a_tcp_aggregate_is_judged_for_every_segment_it_carries() {
     let before = fx.dropped(DropReason::SgIngress);
     let (v, _) = fx.run_aggregate(&eni("i-client"), &aggregate(8080, SYN), 1448);
     assert_eq!(v, TC_ACT_SHOT, "a refused aggregate is dropped whole");
-    assert_eq!(
-        fx.dropped(DropReason::SgIngress),
-        before + 1,
-        "counted as refused by the group"
-    );
+    assert_eq!(fx.dropped(DropReason::SgIngress), before + 1, "counted as refused by the group");
 }
 
 /// Three instances for the forged-state attack: a victim in a group that
@@ -468,12 +340,7 @@ fn conntrack_quotas_refuse_only_the_new_flows_of_the_eni_and_vpc_over_them() {
     use vpc_common::{ConntrackQuota, ct_timeout::UDP_NS};
     use vpc_control::{datapath::monotonic_ns, sweep::Swept};
     let mut fx = DatapathFixture::new(QUOTA);
-    fx.dp
-        .set_conntrack_quota(ConntrackQuota {
-            per_eni: 8,
-            per_vpc: 12,
-        })
-        .unwrap_or_else(|e| panic!("quota: {e}"));
+    fx.dp.set_conntrack_quota(ConntrackQuota { per_eni: 8, per_vpc: 12 }).unwrap_or_else(|e| panic!("quota: {e}"));
     let addr = |i: &str| match i {
         "i-flood" => Ipv4Addr::new(10, 0, 1, 30),
         "i-sink" => Ipv4Addr::new(10, 0, 1, 40),
@@ -482,111 +349,32 @@ fn conntrack_quotas_refuse_only_the_new_flows_of_the_eni_and_vpc_over_them() {
         "i-b1" => Ipv4Addr::new(10, 1, 1, 10),
         _ => Ipv4Addr::new(10, 1, 1, 20),
     };
-    let udp =
-        |from: &str, to: &str, sport: u16| frame(from, addr(from), addr(to), 17, sport, 53, 0);
+    let udp = |from: &str, to: &str, sport: u16| frame(from, addr(from), addr(to), 17, sport, 53, 0);
     let flood_port = fx.port(&eni("i-flood"));
     for sport in 10_000..10_008 {
-        expect(
-            &mut fx,
-            &format!("flooder's flow {sport}, within its quota"),
-            "i-flood",
-            &udp("i-flood", "i-sink", sport),
-            XDP_REDIRECT,
-            None,
-        );
+        expect(&mut fx, &format!("flooder's flow {sport}, within its quota"), "i-flood", &udp("i-flood", "i-sink", sport), XDP_REDIRECT, None);
     }
-    expect(
-        &mut fx,
-        "the flooder's ninth flow",
-        "i-flood",
-        &udp("i-flood", "i-sink", 10_008),
-        XDP_DROP,
-        Some(DropReason::ConntrackEniQuota),
-    );
-    expect(
-        &mut fx,
-        "the flooder's live flow goes on",
-        "i-flood",
-        &udp("i-flood", "i-sink", 10_000),
-        XDP_REDIRECT,
-        None,
-    );
-    expect(
-        &mut fx,
-        "and its sink answers",
-        "i-sink",
-        &frame("i-sink", addr("i-sink"), addr("i-flood"), 17, 53, 10_000, 0),
-        XDP_REDIRECT,
-        None,
-    );
+    expect(&mut fx, "the flooder's ninth flow", "i-flood", &udp("i-flood", "i-sink", 10_008), XDP_DROP, Some(DropReason::ConntrackEniQuota));
+    expect(&mut fx, "the flooder's live flow goes on", "i-flood", &udp("i-flood", "i-sink", 10_000), XDP_REDIRECT, None);
+    expect(&mut fx, "and its sink answers", "i-sink", &frame("i-sink", addr("i-sink"), addr("i-flood"), 17, 53, 10_000, 0), XDP_REDIRECT, None);
     let c = fx.dp.counters().unwrap_or_else(|e| panic!("counters: {e}"));
-    assert_eq!(
-        c.ports[&flood_port].conntrack_refused, 1,
-        "the refusal is counted on the flooder's ENI"
-    );
-    assert_eq!(
-        c.connections[&flood_port], 8,
-        "eight connections count against the flooder's ENI"
-    );
+    assert_eq!(c.ports[&flood_port].conntrack_refused, 1, "the refusal is counted on the flooder's ENI");
+    assert_eq!(c.connections[&flood_port], 8, "eight connections count against the flooder's ENI");
     for sport in 20_000..20_004 {
-        expect(
-            &mut fx,
-            &format!("another instance of the VPC, flow {sport}"),
-            "i-a1",
-            &udp("i-a1", "i-a2", sport),
-            XDP_REDIRECT,
-            None,
-        );
+        expect(&mut fx, &format!("another instance of the VPC, flow {sport}"), "i-a1", &udp("i-a1", "i-a2", sport), XDP_REDIRECT, None);
     }
-    expect(
-        &mut fx,
-        "past the VPC's quota",
-        "i-a1",
-        &udp("i-a1", "i-a2", 20_004),
-        XDP_DROP,
-        Some(DropReason::ConntrackVpcQuota),
-    );
+    expect(&mut fx, "past the VPC's quota", "i-a1", &udp("i-a1", "i-a2", 20_004), XDP_DROP, Some(DropReason::ConntrackVpcQuota));
     for sport in 30_000..30_008 {
-        expect(
-            &mut fx,
-            &format!("another VPC, flow {sport}"),
-            "i-b1",
-            &udp("i-b1", "i-b2", sport),
-            XDP_REDIRECT,
-            None,
-        );
+        expect(&mut fx, &format!("another VPC, flow {sport}"), "i-b1", &udp("i-b1", "i-b2", sport), XDP_REDIRECT, None);
     }
     let c = fx.dp.counters().unwrap_or_else(|e| panic!("counters: {e}"));
-    assert_eq!(
-        c.ports[&fx.port(&eni("i-b1"))].conntrack_refused,
-        0,
-        "nothing refused in the other VPC"
-    );
+    assert_eq!(c.ports[&fx.port(&eni("i-b1"))].conntrack_refused, 0, "nothing refused in the other VPC");
     let mut sweeper = fx.dp.sweeper().unwrap_or_else(|e| panic!("sweeper: {e}"));
-    let swept = sweeper
-        .conntrack(monotonic_ns() + UDP_NS + 1_000_000_000)
-        .unwrap_or_else(|e| panic!("sweep: {e}"));
-    assert_eq!(
-        swept,
-        Swept {
-            live: 0,
-            removed: 20
-        },
-        "every flow expired"
-    );
+    let swept = sweeper.conntrack(monotonic_ns() + UDP_NS + 1_000_000_000).unwrap_or_else(|e| panic!("sweep: {e}"));
+    assert_eq!(swept, Swept { live: 0, removed: 20 }, "every flow expired");
     let c = fx.dp.counters().unwrap_or_else(|e| panic!("counters: {e}"));
-    assert_eq!(
-        c.connections[&flood_port], 0,
-        "the sweep put the count right"
-    );
-    expect(
-        &mut fx,
-        "the flooder may open a flow again",
-        "i-flood",
-        &udp("i-flood", "i-sink", 10_009),
-        XDP_REDIRECT,
-        None,
-    );
+    assert_eq!(c.connections[&flood_port], 0, "the sweep put the count right");
+    expect(&mut fx, "the flooder may open a flow again", "i-flood", &udp("i-flood", "i-sink", 10_009), XDP_REDIRECT, None);
 }
 
 /// No shared exhaustion of the flow cache (issue 18): a flood of new flows
@@ -599,30 +387,17 @@ fn flow_cache_one_enis_flows_hold_at_most_its_share_of_the_cache() {
     use vpc_common::flow_cache::{PER_PORT_SLOTS, SLOTS};
     stay_on_this_cpu();
     let mut fx = DatapathFixture::new(QUOTA);
-    fx.dp
-        .set_conntrack_quota(vpc_common::ConntrackQuota::UNLIMITED)
-        .unwrap_or_else(|e| panic!("quota: {e}"));
+    fx.dp.set_conntrack_quota(vpc_common::ConntrackQuota::UNLIMITED).unwrap_or_else(|e| panic!("quota: {e}"));
     let (flood, other) = (Ipv4Addr::new(10, 0, 1, 30), Ipv4Addr::new(10, 0, 1, 10));
     let sink = Ipv4Addr::new(10, 0, 1, 40);
     // Twice as many flows as the cache has slots, random ports.
     let mut rng = fastrand::Rng::with_seed(18);
-    let frames: Vec<Vec<u8>> = (0..2 * SLOTS)
-        .map(|_| frame("i-flood", flood, sink, 17, rng.u16(1024..), rng.u16(1..), 0))
-        .collect();
-    let hits = |fx: &DatapathFixture, i: &str| {
-        fx.dp.counters().unwrap().ports[&fx.port(&eni(i))].flow_cache_hits
-    };
+    let frames: Vec<Vec<u8>> = (0..2 * SLOTS).map(|_| frame("i-flood", flood, sink, 17, rng.u16(1024..), rng.u16(1..), 0)).collect();
+    let hits = |fx: &DatapathFixture, i: &str| fx.dp.counters().unwrap().ports[&fx.port(&eni(i))].flow_cache_hits;
     for f in &frames {
-        assert_eq!(
-            fx.run(&eni("i-flood"), f).0,
-            XDP_REDIRECT,
-            "the flood's flows are forwarded"
-        );
+        assert_eq!(fx.run(&eni("i-flood"), f).0, XDP_REDIRECT, "the flood's flows are forwarded");
     }
-    let held = fx
-        .dp
-        .flow_cache_holders()
-        .unwrap_or_else(|e| panic!("reading the cache: {e}"))[&fx.port(&eni("i-flood"))];
+    let held = fx.dp.flow_cache_holders().unwrap_or_else(|e| panic!("reading the cache: {e}"))[&fx.port(&eni("i-flood"))];
     assert!(
         held > u64::from(PER_PORT_SLOTS) / 2 && held <= u64::from(PER_PORT_SLOTS),
         "{} new flows from one ENI hold {held} slots of the cache (share {PER_PORT_SLOTS})",
@@ -631,17 +406,9 @@ fn flow_cache_one_enis_flows_hold_at_most_its_share_of_the_cache() {
     let mine = frame("i-a1", other, Ipv4Addr::new(10, 0, 1, 20), 17, 5000, 53, 0);
     let before = hits(&fx, "i-a1");
     for _ in 0..3 {
-        assert_eq!(
-            fx.run(&eni("i-a1"), &mine).0,
-            XDP_REDIRECT,
-            "another instance's flow"
-        );
+        assert_eq!(fx.run(&eni("i-a1"), &mine).0, XDP_REDIRECT, "another instance's flow");
     }
-    assert_eq!(
-        hits(&fx, "i-a1"),
-        before + 2,
-        "another instance's flow is cached after its first packet"
-    );
+    assert_eq!(hits(&fx, "i-a1"), before + 2, "another instance's flow is cached after its first packet");
 }
 
 /// Forged state opens no group (issue 18's first finding, all four
@@ -662,33 +429,11 @@ fn sg_1_state_forged_by_a_spoofing_instance_opens_no_group() {
             // 1. The forged frame, from the attacker's port with the
             //    victim's address and port: the accomplice's (or the
             //    attacker's own) group lets it in.
-            let forged = frame(
-                "i-attacker",
-                victim,
-                target_ip,
-                proto,
-                53,
-                4000,
-                forged_flags,
-            );
-            expect(
-                &mut fx,
-                &format!("{what}: forged frame"),
-                "i-attacker",
-                &forged,
-                XDP_REDIRECT,
-                None,
-            );
+            let forged = frame("i-attacker", victim, target_ip, proto, 53, 4000, forged_flags);
+            expect(&mut fx, &format!("{what}: forged frame"), "i-attacker", &forged, XDP_REDIRECT, None);
             // 2. What it was meant to open: the victim's closed port.
             let then = frame(target, target_ip, victim, proto, 4000, 53, then_flags);
-            expect(
-                &mut fx,
-                &format!("{what}: into the victim"),
-                target,
-                &then,
-                XDP_DROP,
-                Some(DropReason::SgIngress),
-            );
+            expect(&mut fx, &format!("{what}: into the victim"), target, &then, XDP_DROP, Some(DropReason::SgIngress));
         }
     }
 }
@@ -712,22 +457,8 @@ fn sg_1_an_echo_request_from_the_peer_is_no_reply() {
         f
     };
     for round in 0..2 {
-        expect(
-            &mut fx,
-            &format!("{round}: client pings the server"),
-            "i-client",
-            &echo("i-client", CLIENT, SERVER, 8),
-            XDP_REDIRECT,
-            None,
-        );
-        expect(
-            &mut fx,
-            &format!("{round}: the server's echo reply"),
-            "i-server",
-            &echo("i-server", SERVER, CLIENT, 0),
-            XDP_REDIRECT,
-            None,
-        );
+        expect(&mut fx, &format!("{round}: client pings the server"), "i-client", &echo("i-client", CLIENT, SERVER, 8), XDP_REDIRECT, None);
+        expect(&mut fx, &format!("{round}: the server's echo reply"), "i-server", &echo("i-server", SERVER, CLIENT, 0), XDP_REDIRECT, None);
         expect(
             &mut fx,
             &format!("{round}: the server's own echo request, same identifier"),
@@ -742,30 +473,9 @@ fn sg_1_an_echo_request_from_the_peer_is_no_reply() {
 #[test]
 fn sg_1_replies_pass_unsolicited_inbound_does_not() {
     let mut fx = DatapathFixture::new(MODEL);
-    expect(
-        &mut fx,
-        "client opens tcp 22",
-        "i-client",
-        &frame("i-client", CLIENT, SERVER, 6, 41000, 22, SYN),
-        XDP_REDIRECT,
-        None,
-    );
-    expect(
-        &mut fx,
-        "server's reply reaches the client (tracked)",
-        "i-server",
-        &frame("i-server", SERVER, CLIENT, 6, 22, 41000, SYN | ACK),
-        XDP_REDIRECT,
-        None,
-    );
-    expect(
-        &mut fx,
-        "flow continues",
-        "i-client",
-        &frame("i-client", CLIENT, SERVER, 6, 41000, 22, ACK),
-        XDP_REDIRECT,
-        None,
-    );
+    expect(&mut fx, "client opens tcp 22", "i-client", &frame("i-client", CLIENT, SERVER, 6, 41000, 22, SYN), XDP_REDIRECT, None);
+    expect(&mut fx, "server's reply reaches the client (tracked)", "i-server", &frame("i-server", SERVER, CLIENT, 6, 22, 41000, SYN | ACK), XDP_REDIRECT, None);
+    expect(&mut fx, "flow continues", "i-client", &frame("i-client", CLIENT, SERVER, 6, 41000, 22, ACK), XDP_REDIRECT, None);
     expect(
         &mut fx,
         "server's unsolicited connection to the client is refused by the client's group",
@@ -779,101 +489,28 @@ fn sg_1_replies_pass_unsolicited_inbound_does_not() {
 #[test]
 fn sg_2_basic_group_members_talk_until_isolated() {
     let mut fx = DatapathFixture::new(MODEL);
-    expect(
-        &mut fx,
-        "member to member, any port",
-        "i-peer",
-        &frame("i-peer", PEER, SERVER, 6, 42000, 5432, SYN),
-        XDP_REDIRECT,
-        None,
-    );
+    expect(&mut fx, "member to member, any port", "i-peer", &frame("i-peer", PEER, SERVER, 6, 42000, 5432, SYN), XDP_REDIRECT, None);
     let mut m = fx.model.clone();
-    m.security_groups
-        .iter_mut()
-        .find(|g| g.id == "sg-web")
-        .unwrap()
-        .inner_access = false;
+    m.security_groups.iter_mut().find(|g| g.id == "sg-web").unwrap().inner_access = false;
     fx.reapply(m.clone());
-    expect(
-        &mut fx,
-        "isolated: a new flow is refused",
-        "i-peer",
-        &frame("i-peer", PEER, SERVER, 6, 42001, 5432, SYN),
-        XDP_DROP,
-        Some(DropReason::SgIngress),
-    );
-    expect(
-        &mut fx,
-        "isolated: the tracked flow is judged again and cut",
-        "i-peer",
-        &frame("i-peer", PEER, SERVER, 6, 42000, 5432, ACK),
-        XDP_DROP,
-        Some(DropReason::SgIngress),
-    );
-    m.security_groups
-        .iter_mut()
-        .find(|g| g.id == "sg-web")
-        .unwrap()
-        .security_group_type = vpc_control::model::SecurityGroupType::Enterprise;
-    m.security_groups
-        .iter_mut()
-        .find(|g| g.id == "sg-web")
-        .unwrap()
-        .inner_access = true;
+    expect(&mut fx, "isolated: a new flow is refused", "i-peer", &frame("i-peer", PEER, SERVER, 6, 42001, 5432, SYN), XDP_DROP, Some(DropReason::SgIngress));
+    expect(&mut fx, "isolated: the tracked flow is judged again and cut", "i-peer", &frame("i-peer", PEER, SERVER, 6, 42000, 5432, ACK), XDP_DROP, Some(DropReason::SgIngress));
+    m.security_groups.iter_mut().find(|g| g.id == "sg-web").unwrap().security_group_type = vpc_control::model::SecurityGroupType::Enterprise;
+    m.security_groups.iter_mut().find(|g| g.id == "sg-web").unwrap().inner_access = true;
     fx.reapply(m);
-    expect(
-        &mut fx,
-        "enterprise group isolates members",
-        "i-peer",
-        &frame("i-peer", PEER, SERVER, 6, 42002, 5432, SYN),
-        XDP_DROP,
-        Some(DropReason::SgIngress),
-    );
+    expect(&mut fx, "enterprise group isolates members", "i-peer", &frame("i-peer", PEER, SERVER, 6, 42002, 5432, SYN), XDP_DROP, Some(DropReason::SgIngress));
 }
 
 #[test]
 fn sg_1_revoking_the_rule_cuts_a_tracked_flow_both_ways() {
     let mut fx = DatapathFixture::new(MODEL);
-    expect(
-        &mut fx,
-        "open ssh",
-        "i-client",
-        &frame("i-client", CLIENT, SERVER, 6, 43000, 22, SYN),
-        XDP_REDIRECT,
-        None,
-    );
-    expect(
-        &mut fx,
-        "reply",
-        "i-server",
-        &frame("i-server", SERVER, CLIENT, 6, 22, 43000, SYN | ACK),
-        XDP_REDIRECT,
-        None,
-    );
+    expect(&mut fx, "open ssh", "i-client", &frame("i-client", CLIENT, SERVER, 6, 43000, 22, SYN), XDP_REDIRECT, None);
+    expect(&mut fx, "reply", "i-server", &frame("i-server", SERVER, CLIENT, 6, 22, 43000, SYN | ACK), XDP_REDIRECT, None);
     let mut m = fx.model.clone();
-    m.security_groups
-        .iter_mut()
-        .find(|g| g.id == "sg-web")
-        .unwrap()
-        .rules
-        .retain(|r| r.id != "sgr-ssh");
+    m.security_groups.iter_mut().find(|g| g.id == "sg-web").unwrap().rules.retain(|r| r.id != "sgr-ssh");
     fx.reapply(m);
-    expect(
-        &mut fx,
-        "the next packet of the flow is refused",
-        "i-client",
-        &frame("i-client", CLIENT, SERVER, 6, 43000, 22, ACK),
-        XDP_DROP,
-        Some(DropReason::SgIngress),
-    );
-    expect(
-        &mut fx,
-        "and so is the server's next reply",
-        "i-server",
-        &frame("i-server", SERVER, CLIENT, 6, 22, 43000, ACK),
-        XDP_DROP,
-        Some(DropReason::SgIngress),
-    );
+    expect(&mut fx, "the next packet of the flow is refused", "i-client", &frame("i-client", CLIENT, SERVER, 6, 43000, 22, ACK), XDP_DROP, Some(DropReason::SgIngress));
+    expect(&mut fx, "and so is the server's next reply", "i-server", &frame("i-server", SERVER, CLIENT, 6, 22, 43000, ACK), XDP_DROP, Some(DropReason::SgIngress));
 }
 
 #[test]
@@ -883,72 +520,19 @@ fn sg_1_idle_connections_are_swept_and_their_replies_refused() {
     let mut fx = DatapathFixture::new(MODEL);
     let dns = |sport| frame("i-client", CLIENT, SERVER, 17, sport, 53, 0);
     let reply = |dport| frame("i-server", SERVER, CLIENT, 17, 53, dport, 0);
-    expect(
-        &mut fx,
-        "the client asks the server (udp 53, tracked)",
-        "i-client",
-        &dns(44000),
-        XDP_REDIRECT,
-        None,
-    );
+    expect(&mut fx, "the client asks the server (udp 53, tracked)", "i-client", &dns(44000), XDP_REDIRECT, None);
     let opened = monotonic_ns();
     let mut sweeper = fx.dp.sweeper().unwrap_or_else(|e| panic!("sweeper: {e}"));
-    let mut sweep = |at| {
-        sweeper
-            .conntrack(at)
-            .unwrap_or_else(|e| panic!("sweep: {e}"))
-    };
-    assert_eq!(
-        sweep(opened + UDP_NS - 1_000_000_000),
-        Swept {
-            live: 1,
-            removed: 0
-        },
-        "a second before its timeout the connection is kept"
-    );
-    assert_eq!(
-        sweep(opened + UDP_NS + 1_000_000_000),
-        Swept {
-            live: 0,
-            removed: 1
-        },
-        "a second after its timeout the connection is swept"
-    );
+    let mut sweep = |at| sweeper.conntrack(at).unwrap_or_else(|e| panic!("sweep: {e}"));
+    assert_eq!(sweep(opened + UDP_NS - 1_000_000_000), Swept { live: 1, removed: 0 }, "a second before its timeout the connection is kept");
+    assert_eq!(sweep(opened + UDP_NS + 1_000_000_000), Swept { live: 0, removed: 1 }, "a second after its timeout the connection is swept");
     // The client's group allows no inbound: only a tracked connection lets
     // the server's datagram in. (The reply never passed, so no flow cache
     // entry holds it either.)
-    expect(
-        &mut fx,
-        "the reply to the swept connection is unsolicited now",
-        "i-server",
-        &reply(44000),
-        XDP_DROP,
-        Some(DropReason::SgIngress),
-    );
-    expect(
-        &mut fx,
-        "a new query is tracked again",
-        "i-client",
-        &dns(44001),
-        XDP_REDIRECT,
-        None,
-    );
-    expect(
-        &mut fx,
-        "and its reply passes",
-        "i-server",
-        &reply(44001),
-        XDP_REDIRECT,
-        None,
-    );
-    assert_eq!(
-        sweep(monotonic_ns()),
-        Swept {
-            live: 1,
-            removed: 0
-        },
-        "a live connection is never swept"
-    );
+    expect(&mut fx, "the reply to the swept connection is unsolicited now", "i-server", &reply(44000), XDP_DROP, Some(DropReason::SgIngress));
+    expect(&mut fx, "a new query is tracked again", "i-client", &dns(44001), XDP_REDIRECT, None);
+    expect(&mut fx, "and its reply passes", "i-server", &reply(44001), XDP_REDIRECT, None);
+    assert_eq!(sweep(monotonic_ns()), Swept { live: 1, removed: 0 }, "a live connection is never swept");
 }
 
 /// A SYN that reuses the tuple of a closed connection opens it again
@@ -962,59 +546,15 @@ fn sg_1_a_syn_reusing_a_closed_connection_opens_it_again() {
     let mut fx = DatapathFixture::new(MODEL);
     let out = |flags| frame("i-client", CLIENT, SERVER, 6, 43300, 22, flags);
     let back = |flags| frame("i-server", SERVER, CLIENT, 6, 22, 43300, flags);
-    expect(
-        &mut fx,
-        "open ssh",
-        "i-client",
-        &out(SYN),
-        XDP_REDIRECT,
-        None,
-    );
-    expect(
-        &mut fx,
-        "reply",
-        "i-server",
-        &back(SYN | ACK),
-        XDP_REDIRECT,
-        None,
-    );
-    expect(
-        &mut fx,
-        "close",
-        "i-client",
-        &out(FIN | ACK),
-        XDP_REDIRECT,
-        None,
-    );
-    expect(
-        &mut fx,
-        "the same tuple opened again",
-        "i-client",
-        &out(SYN),
-        XDP_REDIRECT,
-        None,
-    );
+    expect(&mut fx, "open ssh", "i-client", &out(SYN), XDP_REDIRECT, None);
+    expect(&mut fx, "reply", "i-server", &back(SYN | ACK), XDP_REDIRECT, None);
+    expect(&mut fx, "close", "i-client", &out(FIN | ACK), XDP_REDIRECT, None);
+    expect(&mut fx, "the same tuple opened again", "i-client", &out(SYN), XDP_REDIRECT, None);
     let reopened = monotonic_ns();
     let mut sweeper = fx.dp.sweeper().unwrap_or_else(|e| panic!("sweeper: {e}"));
-    let swept = sweeper
-        .conntrack(reopened + TCP_CLOSING_NS + 5_000_000_000)
-        .unwrap_or_else(|e| panic!("sweep: {e}"));
-    assert_eq!(
-        swept,
-        Swept {
-            live: 1,
-            removed: 0
-        },
-        "past a closing entry's timeout, the reopened connection is kept"
-    );
-    expect(
-        &mut fx,
-        "the server answers the new handshake",
-        "i-server",
-        &back(SYN | ACK),
-        XDP_REDIRECT,
-        None,
-    );
+    let swept = sweeper.conntrack(reopened + TCP_CLOSING_NS + 5_000_000_000).unwrap_or_else(|e| panic!("sweep: {e}"));
+    assert_eq!(swept, Swept { live: 1, removed: 0 }, "past a closing entry's timeout, the reopened connection is kept");
+    expect(&mut fx, "the server answers the new handshake", "i-server", &back(SYN | ACK), XDP_REDIRECT, None);
 }
 
 /// TCP states as a stateful firewall keeps them (issue 18): a handshake
@@ -1029,67 +569,16 @@ fn sg_1_a_half_open_connection_is_gone_within_the_handshake_timeout() {
     let mut fx = DatapathFixture::new(MODEL);
     let out = |port, flags| frame("i-client", CLIENT, SERVER, 6, port, 22, flags);
     let back = |port, flags| frame("i-server", SERVER, CLIENT, 6, 22, port, flags);
-    expect(
-        &mut fx,
-        "half-open: SYN",
-        "i-client",
-        &out(43400, SYN),
-        XDP_REDIRECT,
-        None,
-    );
-    expect(
-        &mut fx,
-        "half-open: SYN-ACK",
-        "i-server",
-        &back(43400, SYN | ACK),
-        XDP_REDIRECT,
-        None,
-    );
-    expect(
-        &mut fx,
-        "completed: SYN",
-        "i-client",
-        &out(43401, SYN),
-        XDP_REDIRECT,
-        None,
-    );
-    expect(
-        &mut fx,
-        "completed: SYN-ACK",
-        "i-server",
-        &back(43401, SYN | ACK),
-        XDP_REDIRECT,
-        None,
-    );
-    expect(
-        &mut fx,
-        "completed: ACK",
-        "i-client",
-        &out(43401, ACK),
-        XDP_REDIRECT,
-        None,
-    );
+    expect(&mut fx, "half-open: SYN", "i-client", &out(43400, SYN), XDP_REDIRECT, None);
+    expect(&mut fx, "half-open: SYN-ACK", "i-server", &back(43400, SYN | ACK), XDP_REDIRECT, None);
+    expect(&mut fx, "completed: SYN", "i-client", &out(43401, SYN), XDP_REDIRECT, None);
+    expect(&mut fx, "completed: SYN-ACK", "i-server", &back(43401, SYN | ACK), XDP_REDIRECT, None);
+    expect(&mut fx, "completed: ACK", "i-client", &out(43401, ACK), XDP_REDIRECT, None);
     let now = monotonic_ns();
     let mut sweeper = fx.dp.sweeper().unwrap_or_else(|e| panic!("sweeper: {e}"));
-    let swept = sweeper
-        .conntrack(now + TCP_HANDSHAKE_NS + 1_000_000_000)
-        .unwrap_or_else(|e| panic!("sweep: {e}"));
-    assert_eq!(
-        swept,
-        Swept {
-            live: 1,
-            removed: 1
-        },
-        "past the handshake timeout only the half-open connection is gone"
-    );
-    expect(
-        &mut fx,
-        "the completed connection goes on",
-        "i-server",
-        &back(43401, ACK),
-        XDP_REDIRECT,
-        None,
-    );
+    let swept = sweeper.conntrack(now + TCP_HANDSHAKE_NS + 1_000_000_000).unwrap_or_else(|e| panic!("sweep: {e}"));
+    assert_eq!(swept, Swept { live: 1, removed: 1 }, "past the handshake timeout only the half-open connection is gone");
+    expect(&mut fx, "the completed connection goes on", "i-server", &back(43401, ACK), XDP_REDIRECT, None);
     expect(
         &mut fx,
         "the half-open one's late answer is judged as new: the client's group refuses it",
@@ -1098,13 +587,8 @@ fn sg_1_a_half_open_connection_is_gone_within_the_handshake_timeout() {
         XDP_DROP,
         Some(DropReason::SgIngress),
     );
-    let swept = sweeper
-        .conntrack(now + TCP_ESTABLISHED_NS + 1_000_000_000)
-        .unwrap_or_else(|e| panic!("sweep: {e}"));
-    assert_eq!(
-        swept.removed, 1,
-        "the established connection lasts until the established timeout"
-    );
+    let swept = sweeper.conntrack(now + TCP_ESTABLISHED_NS + 1_000_000_000).unwrap_or_else(|e| panic!("sweep: {e}"));
+    assert_eq!(swept.removed, 1, "the established connection lasts until the established timeout");
 }
 
 #[test]
@@ -1113,70 +597,19 @@ fn sg_1_revoking_the_rule_cuts_a_flow_the_flow_cache_holds() {
     let mut fx = DatapathFixture::new(MODEL);
     let ack = frame("i-client", CLIENT, SERVER, 6, 43100, 22, ACK);
     let reply = frame("i-server", SERVER, CLIENT, 6, 22, 43100, ACK);
-    expect(
-        &mut fx,
-        "open ssh",
-        "i-client",
-        &frame("i-client", CLIENT, SERVER, 6, 43100, 22, SYN),
-        XDP_REDIRECT,
-        None,
-    );
-    expect(
-        &mut fx,
-        "reply",
-        "i-server",
-        &frame("i-server", SERVER, CLIENT, 6, 22, 43100, SYN | ACK),
-        XDP_REDIRECT,
-        None,
-    );
+    expect(&mut fx, "open ssh", "i-client", &frame("i-client", CLIENT, SERVER, 6, 43100, 22, SYN), XDP_REDIRECT, None);
+    expect(&mut fx, "reply", "i-server", &frame("i-server", SERVER, CLIENT, 6, 22, 43100, SYN | ACK), XDP_REDIRECT, None);
     let hits = fx.flow_cache_hits();
     for _ in 0..3 {
-        expect(
-            &mut fx,
-            "established, client side",
-            "i-client",
-            &ack,
-            XDP_REDIRECT,
-            None,
-        );
-        expect(
-            &mut fx,
-            "established, server side",
-            "i-server",
-            &reply,
-            XDP_REDIRECT,
-            None,
-        );
+        expect(&mut fx, "established, client side", "i-client", &ack, XDP_REDIRECT, None);
+        expect(&mut fx, "established, server side", "i-server", &reply, XDP_REDIRECT, None);
     }
-    assert_eq!(
-        fx.flow_cache_hits(),
-        hits + 4,
-        "after its first packet each way, the flow comes from the flow cache"
-    );
+    assert_eq!(fx.flow_cache_hits(), hits + 4, "after its first packet each way, the flow comes from the flow cache");
     let mut m = fx.model.clone();
-    m.security_groups
-        .iter_mut()
-        .find(|g| g.id == "sg-web")
-        .unwrap()
-        .rules
-        .retain(|r| r.id != "sgr-ssh");
+    m.security_groups.iter_mut().find(|g| g.id == "sg-web").unwrap().rules.retain(|r| r.id != "sgr-ssh");
     fx.reapply(m);
-    expect(
-        &mut fx,
-        "the next packet of the cached flow is refused",
-        "i-client",
-        &ack,
-        XDP_DROP,
-        Some(DropReason::SgIngress),
-    );
-    expect(
-        &mut fx,
-        "and so is the server's next reply",
-        "i-server",
-        &reply,
-        XDP_DROP,
-        Some(DropReason::SgIngress),
-    );
+    expect(&mut fx, "the next packet of the cached flow is refused", "i-client", &ack, XDP_DROP, Some(DropReason::SgIngress));
+    expect(&mut fx, "and so is the server's next reply", "i-server", &reply, XDP_DROP, Some(DropReason::SgIngress));
 }
 
 /// `f` made a fragment of datagram `id`: more fragments to come or not,
@@ -1196,119 +629,23 @@ fn fragment_of(mut f: Vec<u8>, id: u16, more: bool, offset: u16) -> Vec<u8> {
 #[test]
 fn sg_1_later_fragments_follow_their_first_fragment() {
     let mut fx = DatapathFixture::new(MODEL);
-    let query = |id, more, offset| {
-        fragment_of(
-            frame("i-client", CLIENT, SERVER, 17, 5300, 53, 0),
-            id,
-            more,
-            offset,
-        )
-    };
-    let reply = |id, more, offset| {
-        fragment_of(
-            frame("i-server", SERVER, CLIENT, 17, 53, 5300, 0),
-            id,
-            more,
-            offset,
-        )
-    };
-    expect(
-        &mut fx,
-        "the query's first fragment (allowed: udp 53)",
-        "i-client",
-        &query(7, true, 0),
-        XDP_REDIRECT,
-        None,
-    );
-    expect(
-        &mut fx,
-        "the query's last fragment",
-        "i-client",
-        &query(7, false, 185),
-        XDP_REDIRECT,
-        None,
-    );
-    expect(
-        &mut fx,
-        "the reply's first fragment (the connection's reply)",
-        "i-server",
-        &reply(9, true, 0),
-        XDP_REDIRECT,
-        None,
-    );
-    expect(
-        &mut fx,
-        "the reply's middle fragment",
-        "i-server",
-        &reply(9, true, 185),
-        XDP_REDIRECT,
-        None,
-    );
-    expect(
-        &mut fx,
-        "the reply's last fragment",
-        "i-server",
-        &reply(9, false, 370),
-        XDP_REDIRECT,
-        None,
-    );
-    let refused = |id, more, offset| {
-        fragment_of(
-            frame("i-client", CLIENT, SERVER, 17, 5301, 5353, 0),
-            id,
-            more,
-            offset,
-        )
-    };
-    expect(
-        &mut fx,
-        "a first fragment the server's group refuses",
-        "i-client",
-        &refused(11, true, 0),
-        XDP_DROP,
-        Some(DropReason::SgIngress),
-    );
-    expect(
-        &mut fx,
-        "its later fragment",
-        "i-client",
-        &refused(11, false, 185),
-        XDP_DROP,
-        Some(DropReason::FragmentWithoutFirst),
-    );
-    expect(
-        &mut fx,
-        "a later fragment of a datagram never seen",
-        "i-server",
-        &reply(13, false, 185),
-        XDP_DROP,
-        Some(DropReason::FragmentWithoutFirst),
-    );
-    expect(
-        &mut fx,
-        "another port's later fragment of the query's datagram",
-        "i-peer",
-        &fragment_of(
-            frame("i-peer", CLIENT, SERVER, 17, 5300, 53, 0),
-            7,
-            false,
-            185,
-        ),
-        XDP_DROP,
-        None,
-    );
+    let query = |id, more, offset| fragment_of(frame("i-client", CLIENT, SERVER, 17, 5300, 53, 0), id, more, offset);
+    let reply = |id, more, offset| fragment_of(frame("i-server", SERVER, CLIENT, 17, 53, 5300, 0), id, more, offset);
+    expect(&mut fx, "the query's first fragment (allowed: udp 53)", "i-client", &query(7, true, 0), XDP_REDIRECT, None);
+    expect(&mut fx, "the query's last fragment", "i-client", &query(7, false, 185), XDP_REDIRECT, None);
+    expect(&mut fx, "the reply's first fragment (the connection's reply)", "i-server", &reply(9, true, 0), XDP_REDIRECT, None);
+    expect(&mut fx, "the reply's middle fragment", "i-server", &reply(9, true, 185), XDP_REDIRECT, None);
+    expect(&mut fx, "the reply's last fragment", "i-server", &reply(9, false, 370), XDP_REDIRECT, None);
+    let refused = |id, more, offset| fragment_of(frame("i-client", CLIENT, SERVER, 17, 5301, 5353, 0), id, more, offset);
+    expect(&mut fx, "a first fragment the server's group refuses", "i-client", &refused(11, true, 0), XDP_DROP, Some(DropReason::SgIngress));
+    expect(&mut fx, "its later fragment", "i-client", &refused(11, false, 185), XDP_DROP, Some(DropReason::FragmentWithoutFirst));
+    expect(&mut fx, "a later fragment of a datagram never seen", "i-server", &reply(13, false, 185), XDP_DROP, Some(DropReason::FragmentWithoutFirst));
+    expect(&mut fx, "another port's later fragment of the query's datagram", "i-peer", &fragment_of(frame("i-peer", CLIENT, SERVER, 17, 5300, 53, 0), 7, false, 185), XDP_DROP, None);
 }
 
 /// An ICMP error (`kind`, `code`) from `instance` (address `src`) to `dst`
 /// about `offending` (a frame `dst` sent): its IPv4 header and 8 bytes.
-fn icmp_error_about(
-    instance: &str,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    kind: u8,
-    code: u8,
-    offending: &[u8],
-) -> Vec<u8> {
+fn icmp_error_about(instance: &str, src: Ipv4Addr, dst: Ipv4Addr, kind: u8, code: u8, offending: &[u8]) -> Vec<u8> {
     let mut icmp = vec![kind, code, 0, 0, 0, 0, 0x05, 0xdc];
     icmp.extend_from_slice(&offending[14..14 + 28]);
     let c = inet_csum(&icmp);
@@ -1327,28 +664,10 @@ fn icmp_error_about(
 fn sg_1_icmp_errors_about_a_tracked_flow_pass_as_related() {
     let mut fx = DatapathFixture::new(MODEL);
     let query = frame("i-client", CLIENT, SERVER, 17, 5400, 53, 0);
-    expect(
-        &mut fx,
-        "the client's query (allowed: udp 53)",
-        "i-client",
-        &query,
-        XDP_REDIRECT,
-        None,
-    );
-    for (what, kind, code) in [
-        ("port unreachable", 3, 3),
-        ("fragmentation needed", 3, 4),
-        ("time exceeded", 11, 0),
-    ] {
+    expect(&mut fx, "the client's query (allowed: udp 53)", "i-client", &query, XDP_REDIRECT, None);
+    for (what, kind, code) in [("port unreachable", 3, 3), ("fragmentation needed", 3, 4), ("time exceeded", 11, 0)] {
         let error = icmp_error_about("i-server", SERVER, CLIENT, kind, code, &query);
-        expect(
-            &mut fx,
-            &format!("the server's {what} about it"),
-            "i-server",
-            &error,
-            XDP_REDIRECT,
-            None,
-        );
+        expect(&mut fx, &format!("the server's {what} about it"), "i-server", &error, XDP_REDIRECT, None);
     }
     let other = frame("i-client", CLIENT, SERVER, 17, 5401, 53, 0);
     expect(
@@ -1374,63 +693,24 @@ fn sg_1_syn_fin_rst_and_fragments_never_come_from_the_flow_cache() {
     stay_on_this_cpu();
     let mut fx = DatapathFixture::new(MODEL);
     let ack = frame("i-client", CLIENT, SERVER, 6, 43200, 22, ACK);
-    expect(
-        &mut fx,
-        "open ssh",
-        "i-client",
-        &frame("i-client", CLIENT, SERVER, 6, 43200, 22, SYN),
-        XDP_REDIRECT,
-        None,
-    );
-    expect(
-        &mut fx,
-        "reply",
-        "i-server",
-        &frame("i-server", SERVER, CLIENT, 6, 22, 43200, SYN | ACK),
-        XDP_REDIRECT,
-        None,
-    );
+    expect(&mut fx, "open ssh", "i-client", &frame("i-client", CLIENT, SERVER, 6, 43200, 22, SYN), XDP_REDIRECT, None);
+    expect(&mut fx, "reply", "i-server", &frame("i-server", SERVER, CLIENT, 6, 22, 43200, SYN | ACK), XDP_REDIRECT, None);
     expect(&mut fx, "established", "i-client", &ack, XDP_REDIRECT, None);
-    expect(
-        &mut fx,
-        "established, cached",
-        "i-client",
-        &ack,
-        XDP_REDIRECT,
-        None,
-    );
+    expect(&mut fx, "established, cached", "i-client", &ack, XDP_REDIRECT, None);
     let hits = fx.flow_cache_hits();
     // A SYN of a live flow, a FIN and an RST change the connection's state:
     // the connection tracker sees each of them.
     for (what, flags) in [("SYN again", SYN), ("FIN", FIN | ACK)] {
-        expect(
-            &mut fx,
-            what,
-            "i-client",
-            &frame("i-client", CLIENT, SERVER, 6, 43200, 22, flags),
-            XDP_REDIRECT,
-            None,
-        );
+        expect(&mut fx, what, "i-client", &frame("i-client", CLIENT, SERVER, 6, 43200, 22, flags), XDP_REDIRECT, None);
     }
     // A first fragment (MF set) of a DNS query the SG allows, twice.
     let mut first_fragment = frame("i-client", CLIENT, SERVER, 17, 5301, 53, 0);
     first_fragment[20] |= 0x20;
     fix_ipv4_checksum(&mut first_fragment);
     for _ in 0..2 {
-        expect(
-            &mut fx,
-            "first fragment",
-            "i-client",
-            &first_fragment,
-            XDP_REDIRECT,
-            None,
-        );
+        expect(&mut fx, "first fragment", "i-client", &first_fragment, XDP_REDIRECT, None);
     }
-    assert_eq!(
-        fx.flow_cache_hits(),
-        hits,
-        "none of these came from the flow cache"
-    );
+    assert_eq!(fx.flow_cache_hits(), hits, "none of these came from the flow cache");
 }
 
 #[test]
@@ -1440,20 +720,9 @@ fn acl_2_an_acl_change_applies_to_a_flow_the_flow_cache_holds() {
     let dns = frame("i-client", CLIENT, SERVER, 17, 5300, 53, 0);
     let hits = fx.flow_cache_hits();
     for _ in 0..3 {
-        expect(
-            &mut fx,
-            "dns to the server",
-            "i-client",
-            &dns,
-            XDP_REDIRECT,
-            None,
-        );
+        expect(&mut fx, "dns to the server", "i-client", &dns, XDP_REDIRECT, None);
     }
-    assert_eq!(
-        fx.flow_cache_hits(),
-        hits + 2,
-        "the flow comes from the flow cache after its first packet"
-    );
+    assert_eq!(fx.flow_cache_hits(), hits + 2, "the flow comes from the flow cache after its first packet");
     let mut m = fx.model.clone();
     m.network_acls.push(vpc_control::model::NetworkAcl {
         id: "nacl-no-udp".into(),
@@ -1471,20 +740,9 @@ fn acl_2_an_acl_change_applies_to_a_flow_the_flow_cache_holds() {
         egress: Vec::new(),
         meta: Default::default(),
     });
-    m.vswitches
-        .iter_mut()
-        .find(|v| v.id == "vsw-2")
-        .unwrap()
-        .network_acl_id = Some("nacl-no-udp".into());
+    m.vswitches.iter_mut().find(|v| v.id == "vsw-2").unwrap().network_acl_id = Some("nacl-no-udp".into());
     fx.reapply(m);
-    expect(
-        &mut fx,
-        "the next packet of the cached flow meets the new ACL",
-        "i-client",
-        &dns,
-        XDP_DROP,
-        Some(DropReason::AclIngress),
-    );
+    expect(&mut fx, "the next packet of the cached flow meets the new ACL", "i-client", &dns, XDP_DROP, Some(DropReason::AclIngress));
 }
 
 /// A small deterministic generator (xorshift).
@@ -1507,12 +765,7 @@ fn sg_1_datapath_verdicts_equal_the_reference_evaluator() {
     let mut fx = DatapathFixture::new(MODEL);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut sport: u16 = 1024;
-    let protos = [
-        IpProtocol::Tcp,
-        IpProtocol::Udp,
-        IpProtocol::Icmp,
-        IpProtocol::All,
-    ];
+    let protos = [IpProtocol::Tcp, IpProtocol::Udp, IpProtocol::Icmp, IpProtocol::All];
     let mut checked = 0;
     let mut accepted = 0;
     for round in 0..12 {
@@ -1522,9 +775,7 @@ fn sg_1_datapath_verdicts_equal_the_reference_evaluator() {
         let n = 1 + rng.below(if round % 4 == 3 { 200 } else { 20 });
         for k in 0..n {
             let len = [0u8, 8, 16, 20, 24, 28, 32][rng.below(7) as usize];
-            let addr = Ipv4Addr::from(
-                0xc000_0200u32 & !0xff | (rng.below(4) << 6) as u32 | (rng.below(2) as u32) << 24,
-            );
+            let addr = Ipv4Addr::from(0xc000_0200u32 & !0xff | (rng.below(4) << 6) as u32 | (rng.below(2) as u32) << 24);
             let cidr = ipnet::Ipv4Net::new(addr, len).unwrap().trunc();
             let a = [1u16, 22, 80, 443, 1000, 8000, 65535][rng.below(7) as usize];
             let b = a.saturating_add(rng.below(3) as u16 * 100);
@@ -1534,160 +785,74 @@ fn sg_1_datapath_verdicts_equal_the_reference_evaluator() {
                 ip_protocol: protos[rng.below(4) as usize],
                 port_range: (a, b),
                 peer: Peer::Cidr(cidr),
-                policy: if rng.below(3) == 0 {
-                    RulePolicy::Drop
-                } else {
-                    RulePolicy::Accept
-                },
+                policy: if rng.below(3) == 0 { RulePolicy::Drop } else { RulePolicy::Accept },
                 priority: 1 + rng.below(4) as u8,
                 description: String::new(),
                 creation_time: String::new(),
             });
         }
         let mut m = fx.model.clone();
-        let g = m
-            .security_groups
-            .iter_mut()
-            .find(|g| g.id == "sg-web")
-            .unwrap();
+        let g = m.security_groups.iter_mut().find(|g| g.id == "sg-web").unwrap();
         g.rules = rules;
         g.inner_access = false;
         fx.reapply(m.clone());
         let server = m.instances.iter().find(|i| i.id == "i-server").unwrap();
         let (ingress, _) = compile::security_group_policies(&m, server, &Default::default());
         for _ in 0..150 {
-            let src = Ipv4Addr::from(
-                0xc000_0200u32 & !0xff | rng.below(256) as u32 | (rng.below(2) as u32) << 24,
-            );
+            let src = Ipv4Addr::from(0xc000_0200u32 & !0xff | rng.below(256) as u32 | (rng.below(2) as u32) << 24);
             let proto = [6u8, 17, 1, 47][rng.below(4) as usize];
-            let dport = [
-                1u16, 21, 22, 23, 80, 100, 443, 999, 1000, 1100, 8000, 8200, 8201, 65535,
-            ][rng.below(14) as usize];
+            let dport = [1u16, 21, 22, 23, 80, 100, 443, 999, 1000, 1100, 8000, 8200, 8201, 65535][rng.below(14) as usize];
             sport = sport.wrapping_add(1).max(1024);
             let (f, port) = if proto == 1 {
                 (icmp_echo(ROUTER_MAC, mac("i-probe"), src, SERVER, 64), 0)
             } else {
-                (
-                    frame("i-probe", src, SERVER, proto, sport, dport, SYN),
-                    dport,
-                )
+                (frame("i-probe", src, SERVER, proto, sport, dport, SYN), dport)
             };
             let want = policy::evaluate(&ingress, src, proto, port);
             let (got, _) = fx.run(&eni("i-probe"), &f);
-            let got = if got == XDP_REDIRECT {
-                Verdict::Accept
-            } else {
-                Verdict::Drop
-            };
-            assert_eq!(
-                got, want,
-                "round {round}: {src} proto {proto} port {port} with rules {:#?}",
-                ingress.rules
-            );
+            let got = if got == XDP_REDIRECT { Verdict::Accept } else { Verdict::Drop };
+            assert_eq!(got, want, "round {round}: {src} proto {proto} port {port} with rules {:#?}", ingress.rules);
             checked += 1;
             accepted += (got == Verdict::Accept) as usize;
         }
     }
     assert_eq!(checked, 12 * 150);
-    assert!(
-        accepted > checked / 10 && accepted < checked * 9 / 10,
-        "{accepted} of {checked} accepted: the cases are one-sided"
-    );
+    assert!(accepted > checked / 10 && accepted < checked * 9 / 10, "{accepted} of {checked} accepted: the cases are one-sided");
 }
 
 #[test]
 fn acl_1_acl_2_a_network_acl_filters_between_vswitches_statelessly_first_match() {
     let mut fx = DatapathFixture::new(MODEL);
     let mut m = fx.model.clone();
-    let entry =
-        |id: &str, policy: RulePolicy, protocol: IpProtocol, cidr: &str, ports: (u16, u16)| {
-            vpc_control::model::NetworkAclEntry {
-                id: id.into(),
-                name: String::new(),
-                policy,
-                protocol,
-                cidr: cidr.parse().unwrap(),
-                port_range: ports,
-                description: String::new(),
-            }
-        };
+    let entry = |id: &str, policy: RulePolicy, protocol: IpProtocol, cidr: &str, ports: (u16, u16)| vpc_control::model::NetworkAclEntry {
+        id: id.into(),
+        name: String::new(),
+        policy,
+        protocol,
+        cidr: cidr.parse().unwrap(),
+        port_range: ports,
+        description: String::new(),
+    };
     m.network_acls.push(vpc_control::model::NetworkAcl {
         id: "nacl-guard".into(),
         vpc_id: "vpc-a".into(),
         name: None,
         ingress: vec![
-            entry(
-                "nae-1",
-                RulePolicy::Accept,
-                IpProtocol::Tcp,
-                "10.0.1.0/24",
-                (22, 22),
-            ),
-            entry(
-                "nae-2",
-                RulePolicy::Drop,
-                IpProtocol::All,
-                "10.0.1.0/24",
-                (1, 65535),
-            ),
+            entry("nae-1", RulePolicy::Accept, IpProtocol::Tcp, "10.0.1.0/24", (22, 22)),
+            entry("nae-2", RulePolicy::Drop, IpProtocol::All, "10.0.1.0/24", (1, 65535)),
         ],
-        egress: vec![entry(
-            "nae-3",
-            RulePolicy::Drop,
-            IpProtocol::Udp,
-            "10.0.1.0/24",
-            (1, 65535),
-        )],
+        egress: vec![entry("nae-3", RulePolicy::Drop, IpProtocol::Udp, "10.0.1.0/24", (1, 65535))],
         meta: Default::default(),
     });
-    m.vswitches
-        .iter_mut()
-        .find(|v| v.id == "vsw-2")
-        .unwrap()
-        .network_acl_id = Some("nacl-guard".into());
+    m.vswitches.iter_mut().find(|v| v.id == "vsw-2").unwrap().network_acl_id = Some("nacl-guard".into());
     fx.reapply(m);
-    expect(
-        &mut fx,
-        "tcp 22 from vsw-1: first entry accepts",
-        "i-client",
-        &frame("i-client", CLIENT, SERVER, 6, 44000, 22, SYN),
-        XDP_REDIRECT,
-        None,
-    );
-    expect(
-        &mut fx,
-        "icmp from vsw-1: second entry drops, though the SG allows it",
-        "i-client",
-        &icmp_echo(ROUTER_MAC, mac("i-client"), CLIENT, SERVER, 64),
-        XDP_DROP,
-        Some(DropReason::AclIngress),
-    );
-    expect(
-        &mut fx,
-        "inside vsw-2 the ACL does not apply",
-        "i-peer",
-        &frame("i-peer", PEER, SERVER, 6, 44001, 5432, SYN),
-        XDP_REDIRECT,
-        None,
-    );
-    expect(
-        &mut fx,
-        "outbound udp to vsw-1 dropped by the egress entry",
-        "i-server",
-        &frame("i-server", SERVER, CLIENT, 17, 53, 44002, 0),
-        XDP_DROP,
-        Some(DropReason::AclEgress),
-    );
+    expect(&mut fx, "tcp 22 from vsw-1: first entry accepts", "i-client", &frame("i-client", CLIENT, SERVER, 6, 44000, 22, SYN), XDP_REDIRECT, None);
+    expect(&mut fx, "icmp from vsw-1: second entry drops, though the SG allows it", "i-client", &icmp_echo(ROUTER_MAC, mac("i-client"), CLIENT, SERVER, 64), XDP_DROP, Some(DropReason::AclIngress));
+    expect(&mut fx, "inside vsw-2 the ACL does not apply", "i-peer", &frame("i-peer", PEER, SERVER, 6, 44001, 5432, SYN), XDP_REDIRECT, None);
+    expect(&mut fx, "outbound udp to vsw-1 dropped by the egress entry", "i-server", &frame("i-server", SERVER, CLIENT, 17, 53, 44002, 0), XDP_DROP, Some(DropReason::AclEgress));
     // Stateless: the reply of the accepted ssh flow is judged by the
     // outbound entries too (here: none matches tcp, the system entry accepts).
-    expect(
-        &mut fx,
-        "ssh reply (tcp) passes the outbound list",
-        "i-server",
-        &frame("i-server", SERVER, CLIENT, 6, 22, 44000, SYN | ACK),
-        XDP_REDIRECT,
-        None,
-    );
+    expect(&mut fx, "ssh reply (tcp) passes the outbound list", "i-server", &frame("i-server", SERVER, CLIENT, 6, 22, 44000, SYN | ACK), XDP_REDIRECT, None);
 }
 
 /// Removes a bpffs pin when the test ends, however it ends.
@@ -1700,14 +865,7 @@ impl Drop for PinGuard {
 }
 
 /// A rule of sg-web, inbound.
-fn inbound(
-    id: &str,
-    proto: IpProtocol,
-    ports: (u16, u16),
-    cidr: &str,
-    policy: RulePolicy,
-    priority: u8,
-) -> SecurityGroupRule {
+fn inbound(id: &str, proto: IpProtocol, ports: (u16, u16), cidr: &str, policy: RulePolicy, priority: u8) -> SecurityGroupRule {
     SecurityGroupRule {
         id: id.into(),
         direction: Direction::Ingress,
@@ -1744,96 +902,37 @@ fn sg_1_rule_changes_under_traffic_never_judge_a_packet_by_a_mix() {
     let mut fx = DatapathFixture::new(MODEL);
     // A new flow per round, far more than one ENI's quota of connections:
     // the rules are what is under test here.
-    fx.dp
-        .set_conntrack_quota(vpc_common::ConntrackQuota::UNLIMITED)
-        .unwrap_or_else(|e| panic!("quota: {e}"));
+    fx.dp.set_conntrack_quota(vpc_common::ConntrackQuota::UNLIMITED).unwrap_or_else(|e| panic!("quota: {e}"));
     let with = |fx: &DatapathFixture, rules: &[SecurityGroupRule]| {
         let mut m = fx.model.clone();
-        m.security_groups
-            .iter_mut()
-            .find(|g| g.id == "sg-web")
-            .unwrap()
-            .rules = rules.to_vec();
+        m.security_groups.iter_mut().find(|g| g.id == "sg-web").unwrap().rules = rules.to_vec();
         m
     };
     let m = with(&fx, &set_a);
     fx.reapply(m);
     // (what, instance, source, protocol, port, expected verdict)
     let probes: [(&str, &str, Ipv4Addr, u8, u16, u32); 6] = [
-        (
-            "tcp 80 from the client: accepted by both",
-            "i-client",
-            CLIENT,
-            6,
-            80,
-            XDP_REDIRECT,
-        ),
-        (
-            "udp 53 from the client: accepted by both",
-            "i-client",
-            CLIENT,
-            17,
-            53,
-            XDP_REDIRECT,
-        ),
-        (
-            "tcp 80 from the probe: dropped by both (priority 5 drop)",
-            "i-probe",
-            PROBE,
-            6,
-            80,
-            XDP_DROP,
-        ),
-        (
-            "udp 53 from the probe: accepted by both",
-            "i-probe",
-            PROBE,
-            17,
-            53,
-            XDP_REDIRECT,
-        ),
-        (
-            "tcp 22 from the client: dropped by both",
-            "i-client",
-            CLIENT,
-            6,
-            22,
-            XDP_DROP,
-        ),
-        (
-            "udp 54 from the client: dropped by both",
-            "i-client",
-            CLIENT,
-            17,
-            54,
-            XDP_DROP,
-        ),
+        ("tcp 80 from the client: accepted by both", "i-client", CLIENT, 6, 80, XDP_REDIRECT),
+        ("udp 53 from the client: accepted by both", "i-client", CLIENT, 17, 53, XDP_REDIRECT),
+        ("tcp 80 from the probe: dropped by both (priority 5 drop)", "i-probe", PROBE, 6, 80, XDP_DROP),
+        ("udp 53 from the probe: accepted by both", "i-probe", PROBE, 17, 53, XDP_REDIRECT),
+        ("tcp 22 from the client: dropped by both", "i-client", CLIENT, 6, 22, XDP_DROP),
+        ("udp 54 from the client: dropped by both", "i-client", CLIENT, 17, 54, XDP_DROP),
     ];
-    let probes: Vec<(&str, u32, Ipv4Addr, u8, u16, u32, [u8; 6])> = probes
-        .iter()
-        .map(|&(w, i, s, p, port, v)| (w, fx.port(&eni(i)), s, p, port, v, mac(i)))
-        .collect();
+    let probes: Vec<(&str, u32, Ipv4Addr, u8, u16, u32, [u8; 6])> =
+        probes.iter().map(|&(w, i, s, p, port, v)| (w, fx.port(&eni(i)), s, p, port, v, mac(i))).collect();
 
-    let pin = PinGuard(std::path::PathBuf::from(format!(
-        "/sys/fs/bpf/{}",
-        vpc_tests::unique("vpct-hammer")
-    )));
+    let pin = PinGuard(std::path::PathBuf::from(format!("/sys/fs/bpf/{}", vpc_tests::unique("vpct-hammer"))));
     vpc_control::datapath::ensure_bpffs().unwrap();
-    fx.dp
-        .router_program()
-        .unwrap()
-        .pin(&pin.0)
-        .unwrap_or_else(|e| panic!("pin the router program: {e}"));
+    fx.dp.router_program().unwrap().pin(&pin.0).unwrap_or_else(|e| panic!("pin the router program: {e}"));
     let namespace = fx.namespace().to_string();
     let stop = std::sync::atomic::AtomicBool::new(false);
     let switches = 400;
     let (judged, wrong) = std::thread::scope(|s| {
         let traffic = s.spawn(|| {
-            let _in =
-                vpc_control::netns::NetnsGuard::enter(&namespace).unwrap_or_else(|e| panic!("{e}"));
-            let prog =
-                aya::programs::Xdp::from_pin(&pin.0, aya_obj::programs::XdpAttachType::Interface)
-                    .unwrap_or_else(|e| panic!("open the pinned program: {e}"));
+            let _in = vpc_control::netns::NetnsGuard::enter(&namespace).unwrap_or_else(|e| panic!("{e}"));
+            let prog = aya::programs::Xdp::from_pin(&pin.0, aya_obj::programs::XdpAttachType::Interface)
+                .unwrap_or_else(|e| panic!("open the pinned program: {e}"));
             let (mut judged, mut wrong) = (0u64, Vec::new());
             let mut sport: u16 = 1024;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -1841,9 +940,7 @@ fn sg_1_rule_changes_under_traffic_never_judge_a_packet_by_a_mix() {
                 // rules (not passed by conntrack).
                 sport = if sport == u16::MAX { 1024 } else { sport + 1 };
                 for (what, port, src, proto, dport, want, src_mac) in &probes {
-                    let f = l4_frame(
-                        ROUTER_MAC, *src_mac, *src, SERVER, *proto, sport, *dport, SYN,
-                    );
+                    let f = l4_frame(ROUTER_MAC, *src_mac, *src, SERVER, *proto, sport, *dport, SYN);
                     let (got, _) = vpc_tests::test_run(&prog, *port, &f);
                     judged += 1;
                     if got != *want && wrong.len() < 10 {
@@ -1861,13 +958,7 @@ fn sg_1_rule_changes_under_traffic_never_judge_a_packet_by_a_mix() {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         traffic.join().unwrap()
     });
-    assert!(
-        wrong.is_empty(),
-        "packets judged by neither rule set during {switches} switches: {wrong:#?}"
-    );
-    assert!(
-        judged > 10 * switches as u64,
-        "only {judged} packets judged during {switches} switches: not a hammer"
-    );
+    assert!(wrong.is_empty(), "packets judged by neither rule set during {switches} switches: {wrong:#?}");
+    assert!(judged > 10 * switches as u64, "only {judged} packets judged during {switches} switches: not a hammer");
     eprintln!("{judged} packets judged during {switches} rule-set switches, none by a mix");
 }

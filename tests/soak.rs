@@ -63,24 +63,15 @@ impl SteadyPing {
         unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
         let o = child.wait_with_output().expect("the steady ping's summary");
         let text = String::from_utf8_lossy(&o.stdout);
-        let summary = text
-            .lines()
-            .find(|l| l.contains("packets transmitted"))
-            .unwrap_or_default();
+        let summary = text.lines().find(|l| l.contains("packets transmitted")).unwrap_or_default();
         let count = |suffix: &str| {
-            summary.split(',').find_map(|part| {
-                part.trim()
-                    .split_once(' ')
-                    .filter(|(_, w)| w.starts_with(suffix))
-                    .and_then(|(n, _)| n.parse().ok())
-            })
+            summary
+                .split(',')
+                .find_map(|part| part.trim().split_once(' ').filter(|(_, w)| w.starts_with(suffix)).and_then(|(n, _)| n.parse().ok()))
         };
         match (count("packets transmitted"), count("received")) {
             (Some(sent), Some(answered)) => (sent, answered),
-            _ => panic!(
-                "no summary from the steady ping:\n{text}{}",
-                String::from_utf8_lossy(&o.stderr)
-            ),
+            _ => panic!("no summary from the steady ping:\n{text}{}", String::from_utf8_lossy(&o.stderr)),
         }
     }
 }
@@ -103,21 +94,9 @@ struct Account {
 }
 
 const ACCOUNTS: [Account; 3] = [
-    Account {
-        key: ACCESS_KEY_ID,
-        secret: ACCESS_KEY_SECRET,
-        net: 1,
-    },
-    Account {
-        key: OTHER_KEY_ID,
-        secret: OTHER_KEY_SECRET,
-        net: 2,
-    },
-    Account {
-        key: THIRD_KEY_ID,
-        secret: THIRD_KEY_SECRET,
-        net: 3,
-    },
+    Account { key: ACCESS_KEY_ID, secret: ACCESS_KEY_SECRET, net: 1 },
+    Account { key: OTHER_KEY_ID, secret: OTHER_KEY_SECRET, net: 2 },
+    Account { key: THIRD_KEY_ID, secret: THIRD_KEY_SECRET, net: 3 },
 ];
 
 /// How a call ended.
@@ -126,11 +105,7 @@ enum Answer {
     /// 200: acknowledged (on disk).
     Ok(Value),
     /// An error answer.
-    Refused {
-        status: u16,
-        code: String,
-        body: Value,
-    },
+    Refused { status: u16, code: String, body: Value },
     /// No whole answer: the daemon died (or was down).
     Cut(String),
 }
@@ -139,28 +114,16 @@ enum Answer {
 fn call(port: u16, a: Account, action: &str, params: &[(String, String)]) -> Answer {
     let mut all: Vec<(&str, &str)> = vec![("RegionId", REGION)];
     all.extend(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let signing = Signing {
-        id: a.key,
-        secret: a.secret,
-        at: SystemTime::now(),
-        nonce: None,
-    };
+    let signing = Signing { id: a.key, secret: a.secret, at: SystemTime::now(), nonce: None };
     match try_http_call(port, action, &all, Some(signing)) {
         Ok((200, v)) => Answer::Ok(v),
-        Ok((status, body)) => Answer::Refused {
-            status,
-            code: body["Code"].as_str().unwrap_or("").to_string(),
-            body,
-        },
+        Ok((status, body)) => Answer::Refused { status, code: body["Code"].as_str().unwrap_or("").to_string(), body },
         Err(e) => Answer::Cut(e.to_string()),
     }
 }
 
 fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 /// A read that must succeed.
@@ -192,12 +155,7 @@ fn all_pages(port: u16, a: Account, action: &str, path: [&str; 2]) -> Vec<Value>
 /// `v` without its RequestIds.
 fn strip(v: &Value) -> Value {
     match v {
-        Value::Object(o) => Value::Object(
-            o.iter()
-                .filter(|(k, _)| *k != "RequestId")
-                .map(|(k, v)| (k.clone(), strip(v)))
-                .collect(),
-        ),
+        Value::Object(o) => Value::Object(o.iter().filter(|(k, _)| *k != "RequestId").map(|(k, v)| (k.clone(), strip(v))).collect()),
         Value::Array(a) => Value::Array(a.iter().map(strip).collect()),
         v => v.clone(),
     }
@@ -205,12 +163,7 @@ fn strip(v: &Value) -> Value {
 
 /// The entries of route table `t`.
 fn route_entries(port: u16, a: Account, t: &str) -> Value {
-    read(
-        port,
-        a,
-        "DescribeRouteEntryList",
-        &[("RouteTableId", t), ("MaxResult", "100")],
-    )
+    read(port, a, "DescribeRouteEntryList", &[("RouteTableId", t), ("MaxResult", "100")])
 }
 
 /// What an account sees of its resources, read through the API: VPCs,
@@ -221,51 +174,20 @@ fn snapshot(port: u16, a: Account) -> Snapshot {
     let mut s = Snapshot::new();
     let vpcs = all_pages(port, a, "DescribeVpcs", ["Vpcs", "Vpc"]);
     for v in &vpcs {
-        for t in v["RouterTableIds"]["RouterTableIds"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-        {
+        for t in v["RouterTableIds"]["RouterTableIds"].as_array().into_iter().flatten().filter_map(Value::as_str) {
             s.insert(format!("routes {t}"), strip(&route_entries(port, a, t)));
         }
     }
     s.insert("vpcs".into(), strip(&Value::Array(vpcs)));
-    s.insert(
-        "vswitches".into(),
-        strip(&Value::Array(all_pages(
-            port,
-            a,
-            "DescribeVSwitches",
-            ["VSwitches", "VSwitch"],
-        ))),
-    );
-    let groups = all_pages(
-        port,
-        a,
-        "DescribeSecurityGroups",
-        ["SecurityGroups", "SecurityGroup"],
-    );
+    s.insert("vswitches".into(), strip(&Value::Array(all_pages(port, a, "DescribeVSwitches", ["VSwitches", "VSwitch"]))));
+    let groups = all_pages(port, a, "DescribeSecurityGroups", ["SecurityGroups", "SecurityGroup"]);
     for g in &groups {
         let id = g["SecurityGroupId"].as_str().unwrap_or_default();
-        let rules = read(
-            port,
-            a,
-            "DescribeSecurityGroupAttribute",
-            &[("SecurityGroupId", id)],
-        );
+        let rules = read(port, a, "DescribeSecurityGroupAttribute", &[("SecurityGroupId", id)]);
         s.insert(format!("rules {id}"), strip(&rules));
     }
     s.insert("groups".into(), strip(&Value::Array(groups)));
-    s.insert(
-        "instances".into(),
-        strip(&Value::Array(all_pages(
-            port,
-            a,
-            "DescribeInstances",
-            ["Instances", "Instance"],
-        ))),
-    );
+    s.insert("instances".into(), strip(&Value::Array(all_pages(port, a, "DescribeInstances", ["Instances", "Instance"]))));
     s
 }
 
@@ -279,11 +201,7 @@ fn diff(a: &[Snapshot], b: &[Snapshot]) -> Vec<String> {
     for (n, (x, y)) in a.iter().zip(b).enumerate() {
         for k in x.keys().chain(y.keys()).collect::<BTreeSet<_>>() {
             if x.get(k) != y.get(k) {
-                out.push(format!(
-                    "account {n}, {k}: {} -> {}",
-                    short(x.get(k)),
-                    short(y.get(k))
-                ));
+                out.push(format!("account {n}, {k}: {} -> {}", short(x.get(k)), short(y.get(k))));
             }
         }
     }
@@ -292,11 +210,7 @@ fn diff(a: &[Snapshot], b: &[Snapshot]) -> Vec<String> {
 
 fn short(v: Option<&Value>) -> String {
     let s = v.map(|v| v.to_string()).unwrap_or_else(|| "(none)".into());
-    if s.len() > 600 {
-        format!("{}…", &s[..600])
-    } else {
-        s
-    }
+    if s.len() > 600 { format!("{}…", &s[..600]) } else { s }
 }
 
 /// A VPC an account was acknowledged.
@@ -416,25 +330,15 @@ struct Soak {
 }
 
 fn pick<'a, T>(rng: &mut fastrand::Rng, v: &'a [T]) -> Option<&'a T> {
-    if v.is_empty() {
-        None
-    } else {
-        Some(&v[rng.usize(0..v.len())])
-    }
+    if v.is_empty() { None } else { Some(&v[rng.usize(0..v.len())]) }
 }
 
 fn id_of(v: &Value, key: &str) -> String {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {key} in {v}"))
-        .to_string()
+    v[key].as_str().unwrap_or_else(|| panic!("no {key} in {v}")).to_string()
 }
 
 fn instance_id(v: &Value) -> String {
-    v["InstanceIdSets"]["InstanceIdSet"][0]
-        .as_str()
-        .unwrap_or_else(|| panic!("no instance id in {v}"))
-        .to_string()
+    v["InstanceIdSets"]["InstanceIdSet"][0].as_str().unwrap_or_else(|| panic!("no instance id in {v}")).to_string()
 }
 
 impl Soak {
@@ -460,51 +364,20 @@ impl Soak {
             other => panic!("fixture {action}: {other:?}"),
         };
         let cidr = format!("10.{}.0.0/16", a.net);
-        let v = ok(
-            "CreateVpc",
-            &[("CidrBlock", &cidr), ("VpcName", "soak-fixture")],
-        );
+        let v = ok("CreateVpc", &[("CidrBlock", &cidr), ("VpcName", "soak-fixture")]);
         let (vpc, table) = (id_of(&v, "VpcId"), id_of(&v, "RouteTableId"));
         let vsw = id_of(
-            &ok(
-                "CreateVSwitch",
-                &[
-                    ("VpcId", &vpc),
-                    ("ZoneId", ZONES[0]),
-                    ("CidrBlock", &format!("10.{}.1.0/24", a.net)),
-                ],
-            ),
+            &ok("CreateVSwitch", &[("VpcId", &vpc), ("ZoneId", ZONES[0]), ("CidrBlock", &format!("10.{}.1.0/24", a.net))]),
             "VSwitchId",
         );
-        let sg = id_of(
-            &ok("CreateSecurityGroup", &[("VpcId", &vpc)]),
-            "SecurityGroupId",
-        );
-        ok(
-            "AuthorizeSecurityGroup",
-            &[
-                ("SecurityGroupId", &sg),
-                ("IpProtocol", "icmp"),
-                ("PortRange", "-1/-1"),
-                ("SourceCidrIp", &cidr),
-            ],
-        );
+        let sg = id_of(&ok("CreateSecurityGroup", &[("VpcId", &vpc)]), "SecurityGroupId");
+        ok("AuthorizeSecurityGroup", &[("SecurityGroupId", &sg), ("IpProtocol", "icmp"), ("PortRange", "-1/-1"), ("SourceCidrIp", &cidr)]);
         let o = &mut self.owned[n];
         o.vpcs.insert(vpc.clone(), Vpc { net: a.net, table });
-        o.vswitches.insert(
-            vsw.clone(),
-            VSwitch {
-                vpc: vpc.clone(),
-                third: 1,
-            },
-        );
+        o.vswitches.insert(vsw.clone(), VSwitch { vpc: vpc.clone(), third: 1 });
         o.groups.insert(sg.clone(), vpc.clone());
         o.fixture = vec![vpc.clone(), vsw.clone(), sg.clone()];
-        let hosts: &[u8] = if n == STEADY {
-            &[10, 20, 5, 6]
-        } else {
-            &[10, 20]
-        };
+        let hosts: &[u8] = if n == STEADY { &[10, 20, 5, 6] } else { &[10, 20] };
         for &host in hosts {
             let ip = Ipv4Addr::new(10, a.net, 1, host);
             let v = ok(
@@ -519,18 +392,14 @@ impl Soak {
             );
             let id = instance_id(&v);
             let o = &mut self.owned[n];
-            o.instances
-                .insert(id.clone(), Instance { vpc: vpc.clone() });
+            o.instances.insert(id.clone(), Instance { vpc: vpc.clone() });
             o.fixture.push(id);
         }
     }
 
     /// The steady ping's ends: its pinger, and its target's address.
     fn steady(&self) -> (String, Ipv4Addr) {
-        (
-            self.owned[STEADY].fixture[5].clone(),
-            Ipv4Addr::new(10, ACCOUNTS[STEADY].net, 1, 6),
-        )
+        (self.owned[STEADY].fixture[5].clone(), Ipv4Addr::new(10, ACCOUNTS[STEADY].net, 1, 6))
     }
 
     fn pinger(&self, n: usize) -> &str {
@@ -562,29 +431,12 @@ impl Soak {
         let rng = &mut self.rng;
         let fixture: BTreeSet<&String> = o.fixture.iter().collect();
         let vpcs: Vec<&String> = o.vpcs.keys().collect();
-        let own_vpcs: Vec<&String> = vpcs
-            .iter()
-            .copied()
-            .filter(|v| !fixture.contains(v))
-            .collect();
+        let own_vpcs: Vec<&String> = vpcs.iter().copied().filter(|v| !fixture.contains(v)).collect();
         let vsws: Vec<&String> = o.vswitches.keys().collect();
-        let own_vsws: Vec<&String> = vsws
-            .iter()
-            .copied()
-            .filter(|v| !fixture.contains(v))
-            .collect();
+        let own_vsws: Vec<&String> = vsws.iter().copied().filter(|v| !fixture.contains(v)).collect();
         let own_groups: Vec<&String> = o.groups.keys().filter(|g| !fixture.contains(g)).collect();
-        let own_instances: Vec<&String> = o
-            .instances
-            .keys()
-            .filter(|i| !fixture.contains(i))
-            .collect();
-        let req = |action: &'static str, params: Vec<(String, String)>, intent: Intent| Request {
-            account: n,
-            action,
-            params,
-            intent,
-        };
+        let own_instances: Vec<&String> = o.instances.keys().filter(|i| !fixture.contains(i)).collect();
+        let req = |action: &'static str, params: Vec<(String, String)>, intent: Intent| Request { account: n, action, params, intent };
         let roll = rng.u32(0..100);
         match roll {
             // Another account's resource, by id: refused as not found.
@@ -595,31 +447,14 @@ impl Soak {
                 let choices: Vec<(&'static str, Vec<(&str, String)>)> = match kind {
                     0 => vec![
                         ("DeleteVpc", vec![("VpcId", id.clone())]),
-                        (
-                            "CreateVSwitch",
-                            vec![
-                                ("VpcId", id.clone()),
-                                ("ZoneId", ZONES[0].into()),
-                                ("CidrBlock", "10.9.9.0/24".into()),
-                            ],
-                        ),
-                        (
-                            "ModifyVpcAttribute",
-                            vec![("VpcId", id.clone()), ("Description", "mine now".into())],
-                        ),
+                        ("CreateVSwitch", vec![("VpcId", id.clone()), ("ZoneId", ZONES[0].into()), ("CidrBlock", "10.9.9.0/24".into())]),
+                        ("ModifyVpcAttribute", vec![("VpcId", id.clone()), ("Description", "mine now".into())]),
                         ("CreateSecurityGroup", vec![("VpcId", id.clone())]),
                         ("DescribeVpcAttribute", vec![("VpcId", id.clone())]),
                     ],
                     1 => vec![
                         ("DeleteVSwitch", vec![("VSwitchId", id.clone())]),
-                        (
-                            "RunInstances",
-                            vec![
-                                ("VSwitchId", id.clone()),
-                                ("ImageId", "any".into()),
-                                ("InstanceType", "any".into()),
-                            ],
-                        ),
+                        ("RunInstances", vec![("VSwitchId", id.clone()), ("ImageId", "any".into()), ("InstanceType", "any".into())]),
                         ("DescribeVSwitchAttributes", vec![("VSwitchId", id.clone())]),
                     ],
                     2 => vec![
@@ -642,31 +477,16 @@ impl Soak {
                                 ("SourceGroupId", id.clone()),
                             ],
                         ),
-                        (
-                            "DescribeSecurityGroupAttribute",
-                            vec![("SecurityGroupId", id.clone())],
-                        ),
+                        ("DescribeSecurityGroupAttribute", vec![("SecurityGroupId", id.clone())]),
                     ],
                     _ => vec![
-                        (
-                            "DeleteInstance",
-                            vec![("InstanceId", id.clone()), ("Force", "true".into())],
-                        ),
-                        (
-                            "ModifyInstanceAttribute",
-                            vec![
-                                ("InstanceId", id.clone()),
-                                ("Description", "mine now".into()),
-                            ],
-                        ),
+                        ("DeleteInstance", vec![("InstanceId", id.clone()), ("Force", "true".into())]),
+                        ("ModifyInstanceAttribute", vec![("InstanceId", id.clone()), ("Description", "mine now".into())]),
                     ],
                 };
                 let mut choices = choices;
                 let (action, params) = choices.swap_remove(self.rng.usize(0..choices.len()));
-                let params = params
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v))
-                    .collect();
+                let params = params.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
                 req(action, params, Intent::Foreign)
             }
             // Malformed values: refused.
@@ -675,36 +495,13 @@ impl Soak {
                 let net = o.vpcs.get(&vpc).map_or(0, |v| v.net);
                 let group = o.groups.keys().next().cloned().unwrap_or_default();
                 let vsw = pick(rng, &vsws).map(|s| s.to_string()).unwrap_or_default();
-                let bad_cidr = *pick(
-                    rng,
-                    &[
-                        "10.0.0.0/33",
-                        "127.0.0.0/16",
-                        "010.0.0.0/16",
-                        "10.0.0.1/16",
-                        "224.0.0.0/16",
-                        "1.2.3",
-                    ],
-                )
-                .unwrap();
+                let bad_cidr =
+                    *pick(rng, &["10.0.0.0/33", "127.0.0.0/16", "010.0.0.0/16", "10.0.0.1/16", "224.0.0.0/16", "1.2.3"]).unwrap();
                 let (action, params): (&'static str, Vec<(&str, String)>) = match rng.u8(0..7) {
                     0 => ("CreateVpc", vec![("CidrBlock", bad_cidr.into())]),
-                    1 => (
-                        "CreateVSwitch",
-                        vec![
-                            ("VpcId", vpc),
-                            ("ZoneId", ZONES[0].into()),
-                            ("CidrBlock", bad_cidr.into()),
-                        ],
-                    ),
-                    2 => (
-                        "ModifyVpcAttribute",
-                        vec![("VpcId", vpc), ("Description", "bad\u{1}control".into())],
-                    ),
-                    3 => (
-                        "ModifyVpcAttribute",
-                        vec![("VpcId", vpc), ("VpcName", "x".repeat(300))],
-                    ),
+                    1 => ("CreateVSwitch", vec![("VpcId", vpc), ("ZoneId", ZONES[0].into()), ("CidrBlock", bad_cidr.into())]),
+                    2 => ("ModifyVpcAttribute", vec![("VpcId", vpc), ("Description", "bad\u{1}control".into())]),
+                    3 => ("ModifyVpcAttribute", vec![("VpcId", vpc), ("VpcName", "x".repeat(300))]),
                     4 => (
                         "AuthorizeSecurityGroup",
                         vec![
@@ -716,40 +513,17 @@ impl Soak {
                     ),
                     5 => (
                         "RunInstances",
-                        vec![
-                            ("VSwitchId", vsw),
-                            ("Amount", "0".into()),
-                            ("ImageId", "any".into()),
-                            ("InstanceType", "any".into()),
-                        ],
+                        vec![("VSwitchId", vsw), ("Amount", "0".into()), ("ImageId", "any".into()), ("InstanceType", "any".into())],
                     ),
-                    _ => (
-                        "CreateVSwitch",
-                        vec![
-                            ("VpcId", vpc),
-                            ("ZoneId", "zone a".into()),
-                            ("CidrBlock", format!("10.{net}.250.0/24")),
-                        ],
-                    ),
+                    _ => ("CreateVSwitch", vec![("VpcId", vpc), ("ZoneId", "zone a".into()), ("CidrBlock", format!("10.{net}.250.0/24"))]),
                 };
-                req(
-                    action,
-                    params
-                        .into_iter()
-                        .map(|(k, v)| (k.to_string(), v))
-                        .collect(),
-                    Intent::Invalid,
-                )
+                req(action, params.into_iter().map(|(k, v)| (k.to_string(), v)).collect(), Intent::Invalid)
             }
             16..=23 => {
                 if o.vpcs.len() >= 6
                     && let Some(v) = pick(rng, &own_vpcs)
                 {
-                    return req(
-                        "DeleteVpc",
-                        p(&[("VpcId", v)]),
-                        Intent::DeleteVpc(v.to_string()),
-                    );
+                    return req("DeleteVpc", p(&[("VpcId", v)]), Intent::DeleteVpc(v.to_string()));
                 }
                 // 10.x.0.0/16 for some x of 10..=250 (may overlap: allowed).
                 let net = rng.u8(10..=250);
@@ -760,25 +534,15 @@ impl Soak {
                 req("CreateVpc", params, Intent::CreateVpc { net })
             }
             24..=27 => match pick(rng, &own_vpcs) {
-                Some(v) => req(
-                    "DeleteVpc",
-                    p(&[("VpcId", v)]),
-                    Intent::DeleteVpc(v.to_string()),
-                ),
+                Some(v) => req("DeleteVpc", p(&[("VpcId", v)]), Intent::DeleteVpc(v.to_string())),
                 None => req("DescribeVpcs", vec![], Intent::Other),
             },
             28..=37 => {
-                let Some(v) = pick(rng, &vpcs) else {
-                    return req("DescribeVpcs", vec![], Intent::Other);
-                };
+                let Some(v) = pick(rng, &vpcs) else { return req("DescribeVpcs", vec![], Intent::Other) };
                 if o.vswitches.len() >= 14
                     && let Some(s) = pick(rng, &own_vsws)
                 {
-                    return req(
-                        "DeleteVSwitch",
-                        p(&[("VSwitchId", s)]),
-                        Intent::DeleteVSwitch(s.to_string()),
-                    );
+                    return req("DeleteVSwitch", p(&[("VSwitchId", s)]), Intent::DeleteVSwitch(s.to_string()));
                 }
                 let net = o.vpcs[*v].net;
                 // A third octet that may be taken (refused: overlapping).
@@ -786,177 +550,86 @@ impl Soak {
                 let zone = ZONES[rng.usize(0..2)];
                 req(
                     "CreateVSwitch",
-                    p(&[
-                        ("VpcId", v),
-                        ("ZoneId", zone),
-                        ("CidrBlock", &format!("10.{net}.{third}.0/24")),
-                    ]),
-                    Intent::CreateVSwitch {
-                        vpc: v.to_string(),
-                        third,
-                    },
+                    p(&[("VpcId", v), ("ZoneId", zone), ("CidrBlock", &format!("10.{net}.{third}.0/24"))]),
+                    Intent::CreateVSwitch { vpc: v.to_string(), third },
                 )
             }
             38..=41 => match pick(rng, &own_vsws) {
-                Some(s) => req(
-                    "DeleteVSwitch",
-                    p(&[("VSwitchId", s)]),
-                    Intent::DeleteVSwitch(s.to_string()),
-                ),
+                Some(s) => req("DeleteVSwitch", p(&[("VSwitchId", s)]), Intent::DeleteVSwitch(s.to_string())),
                 None => req("DescribeVSwitches", vec![], Intent::Other),
             },
             42..=47 => {
-                let Some(v) = pick(rng, &vpcs) else {
-                    return req("DescribeVpcs", vec![], Intent::Other);
-                };
+                let Some(v) = pick(rng, &vpcs) else { return req("DescribeVpcs", vec![], Intent::Other) };
                 if own_groups.len() >= 8 {
                     let g = pick(rng, &own_groups).unwrap();
-                    return req(
-                        "DeleteSecurityGroup",
-                        p(&[("SecurityGroupId", g)]),
-                        Intent::DeleteGroup(g.to_string()),
-                    );
+                    return req("DeleteSecurityGroup", p(&[("SecurityGroupId", g)]), Intent::DeleteGroup(g.to_string()));
                 }
-                req(
-                    "CreateSecurityGroup",
-                    p(&[("VpcId", v)]),
-                    Intent::CreateGroup { vpc: v.to_string() },
-                )
+                req("CreateSecurityGroup", p(&[("VpcId", v)]), Intent::CreateGroup { vpc: v.to_string() })
             }
             48..=50 => match pick(rng, &own_groups) {
-                Some(g) => req(
-                    "DeleteSecurityGroup",
-                    p(&[("SecurityGroupId", g)]),
-                    Intent::DeleteGroup(g.to_string()),
-                ),
+                Some(g) => req("DeleteSecurityGroup", p(&[("SecurityGroupId", g)]), Intent::DeleteGroup(g.to_string())),
                 None => req("DescribeSecurityGroups", vec![], Intent::Other),
             },
             51..=60 => {
-                let Some(g) = pick(rng, &own_groups) else {
-                    return req("DescribeSecurityGroups", vec![], Intent::Other);
-                };
+                let Some(g) = pick(rng, &own_groups) else { return req("DescribeSecurityGroups", vec![], Intent::Other) };
                 let port = rng.u16(1..2000);
                 let proto = *pick(rng, &["tcp", "udp"]).unwrap();
                 let src = format!("10.{}.0.0/16", rng.u8(0..4));
-                let action = *pick(
-                    rng,
-                    &[
-                        "AuthorizeSecurityGroup",
-                        "RevokeSecurityGroup",
-                        "AuthorizeSecurityGroupEgress",
-                    ],
-                )
-                .unwrap();
-                let dir = if action.ends_with("Egress") {
-                    "DestCidrIp"
-                } else {
-                    "SourceCidrIp"
-                };
+                let action = *pick(rng, &["AuthorizeSecurityGroup", "RevokeSecurityGroup", "AuthorizeSecurityGroupEgress"]).unwrap();
+                let dir = if action.ends_with("Egress") { "DestCidrIp" } else { "SourceCidrIp" };
                 req(
                     action,
-                    p(&[
-                        ("SecurityGroupId", g),
-                        ("IpProtocol", proto),
-                        ("PortRange", &format!("{port}/{port}")),
-                        (dir, &src),
-                    ]),
+                    p(&[("SecurityGroupId", g), ("IpProtocol", proto), ("PortRange", &format!("{port}/{port}")), (dir, &src)]),
                     Intent::Other,
                 )
             }
             61..=70 => {
-                let Some(s) = pick(rng, &vsws) else {
-                    return req("DescribeVSwitches", vec![], Intent::Other);
-                };
+                let Some(s) = pick(rng, &vsws) else { return req("DescribeVSwitches", vec![], Intent::Other) };
                 let sw = &o.vswitches[*s];
                 if own_instances.len() >= 6 {
                     let i = pick(rng, &own_instances).unwrap();
-                    return req(
-                        "DeleteInstance",
-                        p(&[("InstanceId", i), ("Force", "true")]),
-                        Intent::DeleteInstance(i.to_string()),
-                    );
+                    return req("DeleteInstance", p(&[("InstanceId", i), ("Force", "true")]), Intent::DeleteInstance(i.to_string()));
                 }
-                let groups: Vec<&String> = o
-                    .groups
-                    .iter()
-                    .filter(|(_, v)| **v == sw.vpc)
-                    .map(|(g, _)| g)
-                    .collect();
-                let mut params = p(&[
-                    ("VSwitchId", s),
-                    ("ImageId", "any"),
-                    ("InstanceType", "any"),
-                ]);
+                let groups: Vec<&String> = o.groups.iter().filter(|(_, v)| **v == sw.vpc).map(|(g, _)| g).collect();
+                let mut params = p(&[("VSwitchId", s), ("ImageId", "any"), ("InstanceType", "any")]);
                 if let Some(g) = pick(rng, &groups) {
                     params.push(("SecurityGroupId".into(), g.to_string()));
                 }
                 let net = o.vpcs[&sw.vpc].net;
-                let ip = rng
-                    .bool()
-                    .then(|| Ipv4Addr::new(10, net, sw.third, rng.u8(30..60)));
+                let ip = rng.bool().then(|| Ipv4Addr::new(10, net, sw.third, rng.u8(30..60)));
                 if let Some(ip) = ip {
                     params.push(("PrivateIpAddress".into(), ip.to_string()));
                 }
-                req(
-                    "RunInstances",
-                    params,
-                    Intent::RunInstance {
-                        vpc: sw.vpc.clone(),
-                    },
-                )
+                req("RunInstances", params, Intent::RunInstance { vpc: sw.vpc.clone() })
             }
             71..=76 => match pick(rng, &own_instances) {
-                Some(i) => req(
-                    "DeleteInstance",
-                    p(&[("InstanceId", i), ("Force", "true")]),
-                    Intent::DeleteInstance(i.to_string()),
-                ),
+                Some(i) => req("DeleteInstance", p(&[("InstanceId", i), ("Force", "true")]), Intent::DeleteInstance(i.to_string())),
                 None => req("DescribeInstances", vec![], Intent::Other),
             },
             77..=84 => {
-                let Some(v) = pick(rng, &vpcs) else {
-                    return req("DescribeVpcs", vec![], Intent::Other);
-                };
+                let Some(v) = pick(rng, &vpcs) else { return req("DescribeVpcs", vec![], Intent::Other) };
                 let table = o.vpcs[*v].table.clone();
-                let routes: Vec<&(String, String)> =
-                    o.routes.iter().filter(|(t, _)| *t == table).collect();
+                let routes: Vec<&(String, String)> = o.routes.iter().filter(|(t, _)| *t == table).collect();
                 if rng.bool()
                     && let Some((t, dest)) = pick(rng, &routes)
                 {
                     return req(
                         "DeleteRouteEntry",
                         p(&[("RouteTableId", t), ("DestinationCidrBlock", dest)]),
-                        Intent::DeleteRoute {
-                            table: t.clone(),
-                            dest: dest.clone(),
-                        },
+                        Intent::DeleteRoute { table: t.clone(), dest: dest.clone() },
                     );
                 }
-                let hops: Vec<&String> = o
-                    .instances
-                    .iter()
-                    .filter(|(_, i)| i.vpc == **v)
-                    .map(|(id, _)| id)
-                    .collect();
-                let Some(hop) = pick(rng, &hops) else {
-                    return req("DescribeRouteTableList", vec![], Intent::Other);
-                };
+                let hops: Vec<&String> = o.instances.iter().filter(|(_, i)| i.vpc == **v).map(|(id, _)| id).collect();
+                let Some(hop) = pick(rng, &hops) else { return req("DescribeRouteTableList", vec![], Intent::Other) };
                 let dest = format!("192.168.{}.0/24", rng.u8(0..20));
                 req(
                     "CreateRouteEntry",
-                    p(&[
-                        ("RouteTableId", &table),
-                        ("DestinationCidrBlock", &dest),
-                        ("NextHopType", "Instance"),
-                        ("NextHopId", hop),
-                    ]),
+                    p(&[("RouteTableId", &table), ("DestinationCidrBlock", &dest), ("NextHopType", "Instance"), ("NextHopId", hop)]),
                     Intent::CreateRoute { table, dest },
                 )
             }
             85..=91 => {
-                let Some(v) = pick(rng, &own_vpcs) else {
-                    return req("DescribeVpcs", vec![], Intent::Other);
-                };
+                let Some(v) = pick(rng, &own_vpcs) else { return req("DescribeVpcs", vec![], Intent::Other) };
                 let k = format!("k{}", rng.u8(0..4));
                 match rng.u8(0..3) {
                     0 => req(
@@ -969,36 +642,15 @@ impl Soak {
                         ]),
                         Intent::Other,
                     ),
-                    1 => req(
-                        "UnTagResources",
-                        p(&[
-                            ("ResourceType", "VPC"),
-                            ("ResourceId.1", v),
-                            ("TagKey.1", &k),
-                        ]),
-                        Intent::Other,
-                    ),
-                    _ => req(
-                        "ModifyVpcAttribute",
-                        p(&[
-                            ("VpcId", v),
-                            ("Description", &format!("soak {}", rng.u32(..))),
-                        ]),
-                        Intent::Other,
-                    ),
+                    1 => req("UnTagResources", p(&[("ResourceType", "VPC"), ("ResourceId.1", v), ("TagKey.1", &k)]), Intent::Other),
+                    _ => req("ModifyVpcAttribute", p(&[("VpcId", v), ("Description", &format!("soak {}", rng.u32(..)))]), Intent::Other),
                 }
             }
             _ => {
                 // Reads of one's own.
                 let action = *pick(
                     rng,
-                    &[
-                        "DescribeVpcs",
-                        "DescribeVSwitches",
-                        "DescribeSecurityGroups",
-                        "DescribeInstances",
-                        "DescribeRouterStats",
-                    ],
+                    &["DescribeVpcs", "DescribeVSwitches", "DescribeSecurityGroups", "DescribeInstances", "DescribeRouterStats"],
                 )
                 .unwrap();
                 req(action, vec![], Intent::Other)
@@ -1024,13 +676,7 @@ impl Soak {
         let o = &mut self.owned[r.account];
         match &r.intent {
             Intent::CreateVpc { net } => {
-                o.vpcs.insert(
-                    id_of(v, "VpcId"),
-                    Vpc {
-                        net: *net,
-                        table: id_of(v, "RouteTableId"),
-                    },
-                );
+                o.vpcs.insert(id_of(v, "VpcId"), Vpc { net: *net, table: id_of(v, "RouteTableId") });
             }
             Intent::DeleteVpc(id) => {
                 if let Some(v) = o.vpcs.remove(id) {
@@ -1038,13 +684,7 @@ impl Soak {
                 }
             }
             Intent::CreateVSwitch { vpc, third } => {
-                o.vswitches.insert(
-                    id_of(v, "VSwitchId"),
-                    VSwitch {
-                        vpc: vpc.clone(),
-                        third: *third,
-                    },
-                );
+                o.vswitches.insert(id_of(v, "VSwitchId"), VSwitch { vpc: vpc.clone(), third: *third });
             }
             Intent::DeleteVSwitch(id) => {
                 o.vswitches.remove(id);
@@ -1056,8 +696,7 @@ impl Soak {
                 o.groups.remove(id);
             }
             Intent::RunInstance { vpc } => {
-                o.instances
-                    .insert(instance_id(v), Instance { vpc: vpc.clone() });
+                o.instances.insert(instance_id(v), Instance { vpc: vpc.clone() });
             }
             Intent::DeleteInstance(id) => {
                 // (Route entries through it: the snapshots follow them; the
@@ -1072,21 +711,12 @@ impl Soak {
             }
             Intent::Foreign => {
                 if Self::mutates(r.action) {
-                    self.problems.push(format!(
-                        "{} {:?} naming another account's resource was acknowledged: {v}",
-                        r.action, r.params
-                    ));
+                    self.problems.push(format!("{} {:?} naming another account's resource was acknowledged: {v}", r.action, r.params));
                 } else {
-                    self.problems.push(format!(
-                        "{} {:?} showed another account's resource: {v}",
-                        r.action, r.params
-                    ));
+                    self.problems.push(format!("{} {:?} showed another account's resource: {v}", r.action, r.params));
                 }
             }
-            Intent::Invalid => self.problems.push(format!(
-                "invalid {} {:?} was acknowledged: {v}",
-                r.action, r.params
-            )),
+            Intent::Invalid => self.problems.push(format!("invalid {} {:?} was acknowledged: {v}", r.action, r.params)),
             Intent::Other => {}
         }
     }
@@ -1095,17 +725,10 @@ impl Soak {
     fn refused(&mut self, r: &Request, status: u16, code: &str, body: &Value) {
         *self.f.refused.entry(code.to_string()).or_default() += 1;
         if std::env::var_os("SOAK_VERBOSE").is_some() {
-            eprintln!(
-                "soak: refused {} {:?} ({:?}): {status} {body}",
-                r.action, r.params, r.intent
-            );
+            eprintln!("soak: refused {} {:?} ({:?}): {status} {body}", r.action, r.params, r.intent);
         }
-        if status >= 500 || code.is_empty() || body["RequestId"].as_str().is_none_or(str::is_empty)
-        {
-            self.problems.push(format!(
-                "{} {:?}: answered {status} {body}",
-                r.action, r.params
-            ));
+        if status >= 500 || code.is_empty() || body["RequestId"].as_str().is_none_or(str::is_empty) {
+            self.problems.push(format!("{} {:?}: answered {status} {body}", r.action, r.params));
         }
         match r.intent {
             Intent::Foreign if status == 404 && code.ends_with(".NotFound") => self.f.foreign_refused += 1,
@@ -1122,8 +745,7 @@ impl Soak {
     /// problem here).
     fn send(&mut self, r: &Request) {
         self.f.tried += 1;
-        let check_unchanged =
-            matches!(r.intent, Intent::Foreign | Intent::Invalid) && self.rng.u8(0..4) == 0;
+        let check_unchanged = matches!(r.intent, Intent::Foreign | Intent::Invalid) && self.rng.u8(0..4) == 0;
         let before = check_unchanged.then(|| snapshot_all(self.port()));
         match call(self.port(), ACCOUNTS[r.account], r.action, &r.params) {
             Answer::Ok(v) => {
@@ -1136,17 +758,11 @@ impl Soak {
                     self.f.snapshot_checks += 1;
                     let d = diff(&before, &snapshot_all(self.port()));
                     if !d.is_empty() {
-                        self.problems.push(format!(
-                            "refused {} {:?} changed: {d:?}",
-                            r.action, r.params
-                        ));
+                        self.problems.push(format!("refused {} {:?} changed: {d:?}", r.action, r.params));
                     }
                 }
             }
-            Answer::Cut(e) => self.problems.push(format!(
-                "{} {:?}: no answer from a running daemon: {e}",
-                r.action, r.params
-            )),
+            Answer::Cut(e) => self.problems.push(format!("{} {:?}: no answer from a running daemon: {e}", r.action, r.params)),
         }
     }
 
@@ -1167,9 +783,7 @@ impl Soak {
         let d = diff(&before, &after);
         if !d.is_empty() {
             self.f.lost += d.len() as u64;
-            self.problems.push(format!(
-                "kill -9 at rest: the restart changed what the accounts see: {d:?}"
-            ));
+            self.problems.push(format!("kill -9 at rest: the restart changed what the accounts see: {d:?}"));
         }
         if let Some(inst) = wrecked {
             self.wait_repaired(&inst, None, Instant::now(), "deleted while stopped");
@@ -1182,8 +796,7 @@ impl Soak {
     /// is what they saw before the call or what the call made.
     fn kill_mid_call(&mut self, r: Request) {
         let before = snapshot_all(self.port());
-        let (port, a, action, params) =
-            (self.port(), ACCOUNTS[r.account], r.action, r.params.clone());
+        let (port, a, action, params) = (self.port(), ACCOUNTS[r.account], r.action, r.params.clone());
         let t = std::thread::spawn(move || call(port, a, action, &params));
         std::thread::sleep(Duration::from_micros(self.rng.u64(0..30_000)));
         self.d.kill9();
@@ -1218,10 +831,7 @@ impl Soak {
             Answer::Refused { status, code, body } => {
                 self.refused(&r, status, &code, &body);
                 if !unchanged {
-                    self.problems.push(format!(
-                        "{} refused before a kill -9, yet the restart shows a change",
-                        r.action
-                    ));
+                    self.problems.push(format!("{} refused before a kill -9, yet the restart shows a change", r.action));
                 }
             }
             Answer::Cut(_) => {
@@ -1237,10 +847,7 @@ impl Soak {
                             self.f.cut_had_happened += 1;
                             let d = diff(&after, &now);
                             if !d.is_empty() {
-                                self.problems.push(format!(
-                                    "{} made before the kill -9 was made again by its retry: {d:?}",
-                                    r.action
-                                ));
+                                self.problems.push(format!("{} made before the kill -9 was made again by its retry: {d:?}", r.action));
                             }
                         }
                         self.acknowledged(&r, &v);
@@ -1257,9 +864,7 @@ impl Soak {
                             ));
                         }
                     }
-                    Answer::Cut(e) => self
-                        .problems
-                        .push(format!("{}: the retry got no answer: {e}", r.action)),
+                    Answer::Cut(e) => self.problems.push(format!("{}: the retry got no answer: {e}", r.action)),
                 }
             }
         }
@@ -1276,47 +881,28 @@ impl Soak {
     fn delete_interface(&mut self, running: bool) -> String {
         // Any instance but the steady ping's ends.
         let steady = &self.owned[STEADY].fixture[5..];
-        let all: Vec<String> = self
-            .owned
-            .iter()
-            .flat_map(|o| o.instances.keys().cloned())
-            .filter(|i| !steady.contains(i))
-            .collect();
+        let all: Vec<String> = self.owned.iter().flat_map(|o| o.instances.keys().cloned()).filter(|i| !steady.contains(i)).collect();
         let inst = pick(&mut self.rng, &all).expect("instances").clone();
         let ports = apply::router_ports(&self.d.namespace).unwrap_or_else(|e| panic!("{e}"));
-        let port = ports
-            .iter()
-            .find(|p| p.instance_id == inst)
-            .unwrap_or_else(|| panic!("no router port of {inst}"))
-            .clone();
+        let port = ports.iter().find(|p| p.instance_id == inst).unwrap_or_else(|| panic!("no router port of {inst}")).clone();
         let what = match self.rng.u8(0..3) {
             0 => {
-                netns::ip(&["netns", "del", &inst])
-                    .unwrap_or_else(|e| panic!("deleting {inst}'s namespace: {e}"));
+                netns::ip(&["netns", "del", &inst]).unwrap_or_else(|e| panic!("deleting {inst}'s namespace: {e}"));
                 "instance namespaces"
             }
             1 => {
-                netns::ip(&["-n", &self.d.namespace, "link", "del", &port.name])
-                    .unwrap_or_else(|e| panic!("deleting {}: {e}", port.name));
+                netns::ip(&["-n", &self.d.namespace, "link", "del", &port.name]).unwrap_or_else(|e| panic!("deleting {}: {e}", port.name));
                 "router ports"
             }
             _ => {
-                netns::ip(&["-n", &inst, "link", "del", "eth0"])
-                    .unwrap_or_else(|e| panic!("deleting {inst}'s eth0: {e}"));
+                netns::ip(&["-n", &inst, "link", "del", "eth0"]).unwrap_or_else(|e| panic!("deleting {inst}'s eth0: {e}"));
                 "instance eth0s"
             }
         };
         if std::env::var_os("SOAK_VERBOSE").is_some() {
-            eprintln!(
-                "soak: deleted {inst}'s {what} (port {} ifindex {}), daemon running: {running}",
-                port.name, port.ifindex
-            );
+            eprintln!("soak: deleted {inst}'s {what} (port {} ifindex {}), daemon running: {running}", port.name, port.ifindex);
         }
-        let tally = if running {
-            &mut self.f.deleted_running
-        } else {
-            &mut self.f.deleted_stopped
-        };
+        let tally = if running { &mut self.f.deleted_running } else { &mut self.f.deleted_stopped };
         *tally.entry(what).or_default() += 1;
         inst
     }
@@ -1325,13 +911,7 @@ impl Soak {
     /// (beyond the `repairs_before` of the running daemon, if given), and
     /// for a fixture instance until it pings. (A new port may get the old
     /// one's ifindex back: it tells nothing.)
-    fn wait_repaired(
-        &mut self,
-        inst: &str,
-        repairs_before: Option<usize>,
-        since: Instant,
-        what: &str,
-    ) {
+    fn wait_repaired(&mut self, inst: &str, repairs_before: Option<usize>, since: Instant, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let repaired = repairs_before.is_none_or(|n| self.repairs() > n);
@@ -1359,10 +939,7 @@ impl Soak {
                 let ip = Ipv4Addr::new(10, a.net, 1, 20);
                 let pinger = self.pinger(n).to_string();
                 while ping_replies(&pinger, ip, 1) != 1 {
-                    assert!(
-                        Instant::now() < deadline,
-                        "{inst} ({what}): account {n}'s pinger does not ping its target 20 s later"
-                    );
+                    assert!(Instant::now() < deadline, "{inst} ({what}): account {n}'s pinger does not ping its target 20 s later");
                 }
             }
         }
@@ -1380,10 +957,7 @@ impl Soak {
         for (n, a) in ACCOUNTS.iter().enumerate() {
             let o = &self.owned[n];
             let listed = |action: &str, path: [&str; 2], key: &str| -> BTreeSet<String> {
-                all_pages(port, *a, action, path)
-                    .iter()
-                    .map(|v| v[key].as_str().unwrap_or_default().to_string())
-                    .collect()
+                all_pages(port, *a, action, path).iter().map(|v| v[key].as_str().unwrap_or_default().to_string()).collect()
             };
             // Custom route entries (table and destination) of its VPCs.
             let routes: BTreeSet<String> = o
@@ -1391,53 +965,24 @@ impl Soak {
                 .values()
                 .flat_map(|v| {
                     let e = route_entries(port, *a, &v.table);
-                    let entries = e["RouteEntrys"]["RouteEntry"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default();
+                    let entries = e["RouteEntrys"]["RouteEntry"].as_array().cloned().unwrap_or_default();
                     entries
                         .iter()
                         .filter(|e| e["Type"] == "Custom")
-                        .map(|e| {
-                            format!(
-                                "{} {}",
-                                v.table,
-                                e["DestinationCidrBlock"].as_str().unwrap_or_default()
-                            )
-                        })
+                        .map(|e| format!("{} {}", v.table, e["DestinationCidrBlock"].as_str().unwrap_or_default()))
                         .collect::<Vec<_>>()
                 })
                 .collect();
             let kinds = [
-                (
-                    "custom route entries",
-                    routes,
-                    o.routes.iter().map(|(t, d)| format!("{t} {d}")).collect(),
-                ),
-                (
-                    "VPCs",
-                    listed("DescribeVpcs", ["Vpcs", "Vpc"], "VpcId"),
-                    o.vpcs.keys().cloned().collect::<BTreeSet<_>>(),
-                ),
-                (
-                    "vSwitches",
-                    listed("DescribeVSwitches", ["VSwitches", "VSwitch"], "VSwitchId"),
-                    o.vswitches.keys().cloned().collect(),
-                ),
+                ("custom route entries", routes, o.routes.iter().map(|(t, d)| format!("{t} {d}")).collect()),
+                ("VPCs", listed("DescribeVpcs", ["Vpcs", "Vpc"], "VpcId"), o.vpcs.keys().cloned().collect::<BTreeSet<_>>()),
+                ("vSwitches", listed("DescribeVSwitches", ["VSwitches", "VSwitch"], "VSwitchId"), o.vswitches.keys().cloned().collect()),
                 (
                     "groups",
-                    listed(
-                        "DescribeSecurityGroups",
-                        ["SecurityGroups", "SecurityGroup"],
-                        "SecurityGroupId",
-                    ),
+                    listed("DescribeSecurityGroups", ["SecurityGroups", "SecurityGroup"], "SecurityGroupId"),
                     o.groups.keys().cloned().collect(),
                 ),
-                (
-                    "instances",
-                    listed("DescribeInstances", ["Instances", "Instance"], "InstanceId"),
-                    o.instances.keys().cloned().collect(),
-                ),
+                ("instances", listed("DescribeInstances", ["Instances", "Instance"], "InstanceId"), o.instances.keys().cloned().collect()),
             ];
             for (kind, listed, acked) in kinds {
                 let lost: Vec<&String> = acked.difference(&listed).collect();
@@ -1463,13 +1008,7 @@ impl Soak {
             .iter()
             .map(|p| {
                 let id = p["InstanceId"].as_str().unwrap_or_default().to_string();
-                (
-                    id,
-                    (
-                        p["RxPackets"].as_u64().unwrap_or(0),
-                        p["TxPackets"].as_u64().unwrap_or(0),
-                    ),
-                )
+                (id, (p["RxPackets"].as_u64().unwrap_or(0), p["TxPackets"].as_u64().unwrap_or(0)))
             })
             .collect()
     }
@@ -1489,15 +1028,10 @@ impl Soak {
             self.f.pings_sent += u64::from(count);
             self.f.pings_answered += u64::from(replies);
             if replies != count {
-                self.problems.push(format!(
-                    "account {n}: {replies} of {count} pings from {pinger} to {target} answered"
-                ));
+                self.problems.push(format!("account {n}: {replies} of {count} pings from {pinger} to {target} answered"));
             }
             let moved = |id: &str| {
-                let (b, a) = (
-                    before.get(id).copied().unwrap_or_default(),
-                    after.get(id).copied().unwrap_or_default(),
-                );
+                let (b, a) = (before.get(id).copied().unwrap_or_default(), after.get(id).copied().unwrap_or_default());
                 (a.0.saturating_sub(b.0), a.1.saturating_sub(b.1))
             };
             let (p_rx, p_tx) = moved(&pinger);
@@ -1518,11 +1052,8 @@ impl Soak {
             let after = self.port_counters(m);
             self.f.cross_pings_sent += 2;
             self.f.cross_pings_answered += u64::from(replies);
-            let sent_by_target = after
-                .get(&their_target)
-                .map(|c| c.1)
-                .unwrap_or(0)
-                .saturating_sub(before.get(&their_target).map(|c| c.1).unwrap_or(0));
+            let sent_by_target =
+                after.get(&their_target).map(|c| c.1).unwrap_or(0).saturating_sub(before.get(&their_target).map(|c| c.1).unwrap_or(0));
             if replies != 0 || sent_by_target != 0 {
                 self.problems.push(format!(
                     "account {n}'s pinger reached account {m}'s target {theirs}: {replies} replies, {sent_by_target} frames to it"
@@ -1534,20 +1065,11 @@ impl Soak {
 
 #[test]
 fn soak_random_actions_kills_and_deleted_interfaces_lose_nothing_acknowledged() {
-    let minutes: f64 = std::env::var("SOAK_MINUTES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5.0);
-    let seed: u64 = std::env::var("SOAK_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| fastrand::u64(..));
+    let minutes: f64 = std::env::var("SOAK_MINUTES").ok().and_then(|v| v.parse().ok()).unwrap_or(5.0);
+    let seed: u64 = std::env::var("SOAK_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| fastrand::u64(..));
     eprintln!("soak: {minutes} minutes, SOAK_SEED={seed}");
     let mut d = Daemon::new(true);
-    d.args.extend([
-        "--access-key".to_string(),
-        format!("{THIRD_KEY_ID}:{THIRD_KEY_SECRET}:{THIRD_ACCOUNT_ID}"),
-    ]);
+    d.args.extend(["--access-key".to_string(), format!("{THIRD_KEY_ID}:{THIRD_KEY_SECRET}:{THIRD_ACCOUNT_ID}")]);
     d.spawn(&[]);
     let mut s = Soak {
         d,
@@ -1588,12 +1110,7 @@ fn soak_random_actions_kills_and_deleted_interfaces_lose_nothing_acknowledged() 
             let since = Instant::now();
             let before = s.repairs();
             let inst = s.delete_interface(true);
-            s.wait_repaired(
-                &inst,
-                Some(before),
-                since,
-                "deleted under the running daemon",
-            );
+            s.wait_repaired(&inst, Some(before), since, "deleted under the running daemon");
         } else if roll < 60 {
             s.traffic();
         } else {
@@ -1620,9 +1137,7 @@ fn soak_random_actions_kills_and_deleted_interfaces_lose_nothing_acknowledged() 
     let d = diff(&before, &snapshot_all(s.port()));
     if !d.is_empty() {
         s.f.lost += d.len() as u64;
-        s.problems.push(format!(
-            "the last restart changed what the accounts see: {d:?}"
-        ));
+        s.problems.push(format!("the last restart changed what the accounts see: {d:?}"));
     }
     s.check_ids("at the end");
     s.check_kernel("at the end");
@@ -1631,10 +1146,7 @@ fn soak_random_actions_kills_and_deleted_interfaces_lose_nothing_acknowledged() 
     let f = &s.f;
     let instances: usize = s.owned.iter().map(|o| o.instances.len()).sum();
     let vpcs: usize = s.owned.iter().map(|o| o.vpcs.len()).sum();
-    println!(
-        "soak figures (SOAK_SEED={seed}, {:.1} minutes, {step} steps):",
-        started.elapsed().as_secs_f64() / 60.0
-    );
+    println!("soak figures (SOAK_SEED={seed}, {:.1} minutes, {step} steps):", started.elapsed().as_secs_f64() / 60.0);
     println!(
         "  actions tried {}, acknowledged {}, refused {} (naming another account's resource: {} refused as not found; malformed: {} refused)",
         f.tried,
@@ -1665,34 +1177,18 @@ fn soak_random_actions_kills_and_deleted_interfaces_lose_nothing_acknowledged() 
     );
     println!(
         "  pings in a VPC: {} sent, {} answered; across accounts: {} sent, {} answered; counters reconciled in {} rounds",
-        f.pings_sent,
-        f.pings_answered,
-        f.cross_pings_sent,
-        f.cross_pings_answered,
-        f.counter_rounds
+        f.pings_sent, f.pings_answered, f.cross_pings_sent, f.cross_pings_answered, f.counter_rounds
     );
     println!(
         "  kernel == model checked {} times, snapshots compared {} times; at the end {vpcs} VPCs, {instances} instances",
         f.kernel_checks, f.snapshot_checks
     );
-    println!(
-        "  steady ping all along (two instances no fault but kill -9 touches): {steady_sent} sent, {steady_answered} answered"
-    );
-    println!(
-        "  acknowledged changes lost: {}; unacknowledged changes found: {}",
-        f.lost, f.unacknowledged
-    );
+    println!("  steady ping all along (two instances no fault but kill -9 touches): {steady_sent} sent, {steady_answered} answered");
+    println!("  acknowledged changes lost: {}; unacknowledged changes found: {}", f.lost, f.unacknowledged);
     // (The last echo may still be in flight when the ping is stopped.)
     if steady_answered + 1 < steady_sent {
-        s.problems.push(format!(
-            "the steady ping lost {} of {steady_sent}",
-            steady_sent - steady_answered
-        ));
+        s.problems.push(format!("the steady ping lost {} of {steady_sent}", steady_sent - steady_answered));
     }
-    assert!(
-        s.problems.is_empty(),
-        "soak (SOAK_SEED={seed}) found:\n{}",
-        s.problems.join("\n")
-    );
+    assert!(s.problems.is_empty(), "soak (SOAK_SEED={seed}) found:\n{}", s.problems.join("\n"));
     assert_eq!((f.lost, f.unacknowledged), (0, 0));
 }

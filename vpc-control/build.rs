@@ -28,40 +28,25 @@ fn main() -> Result<()> {
     let common_dir = manifest_dir.join("../vpc-common").canonicalize()?;
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     println!("cargo:rerun-if-changed={}", ebpf_dir.join("src").display());
-    println!(
-        "cargo:rerun-if-changed={}",
-        ebpf_dir.join("Cargo.toml").display()
-    );
-    println!(
-        "cargo:rerun-if-changed={}",
-        ebpf_dir.join("Cargo.lock").display()
-    );
-    println!(
-        "cargo:rerun-if-changed={}",
-        common_dir.join("src").display()
-    );
+    println!("cargo:rerun-if-changed={}", ebpf_dir.join("Cargo.toml").display());
+    println!("cargo:rerun-if-changed={}", ebpf_dir.join("Cargo.lock").display());
+    println!("cargo:rerun-if-changed={}", common_dir.join("src").display());
 
     println!("cargo:rerun-if-env-changed=VPC_SKIP_EBPF");
     if env::var_os("VPC_SKIP_EBPF").is_some_and(|v| !v.is_empty() && v != "0") {
-        println!(
-            "cargo:warning=VPC_SKIP_EBPF is set: built without the XDP datapath (pure layers only)"
-        );
+        println!("cargo:warning=VPC_SKIP_EBPF is set: built without the XDP datapath (pure layers only)");
         for name in ["vpc-ebpf", "vpc-bench"] {
             std::fs::write(out_dir.join(format!("{name}.o")), b"")?;
         }
         return Ok(());
     }
     if which("bpf-linker").is_none() {
-        bail!(
-            "bpf-linker is not on PATH: run `cargo xtask setup` first (or set VPC_SKIP_EBPF=1 to build only the pure layers)"
-        );
+        bail!("bpf-linker is not on PATH: run `cargo xtask setup` first (or set VPC_SKIP_EBPF=1 to build only the pure layers)");
     }
     let (toolchain, bootstrap) = if toolchain_works("nightly") {
         ("nightly", false)
     } else {
-        println!(
-            "cargo:warning=no nightly toolchain: building eBPF with stable + RUSTC_BOOTSTRAP=1"
-        );
+        println!("cargo:warning=no nightly toolchain: building eBPF with stable + RUSTC_BOOTSTRAP=1");
         ("stable", true)
     };
 
@@ -72,10 +57,7 @@ fn main() -> Result<()> {
         .args(["--target", "bpfel-unknown-none", "-Z", "build-std=core"])
         .arg("--target-dir")
         .arg(&target_dir)
-        .env(
-            "CARGO_ENCODED_RUSTFLAGS",
-            "-Cdebuginfo=2\x1f-Clink-arg=--btf",
-        );
+        .env("CARGO_ENCODED_RUSTFLAGS", "-Cdebuginfo=2\x1f-Clink-arg=--btf");
     for key in [
         "RUSTC",
         "RUSTC_WRAPPER",

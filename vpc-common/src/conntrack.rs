@@ -33,8 +33,7 @@ pub mod flow_cache {
     #[inline(always)]
     pub const fn slot(k: &super::FlowKey) -> u32 {
         let a = (k.src as u64 | (k.dst as u64) << 32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let b = (k.ports as u64 | ((k.ifindex ^ k.proto) as u64) << 32)
-            .wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+        let b = (k.ports as u64 | ((k.ifindex ^ k.proto) as u64) << 32).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
         ((a ^ b) >> 40) as u32 & (SLOTS - 1)
     }
 }
@@ -100,15 +99,9 @@ pub struct ConntrackQuota {
 
 impl ConntrackQuota {
     /// An eighth of the table per ENI, half of it per VPC.
-    pub const DEFAULT: ConntrackQuota = ConntrackQuota {
-        per_eni: MAX_CONNECTIONS / 8,
-        per_vpc: MAX_CONNECTIONS / 2,
-    };
+    pub const DEFAULT: ConntrackQuota = ConntrackQuota { per_eni: MAX_CONNECTIONS / 8, per_vpc: MAX_CONNECTIONS / 2 };
     /// No quota (benchmarks that measure the table itself).
-    pub const UNLIMITED: ConntrackQuota = ConntrackQuota {
-        per_eni: u32::MAX,
-        per_vpc: u32::MAX,
-    };
+    pub const UNLIMITED: ConntrackQuota = ConntrackQuota { per_eni: u32::MAX, per_vpc: u32::MAX };
 }
 
 /// First fragments remembered at once (`FRAGMENTS`, least recently used

@@ -83,16 +83,8 @@ enum Cmd {
 }
 
 /// Debian packages the tests and the lab use.
-const DEBIAN_PACKAGES: &[&str] = &[
-    "iproute2",
-    "iputils-ping",
-    "traceroute",
-    "ethtool",
-    "iperf3",
-    "mount",
-    "nftables",
-    "gnuplot-nox",
-];
+const DEBIAN_PACKAGES: &[&str] =
+    &["iproute2", "iputils-ping", "traceroute", "ethtool", "iperf3", "mount", "nftables", "gnuplot-nox"];
 /// bpf-linker built against the Rust toolchain's own LLVM 22.
 const BPF_LINKER_VERSION: &str = "0.13.0";
 /// Where the LLVM_PREFIX for bpf-linker lives (its RUNPATH points here).
@@ -115,8 +107,7 @@ fn install_ansible_venv() -> Result<bool> {
     }
     let stamp = venv.join(".requirements.txt");
     let target = venv.join("alicloud");
-    let present = venv.join("bin/ansible-playbook").exists()
-        && target.join("ansible/modules/cloud/alicloud").exists();
+    let present = venv.join("bin/ansible-playbook").exists() && target.join("ansible/modules/cloud/alicloud").exists();
     if present && std::fs::read(&stamp).is_ok_and(|have| have == want) {
         return Ok(false);
     }
@@ -128,13 +119,7 @@ fn install_ansible_venv() -> Result<bool> {
         .arg(&requirements))?;
     let _ = std::fs::remove_dir_all(&target);
     run(Command::new(venv.join("bin/pip"))
-        .args([
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            "--no-deps",
-            "--target",
-        ])
+        .args(["install", "-q", "--disable-pip-version-check", "--no-deps", "--target"])
         .arg(&target)
         .arg("-r")
         .arg(&modules))?;
@@ -148,16 +133,11 @@ const ANSIBLE_VENV: &str = "/opt/vpc-router/ansible-venv";
 const NODE_SDK: &str = "/opt/vpc-router/node-sdk";
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask is in the workspace")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the workspace").to_path_buf()
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot run {cmd:?}"))?;
+    let status = cmd.status().with_context(|| format!("cannot run {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed: {status}");
     }
@@ -166,9 +146,7 @@ fn run(cmd: &mut Command) -> Result<()> {
 
 fn output(cmd: &mut Command) -> Option<String> {
     let out = cmd.stderr(Stdio::null()).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn toolchain_present(tc: &str) -> bool {
@@ -177,11 +155,7 @@ fn toolchain_present(tc: &str) -> bool {
 
 /// The toolchain the eBPF crate builds with (same rule as vpc-control's build.rs).
 fn ebpf_toolchain() -> &'static str {
-    if toolchain_present("nightly") {
-        "nightly"
-    } else {
-        "stable"
-    }
+    if toolchain_present("nightly") { "nightly" } else { "stable" }
 }
 
 fn setup() -> Result<()> {
@@ -205,14 +179,8 @@ fn setup() -> Result<()> {
     }
 
     let tc = ebpf_toolchain();
-    let components = output(Command::new("rustup").args([
-        "component",
-        "list",
-        "--installed",
-        "--toolchain",
-        tc,
-    ]))
-    .unwrap_or_default();
+    let components = output(Command::new("rustup").args(["component", "list", "--installed", "--toolchain", tc]))
+        .unwrap_or_default();
     if !components.lines().any(|l| l.starts_with("rust-src")) {
         run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", tc]))?;
         installed.push(format!("rust-src ({tc})"));
@@ -230,10 +198,7 @@ fn setup() -> Result<()> {
     }
 
     if install_ansible_venv()? {
-        installed.push(
-            "Ansible and the alicloud modules (tests/ansible/requirements.txt, modules.txt)"
-                .to_string(),
-        );
+        installed.push("Ansible and the alicloud modules (tests/ansible/requirements.txt, modules.txt)".to_string());
     }
 
     if install_node_sdk()? {
@@ -280,23 +245,14 @@ fn install_node_sdk() -> Result<bool> {
     let lock = std::fs::read(src.join("package-lock.json"))
         .with_context(|| format!("reading {}", src.join("package-lock.json").display()))?;
     let stamp = dir.join(".package-lock.json");
-    let installed = dir
-        .join("node_modules/@alicloud/pop-core/package.json")
-        .exists();
+    let installed = dir.join("node_modules/@alicloud/pop-core/package.json").exists();
     if installed && std::fs::read(&stamp).is_ok_and(|have| have == lock) {
         return Ok(false);
     }
     if output(Command::new("npm").arg("--version")).is_none() {
         run(Command::new("apt-get").args(["update", "-qq"]))?;
         run(Command::new("apt-get")
-            .args([
-                "install",
-                "-y",
-                "-qq",
-                "--no-install-recommends",
-                "nodejs",
-                "npm",
-            ])
+            .args(["install", "-y", "-qq", "--no-install-recommends", "nodejs", "npm"])
             .env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -305,13 +261,7 @@ fn install_node_sdk() -> Result<bool> {
             .with_context(|| format!("copying {file} into {}", dir.display()))?;
     }
     run(Command::new("npm")
-        .args([
-            "ci",
-            "--no-audit",
-            "--no-fund",
-            "--ignore-scripts",
-            "--loglevel=error",
-        ])
+        .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"])
         .current_dir(dir))?;
     std::fs::write(&stamp, lock)?;
     Ok(true)
@@ -336,12 +286,7 @@ fn install_bpf_linker(tc: &str) -> Result<()> {
         std::os::unix::fs::symlink(lib_dir.join(&llvm), &link)?;
     }
     run(Command::new("cargo")
-        .args([
-            "install",
-            &format!("bpf-linker@{BPF_LINKER_VERSION}"),
-            "--locked",
-            "--force",
-        ])
+        .args(["install", &format!("bpf-linker@{BPF_LINKER_VERSION}"), "--locked", "--force"])
         .args(["--no-default-features", "--features", "llvm-22"])
         .env("LLVM_PREFIX", LLVM_PREFIX))
 }
@@ -364,16 +309,7 @@ fn fuzz(cases: u64, seed: Option<u64>) -> Result<()> {
     require_root("cargo xtask fuzz")?;
     setup()?;
     let mut c = cargo();
-    c.args([
-        "test",
-        "--release",
-        "--workspace",
-        "--exclude",
-        "xtask",
-        "fuzz_",
-        "--",
-        "--nocapture",
-    ]);
+    c.args(["test", "--release", "--workspace", "--exclude", "xtask", "fuzz_", "--", "--nocapture"]);
     c.env("VPC_FUZZ_CASES", cases.to_string());
     if let Some(seed) = seed {
         c.env("VPC_FUZZ_SEED", seed.to_string());
@@ -389,15 +325,7 @@ fn soak(minutes: f64, seed: Option<u64>) -> Result<()> {
     // The soak starts the `vpc` binary beside its executable.
     run(cargo().args(["build", "--package", "vpc-control", "--bin", "vpc"]))?;
     let mut c = cargo();
-    c.args([
-        "test",
-        "--package",
-        "vpc-tests",
-        "--test",
-        "soak",
-        "--",
-        "--nocapture",
-    ]);
+    c.args(["test", "--package", "vpc-tests", "--test", "soak", "--", "--nocapture"]);
     c.env("SOAK_MINUTES", minutes.to_string());
     if let Some(seed) = seed {
         c.env("SOAK_SEED", seed.to_string());
@@ -412,23 +340,8 @@ fn test(args: &[String]) -> Result<()> {
     run(cargo().args(["build", "--package", "vpc-control", "--bin", "vpc"]))?;
     // The soak (`test = false`: `cargo xtask soak` runs it) is built, so that
     // it cannot rot.
-    run(cargo().args([
-        "test",
-        "--package",
-        "vpc-tests",
-        "--test",
-        "soak",
-        "--no-run",
-    ]))?;
-    run(cargo()
-        .args([
-            "test",
-            "--workspace",
-            "--exclude",
-            "xtask",
-            "--no-fail-fast",
-        ])
-        .args(args))?;
+    run(cargo().args(["test", "--package", "vpc-tests", "--test", "soak", "--no-run"]))?;
+    run(cargo().args(["test", "--workspace", "--exclude", "xtask", "--no-fail-fast"]).args(args))?;
     if args.is_empty() {
         // The benchmarks with tiny counts, so they cannot rot.
         benchmarks(true, true)?;
@@ -441,14 +354,7 @@ fn benchmarks(smoke: bool, measure: bool) -> Result<()> {
     let data = root.join("target/bench");
     if measure {
         // The control-plane bench starts the `vpc` daemon beside its executable.
-        run(cargo().args([
-            "build",
-            "--release",
-            "--package",
-            "vpc-control",
-            "--bin",
-            "vpc",
-        ]))?;
+        run(cargo().args(["build", "--release", "--package", "vpc-control", "--bin", "vpc"]))?;
         let _ = std::fs::remove_dir_all(&data);
         std::fs::create_dir_all(&data)?;
     }
@@ -457,36 +363,21 @@ fn benchmarks(smoke: bool, measure: bool) -> Result<()> {
             continue;
         }
         let mut c = cargo();
-        c.args(["bench", "--package", "vpc-tests", "--bench", name])
-            .env("VPC_BENCH_DIR", &data);
+        c.args(["bench", "--package", "vpc-tests", "--bench", name]).env("VPC_BENCH_DIR", &data);
         if smoke {
             c.args(["--", "--smoke"]);
         }
         run(&mut c)?;
     }
-    let command = if smoke {
-        "cargo xtask bench --smoke"
-    } else {
-        "cargo xtask bench"
-    };
+    let command = if smoke { "cargo xtask bench --smoke" } else { "cargo xtask bench" };
     let (out, stem) = if smoke {
         (data.clone(), "smoke".to_string())
     } else {
-        (
-            root.join("bench/results"),
-            output(Command::new("date").args(["-u", "+%Y-%m-%d"]))
-                .unwrap_or_default()
-                .trim()
-                .to_string(),
-        )
+        (root.join("bench/results"), output(Command::new("date").args(["-u", "+%Y-%m-%d"])).unwrap_or_default().trim().to_string())
     };
     let md = bench::render(&root, &data, &out, &stem, command)?;
     println!("\n{}", std::fs::read_to_string(&md)?);
-    println!(
-        "written: {} and {}",
-        md.display(),
-        md.with_extension("png").display()
-    );
+    println!("written: {} and {}", md.display(), md.with_extension("png").display());
     Ok(())
 }
 
@@ -500,14 +391,7 @@ const LAB_METRICS: &str = "127.0.0.1:9190";
 fn lab(keep: bool) -> Result<()> {
     require_root("cargo xtask lab")?;
     setup()?;
-    run(cargo().args([
-        "build",
-        "--release",
-        "--package",
-        "vpc-control",
-        "--bin",
-        "vpc",
-    ]))?;
+    run(cargo().args(["build", "--release", "--package", "vpc-control", "--bin", "vpc"]))?;
     let root = workspace_root();
     let vpc = root.join("target/release/vpc");
     let dir = Path::new(LAB_DIR);
@@ -533,155 +417,62 @@ fn lab(keep: bool) -> Result<()> {
     let key = format!("LTAIlab:{secret}:1000000000000001");
     let mut daemon = None;
     if !answers() {
-        println!(
-            "\n== vpc daemon (namespace vpc-router, API on {LAB_LISTEN} and {})",
-            socket.display()
-        );
+        println!("\n== vpc daemon (namespace vpc-router, API on {LAB_LISTEN} and {})", socket.display());
         let log = std::fs::File::create(dir.join("daemon.log"))?;
         daemon = Some(
-            vpc_cmd(&[
-                "daemon",
-                "--listen",
-                LAB_LISTEN,
-                "--metrics-listen",
-                LAB_METRICS,
-                "--access-key",
-                &key,
-            ])
-            .arg("--state-dir")
-            .arg(dir.join("state"))
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()?,
+            vpc_cmd(&["daemon", "--listen", LAB_LISTEN, "--metrics-listen", LAB_METRICS, "--access-key", &key])
+                .arg("--state-dir")
+                .arg(dir.join("state"))
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()?,
         );
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while !answers() {
             if std::time::Instant::now() > deadline {
-                bail!(
-                    "the daemon did not come up; see {}/daemon.log",
-                    dir.display()
-                );
+                bail!("the daemon did not come up; see {}/daemon.log", dir.display());
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
     }
     let result = (|| -> Result<()> {
-        println!(
-            "\n== vpc apply -f vpc-control/examples/lab.toml  (CreateVpc, CreateVSwitch, RunInstances through the API)"
-        );
+        println!("\n== vpc apply -f vpc-control/examples/lab.toml  (CreateVpc, CreateVSwitch, RunInstances through the API)");
         let report = output(&mut vpc_cmd(&["apply", "-f", file])).context("vpc apply failed")?;
         println!("{report}");
         let ids: serde_json::Value = serde_json::from_str(&report)?;
-        let id = |name: &str| {
-            ids["Instances"][name]
-                .as_str()
-                .map(str::to_string)
-                .context("instance id")
-        };
+        let id = |name: &str| ids["Instances"][name].as_str().map(str::to_string).context("instance id");
         let (web, app) = (id("web")?, id("app")?);
         println!("\n== vpc -o table DescribeInstances --RegionId cn-hangzhou");
-        run(&mut vpc_cmd(&[
-            "-o",
-            "table",
-            "DescribeInstances",
-            "--RegionId",
-            "cn-hangzhou",
-        ]))?;
-        println!(
-            "\n== web (10.0.1.10, vSwitch web) pings app (10.0.2.10, vSwitch app) across vSwitches"
-        );
-        run(&mut in_ns(
-            &web,
-            &["ping", "-c", "5", "-i", "0.2", "10.0.2.10"],
-        ))?;
-        println!(
-            "\n== traceroute from web to app: the router is one hop (ICMP time exceeded from web's vSwitch gateway)"
-        );
-        run(&mut in_ns(
-            &web,
-            &[
-                "traceroute",
-                "-n",
-                "-q",
-                "1",
-                "-w",
-                "2",
-                "-m",
-                "4",
-                "10.0.2.10",
-            ],
-        ))?;
+        run(&mut vpc_cmd(&["-o", "table", "DescribeInstances", "--RegionId", "cn-hangzhou"]))?;
+        println!("\n== web (10.0.1.10, vSwitch web) pings app (10.0.2.10, vSwitch app) across vSwitches");
+        run(&mut in_ns(&web, &["ping", "-c", "5", "-i", "0.2", "10.0.2.10"]))?;
+        println!("\n== traceroute from web to app: the router is one hop (ICMP time exceeded from web's vSwitch gateway)");
+        run(&mut in_ns(&web, &["traceroute", "-n", "-q", "1", "-w", "2", "-m", "4", "10.0.2.10"]))?;
         println!("\n== app pings db (10.0.2.20) in the same vSwitch");
-        run(&mut in_ns(
-            &app,
-            &["ping", "-c", "3", "-i", "0.2", "10.0.2.20"],
-        ))?;
+        run(&mut in_ns(&app, &["ping", "-c", "3", "-i", "0.2", "10.0.2.20"]))?;
         println!("\n== TCP: iperf3 from web to app, 3 seconds");
-        run(&mut in_ns(
-            &app,
-            &["iperf3", "-s", "-1", "-D", "-I", "/run/vpc-lab-iperf3.pid"],
-        ))?;
+        run(&mut in_ns(&app, &["iperf3", "-s", "-1", "-D", "-I", "/run/vpc-lab-iperf3.pid"]))?;
         std::thread::sleep(std::time::Duration::from_millis(500));
         run(&mut in_ns(&web, &["iperf3", "-c", "10.0.2.10", "-t", "3"]))?;
-        println!(
-            "\n== The internet: an EIP for web (AllocateEipAddress, AssociateEipAddress), 1:1 NAT in the datapath"
-        );
-        let eip: serde_json::Value = serde_json::from_str(
-            &output(&mut vpc_cmd(&[
-                "AllocateEipAddress",
-                "--RegionId",
-                "cn-hangzhou",
-            ]))
-            .context("AllocateEipAddress failed")?,
-        )?;
+        println!("\n== The internet: an EIP for web (AllocateEipAddress, AssociateEipAddress), 1:1 NAT in the datapath");
+        let eip: serde_json::Value =
+            serde_json::from_str(&output(&mut vpc_cmd(&["AllocateEipAddress", "--RegionId", "cn-hangzhou"])).context("AllocateEipAddress failed")?)?;
         let (allocation, address) = (
-            eip["AllocationId"]
-                .as_str()
-                .context("AllocationId")?
-                .to_string(),
-            eip["EipAddress"]
-                .as_str()
-                .context("EipAddress")?
-                .to_string(),
+            eip["AllocationId"].as_str().context("AllocationId")?.to_string(),
+            eip["EipAddress"].as_str().context("EipAddress")?.to_string(),
         );
-        run(&mut vpc_cmd(&[
-            "AssociateEipAddress",
-            "--AllocationId",
-            &allocation,
-            "--InstanceId",
-            &web,
-        ]))?;
+        run(&mut vpc_cmd(&["AssociateEipAddress", "--AllocationId", &allocation, "--InstanceId", &web]))?;
         println!("\n== web pings the internet host 198.51.100.10 (source translated to {address})");
-        run(&mut in_ns(
-            &web,
-            &["ping", "-c", "3", "-i", "0.2", "198.51.100.10"],
-        ))?;
+        run(&mut in_ns(&web, &["ping", "-c", "3", "-i", "0.2", "198.51.100.10"]))?;
         println!("\n== the internet (namespace vpc-router-internet) pings web's EIP {address}");
-        run(&mut in_ns(
-            "vpc-router-internet",
-            &["ping", "-c", "3", "-i", "0.2", &address],
-        ))?;
-        run(&mut vpc_cmd(&[
-            "UnassociateEipAddress",
-            "--AllocationId",
-            &allocation,
-        ]))?;
-        run(&mut vpc_cmd(&[
-            "ReleaseEipAddress",
-            "--AllocationId",
-            &allocation,
-        ]))?;
+        run(&mut in_ns("vpc-router-internet", &["ping", "-c", "3", "-i", "0.2", &address]))?;
+        run(&mut vpc_cmd(&["UnassociateEipAddress", "--AllocationId", &allocation]))?;
+        run(&mut vpc_cmd(&["ReleaseEipAddress", "--AllocationId", &allocation]))?;
         println!("\n== vpc -o table stats  (DescribeRouterStats: per-port counters)");
         run(&mut vpc_cmd(&["-o", "table", "stats"]))?;
         println!("\n== GET http://{LAB_METRICS}/metrics (forwarded and dropped)");
         let metrics = http_get(LAB_METRICS, "/metrics")?;
-        for l in metrics.lines().filter(|l| {
-            l.starts_with("vpc_forwarded")
-                || l.starts_with("vpc_arp")
-                || l.starts_with("vpc_to_internet")
-                || l.starts_with("vpc_from_internet")
-                || (l.starts_with("vpc_dropped") && !l.ends_with(" 0"))
-        }) {
+        for l in metrics.lines().filter(|l| l.starts_with("vpc_forwarded") || l.starts_with("vpc_arp") || l.starts_with("vpc_to_internet") || l.starts_with("vpc_from_internet") || (l.starts_with("vpc_dropped") && !l.ends_with(" 0"))) {
             println!("{l}");
         }
         Ok(())
@@ -709,14 +500,11 @@ fn lab_down(daemon: Option<std::process::Child>) -> Result<()> {
     let socket = dir.join("vpc.sock");
     let pids: Vec<u32> = match daemon {
         Some(c) => vec![c.id()],
-        None => output(
-            Command::new("pgrep")
-                .args(["-f", &format!("vpc --socket {} daemon", socket.display())]),
-        )
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect(),
+        None => output(Command::new("pgrep").args(["-f", &format!("vpc --socket {} daemon", socket.display())]))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect(),
     };
     for pid in pids {
         // SAFETY: kill(2) with a pid we started or found by its command line;
@@ -724,17 +512,11 @@ fn lab_down(daemon: Option<std::process::Child>) -> Result<()> {
         unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::os::unix::net::UnixStream::connect(&socket).is_ok()
-        && std::time::Instant::now() < deadline
-    {
+    while std::os::unix::net::UnixStream::connect(&socket).is_ok() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let vpc = workspace_root().join("target/release/vpc");
-    run(Command::new(vpc)
-        .arg("--socket")
-        .arg(&socket)
-        .args(["purge", "--state-dir"])
-        .arg(dir.join("state")))?;
+    run(Command::new(vpc).arg("--socket").arg(&socket).args(["purge", "--state-dir"]).arg(dir.join("state")))?;
     Ok(())
 }
 
@@ -742,16 +524,10 @@ fn lab_down(daemon: Option<std::process::Child>) -> Result<()> {
 fn http_get(addr: &str, path: &str) -> Result<String> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr)?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
     let mut out = String::new();
     s.read_to_string(&mut out)?;
-    Ok(out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default())
+    Ok(out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
 }
 
 fn main() -> Result<()> {

@@ -24,9 +24,7 @@ use std::{
 
 use serde::{
     Deserialize,
-    de::{
-        self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor,
-    },
+    de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor},
     forward_to_deserialize_any,
 };
 
@@ -53,35 +51,20 @@ impl Form {
     /// characters (in a value, all but tab, line feed and carriage return)
     /// and U+FFFD, which is what a lossy decoder made of bytes that were not
     /// UTF-8: nothing the cloud takes has them.
-    pub fn from_pairs<I: IntoIterator<Item = (String, String)>>(
-        pairs: I,
-    ) -> Result<Self, ApiError> {
+    pub fn from_pairs<I: IntoIterator<Item = (String, String)>>(pairs: I) -> Result<Self, ApiError> {
         let mut map = BTreeMap::new();
         for (k, v) in pairs {
             if k.is_empty() {
-                return Err(ApiError::bad(
-                    "InvalidParameter",
-                    "A parameter has an empty name.",
-                ));
+                return Err(ApiError::bad("InvalidParameter", "A parameter has an empty name."));
             }
-            if let Some(c) = k
-                .chars()
-                .find(|c| c.is_control() || *c == char::REPLACEMENT_CHARACTER)
-            {
+            if let Some(c) = k.chars().find(|c| c.is_control() || *c == char::REPLACEMENT_CHARACTER) {
                 return Err(ApiError::bad(
                     "InvalidParameter",
-                    format!(
-                        "A parameter name {k:?} has the character {c:?}: names are printable UTF-8."
-                    ),
+                    format!("A parameter name {k:?} has the character {c:?}: names are printable UTF-8."),
                 ));
             }
             if let Some(c) = v.chars().find(|c| forbidden_in_value(*c)) {
-                return Err(ApiError::invalid(
-                    &k,
-                    format!(
-                        "the character {c:?} is not allowed (control characters, invalid UTF-8)"
-                    ),
-                ));
+                return Err(ApiError::invalid(&k, format!("the character {c:?} is not allowed (control characters, invalid UTF-8)")));
             }
             if map.insert(k.clone(), v).is_some() {
                 return Err(ApiError::invalid(&k, "it is given more than once"));
@@ -113,22 +96,11 @@ impl Form {
     /// Decodes the parameters into `T`, leaving out the names in `skip`
     /// (parameters of the envelope: Action, Version...).
     pub fn decode<T: DeserializeOwned>(&self, skip: &[&str]) -> Result<Decoded<T>, ApiError> {
-        let tree = Node::tree(
-            self.pairs
-                .iter()
-                .filter(|(k, _)| !skip.contains(&k.as_str())),
-        )?;
+        let tree = Node::tree(self.pairs.iter().filter(|(k, _)| !skip.contains(&k.as_str())))?;
         let unknown = RefCell::new(BTreeSet::new());
-        let request = T::deserialize(NodeDe {
-            node: &tree,
-            path: String::new(),
-            unknown: &unknown,
-        })
-        .map_err(FormError::into_api)?;
-        Ok(Decoded {
-            request,
-            unknown: unknown.into_inner(),
-        })
+        let request = T::deserialize(NodeDe { node: &tree, path: String::new(), unknown: &unknown })
+            .map_err(FormError::into_api)?;
+        Ok(Decoded { request, unknown: unknown.into_inner() })
     }
 }
 
@@ -189,10 +161,7 @@ impl<'a> Node<'a> {
             let mut level = &mut root;
             while let Some(part) = parts.next() {
                 if part.is_empty() {
-                    return Err(ApiError::invalid(
-                        name,
-                        "a parameter name has an empty part",
-                    ));
+                    return Err(ApiError::invalid(name, "a parameter name has an empty part"));
                 }
                 if parts.peek().is_none() {
                     if level.insert(part, Node::Leaf(value)).is_some() {
@@ -200,10 +169,7 @@ impl<'a> Node<'a> {
                     }
                     break;
                 }
-                match level
-                    .entry(part)
-                    .or_insert_with(|| Node::Branch(BTreeMap::new()))
-                {
+                match level.entry(part).or_insert_with(|| Node::Branch(BTreeMap::new())) {
                     Node::Branch(next) => level = next,
                     Node::Leaf(_) => return Err(conflict(name)),
                 }
@@ -241,18 +207,11 @@ fn is_list_index(k: &str) -> bool {
 }
 
 fn conflict(name: &str) -> ApiError {
-    ApiError::invalid(
-        name,
-        "a parameter cannot be both a value and a list or object",
-    )
+    ApiError::invalid(name, "a parameter cannot be both a value and a list or object")
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
+    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
 }
 
 /// Why decoding failed, with the parameter's path built up as the error
@@ -270,9 +229,9 @@ enum FormError {
 impl FormError {
     fn within(mut self, key: &str) -> Self {
         match &mut self {
-            FormError::Missing { path }
-            | FormError::Invalid { path, .. }
-            | FormError::Unsupported { path } => path.insert(0, key.to_string()),
+            FormError::Missing { path } | FormError::Invalid { path, .. } | FormError::Unsupported { path } => {
+                path.insert(0, key.to_string())
+            }
         }
         self
     }
@@ -280,19 +239,14 @@ impl FormError {
     fn into_api(self) -> ApiError {
         match self {
             FormError::Missing { path } => ApiError::missing(&path.join(".")),
-            FormError::Invalid { path, why } if path.is_empty() => {
-                ApiError::bad("InvalidParameter", why)
-            }
+            FormError::Invalid { path, why } if path.is_empty() => ApiError::bad("InvalidParameter", why),
             FormError::Invalid { path, why } => ApiError::invalid(&path.join("."), why),
             FormError::Unsupported { path } => ApiError::unsupported(&path.join(".")),
         }
     }
 
     fn invalid(why: impl fmt::Display) -> Self {
-        FormError::Invalid {
-            path: Vec::new(),
-            why: why.to_string(),
-        }
+        FormError::Invalid { path: Vec::new(), why: why.to_string() }
     }
 }
 
@@ -318,9 +272,7 @@ impl de::Error for FormError {
     }
 
     fn missing_field(field: &'static str) -> Self {
-        FormError::Missing {
-            path: vec![field.to_string()],
-        }
+        FormError::Missing { path: vec![field.to_string()] }
     }
 }
 
@@ -336,40 +288,28 @@ impl<'a> NodeDe<'a, '_> {
     fn leaf(&self) -> Result<&'a str, FormError> {
         match self.node {
             Node::Leaf(v) => Ok(v),
-            Node::Branch(_) => Err(FormError::invalid(
-                "expected one value, found a list or object",
-            )),
+            Node::Branch(_) => Err(FormError::invalid("expected one value, found a list or object")),
         }
     }
 
     fn parse<T: std::str::FromStr>(&self, what: &str) -> Result<T, FormError> {
         let v = self.leaf()?;
-        v.trim()
-            .parse::<T>()
-            .map_err(|_| FormError::invalid(format!("{v:?} is not {what}")))
+        v.trim().parse::<T>().map_err(|_| FormError::invalid(format!("{v:?} is not {what}")))
     }
 
     /// The list items of a branch whose keys are 1..=N, in index order.
     fn items(&self) -> Result<Vec<(String, &'a Node<'a>)>, FormError> {
-        let Node::Branch(children) = self.node else {
-            unreachable!("items of a leaf")
-        };
+        let Node::Branch(children) = self.node else { unreachable!("items of a leaf") };
         let mut items = BTreeMap::new();
         for (k, child) in children {
             if !is_list_index(k) {
-                return Err(FormError::invalid(format!(
-                    "{k:?} is not a list index (1, 2, 3... without leading zeros or sign)"
-                )));
+                return Err(FormError::invalid(format!("{k:?} is not a list index (1, 2, 3... without leading zeros or sign)")));
             }
-            let n: usize = k
-                .parse()
-                .map_err(|_| FormError::invalid(format!("{k:?} is not a list index")))?;
+            let n: usize = k.parse().map_err(|_| FormError::invalid(format!("{k:?} is not a list index")))?;
             items.insert(n, (k.to_string(), child));
         }
         if items.keys().copied().ne(1..=items.len()) {
-            return Err(FormError::invalid(
-                "list indexes must run 1, 2, 3, ... without gaps",
-            ));
+            return Err(FormError::invalid("list indexes must run 1, 2, 3, ... without gaps"));
         }
         Ok(items.into_values().collect())
     }
@@ -389,11 +329,7 @@ impl<'de, 'a, 'u> de::Deserializer<'de> for NodeDe<'a, 'u> {
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FormError> {
         match self.node {
             Node::Leaf(v) => visitor.visit_str(v),
-            Node::Branch(children)
-                if children
-                    .keys()
-                    .all(|k| k.bytes().all(|b| b.is_ascii_digit())) =>
-            {
+            Node::Branch(children) if children.keys().all(|k| k.bytes().all(|b| b.is_ascii_digit())) => {
                 self.deserialize_seq(visitor)
             }
             Node::Branch(_) => self.deserialize_map(visitor),
@@ -428,11 +364,7 @@ impl<'de, 'a, 'u> de::Deserializer<'de> for NodeDe<'a, 'u> {
         visitor.visit_some(self)
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, FormError> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _: &'static str, visitor: V) -> Result<V::Value, FormError> {
         visitor.visit_newtype_struct(self)
     }
 
@@ -441,28 +373,19 @@ impl<'de, 'a, 'u> de::Deserializer<'de> for NodeDe<'a, 'u> {
             // One JSON array, as SDK models with a string-typed list send it.
             Node::Leaf(v) => {
                 let mut json = serde_json::Deserializer::from_reader(v.as_bytes());
-                de::Deserializer::deserialize_seq(&mut json, visitor).map_err(|e| {
-                    FormError::invalid(format!(
-                        "expected a list (Name.1, Name.2...) or a JSON array: {e}"
-                    ))
-                })
+                de::Deserializer::deserialize_seq(&mut json, visitor)
+                    .map_err(|e| FormError::invalid(format!("expected a list (Name.1, Name.2...) or a JSON array: {e}")))
             }
             Node::Branch(_) => {
                 let items = self.items()?;
-                visitor.visit_seq(Items {
-                    items: items.into_iter(),
-                    path: self.path,
-                    unknown: self.unknown,
-                })
+                visitor.visit_seq(Items { items: items.into_iter(), path: self.path, unknown: self.unknown })
             }
         }
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FormError> {
         match self.node {
-            Node::Leaf(v) => Err(FormError::invalid(format!(
-                "expected fields (Name.Field), found the value {v:?}"
-            ))),
+            Node::Leaf(v) => Err(FormError::invalid(format!("expected fields (Name.Field), found the value {v:?}"))),
             Node::Branch(children) => visitor.visit_map(Fields {
                 entries: children.iter(),
                 value: None,
@@ -492,8 +415,7 @@ impl<'de, 'a, 'u> de::Deserializer<'de> for NodeDe<'a, 'u> {
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, FormError> {
-        self.node
-            .leaf_names(&self.path, &mut self.unknown.borrow_mut());
+        self.node.leaf_names(&self.path, &mut self.unknown.borrow_mut());
         visitor.visit_unit()
     }
 
@@ -508,33 +430,18 @@ struct Fields<'a, 'u, I> {
     unknown: &'u RefCell<BTreeSet<String>>,
 }
 
-impl<'de, 'a, 'u, I: Iterator<Item = (&'a &'a str, &'a Node<'a>)>> MapAccess<'de>
-    for Fields<'a, 'u, I>
-{
+impl<'de, 'a, 'u, I: Iterator<Item = (&'a &'a str, &'a Node<'a>)>> MapAccess<'de> for Fields<'a, 'u, I> {
     type Error = FormError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, FormError> {
-        let Some((k, v)) = self.entries.next() else {
-            return Ok(None);
-        };
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, FormError> {
+        let Some((k, v)) = self.entries.next() else { return Ok(None) };
         self.value = Some((k, v));
         seed.deserialize(k.into_deserializer()).map(Some)
     }
 
     fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, FormError> {
-        let (k, node) = self
-            .value
-            .take()
-            .expect("next_value_seed after next_key_seed");
-        seed.deserialize(NodeDe {
-            node,
-            path: join(&self.path, k),
-            unknown: self.unknown,
-        })
-        .map_err(|e| e.within(k))
+        let (k, node) = self.value.take().expect("next_value_seed after next_key_seed");
+        seed.deserialize(NodeDe { node, path: join(&self.path, k), unknown: self.unknown }).map_err(|e| e.within(k))
     }
 }
 
@@ -548,20 +455,11 @@ struct Items<'u, I> {
 impl<'de, 'a, 'u, I: Iterator<Item = (String, &'a Node<'a>)>> SeqAccess<'de> for Items<'u, I> {
     type Error = FormError;
 
-    fn next_element_seed<S: DeserializeSeed<'de>>(
-        &mut self,
-        seed: S,
-    ) -> Result<Option<S::Value>, FormError> {
-        let Some((k, node)) = self.items.next() else {
-            return Ok(None);
-        };
-        seed.deserialize(NodeDe {
-            node,
-            path: join(&self.path, &k),
-            unknown: self.unknown,
-        })
-        .map(Some)
-        .map_err(|e| e.within(&k))
+    fn next_element_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<Option<S::Value>, FormError> {
+        let Some((k, node)) = self.items.next() else { return Ok(None) };
+        seed.deserialize(NodeDe { node, path: join(&self.path, &k), unknown: self.unknown })
+            .map(Some)
+            .map_err(|e| e.within(&k))
     }
 }
 
@@ -596,13 +494,7 @@ pub struct CommaList(pub Vec<String>);
 impl<'de> Deserialize<'de> for CommaList {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        Ok(CommaList(
-            s.split(',')
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_string)
-                .collect(),
-        ))
+        Ok(CommaList(s.split(',').map(str::trim).filter(|v| !v.is_empty()).map(str::to_string).collect()))
     }
 }
 
@@ -653,23 +545,11 @@ mod tests {
                 cidr_block: "10.0.0.0/16".into(),
                 dry_run: Some(true),
                 page_size: Some(50),
-                tag: vec![
-                    Tag {
-                        key: "a".into(),
-                        value: Some("x".into())
-                    },
-                    Tag {
-                        key: "b".into(),
-                        value: None
-                    }
-                ],
+                tag: vec![Tag { key: "a".into(), value: Some("x".into()) }, Tag { key: "b".into(), value: None }],
                 instance_ids: vec!["i-1".into(), "i-2".into()],
             }
         );
-        assert_eq!(
-            d.unknown.into_iter().collect::<Vec<_>>(),
-            ["Tag.1.Colour", "on"]
-        );
+        assert_eq!(d.unknown.into_iter().collect::<Vec<_>>(), ["Tag.1.Colour", "on"]);
     }
 
     #[test]
@@ -679,16 +559,11 @@ mod tests {
             #[serde(rename = "Id")]
             id: Vec<String>,
         }
-        let pairs: Vec<(String, String)> = (1..=12)
-            .rev()
-            .map(|n| (format!("Id.{n}"), n.to_string()))
-            .collect();
+        let pairs: Vec<(String, String)> = (1..=12).rev().map(|n| (format!("Id.{n}"), n.to_string())).collect();
         let f = Form::from_pairs(pairs).unwrap();
         let l: L = f.decode(&[]).unwrap().request;
         assert_eq!(l.id, (1..=12).map(|n| n.to_string()).collect::<Vec<_>>());
-        let e = form(&[("Id.1", "a"), ("Id.3", "c")])
-            .decode::<L>(&[])
-            .unwrap_err();
+        let e = form(&[("Id.1", "a"), ("Id.3", "c")]).decode::<L>(&[]).unwrap_err();
         assert_eq!(e.code, "InvalidParameter");
         assert!(e.message.contains("\"Id\""), "{e:?}");
         assert!(form(&[("Id.x", "a")]).decode::<L>(&[]).is_err());
@@ -702,34 +577,13 @@ mod tests {
             id: Vec<String>,
         }
         for bad in ["01", "+1", "0", "-1", " 1", "1 ", "00000000001", "1e0"] {
-            let e = form(&[(&format!("Id.{bad}"), "a")])
-                .decode::<L>(&[])
-                .unwrap_err();
-            assert_eq!(
-                (e.status, e.code.as_str()),
-                (400, "InvalidParameter"),
-                "Id.{bad}: {e:?}"
-            );
+            let e = form(&[(&format!("Id.{bad}"), "a")]).decode::<L>(&[]).unwrap_err();
+            assert_eq!((e.status, e.code.as_str()), (400, "InvalidParameter"), "Id.{bad}: {e:?}");
         }
         // "01" next to "1" would have aliased it.
-        assert!(
-            form(&[("Id.1", "a"), ("Id.01", "b")])
-                .decode::<L>(&[])
-                .is_err()
-        );
-        assert_eq!(
-            form(&[("Id.1", "a"), ("Id.2", "b")])
-                .decode::<L>(&[])
-                .unwrap()
-                .request
-                .id,
-            ["a", "b"]
-        );
-        assert_eq!(
-            form(&[("Id.10", "a")]).decode::<L>(&[]).unwrap_err().code,
-            "InvalidParameter",
-            "a gap"
-        );
+        assert!(form(&[("Id.1", "a"), ("Id.01", "b")]).decode::<L>(&[]).is_err());
+        assert_eq!(form(&[("Id.1", "a"), ("Id.2", "b")]).decode::<L>(&[]).unwrap().request.id, ["a", "b"]);
+        assert_eq!(form(&[("Id.10", "a")]).decode::<L>(&[]).unwrap_err().code, "InvalidParameter", "a gap");
     }
 
     #[test]
@@ -737,16 +591,9 @@ mod tests {
         let pairs = |k: &str, v: &str| Form::from_pairs([(k.to_string(), v.to_string())]);
         for bad in ["a\0b", "\u{1}", "x\u{7f}", "\u{9b}", "bad \u{fffd} bytes"] {
             let e = pairs("VpcName", bad).unwrap_err();
-            assert_eq!(
-                (e.status, e.code.as_str()),
-                (400, "InvalidParameter"),
-                "{bad:?}"
-            );
+            assert_eq!((e.status, e.code.as_str()), (400, "InvalidParameter"), "{bad:?}");
             assert!(e.message.contains("VpcName"), "{e:?}");
-            assert!(
-                pairs(&format!("Vpc{bad}Name"), "x").is_err(),
-                "in a name: {bad:?}"
-            );
+            assert!(pairs(&format!("Vpc{bad}Name"), "x").is_err(), "in a name: {bad:?}");
         }
         // What form_urlencoded makes of %FF: U+FFFD.
         let lossy: Vec<(String, String)> = form_urlencoded_like(b"VpcName=%FF%FE");
@@ -766,32 +613,22 @@ mod tests {
 
     #[test]
     fn missing_and_invalid_values_name_their_parameter() {
-        let e = form(&[("PageSize", "10")])
-            .decode::<Request>(&[])
-            .unwrap_err();
+        let e = form(&[("PageSize", "10")]).decode::<Request>(&[]).unwrap_err();
         assert_eq!(e.code, "MissingParameter");
         assert!(e.message.contains("\"CidrBlock\""), "{e:?}");
-        let e = form(&[("CidrBlock", "x"), ("PageSize", "ten")])
-            .decode::<Request>(&[])
-            .unwrap_err();
+        let e = form(&[("CidrBlock", "x"), ("PageSize", "ten")]).decode::<Request>(&[]).unwrap_err();
         assert_eq!(e.code, "InvalidParameter");
         assert!(e.message.contains("\"PageSize\""), "{e:?}");
-        let e = form(&[("CidrBlock", "x"), ("Tag.1.Value", "v")])
-            .decode::<Request>(&[])
-            .unwrap_err();
+        let e = form(&[("CidrBlock", "x"), ("Tag.1.Value", "v")]).decode::<Request>(&[]).unwrap_err();
         assert_eq!(e.code, "MissingParameter");
         assert!(e.message.contains("\"Tag.1.Key\""), "{e:?}");
-        let e = form(&[("CidrBlock", "x"), ("DryRun", "yes")])
-            .decode::<Request>(&[])
-            .unwrap_err();
+        let e = form(&[("CidrBlock", "x"), ("DryRun", "yes")]).decode::<Request>(&[]).unwrap_err();
         assert!(e.message.contains("DryRun"), "{e:?}");
     }
 
     #[test]
     fn skipped_names_are_neither_fields_nor_unknown() {
-        let d: Decoded<Request> = form(&[("CidrBlock", "x"), ("Action", "CreateVpc")])
-            .decode(&["Action"])
-            .unwrap();
+        let d: Decoded<Request> = form(&[("CidrBlock", "x"), ("Action", "CreateVpc")]).decode(&["Action"]).unwrap();
         assert!(d.unknown.is_empty());
     }
 
@@ -799,18 +636,12 @@ mod tests {
     fn a_value_and_a_list_under_one_name_are_refused() {
         let pairs = [("Tag.1", "a".to_string()), ("Tag.1.Key", "b".to_string())];
         let f = Form::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.clone()))).unwrap();
-        assert_eq!(
-            f.decode::<Request>(&[]).unwrap_err().code,
-            "InvalidParameter"
-        );
+        assert_eq!(f.decode::<Request>(&[]).unwrap_err().code, "InvalidParameter");
     }
 
     #[test]
     fn field_names_come_from_the_type() {
-        assert_eq!(
-            field_names::<Request>(),
-            ["CidrBlock", "DryRun", "PageSize", "Tag", "InstanceIds"]
-        );
+        assert_eq!(field_names::<Request>(), ["CidrBlock", "DryRun", "PageSize", "Tag", "InstanceIds"]);
     }
 
     #[test]
@@ -822,13 +653,8 @@ mod tests {
             ipv6_cidr_block: Option<Unsupported>,
         }
         assert!(form(&[]).decode::<U>(&[]).is_ok());
-        assert!(
-            form(&[("Ipv6CidrBlock", "")]).decode::<U>(&[]).is_ok(),
-            "empty says none"
-        );
-        let e = form(&[("Ipv6CidrBlock", "2001:db8::/56")])
-            .decode::<U>(&[])
-            .unwrap_err();
+        assert!(form(&[("Ipv6CidrBlock", "")]).decode::<U>(&[]).is_ok(), "empty says none");
+        let e = form(&[("Ipv6CidrBlock", "2001:db8::/56")]).decode::<U>(&[]).unwrap_err();
         assert_eq!((e.status, e.code.as_str()), (400, "UnsupportedParameter"));
         assert!(e.message.contains("\"Ipv6CidrBlock\""), "{e:?}");
     }
@@ -840,10 +666,7 @@ mod tests {
             #[serde(rename = "VpcId")]
             vpc_id: Option<CommaList>,
         }
-        let c: C = form(&[("VpcId", "vpc-1, vpc-2,")])
-            .decode(&[])
-            .unwrap()
-            .request;
+        let c: C = form(&[("VpcId", "vpc-1, vpc-2,")]).decode(&[]).unwrap().request;
         assert_eq!(c.vpc_id.unwrap().0, ["vpc-1", "vpc-2"]);
     }
 }

@@ -82,11 +82,7 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a status, code and message.
     pub fn new(status: u16, code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code: code.into(),
-            message: message.into(),
-        }
+        Self { status, code: code.into(), message: message.into() }
     }
 
     /// 400 with `code`.
@@ -101,20 +97,12 @@ impl ApiError {
 
     /// `MissingParameter`.
     pub fn missing(name: &str) -> Self {
-        Self::bad(
-            "MissingParameter",
-            format!(
-                "The input parameter \"{name}\" that is mandatory for processing this request is not supplied."
-            ),
-        )
+        Self::bad("MissingParameter", format!("The input parameter \"{name}\" that is mandatory for processing this request is not supplied."))
     }
 
     /// `InvalidParameter` naming the parameter.
     pub fn invalid(name: &str, why: impl std::fmt::Display) -> Self {
-        Self::bad(
-            "InvalidParameter",
-            format!("The specified parameter \"{name}\" is not valid: {why}"),
-        )
+        Self::bad("InvalidParameter", format!("The specified parameter \"{name}\" is not valid: {why}"))
     }
 
     /// `UnsupportedParameter`: a parameter of the action's SDK model that
@@ -122,37 +110,24 @@ impl ApiError {
     pub fn unsupported(name: &str) -> Self {
         Self::bad(
             "UnsupportedParameter",
-            format!(
-                "The parameter \"{name}\" is not supported by this router (see docs/api.md); leave it out."
-            ),
+            format!("The parameter \"{name}\" is not supported by this router (see docs/api.md); leave it out."),
         )
     }
 
     /// 503 `ServiceUnavailable`: the router cannot take the call now (its
     /// state store cannot write); retrying later may succeed.
     pub fn unavailable(message: impl std::fmt::Display) -> Self {
-        Self::new(
-            503,
-            "ServiceUnavailable",
-            format!("The request has failed due to a temporary failure of the server: {message}"),
-        )
+        Self::new(503, "ServiceUnavailable", format!("The request has failed due to a temporary failure of the server: {message}"))
     }
 
     /// 500 `InternalError`.
     pub fn internal(message: impl std::fmt::Display) -> Self {
-        Self::new(
-            500,
-            "InternalError",
-            format!("The request processing has failed due to some unknown error: {message}"),
-        )
+        Self::new(500, "InternalError", format!("The request processing has failed due to some unknown error: {message}"))
     }
 
     /// The cloud's answer to a DryRun call that would have succeeded.
     pub fn dry_run_passed() -> Self {
-        Self::bad(
-            "DryRunOperation",
-            "Request validation has been passed with DryRun flag set.",
-        )
+        Self::bad("DryRunOperation", "Request validation has been passed with DryRun flag set.")
     }
 
     /// The error body.
@@ -170,11 +145,7 @@ impl ApiError {
 impl From<ValidationError> for ApiError {
     fn from(e: ValidationError) -> Self {
         let code = e.code();
-        let status = if code.ends_with(".NotFound") {
-            404
-        } else {
-            400
-        };
+        let status = if code.ends_with(".NotFound") { 404 } else { 400 };
         Self::new(status, code, e.to_string())
     }
 }
@@ -183,15 +154,7 @@ impl From<ApplyError> for ApiError {
     fn from(e: ApplyError) -> Self {
         match e {
             ApplyError::Invalid(v) => v.into(),
-            other => Self::new(
-                if other.code() == "InternalError" {
-                    500
-                } else {
-                    400
-                },
-                other.code(),
-                other.to_string(),
-            ),
+            other => Self::new(if other.code() == "InternalError" { 500 } else { 400 }, other.code(), other.to_string()),
         }
     }
 }
@@ -212,15 +175,7 @@ impl From<StoreError> for ApiError {
 
 /// A RequestId in the cloud's shape (`6E3BD5F2-0A0C-5C24-9F3E-3B4B0C1D2E3F`).
 pub fn new_request_id() -> String {
-    let hex = |n: usize| {
-        (0..n)
-            .map(|_| {
-                std::char::from_digit(fastrand::u32(0..16), 16)
-                    .unwrap_or('0')
-                    .to_ascii_uppercase()
-            })
-            .collect::<String>()
-    };
+    let hex = |n: usize| (0..n).map(|_| std::char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0').to_ascii_uppercase()).collect::<String>();
     format!("{}-{}-{}-{}-{}", hex(8), hex(4), hex(4), hex(4), hex(12))
 }
 
@@ -228,9 +183,7 @@ pub fn new_request_id() -> String {
 /// cloud's ids (`vpc-bp1...`). Also the instance's namespace name.
 pub fn new_id(prefix: &str) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let tail: String = (0..20)
-        .map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char)
-        .collect();
+    let tail: String = (0..20).map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char).collect();
     format!("{prefix}-{tail}")
 }
 
@@ -244,20 +197,12 @@ mod tests {
         assert!(id.starts_with("vpc-") && id.len() == 24, "{id}");
         let r = new_request_id();
         assert_eq!(r.len(), 36, "{r}");
-        assert!(
-            r.chars()
-                .all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_lowercase()),
-            "{r}"
-        );
+        assert!(r.chars().all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_lowercase()), "{r}");
     }
 
     #[test]
     fn not_found_codes_are_404() {
-        let e: ApiError = ValidationError::UnknownVpc {
-            id: "vpc-x".into(),
-            by: "x".into(),
-        }
-        .into();
+        let e: ApiError = ValidationError::UnknownVpc { id: "vpc-x".into(), by: "x".into() }.into();
         assert_eq!((e.status, e.code.as_str()), (404, "InvalidVpcId.NotFound"));
     }
 }

@@ -47,17 +47,12 @@ pub fn arm() {
 #[cfg(debug_assertions)]
 fn target() -> Option<&'static str> {
     static TARGET: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    TARGET
-        .get_or_init(|| std::env::var(ENV).ok().filter(|s| !s.is_empty()))
-        .as_deref()
+    TARGET.get_or_init(|| std::env::var(ENV).ok().filter(|s| !s.is_empty())).as_deref()
 }
 
 /// Kills the process with SIGKILL if it is armed and [`ENV`] names `step`.
 pub fn point(step: &'static str) {
-    debug_assert!(
-        STEPS.contains(&step),
-        "fault step {step} is not listed in STEPS"
-    );
+    debug_assert!(STEPS.contains(&step), "fault step {step} is not listed in STEPS");
     #[cfg(debug_assertions)]
     if ARMED.load(std::sync::atomic::Ordering::SeqCst) && target() == Some(step) {
         eprintln!("fault injection: killed at {step} ({ENV})");

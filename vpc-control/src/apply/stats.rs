@@ -75,16 +75,8 @@ fn collect(dp: &Datapath, router_namespace: &str) -> Result<RouterStats, ApplyEr
     ports.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
     Ok(RouterStats {
         router_namespace: router_namespace.to_string(),
-        actions: c
-            .actions
-            .iter()
-            .map(|(a, n)| (a.name().to_string(), *n))
-            .collect(),
-        drops: c
-            .drops
-            .iter()
-            .map(|(r, n)| (r.name().to_string(), *n))
-            .collect(),
+        actions: c.actions.iter().map(|(a, n)| (a.name().to_string(), *n)).collect(),
+        drops: c.drops.iter().map(|(r, n)| (r.name().to_string(), *n)).collect(),
         ports,
     })
 }
@@ -103,16 +95,7 @@ impl RouterStats {
         let _ = writeln!(
             s,
             "\n  {:<14} {:<24} {:>10} {:>12} {:>10} {:>12} {:>8} {:>10} {:>8} {:>10}",
-            "PORT",
-            "INSTANCE",
-            "RX_PKTS",
-            "RX_BYTES",
-            "TX_PKTS",
-            "TX_BYTES",
-            "DROPPED",
-            "CACHE_HITS",
-            "CONNS",
-            "CT_REFUSED"
+            "PORT", "INSTANCE", "RX_PKTS", "RX_BYTES", "TX_PKTS", "TX_BYTES", "DROPPED", "CACHE_HITS", "CONNS", "CT_REFUSED"
         );
         for p in &self.ports {
             let _ = writeln!(
@@ -192,12 +175,8 @@ pub fn ports(router: &apply::Router, model: &Model) -> Result<RouterPorts, Apply
             instance_id: p.instance_id,
             vpc_id: vsw.map(|v| v.vpc_id.clone()).unwrap_or_default(),
             v_switch_id: vsw.map(|v| v.id.clone()).unwrap_or_default(),
-            security_group_ids: inst
-                .map(|i| i.security_group_ids.clone())
-                .unwrap_or_default(),
-            network_acl_id: vsw
-                .and_then(|v| v.network_acl_id.clone())
-                .unwrap_or_default(),
+            security_group_ids: inst.map(|i| i.security_group_ids.clone()).unwrap_or_default(),
+            network_acl_id: vsw.and_then(|v| v.network_acl_id.clone()).unwrap_or_default(),
             policies: PortPolicies {
                 sg_ingress: eni.sg_ingress,
                 sg_egress: eni.sg_egress,
@@ -207,8 +186,5 @@ pub fn ports(router: &apply::Router, model: &Model) -> Result<RouterPorts, Apply
         });
     }
     ports.sort_by_key(|p| p.ifindex);
-    Ok(RouterPorts {
-        router_namespace: router.namespace().to_string(),
-        ports,
-    })
+    Ok(RouterPorts { router_namespace: router.namespace().to_string(), ports })
 }

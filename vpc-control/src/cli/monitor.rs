@@ -51,9 +51,7 @@ impl MonitorCliError {
     pub fn code(&self) -> String {
         match self {
             MonitorCliError::Client(e) => e.code().to_string(),
-            MonitorCliError::Reason(..) | MonitorCliError::NoSuchPort(_) => {
-                "InvalidParameter".into()
-            }
+            MonitorCliError::Reason(..) | MonitorCliError::NoSuchPort(_) => "InvalidParameter".into(),
             MonitorCliError::Monitor(_) | MonitorCliError::Answer(_) => "InternalError".into(),
         }
     }
@@ -92,18 +90,11 @@ pub struct Port {
 
 /// Ports by ifindex, from a DescribeRouterPorts answer; and the router namespace.
 pub fn ports_of(answer: &Value) -> Result<(String, BTreeMap<u32, Port>), MonitorCliError> {
-    let ns = answer["RouterNamespace"]
-        .as_str()
-        .ok_or_else(|| MonitorCliError::Answer(answer.to_string()))?;
+    let ns = answer["RouterNamespace"].as_str().ok_or_else(|| MonitorCliError::Answer(answer.to_string()))?;
     let mut out = BTreeMap::new();
-    for p in answer["Ports"]
-        .as_array()
-        .ok_or_else(|| MonitorCliError::Answer(answer.to_string()))?
-    {
+    for p in answer["Ports"].as_array().ok_or_else(|| MonitorCliError::Answer(answer.to_string()))? {
         let s = |k: &str| p[k].as_str().unwrap_or_default().to_string();
-        let Some(ifindex) = p["Ifindex"].as_u64() else {
-            continue;
-        };
+        let Some(ifindex) = p["Ifindex"].as_u64() else { continue };
         out.insert(
             ifindex as u32,
             Port {
@@ -112,11 +103,7 @@ pub fn ports_of(answer: &Value) -> Result<(String, BTreeMap<u32, Port>), Monitor
                 eni_id: s("NetworkInterfaceId"),
                 security_group_ids: p["SecurityGroupIds"]
                     .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|v| v.as_str().map(str::to_string))
-                            .collect()
-                    })
+                    .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
                     .unwrap_or_default(),
                 network_acl_id: s("NetworkAclId"),
             },
@@ -129,27 +116,15 @@ pub fn ports_of(answer: &Value) -> Result<(String, BTreeMap<u32, Port>), Monitor
 /// reason's index, or `u32::MAX` for a new connection.
 pub fn parse_reasons(names: &[String]) -> Result<BTreeSet<u32>, MonitorCliError> {
     let mut out = BTreeSet::new();
-    for n in names
-        .iter()
-        .flat_map(|n| n.split(','))
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-    {
+    for n in names.iter().flat_map(|n| n.split(',')).map(str::trim).filter(|n| !n.is_empty()) {
         if n == NEW_CONNECTION {
             out.insert(u32::MAX);
             continue;
         }
-        let r = DropReason::ALL
-            .iter()
-            .find(|r| r.name() == n)
-            .ok_or_else(|| {
-                let known: Vec<&str> = DropReason::ALL
-                    .iter()
-                    .map(|r| r.name())
-                    .chain([NEW_CONNECTION])
-                    .collect();
-                MonitorCliError::Reason(n.to_string(), known.join(", "))
-            })?;
+        let r = DropReason::ALL.iter().find(|r| r.name() == n).ok_or_else(|| {
+            let known: Vec<&str> = DropReason::ALL.iter().map(|r| r.name()).chain([NEW_CONNECTION]).collect();
+            MonitorCliError::Reason(n.to_string(), known.join(", "))
+        })?;
         out.insert(*r as u32);
     }
     Ok(out)
@@ -157,19 +132,13 @@ pub fn parse_reasons(names: &[String]) -> Result<BTreeSet<u32>, MonitorCliError>
 
 /// The filter code of an event (see [`parse_reasons`]).
 fn reason_code(e: &MonitorEvent) -> u32 {
-    if e.kind == MONITOR_KIND_NEW_CONNECTION {
-        u32::MAX
-    } else {
-        e.reason
-    }
+    if e.kind == MONITOR_KIND_NEW_CONNECTION { u32::MAX } else { e.reason }
 }
 
 /// The event's reason or verdict name.
 pub fn reason_name(e: &MonitorEvent) -> &'static str {
     match e.kind {
-        MONITOR_KIND_DROP => DropReason::ALL
-            .get(e.reason as usize)
-            .map_or("unknown", |r| r.name()),
+        MONITOR_KIND_DROP => DropReason::ALL.get(e.reason as usize).map_or("unknown", |r| r.name()),
         MONITOR_KIND_NEW_CONNECTION => NEW_CONNECTION,
         _ => "unknown",
     }
@@ -200,8 +169,7 @@ fn decider(e: &MonitorEvent) -> Option<u32> {
 /// True if `e` passes the filters: `ports` (ingress or egress port among
 /// them; `None`: any) and `reasons` (empty: any).
 pub fn selected(e: &MonitorEvent, ports: Option<&BTreeSet<u32>>, reasons: &BTreeSet<u32>) -> bool {
-    let port_ok =
-        ports.is_none_or(|p| p.contains(&e.ingress) || (e.egress != 0 && p.contains(&e.egress)));
+    let port_ok = ports.is_none_or(|p| p.contains(&e.ingress) || (e.egress != 0 && p.contains(&e.egress)));
     port_ok && (reasons.is_empty() || reasons.contains(&reason_code(e)))
 }
 
@@ -212,9 +180,7 @@ pub fn event_json(e: &MonitorEvent, wall_ns: i64, ports: &BTreeMap<u32, Port>) -
             return Value::Null;
         }
         match ports.get(&i) {
-            Some(p) => {
-                json!({ "Ifindex": i, "Port": p.name, "InstanceId": p.instance_id, "NetworkInterfaceId": p.eni_id })
-            }
+            Some(p) => json!({ "Ifindex": i, "Port": p.name, "InstanceId": p.instance_id, "NetworkInterfaceId": p.eni_id }),
             None => json!({ "Ifindex": i }),
         }
     };
@@ -247,26 +213,15 @@ pub fn event_json(e: &MonitorEvent, wall_ns: i64, ports: &BTreeMap<u32, Port>) -
 pub fn event_line(e: &MonitorEvent, wall_ns: i64, ports: &BTreeMap<u32, Port>) -> String {
     let v = event_json(e, wall_ns, ports);
     let side = |s: &Value| match s["Port"].as_str() {
-        Some(p) => format!(
-            "{p} {} {}",
-            s["InstanceId"].as_str().unwrap_or(""),
-            s["NetworkInterfaceId"].as_str().unwrap_or("")
-        ),
-        None => s["Ifindex"]
-            .as_u64()
-            .map_or("-".to_string(), |i| format!("ifindex {i}")),
+        Some(p) => format!("{p} {} {}", s["InstanceId"].as_str().unwrap_or(""), s["NetworkInterfaceId"].as_str().unwrap_or("")),
+        None => s["Ifindex"].as_u64().map_or("-".to_string(), |i| format!("ifindex {i}")),
     };
     let d = &v["DecidedBy"];
     let by = if let Some(acl) = d["NetworkAclId"].as_str() {
         format!(" by {acl} (policy {})", e.policy_id)
     } else if let Some(groups) = d["SecurityGroupIds"].as_array() {
         let g: Vec<&str> = groups.iter().filter_map(|g| g.as_str()).collect();
-        format!(
-            " by {} of {} (policy {})",
-            g.join(","),
-            d["InstanceId"].as_str().unwrap_or(""),
-            e.policy_id
-        )
+        format!(" by {} of {} (policy {})", g.join(","), d["InstanceId"].as_str().unwrap_or(""), e.policy_id)
     } else if e.policy_id != 0 {
         format!(" by policy {}", e.policy_id)
     } else {
@@ -304,11 +259,7 @@ fn wall_offset() -> i64 {
 /// Runs the monitor until `--count` events were shown, `--duration`
 /// passed, SIGINT or SIGTERM, or `out` refuses a line; returns the events
 /// shown and the router's counts while it ran (all monitors' events).
-pub fn run(
-    client: &Client,
-    opts: &Options,
-    out: &mut dyn Write,
-) -> Result<(u64, MonitorTotals), MonitorCliError> {
+pub fn run(client: &Client, opts: &Options, out: &mut dyn Write) -> Result<(u64, MonitorTotals), MonitorCliError> {
     let reasons = parse_reasons(&opts.reasons)?;
     let describe = || -> Result<(String, BTreeMap<u32, Port>), MonitorCliError> {
         ports_of(&client.call(crate::service::ROUTER_PORTS, &[])?)
@@ -321,30 +272,13 @@ pub fn run(
             (None, Some(e)) => (false, e),
             (None, None) => return None,
         };
-        Some(
-            ports
-                .iter()
-                .filter(|(_, p)| {
-                    if by {
-                        &p.instance_id == id
-                    } else {
-                        &p.eni_id == id
-                    }
-                })
-                .map(|(i, _)| *i)
-                .collect(),
-        )
+        Some(ports.iter().filter(|(_, p)| if by { &p.instance_id == id } else { &p.eni_id == id }).map(|(i, _)| *i).collect())
     };
     let mut filter = wanted(&ports);
     if let Some(f) = &filter
         && f.is_empty()
     {
-        return Err(MonitorCliError::NoSuchPort(
-            opts.instance
-                .clone()
-                .or(opts.eni.clone())
-                .unwrap_or_default(),
-        ));
+        return Err(MonitorCliError::NoSuchPort(opts.instance.clone().or(opts.eni.clone()).unwrap_or_default()));
     }
     for sig in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: the handler only stores to an atomic (async-signal-safe).
@@ -360,13 +294,10 @@ pub fn run(
         && opts.count.is_none_or(|c| shown < c)
         && opts.duration.is_none_or(|d| started.elapsed() < d)
     {
-        let Some(e) = monitor.maps().next(Duration::from_millis(200))? else {
-            continue;
-        };
+        let Some(e) = monitor.maps().next(Duration::from_millis(200))? else { continue };
         // A port added since: ask the daemon again (at most once a second).
         let unknown = |i: u32| i != 0 && !ports.contains_key(&i);
-        if (unknown(e.ingress) || unknown(e.egress)) && refreshed.elapsed() > Duration::from_secs(1)
-        {
+        if (unknown(e.ingress) || unknown(e.egress)) && refreshed.elapsed() > Duration::from_secs(1) {
             refreshed = Instant::now();
             if let Ok((_, p)) = describe() {
                 ports = p;
@@ -379,11 +310,7 @@ pub fn run(
             continue;
         }
         let wall = e.time_ns as i64 + offset;
-        let line = if opts.json {
-            event_json(&e, wall, &ports).to_string()
-        } else {
-            event_line(&e, wall, &ports)
-        };
+        let line = if opts.json { event_json(&e, wall, &ports).to_string() } else { event_line(&e, wall, &ports) };
         if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
             break;
         }
@@ -446,20 +373,11 @@ mod tests {
         assert_eq!(v["Ingress"]["InstanceId"], "i-web");
         assert_eq!(v["Egress"]["NetworkInterfaceId"], "eni-app");
         assert_eq!(v["DecidedBy"]["InstanceId"], "i-app");
-        assert_eq!(
-            v["DecidedBy"]["SecurityGroupIds"],
-            json!(["sg-app", "sg-all"])
-        );
+        assert_eq!(v["DecidedBy"]["SecurityGroupIds"], json!(["sg-app", "sg-all"]));
         assert_eq!(v["DecidedBy"]["PolicyId"], 99);
         let line = event_line(&refused_ping(), 0, &ports());
-        assert!(
-            line.contains("drop sg_ingress icmp 10.0.1.10:42 -> 10.0.2.10:42"),
-            "{line}"
-        );
-        assert!(
-            line.contains("by sg-app,sg-all of i-app (policy 99)"),
-            "{line}"
-        );
+        assert!(line.contains("drop sg_ingress icmp 10.0.1.10:42 -> 10.0.2.10:42"), "{line}");
+        assert!(line.contains("by sg-app,sg-all of i-app (policy 99)"), "{line}");
     }
 
     #[test]
@@ -477,18 +395,9 @@ mod tests {
         let e = refused_ping();
         let none = BTreeSet::new();
         assert!(selected(&e, None, &none));
-        assert!(
-            selected(&e, Some(&BTreeSet::from([7])), &none),
-            "the receiver's port"
-        );
-        assert!(
-            selected(&e, Some(&BTreeSet::from([5])), &none),
-            "the sender's port"
-        );
-        assert!(
-            !selected(&e, Some(&BTreeSet::from([9])), &none),
-            "another instance"
-        );
+        assert!(selected(&e, Some(&BTreeSet::from([7])), &none), "the receiver's port");
+        assert!(selected(&e, Some(&BTreeSet::from([5])), &none), "the sender's port");
+        assert!(!selected(&e, Some(&BTreeSet::from([9])), &none), "another instance");
         let sg_in = parse_reasons(&["sg_ingress".into()]).unwrap();
         assert!(selected(&e, None, &sg_in));
         let others = parse_reasons(&["sg_egress,new_connection".into()]).unwrap();
@@ -496,9 +405,6 @@ mod tests {
         let mut accepted = e;
         accepted.kind = MONITOR_KIND_NEW_CONNECTION;
         assert!(selected(&accepted, None, &others));
-        assert!(matches!(
-            parse_reasons(&["sg_ingres".into()]),
-            Err(MonitorCliError::Reason(..))
-        ));
+        assert!(matches!(parse_reasons(&["sg_ingres".into()]), Err(MonitorCliError::Reason(..))));
     }
 }

@@ -27,21 +27,10 @@ fn rows(v: &Value) -> Option<&Vec<Value>> {
 
 fn grid(header: &[String], body: &[Vec<String>]) -> String {
     let widths: Vec<usize> = (0..header.len())
-        .map(|c| {
-            body.iter()
-                .map(|r| r[c].chars().count())
-                .chain([header[c].len()])
-                .max()
-                .unwrap_or(0)
-        })
+        .map(|c| body.iter().map(|r| r[c].chars().count()).chain([header[c].len()]).max().unwrap_or(0))
         .collect();
     let line = |cells: &[String]| {
-        let mut s = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect::<Vec<_>>()
-            .join("  ");
+        let mut s = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ");
         s.truncate(s.trim_end().len());
         s + "\n"
     };
@@ -65,18 +54,8 @@ pub fn render(v: &Value) -> String {
         }
         // Drop columns empty in every row; the resource's own ids and names
         // first.
-        cols.retain(|c| {
-            items
-                .iter()
-                .any(|i| i.get(c).and_then(scalar).is_some_and(|s| !s.is_empty()))
-        });
-        const CONTEXT: &[&str] = &[
-            "RegionId",
-            "ZoneId",
-            "ImageId",
-            "ResourceGroupId",
-            "OwnerId",
-        ];
+        cols.retain(|c| items.iter().any(|i| i.get(c).and_then(scalar).is_some_and(|s| !s.is_empty())));
+        const CONTEXT: &[&str] = &["RegionId", "ZoneId", "ImageId", "ResourceGroupId", "OwnerId"];
         cols.sort_by_key(|c| match c.as_str() {
             c if c.ends_with("Id") && !CONTEXT.contains(&c) => 0,
             c if c.ends_with("Name") => 1,
@@ -84,11 +63,7 @@ pub fn render(v: &Value) -> String {
         });
         let body: Vec<Vec<String>> = items
             .iter()
-            .map(|i| {
-                cols.iter()
-                    .map(|c| i.get(c).and_then(scalar).unwrap_or_default())
-                    .collect()
-            })
+            .map(|i| cols.iter().map(|c| i.get(c).and_then(scalar).unwrap_or_default()).collect())
             .collect();
         return grid(&cols, &body);
     }

@@ -176,9 +176,7 @@ pub fn lookup(c: &Compiled, default: Verdict, remote: Ipv4Addr, proto: u8, port:
     let port = port_key(proto, port);
     c.ports
         .iter()
-        .filter(|e| {
-            e.class == class && e.proto == key && port_prefix_matches(e.port, e.prefix_len, port)
-        })
+        .filter(|e| e.class == class && e.proto == key && port_prefix_matches(e.port, e.prefix_len, port))
         .max_by_key(|e| e.prefix_len)
         .map_or(default, |e| e.verdict)
 }
@@ -227,12 +225,7 @@ struct RankFn {
 
 impl RankFn {
     fn empty() -> RankFn {
-        RankFn {
-            tcp: vec![(0, None)],
-            udp: vec![(0, None)],
-            icmp: None,
-            other: None,
-        }
+        RankFn { tcp: vec![(0, None)], udp: vec![(0, None)], icmp: None, other: None }
     }
 }
 
@@ -307,15 +300,10 @@ fn own_fn(p: &Policy, own: &[usize]) -> RankFn {
     for &i in own {
         let Some(r) = p.rules.get(i) else { continue };
         let rank = match p.combine {
-            Combine::Priority => {
-                (u64::from(r.priority) << 1) | u64::from(r.verdict == Verdict::Accept)
-            }
+            Combine::Priority => (u64::from(r.priority) << 1) | u64::from(r.verdict == Verdict::Accept),
             Combine::FirstMatch => i as u64,
         };
-        let win = Win {
-            rank,
-            verdict: r.verdict,
-        };
+        let win = Win { rank, verdict: r.verdict };
         let (lo, hi) = (u32::from(*r.ports.start()), u32::from(*r.ports.end()));
         match r.protocol {
             Protocol::Tcp if lo <= hi => tcp.push((lo, hi, win)),
@@ -330,12 +318,7 @@ fn own_fn(p: &Policy, own: &[usize]) -> RankFn {
             }
         }
     }
-    RankFn {
-        tcp: sweep(tcp),
-        udp: sweep(udp),
-        icmp,
-        other,
-    }
+    RankFn { tcp: sweep(tcp), udp: sweep(udp), icmp, other }
 }
 
 /// The port-stage verdict function of a class, relative to the default:
@@ -380,11 +363,7 @@ fn class_key(f: &RankFn, default: Verdict) -> ClassKey {
 fn port_prefixes(lo: u32, hi: u32, mut emit: impl FnMut(u16, u8)) {
     let mut lo = lo;
     while lo <= hi && hi < PORT_END {
-        let mut size = if lo == 0 {
-            PORT_END
-        } else {
-            1u32 << lo.trailing_zeros()
-        };
+        let mut size = if lo == 0 { PORT_END } else { 1u32 << lo.trailing_zeros() };
         while lo + size - 1 > hi {
             size >>= 1;
         }
@@ -395,11 +374,7 @@ fn port_prefixes(lo: u32, hi: u32, mut emit: impl FnMut(u16, u8)) {
 
 /// Network mask of a prefix length (0..=32).
 fn mask(len: u8) -> u32 {
-    if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(len.min(32)))
-    }
+    if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len.min(32))) }
 }
 
 /// Compiles a policy into its two LPM tables. Deterministic; roughly linear
@@ -427,11 +402,7 @@ pub fn compile(p: &Policy) -> Compiled {
     // Parent of each prefix: its longest proper ancestor in the set.
     let parent: Vec<Option<usize>> = prefixes
         .iter()
-        .map(|&(addr, len)| {
-            (0..len)
-                .rev()
-                .find_map(|l| index.get(&(addr & mask(l), l)).copied())
-        })
+        .map(|&(addr, len)| (0..len).rev().find_map(|l| index.get(&(addr & mask(l), l)).copied()))
         .collect();
     // Winner functions top-down (shorter prefixes first), then class keys.
     let mut by_len: Vec<usize> = (0..prefixes.len()).collect();
@@ -471,9 +442,7 @@ pub fn compile(p: &Policy) -> Compiled {
             continue;
         }
         let (addr, len) = prefixes[k];
-        let Ok(net) = Ipv4Net::new(Ipv4Addr::from(addr), len) else {
-            continue;
-        };
+        let Ok(net) = Ipv4Net::new(Ipv4Addr::from(addr), len) else { continue };
         let class = match class_of_key.get(&key_of[k]) {
             Some(&c) => c,
             None => {
@@ -483,25 +452,13 @@ pub fn compile(p: &Policy) -> Compiled {
                 for (proto, intervals) in [(PROTO_TCP, &key.tcp), (PROTO_UDP, &key.udp)] {
                     for &(lo, hi) in intervals {
                         port_prefixes(lo, hi, |port, prefix_len| {
-                            out.ports.push(PortEntry {
-                                class: c,
-                                proto,
-                                port,
-                                prefix_len,
-                                verdict: other,
-                            });
+                            out.ports.push(PortEntry { class: c, proto, port, prefix_len, verdict: other });
                         });
                     }
                 }
                 for (proto, on) in [(PROTO_ICMP, key.icmp), (PROTO_OTHER, key.other)] {
                     if on {
-                        out.ports.push(PortEntry {
-                            class: c,
-                            proto,
-                            port: 0,
-                            prefix_len: 16,
-                            verdict: other,
-                        });
+                        out.ports.push(PortEntry { class: c, proto, port: 0, prefix_len: 16, verdict: other });
                     }
                 }
                 c
@@ -526,20 +483,8 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn rule(
-        priority: u32,
-        verdict: Verdict,
-        protocol: Protocol,
-        ports: RangeInclusive<u16>,
-        remotes: &[&str],
-    ) -> Rule {
-        Rule {
-            priority,
-            verdict,
-            protocol,
-            ports,
-            remotes: remotes.iter().map(|s| net(s)).collect(),
-        }
+    fn rule(priority: u32, verdict: Verdict, protocol: Protocol, ports: RangeInclusive<u16>, remotes: &[&str]) -> Rule {
+        Rule { priority, verdict, protocol, ports, remotes: remotes.iter().map(|s| net(s)).collect() }
     }
 
     /// Checks the table invariants and, for each packet, that the tables
@@ -567,22 +512,12 @@ mod tests {
         let mut ids: Vec<u32> = c.classes.iter().map(|&(_, id)| id).collect();
         ids.sort_unstable();
         ids.dedup();
-        assert_eq!(
-            ids,
-            (1..=ids.len() as u32).collect::<Vec<_>>(),
-            "class ids not 1..=n"
-        );
+        assert_eq!(ids, (1..=ids.len() as u32).collect::<Vec<_>>(), "class ids not 1..=n");
         // Port stage: known keys, no default verdict, pairwise disjoint.
         let mut spans: Vec<(u32, u8, u32, u32)> = Vec::new();
         for e in &c.ports {
-            assert_ne!(
-                e.verdict, p.default,
-                "entry with the default verdict: {e:?}"
-            );
-            assert!(
-                ids.binary_search(&e.class).is_ok(),
-                "entry of an unknown class: {e:?}"
-            );
+            assert_ne!(e.verdict, p.default, "entry with the default verdict: {e:?}");
+            assert!(ids.binary_search(&e.class).is_ok(), "entry of an unknown class: {e:?}");
             assert!(e.prefix_len <= 16);
             match e.proto {
                 PROTO_TCP | PROTO_UDP => {}
@@ -597,12 +532,7 @@ mod tests {
         spans.sort_unstable();
         for w in spans.windows(2) {
             if (w[0].0, w[0].1) == (w[1].0, w[1].1) {
-                assert!(
-                    w[0].3 < w[1].2,
-                    "overlapping port entries {:?} {:?}",
-                    w[0],
-                    w[1]
-                );
+                assert!(w[0].3 < w[1].2, "overlapping port entries {:?} {:?}", w[0], w[1]);
             }
         }
         // Determinism.
@@ -613,21 +543,9 @@ mod tests {
     fn sg_1_lowest_priority_wins_and_drop_wins_a_tie() {
         let p = Policy {
             rules: vec![
-                rule(
-                    100,
-                    Verdict::Accept,
-                    Protocol::Tcp,
-                    1..=65535,
-                    &["10.0.0.0/8"],
-                ),
+                rule(100, Verdict::Accept, Protocol::Tcp, 1..=65535, &["10.0.0.0/8"]),
                 rule(10, Verdict::Drop, Protocol::Tcp, 22..=22, &["10.1.0.0/16"]),
-                rule(
-                    10,
-                    Verdict::Accept,
-                    Protocol::Tcp,
-                    22..=22,
-                    &["10.1.2.0/24"],
-                ),
+                rule(10, Verdict::Accept, Protocol::Tcp, 22..=22, &["10.1.2.0/24"]),
                 rule(5, Verdict::Accept, Protocol::Tcp, 80..=80, &["10.1.2.3/32"]),
                 rule(5, Verdict::Drop, Protocol::Tcp, 80..=80, &["10.1.2.0/24"]),
             ],
@@ -642,95 +560,38 @@ mod tests {
             ("10.1.2.3", 443, Verdict::Accept), // priority 100
             ("11.0.0.1", 443, Verdict::Drop),   // no match: default
         ];
-        let packets: Vec<_> = cases
-            .iter()
-            .map(|&(a, port, _)| (ip(a), PROTO_TCP, port))
-            .collect();
+        let packets: Vec<_> = cases.iter().map(|&(a, port, _)| (ip(a), PROTO_TCP, port)).collect();
         let c = check(&p, &packets);
         for (a, port, want) in cases {
             assert_eq!(evaluate(&p, ip(a), PROTO_TCP, port), want, "{a}:{port}");
-            assert_eq!(
-                lookup(&c, p.default, ip(a), PROTO_TCP, port),
-                want,
-                "{a}:{port}"
-            );
+            assert_eq!(lookup(&c, p.default, ip(a), PROTO_TCP, port), want, "{a}:{port}");
         }
     }
 
     #[test]
     fn sg_1_default_inbound_drop_outbound_accept() {
         let inbound = Policy {
-            rules: vec![rule(
-                1,
-                Verdict::Accept,
-                Protocol::Tcp,
-                443..=443,
-                &["0.0.0.0/0"],
-            )],
+            rules: vec![rule(1, Verdict::Accept, Protocol::Tcp, 443..=443, &["0.0.0.0/0"])],
             default: Verdict::Drop,
             combine: Combine::Priority,
         };
         let outbound = Policy {
-            rules: vec![rule(
-                1,
-                Verdict::Drop,
-                Protocol::Udp,
-                53..=53,
-                &["192.0.2.0/24"],
-            )],
+            rules: vec![rule(1, Verdict::Drop, Protocol::Udp, 53..=53, &["192.0.2.0/24"])],
             default: Verdict::Accept,
             combine: Combine::Priority,
         };
-        let packets = [
-            (ip("198.51.100.7"), PROTO_TCP, 443),
-            (ip("198.51.100.7"), PROTO_TCP, 80),
-            (ip("192.0.2.1"), PROTO_UDP, 53),
-        ];
+        let packets = [(ip("198.51.100.7"), PROTO_TCP, 443), (ip("198.51.100.7"), PROTO_TCP, 80), (ip("192.0.2.1"), PROTO_UDP, 53)];
         let ci = check(&inbound, &packets);
         let co = check(&outbound, &packets);
-        assert_eq!(
-            lookup(&ci, Verdict::Drop, ip("1.2.3.4"), PROTO_TCP, 443),
-            Verdict::Accept
-        );
-        assert_eq!(
-            lookup(&ci, Verdict::Drop, ip("1.2.3.4"), PROTO_TCP, 80),
-            Verdict::Drop
-        );
-        assert_eq!(
-            lookup(&co, Verdict::Accept, ip("192.0.2.1"), PROTO_UDP, 53),
-            Verdict::Drop
-        );
-        assert_eq!(
-            lookup(&co, Verdict::Accept, ip("192.0.2.1"), PROTO_TCP, 53),
-            Verdict::Accept
-        );
+        assert_eq!(lookup(&ci, Verdict::Drop, ip("1.2.3.4"), PROTO_TCP, 443), Verdict::Accept);
+        assert_eq!(lookup(&ci, Verdict::Drop, ip("1.2.3.4"), PROTO_TCP, 80), Verdict::Drop);
+        assert_eq!(lookup(&co, Verdict::Accept, ip("192.0.2.1"), PROTO_UDP, 53), Verdict::Drop);
+        assert_eq!(lookup(&co, Verdict::Accept, ip("192.0.2.1"), PROTO_TCP, 53), Verdict::Accept);
         // Entries only for the non-default verdict.
-        assert_eq!(
-            ci.ports,
-            vec![PortEntry {
-                class: 1,
-                proto: PROTO_TCP,
-                port: 443,
-                prefix_len: 16,
-                verdict: Verdict::Accept
-            }]
-        );
-        assert_eq!(
-            co.ports,
-            vec![PortEntry {
-                class: 1,
-                proto: PROTO_UDP,
-                port: 53,
-                prefix_len: 16,
-                verdict: Verdict::Drop
-            }]
-        );
+        assert_eq!(ci.ports, vec![PortEntry { class: 1, proto: PROTO_TCP, port: 443, prefix_len: 16, verdict: Verdict::Accept }]);
+        assert_eq!(co.ports, vec![PortEntry { class: 1, proto: PROTO_UDP, port: 53, prefix_len: 16, verdict: Verdict::Drop }]);
         // No rules: no entries at all, everything is the default.
-        let empty = Policy {
-            rules: vec![],
-            default: Verdict::Drop,
-            combine: Combine::Priority,
-        };
+        let empty = Policy { rules: vec![], default: Verdict::Drop, combine: Combine::Priority };
         assert_eq!(compile(&empty), Compiled::default());
     }
 
@@ -750,12 +611,9 @@ mod tests {
             ("10.1.1.1", PROTO_TCP, 80, Verdict::Accept),
             ("10.1.1.1", PROTO_TCP, 2000, Verdict::Accept), // rule 2 (All)
             ("10.2.1.1", PROTO_TCP, 2000, Verdict::Drop),   // default
-            ("10.1.1.1", 47, 0, Verdict::Accept),           // GRE via All
+            ("10.1.1.1", 47, 0, Verdict::Accept),            // GRE via All
         ];
-        let packets: Vec<_> = cases
-            .iter()
-            .map(|&(a, pr, po, _)| (ip(a), pr, po))
-            .collect();
+        let packets: Vec<_> = cases.iter().map(|&(a, pr, po, _)| (ip(a), pr, po)).collect();
         let c = check(&p, &packets);
         for (a, pr, po, want) in cases {
             assert_eq!(lookup(&c, p.default, ip(a), pr, po), want, "{a} {pr}:{po}");
@@ -767,13 +625,7 @@ mod tests {
         let p = Policy {
             rules: vec![
                 rule(1, Verdict::Accept, Protocol::Icmp, 0..=0, &["0.0.0.0/0"]),
-                rule(
-                    1,
-                    Verdict::Accept,
-                    Protocol::Tcp,
-                    22..=22,
-                    &["203.0.113.0/24"],
-                ),
+                rule(1, Verdict::Accept, Protocol::Tcp, 22..=22, &["203.0.113.0/24"]),
                 rule(1, Verdict::Accept, Protocol::Tcp, 80..=80, &["0.0.0.0/0"]),
                 rule(1, Verdict::Accept, Protocol::Tcp, 443..=443, &["0.0.0.0/0"]),
             ],
@@ -788,45 +640,16 @@ mod tests {
             (ip("8.8.8.8"), PROTO_UDP, 443),
         ];
         let c = check(&p, &packets);
-        assert_eq!(
-            c.classes,
-            vec![(net("0.0.0.0/0"), 1), (net("203.0.113.0/24"), 2)]
-        );
-        let e = |class, proto, port| PortEntry {
-            class,
-            proto,
-            port,
-            prefix_len: 16,
-            verdict: Verdict::Accept,
-        };
+        assert_eq!(c.classes, vec![(net("0.0.0.0/0"), 1), (net("203.0.113.0/24"), 2)]);
+        let e = |class, proto, port| PortEntry { class, proto, port, prefix_len: 16, verdict: Verdict::Accept };
         assert_eq!(
             c.ports,
-            vec![
-                e(1, PROTO_ICMP, 0),
-                e(1, PROTO_TCP, 80),
-                e(1, PROTO_TCP, 443),
-                e(2, PROTO_ICMP, 0),
-                e(2, PROTO_TCP, 22),
-                e(2, PROTO_TCP, 80),
-                e(2, PROTO_TCP, 443)
-            ]
+            vec![e(1, PROTO_ICMP, 0), e(1, PROTO_TCP, 80), e(1, PROTO_TCP, 443), e(2, PROTO_ICMP, 0), e(2, PROTO_TCP, 22), e(2, PROTO_TCP, 80), e(2, PROTO_TCP, 443)]
         );
-        assert_eq!(
-            lookup(&c, p.default, ip("203.0.113.9"), PROTO_TCP, 22),
-            Verdict::Accept
-        );
-        assert_eq!(
-            lookup(&c, p.default, ip("8.8.8.8"), PROTO_TCP, 22),
-            Verdict::Drop
-        );
-        assert_eq!(
-            lookup(&c, p.default, ip("8.8.8.8"), PROTO_ICMP, 0),
-            Verdict::Accept
-        );
-        assert_eq!(
-            lookup(&c, p.default, ip("8.8.8.8"), PROTO_UDP, 80),
-            Verdict::Drop
-        );
+        assert_eq!(lookup(&c, p.default, ip("203.0.113.9"), PROTO_TCP, 22), Verdict::Accept);
+        assert_eq!(lookup(&c, p.default, ip("8.8.8.8"), PROTO_TCP, 22), Verdict::Drop);
+        assert_eq!(lookup(&c, p.default, ip("8.8.8.8"), PROTO_ICMP, 0), Verdict::Accept);
+        assert_eq!(lookup(&c, p.default, ip("8.8.8.8"), PROTO_UDP, 80), Verdict::Drop);
     }
 
     #[test]
@@ -834,13 +657,7 @@ mod tests {
         let p = Policy {
             rules: vec![
                 rule(1, Verdict::Accept, Protocol::Icmp, 5..=6, &["10.0.0.0/8"]),
-                rule(
-                    2,
-                    Verdict::Accept,
-                    Protocol::All,
-                    100..=100,
-                    &["10.1.0.0/16"],
-                ),
+                rule(2, Verdict::Accept, Protocol::All, 100..=100, &["10.1.0.0/16"]),
                 #[allow(clippy::reversed_empty_ranges)]
                 rule(3, Verdict::Accept, Protocol::Tcp, 9..=3, &["0.0.0.0/0"]), // empty range
             ],
@@ -849,33 +666,14 @@ mod tests {
         };
         let c = check(&p, &[]);
         for port in [0, 1, 5, 100, 65535] {
-            assert_eq!(
-                lookup(&c, p.default, ip("10.9.0.1"), PROTO_ICMP, port),
-                Verdict::Accept
-            );
-            assert_eq!(
-                lookup(&c, p.default, ip("10.9.0.1"), 47, port),
-                Verdict::Drop
-            );
-            assert_eq!(
-                lookup(&c, p.default, ip("10.1.0.1"), 47, port),
-                Verdict::Accept
-            );
-            assert_eq!(
-                lookup(&c, p.default, ip("10.1.0.1"), PROTO_UDP, port),
-                Verdict::Accept
-            );
-            assert_eq!(
-                lookup(&c, p.default, ip("10.9.0.1"), PROTO_TCP, port),
-                Verdict::Drop
-            );
+            assert_eq!(lookup(&c, p.default, ip("10.9.0.1"), PROTO_ICMP, port), Verdict::Accept);
+            assert_eq!(lookup(&c, p.default, ip("10.9.0.1"), 47, port), Verdict::Drop);
+            assert_eq!(lookup(&c, p.default, ip("10.1.0.1"), 47, port), Verdict::Accept);
+            assert_eq!(lookup(&c, p.default, ip("10.1.0.1"), PROTO_UDP, port), Verdict::Accept);
+            assert_eq!(lookup(&c, p.default, ip("10.9.0.1"), PROTO_TCP, port), Verdict::Drop);
         }
         // The All rule covers every TCP/UDP port with one /0 entry each.
-        assert!(
-            c.ports
-                .iter()
-                .any(|e| e.proto == PROTO_TCP && e.prefix_len == 0)
-        );
+        assert!(c.ports.iter().any(|e| e.proto == PROTO_TCP && e.prefix_len == 0));
         assert_eq!(proto_key(47), PROTO_OTHER);
         assert_eq!(port_key(PROTO_ICMP, 8), 0);
         assert_eq!(port_key(PROTO_UDP, 8), 8);
@@ -905,63 +703,28 @@ mod tests {
         got.clear();
         port_prefixes(1000, 1999, |port, len| got.push((port, len)));
         // 1000-1023 (8+16), 1024-1535, 1536-1791, 1792-1919, 1920-1983, 1984-1999 (16)
-        assert_eq!(
-            got,
-            vec![
-                (1000, 13),
-                (1008, 12),
-                (1024, 7),
-                (1536, 8),
-                (1792, 9),
-                (1920, 10),
-                (1984, 12)
-            ]
-        );
+        assert_eq!(got, vec![(1000, 13), (1008, 12), (1024, 7), (1536, 8), (1792, 9), (1920, 10), (1984, 12)]);
     }
 
     #[test]
     fn sg_1_nested_prefixes_carry_every_containing_rule_and_equal_classes_share_an_id() {
         let p = Policy {
             rules: vec![
-                rule(
-                    1,
-                    Verdict::Accept,
-                    Protocol::Tcp,
-                    22..=22,
-                    &["10.0.0.0/8", "192.168.0.0/16"],
-                ),
+                rule(1, Verdict::Accept, Protocol::Tcp, 22..=22, &["10.0.0.0/8", "192.168.0.0/16"]),
                 rule(2, Verdict::Accept, Protocol::Tcp, 80..=80, &["10.1.0.0/16"]),
                 rule(3, Verdict::Accept, Protocol::Tcp, 22..=22, &["10.2.0.0/16"]), // redundant with /8
-                rule(
-                    4,
-                    Verdict::Accept,
-                    Protocol::Tcp,
-                    80..=80,
-                    &["192.168.1.0/24"],
-                ),
+                rule(4, Verdict::Accept, Protocol::Tcp, 80..=80, &["192.168.1.0/24"]),
             ],
             default: Verdict::Drop,
             combine: Combine::Priority,
         };
-        let c = check(
-            &p,
-            &[
-                (ip("10.1.5.5"), PROTO_TCP, 22),
-                (ip("10.1.5.5"), PROTO_TCP, 80),
-                (ip("10.2.0.1"), PROTO_TCP, 22),
-            ],
-        );
+        let c = check(&p, &[(ip("10.1.5.5"), PROTO_TCP, 22), (ip("10.1.5.5"), PROTO_TCP, 80), (ip("10.2.0.1"), PROTO_TCP, 22)]);
         // 10.2/16 adds nothing to 10/8 and is left out; 10.1/16 and
         // 192.168.1/24 have the same function {22, 80} and share a class,
         // as do 10/8 and 192.168/16 ({22}).
         assert_eq!(
             c.classes,
-            vec![
-                (net("10.0.0.0/8"), 1),
-                (net("10.1.0.0/16"), 2),
-                (net("192.168.0.0/16"), 1),
-                (net("192.168.1.0/24"), 2)
-            ]
+            vec![(net("10.0.0.0/8"), 1), (net("10.1.0.0/16"), 2), (net("192.168.0.0/16"), 1), (net("192.168.1.0/24"), 2)]
         );
         assert_eq!(c.ports.len(), 3);
     }
@@ -975,11 +738,7 @@ mod tests {
 
     impl Gen {
         fn port(&mut self) -> u16 {
-            if self.rng.bool() {
-                PORTS[self.rng.usize(..PORTS.len())]
-            } else {
-                self.rng.u16(..)
-            }
+            if self.rng.bool() { PORTS[self.rng.usize(..PORTS.len())] } else { self.rng.u16(..) }
         }
 
         fn prefix(&mut self) -> Ipv4Net {
@@ -990,11 +749,7 @@ mod tests {
                 _ => self.rng.u8(24..=32),
             };
             // Mostly inside 10.0.0.0/14 so prefixes nest and overlap.
-            let addr = if self.rng.u8(0..10) < 8 {
-                0x0a00_0000 | self.rng.u32(..1 << 18)
-            } else {
-                self.rng.u32(..)
-            };
+            let addr = if self.rng.u8(0..10) < 8 { 0x0a00_0000 | self.rng.u32(..1 << 18) } else { self.rng.u32(..) };
             Ipv4Net::new(Ipv4Addr::from(addr), len).unwrap()
         }
 
@@ -1011,62 +766,24 @@ mod tests {
                 4 => b.max(a)..=b.min(a), // possibly empty
                 _ => a.min(b)..=a.max(b),
             };
-            let n = if self.rng.u8(0..20) == 0 {
-                0
-            } else {
-                self.rng.usize(1..=3)
-            };
+            let n = if self.rng.u8(0..20) == 0 { 0 } else { self.rng.usize(1..=3) };
             let remotes = (0..n)
-                .map(|_| {
-                    if !pool.is_empty() && self.rng.bool() {
-                        pool[self.rng.usize(..pool.len())]
-                    } else {
-                        self.prefix()
-                    }
-                })
+                .map(|_| if !pool.is_empty() && self.rng.bool() { pool[self.rng.usize(..pool.len())] } else { self.prefix() })
                 .collect();
-            let verdict = if self.rng.bool() {
-                Verdict::Accept
-            } else {
-                Verdict::Drop
-            };
-            Rule {
-                priority: self.rng.u32(1..=5),
-                verdict,
-                protocol,
-                ports,
-                remotes,
-            }
+            let verdict = if self.rng.bool() { Verdict::Accept } else { Verdict::Drop };
+            Rule { priority: self.rng.u32(1..=5), verdict, protocol, ports, remotes }
         }
 
         fn policy(&mut self, max_rules: usize) -> Policy {
             let pool: Vec<Ipv4Net> = (0..self.rng.usize(1..=6)).map(|_| self.prefix()).collect();
-            let rules = (0..self.rng.usize(0..=max_rules))
-                .map(|_| self.rule(&pool))
-                .collect();
-            let default = if self.rng.bool() {
-                Verdict::Accept
-            } else {
-                Verdict::Drop
-            };
-            let combine = if self.rng.bool() {
-                Combine::Priority
-            } else {
-                Combine::FirstMatch
-            };
-            Policy {
-                rules,
-                default,
-                combine,
-            }
+            let rules = (0..self.rng.usize(0..=max_rules)).map(|_| self.rule(&pool)).collect();
+            let default = if self.rng.bool() { Verdict::Accept } else { Verdict::Drop };
+            let combine = if self.rng.bool() { Combine::Priority } else { Combine::FirstMatch };
+            Policy { rules, default, combine }
         }
 
         fn packet(&mut self, p: &Policy) -> (Ipv4Addr, u8, u16) {
-            let nets: Vec<Ipv4Net> = p
-                .rules
-                .iter()
-                .flat_map(|r| r.remotes.iter().copied())
-                .collect();
+            let nets: Vec<Ipv4Net> = p.rules.iter().flat_map(|r| r.remotes.iter().copied()).collect();
             let addr = if nets.is_empty() || self.rng.u8(0..10) == 0 {
                 self.rng.u32(..)
             } else {
@@ -1091,11 +808,7 @@ mod tests {
                 self.port()
             } else {
                 let r = &p.rules[self.rng.usize(..p.rules.len())];
-                let edge = if self.rng.bool() {
-                    *r.ports.start()
-                } else {
-                    *r.ports.end()
-                };
+                let edge = if self.rng.bool() { *r.ports.start() } else { *r.ports.end() };
                 match self.rng.u8(0..3) {
                     0 => edge.wrapping_sub(1),
                     1 => edge,
@@ -1108,9 +821,7 @@ mod tests {
 
     #[test]
     fn sg_1_compiled_tables_agree_with_the_reference_evaluator() {
-        let mut g = Gen {
-            rng: fastrand::Rng::with_seed(0x5eed_0001),
-        };
+        let mut g = Gen { rng: fastrand::Rng::with_seed(0x5eed_0001) };
         let mut modes = [0usize; 2];
         for i in 0..400 {
             let p = g.policy(if i % 4 == 0 { 40 } else { 12 });
@@ -1123,10 +834,7 @@ mod tests {
                     let (remote, _, _) = g.packet(&p);
                     for proto in [PROTO_TCP, PROTO_UDP] {
                         for port in 0..=u16::MAX {
-                            assert_eq!(
-                                lookup(&c, p.default, remote, proto, port),
-                                evaluate(&p, remote, proto, port)
-                            );
+                            assert_eq!(lookup(&c, p.default, remote, proto, port), evaluate(&p, remote, proto, port));
                         }
                     }
                 }
@@ -1177,46 +885,23 @@ mod tests {
                         Ipv4Net::new(Ipv4Addr::from(addr), len).unwrap().trunc()
                     })
                     .collect();
-                let verdict = if rng.u8(0..10) < 8 {
-                    Verdict::Accept
-                } else {
-                    Verdict::Drop
-                };
-                Rule {
-                    priority: (i as u32 % 100) + 1,
-                    verdict,
-                    protocol,
-                    ports,
-                    remotes,
-                }
+                let verdict = if rng.u8(0..10) < 8 { Verdict::Accept } else { Verdict::Drop };
+                Rule { priority: (i as u32 % 100) + 1, verdict, protocol, ports, remotes }
             })
             .collect();
-        Policy {
-            rules,
-            default: Verdict::Drop,
-            combine: Combine::Priority,
-        }
+        Policy { rules, default: Verdict::Drop, combine: Combine::Priority }
     }
 
     #[test]
     fn compile_scales_to_10000_security_group_rules() {
-        let mut g = Gen {
-            rng: fastrand::Rng::with_seed(7),
-        };
+        let mut g = Gen { rng: fastrand::Rng::with_seed(7) };
         for (n, samples) in [(10, 500), (1_000, 300), (10_000, 40)] {
             for combine in [Combine::Priority, Combine::FirstMatch] {
-                let p = Policy {
-                    combine,
-                    ..realistic(n, n as u64)
-                };
+                let p = Policy { combine, ..realistic(n, n as u64) };
                 let t = Instant::now();
                 let c = compile(&p);
                 let dt = t.elapsed();
-                let prefixes: std::collections::HashSet<Ipv4Net> = p
-                    .rules
-                    .iter()
-                    .flat_map(|r| r.remotes.iter().copied())
-                    .collect();
+                let prefixes: std::collections::HashSet<Ipv4Net> = p.rules.iter().flat_map(|r| r.remotes.iter().copied()).collect();
                 let class_ids = c.classes.iter().map(|&(_, id)| id).max().unwrap_or(0);
                 println!(
                     "{n:>6} rules {combine:?}: {} distinct prefixes -> {} address entries, {class_ids} classes, {} port entries; compile {dt:?}",
@@ -1226,10 +911,7 @@ mod tests {
                 );
                 let packets: Vec<_> = (0..samples).map(|_| g.packet(&p)).collect();
                 for (remote, proto, port) in packets {
-                    assert_eq!(
-                        lookup(&c, p.default, remote, proto, port),
-                        evaluate(&p, remote, proto, port)
-                    );
+                    assert_eq!(lookup(&c, p.default, remote, proto, port), evaluate(&p, remote, proto, port));
                 }
             }
         }

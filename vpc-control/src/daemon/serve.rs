@@ -82,11 +82,7 @@ pub struct Permit {
 impl Admission {
     /// An empty listener with these limits.
     pub fn new(limits: Limits) -> Arc<Self> {
-        Arc::new(Self {
-            limits,
-            counts: Mutex::new(Counts::default()),
-            released: Notify::new(),
-        })
+        Arc::new(Self { limits, counts: Mutex::new(Counts::default()), released: Notify::new() })
     }
 
     fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
@@ -112,10 +108,7 @@ impl Admission {
             *n += 1;
         }
         c.total += 1;
-        Ok(Permit {
-            admission: self.clone(),
-            source,
-        })
+        Ok(Permit { admission: self.clone(), source })
     }
 
     /// Connections held.
@@ -130,9 +123,7 @@ fn source_key(ip: IpAddr) -> IpAddr {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(std::net::Ipv6Addr::from(
-                v6.to_bits() & !((1u128 << 64) - 1),
-            )),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(v6.to_bits() & !((1u128 << 64) - 1))),
         },
     }
 }
@@ -175,11 +166,7 @@ impl Clock {
     fn new(limits: Limits) -> Arc<Self> {
         Arc::new(Self {
             limits,
-            state: Mutex::new(ClockState {
-                in_flight: 0,
-                idle: true,
-                since: Instant::now(),
-            }),
+            state: Mutex::new(ClockState { in_flight: 0, idle: true, since: Instant::now() }),
             changed: Notify::new(),
         })
     }
@@ -210,14 +197,7 @@ impl Clock {
     /// When the connection is to be closed, if nothing happens meanwhile.
     fn deadline(&self) -> Option<Instant> {
         let s = self.state();
-        (s.in_flight == 0).then(|| {
-            s.since
-                + if s.idle {
-                    self.limits.idle_timeout
-                } else {
-                    self.limits.header_timeout
-                }
-        })
+        (s.in_flight == 0).then(|| s.since + if s.idle { self.limits.idle_timeout } else { self.limits.header_timeout })
     }
 
     /// Resolves when the connection has been idle, or reading headers, for too long.
@@ -263,11 +243,7 @@ struct Watched<I> {
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
@@ -278,11 +254,7 @@ impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
 }
 
 impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -291,11 +263,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
     fn is_write_vectored(&self) -> bool {
@@ -313,13 +281,7 @@ pub enum Listener {
 
 /// Serves `listener` with `router` until `shutdown` turns true, then lets
 /// open connections finish their request (at most 5 s).
-pub async fn serve(
-    listener: Listener,
-    router: HttpRouter,
-    limits: Limits,
-    mut shutdown: watch::Receiver<bool>,
-    what: &'static str,
-) {
+pub async fn serve(listener: Listener, router: HttpRouter, limits: Limits, mut shutdown: watch::Receiver<bool>, what: &'static str) {
     let admission = Admission::new(limits);
     let mut warned = false;
     loop {
@@ -376,10 +338,7 @@ enum Stream {
 
 async fn accept(listener: &Listener) -> io::Result<(Stream, Option<(IpAddr, u16)>)> {
     match listener {
-        Listener::Tcp(l) => l
-            .accept()
-            .await
-            .map(|(s, a)| (Stream::Tcp(s), Some((a.ip(), a.port())))),
+        Listener::Tcp(l) => l.accept().await.map(|(s, a)| (Stream::Tcp(s), Some((a.ip(), a.port())))),
         Listener::Unix(l) => l.accept().await.map(|(s, _)| (Stream::Unix(s), None)),
     }
 }
@@ -389,13 +348,9 @@ async fn accept(listener: &Listener) -> io::Result<(Stream, Option<(IpAddr, u16)
 fn refuse(stream: Stream, why: Refused) {
     let message = match why {
         Refused::Listener => "The server holds its most connections; retry later.",
-        Refused::Source => {
-            "Your address holds its most connections to this server; close idle ones and retry."
-        }
+        Refused::Source => "Your address holds its most connections to this server; close idle ones and retry.",
     };
-    let body = ApiError::new(503, "ServiceUnavailable", message)
-        .body(&new_request_id())
-        .to_string();
+    let body = ApiError::new(503, "ServiceUnavailable", message).body(&new_request_id()).to_string();
     let answer = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json;charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
@@ -407,20 +362,12 @@ fn refuse(stream: Stream, why: Refused) {
 }
 
 /// One connection: HTTP/1.1 with keep-alive, closed when its clock expires.
-async fn connection<I>(
-    io: I,
-    permit: Permit,
-    router: HttpRouter,
-    limits: Limits,
-    mut shutdown: watch::Receiver<bool>,
-) where
+async fn connection<I>(io: I, permit: Permit, router: HttpRouter, limits: Limits, mut shutdown: watch::Receiver<bool>)
+where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let clock = Clock::new(limits);
-    let io = TokioIo::new(Watched {
-        inner: io,
-        clock: clock.clone(),
-    });
+    let io = TokioIo::new(Watched { inner: io, clock: clock.clone() });
     let requests = clock.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let router = router.clone();
@@ -434,10 +381,7 @@ async fn connection<I>(
     let mut builder = hyper::server::conn::http1::Builder::new();
     // The clock keeps the header timeout (from a request's first byte, not
     // from the end of the previous answer).
-    builder
-        .header_read_timeout(None)
-        .keep_alive(true)
-        .max_buf_size(limits.max_header_bytes.max(8192));
+    builder.header_read_timeout(None).keep_alive(true).max_buf_size(limits.max_header_bytes.max(8192));
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
     let mut closing = false;
@@ -464,19 +408,13 @@ async fn connection<I>(
 
 /// Raises the soft limit of open files to the hard limit; the soft limit now.
 pub fn raise_nofile() -> io::Result<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes one rlimit into the struct we own.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
         return Err(io::Error::last_os_error());
     }
     if lim.rlim_cur < lim.rlim_max {
-        let raised = libc::rlimit {
-            rlim_cur: lim.rlim_max,
-            rlim_max: lim.rlim_max,
-        };
+        let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
         // SAFETY: setrlimit reads the struct we own; raising the soft limit
         // up to the hard one needs no privilege.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
@@ -488,26 +426,18 @@ pub fn raise_nofile() -> io::Result<u64> {
 
 /// Descriptors the process holds now.
 pub fn open_fds() -> u64 {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count() as u64)
-        .unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count() as u64).unwrap_or(0)
 }
 
 /// The most TCP connections the descriptors allow: the soft limit, less what
 /// is open, the other listeners' limits and [`FD_RESERVE`].
 pub fn fd_budget(soft_limit: u64, open: u64, other_listeners: u64) -> usize {
-    soft_limit
-        .saturating_sub(open)
-        .saturating_sub(other_listeners)
-        .saturating_sub(FD_RESERVE) as usize
+    soft_limit.saturating_sub(open).saturating_sub(other_listeners).saturating_sub(FD_RESERVE) as usize
 }
 
 /// Parses a duration in seconds (`2`, `0.5`).
 pub fn parse_seconds(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    let secs: f64 = s.trim().parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
     Duration::try_from_secs_f64(secs)
         .ok()
         .filter(|d| !d.is_zero())
@@ -544,16 +474,10 @@ mod tests {
         // IPv6: one /64 is one source; IPv4-mapped is the IPv4 address.
         let v6 = Admission::new(limits(10, 1));
         let _a = v6.admit(Some("2001:db8::1".parse().unwrap())).unwrap();
-        assert_eq!(
-            v6.admit(Some("2001:db8::ffff:2".parse().unwrap())).err(),
-            Some(Refused::Source)
-        );
+        assert_eq!(v6.admit(Some("2001:db8::ffff:2".parse().unwrap())).err(), Some(Refused::Source));
         assert!(v6.admit(Some("2001:db8:0:1::1".parse().unwrap())).is_ok());
         let _b = v6.admit(Some("::ffff:192.0.2.1".parse().unwrap())).unwrap();
-        assert_eq!(
-            v6.admit(Some("192.0.2.1".parse().unwrap())).err(),
-            Some(Refused::Source)
-        );
+        assert_eq!(v6.admit(Some("192.0.2.1".parse().unwrap())).err(), Some(Refused::Source));
         // No source address (the Unix socket): only the listener's limit.
         let u = Admission::new(limits(1, 1));
         let _h = u.admit(None).unwrap();
@@ -566,33 +490,20 @@ mod tests {
         let idle = c.deadline().unwrap();
         c.read();
         let header = c.deadline().unwrap();
-        assert!(
-            header < idle + Duration::from_millis(10),
-            "a request's first byte starts the shorter header timeout"
-        );
+        assert!(header < idle + Duration::from_millis(10), "a request's first byte starts the shorter header timeout");
         let busy = c.begin();
         assert_eq!(c.deadline(), None, "no timeout while a request is answered");
         c.read();
         drop(busy);
         let again = c.deadline().unwrap();
-        assert!(
-            again >= Instant::now() + Duration::from_millis(1500),
-            "idle again after the answer"
-        );
+        assert!(again >= Instant::now() + Duration::from_millis(1500), "idle again after the answer");
     }
 
     #[test]
     fn hardening_fd_budget_keeps_the_reserve() {
-        assert_eq!(
-            fd_budget(1024, 40, 64),
-            1024 - 40 - 64 - FD_RESERVE as usize
-        );
+        assert_eq!(fd_budget(1024, 40, 64), 1024 - 40 - 64 - FD_RESERVE as usize);
         assert_eq!(fd_budget(100, 40, 64), 0);
         assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
-        assert!(
-            parse_seconds("0").is_err()
-                && parse_seconds("x").is_err()
-                && parse_seconds("-1").is_err()
-        );
+        assert!(parse_seconds("0").is_err() && parse_seconds("x").is_err() && parse_seconds("-1").is_err());
     }
 }

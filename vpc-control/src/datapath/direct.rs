@@ -29,10 +29,7 @@ pub struct TableIndex {
 
 impl Default for TableIndex {
     fn default() -> Self {
-        Self {
-            short: vec![HashMap::new(); 25],
-            long: HashMap::new(),
-        }
+        Self { short: vec![HashMap::new(); 25], long: HashMap::new() }
     }
 }
 
@@ -53,26 +50,11 @@ pub fn prefix_of(key: &RouteTrieKey) -> (u32, u32) {
 }
 
 /// The routes of `table` among `routes` (sorted by length, then table).
-pub fn table_routes(
-    routes: &BTreeMap<RouteTrieKey, NextHop>,
-    table: u32,
-) -> impl Iterator<Item = (&RouteTrieKey, &NextHop)> {
+pub fn table_routes(routes: &BTreeMap<RouteTrieKey, NextHop>, table: u32) -> impl Iterator<Item = (&RouteTrieKey, &NextHop)> {
     (0..=32u32).flat_map(move |len| {
         let len = ROUTE_KEY_TABLE_BITS + len;
-        let lo = (
-            len,
-            RouteKey {
-                route_table_id: table,
-                addr: [0; 4],
-            },
-        );
-        let hi = (
-            len,
-            RouteKey {
-                route_table_id: table,
-                addr: [255; 4],
-            },
-        );
+        let lo = (len, RouteKey { route_table_id: table, addr: [0; 4] });
+        let hi = (len, RouteKey { route_table_id: table, addr: [255; 4] });
         routes.range(lo..=hi)
     })
 }
@@ -179,13 +161,7 @@ impl HopIds {
     /// The ids of a slot as its `DIRECT_HOPS` entries hold them (`kind` 0:
     /// a free id).
     pub fn from_entries(entries: impl Iterator<Item = (u32, NextHop)>) -> Self {
-        Self {
-            by_hop: entries
-                .filter(|(_, h)| h.kind != 0)
-                .map(|(i, h)| (h, i))
-                .collect(),
-            new: Vec::new(),
-        }
+        Self { by_hop: entries.filter(|(_, h)| h.kind != 0).map(|(i, h)| (h, i)).collect(), new: Vec::new() }
     }
 
     /// The id of `hop`, given now if it has none; `None` when the slot has
@@ -213,11 +189,7 @@ impl HopIds {
 /// than /24).
 pub fn blocks_of(addr: u32, len: u32) -> Range<usize> {
     let first = (addr >> 8) as usize;
-    if len >= 24 {
-        first..first + 1
-    } else {
-        first..first + (1usize << (24 - len))
-    }
+    if len >= 24 { first..first + 1 } else { first..first + (1usize << (24 - len)) }
 }
 
 /// What a change to a slotted table's routes rewrites.
@@ -233,26 +205,15 @@ pub enum BlockWrites {
 
 /// Applies route changes (`(addr, len, Some(next hop) | None)`) to
 /// `index` and returns the block writes they call for.
-pub fn change(
-    index: &mut TableIndex,
-    ids: &mut HopIds,
-    changes: &[(u32, u32, Option<NextHop>)],
-) -> BlockWrites {
-    let touched: usize = changes
-        .iter()
-        .map(|(a, l, _)| blocks_of(*a, *l).len())
-        .sum();
+pub fn change(index: &mut TableIndex, ids: &mut HopIds, changes: &[(u32, u32, Option<NextHop>)]) -> BlockWrites {
+    let touched: usize = changes.iter().map(|(a, l, _)| blocks_of(*a, *l).len()).sum();
     for (addr, len, hop) in changes {
         index.set(*addr, *len, *hop);
     }
     if touched > MAX_BLOCKS_PER_CHANGE {
         return BlockWrites::All;
     }
-    let mut blocks: Vec<u32> = changes
-        .iter()
-        .flat_map(|(a, l, _)| blocks_of(*a, *l))
-        .map(|b| b as u32)
-        .collect();
+    let mut blocks: Vec<u32> = changes.iter().flat_map(|(a, l, _)| blocks_of(*a, *l)).map(|b| b as u32).collect();
     blocks.sort_unstable();
     blocks.dedup();
     let mut out = Vec::with_capacity(blocks.len());
@@ -296,14 +257,7 @@ mod tests {
     use vpc_common::{Egress, NextHopKind};
 
     fn hop(n: u32) -> NextHop {
-        NextHop {
-            kind: NextHopKind::Eni as u32,
-            egress: Egress {
-                ifindex: n,
-                ..Egress::default()
-            },
-            gateway_id: 0,
-        }
+        NextHop { kind: NextHopKind::Eni as u32, egress: Egress { ifindex: n, ..Egress::default() }, gateway_id: 0 }
     }
 
     fn ip(s: &str) -> u32 {
@@ -314,14 +268,8 @@ mod tests {
     /// hop of the longest match of /24 or shorter, or the trie if a longer
     /// route shares the block.
     fn reference(routes: &[(&str, u32)], dst: u32) -> Block<'static> {
-        let nets: Vec<(ipnet::Ipv4Net, u32)> = routes
-            .iter()
-            .map(|(r, h)| (r.parse().unwrap(), *h))
-            .collect();
-        if nets
-            .iter()
-            .any(|(n, _)| n.prefix_len() > 24 && u32::from(n.network()) >> 8 == dst >> 8)
-        {
+        let nets: Vec<(ipnet::Ipv4Net, u32)> = routes.iter().map(|(r, h)| (r.parse().unwrap(), *h)).collect();
+        if nets.iter().any(|(n, _)| n.prefix_len() > 24 && u32::from(n.network()) >> 8 == dst >> 8) {
             return Block::Trie;
         }
         match nets
@@ -335,10 +283,7 @@ mod tests {
     }
 
     fn table(routes: &[(&str, u32)]) -> BTreeMap<RouteTrieKey, NextHop> {
-        routes
-            .iter()
-            .map(|(r, h)| (route_key(1, &r.parse().unwrap()), hop(*h)))
-            .collect()
+        routes.iter().map(|(r, h)| (route_key(1, &r.parse().unwrap()), hop(*h))).collect()
     }
 
     /// A block value as the datapath reads it, back to what it says.
@@ -346,23 +291,12 @@ mod tests {
         match v {
             direct::NONE => Block::None,
             direct::TRIE => Block::Trie,
-            v => Block::Hop(
-                ids.by_hop
-                    .iter()
-                    .find(|(_, i)| **i == v - 1)
-                    .map(|(h, _)| h)
-                    .expect("a given id"),
-            ),
+            v => Block::Hop(ids.by_hop.iter().find(|(_, i)| **i == v - 1).map(|(h, _)| h).expect("a given id")),
         }
     }
 
-    const ROUTES: &[(&str, u32)] = &[
-        ("0.0.0.0/0", 1),
-        ("10.0.0.0/8", 2),
-        ("10.1.0.0/16", 3),
-        ("10.1.2.0/24", 4),
-        ("10.1.3.128/25", 5),
-    ];
+    const ROUTES: &[(&str, u32)] =
+        &[("0.0.0.0/0", 1), ("10.0.0.0/8", 2), ("10.1.0.0/16", 3), ("10.1.2.0/24", 4), ("10.1.3.128/25", 5)];
 
     #[test]
     fn rt_1_a_block_names_the_next_hop_of_the_longest_route_of_24_or_shorter_or_the_trie() {
@@ -371,39 +305,15 @@ mod tests {
         let mut ids = HopIds::default();
         let mut all = vec![0u32; BLOCKS];
         idx.fill(&mut all, &mut ids).unwrap();
-        assert_eq!(
-            ids.take_new().len(),
-            4,
-            "one id per distinct next hop of /24 or shorter"
-        );
-        for dst in [
-            "10.1.2.7",
-            "10.1.3.200",
-            "10.1.3.1",
-            "10.1.9.9",
-            "10.2.0.1",
-            "11.0.0.1",
-            "255.255.255.255",
-        ] {
+        assert_eq!(ids.take_new().len(), 4, "one id per distinct next hop of /24 or shorter");
+        for dst in ["10.1.2.7", "10.1.3.200", "10.1.3.1", "10.1.9.9", "10.2.0.1", "11.0.0.1", "255.255.255.255"] {
             let d = ip(dst);
             assert_eq!(idx.block(d >> 8), reference(ROUTES, d), "{dst}: block()");
-            assert_eq!(
-                said(all[(d >> 8) as usize], &ids),
-                reference(ROUTES, d),
-                "{dst}: fill()"
-            );
+            assert_eq!(said(all[(d >> 8) as usize], &ids), reference(ROUTES, d), "{dst}: fill()");
         }
-        assert_eq!(
-            idx.block(ip("10.1.3.1") >> 8),
-            Block::Trie,
-            "a /25 inside the block"
-        );
+        assert_eq!(idx.block(ip("10.1.3.1") >> 8), Block::Trie, "a /25 inside the block");
         let empty = TableIndex::of(&routes, 2);
-        assert_eq!(
-            empty.block(ip("10.1.2.7") >> 8),
-            Block::None,
-            "another table's routes do not count"
-        );
+        assert_eq!(empty.block(ip("10.1.2.7") >> 8), Block::None, "another table's routes do not count");
     }
 
     #[test]
@@ -422,14 +332,8 @@ mod tests {
             (ip("10.1.2.0"), 24, None),
             (ip("10.1.0.0"), 16, Some(hop(2))),
         ];
-        let BlockWrites::Some(writes) = change(&mut idx, &mut ids, &changes) else {
-            panic!("a few blocks")
-        };
-        assert_eq!(
-            ids.take_new(),
-            vec![(4, hop(6))],
-            "one new id, for the new next hop only"
-        );
+        let BlockWrites::Some(writes) = change(&mut idx, &mut ids, &changes) else { panic!("a few blocks") };
+        assert_eq!(ids.take_new(), vec![(4, hop(6))], "one new id, for the new next hop only");
         for (b, v) in &writes {
             all[*b as usize] = *v;
         }
@@ -438,35 +342,17 @@ mod tests {
         routes.insert(route_key(1, &"10.1.4.0/23".parse().unwrap()), hop(6));
         routes.insert(route_key(1, &"10.1.0.0/16".parse().unwrap()), hop(2));
         let mut fresh = vec![0u32; BLOCKS];
-        TableIndex::of(&routes, 1)
-            .fill(&mut fresh, &mut ids)
-            .unwrap();
-        assert!(
-            all == fresh,
-            "incremental writes == a fresh fill with the same ids"
-        );
-        assert_eq!(
-            writes.len(),
-            256,
-            "the blocks of 10.1.0.0/16: {}",
-            writes.len()
-        );
+        TableIndex::of(&routes, 1).fill(&mut fresh, &mut ids).unwrap();
+        assert!(all == fresh, "incremental writes == a fresh fill with the same ids");
+        assert_eq!(writes.len(), 256, "the blocks of 10.1.0.0/16: {}", writes.len());
         // A default route covers every block: the slot is rebuilt instead.
-        assert_eq!(
-            change(&mut idx, &mut ids, &[(0, 0, None)]),
-            BlockWrites::All
-        );
+        assert_eq!(change(&mut idx, &mut ids, &[(0, 0, None)]), BlockWrites::All);
     }
 
     #[test]
     fn a_slot_gives_each_next_hop_one_id_until_it_runs_out() {
-        let mut ids =
-            HopIds::from_entries([(0, hop(9)), (1, NextHop { kind: 0, ..hop(0) })].into_iter());
-        assert_eq!(
-            ids.id_of(&hop(9)),
-            Some(0),
-            "an id read back from the map is kept"
-        );
+        let mut ids = HopIds::from_entries([(0, hop(9)), (1, NextHop { kind: 0, ..hop(0) })].into_iter());
+        assert_eq!(ids.id_of(&hop(9)), Some(0), "an id read back from the map is kept");
         assert_eq!(ids.id_of(&hop(10)), Some(1));
         assert_eq!(ids.id_of(&hop(10)), Some(1));
         for n in 11..(10 + direct::MAX_HOPS - 1) {
@@ -474,41 +360,17 @@ mod tests {
         }
         assert_eq!(ids.id_of(&hop(u32::MAX)), None, "out of ids");
         let mut idx = TableIndex::default();
-        assert_eq!(
-            change(
-                &mut idx,
-                &mut ids,
-                &[(ip("10.0.0.0"), 24, Some(hop(u32::MAX)))]
-            ),
-            BlockWrites::OutOfHopIds
-        );
+        assert_eq!(change(&mut idx, &mut ids, &[(ip("10.0.0.0"), 24, Some(hop(u32::MAX)))]), BlockWrites::OutOfHopIds);
     }
 
     #[test]
     fn big_tables_take_free_slots_and_keep_them_until_half_the_threshold() {
         let min = direct::MIN_ROUTES;
-        let counts: HashMap<u32, usize> =
-            [(1, min), (2, min * 3), (3, min - 1), (4, min * 2)].into();
-        assert_eq!(
-            assign(&[None, None], &counts),
-            vec![Some(2), Some(4)],
-            "the two biggest"
-        );
-        assert_eq!(
-            assign(&[Some(1), None], &counts),
-            vec![Some(1), Some(2)],
-            "a held slot is kept"
-        );
+        let counts: HashMap<u32, usize> = [(1, min), (2, min * 3), (3, min - 1), (4, min * 2)].into();
+        assert_eq!(assign(&[None, None], &counts), vec![Some(2), Some(4)], "the two biggest");
+        assert_eq!(assign(&[Some(1), None], &counts), vec![Some(1), Some(2)], "a held slot is kept");
         let shrunk: HashMap<u32, usize> = [(1, min / 2), (2, min / 2 - 1)].into();
-        assert_eq!(
-            assign(&[Some(1), Some(2)], &shrunk),
-            vec![Some(1), None],
-            "released below half"
-        );
-        assert_eq!(
-            assign(&[], &counts),
-            Vec::<Option<u32>>::new(),
-            "no slots configured"
-        );
+        assert_eq!(assign(&[Some(1), Some(2)], &shrunk), vec![Some(1), None], "released below half");
+        assert_eq!(assign(&[], &counts), Vec::<Option<u32>>::new(), "no slots configured");
     }
 }

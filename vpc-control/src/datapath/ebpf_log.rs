@@ -57,9 +57,7 @@ pub enum EbpfLogError {
     #[error("cannot wait for eBPF log records: {0}")]
     Wait(#[from] io::Error),
     /// A record could not be decoded (aya-log panics on one; it was skipped).
-    #[error(
-        "an eBPF log record could not be decoded and was skipped (aya-log and aya-log-ebpf versions differ?)"
-    )]
+    #[error("an eBPF log record could not be decoded and was skipped (aya-log and aya-log-ebpf versions differ?)")]
     Malformed,
 }
 
@@ -80,11 +78,7 @@ pub fn drain(logger: &mut EbpfLogger) -> Result<(), EbpfLogError> {
     while panic::catch_unwind(AssertUnwindSafe(|| logger.flush())).is_err() {
         malformed = true;
     }
-    if malformed {
-        Err(EbpfLogError::Malformed)
-    } else {
-        Ok(())
-    }
+    if malformed { Err(EbpfLogError::Malformed) } else { Ok(()) }
 }
 
 /// Forwards the datapath's log records to the `log` crate as they arrive,
@@ -111,11 +105,7 @@ pub async fn forward(logger: EbpfLogger) -> Result<Infallible, EbpfLogError> {
 /// until records arrive, forever (returns only if poll fails).
 pub fn forward_blocking(mut logger: EbpfLogger) -> Result<Infallible, EbpfLogError> {
     loop {
-        let mut pollfd = libc::pollfd {
-            fd: logger.as_fd().as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
+        let mut pollfd = libc::pollfd { fd: logger.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: `pollfd` is one valid, initialised pollfd that outlives the
         // call, and `logger` keeps its fd open meanwhile.
         let n = unsafe { libc::poll(&mut pollfd, 1, -1) };

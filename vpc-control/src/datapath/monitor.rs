@@ -29,14 +29,8 @@ const REGISTRY_ROOT: &str = "/run/vpc/monitors";
 pub enum MonitorError {
     /// A map of the router is not pinned (no daemon ever ran for it, or an
     /// older datapath without monitoring is running).
-    #[error(
-        "no {map} pinned at {path}: is a `vpc daemon --namespace {namespace}` of this version running?"
-    )]
-    NotPinned {
-        map: &'static str,
-        path: PathBuf,
-        namespace: String,
-    },
+    #[error("no {map} pinned at {path}: is a `vpc daemon --namespace {namespace}` of this version running?")]
+    NotPinned { map: &'static str, path: PathBuf, namespace: String },
     /// Opening or using a map failed.
     #[error("map {map}: {source}")]
     Map { map: &'static str, source: MapError },
@@ -63,13 +57,11 @@ pub struct MonitorTotals {
 }
 
 fn totals_of(values: &[MonitorState]) -> MonitorTotals {
-    values
-        .iter()
-        .fold(MonitorTotals::default(), |t, s| MonitorTotals {
-            written: t.written + s.written,
-            suppressed: t.suppressed + s.suppressed,
-            lost: t.lost + s.lost,
-        })
+    values.iter().fold(MonitorTotals::default(), |t, s| MonitorTotals {
+        written: t.written + s.written,
+        suppressed: t.suppressed + s.suppressed,
+        lost: t.lost + s.lost,
+    })
 }
 
 /// Decodes one ring buffer record (None if it is not one event long).
@@ -95,49 +87,31 @@ impl MonitorMaps {
         let open = |map: &'static str| -> Result<aya::maps::Map, MonitorError> {
             let path = dir.join(map);
             if !path.exists() {
-                return Err(MonitorError::NotPinned {
-                    map,
-                    path,
-                    namespace: router_ns.to_string(),
-                });
+                return Err(MonitorError::NotPinned { map, path, namespace: router_ns.to_string() });
             }
-            let data =
-                MapData::from_pin(&path).map_err(|source| MonitorError::Map { map, source })?;
+            let data = MapData::from_pin(&path).map_err(|source| MonitorError::Map { map, source })?;
             aya::maps::Map::from_map_data(data).map_err(|source| MonitorError::Map { map, source })
         };
         let err = |map: &'static str| move |source| MonitorError::Map { map, source };
         Ok(Self {
             ring: RingBuf::try_from(open(map_names::MONITOR)?).map_err(err(map_names::MONITOR))?,
-            config: Array::try_from(open(map_names::MONITOR_CONFIG)?)
-                .map_err(err(map_names::MONITOR_CONFIG))?,
-            state: PerCpuArray::try_from(open(map_names::MONITOR_STATE)?)
-                .map_err(err(map_names::MONITOR_STATE))?,
+            config: Array::try_from(open(map_names::MONITOR_CONFIG)?).map_err(err(map_names::MONITOR_CONFIG))?,
+            state: PerCpuArray::try_from(open(map_names::MONITOR_STATE)?).map_err(err(map_names::MONITOR_STATE))?,
         })
     }
 
     /// The switch and budget in force.
     pub fn config(&self) -> Result<MonitorConfig, MonitorError> {
-        self.config.get(&0, 0).map_err(|source| MonitorError::Map {
-            map: map_names::MONITOR_CONFIG,
-            source,
-        })
+        self.config.get(&0, 0).map_err(|source| MonitorError::Map { map: map_names::MONITOR_CONFIG, source })
     }
 
     fn set_config(&mut self, c: MonitorConfig) -> Result<(), MonitorError> {
-        self.config
-            .set(0, c, 0)
-            .map_err(|source| MonitorError::Map {
-                map: map_names::MONITOR_CONFIG,
-                source,
-            })
+        self.config.set(0, c, 0).map_err(|source| MonitorError::Map { map: map_names::MONITOR_CONFIG, source })
     }
 
     /// Written, suppressed and lost events, all CPUs.
     pub fn totals(&self) -> Result<MonitorTotals, MonitorError> {
-        let v = self.state.get(&0, 0).map_err(|source| MonitorError::Map {
-            map: map_names::MONITOR_STATE,
-            source,
-        })?;
+        let v = self.state.get(&0, 0).map_err(|source| MonitorError::Map { map: map_names::MONITOR_STATE, source })?;
         Ok(totals_of(&v))
     }
 
@@ -146,22 +120,14 @@ impl MonitorMaps {
         if let Some(item) = self.ring.next() {
             return Ok(decode(&item));
         }
-        let mut fds = [libc::pollfd {
-            fd: self.ring.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
+        let mut fds = [libc::pollfd { fd: self.ring.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
         let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
         // SAFETY: `fds` is a valid array of one pollfd for the duration of the call.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) };
         if n < 0 {
             let e = io::Error::last_os_error();
             // A signal (Ctrl-C) ends the wait; the caller checks why.
-            return if e.kind() == io::ErrorKind::Interrupted {
-                Ok(None)
-            } else {
-                Err(MonitorError::Poll(e))
-            };
+            return if e.kind() == io::ErrorKind::Interrupted { Ok(None) } else { Err(MonitorError::Poll(e)) };
         }
         Ok(self.ring.next().and_then(|item| decode(&item)))
     }
@@ -179,17 +145,9 @@ struct RegistryLock {
 
 impl RegistryLock {
     fn take(dir: &Path) -> Result<Self, MonitorError> {
-        let reg = |source| MonitorError::Registry {
-            path: dir.to_path_buf(),
-            source,
-        };
+        let reg = |source| MonitorError::Registry { path: dir.to_path_buf(), source };
         fs::create_dir_all(dir).map_err(reg)?;
-        let f = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(".lock"))
-            .map_err(reg)?;
+        let f = fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(".lock")).map_err(reg)?;
         // SAFETY: flock on a file descriptor this File owns.
         if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
             return Err(reg(io::Error::last_os_error()));
@@ -222,15 +180,8 @@ impl Monitor {
         let pid = std::process::id();
         let lock = RegistryLock::take(&registry)?;
         let file = registry.join(pid.to_string());
-        fs::write(&file, b"").map_err(|source| MonitorError::Registry {
-            path: file.clone(),
-            source,
-        })?;
-        let mut monitor = Monitor {
-            maps,
-            registry,
-            pid,
-        };
+        fs::write(&file, b"").map_err(|source| MonitorError::Registry { path: file.clone(), source })?;
+        let mut monitor = Monitor { maps, registry, pid };
         let on = monitor.maps.set_config(MonitorConfig { enabled: 1, rate });
         // Released before a failed start drops the monitor (which leaves
         // under the lock again).
@@ -257,13 +208,8 @@ impl Monitor {
             _ => {}
         }
         let mut others = false;
-        for e in fs::read_dir(&self.registry)
-            .map_err(reg(&self.registry))?
-            .flatten()
-        {
-            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
-                continue;
-            };
+        for e in fs::read_dir(&self.registry).map_err(reg(&self.registry))?.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
             if alive(pid) {
                 others = true;
             } else {
@@ -297,16 +243,14 @@ impl Datapath {
     /// The monitor's counts on this handle's maps.
     pub fn monitor_totals(&self) -> Result<MonitorTotals, DatapathError> {
         let name = map_names::MONITOR_STATE;
-        let a: PerCpuArray<&MapData, MonitorState> =
-            PerCpuArray::try_from(self.map(name)?).map_err(map_err(name))?;
+        let a: PerCpuArray<&MapData, MonitorState> = PerCpuArray::try_from(self.map(name)?).map_err(map_err(name))?;
         Ok(totals_of(&a.get(&0, 0).map_err(map_err(name))?))
     }
 
     /// The events waiting in this handle's ring buffer (at most `max`).
     pub fn monitor_events(&mut self, max: usize) -> Result<Vec<MonitorEvent>, DatapathError> {
         let name = map_names::MONITOR;
-        let mut ring: RingBuf<&mut MapData> =
-            RingBuf::try_from(self.map_mut(name)?).map_err(map_err(name))?;
+        let mut ring: RingBuf<&mut MapData> = RingBuf::try_from(self.map_mut(name)?).map_err(map_err(name))?;
         let mut out = Vec::new();
         while out.len() < max {
             let Some(item) = ring.next() else { break };

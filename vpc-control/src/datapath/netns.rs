@@ -14,17 +14,14 @@ use std::{
 
 use ipnet::Ipv4Net;
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkHeader,
-    NetlinkMessage, NetlinkPayload,
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
+    NetlinkPayload,
 };
 use netlink_packet_route::{
     AddressFamily, RouteNetlinkMessage,
     address::{AddressAttribute, AddressMessage},
     link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage},
-    route::{
-        RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
-        RouteType,
-    },
+    route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType},
 };
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 use thiserror::Error;
@@ -48,18 +45,10 @@ pub enum NetnsError {
     /// A netlink request (or interface ioctl) failed: the kernel refused it
     /// or the socket failed; `op` is the `ip` command it stands for.
     #[error("{op} in {ns}: {source}")]
-    Netlink {
-        ns: String,
-        op: String,
-        source: io::Error,
-    },
+    Netlink { ns: String, op: String, source: io::Error },
     /// A sysctl could not be written.
     #[error("cannot set {key} in {ns}: {source}")]
-    Sysctl {
-        ns: String,
-        key: String,
-        source: io::Error,
-    },
+    Sysctl { ns: String, key: String, source: io::Error },
 }
 
 fn run(program: &str, args: &[&str]) -> Result<String, NetnsError> {
@@ -67,10 +56,7 @@ fn run(program: &str, args: &[&str]) -> Result<String, NetnsError> {
     let out = Command::new(program)
         .args(args)
         .output()
-        .map_err(|source| NetnsError::Spawn {
-            cmd: cmd.clone(),
-            source,
-        })?;
+        .map_err(|source| NetnsError::Spawn { cmd: cmd.clone(), source })?;
     if !out.status.success() {
         return Err(NetnsError::Command {
             cmd,
@@ -159,22 +145,12 @@ pub fn delete_link(ns: &str, ifname: &str) -> Result<(), NetnsError> {
 
 /// `aa:bb:cc:dd:ee:ff`.
 fn format_mac(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
 /// The fields of a link message that [`Link`] keeps.
 fn link_of(m: &LinkMessage) -> Link {
-    let mut l = Link {
-        ifindex: m.header.index,
-        ifname: String::new(),
-        ifalias: None,
-        address: None,
-        stats: None,
-    };
+    let mut l = Link { ifindex: m.header.index, ifname: String::new(), ifalias: None, address: None, stats: None };
     for a in &m.attributes {
         match a {
             LinkAttribute::IfName(n) => l.ifname = n.clone(),
@@ -244,10 +220,7 @@ fn in_namespace<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> Result<T, Ne
         })
         .join()
         .unwrap_or_else(|_| {
-            Err(NetnsError::Enter {
-                ns: ns.to_string(),
-                source: io::Error::other("the namespace thread panicked"),
-            })
+            Err(NetnsError::Enter { ns: ns.to_string(), source: io::Error::other("the namespace thread panicked") })
         })
     })
 }
@@ -266,24 +239,12 @@ impl Netlink {
             socket.connect(&SocketAddr::new(0, 0))?;
             Ok(socket)
         })?
-        .map_err(|source| NetnsError::Netlink {
-            ns: ns.to_string(),
-            op: "netlink socket".to_string(),
-            source,
-        })?;
-        Ok(Self {
-            socket,
-            ns: ns.to_string(),
-            seq: 0,
-        })
+        .map_err(|source| NetnsError::Netlink { ns: ns.to_string(), op: "netlink socket".to_string(), source })?;
+        Ok(Self { socket, ns: ns.to_string(), seq: 0 })
     }
 
     fn error(&self, op: &str, source: io::Error) -> NetnsError {
-        NetnsError::Netlink {
-            ns: self.ns.clone(),
-            op: op.to_string(),
-            source,
-        }
+        NetnsError::Netlink { ns: self.ns.clone(), op: op.to_string(), source }
     }
 
     /// Sends one request and collects the answers: every message of a dump
@@ -296,8 +257,7 @@ impl Netlink {
         flags: u16,
     ) -> Result<Vec<RouteNetlinkMessage>, NetnsError> {
         let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
-        let mut packet =
-            NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::from(message));
+        let mut packet = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::from(message));
         packet.header.flags = NLM_F_REQUEST | flags | if dump { 0 } else { NLM_F_ACK };
         self.seq = self.seq.wrapping_add(1);
         packet.header.sequence_number = self.seq;
@@ -307,17 +267,12 @@ impl Netlink {
         self.socket.send(&buf, 0).map_err(|e| self.error(op, e))?;
         let mut answers = Vec::new();
         loop {
-            let (data, _) = self
-                .socket
-                .recv_from_full()
-                .map_err(|e| self.error(op, e))?;
+            let (data, _) = self.socket.recv_from_full().map_err(|e| self.error(op, e))?;
             let mut offset = 0;
             while offset < data.len() {
-                let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[offset..])
-                    .map_err(|e| NetnsError::Parse {
-                        cmd: format!("{op} (netlink, in {})", self.ns),
-                        detail: e.to_string(),
-                    })?;
+                let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[offset..]).map_err(|e| {
+                    NetnsError::Parse { cmd: format!("{op} (netlink, in {})", self.ns), detail: e.to_string() }
+                })?;
                 let len = m.header.length as usize;
                 if m.header.sequence_number == self.seq {
                     match m.payload {
@@ -342,11 +297,7 @@ impl Netlink {
 
     /// Every link of the namespace (`ip link show`).
     pub fn links(&mut self) -> Result<Vec<Link>, NetnsError> {
-        let answers = self.request(
-            "ip link show",
-            RouteNetlinkMessage::GetLink(LinkMessage::default()),
-            NLM_F_DUMP,
-        )?;
+        let answers = self.request("ip link show", RouteNetlinkMessage::GetLink(LinkMessage::default()), NLM_F_DUMP)?;
         Ok(answers
             .iter()
             .filter_map(|m| match m {
@@ -379,23 +330,14 @@ impl Netlink {
     /// order (`ip -4 addr show dev IFNAME`).
     pub fn ipv4_addresses(&mut self, ifname: &str) -> Result<Vec<String>, NetnsError> {
         let index = self.index_of(ifname)?;
-        Ok(self
-            .addresses(index)?
-            .iter()
-            .filter_map(ipv4_of)
-            .map(|(a, len)| format!("{a}/{len}"))
-            .collect())
+        Ok(self.addresses(index)?.iter().filter_map(ipv4_of).map(|(a, len)| format!("{a}/{len}")).collect())
     }
 
     /// Every address (all families) of interface `index`.
     fn addresses(&mut self, index: u32) -> Result<Vec<AddressMessage>, NetnsError> {
         let mut m = AddressMessage::default();
         m.header.index = index;
-        let answers = self.request(
-            "ip addr show",
-            RouteNetlinkMessage::GetAddress(m),
-            NLM_F_DUMP,
-        )?;
+        let answers = self.request("ip addr show", RouteNetlinkMessage::GetAddress(m), NLM_F_DUMP)?;
         Ok(answers
             .into_iter()
             .filter_map(|m| match m {
@@ -408,28 +350,13 @@ impl Netlink {
     /// Creates a veth pair: `name` here with ifindex `index`, its peer
     /// `peer` in namespace `peer_ns` (`ip link add NAME index INDEX type
     /// veth peer name PEER netns PEER_NS`).
-    pub fn add_veth(
-        &mut self,
-        name: &str,
-        index: u32,
-        peer: &str,
-        peer_ns: &str,
-    ) -> Result<(), NetnsError> {
-        let op =
-            format!("ip link add {name} index {index} type veth peer name {peer} netns {peer_ns}");
-        let target = File::open(Path::new("/run/netns").join(peer_ns)).map_err(|source| {
-            NetnsError::Enter {
-                ns: peer_ns.to_string(),
-                source,
-            }
-        })?;
+    pub fn add_veth(&mut self, name: &str, index: u32, peer: &str, peer_ns: &str) -> Result<(), NetnsError> {
+        let op = format!("ip link add {name} index {index} type veth peer name {peer} netns {peer_ns}");
+        let target = File::open(Path::new("/run/netns").join(peer_ns))
+            .map_err(|source| NetnsError::Enter { ns: peer_ns.to_string(), source })?;
         let mut peer_msg = LinkMessage::default();
-        peer_msg
-            .attributes
-            .push(LinkAttribute::IfName(peer.to_string()));
-        peer_msg
-            .attributes
-            .push(LinkAttribute::NetNsFd(target.as_raw_fd()));
+        peer_msg.attributes.push(LinkAttribute::IfName(peer.to_string()));
+        peer_msg.attributes.push(LinkAttribute::NetNsFd(target.as_raw_fd()));
         let mut m = LinkMessage::default();
         m.header.index = index;
         m.attributes.push(LinkAttribute::IfName(name.to_string()));
@@ -438,11 +365,7 @@ impl Netlink {
             LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_msg))),
         ]));
         // `target` stays open until the kernel answered.
-        self.request(
-            &op,
-            RouteNetlinkMessage::NewLink(m),
-            NLM_F_CREATE | NLM_F_EXCL,
-        )?;
+        self.request(&op, RouteNetlinkMessage::NewLink(m), NLM_F_CREATE | NLM_F_EXCL)?;
         drop(target);
         Ok(())
     }
@@ -452,22 +375,13 @@ impl Netlink {
     pub fn delete_link(&mut self, ifname: &str) -> Result<(), NetnsError> {
         let mut m = LinkMessage::default();
         m.attributes.push(LinkAttribute::IfName(ifname.to_string()));
-        self.request(
-            &format!("ip link del {ifname}"),
-            RouteNetlinkMessage::DelLink(m),
-            0,
-        )?;
+        self.request(&format!("ip link del {ifname}"), RouteNetlinkMessage::DelLink(m), 0)?;
         Ok(())
     }
 
     /// Sets the MAC address, the alias if given, and brings link `ifname`
     /// up (`ip link set dev IFNAME address MAC [alias ALIAS] up`).
-    pub fn set_link_up(
-        &mut self,
-        ifname: &str,
-        mac: Option<&[u8; 6]>,
-        alias: Option<&str>,
-    ) -> Result<(), NetnsError> {
+    pub fn set_link_up(&mut self, ifname: &str, mac: Option<&[u8; 6]>, alias: Option<&str>) -> Result<(), NetnsError> {
         let index = self.index_of(ifname)?;
         let mut m = LinkMessage::default();
         m.header.index = index;
@@ -481,8 +395,7 @@ impl Netlink {
         }
         let op = format!(
             "ip link set dev {ifname}{}{} up",
-            mac.map(|m| format!(" address {}", format_mac(m)))
-                .unwrap_or_default(),
+            mac.map(|m| format!(" address {}", format_mac(m))).unwrap_or_default(),
             alias.map(|a| format!(" alias {a}")).unwrap_or_default()
         );
         self.request(&op, RouteNetlinkMessage::SetLink(m), 0)?;
@@ -495,11 +408,7 @@ impl Netlink {
         let mut m = LinkMessage::default();
         m.header.index = index;
         m.attributes.push(LinkAttribute::Mtu(mtu));
-        self.request(
-            &format!("ip link set dev {ifname} mtu {mtu}"),
-            RouteNetlinkMessage::SetLink(m),
-            0,
-        )?;
+        self.request(&format!("ip link set dev {ifname} mtu {mtu}"), RouteNetlinkMessage::SetLink(m), 0)?;
         Ok(())
     }
 
@@ -517,8 +426,7 @@ impl Netlink {
             }
             for a in addresses {
                 match self.request(&op, RouteNetlinkMessage::DelAddress(a), 0) {
-                    Err(NetnsError::Netlink { source, .. })
-                        if source.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {}
+                    Err(NetnsError::Netlink { source, .. }) if source.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {}
                     other => {
                         other?;
                     }
@@ -536,28 +444,17 @@ impl Netlink {
         m.header.family = AddressFamily::Inet;
         m.header.prefix_len = address.prefix_len();
         m.header.index = index;
-        m.attributes
-            .push(AddressAttribute::Local(IpAddr::V4(address.addr())));
-        m.attributes
-            .push(AddressAttribute::Address(IpAddr::V4(address.addr())));
+        m.attributes.push(AddressAttribute::Local(IpAddr::V4(address.addr())));
+        m.attributes.push(AddressAttribute::Address(IpAddr::V4(address.addr())));
         let op = format!("ip addr add {address} dev {ifname}");
-        self.request(
-            &op,
-            RouteNetlinkMessage::NewAddress(m),
-            NLM_F_CREATE | NLM_F_EXCL,
-        )?;
+        self.request(&op, RouteNetlinkMessage::NewAddress(m), NLM_F_CREATE | NLM_F_EXCL)?;
         Ok(())
     }
 
     /// Adds or replaces the main table's route to `destination` through
     /// `via` on link `ifname` (`ip route replace DESTINATION via VIA dev
     /// IFNAME`; a /0 destination is `default`).
-    pub fn replace_route(
-        &mut self,
-        destination: Ipv4Net,
-        via: Ipv4Addr,
-        ifname: &str,
-    ) -> Result<(), NetnsError> {
+    pub fn replace_route(&mut self, destination: Ipv4Net, via: Ipv4Addr, ifname: &str) -> Result<(), NetnsError> {
         let index = self.index_of(ifname)?;
         let mut m = RouteMessage::default();
         m.header.address_family = AddressFamily::Inet;
@@ -567,25 +464,13 @@ impl Netlink {
         m.header.scope = RouteScope::Universe;
         m.header.kind = RouteType::Unicast;
         if destination.prefix_len() > 0 {
-            m.attributes
-                .push(RouteAttribute::Destination(RouteAddress::Inet(
-                    destination.network(),
-                )));
+            m.attributes.push(RouteAttribute::Destination(RouteAddress::Inet(destination.network())));
         }
-        m.attributes
-            .push(RouteAttribute::Gateway(RouteAddress::Inet(via)));
+        m.attributes.push(RouteAttribute::Gateway(RouteAddress::Inet(via)));
         m.attributes.push(RouteAttribute::Oif(index));
-        let dst = if destination.prefix_len() == 0 {
-            "default".to_string()
-        } else {
-            destination.trunc().to_string()
-        };
+        let dst = if destination.prefix_len() == 0 { "default".to_string() } else { destination.trunc().to_string() };
         let op = format!("ip route replace {dst} via {via} dev {ifname}");
-        self.request(
-            &op,
-            RouteNetlinkMessage::NewRoute(m),
-            NLM_F_CREATE | NLM_F_REPLACE,
-        )?;
+        self.request(&op, RouteNetlinkMessage::NewRoute(m), NLM_F_CREATE | NLM_F_REPLACE)?;
         Ok(())
     }
 }
@@ -618,10 +503,7 @@ pub fn set_tx_checksum(ns: &str, ifname: &str, on: bool) -> Result<(), NetnsErro
         }
         // SAFETY: fd is a new, valid descriptor owned by nobody else.
         let sock = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
-        let mut value = EthtoolValue {
-            cmd: ETHTOOL_STXCSUM,
-            data: u32::from(on),
-        };
+        let mut value = EthtoolValue { cmd: ETHTOOL_STXCSUM, data: u32::from(on) };
         // SAFETY: ifreq is plain data; all zeroes is a valid value.
         let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
         for (d, s) in req.ifr_name.iter_mut().zip(name) {
@@ -636,11 +518,7 @@ pub fn set_tx_checksum(ns: &str, ifname: &str, on: bool) -> Result<(), NetnsErro
         }
         Ok(())
     })?
-    .map_err(|source| NetnsError::Netlink {
-        ns: ns.to_string(),
-        op: op(),
-        source,
-    })
+    .map_err(|source| NetnsError::Netlink { ns: ns.to_string(), op: op(), source })
 }
 
 /// While alive, the calling thread is in another network namespace; dropping
@@ -660,10 +538,7 @@ fn setns(fd: &File, ns: &str) -> Result<(), NetnsError> {
     // SAFETY: setns only reads the fd, which is open for the whole call.
     let rc = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
     if rc != 0 {
-        return Err(NetnsError::Enter {
-            ns: ns.to_string(),
-            source: io::Error::last_os_error(),
-        });
+        return Err(NetnsError::Enter { ns: ns.to_string(), source: io::Error::last_os_error() });
     }
     Ok(())
 }
@@ -671,27 +546,16 @@ fn setns(fd: &File, ns: &str) -> Result<(), NetnsError> {
 impl NetnsGuard {
     /// Moves the calling thread into namespace `ns`.
     pub fn enter(ns: &str) -> Result<Self, NetnsError> {
-        let enter_err = |source| NetnsError::Enter {
-            ns: ns.to_string(),
-            source,
-        };
+        let enter_err = |source| NetnsError::Enter { ns: ns.to_string(), source };
         let previous = File::open("/proc/thread-self/ns/net").map_err(enter_err)?;
         let target = File::open(Path::new("/run/netns").join(ns)).map_err(enter_err)?;
         setns(&target, ns)?;
-        let guard = Self {
-            previous,
-            ns: ns.to_string(),
-        };
+        let guard = Self { previous, ns: ns.to_string() };
         // Check where we are: a device-map entry written from the wrong
         // namespace would point at another namespace's interfaces.
-        let now = File::open("/proc/thread-self/ns/net")
-            .ok()
-            .as_ref()
-            .and_then(ns_id);
+        let now = File::open("/proc/thread-self/ns/net").ok().as_ref().and_then(ns_id);
         if now.is_none() || now != ns_id(&target) {
-            return Err(enter_err(io::Error::other(
-                "the thread is not in the namespace after setns",
-            )));
+            return Err(enter_err(io::Error::other("the thread is not in the namespace after setns")));
         }
         Ok(guard)
     }
@@ -724,19 +588,13 @@ mod tests {
 
     #[test]
     fn netns_mac_is_lower_case_with_colons() {
-        assert_eq!(
-            format_mac(&[0xee, 0xff, 0x0a, 0, 0x5e, 1]),
-            "ee:ff:0a:00:5e:01"
-        );
+        assert_eq!(format_mac(&[0xee, 0xff, 0x0a, 0, 0x5e, 1]), "ee:ff:0a:00:5e:01");
         assert_eq!(format_mac(&[0; 6]), "00:00:00:00:00:00");
     }
 
     #[test]
     fn netns_messages_are_aligned_to_four_bytes() {
-        assert_eq!(
-            [0, 1, 3, 4, 5, 20, 21].map(nlmsg_align),
-            [0, 4, 4, 4, 8, 20, 24]
-        );
+        assert_eq!([0, 1, 3, 4, 5, 20, 21].map(nlmsg_align), [0, 4, 4, 4, 8, 20, 24]);
     }
 
     #[test]
@@ -802,32 +660,20 @@ mod tests {
             return;
         }
         let tag = format!("{}-{}", std::process::id(), fastrand::u32(..));
-        let (a, b) = (
-            Scratch(format!("vpcnl-a-{tag}")),
-            Scratch(format!("vpcnl-b-{tag}")),
-        );
+        let (a, b) = (Scratch(format!("vpcnl-a-{tag}")), Scratch(format!("vpcnl-b-{tag}")));
         add(&a.0).unwrap();
         add(&b.0).unwrap();
         let lo = links(&a.0).unwrap();
         assert_eq!(lo.len(), 1, "{lo:?}");
         assert_eq!((lo[0].ifindex, lo[0].ifname.as_str()), (1, "lo"));
-        assert!(
-            ip(&["-n", &a.0, "link", "show", "lo"])
-                .unwrap()
-                .contains("UP"),
-            "lo is up"
-        );
+        assert!(ip(&["-n", &a.0, "link", "show", "lo"]).unwrap().contains("UP"), "lo is up");
 
         let mut na = Netlink::open(&a.0).unwrap();
         na.add_veth("vpctest0", 5, "eth0", &b.0).unwrap();
         let err = na.add_veth("vpctest0", 6, "eth1", &b.0).unwrap_err();
-        assert!(
-            matches!(&err, NetnsError::Netlink { source, .. } if source.raw_os_error() == Some(libc::EEXIST)),
-            "{err}"
-        );
+        assert!(matches!(&err, NetnsError::Netlink { source, .. } if source.raw_os_error() == Some(libc::EEXIST)), "{err}");
         let mac = [0xee, 0xff, 0xff, 0xff, 0xff, 0xff];
-        na.set_link_up("vpctest0", Some(&mac), Some("vpc:i-test"))
-            .unwrap();
+        na.set_link_up("vpctest0", Some(&mac), Some("vpc:i-test")).unwrap();
         na.set_mtu("vpctest0", 1400).unwrap();
         let l = na.link("vpctest0").unwrap();
         assert_eq!(l.ifindex, 5);
@@ -835,54 +681,26 @@ mod tests {
         assert_eq!(l.address.as_deref(), Some("ee:ff:ff:ff:ff:ff"));
         assert!(l.stats.is_some());
         let shown = ip(&["-n", &a.0, "-d", "link", "show", "vpctest0"]).unwrap();
-        assert!(
-            shown.contains("mtu 1400")
-                && shown.contains("alias vpc:i-test")
-                && shown.contains("ee:ff:ff:ff:ff:ff"),
-            "{shown}"
-        );
-        assert!(
-            shown.contains("state UP") || shown.contains(",UP"),
-            "{shown}"
-        );
+        assert!(shown.contains("mtu 1400") && shown.contains("alias vpc:i-test") && shown.contains("ee:ff:ff:ff:ff:ff"), "{shown}");
+        assert!(shown.contains("state UP") || shown.contains(",UP"), "{shown}");
 
         let mut nb = Netlink::open(&b.0).unwrap();
         let mac_b = [0x02, 0, 0x5e, 0, 0x53, 1];
         nb.set_link_up("eth0", Some(&mac_b), None).unwrap();
         let addr: Ipv4Net = "10.0.1.10/24".parse().unwrap();
         nb.add_address("eth0", addr).unwrap();
-        nb.add_address("eth0", "10.0.1.11/24".parse().unwrap())
-            .unwrap();
-        assert_eq!(
-            ipv4_addresses(&b.0, "eth0").unwrap(),
-            ["10.0.1.10/24", "10.0.1.11/24"]
-        );
-        nb.replace_route(Ipv4Net::default(), Ipv4Addr::new(10, 0, 1, 1), "eth0")
-            .unwrap();
-        nb.replace_route(Ipv4Net::default(), Ipv4Addr::new(10, 0, 1, 2), "eth0")
-            .unwrap();
-        nb.replace_route(
-            "198.51.100.0/24".parse().unwrap(),
-            Ipv4Addr::new(10, 0, 1, 1),
-            "eth0",
-        )
-        .unwrap();
+        nb.add_address("eth0", "10.0.1.11/24".parse().unwrap()).unwrap();
+        assert_eq!(ipv4_addresses(&b.0, "eth0").unwrap(), ["10.0.1.10/24", "10.0.1.11/24"]);
+        nb.replace_route(Ipv4Net::default(), Ipv4Addr::new(10, 0, 1, 1), "eth0").unwrap();
+        nb.replace_route(Ipv4Net::default(), Ipv4Addr::new(10, 0, 1, 2), "eth0").unwrap();
+        nb.replace_route("198.51.100.0/24".parse().unwrap(), Ipv4Addr::new(10, 0, 1, 1), "eth0").unwrap();
         let routes = ip(&["-n", &b.0, "-4", "route", "show"]).unwrap();
         assert!(routes.contains("default via 10.0.1.2 dev eth0"), "{routes}");
-        assert!(
-            !routes.contains("default via 10.0.1.1"),
-            "replaced: {routes}"
-        );
-        assert!(
-            routes.contains("198.51.100.0/24 via 10.0.1.1 dev eth0"),
-            "{routes}"
-        );
+        assert!(!routes.contains("default via 10.0.1.1"), "replaced: {routes}");
+        assert!(routes.contains("198.51.100.0/24 via 10.0.1.1 dev eth0"), "{routes}");
         nb.flush_addresses("eth0").unwrap();
         assert!(ipv4_addresses(&b.0, "eth0").unwrap().is_empty());
-        assert!(matches!(
-            ipv4_addresses(&b.0, "nosuch0"),
-            Err(NetnsError::Netlink { .. })
-        ));
+        assert!(matches!(ipv4_addresses(&b.0, "nosuch0"), Err(NetnsError::Netlink { .. })));
 
         if ip(&["-V"]).is_ok() && exec(&b.0, "ethtool", &["-k", "eth0"]).is_ok() {
             set_tx_checksum(&b.0, "eth0", false).unwrap();
@@ -893,13 +711,7 @@ mod tests {
         // Deleting one end takes the peer with it.
         delete_link(&a.0, "vpctest0").unwrap();
         assert!(links(&b.0).unwrap().iter().all(|l| l.ifname != "eth0"));
-        assert!(matches!(
-            delete_link(&a.0, "vpctest0"),
-            Err(NetnsError::Netlink { .. })
-        ));
-        assert!(matches!(
-            Netlink::open("vpcnl-no-such-namespace"),
-            Err(NetnsError::Enter { .. })
-        ));
+        assert!(matches!(delete_link(&a.0, "vpctest0"), Err(NetnsError::Netlink { .. })));
+        assert!(matches!(Netlink::open("vpcnl-no-such-namespace"), Err(NetnsError::Enter { .. })));
     }
 }

@@ -19,8 +19,7 @@ use std::collections::BTreeMap;
 use aya::maps::{Array, HashMap, IterableMap, Map, MapData, MapError};
 use thiserror::Error;
 use vpc_common::{
-    CT_STATE_ESTABLISHED, CtEntry, CtKey, NatInKey, NatInValue, NatOutKey, NatOutValue,
-    ct_idle_timeout, map_names,
+    CT_STATE_ESTABLISHED, CtEntry, CtKey, NatInKey, NatInValue, NatOutKey, NatOutValue, ct_idle_timeout, map_names,
 };
 
 /// What can go wrong while sweeping.
@@ -119,62 +118,40 @@ impl Sweeper {
         let mut live = 0;
         let mut per_port: BTreeMap<u32, u64> = BTreeMap::new();
         let mut per_vpc: BTreeMap<u32, u64> = BTreeMap::new();
-        scan(
-            self.conntrack.map().fd().as_fd(),
-            map_names::CONNTRACK,
-            |k: &CtKey, v: &CtEntry| {
-                if now.saturating_sub(v.last_seen_ns) > ct_idle_timeout(k.proto, v.state) {
-                    expired.push(*k);
-                } else {
-                    live += 1;
-                    *per_port.entry(v.quota_port).or_default() += 1;
-                    *per_vpc.entry(k.vpc_id).or_default() += 1;
-                }
-            },
-        )?;
+        scan(self.conntrack.map().fd().as_fd(), map_names::CONNTRACK, |k: &CtKey, v: &CtEntry| {
+            if now.saturating_sub(v.last_seen_ns) > ct_idle_timeout(k.proto, v.state) {
+                expired.push(*k);
+            } else {
+                live += 1;
+                *per_port.entry(v.quota_port).or_default() += 1;
+                *per_vpc.entry(k.vpc_id).or_default() += 1;
+            }
+        })?;
         // A key gone meanwhile is fine. One refreshed since the read is
         // deleted all the same: the flow's next packet is judged as new.
-        let removed = expired
-            .iter()
-            .filter(|k| self.conntrack.remove(k).is_ok())
-            .count();
+        let removed = expired.iter().filter(|k| self.conntrack.remove(k).is_ok()).count();
         self.recount(&per_port, &per_vpc)?;
         Ok(Swept { live, removed })
     }
 
     /// Writes the live counts found, where they differ from the datapath's.
-    fn recount(
-        &mut self,
-        per_port: &BTreeMap<u32, u64>,
-        per_vpc: &BTreeMap<u32, u64>,
-    ) -> Result<(), SweepError> {
+    fn recount(&mut self, per_port: &BTreeMap<u32, u64>, per_vpc: &BTreeMap<u32, u64>) -> Result<(), SweepError> {
         let mut stale: Vec<(u32, u64)> = Vec::new();
-        scan(
-            self.per_port.map().fd().as_fd(),
-            map_names::CONNTRACK_PER_PORT,
-            |k: &u32, v: &u64| {
-                let found = per_port.get(k).copied().unwrap_or(0);
-                if *v != found {
-                    stale.push((*k, found));
-                }
-            },
-        )?;
+        scan(self.per_port.map().fd().as_fd(), map_names::CONNTRACK_PER_PORT, |k: &u32, v: &u64| {
+            let found = per_port.get(k).copied().unwrap_or(0);
+            if *v != found {
+                stale.push((*k, found));
+            }
+        })?;
         for (port, n) in stale {
             self.per_port
                 .set(port, n, 0)
-                .map_err(|source| SweepError::Map {
-                    map: map_names::CONNTRACK_PER_PORT,
-                    source,
-                })?;
+                .map_err(|source| SweepError::Map { map: map_names::CONNTRACK_PER_PORT, source })?;
         }
         let mut stored: BTreeMap<u32, u64> = BTreeMap::new();
-        scan(
-            self.per_vpc.map().fd().as_fd(),
-            map_names::CONNTRACK_PER_VPC,
-            |k: &u32, v: &u64| {
-                stored.insert(*k, *v);
-            },
-        )?;
+        scan(self.per_vpc.map().fd().as_fd(), map_names::CONNTRACK_PER_VPC, |k: &u32, v: &u64| {
+            stored.insert(*k, *v);
+        })?;
         for (vpc, n) in &stored {
             match per_vpc.get(vpc) {
                 // A VPC with no connection left: its slot freed (the
@@ -200,19 +177,13 @@ impl Sweeper {
     pub fn nat(&mut self, now: u64) -> Result<Swept, SweepError> {
         let mut expired = Vec::new();
         let mut live = 0;
-        scan(
-            self.nat_out.map().fd().as_fd(),
-            map_names::NAT_OUT,
-            |k: &NatOutKey, v: &NatOutValue| {
-                if now.saturating_sub(v.last_seen_ns)
-                    > ct_idle_timeout(k.proto, CT_STATE_ESTABLISHED)
-                {
-                    expired.push((*k, *v));
-                } else {
-                    live += 1;
-                }
-            },
-        )?;
+        scan(self.nat_out.map().fd().as_fd(), map_names::NAT_OUT, |k: &NatOutKey, v: &NatOutValue| {
+            if now.saturating_sub(v.last_seen_ns) > ct_idle_timeout(k.proto, CT_STATE_ESTABLISHED) {
+                expired.push((*k, *v));
+            } else {
+                live += 1;
+            }
+        })?;
         for (k, v) in &expired {
             // The public half first, as the datapath creates it first.
             let _ = self.nat_in.remove(&NatInKey {
@@ -224,10 +195,7 @@ impl Sweeper {
                 pad: [0; 3],
             });
         }
-        let removed = expired
-            .iter()
-            .filter(|(k, _)| self.nat_out.remove(k).is_ok())
-            .count();
+        let removed = expired.iter().filter(|(k, _)| self.nat_out.remove(k).is_ok()).count();
         Ok(Swept { live, removed })
     }
 }
@@ -238,15 +206,10 @@ fn own<'a, M: TryFrom<Map, Error = MapError>>(
     map_of: &impl Fn(&'static str) -> Option<&'a Map>,
     name: &'static str,
 ) -> Result<M, SweepError> {
-    let (Map::HashMap(data) | Map::Array(data)) = map_of(name).ok_or(SweepError::Missing(name))?
-    else {
+    let (Map::HashMap(data) | Map::Array(data)) = map_of(name).ok_or(SweepError::Missing(name))? else {
         return Err(SweepError::WrongType(name));
     };
-    let fd = data
-        .fd()
-        .as_fd()
-        .try_clone_to_owned()
-        .map_err(|source| SweepError::Handle { map: name, source })?;
+    let fd = data.fd().as_fd().try_clone_to_owned().map_err(|source| SweepError::Handle { map: name, source })?;
     let data = MapData::from_fd(fd).map_err(|source| SweepError::Map { map: name, source })?;
     let map = Map::from_map_data(data).map_err(|source| SweepError::Map { map: name, source })?;
     M::try_from(map).map_err(|source| SweepError::Map { map: name, source })
@@ -275,17 +238,9 @@ const CHUNK: usize = 4096;
 /// Calls `each` on every entry of the hash map `fd` (keys `K`, values `V`:
 /// exactly the map's key and value sizes, as the datapath's layout check at
 /// load guarantees). Entries added or deleted meanwhile may be seen or not.
-fn scan<K: aya::Pod, V: aya::Pod>(
-    fd: BorrowedFd<'_>,
-    map: &'static str,
-    mut each: impl FnMut(&K, &V),
-) -> Result<(), SweepError> {
-    let mut keys: Vec<MaybeUninit<K>> = std::iter::repeat_with(MaybeUninit::uninit)
-        .take(CHUNK)
-        .collect();
-    let mut values: Vec<MaybeUninit<V>> = std::iter::repeat_with(MaybeUninit::uninit)
-        .take(CHUNK)
-        .collect();
+fn scan<K: aya::Pod, V: aya::Pod>(fd: BorrowedFd<'_>, map: &'static str, mut each: impl FnMut(&K, &V)) -> Result<(), SweepError> {
+    let mut keys: Vec<MaybeUninit<K>> = std::iter::repeat_with(MaybeUninit::uninit).take(CHUNK).collect();
+    let mut values: Vec<MaybeUninit<V>> = std::iter::repeat_with(MaybeUninit::uninit).take(CHUNK).collect();
     // The hash map's cursor is a bucket index (a u32); room to spare.
     let mut cursor = [0u64; 2];
     let mut next = [0u64; 2];
@@ -306,21 +261,14 @@ fn scan<K: aya::Pod, V: aya::Pod>(
         // size_of::<V>(), a non-per-CPU map) into buffers of CHUNK elements,
         // and 4 bytes into `next`.
         let rc = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                BPF_MAP_LOOKUP_BATCH,
-                &mut attr as *mut BatchAttr,
-                size_of::<BatchAttr>(),
-            )
+            libc::syscall(libc::SYS_bpf, BPF_MAP_LOOKUP_BATCH, &mut attr as *mut BatchAttr, size_of::<BatchAttr>())
         };
         let error = (rc < 0).then(io::Error::last_os_error);
         let copied = (attr.count as usize).min(CHUNK);
         for (k, v) in keys.iter().zip(&values).take(copied) {
             // SAFETY: the kernel initialised the first `count` elements;
             // K and V are plain data (Pod), valid for any bytes.
-            each(unsafe { k.assume_init_ref() }, unsafe {
-                v.assume_init_ref()
-            });
+            each(unsafe { k.assume_init_ref() }, unsafe { v.assume_init_ref() });
         }
         match error {
             None => {}

@@ -8,11 +8,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Action, Draft, Empty, PageInfo, paginate, paging,
-    params::{given, refuse_true, required},
-    tag,
-};
+use super::{Action, Draft, Empty, PageInfo, paginate, paging, params::{given, required, refuse_true}, tag};
 use crate::{
     api::{ApiError, Product, form::Unsupported, new_id},
     model::{self, Instance},
@@ -46,20 +42,10 @@ const MAX_USER_DATA: usize = 32 * 1024;
 /// Checks an enumerated value: one of `valid` (else `InvalidParameter`),
 /// and one of `supported` (else `UnsupportedParameter`: a value the cloud
 /// takes but this router cannot honour).
-fn one_of(
-    name: &str,
-    value: Option<&str>,
-    valid: &[&str],
-    supported: &[&str],
-) -> Result<(), ApiError> {
-    let Some(v) = value.filter(|v| !v.is_empty()) else {
-        return Ok(());
-    };
+fn one_of(name: &str, value: Option<&str>, valid: &[&str], supported: &[&str]) -> Result<(), ApiError> {
+    let Some(v) = value.filter(|v| !v.is_empty()) else { return Ok(()) };
     if !valid.contains(&v) {
-        return Err(ApiError::invalid(
-            name,
-            format!("{v:?} is not one of {valid:?}"),
-        ));
+        return Err(ApiError::invalid(name, format!("{v:?} is not one of {valid:?}")));
     }
     if !supported.contains(&v) {
         return Err(ApiError::unsupported(name));
@@ -73,9 +59,7 @@ fn one_of(
 fn prepaid_refused(name: &str) -> ApiError {
     ApiError::bad(
         "InvalidInstanceChargeType.ValueNotSupported",
-        format!(
-            "The specified {name} \"PrePaid\" is not supported: this router's instances are pay-as-you-go (PostPaid) only."
-        ),
+        format!("The specified {name} \"PrePaid\" is not supported: this router's instances are pay-as-you-go (PostPaid) only."),
     )
 }
 
@@ -85,46 +69,25 @@ fn post_paid_only(name: &str, value: Option<&str>, default: &str) -> Result<(), 
     match value.filter(|v| !v.is_empty()).unwrap_or(default) {
         POST_PAID => Ok(()),
         "PrePaid" => Err(prepaid_refused(name)),
-        v => Err(ApiError::invalid(
-            name,
-            format!("{v:?} is not PrePaid or PostPaid"),
-        )),
+        v => Err(ApiError::invalid(name, format!("{v:?} is not PrePaid or PostPaid"))),
     }
 }
 
 /// Validates the subscription terms (Period, PeriodUnit, AutoRenewPeriod)
 /// as the cloud does. They only apply to PrePaid, which is refused, so for
 /// a PostPaid call the cloud (and this router) ignores valid values.
-fn subscription_terms(
-    period: Option<u32>,
-    unit: Option<&str>,
-    auto_renew_period: Option<u32>,
-) -> Result<(), ApiError> {
+fn subscription_terms(period: Option<u32>, unit: Option<&str>, auto_renew_period: Option<u32>) -> Result<(), ApiError> {
     let unit = unit.filter(|u| !u.is_empty()).unwrap_or("Month");
     let (periods, renewals): (&[u32], &[u32]) = match unit {
-        "Month" => (
-            &[1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 24, 36, 48, 60],
-            &[1, 2, 3, 6, 12, 24, 36, 48, 60],
-        ),
+        "Month" => (&[1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 24, 36, 48, 60], &[1, 2, 3, 6, 12, 24, 36, 48, 60]),
         "Week" => (&[1, 2, 3, 4], &[1, 2, 3]),
-        u => {
-            return Err(ApiError::invalid(
-                "PeriodUnit",
-                format!("{u:?} is not Week or Month"),
-            ));
-        }
+        u => return Err(ApiError::invalid("PeriodUnit", format!("{u:?} is not Week or Month"))),
     };
     if let Some(p) = period.filter(|p| !periods.contains(p)) {
-        return Err(ApiError::invalid(
-            "Period",
-            format!("{p} is not one of {periods:?} for PeriodUnit {unit}"),
-        ));
+        return Err(ApiError::invalid("Period", format!("{p} is not one of {periods:?} for PeriodUnit {unit}")));
     }
     if let Some(p) = auto_renew_period.filter(|p| !renewals.contains(p)) {
-        return Err(ApiError::invalid(
-            "AutoRenewPeriod",
-            format!("{p} is not one of {renewals:?} for PeriodUnit {unit}"),
-        ));
+        return Err(ApiError::invalid("AutoRenewPeriod", format!("{p} is not one of {renewals:?} for PeriodUnit {unit}")));
     }
     Ok(())
 }
@@ -136,16 +99,10 @@ fn check_user_data(data: &str) -> Result<(), ApiError> {
     let body = data.trim_end_matches('=');
     let padding = bytes.len() - body.len();
     if !bytes.len().is_multiple_of(4) || padding > 2 || !body.as_bytes().iter().all(alphabet) {
-        return Err(ApiError::bad(
-            "InvalidUserData.Base64FormatInvalid",
-            "The specified UserData is not base64 encoded.",
-        ));
+        return Err(ApiError::bad("InvalidUserData.Base64FormatInvalid", "The specified UserData is not base64 encoded."));
     }
     if bytes.len() / 4 * 3 - padding > MAX_USER_DATA {
-        return Err(ApiError::bad(
-            "InvalidUserData.SizeExceeded",
-            format!("UserData is at most {MAX_USER_DATA} bytes before encoding."),
-        ));
+        return Err(ApiError::bad("InvalidUserData.SizeExceeded", format!("UserData is at most {MAX_USER_DATA} bytes before encoding.")));
     }
     Ok(())
 }
@@ -154,27 +111,17 @@ fn check_user_data(data: &str) -> Result<(), ApiError> {
 /// letters, digits, `.` and `-`, not starting or ending with `.` or `-`,
 /// no two of them in a row.
 fn check_host_name(name: &str) -> Result<(), ApiError> {
-    let bad = |why: &str| {
-        ApiError::bad(
-            "InvalidHostName.Malformed",
-            format!("The specified HostName {name:?} is not valid: {why}."),
-        )
-    };
+    let bad = |why: &str| ApiError::bad("InvalidHostName.Malformed", format!("The specified HostName {name:?} is not valid: {why}."));
     if !(2..=64).contains(&name.len()) {
         return Err(bad("a host name has 2 to 64 characters"));
     }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-    {
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-') {
         return Err(bad("only letters, digits, '.' and '-' are allowed"));
     }
     let sep = |b: u8| b == b'.' || b == b'-';
     let b = name.as_bytes();
     if sep(b[0]) || sep(b[b.len() - 1]) || b.windows(2).any(|w| sep(w[0]) && sep(w[1])) {
-        return Err(bad(
-            "'.' and '-' cannot start or end it, nor follow each other",
-        ));
+        return Err(bad("'.' and '-' cannot start or end it, nor follow each other"));
     }
     Ok(())
 }
@@ -182,16 +129,8 @@ fn check_host_name(name: &str) -> Result<(), ApiError> {
 /// Checks that every group exists and is the caller's.
 fn check_groups(d: &Draft, groups: &[String]) -> Result<(), ApiError> {
     for g in groups {
-        if !d
-            .model
-            .security_groups
-            .iter()
-            .any(|x| x.id == *g && d.caller.owns(&x.meta.owner_id))
-        {
-            return Err(ApiError::not_found(
-                "InvalidSecurityGroupId.NotFound",
-                format!("The security group {g} does not exist."),
-            ));
+        if !d.model.security_groups.iter().any(|x| x.id == *g && d.caller.owns(&x.meta.owner_id)) {
+            return Err(ApiError::not_found("InvalidSecurityGroupId.NotFound", format!("The security group {g} does not exist.")));
         }
     }
     Ok(())
@@ -218,9 +157,7 @@ fn name_matches(pattern: &str, name: &str) -> bool {
 }
 
 fn address(i: &Instance) -> String {
-    i.private_ip_address
-        .map(|a| a.to_string())
-        .unwrap_or_default()
+    i.private_ip_address.map(|a| a.to_string()).unwrap_or_default()
 }
 
 fn mac(i: &Instance) -> String {
@@ -291,12 +228,7 @@ pub struct PrivateIpSets {
 
 impl PrivateIpSets {
     fn of(i: &Instance) -> Self {
-        Self {
-            private_ip_set: vec![PrivateIpSet {
-                primary: true,
-                private_ip_address: address(i),
-            }],
-        }
+        Self { private_ip_set: vec![PrivateIpSet { primary: true, private_ip_address: address(i) }] }
     }
 }
 
@@ -329,20 +261,11 @@ impl Paging {
     /// id returned: the next page starts after it, so it stays right when
     /// entries are added or removed between calls. PageNumber/PageSize
     /// cannot be combined with MaxResults/NextToken.
-    fn page<T>(
-        self,
-        mut items: Vec<(String, T)>,
-        max_size: u32,
-        max_results: u32,
-    ) -> Result<(Vec<T>, Paged, String), ApiError> {
+    fn page<T>(self, mut items: Vec<(String, T)>, max_size: u32, max_results: u32) -> Result<(Vec<T>, Paged, String), ApiError> {
         let token = self.next_token.filter(|t| !t.is_empty());
         if token.is_none() && self.max_results.is_none() {
             let (page, info) = paginate(items, self.page_number, self.page_size, max_size)?;
-            return Ok((
-                page.into_iter().map(|(_, t)| t).collect(),
-                Paged::Pages(info),
-                String::new(),
-            ));
+            return Ok((page.into_iter().map(|(_, t)| t).collect(), Paged::Pages(info), String::new()));
         }
         if self.page_number.is_some() || self.page_size.is_some() {
             return Err(ApiError::bad(
@@ -372,10 +295,7 @@ fn encode_token(id: &str) -> String {
 /// not hand out.
 fn decode_token(token: &str) -> Result<String, ApiError> {
     paging::decode_token(TOKEN_KIND, token, || {
-        ApiError::bad(
-            "InvalidNextToken",
-            format!("The specified NextToken {token:?} is not valid."),
-        )
+        ApiError::bad("InvalidNextToken", format!("The specified NextToken {token:?} is not valid."))
     })
 }
 
@@ -412,47 +332,22 @@ pub struct SystemDiskParam {
     _storage_cluster_id: Option<Unsupported>,
 }
 
-const DISK_CATEGORIES: &[&str] = &[
-    "cloud",
-    "cloud_efficiency",
-    "cloud_ssd",
-    "cloud_essd",
-    "cloud_auto",
-    "cloud_essd_entry",
-];
+const DISK_CATEGORIES: &[&str] = &["cloud", "cloud_efficiency", "cloud_ssd", "cloud_essd", "cloud_auto", "cloud_essd_entry"];
 
 impl SystemDiskParam {
     fn record(self) -> Result<model::SystemDisk, ApiError> {
         refuse_true("SystemDisk.Encrypted", self.encrypted)?;
         refuse_true("SystemDisk.BurstingEnabled", self.bursting_enabled)?;
-        let category = given(&self.category)
-            .unwrap_or(DEFAULT_DISK_CATEGORY)
-            .to_string();
-        one_of(
-            "SystemDisk.Category",
-            Some(&category),
-            DISK_CATEGORIES,
-            DISK_CATEGORIES,
-        )?;
+        let category = given(&self.category).unwrap_or(DEFAULT_DISK_CATEGORY).to_string();
+        one_of("SystemDisk.Category", Some(&category), DISK_CATEGORIES, DISK_CATEGORIES)?;
         let size = self.size.unwrap_or(DEFAULT_DISK_SIZE);
         if !(20..=2048).contains(&size) {
-            return Err(ApiError::invalid(
-                "SystemDisk.Size",
-                format!("{size} is outside 20..=2048"),
-            ));
+            return Err(ApiError::invalid("SystemDisk.Size", format!("{size} is outside 20..=2048")));
         }
         let level = given(&self.performance_level);
-        one_of(
-            "SystemDisk.PerformanceLevel",
-            level,
-            &["PL0", "PL1", "PL2", "PL3"],
-            &["PL0", "PL1", "PL2", "PL3"],
-        )?;
+        one_of("SystemDisk.PerformanceLevel", level, &["PL0", "PL1", "PL2", "PL3"], &["PL0", "PL1", "PL2", "PL3"])?;
         if level.is_some() && category != "cloud_essd" {
-            return Err(ApiError::invalid(
-                "SystemDisk.PerformanceLevel",
-                "only a cloud_essd disk has a performance level",
-            ));
+            return Err(ApiError::invalid("SystemDisk.PerformanceLevel", "only a cloud_essd disk has a performance level"));
         }
         Ok(model::SystemDisk {
             category,
@@ -636,45 +531,19 @@ pub struct RunInstancesResponse {
 impl RunInstances {
     /// Validates the billing and the flags this router takes only as it is.
     fn check_terms(&self) -> Result<(), ApiError> {
-        post_paid_only(
-            "InstanceChargeType",
-            self.instance_charge_type.as_deref(),
-            POST_PAID,
-        )?;
-        subscription_terms(
-            self.period,
-            self.period_unit.as_deref(),
-            self.auto_renew_period,
-        )?;
+        post_paid_only("InstanceChargeType", self.instance_charge_type.as_deref(), POST_PAID)?;
+        subscription_terms(self.period, self.period_unit.as_deref(), self.auto_renew_period)?;
         let _ = (self.auto_renew, self.auto_pay);
-        one_of(
-            "InternetChargeType",
-            self.internet_charge_type.as_deref(),
-            &["PayByTraffic", "PayByBandwidth"],
-            &["PayByTraffic", "PayByBandwidth"],
-        )?;
-        one_of(
-            "IoOptimized",
-            self.io_optimized.as_deref(),
-            &["none", "optimized"],
-            &["optimized"],
-        )?;
-        one_of(
-            "SpotStrategy",
-            self.spot_strategy.as_deref(),
-            &["NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo"],
-            &["NoSpot"],
-        )?;
+        one_of("InternetChargeType", self.internet_charge_type.as_deref(), &["PayByTraffic", "PayByBandwidth"], &[
+            "PayByTraffic",
+            "PayByBandwidth",
+        ])?;
+        one_of("IoOptimized", self.io_optimized.as_deref(), &["none", "optimized"], &["optimized"])?;
+        one_of("SpotStrategy", self.spot_strategy.as_deref(), &["NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo"], &["NoSpot"])?;
         refuse_true("DeletionProtection", self.deletion_protection)?;
         refuse_true("PasswordInherit", self.password_inherit)?;
-        if let Some(b) = self
-            .internet_max_bandwidth_in
-            .filter(|b| !(1..=200).contains(b))
-        {
-            return Err(ApiError::invalid(
-                "InternetMaxBandwidthIn",
-                format!("{b} is outside 1..=200"),
-            ));
+        if let Some(b) = self.internet_max_bandwidth_in.filter(|b| !(1..=200).contains(b)) {
+            return Err(ApiError::invalid("InternetMaxBandwidthIn", format!("{b} is outside 1..=200")));
         }
         if let Some(data) = given(&self.user_data) {
             check_user_data(data)?;
@@ -686,15 +555,9 @@ impl RunInstances {
     /// default name).
     fn names(&self, n: usize, amount: usize, id: &str) -> (String, Option<String>) {
         let suffix = |base: &str| {
-            if self.unique_suffix == Some(true) && amount > 1 {
-                format!("{base}{n:03}")
-            } else {
-                base.to_string()
-            }
+            if self.unique_suffix == Some(true) && amount > 1 { format!("{base}{n:03}") } else { base.to_string() }
         };
-        let name = given(&self.instance_name)
-            .map(suffix)
-            .unwrap_or_else(|| id.to_string());
+        let name = given(&self.instance_name).map(suffix).unwrap_or_else(|| id.to_string());
         let host = match self.host_names.get(n - 1) {
             Some(h) => Some(h.clone()),
             None => given(&self.host_name).map(suffix),
@@ -707,7 +570,8 @@ impl Action for RunInstances {
     const NAME: &'static str = "RunInstances";
     const PRODUCT: Product = Product::Ecs;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str = "Creates Amount instances in a vSwitch, each with one ENI and a fixed private address (VPC-2, VPC-4).";
+    const SUMMARY: &'static str =
+        "Creates Amount instances in a vSwitch, each with one ENI and a fixed private address (VPC-2, VPC-4).";
     type Response = RunInstancesResponse;
 
     fn run(mut self, d: &mut Draft) -> Result<RunInstancesResponse, ApiError> {
@@ -716,54 +580,32 @@ impl Action for RunInstances {
         self.check_terms()?;
         let amount = self.amount.unwrap_or(1);
         if !(1..=100).contains(&amount) {
-            return Err(ApiError::invalid(
-                "Amount",
-                format!("{amount} is outside 1..=100"),
-            ));
+            return Err(ApiError::invalid("Amount", format!("{amount} is outside 1..=100")));
         }
         let min_amount = self.min_amount.unwrap_or(amount);
         if !(1..=100).contains(&min_amount) {
-            return Err(ApiError::invalid(
-                "MinAmount",
-                format!("{min_amount} is outside 1..=100"),
-            ));
+            return Err(ApiError::invalid("MinAmount", format!("{min_amount} is outside 1..=100")));
         }
         if min_amount > amount {
             return Err(ApiError::invalid("MinAmount", "it is larger than Amount"));
         }
         let amount = amount as usize;
         let address: Option<Ipv4Addr> = given(&self.private_ip_address)
-            .map(|a| {
-                a.parse().map_err(|_| {
-                    ApiError::invalid("PrivateIpAddress", format!("{a:?} is not an IPv4 address"))
-                })
-            })
+            .map(|a| a.parse().map_err(|_| ApiError::invalid("PrivateIpAddress", format!("{a:?} is not an IPv4 address"))))
             .transpose()?;
         if address.is_some() && amount > 1 {
-            return Err(ApiError::bad(
-                "InvalidParameter.Conflict",
-                "PrivateIpAddress can only be given with Amount 1.",
-            ));
+            return Err(ApiError::bad("InvalidParameter.Conflict", "PrivateIpAddress can only be given with Amount 1."));
         }
         let bandwidth_out = self.internet_max_bandwidth_out.unwrap_or(0);
         if bandwidth_out > 100 {
-            return Err(ApiError::invalid(
-                "InternetMaxBandwidthOut",
-                format!("{bandwidth_out} is outside 0..=100"),
-            ));
+            return Err(ApiError::invalid("InternetMaxBandwidthOut", format!("{bandwidth_out} is outside 0..=100")));
         }
         if !self.host_names.is_empty() {
             if given(&self.host_name).is_some() {
-                return Err(ApiError::bad(
-                    "InvalidParameter.Conflict",
-                    "HostName and HostNames cannot both be given.",
-                ));
+                return Err(ApiError::bad("InvalidParameter.Conflict", "HostName and HostNames cannot both be given."));
             }
             if self.host_names.len() != amount {
-                return Err(ApiError::invalid(
-                    "HostNames",
-                    "give as many host names as Amount",
-                ));
+                return Err(ApiError::invalid("HostNames", "give as many host names as Amount"));
             }
         }
         let mut groups = std::mem::take(&mut self.security_group_ids);
@@ -775,10 +617,7 @@ impl Action for RunInstances {
         {
             return Err(ApiError::bad(
                 "InvalidVSwitchId.ZoneMismatch",
-                format!(
-                    "The vSwitch {vsw_id} is in zone {}, not {zone}.",
-                    vsw.zone_id
-                ),
+                format!("The vSwitch {vsw_id} is in zone {}, not {zone}.", vsw.zone_id),
             ));
         }
         let system_disk = self.system_disk.take().unwrap_or_default().record()?;
@@ -817,10 +656,7 @@ impl Action for RunInstances {
                     if n - 1 < min_amount as usize {
                         return Err(ApiError::bad(
                             "QuotaExceeded.PublicIpAddress",
-                            format!(
-                                "The public address pool has no free address: {} of MinAmount {min_amount} instances can be made.",
-                                n - 1
-                            ),
+                            format!("The public address pool has no free address: {} of MinAmount {min_amount} instances can be made.", n - 1),
                         ));
                     }
                     break;
@@ -835,14 +671,7 @@ impl Action for RunInstances {
         // are not made (MinAmount: at least that many must be).
         let allocated = model::instance_addresses(&d.model);
         let mut made = d.model.instances.len() - first_new;
-        for (n, (inst, (_, addr))) in d
-            .model
-            .instances
-            .iter_mut()
-            .zip(allocated)
-            .skip(first_new)
-            .enumerate()
-        {
+        for (n, (inst, (_, addr))) in d.model.instances.iter_mut().zip(allocated).skip(first_new).enumerate() {
             match addr {
                 Some(a) => inst.private_ip_address = Some(a),
                 None => {
@@ -854,23 +683,12 @@ impl Action for RunInstances {
         if made < min_amount as usize {
             return Err(ApiError::bad(
                 "QuotaExceeded.PrivateIpAddress",
-                format!(
-                    "The vSwitch {vsw_id} has no free private IP address: {made} of MinAmount {min_amount} instances can be made."
-                ),
+                format!("The vSwitch {vsw_id} has no free private IP address: {made} of MinAmount {min_amount} instances can be made."),
             ));
         }
         d.model.instances.truncate(first_new + made);
-        let ids = d.model.instances[first_new..]
-            .iter()
-            .map(|i| i.id.clone())
-            .collect();
-        Ok(RunInstancesResponse {
-            instance_id_sets: InstanceIdSets {
-                instance_id_set: ids,
-            },
-            order_id: String::new(),
-            trade_price: 0.0,
-        })
+        let ids = d.model.instances[first_new..].iter().map(|i| i.id.clone()).collect();
+        Ok(RunInstancesResponse { instance_id_sets: InstanceIdSets { instance_id_set: ids }, order_id: String::new(), trade_price: 0.0 })
     }
 }
 
@@ -896,8 +714,7 @@ impl Action for DeleteInstance {
     const NAME: &'static str = "DeleteInstance";
     const PRODUCT: Product = Product::Ecs;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str =
-        "Deletes an instance and its ENI; refused while a route entry uses it as next hop (RT-3).";
+    const SUMMARY: &'static str = "Deletes an instance and its ENI; refused while a route entry uses it as next hop (RT-3).";
     type Response = Empty;
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
@@ -906,11 +723,7 @@ impl Action for DeleteInstance {
         let i = d.instance_index(id)?;
         let eni = d.model.instances[i].eni_id();
         for t in &d.model.route_tables {
-            if let Some(e) = t
-                .route_entries
-                .iter()
-                .find(|e| e.next_hop_id == id || e.next_hop_id == eni)
-            {
+            if let Some(e) = t.route_entries.iter().find(|e| e.next_hop_id == id || e.next_hop_id == eni) {
                 return Err(ApiError::bad(
                     "DependencyViolation.RouteEntry",
                     format!(
@@ -922,10 +735,7 @@ impl Action for DeleteInstance {
         }
         // Its EIPs are released from it (they stay allocated).
         for e in &mut d.model.eips {
-            if e.association
-                .as_ref()
-                .is_some_and(|a| a.instance_id == id || a.instance_id == eni)
-            {
+            if e.association.as_ref().is_some_and(|a| a.instance_id == id || a.instance_id == eni) {
                 e.association = None;
             }
         }
@@ -1104,11 +914,7 @@ pub struct DescribeInstancesResponse {
 /// The EIP associated with the instance or its ENI.
 fn eip_of(d: &Draft, i: &Instance) -> EipAddress {
     let eni = i.eni_id();
-    match d.model.eips.iter().find(|e| {
-        e.association
-            .as_ref()
-            .is_some_and(|a| a.instance_id == i.id || a.instance_id == eni)
-    }) {
+    match d.model.eips.iter().find(|e| e.association.as_ref().is_some_and(|a| a.instance_id == i.id || a.instance_id == eni)) {
         Some(e) => EipAddress {
             allocation_id: e.id.clone(),
             ip_address: e.ip_address.to_string(),
@@ -1127,11 +933,7 @@ fn eip_of(d: &Draft, i: &Instance) -> EipAddress {
 }
 
 fn internet_charge_type(i: &Instance) -> String {
-    if i.internet_charge_type.is_empty() {
-        DEFAULT_INTERNET_CHARGE_TYPE.to_string()
-    } else {
-        i.internet_charge_type.clone()
-    }
+    if i.internet_charge_type.is_empty() { DEFAULT_INTERNET_CHARGE_TYPE.to_string() } else { i.internet_charge_type.clone() }
 }
 
 fn instance_item(d: &Draft, i: &Instance, v: &model::VSwitch) -> InstanceItem {
@@ -1154,9 +956,7 @@ fn instance_item(d: &Draft, i: &Instance, v: &model::VSwitch) -> InstanceItem {
         vpc_attributes: VpcAttributes {
             vpc_id: v.vpc_id.clone(),
             v_switch_id: v.id.clone(),
-            private_ip_address: IpAddresses {
-                ip_address: vec![address(i)],
-            },
+            private_ip_address: IpAddresses { ip_address: vec![address(i)] },
             nat_ip_address: String::new(),
         },
         network_interfaces: InstanceEnis {
@@ -1168,19 +968,13 @@ fn instance_item(d: &Draft, i: &Instance, v: &model::VSwitch) -> InstanceItem {
                 private_ip_sets: PrivateIpSets::of(i),
             }],
         },
-        security_group_ids: SecurityGroupIds {
-            security_group_id: i.security_group_ids.clone(),
-        },
-        public_ip_address: IpAddresses {
-            ip_address: i.public_ip_address.iter().map(|a| a.to_string()).collect(),
-        },
+        security_group_ids: SecurityGroupIds { security_group_id: i.security_group_ids.clone() },
+        public_ip_address: IpAddresses { ip_address: i.public_ip_address.iter().map(|a| a.to_string()).collect() },
         eip_address: eip_of(d, i),
         internet_max_bandwidth_out: i.internet_max_bandwidth_out,
         internet_max_bandwidth_in: i.internet_max_bandwidth_in.unwrap_or(DEFAULT_BANDWIDTH_IN),
         internet_charge_type: internet_charge_type(i),
-        inner_ip_address: IpAddresses {
-            ip_address: Vec::new(),
-        },
+        inner_ip_address: IpAddresses { ip_address: Vec::new() },
         io_optimized: true,
         deletion_protection: false,
         spot_strategy: "NoSpot",
@@ -1192,19 +986,14 @@ fn instance_item(d: &Draft, i: &Instance, v: &model::VSwitch) -> InstanceItem {
 impl DescribeInstances {
     fn matches(&self, d: &Draft, i: &Instance, v: &model::VSwitch) -> bool {
         let eip = eip_of(d, i).ip_address;
-        let public = i
-            .public_ip_address
-            .map(|a| a.to_string())
-            .unwrap_or_default();
+        let public = i.public_ip_address.map(|a| a.to_string()).unwrap_or_default();
         (self.instance_ids.is_empty() || self.instance_ids.contains(&i.id))
-            && (self.private_ip_addresses.is_empty()
-                || self.private_ip_addresses.contains(&address(i)))
+            && (self.private_ip_addresses.is_empty() || self.private_ip_addresses.contains(&address(i)))
             && (self.public_ip_addresses.is_empty() || self.public_ip_addresses.contains(&public))
             && (self.eip_addresses.is_empty() || self.eip_addresses.contains(&eip))
             && self.inner_ip_addresses.is_empty()
             && given(&self.zone_id).is_none_or(|x| v.zone_id == x)
-            && given(&self.instance_name)
-                .is_none_or(|x| name_matches(x, i.name.as_deref().unwrap_or_default()))
+            && given(&self.instance_name).is_none_or(|x| name_matches(x, i.name.as_deref().unwrap_or_default()))
             && given(&self.status).is_none_or(|x| x == RUNNING)
             && given(&self.image_id).is_none_or(|x| i.image_id == x)
             && given(&self.instance_type).is_none_or(|x| i.instance_type == x)
@@ -1222,7 +1011,8 @@ impl Action for DescribeInstances {
     const NAME: &'static str = "DescribeInstances";
     const PRODUCT: Product = Product::Ecs;
     const MUTATES: bool = false;
-    const SUMMARY: &'static str = "Lists the caller's instances, filtered by ids, VPC, vSwitch, zone, name, addresses, tags...; paged (at most 100).";
+    const SUMMARY: &'static str =
+        "Lists the caller's instances, filtered by ids, VPC, vSwitch, zone, name, addresses, tags...; paged (at most 100).";
     type Response = DescribeInstancesResponse;
 
     fn run(self, d: &mut Draft) -> Result<DescribeInstancesResponse, ApiError> {
@@ -1231,16 +1021,12 @@ impl Action for DescribeInstances {
         if self.instance_ids.len() > 100 {
             return Err(ApiError::invalid("InstanceIds", "at most 100 instance ids"));
         }
-        let items: Vec<(String, InstanceItem)> = located(
-            d,
-            given(&self.vpc_id),
-            given(&self.v_switch_id),
-            given(&self.security_group_id),
-        )
-        .into_iter()
-        .filter(|(i, v)| self.matches(d, i, v))
-        .map(|(i, v)| (i.id.clone(), instance_item(d, i, v)))
-        .collect();
+        let items: Vec<(String, InstanceItem)> =
+            located(d, given(&self.vpc_id), given(&self.v_switch_id), given(&self.security_group_id))
+                .into_iter()
+                .filter(|(i, v)| self.matches(d, i, v))
+                .map(|(i, v)| (i.id.clone(), instance_item(d, i, v)))
+                .collect();
         let paging = Paging {
             page_number: self.page_number,
             page_size: self.page_size,
@@ -1248,11 +1034,7 @@ impl Action for DescribeInstances {
             next_token: self.next_token,
         };
         let (instance, page, next_token) = paging.page(items, 100, 100)?;
-        Ok(DescribeInstancesResponse {
-            instances: Instances { instance },
-            next_token,
-            page,
-        })
+        Ok(DescribeInstancesResponse { instances: Instances { instance }, next_token, page })
     }
 }
 
@@ -1300,8 +1082,7 @@ impl Action for ModifyInstanceAttribute {
     const NAME: &'static str = "ModifyInstanceAttribute";
     const PRODUCT: Product = Product::Ecs;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str =
-        "Changes an instance's name, description, host name, user data or security groups.";
+    const SUMMARY: &'static str = "Changes an instance's name, description, host name, user data or security groups.";
     type Response = Empty;
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
@@ -1391,18 +1172,13 @@ impl Action for ModifyInstanceChargeType {
     const PRODUCT: Product = Product::Ecs;
     // Nothing changes: every instance is PostPaid already.
     const MUTATES: bool = false;
-    const SUMMARY: &'static str =
-        "Sets instances to pay-as-you-go (PostPaid, what they are); PrePaid is refused.";
+    const SUMMARY: &'static str = "Sets instances to pay-as-you-go (PostPaid, what they are); PrePaid is refused.";
     type Response = ModifyInstanceChargeTypeResponse;
 
     fn run(self, d: &mut Draft) -> Result<ModifyInstanceChargeTypeResponse, ApiError> {
         d.require_region()?;
         let _ = (self.auto_pay, self.include_data_disks);
-        post_paid_only(
-            "InstanceChargeType",
-            self.instance_charge_type.as_deref(),
-            "PrePaid",
-        )?;
+        post_paid_only("InstanceChargeType", self.instance_charge_type.as_deref(), "PrePaid")?;
         subscription_terms(self.period, self.period_unit.as_deref(), None)?;
         if self.instance_ids.is_empty() {
             return Err(ApiError::missing("InstanceIds"));
@@ -1417,18 +1193,11 @@ impl Action for ModifyInstanceChargeType {
             Some(true) => self
                 .instance_ids
                 .into_iter()
-                .map(|instance_id| FeeOfInstance {
-                    instance_id,
-                    fee: "0".into(),
-                    currency: "CNY",
-                })
+                .map(|instance_id| FeeOfInstance { instance_id, fee: "0".into(), currency: "CNY" })
                 .collect(),
             _ => Vec::new(),
         };
-        Ok(ModifyInstanceChargeTypeResponse {
-            order_id: String::new(),
-            fee_of_instances: FeeOfInstances { fee_of_instance },
-        })
+        Ok(ModifyInstanceChargeTypeResponse { order_id: String::new(), fee_of_instances: FeeOfInstances { fee_of_instance } })
     }
 }
 
@@ -1456,18 +1225,13 @@ impl Action for DescribeUserData {
     const NAME: &'static str = "DescribeUserData";
     const PRODUCT: Product = Product::Ecs;
     const MUTATES: bool = false;
-    const SUMMARY: &'static str =
-        "Answers an instance's user data (base64, as given; empty if none).";
+    const SUMMARY: &'static str = "Answers an instance's user data (base64, as given; empty if none).";
     type Response = DescribeUserDataResponse;
 
     fn run(self, d: &mut Draft) -> Result<DescribeUserDataResponse, ApiError> {
         d.require_region()?;
         let i = &d.model.instances[d.instance_index(required("InstanceId", &self.instance_id)?)?];
-        Ok(DescribeUserDataResponse {
-            instance_id: i.id.clone(),
-            region_id: i.meta.region_id.clone(),
-            user_data: i.user_data.clone(),
-        })
+        Ok(DescribeUserDataResponse { instance_id: i.id.clone(), region_id: i.meta.region_id.clone(), user_data: i.user_data.clone() })
     }
 }
 
@@ -1602,16 +1366,8 @@ pub struct DescribeDisksResponse {
 /// The system disk of `i` as the cloud describes it.
 fn disk_item(i: &Instance, v: &model::VSwitch) -> DiskItem {
     let s = &i.system_disk;
-    let category = if s.category.is_empty() {
-        DEFAULT_DISK_CATEGORY.to_string()
-    } else {
-        s.category.clone()
-    };
-    let size = if s.size == 0 {
-        DEFAULT_DISK_SIZE
-    } else {
-        s.size
-    };
+    let category = if s.category.is_empty() { DEFAULT_DISK_CATEGORY.to_string() } else { s.category.clone() };
+    let size = if s.size == 0 { DEFAULT_DISK_SIZE } else { s.size };
     let essd = category == "cloud_essd";
     let performance_level = match (essd, s.performance_level.as_str()) {
         (false, _) => String::new(),
@@ -1623,11 +1379,7 @@ fn disk_item(i: &Instance, v: &model::VSwitch) -> DiskItem {
         disk_name: s.name.clone(),
         description: s.description.clone(),
         r#type: "system",
-        iops: if essd {
-            essd_iops(&performance_level, size)
-        } else {
-            0
-        },
+        iops: if essd { essd_iops(&performance_level, size) } else { 0 },
         category,
         size,
         performance_level,
@@ -1672,11 +1424,7 @@ fn essd_iops(level: &str, size: u32) -> u32 {
 
 impl DescribeDisks {
     fn matches(&self, i: &Instance, v: &model::VSwitch) -> bool {
-        let category = if i.system_disk.category.is_empty() {
-            DEFAULT_DISK_CATEGORY
-        } else {
-            &i.system_disk.category
-        };
+        let category = if i.system_disk.category.is_empty() { DEFAULT_DISK_CATEGORY } else { &i.system_disk.category };
         given(&self.instance_id).is_none_or(|x| i.id == x)
             && (self.disk_ids.is_empty() || self.disk_ids.contains(&disk_id(i)))
             && given(&self.disk_name).is_none_or(|x| i.system_disk.name == x)
@@ -1704,12 +1452,7 @@ impl Action for DescribeDisks {
         if self.disk_ids.len() > 100 {
             return Err(ApiError::invalid("DiskIds", "at most 100 disk ids"));
         }
-        one_of(
-            "DiskType",
-            given(&self.disk_type),
-            &["all", "system", "data"],
-            &["all", "system", "data"],
-        )?;
+        one_of("DiskType", given(&self.disk_type), &["all", "system", "data"], &["all", "system", "data"])?;
         let items: Vec<(String, DiskItem)> = located(d, None, None, None)
             .into_iter()
             .filter(|(i, v)| self.matches(i, v))
@@ -1722,11 +1465,7 @@ impl Action for DescribeDisks {
             next_token: self.next_token,
         };
         let (disk, page, next_token) = paging.page(items, 100, 500)?;
-        Ok(DescribeDisksResponse {
-            disks: Disks { disk },
-            next_token,
-            page,
-        })
+        Ok(DescribeDisksResponse { disks: Disks { disk }, next_token, page })
     }
 }
 
@@ -1738,10 +1477,7 @@ fn instance_by_eni(d: &Draft, eni: &str) -> Result<usize, ApiError> {
         .iter()
         .position(|i| i.eni_id() == eni && d.caller.owns(&i.meta.owner_id))
         .ok_or_else(|| {
-            ApiError::not_found(
-                "InvalidEniId.NotFound",
-                format!("The specified network interface {eni} does not exist."),
-            )
+            ApiError::not_found("InvalidEniId.NotFound", format!("The specified network interface {eni} does not exist."))
         })
 }
 
@@ -1783,8 +1519,7 @@ impl Action for ModifyNetworkInterfaceAttribute {
     const NAME: &'static str = "ModifyNetworkInterfaceAttribute";
     const PRODUCT: Product = Product::Ecs;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str =
-        "Turns an ENI's source/destination check on or off (RT-3), replaces its security groups.";
+    const SUMMARY: &'static str = "Turns an ENI's source/destination check on or off (RT-3), replaces its security groups.";
     type Response = Empty;
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
@@ -1793,10 +1528,7 @@ impl Action for ModifyNetworkInterfaceAttribute {
             return Err(ApiError::unsupported("DeleteOnRelease"));
         }
         refuse_true("EnablePrimaryIPv6", self.enable_primary_ipv6)?;
-        let i = instance_by_eni(
-            d,
-            required("NetworkInterfaceId", &self.network_interface_id)?,
-        )?;
+        let i = instance_by_eni(d, required("NetworkInterfaceId", &self.network_interface_id)?)?;
         check_groups(d, &self.security_group_id)?;
         if let Some(check) = self.source_dest_check {
             d.model.instances[i].source_dest_check = check;
@@ -1911,14 +1643,8 @@ pub struct DescribeNetworkInterfacesResponse {
 fn eni_item(d: &Draft, i: &Instance, v: &model::VSwitch) -> EniItem {
     let eip = eip_of(d, i);
     let associated_public_ip = match i.public_ip_address {
-        Some(a) => AssociatedPublicIp {
-            public_ip_address: a.to_string(),
-            allocation_id: String::new(),
-        },
-        None => AssociatedPublicIp {
-            public_ip_address: eip.ip_address,
-            allocation_id: eip.allocation_id,
-        },
+        Some(a) => AssociatedPublicIp { public_ip_address: a.to_string(), allocation_id: String::new() },
+        None => AssociatedPublicIp { public_ip_address: eip.ip_address, allocation_id: eip.allocation_id },
     };
     EniItem {
         network_interface_id: i.eni_id(),
@@ -1939,14 +1665,9 @@ fn eni_item(d: &Draft, i: &Instance, v: &model::VSwitch) -> EniItem {
         delete_on_release: true,
         service_managed: false,
         associated_public_ip,
-        attachment: EniAttachment {
-            instance_id: i.id.clone(),
-            device_index: 0,
-        },
+        attachment: EniAttachment { instance_id: i.id.clone(), device_index: 0 },
         private_ip_sets: PrivateIpSets::of(i),
-        security_group_ids: SecurityGroupIds {
-            security_group_id: i.security_group_ids.clone(),
-        },
+        security_group_ids: SecurityGroupIds { security_group_id: i.security_group_ids.clone() },
         tags: tag::EcsTags::of(&i.meta.tags),
     }
 }
@@ -1974,16 +1695,12 @@ impl Action for DescribeNetworkInterfaces {
 
     fn run(self, d: &mut Draft) -> Result<DescribeNetworkInterfacesResponse, ApiError> {
         d.require_region()?;
-        let items: Vec<(String, EniItem)> = located(
-            d,
-            given(&self.vpc_id),
-            given(&self.v_switch_id),
-            given(&self.security_group_id),
-        )
-        .into_iter()
-        .filter(|(i, _)| self.matches(i))
-        .map(|(i, v)| (i.eni_id(), eni_item(d, i, v)))
-        .collect();
+        let items: Vec<(String, EniItem)> =
+            located(d, given(&self.vpc_id), given(&self.v_switch_id), given(&self.security_group_id))
+                .into_iter()
+                .filter(|(i, _)| self.matches(i))
+                .map(|(i, v)| (i.eni_id(), eni_item(d, i, v)))
+                .collect();
         let paging = Paging {
             page_number: self.page_number,
             page_size: self.page_size,
@@ -1991,13 +1708,7 @@ impl Action for DescribeNetworkInterfaces {
             next_token: self.next_token,
         };
         let (network_interface_set, page, next_token) = paging.page(items, 100, 500)?;
-        Ok(DescribeNetworkInterfacesResponse {
-            network_interface_sets: NetworkInterfaceSets {
-                network_interface_set,
-            },
-            next_token,
-            page,
-        })
+        Ok(DescribeNetworkInterfacesResponse { network_interface_sets: NetworkInterfaceSets { network_interface_set }, next_token, page })
     }
 }
 
@@ -2010,62 +1721,29 @@ mod tests {
     const R: (&str, &str) = ("RegionId", "cn-hangzhou");
 
     fn ids(v: &Value) -> Vec<String> {
-        v["InstanceIdSets"]["InstanceIdSet"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap().to_string())
-            .collect()
+        v["InstanceIdSets"]["InstanceIdSet"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
     }
 
     fn listed(v: &Value) -> Vec<String> {
-        v["Instances"]["Instance"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["InstanceId"].as_str().unwrap().to_string())
-            .collect()
+        v["Instances"]["Instance"].as_array().unwrap().iter().map(|i| i["InstanceId"].as_str().unwrap().to_string()).collect()
     }
 
     #[test]
     fn vpc_2_run_instances_allocates_fixed_addresses() {
         let mut s = Scratch::new();
         let (vpc, vsw) = s.vpc_with_vswitch();
-        let r = s.ok(
-            "RunInstances",
-            &[
-                R,
-                ("VSwitchId", &vsw),
-                ("Amount", "3"),
-                ("InstanceName", "web"),
-                ("UniqueSuffix", "True"),
-            ],
-        );
+        let r = s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("Amount", "3"), ("InstanceName", "web"), ("UniqueSuffix", "True")]);
         let ids = ids(&r);
         assert_eq!(ids.len(), 3);
-        s.ok(
-            "DeleteInstance",
-            &[("InstanceId", &ids[0]), ("Force", "True")],
-        );
-        let d = s.ok(
-            "DescribeInstances",
-            &[R, ("VpcId", &vpc), ("InstanceName", "web*")],
-        );
+        s.ok("DeleteInstance", &[("InstanceId", &ids[0]), ("Force", "True")]);
+        let d = s.ok("DescribeInstances", &[R, ("VpcId", &vpc), ("InstanceName", "web*")]);
         let addrs: Vec<&str> = d["Instances"]["Instance"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|i| {
-                i["VpcAttributes"]["PrivateIpAddress"]["IpAddress"][0]
-                    .as_str()
-                    .unwrap()
-            })
+            .map(|i| i["VpcAttributes"]["PrivateIpAddress"]["IpAddress"][0].as_str().unwrap())
             .collect();
-        assert_eq!(
-            addrs,
-            ["10.0.1.2", "10.0.1.3"],
-            "addresses stay put after a delete"
-        );
+        assert_eq!(addrs, ["10.0.1.2", "10.0.1.3"], "addresses stay put after a delete");
         let ids_json = format!("[\"{}\"]", ids[2]);
         let d = s.ok("DescribeInstances", &[R, ("InstanceIds", &ids_json)]);
         assert_eq!(d["Instances"]["Instance"][0]["InstanceName"], "web003");
@@ -2075,29 +1753,12 @@ mod tests {
     fn vpc_2_taken_or_outside_addresses_are_refused() {
         let mut s = Scratch::new();
         let (_, vsw) = s.vpc_with_vswitch();
-        s.ok(
-            "RunInstances",
-            &[R, ("VSwitchId", &vsw), ("PrivateIpAddress", "10.0.1.10")],
-        );
-        let e = s.err(
-            "RunInstances",
-            &[R, ("VSwitchId", &vsw), ("PrivateIpAddress", "10.0.1.10")],
-        );
+        s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("PrivateIpAddress", "10.0.1.10")]);
+        let e = s.err("RunInstances", &[R, ("VSwitchId", &vsw), ("PrivateIpAddress", "10.0.1.10")]);
         assert_eq!(e.code, "InvalidPrivateIpAddress.Duplicated");
-        let e = s.err(
-            "RunInstances",
-            &[R, ("VSwitchId", &vsw), ("PrivateIpAddress", "10.0.2.10")],
-        );
+        let e = s.err("RunInstances", &[R, ("VSwitchId", &vsw), ("PrivateIpAddress", "10.0.2.10")]);
         assert_eq!(e.code, "InvalidPrivateIpAddress");
-        let e = s.err(
-            "RunInstances",
-            &[
-                R,
-                ("VSwitchId", &vsw),
-                ("PrivateIpAddress", "10.0.1.10"),
-                ("Amount", "2"),
-            ],
-        );
+        let e = s.err("RunInstances", &[R, ("VSwitchId", &vsw), ("PrivateIpAddress", "10.0.1.10"), ("Amount", "2")]);
         assert_eq!(e.code, "InvalidParameter.Conflict");
         assert_eq!(s.service.model().instances.len(), 1);
     }
@@ -2109,34 +1770,13 @@ mod tests {
         let r = s.ok("RunInstances", &[R, ("VSwitchId", &vsw)]);
         let id = ids(&r)[0].clone();
         let eni = s.ok("DescribeNetworkInterfaces", &[R, ("InstanceId", &id)]);
-        let eni = eni["NetworkInterfaceSets"]["NetworkInterfaceSet"][0]["NetworkInterfaceId"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        s.ok(
-            "ModifyNetworkInterfaceAttribute",
-            &[
-                R,
-                ("NetworkInterfaceId", &eni),
-                ("SourceDestCheck", "False"),
-            ],
-        );
+        let eni = eni["NetworkInterfaceSets"]["NetworkInterfaceSet"][0]["NetworkInterfaceId"].as_str().unwrap().to_string();
+        s.ok("ModifyNetworkInterfaceAttribute", &[R, ("NetworkInterfaceId", &eni), ("SourceDestCheck", "False")]);
         assert!(!s.service.model().instances[0].source_dest_check);
         let t = s.ok("CreateRouteTable", &[R, ("VpcId", &vpc)]);
         let t = t["RouteTableId"].as_str().unwrap();
-        s.ok(
-            "CreateRouteEntry",
-            &[
-                ("RouteTableId", t),
-                ("DestinationCidrBlock", "0.0.0.0/0"),
-                ("NextHopType", "NetworkInterface"),
-                ("NextHopId", &eni),
-            ],
-        );
-        assert_eq!(
-            s.err("DeleteInstance", &[("InstanceId", &id)]).code,
-            "DependencyViolation.RouteEntry"
-        );
+        s.ok("CreateRouteEntry", &[("RouteTableId", t), ("DestinationCidrBlock", "0.0.0.0/0"), ("NextHopType", "NetworkInterface"), ("NextHopId", &eni)]);
+        assert_eq!(s.err("DeleteInstance", &[("InstanceId", &id)]).code, "DependencyViolation.RouteEntry");
     }
 
     #[test]
@@ -2154,73 +1794,27 @@ mod tests {
         let (_, vsw) = s.vpc_with_vswitch();
         let r = s.ok(
             "RunInstances",
-            &[
-                R,
-                ("VSwitchId", &vsw),
-                ("ZoneId", "cn-hangzhou-a"),
-                ("ImageId", "ubuntu_22"),
-                ("InstanceType", "ecs.g7.large"),
-                ("InstanceName", "web"),
-                ("HostName", "web-1"),
-                ("Description", "front"),
-                ("Tag.1.Key", "env"),
-                ("Tag.1.Value", "lab"),
-                ("InternetChargeType", "PayByBandwidth"),
-                ("InternetMaxBandwidthIn", "50"),
-                ("IoOptimized", "optimized"),
-                ("SpotStrategy", "NoSpot"),
-                ("InstanceChargeType", "PostPaid"),
-                ("Period", "1"),
-                ("PeriodUnit", "Month"),
-                ("AutoRenew", "false"),
-                ("AutoPay", "true"),
-                ("SystemDisk.Category", "cloud_efficiency"),
-                ("SystemDisk.Size", "60"),
-                ("UserData", "ZWNobyBoaQ=="),
-            ],
+            &[R, ("VSwitchId", &vsw), ("ZoneId", "cn-hangzhou-a"), ("ImageId", "ubuntu_22"), ("InstanceType", "ecs.g7.large"),
+              ("InstanceName", "web"), ("HostName", "web-1"), ("Description", "front"), ("Tag.1.Key", "env"),
+              ("Tag.1.Value", "lab"), ("InternetChargeType", "PayByBandwidth"), ("InternetMaxBandwidthIn", "50"),
+              ("IoOptimized", "optimized"), ("SpotStrategy", "NoSpot"), ("InstanceChargeType", "PostPaid"),
+              ("Period", "1"), ("PeriodUnit", "Month"), ("AutoRenew", "false"), ("AutoPay", "true"),
+              ("SystemDisk.Category", "cloud_efficiency"), ("SystemDisk.Size", "60"), ("UserData", "ZWNobyBoaQ==")],
         );
         let id = ids(&r)[0].clone();
-        let d = s.ok(
-            "DescribeInstances",
-            &[R, ("InstanceIds", &format!("[\"{id}\"]"))],
-        );
+        let d = s.ok("DescribeInstances", &[R, ("InstanceIds", &format!("[\"{id}\"]"))]);
         let i = &d["Instances"]["Instance"][0];
         assert_eq!(i["InstanceChargeType"], "PostPaid");
-        assert_eq!(
-            i["Tags"],
-            json!({"Tag": [{"TagKey": "env", "TagValue": "lab"}]})
-        );
-        assert_eq!(
-            (i["HostName"].as_str(), i["Description"].as_str()),
-            (Some("web-1"), Some("front"))
-        );
-        assert_eq!(
-            (i["ImageId"].as_str(), i["InstanceType"].as_str()),
-            (Some("ubuntu_22"), Some("ecs.g7.large"))
-        );
-        assert_eq!(
-            (
-                i["InternetChargeType"].as_str(),
-                i["InternetMaxBandwidthIn"].as_u64()
-            ),
-            (Some("PayByBandwidth"), Some(50))
-        );
+        assert_eq!(i["Tags"], json!({"Tag": [{"TagKey": "env", "TagValue": "lab"}]}));
+        assert_eq!((i["HostName"].as_str(), i["Description"].as_str()), (Some("web-1"), Some("front")));
+        assert_eq!((i["ImageId"].as_str(), i["InstanceType"].as_str()), (Some("ubuntu_22"), Some("ecs.g7.large")));
+        assert_eq!((i["InternetChargeType"].as_str(), i["InternetMaxBandwidthIn"].as_u64()), (Some("PayByBandwidth"), Some(50)));
         assert_eq!(i["IoOptimized"], true);
         let u = s.ok("DescribeUserData", &[R, ("InstanceId", &id)]);
-        assert_eq!(
-            (u["UserData"].as_str(), u["InstanceId"].as_str()),
-            (Some("ZWNobyBoaQ=="), Some(id.as_str()))
-        );
+        assert_eq!((u["UserData"].as_str(), u["InstanceId"].as_str()), (Some("ZWNobyBoaQ=="), Some(id.as_str())));
         let disks = s.ok("DescribeDisks", &[R, ("InstanceId", &id)]);
         let disk = &disks["Disks"]["Disk"][0];
-        assert_eq!(
-            (
-                disk["Category"].as_str(),
-                disk["Size"].as_u64(),
-                disk["Type"].as_str()
-            ),
-            (Some("cloud_efficiency"), Some(60), Some("system"))
-        );
+        assert_eq!((disk["Category"].as_str(), disk["Size"].as_u64(), disk["Type"].as_str()), (Some("cloud_efficiency"), Some(60), Some("system")));
         assert_eq!(disk["Tags"]["Tag"][0]["TagKey"], "env");
     }
 
@@ -2243,33 +1837,12 @@ mod tests {
             let e = s.err("RunInstances", &[R, ("VSwitchId", v), (name, value)]);
             assert_eq!(e.code, "UnsupportedParameter", "{name}: {e:?}");
         }
-        let e = s.err(
-            "RunInstances",
-            &[
-                R,
-                ("VSwitchId", v),
-                ("InstanceChargeType", "PrePaid"),
-                ("Period", "1"),
-            ],
-        );
+        let e = s.err("RunInstances", &[R, ("VSwitchId", v), ("InstanceChargeType", "PrePaid"), ("Period", "1")]);
         assert_eq!(e.code, "InvalidInstanceChargeType.ValueNotSupported");
-        for (name, value) in [
-            ("Period", "10"),
-            ("PeriodUnit", "Year"),
-            ("InstanceChargeType", "Free"),
-            ("SystemDisk.Size", "4"),
-        ] {
-            assert_eq!(
-                s.err("RunInstances", &[R, ("VSwitchId", v), (name, value)])
-                    .code,
-                "InvalidParameter",
-                "{name}"
-            );
+        for (name, value) in [("Period", "10"), ("PeriodUnit", "Year"), ("InstanceChargeType", "Free"), ("SystemDisk.Size", "4")] {
+            assert_eq!(s.err("RunInstances", &[R, ("VSwitchId", v), (name, value)]).code, "InvalidParameter", "{name}");
         }
-        let e = s.err(
-            "RunInstances",
-            &[R, ("VSwitchId", v), ("UserData", "not base64!")],
-        );
+        let e = s.err("RunInstances", &[R, ("VSwitchId", v), ("UserData", "not base64!")]);
         assert_eq!(e.code, "InvalidUserData.Base64FormatInvalid");
         assert!(s.service.model().instances.is_empty());
     }
@@ -2278,53 +1851,15 @@ mod tests {
     fn host_names_are_per_instance_and_numbered() {
         let mut s = Scratch::new();
         let (_, vsw) = s.vpc_with_vswitch();
-        let r = s.ok(
-            "RunInstances",
-            &[
-                R,
-                ("VSwitchId", &vsw),
-                ("Amount", "2"),
-                ("HostNames.1", "a1"),
-                ("HostNames.2", "b2"),
-            ],
-        );
-        let hosts: Vec<Option<String>> = s
-            .service
-            .model()
-            .instances
-            .iter()
-            .map(|i| i.host_name.clone())
-            .collect();
+        let r = s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("Amount", "2"), ("HostNames.1", "a1"), ("HostNames.2", "b2")]);
+        let hosts: Vec<Option<String>> = s.service.model().instances.iter().map(|i| i.host_name.clone()).collect();
         assert_eq!(hosts, [Some("a1".to_string()), Some("b2".to_string())]);
         assert_eq!(ids(&r).len(), 2);
-        s.ok(
-            "RunInstances",
-            &[
-                R,
-                ("VSwitchId", &vsw),
-                ("Amount", "2"),
-                ("HostName", "db"),
-                ("UniqueSuffix", "true"),
-            ],
-        );
-        assert_eq!(
-            s.service.model().instances[3].host_name.as_deref(),
-            Some("db002")
-        );
-        let e = s.err(
-            "RunInstances",
-            &[
-                R,
-                ("VSwitchId", &vsw),
-                ("Amount", "2"),
-                ("HostNames.1", "a1"),
-            ],
-        );
+        s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("Amount", "2"), ("HostName", "db"), ("UniqueSuffix", "true")]);
+        assert_eq!(s.service.model().instances[3].host_name.as_deref(), Some("db002"));
+        let e = s.err("RunInstances", &[R, ("VSwitchId", &vsw), ("Amount", "2"), ("HostNames.1", "a1")]);
         assert_eq!(e.code, "InvalidParameter");
-        let e = s.err(
-            "RunInstances",
-            &[R, ("VSwitchId", &vsw), ("HostName", "-bad")],
-        );
+        let e = s.err("RunInstances", &[R, ("VSwitchId", &vsw), ("HostName", "-bad")]);
         assert_eq!(e.code, "InvalidHostName.Malformed");
     }
 
@@ -2333,15 +1868,7 @@ mod tests {
         let mut s = Scratch::new();
         let (vpc, _) = s.vpc_with_vswitch();
         // A /29: 8 addresses, the first and the last three reserved: 4 free.
-        let small = s.ok(
-            "CreateVSwitch",
-            &[
-                R,
-                ("VpcId", &vpc),
-                ("ZoneId", "cn-hangzhou-a"),
-                ("CidrBlock", "10.0.9.0/29"),
-            ],
-        )["VSwitchId"]
+        let small = s.ok("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.9.0/29")])["VSwitchId"]
             .as_str()
             .unwrap()
             .to_string();
@@ -2352,36 +1879,17 @@ mod tests {
         };
         // Without MinAmount: all of Amount or none.
         let e = run(&mut s, &[("Amount", "6")]).unwrap_err();
-        assert_eq!(
-            (e.status, e.code.as_str()),
-            (400, "QuotaExceeded.PrivateIpAddress"),
-            "{e:?}"
-        );
+        assert_eq!((e.status, e.code.as_str()), (400, "QuotaExceeded.PrivateIpAddress"), "{e:?}");
         // More than can be made at the least: none.
         let e = run(&mut s, &[("Amount", "6"), ("MinAmount", "5")]).unwrap_err();
         assert_eq!(e.code, "QuotaExceeded.PrivateIpAddress", "{e:?}");
         assert!(e.message.contains("4 of MinAmount 5"), "{e:?}");
         assert!(s.service.model().instances.is_empty());
         // Between MinAmount and Amount: as many as can be.
-        let made = ids(&run(
-            &mut s,
-            &[
-                ("Amount", "6"),
-                ("MinAmount", "3"),
-                ("InstanceName", "web"),
-                ("UniqueSuffix", "true"),
-            ],
-        )
-        .unwrap());
+        let made = ids(&run(&mut s, &[("Amount", "6"), ("MinAmount", "3"), ("InstanceName", "web"), ("UniqueSuffix", "true")]).unwrap());
         assert_eq!(made.len(), 4, "{made:?}");
         assert_eq!(s.service.model().instances.len(), 4);
-        assert!(
-            s.service
-                .model()
-                .instances
-                .iter()
-                .all(|i| i.private_ip_address.is_some())
-        );
+        assert!(s.service.model().instances.iter().all(|i| i.private_ip_address.is_some()));
         let e = run(&mut s, &[("Amount", "2"), ("MinAmount", "1")]).unwrap_err();
         assert_eq!(e.code, "QuotaExceeded.PrivateIpAddress");
         assert_eq!(s.service.model().instances.len(), 4);
@@ -2391,63 +1899,20 @@ mod tests {
     fn describe_instances_filters() {
         let mut s = Scratch::new();
         let (vpc, vsw) = s.vpc_with_vswitch();
-        let sg = s.ok("CreateSecurityGroup", &[R, ("VpcId", &vpc)])["SecurityGroupId"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let a = ids(&s.ok(
-            "RunInstances",
-            &[
-                R,
-                ("VSwitchId", &vsw),
-                ("InstanceName", "ia"),
-                ("Tag.1.Key", "role"),
-                ("Tag.1.Value", "web"),
-            ],
-        ))[0]
-            .clone();
-        let b = ids(&s.ok(
-            "RunInstances",
-            &[
-                R,
-                ("VSwitchId", &vsw),
-                ("InstanceName", "ib"),
-                ("SecurityGroupId", &sg),
-                ("ImageId", "img"),
-            ],
-        ))[0]
-            .clone();
+        let sg = s.ok("CreateSecurityGroup", &[R, ("VpcId", &vpc)])["SecurityGroupId"].as_str().unwrap().to_string();
+        let a = ids(&s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("InstanceName", "ia"), ("Tag.1.Key", "role"), ("Tag.1.Value", "web")]))[0].clone();
+        let b = ids(&s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("InstanceName", "ib"), ("SecurityGroupId", &sg), ("ImageId", "img")]))[0].clone();
         let find = |s: &mut Scratch, p: &[(&str, &str)]| {
             let mut all = vec![R];
             all.extend_from_slice(p);
             listed(&s.ok("DescribeInstances", &all))
         };
-        assert_eq!(
-            find(&mut s, &[("Tag.1.Key", "role"), ("Tag.1.Value", "web")]),
-            [a.as_str()]
-        );
-        assert_eq!(
-            find(&mut s, &[("Tag.1.Key", "role"), ("Tag.1.Value", "db")]),
-            Vec::<String>::new()
-        );
+        assert_eq!(find(&mut s, &[("Tag.1.Key", "role"), ("Tag.1.Value", "web")]), [a.as_str()]);
+        assert_eq!(find(&mut s, &[("Tag.1.Key", "role"), ("Tag.1.Value", "db")]), Vec::<String>::new());
         assert_eq!(find(&mut s, &[("SecurityGroupId", &sg)]), [b.as_str()]);
         assert_eq!(find(&mut s, &[("ImageId", "img")]), [b.as_str()]);
-        assert_eq!(
-            find(&mut s, &[("PrivateIpAddresses", "[\"10.0.1.1\"]")]),
-            [a.as_str()]
-        );
-        assert_eq!(
-            find(
-                &mut s,
-                &[
-                    ("VSwitchId", &vsw),
-                    ("ZoneId", "cn-hangzhou-a"),
-                    ("Status", "Running")
-                ]
-            )
-            .len(),
-            2
-        );
+        assert_eq!(find(&mut s, &[("PrivateIpAddresses", "[\"10.0.1.1\"]")]), [a.as_str()]);
+        assert_eq!(find(&mut s, &[("VSwitchId", &vsw), ("ZoneId", "cn-hangzhou-a"), ("Status", "Running")]).len(), 2);
         assert_eq!(find(&mut s, &[("Status", "Stopped")]).len(), 0);
         assert_eq!(find(&mut s, &[("InstanceChargeType", "PostPaid")]).len(), 2);
         assert_eq!(find(&mut s, &[("InstanceChargeType", "PrePaid")]).len(), 0);
@@ -2481,29 +1946,16 @@ mod tests {
         let mut got = Vec::new();
         let mut token = token;
         while !token.is_empty() {
-            let page = s.ok(
-                "DescribeInstances",
-                &[R, ("MaxResults", "2"), ("NextToken", &token)],
-            );
+            let page = s.ok("DescribeInstances", &[R, ("MaxResults", "2"), ("NextToken", &token)]);
             got.extend(listed(&page));
             token = page["NextToken"].as_str().unwrap().to_string();
         }
         assert_eq!(got, rest);
-        for bad in [
-            "garbage",
-            "0000000069",
-            &format!("{}x", &first["NextToken"].as_str().unwrap()[1..]),
-        ] {
-            let e = s.err(
-                "DescribeInstances",
-                &[R, ("MaxResults", "2"), ("NextToken", bad)],
-            );
+        for bad in ["garbage", "0000000069", &format!("{}x", &first["NextToken"].as_str().unwrap()[1..])] {
+            let e = s.err("DescribeInstances", &[R, ("MaxResults", "2"), ("NextToken", bad)]);
             assert_eq!(e.code, "InvalidNextToken", "{bad}");
         }
-        let e = s.err(
-            "DescribeInstances",
-            &[R, ("MaxResults", "2"), ("PageNumber", "1")],
-        );
+        let e = s.err("DescribeInstances", &[R, ("MaxResults", "2"), ("PageNumber", "1")]);
         assert_eq!(e.code, "InvalidParameter");
     }
 
@@ -2513,96 +1965,39 @@ mod tests {
         let (_, vsw) = s.vpc_with_vswitch();
         s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("Amount", "12")]);
         let d = s.ok("DescribeInstances", &[R]);
-        assert_eq!(
-            (
-                listed(&d).len(),
-                d["PageSize"].as_u64(),
-                d["TotalCount"].as_u64()
-            ),
-            (10, Some(10), Some(12))
-        );
+        assert_eq!((listed(&d).len(), d["PageSize"].as_u64(), d["TotalCount"].as_u64()), (10, Some(10), Some(12)));
         let d = s.ok("DescribeInstances", &[R, ("PageNumber", "2")]);
         assert_eq!(listed(&d).len(), 2);
         let d = s.ok("DescribeNetworkInterfaces", &[R, ("MaxResults", "10")]);
-        assert_eq!(
-            d["NetworkInterfaceSets"]["NetworkInterfaceSet"]
-                .as_array()
-                .unwrap()
-                .len(),
-            10
-        );
+        assert_eq!(d["NetworkInterfaceSets"]["NetworkInterfaceSet"].as_array().unwrap().len(), 10);
         assert!(!d["NextToken"].as_str().unwrap().is_empty());
         let d = s.ok("DescribeDisks", &[R]);
-        assert_eq!(
-            (
-                d["Disks"]["Disk"].as_array().unwrap().len(),
-                d["TotalCount"].as_u64()
-            ),
-            (10, Some(12))
-        );
-        assert_eq!(
-            s.err("DescribeInstances", &[R, ("PageSize", "101")]).code,
-            "InvalidParameter"
-        );
+        assert_eq!((d["Disks"]["Disk"].as_array().unwrap().len(), d["TotalCount"].as_u64()), (10, Some(12)));
+        assert_eq!(s.err("DescribeInstances", &[R, ("PageSize", "101")]).code, "InvalidParameter");
     }
 
     #[test]
     fn modify_instance_attribute_changes_what_it_can() {
         let mut s = Scratch::new();
         let (vpc, vsw) = s.vpc_with_vswitch();
-        let sg = s.ok("CreateSecurityGroup", &[R, ("VpcId", &vpc)])["SecurityGroupId"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let sg = s.ok("CreateSecurityGroup", &[R, ("VpcId", &vpc)])["SecurityGroupId"].as_str().unwrap().to_string();
         let id = ids(&s.ok("RunInstances", &[R, ("VSwitchId", &vsw)]))[0].clone();
         s.ok(
             "ModifyInstanceAttribute",
-            &[
-                ("InstanceId", &id),
-                ("InstanceName", "renamed"),
-                ("Description", "dd"),
-                ("HostName", "h1"),
-                ("UserData", "aGk="),
-                ("Password", ""),
-                ("SecurityGroupIds.1", &sg),
-            ],
+            &[("InstanceId", &id), ("InstanceName", "renamed"), ("Description", "dd"), ("HostName", "h1"),
+              ("UserData", "aGk="), ("Password", ""), ("SecurityGroupIds.1", &sg)],
         );
         let i = &s.service.model().instances[0];
-        assert_eq!(
-            (
-                i.name.as_deref(),
-                i.host_name.as_deref(),
-                i.user_data.as_str()
-            ),
-            (Some("renamed"), Some("h1"), "aGk=")
-        );
-        assert_eq!(
-            (i.meta.description.as_str(), i.security_group_ids.clone()),
-            ("dd", vec![sg])
-        );
-        assert_eq!(
-            s.ok("DescribeUserData", &[R, ("InstanceId", &id)])["UserData"],
-            "aGk="
-        );
-        let e = s.err(
-            "ModifyInstanceAttribute",
-            &[("InstanceId", &id), ("Password", "Secret123!")],
-        );
+        assert_eq!((i.name.as_deref(), i.host_name.as_deref(), i.user_data.as_str()), (Some("renamed"), Some("h1"), "aGk="));
+        assert_eq!((i.meta.description.as_str(), i.security_group_ids.clone()), ("dd", vec![sg]));
+        assert_eq!(s.ok("DescribeUserData", &[R, ("InstanceId", &id)])["UserData"], "aGk=");
+        let e = s.err("ModifyInstanceAttribute", &[("InstanceId", &id), ("Password", "Secret123!")]);
         assert_eq!(e.code, "UnsupportedParameter");
-        let e = s.err(
-            "ModifyInstanceAttribute",
-            &[("InstanceId", &id), ("CpuOptions.Core", "2")],
-        );
+        let e = s.err("ModifyInstanceAttribute", &[("InstanceId", &id), ("CpuOptions.Core", "2")]);
         assert_eq!(e.code, "UnsupportedParameter");
-        let e = s.err(
-            "ModifyInstanceAttribute",
-            &[("InstanceId", "i-nope"), ("InstanceName", "xx")],
-        );
+        let e = s.err("ModifyInstanceAttribute", &[("InstanceId", "i-nope"), ("InstanceName", "xx")]);
         assert_eq!(e.code, "InvalidInstanceId.NotFound");
-        assert_eq!(
-            s.service.model().instances[0].name.as_deref(),
-            Some("renamed")
-        );
+        assert_eq!(s.service.model().instances[0].name.as_deref(), Some("renamed"));
     }
 
     #[test]
@@ -2613,41 +2008,14 @@ mod tests {
         let list = format!("[\"{id}\"]");
         let r = s.ok(
             "ModifyInstanceChargeType",
-            &[
-                R,
-                ("InstanceIds", &list),
-                ("InstanceChargeType", "PostPaid"),
-                ("AutoPay", "true"),
-                ("IsDetailFee", "true"),
-            ],
+            &[R, ("InstanceIds", &list), ("InstanceChargeType", "PostPaid"), ("AutoPay", "true"), ("IsDetailFee", "true")],
         );
-        assert_eq!(
-            r["FeeOfInstances"]["FeeOfInstance"][0]["InstanceId"],
-            id.as_str()
-        );
-        let e = s.err(
-            "ModifyInstanceChargeType",
-            &[
-                R,
-                ("InstanceIds", &list),
-                ("InstanceChargeType", "PrePaid"),
-                ("Period", "1"),
-            ],
-        );
+        assert_eq!(r["FeeOfInstances"]["FeeOfInstance"][0]["InstanceId"], id.as_str());
+        let e = s.err("ModifyInstanceChargeType", &[R, ("InstanceIds", &list), ("InstanceChargeType", "PrePaid"), ("Period", "1")]);
         assert_eq!(e.code, "InvalidInstanceChargeType.ValueNotSupported");
         let e = s.err("ModifyInstanceChargeType", &[R, ("InstanceIds", &list)]);
-        assert_eq!(
-            e.code, "InvalidInstanceChargeType.ValueNotSupported",
-            "the cloud's default is PrePaid"
-        );
-        let e = s.err(
-            "ModifyInstanceChargeType",
-            &[
-                R,
-                ("InstanceIds", "[\"i-nope\"]"),
-                ("InstanceChargeType", "PostPaid"),
-            ],
-        );
+        assert_eq!(e.code, "InvalidInstanceChargeType.ValueNotSupported", "the cloud's default is PrePaid");
+        let e = s.err("ModifyInstanceChargeType", &[R, ("InstanceIds", "[\"i-nope\"]"), ("InstanceChargeType", "PostPaid")]);
         assert_eq!(e.code, "InvalidInstanceId.NotFound");
     }
 
@@ -2657,15 +2025,8 @@ mod tests {
         let (_, vsw) = s.vpc_with_vswitch();
         let id = ids(&s.ok("RunInstances", &[R, ("VSwitchId", &vsw)]))[0].clone();
         let u = s.ok("DescribeUserData", &[R, ("InstanceId", &id)]);
-        assert_eq!(
-            (u["UserData"].as_str(), u["RegionId"].as_str()),
-            (Some(""), Some("cn-hangzhou"))
-        );
-        assert_eq!(
-            s.err("DescribeUserData", &[R, ("InstanceId", "i-nope")])
-                .code,
-            "InvalidInstanceId.NotFound"
-        );
+        assert_eq!((u["UserData"].as_str(), u["RegionId"].as_str()), (Some(""), Some("cn-hangzhou")));
+        assert_eq!(s.err("DescribeUserData", &[R, ("InstanceId", "i-nope")]).code, "InvalidInstanceId.NotFound");
         assert!(super::check_user_data(&"A".repeat(44_000)).is_err());
         assert!(super::check_user_data("aGk=").is_ok());
     }
@@ -2674,87 +2035,40 @@ mod tests {
     fn describe_disks_describes_the_system_disk() {
         let mut s = Scratch::new();
         let (_, vsw) = s.vpc_with_vswitch();
-        let id = ids(&s.ok(
-            "RunInstances",
-            &[R, ("VSwitchId", &vsw), ("ImageId", "img")],
-        ))[0]
-            .clone();
+        let id = ids(&s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("ImageId", "img")]))[0].clone();
         s.ok("RunInstances", &[R, ("VSwitchId", &vsw)]);
         let d = s.ok("DescribeDisks", &[R, ("InstanceId", &id)]);
         assert_eq!(d["TotalCount"], 1);
         let disk = &d["Disks"]["Disk"][0];
-        assert_eq!(
-            (disk["Category"].as_str(), disk["Size"].as_u64()),
-            (Some("cloud_essd"), Some(40))
-        );
-        assert_eq!(
-            (disk["PerformanceLevel"].as_str(), disk["Status"].as_str()),
-            (Some("PL1"), Some("In_use"))
-        );
-        assert_eq!(
-            (disk["InstanceId"].as_str(), disk["ImageId"].as_str()),
-            (Some(id.as_str()), Some("img"))
-        );
+        assert_eq!((disk["Category"].as_str(), disk["Size"].as_u64()), (Some("cloud_essd"), Some(40)));
+        assert_eq!((disk["PerformanceLevel"].as_str(), disk["Status"].as_str()), (Some("PL1"), Some("In_use")));
+        assert_eq!((disk["InstanceId"].as_str(), disk["ImageId"].as_str()), (Some(id.as_str()), Some("img")));
         assert_eq!(disk["Attachments"]["Attachment"][0]["Device"], "/dev/xvda");
         let disk_id = disk["DiskId"].as_str().unwrap().to_string();
-        let by_id = s.ok(
-            "DescribeDisks",
-            &[R, ("DiskIds", &format!("[\"{disk_id}\"]"))],
-        );
+        let by_id = s.ok("DescribeDisks", &[R, ("DiskIds", &format!("[\"{disk_id}\"]"))]);
         assert_eq!(by_id["Disks"]["Disk"][0]["InstanceId"], id.as_str());
-        assert_eq!(
-            s.ok("DescribeDisks", &[R, ("DiskType", "data")])["TotalCount"],
-            0
-        );
+        assert_eq!(s.ok("DescribeDisks", &[R, ("DiskType", "data")])["TotalCount"], 0);
         assert_eq!(s.ok("DescribeDisks", &[R])["TotalCount"], 2);
-        assert_eq!(
-            s.err("DescribeDisks", &[R, ("SnapshotId", "s-1")]).code,
-            "UnsupportedParameter"
-        );
+        assert_eq!(s.err("DescribeDisks", &[R, ("SnapshotId", "s-1")]).code, "UnsupportedParameter");
     }
 
     #[test]
     fn describe_network_interfaces_answers_tags_and_filters() {
         let mut s = Scratch::new();
         let (_, vsw) = s.vpc_with_vswitch();
-        let id = ids(&s.ok(
-            "RunInstances",
-            &[
-                R,
-                ("VSwitchId", &vsw),
-                ("Tag.1.Key", "k"),
-                ("Tag.1.Value", "v"),
-            ],
-        ))[0]
-            .clone();
+        let id = ids(&s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("Tag.1.Key", "k"), ("Tag.1.Value", "v")]))[0].clone();
         s.ok("RunInstances", &[R, ("VSwitchId", &vsw)]);
         let d = s.ok("DescribeNetworkInterfaces", &[R, ("Tag.1.Key", "k")]);
         let set = &d["NetworkInterfaceSets"]["NetworkInterfaceSet"];
         assert_eq!(set.as_array().unwrap().len(), 1);
         assert_eq!(set[0]["InstanceId"], id.as_str());
-        assert_eq!(
-            set[0]["Tags"],
-            json!({"Tag": [{"TagKey": "k", "TagValue": "v"}]})
-        );
-        let d = s.ok(
-            "DescribeNetworkInterfaces",
-            &[R, ("PrivateIpAddress.1", "10.0.1.2")],
-        );
+        assert_eq!(set[0]["Tags"], json!({"Tag": [{"TagKey": "k", "TagValue": "v"}]}));
+        let d = s.ok("DescribeNetworkInterfaces", &[R, ("PrivateIpAddress.1", "10.0.1.2")]);
         assert_eq!(d["TotalCount"], 1);
         let eni = set[0]["NetworkInterfaceId"].as_str().unwrap().to_string();
-        let e = s.err(
-            "ModifyNetworkInterfaceAttribute",
-            &[R, ("NetworkInterfaceId", &eni), ("QueueNumber", "2")],
-        );
+        let e = s.err("ModifyNetworkInterfaceAttribute", &[R, ("NetworkInterfaceId", &eni), ("QueueNumber", "2")]);
         assert_eq!(e.code, "UnsupportedParameter");
-        let e = s.err(
-            "ModifyNetworkInterfaceAttribute",
-            &[
-                R,
-                ("NetworkInterfaceId", &eni),
-                ("DeleteOnRelease", "false"),
-            ],
-        );
+        let e = s.err("ModifyNetworkInterfaceAttribute", &[R, ("NetworkInterfaceId", &eni), ("DeleteOnRelease", "false")]);
         assert_eq!(e.code, "UnsupportedParameter");
     }
 
@@ -2762,9 +2076,6 @@ mod tests {
     fn tokens_round_trip_and_refuse_garbage() {
         let t = super::encode_token("i-abc");
         assert_eq!(super::decode_token(&t).unwrap(), "i-abc");
-        assert_eq!(
-            super::decode_token("zz").unwrap_err().code,
-            "InvalidNextToken"
-        );
+        assert_eq!(super::decode_token("zz").unwrap_err().code, "InvalidNextToken");
     }
 }

@@ -12,9 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::{Action, Draft, Empty, PageInfo, paginate, params::given, tag};
 use crate::{
     api::{
-        ApiError, Product,
+        ApiError, Product, new_id,
         form::{CommaList, Unsupported},
-        new_id,
     },
     model::{Eip, EipAssociation, EipInstanceType, Model},
 };
@@ -33,33 +32,18 @@ fn eip_index(d: &Draft, id: &str) -> Result<usize, ApiError> {
         .eips
         .iter()
         .position(|e| e.id == id && d.caller.owns(&e.meta.owner_id))
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "InvalidAllocationId.NotFound",
-                format!("The specified EIP {id} does not exist."),
-            )
-        })
+        .ok_or_else(|| ApiError::not_found("InvalidAllocationId.NotFound", format!("The specified EIP {id} does not exist.")))
 }
 
 /// Checks a parameter whose values the cloud enumerates: `served` (the
 /// default) is what this router does; the cloud's `others` are refused as
 /// unsupported; anything else is invalid.
-fn one_of(
-    name: &str,
-    value: &Option<String>,
-    served: &str,
-    others: &[&str],
-) -> Result<(), ApiError> {
+fn one_of(name: &str, value: &Option<String>, served: &str, others: &[&str]) -> Result<(), ApiError> {
     match given(value) {
         None => Ok(()),
         Some(v) if v.eq_ignore_ascii_case(served) => Ok(()),
-        Some(v) if others.iter().any(|o| v.eq_ignore_ascii_case(o)) => {
-            Err(ApiError::unsupported(name))
-        }
-        Some(v) => Err(ApiError::invalid(
-            name,
-            format!("{v:?} is not one of {served}, {}", others.join(", ")),
-        )),
+        Some(v) if others.iter().any(|o| v.eq_ignore_ascii_case(o)) => Err(ApiError::unsupported(name)),
+        Some(v) => Err(ApiError::invalid(name, format!("{v:?} is not one of {served}, {}", others.join(", ")))),
     }
 }
 
@@ -79,9 +63,7 @@ fn instance_type(value: &Option<String>) -> Result<EipInstanceType, ApiError> {
         "Nat" => Ok(EipInstanceType::Nat),
         other => Err(ApiError::bad(
             "InvalidInstanceType.ValueNotSupported",
-            format!(
-                "InstanceType {other} is not supported (EcsInstance, NetworkInterface and Nat are)."
-            ),
+            format!("InstanceType {other} is not supported (EcsInstance, NetworkInterface and Nat are)."),
         )),
     }
 }
@@ -111,10 +93,7 @@ fn target(model: &Model, kind: EipInstanceType, id: &str) -> Option<Target> {
     Some(Target {
         owner_id: instance.meta.owner_id.clone(),
         region_id: instance.meta.region_id.clone(),
-        vpc_id: model
-            .vswitch(&instance.vswitch_id)
-            .map(|v| v.vpc_id.clone())
-            .unwrap_or_default(),
+        vpc_id: model.vswitch(&instance.vswitch_id).map(|v| v.vpc_id.clone()).unwrap_or_default(),
         private_ip: instance.private_ip_address,
     })
 }
@@ -122,10 +101,9 @@ fn target(model: &Model, kind: EipInstanceType, id: &str) -> Option<Target> {
 /// Refuses a PrivateIpAddress that is not the target's.
 fn check_private_ip(given_ip: Option<&str>, t: &Target, instance_id: &str) -> Result<(), ApiError> {
     match given_ip {
-        Some(p) if t.private_ip.is_none_or(|a| a.to_string() != p) => Err(ApiError::bad(
-            "InvalidPrivateIpAddress",
-            format!("{p} is not the private address of {instance_id}."),
-        )),
+        Some(p) if t.private_ip.is_none_or(|a| a.to_string() != p) => {
+            Err(ApiError::bad("InvalidPrivateIpAddress", format!("{p} is not the private address of {instance_id}.")))
+        }
         _ => Ok(()),
     }
 }
@@ -205,58 +183,26 @@ impl AllocateEipAddress {
     /// The billing parameters, checked as the cloud checks them for a
     /// pay-as-you-go EIP billed by bandwidth.
     fn check_billing(&self) -> Result<u32, ApiError> {
-        one_of(
-            "InstanceChargeType",
-            &self.instance_charge_type,
-            "PostPaid",
-            &["PrePaid"],
-        )?;
-        one_of(
-            "InternetChargeType",
-            &self.internet_charge_type,
-            "PayByBandwidth",
-            &["PayByTraffic"],
-        )?;
-        one_of(
-            "ISP",
-            &self.isp,
-            "BGP",
-            &[
-                "BGP_PRO",
-                "ChinaTelecom",
-                "ChinaUnicom",
-                "ChinaMobile",
-                "ChinaTelecom_L2",
-                "ChinaUnicom_L2",
-                "ChinaMobile_L2",
-                "BGP_FinanceCloud",
-            ],
-        )?;
+        one_of("InstanceChargeType", &self.instance_charge_type, "PostPaid", &["PrePaid"])?;
+        one_of("InternetChargeType", &self.internet_charge_type, "PayByBandwidth", &["PayByTraffic"])?;
+        one_of("ISP", &self.isp, "BGP", &[
+            "BGP_PRO", "ChinaTelecom", "ChinaUnicom", "ChinaMobile", "ChinaTelecom_L2", "ChinaUnicom_L2", "ChinaMobile_L2",
+            "BGP_FinanceCloud",
+        ])?;
         one_of("Netmode", &self.netmode, "public", &[])?;
         let months = match given(&self.pricing_cycle).unwrap_or("Month") {
             "Month" => 9,
             "Year" => 5,
-            other => {
-                return Err(ApiError::invalid(
-                    "PricingCycle",
-                    format!("{other:?} is not Month or Year"),
-                ));
-            }
+            other => return Err(ApiError::invalid("PricingCycle", format!("{other:?} is not Month or Year"))),
         };
         if let Some(p) = self.period
             && !(1..=months).contains(&p)
         {
-            return Err(ApiError::invalid(
-                "Period",
-                format!("{p} is outside 1..={months}"),
-            ));
+            return Err(ApiError::invalid("Period", format!("{p} is outside 1..={months}")));
         }
         let bandwidth = self.bandwidth.unwrap_or(DEFAULT_BANDWIDTH);
         if !(1..=MAX_BANDWIDTH).contains(&bandwidth) {
-            return Err(ApiError::invalid(
-                "Bandwidth",
-                format!("{bandwidth} is outside 1..={MAX_BANDWIDTH}"),
-            ));
+            return Err(ApiError::invalid("Bandwidth", format!("{bandwidth} is outside 1..={MAX_BANDWIDTH}")));
         }
         Ok(bandwidth)
     }
@@ -266,27 +212,16 @@ impl AllocateEipAddress {
     fn address(&self, model: &Model) -> Result<Ipv4Addr, ApiError> {
         let pool = model.router.internet.public_pool;
         let Some(text) = given(&self.ip_address) else {
-            return model.free_public_address().ok_or_else(|| {
-                ApiError::bad(
-                    "QuotaExceeded.Eip",
-                    format!("The public address pool {pool} has no free address."),
-                )
-            });
+            return model
+                .free_public_address()
+                .ok_or_else(|| ApiError::bad("QuotaExceeded.Eip", format!("The public address pool {pool} has no free address.")));
         };
-        let a: Ipv4Addr = text
-            .parse()
-            .map_err(|e| ApiError::invalid("IpAddress", format!("{text:?}: {e}")))?;
+        let a: Ipv4Addr = text.parse().map_err(|e| ApiError::invalid("IpAddress", format!("{text:?}: {e}")))?;
         if !pool.contains(&a) {
-            return Err(ApiError::bad(
-                "InvalidIpAddress",
-                format!("The address {a} is not in the public address pool {pool}."),
-            ));
+            return Err(ApiError::bad("InvalidIpAddress", format!("The address {a} is not in the public address pool {pool}.")));
         }
         if model.public_addresses().iter().any(|(x, _)| *x == a) {
-            return Err(ApiError::bad(
-                "InvalidIpAddress.Duplicated",
-                format!("The address {a} is already in use."),
-            ));
+            return Err(ApiError::bad("InvalidIpAddress.Duplicated", format!("The address {a} is already in use.")));
         }
         Ok(a)
     }
@@ -296,7 +231,8 @@ impl Action for AllocateEipAddress {
     const NAME: &'static str = "AllocateEipAddress";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str = "Allocates a pay-as-you-go EIP from the public pool (the lowest free address, or IpAddress).";
+    const SUMMARY: &'static str =
+        "Allocates a pay-as-you-go EIP from the public pool (the lowest free address, or IpAddress).";
     type Response = AllocateEipAddressResponse;
 
     fn run(self, d: &mut Draft) -> Result<AllocateEipAddressResponse, ApiError> {
@@ -359,10 +295,7 @@ impl AssociateEipAddress {
         if let Some(v) = given(&self.vpc_id)
             && v != t.vpc_id
         {
-            return Err(ApiError::invalid(
-                "VpcId",
-                format!("{} is in VPC {}, not {v}", self.instance_id, t.vpc_id),
-            ));
+            return Err(ApiError::invalid("VpcId", format!("{} is in VPC {}, not {v}", self.instance_id, t.vpc_id)));
         }
         Ok(())
     }
@@ -372,21 +305,17 @@ impl Action for AssociateEipAddress {
     const NAME: &'static str = "AssociateEipAddress";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str = "Associates an EIP with an instance or ENI (1:1 NAT) or a NAT gateway (an SNAT address), IGW-3.";
+    const SUMMARY: &'static str =
+        "Associates an EIP with an instance or ENI (1:1 NAT) or a NAT gateway (an SNAT address), IGW-3.";
     type Response = Empty;
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
         let kind = instance_type(&self.instance_type)?;
         let i = eip_index(d, &self.allocation_id)?;
         let instance_id = self.instance_id.as_str();
-        let t = target(&d.model, kind, instance_id)
-            .filter(|t| d.caller.owns(&t.owner_id))
-            .ok_or_else(|| {
-                ApiError::not_found(
-                    "InvalidInstanceId.NotFound",
-                    format!("The instance {instance_id} does not exist."),
-                )
-            })?;
+        let t = target(&d.model, kind, instance_id).filter(|t| d.caller.owns(&t.owner_id)).ok_or_else(|| {
+            ApiError::not_found("InvalidInstanceId.NotFound", format!("The instance {instance_id} does not exist."))
+        })?;
         self.check_target(&t, &d.model.eips[i].meta.region_id)?;
         let eip = &mut d.model.eips[i];
         match &eip.association {
@@ -394,18 +323,12 @@ impl Action for AssociateEipAddress {
             Some(a) => {
                 return Err(ApiError::bad(
                     "IncorrectEipStatus",
-                    format!(
-                        "The EIP {} is associated with {}: unassociate it first.",
-                        eip.id, a.instance_id
-                    ),
+                    format!("The EIP {} is associated with {}: unassociate it first.", eip.id, a.instance_id),
                 ));
             }
             None => {}
         }
-        eip.association = Some(EipAssociation {
-            instance_type: kind,
-            instance_id: instance_id.to_string(),
-        });
+        eip.association = Some(EipAssociation { instance_type: kind, instance_id: instance_id.to_string() });
         // A second public address for one ENI is refused by validation.
         Ok(Empty {})
     }
@@ -438,21 +361,13 @@ impl UnassociateEipAddress {
         {
             return Err(ApiError::bad(
                 "InvalidInstanceId.NotFound",
-                format!(
-                    "The EIP {id} is associated with {}, not {x}.",
-                    a.instance_id
-                ),
+                format!("The EIP {id} is associated with {}, not {x}.", a.instance_id),
             ));
         }
-        if given(&self.instance_type).is_some()
-            && instance_type(&self.instance_type)? != a.instance_type
-        {
+        if given(&self.instance_type).is_some() && instance_type(&self.instance_type)? != a.instance_type {
             return Err(ApiError::invalid(
                 "InstanceType",
-                format!(
-                    "the EIP {id} is associated with a {}",
-                    instance_type_name(a.instance_type)
-                ),
+                format!("the EIP {id} is associated with a {}", instance_type_name(a.instance_type)),
             ));
         }
         if let Some(t) = target(&d.model, a.instance_type, &a.instance_id) {
@@ -466,7 +381,8 @@ impl Action for UnassociateEipAddress {
     const NAME: &'static str = "UnassociateEipAddress";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str = "Removes an EIP from its instance, ENI or NAT gateway; refused while SNAT entries use it, unless Force.";
+    const SUMMARY: &'static str =
+        "Removes an EIP from its instance, ENI or NAT gateway; refused while SNAT entries use it, unless Force.";
     type Response = Empty;
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
@@ -474,33 +390,18 @@ impl Action for UnassociateEipAddress {
         let i = eip_index(d, id)?;
         let eip = &d.model.eips[i];
         let Some(a) = eip.association.clone() else {
-            return Err(ApiError::bad(
-                "IncorrectEipStatus",
-                format!("The EIP {id} is not associated."),
-            ));
+            return Err(ApiError::bad("IncorrectEipStatus", format!("The EIP {id} is not associated.")));
         };
         self.check_association(d, &a)?;
         let address = eip.ip_address;
         if a.instance_type == EipInstanceType::Nat
-            && let Some(n) = d
-                .model
-                .nat_gateways
-                .iter_mut()
-                .find(|n| n.id == a.instance_id)
+            && let Some(n) = d.model.nat_gateways.iter_mut().find(|n| n.id == a.instance_id)
         {
-            let used: Vec<String> = n
-                .snat_entries
-                .iter()
-                .filter(|e| e.snat_ip == address)
-                .map(|e| e.id.clone())
-                .collect();
+            let used: Vec<String> = n.snat_entries.iter().filter(|e| e.snat_ip == address).map(|e| e.id.clone()).collect();
             if !used.is_empty() && !self.force.unwrap_or(false) {
                 return Err(ApiError::bad(
                     "DependencyViolation.SnatEntry",
-                    format!(
-                        "The EIP {address} is the SNAT IP of {}: delete those entries first, or pass Force.",
-                        used.join(", ")
-                    ),
+                    format!("The EIP {address} is the SNAT IP of {}: delete those entries first, or pass Force.", used.join(", ")),
                 ));
             }
             n.snat_entries.retain(|e| e.snat_ip != address);
@@ -523,8 +424,7 @@ impl Action for ReleaseEipAddress {
     const NAME: &'static str = "ReleaseEipAddress";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str =
-        "Releases an EIP back to the public pool; refused while it is associated.";
+    const SUMMARY: &'static str = "Releases an EIP back to the public pool; refused while it is associated.";
     type Response = Empty;
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
@@ -533,10 +433,7 @@ impl Action for ReleaseEipAddress {
         if let Some(a) = &d.model.eips[i].association {
             return Err(ApiError::bad(
                 "IncorrectEipStatus",
-                format!(
-                    "The EIP {id} is associated with {}: unassociate it first.",
-                    a.instance_id
-                ),
+                format!("The EIP {id} is associated with {}: unassociate it first.", a.instance_id),
             ));
         }
         d.model.eips.remove(i);
@@ -677,11 +574,7 @@ pub struct DescribeEipAddressesResponse {
 }
 
 fn status_of(e: &Eip) -> &'static str {
-    if e.association.is_some() {
-        "InUse"
-    } else {
-        "Available"
-    }
+    if e.association.is_some() { "InUse" } else { "Available" }
 }
 
 /// The earliest creation time of `Filter.N` (CreationStartTime), if any.
@@ -691,18 +584,11 @@ fn creation_start(filters: &[FilterParam]) -> Result<Option<NaiveDateTime>, ApiE
         let name = |field: &str| format!("Filter.{}.{field}", n + 1);
         let key = given(&f.key).ok_or_else(|| ApiError::missing(&name("Key")))?;
         if key != "CreationStartTime" {
-            return Err(ApiError::invalid(
-                &name("Key"),
-                format!("{key:?} is not CreationStartTime"),
-            ));
+            return Err(ApiError::invalid(&name("Key"), format!("{key:?} is not CreationStartTime")));
         }
         let value = given(&f.value).ok_or_else(|| ApiError::missing(&name("Value")))?;
-        let t = NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%MZ").map_err(|_| {
-            ApiError::invalid(
-                &name("Value"),
-                format!("{value:?} is not a UTC time YYYY-MM-DDThh:mmZ"),
-            )
-        })?;
+        let t = NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%MZ")
+            .map_err(|_| ApiError::invalid(&name("Value"), format!("{value:?} is not a UTC time YYYY-MM-DDThh:mmZ")))?;
         start = start.max(Some(t));
     }
     Ok(start)
@@ -715,10 +601,7 @@ fn created(e: &Eip) -> Option<NaiveDateTime> {
 impl DescribeEipAddresses {
     /// Refuses what cannot be asked: too many ids, reservation data.
     fn check(&self) -> Result<(), ApiError> {
-        for (name, list) in [
-            ("AllocationId", &self.allocation_id),
-            ("EipAddress", &self.eip_address),
-        ] {
+        for (name, list) in [("AllocationId", &self.allocation_id), ("EipAddress", &self.eip_address)] {
             if list.as_ref().is_some_and(|l| l.0.len() > MAX_IDS) {
                 return Err(ApiError::invalid(name, format!("at most {MAX_IDS} values")));
             }
@@ -733,17 +616,13 @@ impl DescribeEipAddresses {
     fn selects(&self, d: &Draft, e: &Eip, start: Option<NaiveDateTime>) -> bool {
         let is = |filter: &Option<String>, value: &str| given(filter).is_none_or(|f| f == value);
         let listed = |filter: &Option<CommaList>, value: &str| {
-            filter
-                .as_ref()
-                .filter(|l| !l.0.is_empty())
-                .is_none_or(|l| l.0.iter().any(|x| x == value))
+            filter.as_ref().filter(|l| !l.0.is_empty()).is_none_or(|l| l.0.iter().any(|x| x == value))
         };
         let assoc = e.association.as_ref();
         listed(&self.allocation_id, &e.id)
             && listed(&self.eip_address, &e.ip_address.to_string())
             && is(&self.eip_name, e.name.as_deref().unwrap_or_default())
-            && given(&self.associated_instance_id)
-                .is_none_or(|x| assoc.is_some_and(|a| a.instance_id == x))
+            && given(&self.associated_instance_id).is_none_or(|x| assoc.is_some_and(|a| a.instance_id == x))
             && given(&self.associated_instance_type)
                 .is_none_or(|x| assoc.is_some_and(|a| instance_type_name(a.instance_type) == x))
             && is(&self.status, status_of(e))
@@ -752,11 +631,7 @@ impl DescribeEipAddresses {
             && given(&self.lock_reason).is_none()
             && self.security_protection_enabled != Some(true)
             && self.service_managed != Some(true)
-            && d.common
-                .resource_group_id
-                .as_deref()
-                .filter(|g| !g.is_empty())
-                .is_none_or(|g| e.meta.resource_group_id == g)
+            && d.common.resource_group_id.as_deref().filter(|g| !g.is_empty()).is_none_or(|g| e.meta.resource_group_id == g)
             && start.is_none_or(|s| created(e).is_some_and(|c| c >= s))
             && tag::matches(&e.meta.tags, &self.tag)
     }
@@ -772,15 +647,9 @@ fn item(model: &Model, e: &Eip) -> EipItem {
         description: e.meta.description.clone(),
         status: status_of(e),
         instance_id: assoc.map(|a| a.instance_id.clone()).unwrap_or_default(),
-        instance_type: assoc
-            .map(|a| instance_type_name(a.instance_type))
-            .unwrap_or_default(),
+        instance_type: assoc.map(|a| instance_type_name(a.instance_type)).unwrap_or_default(),
         instance_region_id: t.as_ref().map(|t| t.region_id.clone()).unwrap_or_default(),
-        private_ip_address: t
-            .as_ref()
-            .and_then(|t| t.private_ip)
-            .map(|a| a.to_string())
-            .unwrap_or_default(),
+        private_ip_address: t.as_ref().and_then(|t| t.private_ip).map(|a| a.to_string()).unwrap_or_default(),
         vpc_id: t.as_ref().map(|t| t.vpc_id.clone()).unwrap_or_default(),
         mode: "NAT",
         region_id: e.meta.region_id.clone(),
@@ -795,12 +664,8 @@ fn item(model: &Model, e: &Eip) -> EipItem {
         deletion_protection: false,
         resource_group_id: e.meta.resource_group_id.clone(),
         service_managed: 0,
-        operation_locks: OperationLocks {
-            lock_reason: Vec::new(),
-        },
-        security_protection_types: SecurityProtectionTypes {
-            security_protection_type: Vec::new(),
-        },
+        operation_locks: OperationLocks { lock_reason: Vec::new() },
+        security_protection_types: SecurityProtectionTypes { security_protection_type: Vec::new() },
         tags: tag::Tags::of(&e.meta.tags),
     }
 }
@@ -809,25 +674,18 @@ impl Action for DescribeEipAddresses {
     const NAME: &'static str = "DescribeEipAddresses";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = false;
-    const SUMMARY: &'static str = "Lists the caller's EIPs with what they are associated with; filtered by id, address, name, status, tags; paged.";
+    const SUMMARY: &'static str =
+        "Lists the caller's EIPs with what they are associated with; filtered by id, address, name, status, tags; paged.";
     type Response = DescribeEipAddressesResponse;
 
     fn run(self, d: &mut Draft) -> Result<DescribeEipAddressesResponse, ApiError> {
         d.require_region()?;
         self.check()?;
         let start = creation_start(&self.filter)?;
-        let list: Vec<&Eip> = d
-            .model
-            .eips
-            .iter()
-            .filter(|e| d.in_view(&e.meta) && self.selects(d, e, start))
-            .collect();
+        let list: Vec<&Eip> = d.model.eips.iter().filter(|e| d.in_view(&e.meta) && self.selects(d, e, start)).collect();
         let (list, page) = paginate(list, self.page_number, self.page_size, MAX_PAGE_SIZE)?;
         let eip_address = list.into_iter().map(|e| item(&d.model, e)).collect();
-        Ok(DescribeEipAddressesResponse {
-            eip_addresses: EipAddresses { eip_address },
-            page,
-        })
+        Ok(DescribeEipAddressesResponse { eip_addresses: EipAddresses { eip_address }, page })
     }
 }
 
@@ -838,10 +696,7 @@ mod tests {
     const R: (&str, &str) = ("RegionId", "cn-hangzhou");
 
     /// `base` and `extra` parameters together.
-    fn with<'a>(
-        base: &[(&'a str, &'a str)],
-        extra: &[(&'a str, &'a str)],
-    ) -> Vec<(&'a str, &'a str)> {
+    fn with<'a>(base: &[(&'a str, &'a str)], extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
         base.iter().chain(extra).copied().collect()
     }
 
@@ -849,72 +704,33 @@ mod tests {
         let mut p = vec![R];
         p.extend_from_slice(extra);
         let e = s.ok("AllocateEipAddress", &p);
-        (
-            e["AllocationId"].as_str().unwrap().to_string(),
-            e["EipAddress"].as_str().unwrap().to_string(),
-        )
+        (e["AllocationId"].as_str().unwrap().to_string(), e["EipAddress"].as_str().unwrap().to_string())
     }
 
     #[test]
     fn pay_as_you_go_billing_parameters_are_checked_and_the_rest_refused() {
         let mut s = Scratch::new();
-        let (id, _) = allocate(
-            &mut s,
-            &[
-                ("InstanceChargeType", "PostPaid"),
-                ("InternetChargeType", "PayByBandwidth"),
-                ("ISP", "BGP"),
-                ("Netmode", "public"),
-                ("AutoPay", "false"),
-                ("Period", "3"),
-                ("PricingCycle", "Month"),
-                ("Bandwidth", "500"),
-            ],
-        );
+        let (id, _) = allocate(&mut s, &[("InstanceChargeType", "PostPaid"), ("InternetChargeType", "PayByBandwidth"), ("ISP", "BGP"),
+            ("Netmode", "public"), ("AutoPay", "false"), ("Period", "3"), ("PricingCycle", "Month"), ("Bandwidth", "500")]);
         assert_eq!(s.service.model().eips[0].bandwidth, 500);
         let code = |s: &mut Scratch, p: &[(&str, &str)]| {
             let mut all = vec![R];
             all.extend_from_slice(p);
             s.err("AllocateEipAddress", &all).code
         };
-        for (name, value) in [
-            ("InstanceChargeType", "PrePaid"),
-            ("InternetChargeType", "PayByTraffic"),
-            ("ISP", "BGP_PRO"),
-            ("Zone", "cn-hangzhou-a"),
-            ("PublicIpAddressPoolId", "pippool-1"),
-            ("SecurityProtectionTypes.1", "AntiDDoS_Enhanced"),
-            ("InstanceId", "eip-old"),
-            ("ActivityId", "1"),
-        ] {
-            assert_eq!(
-                code(&mut s, &[(name, value)]),
-                "UnsupportedParameter",
-                "{name}={value}"
-            );
+        for (name, value) in [("InstanceChargeType", "PrePaid"), ("InternetChargeType", "PayByTraffic"), ("ISP", "BGP_PRO"),
+            ("Zone", "cn-hangzhou-a"), ("PublicIpAddressPoolId", "pippool-1"), ("SecurityProtectionTypes.1", "AntiDDoS_Enhanced"),
+            ("InstanceId", "eip-old"), ("ActivityId", "1")]
+        {
+            assert_eq!(code(&mut s, &[(name, value)]), "UnsupportedParameter", "{name}={value}");
         }
-        for (name, value) in [
-            ("ISP", "Dialup"),
-            ("Netmode", "private"),
-            ("Period", "10"),
-            ("Period", "6"),
-            ("Bandwidth", "501"),
-            ("Bandwidth", "0"),
-            ("PricingCycle", "Week"),
-            ("AutoPay", "maybe"),
-            ("IpAddress", "x"),
-        ] {
-            let p: &[(&str, &str)] = if value == "6" {
-                &[(name, value), ("PricingCycle", "Year")]
-            } else {
-                &[(name, value)]
-            };
+        for (name, value) in [("ISP", "Dialup"), ("Netmode", "private"), ("Period", "10"), ("Period", "6"), ("Bandwidth", "501"),
+            ("Bandwidth", "0"), ("PricingCycle", "Week"), ("AutoPay", "maybe"), ("IpAddress", "x")]
+        {
+            let p: &[(&str, &str)] = if value == "6" { &[(name, value), ("PricingCycle", "Year")] } else { &[(name, value)] };
             assert_eq!(code(&mut s, p), "InvalidParameter", "{name}={value}");
         }
-        assert_eq!(
-            code(&mut s, &[("Tag.1.Key", "aliyun")]),
-            "InvalidTagKey.Malformed"
-        );
+        assert_eq!(code(&mut s, &[("Tag.1.Key", "aliyun")]), "InvalidTagKey.Malformed");
         assert_eq!(s.service.model().eips.len(), 1);
         assert_eq!(s.service.model().eips[0].id, id);
     }
@@ -922,143 +738,49 @@ mod tests {
     #[test]
     fn tags_at_creation_are_kept_shown_and_filtered_on() {
         let mut s = Scratch::new();
-        let (lab, ip) = allocate(
-            &mut s,
-            &[
-                ("Tag.1.Key", "env"),
-                ("Tag.1.Value", "lab"),
-                ("Name", "one"),
-                ("Description", "d"),
-            ],
-        );
+        let (lab, ip) = allocate(&mut s, &[("Tag.1.Key", "env"), ("Tag.1.Value", "lab"), ("Name", "one"), ("Description", "d")]);
         let (prod, _) = allocate(&mut s, &[("Tag.1.Key", "env"), ("Tag.1.Value", "prod")]);
-        let d = s.ok(
-            "DescribeEipAddresses",
-            &[R, ("Tag.1.Key", "env"), ("Tag.1.Value", "lab")],
-        );
+        let d = s.ok("DescribeEipAddresses", &[R, ("Tag.1.Key", "env"), ("Tag.1.Value", "lab")]);
         assert_eq!(d["TotalCount"], 1);
         let e = &d["EipAddresses"]["EipAddress"][0];
-        assert_eq!(
-            (e["AllocationId"].as_str(), e["IpAddress"].as_str()),
-            (Some(lab.as_str()), Some(ip.as_str()))
-        );
-        assert_eq!(
-            e["Tags"]["Tag"],
-            serde_json::json!([{"Key": "env", "Value": "lab"}])
-        );
-        assert_eq!(
-            (
-                e["Name"].as_str(),
-                e["Description"].as_str(),
-                e["Bandwidth"].as_str()
-            ),
-            (Some("one"), Some("d"), Some("5"))
-        );
-        assert_eq!(
-            (
-                e["Status"].as_str(),
-                e["ChargeType"].as_str(),
-                e["ISP"].as_str()
-            ),
-            (Some("Available"), Some("PostPaid"), Some("BGP"))
-        );
-        assert_eq!(
-            s.ok("DescribeEipAddresses", &[R, ("Tag.1.Key", "env")])["TotalCount"],
-            2
-        );
+        assert_eq!((e["AllocationId"].as_str(), e["IpAddress"].as_str()), (Some(lab.as_str()), Some(ip.as_str())));
+        assert_eq!(e["Tags"]["Tag"], serde_json::json!([{"Key": "env", "Value": "lab"}]));
+        assert_eq!((e["Name"].as_str(), e["Description"].as_str(), e["Bandwidth"].as_str()), (Some("one"), Some("d"), Some("5")));
+        assert_eq!((e["Status"].as_str(), e["ChargeType"].as_str(), e["ISP"].as_str()), (Some("Available"), Some("PostPaid"), Some("BGP")));
+        assert_eq!(s.ok("DescribeEipAddresses", &[R, ("Tag.1.Key", "env")])["TotalCount"], 2);
         let both = format!("{lab},{prod}");
-        assert_eq!(
-            s.ok("DescribeEipAddresses", &[R, ("AllocationId", &both)])["TotalCount"],
-            2
-        );
-        assert_eq!(
-            s.ok("DescribeEipAddresses", &[R, ("EipAddress", &ip)])["TotalCount"],
-            1
-        );
-        assert_eq!(
-            s.ok("DescribeEipAddresses", &[R, ("EipName", "one")])["TotalCount"],
-            1
-        );
+        assert_eq!(s.ok("DescribeEipAddresses", &[R, ("AllocationId", &both)])["TotalCount"], 2);
+        assert_eq!(s.ok("DescribeEipAddresses", &[R, ("EipAddress", &ip)])["TotalCount"], 1);
+        assert_eq!(s.ok("DescribeEipAddresses", &[R, ("EipName", "one")])["TotalCount"], 1);
     }
 
     #[test]
     fn filters_on_what_no_eip_here_has_find_nothing() {
         let mut s = Scratch::new();
         allocate(&mut s, &[]);
-        let count = |s: &mut Scratch, p: (&str, &str)| {
-            s.ok("DescribeEipAddresses", &[R, p])["TotalCount"]
-                .as_u64()
-                .unwrap()
-        };
-        for p in [
-            ("ChargeType", "PostPaid"),
-            ("ISP", "BGP"),
-            ("SecurityProtectionEnabled", "false"),
-            ("ServiceManaged", "false"),
-            ("Status", "Available"),
-            ("IncludeReservationData", "false"),
-        ] {
+        let count = |s: &mut Scratch, p: (&str, &str)| s.ok("DescribeEipAddresses", &[R, p])["TotalCount"].as_u64().unwrap();
+        for p in [("ChargeType", "PostPaid"), ("ISP", "BGP"), ("SecurityProtectionEnabled", "false"), ("ServiceManaged", "false"),
+            ("Status", "Available"), ("IncludeReservationData", "false")]
+        {
             assert_eq!(count(&mut s, p), 1, "{p:?}");
         }
         let since = |s: &mut Scratch, t: &str| {
-            s.ok(
-                "DescribeEipAddresses",
-                &[
-                    R,
-                    ("Filter.1.Key", "CreationStartTime"),
-                    ("Filter.1.Value", t),
-                ],
-            )["TotalCount"]
-                .as_u64()
+            s.ok("DescribeEipAddresses", &[R, ("Filter.1.Key", "CreationStartTime"), ("Filter.1.Value", t)])["TotalCount"].as_u64()
         };
-        assert_eq!(
-            (
-                since(&mut s, "2000-01-01T00:00Z"),
-                since(&mut s, "2999-01-01T00:00Z")
-            ),
-            (Some(1), Some(0))
-        );
-        for p in [
-            ("ChargeType", "PrePaid"),
-            ("ISP", "BGP_PRO"),
-            ("LockReason", "financial"),
-            ("SecurityProtectionEnabled", "true"),
-            ("ServiceManaged", "true"),
-            ("Status", "InUse"),
-            ("ResourceGroupId", "rg-other"),
-        ] {
+        assert_eq!((since(&mut s, "2000-01-01T00:00Z"), since(&mut s, "2999-01-01T00:00Z")), (Some(1), Some(0)));
+        for p in [("ChargeType", "PrePaid"), ("ISP", "BGP_PRO"), ("LockReason", "financial"), ("SecurityProtectionEnabled", "true"),
+            ("ServiceManaged", "true"), ("Status", "InUse"), ("ResourceGroupId", "rg-other")]
+        {
             assert_eq!(count(&mut s, p), 0, "{p:?}");
         }
-        for p in [
-            ("IncludeReservationData", "true"),
-            ("PublicIpAddressPoolId", "pippool-1"),
-            ("SegmentInstanceId", "eipsg-1"),
-        ] {
-            assert_eq!(
-                s.err("DescribeEipAddresses", &[R, p]).code,
-                "UnsupportedParameter",
-                "{p:?}"
-            );
+        for p in [("IncludeReservationData", "true"), ("PublicIpAddressPoolId", "pippool-1"), ("SegmentInstanceId", "eipsg-1")] {
+            assert_eq!(s.err("DescribeEipAddresses", &[R, p]).code, "UnsupportedParameter", "{p:?}");
         }
-        let e = s.err(
-            "DescribeEipAddresses",
-            &[R, ("Filter.1.Key", "Colour"), ("Filter.1.Value", "x")],
-        );
+        let e = s.err("DescribeEipAddresses", &[R, ("Filter.1.Key", "Colour"), ("Filter.1.Value", "x")]);
         assert!(e.message.contains("Filter.1.Key"), "{e:?}");
-        let e = s.err(
-            "DescribeEipAddresses",
-            &[
-                R,
-                ("Filter.1.Key", "CreationStartTime"),
-                ("Filter.1.Value", "yesterday"),
-            ],
-        );
+        let e = s.err("DescribeEipAddresses", &[R, ("Filter.1.Key", "CreationStartTime"), ("Filter.1.Value", "yesterday")]);
         assert!(e.message.contains("Filter.1.Value"), "{e:?}");
-        assert_eq!(
-            s.err("DescribeEipAddresses", &[R, ("PageSize", "101")])
-                .code,
-            "InvalidParameter"
-        );
+        assert_eq!(s.err("DescribeEipAddresses", &[R, ("PageSize", "101")]).code, "InvalidParameter");
         assert_eq!(s.err("DescribeEipAddresses", &[]).code, "MissingParameter");
     }
 
@@ -1066,133 +788,29 @@ mod tests {
     fn associate_checks_the_target_and_unassociate_the_association() {
         let mut s = Scratch::new();
         let (vpc, vsw) = s.vpc_with_vswitch();
-        let i = s.ok(
-            "RunInstances",
-            &[R, ("VSwitchId", &vsw), ("PrivateIpAddress", "10.0.1.10")],
-        );
-        let inst = i["InstanceIdSets"]["InstanceIdSet"][0]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let i = s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("PrivateIpAddress", "10.0.1.10")]);
+        let inst = i["InstanceIdSets"]["InstanceIdSet"][0].as_str().unwrap().to_string();
         let (id, _) = allocate(&mut s, &[]);
-        let base = [
-            R,
-            ("AllocationId", id.as_str()),
-            ("InstanceId", inst.as_str()),
-        ];
-        assert_eq!(
-            s.err("AssociateEipAddress", &with(&base, &[("Mode", "BINDED")]))
-                .code,
-            "UnsupportedParameter"
-        );
-        assert_eq!(
-            s.err(
-                "AssociateEipAddress",
-                &with(&base, &[("InstanceRegionId", "cn-beijing")])
-            )
-            .code,
-            "UnsupportedParameter"
-        );
-        assert_eq!(
-            s.err(
-                "AssociateEipAddress",
-                &with(&base, &[("VpcId", "vpc-other")])
-            )
-            .code,
-            "InvalidParameter"
-        );
-        assert_eq!(
-            s.err(
-                "AssociateEipAddress",
-                &with(&base, &[("PrivateIpAddress", "10.0.1.11")])
-            )
-            .code,
-            "InvalidPrivateIpAddress"
-        );
-        assert_eq!(
-            s.err(
-                "AssociateEipAddress",
-                &with(&base, &[("InstanceType", "SlbInstance")])
-            )
-            .code,
-            "InvalidInstanceType.ValueNotSupported"
-        );
+        let base = [R, ("AllocationId", id.as_str()), ("InstanceId", inst.as_str())];
+        assert_eq!(s.err("AssociateEipAddress", &with(&base, &[("Mode", "BINDED")])).code, "UnsupportedParameter");
+        assert_eq!(s.err("AssociateEipAddress", &with(&base, &[("InstanceRegionId", "cn-beijing")])).code, "UnsupportedParameter");
+        assert_eq!(s.err("AssociateEipAddress", &with(&base, &[("VpcId", "vpc-other")])).code, "InvalidParameter");
+        assert_eq!(s.err("AssociateEipAddress", &with(&base, &[("PrivateIpAddress", "10.0.1.11")])).code, "InvalidPrivateIpAddress");
+        assert_eq!(s.err("AssociateEipAddress", &with(&base, &[("InstanceType", "SlbInstance")])).code, "InvalidInstanceType.ValueNotSupported");
         assert!(s.service.model().eips[0].association.is_none());
-        s.ok(
-            "AssociateEipAddress",
-            &with(
-                &base,
-                &[
-                    ("Mode", "NAT"),
-                    ("InstanceRegionId", "cn-hangzhou"),
-                    ("VpcId", &vpc),
-                    ("PrivateIpAddress", "10.0.1.10"),
-                    ("InstanceType", "EcsInstance"),
-                ],
-            ),
-        );
-        let d = s.ok(
-            "DescribeEipAddresses",
-            &[
-                R,
-                ("AssociatedInstanceId", &inst),
-                ("AssociatedInstanceType", "EcsInstance"),
-            ],
-        );
+        s.ok("AssociateEipAddress", &with(&base, &[("Mode", "NAT"), ("InstanceRegionId", "cn-hangzhou"), ("VpcId", &vpc),
+            ("PrivateIpAddress", "10.0.1.10"), ("InstanceType", "EcsInstance")]));
+        let d = s.ok("DescribeEipAddresses", &[R, ("AssociatedInstanceId", &inst), ("AssociatedInstanceType", "EcsInstance")]);
         let e = &d["EipAddresses"]["EipAddress"][0];
-        assert_eq!(
-            (
-                e["Status"].as_str(),
-                e["VpcId"].as_str(),
-                e["PrivateIpAddress"].as_str()
-            ),
-            (Some("InUse"), Some(vpc.as_str()), Some("10.0.1.10"))
-        );
+        assert_eq!((e["Status"].as_str(), e["VpcId"].as_str(), e["PrivateIpAddress"].as_str()), (Some("InUse"), Some(vpc.as_str()), Some("10.0.1.10")));
         assert_eq!(e["InstanceRegionId"], "cn-hangzhou");
-        assert_eq!(
-            s.err("ReleaseEipAddress", &[R, ("AllocationId", &id)]).code,
-            "IncorrectEipStatus"
-        );
+        assert_eq!(s.err("ReleaseEipAddress", &[R, ("AllocationId", &id)]).code, "IncorrectEipStatus");
         let base = [R, ("AllocationId", id.as_str())];
-        assert_eq!(
-            s.err(
-                "UnassociateEipAddress",
-                &with(&base, &[("InstanceType", "Nat")])
-            )
-            .code,
-            "InvalidParameter"
-        );
-        assert_eq!(
-            s.err(
-                "UnassociateEipAddress",
-                &with(&base, &[("PrivateIpAddress", "10.0.1.11")])
-            )
-            .code,
-            "InvalidPrivateIpAddress"
-        );
-        assert_eq!(
-            s.err(
-                "UnassociateEipAddress",
-                &with(&base, &[("InstanceId", "i-other")])
-            )
-            .code,
-            "InvalidInstanceId.NotFound"
-        );
-        s.ok(
-            "UnassociateEipAddress",
-            &with(
-                &base,
-                &[
-                    ("InstanceId", &inst),
-                    ("InstanceType", "EcsInstance"),
-                    ("PrivateIpAddress", "10.0.1.10"),
-                ],
-            ),
-        );
-        assert_eq!(
-            s.err("UnassociateEipAddress", &with(&base, &[])).code,
-            "IncorrectEipStatus"
-        );
+        assert_eq!(s.err("UnassociateEipAddress", &with(&base, &[("InstanceType", "Nat")])).code, "InvalidParameter");
+        assert_eq!(s.err("UnassociateEipAddress", &with(&base, &[("PrivateIpAddress", "10.0.1.11")])).code, "InvalidPrivateIpAddress");
+        assert_eq!(s.err("UnassociateEipAddress", &with(&base, &[("InstanceId", "i-other")])).code, "InvalidInstanceId.NotFound");
+        s.ok("UnassociateEipAddress", &with(&base, &[("InstanceId", &inst), ("InstanceType", "EcsInstance"), ("PrivateIpAddress", "10.0.1.10")]));
+        assert_eq!(s.err("UnassociateEipAddress", &with(&base, &[])).code, "IncorrectEipStatus");
         s.ok("ReleaseEipAddress", &[R, ("AllocationId", &id)]);
         assert!(s.service.model().eips.is_empty());
     }

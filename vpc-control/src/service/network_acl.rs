@@ -24,12 +24,7 @@ fn acl_index(d: &Draft, id: &str) -> Result<usize, ApiError> {
         .network_acls
         .iter()
         .position(|a| a.id == id && d.caller.owns(&a.meta.owner_id))
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "InvalidNetworkAclId.NotFound",
-                format!("The specified network ACL {id} does not exist."),
-            )
-        })
+        .ok_or_else(|| ApiError::not_found("InvalidNetworkAclId.NotFound", format!("The specified network ACL {id} does not exist.")))
 }
 
 // ---------------------------------------------------------------- answers
@@ -178,11 +173,7 @@ fn entry_out(e: &NetworkAclEntry) -> EntryOut {
 /// The system entry ending each list: accept everything else.
 fn system_entry(acl: &NetworkAcl, ingress: bool) -> EntryOut {
     EntryOut {
-        network_acl_entry_id: format!(
-            "nae-sys-{}-{}",
-            if ingress { "in" } else { "out" },
-            acl.id.trim_start_matches("nacl-")
-        ),
+        network_acl_entry_id: format!("nae-sys-{}-{}", if ingress { "in" } else { "out" }, acl.id.trim_start_matches("nacl-")),
         network_acl_entry_name: "system".to_string(),
         policy: "accept",
         protocol: "all",
@@ -200,10 +191,7 @@ fn listed(acl: &NetworkAcl, ingress: bool) -> impl Iterator<Item = (EntryOut, St
     custom
         .iter()
         .map(|e| (entry_out(e), e.cidr.to_string()))
-        .chain(std::iter::once((
-            system_entry(acl, ingress),
-            "0.0.0.0/0".to_string(),
-        )))
+        .chain(std::iter::once((system_entry(acl, ingress), "0.0.0.0/0".to_string())))
 }
 
 fn attribute(d: &Draft, acl: &NetworkAcl) -> Attribute {
@@ -212,11 +200,7 @@ fn attribute(d: &Draft, acl: &NetworkAcl) -> Attribute {
         .vswitches
         .iter()
         .filter(|v| v.network_acl_id.as_deref() == Some(acl.id.as_str()))
-        .map(|v| ResourceOut {
-            resource_id: v.id.clone(),
-            resource_type: "VSwitch",
-            status: "BINDED",
-        })
+        .map(|v| ResourceOut { resource_id: v.id.clone(), resource_type: "VSwitch", status: "BINDED" })
         .collect();
     Attribute {
         network_acl_id: acl.id.clone(),
@@ -228,19 +212,11 @@ fn attribute(d: &Draft, acl: &NetworkAcl) -> Attribute {
         status: "Available",
         owner_id: Some(owner_id(&acl.meta)),
         ingress_acl_entries: IngressAclEntries {
-            ingress_acl_entry: listed(acl, true)
-                .map(|(entry, source_cidr_ip)| IngressEntryOut {
-                    entry,
-                    source_cidr_ip,
-                })
-                .collect(),
+            ingress_acl_entry: listed(acl, true).map(|(entry, source_cidr_ip)| IngressEntryOut { entry, source_cidr_ip }).collect(),
         },
         egress_acl_entries: EgressAclEntries {
             egress_acl_entry: listed(acl, false)
-                .map(|(entry, destination_cidr_ip)| EgressEntryOut {
-                    entry,
-                    destination_cidr_ip,
-                })
+                .map(|(entry, destination_cidr_ip)| EgressEntryOut { entry, destination_cidr_ip })
                 .collect(),
         },
         resources: Resources { resource },
@@ -277,16 +253,12 @@ impl Action for CreateNetworkAcl {
     const NAME: &'static str = "CreateNetworkAcl";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str =
-        "Creates a network ACL in a VPC; it accepts everything until entries are set (ACL-1).";
+    const SUMMARY: &'static str = "Creates a network ACL in a VPC; it accepts everything until entries are set (ACL-1).";
     type Response = CreateNetworkAclResponse;
 
     fn run(self, d: &mut Draft) -> Result<CreateNetworkAclResponse, ApiError> {
         d.require_region()?;
-        let vpc_region = d.model.vpcs[d.vpc_index(&self.vpc_id)?]
-            .meta
-            .region_id
-            .clone();
+        let vpc_region = d.model.vpcs[d.vpc_index(&self.vpc_id)?].meta.region_id.clone();
         let mut meta = d.new_meta(self.description.as_deref());
         meta.region_id = vpc_region;
         meta.tags = tag::from_params(&self.tag)?;
@@ -298,10 +270,7 @@ impl Action for CreateNetworkAcl {
             egress: Vec::new(),
             meta,
         };
-        let response = CreateNetworkAclResponse {
-            network_acl_id: acl.id.clone(),
-            network_acl_attribute: attribute(d, &acl).for_create(),
-        };
+        let response = CreateNetworkAclResponse { network_acl_id: acl.id.clone(), network_acl_attribute: attribute(d, &acl).for_create() };
         d.model.network_acls.push(acl);
         Ok(response)
     }
@@ -320,20 +289,14 @@ impl Action for DeleteNetworkAcl {
     const NAME: &'static str = "DeleteNetworkAcl";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str =
-        "Deletes a network ACL; refused while it is associated with a vSwitch.";
+    const SUMMARY: &'static str = "Deletes a network ACL; refused while it is associated with a vSwitch.";
     type Response = Empty;
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
         d.require_region()?;
         let id = self.network_acl_id.as_str();
         let i = acl_index(d, id)?;
-        if let Some(v) = d
-            .model
-            .vswitches
-            .iter()
-            .find(|v| v.network_acl_id.as_deref() == Some(id))
-        {
+        if let Some(v) = d.model.vswitches.iter().find(|v| v.network_acl_id.as_deref() == Some(id)) {
             return Err(ApiError::bad(
                 "DependencyViolation.NetworkAcl",
                 format!("The network ACL {id} is associated with vSwitch {}.", v.id),
@@ -471,26 +434,14 @@ fn parse_protocol(value: &str) -> Result<IpProtocol, ApiError> {
         "udp" => Ok(IpProtocol::Udp),
         "icmp" => Ok(IpProtocol::Icmp),
         "all" => Ok(IpProtocol::All),
-        _ => Err(ApiError::bad(
-            "IllegalParam.Protocol",
-            format!("Protocol {value:?} is not supported here (tcp, udp, icmp, all)."),
-        )),
+        _ => Err(ApiError::bad("IllegalParam.Protocol", format!("Protocol {value:?} is not supported here (tcp, udp, icmp, all)."))),
     }
 }
 
 /// `first/last` (1 <= first <= last) for tcp and udp; `-1/-1` (every
 /// port) for icmp and all.
-fn parse_ports(
-    protocol: IpProtocol,
-    protocol_name: &str,
-    port: &str,
-) -> Result<(u16, u16), ApiError> {
-    let bad = || {
-        ApiError::bad(
-            "IllegalParam.Port",
-            format!("Port {port:?} is not valid for {protocol_name}."),
-        )
-    };
+fn parse_ports(protocol: IpProtocol, protocol_name: &str, port: &str) -> Result<(u16, u16), ApiError> {
+    let bad = || ApiError::bad("IllegalParam.Port", format!("Port {port:?} is not valid for {protocol_name}."));
     let (a, b) = port.split_once('/').ok_or_else(bad)?;
     match protocol {
         IpProtocol::Tcp | IpProtocol::Udp => {
@@ -510,55 +461,31 @@ fn parse_policy(name: &str, value: &str) -> Result<RulePolicy, ApiError> {
     match value.to_ascii_lowercase().as_str() {
         "accept" => Ok(RulePolicy::Accept),
         "drop" => Ok(RulePolicy::Drop),
-        other => Err(ApiError::invalid(
-            name,
-            format!("{other:?} is not accept or drop"),
-        )),
+        other => Err(ApiError::invalid(name, format!("{other:?} is not accept or drop"))),
     }
 }
 
 /// One entry, `prefix` naming it (`IngressAclEntries.2.`) in errors;
 /// `existing` are the ACL's entries of that direction (for a kept id).
-fn entry(
-    prefix: &str,
-    cidr_field: &str,
-    f: EntryFields,
-    existing: &[NetworkAclEntry],
-) -> Result<NetworkAclEntry, ApiError> {
+fn entry(prefix: &str, cidr_field: &str, f: EntryFields, existing: &[NetworkAclEntry]) -> Result<NetworkAclEntry, ApiError> {
     let field = |name: &str| format!("{prefix}{name}");
-    let required = |name: &str, v: Option<String>| {
-        given(&v)
-            .map(str::to_owned)
-            .ok_or_else(|| ApiError::missing(&field(name)))
-    };
+    let required = |name: &str, v: Option<String>| given(&v).map(str::to_owned).ok_or_else(|| ApiError::missing(&field(name)));
     if let Some(t) = given(&f.entry_type)
         && !t.eq_ignore_ascii_case("custom")
     {
-        return Err(ApiError::invalid(
-            &field("EntryType"),
-            "only custom entries can be set",
-        ));
+        return Err(ApiError::invalid(&field("EntryType"), "only custom entries can be set"));
     }
     if let Some(v) = given(&f.ip_version)
         && !v.eq_ignore_ascii_case("ipv4")
     {
-        return Err(ApiError::bad(
-            "UnsupportedFeature.IPv6",
-            "IPv6 entries are not supported yet.",
-        ));
+        return Err(ApiError::bad("UnsupportedFeature.IPv6", "IPv6 entries are not supported yet."));
     }
     let protocol_name = required("Protocol", f.protocol)?;
     let protocol = parse_protocol(&protocol_name)?;
     let port_range = parse_ports(protocol, &protocol_name, &required("Port", f.port)?)?;
     let cidr_text = required(cidr_field, f.cidr)?;
     let cidr: Ipv4Net = cidr_text.parse().map_err(|_| {
-        ApiError::bad(
-            "IllegalParam.CidrIp",
-            format!(
-                "{} {cidr_text:?} is not an IPv4 CIDR block.",
-                field(cidr_field)
-            ),
-        )
+        ApiError::bad("IllegalParam.CidrIp", format!("{} {cidr_text:?} is not an IPv4 CIDR block.", field(cidr_field)))
     })?;
     let policy = parse_policy(&field("Policy"), &required("Policy", f.policy)?)?;
     let id = match given(&f.id).map(str::to_owned) {
@@ -566,10 +493,7 @@ fn entry(
         Some(id) => {
             return Err(ApiError::not_found(
                 "InvalidNetworkAclEntryId.NotFound",
-                format!(
-                    "{} {id} is not an entry of this direction of the network ACL.",
-                    field("NetworkAclEntryId")
-                ),
+                format!("{} {id} is not an entry of this direction of the network ACL.", field("NetworkAclEntryId")),
             ));
         }
         None => new_id("nae"),
@@ -599,17 +523,11 @@ fn entries(
         .map(|(n, f)| entry(&format!("{list}.{}.", n + 1), cidr_field, f, existing))
         .collect::<Result<Vec<_>, _>>()?;
     if out.len() > MAX_ENTRIES {
-        return Err(ApiError::bad(
-            "QuotaExceeded.NetworkAclEntry",
-            format!("At most {MAX_ENTRIES} entries per direction."),
-        ));
+        return Err(ApiError::bad("QuotaExceeded.NetworkAclEntry", format!("At most {MAX_ENTRIES} entries per direction.")));
     }
     let mut ids = BTreeSet::new();
     if let Some(dup) = out.iter().find(|e| !ids.insert(e.id.as_str())) {
-        return Err(ApiError::invalid(
-            list,
-            format!("the entry {} is given more than once", dup.id),
-        ));
+        return Err(ApiError::invalid(list, format!("the entry {} is given more than once", dup.id)));
     }
     Ok(out)
 }
@@ -618,7 +536,8 @@ impl Action for UpdateNetworkAclEntries {
     const NAME: &'static str = "UpdateNetworkAclEntries";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str = "Replaces a network ACL's inbound and/or outbound entries, evaluated in order, first match wins (ACL-2).";
+    const SUMMARY: &'static str =
+        "Replaces a network ACL's inbound and/or outbound entries, evaluated in order, first match wins (ACL-2).";
     type Response = Empty;
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
@@ -641,18 +560,12 @@ impl Action for UpdateNetworkAclEntries {
         if self.update_ingress_acl_entries.unwrap_or(false) {
             acl.ingress = ingress;
         } else if !ingress.is_empty() {
-            return Err(ApiError::invalid(
-                "UpdateIngressAclEntries",
-                "set it to true to replace the inbound entries",
-            ));
+            return Err(ApiError::invalid("UpdateIngressAclEntries", "set it to true to replace the inbound entries"));
         }
         if self.update_egress_acl_entries.unwrap_or(false) {
             acl.egress = egress;
         } else if !egress.is_empty() {
-            return Err(ApiError::invalid(
-                "UpdateEgressAclEntries",
-                "set it to true to replace the outbound entries",
-            ));
+            return Err(ApiError::invalid("UpdateEgressAclEntries", "set it to true to replace the outbound entries"));
         }
         Ok(Empty {})
     }
@@ -681,14 +594,9 @@ fn vswitch_ids(resources: Vec<ResourceParam>) -> Result<Vec<String>, ApiError> {
         .map(|(n, r)| {
             let prefix = format!("Resource.{}.", n + 1);
             if given(&r.resource_type).is_some_and(|t| t != "VSwitch") {
-                return Err(ApiError::invalid(
-                    &format!("{prefix}ResourceType"),
-                    "only VSwitch",
-                ));
+                return Err(ApiError::invalid(&format!("{prefix}ResourceType"), "only VSwitch"));
             }
-            given(&r.resource_id)
-                .map(str::to_owned)
-                .ok_or_else(|| ApiError::missing(&format!("{prefix}ResourceId")))
+            given(&r.resource_id).map(str::to_owned).ok_or_else(|| ApiError::missing(&format!("{prefix}ResourceId")))
         })
         .collect()
 }
@@ -707,8 +615,7 @@ impl Action for AssociateNetworkAcl {
     const NAME: &'static str = "AssociateNetworkAcl";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str =
-        "Associates vSwitches of its VPC with a network ACL (one ACL per vSwitch, ACL-1).";
+    const SUMMARY: &'static str = "Associates vSwitches of its VPC with a network ACL (one ACL per vSwitch, ACL-1).";
     type Response = Empty;
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
@@ -722,9 +629,7 @@ impl Action for AssociateNetworkAcl {
                 Some(current) if current != id => {
                     return Err(ApiError::bad(
                         "OperationConflict",
-                        format!(
-                            "The vSwitch {vsw} is already associated with network ACL {current}."
-                        ),
+                        format!("The vSwitch {vsw} is already associated with network ACL {current}."),
                     ));
                 }
                 // A network ACL of another VPC is refused by validation.
@@ -760,10 +665,7 @@ impl Action for UnassociateNetworkAcl {
             let i = d.vswitch_index(&vsw)?;
             let v = &mut d.model.vswitches[i];
             if v.network_acl_id.as_deref() != Some(id) {
-                return Err(ApiError::bad(
-                    "InvalidAssociation.NotFound",
-                    format!("The vSwitch {vsw} is not associated with {id}."),
-                ));
+                return Err(ApiError::bad("InvalidAssociation.NotFound", format!("The vSwitch {vsw} is not associated with {id}.")));
             }
             v.network_acl_id = None;
         }
@@ -817,27 +719,13 @@ pub struct DescribeNetworkAclsResponse {
 impl DescribeNetworkAcls {
     /// True if `acl` passes every filter given.
     fn selects(&self, d: &Draft, acl: &NetworkAcl) -> bool {
-        let is = |filter: &Option<String>, value: &str| {
-            filter
-                .as_deref()
-                .filter(|f| !f.is_empty())
-                .is_none_or(|f| f == value)
-        };
+        let is = |filter: &Option<String>, value: &str| filter.as_deref().filter(|f| !f.is_empty()).is_none_or(|f| f == value);
         is(&self.network_acl_id, &acl.id)
             && is(&self.vpc_id, &acl.vpc_id)
-            && is(
-                &self.network_acl_name,
-                acl.name.as_deref().unwrap_or_default(),
-            )
-            && self
-                .resource_id
-                .as_deref()
-                .filter(|r| !r.is_empty())
-                .is_none_or(|r| {
-                    d.model
-                        .vswitch(r)
-                        .is_some_and(|v| v.network_acl_id.as_deref() == Some(acl.id.as_str()))
-                })
+            && is(&self.network_acl_name, acl.name.as_deref().unwrap_or_default())
+            && self.resource_id.as_deref().filter(|r| !r.is_empty()).is_none_or(|r| {
+                d.model.vswitch(r).is_some_and(|v| v.network_acl_id.as_deref() == Some(acl.id.as_str()))
+            })
             && tag::matches(&acl.meta.tags, &self.tags)
     }
 }
@@ -846,29 +734,20 @@ impl Action for DescribeNetworkAcls {
     const NAME: &'static str = "DescribeNetworkAcls";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = false;
-    const SUMMARY: &'static str = "Lists the caller's network ACLs with their entries, by id, name, VPC, vSwitch, tags; paged (at most 50).";
+    const SUMMARY: &'static str =
+        "Lists the caller's network ACLs with their entries, by id, name, VPC, vSwitch, tags; paged (at most 50).";
     type Response = DescribeNetworkAclsResponse;
 
     fn run(self, d: &mut Draft) -> Result<DescribeNetworkAclsResponse, ApiError> {
         d.require_region()?;
-        if self
-            .resource_type
-            .as_deref()
-            .is_some_and(|t| !t.is_empty() && t != "VSwitch")
-        {
+        if self.resource_type.as_deref().is_some_and(|t| !t.is_empty() && t != "VSwitch") {
             return Err(ApiError::invalid("ResourceType", "only VSwitch"));
         }
-        let acls: Vec<&NetworkAcl> = d
-            .model
-            .network_acls
-            .iter()
-            .filter(|a| d.in_view(&a.meta) && self.selects(d, a))
-            .collect();
+        let acls: Vec<&NetworkAcl> =
+            d.model.network_acls.iter().filter(|a| d.in_view(&a.meta) && self.selects(d, a)).collect();
         let (acls, page) = paginate(acls, self.page_number, self.page_size, MAX_PAGE_SIZE)?;
         Ok(DescribeNetworkAclsResponse {
-            network_acls: NetworkAcls {
-                network_acl: acls.into_iter().map(|a| attribute(d, a)).collect(),
-            },
+            network_acls: NetworkAcls { network_acl: acls.into_iter().map(|a| attribute(d, a)).collect() },
             total_count: page.total_count.to_string(),
             page_number: page.page_number.to_string(),
             page_size: page.page_size.to_string(),
@@ -894,16 +773,13 @@ impl Action for DescribeNetworkAclAttributes {
     const NAME: &'static str = "DescribeNetworkAclAttributes";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = false;
-    const SUMMARY: &'static str =
-        "Shows one network ACL: its entries in order, system entries last, and its vSwitches.";
+    const SUMMARY: &'static str = "Shows one network ACL: its entries in order, system entries last, and its vSwitches.";
     type Response = DescribeNetworkAclAttributesResponse;
 
     fn run(self, d: &mut Draft) -> Result<DescribeNetworkAclAttributesResponse, ApiError> {
         d.require_region()?;
         let acl = &d.model.network_acls[acl_index(d, &self.network_acl_id)?];
-        Ok(DescribeNetworkAclAttributesResponse {
-            network_acl_attribute: attribute(d, acl),
-        })
+        Ok(DescribeNetworkAclAttributesResponse { network_acl_attribute: attribute(d, acl) })
     }
 }
 
@@ -911,11 +787,7 @@ impl Action for DescribeNetworkAclAttributes {
 mod tests {
     use std::net::Ipv4Addr;
 
-    use crate::{
-        compile,
-        policy::{self, Verdict},
-        service::tests::Scratch,
-    };
+    use crate::{compile, policy::{self, Verdict}, service::tests::Scratch};
 
     const R: (&str, &str) = ("RegionId", "cn-hangzhou");
 
@@ -923,72 +795,25 @@ mod tests {
     fn acl_2_entries_are_ordered_first_match_and_default_accept() {
         let mut s = Scratch::new();
         let (vpc, vsw) = s.vpc_with_vswitch();
-        let acl = s.ok(
-            "CreateNetworkAcl",
-            &[R, ("VpcId", &vpc), ("NetworkAclName", "guard")],
-        );
+        let acl = s.ok("CreateNetworkAcl", &[R, ("VpcId", &vpc), ("NetworkAclName", "guard")]);
         let acl = acl["NetworkAclId"].as_str().unwrap().to_string();
-        s.ok(
-            "UpdateNetworkAclEntries",
-            &[
-                R,
-                ("NetworkAclId", &acl),
-                ("UpdateIngressAclEntries", "True"),
-                ("IngressAclEntries.1.Policy", "accept"),
-                ("IngressAclEntries.1.Protocol", "tcp"),
-                ("IngressAclEntries.1.Port", "22/22"),
-                ("IngressAclEntries.1.SourceCidrIp", "10.0.2.0/24"),
-                ("IngressAclEntries.2.Policy", "drop"),
-                ("IngressAclEntries.2.Protocol", "all"),
-                ("IngressAclEntries.2.Port", "-1/-1"),
-                ("IngressAclEntries.2.SourceCidrIp", "10.0.2.0/24"),
-            ],
-        );
-        s.ok(
-            "AssociateNetworkAcl",
-            &[
-                R,
-                ("NetworkAclId", &acl),
-                ("Resource.1.ResourceId", &vsw),
-                ("Resource.1.ResourceType", "VSwitch"),
-            ],
-        );
+        s.ok("UpdateNetworkAclEntries", &[R, ("NetworkAclId", &acl), ("UpdateIngressAclEntries", "True"),
+            ("IngressAclEntries.1.Policy", "accept"), ("IngressAclEntries.1.Protocol", "tcp"), ("IngressAclEntries.1.Port", "22/22"), ("IngressAclEntries.1.SourceCidrIp", "10.0.2.0/24"),
+            ("IngressAclEntries.2.Policy", "drop"), ("IngressAclEntries.2.Protocol", "all"), ("IngressAclEntries.2.Port", "-1/-1"), ("IngressAclEntries.2.SourceCidrIp", "10.0.2.0/24")]);
+        s.ok("AssociateNetworkAcl", &[R, ("NetworkAclId", &acl), ("Resource.1.ResourceId", &vsw), ("Resource.1.ResourceType", "VSwitch")]);
         let m = s.service.model().clone();
         let (ingress, _) = compile::network_acl_policies(&m.network_acls[0]);
         let from = |a: &str| a.parse::<Ipv4Addr>().unwrap();
-        assert_eq!(
-            policy::evaluate(&ingress, from("10.0.2.5"), 6, 22),
-            Verdict::Accept,
-            "first match"
-        );
-        assert_eq!(
-            policy::evaluate(&ingress, from("10.0.2.5"), 6, 80),
-            Verdict::Drop
-        );
-        assert_eq!(
-            policy::evaluate(&ingress, from("10.0.3.5"), 6, 80),
-            Verdict::Accept,
-            "system entry"
-        );
+        assert_eq!(policy::evaluate(&ingress, from("10.0.2.5"), 6, 22), Verdict::Accept, "first match");
+        assert_eq!(policy::evaluate(&ingress, from("10.0.2.5"), 6, 80), Verdict::Drop);
+        assert_eq!(policy::evaluate(&ingress, from("10.0.3.5"), 6, 80), Verdict::Accept, "system entry");
         let d = s.ok("DescribeNetworkAcls", &[R, ("VpcId", &vpc)]);
         let a = &d["NetworkAcls"]["NetworkAcl"][0];
-        assert_eq!(
-            a["IngressAclEntries"]["IngressAclEntry"]
-                .as_array()
-                .unwrap()
-                .len(),
-            3
-        );
+        assert_eq!(a["IngressAclEntries"]["IngressAclEntry"].as_array().unwrap().len(), 3);
         assert_eq!(a["Resources"]["Resource"][0]["ResourceId"], vsw.as_str());
         assert_eq!(d["TotalCount"], "1");
-        assert_eq!(
-            s.err("DeleteNetworkAcl", &[R, ("NetworkAclId", &acl)]).code,
-            "DependencyViolation.NetworkAcl"
-        );
-        s.ok(
-            "UnassociateNetworkAcl",
-            &[R, ("NetworkAclId", &acl), ("Resource.1.ResourceId", &vsw)],
-        );
+        assert_eq!(s.err("DeleteNetworkAcl", &[R, ("NetworkAclId", &acl)]).code, "DependencyViolation.NetworkAcl");
+        s.ok("UnassociateNetworkAcl", &[R, ("NetworkAclId", &acl), ("Resource.1.ResourceId", &vsw)]);
         s.ok("DeleteNetworkAcl", &[R, ("NetworkAclId", &acl)]);
     }
 
@@ -996,103 +821,42 @@ mod tests {
     fn acl_1_bad_entries_are_refused() {
         let mut s = Scratch::new();
         let (vpc, _) = s.vpc_with_vswitch();
-        let acl = s.ok("CreateNetworkAcl", &[R, ("VpcId", &vpc)])["NetworkAclId"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let base = [
-            R,
-            ("NetworkAclId", acl.as_str()),
-            ("UpdateIngressAclEntries", "true"),
-            ("IngressAclEntries.1.Policy", "accept"),
-            ("IngressAclEntries.1.SourceCidrIp", "0.0.0.0/0"),
-        ];
+        let acl = s.ok("CreateNetworkAcl", &[R, ("VpcId", &vpc)])["NetworkAclId"].as_str().unwrap().to_string();
+        let base = [R, ("NetworkAclId", acl.as_str()), ("UpdateIngressAclEntries", "true"), ("IngressAclEntries.1.Policy", "accept"), ("IngressAclEntries.1.SourceCidrIp", "0.0.0.0/0")];
         let err = |s: &mut Scratch, extra: &[(&str, &str)]| {
             let mut p = base.to_vec();
             p.extend_from_slice(extra);
             s.err("UpdateNetworkAclEntries", &p).code
         };
-        assert_eq!(
-            err(
-                &mut s,
-                &[
-                    ("IngressAclEntries.1.Protocol", "tcp"),
-                    ("IngressAclEntries.1.Port", "-1/-1")
-                ]
-            ),
-            "IllegalParam.Port"
-        );
-        assert_eq!(
-            err(
-                &mut s,
-                &[
-                    ("IngressAclEntries.1.Protocol", "gre"),
-                    ("IngressAclEntries.1.Port", "-1/-1")
-                ]
-            ),
-            "IllegalParam.Protocol"
-        );
-        assert_eq!(
-            err(&mut s, &[("IngressAclEntries.1.Protocol", "tcp")]),
-            "MissingParameter"
-        );
+        assert_eq!(err(&mut s, &[("IngressAclEntries.1.Protocol", "tcp"), ("IngressAclEntries.1.Port", "-1/-1")]), "IllegalParam.Port");
+        assert_eq!(err(&mut s, &[("IngressAclEntries.1.Protocol", "gre"), ("IngressAclEntries.1.Port", "-1/-1")]), "IllegalParam.Protocol");
+        assert_eq!(err(&mut s, &[("IngressAclEntries.1.Protocol", "tcp")]), "MissingParameter");
         assert!(s.service.model().network_acls[0].ingress.is_empty());
     }
 
     fn acl_of(s: &mut Scratch, vpc: &str, extra: &[(&str, &str)]) -> String {
         let mut p = vec![R, ("VpcId", vpc)];
         p.extend_from_slice(extra);
-        s.ok("CreateNetworkAcl", &p)["NetworkAclId"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        s.ok("CreateNetworkAcl", &p)["NetworkAclId"].as_str().unwrap().to_string()
     }
 
     #[test]
     fn tags_at_creation_are_kept_shown_and_filtered_on() {
         let mut s = Scratch::new();
         let (vpc, _) = s.vpc_with_vswitch();
-        let lab = acl_of(
-            &mut s,
-            &vpc,
-            &[
-                ("Tag.1.Key", "env"),
-                ("Tag.1.Value", "lab"),
-                ("Description", "d"),
-            ],
-        );
-        acl_of(
-            &mut s,
-            &vpc,
-            &[("Tag.1.Key", "env"), ("Tag.1.Value", "prod")],
-        );
-        let d = s.ok(
-            "DescribeNetworkAcls",
-            &[R, ("Tags.1.Key", "env"), ("Tags.1.Value", "lab")],
-        );
+        let lab = acl_of(&mut s, &vpc, &[("Tag.1.Key", "env"), ("Tag.1.Value", "lab"), ("Description", "d")]);
+        acl_of(&mut s, &vpc, &[("Tag.1.Key", "env"), ("Tag.1.Value", "prod")]);
+        let d = s.ok("DescribeNetworkAcls", &[R, ("Tags.1.Key", "env"), ("Tags.1.Value", "lab")]);
         assert_eq!(d["TotalCount"], "1");
         let a = &d["NetworkAcls"]["NetworkAcl"][0];
         assert_eq!(a["NetworkAclId"], lab.as_str());
-        assert_eq!(
-            a["Tags"]["Tag"],
-            serde_json::json!([{"Key": "env", "Value": "lab"}])
-        );
+        assert_eq!(a["Tags"]["Tag"], serde_json::json!([{"Key": "env", "Value": "lab"}]));
         assert_eq!(a["Description"], "d");
         assert_eq!(a["OwnerId"], 1000000000000001u64);
-        assert_eq!(
-            s.ok("DescribeNetworkAcls", &[R, ("Tags.1.Key", "env")])["TotalCount"],
-            "2"
-        );
+        assert_eq!(s.ok("DescribeNetworkAcls", &[R, ("Tags.1.Key", "env")])["TotalCount"], "2");
         let attr = s.ok("DescribeNetworkAclAttributes", &[R, ("NetworkAclId", &lab)]);
         assert_eq!(attr["NetworkAclAttribute"]["Tags"]["Tag"][0]["Key"], "env");
-        assert_eq!(
-            s.err(
-                "CreateNetworkAcl",
-                &[R, ("VpcId", &vpc), ("Tag.1.Key", "acs:x")]
-            )
-            .code,
-            "InvalidTagKey.Malformed"
-        );
+        assert_eq!(s.err("CreateNetworkAcl", &[R, ("VpcId", &vpc), ("Tag.1.Key", "acs:x")]).code, "InvalidTagKey.Malformed");
         assert_eq!(s.service.model().network_acls.len(), 2);
     }
 
@@ -1101,146 +865,46 @@ mod tests {
         let mut s = Scratch::new();
         let (vpc, _) = s.vpc_with_vswitch();
         let acl = acl_of(&mut s, &vpc, &[]);
-        s.ok(
-            "UpdateNetworkAclEntries",
-            &[
-                R,
-                ("NetworkAclId", &acl),
-                ("UpdateIngressAclEntries", "true"),
-                ("UpdateEgressAclEntries", "true"),
-                ("IngressAclEntries.1.Policy", "accept"),
-                ("IngressAclEntries.1.Protocol", "tcp"),
-                ("IngressAclEntries.1.Port", "22/22"),
-                ("IngressAclEntries.1.SourceCidrIp", "10.0.2.0/24"),
-                ("IngressAclEntries.1.NetworkAclEntryName", "ssh"),
-                ("EgressAclEntries.1.Policy", "drop"),
-                ("EgressAclEntries.1.Protocol", "udp"),
-                ("EgressAclEntries.1.Port", "53/53"),
-                ("EgressAclEntries.1.DestinationCidrIp", "0.0.0.0/0"),
-                ("EgressAclEntries.1.EntryType", "custom"),
-                ("EgressAclEntries.1.IpVersion", "IPv4"),
-            ],
-        );
+        s.ok("UpdateNetworkAclEntries", &[R, ("NetworkAclId", &acl), ("UpdateIngressAclEntries", "true"), ("UpdateEgressAclEntries", "true"),
+            ("IngressAclEntries.1.Policy", "accept"), ("IngressAclEntries.1.Protocol", "tcp"), ("IngressAclEntries.1.Port", "22/22"),
+            ("IngressAclEntries.1.SourceCidrIp", "10.0.2.0/24"), ("IngressAclEntries.1.NetworkAclEntryName", "ssh"),
+            ("EgressAclEntries.1.Policy", "drop"), ("EgressAclEntries.1.Protocol", "udp"), ("EgressAclEntries.1.Port", "53/53"),
+            ("EgressAclEntries.1.DestinationCidrIp", "0.0.0.0/0"), ("EgressAclEntries.1.EntryType", "custom"), ("EgressAclEntries.1.IpVersion", "IPv4")]);
         let ssh = s.service.model().network_acls[0].ingress[0].id.clone();
         // The kept entry moves after a new one and keeps its id.
-        s.ok(
-            "UpdateNetworkAclEntries",
-            &[
-                R,
-                ("NetworkAclId", &acl),
-                ("UpdateIngressAclEntries", "true"),
-                ("IngressAclEntries.1.Policy", "drop"),
-                ("IngressAclEntries.1.Protocol", "icmp"),
-                ("IngressAclEntries.1.Port", "-1/-1"),
-                ("IngressAclEntries.1.SourceCidrIp", "10.0.3.0/24"),
-                ("IngressAclEntries.2.NetworkAclEntryId", &ssh),
-                ("IngressAclEntries.2.Policy", "accept"),
-                ("IngressAclEntries.2.Protocol", "tcp"),
-                ("IngressAclEntries.2.Port", "22/23"),
-                ("IngressAclEntries.2.SourceCidrIp", "10.0.2.0/24"),
-            ],
-        );
+        s.ok("UpdateNetworkAclEntries", &[R, ("NetworkAclId", &acl), ("UpdateIngressAclEntries", "true"),
+            ("IngressAclEntries.1.Policy", "drop"), ("IngressAclEntries.1.Protocol", "icmp"), ("IngressAclEntries.1.Port", "-1/-1"),
+            ("IngressAclEntries.1.SourceCidrIp", "10.0.3.0/24"),
+            ("IngressAclEntries.2.NetworkAclEntryId", &ssh), ("IngressAclEntries.2.Policy", "accept"), ("IngressAclEntries.2.Protocol", "tcp"),
+            ("IngressAclEntries.2.Port", "22/23"), ("IngressAclEntries.2.SourceCidrIp", "10.0.2.0/24")]);
         let a = s.ok("DescribeNetworkAclAttributes", &[R, ("NetworkAclId", &acl)]);
         let a = &a["NetworkAclAttribute"];
-        let ingress = a["IngressAclEntries"]["IngressAclEntry"]
-            .as_array()
-            .unwrap();
+        let ingress = a["IngressAclEntries"]["IngressAclEntry"].as_array().unwrap();
         assert_eq!(ingress.len(), 3);
-        assert_eq!(
-            (
-                ingress[0]["Protocol"].as_str(),
-                ingress[1]["NetworkAclEntryId"].as_str()
-            ),
-            (Some("icmp"), Some(ssh.as_str()))
-        );
-        assert_eq!(
-            (
-                ingress[1]["Port"].as_str(),
-                ingress[2]["EntryType"].as_str()
-            ),
-            (Some("22/23"), Some("system"))
-        );
+        assert_eq!((ingress[0]["Protocol"].as_str(), ingress[1]["NetworkAclEntryId"].as_str()), (Some("icmp"), Some(ssh.as_str())));
+        assert_eq!((ingress[1]["Port"].as_str(), ingress[2]["EntryType"].as_str()), (Some("22/23"), Some("system")));
         let egress = &a["EgressAclEntries"]["EgressAclEntry"][0];
-        assert_eq!(
-            (
-                egress["DestinationCidrIp"].as_str(),
-                egress["Policy"].as_str()
-            ),
-            (Some("0.0.0.0/0"), Some("drop"))
-        );
-        let e = s.err(
-            "UpdateNetworkAclEntries",
-            &[
-                R,
-                ("NetworkAclId", &acl),
-                ("UpdateIngressAclEntries", "true"),
-                ("IngressAclEntries.1.NetworkAclEntryId", "nae-other"),
-                ("IngressAclEntries.1.Policy", "accept"),
-                ("IngressAclEntries.1.Protocol", "all"),
-                ("IngressAclEntries.1.Port", "-1/-1"),
-                ("IngressAclEntries.1.SourceCidrIp", "0.0.0.0/0"),
-            ],
-        );
+        assert_eq!((egress["DestinationCidrIp"].as_str(), egress["Policy"].as_str()), (Some("0.0.0.0/0"), Some("drop")));
+        let e = s.err("UpdateNetworkAclEntries", &[R, ("NetworkAclId", &acl), ("UpdateIngressAclEntries", "true"),
+            ("IngressAclEntries.1.NetworkAclEntryId", "nae-other"), ("IngressAclEntries.1.Policy", "accept"), ("IngressAclEntries.1.Protocol", "all"),
+            ("IngressAclEntries.1.Port", "-1/-1"), ("IngressAclEntries.1.SourceCidrIp", "0.0.0.0/0")]);
         assert_eq!(e.code, "InvalidNetworkAclEntryId.NotFound");
-        let e = s.err(
-            "UpdateNetworkAclEntries",
-            &[
-                R,
-                ("NetworkAclId", &acl),
-                ("UpdateIngressAclEntries", "true"),
-                ("IngressAclEntries.1.Policy", "accept"),
-                ("IngressAclEntries.1.Protocol", "all"),
-                ("IngressAclEntries.1.Port", "-1/-1"),
-                ("IngressAclEntries.1.DestinationCidrIp", "0.0.0.0/0"),
-            ],
-        );
-        assert_eq!(
-            e.code, "InvalidParameter",
-            "an outbound field in an inbound entry: {e:?}"
-        );
-        let e = s.err(
-            "UpdateNetworkAclEntries",
-            &[
-                R,
-                ("NetworkAclId", &acl),
-                ("EgressAclEntries.1.Policy", "accept"),
-                ("EgressAclEntries.1.Protocol", "all"),
-                ("EgressAclEntries.1.Port", "-1/-1"),
-                ("EgressAclEntries.1.DestinationCidrIp", "0.0.0.0/0"),
-            ],
-        );
+        let e = s.err("UpdateNetworkAclEntries", &[R, ("NetworkAclId", &acl), ("UpdateIngressAclEntries", "true"),
+            ("IngressAclEntries.1.Policy", "accept"), ("IngressAclEntries.1.Protocol", "all"), ("IngressAclEntries.1.Port", "-1/-1"),
+            ("IngressAclEntries.1.DestinationCidrIp", "0.0.0.0/0")]);
+        assert_eq!(e.code, "InvalidParameter", "an outbound field in an inbound entry: {e:?}");
+        let e = s.err("UpdateNetworkAclEntries", &[R, ("NetworkAclId", &acl),
+            ("EgressAclEntries.1.Policy", "accept"), ("EgressAclEntries.1.Protocol", "all"), ("EgressAclEntries.1.Port", "-1/-1"),
+            ("EgressAclEntries.1.DestinationCidrIp", "0.0.0.0/0")]);
         assert!(e.message.contains("UpdateEgressAclEntries"), "{e:?}");
-        let e = s.err(
-            "UpdateNetworkAclEntries",
-            &[
-                R,
-                ("NetworkAclId", &acl),
-                ("UpdateEgressAclEntries", "true"),
-                ("EgressAclEntries.1.Policy", "accept"),
-                ("EgressAclEntries.1.Protocol", "all"),
-                ("EgressAclEntries.1.Port", "-1/-1"),
-                ("EgressAclEntries.1.DestinationCidrIp", "0.0.0.0/0"),
-                ("EgressAclEntries.1.IpVersion", "IPv6"),
-            ],
-        );
+        let e = s.err("UpdateNetworkAclEntries", &[R, ("NetworkAclId", &acl), ("UpdateEgressAclEntries", "true"),
+            ("EgressAclEntries.1.Policy", "accept"), ("EgressAclEntries.1.Protocol", "all"), ("EgressAclEntries.1.Port", "-1/-1"),
+            ("EgressAclEntries.1.DestinationCidrIp", "0.0.0.0/0"), ("EgressAclEntries.1.IpVersion", "IPv6")]);
         assert_eq!(e.code, "UnsupportedFeature.IPv6");
         // Clearing: the flag without entries.
-        s.ok(
-            "UpdateNetworkAclEntries",
-            &[
-                R,
-                ("NetworkAclId", &acl),
-                ("UpdateEgressAclEntries", "true"),
-            ],
-        );
+        s.ok("UpdateNetworkAclEntries", &[R, ("NetworkAclId", &acl), ("UpdateEgressAclEntries", "true")]);
         let m = s.service.model();
-        assert_eq!(
-            (
-                m.network_acls[0].ingress.len(),
-                m.network_acls[0].egress.len()
-            ),
-            (2, 0)
-        );
+        assert_eq!((m.network_acls[0].ingress.len(), m.network_acls[0].egress.len()), (2, 0));
     }
 
     #[test]
@@ -1249,67 +913,19 @@ mod tests {
         let (vpc, vsw) = s.vpc_with_vswitch();
         let acl = acl_of(&mut s, &vpc, &[("NetworkAclName", "a")]);
         acl_of(&mut s, &vpc, &[("NetworkAclName", "b")]);
-        s.ok(
-            "AssociateNetworkAcl",
-            &[R, ("NetworkAclId", &acl), ("Resource.1.ResourceId", &vsw)],
-        );
-        let d = s.ok(
-            "DescribeNetworkAcls",
-            &[R, ("ResourceId", &vsw), ("ResourceType", "VSwitch")],
-        );
-        assert_eq!(
-            (
-                d["TotalCount"].as_str(),
-                d["NetworkAcls"]["NetworkAcl"][0]["NetworkAclId"].as_str()
-            ),
-            (Some("1"), Some(acl.as_str()))
-        );
-        let d = s.ok(
-            "DescribeNetworkAcls",
-            &[R, ("PageSize", "1"), ("PageNumber", "2")],
-        );
-        assert_eq!(
-            (
-                d["TotalCount"].as_str(),
-                d["PageNumber"].as_str(),
-                d["PageSize"].as_str()
-            ),
-            (Some("2"), Some("2"), Some("1"))
-        );
+        s.ok("AssociateNetworkAcl", &[R, ("NetworkAclId", &acl), ("Resource.1.ResourceId", &vsw)]);
+        let d = s.ok("DescribeNetworkAcls", &[R, ("ResourceId", &vsw), ("ResourceType", "VSwitch")]);
+        assert_eq!((d["TotalCount"].as_str(), d["NetworkAcls"]["NetworkAcl"][0]["NetworkAclId"].as_str()), (Some("1"), Some(acl.as_str())));
+        let d = s.ok("DescribeNetworkAcls", &[R, ("PageSize", "1"), ("PageNumber", "2")]);
+        assert_eq!((d["TotalCount"].as_str(), d["PageNumber"].as_str(), d["PageSize"].as_str()), (Some("2"), Some("2"), Some("1")));
         assert_eq!(d["NetworkAcls"]["NetworkAcl"][0]["NetworkAclName"], "b");
-        assert_eq!(
-            s.err("DescribeNetworkAcls", &[R, ("ResourceType", "Eni")])
-                .code,
-            "InvalidParameter"
-        );
-        assert_eq!(
-            s.err("DescribeNetworkAcls", &[R, ("PageSize", "51")]).code,
-            "InvalidParameter"
-        );
+        assert_eq!(s.err("DescribeNetworkAcls", &[R, ("ResourceType", "Eni")]).code, "InvalidParameter");
+        assert_eq!(s.err("DescribeNetworkAcls", &[R, ("PageSize", "51")]).code, "InvalidParameter");
         assert_eq!(s.err("DescribeNetworkAcls", &[]).code, "MissingParameter");
-        let e = s.err(
-            "AssociateNetworkAcl",
-            &[
-                R,
-                ("NetworkAclId", &acl),
-                ("Resource.1.ResourceId", &vsw),
-                ("Resource.1.ResourceType", "Eni"),
-            ],
-        );
+        let e = s.err("AssociateNetworkAcl", &[R, ("NetworkAclId", &acl), ("Resource.1.ResourceId", &vsw), ("Resource.1.ResourceType", "Eni")]);
         assert!(e.message.contains("Resource.1.ResourceType"), "{e:?}");
         let e = s.err("AssociateNetworkAcl", &[R, ("NetworkAclId", &acl)]);
         assert_eq!(e.code, "MissingParameter");
-        assert_eq!(
-            s.err(
-                "UnassociateNetworkAcl",
-                &[
-                    R,
-                    ("NetworkAclId", &acl),
-                    ("Resource.1.ResourceType", "VSwitch")
-                ]
-            )
-            .code,
-            "MissingParameter"
-        );
+        assert_eq!(s.err("UnassociateNetworkAcl", &[R, ("NetworkAclId", &acl), ("Resource.1.ResourceType", "VSwitch")]).code, "MissingParameter");
     }
 }

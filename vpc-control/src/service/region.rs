@@ -3,8 +3,8 @@
 //! with, plus the zones vSwitches already use.
 use serde::{Deserialize, Serialize};
 
-use super::Action;
 use super::Draft;
+use super::Action;
 use crate::api::{ApiError, Product};
 
 /// Names of regions of the cloud: (RegionId, Chinese, English). Other
@@ -50,20 +50,11 @@ enum Language {
 
 /// Reads AcceptLanguage (default zh-CN, as the cloud's).
 fn language(given: Option<&str>) -> Result<Language, ApiError> {
-    let Some(l) = given.filter(|l| !l.is_empty()) else {
-        return Ok(Language::Chinese);
-    };
+    let Some(l) = given.filter(|l| !l.is_empty()) else { return Ok(Language::Chinese) };
     if !LANGUAGES.iter().any(|x| x.eq_ignore_ascii_case(l)) {
-        return Err(ApiError::invalid(
-            "AcceptLanguage",
-            format!("{l:?} is not one of {LANGUAGES:?}"),
-        ));
+        return Err(ApiError::invalid("AcceptLanguage", format!("{l:?} is not one of {LANGUAGES:?}")));
     }
-    Ok(if l.to_ascii_lowercase().starts_with("zh") {
-        Language::Chinese
-    } else {
-        Language::English
-    })
+    Ok(if l.to_ascii_lowercase().starts_with("zh") { Language::Chinese } else { Language::English })
 }
 
 /// A region's LocalName.
@@ -77,21 +68,10 @@ fn region_name(region: &str, lang: Language) -> String {
 
 /// A zone's LocalName: `<region name> Zone X` for `<region>-x`, else its id.
 fn zone_name(region: &str, zone: &str, lang: Language) -> String {
-    let letter = zone
-        .strip_prefix(region)
-        .and_then(|s| s.strip_prefix('-'))
-        .filter(|s| s.len() == 1);
+    let letter = zone.strip_prefix(region).and_then(|s| s.strip_prefix('-')).filter(|s| s.len() == 1);
     match (letter, lang) {
-        (Some(x), Language::Chinese) => format!(
-            "{} 可用区{}",
-            region_name(region, lang),
-            x.to_ascii_uppercase()
-        ),
-        (Some(x), Language::English) => format!(
-            "{} Zone {}",
-            region_name(region, lang),
-            x.to_ascii_uppercase()
-        ),
+        (Some(x), Language::Chinese) => format!("{} 可用区{}", region_name(region, lang), x.to_ascii_uppercase()),
+        (Some(x), Language::English) => format!("{} Zone {}", region_name(region, lang), x.to_ascii_uppercase()),
         (None, _) => zone.to_string(),
     }
 }
@@ -99,10 +79,9 @@ fn zone_name(region: &str, zone: &str, lang: Language) -> String {
 /// Checks a value of a parameter taking one of `allowed` (any case).
 fn one_of(name: &str, given: Option<&str>, allowed: &[&str]) -> Result<(), ApiError> {
     match given.filter(|v| !v.is_empty()) {
-        Some(v) if !allowed.iter().any(|a| a.eq_ignore_ascii_case(v)) => Err(ApiError::invalid(
-            name,
-            format!("{v:?} is not one of {allowed:?}"),
-        )),
+        Some(v) if !allowed.iter().any(|a| a.eq_ignore_ascii_case(v)) => {
+            Err(ApiError::invalid(name, format!("{v:?} is not one of {allowed:?}")))
+        }
         _ => Ok(()),
     }
 }
@@ -145,11 +124,7 @@ pub struct DescribeRegions {
 
 /// The daemon's region (the one region this router serves).
 fn home_region(d: &Draft, lang: Language) -> RegionItem {
-    RegionItem {
-        region_id: d.region_id.to_string(),
-        local_name: region_name(d.region_id, lang),
-        region_endpoint: d.endpoint.to_string(),
-    }
+    RegionItem { region_id: d.region_id.to_string(), local_name: region_name(d.region_id, lang), region_endpoint: d.endpoint.to_string() }
 }
 
 impl Action for DescribeRegions {
@@ -161,18 +136,10 @@ impl Action for DescribeRegions {
 
     fn run(self, d: &mut Draft) -> Result<DescribeRegionsResponse, ApiError> {
         let lang = language(self.accept_language.as_deref())?;
-        if self
-            .product_type
-            .as_deref()
-            .is_some_and(|p| !p.is_empty() && !p.eq_ignore_ascii_case("VPC"))
-        {
+        if self.product_type.as_deref().is_some_and(|p| !p.is_empty() && !p.eq_ignore_ascii_case("VPC")) {
             return Err(ApiError::unsupported("ProductType"));
         }
-        Ok(DescribeRegionsResponse {
-            regions: Regions {
-                region: vec![home_region(d, lang)],
-            },
-        })
+        Ok(DescribeRegionsResponse { regions: Regions { region: vec![home_region(d, lang)] } })
     }
 }
 
@@ -227,32 +194,13 @@ impl Action for EcsDescribeRegions {
 
     fn run(self, d: &mut Draft) -> Result<EcsDescribeRegionsResponse, ApiError> {
         let lang = language(self.accept_language.as_deref())?;
-        one_of(
-            "InstanceChargeType",
-            self.instance_charge_type.as_deref(),
-            CHARGE_TYPES,
-        )?;
-        one_of(
-            "ResourceType",
-            self.resource_type.as_deref(),
-            &["instance", "disk", "reservedinstance", "scu"],
-        )?;
-        if self
-            .resource_type
-            .as_deref()
-            .is_some_and(|r| !r.is_empty() && !r.eq_ignore_ascii_case("instance"))
-        {
+        one_of("InstanceChargeType", self.instance_charge_type.as_deref(), CHARGE_TYPES)?;
+        one_of("ResourceType", self.resource_type.as_deref(), &["instance", "disk", "reservedinstance", "scu"])?;
+        if self.resource_type.as_deref().is_some_and(|r| !r.is_empty() && !r.eq_ignore_ascii_case("instance")) {
             return Err(ApiError::unsupported("ResourceType"));
         }
-        let region = EcsRegionItem {
-            region: home_region(d, lang),
-            status: "available",
-        };
-        Ok(EcsDescribeRegionsResponse {
-            regions: EcsRegions {
-                region: vec![region],
-            },
-        })
+        let region = EcsRegionItem { region: home_region(d, lang), status: "available" };
+        Ok(EcsDescribeRegionsResponse { regions: EcsRegions { region: vec![region] } })
     }
 }
 
@@ -285,11 +233,7 @@ fn zones(d: &Draft, lang: Language) -> Result<Vec<ZoneItem>, ApiError> {
     let region = d.require_region()?;
     Ok(d.zones(region)
         .into_iter()
-        .map(|z| ZoneItem {
-            local_name: zone_name(region, &z, lang),
-            zone_id: z,
-            zone_type: "AvailabilityZone",
-        })
+        .map(|z| ZoneItem { local_name: zone_name(region, &z, lang), zone_id: z, zone_type: "AvailabilityZone" })
         .collect())
 }
 
@@ -315,16 +259,10 @@ impl Action for DescribeZones {
     fn run(self, d: &mut Draft) -> Result<DescribeZonesResponse, ApiError> {
         let lang = language(self.accept_language.as_deref())?;
         let mut zone = zones(d, lang)?;
-        if self
-            .zone_type
-            .as_deref()
-            .is_some_and(|t| !t.is_empty() && t != "AvailabilityZone")
-        {
+        if self.zone_type.as_deref().is_some_and(|t| !t.is_empty() && t != "AvailabilityZone") {
             zone.clear();
         }
-        Ok(DescribeZonesResponse {
-            zones: Zones { zone },
-        })
+        Ok(DescribeZonesResponse { zones: Zones { zone } })
     }
 }
 
@@ -386,29 +324,17 @@ impl Action for EcsDescribeZones {
 
     fn run(self, d: &mut Draft) -> Result<EcsDescribeZonesResponse, ApiError> {
         let lang = language(self.accept_language.as_deref())?;
-        one_of(
-            "InstanceChargeType",
-            self.instance_charge_type.as_deref(),
-            &["PrePaid", "PostPaid"],
-        )?;
-        one_of(
-            "SpotStrategy",
-            self.spot_strategy.as_deref(),
-            &["NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo"],
-        )?;
+        one_of("InstanceChargeType", self.instance_charge_type.as_deref(), &["PrePaid", "PostPaid"])?;
+        one_of("SpotStrategy", self.spot_strategy.as_deref(), &["NoSpot", "SpotWithPriceLimit", "SpotAsPriceGo"])?;
         let verbose = self.verbose.unwrap_or(true);
         let zone = zones(d, lang)?
             .into_iter()
             .map(|zone| EcsZoneItem {
                 zone,
-                available_resource_creation: verbose.then(|| ResourceCreation {
-                    resource_types: vec!["Instance", "VSwitch"],
-                }),
+                available_resource_creation: verbose.then(|| ResourceCreation { resource_types: vec!["Instance", "VSwitch"] }),
             })
             .collect();
-        Ok(EcsDescribeZonesResponse {
-            zones: EcsZones { zone },
-        })
+        Ok(EcsDescribeZonesResponse { zones: EcsZones { zone } })
     }
 }
 
@@ -421,72 +347,30 @@ mod tests {
         service::tests::Scratch,
     };
 
-    fn call(
-        s: &mut Scratch,
-        product: Product,
-        action: &str,
-        params: &[(&str, &str)],
-    ) -> Result<Value, ApiError> {
-        let f =
-            Form::from_pairs(params.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
-        let caller = Caller {
-            account_id: "1000000000000001".into(),
-            admin: false,
-        };
+    fn call(s: &mut Scratch, product: Product, action: &str, params: &[(&str, &str)]) -> Result<Value, ApiError> {
+        let f = Form::from_pairs(params.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+        let caller = Caller { account_id: "1000000000000001".into(), admin: false };
         s.service.call(Some(product.version()), action, &f, &caller)
     }
 
     #[test]
     fn regions_are_the_daemons_in_each_products_shape() {
         let mut s = Scratch::new();
-        let v = call(
-            &mut s,
-            Product::Vpc,
-            "DescribeRegions",
-            &[("AcceptLanguage", "en-US")],
-        )
-        .unwrap();
-        assert_eq!(
-            v["Regions"]["Region"],
-            json!([{"RegionId": "cn-hangzhou", "LocalName": "China (Hangzhou)", "RegionEndpoint": ""}])
-        );
+        let v = call(&mut s, Product::Vpc, "DescribeRegions", &[("AcceptLanguage", "en-US")]).unwrap();
+        assert_eq!(v["Regions"]["Region"], json!([{"RegionId": "cn-hangzhou", "LocalName": "China (Hangzhou)", "RegionEndpoint": ""}]));
         s.service.set_endpoint("127.0.0.1:8080");
         let v = call(&mut s, Product::Ecs, "DescribeRegions", &[]).unwrap();
         assert_eq!(
             v["Regions"]["Region"],
             json!([{"RegionId": "cn-hangzhou", "LocalName": "华东1（杭州）", "RegionEndpoint": "127.0.0.1:8080", "Status": "available"}])
         );
-        let e = call(
-            &mut s,
-            Product::Ecs,
-            "DescribeRegions",
-            &[("InstanceChargeType", "Free")],
-        )
-        .unwrap_err();
+        let e = call(&mut s, Product::Ecs, "DescribeRegions", &[("InstanceChargeType", "Free")]).unwrap_err();
         assert_eq!(e.code, "InvalidParameter");
-        let e = call(
-            &mut s,
-            Product::Ecs,
-            "DescribeRegions",
-            &[("ResourceType", "disk")],
-        )
-        .unwrap_err();
+        let e = call(&mut s, Product::Ecs, "DescribeRegions", &[("ResourceType", "disk")]).unwrap_err();
         assert_eq!(e.code, "UnsupportedParameter");
-        let e = call(
-            &mut s,
-            Product::Vpc,
-            "DescribeRegions",
-            &[("AcceptLanguage", "xx")],
-        )
-        .unwrap_err();
+        let e = call(&mut s, Product::Vpc, "DescribeRegions", &[("AcceptLanguage", "xx")]).unwrap_err();
         assert_eq!(e.code, "InvalidParameter");
-        let e = call(
-            &mut s,
-            Product::Vpc,
-            "DescribeRegions",
-            &[("ProductType", "CEN")],
-        )
-        .unwrap_err();
+        let e = call(&mut s, Product::Vpc, "DescribeRegions", &[("ProductType", "CEN")]).unwrap_err();
         assert_eq!(e.code, "UnsupportedParameter");
     }
 
@@ -494,93 +378,32 @@ mod tests {
     fn zones_are_the_configured_ones_and_those_in_use() {
         let mut s = Scratch::new();
         let ids = |v: &Value| -> Vec<String> {
-            v["Zones"]["Zone"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|z| z["ZoneId"].as_str().unwrap().to_string())
-                .collect()
+            v["Zones"]["Zone"].as_array().unwrap().iter().map(|z| z["ZoneId"].as_str().unwrap().to_string()).collect()
         };
         let r = ("RegionId", "cn-hangzhou");
-        let v = call(
-            &mut s,
-            Product::Vpc,
-            "DescribeZones",
-            &[r, ("AcceptLanguage", "en-us")],
-        )
-        .unwrap();
+        let v = call(&mut s, Product::Vpc, "DescribeZones", &[r, ("AcceptLanguage", "en-us")]).unwrap();
         assert_eq!(ids(&v), ["cn-hangzhou-a", "cn-hangzhou-b"]);
-        assert_eq!(
-            v["Zones"]["Zone"][0],
-            json!({"ZoneId": "cn-hangzhou-a", "LocalName": "China (Hangzhou) Zone A", "ZoneType": "AvailabilityZone"})
-        );
+        assert_eq!(v["Zones"]["Zone"][0], json!({"ZoneId": "cn-hangzhou-a", "LocalName": "China (Hangzhou) Zone A", "ZoneType": "AvailabilityZone"}));
         s.service.set_zones(vec!["lab-a".into(), "lab-b".into()]);
         assert_eq!(s.service.zones(), ["lab-a", "lab-b"]);
-        let vpc = s.ok("CreateVpc", &[r, ("CidrBlock", "10.0.0.0/16")])["VpcId"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        s.ok(
-            "CreateVSwitch",
-            &[
-                r,
-                ("VpcId", &vpc),
-                ("ZoneId", "lab-a"),
-                ("CidrBlock", "10.0.1.0/24"),
-            ],
-        );
+        let vpc = s.ok("CreateVpc", &[r, ("CidrBlock", "10.0.0.0/16")])["VpcId"].as_str().unwrap().to_string();
+        s.ok("CreateVSwitch", &[r, ("VpcId", &vpc), ("ZoneId", "lab-a"), ("CidrBlock", "10.0.1.0/24")]);
         s.service.set_zones(vec!["lab-b".into()]);
         // lab-a stays listed while a vSwitch is in it.
         assert_eq!(s.service.zones(), ["lab-b", "lab-a"]);
         let v = call(&mut s, Product::Ecs, "DescribeZones", &[r]).unwrap();
         assert_eq!(ids(&v), ["lab-b", "lab-a"]);
-        assert_eq!(
-            v["Zones"]["Zone"][0]["AvailableResourceCreation"]["ResourceTypes"],
-            json!(["Instance", "VSwitch"])
-        );
+        assert_eq!(v["Zones"]["Zone"][0]["AvailableResourceCreation"]["ResourceTypes"], json!(["Instance", "VSwitch"]));
         assert_eq!(v["Zones"]["Zone"][0]["LocalName"], "lab-b");
-        let v = call(
-            &mut s,
-            Product::Ecs,
-            "DescribeZones",
-            &[r, ("Verbose", "false")],
-        )
-        .unwrap();
-        assert!(
-            v["Zones"]["Zone"][0]
-                .get("AvailableResourceCreation")
-                .is_none()
-        );
+        let v = call(&mut s, Product::Ecs, "DescribeZones", &[r, ("Verbose", "false")]).unwrap();
+        assert!(v["Zones"]["Zone"][0].get("AvailableResourceCreation").is_none());
         // Another region has only the zones its vSwitches use.
-        let v = call(
-            &mut s,
-            Product::Vpc,
-            "DescribeZones",
-            &[("RegionId", "cn-shanghai")],
-        )
-        .unwrap();
+        let v = call(&mut s, Product::Vpc, "DescribeZones", &[("RegionId", "cn-shanghai")]).unwrap();
         assert!(ids(&v).is_empty());
-        let v = call(
-            &mut s,
-            Product::Vpc,
-            "DescribeZones",
-            &[r, ("ZoneType", "EdgeZone")],
-        )
-        .unwrap();
+        let v = call(&mut s, Product::Vpc, "DescribeZones", &[r, ("ZoneType", "EdgeZone")]).unwrap();
         assert!(ids(&v).is_empty());
-        assert_eq!(
-            call(&mut s, Product::Vpc, "DescribeZones", &[])
-                .unwrap_err()
-                .code,
-            "MissingParameter"
-        );
-        let e = call(
-            &mut s,
-            Product::Ecs,
-            "DescribeZones",
-            &[r, ("SpotStrategy", "Cheap")],
-        )
-        .unwrap_err();
+        assert_eq!(call(&mut s, Product::Vpc, "DescribeZones", &[]).unwrap_err().code, "MissingParameter");
+        let e = call(&mut s, Product::Ecs, "DescribeZones", &[r, ("SpotStrategy", "Cheap")]).unwrap_err();
         assert_eq!(e.code, "InvalidParameter");
     }
 }

@@ -15,17 +15,10 @@ use std::collections::BTreeSet;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Action, Draft, Empty, PageInfo, paginate, paging,
-    params::{given, refuse_true},
-    tag,
-};
+use super::{Action, Draft, Empty, PageInfo, paginate, paging, params::{given, refuse_true}, tag};
 use crate::{
     api::{ApiError, Product, form::Unsupported, new_id},
-    model::{
-        self, Direction, IpProtocol, Peer, RulePolicy, SecurityGroup, SecurityGroupRule,
-        SecurityGroupType,
-    },
+    model::{self, Direction, IpProtocol, Peer, RulePolicy, SecurityGroup, SecurityGroupRule, SecurityGroupType},
     validate::ValidationError,
 };
 
@@ -38,10 +31,7 @@ fn group_index(d: &Draft, id: &str) -> Result<usize, ApiError> {
         .iter()
         .position(|g| g.id == id && d.caller.owns(&g.meta.owner_id))
         .ok_or_else(|| {
-            ApiError::not_found(
-                "InvalidSecurityGroupId.NotFound",
-                format!("The specified security group {id} does not exist."),
-            )
+            ApiError::not_found("InvalidSecurityGroupId.NotFound", format!("The specified security group {id} does not exist."))
         })
 }
 
@@ -61,9 +51,7 @@ fn id_of_token(token: &str, kind: &str) -> Result<String, ApiError> {
     paging::decode_token(kind, token, || {
         ApiError::bad(
             "InvalidNextToken",
-            format!(
-                "The NextToken {token:?} is not valid: pass the NextToken of the previous answer unchanged."
-            ),
+            format!("The NextToken {token:?} is not valid: pass the NextToken of the previous answer unchanged."),
         )
     })
 }
@@ -102,8 +90,7 @@ impl Action for CreateSecurityGroup {
     const NAME: &'static str = "CreateSecurityGroup";
     const PRODUCT: Product = Product::Ecs;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str =
-        "Creates a security group in a VPC: normal or enterprise (SG-1, SG-2).";
+    const SUMMARY: &'static str = "Creates a security group in a VPC: normal or enterprise (SG-1, SG-2).";
     type Response = CreateSecurityGroupResponse;
 
     fn run(self, d: &mut Draft) -> Result<CreateSecurityGroupResponse, ApiError> {
@@ -113,12 +100,7 @@ impl Action for CreateSecurityGroup {
         let ty = match given(&self.security_group_type).unwrap_or("normal") {
             t if t.eq_ignore_ascii_case("normal") => SecurityGroupType::Normal,
             t if t.eq_ignore_ascii_case("enterprise") => SecurityGroupType::Enterprise,
-            other => {
-                return Err(ApiError::invalid(
-                    "SecurityGroupType",
-                    format!("{other:?} is not normal or enterprise"),
-                ));
-            }
+            other => return Err(ApiError::invalid("SecurityGroupType", format!("{other:?} is not normal or enterprise"))),
         };
         let region_id = vpc.meta.region_id.clone();
         let mut meta = d.new_meta(self.description.as_deref());
@@ -133,9 +115,7 @@ impl Action for CreateSecurityGroup {
             rules: Vec::new(),
             meta,
         };
-        let response = CreateSecurityGroupResponse {
-            security_group_id: g.id.clone(),
-        };
+        let response = CreateSecurityGroupResponse { security_group_id: g.id.clone() };
         d.model.security_groups.push(g);
         Ok(response)
     }
@@ -154,39 +134,26 @@ impl Action for DeleteSecurityGroup {
     const NAME: &'static str = "DeleteSecurityGroup";
     const PRODUCT: Product = Product::Ecs;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str = "Deletes a security group; refused while an instance is in it or another group's rule names it (SG-3).";
+    const SUMMARY: &'static str =
+        "Deletes a security group; refused while an instance is in it or another group's rule names it (SG-3).";
     type Response = Empty;
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
         d.require_region()?;
         let id = self.security_group_id.as_str();
         let i = group_index(d, id)?;
-        if let Some(inst) = d
-            .model
-            .instances
-            .iter()
-            .find(|x| x.security_group_ids.iter().any(|g| g == id))
+        if let Some(inst) = d.model.instances.iter().find(|x| x.security_group_ids.iter().any(|g| g == id)) {
+            return Err(ApiError::bad(
+                "DependencyViolation",
+                format!("There is still instance {} in the specified security group {id}.", inst.id),
+            ));
+        }
+        if let Some(g) =
+            d.model.security_groups.iter().find(|g| g.id != id && g.rules.iter().any(|r| r.peer == Peer::Group(id.to_string())))
         {
             return Err(ApiError::bad(
                 "DependencyViolation",
-                format!(
-                    "There is still instance {} in the specified security group {id}.",
-                    inst.id
-                ),
-            ));
-        }
-        if let Some(g) = d.model.security_groups.iter().find(|g| {
-            g.id != id
-                && g.rules
-                    .iter()
-                    .any(|r| r.peer == Peer::Group(id.to_string()))
-        }) {
-            return Err(ApiError::bad(
-                "DependencyViolation",
-                format!(
-                    "The security group {id} is referenced by a rule of {}.",
-                    g.id
-                ),
+                format!("The security group {id} is referenced by a rule of {}.", g.id),
             ));
         }
         d.model.security_groups.remove(i);
@@ -294,20 +261,10 @@ pub struct PermissionParam {
 /// direction's model: unknown parameters of the call.
 fn other_side(p: &PermissionParam, prefix: &str, direction: Direction) -> BTreeSet<String> {
     let fields = match direction {
-        Direction::Ingress => [
-            ("DestGroupId", &p.dest_group_id),
-            ("DestGroupOwnerId", &p.dest_group_owner_id),
-        ],
-        Direction::Egress => [
-            ("SourceGroupId", &p.source_group_id),
-            ("SourceGroupOwnerId", &p.source_group_owner_id),
-        ],
+        Direction::Ingress => [("DestGroupId", &p.dest_group_id), ("DestGroupOwnerId", &p.dest_group_owner_id)],
+        Direction::Egress => [("SourceGroupId", &p.source_group_id), ("SourceGroupOwnerId", &p.source_group_owner_id)],
     };
-    fields
-        .into_iter()
-        .filter(|(_, v)| v.is_some())
-        .map(|(n, _)| format!("{prefix}{n}"))
-        .collect()
+    fields.into_iter().filter(|(_, v)| v.is_some()).map(|(n, _)| format!("{prefix}{n}")).collect()
 }
 
 /// Parses IpProtocol.
@@ -327,12 +284,7 @@ fn ip_protocol(name: &str, v: &str) -> Result<IpProtocol, ApiError> {
 /// Parses PortRange: `from/to` for tcp and udp (1..=65535), `-1/-1` for
 /// icmp and all.
 fn port_range(proto: IpProtocol, v: &str) -> Result<(u16, u16), ApiError> {
-    let bad = || {
-        ApiError::bad(
-            "InvalidPortRange.Malformed",
-            format!("PortRange {v:?} is not valid for this protocol."),
-        )
-    };
+    let bad = || ApiError::bad("InvalidPortRange.Malformed", format!("PortRange {v:?} is not valid for this protocol."));
     let (a, b) = v.split_once('/').ok_or_else(bad)?;
     match proto {
         IpProtocol::Tcp | IpProtocol::Udp => {
@@ -344,11 +296,7 @@ fn port_range(proto: IpProtocol, v: &str) -> Result<(u16, u16), ApiError> {
             Ok((a, b))
         }
         IpProtocol::Icmp | IpProtocol::All => {
-            if a.trim() == "-1" && b.trim() == "-1" {
-                Ok((1, 65535))
-            } else {
-                Err(bad())
-            }
+            if a.trim() == "-1" && b.trim() == "-1" { Ok((1, 65535)) } else { Err(bad()) }
         }
     }
 }
@@ -357,50 +305,23 @@ fn port_range(proto: IpProtocol, v: &str) -> Result<(u16, u16), ApiError> {
 fn peer_cidr(name: &str, c: &str) -> Result<Ipv4Net, ApiError> {
     crate::validate::parse_cidr(c, true)
         .map(|n| n.trunc())
-        .ok_or_else(|| {
-            ApiError::bad(
-                "InvalidSourceCidrIp.Malformed",
-                format!("{name} {c:?} is not an IPv4 CIDR block."),
-            )
-        })
+        .ok_or_else(|| ApiError::bad("InvalidSourceCidrIp.Malformed", format!("{name} {c:?} is not an IPv4 CIDR block.")))
 }
 
 /// The rule's other end: the direction's CIDR block, else its group (whose
 /// owner, if given, must be the group's).
-fn peer(
-    d: &Draft,
-    p: &PermissionParam,
-    prefix: &str,
-    direction: Direction,
-) -> Result<Peer, ApiError> {
+fn peer(d: &Draft, p: &PermissionParam, prefix: &str, direction: Direction) -> Result<Peer, ApiError> {
     let (cidr_name, owner_name, cidr, group, owner) = match direction {
-        Direction::Ingress => (
-            "SourceCidrIp",
-            "SourceGroupOwnerId",
-            &p.source_cidr_ip,
-            &p.source_group_id,
-            &p.source_group_owner_id,
-        ),
-        Direction::Egress => (
-            "DestCidrIp",
-            "DestGroupOwnerId",
-            &p.dest_cidr_ip,
-            &p.dest_group_id,
-            &p.dest_group_owner_id,
-        ),
+        Direction::Ingress => ("SourceCidrIp", "SourceGroupOwnerId", &p.source_cidr_ip, &p.source_group_id, &p.source_group_owner_id),
+        Direction::Egress => ("DestCidrIp", "DestGroupOwnerId", &p.dest_cidr_ip, &p.dest_group_id, &p.dest_group_owner_id),
     };
     if let Some(c) = given(cidr) {
         return Ok(Peer::Cidr(peer_cidr(&format!("{prefix}{cidr_name}"), c)?));
     }
-    let Some(g) = given(group) else {
-        return Err(ApiError::missing(&format!("{prefix}{cidr_name}")));
-    };
+    let Some(g) = given(group) else { return Err(ApiError::missing(&format!("{prefix}{cidr_name}"))) };
     // Only the caller's groups are looked at: another account's answers as
     // a group that does not exist (see [`foreign_peers_unknown`]).
-    let visible = d
-        .model
-        .security_group(g)
-        .filter(|x| d.caller.owns(&x.meta.owner_id));
+    let visible = d.model.security_group(g).filter(|x| d.caller.owns(&x.meta.owner_id));
     if let (Some(o), Some(other)) = (given(owner), visible)
         && other.meta.owner_id != o
     {
@@ -417,22 +338,12 @@ fn peer(
 /// message and status): in a VPC a rule may only name a group of the same
 /// VPC, hence of the same account, and another account's ids must not be
 /// probed. The administrator (the Unix socket) sees every group.
-fn foreign_peers_unknown<'a>(
-    d: &Draft,
-    group_id: &str,
-    rules: impl IntoIterator<Item = &'a SecurityGroupRule>,
-) -> Result<(), ApiError> {
+fn foreign_peers_unknown<'a>(d: &Draft, group_id: &str, rules: impl IntoIterator<Item = &'a SecurityGroupRule>) -> Result<(), ApiError> {
     for r in rules {
         if let Peer::Group(other) = &r.peer
-            && d.model
-                .security_group(other)
-                .is_some_and(|x| !d.caller.owns(&x.meta.owner_id))
+            && d.model.security_group(other).is_some_and(|x| !d.caller.owns(&x.meta.owner_id))
         {
-            return Err(ValidationError::UnknownSecurityGroup {
-                id: other.clone(),
-                by: group_id.to_string(),
-            }
-            .into());
+            return Err(ValidationError::UnknownSecurityGroup { id: other.clone(), by: group_id.to_string() }.into());
         }
     }
     Ok(())
@@ -440,12 +351,7 @@ fn foreign_peers_unknown<'a>(
 
 /// The rule `p` describes for `direction`; parameter names in errors start
 /// with `prefix` (`Permissions.2.`, or empty for the flat fields).
-fn rule_of(
-    d: &Draft,
-    p: &PermissionParam,
-    prefix: &str,
-    direction: Direction,
-) -> Result<SecurityGroupRule, ApiError> {
+fn rule_of(d: &Draft, p: &PermissionParam, prefix: &str, direction: Direction) -> Result<SecurityGroupRule, ApiError> {
     let name = |f: &str| format!("{prefix}{f}");
     let local = match direction {
         Direction::Ingress => ("DestCidrIp", &p.dest_cidr_ip),
@@ -457,43 +363,23 @@ fn rule_of(
     if let Some(nic) = given(&p.nic_type)
         && !nic.eq_ignore_ascii_case("intranet")
     {
-        return Err(ApiError::invalid(
-            &name("NicType"),
-            "only intranet exists in a VPC",
-        ));
+        return Err(ApiError::invalid(&name("NicType"), "only intranet exists in a VPC"));
     }
     let proto_name = given(&p.ip_protocol).ok_or_else(|| ApiError::missing(&name("IpProtocol")))?;
     let ip_protocol = ip_protocol("IpProtocol", proto_name)?;
     let range = given(&p.port_range).ok_or_else(|| ApiError::missing(&name("PortRange")))?;
     let port_range = port_range(ip_protocol, range)?;
     let peer = peer(d, p, prefix, direction)?;
-    let policy = match given(&p.policy)
-        .unwrap_or("accept")
-        .to_ascii_lowercase()
-        .as_str()
-    {
+    let policy = match given(&p.policy).unwrap_or("accept").to_ascii_lowercase().as_str() {
         "accept" => RulePolicy::Accept,
         "drop" => RulePolicy::Drop,
-        other => {
-            return Err(ApiError::invalid(
-                &name("Policy"),
-                format!("{other:?} is not accept or drop"),
-            ));
-        }
+        other => return Err(ApiError::invalid(&name("Policy"), format!("{other:?} is not accept or drop"))),
     };
     let priority: u8 = match given(&p.priority) {
         None => 1,
-        Some(v) => v
-            .trim()
-            .parse::<u8>()
-            .ok()
-            .filter(|n| (1..=100).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad(
-                    "InvalidPriority.Malformed",
-                    format!("Priority {v:?} must be 1 to 100."),
-                )
-            })?,
+        Some(v) => v.trim().parse::<u8>().ok().filter(|n| (1..=100).contains(n)).ok_or_else(|| {
+            ApiError::bad("InvalidPriority.Malformed", format!("Priority {v:?} must be 1 to 100."))
+        })?,
     };
     Ok(SecurityGroupRule {
         id: new_id("sgr"),
@@ -526,29 +412,16 @@ fn rules_from(
         ));
     }
     if permissions.len() > MAX_PERMISSIONS {
-        return Err(ApiError::invalid(
-            "Permissions",
-            format!("at most {MAX_PERMISSIONS} rules in one call"),
-        ));
+        return Err(ApiError::invalid("Permissions", format!("at most {MAX_PERMISSIONS} rules in one call")));
     }
     let given: Vec<(String, &PermissionParam)> = if flat_given {
         vec![(String::new(), &flat)]
     } else {
-        permissions
-            .iter()
-            .enumerate()
-            .map(|(n, p)| (format!("Permissions.{}.", n + 1), p))
-            .collect()
+        permissions.iter().enumerate().map(|(n, p)| (format!("Permissions.{}.", n + 1), p)).collect()
     };
-    let unknown: BTreeSet<String> = given
-        .iter()
-        .flat_map(|(prefix, p)| other_side(p, prefix, direction))
-        .collect();
+    let unknown: BTreeSet<String> = given.iter().flat_map(|(prefix, p)| other_side(p, prefix, direction)).collect();
     d.unknown_parameters(action, unknown)?;
-    given
-        .iter()
-        .map(|(prefix, p)| rule_of(d, p, prefix, direction))
-        .collect()
+    given.iter().map(|(prefix, p)| rule_of(d, p, prefix, direction)).collect()
 }
 
 fn same_rule(a: &SecurityGroupRule, b: &SecurityGroupRule) -> bool {
@@ -561,10 +434,7 @@ fn same_rule(a: &SecurityGroupRule, b: &SecurityGroupRule) -> bool {
 }
 
 fn duplicate() -> ApiError {
-    ApiError::bad(
-        "InvalidPermission.Duplicate",
-        "The specified rule already exists in the security group.",
-    )
+    ApiError::bad("InvalidPermission.Duplicate", "The specified rule already exists in the security group.")
 }
 
 /// Adds the rules of an Authorize call; a rule the group has already is
@@ -611,9 +481,7 @@ fn revoke(
         return Err(ApiError::missing("SecurityGroupRuleId.1"));
     }
     let g = &mut d.model.security_groups[i];
-    g.rules.retain(|x| {
-        x.direction != direction || !(ids.contains(&x.id) || rules.iter().any(|r| same_rule(x, r)))
-    });
+    g.rules.retain(|x| x.direction != direction || !(ids.contains(&x.id) || rules.iter().any(|r| same_rule(x, r))));
     Ok(Empty {})
 }
 
@@ -640,40 +508,20 @@ fn params_of(r: &SecurityGroupRule) -> PermissionParam {
 
 /// Sets on `base` the fields `new` gives. The rule's other end keeps its
 /// kind (a CIDR block stays a block, a group a group), as in the cloud.
-fn overlay(
-    base: &mut PermissionParam,
-    new: PermissionParam,
-    direction: Direction,
-) -> Result<(), ApiError> {
+fn overlay(base: &mut PermissionParam, new: PermissionParam, direction: Direction) -> Result<(), ApiError> {
     let (cidr_name, group_name) = match direction {
         Direction::Ingress => ("SourceCidrIp", "SourceGroupId"),
         Direction::Egress => ("DestCidrIp", "DestGroupId"),
     };
     let (old_cidr, old_group, new_cidr, new_group) = match direction {
-        Direction::Ingress => (
-            &base.source_cidr_ip,
-            &base.source_group_id,
-            &new.source_cidr_ip,
-            &new.source_group_id,
-        ),
-        Direction::Egress => (
-            &base.dest_cidr_ip,
-            &base.dest_group_id,
-            &new.dest_cidr_ip,
-            &new.dest_group_id,
-        ),
+        Direction::Ingress => (&base.source_cidr_ip, &base.source_group_id, &new.source_cidr_ip, &new.source_group_id),
+        Direction::Egress => (&base.dest_cidr_ip, &base.dest_group_id, &new.dest_cidr_ip, &new.dest_group_id),
     };
     if given(old_cidr).is_some() && given(new_group).is_some() {
-        return Err(ApiError::invalid(
-            group_name,
-            "the rule names a CIDR block; its kind of peer cannot change",
-        ));
+        return Err(ApiError::invalid(group_name, "the rule names a CIDR block; its kind of peer cannot change"));
     }
     if given(old_group).is_some() && given(new_cidr).is_some() {
-        return Err(ApiError::invalid(
-            cidr_name,
-            "the rule names a security group; its kind of peer cannot change",
-        ));
+        return Err(ApiError::invalid(cidr_name, "the rule names a security group; its kind of peer cannot change"));
     }
     let set = |to: &mut Option<String>, from: Option<String>| {
         if from.as_deref().is_some_and(|v| !v.is_empty()) {
@@ -708,32 +556,17 @@ fn modify_rule(
 ) -> Result<Empty, ApiError> {
     let i = group_index(d, group_id)?;
     let g = &d.model.security_groups[i];
-    let pos = g
-        .rules
-        .iter()
-        .position(|r| r.id == rule_id && r.direction == direction)
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "InvalidSecurityGroupRuleId.NotFound",
-                format!(
-                    "The security group {group_id} has no {} rule {rule_id}.",
-                    direction_name(direction)
-                ),
-            )
-        })?;
+    let pos = g.rules.iter().position(|r| r.id == rule_id && r.direction == direction).ok_or_else(|| {
+        ApiError::not_found(
+            "InvalidSecurityGroupRuleId.NotFound",
+            format!("The security group {group_id} has no {} rule {rule_id}.", direction_name(direction)),
+        )
+    })?;
     let old = &g.rules[pos];
     let mut p = params_of(old);
     overlay(&mut p, new, direction)?;
-    let rule = SecurityGroupRule {
-        id: old.id.clone(),
-        creation_time: old.creation_time.clone(),
-        ..rule_of(d, &p, "", direction)?
-    };
-    if g.rules
-        .iter()
-        .enumerate()
-        .any(|(n, x)| n != pos && same_rule(x, &rule))
-    {
+    let rule = SecurityGroupRule { id: old.id.clone(), creation_time: old.creation_time.clone(), ..rule_of(d, &p, "", direction)? };
+    if g.rules.iter().enumerate().any(|(n, x)| n != pos && same_rule(x, &rule)) {
         return Err(duplicate());
     }
     foreign_peers_unknown(d, group_id, [&rule])?;
@@ -915,14 +748,7 @@ impl Action for AuthorizeSecurityGroup {
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
         let flat = self.flat();
-        authorize(
-            d,
-            Self::NAME,
-            &self.security_group_id,
-            &self.permissions,
-            flat,
-            Direction::Ingress,
-        )
+        authorize(d, Self::NAME, &self.security_group_id, &self.permissions, flat, Direction::Ingress)
     }
 }
 
@@ -935,14 +761,7 @@ impl Action for AuthorizeSecurityGroupEgress {
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
         let flat = self.flat();
-        authorize(
-            d,
-            Self::NAME,
-            &self.security_group_id,
-            &self.permissions,
-            flat,
-            Direction::Egress,
-        )
+        authorize(d, Self::NAME, &self.security_group_id, &self.permissions, flat, Direction::Egress)
     }
 }
 
@@ -956,15 +775,7 @@ impl Action for RevokeSecurityGroup {
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
         let flat = self.flat();
         let ids = self.security_group_rule_id;
-        revoke(
-            d,
-            Self::NAME,
-            &self.security_group_id,
-            &ids,
-            &self.permissions,
-            flat,
-            Direction::Ingress,
-        )
+        revoke(d, Self::NAME, &self.security_group_id, &ids, &self.permissions, flat, Direction::Ingress)
     }
 }
 
@@ -978,15 +789,7 @@ impl Action for RevokeSecurityGroupEgress {
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
         let flat = self.flat();
         let ids = self.security_group_rule_id;
-        revoke(
-            d,
-            Self::NAME,
-            &self.security_group_id,
-            &ids,
-            &self.permissions,
-            flat,
-            Direction::Egress,
-        )
+        revoke(d, Self::NAME, &self.security_group_id, &ids, &self.permissions, flat, Direction::Egress)
     }
 }
 
@@ -994,14 +797,14 @@ impl Action for ModifySecurityGroupRule {
     const NAME: &'static str = "ModifySecurityGroupRule";
     const PRODUCT: Product = Product::Ecs;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str = "Changes an inbound rule named by SecurityGroupRuleId: the fields given, its kind of peer kept.";
+    const SUMMARY: &'static str =
+        "Changes an inbound rule named by SecurityGroupRuleId: the fields given, its kind of peer kept.";
     type Response = Empty;
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
         d.require_region()?;
         let flat = self.flat();
-        let rule = given(&self.security_group_rule_id)
-            .ok_or_else(|| ApiError::missing("SecurityGroupRuleId"))?;
+        let rule = given(&self.security_group_rule_id).ok_or_else(|| ApiError::missing("SecurityGroupRuleId"))?;
         modify_rule(d, &self.security_group_id, rule, flat, Direction::Ingress)
     }
 }
@@ -1010,14 +813,14 @@ impl Action for ModifySecurityGroupEgressRule {
     const NAME: &'static str = "ModifySecurityGroupEgressRule";
     const PRODUCT: Product = Product::Ecs;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str = "Changes an outbound rule named by SecurityGroupRuleId: the fields given, its kind of peer kept.";
+    const SUMMARY: &'static str =
+        "Changes an outbound rule named by SecurityGroupRuleId: the fields given, its kind of peer kept.";
     type Response = Empty;
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
         d.require_region()?;
         let flat = self.flat();
-        let rule = given(&self.security_group_rule_id)
-            .ok_or_else(|| ApiError::missing("SecurityGroupRuleId"))?;
+        let rule = given(&self.security_group_rule_id).ok_or_else(|| ApiError::missing("SecurityGroupRuleId"))?;
         modify_rule(d, &self.security_group_id, rule, flat, Direction::Egress)
     }
 }
@@ -1037,7 +840,8 @@ impl Action for ModifySecurityGroupPolicy {
     const NAME: &'static str = "ModifySecurityGroupPolicy";
     const PRODUCT: Product = Product::Ecs;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str = "Sets InnerAccessPolicy (Accept, Drop) of a basic group; enterprise groups always isolate members (SG-2).";
+    const SUMMARY: &'static str =
+        "Sets InnerAccessPolicy (Accept, Drop) of a basic group; enterprise groups always isolate members (SG-2).";
     type Response = Empty;
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
@@ -1050,12 +854,7 @@ impl Action for ModifySecurityGroupPolicy {
         let accept = match policy.to_ascii_lowercase().as_str() {
             "accept" => true,
             "drop" => false,
-            _ => {
-                return Err(ApiError::invalid(
-                    "InnerAccessPolicy",
-                    format!("{policy:?} is not Accept or Drop"),
-                ));
-            }
+            _ => return Err(ApiError::invalid("InnerAccessPolicy", format!("{policy:?} is not Accept or Drop"))),
         };
         let g = &mut d.model.security_groups[i];
         if accept && g.security_group_type == SecurityGroupType::Enterprise {
@@ -1159,11 +958,7 @@ impl DescribeSecurityGroups {
     fn matches(&self, d: &Draft, g: &SecurityGroup) -> bool {
         let name_ok = given(&self.security_group_name).is_none_or(|n| {
             let name = g.name.as_deref().unwrap_or_default();
-            if self.fuzzy_query == Some(true) {
-                name.contains(n)
-            } else {
-                name == n
-            }
+            if self.fuzzy_query == Some(true) { name.contains(n) } else { name == n }
         });
         d.in_view(&g.meta)
             && given(&d.common.resource_group_id).is_none_or(|r| g.meta.resource_group_id == r)
@@ -1171,20 +966,14 @@ impl DescribeSecurityGroups {
             && given(&self.security_group_id).is_none_or(|id| g.id == id)
             && (self.security_group_ids.is_empty() || self.security_group_ids.contains(&g.id))
             && name_ok
-            && given(&self.security_group_type)
-                .is_none_or(|t| type_name(g.security_group_type).eq_ignore_ascii_case(t))
+            && given(&self.security_group_type).is_none_or(|t| type_name(g.security_group_type).eq_ignore_ascii_case(t))
             && given(&self.network_type).is_none_or(|t| t.eq_ignore_ascii_case("vpc"))
             && self.service_managed != Some(true)
             && tag::matches(&g.meta.tags, &self.tag)
     }
 
     fn item(&self, d: &Draft, g: &SecurityGroup) -> SecurityGroupItem {
-        let members = d
-            .model
-            .instances
-            .iter()
-            .filter(|i| i.security_group_ids.contains(&g.id))
-            .count();
+        let members = d.model.instances.iter().filter(|i| i.security_group_ids.contains(&g.id)).count();
         let counts = self.is_query_ecs_count != Some(false);
         SecurityGroupItem {
             security_group_id: g.id.clone(),
@@ -1197,11 +986,7 @@ impl DescribeSecurityGroups {
             ecs_count: counts.then_some(members),
             available_instance_amount: counts.then_some(GROUP_CAPACITY.saturating_sub(members)),
             rule_count: g.rules.len(),
-            group_to_group_rule_count: g
-                .rules
-                .iter()
-                .filter(|r| matches!(r.peer, Peer::Group(_)))
-                .count(),
+            group_to_group_rule_count: g.rules.iter().filter(|r| matches!(r.peer, Peer::Group(_))).count(),
             service_managed: false,
             tags: tag::EcsTags::of(&g.meta.tags),
         }
@@ -1209,19 +994,13 @@ impl DescribeSecurityGroups {
 
     fn check(&self) -> Result<(), ApiError> {
         if self.security_group_ids.len() > 100 {
-            return Err(ApiError::invalid(
-                "SecurityGroupIds",
-                "at most 100 security group ids",
-            ));
+            return Err(ApiError::invalid("SecurityGroupIds", "at most 100 security group ids"));
         }
         if let Some(t) = given(&self.network_type)
             && !t.eq_ignore_ascii_case("vpc")
             && !t.eq_ignore_ascii_case("classic")
         {
-            return Err(ApiError::invalid(
-                "NetworkType",
-                format!("{t:?} is not vpc or classic"),
-            ));
+            return Err(ApiError::invalid("NetworkType", format!("{t:?} is not vpc or classic")));
         }
         let by_token = self.max_results.is_some() || given(&self.next_token).is_some();
         if by_token && (self.page_number.is_some() || self.page_size.is_some()) {
@@ -1238,40 +1017,27 @@ impl Action for DescribeSecurityGroups {
     const NAME: &'static str = "DescribeSecurityGroups";
     const PRODUCT: Product = Product::Ecs;
     const MUTATES: bool = false;
-    const SUMMARY: &'static str = "Lists security groups by VPC, id(s), name, type, tags; paged by PageNumber or by NextToken (at most 100).";
+    const SUMMARY: &'static str =
+        "Lists security groups by VPC, id(s), name, type, tags; paged by PageNumber or by NextToken (at most 100).";
     type Response = DescribeSecurityGroupsResponse;
 
     fn run(self, d: &mut Draft) -> Result<DescribeSecurityGroupsResponse, ApiError> {
         let region_id = d.require_region()?.to_string();
         self.check()?;
-        let mut groups: Vec<&SecurityGroup> = d
-            .model
-            .security_groups
-            .iter()
-            .filter(|g| self.matches(d, g))
-            .collect();
-        let (groups, next_token, page) =
-            if self.max_results.is_some() || given(&self.next_token).is_some() {
-                let max = paging::max_results(self.max_results, 1..=100, 10)?;
-                let after = given(&self.next_token)
-                    .map(|t| id_of_token(t, "sg"))
-                    .transpose()?;
-                groups.sort_by(|a, b| b.id.cmp(&a.id));
-                let keyed = groups.into_iter().map(|g| (g.id.as_str(), g)).collect();
-                let (groups, next) =
-                    paging::page_after("sg", keyed, after.as_deref().as_ref(), max, true);
-                (groups, next, None)
-            } else {
-                let (groups, page) = paginate(groups, self.page_number, self.page_size, 100)?;
-                (groups, String::new(), Some(page))
-            };
+        let mut groups: Vec<&SecurityGroup> = d.model.security_groups.iter().filter(|g| self.matches(d, g)).collect();
+        let (groups, next_token, page) = if self.max_results.is_some() || given(&self.next_token).is_some() {
+            let max = paging::max_results(self.max_results, 1..=100, 10)?;
+            let after = given(&self.next_token).map(|t| id_of_token(t, "sg")).transpose()?;
+            groups.sort_by(|a, b| b.id.cmp(&a.id));
+            let keyed = groups.into_iter().map(|g| (g.id.as_str(), g)).collect();
+            let (groups, next) = paging::page_after("sg", keyed, after.as_deref().as_ref(), max, true);
+            (groups, next, None)
+        } else {
+            let (groups, page) = paginate(groups, self.page_number, self.page_size, 100)?;
+            (groups, String::new(), Some(page))
+        };
         let security_group = groups.into_iter().map(|g| self.item(d, g)).collect();
-        Ok(DescribeSecurityGroupsResponse {
-            security_groups: SecurityGroups { security_group },
-            region_id,
-            next_token,
-            page,
-        })
+        Ok(DescribeSecurityGroupsResponse { security_groups: SecurityGroups { security_group }, region_id, next_token, page })
     }
 }
 
@@ -1392,12 +1158,7 @@ fn port_range_text(r: &SecurityGroupRule) -> String {
 }
 
 fn permission_item(d: &Draft, r: &SecurityGroupRule) -> PermissionItem {
-    let group_name = |gid: &str| {
-        d.model
-            .security_group(gid)
-            .and_then(|x| x.name.clone())
-            .unwrap_or_default()
-    };
+    let group_name = |gid: &str| d.model.security_group(gid).and_then(|x| x.name.clone()).unwrap_or_default();
     let (cidr, group) = match &r.peer {
         Peer::Cidr(c) => (c.to_string(), String::new()),
         Peer::Group(g) => (String::new(), g.clone()),
@@ -1411,16 +1172,8 @@ fn permission_item(d: &Draft, r: &SecurityGroupRule) -> PermissionItem {
         direction: direction_name(r.direction),
         ip_protocol: protocol_name(r.ip_protocol),
         port_range: port_range_text(r),
-        source_group_name: if source.1.is_empty() {
-            String::new()
-        } else {
-            group_name(&source.1)
-        },
-        dest_group_name: if dest.1.is_empty() {
-            String::new()
-        } else {
-            group_name(&dest.1)
-        },
+        source_group_name: if source.1.is_empty() { String::new() } else { group_name(&source.1) },
+        dest_group_name: if dest.1.is_empty() { String::new() } else { group_name(&dest.1) },
         source_cidr_ip: source.0,
         source_group_id: source.1,
         dest_cidr_ip: dest.0,
@@ -1443,18 +1196,11 @@ fn permission_item(d: &Draft, r: &SecurityGroupRule) -> PermissionItem {
 impl DescribeSecurityGroupAttribute {
     /// The directions asked for (None: both).
     fn direction(&self) -> Result<Option<Direction>, ApiError> {
-        match given(&self.direction)
-            .unwrap_or("all")
-            .to_ascii_lowercase()
-            .as_str()
-        {
+        match given(&self.direction).unwrap_or("all").to_ascii_lowercase().as_str() {
             "all" => Ok(None),
             "ingress" => Ok(Some(Direction::Ingress)),
             "egress" => Ok(Some(Direction::Egress)),
-            other => Err(ApiError::invalid(
-                "Direction",
-                format!("{other:?} is not all, ingress or egress"),
-            )),
+            other => Err(ApiError::invalid("Direction", format!("{other:?} is not all, ingress or egress"))),
         }
     }
 
@@ -1463,10 +1209,7 @@ impl DescribeSecurityGroupAttribute {
         match given(&self.attribute) {
             None => Ok(false),
             Some(a) if a.eq_ignore_ascii_case("snapshotPolicyIds") => Ok(true),
-            Some(a) => Err(ApiError::invalid(
-                "Attribute",
-                format!("{a:?} is not snapshotPolicyIds"),
-            )),
+            Some(a) => Err(ApiError::invalid("Attribute", format!("{a:?} is not snapshotPolicyIds"))),
         }
     }
 }
@@ -1475,8 +1218,7 @@ impl Action for DescribeSecurityGroupAttribute {
     const NAME: &'static str = "DescribeSecurityGroupAttribute";
     const PRODUCT: Product = Product::Ecs;
     const MUTATES: bool = false;
-    const SUMMARY: &'static str =
-        "A security group's rules (Direction all, ingress, egress) and InnerAccessPolicy.";
+    const SUMMARY: &'static str = "A security group's rules (Direction all, ingress, egress) and InnerAccessPolicy.";
     type Response = DescribeSecurityGroupAttributeResponse;
 
     fn run(self, d: &mut Draft) -> Result<DescribeSecurityGroupAttributeResponse, ApiError> {
@@ -1486,28 +1228,18 @@ impl Action for DescribeSecurityGroupAttribute {
             && !nic.eq_ignore_ascii_case("intranet")
             && !nic.eq_ignore_ascii_case("internet")
         {
-            return Err(ApiError::invalid(
-                "NicType",
-                format!("{nic:?} is not intranet or internet"),
-            ));
+            return Err(ApiError::invalid("NicType", format!("{nic:?} is not intranet or internet")));
         }
         let snapshots = self.snapshot_policies()?;
         let g = &d.model.security_groups[group_index(d, &self.security_group_id)?];
-        let mut rules: Vec<&SecurityGroupRule> = g
-            .rules
-            .iter()
-            .filter(|r| dir.is_none_or(|x| r.direction == x))
-            .collect();
+        let mut rules: Vec<&SecurityGroupRule> = g.rules.iter().filter(|r| dir.is_none_or(|x| r.direction == x)).collect();
         let mut next_token = String::new();
         if self.max_results.is_some() || given(&self.next_token).is_some() {
             let max = paging::max_results(self.max_results, 10..=1000, 500)?;
-            let after = given(&self.next_token)
-                .map(|t| id_of_token(t, "sgr"))
-                .transpose()?;
+            let after = given(&self.next_token).map(|t| id_of_token(t, "sgr")).transpose()?;
             rules.sort_by(|a, b| a.id.cmp(&b.id));
             let keyed = rules.into_iter().map(|r| (r.id.as_str(), r)).collect();
-            (rules, next_token) =
-                paging::page_after("sgr", keyed, after.as_deref().as_ref(), max, false);
+            (rules, next_token) = paging::page_after("sgr", keyed, after.as_deref().as_ref(), max, false);
         }
         Ok(DescribeSecurityGroupAttributeResponse {
             security_group_id: g.id.clone(),
@@ -1515,18 +1247,10 @@ impl Action for DescribeSecurityGroupAttribute {
             vpc_id: g.vpc_id.clone(),
             description: g.meta.description.clone(),
             region_id: g.meta.region_id.clone(),
-            inner_access_policy: if g.members_reach_each_other() {
-                "Accept"
-            } else {
-                "Drop"
-            },
-            permissions: Permissions {
-                permission: rules.into_iter().map(|r| permission_item(d, r)).collect(),
-            },
+            inner_access_policy: if g.members_reach_each_other() { "Accept" } else { "Drop" },
+            permissions: Permissions { permission: rules.into_iter().map(|r| permission_item(d, r)).collect() },
             next_token,
-            snapshot_policy_ids: snapshots.then(|| SnapshotPolicyIds {
-                snapshot_policy_id: Vec::new(),
-            }),
+            snapshot_policy_ids: snapshots.then(|| SnapshotPolicyIds { snapshot_policy_id: Vec::new() }),
         })
     }
 }
@@ -1534,11 +1258,7 @@ impl Action for DescribeSecurityGroupAttribute {
 // ---------------------------------------------------------------- Join / Leave
 
 /// The instance a Join/Leave call names (InstanceId or NetworkInterfaceId).
-fn member(
-    d: &Draft,
-    instance_id: &Option<String>,
-    eni_id: &Option<String>,
-) -> Result<usize, ApiError> {
+fn member(d: &Draft, instance_id: &Option<String>, eni_id: &Option<String>) -> Result<usize, ApiError> {
     match (given(instance_id), given(eni_id)) {
         (Some(id), None) => d.instance_index(id),
         (None, Some(eni)) => d
@@ -1546,16 +1266,8 @@ fn member(
             .instances
             .iter()
             .position(|i| i.eni_id() == eni && d.caller.owns(&i.meta.owner_id))
-            .ok_or_else(|| {
-                ApiError::not_found(
-                    "InvalidEniId.NotFound",
-                    format!("The specified network interface {eni} does not exist."),
-                )
-            }),
-        (Some(_), Some(_)) => Err(ApiError::bad(
-            "InvalidParameter.Conflict",
-            "Give InstanceId or NetworkInterfaceId, not both.",
-        )),
+            .ok_or_else(|| ApiError::not_found("InvalidEniId.NotFound", format!("The specified network interface {eni} does not exist."))),
+        (Some(_), Some(_)) => Err(ApiError::bad("InvalidParameter.Conflict", "Give InstanceId or NetworkInterfaceId, not both.")),
         (None, None) => Err(ApiError::missing("InstanceId")),
     }
 }
@@ -1575,8 +1287,7 @@ impl Action for JoinSecurityGroup {
     const NAME: &'static str = "JoinSecurityGroup";
     const PRODUCT: Product = Product::Ecs;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str =
-        "Puts an instance's ENI in a security group (at most 5 groups, SG-4).";
+    const SUMMARY: &'static str = "Puts an instance's ENI in a security group (at most 5 groups, SG-4).";
     type Response = Empty;
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
@@ -1585,18 +1296,12 @@ impl Action for JoinSecurityGroup {
         let i = member(d, &self.instance_id, &self.network_interface_id)?;
         let inst = &mut d.model.instances[i];
         if inst.security_group_ids.iter().any(|g| g == id) {
-            return Err(ApiError::bad(
-                "InvalidInstanceId.AlreadyExists",
-                format!("The instance is already in {id}."),
-            ));
+            return Err(ApiError::bad("InvalidInstanceId.AlreadyExists", format!("The instance is already in {id}.")));
         }
         if inst.security_group_ids.len() >= model::MAX_GROUPS_PER_ENI {
             return Err(ApiError::bad(
                 "JoinedGroupLimitExceed",
-                format!(
-                    "An ENI can be in at most {} security groups.",
-                    model::MAX_GROUPS_PER_ENI
-                ),
+                format!("An ENI can be in at most {} security groups.", model::MAX_GROUPS_PER_ENI),
             ));
         }
         inst.security_group_ids.push(id.to_string());
@@ -1619,8 +1324,7 @@ impl Action for LeaveSecurityGroup {
     const NAME: &'static str = "LeaveSecurityGroup";
     const PRODUCT: Product = Product::Ecs;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str =
-        "Takes an instance's ENI out of a security group; it stays in at least one.";
+    const SUMMARY: &'static str = "Takes an instance's ENI out of a security group; it stays in at least one.";
     type Response = Empty;
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
@@ -1629,10 +1333,7 @@ impl Action for LeaveSecurityGroup {
         let i = member(d, &self.instance_id, &self.network_interface_id)?;
         let inst = &mut d.model.instances[i];
         let Some(pos) = inst.security_group_ids.iter().position(|g| g == id) else {
-            return Err(ApiError::bad(
-                "InvalidSecurityGroupId.NotFound",
-                format!("The instance is not in {id}."),
-            ));
+            return Err(ApiError::bad("InvalidSecurityGroupId.NotFound", format!("The instance is not in {id}.")));
         };
         if inst.security_group_ids.len() == 1 {
             return Err(ApiError::bad(
@@ -1661,16 +1362,11 @@ mod tests {
 
     fn ingress_verdict(s: &Scratch, inst: usize, remote: &str, proto: u8, port: u16) -> Verdict {
         let m = s.service.model().clone().with_system_route_tables();
-        let addrs: std::collections::BTreeMap<String, _> =
-            crate::model::instance_addresses(&m).into_iter().collect();
-        let mut members: std::collections::BTreeMap<String, Vec<ipnet::Ipv4Net>> =
-            Default::default();
+        let addrs: std::collections::BTreeMap<String, _> = crate::model::instance_addresses(&m).into_iter().collect();
+        let mut members: std::collections::BTreeMap<String, Vec<ipnet::Ipv4Net>> = Default::default();
         for i in &m.instances {
             for g in &i.security_group_ids {
-                members
-                    .entry(g.clone())
-                    .or_default()
-                    .push(ipnet::Ipv4Net::from(addrs[&i.id].unwrap()));
+                members.entry(g.clone()).or_default().push(ipnet::Ipv4Net::from(addrs[&i.id].unwrap()));
             }
         }
         let (ingress, _) = compile::security_group_policies(&m, &m.instances[inst], &members);
@@ -1681,89 +1377,30 @@ mod tests {
     fn sg_5_example_rules_through_the_api() {
         let mut s = Scratch::new();
         let (vpc, vsw) = s.vpc_with_vswitch();
-        let sg = s.ok(
-            "CreateSecurityGroup",
-            &[R, ("VpcId", &vpc), ("SecurityGroupName", "web")],
-        );
+        let sg = s.ok("CreateSecurityGroup", &[R, ("VpcId", &vpc), ("SecurityGroupName", "web")]);
         let sg = sg["SecurityGroupId"].as_str().unwrap().to_string();
-        s.ok(
-            "AuthorizeSecurityGroup",
-            &[
-                R,
-                ("SecurityGroupId", &sg),
-                ("Permissions.1.IpProtocol", "ICMP"),
-                ("Permissions.1.PortRange", "-1/-1"),
-                ("Permissions.1.SourceCidrIp", "0.0.0.0/0"),
-                ("Permissions.2.IpProtocol", "TCP"),
-                ("Permissions.2.PortRange", "22/22"),
-                ("Permissions.2.SourceCidrIp", "0.0.0.0/0"),
-                ("Permissions.3.IpProtocol", "tcp"),
-                ("Permissions.3.PortRange", "80/80"),
-                ("Permissions.3.SourceCidrIp", "0.0.0.0/0"),
-                ("Permissions.3.Priority", "10"),
-            ],
-        );
-        s.ok(
-            "AuthorizeSecurityGroup",
-            &[
-                R,
-                ("SecurityGroupId", &sg),
-                ("IpProtocol", "tcp"),
-                ("PortRange", "443/443"),
-                ("SourceCidrIp", "0.0.0.0/0"),
-            ],
-        );
-        s.ok(
-            "RunInstances",
-            &[R, ("VSwitchId", &vsw), ("SecurityGroupId", &sg)],
-        );
+        s.ok("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("Permissions.1.IpProtocol", "ICMP"), ("Permissions.1.PortRange", "-1/-1"), ("Permissions.1.SourceCidrIp", "0.0.0.0/0"),
+            ("Permissions.2.IpProtocol", "TCP"), ("Permissions.2.PortRange", "22/22"), ("Permissions.2.SourceCidrIp", "0.0.0.0/0"),
+            ("Permissions.3.IpProtocol", "tcp"), ("Permissions.3.PortRange", "80/80"), ("Permissions.3.SourceCidrIp", "0.0.0.0/0"), ("Permissions.3.Priority", "10")]);
+        s.ok("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("IpProtocol", "tcp"), ("PortRange", "443/443"), ("SourceCidrIp", "0.0.0.0/0")]);
+        s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("SecurityGroupId", &sg)]);
         assert_eq!(ingress_verdict(&s, 0, "192.0.2.1", 1, 0), Verdict::Accept);
         assert_eq!(ingress_verdict(&s, 0, "192.0.2.1", 6, 22), Verdict::Accept);
         assert_eq!(ingress_verdict(&s, 0, "192.0.2.1", 6, 443), Verdict::Accept);
         assert_eq!(ingress_verdict(&s, 0, "192.0.2.1", 6, 23), Verdict::Drop);
         assert_eq!(ingress_verdict(&s, 0, "192.0.2.1", 17, 53), Verdict::Drop);
-        let a = s.ok(
-            "DescribeSecurityGroupAttribute",
-            &[R, ("SecurityGroupId", &sg), ("Direction", "ingress")],
-        );
+        let a = s.ok("DescribeSecurityGroupAttribute", &[R, ("SecurityGroupId", &sg), ("Direction", "ingress")]);
         let perms = a["Permissions"]["Permission"].as_array().unwrap();
         assert_eq!(perms.len(), 4);
-        assert_eq!(
-            (
-                perms[0]["IpProtocol"].as_str(),
-                perms[1]["PortRange"].as_str()
-            ),
-            (Some("ICMP"), Some("22/22"))
-        );
+        assert_eq!((perms[0]["IpProtocol"].as_str(), perms[1]["PortRange"].as_str()), (Some("ICMP"), Some("22/22")));
         assert_eq!(a["InnerAccessPolicy"], "Accept");
-        let dup = s.err(
-            "AuthorizeSecurityGroup",
-            &[
-                R,
-                ("SecurityGroupId", &sg),
-                ("IpProtocol", "tcp"),
-                ("PortRange", "443/443"),
-                ("SourceCidrIp", "0.0.0.0/0"),
-            ],
-        );
+        let dup = s.err("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("IpProtocol", "tcp"), ("PortRange", "443/443"), ("SourceCidrIp", "0.0.0.0/0")]);
         assert_eq!(dup.code, "InvalidPermission.Duplicate");
         // Revoke by fields, then by id.
-        s.ok(
-            "RevokeSecurityGroup",
-            &[
-                R,
-                ("SecurityGroupId", &sg),
-                ("IpProtocol", "tcp"),
-                ("PortRange", "443/443"),
-                ("SourceCidrIp", "0.0.0.0/0"),
-            ],
-        );
+        s.ok("RevokeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("IpProtocol", "tcp"), ("PortRange", "443/443"), ("SourceCidrIp", "0.0.0.0/0")]);
         assert_eq!(ingress_verdict(&s, 0, "192.0.2.1", 6, 443), Verdict::Drop);
         let id = perms[1]["SecurityGroupRuleId"].as_str().unwrap();
-        s.ok(
-            "RevokeSecurityGroup",
-            &[R, ("SecurityGroupId", &sg), ("SecurityGroupRuleId.1", id)],
-        );
+        s.ok("RevokeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("SecurityGroupRuleId.1", id)]);
         assert_eq!(ingress_verdict(&s, 0, "192.0.2.1", 6, 22), Verdict::Drop);
     }
 
@@ -1774,74 +1411,23 @@ mod tests {
         let mut s = Scratch::new();
         let (vpc, _) = s.vpc_with_vswitch();
         let sg = group(&mut s, &vpc, &[]);
-        s.ok(
-            "AuthorizeSecurityGroup",
-            &[
-                R,
-                ("SecurityGroupId", &sg),
-                ("IpProtocol", "tcp"),
-                ("PortRange", "22/22"),
-                ("SourceCidrIp", "10.0.0.0/16"),
-                ("Policy", "accept"),
-                ("Priority", "1"),
-            ],
-        );
-        let a = s.ok(
-            "DescribeSecurityGroupAttribute",
-            &[R, ("SecurityGroupId", &sg)],
-        );
-        let rule = a["Permissions"]["Permission"][0]
-            .as_object()
-            .unwrap()
-            .clone();
-        let takes = [
-            "NicType",
-            "SourcePrefixListId",
-            "SourcePortRange",
-            "SourceGroupOwnerAccount",
-            "PortRange",
-            "IpProtocol",
-            "SourceCidrIp",
-            "Priority",
-            "DestCidrIp",
-            "SourceGroupId",
-            "Description",
-            "Policy",
-            "Ipv6SourceCidrIp",
-            "Ipv6DestCidrIp",
-        ];
-        let echoed: Vec<(String, String)> = takes
-            .iter()
-            .map(|k| {
-                (
-                    k.to_string(),
-                    rule[*k]
-                        .as_str()
-                        .unwrap_or_else(|| panic!("{k} in {rule:?}"))
-                        .to_string(),
-                )
-            })
-            .collect();
-        assert!(
-            echoed
-                .iter()
-                .any(|(k, v)| k == "Ipv6SourceCidrIp" && v.is_empty()),
-            "{echoed:?}"
-        );
+        s.ok("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("IpProtocol", "tcp"), ("PortRange", "22/22"),
+            ("SourceCidrIp", "10.0.0.0/16"), ("Policy", "accept"), ("Priority", "1")]);
+        let a = s.ok("DescribeSecurityGroupAttribute", &[R, ("SecurityGroupId", &sg)]);
+        let rule = a["Permissions"]["Permission"][0].as_object().unwrap().clone();
+        let takes = ["NicType", "SourcePrefixListId", "SourcePortRange", "SourceGroupOwnerAccount", "PortRange", "IpProtocol",
+            "SourceCidrIp", "Priority", "DestCidrIp", "SourceGroupId", "Description", "Policy", "Ipv6SourceCidrIp", "Ipv6DestCidrIp"];
+        let echoed: Vec<(String, String)> =
+            takes.iter().map(|k| (k.to_string(), rule[*k].as_str().unwrap_or_else(|| panic!("{k} in {rule:?}")).to_string())).collect();
+        assert!(echoed.iter().any(|(k, v)| k == "Ipv6SourceCidrIp" && v.is_empty()), "{echoed:?}");
         let call = |extra: &[(&str, &str)]| {
             let mut p: Vec<(&str, &str)> = vec![R, ("SecurityGroupId", &sg)];
             p.extend(echoed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
             p.extend_from_slice(extra);
-            p.into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<Vec<_>>()
+            p.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>()
         };
         // A value where there is none here is still refused, naming it.
-        for (k, v) in [
-            ("Ipv6SourceCidrIp", "2001:db8::/32"),
-            ("SourcePrefixListId", "pl-1"),
-            ("SourcePortRange", "1/2"),
-        ] {
+        for (k, v) in [("Ipv6SourceCidrIp", "2001:db8::/32"), ("SourcePrefixListId", "pl-1"), ("SourcePortRange", "1/2")] {
             let mut p = call(&[]);
             p.retain(|(n, _)| n != k);
             p.push((k.into(), v.into()));
@@ -1856,161 +1442,55 @@ mod tests {
         let p = call(&[]);
         let p: Vec<(&str, &str)> = p.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         s.ok("RevokeSecurityGroup", &p);
-        assert!(
-            s.service.model().security_groups[0].rules.is_empty(),
-            "the rule was not revoked"
-        );
+        assert!(s.service.model().security_groups[0].rules.is_empty(), "the rule was not revoked");
         // The same empty fields in Permissions.N and on an outbound rule.
-        s.ok(
-            "AuthorizeSecurityGroupEgress",
-            &[
-                R,
-                ("SecurityGroupId", &sg),
-                ("Permissions.1.IpProtocol", "icmp"),
-                ("Permissions.1.PortRange", "-1/-1"),
-                ("Permissions.1.DestCidrIp", "10.0.0.0/16"),
-                ("Permissions.1.Ipv6DestCidrIp", ""),
-                ("Permissions.1.DestPrefixListId", ""),
-                ("Permissions.1.DestGroupOwnerAccount", ""),
-            ],
-        );
-        s.ok(
-            "RevokeSecurityGroupEgress",
-            &[
-                R,
-                ("SecurityGroupId", &sg),
-                ("IpProtocol", "ICMP"),
-                ("PortRange", "-1/-1"),
-                ("DestCidrIp", "10.0.0.0/16"),
-                ("Ipv6DestCidrIp", ""),
-                ("Ipv6SourceCidrIp", ""),
-                ("DestPrefixListId", ""),
-                ("DestGroupOwnerAccount", ""),
-                ("SourcePortRange", ""),
-                ("SourceCidrIp", ""),
-            ],
-        );
-        assert!(
-            s.service.model().security_groups[0].rules.is_empty(),
-            "the outbound rule was not revoked"
-        );
+        s.ok("AuthorizeSecurityGroupEgress", &[R, ("SecurityGroupId", &sg), ("Permissions.1.IpProtocol", "icmp"),
+            ("Permissions.1.PortRange", "-1/-1"), ("Permissions.1.DestCidrIp", "10.0.0.0/16"), ("Permissions.1.Ipv6DestCidrIp", ""),
+            ("Permissions.1.DestPrefixListId", ""), ("Permissions.1.DestGroupOwnerAccount", "")]);
+        s.ok("RevokeSecurityGroupEgress", &[R, ("SecurityGroupId", &sg), ("IpProtocol", "ICMP"), ("PortRange", "-1/-1"),
+            ("DestCidrIp", "10.0.0.0/16"), ("Ipv6DestCidrIp", ""), ("Ipv6SourceCidrIp", ""), ("DestPrefixListId", ""),
+            ("DestGroupOwnerAccount", ""), ("SourcePortRange", ""), ("SourceCidrIp", "")]);
+        assert!(s.service.model().security_groups[0].rules.is_empty(), "the outbound rule was not revoked");
     }
 
     #[test]
     fn sg_1_bad_rules_are_refused() {
         let mut s = Scratch::new();
         let (vpc, _) = s.vpc_with_vswitch();
-        let sg = s.ok("CreateSecurityGroup", &[R, ("VpcId", &vpc)])["SecurityGroupId"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let base = [
-            R,
-            ("SecurityGroupId", sg.as_str()),
-            ("SourceCidrIp", "0.0.0.0/0"),
-        ];
+        let sg = s.ok("CreateSecurityGroup", &[R, ("VpcId", &vpc)])["SecurityGroupId"].as_str().unwrap().to_string();
+        let base = [R, ("SecurityGroupId", sg.as_str()), ("SourceCidrIp", "0.0.0.0/0")];
         let err = |s: &mut Scratch, extra: &[(&str, &str)]| {
             let mut p = base.to_vec();
             p.extend_from_slice(extra);
             s.err("AuthorizeSecurityGroup", &p).code
         };
-        assert_eq!(
-            err(&mut s, &[("IpProtocol", "tcp"), ("PortRange", "0/22")]),
-            "InvalidPortRange.Malformed"
-        );
-        assert_eq!(
-            err(&mut s, &[("IpProtocol", "tcp"), ("PortRange", "30/22")]),
-            "InvalidPortRange.Malformed"
-        );
-        assert_eq!(
-            err(&mut s, &[("IpProtocol", "icmp"), ("PortRange", "1/2")]),
-            "InvalidPortRange.Malformed"
-        );
-        assert_eq!(
-            err(&mut s, &[("IpProtocol", "gre"), ("PortRange", "-1/-1")]),
-            "InvalidIpProtocol.Malformed"
-        );
-        assert_eq!(
-            err(
-                &mut s,
-                &[
-                    ("IpProtocol", "tcp"),
-                    ("PortRange", "22/22"),
-                    ("Priority", "101")
-                ]
-            ),
-            "InvalidPriority.Malformed"
-        );
-        assert_eq!(
-            err(
-                &mut s,
-                &[
-                    ("IpProtocol", "tcp"),
-                    ("PortRange", "22/22"),
-                    ("Policy", "maybe")
-                ]
-            ),
-            "InvalidParameter"
-        );
-        let e = s.err(
-            "AuthorizeSecurityGroup",
-            &[
-                R,
-                ("SecurityGroupId", &sg),
-                ("IpProtocol", "tcp"),
-                ("PortRange", "22/22"),
-                ("SourceGroupId", "sg-nope"),
-            ],
-        );
+        assert_eq!(err(&mut s, &[("IpProtocol", "tcp"), ("PortRange", "0/22")]), "InvalidPortRange.Malformed");
+        assert_eq!(err(&mut s, &[("IpProtocol", "tcp"), ("PortRange", "30/22")]), "InvalidPortRange.Malformed");
+        assert_eq!(err(&mut s, &[("IpProtocol", "icmp"), ("PortRange", "1/2")]), "InvalidPortRange.Malformed");
+        assert_eq!(err(&mut s, &[("IpProtocol", "gre"), ("PortRange", "-1/-1")]), "InvalidIpProtocol.Malformed");
+        assert_eq!(err(&mut s, &[("IpProtocol", "tcp"), ("PortRange", "22/22"), ("Priority", "101")]), "InvalidPriority.Malformed");
+        assert_eq!(err(&mut s, &[("IpProtocol", "tcp"), ("PortRange", "22/22"), ("Policy", "maybe")]), "InvalidParameter");
+        let e = s.err("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("IpProtocol", "tcp"), ("PortRange", "22/22"), ("SourceGroupId", "sg-nope")]);
         assert_eq!(e.code, "InvalidSecurityGroupId.NotFound");
-        assert!(
-            s.service.model().security_groups[0].rules.is_empty(),
-            "a refused rule was kept"
-        );
+        assert!(s.service.model().security_groups[0].rules.is_empty(), "a refused rule was kept");
     }
 
     #[test]
     fn sg_2_basic_groups_connect_members_enterprise_groups_isolate_them() {
         let mut s = Scratch::new();
         let (vpc, vsw) = s.vpc_with_vswitch();
-        let basic = s.ok("CreateSecurityGroup", &[R, ("VpcId", &vpc)])["SecurityGroupId"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let ent = s.ok(
-            "CreateSecurityGroup",
-            &[R, ("VpcId", &vpc), ("SecurityGroupType", "enterprise")],
-        )["SecurityGroupId"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let basic = s.ok("CreateSecurityGroup", &[R, ("VpcId", &vpc)])["SecurityGroupId"].as_str().unwrap().to_string();
+        let ent = s.ok("CreateSecurityGroup", &[R, ("VpcId", &vpc), ("SecurityGroupType", "enterprise")])["SecurityGroupId"].as_str().unwrap().to_string();
         for g in [&basic, &basic, &ent, &ent] {
-            s.ok(
-                "RunInstances",
-                &[R, ("VSwitchId", &vsw), ("SecurityGroupId", g)],
-            );
+            s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("SecurityGroupId", g)]);
         }
         // 10.0.1.1 and .2 are basic members, .3 and .4 enterprise members.
         assert_eq!(ingress_verdict(&s, 0, "10.0.1.2", 6, 5432), Verdict::Accept);
         assert_eq!(ingress_verdict(&s, 2, "10.0.1.4", 6, 5432), Verdict::Drop);
         assert_eq!(ingress_verdict(&s, 0, "10.0.1.3", 6, 5432), Verdict::Drop);
-        s.ok(
-            "ModifySecurityGroupPolicy",
-            &[
-                R,
-                ("SecurityGroupId", &basic),
-                ("InnerAccessPolicy", "Drop"),
-            ],
-        );
+        s.ok("ModifySecurityGroupPolicy", &[R, ("SecurityGroupId", &basic), ("InnerAccessPolicy", "Drop")]);
         assert_eq!(ingress_verdict(&s, 0, "10.0.1.2", 6, 5432), Verdict::Drop);
-        let e = s.err(
-            "ModifySecurityGroupPolicy",
-            &[
-                R,
-                ("SecurityGroupId", &ent),
-                ("InnerAccessPolicy", "Accept"),
-            ],
-        );
+        let e = s.err("ModifySecurityGroupPolicy", &[R, ("SecurityGroupId", &ent), ("InnerAccessPolicy", "Accept")]);
         assert_eq!(e.code, "InvalidSecurityGroup.InnerAccessPolicy");
     }
 
@@ -2018,70 +1498,21 @@ mod tests {
     fn sg_3_group_reference_follows_membership() {
         let mut s = Scratch::new();
         let (vpc, vsw) = s.vpc_with_vswitch();
-        let db = s.ok("CreateSecurityGroup", &[R, ("VpcId", &vpc)])["SecurityGroupId"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let app = s.ok("CreateSecurityGroup", &[R, ("VpcId", &vpc)])["SecurityGroupId"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        s.ok(
-            "AuthorizeSecurityGroup",
-            &[
-                R,
-                ("SecurityGroupId", &db),
-                ("IpProtocol", "tcp"),
-                ("PortRange", "5432/5432"),
-                ("SourceGroupId", &app),
-            ],
-        );
-        s.ok(
-            "RunInstances",
-            &[R, ("VSwitchId", &vsw), ("SecurityGroupId", &db)],
-        ); // 10.0.1.1
-        let other = s.ok(
-            "RunInstances",
-            &[R, ("VSwitchId", &vsw), ("SecurityGroupId", &db)],
-        ); // 10.0.1.2
-        let other = other["InstanceIdSets"]["InstanceIdSet"][0]
-            .as_str()
-            .unwrap()
-            .to_string();
-        s.ok(
-            "ModifySecurityGroupPolicy",
-            &[R, ("SecurityGroupId", &db), ("InnerAccessPolicy", "Drop")],
-        );
+        let db = s.ok("CreateSecurityGroup", &[R, ("VpcId", &vpc)])["SecurityGroupId"].as_str().unwrap().to_string();
+        let app = s.ok("CreateSecurityGroup", &[R, ("VpcId", &vpc)])["SecurityGroupId"].as_str().unwrap().to_string();
+        s.ok("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &db), ("IpProtocol", "tcp"), ("PortRange", "5432/5432"), ("SourceGroupId", &app)]);
+        s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("SecurityGroupId", &db)]); // 10.0.1.1
+        let other = s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("SecurityGroupId", &db)]); // 10.0.1.2
+        let other = other["InstanceIdSets"]["InstanceIdSet"][0].as_str().unwrap().to_string();
+        s.ok("ModifySecurityGroupPolicy", &[R, ("SecurityGroupId", &db), ("InnerAccessPolicy", "Drop")]);
         assert_eq!(ingress_verdict(&s, 0, "10.0.1.2", 6, 5432), Verdict::Drop);
-        s.ok(
-            "JoinSecurityGroup",
-            &[R, ("SecurityGroupId", &app), ("InstanceId", &other)],
-        );
+        s.ok("JoinSecurityGroup", &[R, ("SecurityGroupId", &app), ("InstanceId", &other)]);
         assert_eq!(ingress_verdict(&s, 0, "10.0.1.2", 6, 5432), Verdict::Accept);
         assert_eq!(ingress_verdict(&s, 0, "10.0.1.2", 6, 5433), Verdict::Drop);
-        assert_eq!(
-            s.err("DeleteSecurityGroup", &[R, ("SecurityGroupId", &app)])
-                .code,
-            "DependencyViolation"
-        );
-        s.ok(
-            "LeaveSecurityGroup",
-            &[R, ("SecurityGroupId", &app), ("InstanceId", &other)],
-        );
-        assert_eq!(
-            s.err(
-                "LeaveSecurityGroup",
-                &[R, ("SecurityGroupId", &db), ("InstanceId", &other)]
-            )
-            .code,
-            "InvalidOperation.LastSecurityGroup"
-        );
-        assert_eq!(
-            s.err("DeleteSecurityGroup", &[R, ("SecurityGroupId", &app)])
-                .code,
-            "DependencyViolation",
-            "still referenced by db's rule"
-        );
+        assert_eq!(s.err("DeleteSecurityGroup", &[R, ("SecurityGroupId", &app)]).code, "DependencyViolation");
+        s.ok("LeaveSecurityGroup", &[R, ("SecurityGroupId", &app), ("InstanceId", &other)]);
+        assert_eq!(s.err("LeaveSecurityGroup", &[R, ("SecurityGroupId", &db), ("InstanceId", &other)]).code, "InvalidOperation.LastSecurityGroup");
+        assert_eq!(s.err("DeleteSecurityGroup", &[R, ("SecurityGroupId", &app)]).code, "DependencyViolation", "still referenced by db's rule");
     }
 
     #[test]
@@ -2089,12 +1520,7 @@ mod tests {
         let mut s = Scratch::new();
         let (vpc, vsw) = s.vpc_with_vswitch();
         let groups: Vec<String> = (0..6)
-            .map(|_| {
-                s.ok("CreateSecurityGroup", &[R, ("VpcId", &vpc)])["SecurityGroupId"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
+            .map(|_| s.ok("CreateSecurityGroup", &[R, ("VpcId", &vpc)])["SecurityGroupId"].as_str().unwrap().to_string())
             .collect();
         let mut p = vec![R, ("VSwitchId", vsw.as_str())];
         let names: Vec<String> = (1..=6).map(|n| format!("SecurityGroupIds.{n}")).collect();
@@ -2103,75 +1529,31 @@ mod tests {
         }
         assert_eq!(s.err("RunInstances", &p).code, "JoinedGroupLimitExceed");
         p.pop();
-        let id = s.ok("RunInstances", &p)["InstanceIdSets"]["InstanceIdSet"][0]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let e = s.err(
-            "JoinSecurityGroup",
-            &[R, ("SecurityGroupId", &groups[5]), ("InstanceId", &id)],
-        );
+        let id = s.ok("RunInstances", &p)["InstanceIdSets"]["InstanceIdSet"][0].as_str().unwrap().to_string();
+        let e = s.err("JoinSecurityGroup", &[R, ("SecurityGroupId", &groups[5]), ("InstanceId", &id)]);
         assert_eq!(e.code, "JoinedGroupLimitExceed");
     }
 
     fn group(s: &mut Scratch, vpc: &str, extra: &[(&str, &str)]) -> String {
         let mut p = vec![R, ("VpcId", vpc)];
         p.extend_from_slice(extra);
-        s.ok("CreateSecurityGroup", &p)["SecurityGroupId"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        s.ok("CreateSecurityGroup", &p)["SecurityGroupId"].as_str().unwrap().to_string()
     }
 
     #[test]
     fn tags_at_creation_are_filtered_on_and_answered_as_ecs_spells_them() {
         let mut s = Scratch::new();
         let (vpc, _) = s.vpc_with_vswitch();
-        let web = group(
-            &mut s,
-            &vpc,
-            &[
-                ("Tag.1.Key", "env"),
-                ("Tag.1.Value", "lab"),
-                ("Tag.2.Key", "team"),
-            ],
-        );
-        group(
-            &mut s,
-            &vpc,
-            &[("Tag.1.Key", "env"), ("Tag.1.Value", "prod")],
-        );
-        let v = s.ok(
-            "DescribeSecurityGroups",
-            &[R, ("Tag.1.Key", "env"), ("Tag.1.Value", "lab")],
-        );
+        let web = group(&mut s, &vpc, &[("Tag.1.Key", "env"), ("Tag.1.Value", "lab"), ("Tag.2.Key", "team")]);
+        group(&mut s, &vpc, &[("Tag.1.Key", "env"), ("Tag.1.Value", "prod")]);
+        let v = s.ok("DescribeSecurityGroups", &[R, ("Tag.1.Key", "env"), ("Tag.1.Value", "lab")]);
         assert_eq!(v["TotalCount"], 1);
         let g = &v["SecurityGroups"]["SecurityGroup"][0];
         assert_eq!(g["SecurityGroupId"], web.as_str());
-        assert_eq!(
-            g["Tags"]["Tag"],
-            json!([{"TagKey": "env", "TagValue": "lab"}, {"TagKey": "team", "TagValue": ""}])
-        );
-        assert_eq!(
-            s.ok("DescribeSecurityGroups", &[R, ("Tag.1.Key", "env")])["TotalCount"],
-            2
-        );
-        assert_eq!(
-            s.err(
-                "CreateSecurityGroup",
-                &[R, ("VpcId", &vpc), ("Tag.1.Key", "acs:x")]
-            )
-            .code,
-            "InvalidTagKey.Malformed"
-        );
-        assert_eq!(
-            s.err(
-                "CreateSecurityGroup",
-                &[R, ("VpcId", &vpc), ("ServiceManaged", "true")]
-            )
-            .code,
-            "UnsupportedParameter"
-        );
+        assert_eq!(g["Tags"]["Tag"], json!([{"TagKey": "env", "TagValue": "lab"}, {"TagKey": "team", "TagValue": ""}]));
+        assert_eq!(s.ok("DescribeSecurityGroups", &[R, ("Tag.1.Key", "env")])["TotalCount"], 2);
+        assert_eq!(s.err("CreateSecurityGroup", &[R, ("VpcId", &vpc), ("Tag.1.Key", "acs:x")]).code, "InvalidTagKey.Malformed");
+        assert_eq!(s.err("CreateSecurityGroup", &[R, ("VpcId", &vpc), ("ServiceManaged", "true")]).code, "UnsupportedParameter");
         assert_eq!(s.service.model().security_groups.len(), 2);
     }
 
@@ -2184,34 +1566,18 @@ mod tests {
         let n = |s: &mut Scratch, p: &[(&str, &str)]| {
             let mut q = vec![R];
             q.extend_from_slice(p);
-            s.ok("DescribeSecurityGroups", &q)["TotalCount"]
-                .as_u64()
-                .unwrap()
+            s.ok("DescribeSecurityGroups", &q)["TotalCount"].as_u64().unwrap()
         };
         assert_eq!(n(&mut s, &[("SecurityGroupName", "web")]), 0);
-        assert_eq!(
-            n(
-                &mut s,
-                &[("SecurityGroupName", "web"), ("FuzzyQuery", "true")]
-            ),
-            1
-        );
+        assert_eq!(n(&mut s, &[("SecurityGroupName", "web"), ("FuzzyQuery", "true")]), 1);
         assert_eq!(n(&mut s, &[("NetworkType", "classic")]), 0);
         assert_eq!(n(&mut s, &[("NetworkType", "vpc")]), 2);
         assert_eq!(n(&mut s, &[("ServiceManaged", "true")]), 0);
         let v = s.ok("DescribeSecurityGroups", &[R, ("IsQueryEcsCount", "false")]);
-        assert!(
-            v["SecurityGroups"]["SecurityGroup"][0]
-                .get("EcsCount")
-                .is_none()
-        );
+        assert!(v["SecurityGroups"]["SecurityGroup"][0].get("EcsCount").is_none());
         let v = s.ok("DescribeSecurityGroups", &[R]);
         assert_eq!(v["SecurityGroups"]["SecurityGroup"][0]["EcsCount"], 0);
-        assert_eq!(
-            s.err("DescribeSecurityGroups", &[R, ("NetworkType", "wan")])
-                .code,
-            "InvalidParameter"
-        );
+        assert_eq!(s.err("DescribeSecurityGroups", &[R, ("NetworkType", "wan")]).code, "InvalidParameter");
     }
 
     #[test]
@@ -2228,12 +1594,8 @@ mod tests {
             }
             let v = s.ok("DescribeSecurityGroups", &p);
             assert!(v.get("TotalCount").is_none(), "{v}");
-            let ids: Vec<String> = v["SecurityGroups"]["SecurityGroup"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|g| g["SecurityGroupId"].as_str().unwrap().to_string())
-                .collect();
+            let ids: Vec<String> =
+                v["SecurityGroups"]["SecurityGroup"].as_array().unwrap().iter().map(|g| g["SecurityGroupId"].as_str().unwrap().to_string()).collect();
             (ids, v["NextToken"].as_str().unwrap().to_string())
         };
         let (first, token) = page(&mut s, "");
@@ -2249,20 +1611,11 @@ mod tests {
             seen.extend(ids);
             token = next;
         }
-        let mut all: Vec<String> = s
-            .service
-            .model()
-            .security_groups
-            .iter()
-            .map(|g| g.id.clone())
-            .collect();
+        let mut all: Vec<String> = s.service.model().security_groups.iter().map(|g| g.id.clone()).collect();
         all.push(first[1].clone());
         // Every group that existed throughout is listed exactly once; the new
         // one is listed only if its id sorts after the point reached.
-        let expected: Vec<&String> = all
-            .iter()
-            .filter(|id| **id != added || id.as_str() < first[1].as_str())
-            .collect();
+        let expected: Vec<&String> = all.iter().filter(|id| **id != added || id.as_str() < first[1].as_str()).collect();
         let mut got = seen.clone();
         got.sort();
         got.dedup();
@@ -2272,10 +1625,7 @@ mod tests {
         assert_eq!(got, want);
         let e = s.err("DescribeSecurityGroups", &[R, ("NextToken", "garbled")]);
         assert_eq!((e.status, e.code.as_str()), (400, "InvalidNextToken"));
-        let e = s.err(
-            "DescribeSecurityGroups",
-            &[R, ("MaxResults", "2"), ("PageNumber", "1")],
-        );
+        let e = s.err("DescribeSecurityGroups", &[R, ("MaxResults", "2"), ("PageNumber", "1")]);
         assert_eq!(e.code, "InvalidParameter");
     }
 
@@ -2283,36 +1633,11 @@ mod tests {
     fn modify_attribute_renames_and_describes() {
         let mut s = Scratch::new();
         let (vpc, _) = s.vpc_with_vswitch();
-        let sg = group(
-            &mut s,
-            &vpc,
-            &[("SecurityGroupName", "old"), ("Description", "d0")],
-        );
-        s.ok(
-            "ModifySecurityGroupAttribute",
-            &[
-                R,
-                ("SecurityGroupId", &sg),
-                ("SecurityGroupName", "new"),
-                ("Description", "d1"),
-            ],
-        );
-        let a = s.ok(
-            "DescribeSecurityGroupAttribute",
-            &[R, ("SecurityGroupId", &sg)],
-        );
-        assert_eq!(
-            (a["SecurityGroupName"].as_str(), a["Description"].as_str()),
-            (Some("new"), Some("d1"))
-        );
-        let e = s.err(
-            "ModifySecurityGroupAttribute",
-            &[
-                R,
-                ("SecurityGroupId", "sg-nope"),
-                ("SecurityGroupName", "xx"),
-            ],
-        );
+        let sg = group(&mut s, &vpc, &[("SecurityGroupName", "old"), ("Description", "d0")]);
+        s.ok("ModifySecurityGroupAttribute", &[R, ("SecurityGroupId", &sg), ("SecurityGroupName", "new"), ("Description", "d1")]);
+        let a = s.ok("DescribeSecurityGroupAttribute", &[R, ("SecurityGroupId", &sg)]);
+        assert_eq!((a["SecurityGroupName"].as_str(), a["Description"].as_str()), (Some("new"), Some("d1")));
+        let e = s.err("ModifySecurityGroupAttribute", &[R, ("SecurityGroupId", "sg-nope"), ("SecurityGroupName", "xx")]);
         assert_eq!(e.code, "InvalidSecurityGroupId.NotFound");
     }
 
@@ -2322,23 +1647,10 @@ mod tests {
         let (vpc, _) = s.vpc_with_vswitch();
         let sg = group(&mut s, &vpc, &[]);
         let peer = group(&mut s, &vpc, &[("SecurityGroupName", "peer")]);
-        s.ok(
-            "AuthorizeSecurityGroupEgress",
-            &[
-                R,
-                ("SecurityGroupId", &sg),
-                ("Permissions.1.IpProtocol", "udp"),
-                ("Permissions.1.PortRange", "53/53"),
-                ("Permissions.1.DestGroupId", &peer),
-                ("Permissions.1.Policy", "drop"),
-                ("Permissions.1.Priority", "7"),
-                ("Permissions.1.Description", "dns"),
-            ],
-        );
-        let a = s.ok(
-            "DescribeSecurityGroupAttribute",
-            &[R, ("SecurityGroupId", &sg), ("Direction", "egress")],
-        );
+        s.ok("AuthorizeSecurityGroupEgress", &[R, ("SecurityGroupId", &sg), ("Permissions.1.IpProtocol", "udp"),
+            ("Permissions.1.PortRange", "53/53"), ("Permissions.1.DestGroupId", &peer), ("Permissions.1.Policy", "drop"),
+            ("Permissions.1.Priority", "7"), ("Permissions.1.Description", "dns")]);
+        let a = s.ok("DescribeSecurityGroupAttribute", &[R, ("SecurityGroupId", &sg), ("Direction", "egress")]);
         let r = &a["Permissions"]["Permission"][0];
         assert_eq!(r["IpProtocol"], "UDP");
         assert_eq!(r["PortRange"], "53/53");
@@ -2346,32 +1658,13 @@ mod tests {
         assert_eq!(r["Priority"], "7", "Priority is a string in the SDK model");
         assert_eq!(r["Direction"], "egress");
         assert_eq!(r["NicType"], "intranet");
-        assert_eq!(
-            (r["DestGroupId"].as_str(), r["DestGroupName"].as_str()),
-            (Some(peer.as_str()), Some("peer"))
-        );
-        assert_eq!(
-            (r["SourceCidrIp"].as_str(), r["DestCidrIp"].as_str()),
-            (Some(""), Some(""))
-        );
+        assert_eq!((r["DestGroupId"].as_str(), r["DestGroupName"].as_str()), (Some(peer.as_str()), Some("peer")));
+        assert_eq!((r["SourceCidrIp"].as_str(), r["DestCidrIp"].as_str()), (Some(""), Some("")));
         assert_eq!(r["Description"], "dns");
         assert!(a.get("SnapshotPolicyIds").is_none());
-        let a = s.ok(
-            "DescribeSecurityGroupAttribute",
-            &[
-                R,
-                ("SecurityGroupId", &sg),
-                ("Attribute", "snapshotPolicyIds"),
-            ],
-        );
+        let a = s.ok("DescribeSecurityGroupAttribute", &[R, ("SecurityGroupId", &sg), ("Attribute", "snapshotPolicyIds")]);
         assert_eq!(a["SnapshotPolicyIds"]["SnapshotPolicyId"], json!([]));
-        assert_eq!(
-            s.ok(
-                "DescribeSecurityGroupAttribute",
-                &[R, ("SecurityGroupId", &sg), ("Direction", "ingress")]
-            )["Permissions"]["Permission"],
-            json!([])
-        );
+        assert_eq!(s.ok("DescribeSecurityGroupAttribute", &[R, ("SecurityGroupId", &sg), ("Direction", "ingress")])["Permissions"]["Permission"], json!([]));
     }
 
     #[test]
@@ -2381,16 +1674,7 @@ mod tests {
         let sg = group(&mut s, &vpc, &[]);
         for port in 1..=25 {
             let range = format!("{port}/{port}");
-            s.ok(
-                "AuthorizeSecurityGroup",
-                &[
-                    R,
-                    ("SecurityGroupId", &sg),
-                    ("IpProtocol", "tcp"),
-                    ("PortRange", &range),
-                    ("SourceCidrIp", "10.0.0.0/8"),
-                ],
-            );
+            s.ok("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("IpProtocol", "tcp"), ("PortRange", &range), ("SourceCidrIp", "10.0.0.0/8")]);
         }
         let mut seen = Vec::new();
         let mut token = String::new();
@@ -2402,10 +1686,7 @@ mod tests {
             let a = s.ok("DescribeSecurityGroupAttribute", &p);
             let page = a["Permissions"]["Permission"].as_array().unwrap().clone();
             assert!(page.len() <= 10);
-            seen.extend(
-                page.iter()
-                    .map(|r| r["SecurityGroupRuleId"].as_str().unwrap().to_string()),
-            );
+            seen.extend(page.iter().map(|r| r["SecurityGroupRuleId"].as_str().unwrap().to_string()));
             token = a["NextToken"].as_str().unwrap().to_string();
             if token.is_empty() {
                 break;
@@ -2414,22 +1695,8 @@ mod tests {
         assert_eq!(seen.len(), 25);
         seen.dedup();
         assert_eq!(seen.len(), 25);
-        assert_eq!(
-            s.err(
-                "DescribeSecurityGroupAttribute",
-                &[R, ("SecurityGroupId", &sg), ("MaxResults", "5")]
-            )
-            .code,
-            "InvalidParameter"
-        );
-        assert_eq!(
-            s.err(
-                "DescribeSecurityGroupAttribute",
-                &[R, ("SecurityGroupId", &sg), ("NextToken", "zz")]
-            )
-            .code,
-            "InvalidNextToken"
-        );
+        assert_eq!(s.err("DescribeSecurityGroupAttribute", &[R, ("SecurityGroupId", &sg), ("MaxResults", "5")]).code, "InvalidParameter");
+        assert_eq!(s.err("DescribeSecurityGroupAttribute", &[R, ("SecurityGroupId", &sg), ("NextToken", "zz")]).code, "InvalidNextToken");
     }
 
     #[test]
@@ -2437,105 +1704,38 @@ mod tests {
         let mut s = Scratch::new();
         let (vpc, _) = s.vpc_with_vswitch();
         let sg = group(&mut s, &vpc, &[]);
-        let rule = [
-            R,
-            ("SecurityGroupId", sg.as_str()),
-            ("IpProtocol", "tcp"),
-            ("PortRange", "22/22"),
-            ("SourceCidrIp", "10.0.0.0/8"),
-        ];
+        let rule = [R, ("SecurityGroupId", sg.as_str()), ("IpProtocol", "tcp"), ("PortRange", "22/22"), ("SourceCidrIp", "10.0.0.0/8")];
         let with = |s: &mut Scratch, extra: (&str, &str)| {
             let mut p = rule.to_vec();
             p.push(extra);
             s.err("AuthorizeSecurityGroup", &p)
         };
-        for extra in [
-            ("Ipv6SourceCidrIp", "::/0"),
-            ("SourcePortRange", "1/2"),
-            ("DestCidrIp", "10.0.1.1"),
-            ("SourcePrefixListId", "pl-1"),
-            ("SourceGroupOwnerAccount", "x"),
-        ] {
+        for extra in [("Ipv6SourceCidrIp", "::/0"), ("SourcePortRange", "1/2"), ("DestCidrIp", "10.0.1.1"), ("SourcePrefixListId", "pl-1"),
+            ("SourceGroupOwnerAccount", "x")]
+        {
             let e = with(&mut s, extra);
             assert_eq!(e.code, "UnsupportedParameter", "{extra:?}");
             assert!(e.message.contains(extra.0), "{e:?}");
         }
         // A field of the outbound model in an inbound rule is unknown (strict: refused).
-        let e = s.err(
-            "AuthorizeSecurityGroup",
-            &[
-                R,
-                ("SecurityGroupId", &sg),
-                ("Permissions.1.IpProtocol", "tcp"),
-                ("Permissions.1.PortRange", "22/22"),
-                ("Permissions.1.SourceCidrIp", "10.0.0.0/8"),
-                ("Permissions.1.DestGroupId", &sg),
-            ],
-        );
+        let e = s.err("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("Permissions.1.IpProtocol", "tcp"),
+            ("Permissions.1.PortRange", "22/22"), ("Permissions.1.SourceCidrIp", "10.0.0.0/8"), ("Permissions.1.DestGroupId", &sg)]);
         assert_eq!(e.code, "InvalidParameter");
         assert!(e.message.contains("Permissions.1.DestGroupId"), "{e:?}");
-        let e = s.err(
-            "AuthorizeSecurityGroup",
-            &[
-                R,
-                ("SecurityGroupId", &sg),
-                ("Permissions.1.IpProtocol", "tcp"),
-                ("Permissions.1.PortRange", "22/22"),
-                ("Permissions.1.SourceCidrIp", "10.0.0.0/8"),
-                ("Permissions.1.PortRangeListId", "prl-1"),
-            ],
-        );
+        let e = s.err("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("Permissions.1.IpProtocol", "tcp"),
+            ("Permissions.1.PortRange", "22/22"), ("Permissions.1.SourceCidrIp", "10.0.0.0/8"), ("Permissions.1.PortRangeListId", "prl-1")]);
         assert_eq!(e.code, "UnsupportedParameter");
         // Both forms at once.
-        let e = s.err(
-            "AuthorizeSecurityGroup",
-            &[
-                R,
-                ("SecurityGroupId", &sg),
-                ("Permissions.1.IpProtocol", "tcp"),
-                ("Permissions.1.PortRange", "22/22"),
-                ("Permissions.1.SourceCidrIp", "10.0.0.0/8"),
-                ("Policy", "drop"),
-            ],
-        );
+        let e = s.err("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("Permissions.1.IpProtocol", "tcp"),
+            ("Permissions.1.PortRange", "22/22"), ("Permissions.1.SourceCidrIp", "10.0.0.0/8"), ("Policy", "drop")]);
         assert_eq!(e.code, "InvalidParameter");
-        let e = s.err(
-            "AuthorizeSecurityGroup",
-            &[
-                R,
-                ("SecurityGroupId", &sg),
-                ("PortRange", "22/22"),
-                ("SourceCidrIp", "10.0.0.0/8"),
-            ],
-        );
-        assert_eq!(
-            (e.code.as_str(), e.message.contains("IpProtocol")),
-            ("MissingParameter", true)
-        );
-        let e = s.err(
-            "AuthorizeSecurityGroup",
-            &[
-                R,
-                ("SecurityGroupId", &sg),
-                ("IpProtocol", "tcp"),
-                ("PortRange", "22/22"),
-                ("SourceGroupId", &sg),
-                ("SourceGroupOwnerId", "1000000000000002"),
-            ],
-        );
+        let e = s.err("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("PortRange", "22/22"), ("SourceCidrIp", "10.0.0.0/8")]);
+        assert_eq!((e.code.as_str(), e.message.contains("IpProtocol")), ("MissingParameter", true));
+        let e = s.err("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("IpProtocol", "tcp"), ("PortRange", "22/22"),
+            ("SourceGroupId", &sg), ("SourceGroupOwnerId", "1000000000000002")]);
         assert_eq!(e.code, "InvalidParameter");
-        s.ok(
-            "AuthorizeSecurityGroup",
-            &[
-                R,
-                ("SecurityGroupId", &sg),
-                ("IpProtocol", "tcp"),
-                ("PortRange", "22/22"),
-                ("SourceGroupId", &sg),
-                ("SourceGroupOwnerId", "1000000000000001"),
-                ("NicType", "intranet"),
-            ],
-        );
+        s.ok("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("IpProtocol", "tcp"), ("PortRange", "22/22"),
+            ("SourceGroupId", &sg), ("SourceGroupOwnerId", "1000000000000001"), ("NicType", "intranet")]);
         assert_eq!(s.service.model().security_groups[0].rules.len(), 1);
     }
 
@@ -2544,87 +1744,26 @@ mod tests {
         let mut s = Scratch::new();
         let (vpc, vsw) = s.vpc_with_vswitch();
         let sg = group(&mut s, &vpc, &[]);
-        s.ok(
-            "AuthorizeSecurityGroup",
-            &[
-                R,
-                ("SecurityGroupId", &sg),
-                ("Permissions.1.IpProtocol", "tcp"),
-                ("Permissions.1.PortRange", "22/22"),
-                ("Permissions.1.SourceCidrIp", "0.0.0.0/0"),
-                ("Permissions.2.IpProtocol", "tcp"),
-                ("Permissions.2.PortRange", "80/80"),
-                ("Permissions.2.SourceCidrIp", "0.0.0.0/0"),
-            ],
-        );
-        s.ok(
-            "RunInstances",
-            &[R, ("VSwitchId", &vsw), ("SecurityGroupId", &sg)],
-        );
+        s.ok("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("Permissions.1.IpProtocol", "tcp"), ("Permissions.1.PortRange", "22/22"),
+            ("Permissions.1.SourceCidrIp", "0.0.0.0/0"), ("Permissions.2.IpProtocol", "tcp"), ("Permissions.2.PortRange", "80/80"),
+            ("Permissions.2.SourceCidrIp", "0.0.0.0/0")]);
+        s.ok("RunInstances", &[R, ("VSwitchId", &vsw), ("SecurityGroupId", &sg)]);
         let id = s.service.model().security_groups[0].rules[0].id.clone();
-        s.ok(
-            "ModifySecurityGroupRule",
-            &[
-                R,
-                ("SecurityGroupId", &sg),
-                ("SecurityGroupRuleId", &id),
-                ("PortRange", "2222/2222"),
-                ("SourceCidrIp", "192.0.2.0/24"),
-                ("Description", "ssh"),
-            ],
-        );
-        assert_eq!(
-            ingress_verdict(&s, 0, "192.0.2.1", 6, 2222),
-            Verdict::Accept
-        );
+        s.ok("ModifySecurityGroupRule", &[R, ("SecurityGroupId", &sg), ("SecurityGroupRuleId", &id), ("PortRange", "2222/2222"),
+            ("SourceCidrIp", "192.0.2.0/24"), ("Description", "ssh")]);
+        assert_eq!(ingress_verdict(&s, 0, "192.0.2.1", 6, 2222), Verdict::Accept);
         assert_eq!(ingress_verdict(&s, 0, "192.0.2.1", 6, 22), Verdict::Drop);
-        assert_eq!(
-            ingress_verdict(&s, 0, "198.51.100.1", 6, 2222),
-            Verdict::Drop
-        );
+        assert_eq!(ingress_verdict(&s, 0, "198.51.100.1", 6, 2222), Verdict::Drop);
         let r = &s.service.model().security_groups[0].rules[0];
-        assert_eq!(
-            (r.id.as_str(), r.description.as_str(), r.priority),
-            (id.as_str(), "ssh", 1)
-        );
-        let e = s.err(
-            "ModifySecurityGroupRule",
-            &[
-                R,
-                ("SecurityGroupId", &sg),
-                ("SecurityGroupRuleId", &id),
-                ("SourceGroupId", &sg),
-            ],
-        );
+        assert_eq!((r.id.as_str(), r.description.as_str(), r.priority), (id.as_str(), "ssh", 1));
+        let e = s.err("ModifySecurityGroupRule", &[R, ("SecurityGroupId", &sg), ("SecurityGroupRuleId", &id), ("SourceGroupId", &sg)]);
         assert_eq!(e.code, "InvalidParameter");
-        let e = s.err(
-            "ModifySecurityGroupRule",
-            &[
-                R,
-                ("SecurityGroupId", &sg),
-                ("SecurityGroupRuleId", &id),
-                ("PortRange", "80/80"),
-                ("SourceCidrIp", "0.0.0.0/0"),
-            ],
-        );
+        let e = s.err("ModifySecurityGroupRule", &[R, ("SecurityGroupId", &sg), ("SecurityGroupRuleId", &id), ("PortRange", "80/80"),
+            ("SourceCidrIp", "0.0.0.0/0")]);
         assert_eq!(e.code, "InvalidPermission.Duplicate");
-        let e = s.err(
-            "ModifySecurityGroupRule",
-            &[R, ("SecurityGroupId", &sg), ("Description", "x")],
-        );
+        let e = s.err("ModifySecurityGroupRule", &[R, ("SecurityGroupId", &sg), ("Description", "x")]);
         assert_eq!(e.code, "MissingParameter");
-        let e = s.err(
-            "ModifySecurityGroupEgressRule",
-            &[
-                R,
-                ("SecurityGroupId", &sg),
-                ("SecurityGroupRuleId", &id),
-                ("Priority", "3"),
-            ],
-        );
-        assert_eq!(
-            e.code, "InvalidSecurityGroupRuleId.NotFound",
-            "an inbound rule is not an outbound one"
-        );
+        let e = s.err("ModifySecurityGroupEgressRule", &[R, ("SecurityGroupId", &sg), ("SecurityGroupRuleId", &id), ("Priority", "3")]);
+        assert_eq!(e.code, "InvalidSecurityGroupRuleId.NotFound", "an inbound rule is not an outbound one");
     }
 }

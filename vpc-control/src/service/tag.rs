@@ -41,15 +41,7 @@ pub struct Tags {
 impl Tags {
     /// A resource's tags for an answer.
     pub fn of(tags: &[Tag]) -> Self {
-        Self {
-            tag: tags
-                .iter()
-                .map(|t| TagOut {
-                    key: t.key.clone(),
-                    value: t.value.clone(),
-                })
-                .collect(),
-        }
+        Self { tag: tags.iter().map(|t| TagOut { key: t.key.clone(), value: t.value.clone() }).collect() }
     }
 }
 
@@ -75,26 +67,13 @@ pub struct EcsTags {
 impl EcsTags {
     /// A resource's tags for an ECS-style answer.
     pub fn of(tags: &[Tag]) -> Self {
-        Self {
-            tag: tags
-                .iter()
-                .map(|t| EcsTag {
-                    tag_key: t.key.clone(),
-                    tag_value: t.value.clone(),
-                })
-                .collect(),
-        }
+        Self { tag: tags.iter().map(|t| EcsTag { tag_key: t.key.clone(), tag_value: t.value.clone() }).collect() }
     }
 }
 
 /// Checks one key as the cloud does.
 pub fn check_key(key: &str) -> Result<(), ApiError> {
-    let bad = |why: &str| {
-        ApiError::bad(
-            "InvalidTagKey.Malformed",
-            format!("The tag key {key:?} is not valid: {why}."),
-        )
-    };
+    let bad = |why: &str| ApiError::bad("InvalidTagKey.Malformed", format!("The tag key {key:?} is not valid: {why}."));
     if key.is_empty() || key.chars().count() > MAX_LEN {
         return Err(bad("a key has 1 to 128 characters"));
     }
@@ -110,12 +89,7 @@ pub fn check_key(key: &str) -> Result<(), ApiError> {
 
 /// Checks one value as the cloud does.
 pub fn check_value(value: &str) -> Result<(), ApiError> {
-    let bad = |why: &str| {
-        ApiError::bad(
-            "InvalidTagValue.Malformed",
-            format!("The tag value {value:?} is not valid: {why}."),
-        )
-    };
+    let bad = |why: &str| ApiError::bad("InvalidTagValue.Malformed", format!("The tag value {value:?} is not valid: {why}."));
     if value.chars().count() > MAX_LEN {
         return Err(bad("a value has at most 128 characters"));
     }
@@ -131,32 +105,17 @@ pub fn check_value(value: &str) -> Result<(), ApiError> {
 pub fn from_params(params: &[TagParam]) -> Result<Vec<Tag>, ApiError> {
     let mut out: Vec<Tag> = Vec::new();
     for (n, p) in params.iter().enumerate() {
-        let key = p
-            .key
-            .as_deref()
-            .ok_or_else(|| ApiError::missing(&format!("Tag.{}.Key", n + 1)))?;
+        let key = p.key.as_deref().ok_or_else(|| ApiError::missing(&format!("Tag.{}.Key", n + 1)))?;
         let value = p.value.as_deref().unwrap_or_default();
         check_key(key)?;
         check_value(value)?;
         if out.iter().any(|t| t.key == key) {
-            return Err(ApiError::bad(
-                "Duplicate.TagKey",
-                format!("The tag key {key:?} is given more than once."),
-            ));
+            return Err(ApiError::bad("Duplicate.TagKey", format!("The tag key {key:?} is given more than once.")));
         }
-        out.push(Tag {
-            key: key.to_string(),
-            value: value.to_string(),
-        });
+        out.push(Tag { key: key.to_string(), value: value.to_string() });
     }
     if out.len() > MAX_TAGS {
-        return Err(ApiError::bad(
-            "QuotaExceeded.TagNum",
-            format!(
-                "{} tags given; a resource has at most {MAX_TAGS}.",
-                out.len()
-            ),
-        ));
+        return Err(ApiError::bad("QuotaExceeded.TagNum", format!("{} tags given; a resource has at most {MAX_TAGS}.", out.len())));
     }
     Ok(out)
 }
@@ -171,13 +130,7 @@ pub fn merge(tags: &mut Vec<Tag>, new: &[Tag]) -> Result<(), ApiError> {
         }
     }
     if next.len() > MAX_TAGS {
-        return Err(ApiError::bad(
-            "QuotaExceeded.TagNum",
-            format!(
-                "A resource has at most {MAX_TAGS} tags; this would make {}.",
-                next.len()
-            ),
-        ));
+        return Err(ApiError::bad("QuotaExceeded.TagNum", format!("A resource has at most {MAX_TAGS} tags; this would make {}.", next.len())));
     }
     *tags = next;
     Ok(())
@@ -188,8 +141,7 @@ pub fn merge(tags: &mut Vec<Tag>, new: &[Tag]) -> Result<(), ApiError> {
 pub fn matches(tags: &[Tag], filter: &[TagParam]) -> bool {
     filter.iter().all(|f| {
         tags.iter().any(|t| {
-            f.key.as_deref().is_none_or(|k| k == t.key)
-                && f.value.as_deref().is_none_or(|v| v == t.value)
+            f.key.as_deref().is_none_or(|k| k == t.key) && f.value.as_deref().is_none_or(|v| v == t.value)
         })
     })
 }
@@ -199,72 +151,29 @@ mod tests {
     use super::*;
 
     fn p(k: &str, v: &str) -> TagParam {
-        TagParam {
-            key: Some(k.into()),
-            value: Some(v.into()),
-        }
+        TagParam { key: Some(k.into()), value: Some(v.into()) }
     }
 
     #[test]
     fn tag_limits_are_the_clouds() {
-        assert_eq!(
-            from_params(&[p("env", "lab"), p("team", "")])
-                .unwrap()
-                .len(),
-            2
-        );
+        assert_eq!(from_params(&[p("env", "lab"), p("team", "")]).unwrap().len(), 2);
         let twenty_one: Vec<TagParam> = (0..21).map(|i| p(&format!("k{i}"), "v")).collect();
-        assert_eq!(
-            from_params(&twenty_one).unwrap_err().code,
-            "QuotaExceeded.TagNum"
-        );
-        assert_eq!(
-            from_params(&[p("a", "1"), p("a", "2")]).unwrap_err().code,
-            "Duplicate.TagKey"
-        );
-        for key in [
-            "",
-            "aliyun-x",
-            "acs:x",
-            "http://x",
-            "https://x",
-            &"k".repeat(129),
-        ] {
-            assert_eq!(
-                from_params(&[p(key, "v")]).unwrap_err().code,
-                "InvalidTagKey.Malformed",
-                "{key}"
-            );
+        assert_eq!(from_params(&twenty_one).unwrap_err().code, "QuotaExceeded.TagNum");
+        assert_eq!(from_params(&[p("a", "1"), p("a", "2")]).unwrap_err().code, "Duplicate.TagKey");
+        for key in ["", "aliyun-x", "acs:x", "http://x", "https://x", &"k".repeat(129)] {
+            assert_eq!(from_params(&[p(key, "v")]).unwrap_err().code, "InvalidTagKey.Malformed", "{key}");
         }
         for value in ["http://x", &"v".repeat(129)] {
-            assert_eq!(
-                from_params(&[p("k", value)]).unwrap_err().code,
-                "InvalidTagValue.Malformed",
-                "{value}"
-            );
+            assert_eq!(from_params(&[p("k", value)]).unwrap_err().code, "InvalidTagValue.Malformed", "{value}");
         }
-        assert_eq!(
-            from_params(&[TagParam {
-                key: None,
-                value: Some("v".into())
-            }])
-            .unwrap_err()
-            .code,
-            "MissingParameter"
-        );
+        assert_eq!(from_params(&[TagParam { key: None, value: Some("v".into()) }]).unwrap_err().code, "MissingParameter");
     }
 
     #[test]
     fn filters_match_key_and_value() {
         let tags = from_params(&[p("env", "lab"), p("team", "net")]).unwrap();
         assert!(matches(&tags, &[p("env", "lab")]));
-        assert!(matches(
-            &tags,
-            &[TagParam {
-                key: Some("team".into()),
-                value: None
-            }]
-        ));
+        assert!(matches(&tags, &[TagParam { key: Some("team".into()), value: None }]));
         assert!(!matches(&tags, &[p("env", "prod")]));
         assert!(!matches(&tags, &[p("env", "lab"), p("owner", "x")]));
     }

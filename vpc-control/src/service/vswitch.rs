@@ -3,12 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{
-    Action, Draft, Empty, PageInfo, owner_id, paginate,
-    params::{given, refuse_true, required},
-    tag,
-    vpc::cidr,
-};
+use super::{Action, Draft, Empty, PageInfo, owner_id, paginate, params::{given, required, refuse_true}, tag, vpc::cidr};
 use crate::{
     api::{ApiError, Product, form::Unsupported, new_id},
     model::{AssociateType, Model, RouteTableType, SnatSource, VSwitch},
@@ -58,8 +53,7 @@ impl Action for CreateVSwitch {
     const NAME: &'static str = "CreateVSwitch";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str =
-        "Creates a vSwitch: a CIDR block inside its VPC's, in one zone (VPC-1).";
+    const SUMMARY: &'static str = "Creates a vSwitch: a CIDR block inside its VPC's, in one zone (VPC-1).";
     type Response = CreateVSwitchResponse;
 
     fn run(self, d: &mut Draft) -> Result<CreateVSwitchResponse, ApiError> {
@@ -81,9 +75,7 @@ impl Action for CreateVSwitch {
             network_acl_id: None,
             meta,
         };
-        let response = CreateVSwitchResponse {
-            v_switch_id: vsw.id.clone(),
-        };
+        let response = CreateVSwitchResponse { v_switch_id: vsw.id.clone() };
         d.model.vswitches.push(vsw);
         Ok(response)
     }
@@ -110,14 +102,8 @@ impl Action for DeleteVSwitch {
         check_unused(&d.model, id)?;
         let removed = d.model.vswitches.remove(i);
         // Its gateway route table entries go with it (RT-4: one per vSwitch).
-        for t in d
-            .model
-            .route_tables
-            .iter_mut()
-            .filter(|t| t.associate_type == AssociateType::Gateway)
-        {
-            t.route_entries
-                .retain(|e| e.destination_cidr_block != removed.cidr_block);
+        for t in d.model.route_tables.iter_mut().filter(|t| t.associate_type == AssociateType::Gateway) {
+            t.route_entries.retain(|e| e.destination_cidr_block != removed.cidr_block);
         }
         Ok(Empty {})
     }
@@ -129,24 +115,14 @@ fn check_unused(m: &Model, id: &str) -> Result<(), ApiError> {
     if let Some(inst) = m.instances.iter().find(|x| x.vswitch_id == id) {
         return Err(ApiError::bad(
             "DependencyViolation.Instance",
-            format!(
-                "The vSwitch {id} still has instance {}: delete its instances first.",
-                inst.id
-            ),
+            format!("The vSwitch {id} still has instance {}: delete its instances first.", inst.id),
         ));
     }
     let source = SnatSource::VSwitch(id.to_string());
-    if let Some(n) = m
-        .nat_gateways
-        .iter()
-        .find(|n| n.vswitch_id == id || n.snat_entries.iter().any(|e| e.source == source))
-    {
+    if let Some(n) = m.nat_gateways.iter().find(|n| n.vswitch_id == id || n.snat_entries.iter().any(|e| e.source == source)) {
         return Err(ApiError::bad(
             "DependencyViolation.NatGateway",
-            format!(
-                "The vSwitch {id} holds NAT gateway {} or is the source of one of its SNAT entries: delete them first.",
-                n.id
-            ),
+            format!("The vSwitch {id} holds NAT gateway {} or is the source of one of its SNAT entries: delete them first.", n.id),
         ));
     }
     Ok(())
@@ -244,10 +220,7 @@ impl VSwitchItem {
             enabled_ipv6: false,
             ipv6_cidr_block: String::new(),
             share_type: "",
-            route_table: RouteTableRef {
-                route_table_id: t.id.clone(),
-                route_table_type: table_type(t.route_table_type),
-            },
+            route_table: RouteTableRef { route_table_id: t.id.clone(), route_table_type: table_type(t.route_table_type) },
             tags: tag::Tags::of(&v.meta.tags),
         })
     }
@@ -295,12 +268,12 @@ impl Action for DescribeVSwitches {
     const NAME: &'static str = "DescribeVSwitches";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = false;
-    const SUMMARY: &'static str = "Lists the caller's vSwitches, filtered by VPC, id, zone, name, route table, tags; paged (at most 50).";
+    const SUMMARY: &'static str =
+        "Lists the caller's vSwitches, filtered by VPC, id, zone, name, route table, tags; paged (at most 50).";
     type Response = DescribeVSwitchesResponse;
 
     fn run(self, d: &mut Draft) -> Result<DescribeVSwitchesResponse, ApiError> {
-        let owner_ok = given(&self.v_switch_owner_id)
-            .is_none_or(|o| o == d.caller.account_id || d.caller.admin);
+        let owner_ok = given(&self.v_switch_owner_id).is_none_or(|o| o == d.caller.account_id || d.caller.admin);
         let m = &d.model;
         let list: Vec<VSwitchItem> = m
             .vswitches
@@ -310,10 +283,7 @@ impl Action for DescribeVSwitches {
             .filter_map(|v| VSwitchItem::of(m, v).filter(|item| self.wants(item, &v.meta.tags)))
             .collect();
         let (v_switch, page) = paginate(list, self.page_number, self.page_size, 50)?;
-        Ok(DescribeVSwitchesResponse {
-            v_switches: VSwitches { v_switch },
-            page,
-        })
+        Ok(DescribeVSwitchesResponse { v_switches: VSwitches { v_switch }, page })
     }
 }
 
@@ -328,8 +298,7 @@ impl Action for DescribeVSwitchAttributes {
     const NAME: &'static str = "DescribeVSwitchAttributes";
     const PRODUCT: Product = Product::Vpc;
     const MUTATES: bool = false;
-    const SUMMARY: &'static str =
-        "Describes one vSwitch: its block, zone, free addresses, route table, ACL, tags.";
+    const SUMMARY: &'static str = "Describes one vSwitch: its block, zone, free addresses, route table, ACL, tags.";
     type Response = VSwitchItem;
 
     fn run(self, d: &mut Draft) -> Result<VSwitchItem, ApiError> {
@@ -401,37 +370,13 @@ mod tests {
     fn vpc_1_vswitch_must_fit_its_vpc_and_not_overlap() {
         let mut s = Scratch::new();
         let (vpc, _) = s.vpc_with_vswitch();
-        let e = s.err(
-            "CreateVSwitch",
-            &[
-                ("VpcId", &vpc),
-                ("ZoneId", "cn-hangzhou-a"),
-                ("CidrBlock", "10.1.0.0/24"),
-            ],
-        );
+        let e = s.err("CreateVSwitch", &[("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.1.0.0/24")]);
         assert_eq!(e.code, "InvalidParameter");
-        let e = s.err(
-            "CreateVSwitch",
-            &[
-                ("VpcId", &vpc),
-                ("ZoneId", "cn-hangzhou-a"),
-                ("CidrBlock", "10.0.1.128/25"),
-            ],
-        );
+        let e = s.err("CreateVSwitch", &[("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.1.128/25")]);
         assert_eq!(e.code, "InvalidCidrBlock.Overlapped");
-        let e = s.err(
-            "CreateVSwitch",
-            &[("VpcId", &vpc), ("CidrBlock", "10.0.2.0/24")],
-        );
+        let e = s.err("CreateVSwitch", &[("VpcId", &vpc), ("CidrBlock", "10.0.2.0/24")]);
         assert_eq!(e.code, "MissingParameter");
-        let e = s.err(
-            "CreateVSwitch",
-            &[
-                ("VpcId", "vpc-nope"),
-                ("ZoneId", "cn-hangzhou-a"),
-                ("CidrBlock", "10.0.2.0/24"),
-            ],
-        );
+        let e = s.err("CreateVSwitch", &[("VpcId", "vpc-nope"), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.2.0/24")]);
         assert_eq!(e.code, "InvalidVpcId.NotFound");
         assert_eq!(s.service.model().vswitches.len(), 1);
     }
@@ -440,15 +385,7 @@ mod tests {
     fn vpc_2_describe_reports_free_addresses_and_route_table() {
         let mut s = Scratch::new();
         let (vpc, vsw) = s.vpc_with_vswitch();
-        s.ok(
-            "RunInstances",
-            &[
-                ("RegionId", "cn-hangzhou"),
-                ("VSwitchId", &vsw),
-                ("ImageId", "img"),
-                ("InstanceType", "t"),
-            ],
-        );
+        s.ok("RunInstances", &[("RegionId", "cn-hangzhou"), ("VSwitchId", &vsw), ("ImageId", "img"), ("InstanceType", "t")]);
         let d = s.ok("DescribeVSwitches", &[("VpcId", &vpc)]);
         let v = &d["VSwitches"]["VSwitch"][0];
         assert_eq!(v["AvailableIpAddressCount"], 256 - 4 - 1);
@@ -463,56 +400,19 @@ mod tests {
         let (vpc, plain) = s.vpc_with_vswitch();
         let v = s.ok(
             "CreateVSwitch",
-            &[
-                ("VpcId", &vpc),
-                ("ZoneId", "cn-hangzhou-b"),
-                ("CidrBlock", "10.0.2.0/24"),
-                ("VSwitchName", "web"),
-                ("Tag.1.Key", "env"),
-                ("Tag.1.Value", "lab"),
-            ],
+            &[("VpcId", &vpc), ("ZoneId", "cn-hangzhou-b"), ("CidrBlock", "10.0.2.0/24"), ("VSwitchName", "web"),
+              ("Tag.1.Key", "env"), ("Tag.1.Value", "lab")],
         );
         let tagged = v["VSwitchId"].as_str().unwrap();
-        let d = s.ok(
-            "DescribeVSwitches",
-            &[("VpcId", &vpc), ("Tag.1.Key", "env")],
-        );
+        let d = s.ok("DescribeVSwitches", &[("VpcId", &vpc), ("Tag.1.Key", "env")]);
         assert_eq!(d["TotalCount"], 1);
         assert_eq!(d["VSwitches"]["VSwitch"][0]["VSwitchId"], tagged);
-        assert_eq!(
-            d["VSwitches"]["VSwitch"][0]["Tags"]["Tag"],
-            serde_json::json!([{"Key": "env", "Value": "lab"}])
-        );
-        assert_eq!(
-            s.ok("DescribeVSwitches", &[("ZoneId", "cn-hangzhou-a")])["VSwitches"]["VSwitch"][0]["VSwitchId"],
-            plain.as_str()
-        );
-        assert_eq!(
-            s.ok(
-                "DescribeVSwitches",
-                &[("VpcId", &vpc), ("IsDefault", "true")]
-            )["TotalCount"],
-            0
-        );
-        assert_eq!(
-            s.ok(
-                "DescribeVSwitches",
-                &[("VpcId", &vpc), ("PageSize", "1"), ("PageNumber", "2")]
-            )["VSwitches"]["VSwitch"]
-                .as_array()
-                .unwrap()
-                .len(),
-            1
-        );
-        let e = s.err(
-            "CreateVSwitch",
-            &[
-                ("VpcId", &vpc),
-                ("ZoneId", "cn-hangzhou-a"),
-                ("CidrBlock", "10.0.3.0/24"),
-                ("Tag.1.Key", "acs:x"),
-            ],
-        );
+        assert_eq!(d["VSwitches"]["VSwitch"][0]["Tags"]["Tag"], serde_json::json!([{"Key": "env", "Value": "lab"}]));
+        assert_eq!(s.ok("DescribeVSwitches", &[("ZoneId", "cn-hangzhou-a")])["VSwitches"]["VSwitch"][0]["VSwitchId"], plain.as_str());
+        assert_eq!(s.ok("DescribeVSwitches", &[("VpcId", &vpc), ("IsDefault", "true")])["TotalCount"], 0);
+        assert_eq!(s.ok("DescribeVSwitches", &[("VpcId", &vpc), ("PageSize", "1"), ("PageNumber", "2")])["VSwitches"]["VSwitch"]
+            .as_array().unwrap().len(), 1);
+        let e = s.err("CreateVSwitch", &[("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.3.0/24"), ("Tag.1.Key", "acs:x")]);
         assert_eq!(e.code, "InvalidTagKey.Malformed");
         assert_eq!(s.service.model().vswitches.len(), 2);
     }
@@ -521,34 +421,13 @@ mod tests {
     fn ipv6_and_ipam_parameters_are_refused_by_name() {
         let mut s = Scratch::new();
         let (vpc, vsw) = s.vpc_with_vswitch();
-        let e = s.err(
-            "CreateVSwitch",
-            &[
-                ("VpcId", &vpc),
-                ("ZoneId", "cn-hangzhou-a"),
-                ("CidrBlock", "10.0.2.0/24"),
-                ("Ipv6CidrBlock", "1"),
-            ],
-        );
+        let e = s.err("CreateVSwitch", &[("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.2.0/24"), ("Ipv6CidrBlock", "1")]);
         assert_eq!(e.code, "UnsupportedParameter");
         assert!(e.message.contains("Ipv6CidrBlock"), "{e:?}");
-        let e = s.err(
-            "ModifyVSwitchAttribute",
-            &[("VSwitchId", &vsw), ("EnableIPv6", "true")],
-        );
+        let e = s.err("ModifyVSwitchAttribute", &[("VSwitchId", &vsw), ("EnableIPv6", "true")]);
         assert_eq!(e.code, "UnsupportedParameter");
-        s.ok(
-            "ModifyVSwitchAttribute",
-            &[
-                ("VSwitchId", &vsw),
-                ("EnableIPv6", "false"),
-                ("VSwitchName", "renamed"),
-            ],
-        );
-        assert_eq!(
-            s.ok("DescribeVSwitches", &[("VSwitchName", "renamed")])["TotalCount"],
-            1
-        );
+        s.ok("ModifyVSwitchAttribute", &[("VSwitchId", &vsw), ("EnableIPv6", "false"), ("VSwitchName", "renamed")]);
+        assert_eq!(s.ok("DescribeVSwitches", &[("VSwitchName", "renamed")])["TotalCount"], 1);
         assert_eq!(s.service.model().vswitches.len(), 1);
     }
 
@@ -556,70 +435,27 @@ mod tests {
     fn describe_vswitch_attributes_answers_one_vswitch() {
         let mut s = Scratch::new();
         let (vpc, vsw) = s.vpc_with_vswitch();
-        s.ok(
-            "ModifyVSwitchAttribute",
-            &[
-                ("VSwitchId", &vsw),
-                ("VSwitchName", "app"),
-                ("Description", "d"),
-            ],
-        );
-        let a = s.ok(
-            "DescribeVSwitchAttributes",
-            &[("RegionId", "cn-hangzhou"), ("VSwitchId", &vsw)],
-        );
+        s.ok("ModifyVSwitchAttribute", &[("VSwitchId", &vsw), ("VSwitchName", "app"), ("Description", "d")]);
+        let a = s.ok("DescribeVSwitchAttributes", &[("RegionId", "cn-hangzhou"), ("VSwitchId", &vsw)]);
         assert_eq!(a["VSwitchId"], vsw.as_str());
         assert_eq!(a["VpcId"], vpc.as_str());
-        assert_eq!(
-            (
-                a["Status"].as_str(),
-                a["CidrBlock"].as_str(),
-                a["ZoneId"].as_str()
-            ),
-            (
-                Some("Available"),
-                Some("10.0.1.0/24"),
-                Some("cn-hangzhou-a")
-            )
-        );
-        assert_eq!(
-            (a["VSwitchName"].as_str(), a["Description"].as_str()),
-            (Some("app"), Some("d"))
-        );
+        assert_eq!((a["Status"].as_str(), a["CidrBlock"].as_str(), a["ZoneId"].as_str()), (Some("Available"), Some("10.0.1.0/24"), Some("cn-hangzhou-a")));
+        assert_eq!((a["VSwitchName"].as_str(), a["Description"].as_str()), (Some("app"), Some("d")));
         assert_eq!(a["AvailableIpAddressCount"], 256 - 4);
         assert_eq!(a["IsDefault"], false);
         assert_eq!(a["OwnerId"], 1000000000000001u64);
         assert_eq!(a["RouteTable"]["RouteTableType"], "System");
-        assert!(
-            a["RouteTable"]["RouteTableId"]
-                .as_str()
-                .unwrap()
-                .starts_with("vtb-")
-        );
+        assert!(a["RouteTable"]["RouteTableId"].as_str().unwrap().starts_with("vtb-"));
         assert_eq!(a["Tags"]["Tag"], serde_json::json!([]));
         assert_eq!(a["NetworkAclId"], "");
         assert!(a["CreationTime"].as_str().unwrap().ends_with('Z'));
         let e = s.err("DescribeVSwitchAttributes", &[("VSwitchId", "vsw-nope")]);
-        assert_eq!(
-            (e.status, e.code.as_str()),
-            (404, "InvalidVSwitchId.NotFound")
-        );
-        let e = s.err(
-            "DescribeVSwitchAttributes",
-            &[("RegionId", "cn-beijing"), ("VSwitchId", &vsw)],
-        );
+        assert_eq!((e.status, e.code.as_str()), (404, "InvalidVSwitchId.NotFound"));
+        let e = s.err("DescribeVSwitchAttributes", &[("RegionId", "cn-beijing"), ("VSwitchId", &vsw)]);
         assert_eq!(e.code, "InvalidVSwitchId.NotFound");
-        let other = Caller {
-            account_id: "1000000000000002".into(),
-            admin: false,
-        };
-        let e = s
-            .call_as(&other, "DescribeVSwitchAttributes", &[("VSwitchId", &vsw)])
-            .unwrap_err();
+        let other = Caller { account_id: "1000000000000002".into(), admin: false };
+        let e = s.call_as(&other, "DescribeVSwitchAttributes", &[("VSwitchId", &vsw)]).unwrap_err();
         assert_eq!(e.code, "InvalidVSwitchId.NotFound");
-        assert_eq!(
-            s.err("DescribeVSwitchAttributes", &[]).code,
-            "MissingParameter"
-        );
+        assert_eq!(s.err("DescribeVSwitchAttributes", &[]).code, "MissingParameter");
     }
 }

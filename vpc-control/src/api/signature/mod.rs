@@ -285,9 +285,7 @@ pub enum AuthError {
     /// The nonce could not be recorded in the nonce journal (the state
     /// directory is not writable or full): refused, since a replay after a
     /// restart could not be recognised.
-    #[error(
-        "The request could not be accepted now: recording its signature nonce failed ({0}); retry later."
-    )]
+    #[error("The request could not be accepted now: recording its signature nonce failed ({0}); retry later.")]
     NonceJournal(String),
     /// Signature V1 (RPC): a mandatory signature parameter (`AccessKeyId`,
     /// `Signature`, `SignatureMethod`, `SignatureVersion`, `SignatureNonce`,
@@ -404,21 +402,12 @@ impl Verifier {
     /// appended to the journal at `path` before its request runs, and the
     /// journal's unexpired nonces are remembered from the start (expired
     /// ones are dropped when it is rewritten, which keeps it bounded).
-    pub fn with_journal(
-        keys: Vec<AccessKey>,
-        path: &Path,
-        now: SystemTime,
-    ) -> std::io::Result<Self> {
+    pub fn with_journal(keys: Vec<AccessKey>, path: &Path, now: SystemTime) -> std::io::Result<Self> {
         let v = Self::new(keys);
         {
             let mut guard = v.nonces.lock().unwrap_or_else(|p| p.into_inner());
             let cache = &mut *guard;
-            cache.journal = Some(Journal::open(
-                path,
-                unix_seconds(now),
-                &mut cache.seen,
-                &mut cache.by_expiry,
-            )?);
+            cache.journal = Some(Journal::open(path, unix_seconds(now), &mut cache.seen, &mut cache.by_expiry)?);
         }
         Ok(v)
     }
@@ -947,10 +936,7 @@ impl Journal {
                     let mut e = [0u8; 8];
                     e.copy_from_slice(&r[32..]);
                     let expires = i64::from_le_bytes(e);
-                    if expires >= now
-                        && seen.len() < MAX_REMEMBERED_NONCES
-                        && seen.insert(id, expires).is_none()
-                    {
+                    if expires >= now && seen.len() < MAX_REMEMBERED_NONCES && seen.insert(id, expires).is_none() {
                         by_expiry.push(Reverse((expires, id)));
                     }
                 }
@@ -959,11 +945,7 @@ impl Journal {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        let mut j = Self {
-            path: path.to_path_buf(),
-            file: None,
-            records: 0,
-        };
+        let mut j = Self { path: path.to_path_buf(), file: None, records: 0 };
         if let Err(e) = j.rewrite(seen) {
             // A full or read-only disk must not keep the daemon from
             // starting: what was read is remembered, and the journal is
@@ -996,12 +978,7 @@ impl Journal {
 
     /// Records one nonce (in the file before this returns; the kernel keeps
     /// it across a crash of the daemon).
-    fn append(
-        &mut self,
-        id: [u8; 32],
-        expires: i64,
-        seen: &HashMap<[u8; 32], i64>,
-    ) -> std::io::Result<()> {
+    fn append(&mut self, id: [u8; 32], expires: i64, seen: &HashMap<[u8; 32], i64>) -> std::io::Result<()> {
         use std::io::Write as _;
         if self.file.is_none() || self.records > 2 * seen.len() + 1024 {
             let mut live = seen.clone();
@@ -1050,8 +1027,7 @@ impl NonceCache {
             return Err(AuthError::TooManyRequests);
         }
         if let Some(j) = &mut self.journal {
-            j.append(id, expires, &self.seen)
-                .map_err(|e| AuthError::NonceJournal(e.to_string()))?;
+            j.append(id, expires, &self.seen).map_err(|e| AuthError::NonceJournal(e.to_string()))?;
         }
         self.seen.insert(id, expires);
         self.by_expiry.push(Reverse((expires, id)));
@@ -1592,39 +1568,16 @@ mod tests {
 
     #[test]
     fn hardening_a_nonce_is_refused_after_a_restart_from_its_journal() {
-        let dir = std::env::temp_dir().join(format!(
-            "vpc-nonce-journal-{}-{}",
-            std::process::id(),
-            fastrand::u64(..)
-        ));
+        let dir = std::env::temp_dir().join(format!("vpc-nonce-journal-{}-{}", std::process::id(), fastrand::u64(..)));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("nonces");
         let keys = || vec![key()];
         let v = Verifier::with_journal(keys(), &path, at(SIGNED_AT)).unwrap();
-        assert!(
-            v.verify(
-                "POST",
-                "/",
-                Some(V1_QUERY),
-                &v1_headers(),
-                b"",
-                at(SIGNED_AT)
-            )
-            .is_ok()
-        );
+        assert!(v.verify("POST", "/", Some(V1_QUERY), &v1_headers(), b"", at(SIGNED_AT)).is_ok());
         drop(v);
         // The restarted daemon: the same request within its window is a replay.
         let v = Verifier::with_journal(keys(), &path, at(SIGNED_AT + 60)).unwrap();
-        let err = v
-            .verify(
-                "POST",
-                "/",
-                Some(V1_QUERY),
-                &v1_headers(),
-                b"",
-                at(SIGNED_AT + 60),
-            )
-            .unwrap_err();
+        let err = v.verify("POST", "/", Some(V1_QUERY), &v1_headers(), b"", at(SIGNED_AT + 60)).unwrap_err();
         assert_eq!(err, AuthError::NonceUsed(V1_NONCE.to_owned()));
         drop(v);
         // Started after the window: the expired nonce is dropped from the journal.
@@ -1632,39 +1585,23 @@ mod tests {
         let v = Verifier::with_journal(keys(), &path, at(later)).unwrap();
         assert!(v.nonces.lock().unwrap().seen.is_empty());
         drop(v);
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().len(),
-            JOURNAL_MAGIC.len() as u64,
-            "expired records were rewritten away"
-        );
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), JOURNAL_MAGIC.len() as u64, "expired records were rewritten away");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn hardening_the_nonce_journal_is_rewritten_when_it_grows() {
-        let dir = std::env::temp_dir().join(format!(
-            "vpc-nonce-journal-{}-{}",
-            std::process::id(),
-            fastrand::u64(..)
-        ));
+        let dir = std::env::temp_dir().join(format!("vpc-nonce-journal-{}-{}", std::process::id(), fastrand::u64(..)));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("nonces");
         let mut cache = NonceCache::default();
-        cache.journal =
-            Some(Journal::open(&path, 0, &mut cache.seen, &mut cache.by_expiry).unwrap());
+        cache.journal = Some(Journal::open(&path, 0, &mut cache.seen, &mut cache.by_expiry).unwrap());
         // 3,000 nonces, each expiring before the next arrives: at most
         // 2 x live + 1,024 records are ever in the file.
         for i in 0..3_000i64 {
-            cache
-                .insert(nonce_id("k", &i.to_string()), i * 10, i * 10, "n")
-                .unwrap();
-            let records = (std::fs::metadata(&path).unwrap().len() as usize - JOURNAL_MAGIC.len())
-                / JOURNAL_RECORD;
-            assert!(
-                records <= 2 * cache.seen.len() + 1_025,
-                "{records} records for {} live nonces",
-                cache.seen.len()
-            );
+            cache.insert(nonce_id("k", &i.to_string()), i * 10, i * 10, "n").unwrap();
+            let records = (std::fs::metadata(&path).unwrap().len() as usize - JOURNAL_MAGIC.len()) / JOURNAL_RECORD;
+            assert!(records <= 2 * cache.seen.len() + 1_025, "{records} records for {} live nonces", cache.seen.len());
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
