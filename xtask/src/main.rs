@@ -388,6 +388,23 @@ const LAB_LISTEN: &str = "127.0.0.1:8080";
 /// The demo daemon's metrics endpoint (an operator's, apart from the API).
 const LAB_METRICS: &str = "127.0.0.1:9190";
 
+/// What web does with the object storage in the demo lab (oss2, signature
+/// V1, the lab's access key as argv[1] and argv[2]).
+const LAB_OSS_SCRIPT: &str = r#"
+import sys
+import oss2
+bucket = oss2.Bucket(oss2.Auth(sys.argv[1], sys.argv[2]), "http://oss-cn-hangzhou-internal.aliyuncs.com",
+                     "lab-bucket", region="cn-hangzhou", is_path_style=True)
+bucket.create_bucket(oss2.BUCKET_ACL_PRIVATE)
+put = bucket.put_object("hello.txt", b"hello from web, through the gateway endpoint\n")
+print("PutBucket lab-bucket, PutObject hello.txt:", put.status, "ETag", put.etag, "CRC-64", put.crc)
+print("GetObject hello.txt:", bucket.get_object("hello.txt").read().decode().strip())
+print("ListObjects:", [o.key for o in bucket.list_objects().object_list])
+bucket.delete_object("hello.txt")
+bucket.delete_bucket()
+print("DeleteObject, DeleteBucket: done")
+"#;
+
 fn lab(keep: bool) -> Result<()> {
     require_root("cargo xtask lab")?;
     setup()?;
@@ -468,6 +485,46 @@ fn lab(keep: bool) -> Result<()> {
         run(&mut in_ns("vpc-router-internet", &["ping", "-c", "3", "-i", "0.2", &address]))?;
         run(&mut vpc_cmd(&["UnassociateEipAddress", "--AllocationId", &allocation]))?;
         run(&mut vpc_cmd(&["ReleaseEipAddress", "--AllocationId", &allocation]))?;
+        println!(
+            "\n== Object storage without the internet: a gateway endpoint for the lab VPC\n   \
+             (CreateVpcGatewayEndpoint, AssociateRouteTablesWithVpcGatewayEndpoint: its route table routes the\n   \
+             object storage's system prefix list to the endpoint)"
+        );
+        let vpcs: serde_json::Value =
+            serde_json::from_str(&output(&mut vpc_cmd(&["DescribeVpcs", "--RegionId", "cn-hangzhou"])).context("DescribeVpcs failed")?)?;
+        let lab_vpc = &vpcs["Vpcs"]["Vpc"][0];
+        let (vpc_id, table) = (
+            lab_vpc["VpcId"].as_str().context("VpcId")?.to_string(),
+            lab_vpc["RouterTableIds"]["RouterTableIds"][0].as_str().context("RouterTableIds")?.to_string(),
+        );
+        let endpoint: serde_json::Value = serde_json::from_str(
+            &output(&mut vpc_cmd(&[
+                "CreateVpcGatewayEndpoint", "--RegionId", "cn-hangzhou", "--VpcId", &vpc_id,
+                "--ServiceName", "com.aliyun.cn-hangzhou.oss", "--EndpointName", "lab-oss",
+            ]))
+            .context("CreateVpcGatewayEndpoint failed")?,
+        )?;
+        let endpoint = endpoint["EndpointId"].as_str().context("EndpointId")?.to_string();
+        run(&mut vpc_cmd(&[
+            "AssociateRouteTablesWithVpcGatewayEndpoint", "--RegionId", "cn-hangzhou", "--EndpointId", &endpoint,
+            "--RouteTableIds.1", &table,
+        ]))?;
+        run(&mut vpc_cmd(&["-o", "table", "DescribeRouteEntryList", "--RegionId", "cn-hangzhou", "--RouteTableId", &table]))?;
+        println!(
+            "\n== web talks to oss-cn-hangzhou-internal.aliyuncs.com with the official OSS SDK (oss2, unmodified):\n   \
+             through the endpoint, its source translated to the endpoint's address"
+        );
+        let mut key_parts = key.split(':');
+        let (key_id, key_secret) = (key_parts.next().unwrap_or_default(), key_parts.next().unwrap_or_default());
+        let python = format!("{SDK_VENV}/bin/python");
+        let talked = run(&mut in_ns(&web, &[&python, "-c", LAB_OSS_SCRIPT, key_id, key_secret]));
+        // The endpoint goes whatever the talk gave (a VPC with one cannot be deleted).
+        run(&mut vpc_cmd(&[
+            "DissociateRouteTablesFromVpcGatewayEndpoint", "--RegionId", "cn-hangzhou", "--EndpointId", &endpoint,
+            "--RouteTableIds.1", &table,
+        ]))?;
+        run(&mut vpc_cmd(&["DeleteVpcGatewayEndpoint", "--RegionId", "cn-hangzhou", "--EndpointId", &endpoint]))?;
+        talked?;
         println!("\n== vpc -o table stats  (DescribeRouterStats: per-port counters)");
         run(&mut vpc_cmd(&["-o", "table", "stats"]))?;
         println!("\n== GET http://{LAB_METRICS}/metrics (forwarded and dropped)");
