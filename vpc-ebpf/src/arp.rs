@@ -3,7 +3,7 @@
 use network_types::{arp::ArpHdr, eth::EthHdr};
 use vpc_common::{DropReason, Eni};
 
-use crate::packet::Packet;
+use crate::packet::{Packet, same_mac};
 
 const ARPHRD_ETHER: u16 = 1;
 const ARPOP_REQUEST: u16 = 1;
@@ -23,7 +23,7 @@ pub fn reply<P: Packet>(pkt: &P, eth: *mut EthHdr, arp: *mut ArpHdr, eni: &Eni) 
     {
         return Err(DropReason::ParseError);
     }
-    if arp.sha != eni.mac || eth.src_addr != eni.mac {
+    if !same_mac(&arp.sha, &eni.mac) || !same_mac(&eth.src_addr, &eni.mac) {
         return Err(DropReason::SpoofedMac);
     }
     if arp.spa == [0; 4] {

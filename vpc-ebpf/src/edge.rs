@@ -19,7 +19,7 @@ use crate::{
     icmp,
     maps::{self, ENI_BY_ADDRESS, GATEWAY_ENDPOINTS, NAT_GATEWAYS, PUBLIC_ADDRESSES, SERVICES, SNAT_ENTRIES, UPLINK},
     nat::{self, Side},
-    packet::{Packet, headers},
+    packet::{Packet, headers, same_mac},
     parse::Flow,
     policy,
     route::lookup,
@@ -131,10 +131,10 @@ pub fn inbound<P: Packet>(
     link: &Eni,
     len: u64,
 ) -> Result<u32, DropReason> {
-    if eth.src_addr != link.mac {
+    if !same_mac(&eth.src_addr, &link.mac) {
         return Err(DropReason::SpoofedMac);
     }
-    if eth.dst_addr != link.router_mac {
+    if !same_mac(&eth.dst_addr, &link.router_mac) {
         return Err(DropReason::NotForRouter);
     }
     if is_martian(ip.dst_addr) || is_martian(ip.src_addr) {
@@ -266,10 +266,10 @@ pub fn from_services<P: Packet>(
     link: &Eni,
     len: u64,
 ) -> Result<u32, DropReason> {
-    if eth.src_addr != link.mac {
+    if !same_mac(&eth.src_addr, &link.mac) {
         return Err(DropReason::SpoofedMac);
     }
-    if eth.dst_addr != link.router_mac {
+    if !same_mac(&eth.dst_addr, &link.router_mac) {
         return Err(DropReason::NotForRouter);
     }
     if is_martian(ip.dst_addr) || is_martian(ip.src_addr) {

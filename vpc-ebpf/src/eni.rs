@@ -3,15 +3,17 @@
 use network_types::{eth::EthHdr, ip::Ipv4Hdr};
 use vpc_common::{DropReason, Eni, ENI_FLAG_SOURCE_DEST_CHECK};
 
+use crate::packet::same_mac;
+
 /// Checks a frame from `eni`: its source MAC is the ENI's, it is addressed
 /// to the router, and its source IP is the ENI's unless the instance forwards
 /// for others (`SourceDestCheck` off).
 #[inline(always)]
 pub fn admit(eth: &EthHdr, ip: &Ipv4Hdr, eni: &Eni) -> Result<(), DropReason> {
-    if eth.src_addr != eni.mac {
+    if !same_mac(&eth.src_addr, &eni.mac) {
         return Err(DropReason::SpoofedMac);
     }
-    if eth.dst_addr != eni.router_mac {
+    if !same_mac(&eth.dst_addr, &eni.router_mac) {
         return Err(DropReason::NotForRouter);
     }
     if eni.flags & ENI_FLAG_SOURCE_DEST_CHECK != 0 && ip.src_addr != eni.ip {

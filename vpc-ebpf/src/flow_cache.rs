@@ -8,6 +8,7 @@ use vpc_common::{flow_cache, Egress, FlowCacheEntry, FlowKey};
 
 use crate::{
     maps::{CONFIG_GENERATION, FLOW_CACHE, FLOW_CACHE_PER_PORT},
+    packet::same_mac,
     parse::{Flow, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, TCP_FIN, TCP_RST, TCP_SYN},
 };
 
@@ -62,7 +63,7 @@ pub fn key(ifindex: u32, ip: &Ipv4Hdr, flow: &Flow) -> Option<FlowKey> {
 #[inline(always)]
 pub fn lookup(key: &FlowKey, generation: u32, eth: &EthHdr) -> Option<&'static FlowCacheEntry> {
     let e = FLOW_CACHE.get(flow_cache::slot(key))?;
-    if e.generation != generation || !same(&e.key, key) || e.src_mac != eth.src_addr || e.dst_mac != eth.dst_addr {
+    if e.generation != generation || !same(&e.key, key) || !same_mac(&e.src_mac, &eth.src_addr) || !same_mac(&e.dst_mac, &eth.dst_addr) {
         return None;
     }
     // SAFETY: a helper with no arguments (inlined by the verifier).

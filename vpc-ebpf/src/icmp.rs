@@ -13,7 +13,7 @@ use vpc_common::{Action, DropReason};
 
 use crate::{
     maps,
-    packet::{Packet, headers, ptr_at, read_mac, write_mac},
+    packet::{Mac, Packet, headers, ptr_at, read_mac, write_mac},
     parse::{ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST},
     stats,
 };
@@ -139,8 +139,8 @@ fn answer<P: Packet>(
 
 /// What an error says, besides the quote.
 struct Header {
-    to_mac: (u32, u16),
-    from_mac: (u32, u16),
+    to_mac: Mac,
+    from_mac: Mac,
     from_ip: [u8; 4],
     to_ip: [u8; 4],
     kind: u8,

@@ -94,25 +94,44 @@ pub fn headers<P: Packet>(pkt: &P) -> Result<(*mut EthHdr, *mut Ipv4Hdr), DropRe
     Ok((ptr_at(pkt, 0)?, ptr_at(pkt, EthHdr::LEN)?))
 }
 
-/// A MAC address as two words (4 + 2 bytes), so a copy is four loads and
-/// stores: a plain `[u8; 6]` assignment between a map value and the packet
-/// may alias, and LLVM makes it a call to a bytewise BPF memmove.
+/// A MAC address as three 16-bit words, so a copy or a comparison is three
+/// loads (and stores): a plain `[u8; 6]` assignment between a map value and
+/// the packet may alias, and LLVM makes it a call to a bytewise BPF
+/// memmove; an unaligned read is six byte loads and their shifts.
+pub type Mac = [u16; 3];
+
+/// Reads a MAC as [`Mac`] words. Every MAC the router reads sits at an even
+/// offset: in the Ethernet and ARP headers of a frame (whose start is at
+/// least 2-byte aligned, as `parse`'s checksum check relies on too) and in
+/// the `repr(C)` map values of `vpc_common` (after 4-byte fields). Unaligned
+/// loads are still right where BPF runs them (x86-64, arm64).
 #[inline(always)]
-pub fn read_mac(m: &[u8; 6]) -> (u32, u16) {
-    let p = m.as_ptr();
-    // SAFETY: both reads are within the 6 bytes of `m`.
-    unsafe { (core::ptr::read_unaligned(p as *const u32), core::ptr::read_unaligned(p.add(4) as *const u16)) }
+pub fn read_mac(m: &[u8; 6]) -> Mac {
+    let p = m.as_ptr() as *const u16;
+    // SAFETY: the three reads are within the 6 bytes of `m` (see above for
+    // their alignment).
+    unsafe { [*p, *p.add(1), *p.add(2)] }
 }
 
 /// Writes a MAC read by [`read_mac`].
 #[inline(always)]
-pub fn write_mac(m: &mut [u8; 6], (a, b): (u32, u16)) {
-    let p = m.as_mut_ptr();
-    // SAFETY: both writes are within the 6 bytes of `m`.
+pub fn write_mac(m: &mut [u8; 6], w: Mac) {
+    let p = m.as_mut_ptr() as *mut u16;
+    // SAFETY: the three writes are within the 6 bytes of `m` (see
+    // [`read_mac`] for their alignment).
     unsafe {
-        core::ptr::write_unaligned(p as *mut u32, a);
-        core::ptr::write_unaligned(p.add(4) as *mut u16, b);
+        *p = w[0];
+        *p.add(1) = w[1];
+        *p.add(2) = w[2];
     }
+}
+
+/// True if the two MACs are the same (three word compares, no branch
+/// between them).
+#[inline(always)]
+pub fn same_mac(a: &[u8; 6], b: &[u8; 6]) -> bool {
+    let (a, b) = (read_mac(a), read_mac(b));
+    (a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) == 0
 }
 
 impl Packet for XdpContext {

@@ -39,25 +39,33 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
         let (eth, ip) = unsafe { (&mut **eth, &mut **ip) };
         match parse::flow(pkt, ip) {
             Ok(f) => {
+                let f = Flow { ingress: ifindex, ..f };
+                flow_ok = true;
+                cache_key = flow_cache::key(ifindex, ip, &f);
+                if let Some(k) = &cache_key {
+                    // (TTL expiry: the slow path answers and counts it.)
+                    if ip.ttl > 1 {
+                        if let Some(hit) = flow_cache::lookup(k, generation, eth) {
+                            stats::rx_flow_cache_hit(ifindex, len);
+                            let sent = send(pkt, ifindex, eth, ip, &hit.egress, len, Action::Forwarded);
+                            if sent.is_err() {
+                                // Only a drop reports the flow.
+                                // SAFETY: `flow` is a valid, exclusive reference.
+                                unsafe { core::ptr::write_volatile(flow, f) };
+                            }
+                            return sent;
+                        }
+                    }
+                }
                 // Volatile: `flow` stays one value in memory (its fields
                 // live until the entry point's drop path; kept in
                 // registers, LLVM spills partly undefined ones, which the
-                // verifier refuses).
+                // verifier refuses). Written once the flow cache missed:
+                // a hit never reads it.
                 // SAFETY: `flow` is a valid, exclusive reference.
-                unsafe { core::ptr::write_volatile(flow, Flow { ingress: ifindex, ..f }) };
-                flow_ok = true;
-                cache_key = flow_cache::key(ifindex, ip, flow);
+                unsafe { core::ptr::write_volatile(flow, f) };
             }
             Err(e) => flow_error = e,
-        }
-        if let Some(k) = &cache_key {
-            // (TTL expiry: the slow path answers and counts it.)
-            if ip.ttl > 1 {
-                if let Some(hit) = flow_cache::lookup(k, generation, eth) {
-                    stats::rx_flow_cache_hit(ifindex, len);
-                    return send(pkt, ifindex, eth, ip, &hit.egress, len, Action::Forwarded);
-                }
-            }
         }
     }
 
