@@ -453,6 +453,9 @@ pub struct Router {
     /// Identity of the router namespace as last set up by this process: a
     /// namespace deleted (and maybe made again) behind its back differs.
     namespace_id: Option<(u64, u64)>,
+    /// Each route table's compiled routes as last compiled: a change
+    /// compiles only the tables it touched ([`compile::compile_with`]).
+    memo: compile::RouteMemo,
 }
 
 /// Device and inode of a named namespace (`/run/netns/NAME`), if it exists.
@@ -509,6 +512,7 @@ impl Router {
             links: None,
             current: None,
             namespace_id: namespace_id(namespace),
+            memo: compile::RouteMemo::default(),
         })
     }
 
@@ -579,6 +583,8 @@ impl Router {
         self.verified.clear();
         self.links = None;
         self.current = None;
+        // A repair compiles everything again.
+        self.memo = compile::RouteMemo::default();
         self.datapath.forget_attached();
     }
 
@@ -646,7 +652,7 @@ impl Router {
             .map(|l| (l.ifname.as_str(), l.ifindex))
             .collect();
         let (ports, attach) = port_map(&self.namespace, &plan, &ifindex)?;
-        let desired = compile::compile(model, &ports)?;
+        let desired = compile::compile_with(model, &ports, &mut self.memo)?;
         Ok(Prepared {
             compiled: Some(Compiled { desired, attach }),
         })
@@ -764,7 +770,7 @@ impl Router {
                     .collect();
                 let (ports, attach) = port_map(router_ns, &plan, &ifindex)?;
                 Compiled {
-                    desired: compile::compile(model, &ports)?,
+                    desired: compile::compile_with(model, &ports, &mut self.memo)?,
                     attach,
                 }
             }

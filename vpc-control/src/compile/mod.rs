@@ -3,6 +3,7 @@
 pub mod policy;
 pub mod topology;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use ipnet::Ipv4Net;
 use thiserror::Error;
@@ -162,8 +163,205 @@ fn numeric_ids<'a>(
     Ok(out)
 }
 
+/// The order of the route trie's keys (prefix length, table, address
+/// bytes), on integers rather than byte-wise compares.
+fn route_order(k: &RouteTrieKey) -> (u32, u32, u32) {
+    (k.0, k.1.route_table_id, u32::from_be_bytes(k.1.addr))
+}
+
+/// What a table's routes compile against besides the table itself: the
+/// numeric ids of gateway next hops, the port of each instance and ENI
+/// next hop, the blocks of prefix lists. Small (no route entry in it), so
+/// [`RouteMemo`] compares it whole.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct HopContext {
+    nat_ids: BTreeMap<String, u32>,
+    endpoint_ids: BTreeMap<String, u32>,
+    /// Instance id -> its port (the model's first instance of an id).
+    hop_egress: BTreeMap<String, Egress>,
+    /// ENI id -> its port.
+    eni_egress: BTreeMap<String, Egress>,
+    /// Prefix list id -> its blocks (the model's first list of an id).
+    prefix_lists: BTreeMap<String, Vec<Ipv4Net>>,
+    /// The blocks of the object storage prefix lists.
+    object_storage: Vec<Ipv4Net>,
+}
+
+impl HopContext {
+    fn of(
+        model: &Model,
+        nat_ids: &BTreeMap<&str, u32>,
+        endpoint_ids: &BTreeMap<&str, u32>,
+        egress_of: &BTreeMap<&str, Egress>,
+    ) -> Self {
+        let mut c = HopContext {
+            nat_ids: nat_ids.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            endpoint_ids: endpoint_ids.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            object_storage: model.router.services.object_storage_cidrs.clone(),
+            ..HopContext::default()
+        };
+        for inst in &model.instances {
+            if let Some(egress) = egress_of.get(inst.id.as_str()) {
+                c.hop_egress.entry(inst.id.clone()).or_insert(*egress);
+                c.eni_egress.entry(inst.eni_id()).or_insert(*egress);
+            }
+        }
+        for p in &model.prefix_lists {
+            c.prefix_lists
+                .entry(p.id.clone())
+                .or_insert_with(|| p.entries.iter().map(|e| e.cidr).collect());
+        }
+        c
+    }
+
+    /// The blocks of prefix list `id` ([`Model::prefix_list_cidrs`]).
+    fn prefix_list(&self, id: &str) -> &[Ipv4Net] {
+        if model::CloudServices::is_object_storage_prefix_list(id) {
+            return &self.object_storage;
+        }
+        self.prefix_lists.get(id).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// One table's compiled routes and what they were compiled from.
+#[derive(Debug)]
+struct TableRoutes {
+    /// The table's entries (held, so the pointers compared stay theirs).
+    entries: Vec<Arc<model::RouteEntry>>,
+    table: u32,
+    system: BTreeSet<Ipv4Net>,
+    /// Sorted by key, one value a key.
+    routes: Arc<Vec<(RouteTrieKey, NextHop)>>,
+}
+
+/// The compiled routes of each route table, kept between compiles
+/// ([`compile_with`]): a change compiles only the tables it touched (or
+/// every table, when the next hops' context changed). A fresh memo compiles
+/// everything, as [`compile`] does.
+#[derive(Debug, Default)]
+pub struct RouteMemo {
+    context: Option<HopContext>,
+    /// By route table id.
+    tables: HashMap<String, TableRoutes>,
+}
+
+impl RouteMemo {
+    /// The number of tables whose routes are kept.
+    pub fn tables(&self) -> usize {
+        self.tables.len()
+    }
+}
+
+/// The routes of one table (RT-2, RT-3, RT-4, RT-1), sorted by key; of two
+/// routes with one key, the later (an entry editing a system block) wins.
+fn table_routes(
+    rt: &model::RouteTable,
+    table: u32,
+    system: &BTreeSet<Ipv4Net>,
+    context: &HopContext,
+) -> Vec<(RouteTrieKey, NextHop)> {
+    let mut routes: Vec<(RouteTrieKey, NextHop)> =
+        Vec::with_capacity(rt.route_entries.len() + system.len());
+    let local = NextHop {
+        kind: NextHopKind::Local as u32,
+        egress: Egress::default(),
+        gateway_id: 0,
+    };
+    for cidr in system {
+        routes.push((route_key(table, cidr), local));
+    }
+    let mut last_hop: Option<(NextHopType, &str, Option<Egress>)> = None;
+    // RT-3: custom entries (and edited gateway entries).
+    for entry in &rt.route_entries {
+        let hop = match entry.next_hop_type {
+            NextHopType::Local => local,
+            NextHopType::Ipv4Gateway => NextHop {
+                kind: NextHopKind::Ipv4Gateway as u32,
+                egress: Egress::default(),
+                gateway_id: 0,
+            },
+            NextHopType::NatGateway => {
+                let Some(id) = context.nat_ids.get(entry.next_hop_id.as_str()) else {
+                    continue;
+                };
+                NextHop {
+                    kind: NextHopKind::NatGateway as u32,
+                    egress: Egress::default(),
+                    gateway_id: *id,
+                }
+            }
+            NextHopType::GatewayEndpoint => {
+                let Some(id) = context.endpoint_ids.get(entry.next_hop_id.as_str()) else {
+                    continue;
+                };
+                NextHop {
+                    kind: NextHopKind::GatewayEndpoint as u32,
+                    egress: Egress::default(),
+                    gateway_id: *id,
+                }
+            }
+            NextHopType::Instance | NextHopType::NetworkInterface => {
+                // Entries mostly share a next hop: look it up once.
+                let egress = match last_hop {
+                    Some((kind, id, egress))
+                        if kind == entry.next_hop_type && id == entry.next_hop_id =>
+                    {
+                        egress
+                    }
+                    _ => {
+                        let egress = if entry.next_hop_type == NextHopType::Instance {
+                            context.hop_egress.get(entry.next_hop_id.as_str()).copied()
+                        } else {
+                            context.eni_egress.get(entry.next_hop_id.as_str()).copied()
+                        };
+                        last_hop = Some((entry.next_hop_type, entry.next_hop_id.as_str(), egress));
+                        egress
+                    }
+                };
+                let Some(egress) = egress else { continue };
+                NextHop {
+                    kind: NextHopKind::Eni as u32,
+                    egress,
+                    gateway_id: 0,
+                }
+            }
+        };
+        match &entry.destination_prefix_list_id {
+            // RT-1: one route per block of the list.
+            Some(pl) => {
+                for cidr in context.prefix_list(pl) {
+                    routes.push((route_key(table, cidr), hop));
+                }
+            }
+            None => routes.push((route_key(table, &entry.destination_cidr_block), hop)),
+        }
+    }
+    // Stable: of equal keys the later stays last, and is the one kept.
+    routes.sort_by_key(|(k, _)| route_order(k));
+    let mut out: Vec<(RouteTrieKey, NextHop)> = Vec::with_capacity(routes.len());
+    for r in routes {
+        match out.last_mut() {
+            Some(last) if last.0 == r.0 => *last = r,
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
 /// Compiles the model. `ports` maps each ENI id to its router port ifindex.
+/// Everything is compiled (a fresh [`RouteMemo`]): start-up and recovery.
 pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntries, CompileError> {
+    compile_with(model, ports, &mut RouteMemo::default())
+}
+
+/// [`compile`], reusing from `memo` the routes of every table that did not
+/// change since `memo` last saw it (and keeping the new ones in it): the
+/// same result, without walking an unchanged table's entries.
+pub fn compile_with(
+    model: &Model,
+    ports: &BTreeMap<String, u32>,
+    memo: &mut RouteMemo,
+) -> Result<MapEntries, CompileError> {
     if let Some((eni, &ifindex)) = ports.iter().find(|(_, i)| **i >= vpc_common::MAX_PORTS) {
         return Err(CompileError::PortIndex {
             eni: eni.clone(),
@@ -306,26 +504,18 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
         egress_of.insert(inst.id.as_str(), egress);
     }
 
-    // Next hop (instance or ENI id) -> its port, looked up once per entry.
-    let mut hop_egress: HashMap<&str, Egress> = HashMap::new();
-    let mut eni_egress: HashMap<String, Egress> = HashMap::new();
-    for inst in &model.instances {
-        if let Some(egress) = egress_of.get(inst.id.as_str()) {
-            hop_egress.entry(inst.id.as_str()).or_insert(*egress);
-            eni_egress.entry(inst.eni_id()).or_insert(*egress);
-        }
+    // The routes, table by table: a table whose entries (the same `Arc`s),
+    // numeric id, system blocks and next-hop context are those `memo` saw
+    // last reuses its compiled routes without walking its entries.
+    let context = HopContext::of(model, &nat_ids, &endpoint_ids, &egress_of);
+    if memo.context.as_ref() != Some(&context) {
+        memo.tables.clear();
+        memo.context = Some(context);
     }
-    // Collected, then sorted once (a later entry for a key wins, as an
-    // insert would): far cheaper than 100,000 tree inserts.
-    let mut routes: Vec<(RouteTrieKey, NextHop)> = Vec::with_capacity(
-        model
-            .route_tables
-            .iter()
-            .map(|t| t.route_entries.len())
-            .sum::<usize>()
-            + model.vswitches.len() * model.route_tables.len(),
-    );
-    let mut last_hop: Option<(NextHopType, &str, Option<Egress>)> = None;
+    let context = memo.context.as_ref().expect("set above");
+    let mut per_table: Vec<Arc<Vec<(RouteTrieKey, NextHop)>>> =
+        Vec::with_capacity(model.route_tables.len());
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
     for rt in &model.route_tables {
         let table = table_ids[rt.id.as_str()];
         // RT-2 (and RT-4 for a gateway table): every vSwitch CIDR of the VPC
@@ -336,84 +526,43 @@ pub fn compile(model: &Model, ports: &BTreeMap<String, u32>) -> Result<MapEntrie
             .filter(|v| v.vpc_id == rt.vpc_id)
             .map(|v| v.cidr_block)
             .collect();
-        let local = NextHop {
-            kind: NextHopKind::Local as u32,
-            egress: Egress::default(),
-            gateway_id: 0,
-        };
-        for cidr in &system {
-            routes.push((route_key(table, cidr), local));
-        }
-        // RT-3: custom entries (and edited gateway entries).
-        for entry in &rt.route_entries {
-            let hop = match entry.next_hop_type {
-                NextHopType::Local => local,
-                NextHopType::Ipv4Gateway => NextHop {
-                    kind: NextHopKind::Ipv4Gateway as u32,
-                    egress: Egress::default(),
-                    gateway_id: 0,
-                },
-                NextHopType::NatGateway => {
-                    let Some(id) = nat_ids.get(entry.next_hop_id.as_str()) else {
-                        continue;
-                    };
-                    NextHop {
-                        kind: NextHopKind::NatGateway as u32,
-                        egress: Egress::default(),
-                        gateway_id: *id,
-                    }
-                }
-                NextHopType::GatewayEndpoint => {
-                    let Some(id) = endpoint_ids.get(entry.next_hop_id.as_str()) else {
-                        continue;
-                    };
-                    NextHop {
-                        kind: NextHopKind::GatewayEndpoint as u32,
-                        egress: Egress::default(),
-                        gateway_id: *id,
-                    }
-                }
-                NextHopType::Instance | NextHopType::NetworkInterface => {
-                    // Entries mostly share a next hop: look it up once.
-                    let egress = match last_hop {
-                        Some((kind, id, egress))
-                            if kind == entry.next_hop_type && id == entry.next_hop_id =>
-                        {
-                            egress
-                        }
-                        _ => {
-                            let egress = if entry.next_hop_type == NextHopType::Instance {
-                                hop_egress.get(entry.next_hop_id.as_str()).copied()
-                            } else {
-                                eni_egress.get(entry.next_hop_id.as_str()).copied()
-                            };
-                            last_hop =
-                                Some((entry.next_hop_type, entry.next_hop_id.as_str(), egress));
-                            egress
-                        }
-                    };
-                    let Some(egress) = egress else { continue };
-                    NextHop {
-                        kind: NextHopKind::Eni as u32,
-                        egress,
-                        gateway_id: 0,
-                    }
-                }
-            };
-            match &entry.destination_prefix_list_id {
-                // RT-1: one route per block of the list.
-                Some(pl) => {
-                    for cidr in model.prefix_list_cidrs(pl).unwrap_or_default() {
-                        routes.push((route_key(table, &cidr), hop));
-                    }
-                }
-                None => routes.push((route_key(table, &entry.destination_cidr_block), hop)),
+        seen.insert(rt.id.as_str());
+        let hit = memo.tables.get(&rt.id).filter(|t| {
+            t.table == table
+                && t.system == system
+                && t.entries.len() == rt.route_entries.len()
+                && t.entries
+                    .iter()
+                    .zip(&rt.route_entries)
+                    .all(|(a, b)| Arc::ptr_eq(a, b))
+        });
+        let routes = match hit {
+            Some(t) => t.routes.clone(),
+            None => {
+                let routes = Arc::new(table_routes(rt, table, &system, context));
+                memo.tables.insert(
+                    rt.id.clone(),
+                    TableRoutes {
+                        entries: rt.route_entries.clone(),
+                        table,
+                        system,
+                        routes: routes.clone(),
+                    },
+                );
+                routes
             }
-        }
+        };
+        per_table.push(routes);
     }
-    // Sorted on integers (the key's order: prefix length, table, address
-    // bytes) rather than byte-wise compares; the collect then finds one run.
-    routes.sort_by_key(|((len, k), _)| (*len, k.route_table_id, u32::from_be_bytes(k.addr)));
+    memo.tables.retain(|id, _| seen.contains(id.as_str()));
+    // Each table's routes are sorted already (and numeric ids are unique,
+    // so no key is in two tables): the stable sort merges the runs.
+    let mut routes: Vec<(RouteTrieKey, NextHop)> =
+        Vec::with_capacity(per_table.iter().map(|t| t.len()).sum());
+    for t in &per_table {
+        routes.extend_from_slice(t);
+    }
+    routes.sort_by_key(|(k, _)| route_order(k));
     out.routes = routes.into_iter().collect();
 
     // The internet edge: the uplink port, NAT gateways and their SNAT entries.
@@ -1202,5 +1351,91 @@ mod tests {
         let e = compile(&m, &ports()).unwrap();
         assert!(e.services.is_none());
         assert_eq!(e.gateway_endpoints.len(), 1);
+    }
+
+    /// Compiling (and validating) change after change with the memos gives
+    /// exactly what a full compile (validate) of each model gives: random
+    /// entries added, removed and edited, vSwitches, instances and a table
+    /// generation changing the tables' context.
+    #[test]
+    fn incremental_compile_and_validate_equal_full_on_random_changes() {
+        let mut rng = fastrand::Rng::with_seed(16);
+        let mut m = lab();
+        m.route_tables.push(model::RouteTable {
+            id: "vtb-second".into(),
+            vpc_id: "vpc-a".into(),
+            name: None,
+            route_table_type: model::RouteTableType::Custom,
+            associate_type: model::AssociateType::VSwitch,
+            generation: 0,
+            route_entries: Vec::new(),
+            meta: Default::default(),
+        });
+        let mut ports = ports();
+        ports.insert("eni-2".into(), 11);
+        let mut memo = RouteMemo::default();
+        let mut validator = crate::validate::Validator::default();
+        let hops = ["i-fw", "i-1", "i-2", "i-none"];
+        let (mut hits, mut errors) = (0, 0);
+        for step in 0..600 {
+            let custom: Vec<usize> = (0..m.route_tables.len())
+                .filter(|&i| m.route_tables[i].id.starts_with("vtb-") && m.route_tables[i].id != "vtb-a")
+                .collect();
+            let t = custom[rng.usize(..custom.len())];
+            let entries = &mut m.route_tables[t].route_entries;
+            match rng.u8(..10) {
+                0..=2 => entries.push(Arc::new(model::RouteEntry {
+                    id: String::new(),
+                    name: None,
+                    destination_cidr_block: format!("20.0.{}.0/24", rng.u8(..200)).parse().unwrap(),
+                    destination_prefix_list_id: None,
+                    next_hop_type: NextHopType::Instance,
+                    next_hop_id: hops[if rng.u8(..20) == 0 { 3 } else { rng.usize(..3) }].into(),
+                    meta: Default::default(),
+                })),
+                3..=5 if !entries.is_empty() => {
+                    entries.remove(rng.usize(..entries.len()));
+                }
+                6 if !entries.is_empty() => {
+                    let i = rng.usize(..entries.len());
+                    Arc::make_mut(&mut entries[i]).next_hop_id = hops[rng.usize(..hops.len())].into();
+                }
+                7 => match m.vswitches.iter().position(|v| v.id == "vsw-3") {
+                    Some(i) => {
+                        m.vswitches.remove(i);
+                    }
+                    None => {
+                        let mut v = m.vswitches[0].clone();
+                        v.id = "vsw-3".into();
+                        v.cidr_block = "10.0.3.0/24".parse().unwrap();
+                        m.vswitches.push(v);
+                    }
+                },
+                8 => match m.instances.iter().position(|i| i.id == "i-2") {
+                    Some(i) => {
+                        m.instances.remove(i);
+                    }
+                    None => {
+                        let mut i = m.instances[0].clone();
+                        i.id = "i-2".into();
+                        i.vswitch_id = "vsw-2".into();
+                        i.private_ip_address = Some("10.0.2.20".parse().unwrap());
+                        m.instances.push(i);
+                    }
+                },
+                _ => m.route_tables[t].generation += 1,
+            }
+            let full = compile(&m, &ports);
+            let incremental = compile_with(&m, &ports, &mut memo);
+            assert_eq!(incremental, full, "compile, step {step}");
+            let full = crate::validate::validate(&m);
+            let incremental = validator.validate(&m);
+            assert_eq!(incremental, full, "validate, step {step}");
+            errors += full.is_err() as usize;
+            hits += memo.tables();
+        }
+        // Both outcomes were seen, and the memo was in use.
+        assert!(errors > 0 && errors < 600, "{errors} invalid models of 600");
+        assert!(hits > 0);
     }
 }

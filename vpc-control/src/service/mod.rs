@@ -691,6 +691,9 @@ pub struct Service {
     strict: bool,
     /// The account quotas changes are checked against.
     quotas: quota::Quotas,
+    /// Validates each change, checking again only the route tables it
+    /// touched (start-up and recovery validate everything).
+    validator: crate::validate::Validator,
 }
 
 impl Service {
@@ -716,6 +719,7 @@ impl Service {
             endpoint: String::new(),
             strict: false,
             quotas: quota::Quotas::configured(),
+            validator: crate::validate::Validator::default(),
         };
         if let Some(r) = &mut service.router {
             r.converge(&service.model)?;
@@ -889,7 +893,7 @@ impl Service {
         next.allocate_numeric_ids();
         quota::check(&self.quotas, &self.model, &next)?;
         let started = std::time::Instant::now();
-        crate::validate::validate(&next)?;
+        self.validator.validate(&next)?;
         let validated = started.elapsed();
         // Compiled once: against the router's ports (or only checked, when
         // the change needs a new port, or there is no router).

@@ -436,6 +436,136 @@ fn unique_ids<'a>(
 /// Checks the whole model; the first error found is returned. The model is
 /// expected to have gone through [`Model::with_system_route_tables`].
 pub fn validate(model: &Model) -> Result<(), ValidationError> {
+    validate_with(model, None)
+}
+
+/// The route tables that passed their checks, and what those checks read
+/// besides the table ([`RouteCheckContext`]): [`Validator::validate`]
+/// skips a table whose entries (the same `Arc`s) and fields are those
+/// that passed, in an unchanged context.
+#[derive(Debug, Default)]
+pub struct RouteCheckMemo {
+    context: Option<RouteCheckContext>,
+    /// By route table id.
+    tables: HashMap<String, PassedTable>,
+}
+
+/// A route table as it passed its checks.
+#[derive(Debug)]
+struct PassedTable {
+    vpc_id: String,
+    associate_type: model::AssociateType,
+    owner_id: String,
+    /// Held, so the pointers compared stay these entries'.
+    entries: Vec<std::sync::Arc<model::RouteEntry>>,
+}
+
+impl PassedTable {
+    fn of(rt: &model::RouteTable) -> Self {
+        PassedTable {
+            vpc_id: rt.vpc_id.clone(),
+            associate_type: rt.associate_type,
+            owner_id: rt.meta.owner_id.clone(),
+            entries: rt.route_entries.clone(),
+        }
+    }
+
+    fn is(&self, rt: &model::RouteTable) -> bool {
+        self.vpc_id == rt.vpc_id
+            && self.associate_type == rt.associate_type
+            && self.owner_id == rt.meta.owner_id
+            && self.entries.len() == rt.route_entries.len()
+            && self
+                .entries
+                .iter()
+                .zip(&rt.route_entries)
+                .all(|(a, b)| std::sync::Arc::ptr_eq(a, b))
+    }
+}
+
+/// Everything a route table's checks read besides the table: VPCs,
+/// vSwitches, next hops and their VPCs, prefix lists. Small (no route
+/// entry, no rule in it): compared whole.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct RouteCheckContext {
+    vpcs: Vec<String>,
+    vswitches: Vec<(String, String, Ipv4Net)>,
+    ipv4_gateways: Vec<(String, String)>,
+    nat_gateways: Vec<(String, String)>,
+    gateway_endpoints: Vec<(String, String)>,
+    instance_vpc: BTreeMap<String, String>,
+    eni_vpc: BTreeMap<String, String>,
+    prefix_lists: Vec<(String, String, Vec<Ipv4Net>)>,
+    object_storage: Vec<Ipv4Net>,
+}
+
+impl RouteCheckContext {
+    fn of(model: &Model, check: &RouteEntryCheck) -> Self {
+        let pairs = |v: &mut dyn Iterator<Item = (&String, &String)>| {
+            v.map(|(a, b)| (a.clone(), b.clone())).collect::<Vec<_>>()
+        };
+        RouteCheckContext {
+            vpcs: model.vpcs.iter().map(|v| v.id.clone()).collect(),
+            vswitches: model
+                .vswitches
+                .iter()
+                .map(|v| (v.id.clone(), v.vpc_id.clone(), v.cidr_block))
+                .collect(),
+            ipv4_gateways: pairs(&mut model.ipv4_gateways.iter().map(|g| (&g.id, &g.vpc_id))),
+            nat_gateways: pairs(&mut model.nat_gateways.iter().map(|g| (&g.id, &g.vpc_id))),
+            gateway_endpoints: pairs(
+                &mut model.gateway_endpoints.iter().map(|g| (&g.id, &g.vpc_id)),
+            ),
+            instance_vpc: check
+                .instance_vpc
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            eni_vpc: check
+                .eni_vpc
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string()))
+                .collect(),
+            prefix_lists: model
+                .prefix_lists
+                .iter()
+                .map(|p| {
+                    (
+                        p.id.clone(),
+                        p.meta.owner_id.clone(),
+                        p.entries.iter().map(|e| e.cidr).collect(),
+                    )
+                })
+                .collect(),
+            object_storage: model.router.services.object_storage_cidrs.clone(),
+        }
+    }
+}
+
+/// [`validate`] for a sequence of models, each a change of the last: the
+/// route tables a change did not touch (and whose context it did not
+/// change) are not checked again. The same result as [`validate`].
+#[derive(Debug, Default)]
+pub struct Validator {
+    memo: RouteCheckMemo,
+}
+
+impl Validator {
+    /// Checks `model` as [`validate`] does.
+    pub fn validate(&mut self, model: &Model) -> Result<(), ValidationError> {
+        validate_with(model, Some(&mut self.memo))
+    }
+
+    /// The number of route tables known to have passed.
+    pub fn passed_tables(&self) -> usize {
+        self.memo.tables.len()
+    }
+}
+
+fn validate_with(
+    model: &Model,
+    mut memo: Option<&mut RouteCheckMemo>,
+) -> Result<(), ValidationError> {
     let ns = &model.router.namespace;
     if check_id("router namespace", ns).is_err() {
         return Err(ValidationError::InvalidRouterNamespace(ns.clone()));
@@ -534,7 +664,37 @@ pub fn validate(model: &Model) -> Result<(), ValidationError> {
     validate_security_groups(model)?;
 
     let check = RouteEntryCheck::new(model);
+    if let Some(m) = memo.as_deref_mut() {
+        let context = RouteCheckContext::of(model, &check);
+        if m.context.as_ref() != Some(&context) {
+            m.tables.clear();
+            m.context = Some(context);
+        }
+        let ids: BTreeSet<&str> = model.route_tables.iter().map(|t| t.id.as_str()).collect();
+        m.tables.retain(|id, _| ids.contains(id.as_str()));
+    }
     for rt in &model.route_tables {
+        if let Some(m) = memo.as_deref()
+            && m.tables.get(&rt.id).is_some_and(|t| t.is(rt))
+        {
+            continue;
+        }
+        check_route_table(model, &check, rt)?;
+        if let Some(m) = memo.as_deref_mut() {
+            m.tables.insert(rt.id.clone(), PassedTable::of(rt));
+        }
+    }
+    validate_internet(model)?;
+    Ok(())
+}
+
+/// The checks of one route table and its entries (RT-1 to RT-4).
+fn check_route_table(
+    model: &Model,
+    check: &RouteEntryCheck,
+    rt: &model::RouteTable,
+) -> Result<(), ValidationError> {
+    {
         if model.vpc(&rt.vpc_id).is_none() {
             return Err(ValidationError::UnknownVpc {
                 id: rt.vpc_id.clone(),
@@ -566,7 +726,6 @@ pub fn validate(model: &Model) -> Result<(), ValidationError> {
             check.entry(rt, &vswitches, entry)?;
         }
     }
-    validate_internet(model)?;
     Ok(())
 }
 
