@@ -119,6 +119,23 @@ pub fn outbound<P: Packet>(
     send(ctx, ifindex, eth, ip, &uplink, len, Action::ToInternet)
 }
 
+/// What a frame arriving on an edge port (the uplink or the services
+/// port, whose `Eni` record holds the far side's MAC) must be: from that
+/// side's MAC, to the router's, with no martian address.
+#[inline(always)]
+fn from_link(eth: &EthHdr, ip: &Ipv4Hdr, link: &Eni) -> Result<(), DropReason> {
+    if !same_mac(&eth.src_addr, &link.mac) {
+        return Err(DropReason::SpoofedMac);
+    }
+    if !same_mac(&eth.dst_addr, &link.router_mac) {
+        return Err(DropReason::NotForRouter);
+    }
+    if is_martian(ip.dst_addr) || is_martian(ip.src_addr) {
+        return Err(DropReason::Martian);
+    }
+    Ok(())
+}
+
 /// A packet from the internet (received on the uplink port, whose `Eni`
 /// record holds the internet side's MAC and link address).
 #[inline(always)]
@@ -131,15 +148,7 @@ pub fn inbound<P: Packet>(
     link: &Eni,
     len: u64,
 ) -> Result<u32, DropReason> {
-    if !same_mac(&eth.src_addr, &link.mac) {
-        return Err(DropReason::SpoofedMac);
-    }
-    if !same_mac(&eth.dst_addr, &link.router_mac) {
-        return Err(DropReason::NotForRouter);
-    }
-    if is_martian(ip.dst_addr) || is_martian(ip.src_addr) {
-        return Err(DropReason::Martian);
-    }
+    from_link(eth, ip, link)?;
     if ip.ttl <= 1 {
         return icmp::time_exceeded(ctx, ifindex, link.gateway_ip);
     }
@@ -266,15 +275,7 @@ pub fn from_services<P: Packet>(
     link: &Eni,
     len: u64,
 ) -> Result<u32, DropReason> {
-    if !same_mac(&eth.src_addr, &link.mac) {
-        return Err(DropReason::SpoofedMac);
-    }
-    if !same_mac(&eth.dst_addr, &link.router_mac) {
-        return Err(DropReason::NotForRouter);
-    }
-    if is_martian(ip.dst_addr) || is_martian(ip.src_addr) {
-        return Err(DropReason::Martian);
-    }
+    from_link(eth, ip, link)?;
     if nat::is_later_fragment(ip) {
         return Err(DropReason::ServicesUnsolicited);
     }
