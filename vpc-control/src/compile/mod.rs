@@ -567,26 +567,15 @@ pub fn compile_with(
 
     // The internet edge: the uplink port, NAT gateways and their SNAT entries.
     if let Some(&ifindex) = ports.get(topology::UPLINK_PORT) {
-        let link = Ipv4Net::new(topology::UPLINK_ROUTER_IP, topology::UPLINK_PREFIX_LEN)
-            .expect("a valid prefix");
-        out.eni_by_port.insert(
+        out.uplink = Some(edge_port(
+            &mut out,
             ifindex,
-            Eni {
-                flags: ENI_FLAG_UPLINK | ENI_FLAG_PORT,
-                ip: topology::UPLINK_INTERNET_IP.octets(),
-                gateway_ip: topology::UPLINK_ROUTER_IP.octets(),
-                vswitch_addr: link.network().octets(),
-                vswitch_mask: link.netmask().octets(),
-                mac: topology::INTERNET_MAC,
-                router_mac: ROUTER_MAC,
-                ..Eni::default()
-            },
-        );
-        out.uplink = Some(Egress {
-            ifindex,
-            dst_mac: topology::INTERNET_MAC,
-            src_mac: ROUTER_MAC,
-        });
+            ENI_FLAG_UPLINK,
+            topology::UPLINK_INTERNET_IP,
+            topology::UPLINK_ROUTER_IP,
+            topology::UPLINK_PREFIX_LEN,
+            topology::INTERNET_MAC,
+        ));
     }
     for ngw in &model.nat_gateways {
         let id = nat_ids[ngw.id.as_str()];
@@ -649,26 +638,15 @@ pub fn compile_with(
     }
     // The services network: its port and the gateway endpoints' sources.
     if let Some(&ifindex) = ports.get(topology::SERVICES_PORT) {
-        let link = Ipv4Net::new(topology::SERVICES_ROUTER_IP, topology::SERVICES_PREFIX_LEN)
-            .expect("a valid prefix");
-        out.eni_by_port.insert(
+        out.services = Some(edge_port(
+            &mut out,
             ifindex,
-            Eni {
-                flags: ENI_FLAG_SERVICES | ENI_FLAG_PORT,
-                ip: topology::SERVICES_LINK_IP.octets(),
-                gateway_ip: topology::SERVICES_ROUTER_IP.octets(),
-                vswitch_addr: link.network().octets(),
-                vswitch_mask: link.netmask().octets(),
-                mac: topology::SERVICES_MAC,
-                router_mac: ROUTER_MAC,
-                ..Eni::default()
-            },
-        );
-        out.services = Some(Egress {
-            ifindex,
-            dst_mac: topology::SERVICES_MAC,
-            src_mac: ROUTER_MAC,
-        });
+            ENI_FLAG_SERVICES,
+            topology::SERVICES_LINK_IP,
+            topology::SERVICES_ROUTER_IP,
+            topology::SERVICES_PREFIX_LEN,
+            topology::SERVICES_MAC,
+        ));
     }
     let sources = endpoint_sources(model);
     for e in &model.gateway_endpoints {
@@ -984,6 +962,36 @@ pub fn diff<K: Ord + Clone, V: PartialEq + Clone>(
         }
     }
     Diff { upserts, removals }
+}
+
+/// The `Eni` record of an edge port (the uplink or the services port:
+/// `flag`), a /`prefix_len` link with the far side at `far_ip` (MAC
+/// `far_mac`) and the router at `router_ip`, put in `out`; the egress that
+/// sends to the far side.
+fn edge_port(
+    out: &mut MapEntries,
+    ifindex: u32,
+    flag: u32,
+    far_ip: std::net::Ipv4Addr,
+    router_ip: std::net::Ipv4Addr,
+    prefix_len: u8,
+    far_mac: [u8; 6],
+) -> Egress {
+    let link = Ipv4Net::new(router_ip, prefix_len).expect("a valid prefix");
+    out.eni_by_port.insert(
+        ifindex,
+        Eni {
+            flags: flag | ENI_FLAG_PORT,
+            ip: far_ip.octets(),
+            gateway_ip: router_ip.octets(),
+            vswitch_addr: link.network().octets(),
+            vswitch_mask: link.netmask().octets(),
+            mac: far_mac,
+            router_mac: ROUTER_MAC,
+            ..Eni::default()
+        },
+    );
+    Egress { ifindex, dst_mac: far_mac, src_mac: ROUTER_MAC }
 }
 
 #[cfg(test)]
