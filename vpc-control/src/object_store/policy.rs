@@ -192,6 +192,39 @@ mod tests {
         );
     }
 
+    /// A request through an endpoint carries its endpoint id
+    /// (`acs:SourceVpce`) and the instance's address (`acs:SourceIp`) to
+    /// the bucket policy; a direct one carries its peer and no endpoint.
+    #[test]
+    fn endpoint_id_and_instance_address_reach_the_bucket_policy() {
+        let policy = r#"{"Version":"1","Statement":[
+          {"Effect":"Allow","Action":["oss:GetObject"],"Principal":["*"],"Resource":["acs:oss:*:*:b/*"],
+           "Condition":{"StringEquals":{"acs:SourceVpce":["vpce-1"],"acs:SourceVpc":["vpc-a"]},
+                        "IpAddress":{"acs:SourceIp":["10.0.1.0/24"]}}}]}"#;
+        validate(policy).unwrap();
+        let b = bucket("b", Some(policy));
+        let res = format!("acs:oss:cn-hangzhou:{OWNER}:b/k");
+        let allow_all = crate::access_policy::ALLOW_ALL_DOCUMENT;
+        let get = |o: &RequestOrigin| authorize(Some(&key(OTHER)), o, "oss:GetObject", Some(&b), &res);
+        assert!(get(&through("vpc-a", allow_all)).is_ok());
+        let other_endpoint = RequestOrigin::through_endpoint(
+            "10.0.1.10".parse().unwrap(),
+            "vpc-a".into(),
+            "vpce-2".into(),
+            Some(allow_all),
+        );
+        assert_eq!(get(&other_endpoint).unwrap_err().code, "AccessDenied");
+        let other_address = RequestOrigin::through_endpoint(
+            "10.0.2.10".parse().unwrap(),
+            "vpc-a".into(),
+            "vpce-1".into(),
+            Some(allow_all),
+        );
+        assert_eq!(get(&other_address).unwrap_err().code, "AccessDenied");
+        let direct = RequestOrigin::direct("10.0.1.10".parse().unwrap());
+        assert_eq!(get(&direct).unwrap_err().code, "AccessDenied");
+    }
+
     #[test]
     fn owner_acl_and_bucket_policy_grants() {
         let direct = RequestOrigin::direct("127.0.0.1".parse().unwrap());
