@@ -439,6 +439,14 @@ impl Pipeline {
         (ours, linux)
     }
 
+    /// (packets received, of which forwarded on a flow cache decision) on
+    /// the generator's router port so far.
+    fn flow_cache_use(&self) -> (u64, u64) {
+        let port = self.ports[&eni_id_of("i-gen")];
+        let c = self.dp.counters().unwrap_or_else(|e| panic!("counters: {e}"));
+        c.ports.get(&port).map_or((0, 0), |p| (p.rx_packets, p.flow_cache_hits))
+    }
+
     /// Our router with a network ACL and a security group of `n` rules each
     /// against nftables with the same rules, `flows` source ports (0: one
     /// flow), interleaved over `rounds` rounds (after a warm-up round).
@@ -534,11 +542,15 @@ fn main() {
     // lookup and all) while nftables looks each up in its conntrack.
     if bench::wanted("flows") {
         let (n, flows) = (100, if smoke { 1_000 } else { 64_000 });
+        let (rx, hits) = p.flow_cache_use();
         let (ours, nft) = p.ours_vs_nftables(n, flows, rounds);
+        let (rx2, hits2) = p.flow_cache_use();
+        let hit_share = (hits2 - hits) as f64 / (rx2 - rx).max(1) as f64;
         let what = format!("ACL + SG, {n} rules each, {flows} flows");
         report.figure("pipeline", &format!("our router, {what}"), "Mpps", &ours.values, &ours.note());
         report.figure("pipeline", &format!("Linux + nftables, {what}"), "Mpps", &nft.values, &nft.note());
         report.figure("ratios", &format!("{what}: ours / nftables"), "x", &ratio(&ours, &nft), "");
+        report.figure("pipeline", &format!("{what}: packets forwarded by the flow cache"), "share", &[hit_share], "all rounds and the warm-up");
     }
 
     if bench::wanted("prefixes") {
