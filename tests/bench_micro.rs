@@ -185,17 +185,19 @@ impl Runner {
 /// program of its own (`vpc-ebpf/src/bench.rs`, `op_*`) timed against
 /// `op_pass` in the same round.
 fn kernel_operations(frame: &[u8], ifindex: u32, repeat: u32, rounds: usize) -> Vec<(&'static str, Vec<f64>)> {
-    use aya::maps::{HashMap, LpmTrie, lpm_trie::Key};
+    use aya::maps::{DevMapHash, HashMap, LpmTrie, lpm_trie::Key};
     let mut obj = aya::EbpfLoader::new()
         .load(vpc_control::datapath::BENCH_OBJECT)
         .unwrap_or_else(|e| panic!("loading the bench programs: {e}"));
-    let ops: [(&str, &str); 6] = [
+    let ops: [(&str, &str); 8] = [
         ("op_array", "array lookup (inlined)"),
         ("op_hash_4", "hash lookup, 4-byte key"),
         ("op_hash_8", "hash lookup, 8-byte key"),
         ("op_hash_20", "hash lookup, 20-byte key"),
         ("op_lpm_8", "LPM trie lookup, 8-byte key, 1 prefix"),
         ("op_clock", "clock (bpf_ktime_get_coarse_ns)"),
+        ("op_percpu_count", "per-CPU counter bumped (inlined lookup + add)"),
+        ("op_redirect", "send: bpf_redirect_map into a device map by ifindex"),
     ];
     for name in ["op_pass"].into_iter().chain(ops.iter().map(|(p, _)| *p)) {
         let p: &mut Xdp = obj.program_mut(name).unwrap().try_into().unwrap();
@@ -206,6 +208,7 @@ fn kernel_operations(frame: &[u8], ifindex: u32, repeat: u32, rounds: usize) -> 
     HashMap::<_, [u32; 2], u64>::try_from(map(&mut obj, "OP_HASH_8")).unwrap().insert([1, 0], 1, 0).unwrap();
     HashMap::<_, [u32; 5], u64>::try_from(map(&mut obj, "OP_HASH_20")).unwrap().insert([1, 0, 0, 0, 0], 1, 0).unwrap();
     LpmTrie::<_, [u32; 2], u64>::try_from(map(&mut obj, "OP_LPM_8")).unwrap().insert(&Key::new(64, [1, 0]), 1, 0).unwrap();
+    DevMapHash::try_from(map(&mut obj, "OP_DEVMAP")).unwrap().insert(ifindex, ifindex, None, 0).unwrap();
     let mut out: Vec<(&'static str, Vec<f64>)> = ops.iter().map(|(_, w)| (*w, Vec::new())).collect();
     for _ in 0..rounds {
         let prog = |name: &str| -> &Xdp { obj.program(name).unwrap().try_into().unwrap() };
@@ -213,7 +216,8 @@ fn kernel_operations(frame: &[u8], ifindex: u32, repeat: u32, rounds: usize) -> 
         assert_eq!(v, XDP_PASS);
         for (k, (name, what)) in ops.iter().enumerate() {
             let (t, v) = fastest(prog(name), ifindex, frame, repeat);
-            assert_eq!(v, XDP_PASS, "{what}: the lookup finds its entry");
+            let expected = if *name == "op_redirect" { XDP_REDIRECT } else { XDP_PASS };
+            assert_eq!(v, expected, "{what}: the lookup finds its entry");
             out[k].1.push(t - base);
         }
     }
