@@ -67,7 +67,9 @@ const FLOW_CACHE_SLOTS: &str = "FLOW_CACHE_SLOTS";
 /// (`flow_cache::slots_for` its possible CPUs).
 pub fn flow_cache_slots() -> Result<u32, DatapathError> {
     let cpus = aya::util::nr_cpus().map_err(|(s, e)| DatapathError::Cpus(format!("{s}: {e}")))?;
-    Ok(flow_cache::slots_for(u32::try_from(cpus).unwrap_or(u32::MAX)))
+    Ok(flow_cache::slots_for(
+        u32::try_from(cpus).unwrap_or(u32::MAX),
+    ))
 }
 
 /// Root of this project's pins in bpffs.
