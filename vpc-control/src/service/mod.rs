@@ -869,6 +869,7 @@ impl Service {
             }
             _ => None,
         };
+        let t0 = std::time::Instant::now();
         let mut draft = Draft {
             model: self.model.clone(),
             caller,
@@ -889,10 +890,13 @@ impl Service {
                 after: Some((self.store.committed(), durable)),
             });
         }
+        let ran = t0.elapsed();
         let mut next = draft.model.with_system_route_tables();
         next.allocate_numeric_ids();
+        let completed = t0.elapsed();
         quota::check(&self.quotas, &self.model, &next)?;
         let started = std::time::Instant::now();
+        let quota_checked = started - t0;
         self.validator.validate(&next)?;
         let validated = started.elapsed();
         // Compiled once: against the router's ports (or only checked, when
@@ -918,13 +922,19 @@ impl Service {
                 },
             )
         });
-        let seq = self.commit(next, prepared, record.as_ref().map(|(k, r)| (k, r)))?;
+        let (seq, installed) = self.commit(next, prepared, record.as_ref().map(|(k, r)| (k, r)))?;
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
         tracing::debug!(
             action,
             seq,
-            validate_ms = validated.as_secs_f64() * 1e3,
-            compile_ms = (compiled - validated).as_secs_f64() * 1e3,
-            commit_ms = (started.elapsed() - compiled).as_secs_f64() * 1e3,
+            run_ms = ms(ran),
+            complete_ms = ms(completed - ran),
+            quota_ms = ms(quota_checked - completed),
+            validate_ms = ms(validated),
+            compile_ms = ms(compiled - validated),
+            install_ms = ms(installed),
+            store_ms = ms(started.elapsed() - compiled - installed),
+            commit_ms = ms(started.elapsed() - compiled),
             "change committed"
         );
         Ok(Pending {
@@ -970,7 +980,8 @@ impl Service {
         next: Model,
         prepared: Option<apply::Prepared>,
         token: Option<(&TokenKey, &TokenRecord)>,
-    ) -> Result<Seq, ApiError> {
+    ) -> Result<(Seq, std::time::Duration), ApiError> {
+        let started = std::time::Instant::now();
         if let (Some(r), Some(prepared)) = (&mut self.router, prepared)
             && let Err(e) = r.install(&next, prepared)
         {
@@ -981,11 +992,12 @@ impl Service {
             return Err(e.into());
         }
         apply::fault::point("commit:installed");
+        let installed = started.elapsed();
         match self.store.commit(&self.model, &next, token) {
             Ok(seq) => {
                 apply::fault::point("commit:stored");
                 self.model = next;
-                Ok(seq)
+                Ok((seq, installed))
             }
             Err(e) => {
                 tracing::error!(error = %e, "committing the change failed; rolling the kernel back");

@@ -8,9 +8,15 @@
 //! --quota NAME=N`, or `VPC_QUOTAS=NAME=N,...`), as the cloud raises a quota
 //! on request: the benches, for instance, put 100,000 route entries in one
 //! table.
-use std::{collections::BTreeMap, sync::OnceLock};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::OnceLock,
+};
 
-use crate::{api::ApiError, model::Model};
+use crate::{
+    api::ApiError,
+    model::{Model, RouteTable},
+};
 
 /// One quota: what it counts, its default, the cloud's code and status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,8 +174,12 @@ pub fn configure(quotas: Quotas) -> Result<(), Quotas> {
 }
 
 /// Counts, per quota and per what it is counted by (account and region, a
-/// VPC, a table, a group).
-fn counts(m: &Model) -> BTreeMap<(&'static str, String), usize> {
+/// VPC, a table, a group); the route entries of the tables `skip` names
+/// are not counted.
+fn counts(
+    m: &Model,
+    skip: &dyn Fn(&RouteTable) -> bool,
+) -> BTreeMap<(&'static str, String), usize> {
     let mut c: BTreeMap<(&'static str, String), usize> = BTreeMap::new();
     let mut add =
         |quota: &'static str, key: String, n: usize| *c.entry((quota, key)).or_default() += n;
@@ -186,6 +196,9 @@ fn counts(m: &Model) -> BTreeMap<(&'static str, String), usize> {
     for t in &m.route_tables {
         if t.route_table_type == crate::model::RouteTableType::Custom {
             add("route_tables_per_vpc", t.vpc_id.clone(), 1);
+        }
+        if skip(t) {
+            continue;
         }
         // A route to a prefix list counts as the routes it makes: one per
         // block of the list (RT-1).
@@ -230,8 +243,31 @@ fn counts(m: &Model) -> BTreeMap<(&'static str, String), usize> {
 /// Refuses the change from `prev` to `next` if it raises a count above its
 /// quota, with the cloud's code for that quota.
 pub fn check(quotas: &Quotas, prev: &Model, next: &Model) -> Result<(), ApiError> {
-    let before = counts(prev);
-    for ((quota, key), n) in counts(next) {
+    // A table whose entries are those it had (the same list) and whose
+    // prefix lists are unchanged counts what it counted: it cannot raise
+    // its count, and is not walked (100,000 entries are not counted twice
+    // for a change elsewhere).
+    let lists_same = prev.prefix_lists == next.prefix_lists;
+    let prev_tables: HashMap<&str, &RouteTable> = prev
+        .route_tables
+        .iter()
+        .map(|t| (t.id.as_str(), t))
+        .collect();
+    let unchanged = |t: &RouteTable| {
+        lists_same
+            && prev_tables
+                .get(t.id.as_str())
+                .is_some_and(|p| p.route_entries.same(&t.route_entries))
+    };
+    let next_tables: HashMap<&str, &RouteTable> = next
+        .route_tables
+        .iter()
+        .map(|t| (t.id.as_str(), t))
+        .collect();
+    let before = counts(prev, &|t| {
+        next_tables.get(t.id.as_str()).is_some_and(|n| unchanged(n))
+    });
+    for ((quota, key), n) in counts(next, &unchanged) {
         let limit = quotas.get(quota);
         if n > limit && n > before.get(&(quota, key.clone())).copied().unwrap_or(0) {
             let spec = QUOTAS

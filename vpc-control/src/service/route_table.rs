@@ -102,7 +102,7 @@ impl Action for CreateRouteTable {
             route_table_type: RouteTableType::Custom,
             generation: 0,
             associate_type,
-            route_entries: Vec::new(),
+            route_entries: Default::default(),
             meta,
         };
         let response = CreateRouteTableResponse {
