@@ -397,9 +397,20 @@ pub struct Draft<'a> {
     endpoint: &'a str,
     /// Refuse parameters no action has (else they are logged and ignored).
     strict: bool,
+    /// What the service's validator knows of the committed tables.
+    validator: &'a crate::validate::Validator,
 }
 
 impl Draft<'_> {
+    /// The destinations of `rt`'s entries, if the validator holds them
+    /// for these very entries (see [`crate::validate::Validator::destinations`]).
+    pub fn destinations(
+        &self,
+        rt: &crate::model::RouteTable,
+    ) -> Option<&'_ std::collections::HashSet<(u32, u8)>> {
+        self.validator.destinations(rt)
+    }
+
     /// Metadata for a resource created now by the caller, in the call's
     /// region.
     pub fn new_meta(&self, description: Option<&str>) -> Meta {
@@ -878,6 +889,7 @@ impl Service {
             named_zones: &self.zones,
             endpoint: &self.endpoint,
             strict: self.strict,
+            validator: &self.validator,
         };
         let body = (spec.run.call)(&mut draft, form)?;
         if !spec.mutates {
@@ -894,7 +906,10 @@ impl Service {
         let mut next = draft.model.with_system_route_tables();
         next.allocate_numeric_ids();
         let completed = t0.elapsed();
-        quota::check(&self.quotas, &self.model, &next)?;
+        let validator = &self.validator;
+        quota::check_with(&self.quotas, &self.model, &next, &|t| {
+            validator.destinations(t).is_some()
+        })?;
         let started = std::time::Instant::now();
         let quota_checked = started - t0;
         self.validator.validate(&next)?;

@@ -179,6 +179,7 @@ pub fn configure(quotas: Quotas) -> Result<(), Quotas> {
 fn counts(
     m: &Model,
     skip: &dyn Fn(&RouteTable) -> bool,
+    plain: &dyn Fn(&RouteTable) -> bool,
 ) -> BTreeMap<(&'static str, String), usize> {
     let mut c: BTreeMap<(&'static str, String), usize> = BTreeMap::new();
     let mut add =
@@ -201,7 +202,16 @@ fn counts(
             continue;
         }
         // A route to a prefix list counts as the routes it makes: one per
-        // block of the list (RT-1).
+        // block of the list (RT-1). A table known to route none counts
+        // its entries.
+        if plain(t) {
+            add(
+                "route_entries_per_table",
+                t.id.clone(),
+                t.route_entries.len(),
+            );
+            continue;
+        }
         let routes: usize = t
             .route_entries
             .iter()
@@ -243,6 +253,19 @@ fn counts(
 /// Refuses the change from `prev` to `next` if it raises a count above its
 /// quota, with the cloud's code for that quota.
 pub fn check(quotas: &Quotas, prev: &Model, next: &Model) -> Result<(), ApiError> {
+    check_with(quotas, prev, next, &|_| false)
+}
+
+/// [`check`], told by `plain` which tables of `prev` have no entry to a
+/// prefix list (so count their entries without a walk); a table of
+/// `next` is plain when its table in `prev` is and the change only
+/// removed entries and added plain ones.
+pub fn check_with(
+    quotas: &Quotas,
+    prev: &Model,
+    next: &Model,
+    plain: &dyn Fn(&RouteTable) -> bool,
+) -> Result<(), ApiError> {
     // A table whose entries are those it had (the same list) and whose
     // prefix lists are unchanged counts what it counted: it cannot raise
     // its count, and is not walked (100,000 entries are not counted twice
@@ -264,10 +287,20 @@ pub fn check(quotas: &Quotas, prev: &Model, next: &Model) -> Result<(), ApiError
         .iter()
         .map(|t| (t.id.as_str(), t))
         .collect();
-    let before = counts(prev, &|t| {
-        next_tables.get(t.id.as_str()).is_some_and(|n| unchanged(n))
-    });
-    for ((quota, key), n) in counts(next, &unchanged) {
+    let plain_next = |t: &RouteTable| {
+        prev_tables.get(t.id.as_str()).is_some_and(|p| {
+            plain(p)
+                && t.route_entries
+                    .changes_from(&p.route_entries)
+                    .is_some_and(|(_, added)| added.iter().all(|e| !e.is_prefix_list()))
+        })
+    };
+    let before = counts(
+        prev,
+        &|t| next_tables.get(t.id.as_str()).is_some_and(|n| unchanged(n)),
+        plain,
+    );
+    for ((quota, key), n) in counts(next, &unchanged, &plain_next) {
         let limit = quotas.get(quota);
         if n > limit && n > before.get(&(quota, key.clone())).copied().unwrap_or(0) {
             let spec = QUOTAS

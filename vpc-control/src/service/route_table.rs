@@ -583,7 +583,7 @@ impl Action for CreateRouteEntries {
             }
         }
         // Destinations already in their table, or twice in this call.
-        let mut taken = taken_destinations(&d.model, &candidates);
+        let mut taken = taken_destinations(d, &candidates);
         let mut added = Vec::new();
         for (n, ti, entry) in candidates {
             let destination = entry.destination_cidr_block;
@@ -626,13 +626,25 @@ impl Action for CreateRouteEntries {
 /// one pass over each table touched, each entry looked up among the (at
 /// most 50) candidates.
 fn taken_destinations(
-    m: &Model,
+    d: &Draft,
     candidates: &[(usize, usize, RouteEntry)],
 ) -> HashSet<(usize, Ipv4Net)> {
+    let m = &d.model;
     let key = |c: &Ipv4Net| (u64::from(u32::from(c.network())) << 8) | u64::from(c.prefix_len());
     let mut taken: HashSet<(usize, Ipv4Net)> = HashSet::new();
     let tables: BTreeSet<usize> = candidates.iter().map(|(_, ti, _)| *ti).collect();
     for ti in tables {
+        // The validator's set of the table's destinations, when it holds
+        // one for these entries: each candidate looked up in it.
+        if let Some(set) = d.destinations(&m.route_tables[ti]) {
+            for (_, t, e) in candidates.iter().filter(|(_, t, _)| *t == ti) {
+                let c = e.destination_cidr_block;
+                if set.contains(&crate::validate::destination_key(&c)) {
+                    taken.insert((*t, c));
+                }
+            }
+            continue;
+        }
         let mut wanted: Vec<u64> = candidates
             .iter()
             .filter(|(_, t, _)| *t == ti)

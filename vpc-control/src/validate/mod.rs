@@ -463,8 +463,9 @@ struct PassedTable {
     destinations: Option<HashSet<(u32, u8)>>,
 }
 
-/// A destination as the duplicate check sorts it.
-fn destination_key(c: &Ipv4Net) -> (u32, u8) {
+/// A destination as the duplicate check sorts it (and
+/// [`Validator::destinations`] holds it).
+pub fn destination_key(c: &Ipv4Net) -> (u32, u8) {
     (u32::from(c.network()), c.prefix_len())
 }
 
@@ -618,6 +619,18 @@ impl Validator {
     /// Checks `model` as [`validate`] does.
     pub fn validate(&mut self, model: &Model) -> Result<(), ValidationError> {
         validate_with(model, Some(&mut self.memo), &mut self.by_change)
+    }
+
+    /// The destinations of `rt`'s entries, when `rt` is a table that
+    /// passed with these very entries (the same list) and none of them is
+    /// a prefix list: a set to look destinations up in instead of walking
+    /// the entries.
+    pub fn destinations(&self, rt: &model::RouteTable) -> Option<&HashSet<(u32, u8)>> {
+        let t = self.memo.tables.get(&rt.id)?;
+        if !t.entries.same(&rt.route_entries) {
+            return None;
+        }
+        t.destinations.as_ref()
     }
 
     /// How many times a table was checked by the entries a change added
