@@ -392,7 +392,7 @@ fn table_routes_changed(
     table: u32,
     system: &BTreeSet<Ipv4Net>,
     context: &HopContext,
-) -> Option<Vec<(RouteTrieKey, NextHop)>> {
+) -> Option<MergedRoutes> {
     if prev.whole || prev.table != table || prev.system != *system {
         return None;
     }
@@ -440,7 +440,20 @@ fn table_routes_changed(
         out.push(*r);
     }
     out.extend(a.copied());
-    Some(out)
+    Some(MergedRoutes {
+        routes: out,
+        removed: gone,
+        added: add,
+    })
+}
+
+/// A table's routes made by [`table_routes_changed`], and the change from
+/// its last ones: the keys of the routes removed and the routes added,
+/// each sorted by key.
+struct MergedRoutes {
+    routes: Vec<(RouteTrieKey, NextHop)>,
+    removed: Vec<RouteTrieKey>,
+    added: Vec<(RouteTrieKey, NextHop)>,
 }
 
 /// Compiles the model. `ports` maps each ENI id to its router port ifindex.
@@ -628,20 +641,27 @@ pub fn compile_with(
             Some(t) => t.routes.clone(),
             None => {
                 // Only entries added or removed since: merged into the
-                // table's last routes; else the table compiled whole.
-                let (routes, whole) =
-                    match prev.and_then(|p| table_routes_changed(p, rt, table, &system, context)) {
-                        Some(r) => {
-                            memo.merged += 1;
-                            (r, false)
-                        }
-                        None => {
-                            let (routes, collided) = table_routes(rt, table, &system, context);
-                            let lists = rt.route_entries.iter().any(|e| e.is_prefix_list());
-                            (routes, collided || lists)
-                        }
-                    };
-                let routes = Arc::new(routes);
+                // table's last routes (and the map diff is that change);
+                // else the table compiled whole.
+                let merged = prev.and_then(|p| {
+                    table_routes_changed(p, rt, table, &system, context).map(|m| (p.routes.clone(), m))
+                });
+                let (routes, whole) = match merged {
+                    Some((base, m)) => {
+                        memo.merged += 1;
+                        let routes = Arc::new(m.routes);
+                        out.routes
+                            .set_table_changed(table, routes.clone(), &base, &m.removed, &m.added);
+                        (routes, false)
+                    }
+                    None => {
+                        let (routes, collided) = table_routes(rt, table, &system, context);
+                        let lists = rt.route_entries.iter().any(|e| e.is_prefix_list());
+                        let routes = Arc::new(routes);
+                        out.routes.set_table(table, routes.clone());
+                        (routes, collided || lists)
+                    }
+                };
                 memo.tables.insert(
                     rt.id.clone(),
                     TableRoutes {
@@ -649,10 +669,10 @@ pub fn compile_with(
                         table,
                         system,
                         whole,
-                        routes: routes.clone(),
+                        routes,
                     },
                 );
-                routes
+                continue;
             }
         };
         // Numeric ids are unique (checked above): no key is in two tables.
@@ -1480,6 +1500,7 @@ mod tests {
         let mut validator = crate::validate::Validator::default();
         let hops = ["i-fw", "i-1", "i-2", "i-none"];
         let (mut hits, mut errors) = (0, 0);
+        let mut last = Routes::default();
         for step in 0..600 {
             let custom: Vec<usize> = (0..m.route_tables.len())
                 .filter(|&i| m.route_tables[i].id.starts_with("vtb-") && m.route_tables[i].id != "vtb-a")
@@ -1532,6 +1553,24 @@ mod tests {
             let full = compile(&m, &ports);
             let incremental = compile_with(&m, &ports, &mut memo);
             assert_eq!(incremental, full, "compile, step {step}");
+            // The route diff from the last compile taken from the change
+            // the merge knows is the one a walk of the tables finds.
+            if let Ok(now) = &incremental {
+                let sorted = |mut d: Diff<RouteTrieKey, NextHop>| {
+                    d.upserts.sort_by(|a, b| a.0.cmp(&b.0));
+                    d.removals.sort();
+                    d
+                };
+                let mut walked = now.routes.clone();
+                walked.forget_changes();
+                assert_eq!(
+                    sorted(diff_routes(&last, &now.routes)),
+                    sorted(diff_routes(&last, &walked)),
+                    "route diff, step {step}"
+                );
+                last = now.routes.clone();
+                last.forget_changes();
+            }
             let full = crate::validate::validate(&m);
             let incremental = validator.validate(&m);
             assert_eq!(incremental, full, "validate, step {step}");

@@ -15,10 +15,32 @@ pub type TableRoutes = Arc<Vec<(RouteTrieKey, NextHop)>>;
 /// Every route of every table: by numeric table id, that table's routes
 /// sorted by key (prefix length, then address: the trie key's order). A
 /// table without routes has no entry.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct Routes {
     tables: BTreeMap<u32, TableRoutes>,
+    /// Tables whose routes were made from others by a known change
+    /// ([`Routes::set_table_changed`]): [`diff_routes`] takes the change
+    /// instead of walking the table, against those routes.
+    changes: BTreeMap<u32, TableChange>,
 }
+
+/// A table's routes as `base` with a change: the writes that turn `base`
+/// into them.
+#[derive(Clone, Debug)]
+struct TableChange {
+    base: TableRoutes,
+    upserts: Vec<(RouteTrieKey, NextHop)>,
+    removals: Vec<RouteTrieKey>,
+}
+
+impl PartialEq for Routes {
+    /// The routes alone (not how they were made).
+    fn eq(&self, other: &Routes) -> bool {
+        self.tables == other.tables
+    }
+}
+
+impl Eq for Routes {}
 
 impl Routes {
     /// The number of routes.
@@ -41,8 +63,51 @@ impl Routes {
         self.tables.iter().map(|(t, r)| (*t, r.len()))
     }
 
+    /// Sets the routes of `table`, made from `base` by removing the routes
+    /// of `removed` and adding (or changing) `added` (each sorted by key):
+    /// a diff against `base` is then the change itself.
+    pub fn set_table_changed(
+        &mut self,
+        table: u32,
+        routes: TableRoutes,
+        base: &TableRoutes,
+        removed: &[RouteTrieKey],
+        added: &[(RouteTrieKey, NextHop)],
+    ) {
+        let in_base = |k: &RouteTrieKey| {
+            base.binary_search_by(|(b, _)| b.cmp(k))
+                .ok()
+                .map(|i| base[i].1)
+        };
+        let upserts: Vec<(RouteTrieKey, NextHop)> = added
+            .iter()
+            .filter(|(k, v)| in_base(k) != Some(*v))
+            .copied()
+            .collect();
+        let removals: Vec<RouteTrieKey> = removed
+            .iter()
+            .filter(|k| added.binary_search_by(|(a, _)| a.cmp(k)).is_err())
+            .copied()
+            .collect();
+        self.set_table(table, routes);
+        self.changes.insert(
+            table,
+            TableChange {
+                base: base.clone(),
+                upserts,
+                removals,
+            },
+        );
+    }
+
+    /// Forgets how tables were made (their bases are released).
+    pub fn forget_changes(&mut self) {
+        self.changes.clear();
+    }
+
     /// Sets the routes of `table` (sorted by key, one value a key).
     pub fn set_table(&mut self, table: u32, routes: TableRoutes) {
+        self.changes.remove(&table);
         debug_assert!(routes.windows(2).all(|w| w[0].0 < w[1].0));
         debug_assert!(routes.iter().all(|(k, _)| k.1.route_table_id == table));
         if routes.is_empty() {
@@ -72,6 +137,7 @@ impl Routes {
 
     /// Adds or changes one route; the value it had.
     pub fn insert(&mut self, key: RouteTrieKey, hop: NextHop) -> Option<NextHop> {
+        self.changes.remove(&key.1.route_table_id);
         let t = Arc::make_mut(self.tables.entry(key.1.route_table_id).or_default());
         match t.binary_search_by(|(k, _)| k.cmp(&key)) {
             Ok(i) => Some(std::mem::replace(&mut t[i].1, hop)),
@@ -85,6 +151,7 @@ impl Routes {
     /// Removes one route; the value it had.
     pub fn remove(&mut self, key: &RouteTrieKey) -> Option<NextHop> {
         let table = key.1.route_table_id;
+        self.changes.remove(&table);
         let i = match self.position(key)? {
             (_, Ok(i)) => i,
             _ => return None,
@@ -165,6 +232,14 @@ pub fn diff_routes(current: &Routes, desired: &Routes) -> Diff<RouteTrieKey, Nex
         if let (Some(c), Some(d)) = (c, d)
             && Arc::ptr_eq(c, d)
         {
+            continue;
+        }
+        // Made from what is current by a known change: that change.
+        if let Some(change) = desired.changes.get(&t)
+            && c.is_some_and(|c| Arc::ptr_eq(c, &change.base))
+        {
+            upserts.extend_from_slice(&change.upserts);
+            removals.extend_from_slice(&change.removals);
             continue;
         }
         let c = c.map_or(empty.as_slice(), |c| c.as_slice());
