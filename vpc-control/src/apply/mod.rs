@@ -782,7 +782,11 @@ impl Router {
         match self.datapath.write(&current, &compiled.desired) {
             Ok(w) => {
                 report.writes = w;
-                self.current = Some(compiled.desired);
+                let mut desired = compiled.desired;
+                // What the maps hold now: how its routes were made (and
+                // the routes they were made from) no longer matters.
+                desired.routes.forget_changes();
+                self.current = Some(desired);
             }
             // What the maps hold now is unknown: read them back next time.
             Err(e) => return Err(e.into()),

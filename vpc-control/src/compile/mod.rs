@@ -1,7 +1,10 @@
 //! Pure compile: a validated [`Model`] plus the ifindex of each router port
 //! -> the exact set of map entries the datapath needs. No kernel involved.
 pub mod policy;
+mod routes;
 pub mod topology;
+
+pub use routes::{Routes, diff_routes};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -78,8 +81,8 @@ pub struct MapEntries {
     pub eni_by_port: BTreeMap<u32, Eni>,
     /// {VPC, address} -> egress.
     pub eni_by_address: BTreeMap<EniAddressKey, Egress>,
-    /// {prefix length, {table, address}} -> next hop.
-    pub routes: BTreeMap<RouteTrieKey, NextHop>,
+    /// {prefix length, {table, address}} -> next hop, kept per table.
+    pub routes: Routes,
     /// {prefix length, {policy, remote prefix}} -> address class.
     pub policy_addresses: BTreeMap<(u32, PolicyAddrKey), PolicyClass>,
     /// {prefix length, {policy, class, protocol, port prefix}} -> verdict.
@@ -201,9 +204,12 @@ impl HopContext {
 #[derive(Debug)]
 struct TableRoutes {
     /// The table's entries (held, so the pointers compared stay theirs).
-    entries: Vec<Arc<model::RouteEntry>>,
+    entries: model::RouteEntries,
     table: u32,
     system: BTreeSet<Ipv4Net>,
+    /// True if an entry's destination is a prefix list, or two routes had
+    /// one key: the table is then compiled whole at its next change.
+    whole: bool,
     /// Sorted by key, one value a key.
     routes: Arc<Vec<(RouteTrieKey, NextHop)>>,
 }
@@ -217,9 +223,17 @@ pub struct RouteMemo {
     context: Option<HopContext>,
     /// By route table id.
     tables: HashMap<String, TableRoutes>,
+    /// Tables compiled from their last routes and their change.
+    merged: usize,
 }
 
 impl RouteMemo {
+    /// How many times a table was compiled from its last routes and the
+    /// entries a change added and removed.
+    pub fn merged(&self) -> usize {
+        self.merged
+    }
+
     /// The number of tables whose routes are kept.
     pub fn tables(&self) -> usize {
         self.tables.len()
@@ -228,12 +242,14 @@ impl RouteMemo {
 
 /// The routes of one table (RT-2, RT-3, RT-4, RT-1), sorted by key; of two
 /// routes with one key, the later (an entry editing a system block) wins.
+/// Also whether two routes had one key (then [`table_routes_changed`]
+/// cannot tell which route a removed entry's key falls back to).
 fn table_routes(
     rt: &model::RouteTable,
     table: u32,
     system: &BTreeSet<Ipv4Net>,
     context: &HopContext,
-) -> Vec<(RouteTrieKey, NextHop)> {
+) -> (Vec<(RouteTrieKey, NextHop)>, bool) {
     let mut routes: Vec<(RouteTrieKey, NextHop)> =
         Vec::with_capacity(rt.route_entries.len() + system.len());
     let local = NextHop {
@@ -247,58 +263,8 @@ fn table_routes(
     let mut last_hop: Option<(NextHopType, &str, Option<Egress>)> = None;
     // RT-3: custom entries (and edited gateway entries).
     for entry in &rt.route_entries {
-        let hop = match entry.next_hop_type {
-            NextHopType::Local => local,
-            NextHopType::Ipv4Gateway => NextHop {
-                kind: NextHopKind::Ipv4Gateway as u32,
-                egress: Egress::default(),
-                gateway_id: 0,
-            },
-            NextHopType::NatGateway => {
-                let Some(id) = context.nat_ids.get(entry.next_hop_id.as_str()) else {
-                    continue;
-                };
-                NextHop {
-                    kind: NextHopKind::NatGateway as u32,
-                    egress: Egress::default(),
-                    gateway_id: *id,
-                }
-            }
-            NextHopType::GatewayEndpoint => {
-                let Some(id) = context.endpoint_ids.get(entry.next_hop_id.as_str()) else {
-                    continue;
-                };
-                NextHop {
-                    kind: NextHopKind::GatewayEndpoint as u32,
-                    egress: Egress::default(),
-                    gateway_id: *id,
-                }
-            }
-            NextHopType::Instance | NextHopType::NetworkInterface => {
-                // Entries mostly share a next hop: look it up once.
-                let egress = match last_hop {
-                    Some((kind, id, egress))
-                        if kind == entry.next_hop_type && id == entry.next_hop_id =>
-                    {
-                        egress
-                    }
-                    _ => {
-                        let egress = if entry.next_hop_type == NextHopType::Instance {
-                            context.hop_egress.get(entry.next_hop_id.as_str()).copied()
-                        } else {
-                            context.eni_egress.get(entry.next_hop_id.as_str()).copied()
-                        };
-                        last_hop = Some((entry.next_hop_type, entry.next_hop_id.as_str(), egress));
-                        egress
-                    }
-                };
-                let Some(egress) = egress else { continue };
-                NextHop {
-                    kind: NextHopKind::Eni as u32,
-                    egress,
-                    gateway_id: 0,
-                }
-            }
+        let Some(hop) = entry_hop(entry, context, &mut last_hop) else {
+            continue;
         };
         match &entry.destination_prefix_list_id {
             // RT-1: one route per block of the list.
@@ -313,13 +279,155 @@ fn table_routes(
     // Stable: of equal keys the later stays last, and is the one kept.
     routes.sort_by_key(|(k, _)| route_order(k));
     let mut out: Vec<(RouteTrieKey, NextHop)> = Vec::with_capacity(routes.len());
+    let mut collided = false;
     for r in routes {
         match out.last_mut() {
-            Some(last) if last.0 == r.0 => *last = r,
+            Some(last) if last.0 == r.0 => {
+                *last = r;
+                collided = true;
+            }
             _ => out.push(r),
         }
     }
-    out
+    (out, collided)
+}
+
+/// The next hop of one entry (None: it leads nowhere, and has no route);
+/// `last_hop` remembers the last instance or ENI looked up.
+fn entry_hop<'a>(
+    entry: &'a model::RouteEntry,
+    context: &HopContext,
+    last_hop: &mut Option<(NextHopType, &'a str, Option<Egress>)>,
+) -> Option<NextHop> {
+    let local = NextHop {
+        kind: NextHopKind::Local as u32,
+        egress: Egress::default(),
+        gateway_id: 0,
+    };
+    let hop = match entry.next_hop_type {
+            NextHopType::Local => local,
+            NextHopType::Ipv4Gateway => NextHop {
+                kind: NextHopKind::Ipv4Gateway as u32,
+                egress: Egress::default(),
+                gateway_id: 0,
+            },
+            NextHopType::NatGateway => {
+                let id = context.nat_ids.get(entry.next_hop_id.as_str())?;
+                NextHop {
+                    kind: NextHopKind::NatGateway as u32,
+                    egress: Egress::default(),
+                    gateway_id: *id,
+                }
+            }
+            NextHopType::GatewayEndpoint => {
+                let id = context.endpoint_ids.get(entry.next_hop_id.as_str())?;
+                NextHop {
+                    kind: NextHopKind::GatewayEndpoint as u32,
+                    egress: Egress::default(),
+                    gateway_id: *id,
+                }
+            }
+            NextHopType::Instance | NextHopType::NetworkInterface => {
+                // Entries mostly share a next hop: look it up once.
+                let egress = match *last_hop {
+                    Some((kind, id, egress))
+                        if kind == entry.next_hop_type && id == entry.next_hop_id =>
+                    {
+                        egress
+                    }
+                    _ => {
+                        let egress = if entry.next_hop_type == NextHopType::Instance {
+                            context.hop_egress.get(entry.next_hop_id.as_str()).copied()
+                        } else {
+                            context.eni_egress.get(entry.next_hop_id.as_str()).copied()
+                        };
+                        *last_hop = Some((entry.next_hop_type, entry.next_hop_id.as_str(), egress));
+                        egress
+                    }
+                };
+                NextHop {
+                    kind: NextHopKind::Eni as u32,
+                    egress: egress?,
+                    gateway_id: 0,
+                }
+            }
+        };
+    Some(hop)
+}
+
+/// A table's routes from those `prev` compiled of it, when the table only
+/// lost and gained entries since ([`model::RouteEntries::changes_from`]) whose destinations
+/// are plain blocks, none a system block or routed twice: the same result
+/// as [`table_routes`], in time of the change (a merge, no sort of the
+/// table). None when that does not hold.
+fn table_routes_changed(
+    prev: &TableRoutes,
+    rt: &model::RouteTable,
+    table: u32,
+    system: &BTreeSet<Ipv4Net>,
+    context: &HopContext,
+) -> Option<MergedRoutes> {
+    if prev.whole || prev.table != table || prev.system != *system {
+        return None;
+    }
+    let (removed, added) = rt.route_entries.changes_from(&prev.entries)?;
+    let plain = |e: &model::RouteEntry| {
+        !e.is_prefix_list() && !system.contains(&e.destination_cidr_block)
+    };
+    if !removed.iter().all(|e| plain(e)) || !added.iter().all(|e| plain(e)) {
+        return None;
+    }
+    // A removed entry that led nowhere had no route (the context is the
+    // one it was compiled in): its key may be another entry's.
+    let mut last_hop = None;
+    let mut gone: Vec<RouteTrieKey> = removed
+        .iter()
+        .filter(|e| entry_hop(e, context, &mut last_hop).is_some())
+        .map(|e| route_key(table, &e.destination_cidr_block))
+        .collect();
+    gone.sort_by_key(route_order);
+    let mut add: Vec<(RouteTrieKey, NextHop)> = Vec::with_capacity(added.len());
+    for e in added {
+        if let Some(hop) = entry_hop(e, context, &mut last_hop) {
+            add.push((route_key(table, &e.destination_cidr_block), hop));
+        }
+    }
+    add.sort_by_key(|(k, _)| route_order(k));
+    if add.windows(2).any(|w| w[0].0 == w[1].0) {
+        return None;
+    }
+    let mut out: Vec<(RouteTrieKey, NextHop)> = Vec::with_capacity(prev.routes.len() + add.len());
+    let (mut a, mut g) = (add.iter().peekable(), gone.iter().peekable());
+    for r in prev.routes.iter() {
+        let order = route_order(&r.0);
+        while g.next_if(|k| route_order(k) < order).is_some() {}
+        if g.next_if(|k| **k == r.0).is_some() {
+            continue;
+        }
+        while let Some(n) = a.next_if(|(k, _)| route_order(k) < order) {
+            out.push(*n);
+        }
+        if a.peek().is_some_and(|(k, _)| *k == r.0) {
+            // Routed by an entry kept: not a table a call made.
+            return None;
+        }
+        out.push(*r);
+    }
+    out.extend(a.copied());
+    Some(MergedRoutes {
+        routes: out,
+        removed: gone,
+        added: add,
+    })
+}
+
+/// A table's routes made by [`table_routes_changed`], and the change from
+/// its last ones: the keys of the routes removed and the routes added,
+/// each sorted by key.
+struct MergedRoutes {
+    routes: Vec<(RouteTrieKey, NextHop)>,
+    removed: Vec<RouteTrieKey>,
+    added: Vec<(RouteTrieKey, NextHop)>,
 }
 
 /// Compiles the model. `ports` maps each ENI id to its router port ifindex.
@@ -487,8 +595,6 @@ pub fn compile_with(
         memo.context = Some(context);
     }
     let context = memo.context.as_ref().expect("set above");
-    let mut per_table: Vec<Arc<Vec<(RouteTrieKey, NextHop)>>> =
-        Vec::with_capacity(model.route_tables.len());
     let mut seen: BTreeSet<&str> = BTreeSet::new();
     for rt in &model.route_tables {
         let table = table_ids[rt.id.as_str()];
@@ -501,43 +607,52 @@ pub fn compile_with(
             .map(|v| v.cidr_block)
             .collect();
         seen.insert(rt.id.as_str());
-        let hit = memo.tables.get(&rt.id).filter(|t| {
-            t.table == table
-                && t.system == system
-                && t.entries.len() == rt.route_entries.len()
-                && t.entries
-                    .iter()
-                    .zip(&rt.route_entries)
-                    .all(|(a, b)| Arc::ptr_eq(a, b))
+        let prev = memo.tables.get(&rt.id);
+        let hit = prev.filter(|t| {
+            t.table == table && t.system == system && t.entries.shares_all(&rt.route_entries)
         });
         let routes = match hit {
             Some(t) => t.routes.clone(),
             None => {
-                let routes = Arc::new(table_routes(rt, table, &system, context));
+                // Only entries added or removed since: merged into the
+                // table's last routes (and the map diff is that change);
+                // else the table compiled whole.
+                let merged = prev.and_then(|p| {
+                    table_routes_changed(p, rt, table, &system, context).map(|m| (p.routes.clone(), m))
+                });
+                let (routes, whole) = match merged {
+                    Some((base, m)) => {
+                        memo.merged += 1;
+                        let routes = Arc::new(m.routes);
+                        out.routes
+                            .set_table_changed(table, routes.clone(), &base, &m.removed, &m.added);
+                        (routes, false)
+                    }
+                    None => {
+                        let (routes, collided) = table_routes(rt, table, &system, context);
+                        let lists = rt.route_entries.iter().any(|e| e.is_prefix_list());
+                        let routes = Arc::new(routes);
+                        out.routes.set_table(table, routes.clone());
+                        (routes, collided || lists)
+                    }
+                };
                 memo.tables.insert(
                     rt.id.clone(),
                     TableRoutes {
                         entries: rt.route_entries.clone(),
                         table,
                         system,
-                        routes: routes.clone(),
+                        whole,
+                        routes,
                     },
                 );
-                routes
+                continue;
             }
         };
-        per_table.push(routes);
+        // Numeric ids are unique (checked above): no key is in two tables.
+        out.routes.set_table(table, routes);
     }
     memo.tables.retain(|id, _| seen.contains(id.as_str()));
-    // Each table's routes are sorted already (and numeric ids are unique,
-    // so no key is in two tables): the stable sort merges the runs.
-    let mut routes: Vec<(RouteTrieKey, NextHop)> =
-        Vec::with_capacity(per_table.iter().map(|t| t.len()).sum());
-    for t in &per_table {
-        routes.extend_from_slice(t);
-    }
-    routes.sort_by_key(|(k, _)| route_order(k));
-    out.routes = routes.into_iter().collect();
 
     // The internet edge: the uplink port, NAT gateways and their SNAT entries.
     if let Some(&ifindex) = ports.get(topology::UPLINK_PORT) {
@@ -1052,12 +1167,12 @@ mod tests {
     fn compile_is_deterministic_and_diff_is_minimal() {
         let a = compile(&lab(), &ports()).unwrap();
         assert_eq!(a, compile(&lab(), &ports()).unwrap());
-        assert!(diff(&a.routes, &a.routes).is_empty());
+        assert!(diff_routes(&a.routes, &a.routes).is_empty());
         let mut m = lab();
         std::sync::Arc::make_mut(&mut m.route_tables[0].route_entries[0]).destination_cidr_block =
             "192.168.0.0/24".parse().unwrap();
         let b = compile(&m, &ports()).unwrap();
-        let d = diff(&a.routes, &b.routes);
+        let d = diff_routes(&a.routes, &b.routes);
         assert_eq!(d.upserts.len(), 1);
         assert_eq!(d.removals.len(), 1);
         assert!(diff(&a.eni_by_port, &b.eni_by_port).is_empty());
@@ -1227,7 +1342,7 @@ mod tests {
         let old_table = topology::numeric_id("vtb-custom");
         let new_table = new.numeric_id("vtb-custom#1");
         assert_ne!(old_table, new_table);
-        let routes = diff(&a.routes, &b.routes);
+        let routes = diff_routes(&a.routes, &b.routes);
         // The datapath writes route upserts, then the ENIs, then the route
         // removals (Datapath::write). Upserts only add the new table, whole:
         // nothing an ENI routes by before the switch changes.
@@ -1383,7 +1498,7 @@ mod tests {
             route_table_type: model::RouteTableType::Custom,
             associate_type: model::AssociateType::VSwitch,
             generation: 0,
-            route_entries: Vec::new(),
+            route_entries: Default::default(),
             meta: Default::default(),
         });
         let mut ports = ports();
@@ -1392,6 +1507,7 @@ mod tests {
         let mut validator = crate::validate::Validator::default();
         let hops = ["i-fw", "i-1", "i-2", "i-none"];
         let (mut hits, mut errors) = (0, 0);
+        let mut last = Routes::default();
         for step in 0..600 {
             let custom: Vec<usize> = (0..m.route_tables.len())
                 .filter(|&i| m.route_tables[i].id.starts_with("vtb-") && m.route_tables[i].id != "vtb-a")
@@ -1409,7 +1525,8 @@ mod tests {
                     meta: Default::default(),
                 })),
                 3..=5 if !entries.is_empty() => {
-                    entries.remove(rng.usize(..entries.len()));
+                    let i = rng.usize(..entries.len());
+                    entries.remove(i);
                 }
                 6 if !entries.is_empty() => {
                     let i = rng.usize(..entries.len());
@@ -1443,14 +1560,35 @@ mod tests {
             let full = compile(&m, &ports);
             let incremental = compile_with(&m, &ports, &mut memo);
             assert_eq!(incremental, full, "compile, step {step}");
+            // The route diff from the last compile taken from the change
+            // the merge knows is the one a walk of the tables finds.
+            if let Ok(now) = &incremental {
+                let sorted = |mut d: Diff<RouteTrieKey, NextHop>| {
+                    d.upserts.sort_by(|a, b| a.0.cmp(&b.0));
+                    d.removals.sort();
+                    d
+                };
+                let mut walked = now.routes.clone();
+                walked.forget_changes();
+                assert_eq!(
+                    sorted(diff_routes(&last, &now.routes)),
+                    sorted(diff_routes(&last, &walked)),
+                    "route diff, step {step}"
+                );
+                last = now.routes.clone();
+                last.forget_changes();
+            }
             let full = crate::validate::validate(&m);
             let incremental = validator.validate(&m);
             assert_eq!(incremental, full, "validate, step {step}");
             errors += full.is_err() as usize;
             hits += memo.tables();
         }
-        // Both outcomes were seen, and the memo was in use.
+        // Both outcomes were seen, and the memos were in use: tables
+        // skipped, compiled and checked by their change alone.
         assert!(errors > 0 && errors < 600, "{errors} invalid models of 600");
         assert!(hits > 0);
+        assert!(memo.merged() > 50, "{} tables merged", memo.merged());
+        assert!(validator.checked_by_change() > 50, "{} tables checked by change", validator.checked_by_change());
     }
 }

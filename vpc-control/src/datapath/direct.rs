@@ -2,13 +2,13 @@
 //! user space: which tables hold a slot, and what each /24 block of a slot
 //! says. Pure: [`crate::datapath`] writes what this computes.
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::HashMap,
     ops::Range,
 };
 
-use vpc_common::{NextHop, ROUTE_KEY_TABLE_BITS, RouteKey, direct};
+use vpc_common::{NextHop, ROUTE_KEY_TABLE_BITS, direct};
 
-use crate::compile::RouteTrieKey;
+use crate::compile::{RouteTrieKey, Routes};
 
 /// Blocks per slot, as a length.
 pub const BLOCKS: usize = direct::BLOCKS as usize;
@@ -49,30 +49,16 @@ pub fn prefix_of(key: &RouteTrieKey) -> (u32, u32) {
     (u32::from_be_bytes(key.1.addr), key.0 - ROUTE_KEY_TABLE_BITS)
 }
 
-/// The routes of `table` among `routes` (sorted by length, then table).
-pub fn table_routes(routes: &BTreeMap<RouteTrieKey, NextHop>, table: u32) -> impl Iterator<Item = (&RouteTrieKey, &NextHop)> {
-    (0..=32u32).flat_map(move |len| {
-        let len = ROUTE_KEY_TABLE_BITS + len;
-        let lo = (len, RouteKey { route_table_id: table, addr: [0; 4] });
-        let hi = (len, RouteKey { route_table_id: table, addr: [255; 4] });
-        routes.range(lo..=hi)
-    })
-}
-
 /// Routes per table.
-pub fn route_counts(routes: &BTreeMap<RouteTrieKey, NextHop>) -> HashMap<u32, usize> {
-    let mut out = HashMap::new();
-    for (_, k) in routes.keys() {
-        *out.entry(k.route_table_id).or_insert(0) += 1;
-    }
-    out
+pub fn route_counts(routes: &Routes) -> HashMap<u32, usize> {
+    routes.counts().collect()
 }
 
 impl TableIndex {
     /// The index of `table`'s routes.
-    pub fn of(routes: &BTreeMap<RouteTrieKey, NextHop>, table: u32) -> Self {
+    pub fn of(routes: &Routes, table: u32) -> Self {
         let mut t = Self::default();
-        for (k, v) in table_routes(routes, table) {
+        for (k, v) in routes.table(table) {
             let (addr, len) = prefix_of(k);
             t.set(addr, len, Some(*v));
         }
@@ -282,7 +268,7 @@ mod tests {
         }
     }
 
-    fn table(routes: &[(&str, u32)]) -> BTreeMap<RouteTrieKey, NextHop> {
+    fn table(routes: &[(&str, u32)]) -> Routes {
         routes.iter().map(|(r, h)| (route_key(1, &r.parse().unwrap()), hop(*h))).collect()
     }
 

@@ -38,7 +38,7 @@ use vpc_common::{
 };
 
 use crate::{
-    compile::{Diff, MapEntries, RouteTrieKey, diff},
+    compile::{Diff, MapEntries, RouteTrieKey, diff, diff_routes},
     direct::{BlockWrites, HopIds, TableIndex},
     ebpf_log::EbpfLogger,
 };
@@ -888,10 +888,13 @@ impl Datapath {
         }
         let m: LpmTrie<&MapData, RouteKey, NextHop> =
             LpmTrie::try_from(self.map(map_names::ROUTES)?).map_err(map_err(map_names::ROUTES))?;
-        for kv in m.iter() {
-            let (k, v) = kv.map_err(map_err(map_names::ROUTES))?;
-            out.routes.insert((k.prefix_len(), k.data()), v);
-        }
+        out.routes = m
+            .iter()
+            .map(|kv| kv.map(|(k, v)| ((k.prefix_len(), k.data()), v)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(map_err(map_names::ROUTES))?
+            .into_iter()
+            .collect();
         let m: LpmTrie<&MapData, PolicyAddrKey, PolicyClass> =
             LpmTrie::try_from(self.map(map_names::POLICY_ADDRESSES)?)
                 .map_err(map_err(map_names::POLICY_ADDRESSES))?;
@@ -1073,7 +1076,7 @@ impl Datapath {
         self.zero_port_counters(ports.difference(&current_ports).copied(), nr_cpus)?;
 
         let addr = diff(&current.eni_by_address, &desired.eni_by_address);
-        let routes = diff(&current.routes, &desired.routes);
+        let routes = diff_routes(&current.routes, &desired.routes);
         let old_slots = self.direct.slots.clone();
         let new_slots = self.direct_slots(desired);
         let policy_addresses = diff(&current.policy_addresses, &desired.policy_addresses);

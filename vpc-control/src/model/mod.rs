@@ -647,11 +647,11 @@ pub struct RouteTable {
     /// once ([`RouteTable::numeric_key`], RT-1).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub generation: u32,
-    /// Custom route entries. Shared (`Arc`): a call's draft of the model
-    /// copies pointers, not 100,000 entries; change one with
-    /// [`Arc::make_mut`].
+    /// Custom route entries. Shared ([`RouteEntries`]): a call's draft of
+    /// the model copies one pointer, not 100,000 entries; change one entry
+    /// with [`Arc::make_mut`].
     #[serde(default, rename = "route_entry")]
-    pub route_entries: Vec<Arc<RouteEntry>>,
+    pub route_entries: RouteEntries,
     /// API metadata.
     #[serde(default)]
     pub meta: Meta,
@@ -659,6 +659,123 @@ pub struct RouteTable {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+/// A route table's custom route entries, shared twice over: the list is one
+/// `Arc` (a call's draft of the model copies one pointer per table, and a
+/// table no call touched is told apart by [`RouteEntries::same`] without a
+/// look at its entries), and each entry is its own `Arc` (a changed list
+/// shares its unchanged entries). Reads go through `Deref` to the list;
+/// a write ([`std::ops::DerefMut`]) copies the list first if another model
+/// shares it (copy on write).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RouteEntries(Arc<Vec<Arc<RouteEntry>>>);
+
+impl RouteEntries {
+    /// True if both are the very same list (then equal without a look).
+    pub fn same(&self, other: &RouteEntries) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// True if both hold the same entries (the same `Arc`s), in order:
+    /// what one list made from another without touching an entry shares.
+    pub fn shares_all(&self, other: &RouteEntries) -> bool {
+        self.same(other)
+            || (self.len() == other.len()
+                && self
+                    .iter()
+                    .zip(other.iter())
+                    .all(|(a, b)| Arc::ptr_eq(a, b)))
+    }
+}
+
+/// Removed entries in a row the walk of [`RouteEntries::changes_from`]
+/// skips (a batch call removes at most 50).
+const REMOVED_RUN: usize = 64;
+
+/// Changed entries beyond which [`RouteEntries::changes_from`] gives up.
+const MAX_CHANGED: usize = 256;
+
+impl RouteEntries {
+    /// The entries `old` had and these lack, and those these gained (a
+    /// tail), when these are `old` with some entries removed and some
+    /// appended, the others the same `Arc`s in their order: what one call
+    /// does to a table. None when that is not so, or the change is large:
+    /// then a table is checked or compiled whole.
+    #[allow(clippy::type_complexity)]
+    pub fn changes_from<'a>(
+        &'a self,
+        old: &'a RouteEntries,
+    ) -> Option<(Vec<&'a Arc<RouteEntry>>, &'a [Arc<RouteEntry>])> {
+        let (old, new) = (old.as_slice(), self.as_slice());
+        let (mut i, mut j) = (0, 0);
+        let mut removed = Vec::new();
+        while i < old.len() && j < new.len() {
+            if Arc::ptr_eq(&old[i], &new[j]) {
+                i += 1;
+                j += 1;
+            } else if let Some(k) = old[i..]
+                .iter()
+                .take(REMOVED_RUN)
+                .position(|o| Arc::ptr_eq(o, &new[j]))
+            {
+                removed.extend(&old[i..i + k]);
+                i += k;
+            } else {
+                break;
+            }
+            if removed.len() > MAX_CHANGED {
+                return None;
+            }
+        }
+        if (old.len() - i) + removed.len() + (new.len() - j) > MAX_CHANGED {
+            return None;
+        }
+        removed.extend(&old[i..]);
+        Some((removed, &new[j..]))
+    }
+}
+
+impl PartialEq for RouteEntries {
+    fn eq(&self, other: &RouteEntries) -> bool {
+        self.same(other) || *self.0 == *other.0
+    }
+}
+
+impl std::ops::Deref for RouteEntries {
+    type Target = Vec<Arc<RouteEntry>>;
+
+    fn deref(&self) -> &Vec<Arc<RouteEntry>> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for RouteEntries {
+    fn deref_mut(&mut self) -> &mut Vec<Arc<RouteEntry>> {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl From<Vec<Arc<RouteEntry>>> for RouteEntries {
+    fn from(v: Vec<Arc<RouteEntry>>) -> Self {
+        RouteEntries(Arc::new(v))
+    }
+}
+
+impl FromIterator<Arc<RouteEntry>> for RouteEntries {
+    fn from_iter<I: IntoIterator<Item = Arc<RouteEntry>>>(iter: I) -> Self {
+        RouteEntries(Arc::new(iter.into_iter().collect()))
+    }
+}
+
+impl<'a> IntoIterator for &'a RouteEntries {
+    type Item = &'a Arc<RouteEntry>;
+    type IntoIter = std::slice::Iter<'a, Arc<RouteEntry>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
 }
 
 /// The DestinationCidrBlock stored in an entry whose destination is a
@@ -1041,7 +1158,7 @@ impl Model {
                     route_table_type: RouteTableType::System,
                     generation: 0,
                     associate_type: AssociateType::VSwitch,
-                    route_entries: Vec::new(),
+                    route_entries: RouteEntries::default(),
                     meta: vpc.meta.clone(),
                 });
             }

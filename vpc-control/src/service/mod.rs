@@ -397,9 +397,20 @@ pub struct Draft<'a> {
     endpoint: &'a str,
     /// Refuse parameters no action has (else they are logged and ignored).
     strict: bool,
+    /// What the service's validator knows of the committed tables.
+    validator: &'a crate::validate::Validator,
 }
 
 impl Draft<'_> {
+    /// The destinations of `rt`'s entries, if the validator holds them
+    /// for these very entries (see [`crate::validate::Validator::destinations`]).
+    pub fn destinations(
+        &self,
+        rt: &crate::model::RouteTable,
+    ) -> Option<&'_ std::collections::HashSet<(u32, u8)>> {
+        self.validator.destinations(rt)
+    }
+
     /// Metadata for a resource created now by the caller, in the call's
     /// region.
     pub fn new_meta(&self, description: Option<&str>) -> Meta {
@@ -888,6 +899,7 @@ impl Service {
             }
             _ => None,
         };
+        let t0 = std::time::Instant::now();
         let mut draft = Draft {
             model: self.model.clone(),
             caller,
@@ -896,6 +908,7 @@ impl Service {
             named_zones: &self.zones,
             endpoint: &self.endpoint,
             strict: self.strict,
+            validator: &self.validator,
         };
         let body = (spec.run.call)(&mut draft, form)?;
         if !spec.mutates {
@@ -908,10 +921,16 @@ impl Service {
                 after: Some((self.store.committed(), durable)),
             });
         }
+        let ran = t0.elapsed();
         let mut next = draft.model.with_system_route_tables();
         next.allocate_numeric_ids();
-        quota::check(&self.quotas, &self.model, &next)?;
+        let completed = t0.elapsed();
+        let validator = &self.validator;
+        quota::check_with(&self.quotas, &self.model, &next, &|t| {
+            validator.destinations(t).is_some()
+        })?;
         let started = std::time::Instant::now();
+        let quota_checked = started - t0;
         self.validator.validate(&next)?;
         let validated = started.elapsed();
         // Compiled once: against the router's ports (or only checked, when
@@ -937,13 +956,19 @@ impl Service {
                 },
             )
         });
-        let seq = self.commit(next, prepared, record.as_ref().map(|(k, r)| (k, r)))?;
+        let (seq, installed) = self.commit(next, prepared, record.as_ref().map(|(k, r)| (k, r)))?;
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
         tracing::debug!(
             action,
             seq,
-            validate_ms = validated.as_secs_f64() * 1e3,
-            compile_ms = (compiled - validated).as_secs_f64() * 1e3,
-            commit_ms = (started.elapsed() - compiled).as_secs_f64() * 1e3,
+            run_ms = ms(ran),
+            complete_ms = ms(completed - ran),
+            quota_ms = ms(quota_checked - completed),
+            validate_ms = ms(validated),
+            compile_ms = ms(compiled - validated),
+            install_ms = ms(installed),
+            store_ms = ms(started.elapsed() - compiled - installed),
+            commit_ms = ms(started.elapsed() - compiled),
             "change committed"
         );
         Ok(Pending {
@@ -989,7 +1014,8 @@ impl Service {
         next: Model,
         prepared: Option<apply::Prepared>,
         token: Option<(&TokenKey, &TokenRecord)>,
-    ) -> Result<Seq, ApiError> {
+    ) -> Result<(Seq, std::time::Duration), ApiError> {
+        let started = std::time::Instant::now();
         if let (Some(r), Some(prepared)) = (&mut self.router, prepared)
             && let Err(e) = r.install(&next, prepared)
         {
@@ -1000,11 +1026,12 @@ impl Service {
             return Err(e.into());
         }
         apply::fault::point("commit:installed");
+        let installed = started.elapsed();
         match self.store.commit(&self.model, &next, token) {
             Ok(seq) => {
                 apply::fault::point("commit:stored");
                 self.set_model(next);
-                Ok(seq)
+                Ok((seq, installed))
             }
             Err(e) => {
                 tracing::error!(error = %e, "committing the change failed; rolling the kernel back");

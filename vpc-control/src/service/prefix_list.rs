@@ -1044,4 +1044,46 @@ mod tests {
         let e = s.err("CreateVpcPrefixList", &[R]);
         assert_eq!(e.code, "QuotaExceeded.PrefixList");
     }
+
+    /// A table the validator knows has no route to a list counts its
+    /// entries without a walk; a route to a list added to it still counts
+    /// one per block.
+    #[test]
+    fn rt_1_a_list_added_to_a_plain_table_counts_its_blocks() {
+        let mut s = Scratch::new();
+        s.service.set_quotas(
+            crate::service::quota::Quotas::default()
+                .with_settings(&["route_entries_per_table=3"])
+                .unwrap(),
+        );
+        let (vpc, _) = s.vpc_with_vswitch();
+        let table = s.ok("CreateRouteTable", &[R, ("VpcId", &vpc)])["RouteTableId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let gw = s.ok("CreateIpv4Gateway", &[R, ("VpcId", &vpc)])["Ipv4GatewayId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let route = |s: &mut Scratch, dst: &str| {
+            s.call(
+                "CreateRouteEntry",
+                &[
+                    R,
+                    ("RouteTableId", &table),
+                    ("DestinationCidrBlock", dst),
+                    ("NextHopType", "Ipv4Gateway"),
+                    ("NextHopId", &gw),
+                ],
+            )
+        };
+        route(&mut s, "172.17.0.0/24").unwrap();
+        route(&mut s, "172.17.1.0/24").unwrap();
+        let id = create(&mut s, &["172.16.0.0/24", "172.16.1.0/24"], "5");
+        let e = route(&mut s, &id).unwrap_err();
+        assert_eq!(e.code, "QuotaExceeded.VpcRouteEntryNum");
+        route(&mut s, "172.17.2.0/24").unwrap();
+        let e = route(&mut s, "172.17.3.0/24").unwrap_err();
+        assert_eq!(e.code, "QuotaExceeded.VpcRouteEntryNum");
+    }
 }

@@ -8,9 +8,15 @@
 //! --quota NAME=N`, or `VPC_QUOTAS=NAME=N,...`), as the cloud raises a quota
 //! on request: the benches, for instance, put 100,000 route entries in one
 //! table.
-use std::{collections::BTreeMap, sync::OnceLock};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::OnceLock,
+};
 
-use crate::{api::ApiError, model::Model};
+use crate::{
+    api::ApiError,
+    model::{Model, RouteTable},
+};
 
 /// One quota: what it counts, its default, the cloud's code and status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,8 +174,13 @@ pub fn configure(quotas: Quotas) -> Result<(), Quotas> {
 }
 
 /// Counts, per quota and per what it is counted by (account and region, a
-/// VPC, a table, a group).
-fn counts(m: &Model) -> BTreeMap<(&'static str, String), usize> {
+/// VPC, a table, a group); the route entries of the tables `skip` names
+/// are not counted.
+fn counts(
+    m: &Model,
+    skip: &dyn Fn(&RouteTable) -> bool,
+    plain: &dyn Fn(&RouteTable) -> bool,
+) -> BTreeMap<(&'static str, String), usize> {
     let mut c: BTreeMap<(&'static str, String), usize> = BTreeMap::new();
     let mut add =
         |quota: &'static str, key: String, n: usize| *c.entry((quota, key)).or_default() += n;
@@ -187,8 +198,20 @@ fn counts(m: &Model) -> BTreeMap<(&'static str, String), usize> {
         if t.route_table_type == crate::model::RouteTableType::Custom {
             add("route_tables_per_vpc", t.vpc_id.clone(), 1);
         }
+        if skip(t) {
+            continue;
+        }
         // A route to a prefix list counts as the routes it makes: one per
-        // block of the list (RT-1).
+        // block of the list (RT-1). A table known to route none counts
+        // its entries.
+        if plain(t) {
+            add(
+                "route_entries_per_table",
+                t.id.clone(),
+                t.route_entries.len(),
+            );
+            continue;
+        }
         let routes: usize = t
             .route_entries
             .iter()
@@ -230,8 +253,54 @@ fn counts(m: &Model) -> BTreeMap<(&'static str, String), usize> {
 /// Refuses the change from `prev` to `next` if it raises a count above its
 /// quota, with the cloud's code for that quota.
 pub fn check(quotas: &Quotas, prev: &Model, next: &Model) -> Result<(), ApiError> {
-    let before = counts(prev);
-    for ((quota, key), n) in counts(next) {
+    check_with(quotas, prev, next, &|_| false)
+}
+
+/// [`check`], told by `plain` which tables of `prev` have no entry to a
+/// prefix list (so count their entries without a walk); a table of
+/// `next` is plain when its table in `prev` is and the change only
+/// removed entries and added plain ones.
+pub fn check_with(
+    quotas: &Quotas,
+    prev: &Model,
+    next: &Model,
+    plain: &dyn Fn(&RouteTable) -> bool,
+) -> Result<(), ApiError> {
+    // A table whose entries are those it had (the same list) and whose
+    // prefix lists are unchanged counts what it counted: it cannot raise
+    // its count, and is not walked (100,000 entries are not counted twice
+    // for a change elsewhere).
+    let lists_same = prev.prefix_lists == next.prefix_lists;
+    let prev_tables: HashMap<&str, &RouteTable> = prev
+        .route_tables
+        .iter()
+        .map(|t| (t.id.as_str(), t))
+        .collect();
+    let unchanged = |t: &RouteTable| {
+        lists_same
+            && prev_tables
+                .get(t.id.as_str())
+                .is_some_and(|p| p.route_entries.same(&t.route_entries))
+    };
+    let next_tables: HashMap<&str, &RouteTable> = next
+        .route_tables
+        .iter()
+        .map(|t| (t.id.as_str(), t))
+        .collect();
+    let plain_next = |t: &RouteTable| {
+        prev_tables.get(t.id.as_str()).is_some_and(|p| {
+            plain(p)
+                && t.route_entries
+                    .changes_from(&p.route_entries)
+                    .is_some_and(|(_, added)| added.iter().all(|e| !e.is_prefix_list()))
+        })
+    };
+    let before = counts(
+        prev,
+        &|t| next_tables.get(t.id.as_str()).is_some_and(|n| unchanged(n)),
+        plain,
+    );
+    for ((quota, key), n) in counts(next, &unchanged, &plain_next) {
         let limit = quotas.get(quota);
         if n > limit && n > before.get(&(quota, key.clone())).copied().unwrap_or(0) {
             let spec = QUOTAS

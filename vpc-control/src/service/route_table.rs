@@ -102,7 +102,7 @@ impl Action for CreateRouteTable {
             route_table_type: RouteTableType::Custom,
             generation: 0,
             associate_type,
-            route_entries: Vec::new(),
+            route_entries: Default::default(),
             meta,
         };
         let response = CreateRouteTableResponse {
@@ -583,7 +583,7 @@ impl Action for CreateRouteEntries {
             }
         }
         // Destinations already in their table, or twice in this call.
-        let mut taken = taken_destinations(&d.model, &candidates);
+        let mut taken = taken_destinations(d, &candidates);
         let mut added = Vec::new();
         for (n, ti, entry) in candidates {
             let destination = entry.destination_cidr_block;
@@ -626,13 +626,25 @@ impl Action for CreateRouteEntries {
 /// one pass over each table touched, each entry looked up among the (at
 /// most 50) candidates.
 fn taken_destinations(
-    m: &Model,
+    d: &Draft,
     candidates: &[(usize, usize, RouteEntry)],
 ) -> HashSet<(usize, Ipv4Net)> {
+    let m = &d.model;
     let key = |c: &Ipv4Net| (u64::from(u32::from(c.network())) << 8) | u64::from(c.prefix_len());
     let mut taken: HashSet<(usize, Ipv4Net)> = HashSet::new();
     let tables: BTreeSet<usize> = candidates.iter().map(|(_, ti, _)| *ti).collect();
     for ti in tables {
+        // The validator's set of the table's destinations, when it holds
+        // one for these entries: each candidate looked up in it.
+        if let Some(set) = d.destinations(&m.route_tables[ti]) {
+            for (_, t, e) in candidates.iter().filter(|(_, t, _)| *t == ti) {
+                let c = e.destination_cidr_block;
+                if set.contains(&crate::validate::destination_key(&c)) {
+                    taken.insert((*t, c));
+                }
+            }
+            continue;
+        }
         let mut wanted: Vec<u64> = candidates
             .iter()
             .filter(|(_, t, _)| *t == ti)
@@ -722,8 +734,25 @@ fn delete_target(d: &Draft, n: usize, r: &RouteEntryRef) -> Result<(usize, Targe
     })
 }
 
+/// First match wins: inserts unless `k` is there; true if inserted.
+trait InsertIfAbsent<K, V> {
+    fn insert_if_absent(&mut self, k: K, v: V) -> bool;
+}
+
+impl<K: std::hash::Hash + Eq, V> InsertIfAbsent<K, V> for HashMap<K, V> {
+    fn insert_if_absent(&mut self, k: K, v: V) -> bool {
+        match self.entry(k) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(v);
+                true
+            }
+        }
+    }
+}
+
 /// For each request (by position), the (table, entry) indexes it names:
-/// one pass over each table touched.
+/// one pass over each table touched, ended once each request is answered.
 fn find_targets(m: &Model, targets: &[(usize, usize, Target)]) -> HashMap<usize, (usize, usize)> {
     let tables: BTreeSet<usize> = targets.iter().map(|(_, ti, _)| *ti).collect();
     let mut found: HashMap<usize, (usize, usize)> = HashMap::new();
@@ -736,27 +765,41 @@ fn find_targets(m: &Model, targets: &[(usize, usize, Target)]) -> HashMap<usize,
                 ids.entry(id.as_str()).or_default().push(*n);
             }
         }
-        let hops: Vec<(Ipv4Net, &str, usize)> = mine
+        // By destination, sorted: an entry is looked up among them, not
+        // compared with each.
+        let key = |c: &Ipv4Net| (u32::from(c.network()), c.prefix_len());
+        let mut hops: Vec<((u32, u8), &str, usize)> = mine
             .iter()
             .filter_map(|(n, _, t)| {
                 if let Target::Hop(c, h) = t {
-                    Some((*c, h.as_str(), *n))
+                    Some((key(c), h.as_str(), *n))
                 } else {
                     None
                 }
             })
             .collect();
+        hops.sort_by_key(|(k, _, n)| (*k, *n));
+        // Requests of this table not answered yet: the walk stops once
+        // each is (an entry is found at its first match in any case).
+        let mut left = mine.len();
         for (ei, e) in m.route_tables[ti].route_entries.iter().enumerate() {
+            if left == 0 {
+                break;
+            }
             if !ids.is_empty()
                 && let Some(ns) = ids.get(e.id.as_str())
             {
                 for n in ns {
-                    found.entry(*n).or_insert((ti, ei));
+                    if found.insert_if_absent(*n, (ti, ei)) {
+                        left -= 1;
+                    }
                 }
             }
-            for (c, h, n) in &hops {
-                if *c == e.destination_cidr_block && *h == e.next_hop_id {
-                    found.entry(*n).or_insert((ti, ei));
+            let k = key(&e.destination_cidr_block);
+            let from = hops.partition_point(|(h, _, _)| *h < k);
+            for (_, h, n) in hops[from..].iter().take_while(|(h, _, _)| *h == k) {
+                if *h == e.next_hop_id && found.insert_if_absent(*n, (ti, ei)) {
+                    left -= 1;
                 }
             }
         }

@@ -344,7 +344,7 @@ fn seq_of(value: &[u8]) -> Result<u64, StoreError> {
 fn without_route_entries(model: &Model) -> Model {
     let mut m = model.clone();
     for t in &mut m.route_tables {
-        t.route_entries = Vec::new();
+        t.route_entries = Default::default();
     }
     m
 }
@@ -368,11 +368,8 @@ fn route_entry_changes<'a>(
         .collect();
     for t in &next.route_tables {
         let old: &[Arc<RouteEntry>] = before.get(t.id.as_str()).map_or(&[], |o| &o.route_entries);
-        if old.len() == t.route_entries.len()
-            && old
-                .iter()
-                .zip(&t.route_entries)
-                .all(|(a, b)| Arc::ptr_eq(a, b))
+        if let Some(o) = before.get(t.id.as_str())
+            && o.route_entries.shares_all(&t.route_entries)
         {
             continue;
         }

@@ -1,6 +1,6 @@
 //! Validation of a [`Model`]: every rule the cloud enforces on VPCs,
 //! vSwitches, route tables and instances, with its error code.
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
@@ -436,7 +436,7 @@ fn unique_ids<'a>(
 /// Checks the whole model; the first error found is returned. The model is
 /// expected to have gone through [`Model::with_system_route_tables`].
 pub fn validate(model: &Model) -> Result<(), ValidationError> {
-    validate_with(model, None)
+    validate_with(model, None, &mut 0)
 }
 
 /// The route tables that passed their checks, and what those checks read
@@ -457,29 +457,92 @@ struct PassedTable {
     associate_type: model::AssociateType,
     owner_id: String,
     /// Held, so the pointers compared stay these entries'.
-    entries: Vec<std::sync::Arc<model::RouteEntry>>,
+    entries: model::RouteEntries,
+    /// The destinations of its entries (none a prefix list), when it is
+    /// to be checked by its change next time ([`PassedTable::check_change`]).
+    destinations: Option<HashSet<(u32, u8)>>,
+}
+
+/// A destination as the duplicate check sorts it (and
+/// [`Validator::destinations`] holds it).
+pub fn destination_key(c: &Ipv4Net) -> (u32, u8) {
+    (u32::from(c.network()), c.prefix_len())
 }
 
 impl PassedTable {
     fn of(rt: &model::RouteTable) -> Self {
+        let destinations = (!rt.route_entries.iter().any(|e| e.is_prefix_list())).then(|| {
+            rt.route_entries
+                .iter()
+                .map(|e| destination_key(&e.destination_cidr_block))
+                .collect()
+        });
         PassedTable {
             vpc_id: rt.vpc_id.clone(),
             associate_type: rt.associate_type,
             owner_id: rt.meta.owner_id.clone(),
             entries: rt.route_entries.clone(),
+            destinations,
         }
+    }
+
+    /// Checks `rt`, which passed as this table and since only lost and
+    /// gained entries (none a prefix list), by its change alone, in the
+    /// context it passed in: the result [`check_route_table`] gives (the
+    /// smallest duplicate destination first, then the first entry that
+    /// fails), in time of the change. On success this becomes `rt`. None:
+    /// not such a change (check the table whole).
+    fn check_change(
+        &mut self,
+        check: &RouteEntryCheck,
+        rt: &model::RouteTable,
+    ) -> Option<Result<(), ValidationError>> {
+        if self.vpc_id != rt.vpc_id
+            || self.associate_type != rt.associate_type
+            || self.owner_id != rt.meta.owner_id
+        {
+            return None;
+        }
+        let destinations = self.destinations.as_mut()?;
+        let (removed, added) = rt.route_entries.changes_from(&self.entries)?;
+        if removed.iter().any(|e| e.is_prefix_list()) || added.iter().any(|e| e.is_prefix_list()) {
+            return None;
+        }
+        let gone: HashSet<(u32, u8)> = removed
+            .iter()
+            .map(|e| destination_key(&e.destination_cidr_block))
+            .collect();
+        let mut seen: HashSet<(u32, u8)> = HashSet::new();
+        let duplicate = added
+            .iter()
+            .map(|e| destination_key(&e.destination_cidr_block))
+            .filter(|d| !seen.insert(*d) || (destinations.contains(d) && !gone.contains(d)))
+            .min();
+        if let Some((addr, len)) = duplicate {
+            return Some(Err(ValidationError::DuplicateRouteEntry {
+                route_table_id: rt.id.clone(),
+                destination: Ipv4Net::new(addr.into(), len).unwrap_or_default(),
+            }));
+        }
+        let vswitches = check.vswitches_of(rt);
+        for entry in added {
+            if let Err(e) = check.entry(rt, &vswitches, entry) {
+                return Some(Err(e));
+            }
+        }
+        for d in &gone {
+            destinations.remove(d);
+        }
+        destinations.extend(seen);
+        self.entries = rt.route_entries.clone();
+        Some(Ok(()))
     }
 
     fn is(&self, rt: &model::RouteTable) -> bool {
         self.vpc_id == rt.vpc_id
             && self.associate_type == rt.associate_type
             && self.owner_id == rt.meta.owner_id
-            && self.entries.len() == rt.route_entries.len()
-            && self
-                .entries
-                .iter()
-                .zip(&rt.route_entries)
-                .all(|(a, b)| std::sync::Arc::ptr_eq(a, b))
+            && self.entries.shares_all(&rt.route_entries)
     }
 }
 
@@ -548,12 +611,32 @@ impl RouteCheckContext {
 #[derive(Debug, Default)]
 pub struct Validator {
     memo: RouteCheckMemo,
+    /// Tables checked by their change alone.
+    by_change: usize,
 }
 
 impl Validator {
     /// Checks `model` as [`validate`] does.
     pub fn validate(&mut self, model: &Model) -> Result<(), ValidationError> {
-        validate_with(model, Some(&mut self.memo))
+        validate_with(model, Some(&mut self.memo), &mut self.by_change)
+    }
+
+    /// The destinations of `rt`'s entries, when `rt` is a table that
+    /// passed with these very entries (the same list) and none of them is
+    /// a prefix list: a set to look destinations up in instead of walking
+    /// the entries.
+    pub fn destinations(&self, rt: &model::RouteTable) -> Option<&HashSet<(u32, u8)>> {
+        let t = self.memo.tables.get(&rt.id)?;
+        if !t.entries.same(&rt.route_entries) {
+            return None;
+        }
+        t.destinations.as_ref()
+    }
+
+    /// How many times a table was checked by the entries a change added
+    /// and removed alone.
+    pub fn checked_by_change(&self) -> usize {
+        self.by_change
     }
 
     /// The number of route tables known to have passed.
@@ -565,6 +648,7 @@ impl Validator {
 fn validate_with(
     model: &Model,
     mut memo: Option<&mut RouteCheckMemo>,
+    by_change: &mut usize,
 ) -> Result<(), ValidationError> {
     let ns = &model.router.namespace;
     if check_id("router namespace", ns).is_err() {
@@ -674,10 +758,18 @@ fn validate_with(
         m.tables.retain(|id, _| ids.contains(id.as_str()));
     }
     for rt in &model.route_tables {
-        if let Some(m) = memo.as_deref()
-            && m.tables.get(&rt.id).is_some_and(|t| t.is(rt))
+        if let Some(m) = memo.as_deref_mut()
+            && let Some(t) = m.tables.get_mut(&rt.id)
         {
-            continue;
+            if t.is(rt) {
+                continue;
+            }
+            // Only entries added or removed since it passed: those checked.
+            if let Some(result) = t.check_change(&check, rt) {
+                *by_change += 1;
+                result?;
+                continue;
+            }
         }
         check_route_table(model, &check, rt)?;
         if let Some(m) = memo.as_deref_mut() {
