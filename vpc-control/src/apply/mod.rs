@@ -610,7 +610,29 @@ impl Router {
         let model = model.clone().with_system_route_tables();
         validate::validate(&model)?;
         let prepared = self.prepare(&model)?;
-        self.install(&model, prepared)
+        let report = self.install(&model, prepared)?;
+        // Converged means no entry of a replaced policy is left either.
+        self.datapath.remove_retired(true)?;
+        Ok(report)
+    }
+
+    /// Leaves the entries of replaced policies to
+    /// [`Self::remove_retired`] after [`Self::install`], instead of
+    /// waiting out their grace there (see `Datapath::set_defer_retired`).
+    pub fn set_defer_retired(&mut self, on: bool) {
+        self.datapath.set_defer_retired(on);
+    }
+
+    /// When entries of replaced policies are due for removal, if any are
+    /// kept.
+    pub fn retired_due(&self) -> Option<std::time::Instant> {
+        self.datapath.retired_due()
+    }
+
+    /// Removes the entries of replaced policies whose grace has passed;
+    /// when the next ones are due, if any.
+    pub fn remove_retired(&mut self) -> Result<Option<std::time::Instant>, ApplyError> {
+        Ok(self.datapath.remove_retired(false)?)
     }
 
     /// Compiles a validated model (with system route tables) against the
