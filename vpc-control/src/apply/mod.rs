@@ -690,8 +690,12 @@ impl Router {
     ) -> Result<ApplyReport, ApplyError> {
         let router_ns = self.namespace.clone();
         let router_ns = router_ns.as_str();
-        ensure_router_namespace(router_ns)?;
-        self.namespace_id = namespace_id(router_ns);
+        // Made (and its sysctls set) once per namespace: again only if it
+        // is gone or another namespace took its name.
+        if self.namespace_id.is_none() || namespace_id(router_ns) != self.namespace_id {
+            ensure_router_namespace(router_ns)?;
+            self.namespace_id = namespace_id(router_ns);
+        }
         if !self
             .verified
             .contains(&(UPLINK_IFNAME.to_string(), String::new()))

@@ -30,7 +30,7 @@ use aya::{
 };
 use thiserror::Error;
 use vpc_common::{
-    Action, ConntrackQuota, CtEntry, CtKey, DropReason, ENI_FLAG_PORT, Egress, Eni, EniAddressKey,
+    Action, ConntrackQuota, CtEntry, CtKey, DropReason, ENI_COPIES, ENI_FLAG_PORT, Egress, Eni, EniAddressKey,
     FlowCacheEntry, INSTANCE_PROGRAM, NatGateway as NatGatewayConfig, NatInKey, NatInValue,
     NatOutKey, NatOutValue, NextHop, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict,
     PortCounters, PublicAddress, ROUTER_PROGRAM, ROUTER_TC_PROGRAM, RouteKey, SnatKey, SnatTarget,
@@ -179,7 +179,7 @@ fn expected_layout(name: &str, direct_slots: u32) -> Option<(MapType, u32, Optio
     };
     let sz = |n: usize| n as u32;
     Some(match name {
-        map_names::ENI_BY_PORT => (Array, 4, Some(sz(size_of::<Eni>())), 2 * MAX_PORTS),
+        map_names::ENI_BY_PORT => (Array, 4, Some(sz(size_of::<Eni>())), ENI_COPIES * MAX_PORTS),
         map_names::ENI_COPY => (Array, 4, Some(4), MAX_PORTS),
         map_names::ENI_BY_ADDRESS => (
             Hash,
@@ -525,9 +525,9 @@ pub struct Datapath {
     /// Link pins that run this handle's programs already (attached or
     /// swapped by it): later attaches leave them alone.
     attached: BTreeSet<PathBuf>,
-    /// When this handle last flipped each port's ENI copy (see
+    /// When this handle last flipped away from each (port, ENI copy) (see
     /// [`Self::set_eni`]).
-    eni_flips: BTreeMap<u32, Instant>,
+    eni_flips: BTreeMap<(u32, u32), Instant>,
     /// The direct stage of big route tables.
     direct: DirectStage,
     /// Entries of policies no ENI points at any more, removed once
@@ -1111,7 +1111,7 @@ impl Datapath {
         let nr_cpus =
             aya::util::nr_cpus().map_err(|(s, e)| DatapathError::Cpus(format!("{s}: {e}")))?;
 
-        {
+        if ports.difference(&current_ports).next().is_some() {
             let _in_router = match &self.router_namespace {
                 Some(ns) => Some(crate::netns::NetnsGuard::enter(ns)?),
                 None => None,
@@ -1538,9 +1538,9 @@ impl Datapath {
             .map_err(map_err(map_names::ENI_BY_PORT))?;
         let mut out = Vec::new();
         for (ifindex, copy) in copies.iter().enumerate() {
-            let copy = copy.map_err(map_err(map_names::ENI_COPY))? & 1;
+            let copy = copy.map_err(map_err(map_names::ENI_COPY))? & (ENI_COPIES - 1);
             let eni = enis
-                .get(&(2 * ifindex as u32 + copy), 0)
+                .get(&(ENI_COPIES * ifindex as u32 + copy), 0)
                 .map_err(map_err(map_names::ENI_BY_PORT))?;
             if eni.flags & ENI_FLAG_PORT != 0 {
                 out.push((ifindex as u32, eni));
@@ -1550,31 +1550,34 @@ impl Datapath {
     }
 
     /// Makes `eni` (all zeros: no port) the ENI of router port `ifindex`,
-    /// atomically for packets: the copy packets do not read is written
-    /// whole, then the one-word copy index flips to it. A copy is written
-    /// again only after [`POLICY_GRACE`] has passed since the flip away from
-    /// it (a packet that read the old index finishes within microseconds).
+    /// atomically for packets: the next copy (of [`ENI_COPIES`]), which
+    /// packets do not read, is written whole, then the one-word copy index
+    /// flips to it. A copy is written again only after [`POLICY_GRACE`] has
+    /// passed since the flip away from it (a packet that read the old index
+    /// finishes within microseconds): with several copies, only the
+    /// `ENI_COPIES`th change to one port within the grace waits.
     fn set_eni(&mut self, ifindex: u32, eni: &Eni) -> Result<(), DatapathError> {
         use map_names::{ENI_BY_PORT, ENI_COPY};
         if ifindex >= vpc_common::MAX_PORTS {
             return Err(DatapathError::PortIndex(ifindex));
         }
-        if let Some(at) = self.eni_flips.get(&ifindex) {
+        let copies: Array<&MapData, u32> =
+            Array::try_from(self.map(ENI_COPY)?).map_err(map_err(ENI_COPY))?;
+        let current = copies.get(&ifindex, 0).map_err(map_err(ENI_COPY))? & (ENI_COPIES - 1);
+        let next = (current + 1) & (ENI_COPIES - 1);
+        if let Some(at) = self.eni_flips.get(&(ifindex, next)) {
             if let Some(wait) = POLICY_GRACE.checked_sub(at.elapsed()) {
                 std::thread::sleep(wait);
             }
         }
-        let copies: Array<&MapData, u32> =
-            Array::try_from(self.map(ENI_COPY)?).map_err(map_err(ENI_COPY))?;
-        let next = (copies.get(&ifindex, 0).map_err(map_err(ENI_COPY))? & 1) ^ 1;
         let mut enis: Array<&mut MapData, Eni> =
             Array::try_from(self.map_mut(ENI_BY_PORT)?).map_err(map_err(ENI_BY_PORT))?;
-        enis.set(2 * ifindex + next, eni, 0)
+        enis.set(ENI_COPIES * ifindex + next, eni, 0)
             .map_err(map_err(ENI_BY_PORT))?;
         let mut copies: Array<&mut MapData, u32> =
             Array::try_from(self.map_mut(ENI_COPY)?).map_err(map_err(ENI_COPY))?;
         copies.set(ifindex, next, 0).map_err(map_err(ENI_COPY))?;
-        self.eni_flips.insert(ifindex, Instant::now());
+        self.eni_flips.insert((ifindex, current), Instant::now());
         Ok(())
     }
 
