@@ -1158,6 +1158,49 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A change's client token record is answered as soon as the change
+    /// is committed (before its batch is written), and after it is on disk
+    /// from there; the model is loaded with every committed change.
+    #[test]
+    fn store_a_committed_change_is_seen_before_its_batch_is_written() {
+        let dir = std::env::temp_dir().join(format!("vpc-store-queued-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let model = crate::test_fixtures::lab();
+        let key = TokenKey {
+            account: "1".into(),
+            action: "CreateVpc".into(),
+            token: "t".into(),
+        };
+        let record = TokenRecord {
+            digest: "d".into(),
+            body: serde_json::json!({"VpcId": "vpc-1"}),
+            at: unix_now(),
+        };
+        let mut store = Store::open(&dir).unwrap();
+        let mut seqs = Vec::new();
+        let mut prev = Model::default();
+        for n in 0..20 {
+            let mut next = model.clone();
+            next.vpcs[0].name = Some(format!("change {n}"));
+            let token = (n == 10).then_some((&key, &record));
+            seqs.push(store.commit(&prev, &next, token).unwrap());
+            if n == 10 {
+                assert_eq!(store.token(&key).unwrap(), Some(record.clone()));
+            }
+            prev = next;
+        }
+        assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
+        assert_eq!(store.load().unwrap().as_ref(), Some(&prev));
+        store.durable().wait(20).unwrap();
+        assert_eq!(store.token(&key).unwrap(), Some(record.clone()));
+        drop(store);
+        let store = Store::open(&dir).unwrap();
+        assert_eq!(store.token(&key).unwrap(), Some(record));
+        assert_eq!(store.load().unwrap(), Some(prev));
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn store_a_failed_flush_fails_every_waiter() {
         let d = Arc::new(Durable::default());
