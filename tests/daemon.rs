@@ -1920,3 +1920,117 @@ fn hardening_bad_input_over_http_gets_the_clouds_errors_and_changes_nothing() {
     );
     assert_eq!(s, 200, "{v}");
 }
+
+/// Security group changes in quick succession, each replacing the group's
+/// policy (content-addressed: the rule set flips between two policies): the
+/// daemon removes a replaced policy's entries only once their grace has
+/// passed, by a task of its own, and keeps them when a later change brings
+/// that policy back. Afterwards the policy maps hold the entries of the
+/// policies the ENIs use and nothing else, exactly what a fresh start writes.
+#[test]
+fn sg_rule_changes_in_quick_succession_leave_exactly_the_policies_in_use() {
+    let mut d = Daemon::start();
+    let vpc = id_of(
+        &d.call("CreateVpc", &[R, ("CidrBlock", "10.0.0.0/16")]),
+        &["VpcId"],
+    );
+    let vsw = id_of(
+        &d.call(
+            "CreateVSwitch",
+            &[
+                R,
+                ("VpcId", &vpc),
+                ("ZoneId", "cn-hangzhou-a"),
+                ("CidrBlock", "10.0.1.0/24"),
+            ],
+        ),
+        &["VSwitchId"],
+    );
+    let sg = id_of(
+        &d.call("CreateSecurityGroup", &[R, ("VpcId", &vpc)]),
+        &["SecurityGroupId"],
+    );
+    d.call(
+        "RunInstances",
+        &[
+            R,
+            ("VSwitchId", &vsw),
+            ("PrivateIpAddress", "10.0.1.10"),
+            ("SecurityGroupId", &sg),
+        ],
+    );
+    // A rule kept throughout: both policies have entries.
+    d.call(
+        "AuthorizeSecurityGroup",
+        &[
+            R,
+            ("SecurityGroupId", &sg),
+            ("Permissions.1.IpProtocol", "TCP"),
+            ("Permissions.1.PortRange", "22/22"),
+            ("Permissions.1.SourceCidrIp", "10.0.0.0/16"),
+        ],
+    );
+    // Four clients, each flipping a rule of its own: changes come back to
+    // back, and the group's rule set comes back to earlier ones (their
+    // policies) within the grace. Each ends with its rule in.
+    std::thread::scope(|s| {
+        for w in 0..4u16 {
+            let (d, sg) = (&d, sg.as_str());
+            s.spawn(move || {
+                let port = format!("{p}/{p}", p = 5353 + w);
+                let rule = [
+                    R,
+                    ("SecurityGroupId", sg),
+                    ("Permissions.1.IpProtocol", "UDP"),
+                    ("Permissions.1.PortRange", port.as_str()),
+                    ("Permissions.1.SourceCidrIp", "10.0.1.20/32"),
+                    ("Permissions.1.Priority", "1"),
+                ];
+                for n in 0..21 {
+                    let action = if n % 2 == 0 {
+                        "AuthorizeSecurityGroup"
+                    } else {
+                        "RevokeSecurityGroup"
+                    };
+                    d.call(action, &rule);
+                }
+            });
+        }
+    });
+    // Well past the grace (5 ms).
+    std::thread::sleep(Duration::from_millis(300));
+    let maps = |ns: &str| {
+        Datapath::load(Some(ns))
+            .expect("loading the pinned maps")
+            .read()
+            .expect("reading the maps")
+    };
+    let before = maps(&d.namespace);
+    let in_use: BTreeSet<u32> = before
+        .eni_by_port
+        .values()
+        .flat_map(|e| [e.sg_ingress, e.sg_egress, e.acl_ingress, e.acl_egress])
+        .filter(|p| *p != 0)
+        .collect();
+    for (_, k) in before.policy_addresses.keys() {
+        assert!(
+            in_use.contains(&{ k.policy_id }),
+            "policy {} left in POLICY_ADDRESSES, in use: {in_use:?}",
+            { k.policy_id }
+        );
+    }
+    for (_, k) in before.policy_ports.keys() {
+        assert!(
+            in_use.contains(&{ k.policy_id }),
+            "policy {} left in POLICY_PORTS, in use: {in_use:?}",
+            { k.policy_id }
+        );
+    }
+    // A start converges the maps to the model from what they hold: nothing
+    // to add, nothing to remove.
+    d.kill9();
+    d.spawn(&[]);
+    let after = maps(&d.namespace);
+    assert_eq!(before.policy_addresses, after.policy_addresses);
+    assert_eq!(before.policy_ports, after.policy_ports);
+}

@@ -45,6 +45,15 @@ pub const ENI_FLAG_PORT: u32 = 1 << 9;
 /// frames from it are replies to endpoint flows or dropped.
 pub const ENI_FLAG_SERVICES: u32 = 1 << 10;
 
+/// Copies of each router port's ENI in `ENI_BY_PORT` (a power of two). An
+/// ENI changes by writing a copy packets do not read, then flipping
+/// `ENI_COPY` to it; a copy is written again only once a grace has passed
+/// since the flip away from it (a packet that read the old index finishes
+/// within microseconds). With more copies than two, changes to one port in
+/// quick succession (a security group changed twice within the grace) need
+/// not wait for it.
+pub const ENI_COPIES: u32 = 8;
+
 /// Value of `ENI_BY_PORT`: the ENI behind a router port, as ingress needs it
 /// (all zeros: no port).
 #[repr(C)]

@@ -4,13 +4,14 @@ use crate::*;
 
 /// Names of the maps in the eBPF object, as the control plane opens them.
 pub mod map_names {
-    /// `Array<Eni>` of `2 * MAX_PORTS`: two copies per router port, at
-    /// `2 * ifindex` and `2 * ifindex + 1`; [`ENI_COPY`] says which is current.
+    /// `Array<Eni>` of `ENI_COPIES * MAX_PORTS`: [`crate::ENI_COPIES`]
+    /// copies per router port, at `ENI_COPIES * ifindex + copy`;
+    /// [`ENI_COPY`] says which is current.
     pub const ENI_BY_PORT: &str = "ENI_BY_PORT";
-    /// `Array<u32>` indexed by router port ifindex: which copy (0 or 1) of
-    /// its ENI in [`ENI_BY_PORT`] is current. An ENI changes by writing the
-    /// other copy whole, then this one word: a packet sees the old ENI or
-    /// the new one, never a mix.
+    /// `Array<u32>` indexed by router port ifindex: which copy (below
+    /// `ENI_COPIES`) of its ENI in [`ENI_BY_PORT`] is current. An ENI
+    /// changes by writing the next copy whole, then this one word: a packet
+    /// sees the old ENI or the new one, never a mix.
     pub const ENI_COPY: &str = "ENI_COPY";
     /// `HashMap<EniAddressKey, Egress>`: {VPC, address} -> where to send.
     pub const ENI_BY_ADDRESS: &str = "ENI_BY_ADDRESS";

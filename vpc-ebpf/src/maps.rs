@@ -9,25 +9,27 @@ use vpc_common::{
     NatOutKey, NatOutValue, NextHop, GatewayEndpointTarget, MAX_GATEWAY_ENDPOINTS, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict, PortCounters,
     PublicAddress, RouteKey, SnatKey, SnatTarget, MAX_CONNECTIONS, MAX_CONNTRACK_VPCS, MAX_ENI_ADDRESSES, MAX_NAT_GATEWAYS,
     MAX_NAT_MAPPINGS, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS, MAX_PORTS, MAX_PUBLIC_ADDRESSES, MAX_ROUTES,
-    MAX_SNAT_ENTRIES, ENI_FLAG_PORT, flow_cache, MonitorConfig, MonitorState, MONITOR_RING_BYTES,
+    MAX_SNAT_ENTRIES, ENI_COPIES, ENI_FLAG_PORT, flow_cache, MonitorConfig, MonitorState, MONITOR_RING_BYTES,
 };
 
-/// Two copies of the ENI behind each router port, at `2 * ifindex + copy`
+/// `ENI_COPIES` copies of the ENI behind each router port, at
+/// `ENI_COPIES * ifindex + copy`
 /// (arrays: a lookup is an inlined bounds check and an add, where a hash
 /// lookup is a kernel call costing ~25 ns here; bench/results).
 #[map]
-pub static ENI_BY_PORT: Array<Eni> = Array::with_max_entries(2 * MAX_PORTS, 0);
+pub static ENI_BY_PORT: Array<Eni> = Array::with_max_entries(ENI_COPIES * MAX_PORTS, 0);
 
-/// Router port ifindex -> which copy of its ENI is current (0 or 1): the
-/// control plane writes the other copy whole, then flips this word.
+/// Router port ifindex -> which copy of its ENI is current (below
+/// `ENI_COPIES`): the control plane writes the next copy whole, then flips
+/// this word.
 #[map]
 pub static ENI_COPY: Array<u32> = Array::with_max_entries(MAX_PORTS, 0);
 
 /// The ENI behind router port `ifindex`, if the control plane put one there.
 #[inline(always)]
 pub fn eni_of_port(ifindex: u32) -> Option<&'static Eni> {
-    let copy = *ENI_COPY.get(ifindex)? & 1;
-    let eni = ENI_BY_PORT.get(ifindex.wrapping_mul(2) | copy)?;
+    let copy = *ENI_COPY.get(ifindex)? & (ENI_COPIES - 1);
+    let eni = ENI_BY_PORT.get(ifindex.wrapping_mul(ENI_COPIES) | copy)?;
     (eni.flags & ENI_FLAG_PORT != 0).then_some(eni)
 }
 

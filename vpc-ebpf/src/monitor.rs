@@ -6,7 +6,7 @@
 //! (`MonitorState::suppressed`).
 use aya_ebpf::helpers::generated::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns};
 use vpc_common::{
-    DropReason, Eni, MonitorEvent, ENI_FLAG_PORT, MONITOR_KIND_DROP, MONITOR_KIND_NEW_CONNECTION, MONITOR_WINDOW_NS,
+    DropReason, Eni, MonitorEvent, ENI_COPIES, ENI_FLAG_PORT, MONITOR_KIND_DROP, MONITOR_KIND_NEW_CONNECTION, MONITOR_WINDOW_NS,
 };
 
 use crate::{
@@ -83,7 +83,7 @@ fn write(ingress: u32, kind: u32, reason: u32, vpc_id: u32, policy_id: u32, flow
 #[inline(always)]
 fn eni_field(ifindex: u32, field: impl Fn(&Eni) -> u32) -> u32 {
     let Some(copy) = ENI_COPY.get(ifindex) else { return 0 };
-    let Some(eni) = ENI_BY_PORT.get(ifindex.wrapping_mul(2) | (*copy & 1)) else { return 0 };
+    let Some(eni) = ENI_BY_PORT.get(ifindex.wrapping_mul(ENI_COPIES) | (*copy & (ENI_COPIES - 1))) else { return 0 };
     if eni.flags & ENI_FLAG_PORT == 0 {
         return 0;
     }

@@ -610,7 +610,29 @@ impl Router {
         let model = model.clone().with_system_route_tables();
         validate::validate(&model)?;
         let prepared = self.prepare(&model)?;
-        self.install(&model, prepared)
+        let report = self.install(&model, prepared)?;
+        // Converged means no entry of a replaced policy is left either.
+        self.datapath.remove_retired(true)?;
+        Ok(report)
+    }
+
+    /// Leaves the entries of replaced policies to
+    /// [`Self::remove_retired`] after [`Self::install`], instead of
+    /// waiting out their grace there (see `Datapath::set_defer_retired`).
+    pub fn set_defer_retired(&mut self, on: bool) {
+        self.datapath.set_defer_retired(on);
+    }
+
+    /// When entries of replaced policies are due for removal, if any are
+    /// kept.
+    pub fn retired_due(&self) -> Option<std::time::Instant> {
+        self.datapath.retired_due()
+    }
+
+    /// Removes the entries of replaced policies whose grace has passed;
+    /// when the next ones are due, if any.
+    pub fn remove_retired(&mut self) -> Result<Option<std::time::Instant>, ApplyError> {
+        Ok(self.datapath.remove_retired(false)?)
     }
 
     /// Compiles a validated model (with system route tables) against the
@@ -668,8 +690,12 @@ impl Router {
     ) -> Result<ApplyReport, ApplyError> {
         let router_ns = self.namespace.clone();
         let router_ns = router_ns.as_str();
-        ensure_router_namespace(router_ns)?;
-        self.namespace_id = namespace_id(router_ns);
+        // Made (and its sysctls set) once per namespace: again only if it
+        // is gone or another namespace took its name.
+        if self.namespace_id.is_none() || namespace_id(router_ns) != self.namespace_id {
+            ensure_router_namespace(router_ns)?;
+            self.namespace_id = namespace_id(router_ns);
+        }
         if !self
             .verified
             .contains(&(UPLINK_IFNAME.to_string(), String::new()))

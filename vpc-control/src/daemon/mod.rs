@@ -176,6 +176,9 @@ struct App {
     admin_account: String,
     /// Table use as the last sweep found it (none before the first).
     tables: Mutex<Option<TableUse>>,
+    /// A task removes the entries of replaced policies once their grace
+    /// has passed (set and cleared under the service lock).
+    retired_cleanup: std::sync::atomic::AtomicBool,
     /// Request bodies: largest size and time to read.
     max_body_bytes: usize,
     body_timeout: std::time::Duration,
@@ -273,6 +276,11 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     // Start-up converge done: a fault injected for the tests hits an action.
     crate::apply::fault::arm();
     service.set_strict(config.strict_parameters);
+    // A security group change is not held up by the grace its replaced
+    // policy's entries get: a task removes them after it.
+    if let Some(r) = service.router_mut() {
+        r.set_defer_retired(true);
+    }
     service.set_zones(config.zones.clone());
     service.set_endpoint(config.listen.to_string());
     {
@@ -336,6 +344,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         verifier,
         admin_account,
         tables: Mutex::new(None),
+        retired_cleanup: std::sync::atomic::AtomicBool::new(false),
         max_body_bytes: config.bounds.max_body_bytes,
         body_timeout: config.bounds.body_timeout,
     });
@@ -937,15 +946,23 @@ async fn call(
     // The call runs under the service lock; its answer is given once its
     // change (or what it read) is on disk, waited for without the lock so
     // that one flush serves every call committed meanwhile.
+    let cleaner = app.clone();
     let done = tokio::task::spawn_blocking(move || {
-        let result = app
-            .service()
-            .submit(version.as_deref(), &action, &form, &caller);
-        (action, result)
+        let mut service = app.service();
+        let result = service.submit(version.as_deref(), &action, &form, &caller);
+        let cleanup = service
+            .router()
+            .and_then(|r| r.retired_due())
+            .filter(|_| !app.retired_cleanup.swap(true, std::sync::atomic::Ordering::SeqCst));
+        drop(service);
+        (action, result, cleanup)
     })
     .await
     .map_err(|e| ApiError::internal(format!("the call failed: {e}")))?;
-    let (action, pending) = done;
+    let (action, pending, cleanup) = done;
+    if let Some(due) = cleanup {
+        spawn_retired_cleanup(cleaner, due);
+    }
     let result = pending?.durable().await;
     if result.is_ok() {
         tracing::debug!(
@@ -955,6 +972,44 @@ async fn call(
         );
     }
     result
+}
+
+/// Removes the entries of replaced policies once their grace has passed
+/// (the first at `due`), until none is left; the next change that
+/// retires some starts it again.
+fn spawn_retired_cleanup(app: Arc<App>, mut due: std::time::Instant) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep_until(due.into()).await;
+            let a = app.clone();
+            let next = tokio::task::spawn_blocking(move || {
+                let mut service = a.service();
+                let next = match service.router_mut() {
+                    Some(r) => r.remove_retired(),
+                    None => Ok(None),
+                };
+                if !matches!(next, Ok(Some(_))) {
+                    a.retired_cleanup.store(false, std::sync::atomic::Ordering::SeqCst);
+                }
+                next
+            })
+            .await;
+            match next {
+                Ok(Ok(Some(d))) => due = d,
+                Ok(Ok(None)) => return,
+                Ok(Err(e)) => {
+                    // Left for the next write, which removes what is due.
+                    tracing::warn!(error = %e, "removing the entries of replaced policies failed");
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "removing the entries of replaced policies panicked");
+                    app.retired_cleanup.store(false, std::sync::atomic::Ordering::SeqCst);
+                    return;
+                }
+            }
+        }
+    });
 }
 
 async fn metrics_handler(State(app): State<Arc<App>>) -> Response {

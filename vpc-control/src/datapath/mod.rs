@@ -30,7 +30,7 @@ use aya::{
 };
 use thiserror::Error;
 use vpc_common::{
-    Action, ConntrackQuota, CtEntry, CtKey, DropReason, ENI_FLAG_PORT, Egress, Eni, EniAddressKey,
+    Action, ConntrackQuota, CtEntry, CtKey, DropReason, ENI_COPIES, ENI_FLAG_PORT, Egress, Eni, EniAddressKey,
     FlowCacheEntry, INSTANCE_PROGRAM, NatGateway as NatGatewayConfig, NatInKey, NatInValue,
     NatOutKey, NatOutValue, NextHop, PolicyAddrKey, PolicyClass, PolicyPortKey, PolicyVerdict,
     PortCounters, PublicAddress, ROUTER_PROGRAM, ROUTER_TC_PROGRAM, RouteKey, SnatKey, SnatTarget,
@@ -196,7 +196,7 @@ fn expected_layout(
     };
     let sz = |n: usize| n as u32;
     Some(match name {
-        map_names::ENI_BY_PORT => (Array, 4, Some(sz(size_of::<Eni>())), 2 * MAX_PORTS),
+        map_names::ENI_BY_PORT => (Array, 4, Some(sz(size_of::<Eni>())), ENI_COPIES * MAX_PORTS),
         map_names::ENI_COPY => (Array, 4, Some(4), MAX_PORTS),
         map_names::ENI_BY_ADDRESS => (
             Hash,
@@ -543,11 +543,24 @@ pub struct Datapath {
     /// Link pins that run this handle's programs already (attached or
     /// swapped by it): later attaches leave them alone.
     attached: BTreeSet<PathBuf>,
-    /// When this handle last flipped each port's ENI copy (see
+    /// When this handle last flipped away from each (port, ENI copy) (see
     /// [`Self::set_eni`]).
-    eni_flips: BTreeMap<u32, Instant>,
+    eni_flips: BTreeMap<(u32, u32), Instant>,
     /// The direct stage of big route tables.
     direct: DirectStage,
+    /// Entries of policies no ENI points at any more, removed once
+    /// [`POLICY_GRACE`] has passed since the switch away from them.
+    retired: Vec<RetiredPolicies>,
+    /// Leave retired policy entries to [`Self::remove_retired`] instead of
+    /// waiting out the grace in [`Self::write`].
+    defer_retired: bool,
+}
+
+/// Policy entries a write switched away from, at one time.
+struct RetiredPolicies {
+    at: Instant,
+    addresses: Vec<(u32, PolicyAddrKey)>,
+    ports: Vec<(u32, PolicyPortKey)>,
 }
 
 /// Slots of the direct stage (`vpc_common::direct`) a datapath has: one
@@ -784,6 +797,8 @@ impl Datapath {
             logger,
             attached: BTreeSet::new(),
             eni_flips: BTreeMap::new(),
+            retired: Vec::new(),
+            defer_retired: false,
             direct: DirectStage {
                 mem: direct_mem,
                 slots: vec![None; direct_slots as usize],
@@ -1049,6 +1064,66 @@ impl Datapath {
         Ok(())
     }
 
+    /// Leaves the entries of replaced policies in the maps after a write
+    /// (`on`), for [`Self::remove_retired`] to remove once their grace has
+    /// passed, instead of waiting for it in [`Self::write`]: the daemon's
+    /// writer is then not held up by it.
+    pub fn set_defer_retired(&mut self, on: bool) {
+        self.defer_retired = on;
+    }
+
+    /// Removes the entries of replaced policies whose grace
+    /// ([`POLICY_GRACE`]) has passed (`wait`: all of them, after waiting
+    /// for the last grace to pass). When the next of those still kept is
+    /// due, if any.
+    pub fn remove_retired(&mut self, wait: bool) -> Result<Option<Instant>, DatapathError> {
+        if wait && let Some(last) = self.retired.iter().map(|r| r.at).max() {
+            if let Some(left) = POLICY_GRACE.checked_sub(last.elapsed()) {
+                std::thread::sleep(left);
+            }
+        }
+        let due = self.retired.partition_point(|r| r.at.elapsed() >= POLICY_GRACE);
+        if due > 0 {
+            let gone: Vec<RetiredPolicies> = self.retired.drain(..due).collect();
+            use map_names::{POLICY_ADDRESSES, POLICY_PORTS};
+            let mut m: LpmTrie<&mut MapData, PolicyAddrKey, PolicyClass> =
+                LpmTrie::try_from(self.map_mut(POLICY_ADDRESSES)?)
+                    .map_err(map_err(POLICY_ADDRESSES))?;
+            for k in gone.iter().flat_map(|r| &r.addresses) {
+                absent_ok(m.remove(&Key::new(k.0, k.1))).map_err(map_err(POLICY_ADDRESSES))?;
+            }
+            let mut m: LpmTrie<&mut MapData, PolicyPortKey, PolicyVerdict> =
+                LpmTrie::try_from(self.map_mut(POLICY_PORTS)?).map_err(map_err(POLICY_PORTS))?;
+            for k in gone.iter().flat_map(|r| &r.ports) {
+                absent_ok(m.remove(&Key::new(k.0, k.1))).map_err(map_err(POLICY_PORTS))?;
+            }
+        }
+        Ok(self.retired.first().map(|r| r.at + POLICY_GRACE))
+    }
+
+    /// When the next entries of replaced policies are due for
+    /// [`Self::remove_retired`], if any are kept.
+    pub fn retired_due(&self) -> Option<Instant> {
+        self.retired.first().map(|r| r.at + POLICY_GRACE)
+    }
+
+    /// Retired entries this write upserts again stay.
+    fn keep_retired(
+        &mut self,
+        addresses: &Diff<(u32, PolicyAddrKey), PolicyClass>,
+        ports: &Diff<(u32, PolicyPortKey), PolicyVerdict>,
+    ) {
+        if self.retired.is_empty() {
+            return;
+        }
+        let addresses: BTreeSet<&(u32, PolicyAddrKey)> = addresses.upserts.iter().map(|(k, _)| k).collect();
+        let ports: BTreeSet<&(u32, PolicyPortKey)> = ports.upserts.iter().map(|(k, _)| k).collect();
+        for r in &mut self.retired {
+            r.addresses.retain(|k| !addresses.contains(k));
+            r.ports.retain(|k| !ports.contains(k));
+        }
+    }
+
     fn write_all(
         &mut self,
         current: &MapEntries,
@@ -1060,7 +1135,7 @@ impl Datapath {
         let nr_cpus =
             aya::util::nr_cpus().map_err(|(s, e)| DatapathError::Cpus(format!("{s}: {e}")))?;
 
-        {
+        if ports.difference(&current_ports).next().is_some() {
             let _in_router = match &self.router_namespace {
                 Some(ns) => Some(crate::netns::NetnsGuard::enter(ns)?),
                 None => None,
@@ -1139,7 +1214,11 @@ impl Datapath {
         }
         // Policies are content-addressed: a changed rule set is a new policy
         // id, written beside the old one before any ENI points at it; the
-        // ENI update switches to it atomically; the old one goes last.
+        // ENI update switches to it atomically; the old one goes last
+        // (retired, see `remove_retired`). A retired policy in use again
+        // keeps its entries.
+        self.remove_retired(false)?;
+        self.keep_retired(&policy_addresses, &policy_ports);
         {
             let mut m: LpmTrie<&mut MapData, PolicyPortKey, PolicyVerdict> =
                 LpmTrie::try_from(self.map_mut(POLICY_PORTS)?).map_err(map_err(POLICY_PORTS))?;
@@ -1223,18 +1302,15 @@ impl Datapath {
             // A packet that read an ENI before the switch finishes within
             // microseconds (one XDP run); give it far more before its policy
             // entries go, so no packet is judged half by the old rules.
-            std::thread::sleep(POLICY_GRACE);
-            let mut m: LpmTrie<&mut MapData, PolicyAddrKey, PolicyClass> =
-                LpmTrie::try_from(self.map_mut(POLICY_ADDRESSES)?)
-                    .map_err(map_err(POLICY_ADDRESSES))?;
-            remove_all(&policy_addresses, &mut stats, |k| {
-                m.remove(&Key::new(k.0, k.1))
-            })
-            .map_err(map_err(POLICY_ADDRESSES))?;
-            let mut m: LpmTrie<&mut MapData, PolicyPortKey, PolicyVerdict> =
-                LpmTrie::try_from(self.map_mut(POLICY_PORTS)?).map_err(map_err(POLICY_PORTS))?;
-            remove_all(&policy_ports, &mut stats, |k| m.remove(&Key::new(k.0, k.1)))
-                .map_err(map_err(POLICY_PORTS))?;
+            self.retired.push(RetiredPolicies {
+                at: Instant::now(),
+                addresses: policy_addresses.removals.clone(),
+                ports: policy_ports.removals.clone(),
+            });
+            stats.removals += policy_addresses.removals.len() + policy_ports.removals.len();
+            if !self.defer_retired {
+                self.remove_retired(true)?;
+            }
         }
 
         {
@@ -1486,9 +1562,9 @@ impl Datapath {
             .map_err(map_err(map_names::ENI_BY_PORT))?;
         let mut out = Vec::new();
         for (ifindex, copy) in copies.iter().enumerate() {
-            let copy = copy.map_err(map_err(map_names::ENI_COPY))? & 1;
+            let copy = copy.map_err(map_err(map_names::ENI_COPY))? & (ENI_COPIES - 1);
             let eni = enis
-                .get(&(2 * ifindex as u32 + copy), 0)
+                .get(&(ENI_COPIES * ifindex as u32 + copy), 0)
                 .map_err(map_err(map_names::ENI_BY_PORT))?;
             if eni.flags & ENI_FLAG_PORT != 0 {
                 out.push((ifindex as u32, eni));
@@ -1498,31 +1574,34 @@ impl Datapath {
     }
 
     /// Makes `eni` (all zeros: no port) the ENI of router port `ifindex`,
-    /// atomically for packets: the copy packets do not read is written
-    /// whole, then the one-word copy index flips to it. A copy is written
-    /// again only after [`POLICY_GRACE`] has passed since the flip away from
-    /// it (a packet that read the old index finishes within microseconds).
+    /// atomically for packets: the next copy (of [`ENI_COPIES`]), which
+    /// packets do not read, is written whole, then the one-word copy index
+    /// flips to it. A copy is written again only after [`POLICY_GRACE`] has
+    /// passed since the flip away from it (a packet that read the old index
+    /// finishes within microseconds): with several copies, only the
+    /// `ENI_COPIES`th change to one port within the grace waits.
     fn set_eni(&mut self, ifindex: u32, eni: &Eni) -> Result<(), DatapathError> {
         use map_names::{ENI_BY_PORT, ENI_COPY};
         if ifindex >= vpc_common::MAX_PORTS {
             return Err(DatapathError::PortIndex(ifindex));
         }
-        if let Some(at) = self.eni_flips.get(&ifindex) {
+        let copies: Array<&MapData, u32> =
+            Array::try_from(self.map(ENI_COPY)?).map_err(map_err(ENI_COPY))?;
+        let current = copies.get(&ifindex, 0).map_err(map_err(ENI_COPY))? & (ENI_COPIES - 1);
+        let next = (current + 1) & (ENI_COPIES - 1);
+        if let Some(at) = self.eni_flips.get(&(ifindex, next)) {
             if let Some(wait) = POLICY_GRACE.checked_sub(at.elapsed()) {
                 std::thread::sleep(wait);
             }
         }
-        let copies: Array<&MapData, u32> =
-            Array::try_from(self.map(ENI_COPY)?).map_err(map_err(ENI_COPY))?;
-        let next = (copies.get(&ifindex, 0).map_err(map_err(ENI_COPY))? & 1) ^ 1;
         let mut enis: Array<&mut MapData, Eni> =
             Array::try_from(self.map_mut(ENI_BY_PORT)?).map_err(map_err(ENI_BY_PORT))?;
-        enis.set(2 * ifindex + next, eni, 0)
+        enis.set(ENI_COPIES * ifindex + next, eni, 0)
             .map_err(map_err(ENI_BY_PORT))?;
         let mut copies: Array<&mut MapData, u32> =
             Array::try_from(self.map_mut(ENI_COPY)?).map_err(map_err(ENI_COPY))?;
         copies.set(ifindex, next, 0).map_err(map_err(ENI_COPY))?;
-        self.eni_flips.insert(ifindex, Instant::now());
+        self.eni_flips.insert((ifindex, current), Instant::now());
         Ok(())
     }
 
@@ -1808,6 +1887,15 @@ fn upsert_all<K: Clone, V: Clone, E>(
         stats.upserts += 1;
     }
     Ok(())
+}
+
+/// A removal of a key that is gone already (ENOENT) counts as done.
+fn absent_ok(r: Result<(), aya::maps::MapError>) -> Result<(), aya::maps::MapError> {
+    match r {
+        Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+        Err(aya::maps::MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        other => other,
+    }
 }
 
 fn remove_all<K, V, E>(

@@ -3,30 +3,35 @@
 //! a change, the durable sequence, idempotency records) so that another
 //! store (a replicated one) could replace it without touching the service.
 //!
-//! **Group commit.** A change is committed without an fsync
-//! ([`redb::Durability::None`]) and numbered; a flusher thread repeatedly
-//! makes everything committed so far durable with one
-//! [`redb::Durability::Immediate`] commit (one fsync for many changes) and
-//! publishes the highest sequence on disk ([`Durable`]). A reply waits for
-//! its sequence (outside the service lock), so it still comes only after
-//! its change is on disk. redb guarantees that an Immediate commit persists
-//! every earlier None commit, and that a crash leaves the last durable
-//! commit whole: never part of a change.
+//! **Group commit, off the caller's path.** [`StateStore::commit`] only
+//! computes what a change writes (the model document if it changed, the
+//! route entries that differ, the client token record), numbers it and
+//! queues it for the committer thread: no database work, no lock of the
+//! database, so the service's lock is not held for any of it. The
+//! committer takes every change queued so far and writes them in one
+//! [`redb::Durability::Immediate`] write transaction (one fsync for the
+//! batch), then publishes the highest sequence on disk ([`Durable`]);
+//! while it writes, the next changes queue up for the next batch. A reply
+//! waits for its sequence (outside the service lock), so it still comes
+//! only after its change is on disk. A crash leaves the last durable batch
+//! whole: never part of a change. Until its batch is written, a change's
+//! client token record is answered from memory, and [`StateStore::load`]
+//! waits for the queue to be written.
 //!
 //! Layout (schema 2): the model without its route entries as one JSON
 //! document, and each route entry under its own key (route table id and
 //! destination), so a change writes what it changed, not 100,000 entries.
-//! Each change is one write transaction: a crash leaves the previous change
-//! or this one, never part of it. Schema 1 (the whole model in one JSON
+//! A batch of changes is one write transaction: a crash leaves whole
+//! changes, never part of one. Schema 1 (the whole model in one JSON
 //! document) is read, and rewritten as schema 2 by the next save. Client
 //! token records (idempotency) live in two more tables, written in the same
 //! transaction as the change they answer.
 //!
-//! **A full disk.** A write or flush that fails (ENOSPC, EIO) marks the
-//! store failed: every waiter of a change not yet durable gets the error,
-//! and redb refuses every write until the database is reopened.
-//! [`StateStore::recover`] does that (stop the flusher, reopen, start a new
-//! one); changes that were committed but not durable are then settled as
+//! **A full disk.** A batch that fails (ENOSPC, EIO) marks the store
+//! failed: every waiter of a change not yet durable gets the error, and
+//! redb refuses every write until the database is reopened.
+//! [`StateStore::recover`] does that (stop the committer, reopen, start a
+//! new one); changes that were committed but not durable are then settled as
 //! lost (their waiters fail, late ones too) and the service reloads the
 //! model from what is durable. Nothing acknowledged is lost, and no restart
 //! is needed once the disk has space again.
@@ -325,13 +330,6 @@ fn dest_key(entry: &RouteEntry) -> (ipnet::Ipv4Net, Option<&str>) {
     )
 }
 
-/// A route entry's stored value: its order, then its JSON.
-fn entry_value(seq: u64, entry: &RouteEntry) -> Result<Vec<u8>, StoreError> {
-    let mut v = seq.to_be_bytes().to_vec();
-    serde_json::to_writer(&mut v, entry).map_err(decode)?;
-    Ok(v)
-}
-
 fn seq_of(value: &[u8]) -> Result<u64, StoreError> {
     let head: [u8; 8] = value
         .get(..8)
@@ -431,20 +429,49 @@ fn route_entry_changes<'a>(
     (upserts, removals)
 }
 
-/// The state database of one daemon (redb), with its flusher thread.
+/// The state database of one daemon (redb), with its committer thread.
 pub struct Store {
     db: Arc<Database>,
     /// The database file (reopened by [`StateStore::recover`]).
     path: PathBuf,
-    /// The model document as last written (unchanged documents are not
+    /// The model document as last queued (unchanged documents are not
     /// written again).
     last_document: Option<Vec<u8>>,
+    /// The stored layout is schema 2 (else the next change rewrites it whole).
+    migrated: bool,
     /// The last commit's sequence.
     seq: Seq,
-    /// Wakes the flusher (committed sequence, stop).
-    flusher: Arc<(Mutex<(Seq, bool)>, Condvar)>,
+    /// Client token records of changes that may not be written yet, by
+    /// encoded key: (the change's sequence, the record).
+    unwritten_tokens: HashMap<String, (Seq, TokenRecord)>,
+    /// Changes for the committer, and its stop flag.
+    queue: Arc<(Mutex<Queue>, Condvar)>,
     thread: Option<std::thread::JoinHandle<()>>,
     durable: Arc<Durable>,
+}
+
+/// What one change writes, computed when it is committed (from the models)
+/// and written by the committer.
+struct Change {
+    seq: Seq,
+    /// The model document, when it differs from the last one queued.
+    document: Option<Vec<u8>>,
+    /// First write in schema 2: the stored entries are dropped, `upserts`
+    /// holds them all, and the schema is written.
+    migrate: bool,
+    /// Route entries written: key, entry as JSON (without its order).
+    upserts: Vec<(String, Vec<u8>)>,
+    /// Route entry keys removed.
+    removals: Vec<String>,
+    /// A client token record: encoded key, when it was recorded, JSON.
+    token: Option<(String, u64, Vec<u8>)>,
+}
+
+/// The committer's queue.
+#[derive(Default)]
+struct Queue {
+    changes: Vec<Change>,
+    stop: bool,
 }
 
 impl Store {
@@ -459,28 +486,30 @@ impl Store {
             path: path.clone(),
             source,
         })?);
-        let flusher = Arc::new((Mutex::new((0, false)), Condvar::new()));
+        let migrated = is_migrated(&db)?;
+        let queue = Arc::new((Mutex::new(Queue::default()), Condvar::new()));
         let durable = Arc::new(Durable::default());
-        let thread =
-            spawn_flusher(&db, &flusher, &durable, 0).map_err(|source| StoreError::Dir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+        let thread = spawn_committer(&db, &queue, &durable).map_err(|source| StoreError::Dir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         Ok(Self {
             db,
             path,
             last_document: None,
+            migrated,
             seq: 0,
-            flusher,
+            unwritten_tokens: HashMap::new(),
+            queue,
             thread: Some(thread),
             durable,
         })
     }
 
-    /// Stops the flusher thread (after it flushed what it could).
-    fn stop_flusher(&mut self) {
-        self.flusher.0.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
-        self.flusher.1.notify_one();
+    /// Stops the committer thread (after it wrote what it could).
+    fn stop_committer(&mut self) {
+        self.queue.0.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
+        self.queue.1.notify_one();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -550,40 +579,84 @@ impl Store {
         self.durable.wait(seq)
     }
 
-    /// One write transaction, not yet durable: `next`, writing only what
-    /// differs from `prev`, and the token record.
-    fn write(
+    /// What the change from `prev` to `next` writes: the document if it
+    /// changed, the route entries that differ, the token record.
+    fn change(
         &mut self,
         prev: &Model,
         next: &Model,
         token: Option<(&TokenKey, &TokenRecord)>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Change, StoreError> {
         let document = serde_json::to_vec(&without_route_entries(next)).map_err(decode)?;
+        let migrate = !self.migrated;
         let empty = Model::default();
-        let mut write = self.db.begin_write().map_err(tx)?;
-        write.set_durability(redb::Durability::None);
-        {
-            let mut state = write.open_table(STATE).map_err(tx)?;
-            let mut entries = write.open_table(ROUTE_ENTRIES).map_err(tx)?;
-            let migrated = state
-                .get(SCHEMA_KEY)
-                .map_err(tx)?
-                .is_some_and(|v| v.value() == SCHEMA);
-            let mut seq = match state.get(ROUTE_SEQ_KEY).map_err(tx)? {
-                Some(v) => seq_of(v.value())?,
-                None => 0,
-            };
-            let (upserts, removals) = if migrated {
-                route_entry_changes(prev, next)
-            } else {
-                // First save in this layout: every entry, whatever was there.
+        // First save in this layout: every entry, whatever was there.
+        let (upserts, removals) = route_entry_changes(if migrate { &empty } else { prev }, next);
+        let upserts = upserts
+            .into_iter()
+            .map(|(k, e)| Ok((k, serde_json::to_vec(e).map_err(decode)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let token = match token {
+            Some((key, record)) => Some((
+                key.encode(),
+                record.at,
+                serde_json::to_vec(record).map_err(decode)?,
+            )),
+            None => None,
+        };
+        let document = if migrate || self.last_document.as_deref() != Some(document.as_slice()) {
+            self.last_document = Some(document.clone());
+            Some(document)
+        } else {
+            None
+        };
+        Ok(Change {
+            seq: 0,
+            document,
+            migrate,
+            upserts,
+            removals,
+            token,
+        })
+    }
+}
+
+/// True if the stored layout is schema 2.
+fn is_migrated(db: &Database) -> Result<bool, StoreError> {
+    let read = db.begin_read().map_err(tx)?;
+    let table = match read.open_table(STATE) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
+        Err(e) => return Err(tx(e)),
+    };
+    Ok(table
+        .get(SCHEMA_KEY)
+        .map_err(tx)?
+        .is_some_and(|v| v.value() == SCHEMA))
+}
+
+/// Writes `batch` in one durable write transaction (one fsync).
+fn write_batch(db: &Database, batch: &[Change]) -> Result<(), StoreError> {
+    let mut write = db.begin_write().map_err(tx)?;
+    write.set_durability(redb::Durability::Immediate);
+    {
+        let mut state = write.open_table(STATE).map_err(tx)?;
+        let mut entries = write.open_table(ROUTE_ENTRIES).map_err(tx)?;
+        let mut tokens = write.open_table(CLIENT_TOKENS).map_err(tx)?;
+        let mut times = write.open_table(CLIENT_TOKEN_TIMES).map_err(tx)?;
+        let mut seq = match state.get(ROUTE_SEQ_KEY).map_err(tx)? {
+            Some(v) => seq_of(v.value())?,
+            None => 0,
+        };
+        let cutoff = unix_now().saturating_sub(CLIENT_TOKEN_TTL_SECS);
+        for change in batch {
+            if change.migrate {
                 entries.retain(|_, _| false).map_err(tx)?;
-                route_entry_changes(&empty, next)
-            };
-            for k in &removals {
+            }
+            for k in &change.removals {
                 entries.remove(k.as_str()).map_err(tx)?;
             }
-            for (k, e) in &upserts {
+            for (k, json) in &change.upserts {
                 let order = match entries.get(k.as_str()).map_err(tx)? {
                     Some(v) => seq_of(v.value())?,
                     None => {
@@ -591,50 +664,34 @@ impl Store {
                         seq
                     }
                 };
-                entries
-                    .insert(k.as_str(), entry_value(order, e)?.as_slice())
-                    .map_err(tx)?;
+                let mut value = order.to_be_bytes().to_vec();
+                value.extend_from_slice(json);
+                entries.insert(k.as_str(), value.as_slice()).map_err(tx)?;
             }
-            state
-                .insert(ROUTE_SEQ_KEY, seq.to_be_bytes().as_slice())
-                .map_err(tx)?;
-            if !migrated {
+            if change.migrate {
                 state.insert(SCHEMA_KEY, SCHEMA).map_err(tx)?;
             }
-            if !migrated || self.last_document.as_deref() != Some(document.as_slice()) {
+            if let Some(document) = &change.document {
                 state.insert(MODEL_KEY, document.as_slice()).map_err(tx)?;
             }
-            let mut tokens = write.open_table(CLIENT_TOKENS).map_err(tx)?;
-            let mut times = write.open_table(CLIENT_TOKEN_TIMES).map_err(tx)?;
-            prune_tokens(
-                &mut tokens,
-                &mut times,
-                unix_now().saturating_sub(CLIENT_TOKEN_TTL_SECS),
-            )?;
-            if let Some((key, record)) = token {
-                let key = key.encode();
+            prune_tokens(&mut tokens, &mut times, cutoff)?;
+            if let Some((key, at, record)) = &change.token {
                 let old = tokens
                     .get(key.as_str())
                     .map_err(tx)?
                     .map(|v| serde_json::from_slice::<TokenRecord>(v.value()));
                 if let Some(Ok(old)) = old {
-                    times.remove(time_key(old.at, &key).as_str()).map_err(tx)?;
+                    times.remove(time_key(old.at, key).as_str()).map_err(tx)?;
                 }
-                tokens
-                    .insert(
-                        key.as_str(),
-                        serde_json::to_vec(record).map_err(decode)?.as_slice(),
-                    )
-                    .map_err(tx)?;
-                times
-                    .insert(time_key(record.at, &key).as_str(), ())
-                    .map_err(tx)?;
+                tokens.insert(key.as_str(), record.as_slice()).map_err(tx)?;
+                times.insert(time_key(*at, key).as_str(), ()).map_err(tx)?;
             }
         }
-        write.commit().map_err(tx)?;
-        self.last_document = Some(document);
-        Ok(())
+        state
+            .insert(ROUTE_SEQ_KEY, seq.to_be_bytes().as_slice())
+            .map_err(tx)?;
     }
+    write.commit().map_err(tx)
 }
 
 /// The expiry index key of a token record.
@@ -673,54 +730,53 @@ fn prune_tokens(
     Ok(())
 }
 
-/// Starts a flusher thread; `done`: the sequence already durable.
-fn spawn_flusher(
+/// Starts a committer thread.
+fn spawn_committer(
     db: &Arc<Database>,
-    flusher: &Arc<(Mutex<(Seq, bool)>, Condvar)>,
+    queue: &Arc<(Mutex<Queue>, Condvar)>,
     durable: &Arc<Durable>,
-    done: Seq,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let (db, flusher, durable) = (db.clone(), flusher.clone(), durable.clone());
+    let (db, queue, durable) = (db.clone(), queue.clone(), durable.clone());
     std::thread::Builder::new()
-        .name("store-flush".into())
-        .spawn(move || flush_loop(&db, &flusher, &durable, done))
+        .name("store-commit".into())
+        .spawn(move || commit_loop(&db, &queue, &durable))
 }
 
-/// The flusher: makes everything committed durable with one Immediate
-/// commit (one fsync), publishes it, and again while commits come in; at
-/// stop, flushes what is left first. A failure is published to every
-/// waiter and ends this flusher (redb refuses further writes after an I/O
-/// error): [`StateStore::recover`] reopens the database and starts another.
-fn flush_loop(
-    db: &Database,
-    flusher: &(Mutex<(Seq, bool)>, Condvar),
-    durable: &Durable,
-    mut done: Seq,
-) {
+/// The committer: writes every change queued so far in one durable
+/// transaction, publishes the last one's sequence, and again while changes
+/// come in; at stop, writes what is queued first. A failure is published
+/// to every waiter and ends this committer (redb refuses further writes
+/// after an I/O error): [`StateStore::recover`] reopens the database and
+/// starts another.
+fn commit_loop(db: &Database, queue: &(Mutex<Queue>, Condvar), durable: &Durable) {
     loop {
-        let target = {
-            let mut state = flusher.0.lock().unwrap_or_else(|e| e.into_inner());
+        let batch = {
+            let mut q = queue.0.lock().unwrap_or_else(|e| e.into_inner());
             loop {
-                if state.0 > done {
-                    break state.0;
+                if !q.changes.is_empty() {
+                    break std::mem::take(&mut q.changes);
                 }
-                if state.1 {
+                if q.stop {
                     return;
                 }
-                state = flusher.1.wait(state).unwrap_or_else(|e| e.into_inner());
+                q = queue.1.wait(q).unwrap_or_else(|e| e.into_inner());
             }
         };
-        let flushed = db.begin_write().map_err(tx).and_then(|mut w| {
-            w.set_durability(redb::Durability::Immediate);
-            w.commit().map_err(tx)
-        });
-        match flushed {
+        let Some(last) = batch.last().map(|c| c.seq) else {
+            continue;
+        };
+        let started = std::time::Instant::now();
+        match write_batch(db, &batch) {
             Ok(()) => {
-                done = target;
-                durable.flushed(target);
+                tracing::trace!(
+                    changes = batch.len(),
+                    ms = started.elapsed().as_secs_f64() * 1e3,
+                    "batch durable"
+                );
+                durable.flushed(last);
             }
             Err(e) => {
-                tracing::error!(error = %e, "making committed changes durable failed; the store takes no changes until it is reopened");
+                tracing::error!(error = %e, "writing committed changes failed; the store takes no changes until it is reopened");
                 durable.failed(e.to_string());
                 return;
             }
@@ -730,6 +786,9 @@ fn flush_loop(
 
 impl StateStore for Store {
     fn load(&self) -> Result<Option<Model>, StoreError> {
+        // What was committed is visible once written (or lost, if writing
+        // failed: then what is on disk is what there is).
+        let _ = self.durable.wait(self.seq);
         self.load_model()
     }
 
@@ -742,32 +801,44 @@ impl StateStore for Store {
         if let Some(e) = self.durable.get().failed {
             return Err(StoreError::Flush(e));
         }
-        if let Err(e) = self.write(prev, next, token) {
-            // redb refuses every write after an I/O error: reopen first.
-            if e.is_storage() {
-                tracing::error!(error = %e, "writing a change failed; the store takes no changes until it is reopened");
-                self.durable.failed(e.to_string());
-            }
-            return Err(e);
-        }
+        let mut change = self.change(prev, next, token)?;
         self.seq += 1;
-        let (lock, wake) = &*self.flusher;
-        lock.lock().unwrap_or_else(|e| e.into_inner()).0 = self.seq;
+        self.migrated = true;
+        change.seq = self.seq;
+        if !self.unwritten_tokens.is_empty() {
+            let written = self.durable.get().seq;
+            self.unwritten_tokens.retain(|_, (seq, _)| *seq > written);
+        }
+        if let Some((key, record)) = token {
+            self.unwritten_tokens
+                .insert(key.encode(), (self.seq, record.clone()));
+        }
+        let (lock, wake) = &*self.queue;
+        lock.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .changes
+            .push(change);
         wake.notify_one();
         Ok(self.seq)
     }
 
     fn token(&self, key: &TokenKey) -> Result<Option<TokenRecord>, StoreError> {
-        let read = self.db.begin_read().map_err(tx)?;
-        let table = match read.open_table(CLIENT_TOKENS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(tx(e)),
+        let encoded = key.encode();
+        let record = match self.unwritten_tokens.get(&encoded) {
+            Some((_, record)) => record.clone(),
+            None => {
+                let read = self.db.begin_read().map_err(tx)?;
+                let table = match read.open_table(CLIENT_TOKENS) {
+                    Ok(t) => t,
+                    Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                    Err(e) => return Err(tx(e)),
+                };
+                let Some(v) = table.get(encoded.as_str()).map_err(tx)? else {
+                    return Ok(None);
+                };
+                serde_json::from_slice(v.value()).map_err(decode)?
+            }
         };
-        let Some(v) = table.get(key.encode().as_str()).map_err(tx)? else {
-            return Ok(None);
-        };
-        let record: TokenRecord = serde_json::from_slice(v.value()).map_err(decode)?;
         Ok((record.at + CLIENT_TOKEN_TTL_SECS > unix_now()).then_some(record))
     }
 
@@ -780,8 +851,14 @@ impl StateStore for Store {
     }
 
     fn recover(&mut self) -> Result<(), StoreError> {
-        self.stop_flusher();
-        // The only other handle was the flusher's: the file is closed once
+        self.stop_committer();
+        // Whatever is still queued is lost with the failed batch.
+        let mut q = self.queue.0.lock().unwrap_or_else(|e| e.into_inner());
+        q.changes.clear();
+        q.stop = false;
+        drop(q);
+        self.unwritten_tokens.clear();
+        // The only other handle was the committer's: the file is closed once
         // this one goes (an empty in-memory database stands in meanwhile;
         // nothing reads it: the store refuses everything while failed).
         // redb repairs the file on open if it must.
@@ -798,15 +875,14 @@ impl StateStore for Store {
                 source,
             })?,
         );
+        self.migrated = is_migrated(&db)?;
         self.db = db;
         self.last_document = None;
         // Every change committed so far is durable or lost: settled.
         self.durable.recovered(self.seq);
-        self.flusher.0.lock().unwrap_or_else(|e| e.into_inner()).1 = false;
-        self.flusher.0.lock().unwrap_or_else(|e| e.into_inner()).0 = self.seq;
         self.thread = Some(
-            spawn_flusher(&self.db, &self.flusher, &self.durable, self.seq)
-                .map_err(|e| StoreError::Flush(format!("starting the flusher: {e}")))?,
+            spawn_committer(&self.db, &self.queue, &self.durable)
+                .map_err(|e| StoreError::Flush(format!("starting the committer: {e}")))?,
         );
         tracing::info!(path = %self.path.display(), "state database reopened: it takes changes again");
         Ok(())
@@ -814,10 +890,10 @@ impl StateStore for Store {
 }
 
 impl Drop for Store {
-    /// Flushes what is committed, then stops the flusher (which releases
+    /// Writes what is committed, then stops the committer (which releases
     /// the database).
     fn drop(&mut self) {
-        self.stop_flusher();
+        self.stop_committer();
     }
 }
 
@@ -1075,6 +1151,49 @@ mod tests {
             1
         );
         drop(read);
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A change's client token record is answered as soon as the change
+    /// is committed (before its batch is written), and after it is on disk
+    /// from there; the model is loaded with every committed change.
+    #[test]
+    fn store_a_committed_change_is_seen_before_its_batch_is_written() {
+        let dir = std::env::temp_dir().join(format!("vpc-store-queued-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let model = crate::test_fixtures::lab();
+        let key = TokenKey {
+            account: "1".into(),
+            action: "CreateVpc".into(),
+            token: "t".into(),
+        };
+        let record = TokenRecord {
+            digest: "d".into(),
+            body: serde_json::json!({"VpcId": "vpc-1"}),
+            at: unix_now(),
+        };
+        let mut store = Store::open(&dir).unwrap();
+        let mut seqs = Vec::new();
+        let mut prev = Model::default();
+        for n in 0..20 {
+            let mut next = model.clone();
+            next.vpcs[0].name = Some(format!("change {n}"));
+            let token = (n == 10).then_some((&key, &record));
+            seqs.push(store.commit(&prev, &next, token).unwrap());
+            if n == 10 {
+                assert_eq!(store.token(&key).unwrap(), Some(record.clone()));
+            }
+            prev = next;
+        }
+        assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
+        assert_eq!(store.load().unwrap().as_ref(), Some(&prev));
+        store.durable().wait(20).unwrap();
+        assert_eq!(store.token(&key).unwrap(), Some(record.clone()));
+        drop(store);
+        let store = Store::open(&dir).unwrap();
+        assert_eq!(store.token(&key).unwrap(), Some(record));
+        assert_eq!(store.load().unwrap(), Some(prev));
         drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
     }
