@@ -172,13 +172,15 @@ fn frame(p: &Phase, c: u32, port: u16) -> Vec<u8> {
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct ConnPhase {
-    headers: [u8; HEADERS],
-    from_client: u8,
-    data: u8,
+    /// HEADERS bytes, then 2 unused.
+    headers: [u64; 7],
     sport_step: u32,
     dport_step: u32,
     seq_step: u32,
     ack_step: u32,
+    from_client: u8,
+    data: u8,
+    pad: [u8; 6],
 }
 
 /// Most phases of a run (`CONN_MAX_PHASES`).
@@ -199,29 +201,32 @@ struct ConnRun {
     waits: u64,
     start_ns: u64,
     end_ns: u64,
+    phase_ns: [u64; MAX_PHASES],
 }
 
-// SAFETY: both are repr(C) plain data without padding bytes (56 + 4 * 4
-// bytes per phase, then 4-byte fields up to an 8-byte boundary, then
-// 8-byte ones; the size is checked against the eBPF side's by the map),
-// valid for any bit pattern.
+// SAFETY: both are repr(C) plain data without implicit padding (80 bytes
+// per phase, then 4-byte fields up to an 8-byte boundary, then 8-byte
+// ones; the size is checked against the eBPF side's by the map), valid
+// for any bit pattern.
 unsafe impl aya::Pod for ConnRun {}
 
 /// Phase `p` of a run, to server port `port`: connection 0's headers and
 /// the steps per connection (the client's port is the source port of the
 /// client's packets, the destination of the server's).
 fn conn_phase(p: &Phase, port: u16) -> ConnPhase {
-    let mut headers = [0u8; HEADERS];
-    headers.copy_from_slice(&frame(p, 0, port)[..HEADERS]);
+    let mut bytes = [0u8; 56];
+    bytes[..HEADERS].copy_from_slice(&frame(p, 0, port)[..HEADERS]);
+    let headers = std::array::from_fn(|k| u64::from_ne_bytes(bytes[8 * k..8 * k + 8].try_into().unwrap()));
     let (own, peer) = if p.from_client { (CLIENT_ISN_STEP, SERVER_ISN_STEP) } else { (SERVER_ISN_STEP, CLIENT_ISN_STEP) };
     ConnPhase {
         headers,
-        from_client: u8::from(p.from_client),
-        data: u8::from(p.data),
         sport_step: u32::from(p.from_client),
         dport_step: u32::from(!p.from_client),
         seq_step: own,
         ack_step: if p.ack.is_some() { peer } else { 0 },
+        from_client: u8::from(p.from_client),
+        data: u8::from(p.data),
+        pad: [0; 6],
     }
 }
 
@@ -229,7 +234,7 @@ fn conn_phase(p: &Phase, port: u16) -> ConnPhase {
 /// from its first phase and connection, nothing counted yet.
 fn conn_run(phases: &[Phase], port: u16, count: u32) -> ConnRun {
     assert!(phases.len() <= MAX_PHASES && (1..=MAX_CONNECTIONS).contains(&count));
-    let none = ConnPhase { headers: [0; HEADERS], from_client: 0, data: 0, sport_step: 0, dport_step: 0, seq_step: 0, ack_step: 0 };
+    let none = ConnPhase { headers: [0; 7], sport_step: 0, dport_step: 0, seq_step: 0, ack_step: 0, from_client: 0, data: 0, pad: [0; 6] };
     let mut all = [none; MAX_PHASES];
     for (k, p) in phases.iter().enumerate() {
         all[k] = conn_phase(p, port);
@@ -245,6 +250,7 @@ fn conn_run(phases: &[Phase], port: u16, count: u32) -> ConnRun {
         waits: 0,
         start_ns: 0,
         end_ns: 0,
+        phase_ns: [0; MAX_PHASES],
     }
 }
 
@@ -343,6 +349,9 @@ struct Run {
     lost: u64,
     /// Frames the generator held back at barriers.
     waits: u64,
+    /// ns per connection of each phase (first frame to the next phase's
+    /// first frame, the last to the end).
+    phase_ns: [f64; 7],
 }
 
 /// The topology; namespaces (veths, programs, rules) deleted on drop.
@@ -618,7 +627,12 @@ impl Crafted {
             }
             Mode::Linux => {}
         }
-        Run { seconds: run.end_ns.saturating_sub(run.start_ns) as f64 / 1e9, lost, waits: run.waits }
+        let mut phase_ns = [0.0; 7];
+        for (k, t) in phase_ns.iter_mut().enumerate() {
+            let next = if k + 1 < PHASES.len() { run.phase_ns[k + 1] } else { run.end_ns };
+            *t = next.saturating_sub(run.phase_ns[k]) as f64 / f64::from(count);
+        }
+        Run { seconds: run.end_ns.saturating_sub(run.start_ns) as f64 / 1e9, lost, waits: run.waits, phase_ns }
     }
 }
 
@@ -681,6 +695,9 @@ pub fn run(report: &Report, smoke: bool) {
     let mut rate: Vec<f64> = vec![0.0; modes.len()];
     for round in 0..=rounds {
         for (k, (mode, nftables, _)) in modes.iter().enumerate() {
+            if std::env::var("CRAFTED_ONLY").is_ok_and(|m| m != format!("{mode:?}{nftables}")) {
+                continue;
+            }
             b.set_mode(*mode);
             // Round 0 warms up and sizes each mode's measurement; with
             // nftables it counts the SYNs judged by the SG rules.
@@ -691,7 +708,14 @@ pub fn run(report: &Report, smoke: bool) {
             for _ in 0..runs {
                 let r = b.connections(count, *nftables, round == 0);
                 if std::env::var_os("CRAFTED_DEBUG").is_some() {
-                    eprintln!("{mode:?} nft={nftables}: {count} in {:.4} s = {:.0}/s, {} waits, {} lost", r.seconds, f64::from(count) / r.seconds, r.waits, r.lost);
+                    eprintln!(
+                        "{mode:?} nft={nftables}: {count} in {:.4} s = {:.0}/s, {} waits, {} lost; ns per phase {:?}",
+                        r.seconds,
+                        f64::from(count) / r.seconds,
+                        r.waits,
+                        r.lost,
+                        r.phase_ns.map(|t| t.round())
+                    );
                 }
                 secs += r.seconds;
                 lost += r.lost;
