@@ -6,26 +6,33 @@
 //! and server (eth0, the server instance's) joined to the router
 //! namespace's r0 and r1 (the router's MAC). Nothing runs a TCP stack:
 //! `bench_conn_generator` (vpc-ebpf/src/bench.rs), run by
-//! BPF_PROG_TEST_RUN in live-frames mode on a side's eth0, XDP_TXes one
-//! crafted packet per connection into the router port; `bench_conn_sink`
-//! (XDP) and `bench_conn_sink_tc` (tcx ingress, for our tc mode, whose
-//! bpf_redirect_peer passes the XDP program by) on both eth0 count and
-//! drop what arrives. A connection is seven packets with consistent
-//! sequence and acknowledgment numbers (each side's initial sequence
-//! number grows by a step per connection), sent phase by phase, each phase
-//! one batch of every connection's packet from one side, then a barrier:
-//! the other side's sink has counted the whole batch. Client SYN; server
+//! BPF_PROG_TEST_RUN in live-frames mode on the client's eth0, writes one
+//! crafted packet per connection and sends it into the router, the
+//! client's with XDP_TX (into r0), the server's redirected through a
+//! device map out of the server's eth0 (into r1, as the server would
+//! send it); `bench_conn_sink` (XDP) and `bench_conn_sink_tc` (tcx
+//! ingress, for our tc mode, whose bpf_redirect_peer passes the XDP
+//! program by) on both eth0 count and drop what arrives. A connection is
+//! seven packets with consistent sequence and acknowledgment numbers (each
+//! side's initial sequence number grows by a step per connection), sent
+//! phase by phase, each phase every connection's packet from one side,
+//! with a barrier before the next: the generator sends nothing (its
+//! live-frames loop goes on, the softirq work running between its
+//! batches) until the sinks counted every frame sent. Client SYN; server
 //! SYN-ACK; client ACK with 64 bytes; server ACK with 64 bytes; client
 //! FIN; server FIN; client's last ACK. Connection `c` is client port
 //! 1024 + c to the server's port 5201, so a run holds at most 64,512
 //! connections; between runs (outside the timed part) the connection
 //! tables are emptied (ours: deleted through the sweeper's handle, and the
 //! flow cache voided by a generation bump; Linux: a ctnetlink flush), so
-//! every run's connections are new to the router.
+//! every run's connections are new to the router. The time of a run is
+//! taken in the kernel: from the generator's first frame to the sinks'
+//! last (a test run's own setup, tens of ms of RCU waits, stays out).
 //!
 //! The whole loop runs on CPU 0 (this thread pinned; veth NAPI runs where
-//! the frames are sent): closed, rate = connections / wall time of the
-//! seven phases with their barriers. Modes, interleaved within each round
+//! the frames are sent): closed, rate = connections / time of the seven
+//! phases with their barriers; stdout shows the ns per packet of each
+//! phase. Modes, interleaved within each round
 //! (ratios per round): ours, XDP and tc, with the server's security group
 //! of N rules and a network ACL of N inbound entries on its vSwitch (the
 //! flow allowed by the last of each, the client in a group without rules:
@@ -651,10 +658,7 @@ impl Series {
 
 /// Runs the router-bound connections bench and records its figures.
 pub fn run(report: &Report, smoke: bool) {
-    let (rounds, mut count, seconds) = if smoke { (1, 2_000, 0.0) } else { (3, 64_000, 1.0) };
-    if let Some(c) = std::env::var("CRAFTED_COUNT").ok().and_then(|c| c.parse().ok()) {
-        count = c;
-    }
+    let (rounds, count, seconds) = if smoke { (1, 2_000, 0.0) } else { (3, 64_000, 1.0) };
     pin_to_cpu0();
     let n = 100;
     let allow = (client_net(), IpProtocol::Tcp, PORT);
@@ -694,33 +698,32 @@ pub fn run(report: &Report, smoke: bool) {
     let mut series: Vec<Series> = modes.iter().map(|_| Series::default()).collect();
     let mut rate: Vec<f64> = vec![0.0; modes.len()];
     for round in 0..=rounds {
-        for (k, (mode, nftables, _)) in modes.iter().enumerate() {
-            if std::env::var("CRAFTED_ONLY").is_ok_and(|m| m != format!("{mode:?}{nftables}")) {
-                continue;
-            }
+        for (k, (mode, nftables, name)) in modes.iter().enumerate() {
             b.set_mode(*mode);
             // Round 0 warms up and sizes each mode's measurement; with
             // nftables it counts the SYNs judged by the SG rules.
             let ruleset = if round == 0 { counted(&nft) } else { nft.clone() };
             bench::nftables(&b.router.0, nftables.then_some(ruleset.as_str()));
             let runs = if round == 0 { 1 } else { ((seconds * rate[k] / f64::from(count)).round() as usize).max(1) };
-            let (mut secs, mut lost) = (0.0, 0);
+            let (mut secs, mut lost, mut waits, mut phase_ns) = (0.0, 0, 0, [0.0; 7]);
             for _ in 0..runs {
                 let r = b.connections(count, *nftables, round == 0);
-                if std::env::var_os("CRAFTED_DEBUG").is_some() {
-                    eprintln!(
-                        "{mode:?} nft={nftables}: {count} in {:.4} s = {:.0}/s, {} waits, {} lost; ns per phase {:?}",
-                        r.seconds,
-                        f64::from(count) / r.seconds,
-                        r.waits,
-                        r.lost,
-                        r.phase_ns.map(|t| t.round())
-                    );
-                }
                 secs += r.seconds;
                 lost += r.lost;
+                waits += r.waits;
+                for (t, p) in phase_ns.iter_mut().zip(r.phase_ns) {
+                    *t += p / runs as f64;
+                }
             }
             rate[k] = (runs as f64 * f64::from(count)) / secs;
+            // Where the time goes: ns per connection in each phase (the
+            // whole loop: generator, veths, router, sink).
+            println!(
+                "crafted connections, round {round}, {name}: {:.0} conn/s over {runs} runs; ns per packet by phase {:?} ({}); {waits} frames held at barriers, {lost} lost",
+                rate[k],
+                phase_ns.map(|t| t.round() as u64),
+                PHASES.map(|p| p.name).join(", "),
+            );
             if round > 0 {
                 series[k].values.push(rate[k]);
                 series[k].lost += lost;
