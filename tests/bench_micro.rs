@@ -185,17 +185,19 @@ impl Runner {
 /// program of its own (`vpc-ebpf/src/bench.rs`, `op_*`) timed against
 /// `op_pass` in the same round.
 fn kernel_operations(frame: &[u8], ifindex: u32, repeat: u32, rounds: usize) -> Vec<(&'static str, Vec<f64>)> {
-    use aya::maps::{HashMap, LpmTrie, lpm_trie::Key};
+    use aya::maps::{DevMapHash, HashMap, LpmTrie, lpm_trie::Key};
     let mut obj = aya::EbpfLoader::new()
         .load(vpc_control::datapath::BENCH_OBJECT)
         .unwrap_or_else(|e| panic!("loading the bench programs: {e}"));
-    let ops: [(&str, &str); 6] = [
+    let ops: [(&str, &str); 8] = [
         ("op_array", "array lookup (inlined)"),
         ("op_hash_4", "hash lookup, 4-byte key"),
         ("op_hash_8", "hash lookup, 8-byte key"),
         ("op_hash_20", "hash lookup, 20-byte key"),
         ("op_lpm_8", "LPM trie lookup, 8-byte key, 1 prefix"),
         ("op_clock", "clock (bpf_ktime_get_coarse_ns)"),
+        ("op_percpu_count", "per-CPU counter bumped (inlined lookup + add)"),
+        ("op_redirect", "send: bpf_redirect_map into a device map by ifindex"),
     ];
     for name in ["op_pass"].into_iter().chain(ops.iter().map(|(p, _)| *p)) {
         let p: &mut Xdp = obj.program_mut(name).unwrap().try_into().unwrap();
@@ -206,6 +208,7 @@ fn kernel_operations(frame: &[u8], ifindex: u32, repeat: u32, rounds: usize) -> 
     HashMap::<_, [u32; 2], u64>::try_from(map(&mut obj, "OP_HASH_8")).unwrap().insert([1, 0], 1, 0).unwrap();
     HashMap::<_, [u32; 5], u64>::try_from(map(&mut obj, "OP_HASH_20")).unwrap().insert([1, 0, 0, 0, 0], 1, 0).unwrap();
     LpmTrie::<_, [u32; 2], u64>::try_from(map(&mut obj, "OP_LPM_8")).unwrap().insert(&Key::new(64, [1, 0]), 1, 0).unwrap();
+    DevMapHash::try_from(map(&mut obj, "OP_DEVMAP")).unwrap().insert(ifindex, ifindex, None, 0).unwrap();
     let mut out: Vec<(&'static str, Vec<f64>)> = ops.iter().map(|(_, w)| (*w, Vec::new())).collect();
     for _ in 0..rounds {
         let prog = |name: &str| -> &Xdp { obj.program(name).unwrap().try_into().unwrap() };
@@ -213,7 +216,8 @@ fn kernel_operations(frame: &[u8], ifindex: u32, repeat: u32, rounds: usize) -> 
         assert_eq!(v, XDP_PASS);
         for (k, (name, what)) in ops.iter().enumerate() {
             let (t, v) = fastest(prog(name), ifindex, frame, repeat);
-            assert_eq!(v, XDP_PASS, "{what}: the lookup finds its entry");
+            let expected = if *name == "op_redirect" { XDP_REDIRECT } else { XDP_PASS };
+            assert_eq!(v, expected, "{what}: the lookup finds its entry");
             out[k].1.push(t - base);
         }
     }
@@ -251,141 +255,156 @@ fn main() {
     let mut base_ns = Vec::new();
     let mut stage_ns: Vec<Vec<f64>> = vec![Vec::new(); stages.len()];
     for _ in 0..rounds {
+        if !bench::wanted("stages") {
+            break;
+        }
         let b = r.baseline(&stages[0].1, repeat);
         base_ns.push(b);
         for (k, (what, frame, verdict)) in stages.iter().enumerate() {
             stage_ns[k].push(r.run(what, frame, *verdict) - b);
         }
     }
-    report.figure("stages", "XDP_PASS (baseline, absolute)", "ns", &base_ns, "");
-    for (k, (what, _, _)) in stages.iter().enumerate() {
-        report.figure("stages", what, "ns over XDP_PASS", &stage_ns[k], "flow cache off");
+    if bench::wanted("stages") {
+        report.figure("stages", "XDP_PASS (baseline, absolute)", "ns", &base_ns, "");
+        for (k, (what, _, _)) in stages.iter().enumerate() {
+            report.figure("stages", what, "ns over XDP_PASS", &stage_ns[k], "flow cache off");
+        }
+        let full: Vec<f64> = stage_ns[5].iter().zip(&base_ns).map(|(s, b)| (s + b) / b).collect();
+        report.figure("stages", "full pipeline, slow path / XDP_PASS", "x", &full, "flow cache off: every lookup; goal <= 5 (issue 17)");
     }
-    let full: Vec<f64> = stage_ns[5].iter().zip(&base_ns).map(|(s, b)| (s + b) / b).collect();
-    report.figure("stages", "full pipeline, slow path / XDP_PASS", "x", &full, "flow cache off: every lookup; goal <= 5 (issue 17)");
 
     // --- monitoring (`vpc monitor`): every packet dropped (a refused SYN,
     // the security group's drop path with its policy id), monitoring off
     // and on at the default budget, interleaved in each round ---
-    let refused = &stages[6].1;
-    let rate = vpc_common::MONITOR_DEFAULT_RATE;
-    let (mut off_ns, mut on_ns, mut on_ratio) = (Vec::new(), Vec::new(), Vec::new());
-    let before = r.fx.dp.monitor_totals().unwrap();
-    for _ in 0..rounds {
-        let b = r.baseline(refused, repeat);
-        r.fx.dp.set_monitor(vpc_common::MonitorConfig { enabled: 0, rate }).unwrap();
-        let off = r.run("monitor off, refused SYN", refused, XDP_DROP);
-        r.fx.dp.set_monitor(vpc_common::MonitorConfig { enabled: 1, rate }).unwrap();
-        // An emptied ring: the events within budget are written, not lost.
+    if bench::wanted("monitor") {
+        let refused = &stages[6].1;
+        let rate = vpc_common::MONITOR_DEFAULT_RATE;
+        let (mut off_ns, mut on_ns, mut on_ratio) = (Vec::new(), Vec::new(), Vec::new());
+        let before = r.fx.dp.monitor_totals().unwrap();
+        for _ in 0..rounds {
+            let b = r.baseline(refused, repeat);
+            r.fx.dp.set_monitor(vpc_common::MonitorConfig { enabled: 0, rate }).unwrap();
+            let off = r.run("monitor off, refused SYN", refused, XDP_DROP);
+            r.fx.dp.set_monitor(vpc_common::MonitorConfig { enabled: 1, rate }).unwrap();
+            // An emptied ring: the events within budget are written, not lost.
+            r.fx.dp.monitor_events(usize::MAX).unwrap();
+            let on = r.run("monitor on, refused SYN", refused, XDP_DROP);
+            r.fx.dp.set_monitor(vpc_common::MonitorConfig { enabled: 0, rate }).unwrap();
+            off_ns.push(off - b);
+            on_ns.push(on - b);
+            on_ratio.push(on / off);
+        }
+        let seen = r.fx.dp.monitor_totals().unwrap();
+        assert!(seen.written > before.written, "monitoring on wrote no event: {seen:?}");
+        assert!(seen.suppressed > before.suppressed || smoke, "the budget suppressed nothing: {seen:?}");
         r.fx.dp.monitor_events(usize::MAX).unwrap();
-        let on = r.run("monitor on, refused SYN", refused, XDP_DROP);
-        r.fx.dp.set_monitor(vpc_common::MonitorConfig { enabled: 0, rate }).unwrap();
-        off_ns.push(off - b);
-        on_ns.push(on - b);
-        on_ratio.push(on / off);
+        report.figure("monitor", "every packet dropped (SG), monitoring off", "ns over XDP_PASS", &off_ns, "one array read + branch");
+        report.figure("monitor", "every packet dropped (SG), monitoring on", "ns over XDP_PASS", &on_ns, &format!("{rate} events/s per CPU written, the rest counted"));
+        report.figure("monitor", "monitoring on / off, every packet dropped", "x", &on_ratio, "per-packet time, same round");
     }
-    let seen = r.fx.dp.monitor_totals().unwrap();
-    assert!(seen.written > before.written, "monitoring on wrote no event: {seen:?}");
-    assert!(seen.suppressed > before.suppressed || smoke, "the budget suppressed nothing: {seen:?}");
-    r.fx.dp.monitor_events(usize::MAX).unwrap();
-    report.figure("monitor", "every packet dropped (SG), monitoring off", "ns over XDP_PASS", &off_ns, "one array read + branch");
-    report.figure("monitor", "every packet dropped (SG), monitoring on", "ns over XDP_PASS", &on_ns, &format!("{rate} events/s per CPU written, the rest counted"));
-    report.figure("monitor", "monitoring on / off, every packet dropped", "x", &on_ratio, "per-packet time, same round");
 
     // --- the same forwarded frames through the flow cache (established
     // flows: the first run takes the slow path and fills the cache) ---
-    let mut cached = Runner { fx: DatapathFixture::keeping_headers(MODEL, true), probe_port: 0, repeat };
-    cached.fx.reapply(with_policies(&base, 1, 1));
-    cached.probe_port = cached.fx.port(&eni_id_of("i-probe"));
-    let forwarded = 2..=5;
-    let mut hit_base = Vec::new();
-    let mut hit_ns: Vec<Vec<f64>> = vec![Vec::new(); stages.len()];
-    for _ in 0..rounds {
-        let b = cached.baseline(&stages[0].1, repeat);
-        hit_base.push(b);
-        for k in forwarded.clone() {
-            let (what, frame, verdict) = &stages[k];
-            hit_ns[k].push(cached.run(what, frame, *verdict) - b);
+    if bench::wanted("flow-cache") {
+        let mut cached = Runner { fx: DatapathFixture::keeping_headers(MODEL, true), probe_port: 0, repeat };
+        cached.fx.reapply(with_policies(&base, 1, 1));
+        cached.probe_port = cached.fx.port(&eni_id_of("i-probe"));
+        let forwarded = 2..=5;
+        let mut hit_base = Vec::new();
+        let mut hit_ns: Vec<Vec<f64>> = vec![Vec::new(); stages.len()];
+        for _ in 0..rounds {
+            let b = cached.baseline(&stages[0].1, repeat);
+            hit_base.push(b);
+            for k in forwarded.clone() {
+                let (what, frame, verdict) = &stages[k];
+                hit_ns[k].push(cached.run(what, frame, *verdict) - b);
+            }
         }
+        for k in forwarded {
+            let what = stages[k].0;
+            report.figure("flow cache", &format!("{what}: flow cache hit"), "ns over XDP_PASS", &hit_ns[k], "");
+        }
+        let full: Vec<f64> = hit_ns[5].iter().zip(&hit_base).map(|(s, b)| (s + b) / b).collect();
+        report.figure(
+            "flow cache",
+            "full pipeline, established flow / XDP_PASS",
+            "x",
+            &full,
+            "goal <= 2.2 (issue 17); ACL + SG + conntrack decided by the first packet",
+        );
+        drop(cached);
     }
-    for k in forwarded {
-        let what = stages[k].0;
-        report.figure("flow cache", &format!("{what}: flow cache hit"), "ns over XDP_PASS", &hit_ns[k], "");
-    }
-    let full: Vec<f64> = hit_ns[5].iter().zip(&hit_base).map(|(s, b)| (s + b) / b).collect();
-    report.figure(
-        "flow cache",
-        "full pipeline, established flow / XDP_PASS",
-        "x",
-        &full,
-        "goal <= 2.2 (issue 17); ACL + SG + conntrack decided by the first packet",
-    );
-    drop(cached);
 
     // --- kernel operations: what the stages are made of ---
-    let ops = kernel_operations(&[0u8; 60], probe_port, repeat, rounds);
-    for (what, v) in &ops {
-        report.figure("kernel operations", what, "ns over XDP_PASS", v, "");
+    if bench::wanted("ops") {
+        let ops = kernel_operations(&[0u8; 60], probe_port, repeat, rounds);
+        for (what, v) in &ops {
+            report.figure("kernel operations", what, "ns over XDP_PASS", v, "");
+        }
     }
 
     // --- rules ---
-    let counts: &[usize] = if smoke { &[10, 100] } else { &[10, 100, 1_000, 10_000] };
-    let mut sg_curve: Vec<Vec<f64>> = vec![Vec::new(); counts.len()];
-    let mut acl_curve: Vec<Vec<f64>> = vec![Vec::new(); counts.len()];
-    let refused_syn = probe_frame("10.0.3.10".parse().unwrap(), 6, 1, SYN);
-    let across_acl = probe_frame("10.0.2.10".parse().unwrap(), 17, BENCH_PORT, 0);
-    for _ in 0..rounds {
-        for (k, n) in counts.iter().enumerate() {
-            r.fx.reapply(with_policies(&base, *n, *n));
-            let b = r.baseline(&refused_syn, repeat);
-            sg_curve[k].push(r.run("refused SYN", &refused_syn, XDP_DROP) - b);
-            acl_curve[k].push(r.run("across the ACL", &across_acl, XDP_REDIRECT) - b);
+    if bench::wanted("rules") {
+        let counts: &[usize] = if smoke { &[10, 100] } else { &[10, 100, 1_000, 10_000] };
+        let mut sg_curve: Vec<Vec<f64>> = vec![Vec::new(); counts.len()];
+        let mut acl_curve: Vec<Vec<f64>> = vec![Vec::new(); counts.len()];
+        let refused_syn = probe_frame("10.0.3.10".parse().unwrap(), 6, 1, SYN);
+        let across_acl = probe_frame("10.0.2.10".parse().unwrap(), 17, BENCH_PORT, 0);
+        for _ in 0..rounds {
+            for (k, n) in counts.iter().enumerate() {
+                r.fx.reapply(with_policies(&base, *n, *n));
+                let b = r.baseline(&refused_syn, repeat);
+                sg_curve[k].push(r.run("refused SYN", &refused_syn, XDP_DROP) - b);
+                acl_curve[k].push(r.run("across the ACL", &across_acl, XDP_REDIRECT) - b);
+            }
         }
+        for (k, n) in counts.iter().enumerate() {
+            report.point("test-run: rules", "security group, new flow refused", *n as f64, "ns over XDP_PASS", &sg_curve[k]);
+            report.point("test-run: rules", "network ACL, every packet", *n as f64, "ns over XDP_PASS", &acl_curve[k]);
+        }
+        let last = counts.len() - 1;
+        let ratio = |c: &Vec<Vec<f64>>| -> Vec<f64> { c[last].iter().zip(&c[0]).map(|(a, b)| a / b).collect() };
+        let label = format!("{} / {} rules", counts[last], counts[0]);
+        report.figure("rules", &format!("security group, {label}"), "x", &ratio(&sg_curve), "goal <= 1.3");
+        report.figure("rules", &format!("network ACL, {label}"), "x", &ratio(&acl_curve), "goal <= 1.3");
+        r.fx.reapply(with_policies(&base, 1, 1));
     }
-    for (k, n) in counts.iter().enumerate() {
-        report.point("test-run: rules", "security group, new flow refused", *n as f64, "ns over XDP_PASS", &sg_curve[k]);
-        report.point("test-run: rules", "network ACL, every packet", *n as f64, "ns over XDP_PASS", &acl_curve[k]);
-    }
-    let last = counts.len() - 1;
-    let ratio = |c: &Vec<Vec<f64>>| -> Vec<f64> { c[last].iter().zip(&c[0]).map(|(a, b)| a / b).collect() };
-    let label = format!("{} / {} rules", counts[last], counts[0]);
-    report.figure("rules", &format!("security group, {label}"), "x", &ratio(&sg_curve), "goal <= 1.3");
-    report.figure("rules", &format!("network ACL, {label}"), "x", &ratio(&acl_curve), "goal <= 1.3");
-    r.fx.reapply(with_policies(&base, 1, 1));
 
     // --- routes ---
-    let sizes: &[usize] = if smoke { &[1, 1_000] } else { &[1, 1_000, 10_000, 100_000, 1_000_000] };
-    let random_frames = if smoke { 256 } else { 4_096 };
-    let all = bench::internet_prefixes(*sizes.last().unwrap(), 7);
-    let desired_small = r.fx.dp.read().unwrap();
-    for n in sizes {
-        let desired = bench::with_routes_like_100_64(&desired_small, &all[..*n]);
-        let current = r.fx.dp.read().unwrap();
-        r.fx.dp.write(&current, &desired).unwrap();
-        let mut rng = XorShift(99);
-        let frames: Vec<Vec<u8>> = (0..random_frames)
-            .map(|_| probe_frame(all[rng.next() as usize % n].1, 17, BENCH_PORT, 0))
-            .collect();
-        let mut same = Vec::new();
-        let mut random = Vec::new();
-        for _ in 0..rounds {
-            let b = r.baseline(&frames[0], repeat);
-            same.push(r.run("same destination", &frames[0], XDP_REDIRECT) - b);
-            let prog = r.fx.dp.router_program().unwrap();
-            let mut total = 0.0;
-            for f in &frames {
-                let (t, v) = time(prog, probe_port, f, 1);
-                assert_eq!(v, XDP_REDIRECT, "random destination");
-                total += t;
+    if bench::wanted("routes") {
+        let sizes: &[usize] = if smoke { &[1, 1_000] } else { &[1, 1_000, 10_000, 100_000, 1_000_000] };
+        let random_frames = if smoke { 256 } else { 4_096 };
+        let all = bench::internet_prefixes(*sizes.last().unwrap(), 7);
+        let desired_small = r.fx.dp.read().unwrap();
+        for n in sizes {
+            let desired = bench::with_routes_like_100_64(&desired_small, &all[..*n]);
+            let current = r.fx.dp.read().unwrap();
+            r.fx.dp.write(&current, &desired).unwrap();
+            let mut rng = XorShift(99);
+            let frames: Vec<Vec<u8>> = (0..random_frames)
+                .map(|_| probe_frame(all[rng.next() as usize % n].1, 17, BENCH_PORT, 0))
+                .collect();
+            let mut same = Vec::new();
+            let mut random = Vec::new();
+            for _ in 0..rounds {
+                let b = r.baseline(&frames[0], repeat);
+                same.push(r.run("same destination", &frames[0], XDP_REDIRECT) - b);
+                let prog = r.fx.dp.router_program().unwrap();
+                let mut total = 0.0;
+                for f in &frames {
+                    let (t, v) = time(prog, probe_port, f, 1);
+                    assert_eq!(v, XDP_REDIRECT, "random destination");
+                    total += t;
+                }
+                let pass = r.fx.dp.instance_program().unwrap();
+                let mut total_pass = 0.0;
+                for f in &frames {
+                    total_pass += time(pass, probe_port, f, 1).0;
+                }
+                random.push((total - total_pass) / frames.len() as f64);
             }
-            let pass = r.fx.dp.instance_program().unwrap();
-            let mut total_pass = 0.0;
-            for f in &frames {
-                total_pass += time(pass, probe_port, f, 1).0;
-            }
-            random.push((total - total_pass) / frames.len() as f64);
+            report.point("test-run: routes", "same destination (warm)", *n as f64, "ns over XDP_PASS", &same);
+            report.point("test-run: routes", "random destinations (cold)", *n as f64, "ns over XDP_PASS", &random);
         }
-        report.point("test-run: routes", "same destination (warm)", *n as f64, "ns over XDP_PASS", &same);
-        report.point("test-run: routes", "random destinations (cold)", *n as f64, "ns over XDP_PASS", &random);
     }
 }

@@ -439,6 +439,14 @@ impl Pipeline {
         (ours, linux)
     }
 
+    /// (packets received, of which forwarded on a flow cache decision) on
+    /// the generator's router port so far.
+    fn flow_cache_use(&self) -> (u64, u64) {
+        let port = self.ports[&eni_id_of("i-gen")];
+        let c = self.dp.counters().unwrap_or_else(|e| panic!("counters: {e}"));
+        c.ports.get(&port).map_or((0, 0), |p| (p.rx_packets, p.flow_cache_hits))
+    }
+
     /// Our router with a network ACL and a security group of `n` rules each
     /// against nftables with the same rules, `flows` source ports (0: one
     /// flow), interleaved over `rounds` rounds (after a warm-up round).
@@ -489,73 +497,83 @@ fn main() {
     let report = Report::new("pipeline");
     let mut p = Pipeline::new(seconds);
 
-    // Warm-up: size each mode's run (the first measurement of a key only calibrates).
-    let mut drop = Series::new();
-    let mut ours = Series::new();
-    let mut ours_tc = Series::new();
-    let mut linux = Series::new();
-    for round in 0..=rounds {
-        let d = p.measure("drop", Router::XdpDrop);
-        let o = p.measure("ours", Router::Ours);
-        let t = p.measure("ours-tc", Router::OursTc);
-        let l = p.measure("linux", Router::Linux);
-        if round > 0 {
-            drop.push(d);
-            ours.push(o);
-            ours_tc.push(t);
-            linux.push(l);
+    if bench::wanted("routes-only") {
+        // Warm-up: size each mode's run (the first measurement of a key only calibrates).
+        let mut drop = Series::new();
+        let mut ours = Series::new();
+        let mut ours_tc = Series::new();
+        let mut linux = Series::new();
+        for round in 0..=rounds {
+            let d = p.measure("drop", Router::XdpDrop);
+            let o = p.measure("ours", Router::Ours);
+            let t = p.measure("ours-tc", Router::OursTc);
+            let l = p.measure("linux", Router::Linux);
+            if round > 0 {
+                drop.push(d);
+                ours.push(o);
+                ours_tc.push(t);
+                linux.push(l);
+            }
         }
+        report.figure("pipeline", "XDP_DROP on the router port (ceiling)", "Mpps", &drop.values, &drop.note());
+        report.figure("pipeline", "our router (XDP), routes only", "Mpps", &ours.values, &ours.note());
+        report.figure("pipeline", "our router (tc), routes only", "Mpps", &ours_tc.values, &ours_tc.note());
+        report.figure("pipeline", "Linux forwarding", "Mpps", &linux.values, &linux.note());
+        report.figure("ratios", "our router (XDP) / Linux forwarding", "x", &ratio(&ours, &linux), "");
+        report.figure("ratios", "our router (tc) / Linux forwarding", "x", &ratio(&ours_tc, &linux), "");
+        report.figure("ratios", "our router (XDP) / XDP_DROP ceiling", "x", &ratio(&ours, &drop), "");
+        println!("median ours (XDP) / linux: {:.2}", median(&ratio(&ours, &linux)));
+        println!("median ours (tc) / linux: {:.2}", median(&ratio(&ours_tc, &linux)));
     }
-    report.figure("pipeline", "XDP_DROP on the router port (ceiling)", "Mpps", &drop.values, &drop.note());
-    report.figure("pipeline", "our router (XDP), routes only", "Mpps", &ours.values, &ours.note());
-    report.figure("pipeline", "our router (tc), routes only", "Mpps", &ours_tc.values, &ours_tc.note());
-    report.figure("pipeline", "Linux forwarding", "Mpps", &linux.values, &linux.note());
-    report.figure("ratios", "our router (XDP) / Linux forwarding", "x", &ratio(&ours, &linux), "");
-    report.figure("ratios", "our router (tc) / Linux forwarding", "x", &ratio(&ours_tc, &linux), "");
-    report.figure("ratios", "our router (XDP) / XDP_DROP ceiling", "x", &ratio(&ours, &drop), "");
 
-    for n in rule_counts {
-        let (ours, nft) = p.ours_vs_nftables(*n, 0, rounds);
-        report.figure("pipeline", &format!("our router, ACL + SG, {n} rules each"), "Mpps", &ours.values, &ours.note());
-        report.figure("pipeline", &format!("Linux + nftables, conntrack + {n} + {n} rules"), "Mpps", &nft.values, &nft.note());
-        report.figure("ratios", &format!("ACL + SG {n} rules: ours / nftables"), "x", &ratio(&ours, &nft), "");
-        report.point("pipeline: rules", "our router (ACL + SG)", *n as f64, "Mpps", &ours.values);
-        report.point("pipeline: rules", "Linux + nftables", *n as f64, "Mpps", &nft.values);
+    if bench::wanted("rules") {
+        for n in rule_counts {
+            let (ours, nft) = p.ours_vs_nftables(*n, 0, rounds);
+            report.figure("pipeline", &format!("our router, ACL + SG, {n} rules each"), "Mpps", &ours.values, &ours.note());
+            report.figure("pipeline", &format!("Linux + nftables, conntrack + {n} + {n} rules"), "Mpps", &nft.values, &nft.note());
+            report.figure("ratios", &format!("ACL + SG {n} rules: ours / nftables"), "x", &ratio(&ours, &nft), "");
+            report.point("pipeline: rules", "our router (ACL + SG)", *n as f64, "Mpps", &ours.values);
+            report.point("pipeline: rules", "Linux + nftables", *n as f64, "Mpps", &nft.values);
+        }
     }
 
     // Many flows: every packet from one of `flows` source ports, more than
     // the flow cache holds, so most packets take the slow path (connection
     // lookup and all) while nftables looks each up in its conntrack.
-    {
+    if bench::wanted("flows") {
         let (n, flows) = (100, if smoke { 1_000 } else { 64_000 });
+        let (rx, hits) = p.flow_cache_use();
         let (ours, nft) = p.ours_vs_nftables(n, flows, rounds);
+        let (rx2, hits2) = p.flow_cache_use();
+        let hit_share = (hits2 - hits) as f64 / (rx2 - rx).max(1) as f64;
         let what = format!("ACL + SG, {n} rules each, {flows} flows");
         report.figure("pipeline", &format!("our router, {what}"), "Mpps", &ours.values, &ours.note());
         report.figure("pipeline", &format!("Linux + nftables, {what}"), "Mpps", &nft.values, &nft.note());
         report.figure("ratios", &format!("{what}: ours / nftables"), "x", &ratio(&ours, &nft), "");
+        report.figure("pipeline", &format!("{what}: packets forwarded by the flow cache"), "share", &[hit_share], "all rounds and the warm-up");
     }
 
-    for n in prefix_counts {
-        let prefixes = bench::internet_prefixes(*n, 11);
-        let t = Instant::now();
-        p.set_routes(&prefixes);
-        let ours_load = t.elapsed();
-        let t = Instant::now();
-        p.kernel_routes(Some(&prefixes));
-        let kernel_load = t.elapsed();
-        println!("{n} routes written: ours {ours_load:?}, kernel (ip -batch) {kernel_load:?}");
-        let dsts: Vec<Ipv4Addr> = prefixes.iter().map(|(_, d)| *d).collect();
-        p.destinations(&dsts);
-        let (ours, fib) = p.ours_vs_linux(&format!("routes-{n}"), rounds);
-        p.destinations(&[]);
-        p.kernel_routes(None);
-        p.set_policies(None);
-        report.figure("pipeline", &format!("our router, random destinations over {n} prefixes"), "Mpps", &ours.values, &ours.note());
-        report.figure("pipeline", &format!("Linux FIB, random destinations over {n} prefixes"), "Mpps", &fib.values, &fib.note());
-        report.figure("ratios", &format!("{n} prefixes: ours / kernel FIB"), "x", &ratio(&ours, &fib), "");
-        report.point("pipeline: routes", "our router", *n as f64, "Mpps", &ours.values);
-        report.point("pipeline: routes", "Linux FIB", *n as f64, "Mpps", &fib.values);
+    if bench::wanted("prefixes") {
+        for n in prefix_counts {
+            let prefixes = bench::internet_prefixes(*n, 11);
+            let t = Instant::now();
+            p.set_routes(&prefixes);
+            let ours_load = t.elapsed();
+            let t = Instant::now();
+            p.kernel_routes(Some(&prefixes));
+            let kernel_load = t.elapsed();
+            println!("{n} routes written: ours {ours_load:?}, kernel (ip -batch) {kernel_load:?}");
+            let dsts: Vec<Ipv4Addr> = prefixes.iter().map(|(_, d)| *d).collect();
+            p.destinations(&dsts);
+            let (ours, fib) = p.ours_vs_linux(&format!("routes-{n}"), rounds);
+            p.destinations(&[]);
+            p.kernel_routes(None);
+            p.set_policies(None);
+            report.figure("pipeline", &format!("our router, random destinations over {n} prefixes"), "Mpps", &ours.values, &ours.note());
+            report.figure("pipeline", &format!("Linux FIB, random destinations over {n} prefixes"), "Mpps", &fib.values, &fib.note());
+            report.figure("ratios", &format!("{n} prefixes: ours / kernel FIB"), "x", &ratio(&ours, &fib), "");
+            report.point("pipeline: routes", "our router", *n as f64, "Mpps", &ours.values);
+            report.point("pipeline: routes", "Linux FIB", *n as f64, "Mpps", &fib.values);
+        }
     }
-    println!("median ours (XDP) / linux: {:.2}", median(&ratio(&ours, &linux)));
-    println!("median ours (tc) / linux: {:.2}", median(&ratio(&ours_tc, &linux)));
 }

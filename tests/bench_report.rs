@@ -25,6 +25,17 @@ pub fn min_median_max(v: &[f64]) -> (f64, f64, f64) {
     (s[0], median, s[n - 1])
 }
 
+/// True if section `name` of a bench is to run: always, unless
+/// `VPC_BENCH_ONLY` lists sections (comma-separated, e.g.
+/// `VPC_BENCH_ONLY=flow-cache,stages`) and not this one. For measuring one
+/// change quickly; `cargo xtask bench` runs every section.
+pub fn wanted(name: &str) -> bool {
+    match std::env::var("VPC_BENCH_ONLY") {
+        Ok(only) if !only.trim().is_empty() => only.split(',').any(|s| s.trim() == name),
+        _ => true,
+    }
+}
+
 /// Median of `v`.
 pub fn median(v: &[f64]) -> f64 {
     min_median_max(v).1

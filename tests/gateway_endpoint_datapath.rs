@@ -183,7 +183,7 @@ fn through_the_endpoint(mode: Mode) {
     );
     // The same in the model's terms, as the daemon gives it to the service.
     let model = lab.model.clone();
-    let origins = vpc_control::daemon::origin::RouterOrigins::open(&router_ns, move |_, f| {
+    let origins = vpc_control::daemon::origin::RouterOrigins::open(&router_ns, Default::default(), move |_, f| {
         f(&model);
         true
     })
@@ -682,11 +682,41 @@ fn object_store_judges_requests_through_the_endpoint_by_their_vpc_and_the_endpoi
         "the same read from no VPC:\n{answer}"
     );
 
-    // The endpoint's own policy, denying reads, refuses it too.
+    // The endpoint's own policy, denying reads, refuses it too: on a
+    // keep-alive connection opened before the change, from its next request
+    // on (the service looks the connection up once, the policy per request).
+    let kept = "import http.client, sys\n\
+         c = http.client.HTTPConnection(sys.argv[1], 80, timeout=10)\n\
+         def get():\n    c.request('GET', sys.argv[2]); r = c.getresponse(); r.read(); return r.status\n\
+         print(get(), flush=True)\n\
+         port = c.sock.getsockname()[1]\n\
+         sys.stdin.readline()\n\
+         print(get(), c.sock.getsockname()[1] == port, flush=True)\n";
+    let mut kept = Command::new("ip")
+        .args(["netns", "exec", &inst])
+        .arg(sdk_python())
+        .args(["-c", kept, host, &path])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python in the instance");
+    let mut kept_out = std::io::BufReader::new(kept.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut kept_out, &mut line).unwrap();
+    assert_eq!(line.trim(), "200", "the first read on the kept connection");
     let deny = r#"{"Version":"1","Statement":[{"Effect":"Deny","Action":["oss:GetObject"],"Principal":["*"],"Resource":["*"]}]}"#;
     d.call(
         "UpdateVpcGatewayEndpointAttribute",
         &[R, ("EndpointId", &ep), ("PolicyDocument", deny)],
+    );
+    writeln!(kept.stdin.take().unwrap(), "go").unwrap();
+    line.clear();
+    std::io::BufRead::read_line(&mut kept_out, &mut line).unwrap();
+    let _ = kept.wait();
+    assert_eq!(
+        line.trim(),
+        "403 True",
+        "the next read on the same connection, after the endpoint policy denied it"
     );
     let refused = anonymous_get(&inst, host, &path);
     assert!(

@@ -382,28 +382,30 @@ fn conntrack_quotas_refuse_only_the_new_flows_of_the_eni_and_vpc_over_them() {
 
 /// No shared exhaustion of the flow cache (issue 18): a flood of new flows
 /// from one instance holds at most its share of a CPU's cache
-/// (`flow_cache::PER_PORT_SLOTS`, half), where twice as many flows as the
+/// (`flow_cache::per_port_slots`, half), where twice as many flows as the
 /// cache has slots used to take 86% of it; and another instance's flow is
 /// cached all the same.
 #[test]
 fn flow_cache_one_enis_flows_hold_at_most_its_share_of_the_cache() {
-    use vpc_common::flow_cache::{PER_PORT_SLOTS, SLOTS};
+    let slots = vpc_control::datapath::flow_cache_slots().unwrap_or_else(|e| panic!("{e}"));
+    let share = vpc_common::flow_cache::per_port_slots(slots);
     stay_on_this_cpu();
     let mut fx = DatapathFixture::new(QUOTA);
     fx.dp.set_conntrack_quota(vpc_common::ConntrackQuota::UNLIMITED).unwrap_or_else(|e| panic!("quota: {e}"));
     let (flood, other) = (Ipv4Addr::new(10, 0, 1, 30), Ipv4Addr::new(10, 0, 1, 10));
     let sink = Ipv4Addr::new(10, 0, 1, 40);
-    // Twice as many flows as the cache has slots, random ports.
+    // As many flows as the cache has slots (twice the share), random
+    // ports (fewer than the connection table holds).
     let mut rng = fastrand::Rng::with_seed(18);
-    let frames: Vec<Vec<u8>> = (0..2 * SLOTS).map(|_| frame("i-flood", flood, sink, 17, rng.u16(1024..), rng.u16(1..), 0)).collect();
+    let frames: Vec<Vec<u8>> = (0..slots).map(|_| frame("i-flood", flood, sink, 17, rng.u16(1024..), rng.u16(1..), 0)).collect();
     let hits = |fx: &DatapathFixture, i: &str| fx.dp.counters().unwrap().ports[&fx.port(&eni(i))].flow_cache_hits;
     for f in &frames {
         assert_eq!(fx.run(&eni("i-flood"), f).0, XDP_REDIRECT, "the flood's flows are forwarded");
     }
     let held = fx.dp.flow_cache_holders().unwrap_or_else(|e| panic!("reading the cache: {e}"))[&fx.port(&eni("i-flood"))];
     assert!(
-        held > u64::from(PER_PORT_SLOTS) / 2 && held <= u64::from(PER_PORT_SLOTS),
-        "{} new flows from one ENI hold {held} slots of the cache (share {PER_PORT_SLOTS})",
+        held > u64::from(share) / 2 && held <= u64::from(share),
+        "{} new flows from one ENI hold {held} slots of the cache (share {share})",
         frames.len()
     );
     let mine = frame("i-a1", other, Ipv4Addr::new(10, 0, 1, 20), 17, 5000, 53, 0);
@@ -613,6 +615,70 @@ fn sg_1_revoking_the_rule_cuts_a_flow_the_flow_cache_holds() {
     fx.reapply(m);
     expect(&mut fx, "the next packet of the cached flow is refused", "i-client", &ack, XDP_DROP, Some(DropReason::SgIngress));
     expect(&mut fx, "and so is the server's next reply", "i-server", &reply, XDP_DROP, Some(DropReason::SgIngress));
+}
+
+/// Flows that share a set of the flow cache (two slots) are each judged
+/// right: three flows from the client to port 53 (UDP, allowed) whose keys
+/// fall in one set take turns in its two slots, every packet forwarded,
+/// and two of them alone hit; a flow in that set the group refuses is
+/// refused every time (no other flow's slot lets it through); and once the
+/// rule is revoked, the next packet of each of the three is refused,
+/// whichever slot holds it.
+#[test]
+fn flow_cache_flows_sharing_a_set_are_each_judged_right() {
+    use std::collections::BTreeMap;
+    use vpc_common::{FlowKey, flow_cache};
+    stay_on_this_cpu();
+    let mut fx = DatapathFixture::new(MODEL);
+    let slots = vpc_control::datapath::flow_cache_slots().unwrap_or_else(|e| panic!("{e}"));
+    let port = fx.port(&eni("i-client"));
+    let key = |dst: Ipv4Addr, sport: u16, dport: u16| FlowKey {
+        ifindex: port,
+        src: u32::from_ne_bytes(CLIENT.octets()),
+        dst: u32::from_ne_bytes(dst.octets()),
+        ports: u32::from(sport) << 16 | u32::from(dport),
+        proto: 17,
+    };
+    // Allowed flows (to either server, port 53) by set: one set with three.
+    let mut by_set: BTreeMap<u32, Vec<(Ipv4Addr, u16)>> = BTreeMap::new();
+    for dst in [SERVER, PEER] {
+        for sport in 1024..=u16::MAX {
+            by_set.entry(flow_cache::set(&key(dst, sport, 53), slots)).or_default().push((dst, sport));
+        }
+    }
+    let (set, flows) = by_set.into_iter().find(|(_, f)| f.len() >= 3).expect("a set three allowed flows share");
+    let (dst_r, sport_r, dport_r) = (54..64u16)
+        .flat_map(|dport| (1024..=u16::MAX).map(move |sport| (SERVER, sport, dport)))
+        .find(|(d, s, p)| flow_cache::set(&key(*d, *s, *p), slots) == set)
+        .expect("a refused flow in the same set");
+    let allowed: Vec<Vec<u8>> = flows[..3].iter().map(|(d, s)| frame("i-client", CLIENT, *d, 17, *s, 53, 0)).collect();
+    let refused = frame("i-client", CLIENT, dst_r, 17, sport_r, dport_r, 0);
+    for round in 0..3 {
+        for (k, f) in allowed.iter().enumerate() {
+            expect(&mut fx, &format!("round {round}: flow {k} of the set"), "i-client", f, XDP_REDIRECT, None);
+            expect(&mut fx, &format!("round {round}: the refused flow of the set"), "i-client", &refused, XDP_DROP, Some(DropReason::SgIngress));
+        }
+    }
+    // Two of them alone: both in the set's slots after two packets each
+    // (a hit does not move a flow: the other's first miss may evict it once).
+    for _ in 0..2 {
+        for f in &allowed[..2] {
+            expect(&mut fx, "two flows of the set", "i-client", f, XDP_REDIRECT, None);
+        }
+    }
+    let hits = fx.flow_cache_hits();
+    for round in 0..3 {
+        for (k, f) in allowed[..2].iter().enumerate() {
+            expect(&mut fx, &format!("round {round}: flow {k}, cached"), "i-client", f, XDP_REDIRECT, None);
+        }
+    }
+    assert_eq!(fx.flow_cache_hits(), hits + 6, "two flows of one set are both served from the cache");
+    let mut m = fx.model.clone();
+    m.security_groups.iter_mut().find(|g| g.id == "sg-web").unwrap().rules.retain(|r| r.id != "sgr-dns");
+    fx.reapply(m);
+    for (k, f) in allowed.iter().enumerate() {
+        expect(&mut fx, &format!("flow {k} after the rule is revoked"), "i-client", f, XDP_DROP, Some(DropReason::SgIngress));
+    }
 }
 
 /// `f` made a fragment of datagram `id`: more fragments to come or not,

@@ -167,6 +167,23 @@ mod tests {
     }
 
     #[test]
+    fn flow_cache_is_sized_by_the_cpus_and_every_set_lies_inside_it() {
+        use flow_cache::{MAX_SLOTS, MIN_SLOTS, WAYS, set, slots_for};
+        assert_eq!(slots_for(0), MAX_SLOTS);
+        assert_eq!(slots_for(2), MAX_SLOTS, "8 MiB per CPU on this machine kind");
+        assert_eq!(slots_for(8), MAX_SLOTS);
+        assert_eq!(slots_for(64), 1 << 14, "the budget shared out");
+        assert_eq!(slots_for(1_000_000), MIN_SLOTS);
+        for slots in [MIN_SLOTS, 1 << 14, MAX_SLOTS] {
+            for i in 0..4096u32 {
+                let k = FlowKey { ifindex: 3 + i % 5, src: i.wrapping_mul(7919), dst: !i, ports: i << 16 | 53, proto: 17 };
+                let s = set(&k, slots);
+                assert!(s % WAYS == 0 && s + WAYS <= slots, "set {s} of {slots} slots");
+            }
+        }
+    }
+
+    #[test]
     fn ipv4_route_prefix_covers_table_then_address() {
         assert_eq!(route_key_prefix_len_v4(24), 56);
         assert_eq!(policy_addr_prefix_len_v4(32), 64);

@@ -70,12 +70,13 @@ pub mod map_names {
     /// [`super::MAX_GATEWAY_ENDPOINTS`]: numeric gateway endpoint id -> its
     /// source address and VPC.
     pub const GATEWAY_ENDPOINTS: &str = "GATEWAY_ENDPOINTS";
-    /// `PerCpuArray<FlowCacheEntry>` of [`super::flow_cache::SLOTS`]: each
-    /// CPU's cache of forwarding decisions for established flows.
+    /// `PerCpuArray<FlowCacheEntry>` of [`super::flow_cache::slots_for`]
+    /// the CPU count (the loader sets it): each CPU's cache of forwarding
+    /// decisions for established flows, two ways per set.
     pub const FLOW_CACHE: &str = "FLOW_CACHE";
     /// `PerCpuArray<u32>` indexed by router port ifindex: the slots of each
     /// CPU's flow cache holding that port's flows (at most
-    /// [`super::flow_cache::PER_PORT_SLOTS`]).
+    /// [`super::flow_cache::per_port_slots`]).
     pub const FLOW_CACHE_PER_PORT: &str = "FLOW_CACHE_PER_PORT";
     /// `Array<u32>` of one entry: the configuration generation, bumped by
     /// the control plane after every change; a cached decision of another

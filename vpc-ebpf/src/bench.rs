@@ -28,7 +28,7 @@ use aya_ebpf::{
     bindings::{TC_ACT_SHOT, xdp_action},
     helpers::{bpf_get_prandom_u32, bpf_ktime_get_ns, bpf_xdp_adjust_tail},
     macros::{classifier, map, xdp},
-    maps::{Array, DevMap, HashMap, LpmTrie, PerCpuArray, lpm_trie::Key},
+    maps::{Array, DevMap, DevMapHash, HashMap, LpmTrie, PerCpuArray, lpm_trie::Key},
     programs::{TcContext, XdpContext},
 };
 
@@ -398,6 +398,12 @@ static OP_HASH_8: HashMap<[u32; 2], u64> = HashMap::with_max_entries(1024, 0);
 static OP_HASH_20: HashMap<[u32; 5], u64> = HashMap::with_max_entries(1024, 0);
 #[map]
 static OP_LPM_8: LpmTrie<[u32; 2], u64> = LpmTrie::with_max_entries(1024, 1);
+#[map]
+static OP_PERCPU: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
+/// One port at the key the benchmark writes (the ifindex of the frame's
+/// port, as the router's device map is keyed).
+#[map]
+static OP_DEVMAP: DevMapHash = DevMapHash::with_max_entries(64, 0);
 
 /// The key every `op_*` lookup uses: 1 for a 60-byte frame (read from the
 /// context, so the compiler cannot fold the lookup away).
@@ -444,6 +450,27 @@ pub fn op_hash_20(ctx: XdpContext) -> u32 {
 #[xdp]
 pub fn op_lpm_8(ctx: XdpContext) -> u32 {
     found(OP_LPM_8.get(&Key::new(64, [op_key(&ctx), 0])).is_some())
+}
+
+/// A per-CPU counter bumped, as each of the router's three per packet.
+#[xdp]
+pub fn op_percpu_count(ctx: XdpContext) -> u32 {
+    match OP_PERCPU.get_ptr_mut(op_key(&ctx)) {
+        Some(p) => {
+            // SAFETY: a per-CPU slot, written only by this CPU.
+            unsafe { *p += 1 };
+            xdp_action::XDP_PASS
+        }
+        None => xdp_action::XDP_DROP,
+    }
+}
+
+/// The send of a forwarded packet: bpf_redirect_map into a device map
+/// keyed by ifindex (XDP_REDIRECT when the port is there; the test run
+/// does not transmit).
+#[xdp]
+pub fn op_redirect(ctx: XdpContext) -> u32 {
+    OP_DEVMAP.redirect(ctx.ingress_ifindex() as u32, 0).unwrap_or(xdp_action::XDP_DROP)
 }
 
 #[xdp]

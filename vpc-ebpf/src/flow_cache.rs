@@ -55,6 +55,31 @@ pub fn key(ifindex: u32, ip: &Ipv4Hdr, flow: &Flow) -> Option<FlowKey> {
     })
 }
 
+/// Entries of each CPU's cache (`vpc_common::flow_cache::slots_for` the
+/// machine's CPUs): a read-only global the loader sets with the map's size,
+/// so the verifier knows it.
+#[unsafe(no_mangle)]
+static FLOW_CACHE_SLOTS: u32 = flow_cache::MAX_SLOTS;
+
+#[inline(always)]
+fn slots() -> u32 {
+    // SAFETY: a loader-set constant.
+    unsafe { core::ptr::read_volatile(&FLOW_CACHE_SLOTS) }
+}
+
+/// The slot of this CPU's cache holding `key`'s flow, if any: one of the
+/// two of its set (a flow is never in both).
+#[inline(always)]
+fn find(key: &FlowKey) -> Option<&'static FlowCacheEntry> {
+    let first = flow_cache::set(key, slots());
+    let e = FLOW_CACHE.get(first)?;
+    if same(&e.key, key) {
+        return Some(e);
+    }
+    let e = FLOW_CACHE.get(first + 1)?;
+    same(&e.key, key).then_some(e)
+}
+
 /// The cached decision for `key` (its `egress` says where the packet
 /// goes), if this CPU holds one of generation `generation` confirmed less
 /// than `flow_cache::REFRESH_JIFFIES` ago, for a frame with the MACs of
@@ -62,8 +87,8 @@ pub fn key(ifindex: u32, ip: &Ipv4Hdr, flow: &Flow) -> Option<FlowKey> {
 /// this program runs.
 #[inline(always)]
 pub fn lookup(key: &FlowKey, generation: u32, eth: &EthHdr) -> Option<&'static FlowCacheEntry> {
-    let e = FLOW_CACHE.get(flow_cache::slot(key))?;
-    if e.generation != generation || !same(&e.key, key) || !same_mac(&e.src_mac, &eth.src_addr) || !same_mac(&e.dst_mac, &eth.dst_addr) {
+    let e = find(key)?;
+    if e.generation != generation || !same_mac(&e.src_mac, &eth.src_addr) || !same_mac(&e.dst_mac, &eth.dst_addr) {
         return None;
     }
     // SAFETY: a helper with no arguments (inlined by the verifier).
@@ -79,32 +104,67 @@ fn same(a: &FlowKey, b: &FlowKey) -> bool {
 
 /// Records the slow path's decision for `key`, taken under `generation`
 /// for a frame with the MACs of `eth`. Per CPU, and XDP runs never nest on
-/// a CPU: no other writer can tear it. A slot held by another port's flow
-/// (or empty) is taken only within this port's share of the cache
-/// (`flow_cache::PER_PORT_SLOTS`); beyond it the flow goes on without a
-/// cached decision.
+/// a CPU: no other writer can tear it. The flow's set holds the two flows
+/// the slow path decided last: the decision goes in place of the flow's
+/// own slot, else of an empty or void (other generation) one, else into
+/// the first slot, whose flow moves to the second (whose flow leaves). A
+/// slot held by another port's flow (or empty) is taken only within this
+/// port's share of the cache (`flow_cache::per_port_slots`); beyond it the
+/// flow takes the first slot only if its own port's flow holds it, or goes
+/// on without a cached decision.
 #[inline(always)]
 pub fn insert(key: &FlowKey, generation: u32, eth: &EthHdr, egress: &Egress) {
-    let Some(e) = FLOW_CACHE.get_ptr_mut(flow_cache::slot(key)) else { return };
-    // SAFETY: this CPU's slot (see above).
-    let held_by = unsafe { (*e).key.ifindex };
+    let first = flow_cache::set(key, slots());
+    let Some(a) = FLOW_CACHE.get_ptr_mut(first) else { return };
+    let Some(b) = FLOW_CACHE.get_ptr_mut(first + 1) else { return };
+    let void = |e: *mut FlowCacheEntry| {
+        // SAFETY: this CPU's slot (see above).
+        let e = unsafe { &*e };
+        e.key.ifindex == 0 || e.generation != generation
+    };
+    // SAFETY: as above.
+    let (in_a, in_b) = unsafe { (same(&(*a).key, key), same(&(*b).key, key)) };
+    let (e, mut demote) = if in_a {
+        (a, false)
+    } else if in_b {
+        (b, false)
+    } else if void(a) {
+        (a, false)
+    } else if void(b) {
+        (b, false)
+    } else {
+        (a, true)
+    };
+    // The slot whose flow leaves the cache.
+    let gone = if demote { b } else { e };
+    // SAFETY: as above.
+    let held_by = unsafe { (*gone).key.ifindex };
     if held_by != key.ifindex {
         let Some(mine) = FLOW_CACHE_PER_PORT.get_ptr_mut(key.ifindex) else { return };
         // SAFETY: per-CPU values, written only by this CPU (see above).
         unsafe {
-            if *mine >= flow_cache::PER_PORT_SLOTS {
-                return;
-            }
-            *mine += 1;
-            if held_by != 0 {
-                if let Some(theirs) = FLOW_CACHE_PER_PORT.get_ptr_mut(held_by) {
-                    *theirs = (*theirs).saturating_sub(1);
+            if *mine >= flow_cache::per_port_slots(slots()) {
+                // At its share: only in place of one of its own flows.
+                if !demote || (*a).key.ifindex != key.ifindex {
+                    return;
+                }
+                demote = false;
+            } else {
+                *mine += 1;
+                if held_by != 0 {
+                    if let Some(theirs) = FLOW_CACHE_PER_PORT.get_ptr_mut(held_by) {
+                        *theirs = (*theirs).saturating_sub(1);
+                    }
                 }
             }
         }
     }
-    // SAFETY: this CPU's slot; a helper with no arguments.
+    // SAFETY: this CPU's slots; a helper with no arguments.
     unsafe {
+        if demote {
+            let moved = *a;
+            *b = moved;
+        }
         *e = FlowCacheEntry {
             key: *key,
             generation,

@@ -141,10 +141,10 @@ pub static SERVICES: Array<Egress> = Array::with_max_entries(1, 0);
 #[map]
 pub static GATEWAY_ENDPOINTS: HashMap<u32, GatewayEndpointTarget> = HashMap::with_max_entries(MAX_GATEWAY_ENDPOINTS, 0);
 
-/// Each CPU's flow cache (`vpc_common::flow_cache`), indexed by
-/// `flow_cache::slot`.
+/// Each CPU's flow cache (`vpc_common::flow_cache`), two slots per set
+/// from `flow_cache::set`; the loader sets its size by the CPU count.
 #[map]
-pub static FLOW_CACHE: PerCpuArray<FlowCacheEntry> = PerCpuArray::with_max_entries(flow_cache::SLOTS, 0);
+pub static FLOW_CACHE: PerCpuArray<FlowCacheEntry> = PerCpuArray::with_max_entries(flow_cache::MAX_SLOTS, 0);
 
 /// Router port ifindex -> slots of this CPU's flow cache its flows hold.
 #[map]

@@ -126,6 +126,28 @@ pub fn write_mac(m: &mut [u8; 6], w: Mac) {
     }
 }
 
+/// Reads an IPv4 address of a header as two 16-bit words (at an even
+/// offset, as every MAC: see [`read_mac`]): two loads where a `[u8; 4]`
+/// copy is four byte loads, their shifts, and a register each, which the
+/// parser's flow then spills.
+#[inline(always)]
+pub fn read_addr(a: &[u8; 4]) -> [u8; 4] {
+    let p = a.as_ptr() as *const u16;
+    // SAFETY: both reads are within the 4 bytes of `a` (see above for
+    // their alignment).
+    let (lo, hi) = unsafe { (*p, *p.add(1)) };
+    (u32::from(lo) | u32::from(hi) << 16).to_le_bytes()
+}
+
+/// Reads a 16-bit big-endian field at an even offset (a port): one load
+/// and a byte swap.
+#[inline(always)]
+pub fn read_be16(b: &[u8; 2]) -> u16 {
+    // SAFETY: the read is within the 2 bytes of `b` (even offset, see
+    // [`read_addr`]).
+    u16::from_be(unsafe { *(b.as_ptr() as *const u16) })
+}
+
 /// True if the two MACs are the same (three word compares, no branch
 /// between them).
 #[inline(always)]

@@ -8,7 +8,7 @@ use network_types::{
 };
 use vpc_common::DropReason;
 
-use crate::packet::{Packet, ptr_at};
+use crate::packet::{Packet, ptr_at, read_addr, read_be16};
 
 /// EtherType values as the header holds them (network order).
 const ETH_IPV4: u16 = EtherType::Ipv4 as u16;
@@ -122,7 +122,10 @@ impl Flow {
 /// header. A non-first fragment carries no layer-4 header: ports 0.
 #[inline(always)]
 pub fn flow<P: Packet>(ctx: &P, ip: &Ipv4Hdr) -> Result<Flow, DropReason> {
-    let mut f = Flow { src: ip.src_addr, dst: ip.dst_addr, proto: ip.proto as u8, sport: 0, dport: 0, flags: 0, ingress: 0, egress: 0 };
+    // Addresses and ports as 16-bit words: the header sits at an even
+    // offset (see `read_addr`), and whole words keep the flow in few
+    // registers.
+    let mut f = Flow { src: read_addr(&ip.src_addr), dst: read_addr(&ip.dst_addr), proto: ip.proto as u8, sport: 0, dport: 0, flags: 0, ingress: 0, egress: 0 };
     let frag = u16::from_be_bytes(ip.frags) & 0x1fff;
     if frag != 0 {
         return Ok(f);
@@ -131,19 +134,19 @@ pub fn flow<P: Packet>(ctx: &P, ip: &Ipv4Hdr) -> Result<Flow, DropReason> {
     let l4 = EthHdr::LEN + ((ip.vihl & 0x0f) as usize) * 4;
     match f.proto {
         TCP => {
-            let ports: *const [u8; 14] = ptr_at(ctx, l4)?;
+            let ports: *const [[u8; 2]; 7] = ptr_at(ctx, l4)?;
             // SAFETY: 14 bytes of TCP header are within the frame (ptr_at).
             let h = unsafe { &*ports };
-            f.sport = u16::from_be_bytes([h[0], h[1]]);
-            f.dport = u16::from_be_bytes([h[2], h[3]]);
-            f.flags = h[13];
+            f.sport = read_be16(&h[0]);
+            f.dport = read_be16(&h[1]);
+            f.flags = h[6][1];
         }
         UDP => {
-            let ports: *const [u8; 4] = ptr_at(ctx, l4)?;
+            let ports: *const [[u8; 2]; 2] = ptr_at(ctx, l4)?;
             // SAFETY: 4 bytes of UDP header are within the frame (ptr_at).
             let h = unsafe { &*ports };
-            f.sport = u16::from_be_bytes([h[0], h[1]]);
-            f.dport = u16::from_be_bytes([h[2], h[3]]);
+            f.sport = read_be16(&h[0]);
+            f.dport = read_be16(&h[1]);
         }
         ICMP => {
             let icmp: *const [u8; 8] = ptr_at(ctx, l4)?;

@@ -98,36 +98,10 @@ pub struct MapEntries {
     pub gateway_endpoints: BTreeMap<u32, GatewayEndpointTarget>,
 }
 
-/// The source address of each gateway endpoint (by endpoint id) in the
-/// services network's `endpoint_source_block`: stable (the block's host
-/// addresses from a hash of the id, the next free one on a collision, in
-/// the model's order of endpoints, i.e. creation order; an endpoint that
-/// collided moves to its own address once the earlier one is deleted),
-/// never the block's network or broadcast address. An endpoint the block has no room left for
-/// gets none (its routes then reach nothing).
+/// The source address of each gateway endpoint (by endpoint id):
+/// [`Model::endpoint_sources`].
 pub fn endpoint_sources(model: &Model) -> BTreeMap<String, std::net::Ipv4Addr> {
-    let block = model.router.services.endpoint_source_block;
-    let hosts: u64 = (1u64 << (32 - block.prefix_len() as u32)).saturating_sub(2);
-    let base = u32::from(block.network());
-    let mut taken = BTreeSet::new();
-    let mut out = BTreeMap::new();
-    if hosts == 0 {
-        return out;
-    }
-    for e in &model.gateway_endpoints {
-        let start = model::hashed_id(&e.id) as u64 % hosts;
-        let free = (0..hosts.min(1 << 16))
-            .map(|i| (start + i) % hosts)
-            .find(|o| !taken.contains(o));
-        if let Some(o) = free {
-            taken.insert(o);
-            out.insert(
-                e.id.clone(),
-                std::net::Ipv4Addr::from(base.wrapping_add(1 + o as u32)),
-            );
-        }
-    }
-    out
+    model.endpoint_sources()
 }
 
 /// The trie key of an IPv4 prefix in a route table.
@@ -1202,6 +1176,7 @@ mod tests {
             name: None,
             policy_document: None,
             route_table_ids: vec!["vtb-custom".into()],
+            source_ip: None,
             meta: Default::default(),
         });
         let t = m
@@ -1299,6 +1274,7 @@ mod tests {
                 name: None,
                 policy_document: None,
                 route_table_ids: Vec::new(),
+                source_ip: None,
                 meta: Default::default(),
             });
         }
@@ -1335,6 +1311,37 @@ mod tests {
             endpoint_sources(&tiny).is_empty(),
             "a /31 has no host address"
         );
+    }
+
+    #[test]
+    fn an_endpoint_keeps_its_allocated_source_when_one_it_collided_with_goes() {
+        // Two endpoints whose ids hash to the same host of a block of two:
+        // the second takes the other host.
+        let slot = |id: &str| model::hashed_id(id) % 2;
+        let second = (2..)
+            .map(|n| format!("vpce-{n}"))
+            .find(|id| slot(id) == slot("vpce-1"))
+            .unwrap();
+        let mut m = with_endpoints(&["vpce-1", &second]);
+        m.router.services.endpoint_source_block = "100.127.0.0/30".parse().unwrap();
+        m.allocate_numeric_ids();
+        let given: Vec<_> = m.gateway_endpoints.iter().map(|e| e.source_ip).collect();
+        assert!(given.iter().all(Option::is_some), "both allocated: {given:?}");
+        assert_ne!(given[0], given[1]);
+        // The first goes; the second keeps its address (kept in the model,
+        // not derived again from its id's hash).
+        m.gateway_endpoints.remove(0);
+        m.allocate_numeric_ids();
+        assert_eq!(m.gateway_endpoints[0].source_ip, given[1]);
+        assert_eq!(endpoint_sources(&m)[&second], given[1].unwrap());
+        // Kept across the store's round trip.
+        let back: model::Model = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+        assert_eq!(back.gateway_endpoints[0].source_ip, given[1]);
+        // An address outside a changed block is given again, in the block.
+        m.router.services.endpoint_source_block = "100.126.0.0/24".parse().unwrap();
+        m.allocate_numeric_ids();
+        let now = m.gateway_endpoints[0].source_ip.unwrap();
+        assert!(m.router.services.endpoint_source_block.contains(&now), "{now}");
     }
 
     #[test]

@@ -195,25 +195,48 @@ impl App {
 /// or the lookup failed) is refused by an endpoint policy that denies
 /// everything, never taken for the internet.
 struct EndpointOrigins {
-    router: origin::RouterOrigins,
+    router: Arc<origin::RouterOrigins>,
     endpoint_block: ipnet::Ipv4Net,
 }
 
+/// One connection as [`EndpointOrigins`] saw it when it was accepted.
+struct EndpointConnection {
+    router: Arc<origin::RouterOrigins>,
+    endpoint_block: ipnet::Ipv4Net,
+    peer: SocketAddr,
+    origin: Option<crate::datapath::origin::EndpointOrigin>,
+}
+
 impl object_store::Origins for EndpointOrigins {
-    fn origin(&self, peer: SocketAddr, local: SocketAddr) -> object_store::RequestOrigin {
-        let s = self.router.source(peer, local);
+    fn connection(
+        &self,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) -> Arc<dyn object_store::ConnectionOrigin> {
+        Arc::new(EndpointConnection {
+            router: self.router.clone(),
+            endpoint_block: self.endpoint_block,
+            peer,
+            origin: self.router.connection(peer, local),
+        })
+    }
+}
+
+impl object_store::ConnectionOrigin for EndpointConnection {
+    fn request(&self, wait: bool) -> Option<object_store::RequestOrigin> {
+        let s = self.router.request(self.peer.ip(), self.origin, wait)?;
         if s.endpoint_id.is_none()
-            && matches!(peer.ip(), std::net::IpAddr::V4(ip) if self.endpoint_block.contains(&ip))
+            && matches!(self.peer.ip(), std::net::IpAddr::V4(ip) if self.endpoint_block.contains(&ip))
         {
-            tracing::warn!(%peer, "an endpoint connection no endpoint accounts for: refused");
-            return object_store::RequestOrigin::unattributed_endpoint(peer.ip());
+            tracing::warn!(peer = %self.peer, "an endpoint connection no endpoint accounts for: refused");
+            return Some(object_store::RequestOrigin::unattributed_endpoint(self.peer.ip()));
         }
-        object_store::RequestOrigin {
+        Some(object_store::RequestOrigin {
             source_ip: s.source_ip,
             vpc_id: s.vpc_id,
             endpoint_id: s.endpoint_id,
             endpoint_policy: s.endpoint_policy,
-        }
+        })
     }
 }
 
@@ -411,7 +434,8 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     // for is refused; any other peer is taken as it is.
     let origins: Arc<dyn object_store::Origins> = {
         let weak = Arc::downgrade(&app);
-        let router = origin::RouterOrigins::open(&config.namespace, move |wait, f| {
+        let generation = app.service().model_generation();
+        let router = origin::RouterOrigins::open(&config.namespace, generation, move |wait, f| {
             let Some(app) = weak.upgrade() else {
                 return false;
             };
@@ -428,7 +452,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
             true
         })?;
         Arc::new(EndpointOrigins {
-            router,
+            router: Arc::new(router),
             endpoint_block: services.endpoint_source_block,
         })
     };

@@ -13,7 +13,10 @@
 use std::{
     collections::BTreeMap,
     net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4},
-    sync::{Arc, RwLock},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use aya::maps::MapData;
@@ -146,60 +149,120 @@ impl Attribution {
     }
 }
 
-/// The datapath lookup of the router the daemon drives (opened once) and
-/// the model's attribution table (refreshed from the committed model).
-pub struct RouterOrigins {
-    maps: EndpointOrigins<MapData>,
-    table: RwLock<Arc<Attribution>>,
+/// The model's attribution table, rebuilt only when the committed model
+/// changed (its generation, bumped by the service at each commit).
+pub struct AttributionCache {
+    /// The table and the model generation it was built at (None: never).
+    table: RwLock<(Option<u64>, Arc<Attribution>)>,
+    /// The committed model's generation ([`crate::service::Service::model_generation`]).
+    generation: Arc<AtomicU64>,
     /// Calls its argument with the committed model; `wait` false: only if
     /// it can be had without waiting. Says whether it did.
     model: Box<ModelAccess>,
 }
 
-/// How [`RouterOrigins`] reads the committed model: `(wait, f)` calls `f`
-/// with it (`wait` false: only if it is at hand without waiting, e.g.
+/// How [`AttributionCache`] reads the committed model: `(wait, f)` calls
+/// `f` with it (`wait` false: only if it is at hand without waiting, e.g.
 /// `try_lock` on the service) and says whether it did.
 pub type ModelAccess = dyn Fn(bool, &dyn Fn(&Model)) -> bool + Send + Sync;
 
+impl AttributionCache {
+    /// A cache of the model `with_model` reads, whose changes `generation`
+    /// counts.
+    pub fn new(
+        generation: Arc<AtomicU64>,
+        with_model: impl Fn(bool, &dyn Fn(&Model)) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            table: RwLock::new((None, Arc::new(Attribution::default()))),
+            generation,
+            model: Box::new(with_model),
+        }
+    }
+
+    /// The table of the committed model: the one at hand while the model's
+    /// generation is the same (no lock), else rebuilt from the model
+    /// (`force`: rebuilt whatever the generation). `None` when that needs
+    /// the model and `wait` is false and the model is busy.
+    fn table(&self, wait: bool, force: bool) -> Option<Arc<Attribution>> {
+        // Read before the model: a model newer than `now` is rebuilt
+        // again next time, never an older one kept.
+        let now = self.generation.load(Ordering::Acquire);
+        let current = {
+            let t = self.table.read().unwrap_or_else(|e| e.into_inner());
+            if t.0 == Some(now) && !force {
+                return Some(t.1.clone());
+            }
+            t.1.clone()
+        };
+        let fresh = std::cell::RefCell::new(None);
+        let read = (self.model)(wait, &|m: &Model| {
+            *fresh.borrow_mut() = Some(Arc::new(Attribution::of(m, Some(&current))));
+        });
+        let fresh = fresh.into_inner().filter(|_| read)?;
+        *self.table.write().unwrap_or_else(|e| e.into_inner()) = (Some(now), fresh.clone());
+        Some(fresh)
+    }
+
+    /// The source of a request on a connection from `peer` that came
+    /// through the datapath as `origin` (None: not through an endpoint),
+    /// in the committed model's terms. `wait` false: `None` if the table
+    /// must be rebuilt and the model is busy.
+    pub fn request(
+        &self,
+        peer: IpAddr,
+        origin: Option<EndpointOrigin>,
+        wait: bool,
+    ) -> Option<RequestSource> {
+        let Some(o) = origin else {
+            return Some(RequestSource::direct(peer));
+        };
+        let mut table = self.table(wait, false)?;
+        if !table.knows(&o) {
+            // A VPC or endpoint newer than the committed model (the kernel
+            // runs a change before its commit ends): wait for the commit
+            // rather than judge without its policy.
+            if !wait {
+                return None;
+            }
+            table = self.table(true, true)?;
+        }
+        Some(table.attribute(peer, origin))
+    }
+}
+
+/// The datapath lookup of the router the daemon drives (opened once) and
+/// the model's attribution table ([`AttributionCache`]).
+pub struct RouterOrigins {
+    maps: EndpointOrigins<MapData>,
+    attribution: AttributionCache,
+}
+
 impl RouterOrigins {
-    /// Opens the pinned maps of the router of `router_ns`; `with_model`
-    /// reads the committed model (see [`ModelAccess`]).
+    /// Opens the pinned maps of the router of `router_ns`; `generation`
+    /// changes whenever the committed model does, `with_model` reads it
+    /// (see [`ModelAccess`]).
     pub fn open(
         router_ns: &str,
+        generation: Arc<AtomicU64>,
         with_model: impl Fn(bool, &dyn Fn(&Model)) -> bool + Send + Sync + 'static,
     ) -> Result<Self, OriginError> {
         Ok(Self {
             maps: EndpointOrigins::open(router_ns)?,
-            table: RwLock::new(Arc::new(Attribution::default())),
-            model: Box::new(with_model),
+            attribution: AttributionCache::new(generation, with_model),
         })
     }
 
-    /// The table, refreshed from the committed model when it is at hand
-    /// (`wait`: waiting for it).
-    fn table(&self, wait: bool) -> Arc<Attribution> {
-        let current = self.table.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let fresh = std::cell::RefCell::new(None);
-        (self.model)(wait, &|m: &Model| {
-            *fresh.borrow_mut() = Some(Arc::new(Attribution::of(m, Some(&current))));
-        });
-        match fresh.into_inner() {
-            Some(t) => {
-                *self.table.write().unwrap_or_else(|e| e.into_inner()) = t.clone();
-                t
-            }
-            None => current,
-        }
-    }
-
-    /// The source of a TCP connection the service accepted from `peer` on
-    /// `local`. A failed map read is logged and the peer taken as it is (no
-    /// VPC: a policy conditioned on a VPC or endpoint then denies).
-    pub fn source(&self, peer: SocketAddr, local: SocketAddr) -> RequestSource {
+    /// Where the TCP connection the service accepted from `peer` on `local`
+    /// came in: the datapath's translation (None: not through an endpoint),
+    /// fixed for the connection's life. A failed map read is logged and
+    /// the peer taken as it is (no VPC: a policy conditioned on a VPC or
+    /// endpoint then denies).
+    pub fn connection(&self, peer: SocketAddr, local: SocketAddr) -> Option<EndpointOrigin> {
         let (SocketAddr::V4(p), SocketAddr::V4(l)) = (peer, local) else {
-            return RequestSource::direct(peer.ip());
+            return None;
         };
-        let origin = match self.maps.lookup(
+        match self.maps.lookup(
             SocketAddrV4::new(*p.ip(), p.port()),
             SocketAddrV4::new(*l.ip(), l.port()),
         ) {
@@ -208,17 +271,26 @@ impl RouterOrigins {
                 tracing::warn!(%peer, error = %e, "gateway endpoint origin lookup failed: taken as a direct peer");
                 None
             }
-        };
-        let Some(o) = origin else {
-            return RequestSource::direct(IpAddr::V4(*p.ip()));
-        };
-        let mut table = self.table(false);
-        if !table.knows(&o) {
-            // A VPC or endpoint newer than the table (the service was busy):
-            // wait for the model rather than judge without its policy.
-            table = self.table(true);
         }
-        table.attribute(IpAddr::V4(*p.ip()), origin)
+    }
+
+    /// The source of a request on a connection from `peer` whose
+    /// [`Self::connection`] was `origin` ([`AttributionCache::request`]).
+    pub fn request(
+        &self,
+        peer: IpAddr,
+        origin: Option<EndpointOrigin>,
+        wait: bool,
+    ) -> Option<RequestSource> {
+        self.attribution.request(peer, origin, wait)
+    }
+
+    /// [`Self::connection`] then [`Self::request`], waiting: the source of
+    /// one request on a connection from `peer` to `local`.
+    pub fn source(&self, peer: SocketAddr, local: SocketAddr) -> RequestSource {
+        let origin = self.connection(peer, local);
+        self.request(peer.ip(), origin, true)
+            .unwrap_or_else(|| RequestSource::direct(peer.ip()))
     }
 }
 
@@ -321,5 +393,97 @@ service_name = "com.aliyun.cn-hangzhou.oss"
             s.endpoint_policy.is_some(),
             "a deny-all policy, not the default allow"
         );
+    }
+
+    /// A cache over a model behind a mutex, counting its reads; `busy`
+    /// makes a read without waiting fail.
+    struct Host {
+        model: Arc<std::sync::Mutex<Model>>,
+        generation: Arc<AtomicU64>,
+        reads: Arc<std::sync::atomic::AtomicUsize>,
+        busy: Arc<std::sync::atomic::AtomicBool>,
+        cache: AttributionCache,
+    }
+
+    fn host(m: Model) -> Host {
+        let model = Arc::new(std::sync::Mutex::new(m));
+        let generation = Arc::new(AtomicU64::new(0));
+        let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let busy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cache = {
+            let (model, reads, busy) = (model.clone(), reads.clone(), busy.clone());
+            AttributionCache::new(generation.clone(), move |wait, f| {
+                if !wait && busy.load(Ordering::Relaxed) {
+                    return false;
+                }
+                reads.fetch_add(1, Ordering::Relaxed);
+                f(&model.lock().unwrap());
+                true
+            })
+        };
+        Host { model, generation, reads, busy, cache }
+    }
+
+    #[test]
+    fn the_table_is_read_from_the_model_again_only_when_its_generation_changed() {
+        let m = Model::from_toml(MODEL).unwrap();
+        let o = origin(&m, "vpce-b");
+        let h = host(m);
+        let peer = IpAddr::V4(Ipv4Addr::new(100, 127, 3, 5));
+        for _ in 0..3 {
+            let s = h.cache.request(peer, Some(o), false).expect("not busy");
+            assert_eq!(s.endpoint_id.as_deref(), Some("vpce-b"));
+            assert!(s.endpoint_policy.is_none());
+        }
+        assert_eq!(h.reads.load(Ordering::Relaxed), 1, "one read for three requests");
+        // A policy set on vpce-b applies to the next request once the
+        // generation says the model changed.
+        h.model.lock().unwrap().gateway_endpoints[1].policy_document = Some(
+            r#"{"Version":"1","Statement":[{"Effect":"Deny","Action":"oss:*","Resource":"*","Principal":"*"}]}"#.into(),
+        );
+        h.generation.fetch_add(1, Ordering::Release);
+        let s = h.cache.request(peer, Some(o), false).unwrap();
+        assert!(s.endpoint_policy.is_some(), "the new policy");
+        assert_eq!(h.reads.load(Ordering::Relaxed), 2);
+        // A peer that came through no endpoint needs no table at all.
+        let s = h.cache.request(peer, None, false).unwrap();
+        assert!(s.endpoint_id.is_none() && s.vpc_id.is_none());
+        assert_eq!(h.reads.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_stale_table_and_a_busy_model_wait_rather_than_judge_by_the_old_policy() {
+        let m = Model::from_toml(MODEL).unwrap();
+        let o = origin(&m, "vpce-a");
+        let h = host(m);
+        let peer = IpAddr::V4(Ipv4Addr::new(100, 127, 3, 4));
+        assert!(h.cache.request(peer, Some(o), false).is_some());
+        h.generation.fetch_add(1, Ordering::Release);
+        h.busy.store(true, Ordering::Relaxed);
+        assert!(h.cache.request(peer, Some(o), false).is_none(), "must wait");
+        let s = h.cache.request(peer, Some(o), true).expect("waited");
+        assert_eq!(s.endpoint_id.as_deref(), Some("vpce-a"));
+    }
+
+    #[test]
+    fn an_endpoint_newer_than_the_table_is_read_from_the_model_whatever_the_generation() {
+        let m = Model::from_toml(MODEL).unwrap();
+        let h = host(m);
+        let peer = IpAddr::V4(Ipv4Addr::new(100, 127, 3, 6));
+        let first = origin(&h.model.lock().unwrap(), "vpce-a");
+        assert!(h.cache.request(peer, Some(first), false).is_some());
+        // The kernel runs an endpoint before the service's commit ends (and
+        // bumps the generation): the table does not know it yet.
+        let newer = {
+            let mut m = h.model.lock().unwrap();
+            let mut e = m.gateway_endpoints[1].clone();
+            e.id = "vpce-c".into();
+            m.gateway_endpoints.push(e);
+            m.allocate_numeric_ids();
+            origin(&m, "vpce-c")
+        };
+        assert!(h.cache.request(peer, Some(newer), false).is_none(), "not judged without it");
+        let s = h.cache.request(peer, Some(newer), true).unwrap();
+        assert_eq!(s.endpoint_id.as_deref(), Some("vpce-c"));
     }
 }

@@ -59,6 +59,19 @@ const BENCH_KEEP_HEADERS: &str = "BENCH_KEEP_HEADERS";
 /// [`Datapath::load_keeping_headers`]).
 const BENCH_NO_FLOW_CACHE: &str = "BENCH_NO_FLOW_CACHE";
 
+/// Global of the router object holding the flow cache's size per CPU (the
+/// map's entries, set at load: [`flow_cache_slots`]).
+const FLOW_CACHE_SLOTS: &str = "FLOW_CACHE_SLOTS";
+
+/// Entries of each CPU's flow cache on this machine
+/// (`flow_cache::slots_for` its possible CPUs).
+pub fn flow_cache_slots() -> Result<u32, DatapathError> {
+    let cpus = aya::util::nr_cpus().map_err(|(s, e)| DatapathError::Cpus(format!("{s}: {e}")))?;
+    Ok(flow_cache::slots_for(
+        u32::try_from(cpus).unwrap_or(u32::MAX),
+    ))
+}
+
 /// Root of this project's pins in bpffs.
 pub const BPFFS_ROOT: &str = "/sys/fs/bpf/vpc";
 
@@ -169,7 +182,11 @@ pub fn ensure_bpffs() -> Result<(), DatapathError> {
 /// (type, key size, value size, max entries) of each map, as the datapath
 /// defines it; the value size of the device map is the kernel's (4 or 8
 /// bytes).
-fn expected_layout(name: &str, direct_slots: u32) -> Option<(MapType, u32, Option<u32>, u32)> {
+fn expected_layout(
+    name: &str,
+    direct_slots: u32,
+    flow_cache_slots: u32,
+) -> Option<(MapType, u32, Option<u32>, u32)> {
     use MapType::{Array, DevMapHash, Hash, LpmTrie, LruHash, PerCpuArray, RingBuf};
     use std::mem::size_of;
     use vpc_common::{
@@ -283,7 +300,7 @@ fn expected_layout(name: &str, direct_slots: u32) -> Option<(MapType, u32, Optio
             PerCpuArray,
             4,
             Some(sz(size_of::<FlowCacheEntry>())),
-            flow_cache::SLOTS,
+            flow_cache_slots,
         ),
         map_names::FLOW_CACHE_PER_PORT => (PerCpuArray, 4, Some(4), MAX_PORTS),
         map_names::CONFIG_GENERATION => (Array, 4, Some(4), 1),
@@ -310,6 +327,7 @@ fn check_pinned_layout(
     name: &'static str,
     path: &Path,
     direct_slots: u32,
+    flow_cache_slots: u32,
 ) -> Result<(), DatapathError> {
     if !path.exists() {
         return Ok(());
@@ -321,7 +339,7 @@ fn check_pinned_layout(
         info.value_size(),
         info.max_entries(),
     );
-    match expected_layout(name, direct_slots) {
+    match expected_layout(name, direct_slots, flow_cache_slots) {
         Some((t, k, v, n))
             if found.0 == Some(t)
                 && k == found.1
@@ -710,6 +728,9 @@ impl Datapath {
         loader.override_global(BENCH_KEEP_HEADERS, &keep, true);
         let no_cache = u8::from(bench.no_flow_cache);
         loader.override_global(BENCH_NO_FLOW_CACHE, &no_cache, true);
+        let cache_slots = flow_cache_slots()?;
+        loader.map_max_entries(map_names::FLOW_CACHE, cache_slots);
+        loader.override_global(FLOW_CACHE_SLOTS, &cache_slots, true);
         let paths: Vec<(&str, PathBuf)> = match &pin_dir {
             Some(dir) => {
                 ensure_bpffs()?;
@@ -722,7 +743,7 @@ impl Datapath {
             None => Vec::new(),
         };
         for (name, path) in &paths {
-            check_pinned_layout(name, path, direct_slots)?;
+            check_pinned_layout(name, path, direct_slots, cache_slots)?;
             loader.map_pin_path(name, path.as_path());
         }
         let mut ebpf = loader.load(OBJECT)?;
@@ -1722,7 +1743,7 @@ impl Datapath {
         let a: PerCpuArray<&MapData, FlowCacheEntry> =
             PerCpuArray::try_from(self.map(name)?).map_err(map_err(name))?;
         let mut holders = BTreeMap::new();
-        for slot in 0..flow_cache::SLOTS {
+        for slot in 0..flow_cache_slots()? {
             for e in a.get(&slot, 0).map_err(map_err(name))?.iter() {
                 if e.key.ifindex != 0 {
                     *holders.entry(e.key.ifindex).or_default() += 1;

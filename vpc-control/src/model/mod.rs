@@ -786,6 +786,12 @@ pub struct GatewayEndpoint {
     /// Associated route tables (GWE-3: each with no other endpoint).
     #[serde(default)]
     pub route_table_ids: Vec<String>,
+    /// The address its traffic takes in the services network (in the
+    /// router's `endpoint_source_block`), allocated once and kept with the
+    /// model ([`Model::allocate_numeric_ids`]); None in a lab file (then
+    /// [`Model::endpoint_sources`] derives one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<Ipv4Addr>,
     /// API metadata (EndpointDescription is `meta.description`).
     #[serde(default)]
     pub meta: Meta,
@@ -961,6 +967,56 @@ impl Model {
             taken.insert(n);
             self.numeric_ids.insert(id, n);
         }
+        // Each gateway endpoint's source address, kept once given.
+        let sources = self.endpoint_sources();
+        for e in &mut self.gateway_endpoints {
+            e.source_ip = sources.get(&e.id).copied();
+        }
+    }
+
+    /// The source address of each gateway endpoint (by endpoint id) in the
+    /// services network's `endpoint_source_block`, never the block's network
+    /// or broadcast address: the one it was given (kept with the model,
+    /// [`GatewayEndpoint::source_ip`]) while it is a free host of the block,
+    /// else the first free host from a hash of its id on, in the model's
+    /// order of endpoints (creation order). So an endpoint's address never
+    /// moves while it lives, whatever the others do. An endpoint the block
+    /// has no room left for gets none (its routes then reach nothing).
+    pub fn endpoint_sources(&self) -> BTreeMap<String, Ipv4Addr> {
+        let block = self.router.services.endpoint_source_block;
+        let hosts: u64 = (1u64 << (32 - block.prefix_len() as u32)).saturating_sub(2);
+        let base = u32::from(block.network());
+        let mut taken = BTreeSet::new();
+        let mut out = BTreeMap::new();
+        if hosts == 0 {
+            return out;
+        }
+        // The offset (0..hosts) of a host address of the block.
+        let offset = |ip: Ipv4Addr| -> Option<u64> {
+            let o = u64::from(u32::from(ip).wrapping_sub(base));
+            (block.contains(&ip) && (1..=hosts).contains(&o)).then(|| o - 1)
+        };
+        for e in &self.gateway_endpoints {
+            if let Some(o) = e.source_ip.and_then(offset)
+                && taken.insert(o)
+            {
+                out.insert(e.id.clone(), Ipv4Addr::from(base.wrapping_add(1 + o as u32)));
+            }
+        }
+        for e in &self.gateway_endpoints {
+            if out.contains_key(&e.id) {
+                continue;
+            }
+            let start = hashed_id(&e.id) as u64 % hosts;
+            let free = (0..hosts.min(1 << 16))
+                .map(|i| (start + i) % hosts)
+                .find(|o| !taken.contains(o));
+            if let Some(o) = free {
+                taken.insert(o);
+                out.insert(e.id.clone(), Ipv4Addr::from(base.wrapping_add(1 + o as u32)));
+            }
+        }
+        out
     }
 
     /// The number of an id in the datapath's keys: allocated, else its hash.

@@ -128,16 +128,38 @@ impl RequestOrigin {
 
 /// The host's knowledge of where connections come from.
 pub trait Origins: Send + Sync + 'static {
-    /// Where the connection from `peer` to `local` came from.
-    fn origin(&self, peer: SocketAddr, local: SocketAddr) -> RequestOrigin;
+    /// Where the connection from `peer` to `local` came from: looked up
+    /// once, when it is accepted (it may block: [`serve`] calls it off the
+    /// async workers).
+    fn connection(&self, peer: SocketAddr, local: SocketAddr) -> Arc<dyn ConnectionOrigin>;
+}
+
+/// One connection's origin, asked again for each request on it: what
+/// depends on the host's configuration (an endpoint's policy, an endpoint
+/// deleted meanwhile) applies from the next request on.
+pub trait ConnectionOrigin: Send + Sync {
+    /// The origin of the connection's next request. `wait` false: `None`
+    /// if it cannot be had without blocking (the host's configuration is
+    /// being changed), then [`serve`] asks again with `wait` true, off the
+    /// async workers, which always gives `Some`.
+    fn request(&self, wait: bool) -> Option<RequestOrigin>;
+}
+
+/// A connection whose origin is the same for every request.
+pub struct FixedOrigin(pub RequestOrigin);
+
+impl ConnectionOrigin for FixedOrigin {
+    fn request(&self, _wait: bool) -> Option<RequestOrigin> {
+        Some(self.0.clone())
+    }
 }
 
 /// Connections straight to the service: the source is the peer, no VPC.
 pub struct DirectOrigins;
 
 impl Origins for DirectOrigins {
-    fn origin(&self, peer: SocketAddr, _local: SocketAddr) -> RequestOrigin {
-        RequestOrigin::direct(peer.ip())
+    fn connection(&self, peer: SocketAddr, _local: SocketAddr) -> Arc<dyn ConnectionOrigin> {
+        Arc::new(FixedOrigin(RequestOrigin::direct(peer.ip())))
     }
 }
 
@@ -238,15 +260,27 @@ pub async fn serve(listener: TcpListener, service: Arc<ObjectStore>, origins: Ar
         connections.spawn(async move {
             let _permit = permit;
             let _ = stream.set_nodelay(true);
+            // Looked up once per connection, off the async workers (the
+            // host may read the kernel's maps).
+            let connection: Arc<dyn ConnectionOrigin> =
+                match tokio::task::spawn_blocking(move || origins.connection(peer, local)).await {
+                    Ok(c) => c,
+                    Err(_) => Arc::new(FixedOrigin(RequestOrigin::unattributed_endpoint(peer.ip()))),
+                };
             let svc = hyper::service::service_fn(move |req| {
-                let (service, origins) = (service.clone(), origins.clone());
+                let (service, connection) = (service.clone(), connection.clone());
                 async move {
                     // Asked per request (an endpoint policy changed while a
-                    // connection stays open applies to its next request),
-                    // off the async workers: the host may take a lock.
-                    let origin = tokio::task::spawn_blocking(move || origins.origin(peer, local))
-                        .await
-                        .unwrap_or_else(|_| RequestOrigin::unattributed_endpoint(peer.ip()));
+                    // connection stays open applies to its next request);
+                    // when that needs the host's lock, off the async workers.
+                    let origin = match connection.request(false) {
+                        Some(o) => o,
+                        None => tokio::task::spawn_blocking(move || connection.request(true))
+                            .await
+                            .ok()
+                            .flatten()
+                            .unwrap_or_else(|| RequestOrigin::unattributed_endpoint(peer.ip())),
+                    };
                     Ok::<_, std::convert::Infallible>(http::handle(&service, &origin, req).await)
                 }
             });

@@ -220,6 +220,8 @@ impl Action for CreateVpcGatewayEndpoint {
             name: given(&self.endpoint_name).map(str::to_string),
             policy_document: given(&self.policy_document).map(str::to_string),
             route_table_ids: Vec::new(),
+            // Given by the commit's allocation (`allocate_numeric_ids`).
+            source_ip: None,
             meta,
         };
         let response = CreateVpcGatewayEndpointResponse {

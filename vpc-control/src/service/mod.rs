@@ -694,6 +694,9 @@ pub struct Service {
     /// Validates each change, checking again only the route tables it
     /// touched (start-up and recovery validate everything).
     validator: crate::validate::Validator,
+    /// Bumped each time the committed model changes (see
+    /// [`Service::model_generation`]).
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Service {
@@ -720,6 +723,7 @@ impl Service {
             strict: false,
             quotas: quota::Quotas::configured(),
             validator: crate::validate::Validator::default(),
+            generation: Default::default(),
         };
         if let Some(r) = &mut service.router {
             r.converge(&service.model)?;
@@ -730,6 +734,21 @@ impl Service {
     /// The committed model.
     pub fn model(&self) -> &Model {
         &self.model
+    }
+
+    /// A counter that changes (after the fact) each time the committed
+    /// model does: a reader that keeps something derived from the model
+    /// checks it, without the service's lock, to know the derivation is
+    /// still that of the committed model.
+    pub fn model_generation(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        self.generation.clone()
+    }
+
+    /// Replaces the committed model and bumps its generation.
+    fn set_model(&mut self, model: Model) {
+        self.model = model;
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
     /// The router, if this service drives one.
@@ -952,7 +971,7 @@ impl Service {
             tracing::warn!(
                 "changes that were not made durable before the store failed are dropped"
             );
-            self.model = model;
+            self.set_model(model);
             if let Some(r) = &mut self.router {
                 r.converge(&self.model)?;
             }
@@ -984,7 +1003,7 @@ impl Service {
         match self.store.commit(&self.model, &next, token) {
             Ok(seq) => {
                 apply::fault::point("commit:stored");
-                self.model = next;
+                self.set_model(next);
                 Ok(seq)
             }
             Err(e) => {
@@ -1292,6 +1311,22 @@ pub(crate) mod tests {
         );
         let z = s.ok("DescribeZones", &[("RegionId", "cn-hangzhou")]);
         assert!(z.to_string().contains("cn-hangzhou-h"), "{z}");
+    }
+
+    #[test]
+    fn the_model_generation_moves_with_each_change_and_only_then() {
+        use std::sync::atomic::Ordering;
+        let mut s = Scratch::new();
+        let g = s.service.model_generation();
+        let at = |g: &std::sync::atomic::AtomicU64| g.load(Ordering::Acquire);
+        let start = at(&g);
+        let (vpc, _) = s.vpc_with_vswitch();
+        let changed = at(&g);
+        assert!(changed >= start + 2, "CreateVpc and CreateVSwitch each move it");
+        s.ok("DescribeVpcs", &[("RegionId", "cn-hangzhou")]);
+        let e = s.err("CreateVSwitch", &[("RegionId", "cn-hangzhou"), ("VpcId", &vpc), ("CidrBlock", "192.168.0.0/24"), ("ZoneId", "cn-hangzhou-a")]);
+        assert!(!e.code.is_empty());
+        assert_eq!(at(&g), changed, "a read and a refused change leave it");
     }
 
     #[test]
