@@ -370,6 +370,9 @@ fn conntrack_quotas_refuse_only_the_new_flows_of_the_eni_and_vpc_over_them() {
     let c = fx.dp.counters().unwrap_or_else(|e| panic!("counters: {e}"));
     assert_eq!(c.ports[&fx.port(&eni("i-b1"))].conntrack_refused, 0, "nothing refused in the other VPC");
     let mut sweeper = fx.dp.sweeper().unwrap_or_else(|e| panic!("sweeper: {e}"));
+    let listed = sweeper.connections().unwrap_or_else(|e| panic!("listing the connections: {e}"));
+    assert_eq!(listed.len(), 20, "the table lists the 20 connections made");
+    assert_eq!(listed.iter().filter(|(_, e)| e.quota_port == flood_port).count(), 8, "eight of them the flooder's");
     let swept = sweeper.conntrack(monotonic_ns() + UDP_NS + 1_000_000_000).unwrap_or_else(|e| panic!("sweep: {e}"));
     assert_eq!(swept, Swept { live: 0, removed: 20 }, "every flow expired");
     let c = fx.dp.counters().unwrap_or_else(|e| panic!("counters: {e}"));

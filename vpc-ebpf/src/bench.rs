@@ -26,9 +26,9 @@ mod csum;
 
 use aya_ebpf::{
     bindings::{TC_ACT_SHOT, xdp_action},
-    helpers::bpf_get_prandom_u32,
+    helpers::{bpf_get_prandom_u32, bpf_ktime_get_ns, bpf_xdp_adjust_tail},
     macros::{classifier, map, xdp},
-    maps::{Array, DevMapHash, HashMap, LpmTrie, PerCpuArray, lpm_trie::Key},
+    maps::{Array, DevMap, DevMapHash, HashMap, LpmTrie, PerCpuArray, lpm_trie::Key},
     programs::{TcContext, XdpContext},
 };
 
@@ -116,6 +116,272 @@ pub fn bench_sink(_ctx: XdpContext) -> u32 {
 #[classifier]
 pub fn bench_sink_tc(_ctx: TcContext) -> i32 {
     count_sink_frame();
+    TC_ACT_SHOT as i32
+}
+
+/// Bytes of the headers of a frame of the connections bench
+/// (`bench_conn_generator`): Ethernet, IPv4 (no options), TCP (no options).
+const CONN_HEADERS: usize = 14 + 20 + 20;
+/// Bytes of TCP payload a data packet of the connections bench carries
+/// (the generator's writes of it are laid out for 64).
+const CONN_PAYLOAD: usize = 64;
+/// Offsets of the TCP source port, sequence number, acknowledgment number
+/// and checksum.
+const TCP_SPORT: usize = 14 + 20;
+const TCP_DPORT: usize = TCP_SPORT + 2;
+const TCP_SEQ: usize = TCP_SPORT + 4;
+const TCP_ACK: usize = TCP_SPORT + 8;
+const TCP_CHECK: usize = TCP_SPORT + 16;
+
+/// One phase of the connections bench: every connection's packet from
+/// one side, connection `c`'s being connection 0's (`headers`) with `c *
+/// sport_step` added to the source port, `c * dport_step` to the
+/// destination port (the client's port is one of the two), `c * seq_step`
+/// to the sequence number and `c * ack_step` to the acknowledgment number
+/// (each side's initial sequence number grows by a step per connection),
+/// the TCP checksum updated to match.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ConnPhase {
+    /// Connection 0's headers (CONN_HEADERS bytes, then 2 unused), both
+    /// checksums right (the payload counted as zeros); words, so that the
+    /// program copies them a word at a time.
+    headers: [u64; 7],
+    sport_step: u32,
+    dport_step: u32,
+    seq_step: u32,
+    ack_step: u32,
+    /// 1: the client sends (XDP_TX out of the generator's veth, the
+    /// client's); 0: the server (redirected out of the server's veth).
+    from_client: u8,
+    /// 1: the packet carries CONN_PAYLOAD bytes (else the frame is cut to
+    /// its headers).
+    data: u8,
+    /// Explicit padding (to 8 bytes).
+    pad: [u8; 6],
+}
+
+/// Most phases of a run.
+const CONN_MAX_PHASES: usize = 8;
+
+/// A run of the connections bench (index 0 of [`CONN_RUN`]), written by
+/// the bench before it, advanced by `bench_conn_generator` and
+/// `bench_conn_sink`: each phase, `count` frames, one per connection; a
+/// phase starts only once the sinks counted every frame sent before it
+/// (the barrier: until then the generator sends nothing, and the
+/// live-frames loop goes on, letting the softirq work run between its
+/// batches). Everything runs on one CPU (the bench pins it), so the plain
+/// counters need no atomics.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ConnRun {
+    phases: [ConnPhase; CONN_MAX_PHASES],
+    /// Phases in use.
+    phase_count: u32,
+    /// Connections (frames per phase).
+    count: u32,
+    /// Phase of the next frame (`phase_count`: done, nothing more to send).
+    phase: u32,
+    /// Connection of the next frame.
+    next: u32,
+    /// Frames sent to the server and to the client.
+    sent: [u64; 2],
+    /// Frames the sinks counted to the server, to the client (TCP), and
+    /// other frames.
+    sunk: [u64; 3],
+    /// Frames the generator held back at a barrier.
+    waits: u64,
+    /// bpf_ktime_get_ns when the generator wrote the first frame, and when
+    /// the sinks counted the last one (0: not yet).
+    start_ns: u64,
+    end_ns: u64,
+    /// bpf_ktime_get_ns when each phase's first frame was written.
+    phase_ns: [u64; CONN_MAX_PHASES],
+}
+
+#[map]
+static CONN_RUN: Array<ConnRun> = Array::with_max_entries(1, 0);
+
+/// Index 0: the server's veth, where the generator redirects the server's
+/// packets (the device map holds it across namespaces).
+#[map]
+static CONN_SERVER_PORT: DevMap = DevMap::with_max_entries(1, 0);
+
+/// The server's address in the connections bench (set by the loader):
+/// the sinks count frames to it apart from the others.
+#[unsafe(no_mangle)]
+static CONN_SERVER: [u8; 4] = [0; 4];
+
+/// Adds `c * step` (wrapping) to the big-endian `N`-byte field at `at` of
+/// the headers `h`, keeping the TCP checksum right.
+#[inline(always)]
+fn conn_shift<const N: usize>(h: &mut [u8; 56], at: usize, c: u32, step: u32) {
+    let mut old = [0u8; 4];
+    for k in 0..N {
+        old[4 - N + k] = h[at + k];
+    }
+    let new = u32::from_be_bytes(old).wrapping_add(c.wrapping_mul(step)).to_be_bytes();
+    let check = u16::from_ne_bytes([h[TCP_CHECK], h[TCP_CHECK + 1]]);
+    let check = csum::replace32(check, old, new).to_ne_bytes();
+    for k in 0..N {
+        h[at + k] = new[4 - N + k];
+    }
+    h[TCP_CHECK] = check[0];
+    h[TCP_CHECK + 1] = check[1];
+}
+
+/// Writes `value` at `at`, an address aligned for `T`, in a frame.
+///
+/// # Safety
+/// `at..at + size_of::<T>()` is within the frame (checked against its end)
+/// and aligned for `T`.
+#[inline(always)]
+unsafe fn put<T>(at: usize, value: T) {
+    // SAFETY: the caller's.
+    unsafe { core::ptr::write(at as *mut T, value) };
+}
+
+/// The connections bench's generator, run in live-frames mode on the
+/// client's veth with frames of headers + CONN_PAYLOAD bytes: writes the
+/// packet of the next connection of the run in [`CONN_RUN`] (headers, and
+/// a zero payload or none) and sends it, the client's with XDP_TX, the
+/// server's redirected out of the server's veth; XDP_DROP (nothing sent)
+/// at a barrier not yet reached and once the run is done.
+#[xdp]
+pub fn bench_conn_generator(ctx: XdpContext) -> u32 {
+    let Some(run) = CONN_RUN.get_ptr_mut(0) else { return xdp_action::XDP_ABORTED };
+    // SAFETY: the map's one slot; only this program and the sinks write
+    // it, one at a time on the bench's one CPU.
+    let run = unsafe { &mut *run };
+    let p = run.phase as usize;
+    if p >= run.phase_count as usize || p >= CONN_MAX_PHASES {
+        return xdp_action::XDP_DROP;
+    }
+    let c = run.next;
+    if c == 0 && (run.sunk[0] != run.sent[0] || run.sunk[1] != run.sent[1]) {
+        run.waits += 1;
+        return xdp_action::XDP_DROP;
+    }
+    let phase = &run.phases[p];
+    if phase.data == 0 {
+        // SAFETY: the context of this program; shrinking the frame by the
+        // payload it was made with.
+        if unsafe { bpf_xdp_adjust_tail(ctx.ctx, -(CONN_PAYLOAD as i32)) } != 0 {
+            return xdp_action::XDP_ABORTED;
+        }
+    }
+    let start = ctx.data();
+    if start + CONN_HEADERS > ctx.data_end() {
+        return xdp_action::XDP_ABORTED;
+    }
+    let mut words = phase.headers;
+    // SAFETY: 56 bytes either way, u8 aligned anywhere.
+    let h = unsafe { &mut *(&mut words as *mut [u64; 7] as *mut [u8; 56]) };
+    conn_shift::<2>(h, TCP_SPORT, c, phase.sport_step);
+    conn_shift::<2>(h, TCP_DPORT, c, phase.dport_step);
+    conn_shift::<4>(h, TCP_SEQ, c, phase.seq_step);
+    conn_shift::<4>(h, TCP_ACK, c, phase.ack_step);
+    let (tail4, tail2) = (u32::from_ne_bytes([h[48], h[49], h[50], h[51]]), u16::from_ne_bytes([h[52], h[53]]));
+    // The 54 header bytes: six words, then 4 and 2 bytes (word writes: a
+    // byte copy, which unaligned writes compile to, costs more than the
+    // rest of the program).
+    // SAFETY: within the frame (CONN_HEADERS checked above), each write
+    // aligned: a live frame starts XDP_PACKET_HEADROOM (256) bytes into
+    // its page, a test run's as far into its buffer (the verifier allows
+    // no alignment check on a packet pointer; x86 would take a misaligned
+    // write anyway).
+    unsafe {
+        for (k, w) in words.iter().take(6).enumerate() {
+            put(start + 8 * k, *w);
+        }
+        put(start + 48, tail4);
+        put(start + 52, tail2);
+    }
+    if phase.data != 0 {
+        if start + CONN_HEADERS + CONN_PAYLOAD > ctx.data_end() {
+            return xdp_action::XDP_ABORTED;
+        }
+        // Zeros, as the checksum counts them (recycled pages keep what the
+        // last frame's receivers wrote): bytes 54 to 118.
+        // SAFETY: within the frame (checked just above), aligned.
+        unsafe {
+            put(start + 54, 0u16);
+            for k in 0..7 {
+                put(start + 56 + 8 * k, 0u64);
+            }
+            put(start + 112, 0u32);
+            put(start + 116, 0u16);
+        }
+    }
+    if c == 0 {
+        // SAFETY: a helper without arguments.
+        let now = unsafe { bpf_ktime_get_ns() };
+        run.phase_ns[p] = now;
+        if p == 0 {
+            run.start_ns = now;
+        }
+    }
+    let from_client = phase.from_client != 0;
+    run.sent[usize::from(!from_client)] += 1;
+    if c + 1 >= run.count {
+        run.phase += 1;
+        run.next = 0;
+    } else {
+        run.next = c + 1;
+    }
+    if from_client {
+        xdp_action::XDP_TX
+    } else {
+        CONN_SERVER_PORT.redirect(0, 0).unwrap_or(xdp_action::XDP_ABORTED)
+    }
+}
+
+/// Counts a frame of `data..end` into [`ConnRun::sunk`] by what it is,
+/// and marks the run's end when it was the last.
+#[inline(always)]
+fn count_conn_frame(data: usize, end: usize) {
+    let slot = if data + 14 + 20 > end {
+        2
+    } else {
+        // SAFETY: 34 bytes are within the frame (checked above).
+        let (ethertype, proto, dst) = unsafe {
+            (
+                core::ptr::read_unaligned((data + 12) as *const [u8; 2]),
+                core::ptr::read_unaligned((data + 14 + 9) as *const u8),
+                core::ptr::read_unaligned((data + 14 + 16) as *const [u8; 4]),
+            )
+        };
+        // SAFETY: a loader-set constant.
+        let server = unsafe { core::ptr::read_volatile(&CONN_SERVER) };
+        if ethertype != [0x08, 0x00] || proto != 6 {
+            2
+        } else if dst == server {
+            0
+        } else {
+            1
+        }
+    };
+    let Some(run) = CONN_RUN.get_ptr_mut(0) else { return };
+    // SAFETY: see `bench_conn_generator`.
+    let run = unsafe { &mut *run };
+    run.sunk[slot] += 1;
+    if run.phase >= run.phase_count && run.end_ns == 0 && run.sunk[0] == run.sent[0] && run.sunk[1] == run.sent[1] {
+        // SAFETY: a helper without arguments.
+        run.end_ns = unsafe { bpf_ktime_get_ns() };
+    }
+}
+
+/// The connections bench's sink on both instances' veths: counts and drops.
+#[xdp]
+pub fn bench_conn_sink(ctx: XdpContext) -> u32 {
+    count_conn_frame(ctx.data(), ctx.data_end());
+    xdp_action::XDP_DROP
+}
+
+/// The same at the tcx ingress of those veths (the router's tc mode).
+#[classifier]
+pub fn bench_conn_sink_tc(ctx: TcContext) -> i32 {
+    count_conn_frame(ctx.data(), ctx.data_end());
     TC_ACT_SHOT as i32
 }
 

@@ -95,11 +95,23 @@ fn quota_port(src: &Eni, in_port: u32, out_port: u32) -> u32 {
 }
 
 /// The key of a connection of `vpc_id` opened from `src`:`sport` to
-/// `dst`:`dport`.
+/// `dst`:`dport`. Made of five words: written as a struct, its three
+/// bytes of padding (`[0; 3]`) compile to a call of a byte-by-byte
+/// memset, twice per packet on the slow path.
 #[inline(always)]
 fn key(vpc_id: u32, src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, proto: u8) -> CtKey {
-    CtKey { vpc_id, src, dst, sport: sport.to_be_bytes(), dport: dport.to_be_bytes(), proto, pad: [0; 3] }
+    let [s0, s1] = sport.to_be_bytes();
+    let [d0, d1] = dport.to_be_bytes();
+    // The last word: the protocol, then the padding's three zero bytes
+    // (little-endian: the eBPF target's byte order).
+    let words = [vpc_id, u32::from_ne_bytes(src), u32::from_ne_bytes(dst), u32::from_ne_bytes([s0, s1, d0, d1]), u32::from(proto)];
+    // SAFETY: CtKey is repr(C), 20 bytes at 4-byte alignment with no
+    // implicit padding (checked below), every bit pattern valid; the words
+    // hold its fields in order.
+    unsafe { core::mem::transmute::<[u32; 5], CtKey>(words) }
 }
+
+const _: () = assert!(core::mem::size_of::<CtKey>() == 20 && core::mem::align_of::<CtKey>() == 4 && cfg!(target_endian = "little"));
 
 /// The key of the flow `flow` replies to.
 #[inline(always)]
@@ -259,7 +271,7 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, in_port: u32, out_p
         return Ok(());
     }
     let quota_port = quota_port(src, in_port, out_port);
-    quota::admit(quota_port, vpc_id)?;
+    let counts = quota::admit(quota_port, vpc_id)?;
     let entry = CtEntry {
         last_seen_ns: now,
         state: next_state(flow, CT_STATE_SYN_SENT, false),
@@ -271,7 +283,7 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, in_port: u32, out_p
     };
     match CONNTRACK.insert(&forward, &entry, BPF_NOEXIST as u64) {
         Ok(()) => {
-            quota::count(quota_port, vpc_id);
+            quota::count(&counts, vpc_id);
             monitor::new_connection(flow, vpc_id, entry.ingress_policy);
             Ok(())
         }
@@ -296,36 +308,49 @@ mod quota {
         stats,
     };
 
+    /// The counters a new connection counts against, found by
+    /// [`admit`]: the ENI's, and the VPC's if it has one yet.
+    pub struct Counts {
+        port: Option<*mut u64>,
+        vpc: Option<*mut u64>,
+    }
+
     /// Ok if one more connection may count against router port `port`'s
-    /// ENI and VPC `vpc_id`; else the reason, counted on the ENI.
+    /// ENI and VPC `vpc_id` (and their counters, for [`count`]); else the
+    /// reason, counted on the ENI.
     #[inline(always)]
-    pub fn admit(port: u32, vpc_id: u32) -> Result<(), DropReason> {
-        let Some(q) = CONNTRACK_QUOTA.get(0) else { return Ok(()) };
-        if CONNTRACK_PER_PORT.get(port).is_some_and(|n| *n >= u64::from(q.per_eni)) {
+    pub fn admit(port: u32, vpc_id: u32) -> Result<Counts, DropReason> {
+        let counts = Counts { port: CONNTRACK_PER_PORT.get_ptr_mut(port), vpc: CONNTRACK_PER_VPC.get_ptr_mut(&vpc_id) };
+        let Some(q) = CONNTRACK_QUOTA.get(0) else { return Ok(counts) };
+        // SAFETY: reads of map values, alive while the program runs.
+        if counts.port.is_some_and(|n| unsafe { *n } >= u64::from(q.per_eni)) {
             stats::conntrack_refused(port);
             return Err(DropReason::ConntrackEniQuota);
         }
-        // SAFETY: read-only use of a counter.
-        if unsafe { CONNTRACK_PER_VPC.get(&vpc_id) }.is_some_and(|n| *n >= u64::from(q.per_vpc)) {
+        // SAFETY: as above.
+        if counts.vpc.is_some_and(|n| unsafe { *n } >= u64::from(q.per_vpc)) {
             stats::conntrack_refused(port);
             return Err(DropReason::ConntrackVpcQuota);
         }
-        Ok(())
+        Ok(counts)
     }
 
-    /// Counts a connection just created against `port`'s ENI and VPC
-    /// `vpc_id` (atomic adds: every CPU counts into the same words).
+    /// Counts a connection just created against the counters [`admit`]
+    /// found for VPC `vpc_id` (atomic adds: every CPU counts into the same
+    /// words).
     #[inline(always)]
-    pub fn count(port: u32, vpc_id: u32) {
+    pub fn count(counts: &Counts, vpc_id: u32) {
         // (An atomic add whose result is unused: BPF_XADD, which every
         // kernel's BPF has; core's AtomicU64 offers no fetch_add on a
         // target without compare-and-swap.)
-        if let Some(n) = CONNTRACK_PER_PORT.get_ptr_mut(port) {
+        if let Some(n) = counts.port {
             // SAFETY: a map value, aligned, alive while the program runs.
             unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(n, 1) };
         }
-        match CONNTRACK_PER_VPC.get_ptr_mut(&vpc_id) {
-            // SAFETY: as above.
+        match counts.vpc {
+            // SAFETY: as above (an entry the sweep removes meanwhile stays
+            // readable until the program ends; the count is put right by
+            // the next sweep).
             Some(n) => {
                 unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(n, 1) };
             }

@@ -134,6 +134,14 @@ impl Sweeper {
         Ok(Swept { live, removed })
     }
 
+    /// Every tracked connection the table holds now, read in batches
+    /// (entries created or deleted meanwhile may be seen or not).
+    pub fn connections(&self) -> Result<Vec<(CtKey, CtEntry)>, SweepError> {
+        let mut out = Vec::new();
+        scan(self.conntrack.map().fd().as_fd(), map_names::CONNTRACK, |k: &CtKey, v: &CtEntry| out.push((*k, *v)))?;
+        Ok(out)
+    }
+
     /// Writes the live counts found, where they differ from the datapath's.
     fn recount(&mut self, per_port: &BTreeMap<u32, u64>, per_vpc: &BTreeMap<u32, u64>) -> Result<(), SweepError> {
         let mut stale: Vec<(u32, u64)> = Vec::new();
