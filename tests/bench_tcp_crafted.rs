@@ -68,7 +68,10 @@ use aya::{
         xdp::XdpLinkId,
     },
 };
-use vpc_common::{CT_STATE_CLOSING, DropReason};
+use vpc_common::{
+    CT_STATE_CLOSING, DropReason,
+    bench::{CONN_HEADERS, CONN_MAX_PHASES, ConnPhase, ConnRun},
+};
 use vpc_control::{
     compile::{self, MapEntries},
     datapath::{BENCH_OBJECT, Datapath},
@@ -94,7 +97,7 @@ const BATCH: u32 = 64;
 /// Bytes of data each side sends.
 const PAYLOAD: usize = 64;
 /// Header bytes of a frame: Ethernet, IPv4, TCP (no options).
-const HEADERS: usize = 14 + 20 + 20;
+const HEADERS: usize = CONN_HEADERS;
 /// Initial sequence numbers of connection 0 and their step per connection.
 const CLIENT_ISN: u32 = 0x1000_0000;
 const CLIENT_ISN_STEP: u32 = 0x0001_0003;
@@ -174,49 +177,6 @@ fn frame(p: &Phase, c: u32, port: u16) -> Vec<u8> {
     ipv4_frame(ROUTER_MAC, from, src, dst, 64, 6, &tcp)
 }
 
-/// `ConnPhase` of vpc-ebpf/src/bench.rs: one phase of a run of the
-/// generator.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct ConnPhase {
-    /// HEADERS bytes, then 2 unused.
-    headers: [u64; 7],
-    sport_step: u32,
-    dport_step: u32,
-    seq_step: u32,
-    ack_step: u32,
-    from_client: u8,
-    data: u8,
-    pad: [u8; 6],
-}
-
-/// Most phases of a run (`CONN_MAX_PHASES`).
-const MAX_PHASES: usize = 8;
-
-/// `ConnRun` of vpc-ebpf/src/bench.rs: a run of the generator and what
-/// the sinks counted.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct ConnRun {
-    phases: [ConnPhase; MAX_PHASES],
-    phase_count: u32,
-    count: u32,
-    phase: u32,
-    next: u32,
-    sent: [u64; 2],
-    sunk: [u64; 3],
-    waits: u64,
-    start_ns: u64,
-    end_ns: u64,
-    phase_ns: [u64; MAX_PHASES],
-}
-
-// SAFETY: both are repr(C) plain data without implicit padding (80 bytes
-// per phase, then 4-byte fields up to an 8-byte boundary, then 8-byte
-// ones; the size is checked against the eBPF side's by the map), valid
-// for any bit pattern.
-unsafe impl aya::Pod for ConnRun {}
-
 /// Phase `p` of a run, to server port `port`: connection 0's headers and
 /// the steps per connection (the client's port is the source port of the
 /// client's packets, the destination of the server's).
@@ -240,9 +200,8 @@ fn conn_phase(p: &Phase, port: u16) -> ConnPhase {
 /// A run of `count` connections through `phases` (to server port `port`),
 /// from its first phase and connection, nothing counted yet.
 fn conn_run(phases: &[Phase], port: u16, count: u32) -> ConnRun {
-    assert!(phases.len() <= MAX_PHASES && (1..=MAX_CONNECTIONS).contains(&count));
-    let none = ConnPhase { headers: [0; 7], sport_step: 0, dport_step: 0, seq_step: 0, ack_step: 0, from_client: 0, data: 0, pad: [0; 6] };
-    let mut all = [none; MAX_PHASES];
+    assert!(phases.len() <= CONN_MAX_PHASES && (1..=MAX_CONNECTIONS).contains(&count));
+    let mut all = [ConnPhase::default(); CONN_MAX_PHASES];
     for (k, p) in phases.iter().enumerate() {
         all[k] = conn_phase(p, port);
     }
@@ -257,7 +216,7 @@ fn conn_run(phases: &[Phase], port: u16, count: u32) -> ConnRun {
         waits: 0,
         start_ns: 0,
         end_ns: 0,
-        phase_ns: [0; MAX_PHASES],
+        phase_ns: [0; CONN_MAX_PHASES],
     }
 }
 

@@ -10,6 +10,7 @@
 //! bytes.
 #![no_std]
 
+pub mod bench;
 pub mod conntrack;
 pub mod counters;
 pub mod eni;
@@ -79,6 +80,8 @@ mod pod {
     // SAFETY: see above.
     unsafe impl aya::Pod for super::GatewayEndpointTarget {}
     // SAFETY: see above.
+    unsafe impl aya::Pod for super::bench::ConnRun {}
+    // SAFETY: see above.
     unsafe impl aya::Pod for super::MonitorEvent {}
     // SAFETY: see above.
     unsafe impl aya::Pod for super::MonitorConfig {}
@@ -100,6 +103,11 @@ mod tests {
     #[test]
     fn layouts_have_no_padding() {
         assert_eq!(size_of::<RouteKey>(), 4 + 4);
+        assert_eq!(size_of::<bench::ConnPhase>(), 56 + 16 + 8);
+        assert_eq!(
+            size_of::<bench::ConnRun>(),
+            8 * 80 + 16 + 16 + 24 + 8 + 16 + 8 * 8
+        );
         assert_eq!(size_of::<Egress>(), 4 + 6 + 6);
         assert_eq!(size_of::<NextHop>(), 4 + 16 + 4);
         assert_eq!(size_of::<EniAddressKey>(), 4 + 4);

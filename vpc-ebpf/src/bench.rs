@@ -24,6 +24,7 @@
 #[path = "csum.rs"]
 mod csum;
 
+use vpc_common::bench::{CONN_HEADERS, CONN_MAX_PHASES, ConnPhase, ConnRun};
 use aya_ebpf::{
     bindings::{TC_ACT_SHOT, xdp_action},
     helpers::{bpf_get_prandom_u32, bpf_ktime_get_ns, bpf_xdp_adjust_tail},
@@ -119,9 +120,6 @@ pub fn bench_sink_tc(_ctx: TcContext) -> i32 {
     TC_ACT_SHOT as i32
 }
 
-/// Bytes of the headers of a frame of the connections bench
-/// (`bench_conn_generator`): Ethernet, IPv4 (no options), TCP (no options).
-const CONN_HEADERS: usize = 14 + 20 + 20;
 /// Bytes of TCP payload a data packet of the connections bench carries
 /// (the generator's writes of it are laid out for 64).
 const CONN_PAYLOAD: usize = 64;
@@ -132,72 +130,6 @@ const TCP_DPORT: usize = TCP_SPORT + 2;
 const TCP_SEQ: usize = TCP_SPORT + 4;
 const TCP_ACK: usize = TCP_SPORT + 8;
 const TCP_CHECK: usize = TCP_SPORT + 16;
-
-/// One phase of the connections bench: every connection's packet from
-/// one side, connection `c`'s being connection 0's (`headers`) with `c *
-/// sport_step` added to the source port, `c * dport_step` to the
-/// destination port (the client's port is one of the two), `c * seq_step`
-/// to the sequence number and `c * ack_step` to the acknowledgment number
-/// (each side's initial sequence number grows by a step per connection),
-/// the TCP checksum updated to match.
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct ConnPhase {
-    /// Connection 0's headers (CONN_HEADERS bytes, then 2 unused), both
-    /// checksums right (the payload counted as zeros); words, so that the
-    /// program copies them a word at a time.
-    headers: [u64; 7],
-    sport_step: u32,
-    dport_step: u32,
-    seq_step: u32,
-    ack_step: u32,
-    /// 1: the client sends (XDP_TX out of the generator's veth, the
-    /// client's); 0: the server (redirected out of the server's veth).
-    from_client: u8,
-    /// 1: the packet carries CONN_PAYLOAD bytes (else the frame is cut to
-    /// its headers).
-    data: u8,
-    /// Explicit padding (to 8 bytes).
-    pad: [u8; 6],
-}
-
-/// Most phases of a run.
-const CONN_MAX_PHASES: usize = 8;
-
-/// A run of the connections bench (index 0 of [`CONN_RUN`]), written by
-/// the bench before it, advanced by `bench_conn_generator` and
-/// `bench_conn_sink`: each phase, `count` frames, one per connection; a
-/// phase starts only once the sinks counted every frame sent before it
-/// (the barrier: until then the generator sends nothing, and the
-/// live-frames loop goes on, letting the softirq work run between its
-/// batches). Everything runs on one CPU (the bench pins it), so the plain
-/// counters need no atomics.
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct ConnRun {
-    phases: [ConnPhase; CONN_MAX_PHASES],
-    /// Phases in use.
-    phase_count: u32,
-    /// Connections (frames per phase).
-    count: u32,
-    /// Phase of the next frame (`phase_count`: done, nothing more to send).
-    phase: u32,
-    /// Connection of the next frame.
-    next: u32,
-    /// Frames sent to the server and to the client.
-    sent: [u64; 2],
-    /// Frames the sinks counted to the server, to the client (TCP), and
-    /// other frames.
-    sunk: [u64; 3],
-    /// Frames the generator held back at a barrier.
-    waits: u64,
-    /// bpf_ktime_get_ns when the generator wrote the first frame, and when
-    /// the sinks counted the last one (0: not yet).
-    start_ns: u64,
-    end_ns: u64,
-    /// bpf_ktime_get_ns when each phase's first frame was written.
-    phase_ns: [u64; CONN_MAX_PHASES],
-}
 
 #[map]
 static CONN_RUN: Array<ConnRun> = Array::with_max_entries(1, 0);
