@@ -227,7 +227,10 @@ impl object_store::Origins for EndpointOrigins {
 
 impl object_store::ConnectionOrigin for EndpointConnection {
     fn request(&self, wait: bool) -> Option<object_store::RequestOrigin> {
-        let s = self.router.request(self.peer.ip(), self.origin, wait)?;
+        let s = self
+            .router
+            .attribution()
+            .request(self.peer.ip(), self.origin, wait)?;
         if s.endpoint_id.is_none()
             && matches!(self.peer.ip(), std::net::IpAddr::V4(ip) if self.endpoint_block.contains(&ip))
         {

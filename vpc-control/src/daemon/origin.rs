@@ -274,22 +274,18 @@ impl RouterOrigins {
         }
     }
 
-    /// The source of a request on a connection from `peer` whose
-    /// [`Self::connection`] was `origin` ([`AttributionCache::request`]).
-    pub fn request(
-        &self,
-        peer: IpAddr,
-        origin: Option<EndpointOrigin>,
-        wait: bool,
-    ) -> Option<RequestSource> {
-        self.attribution.request(peer, origin, wait)
+    /// The model's side: what a [`Self::connection`]'s origin is for
+    /// each request ([`AttributionCache::request`]).
+    pub fn attribution(&self) -> &AttributionCache {
+        &self.attribution
     }
 
-    /// [`Self::connection`] then [`Self::request`], waiting: the source of
+    /// [`Self::connection`] then the attribution's request, waiting: the source of
     /// one request on a connection from `peer` to `local`.
     pub fn source(&self, peer: SocketAddr, local: SocketAddr) -> RequestSource {
         let origin = self.connection(peer, local);
-        self.request(peer.ip(), origin, true)
+        self.attribution
+            .request(peer.ip(), origin, true)
             .unwrap_or_else(|| RequestSource::direct(peer.ip()))
     }
 }
