@@ -225,6 +225,8 @@ pub struct RouteMemo {
     tables: HashMap<String, TableRoutes>,
     /// Tables compiled from their last routes and their change.
     merged: usize,
+    /// The policies the last compile used.
+    policies: PolicyMemo,
 }
 
 impl RouteMemo {
@@ -481,7 +483,7 @@ pub fn compile_with(
     };
     let addresses: BTreeMap<String, _> = model::instance_addresses(model).into_iter().collect();
     let mut out = MapEntries::default();
-    let mut policies = Policies::default();
+    let mut policies = Policies::with(std::mem::take(&mut memo.policies));
     let members = group_members(model, &addresses);
 
     let mut egress_of = BTreeMap::new();
@@ -750,6 +752,7 @@ pub fn compile_with(
             },
         );
     }
+    memo.policies = policies.now;
     check_capacity(&out)?;
     Ok(out)
 }
@@ -865,18 +868,17 @@ pub fn network_acl_policies(acl: &model::NetworkAcl) -> (policy::Policy, policy:
     (policy(&acl.ingress), policy(&acl.egress))
 }
 
-/// Compiled policies by content-addressed id: an unchanged rule set keeps
-/// its id (nothing rewritten); a changed one gets a new id, so the datapath
-/// switches atomically from the old tables to the new.
-#[derive(Default)]
-struct Policies {
-    by_id: BTreeMap<u32, Vec<u8>>,
+/// One policy compiled: its tables, their bytes and the content-addressed
+/// id taken from them.
+#[derive(Debug)]
+struct CompiledPolicy {
+    id: u32,
+    bytes: Vec<u8>,
+    compiled: policy::Compiled,
 }
 
-impl Policies {
-    /// Compiles `p`, adds its entries to `out` (once per distinct policy)
-    /// and returns its id.
-    fn install(&mut self, p: &policy::Policy, out: &mut MapEntries) -> Result<u32, CompileError> {
+impl CompiledPolicy {
+    fn of(p: &policy::Policy) -> Self {
         let compiled = policy::compile(p);
         let mut bytes = vec![p.default as u8];
         for (net, class) in &compiled.classes {
@@ -897,11 +899,55 @@ impl Policies {
             0 => 1,
             n => n,
         };
+        Self { id, bytes, compiled }
+    }
+}
+
+/// The policies a compile used, by their rules: kept in the [`RouteMemo`]
+/// so that the next compile does not compile an unchanged rule set again.
+type PolicyMemo = HashMap<policy::Policy, Arc<CompiledPolicy>>;
+
+/// Compiled policies by content-addressed id: an unchanged rule set keeps
+/// its id (nothing rewritten); a changed one gets a new id, so the datapath
+/// switches atomically from the old tables to the new.
+#[derive(Default)]
+struct Policies {
+    by_id: BTreeMap<u32, Arc<CompiledPolicy>>,
+    /// The last compile's policies, and this one's.
+    previous: PolicyMemo,
+    now: PolicyMemo,
+}
+
+impl Policies {
+    /// Over the policies a previous compile left.
+    fn with(previous: PolicyMemo) -> Self {
+        Self {
+            previous,
+            ..Self::default()
+        }
+    }
+
+    /// Compiles `p` (unless this compile or the previous one did), adds its
+    /// entries to `out` (once per distinct policy) and returns its id.
+    fn install(&mut self, p: &policy::Policy, out: &mut MapEntries) -> Result<u32, CompileError> {
+        let c = match self.now.get(p) {
+            Some(c) => c.clone(),
+            None => {
+                let c = match self.previous.remove(p) {
+                    Some(c) => c,
+                    None => Arc::new(CompiledPolicy::of(p)),
+                };
+                self.now.insert(p.clone(), c.clone());
+                c
+            }
+        };
+        let id = c.id;
         match self.by_id.get(&id) {
-            Some(existing) if *existing == bytes => return Ok(id),
+            Some(existing) if existing.bytes == c.bytes => return Ok(id),
             Some(_) => return Err(CompileError::PolicyIdCollision(id)),
             None => {}
         }
+        let compiled = &c.compiled;
         for (net, class) in &compiled.classes {
             out.policy_addresses.insert(
                 (
@@ -934,7 +980,7 @@ impl Policies {
                 },
             );
         }
-        self.by_id.insert(id, bytes);
+        self.by_id.insert(id, c);
         Ok(id)
     }
 }
@@ -1487,6 +1533,61 @@ mod tests {
     /// exactly what a full compile (validate) of each model gives: random
     /// entries added, removed and edited, vSwitches, instances and a table
     /// generation changing the tables' context.
+    #[test]
+    fn an_unchanged_rule_set_is_not_compiled_again_and_a_changed_one_is() {
+        let mut m: Model = toml::from_str::<Model>(
+            r#"
+            [[vpc]]
+            id = "vpc-a"
+            cidr_block = "10.0.0.0/16"
+            [[vswitch]]
+            id = "vsw-1"
+            vpc_id = "vpc-a"
+            cidr_block = "10.0.1.0/24"
+            [[security_group]]
+            id = "sg-1"
+            vpc_id = "vpc-a"
+            [[security_group.rule]]
+            id = "sgr-ssh"
+            direction = "ingress"
+            ip_protocol = "tcp"
+            port_range = [22, 22]
+            peer = { cidr = "198.51.100.0/24" }
+            priority = 1
+            [[instance]]
+            id = "i-1"
+            vswitch_id = "vsw-1"
+            private_ip_address = "10.0.1.10"
+            security_group_ids = ["sg-1"]
+            "#,
+        )
+        .unwrap()
+        .with_system_route_tables();
+        let ports = BTreeMap::from([(m.instances[0].eni_id(), 10u32)]);
+        let mut memo = RouteMemo::default();
+        let first = compile_with(&m, &ports, &mut memo).unwrap();
+        assert_eq!(first, compile(&m, &ports).unwrap());
+        let kept: Vec<Arc<CompiledPolicy>> = memo.policies.values().cloned().collect();
+        assert_eq!(kept.len(), 2, "the group's ingress and egress policies");
+        // A change elsewhere (a route table's generation): the same compiled
+        // policies, not compiled again.
+        m.route_tables[0].generation += 1;
+        let again = compile_with(&m, &ports, &mut memo).unwrap();
+        assert_eq!(again, compile(&m, &ports).unwrap());
+        for c in &kept {
+            assert!(memo.policies.values().any(|k| Arc::ptr_eq(k, c)), "policy {} reused", c.id);
+        }
+        // A rule changed: compiled again, as a full compile does, and the
+        // policy the rule set had before is forgotten.
+        m.security_groups[0].rules[0].port_range = (2222, 2222);
+        let changed = compile_with(&m, &ports, &mut memo).unwrap();
+        assert_eq!(changed, compile(&m, &ports).unwrap());
+        assert_ne!(changed.policy_ports, first.policy_ports);
+        assert_eq!(memo.policies.len(), 2);
+        assert!(memo.policies.values().any(|k| kept.iter().any(|c| Arc::ptr_eq(k, c))), "egress unchanged, reused");
+        assert!(!memo.policies.values().all(|k| kept.iter().any(|c| Arc::ptr_eq(k, c))), "ingress compiled again");
+    }
+
     #[test]
     fn incremental_compile_and_validate_equal_full_on_random_changes() {
         let mut rng = fastrand::Rng::with_seed(16);
