@@ -1535,15 +1535,10 @@ mod tests {
     /// generation changing the tables' context.
     #[test]
     fn an_unchanged_rule_set_is_not_compiled_again_and_a_changed_one_is() {
-        let mut m: Model = toml::from_str::<Model>(
+        // The shared lab, i-1 in one security group.
+        let mut m = lab();
+        m.security_groups = toml::from_str::<Model>(
             r#"
-            [[vpc]]
-            id = "vpc-a"
-            cidr_block = "10.0.0.0/16"
-            [[vswitch]]
-            id = "vsw-1"
-            vpc_id = "vpc-a"
-            cidr_block = "10.0.1.0/24"
             [[security_group]]
             id = "sg-1"
             vpc_id = "vpc-a"
@@ -1554,16 +1549,12 @@ mod tests {
             port_range = [22, 22]
             peer = { cidr = "198.51.100.0/24" }
             priority = 1
-            [[instance]]
-            id = "i-1"
-            vswitch_id = "vsw-1"
-            private_ip_address = "10.0.1.10"
-            security_group_ids = ["sg-1"]
             "#,
         )
         .unwrap()
-        .with_system_route_tables();
-        let ports = BTreeMap::from([(m.instances[0].eni_id(), 10u32)]);
+        .security_groups;
+        m.instances[0].security_group_ids = vec!["sg-1".into()];
+        let ports = ports();
         let mut memo = RouteMemo::default();
         let first = compile_with(&m, &ports, &mut memo).unwrap();
         assert_eq!(first, compile(&m, &ports).unwrap());
