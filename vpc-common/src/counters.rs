@@ -158,13 +158,19 @@ pub enum DropReason {
     /// instance opened through a gateway endpoint: the services side never
     /// opens a connection into a VPC.
     ServicesUnsolicited = 29,
+    /// A new connection to a listener whose ring names no backend (the
+    /// server group has none, or none healthy).
+    LbNoBackend = 30,
+    /// A new connection to a listener refused by the load balancer's
+    /// security groups.
+    LbSecurityGroup = 31,
 }
 
 impl DropReason {
     /// Number of variants (size of the `DROPS` array).
-    pub const COUNT: u32 = 30;
+    pub const COUNT: u32 = 32;
     /// Every variant, in index order.
-    pub const ALL: [DropReason; 30] = [
+    pub const ALL: [DropReason; 32] = [
         DropReason::ParseError,
         DropReason::Ipv6,
         DropReason::UnsupportedEtherType,
@@ -195,6 +201,8 @@ impl DropReason {
         DropReason::ConntrackVpcQuota,
         DropReason::FragmentWithoutFirst,
         DropReason::ServicesUnsolicited,
+        DropReason::LbNoBackend,
+        DropReason::LbSecurityGroup,
     ];
 
     /// Stable snake_case name (CLI, metrics).
@@ -230,6 +238,8 @@ impl DropReason {
             DropReason::ConntrackVpcQuota => "conntrack_vpc_quota",
             DropReason::FragmentWithoutFirst => "fragment_without_first",
             DropReason::ServicesUnsolicited => "services_unsolicited",
+            DropReason::LbNoBackend => "lb_no_backend",
+            DropReason::LbSecurityGroup => "lb_security_group",
         }
     }
 }

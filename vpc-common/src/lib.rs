@@ -14,6 +14,7 @@ pub mod bench;
 pub mod conntrack;
 pub mod counters;
 pub mod eni;
+pub mod lb;
 pub mod maps;
 pub mod monitor;
 pub mod nat;
@@ -23,6 +24,7 @@ pub mod route;
 pub use conntrack::*;
 pub use counters::*;
 pub use eni::*;
+pub use lb::*;
 pub use maps::*;
 pub use monitor::*;
 pub use nat::*;
@@ -93,6 +95,16 @@ mod pod {
     unsafe impl aya::Pod for super::FragmentKey {}
     // SAFETY: see above.
     unsafe impl aya::Pod for super::FragmentFlow {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::ListenerKey {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::Listener {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::Backend {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::LbFlow {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::LbReply {}
 }
 
 #[cfg(test)]
@@ -136,6 +148,11 @@ mod tests {
             8 + 6 * 4 + 4 + 4 + 2 + 2 + 1 + 1 + 2
         );
         assert_eq!(size_of::<MonitorConfig>(), 2 * 4);
+        assert_eq!(size_of::<ListenerKey>(), 4 + 4 + 2 + 1 + 1);
+        assert_eq!(size_of::<Listener>(), 4 * 4);
+        assert_eq!(size_of::<Backend>(), 4 + 2 + 2);
+        assert_eq!(size_of::<LbFlow>(), 8 + 4 + 4);
+        assert_eq!(size_of::<LbReply>(), 4 + 2 + 2 + 4);
         assert_eq!(size_of::<MonitorState>(), 5 * 8);
     }
 

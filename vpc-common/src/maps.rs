@@ -92,8 +92,20 @@ pub mod map_names {
     /// `PerCpuArray<MonitorState>` of one entry: each CPU's budget window
     /// and its written, suppressed and lost events.
     pub const MONITOR_STATE: &str = "MONITOR_STATE";
+    /// `HashMap<ListenerKey, Listener>` of [`super::MAX_LB_LISTENERS`]:
+    /// the address of each running listener in each zone.
+    pub const LB_LISTENERS: &str = "LB_LISTENERS";
+    /// `Array<Backend>` of `MAX_LB_RINGS * LB_RING_SIZE`: each listener
+    /// address's consistent-hash ring of backends.
+    pub const LB_RINGS: &str = "LB_RINGS";
+    /// `LruHashMap<CtKey, LbFlow>` of [`super::MAX_LB_FLOWS`]: the backend
+    /// of each connection to a listener (client -> listener address).
+    pub const LB_FLOWS: &str = "LB_FLOWS";
+    /// `LruHashMap<CtKey, LbReply>` of [`super::MAX_LB_FLOWS`]: the
+    /// listener address of each connection, keyed as its backend answers.
+    pub const LB_REPLIES: &str = "LB_REPLIES";
     /// All of the above, for pinning.
-    pub const ALL: [&str; 31] = [
+    pub const ALL: [&str; 35] = [
         ENI_BY_PORT,
         ENI_COPY,
         ENI_BY_ADDRESS,
@@ -125,6 +137,10 @@ pub mod map_names {
         MONITOR,
         MONITOR_CONFIG,
         MONITOR_STATE,
+        LB_LISTENERS,
+        LB_RINGS,
+        LB_FLOWS,
+        LB_REPLIES,
     ];
 }
 

@@ -99,7 +99,7 @@ fn quota_port(src: &Eni, in_port: u32, out_port: u32) -> u32 {
 /// bytes of padding (`[0; 3]`) compile to a call of a byte-by-byte
 /// memset, twice per packet on the slow path.
 #[inline(always)]
-fn key(vpc_id: u32, src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, proto: u8) -> CtKey {
+pub fn key(vpc_id: u32, src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, proto: u8) -> CtKey {
     let [s0, s1] = sport.to_be_bytes();
     let [d0, d1] = dport.to_be_bytes();
     // The last word: the protocol, then the padding's three zero bytes

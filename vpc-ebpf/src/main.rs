@@ -1,6 +1,6 @@
 //! The datapath of the VPC router: thin entry points over one pipeline
 //! ([`pipeline`]), one concern per module in the order packets flow:
-//! parse, flow_cache, eni, fragment, route, policy, conntrack, edge (with nat),
+//! parse, flow_cache, eni, fragment, lb, route, policy, conntrack, edge (with nat),
 //! transmit (with icmp); arp beside them; packet, stats, monitor, maps,
 //! csum and log_limit underneath.
 #![no_std]
@@ -17,6 +17,7 @@ mod eni;
 mod flow_cache;
 mod fragment;
 mod icmp;
+mod lb;
 mod log_limit;
 mod maps;
 mod monitor;

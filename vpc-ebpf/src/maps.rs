@@ -10,6 +10,7 @@ use vpc_common::{
     PublicAddress, RouteKey, SnatKey, SnatTarget, MAX_CONNECTIONS, MAX_CONNTRACK_VPCS, MAX_ENI_ADDRESSES, MAX_NAT_GATEWAYS,
     MAX_NAT_MAPPINGS, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS, MAX_PORTS, MAX_PUBLIC_ADDRESSES, MAX_ROUTES,
     MAX_SNAT_ENTRIES, ENI_COPIES, ENI_FLAG_PORT, flow_cache, MonitorConfig, MonitorState, MONITOR_RING_BYTES,
+    Backend, LbFlow, LbReply, Listener, ListenerKey, LB_RING_SIZE, MAX_LB_FLOWS, MAX_LB_LISTENERS, MAX_LB_RINGS,
 };
 
 /// `ENI_COPIES` copies of the ENI behind each router port, at
@@ -167,3 +168,22 @@ pub static MONITOR_CONFIG: Array<MonitorConfig> = Array::with_max_entries(1, 0);
 /// Index 0, per CPU: the monitor's budget window and event counts.
 #[map]
 pub static MONITOR_STATE: PerCpuArray<MonitorState> = PerCpuArray::with_max_entries(1, 0);
+
+/// {VPC, address, port, protocol} -> the running listener there
+/// (`vpc_common::lb`).
+#[map]
+pub static LB_LISTENERS: HashMap<ListenerKey, Listener> = HashMap::with_max_entries(MAX_LB_LISTENERS, 0);
+
+/// Each listener address's ring of backends, `LB_RING_SIZE` entries per
+/// ring (an array: a lookup is a bounds check and an add).
+#[map]
+pub static LB_RINGS: Array<Backend> = Array::with_max_entries(MAX_LB_RINGS * LB_RING_SIZE, 0);
+
+/// The backend of each connection through a load balancer (client ->
+/// listener address).
+#[map]
+pub static LB_FLOWS: LruHashMap<CtKey, LbFlow> = LruHashMap::with_max_entries(MAX_LB_FLOWS, 0);
+
+/// The listener address of each such connection, as its backend answers.
+#[map]
+pub static LB_REPLIES: LruHashMap<CtKey, LbReply> = LruHashMap::with_max_entries(MAX_LB_FLOWS, 0);

@@ -1,20 +1,28 @@
 //! The pipeline, in the order packets flow through it: parse -> flow cache
-//! -> ENI -> fragment -> route -> policy (network ACLs) -> conntrack (security groups)
+//! -> ENI -> fragment -> load balancing -> route -> policy (network ACLs) -> conntrack (security groups)
 //! -> edge (NAT, for the internet) -> transmit. One code base for both
 //! program types ([`Packet`]); no loop over configuration.
 use aya_log_ebpf::debug;
-use vpc_common::{Action, DropReason, Egress, EniAddressKey, NextHopKind, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_NETWORK_ACL, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SERVICES, ENI_FLAG_UPLINK};
+use vpc_common::{Action, DropReason, Egress, EniAddressKey, NextHopKind, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_NETWORK_ACL, ENI_FLAG_LB_BACKEND, ENI_FLAG_LB_CLIENT, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SERVICES, ENI_FLAG_UPLINK};
 
 use crate::{
     arp, conntrack,
     edge::{self, Via},
-    eni, flow_cache, fragment, icmp, log_limit,
+    eni, flow_cache, fragment, icmp, lb, log_limit,
+    nat::{self, Side},
     maps::{self, ENI_BY_ADDRESS},
-    packet::Packet,
+    packet::{headers, Packet},
     parse::{self, Flow, L3},
     policy, route, stats,
     transmit::send,
 };
+
+/// `lb_side` of [`run`]: no load balancer on the flow.
+const LB_NONE: u32 = 0;
+/// A client's packet to a listener: its destination becomes the backend.
+const LB_TO_BACKEND: u32 = 1;
+/// A backend's reply: its source becomes the listener.
+const LB_FROM_BACKEND: u32 = 2;
 
 /// Handles one packet received on router port `ifindex`: returns the
 /// verdict, or the reason to drop it. `flow` is filled in as soon as the
@@ -104,17 +112,41 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
     }
     eni::admit(eth, ip, eni)?;
 
-    // 4. Route, in the table of the source vSwitch.
-    let Some(next_hop) = route::lookup_from(eni, ip.dst_addr) else {
+    // 4. Load balancing: a packet to a running listener goes to a backend,
+    // a backend's reply goes back as from the listener. The route, the
+    // policies and conntrack see the flow as the backend has it
+    // (`flow`); the packet itself is translated once, just before it is
+    // sent. Neither is cached.
+    let mut lb_side = LB_NONE;
+    let mut lb_addr = [0u8; 4];
+    let mut lb_port = 0u16;
+    if eni.flags & ENI_FLAG_LB_CLIENT != 0 {
+        if let Some(b) = lb::to_listener(flow, eni.vpc_id)? {
+            (lb_side, lb_addr, lb_port) = (LB_TO_BACKEND, b.addr, u16::from_be_bytes(b.port));
+            cache_key = None;
+        }
+    }
+    if lb_side == LB_NONE && eni.flags & ENI_FLAG_LB_BACKEND != 0 {
+        if let Some(r) = lb::reply_of(flow, eni.vpc_id) {
+            (lb_side, lb_addr, lb_port) = (LB_FROM_BACKEND, r.addr, u16::from_be_bytes(r.port));
+            cache_key = None;
+        }
+    }
+
+    // 5. Route, in the table of the source vSwitch.
+    let Some(next_hop) = route::lookup_from(eni, flow.dst) else {
         // IGW-3: without an enabled IPv4 gateway, an ENI with a public IP or
         // EIP reaches the internet directly.
-        if eni.flags & ENI_FLAG_DIRECT_INTERNET != 0 {
+        if eni.flags & ENI_FLAG_DIRECT_INTERNET != 0 && lb_side == LB_NONE {
             return edge::outbound(pkt, ifindex, ip, flow, eni, Via::Direct, len);
         }
         return Err(DropReason::NoRoute);
     };
     let egress: Egress = if next_hop.kind == NextHopKind::Eni as u32 {
         next_hop.egress
+    } else if lb_side != LB_NONE && next_hop.kind != NextHopKind::Local as u32 {
+        // A load-balanced flow stays inside its VPC.
+        return Err(DropReason::NoRoute);
     } else if next_hop.kind == NextHopKind::Ipv4Gateway as u32 {
         return edge::outbound(pkt, ifindex, ip, flow, eni, Via::Ipv4Gateway, len);
     } else if next_hop.kind == NextHopKind::NatGateway as u32 {
@@ -122,7 +154,7 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
     } else if next_hop.kind == NextHopKind::GatewayEndpoint as u32 {
         return edge::to_services(pkt, ifindex, ip, flow, eni, next_hop.gateway_id, len);
     } else {
-        let key = EniAddressKey { vpc_id: eni.vpc_id, addr: ip.dst_addr };
+        let key = EniAddressKey { vpc_id: eni.vpc_id, addr: flow.dst };
         // SAFETY: read-only use of a value the control plane writes whole.
         *unsafe { ENI_BY_ADDRESS.get(key) }.ok_or(DropReason::NoNeighbour)?
     };
@@ -131,7 +163,7 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
     if ip.ttl <= 1 {
         return icmp::time_exceeded(pkt, ifindex, eni.gateway_ip);
     }
-    // 5, 6. Policy and conntrack, with the destination ENI's view (flags,
+    // 6, 7. Policy and conntrack, with the destination ENI's view (flags,
     // policy ids): one consistent value.
     let dst_eni = maps::eni_of_port(egress.ifindex).ok_or(DropReason::NoNeighbour)?;
     if (eni.flags | dst_eni.flags) & (ENI_FLAG_SECURITY_GROUPS | ENI_FLAG_NETWORK_ACL) != 0 {
@@ -148,6 +180,14 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
     if let Some(k) = &cache_key {
         flow_cache::insert(k, generation, eth, &egress);
     }
-    // 8. Transmit.
+    if lb_side != LB_NONE {
+        let side = if lb_side == LB_TO_BACKEND { Side::Destination } else { Side::Source };
+        nat::rewrite(pkt, ip, side, lb_addr, Some(lb_port))?;
+        let (eth, ip) = headers(pkt)?;
+        // SAFETY: both within the packet (headers); nothing else refers to them.
+        let (eth, ip) = unsafe { (&mut *eth, &mut *ip) };
+        return send(pkt, ifindex, eth, ip, &egress, len, Action::Forwarded);
+    }
+    // 9. Transmit.
     send(pkt, ifindex, eth, ip, &egress, len, Action::Forwarded)
 }

@@ -317,6 +317,30 @@ fn expected_layout(
             Some(sz(size_of::<vpc_common::MonitorState>())),
             1,
         ),
+        map_names::LB_LISTENERS => (
+            Hash,
+            sz(size_of::<vpc_common::ListenerKey>()),
+            Some(sz(size_of::<vpc_common::Listener>())),
+            vpc_common::MAX_LB_LISTENERS,
+        ),
+        map_names::LB_RINGS => (
+            Array,
+            4,
+            Some(sz(size_of::<vpc_common::Backend>())),
+            vpc_common::MAX_LB_RINGS * vpc_common::LB_RING_SIZE,
+        ),
+        map_names::LB_FLOWS => (
+            LruHash,
+            sz(size_of::<CtKey>()),
+            Some(sz(size_of::<vpc_common::LbFlow>())),
+            vpc_common::MAX_LB_FLOWS,
+        ),
+        map_names::LB_REPLIES => (
+            LruHash,
+            sz(size_of::<CtKey>()),
+            Some(sz(size_of::<vpc_common::LbReply>())),
+            vpc_common::MAX_LB_FLOWS,
+        ),
         _ => return None,
     })
 }
