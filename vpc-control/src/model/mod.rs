@@ -10,6 +10,9 @@ use std::{
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
+mod load_balancer;
+pub use load_balancer::*;
+
 /// Default name of the namespace holding the router's ports.
 pub const DEFAULT_ROUTER_NAMESPACE: &str = "vpc-router";
 
@@ -56,6 +59,18 @@ pub struct Model {
     /// Gateway endpoints (GWE-1..GWE-7).
     #[serde(default, rename = "gateway_endpoint")]
     pub gateway_endpoints: Vec<GatewayEndpoint>,
+    /// Network load balancers (the NLB API).
+    #[serde(default, rename = "load_balancer")]
+    pub load_balancers: Vec<LoadBalancer>,
+    /// Server groups of network load balancers.
+    #[serde(default, rename = "server_group")]
+    pub server_groups: Vec<ServerGroup>,
+    /// Listeners of network load balancers.
+    #[serde(default, rename = "listener")]
+    pub listeners: Vec<Listener>,
+    /// The NLB API's recent jobs, oldest first (at most [`MAX_NLB_JOBS`]).
+    #[serde(default, rename = "nlb_job", skip_serializing_if = "Vec::is_empty")]
+    pub nlb_jobs: Vec<NlbJob>,
     /// The numbers the datapath's keys name VPCs, vSwitches, route tables
     /// and NAT gateways by, allocated once per id and kept with the model
     /// (see [`Model::allocate_numeric_ids`]). Empty in a lab file: numbers
@@ -88,6 +103,9 @@ pub enum EipInstanceType {
     NetworkInterface,
     /// An internet NAT gateway: the EIP becomes an SNAT address.
     Nat,
+    /// A zone of an internet-facing network load balancer (InstanceId: the
+    /// load balancer's id): the EIP is that zone's public address.
+    Nlb,
 }
 
 /// What an EIP is associated with.
@@ -1070,6 +1088,8 @@ impl Model {
             .chain(self.route_tables.iter().map(|t| t.numeric_key()))
             .chain(self.nat_gateways.iter().map(|g| g.id.clone()))
             .chain(self.gateway_endpoints.iter().map(|g| g.id.clone()))
+            .chain(self.server_groups.iter().map(|g| g.id.clone()))
+            .chain(self.listeners.iter().map(|l| l.id.clone()))
             .collect();
         self.numeric_ids.retain(|id, _| live.contains(id));
         let mut taken: BTreeSet<u32> = self.numeric_ids.values().copied().collect();
@@ -1244,10 +1264,56 @@ impl Model {
                 let hit = match a.instance_type {
                     EipInstanceType::EcsInstance => a.instance_id == inst.id,
                     EipInstanceType::NetworkInterface => a.instance_id == inst.eni_id(),
-                    EipInstanceType::Nat => false,
+                    EipInstanceType::Nat | EipInstanceType::Nlb => false,
                 };
                 hit.then_some(e.ip_address)
             })
+        })
+    }
+
+    /// The network load balancer with this id.
+    pub fn load_balancer(&self, id: &str) -> Option<&LoadBalancer> {
+        self.load_balancers.iter().find(|l| l.id == id)
+    }
+
+    /// The server group with this id.
+    pub fn server_group(&self, id: &str) -> Option<&ServerGroup> {
+        self.server_groups.iter().find(|g| g.id == id)
+    }
+
+    /// The listener with this id.
+    pub fn listener(&self, id: &str) -> Option<&Listener> {
+        self.listeners.iter().find(|l| l.id == id)
+    }
+
+    /// The listeners of a load balancer, in creation order.
+    pub fn listeners_of<'a>(&'a self, load_balancer_id: &'a str) -> impl Iterator<Item = &'a Listener> + 'a {
+        self.listeners
+            .iter()
+            .filter(move |l| l.load_balancer_id == load_balancer_id)
+    }
+
+    /// The job with this id.
+    pub fn nlb_job(&self, id: &str) -> Option<&NlbJob> {
+        self.nlb_jobs.iter().find(|j| j.id == id)
+    }
+
+    /// Records a job, forgetting the oldest beyond [`MAX_NLB_JOBS`].
+    pub fn push_nlb_job(&mut self, job: NlbJob) {
+        self.nlb_jobs.push(job);
+        let excess = self.nlb_jobs.len().saturating_sub(MAX_NLB_JOBS);
+        if excess > 0 {
+            self.nlb_jobs.drain(..excess);
+        }
+    }
+
+    /// Every private address a load balancer holds in a vSwitch:
+    /// (address, vSwitch id, load balancer id).
+    pub fn load_balancer_addresses(&self) -> impl Iterator<Item = (Ipv4Addr, &str, &str)> + '_ {
+        self.load_balancers.iter().flat_map(|l| {
+            l.zone_mappings
+                .iter()
+                .map(move |z| (z.private_ipv4, z.vswitch_id.as_str(), l.id.as_str()))
         })
     }
 
@@ -1306,6 +1372,7 @@ pub fn instance_addresses(model: &Model) -> Vec<(String, Option<Ipv4Addr>)> {
         .instances
         .iter()
         .filter_map(|i| i.private_ip_address)
+        .chain(model.load_balancer_addresses().map(|(a, _, _)| a))
         .collect();
     let mut allocated = BTreeSet::new();
     model

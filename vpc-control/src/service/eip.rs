@@ -52,6 +52,7 @@ fn instance_type_name(t: EipInstanceType) -> &'static str {
         EipInstanceType::EcsInstance => "EcsInstance",
         EipInstanceType::NetworkInterface => "NetworkInterface",
         EipInstanceType::Nat => "Nat",
+        EipInstanceType::Nlb => "Nlb",
     }
 }
 
@@ -81,6 +82,14 @@ fn target(model: &Model, kind: EipInstanceType, id: &str) -> Option<Target> {
     let instance = match kind {
         EipInstanceType::EcsInstance => model.instances.iter().find(|x| x.id == id),
         EipInstanceType::NetworkInterface => model.instances.iter().find(|x| x.eni_id() == id),
+        EipInstanceType::Nlb => {
+            return model.load_balancer(id).map(|l| Target {
+                owner_id: l.meta.owner_id.clone(),
+                region_id: l.meta.region_id.clone(),
+                vpc_id: l.vpc_id.clone(),
+                private_ip: None,
+            });
+        }
         EipInstanceType::Nat => {
             return model.nat_gateway(id).map(|n| Target {
                 owner_id: n.meta.owner_id.clone(),

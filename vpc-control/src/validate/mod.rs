@@ -1070,6 +1070,15 @@ fn validate_internet(model: &Model) -> Result<(), ValidationError> {
             model::EipInstanceType::NetworkInterface => {
                 model.instances.iter().find(|i| i.eni_id() == a.instance_id)
             }
+            model::EipInstanceType::Nlb => {
+                if model.load_balancer(&a.instance_id).is_none() {
+                    return Err(ValidationError::UnknownEipTarget {
+                        eip_id: e.id.clone(),
+                        instance_id: a.instance_id.clone(),
+                    });
+                }
+                continue;
+            }
             model::EipInstanceType::Nat => {
                 if model.nat_gateway(&a.instance_id).is_none() {
                     return Err(ValidationError::UnknownEipTarget {
@@ -1328,6 +1337,38 @@ fn validate_instances(model: &Model) -> Result<(), ValidationError> {
             });
         }
     }
+    // A load balancer's zone addresses: in their vSwitch, not reserved,
+    // never an address an instance or another zone holds.
+    for (addr, vswitch_id, lb_id) in model.load_balancer_addresses() {
+        let vsw = model
+            .vswitch(vswitch_id)
+            .ok_or_else(|| ValidationError::UnknownVSwitch {
+                id: vswitch_id.to_string(),
+                by: lb_id.to_string(),
+            })?;
+        if !vsw.cidr_block.contains(&addr) {
+            return Err(ValidationError::AddressNotInVSwitch {
+                instance_id: lb_id.to_string(),
+                address: addr,
+                vswitch_id: vsw.id.clone(),
+                cidr: vsw.cidr_block,
+            });
+        }
+        if model::is_reserved(&vsw.cidr_block, addr) {
+            return Err(ValidationError::AddressReserved {
+                instance_id: lb_id.to_string(),
+                address: addr,
+                vswitch_id: vsw.id.clone(),
+            });
+        }
+        if let Some(other) = used.insert((vsw.vpc_id.as_str(), addr), lb_id) {
+            return Err(ValidationError::AddressTaken {
+                instance_id: lb_id.to_string(),
+                address: addr,
+                other_id: other.to_string(),
+            });
+        }
+    }
     Ok(())
 }
 
@@ -1339,6 +1380,36 @@ mod tests {
 
     fn code(model: &Model) -> &'static str {
         validate(model).unwrap_err().code()
+    }
+
+    #[test]
+    fn nlb_zone_address_never_collides_with_an_instance() {
+        let mut m = lab();
+        m.load_balancers.push(LoadBalancer {
+            id: "nlb-1".into(),
+            name: None,
+            vpc_id: "vpc-a".into(),
+            address_type: NlbAddressType::Intranet,
+            zone_mappings: vec![ZoneMapping {
+                zone_id: "cn-hangzhou-a".into(),
+                vswitch_id: "vsw-1".into(),
+                private_ipv4: "10.0.1.11".parse().unwrap(),
+                allocation_id: None,
+                public_ipv4: None,
+            }],
+            security_group_ids: vec![],
+            cross_zone_enabled: true,
+            status: LoadBalancerStatus::Active,
+            deletion_protection: DeletionProtection::default(),
+            modification_protection: ModificationProtection::default(),
+            dns_name: String::new(),
+            meta: Meta::default(),
+        });
+        assert!(validate(&m).is_ok());
+        m.load_balancers[0].zone_mappings[0].private_ipv4 = "10.0.1.10".parse().unwrap();
+        assert_eq!(code(&m), "InvalidPrivateIpAddress.Duplicated");
+        m.load_balancers[0].zone_mappings[0].private_ipv4 = "10.0.1.253".parse().unwrap();
+        assert_eq!(code(&m), "InvalidPrivateIpAddress");
     }
 
     #[test]
