@@ -781,3 +781,26 @@ pub fn l4_frame(
     }
     ipv4_frame(dst_mac, src_mac, src, dst, 64, proto, &l4)
 }
+
+/// Writes the right TCP or UDP checksum (pseudo-header included) into an
+/// Ethernet + IPv4 frame without options, as a sender with checksum
+/// offload off does.
+pub fn fix_l4_checksum(f: &mut [u8]) {
+    let (proto, at) = match f[23] {
+        6 => (6u8, 34 + 16),
+        17 => (17u8, 34 + 6),
+        _ => return,
+    };
+    f[at..at + 2].copy_from_slice(&[0, 0]);
+    let l4 = &f[34..];
+    let mut pseudo = Vec::with_capacity(12 + l4.len());
+    pseudo.extend_from_slice(&f[26..34]);
+    pseudo.extend_from_slice(&[0, proto]);
+    pseudo.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+    pseudo.extend_from_slice(l4);
+    let mut c = inet_csum(&pseudo);
+    if proto == 17 && c == 0 {
+        c = 0xffff;
+    }
+    f[at..at + 2].copy_from_slice(&c.to_be_bytes());
+}

@@ -48,6 +48,10 @@ pub const LISTENER_FLAG_SECURITY_GROUPS: u32 = 1;
 /// `Listener::flags`: what the ingress policy gives a connection no rule
 /// matches is accept.
 pub const LISTENER_FLAG_SG_DEFAULT_ACCEPT: u32 = 1 << 1;
+/// `Listener::flags`: the server group's scheduler is source hashing
+/// (`Sch`): the ring position follows the client's address alone, so a
+/// client's connections all go to one backend.
+pub const LISTENER_FLAG_SOURCE_HASH: u32 = 1 << 2;
 
 /// Value of `LB_LISTENERS`: a running listener's address.
 #[repr(C)]

@@ -6,7 +6,7 @@
 //! pipeline translates the packet once, just before it is sent.
 use vpc_common::{
     lb_hash, lb_ring_index, Backend, DropReason, LbFlow, LbReply, ListenerKey, BACKEND_FLAG_PRESENT,
-    LISTENER_FLAG_SECURITY_GROUPS, LISTENER_FLAG_SG_DEFAULT_ACCEPT,
+    LISTENER_FLAG_SECURITY_GROUPS, LISTENER_FLAG_SG_DEFAULT_ACCEPT, LISTENER_FLAG_SOURCE_HASH,
 };
 
 use crate::{
@@ -54,7 +54,11 @@ pub fn to_listener(flow: &mut Flow, vpc_id: u32) -> Result<Option<Backend>, Drop
             {
                 return Err(DropReason::LbSecurityGroup);
             }
-            let hash = lb_hash(flow.src, flow.dst, flow.sport, flow.dport, flow.proto);
+            let hash = if listener.flags & LISTENER_FLAG_SOURCE_HASH != 0 {
+                lb_hash(flow.src, [0; 4], 0, 0, 0)
+            } else {
+                lb_hash(flow.src, flow.dst, flow.sport, flow.dport, flow.proto)
+            };
             let b: Backend = *LB_RINGS.get(lb_ring_index(listener.ring, hash)).ok_or(DropReason::LbNoBackend)?;
             if b.flags & BACKEND_FLAG_PRESENT == 0 {
                 return Err(DropReason::LbNoBackend);

@@ -1,5 +1,6 @@
 //! Pure compile: a validated [`Model`] plus the ifindex of each router port
 //! -> the exact set of map entries the datapath needs. No kernel involved.
+mod load_balancer;
 pub mod policy;
 mod routes;
 pub mod topology;
@@ -99,6 +100,10 @@ pub struct MapEntries {
     pub services: Option<Egress>,
     /// Numeric gateway endpoint id -> its source address and VPC.
     pub gateway_endpoints: BTreeMap<u32, GatewayEndpointTarget>,
+    /// Each running listener's address -> the listener and its ring.
+    pub lb_listeners: BTreeMap<vpc_common::ListenerKey, vpc_common::Listener>,
+    /// Ring slot -> its backends (`LB_RING_SIZE` of them).
+    pub lb_rings: BTreeMap<u32, load_balancer::Ring>,
 }
 
 /// The source address of each gateway endpoint (by endpoint id):
@@ -752,6 +757,7 @@ pub fn compile_with(
             },
         );
     }
+    load_balancer::compile(model, &vpc_ids, &members, &mut policies, &mut out)?;
     memo.policies = policies.now;
     check_capacity(&out)?;
     Ok(out)
@@ -784,6 +790,16 @@ pub fn security_group_policies(
     inst: &model::Instance,
     members: &BTreeMap<String, Vec<Ipv4Net>>,
 ) -> (policy::Policy, policy::Policy) {
+    groups_policies(model, &inst.security_group_ids, members)
+}
+
+/// The inbound and outbound policies of the security groups `ids` (those
+/// of an instance, or of a load balancer), as [`security_group_policies`].
+pub fn groups_policies(
+    model: &Model,
+    ids: &[String],
+    members: &BTreeMap<String, Vec<Ipv4Net>>,
+) -> (policy::Policy, policy::Policy) {
     let mut ingress = policy::Policy {
         rules: Vec::new(),
         default: Verdict::Drop,
@@ -795,10 +811,7 @@ pub fn security_group_policies(
         combine: Combine::Priority,
     };
     let none = Vec::new();
-    for g in inst
-        .security_group_ids
-        .iter()
-        .filter_map(|id| model.security_group(id))
+    for g in ids.iter().filter_map(|id| model.security_group(id))
     {
         for r in &g.rules {
             let remotes = match &r.peer {
@@ -1018,6 +1031,11 @@ fn check_capacity(out: &MapEntries) -> Result<(), CompileError> {
             "GATEWAY_ENDPOINTS",
             out.gateway_endpoints.len(),
             vpc_common::MAX_GATEWAY_ENDPOINTS,
+        ),
+        (
+            "LB_LISTENERS",
+            out.lb_listeners.len(),
+            vpc_common::MAX_LB_LISTENERS,
         ),
         (
             "SNAT_ENTRIES",

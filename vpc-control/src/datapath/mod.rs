@@ -905,6 +905,36 @@ impl Datapath {
         LpmTrie::try_from(self.map_mut(map_names::ROUTES)?).map_err(map_err(map_names::ROUTES))
     }
 
+    /// Writes the rings of `desired` that differ from `current`, entry by
+    /// entry (a backend added or removed rewrites about 1/N of a ring).
+    /// Rings no listener names any more are left as they are: no packet
+    /// reads them, and the next listener given the slot rewrites it whole.
+    fn write_lb_rings(
+        &mut self,
+        current: &MapEntries,
+        desired: &MapEntries,
+        stats: &mut WriteStats,
+    ) -> Result<(), DatapathError> {
+        let name = map_names::LB_RINGS;
+        let mut a: Array<&mut MapData, vpc_common::Backend> =
+            Array::try_from(self.map_mut(name)?).map_err(map_err(name))?;
+        for (slot, ring) in &desired.lb_rings {
+            let old = current.lb_rings.get(slot);
+            if old.is_some_and(|o| std::sync::Arc::ptr_eq(o, ring) || o == ring) {
+                continue;
+            }
+            for (i, b) in ring.iter().enumerate() {
+                if old.is_some_and(|o| o.get(i) == Some(b)) {
+                    continue;
+                }
+                a.set(vpc_common::lb_ring_index(*slot, i as u32), *b, 0)
+                    .map_err(map_err(name))?;
+                stats.upserts += 1;
+            }
+        }
+        Ok(())
+    }
+
     /// Reads every configuration entry the maps hold now.
     pub fn read(&self) -> Result<MapEntries, DatapathError> {
         let mut out = MapEntries::default();
@@ -962,6 +992,25 @@ impl Datapath {
         for kv in m.iter() {
             let (k, v) = kv.map_err(map_err(map_names::GATEWAY_ENDPOINTS))?;
             out.gateway_endpoints.insert(k, v);
+        }
+        // Load balancers: the listeners, and the rings they name.
+        let m: HashMap<&MapData, vpc_common::ListenerKey, vpc_common::Listener> =
+            HashMap::try_from(self.map(map_names::LB_LISTENERS)?)
+                .map_err(map_err(map_names::LB_LISTENERS))?;
+        for kv in m.iter() {
+            let (k, v) = kv.map_err(map_err(map_names::LB_LISTENERS))?;
+            out.lb_listeners.insert(k, v);
+        }
+        let rings: BTreeSet<u32> = out.lb_listeners.values().map(|l| l.ring).collect();
+        let a: Array<&MapData, vpc_common::Backend> =
+            Array::try_from(self.map(map_names::LB_RINGS)?)
+                .map_err(map_err(map_names::LB_RINGS))?;
+        for ring in rings.into_iter().filter(|r| *r < vpc_common::MAX_LB_RINGS) {
+            let entries = (0..vpc_common::LB_RING_SIZE)
+                .map(|i| a.get(&vpc_common::lb_ring_index(ring, i), 0))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(map_err(map_names::LB_RINGS))?;
+            out.lb_rings.insert(ring, std::sync::Arc::new(entries));
         }
         let m: HashMap<&MapData, [u8; 4], PublicAddress> =
             HashMap::try_from(self.map(map_names::PUBLIC_ADDRESSES)?)
@@ -1279,6 +1328,19 @@ impl Datapath {
                 .map_err(map_err(NAT_GATEWAYS))?;
         }
         let new_slots = self.write_direct(current, desired, &routes, new_slots, &mut stats)?;
+        // Load balancers: rings before the listeners naming them, which go
+        // before the ENIs told to look them up (below).
+        let listeners = diff(&current.lb_listeners, &desired.lb_listeners);
+        self.write_lb_rings(current, desired, &mut stats)?;
+        {
+            let mut m = self.hash_map::<vpc_common::ListenerKey, vpc_common::Listener>(
+                map_names::LB_LISTENERS,
+            )?;
+            upsert_all(&listeners, &mut stats, |k, v| m.insert(k, v, 0))
+                .map_err(map_err(map_names::LB_LISTENERS))?;
+            remove_all(&listeners, &mut stats, |k| m.remove(k))
+                .map_err(map_err(map_names::LB_LISTENERS))?;
+        }
         let enis = diff(
             &with_route_slots(&current.eni_by_port, &old_slots),
             &with_route_slots(&desired.eni_by_port, &new_slots),

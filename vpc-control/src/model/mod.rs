@@ -77,6 +77,11 @@ pub struct Model {
     /// are then the ids' hashes.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub numeric_ids: BTreeMap<String, u32>,
+    /// The datapath ring (below `vpc_common::MAX_LB_RINGS`) of each
+    /// listener address, by [`Model::lb_ring_names`]: given once and kept,
+    /// so a ring never moves under a live listener.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lb_ring_slots: BTreeMap<String, u32>,
 }
 
 fn fnv1a(data: &[u8]) -> u64 {
@@ -1104,11 +1109,44 @@ impl Model {
             taken.insert(n);
             self.numeric_ids.insert(id, n);
         }
+        // Each listener address's ring, kept once given (lowest free).
+        let rings = self.lb_ring_names();
+        self.lb_ring_slots.retain(|name, _| rings.contains(name));
+        let mut used: BTreeSet<u32> = self.lb_ring_slots.values().copied().collect();
+        for name in rings {
+            if self.lb_ring_slots.contains_key(&name) {
+                continue;
+            }
+            let Some(slot) = (0..vpc_common::MAX_LB_RINGS).find(|s| !used.contains(s)) else {
+                break;
+            };
+            used.insert(slot);
+            self.lb_ring_slots.insert(name, slot);
+        }
         // Each gateway endpoint's source address, kept once given.
         let sources = self.endpoint_sources();
         for e in &mut self.gateway_endpoints {
             e.source_ip = sources.get(&e.id).copied();
         }
+    }
+
+    /// The name of the ring of `listener`'s address in `zone_id`.
+    pub fn lb_ring_name(listener: &str, zone_id: &str) -> String {
+        format!("{listener}@{zone_id}")
+    }
+
+    /// The rings listeners need: one per listener and zone of its load
+    /// balancer, in the model's order.
+    pub fn lb_ring_names(&self) -> Vec<String> {
+        self.listeners
+            .iter()
+            .filter_map(|l| Some((l, self.load_balancer(&l.load_balancer_id)?)))
+            .flat_map(|(l, lb)| {
+                lb.zone_mappings
+                    .iter()
+                    .map(move |z| Self::lb_ring_name(&l.id, &z.zone_id))
+            })
+            .collect()
     }
 
     /// The source address of each gateway endpoint (by endpoint id) in the

@@ -1,0 +1,238 @@
+//! The load-balancing stage through BPF_PROG_TEST_RUN, in XDP and tc mode:
+//! a client's packet to a listener goes to a backend of the server group
+//! (destination translated, client address kept, checksums right), the
+//! connection keeps its backend, the backend's reply goes back as from the
+//! listener, and refusals are counted by reason.
+use std::net::Ipv4Addr;
+
+use vpc_common::DropReason;
+use vpc_control::{
+    datapath::Mode,
+    topology::{ROUTER_MAC, eni_mac},
+};
+use vpc_tests::{DatapathFixture as Fixture, fix_ipv4_checksum, fix_l4_checksum, l4_frame, same_verdict, tcp_flags as tcp};
+
+const XDP_DROP: u32 = 1;
+const XDP_REDIRECT: u32 = 4;
+
+/// A client in vsw-1, two backends in vsw-2, the load balancer's address
+/// 10.0.3.5 in vsw-3; listener TCP 80 -> server group port 8080. A second
+/// listener (TCP 81) has a server group without servers; the load balancer
+/// `nlb-sg` admits only vsw-1 through its security group.
+const MODEL: &str = r#"
+[[vpc]]
+id = "vpc-a"
+cidr_block = "10.0.0.0/16"
+[[vswitch]]
+id = "vsw-1"
+vpc_id = "vpc-a"
+cidr_block = "10.0.1.0/24"
+zone_id = "zone-a"
+[[vswitch]]
+id = "vsw-2"
+vpc_id = "vpc-a"
+cidr_block = "10.0.2.0/24"
+zone_id = "zone-a"
+[[vswitch]]
+id = "vsw-3"
+vpc_id = "vpc-a"
+cidr_block = "10.0.3.0/24"
+zone_id = "zone-a"
+[[vswitch]]
+id = "vsw-4"
+vpc_id = "vpc-a"
+cidr_block = "10.0.4.0/24"
+zone_id = "zone-a"
+[[instance]]
+id = "i-client"
+vswitch_id = "vsw-1"
+private_ip_address = "10.0.1.10"
+[[instance]]
+id = "i-other"
+vswitch_id = "vsw-4"
+private_ip_address = "10.0.4.10"
+[[instance]]
+id = "i-web1"
+vswitch_id = "vsw-2"
+private_ip_address = "10.0.2.11"
+[[instance]]
+id = "i-web2"
+vswitch_id = "vsw-2"
+private_ip_address = "10.0.2.12"
+[[security_group]]
+id = "sg-lb"
+vpc_id = "vpc-a"
+[[security_group.rule]]
+id = "sgr-1"
+direction = "ingress"
+ip_protocol = "tcp"
+port_range = [90, 90]
+peer = { cidr = "10.0.1.0/24" }
+priority = 1
+[[load_balancer]]
+id = "nlb-1"
+vpc_id = "vpc-a"
+[[load_balancer.zone_mapping]]
+zone_id = "zone-a"
+vswitch_id = "vsw-3"
+private_ipv4 = "10.0.3.5"
+[[load_balancer]]
+id = "nlb-sg"
+vpc_id = "vpc-a"
+security_group_ids = ["sg-lb"]
+[[load_balancer.zone_mapping]]
+zone_id = "zone-a"
+vswitch_id = "vsw-3"
+private_ipv4 = "10.0.3.6"
+[[server_group]]
+id = "sgp-web"
+vpc_id = "vpc-a"
+[[server_group.server]]
+server_id = "i-web1"
+server_type = "Ecs"
+server_ip = "10.0.2.11"
+port = 8080
+zone_id = "zone-a"
+[[server_group.server]]
+server_id = "i-web2"
+server_type = "Ecs"
+server_ip = "10.0.2.12"
+port = 8080
+zone_id = "zone-a"
+[[server_group]]
+id = "sgp-empty"
+vpc_id = "vpc-a"
+[[listener]]
+id = "lsn-80"
+load_balancer_id = "nlb-1"
+protocol = "TCP"
+port = 80
+server_group_id = "sgp-web"
+[[listener]]
+id = "lsn-81"
+load_balancer_id = "nlb-1"
+protocol = "TCP"
+port = 81
+server_group_id = "sgp-empty"
+[[listener]]
+id = "lsn-82"
+load_balancer_id = "nlb-1"
+protocol = "TCP"
+port = 82
+server_group_id = "sgp-web"
+status = "Stopped"
+[[listener]]
+id = "lsn-90"
+load_balancer_id = "nlb-sg"
+protocol = "TCP"
+port = 90
+server_group_id = "sgp-web"
+"#;
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+/// A TCP frame from `eni`'s instance with a right checksum.
+fn tcp_from(eni: &str, src: &str, dst: &str, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    let mut f = l4_frame(ROUTER_MAC, eni_mac(eni), ip(src), ip(dst), 6, sport, dport, flags);
+    fix_l4_checksum(&mut f);
+    f
+}
+
+/// `frame` as the router sends it to `to_eni`, its addresses and ports
+/// now `src`:`sport` -> `dst`:`dport`, TTL one less, checksums right.
+fn sent(frame: &[u8], to_eni: &str, src: &str, sport: u16, dst: &str, dport: u16) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    f[0..6].copy_from_slice(&eni_mac(to_eni));
+    f[6..12].copy_from_slice(&ROUTER_MAC);
+    f[22] -= 1;
+    f[26..30].copy_from_slice(&ip(src).octets());
+    f[30..34].copy_from_slice(&ip(dst).octets());
+    f[34..36].copy_from_slice(&sport.to_be_bytes());
+    f[36..38].copy_from_slice(&dport.to_be_bytes());
+    fix_ipv4_checksum(&mut f);
+    fix_l4_checksum(&mut f);
+    f
+}
+
+/// The backend (ENI, address) a frame the router sent is addressed to.
+fn backend_of(out: &[u8]) -> (&'static str, &'static str) {
+    match &out[30..34] {
+        [10, 0, 2, 11] => ("eni-web1", "10.0.2.11"),
+        [10, 0, 2, 12] => ("eni-web2", "10.0.2.12"),
+        other => panic!("sent to {other:?}, no backend"),
+    }
+}
+
+fn run_checked(fx: &mut Fixture, what: &str, eni: &str, frame: &[u8], verdict: u32) -> Vec<u8> {
+    let (v, out) = fx.run(eni, frame);
+    assert!(same_verdict(v, verdict), "{what} ({}): verdict {v}, expected {verdict}", fx.mode);
+    out
+}
+
+#[test]
+fn nlb_a_listener_balances_connections_over_its_backends_and_replies_come_back_from_it() {
+    let first = Fixture::new(MODEL);
+    for mode in [Mode::Xdp, Mode::Tc] {
+        let mut fx = first.twin(mode);
+        let client = "eni-client";
+        let mut seen = std::collections::BTreeSet::new();
+        for sport in 40_000..40_040u16 {
+            // The SYN goes to a backend, translated; the client address kept.
+            let syn = tcp_from(client, "10.0.1.10", "10.0.3.5", sport, 80, tcp::SYN);
+            let out = run_checked(&mut fx, "SYN to the listener", client, &syn, XDP_REDIRECT);
+            let (eni, backend) = backend_of(&out);
+            assert_eq!(out, sent(&syn, eni, "10.0.1.10", sport, backend, 8080), "SYN to {backend}");
+            seen.insert(backend);
+            // The backend's SYN-ACK goes back as from the listener.
+            let syn_ack = tcp_from(eni, backend, "10.0.1.10", 8080, sport, tcp::SYN | tcp::ACK);
+            let out = run_checked(&mut fx, "SYN-ACK from the backend", eni, &syn_ack, XDP_REDIRECT);
+            assert_eq!(out, sent(&syn_ack, client, "10.0.3.5", 80, "10.0.1.10", sport), "reply of {backend}");
+            // The rest of the connection keeps its backend.
+            let ack = tcp_from(client, "10.0.1.10", "10.0.3.5", sport, 80, tcp::ACK);
+            let out = run_checked(&mut fx, "ACK to the listener", client, &ack, XDP_REDIRECT);
+            assert_eq!(out, sent(&ack, eni, "10.0.1.10", sport, backend, 8080), "ACK stays on {backend}");
+        }
+        // Forty connections over two backends of equal weight: both used.
+        assert_eq!(seen.len(), 2, "{mode}: backends used {seen:?}");
+    }
+}
+
+#[test]
+fn nlb_refusals_are_counted_by_reason() {
+    let first = Fixture::new(MODEL);
+    for mode in [Mode::Xdp, Mode::Tc] {
+        let mut fx = first.twin(mode);
+        let cases: [(&str, &str, Vec<u8>, DropReason); 3] = [
+            (
+                "a listener whose server group has no server",
+                "eni-client",
+                tcp_from("eni-client", "10.0.1.10", "10.0.3.5", 40_000, 81, tcp::SYN),
+                DropReason::LbNoBackend,
+            ),
+            (
+                "a stopped listener: nothing answers at its port",
+                "eni-client",
+                tcp_from("eni-client", "10.0.1.10", "10.0.3.5", 40_000, 82, tcp::SYN),
+                DropReason::NoNeighbour,
+            ),
+            (
+                "a client the load balancer's security group does not admit",
+                "eni-other",
+                tcp_from("eni-other", "10.0.4.10", "10.0.3.6", 40_000, 90, tcp::SYN),
+                DropReason::LbSecurityGroup,
+            ),
+        ];
+        for (what, eni, frame, reason) in cases {
+            let before = fx.dropped(reason);
+            run_checked(&mut fx, what, eni, &frame, XDP_DROP);
+            assert_eq!(fx.dropped(reason), before + 1, "{what} ({mode}): counted as {}", reason.name());
+        }
+        // The admitted client passes the same load balancer.
+        let syn = tcp_from("eni-client", "10.0.1.10", "10.0.3.6", 40_001, 90, tcp::SYN);
+        let out = run_checked(&mut fx, "an admitted client", "eni-client", &syn, XDP_REDIRECT);
+        let (eni, backend) = backend_of(&out);
+        assert_eq!(out, sent(&syn, eni, "10.0.1.10", 40_001, backend, 8080));
+    }
+}
