@@ -30,7 +30,8 @@ impl Action for GetJobStatus {
     const NAME: &'static str = "GetJobStatus";
     const PRODUCT: Product = Product::Nlb;
     const MUTATES: bool = false;
-    const SUMMARY: &'static str = "Shows the status of a job a change answered with (Succeeded once the answer was given).";
+    const SUMMARY: &'static str =
+        "Shows the status of a job a change answered with (Succeeded once the answer was given).";
     type Response = GetJobStatusResponse;
 
     fn run(self, d: &mut Draft) -> Result<GetJobStatusResponse, ApiError> {
@@ -38,7 +39,9 @@ impl Action for GetJobStatus {
             return Err(ApiError::missing("JobId"));
         }
         let j = job(d, &self.job_id).ok_or_else(|| not_found("job", &self.job_id))?;
-        Ok(GetJobStatusResponse { status: j.status.as_str() })
+        Ok(GetJobStatusResponse {
+            status: j.status.as_str(),
+        })
     }
 }
 
@@ -70,7 +73,8 @@ impl Action for ListAsynJobs {
     const NAME: &'static str = "ListAsynJobs";
     const PRODUCT: Product = Product::Nlb;
     const MUTATES: bool = false;
-    const SUMMARY: &'static str = "Shows the status of jobs by id (without ids: the caller's recent jobs, newest first).";
+    const SUMMARY: &'static str =
+        "Shows the status of jobs by id (without ids: the caller's recent jobs, newest first).";
     type Response = ListAsynJobsResponse;
 
     fn run(self, d: &mut Draft) -> Result<ListAsynJobsResponse, ApiError> {
@@ -81,7 +85,10 @@ impl Action for ListAsynJobs {
                 .rev()
                 .filter(|j| d.caller.owns(&j.owner_id))
                 .take(100)
-                .map(|j| ListedJob { id: j.id.clone(), status: j.status.as_str() })
+                .map(|j| ListedJob {
+                    id: j.id.clone(),
+                    status: j.status.as_str(),
+                })
                 .collect()
         } else {
             if self.job_ids.len() > 100 {
@@ -90,9 +97,15 @@ impl Action for ListAsynJobs {
             self.job_ids
                 .iter()
                 .filter_map(|id| job(d, id))
-                .map(|j| ListedJob { id: j.id.clone(), status: j.status.as_str() })
+                .map(|j| ListedJob {
+                    id: j.id.clone(),
+                    status: j.status.as_str(),
+                })
                 .collect()
         };
-        Ok(ListAsynJobsResponse { total_count: jobs.len(), jobs })
+        Ok(ListAsynJobsResponse {
+            total_count: jobs.len(),
+            jobs,
+        })
     }
 }

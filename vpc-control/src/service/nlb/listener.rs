@@ -98,9 +98,21 @@ impl Action for CreateListener {
         refuse_unless("ProxyProtocolEnabled", self.proxy_protocol_enabled, false)?;
         refuse_unless("SecSensorEnabled", self.sec_sensor_enabled, false)?;
         let pp = &self.proxy_protocol_v2_config;
-        refuse_unless("ProxyProtocolV2Config.Ppv2PrivateLinkEpIdEnabled", pp.ppv2_private_link_ep_id_enabled, false)?;
-        refuse_unless("ProxyProtocolV2Config.Ppv2PrivateLinkEpsIdEnabled", pp.ppv2_private_link_eps_id_enabled, false)?;
-        refuse_unless("ProxyProtocolV2Config.Ppv2VpcIdEnabled", pp.ppv2_vpc_id_enabled, false)?;
+        refuse_unless(
+            "ProxyProtocolV2Config.Ppv2PrivateLinkEpIdEnabled",
+            pp.ppv2_private_link_ep_id_enabled,
+            false,
+        )?;
+        refuse_unless(
+            "ProxyProtocolV2Config.Ppv2PrivateLinkEpsIdEnabled",
+            pp.ppv2_private_link_eps_id_enabled,
+            false,
+        )?;
+        refuse_unless(
+            "ProxyProtocolV2Config.Ppv2VpcIdEnabled",
+            pp.ppv2_vpc_id_enabled,
+            false,
+        )?;
         if self.listener_protocol.is_empty() {
             return Err(ApiError::missing("ListenerProtocol"));
         }
@@ -118,13 +130,21 @@ impl Action for CreateListener {
         if lb.vpc_id != group.vpc_id {
             return Err(mismatch(
                 "VpcId",
-                format!("The server group {} is in {}, the load balancer {} in {}.", group.id, group.vpc_id, lb.id, lb.vpc_id),
+                format!(
+                    "The server group {} is in {}, the load balancer {} in {}.",
+                    group.id, group.vpc_id, lb.id, lb.vpc_id
+                ),
             ));
         }
         if group.protocol != proto {
             return Err(mismatch(
                 "Protocol",
-                format!("The server group {} is {}, the listener {}.", group.id, group.protocol.as_str(), proto.as_str()),
+                format!(
+                    "The server group {} is {}, the listener {}.",
+                    group.id,
+                    group.protocol.as_str(),
+                    proto.as_str()
+                ),
             ));
         }
         let mut count = 0;
@@ -133,7 +153,12 @@ impl Action for CreateListener {
             if other.protocol == proto && other.port == port {
                 return Err(ApiError::bad(
                     "ResourceAlreadyExist.listener",
-                    format!("The load balancer {} already has the {} listener {} on port {port}.", lb.id, proto.as_str(), other.id),
+                    format!(
+                        "The load balancer {} already has the {} listener {} on port {port}.",
+                        lb.id,
+                        proto.as_str(),
+                        other.id
+                    ),
                 ));
             }
         }
@@ -162,12 +187,20 @@ impl Action for CreateListener {
             meta,
         });
         let job_id = record_job(d, &id, Self::NAME);
-        Ok(CreateListenerResponse { job_id, listener_id: id })
+        Ok(CreateListenerResponse {
+            job_id,
+            listener_id: id,
+        })
     }
 }
 
 /// StartListener / StopListener: the listener's status to `to`.
-fn set_status(d: &mut Draft, id: &str, to: ListenerStatus, action: &str) -> Result<JobAnswer, ApiError> {
+fn set_status(
+    d: &mut Draft,
+    id: &str,
+    to: ListenerStatus,
+    action: &str,
+) -> Result<JobAnswer, ApiError> {
     let i = listener_index(d, id)?;
     let l = &mut d.model.listeners[i];
     if l.status == to {
@@ -321,7 +354,15 @@ impl Action for GetListenerAttribute {
         let l = &d.model.listeners[listener_index(d, &self.listener_id)?];
         Ok(GetListenerAttributeResponse {
             attributes: ListenerAttributes::of(l),
-            tags: l.meta.tags.iter().map(|t| ListenerTag { tag_key: t.key.clone(), tag_value: t.value.clone() }).collect(),
+            tags: l
+                .meta
+                .tags
+                .iter()
+                .map(|t| ListenerTag {
+                    tag_key: t.key.clone(),
+                    tag_value: t.value.clone(),
+                })
+                .collect(),
         })
     }
 }
@@ -366,11 +407,13 @@ impl Action for ListListeners {
     const NAME: &'static str = "ListListeners";
     const PRODUCT: Product = Product::Nlb;
     const MUTATES: bool = false;
-    const SUMMARY: &'static str = "Lists listeners by id, load balancer, protocol, tags; paged by MaxResults and NextToken.";
+    const SUMMARY: &'static str =
+        "Lists listeners by id, load balancer, protocol, tags; paged by MaxResults and NextToken.";
     type Response = ListListenersResponse;
 
     fn run(self, d: &mut Draft) -> Result<ListListenersResponse, ApiError> {
-        let sensor_on = given(&self.sec_sensor_enabled).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let sensor_on =
+            given(&self.sec_sensor_enabled).is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let items: Vec<(String, &Listener)> = d
             .model
             .listeners
@@ -380,16 +423,21 @@ impl Action for ListListeners {
                     && !sensor_on
                     && any_or(&self.listener_ids, &l.id)
                     && any_or(&self.load_balancer_ids, &l.load_balancer_id)
-                    && given(&self.listener_protocol).is_none_or(|p| p.eq_ignore_ascii_case(l.protocol.as_str()))
+                    && given(&self.listener_protocol)
+                        .is_none_or(|p| p.eq_ignore_ascii_case(l.protocol.as_str()))
                     && tag::matches(&l.meta.tags, &self.tag)
             })
             .map(|l| (l.id.clone(), l))
             .collect();
-        let (items, next_token, total_count) = page("lsn", items, self.max_results, &self.next_token)?;
+        let (items, next_token, total_count) =
+            page("lsn", items, self.max_results, &self.next_token)?;
         Ok(ListListenersResponse {
             listeners: items
                 .into_iter()
-                .map(|l| ListedListener { attributes: ListenerAttributes::of(l), tags: tag::Tags::of(&l.meta.tags).tag })
+                .map(|l| ListedListener {
+                    attributes: ListenerAttributes::of(l),
+                    tags: tag::Tags::of(&l.meta.tags).tag,
+                })
                 .collect(),
             max_results: self.max_results.unwrap_or(20),
             next_token,

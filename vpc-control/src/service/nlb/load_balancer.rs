@@ -9,9 +9,9 @@ use super::{JobAnswer, any_or, illegal, mismatch, not_found, page, record_job};
 use crate::{
     api::{ApiError, Product, form::Unsupported, new_id},
     model::{
-        DeletionProtection, Eip, EipAssociation, EipInstanceType, LoadBalancer,
-        LoadBalancerStatus, Model, ModificationProtection, ModificationProtectionStatus,
-        NlbAddressType, ZoneMapping, is_reserved,
+        DeletionProtection, Eip, EipAssociation, EipInstanceType, LoadBalancer, LoadBalancerStatus,
+        Model, ModificationProtection, ModificationProtectionStatus, NlbAddressType, ZoneMapping,
+        is_reserved,
     },
     service::{Action, Draft, params::given, tag},
 };
@@ -83,7 +83,11 @@ pub struct BillingParam {
 
 /// The vSwitch's lowest free host address: not reserved, not held by an
 /// instance or a load balancer, nor in `also_taken`.
-fn free_address(model: &Model, vswitch_id: &str, also_taken: &BTreeSet<Ipv4Addr>) -> Option<Ipv4Addr> {
+fn free_address(
+    model: &Model,
+    vswitch_id: &str,
+    also_taken: &BTreeSet<Ipv4Addr>,
+) -> Option<Ipv4Addr> {
     let vsw = model.vswitch(vswitch_id)?;
     let taken: BTreeSet<Ipv4Addr> = crate::model::instance_addresses(model)
         .into_iter()
@@ -112,7 +116,10 @@ fn zone_mappings(
         return Err(ApiError::missing("ZoneMappings"));
     }
     if params.len() > MAX_ZONES {
-        return Err(illegal("ZoneMappings", format!("{} zones; at most {MAX_ZONES}", params.len())));
+        return Err(illegal(
+            "ZoneMappings",
+            format!("{} zones; at most {MAX_ZONES}", params.len()),
+        ));
     }
     let zones_of_region = d.zones(d.region()).len();
     if zones_of_region >= 2 && params.len() < 2 {
@@ -135,7 +142,9 @@ fn zone_mappings(
         if given(&p.eip_type).is_some_and(|t| t != "Common") {
             return Err(ApiError::unsupported(&at("EipType")));
         }
-        let vi = d.vswitch_index(&p.v_switch_id).map_err(|_| not_found("vSwitch", &p.v_switch_id))?;
+        let vi = d
+            .vswitch_index(&p.v_switch_id)
+            .map_err(|_| not_found("vSwitch", &p.v_switch_id))?;
         let vsw = &d.model.vswitches[vi];
         if vsw.vpc_id != vpc_id {
             return Err(mismatch(
@@ -146,23 +155,40 @@ fn zone_mappings(
         if vsw.zone_id != p.zone_id {
             return Err(mismatch(
                 "ZoneId",
-                format!("The vSwitch {} is in zone {}, not {}.", vsw.id, vsw.zone_id, p.zone_id),
+                format!(
+                    "The vSwitch {} is in zone {}, not {}.",
+                    vsw.id, vsw.zone_id, p.zone_id
+                ),
             ));
         }
         if !seen_zones.insert(p.zone_id.clone()) {
-            return Err(illegal(&at("ZoneId"), format!("the zone {} is mapped twice: one vSwitch per zone", p.zone_id)));
+            return Err(illegal(
+                &at("ZoneId"),
+                format!(
+                    "the zone {} is mapped twice: one vSwitch per zone",
+                    p.zone_id
+                ),
+            ));
         }
         let cidr = vsw.cidr_block;
-        let kept = keep.iter().find(|z| z.zone_id == p.zone_id && z.vswitch_id == p.v_switch_id);
+        let kept = keep
+            .iter()
+            .find(|z| z.zone_id == p.zone_id && z.vswitch_id == p.v_switch_id);
         let private_ipv4 = match given(&p.private_ipv4_address) {
             Some(text) => {
-                let a: Ipv4Addr = text
-                    .parse()
-                    .map_err(|_| illegal(&at("PrivateIPv4Address"), format!("{text:?} is not an IPv4 address")))?;
+                let a: Ipv4Addr = text.parse().map_err(|_| {
+                    illegal(
+                        &at("PrivateIPv4Address"),
+                        format!("{text:?} is not an IPv4 address"),
+                    )
+                })?;
                 if !cidr.contains(&a) || is_reserved(&cidr, a) {
                     return Err(illegal(
                         &at("PrivateIPv4Address"),
-                        format!("{a} is not a usable address of the vSwitch {} ({cidr})", p.v_switch_id),
+                        format!(
+                            "{a} is not a usable address of the vSwitch {} ({cidr})",
+                            p.v_switch_id
+                        ),
                     ));
                 }
                 let held_by_other = d
@@ -175,7 +201,10 @@ fn zone_mappings(
                 if held_by_other || chosen.contains(&a) {
                     return Err(ApiError::bad(
                         "Conflict.PrivateIPv4Address",
-                        format!("The address {a} of the vSwitch {} is in use.", p.v_switch_id),
+                        format!(
+                            "The address {a} of the vSwitch {} is in use.",
+                            p.v_switch_id
+                        ),
                     ));
                 }
                 a
@@ -194,7 +223,10 @@ fn zone_mappings(
         let (allocation_id, public_ipv4) = match address_type {
             NlbAddressType::Intranet => {
                 if given(&p.allocation_id).is_some() {
-                    return Err(illegal(&at("AllocationId"), "an internal-facing load balancer has no EIP"));
+                    return Err(illegal(
+                        &at("AllocationId"),
+                        "an internal-facing load balancer has no EIP",
+                    ));
                 }
                 (None, None)
             }
@@ -224,7 +256,8 @@ fn zone_eip(
     kept: Option<&ZoneMapping>,
 ) -> Result<(String, Ipv4Addr), ApiError> {
     let mine = |a: &Option<EipAssociation>| {
-        a.as_ref().is_some_and(|a| a.instance_type == EipInstanceType::Nlb && a.instance_id == lb_id)
+        a.as_ref()
+            .is_some_and(|a| a.instance_type == EipInstanceType::Nlb && a.instance_id == lb_id)
     };
     if let Some(id) = given_id {
         let ei = d
@@ -234,13 +267,19 @@ fn zone_eip(
             .position(|e| e.id == id && d.caller.owns(&e.meta.owner_id))
             .ok_or_else(|| not_found("eip", id))?;
         let e = &mut d.model.eips[ei];
-        if e.association.is_some() && !(mine(&e.association) && kept.is_some_and(|z| z.allocation_id.as_deref() == Some(id))) {
+        if e.association.is_some()
+            && !(mine(&e.association)
+                && kept.is_some_and(|z| z.allocation_id.as_deref() == Some(id)))
+        {
             return Err(ApiError::bad(
                 "IncorrectStatus.eip",
                 format!("The EIP {id} is associated with another resource."),
             ));
         }
-        e.association = Some(EipAssociation { instance_type: EipInstanceType::Nlb, instance_id: lb_id.to_string() });
+        e.association = Some(EipAssociation {
+            instance_type: EipInstanceType::Nlb,
+            instance_id: lb_id.to_string(),
+        });
         return Ok((e.id.clone(), e.ip_address));
     }
     if let Some(z) = kept
@@ -249,14 +288,20 @@ fn zone_eip(
         return Ok((id.clone(), ip));
     }
     let ip = d.model.free_public_address().ok_or_else(|| {
-        ApiError::bad("QuotaExceeded.EipCount", "The public address pool has no free address for the load balancer's EIP.")
+        ApiError::bad(
+            "QuotaExceeded.EipCount",
+            "The public address pool has no free address for the load balancer's EIP.",
+        )
     })?;
     let e = Eip {
         id: new_id("eip"),
         ip_address: ip,
         name: Some(lb_id.to_string()),
         bandwidth: 5,
-        association: Some(EipAssociation { instance_type: EipInstanceType::Nlb, instance_id: lb_id.to_string() }),
+        association: Some(EipAssociation {
+            instance_type: EipInstanceType::Nlb,
+            instance_id: lb_id.to_string(),
+        }),
         meta: d.new_meta(Some("allocated for a network load balancer")),
     };
     let id = e.id.clone();
@@ -267,12 +312,19 @@ fn zone_eip(
 /// Frees the EIPs of `lb_id`'s zones not in `keep`: those the service
 /// allocated for it are released, the caller's are disassociated.
 fn free_eips(model: &mut Model, lb_id: &str, keep: &[ZoneMapping]) {
-    let kept: BTreeSet<&str> = keep.iter().filter_map(|z| z.allocation_id.as_deref()).collect();
+    let kept: BTreeSet<&str> = keep
+        .iter()
+        .filter_map(|z| z.allocation_id.as_deref())
+        .collect();
     let ours = |e: &Eip| {
-        e.association.as_ref().is_some_and(|a| a.instance_type == EipInstanceType::Nlb && a.instance_id == lb_id)
+        e.association
+            .as_ref()
+            .is_some_and(|a| a.instance_type == EipInstanceType::Nlb && a.instance_id == lb_id)
             && !kept.contains(e.id.as_str())
     };
-    model.eips.retain(|e| !(ours(e) && e.name.as_deref() == Some(lb_id)));
+    model
+        .eips
+        .retain(|e| !(ours(e) && e.name.as_deref() == Some(lb_id)));
     for e in &mut model.eips {
         if ours(e) {
             e.association = None;
@@ -329,7 +381,10 @@ fn address_type(v: &str) -> Result<NlbAddressType, ApiError> {
         "Internet" => Ok(NlbAddressType::Internet),
         "Intranet" => Ok(NlbAddressType::Intranet),
         "" => Err(ApiError::missing("AddressType")),
-        other => Err(illegal("AddressType", format!("{other:?} is not Internet or Intranet"))),
+        other => Err(illegal(
+            "AddressType",
+            format!("{other:?} is not Internet or Intranet"),
+        )),
     }
 }
 
@@ -337,8 +392,13 @@ fn ip_version(v: &Option<String>) -> Result<(), ApiError> {
     match given(v) {
         None => Ok(()),
         Some(x) if x.eq_ignore_ascii_case("ipv4") => Ok(()),
-        Some(x) if x.eq_ignore_ascii_case("DualStack") => Err(ApiError::unsupported("AddressIpVersion")),
-        Some(x) => Err(illegal("AddressIpVersion", format!("{x:?} is not ipv4 or DualStack"))),
+        Some(x) if x.eq_ignore_ascii_case("DualStack") => {
+            Err(ApiError::unsupported("AddressIpVersion"))
+        }
+        Some(x) => Err(illegal(
+            "AddressIpVersion",
+            format!("{x:?} is not ipv4 or DualStack"),
+        )),
     }
 }
 
@@ -360,7 +420,10 @@ impl Action for CreateLoadBalancer {
         if let Some(p) = given(&self.load_balancer_billing_config.pay_type)
             && p != "PostPay"
         {
-            return Err(illegal("LoadBalancerBillingConfig.PayType", format!("{p:?} is not PostPay")));
+            return Err(illegal(
+                "LoadBalancerBillingConfig.PayType",
+                format!("{p:?} is not PostPay"),
+            ));
         }
         let modification_status = match given(&self.modification_protection_config.status) {
             None | Some("NonProtection") => ModificationProtectionStatus::NonProtection,
@@ -375,7 +438,9 @@ impl Action for CreateLoadBalancer {
         if self.vpc_id.is_empty() {
             return Err(ApiError::missing("VpcId"));
         }
-        let vi = d.vpc_index(&self.vpc_id).map_err(|_| not_found("vpc", &self.vpc_id))?;
+        let vi = d
+            .vpc_index(&self.vpc_id)
+            .map_err(|_| not_found("vpc", &self.vpc_id))?;
         let region = d.model.vpcs[vi].meta.region_id.clone();
         let id = new_id("nlb");
         let zones = zone_mappings(d, &id, &self.vpc_id, kind, self.zone_mappings, &[])?;
@@ -398,15 +463,20 @@ impl Action for CreateLoadBalancer {
             status: LoadBalancerStatus::Active,
             deletion_protection: DeletionProtection {
                 enabled,
-                reason: if enabled { deletion.reason.unwrap_or_default() } else { String::new() },
+                reason: if enabled {
+                    deletion.reason.unwrap_or_default()
+                } else {
+                    String::new()
+                },
                 enabled_time: if enabled { now.clone() } else { String::new() },
             },
             modification_protection: ModificationProtection {
                 status: modification_status,
                 reason: match modification_status {
-                    ModificationProtectionStatus::ConsoleProtection => {
-                        self.modification_protection_config.reason.unwrap_or_default()
-                    }
+                    ModificationProtectionStatus::ConsoleProtection => self
+                        .modification_protection_config
+                        .reason
+                        .unwrap_or_default(),
                     ModificationProtectionStatus::NonProtection => String::new(),
                 },
                 enabled_time: match modification_status {
@@ -419,7 +489,10 @@ impl Action for CreateLoadBalancer {
         };
         d.model.load_balancers.push(lb);
         // The SDK's answer has no JobId: the load balancer is Active at once.
-        Ok(CreateLoadBalancerResponse { load_balancer_id: id, order_id: String::new() })
+        Ok(CreateLoadBalancerResponse {
+            load_balancer_id: id,
+            order_id: String::new(),
+        })
     }
 }
 
@@ -569,7 +642,9 @@ impl LoadBalancerAttributes {
                 reason: l.modification_protection.reason.clone(),
                 status: l.modification_protection.status.as_str(),
             },
-            load_balancer_billing_config: BillingOut { pay_type: "PostPay" },
+            load_balancer_billing_config: BillingOut {
+                pay_type: "PostPay",
+            },
         }
     }
 }
@@ -605,7 +680,10 @@ impl Action for GetLoadBalancerAttribute {
                 .meta
                 .tags
                 .iter()
-                .map(|t| TagKeyValue { tag_key: t.key.clone(), tag_value: t.value.clone() })
+                .map(|t| TagKeyValue {
+                    tag_key: t.key.clone(),
+                    tag_value: t.value.clone(),
+                })
                 .collect(),
         })
     }
@@ -661,7 +739,10 @@ impl ListLoadBalancers {
         let eq = |f: &Option<String>, v: &str| given(f).is_none_or(|x| x.eq_ignore_ascii_case(v));
         d.in_view(&l.meta)
             && any_or(&self.load_balancer_ids, &l.id)
-            && (self.load_balancer_names.is_empty() || l.name.as_deref().is_some_and(|n| any_or(&self.load_balancer_names, n)))
+            && (self.load_balancer_names.is_empty()
+                || l.name
+                    .as_deref()
+                    .is_some_and(|n| any_or(&self.load_balancer_names, n)))
             && any_or(&self.vpc_ids, &l.vpc_id)
             && given(&self.zone_id).is_none_or(|z| l.zone(z).is_some())
             && eq(&self.address_type, l.address_type.as_str())
@@ -690,11 +771,15 @@ impl Action for ListLoadBalancers {
             .filter(|l| self.selects(d, l))
             .map(|l| (l.id.clone(), l))
             .collect();
-        let (items, next_token, total_count) = page("nlb", items, self.max_results, &self.next_token)?;
+        let (items, next_token, total_count) =
+            page("nlb", items, self.max_results, &self.next_token)?;
         Ok(ListLoadBalancersResponse {
             load_balancers: items
                 .into_iter()
-                .map(|l| ListedLoadBalancer { attributes: LoadBalancerAttributes::of(l), tags: tag::Tags::of(&l.meta.tags).tag })
+                .map(|l| ListedLoadBalancer {
+                    attributes: LoadBalancerAttributes::of(l),
+                    tags: tag::Tags::of(&l.meta.tags).tag,
+                })
                 .collect(),
             max_results: self.max_results.unwrap_or(20),
             next_token,
@@ -723,7 +808,10 @@ impl Action for DeleteLoadBalancer {
         if l.deletion_protection.enabled {
             return Err(ApiError::bad(
                 "OperationDenied.DeletionProtectionEnabled",
-                format!("The load balancer {} has deletion protection enabled.", l.id),
+                format!(
+                    "The load balancer {} has deletion protection enabled.",
+                    l.id
+                ),
             ));
         }
         let id = l.id.clone();
@@ -755,7 +843,12 @@ impl Action for UpdateLoadBalancerZones {
     fn run(self, d: &mut Draft) -> Result<JobAnswer, ApiError> {
         let li = lb_index(d, &self.load_balancer_id)?;
         let l = &d.model.load_balancers[li];
-        let (id, vpc_id, kind, current) = (l.id.clone(), l.vpc_id.clone(), l.address_type, l.zone_mappings.clone());
+        let (id, vpc_id, kind, current) = (
+            l.id.clone(),
+            l.vpc_id.clone(),
+            l.address_type,
+            l.zone_mappings.clone(),
+        );
         let zones = zone_mappings(d, &id, &vpc_id, kind, self.zone_mappings, &current)?;
         free_eips(&mut d.model, &id, &zones);
         d.model.load_balancers[li].zone_mappings = zones;
@@ -793,13 +886,19 @@ impl Action for LoadBalancerJoinSecurityGroup {
                 .find(|x| x.id == *g && d.caller.owns(&x.meta.owner_id))
                 .ok_or_else(|| not_found("securityGroup", g))?;
             if group.vpc_id != vpc_id {
-                return Err(mismatch("VpcId", format!("The security group {g} is not in the VPC {vpc_id}.")));
+                return Err(mismatch(
+                    "VpcId",
+                    format!("The security group {g} is not in the VPC {vpc_id}."),
+                ));
             }
             let l = &mut d.model.load_balancers[li];
             if l.security_group_ids.contains(g) {
                 return Err(ApiError::bad(
                     "ResourceAlreadyAssociated.securityGroup",
-                    format!("The load balancer {} is already in the security group {g}.", l.id),
+                    format!(
+                        "The load balancer {} is already in the security group {g}.",
+                        l.id
+                    ),
                 ));
             }
             l.security_group_ids.push(g.clone());
@@ -841,7 +940,10 @@ impl Action for LoadBalancerLeaveSecurityGroup {
             let Some(at) = l.security_group_ids.iter().position(|x| x == g) else {
                 return Err(ApiError::bad(
                     "ResourceNotAssociated.securityGroup",
-                    format!("The load balancer {} is not in the security group {g}.", l.id),
+                    format!(
+                        "The load balancer {} is not in the security group {g}.",
+                        l.id
+                    ),
                 ));
             };
             l.security_group_ids.remove(at);

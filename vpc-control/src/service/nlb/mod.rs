@@ -79,7 +79,11 @@ pub(super) fn protocol(name: &str, value: &str) -> Result<NlbProtocol, ApiError>
 
 /// Refuses a parameter this router does not implement when given a value
 /// other than `neutral` (what it does anyway).
-pub(super) fn refuse_unless<T: PartialEq>(name: &str, value: Option<T>, neutral: T) -> Result<(), ApiError> {
+pub(super) fn refuse_unless<T: PartialEq>(
+    name: &str,
+    value: Option<T>,
+    neutral: T,
+) -> Result<(), ApiError> {
     match value {
         Some(v) if v != neutral => Err(ApiError::unsupported(name)),
         _ => Ok(()),
@@ -150,13 +154,18 @@ mod tests {
     };
 
     fn caller() -> Caller {
-        Caller { account_id: "1000000000000001".into(), admin: false }
+        Caller {
+            account_id: "1000000000000001".into(),
+            admin: false,
+        }
     }
 
     /// Calls an NLB action (under the NLB API's version).
     fn nlb(s: &mut Scratch, action: &str, params: &[(&str, &str)]) -> Result<Value, ApiError> {
-        let f = Form::from_pairs(params.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
-        s.service.call(Some(Product::Nlb.version()), action, &f, &caller())
+        let f =
+            Form::from_pairs(params.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+        s.service
+            .call(Some(Product::Nlb.version()), action, &f, &caller())
     }
 
     fn ok(s: &mut Scratch, action: &str, params: &[(&str, &str)]) -> Value {
@@ -174,11 +183,29 @@ mod tests {
     /// and an instance in each: (vpc, vsw a, vsw b, instance a, instance b).
     fn lab(s: &mut Scratch) -> (String, String, String, String, String) {
         let (vpc, vsw_a) = s.vpc_with_vswitch();
-        let v = s.ok("CreateVSwitch", &[("VpcId", &vpc), ("ZoneId", "cn-hangzhou-b"), ("CidrBlock", "10.0.2.0/24")]);
+        let v = s.ok(
+            "CreateVSwitch",
+            &[
+                ("VpcId", &vpc),
+                ("ZoneId", "cn-hangzhou-b"),
+                ("CidrBlock", "10.0.2.0/24"),
+            ],
+        );
         let vsw_b = v["VSwitchId"].as_str().unwrap().to_string();
         let mut inst = |vsw: &str| {
-            let r = s.ok("RunInstances", &[("RegionId", "cn-hangzhou"), ("VSwitchId", vsw), ("ImageId", "any"), ("InstanceType", "any")]);
-            r["InstanceIdSets"]["InstanceIdSet"][0].as_str().unwrap().to_string()
+            let r = s.ok(
+                "RunInstances",
+                &[
+                    ("RegionId", "cn-hangzhou"),
+                    ("VSwitchId", vsw),
+                    ("ImageId", "any"),
+                    ("InstanceType", "any"),
+                ],
+            );
+            r["InstanceIdSets"]["InstanceIdSet"][0]
+                .as_str()
+                .unwrap()
+                .to_string()
         };
         let (i_a, i_b) = (inst(&vsw_a), inst(&vsw_b));
         (vpc, vsw_a, vsw_b, i_a, i_b)
@@ -208,21 +235,44 @@ mod tests {
         let mut s = Scratch::new();
         let (vpc, vsw_a, vsw_b, i_a, i_b) = lab(&mut s);
         let lb = create_lb(&mut s, &vpc, &vsw_a, &vsw_b, "Intranet");
-        let a = ok(&mut s, "GetLoadBalancerAttribute", &[("LoadBalancerId", &lb)]);
+        let a = ok(
+            &mut s,
+            "GetLoadBalancerAttribute",
+            &[("LoadBalancerId", &lb)],
+        );
         assert_eq!(a["LoadBalancerStatus"], "Active");
         assert_eq!(a["CrossZoneEnabled"], true);
         let zones = a["ZoneMappings"].as_array().unwrap();
         assert_eq!(zones.len(), 2);
-        let addr = |z: &Value| z["LoadBalancerAddresses"][0]["PrivateIPv4Address"].as_str().unwrap().to_string();
+        let addr = |z: &Value| {
+            z["LoadBalancerAddresses"][0]["PrivateIPv4Address"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
         assert_eq!(addr(&zones[1]), "10.0.2.100");
         // The allocated address is not the instance's.
-        let inst_a = s.service.model().instances.iter().find(|i| i.id == i_a).unwrap().private_ip_address.unwrap();
+        let inst_a = s
+            .service
+            .model()
+            .instances
+            .iter()
+            .find(|i| i.id == i_a)
+            .unwrap()
+            .private_ip_address
+            .unwrap();
         assert_ne!(addr(&zones[0]), inst_a.to_string());
         // A server group with both instances, one weighted 50.
         let g = ok(
             &mut s,
             "CreateServerGroup",
-            &[("VpcId", &vpc), ("ServerGroupName", "web"), ("Protocol", "TCP"), ("HealthCheckConfig.HealthCheckType", "HTTP"), ("HealthCheckConfig.HealthCheckUrl", "/health")],
+            &[
+                ("VpcId", &vpc),
+                ("ServerGroupName", "web"),
+                ("Protocol", "TCP"),
+                ("HealthCheckConfig.HealthCheckType", "HTTP"),
+                ("HealthCheckConfig.HealthCheckUrl", "/health"),
+            ],
         );
         let sgp = g["ServerGroupId"].as_str().unwrap().to_string();
         let add = ok(
@@ -240,37 +290,93 @@ mod tests {
             ],
         );
         let job = add["JobId"].as_str().unwrap().to_string();
-        assert_eq!(ok(&mut s, "GetJobStatus", &[("JobId", &job)])["Status"], "Succeeded");
+        assert_eq!(
+            ok(&mut s, "GetJobStatus", &[("JobId", &job)])["Status"],
+            "Succeeded"
+        );
         let servers = ok(&mut s, "ListServerGroupServers", &[("ServerGroupId", &sgp)]);
         assert_eq!(servers["TotalCount"], 2);
         assert_eq!(servers["Servers"][1]["Weight"], 50);
         assert_eq!(servers["Servers"][1]["ZoneId"], "cn-hangzhou-b");
-        let l = ok(&mut s, "CreateListener", &[("LoadBalancerId", &lb), ("ListenerProtocol", "TCP"), ("ListenerPort", "80"), ("ServerGroupId", &sgp)]);
+        let l = ok(
+            &mut s,
+            "CreateListener",
+            &[
+                ("LoadBalancerId", &lb),
+                ("ListenerProtocol", "TCP"),
+                ("ListenerPort", "80"),
+                ("ServerGroupId", &sgp),
+            ],
+        );
         let lsn = l["ListenerId"].as_str().unwrap().to_string();
         // One listener per (load balancer, protocol, port).
         assert_eq!(
-            code(&mut s, "CreateListener", &[("LoadBalancerId", &lb), ("ListenerProtocol", "TCP"), ("ListenerPort", "80"), ("ServerGroupId", &sgp)]),
+            code(
+                &mut s,
+                "CreateListener",
+                &[
+                    ("LoadBalancerId", &lb),
+                    ("ListenerProtocol", "TCP"),
+                    ("ListenerPort", "80"),
+                    ("ServerGroupId", &sgp)
+                ]
+            ),
             "ResourceAlreadyExist.listener"
         );
-        assert_eq!(code(&mut s, "DeleteServerGroup", &[("ServerGroupId", &sgp)]), "ResourceInUse.serverGroup");
+        assert_eq!(
+            code(&mut s, "DeleteServerGroup", &[("ServerGroupId", &sgp)]),
+            "ResourceInUse.serverGroup"
+        );
         ok(&mut s, "StopListener", &[("ListenerId", &lsn)]);
-        assert_eq!(ok(&mut s, "GetListenerAttribute", &[("ListenerId", &lsn)])["ListenerStatus"], "Stopped");
-        assert_eq!(code(&mut s, "StopListener", &[("ListenerId", &lsn)]), "IncorrectStatus.listener");
+        assert_eq!(
+            ok(&mut s, "GetListenerAttribute", &[("ListenerId", &lsn)])["ListenerStatus"],
+            "Stopped"
+        );
+        assert_eq!(
+            code(&mut s, "StopListener", &[("ListenerId", &lsn)]),
+            "IncorrectStatus.listener"
+        );
         ok(&mut s, "StartListener", &[("ListenerId", &lsn)]);
         let jobs = ok(&mut s, "ListAsynJobs", &[("JobIds.1", &job)]);
         assert_eq!(jobs["Jobs"][0]["Status"], "Succeeded");
         // Listeners and server groups have numbers for the datapath.
         assert!(s.service.model().numeric_ids.contains_key(&lsn));
         // Weight, then removal.
-        ok(&mut s, "UpdateServerGroupServersAttribute", &[("ServerGroupId", &sgp), ("Servers.1.ServerId", &i_a), ("Servers.1.ServerType", "Ecs"), ("Servers.1.Port", "80"), ("Servers.1.Weight", "0")]);
-        ok(&mut s, "RemoveServersFromServerGroup", &[("ServerGroupId", &sgp), ("Servers.1.ServerId", &i_b), ("Servers.1.ServerType", "Ecs"), ("Servers.1.Port", "80")]);
+        ok(
+            &mut s,
+            "UpdateServerGroupServersAttribute",
+            &[
+                ("ServerGroupId", &sgp),
+                ("Servers.1.ServerId", &i_a),
+                ("Servers.1.ServerType", "Ecs"),
+                ("Servers.1.Port", "80"),
+                ("Servers.1.Weight", "0"),
+            ],
+        );
+        ok(
+            &mut s,
+            "RemoveServersFromServerGroup",
+            &[
+                ("ServerGroupId", &sgp),
+                ("Servers.1.ServerId", &i_b),
+                ("Servers.1.ServerType", "Ecs"),
+                ("Servers.1.Port", "80"),
+            ],
+        );
         let g = &s.service.model().server_groups[0];
         assert_eq!((g.servers.len(), g.servers[0].weight), (1, 0));
         // Deleting the load balancer deletes its listeners; the group can go then.
         ok(&mut s, "DeleteLoadBalancer", &[("LoadBalancerId", &lb)]);
         assert!(s.service.model().listeners.is_empty());
         ok(&mut s, "DeleteServerGroup", &[("ServerGroupId", &sgp)]);
-        assert_eq!(code(&mut s, "GetLoadBalancerAttribute", &[("LoadBalancerId", &lb)]), "ResourceNotFound.loadBalancer");
+        assert_eq!(
+            code(
+                &mut s,
+                "GetLoadBalancerAttribute",
+                &[("LoadBalancerId", &lb)]
+            ),
+            "ResourceNotFound.loadBalancer"
+        );
     }
 
     #[test]
@@ -281,11 +387,28 @@ mod tests {
         let m = s.service.model();
         assert_eq!(m.eips.len(), 2);
         let l = m.load_balancer(&lb).unwrap();
-        assert!(l.zone_mappings.iter().all(|z| z.public_ipv4.is_some() && z.allocation_id.is_some()));
+        assert!(
+            l.zone_mappings
+                .iter()
+                .all(|z| z.public_ipv4.is_some() && z.allocation_id.is_some())
+        );
         // Leaving zone b frees its EIP; zone a keeps its addresses.
         let before = l.zone_mappings[0].clone();
-        ok(&mut s, "UpdateLoadBalancerZones", &[("LoadBalancerId", &lb), ("ZoneMappings.1.VSwitchId", &vsw_a), ("ZoneMappings.1.ZoneId", "cn-hangzhou-a"), ("ZoneMappings.2.VSwitchId", &vsw_b), ("ZoneMappings.2.ZoneId", "cn-hangzhou-b")]);
-        assert_eq!(s.service.model().load_balancer(&lb).unwrap().zone_mappings[0], before);
+        ok(
+            &mut s,
+            "UpdateLoadBalancerZones",
+            &[
+                ("LoadBalancerId", &lb),
+                ("ZoneMappings.1.VSwitchId", &vsw_a),
+                ("ZoneMappings.1.ZoneId", "cn-hangzhou-a"),
+                ("ZoneMappings.2.VSwitchId", &vsw_b),
+                ("ZoneMappings.2.ZoneId", "cn-hangzhou-b"),
+            ],
+        );
+        assert_eq!(
+            s.service.model().load_balancer(&lb).unwrap().zone_mappings[0],
+            before
+        );
         ok(&mut s, "DeleteLoadBalancer", &[("LoadBalancerId", &lb)]);
         assert!(s.service.model().eips.is_empty());
     }
@@ -322,46 +445,120 @@ mod tests {
         let mut wrong_zone = zones(&[]);
         wrong_zone[5].1 = "cn-hangzhou-a".into();
         assert_eq!(call(&mut s, wrong_zone), "Mismatch.ZoneId");
-        assert_eq!(call(&mut s, zones(&[("AddressIpVersion", "DualStack")])), "UnsupportedParameter");
-        assert_eq!(call(&mut s, zones(&[("ZoneMappings.1.PrivateIPv4Address", "10.0.9.1")])), "IllegalParam.ZoneMappings.1.PrivateIPv4Address");
+        assert_eq!(
+            call(&mut s, zones(&[("AddressIpVersion", "DualStack")])),
+            "UnsupportedParameter"
+        );
+        assert_eq!(
+            call(
+                &mut s,
+                zones(&[("ZoneMappings.1.PrivateIPv4Address", "10.0.9.1")])
+            ),
+            "IllegalParam.ZoneMappings.1.PrivateIPv4Address"
+        );
         let mut bad_type = zones(&[]);
         bad_type[0].1 = "Public".into();
         assert_eq!(call(&mut s, bad_type), "IllegalParam.AddressType");
         // DryRun: checked, nothing made.
-        assert_eq!(call(&mut s, zones(&[("DryRun", "true")])), "DryRunOperation");
+        assert_eq!(
+            call(&mut s, zones(&[("DryRun", "true")])),
+            "DryRunOperation"
+        );
         assert!(s.service.model().load_balancers.is_empty());
         // Server groups.
-        let g = |p: &'static str| vec![("VpcId", vpc.as_str()), ("ServerGroupName", "g1"), ("Protocol", p)];
-        assert_eq!(code(&mut s, "CreateServerGroup", &g("TCPSSL")), "UnsupportedParameter");
-        assert_eq!(code(&mut s, "CreateServerGroup", &g("HTTP")), "IllegalParam.Protocol");
+        let g = |p: &'static str| {
+            vec![
+                ("VpcId", vpc.as_str()),
+                ("ServerGroupName", "g1"),
+                ("Protocol", p),
+            ]
+        };
+        assert_eq!(
+            code(&mut s, "CreateServerGroup", &g("TCPSSL")),
+            "UnsupportedParameter"
+        );
+        assert_eq!(
+            code(&mut s, "CreateServerGroup", &g("HTTP")),
+            "IllegalParam.Protocol"
+        );
         let mut any_port = g("TCP");
         any_port.push(("AnyPortEnabled", "true"));
-        assert_eq!(code(&mut s, "CreateServerGroup", &any_port), "UnsupportedParameter");
+        assert_eq!(
+            code(&mut s, "CreateServerGroup", &any_port),
+            "UnsupportedParameter"
+        );
         let mut interval = g("TCP");
         interval.push(("HealthCheckConfig.HealthCheckInterval", "51"));
-        assert_eq!(code(&mut s, "CreateServerGroup", &interval), "IllegalParam.HealthCheckConfig.HealthCheckInterval");
+        assert_eq!(
+            code(&mut s, "CreateServerGroup", &interval),
+            "IllegalParam.HealthCheckConfig.HealthCheckInterval"
+        );
         let mut udp = g("UDP");
         udp.push(("ServerGroupType", "Ip"));
-        let sgp = ok(&mut s, "CreateServerGroup", &udp)["ServerGroupId"].as_str().unwrap().to_string();
+        let sgp = ok(&mut s, "CreateServerGroup", &udp)["ServerGroupId"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let add = |ip: &'static str, w: &'static str| {
-            vec![("ServerGroupId", sgp.clone()), ("Servers.1.ServerId", ip.into()), ("Servers.1.ServerType", "Ip".into()), ("Servers.1.Port", "53".into()), ("Servers.1.Weight", w.into())]
+            vec![
+                ("ServerGroupId", sgp.clone()),
+                ("Servers.1.ServerId", ip.into()),
+                ("Servers.1.ServerType", "Ip".into()),
+                ("Servers.1.Port", "53".into()),
+                ("Servers.1.Weight", w.into()),
+            ]
         };
         let run = |s: &mut Scratch, p: Vec<(&str, String)>| {
             let p: Vec<(&str, &str)> = p.iter().map(|(k, v)| (*k, v.as_str())).collect();
             code(s, "AddServersToServerGroup", &p)
         };
-        assert_eq!(run(&mut s, add("10.0.1.20", "101")), "IllegalParam.Servers.1.Weight");
-        assert_eq!(run(&mut s, add("192.168.0.1", "1")), "IllegalParam.Servers.1.ServerIp");
-        assert_eq!(code(&mut s, "GetJobStatus", &[("JobId", "nope")]), "ResourceNotFound.job");
+        assert_eq!(
+            run(&mut s, add("10.0.1.20", "101")),
+            "IllegalParam.Servers.1.Weight"
+        );
+        assert_eq!(
+            run(&mut s, add("192.168.0.1", "1")),
+            "IllegalParam.Servers.1.ServerIp"
+        );
+        assert_eq!(
+            code(&mut s, "GetJobStatus", &[("JobId", "nope")]),
+            "ResourceNotFound.job"
+        );
         // A UDP group behind a TCP listener.
-        let r = ok(&mut s, "CreateLoadBalancer", &zones(&[]).iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>());
+        let r = ok(
+            &mut s,
+            "CreateLoadBalancer",
+            &zones(&[])
+                .iter()
+                .map(|(k, v)| (*k, v.as_str()))
+                .collect::<Vec<_>>(),
+        );
         let lb = r["LoadbalancerId"].as_str().unwrap();
         assert_eq!(
-            code(&mut s, "CreateListener", &[("LoadBalancerId", lb), ("ListenerProtocol", "TCP"), ("ListenerPort", "53"), ("ServerGroupId", &sgp)]),
+            code(
+                &mut s,
+                "CreateListener",
+                &[
+                    ("LoadBalancerId", lb),
+                    ("ListenerProtocol", "TCP"),
+                    ("ListenerPort", "53"),
+                    ("ServerGroupId", &sgp)
+                ]
+            ),
             "Mismatch.Protocol"
         );
         assert_eq!(
-            code(&mut s, "CreateListener", &[("LoadBalancerId", lb), ("ListenerProtocol", "UDP"), ("ListenerPort", "53"), ("ServerGroupId", &sgp), ("CertificateIds.1", "c")]),
+            code(
+                &mut s,
+                "CreateListener",
+                &[
+                    ("LoadBalancerId", lb),
+                    ("ListenerProtocol", "UDP"),
+                    ("ListenerPort", "53"),
+                    ("ServerGroupId", &sgp),
+                    ("CertificateIds.1", "c")
+                ]
+            ),
             "UnsupportedParameter"
         );
     }
@@ -370,7 +567,11 @@ mod tests {
     fn nlb_client_token_answers_a_retry_with_the_same_job() {
         let mut s = Scratch::new();
         let (vpc, ..) = lab(&mut s);
-        let p = [("VpcId", vpc.as_str()), ("ServerGroupName", "g1"), ("ClientToken", "t-1")];
+        let p = [
+            ("VpcId", vpc.as_str()),
+            ("ServerGroupName", "g1"),
+            ("ClientToken", "t-1"),
+        ];
         let a = ok(&mut s, "CreateServerGroup", &p);
         let b = ok(&mut s, "CreateServerGroup", &p);
         assert_eq!(a, b);
@@ -381,17 +582,62 @@ mod tests {
     fn nlb_tags_through_the_nlb_api() {
         let mut s = Scratch::new();
         let (vpc, ..) = lab(&mut s);
-        let sgp = ok(&mut s, "CreateServerGroup", &[("VpcId", &vpc), ("ServerGroupName", "g1"), ("Tag.1.Key", "env"), ("Tag.1.Value", "lab")])["ServerGroupId"]
+        let sgp = ok(
+            &mut s,
+            "CreateServerGroup",
+            &[
+                ("VpcId", &vpc),
+                ("ServerGroupName", "g1"),
+                ("Tag.1.Key", "env"),
+                ("Tag.1.Value", "lab"),
+            ],
+        )["ServerGroupId"]
             .as_str()
             .unwrap()
             .to_string();
-        ok(&mut s, "TagResources", &[("ResourceType", "servergroup"), ("ResourceId.1", &sgp), ("Tag.1.Key", "team"), ("Tag.1.Value", "net")]);
-        let t = ok(&mut s, "ListTagResources", &[("ResourceType", "servergroup"), ("ResourceId.1", &sgp)]);
+        ok(
+            &mut s,
+            "TagResources",
+            &[
+                ("ResourceType", "servergroup"),
+                ("ResourceId.1", &sgp),
+                ("Tag.1.Key", "team"),
+                ("Tag.1.Value", "net"),
+            ],
+        );
+        let t = ok(
+            &mut s,
+            "ListTagResources",
+            &[("ResourceType", "servergroup"), ("ResourceId.1", &sgp)],
+        );
         assert_eq!(t["TotalCount"], 2);
-        let listed = ok(&mut s, "ListServerGroups", &[("Tag.1.Key", "team"), ("Tag.1.Value", "net")]);
+        let listed = ok(
+            &mut s,
+            "ListServerGroups",
+            &[("Tag.1.Key", "team"), ("Tag.1.Value", "net")],
+        );
         assert_eq!(listed["ServerGroups"][0]["ServerGroupId"], sgp.as_str());
-        ok(&mut s, "UntagResources", &[("ResourceType", "servergroup"), ("ResourceId.1", &sgp), ("All", "true")]);
+        ok(
+            &mut s,
+            "UntagResources",
+            &[
+                ("ResourceType", "servergroup"),
+                ("ResourceId.1", &sgp),
+                ("All", "true"),
+            ],
+        );
         assert!(s.service.model().server_groups[0].meta.tags.is_empty());
-        assert_eq!(code(&mut s, "TagResources", &[("ResourceType", "securitypolicy"), ("ResourceId.1", "x"), ("Tag.1.Key", "a")]), "UnsupportedParameter");
+        assert_eq!(
+            code(
+                &mut s,
+                "TagResources",
+                &[
+                    ("ResourceType", "securitypolicy"),
+                    ("ResourceId.1", "x"),
+                    ("Tag.1.Key", "a")
+                ]
+            ),
+            "UnsupportedParameter"
+        );
     }
 }

@@ -5,12 +5,15 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{JobAnswer, any_or, illegal, in_range, mismatch, not_found, page, protocol, record_job, refuse_unless};
+use super::{
+    JobAnswer, any_or, illegal, in_range, mismatch, not_found, page, protocol, record_job,
+    refuse_unless,
+};
 use crate::{
     api::{ApiError, Product, form::Unsupported, new_id},
     model::{
-        ConnectionDrain, DEFAULT_SERVER_WEIGHT, HealthCheck, HealthCheckType, HttpCheck, Scheduler, Server,
-        ServerGroup, ServerGroupType, ServerType,
+        ConnectionDrain, DEFAULT_SERVER_WEIGHT, HealthCheck, HealthCheckType, HttpCheck, Scheduler,
+        Server, ServerGroup, ServerGroupType, ServerType,
     },
     service::{Action, Draft, params::given, tag},
 };
@@ -60,31 +63,63 @@ impl HealthCheckParam {
     fn check(self) -> Result<HealthCheck, ApiError> {
         let d = HealthCheck::default();
         let name = |f: &str| format!("HealthCheckConfig.{f}");
-        let check_type = match given(&self.health_check_type).map(str::to_ascii_uppercase).as_deref() {
+        let check_type = match given(&self.health_check_type)
+            .map(str::to_ascii_uppercase)
+            .as_deref()
+        {
             None | Some("TCP") => HealthCheckType::Tcp,
             Some("HTTP") => HealthCheckType::Http,
             Some("UDP") => return Err(ApiError::unsupported(&name("HealthCheckType"))),
-            Some(other) => return Err(illegal(&name("HealthCheckType"), format!("{other:?} is not TCP, HTTP or UDP"))),
+            Some(other) => {
+                return Err(illegal(
+                    &name("HealthCheckType"),
+                    format!("{other:?} is not TCP, HTTP or UDP"),
+                ));
+            }
         };
-        let port = in_range(&name("HealthCheckConnectPort"), self.health_check_connect_port, 0..=65535, 0)?;
+        let port = in_range(
+            &name("HealthCheckConnectPort"),
+            self.health_check_connect_port,
+            0..=65535,
+            0,
+        )?;
         let mut http = HttpCheck::default();
         if let Some(v) = given(&self.health_check_domain) {
-            if v != "$SERVER_IP" && (v.len() > 80 || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')) {
-                return Err(illegal(&name("HealthCheckDomain"), format!("{v:?} is not $SERVER_IP or a domain name")));
+            if v != "$SERVER_IP"
+                && (v.len() > 80
+                    || !v
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'))
+            {
+                return Err(illegal(
+                    &name("HealthCheckDomain"),
+                    format!("{v:?} is not $SERVER_IP or a domain name"),
+                ));
             }
             http.domain = v.to_string();
         }
         if let Some(v) = given(&self.health_check_url) {
             if !v.starts_with('/') || v.len() > 80 {
-                return Err(illegal(&name("HealthCheckUrl"), format!("{v:?} does not start with / or is longer than 80")));
+                return Err(illegal(
+                    &name("HealthCheckUrl"),
+                    format!("{v:?} does not start with / or is longer than 80"),
+                ));
             }
             http.url = v.to_string();
         }
         if !self.health_check_http_code.is_empty() {
             let mut codes = Vec::new();
-            for c in self.health_check_http_code.iter().flat_map(|c| c.split(',')).map(str::trim) {
+            for c in self
+                .health_check_http_code
+                .iter()
+                .flat_map(|c| c.split(','))
+                .map(str::trim)
+            {
                 if !HTTP_CODES.contains(&c) {
-                    return Err(illegal(&name("HealthCheckHttpCode"), format!("{c:?} is not one of {HTTP_CODES:?}")));
+                    return Err(illegal(
+                        &name("HealthCheckHttpCode"),
+                        format!("{c:?} is not one of {HTTP_CODES:?}"),
+                    ));
                 }
                 if !codes.iter().any(|x: &String| x == c) {
                     codes.push(c.to_string());
@@ -95,13 +130,19 @@ impl HealthCheckParam {
         if let Some(v) = given(&self.http_check_method) {
             let up = v.to_ascii_uppercase();
             if up != "GET" && up != "HEAD" {
-                return Err(illegal(&name("HttpCheckMethod"), format!("{v:?} is not GET or HEAD")));
+                return Err(illegal(
+                    &name("HttpCheckMethod"),
+                    format!("{v:?} is not GET or HEAD"),
+                ));
             }
             http.method = up;
         }
         if let Some(v) = given(&self.health_check_http_version) {
             if v != "HTTP1.0" && v != "HTTP1.1" {
-                return Err(illegal(&name("HealthCheckHttpVersion"), format!("{v:?} is not HTTP1.0 or HTTP1.1")));
+                return Err(illegal(
+                    &name("HealthCheckHttpVersion"),
+                    format!("{v:?} is not HTTP1.0 or HTTP1.1"),
+                ));
             }
             http.version = v.to_string();
         }
@@ -109,10 +150,30 @@ impl HealthCheckParam {
             enabled: self.health_check_enabled.unwrap_or(d.enabled),
             check_type,
             connect_port: port as u16,
-            connect_timeout_s: in_range(&name("HealthCheckConnectTimeout"), self.health_check_connect_timeout, 1..=300, d.connect_timeout_s)?,
-            interval_s: in_range(&name("HealthCheckInterval"), self.health_check_interval, 1..=50, d.interval_s)?,
-            healthy_threshold: in_range(&name("HealthyThreshold"), self.healthy_threshold, 2..=10, d.healthy_threshold)?,
-            unhealthy_threshold: in_range(&name("UnhealthyThreshold"), self.unhealthy_threshold, 2..=10, d.unhealthy_threshold)?,
+            connect_timeout_s: in_range(
+                &name("HealthCheckConnectTimeout"),
+                self.health_check_connect_timeout,
+                1..=300,
+                d.connect_timeout_s,
+            )?,
+            interval_s: in_range(
+                &name("HealthCheckInterval"),
+                self.health_check_interval,
+                1..=50,
+                d.interval_s,
+            )?,
+            healthy_threshold: in_range(
+                &name("HealthyThreshold"),
+                self.healthy_threshold,
+                2..=10,
+                d.healthy_threshold,
+            )?,
+            unhealthy_threshold: in_range(
+                &name("UnhealthyThreshold"),
+                self.unhealthy_threshold,
+                2..=10,
+                d.unhealthy_threshold,
+            )?,
             http,
         })
     }
@@ -174,23 +235,46 @@ impl Action for CreateServerGroup {
         match given(&self.address_ip_version) {
             None => {}
             Some(v) if v.eq_ignore_ascii_case("ipv4") => {}
-            Some(v) if v.eq_ignore_ascii_case("DualStack") => return Err(ApiError::unsupported("AddressIPVersion")),
-            Some(v) => return Err(illegal("AddressIPVersion", format!("{v:?} is not ipv4 or DualStack"))),
+            Some(v) if v.eq_ignore_ascii_case("DualStack") => {
+                return Err(ApiError::unsupported("AddressIPVersion"));
+            }
+            Some(v) => {
+                return Err(illegal(
+                    "AddressIPVersion",
+                    format!("{v:?} is not ipv4 or DualStack"),
+                ));
+            }
         }
         let server_group_type = match given(&self.server_group_type) {
             None | Some("Instance") => ServerGroupType::Instance,
             Some("Ip") => ServerGroupType::Ip,
-            Some(other) => return Err(illegal("ServerGroupType", format!("{other:?} is not Instance or Ip"))),
+            Some(other) => {
+                return Err(illegal(
+                    "ServerGroupType",
+                    format!("{other:?} is not Instance or Ip"),
+                ));
+            }
         };
         let protocol = protocol("Protocol", given(&self.protocol).unwrap_or("TCP"))?;
         let scheduler = match given(&self.scheduler) {
             None => Scheduler::Wrr,
-            Some(s) => Scheduler::parse(s)
-                .ok_or_else(|| illegal("Scheduler", format!("{s:?} is not Wrr, Rr, Sch, Tch or Qch")))?,
+            Some(s) => Scheduler::parse(s).ok_or_else(|| {
+                illegal(
+                    "Scheduler",
+                    format!("{s:?} is not Wrr, Rr, Sch, Tch or Qch"),
+                )
+            })?,
         };
-        let drain_timeout = in_range("ConnectionDrainTimeout", self.connection_drain_timeout, 0..=900, 10)?;
+        let drain_timeout = in_range(
+            "ConnectionDrainTimeout",
+            self.connection_drain_timeout,
+            0..=900,
+            10,
+        )?;
         let health_check = self.health_check_config.check()?;
-        let vi = d.vpc_index(&self.vpc_id).map_err(|_| not_found("vpc", &self.vpc_id))?;
+        let vi = d
+            .vpc_index(&self.vpc_id)
+            .map_err(|_| not_found("vpc", &self.vpc_id))?;
         let region = d.model.vpcs[vi].meta.region_id.clone();
         let mut meta = d.new_meta(None);
         if !region.is_empty() {
@@ -215,7 +299,10 @@ impl Action for CreateServerGroup {
             meta,
         });
         let job_id = record_job(d, &id, Self::NAME);
-        Ok(CreateServerGroupResponse { job_id, server_group_id: id })
+        Ok(CreateServerGroupResponse {
+            job_id,
+            server_group_id: id,
+        })
     }
 }
 
@@ -248,7 +335,12 @@ fn resolve(d: &Draft, group: &ServerGroup, n: usize, p: &ServerParam) -> Result<
         "Ip" => ServerType::Ip,
         "Eci" => return Err(ApiError::unsupported(&at("ServerType"))),
         "" => return Err(ApiError::missing(&at("ServerType"))),
-        other => return Err(illegal(&at("ServerType"), format!("{other:?} is not Ecs, Eni, Eci or Ip"))),
+        other => {
+            return Err(illegal(
+                &at("ServerType"),
+                format!("{other:?} is not Ecs, Eni, Eci or Ip"),
+            ));
+        }
     };
     let fits = match group.server_group_type {
         ServerGroupType::Instance => server_type != ServerType::Ip,
@@ -257,12 +349,21 @@ fn resolve(d: &Draft, group: &ServerGroup, n: usize, p: &ServerParam) -> Result<
     if !fits {
         return Err(mismatch(
             "ServerType",
-            format!("A server group of type {} cannot hold a server of type {}.", group.server_group_type.as_str(), server_type.as_str()),
+            format!(
+                "A server group of type {} cannot hold a server of type {}.",
+                group.server_group_type.as_str(),
+                server_type.as_str()
+            ),
         ));
     }
     let port = match p.port {
         Some(port @ 1..=65535) => port as u16,
-        Some(other) => return Err(illegal(&at("Port"), format!("{other} is outside 1..=65535"))),
+        Some(other) => {
+            return Err(illegal(
+                &at("Port"),
+                format!("{other} is outside 1..=65535"),
+            ));
+        }
         None => return Err(ApiError::missing(&at("Port"))),
     };
     let (server_ip, zone_id) = match server_type {
@@ -278,28 +379,62 @@ fn resolve(d: &Draft, group: &ServerGroup, n: usize, p: &ServerParam) -> Result<
                             _ => i.eni_id() == p.server_id,
                         }
                 })
-                .ok_or_else(|| not_found(if server_type == ServerType::Ecs { "ecs" } else { "eni" }, &p.server_id))?;
+                .ok_or_else(|| {
+                    not_found(
+                        if server_type == ServerType::Ecs {
+                            "ecs"
+                        } else {
+                            "eni"
+                        },
+                        &p.server_id,
+                    )
+                })?;
             let vsw = d.model.vswitch(&inst.vswitch_id);
             if vsw.is_none_or(|v| v.vpc_id != group.vpc_id) {
-                return Err(mismatch("VpcId", format!("The server {} is not in the VPC {} of the server group.", p.server_id, group.vpc_id)));
+                return Err(mismatch(
+                    "VpcId",
+                    format!(
+                        "The server {} is not in the VPC {} of the server group.",
+                        p.server_id, group.vpc_id
+                    ),
+                ));
             }
-            let ip = inst.private_ip_address.ok_or_else(|| ApiError::internal(format!("{} has no address", inst.id)))?;
+            let ip = inst
+                .private_ip_address
+                .ok_or_else(|| ApiError::internal(format!("{} has no address", inst.id)))?;
             if let Some(given_ip) = given(&p.server_ip)
                 && given_ip != ip.to_string()
             {
-                return Err(mismatch("ServerIp", format!("The server {} has the address {ip}, not {given_ip}.", p.server_id)));
+                return Err(mismatch(
+                    "ServerIp",
+                    format!(
+                        "The server {} has the address {ip}, not {given_ip}.",
+                        p.server_id
+                    ),
+                ));
             }
             (ip, vsw.map(|v| v.zone_id.clone()).unwrap_or_default())
         }
         ServerType::Ip => {
             let text = given(&p.server_ip).unwrap_or(&p.server_id);
-            let ip: Ipv4Addr = text.parse().map_err(|_| illegal(&at("ServerIp"), format!("{text:?} is not an IPv4 address")))?;
+            let ip: Ipv4Addr = text.parse().map_err(|_| {
+                illegal(&at("ServerIp"), format!("{text:?} is not an IPv4 address"))
+            })?;
             if p.server_id != text {
-                return Err(mismatch("ServerIp", format!("The ServerId of an Ip server is its address: {} is not {text}.", p.server_id)));
+                return Err(mismatch(
+                    "ServerIp",
+                    format!(
+                        "The ServerId of an Ip server is its address: {} is not {text}.",
+                        p.server_id
+                    ),
+                ));
             }
             let vpc = d.model.vpc(&group.vpc_id);
             if vpc.is_none_or(|v| !v.cidr_block.contains(&ip)) {
-                return Err(illegal(&at("ServerIp"), format!("{ip} is not an address of the VPC {}", group.vpc_id)));
+                return Err(illegal(
+                    &at("ServerIp"),
+                    format!("{ip} is not an address of the VPC {}", group.vpc_id),
+                ));
             }
             let zone = d
                 .model
@@ -325,15 +460,17 @@ fn resolve(d: &Draft, group: &ServerGroup, n: usize, p: &ServerParam) -> Result<
 /// The index in `group` of the server a `Servers.N` names: same id, type
 /// and port (and address, when given).
 fn position(group: &ServerGroup, s: &Server) -> Option<usize> {
-    group
-        .servers
-        .iter()
-        .position(|x| x.server_id == s.server_id && x.server_type == s.server_type && x.port == s.port)
+    group.servers.iter().position(|x| {
+        x.server_id == s.server_id && x.server_type == s.server_type && x.port == s.port
+    })
 }
 
 fn weight(n: usize, w: Option<u32>) -> Result<Option<u32>, ApiError> {
     match w {
-        Some(w) if w > 100 => Err(illegal(&format!("Servers.{}.Weight", n + 1), format!("{w} is outside 0..=100"))),
+        Some(w) if w > 100 => Err(illegal(
+            &format!("Servers.{}.Weight", n + 1),
+            format!("{w} is outside 0..=100"),
+        )),
         other => Ok(other),
     }
 }
@@ -343,7 +480,13 @@ fn check_count(servers: &[ServerParam]) -> Result<(), ApiError> {
         return Err(ApiError::missing("Servers"));
     }
     if servers.len() > MAX_SERVERS_PER_CALL {
-        return Err(illegal("Servers", format!("{} servers; at most {MAX_SERVERS_PER_CALL} per call", servers.len())));
+        return Err(illegal(
+            "Servers",
+            format!(
+                "{} servers; at most {MAX_SERVERS_PER_CALL} per call",
+                servers.len()
+            ),
+        ));
     }
     Ok(())
 }
@@ -369,7 +512,8 @@ impl Action for AddServersToServerGroup {
     const NAME: &'static str = "AddServersToServerGroup";
     const PRODUCT: Product = Product::Nlb;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str = "Adds backends (instances, ENIs or addresses of the VPC; port, weight) to a server group.";
+    const SUMMARY: &'static str =
+        "Adds backends (instances, ENIs or addresses of the VPC; port, weight) to a server group.";
     type Response = ServersAnswer;
 
     fn run(self, d: &mut Draft) -> Result<ServersAnswer, ApiError> {
@@ -383,7 +527,10 @@ impl Action for AddServersToServerGroup {
             if position(&group, &s).is_some() {
                 return Err(ApiError::bad(
                     "ResourceAlreadyAssociated.backendServer",
-                    format!("The server {} port {} is already in the server group {}.", s.server_id, s.port, group.id),
+                    format!(
+                        "The server {} port {} is already in the server group {}.",
+                        s.server_id, s.port, group.id
+                    ),
                 ));
             }
             group.servers.push(s);
@@ -396,7 +543,10 @@ impl Action for AddServersToServerGroup {
         }
         d.model.server_groups[gi] = group;
         let job_id = record_job(d, &self.server_group_id, Self::NAME);
-        Ok(ServersAnswer { job_id, server_group_id: self.server_group_id })
+        Ok(ServersAnswer {
+            job_id,
+            server_group_id: self.server_group_id,
+        })
     }
 }
 
@@ -433,7 +583,8 @@ impl Action for RemoveServersFromServerGroup {
     const NAME: &'static str = "RemoveServersFromServerGroup";
     const PRODUCT: Product = Product::Nlb;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str = "Removes backends from a server group: only their connections move.";
+    const SUMMARY: &'static str =
+        "Removes backends from a server group: only their connections move.";
     type Response = ServersAnswer;
 
     fn run(self, d: &mut Draft) -> Result<ServersAnswer, ApiError> {
@@ -446,7 +597,10 @@ impl Action for RemoveServersFromServerGroup {
         }
         d.model.server_groups[gi] = group;
         let job_id = record_job(d, &self.server_group_id, Self::NAME);
-        Ok(ServersAnswer { job_id, server_group_id: self.server_group_id })
+        Ok(ServersAnswer {
+            job_id,
+            server_group_id: self.server_group_id,
+        })
     }
 }
 
@@ -463,7 +617,8 @@ impl Action for UpdateServerGroupServersAttribute {
     const NAME: &'static str = "UpdateServerGroupServersAttribute";
     const PRODUCT: Product = Product::Nlb;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str = "Changes the weight or description of backends of a server group.";
+    const SUMMARY: &'static str =
+        "Changes the weight or description of backends of a server group.";
     type Response = ServersAnswer;
 
     fn run(self, d: &mut Draft) -> Result<ServersAnswer, ApiError> {
@@ -481,7 +636,10 @@ impl Action for UpdateServerGroupServersAttribute {
         }
         d.model.server_groups[gi] = group;
         let job_id = record_job(d, &self.server_group_id, Self::NAME);
-        Ok(ServersAnswer { job_id, server_group_id: self.server_group_id })
+        Ok(ServersAnswer {
+            job_id,
+            server_group_id: self.server_group_id,
+        })
     }
 }
 
@@ -501,14 +659,26 @@ impl Action for DeleteServerGroup {
 
     fn run(self, d: &mut Draft) -> Result<JobAnswer, ApiError> {
         let gi = sg_index(d, &self.server_group_id)?;
-        if let Some(l) = d.model.listeners.iter().find(|l| l.server_group_id == self.server_group_id) {
+        if let Some(l) = d
+            .model
+            .listeners
+            .iter()
+            .find(|l| l.server_group_id == self.server_group_id)
+        {
             return Err(ApiError::bad(
                 "ResourceInUse.serverGroup",
-                format!("The server group {} is used by the listener {}.", self.server_group_id, l.id),
+                format!(
+                    "The server group {} is used by the listener {}.",
+                    self.server_group_id, l.id
+                ),
             ));
         }
         d.model.server_groups.remove(gi);
-        Ok(JobAnswer::new(record_job(d, &self.server_group_id, Self::NAME)))
+        Ok(JobAnswer::new(record_job(
+            d,
+            &self.server_group_id,
+            Self::NAME,
+        )))
     }
 }
 
@@ -591,7 +761,12 @@ impl ListedServerGroup {
             server_group_type: g.server_group_type.as_str(),
             address_ip_version: "ipv4",
             any_port_enabled: false,
-            ali_uid: g.meta.owner_id.parse::<u64>().map(serde_json::Value::from).unwrap_or(serde_json::Value::from(0)),
+            ali_uid: g
+                .meta
+                .owner_id
+                .parse::<u64>()
+                .map(serde_json::Value::from)
+                .unwrap_or(serde_json::Value::from(0)),
             connection_drain_enabled: g.connection_drain.enabled,
             connection_drain_timeout: g.connection_drain.timeout_s,
             preserve_client_ip_enabled: g.preserve_client_ip_enabled,
@@ -647,16 +822,23 @@ impl Action for ListServerGroups {
                 d.in_view(&g.meta)
                     && any_or(&self.server_group_ids, &g.id)
                     && (self.server_group_names.is_empty()
-                        || g.name.as_deref().is_some_and(|n| any_or(&self.server_group_names, n)))
-                    && given(&self.server_group_type).is_none_or(|t| t == g.server_group_type.as_str())
+                        || g.name
+                            .as_deref()
+                            .is_some_and(|n| any_or(&self.server_group_names, n)))
+                    && given(&self.server_group_type)
+                        .is_none_or(|t| t == g.server_group_type.as_str())
                     && given(&self.vpc_id).is_none_or(|v| v == g.vpc_id)
                     && tag::matches(&g.meta.tags, &self.tag)
             })
             .map(|g| (g.id.clone(), g))
             .collect();
-        let (items, next_token, total_count) = page("sgp", items, self.max_results, &self.next_token)?;
+        let (items, next_token, total_count) =
+            page("sgp", items, self.max_results, &self.next_token)?;
         Ok(ListServerGroupsResponse {
-            server_groups: items.into_iter().map(|g| ListedServerGroup::of(d, g)).collect(),
+            server_groups: items
+                .into_iter()
+                .map(|g| ListedServerGroup::of(d, g))
+                .collect(),
             max_results: self.max_results.unwrap_or(20),
             next_token,
             total_count,
@@ -716,10 +898,13 @@ impl Action for ListServerGroupServers {
         }
         let mut items = Vec::new();
         for g in d.model.server_groups.iter().filter(|g| {
-            d.caller.owns(&g.meta.owner_id) && given(&self.server_group_id).is_none_or(|x| x == g.id)
+            d.caller.owns(&g.meta.owner_id)
+                && given(&self.server_group_id).is_none_or(|x| x == g.id)
         }) {
             for s in &g.servers {
-                if any_or(&self.server_ids, &s.server_id) && any_or(&self.server_ips, &s.server_ip.to_string()) {
+                if any_or(&self.server_ids, &s.server_id)
+                    && any_or(&self.server_ips, &s.server_ip.to_string())
+                {
                     // Keys sort by group, then the order servers were added.
                     let key = format!("{}/{:06}", g.id, items.len());
                     items.push((
@@ -739,7 +924,8 @@ impl Action for ListServerGroupServers {
                 }
             }
         }
-        let (servers, next_token, total_count) = page("sgps", items, self.max_results, &self.next_token)?;
+        let (servers, next_token, total_count) =
+            page("sgps", items, self.max_results, &self.next_token)?;
         Ok(ListServerGroupServersResponse {
             servers,
             max_results: self.max_results.unwrap_or(20),

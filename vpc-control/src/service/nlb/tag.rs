@@ -4,8 +4,8 @@
 //! ([`crate::service::tag`]), re-exported here for the other NLB modules.
 use serde::{Deserialize, Serialize};
 
-pub use crate::service::tag::{TagParam, from_params, matches};
 use super::{illegal, not_found, page};
+pub use crate::service::tag::{TagParam, from_params, matches};
 use crate::{
     api::{ApiError, Product},
     model::Meta,
@@ -24,7 +24,10 @@ fn resource_type(v: &str) -> Result<&'static str, ApiError> {
         "listener" => Ok("listener"),
         "securitypolicy" => Err(ApiError::unsupported("ResourceType")),
         "" => Err(ApiError::missing("ResourceType")),
-        other => Err(illegal("ResourceType", format!("{other:?} is not loadbalancer, servergroup or listener"))),
+        other => Err(illegal(
+            "ResourceType",
+            format!("{other:?} is not loadbalancer, servergroup or listener"),
+        )),
     }
 }
 
@@ -32,11 +35,25 @@ fn resource_type(v: &str) -> Result<&'static str, ApiError> {
 fn resources<'a>(d: &'a Draft, kind: &str) -> Vec<(&'a str, &'a Meta)> {
     let m = &d.model;
     let all: Vec<(&str, &Meta)> = match kind {
-        "loadbalancer" => m.load_balancers.iter().map(|x| (x.id.as_str(), &x.meta)).collect(),
-        "servergroup" => m.server_groups.iter().map(|x| (x.id.as_str(), &x.meta)).collect(),
-        _ => m.listeners.iter().map(|x| (x.id.as_str(), &x.meta)).collect(),
+        "loadbalancer" => m
+            .load_balancers
+            .iter()
+            .map(|x| (x.id.as_str(), &x.meta))
+            .collect(),
+        "servergroup" => m
+            .server_groups
+            .iter()
+            .map(|x| (x.id.as_str(), &x.meta))
+            .collect(),
+        _ => m
+            .listeners
+            .iter()
+            .map(|x| (x.id.as_str(), &x.meta))
+            .collect(),
     };
-    all.into_iter().filter(|(_, meta)| d.caller.owns(&meta.owner_id)).collect()
+    all.into_iter()
+        .filter(|(_, meta)| d.caller.owns(&meta.owner_id))
+        .collect()
 }
 
 /// The metadata of the resource `id` of `kind`, to change.
@@ -44,16 +61,29 @@ fn meta_mut<'a>(d: &'a mut Draft, kind: &str, id: &str) -> Result<&'a mut Meta, 
     let caller = d.caller;
     let m = &mut d.model;
     let meta = match kind {
-        "loadbalancer" => m.load_balancers.iter_mut().find(|x| x.id == id).map(|x| &mut x.meta),
-        "servergroup" => m.server_groups.iter_mut().find(|x| x.id == id).map(|x| &mut x.meta),
-        _ => m.listeners.iter_mut().find(|x| x.id == id).map(|x| &mut x.meta),
+        "loadbalancer" => m
+            .load_balancers
+            .iter_mut()
+            .find(|x| x.id == id)
+            .map(|x| &mut x.meta),
+        "servergroup" => m
+            .server_groups
+            .iter_mut()
+            .find(|x| x.id == id)
+            .map(|x| &mut x.meta),
+        _ => m
+            .listeners
+            .iter_mut()
+            .find(|x| x.id == id)
+            .map(|x| &mut x.meta),
     };
     let what = match kind {
         "loadbalancer" => "loadBalancer",
         "servergroup" => "serverGroup",
         _ => "listener",
     };
-    meta.filter(|m| caller.owns(&m.owner_id)).ok_or_else(|| not_found(what, id))
+    meta.filter(|m| caller.owns(&m.owner_id))
+        .ok_or_else(|| not_found(what, id))
 }
 
 fn check_ids(ids: &[String]) -> Result<(), ApiError> {
@@ -61,7 +91,10 @@ fn check_ids(ids: &[String]) -> Result<(), ApiError> {
         return Err(ApiError::missing("ResourceId"));
     }
     if ids.len() > MAX_RESOURCES {
-        return Err(illegal("ResourceId", format!("at most {MAX_RESOURCES} resources per call")));
+        return Err(illegal(
+            "ResourceId",
+            format!("at most {MAX_RESOURCES} resources per call"),
+        ));
     }
     Ok(())
 }
@@ -115,7 +148,8 @@ impl Action for UntagResources {
     const NAME: &'static str = "UntagResources";
     const PRODUCT: Product = Product::Nlb;
     const MUTATES: bool = true;
-    const SUMMARY: &'static str = "Removes tags (by key, or All) from load balancers, server groups or listeners.";
+    const SUMMARY: &'static str =
+        "Removes tags (by key, or All) from load balancers, server groups or listeners.";
     type Response = super::super::Empty;
 
     fn run(self, d: &mut Draft) -> Result<super::super::Empty, ApiError> {
@@ -214,7 +248,8 @@ impl Action for ListTagResources {
                 ));
             }
         }
-        let (tag_resources, next_token, total_count) = page("nlbtag", items, self.max_results, &self.next_token)?;
+        let (tag_resources, next_token, total_count) =
+            page("nlbtag", items, self.max_results, &self.next_token)?;
         Ok(ListTagResourcesResponse {
             tag_resources,
             max_results: self.max_results.unwrap_or(20),
