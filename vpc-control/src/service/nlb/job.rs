@@ -66,7 +66,8 @@ pub struct ListedJob {
 #[serde(rename_all = "PascalCase")]
 pub struct ListAsynJobsResponse {
     jobs: Vec<ListedJob>,
-    total_count: usize,
+    /// A string in this answer's SDK model.
+    total_count: String,
 }
 
 impl Action for ListAsynJobs {
@@ -104,7 +105,7 @@ impl Action for ListAsynJobs {
                 .collect()
         };
         Ok(ListAsynJobsResponse {
-            total_count: jobs.len(),
+            total_count: jobs.len().to_string(),
             jobs,
         })
     }

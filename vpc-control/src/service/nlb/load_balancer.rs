@@ -372,8 +372,9 @@ pub struct CreateLoadBalancer {
 pub struct CreateLoadBalancerResponse {
     #[serde(rename = "LoadbalancerId")]
     load_balancer_id: String,
-    #[serde(rename = "OrderId")]
-    order_id: String,
+    /// OrderId (a number): none, pay-as-you-go has no order.
+    #[serde(rename = "OrderId", skip_serializing_if = "Option::is_none")]
+    order_id: Option<u64>,
 }
 
 fn address_type(v: &str) -> Result<NlbAddressType, ApiError> {
@@ -491,7 +492,7 @@ impl Action for CreateLoadBalancer {
         // The SDK's answer has no JobId: the load balancer is Active at once.
         Ok(CreateLoadBalancerResponse {
             load_balancer_id: id,
-            order_id: String::new(),
+            order_id: None,
         })
     }
 }
