@@ -45,7 +45,15 @@ fn nlb_official_sdk_drives_load_balancers_server_groups_listeners_jobs_and_refus
     // `vpc <Action> --help` lists the typed action's parameters.
     let help = d.cli(&["CreateLoadBalancer", "--help"]);
     let text = String::from_utf8_lossy(&help.stdout);
-    for p in ["AddressType", "VpcId", "ZoneMappings", "DeletionProtectionConfig"] {
-        assert!(text.contains(p), "vpc CreateLoadBalancer --help lacks {p}:\n{text}");
+    for p in [
+        "AddressType",
+        "VpcId",
+        "ZoneMappings",
+        "DeletionProtectionConfig",
+    ] {
+        assert!(
+            text.contains(p),
+            "vpc CreateLoadBalancer --help lacks {p}:\n{text}"
+        );
     }
 }

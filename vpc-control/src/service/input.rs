@@ -98,7 +98,9 @@ pub(crate) fn text_rule(product: Product, action: &str, path: &str) -> Option<Te
         Product::Nlb => match leaf {
             "LoadBalancerName" => rule(ECS_NAME, true, "IllegalParam.LoadBalancerName"),
             "ServerGroupName" => rule(ECS_NAME, true, "IllegalParam.ServerGroupName"),
-            "ListenerDescription" => rule(ECS_DESCRIPTION, false, "IllegalParam.ListenerDescription"),
+            "ListenerDescription" => {
+                rule(ECS_DESCRIPTION, false, "IllegalParam.ListenerDescription")
+            }
             "Description" => rule(ECS_DESCRIPTION, false, "IllegalParam.Description"),
             _ => None,
         },

@@ -640,4 +640,68 @@ mod tests {
             "UnsupportedParameter"
         );
     }
+
+    #[test]
+    fn nlb_dependencies_of_vswitches_vpcs_groups_and_instances() {
+        let mut s = Scratch::new();
+        let (vpc, vsw_a, vsw_b, i_a, _) = lab(&mut s);
+        let lb = create_lb(&mut s, &vpc, &vsw_a, &vsw_b, "Intranet");
+        let sg = s.ok(
+            "CreateSecurityGroup",
+            &[("RegionId", "cn-hangzhou"), ("VpcId", &vpc)],
+        )["SecurityGroupId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        ok(
+            &mut s,
+            "LoadBalancerJoinSecurityGroup",
+            &[("LoadBalancerId", &lb), ("SecurityGroupIds.1", &sg)],
+        );
+        assert_eq!(
+            s.err(
+                "DeleteSecurityGroup",
+                &[("RegionId", "cn-hangzhou"), ("SecurityGroupId", &sg)]
+            )
+            .code,
+            "DependencyViolation"
+        );
+        let sgp = ok(
+            &mut s,
+            "CreateServerGroup",
+            &[("VpcId", &vpc), ("ServerGroupName", "web")],
+        )["ServerGroupId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        ok(
+            &mut s,
+            "AddServersToServerGroup",
+            &[
+                ("ServerGroupId", &sgp),
+                ("Servers.1.ServerId", &i_a),
+                ("Servers.1.ServerType", "Ecs"),
+                ("Servers.1.Port", "80"),
+            ],
+        );
+        // A released instance leaves its server groups.
+        s.ok("DeleteInstance", &[("InstanceId", &i_a), ("Force", "true")]);
+        assert!(s.service.model().server_groups[0].servers.is_empty());
+        ok(&mut s, "DeleteLoadBalancer", &[("LoadBalancerId", &lb)]);
+        assert_eq!(
+            s.err("DeleteVpc", &[("RegionId", "cn-hangzhou"), ("VpcId", &vpc)])
+                .code,
+            "DependencyViolation.VSwitch"
+        );
+        let lb = create_lb(&mut s, &vpc, &vsw_a, &vsw_b, "Intranet");
+        assert_eq!(
+            s.err(
+                "DeleteVSwitch",
+                &[("RegionId", "cn-hangzhou"), ("VSwitchId", &vsw_a)]
+            )
+            .code,
+            "DependencyViolation.LoadBalancer"
+        );
+        ok(&mut s, "DeleteLoadBalancer", &[("LoadBalancerId", &lb)]);
+    }
 }
