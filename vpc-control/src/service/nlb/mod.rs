@@ -386,6 +386,18 @@ mod tests {
         let lb = create_lb(&mut s, &vpc, &vsw_a, &vsw_b, "Internet");
         let m = s.service.model();
         assert_eq!(m.eips.len(), 2);
+        let eip = m.eips[0].id.clone();
+        // Its EIPs are the NLB API's to change.
+        assert_eq!(
+            s.err("UnassociateEipAddress", &[("AllocationId", &eip)])
+                .code,
+            "InvalidInstanceType.ValueNotSupported"
+        );
+        assert_eq!(
+            s.err("ReleaseEipAddress", &[("AllocationId", &eip)]).code,
+            "IncorrectEipStatus"
+        );
+        let m = s.service.model();
         let l = m.load_balancer(&lb).unwrap();
         assert!(
             l.zone_mappings
