@@ -69,14 +69,20 @@ pub struct Model {
     #[serde(default, rename = "listener")]
     pub listeners: Vec<Listener>,
     /// The NLB API's recent jobs, oldest first (at most [`MAX_NLB_JOBS`]).
-    #[serde(default, rename = "nlb_job", skip_serializing_if = "Vec::is_empty")]
-    pub nlb_jobs: Vec<NlbJob>,
+    /// Shared: a call's draft of the model copies one pointer; only a call
+    /// that records a job copies the list ([`Model::push_nlb_job`]).
+    #[serde(default, rename = "nlb_job", skip_serializing_if = "no_jobs")]
+    pub nlb_jobs: Arc<Vec<NlbJob>>,
     /// The numbers the datapath's keys name VPCs, vSwitches, route tables
     /// and NAT gateways by, allocated once per id and kept with the model
     /// (see [`Model::allocate_numeric_ids`]). Empty in a lab file: numbers
     /// are then the ids' hashes.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub numeric_ids: BTreeMap<String, u32>,
+}
+
+fn no_jobs(jobs: &Arc<Vec<NlbJob>>) -> bool {
+    jobs.is_empty()
 }
 
 fn fnv1a(data: &[u8]) -> u64 {
@@ -1300,10 +1306,11 @@ impl Model {
 
     /// Records a job, forgetting the oldest beyond [`MAX_NLB_JOBS`].
     pub fn push_nlb_job(&mut self, job: NlbJob) {
-        self.nlb_jobs.push(job);
-        let excess = self.nlb_jobs.len().saturating_sub(MAX_NLB_JOBS);
+        let jobs = Arc::make_mut(&mut self.nlb_jobs);
+        jobs.push(job);
+        let excess = jobs.len().saturating_sub(MAX_NLB_JOBS);
         if excess > 0 {
-            self.nlb_jobs.drain(..excess);
+            jobs.drain(..excess);
         }
     }
 

@@ -9,7 +9,7 @@
 //! can first ask for it, and the resource already shows its settled status
 //! (Active, Available, Running or Stopped), never Provisioning or
 //! Configuring. Jobs are kept with the model, the most recent
-//! [`crate::model::MAX_NLB_JOBS`].
+//! [`crate::model::MAX_NLB_JOBS`] (256).
 pub(super) mod job;
 pub(super) mod listener;
 pub(super) mod load_balancer;
