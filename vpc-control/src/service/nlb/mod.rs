@@ -296,8 +296,24 @@ mod tests {
         );
         let servers = ok(&mut s, "ListServerGroupServers", &[("ServerGroupId", &sgp)]);
         assert_eq!(servers["TotalCount"], 2);
-        assert_eq!(servers["Servers"][1]["Weight"], 50);
-        assert_eq!(servers["Servers"][1]["ZoneId"], "cn-hangzhou-b");
+        assert_eq!(
+            servers["Servers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["ServerId"] == i_b.as_str())
+                .unwrap()["Weight"],
+            50
+        );
+        assert_eq!(
+            servers["Servers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["ServerId"] == i_b.as_str())
+                .unwrap()["ZoneId"],
+            "cn-hangzhou-b"
+        );
         let l = ok(
             &mut s,
             "CreateListener",
