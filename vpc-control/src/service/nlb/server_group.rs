@@ -905,8 +905,10 @@ impl Action for ListServerGroupServers {
                 if any_or(&self.server_ids, &s.server_id)
                     && any_or(&self.server_ips, &s.server_ip.to_string())
                 {
-                    // Keys sort by group, then the order servers were added.
-                    let key = format!("{}/{:06}", g.id, items.len());
+                    // Keys sort by group, server and port: a page starts
+                    // after the last server listed even when servers come
+                    // and go between calls.
+                    let key = format!("{}/{}/{:05}", g.id, s.server_id, s.port);
                     items.push((
                         key,
                         ListedServer {
