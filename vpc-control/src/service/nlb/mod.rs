@@ -515,6 +515,12 @@ mod tests {
             code(&mut s, "CreateServerGroup", &any_port),
             "UnsupportedParameter"
         );
+        let mut no_client_ip = g("TCP");
+        no_client_ip.push(("PreserveClientIpEnabled", "false"));
+        assert_eq!(
+            code(&mut s, "CreateServerGroup", &no_client_ip),
+            "UnsupportedParameter"
+        );
         let mut interval = g("TCP");
         interval.push(("HealthCheckConfig.HealthCheckInterval", "51"));
         assert_eq!(
