@@ -16,7 +16,7 @@ use vpc_common::{
     MAX_LB_RINGS, PUBLIC_KIND_LB, PublicAddress,
 };
 
-use super::{CompileError, MapEntries, Policies, groups_policies};
+use super::{CompileError, MapEntries, Policies, PolicyKey, groups_policies};
 use crate::model::{self, ListenerStatus, Model, NlbAddressType, Scheduler};
 
 /// One ring: `LB_RING_SIZE` backends (shared: rings are compared, not
@@ -116,7 +116,7 @@ pub(super) fn compile(
         let (mut flags, mut sg_ingress) = (0, 0);
         if !lb.security_group_ids.is_empty() {
             let (ingress, _) = groups_policies(model, &lb.security_group_ids, members);
-            sg_ingress = policies.install(&ingress, out)?;
+            sg_ingress = policies.install(&PolicyKey::of(ingress), out)?;
             flags |= LISTENER_FLAG_SECURITY_GROUPS;
         }
         if group.scheduler == Scheduler::Sch {
