@@ -87,14 +87,8 @@ pub fn established<P: Packet>(pkt: &P, ifindex: u32) -> Option<Hit> {
     if e.ether_type != ETH_IPV4 || h.vihl != 0x45 || read_be16(&h.frags) & 0x3fff != 0 || h.ttl <= 1 {
         return None;
     }
-    let total = read_be16(&h.tot_len) as u64;
-    if total < Ipv4Hdr::LEN as u64 || total + EthHdr::LEN as u64 > pkt.wire_len() {
-        return None;
-    }
-    if !ipv4_checksum_ok(start + EthHdr::LEN) {
-        return None;
-    }
     // The key as `key` makes it: ports as sport << 16 | dport (host order).
+    // (Layer 4 first: a SYN leaves before the checksum is summed.)
     let (ports, proto, flags) = match h.proto as u8 {
         6 => {
             if start + HIT_HEADERS_TCP > pkt.end() {
@@ -120,6 +114,13 @@ pub fn established<P: Packet>(pkt: &P, ifindex: u32) -> Option<Hit> {
         }
         p => (0, u32::from(p), 0),
     };
+    let total = read_be16(&h.tot_len) as u64;
+    if total < Ipv4Hdr::LEN as u64 || total + EthHdr::LEN as u64 > pkt.wire_len() {
+        return None;
+    }
+    if !ipv4_checksum_ok(start + EthHdr::LEN) {
+        return None;
+    }
     let src = u32::from_ne_bytes(read_addr(&h.src_addr));
     let dst = u32::from_ne_bytes(read_addr(&h.dst_addr));
     let key = FlowKey { ifindex, src, dst, ports, proto };
@@ -166,14 +167,15 @@ pub fn generation() -> u32 {
 /// served from the cache: any but TCP with SYN, FIN or RST (they change
 /// the connection's state) and ICMP other than echo (judged by the rules
 /// every time, never tracked); never a fragment (a later fragment has no
-/// ports, and its first one decides for all).
+/// ports, and its first one decides for all), nor an IPv4 header with
+/// options (the established path reads only headers without: rare, such
+/// packets take the slow path every time).
 #[inline(always)]
 pub fn key(ifindex: u32, ip: &Ipv4Hdr, flow: &Flow) -> Option<FlowKey> {
     if disabled() {
         return None;
     }
-    // MF set or a fragment offset: a fragment. A header with options:
-    // [`forward`] never looks such a packet up.
+    // MF set or a fragment offset: a fragment.
     if ip.vihl != 0x45 || u16::from_be_bytes(ip.frags) & 0x3fff != 0 {
         return None;
     }
