@@ -146,3 +146,39 @@ pub const fn lb_hash(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, proto: 
 pub const fn lb_ring_index(ring: u32, hash: u32) -> u32 {
     ring * LB_RING_SIZE + hash % LB_RING_SIZE
 }
+
+/// Value of `LB_PENDING` (one per CPU): what the load-balancing stage
+/// decided for the packet in hand, applied just before it is sent. Kept in
+/// a map rather than in the program's registers so the verifier walks the
+/// rest of the pipeline once whatever was decided.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct LbPending {
+    /// 0: nothing; 1: the destination becomes `addr`:`port`; 2: the
+    /// source does.
+    pub side: u32,
+    /// `LB_VIA_*` of a reply.
+    pub via: u32,
+    /// The address to translate to.
+    pub addr: [u8; 4],
+    /// The port to translate to (host order).
+    pub port: u16,
+    /// Always 0.
+    pub pad: u16,
+    /// Scratch: the keys and values the stage hands to map helpers, kept
+    /// here rather than on the program's stack (512 bytes for the whole
+    /// pipeline).
+    pub listener_key: ListenerKey,
+    /// Scratch: the client's connection key.
+    pub ct: CtKey,
+    /// Scratch: the backend's reply key.
+    pub back: CtKey,
+    /// Scratch: a new `LB_FLOWS` value.
+    pub flow: LbFlow,
+    /// Scratch: a new `LB_REPLIES` value.
+    pub reply: LbReply,
+    /// Scratch: the listener's ring.
+    pub ring: u32,
+    /// Scratch: the listener's flags.
+    pub flags: u32,
+}

@@ -105,6 +105,8 @@ mod pod {
     unsafe impl aya::Pod for super::LbFlow {}
     // SAFETY: see above.
     unsafe impl aya::Pod for super::LbReply {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::LbPending {}
 }
 
 #[cfg(test)]
@@ -153,6 +155,7 @@ mod tests {
         assert_eq!(size_of::<Backend>(), 4 + 2 + 2);
         assert_eq!(size_of::<LbFlow>(), 8 + 4 + 4);
         assert_eq!(size_of::<LbReply>(), 4 + 2 + 2 + 4);
+        assert_eq!(size_of::<LbPending>(), 4 + 4 + 4 + 2 + 2 + 12 + 20 + 20 + 16 + 12 + 4 + 4);
         assert_eq!(size_of::<MonitorState>(), 5 * 8);
     }
 

@@ -104,8 +104,12 @@ pub mod map_names {
     /// `LruHashMap<CtKey, LbReply>` of [`super::MAX_LB_FLOWS`]: the
     /// listener address of each connection, keyed as its backend answers.
     pub const LB_REPLIES: &str = "LB_REPLIES";
+    /// `PerCpuArray<LbPending>` of one entry: the load-balancing stage's
+    /// decision for the packet in hand (datapath scratch, never written by
+    /// the control plane).
+    pub const LB_PENDING: &str = "LB_PENDING";
     /// All of the above, for pinning.
-    pub const ALL: [&str; 35] = [
+    pub const ALL: [&str; 36] = [
         ENI_BY_PORT,
         ENI_COPY,
         ENI_BY_ADDRESS,
@@ -141,6 +145,7 @@ pub mod map_names {
         LB_RINGS,
         LB_FLOWS,
         LB_REPLIES,
+        LB_PENDING,
     ];
 }
 

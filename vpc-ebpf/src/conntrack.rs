@@ -111,6 +111,24 @@ pub fn key(vpc_id: u32, src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, prot
     unsafe { core::mem::transmute::<[u32; 5], CtKey>(words) }
 }
 
+/// Writes the key of [`key`] into `out` word by word (into map memory:
+/// no copy of it on the program's stack).
+#[inline(always)]
+pub fn write_key(out: &mut CtKey, vpc_id: u32, src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, proto: u8) {
+    let [s0, s1] = sport.to_be_bytes();
+    let [d0, d1] = dport.to_be_bytes();
+    let w = out as *mut CtKey as *mut u32;
+    // SAFETY: CtKey is five u32-aligned words (checked below); `out` is a
+    // valid, exclusive reference.
+    unsafe {
+        w.write(vpc_id);
+        w.add(1).write(u32::from_ne_bytes(src));
+        w.add(2).write(u32::from_ne_bytes(dst));
+        w.add(3).write(u32::from_ne_bytes([s0, s1, d0, d1]));
+        w.add(4).write(u32::from(proto));
+    }
+}
+
 const _: () = assert!(core::mem::size_of::<CtKey>() == 20 && core::mem::align_of::<CtKey>() == 4 && cfg!(target_endian = "little"));
 
 /// The key of the flow `flow` replies to.

@@ -10,7 +10,7 @@ use aya_ebpf::maps::lpm_trie::Key;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr};
 use vpc_common::{
     Action, DropReason, Egress, Eni, EniAddressKey, NextHopKind, SnatKey, SnatTarget, snat_prefix_len, ENDPOINT_PORT_MAX, ENDPOINT_PORT_MIN,
-    NAT_FLAG_VIA_IPV4_GATEWAY, NAT_VIA_GATEWAY_ENDPOINT, NAT_VIA_INTERNET, PUBLIC_FLAG_IPV4_GATEWAY, PUBLIC_KIND_ENI, PUBLIC_KIND_LB, PUBLIC_KIND_SNAT, LB_VIA_INTERNET, NextHop,
+    NAT_FLAG_VIA_IPV4_GATEWAY, NAT_VIA_GATEWAY_ENDPOINT, NAT_VIA_INTERNET, PUBLIC_FLAG_IPV4_GATEWAY, PUBLIC_KIND_ENI, PUBLIC_KIND_LB, PUBLIC_KIND_SNAT, NextHop,
 };
 
 use crate::{
@@ -177,8 +177,14 @@ pub fn inbound<P: Packet>(
         // An internet-facing load balancer: the listener at this port of its
         // address in the zone; replies leave as from the public address.
         flow.dst = public.private_ip;
-        let b = lb::to_listener(&mut flow, public.vpc_id, ip.dst_addr, LB_VIA_INTERNET)?.ok_or(DropReason::UnknownPublicAddress)?;
-        (b.addr, Some(u16::from_be_bytes(b.port)), public.vpc_id, None)
+        match lb::from_internet(&mut flow, public.vpc_id, &ip.dst_addr) {
+            lb::DECIDED => {}
+            lb::REFUSED_BY_SECURITY_GROUP => return Err(DropReason::LbSecurityGroup),
+            lb::NO_BACKEND => return Err(DropReason::LbNoBackend),
+            _ => return Err(DropReason::UnknownPublicAddress),
+        }
+        let p = lb::pending()?;
+        (p.addr, Some(p.port), public.vpc_id, None)
     } else {
         return Err(DropReason::UnknownPublicAddress);
     };

@@ -5,13 +5,14 @@
 //! A backend's reply gets the listener's address back as its source. The
 //! pipeline translates the packet once, just before it is sent.
 use vpc_common::{
-    lb_hash, lb_ring_index, Backend, DropReason, LbFlow, LbReply, ListenerKey, BACKEND_FLAG_PRESENT,
+    Eni, ENI_FLAG_LB_BACKEND, ENI_FLAG_LB_CLIENT, LB_VIA_INTERNET, LB_VIA_VPC,
+    lb_hash, lb_ring_index, Backend, DropReason, LbPending, LbReply, BACKEND_FLAG_PRESENT,
     LISTENER_FLAG_SECURITY_GROUPS, LISTENER_FLAG_SG_DEFAULT_ACCEPT, LISTENER_FLAG_SOURCE_HASH,
 };
 
 use crate::{
     conntrack,
-    maps::{LB_FLOWS, LB_LISTENERS, LB_REPLIES, LB_RINGS},
+    maps::{LB_FLOWS, LB_LISTENERS, LB_PENDING, LB_REPLIES, LB_RINGS},
     parse::{Flow, TCP_ACK, TCP_SYN},
     policy,
 };
@@ -21,75 +22,164 @@ use crate::{
 /// is addressed to a running listener: the connection's backend (chosen on
 /// its first packet), with `flow` now addressed to it. The backend's
 /// replies will leave as from `facing` (the address the client used) by
-/// `via` (`LB_VIA_*`). The caller translates the packet.
+/// `via` (`LB_VIA_*`). The caller translates the packet. `s`: this CPU's
+/// scratch ([`pending`]).
 #[inline(always)]
-pub fn to_listener(flow: &mut Flow, vpc_id: u32, facing: [u8; 4], via: u8) -> Result<Option<Backend>, DropReason> {
+pub fn to_listener(flow: &mut Flow, vpc_id: u32, facing: [u8; 4], via: u8, s: &mut LbPending) -> Result<Option<Backend>, DropReason> {
     if flow.proto != 6 && flow.proto != 17 {
         return Ok(None);
     }
-    let key = ListenerKey { vpc_id, addr: flow.dst, port: flow.dport.to_be_bytes(), proto: flow.proto, pad: 0 };
+    // (Everything the stage carries from one lookup to the next is kept in
+    // the scratch, field by field: in registers it would be spilled to a
+    // stack the whole pipeline shares, 512 bytes.)
+    s.reply.addr = facing;
+    s.reply.port = flow.dport.to_be_bytes();
+    s.reply.via = via;
+    s.reply.pad = 0;
+    s.listener_key.vpc_id = vpc_id;
+    s.listener_key.addr = flow.dst;
+    s.listener_key.port = flow.dport.to_be_bytes();
+    s.listener_key.proto = flow.proto;
+    s.listener_key.pad = 0;
     // SAFETY: read-only use of a value the control plane writes whole.
-    let Some(listener) = (unsafe { LB_LISTENERS.get(&key) }) else {
+    let Some(listener) = (unsafe { LB_LISTENERS.get(&s.listener_key) }) else {
         return Ok(None);
     };
-    let listener = *listener;
-    let ct = conntrack::key(vpc_id, flow.src, flow.dst, flow.sport, flow.dport, flow.proto);
+    s.reply.listener_id = listener.listener_id;
+    s.flow.listener_id = listener.listener_id;
+    s.flow.sg_ingress = listener.sg_ingress;
+    s.ring = listener.ring;
+    s.flags = listener.flags;
+    conntrack::write_key(&mut s.ct, vpc_id, flow.src, flow.dst, flow.sport, flow.dport, flow.proto);
     // A TCP SYN opens a connection again (a reused tuple is balanced anew:
     // its old backend may be gone); other packets keep their backend while
     // the listener and the load balancer's policy are the same.
     let opening = flow.proto == 6 && flow.flags & (TCP_SYN | TCP_ACK) == TCP_SYN;
-    // SAFETY: read-only use of a value written whole.
-    let known = match unsafe { LB_FLOWS.get(&ct) } {
-        Some(f) if !opening && f.listener_id == listener.listener_id && f.sg_ingress == listener.sg_ingress => Some(f.backend),
-        _ => None,
-    };
-    let backend = match known {
-        Some(b) => b,
-        None => {
-            if listener.flags & LISTENER_FLAG_SECURITY_GROUPS != 0
-                && !policy::accepts(
-                    listener.sg_ingress,
-                    listener.flags & LISTENER_FLAG_SG_DEFAULT_ACCEPT != 0,
-                    flow.src,
-                    flow.proto,
-                    flow.dport,
-                )
-            {
-                return Err(DropReason::LbSecurityGroup);
+    if !opening {
+        // SAFETY: read-only use of a value written whole.
+        if let Some(f) = unsafe { LB_FLOWS.get(&s.ct) } {
+            if f.listener_id == s.flow.listener_id && f.sg_ingress == s.flow.sg_ingress {
+                let b = f.backend;
+                flow.dst = b.addr;
+                flow.dport = u16::from_be_bytes(b.port);
+                return Ok(Some(b));
             }
-            let hash = if listener.flags & LISTENER_FLAG_SOURCE_HASH != 0 {
-                lb_hash(flow.src, [0; 4], 0, 0, 0)
-            } else {
-                lb_hash(flow.src, flow.dst, flow.sport, flow.dport, flow.proto)
-            };
-            let b: Backend = *LB_RINGS.get(lb_ring_index(listener.ring, hash)).ok_or(DropReason::LbNoBackend)?;
-            if b.flags & BACKEND_FLAG_PRESENT == 0 {
-                return Err(DropReason::LbNoBackend);
-            }
-            let entry = LbFlow { backend: b, listener_id: listener.listener_id, sg_ingress: listener.sg_ingress };
-            let back = conntrack::key(vpc_id, b.addr, flow.src, u16::from_be_bytes(b.port), flow.sport, flow.proto);
-            let reply = LbReply { addr: facing, port: flow.dport.to_be_bytes(), via, pad: 0, listener_id: listener.listener_id };
-            // LRU maps: a full table makes room (an evicted connection is
-            // balanced again by the same ring, to the same backend while the
-            // backends stay the same).
-            let _ = LB_REPLIES.insert(&back, &reply, 0);
-            let _ = LB_FLOWS.insert(&ct, &entry, 0);
-            b
         }
+    }
+    if s.flags & LISTENER_FLAG_SECURITY_GROUPS != 0
+        && !policy::accepts(s.flow.sg_ingress, s.flags & LISTENER_FLAG_SG_DEFAULT_ACCEPT != 0, flow.src, flow.proto, flow.dport)
+    {
+        return Err(DropReason::LbSecurityGroup);
+    }
+    let hash = if s.flags & LISTENER_FLAG_SOURCE_HASH != 0 {
+        lb_hash(flow.src, [0; 4], 0, 0, 0)
+    } else {
+        lb_hash(flow.src, flow.dst, flow.sport, flow.dport, flow.proto)
     };
-    flow.dst = backend.addr;
-    flow.dport = u16::from_be_bytes(backend.port);
-    Ok(Some(backend))
+    let b: Backend = *LB_RINGS.get(lb_ring_index(s.ring, hash)).ok_or(DropReason::LbNoBackend)?;
+    if b.flags & BACKEND_FLAG_PRESENT == 0 {
+        return Err(DropReason::LbNoBackend);
+    }
+    s.flow.backend = b;
+    conntrack::write_key(&mut s.back, vpc_id, b.addr, flow.src, u16::from_be_bytes(b.port), flow.sport, flow.proto);
+    // LRU maps: a full table makes room (an evicted connection is balanced
+    // again by the same ring, to the same backend while the backends stay
+    // the same).
+    let _ = LB_REPLIES.insert(&s.back, &s.reply, 0);
+    let _ = LB_FLOWS.insert(&s.ct, &s.flow, 0);
+    flow.dst = b.addr;
+    flow.dport = u16::from_be_bytes(b.port);
+    Ok(Some(b))
 }
 
 /// The listener address a packet of a backend (an ENI of `vpc_id`) answers
 /// for, if it is a reply of a connection through a load balancer.
 #[inline(always)]
-pub fn reply_of(flow: &Flow, vpc_id: u32) -> Option<LbReply> {
+pub fn reply_of(flow: &Flow, vpc_id: u32, s: &mut LbPending) -> Option<LbReply> {
     if flow.proto != 6 && flow.proto != 17 {
         return None;
     }
-    let key = conntrack::key(vpc_id, flow.src, flow.dst, flow.sport, flow.dport, flow.proto);
+    conntrack::write_key(&mut s.ct, vpc_id, flow.src, flow.dst, flow.sport, flow.dport, flow.proto);
     // SAFETY: read-only use of a value written whole.
-    unsafe { LB_REPLIES.get(&key) }.copied()
+    unsafe { LB_REPLIES.get(&s.ct) }.copied()
 }
+
+/// `LbPending::side`: no load balancer on the packet.
+pub const LB_NONE: u32 = 0;
+/// A client's packet to a listener: its destination becomes the backend.
+pub const LB_TO_BACKEND: u32 = 1;
+/// A backend's reply: its source becomes the listener.
+pub const LB_FROM_BACKEND: u32 = 2;
+
+/// What the stage decided for the packet in hand (this CPU's entry of
+/// `LB_PENDING`): the translation the pipeline makes before the send.
+#[inline(always)]
+pub fn pending() -> Result<&'static mut vpc_common::LbPending, DropReason> {
+    // SAFETY: this CPU's own entry, used by one packet at a time (a BPF
+    // program is not preempted by another on the same CPU mid-run for
+    // XDP/tc ingress), and only within this run.
+    LB_PENDING.get_ptr_mut(0).map(|p| unsafe { &mut *p }).ok_or(DropReason::ParseError)
+}
+
+/// [`decide`]: the decision is in [`pending`].
+pub const DECIDED: u32 = 0;
+/// [`decide`]: a new connection the load balancer's security groups refuse.
+pub const REFUSED_BY_SECURITY_GROUP: u32 = 1;
+/// [`decide`]: a new connection to a listener with no backend.
+pub const NO_BACKEND: u32 = 2;
+
+/// The load-balancing stage for a packet from `eni` (its flow `flow`):
+/// writes into [`pending`] whether and how to translate it (a client's
+/// packet to a listener, then `flow` is addressed to the backend; a
+/// backend's reply), or says why it is refused. Not inlined: its branches
+/// end here (the caller continues from three outcomes, not from every path
+/// through it).
+#[inline(never)]
+pub fn decide(flow: &mut Flow, eni: &Eni) -> u32 {
+    let Ok(pending) = pending() else {
+        return NO_BACKEND;
+    };
+    pending.side = LB_NONE;
+    if eni.flags & ENI_FLAG_LB_CLIENT != 0 {
+        match to_listener(flow, eni.vpc_id, flow.dst, LB_VIA_VPC, pending) {
+            Ok(Some(b)) => {
+                (pending.side, pending.addr, pending.port, pending.via) = (LB_TO_BACKEND, b.addr, u16::from_be_bytes(b.port), u32::from(LB_VIA_VPC));
+                return DECIDED;
+            }
+            Ok(None) => {}
+            Err(DropReason::LbSecurityGroup) => return REFUSED_BY_SECURITY_GROUP,
+            Err(_) => return NO_BACKEND,
+        }
+    }
+    if eni.flags & ENI_FLAG_LB_BACKEND != 0 {
+        if let Some(r) = reply_of(flow, eni.vpc_id, pending) {
+            (pending.side, pending.addr, pending.port, pending.via) = (LB_FROM_BACKEND, r.addr, u16::from_be_bytes(r.port), u32::from(r.via));
+        }
+    }
+    DECIDED
+}
+
+/// [`to_listener`] for a packet from the internet to a load balancer's
+/// public address `facing` (`flow` addressed to its address in the zone,
+/// in VPC `vpc_id`): [`DECIDED`] with the backend in [`pending`]'s `addr`
+/// and `port` (and `flow` addressed to it), or why not ([`NO_LISTENER`],
+/// [`REFUSED_BY_SECURITY_GROUP`], [`NO_BACKEND`]). Not inlined, for the
+/// same reason as [`decide`].
+#[inline(never)]
+pub fn from_internet(flow: &mut Flow, vpc_id: u32, facing: &[u8; 4]) -> u32 {
+    let Ok(pending) = pending() else {
+        return NO_BACKEND;
+    };
+    match to_listener(flow, vpc_id, *facing, LB_VIA_INTERNET, pending) {
+        Ok(Some(b)) => {
+            (pending.addr, pending.port) = (b.addr, u16::from_be_bytes(b.port));
+            DECIDED
+        }
+        Ok(None) => NO_LISTENER,
+        Err(DropReason::LbSecurityGroup) => REFUSED_BY_SECURITY_GROUP,
+        Err(_) => NO_BACKEND,
+    }
+}
+
+/// [`from_internet`]: no running listener at that port.
+pub const NO_LISTENER: u32 = 3;

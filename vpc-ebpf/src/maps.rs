@@ -10,7 +10,7 @@ use vpc_common::{
     PublicAddress, RouteKey, SnatKey, SnatTarget, MAX_CONNECTIONS, MAX_CONNTRACK_VPCS, MAX_ENI_ADDRESSES, MAX_NAT_GATEWAYS,
     MAX_NAT_MAPPINGS, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS, MAX_PORTS, MAX_PUBLIC_ADDRESSES, MAX_ROUTES,
     MAX_SNAT_ENTRIES, ENI_COPIES, ENI_FLAG_PORT, flow_cache, MonitorConfig, MonitorState, MONITOR_RING_BYTES,
-    Backend, LbFlow, LbReply, Listener, ListenerKey, LB_RING_SIZE, MAX_LB_FLOWS, MAX_LB_LISTENERS, MAX_LB_RINGS,
+    Backend, LbFlow, LbPending, LbReply, Listener, ListenerKey, LB_RING_SIZE, MAX_LB_FLOWS, MAX_LB_LISTENERS, MAX_LB_RINGS,
 };
 
 /// `ENI_COPIES` copies of the ENI behind each router port, at
@@ -187,3 +187,8 @@ pub static LB_FLOWS: LruHashMap<CtKey, LbFlow> = LruHashMap::with_max_entries(MA
 /// The listener address of each such connection, as its backend answers.
 #[map]
 pub static LB_REPLIES: LruHashMap<CtKey, LbReply> = LruHashMap::with_max_entries(MAX_LB_FLOWS, 0);
+
+/// Index 0, per CPU: the load-balancing stage's decision for the packet in
+/// hand (`vpc_common::LbPending`).
+#[map]
+pub static LB_PENDING: PerCpuArray<LbPending> = PerCpuArray::with_max_entries(1, 0);

@@ -3,7 +3,7 @@
 //! -> edge (NAT, for the internet) -> transmit. One code base for both
 //! program types ([`Packet`]); no loop over configuration.
 use aya_log_ebpf::debug;
-use vpc_common::{Action, DropReason, Egress, EniAddressKey, NextHopKind, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_NETWORK_ACL, ENI_FLAG_LB_BACKEND, ENI_FLAG_LB_CLIENT, LB_VIA_INTERNET, LB_VIA_VPC, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SERVICES, ENI_FLAG_UPLINK};
+use vpc_common::{Action, DropReason, Egress, EniAddressKey, NextHopKind, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_NETWORK_ACL, LB_VIA_INTERNET, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SERVICES, ENI_FLAG_UPLINK};
 
 use crate::{
     arp, conntrack,
@@ -17,12 +17,7 @@ use crate::{
     transmit::send,
 };
 
-/// `lb_side` of [`run`]: no load balancer on the flow.
-const LB_NONE: u32 = 0;
-/// A client's packet to a listener: its destination becomes the backend.
-const LB_TO_BACKEND: u32 = 1;
-/// A backend's reply: its source becomes the listener.
-const LB_FROM_BACKEND: u32 = 2;
+use crate::lb::{LB_FROM_BACKEND, LB_NONE, LB_TO_BACKEND};
 
 /// Handles one packet received on router port `ifindex`: returns the
 /// verdict, or the reason to drop it. `flow` is filled in as soon as the
@@ -115,26 +110,20 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
     // policies and conntrack see the flow as the backend has it
     // (`flow`); the packet itself is translated once, just before it is
     // sent. Neither is cached.
-    let mut lb_side = LB_NONE;
-    let mut lb_addr = [0u8; 4];
-    let mut lb_port = 0u16;
-    if eni.flags & ENI_FLAG_LB_CLIENT != 0 {
-        if let Some(b) = lb::to_listener(flow, eni.vpc_id, flow.dst, LB_VIA_VPC)? {
-            (lb_side, lb_addr, lb_port) = (LB_TO_BACKEND, b.addr, u16::from_be_bytes(b.port));
-            cache_key = None;
-        }
+    // (The decision is taken by a function of its own, not inlined, and
+    // kept in a per-CPU map, not in registers: the verifier then walks the
+    // rest of the pipeline once whatever was decided.)
+    match lb::decide(flow, eni) {
+        lb::DECIDED => {}
+        lb::REFUSED_BY_SECURITY_GROUP => return Err(DropReason::LbSecurityGroup),
+        _ => return Err(DropReason::LbNoBackend),
     }
-    let mut lb_via = LB_VIA_VPC;
-    if lb_side == LB_NONE && eni.flags & ENI_FLAG_LB_BACKEND != 0 {
-        if let Some(r) = lb::reply_of(flow, eni.vpc_id) {
-            (lb_side, lb_addr, lb_port, lb_via) = (LB_FROM_BACKEND, r.addr, u16::from_be_bytes(r.port), r.via);
-            cache_key = None;
-        }
-    }
+    let pending = lb::pending()?;
+    let (lb_side, lb_via) = (pending.side, pending.via);
 
     // 5. Route, in the table of the source vSwitch (a reply to an internet
     // client of a load balancer leaves by the uplink, as it came).
-    let next_hop = if lb_via == LB_VIA_INTERNET { edge::uplink_hop() } else { route::lookup_from(eni, flow.dst).copied() };
+    let next_hop = if lb_via == u32::from(LB_VIA_INTERNET) { edge::uplink_hop() } else { route::lookup_from(eni, flow.dst).copied() };
     let Some(next_hop) = next_hop else {
         // IGW-3: without an enabled IPv4 gateway, an ENI with a public IP or
         // EIP reaches the internet directly.
@@ -178,17 +167,18 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
         }
     }
     fragment::remember(ifindex, ip, flow);
-    if let Some(k) = &cache_key {
-        flow_cache::insert(k, generation, eth, &egress);
-    }
     if lb_side != LB_NONE {
+        // Translated, never cached.
         let side = if lb_side == LB_TO_BACKEND { Side::Destination } else { Side::Source };
-        nat::rewrite(pkt, ip, side, lb_addr, Some(lb_port))?;
+        nat::rewrite(pkt, ip, side, pending.addr, Some(pending.port))?;
         let (eth, ip) = headers(pkt)?;
         // SAFETY: both within the packet (headers); nothing else refers to them.
         let (eth, ip) = unsafe { (&mut *eth, &mut *ip) };
-        let action = if lb_via == LB_VIA_INTERNET { Action::ToInternet } else { Action::Forwarded };
+        let action = if lb_via == u32::from(LB_VIA_INTERNET) { Action::ToInternet } else { Action::Forwarded };
         return send(pkt, ifindex, eth, ip, &egress, len, action);
+    }
+    if let Some(k) = &cache_key {
+        flow_cache::insert(k, generation, eth, &egress);
     }
     // 9. Transmit.
     send(pkt, ifindex, eth, ip, &egress, len, Action::Forwarded)

@@ -335,6 +335,12 @@ fn expected_layout(
             Some(sz(size_of::<vpc_common::LbFlow>())),
             vpc_common::MAX_LB_FLOWS,
         ),
+        map_names::LB_PENDING => (
+            PerCpuArray,
+            4,
+            Some(sz(size_of::<vpc_common::LbPending>())),
+            1,
+        ),
         map_names::LB_REPLIES => (
             LruHash,
             sz(size_of::<CtKey>()),
