@@ -3,7 +3,7 @@
 //! -> edge (NAT, for the internet) -> transmit. One code base for both
 //! program types ([`Packet`]); no loop over configuration.
 use aya_log_ebpf::debug;
-use vpc_common::{Action, DropReason, Egress, EniAddressKey, NextHopKind, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_NETWORK_ACL, ENI_FLAG_LB_BACKEND, ENI_FLAG_LB_CLIENT, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SERVICES, ENI_FLAG_UPLINK};
+use vpc_common::{Action, DropReason, Egress, EniAddressKey, NextHopKind, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_HEALTH_CHECK, ENI_FLAG_NETWORK_ACL, HEALTH_CHECK_ADDR, ENI_FLAG_LB_BACKEND, ENI_FLAG_LB_CLIENT, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SERVICES, ENI_FLAG_UPLINK};
 
 use crate::{
     arp, conntrack,
@@ -133,30 +133,44 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
         }
     }
 
-    // 5. Route, in the table of the source vSwitch.
-    let Some(next_hop) = route::lookup_from(eni, flow.dst) else {
-        // IGW-3: without an enabled IPv4 gateway, an ENI with a public IP or
-        // EIP reaches the internet directly.
-        if eni.flags & ENI_FLAG_DIRECT_INTERNET != 0 && lb_side == LB_NONE {
-            return edge::outbound(pkt, ifindex, ip, flow, eni, Via::Direct, len);
-        }
-        return Err(DropReason::NoRoute);
-    };
-    let egress: Egress = if next_hop.kind == NextHopKind::Eni as u32 {
-        next_hop.egress
-    } else if lb_side != LB_NONE && next_hop.kind != NextHopKind::Local as u32 {
-        // A load-balanced flow stays inside its VPC.
-        return Err(DropReason::NoRoute);
-    } else if next_hop.kind == NextHopKind::Ipv4Gateway as u32 {
-        return edge::outbound(pkt, ifindex, ip, flow, eni, Via::Ipv4Gateway, len);
-    } else if next_hop.kind == NextHopKind::NatGateway as u32 {
-        return edge::outbound(pkt, ifindex, ip, flow, eni, Via::NatGateway(next_hop.gateway_id), len);
-    } else if next_hop.kind == NextHopKind::GatewayEndpoint as u32 {
-        return edge::to_services(pkt, ifindex, ip, flow, eni, next_hop.gateway_id, len);
+    // 5. Route, in the table of the source vSwitch. A reply to the VPC's
+    // health checks goes to its health-check port, whatever the routes say.
+    let next_hop = if u32::from_ne_bytes(flow.dst) == u32::from_ne_bytes(HEALTH_CHECK_ADDR) {
+        None
     } else {
-        let key = EniAddressKey { vpc_id: eni.vpc_id, addr: flow.dst };
+        let Some(h) = route::lookup_from(eni, flow.dst) else {
+            // IGW-3: without an enabled IPv4 gateway, an ENI with a public IP or
+            // EIP reaches the internet directly.
+            if eni.flags & ENI_FLAG_DIRECT_INTERNET != 0 && lb_side == LB_NONE {
+                return edge::outbound(pkt, ifindex, ip, flow, eni, Via::Direct, len);
+            }
+            return Err(DropReason::NoRoute);
+        };
+        Some(h)
+    };
+    let egress: Egress = if let Some(next_hop) = next_hop {
+        if next_hop.kind == NextHopKind::Eni as u32 {
+            next_hop.egress
+        } else if (lb_side != LB_NONE || eni.flags & ENI_FLAG_HEALTH_CHECK != 0)
+            && next_hop.kind != NextHopKind::Local as u32
+        {
+            // A load-balanced flow, and a health check, stay inside the VPC.
+            return Err(DropReason::NoRoute);
+        } else if next_hop.kind == NextHopKind::Ipv4Gateway as u32 {
+            return edge::outbound(pkt, ifindex, ip, flow, eni, Via::Ipv4Gateway, len);
+        } else if next_hop.kind == NextHopKind::NatGateway as u32 {
+            return edge::outbound(pkt, ifindex, ip, flow, eni, Via::NatGateway(next_hop.gateway_id), len);
+        } else if next_hop.kind == NextHopKind::GatewayEndpoint as u32 {
+            return edge::to_services(pkt, ifindex, ip, flow, eni, next_hop.gateway_id, len);
+        } else {
+            let key = EniAddressKey { vpc_id: eni.vpc_id, addr: flow.dst };
+            // SAFETY: read-only use of a value the control plane writes whole.
+            *unsafe { ENI_BY_ADDRESS.get(key) }.ok_or(DropReason::NoNeighbour)?
+        }
+    } else {
+        let key = EniAddressKey { vpc_id: eni.vpc_id, addr: HEALTH_CHECK_ADDR };
         // SAFETY: read-only use of a value the control plane writes whole.
-        *unsafe { ENI_BY_ADDRESS.get(key) }.ok_or(DropReason::NoNeighbour)?
+        *unsafe { ENI_BY_ADDRESS.get(key) }.ok_or(DropReason::NoRoute)?
     };
 
     flow.egress = egress.ifindex;
