@@ -203,6 +203,22 @@ impl Table {
     }
 }
 
+/// The status the API reports for `server` of `group`: `Available` when
+/// the group's health check is disabled (the cloud's), else what the checks
+/// found in `table` (`Initial` before any, or without a checker).
+pub fn server_status(
+    table: Option<&Table>,
+    group: &crate::model::ServerGroup,
+    server: &crate::model::Server,
+) -> HealthStatus {
+    if !group.health_check.enabled {
+        return HealthStatus::Available;
+    }
+    table.map_or(HealthStatus::Initial, |t| {
+        t.status(&group.id, server.server_ip, server.port)
+    })
+}
+
 /// What one check of a server needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Probe {
@@ -437,6 +453,40 @@ mod tests {
         t.retain(|k| *k != key(1));
         assert!(t.unavailable().is_empty());
         assert_eq!(t.snapshot().len(), 2);
+    }
+
+    #[test]
+    fn the_api_status_is_available_without_checks_else_the_tables() {
+        let mut group: crate::model::ServerGroup = toml::from_str(
+            r#"
+            id = "sgp-1"
+            vpc_id = "vpc-a"
+            [[server]]
+            server_id = "10.0.2.1"
+            server_type = "Ip"
+            server_ip = "10.0.2.1"
+            port = 8080
+            "#,
+        )
+        .unwrap();
+        let server = group.servers[0].clone();
+        let t = Table::default();
+        assert_eq!(server_status(None, &group, &server), HealthStatus::Initial);
+        assert_eq!(
+            server_status(Some(&t), &group, &server),
+            HealthStatus::Initial
+        );
+        t.record(&key(1), false, 2, 2);
+        t.record(&key(1), false, 2, 2);
+        assert_eq!(
+            server_status(Some(&t), &group, &server),
+            HealthStatus::Unavailable
+        );
+        group.health_check.enabled = false;
+        assert_eq!(
+            server_status(Some(&t), &group, &server),
+            HealthStatus::Available
+        );
     }
 
     #[test]
