@@ -94,6 +94,10 @@ vpc_id = "vpc-a"
 const GEN: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 10);
 const SINK: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 10);
 const BENCH_PORT: u16 = 5000;
+/// The load balancer's address in the `nlb` runs.
+const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 3, 5);
+/// Backends of the load balancer in the `nlb` runs.
+const LB_BACKENDS: u16 = 8;
 /// Frames per live-frames batch.
 const BATCH: u32 = 64;
 
@@ -275,6 +279,56 @@ impl Pipeline {
         }
         vpc_control::validate::validate(&m).unwrap_or_else(|e| panic!("{e}"));
         let desired = compile::compile(&m, &self.ports).unwrap_or_else(|e| panic!("{e}"));
+        self.write(&desired);
+        self.written = desired;
+    }
+
+    /// Writes the model with a load balancer (address [`VIP`] in its own
+    /// vSwitch) whose UDP listener on [`BENCH_PORT`] balances over
+    /// `backends` ports of the sink (`BENCH_PORT` and up), or without it.
+    fn set_load_balancer(&mut self, backends: Option<u16>) {
+        let Some(n) = backends else {
+            self.set_policies(None);
+            return;
+        };
+        let mut lb = String::from(
+            r#"
+[[vswitch]]
+id = "vsw-lb"
+vpc_id = "vpc-a"
+cidr_block = "10.0.3.0/24"
+zone_id = "zone-a"
+[[load_balancer]]
+id = "nlb-bench"
+vpc_id = "vpc-a"
+[[load_balancer.zone_mapping]]
+zone_id = "zone-a"
+vswitch_id = "vsw-lb"
+private_ipv4 = "10.0.3.5"
+[[listener]]
+id = "lsn-bench"
+load_balancer_id = "nlb-bench"
+protocol = "UDP"
+port = 5000
+server_group_id = "sgp-bench"
+[[server_group]]
+id = "sgp-bench"
+vpc_id = "vpc-a"
+protocol = "UDP"
+server_group_type = "Ip"
+"#,
+        );
+        for i in 0..n {
+            lb += &format!(
+                "[[server_group.server]]\nserver_id = \"{SINK}\"\nserver_type = \"Ip\"\nserver_ip = \"{SINK}\"\nport = {}\n",
+                BENCH_PORT + i
+            );
+        }
+        let mut m = Model::from_toml(&(MODEL.to_string() + &lb)).unwrap().with_system_route_tables();
+        m.allocate_numeric_ids();
+        vpc_control::validate::validate(&m).unwrap_or_else(|e| panic!("{e}"));
+        let desired = compile::compile(&m, &self.ports).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(desired.lb_listeners.len(), 1, "the listener is compiled");
         self.write(&desired);
         self.written = desired;
     }
@@ -551,6 +605,44 @@ fn main() {
         report.figure("pipeline", &format!("Linux + nftables, {what}"), "Mpps", &nft.values, &nft.note());
         report.figure("ratios", &format!("{what}: ours / nftables"), "x", &ratio(&ours, &nft), "");
         report.figure("pipeline", &format!("{what}: packets forwarded by the flow cache"), "share", &[hit_share], "all rounds and the warm-up");
+    }
+
+    // A network load balancer: a UDP listener over 8 backends (ports of
+    // the sink), every packet translated to its flow's backend, against
+    // nftables doing the same (conntrack, dnat by jhash of the source over
+    // the same backends; this kernel has no IPVS). One flow, then 64,000.
+    if bench::wanted("nlb") {
+        p.set_load_balancer(Some(LB_BACKENDS));
+        let map = (0..LB_BACKENDS).map(|i| format!("{i} : {SINK} . {}", BENCH_PORT + i)).collect::<Vec<_>>().join(", ");
+        p.nftables(Some(&format!(
+            "table ip vpcbench {{\n chain pre {{\n  type nat hook prerouting priority dstnat; policy accept;\n  ip daddr {VIP} udp dport {BENCH_PORT} dnat ip to jhash ip saddr . udp sport mod {LB_BACKENDS} map {{ {map} }}\n }}\n}}\n"
+        )));
+        p.destinations(&[VIP]);
+        for flows in [0, if smoke { 1_000 } else { 64_000 }] {
+            p.source_ports(flows);
+            let (mut ours, mut ours_tc, mut nft) = (Series::new(), Series::new(), Series::new());
+            for round in 0..=rounds {
+                let o = p.measure(&format!("nlb-ours-{flows}"), Router::Ours);
+                let t = p.measure(&format!("nlb-ours-tc-{flows}"), Router::OursTc);
+                let l = p.measure(&format!("nlb-nft-{flows}"), Router::Linux);
+                if round > 0 {
+                    ours.push(o);
+                    ours_tc.push(t);
+                    nft.push(l);
+                }
+            }
+            let what = format!("load balancer, UDP listener over {LB_BACKENDS} backends, {} flow{}", flows.max(1), if flows > 1 { "s" } else { "" });
+            report.figure("pipeline", &format!("our router (XDP), {what}"), "Mpps", &ours.values, &ours.note());
+            report.figure("pipeline", &format!("our router (tc), {what}"), "Mpps", &ours_tc.values, &ours_tc.note());
+            report.figure("pipeline", &format!("Linux + nftables dnat (jhash), {what}"), "Mpps", &nft.values, &nft.note());
+            report.figure("ratios", &format!("{what}: ours (XDP) / nftables"), "x", &ratio(&ours, &nft), "");
+            report.figure("ratios", &format!("{what}: ours (tc) / nftables"), "x", &ratio(&ours_tc, &nft), "");
+            println!("median {what}: ours (XDP) / nftables {:.2}", median(&ratio(&ours, &nft)));
+        }
+        p.source_ports(0);
+        p.destinations(&[]);
+        p.nftables(None);
+        p.set_load_balancer(None);
     }
 
     if bench::wanted("prefixes") {

@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use vpc_common::DropReason;
 use vpc_control::{
     datapath::Mode,
-    topology::{ROUTER_MAC, eni_mac},
+    topology::{INTERNET_MAC, ROUTER_MAC, eni_mac},
 };
 use vpc_tests::{DatapathFixture as Fixture, fix_ipv4_checksum, fix_l4_checksum, l4_frame, same_verdict, tcp_flags as tcp};
 
@@ -84,6 +84,15 @@ security_group_ids = ["sg-lb"]
 zone_id = "zone-a"
 vswitch_id = "vsw-3"
 private_ipv4 = "10.0.3.6"
+[[load_balancer]]
+id = "nlb-pub"
+vpc_id = "vpc-a"
+address_type = "Internet"
+[[load_balancer.zone_mapping]]
+zone_id = "zone-a"
+vswitch_id = "vsw-3"
+private_ipv4 = "10.0.3.7"
+public_ipv4 = "192.0.2.50"
 [[server_group]]
 id = "sgp-web"
 vpc_id = "vpc-a"
@@ -121,6 +130,12 @@ protocol = "TCP"
 port = 82
 server_group_id = "sgp-web"
 status = "Stopped"
+[[listener]]
+id = "lsn-443"
+load_balancer_id = "nlb-pub"
+protocol = "TCP"
+port = 443
+server_group_id = "sgp-web"
 [[listener]]
 id = "lsn-90"
 load_balancer_id = "nlb-sg"
@@ -237,6 +252,37 @@ fn nlb_refusals_are_counted_by_reason() {
     }
 }
 
+#[test]
+fn nlb_an_internet_facing_listener_is_reached_at_the_zones_public_address() {
+    let first = Fixture::new(MODEL);
+    for mode in [Mode::Xdp, Mode::Tc] {
+        let mut fx = first.twin(mode);
+        let remote = "198.51.100.10";
+        for sport in 50_000..50_010u16 {
+            let mut syn = l4_frame(ROUTER_MAC, INTERNET_MAC, ip(remote), ip("192.0.2.50"), 6, sport, 443, tcp::SYN);
+            fix_l4_checksum(&mut syn);
+            let (v, out) = fx.run_from_internet(&syn);
+            assert!(same_verdict(v, XDP_REDIRECT), "SYN from the internet ({mode}): verdict {v}");
+            let (eni, backend) = backend_of(&out);
+            assert_eq!(out, sent(&syn, eni, remote, sport, backend, 8080), "SYN to {backend} ({mode})");
+            // The reply leaves by the uplink as from the public address,
+            // though the backend's vSwitch has no route to the internet.
+            let syn_ack = tcp_from(eni, backend, remote, 8080, sport, tcp::SYN | tcp::ACK);
+            let out = run_checked(&mut fx, "SYN-ACK to the internet", eni, &syn_ack, XDP_REDIRECT);
+            let mut expected = sent(&syn_ack, eni, "192.0.2.50", 443, remote, sport);
+            expected[0..6].copy_from_slice(&INTERNET_MAC);
+            assert_eq!(out, expected, "reply of {backend} ({mode})");
+        }
+        // A port with no listener at the public address is no one's.
+        let before = fx.dropped(DropReason::UnknownPublicAddress);
+        let mut other = l4_frame(ROUTER_MAC, INTERNET_MAC, ip(remote), ip("192.0.2.50"), 6, 50_000, 444, tcp::SYN);
+        fix_l4_checksum(&mut other);
+        let (v, _) = fx.run_from_internet(&other);
+        assert!(same_verdict(v, XDP_DROP), "no listener ({mode})");
+        assert_eq!(fx.dropped(DropReason::UnknownPublicAddress), before + 1, "counted ({mode})");
+    }
+}
+
 /// [`MODEL`] with an enabled IPv4 gateway whose route is the VPC's default
 /// (so a destination outside the VPC has a route to the internet), and a
 /// second VPC with the same addresses and no load balancer.
@@ -293,8 +339,9 @@ fn nlb_health_checks_cross_the_vpc_and_only_their_replies_reach_the_health_check
         run_checked(&mut fx, "a packet from the health-check port to the internet", hc, &out_of_vpc, XDP_DROP);
         assert_eq!(fx.dropped(DropReason::NoRoute), before + 1, "{mode}");
         // A VPC without a health-check port has no way to 100.100.0.1.
+        let before = fx.dropped(DropReason::NoNeighbour);
         let other = tcp_from("eni-b-web1", "10.0.2.11", "100.100.0.1", 8080, 50_000, tcp::SYN | tcp::ACK);
         run_checked(&mut fx, "an answer to 100.100.0.1 in another VPC", "eni-b-web1", &other, XDP_DROP);
-        assert_eq!(fx.dropped(DropReason::NoRoute), before + 2, "{mode}");
+        assert_eq!(fx.dropped(DropReason::NoNeighbour), before + 1, "{mode}");
     }
 }

@@ -2,17 +2,18 @@
 """The request parameters the installed official SDKs can send, per action.
 
 Reads each product's generated client (alibabacloud_vpc20160428,
-alibabacloud_ecs20140526): every `<action>_with_options` method copies the
-request's fields into `query[...]` / `body[...]` under the cloud's names and
+alibabacloud_ecs20140526, alibabacloud_nlb20220430): every
+`<action>_with_options` method copies the request's fields into `query[...]` /
+`body[...]` (or `body_flat[...]`, flattened to `Name.N.Field`) under the cloud's names and
 names the action and version in its `Params(...)`. Prints JSON
 {"<version>": {"<Action>": ["Param", ...]}}; with an action name, only it.
 """
 import importlib, inspect, json, re, sys
 
-PRODUCTS = ["alibabacloud_vpc20160428", "alibabacloud_ecs20140526"]
+PRODUCTS = ["alibabacloud_vpc20160428", "alibabacloud_ecs20140526", "alibabacloud_nlb20220430"]
 
 METHOD = re.compile(r"\n    def (\w+)_with_options\(\n(.*?)\n        return ", re.S)
-PARAM = re.compile(r"(?:query|body)\['([A-Za-z0-9_]+)'\]\s*=")
+PARAM = re.compile(r"(?:query|body)(?:_flat)?\['([A-Za-z0-9_]+)'\]\s*=")
 ACTION = re.compile(r"action = '(\w+)'")
 VERSION = re.compile(r"version = '([\d-]+)'")
 

@@ -108,11 +108,21 @@ pub struct LbReply {
     pub addr: [u8; 4],
     /// The listener port, big-endian.
     pub port: [u8; 2],
+    /// Where the client is: [`LB_VIA_VPC`] or [`LB_VIA_INTERNET`] (then
+    /// `addr` is the zone's public address and the reply leaves by the
+    /// uplink).
+    pub via: u8,
     /// Always 0.
-    pub pad: u16,
+    pub pad: u8,
     /// Numeric id of the listener.
     pub listener_id: u32,
 }
+
+/// `LbReply::via`: the client is in the listener's VPC.
+pub const LB_VIA_VPC: u8 = 0;
+/// `LbReply::via`: the client is on the internet (an internet-facing load
+/// balancer reached at a zone's public address).
+pub const LB_VIA_INTERNET: u8 = 1;
 
 /// The ring position of a connection (addresses as in the packet, ports in
 /// host order): the same function in the datapath and in the control

@@ -6,6 +6,10 @@ use crate::*;
 pub const PUBLIC_KIND_ENI: u32 = 1;
 /// `PublicAddress::kind`: an SNAT address of a NAT gateway (port translation).
 pub const PUBLIC_KIND_SNAT: u32 = 2;
+/// `PublicAddress::kind`: the public address of an internet-facing load
+/// balancer in one zone (`private_ip`: its address in that zone): new
+/// flows go to the listener at their port (`vpc_common::lb`).
+pub const PUBLIC_KIND_LB: u32 = 3;
 /// `PublicAddress::flags`: the VPC's IPv4 gateway is enabled: new inbound
 /// flows follow its gateway route table (IGW-4).
 pub const PUBLIC_FLAG_IPV4_GATEWAY: u32 = 1;
@@ -24,7 +28,8 @@ pub struct PublicAddress {
     /// Numeric id of the gateway route table bound to the VPC's IPv4
     /// gateway; 0 if none (then new inbound flows are dropped).
     pub gateway_route_table_id: u32,
-    /// For [`PUBLIC_KIND_ENI`]: the ENI's private address.
+    /// For [`PUBLIC_KIND_ENI`]: the ENI's private address; for
+    /// [`PUBLIC_KIND_LB`]: the load balancer's address in the zone.
     pub private_ip: [u8; 4],
 }
 

@@ -10,11 +10,11 @@ use aya_ebpf::maps::lpm_trie::Key;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr};
 use vpc_common::{
     Action, DropReason, Egress, Eni, EniAddressKey, NextHopKind, SnatKey, SnatTarget, snat_prefix_len, ENDPOINT_PORT_MAX, ENDPOINT_PORT_MIN,
-    NAT_FLAG_VIA_IPV4_GATEWAY, NAT_VIA_GATEWAY_ENDPOINT, NAT_VIA_INTERNET, PUBLIC_FLAG_IPV4_GATEWAY, PUBLIC_KIND_ENI, PUBLIC_KIND_SNAT,
+    NAT_FLAG_VIA_IPV4_GATEWAY, NAT_VIA_GATEWAY_ENDPOINT, NAT_VIA_INTERNET, PUBLIC_FLAG_IPV4_GATEWAY, PUBLIC_KIND_ENI, PUBLIC_KIND_LB, PUBLIC_KIND_SNAT, LB_VIA_INTERNET, NextHop,
 };
 
 use crate::{
-    conntrack, fragment,
+    conntrack, fragment, lb,
     eni::is_martian,
     icmp,
     maps::{self, ENI_BY_ADDRESS, GATEWAY_ENDPOINTS, NAT_GATEWAYS, PUBLIC_ADDRESSES, SERVICES, SNAT_ENTRIES, UPLINK},
@@ -56,6 +56,15 @@ fn uplink() -> Result<Egress, DropReason> {
         Some(u) if u.ifindex != 0 => Ok(*u),
         _ => Err(DropReason::NoRoute),
     }
+}
+
+/// The uplink as a next hop (a load balancer's reply to an internet
+/// client leaves the way the request came in, whatever the backend's
+/// routes say), if there is an uplink.
+#[inline(always)]
+pub fn uplink_hop() -> Option<NextHop> {
+    let u = uplink().ok()?;
+    Some(NextHop { kind: NextHopKind::Eni as u32, egress: u, gateway_id: 0 })
 }
 
 /// A packet from `eni` to an internet address.
@@ -164,6 +173,12 @@ pub fn inbound<P: Packet>(
         }
         let b = nat::unsnat(&flow, NAT_VIA_INTERNET)?;
         (b.private_ip, Some(u16::from_be_bytes(b.private_port)), b.vpc_id, None)
+    } else if public.kind == PUBLIC_KIND_LB {
+        // An internet-facing load balancer: the listener at this port of its
+        // address in the zone; replies leave as from the public address.
+        flow.dst = public.private_ip;
+        let b = lb::to_listener(&mut flow, public.vpc_id, ip.dst_addr, LB_VIA_INTERNET)?.ok_or(DropReason::UnknownPublicAddress)?;
+        (b.addr, Some(u16::from_be_bytes(b.port)), public.vpc_id, None)
     } else {
         return Err(DropReason::UnknownPublicAddress);
     };

@@ -16,11 +16,14 @@ use crate::{
     policy,
 };
 
-/// If `flow` (from an ENI of `vpc_id`) is addressed to a running listener:
-/// the connection's backend (chosen on its first packet), with `flow` now
-/// addressed to it. The caller translates the packet.
+/// If `flow` (from an ENI of `vpc_id`, or from the internet to a public
+/// address of a load balancer, then addressed to its address in the VPC)
+/// is addressed to a running listener: the connection's backend (chosen on
+/// its first packet), with `flow` now addressed to it. The backend's
+/// replies will leave as from `facing` (the address the client used) by
+/// `via` (`LB_VIA_*`). The caller translates the packet.
 #[inline(always)]
-pub fn to_listener(flow: &mut Flow, vpc_id: u32) -> Result<Option<Backend>, DropReason> {
+pub fn to_listener(flow: &mut Flow, vpc_id: u32, facing: [u8; 4], via: u8) -> Result<Option<Backend>, DropReason> {
     if flow.proto != 6 && flow.proto != 17 {
         return Ok(None);
     }
@@ -65,7 +68,7 @@ pub fn to_listener(flow: &mut Flow, vpc_id: u32) -> Result<Option<Backend>, Drop
             }
             let entry = LbFlow { backend: b, listener_id: listener.listener_id, sg_ingress: listener.sg_ingress };
             let back = conntrack::key(vpc_id, b.addr, flow.src, u16::from_be_bytes(b.port), flow.sport, flow.proto);
-            let reply = LbReply { addr: flow.dst, port: flow.dport.to_be_bytes(), pad: 0, listener_id: listener.listener_id };
+            let reply = LbReply { addr: facing, port: flow.dport.to_be_bytes(), via, pad: 0, listener_id: listener.listener_id };
             // LRU maps: a full table makes room (an evicted connection is
             // balanced again by the same ring, to the same backend while the
             // backends stay the same).

@@ -3,7 +3,7 @@
 //! -> edge (NAT, for the internet) -> transmit. One code base for both
 //! program types ([`Packet`]); no loop over configuration.
 use aya_log_ebpf::debug;
-use vpc_common::{Action, DropReason, Egress, EniAddressKey, NextHopKind, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_HEALTH_CHECK, ENI_FLAG_NETWORK_ACL, HEALTH_CHECK_ADDR, ENI_FLAG_LB_BACKEND, ENI_FLAG_LB_CLIENT, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SERVICES, ENI_FLAG_UPLINK};
+use vpc_common::{Action, DropReason, Egress, EniAddressKey, NextHopKind, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_HEALTH_CHECK, ENI_FLAG_NETWORK_ACL, HEALTH_CHECK_ADDR, NextHop, ENI_FLAG_LB_BACKEND, ENI_FLAG_LB_CLIENT, LB_VIA_INTERNET, LB_VIA_VPC, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SERVICES, ENI_FLAG_UPLINK};
 
 use crate::{
     arp, conntrack,
@@ -121,56 +121,54 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
     let mut lb_addr = [0u8; 4];
     let mut lb_port = 0u16;
     if eni.flags & ENI_FLAG_LB_CLIENT != 0 {
-        if let Some(b) = lb::to_listener(flow, eni.vpc_id)? {
+        if let Some(b) = lb::to_listener(flow, eni.vpc_id, flow.dst, LB_VIA_VPC)? {
             (lb_side, lb_addr, lb_port) = (LB_TO_BACKEND, b.addr, u16::from_be_bytes(b.port));
             cache_key = None;
         }
     }
+    let mut lb_via = LB_VIA_VPC;
     if lb_side == LB_NONE && eni.flags & ENI_FLAG_LB_BACKEND != 0 {
         if let Some(r) = lb::reply_of(flow, eni.vpc_id) {
-            (lb_side, lb_addr, lb_port) = (LB_FROM_BACKEND, r.addr, u16::from_be_bytes(r.port));
+            (lb_side, lb_addr, lb_port, lb_via) = (LB_FROM_BACKEND, r.addr, u16::from_be_bytes(r.port), r.via);
             cache_key = None;
         }
     }
 
-    // 5. Route, in the table of the source vSwitch. A reply to the VPC's
-    // health checks goes to its health-check port, whatever the routes say.
-    let next_hop = if u32::from_ne_bytes(flow.dst) == u32::from_ne_bytes(HEALTH_CHECK_ADDR) {
-        None
+    // 5. Route, in the table of the source vSwitch (a reply to an internet
+    // client of a load balancer leaves by the uplink, as it came; a reply
+    // to the VPC's health checks goes to its health-check port, its
+    // `ENI_BY_ADDRESS` entry, whatever the routes say).
+    let next_hop = if lb_via == LB_VIA_INTERNET {
+        edge::uplink_hop()
+    } else if u32::from_ne_bytes(flow.dst) == u32::from_ne_bytes(HEALTH_CHECK_ADDR) {
+        let none = Egress { ifindex: 0, dst_mac: [0; 6], src_mac: [0; 6] };
+        Some(NextHop { kind: NextHopKind::Local as u32, egress: none, gateway_id: 0 })
     } else {
-        let Some(h) = route::lookup_from(eni, flow.dst) else {
-            // IGW-3: without an enabled IPv4 gateway, an ENI with a public IP or
-            // EIP reaches the internet directly.
-            if eni.flags & ENI_FLAG_DIRECT_INTERNET != 0 && lb_side == LB_NONE {
-                return edge::outbound(pkt, ifindex, ip, flow, eni, Via::Direct, len);
-            }
-            return Err(DropReason::NoRoute);
-        };
-        Some(h)
+        route::lookup_from(eni, flow.dst).copied()
     };
-    let egress: Egress = if let Some(next_hop) = next_hop {
-        if next_hop.kind == NextHopKind::Eni as u32 {
-            next_hop.egress
-        } else if (lb_side != LB_NONE || eni.flags & ENI_FLAG_HEALTH_CHECK != 0)
-            && next_hop.kind != NextHopKind::Local as u32
-        {
-            // A load-balanced flow, and a health check, stay inside the VPC.
-            return Err(DropReason::NoRoute);
-        } else if next_hop.kind == NextHopKind::Ipv4Gateway as u32 {
-            return edge::outbound(pkt, ifindex, ip, flow, eni, Via::Ipv4Gateway, len);
-        } else if next_hop.kind == NextHopKind::NatGateway as u32 {
-            return edge::outbound(pkt, ifindex, ip, flow, eni, Via::NatGateway(next_hop.gateway_id), len);
-        } else if next_hop.kind == NextHopKind::GatewayEndpoint as u32 {
-            return edge::to_services(pkt, ifindex, ip, flow, eni, next_hop.gateway_id, len);
-        } else {
-            let key = EniAddressKey { vpc_id: eni.vpc_id, addr: flow.dst };
-            // SAFETY: read-only use of a value the control plane writes whole.
-            *unsafe { ENI_BY_ADDRESS.get(key) }.ok_or(DropReason::NoNeighbour)?
+    let Some(next_hop) = next_hop else {
+        // IGW-3: without an enabled IPv4 gateway, an ENI with a public IP or
+        // EIP reaches the internet directly.
+        if eni.flags & ENI_FLAG_DIRECT_INTERNET != 0 && lb_side == LB_NONE {
+            return edge::outbound(pkt, ifindex, ip, flow, eni, Via::Direct, len);
         }
+        return Err(DropReason::NoRoute);
+    };
+    let egress: Egress = if next_hop.kind == NextHopKind::Eni as u32 {
+        next_hop.egress
+    } else if (lb_side != LB_NONE || eni.flags & ENI_FLAG_HEALTH_CHECK != 0) && next_hop.kind != NextHopKind::Local as u32 {
+        // A load-balanced flow, and a health check, stay inside the VPC.
+        return Err(DropReason::NoRoute);
+    } else if next_hop.kind == NextHopKind::Ipv4Gateway as u32 {
+        return edge::outbound(pkt, ifindex, ip, flow, eni, Via::Ipv4Gateway, len);
+    } else if next_hop.kind == NextHopKind::NatGateway as u32 {
+        return edge::outbound(pkt, ifindex, ip, flow, eni, Via::NatGateway(next_hop.gateway_id), len);
+    } else if next_hop.kind == NextHopKind::GatewayEndpoint as u32 {
+        return edge::to_services(pkt, ifindex, ip, flow, eni, next_hop.gateway_id, len);
     } else {
-        let key = EniAddressKey { vpc_id: eni.vpc_id, addr: HEALTH_CHECK_ADDR };
+        let key = EniAddressKey { vpc_id: eni.vpc_id, addr: flow.dst };
         // SAFETY: read-only use of a value the control plane writes whole.
-        *unsafe { ENI_BY_ADDRESS.get(key) }.ok_or(DropReason::NoRoute)?
+        *unsafe { ENI_BY_ADDRESS.get(key) }.ok_or(DropReason::NoNeighbour)?
     };
 
     flow.egress = egress.ifindex;
@@ -200,7 +198,8 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
         let (eth, ip) = headers(pkt)?;
         // SAFETY: both within the packet (headers); nothing else refers to them.
         let (eth, ip) = unsafe { (&mut *eth, &mut *ip) };
-        return send(pkt, ifindex, eth, ip, &egress, len, Action::Forwarded);
+        let action = if lb_via == LB_VIA_INTERNET { Action::ToInternet } else { Action::Forwarded };
+        return send(pkt, ifindex, eth, ip, &egress, len, action);
     }
     // 9. Transmit.
     send(pkt, ifindex, eth, ip, &egress, len, Action::Forwarded)

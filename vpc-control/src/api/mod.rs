@@ -18,17 +18,21 @@ pub enum Product {
     Vpc,
     /// The ECS API, 2014-05-26 (ecs.aliyuncs.com): instances, security groups.
     Ecs,
+    /// The NLB API, 2022-04-30 (nlb.<region>.aliyuncs.com): network load
+    /// balancers, server groups, listeners.
+    Nlb,
 }
 
 impl Product {
     /// Every product served.
-    pub const ALL: [Product; 2] = [Product::Vpc, Product::Ecs];
+    pub const ALL: [Product; 3] = [Product::Vpc, Product::Ecs, Product::Nlb];
 
     /// The API version that names this product in a call.
     pub const fn version(self) -> &'static str {
         match self {
             Product::Vpc => "2016-04-28",
             Product::Ecs => "2014-05-26",
+            Product::Nlb => "2022-04-30",
         }
     }
 
@@ -37,6 +41,7 @@ impl Product {
         match self {
             Product::Vpc => "Vpc",
             Product::Ecs => "Ecs",
+            Product::Nlb => "Nlb",
         }
     }
 

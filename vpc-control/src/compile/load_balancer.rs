@@ -2,7 +2,9 @@
 //! running listener's address in each zone of its load balancer, and that
 //! address's Maglev ring of the server group's backends, weighted. The
 //! ENIs of a VPC with listeners are flagged to look listeners up, and the
-//! ENIs holding a backend's address to look replies up.
+//! ENIs holding a backend's address to look replies up. An internet-facing
+//! load balancer's public address in each zone (`PUBLIC_ADDRESSES`) leads
+//! to its listeners there.
 //!
 //! Health checks: the servers the daemon found unavailable (an input beside
 //! the model, never stored) are left out of the rings; each VPC whose
@@ -17,11 +19,13 @@ use vpc_common::{
     BACKEND_FLAG_PRESENT, Backend, ENI_FLAG_HEALTH_CHECK, ENI_FLAG_LB_BACKEND, ENI_FLAG_LB_CLIENT,
     ENI_FLAG_PORT, ENI_FLAG_SOURCE_DEST_CHECK, Egress, Eni, EniAddressKey, HEALTH_CHECK_ADDR,
     LB_RING_SIZE, LISTENER_FLAG_SECURITY_GROUPS, LISTENER_FLAG_SOURCE_HASH, Listener, ListenerKey,
-    MAX_LB_RINGS,
+    MAX_LB_RINGS, PUBLIC_KIND_LB, PublicAddress,
 };
 
 use super::{CompileError, MapEntries, Policies, groups_policies, topology};
-use crate::model::{self, ListenerStatus, Model, RouteTableType, Scheduler, ServerGroup};
+use crate::model::{
+    self, ListenerStatus, Model, NlbAddressType, RouteTableType, Scheduler, ServerGroup,
+};
 
 /// A server of a server group as health checks know it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -280,6 +284,27 @@ pub(super) fn compile(
                 Listener { listener_id: model.numeric_id(&l.id), ring, sg_ingress, flags },
             );
             client_vpcs.insert(vpc_id);
+        }
+    }
+    // Internet-facing load balancers: each zone's public address leads to
+    // the listeners of its address in the zone.
+    for lb in model.load_balancers.iter().filter(|lb| lb.address_type == NlbAddressType::Internet) {
+        let Some(&vpc_id) = vpc_ids.get(lb.vpc_id.as_str()) else {
+            continue;
+        };
+        for z in &lb.zone_mappings {
+            if let Some(public) = z.public_ipv4 {
+                out.public_addresses.insert(
+                    public.octets(),
+                    PublicAddress {
+                        kind: PUBLIC_KIND_LB,
+                        flags: 0,
+                        vpc_id,
+                        gateway_route_table_id: 0,
+                        private_ip: z.private_ipv4.octets(),
+                    },
+                );
+            }
         }
     }
     for eni in out.eni_by_port.values_mut() {

@@ -200,7 +200,9 @@ impl ServerGroupType {
 }
 
 /// Protocol of a server group or listener (TCPSSL is refused).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub enum NlbProtocol {
     /// TCP.
     #[default]

@@ -739,6 +739,15 @@ impl Action for DeleteInstance {
                 e.association = None;
             }
         }
+        // As the cloud's: a released instance leaves the server groups of
+        // network load balancers it was a backend of.
+        for g in &mut d.model.server_groups {
+            g.servers.retain(|s| match s.server_type {
+                crate::model::ServerType::Ecs => s.server_id != id,
+                crate::model::ServerType::Eni => s.server_id != eni,
+                crate::model::ServerType::Ip => true,
+            });
+        }
         d.model.instances.remove(i);
         Ok(Empty {})
     }

@@ -401,6 +401,12 @@ impl Action for UnassociateEipAddress {
         let Some(a) = eip.association.clone() else {
             return Err(ApiError::bad("IncorrectEipStatus", format!("The EIP {id} is not associated.")));
         };
+        if a.instance_type == EipInstanceType::Nlb {
+            return Err(ApiError::bad(
+                "InvalidInstanceType.ValueNotSupported",
+                format!("The EIP {id} is a zone address of the network load balancer {}: change it with the NLB API (UpdateLoadBalancerZones, DeleteLoadBalancer).", a.instance_id),
+            ));
+        }
         self.check_association(d, &a)?;
         let address = eip.ip_address;
         if a.instance_type == EipInstanceType::Nat

@@ -93,6 +93,17 @@ pub(crate) fn text_rule(product: Product, action: &str, path: &str) -> Option<Te
             "Description" => rule(ECS_DESCRIPTION, false, "InvalidDescription.Malformed"),
             _ => None,
         },
+        // The NLB API: names of 2 to 128 characters starting with a letter,
+        // descriptions of 2 to 256.
+        Product::Nlb => match leaf {
+            "LoadBalancerName" => rule(ECS_NAME, true, "IllegalParam.LoadBalancerName"),
+            "ServerGroupName" => rule(ECS_NAME, true, "IllegalParam.ServerGroupName"),
+            "ListenerDescription" => {
+                rule(ECS_DESCRIPTION, false, "IllegalParam.ListenerDescription")
+            }
+            "Description" => rule(ECS_DESCRIPTION, false, "IllegalParam.Description"),
+            _ => None,
+        },
     }
 }
 

@@ -31,6 +31,7 @@ mod input;
 mod ipv4_gateway;
 mod nat_gateway;
 mod network_acl;
+mod nlb;
 pub(crate) mod paging;
 pub(crate) mod params;
 mod prefix_list;
@@ -194,8 +195,9 @@ const fn typed<A: Action>() -> ActionSpec {
     }
 }
 
-/// Every action served, by product: the VPC API (2016-04-28) and the ECS
-/// API (2014-05-26). An action is served only under its product's version.
+/// Every action served, by product: the VPC API (2016-04-28), the ECS
+/// API (2014-05-26) and the NLB API (2022-04-30). An action is served only
+/// under its product's version.
 pub const ACTIONS: &[ActionSpec] = &[
     typed::<vpc::CreateVpc>(),
     typed::<vpc::DeleteVpc>(),
@@ -292,6 +294,31 @@ pub const ACTIONS: &[ActionSpec] = &[
     typed::<gateway_endpoint::AssociateRouteTablesWithVpcGatewayEndpoint>(),
     typed::<gateway_endpoint::DissociateRouteTablesFromVpcGatewayEndpoint>(),
     typed::<gateway_endpoint::DeleteVpcGatewayEndpoint>(),
+    typed::<nlb::load_balancer::CreateLoadBalancer>(),
+    typed::<nlb::load_balancer::GetLoadBalancerAttribute>(),
+    typed::<nlb::load_balancer::ListLoadBalancers>(),
+    typed::<nlb::load_balancer::DeleteLoadBalancer>(),
+    typed::<nlb::load_balancer::UpdateLoadBalancerZones>(),
+    typed::<nlb::load_balancer::LoadBalancerJoinSecurityGroup>(),
+    typed::<nlb::load_balancer::LoadBalancerLeaveSecurityGroup>(),
+    typed::<nlb::server_group::CreateServerGroup>(),
+    typed::<nlb::server_group::AddServersToServerGroup>(),
+    typed::<nlb::server_group::RemoveServersFromServerGroup>(),
+    typed::<nlb::server_group::UpdateServerGroupServersAttribute>(),
+    typed::<nlb::server_group::ListServerGroups>(),
+    typed::<nlb::server_group::ListServerGroupServers>(),
+    typed::<nlb::server_group::DeleteServerGroup>(),
+    typed::<nlb::listener::CreateListener>(),
+    typed::<nlb::listener::StartListener>(),
+    typed::<nlb::listener::StopListener>(),
+    typed::<nlb::listener::ListListeners>(),
+    typed::<nlb::listener::GetListenerAttribute>(),
+    typed::<nlb::listener::DeleteListener>(),
+    typed::<nlb::tag::TagResources>(),
+    typed::<nlb::tag::UntagResources>(),
+    typed::<nlb::tag::ListTagResources>(),
+    typed::<nlb::job::GetJobStatus>(),
+    typed::<nlb::job::ListAsynJobs>(),
 ];
 
 /// The router's own counters, served under the VPC API's version (not an
@@ -359,13 +386,20 @@ pub fn resolve(version: Option<&str>, name: &str) -> Result<&'static ActionSpec,
                 .ok_or_else(not_found)
         }
         None => {
-            // A name both products serve (DescribeRegions, TagResources...)
-            // is the VPC API's: the router's own product.
+            // A name several products serve (DescribeRegions, TagResources...)
+            // is the VPC API's: the router's own product; else the ECS
+            // API's (UntagResources), as before the NLB API came.
             let mut found = ACTIONS.iter().filter(|a| a.name == name);
             match (found.next(), found.next()) {
                 (Some(a), None) => Ok(a),
                 (None, _) => Err(not_found()),
-                (Some(_), Some(_)) => found_vpc(name).ok_or_else(|| ApiError::missing("Version")),
+                (Some(_), Some(_)) => found_vpc(name)
+                    .or_else(|| {
+                        ACTIONS
+                            .iter()
+                            .find(|a| a.name == name && a.product == Product::Ecs)
+                    })
+                    .ok_or_else(|| ApiError::missing("Version")),
             }
         }
     }

@@ -148,6 +148,12 @@ impl Action for DeleteSecurityGroup {
                 format!("There is still instance {} in the specified security group {id}.", inst.id),
             ));
         }
+        if let Some(l) = d.model.load_balancers.iter().find(|l| l.security_group_ids.iter().any(|g| g == id)) {
+            return Err(ApiError::bad(
+                "DependencyViolation",
+                format!("The load balancer {} is still in the specified security group {id}.", l.id),
+            ));
+        }
         if let Some(g) =
             d.model.security_groups.iter().find(|g| g.id != id && g.rules.iter().any(|r| r.peer == Peer::Group(id.to_string())))
         {

@@ -88,6 +88,8 @@ fn resource_type(product: Product, given: &str) -> Result<(Kind, &'static str), 
     let types = match product {
         Product::Vpc => VPC_TYPES,
         Product::Ecs => ECS_TYPES,
+        // The NLB API tags through its own actions (service/nlb/tag.rs).
+        Product::Nlb => &[],
     };
     let name = types
         .iter()

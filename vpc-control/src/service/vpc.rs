@@ -186,6 +186,15 @@ impl Action for DeleteVpc {
                 ),
             ));
         }
+        if let Some(g) = d.model.server_groups.iter().find(|g| g.vpc_id == id) {
+            return Err(ApiError::bad(
+                "DependencyViolation.ServerGroup",
+                format!(
+                    "The VPC {id} still has the server group {}: delete it first.",
+                    g.id
+                ),
+            ));
+        }
         d.model.vpcs.remove(i);
         d.model.route_tables.retain(|t| t.vpc_id != id);
         Ok(Empty {})

@@ -118,6 +118,12 @@ fn check_unused(m: &Model, id: &str) -> Result<(), ApiError> {
             format!("The vSwitch {id} still has instance {}: delete its instances first.", inst.id),
         ));
     }
+    if let Some(l) = m.load_balancers.iter().find(|l| l.zone_mappings.iter().any(|z| z.vswitch_id == id)) {
+        return Err(ApiError::bad(
+            "DependencyViolation.LoadBalancer",
+            format!("The vSwitch {id} holds a zone of the load balancer {}: delete it or move its zone first.", l.id),
+        ));
+    }
     let source = SnatSource::VSwitch(id.to_string());
     if let Some(n) = m.nat_gateways.iter().find(|n| n.vswitch_id == id || n.snat_entries.iter().any(|e| e.source == source)) {
         return Err(ApiError::bad(

@@ -173,6 +173,37 @@ pub enum ValidationError {
     /// A rule's priority is outside 1..=100.
     #[error("The priority {priority} of rule {rule_id} is outside 1 to 100.")]
     InvalidPriority { rule_id: String, priority: u8 },
+    /// A listener of a load balancer that does not exist.
+    #[error("The load balancer {id} referenced by {by} does not exist.")]
+    UnknownLoadBalancer { id: String, by: String },
+    /// A listener's server group that does not exist.
+    #[error("The server group {id} referenced by {by} does not exist.")]
+    UnknownServerGroup { id: String, by: String },
+    /// A load balancer maps a zone twice, or a zone its vSwitch is not in.
+    #[error("The zone mapping {zone_id} of load balancer {load_balancer_id} is invalid: {why}.")]
+    BadZoneMapping {
+        load_balancer_id: String,
+        zone_id: String,
+        why: &'static str,
+    },
+    /// A listener and its server group of different protocols.
+    #[error(
+        "The listener {listener_id} and its server group {server_group_id} have different protocols."
+    )]
+    ListenerProtocolMismatch {
+        listener_id: String,
+        server_group_id: String,
+    },
+    /// Two listeners of a load balancer on one protocol and port.
+    #[error(
+        "The listeners {listener_id} and {other_id} of {load_balancer_id} share protocol and port {port}."
+    )]
+    DuplicateListener {
+        load_balancer_id: String,
+        listener_id: String,
+        other_id: String,
+        port: u16,
+    },
     /// A gateway route table entry whose destination is no vSwitch CIDR of
     /// the VPC (custom entries cannot be added, RT-4).
     #[error(
@@ -304,6 +335,12 @@ impl ValidationError {
             UnknownNetworkAcl { .. } => "InvalidNetworkAclId.NotFound",
             TooManySecurityGroups { .. } => "JoinedGroupLimitExceed",
             InvalidPriority { .. } => "InvalidPriority.Malformed",
+            // The NLB API's codes.
+            UnknownLoadBalancer { .. } => "ResourceNotFound.loadBalancer",
+            UnknownServerGroup { .. } => "ResourceNotFound.serverGroup",
+            BadZoneMapping { .. } => "IllegalParam.ZoneMappings",
+            ListenerProtocolMismatch { .. } => "Mismatch.Protocol",
+            DuplicateListener { .. } => "ResourceAlreadyExist.listener",
         }
     }
 }
@@ -746,6 +783,7 @@ fn validate_with(
 
     validate_instances(model)?;
     validate_security_groups(model)?;
+    validate_load_balancers(model)?;
 
     let check = RouteEntryCheck::new(model);
     if let Some(m) = memo.as_deref_mut() {
@@ -1300,6 +1338,131 @@ fn validate_security_groups(model: &Model) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// Network load balancers, server groups and listeners: ids unique, every
+/// reference resolved, zones and groups in the load balancer's VPC, one
+/// vSwitch per zone, protocols matched, one listener per (load balancer,
+/// protocol, port). (Zone addresses: [`validate_instances`].)
+fn validate_load_balancers(model: &Model) -> Result<(), ValidationError> {
+    let mut ids = BTreeSet::new();
+    let kinds = model
+        .load_balancers
+        .iter()
+        .map(|l| ("load balancer", l.id.as_str()))
+        .chain(
+            model
+                .server_groups
+                .iter()
+                .map(|g| ("server group", g.id.as_str())),
+        )
+        .chain(model.listeners.iter().map(|l| ("listener", l.id.as_str())));
+    for (kind, id) in kinds {
+        check_id(kind, id)?;
+        if !ids.insert(id) {
+            return Err(ValidationError::DuplicateId {
+                kind,
+                id: id.to_string(),
+            });
+        }
+    }
+    let mismatch = |what, id: &str, expected: &str, actual: &str| ValidationError::VpcMismatch {
+        what,
+        id: id.to_string(),
+        expected_vpc: expected.to_string(),
+        actual_vpc: actual.to_string(),
+    };
+    for l in &model.load_balancers {
+        model
+            .vpc(&l.vpc_id)
+            .ok_or_else(|| ValidationError::UnknownVpc {
+                id: l.vpc_id.clone(),
+                by: l.id.clone(),
+            })?;
+        let mut zones = BTreeSet::new();
+        for z in &l.zone_mappings {
+            let bad = |why| ValidationError::BadZoneMapping {
+                load_balancer_id: l.id.clone(),
+                zone_id: z.zone_id.clone(),
+                why,
+            };
+            if !zones.insert(z.zone_id.as_str()) {
+                return Err(bad("the zone is mapped twice"));
+            }
+            let vsw =
+                model
+                    .vswitch(&z.vswitch_id)
+                    .ok_or_else(|| ValidationError::UnknownVSwitch {
+                        id: z.vswitch_id.clone(),
+                        by: l.id.clone(),
+                    })?;
+            if vsw.vpc_id != l.vpc_id {
+                return Err(mismatch("The vSwitch", &vsw.id, &l.vpc_id, &vsw.vpc_id));
+            }
+            if vsw.zone_id != z.zone_id {
+                return Err(bad("its vSwitch is in another zone"));
+            }
+        }
+        for g in &l.security_group_ids {
+            let group =
+                model
+                    .security_group(g)
+                    .ok_or_else(|| ValidationError::UnknownSecurityGroup {
+                        id: g.clone(),
+                        by: l.id.clone(),
+                    })?;
+            if group.vpc_id != l.vpc_id {
+                return Err(mismatch("The security group", g, &l.vpc_id, &group.vpc_id));
+            }
+        }
+    }
+    for g in &model.server_groups {
+        model
+            .vpc(&g.vpc_id)
+            .ok_or_else(|| ValidationError::UnknownVpc {
+                id: g.vpc_id.clone(),
+                by: g.id.clone(),
+            })?;
+    }
+    let mut ports: BTreeMap<(&str, model::NlbProtocol, u16), &str> = BTreeMap::new();
+    for lsn in &model.listeners {
+        let lb = model.load_balancer(&lsn.load_balancer_id).ok_or_else(|| {
+            ValidationError::UnknownLoadBalancer {
+                id: lsn.load_balancer_id.clone(),
+                by: lsn.id.clone(),
+            }
+        })?;
+        let group = model.server_group(&lsn.server_group_id).ok_or_else(|| {
+            ValidationError::UnknownServerGroup {
+                id: lsn.server_group_id.clone(),
+                by: lsn.id.clone(),
+            }
+        })?;
+        if group.vpc_id != lb.vpc_id {
+            return Err(mismatch(
+                "The server group",
+                &group.id,
+                &lb.vpc_id,
+                &group.vpc_id,
+            ));
+        }
+        if group.protocol != lsn.protocol {
+            return Err(ValidationError::ListenerProtocolMismatch {
+                listener_id: lsn.id.clone(),
+                server_group_id: group.id.clone(),
+            });
+        }
+        if let Some(other) = ports.insert((lb.id.as_str(), lsn.protocol, lsn.port), lsn.id.as_str())
+        {
+            return Err(ValidationError::DuplicateListener {
+                load_balancer_id: lb.id.clone(),
+                listener_id: lsn.id.clone(),
+                other_id: other.to_string(),
+                port: lsn.port,
+            });
+        }
+    }
+    Ok(())
+}
+
 fn validate_instances(model: &Model) -> Result<(), ValidationError> {
     let mut used: BTreeMap<(&str, Ipv4Addr), &str> = BTreeMap::new();
     for (inst, (_, addr)) in model.instances.iter().zip(model::instance_addresses(model)) {
@@ -1380,6 +1543,65 @@ mod tests {
 
     fn code(model: &Model) -> &'static str {
         validate(model).unwrap_err().code()
+    }
+
+    #[test]
+    fn nlb_references_zones_protocols_and_ports_are_checked() {
+        let base = r#"
+            [[vpc]]
+            id = "vpc-a"
+            cidr_block = "10.0.0.0/16"
+            [[vswitch]]
+            id = "vsw-1"
+            vpc_id = "vpc-a"
+            cidr_block = "10.0.1.0/24"
+            [[load_balancer]]
+            id = "nlb-1"
+            vpc_id = "vpc-a"
+            [[load_balancer.zone_mapping]]
+            zone_id = "cn-hangzhou-a"
+            vswitch_id = "vsw-1"
+            private_ipv4 = "10.0.1.5"
+            [[server_group]]
+            id = "sgp-1"
+            vpc_id = "vpc-a"
+            [[listener]]
+            id = "lsn-1"
+            load_balancer_id = "nlb-1"
+            protocol = "TCP"
+            port = 80
+            server_group_id = "sgp-1"
+        "#;
+        let model = |extra: &str| {
+            Model::from_toml(&format!("{base}{extra}"))
+                .unwrap()
+                .with_system_route_tables()
+        };
+        assert!(validate(&model("")).is_ok());
+        let second = |proto: &str, port: u16, group: &str| {
+            format!(
+                "[[listener]]\nid = \"lsn-2\"\nload_balancer_id = \"nlb-1\"\nprotocol = \"{proto}\"\nport = {port}\nserver_group_id = \"{group}\"\n"
+            )
+        };
+        assert_eq!(
+            code(&model(&second("TCP", 80, "sgp-1"))),
+            "ResourceAlreadyExist.listener"
+        );
+        assert!(validate(&model(&second("TCP", 81, "sgp-1"))).is_ok());
+        assert_eq!(
+            code(&model(&second("UDP", 80, "sgp-1"))),
+            "Mismatch.Protocol"
+        );
+        assert_eq!(
+            code(&model(&second("TCP", 81, "sgp-9"))),
+            "ResourceNotFound.serverGroup"
+        );
+        let mut m = model("");
+        m.load_balancers[0].zone_mappings[0].zone_id = "cn-hangzhou-b".into();
+        assert_eq!(code(&m), "IllegalParam.ZoneMappings");
+        let mut m = model("");
+        m.listeners[0].load_balancer_id = "nlb-9".into();
+        assert_eq!(code(&m), "ResourceNotFound.loadBalancer");
     }
 
     #[test]
