@@ -61,6 +61,10 @@ pub const ENI_FLAG_HEALTH_CHECK: u32 = 1 << 13;
 /// 100.64.0.0/10): packets to it go to the VPC's health-check port (its
 /// `ENI_BY_ADDRESS` entry), never to a route.
 pub const HEALTH_CHECK_ADDR: [u8; 4] = [100, 100, 0, 1];
+/// The route table (no VPC's: numeric ids are never 0) a packet to
+/// [`HEALTH_CHECK_ADDR`] is routed by: its one route, that address, is
+/// local (the VPC's `ENI_BY_ADDRESS` entry, its health-check port).
+pub const HEALTH_CHECK_ROUTE_TABLE: u32 = 0;
 
 /// Copies of each router port's ENI in `ENI_BY_PORT` (a power of two). An
 /// ENI changes by writing a copy packets do not read, then flipping

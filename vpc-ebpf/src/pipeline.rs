@@ -3,7 +3,7 @@
 //! -> edge (NAT, for the internet) -> transmit. One code base for both
 //! program types ([`Packet`]); no loop over configuration.
 use aya_log_ebpf::debug;
-use vpc_common::{Action, DropReason, Egress, EniAddressKey, NextHopKind, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_HEALTH_CHECK, ENI_FLAG_NETWORK_ACL, HEALTH_CHECK_ADDR, NextHop, ENI_FLAG_LB_BACKEND, ENI_FLAG_LB_CLIENT, LB_VIA_INTERNET, LB_VIA_VPC, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SERVICES, ENI_FLAG_UPLINK};
+use vpc_common::{Action, DropReason, Egress, EniAddressKey, NextHopKind, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_HEALTH_CHECK, ENI_FLAG_NETWORK_ACL, HEALTH_CHECK_ADDR, HEALTH_CHECK_ROUTE_TABLE, ENI_FLAG_LB_BACKEND, ENI_FLAG_LB_CLIENT, LB_VIA_INTERNET, LB_VIA_VPC, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SERVICES, ENI_FLAG_UPLINK};
 
 use crate::{
     arp, conntrack,
@@ -136,13 +136,12 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
 
     // 5. Route, in the table of the source vSwitch (a reply to an internet
     // client of a load balancer leaves by the uplink, as it came; a reply
-    // to the VPC's health checks goes to its health-check port, its
-    // `ENI_BY_ADDRESS` entry, whatever the routes say).
+    // to the VPC's health checks goes to its health-check port, the local
+    // route of their own table, whatever the VPC's routes say).
     let next_hop = if lb_via == LB_VIA_INTERNET {
         edge::uplink_hop()
     } else if u32::from_ne_bytes(flow.dst) == u32::from_ne_bytes(HEALTH_CHECK_ADDR) {
-        let none = Egress { ifindex: 0, dst_mac: [0; 6], src_mac: [0; 6] };
-        Some(NextHop { kind: NextHopKind::Local as u32, egress: none, gateway_id: 0 })
+        route::lookup(HEALTH_CHECK_ROUTE_TABLE, flow.dst).copied()
     } else {
         route::lookup_from(eni, flow.dst).copied()
     };

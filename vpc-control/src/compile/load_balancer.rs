@@ -18,7 +18,7 @@ use std::{
 use vpc_common::{
     BACKEND_FLAG_PRESENT, Backend, ENI_FLAG_HEALTH_CHECK, ENI_FLAG_LB_BACKEND, ENI_FLAG_LB_CLIENT,
     ENI_FLAG_PORT, ENI_FLAG_SOURCE_DEST_CHECK, Egress, Eni, EniAddressKey, HEALTH_CHECK_ADDR,
-    LB_RING_SIZE, LISTENER_FLAG_SECURITY_GROUPS, LISTENER_FLAG_SOURCE_HASH, Listener, ListenerKey,
+    HEALTH_CHECK_ROUTE_TABLE, LB_RING_SIZE, NextHop, NextHopKind, LISTENER_FLAG_SECURITY_GROUPS, LISTENER_FLAG_SOURCE_HASH, Listener, ListenerKey,
     MAX_LB_RINGS, PUBLIC_KIND_LB, PublicAddress,
 };
 
@@ -117,6 +117,10 @@ pub(super) fn health_ports(
             EniAddressKey { vpc_id, addr: HEALTH_CHECK_ADDR },
             Egress { ifindex, dst_mac: mac, src_mac: topology::ROUTER_MAC },
         );
+        // Replies to the checks: the one route of their table, local.
+        let local = NextHop { kind: NextHopKind::Local as u32, egress: Egress::default(), gateway_id: 0 };
+        let key = super::route_key(HEALTH_CHECK_ROUTE_TABLE, &ipnet::Ipv4Net::from(topology::HEALTH_CHECK_IP));
+        out.routes.set_table(HEALTH_CHECK_ROUTE_TABLE, Arc::new(vec![(key, local)]));
     }
 }
 
