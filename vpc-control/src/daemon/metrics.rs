@@ -544,6 +544,52 @@ mod tests {
     }
 
     #[test]
+    fn metrics_health_of_each_checked_server_by_status_and_result() {
+        use crate::apply::health::Tracker;
+        use crate::compile::ServerKey;
+        let health = [ServerHealth {
+            key: ServerKey {
+                group_id: "sgp-1".into(),
+                ip: std::net::Ipv4Addr::new(10, 0, 2, 11),
+                port: 8080,
+            },
+            tracker: Tracker {
+                status: HealthStatus::Unavailable,
+                checks_ok: 5,
+                checks_failed: 2,
+                ..Tracker::default()
+            },
+        }];
+        let e = parse(&render_with_health(&counters(), &[], None, &health));
+        let server = [
+            ("server_group_id", "sgp-1"),
+            ("server_ip", "10.0.2.11"),
+            ("port", "8080"),
+        ];
+        let with = |k: &'static str, v: &'static str| {
+            let mut l = server.to_vec();
+            l.push((k, v));
+            l
+        };
+        for (status, want) in [("Initial", 0.0), ("Available", 0.0), ("Unavailable", 1.0)] {
+            let l = with("status", status);
+            assert_eq!(
+                value(&e, "vpc_nlb_server_health_status", &l),
+                want,
+                "{status}"
+            );
+        }
+        let ok = with("result", "success");
+        assert_eq!(value(&e, "vpc_nlb_health_checks_total", &ok), 5.0);
+        let failed = with("result", "failure");
+        assert_eq!(value(&e, "vpc_nlb_health_checks_total", &failed), 2.0);
+        // No checked server: the families are there, without samples.
+        let e = parse(&render(&counters(), &[], None));
+        assert_eq!(e.types["vpc_nlb_server_health_status"], "gauge");
+        assert!(!e.samples.iter().any(|s| s.name.starts_with("vpc_nlb_")));
+    }
+
+    #[test]
     fn metrics_one_family_per_action_with_its_count() {
         let e = parse(&render(&counters(), &[], None));
         assert_eq!(value(&e, "vpc_forwarded_packets_total", &[]), 42.0);
