@@ -513,6 +513,91 @@ mod tests {
         assert!(!code_matches(404, &classes) && !code_matches(500, &classes));
     }
 
+    /// A namespace of this test's own, deleted on drop.
+    struct Scratch(String);
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = crate::netns::delete(&self.0);
+        }
+    }
+
+    /// An HTTP server on `listener` answering every request with `status`.
+    fn http_server(listener: std::net::TcpListener, status: &'static str) {
+        std::thread::spawn(move || {
+            for s in listener.incoming() {
+                let Ok(mut s) = s else { return };
+                let mut buf = [0u8; 1024];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match std::io::Read::read(&mut s, &mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = format!("HTTP/1.0 {status}\r\nContent-Length: 0\r\n\r\n");
+                let _ = std::io::Write::write_all(&mut s, answer.as_bytes());
+            }
+        });
+    }
+
+    /// Real checks from a namespace: TCP to a listener and to a closed
+    /// port, HTTP judged by status class, an answer that never comes, a
+    /// namespace that does not exist. Needs root (skipped otherwise).
+    #[test]
+    fn probes_from_a_namespace_judge_connections_and_http_answers() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 || crate::netns::ip(&["-V"]).is_err() {
+            eprintln!("skipped: needs root and iproute2");
+            return;
+        }
+        let ns = format!("vpct-hc{}-{}", std::process::id(), fastrand::u32(..));
+        crate::netns::add(&ns).unwrap();
+        let _scratch = Scratch(ns.clone());
+        crate::netns::ip(&["-n", &ns, "link", "set", "lo", "up"]).unwrap();
+        let bind = || std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let (ok, failing, silent, closed) = {
+            let _in = NetnsGuard::enter(&ns).unwrap();
+            (bind(), bind(), bind(), bind())
+        };
+        let port = |l: &std::net::TcpListener| l.local_addr().unwrap().port();
+        let (ok_port, failing_port, silent_port, closed_port) =
+            (port(&ok), port(&failing), port(&silent), port(&closed));
+        drop(closed);
+        http_server(ok, "200 OK");
+        http_server(failing, "503 Service Unavailable");
+        let lo = Ipv4Addr::LOCALHOST;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut check = HealthCheck {
+                connect_timeout_s: 1,
+                ..HealthCheck::default()
+            };
+            let run = |port: u16, check: &HealthCheck| Probe::new(ns.clone(), lo, port, check);
+            // TCP: a listener, a closed port.
+            run(ok_port, &check).run().await.unwrap();
+            let e = run(closed_port, &check).run().await.unwrap_err();
+            assert!(matches!(e, HealthError::Connect { .. }), "{e}");
+            // HTTP: 200 is http_2xx, 503 is not (until 5xx is allowed); a
+            // server that never answers runs out of the timeout.
+            check.check_type = HealthCheckType::Http;
+            run(ok_port, &check).run().await.unwrap();
+            let e = run(failing_port, &check).run().await.unwrap_err();
+            assert!(matches!(e, HealthError::Http { .. }), "{e}");
+            let e = run(silent_port, &check).run().await.unwrap_err();
+            assert!(matches!(e, HealthError::Timeout(_)), "{e}");
+            check.http.http_codes = vec!["http_5xx".into()];
+            run(failing_port, &check).run().await.unwrap();
+            // No such namespace: the router's trouble, not the server's.
+            let p = Probe::new(format!("{ns}-gone"), lo, ok_port, &check);
+            let e = p.run().await.unwrap_err();
+            assert!(matches!(e, HealthError::Namespace { .. }), "{e}");
+        });
+        drop(silent);
+    }
+
     #[test]
     fn the_check_port_is_the_configured_one_else_the_servers() {
         let mut check = HealthCheck::default();
