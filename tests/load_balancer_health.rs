@@ -5,7 +5,7 @@
 //! dies leaves the ring within interval x unhealthy threshold (+ margin),
 //! /metrics shows it Unavailable, and it comes back once healthy; a
 //! backend whose security group does not admit 100.64.0.0/10 is never
-//! Available.
+//! Available; the listener stopped, the health-check port goes.
 use std::{
     collections::BTreeMap,
     io::{Read, Write},
@@ -18,7 +18,7 @@ use std::{
 };
 
 use vpc_control::{model::Model, netns, netns::NetnsGuard, store::Store, topology};
-use vpc_tests::{Daemon, unique};
+use vpc_tests::{ACCOUNT_ID, Daemon, assert_kernel_is_model, unique};
 
 /// The listener address and port.
 const LISTENER: (Ipv4Addr, u16) = (Ipv4Addr::new(10, 0, 1, 5), 80);
@@ -193,18 +193,21 @@ fn spread(client: &str, n: usize) -> BTreeMap<String, usize> {
     let _in = NetnsGuard::enter(client).unwrap_or_else(|e| panic!("{e}"));
     let mut out = BTreeMap::new();
     for _ in 0..n {
-        let who = match TcpStream::connect_timeout(&SocketAddr::from(LISTENER), Duration::from_secs(1)) {
-            Ok(mut s) => {
-                s.set_read_timeout(Some(Duration::from_secs(1))).ok();
-                let mut name = String::new();
-                match s.read_to_string(&mut name) {
-                    Ok(_) if !name.is_empty() => name,
-                    _ => "timeout".to_string(),
+        let who =
+            match TcpStream::connect_timeout(&SocketAddr::from(LISTENER), Duration::from_secs(1)) {
+                Ok(mut s) => {
+                    s.set_read_timeout(Some(Duration::from_secs(1))).ok();
+                    let mut name = String::new();
+                    match s.read_to_string(&mut name) {
+                        Ok(_) if !name.is_empty() => name,
+                        _ => "timeout".to_string(),
+                    }
                 }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => "refused".to_string(),
-            Err(_) => "timeout".to_string(),
-        };
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    "refused".to_string()
+                }
+                Err(_) => "timeout".to_string(),
+            };
         *out.entry(who).or_default() += 1;
     }
     out
@@ -238,7 +241,10 @@ fn checks(metrics: &str, ip: &str, result: &str) -> u64 {
     metrics
         .lines()
         .filter(|l| l.starts_with("vpc_nlb_health_checks_total{"))
-        .filter(|l| l.contains(&format!("server_ip=\"{ip}\"")) && l.contains(&format!("result=\"{result}\"")))
+        .filter(|l| {
+            l.contains(&format!("server_ip=\"{ip}\""))
+                && l.contains(&format!("result=\"{result}\""))
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
         .sum()
 }
@@ -249,7 +255,10 @@ fn wait_status(d: &Daemon, want: &[(&str, &str)], limit: Duration) -> Duration {
     let start = Instant::now();
     loop {
         let m = scrape(d);
-        if want.iter().all(|(ip, s)| status(&m, ip).as_deref() == Some(*s)) {
+        if want
+            .iter()
+            .all(|(ip, s)| status(&m, ip).as_deref() == Some(*s))
+        {
             return start.elapsed();
         }
         assert!(
@@ -278,8 +287,19 @@ fn nlb_health_checks_take_a_dead_backend_out_of_the_ring_and_back() {
     {
         std::fs::create_dir_all(d.state_dir()).unwrap();
         let mut store = Store::open(&d.state_dir()).unwrap_or_else(|e| panic!("{e}"));
-        let m = model(&client, [&web[0], &web[1], &web[2]]);
-        store.save(&Model::default(), &m).unwrap_or_else(|e| panic!("{e}"));
+        let mut m = model(&client, [&web[0], &web[1], &web[2]]);
+        // The test account's, in the region DescribeInstances asks for.
+        let metas = (m.instances.iter_mut().map(|i| &mut i.meta))
+            .chain(m.load_balancers.iter_mut().map(|l| &mut l.meta))
+            .chain(m.server_groups.iter_mut().map(|g| &mut g.meta))
+            .chain(m.listeners.iter_mut().map(|l| &mut l.meta));
+        for meta in metas {
+            meta.owner_id = ACCOUNT_ID.to_string();
+            meta.region_id = "cn-hangzhou".to_string();
+        }
+        store
+            .save(&Model::default(), &m)
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     d.spawn(&[]);
     let hc_ns = topology::health_check_namespace(&d.namespace, "vpc-hc");
@@ -294,7 +314,11 @@ fn nlb_health_checks_take_a_dead_backend_out_of_the_ring_and_back() {
     // the checks' source: Unavailable, though its service answers clients.
     wait_status(
         &d,
-        &[("10.0.2.11", "Available"), ("10.0.2.12", "Available"), ("10.0.2.13", "Unavailable")],
+        &[
+            ("10.0.2.11", "Available"),
+            ("10.0.2.12", "Available"),
+            ("10.0.2.13", "Unavailable"),
+        ],
         Duration::from_secs(20),
     );
     let m = scrape(&d);
@@ -308,8 +332,15 @@ fn nlb_health_checks_take_a_dead_backend_out_of_the_ring_and_back() {
             break seen;
         }
     };
-    assert!(seen.get("web1").is_some() && seen.get("web2").is_some(), "{seen:?}");
-    assert_eq!(seen.values().sum::<usize>(), seen["web1"] + seen["web2"], "{seen:?}");
+    assert!(
+        seen.get("web1").is_some() && seen.get("web2").is_some(),
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.values().sum::<usize>(),
+        seen["web1"] + seen["web2"],
+        "{seen:?}"
+    );
 
     // web2's service dies: Unavailable within interval x threshold (+
     // margin), and then every new connection goes to web1.
@@ -331,7 +362,10 @@ fn nlb_health_checks_take_a_dead_backend_out_of_the_ring_and_back() {
     eprintln!(
         "web2 killed: Unavailable in /metrics after {took:?}, all new connections on web1 after {out_of_ring:?} (interval {INTERVAL_S} s x threshold {THRESHOLD}); {seen:?}"
     );
-    assert_eq!(status(&scrape(&d), "10.0.2.11").as_deref(), Some("Available"));
+    assert_eq!(
+        status(&scrape(&d), "10.0.2.11").as_deref(),
+        Some("Available")
+    );
 
     // It comes back once healthy again.
     let _web2 = Service::start(&web[1], "web2");
@@ -343,7 +377,30 @@ fn nlb_health_checks_take_a_dead_backend_out_of_the_ring_and_back() {
             break seen;
         }
     };
-    assert!(seen.contains_key("web2") && seen.contains_key("web1"), "{seen:?}");
-    assert!(!seen.contains_key("web3") && !seen.contains_key("refused"), "{seen:?}");
+    assert!(
+        seen.contains_key("web2") && seen.contains_key("web1"),
+        "{seen:?}"
+    );
+    assert!(
+        !seen.contains_key("web3") && !seen.contains_key("refused"),
+        "{seen:?}"
+    );
     eprintln!("web2 started again: Available after {back:?}; {seen:?}");
+    // The health-check port is a router port like an instance's: recorded,
+    // attached, in the port map.
+    assert_kernel_is_model(&d, "with a health-check port");
+
+    // Its listener stopped, the VPC needs no checks: the port and its
+    // namespace go, and the servers leave /metrics.
+    d.call(
+        "StopListener",
+        &[("RegionId", "cn-hangzhou"), ("ListenerId", "lsn-hc")],
+    );
+    assert!(!netns::exists(&hc_ns), "{hc_ns} removed");
+    assert_kernel_is_model(&d, "without a health-check port");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while status(&scrape(&d), "10.0.2.11").is_some() {
+        assert!(Instant::now() < deadline, "servers still in /metrics");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
