@@ -44,19 +44,22 @@ pub type Unavailable = BTreeSet<ServerKey>;
 /// The server groups whose servers the daemon checks: health check enabled
 /// and sent to by a running listener of a load balancer of the group's VPC.
 pub fn health_checked_groups(model: &Model) -> Vec<&ServerGroup> {
+    // (Linear in the model: every compile asks.)
+    let vpc_of: BTreeMap<&str, &str> = model
+        .load_balancers
+        .iter()
+        .map(|lb| (lb.id.as_str(), lb.vpc_id.as_str()))
+        .collect();
+    let sent_to: BTreeSet<(&str, &str)> = model
+        .listeners
+        .iter()
+        .filter(|l| l.status == ListenerStatus::Running)
+        .filter_map(|l| Some((l.server_group_id.as_str(), *vpc_of.get(l.load_balancer_id.as_str())?)))
+        .collect();
     model
         .server_groups
         .iter()
-        .filter(|g| g.health_check.enabled)
-        .filter(|g| {
-            model.listeners.iter().any(|l| {
-                l.status == ListenerStatus::Running
-                    && l.server_group_id == g.id
-                    && model
-                        .load_balancer(&l.load_balancer_id)
-                        .is_some_and(|lb| lb.vpc_id == g.vpc_id)
-            })
-        })
+        .filter(|g| g.health_check.enabled && sent_to.contains(&(g.id.as_str(), g.vpc_id.as_str())))
         .collect()
 }
 
