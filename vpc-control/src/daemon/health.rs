@@ -196,3 +196,102 @@ async fn check_loop(table: Arc<Table>, key: ServerKey, plan: Plan, wake: Arc<Not
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    const MODEL: &str = r#"
+        [router]
+        namespace = "rt-x"
+        [[vpc]]
+        id = "vpc-a"
+        cidr_block = "10.0.0.0/16"
+        [[vswitch]]
+        id = "vsw-1"
+        vpc_id = "vpc-a"
+        cidr_block = "10.0.1.0/24"
+        [[load_balancer]]
+        id = "nlb-1"
+        vpc_id = "vpc-a"
+        [[load_balancer.zone_mapping]]
+        zone_id = "zone-a"
+        vswitch_id = "vsw-1"
+        private_ipv4 = "10.0.1.5"
+        [[server_group]]
+        id = "sgp-checked"
+        vpc_id = "vpc-a"
+        [server_group.health_check]
+        connect_port = 9000
+        interval_s = 3
+        healthy_threshold = 4
+        unhealthy_threshold = 5
+        [[server_group.server]]
+        server_id = "10.0.1.20"
+        server_type = "Ip"
+        server_ip = "10.0.1.20"
+        port = 80
+        [[server_group]]
+        id = "sgp-off"
+        vpc_id = "vpc-a"
+        [server_group.health_check]
+        enabled = false
+        [[server_group.server]]
+        server_id = "10.0.1.21"
+        server_type = "Ip"
+        server_ip = "10.0.1.21"
+        port = 80
+        [[server_group]]
+        id = "sgp-unused"
+        vpc_id = "vpc-a"
+        [[server_group.server]]
+        server_id = "10.0.1.22"
+        server_type = "Ip"
+        server_ip = "10.0.1.22"
+        port = 80
+        [[listener]]
+        id = "lsn-1"
+        load_balancer_id = "nlb-1"
+        protocol = "TCP"
+        port = 80
+        server_group_id = "sgp-checked"
+        [[listener]]
+        id = "lsn-2"
+        load_balancer_id = "nlb-1"
+        protocol = "TCP"
+        port = 81
+        server_group_id = "sgp-off"
+    "#;
+
+    #[test]
+    fn checks_follow_the_groups_running_listeners_send_to() {
+        let m = Model::from_toml(MODEL).unwrap();
+        let (checked, always) = plans(&m);
+        // Only the enabled group a running listener sends to is checked,
+        // from its VPC's namespace, on its port, interval and thresholds.
+        let key = |g: &str, n: u8| ServerKey {
+            group_id: g.into(),
+            ip: Ipv4Addr::new(10, 0, 1, n),
+            port: 80,
+        };
+        assert_eq!(
+            checked.keys().collect::<Vec<_>>(),
+            [&key("sgp-checked", 20)]
+        );
+        let plan = &checked[&key("sgp-checked", 20)];
+        assert_eq!(
+            plan.probe.namespace,
+            topology::health_check_namespace("rt-x", "vpc-a")
+        );
+        assert_eq!(plan.probe.target.to_string(), "10.0.1.20:9000");
+        assert_eq!(plan.probe.interval(), Duration::from_secs(3));
+        assert_eq!((plan.healthy, plan.unhealthy), (4, 5));
+        // Disabled: always available, checked or not.
+        assert_eq!(always, [key("sgp-off", 21)]);
+        // The listener stopped: nothing checked.
+        let mut stopped = m.clone();
+        stopped.listeners[0].status = crate::model::ListenerStatus::Stopped;
+        assert!(plans(&stopped).0.is_empty());
+    }
+}
