@@ -42,6 +42,29 @@ fn nlb_official_sdk_drives_load_balancers_server_groups_listeners_jobs_and_refus
     let lb = out["load_balancer"].as_str().unwrap();
     let v = d.call("GetLoadBalancerAttribute", &[("LoadBalancerId", lb)]);
     assert_eq!(v["ZoneMappings"].as_array().unwrap().len(), 2, "{v}");
+    // The NLB API's TagResources over the socket, by its version.
+    d.cli_ok(&[
+        "TagResources",
+        "--Version",
+        "2022-04-30",
+        "--ResourceType",
+        "loadbalancer",
+        "--ResourceId.1",
+        lb,
+        "--Tag.1.Key",
+        "tier",
+        "--Tag.1.Value",
+        "web",
+    ]);
+    let v = d.call("GetLoadBalancerAttribute", &[("LoadBalancerId", lb)]);
+    assert!(
+        v["Tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["TagKey"] == "tier"),
+        "{v}"
+    );
     // `vpc <Action> --help` lists the typed action's parameters.
     let help = d.cli(&["CreateLoadBalancer", "--help"]);
     let text = String::from_utf8_lossy(&help.stdout);

@@ -44,9 +44,11 @@ pub const ENI_FLAG_PORT: u32 = 1 << 9;
 /// services network, reached from VPCs only through gateway endpoints;
 /// frames from it are replies to endpoint flows or dropped.
 pub const ENI_FLAG_SERVICES: u32 = 1 << 10;
-/// `Eni::flags`: the ENI's address is a backend of a load balancer: its
-/// packets are looked up in `LB_REPLIES` (a reply to a client gets the
-/// listener's address back).
+/// `Eni::flags`: the ENI may be (or have been) a backend of a load
+/// balancer: its packets are looked up in `LB_REPLIES` (a reply to a client
+/// gets the listener's address back). Set on every ENI of a VPC with
+/// listeners, so a backend that left a ring keeps answering the
+/// connections it drains.
 pub const ENI_FLAG_LB_BACKEND: u32 = 1 << 11;
 /// `Eni::flags`: the ENI's VPC has running listeners: its packets are
 /// looked up in `LB_LISTENERS` (other VPCs never pay for the lookup).

@@ -66,6 +66,11 @@ pub struct Listener {
     pub sg_ingress: u32,
     /// `LISTENER_FLAG_*`.
     pub flags: u32,
+    /// Seconds the connections of a backend that leaves the ring (removed,
+    /// or failing its health checks) are kept (the server group's
+    /// connection draining; 0: closed at once). Read by the control plane
+    /// only.
+    pub drain_s: u32,
 }
 
 /// `Backend::flags`: the ring entry names a backend (else the ring has no

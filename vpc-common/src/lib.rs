@@ -149,7 +149,7 @@ mod tests {
         );
         assert_eq!(size_of::<MonitorConfig>(), 2 * 4);
         assert_eq!(size_of::<ListenerKey>(), 4 + 4 + 2 + 1 + 1);
-        assert_eq!(size_of::<Listener>(), 4 * 4);
+        assert_eq!(size_of::<Listener>(), 5 * 4);
         assert_eq!(size_of::<Backend>(), 4 + 2 + 2);
         assert_eq!(size_of::<LbFlow>(), 8 + 4 + 4);
         assert_eq!(size_of::<LbReply>(), 4 + 2 + 2 + 4);

@@ -1,8 +1,8 @@
 //! Network load balancers -> `LB_LISTENERS` and `LB_RINGS` (pure): each
 //! running listener's address in each zone of its load balancer, and that
 //! address's Maglev ring of the server group's backends, weighted. The
-//! ENIs of a VPC with listeners are flagged to look listeners up, and the
-//! ENIs holding a backend's address to look replies up. An internet-facing
+//! ENIs of a VPC with listeners are flagged to look listeners and replies
+//! up. An internet-facing
 //! load balancer's public address in each zone (`PUBLIC_ADDRESSES`) leads
 //! to its listeners there.
 //!
@@ -210,7 +210,6 @@ pub(super) fn compile(
     out: &mut MapEntries,
 ) -> Result<(), CompileError> {
     let mut client_vpcs = BTreeSet::new();
-    let mut backends: BTreeSet<(u32, [u8; 4])> = BTreeSet::new();
     // Rings a model read from a file (no allocator run) lacks take the
     // lowest free slots, in order.
     let mut slots = model.lb_ring_slots.clone();
@@ -276,9 +275,6 @@ pub(super) fn compile(
                 }
             }
             let weighted: Vec<Weighted> = weighted.into_iter().map(|(w, _)| w).collect();
-            for w in &weighted {
-                backends.insert((vpc_id, w.backend.addr));
-            }
             out.lb_rings.insert(ring, Arc::new(maglev(&weighted, LB_RING_SIZE)));
             out.lb_listeners.insert(
                 ListenerKey {
@@ -288,7 +284,13 @@ pub(super) fn compile(
                     proto: l.protocol.ip_protocol(),
                     pad: 0,
                 },
-                Listener { listener_id: model.numeric_id(&l.id), ring, sg_ingress, flags },
+                Listener {
+                    listener_id: model.numeric_id(&l.id),
+                    ring,
+                    sg_ingress,
+                    flags,
+                    drain_s: if group.connection_drain.enabled { group.connection_drain.timeout_s } else { 0 },
+                },
             );
             client_vpcs.insert(vpc_id);
         }
@@ -314,12 +316,12 @@ pub(super) fn compile(
             }
         }
     }
+    // Every ENI of a VPC with listeners looks replies up, not only the
+    // backends of today's rings: a backend removed or failing its health
+    // checks keeps answering its connections while they drain.
     for eni in out.eni_by_port.values_mut() {
         if client_vpcs.contains(&eni.vpc_id) {
-            eni.flags |= ENI_FLAG_LB_CLIENT;
-        }
-        if backends.contains(&(eni.vpc_id, eni.ip)) {
-            eni.flags |= ENI_FLAG_LB_BACKEND;
+            eni.flags |= ENI_FLAG_LB_CLIENT | ENI_FLAG_LB_BACKEND;
         }
     }
     Ok(())

@@ -127,13 +127,24 @@ pub(super) fn spawn(app: Arc<App>) {
                 let done = tokio::task::spawn_blocking(move || {
                     let mut service = a.service();
                     let model = service.model().clone();
-                    match service.router_mut() {
+                    let converged = match service.router_mut() {
                         Some(r) => r.converge(&model).map(|_| ()),
                         None => Ok(()),
-                    }
+                    };
+                    // The connections of a server that left a ring while
+                    // its group drains close later: the retired-entries
+                    // task does it, as after an API change.
+                    let cleanup = service.router().and_then(|r| r.retired_due()).filter(|_| {
+                        !a.retired_cleanup
+                            .swap(true, std::sync::atomic::Ordering::SeqCst)
+                    });
+                    (converged, cleanup)
                 })
                 .await;
-                match done {
+                if let Ok((_, Some(due))) = &done {
+                    super::spawn_retired_cleanup(app.clone(), *due);
+                }
+                match done.map(|(c, _)| c) {
                     Ok(Ok(())) => {
                         tracing::info!(
                             unavailable = now.len(),

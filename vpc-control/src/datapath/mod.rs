@@ -578,6 +578,10 @@ pub struct Datapath {
     /// Leave retired policy entries to [`Self::remove_retired`] instead of
     /// waiting out the grace in [`Self::write`].
     defer_retired: bool,
+    /// Backends that left a listener's ring while its server group drains
+    /// connections: (when their connections are closed, listener, backend),
+    /// by time (see [`Self::remove_retired`]).
+    lb_draining: Vec<(Instant, u32, vpc_common::Backend)>,
 }
 
 /// Policy entries a write switched away from, at one time.
@@ -823,6 +827,7 @@ impl Datapath {
             eni_flips: BTreeMap::new(),
             retired: Vec::new(),
             defer_retired: false,
+            lb_draining: Vec::new(),
             direct: DirectStage {
                 mem: direct_mem,
                 slots: vec![None; direct_slots as usize],
@@ -905,6 +910,46 @@ impl Datapath {
         LpmTrie::try_from(self.map_mut(map_names::ROUTES)?).map_err(map_err(map_names::ROUTES))
     }
 
+    /// Removes the tracked connections through load balancers of each
+    /// (listener, backend) of `gone` (their next packet is balanced anew,
+    /// and the backend it reaches answers it with a reset): how many.
+    fn close_lb_connections(
+        &mut self,
+        gone: &BTreeSet<(u32, vpc_common::Backend)>,
+    ) -> Result<usize, DatapathError> {
+        if gone.is_empty() {
+            return Ok(0);
+        }
+        let (flows, replies) = (map_names::LB_FLOWS, map_names::LB_REPLIES);
+        let mut removed = 0;
+        let mut m: HashMap<&mut MapData, CtKey, vpc_common::LbFlow> =
+            HashMap::try_from(self.map_mut(flows)?).map_err(map_err(flows))?;
+        let keys: Vec<CtKey> = m
+            .iter()
+            .filter_map(Result::ok)
+            .filter(|(_, f)| gone.contains(&(f.listener_id, f.backend)))
+            .map(|(k, _)| k)
+            .collect();
+        for k in &keys {
+            absent_ok(m.remove(k)).map_err(map_err(flows))?;
+        }
+        removed += keys.len();
+        let mut m: HashMap<&mut MapData, CtKey, vpc_common::LbReply> =
+            HashMap::try_from(self.map_mut(replies)?).map_err(map_err(replies))?;
+        let keys: Vec<CtKey> = m
+            .iter()
+            .filter_map(Result::ok)
+            .filter(|(k, r)| {
+                gone.iter().any(|(l, b)| *l == r.listener_id && b.addr == k.src && b.port == k.sport)
+            })
+            .map(|(k, _)| k)
+            .collect();
+        for k in &keys {
+            absent_ok(m.remove(k)).map_err(map_err(replies))?;
+        }
+        Ok(removed + keys.len())
+    }
+
     /// Writes the rings of `desired` that differ from `current`, entry by
     /// entry (a backend added or removed rewrites about 1/N of a ring).
     /// Rings no listener names any more are left as they are: no packet
@@ -933,6 +978,31 @@ impl Datapath {
             }
         }
         Ok(())
+    }
+
+    /// The load balancers' entries the maps hold now: the listeners, and
+    /// the rings they name.
+    fn read_lb(&self) -> Result<MapEntries, DatapathError> {
+        let mut out = MapEntries::default();
+        let m: HashMap<&MapData, vpc_common::ListenerKey, vpc_common::Listener> =
+            HashMap::try_from(self.map(map_names::LB_LISTENERS)?)
+                .map_err(map_err(map_names::LB_LISTENERS))?;
+        for kv in m.iter() {
+            let (k, v) = kv.map_err(map_err(map_names::LB_LISTENERS))?;
+            out.lb_listeners.insert(k, v);
+        }
+        let rings: BTreeSet<u32> = out.lb_listeners.values().map(|l| l.ring).collect();
+        let a: Array<&MapData, vpc_common::Backend> =
+            Array::try_from(self.map(map_names::LB_RINGS)?)
+                .map_err(map_err(map_names::LB_RINGS))?;
+        for ring in rings.into_iter().filter(|r| *r < vpc_common::MAX_LB_RINGS) {
+            let entries = (0..vpc_common::LB_RING_SIZE)
+                .map(|i| a.get(&vpc_common::lb_ring_index(ring, i), 0))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(map_err(map_names::LB_RINGS))?;
+            out.lb_rings.insert(ring, std::sync::Arc::new(entries));
+        }
+        Ok(out)
     }
 
     /// Reads every configuration entry the maps hold now.
@@ -993,25 +1063,9 @@ impl Datapath {
             let (k, v) = kv.map_err(map_err(map_names::GATEWAY_ENDPOINTS))?;
             out.gateway_endpoints.insert(k, v);
         }
-        // Load balancers: the listeners, and the rings they name.
-        let m: HashMap<&MapData, vpc_common::ListenerKey, vpc_common::Listener> =
-            HashMap::try_from(self.map(map_names::LB_LISTENERS)?)
-                .map_err(map_err(map_names::LB_LISTENERS))?;
-        for kv in m.iter() {
-            let (k, v) = kv.map_err(map_err(map_names::LB_LISTENERS))?;
-            out.lb_listeners.insert(k, v);
-        }
-        let rings: BTreeSet<u32> = out.lb_listeners.values().map(|l| l.ring).collect();
-        let a: Array<&MapData, vpc_common::Backend> =
-            Array::try_from(self.map(map_names::LB_RINGS)?)
-                .map_err(map_err(map_names::LB_RINGS))?;
-        for ring in rings.into_iter().filter(|r| *r < vpc_common::MAX_LB_RINGS) {
-            let entries = (0..vpc_common::LB_RING_SIZE)
-                .map(|i| a.get(&vpc_common::lb_ring_index(ring, i), 0))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(map_err(map_names::LB_RINGS))?;
-            out.lb_rings.insert(ring, std::sync::Arc::new(entries));
-        }
+        let lb = self.read_lb()?;
+        out.lb_listeners = lb.lb_listeners;
+        out.lb_rings = lb.lb_rings;
         let m: HashMap<&MapData, [u8; 4], PublicAddress> =
             HashMap::try_from(self.map(map_names::PUBLIC_ADDRESSES)?)
                 .map_err(map_err(map_names::PUBLIC_ADDRESSES))?;
@@ -1171,13 +1225,30 @@ impl Datapath {
                 absent_ok(m.remove(&Key::new(k.0, k.1))).map_err(map_err(POLICY_PORTS))?;
             }
         }
-        Ok(self.retired.first().map(|r| r.at + POLICY_GRACE))
+        // Backends whose drain period has passed: their connections close,
+        // unless the backend is in its listener's ring again.
+        let due = self.lb_draining.partition_point(|d| d.0 <= Instant::now());
+        if due > 0 {
+            let ended: Vec<_> = self.lb_draining.drain(..due).collect();
+            let current = self.read_lb()?;
+            let back = lb_backends_of(&current);
+            let close: BTreeSet<(u32, vpc_common::Backend)> = ended
+                .into_iter()
+                .map(|(_, l, b)| (l, b))
+                .filter(|lb| !back.contains(lb))
+                .collect();
+            self.close_lb_connections(&close)?;
+        }
+        Ok(self.retired_due())
     }
 
-    /// When the next entries of replaced policies are due for
-    /// [`Self::remove_retired`], if any are kept.
+    /// When the next entries of replaced policies, or the connections of
+    /// the next drained backend, are due for [`Self::remove_retired`], if
+    /// any are kept.
     pub fn retired_due(&self) -> Option<Instant> {
-        self.retired.first().map(|r| r.at + POLICY_GRACE)
+        let policies = self.retired.first().map(|r| r.at + POLICY_GRACE);
+        let drains = self.lb_draining.first().map(|d| d.0);
+        policies.into_iter().chain(drains).min()
     }
 
     /// Retired entries this write upserts again stay.
@@ -1331,6 +1402,7 @@ impl Datapath {
         // Load balancers: rings before the listeners naming them, which go
         // before the ENIs told to look them up (below).
         let listeners = diff(&current.lb_listeners, &desired.lb_listeners);
+        let gone_backends = lb_backends_gone(current, desired);
         self.write_lb_rings(current, desired, &mut stats)?;
         {
             let mut m = self.hash_map::<vpc_common::ListenerKey, vpc_common::Listener>(
@@ -1341,6 +1413,16 @@ impl Datapath {
             remove_all(&listeners, &mut stats, |k| m.remove(k))
                 .map_err(map_err(map_names::LB_LISTENERS))?;
         }
+        // The connections of backends that left a ring: closed now, or
+        // once their server group's drain period has passed.
+        let now = Instant::now();
+        let (drained, close_now): (Vec<_>, Vec<_>) = gone_backends.into_iter().partition(|g| g.2 > 0);
+        for (listener, backend, drain_s) in drained {
+            self.lb_draining.push((now + std::time::Duration::from_secs(drain_s.into()), listener, backend));
+        }
+        self.lb_draining.sort_by_key(|d| d.0);
+        let close: BTreeSet<(u32, vpc_common::Backend)> = close_now.into_iter().map(|g| (g.0, g.1)).collect();
+        stats.removals += self.close_lb_connections(&close)?;
         let enis = diff(
             &with_route_slots(&current.eni_by_port, &old_slots),
             &with_route_slots(&desired.eni_by_port, &new_slots),
@@ -2066,4 +2148,35 @@ pub fn unpin(router_namespace: &str) -> Result<(), DatapathError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(source) => Err(DatapathError::Pin { path: dir, source }),
     }
+}
+
+/// The backends of each listener's rings in `entries`.
+fn lb_backends_of(entries: &MapEntries) -> BTreeSet<(u32, vpc_common::Backend)> {
+    entries
+        .lb_listeners
+        .values()
+        .filter_map(|l| Some((l.listener_id, entries.lb_rings.get(&l.ring)?)))
+        .flat_map(|(l, ring)| {
+            ring.iter()
+                .filter(|b| b.flags & vpc_common::BACKEND_FLAG_PRESENT != 0)
+                .map(move |b| (l, *b))
+        })
+        .collect()
+}
+
+/// The (listener, backend, drain seconds) of every backend in a ring of
+/// `current` but in none of its listener's rings in `desired`.
+fn lb_backends_gone(current: &MapEntries, desired: &MapEntries) -> Vec<(u32, vpc_common::Backend, u32)> {
+    let now = lb_backends_of(desired);
+    let drain: BTreeMap<u32, u32> = current
+        .lb_listeners
+        .values()
+        .chain(desired.lb_listeners.values())
+        .map(|l| (l.listener_id, l.drain_s))
+        .collect();
+    lb_backends_of(current)
+        .into_iter()
+        .filter(|lb| !now.contains(lb))
+        .map(|(l, b)| (l, b, drain.get(&l).copied().unwrap_or(0)))
+        .collect()
 }

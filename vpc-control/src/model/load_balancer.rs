@@ -11,7 +11,8 @@ use super::Meta;
 
 /// Most jobs the model keeps (the oldest are forgotten first): GetJobStatus
 /// answers for the recent ones, as the cloud keeps its jobs for a while.
-pub const MAX_NLB_JOBS: usize = 1000;
+/// Bounded low: the model's document is written at every commit.
+pub const MAX_NLB_JOBS: usize = 256;
 
 /// AddressType of a load balancer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

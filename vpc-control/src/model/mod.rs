@@ -69,8 +69,10 @@ pub struct Model {
     #[serde(default, rename = "listener")]
     pub listeners: Vec<Listener>,
     /// The NLB API's recent jobs, oldest first (at most [`MAX_NLB_JOBS`]).
-    #[serde(default, rename = "nlb_job", skip_serializing_if = "Vec::is_empty")]
-    pub nlb_jobs: Vec<NlbJob>,
+    /// Shared: a call's draft of the model copies one pointer; only a call
+    /// that records a job copies the list ([`Model::push_nlb_job`]).
+    #[serde(default, rename = "nlb_job", skip_serializing_if = "no_jobs")]
+    pub nlb_jobs: Arc<Vec<NlbJob>>,
     /// The numbers the datapath's keys name VPCs, vSwitches, route tables
     /// and NAT gateways by, allocated once per id and kept with the model
     /// (see [`Model::allocate_numeric_ids`]). Empty in a lab file: numbers
@@ -82,6 +84,10 @@ pub struct Model {
     /// so a ring never moves under a live listener.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub lb_ring_slots: BTreeMap<String, u32>,
+}
+
+fn no_jobs(jobs: &Arc<Vec<NlbJob>>) -> bool {
+    jobs.is_empty()
 }
 
 fn fnv1a(data: &[u8]) -> u64 {
@@ -1338,10 +1344,11 @@ impl Model {
 
     /// Records a job, forgetting the oldest beyond [`MAX_NLB_JOBS`].
     pub fn push_nlb_job(&mut self, job: NlbJob) {
-        self.nlb_jobs.push(job);
-        let excess = self.nlb_jobs.len().saturating_sub(MAX_NLB_JOBS);
+        let jobs = Arc::make_mut(&mut self.nlb_jobs);
+        jobs.push(job);
+        let excess = jobs.len().saturating_sub(MAX_NLB_JOBS);
         if excess > 0 {
-            self.nlb_jobs.drain(..excess);
+            jobs.drain(..excess);
         }
     }
 

@@ -9,7 +9,7 @@
 //! can first ask for it, and the resource already shows its settled status
 //! (Active, Available, Running or Stopped), never Provisioning or
 //! Configuring. Jobs are kept with the model, the most recent
-//! [`crate::model::MAX_NLB_JOBS`].
+//! [`crate::model::MAX_NLB_JOBS`] (256).
 pub(super) mod job;
 pub(super) mod listener;
 pub(super) mod load_balancer;
@@ -296,8 +296,24 @@ mod tests {
         );
         let servers = ok(&mut s, "ListServerGroupServers", &[("ServerGroupId", &sgp)]);
         assert_eq!(servers["TotalCount"], 2);
-        assert_eq!(servers["Servers"][1]["Weight"], 50);
-        assert_eq!(servers["Servers"][1]["ZoneId"], "cn-hangzhou-b");
+        assert_eq!(
+            servers["Servers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["ServerId"] == i_b.as_str())
+                .unwrap()["Weight"],
+            50
+        );
+        assert_eq!(
+            servers["Servers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["ServerId"] == i_b.as_str())
+                .unwrap()["ZoneId"],
+            "cn-hangzhou-b"
+        );
         let l = ok(
             &mut s,
             "CreateListener",
@@ -497,6 +513,12 @@ mod tests {
         any_port.push(("AnyPortEnabled", "true"));
         assert_eq!(
             code(&mut s, "CreateServerGroup", &any_port),
+            "UnsupportedParameter"
+        );
+        let mut no_client_ip = g("TCP");
+        no_client_ip.push(("PreserveClientIpEnabled", "false"));
+        assert_eq!(
+            code(&mut s, "CreateServerGroup", &no_client_ip),
             "UnsupportedParameter"
         );
         let mut interval = g("TCP");

@@ -232,6 +232,9 @@ impl Action for CreateServerGroup {
             return Err(ApiError::missing("VpcId"));
         }
         refuse_unless("AnyPortEnabled", self.any_port_enabled, false)?;
+        // The datapath always keeps the client's address (the cloud's
+        // default); translating it to the load balancer's is not built.
+        refuse_unless("PreserveClientIpEnabled", self.preserve_client_ip_enabled, true)?;
         match given(&self.address_ip_version) {
             None => {}
             Some(v) if v.eq_ignore_ascii_case("ipv4") => {}
@@ -289,7 +292,7 @@ impl Action for CreateServerGroup {
             server_group_type,
             protocol,
             scheduler,
-            preserve_client_ip_enabled: self.preserve_client_ip_enabled.unwrap_or(true),
+            preserve_client_ip_enabled: true,
             connection_drain: ConnectionDrain {
                 enabled: self.connection_drain_enabled.unwrap_or(false),
                 timeout_s: drain_timeout,
@@ -905,8 +908,10 @@ impl Action for ListServerGroupServers {
                 if any_or(&self.server_ids, &s.server_id)
                     && any_or(&self.server_ips, &s.server_ip.to_string())
                 {
-                    // Keys sort by group, then the order servers were added.
-                    let key = format!("{}/{:06}", g.id, items.len());
+                    // Keys sort by group, server and port: a page starts
+                    // after the last server listed even when servers come
+                    // and go between calls.
+                    let key = format!("{}/{}/{:05}", g.id, s.server_id, s.port);
                     items.push((
                         key,
                         ListedServer {

@@ -1,0 +1,231 @@
+//! Real TCP connections through a network load balancer made with the
+//! official NLB SDK (tests/sdk/nlb_lab.py) on a daemon: backends in two
+//! zones, each running a TCP service that names itself; many client
+//! connections spread over them by their weights; a backend removed by the
+//! API takes only its own connections with it (the others keep working,
+//! new ones go to the backends left); an internet-facing load balancer is
+//! reached from the lab internet at a zone's public address.
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, BufReader, Write},
+    net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream},
+    path::PathBuf,
+    process::Command,
+    time::Duration,
+};
+
+use serde_json::{Value, json};
+use vpc_control::netns::NetnsGuard;
+use vpc_tests::*;
+
+const R: (&str, &str) = ("RegionId", "cn-hangzhou");
+/// The port of the backends' service.
+const SERVICE_PORT: u16 = 8080;
+/// The listener port.
+const LISTENER_PORT: u16 = 80;
+
+fn s(v: &Value, path: &[&str]) -> String {
+    let mut x = v;
+    for p in path {
+        x = &x[*p];
+    }
+    x.as_str().unwrap_or_else(|| panic!("{path:?} in {v}")).to_string()
+}
+
+/// Runs tests/sdk/nlb_lab.py `cmd` with `arg`; its JSON line.
+fn nlb_lab(d: &Daemon, cmd: &str, arg: &Value) -> Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sdk/nlb_lab.py");
+    let o = Command::new(sdk_python())
+        .arg(script)
+        .arg(cmd)
+        .arg(arg.to_string())
+        .env("VPC_ENDPOINT", format!("127.0.0.1:{}", d.port))
+        .env("VPC_ACCESS_KEY_ID", ACCESS_KEY_ID)
+        .env("VPC_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
+        .output()
+        .expect("running the SDK harness");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "nlb_lab.py {cmd} failed ({}):\n{stdout}\n{}", o.status, String::from_utf8_lossy(&o.stderr));
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("nlb_lab.py {cmd}: {e}: {stdout}"))
+}
+
+/// A TCP service on `SERVICE_PORT` in namespace `ns`: each connection is
+/// sent `name` and a newline, then every line it sends is echoed. Runs
+/// until the test process ends (its namespace goes with the daemon).
+fn serve(ns: &str, name: &str) {
+    let listener = {
+        let _in = NetnsGuard::enter(ns).unwrap_or_else(|e| panic!("entering {ns}: {e}"));
+        TcpListener::bind(("0.0.0.0", SERVICE_PORT)).unwrap_or_else(|e| panic!("listening in {ns}: {e}"))
+    };
+    let name = name.to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let name = name.clone();
+            std::thread::spawn(move || {
+                if writeln!(conn, "{name}").is_err() {
+                    return;
+                }
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    if conn.write_all(line.as_bytes()).is_err() {
+                        return;
+                    }
+                    line.clear();
+                }
+            });
+        }
+    });
+}
+
+/// A client connection through the load balancer and the backend that
+/// answered it.
+struct Conn {
+    stream: BufReader<TcpStream>,
+    backend: String,
+}
+
+impl Conn {
+    /// Opens a connection from namespace `ns` to `to` and reads the name of
+    /// the backend that answers.
+    fn open(ns: &str, to: SocketAddr) -> Conn {
+        let stream = {
+            let _in = NetnsGuard::enter(ns).unwrap();
+            TcpStream::connect_timeout(&to, Duration::from_secs(3)).unwrap_or_else(|e| panic!("connecting to {to} from {ns}: {e}"))
+        };
+        stream.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut stream = BufReader::new(stream);
+        let mut backend = String::new();
+        stream.read_line(&mut backend).unwrap_or_else(|e| panic!("reading the backend's name through {to}: {e}"));
+        Conn { stream, backend: backend.trim().to_string() }
+    }
+
+    /// True if the connection was reset or closed: a line sent gets a reset
+    /// or the end of the stream back, not silence.
+    fn is_closed(&mut self) -> bool {
+        if writeln!(self.stream.get_mut(), "closed?").is_err() {
+            return true;
+        }
+        let mut back = String::new();
+        match self.stream.read_line(&mut back) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe),
+        }
+    }
+
+    /// True if a line sent comes back (the connection still works end to end).
+    fn echoes(&mut self, line: &str) -> bool {
+        if writeln!(self.stream.get_mut(), "{line}").is_err() {
+            return false;
+        }
+        let mut back = String::new();
+        self.stream.read_line(&mut back).is_ok_and(|n| n > 0) && back.trim() == line
+    }
+}
+
+fn shares(conns: &[Conn]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for c in conns {
+        *m.entry(c.backend.clone()).or_default() += 1;
+    }
+    m
+}
+
+#[test]
+fn nlb_connections_spread_by_weight_and_a_removed_backend_takes_only_its_own() {
+    let d = Daemon::start();
+    let v = d.call("CreateVpc", &[R, ("CidrBlock", "10.0.0.0/16")]);
+    let vpc = s(&v, &["VpcId"]);
+    let vsw = |zone: &str, cidr: &str| {
+        s(&d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", zone), ("CidrBlock", cidr)]), &["VSwitchId"])
+    };
+    let (vsw_a, vsw_b, vsw_c) = (vsw("cn-hangzhou-a", "10.0.1.0/24"), vsw("cn-hangzhou-b", "10.0.2.0/24"), vsw("cn-hangzhou-a", "10.0.3.0/24"));
+    let run = |vsw: &str, ip: &str| -> String {
+        let r = d.call("RunInstances", &[R, ("VSwitchId", vsw), ("PrivateIpAddress", ip), ("ImageId", "img"), ("InstanceType", "t")]);
+        r["InstanceIdSets"]["InstanceIdSet"][0].as_str().unwrap_or_else(|| panic!("{r}")).to_string()
+    };
+    let web_a = run(&vsw_a, "10.0.1.11");
+    let web_b = run(&vsw_b, "10.0.2.12");
+    let client = run(&vsw_c, "10.0.3.10");
+    serve(&web_a, "web-a");
+    serve(&web_b, "web-b");
+    // Both backends answer directly first (their namespaces are up).
+    for (ip, name) in [("10.0.1.11", "web-a"), ("10.0.2.12", "web-b")] {
+        let c = Conn::open(&client, SocketAddr::new(ip.parse().unwrap(), SERVICE_PORT));
+        assert_eq!(c.backend, name);
+    }
+
+    // The load balancer, through the official NLB SDK: weights 100 and 50.
+    let lb = nlb_lab(&d, "create", &json!({
+        "vpc": vpc, "zones": {"cn-hangzhou-a": vsw_a, "cn-hangzhou-b": vsw_b},
+        "servers": [{"id": web_a, "weight": 100, "port": SERVICE_PORT}, {"id": web_b, "weight": 50, "port": SERVICE_PORT}],
+        "address_type": "Intranet", "port": LISTENER_PORT,
+    }));
+    let vip = |zone: &str| -> SocketAddr {
+        SocketAddr::new(lb["addresses"][zone].as_str().unwrap_or_else(|| panic!("{lb}")).parse().unwrap(), LISTENER_PORT)
+    };
+
+    // Many connections, spread by weight (2:1) within a tolerance, through
+    // either zone's address (cross-zone balancing is the default).
+    let mut conns: Vec<Conn> = (0..300).map(|_| Conn::open(&client, vip("cn-hangzhou-a"))).collect();
+    conns.extend((0..60).map(|_| Conn::open(&client, vip("cn-hangzhou-b"))));
+    let share = shares(&conns);
+    let a = share.get("web-a").copied().unwrap_or(0) as f64 / conns.len() as f64;
+    assert!((a - 2.0 / 3.0).abs() < 0.08, "web-a took {a:.2} of the connections, weight says 0.67: {share:?}");
+    assert_eq!(share.len(), 2, "{share:?}");
+    for (n, c) in conns.iter_mut().enumerate() {
+        assert!(c.echoes(&format!("hello {n}")), "connection {n} to {} does not work", c.backend);
+    }
+
+    // web-b removed by the API: its own connections go (connection draining
+    // is off), every connection of web-a keeps working, and new ones all go
+    // to web-a.
+    nlb_lab(&d, "remove", &json!({"server_group": lb["server_group"], "servers": [{"id": web_b, "port": SERVICE_PORT}]}));
+    let (mut kept, gone): (Vec<Conn>, Vec<Conn>) = conns.into_iter().partition(|c| c.backend == "web-a");
+    assert!(!gone.is_empty() && !kept.is_empty());
+    for (n, c) in kept.iter_mut().enumerate() {
+        assert!(c.echoes(&format!("still {n}")), "a connection of web-a broke when web-b was removed");
+    }
+    for mut c in gone {
+        assert!(c.is_closed(), "a connection of the removed backend was not closed");
+    }
+    let fresh: Vec<Conn> = (0..50).map(|_| Conn::open(&client, vip("cn-hangzhou-a"))).collect();
+    assert_eq!(shares(&fresh), BTreeMap::from([("web-a".to_string(), 50)]), "new connections after the removal");
+}
+
+#[test]
+fn nlb_an_internet_facing_load_balancer_is_reached_from_the_lab_internet() {
+    let d = Daemon::start();
+    let inet = vpc_control::model::Internet::namespace(&d.namespace);
+    let v = d.call("CreateVpc", &[R, ("CidrBlock", "10.0.0.0/16")]);
+    let vpc = s(&v, &["VpcId"]);
+    let vsw_a = s(&d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-a"), ("CidrBlock", "10.0.1.0/24")]), &["VSwitchId"]);
+    let vsw_b = s(&d.call("CreateVSwitch", &[R, ("VpcId", &vpc), ("ZoneId", "cn-hangzhou-b"), ("CidrBlock", "10.0.2.0/24")]), &["VSwitchId"]);
+    let run = |vsw: &str, ip: &str| -> String {
+        let r = d.call("RunInstances", &[R, ("VSwitchId", vsw), ("PrivateIpAddress", ip), ("ImageId", "img"), ("InstanceType", "t")]);
+        r["InstanceIdSets"]["InstanceIdSet"][0].as_str().unwrap_or_else(|| panic!("{r}")).to_string()
+    };
+    let web_a = run(&vsw_a, "10.0.1.11");
+    let web_b = run(&vsw_b, "10.0.2.12");
+    serve(&web_a, "web-a");
+    serve(&web_b, "web-b");
+    let lb = nlb_lab(&d, "create", &json!({
+        "vpc": vpc, "zones": {"cn-hangzhou-a": vsw_a, "cn-hangzhou-b": vsw_b},
+        "servers": [{"id": web_a, "weight": 100, "port": SERVICE_PORT}, {"id": web_b, "weight": 100, "port": SERVICE_PORT}],
+        "address_type": "Internet", "port": LISTENER_PORT,
+    }));
+    let public = lb["public"].as_object().unwrap_or_else(|| panic!("{lb}"));
+    assert_eq!(public.len(), 2, "a public address per zone: {lb}");
+    let mut seen = BTreeMap::new();
+    for (zone, addr) in public {
+        let addr: Ipv4Addr = addr.as_str().unwrap().parse().unwrap();
+        for n in 0..20 {
+            let mut c = Conn::open(&inet, SocketAddr::new(addr.into(), LISTENER_PORT));
+            assert!(c.echoes(&format!("from the internet {n}")), "through {zone}'s public address {addr}");
+            *seen.entry(c.backend).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(seen.len(), 2, "both backends answer internet clients: {seen:?}");
+}
