@@ -462,7 +462,7 @@ fn main() {
         &format!("durable actions/s, 1 client ({} routes and {rules_in_place} SG rules)", z.routes),
         "1/s",
         &with_rules,
-        "the same route changes; every ENI's policy is built from its groups' rules and its map entries diffed at each change (compiled only when its rules changed)",
+        "the same route changes; an ENI's policies are built (and their map entries diffed) again only when its groups' rules or members changed, a group's rules stored only when they changed",
     );
 
     // Deleting them all, DeleteRouteEntries, 50 per call, 1 client.

@@ -136,7 +136,7 @@ pub fn internet_prefixes(n: usize, seed: u64) -> Vec<(ipnet::Ipv4Net, std::net::
     out
 }
 
-use vpc_control::model::{Direction, IpProtocol, NetworkAclEntry, Peer, RulePolicy, SecurityGroupRule};
+use vpc_control::model::{Direction, IpProtocol, NetworkAclEntry, Peer, RulePolicy, SecurityGroupRule, SecurityGroupRules};
 
 /// A random filter rule of the benches: a remote prefix inside 172.16/12
 /// or 10.128/9 (never the benches' own 10.0/16, so it cannot decide their
@@ -182,13 +182,13 @@ fn random_rules(n: usize, seed: u64) -> Vec<RandomRule> {
 /// `n` inbound security-group rules: `n - 1` random ones (see
 /// [`RandomRule`]) and, if `allow` is given, a last one accepting
 /// {source prefix, udp port} at the lowest priority (100).
-pub fn sg_rules(n: usize, allow: Option<(ipnet::Ipv4Net, u16)>) -> Vec<SecurityGroupRule> {
+pub fn sg_rules(n: usize, allow: Option<(ipnet::Ipv4Net, u16)>) -> SecurityGroupRules {
     sg_rules_allowing(n, allow.map(|(cidr, port)| (cidr, IpProtocol::Udp, port)))
 }
 
 /// [`sg_rules`] with the protocol of the last rule given: it accepts
 /// {source prefix, protocol, port}.
-pub fn sg_rules_allowing(n: usize, allow: Option<(ipnet::Ipv4Net, IpProtocol, u16)>) -> Vec<SecurityGroupRule> {
+pub fn sg_rules_allowing(n: usize, allow: Option<(ipnet::Ipv4Net, IpProtocol, u16)>) -> SecurityGroupRules {
     let random = n.saturating_sub(usize::from(allow.is_some()));
     let mut out: Vec<SecurityGroupRule> = random_rules(random, 0x2545_f491_4f6c_dd1d)
         .into_iter()
@@ -218,7 +218,7 @@ pub fn sg_rules_allowing(n: usize, allow: Option<(ipnet::Ipv4Net, IpProtocol, u1
             creation_time: String::new(),
         });
     }
-    out
+    out.into()
 }
 
 /// `n` network-ACL entries (first match wins): `n - 1` random ones and a

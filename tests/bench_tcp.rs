@@ -571,8 +571,13 @@ fn main() {
     if !std::env::args().any(|a| a == "--router-bound-only") {
         end_to_end(&report, smoke, rounds, seconds);
     }
-    // Last: it pins this thread to CPU 0.
-    crafted::run(&report, smoke);
+    // Last: they pin this thread to CPU 0.
+    if bench::wanted("crafted") {
+        crafted::run(&report, smoke);
+    }
+    if bench::wanted("nlb") {
+        crafted::run_lb(&report, smoke);
+    }
 }
 
 /// The socket-based figures: bulk TCP and new connections per second

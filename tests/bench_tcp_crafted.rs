@@ -146,13 +146,16 @@ fn tcp_checksum_ok(f: &[u8]) -> bool {
     inet_csum(&pseudo) == 0
 }
 
-/// Connection `c`'s packet of phase `p`, to server port `port`.
-fn frame(p: &Phase, c: u32, port: u16) -> Vec<u8> {
+/// Connection `c`'s packet of phase `p`, to server port `port`; the
+/// client's packets go to `to` (a load balancer's listener) if given, else
+/// to the server.
+fn frame(p: &Phase, c: u32, port: u16, to: Option<(Ipv4Addr, u16)>) -> Vec<u8> {
     let client_port = FIRST_PORT + c as u16;
     let client_isn = CLIENT_ISN.wrapping_add(c.wrapping_mul(CLIENT_ISN_STEP));
     let server_isn = SERVER_ISN.wrapping_add(c.wrapping_mul(SERVER_ISN_STEP));
+    let (to_addr, to_port) = to.unwrap_or((SERVER, port));
     let (sport, dport, own_isn, peer_isn) =
-        if p.from_client { (client_port, port, client_isn, server_isn) } else { (port, client_port, server_isn, client_isn) };
+        if p.from_client { (client_port, to_port, client_isn, server_isn) } else { (port, client_port, server_isn, client_isn) };
     let mut tcp = Vec::with_capacity(20 + PAYLOAD);
     tcp.extend_from_slice(&sport.to_be_bytes());
     tcp.extend_from_slice(&dport.to_be_bytes());
@@ -164,7 +167,7 @@ fn frame(p: &Phase, c: u32, port: u16) -> Vec<u8> {
     if p.data {
         tcp.extend_from_slice(&[0; PAYLOAD]);
     }
-    let (src, dst) = if p.from_client { (CLIENT, SERVER) } else { (SERVER, CLIENT) };
+    let (src, dst) = if p.from_client { (CLIENT, to_addr) } else { (SERVER, CLIENT) };
     let mut pseudo = Vec::with_capacity(12 + tcp.len());
     pseudo.extend_from_slice(&src.octets());
     pseudo.extend_from_slice(&dst.octets());
@@ -180,9 +183,9 @@ fn frame(p: &Phase, c: u32, port: u16) -> Vec<u8> {
 /// Phase `p` of a run, to server port `port`: connection 0's headers and
 /// the steps per connection (the client's port is the source port of the
 /// client's packets, the destination of the server's).
-fn conn_phase(p: &Phase, port: u16) -> ConnPhase {
+fn conn_phase(p: &Phase, port: u16, to: Option<(Ipv4Addr, u16)>) -> ConnPhase {
     let mut bytes = [0u8; 56];
-    bytes[..HEADERS].copy_from_slice(&frame(p, 0, port)[..HEADERS]);
+    bytes[..HEADERS].copy_from_slice(&frame(p, 0, port, to)[..HEADERS]);
     let headers = std::array::from_fn(|k| u64::from_ne_bytes(bytes[8 * k..8 * k + 8].try_into().unwrap()));
     let (own, peer) = if p.from_client { (CLIENT_ISN_STEP, SERVER_ISN_STEP) } else { (SERVER_ISN_STEP, CLIENT_ISN_STEP) };
     ConnPhase {
@@ -197,13 +200,14 @@ fn conn_phase(p: &Phase, port: u16) -> ConnPhase {
     }
 }
 
-/// A run of `count` connections through `phases` (to server port `port`),
-/// from its first phase and connection, nothing counted yet.
-fn conn_run(phases: &[Phase], port: u16, count: u32) -> ConnRun {
+/// A run of `count` connections through `phases` (to server port `port`,
+/// the client's packets to `to` if given), from its first phase and
+/// connection, nothing counted yet.
+fn conn_run(phases: &[Phase], port: u16, count: u32, to: Option<(Ipv4Addr, u16)>) -> ConnRun {
     assert!(phases.len() <= CONN_MAX_PHASES && (1..=MAX_CONNECTIONS).contains(&count));
     let mut all = [ConnPhase::default(); CONN_MAX_PHASES];
     for (k, p) in phases.iter().enumerate() {
-        all[k] = conn_phase(p, port);
+        all[k] = conn_phase(p, port, to);
     }
     ConnRun {
         phases: all,
@@ -335,6 +339,9 @@ struct Crafted {
     written: MapEntries,
     mode: Option<Mode>,
     links: Vec<Link>,
+    /// Where the client's packets go: a load balancer's listener, or (None)
+    /// the server itself.
+    to: Option<(Ipv4Addr, u16)>,
 }
 
 impl Crafted {
@@ -413,7 +420,7 @@ impl Crafted {
                 [(eni_id_of("i-client"), router.ifindex("r0")), (eni_id_of("i-server"), router.ifindex("r1"))].into();
             (dp, ports)
         };
-        Crafted { client, router, _server: server, c0, tools, dp, ports, written: MapEntries::default(), mode: None, links: Vec::new() }
+        Crafted { client, router, _server: server, c0, tools, dp, ports, written: MapEntries::default(), mode: None, links: Vec::new(), to: None }
     }
 
     /// Writes the model: the server's security group with `n` rules and a
@@ -421,7 +428,13 @@ impl Crafted {
     /// allowing TCP 5201 from the client's vSwitch; the client in a group
     /// without rules.
     fn set_policies(&mut self, n: usize) {
-        let mut m = Model::from_toml(MODEL).unwrap().with_system_route_tables();
+        self.set_model(n, "");
+    }
+
+    /// [`Self::set_policies`], with `more` (model text) added.
+    fn set_model(&mut self, n: usize, more: &str) {
+        let mut m = Model::from_toml(&(MODEL.to_string() + more)).unwrap().with_system_route_tables();
+        m.allocate_numeric_ids();
         let allow = (client_net(), IpProtocol::Tcp, PORT);
         m.security_groups.iter_mut().find(|g| g.id == "sg-server").unwrap().rules = bench::sg_rules_allowing(n, Some(allow));
         m.network_acls[0].ingress = bench::acl_entries_allowing(n, allow);
@@ -522,10 +535,10 @@ impl Crafted {
     fn check_generator(&mut self) {
         for (k, p) in PHASES.iter().enumerate() {
             for c in [0, 1, 4_660, MAX_CONNECTIONS - 1] {
-                let mut run = conn_run(&PHASES, PORT, MAX_CONNECTIONS);
+                let mut run = conn_run(&PHASES, PORT, MAX_CONNECTIONS, self.to);
                 (run.phase, run.next) = (k as u32, c);
                 self.write_run(run);
-                let expected = frame(p, c, PORT);
+                let expected = frame(p, c, PORT, self.to);
                 let junk = [0xa5u8; HEADERS + PAYLOAD];
                 let _in = NetnsGuard::enter(&self.client.0).unwrap();
                 let g: &Xdp = self.tools.program("bench_conn_generator").unwrap().try_into().unwrap();
@@ -541,7 +554,7 @@ impl Crafted {
     /// Sends `count` SYNs to the server's port 5202, which the rules do
     /// not open: the frames that reached the server.
     fn syns_to_refused_port(&mut self, count: u32) -> u64 {
-        let run = self.generate(conn_run(&PHASES[..1], PORT + 1, count));
+        let run = self.generate(conn_run(&PHASES[..1], PORT + 1, count, self.to));
         assert_eq!(run.sent, [u64::from(count), 0], "SYNs sent");
         // Those that pass arrive at once; give the refused a moment too.
         std::thread::sleep(Duration::from_millis(50));
@@ -554,7 +567,7 @@ impl Crafted {
     /// what the router's tables and counters say, then empties them.
     fn connections(&mut self, count: u32, nft: bool, check_nft_counter: bool) -> Run {
         let counters = self.dp.counters().unwrap();
-        let run = self.generate(conn_run(&PHASES, PORT, count));
+        let run = self.generate(conn_run(&PHASES, PORT, count, self.to));
         let mode = self.mode.unwrap();
         let n = u64::from(count);
         assert_eq!(run.sent, [4 * n, 3 * n], "{mode:?}: frames sent (to the server, to the client)");
@@ -615,6 +628,67 @@ impl Series {
     }
 }
 
+impl Crafted {
+    /// Connections through each of `modes` (nftables `rulesets[k]` loaded
+    /// for mode k, none if None; `names[k]` for stdout), interleaved over
+    /// `rounds` rounds after a warm-up round that sizes each mode's runs
+    /// (`first_ruleset`, if given, replaces the rulesets in the warm-up:
+    /// the SG counter check): connections per second each round.
+    #[allow(clippy::too_many_arguments)]
+    fn rounds(
+        &mut self,
+        modes: &[Mode],
+        rulesets: &[Option<String>],
+        names: &[String],
+        first_ruleset: Option<&str>,
+        rounds: usize,
+        count: u32,
+        seconds: f64,
+    ) -> Vec<Series> {
+        let b = self;
+        let mut series: Vec<Series> = modes.iter().map(|_| Series::default()).collect();
+        let mut rate: Vec<f64> = vec![0.0; modes.len()];
+        for round in 0..=rounds {
+            for (k, (mode, name)) in modes.iter().zip(names).enumerate() {
+                b.set_mode(*mode);
+                // Round 0 warms up and sizes each mode's measurement; with
+                // nftables it counts the SYNs judged by the SG rules.
+                let nftables = rulesets[k].is_some();
+                let ruleset = match (round, first_ruleset) {
+                    (0, Some(first)) if nftables => Some(first.to_string()),
+                    _ => rulesets[k].clone(),
+                };
+                bench::nftables(&b.router.0, ruleset.as_deref());
+                let runs = if round == 0 { 1 } else { ((seconds * rate[k] / f64::from(count)).round() as usize).max(1) };
+                let (mut secs, mut lost, mut waits, mut phase_ns) = (0.0, 0, 0, [0.0; 7]);
+                for _ in 0..runs {
+                    let r = b.connections(count, nftables, round == 0 && first_ruleset.is_some());
+                    secs += r.seconds;
+                    lost += r.lost;
+                    waits += r.waits;
+                    for (t, p) in phase_ns.iter_mut().zip(r.phase_ns) {
+                        *t += p / runs as f64;
+                    }
+                }
+                rate[k] = (runs as f64 * f64::from(count)) / secs;
+                // Where the time goes: ns per connection in each phase (the
+                // whole loop: generator, veths, router, sink).
+                println!(
+                    "crafted connections, round {round}, {name}: {:.0} conn/s over {runs} runs; ns per packet by phase {:?} ({}); {waits} frames held at barriers, {lost} lost",
+                    rate[k],
+                    phase_ns.map(|t| t.round() as u64),
+                    PHASES.map(|p| p.name).join(", "),
+                );
+                if round > 0 {
+                    series[k].values.push(rate[k]);
+                    series[k].lost += lost;
+                }
+            }
+        }
+        series
+    }
+}
+
 /// Runs the router-bound connections bench and records its figures.
 pub fn run(report: &Report, smoke: bool) {
     let (rounds, count, seconds) = if smoke { (1, 2_000, 0.0) } else { (3, 64_000, 1.0) };
@@ -654,41 +728,10 @@ pub fn run(report: &Report, smoke: bool) {
             flush_linux_conntrack(&b.router.0);
         }
     }
-    let mut series: Vec<Series> = modes.iter().map(|_| Series::default()).collect();
-    let mut rate: Vec<f64> = vec![0.0; modes.len()];
-    for round in 0..=rounds {
-        for (k, (mode, nftables, name)) in modes.iter().enumerate() {
-            b.set_mode(*mode);
-            // Round 0 warms up and sizes each mode's measurement; with
-            // nftables it counts the SYNs judged by the SG rules.
-            let ruleset = if round == 0 { counted(&nft) } else { nft.clone() };
-            bench::nftables(&b.router.0, nftables.then_some(ruleset.as_str()));
-            let runs = if round == 0 { 1 } else { ((seconds * rate[k] / f64::from(count)).round() as usize).max(1) };
-            let (mut secs, mut lost, mut waits, mut phase_ns) = (0.0, 0, 0, [0.0; 7]);
-            for _ in 0..runs {
-                let r = b.connections(count, *nftables, round == 0);
-                secs += r.seconds;
-                lost += r.lost;
-                waits += r.waits;
-                for (t, p) in phase_ns.iter_mut().zip(r.phase_ns) {
-                    *t += p / runs as f64;
-                }
-            }
-            rate[k] = (runs as f64 * f64::from(count)) / secs;
-            // Where the time goes: ns per connection in each phase (the
-            // whole loop: generator, veths, router, sink).
-            println!(
-                "crafted connections, round {round}, {name}: {:.0} conn/s over {runs} runs; ns per packet by phase {:?} ({}); {waits} frames held at barriers, {lost} lost",
-                rate[k],
-                phase_ns.map(|t| t.round() as u64),
-                PHASES.map(|p| p.name).join(", "),
-            );
-            if round > 0 {
-                series[k].values.push(rate[k]);
-                series[k].lost += lost;
-            }
-        }
-    }
+    let rulesets: Vec<Option<String>> = modes.iter().map(|(_, on, _)| on.then(|| nft.clone())).collect();
+    let names: Vec<String> = modes.iter().map(|(_, _, name)| name.clone()).collect();
+    let modes_only: Vec<Mode> = modes.iter().map(|(m, _, _)| *m).collect();
+    let series = b.rounds(&modes_only, &rulesets, &names, Some(&counted(&nft)), rounds, count, seconds);
     bench::nftables(&b.router.0, None);
     let what = "new TCP connections/s, router-bound (crafted packets, one core)";
     for (k, (_, _, name)) in modes.iter().enumerate() {
@@ -701,4 +744,71 @@ pub fn run(report: &Report, smoke: bool) {
     report.figure("ratios", &format!("{what}: ours (XDP) / Linux forwarding (no rules)"), "x", &ratios(&series[0].values, &series[3].values), "");
     report.figure("ratios", &format!("{what}: ours (tc) / Linux forwarding (no rules)"), "x", &ratios(&series[1].values, &series[3].values), "");
     report.figure("ratios", &format!("{what}: nftables / Linux forwarding (no rules)"), "x", &ratios(&series[2].values, &series[3].values), "");
+}
+
+/// The load balancer's address in the load-balancer runs.
+const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 3, 5);
+/// Its listener port.
+const LB_PORT: u16 = 80;
+
+/// New connections through a network load balancer (a TCP listener whose
+/// server group is the server, port 5201), router-bound as above, ours
+/// (XDP, tc) against Linux with nftables translating the same (`dnat` in
+/// prerouting, conntrack): the connections of each run are new to the
+/// router (its conntrack emptied; each SYN balanced anew).
+pub fn run_lb(report: &Report, smoke: bool) {
+    let (rounds, count, seconds) = if smoke { (1, 2_000, 0.0) } else { (3, 64_000, 1.0) };
+    pin_to_cpu0();
+    let mut b = Crafted::new();
+    b.set_model(
+        1,
+        &format!(
+            r#"
+[[vswitch]]
+id = "vsw-lb"
+vpc_id = "vpc-a"
+cidr_block = "10.0.3.0/24"
+zone_id = "zone-a"
+[[load_balancer]]
+id = "nlb-bench"
+vpc_id = "vpc-a"
+[[load_balancer.zone_mapping]]
+zone_id = "zone-a"
+vswitch_id = "vsw-lb"
+private_ipv4 = "{VIP}"
+[[server_group]]
+id = "sgp-bench"
+vpc_id = "vpc-a"
+[[server_group.server]]
+server_id = "i-server"
+server_type = "Ecs"
+server_ip = "{SERVER}"
+port = {PORT}
+[[listener]]
+id = "lsn-bench"
+load_balancer_id = "nlb-bench"
+protocol = "TCP"
+port = {LB_PORT}
+server_group_id = "sgp-bench"
+"#
+        ),
+    );
+    assert_eq!(b.written.lb_listeners.len(), 1, "the listener is compiled");
+    b.to = Some((VIP, LB_PORT));
+    b.check_generator();
+    let dnat = format!(
+        "table ip vpcbench {{\n chain pre {{\n  type nat hook prerouting priority dstnat; policy accept;\n  ip daddr {VIP} tcp dport {LB_PORT} dnat ip to {SERVER}:{PORT}\n }}\n}}\n"
+    );
+    let modes = [Mode::Xdp, Mode::Tc, Mode::Linux];
+    let names = ["ours (XDP), load balancer", "ours (tc), load balancer", "Linux + nftables dnat"].map(String::from);
+    let rulesets = [None, None, Some(dnat)];
+    let series = b.rounds(&modes, &rulesets, &names, None, rounds, count, seconds);
+    bench::nftables(&b.router.0, None);
+    let what = "new TCP connections/s through a load balancer, router-bound (crafted packets, one core)";
+    for (k, name) in names.iter().enumerate() {
+        report.figure("tcp", &format!("{what}: {name}"), "conn/s", &series[k].values, &series[k].note());
+    }
+    let what = "new TCP connections/s through a load balancer";
+    report.figure("ratios", &format!("{what}: ours (XDP) / nftables dnat"), "x", &ratios(&series[0].values, &series[2].values), "");
+    report.figure("ratios", &format!("{what}: ours (tc) / nftables dnat"), "x", &ratios(&series[1].values, &series[2].values), "");
 }

@@ -2012,14 +2012,14 @@ fn sg_rule_changes_in_quick_succession_leave_exactly_the_policies_in_use() {
         .flat_map(|e| [e.sg_ingress, e.sg_egress, e.acl_ingress, e.acl_egress])
         .filter(|p| *p != 0)
         .collect();
-    for (_, k) in before.policy_addresses.keys() {
+    for ((_, k), _) in before.policies.addresses() {
         assert!(
             in_use.contains(&{ k.policy_id }),
             "policy {} left in POLICY_ADDRESSES, in use: {in_use:?}",
             { k.policy_id }
         );
     }
-    for (_, k) in before.policy_ports.keys() {
+    for ((_, k), _) in before.policies.ports() {
         assert!(
             in_use.contains(&{ k.policy_id }),
             "policy {} left in POLICY_PORTS, in use: {in_use:?}",
@@ -2031,6 +2031,5 @@ fn sg_rule_changes_in_quick_succession_leave_exactly_the_policies_in_use() {
     d.kill9();
     d.spawn(&[]);
     let after = maps(&d.namespace);
-    assert_eq!(before.policy_addresses, after.policy_addresses);
-    assert_eq!(before.policy_ports, after.policy_ports);
+    assert_eq!(before.policies, after.policies);
 }

@@ -275,6 +275,70 @@ fn rt_3_a_route_change_applies_to_a_flow_the_flow_cache_holds() {
     );
 }
 
+/// The flow cache's established path (`flow_cache::established`) judges
+/// what the parser judges: in both program types, a cached flow's packet
+/// comes out as the slow path's did (TTL, checksum, MACs), one with a bad
+/// header checksum is dropped as such, and one whose TTL runs out takes
+/// the full path (ICMP time exceeded).
+#[test]
+fn rt_3_a_flow_cache_hit_is_checked_and_rewritten_as_the_slow_path() {
+    stay_on_this_cpu();
+    let mut xdp = Fixture::new(MODEL);
+    let mut tc = xdp.twin(Mode::Tc);
+    for fx in [&mut xdp, &mut tc] {
+        let mode = fx.mode;
+        let f = l4_frame(
+            ROUTER_MAC,
+            eni_mac("eni-2"),
+            ip("10.0.2.10"),
+            ip("192.168.7.7"),
+            17,
+            4001,
+            53,
+            0,
+        );
+        let hits =
+            |fx: &Fixture| fx.dp.counters().unwrap().ports[&fx.port("eni-2")].flow_cache_hits;
+        let expected = forwarded(&f, eni_mac("eni-fw"));
+        let first = fx.run("eni-2", &f);
+        assert!(same_verdict(first.0, XDP_REDIRECT), "{mode}: first packet");
+        assert_eq!(first.1, expected, "{mode}: first packet (slow path)");
+        let h = hits(fx);
+        let second = fx.run("eni-2", &f);
+        assert!(
+            same_verdict(second.0, XDP_REDIRECT),
+            "{mode}: second packet"
+        );
+        assert_eq!(second.1, expected, "{mode}: second packet (flow cache)");
+        assert_eq!(hits(fx), h + 1, "{mode}: the second packet is a hit");
+
+        let mut bad = f.clone();
+        bad[24] ^= 0x40;
+        let before = fx.dropped(DropReason::BadIpv4Header);
+        assert!(
+            same_verdict(fx.run("eni-2", &bad).0, XDP_DROP),
+            "{mode}: bad checksum, cached flow"
+        );
+        assert_eq!(
+            fx.dropped(DropReason::BadIpv4Header),
+            before + 1,
+            "{mode}: counted as a bad header"
+        );
+
+        let mut last_hop = f.clone();
+        last_hop[22] = 1;
+        fix_ipv4_checksum(&mut last_hop);
+        let h = hits(fx);
+        let (v, out) = fx.run("eni-2", &last_hop);
+        assert!(!same_verdict(v, XDP_DROP), "{mode}: TTL 1 is answered");
+        assert_eq!(
+            out[23], 1,
+            "{mode}: TTL 1 of a cached flow: ICMP time exceeded"
+        );
+        assert_eq!(hits(fx), h, "{mode}: TTL 1 is not served from the cache");
+    }
+}
+
 #[test]
 fn vpc_3_same_address_in_another_vpc_is_another_eni() {
     let mut fx = Fixture::new(MODEL);

@@ -111,6 +111,22 @@ zone_id = "zone-a"
 [[server_group]]
 id = "sgp-empty"
 vpc_id = "vpc-a"
+[[server_group]]
+id = "sgp-dns"
+vpc_id = "vpc-a"
+protocol = "UDP"
+[[server_group.server]]
+server_id = "i-web2"
+server_type = "Ecs"
+server_ip = "10.0.2.12"
+port = 5353
+zone_id = "zone-a"
+[[listener]]
+id = "lsn-53"
+load_balancer_id = "nlb-1"
+protocol = "UDP"
+port = 53
+server_group_id = "sgp-dns"
 [[listener]]
 id = "lsn-80"
 load_balancer_id = "nlb-1"
@@ -280,6 +296,22 @@ fn nlb_an_internet_facing_listener_is_reached_at_the_zones_public_address() {
         let (v, _) = fx.run_from_internet(&other);
         assert!(same_verdict(v, XDP_DROP), "no listener ({mode})");
         assert_eq!(fx.dropped(DropReason::UnknownPublicAddress), before + 1, "counted ({mode})");
+    }
+}
+
+#[test]
+fn nlb_a_udp_listener_translates_datagrams_both_ways() {
+    let first = Fixture::new(MODEL);
+    for mode in [Mode::Xdp, Mode::Tc] {
+        let mut fx = first.twin(mode);
+        let mut query = l4_frame(ROUTER_MAC, eni_mac("eni-client"), ip("10.0.1.10"), ip("10.0.3.5"), 17, 33_000, 53, 0);
+        fix_l4_checksum(&mut query);
+        let out = run_checked(&mut fx, "UDP to the listener", "eni-client", &query, XDP_REDIRECT);
+        assert_eq!(out, sent(&query, "eni-web2", "10.0.1.10", 33_000, "10.0.2.12", 5353), "{mode}");
+        let mut answer = l4_frame(ROUTER_MAC, eni_mac("eni-web2"), ip("10.0.2.12"), ip("10.0.1.10"), 17, 5353, 33_000, 0);
+        fix_l4_checksum(&mut answer);
+        let out = run_checked(&mut fx, "UDP answer", "eni-web2", &answer, XDP_REDIRECT);
+        assert_eq!(out, sent(&answer, "eni-client", "10.0.3.5", 53, "10.0.1.10", 33_000), "{mode}");
     }
 }
 

@@ -862,7 +862,7 @@ fn sg_1_datapath_verdicts_equal_the_reference_evaluator() {
         }
         let mut m = fx.model.clone();
         let g = m.security_groups.iter_mut().find(|g| g.id == "sg-web").unwrap();
-        g.rules = rules;
+        g.rules = rules.into();
         g.inner_access = false;
         fx.reapply(m.clone());
         let server = m.instances.iter().find(|i| i.id == "i-server").unwrap();
@@ -974,7 +974,7 @@ fn sg_1_rule_changes_under_traffic_never_judge_a_packet_by_a_mix() {
     fx.dp.set_conntrack_quota(vpc_common::ConntrackQuota::UNLIMITED).unwrap_or_else(|e| panic!("quota: {e}"));
     let with = |fx: &DatapathFixture, rules: &[SecurityGroupRule]| {
         let mut m = fx.model.clone();
-        m.security_groups.iter_mut().find(|g| g.id == "sg-web").unwrap().rules = rules.to_vec();
+        m.security_groups.iter_mut().find(|g| g.id == "sg-web").unwrap().rules = rules.to_vec().into();
         m
     };
     let m = with(&fx, &set_a);

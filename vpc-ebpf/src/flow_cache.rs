@@ -3,12 +3,15 @@
 //! ACLs, security groups and connection tracking) and reused by its next
 //! packets while the configuration generation stays the same.
 use aya_ebpf::helpers::generated::bpf_jiffies64;
-use network_types::{eth::EthHdr, ip::Ipv4Hdr};
+use network_types::{
+    eth::{EthHdr, EtherType},
+    ip::Ipv4Hdr,
+};
 use vpc_common::{flow_cache, Egress, FlowCacheEntry, FlowKey};
 
 use crate::{
     maps::{CONFIG_GENERATION, FLOW_CACHE, FLOW_CACHE_PER_PORT},
-    packet::same_mac,
+    packet::{Packet, read_addr, read_be16, same_mac},
     parse::{Flow, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, TCP_FIN, TCP_RST, TCP_SYN},
 };
 
@@ -16,6 +19,141 @@ use crate::{
 /// global, so the verifier drops the cache when it is set.
 #[unsafe(no_mangle)]
 static BENCH_NO_FLOW_CACHE: u8 = 0;
+
+#[inline(always)]
+fn disabled() -> bool {
+    // SAFETY: a loader-set constant.
+    unsafe { core::ptr::read_volatile(&BENCH_NO_FLOW_CACHE) != 0 }
+}
+
+/// EtherType IPv4 as the header holds it (network order).
+const ETH_IPV4: u16 = EtherType::Ipv4 as u16;
+/// The bytes the established path reads: Ethernet, IPv4 without options
+/// and the first 8 bytes of layer 4 (14 for TCP, up to its flags).
+const HIT_HEADERS: usize = EthHdr::LEN + Ipv4Hdr::LEN + 8;
+const HIT_HEADERS_TCP: usize = EthHdr::LEN + Ipv4Hdr::LEN + 14;
+
+/// A packet of a flow whose decision this CPU's cache holds: its headers
+/// (bounds-checked) and the decision.
+pub struct Hit {
+    pub eth: *mut EthHdr,
+    pub ip: *mut Ipv4Hdr,
+    pub entry: &'static FlowCacheEntry,
+    key: FlowKey,
+    flags: u8,
+}
+
+impl Hit {
+    /// The flow, for a drop report.
+    #[inline(always)]
+    pub fn flow(&self) -> Flow {
+        let k = &self.key;
+        Flow {
+            src: k.src.to_ne_bytes(),
+            dst: k.dst.to_ne_bytes(),
+            proto: k.proto as u8,
+            sport: (k.ports >> 16) as u16,
+            dport: k.ports as u16,
+            flags: self.flags,
+            ingress: k.ifindex,
+            egress: 0,
+        }
+    }
+}
+
+/// The established path's lookup: the headers are read once (one bounds
+/// check, an IPv4 header without options), checked as the parser checks
+/// them (version, lengths, header checksum), and the cache key is made
+/// from them, with no [`Flow`] built. `None`: not a hit, or not a packet
+/// this path judges (options, a fragment, TCP SYN/FIN/RST, ICMP other than
+/// echo, a TTL expiring, anything the parser would refuse): the slow path
+/// decides it, from the start.
+#[inline(always)]
+pub fn established<P: Packet>(pkt: &P, ifindex: u32) -> Option<Hit> {
+    if disabled() {
+        return None;
+    }
+    let start = pkt.start();
+    if start + HIT_HEADERS > pkt.end() {
+        return None;
+    }
+    let eth = start as *mut EthHdr;
+    let ip = (start + EthHdr::LEN) as *mut Ipv4Hdr;
+    let l4 = start + EthHdr::LEN + Ipv4Hdr::LEN;
+    // SAFETY: the HIT_HEADERS bytes are within the packet (checked above);
+    // every read below is at an even offset from the frame's start (see
+    // `packet::read_mac` for alignment).
+    let (e, h) = unsafe { (&*eth, &*ip) };
+    if e.ether_type != ETH_IPV4 || h.vihl != 0x45 || read_be16(&h.frags) & 0x3fff != 0 || h.ttl <= 1 {
+        return None;
+    }
+    // The key as `key` makes it: ports as sport << 16 | dport (host order).
+    // (Layer 4 first: a SYN leaves before the checksum is summed.)
+    let (ports, proto, flags) = match h.proto as u8 {
+        6 => {
+            if start + HIT_HEADERS_TCP > pkt.end() {
+                return None;
+            }
+            // SAFETY: within the packet (checked above).
+            let flags = unsafe { *((l4 + 13) as *const u8) };
+            if flags & (TCP_SYN | TCP_FIN | TCP_RST) != 0 {
+                return None;
+            }
+            // SAFETY: as above.
+            (u32::from_be(unsafe { *(l4 as *const u32) }), 6, flags)
+        }
+        // SAFETY: within the packet (HIT_HEADERS).
+        17 => (u32::from_be(unsafe { *(l4 as *const u32) }), 17, 0),
+        1 => {
+            // SAFETY: within the packet (HIT_HEADERS).
+            let (ty, id) = unsafe { (*(l4 as *const u8), u16::from_be(*((l4 + 4) as *const u16))) };
+            if ty != ICMP_ECHO_REQUEST && ty != ICMP_ECHO_REPLY {
+                return None;
+            }
+            (u32::from(id) << 16 | u32::from(id), 1 | u32::from(ty) << 8, ty)
+        }
+        p => (0, u32::from(p), 0),
+    };
+    let total = read_be16(&h.tot_len) as u64;
+    if total < Ipv4Hdr::LEN as u64 || total + EthHdr::LEN as u64 > pkt.wire_len() {
+        return None;
+    }
+    if !ipv4_checksum_ok(start + EthHdr::LEN) {
+        return None;
+    }
+    let src = u32::from_ne_bytes(read_addr(&h.src_addr));
+    let dst = u32::from_ne_bytes(read_addr(&h.dst_addr));
+    let key = FlowKey { ifindex, src, dst, ports, proto };
+    let entry = lookup(&key, generation(), e)?;
+    Some(Hit { eth, ip, entry, key, flags })
+}
+
+/// The IPv4 header checksum check of `parse` for a header without options
+/// at `ip` (20 bytes within the packet): a 2-byte, four 4-byte and a
+/// 2-byte load summed, then folded (the one's complement sum does not
+/// depend on how the words are grouped). The 4-byte loads are aligned
+/// when the frame's start is (XDP); where not (a socket buffer whose IP
+/// header is aligned), unaligned loads are right where BPF runs them
+/// (x86-64, arm64; see `packet::read_mac`).
+#[inline(always)]
+fn ipv4_checksum_ok(ip: usize) -> bool {
+    // SAFETY: the 20 bytes at `ip` are within the packet (the caller's
+    // bounds check).
+    let mut sum = unsafe {
+        u64::from(*(ip as *const u16))
+            + u64::from(*((ip + 2) as *const u32))
+            + u64::from(*((ip + 6) as *const u32))
+            + u64::from(*((ip + 10) as *const u32))
+            + u64::from(*((ip + 14) as *const u32))
+            + u64::from(*((ip + 18) as *const u16))
+    };
+    // At most 2 * 0xffff + 4 * 0xffff_ffff: folded to 16 bits.
+    sum = (sum & 0xffff_ffff) + (sum >> 32);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum == 0xffff
+}
 
 /// The configuration generation now. Read before any lookup of the slow
 /// path: a decision taken with maps the control plane is changing is
@@ -29,15 +167,16 @@ pub fn generation() -> u32 {
 /// served from the cache: any but TCP with SYN, FIN or RST (they change
 /// the connection's state) and ICMP other than echo (judged by the rules
 /// every time, never tracked); never a fragment (a later fragment has no
-/// ports, and its first one decides for all).
+/// ports, and its first one decides for all), nor an IPv4 header with
+/// options (the established path reads only headers without: rare, such
+/// packets take the slow path every time).
 #[inline(always)]
 pub fn key(ifindex: u32, ip: &Ipv4Hdr, flow: &Flow) -> Option<FlowKey> {
-    // SAFETY: a loader-set constant.
-    if unsafe { core::ptr::read_volatile(&BENCH_NO_FLOW_CACHE) } != 0 {
+    if disabled() {
         return None;
     }
     // MF set or a fragment offset: a fragment.
-    if u16::from_be_bytes(ip.frags) & 0x3fff != 0 {
+    if ip.vihl != 0x45 || u16::from_be_bytes(ip.frags) & 0x3fff != 0 {
         return None;
     }
     let cacheable = match flow.proto {

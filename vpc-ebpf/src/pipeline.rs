@@ -29,12 +29,26 @@ const LB_FROM_BACKEND: u32 = 2;
 /// packet is parsed (the caller reports drops with it).
 #[inline(always)]
 pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, DropReason> {
+    // 1, 2. The flow cache (`vpc_common::flow_cache`): an established
+    // flow's packets are parsed only as far as its key and skip the ENI,
+    // route, next-hop, ACL and conntrack lookups.
     let len = pkt.wire_len();
-    // 1. Parse, once.
+    if let Some(hit) = flow_cache::established(pkt, ifindex) {
+        // SAFETY: bounds-checked by `established`.
+        let (eth, ip) = unsafe { (&mut *hit.eth, &mut *hit.ip) };
+        stats::rx_flow_cache_hit(ifindex, len);
+        let sent = send(pkt, ifindex, eth, ip, &hit.entry.egress, len, Action::Forwarded);
+        if sent.is_err() {
+            // Only a drop reports the flow.
+            // SAFETY: `flow` is a valid, exclusive reference.
+            unsafe { core::ptr::write_volatile(flow, hit.flow()) };
+        }
+        return sent;
+    }
+    // 1. Parse, once (the slow path).
     let parsed = parse::parse(pkt);
-    // 2. The flow cache (`vpc_common::flow_cache`): an established flow's
-    // packets skip the ENI, route, next-hop, ACL and conntrack lookups. The
-    // generation is read before any of them.
+    // 2. The generation the slow path's decision is recorded under, read
+    // before any of its lookups.
     let generation = flow_cache::generation();
     // (Plain values, not a Result<Flow> kept across: a partly undefined
     // value can make LLVM spill a pointer register bytewise, which the
@@ -42,34 +56,18 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
     let mut flow_error = DropReason::ParseError;
     let mut flow_ok = false;
     let mut cache_key = None;
-    if let Ok((eth, L3::Ipv4(ip))) = &parsed {
-        // SAFETY: `eth` and `ip` were bounds-checked by the parser.
-        let (eth, ip) = unsafe { (&mut **eth, &mut **ip) };
+    if let Ok((_, L3::Ipv4(ip))) = &parsed {
+        // SAFETY: `ip` was bounds-checked by the parser.
+        let ip = unsafe { &**ip };
         match parse::flow(pkt, ip) {
             Ok(f) => {
                 let f = Flow { ingress: ifindex, ..f };
                 flow_ok = true;
                 cache_key = flow_cache::key(ifindex, ip, &f);
-                if let Some(k) = &cache_key {
-                    // (TTL expiry: the slow path answers and counts it.)
-                    if ip.ttl > 1 {
-                        if let Some(hit) = flow_cache::lookup(k, generation, eth) {
-                            stats::rx_flow_cache_hit(ifindex, len);
-                            let sent = send(pkt, ifindex, eth, ip, &hit.egress, len, Action::Forwarded);
-                            if sent.is_err() {
-                                // Only a drop reports the flow.
-                                // SAFETY: `flow` is a valid, exclusive reference.
-                                unsafe { core::ptr::write_volatile(flow, f) };
-                            }
-                            return sent;
-                        }
-                    }
-                }
                 // Volatile: `flow` stays one value in memory (its fields
                 // live until the entry point's drop path; kept in
                 // registers, LLVM spills partly undefined ones, which the
-                // verifier refuses). Written once the flow cache missed:
-                // a hit never reads it.
+                // verifier refuses).
                 // SAFETY: `flow` is a valid, exclusive reference.
                 unsafe { core::ptr::write_volatile(flow, f) };
             }

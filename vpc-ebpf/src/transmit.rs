@@ -94,12 +94,20 @@ fn keep_headers() -> bool {
     keep != 0
 }
 
-/// Decrements the TTL and patches the header checksum incrementally.
+/// Decrements the TTL and patches the header checksum incrementally: the
+/// TTL and protocol as one 16-bit word and the checksum as another (two
+/// loads, two stores; bytewise, LLVM makes each field a load and the
+/// checksum two byte stores).
 #[inline(always)]
 fn decrement_ttl(ip: &mut Ipv4Hdr) {
-    let old = u16::from_ne_bytes([ip.ttl, ip.proto]);
-    ip.ttl -= 1;
-    let new = u16::from_ne_bytes([ip.ttl, ip.proto]);
-    let check = u16::from_ne_bytes(ip.check);
-    ip.check = csum::replace16(check, old, new).to_ne_bytes();
+    // Offsets 8 (TTL, protocol) and 10 (checksum): even (see `read_mac`).
+    let w = (ip as *mut Ipv4Hdr).cast::<u16>();
+    // SAFETY: both words are within the 20 bytes of `ip`.
+    unsafe {
+        let old = *w.add(4);
+        let [ttl, proto] = old.to_ne_bytes();
+        let new = u16::from_ne_bytes([ttl.wrapping_sub(1), proto]);
+        *w.add(4) = new;
+        *w.add(5) = csum::replace16(*w.add(5), old, new);
+    }
 }

@@ -22,7 +22,7 @@ use vpc_common::{
     MAX_LB_RINGS, PUBLIC_KIND_LB, PublicAddress,
 };
 
-use super::{CompileError, MapEntries, Policies, groups_policies, topology};
+use super::{CompileError, MapEntries, Policies, PolicyKey, groups_policies, topology};
 use crate::model::{
     self, ListenerStatus, Model, NlbAddressType, RouteTableType, Scheduler, ServerGroup,
 };
@@ -228,7 +228,7 @@ pub(super) fn compile(
         let (mut flags, mut sg_ingress) = (0, 0);
         if !lb.security_group_ids.is_empty() {
             let (ingress, _) = groups_policies(model, &lb.security_group_ids, members);
-            sg_ingress = policies.install(&ingress, out)?;
+            sg_ingress = policies.install(&PolicyKey::of(ingress), out)?;
             flags |= LISTENER_FLAG_SECURITY_GROUPS;
         }
         if group.scheduler == Scheduler::Sch {

@@ -87,10 +87,8 @@ pub struct MapEntries {
     pub eni_by_address: BTreeMap<EniAddressKey, Egress>,
     /// {prefix length, {table, address}} -> next hop, kept per table.
     pub routes: Routes,
-    /// {prefix length, {policy, remote prefix}} -> address class.
-    pub policy_addresses: BTreeMap<(u32, PolicyAddrKey), PolicyClass>,
-    /// {prefix length, {policy, class, protocol, port prefix}} -> verdict.
-    pub policy_ports: BTreeMap<(u32, PolicyPortKey), PolicyVerdict>,
+    /// The entries of POLICY_ADDRESSES and POLICY_PORTS, kept per policy.
+    pub policies: PolicyEntries,
     /// The uplink port and the MACs of frames to the internet.
     pub uplink: Option<Egress>,
     /// Public address -> what holds it.
@@ -107,6 +105,95 @@ pub struct MapEntries {
     pub lb_listeners: BTreeMap<vpc_common::ListenerKey, vpc_common::Listener>,
     /// Ring slot -> its backends (`LB_RING_SIZE` of them).
     pub lb_rings: BTreeMap<u32, load_balancer::Ring>,
+}
+
+/// One policy's map entries: {prefix length, {policy, remote prefix}} ->
+/// address class, and {prefix length, {policy, class, protocol, port
+/// prefix}} -> verdict.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PolicyTable {
+    /// POLICY_ADDRESSES entries of the policy.
+    pub addresses: BTreeMap<(u32, PolicyAddrKey), PolicyClass>,
+    /// POLICY_PORTS entries of the policy.
+    pub ports: BTreeMap<(u32, PolicyPortKey), PolicyVerdict>,
+}
+
+/// The POLICY_ADDRESSES and POLICY_PORTS entries, by policy id. Each
+/// policy's entries are one shared `Arc` (a compiled policy's, kept by the
+/// compile memo), so the map diff ([`diff_policies`]) skips a policy whose
+/// entries are the very same and walks only the policies that changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PolicyEntries {
+    /// Policy id -> its entries.
+    pub by_policy: BTreeMap<u32, Arc<PolicyTable>>,
+}
+
+impl PolicyEntries {
+    /// Adds one POLICY_ADDRESSES entry (read back from the kernel).
+    pub fn insert_address(&mut self, k: (u32, PolicyAddrKey), v: PolicyClass) {
+        let t = self.by_policy.entry(k.1.policy_id).or_default();
+        Arc::make_mut(t).addresses.insert(k, v);
+    }
+
+    /// Adds one POLICY_PORTS entry (read back from the kernel).
+    pub fn insert_port(&mut self, k: (u32, PolicyPortKey), v: PolicyVerdict) {
+        let t = self.by_policy.entry(k.1.policy_id).or_default();
+        Arc::make_mut(t).ports.insert(k, v);
+    }
+
+    /// Every POLICY_ADDRESSES entry.
+    pub fn addresses(&self) -> impl Iterator<Item = (&(u32, PolicyAddrKey), &PolicyClass)> {
+        self.by_policy.values().flat_map(|t| t.addresses.iter())
+    }
+
+    /// Every POLICY_PORTS entry.
+    pub fn ports(&self) -> impl Iterator<Item = (&(u32, PolicyPortKey), &PolicyVerdict)> {
+        self.by_policy.values().flat_map(|t| t.ports.iter())
+    }
+
+    /// The number of POLICY_ADDRESSES entries.
+    pub fn addresses_len(&self) -> usize {
+        self.by_policy.values().map(|t| t.addresses.len()).sum()
+    }
+
+    /// The number of POLICY_PORTS entries.
+    pub fn ports_len(&self) -> usize {
+        self.by_policy.values().map(|t| t.ports.len()).sum()
+    }
+}
+
+/// The writes that turn the policy entries `current` into `desired`:
+/// (POLICY_ADDRESSES, POLICY_PORTS). A policy whose entries are the same
+/// `Arc` in both is not walked.
+#[allow(clippy::type_complexity)]
+pub fn diff_policies(
+    current: &PolicyEntries,
+    desired: &PolicyEntries,
+) -> (
+    Diff<(u32, PolicyAddrKey), PolicyClass>,
+    Diff<(u32, PolicyPortKey), PolicyVerdict>,
+) {
+    let empty = PolicyTable::default();
+    let mut addresses = Diff { upserts: Vec::new(), removals: Vec::new() };
+    let mut ports = Diff { upserts: Vec::new(), removals: Vec::new() };
+    let ids: BTreeSet<u32> = current.by_policy.keys().chain(desired.by_policy.keys()).copied().collect();
+    for id in ids {
+        let (c, d) = (current.by_policy.get(&id), desired.by_policy.get(&id));
+        if let (Some(c), Some(d)) = (c, d)
+            && Arc::ptr_eq(c, d)
+        {
+            continue;
+        }
+        let c = c.map_or(&empty, |t| t.as_ref());
+        let d = d.map_or(&empty, |t| t.as_ref());
+        let a = diff(&c.addresses, &d.addresses);
+        addresses.upserts.extend(a.upserts);
+        addresses.removals.extend(a.removals);
+        let p = diff(&c.ports, &d.ports);
+        ports.upserts.extend(p.upserts);
+        ports.removals.extend(p.removals);
+    }
+    (addresses, ports)
 }
 
 /// The source address of each gateway endpoint (by endpoint id):
@@ -235,6 +322,49 @@ pub struct RouteMemo {
     merged: usize,
     /// The policies the last compile used.
     policies: PolicyMemo,
+    /// The members of each security group the last compile saw.
+    members: Option<BTreeMap<String, Vec<Ipv4Net>>>,
+    /// Each instance's security-group policies the last compile built, by
+    /// instance id: kept while its groups' rules (the same lists) and the
+    /// groups' members stay, so a change that touches no group builds no
+    /// policy and walks no rule.
+    enis: HashMap<String, EniPolicies>,
+}
+
+/// The security-group policies of one instance and what they were built
+/// from.
+#[derive(Debug)]
+struct EniPolicies {
+    /// Each group: id, its rules (held, so the pointers compared stay
+    /// theirs), whether its members reach each other.
+    groups: Vec<(String, model::SecurityGroupRules, bool)>,
+    ingress: PolicyKey,
+    egress: PolicyKey,
+}
+
+impl EniPolicies {
+    /// The groups of `inst` as [`EniPolicies::groups`] holds them.
+    fn groups_of(
+        model: &Model,
+        inst: &model::Instance,
+    ) -> Vec<(String, model::SecurityGroupRules, bool)> {
+        inst.security_group_ids
+            .iter()
+            .filter_map(|id| model.security_group(id))
+            .map(|g| (g.id.clone(), g.rules.clone(), g.members_reach_each_other()))
+            .collect()
+    }
+
+    /// True if `groups` are those these policies were built from (the same
+    /// rule lists).
+    fn built_from(&self, groups: &[(String, model::SecurityGroupRules, bool)]) -> bool {
+        self.groups.len() == groups.len()
+            && self
+                .groups
+                .iter()
+                .zip(groups)
+                .all(|(a, b)| a.0 == b.0 && a.1.same(&b.1) && a.2 == b.2)
+    }
 }
 
 impl RouteMemo {
@@ -504,6 +634,9 @@ pub fn compile_with_health(
     let mut out = MapEntries::default();
     let mut policies = Policies::with(std::mem::take(&mut memo.policies));
     let members = group_members(model, &addresses);
+    let members_kept = memo.members.as_ref() == Some(&members);
+    let mut previous_enis = std::mem::take(&mut memo.enis);
+    let mut enis = HashMap::new();
 
     let mut egress_of = BTreeMap::new();
     for inst in &model.instances {
@@ -536,9 +669,21 @@ pub fn compile_with_health(
         };
         let (mut sg_ingress, mut sg_egress) = (0, 0);
         if !inst.security_group_ids.is_empty() {
-            let (ingress, egress) = security_group_policies(model, inst, &members);
-            sg_ingress = policies.install(&ingress, &mut out)?;
-            sg_egress = policies.install(&egress, &mut out)?;
+            let groups = EniPolicies::groups_of(model, inst);
+            let kept = match previous_enis.remove(&inst.id) {
+                Some(e) if members_kept && e.built_from(&groups) => e,
+                _ => {
+                    let (ingress, egress) = security_group_policies(model, inst, &members);
+                    EniPolicies {
+                        groups,
+                        ingress: PolicyKey::of(ingress),
+                        egress: PolicyKey::of(egress),
+                    }
+                }
+            };
+            sg_ingress = policies.install(&kept.ingress, &mut out)?;
+            sg_egress = policies.install(&kept.egress, &mut out)?;
+            enis.insert(inst.id.clone(), kept);
             flags |= ENI_FLAG_SECURITY_GROUPS | ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT;
         }
         let public_ip = model.public_ip_of(inst);
@@ -569,8 +714,8 @@ pub fn compile_with_health(
             .and_then(|id| model.network_acl(id))
         {
             let (ingress, egress) = network_acl_policies(acl);
-            acl_ingress = policies.install(&ingress, &mut out)?;
-            acl_egress = policies.install(&egress, &mut out)?;
+            acl_ingress = policies.install(&PolicyKey::of(ingress), &mut out)?;
+            acl_egress = policies.install(&PolicyKey::of(egress), &mut out)?;
             flags |= ENI_FLAG_NETWORK_ACL
                 | ENI_FLAG_ACL_INGRESS_DEFAULT_ACCEPT
                 | ENI_FLAG_ACL_EGRESS_DEFAULT_ACCEPT;
@@ -774,6 +919,8 @@ pub fn compile_with_health(
     load_balancer::health_ports(model, ports, &vpc_ids, &table_ids, &mut out);
     load_balancer::compile(model, &vpc_ids, &members, &mut policies, unavailable, &mut out)?;
     memo.policies = policies.now;
+    memo.enis = enis;
+    memo.members = Some(members);
     check_capacity(&out)?;
     Ok(out)
 }
@@ -902,7 +1049,8 @@ pub fn network_acl_policies(acl: &model::NetworkAcl) -> (policy::Policy, policy:
 struct CompiledPolicy {
     id: u32,
     bytes: Vec<u8>,
-    compiled: policy::Compiled,
+    /// Its map entries, under its id.
+    table: Arc<PolicyTable>,
 }
 
 impl CompiledPolicy {
@@ -927,13 +1075,86 @@ impl CompiledPolicy {
             0 => 1,
             n => n,
         };
-        Self { id, bytes, compiled }
+        let mut table = PolicyTable::default();
+        for (net, class) in &compiled.classes {
+            table.addresses.insert(
+                (
+                    policy_addr_prefix_len_v4(net.prefix_len() as u32),
+                    PolicyAddrKey {
+                        policy_id: id,
+                        addr: net.network().octets(),
+                    },
+                ),
+                PolicyClass { class: *class },
+            );
+        }
+        for e in &compiled.ports {
+            table.ports.insert(
+                (
+                    policy_port_prefix_len(e.prefix_len as u32),
+                    PolicyPortKey {
+                        policy_id: id,
+                        class: e.class,
+                        proto: e.proto,
+                        pad: 0,
+                        port: e.port.to_be_bytes(),
+                    },
+                ),
+                PolicyVerdict {
+                    verdict: match e.verdict {
+                        Verdict::Accept => VERDICT_ACCEPT,
+                        Verdict::Drop => VERDICT_DROP,
+                    },
+                },
+            );
+        }
+        Self {
+            id,
+            bytes,
+            table: Arc::new(table),
+        }
+    }
+}
+
+/// A policy as the memo's key: shared, its hash taken once (a policy of
+/// 10,000 rules is not walked again to be looked up; the same `Arc` is
+/// equal without a walk).
+#[derive(Clone, Debug)]
+struct PolicyKey {
+    hash: u64,
+    policy: Arc<policy::Policy>,
+}
+
+impl PolicyKey {
+    fn of(p: policy::Policy) -> Self {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        p.hash(&mut h);
+        Self {
+            hash: h.finish(),
+            policy: Arc::new(p),
+        }
+    }
+}
+
+impl PartialEq for PolicyKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash
+            && (Arc::ptr_eq(&self.policy, &other.policy) || self.policy == other.policy)
+    }
+}
+
+impl Eq for PolicyKey {}
+
+impl std::hash::Hash for PolicyKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
     }
 }
 
 /// The policies a compile used, by their rules: kept in the [`RouteMemo`]
 /// so that the next compile does not compile an unchanged rule set again.
-type PolicyMemo = HashMap<policy::Policy, Arc<CompiledPolicy>>;
+type PolicyMemo = HashMap<PolicyKey, Arc<CompiledPolicy>>;
 
 /// Compiled policies by content-addressed id: an unchanged rule set keeps
 /// its id (nothing rewritten); a changed one gets a new id, so the datapath
@@ -957,57 +1178,35 @@ impl Policies {
 
     /// Compiles `p` (unless this compile or the previous one did), adds its
     /// entries to `out` (once per distinct policy) and returns its id.
-    fn install(&mut self, p: &policy::Policy, out: &mut MapEntries) -> Result<u32, CompileError> {
+    fn install(&mut self, p: &PolicyKey, out: &mut MapEntries) -> Result<u32, CompileError> {
         let c = match self.now.get(p) {
             Some(c) => c.clone(),
             None => {
                 let c = match self.previous.remove(p) {
                     Some(c) => c,
-                    None => Arc::new(CompiledPolicy::of(p)),
+                    None => Arc::new(CompiledPolicy::of(&p.policy)),
                 };
                 self.now.insert(p.clone(), c.clone());
                 c
             }
         };
+        self.install_compiled(c, out)
+    }
+
+    /// Adds the entries of a compiled policy to `out` (once per distinct
+    /// policy) and returns its id.
+    fn install_compiled(
+        &mut self,
+        c: Arc<CompiledPolicy>,
+        out: &mut MapEntries,
+    ) -> Result<u32, CompileError> {
         let id = c.id;
         match self.by_id.get(&id) {
             Some(existing) if existing.bytes == c.bytes => return Ok(id),
             Some(_) => return Err(CompileError::PolicyIdCollision(id)),
             None => {}
         }
-        let compiled = &c.compiled;
-        for (net, class) in &compiled.classes {
-            out.policy_addresses.insert(
-                (
-                    policy_addr_prefix_len_v4(net.prefix_len() as u32),
-                    PolicyAddrKey {
-                        policy_id: id,
-                        addr: net.network().octets(),
-                    },
-                ),
-                PolicyClass { class: *class },
-            );
-        }
-        for e in &compiled.ports {
-            out.policy_ports.insert(
-                (
-                    policy_port_prefix_len(e.prefix_len as u32),
-                    PolicyPortKey {
-                        policy_id: id,
-                        class: e.class,
-                        proto: e.proto,
-                        pad: 0,
-                        port: e.port.to_be_bytes(),
-                    },
-                ),
-                PolicyVerdict {
-                    verdict: match e.verdict {
-                        Verdict::Accept => VERDICT_ACCEPT,
-                        Verdict::Drop => VERDICT_DROP,
-                    },
-                },
-            );
-        }
+        out.policies.by_policy.insert(id, c.table.clone());
         self.by_id.insert(id, c);
         Ok(id)
     }
@@ -1028,10 +1227,10 @@ fn check_capacity(out: &MapEntries) -> Result<(), CompileError> {
         ("ROUTES", out.routes.len(), MAX_ROUTES),
         (
             "POLICY_ADDRESSES",
-            out.policy_addresses.len(),
+            out.policies.addresses_len(),
             MAX_POLICY_ADDRESSES,
         ),
-        ("POLICY_PORTS", out.policy_ports.len(), MAX_POLICY_PORTS),
+        ("POLICY_PORTS", out.policies.ports_len(), MAX_POLICY_PORTS),
         (
             "PUBLIC_ADDRESSES",
             out.public_addresses.len(),
@@ -1596,17 +1795,26 @@ mod tests {
         // A change elsewhere (a route table's generation): the same compiled
         // policies, not compiled again.
         m.route_tables[0].generation += 1;
+        let built: Vec<Arc<policy::Policy>> = memo.enis.values().map(|e| e.ingress.policy.clone()).collect();
+        assert_eq!(built.len(), 1, "the instance's policies kept");
         let again = compile_with(&m, &ports, &mut memo).unwrap();
         assert_eq!(again, compile(&m, &ports).unwrap());
         for c in &kept {
             assert!(memo.policies.values().any(|k| Arc::ptr_eq(k, c)), "policy {} reused", c.id);
         }
+        // The instance's groups kept their rule lists: its policies were not
+        // built again, and their entries are the same (the map diff skips
+        // them).
+        assert!(memo.enis.values().all(|e| built.iter().any(|b| Arc::ptr_eq(b, &e.ingress.policy))), "policy built again");
+        assert!(again.policies.by_policy.values().all(|t| first.policies.by_policy.values().any(|f| Arc::ptr_eq(f, t))));
+        let (a, p) = diff_policies(&first.policies, &again.policies);
+        assert!(a.is_empty() && p.is_empty());
         // A rule changed: compiled again, as a full compile does, and the
         // policy the rule set had before is forgotten.
         m.security_groups[0].rules[0].port_range = (2222, 2222);
         let changed = compile_with(&m, &ports, &mut memo).unwrap();
         assert_eq!(changed, compile(&m, &ports).unwrap());
-        assert_ne!(changed.policy_ports, first.policy_ports);
+        assert_ne!(changed.policies, first.policies);
         assert_eq!(memo.policies.len(), 2);
         assert!(memo.policies.values().any(|k| kept.iter().any(|c| Arc::ptr_eq(k, c))), "egress unchanged, reused");
         assert!(!memo.policies.values().all(|k| kept.iter().any(|c| Arc::ptr_eq(k, c))), "ingress compiled again");

@@ -954,12 +954,16 @@ async fn call(
     let cleaner = app.clone();
     let done = tokio::task::spawn_blocking(move || {
         let mut service = app.service();
-        let result = service.submit(version.as_deref(), &action, &form, &caller);
+        let mut result = service.submit(version.as_deref(), &action, &form, &caller);
         let cleanup = service
             .router()
             .and_then(|r| r.retired_due())
             .filter(|_| !app.retired_cleanup.swap(true, std::sync::atomic::Ordering::SeqCst));
         drop(service);
+        // The replaced model is freed after the lock, while the next call runs.
+        if let Ok(p) = &mut result {
+            p.release_replaced();
+        }
         (action, result, cleanup)
     })
     .await

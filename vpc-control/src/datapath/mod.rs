@@ -38,7 +38,7 @@ use vpc_common::{
 };
 
 use crate::{
-    compile::{Diff, MapEntries, RouteTrieKey, diff, diff_routes},
+    compile::{Diff, MapEntries, RouteTrieKey, diff, diff_policies, diff_routes},
     direct::{BlockWrites, HopIds, TableIndex},
     ebpf_log::EbpfLogger,
 };
@@ -1039,14 +1039,14 @@ impl Datapath {
                 .map_err(map_err(map_names::POLICY_ADDRESSES))?;
         for kv in m.iter() {
             let (k, v) = kv.map_err(map_err(map_names::POLICY_ADDRESSES))?;
-            out.policy_addresses.insert((k.prefix_len(), k.data()), v);
+            out.policies.insert_address((k.prefix_len(), k.data()), v);
         }
         let m: LpmTrie<&MapData, PolicyPortKey, PolicyVerdict> =
             LpmTrie::try_from(self.map(map_names::POLICY_PORTS)?)
                 .map_err(map_err(map_names::POLICY_PORTS))?;
         for kv in m.iter() {
             let (k, v) = kv.map_err(map_err(map_names::POLICY_PORTS))?;
-            out.policy_ports.insert((k.prefix_len(), k.data()), v);
+            out.policies.insert_port((k.prefix_len(), k.data()), v);
         }
         let a: Array<&MapData, Egress> =
             Array::try_from(self.map(map_names::UPLINK)?).map_err(map_err(map_names::UPLINK))?;
@@ -1298,8 +1298,7 @@ impl Datapath {
         let routes = diff_routes(&current.routes, &desired.routes);
         let old_slots = self.direct.slots.clone();
         let new_slots = self.direct_slots(desired);
-        let policy_addresses = diff(&current.policy_addresses, &desired.policy_addresses);
-        let policy_ports = diff(&current.policy_ports, &desired.policy_ports);
+        let (policy_addresses, policy_ports) = diff_policies(&current.policies, &desired.policies);
         let public = diff(&current.public_addresses, &desired.public_addresses);
         let nat_gateways = diff(&current.nat_gateways, &desired.nat_gateways);
         // A new NAT gateway is written before the routes leading to it; a

@@ -386,12 +386,80 @@ pub struct SecurityGroup {
     /// InnerAccessPolicy: members reach each other (basic groups only).
     #[serde(default = "default_true")]
     pub inner_access: bool,
-    /// Rules, both directions, in the order they were authorised.
+    /// Rules, both directions, in the order they were authorised. Shared
+    /// ([`SecurityGroupRules`]): a call's draft of the model copies one
+    /// pointer, not 10,000 rules.
     #[serde(default, rename = "rule")]
-    pub rules: Vec<SecurityGroupRule>,
+    pub rules: SecurityGroupRules,
     /// API metadata.
     #[serde(default)]
     pub meta: Meta,
+}
+
+/// A security group's rules, one shared list (`Arc`, copy on write): a
+/// call's draft of the model copies a pointer per group, and a group whose
+/// rules no call touched is told apart by [`SecurityGroupRules::same`]
+/// without a look at them (store, compile). Reads go through `Deref` to the
+/// list; a write ([`std::ops::DerefMut`]) copies the list first if another
+/// model shares it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecurityGroupRules(Arc<Vec<SecurityGroupRule>>);
+
+impl SecurityGroupRules {
+    /// True if both are the very same list (then equal without a look).
+    pub fn same(&self, other: &SecurityGroupRules) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// The list's address while it is held: the same for two handles of
+    /// one list (a memo holding a handle keeps its address from reuse).
+    pub fn addr(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+}
+
+impl PartialEq for SecurityGroupRules {
+    fn eq(&self, other: &SecurityGroupRules) -> bool {
+        self.same(other) || *self.0 == *other.0
+    }
+}
+
+impl Eq for SecurityGroupRules {}
+
+impl std::ops::Deref for SecurityGroupRules {
+    type Target = Vec<SecurityGroupRule>;
+
+    fn deref(&self) -> &Vec<SecurityGroupRule> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for SecurityGroupRules {
+    fn deref_mut(&mut self) -> &mut Vec<SecurityGroupRule> {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl From<Vec<SecurityGroupRule>> for SecurityGroupRules {
+    fn from(v: Vec<SecurityGroupRule>) -> Self {
+        SecurityGroupRules(Arc::new(v))
+    }
+}
+
+impl FromIterator<SecurityGroupRule> for SecurityGroupRules {
+    fn from_iter<I: IntoIterator<Item = SecurityGroupRule>>(iter: I) -> Self {
+        SecurityGroupRules(Arc::new(iter.into_iter().collect()))
+    }
+}
+
+impl<'a> IntoIterator for &'a SecurityGroupRules {
+    type Item = &'a SecurityGroupRule;
+    type IntoIter = std::slice::Iter<'a, SecurityGroupRule>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
 }
 
 impl SecurityGroup {

@@ -703,9 +703,20 @@ fn idempotent_mismatch() -> ApiError {
 pub struct Pending {
     body: Value,
     after: Option<(Seq, Arc<Durable>)>,
+    /// The model this change replaced, released by whoever holds the
+    /// answer ([`Pending::release_replaced`]), not under the service's
+    /// lock: freeing a list of 100,000 shared route entries costs a
+    /// reference count each.
+    replaced: Option<Model>,
 }
 
 impl Pending {
+    /// Frees the model the change replaced now (the daemon calls it once
+    /// the service's lock is released).
+    pub fn release_replaced(&mut self) {
+        self.replaced = None;
+    }
+
     /// The answer, once every change up to the one it reflects is on disk;
     /// `InternalError` if making them durable failed.
     pub fn wait(self) -> Result<Value, ApiError> {
@@ -789,11 +800,13 @@ impl Service {
         self.generation.clone()
     }
 
-    /// Replaces the committed model and bumps its generation.
-    fn set_model(&mut self, model: Model) {
-        self.model = model;
+    /// Replaces the committed model and bumps its generation; returns the
+    /// model replaced.
+    fn set_model(&mut self, model: Model) -> Model {
+        let replaced = std::mem::replace(&mut self.model, model);
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::Release);
+        replaced
     }
 
     /// The router, if this service drives one.
@@ -881,6 +894,7 @@ impl Service {
             return Ok(Pending {
                 body: serde_json::to_value(&s).map_err(ApiError::internal)?,
                 after: None,
+                replaced: None,
             });
         }
         if action == ROUTER_PORTS && version.is_none_or(|v| v == Product::Vpc.version()) {
@@ -894,6 +908,7 @@ impl Service {
             return Ok(Pending {
                 body: serde_json::to_value(&p).map_err(ApiError::internal)?,
                 after: None,
+                replaced: None,
             });
         }
         let durable = self.store.durable();
@@ -927,6 +942,7 @@ impl Service {
                     return Ok(Pending {
                         body: recorded.body,
                         after: Some((self.store.committed(), durable)),
+                        replaced: None,
                     });
                 }
                 Some((key, digest))
@@ -953,6 +969,7 @@ impl Service {
             return Ok(Pending {
                 body,
                 after: Some((self.store.committed(), durable)),
+                replaced: None,
             });
         }
         let ran = t0.elapsed();
@@ -990,7 +1007,8 @@ impl Service {
                 },
             )
         });
-        let (seq, installed) = self.commit(next, prepared, record.as_ref().map(|(k, r)| (k, r)))?;
+        let (seq, installed, replaced) =
+            self.commit(next, prepared, record.as_ref().map(|(k, r)| (k, r)))?;
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
         tracing::debug!(
             action,
@@ -1008,6 +1026,7 @@ impl Service {
         Ok(Pending {
             body,
             after: Some((seq, durable)),
+            replaced: Some(replaced),
         })
     }
 
@@ -1048,7 +1067,7 @@ impl Service {
         next: Model,
         prepared: Option<apply::Prepared>,
         token: Option<(&TokenKey, &TokenRecord)>,
-    ) -> Result<(Seq, std::time::Duration), ApiError> {
+    ) -> Result<(Seq, std::time::Duration, Model), ApiError> {
         let started = std::time::Instant::now();
         if let (Some(r), Some(prepared)) = (&mut self.router, prepared)
             && let Err(e) = r.install(&next, prepared)
@@ -1064,8 +1083,8 @@ impl Service {
         match self.store.commit(&self.model, &next, token) {
             Ok(seq) => {
                 apply::fault::point("commit:stored");
-                self.set_model(next);
-                Ok((seq, installed))
+                let replaced = self.set_model(next);
+                Ok((seq, installed, replaced))
             }
             Err(e) => {
                 tracing::error!(error = %e, "committing the change failed; rolling the kernel back");

@@ -112,7 +112,7 @@ impl Action for CreateSecurityGroup {
             name: self.security_group_name.filter(|n| !n.is_empty()),
             security_group_type: ty,
             inner_access: ty == SecurityGroupType::Normal,
-            rules: Vec::new(),
+            rules: Default::default(),
             meta,
         };
         let response = CreateSecurityGroupResponse { security_group_id: g.id.clone() };

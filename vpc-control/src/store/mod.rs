@@ -18,12 +18,15 @@
 //! client token record is answered from memory, and [`StateStore::load`]
 //! waits for the queue to be written.
 //!
-//! Layout (schema 2): the model without its route entries as one JSON
-//! document, and each route entry under its own key (route table id and
-//! destination), so a change writes what it changed, not 100,000 entries.
+//! Layout (schema 3): the model without its route entries and security
+//! group rules as one JSON document, each route entry under its own key
+//! (route table id and destination), and each security group's rules under
+//! the group's id, so a change writes what it changed, not 100,000 entries
+//! or 10,000 rules.
 //! A batch of changes is one write transaction: a crash leaves whole
 //! changes, never part of one. Schema 1 (the whole model in one JSON
-//! document) is read, and rewritten as schema 2 by the next save. Client
+//! document) and schema 2 (rules in the document) are read, and rewritten
+//! as schema 3 by the next save. Client
 //! token records (idempotency) live in two more tables, written in the same
 //! transaction as the change they answer.
 //!
@@ -47,7 +50,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tokio::sync::watch;
 
-use crate::model::{Model, RouteEntry, RouteTable};
+use crate::model::{Model, RouteEntry, RouteTable, SecurityGroup, SecurityGroupRule};
 
 /// Key -> JSON: the model (without route entries), the schema, counters.
 const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
@@ -55,6 +58,9 @@ const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
 /// entry as JSON. A key keeps its order number while it exists (an entry
 /// deleted and added again in one change keeps its place).
 const ROUTE_ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new("route_entries");
+/// Security group id -> its rules (JSON list), schema 3.
+const SECURITY_GROUP_RULES: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("security_group_rules");
 /// Client token records: the JSON array `[account, action, token]` -> a
 /// [`TokenRecord`] as JSON.
 const CLIENT_TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("client_tokens");
@@ -67,9 +73,11 @@ const SCHEMA_KEY: &str = "schema";
 /// Key of the next route entry order number (8 bytes, big-endian).
 const ROUTE_SEQ_KEY: &str = "route_seq";
 /// Version of the stored layout.
-const SCHEMA: &[u8] = b"2";
+const SCHEMA: &[u8] = b"3";
 /// The layout with the whole model in one document.
 const SCHEMA_1: &[u8] = b"1";
+/// Schema 2: security group rules in the model document.
+const SCHEMA_2: &[u8] = b"2";
 
 /// Why the state store failed.
 #[derive(Debug, Error)]
@@ -338,13 +346,48 @@ fn seq_of(value: &[u8]) -> Result<u64, StoreError> {
     Ok(u64::from_be_bytes(head))
 }
 
-/// The model without its route entries (what the model document holds).
+/// The model without its route entries and security group rules (what the
+/// model document holds).
 fn without_route_entries(model: &Model) -> Model {
     let mut m = model.clone();
     for t in &mut m.route_tables {
         t.route_entries = Default::default();
     }
+    for g in &mut m.security_groups {
+        g.rules = Default::default();
+    }
     m
+}
+
+/// The groups of `next` whose rules differ from those of `prev` (not the
+/// same list, nor equal), and the ids of the groups `prev` had and `next`
+/// lacks.
+fn security_group_rule_changes<'a>(
+    prev: &'a Model,
+    next: &'a Model,
+) -> (Vec<&'a SecurityGroup>, Vec<String>) {
+    let before: HashMap<&str, &SecurityGroup> = prev
+        .security_groups
+        .iter()
+        .map(|g| (g.id.as_str(), g))
+        .collect();
+    let changed = next
+        .security_groups
+        .iter()
+        .filter(|g| before.get(g.id.as_str()).is_none_or(|o| o.rules != g.rules))
+        .collect();
+    let after: HashMap<&str, ()> = next
+        .security_groups
+        .iter()
+        .map(|g| (g.id.as_str(), ()))
+        .collect();
+    let removed = prev
+        .security_groups
+        .iter()
+        .filter(|g| !after.contains_key(g.id.as_str()))
+        .map(|g| g.id.clone())
+        .collect();
+    (changed, removed)
 }
 
 /// Removed entries in a row the walk in [`route_entry_changes`] skips
@@ -437,7 +480,7 @@ pub struct Store {
     /// The model document as last queued (unchanged documents are not
     /// written again).
     last_document: Option<Vec<u8>>,
-    /// The stored layout is schema 2 (else the next change rewrites it whole).
+    /// The stored layout is schema 3 (else the next change rewrites it whole).
     migrated: bool,
     /// The last commit's sequence.
     seq: Seq,
@@ -456,13 +499,17 @@ struct Change {
     seq: Seq,
     /// The model document, when it differs from the last one queued.
     document: Option<Vec<u8>>,
-    /// First write in schema 2: the stored entries are dropped, `upserts`
+    /// First write in schema 3: the stored entries are dropped, `upserts`
     /// holds them all, and the schema is written.
     migrate: bool,
     /// Route entries written: key, entry as JSON (without its order).
     upserts: Vec<(String, Vec<u8>)>,
     /// Route entry keys removed.
     removals: Vec<String>,
+    /// Security groups whose rules are written: id, rules as JSON.
+    rule_upserts: Vec<(String, Vec<u8>)>,
+    /// Security groups whose rules are removed.
+    rule_removals: Vec<String>,
     /// A client token record: encoded key, when it was recorded, JSON.
     token: Option<(String, u64, Vec<u8>)>,
 }
@@ -528,7 +575,7 @@ impl Store {
             .map_err(tx)?
             .map(|v| v.value().to_vec());
         let schema = schema.as_deref().unwrap_or(SCHEMA_1);
-        if schema != SCHEMA && schema != SCHEMA_1 {
+        if schema != SCHEMA && schema != SCHEMA_1 && schema != SCHEMA_2 {
             return Err(StoreError::Schema {
                 found: String::from_utf8_lossy(schema).into_owned(),
                 expected: String::from_utf8_lossy(SCHEMA).into_owned(),
@@ -540,6 +587,33 @@ impl Store {
         };
         if schema == SCHEMA_1 {
             return Ok(Some(model));
+        }
+        if schema == SCHEMA {
+            let rules = match read.open_table(SECURITY_GROUP_RULES) {
+                Ok(t) => Some(t),
+                Err(redb::TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(tx(e)),
+            };
+            if let Some(rules) = rules {
+                let mut by_group: HashMap<String, Vec<SecurityGroupRule>> = HashMap::new();
+                for kv in rules.iter().map_err(tx)? {
+                    let (k, v) = kv.map_err(tx)?;
+                    by_group.insert(
+                        k.value().to_string(),
+                        serde_json::from_slice(v.value()).map_err(decode)?,
+                    );
+                }
+                for g in &mut model.security_groups {
+                    if let Some(r) = by_group.remove(&g.id) {
+                        g.rules = r.into();
+                    }
+                }
+                if let Some(id) = by_group.keys().next() {
+                    return Err(decode(format!(
+                        "rules of security group {id}, which the model lacks"
+                    )));
+                }
+            }
         }
         let entries = match read.open_table(ROUTE_ENTRIES) {
             Ok(t) => t,
@@ -596,6 +670,12 @@ impl Store {
             .into_iter()
             .map(|(k, e)| Ok((k, serde_json::to_vec(e).map_err(decode)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
+        let (rule_upserts, rule_removals) =
+            security_group_rule_changes(if migrate { &empty } else { prev }, next);
+        let rule_upserts = rule_upserts
+            .into_iter()
+            .map(|g| Ok((g.id.clone(), serde_json::to_vec(&g.rules).map_err(decode)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let token = match token {
             Some((key, record)) => Some((
                 key.encode(),
@@ -616,12 +696,14 @@ impl Store {
             migrate,
             upserts,
             removals,
+            rule_upserts,
+            rule_removals,
             token,
         })
     }
 }
 
-/// True if the stored layout is schema 2.
+/// True if the stored layout is schema 3.
 fn is_migrated(db: &Database) -> Result<bool, StoreError> {
     let read = db.begin_read().map_err(tx)?;
     let table = match read.open_table(STATE) {
@@ -642,6 +724,7 @@ fn write_batch(db: &Database, batch: &[Change]) -> Result<(), StoreError> {
     {
         let mut state = write.open_table(STATE).map_err(tx)?;
         let mut entries = write.open_table(ROUTE_ENTRIES).map_err(tx)?;
+        let mut rules = write.open_table(SECURITY_GROUP_RULES).map_err(tx)?;
         let mut tokens = write.open_table(CLIENT_TOKENS).map_err(tx)?;
         let mut times = write.open_table(CLIENT_TOKEN_TIMES).map_err(tx)?;
         let mut seq = match state.get(ROUTE_SEQ_KEY).map_err(tx)? {
@@ -652,6 +735,13 @@ fn write_batch(db: &Database, batch: &[Change]) -> Result<(), StoreError> {
         for change in batch {
             if change.migrate {
                 entries.retain(|_, _| false).map_err(tx)?;
+                rules.retain(|_, _| false).map_err(tx)?;
+            }
+            for id in &change.rule_removals {
+                rules.remove(id.as_str()).map_err(tx)?;
+            }
+            for (id, json) in &change.rule_upserts {
+                rules.insert(id.as_str(), json.as_slice()).map_err(tx)?;
             }
             for k in &change.removals {
                 entries.remove(k.as_str()).map_err(tx)?;
@@ -994,6 +1084,105 @@ mod tests {
         let loaded = store.load().unwrap().unwrap();
         assert_eq!(loaded, b);
         assert_eq!(loaded.route_tables[t].route_entries.len(), 2);
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A model with two security groups of a few rules each.
+    fn with_groups() -> Model {
+        let mut model = crate::test_fixtures::lab();
+        let vpc = model.vpcs[0].id.clone();
+        for (g, n) in [("sg-a", 3u16), ("sg-b", 2)] {
+            model.security_groups.push(SecurityGroup {
+                id: g.into(),
+                vpc_id: vpc.clone(),
+                name: None,
+                security_group_type: Default::default(),
+                inner_access: true,
+                rules: (0..n)
+                    .map(|k| SecurityGroupRule {
+                        id: format!("sgr-{g}-{k}"),
+                        direction: crate::model::Direction::Ingress,
+                        ip_protocol: crate::model::IpProtocol::Tcp,
+                        port_range: (1000 + k, 1000 + k),
+                        peer: crate::model::Peer::Cidr("10.9.0.0/16".parse().unwrap()),
+                        policy: Default::default(),
+                        priority: 1,
+                        description: String::new(),
+                        creation_time: String::new(),
+                    })
+                    .collect(),
+                meta: Default::default(),
+            });
+        }
+        model
+    }
+
+    #[test]
+    fn store_security_group_rules_are_written_per_group_and_only_when_changed() {
+        let dir = std::env::temp_dir().join(format!("vpc-store-rules-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let model = with_groups();
+        // A schema 2 store: the rules inside the model document.
+        {
+            let store = Store::open(&dir).unwrap();
+            let write = store.db.begin_write().unwrap();
+            {
+                let mut table = write.open_table(STATE).unwrap();
+                table.insert(SCHEMA_KEY, SCHEMA_2).unwrap();
+                table
+                    .insert(MODEL_KEY, serde_json::to_vec(&model).unwrap().as_slice())
+                    .unwrap();
+            }
+            write.commit().unwrap();
+        }
+        let mut store = Store::open(&dir).unwrap();
+        let loaded = store.load().unwrap().unwrap();
+        assert_eq!(loaded, model);
+        // The first save rewrites it as schema 3: every group's rules.
+        let mut next = loaded.clone();
+        next.route_tables[0]
+            .route_entries
+            .push(entry("10.9.0.0/16"));
+        let change = store.change(&loaded, &next, None).unwrap();
+        store.last_document = None; // what save computes again
+        assert_eq!(change.rule_upserts.len(), 2);
+        store.save(&loaded, &next).unwrap();
+        // A change that touches no group writes no rule, and the document
+        // holds none.
+        let mut third = next.clone();
+        third.route_tables[0]
+            .route_entries
+            .push(entry("10.10.0.0/16"));
+        let change = store.change(&next, &third, None).unwrap();
+        store.last_document = None; // what save computes again
+        assert!(change.rule_upserts.is_empty() && change.rule_removals.is_empty());
+        store.save(&next, &third).unwrap();
+        let read = store.db.begin_read().unwrap();
+        let document: Model = serde_json::from_slice(
+            read.open_table(STATE)
+                .unwrap()
+                .get(MODEL_KEY)
+                .unwrap()
+                .unwrap()
+                .value(),
+        )
+        .unwrap();
+        drop(read);
+        assert_eq!(document.security_groups.len(), 2);
+        assert!(document.security_groups.iter().all(|g| g.rules.is_empty()));
+        // One group's rules changed, the other group deleted.
+        let mut fourth = third.clone();
+        fourth.security_groups[0].rules.pop();
+        fourth.security_groups.retain(|g| g.id != "sg-b");
+        let change = store.change(&third, &fourth, None).unwrap();
+        store.last_document = None; // what save computes again
+        assert_eq!(change.rule_upserts.len(), 1);
+        assert_eq!(change.rule_removals, vec!["sg-b".to_string()]);
+        store.save(&third, &fourth).unwrap();
+        drop(store);
+        let store = Store::open(&dir).unwrap();
+        assert_eq!(store.load().unwrap(), Some(fourth));
         drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
     }

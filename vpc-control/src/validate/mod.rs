@@ -485,6 +485,19 @@ pub struct RouteCheckMemo {
     context: Option<RouteCheckContext>,
     /// By route table id.
     tables: HashMap<String, PassedTable>,
+    /// The security groups' rules that passed ([`validate_security_groups`]).
+    groups: PassedGroups,
+}
+
+/// Security group rules as they passed their checks: a group whose rules
+/// are the same list, among the same groups (ids and VPCs), is not walked
+/// again.
+#[derive(Debug, Default)]
+struct PassedGroups {
+    /// Each group's id and VPC, in the model's order.
+    vpcs: Vec<(String, String)>,
+    /// By group id; held, so the pointers compared stay these rules'.
+    rules: HashMap<String, model::SecurityGroupRules>,
 }
 
 /// A route table as it passed its checks.
@@ -782,7 +795,7 @@ fn validate_with(
     }
 
     validate_instances(model)?;
-    validate_security_groups(model)?;
+    validate_security_groups(model, memo.as_deref_mut().map(|m| &mut m.groups))?;
     validate_load_balancers(model)?;
 
     let check = RouteEntryCheck::new(model);
@@ -1241,7 +1254,17 @@ fn validate_internet(model: &Model) -> Result<(), ValidationError> {
     Ok(())
 }
 
-fn validate_security_groups(model: &Model) -> Result<(), ValidationError> {
+fn validate_security_groups(
+    model: &Model,
+    passed: Option<&mut PassedGroups>,
+) -> Result<(), ValidationError> {
+    let same_groups = passed.as_deref().is_some_and(|p| {
+        p.vpcs.len() == model.security_groups.len()
+            && p.vpcs
+                .iter()
+                .zip(&model.security_groups)
+                .all(|(a, g)| a.0 == g.id && a.1 == g.vpc_id)
+    });
     let vpc_of_group = |id: &str, by: &str| -> Result<&str, ValidationError> {
         model
             .security_group(id)
@@ -1257,6 +1280,14 @@ fn validate_security_groups(model: &Model) -> Result<(), ValidationError> {
                 id: g.vpc_id.clone(),
                 by: g.id.clone(),
             });
+        }
+        if same_groups
+            && passed
+                .as_deref()
+                .and_then(|p| p.rules.get(&g.id))
+                .is_some_and(|r| r.same(&g.rules))
+        {
+            continue;
         }
         for r in &g.rules {
             if !(1..=100).contains(&r.priority) {
@@ -1277,6 +1308,20 @@ fn validate_security_groups(model: &Model) -> Result<(), ValidationError> {
                 }
             }
         }
+    }
+    if let Some(p) = passed {
+        if !same_groups {
+            p.vpcs = model
+                .security_groups
+                .iter()
+                .map(|g| (g.id.clone(), g.vpc_id.clone()))
+                .collect();
+        }
+        p.rules = model
+            .security_groups
+            .iter()
+            .map(|g| (g.id.clone(), g.rules.clone()))
+            .collect();
     }
     for acl in &model.network_acls {
         if model.vpc(&acl.vpc_id).is_none() {
@@ -1540,6 +1585,48 @@ mod tests {
     use super::*;
     use crate::model::*;
     use crate::test_fixtures::lab;
+
+    #[test]
+    fn sg_rules_unchanged_are_not_walked_again_and_changed_ones_are_checked() {
+        let mut m = lab();
+        let vpc = m.vpcs[0].id.clone();
+        let rule = |id: &str, peer: Peer| SecurityGroupRule {
+            id: id.into(),
+            direction: Direction::Ingress,
+            ip_protocol: IpProtocol::Tcp,
+            port_range: (22, 22),
+            peer,
+            policy: RulePolicy::Accept,
+            priority: 1,
+            description: String::new(),
+            creation_time: String::new(),
+        };
+        for (g, rules) in [
+            ("sg-a", vec![rule("sgr-1", Peer::Cidr("10.9.0.0/16".parse().unwrap()))]),
+            ("sg-b", vec![rule("sgr-2", Peer::Group("sg-a".into()))]),
+        ] {
+            m.security_groups.push(SecurityGroup {
+                id: g.into(),
+                vpc_id: vpc.clone(),
+                name: None,
+                security_group_type: Default::default(),
+                inner_access: true,
+                rules: rules.into(),
+                meta: Default::default(),
+            });
+        }
+        let mut v = Validator::default();
+        v.validate(&m).unwrap();
+        // A changed list is checked again.
+        let mut bad = m.clone();
+        bad.security_groups[0].rules[0].priority = 0;
+        assert!(matches!(v.validate(&bad), Err(ValidationError::InvalidPriority { .. })));
+        // An unchanged list naming a group that is gone is checked again.
+        let mut gone = m.clone();
+        gone.security_groups.remove(0);
+        assert!(matches!(v.validate(&gone), Err(ValidationError::UnknownSecurityGroup { .. })));
+        v.validate(&m).unwrap();
+    }
 
     fn code(model: &Model) -> &'static str {
         validate(model).unwrap_err().code()
