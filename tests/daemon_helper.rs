@@ -370,13 +370,22 @@ pub fn instances(d: &Daemon) -> Vec<(String, String)> {
 }
 
 /// What the kernel holds for the router of `d` that differs from its
-/// model (the instances it lists): empty when they agree.
+/// model (the instances it lists, and the health-check namespaces of VPCs
+/// with load balancers, which have a port like an instance): empty when
+/// they agree.
 pub fn kernel_vs_model(d: &Daemon) -> Vec<String> {
-    let model: BTreeSet<String> = instances(d).into_iter().map(|(id, _)| id).collect();
+    let mut model: BTreeSet<String> = instances(d).into_iter().map(|(id, _)| id).collect();
     let mut diff = Vec::new();
     let links = netns::links(&d.namespace).unwrap_or_else(|e| panic!("{e}"));
     let ports = apply::router_ports(&d.namespace).unwrap_or_else(|e| panic!("{e}"));
     let port_owners: BTreeSet<String> = ports.iter().map(|p| p.instance_id.clone()).collect();
+    let health_check = format!("{}-hc-", d.namespace);
+    model.extend(
+        port_owners
+            .iter()
+            .filter(|o| o.starts_with(&health_check))
+            .cloned(),
+    );
     if port_owners != model || ports.len() != model.len() {
         diff.push(format!(
             "router ports {port_owners:?} (of {} ports), model {model:?}",

@@ -465,6 +465,16 @@ impl DatapathFixture {
             vpc_control::topology::SERVICES_PORT.to_string(),
             ns.ifindex("ps"),
         );
+        // A health-check port per VPC whose load balancers' backends are
+        // checked, as the router has one.
+        let health: Vec<String> = compile::health_check_vpcs(&model).into_iter().collect();
+        for (n, vpc) in health.iter().enumerate() {
+            let (p, q) = (format!("ph{n}"), format!("qh{n}"));
+            ns.ip(&["link", "add", &p, "type", "veth", "peer", "name", &q]);
+            ns.ip(&["link", "set", &p, "up"]);
+            ns.ip(&["link", "set", &q, "up"]);
+            ports.insert(vpc_control::topology::health_check_eni(vpc), ns.ifindex(&p));
+        }
         let in_ns = NetnsGuard::enter(&ns.0).unwrap();
         let mut dp = match keep_headers {
             Some(flow_cache) => Datapath::load_keeping_headers(flow_cache),
@@ -480,6 +490,7 @@ impl DatapathFixture {
         let links = (0..model.instances.len())
             .map(|n| format!("p{n}"))
             .chain(["pu".to_string(), "ps".to_string()])
+            .chain((0..health.len()).map(|n| format!("ph{n}")))
             .map(|port| {
                 let id = prog.attach(&port, aya::programs::XdpMode::Driver).unwrap();
                 prog.take_link(id).unwrap()

@@ -314,3 +314,66 @@ fn nlb_a_udp_listener_translates_datagrams_both_ways() {
         assert_eq!(out, sent(&answer, "eni-client", "10.0.3.5", 53, "10.0.1.10", 33_000), "{mode}");
     }
 }
+
+/// [`MODEL`] with an enabled IPv4 gateway whose route is the VPC's default
+/// (so a destination outside the VPC has a route to the internet), and a
+/// second VPC with the same addresses and no load balancer.
+fn with_gateway_and_second_vpc() -> String {
+    format!(
+        r#"{MODEL}
+[[ipv4_gateway]]
+id = "igw-a"
+vpc_id = "vpc-a"
+enabled = true
+[[route_table]]
+id = "vtb-a"
+vpc_id = "vpc-a"
+type = "System"
+[[route_table.route_entry]]
+destination_cidr_block = "0.0.0.0/0"
+next_hop_type = "Ipv4Gateway"
+next_hop_id = "igw-a"
+[[vpc]]
+id = "vpc-b"
+cidr_block = "10.0.0.0/16"
+[[vswitch]]
+id = "vsw-b2"
+vpc_id = "vpc-b"
+cidr_block = "10.0.2.0/24"
+zone_id = "zone-a"
+[[instance]]
+id = "i-b-web1"
+vswitch_id = "vsw-b2"
+private_ip_address = "10.0.2.11"
+"#
+    )
+}
+
+#[test]
+fn nlb_health_checks_cross_the_vpc_and_only_their_replies_reach_the_health_check_port() {
+    let first = Fixture::new(&with_gateway_and_second_vpc());
+    for mode in [Mode::Xdp, Mode::Tc] {
+        let mut fx = first.twin(mode);
+        let hc = "hc-vpc-a";
+        // A check's SYN from the health-check address to a backend: routed
+        // in the VPC like any packet (only the TTL and MACs change).
+        let syn = tcp_from(hc, "100.100.0.1", "10.0.2.11", 50_000, 8080, tcp::SYN);
+        let out = run_checked(&mut fx, "a check's SYN", hc, &syn, XDP_REDIRECT);
+        assert_eq!(out, sent(&syn, "eni-web1", "100.100.0.1", 50_000, "10.0.2.11", 8080), "{mode}");
+        // The backend's answer goes to the health-check port, though the
+        // VPC's default route is the internet.
+        let syn_ack = tcp_from("eni-web1", "10.0.2.11", "100.100.0.1", 8080, 50_000, tcp::SYN | tcp::ACK);
+        let out = run_checked(&mut fx, "the backend's SYN-ACK", "eni-web1", &syn_ack, XDP_REDIRECT);
+        assert_eq!(out, sent(&syn_ack, hc, "10.0.2.11", 8080, "100.100.0.1", 50_000), "{mode}");
+        // Nothing from the health-check port leaves the VPC.
+        let before = fx.dropped(DropReason::NoRoute);
+        let out_of_vpc = tcp_from(hc, "100.100.0.1", "198.51.100.10", 50_001, 80, tcp::SYN);
+        run_checked(&mut fx, "a packet from the health-check port to the internet", hc, &out_of_vpc, XDP_DROP);
+        assert_eq!(fx.dropped(DropReason::NoRoute), before + 1, "{mode}");
+        // A VPC without a health-check port has no way to 100.100.0.1.
+        let before = fx.dropped(DropReason::NoNeighbour);
+        let other = tcp_from("eni-b-web1", "10.0.2.11", "100.100.0.1", 8080, 50_000, tcp::SYN | tcp::ACK);
+        run_checked(&mut fx, "an answer to 100.100.0.1 in another VPC", "eni-b-web1", &other, XDP_DROP);
+        assert_eq!(fx.dropped(DropReason::NoNeighbour), before + 1, "{mode}");
+    }
+}

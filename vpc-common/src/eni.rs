@@ -53,6 +53,20 @@ pub const ENI_FLAG_LB_BACKEND: u32 = 1 << 11;
 /// `Eni::flags`: the ENI's VPC has running listeners: its packets are
 /// looked up in `LB_LISTENERS` (other VPCs never pay for the lookup).
 pub const ENI_FLAG_LB_CLIENT: u32 = 1 << 12;
+/// `Eni::flags`: this port is its VPC's health-check port (the daemon's
+/// checks of load balancer backends come from it, from
+/// [`HEALTH_CHECK_ADDR`]): its packets stay in the VPC (a route to anything
+/// but the VPC's own addresses is no route).
+pub const ENI_FLAG_HEALTH_CHECK: u32 = 1 << 13;
+
+/// Source address of the health checks in every VPC (the cloud's come from
+/// 100.64.0.0/10): packets to it go to the VPC's health-check port (its
+/// `ENI_BY_ADDRESS` entry), never to a route.
+pub const HEALTH_CHECK_ADDR: [u8; 4] = [100, 100, 0, 1];
+/// The route table (no VPC's: numeric ids are never 0) a packet to
+/// [`HEALTH_CHECK_ADDR`] is routed by: its one route, that address, is
+/// local (the VPC's `ENI_BY_ADDRESS` entry, its health-check port).
+pub const HEALTH_CHECK_ROUTE_TABLE: u32 = 0;
 
 /// Copies of each router port's ENI in `ENI_BY_PORT` (a power of two). An
 /// ENI changes by writing a copy packets do not read, then flipping

@@ -3,7 +3,7 @@
 //! -> edge (NAT, for the internet) -> transmit. One code base for both
 //! program types ([`Packet`]); no loop over configuration.
 use aya_log_ebpf::debug;
-use vpc_common::{Action, DropReason, Egress, EniAddressKey, NextHopKind, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_NETWORK_ACL, LB_VIA_INTERNET, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SERVICES, ENI_FLAG_UPLINK};
+use vpc_common::{Action, DropReason, Egress, EniAddressKey, NextHopKind, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_HEALTH_CHECK, ENI_FLAG_NETWORK_ACL, HEALTH_CHECK_ADDR, HEALTH_CHECK_ROUTE_TABLE, LB_VIA_INTERNET, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SERVICES, ENI_FLAG_UPLINK};
 
 use crate::{
     arp, conntrack,
@@ -122,8 +122,16 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
     let (lb_side, lb_via) = (pending.side, pending.via);
 
     // 5. Route, in the table of the source vSwitch (a reply to an internet
-    // client of a load balancer leaves by the uplink, as it came).
-    let next_hop = if lb_via == u32::from(LB_VIA_INTERNET) { edge::uplink_hop() } else { route::lookup_from(eni, flow.dst).copied() };
+    // client of a load balancer leaves by the uplink, as it came; a reply
+    // to the VPC's health checks goes to its health-check port, the local
+    // route of their own table, whatever the VPC's routes say).
+    let next_hop = if lb_via == u32::from(LB_VIA_INTERNET) {
+        edge::uplink_hop()
+    } else if u32::from_ne_bytes(flow.dst) == u32::from_ne_bytes(HEALTH_CHECK_ADDR) {
+        route::lookup(HEALTH_CHECK_ROUTE_TABLE, flow.dst).copied()
+    } else {
+        route::lookup_from(eni, flow.dst).copied()
+    };
     let Some(next_hop) = next_hop else {
         // IGW-3: without an enabled IPv4 gateway, an ENI with a public IP or
         // EIP reaches the internet directly.
@@ -134,8 +142,8 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
     };
     let egress: Egress = if next_hop.kind == NextHopKind::Eni as u32 {
         next_hop.egress
-    } else if lb_side != LB_NONE && next_hop.kind != NextHopKind::Local as u32 {
-        // A load-balanced flow stays inside its VPC.
+    } else if (lb_side != LB_NONE || eni.flags & ENI_FLAG_HEALTH_CHECK != 0) && next_hop.kind != NextHopKind::Local as u32 {
+        // A load-balanced flow, and a health check, stay inside the VPC.
         return Err(DropReason::NoRoute);
     } else if next_hop.kind == NextHopKind::Ipv4Gateway as u32 {
         return edge::outbound(pkt, ifindex, ip, flow, eni, Via::Ipv4Gateway, len);

@@ -6,6 +6,7 @@
 //! touched before the model has validated and compiled.
 
 pub mod fault;
+pub mod health;
 pub mod hosts;
 pub mod stats;
 pub mod watch;
@@ -456,6 +457,9 @@ pub struct Router {
     /// Each route table's compiled routes as last compiled: a change
     /// compiles only the tables it touched ([`compile::compile_with`]).
     memo: compile::RouteMemo,
+    /// The health of the load balancers' backends (the daemon's checks
+    /// write it): each compile leaves the unavailable ones out of the rings.
+    health: std::sync::Arc<health::Table>,
 }
 
 /// Device and inode of a named namespace (`/run/netns/NAME`), if it exists.
@@ -513,6 +517,7 @@ impl Router {
             current: None,
             namespace_id: namespace_id(namespace),
             memo: compile::RouteMemo::default(),
+            health: Default::default(),
         })
     }
 
@@ -598,6 +603,13 @@ impl Router {
         &self.datapath
     }
 
+    /// The health of the load balancers' backends: what the daemon's
+    /// checks found (`status(group, server_ip, port)`), and what the rings
+    /// leave out at the next converge.
+    pub fn health(&self) -> &std::sync::Arc<health::Table> {
+        &self.health
+    }
+
     /// The loaded datapath, mutable (e.g. to take its logger).
     pub fn datapath_mut(&mut self) -> &mut Datapath {
         &mut self.datapath
@@ -674,7 +686,8 @@ impl Router {
             .map(|l| (l.ifname.as_str(), l.ifindex))
             .collect();
         let (ports, attach) = port_map(&self.namespace, &plan, &ifindex)?;
-        let desired = compile::compile_with(model, &ports, &mut self.memo)?;
+        let unavailable = self.health.unavailable();
+        let desired = compile::compile_with_health(model, &ports, &mut self.memo, &unavailable)?;
         Ok(Prepared {
             compiled: Some(Compiled { desired, attach }),
         })
@@ -795,8 +808,14 @@ impl Router {
                     .map(|l| (l.ifname.as_str(), l.ifindex))
                     .collect();
                 let (ports, attach) = port_map(router_ns, &plan, &ifindex)?;
+                let unavailable = self.health.unavailable();
                 Compiled {
-                    desired: compile::compile_with(model, &ports, &mut self.memo)?,
+                    desired: compile::compile_with_health(
+                        model,
+                        &ports,
+                        &mut self.memo,
+                        &unavailable,
+                    )?,
                     attach,
                 }
             }

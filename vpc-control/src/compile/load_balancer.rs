@@ -5,19 +5,127 @@
 //! up. An internet-facing
 //! load balancer's public address in each zone (`PUBLIC_ADDRESSES`) leads
 //! to its listeners there.
+//!
+//! Health checks: the servers the daemon found unavailable (an input beside
+//! the model, never stored) are left out of the rings; each VPC whose
+//! backends are checked gets a health-check port ([`health_ports`]).
 use std::{
     collections::{BTreeMap, BTreeSet},
+    net::Ipv4Addr,
     sync::Arc,
 };
 
 use vpc_common::{
-    BACKEND_FLAG_PRESENT, Backend, ENI_FLAG_LB_BACKEND, ENI_FLAG_LB_CLIENT, LB_RING_SIZE,
-    LISTENER_FLAG_SECURITY_GROUPS, LISTENER_FLAG_SOURCE_HASH, Listener, ListenerKey,
+    BACKEND_FLAG_PRESENT, Backend, ENI_FLAG_HEALTH_CHECK, ENI_FLAG_LB_BACKEND, ENI_FLAG_LB_CLIENT,
+    ENI_FLAG_PORT, ENI_FLAG_SOURCE_DEST_CHECK, Egress, Eni, EniAddressKey, HEALTH_CHECK_ADDR,
+    HEALTH_CHECK_ROUTE_TABLE, LB_RING_SIZE, NextHop, NextHopKind, LISTENER_FLAG_SECURITY_GROUPS, LISTENER_FLAG_SOURCE_HASH, Listener, ListenerKey,
     MAX_LB_RINGS, PUBLIC_KIND_LB, PublicAddress,
 };
 
-use super::{CompileError, MapEntries, Policies, PolicyKey, groups_policies};
-use crate::model::{self, ListenerStatus, Model, NlbAddressType, Scheduler};
+use super::{CompileError, MapEntries, Policies, PolicyKey, groups_policies, topology};
+use crate::model::{
+    self, ListenerStatus, Model, NlbAddressType, RouteTableType, Scheduler, ServerGroup,
+};
+
+/// A server of a server group as health checks know it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServerKey {
+    /// ServerGroupId.
+    pub group_id: String,
+    /// ServerIp.
+    pub ip: Ipv4Addr,
+    /// Port.
+    pub port: u16,
+}
+
+/// The servers the health checks found unavailable: left out of the rings.
+pub type Unavailable = BTreeSet<ServerKey>;
+
+/// The server groups whose servers the daemon checks: health check enabled
+/// and sent to by a running listener of a load balancer of the group's VPC.
+pub fn health_checked_groups(model: &Model) -> Vec<&ServerGroup> {
+    // (Linear in the model: every compile asks.)
+    let vpc_of: BTreeMap<&str, &str> = model
+        .load_balancers
+        .iter()
+        .map(|lb| (lb.id.as_str(), lb.vpc_id.as_str()))
+        .collect();
+    let sent_to: BTreeSet<(&str, &str)> = model
+        .listeners
+        .iter()
+        .filter(|l| l.status == ListenerStatus::Running)
+        .filter_map(|l| Some((l.server_group_id.as_str(), *vpc_of.get(l.load_balancer_id.as_str())?)))
+        .collect();
+    model
+        .server_groups
+        .iter()
+        .filter(|g| g.health_check.enabled && sent_to.contains(&(g.id.as_str(), g.vpc_id.as_str())))
+        .collect()
+}
+
+/// The VPCs that need a health-check port: those of
+/// [`health_checked_groups`] with servers.
+pub fn health_check_vpcs(model: &Model) -> BTreeSet<String> {
+    health_checked_groups(model)
+        .into_iter()
+        .filter(|g| !g.servers.is_empty())
+        .map(|g| g.vpc_id.clone())
+        .collect()
+}
+
+/// The health-check port of each VPC that has one in `ports`: an ENI of the
+/// VPC holding [`HEALTH_CHECK_ADDR`], routed by the VPC's system route
+/// table, in no vSwitch (a backend's network ACL judges its checks), in no
+/// security group (the backends' judge them).
+pub(super) fn health_ports(
+    model: &Model,
+    ports: &BTreeMap<String, u32>,
+    vpc_ids: &BTreeMap<&str, u32>,
+    table_ids: &BTreeMap<&str, u32>,
+    out: &mut MapEntries,
+) {
+    for vpc in health_check_vpcs(model) {
+        let eni_id = topology::health_check_eni(&vpc);
+        let (Some(&ifindex), Some(&vpc_id)) = (ports.get(&eni_id), vpc_ids.get(vpc.as_str())) else {
+            continue;
+        };
+        let Some(table) = model
+            .route_tables
+            .iter()
+            .find(|t| t.vpc_id == vpc && t.route_table_type == RouteTableType::System)
+            .and_then(|t| table_ids.get(t.id.as_str()))
+        else {
+            continue;
+        };
+        let mac = topology::eni_mac(&eni_id);
+        let net = ipnet::Ipv4Net::new(topology::HEALTH_CHECK_IP, topology::HEALTH_CHECK_PREFIX_LEN)
+            .expect("HEALTH_CHECK_PREFIX_LEN is a valid prefix length");
+        out.eni_by_port.insert(
+            ifindex,
+            Eni {
+                vpc_id,
+                vswitch_id: 0,
+                route_table_id: *table,
+                flags: ENI_FLAG_PORT | ENI_FLAG_SOURCE_DEST_CHECK | ENI_FLAG_HEALTH_CHECK,
+                ip: HEALTH_CHECK_ADDR,
+                gateway_ip: topology::HEALTH_CHECK_GATEWAY.octets(),
+                vswitch_addr: net.network().octets(),
+                vswitch_mask: net.netmask().octets(),
+                mac,
+                router_mac: topology::ROUTER_MAC,
+                ..Eni::default()
+            },
+        );
+        out.eni_by_address.insert(
+            EniAddressKey { vpc_id, addr: HEALTH_CHECK_ADDR },
+            Egress { ifindex, dst_mac: mac, src_mac: topology::ROUTER_MAC },
+        );
+        // Replies to the checks: the one route of their table, local.
+        let local = NextHop { kind: NextHopKind::Local as u32, egress: Egress::default(), gateway_id: 0 };
+        let key = super::route_key(HEALTH_CHECK_ROUTE_TABLE, &ipnet::Ipv4Net::from(topology::HEALTH_CHECK_IP));
+        out.routes.set_table(HEALTH_CHECK_ROUTE_TABLE, Arc::new(vec![(key, local)]));
+    }
+}
 
 /// One ring: `LB_RING_SIZE` backends (shared: rings are compared, not
 /// copied, between compiles).
@@ -89,12 +197,16 @@ pub fn maglev(backends: &[Weighted], size: u32) -> Vec<Backend> {
 }
 
 /// Compiles the running listeners of `model` into `out`, and flags its
-/// ENIs. `vpc_ids` maps VPC ids to their numbers.
+/// ENIs. `vpc_ids` maps VPC ids to their numbers. The servers in
+/// `unavailable` take no position in a ring, unless none of the ring's
+/// would be left: then all of them keep theirs (fail open, as AWS's and the
+/// cloud's NLBs do when every backend fails its checks).
 pub(super) fn compile(
     model: &Model,
     vpc_ids: &BTreeMap<&str, u32>,
     members: &BTreeMap<String, Vec<ipnet::Ipv4Net>>,
     policies: &mut Policies,
+    unavailable: &Unavailable,
     out: &mut MapEntries,
 ) -> Result<(), CompileError> {
     let mut client_vpcs = BTreeSet::new();
@@ -139,13 +251,30 @@ pub(super) fn compile(
             let servers = group.servers.iter().filter(|s| {
                 lb.cross_zone_enabled || s.zone_id.is_empty() || s.zone_id == z.zone_id
             });
-            let weighted: Vec<Weighted> = servers
-                .map(|s| Weighted {
-                    backend: backend_of(s),
-                    // Rr: every server alike; the others by weight.
-                    weight: if group.scheduler == Scheduler::Rr { u32::from(s.weight > 0) } else { s.weight },
+            let mut weighted: Vec<(Weighted, bool)> = servers
+                .map(|s| {
+                    let down = !unavailable.is_empty()
+                        && unavailable.contains(&ServerKey {
+                            group_id: group.id.clone(),
+                            ip: s.server_ip,
+                            port: s.port,
+                        });
+                    let w = Weighted {
+                        backend: backend_of(s),
+                        // Rr: every server alike; the others by weight.
+                        weight: if group.scheduler == Scheduler::Rr { u32::from(s.weight > 0) } else { s.weight },
+                    };
+                    (w, down)
                 })
                 .collect();
+            if weighted.iter().any(|(w, down)| w.weight > 0 && !down) {
+                for (w, down) in &mut weighted {
+                    if *down {
+                        w.weight = 0;
+                    }
+                }
+            }
+            let weighted: Vec<Weighted> = weighted.into_iter().map(|(w, _)| w).collect();
             out.lb_rings.insert(ring, Arc::new(maglev(&weighted, LB_RING_SIZE)));
             out.lb_listeners.insert(
                 ListenerKey {
@@ -206,6 +335,7 @@ fn backend_of(s: &model::Server) -> Backend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compile::{compile_with_health, health_check_vpcs};
     use vpc_common::{lb_hash, lb_ring_index};
 
     fn backend(n: u8) -> Backend {
@@ -232,6 +362,121 @@ mod tests {
                 ring[(lb_ring_index(0, h)) as usize].addr
             })
             .collect()
+    }
+
+    /// Two backends (type Ip) behind a listener, a client instance.
+    const HC_MODEL: &str = r#"
+        [router]
+        namespace = "rt-hc"
+        [[vpc]]
+        id = "vpc-a"
+        cidr_block = "10.0.0.0/16"
+        [[vswitch]]
+        id = "vsw-1"
+        vpc_id = "vpc-a"
+        cidr_block = "10.0.1.0/24"
+        zone_id = "zone-a"
+        [[instance]]
+        id = "i-client"
+        vswitch_id = "vsw-1"
+        private_ip_address = "10.0.1.10"
+        [[load_balancer]]
+        id = "nlb-1"
+        vpc_id = "vpc-a"
+        [[load_balancer.zone_mapping]]
+        zone_id = "zone-a"
+        vswitch_id = "vsw-1"
+        private_ipv4 = "10.0.1.5"
+        [[server_group]]
+        id = "sgp-1"
+        vpc_id = "vpc-a"
+        [[server_group.server]]
+        server_id = "10.0.1.20"
+        server_type = "Ip"
+        server_ip = "10.0.1.20"
+        port = 80
+        [[server_group.server]]
+        server_id = "10.0.1.21"
+        server_type = "Ip"
+        server_ip = "10.0.1.21"
+        port = 80
+        [[listener]]
+        id = "lsn-1"
+        load_balancer_id = "nlb-1"
+        protocol = "TCP"
+        port = 80
+        server_group_id = "sgp-1"
+    "#;
+
+    fn hc_model() -> Model {
+        let mut m = Model::from_toml(HC_MODEL).unwrap().with_system_route_tables();
+        m.allocate_numeric_ids();
+        m
+    }
+
+    fn down(ns: &[u8]) -> Unavailable {
+        ns.iter()
+            .map(|n| ServerKey { group_id: "sgp-1".into(), ip: Ipv4Addr::new(10, 0, 1, *n), port: 80 })
+            .collect()
+    }
+
+    #[test]
+    fn a_vpc_with_checked_backends_gets_a_health_check_port() {
+        let m = hc_model();
+        assert_eq!(health_check_vpcs(&m).into_iter().collect::<Vec<_>>(), ["vpc-a"]);
+        let plan = topology::plan(&m);
+        let hc = plan.ports.iter().find(|p| p.eni_id == "hc-vpc-a").expect("a health-check port");
+        assert_eq!(hc.instance_id, topology::health_check_namespace("rt-hc", "vpc-a"));
+        assert!(hc.instance_id.starts_with("rt-hc-hc-"));
+        assert_eq!(hc.address.to_string(), "100.100.0.1/30");
+        assert_eq!(hc.gateway, topology::HEALTH_CHECK_GATEWAY);
+        let ports: BTreeMap<String, u32> = [("eni-client".to_string(), 3), ("hc-vpc-a".to_string(), 4)].into();
+        let out = crate::compile::compile(&m, &ports).unwrap();
+        let eni = out.eni_by_port[&4];
+        assert_eq!(eni.ip, HEALTH_CHECK_ADDR);
+        assert_ne!(eni.flags & ENI_FLAG_HEALTH_CHECK, 0);
+        assert_eq!(eni.flags & vpc_common::ENI_FLAG_SECURITY_GROUPS, 0);
+        // Routed by the VPC's system table, as the client (in a vSwitch
+        // bound to none) is.
+        assert_eq!(eni.route_table_id, out.eni_by_port[&3].route_table_id);
+        let key = EniAddressKey { vpc_id: eni.vpc_id, addr: HEALTH_CHECK_ADDR };
+        assert_eq!(out.eni_by_address[&key].ifindex, 4);
+        // Health check disabled, or no running listener: no port.
+        let mut off = m.clone();
+        off.server_groups[0].health_check.enabled = false;
+        assert!(health_check_vpcs(&off).is_empty());
+        assert!(!topology::plan(&off).ports.iter().any(|p| p.eni_id == "hc-vpc-a"));
+        let mut stopped = m.clone();
+        stopped.listeners[0].status = ListenerStatus::Stopped;
+        assert!(health_check_vpcs(&stopped).is_empty());
+    }
+
+    #[test]
+    fn unavailable_servers_leave_the_ring_and_only_their_positions_move() {
+        let m = hc_model();
+        let ports: BTreeMap<String, u32> = [("eni-client".to_string(), 3)].into();
+        let ring = |unavailable: &Unavailable| {
+            let out = compile_with_health(&m, &ports, &mut super::super::RouteMemo::default(), unavailable).unwrap();
+            let r = out.lb_rings.values().next().unwrap().clone();
+            r
+        };
+        let all = ring(&Unavailable::new());
+        assert_eq!(shares(&all).len(), 2);
+        let one = ring(&down(&[20]));
+        assert_eq!(shares(&one).keys().collect::<Vec<_>>(), [&[10, 0, 1, 21]]);
+        // Only the positions of the server gone changed.
+        for (a, b) in all.iter().zip(one.iter()) {
+            if a.addr != [10, 0, 1, 20] {
+                assert_eq!(a, b);
+            }
+        }
+        // Back: the first ring again.
+        assert_eq!(ring(&Unavailable::new()), all);
+        // None available: every server keeps its place (fail open).
+        assert_eq!(ring(&down(&[20, 21])), all);
+        // Another group's server of the same address changes nothing.
+        let other: Unavailable = [ServerKey { group_id: "sgp-2".into(), ip: Ipv4Addr::new(10, 0, 1, 20), port: 80 }].into();
+        assert_eq!(ring(&other), all);
     }
 
     #[test]

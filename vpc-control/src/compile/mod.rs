@@ -5,6 +5,9 @@ pub mod policy;
 mod routes;
 pub mod topology;
 
+pub use load_balancer::{
+    ServerKey, Unavailable, health_check_vpcs, health_checked_groups,
+};
 pub use routes::{Routes, diff_routes};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -581,6 +584,17 @@ pub fn compile_with(
     ports: &BTreeMap<String, u32>,
     memo: &mut RouteMemo,
 ) -> Result<MapEntries, CompileError> {
+    compile_with_health(model, ports, memo, &Unavailable::new())
+}
+
+/// [`compile_with`], the servers in `unavailable` (found so by the health
+/// checks) left out of the load balancers' rings.
+pub fn compile_with_health(
+    model: &Model,
+    ports: &BTreeMap<String, u32>,
+    memo: &mut RouteMemo,
+    unavailable: &Unavailable,
+) -> Result<MapEntries, CompileError> {
     if let Some((eni, &ifindex)) = ports.iter().find(|(_, i)| **i >= vpc_common::MAX_PORTS) {
         return Err(CompileError::PortIndex {
             eni: eni.clone(),
@@ -902,7 +916,8 @@ pub fn compile_with(
             },
         );
     }
-    load_balancer::compile(model, &vpc_ids, &members, &mut policies, &mut out)?;
+    load_balancer::health_ports(model, ports, &vpc_ids, &table_ids, &mut out);
+    load_balancer::compile(model, &vpc_ids, &members, &mut policies, unavailable, &mut out)?;
     memo.policies = policies.now;
     memo.enis = enis;
     memo.members = Some(members);

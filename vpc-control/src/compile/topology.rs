@@ -46,6 +46,27 @@ pub const SERVICES_LINK_IP: Ipv4Addr = Ipv4Addr::new(169, 254, 0, 6);
 /// Prefix length of the services port's link network.
 pub const SERVICES_PREFIX_LEN: u8 = 30;
 
+/// The health-check side's address in each VPC's health-check namespace
+/// ([`vpc_common::HEALTH_CHECK_ADDR`]), on a /30 whose .2 is the router
+/// (answered by ARP like a vSwitch gateway).
+pub const HEALTH_CHECK_IP: Ipv4Addr = Ipv4Addr::new(100, 100, 0, 1);
+/// The health-check namespace's gateway: the router.
+pub const HEALTH_CHECK_GATEWAY: Ipv4Addr = Ipv4Addr::new(100, 100, 0, 2);
+/// Prefix length of the health-check port's link network.
+pub const HEALTH_CHECK_PREFIX_LEN: u8 = 30;
+
+/// The key of a VPC's health-check port in the ifindex map `compile` takes
+/// (its "ENI id"; instance ENI ids are `eni-...`).
+pub fn health_check_eni(vpc_id: &str) -> String {
+    format!("hc-{vpc_id}")
+}
+
+/// The namespace a router makes for the health checks of a VPC (unique per
+/// router and VPC).
+pub fn health_check_namespace(router_ns: &str, vpc_id: &str) -> String {
+    format!("{router_ns}-hc-{:08x}", numeric_id(vpc_id))
+}
+
 /// Prefix of router port names; the alias of a port records its instance.
 pub const PORT_PREFIX: &str = "eni";
 
@@ -121,7 +142,22 @@ pub fn plan(model: &Model) -> Plan {
                 eni_id,
             })
         })
-        .collect();
+        .collect::<Vec<_>>();
+    // Each VPC whose backends the daemon checks: a port of its own, from
+    // which the checks cross the VPC as any traffic does.
+    let mut ports = ports;
+    for vpc_id in super::health_check_vpcs(model) {
+        let eni_id = health_check_eni(&vpc_id);
+        ports.push(PortPlan {
+            instance_id: health_check_namespace(&model.router.namespace, &vpc_id),
+            port_name: port_name(&eni_id),
+            mac: eni_mac(&eni_id),
+            address: Ipv4Net::new(HEALTH_CHECK_IP, HEALTH_CHECK_PREFIX_LEN)
+                .expect("HEALTH_CHECK_PREFIX_LEN is a valid prefix length"),
+            gateway: HEALTH_CHECK_GATEWAY,
+            eni_id,
+        });
+    }
     Plan {
         router_namespace: model.router.namespace.clone(),
         ports,

@@ -15,6 +15,13 @@
 //! `vpc_conntrack_entries` and `vpc_nat_mappings`, each beside its
 //! capacity (`vpc_conntrack_entries_max`, `vpc_nat_mappings_max`).
 //!
+//! Then the load balancers' health checks (issue 20): the gauge
+//! `vpc_nlb_server_health_status{server_group_id, server_ip, port, status}`
+//! (1 for the server's status, 0 for the others; `status` Initial,
+//! Available or Unavailable) and the counter
+//! `vpc_nlb_health_checks_total{server_group_id, server_ip, port, result}`
+//! (`result` success or failure), one sample each per checked server.
+//!
 //! The values live in the datapath's maps, not in this process: each scrape
 //! builds a [`Registry`] holding one [`Collector`] over a snapshot of them,
 //! which writes constant counters and gauges (`ConstCounter`, `ConstGauge`)
@@ -27,7 +34,12 @@ use prometheus_client::{
 };
 use vpc_common::{Action, DropReason};
 
-use crate::{datapath::Counters, stats::PortStats, sweep::TableUse};
+use crate::{
+    apply::health::{HealthStatus, ServerHealth},
+    datapath::Counters,
+    stats::PortStats,
+    sweep::TableUse,
+};
 
 /// The `Content-Type` of [`render`]'s output (the crate's Prometheus text
 /// format, version 0.0.4).
@@ -165,6 +177,8 @@ struct Snapshot {
     drops: Vec<(DropReason, u64)>,
     ports: Vec<PortStats>,
     tables: Option<TableUse>,
+    /// The checked servers of load balancers.
+    health: Vec<ServerHealth>,
 }
 
 impl Collector for Snapshot {
@@ -210,6 +224,54 @@ impl Collector for Snapshot {
                 ConstGauge::new(value).encode(m)?;
             }
         }
+
+        let labels = |h: &ServerHealth| {
+            (
+                h.key.group_id.clone(),
+                h.key.ip.to_string(),
+                h.key.port.to_string(),
+            )
+        };
+        let mut m = encoder.encode_descriptor(
+            "vpc_nlb_server_health_status",
+            "Health-check status of each load balancer backend (1 for its status).",
+            None,
+            MetricType::Gauge,
+        )?;
+        for h in &self.health {
+            let (group, ip, port) = labels(h);
+            for status in HealthStatus::ALL {
+                let l = [
+                    ("server_group_id", group.as_str()),
+                    ("server_ip", ip.as_str()),
+                    ("port", port.as_str()),
+                    ("status", status.as_str()),
+                ];
+                ConstGauge::new(i64::from(h.tracker.status == status))
+                    .encode(m.encode_family(&l)?)?;
+            }
+        }
+        let mut m = encoder.encode_descriptor(
+            counter_base("vpc_nlb_health_checks_total"),
+            "Health checks of each load balancer backend, by result.",
+            None,
+            MetricType::Counter,
+        )?;
+        for h in &self.health {
+            let (group, ip, port) = labels(h);
+            for (result, n) in [
+                ("success", h.tracker.checks_ok),
+                ("failure", h.tracker.checks_failed),
+            ] {
+                let l = [
+                    ("server_group_id", group.as_str()),
+                    ("server_ip", ip.as_str()),
+                    ("port", port.as_str()),
+                    ("result", result),
+                ];
+                ConstCounter::new(n).encode(m.encode_family(&l)?)?;
+            }
+        }
         Ok(())
     }
 }
@@ -219,7 +281,18 @@ impl Collector for Snapshot {
 /// for the gauges. Output ends with a newline; serve it with
 /// [`CONTENT_TYPE`].
 pub fn render(counters: &Counters, ports: &[PortStats], tables: Option<&TableUse>) -> String {
+    render_with_health(counters, ports, tables, &[])
+}
+
+/// [`render`], with the health of the load balancers' checked servers.
+pub fn render_with_health(
+    counters: &Counters,
+    ports: &[PortStats],
+    tables: Option<&TableUse>,
+    health: &[ServerHealth],
+) -> String {
     let snapshot = Snapshot {
+        health: health.to_vec(),
         actions: Action::ALL
             .iter()
             .map(|a| (*a, counters.action(*a)))
@@ -468,6 +541,52 @@ mod tests {
         for s in &e.samples {
             assert!(e.types.contains_key(&s.name), "{} has a TYPE", s.name);
         }
+    }
+
+    #[test]
+    fn metrics_health_of_each_checked_server_by_status_and_result() {
+        use crate::apply::health::Tracker;
+        use crate::compile::ServerKey;
+        let health = [ServerHealth {
+            key: ServerKey {
+                group_id: "sgp-1".into(),
+                ip: std::net::Ipv4Addr::new(10, 0, 2, 11),
+                port: 8080,
+            },
+            tracker: Tracker {
+                status: HealthStatus::Unavailable,
+                checks_ok: 5,
+                checks_failed: 2,
+                ..Tracker::default()
+            },
+        }];
+        let e = parse(&render_with_health(&counters(), &[], None, &health));
+        let server = [
+            ("server_group_id", "sgp-1"),
+            ("server_ip", "10.0.2.11"),
+            ("port", "8080"),
+        ];
+        let with = |k: &'static str, v: &'static str| {
+            let mut l = server.to_vec();
+            l.push((k, v));
+            l
+        };
+        for (status, want) in [("Initial", 0.0), ("Available", 0.0), ("Unavailable", 1.0)] {
+            let l = with("status", status);
+            assert_eq!(
+                value(&e, "vpc_nlb_server_health_status", &l),
+                want,
+                "{status}"
+            );
+        }
+        let ok = with("result", "success");
+        assert_eq!(value(&e, "vpc_nlb_health_checks_total", &ok), 5.0);
+        let failed = with("result", "failure");
+        assert_eq!(value(&e, "vpc_nlb_health_checks_total", &failed), 2.0);
+        // No checked server: the families are there, without samples.
+        let e = parse(&render(&counters(), &[], None));
+        assert_eq!(e.types["vpc_nlb_server_health_status"], "gauge");
+        assert!(!e.samples.iter().any(|s| s.name.starts_with("vpc_nlb_")));
     }
 
     #[test]

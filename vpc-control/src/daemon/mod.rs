@@ -7,6 +7,7 @@
 //! limits and timeouts that let no client lock the daemon out.
 //! Readiness (the listeners, and sd_notify READY=1) comes only after the
 //! stored state is in the kernel and the programs are attached.
+mod health;
 pub mod metrics;
 pub mod origin;
 pub mod serve;
@@ -416,6 +417,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         max_header_bytes: b.max_header_bytes,
     };
     spawn_watcher(&config.namespace, app.clone());
+    health::spawn(app.clone());
 
     let tcp = TcpListener::bind(config.listen)
         .await
@@ -1025,9 +1027,15 @@ async fn metrics_handler(State(app): State<Arc<App>>) -> Response {
         let router = service.router().ok_or_else(|| "no router".to_string())?;
         let counters = router.datapath().counters().map_err(|e| e.to_string())?;
         let ports = stats::of(router).map_err(|e| e.to_string())?.ports;
+        let health = router.health().snapshot();
         drop(service);
         let tables = *app.tables.lock().unwrap_or_else(|e| e.into_inner());
-        Ok::<_, String>(metrics::render(&counters, &ports, tables.as_ref()))
+        Ok::<_, String>(metrics::render_with_health(
+            &counters,
+            &ports,
+            tables.as_ref(),
+            &health,
+        ))
     })
     .await;
     let e = match text {
