@@ -366,6 +366,19 @@ fn nlb_health_checks_take_a_dead_backend_out_of_the_ring_and_back() {
         status(&scrape(&d), "10.0.2.11").as_deref(),
         Some("Available")
     );
+    // ListServerGroupServers says the same.
+    let listed = d.call(
+        "ListServerGroupServers",
+        &[("RegionId", "cn-hangzhou")],
+    );
+    let by_ip: BTreeMap<String, String> = listed["Servers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{listed}"))
+        .iter()
+        .map(|s| (s["ServerIp"].as_str().unwrap().to_string(), s["Status"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(by_ip.get("10.0.2.12").map(String::as_str), Some("Unavailable"), "{listed}");
+    assert_eq!(by_ip.get("10.0.2.11").map(String::as_str), Some("Available"), "{listed}");
 
     // It comes back once healthy again.
     let _web2 = Service::start(&web[1], "web2");

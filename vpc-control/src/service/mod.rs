@@ -433,6 +433,9 @@ pub struct Draft<'a> {
     strict: bool,
     /// What the service's validator knows of the committed tables.
     validator: &'a crate::validate::Validator,
+    /// What the health checks of load balancers' servers found (None: no
+    /// router, nothing checked).
+    pub health: Option<&'a crate::apply::health::Table>,
 }
 
 impl Draft<'_> {
@@ -959,6 +962,7 @@ impl Service {
             endpoint: &self.endpoint,
             strict: self.strict,
             validator: &self.validator,
+            health: self.router.as_ref().map(|r| &**r.health()),
         };
         let body = (spec.run.call)(&mut draft, form)?;
         if !spec.mutates {

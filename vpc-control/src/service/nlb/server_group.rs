@@ -923,7 +923,9 @@ impl Action for ListServerGroupServers {
                             weight: s.weight,
                             zone_id: s.zone_id.clone(),
                             description: s.description.clone(),
-                            status: "Available",
+                            // Its health: Available, Initial (not decided
+                            // yet) or Unavailable (out of the tables).
+                            status: crate::apply::health::server_status(d.health, g, s).as_str(),
                         },
                     ));
                 }
