@@ -291,39 +291,9 @@ impl Pipeline {
             self.set_policies(None);
             return;
         };
-        let mut lb = String::from(
-            r#"
-[[vswitch]]
-id = "vsw-lb"
-vpc_id = "vpc-a"
-cidr_block = "10.0.3.0/24"
-zone_id = "zone-a"
-[[load_balancer]]
-id = "nlb-bench"
-vpc_id = "vpc-a"
-[[load_balancer.zone_mapping]]
-zone_id = "zone-a"
-vswitch_id = "vsw-lb"
-private_ipv4 = "10.0.3.5"
-[[listener]]
-id = "lsn-bench"
-load_balancer_id = "nlb-bench"
-protocol = "UDP"
-port = 5000
-server_group_id = "sgp-bench"
-[[server_group]]
-id = "sgp-bench"
-vpc_id = "vpc-a"
-protocol = "UDP"
-server_group_type = "Ip"
-"#,
-        );
-        for i in 0..n {
-            lb += &format!(
-                "[[server_group.server]]\nserver_id = \"{SINK}\"\nserver_type = \"Ip\"\nserver_ip = \"{SINK}\"\nport = {}\n",
-                BENCH_PORT + i
-            );
-        }
+        let sink = SINK.to_string();
+        let servers: Vec<(&str, &str, Ipv4Addr, u16)> = (0..n).map(|i| ("Ip", sink.as_str(), SINK, BENCH_PORT + i)).collect();
+        let lb = bench::load_balancer_toml(VIP, "UDP", BENCH_PORT, &servers);
         let mut m = Model::from_toml(&(MODEL.to_string() + &lb)).unwrap().with_system_route_tables();
         m.allocate_numeric_ids();
         vpc_control::validate::validate(&m).unwrap_or_else(|e| panic!("{e}"));

@@ -310,3 +310,40 @@ pub fn ratios(a: &[f64], b: &[f64]) -> Vec<f64> {
     a.iter().zip(b).map(|(x, y)| x / y).collect()
 }
 
+
+/// Model text (appended to a bench's model of VPC `vpc-a`): a load
+/// balancer `nlb-bench` at `vip` in its own vSwitch 10.0.3.0/24, one
+/// listener `lsn-bench` of `protocol` ("TCP" or "UDP") on `port`, over a
+/// server group of `servers` ((server type, server id, address, port)).
+pub fn load_balancer_toml(vip: std::net::Ipv4Addr, protocol: &str, port: u16, servers: &[(&str, &str, std::net::Ipv4Addr, u16)]) -> String {
+    let mut t = format!(
+        r#"
+[[vswitch]]
+id = "vsw-lb"
+vpc_id = "vpc-a"
+cidr_block = "10.0.3.0/24"
+zone_id = "zone-a"
+[[load_balancer]]
+id = "nlb-bench"
+vpc_id = "vpc-a"
+[[load_balancer.zone_mapping]]
+zone_id = "zone-a"
+vswitch_id = "vsw-lb"
+private_ipv4 = "{vip}"
+[[listener]]
+id = "lsn-bench"
+load_balancer_id = "nlb-bench"
+protocol = "{protocol}"
+port = {port}
+server_group_id = "sgp-bench"
+[[server_group]]
+id = "sgp-bench"
+vpc_id = "vpc-a"
+protocol = "{protocol}"
+"#
+    );
+    for (kind, id, addr, port) in servers {
+        t += &format!("[[server_group.server]]\nserver_id = \"{id}\"\nserver_type = \"{kind}\"\nserver_ip = \"{addr}\"\nport = {port}\n");
+    }
+    t
+}

@@ -760,39 +760,7 @@ pub fn run_lb(report: &Report, smoke: bool) {
     let (rounds, count, seconds) = if smoke { (1, 2_000, 0.0) } else { (3, 64_000, 1.0) };
     pin_to_cpu0();
     let mut b = Crafted::new();
-    b.set_model(
-        1,
-        &format!(
-            r#"
-[[vswitch]]
-id = "vsw-lb"
-vpc_id = "vpc-a"
-cidr_block = "10.0.3.0/24"
-zone_id = "zone-a"
-[[load_balancer]]
-id = "nlb-bench"
-vpc_id = "vpc-a"
-[[load_balancer.zone_mapping]]
-zone_id = "zone-a"
-vswitch_id = "vsw-lb"
-private_ipv4 = "{VIP}"
-[[server_group]]
-id = "sgp-bench"
-vpc_id = "vpc-a"
-[[server_group.server]]
-server_id = "i-server"
-server_type = "Ecs"
-server_ip = "{SERVER}"
-port = {PORT}
-[[listener]]
-id = "lsn-bench"
-load_balancer_id = "nlb-bench"
-protocol = "TCP"
-port = {LB_PORT}
-server_group_id = "sgp-bench"
-"#
-        ),
-    );
+    b.set_model(1, &bench::load_balancer_toml(VIP, "TCP", LB_PORT, &[("Ecs", "i-server", SERVER, PORT)]));
     assert_eq!(b.written.lb_listeners.len(), 1, "the listener is compiled");
     b.to = Some((VIP, LB_PORT));
     b.check_generator();

@@ -754,3 +754,29 @@ pub fn pop_core(d: &Daemon, args: &[&str], secret: &str) -> Output {
         .output()
         .unwrap_or_else(|e| panic!("running the pop-core harness (node): {e}"))
 }
+
+impl Daemon {
+    /// Runs the SDK harness `tests/sdk/<script>` with `args` against this
+    /// daemon (its endpoint and the test account's keys in the
+    /// environment): the JSON line it prints last. Panics if it fails.
+    pub fn sdk_script(&self, script: &str, args: &[&str]) -> serde_json::Value {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sdk").join(script);
+        let o = std::process::Command::new(sdk_python())
+            .arg(path)
+            .args(args)
+            .env("VPC_ENDPOINT", format!("127.0.0.1:{}", self.port))
+            .env("VPC_ACCESS_KEY_ID", ACCESS_KEY_ID)
+            .env("VPC_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
+            .output()
+            .expect("running the SDK harness");
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{script} {args:?} failed ({}):\n{stdout}\n{}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        serde_json::from_str(stdout.lines().last().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{script} {args:?}: {e}: {stdout}"))
+    }
+}

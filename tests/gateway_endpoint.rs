@@ -27,24 +27,7 @@ fn s(v: &Value, path: &[&str]) -> String {
 
 /// Runs tests/sdk/gateway_endpoint.py `cmd`; its JSON line.
 fn sdk_script(d: &Daemon, cmd: &str) -> Value {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sdk/gateway_endpoint.py");
-    let o = Command::new(sdk_python())
-        .arg(script)
-        .arg(cmd)
-        .env("VPC_ENDPOINT", format!("127.0.0.1:{}", d.port))
-        .env("VPC_ACCESS_KEY_ID", ACCESS_KEY_ID)
-        .env("VPC_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
-        .output()
-        .expect("running the SDK harness");
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "gateway_endpoint.py {cmd} failed ({}):\n{stdout}\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("gateway_endpoint.py {cmd}: {e}: {stdout}"))
+    d.sdk_script("gateway_endpoint.py", &[cmd])
 }
 
 #[test]

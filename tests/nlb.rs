@@ -3,37 +3,12 @@
 //! in two zones, a server group with servers, a listener started and
 //! stopped, list and get answers, jobs, tags and refusals by code. Every
 //! answer is checked against the SDK's response models (conformance.py).
-use std::{path::PathBuf, process::Command};
-
-use serde_json::Value;
 use vpc_tests::*;
-
-/// Runs tests/sdk/nlb.py `cmd`; its JSON line.
-fn sdk_script(d: &Daemon, cmd: &str) -> Value {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sdk/nlb.py");
-    let o = Command::new(sdk_python())
-        .arg(script)
-        .arg(cmd)
-        .env("VPC_ENDPOINT", format!("127.0.0.1:{}", d.port))
-        .env("VPC_ACCESS_KEY_ID", ACCESS_KEY_ID)
-        .env("VPC_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
-        .output()
-        .expect("running the SDK harness");
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "nlb.py {cmd} failed ({}):\n{stdout}\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("nlb.py {cmd}: {e}: {stdout}"))
-}
 
 #[test]
 fn nlb_official_sdk_drives_load_balancers_server_groups_listeners_jobs_and_refusals() {
     let d = Daemon::start();
-    let out = sdk_script(&d, "nlb");
+    let out = d.sdk_script("nlb.py", &["nlb"]);
     assert_eq!(out["ok"], true, "{out}");
     assert!(out["jobs"].as_u64().unwrap() >= 12, "{out}");
     assert!(out["refusals"].as_array().unwrap().len() >= 15, "{out}");

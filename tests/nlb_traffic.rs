@@ -9,8 +9,6 @@ use std::{
     collections::BTreeMap,
     io::{BufRead, BufReader, Write},
     net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream},
-    path::PathBuf,
-    process::Command,
     time::Duration,
 };
 
@@ -34,19 +32,7 @@ fn s(v: &Value, path: &[&str]) -> String {
 
 /// Runs tests/sdk/nlb_lab.py `cmd` with `arg`; its JSON line.
 fn nlb_lab(d: &Daemon, cmd: &str, arg: &Value) -> Value {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sdk/nlb_lab.py");
-    let o = Command::new(sdk_python())
-        .arg(script)
-        .arg(cmd)
-        .arg(arg.to_string())
-        .env("VPC_ENDPOINT", format!("127.0.0.1:{}", d.port))
-        .env("VPC_ACCESS_KEY_ID", ACCESS_KEY_ID)
-        .env("VPC_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
-        .output()
-        .expect("running the SDK harness");
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "nlb_lab.py {cmd} failed ({}):\n{stdout}\n{}", o.status, String::from_utf8_lossy(&o.stderr));
-    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("nlb_lab.py {cmd}: {e}: {stdout}"))
+    d.sdk_script("nlb_lab.py", &[cmd, &arg.to_string()])
 }
 
 /// A TCP service on `SERVICE_PORT` in namespace `ns`: each connection is
