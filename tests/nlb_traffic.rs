@@ -1,12 +1,18 @@
 //! Real TCP connections through a network load balancer made with the
 //! official NLB SDK (tests/sdk/nlb_lab.py) on a daemon: backends in two
 //! zones, each running a TCP service that names itself; many client
-//! connections spread over them by their weights; a backend removed by the
-//! API takes only its own connections with it (the others keep working,
+//! connections spread over them by their weights; a backend whose service
+//! dies leaves the tables within the health checks' window and comes back
+//! when it answers again, the other's connections untouched; a backend
+//! removed by the API takes only its own connections with it (the others keep working,
 //! new ones go to the backends left); an internet-facing load balancer is
 //! reached from the lab internet at a zone's public address.
 use std::{
     collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     io::{BufRead, BufReader, Write},
     net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream},
     time::Duration,
@@ -36,33 +42,57 @@ fn nlb_lab(d: &Daemon, cmd: &str, arg: &Value) -> Value {
 }
 
 /// A TCP service on `SERVICE_PORT` in namespace `ns`: each connection is
-/// sent `name` and a newline, then every line it sends is echoed. Runs
-/// until the test process ends (its namespace goes with the daemon).
-fn serve(ns: &str, name: &str) {
-    let listener = {
-        let _in = NetnsGuard::enter(ns).unwrap_or_else(|e| panic!("entering {ns}: {e}"));
-        TcpListener::bind(("0.0.0.0", SERVICE_PORT)).unwrap_or_else(|e| panic!("listening in {ns}: {e}"))
-    };
-    let name = name.to_string();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let name = name.clone();
-            std::thread::spawn(move || {
-                if writeln!(conn, "{name}").is_err() {
-                    return;
-                }
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                let mut line = String::new();
-                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-                    if conn.write_all(line.as_bytes()).is_err() {
+/// sent `name` and a newline, then every line it sends is echoed. It stops
+/// listening when dropped (a new connection is then refused; the ones it
+/// accepted go on).
+struct Service {
+    stop: Arc<AtomicBool>,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Service {
+    fn start(ns: &str, name: &str) -> Service {
+        let listener = {
+            let _in = NetnsGuard::enter(ns).unwrap_or_else(|e| panic!("entering {ns}: {e}"));
+            TcpListener::bind(("0.0.0.0", SERVICE_PORT)).unwrap_or_else(|e| panic!("listening in {ns}: {e}"))
+        };
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (name, stopping) = (name.to_string(), stop.clone());
+        let accept = std::thread::spawn(move || {
+            while !stopping.load(Ordering::Relaxed) {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                conn.set_nonblocking(false).unwrap();
+                let name = name.clone();
+                std::thread::spawn(move || {
+                    if writeln!(conn, "{name}").is_err() {
                         return;
                     }
-                    line.clear();
-                }
-            });
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                        if conn.write_all(line.as_bytes()).is_err() {
+                            return;
+                        }
+                        line.clear();
+                    }
+                });
+            }
+        });
+        Service { stop, accept: Some(accept) }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
         }
-    });
+    }
 }
 
 /// A client connection through the load balancer and the backend that
@@ -85,6 +115,20 @@ impl Conn {
         let mut backend = String::new();
         stream.read_line(&mut backend).unwrap_or_else(|e| panic!("reading the backend's name through {to}: {e}"));
         Conn { stream, backend: backend.trim().to_string() }
+    }
+
+    /// [`Self::open`], or None if the connection is refused (a backend
+    /// whose service is down and not yet out of the tables).
+    fn try_open(ns: &str, to: SocketAddr) -> Option<Conn> {
+        let stream = {
+            let _in = NetnsGuard::enter(ns).unwrap();
+            TcpStream::connect_timeout(&to, Duration::from_secs(3)).ok()?
+        };
+        stream.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut stream = BufReader::new(stream);
+        let mut backend = String::new();
+        stream.read_line(&mut backend).ok()?;
+        Some(Conn { stream, backend: backend.trim().to_string() })
     }
 
     /// True if the connection was reset or closed: a line sent gets a reset
@@ -135,8 +179,8 @@ fn nlb_connections_spread_by_weight_and_a_removed_backend_takes_only_its_own() {
     let web_a = run(&vsw_a, "10.0.1.11");
     let web_b = run(&vsw_b, "10.0.2.12");
     let client = run(&vsw_c, "10.0.3.10");
-    serve(&web_a, "web-a");
-    serve(&web_b, "web-b");
+    let _svc_a = Service::start(&web_a, "web-a");
+    let svc_b = Service::start(&web_b, "web-b");
     // Both backends answer directly first (their namespaces are up).
     for (ip, name) in [("10.0.1.11", "web-a"), ("10.0.2.12", "web-b")] {
         let c = Conn::open(&client, SocketAddr::new(ip.parse().unwrap(), SERVICE_PORT));
@@ -164,6 +208,38 @@ fn nlb_connections_spread_by_weight_and_a_removed_backend_takes_only_its_own() {
     for (n, c) in conns.iter_mut().enumerate() {
         assert!(c.echoes(&format!("hello {n}")), "connection {n} to {} does not work", c.backend);
     }
+
+    // web-b's service dies: the health checks (TCP, every second, two
+    // failures) take it out of the tables within the window, every new
+    // connection then goes to web-a, and web-a's connections go on.
+    drop(svc_b);
+    let killed = std::time::Instant::now();
+    let window = Duration::from_secs(2) + Duration::from_secs(3);
+    loop {
+        let probe: Vec<Option<Conn>> = (0..20).map(|_| Conn::try_open(&client, vip("cn-hangzhou-a"))).collect();
+        if probe.iter().all(|c| c.as_ref().is_some_and(|c| c.backend == "web-a")) {
+            break;
+        }
+        assert!(killed.elapsed() < window, "new connections still reach web-b {:?} after its service died", killed.elapsed());
+    }
+    for (n, c) in conns.iter_mut().filter(|c| c.backend == "web-a").enumerate() {
+        assert!(c.echoes(&format!("after the kill {n}")), "a connection of web-a broke when web-b died");
+    }
+    // Back up: healthy again within the window, new connections reach it.
+    let _svc_b = Service::start(&web_b, "web-b");
+    let back = std::time::Instant::now();
+    loop {
+        let probe: Vec<Conn> = (0..20).map(|_| Conn::open(&client, vip("cn-hangzhou-a"))).collect();
+        if shares(&probe).contains_key("web-b") {
+            break;
+        }
+        assert!(back.elapsed() < window, "web-b not back {:?} after its service started again", back.elapsed());
+    }
+    // Its connections from before its death were closed: only web-a's and
+    // new ones are kept for the removal below.
+    conns.retain(|c| c.backend == "web-a");
+    conns.extend((0..60).map(|_| Conn::open(&client, vip("cn-hangzhou-a"))));
+    assert!(conns.iter().any(|c| c.backend == "web-b"), "new connections reach web-b again");
 
     // web-b removed by the API: its own connections go (connection draining
     // is off), every connection of web-a keeps working, and new ones all go
@@ -195,8 +271,8 @@ fn nlb_an_internet_facing_load_balancer_is_reached_from_the_lab_internet() {
     };
     let web_a = run(&vsw_a, "10.0.1.11");
     let web_b = run(&vsw_b, "10.0.2.12");
-    serve(&web_a, "web-a");
-    serve(&web_b, "web-b");
+    let _svc_a = Service::start(&web_a, "web-a");
+    let _svc_b = Service::start(&web_b, "web-b");
     let lb = nlb_lab(&d, "create", &json!({
         "vpc": vpc, "zones": {"cn-hangzhou-a": vsw_a, "cn-hangzhou-b": vsw_b},
         "servers": [{"id": web_a, "weight": 100, "port": SERVICE_PORT}, {"id": web_b, "weight": 100, "port": SERVICE_PORT}],
