@@ -168,10 +168,14 @@ def cmd_nlb():
         "AddServersToServerGroup"), "AddServersToServerGroup")
     servers = call(nlb.list_server_group_servers_with_options,
                    nm.ListServerGroupServersRequest(server_group_id=sgp), "ListServerGroupServers")
-    got = sorted((s.server_id, s.server_ip, s.port, s.weight, s.zone_id, s.status) for s in servers.servers)
-    want = sorted([(inst["a"], "10.20.1.10", 80, 100, f"{region()}-a", "Available"),
-                   (inst["b"], "10.20.2.10", 80, 50, f"{region()}-b", "Available")])
+    got = sorted((s.server_id, s.server_ip, s.port, s.weight, s.zone_id) for s in servers.servers)
+    want = sorted([(inst["a"], "10.20.1.10", 80, 100, f"{region()}-a"),
+                   (inst["b"], "10.20.2.10", 80, 50, f"{region()}-b")])
     expect(got == want, f"servers {got} != {want}")
+    # Status is the server's health (docs/nlb.md): not checked yet, as no
+    # listener uses the group.
+    expect(all(s.status in ("Initial", "Available", "Unavailable") for s in servers.servers),
+           f"server statuses {[s.status for s in servers.servers]}")
     jobs.add(call(nlb.update_server_group_servers_attribute_with_options,
                   nm.UpdateServerGroupServersAttributeRequest(server_group_id=sgp, servers=[
                       nm.UpdateServerGroupServersAttributeRequestServers(
