@@ -479,6 +479,77 @@ mod tests {
         assert_eq!(ring(&other), all);
     }
 
+    /// The lab with a load balancer in two zones (vsw-1 in zone-a, vsw-2 in
+    /// zone-b) over one server in each zone, cross-zone balancing `cross`.
+    fn two_zones(cross: bool) -> Model {
+        let mut m = crate::test_fixtures::lab();
+        m.vswitches[0].zone_id = "zone-a".into();
+        m.vswitches[1].zone_id = "zone-b".into();
+        let more: Model = toml::from_str(&format!(
+            r#"
+            [[load_balancer]]
+            id = "nlb-1"
+            vpc_id = "vpc-a"
+            cross_zone_enabled = {cross}
+            [[load_balancer.zone_mapping]]
+            zone_id = "zone-a"
+            vswitch_id = "vsw-1"
+            private_ipv4 = "10.0.1.5"
+            [[load_balancer.zone_mapping]]
+            zone_id = "zone-b"
+            vswitch_id = "vsw-2"
+            private_ipv4 = "10.0.2.5"
+            [[server_group]]
+            id = "sgp-1"
+            vpc_id = "vpc-a"
+            [[server_group.server]]
+            server_id = "i-1"
+            server_type = "Ecs"
+            server_ip = "10.0.1.10"
+            port = 80
+            zone_id = "zone-a"
+            [[server_group.server]]
+            server_id = "10.0.2.9"
+            server_type = "Ip"
+            server_ip = "10.0.2.9"
+            port = 80
+            zone_id = "zone-b"
+            [[listener]]
+            id = "lsn-1"
+            load_balancer_id = "nlb-1"
+            protocol = "TCP"
+            port = 80
+            server_group_id = "sgp-1"
+            "#
+        ))
+        .unwrap();
+        m.load_balancers = more.load_balancers;
+        m.server_groups = more.server_groups;
+        m.listeners = more.listeners;
+        m.allocate_numeric_ids();
+        m
+    }
+
+    /// The backends of the ring of the listener address `addr`.
+    fn ring_backends(e: &MapEntries, addr: [u8; 4]) -> BTreeSet<[u8; 4]> {
+        let l = e.lb_listeners.iter().find(|(k, _)| k.addr == addr).map(|(_, l)| l).unwrap();
+        e.lb_rings[&l.ring].iter().map(|b| b.addr).collect()
+    }
+
+    #[test]
+    fn nlb_cross_zone_balancing_off_keeps_each_zone_address_on_its_zones_servers() {
+        let ports: BTreeMap<String, u32> =
+            [("eni-1".to_string(), 7), ("eni-fw".to_string(), 9)].into_iter().collect();
+        let e = crate::compile::compile(&two_zones(false), &ports).unwrap();
+        assert_eq!(ring_backends(&e, [10, 0, 1, 5]), BTreeSet::from([[10, 0, 1, 10]]));
+        assert_eq!(ring_backends(&e, [10, 0, 2, 5]), BTreeSet::from([[10, 0, 2, 9]]));
+        // On (the cloud's default): every zone's address reaches every server.
+        let e = crate::compile::compile(&two_zones(true), &ports).unwrap();
+        let both = BTreeSet::from([[10, 0, 1, 10], [10, 0, 2, 9]]);
+        assert_eq!(ring_backends(&e, [10, 0, 1, 5]), both);
+        assert_eq!(ring_backends(&e, [10, 0, 2, 5]), both);
+    }
+
     #[test]
     fn maglev_shares_the_ring_by_weight() {
         let ring = maglev(&weighted(&[1, 2, 3, 4], 100), LB_RING_SIZE);
