@@ -564,12 +564,11 @@ pub struct RemoveServersFromServerGroup {
 
 /// The index of the server `p` names in `group`, or
 /// `ResourceNotFound.backendServer`.
-fn existing(d: &Draft, group: &ServerGroup, n: usize, p: &ServerParam) -> Result<usize, ApiError> {
+fn existing(group: &ServerGroup, n: usize, p: &ServerParam) -> Result<usize, ApiError> {
     let at = |f: &str| format!("Servers.{}.{f}", n + 1);
     if p.server_id.is_empty() {
         return Err(ApiError::missing(&at("ServerId")));
     }
-    let _ = d;
     group
         .servers
         .iter()
@@ -595,7 +594,7 @@ impl Action for RemoveServersFromServerGroup {
         let gi = sg_index(d, &self.server_group_id)?;
         let mut group = d.model.server_groups[gi].clone();
         for (n, p) in self.servers.iter().enumerate() {
-            let at = existing(d, &group, n, p)?;
+            let at = existing(&group, n, p)?;
             group.servers.remove(at);
         }
         d.model.server_groups[gi] = group;
@@ -629,7 +628,7 @@ impl Action for UpdateServerGroupServersAttribute {
         let gi = sg_index(d, &self.server_group_id)?;
         let mut group = d.model.server_groups[gi].clone();
         for (n, p) in self.servers.iter().enumerate() {
-            let at = existing(d, &group, n, p)?;
+            let at = existing(&group, n, p)?;
             if let Some(w) = weight(n, p.weight)? {
                 group.servers[at].weight = w;
             }
