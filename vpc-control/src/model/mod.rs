@@ -11,7 +11,9 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 mod load_balancer;
+mod privatelink;
 pub use load_balancer::*;
+pub use privatelink::*;
 
 /// Default name of the namespace holding the router's ports.
 pub const DEFAULT_ROUTER_NAMESPACE: &str = "vpc-router";
@@ -73,6 +75,13 @@ pub struct Model {
     /// that records a job copies the list ([`Model::push_nlb_job`]).
     #[serde(default, rename = "nlb_job", skip_serializing_if = "no_jobs")]
     pub nlb_jobs: Arc<Vec<NlbJob>>,
+    /// PrivateLink endpoint services (EPS-1..4).
+    #[serde(default, rename = "endpoint_service")]
+    pub endpoint_services: Vec<EndpointService>,
+    /// PrivateLink interface endpoints with their connections (EP-1..7,
+    /// CONN-1..4).
+    #[serde(default, rename = "vpc_endpoint")]
+    pub vpc_endpoints: Vec<VpcEndpoint>,
     /// The numbers the datapath's keys name VPCs, vSwitches, route tables
     /// and NAT gateways by, allocated once per id and kept with the model
     /// (see [`Model::allocate_numeric_ids`]). Empty in a lab file: numbers
