@@ -948,7 +948,7 @@ fn direct_route_stage_a_restarted_datapath_keeps_its_slot_and_checks_it_at_the_f
 /// are named as they run.
 #[test]
 fn datapath_modules_follow_the_pipeline_order_without_cycles() {
-    const ORDER: [&str; 21] = [
+    const ORDER: [&str; 22] = [
         "maps",
         "csum",
         "stats",
@@ -966,6 +966,9 @@ fn datapath_modules_follow_the_pipeline_order_without_cycles() {
         // Load balancing runs before the route, but judges a new
         // connection with the policy and conntrack helpers.
         "lb",
+        // PrivateLink runs before load balancing, and hands its packets to
+        // the listener there.
+        "privatelink",
         "nat",
         "icmp",
         "transmit",

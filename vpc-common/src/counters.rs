@@ -164,13 +164,20 @@ pub enum DropReason {
     /// A new connection to a listener refused by the load balancer's
     /// security groups.
     LbSecurityGroup = 31,
+    /// A packet to (or a reply from the service through) an interface
+    /// endpoint whose connection or zone is not Connected (CONN-2): not
+    /// accepted yet, disabled, or the service deleted.
+    EndpointNotConnected = 32,
+    /// A new connection to an endpoint at a port where the service's load
+    /// balancer runs no listener (or not TCP/UDP).
+    EndpointNoListener = 33,
 }
 
 impl DropReason {
     /// Number of variants (size of the `DROPS` array).
-    pub const COUNT: u32 = 32;
+    pub const COUNT: u32 = 34;
     /// Every variant, in index order.
-    pub const ALL: [DropReason; 32] = [
+    pub const ALL: [DropReason; 34] = [
         DropReason::ParseError,
         DropReason::Ipv6,
         DropReason::UnsupportedEtherType,
@@ -203,6 +210,8 @@ impl DropReason {
         DropReason::ServicesUnsolicited,
         DropReason::LbNoBackend,
         DropReason::LbSecurityGroup,
+        DropReason::EndpointNotConnected,
+        DropReason::EndpointNoListener,
     ];
 
     /// Stable snake_case name (CLI, metrics).
@@ -240,6 +249,8 @@ impl DropReason {
             DropReason::ServicesUnsolicited => "services_unsolicited",
             DropReason::LbNoBackend => "lb_no_backend",
             DropReason::LbSecurityGroup => "lb_security_group",
+            DropReason::EndpointNotConnected => "endpoint_not_connected",
+            DropReason::EndpointNoListener => "endpoint_no_listener",
         }
     }
 }

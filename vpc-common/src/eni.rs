@@ -4,7 +4,7 @@ use crate::*;
 
 /// Key of `ENI_BY_ADDRESS`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct EniAddressKey {
     /// Numeric id of the VPC: the same address in two VPCs is two ENIs (VPC-3).
     pub vpc_id: u32,
@@ -58,6 +58,10 @@ pub const ENI_FLAG_LB_CLIENT: u32 = 1 << 12;
 /// [`HEALTH_CHECK_ADDR`]): its packets stay in the VPC (a route to anything
 /// but the VPC's own addresses is no route).
 pub const ENI_FLAG_HEALTH_CHECK: u32 = 1 << 13;
+
+/// `Eni::flags`: the ENI's VPC has interface endpoint ENIs: its packets
+/// are looked up in `ENDPOINT_ENIS` (other VPCs never pay for the lookup).
+pub const ENI_FLAG_ENDPOINT_CLIENT: u32 = 1 << 14;
 
 /// Source address of the health checks in every VPC (the cloud's come from
 /// 100.64.0.0/10): packets to it go to the VPC's health-check port (its

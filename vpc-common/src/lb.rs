@@ -128,6 +128,10 @@ pub const LB_VIA_VPC: u8 = 0;
 /// `LbReply::via`: the client is on the internet (an internet-facing load
 /// balancer reached at a zone's public address).
 pub const LB_VIA_INTERNET: u8 = 1;
+/// `LbReply::via`: the client is a consumer VPC's, through an interface
+/// endpoint (`vpc_common::privatelink`): `addr` is the load balancer's own
+/// address, and the reply goes back through `PRIVATELINK_IN`.
+pub const LB_VIA_PRIVATELINK: u8 = 2;
 
 /// The ring position of a connection (addresses as in the packet, ports in
 /// host order): the same function in the datapath and in the control
@@ -181,4 +185,24 @@ pub struct LbPending {
     pub ring: u32,
     /// Scratch: the listener's flags.
     pub flags: u32,
+    /// PrivateLink (both ends translated): the source address to
+    /// translate to.
+    pub src_addr: [u8; 4],
+    /// PrivateLink: the source port to translate to (host order).
+    pub src_port: u16,
+    /// Always 0.
+    pub pad2: u16,
+    /// PrivateLink: the port and MACs to send to (the route was taken in
+    /// the other VPC).
+    pub egress: Egress,
+    /// Scratch: a `PRIVATELINK_IN` key.
+    pub pl_in_key: PrivateLinkInKey,
+    /// Scratch: a `PRIVATELINK_IN` value.
+    pub pl_in: PrivateLinkIn,
+    /// Scratch: a `PRIVATELINK_OUT` value.
+    pub pl_out: PrivateLinkOut,
+    /// Scratch: the `ENDPOINT_ENIS` key of the packet's endpoint ENI.
+    pub eni_key: EniAddressKey,
+    /// Scratch: an `ENI_BY_ADDRESS` key.
+    pub address_key: EniAddressKey,
 }

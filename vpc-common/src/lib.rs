@@ -19,6 +19,7 @@ pub mod maps;
 pub mod monitor;
 pub mod nat;
 pub mod policy;
+pub mod privatelink;
 pub mod route;
 
 pub use conntrack::*;
@@ -29,6 +30,7 @@ pub use maps::*;
 pub use monitor::*;
 pub use nat::*;
 pub use policy::*;
+pub use privatelink::*;
 pub use route::*;
 
 #[cfg(feature = "user")]

@@ -108,8 +108,20 @@ pub mod map_names {
     /// decision for the packet in hand (datapath scratch, never written by
     /// the control plane).
     pub const LB_PENDING: &str = "LB_PENDING";
+    /// `HashMap<EniAddressKey, EndpointEni>` of
+    /// [`super::MAX_ENDPOINT_ENIS`]: each interface endpoint ENI, by its
+    /// consumer VPC and address.
+    pub const ENDPOINT_ENIS: &str = "ENDPOINT_ENIS";
+    /// `LruHashMap<CtKey, PrivateLinkOut>` of
+    /// [`super::MAX_PRIVATELINK_FLOWS`]: each connection through an
+    /// endpoint, as the consumer opened it.
+    pub const PRIVATELINK_OUT: &str = "PRIVATELINK_OUT";
+    /// `LruHashMap<PrivateLinkInKey, PrivateLinkIn>` of
+    /// [`super::MAX_PRIVATELINK_FLOWS`]: the same connections, by their
+    /// address and port at the load balancer.
+    pub const PRIVATELINK_IN: &str = "PRIVATELINK_IN";
     /// All of the above, for pinning.
-    pub const ALL: [&str; 36] = [
+    pub const ALL: [&str; 39] = [
         ENI_BY_PORT,
         ENI_COPY,
         ENI_BY_ADDRESS,
@@ -146,6 +158,9 @@ pub mod map_names {
         LB_FLOWS,
         LB_REPLIES,
         LB_PENDING,
+        ENDPOINT_ENIS,
+        PRIVATELINK_OUT,
+        PRIVATELINK_IN,
     ];
 }
 

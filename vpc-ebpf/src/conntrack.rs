@@ -42,7 +42,7 @@ fn ingress_id(e: &Eni) -> u32 {
 /// dport) by the security groups: outbound of the initiator, inbound of the
 /// responder.
 #[inline(always)]
-fn judge(initiator: &Eni, responder: &Eni, src: [u8; 4], dst: [u8; 4], proto: u8, dport: u16) -> Result<(), DropReason> {
+pub fn judge(initiator: &Eni, responder: &Eni, src: [u8; 4], dst: [u8; 4], proto: u8, dport: u16) -> Result<(), DropReason> {
     if initiator.flags & ENI_FLAG_SECURITY_GROUPS != 0
         && !policy::accepts(initiator.sg_egress, initiator.flags & ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT != 0, dst, proto, dport)
     {

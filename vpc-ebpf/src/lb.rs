@@ -5,7 +5,7 @@
 //! A backend's reply gets the listener's address back as its source. The
 //! pipeline translates the packet once, just before it is sent.
 use vpc_common::{
-    Eni, ENI_FLAG_LB_BACKEND, ENI_FLAG_LB_CLIENT, LB_VIA_INTERNET, LB_VIA_VPC,
+    Eni, ENI_FLAG_LB_BACKEND, ENI_FLAG_LB_CLIENT, LB_VIA_INTERNET, LB_VIA_PRIVATELINK, LB_VIA_VPC,
     lb_hash, lb_ring_index, Backend, DropReason, LbPending, LbReply, BACKEND_FLAG_PRESENT,
     LISTENER_FLAG_SECURITY_GROUPS, LISTENER_FLAG_SG_DEFAULT_ACCEPT, LISTENER_FLAG_SOURCE_HASH,
 };
@@ -23,9 +23,12 @@ use crate::{
 /// its first packet), with `flow` now addressed to it. The backend's
 /// replies will leave as from `facing` (the address the client used) by
 /// `via` (`LB_VIA_*`). The caller translates the packet. `s`: this CPU's
-/// scratch ([`pending`]).
+/// scratch ([`pending`]). `security_groups`: the load balancer's security
+/// groups judge a new connection (not for one through an interface
+/// endpoint: its own groups judged it, SG-4, and its source here is the
+/// load balancer's own address).
 #[inline(always)]
-pub fn to_listener(flow: &mut Flow, vpc_id: u32, facing: [u8; 4], via: u8, s: &mut LbPending) -> Result<Option<Backend>, DropReason> {
+pub fn to_listener(flow: &mut Flow, vpc_id: u32, facing: [u8; 4], via: u8, s: &mut LbPending, security_groups: bool) -> Result<Option<Backend>, DropReason> {
     if flow.proto != 6 && flow.proto != 17 {
         return Ok(None);
     }
@@ -66,7 +69,8 @@ pub fn to_listener(flow: &mut Flow, vpc_id: u32, facing: [u8; 4], via: u8, s: &m
             }
         }
     }
-    if s.flags & LISTENER_FLAG_SECURITY_GROUPS != 0
+    if security_groups
+        && s.flags & LISTENER_FLAG_SECURITY_GROUPS != 0
         && !policy::accepts(s.flow.sg_ingress, s.flags & LISTENER_FLAG_SG_DEFAULT_ACCEPT != 0, flow.src, flow.proto, flow.dport)
     {
         return Err(DropReason::LbSecurityGroup);
@@ -110,6 +114,9 @@ pub const LB_NONE: u32 = 0;
 pub const LB_TO_BACKEND: u32 = 1;
 /// A backend's reply: its source becomes the listener.
 pub const LB_FROM_BACKEND: u32 = 2;
+/// Through an interface endpoint, either way: both ends are translated,
+/// and the port to send to is decided (`crate::privatelink`).
+pub const LB_PRIVATELINK: u32 = 3;
 
 /// What the stage decided for the packet in hand (this CPU's entry of
 /// `LB_PENDING`): the translation the pipeline makes before the send.
@@ -127,6 +134,9 @@ pub const DECIDED: u32 = 0;
 pub const REFUSED_BY_SECURITY_GROUP: u32 = 1;
 /// [`decide`]: a new connection to a listener with no backend.
 pub const NO_BACKEND: u32 = 2;
+/// [`decide`]: a backend's reply to a connection through an interface
+/// endpoint (`crate::privatelink::from_service` takes it on).
+pub const PRIVATELINK_REPLY: u32 = 4;
 
 /// The load-balancing stage for a packet from `eni` (its flow `flow`):
 /// writes into [`pending`] whether and how to translate it (a client's
@@ -141,7 +151,7 @@ pub fn decide(flow: &mut Flow, eni: &Eni) -> u32 {
     };
     pending.side = LB_NONE;
     if eni.flags & ENI_FLAG_LB_CLIENT != 0 {
-        match to_listener(flow, eni.vpc_id, flow.dst, LB_VIA_VPC, pending) {
+        match to_listener(flow, eni.vpc_id, flow.dst, LB_VIA_VPC, pending, true) {
             Ok(Some(b)) => {
                 (pending.side, pending.addr, pending.port, pending.via) = (LB_TO_BACKEND, b.addr, u16::from_be_bytes(b.port), u32::from(LB_VIA_VPC));
                 return DECIDED;
@@ -153,6 +163,9 @@ pub fn decide(flow: &mut Flow, eni: &Eni) -> u32 {
     }
     if eni.flags & ENI_FLAG_LB_BACKEND != 0 {
         if let Some(r) = reply_of(flow, eni.vpc_id, pending) {
+            if r.via == LB_VIA_PRIVATELINK {
+                return PRIVATELINK_REPLY;
+            }
             (pending.side, pending.addr, pending.port, pending.via) = (LB_FROM_BACKEND, r.addr, u16::from_be_bytes(r.port), u32::from(r.via));
         }
     }
@@ -170,7 +183,7 @@ pub fn from_internet(flow: &mut Flow, vpc_id: u32, facing: &[u8; 4]) -> u32 {
     let Ok(pending) = pending() else {
         return NO_BACKEND;
     };
-    match to_listener(flow, vpc_id, *facing, LB_VIA_INTERNET, pending) {
+    match to_listener(flow, vpc_id, *facing, LB_VIA_INTERNET, pending, true) {
         Ok(Some(b)) => {
             (pending.addr, pending.port) = (b.addr, u16::from_be_bytes(b.port));
             DECIDED

@@ -8,6 +8,8 @@
 // `core::intrinsics::atomic_xadd`: the counters of `conntrack::quota`.
 #![allow(internal_features)]
 #![feature(core_intrinsics)]
+// `asm!` on BPF: loads of the socket buffer's packet pointers (`packet`).
+#![feature(asm_experimental_arch)]
 
 mod arp;
 mod conntrack;
@@ -26,6 +28,7 @@ mod packet;
 mod parse;
 mod pipeline;
 mod policy;
+mod privatelink;
 mod route;
 mod stats;
 mod transmit;

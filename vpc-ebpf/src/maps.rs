@@ -11,6 +11,7 @@ use vpc_common::{
     MAX_NAT_MAPPINGS, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS, MAX_PORTS, MAX_PUBLIC_ADDRESSES, MAX_ROUTES,
     MAX_SNAT_ENTRIES, ENI_COPIES, ENI_FLAG_PORT, flow_cache, MonitorConfig, MonitorState, MONITOR_RING_BYTES,
     Backend, LbFlow, LbPending, LbReply, Listener, ListenerKey, LB_RING_SIZE, MAX_LB_FLOWS, MAX_LB_LISTENERS, MAX_LB_RINGS,
+    EndpointEni, PrivateLinkIn, PrivateLinkInKey, PrivateLinkOut, MAX_ENDPOINT_ENIS, MAX_PRIVATELINK_FLOWS,
 };
 
 /// `ENI_COPIES` copies of the ENI behind each router port, at
@@ -192,3 +193,18 @@ pub static LB_REPLIES: LruHashMap<CtKey, LbReply> = LruHashMap::with_max_entries
 /// hand (`vpc_common::LbPending`).
 #[map]
 pub static LB_PENDING: PerCpuArray<LbPending> = PerCpuArray::with_max_entries(1, 0);
+
+/// {consumer VPC, address} -> the interface endpoint ENI there
+/// (`vpc_common::privatelink`).
+#[map]
+pub static ENDPOINT_ENIS: HashMap<EniAddressKey, EndpointEni> = HashMap::with_max_entries(MAX_ENDPOINT_ENIS, 0);
+
+/// Each connection through an endpoint (client -> endpoint ENI): its
+/// address and port at the service's load balancer.
+#[map]
+pub static PRIVATELINK_OUT: LruHashMap<CtKey, PrivateLinkOut> = LruHashMap::with_max_entries(MAX_PRIVATELINK_FLOWS, 0);
+
+/// The same connections by their address and port at the load balancer:
+/// the consumer's end.
+#[map]
+pub static PRIVATELINK_IN: LruHashMap<PrivateLinkInKey, PrivateLinkIn> = LruHashMap::with_max_entries(MAX_PRIVATELINK_FLOWS, 0);

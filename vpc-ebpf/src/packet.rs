@@ -244,16 +244,39 @@ impl Packet for XdpContext {
     }
 }
 
+/// Reads a word of the socket buffer's context at `offset` as the
+/// verifier wants it read: one load at a constant offset from the context
+/// pointer itself. (Written plainly, LLVM may compute the field's address
+/// once and load through it later: a "modified ctx ptr" the verifier
+/// refuses.)
+macro_rules! skb_word {
+    ($skb:expr, $field:ident) => {{
+        let v: u64;
+        // SAFETY: a 4-byte load of a field of the program's own
+        // `__sk_buff`, which the context pointer points to.
+        unsafe {
+            core::arch::asm!(
+                "{v} = *(u32 *)({ctx} + {off})",
+                v = out(reg) v,
+                ctx = in(reg) $skb,
+                off = const core::mem::offset_of!(aya_ebpf::bindings::__sk_buff, $field),
+                options(readonly, nostack, preserves_flags),
+            )
+        };
+        v as usize
+    }};
+}
+
 impl Packet for TcContext {
     const DROP: u32 = TC_ACT_SHOT as u32;
 
     #[inline(always)]
     fn start(&self) -> usize {
-        self.data()
+        skb_word!(self.skb.skb, data)
     }
     #[inline(always)]
     fn end(&self) -> usize {
-        self.data_end()
+        skb_word!(self.skb.skb, data_end)
     }
     #[inline(always)]
     fn ifindex(&self) -> u32 {

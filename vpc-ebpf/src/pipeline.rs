@@ -3,7 +3,7 @@
 //! -> edge (NAT, for the internet) -> transmit. One code base for both
 //! program types ([`Packet`]); no loop over configuration.
 use aya_log_ebpf::debug;
-use vpc_common::{Action, DropReason, Egress, EniAddressKey, NextHopKind, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_HEALTH_CHECK, ENI_FLAG_NETWORK_ACL, HEALTH_CHECK_ADDR, HEALTH_CHECK_ROUTE_TABLE, LB_VIA_INTERNET, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SERVICES, ENI_FLAG_UPLINK};
+use vpc_common::{Action, DropReason, Egress, EniAddressKey, NextHopKind, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_ENDPOINT_CLIENT, ENI_FLAG_HEALTH_CHECK, ENI_FLAG_NETWORK_ACL, HEALTH_CHECK_ADDR, HEALTH_CHECK_ROUTE_TABLE, LB_VIA_INTERNET, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SERVICES, ENI_FLAG_UPLINK};
 
 use crate::{
     arp, conntrack,
@@ -13,7 +13,7 @@ use crate::{
     maps::{self, ENI_BY_ADDRESS},
     packet::{headers, Packet},
     parse::{self, Flow, L3},
-    policy, route, stats,
+    policy, privatelink, route, stats,
     transmit::send,
 };
 
@@ -105,6 +105,22 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
     }
     eni::admit(eth, ip, eni)?;
 
+    // 4. PrivateLink: a packet to an interface endpoint ENI goes into the
+    // service's VPC, to its load balancer and on to a backend.
+    if eni.flags & ENI_FLAG_ENDPOINT_CLIENT != 0 {
+        match privatelink::to_endpoint(flow, eni) {
+            privatelink::NOT_ENDPOINT => {}
+            privatelink::ADMITTED => match privatelink::to_service(flow, eni) {
+                privatelink::DECIDED => match privatelink::to_backend(flow) {
+                    privatelink::DECIDED => return send_privatelink(pkt, ifindex, ip, eni, len),
+                    code => return Err(privatelink::reason(code)),
+                },
+                code => return Err(privatelink::reason(code)),
+            },
+            code => return Err(privatelink::reason(code)),
+        }
+    }
+
     // 4. Load balancing: a packet to a running listener goes to a backend,
     // a backend's reply goes back as from the listener. The route, the
     // policies and conntrack see the flow as the backend has it
@@ -115,6 +131,10 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
     // rest of the pipeline once whatever was decided.)
     match lb::decide(flow, eni) {
         lb::DECIDED => {}
+        lb::PRIVATELINK_REPLY => match privatelink::from_service(flow, eni) {
+            privatelink::DECIDED => return send_privatelink(pkt, ifindex, ip, eni, len),
+            code => return Err(privatelink::reason(code)),
+        },
         lb::REFUSED_BY_SECURITY_GROUP => return Err(DropReason::LbSecurityGroup),
         _ => return Err(DropReason::LbNoBackend),
     }
@@ -189,5 +209,24 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
         flow_cache::insert(k, generation, eth, &egress);
     }
     // 9. Transmit.
+    send(pkt, ifindex, eth, ip, &egress, len, Action::Forwarded)
+}
+
+/// Sends a packet the PrivateLink stage decided (`lb::pending`): both ends
+/// translated, out of the port it chose. Never cached.
+#[inline(always)]
+fn send_privatelink<P: Packet>(pkt: &P, ifindex: u32, ip: &mut network_types::ip::Ipv4Hdr, eni: &vpc_common::Eni, len: u64) -> Result<u32, DropReason> {
+    if ip.ttl <= 1 {
+        return icmp::time_exceeded(pkt, ifindex, eni.gateway_ip);
+    }
+    let s = lb::pending()?;
+    let (src, src_port, dst, dst_port, egress) = (s.src_addr, s.src_port, s.addr, s.port, s.egress);
+    nat::rewrite(pkt, ip, Side::Source, src, Some(src_port))?;
+    let (_, ip) = headers(pkt)?;
+    // SAFETY: within the packet (headers); nothing else refers to it.
+    nat::rewrite(pkt, unsafe { &*ip }, Side::Destination, dst, Some(dst_port))?;
+    let (eth, ip) = headers(pkt)?;
+    // SAFETY: both within the packet (headers); nothing else refers to them.
+    let (eth, ip) = unsafe { (&mut *eth, &mut *ip) };
     send(pkt, ifindex, eth, ip, &egress, len, Action::Forwarded)
 }

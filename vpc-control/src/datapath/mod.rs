@@ -347,6 +347,24 @@ fn expected_layout(
             Some(sz(size_of::<vpc_common::LbReply>())),
             vpc_common::MAX_LB_FLOWS,
         ),
+        map_names::ENDPOINT_ENIS => (
+            Hash,
+            sz(size_of::<EniAddressKey>()),
+            Some(sz(size_of::<vpc_common::EndpointEni>())),
+            vpc_common::MAX_ENDPOINT_ENIS,
+        ),
+        map_names::PRIVATELINK_OUT => (
+            LruHash,
+            sz(size_of::<CtKey>()),
+            Some(sz(size_of::<vpc_common::PrivateLinkOut>())),
+            vpc_common::MAX_PRIVATELINK_FLOWS,
+        ),
+        map_names::PRIVATELINK_IN => (
+            LruHash,
+            sz(size_of::<vpc_common::PrivateLinkInKey>()),
+            Some(sz(size_of::<vpc_common::PrivateLinkIn>())),
+            vpc_common::MAX_PRIVATELINK_FLOWS,
+        ),
         _ => return None,
     })
 }

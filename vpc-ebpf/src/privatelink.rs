@@ -1,0 +1,251 @@
+//! PrivateLink, before load balancing: a consumer's packet to an interface
+//! endpoint ENI is judged in the consumer's VPC as a packet to that ENI,
+//! moved into the provider's VPC as from the service's load balancer
+//! (its address in the zone, a port of the connection's own) to the
+//! listener at the same port, balanced to a backend and judged again
+//! there; the backend's reply takes the way back (`vpc_common::privatelink`).
+//! The pipeline translates both ends just before the send. Neither
+//! direction is cached: the endpoint's state is read on every packet, so a
+//! connection disabled by the provider stops at once (CONN-2).
+use vpc_common::{
+    DropReason, Eni, EndpointEni, ENDPOINT_FLAG_CONNECTED, LB_VIA_PRIVATELINK,
+    PRIVATELINK_PORT_MAX, PRIVATELINK_PORT_MIN,
+};
+
+use crate::{
+    conntrack, lb,
+    maps::{self, ENDPOINT_ENIS, ENI_BY_ADDRESS, PRIVATELINK_IN, PRIVATELINK_OUT},
+    parse::Flow,
+    policy,
+};
+
+/// [`to_endpoint`], [`from_service`]: decided; the translations and the
+/// port to send to are in [`lb::pending`] (side `lb::LB_PRIVATELINK`).
+pub const DECIDED: u32 = 0x1000;
+/// [`to_endpoint`]: the packet is not addressed to an endpoint ENI.
+pub const NOT_ENDPOINT: u32 = 0x1001;
+
+/// Source ports tried for a new connection before it counts as exhausted.
+const PORT_TRIES: u32 = 8;
+/// -EEXIST from a map insert.
+const EEXIST: i32 = -17;
+
+/// The drop reason a code of [`to_endpoint`] or [`from_service`] other than
+/// [`DECIDED`] and [`NOT_ENDPOINT`] stands for.
+#[inline(always)]
+pub fn reason(code: u32) -> DropReason {
+    if code < DropReason::COUNT {
+        // SAFETY: `DropReason` is `repr(u32)` with the values
+        // 0..DropReason::COUNT, and codes below it are only ever made by
+        // `DropReason as u32` (`outcome`).
+        unsafe { core::mem::transmute::<u32, DropReason>(code) }
+    } else {
+        DropReason::ParseError
+    }
+}
+
+#[inline(always)]
+fn outcome(r: Result<(), DropReason>) -> u32 {
+    match r {
+        Ok(()) => DECIDED,
+        Err(e) => e as u32,
+    }
+}
+
+/// The PrivateLink stage for a packet of `eni` (an ENI of a VPC with
+/// endpoint ENIs), first half: [`NOT_ENDPOINT`], or a packet to an
+/// endpoint ENI that the consumer's side admits ([`ADMITTED`]: then
+/// [`to_service`]) or refuses (a drop reason, [`reason`]). Not inlined, as
+/// `lb::decide` (and in three parts: the verifier allows a call no more
+/// than 512 bytes of stack with the pipeline's).
+#[inline(never)]
+pub fn to_endpoint(flow: &Flow, eni: &Eni) -> u32 {
+    let Ok(s) = lb::pending() else {
+        return DropReason::ParseError as u32;
+    };
+    s.side = lb::LB_NONE;
+    s.eni_key.vpc_id = eni.vpc_id;
+    s.eni_key.addr = flow.dst;
+    // SAFETY: read-only use of a value the control plane writes whole.
+    let Some(ep) = (unsafe { ENDPOINT_ENIS.get(&s.eni_key) }) else {
+        return NOT_ENDPOINT;
+    };
+    match admit(flow, eni, ep) {
+        Ok(()) => ADMITTED,
+        Err(e) => e as u32,
+    }
+}
+
+/// [`to_endpoint`]: the consumer's side admits the packet.
+pub const ADMITTED: u32 = 0x1002;
+
+#[inline(always)]
+fn admit(flow: &Flow, eni: &Eni, ep: &EndpointEni) -> Result<(), DropReason> {
+    if ep.flags & ENDPOINT_FLAG_CONNECTED == 0 {
+        return Err(DropReason::EndpointNotConnected);
+    }
+    if flow.proto != 6 && flow.proto != 17 {
+        return Err(DropReason::EndpointNoListener);
+    }
+    // The consumer's side: its network ACLs, its outbound security groups
+    // and the endpoint's inbound ones (SG-4), on every packet (the
+    // connection's translation is its state: only what passed here has
+    // one, and only a translated connection's replies come back).
+    policy::network_acls(flow, eni, &ep.eni)?;
+    conntrack::judge(eni, &ep.eni, flow.src, flow.dst, flow.proto, flow.dport)
+}
+
+/// The second part, for a packet [`to_endpoint`] admitted (its key still
+/// in the scratch): the connection's port at the load balancer and its
+/// backend ([`DECIDED`]: then [`to_backend`], with `flow` as the backend
+/// receives it), or a drop reason.
+#[inline(never)]
+pub fn to_service(flow: &mut Flow, eni: &Eni) -> u32 {
+    outcome(forward(flow, eni))
+}
+
+#[inline(always)]
+fn forward(flow: &mut Flow, eni: &Eni) -> Result<(), DropReason> {
+    let s = lb::pending()?;
+    // SAFETY: read-only use of a value the control plane writes whole.
+    let ep = unsafe { ENDPOINT_ENIS.get(&s.eni_key) }.ok_or(DropReason::EndpointNotConnected)?;
+    // The connection's port at the load balancer: kept, or taken.
+    let lb_addr = ep.provider.ip;
+    let provider_vpc = ep.provider.vpc_id;
+    conntrack::write_key(&mut s.ct, eni.vpc_id, flow.src, flow.dst, flow.sport, flow.dport, flow.proto);
+    s.pl_in.vpc_id = eni.vpc_id;
+    s.pl_in.client = flow.src;
+    s.pl_in.endpoint = flow.dst;
+    s.pl_in.client_port = flow.sport.to_be_bytes();
+    s.pl_in.endpoint_port = flow.dport.to_be_bytes();
+    s.pl_in.endpoint_id = ep.endpoint_id;
+    s.pl_in_key.vpc_id = provider_vpc;
+    s.pl_in_key.addr = lb_addr;
+    s.pl_in_key.proto = flow.proto;
+    s.pl_in_key.pad = 0;
+    let mut port = 0u16;
+    // SAFETY: read-only use of a value written whole.
+    if let Some(o) = unsafe { PRIVATELINK_OUT.get(&s.ct) } {
+        if o.endpoint_id == ep.endpoint_id && o.addr == lb_addr {
+            port = u16::from_be_bytes(o.port);
+            // Its other half may have been evicted (LRU): put it back.
+            s.pl_in_key.port = o.port;
+            let _ = PRIVATELINK_IN.insert(&s.pl_in_key, &s.pl_in, 0);
+        }
+    }
+    if port == 0 {
+        port = take_port(s)?;
+        s.pl_out.addr = lb_addr;
+        s.pl_out.port = port.to_be_bytes();
+        s.pl_out.pad = [0; 2];
+        s.pl_out.endpoint_id = ep.endpoint_id;
+        let _ = PRIVATELINK_OUT.insert(&s.ct, &s.pl_out, 0);
+    }
+    // Into the provider's VPC: from the load balancer's address to its
+    // listener at the port the client asked for, then to a backend.
+    flow.src = lb_addr;
+    flow.sport = port;
+    flow.dst = lb_addr;
+    if lb::to_listener(flow, provider_vpc, lb_addr, LB_VIA_PRIVATELINK, s, false)?.is_none() {
+        return Err(DropReason::EndpointNoListener);
+    }
+    s.address_key.vpc_id = provider_vpc;
+    s.address_key.addr = flow.dst;
+    s.src_addr = lb_addr;
+    s.src_port = port;
+    Ok(())
+}
+
+/// The third part, for a packet [`to_service`] balanced (`flow` addressed
+/// to the backend, in the provider's VPC): [`DECIDED`], or a drop reason.
+#[inline(never)]
+pub fn to_backend(flow: &mut Flow) -> u32 {
+    outcome(judge_backend(flow))
+}
+
+#[inline(always)]
+fn judge_backend(flow: &mut Flow) -> Result<(), DropReason> {
+    let s = lb::pending()?;
+    // SAFETY: read-only use of a value the control plane writes whole.
+    let ep = unsafe { ENDPOINT_ENIS.get(&s.eni_key) }.ok_or(DropReason::EndpointNotConnected)?;
+    // SAFETY: as above.
+    s.egress = *unsafe { ENI_BY_ADDRESS.get(s.address_key) }.ok_or(DropReason::NoNeighbour)?;
+    let backend = maps::eni_of_port(s.egress.ifindex).ok_or(DropReason::NoNeighbour)?;
+    // The provider's side: the backend's groups judge the load balancer's
+    // address, on every packet.
+    policy::network_acls(flow, &ep.provider, backend)?;
+    conntrack::judge(&ep.provider, backend, flow.src, flow.dst, flow.proto, flow.dport)?;
+    s.side = lb::LB_PRIVATELINK;
+    s.addr = flow.dst;
+    s.port = flow.dport;
+    flow.egress = s.egress.ifindex;
+    Ok(())
+}
+
+/// A free source port at the load balancer's address for the connection
+/// in `s.pl_in` (tried from a random start), taken in `PRIVATELINK_IN`.
+#[inline(always)]
+fn take_port(s: &mut vpc_common::LbPending) -> Result<u16, DropReason> {
+    let span = (PRIVATELINK_PORT_MAX - PRIVATELINK_PORT_MIN) as u32 + 1;
+    // SAFETY: a helper with no arguments.
+    let start = unsafe { aya_ebpf::helpers::bpf_get_prandom_u32() } % span;
+    for i in 0..PORT_TRIES {
+        let port = PRIVATELINK_PORT_MIN.wrapping_add(((start + i) % span) as u16);
+        s.pl_in_key.port = port.to_be_bytes();
+        match PRIVATELINK_IN.insert(&s.pl_in_key, &s.pl_in, aya_ebpf::bindings::BPF_NOEXIST as u64) {
+            Ok(()) => return Ok(port),
+            Err(EEXIST) => continue,
+            Err(_) => return Err(DropReason::NatTableFull),
+        }
+    }
+    Err(DropReason::NatPortsExhausted)
+}
+
+/// The PrivateLink stage for a backend's reply (from `eni`)
+/// that `lb::decide` found answers a connection through an endpoint:
+/// [`DECIDED`] (`flow` then as the consumer's client receives it), or a
+/// drop reason ([`reason`]). Not inlined, as `lb::decide`.
+#[inline(never)]
+pub fn from_service(flow: &mut Flow, eni: &Eni) -> u32 {
+    outcome(backward(flow, eni))
+}
+
+#[inline(always)]
+fn backward(flow: &mut Flow, eni: &Eni) -> Result<(), DropReason> {
+    let s = lb::pending()?;
+    s.side = lb::LB_NONE;
+    s.pl_in_key.vpc_id = eni.vpc_id;
+    s.pl_in_key.addr = flow.dst;
+    s.pl_in_key.port = flow.dport.to_be_bytes();
+    s.pl_in_key.proto = flow.proto;
+    s.pl_in_key.pad = 0;
+    // SAFETY: read-only copy of a value written whole.
+    s.pl_in = *unsafe { PRIVATELINK_IN.get(&s.pl_in_key) }.ok_or(DropReason::NatNoMapping)?;
+    s.eni_key.vpc_id = s.pl_in.vpc_id;
+    s.eni_key.addr = s.pl_in.endpoint;
+    // SAFETY: read-only use of a value the control plane writes whole.
+    let ep = unsafe { ENDPOINT_ENIS.get(&s.eni_key) }.ok_or(DropReason::EndpointNotConnected)?;
+    if ep.flags & ENDPOINT_FLAG_CONNECTED == 0 || ep.endpoint_id != s.pl_in.endpoint_id {
+        return Err(DropReason::EndpointNotConnected);
+    }
+    // A reply of a connection the consumer opened (its translation says
+    // so): the network ACLs judge it, stateless, on both sides.
+    policy::network_acls(flow, eni, &ep.provider)?;
+    // Back into the consumer's VPC: from the endpoint ENI to the client.
+    flow.src = s.pl_in.endpoint;
+    flow.sport = u16::from_be_bytes(s.pl_in.endpoint_port);
+    flow.dst = s.pl_in.client;
+    flow.dport = u16::from_be_bytes(s.pl_in.client_port);
+    s.eni_key.addr = s.pl_in.client;
+    // SAFETY: read-only use of a value the control plane writes whole.
+    s.egress = *unsafe { ENI_BY_ADDRESS.get(s.eni_key) }.ok_or(DropReason::NoNeighbour)?;
+    let client = maps::eni_of_port(s.egress.ifindex).ok_or(DropReason::NoNeighbour)?;
+    policy::network_acls(flow, &ep.eni, client)?;
+    s.side = lb::LB_PRIVATELINK;
+    s.src_addr = flow.src;
+    s.src_port = flow.sport;
+    s.addr = flow.dst;
+    s.port = flow.dport;
+    flow.egress = s.egress.ifindex;
+    Ok(())
+}
