@@ -2,6 +2,7 @@
 //! -> the exact set of map entries the datapath needs. No kernel involved.
 mod load_balancer;
 pub mod policy;
+mod privatelink;
 mod routes;
 pub mod topology;
 
@@ -105,6 +106,8 @@ pub struct MapEntries {
     pub lb_listeners: BTreeMap<vpc_common::ListenerKey, vpc_common::Listener>,
     /// Ring slot -> its backends (`LB_RING_SIZE` of them).
     pub lb_rings: BTreeMap<u32, load_balancer::Ring>,
+    /// {consumer VPC, address} -> each interface endpoint ENI.
+    pub endpoint_enis: BTreeMap<EniAddressKey, vpc_common::EndpointEni>,
 }
 
 /// One policy's map entries: {prefix length, {policy, remote prefix}} ->
@@ -707,19 +710,8 @@ pub fn compile_with_health(
                 },
             );
         }
-        let (mut acl_ingress, mut acl_egress) = (0, 0);
-        if let Some(acl) = vsw
-            .network_acl_id
-            .as_deref()
-            .and_then(|id| model.network_acl(id))
-        {
-            let (ingress, egress) = network_acl_policies(acl);
-            acl_ingress = policies.install(&PolicyKey::of(ingress), &mut out)?;
-            acl_egress = policies.install(&PolicyKey::of(egress), &mut out)?;
-            flags |= ENI_FLAG_NETWORK_ACL
-                | ENI_FLAG_ACL_INGRESS_DEFAULT_ACCEPT
-                | ENI_FLAG_ACL_EGRESS_DEFAULT_ACCEPT;
-        }
+        let (acl_flags, acl_ingress, acl_egress) = vswitch_acl(model, vsw, &mut policies, &mut out)?;
+        flags |= acl_flags;
         out.eni_by_port.insert(
             ifindex,
             Eni {
@@ -918,6 +910,8 @@ pub fn compile_with_health(
     }
     load_balancer::health_ports(model, ports, &vpc_ids, &table_ids, &mut out);
     load_balancer::compile(model, &vpc_ids, &members, &mut policies, unavailable, &mut out)?;
+    let ids = privatelink::Ids { vpcs: &vpc_ids, vswitches: &vswitch_ids, tables: &table_ids };
+    privatelink::compile(model, &ids, &members, &mut policies, &mut out)?;
     memo.policies = policies.now;
     memo.enis = enis;
     memo.members = Some(members);
@@ -925,7 +919,27 @@ pub fn compile_with_health(
     Ok(out)
 }
 
-/// Addresses (/32) of the members of each security group (SG-3).
+/// The network ACL of vSwitch `vsw`, as an ENI in it carries it: its
+/// `ENI_FLAG_*` ACL flags and its inbound and outbound policy ids (zeros
+/// without an ACL).
+fn vswitch_acl(
+    model: &Model,
+    vsw: &model::VSwitch,
+    policies: &mut Policies,
+    out: &mut MapEntries,
+) -> Result<(u32, u32, u32), CompileError> {
+    let Some(acl) = vsw.network_acl_id.as_deref().and_then(|id| model.network_acl(id)) else {
+        return Ok((0, 0, 0));
+    };
+    let (ingress, egress) = network_acl_policies(acl);
+    let acl_ingress = policies.install(&PolicyKey::of(ingress), out)?;
+    let acl_egress = policies.install(&PolicyKey::of(egress), out)?;
+    let flags = ENI_FLAG_NETWORK_ACL | ENI_FLAG_ACL_INGRESS_DEFAULT_ACCEPT | ENI_FLAG_ACL_EGRESS_DEFAULT_ACCEPT;
+    Ok((flags, acl_ingress, acl_egress))
+}
+
+/// Addresses (/32) of the members of each security group (SG-3): its
+/// instances and the interface endpoint ENIs in it (SG-4).
 fn group_members(
     model: &Model,
     addresses: &BTreeMap<String, Option<std::net::Ipv4Addr>>,
@@ -937,6 +951,13 @@ fn group_members(
         };
         for g in &inst.security_group_ids {
             out.entry(g.clone()).or_default().push(Ipv4Net::from(*ip));
+        }
+    }
+    for ep in &model.vpc_endpoints {
+        for z in &ep.zones {
+            for g in &ep.security_group_ids {
+                out.entry(g.clone()).or_default().push(Ipv4Net::from(z.eni_ip));
+            }
         }
     }
     out
@@ -1250,6 +1271,11 @@ fn check_capacity(out: &MapEntries) -> Result<(), CompileError> {
             "LB_LISTENERS",
             out.lb_listeners.len(),
             vpc_common::MAX_LB_LISTENERS,
+        ),
+        (
+            "ENDPOINT_ENIS",
+            out.endpoint_enis.len(),
+            vpc_common::MAX_ENDPOINT_ENIS,
         ),
         (
             "SNAT_ENTRIES",

@@ -1090,6 +1090,13 @@ impl Datapath {
         let lb = self.read_lb()?;
         out.lb_listeners = lb.lb_listeners;
         out.lb_rings = lb.lb_rings;
+        let m: HashMap<&MapData, EniAddressKey, vpc_common::EndpointEni> =
+            HashMap::try_from(self.map(map_names::ENDPOINT_ENIS)?)
+                .map_err(map_err(map_names::ENDPOINT_ENIS))?;
+        for kv in m.iter() {
+            let (k, v) = kv.map_err(map_err(map_names::ENDPOINT_ENIS))?;
+            out.endpoint_enis.insert(k, v);
+        }
         let m: HashMap<&MapData, [u8; 4], PublicAddress> =
             HashMap::try_from(self.map(map_names::PUBLIC_ADDRESSES)?)
                 .map_err(map_err(map_names::PUBLIC_ADDRESSES))?;
@@ -1435,6 +1442,15 @@ impl Datapath {
                 .map_err(map_err(map_names::LB_LISTENERS))?;
             remove_all(&listeners, &mut stats, |k| m.remove(k))
                 .map_err(map_err(map_names::LB_LISTENERS))?;
+        }
+        // Endpoint ENIs, before the ENIs told to look them up (below).
+        let endpoint_enis = diff(&current.endpoint_enis, &desired.endpoint_enis);
+        {
+            let mut m = self.hash_map::<EniAddressKey, vpc_common::EndpointEni>(map_names::ENDPOINT_ENIS)?;
+            upsert_all(&endpoint_enis, &mut stats, |k, v| m.insert(k, v, 0))
+                .map_err(map_err(map_names::ENDPOINT_ENIS))?;
+            remove_all(&endpoint_enis, &mut stats, |k| m.remove(k))
+                .map_err(map_err(map_names::ENDPOINT_ENIS))?;
         }
         // The connections of backends that left a ring: closed now, or
         // once their server group's drain period has passed.

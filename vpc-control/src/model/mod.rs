@@ -1178,6 +1178,7 @@ impl Model {
             .chain(self.gateway_endpoints.iter().map(|g| g.id.clone()))
             .chain(self.server_groups.iter().map(|g| g.id.clone()))
             .chain(self.listeners.iter().map(|l| l.id.clone()))
+            .chain(self.vpc_endpoints.iter().map(|e| e.id.clone()))
             .collect();
         self.numeric_ids.retain(|id, _| live.contains(id));
         let mut taken: BTreeSet<u32> = self.numeric_ids.values().copied().collect();

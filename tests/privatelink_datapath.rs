@@ -1,0 +1,211 @@
+//! The PrivateLink stage through BPF_PROG_TEST_RUN, in XDP and tc mode: a
+//! consumer's packet to an interface endpoint ENI reaches a backend of the
+//! service's load balancer in the provider's VPC, as from the load
+//! balancer's address (both VPCs use the same CIDR block, EP-4), and the
+//! backend's reply comes back as from the endpoint ENI; the endpoint's
+//! security groups (SG-4) and its connection's state (CONN-2) decide, and
+//! refusals are counted by reason.
+use std::net::Ipv4Addr;
+
+use vpc_common::DropReason;
+use vpc_control::{datapath::Mode, topology::{ROUTER_MAC, eni_mac}};
+use vpc_tests::{DatapathFixture as Fixture, fix_ipv4_checksum, fix_l4_checksum, l4_frame, same_verdict, tcp_flags as tcp};
+
+const XDP_DROP: u32 = 1;
+const XDP_REDIRECT: u32 = 4;
+
+/// The consumer's VPC and the provider's, both 10.0.0.0/16. The consumer's
+/// client 10.0.1.10 has the endpoint ENI 10.0.1.100 (connected, its
+/// security group admits TCP 80 from 10.0.1.0/24) and 10.0.1.101 (a second
+/// endpoint whose connection was never accepted). The provider's backend
+/// holds 10.0.1.10 too; its load balancer is at 10.0.3.5 with listener
+/// TCP 80 -> port 8080.
+const MODEL: &str = r#"
+[[vpc]]
+id = "vpc-consumer"
+cidr_block = "10.0.0.0/16"
+[[vswitch]]
+id = "vsw-c1"
+vpc_id = "vpc-consumer"
+cidr_block = "10.0.1.0/24"
+zone_id = "zone-a"
+[[instance]]
+id = "i-client"
+vswitch_id = "vsw-c1"
+private_ip_address = "10.0.1.10"
+[[security_group]]
+id = "sg-ep"
+vpc_id = "vpc-consumer"
+[[security_group.rule]]
+id = "sgr-ep"
+direction = "ingress"
+ip_protocol = "tcp"
+port_range = [80, 80]
+peer = { cidr = "10.0.1.0/24" }
+priority = 1
+[[vpc]]
+id = "vpc-provider"
+cidr_block = "10.0.0.0/16"
+[[vswitch]]
+id = "vsw-p1"
+vpc_id = "vpc-provider"
+cidr_block = "10.0.1.0/24"
+zone_id = "zone-a"
+[[vswitch]]
+id = "vsw-p3"
+vpc_id = "vpc-provider"
+cidr_block = "10.0.3.0/24"
+zone_id = "zone-a"
+[[instance]]
+id = "i-web"
+vswitch_id = "vsw-p1"
+private_ip_address = "10.0.1.10"
+[[load_balancer]]
+id = "nlb-1"
+vpc_id = "vpc-provider"
+[[load_balancer.zone_mapping]]
+zone_id = "zone-a"
+vswitch_id = "vsw-p3"
+private_ipv4 = "10.0.3.5"
+[[server_group]]
+id = "sgp-web"
+vpc_id = "vpc-provider"
+[[server_group.server]]
+server_id = "i-web"
+server_type = "Ecs"
+server_ip = "10.0.1.10"
+port = 8080
+zone_id = "zone-a"
+[[listener]]
+id = "lsn-80"
+load_balancer_id = "nlb-1"
+protocol = "TCP"
+port = 80
+server_group_id = "sgp-web"
+[[endpoint_service]]
+id = "epsrv-1"
+name = "com.aliyuncs.privatelink.cn-lab.epsrv-1"
+auto_accept_enabled = true
+[[endpoint_service.resource]]
+resource_id = "nlb-1"
+zone_id = "zone-a"
+[[vpc_endpoint]]
+id = "ep-1"
+vpc_id = "vpc-consumer"
+service_id = "epsrv-1"
+service_name = "com.aliyuncs.privatelink.cn-lab.epsrv-1"
+security_group_ids = ["sg-ep"]
+connection_status = "Connected"
+[[vpc_endpoint.zone]]
+zone_id = "zone-a"
+vswitch_id = "vsw-c1"
+eni_id = "eni-ep1"
+eni_ip = "10.0.1.100"
+status = "Connected"
+[[vpc_endpoint]]
+id = "ep-2"
+vpc_id = "vpc-consumer"
+service_id = "epsrv-1"
+service_name = "com.aliyuncs.privatelink.cn-lab.epsrv-1"
+security_group_ids = ["sg-ep"]
+[[vpc_endpoint.zone]]
+zone_id = "zone-a"
+vswitch_id = "vsw-c1"
+eni_id = "eni-ep2"
+eni_ip = "10.0.1.101"
+"#;
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+/// A TCP frame from `eni`'s instance with a right checksum.
+fn tcp_from(eni: &str, src: &str, dst: &str, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    let mut f = l4_frame(ROUTER_MAC, eni_mac(eni), ip(src), ip(dst), 6, sport, dport, flags);
+    fix_l4_checksum(&mut f);
+    f
+}
+
+/// `frame` as the router sends it to `to_eni`, its addresses and ports
+/// now `src`:`sport` -> `dst`:`dport`, TTL one less, checksums right.
+fn sent(frame: &[u8], to_eni: &str, src: &str, sport: u16, dst: &str, dport: u16) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    f[0..6].copy_from_slice(&eni_mac(to_eni));
+    f[6..12].copy_from_slice(&ROUTER_MAC);
+    f[22] -= 1;
+    f[26..30].copy_from_slice(&ip(src).octets());
+    f[30..34].copy_from_slice(&ip(dst).octets());
+    f[34..36].copy_from_slice(&sport.to_be_bytes());
+    f[36..38].copy_from_slice(&dport.to_be_bytes());
+    fix_ipv4_checksum(&mut f);
+    fix_l4_checksum(&mut f);
+    f
+}
+
+fn run_checked(fx: &mut Fixture, what: &str, eni: &str, frame: &[u8], verdict: u32) -> Vec<u8> {
+    let (v, out) = fx.run(eni, frame);
+    assert!(same_verdict(v, verdict), "{what} ({}): verdict {v}, expected {verdict}", fx.mode);
+    out
+}
+
+#[test]
+fn ep_3_ep_4_a_consumer_reaches_the_service_backend_through_its_endpoint_eni_across_overlapping_cidrs() {
+    let first = Fixture::new(MODEL);
+    for mode in [Mode::Xdp, Mode::Tc] {
+        let mut fx = first.twin(mode);
+        let (client, web) = ("eni-client", "eni-web");
+        let mut ports = std::collections::BTreeSet::new();
+        for sport in 40_000..40_010u16 {
+            // The SYN reaches the backend as from the load balancer, at a
+            // port of the connection's own.
+            let syn = tcp_from(client, "10.0.1.10", "10.0.1.100", sport, 80, tcp::SYN);
+            let out = run_checked(&mut fx, "SYN to the endpoint ENI", client, &syn, XDP_REDIRECT);
+            let lb_port = u16::from_be_bytes([out[34], out[35]]);
+            assert_eq!(out, sent(&syn, web, "10.0.3.5", lb_port, "10.0.1.10", 8080), "SYN ({mode})");
+            assert!(lb_port >= 1024, "{mode}: source port {lb_port}");
+            ports.insert(lb_port);
+            // The backend's answer comes back as from the endpoint ENI.
+            let syn_ack = tcp_from(web, "10.0.1.10", "10.0.3.5", 8080, lb_port, tcp::SYN | tcp::ACK);
+            let out = run_checked(&mut fx, "SYN-ACK from the backend", web, &syn_ack, XDP_REDIRECT);
+            assert_eq!(out, sent(&syn_ack, client, "10.0.1.100", 80, "10.0.1.10", sport), "reply ({mode})");
+            // The connection keeps its port.
+            let ack = tcp_from(client, "10.0.1.10", "10.0.1.100", sport, 80, tcp::ACK);
+            let out = run_checked(&mut fx, "ACK to the endpoint ENI", client, &ack, XDP_REDIRECT);
+            assert_eq!(out, sent(&ack, web, "10.0.3.5", lb_port, "10.0.1.10", 8080), "ACK ({mode})");
+        }
+        assert_eq!(ports.len(), 10, "{mode}: one port per connection: {ports:?}");
+    }
+}
+
+#[test]
+fn sg_4_conn_2_the_endpoint_security_group_and_the_connection_state_decide_and_are_counted() {
+    let first = Fixture::new(MODEL);
+    for mode in [Mode::Xdp, Mode::Tc] {
+        let mut fx = first.twin(mode);
+        let cases: [(&str, &str, Vec<u8>, DropReason); 3] = [
+            (
+                "a port the endpoint's security group does not admit (SG-4)",
+                "eni-client",
+                tcp_from("eni-client", "10.0.1.10", "10.0.1.100", 40_000, 81, tcp::SYN),
+                DropReason::SgIngress,
+            ),
+            (
+                "an endpoint whose connection the provider has not accepted (CONN-2)",
+                "eni-client",
+                tcp_from("eni-client", "10.0.1.10", "10.0.1.101", 40_000, 80, tcp::SYN),
+                DropReason::EndpointNotConnected,
+            ),
+            (
+                "a backend's packet to a port of the load balancer no consumer opened",
+                "eni-web",
+                tcp_from("eni-web", "10.0.1.10", "10.0.3.5", 8080, 50_000, tcp::SYN),
+                DropReason::NoNeighbour,
+            ),
+        ];
+        for (what, eni, frame, reason) in cases {
+            let before = fx.dropped(reason);
+            run_checked(&mut fx, what, eni, &frame, XDP_DROP);
+            assert_eq!(fx.dropped(reason), before + 1, "{what} ({mode}): counted as {}", reason.name());
+        }
+    }
+}
