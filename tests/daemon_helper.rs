@@ -29,6 +29,13 @@ pub const OTHER_KEY_ID: &str = "LTAIotherkey";
 pub const OTHER_KEY_SECRET: &str = "other-secret-9876543210";
 /// Its account.
 pub const OTHER_ACCOUNT_ID: &str = "6543210987654321";
+/// A third account's key, also accepted (PrivateLink's account that is not
+/// on a service's whitelist).
+pub const THIRD_KEY_ID: &str = "LTAIthirdkey";
+/// Its secret.
+pub const THIRD_KEY_SECRET: &str = "third-secret-1357924680";
+/// Its account.
+pub const THIRD_ACCOUNT_ID: &str = "1357924680135792";
 
 /// The `vpc` binary built beside the test executables.
 pub fn vpc_binary() -> PathBuf {
@@ -170,6 +177,7 @@ impl Daemon {
             .expect("log file");
         let key = format!("{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}:{ACCOUNT_ID}");
         let other = format!("{OTHER_KEY_ID}:{OTHER_KEY_SECRET}:{OTHER_ACCOUNT_ID}");
+        let third = format!("{THIRD_KEY_ID}:{THIRD_KEY_SECRET}:{THIRD_ACCOUNT_ID}");
         let port = self.port.to_string();
         let mut cmd = Command::new(vpc_binary());
         cmd.args(["--socket"])
@@ -186,6 +194,8 @@ impl Daemon {
             .args([
                 "--access-key",
                 &other,
+                "--access-key",
+                &third,
                 "--metrics-listen",
                 &format!("127.0.0.1:{}", self.metrics_port),
             ])
@@ -760,6 +770,16 @@ impl Daemon {
     /// daemon (its endpoint and the test account's keys in the
     /// environment): the JSON line it prints last. Panics if it fails.
     pub fn sdk_script(&self, script: &str, args: &[&str]) -> serde_json::Value {
+        self.sdk_script_with(script, args, &[])
+    }
+
+    /// [`Daemon::sdk_script`] with more environment (other accounts' keys).
+    pub fn sdk_script_with(
+        &self,
+        script: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> serde_json::Value {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sdk").join(script);
         let o = std::process::Command::new(sdk_python())
             .arg(path)
@@ -767,6 +787,7 @@ impl Daemon {
             .env("VPC_ENDPOINT", format!("127.0.0.1:{}", self.port))
             .env("VPC_ACCESS_KEY_ID", ACCESS_KEY_ID)
             .env("VPC_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
+            .envs(env.iter().copied())
             .output()
             .expect("running the SDK harness");
         let stdout = String::from_utf8_lossy(&o.stdout);
