@@ -933,6 +933,8 @@ impl Action for ListVpcEndpointServicesByEndUser {
         if given(&self.service_region_id).is_some_and(|r| r != region) {
             return Err(ApiError::unsupported("ServiceRegionId"));
         }
+        // ResourceGroupId (a common parameter): the service's group.
+        let group = d.common.resource_group_id.clone().filter(|g| !g.is_empty());
         let items: Vec<(String, &EndpointService)> = d
             .model
             .endpoint_services
@@ -943,6 +945,9 @@ impl Action for ListVpcEndpointServicesByEndUser {
                     && s.meta.region_id == region
                     && eq_or_any(&self.service_id, &s.id)
                     && eq_or_any(&self.service_name, &s.name)
+                    && group
+                        .as_ref()
+                        .is_none_or(|g| *g == s.meta.resource_group_id)
                     && tag::matches(&s.meta.tags, &self.tag)
             })
             .map(|s| (s.id.clone(), s))
