@@ -29,13 +29,6 @@ pub const OTHER_KEY_ID: &str = "LTAIotherkey";
 pub const OTHER_KEY_SECRET: &str = "other-secret-9876543210";
 /// Its account.
 pub const OTHER_ACCOUNT_ID: &str = "6543210987654321";
-/// A third account's key, also accepted (PrivateLink's account that is not
-/// on a service's whitelist).
-pub const THIRD_KEY_ID: &str = "LTAIthirdkey";
-/// Its secret.
-pub const THIRD_KEY_SECRET: &str = "third-secret-1357924680";
-/// Its account.
-pub const THIRD_ACCOUNT_ID: &str = "1357924680135792";
 
 /// The `vpc` binary built beside the test executables.
 pub fn vpc_binary() -> PathBuf {
@@ -177,7 +170,6 @@ impl Daemon {
             .expect("log file");
         let key = format!("{ACCESS_KEY_ID}:{ACCESS_KEY_SECRET}:{ACCOUNT_ID}");
         let other = format!("{OTHER_KEY_ID}:{OTHER_KEY_SECRET}:{OTHER_ACCOUNT_ID}");
-        let third = format!("{THIRD_KEY_ID}:{THIRD_KEY_SECRET}:{THIRD_ACCOUNT_ID}");
         let port = self.port.to_string();
         let mut cmd = Command::new(vpc_binary());
         cmd.args(["--socket"])
@@ -194,8 +186,6 @@ impl Daemon {
             .args([
                 "--access-key",
                 &other,
-                "--access-key",
-                &third,
                 "--metrics-listen",
                 &format!("127.0.0.1:{}", self.metrics_port),
             ])

@@ -9,9 +9,20 @@
 //! against the SDK's response models (conformance.py).
 use vpc_tests::*;
 
+/// The third account's key (not on the service's whitelist), given to this
+/// test's daemon besides the two every test daemon accepts.
+const STRANGER_KEY_ID: &str = "LTAIplstranger";
+const STRANGER_KEY_SECRET: &str = "stranger-secret-2468013579";
+const STRANGER_ACCOUNT_ID: &str = "2468013579246801";
+
 #[test]
 fn privatelink_official_sdk_walkthrough_across_three_accounts() {
-    let d = Daemon::start();
+    let mut d = Daemon::new(true);
+    d.args.extend([
+        "--access-key".to_string(),
+        format!("{STRANGER_KEY_ID}:{STRANGER_KEY_SECRET}:{STRANGER_ACCOUNT_ID}"),
+    ]);
+    d.spawn(&[]);
     let out = d.sdk_script_with(
         "privatelink.py",
         &["walkthrough"],
@@ -19,9 +30,9 @@ fn privatelink_official_sdk_walkthrough_across_three_accounts() {
             ("PL_CONSUMER_KEY_ID", OTHER_KEY_ID),
             ("PL_CONSUMER_KEY_SECRET", OTHER_KEY_SECRET),
             ("PL_CONSUMER_ACCOUNT", OTHER_ACCOUNT_ID),
-            ("PL_STRANGER_KEY_ID", THIRD_KEY_ID),
-            ("PL_STRANGER_KEY_SECRET", THIRD_KEY_SECRET),
-            ("PL_STRANGER_ACCOUNT", THIRD_ACCOUNT_ID),
+            ("PL_STRANGER_KEY_ID", STRANGER_KEY_ID),
+            ("PL_STRANGER_KEY_SECRET", STRANGER_KEY_SECRET),
+            ("PL_STRANGER_ACCOUNT", STRANGER_ACCOUNT_ID),
         ],
     );
     assert_eq!(out["ok"], true, "{out}");
@@ -32,7 +43,16 @@ fn privatelink_official_sdk_walkthrough_across_three_accounts() {
     // `vpc <Action> --help` lists the typed action's parameters.
     let help = d.cli(&["CreateVpcEndpoint", "--help"]);
     let text = String::from_utf8_lossy(&help.stdout);
-    for p in ["ServiceId", "ServiceName", "SecurityGroupId", "Zone", "PolicyDocument"] {
-        assert!(text.contains(p), "vpc CreateVpcEndpoint --help lacks {p}:\n{text}");
+    for p in [
+        "ServiceId",
+        "ServiceName",
+        "SecurityGroupId",
+        "Zone",
+        "PolicyDocument",
+    ] {
+        assert!(
+            text.contains(p),
+            "vpc CreateVpcEndpoint --help lacks {p}:\n{text}"
+        );
     }
 }
