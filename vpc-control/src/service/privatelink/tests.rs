@@ -825,3 +825,82 @@ fn privatelink_tags_filter_endpoints_and_go_with_them() {
     );
     assert_eq!(l["Services"][0]["ServiceId"], srv.as_str());
 }
+
+#[test]
+fn privatelink_eni_addresses_are_never_given_to_instances_or_load_balancers() {
+    let mut s = Scratch::new();
+    let (srv, _) = provider(&mut s);
+    let (_, vpc, _, a, b) = consumer(&mut s, &srv);
+    // An instance asking for zone a's ENI address is refused.
+    let e = call(
+        &mut s,
+        CONSUMER,
+        Product::Ecs,
+        "RunInstances",
+        &[
+            ("RegionId", "cn-hangzhou"),
+            ("VSwitchId", &a),
+            ("ImageId", "any"),
+            ("InstanceType", "any"),
+            ("PrivateIpAddress", "10.0.1.50"),
+        ],
+    )
+    .unwrap_err();
+    assert_eq!(e.code, "InvalidPrivateIpAddress.Duplicated", "{e:?}");
+    // So is a load balancer zone address of the consumer on it.
+    let e = call(
+        &mut s,
+        CONSUMER,
+        Product::Nlb,
+        "CreateLoadBalancer",
+        &[
+            ("AddressType", "Intranet"),
+            ("VpcId", &vpc),
+            ("ZoneMappings.1.VSwitchId", &a),
+            ("ZoneMappings.1.ZoneId", "cn-hangzhou-a"),
+            ("ZoneMappings.1.PrivateIPv4Address", "10.0.1.50"),
+            ("ZoneMappings.2.VSwitchId", &b),
+            ("ZoneMappings.2.ZoneId", "cn-hangzhou-b"),
+        ],
+    )
+    .unwrap_err();
+    assert_eq!(e.code, "Conflict.PrivateIPv4Address", "{e:?}");
+    // An allocated one steps over the ENIs (10.0.2.1 is zone b's).
+    let r = call(
+        &mut s,
+        CONSUMER,
+        Product::Nlb,
+        "CreateLoadBalancer",
+        &[
+            ("AddressType", "Intranet"),
+            ("VpcId", &vpc),
+            ("ZoneMappings.1.VSwitchId", &a),
+            ("ZoneMappings.1.ZoneId", "cn-hangzhou-a"),
+            ("ZoneMappings.2.VSwitchId", &b),
+            ("ZoneMappings.2.ZoneId", "cn-hangzhou-b"),
+        ],
+    )
+    .unwrap();
+    let id = text(&r, "LoadbalancerId");
+    let m = s.service.model();
+    let zb = m.load_balancer(&id).unwrap().zone("cn-hangzhou-b").unwrap();
+    assert_eq!(zb.private_ipv4.to_string(), "10.0.2.2");
+}
+
+#[test]
+fn privatelink_client_token_retry_makes_one_endpoint() {
+    let mut s = Scratch::new();
+    let (srv, _) = provider(&mut s);
+    let (_, vpc, sg, a, _) = consumer(&mut s, &srv);
+    let p = [
+        ("VpcId", vpc.as_str()),
+        ("ServiceId", srv.as_str()),
+        ("SecurityGroupId.1", sg.as_str()),
+        ("Zone.1.VSwitchId", a.as_str()),
+        ("ClientToken", "retry-1"),
+    ];
+    let first = pl(&mut s, CONSUMER, "CreateVpcEndpoint", &p);
+    let again = pl(&mut s, CONSUMER, "CreateVpcEndpoint", &p);
+    assert_eq!(first, again);
+    assert_eq!(s.service.model().vpc_endpoints.len(), 2);
+}
