@@ -111,9 +111,7 @@ pub(crate) fn text_rule(product: Product, action: &str, path: &str) -> Option<Te
             "EndpointDescription" => {
                 rule(ECS_DESCRIPTION, false, "IllegalParam.EndpointDescription")
             }
-            "ServiceDescription" => {
-                rule(ECS_DESCRIPTION, false, "IllegalParam.ServiceDescription")
-            }
+            "ServiceDescription" => rule(ECS_DESCRIPTION, false, "IllegalParam.ServiceDescription"),
             _ => None,
         },
     }
