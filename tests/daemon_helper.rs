@@ -760,6 +760,16 @@ impl Daemon {
     /// daemon (its endpoint and the test account's keys in the
     /// environment): the JSON line it prints last. Panics if it fails.
     pub fn sdk_script(&self, script: &str, args: &[&str]) -> serde_json::Value {
+        self.sdk_script_with(script, args, &[])
+    }
+
+    /// [`Daemon::sdk_script`] with more environment (other accounts' keys).
+    pub fn sdk_script_with(
+        &self,
+        script: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> serde_json::Value {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sdk").join(script);
         let o = std::process::Command::new(sdk_python())
             .arg(path)
@@ -767,6 +777,7 @@ impl Daemon {
             .env("VPC_ENDPOINT", format!("127.0.0.1:{}", self.port))
             .env("VPC_ACCESS_KEY_ID", ACCESS_KEY_ID)
             .env("VPC_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
+            .envs(env.iter().copied())
             .output()
             .expect("running the SDK harness");
         let stdout = String::from_utf8_lossy(&o.stdout);

@@ -21,11 +21,14 @@ pub enum Product {
     /// The NLB API, 2022-04-30 (nlb.<region>.aliyuncs.com): network load
     /// balancers, server groups, listeners.
     Nlb,
+    /// The PrivateLink API, 2020-04-15 (privatelink.<region>.aliyuncs.com):
+    /// endpoint services, interface endpoints, their connections.
+    PrivateLink,
 }
 
 impl Product {
     /// Every product served.
-    pub const ALL: [Product; 3] = [Product::Vpc, Product::Ecs, Product::Nlb];
+    pub const ALL: [Product; 4] = [Product::Vpc, Product::Ecs, Product::Nlb, Product::PrivateLink];
 
     /// The API version that names this product in a call.
     pub const fn version(self) -> &'static str {
@@ -33,6 +36,7 @@ impl Product {
             Product::Vpc => "2016-04-28",
             Product::Ecs => "2014-05-26",
             Product::Nlb => "2022-04-30",
+            Product::PrivateLink => "2020-04-15",
         }
     }
 
@@ -42,6 +46,7 @@ impl Product {
             Product::Vpc => "Vpc",
             Product::Ecs => "Ecs",
             Product::Nlb => "Nlb",
+            Product::PrivateLink => "Privatelink",
         }
     }
 

@@ -1496,6 +1496,7 @@ pub fn instance_addresses(model: &Model) -> Vec<(String, Option<Ipv4Addr>)> {
         .iter()
         .filter_map(|i| i.private_ip_address)
         .chain(model.load_balancer_addresses().map(|(a, _, _)| a))
+        .chain(model.endpoint_eni_addresses().map(|(a, _, _)| a))
         .collect();
     let mut allocated = BTreeSet::new();
     model

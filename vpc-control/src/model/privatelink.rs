@@ -335,6 +335,16 @@ impl VpcEndpoint {
     }
 }
 
+impl super::Model {
+    /// Every address an endpoint ENI holds: (address, vSwitch id, endpoint
+    /// id). No instance, load balancer zone or other ENI may hold it (EP-3).
+    pub fn endpoint_eni_addresses(&self) -> impl Iterator<Item = (Ipv4Addr, &str, &str)> + '_ {
+        self.vpc_endpoints
+            .iter()
+            .flat_map(|e| e.zones.iter().map(move |z| (z.eni_ip, z.vswitch_id.as_str(), e.id.as_str())))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

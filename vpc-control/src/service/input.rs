@@ -104,6 +104,16 @@ pub(crate) fn text_rule(product: Product, action: &str, path: &str) -> Option<Te
             "Description" => rule(ECS_DESCRIPTION, false, "IllegalParam.Description"),
             _ => None,
         },
+        // The PrivateLink API: endpoint names of 2 to 128 characters
+        // starting with a letter, descriptions of 2 to 256.
+        Product::PrivateLink => match leaf {
+            "EndpointName" => rule(ECS_NAME, true, "IllegalParam.EndpointName"),
+            "EndpointDescription" => {
+                rule(ECS_DESCRIPTION, false, "IllegalParam.EndpointDescription")
+            }
+            "ServiceDescription" => rule(ECS_DESCRIPTION, false, "IllegalParam.ServiceDescription"),
+            _ => None,
+        },
     }
 }
 

@@ -35,6 +35,7 @@ mod nlb;
 pub(crate) mod paging;
 pub(crate) mod params;
 mod prefix_list;
+mod privatelink;
 pub mod quota;
 mod region;
 mod route_table;
@@ -196,8 +197,8 @@ const fn typed<A: Action>() -> ActionSpec {
 }
 
 /// Every action served, by product: the VPC API (2016-04-28), the ECS
-/// API (2014-05-26) and the NLB API (2022-04-30). An action is served only
-/// under its product's version.
+/// API (2014-05-26), the NLB API (2022-04-30) and the PrivateLink API
+/// (2020-04-15). An action is served only under its product's version.
 pub const ACTIONS: &[ActionSpec] = &[
     typed::<vpc::CreateVpc>(),
     typed::<vpc::DeleteVpc>(),
@@ -319,6 +320,38 @@ pub const ACTIONS: &[ActionSpec] = &[
     typed::<nlb::tag::ListTagResources>(),
     typed::<nlb::job::GetJobStatus>(),
     typed::<nlb::job::ListAsynJobs>(),
+    typed::<privatelink::endpoint_service::CreateVpcEndpointService>(),
+    typed::<privatelink::endpoint_service::GetVpcEndpointServiceAttribute>(),
+    typed::<privatelink::endpoint_service::ListVpcEndpointServices>(),
+    typed::<privatelink::endpoint_service::UpdateVpcEndpointServiceAttribute>(),
+    typed::<privatelink::endpoint_service::DeleteVpcEndpointService>(),
+    typed::<privatelink::endpoint_service::AttachResourceToVpcEndpointService>(),
+    typed::<privatelink::endpoint_service::DetachResourceFromVpcEndpointService>(),
+    typed::<privatelink::endpoint_service::ListVpcEndpointServiceResources>(),
+    typed::<privatelink::endpoint_service::AddUserToVpcEndpointService>(),
+    typed::<privatelink::endpoint_service::RemoveUserFromVpcEndpointService>(),
+    typed::<privatelink::endpoint_service::ListVpcEndpointServiceUsers>(),
+    typed::<privatelink::endpoint_service::ListVpcEndpointServicesByEndUser>(),
+    typed::<privatelink::connection::ListVpcEndpointConnections>(),
+    typed::<privatelink::connection::EnableVpcEndpointConnection>(),
+    typed::<privatelink::connection::DisableVpcEndpointConnection>(),
+    typed::<privatelink::connection::EnableVpcEndpointZoneConnection>(),
+    typed::<privatelink::connection::DisableVpcEndpointZoneConnection>(),
+    typed::<privatelink::connection::UpdateVpcEndpointConnectionAttribute>(),
+    typed::<privatelink::vpc_endpoint::CreateVpcEndpoint>(),
+    typed::<privatelink::vpc_endpoint::GetVpcEndpointAttribute>(),
+    typed::<privatelink::vpc_endpoint::ListVpcEndpoints>(),
+    typed::<privatelink::vpc_endpoint::UpdateVpcEndpointAttribute>(),
+    typed::<privatelink::vpc_endpoint::DeleteVpcEndpoint>(),
+    typed::<privatelink::vpc_endpoint::AddZoneToVpcEndpoint>(),
+    typed::<privatelink::vpc_endpoint::RemoveZoneFromVpcEndpoint>(),
+    typed::<privatelink::vpc_endpoint::ListVpcEndpointZones>(),
+    typed::<privatelink::vpc_endpoint::AttachSecurityGroupToVpcEndpoint>(),
+    typed::<privatelink::vpc_endpoint::DetachSecurityGroupFromVpcEndpoint>(),
+    typed::<privatelink::vpc_endpoint::ListVpcEndpointSecurityGroups>(),
+    typed::<privatelink::tag::TagResources>(),
+    typed::<privatelink::tag::UntagResources>(),
+    typed::<privatelink::tag::ListTagResources>(),
 ];
 
 /// The router's own counters, served under the VPC API's version (not an

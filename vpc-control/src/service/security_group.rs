@@ -154,6 +154,12 @@ impl Action for DeleteSecurityGroup {
                 format!("The load balancer {} is still in the specified security group {id}.", l.id),
             ));
         }
+        if let Some(e) = d.model.vpc_endpoints.iter().find(|e| e.security_group_ids.iter().any(|g| g == id)) {
+            return Err(ApiError::bad(
+                "DependencyViolation",
+                format!("The endpoint {} is still in the specified security group {id}.", e.id),
+            ));
+        }
         if let Some(g) =
             d.model.security_groups.iter().find(|g| g.id != id && g.rules.iter().any(|r| r.peer == Peer::Group(id.to_string())))
         {

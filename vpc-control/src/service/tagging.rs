@@ -88,8 +88,9 @@ fn resource_type(product: Product, given: &str) -> Result<(Kind, &'static str), 
     let types = match product {
         Product::Vpc => VPC_TYPES,
         Product::Ecs => ECS_TYPES,
-        // The NLB API tags through its own actions (service/nlb/tag.rs).
-        Product::Nlb => &[],
+        // The NLB and PrivateLink APIs tag through their own actions
+        // (service/nlb/tag.rs, service/privatelink/tag.rs).
+        Product::Nlb | Product::PrivateLink => &[],
     };
     let name = types
         .iter()

@@ -195,6 +195,15 @@ impl Action for DeleteVpc {
                 ),
             ));
         }
+        if let Some(e) = d.model.vpc_endpoints.iter().find(|e| e.vpc_id == id) {
+            return Err(ApiError::bad(
+                "DependencyViolation.VpcEndpoint",
+                format!(
+                    "The VPC {id} still has the endpoint {}: delete it first.",
+                    e.id
+                ),
+            ));
+        }
         d.model.vpcs.remove(i);
         d.model.route_tables.retain(|t| t.vpc_id != id);
         Ok(Empty {})

@@ -124,6 +124,12 @@ fn check_unused(m: &Model, id: &str) -> Result<(), ApiError> {
             format!("The vSwitch {id} holds a zone of the load balancer {}: delete it or move its zone first.", l.id),
         ));
     }
+    if let Some(e) = m.vpc_endpoints.iter().find(|e| e.zones.iter().any(|z| z.vswitch_id == id)) {
+        return Err(ApiError::bad(
+            "DependencyViolation.VpcEndpoint",
+            format!("The vSwitch {id} holds an ENI of the endpoint {}: delete it or remove its zone first.", e.id),
+        ));
+    }
     let source = SnatSource::VSwitch(id.to_string());
     if let Some(n) = m.nat_gateways.iter().find(|n| n.vswitch_id == id || n.snat_entries.iter().any(|e| e.source == source)) {
         return Err(ApiError::bad(

@@ -1547,7 +1547,8 @@ fn validate_instances(model: &Model) -> Result<(), ValidationError> {
     }
     // A load balancer's zone addresses: in their vSwitch, not reserved,
     // never an address an instance or another zone holds.
-    for (addr, vswitch_id, lb_id) in model.load_balancer_addresses() {
+    // ... and so are the addresses of PrivateLink endpoint ENIs (EP-3).
+    for (addr, vswitch_id, lb_id) in model.load_balancer_addresses().chain(model.endpoint_eni_addresses()) {
         let vsw = model
             .vswitch(vswitch_id)
             .ok_or_else(|| ValidationError::UnknownVSwitch {

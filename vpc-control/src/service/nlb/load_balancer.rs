@@ -93,6 +93,7 @@ fn free_address(
         .into_iter()
         .filter_map(|(_, a)| a)
         .chain(model.load_balancer_addresses().map(|(a, _, _)| a))
+        .chain(model.endpoint_eni_addresses().map(|(a, _, _)| a))
         .collect();
     let first = u32::from(vsw.cidr_block.network()) + 1;
     let last = u32::from(vsw.cidr_block.broadcast()).saturating_sub(3);
@@ -197,7 +198,10 @@ fn zone_mappings(
                     .any(|(x, _, l)| x == a && l != lb_id)
                     || crate::model::instance_addresses(&d.model)
                         .iter()
-                        .any(|(_, x)| *x == Some(a));
+                        .any(|(_, x)| *x == Some(a))
+                    || d.model
+                        .endpoint_eni_addresses()
+                        .any(|(x, v, _)| x == a && v == p.v_switch_id);
                 if held_by_other || chosen.contains(&a) {
                     return Err(ApiError::bad(
                         "Conflict.PrivateIPv4Address",
@@ -815,6 +819,20 @@ impl Action for DeleteLoadBalancer {
                 ),
             ));
         }
+        if let Some(s) = d
+            .model
+            .endpoint_services
+            .iter()
+            .find(|s| s.resources.iter().any(|r| r.resource_id == l.id))
+        {
+            return Err(ApiError::bad(
+                "ResourceInUse.loadBalancer",
+                format!(
+                    "The load balancer {} is a resource of the endpoint service {}: detach it first.",
+                    l.id, s.id
+                ),
+            ));
+        }
         let id = l.id.clone();
         d.model.listeners.retain(|x| x.load_balancer_id != id);
         free_eips(&mut d.model, &id, &[]);
@@ -851,6 +869,22 @@ impl Action for UpdateLoadBalancerZones {
             l.zone_mappings.clone(),
         );
         let zones = zone_mappings(d, &id, &vpc_id, kind, self.zone_mappings, &current)?;
+        // A zone an endpoint service serves from stays.
+        for s in &d.model.endpoint_services {
+            if let Some(r) = s
+                .resources
+                .iter()
+                .find(|r| r.resource_id == id && !zones.iter().any(|z| z.zone_id == r.zone_id))
+            {
+                return Err(ApiError::bad(
+                    "ResourceInUse.loadBalancer",
+                    format!(
+                        "The zone {} of the load balancer {id} is a resource of the endpoint service {}: detach it first.",
+                        r.zone_id, s.id
+                    ),
+                ));
+            }
+        }
         free_eips(&mut d.model, &id, &zones);
         d.model.load_balancers[li].zone_mappings = zones;
         Ok(JobAnswer::new(record_job(d, &id, Self::NAME)))
