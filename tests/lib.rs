@@ -373,6 +373,7 @@ pub fn arp(
 
 #[path = "bench_report.rs"]
 pub mod bench;
+pub mod echo;
 #[path = "daemon_helper.rs"]
 mod daemon_helper;
 pub use daemon_helper::*;

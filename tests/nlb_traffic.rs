@@ -7,24 +7,12 @@
 //! removed by the API takes only its own connections with it (the others keep working,
 //! new ones go to the backends left); an internet-facing load balancer is
 //! reached from the lab internet at a zone's public address.
-use std::{
-    collections::BTreeMap,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    io::{BufRead, BufReader, Write},
-    net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream},
-    time::Duration,
-};
+use std::{collections::BTreeMap, net::{Ipv4Addr, SocketAddr}, time::Duration};
 
 use serde_json::{Value, json};
-use vpc_control::netns::NetnsGuard;
-use vpc_tests::*;
+use vpc_tests::{echo::{Conn, SERVICE_PORT, Service}, *};
 
 const R: (&str, &str) = ("RegionId", "cn-hangzhou");
-/// The port of the backends' service.
-const SERVICE_PORT: u16 = 8080;
 /// The listener port.
 const LISTENER_PORT: u16 = 80;
 
@@ -39,127 +27,6 @@ fn s(v: &Value, path: &[&str]) -> String {
 /// Runs tests/sdk/nlb_lab.py `cmd` with `arg`; its JSON line.
 fn nlb_lab(d: &Daemon, cmd: &str, arg: &Value) -> Value {
     d.sdk_script("nlb_lab.py", &[cmd, &arg.to_string()])
-}
-
-/// A TCP service on `SERVICE_PORT` in namespace `ns`: each connection is
-/// sent `name` and a newline, then every line it sends is echoed. It stops
-/// listening when dropped (a new connection is then refused; the ones it
-/// accepted go on).
-struct Service {
-    stop: Arc<AtomicBool>,
-    accept: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Service {
-    fn start(ns: &str, name: &str) -> Service {
-        let listener = {
-            let _in = NetnsGuard::enter(ns).unwrap_or_else(|e| panic!("entering {ns}: {e}"));
-            TcpListener::bind(("0.0.0.0", SERVICE_PORT)).unwrap_or_else(|e| panic!("listening in {ns}: {e}"))
-        };
-        listener.set_nonblocking(true).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (name, stopping) = (name.to_string(), stop.clone());
-        let accept = std::thread::spawn(move || {
-            while !stopping.load(Ordering::Relaxed) {
-                let Ok((mut conn, _)) = listener.accept() else {
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                };
-                conn.set_nonblocking(false).unwrap();
-                let name = name.clone();
-                std::thread::spawn(move || {
-                    if writeln!(conn, "{name}").is_err() {
-                        return;
-                    }
-                    let mut reader = BufReader::new(conn.try_clone().unwrap());
-                    let mut line = String::new();
-                    while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-                        if conn.write_all(line.as_bytes()).is_err() {
-                            return;
-                        }
-                        line.clear();
-                    }
-                });
-            }
-        });
-        Service { stop, accept: Some(accept) }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.accept.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// A client connection through the load balancer and the backend that
-/// answered it.
-struct Conn {
-    stream: BufReader<TcpStream>,
-    backend: String,
-}
-
-impl Conn {
-    /// Opens a connection from namespace `ns` to `to` and reads the name of
-    /// the backend that answers.
-    fn open(ns: &str, to: SocketAddr) -> Conn {
-        let stream = {
-            let _in = NetnsGuard::enter(ns).unwrap();
-            TcpStream::connect_timeout(&to, Duration::from_secs(3)).unwrap_or_else(|e| panic!("connecting to {to} from {ns}: {e}"))
-        };
-        stream.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-        let mut stream = BufReader::new(stream);
-        let mut backend = String::new();
-        stream.read_line(&mut backend).unwrap_or_else(|e| panic!("reading the backend's name through {to}: {e}"));
-        Conn { stream, backend: backend.trim().to_string() }
-    }
-
-    /// [`Self::open`], or None if the connection is refused (a backend
-    /// whose service is down and not yet out of the tables).
-    fn try_open(ns: &str, to: SocketAddr) -> Option<Conn> {
-        let stream = {
-            let _in = NetnsGuard::enter(ns).unwrap();
-            TcpStream::connect_timeout(&to, Duration::from_secs(3)).ok()?
-        };
-        stream.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-        let mut stream = BufReader::new(stream);
-        let mut backend = String::new();
-        stream.read_line(&mut backend).ok()?;
-        Some(Conn { stream, backend: backend.trim().to_string() })
-    }
-
-    /// True if the connection was reset or closed: a line sent gets a reset
-    /// or the end of the stream back, not silence.
-    fn is_closed(&mut self) -> bool {
-        if writeln!(self.stream.get_mut(), "closed?").is_err() {
-            return true;
-        }
-        let mut back = String::new();
-        match self.stream.read_line(&mut back) {
-            Ok(0) => true,
-            Ok(_) => false,
-            Err(e) => matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe),
-        }
-    }
-
-    /// True if a line sent comes back (the connection still works end to end).
-    fn echoes(&mut self, line: &str) -> bool {
-        if let Err(e) = writeln!(self.stream.get_mut(), "{line}") {
-            eprintln!("sending {line:?} to {}: {e}", self.backend);
-            return false;
-        }
-        let mut back = String::new();
-        match self.stream.read_line(&mut back) {
-            Ok(n) if n > 0 && back.trim() == line => true,
-            other => {
-                eprintln!("{line:?} sent to {}: got {other:?} {back:?}", self.backend);
-                false
-            }
-        }
-    }
 }
 
 fn shares(conns: &[Conn]) -> BTreeMap<String, usize> {
