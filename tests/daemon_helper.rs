@@ -791,3 +791,37 @@ impl Daemon {
             .unwrap_or_else(|e| panic!("{script} {args:?}: {e}: {stdout}"))
     }
 }
+
+/// Runs tests/sdk/seed_000.py with `args` (in instance namespace `netns`,
+/// else here) against daemon `d`, with `env` besides the test account's
+/// keys: its last JSON line. Panics if it fails.
+pub fn seed_000(d: &Daemon, netns: Option<&str>, env: &[(&str, &str)], args: &[&str]) -> Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sdk/seed_000.py");
+    let mut c = match netns {
+        Some(ns) => {
+            let mut c = std::process::Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(sdk_python());
+            c
+        }
+        None => std::process::Command::new(sdk_python()),
+    };
+    let o = c
+        .arg(script)
+        .args(args)
+        .env("VPC_ENDPOINT", format!("127.0.0.1:{}", d.port))
+        .env("VPC_ACCESS_KEY_ID", ACCESS_KEY_ID)
+        .env("VPC_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
+        .envs(env.iter().copied())
+        .output()
+        .expect("running seed_000.py");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "seed_000.py {args:?} in {netns:?} failed ({}):\n{stdout}\n{}\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr),
+        d.log(1)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("seed_000.py {args:?}: {e}: {stdout}"))
+}

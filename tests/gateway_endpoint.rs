@@ -311,37 +311,6 @@ fn gwe_2_gwe_4_the_kernel_routes_the_services_blocks_to_the_endpoint_while_assoc
 }
 
 /// tests/sdk/seed_000.py with `args`; its JSON line.
-fn seed_000(d: &Daemon, netns: Option<&str>, env: &[(&str, &str)], args: &[&str]) -> Value {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sdk/seed_000.py");
-    let mut c = match netns {
-        Some(ns) => {
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", ns]).arg(sdk_python());
-            c
-        }
-        None => Command::new(sdk_python()),
-    };
-    let o = c
-        .arg(script)
-        .args(args)
-        .env("VPC_ENDPOINT", format!("127.0.0.1:{}", d.port))
-        .env("VPC_ACCESS_KEY_ID", ACCESS_KEY_ID)
-        .env("VPC_ACCESS_KEY_SECRET", ACCESS_KEY_SECRET)
-        .envs(env.iter().copied())
-        .output()
-        .expect("running seed_000.py");
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "seed_000.py {args:?} in {netns:?} failed ({}):\n{stdout}\n{}\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr),
-        d.log(1)
-    );
-    serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("seed_000.py {args:?}: {e}: {stdout}"))
-}
-
 /// Seed 000's walkthrough on one host, with the official SDKs only: the VPC
 /// SDK creates the gateway endpoint with the seed's endpoint policy and
 /// associates the VPC's route table (GWE-2: the system-added route to the

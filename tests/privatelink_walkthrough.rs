@@ -212,3 +212,58 @@ fn ep_1_ep_4_conn_2_eps_2_a_consumer_reaches_a_providers_service_through_its_end
     let attr = consumer.privatelink("attribute", &json!({"endpoint_id": endpoint_id}));
     assert_eq!(attr["connection_status"], "Disconnected", "{attr}");
 }
+
+/// POL-4 through an interface endpoint of the cloud's object storage
+/// service: the service is listed to every account and connects at once;
+/// the endpoint's access policy (given at creation, viewable, changeable
+/// after) decides what the object store does for requests through it; the
+/// official OSS SDK, run in the instance, reaches the store at the
+/// endpoint ENI's address.
+#[test]
+fn pol_4_an_interface_endpoint_to_object_storage_carries_an_access_policy() {
+    let d = Daemon::start();
+    let owner = Account { d: &d, key: (ACCESS_KEY_ID, ACCESS_KEY_SECRET) };
+    let zone = "cn-hangzhou-a";
+    let vpc = owner.vpc("10.0.0.0/16");
+    let vsw = owner.vswitch(&vpc, zone, "10.0.1.0/24");
+    let inst = owner.instance(&vsw, "10.0.1.10");
+    let sg = s(&owner.call("CreateSecurityGroup", &[R, ("VpcId", &vpc)]), &["SecurityGroupId"]);
+    owner.call("AuthorizeSecurityGroup", &[R, ("SecurityGroupId", &sg), ("IpProtocol", "tcp"), ("PortRange", "80/80"), ("SourceCidrIp", "10.0.0.0/16")]);
+    let service_name = "com.aliyuncs.privatelink.cn-hangzhou.oss";
+    let seen = Account { d: &d, key: (OTHER_KEY_ID, OTHER_KEY_SECRET) }.privatelink("visible", &json!({}));
+    assert!(seen["services"].as_array().unwrap().iter().any(|n| n == service_name), "every account sees it: {seen}");
+
+    let bucket = format!("pl-{}", unique("b").to_ascii_lowercase().replace('_', "-"));
+    let other_bucket = format!("{bucket}-other");
+    // Only this account, only `bucket`.
+    let only_bucket = json!({"Version": "1", "Statement": [{
+        "Effect": "Allow", "Principal": [ACCOUNT_ID], "Action": "oss:*", "Resource": [format!("acs:oss:*:*:{bucket}"), format!("acs:oss:*:*:{bucket}/*")],
+    }]}).to_string();
+    let ep = owner.privatelink("endpoint", &json!({
+        "vpc": vpc, "service_name": service_name, "security_groups": [sg], "zones": {zone: vsw},
+        "name": "oss", "policy": only_bucket,
+    }));
+    assert_eq!(ep["connection_status"], "Connected", "the cloud's service accepts at once: {ep}");
+    let host = s(&ep, &["zones", zone, "ip"]);
+    let keys = [("OSS_AK", ACCESS_KEY_ID), ("OSS_SK", ACCESS_KEY_SECRET), ("OSS_ACCOUNT", ACCOUNT_ID)];
+    let oss = |bucket: &str, op: &str, arg: &str| seed_000(&d, Some(&inst), &keys, &["oss", "oss2", &host, bucket, op, arg]);
+    // The store comes up with the router: wait for its first answer.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !answered(&inst, SocketAddr::new(host.parse().unwrap(), 80)) {
+        assert!(Instant::now() < deadline, "the object store never answered through the endpoint");
+    }
+    let made = oss(&bucket, "create", "");
+    assert_eq!(made["ok"], true, "PutBucket of the allowed bucket through the endpoint: {made}");
+    let put = oss(&bucket, "put", "a.txt");
+    assert_eq!(put["ok"], true, "PutObject: {put}");
+    let denied = oss(&other_bucket, "create", "");
+    assert_eq!(denied["ok"], false, "another bucket through the endpoint: {denied}");
+    assert_eq!(denied["code"], "AccessDenied", "{denied}");
+
+    // Viewable and changeable after creation: the full-access policy.
+    let all = json!({"Version": "1", "Statement": [{"Effect": "Allow", "Principal": ["*"], "Action": "*", "Resource": "*"}]}).to_string();
+    let changed = owner.privatelink("policy", &json!({"endpoint_id": ep["endpoint_id"], "policy": all}));
+    assert_eq!(changed["policy"], json!(all), "{changed}");
+    let made = oss(&other_bucket, "create", "");
+    assert_eq!(made["ok"], true, "the other bucket once the policy allows it: {made}");
+}

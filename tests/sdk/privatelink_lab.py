@@ -20,6 +20,11 @@ Commands, each with one JSON argument:
               ListVpcEndpointZones. Prints {"endpoint_id", "domain",
               "connection_status", "zones": {zone: {"ip", "domain",
               "status"}}}.
+              Optional "policy": its PolicyDocument (POL-4, the cloud's
+              services only).
+  policy      {"endpoint_id", "policy"}: UpdateVpcEndpointAttribute with
+              that PolicyDocument, then GetVpcEndpointAttribute. Prints
+              {"policy"}: the document the endpoint shows.
   refused     the same argument as `endpoint`: CreateVpcEndpoint must be
               refused. Prints {"code", "status"}.
   connection  {"service_id", "endpoint_id", "enable": bool}:
@@ -83,7 +88,8 @@ def endpoint_request(a):
         region_id=region(), vpc_id=a["vpc"], service_name=a["service_name"], endpoint_name=a["name"],
         endpoint_type="Interface", security_group_id=a["security_groups"],
         zone=[pm.CreateVpcEndpointRequestZone(zone_id=z, v_switch_id=v) for z, v in sorted(a["zones"].items())],
-        tag=[pm.CreateVpcEndpointRequestTag(key=k, value=v) for k, v in sorted(a.get("tags", {}).items())])
+        tag=[pm.CreateVpcEndpointRequestTag(key=k, value=v) for k, v in sorted(a.get("tags", {}).items())],
+        policy_document=a.get("policy"))
 
 
 def cmd_endpoint(a):
@@ -133,6 +139,16 @@ def cmd_attribute(a):
     return {"connection_status": attr.connection_status, "endpoint_status": attr.endpoint_status}
 
 
+def cmd_policy(a):
+    pl = client()
+    body_of(pl.update_vpc_endpoint_attribute_with_options(pm.UpdateVpcEndpointAttributeRequest(
+        region_id=region(), endpoint_id=a["endpoint_id"], policy_document=a["policy"]), runtime()),
+        "UpdateVpcEndpointAttribute")
+    attr = body_of(pl.get_vpc_endpoint_attribute_with_options(pm.GetVpcEndpointAttributeRequest(
+        region_id=region(), endpoint_id=a["endpoint_id"]), runtime()), "GetVpcEndpointAttribute")
+    return {"policy": attr.policy_document}
+
+
 def cmd_tagged(a):
     listed = body_of(client().list_vpc_endpoints_with_options(pm.ListVpcEndpointsRequest(
         region_id=region(), tag=[pm.ListVpcEndpointsRequestTag(key=a["key"], value=a["value"])]), runtime()),
@@ -148,6 +164,7 @@ COMMANDS = {
     "connection": cmd_connection,
     "attribute": cmd_attribute,
     "tagged": cmd_tagged,
+    "policy": cmd_policy,
 }
 
 

@@ -135,7 +135,7 @@ mod tests {
         assert_eq!(size_of::<Egress>(), 4 + 6 + 6);
         assert_eq!(size_of::<NextHop>(), 4 + 16 + 4);
         assert_eq!(size_of::<EniAddressKey>(), 4 + 4);
-        assert_eq!(size_of::<EndpointEni>(), 2 * size_of::<Eni>() + 4 + 4);
+        assert_eq!(size_of::<EndpointEni>(), 2 * size_of::<Eni>() + 4 + 4 + 4);
         assert_eq!(size_of::<PrivateLinkOut>(), 4 + 2 + 2 + 4);
         assert_eq!(size_of::<PrivateLinkInKey>(), 4 + 4 + 2 + 1 + 1);
         assert_eq!(size_of::<PrivateLinkIn>(), 4 + 4 + 4 + 2 + 2 + 4);

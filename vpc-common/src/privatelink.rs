@@ -32,6 +32,13 @@ pub const PRIVATELINK_PORT_MAX: u16 = 65535;
 /// Connected (CONN-2): traffic flows. Without it, every packet either way
 /// is dropped (`EndpointNotConnected`), live flows included (CONN-4).
 pub const ENDPOINT_FLAG_CONNECTED: u32 = 1;
+/// `EndpointEni::flags`: the endpoint's service is the cloud's (the lab's
+/// object storage, POL-4), in the services network: its connections leave
+/// by the services port as from the endpoint's address there
+/// (`provider.ip`, in the router's endpoint source block), to
+/// `service_ip` at the port the client asked for; `provider.vpc_id` is 0
+/// (the services port's).
+pub const ENDPOINT_FLAG_CLOUD_SERVICE: u32 = 1 << 1;
 
 /// Value of `ENDPOINT_ENIS` (keyed by [`EniAddressKey`]: the consumer's VPC
 /// and the endpoint ENI's address).
@@ -51,6 +58,9 @@ pub struct EndpointEni {
     pub endpoint_id: u32,
     /// `ENDPOINT_FLAG_*`.
     pub flags: u32,
+    /// With [`ENDPOINT_FLAG_CLOUD_SERVICE`]: the service's address in the
+    /// services network.
+    pub service_ip: [u8; 4],
 }
 
 /// Value of `PRIVATELINK_OUT` (keyed by the consumer's [`CtKey`]: client

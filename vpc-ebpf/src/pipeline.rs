@@ -100,43 +100,59 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
     if eni.flags & ENI_FLAG_UPLINK != 0 {
         return edge::inbound(pkt, ifindex, eth, ip, flow, eni, len);
     }
-    if eni.flags & ENI_FLAG_SERVICES != 0 {
-        return edge::from_services(pkt, ifindex, eth, ip, flow, eni, len);
-    }
-    eni::admit(eth, ip, eni)?;
+    // Decided by the PrivateLink stage (both ends translated, the port to
+    // send to chosen): sent by one call site below (each inlined `send`
+    // grows the program past what the verifier's stack limit allows).
+    let privatelink_decided = 'privatelink: {
+        if eni.flags & ENI_FLAG_SERVICES != 0 {
+            // A cloud service's reply to a connection through an interface
+            // endpoint, else a gateway endpoint's.
+            match privatelink::from_service(flow, eni) {
+                privatelink::DECIDED => break 'privatelink true,
+                code if privatelink::reason(code) != DropReason::NatNoMapping => return Err(privatelink::reason(code)),
+                _ => {}
+            }
+            return edge::from_services(pkt, ifindex, eth, ip, flow, eni, len);
+        }
+        eni::admit(eth, ip, eni)?;
 
-    // 4. PrivateLink: a packet to an interface endpoint ENI goes into the
-    // service's VPC, to its load balancer and on to a backend.
-    if eni.flags & ENI_FLAG_ENDPOINT_CLIENT != 0 {
-        match privatelink::to_endpoint(flow, eni) {
-            privatelink::NOT_ENDPOINT => {}
-            privatelink::ADMITTED => match privatelink::to_service(flow, eni) {
-                privatelink::DECIDED => match privatelink::to_backend(flow) {
-                    privatelink::DECIDED => return send_privatelink(pkt, ifindex, ip, eni, len),
+        // 4. PrivateLink: a packet to an interface endpoint ENI goes into the
+        // service's VPC, to its load balancer and on to a backend.
+        if eni.flags & ENI_FLAG_ENDPOINT_CLIENT != 0 {
+            match privatelink::to_endpoint(flow, eni) {
+                privatelink::NOT_ENDPOINT => {}
+                privatelink::ADMITTED => match privatelink::to_service(flow, eni) {
+                    privatelink::DECIDED => match privatelink::to_backend(flow) {
+                        privatelink::DECIDED => break 'privatelink true,
+                        code => return Err(privatelink::reason(code)),
+                    },
                     code => return Err(privatelink::reason(code)),
                 },
                 code => return Err(privatelink::reason(code)),
-            },
-            code => return Err(privatelink::reason(code)),
+            }
         }
-    }
 
-    // 4. Load balancing: a packet to a running listener goes to a backend,
-    // a backend's reply goes back as from the listener. The route, the
-    // policies and conntrack see the flow as the backend has it
-    // (`flow`); the packet itself is translated once, just before it is
-    // sent. Neither is cached.
-    // (The decision is taken by a function of its own, not inlined, and
-    // kept in a per-CPU map, not in registers: the verifier then walks the
-    // rest of the pipeline once whatever was decided.)
-    match lb::decide(flow, eni) {
-        lb::DECIDED => {}
-        lb::PRIVATELINK_REPLY => match privatelink::from_service(flow, eni) {
-            privatelink::DECIDED => return send_privatelink(pkt, ifindex, ip, eni, len),
-            code => return Err(privatelink::reason(code)),
-        },
-        lb::REFUSED_BY_SECURITY_GROUP => return Err(DropReason::LbSecurityGroup),
-        _ => return Err(DropReason::LbNoBackend),
+        // 4. Load balancing: a packet to a running listener goes to a backend,
+        // a backend's reply goes back as from the listener. The route, the
+        // policies and conntrack see the flow as the backend has it
+        // (`flow`); the packet itself is translated once, just before it is
+        // sent. Neither is cached.
+        // (The decision is taken by a function of its own, not inlined, and
+        // kept in a per-CPU map, not in registers: the verifier then walks the
+        // rest of the pipeline once whatever was decided.)
+        match lb::decide(flow, eni) {
+            lb::DECIDED => {}
+            lb::PRIVATELINK_REPLY => match privatelink::from_service(flow, eni) {
+                privatelink::DECIDED => break 'privatelink true,
+                code => return Err(privatelink::reason(code)),
+            },
+            lb::REFUSED_BY_SECURITY_GROUP => return Err(DropReason::LbSecurityGroup),
+            _ => return Err(DropReason::LbNoBackend),
+        }
+        false
+    };
+    if privatelink_decided {
+        return send_privatelink(pkt, ifindex, ip, eni, len);
     }
     let pending = lb::pending()?;
     let (lb_side, lb_via) = (pending.side, pending.via);

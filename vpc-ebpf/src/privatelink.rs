@@ -8,13 +8,13 @@
 //! direction is cached: the endpoint's state is read on every packet, so a
 //! connection disabled by the provider stops at once (CONN-2).
 use vpc_common::{
-    DropReason, Eni, EndpointEni, ENDPOINT_FLAG_CONNECTED, LB_VIA_PRIVATELINK,
+    DropReason, Eni, EndpointEni, ENDPOINT_FLAG_CLOUD_SERVICE, ENDPOINT_FLAG_CONNECTED, LB_VIA_PRIVATELINK,
     PRIVATELINK_PORT_MAX, PRIVATELINK_PORT_MIN,
 };
 
 use crate::{
     conntrack, lb,
-    maps::{self, ENDPOINT_ENIS, ENI_BY_ADDRESS, PRIVATELINK_IN, PRIVATELINK_OUT},
+    maps::{self, ENDPOINT_ENIS, ENI_BY_ADDRESS, PRIVATELINK_IN, PRIVATELINK_OUT, SERVICES},
     parse::Flow,
     policy,
 };
@@ -109,9 +109,8 @@ fn forward(flow: &mut Flow, eni: &Eni) -> Result<(), DropReason> {
     let s = lb::pending()?;
     // SAFETY: read-only use of a value the control plane writes whole.
     let ep = unsafe { ENDPOINT_ENIS.get(&s.eni_key) }.ok_or(DropReason::EndpointNotConnected)?;
-    // The connection's port at the load balancer: kept, or taken.
-    let lb_addr = ep.provider.ip;
-    let provider_vpc = ep.provider.vpc_id;
+    // (Few values live across the map helpers: each more is a spill, and
+    // this function may have no more than 96 bytes of stack.)
     conntrack::write_key(&mut s.ct, eni.vpc_id, flow.src, flow.dst, flow.sport, flow.dport, flow.proto);
     s.pl_in.vpc_id = eni.vpc_id;
     s.pl_in.client = flow.src;
@@ -119,40 +118,46 @@ fn forward(flow: &mut Flow, eni: &Eni) -> Result<(), DropReason> {
     s.pl_in.client_port = flow.sport.to_be_bytes();
     s.pl_in.endpoint_port = flow.dport.to_be_bytes();
     s.pl_in.endpoint_id = ep.endpoint_id;
-    s.pl_in_key.vpc_id = provider_vpc;
-    s.pl_in_key.addr = lb_addr;
+    s.pl_in_key.vpc_id = ep.provider.vpc_id;
+    s.pl_in_key.addr = ep.provider.ip;
     s.pl_in_key.proto = flow.proto;
     s.pl_in_key.pad = 0;
-    let mut port = 0u16;
+    // The connection's port at the load balancer (or the services
+    // network's address): kept, or taken.
+    s.src_addr = ep.provider.ip;
+    s.src_port = 0;
     // SAFETY: read-only use of a value written whole.
     if let Some(o) = unsafe { PRIVATELINK_OUT.get(&s.ct) } {
-        if o.endpoint_id == ep.endpoint_id && o.addr == lb_addr {
-            port = u16::from_be_bytes(o.port);
+        if o.endpoint_id == s.pl_in.endpoint_id && o.addr == s.src_addr {
+            s.src_port = u16::from_be_bytes(o.port);
             // Its other half may have been evicted (LRU): put it back.
             s.pl_in_key.port = o.port;
             let _ = PRIVATELINK_IN.insert(&s.pl_in_key, &s.pl_in, 0);
         }
     }
-    if port == 0 {
-        port = take_port(s)?;
-        s.pl_out.addr = lb_addr;
-        s.pl_out.port = port.to_be_bytes();
+    if s.src_port == 0 {
+        s.src_port = take_port(s)?;
+        s.pl_out.addr = s.src_addr;
+        s.pl_out.port = s.src_port.to_be_bytes();
         s.pl_out.pad = [0; 2];
-        s.pl_out.endpoint_id = ep.endpoint_id;
+        s.pl_out.endpoint_id = s.pl_in.endpoint_id;
         let _ = PRIVATELINK_OUT.insert(&s.ct, &s.pl_out, 0);
+    }
+    flow.src = s.src_addr;
+    flow.sport = s.src_port;
+    if ep.flags & ENDPOINT_FLAG_CLOUD_SERVICE != 0 {
+        // Into the services network, to the cloud's service.
+        flow.dst = ep.service_ip;
+        return Ok(());
     }
     // Into the provider's VPC: from the load balancer's address to its
     // listener at the port the client asked for, then to a backend.
-    flow.src = lb_addr;
-    flow.sport = port;
-    flow.dst = lb_addr;
-    if lb::to_listener(flow, provider_vpc, lb_addr, LB_VIA_PRIVATELINK, s, false)?.is_none() {
+    flow.dst = s.src_addr;
+    s.address_key.vpc_id = ep.provider.vpc_id;
+    if lb::to_listener(flow, s.address_key.vpc_id, s.src_addr, LB_VIA_PRIVATELINK, s, false)?.is_none() {
         return Err(DropReason::EndpointNoListener);
     }
-    s.address_key.vpc_id = provider_vpc;
     s.address_key.addr = flow.dst;
-    s.src_addr = lb_addr;
-    s.src_port = port;
     Ok(())
 }
 
@@ -168,6 +173,20 @@ fn judge_backend(flow: &mut Flow) -> Result<(), DropReason> {
     let s = lb::pending()?;
     // SAFETY: read-only use of a value the control plane writes whole.
     let ep = unsafe { ENDPOINT_ENIS.get(&s.eni_key) }.ok_or(DropReason::EndpointNotConnected)?;
+    if ep.flags & ENDPOINT_FLAG_CLOUD_SERVICE != 0 {
+        // The services port; the service judges by its own policies
+        // (the endpoint's, POL-4).
+        let port = SERVICES.get(0).ok_or(DropReason::NoRoute)?;
+        if port.ifindex == 0 {
+            return Err(DropReason::NoRoute);
+        }
+        s.egress = *port;
+        s.side = lb::LB_PRIVATELINK;
+        s.addr = flow.dst;
+        s.port = flow.dport;
+        flow.egress = s.egress.ifindex;
+        return Ok(());
+    }
     // SAFETY: as above.
     s.egress = *unsafe { ENI_BY_ADDRESS.get(s.address_key) }.ok_or(DropReason::NoNeighbour)?;
     let backend = maps::eni_of_port(s.egress.ifindex).ok_or(DropReason::NoNeighbour)?;

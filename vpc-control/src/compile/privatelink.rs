@@ -2,13 +2,15 @@
 //! entry (`vpc_common::privatelink`): the ENI as its consumer VPC sees it
 //! (vSwitch, network ACL, the endpoint's security groups, SG-4), the
 //! service's load balancer in the same zone as the provider's side (EP-3),
-//! and whether traffic flows: the connection and the zone Connected
+//! (for the cloud's object storage service: the services network, as from
+//! the endpoint's own address there, POL-4), and whether traffic flows:
+//! the connection and the zone Connected
 //! (CONN-2), the service there and active (EPS-3, CONN-4), the consumer
 //! still on its whitelist (EPS-2). Every ENI of a consumer VPC is told to
 //! look the table up.
 use std::collections::{BTreeMap, BTreeSet};
 
-use vpc_common::{ENDPOINT_FLAG_CONNECTED, ENI_FLAG_ENDPOINT_CLIENT, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT, Eni, EniAddressKey, EndpointEni};
+use vpc_common::{ENDPOINT_FLAG_CLOUD_SERVICE, ENDPOINT_FLAG_CONNECTED, ENI_FLAG_ENDPOINT_CLIENT, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT, Eni, EniAddressKey, EndpointEni};
 
 use super::{CompileError, MapEntries, Policies, PolicyKey, groups_policies, vswitch_acl};
 use crate::model::{self, EndpointServiceStatus, Model};
@@ -54,6 +56,8 @@ pub(super) fn compile(
     out: &mut MapEntries,
 ) -> Result<(), CompileError> {
     let mut consumer_vpcs = BTreeSet::new();
+    // Endpoints of cloud services: their addresses in the services network.
+    let sources = model.endpoint_sources();
     for ep in &model.vpc_endpoints {
         let service = model.endpoint_services.iter().find(|s| s.id == ep.service_id);
         let service_up = service.is_some_and(|s| s.status == EndpointServiceStatus::Active && s.allows(&ep.meta.owner_id));
@@ -76,17 +80,24 @@ pub(super) fn compile(
             eni.flags |= sg_flags;
             eni.sg_ingress = sg_ingress;
             eni.sg_egress = sg_egress;
-            // The provider's side: the service's load balancer in the
-            // ENI's zone (EP-3), else in its first zone.
-            let provider = match service.and_then(|s| s.resource_in(&z.zone_id).or(s.resources.first())) {
-                Some(r) => match model.load_balancer(&r.resource_id).and_then(|lb| lb.zone(&r.zone_id)) {
-                    Some(zm) => match model.vswitch(&zm.vswitch_id) {
-                        Some(pvsw) => eni_in(model, ids, pvsw, zm.private_ipv4, policies, out)?,
+            let cloud = service.is_some_and(|s| s.cloud_service.is_some());
+            // The provider's side: for the cloud's service, the services
+            // network as from the endpoint's address there; else the
+            // service's load balancer in the ENI's zone (EP-3), else in
+            // its first zone.
+            let provider = if cloud {
+                sources.get(&ep.id).map(|ip| Eni { ip: ip.octets(), ..Eni::default() })
+            } else {
+                match service.and_then(|s| s.resource_in(&z.zone_id).or(s.resources.first())) {
+                    Some(r) => match model.load_balancer(&r.resource_id).and_then(|lb| lb.zone(&r.zone_id)) {
+                        Some(zm) => match model.vswitch(&zm.vswitch_id) {
+                            Some(pvsw) => eni_in(model, ids, pvsw, zm.private_ipv4, policies, out)?,
+                            None => None,
+                        },
                         None => None,
                     },
                     None => None,
-                },
-                None => None,
+                }
             };
             let connected = service_up && ep.zone_connected(z) && provider.is_some();
             out.endpoint_enis.insert(
@@ -95,7 +106,9 @@ pub(super) fn compile(
                     eni,
                     provider: provider.unwrap_or_default(),
                     endpoint_id: model.numeric_id(&ep.id),
-                    flags: if connected { ENDPOINT_FLAG_CONNECTED } else { 0 },
+                    flags: if connected { ENDPOINT_FLAG_CONNECTED } else { 0 }
+                        | if cloud { ENDPOINT_FLAG_CLOUD_SERVICE } else { 0 },
+                    service_ip: if cloud { model.router.services.object_storage_internal_ip.octets() } else { [0; 4] },
                 },
             );
             consumer_vpcs.insert(eni.vpc_id);

@@ -36,7 +36,8 @@ pub struct RequestSource {
     pub source_ip: IpAddr,
     /// The instance's VPC (through an endpoint), else None.
     pub vpc_id: Option<String>,
-    /// The gateway endpoint the request came through, else None.
+    /// The endpoint (gateway, or interface of the cloud's service) the
+    /// request came through, else None.
     pub endpoint_id: Option<String>,
     /// That endpoint's policy; None: none set (the default, full access,
     /// POL-2) or no endpoint.
@@ -93,21 +94,26 @@ impl Attribution {
             .iter()
             .map(|v| (model.numeric_id(&v.id), v.id.clone()))
             .collect();
+        // Gateway endpoints, and interface endpoints (of the cloud's
+        // services: the others never reach the object store), with their
+        // policies (POL-1, POL-4).
         let endpoints = model
             .gateway_endpoints
             .iter()
-            .map(|e| {
-                let n = model.numeric_id(&e.id);
+            .map(|e| (&e.id, &e.policy_document))
+            .chain(model.vpc_endpoints.iter().map(|e| (&e.id, &e.policy_document)))
+            .map(|(id, document)| {
+                let n = model.numeric_id(id);
                 let reused = previous
                     .and_then(|p| p.endpoints.get(&n))
-                    .filter(|old| old.id == e.id && old.document == e.policy_document)
+                    .filter(|old| old.id == *id && old.document == *document)
                     .map(|old| old.policy.clone());
                 let policy = reused.unwrap_or_else(|| {
-                    e.policy_document.as_deref().map(|d| {
+                    document.as_deref().map(|d| {
                         match Policy::parse_for(d, PolicyUse::Endpoint) {
                             Ok(p) => Arc::new(p),
                             Err(err) => {
-                                tracing::error!(endpoint = %e.id, error = %err, "the endpoint's stored policy does not parse: requests through it are denied");
+                                tracing::error!(endpoint = %id, error = %err, "the endpoint's stored policy does not parse: requests through it are denied");
                                 deny_all()
                             }
                         }
@@ -116,8 +122,8 @@ impl Attribution {
                 (
                     n,
                     EndpointEntry {
-                        id: e.id.clone(),
-                        document: e.policy_document.clone(),
+                        id: id.clone(),
+                        document: document.clone(),
                         policy,
                     },
                 )

@@ -13,7 +13,8 @@ use std::{
 use aya::maps::{HashMap, Map, MapData, MapError};
 use thiserror::Error;
 use vpc_common::{
-    GatewayEndpointTarget, NAT_VIA_GATEWAY_ENDPOINT, NatInKey, NatInValue, map_names,
+    GatewayEndpointTarget, NAT_VIA_GATEWAY_ENDPOINT, NatInKey, NatInValue, PrivateLinkIn,
+    PrivateLinkInKey, map_names,
 };
 
 use super::{Datapath, pin_dir};
@@ -55,6 +56,7 @@ pub struct EndpointOrigin {
 pub struct EndpointOrigins<T> {
     nat_in: HashMap<T, NatInKey, NatInValue>,
     endpoints: HashMap<T, u32, GatewayEndpointTarget>,
+    privatelink_in: HashMap<T, PrivateLinkInKey, PrivateLinkIn>,
 }
 
 impl EndpointOrigins<MapData> {
@@ -79,6 +81,8 @@ impl EndpointOrigins<MapData> {
             nat_in: HashMap::try_from(open(map_names::NAT_IN)?).map_err(err(map_names::NAT_IN))?,
             endpoints: HashMap::try_from(open(map_names::GATEWAY_ENDPOINTS)?)
                 .map_err(err(map_names::GATEWAY_ENDPOINTS))?,
+            privatelink_in: HashMap::try_from(open(map_names::PRIVATELINK_IN)?)
+                .map_err(err(map_names::PRIVATELINK_IN))?,
         })
     }
 }
@@ -93,7 +97,10 @@ impl<T: Borrow<MapData>> EndpointOrigins<T> {
         peer: SocketAddrV4,
         service: SocketAddrV4,
     ) -> Result<Option<EndpointOrigin>, OriginError> {
-        lookup(&self.nat_in, &self.endpoints, peer, service, 6)
+        match lookup(&self.nat_in, &self.endpoints, peer, service, 6)? {
+            Some(o) => Ok(Some(o)),
+            None => interface_lookup(&self.privatelink_in, peer, 6),
+        }
     }
 }
 
@@ -111,7 +118,33 @@ impl Datapath {
         let endpoints: HashMap<&MapData, u32, GatewayEndpointTarget> =
             HashMap::try_from(map(map_names::GATEWAY_ENDPOINTS)?)
                 .map_err(err(map_names::GATEWAY_ENDPOINTS))?;
-        lookup(&nat_in, &endpoints, peer, service, 6)
+        let privatelink_in: HashMap<&MapData, PrivateLinkInKey, PrivateLinkIn> =
+            HashMap::try_from(map(map_names::PRIVATELINK_IN)?).map_err(err(map_names::PRIVATELINK_IN))?;
+        match lookup(&nat_in, &endpoints, peer, service, 6)? {
+            Some(o) => Ok(Some(o)),
+            None => interface_lookup(&privatelink_in, peer, 6),
+        }
+    }
+}
+
+/// The origin of a connection from `peer` (an interface endpoint's address
+/// and port in the services network) through an interface endpoint of a
+/// cloud service (`PRIVATELINK_IN`, keyed in the services network's VPC 0).
+fn interface_lookup<T: Borrow<MapData>>(
+    privatelink_in: &HashMap<T, PrivateLinkInKey, PrivateLinkIn>,
+    peer: SocketAddrV4,
+    proto: u8,
+) -> Result<Option<EndpointOrigin>, OriginError> {
+    let key = PrivateLinkInKey { vpc_id: 0, addr: peer.ip().octets(), port: peer.port().to_be_bytes(), proto, pad: 0 };
+    match privatelink_in.get(&key, 0) {
+        Ok(c) => Ok(Some(EndpointOrigin {
+            source_ip: Ipv4Addr::from(c.client),
+            source_port: u16::from_be_bytes(c.client_port),
+            vpc_numeric_id: c.vpc_id,
+            endpoint_numeric_id: c.endpoint_id,
+        })),
+        Err(MapError::KeyNotFound) => Ok(None),
+        Err(source) => Err(OriginError::Map { map: map_names::PRIVATELINK_IN, source }),
     }
 }
 

@@ -1212,6 +1212,9 @@ impl Model {
         for e in &mut self.gateway_endpoints {
             e.source_ip = sources.get(&e.id).copied();
         }
+        for e in &mut self.vpc_endpoints {
+            e.source_ip = sources.get(&e.id).copied();
+        }
     }
 
     /// The name of the ring of `listener`'s address in `zone_id`.
@@ -1233,7 +1236,8 @@ impl Model {
             .collect()
     }
 
-    /// The source address of each gateway endpoint (by endpoint id) in the
+    /// The source address of each gateway endpoint and of each interface
+    /// endpoint of a cloud service (by endpoint id) in the
     /// services network's `endpoint_source_block`, never the block's network
     /// or broadcast address: the one it was given (kept with the model,
     /// [`GatewayEndpoint::source_ip`]) while it is a free host of the block,
@@ -1255,27 +1259,57 @@ impl Model {
             let o = u64::from(u32::from(ip).wrapping_sub(base));
             (block.contains(&ip) && (1..=hosts).contains(&o)).then(|| o - 1)
         };
-        for e in &self.gateway_endpoints {
-            if let Some(o) = e.source_ip.and_then(offset)
+        // Gateway endpoints, then interface endpoints of cloud services.
+        let cloud: BTreeSet<&str> = self
+            .endpoint_services
+            .iter()
+            .filter(|s| s.cloud_service.is_some())
+            .map(|s| s.id.as_str())
+            .collect();
+        let holders: Vec<(&str, Option<Ipv4Addr>)> = self
+            .gateway_endpoints
+            .iter()
+            .map(|e| (e.id.as_str(), e.source_ip))
+            .chain(
+                self.vpc_endpoints
+                    .iter()
+                    .filter(|e| cloud.contains(e.service_id.as_str()))
+                    .map(|e| (e.id.as_str(), e.source_ip)),
+            )
+            .collect();
+        for (id, source_ip) in &holders {
+            if let Some(o) = source_ip.and_then(offset)
                 && taken.insert(o)
             {
-                out.insert(e.id.clone(), Ipv4Addr::from(base.wrapping_add(1 + o as u32)));
+                out.insert(id.to_string(), Ipv4Addr::from(base.wrapping_add(1 + o as u32)));
             }
         }
-        for e in &self.gateway_endpoints {
-            if out.contains_key(&e.id) {
+        for (id, _) in &holders {
+            if out.contains_key(*id) {
                 continue;
             }
-            let start = hashed_id(&e.id) as u64 % hosts;
+            let start = hashed_id(id) as u64 % hosts;
             let free = (0..hosts.min(1 << 16))
                 .map(|i| (start + i) % hosts)
                 .find(|o| !taken.contains(o));
             if let Some(o) = free {
                 taken.insert(o);
-                out.insert(e.id.clone(), Ipv4Addr::from(base.wrapping_add(1 + o as u32)));
+                out.insert(id.to_string(), Ipv4Addr::from(base.wrapping_add(1 + o as u32)));
             }
         }
         out
+    }
+
+    /// Adds the cloud's own PrivateLink services of `region` (the object
+    /// storage service, POL-4) unless the model has them: every account
+    /// sees them, so every call's model holds them.
+    pub fn ensure_cloud_endpoint_services(&mut self, region: &str) {
+        let have = self.endpoint_services.iter().any(|s| {
+            s.cloud_service == Some(CloudService::ObjectStorage) && s.meta.region_id == region
+        });
+        if !have {
+            self.endpoint_services.push(object_storage_endpoint_service(region));
+        }
     }
 
     /// The number of an id in the datapath's keys: allocated, else its hash.

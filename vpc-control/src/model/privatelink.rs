@@ -62,6 +62,15 @@ impl ServiceResourceType {
     }
 }
 
+/// A service the cloud itself offers through PrivateLink (POL-4): every
+/// account sees it and connects at once, and its endpoints carry an access
+/// policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CloudService {
+    /// The lab's object storage service, in the services network.
+    ObjectStorage,
+}
+
 /// One service resource: a load balancer in one of its zones (EPS-1).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -107,6 +116,10 @@ pub struct EndpointService {
     /// ConnectBandwidth (Mbit/s) given to new connections.
     #[serde(default = "default_bandwidth")]
     pub connect_bandwidth: u32,
+    /// The cloud's own service this is (no resources, no owner), if it is
+    /// one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_service: Option<CloudService>,
     /// API metadata (ServiceDescription is `meta.description`).
     #[serde(default)]
     pub meta: Meta,
@@ -114,6 +127,34 @@ pub struct EndpointService {
 
 fn default_bandwidth() -> u32 {
     3072
+}
+
+/// ServiceName of the object storage service's endpoint service in
+/// `region`.
+pub fn object_storage_endpoint_service_name(region: &str) -> String {
+    format!("com.aliyuncs.privatelink.{region}.oss")
+}
+
+/// The object storage service offered through PrivateLink in `region`
+/// (the cloud's: no owner, everyone on its whitelist, accepted at once).
+pub fn object_storage_endpoint_service(region: &str) -> EndpointService {
+    EndpointService {
+        id: format!("epsrv-oss-{region}"),
+        name: object_storage_endpoint_service_name(region),
+        resource_type: ServiceResourceType::Nlb,
+        resources: Vec::new(),
+        auto_accept_enabled: true,
+        zone_affinity_enabled: false,
+        users: vec!["*".to_string()],
+        status: EndpointServiceStatus::Active,
+        connect_bandwidth: default_bandwidth(),
+        cloud_service: Some(CloudService::ObjectStorage),
+        meta: Meta {
+            description: "Object Storage Service".to_string(),
+            region_id: region.to_string(),
+            ..Meta::default()
+        },
+    }
 }
 
 impl EndpointService {
@@ -312,6 +353,12 @@ pub struct VpcEndpoint {
     /// ProtectedEnabled.
     #[serde(default)]
     pub protected_enabled: bool,
+    /// For an endpoint of a cloud service: the address its connections
+    /// take in the services network (in the router's
+    /// `endpoint_source_block`, shared with the gateway endpoints),
+    /// allocated once and kept ([`super::Model::endpoint_sources`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<Ipv4Addr>,
     /// API metadata (EndpointDescription is `meta.description`).
     #[serde(default)]
     pub meta: Meta,
@@ -360,6 +407,7 @@ mod tests {
             users: users.iter().map(|s| s.to_string()).collect(),
             status: EndpointServiceStatus::Active,
             connect_bandwidth: 3072,
+            cloud_service: None,
             meta: Meta { owner_id: owner.into(), region_id: "cn-hangzhou".into(), ..Meta::default() },
         }
     }

@@ -997,6 +997,9 @@ impl Service {
             validator: &self.validator,
             health: self.router.as_ref().map(|r| &**r.health()),
         };
+        if spec.product == Product::PrivateLink {
+            draft.model.ensure_cloud_endpoint_services(&self.region_id);
+        }
         let body = (spec.run.call)(&mut draft, form)?;
         if !spec.mutates {
             if dry_run {

@@ -280,6 +280,7 @@ impl Action for CreateVpcEndpointService {
             users: Vec::new(),
             status: EndpointServiceStatus::Active,
             connect_bandwidth: 3072,
+            cloud_service: None,
             meta,
         };
         let out = ServiceAttributes::of(&s);
@@ -306,7 +307,11 @@ pub struct GetVpcEndpointServiceAttributeResponse {
 }
 
 /// The zones a service has resources in, each once.
-fn zones_of(s: &EndpointService) -> Vec<String> {
+fn zones_of(d: &Draft, s: &EndpointService) -> Vec<String> {
+    if s.cloud_service.is_some() {
+        // The cloud's service is in every zone of its region.
+        return d.zones(&s.meta.region_id);
+    }
     let mut zones: Vec<String> = Vec::new();
     for r in &s.resources {
         if !zones.contains(&r.zone_id) {
@@ -328,7 +333,7 @@ impl Action for GetVpcEndpointServiceAttribute {
         let s = &d.model.endpoint_services[own_service(d, &self.service_id)?];
         Ok(GetVpcEndpointServiceAttributeResponse {
             detail: ServiceDetail::of(s),
-            zones: zones_of(s),
+            zones: zones_of(d, s),
         })
     }
 }
@@ -969,9 +974,9 @@ impl Action for ListVpcEndpointServicesByEndUser {
                     service_support_ipv6: false,
                     service_type: "Interface",
                     tags: key_values(&s.meta.tags),
-                    vpc_endpoint_policy_supported: false,
+                    vpc_endpoint_policy_supported: s.cloud_service.is_some(),
                     zone_affinity_enabled: s.zone_affinity_enabled,
-                    zones: zones_of(s),
+                    zones: zones_of(d, s),
                 })
                 .collect(),
             max_results: self.max_results.unwrap_or(super::DEFAULT_PAGE),

@@ -19,22 +19,32 @@ use crate::{
     },
     service::{
         Action, Draft, Empty,
+        gateway_endpoint::{DEFAULT_POLICY_DOCUMENT, check_policy},
         params::given,
         tag::{self, TagParam},
     },
 };
 
-/// PolicyDocument: only endpoints of cloud services carry an access policy
-/// (POL-4), and none is offered through PrivateLink here yet: every
-/// service answers VpcEndpointPolicySupported false, so a policy is refused.
-fn no_policy(v: &Option<String>) -> Result<(), ApiError> {
+/// PolicyDocument (POL-4): only endpoints of the cloud's services carry an
+/// access policy (VpcEndpointPolicySupported); for them a document is
+/// checked as an endpoint policy (POL-1) and kept, for others refused.
+fn policy_for(cloud: bool, v: &Option<String>) -> Result<Option<String>, ApiError> {
     match given(v) {
-        None => Ok(()),
+        None => Ok(None),
+        Some(doc) if cloud => {
+            check_policy(doc)?;
+            Ok(Some(doc.to_string()))
+        }
         Some(_) => Err(illegal(
             "PolicyDocument",
             "the endpoint service does not support endpoint policies (VpcEndpointPolicySupported is false)",
         )),
     }
+}
+
+/// Whether endpoint service `service_id` is one of the cloud's own.
+fn is_cloud_service(d: &Draft, service_id: &str) -> bool {
+    d.model.endpoint_services.iter().any(|s| s.id == service_id && s.cloud_service.is_some())
 }
 
 /// The security groups asked for: the caller's, in `vpc_id`, each once,
@@ -144,12 +154,12 @@ fn zone(
 
 /// The zones of the service an endpoint connects to.
 fn service_zones(d: &Draft, service_id: &str) -> Vec<String> {
-    d.model
-        .endpoint_services
-        .iter()
-        .find(|s| s.id == service_id)
-        .map(|s| s.resources.iter().map(|r| r.zone_id.clone()).collect())
-        .unwrap_or_default()
+    match d.model.endpoint_services.iter().find(|s| s.id == service_id) {
+        // The cloud's service is in every zone of its region.
+        Some(s) if s.cloud_service.is_some() => d.zones(&s.meta.region_id),
+        Some(s) => s.resources.iter().map(|r| r.zone_id.clone()).collect(),
+        None => Vec::new(),
+    }
 }
 
 /// One `Zone.N` of CreateVpcEndpoint.
@@ -266,7 +276,11 @@ impl EndpointDetail {
         Self {
             attributes: EndpointAttributes::of(d, e),
             endpoint_type: e.endpoint_type.as_str(),
-            policy_document: e.policy_document.clone(),
+            // The cloud's services show the default policy (full access,
+            // POL-2) while none is set.
+            policy_document: e.policy_document.clone().or_else(|| {
+                is_cloud_service(d, &e.service_id).then(|| DEFAULT_POLICY_DOCUMENT.to_string())
+            }),
             protected_enabled: e.protected_enabled,
             region_id: e.meta.region_id.clone(),
             resource_group_id: e.meta.resource_group_id.clone(),
@@ -299,7 +313,6 @@ impl Action for CreateVpcEndpoint {
         if given(&self.service_region_id).is_some_and(|r| r != d.region()) {
             return Err(ApiError::unsupported("ServiceRegionId"));
         }
-        no_policy(&self.policy_document)?;
         if self.vpc_id.is_empty() {
             return Err(ApiError::missing("VpcId"));
         }
@@ -313,6 +326,7 @@ impl Action for CreateVpcEndpoint {
             return Err(ApiError::missing("Zone"));
         }
         let s = &d.model.endpoint_services[si];
+        let policy_document = policy_for(s.cloud_service.is_some(), &self.policy_document)?;
         let szones = service_zones(d, &s.id);
         let mut zones: Vec<EndpointZone> = Vec::new();
         let mut chosen = BTreeSet::new();
@@ -360,11 +374,12 @@ impl Action for CreateVpcEndpoint {
                 ConnectionStatus::Disconnected
             },
             bandwidth: s.connect_bandwidth,
-            policy_document: None,
+            policy_document,
             zone_affinity_enabled: self
                 .zone_affinity_enabled
                 .unwrap_or(s.zone_affinity_enabled),
             protected_enabled: false,
+            source_ip: None,
             meta,
         };
         let out = EndpointAttributes::of(d, &e);
@@ -515,14 +530,18 @@ impl Action for UpdateVpcEndpointAttribute {
     const PRODUCT: Product = Product::PrivateLink;
     const MUTATES: bool = true;
     const SUMMARY: &'static str =
-        "Changes an endpoint's name, description and zone affinity (EP-6).";
+        "Changes an endpoint's name, description, zone affinity (EP-6) and, for the cloud's services, its access policy (POL-4).";
     type Response = Empty;
 
     fn run(self, d: &mut Draft) -> Result<Empty, ApiError> {
         ipv4_only(&self.address_ip_version)?;
-        no_policy(&self.policy_document)?;
         let ei = own_endpoint(d, &self.endpoint_id)?;
+        let cloud = is_cloud_service(d, &d.model.vpc_endpoints[ei].service_id);
+        let policy = policy_for(cloud, &self.policy_document)?;
         let e = &mut d.model.vpc_endpoints[ei];
+        if let Some(doc) = policy {
+            e.policy_document = Some(doc);
+        }
         if let Some(n) = self.endpoint_name {
             e.name = Some(n).filter(|n| !n.is_empty());
         }
