@@ -685,6 +685,8 @@ fn main() {
     let mut conns: BTreeMap<(&str, usize), Vec<f64>> = BTreeMap::new();
     // Failed connections, SYNs dropped as nat_ports_exhausted.
     let mut failed: BTreeMap<(&str, usize), (u64, u64, BTreeMap<String, u64>)> = BTreeMap::new();
+    // The endpoint path's SYNs dropped as nat_ports_exhausted, per round.
+    let mut syn_drops: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for round in (0..=conn_rounds).filter(|_| conn_rounds > 0) {
         for mode in MODES {
             for (k, path) in PATHS.iter().enumerate() {
@@ -714,7 +716,11 @@ fn main() {
                     for (k, n) in run.errors {
                         *e.2.entry(k).or_insert(0) += n;
                     }
-                    e.1 += exhausted.iter().map(|(_, n)| n).sum::<u64>();
+                    let n = exhausted.iter().map(|(_, n)| n).sum::<u64>();
+                    e.1 += n;
+                    if *path == Path::Endpoint {
+                        syn_drops.entry(mode.name()).or_default().push(n as f64);
+                    }
                 }
             }
         }
@@ -750,6 +756,8 @@ fn main() {
             let note = note.join("; ");
             report.figure("privatelink", &format!("{what} ({m}): {}", path.name()), "conn/s", &conns[&(m, k)], &note);
         }
+        let note = "each costs its client a 1 s connect timeout; rounds without any: their ratios are the path's cost";
+        report.figure("privatelink", &format!("{what} ({m}): endpoint path, SYNs dropped (nat_ports_exhausted)"), "SYNs", &syn_drops[m], note);
         let [ep, direct, nlb] = [0, 1, 2].map(|k| &conns[&(m, k)]);
         report.figure("ratios", &format!("{what} ({m}): endpoint path / direct"), "x", &ratios(ep, direct), "");
         report.figure("ratios", &format!("{what} ({m}): endpoint path / NLB"), "x", &ratios(ep, nlb), "");
