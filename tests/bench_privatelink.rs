@@ -44,6 +44,7 @@
 //! received out of the backend's port (the transfer crossed the router),
 //! the backend saw the expected source address on every connection
 //! (iperf3 server's peer addresses, the connections server's `accept`),
+//! the router sent the backend at least 3 packets per completed connection,
 //! and no drop counter of the router moved during a measured run, except
 //! `nat_ports_exhausted` on the endpoint path's connections, noted with
 //! the figure: the endpoint's port translations at the load balancer's
@@ -431,6 +432,12 @@ impl Bench {
         (tx, c.drops)
     }
 
+    /// Packets the router sent out of the backend's port.
+    fn backend_tx_packets(&self) -> u64 {
+        let c = self.dp.counters().unwrap_or_else(|e| panic!("counters: {e}"));
+        c.ports.get(&self.r2).map_or(0, |p| p.tx_packets)
+    }
+
     /// The drop counters that grew since `before`, by how much.
     fn drops_since(&self, before: &[(DropReason, u64)]) -> Vec<(DropReason, u64)> {
         let (_, after) = self.counters();
@@ -693,11 +700,16 @@ fn main() {
                 b.set_mode(mode);
                 let what = format!("new TCP connections ({}): {}", mode.name(), path.name());
                 let (_, drops) = b.counters();
+                let tx_before = b.backend_tx_packets();
                 server.take_peers();
                 let run = connections(b.client(*path), path.target(), if round == 0 { 0.2 } else { seconds as f64 });
                 // The server may still be closing the last ones.
                 std::thread::sleep(Duration::from_millis(100));
                 let peers = server.take_peers();
+                // Every connection crossed the router: at least its SYN,
+                // data and FIN went out of the backend's port.
+                let crossed = b.backend_tx_packets() - tx_before;
+                assert!(crossed >= 3 * run.done, "{what}: {} connections, but the router sent only {crossed} packets to the backend", run.done);
                 assert!(run.done > 0, "{what}: no connection completed ({} failed: {:?})", run.failed, run.errors);
                 assert_eq!(peers.keys().copied().collect::<Vec<_>>(), vec![path.seen_source()], "{what}: the backend saw {peers:?}");
                 assert!(peers[&path.seen_source()] >= run.done, "{what}: {} completed, the backend accepted {peers:?}", run.done);
