@@ -210,15 +210,13 @@ fn sg_4_conn_2_the_endpoint_security_group_and_the_connection_state_decide_and_a
     }
 }
 
-/// The endpoint's port translations at the load balancer's address are
-/// never freed (`PRIVATELINK_OUT`/`PRIVATELINK_IN`: no expiry, no sweep, an
-/// LRU of 262,144 over 64,512 ports per load balancer address), and a new
-/// connection tries 8 consecutive ports from a random one: connections
-/// that each closed (reset by the backend) still exhaust the ports, the
-/// first SYNs dropped well before all are taken. Found by the privatelink
-/// bench (`nat_ports_exhausted` on its endpoint path). Prints the counts.
+/// A connection through an endpoint holds a port at the load balancer's
+/// address (64,512 of them per address, for every consumer) only while it
+/// lives: a reset connection's port goes to the next connection that tries
+/// it (`vpc_common::privatelink_expired`), so 65,535 connections one after
+/// the other, each reset by the backend, never run out of ports. (Found by
+/// the privatelink bench: `nat_ports_exhausted` on its endpoint path.)
 #[test]
-#[ignore = "bug: translations of closed connections through an endpoint are never freed"]
 fn closed_connections_through_an_endpoint_give_their_port_back() {
     let first = Fixture::new(MODEL);
     let mut fx = first.twin(Mode::Xdp);
@@ -244,3 +242,4 @@ fn closed_connections_through_an_endpoint_give_their_port_back() {
     println!("65,535 connections, one after the other: first SYN dropped at connection {first_drop:?}, {dropped} dropped ({exhausted} nat_ports_exhausted)");
     assert_eq!(dropped, 0, "first at connection {first_drop:?}");
 }
+

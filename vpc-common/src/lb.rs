@@ -195,10 +195,10 @@ pub struct LbPending {
     /// PrivateLink: the port and MACs to send to (the route was taken in
     /// the other VPC).
     pub egress: Egress,
+    /// Scratch: a `PRIVATELINK_IN` value (8-byte aligned here).
+    pub pl_in: PrivateLinkIn,
     /// Scratch: a `PRIVATELINK_IN` key.
     pub pl_in_key: PrivateLinkInKey,
-    /// Scratch: a `PRIVATELINK_IN` value.
-    pub pl_in: PrivateLinkIn,
     /// Scratch: a `PRIVATELINK_OUT` value.
     pub pl_out: PrivateLinkOut,
     /// Scratch: the `ENDPOINT_ENIS` key of the packet's endpoint ENI.

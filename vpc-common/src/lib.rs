@@ -138,7 +138,7 @@ mod tests {
         assert_eq!(size_of::<EndpointEni>(), 2 * size_of::<Eni>() + 4 + 4 + 4);
         assert_eq!(size_of::<PrivateLinkOut>(), 4 + 2 + 2 + 4);
         assert_eq!(size_of::<PrivateLinkInKey>(), 4 + 4 + 2 + 1 + 1);
-        assert_eq!(size_of::<PrivateLinkIn>(), 4 + 4 + 4 + 2 + 2 + 4);
+        assert_eq!(size_of::<PrivateLinkIn>(), 8 + 4 + 4 + 4 + 2 + 2 + 4 + 4);
         assert_eq!(size_of::<Eni>(), 4 * 8 + 12 + 4 * 4 + 4 + 4);
         assert_eq!(size_of::<PublicAddress>(), 5 * 4);
         assert_eq!(size_of::<NatGateway>(), 2 * 4);
@@ -169,7 +169,7 @@ mod tests {
         assert_eq!(size_of::<Backend>(), 4 + 2 + 2);
         assert_eq!(size_of::<LbFlow>(), 8 + 4 + 4);
         assert_eq!(size_of::<LbReply>(), 4 + 2 + 2 + 4);
-        assert_eq!(size_of::<LbPending>(), 4 + 4 + 4 + 2 + 2 + 12 + 20 + 20 + 16 + 12 + 4 + 4 + 4 + 2 + 2 + 16 + 12 + 20 + 12 + 8 + 8);
+        assert_eq!(size_of::<LbPending>(), 4 + 4 + 4 + 2 + 2 + 12 + 20 + 20 + 16 + 12 + 4 + 4 + 4 + 2 + 2 + 16 + 32 + 12 + 12 + 8 + 8);
         assert_eq!(size_of::<MonitorState>(), 5 * 8);
     }
 

@@ -96,10 +96,15 @@ pub struct PrivateLinkInKey {
     pub pad: u8,
 }
 
-/// Value of `PRIVATELINK_IN`: the consumer's end of a connection.
+/// Value of `PRIVATELINK_IN`: the consumer's end of a connection, and
+/// how long ago it was last used: the port it holds at the load balancer
+/// goes to another connection once the translation has expired
+/// ([`privatelink_expired`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct PrivateLinkIn {
+    /// bpf_ktime_get_coarse_ns() of the last packet either way.
+    pub last_seen_ns: u64,
     /// Numeric id of the consumer's VPC.
     pub vpc_id: u32,
     /// The client's address.
@@ -112,4 +117,44 @@ pub struct PrivateLinkIn {
     pub endpoint_port: [u8; 2],
     /// Numeric id of the endpoint.
     pub endpoint_id: u32,
+    /// `PRIVATELINK_FIN_*` and [`PRIVATELINK_RST`]: the FINs and RSTs
+    /// seen (a new SYN clears them).
+    pub closing: u32,
+}
+
+/// `PrivateLinkIn::closing`: the consumer's side sent a FIN.
+pub const PRIVATELINK_FIN_CONSUMER: u32 = 1;
+/// `PrivateLinkIn::closing`: the provider's side sent a FIN.
+pub const PRIVATELINK_FIN_PROVIDER: u32 = 1 << 1;
+/// `PrivateLinkIn::closing`: either side sent a RST.
+pub const PRIVATELINK_RST: u32 = 1 << 2;
+
+/// Idle time after which a connection closed both ways (a FIN each way)
+/// gives its port back: its last ACK has gone (the side that closed first
+/// keeps the old connection's TIME_WAIT; a new one on the same port is
+/// told apart by its sequence numbers and timestamps).
+pub const PRIVATELINK_CLOSED_NS: u64 = 1_000_000_000;
+
+/// Whether a connection through an endpoint of protocol `proto`, idle for
+/// `idle_ns`, whose `closing` bits (`PRIVATELINK_FIN_*`,
+/// [`PRIVATELINK_RST`]) are as given, has expired: its port at the load
+/// balancer may go to another connection. Reset: at once; closed both
+/// ways: [`PRIVATELINK_CLOSED_NS`]; half-closed: connection tracking's
+/// closing timeout; else its established or UDP timeout ([`ct_timeout`]).
+#[inline(always)]
+pub const fn privatelink_expired(closing: u32, proto: u8, idle_ns: u64) -> bool {
+    if closing & PRIVATELINK_RST != 0 {
+        return true;
+    }
+    let both = PRIVATELINK_FIN_CONSUMER | PRIVATELINK_FIN_PROVIDER;
+    let timeout = if closing & both == both {
+        PRIVATELINK_CLOSED_NS
+    } else if closing != 0 {
+        ct_timeout::TCP_CLOSING_NS
+    } else if proto == 6 {
+        ct_timeout::TCP_ESTABLISHED_NS
+    } else {
+        ct_timeout::UDP_NS
+    };
+    idle_ns > timeout
 }

@@ -122,8 +122,11 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
             match privatelink::to_endpoint(flow, eni) {
                 privatelink::NOT_ENDPOINT => {}
                 privatelink::ADMITTED => match privatelink::to_service(flow, eni) {
-                    privatelink::DECIDED => match privatelink::to_backend(flow) {
-                        privatelink::DECIDED => break 'privatelink true,
+                    privatelink::DECIDED => match privatelink::balance(flow) {
+                        privatelink::DECIDED => match privatelink::to_backend(flow) {
+                            privatelink::DECIDED => break 'privatelink true,
+                            code => return Err(privatelink::reason(code)),
+                        },
                         code => return Err(privatelink::reason(code)),
                     },
                     code => return Err(privatelink::reason(code)),

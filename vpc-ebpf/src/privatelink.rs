@@ -7,15 +7,16 @@
 //! The pipeline translates both ends just before the send. Neither
 //! direction is cached: the endpoint's state is read on every packet, so a
 //! connection disabled by the provider stops at once (CONN-2).
+use aya_ebpf::helpers::bpf_ktime_get_coarse_ns;
 use vpc_common::{
-    DropReason, Eni, EndpointEni, ENDPOINT_FLAG_CLOUD_SERVICE, ENDPOINT_FLAG_CONNECTED, LB_VIA_PRIVATELINK,
+    privatelink_expired, DropReason, Eni, EndpointEni, PRIVATELINK_FIN_CONSUMER, PRIVATELINK_FIN_PROVIDER, PRIVATELINK_RST, ENDPOINT_FLAG_CLOUD_SERVICE, ENDPOINT_FLAG_CONNECTED, LB_VIA_PRIVATELINK,
     PRIVATELINK_PORT_MAX, PRIVATELINK_PORT_MIN,
 };
 
 use crate::{
     conntrack, lb,
     maps::{self, ENDPOINT_ENIS, ENI_BY_ADDRESS, PRIVATELINK_IN, PRIVATELINK_OUT, SERVICES},
-    parse::Flow,
+    parse::{Flow, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN},
     policy,
 };
 
@@ -56,7 +57,7 @@ fn outcome(r: Result<(), DropReason>) -> u32 {
 /// endpoint ENIs), first half: [`NOT_ENDPOINT`], or a packet to an
 /// endpoint ENI that the consumer's side admits ([`ADMITTED`]: then
 /// [`to_service`]) or refuses (a drop reason, [`reason`]). Not inlined, as
-/// `lb::decide` (and in three parts: the verifier allows a call no more
+/// `lb::decide` (and in four parts: the verifier allows a call no more
 /// than 512 bytes of stack with the pipeline's).
 #[inline(never)]
 pub fn to_endpoint(flow: &Flow, eni: &Eni) -> u32 {
@@ -96,9 +97,9 @@ fn admit(flow: &Flow, eni: &Eni, ep: &EndpointEni) -> Result<(), DropReason> {
 }
 
 /// The second part, for a packet [`to_endpoint`] admitted (its key still
-/// in the scratch): the connection's port at the load balancer and its
-/// backend ([`DECIDED`]: then [`to_backend`], with `flow` as the backend
-/// receives it), or a drop reason.
+/// in the scratch): the connection's address and port at the load
+/// balancer, its source now ([`DECIDED`]: then [`balance`]), or a drop
+/// reason.
 #[inline(never)]
 pub fn to_service(flow: &mut Flow, eni: &Eni) -> u32 {
     outcome(forward(flow, eni))
@@ -123,16 +124,20 @@ fn forward(flow: &mut Flow, eni: &Eni) -> Result<(), DropReason> {
     s.pl_in_key.proto = flow.proto;
     s.pl_in_key.pad = 0;
     // The connection's port at the load balancer (or the services
-    // network's address): kept, or taken.
+    // network's address): kept while this connection still holds it, or
+    // taken.
+    // SAFETY: a helper with no arguments.
+    s.pl_in.last_seen_ns = unsafe { bpf_ktime_get_coarse_ns() };
+    s.pl_in.closing = closing_after(flow, 0, PRIVATELINK_FIN_CONSUMER);
     s.src_addr = ep.provider.ip;
     s.src_port = 0;
     // SAFETY: read-only use of a value written whole.
     if let Some(o) = unsafe { PRIVATELINK_OUT.get(&s.ct) } {
         if o.endpoint_id == s.pl_in.endpoint_id && o.addr == s.src_addr {
-            s.src_port = u16::from_be_bytes(o.port);
-            // Its other half may have been evicted (LRU): put it back.
             s.pl_in_key.port = o.port;
-            let _ = PRIVATELINK_IN.insert(&s.pl_in_key, &s.pl_in, 0);
+            if still_holds(s, flow) {
+                s.src_port = u16::from_be_bytes(o.port);
+            }
         }
     }
     if s.src_port == 0 {
@@ -145,6 +150,22 @@ fn forward(flow: &mut Flow, eni: &Eni) -> Result<(), DropReason> {
     }
     flow.src = s.src_addr;
     flow.sport = s.src_port;
+    Ok(())
+}
+
+/// The third part, for a packet [`to_service`] translated the source of:
+/// its destination, the listener's backend (or the cloud's service)
+/// ([`DECIDED`]: then [`to_backend`]), or a drop reason.
+#[inline(never)]
+pub fn balance(flow: &mut Flow) -> u32 {
+    outcome(to_destination(flow))
+}
+
+#[inline(always)]
+fn to_destination(flow: &mut Flow) -> Result<(), DropReason> {
+    let s = lb::pending()?;
+    // SAFETY: read-only use of a value the control plane writes whole.
+    let ep = unsafe { ENDPOINT_ENIS.get(&s.eni_key) }.ok_or(DropReason::EndpointNotConnected)?;
     if ep.flags & ENDPOINT_FLAG_CLOUD_SERVICE != 0 {
         // Into the services network, to the cloud's service.
         flow.dst = ep.service_ip;
@@ -161,8 +182,9 @@ fn forward(flow: &mut Flow, eni: &Eni) -> Result<(), DropReason> {
     Ok(())
 }
 
-/// The third part, for a packet [`to_service`] balanced (`flow` addressed
-/// to the backend, in the provider's VPC): [`DECIDED`], or a drop reason.
+/// The last part, for a packet [`balance`] addressed (to the backend, in
+/// the provider's VPC, or to the cloud's service): [`DECIDED`], or a drop
+/// reason.
 #[inline(never)]
 pub fn to_backend(flow: &mut Flow) -> u32 {
     outcome(judge_backend(flow))
@@ -201,8 +223,51 @@ fn judge_backend(flow: &mut Flow) -> Result<(), DropReason> {
     Ok(())
 }
 
+/// The `PrivateLinkIn::closing` bits of a connection after a packet of
+/// `flow` from the side whose FIN bit is `fin` (`PRIVATELINK_FIN_*`): a SYN
+/// opens it (again), a FIN or a RST adds its bit.
+#[inline(always)]
+fn closing_after(flow: &Flow, closing: u32, fin: u32) -> u32 {
+    if flow.proto != 6 {
+        closing
+    } else if flow.flags & TCP_RST != 0 {
+        closing | PRIVATELINK_RST
+    } else if flow.flags & (TCP_SYN | TCP_ACK) == TCP_SYN {
+        0
+    } else if flow.flags & TCP_FIN != 0 {
+        closing | fin
+    } else {
+        closing
+    }
+}
+
+/// Whether the connection in `s.pl_in` still holds the port
+/// `s.pl_in_key` names (refreshing it), or has it again: its translation
+/// may have been evicted (LRU), or expired and been given to another
+/// connection.
+#[inline(always)]
+fn still_holds(s: &mut vpc_common::LbPending, flow: &Flow) -> bool {
+    if let Some(e) = PRIVATELINK_IN.get_ptr_mut(&s.pl_in_key) {
+        // SAFETY: a map value; other CPUs only refresh its timestamp and
+        // state.
+        let e = unsafe { &mut *e };
+        if e.vpc_id != s.pl_in.vpc_id
+            || e.client != s.pl_in.client
+            || e.client_port != s.pl_in.client_port
+            || e.endpoint_port != s.pl_in.endpoint_port
+        {
+            return false;
+        }
+        e.last_seen_ns = s.pl_in.last_seen_ns;
+        e.closing = closing_after(flow, e.closing, PRIVATELINK_FIN_CONSUMER);
+        return true;
+    }
+    PRIVATELINK_IN.insert(&s.pl_in_key, &s.pl_in, aya_ebpf::bindings::BPF_NOEXIST as u64).is_ok()
+}
+
 /// A free source port at the load balancer's address for the connection
-/// in `s.pl_in` (tried from a random start), taken in `PRIVATELINK_IN`.
+/// in `s.pl_in` (tried from a random start; a port whose connection has
+/// expired is free), taken in `PRIVATELINK_IN`.
 #[inline(always)]
 fn take_port(s: &mut vpc_common::LbPending) -> Result<u16, DropReason> {
     let span = (PRIVATELINK_PORT_MAX - PRIVATELINK_PORT_MIN) as u32 + 1;
@@ -213,7 +278,15 @@ fn take_port(s: &mut vpc_common::LbPending) -> Result<u16, DropReason> {
         s.pl_in_key.port = port.to_be_bytes();
         match PRIVATELINK_IN.insert(&s.pl_in_key, &s.pl_in, aya_ebpf::bindings::BPF_NOEXIST as u64) {
             Ok(()) => return Ok(port),
-            Err(EEXIST) => continue,
+            Err(EEXIST) => {
+                // SAFETY: read-only use of a value written whole.
+                let expired = unsafe { PRIVATELINK_IN.get(&s.pl_in_key) }.is_some_and(|e| {
+                    privatelink_expired(e.closing, s.pl_in_key.proto, s.pl_in.last_seen_ns.saturating_sub(e.last_seen_ns))
+                });
+                if expired && PRIVATELINK_IN.insert(&s.pl_in_key, &s.pl_in, 0).is_ok() {
+                    return Ok(port);
+                }
+            }
             Err(_) => return Err(DropReason::NatTableFull),
         }
     }
@@ -238,8 +311,13 @@ fn backward(flow: &mut Flow, eni: &Eni) -> Result<(), DropReason> {
     s.pl_in_key.port = flow.dport.to_be_bytes();
     s.pl_in_key.proto = flow.proto;
     s.pl_in_key.pad = 0;
-    // SAFETY: read-only copy of a value written whole.
-    s.pl_in = *unsafe { PRIVATELINK_IN.get(&s.pl_in_key) }.ok_or(DropReason::NatNoMapping)?;
+    let e = PRIVATELINK_IN.get_ptr_mut(&s.pl_in_key).ok_or(DropReason::NatNoMapping)?;
+    // SAFETY: a map value; other CPUs only refresh its timestamp and state.
+    let e = unsafe { &mut *e };
+    // SAFETY: a helper with no arguments.
+    e.last_seen_ns = unsafe { bpf_ktime_get_coarse_ns() };
+    e.closing = closing_after(flow, e.closing, PRIVATELINK_FIN_PROVIDER);
+    s.pl_in = *e;
     s.eni_key.vpc_id = s.pl_in.vpc_id;
     s.eni_key.addr = s.pl_in.endpoint;
     // SAFETY: read-only use of a value the control plane writes whole.
