@@ -380,14 +380,11 @@ fn nlb_health_checks_cross_the_vpc_and_only_their_replies_reach_the_health_check
 
 /// A client port that reached a backend through the listener, reused once
 /// that connection is over for a direct connection to the same backend
-/// port, must get the backend's answers as from the backend. The reply
-/// state (`LB_REPLIES`, keyed by the backend's side of the tuple, an LRU
-/// nothing expires) outlives the connection and is not cleared by the new
-/// direct SYN: the SYN-ACK goes back as from the listener and the direct
-/// connection never opens. Found by the privatelink bench (its load
-/// balancer path has a client of its own because of it).
+/// port, gets the backend's answers as from the backend: the direct SYN
+/// clears the reply state (`LB_REPLIES`, keyed by the backend's side of
+/// the tuple) the balanced connection left. Found by the privatelink
+/// bench.
 #[test]
-#[ignore = "bug: the load balancer's reply state outlives its connection and captures a direct one on the same tuple"]
 fn nlb_a_direct_connection_on_a_tuple_once_balanced_gets_its_answers_from_the_backend() {
     let first = Fixture::new(MODEL);
     for mode in [Mode::Xdp, Mode::Tc] {

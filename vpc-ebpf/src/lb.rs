@@ -167,7 +167,16 @@ pub fn decide(flow: &mut Flow, eni: &Eni) -> u32 {
                 return PRIVATELINK_REPLY;
             }
             (pending.side, pending.addr, pending.port, pending.via) = (LB_FROM_BACKEND, r.addr, u16::from_be_bytes(r.port), u32::from(r.via));
+            return DECIDED;
         }
+    }
+    if eni.flags & ENI_FLAG_LB_CLIENT != 0 && flow.proto == 6 && flow.flags & (TCP_SYN | TCP_ACK) == TCP_SYN {
+        // A connection opened straight to an address: the backend side of
+        // its tuple answers as itself from now on, even if the same tuple
+        // once reached it through a listener (that reply state would
+        // outlive its connection).
+        conntrack::write_key(&mut pending.back, eni.vpc_id, flow.dst, flow.src, flow.dport, flow.sport, flow.proto);
+        let _ = LB_REPLIES.remove(&pending.back);
     }
     DECIDED
 }
