@@ -116,13 +116,11 @@ pub struct Flow {
 }
 
 impl Flow {
-    /// No flow (all zeros).
-    pub const NONE: Flow = Flow { src: [0; 4], dst: [0; 4], proto: 0, sport: 0, dport: 0, flags: 0, ingress: 0, egress: 0 };
-
-    /// No flow, written in `slot` word by word (volatile stores LLVM
-    /// cannot merge): `Flow::NONE` assigned to a flow whose address the
-    /// stages that are not inlined take is a call of the 24-byte memset, a
-    /// byte loop, on every packet, the flow cache's hits too.
+    /// No flow (all zeros), written in `slot` word by word (volatile
+    /// stores LLVM cannot merge): a zeroed `Flow` assigned whole to a flow
+    /// whose address the stages that are not inlined take is a call of the
+    /// 24-byte memset, a byte loop, on every packet, the flow cache's hits
+    /// too.
     #[inline(always)]
     pub fn zeroed_in(slot: &mut MaybeUninit<Flow>) -> &mut Flow {
         const WORDS: usize = size_of::<Flow>() / 4;
