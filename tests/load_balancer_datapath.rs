@@ -299,6 +299,44 @@ fn nlb_an_internet_facing_listener_is_reached_at_the_zones_public_address() {
     }
 }
 
+/// The load-balancing stage's scratch is per CPU and outlives a packet:
+/// what it decided for a backend's reply to an internet client (leave by
+/// the uplink) must not stick to the next packet the CPU handles. Every
+/// run on one CPU.
+#[test]
+fn nlb_a_reply_to_the_internet_leaves_no_trace_on_the_next_packet() {
+    pin_to_cpu0();
+    let first = Fixture::new(MODEL);
+    for mode in [Mode::Xdp, Mode::Tc] {
+        let mut fx = first.twin(mode);
+        let remote = "198.51.100.10";
+        let mut syn = l4_frame(ROUTER_MAC, INTERNET_MAC, ip(remote), ip("192.0.2.50"), 6, 50_100, 443, tcp::SYN);
+        fix_l4_checksum(&mut syn);
+        let (v, out) = fx.run_from_internet(&syn);
+        assert!(same_verdict(v, XDP_REDIRECT), "SYN from the internet ({mode}): verdict {v}");
+        let (eni, backend) = backend_of(&out);
+        let syn_ack = tcp_from(eni, backend, remote, 8080, 50_100, tcp::SYN | tcp::ACK);
+        let out = run_checked(&mut fx, "SYN-ACK to the internet", eni, &syn_ack, XDP_REDIRECT);
+        assert_eq!(out[0..6], INTERNET_MAC, "the reply leaves by the uplink ({mode})");
+        // Next, the same backend's own packet to an instance of its VPC
+        // (no load balancer between them): it takes its route.
+        let own = tcp_from(eni, backend, "10.0.1.10", 5555, 22, tcp::ACK);
+        let out = run_checked(&mut fx, "the backend's own packet", eni, &own, XDP_REDIRECT);
+        assert_eq!(out, sent(&own, "eni-client", backend, 5555, "10.0.1.10", 22), "routed to the instance, not the uplink ({mode})");
+    }
+}
+
+/// Pins the calling thread (a test's own) to CPU 0.
+fn pin_to_cpu0() {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes a bit
+    // inside it; sched_setaffinity reads it for this thread (pid 0).
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        assert_eq!(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set), 0, "pinning to CPU 0");
+    }
+}
+
 #[test]
 fn nlb_a_udp_listener_translates_datagrams_both_ways() {
     let first = Fixture::new(MODEL);

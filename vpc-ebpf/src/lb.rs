@@ -149,7 +149,8 @@ pub fn decide(flow: &mut Flow, eni: &Eni) -> u32 {
     let Ok(pending) = pending() else {
         return NO_BACKEND;
     };
-    pending.side = LB_NONE;
+    // `via` too: a reply's leaves no trace on the next packet's route.
+    (pending.side, pending.via) = (LB_NONE, u32::from(LB_VIA_VPC));
     if eni.flags & ENI_FLAG_LB_CLIENT != 0 {
         match to_listener(flow, eni.vpc_id, flow.dst, LB_VIA_VPC, pending, true) {
             Ok(Some(b)) => {

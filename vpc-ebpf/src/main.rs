@@ -71,12 +71,13 @@ const HEADERS: usize = 14 + 60 + 20;
 #[inline(always)]
 fn route<P: Packet>(ctx: &P) -> u32 {
     let ifindex = ctx.ifindex();
-    let mut flow = Flow::NONE;
-    match pipeline::run(ctx, ifindex, &mut flow) {
+    let mut slot = core::mem::MaybeUninit::<Flow>::uninit();
+    let flow = Flow::zeroed_in(&mut slot);
+    match pipeline::run(ctx, ifindex, flow) {
         Ok(verdict) => verdict,
         Err(reason) => {
             stats::drop(ifindex, reason);
-            monitor::drop(ifindex, reason, &flow);
+            monitor::drop(ifindex, reason, flow);
             P::DROP
         }
     }

@@ -3,7 +3,7 @@
 //! -> edge (NAT, for the internet) -> transmit. One code base for both
 //! program types ([`Packet`]); no loop over configuration.
 use aya_log_ebpf::debug;
-use vpc_common::{Action, DropReason, Egress, EniAddressKey, NextHopKind, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_ENDPOINT_CLIENT, ENI_FLAG_HEALTH_CHECK, ENI_FLAG_NETWORK_ACL, HEALTH_CHECK_ADDR, HEALTH_CHECK_ROUTE_TABLE, LB_VIA_INTERNET, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SERVICES, ENI_FLAG_UPLINK};
+use vpc_common::{Action, DropReason, Egress, EniAddressKey, NextHopKind, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_ENDPOINT_CLIENT, ENI_FLAG_HEALTH_CHECK, ENI_FLAG_LB_BACKEND, ENI_FLAG_LB_CLIENT, ENI_FLAG_NETWORK_ACL, HEALTH_CHECK_ADDR, HEALTH_CHECK_ROUTE_TABLE, LB_VIA_INTERNET, LB_VIA_VPC, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SERVICES, ENI_FLAG_UPLINK};
 
 use crate::{
     arp, conntrack,
@@ -143,14 +143,23 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
         // (The decision is taken by a function of its own, not inlined, and
         // kept in a per-CPU map, not in registers: the verifier then walks the
         // rest of the pipeline once whatever was decided.)
-        match lb::decide(flow, eni) {
-            lb::DECIDED => {}
-            lb::PRIVATELINK_REPLY => match privatelink::from_service(flow, eni) {
-                privatelink::DECIDED => break 'privatelink true,
-                code => return Err(privatelink::reason(code)),
-            },
-            lb::REFUSED_BY_SECURITY_GROUP => return Err(DropReason::LbSecurityGroup),
-            _ => return Err(DropReason::LbNoBackend),
+        // Only for an ENI of a load balancer's client or backend: the others
+        // (most) skip the call and write "none" in its place (read back from
+        // the map like a decision, so the verifier's view of the rest is the
+        // same either way).
+        if eni.flags & (ENI_FLAG_LB_CLIENT | ENI_FLAG_LB_BACKEND) != 0 {
+            match lb::decide(flow, eni) {
+                lb::DECIDED => {}
+                lb::PRIVATELINK_REPLY => match privatelink::from_service(flow, eni) {
+                    privatelink::DECIDED => break 'privatelink true,
+                    code => return Err(privatelink::reason(code)),
+                },
+                lb::REFUSED_BY_SECURITY_GROUP => return Err(DropReason::LbSecurityGroup),
+                _ => return Err(DropReason::LbNoBackend),
+            }
+        } else {
+            let p = lb::pending()?;
+            (p.side, p.via) = (LB_NONE, u32::from(LB_VIA_VPC));
         }
         false
     };
