@@ -2,7 +2,7 @@
 """The request parameters the installed official SDKs can send, per action.
 
 Reads each product's generated client (alibabacloud_vpc20160428,
-alibabacloud_ecs20140526, alibabacloud_nlb20220430): every
+alibabacloud_ecs20140526, alibabacloud_nlb20220430, alibabacloud_pvtz20180101): every
 `<action>_with_options` method copies the request's fields into `query[...]` /
 `body[...]` (or `body_flat[...]`, flattened to `Name.N.Field`) under the cloud's names and
 names the action and version in its `Params(...)`. Prints JSON
@@ -10,7 +10,8 @@ names the action and version in its `Params(...)`. Prints JSON
 """
 import importlib, inspect, json, re, sys
 
-PRODUCTS = ["alibabacloud_vpc20160428", "alibabacloud_ecs20140526", "alibabacloud_nlb20220430"]
+PRODUCTS = ["alibabacloud_vpc20160428", "alibabacloud_ecs20140526", "alibabacloud_nlb20220430",
+            "alibabacloud_pvtz20180101"]
 
 METHOD = re.compile(r"\n    def (\w+)_with_options\(\n(.*?)\n        return ", re.S)
 PARAM = re.compile(r"(?:query|body)(?:_flat)?\['([A-Za-z0-9_]+)'\]\s*=")

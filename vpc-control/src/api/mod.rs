@@ -21,11 +21,14 @@ pub enum Product {
     /// The NLB API, 2022-04-30 (nlb.<region>.aliyuncs.com): network load
     /// balancers, server groups, listeners.
     Nlb,
+    /// The PrivateZone API, 2018-01-01 (pvtz.aliyuncs.com): private DNS
+    /// zones, their records and the VPCs they answer in.
+    Pvtz,
 }
 
 impl Product {
     /// Every product served.
-    pub const ALL: [Product; 3] = [Product::Vpc, Product::Ecs, Product::Nlb];
+    pub const ALL: [Product; 4] = [Product::Vpc, Product::Ecs, Product::Nlb, Product::Pvtz];
 
     /// The API version that names this product in a call.
     pub const fn version(self) -> &'static str {
@@ -33,6 +36,7 @@ impl Product {
             Product::Vpc => "2016-04-28",
             Product::Ecs => "2014-05-26",
             Product::Nlb => "2022-04-30",
+            Product::Pvtz => "2018-01-01",
         }
     }
 
@@ -42,6 +46,7 @@ impl Product {
             Product::Vpc => "Vpc",
             Product::Ecs => "Ecs",
             Product::Nlb => "Nlb",
+            Product::Pvtz => "pvtz",
         }
     }
 

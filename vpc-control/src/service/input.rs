@@ -104,6 +104,11 @@ pub(crate) fn text_rule(product: Product, action: &str, path: &str) -> Option<Te
             "Description" => rule(ECS_DESCRIPTION, false, "IllegalParam.Description"),
             _ => None,
         },
+        // The PrivateZone API: a record's remark.
+        Product::Pvtz => match leaf {
+            "Remark" => rule(ECS_DESCRIPTION, false, "Record.Invalid.Remark"),
+            _ => None,
+        },
     }
 }
 

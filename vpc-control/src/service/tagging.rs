@@ -90,6 +90,8 @@ fn resource_type(product: Product, given: &str) -> Result<(Kind, &'static str), 
         Product::Ecs => ECS_TYPES,
         // The NLB API tags through its own actions (service/nlb/tag.rs).
         Product::Nlb => &[],
+        // The PrivateZone API's tags are not served.
+        Product::Pvtz => &[],
     };
     let name = types
         .iter()
