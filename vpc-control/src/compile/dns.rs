@@ -292,7 +292,8 @@ pub fn normalize(name: &str) -> String {
 }
 
 /// Whether `name` (normalized) is a domain name of letter-digit-hyphen
-/// (and underscore, for SRV owners) labels of 1 to 63 characters, at most
+/// (and underscore, for SRV owners) labels of 1 to 63 characters, not
+/// starting or ending with a hyphen, at most
 /// 253 in all.
 pub fn is_domain_name(name: &str) -> bool {
     !name.is_empty()
@@ -300,6 +301,8 @@ pub fn is_domain_name(name: &str) -> bool {
         && name.split('.').all(|l| {
             !l.is_empty()
                 && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
                 && l.bytes()
                     .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
         })

@@ -936,3 +936,152 @@ impl Action for DescribeZoneRecords {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use crate::{
+        api::{ApiError, Caller, Product, form::Form},
+        service::tests::Scratch,
+    };
+
+    fn caller(account: &str) -> Caller {
+        Caller {
+            account_id: account.into(),
+            admin: false,
+        }
+    }
+
+    fn pvtz(
+        s: &mut Scratch,
+        who: &str,
+        action: &str,
+        params: &[(&str, &str)],
+    ) -> Result<Value, ApiError> {
+        let f =
+            Form::from_pairs(params.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+        s.service
+            .call(Some(Product::Pvtz.version()), action, &f, &caller(who))
+    }
+
+    const ME: &str = "1000000000000001";
+
+    fn ok(s: &mut Scratch, action: &str, params: &[(&str, &str)]) -> Value {
+        pvtz(s, ME, action, params).unwrap_or_else(|e| panic!("{action}: {e:?}"))
+    }
+
+    #[test]
+    fn zones_bind_only_the_callers_vpcs_and_records_keep_their_status() {
+        let mut s = Scratch::new();
+        let (vpc, _) = s.vpc_with_vswitch();
+        let zone = ok(&mut s, "AddZone", &[("ZoneName", "corp.example")])["ZoneId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(zone.len(), 32);
+        // Another account can neither see the zone nor bind it.
+        let other = pvtz(
+            &mut s,
+            "2000000000000002",
+            "DescribeZoneInfo",
+            &[("ZoneId", &zone)],
+        )
+        .unwrap_err();
+        assert_eq!(other.code, "Zone.Invalid.Id");
+        ok(
+            &mut s,
+            "BindZoneVpc",
+            &[
+                ("ZoneId", &zone),
+                ("Vpcs.1.VpcId", &vpc),
+                ("Vpcs.1.RegionId", "cn-hangzhou"),
+            ],
+        );
+        assert_eq!(s.service.model().private_zones[0].vpcs[0].vpc_id, vpc);
+        let rid = ok(
+            &mut s,
+            "AddZoneRecord",
+            &[
+                ("ZoneId", &zone),
+                ("Rr", "db"),
+                ("Type", "A"),
+                ("Value", "10.0.1.5"),
+            ],
+        )["RecordId"]
+            .as_u64()
+            .unwrap();
+        let rid = rid.to_string();
+        let v = ok(
+            &mut s,
+            "SetZoneRecordStatus",
+            &[("RecordId", &rid), ("Status", "DISABLE")],
+        );
+        assert_eq!(v["Status"], "DISABLE");
+        assert!(!s.service.model().private_zones[0].records[0].enabled);
+        let listed = ok(&mut s, "DescribeZoneRecords", &[("ZoneId", &zone)]);
+        assert_eq!(listed["Records"]["Record"][0]["Status"], "DISABLE");
+        // Bound: not deleted; unbound (no Vpcs), deleted with its records.
+        assert_eq!(
+            pvtz(&mut s, ME, "DeleteZone", &[("ZoneId", &zone)])
+                .unwrap_err()
+                .code,
+            "Zone.VpcExists"
+        );
+        ok(&mut s, "BindZoneVpc", &[("ZoneId", &zone)]);
+        ok(&mut s, "DeleteZone", &[("ZoneId", &zone)]);
+        assert!(s.service.model().private_zones.is_empty());
+    }
+
+    #[test]
+    fn records_of_other_types_and_bad_values_are_refused_by_code() {
+        let mut s = Scratch::new();
+        let zone = ok(&mut s, "AddZone", &[("ZoneName", "corp.example")])["ZoneId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let add = |s: &mut Scratch, rr: &str, t: &str, v: &str| {
+            pvtz(
+                s,
+                ME,
+                "AddZoneRecord",
+                &[("ZoneId", &zone), ("Rr", rr), ("Type", t), ("Value", v)],
+            )
+            .map_err(|e| e.code)
+        };
+        for t in ["NS", "CAA", "SOA", "NAPTR"] {
+            assert_eq!(
+                add(&mut s, "x", t, "a.example").unwrap_err(),
+                "Record.Invalid.Type",
+                "{t}"
+            );
+        }
+        assert_eq!(
+            add(&mut s, "x", "A", "300.1.1.1").unwrap_err(),
+            "Record.Invalid.Value"
+        );
+        assert_eq!(
+            add(&mut s, "x", "SRV", "1 2 port t.example").unwrap_err(),
+            "Record.Invalid.Value"
+        );
+        assert_eq!(
+            add(&mut s, "-", "A", "10.0.0.1").unwrap_err(),
+            "Record.Invalid.Rr"
+        );
+        add(&mut s, "www", "CNAME", "db.corp.example").unwrap();
+        assert_eq!(
+            add(&mut s, "www", "A", "10.0.0.1").unwrap_err(),
+            "Record.Conflict"
+        );
+        add(&mut s, "db", "A", "10.0.0.1").unwrap();
+        add(&mut s, "db", "A", "10.0.0.2").unwrap();
+        assert_eq!(
+            add(&mut s, "db", "A", "10.0.0.2").unwrap_err(),
+            "Record.Exists"
+        );
+        let code = pvtz(&mut s, ME, "AddZone", &[("ZoneName", "Corp.Example.")])
+            .unwrap_err()
+            .code;
+        assert_eq!(code, "Zone.Exists");
+    }
+}
