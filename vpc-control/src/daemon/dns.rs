@@ -7,17 +7,17 @@
 //! backends' health changes, and starts, restarts (a namespace made anew)
 //! and stops the servers as services namespaces come and go.
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     net::{IpAddr, SocketAddr},
     str::FromStr,
-    sync::{Arc, RwLock, atomic::Ordering},
+    sync::{Arc, Mutex, RwLock, atomic::Ordering},
     time::Duration,
 };
 
 use hickory_proto::{
     op::{Edns, Metadata, ResponseCode},
     rr::{
-        DNSClass, Name, RData as HRData, Record, RecordType,
+        DNSClass, LowerName, Name, RData as HRData, Record, RecordType,
         rdata::{A, AAAA, CNAME, MX, PTR, SRV, TXT},
     },
 };
@@ -46,13 +46,63 @@ const SUPERVISE_EVERY: Duration = Duration::from_millis(500);
 /// Idle TCP connections are closed after this long.
 const TCP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What every resolver answers from, swapped whole on each compile.
-type Shared = Arc<RwLock<Arc<Records>>>;
+/// What every resolver answers from, swapped whole on each compile, with
+/// the compile's number.
+type Shared = Arc<RwLock<(u64, Arc<Records>)>>;
+
+/// Most answers one resolver keeps built.
+const MAX_CACHED: usize = 4096;
+
+/// Answers built (response code and wire records) by the name and type
+/// asked, for one compile (its number).
+type Cache = (
+    u64,
+    HashMap<(LowerName, RecordType), Arc<(ResponseCode, Vec<Record>)>>,
+);
 
 /// The resolver of one VPC.
 struct Handler {
     vpc_id: String,
     records: Shared,
+    cache: Mutex<Cache>,
+}
+
+impl Handler {
+    /// The answer to `name` `kind` from the current names: built once per
+    /// compile, then taken from the cache.
+    fn answer(&self, name: &LowerName, kind: RecordType) -> Arc<(ResponseCode, Vec<Record>)> {
+        let (generation, records) = self
+            .records
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let key = (name.clone(), kind);
+        {
+            let c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if c.0 == generation {
+                if let Some(a) = c.1.get(&key) {
+                    return a.clone();
+                }
+            }
+        }
+        let ans = records.resolve(&self.vpc_id, &name.to_string(), kind_of(kind));
+        let rcode = match ans.rcode {
+            Rcode::NoError => ResponseCode::NoError,
+            Rcode::NxDomain => ResponseCode::NXDomain,
+        };
+        let built = Arc::new((
+            rcode,
+            ans.records.iter().filter_map(record).collect::<Vec<_>>(),
+        ));
+        let mut c = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if c.0 != generation {
+            *c = (generation, HashMap::new());
+        }
+        if c.1.len() < MAX_CACHED {
+            c.1.insert(key, built.clone());
+        }
+        built
+    }
 }
 
 /// The record type asked, as the compile names it (`None`: a type no
@@ -121,29 +171,17 @@ impl RequestHandler for Handler {
             None => builder,
         };
         let queries = request.queries.queries();
-        let (rcode, answers) = match queries {
+        let refused = Arc::new((ResponseCode::Refused, Vec::new()));
+        let answer = match queries {
             [q] if q.query_class() == DNSClass::IN
                 && request.metadata.op_code == hickory_proto::op::OpCode::Query =>
             {
-                let records = self
-                    .records
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone();
-                let ans =
-                    records.resolve(&self.vpc_id, &q.name().to_string(), kind_of(q.query_type()));
-                let rcode = match ans.rcode {
-                    Rcode::NoError => ResponseCode::NoError,
-                    Rcode::NxDomain => ResponseCode::NXDomain,
-                };
-                (
-                    rcode,
-                    ans.records.iter().filter_map(record).collect::<Vec<_>>(),
-                )
+                self.answer(q.name(), q.query_type())
             }
-            [_] => (ResponseCode::Refused, Vec::new()),
-            _ => (ResponseCode::FormErr, Vec::new()),
+            [_] => refused,
+            _ => Arc::new((ResponseCode::FormErr, Vec::new())),
         };
+        let (rcode, answers) = (answer.0, &answer.1);
         let mut meta = Metadata::response_from_request(&request.metadata);
         meta.response_code = rcode;
         meta.authoritative = true;
@@ -214,6 +252,7 @@ fn start(
     let mut server = Server::new(Handler {
         vpc_id: vpc_id.to_string(),
         records: records.clone(),
+        cache: Mutex::new((0, HashMap::new())),
     });
     for u in udp {
         server.register_socket(tokio::net::UdpSocket::from_std(u)?);
@@ -242,7 +281,7 @@ pub(super) fn spawn(app: Arc<App>) {
             s.model().router.namespace.clone(),
         )
     };
-    let records: Shared = Arc::new(RwLock::new(Arc::new(Records::default())));
+    let records: Shared = Arc::new(RwLock::new((0, Arc::new(Records::default()))));
     tokio::spawn(async move {
         let mut running: BTreeMap<String, Running> = BTreeMap::new();
         let mut compiled: Option<(u64, Unavailable)> = None;
@@ -267,7 +306,9 @@ pub(super) fn spawn(app: Arc<App>) {
                         for e in &r.skipped {
                             tracing::warn!(error = %e, "a DNS record left out");
                         }
-                        *records.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(r);
+                        let mut w = records.write().unwrap_or_else(|e| e.into_inner());
+                        *w = (w.0 + 1, Arc::new(r));
+                        drop(w);
                         vpcs = v;
                         compiled = Some((g, unavailable));
                     }
