@@ -172,6 +172,26 @@ fn instances_resolve_each_other_by_host_name_through_the_vpc_resolver_and_only_i
         &["100.118.28.1"],
     );
     assert_eq!(dig(&a[0], "www.example.com", "A").0, "NXDOMAIN");
+    // A class other than IN: refused.
+    let o = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &a[0],
+            "dig",
+            "+tries=1",
+            "+time=1",
+            "-c",
+            "CH",
+            "version.bind",
+            "TXT",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("status: REFUSED"),
+        "{o:?}"
+    );
     // The switch off: no instance names.
     d.call(
         "ModifyVpcAttribute",

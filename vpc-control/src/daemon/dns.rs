@@ -171,14 +171,13 @@ impl RequestHandler for Handler {
             None => builder,
         };
         let queries = request.queries.queries();
-        let refused = Arc::new((ResponseCode::Refused, Vec::new()));
         let answer = match queries {
             [q] if q.query_class() == DNSClass::IN
                 && request.metadata.op_code == hickory_proto::op::OpCode::Query =>
             {
                 self.answer(q.name(), q.query_type())
             }
-            [_] => refused,
+            [_] => Arc::new((ResponseCode::Refused, Vec::new())),
             _ => Arc::new((ResponseCode::FormErr, Vec::new())),
         };
         let (rcode, answers) = (answer.0, &answer.1);
