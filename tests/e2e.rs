@@ -164,7 +164,9 @@ fn rt_1_apply_converges_to_a_changed_file_and_destroy_removes_everything() {
     model.instances.retain(|i| i.id != b1);
     model.instances[1].private_ip_address = Some(ip("10.0.2.77"));
     let r = lab.reapply(model);
-    assert_eq!(r.ports_removed, 1);
+    // i-b1's port, and vpc-b's services port (its resolver): vpc-b has no
+    // instance left.
+    assert_eq!(r.ports_removed, 2);
     assert!(r.writes.upserts > 0 && r.writes.removals > 0, "only the difference is written: {r:?}");
     assert!(!netns::exists(&b1), "removed instance's namespace is gone");
     assert!(ping(&lab.id("i-a1@"), ip("10.0.2.77"), 2), "moved address answers");

@@ -403,14 +403,15 @@ fn nlb_health_checks_take_a_dead_backend_out_of_the_ring_and_back() {
     // attached, in the port map.
     assert_kernel_is_model(&d, "with a health-check port");
 
-    // Its listener stopped, the VPC needs no checks: the port and its
-    // namespace go, and the servers leave /metrics.
+    // Its listener stopped, the VPC needs no checks: the servers leave
+    // /metrics. The port and its namespace stay: they are the VPC's
+    // services port, where its instances' resolver answers (docs/dns.md).
     d.call(
         "StopListener",
         &[("RegionId", "cn-hangzhou"), ("ListenerId", "lsn-hc")],
     );
-    assert!(!netns::exists(&hc_ns), "{hc_ns} removed");
-    assert_kernel_is_model(&d, "without a health-check port");
+    assert!(netns::exists(&hc_ns), "{hc_ns} kept for the VPC's resolver");
+    assert_kernel_is_model(&d, "with the services port, no checks");
     let deadline = Instant::now() + Duration::from_secs(5);
     while status(&scrape(&d), "10.0.2.11").is_some() {
         assert!(Instant::now() < deadline, "servers still in /metrics");

@@ -3,7 +3,7 @@
 `install()` wraps the Tea OpenAPI client's `call_api`: each successful answer
 body is walked against `<Action>ResponseBody` of the product's SDK models
 (alibabacloud_vpc20160428, alibabacloud_ecs20140526,
-alibabacloud_nlb20220430, alibabacloud_privatelink20200415). Every field answered
+alibabacloud_nlb20220430, alibabacloud_privatelink20200415, alibabacloud_pvtz20180101). Every field answered
 must exist in the model, with the model's type (str, int, bool, float, a list
 of them, or a nested model); a mismatch raises `ConformanceError` naming the
 field path, so the harness run (and the Rust test driving it) fails.
@@ -17,6 +17,7 @@ PACKAGES = {
     "2014-05-26": "alibabacloud_ecs20140526",
     "2022-04-30": "alibabacloud_nlb20220430",
     "2020-04-15": "alibabacloud_privatelink20200415",
+    "2018-01-01": "alibabacloud_pvtz20180101",
 }
 
 _BLOCK = re.compile(r"if m\.get\('([^']+)'\) is not None:(.*?)(?=if m\.get\(|return self)", re.S)

@@ -3,7 +3,7 @@
 
 Reads each product's generated client (alibabacloud_vpc20160428,
 alibabacloud_ecs20140526, alibabacloud_nlb20220430,
-alibabacloud_privatelink20200415): every
+alibabacloud_privatelink20200415, alibabacloud_pvtz20180101): every
 `<action>_with_options` method copies the request's fields into `query[...]` /
 `body[...]` (or `body_flat[...]`, flattened to `Name.N.Field`) under the cloud's names and
 names the action and version in its `Params(...)`. Prints JSON
@@ -12,7 +12,8 @@ names the action and version in its `Params(...)`. Prints JSON
 import importlib, inspect, json, re, sys
 
 PRODUCTS = ["alibabacloud_vpc20160428", "alibabacloud_ecs20140526", "alibabacloud_nlb20220430",
-            "alibabacloud_privatelink20200415"]
+            "alibabacloud_privatelink20200415",
+            "alibabacloud_pvtz20180101"]
 
 METHOD = re.compile(r"\n    def (\w+)_with_options\(\n(.*?)\n        return ", re.S)
 PARAM = re.compile(r"(?:query|body)(?:_flat)?\['([A-Za-z0-9_]+)'\]\s*=")

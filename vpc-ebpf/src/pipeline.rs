@@ -171,11 +171,12 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
 
     // 5. Route, in the table of the source vSwitch (a reply to an internet
     // client of a load balancer leaves by the uplink, as it came; a reply
-    // to the VPC's health checks goes to its health-check port, the local
-    // route of their own table, whatever the VPC's routes say).
+    // to the VPC's health checks, and a query to its resolver, go to its
+    // services port: 100.100.0.0/16 is looked up in their own table, whose
+    // local routes are the port's addresses, whatever the VPC's routes say).
     let next_hop = if lb_via == u32::from(LB_VIA_INTERNET) {
         edge::uplink_hop()
-    } else if u32::from_ne_bytes(flow.dst) == u32::from_ne_bytes(HEALTH_CHECK_ADDR) {
+    } else if flow.dst[0] == HEALTH_CHECK_ADDR[0] && flow.dst[1] == HEALTH_CHECK_ADDR[1] {
         route::lookup(HEALTH_CHECK_ROUTE_TABLE, flow.dst).copied()
     } else {
         route::lookup_from(eni, flow.dst).copied()

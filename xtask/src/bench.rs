@@ -1,5 +1,5 @@
 //! `cargo xtask bench`: runs the bench binaries of `tests/` (pipeline,
-//! tcp, micro, control, object_store, privatelink), then renders the figures they recorded
+//! tcp, micro, control, object_store, privatelink, dns), then renders the figures they recorded
 //! (`target/bench/*.jsonl`, see tests/bench_report.rs) as one markdown table
 //! and a PNG chart of the cost curves (gnuplot).
 use std::{
@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 /// The bench binaries, in the order they run.
-pub const BENCHES: &[&str] = &["pipeline", "tcp", "micro", "control", "object_store", "privatelink"];
+pub const BENCHES: &[&str] = &["pipeline", "tcp", "micro", "control", "object_store", "privatelink", "dns"];
 
 /// One recorded figure or curve point.
 struct Row {

@@ -84,7 +84,7 @@ enum Cmd {
 
 /// Debian packages the tests and the lab use.
 const DEBIAN_PACKAGES: &[&str] =
-    &["iproute2", "iputils-ping", "traceroute", "ethtool", "iperf3", "mount", "nftables", "gnuplot-nox"];
+    &["iproute2", "iputils-ping", "traceroute", "ethtool", "iperf3", "mount", "nftables", "gnuplot-nox", "dnsutils", "dnsmasq-base"];
 /// bpf-linker built against the Rust toolchain's own LLVM 22.
 const BPF_LINKER_VERSION: &str = "0.13.0";
 /// Where the LLVM_PREFIX for bpf-linker lives (its RUNPATH points here).

@@ -24,11 +24,14 @@ pub enum Product {
     /// The PrivateLink API, 2020-04-15 (privatelink.<region>.aliyuncs.com):
     /// endpoint services, interface endpoints, their connections.
     PrivateLink,
+    /// The PrivateZone API, 2018-01-01 (pvtz.aliyuncs.com): private DNS
+    /// zones, their records and the VPCs they answer in.
+    Pvtz,
 }
 
 impl Product {
     /// Every product served.
-    pub const ALL: [Product; 4] = [Product::Vpc, Product::Ecs, Product::Nlb, Product::PrivateLink];
+    pub const ALL: [Product; 5] = [Product::Vpc, Product::Ecs, Product::Nlb, Product::PrivateLink, Product::Pvtz];
 
     /// The API version that names this product in a call.
     pub const fn version(self) -> &'static str {
@@ -37,6 +40,7 @@ impl Product {
             Product::Ecs => "2014-05-26",
             Product::Nlb => "2022-04-30",
             Product::PrivateLink => "2020-04-15",
+            Product::Pvtz => "2018-01-01",
         }
     }
 
@@ -47,6 +51,7 @@ impl Product {
             Product::Ecs => "Ecs",
             Product::Nlb => "Nlb",
             Product::PrivateLink => "Privatelink",
+            Product::Pvtz => "pvtz",
         }
     }
 

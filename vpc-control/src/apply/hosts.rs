@@ -132,9 +132,31 @@ pub fn publish(router_ns: &str, text: &str, instances: &[String]) -> Result<(), 
     Ok(())
 }
 
+/// The resolv.conf `ip netns exec` shows in namespace `ns`.
+pub fn resolv_conf_path(ns: &str) -> PathBuf {
+    Path::new(NETNS_ETC).join(ns).join("resolv.conf")
+}
+
+/// An instance's resolv.conf: the VPC's resolver at the cloud's two
+/// addresses, with the cloud's options (docs/dns.md).
+pub fn resolv_conf() -> String {
+    let mut out = String::from("# Written by the VPC router: the VPC's resolver.\n");
+    out.push_str("options timeout:2 attempts:3 rotate single-request-reopen\n");
+    for a in crate::compile::dns::DNS_ADDRS {
+        let _ = writeln!(out, "nameserver {a}");
+    }
+    out
+}
+
 /// Gives a new (or repaired) instance namespace the router's current hosts
-/// file, or `default` while the router has published none.
+/// file, or `default` while the router has published none, and the VPC's
+/// resolver in its resolv.conf.
 pub fn install(router_ns: &str, inst: &str, default: &str) -> Result<(), HostsError> {
+    let resolv = resolv_conf_path(inst);
+    let want = resolv_conf();
+    if std::fs::read_to_string(&resolv).map_or(true, |t| t != want) {
+        write_whole(&resolv, &want)?;
+    }
     let state = state_path(router_ns);
     let text = match std::fs::read_to_string(&state) {
         Ok(t) => t,
@@ -148,7 +170,7 @@ pub fn install(router_ns: &str, inst: &str, default: &str) -> Result<(), HostsEr
     write_whole(&path, &text)
 }
 
-/// Removes namespace `ns`'s files (its hosts file and directory).
+/// Removes namespace `ns`'s files (its hosts file, resolv.conf and directory).
 pub fn remove(ns: &str) -> Result<(), HostsError> {
     let dir = Path::new(NETNS_ETC).join(ns);
     match std::fs::remove_dir_all(&dir) {
@@ -185,6 +207,16 @@ mod tests {
                 "198.51.100.80\tlogs-1.oss-cn-hangzhou.aliyuncs.com",
             ]
         );
+    }
+
+    #[test]
+    fn resolv_conf_names_the_vpc_resolver_at_both_addresses() {
+        let text = resolv_conf();
+        let servers: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("nameserver "))
+            .collect();
+        assert_eq!(servers, ["100.100.2.136", "100.100.2.138"]);
     }
 
     #[test]

@@ -242,6 +242,11 @@ fn converge_port_in(
     netns::add(inst)?;
     netns::sysctl(inst, "net.ipv6.conf.all.disable_ipv6", "1")?;
     netns::sysctl(inst, "net.ipv6.conf.default.disable_ipv6", "1")?;
+    if !p.extra_addresses.is_empty() {
+        // ARP for the gateway from the port's own address (the router
+        // answers that one), not from an extra address a reply came from.
+        netns::sysctl(inst, "net.ipv4.conf.all.arp_announce", "2")?;
+    }
     fault::point("port:namespace");
     let mut router = netns::Netlink::open(router_ns)?;
     let mut instance = netns::Netlink::open(inst)?;
@@ -260,10 +265,14 @@ fn converge_port_in(
     let alias = format!("{PORT_ALIAS_PREFIX}{inst}");
     router.set_link_up(&p.port_name, Some(&ROUTER_MAC), Some(&alias))?;
     instance.set_link_up(INSTANCE_IFNAME, Some(&p.mac), None)?;
-    let want = p.address.to_string();
-    if instance.ipv4_addresses(INSTANCE_IFNAME)? != [want.clone()] {
+    let want: BTreeSet<String> = std::iter::once(p.address).chain(p.extra_addresses.iter().copied()).map(|a| a.to_string()).collect();
+    let have = instance.ipv4_addresses(INSTANCE_IFNAME)?;
+    if have.len() != want.len() || have.iter().any(|a| !want.contains(a)) {
         instance.flush_addresses(INSTANCE_IFNAME)?;
         instance.add_address(INSTANCE_IFNAME, p.address)?;
+        for a in &p.extra_addresses {
+            instance.add_address(INSTANCE_IFNAME, *a)?;
+        }
     }
     instance.replace_route(Ipv4Net::default(), p.gateway, INSTANCE_IFNAME)?;
     // XDP sees the bytes on the wire: a TCP/UDP checksum left for offload

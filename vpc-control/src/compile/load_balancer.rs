@@ -17,7 +17,7 @@ use std::{
 
 use vpc_common::{
     BACKEND_FLAG_PRESENT, Backend, ENI_FLAG_HEALTH_CHECK, ENI_FLAG_LB_BACKEND, ENI_FLAG_LB_CLIENT,
-    ENI_FLAG_PORT, ENI_FLAG_SOURCE_DEST_CHECK, Egress, Eni, EniAddressKey, HEALTH_CHECK_ADDR,
+    ENI_FLAG_PORT, Egress, Eni, EniAddressKey, HEALTH_CHECK_ADDR,
     HEALTH_CHECK_ROUTE_TABLE, LB_RING_SIZE, NextHop, NextHopKind, LISTENER_FLAG_SECURITY_GROUPS, LISTENER_FLAG_SOURCE_HASH, Listener, ListenerKey,
     MAX_LB_RINGS, PUBLIC_KIND_LB, PublicAddress,
 };
@@ -73,10 +73,28 @@ pub fn health_check_vpcs(model: &Model) -> BTreeSet<String> {
         .collect()
 }
 
-/// The health-check port of each VPC that has one in `ports`: an ENI of the
-/// VPC holding [`HEALTH_CHECK_ADDR`], routed by the VPC's system route
-/// table, in no vSwitch (a backend's network ACL judges its checks), in no
-/// security group (the backends' judge them).
+/// The VPCs that get a services port (docs/dns.md): those of
+/// [`health_check_vpcs`], and those with an instance or an interface
+/// endpoint (their resolver is there). A VPC with neither has none (no
+/// namespace for an empty VPC).
+pub fn services_vpcs(model: &Model) -> BTreeSet<String> {
+    let mut out = health_check_vpcs(model);
+    for i in &model.instances {
+        if let Some(v) = model.vswitch(&i.vswitch_id) {
+            out.insert(v.vpc_id.clone());
+        }
+    }
+    out.extend(model.vpc_endpoints.iter().map(|e| e.vpc_id.clone()));
+    out.retain(|v| model.vpcs.iter().any(|m| &m.id == v));
+    out
+}
+
+/// The services port of each VPC that has one in `ports` (the "health-check
+/// port"; it holds the VPC's resolver too): an ENI of the VPC holding
+/// [`HEALTH_CHECK_ADDR`] and the DNS addresses, routed by the VPC's system
+/// route table, in no vSwitch (a backend's network ACL judges its checks),
+/// in no security group (the backends' judge them), without the source
+/// check (it answers from all of its addresses; the router made it).
 pub(super) fn health_ports(
     model: &Model,
     ports: &BTreeMap<String, u32>,
@@ -84,7 +102,7 @@ pub(super) fn health_ports(
     table_ids: &BTreeMap<&str, u32>,
     out: &mut MapEntries,
 ) {
-    for vpc in health_check_vpcs(model) {
+    for vpc in services_vpcs(model) {
         let eni_id = topology::health_check_eni(&vpc);
         let (Some(&ifindex), Some(&vpc_id)) = (ports.get(&eni_id), vpc_ids.get(vpc.as_str())) else {
             continue;
@@ -106,7 +124,7 @@ pub(super) fn health_ports(
                 vpc_id,
                 vswitch_id: 0,
                 route_table_id: *table,
-                flags: ENI_FLAG_PORT | ENI_FLAG_SOURCE_DEST_CHECK | ENI_FLAG_HEALTH_CHECK,
+                flags: ENI_FLAG_PORT | ENI_FLAG_HEALTH_CHECK,
                 ip: HEALTH_CHECK_ADDR,
                 gateway_ip: topology::HEALTH_CHECK_GATEWAY.octets(),
                 vswitch_addr: net.network().octets(),
@@ -116,14 +134,19 @@ pub(super) fn health_ports(
                 ..Eni::default()
             },
         );
-        out.eni_by_address.insert(
-            EniAddressKey { vpc_id, addr: HEALTH_CHECK_ADDR },
-            Egress { ifindex, dst_mac: mac, src_mac: topology::ROUTER_MAC },
-        );
-        // Replies to the checks: the one route of their table, local.
+        // Replies to the checks and queries to the resolver: the routes of
+        // their own table (the datapath looks 100.100.0.0/16 up there),
+        // local, one per address.
         let local = NextHop { kind: NextHopKind::Local as u32, egress: Egress::default(), gateway_id: 0 };
-        let key = super::route_key(HEALTH_CHECK_ROUTE_TABLE, &ipnet::Ipv4Net::from(topology::HEALTH_CHECK_IP));
-        out.routes.set_table(HEALTH_CHECK_ROUTE_TABLE, Arc::new(vec![(key, local)]));
+        let mut routes = Vec::new();
+        for ip in std::iter::once(topology::HEALTH_CHECK_IP).chain(super::dns::DNS_ADDRS) {
+            out.eni_by_address.insert(
+                EniAddressKey { vpc_id, addr: ip.octets() },
+                Egress { ifindex, dst_mac: mac, src_mac: topology::ROUTER_MAC },
+            );
+            routes.push((super::route_key(HEALTH_CHECK_ROUTE_TABLE, &ipnet::Ipv4Net::from(ip)), local));
+        }
+        out.routes.set_table(HEALTH_CHECK_ROUTE_TABLE, Arc::new(routes));
     }
 }
 
@@ -441,10 +464,21 @@ mod tests {
         assert_eq!(eni.route_table_id, out.eni_by_port[&3].route_table_id);
         let key = EniAddressKey { vpc_id: eni.vpc_id, addr: HEALTH_CHECK_ADDR };
         assert_eq!(out.eni_by_address[&key].ifindex, 4);
+        // The VPC's resolver addresses are the port's too, without the
+        // source check (it answers from them).
+        for a in crate::compile::dns::DNS_ADDRS {
+            assert_eq!(out.eni_by_address[&EniAddressKey { vpc_id: eni.vpc_id, addr: a.octets() }].ifindex, 4);
+        }
+        assert_eq!(eni.flags & vpc_common::ENI_FLAG_SOURCE_DEST_CHECK, 0);
+        assert_eq!(hc.extra_addresses.len(), 2);
         // Health check disabled, or no running listener: no port.
         let mut off = m.clone();
         off.server_groups[0].health_check.enabled = false;
         assert!(health_check_vpcs(&off).is_empty());
+        // The port stays for the resolver of the VPC's instance; without
+        // instances (nor endpoints), none.
+        assert!(topology::plan(&off).ports.iter().any(|p| p.eni_id == "hc-vpc-a"));
+        off.instances.clear();
         assert!(!topology::plan(&off).ports.iter().any(|p| p.eni_id == "hc-vpc-a"));
         let mut stopped = m.clone();
         stopped.listeners[0].status = ListenerStatus::Stopped;

@@ -1,5 +1,6 @@
 //! Pure compile: a validated [`Model`] plus the ifindex of each router port
 //! -> the exact set of map entries the datapath needs. No kernel involved.
+pub mod dns;
 mod load_balancer;
 pub mod policy;
 mod privatelink;
@@ -7,7 +8,7 @@ mod routes;
 pub mod topology;
 
 pub use load_balancer::{
-    ServerKey, Unavailable, health_check_vpcs, health_checked_groups,
+    ServerKey, Unavailable, health_check_vpcs, health_checked_groups, services_vpcs,
 };
 pub use routes::{Routes, diff_routes};
 use std::collections::{BTreeMap, BTreeSet, HashMap};

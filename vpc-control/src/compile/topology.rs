@@ -111,6 +111,9 @@ pub struct PortPlan {
     pub address: Ipv4Net,
     /// vSwitch gateway: the instance's default route.
     pub gateway: Ipv4Addr,
+    /// More addresses (/32) of the instance side: a services port's DNS
+    /// addresses.
+    pub extra_addresses: Vec<Ipv4Net>,
 }
 
 /// Everything apply must create in the kernel, besides maps.
@@ -140,13 +143,15 @@ pub fn plan(model: &Model) -> Plan {
                 address: Ipv4Net::new(addr, vsw.cidr_block.prefix_len()).ok()?,
                 gateway: model::vswitch_gateway(&vsw.cidr_block),
                 eni_id,
+                extra_addresses: Vec::new(),
             })
         })
         .collect::<Vec<_>>();
-    // Each VPC whose backends the daemon checks: a port of its own, from
-    // which the checks cross the VPC as any traffic does.
+    // Each VPC whose backends the daemon checks, or with instances or
+    // endpoints: a services port of its own, from which the checks cross
+    // the VPC as any traffic does and where its resolver answers.
     let mut ports = ports;
-    for vpc_id in super::health_check_vpcs(model) {
+    for vpc_id in super::services_vpcs(model) {
         let eni_id = health_check_eni(&vpc_id);
         ports.push(PortPlan {
             instance_id: health_check_namespace(&model.router.namespace, &vpc_id),
@@ -156,6 +161,10 @@ pub fn plan(model: &Model) -> Plan {
                 .expect("HEALTH_CHECK_PREFIX_LEN is a valid prefix length"),
             gateway: HEALTH_CHECK_GATEWAY,
             eni_id,
+            extra_addresses: super::dns::DNS_ADDRS
+                .iter()
+                .map(|a| Ipv4Net::from(*a))
+                .collect(),
         });
     }
     Plan {

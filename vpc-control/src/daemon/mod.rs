@@ -7,6 +7,7 @@
 //! limits and timeouts that let no client lock the daemon out.
 //! Readiness (the listeners, and sd_notify READY=1) comes only after the
 //! stored state is in the kernel and the programs are attached.
+mod dns;
 mod health;
 pub mod metrics;
 pub mod origin;
@@ -418,6 +419,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     };
     spawn_watcher(&config.namespace, app.clone());
     health::spawn(app.clone());
+    dns::spawn(app.clone());
 
     let tcp = TcpListener::bind(config.listen)
         .await

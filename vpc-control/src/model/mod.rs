@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 
 mod load_balancer;
 mod privatelink;
+mod private_zone;
 pub use load_balancer::*;
 pub use privatelink::*;
+pub use private_zone::*;
 
 /// Default name of the namespace holding the router's ports.
 pub const DEFAULT_ROUTER_NAMESPACE: &str = "vpc-router";
@@ -82,6 +84,9 @@ pub struct Model {
     /// CONN-1..4).
     #[serde(default, rename = "vpc_endpoint")]
     pub vpc_endpoints: Vec<VpcEndpoint>,
+    /// PrivateZone zones with their records and bound VPCs (docs/dns.md).
+    #[serde(default, rename = "private_zone")]
+    pub private_zones: Vec<PrivateZone>,
     /// The numbers the datapath's keys name VPCs, vSwitches, route tables
     /// and NAT gateways by, allocated once per id and kept with the model
     /// (see [`Model::allocate_numeric_ids`]). Empty in a lab file: numbers

@@ -114,6 +114,11 @@ pub(crate) fn text_rule(product: Product, action: &str, path: &str) -> Option<Te
             "ServiceDescription" => rule(ECS_DESCRIPTION, false, "IllegalParam.ServiceDescription"),
             _ => None,
         },
+        // The PrivateZone API: a record's remark.
+        Product::Pvtz => match leaf {
+            "Remark" => rule(ECS_DESCRIPTION, false, "Record.Invalid.Remark"),
+            _ => None,
+        },
     }
 }
 

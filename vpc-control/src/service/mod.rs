@@ -32,6 +32,7 @@ mod ipv4_gateway;
 mod nat_gateway;
 mod network_acl;
 mod nlb;
+mod private_zone;
 pub(crate) mod paging;
 pub(crate) mod params;
 mod prefix_list;
@@ -352,6 +353,16 @@ pub const ACTIONS: &[ActionSpec] = &[
     typed::<privatelink::tag::TagResources>(),
     typed::<privatelink::tag::UntagResources>(),
     typed::<privatelink::tag::ListTagResources>(),
+    typed::<private_zone::AddZone>(),
+    typed::<private_zone::DeleteZone>(),
+    typed::<private_zone::DescribeZones>(),
+    typed::<private_zone::DescribeZoneInfo>(),
+    typed::<private_zone::BindZoneVpc>(),
+    typed::<private_zone::AddZoneRecord>(),
+    typed::<private_zone::UpdateZoneRecord>(),
+    typed::<private_zone::DeleteZoneRecord>(),
+    typed::<private_zone::SetZoneRecordStatus>(),
+    typed::<private_zone::DescribeZoneRecords>(),
 ];
 
 /// The router's own counters, served under the VPC API's version (not an

@@ -91,6 +91,8 @@ fn resource_type(product: Product, given: &str) -> Result<(Kind, &'static str), 
         // The NLB and PrivateLink APIs tag through their own actions
         // (service/nlb/tag.rs, service/privatelink/tag.rs).
         Product::Nlb | Product::PrivateLink => &[],
+        // The PrivateZone API's tags are not served.
+        Product::Pvtz => &[],
     };
     let name = types
         .iter()
