@@ -7,7 +7,9 @@
 //! the consumer's VPC uses the same CIDR block (its client even holds the
 //! address of a provider backend). The consumer's endpoint is refused
 //! traffic until the provider accepts it; then its instances reach the
-//! service through each zone's endpoint ENI; the endpoint's security group
+//! service through each zone's endpoint ENI and by the endpoint's domain
+//! names (DNS-1), and by the service's usual name through a PrivateZone
+//! zone bound to their VPC only (DNS-2); the endpoint's security group
 //! refuses a port; a zone's backend dies and the clients keep working
 //! through the load balancer; the provider disables the connection and live
 //! flows stop at once; an account off the whitelist neither sees nor
@@ -78,6 +80,47 @@ fn dropped(d: &Daemon, reason: &str) -> u64 {
     d.call("DescribeRouterStats", &[])["Drops"][reason].as_u64().unwrap_or(0)
 }
 
+/// The IPv4 addresses `name` resolves to inside namespace `ns` (`getent`
+/// through the instance's resolv.conf, which names the VPC's resolver).
+fn resolve(ns: &str, name: &str) -> Vec<std::net::Ipv4Addr> {
+    let o = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "getent", "ahostsv4", name])
+        .output()
+        .expect("getent runs");
+    let mut out: Vec<std::net::Ipv4Addr> =
+        String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.split_whitespace().next()?.parse().ok()).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// [`resolve`] until it gives `want` (the resolver takes a change on
+/// after the API answered it), for at most 5 s: what it gave last.
+fn resolve_until(ns: &str, name: &str, want: &[std::net::Ipv4Addr]) -> Vec<std::net::Ipv4Addr> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let got = resolve(ns, name);
+        if got == want || Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `dig`'s answer for `name` inside namespace `ns` (for failure messages).
+fn dig(ns: &str, name: &str) -> String {
+    let o = std::process::Command::new("ip").args(["netns", "exec", ns, "dig", "+noall", "+answer", "+comments", name]).output();
+    o.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+}
+
+/// Connections from `ns` to `name`:`port` by name: each to one of the
+/// addresses it resolves to, in turn.
+fn open_by_name(ns: &str, name: &str, port: u16, n: usize) -> Vec<Conn> {
+    let addrs = resolve(ns, name);
+    assert!(!addrs.is_empty(), "{name} does not resolve in {ns}");
+    (0..n).map(|i| Conn::open(ns, SocketAddr::new(addrs[i % addrs.len()].into(), port))).collect()
+}
+
 /// Whether a connection from namespace `ns` to `to` is answered within a
 /// second.
 fn answered(ns: &str, to: SocketAddr) -> bool {
@@ -94,7 +137,7 @@ fn shares(conns: &[Conn]) -> BTreeMap<String, usize> {
 }
 
 #[test]
-fn ep_1_ep_4_conn_2_eps_2_a_consumer_reaches_a_providers_service_through_its_endpoint_only_while_connected() {
+fn ep_1_ep_4_conn_2_eps_2_dns_1_dns_2_a_consumer_reaches_a_providers_service_through_its_endpoint_only_while_connected() {
     let mut d = Daemon::new(true);
     d.args.extend(["--access-key".to_string(), format!("{STRANGER_KEY_ID}:{STRANGER_KEY_SECRET}:{STRANGER_ACCOUNT_ID}")]);
     d.spawn(&[]);
@@ -162,6 +205,30 @@ fn ep_1_ep_4_conn_2_eps_2_a_consumer_reaches_a_providers_service_through_its_end
     for zone in [zone_a, zone_b] {
         conns.extend((0..30).map(|_| Conn::open(&client, eni(zone))));
     }
+    // DNS-1: by name, in the consumer's VPC: the endpoint's domain names
+    // both zones' ENIs, each zone's domain its own.
+    let domain = s(&ep, &["domain"]);
+    let both: Vec<std::net::Ipv4Addr> = {
+        let mut v = vec![eni(zone_a).ip(), eni(zone_b).ip()].into_iter().map(|ip| match ip {
+            std::net::IpAddr::V4(a) => a,
+            _ => unreachable!(),
+        }).collect::<Vec<_>>();
+        v.sort();
+        v
+    };
+    assert_eq!(resolve_until(&client, &domain, &both), both, "{domain} in the consumer's VPC: {}", dig(&client, &domain));
+    for zone in [zone_a, zone_b] {
+        let zd = s(&ep, &["zones", zone, "domain"]);
+        assert_eq!(resolve(&client, &zd), vec![match eni(zone).ip() { std::net::IpAddr::V4(a) => a, _ => unreachable!() }], "{zd}");
+    }
+    conns.extend(open_by_name(&client, &domain, LISTENER_PORT, 20));
+    // DNS-2: the service's usual name, privately, through a PrivateZone
+    // zone bound to the consumer's VPC only: the answers differ per VPC.
+    let custom = "api.walkthrough.example";
+    consumer.privatelink("zone", &json!({"name": "walkthrough.example", "vpcs": [cvpc], "records": [["api", "CNAME", domain]]}));
+    assert_eq!(resolve_until(&client, custom, &both), both, "{custom} in the consumer's VPC: {}", dig(&client, custom));
+    assert_eq!(resolve(&web_a, custom), Vec::<std::net::Ipv4Addr>::new(), "{custom} in the provider's VPC, to which the zone is not bound");
+    conns.extend(open_by_name(&client, custom, LISTENER_PORT, 20));
     let share = shares(&conns);
     assert_eq!(share.len(), 2, "both backends answer through the endpoint: {share:?}");
     for (n, c) in conns.iter_mut().enumerate() {
@@ -190,6 +257,10 @@ fn ep_1_ep_4_conn_2_eps_2_a_consumer_reaches_a_providers_service_through_its_end
     for (n, c) in conns.iter_mut().enumerate() {
         assert!(c.echoes(&format!("after web-a died {n}")), "a connection to web-b broke when web-a died");
     }
+    // Clients by name keep working.
+    let by_name = open_by_name(&client, &domain, LISTENER_PORT, 10);
+    assert!(by_name.iter().all(|c| c.backend == "web-b"), "by name after web-a died: {:?}", shares(&by_name));
+    conns.extend(by_name);
 
     // TAG-3: tags filter endpoints.
     let tagged = consumer.privatelink("tagged", &json!({"key": "team", "value": "walkthrough"}));

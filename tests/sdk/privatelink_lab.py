@@ -35,6 +35,10 @@ Commands, each with one JSON argument:
               {"connection_status", "endpoint_status"}.
   tagged      {"key", "value"}: ListVpcEndpoints with that tag. Prints
               {"endpoints": [id]}.
+  zone        {"name", "vpcs": [id], "records": [[rr, type, value]]}: the
+              PrivateZone SDK (alibabacloud_pvtz20180101): AddZone,
+              BindZoneVpc, AddZoneRecord each (DNS-2: a CNAME of a custom
+              name to an endpoint's domain). Prints {"zone_id"}.
 
 Prints one JSON line; exit status as vpc_lab.py's. Every answer is checked
 against the SDK's response model (conformance.py, installed by vpc_lab).
@@ -50,6 +54,8 @@ from harness import EXIT_MISMATCH, EXIT_SDK_ERROR, Mismatch, expect, log, region
 from vpc_lab import body_of, make_config, runtime, sdk_error_info  # noqa: E402
 from alibabacloud_privatelink20200415 import models as pm  # noqa: E402
 from alibabacloud_privatelink20200415.client import Client as PrivateLinkClient  # noqa: E402
+from alibabacloud_pvtz20180101 import models as zm  # noqa: E402
+from alibabacloud_pvtz20180101.client import Client as PvtzClient  # noqa: E402
 
 
 def client():
@@ -156,7 +162,20 @@ def cmd_tagged(a):
     return {"endpoints": sorted(e.endpoint_id for e in listed.endpoints or [])}
 
 
+def cmd_zone(a):
+    p = PvtzClient(make_config())
+    zone = body_of(p.add_zone_with_options(zm.AddZoneRequest(zone_name=a["name"]), runtime()), "AddZone").zone_id
+    body_of(p.bind_zone_vpc_with_options(zm.BindZoneVpcRequest(
+        zone_id=zone, vpcs=[zm.BindZoneVpcRequestVpcs(region_id=region(), vpc_id=v) for v in a["vpcs"]]),
+        runtime()), "BindZoneVpc")
+    for rr, kind, value in a["records"]:
+        body_of(p.add_zone_record_with_options(zm.AddZoneRecordRequest(
+            zone_id=zone, rr=rr, type=kind, value=value), runtime()), "AddZoneRecord")
+    return {"zone_id": zone}
+
+
 COMMANDS = {
+    "zone": cmd_zone,
     "service": cmd_service,
     "visible": cmd_visible,
     "endpoint": cmd_endpoint,
