@@ -85,7 +85,7 @@ use vpc_tests::{
     bench::{Report, ratios, wanted},
 };
 
-const MODEL: &str = r#"
+const VPCS: &str = r#"
 [[vpc]]
 id = "vpc-consumer"
 cidr_block = "10.0.0.0/16"
@@ -159,49 +159,6 @@ ip_protocol = "tcp"
 port_range = [8080, 8080]
 peer = { cidr = "10.0.0.0/16" }
 priority = 1
-[[load_balancer]]
-id = "nlb-1"
-vpc_id = "vpc-provider"
-[[load_balancer.zone_mapping]]
-zone_id = "zone-a"
-vswitch_id = "vsw-p3"
-private_ipv4 = "10.0.3.5"
-[[server_group]]
-id = "sgp-web"
-vpc_id = "vpc-provider"
-[[server_group.server]]
-server_id = "i-web"
-server_type = "Ecs"
-server_ip = "10.0.1.10"
-port = 8080
-zone_id = "zone-a"
-[[listener]]
-id = "lsn-80"
-load_balancer_id = "nlb-1"
-protocol = "TCP"
-port = 80
-server_group_id = "sgp-web"
-
-[[endpoint_service]]
-id = "epsrv-1"
-name = "com.aliyuncs.privatelink.cn-lab.epsrv-1"
-auto_accept_enabled = true
-[[endpoint_service.resource]]
-resource_id = "nlb-1"
-zone_id = "zone-a"
-[[vpc_endpoint]]
-id = "ep-1"
-vpc_id = "vpc-consumer"
-service_id = "epsrv-1"
-service_name = "com.aliyuncs.privatelink.cn-lab.epsrv-1"
-security_group_ids = ["sg-ep"]
-connection_status = "Connected"
-[[vpc_endpoint.zone]]
-zone_id = "zone-a"
-vswitch_id = "vsw-c1"
-eni_id = "eni-ep1"
-eni_ip = "10.0.1.100"
-status = "Connected"
 "#;
 
 const BACKEND: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 10);
@@ -352,7 +309,7 @@ impl Bench {
             sysctl(ns, "net.ipv4.ip_local_port_range", "1024 65535");
             sysctl(ns, "net.ipv4.tcp_tw_reuse", "1");
         }
-        let model = Model::from_toml(MODEL).unwrap().with_system_route_tables();
+        let model = Model::from_toml(&format!("{VPCS}{}", vpc_tests::PRIVATELINK_SERVICE_TOML)).unwrap().with_system_route_tables();
         vpc_control::validate::validate(&model).unwrap_or_else(|e| panic!("{e}"));
         let _in = NetnsGuard::enter(&router.0).unwrap();
         let ports: BTreeMap<String, u32> = instances.iter().map(|(_, id, port, _, _)| (eni_id_of(id), router.ifindex(port))).collect();

@@ -374,6 +374,58 @@ pub fn arp(
 #[path = "bench_report.rs"]
 pub mod bench;
 pub mod echo;
+
+/// The provider's side of the PrivateLink fixtures, as a lab file's
+/// tables: in VPC `vpc-provider`, the NLB `nlb-1` at 10.0.3.5 (vSwitch
+/// `vsw-p3`, zone `zone-a`) with listener TCP 80 -> `i-web` (10.0.1.10)
+/// port 8080, behind the auto-accepting endpoint service `epsrv-1`; and the
+/// consumer's connected endpoint `ep-1` in VPC `vpc-consumer`, ENI
+/// 10.0.1.100 in vSwitch `vsw-c1`, security group `sg-ep`. The VPCs,
+/// vSwitches, instances and groups are the caller's.
+pub const PRIVATELINK_SERVICE_TOML: &str = r#"
+[[load_balancer]]
+id = "nlb-1"
+vpc_id = "vpc-provider"
+[[load_balancer.zone_mapping]]
+zone_id = "zone-a"
+vswitch_id = "vsw-p3"
+private_ipv4 = "10.0.3.5"
+[[server_group]]
+id = "sgp-web"
+vpc_id = "vpc-provider"
+[[server_group.server]]
+server_id = "i-web"
+server_type = "Ecs"
+server_ip = "10.0.1.10"
+port = 8080
+zone_id = "zone-a"
+[[listener]]
+id = "lsn-80"
+load_balancer_id = "nlb-1"
+protocol = "TCP"
+port = 80
+server_group_id = "sgp-web"
+[[endpoint_service]]
+id = "epsrv-1"
+name = "com.aliyuncs.privatelink.cn-lab.epsrv-1"
+auto_accept_enabled = true
+[[endpoint_service.resource]]
+resource_id = "nlb-1"
+zone_id = "zone-a"
+[[vpc_endpoint]]
+id = "ep-1"
+vpc_id = "vpc-consumer"
+service_id = "epsrv-1"
+service_name = "com.aliyuncs.privatelink.cn-lab.epsrv-1"
+security_group_ids = ["sg-ep"]
+connection_status = "Connected"
+[[vpc_endpoint.zone]]
+zone_id = "zone-a"
+vswitch_id = "vsw-c1"
+eni_id = "eni-ep1"
+eni_ip = "10.0.1.100"
+status = "Connected"
+"#;
 #[path = "daemon_helper.rs"]
 mod daemon_helper;
 pub use daemon_helper::*;

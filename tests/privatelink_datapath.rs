@@ -20,7 +20,7 @@ const XDP_REDIRECT: u32 = 4;
 /// endpoint whose connection was never accepted). The provider's backend
 /// holds 10.0.1.10 too; its load balancer is at 10.0.3.5 with listener
 /// TCP 80 -> port 8080.
-const MODEL: &str = r#"
+const VPCS_AND_EP2: &str = r#"
 [[vpc]]
 id = "vpc-consumer"
 cidr_block = "10.0.0.0/16"
@@ -60,48 +60,6 @@ zone_id = "zone-a"
 id = "i-web"
 vswitch_id = "vsw-p1"
 private_ip_address = "10.0.1.10"
-[[load_balancer]]
-id = "nlb-1"
-vpc_id = "vpc-provider"
-[[load_balancer.zone_mapping]]
-zone_id = "zone-a"
-vswitch_id = "vsw-p3"
-private_ipv4 = "10.0.3.5"
-[[server_group]]
-id = "sgp-web"
-vpc_id = "vpc-provider"
-[[server_group.server]]
-server_id = "i-web"
-server_type = "Ecs"
-server_ip = "10.0.1.10"
-port = 8080
-zone_id = "zone-a"
-[[listener]]
-id = "lsn-80"
-load_balancer_id = "nlb-1"
-protocol = "TCP"
-port = 80
-server_group_id = "sgp-web"
-[[endpoint_service]]
-id = "epsrv-1"
-name = "com.aliyuncs.privatelink.cn-lab.epsrv-1"
-auto_accept_enabled = true
-[[endpoint_service.resource]]
-resource_id = "nlb-1"
-zone_id = "zone-a"
-[[vpc_endpoint]]
-id = "ep-1"
-vpc_id = "vpc-consumer"
-service_id = "epsrv-1"
-service_name = "com.aliyuncs.privatelink.cn-lab.epsrv-1"
-security_group_ids = ["sg-ep"]
-connection_status = "Connected"
-[[vpc_endpoint.zone]]
-zone_id = "zone-a"
-vswitch_id = "vsw-c1"
-eni_id = "eni-ep1"
-eni_ip = "10.0.1.100"
-status = "Connected"
 [[vpc_endpoint]]
 id = "ep-2"
 vpc_id = "vpc-consumer"
@@ -114,6 +72,11 @@ vswitch_id = "vsw-c1"
 eni_id = "eni-ep2"
 eni_ip = "10.0.1.101"
 "#;
+
+/// The whole model: [`VPCS_AND_EP2`] and the shared service and endpoint.
+fn model() -> String {
+    format!("{VPCS_AND_EP2}{}", vpc_tests::PRIVATELINK_SERVICE_TOML)
+}
 
 fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
@@ -150,7 +113,7 @@ fn run_checked(fx: &mut Fixture, what: &str, eni: &str, frame: &[u8], verdict: u
 
 #[test]
 fn ep_3_ep_4_a_consumer_reaches_the_service_backend_through_its_endpoint_eni_across_overlapping_cidrs() {
-    let first = Fixture::new(MODEL);
+    let first = Fixture::new(&model());
     for mode in [Mode::Xdp, Mode::Tc] {
         let mut fx = first.twin(mode);
         let (client, web) = ("eni-client", "eni-web");
@@ -179,7 +142,7 @@ fn ep_3_ep_4_a_consumer_reaches_the_service_backend_through_its_endpoint_eni_acr
 
 #[test]
 fn sg_4_conn_2_the_endpoint_security_group_and_the_connection_state_decide_and_are_counted() {
-    let first = Fixture::new(MODEL);
+    let first = Fixture::new(&model());
     for mode in [Mode::Xdp, Mode::Tc] {
         let mut fx = first.twin(mode);
         let cases: [(&str, &str, Vec<u8>, DropReason); 3] = [
@@ -218,7 +181,7 @@ fn sg_4_conn_2_the_endpoint_security_group_and_the_connection_state_decide_and_a
 /// the privatelink bench: `nat_ports_exhausted` on its endpoint path.)
 #[test]
 fn closed_connections_through_an_endpoint_give_their_port_back() {
-    let first = Fixture::new(MODEL);
+    let first = Fixture::new(&model());
     let mut fx = first.twin(Mode::Xdp);
     let mut first_drop = None;
     let mut dropped = 0u32;
@@ -243,3 +206,37 @@ fn closed_connections_through_an_endpoint_give_their_port_back() {
     assert_eq!(dropped, 0, "first at connection {first_drop:?}");
 }
 
+
+/// The same with connections closed both ways (a FIN each way, the last
+/// ACK): their ports are taken again once idle a second. Four batches of
+/// 20,000 connections (80,000 over the 64,512 ports), a second and a half
+/// apart: each batch finds the ports of the ones before it free.
+#[test]
+fn connections_closed_both_ways_through_an_endpoint_give_their_port_back() {
+    let first = Fixture::new(&model());
+    let mut fx = first.twin(Mode::Xdp);
+    let mut dropped = 0u32;
+    let mut sport = 1u16;
+    for batch in 0..4 {
+        if batch > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+        }
+        for _ in 0..20_000 {
+            sport = sport.wrapping_add(1).max(1);
+            let syn = tcp_from("eni-client", "10.0.1.10", "10.0.1.100", sport, 80, tcp::SYN);
+            let (v, out) = fx.run("eni-client", &syn);
+            if !same_verdict(v, XDP_REDIRECT) {
+                dropped += 1;
+                continue;
+            }
+            let lb_port = u16::from_be_bytes([out[34], out[35]]);
+            let fin = tcp_from("eni-client", "10.0.1.10", "10.0.1.100", sport, 80, tcp::FIN | tcp::ACK);
+            run_checked(&mut fx, "the client's FIN", "eni-client", &fin, XDP_REDIRECT);
+            let fin = tcp_from("eni-web", "10.0.1.10", "10.0.3.5", 8080, lb_port, tcp::FIN | tcp::ACK);
+            run_checked(&mut fx, "the backend's FIN", "eni-web", &fin, XDP_REDIRECT);
+            let ack = tcp_from("eni-client", "10.0.1.10", "10.0.1.100", sport, 80, tcp::ACK);
+            run_checked(&mut fx, "the last ACK", "eni-client", &ack, XDP_REDIRECT);
+        }
+    }
+    assert_eq!(dropped, 0, "SYNs dropped over 80,000 connections closed both ways");
+}
