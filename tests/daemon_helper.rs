@@ -343,6 +343,13 @@ impl Drop for Daemon {
             Ok(o) => eprintln!("purge failed: {}", String::from_utf8_lossy(&o.stderr)),
             Err(e) => eprintln!("purge failed: {e}"),
         }
+        // VPC_KEEP_DAEMON_LOGS=<dir>: the daemon's logs are kept there.
+        if let Some(keep) = std::env::var_os("VPC_KEEP_DAEMON_LOGS") {
+            for n in 1..=self.starts {
+                let name = format!("{}-daemon-{n}.log", self.namespace);
+                let _ = std::fs::copy(self.dir.join(format!("daemon-{n}.log")), PathBuf::from(&keep).join(name));
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

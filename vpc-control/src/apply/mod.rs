@@ -469,6 +469,45 @@ pub struct Router {
     /// The health of the load balancers' backends (the daemon's checks
     /// write it): each compile leaves the unavailable ones out of the rings.
     health: std::sync::Arc<health::Table>,
+    /// What the daemon's watcher saw of the kernel (see [`KernelEvents`]).
+    events: std::sync::Arc<KernelEvents>,
+    /// The watcher's event count when [`Self::vanished`] last found nothing.
+    checked: Option<u64>,
+    /// The attachments [`Datapath::attach`] last made sure of, and the
+    /// watcher's event count then.
+    attached_for: Option<(Vec<datapath::PortAttachment>, u64)>,
+}
+
+/// What the daemon's watcher ([`watch`]) saw of the kernel: the router
+/// namespace's interfaces and the named namespaces. While a watcher runs, a
+/// change checks for what vanished behind the daemon's back (namespaces,
+/// veths, pinned attachments: a dozen system calls that grow with the
+/// instances) only after the watcher saw something, instead of at every
+/// change; without one, at every change.
+#[derive(Debug, Default)]
+pub struct KernelEvents {
+    watched: std::sync::atomic::AtomicBool,
+    seen: std::sync::atomic::AtomicU64,
+}
+
+impl KernelEvents {
+    /// A watcher runs from now on (and reports each event by [`Self::saw`]).
+    pub fn watching(&self) {
+        self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.watched.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The watcher saw something (a link deleted, a namespace gone).
+    pub fn saw(&self) {
+        self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The event count, or None while nothing watches.
+    fn epoch(&self) -> Option<u64> {
+        self.watched
+            .load(std::sync::atomic::Ordering::SeqCst)
+            .then(|| self.seen.load(std::sync::atomic::Ordering::SeqCst))
+    }
 }
 
 /// Device and inode of a named namespace (`/run/netns/NAME`), if it exists.
@@ -527,7 +566,15 @@ impl Router {
             namespace_id: namespace_id(namespace),
             memo: compile::RouteMemo::default(),
             health: Default::default(),
+            events: Default::default(),
+            checked: None,
+            attached_for: None,
         })
+    }
+
+    /// What the daemon's watcher reports to (see [`KernelEvents`]).
+    pub fn kernel_events(&self) -> std::sync::Arc<KernelEvents> {
+        self.events.clone()
     }
 
     /// True if something this process set up vanished behind its back: the
@@ -600,6 +647,8 @@ impl Router {
         // A repair compiles everything again.
         self.memo = compile::RouteMemo::default();
         self.datapath.forget_attached();
+        self.checked = None;
+        self.attached_for = None;
     }
 
     /// The router namespace.
@@ -666,9 +715,15 @@ impl Router {
         if plan.router_namespace != self.namespace {
             return Err(ValidationError::InvalidRouterNamespace(plan.router_namespace).into());
         }
-        if let Some(why) = self.vanished()? {
-            tracing::warn!(namespace = %self.namespace, "{why} behind the daemon's back: its ports are checked and made again at this change");
-            self.forget();
+        // Read before checking: an event during the check is checked again.
+        let epoch = self.events.epoch();
+        if epoch.is_none() || epoch != self.checked {
+            if let Some(why) = self.vanished()? {
+                tracing::warn!(namespace = %self.namespace, "{why} behind the daemon's back: its ports are checked and made again at this change");
+                self.forget();
+            } else {
+                self.checked = epoch;
+            }
         }
         let links = match &self.links {
             Some(l) => l,
@@ -846,7 +901,16 @@ impl Router {
             Err(e) => return Err(e.into()),
         }
         fault::point("install:maps");
-        self.datapath.attach(&compiled.attach)?;
+        let epoch = self.events.epoch();
+        let unchanged = self
+            .attached_for
+            .as_ref()
+            .is_some_and(|(a, e)| *a == compiled.attach && Some(*e) == epoch);
+        if !unchanged {
+            self.attached_for = None;
+            self.datapath.attach(&compiled.attach)?;
+            self.attached_for = epoch.map(|e| (compiled.attach, e));
+        }
         fault::point("install:attached");
 
         let existing = ports_of(self.links.as_deref().unwrap_or_default());

@@ -1,12 +1,18 @@
-//! A client of the daemon's root-only Unix socket: one HTTP/1.1 request per
-//! call, parameters in a form body, the JSON answer back. Used by the `vpc`
-//! command line and by `vpc apply` / `vpc destroy`.
+//! A client of the daemon's root-only Unix socket: hyper's HTTP/1.1
+//! client, parameters in a form body, the JSON answer back. A client keeps
+//! its connection open between calls (keep-alive) and makes another when
+//! the daemon closed it (idle). Used by the `vpc` command line and by
+//! `vpc apply` / `vpc destroy`.
 use std::{
-    io::{Read, Write},
-    os::unix::net::UnixStream,
     path::{Path, PathBuf},
+    sync::Mutex,
     time::Duration,
 };
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
 
 use serde_json::Value;
 use thiserror::Error;
@@ -61,17 +67,57 @@ impl ClientError {
     }
 }
 
-/// A client of one daemon socket.
-#[derive(Debug, Clone)]
+/// A client of one daemon socket. A clone starts without a connection.
 pub struct Client {
     socket: PathBuf,
     timeout: Duration,
+    /// The open connection, made at the first call.
+    connection: Mutex<Option<Connection>>,
+}
+
+/// One HTTP/1.1 connection, driven by a runtime of its own while a call
+/// waits on it.
+struct Connection {
+    runtime: tokio::runtime::Runtime,
+    sender: SendRequest<Full<Bytes>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("socket", &self.socket).field("timeout", &self.timeout).finish()
+    }
+}
+
+impl Clone for Client {
+    fn clone(&self) -> Self {
+        Self { socket: self.socket.clone(), timeout: self.timeout, connection: Mutex::new(None) }
+    }
 }
 
 impl Client {
     /// A client of the daemon at `socket`.
     pub fn new(socket: impl AsRef<Path>) -> Self {
-        Self { socket: socket.as_ref().to_path_buf(), timeout: Duration::from_secs(120) }
+        Self { socket: socket.as_ref().to_path_buf(), timeout: Duration::from_secs(120), connection: Mutex::new(None) }
+    }
+
+    /// Connects to the socket.
+    fn connect(&self) -> Result<Connection, ClientError> {
+        let proto = |e: std::io::Error| ClientError::Protocol(e.to_string());
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(proto)?;
+        let sender = runtime.block_on(async {
+            let stream = tokio::net::UnixStream::connect(&self.socket)
+                .await
+                .map_err(|source| ClientError::Connect { path: self.socket.clone(), source })?;
+            let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|e| ClientError::Protocol(e.to_string()))?;
+            // Runs while a call waits (the runtime has one thread).
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            Ok::<_, ClientError>(sender)
+        })?;
+        Ok(Connection { runtime, sender })
     }
 
     /// Calls `action` with `params`; the answer's JSON body.
@@ -80,25 +126,53 @@ impl Client {
         for (k, v) in params {
             form.append_pair(k, v);
         }
-        let body = form.finish();
-        let request = format!(
-            "POST / HTTP/1.1\r\nHost: localhost\r\nx-acs-action: {action}\r\nAccept: application/json\r\n\
-             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        if action.contains(['\r', '\n']) {
-            return Err(ClientError::Protocol("an action name cannot contain a line break".into()));
-        }
-        let mut stream = UnixStream::connect(&self.socket)
-            .map_err(|source| ClientError::Connect { path: self.socket.clone(), source })?;
-        let proto = |e: std::io::Error| ClientError::Protocol(e.to_string());
-        stream.set_read_timeout(Some(self.timeout)).map_err(proto)?;
-        stream.write_all(request.as_bytes()).map_err(proto)?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).map_err(proto)?;
-        let (status, body) = parse_response(&raw)?;
-        let json: Value = serde_json::from_slice(body)
-            .map_err(|e| ClientError::Protocol(format!("answer is not JSON ({e}): {}", String::from_utf8_lossy(body))))?;
+        let body = Bytes::from(form.finish());
+        let request = || {
+            hyper::Request::post("/")
+                .header(hyper::header::HOST, "localhost")
+                .header("x-acs-action", action)
+                .header(hyper::header::ACCEPT, "application/json")
+                .header(hyper::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Full::new(body.clone()))
+                .map_err(|e| ClientError::Protocol(format!("the request cannot be made: {e}")))
+        };
+        let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+        // A kept connection the daemon closed meanwhile (idle) takes no
+        // request: it is made again, once.
+        let mut fresh = false;
+        let (status, body) = loop {
+            if connection.is_none() {
+                *connection = Some(self.connect()?);
+                fresh = true;
+            }
+            let c = connection.as_mut().expect("connected above");
+            let request = request()?;
+            let sender = &mut c.sender;
+            let answer = c.runtime.block_on(async {
+                tokio::time::timeout(self.timeout, async {
+                    // Not sent unless the connection is ready.
+                    if let Err(e) = sender.ready().await {
+                        return Err((true, e.to_string()));
+                    }
+                    let answer = sender.send_request(request).await.map_err(|e| (e.is_canceled(), e.to_string()))?;
+                    let status = answer.status().as_u16();
+                    let body = answer.into_body().collect().await.map_err(|e| (false, e.to_string()))?.to_bytes();
+                    Ok((status, body))
+                })
+                .await
+                .unwrap_or_else(|_| Err((false, format!("no answer in {:?}", self.timeout))))
+            });
+            match answer {
+                Ok(a) => break a,
+                Err((unsent, _)) if unsent && !fresh => *connection = None,
+                Err((_, why)) => {
+                    *connection = None;
+                    return Err(ClientError::Protocol(why));
+                }
+            }
+        };
+        let json: Value = serde_json::from_slice(&body)
+            .map_err(|e| ClientError::Protocol(format!("answer is not JSON ({e}): {}", String::from_utf8_lossy(&body))))?;
         if (200..300).contains(&status) {
             return Ok(json);
         }
@@ -109,29 +183,6 @@ impl Client {
             body: json,
         })
     }
-}
-
-/// Status and body of an HTTP/1.1 answer read to its end.
-fn parse_response(raw: &[u8]) -> Result<(u16, &[u8]), ClientError> {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| ClientError::Protocol("no end of headers in the answer".into()))?;
-    let head = std::str::from_utf8(&raw[..end]).map_err(|e| ClientError::Protocol(e.to_string()))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| ClientError::Protocol(format!("bad status line: {head:?}")))?;
-    let chunked = head.lines().any(|l| {
-        let l = l.to_ascii_lowercase();
-        l.starts_with("transfer-encoding:") && l.contains("chunked")
-    });
-    let body = &raw[end + 4..];
-    if chunked {
-        return Err(ClientError::Protocol("chunked answers are not expected from the daemon".into()));
-    }
-    Ok((status, body))
 }
 
 /// Environment variables of the default region, in the order they are
@@ -317,11 +368,64 @@ mod tests {
         assert!(p.is_empty());
     }
 
+    /// Reads one request (headers and a Content-Length body) from `s`.
+    fn read_request(s: &mut std::os::unix::net::UnixStream) -> Option<String> {
+        use std::io::Read;
+        let mut raw = Vec::new();
+        let mut byte = [0u8; 1];
+        while !raw.ends_with(b"\r\n\r\n") {
+            if s.read(&mut byte).ok()? == 0 {
+                return None;
+            }
+            raw.push(byte[0]);
+        }
+        let head = String::from_utf8(raw).ok()?;
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+            .unwrap_or(0);
+        let mut body = vec![0u8; len];
+        s.read_exact(&mut body).ok()?;
+        Some(String::from_utf8(body).unwrap())
+    }
+
     #[test]
-    fn answers_are_parsed() {
-        let raw = b"HTTP/1.1 404 Not Found\r\ncontent-length: 2\r\n\r\n{}";
-        let (status, body) = parse_response(raw).unwrap();
-        assert_eq!((status, body), (404, &b"{}"[..]));
-        assert!(parse_response(b"garbage").is_err());
+    fn calls_keep_their_connection_and_make_another_once_it_is_closed() {
+        use std::io::Write;
+        let dir = std::env::temp_dir().join(format!("vpc-client-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        // Two answers on the first connection, then it is closed; one on
+        // the second. Each answer tells the connection and the body seen.
+        let server = std::thread::spawn(move || {
+            for (conn, answers) in [(1, 2), (2, 1)] {
+                let (mut s, _) = listener.accept().unwrap();
+                for _ in 0..answers {
+                    let body = read_request(&mut s).unwrap();
+                    let json = serde_json::json!({ "Connection": conn, "Body": body }).to_string();
+                    let status = if body.contains("fail") { "400 Bad Request" } else { "200 OK" };
+                    write!(s, "HTTP/1.1 {status}\r\ncontent-length: {}\r\n\r\n{json}", json.len()).unwrap();
+                }
+            }
+        });
+        let c = Client::new(&path);
+        let first = c.call("A", &[("K", "1")]).unwrap();
+        let second = c.call("A", &[("K", "fail")]).unwrap_err();
+        let third = c.call("A", &[("K", "3")]).unwrap();
+        server.join().unwrap();
+        assert_eq!(first["Connection"], 1);
+        assert_eq!(first["Body"], "K=1");
+        match second {
+            ClientError::Api { status, body, .. } => {
+                assert_eq!(status, 400);
+                assert_eq!(body["Connection"], 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(third["Connection"], 2);
+        assert_eq!(third["Body"], "K=3");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

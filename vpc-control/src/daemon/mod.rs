@@ -671,12 +671,16 @@ fn bind_in_namespace(ns: &str, addr: SocketAddr) -> std::io::Result<std::net::Tc
 /// Repairs what is deleted behind the daemon's back as soon as the kernel
 /// says so (see [`crate::apply::watch`]), on a thread of its own.
 fn spawn_watcher(namespace: &str, app: Arc<App>) {
+    let events = app.service().router().map(|r| r.kernel_events());
+    let Some(events) = events else {
+        return;
+    };
     let repair = move || {
         if let Err(e) = app.service().repair() {
             tracing::warn!(code = %e.code, "repairing what was deleted failed: {}", e.message);
         }
     };
-    if let Err(e) = crate::apply::watch::spawn(namespace, repair) {
+    if let Err(e) = crate::apply::watch::spawn(namespace, events, repair) {
         tracing::warn!(error = %e, "deleted interfaces are repaired only by the next change");
     }
 }

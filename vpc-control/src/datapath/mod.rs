@@ -591,6 +591,9 @@ pub struct Datapath {
     /// Link pins that run this handle's programs already (attached or
     /// swapped by it): later attaches leave them alone.
     attached: BTreeSet<PathBuf>,
+    /// The ports the device map holds as this handle's last write left it
+    /// (None: read them from the kernel at the next write).
+    egress_written: Option<BTreeSet<u32>>,
     /// When this handle last flipped away from each (port, ENI copy) (see
     /// [`Self::set_eni`]).
     eni_flips: BTreeMap<(u32, u32), Instant>,
@@ -848,6 +851,7 @@ impl Datapath {
             pin_dir,
             logger,
             attached: BTreeSet::new(),
+            egress_written: None,
             eni_flips: BTreeMap::new(),
             retired: Vec::new(),
             defer_retired: false,
@@ -1165,7 +1169,7 @@ impl Datapath {
         if !gone.is_empty() || !stale.is_empty() {
             self.bump_generation()?;
             self.direct_from_kernel()?;
-            self.attached.clear();
+            self.forget_attached();
         }
         let mut all: Vec<u32> = gone.into_iter().chain(stale).collect();
         all.sort_unstable();
@@ -1177,6 +1181,7 @@ impl Datapath {
     /// every pin again (after interfaces vanished behind its back).
     pub fn forget_attached(&mut self) {
         self.attached.clear();
+        self.egress_written = None;
     }
 
     /// Ports present in the device map.
@@ -1305,7 +1310,11 @@ impl Datapath {
         desired: &MapEntries,
     ) -> Result<WriteStats, DatapathError> {
         let mut stats = WriteStats::default();
-        let current_ports = self.egress_ports()?;
+        // Taken: a write that fails leaves it unknown.
+        let current_ports = match self.egress_written.take() {
+            Some(p) => p,
+            None => self.egress_ports()?,
+        };
         let ports: BTreeSet<u32> = desired.eni_by_port.keys().copied().collect();
         let nr_cpus =
             aya::util::nr_cpus().map_err(|(s, e)| DatapathError::Cpus(format!("{s}: {e}")))?;
@@ -1536,6 +1545,7 @@ impl Datapath {
                 self.direct.released[i] = Some(Instant::now());
             }
         }
+        self.egress_written = Some(ports);
         Ok(stats)
     }
 

@@ -359,6 +359,78 @@ fn without_route_entries(model: &Model) -> Model {
     m
 }
 
+/// True if `a` and `b` have the same model document (all but the route
+/// entries and the security groups' rules), found without serialising
+/// either: a change of route entries or rules writes no document. Every
+/// field is named, so that one added to the model is compared too.
+fn same_document(a: &Model, b: &Model) -> bool {
+    let Model {
+        router,
+        vpcs,
+        vswitches,
+        route_tables,
+        instances,
+        security_groups,
+        network_acls,
+        eips,
+        ipv4_gateways,
+        nat_gateways,
+        prefix_lists,
+        gateway_endpoints,
+        load_balancers,
+        server_groups,
+        listeners,
+        nlb_jobs,
+        endpoint_services,
+        vpc_endpoints,
+        private_zones,
+        numeric_ids,
+        lb_ring_slots,
+    } = a;
+    let same_table = |x: &RouteTable, y: &RouteTable| {
+        let RouteTable { id, vpc_id, name, route_table_type, associate_type, generation, route_entries: _, meta } = x;
+        *id == y.id
+            && *vpc_id == y.vpc_id
+            && *name == y.name
+            && *route_table_type == y.route_table_type
+            && *associate_type == y.associate_type
+            && *generation == y.generation
+            && *meta == y.meta
+    };
+    let same_group = |x: &SecurityGroup, y: &SecurityGroup| {
+        let SecurityGroup { id, vpc_id, name, security_group_type, inner_access, rules: _, meta } = x;
+        *id == y.id
+            && *vpc_id == y.vpc_id
+            && *name == y.name
+            && *security_group_type == y.security_group_type
+            && *inner_access == y.inner_access
+            && *meta == y.meta
+    };
+    *router == b.router
+        && *vpcs == b.vpcs
+        && *vswitches == b.vswitches
+        && route_tables.len() == b.route_tables.len()
+        && route_tables.iter().zip(&b.route_tables).all(|(x, y)| same_table(x, y))
+        && *instances == b.instances
+        && security_groups.len() == b.security_groups.len()
+        && security_groups.iter().zip(&b.security_groups).all(|(x, y)| same_group(x, y))
+        && *network_acls == b.network_acls
+        && *eips == b.eips
+        && *ipv4_gateways == b.ipv4_gateways
+        && *nat_gateways == b.nat_gateways
+        && *prefix_lists == b.prefix_lists
+        && *gateway_endpoints == b.gateway_endpoints
+        && *load_balancers == b.load_balancers
+        && *server_groups == b.server_groups
+        && *listeners == b.listeners
+        && (Arc::ptr_eq(nlb_jobs, &b.nlb_jobs) || *nlb_jobs == b.nlb_jobs)
+        && *endpoint_services == b.endpoint_services
+        && *vpc_endpoints == b.vpc_endpoints
+        && *private_zones == b.private_zones
+        && *numeric_ids == b.numeric_ids
+        && *lb_ring_slots == b.lb_ring_slots
+}
+
 /// The groups of `next` whose rules differ from those of `prev` (not the
 /// same list, nor equal), and the ids of the groups `prev` had and `next`
 /// lacks.
@@ -661,8 +733,14 @@ impl Store {
         next: &Model,
         token: Option<(&TokenKey, &TokenRecord)>,
     ) -> Result<Change, StoreError> {
-        let document = serde_json::to_vec(&without_route_entries(next)).map_err(decode)?;
         let migrate = !self.migrated;
+        // `prev` is what the store holds: its document is the last one.
+        let unchanged = !migrate && self.last_document.is_some() && same_document(prev, next);
+        let document = if unchanged {
+            None
+        } else {
+            Some(serde_json::to_vec(&without_route_entries(next)).map_err(decode)?)
+        };
         let empty = Model::default();
         // First save in this layout: every entry, whatever was there.
         let (upserts, removals) = route_entry_changes(if migrate { &empty } else { prev }, next);
@@ -684,11 +762,12 @@ impl Store {
             )),
             None => None,
         };
-        let document = if migrate || self.last_document.as_deref() != Some(document.as_slice()) {
-            self.last_document = Some(document.clone());
-            Some(document)
-        } else {
-            None
+        let document = match document {
+            Some(d) if migrate || self.last_document.as_deref() != Some(d.as_slice()) => {
+                self.last_document = Some(d.clone());
+                Some(d)
+            }
+            _ => None,
         };
         Ok(Change {
             seq: 0,
@@ -1183,6 +1262,40 @@ mod tests {
         drop(store);
         let store = Store::open(&dir).unwrap();
         assert_eq!(store.load().unwrap(), Some(fourth));
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn store_a_change_of_route_entries_or_rules_alone_writes_no_document() {
+        let dir = std::env::temp_dir().join(format!("vpc-store-document-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut store = Store::open(&dir).unwrap();
+        let first = with_groups();
+        store.save(&Model::default(), &first).unwrap();
+        let mut routes = first.clone();
+        routes.route_tables[0].route_entries.push(entry("10.9.0.0/16"));
+        let change = store.change(&first, &routes, None).unwrap();
+        assert!(change.document.is_none() && change.upserts.len() == 1);
+        store.save(&first, &routes).unwrap();
+        let mut rules = routes.clone();
+        rules.security_groups[0].rules.pop();
+        let change = store.change(&routes, &rules, None).unwrap();
+        assert!(change.document.is_none() && change.rule_upserts.len() == 1);
+        store.save(&routes, &rules).unwrap();
+        // Anything else of a table or a group is in the document.
+        let mut renamed = rules.clone();
+        renamed.route_tables[0].name = Some("renamed".into());
+        let change = store.change(&rules, &renamed, None).unwrap();
+        store.last_document = None; // what save computes again
+        assert!(change.document.is_some());
+        store.save(&rules, &renamed).unwrap();
+        let mut group = renamed.clone();
+        group.security_groups[1].inner_access = !group.security_groups[1].inner_access;
+        store.save(&renamed, &group).unwrap();
+        drop(store);
+        let store = Store::open(&dir).unwrap();
+        assert_eq!(store.load().unwrap(), Some(group));
         drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
     }
