@@ -469,45 +469,18 @@ pub struct Router {
     /// The health of the load balancers' backends (the daemon's checks
     /// write it): each compile leaves the unavailable ones out of the rings.
     health: std::sync::Arc<health::Table>,
-    /// What the daemon's watcher saw of the kernel (see [`KernelEvents`]).
-    events: std::sync::Arc<KernelEvents>,
-    /// The watcher's event count when [`Self::vanished`] last found nothing.
-    checked: Option<u64>,
-    /// The attachments [`Datapath::attach`] last made sure of, and the
-    /// watcher's event count then.
-    attached_for: Option<(Vec<datapath::PortAttachment>, u64)>,
-}
-
-/// What the daemon's watcher ([`watch`]) saw of the kernel: the router
-/// namespace's interfaces and the named namespaces. While a watcher runs, a
-/// change checks for what vanished behind the daemon's back (namespaces,
-/// veths, pinned attachments: a dozen system calls that grow with the
-/// instances) only after the watcher saw something, instead of at every
-/// change; without one, at every change.
-#[derive(Debug, Default)]
-pub struct KernelEvents {
-    watched: std::sync::atomic::AtomicBool,
-    seen: std::sync::atomic::AtomicU64,
-}
-
-impl KernelEvents {
-    /// A watcher runs from now on (and reports each event by [`Self::saw`]).
-    pub fn watching(&self) {
-        self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.watched.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    /// The watcher saw something (a link deleted, a namespace gone).
-    pub fn saw(&self) {
-        self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    /// The event count, or None while nothing watches.
-    fn epoch(&self) -> Option<u64> {
-        self.watched
-            .load(std::sync::atomic::Ordering::SeqCst)
-            .then(|| self.seen.load(std::sync::atomic::Ordering::SeqCst))
-    }
+    /// This router's own watch of the kernel (see [`watch`]): while it
+    /// runs, a change checks for what vanished behind the daemon's back
+    /// (namespaces, veths, pinned attachments: a dozen system calls that
+    /// grow with the instances) only after it saw something (the kernel
+    /// queues the event before the deleting call returns), instead of at
+    /// every change. None: at every change.
+    watcher: Option<watch::Watcher>,
+    /// Nothing vanished at the last check, and no event came since.
+    trusted: bool,
+    /// The attachments [`Datapath::attach`] last made sure of, while
+    /// trusted.
+    attached_for: Option<Vec<datapath::PortAttachment>>,
 }
 
 /// Device and inode of a named namespace (`/run/netns/NAME`), if it exists.
@@ -546,8 +519,7 @@ impl Router {
         }
         // Load drops link pins whose interface is gone; then the maps lose
         // the ports whose interface is gone. Live ports keep forwarding.
-        let mut datapath = Datapath::load_with_direct_slots(Some(namespace), slots)?;
-        datapath.set_mode(mode);
+        let mut datapath = Datapath::load_router(namespace, slots, mode)?;
         let live: BTreeSet<u32> = netns::links(namespace)?.iter().map(|l| l.ifindex).collect();
         let dropped = datapath.drop_vanished_ports(&live)?;
         if !dropped.is_empty() {
@@ -566,15 +538,22 @@ impl Router {
             namespace_id: namespace_id(namespace),
             memo: compile::RouteMemo::default(),
             health: Default::default(),
-            events: Default::default(),
-            checked: None,
+            watcher: watch::Watcher::open(namespace)
+                .inspect_err(|e| tracing::warn!(error = %e, "every change checks the router's namespaces and ports"))
+                .ok(),
+            trusted: false,
             attached_for: None,
         })
     }
 
-    /// What the daemon's watcher reports to (see [`KernelEvents`]).
-    pub fn kernel_events(&self) -> std::sync::Arc<KernelEvents> {
-        self.events.clone()
+    /// True if the kernel may have changed behind the daemon's back since
+    /// the last call: the watch saw something (or cannot tell), or there
+    /// is no watch.
+    fn kernel_moved(&mut self) -> bool {
+        match &mut self.watcher {
+            Some(w) => w.wait(std::time::Duration::ZERO).unwrap_or(true),
+            None => true,
+        }
     }
 
     /// True if something this process set up vanished behind its back: the
@@ -647,7 +626,7 @@ impl Router {
         // A repair compiles everything again.
         self.memo = compile::RouteMemo::default();
         self.datapath.forget_attached();
-        self.checked = None;
+        self.trusted = false;
         self.attached_for = None;
     }
 
@@ -715,14 +694,21 @@ impl Router {
         if plan.router_namespace != self.namespace {
             return Err(ValidationError::InvalidRouterNamespace(plan.router_namespace).into());
         }
-        // Read before checking: an event during the check is checked again.
-        let epoch = self.events.epoch();
-        if epoch.is_none() || epoch != self.checked {
+        if self.kernel_moved() || !self.trusted {
+            self.trusted = false;
+            self.attached_for = None;
             if let Some(why) = self.vanished()? {
                 tracing::warn!(namespace = %self.namespace, "{why} behind the daemon's back: its ports are checked and made again at this change");
                 self.forget();
             } else {
-                self.checked = epoch;
+                self.trusted = true;
+            }
+            // The router namespace made again: its link events.
+            if let Some(w) = &mut self.watcher
+                && let Err(e) = w.follow()
+            {
+                tracing::warn!(error = %e, "watching the router namespace again failed");
+                self.watcher = None;
             }
         }
         let links = match &self.links {
@@ -901,15 +887,13 @@ impl Router {
             Err(e) => return Err(e.into()),
         }
         fault::point("install:maps");
-        let epoch = self.events.epoch();
-        let unchanged = self
-            .attached_for
-            .as_ref()
-            .is_some_and(|(a, e)| *a == compiled.attach && Some(*e) == epoch);
+        let unchanged = self.trusted
+            && self.watcher.is_some()
+            && self.attached_for.as_ref() == Some(&compiled.attach);
         if !unchanged {
             self.attached_for = None;
             self.datapath.attach(&compiled.attach)?;
-            self.attached_for = epoch.map(|e| (compiled.attach, e));
+            self.attached_for = Some(compiled.attach);
         }
         fault::point("install:attached");
 

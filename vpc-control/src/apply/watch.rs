@@ -235,23 +235,14 @@ impl Watcher {
 /// converges the committed model if something vanished) each time
 /// something of the router may have gone, once the kernel's events have
 /// settled; follows the router namespace when it is made again.
-pub fn spawn(
-    router_ns: &str,
-    events: std::sync::Arc<super::KernelEvents>,
-    mut repair: impl FnMut() + Send + 'static,
-) -> Result<(), WatchError> {
+pub fn spawn(router_ns: &str, mut repair: impl FnMut() + Send + 'static) -> Result<(), WatchError> {
     let mut watcher = Watcher::open(router_ns)?;
     std::thread::Builder::new()
         .name("vpc-watch".into())
         .spawn(move || {
-            events.watching();
             loop {
                 let woke = watcher.wait(Duration::from_secs(3600)).and_then(|w| {
-                    // Told at once (the next change checks), and again
-                    // after what followed.
-                    events.saw();
                     watcher.settle(Duration::from_millis(100))?;
-                    events.saw();
                     Ok(w)
                 });
                 match woke {

@@ -540,24 +540,40 @@ fn table_routes_changed(
     if add.windows(2).any(|w| w[0].0 == w[1].0) {
         return None;
     }
-    let mut out: Vec<(RouteTrieKey, NextHop)> = Vec::with_capacity(prev.routes.len() + add.len());
-    let (mut a, mut g) = (add.iter().peekable(), gone.iter().peekable());
-    for r in prev.routes.iter() {
-        let order = route_order(&r.0);
-        while g.next_if(|k| route_order(k) < order).is_some() {}
-        if g.next_if(|k| **k == r.0).is_some() {
-            continue;
+    // Where each change goes in the last routes (sorted, found by binary
+    // search), then the runs between copied whole: a call's few changes
+    // cost a copy of the table's routes, not a comparison per route.
+    let base: &[(RouteTrieKey, NextHop)] = &prev.routes;
+    let find = |k: &RouteTrieKey| base.binary_search_by_key(&route_order(k), |r| route_order(&r.0));
+    // (index in base, 0: insert before it / 1: remove it, the route).
+    let mut edits: Vec<(usize, u8, Option<(RouteTrieKey, NextHop)>)> = Vec::with_capacity(gone.len() + add.len());
+    for k in &gone {
+        if let Ok(i) = find(k) {
+            edits.push((i, 1, None));
         }
-        while let Some(n) = a.next_if(|(k, _)| route_order(k) < order) {
-            out.push(*n);
-        }
-        if a.peek().is_some_and(|(k, _)| *k == r.0) {
-            // Routed by an entry kept: not a table a call made.
-            return None;
-        }
-        out.push(*r);
     }
-    out.extend(a.copied());
+    for r in &add {
+        match find(&r.0) {
+            // Routed by an entry kept: not a table a call made.
+            Ok(i) if !edits.iter().any(|e| e.0 == i && e.1 == 1) => return None,
+            Ok(i) | Err(i) => edits.push((i, 0, Some(*r))),
+        }
+    }
+    edits.sort_by_key(|e| (e.0, e.1));
+    let mut out: Vec<(RouteTrieKey, NextHop)> = Vec::with_capacity(base.len() + add.len());
+    let mut next = 0;
+    for (i, kind, route) in edits {
+        if i > next {
+            out.extend_from_slice(&base[next..i]);
+            next = i;
+        }
+        match route {
+            Some(r) => out.push(r),
+            None if kind == 1 => next = next.max(i + 1),
+            None => {}
+        }
+    }
+    out.extend_from_slice(&base[next.min(base.len())..]);
     Some(MergedRoutes {
         routes: out,
         removed: gone,

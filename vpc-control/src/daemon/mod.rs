@@ -258,7 +258,9 @@ enum Origin {
 /// Runs the daemon until SIGINT or SIGTERM. The programs stay attached and
 /// the maps pinned when it stops: forwarding goes on without it.
 pub async fn run(config: Config) -> Result<(), DaemonError> {
+    let started = std::time::Instant::now();
     let store = Store::open(&config.state_dir)?;
+    let store_opened = started.elapsed();
     let ns = config.namespace.clone();
     let slots = config.direct_route_slots;
     let mode = config.datapath_mode;
@@ -268,6 +270,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
         .datapath_mut()
         .set_conntrack_quota(config.conntrack_quota)
         .map_err(crate::apply::ApplyError::from)?;
+    let router_opened = started.elapsed();
     let mut sweeper = router.datapath().sweeper()?;
     if let Some(logger) = router.datapath_mut().take_logger() {
         tokio::spawn(async move {
@@ -290,11 +293,15 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     service.set_endpoint(config.listen.to_string());
     {
         let m = service.model();
+        let ms = |d: std::time::Duration| d.as_millis() as u64;
         tracing::info!(
             vpcs = m.vpcs.len(),
             vswitches = m.vswitches.len(),
             instances = m.instances.len(),
             namespace = %config.namespace,
+            store_ms = ms(store_opened),
+            programs_ms = ms(router_opened - store_opened),
+            state_ms = ms(started.elapsed() - router_opened),
             "state rebuilt into the kernel; programs attached"
         );
     }
@@ -671,16 +678,12 @@ fn bind_in_namespace(ns: &str, addr: SocketAddr) -> std::io::Result<std::net::Tc
 /// Repairs what is deleted behind the daemon's back as soon as the kernel
 /// says so (see [`crate::apply::watch`]), on a thread of its own.
 fn spawn_watcher(namespace: &str, app: Arc<App>) {
-    let events = app.service().router().map(|r| r.kernel_events());
-    let Some(events) = events else {
-        return;
-    };
     let repair = move || {
         if let Err(e) = app.service().repair() {
             tracing::warn!(code = %e.code, "repairing what was deleted failed: {}", e.message);
         }
     };
-    if let Err(e) = crate::apply::watch::spawn(namespace, events, repair) {
+    if let Err(e) = crate::apply::watch::spawn(namespace, repair) {
         tracing::warn!(error = %e, "deleted interfaces are repaired only by the next change");
     }
 }

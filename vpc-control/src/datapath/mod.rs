@@ -552,12 +552,23 @@ pub enum Mode {
     Xdp,
 }
 
+/// Every program of the object.
+const ALL_PROGRAMS: &[&str] = &[ROUTER_PROGRAM, INSTANCE_PROGRAM, ROUTER_TC_PROGRAM];
+
 impl Mode {
     /// The name `--datapath` takes.
     pub const fn name(self) -> &'static str {
         match self {
             Mode::Tc => "tc",
             Mode::Xdp => "xdp",
+        }
+    }
+
+    /// The programs this mode attaches ([`Datapath::attach`]).
+    pub const fn programs(self) -> &'static [&'static str] {
+        match self {
+            Mode::Tc => &[ROUTER_TC_PROGRAM],
+            Mode::Xdp => &[ROUTER_PROGRAM, INSTANCE_PROGRAM],
         }
     }
 }
@@ -584,6 +595,8 @@ pub struct Datapath {
     ebpf: Ebpf,
     /// The program type [`Self::attach`] uses.
     mode: Mode,
+    /// The programs loaded into the kernel.
+    programs: &'static [&'static str],
     router_namespace: Option<String>,
     pin_dir: Option<PathBuf>,
     /// Reader of the programs' log records, until taken (see [`Self::take_logger`]).
@@ -746,7 +759,7 @@ impl Datapath {
     /// With `None`, the maps are private to this handle and the caller's
     /// thread must already be in a namespace of its own (tests).
     pub fn load(router_namespace: Option<&str>) -> Result<Self, DatapathError> {
-        Self::load_with(router_namespace, Bench::default(), DIRECT_SLOTS)
+        Self::load_with(router_namespace, Bench::default(), DIRECT_SLOTS, None)
     }
 
     /// [`Self::load`] with `slots` slots of the direct route stage (64 MiB
@@ -759,7 +772,17 @@ impl Datapath {
         if slots > MAX_DIRECT_SLOTS {
             return Err(DatapathError::DirectSlots(slots));
         }
-        Self::load_with(router_namespace, Bench::default(), slots)
+        Self::load_with(router_namespace, Bench::default(), slots, None)
+    }
+
+    /// A router's datapath: [`Self::load_with_direct_slots`], with only the
+    /// programs `mode` attaches loaded (each costs the verifier's time at
+    /// every start: the other mode's would be loaded for nothing).
+    pub fn load_router(router_namespace: &str, slots: u32, mode: Mode) -> Result<Self, DatapathError> {
+        if slots > MAX_DIRECT_SLOTS {
+            return Err(DatapathError::DirectSlots(slots));
+        }
+        Self::load_with(Some(router_namespace), Bench::default(), slots, Some(mode))
     }
 
     /// Loads private maps (as `load(None)`) with the benchmark flag set: a
@@ -777,13 +800,18 @@ impl Datapath {
                 no_flow_cache: !flow_cache,
             },
             DIRECT_SLOTS,
+            None,
         )
     }
 
+    /// Loads the object, its maps (pinned under the router namespace's
+    /// directory, if any) and the programs `mode` attaches (all of them
+    /// without one).
     fn load_with(
         router_namespace: Option<&str>,
         bench: Bench,
         direct_slots: u32,
+        mode: Option<Mode>,
     ) -> Result<Self, DatapathError> {
         if OBJECT.is_empty() {
             return Err(DatapathError::NoObject);
@@ -815,18 +843,21 @@ impl Datapath {
             loader.map_pin_path(name, path.as_path());
         }
         let mut ebpf = loader.load(OBJECT)?;
-        for name in [ROUTER_PROGRAM, INSTANCE_PROGRAM] {
+        let programs = mode.map_or(ALL_PROGRAMS, Mode::programs);
+        for name in [ROUTER_PROGRAM, INSTANCE_PROGRAM].into_iter().filter(|n| programs.contains(n)) {
             let prog: &mut Xdp = ebpf
                 .program_mut(name)
                 .ok_or(DatapathError::Missing(name))?
                 .try_into()?;
             prog.load()?;
         }
-        let tc: &mut SchedClassifier = ebpf
-            .program_mut(ROUTER_TC_PROGRAM)
-            .ok_or(DatapathError::Missing(ROUTER_TC_PROGRAM))?
-            .try_into()?;
-        tc.load()?;
+        if programs.contains(&ROUTER_TC_PROGRAM) {
+            let tc: &mut SchedClassifier = ebpf
+                .program_mut(ROUTER_TC_PROGRAM)
+                .ok_or(DatapathError::Missing(ROUTER_TC_PROGRAM))?
+                .try_into()?;
+            tc.load()?;
+        }
         // After the programs are loaded, so they hold the ring buffer too. A
         // failure costs the log records, never the datapath.
         let logger = match ebpf_log::init(&mut ebpf) {
@@ -846,7 +877,8 @@ impl Datapath {
         };
         let mut datapath = Self {
             ebpf,
-            mode: Mode::default(),
+            mode: mode.unwrap_or_default(),
+            programs,
             router_namespace: router_namespace.map(str::to_string),
             pin_dir,
             logger,
@@ -880,11 +912,15 @@ impl Datapath {
     }
 
     /// The program type [`Self::attach`] uses from now on.
-    pub fn set_mode(&mut self, mode: Mode) {
+    pub fn set_mode(&mut self, mode: Mode) -> Result<(), DatapathError> {
+        if let Some(name) = mode.programs().iter().find(|n| !self.programs.contains(n)) {
+            return Err(DatapathError::Missing(name));
+        }
         if mode != self.mode {
             self.attached.clear();
         }
         self.mode = mode;
+        Ok(())
     }
 
     /// The program type [`Self::attach`] uses.

@@ -810,7 +810,9 @@ impl Service {
         router: Option<Router>,
         region_id: &str,
     ) -> Result<Self, ServiceError> {
+        let started = std::time::Instant::now();
         let mut model = store.load()?.unwrap_or_default();
+        let loaded = started.elapsed();
         model.allocate_numeric_ids();
         if let Some(r) = &router {
             model.router.namespace = r.namespace().to_string();
@@ -831,6 +833,11 @@ impl Service {
         if let Some(r) = &mut service.router {
             r.converge(&service.model)?;
         }
+        tracing::debug!(
+            load_ms = loaded.as_millis() as u64,
+            converge_ms = (started.elapsed() - loaded).as_millis() as u64,
+            "the stored model is loaded and in the kernel"
+        );
         Ok(service)
     }
 
