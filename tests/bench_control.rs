@@ -2,7 +2,7 @@
 //! `VPC_BENCH_SMOKE=1`, for tiny counts): the control plane measured
 //! through the daemon's API, as clients use it. A `vpc daemon` (release
 //! build, its own router namespace and state directory) is started; every
-//! call goes over its Unix socket (one HTTP/1.1 request per connection, the
+//! call goes over its Unix socket (one kept HTTP/1.1 connection per client, the
 //! `vpc` command line's client); every change is written to the maps and
 //! is on disk (redb, fsync'd) before its reply. Changes are serialised by
 //! the daemon, their fsyncs are not: one fsync makes every change committed
@@ -430,7 +430,7 @@ fn main() {
     let actions = (z.actions / 5).max(8);
     let one: Vec<f64> = (0..rounds).map(|_| actions_per_second(&d, &lab, 1, actions)).collect();
     let many: Vec<f64> = (0..rounds).map(|_| actions_per_second(&d, &lab, CLIENTS, actions)).collect();
-    report.figure(GROUP, &format!("durable actions/s, 1 client ({} routes)", z.routes), "1/s", &one, "as above; a call validates and compiles only the route tables it touches, the store rewrites the rest of the model");
+    report.figure(GROUP, &format!("durable actions/s, 1 client ({} routes)", z.routes), "1/s", &one, "as above; a call validates and compiles only the route tables it touches, the store writes only the entries it changed");
     report.figure(GROUP, &format!("durable actions/s, {CLIENTS} clients ({} routes)", z.routes), "1/s", &many, "");
 
     // A restart with all of it in place (the routes, and a group of
