@@ -772,32 +772,159 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
-/// A route table's custom route entries, shared twice over: the list is one
-/// `Arc` (a call's draft of the model copies one pointer per table, and a
-/// table no call touched is told apart by [`RouteEntries::same`] without a
-/// look at its entries), and each entry is its own `Arc` (a changed list
-/// shares its unchanged entries). Reads go through `Deref` to the list;
-/// a write ([`std::ops::DerefMut`]) copies the list first if another model
-/// shares it (copy on write).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct RouteEntries(Arc<Vec<Arc<RouteEntry>>>);
+/// A route table's custom route entries, shared three times over: the
+/// list is one `Arc` (a call's draft of the model copies one pointer per
+/// table, and a table no call touched is told apart by
+/// [`RouteEntries::same`] without a look at its entries); the list is
+/// chunks of at most [`ROUTE_ENTRY_CHUNK`] entries, each its own `Arc` (a
+/// write copies the list of chunks and the chunk it changes, not every
+/// entry: a call appending to a table of 100,000 entries copies one chunk);
+/// and each entry is its own `Arc` (a changed chunk shares its unchanged
+/// entries). Reads iterate ([`RouteEntries::iter`]) or index; writes
+/// ([`RouteEntries::push`], [`RouteEntries::retain`], ...) copy what another
+/// model shares first (copy on write).
+#[derive(Clone, Debug, Default)]
+pub struct RouteEntries {
+    chunks: Arc<Vec<Arc<Vec<Arc<RouteEntry>>>>>,
+    len: usize,
+}
+
+/// Most entries in one chunk of a [`RouteEntries`].
+pub const ROUTE_ENTRY_CHUNK: usize = 512;
+
+impl Serialize for RouteEntries {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for RouteEntries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Vec::<Arc<RouteEntry>>::deserialize(d)?.into())
+    }
+}
 
 impl RouteEntries {
     /// True if both are the very same list (then equal without a look).
     pub fn same(&self, other: &RouteEntries) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        Arc::ptr_eq(&self.chunks, &other.chunks)
     }
 
     /// True if both hold the same entries (the same `Arc`s), in order:
     /// what one list made from another without touching an entry shares.
+    /// Chunks that are the same `Arc` are not looked into.
     pub fn shares_all(&self, other: &RouteEntries) -> bool {
-        self.same(other)
-            || (self.len() == other.len()
-                && self
-                    .iter()
-                    .zip(other.iter())
-                    .all(|(a, b)| Arc::ptr_eq(a, b)))
+        if self.same(other) {
+            return true;
+        }
+        if self.len != other.len {
+            return false;
+        }
+        let aligned = self.chunks.len() == other.chunks.len()
+            && self.chunks.iter().zip(other.chunks.iter()).all(|(a, b)| a.len() == b.len());
+        if aligned {
+            return self.chunks.iter().zip(other.chunks.iter()).all(|(a, b)| {
+                Arc::ptr_eq(a, b) || a.iter().zip(b.iter()).all(|(x, y)| Arc::ptr_eq(x, y))
+            });
+        }
+        self.iter().zip(other.iter()).all(|(a, b)| Arc::ptr_eq(a, b))
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if there is no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The entries in order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Arc<RouteEntry>> + Clone + '_ {
+        self.chunks.iter().flat_map(|c| c.iter())
+    }
+
+    /// The first entry.
+    pub fn first(&self) -> Option<&Arc<RouteEntry>> {
+        self.iter().next()
+    }
+
+    /// The entry at `i`.
+    pub fn get(&self, mut i: usize) -> Option<&Arc<RouteEntry>> {
+        for c in self.chunks.iter() {
+            if i < c.len() {
+                return c.get(i);
+            }
+            i -= c.len();
+        }
+        None
+    }
+
+    /// The entry at `i`, to change (its chunk copied first if shared).
+    pub fn get_mut(&mut self, mut i: usize) -> Option<&mut Arc<RouteEntry>> {
+        let chunks = Arc::make_mut(&mut self.chunks);
+        for c in chunks.iter_mut() {
+            if i < c.len() {
+                return Arc::make_mut(c).get_mut(i);
+            }
+            i -= c.len();
+        }
+        None
+    }
+
+    /// Appends an entry (copying only the last chunk, if shared).
+    pub fn push(&mut self, e: Arc<RouteEntry>) {
+        let chunks = Arc::make_mut(&mut self.chunks);
+        match chunks.last_mut() {
+            Some(c) if c.len() < ROUTE_ENTRY_CHUNK => Arc::make_mut(c).push(e),
+            _ => chunks.push(Arc::new(vec![e])),
+        }
+        self.len += 1;
+    }
+
+    /// Keeps the entries `keep` says to keep, in order; only the chunks
+    /// that lose an entry are copied.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Arc<RouteEntry>) -> bool) {
+        let verdicts: Vec<Vec<bool>> = self.chunks.iter().map(|c| c.iter().map(&mut keep).collect()).collect();
+        if verdicts.iter().all(|v| v.iter().all(|k| *k)) {
+            return;
+        }
+        let chunks = Arc::make_mut(&mut self.chunks);
+        for (c, v) in chunks.iter_mut().zip(&verdicts) {
+            if v.iter().all(|k| *k) {
+                continue;
+            }
+            let mut it = v.iter();
+            Arc::make_mut(c).retain(|_| *it.next().expect("one verdict per entry"));
+        }
+        chunks.retain(|c| !c.is_empty());
+        self.len = chunks.iter().map(|c| c.len()).sum();
+    }
+
+    /// Removes and returns the entry at `i`.
+    pub fn remove(&mut self, mut i: usize) -> Arc<RouteEntry> {
+        assert!(i < self.len, "removal index {i} beyond {} entries", self.len);
+        let chunks = Arc::make_mut(&mut self.chunks);
+        let mut at = 0;
+        for (n, c) in chunks.iter().enumerate() {
+            if i < c.len() {
+                at = n;
+                break;
+            }
+            i -= c.len();
+        }
+        let e = Arc::make_mut(&mut chunks[at]).remove(i);
+        if chunks[at].is_empty() {
+            chunks.remove(at);
+        }
+        self.len -= 1;
+        e
+    }
+
+    /// Replaces every entry by `entries`.
+    pub fn set(&mut self, entries: Vec<Arc<RouteEntry>>) {
+        *self = entries.into();
     }
 }
 
@@ -808,30 +935,71 @@ const REMOVED_RUN: usize = 64;
 /// Changed entries beyond which [`RouteEntries::changes_from`] gives up.
 const MAX_CHANGED: usize = 256;
 
+/// Where each chunk of a list starts (and its length, last).
+fn chunk_starts(chunks: &[Arc<Vec<Arc<RouteEntry>>>]) -> Vec<usize> {
+    let mut at = 0;
+    let mut starts = Vec::with_capacity(chunks.len() + 1);
+    for c in chunks {
+        starts.push(at);
+        at += c.len();
+    }
+    starts.push(at);
+    starts
+}
+
+/// Random access to a chunked list by flat index.
+struct Flat<'a> {
+    chunks: &'a [Arc<Vec<Arc<RouteEntry>>>],
+    starts: Vec<usize>,
+}
+
+impl<'a> Flat<'a> {
+    fn new(l: &'a RouteEntries) -> Self {
+        Self { chunks: &l.chunks, starts: chunk_starts(&l.chunks) }
+    }
+
+    fn len(&self) -> usize {
+        *self.starts.last().expect("one start at least")
+    }
+
+    fn get(&self, i: usize) -> &'a Arc<RouteEntry> {
+        let c = self.starts.partition_point(|s| *s <= i) - 1;
+        &self.chunks[c][i - self.starts[c]]
+    }
+
+    /// The chunk starting at `i`, if one does.
+    fn chunk_at(&self, i: usize) -> Option<&'a Arc<Vec<Arc<RouteEntry>>>> {
+        let c = self.starts.binary_search(&i).ok()?;
+        self.chunks.get(c)
+    }
+}
+
 impl RouteEntries {
     /// The entries `old` had and these lack, and those these gained (a
     /// tail), when these are `old` with some entries removed and some
     /// appended, the others the same `Arc`s in their order: what one call
     /// does to a table. None when that is not so, or the change is large:
-    /// then a table is checked or compiled whole.
+    /// then a table is checked or compiled whole. Chunks both lists share
+    /// (the same `Arc`, at the same place) are skipped unread.
     #[allow(clippy::type_complexity)]
     pub fn changes_from<'a>(
         &'a self,
         old: &'a RouteEntries,
-    ) -> Option<(Vec<&'a Arc<RouteEntry>>, &'a [Arc<RouteEntry>])> {
-        let (old, new) = (old.as_slice(), self.as_slice());
+    ) -> Option<(Vec<&'a Arc<RouteEntry>>, Vec<&'a Arc<RouteEntry>>)> {
+        let (old, new) = (Flat::new(old), Flat::new(self));
         let (mut i, mut j) = (0, 0);
         let mut removed = Vec::new();
         while i < old.len() && j < new.len() {
-            if Arc::ptr_eq(&old[i], &new[j]) {
+            if let (Some(a), Some(b)) = (old.chunk_at(i), new.chunk_at(j))
+                && Arc::ptr_eq(a, b)
+            {
+                i += a.len();
+                j += b.len();
+            } else if Arc::ptr_eq(old.get(i), new.get(j)) {
                 i += 1;
                 j += 1;
-            } else if let Some(k) = old[i..]
-                .iter()
-                .take(REMOVED_RUN)
-                .position(|o| Arc::ptr_eq(o, &new[j]))
-            {
-                removed.extend(&old[i..i + k]);
+            } else if let Some(k) = (i..old.len().min(i + REMOVED_RUN)).position(|o| Arc::ptr_eq(old.get(o), new.get(j))) {
+                removed.extend((i..i + k).map(|o| old.get(o)));
                 i += k;
             } else {
                 break;
@@ -843,49 +1011,52 @@ impl RouteEntries {
         if (old.len() - i) + removed.len() + (new.len() - j) > MAX_CHANGED {
             return None;
         }
-        removed.extend(&old[i..]);
-        Some((removed, &new[j..]))
+        removed.extend((i..old.len()).map(|o| old.get(o)));
+        Some((removed, (j..new.len()).map(|n| new.get(n)).collect()))
     }
 }
 
 impl PartialEq for RouteEntries {
     fn eq(&self, other: &RouteEntries) -> bool {
-        self.same(other) || *self.0 == *other.0
+        self.same(other) || (self.len == other.len && self.iter().eq(other.iter()))
     }
 }
 
-impl std::ops::Deref for RouteEntries {
-    type Target = Vec<Arc<RouteEntry>>;
+impl std::ops::Index<usize> for RouteEntries {
+    type Output = Arc<RouteEntry>;
 
-    fn deref(&self) -> &Vec<Arc<RouteEntry>> {
-        &self.0
+    fn index(&self, i: usize) -> &Arc<RouteEntry> {
+        self.get(i).unwrap_or_else(|| panic!("route entry {i} of {}", self.len))
     }
 }
 
-impl std::ops::DerefMut for RouteEntries {
-    fn deref_mut(&mut self) -> &mut Vec<Arc<RouteEntry>> {
-        Arc::make_mut(&mut self.0)
+impl std::ops::IndexMut<usize> for RouteEntries {
+    fn index_mut(&mut self, i: usize) -> &mut Arc<RouteEntry> {
+        let len = self.len;
+        self.get_mut(i).unwrap_or_else(|| panic!("route entry {i} of {len}"))
     }
 }
 
 impl From<Vec<Arc<RouteEntry>>> for RouteEntries {
     fn from(v: Vec<Arc<RouteEntry>>) -> Self {
-        RouteEntries(Arc::new(v))
+        let len = v.len();
+        let chunks = v.chunks(ROUTE_ENTRY_CHUNK).map(|c| Arc::new(c.to_vec())).collect();
+        RouteEntries { chunks: Arc::new(chunks), len }
     }
 }
 
 impl FromIterator<Arc<RouteEntry>> for RouteEntries {
     fn from_iter<I: IntoIterator<Item = Arc<RouteEntry>>>(iter: I) -> Self {
-        RouteEntries(Arc::new(iter.into_iter().collect()))
+        iter.into_iter().collect::<Vec<_>>().into()
     }
 }
 
 impl<'a> IntoIterator for &'a RouteEntries {
     type Item = &'a Arc<RouteEntry>;
-    type IntoIter = std::slice::Iter<'a, Arc<RouteEntry>>;
+    type IntoIter = Box<dyn DoubleEndedIterator<Item = &'a Arc<RouteEntry>> + 'a>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
+        Box::new(self.iter())
     }
 }
 
@@ -1560,6 +1731,77 @@ pub fn instance_addresses(model: &Model) -> Vec<(String, Option<Ipv4Addr>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn numbered(n: u32) -> Arc<RouteEntry> {
+        Arc::new(RouteEntry {
+            id: format!("rte-{n}"),
+            name: None,
+            destination_cidr_block: Ipv4Net::new(Ipv4Addr::from(0x1400_0000 + (n << 8)), 24).unwrap(),
+            next_hop_type: NextHopType::Instance,
+            destination_prefix_list_id: None,
+            next_hop_id: "i-fw".into(),
+            meta: Default::default(),
+        })
+    }
+
+    #[test]
+    fn route_entries_in_chunks_behave_as_a_list_and_a_call_s_change_is_found_across_chunks() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut list = RouteEntries::default();
+        let mut reference: Vec<Arc<RouteEntry>> = Vec::new();
+        let mut next = 0u32;
+        let mut found = 0;
+        for step in 0..400 {
+            let before = list.clone();
+            let before_ref = reference.clone();
+            // One call: some removals anywhere, some appends (or an entry
+            // changed in place).
+            match rng.u8(..10) {
+                0 if !reference.is_empty() => {
+                    let i = rng.usize(..reference.len());
+                    let e = Arc::new(RouteEntry { next_hop_id: format!("i-{step}"), ..(*reference[i]).clone() });
+                    reference[i] = e.clone();
+                    list[i] = e;
+                }
+                _ => {
+                    for _ in 0..rng.usize(..4) {
+                        if reference.is_empty() {
+                            break;
+                        }
+                        let i = rng.usize(..reference.len());
+                        if rng.bool() {
+                            reference.remove(i);
+                            list.remove(i);
+                        } else {
+                            let gone = reference.remove(i);
+                            list.retain(|e| !Arc::ptr_eq(e, &gone));
+                        }
+                    }
+                    for _ in 0..rng.usize(..60) {
+                        let e = numbered(next);
+                        next += 1;
+                        reference.push(e.clone());
+                        list.push(e);
+                    }
+                }
+            }
+            assert_eq!(list.len(), reference.len(), "step {step}");
+            assert!(list.iter().zip(&reference).all(|(a, b)| Arc::ptr_eq(a, b)), "step {step}");
+            assert!(list.iter().eq(RouteEntries::from(reference.clone()).iter()));
+            assert!(before.shares_all(&RouteEntries::from(before_ref.clone())));
+            assert_eq!(list.shares_all(&before), reference.len() == before_ref.len() && reference.iter().zip(&before_ref).all(|(a, b)| Arc::ptr_eq(a, b)));
+            // What changed, as the walk of the two plain lists finds it.
+            if let Some((removed, added)) = list.changes_from(&before) {
+                found += 1;
+                let mut rebuilt: Vec<&Arc<RouteEntry>> = before_ref.iter().filter(|e| !removed.iter().any(|r| Arc::ptr_eq(r, e))).collect();
+                rebuilt.extend(added.iter().copied());
+                assert_eq!(rebuilt.len(), reference.len(), "step {step}");
+                assert!(rebuilt.iter().zip(&reference).all(|(a, b)| Arc::ptr_eq(a, b)), "step {step}");
+            }
+        }
+        assert!(list.len() > 3 * ROUTE_ENTRY_CHUNK, "{} entries", list.len());
+        assert!(found > 300, "{found} changes found");
+    }
 
     #[test]
     fn vpc_2_gateway_and_reserved_addresses_follow_the_cloud() {

@@ -816,11 +816,11 @@ impl Action for UpdateGatewayRouteTableEntryAttribute {
         let meta = d.new_meta(self.description.as_deref());
         let table = &mut d.model.route_tables[ti];
         let name = self.name.filter(|n| !n.is_empty());
-        match table
+        let at = table
             .route_entries
-            .iter_mut()
-            .find(|e| e.destination_cidr_block == destination)
-        {
+            .iter()
+            .position(|e| e.destination_cidr_block == destination);
+        match at.and_then(|i| table.route_entries.get_mut(i)) {
             Some(e) => {
                 let e = Arc::make_mut(e);
                 let same = e.next_hop_type == next_hop_type && e.next_hop_id == next_hop_id;

@@ -480,22 +480,31 @@ fn route_entry_changes<'a>(
         .map(|t| (t.id.as_str(), t))
         .collect();
     for t in &next.route_tables {
-        let old: &[Arc<RouteEntry>] = before.get(t.id.as_str()).map_or(&[], |o| &o.route_entries);
         if let Some(o) = before.get(t.id.as_str())
             && o.route_entries.shares_all(&t.route_entries)
         {
             continue;
         }
+        // What a call does to a table (some entries removed, some
+        // appended), found without reading the chunks both share.
+        if let Some(o) = before.get(t.id.as_str())
+            && let Some((gone, added)) = t.route_entries.changes_from(&o.route_entries)
+        {
+            removals.extend(gone.iter().map(|e| entry_key(t, e)));
+            upserts.extend(added.into_iter().map(|e| (entry_key(t, e), e.as_ref())));
+            continue;
+        }
+        let old: Vec<&Arc<RouteEntry>> = before.get(t.id.as_str()).map_or(Vec::new(), |o| o.route_entries.iter().collect());
+        let new: Vec<&Arc<RouteEntry>> = t.route_entries.iter().collect();
         // Entries keep their order across changes: walk both lists while they
         // share entries (appends and removals cost no lookup), then compare
         // what is left by destination.
-        let new = &t.route_entries;
         let (mut i, mut j) = (0, 0);
         while i < old.len() && j < new.len() {
-            if Arc::ptr_eq(&old[i], &new[j]) {
+            if Arc::ptr_eq(old[i], new[j]) {
                 i += 1;
                 j += 1;
-            } else if dest_key(&old[i]) == dest_key(&new[j]) {
+            } else if dest_key(old[i]) == dest_key(new[j]) {
                 // Changed in place.
                 if *old[i] != *new[j] {
                     upserts.push((entry_key(t, &new[j]), new[j].as_ref()));
@@ -505,7 +514,7 @@ fn route_entry_changes<'a>(
             } else if let Some(k) = old[i..]
                 .iter()
                 .take(REMOVED_RUN)
-                .position(|o| Arc::ptr_eq(o, &new[j]))
+                .position(|o| Arc::ptr_eq(o, new[j]))
             {
                 // A run of removed entries (an entry moved later in the list
                 // is removed here and written again below: same result).
@@ -520,8 +529,8 @@ fn route_entry_changes<'a>(
             i = old.len();
         }
         let mut old_by_dest: HashMap<(ipnet::Ipv4Net, Option<&str>), &Arc<RouteEntry>> =
-            old[i..].iter().map(|e| (dest_key(e), e)).collect();
-        for e in &new[j..] {
+            old[i..].iter().map(|e| (dest_key(e), *e)).collect();
+        for e in new[j..].iter().copied() {
             match old_by_dest.remove(&dest_key(e)) {
                 Some(o) if Arc::ptr_eq(o, e) || o == e => {}
                 _ => upserts.push((entry_key(t, e), e.as_ref())),
