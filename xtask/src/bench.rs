@@ -112,7 +112,19 @@ pub fn render(root: &Path, data_dir: &Path, out_dir: &Path, stem: &str, command:
     writeln!(md, "- command: `{command}`")?;
     writeln!(md, "- machine: {}", machine())?;
     writeln!(md, "- kernel: {}", command_output("uname", &["-sr"]))?;
-    writeln!(md, "- date: {date}; commit {commit}")?;
+    writeln!(md, "- rendered: {date}; commit {commit}")?;
+    // When each part was measured (its data file written): a part run
+    // again alone is newer than the rest.
+    let measured: Vec<String> = BENCHES
+        .iter()
+        .map(|b| data_dir.join(format!("{b}.jsonl")))
+        .filter(|f| f.exists())
+        .map(|f| {
+            let at = command_output("date", &["-u", "-r", f.to_str().unwrap_or_default(), "+%Y-%m-%d %H:%M UTC"]);
+            format!("{} {at}", f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default())
+        })
+        .collect();
+    writeln!(md, "- measured: {}", measured.join("; "))?;
     writeln!(md, "- each figure: min / median / max over the rounds (a ratio is taken within each round, then summarised)")?;
     writeln!(md, "- chart: [{stem}.png]({stem}.png)\n")?;
     // Ratios first: they are the claims.
