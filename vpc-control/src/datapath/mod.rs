@@ -595,8 +595,6 @@ pub struct Datapath {
     ebpf: Ebpf,
     /// The program type [`Self::attach`] uses.
     mode: Mode,
-    /// The programs loaded into the kernel.
-    programs: &'static [&'static str],
     router_namespace: Option<String>,
     pin_dir: Option<PathBuf>,
     /// Reader of the programs' log records, until taken (see [`Self::take_logger`]).
@@ -769,9 +767,6 @@ impl Datapath {
         router_namespace: Option<&str>,
         slots: u32,
     ) -> Result<Self, DatapathError> {
-        if slots > MAX_DIRECT_SLOTS {
-            return Err(DatapathError::DirectSlots(slots));
-        }
         Self::load_with(router_namespace, Bench::default(), slots, None)
     }
 
@@ -779,9 +774,6 @@ impl Datapath {
     /// programs `mode` attaches loaded (each costs the verifier's time at
     /// every start: the other mode's would be loaded for nothing).
     pub fn load_router(router_namespace: &str, slots: u32, mode: Mode) -> Result<Self, DatapathError> {
-        if slots > MAX_DIRECT_SLOTS {
-            return Err(DatapathError::DirectSlots(slots));
-        }
         Self::load_with(Some(router_namespace), Bench::default(), slots, Some(mode))
     }
 
@@ -813,6 +805,9 @@ impl Datapath {
         direct_slots: u32,
         mode: Option<Mode>,
     ) -> Result<Self, DatapathError> {
+        if direct_slots > MAX_DIRECT_SLOTS {
+            return Err(DatapathError::DirectSlots(direct_slots));
+        }
         if OBJECT.is_empty() {
             return Err(DatapathError::NoObject);
         }
@@ -878,7 +873,6 @@ impl Datapath {
         let mut datapath = Self {
             ebpf,
             mode: mode.unwrap_or_default(),
-            programs,
             router_namespace: router_namespace.map(str::to_string),
             pin_dir,
             logger,
@@ -911,17 +905,6 @@ impl Datapath {
         self.logger.take()
     }
 
-    /// The program type [`Self::attach`] uses from now on.
-    pub fn set_mode(&mut self, mode: Mode) -> Result<(), DatapathError> {
-        if let Some(name) = mode.programs().iter().find(|n| !self.programs.contains(n)) {
-            return Err(DatapathError::Missing(name));
-        }
-        if mode != self.mode {
-            self.attached.clear();
-        }
-        self.mode = mode;
-        Ok(())
-    }
 
     /// The program type [`Self::attach`] uses.
     pub fn mode(&self) -> Mode {

@@ -789,6 +789,13 @@ pub struct RouteEntries {
     len: usize,
 }
 
+/// The entries of a [`RouteEntries`] in order, chunk after chunk.
+pub type RouteEntriesIter<'a> = std::iter::FlatMap<
+    std::slice::Iter<'a, Arc<Vec<Arc<RouteEntry>>>>,
+    std::slice::Iter<'a, Arc<RouteEntry>>,
+    fn(&'a Arc<Vec<Arc<RouteEntry>>>) -> std::slice::Iter<'a, Arc<RouteEntry>>,
+>;
+
 /// Most entries in one chunk of a [`RouteEntries`].
 pub const ROUTE_ENTRY_CHUNK: usize = 512;
 
@@ -841,8 +848,11 @@ impl RouteEntries {
     }
 
     /// The entries in order.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Arc<RouteEntry>> + Clone + '_ {
-        self.chunks.iter().flat_map(|c| c.iter())
+    pub fn iter(&self) -> RouteEntriesIter<'_> {
+        fn chunk<'a>(c: &'a Arc<Vec<Arc<RouteEntry>>>) -> std::slice::Iter<'a, Arc<RouteEntry>> {
+            c.iter()
+        }
+        self.chunks.iter().flat_map(chunk as fn(_) -> _)
     }
 
     /// The first entry.
@@ -922,10 +932,6 @@ impl RouteEntries {
         e
     }
 
-    /// Replaces every entry by `entries`.
-    pub fn set(&mut self, entries: Vec<Arc<RouteEntry>>) {
-        *self = entries.into();
-    }
 }
 
 /// Removed entries in a row the walk of [`RouteEntries::changes_from`]
@@ -1053,10 +1059,10 @@ impl FromIterator<Arc<RouteEntry>> for RouteEntries {
 
 impl<'a> IntoIterator for &'a RouteEntries {
     type Item = &'a Arc<RouteEntry>;
-    type IntoIter = Box<dyn DoubleEndedIterator<Item = &'a Arc<RouteEntry>> + 'a>;
+    type IntoIter = RouteEntriesIter<'a>;
 
     fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
+        self.iter()
     }
 }
 
