@@ -23,8 +23,9 @@
 //! FIN; server FIN; client's last ACK. Connection `c` is client port
 //! 1024 + c to the server's port 5201, so a run holds at most 64,512
 //! connections; between runs (outside the timed part) the connection
-//! tables are emptied (ours: deleted through the sweeper's handle, and the
-//! flow cache voided by a generation bump; Linux: a ctnetlink flush), so
+//! tables are emptied (ours: deleted through the sweeper's handle, the
+//! flow cache voided by a generation bump and its admission records
+//! cleared; Linux: a ctnetlink flush), so
 //! every run's connections are new to the router. The time of a run is
 //! taken in the kernel: from the generator's first frame to the sinks'
 //! last (a test run's own setup, tens of ms of RCU waits, stays out).
@@ -596,6 +597,9 @@ impl Crafted {
                 assert_eq!(swept.removed, count as usize);
                 let _in = NetnsGuard::enter(&self.router.0).unwrap();
                 self.dp.write(&self.written, &self.written).unwrap();
+                // And the flows' admissions to the flow cache forgotten:
+                // the next run's connections are new ones.
+                self.dp.clear_flow_cache_admission().unwrap();
             }
             Mode::Linux if nft => {
                 if check_nft_counter {

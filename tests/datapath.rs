@@ -244,7 +244,10 @@ fn rt_3_a_route_change_applies_to_a_flow_the_flow_cache_holds() {
     );
     let hits = |fx: &Fixture| fx.dp.counters().unwrap().ports[&fx.port("eni-2")].flow_cache_hits;
     let before = hits(&fx);
-    for _ in 0..3 {
+    // Admitted at its third packet (flow_cache::ADMIT_AFTER): the next two
+    // come from the cache.
+    let admit_after = u64::from(vpc_common::flow_cache::ADMIT_AFTER);
+    for _ in 0..admit_after + 2 {
         let (verdict, out) = fx.run("eni-2", &f);
         assert_eq!(
             (verdict, out),
@@ -255,7 +258,7 @@ fn rt_3_a_route_change_applies_to_a_flow_the_flow_cache_holds() {
     assert_eq!(
         hits(&fx),
         before + 2,
-        "the flow comes from the flow cache after its first packet"
+        "the flow comes from the flow cache once admitted"
     );
     let mut m = fx.model.clone();
     let table = m
@@ -267,12 +270,23 @@ fn rt_3_a_route_change_applies_to_a_flow_the_flow_cache_holds() {
     entry.next_hop_id = "i-1".into();
     table.route_entries[0] = entry.into();
     fx.reapply(m);
+    let before = hits(&fx);
     let (verdict, out) = fx.run("eni-2", &f);
     assert_eq!(
         (verdict, out),
         (XDP_REDIRECT, forwarded(&f, eni_mac("eni-1"))),
         "the next packet takes the new next hop"
     );
+    assert_eq!(hits(&fx), before, "the next packet takes the slow path");
+    // The flow stays admitted across the change: its decision is cached
+    // again at once.
+    let (verdict, out) = fx.run("eni-2", &f);
+    assert_eq!(
+        (verdict, out),
+        (XDP_REDIRECT, forwarded(&f, eni_mac("eni-1"))),
+        "the packet after it, from the flow cache"
+    );
+    assert_eq!(hits(&fx), before + 1, "the packet after it is a hit");
 }
 
 /// The flow cache's established path (`flow_cache::established`) judges
@@ -300,17 +314,22 @@ fn rt_3_a_flow_cache_hit_is_checked_and_rewritten_as_the_slow_path() {
         let hits =
             |fx: &Fixture| fx.dp.counters().unwrap().ports[&fx.port("eni-2")].flow_cache_hits;
         let expected = forwarded(&f, eni_mac("eni-fw"));
-        let first = fx.run("eni-2", &f);
-        assert!(same_verdict(first.0, XDP_REDIRECT), "{mode}: first packet");
-        assert_eq!(first.1, expected, "{mode}: first packet (slow path)");
+        // The slow path until the flow is admitted (flow_cache::ADMIT_AFTER).
+        let h = hits(fx);
+        for n in 1..=vpc_common::flow_cache::ADMIT_AFTER {
+            let first = fx.run("eni-2", &f);
+            assert!(same_verdict(first.0, XDP_REDIRECT), "{mode}: packet {n}");
+            assert_eq!(first.1, expected, "{mode}: packet {n} (slow path)");
+        }
+        assert_eq!(hits(fx), h, "{mode}: no hit before admission");
         let h = hits(fx);
         let second = fx.run("eni-2", &f);
         assert!(
             same_verdict(second.0, XDP_REDIRECT),
             "{mode}: second packet"
         );
-        assert_eq!(second.1, expected, "{mode}: second packet (flow cache)");
-        assert_eq!(hits(fx), h + 1, "{mode}: the second packet is a hit");
+        assert_eq!(second.1, expected, "{mode}: next packet (flow cache)");
+        assert_eq!(hits(fx), h + 1, "{mode}: the packet after admission is a hit");
 
         let mut bad = f.clone();
         bad[24] ^= 0x40;

@@ -79,6 +79,11 @@ pub mod map_names {
     /// CPU's flow cache holding that port's flows (at most
     /// [`super::flow_cache::per_port_slots`]).
     pub const FLOW_CACHE_PER_PORT: &str = "FLOW_CACHE_PER_PORT";
+    /// `PerCpuArray<u64>` of [`super::flow_cache::ADMISSION_WORDS`]: each
+    /// CPU's admission records, a byte per flow slot
+    /// ([`super::flow_cache::admission`]): packets counted and whether the
+    /// flow's decision may be looked up in the flow cache.
+    pub const FLOW_CACHE_ADMISSION: &str = "FLOW_CACHE_ADMISSION";
     /// `Array<u32>` of one entry: the configuration generation, bumped by
     /// the control plane after every change; a cached decision of another
     /// generation is void.
@@ -121,7 +126,7 @@ pub mod map_names {
     /// address and port at the load balancer.
     pub const PRIVATELINK_IN: &str = "PRIVATELINK_IN";
     /// All of the above, for pinning.
-    pub const ALL: [&str; 39] = [
+    pub const ALL: [&str; 40] = [
         ENI_BY_PORT,
         ENI_COPY,
         ENI_BY_ADDRESS,
@@ -149,6 +154,7 @@ pub mod map_names {
         GATEWAY_ENDPOINTS,
         FLOW_CACHE,
         FLOW_CACHE_PER_PORT,
+        FLOW_CACHE_ADMISSION,
         CONFIG_GENERATION,
         MONITOR,
         MONITOR_CONFIG,

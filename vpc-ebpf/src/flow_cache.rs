@@ -10,7 +10,7 @@ use network_types::{
 use vpc_common::{flow_cache, Egress, FlowCacheEntry, FlowKey};
 
 use crate::{
-    maps::{CONFIG_GENERATION, FLOW_CACHE, FLOW_CACHE_PER_PORT},
+    maps::{CONFIG_GENERATION, FLOW_CACHE, FLOW_CACHE_ADMISSION, FLOW_CACHE_PER_PORT},
     packet::{Packet, read_addr, read_be16, same_mac},
     parse::{Flow, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, TCP_FIN, TCP_RST, TCP_SYN},
 };
@@ -124,7 +124,16 @@ pub fn established<P: Packet>(pkt: &P, ifindex: u32) -> Option<Hit> {
     let src = u32::from_ne_bytes(read_addr(&h.src_addr));
     let dst = u32::from_ne_bytes(read_addr(&h.dst_addr));
     let key = FlowKey { ifindex, src, dst, ports, proto };
-    let entry = lookup(&key, generation(), e)?;
+    let generation = generation();
+    // SAFETY: a helper with no arguments (inlined by the verifier).
+    let now = unsafe { bpf_jiffies64() };
+    // Not admitted (yet): the cache is not touched for it at all.
+    let admission = admission_byte(&key)?;
+    // SAFETY: this CPU's admission byte (see `admission_byte`).
+    if !flow_cache::admitted(unsafe { *admission }, flow_cache::admission_tag(now)) {
+        return None;
+    }
+    let entry = lookup(&key, generation, now, e)?;
     Some(Hit { eth, ip, entry, key, flags })
 }
 
@@ -225,14 +234,39 @@ fn find(key: &FlowKey) -> Option<&'static FlowCacheEntry> {
 /// `eth`. A reference into this CPU's slot: nothing else writes it while
 /// this program runs.
 #[inline(always)]
-pub fn lookup(key: &FlowKey, generation: u32, eth: &EthHdr) -> Option<&'static FlowCacheEntry> {
+fn lookup(key: &FlowKey, generation: u32, now: u64, eth: &EthHdr) -> Option<&'static FlowCacheEntry> {
     let e = find(key)?;
     if e.generation != generation || !same_mac(&e.src_mac, &eth.src_addr) || !same_mac(&e.dst_mac, &eth.dst_addr) {
         return None;
     }
+    (now.wrapping_sub(e.checked) < flow_cache::REFRESH_JIFFIES).then_some(e)
+}
+
+/// This CPU's admission byte for `key` (`flow_cache::admission`): per
+/// CPU, written only by this CPU's runs, which never nest.
+#[inline(always)]
+fn admission_byte(key: &FlowKey) -> Option<*mut u8> {
+    let (word, byte) = flow_cache::admission(key);
+    let w = FLOW_CACHE_ADMISSION.get_ptr_mut(word)?;
+    // SAFETY: `byte` < 8: within the word's 8 bytes.
+    Some(unsafe { (w as *mut u8).add(byte as usize) })
+}
+
+/// Counts a cacheable packet of `key` that the slow path decided: true if
+/// its decision is to be cached now (the flow is
+/// admitted, `flow_cache::ADMIT_AFTER`); before that, the cache is not
+/// touched. A function of its own (not inlined, a few bytes of stack): the
+/// verifier sees one unknown answer, whatever the byte held.
+#[inline(never)]
+pub fn admit(key: &FlowKey) -> bool {
+    let Some(b) = admission_byte(key) else { return false };
     // SAFETY: a helper with no arguments (inlined by the verifier).
     let now = unsafe { bpf_jiffies64() };
-    (now.wrapping_sub(e.checked) < flow_cache::REFRESH_JIFFIES).then_some(e)
+    // SAFETY: this CPU's admission byte (see `admission_byte`).
+    let (next, cache) = flow_cache::admit(unsafe { *b }, flow_cache::admission_tag(now));
+    // SAFETY: as above.
+    unsafe { *b = next };
+    cache
 }
 
 /// Word-wise equality (no memcmp call in BPF).
@@ -298,20 +332,20 @@ pub fn insert(key: &FlowKey, generation: u32, eth: &EthHdr, egress: &Egress) {
             }
         }
     }
-    // SAFETY: this CPU's slots; a helper with no arguments.
+    // SAFETY: this CPU's slots. Field by field, straight into the map
+    // (a 64-byte entry built on the stack would not fit this function's
+    // share of the 512 bytes).
     unsafe {
         if demote {
-            let moved = *a;
-            *b = moved;
+            core::ptr::copy_nonoverlapping(a, b, 1);
         }
-        *e = FlowCacheEntry {
-            key: *key,
-            generation,
-            checked: bpf_jiffies64(),
-            egress: *egress,
-            src_mac: eth.src_addr,
-            dst_mac: eth.dst_addr,
-            pad: 0,
-        };
+        (*e).key = *key;
+        (*e).generation = generation;
+        // SAFETY: a helper with no arguments (inlined by the verifier).
+        (*e).checked = bpf_jiffies64();
+        (*e).egress = *egress;
+        (*e).src_mac = eth.src_addr;
+        (*e).dst_mac = eth.dst_addr;
+        (*e).pad = 0;
     }
 }

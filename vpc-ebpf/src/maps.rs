@@ -154,6 +154,11 @@ pub static FLOW_CACHE: PerCpuArray<FlowCacheEntry> = PerCpuArray::with_max_entri
 #[map]
 pub static FLOW_CACHE_PER_PORT: PerCpuArray<u32> = PerCpuArray::with_max_entries(MAX_PORTS, 0);
 
+/// Each CPU's admission records of the flow cache, a byte per flow slot
+/// (`vpc_common::flow_cache::admission`).
+#[map]
+pub static FLOW_CACHE_ADMISSION: PerCpuArray<u64> = PerCpuArray::with_max_entries(flow_cache::ADMISSION_WORDS, 0);
+
 /// Index 0: the configuration generation (`vpc_common::map_names::CONFIG_GENERATION`).
 #[map]
 pub static CONFIG_GENERATION: Array<u32> = Array::with_max_entries(1, 0);

@@ -235,7 +235,9 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
         return send(pkt, ifindex, eth, ip, &egress, len, action);
     }
     if let Some(k) = &cache_key {
-        flow_cache::insert(k, generation, eth, &egress);
+        if flow_cache::admit(k) {
+            flow_cache::insert(k, generation, eth, &egress);
+        }
     }
     // 9. Transmit.
     send(pkt, ifindex, eth, ip, &egress, len, Action::Forwarded)

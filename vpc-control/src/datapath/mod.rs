@@ -303,6 +303,7 @@ fn expected_layout(
             flow_cache_slots,
         ),
         map_names::FLOW_CACHE_PER_PORT => (PerCpuArray, 4, Some(4), MAX_PORTS),
+        map_names::FLOW_CACHE_ADMISSION => (PerCpuArray, 4, Some(8), vpc_common::flow_cache::ADMISSION_WORDS),
         map_names::CONFIG_GENERATION => (Array, 4, Some(4), 1),
         map_names::MONITOR => (RingBuf, 0, Some(0), vpc_common::MONITOR_RING_BYTES),
         map_names::MONITOR_CONFIG => (
@@ -1243,6 +1244,24 @@ impl Datapath {
         let g = a.get(&0, 0).map_err(map_err(name))?;
         a.set(0, g.wrapping_add(1).max(1), 0)
             .map_err(map_err(name))?;
+        Ok(())
+    }
+
+    /// Forgets every flow's admission to the flow cache, on every CPU
+    /// (`vpc_common::flow_cache::admission`): each flow proves itself again
+    /// before its decision is cached. For benches that replay the same
+    /// flows as new ones; the datapath ages the records by itself.
+    pub fn clear_flow_cache_admission(&mut self) -> Result<(), DatapathError> {
+        let name = map_names::FLOW_CACHE_ADMISSION;
+        let nr_cpus =
+            aya::util::nr_cpus().map_err(|(s, e)| DatapathError::Cpus(format!("{s}: {e}")))?;
+        let mut a: PerCpuArray<&mut MapData, u64> =
+            PerCpuArray::try_from(self.map_mut(name)?).map_err(map_err(name))?;
+        for word in 0..vpc_common::flow_cache::ADMISSION_WORDS {
+            let zeros = PerCpuValues::try_from(vec![0u64; nr_cpus])
+                .map_err(|e| DatapathError::Cpus(e.to_string()))?;
+            a.set(word, zeros, 0).map_err(map_err(name))?;
+        }
         Ok(())
     }
 
