@@ -131,6 +131,14 @@ pub mod flow_cache {
         byte & (ADMISSION_TAG | ADMITTED) == tag | ADMITTED
     }
 
+    /// The index of entry `index` of CPU `cpu`'s region in an array of
+    /// `per_cpu` entries per CPU (`FLOW_CACHE`, `FLOW_CACHE_ADMISSION`):
+    /// plain arrays of one region per CPU, each written only by its CPU.
+    #[inline(always)]
+    pub const fn region(cpu: u32, per_cpu: u32, index: u32) -> u32 {
+        cpu.wrapping_mul(per_cpu).wrapping_add(index)
+    }
+
     /// The first slot of a flow's set in a cache of `slots` entries: a
     /// multiplicative hash of its key words (the set is this slot and the
     /// next).

@@ -71,16 +71,18 @@ pub mod map_names {
     /// [`super::MAX_GATEWAY_ENDPOINTS`]: numeric gateway endpoint id -> its
     /// source address and VPC.
     pub const GATEWAY_ENDPOINTS: &str = "GATEWAY_ENDPOINTS";
-    /// `PerCpuArray<FlowCacheEntry>` of [`super::flow_cache::slots_for`]
-    /// the CPU count (the loader sets it): each CPU's cache of forwarding
-    /// decisions for established flows, two ways per set.
+    /// `Array<FlowCacheEntry>` of [`super::flow_cache::slots_for`] the CPU
+    /// count, times the CPU count (the loader sets it): each CPU's cache of
+    /// forwarding decisions for established flows, two ways per set, in
+    /// its own region ([`super::flow_cache::region`]).
     pub const FLOW_CACHE: &str = "FLOW_CACHE";
     /// `PerCpuArray<u32>` indexed by router port ifindex: the slots of each
     /// CPU's flow cache holding that port's flows (at most
     /// [`super::flow_cache::per_port_slots`]).
     pub const FLOW_CACHE_PER_PORT: &str = "FLOW_CACHE_PER_PORT";
-    /// `PerCpuArray<u64>` of [`super::flow_cache::ADMISSION_WORDS`]: each
-    /// CPU's admission records, a byte per flow slot
+    /// `Array<u64>` of [`super::flow_cache::ADMISSION_WORDS`] times the CPU
+    /// count (a region per CPU): each CPU's admission records, a byte per
+    /// flow slot
     /// ([`super::flow_cache::admission`]): packets counted and whether the
     /// flow's decision may be looked up in the flow cache.
     pub const FLOW_CACHE_ADMISSION: &str = "FLOW_CACHE_ADMISSION";

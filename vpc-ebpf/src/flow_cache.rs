@@ -2,7 +2,7 @@
 //! established flow, taken once by the slow path (route, next hop, network
 //! ACLs, security groups and connection tracking) and reused by its next
 //! packets while the configuration generation stays the same.
-use aya_ebpf::helpers::generated::bpf_jiffies64;
+use aya_ebpf::helpers::generated::{bpf_get_smp_processor_id, bpf_jiffies64};
 use network_types::{
     eth::{EthHdr, EtherType},
     ip::Ipv4Hdr,
@@ -215,11 +215,27 @@ fn slots() -> u32 {
     unsafe { core::ptr::read_volatile(&FLOW_CACHE_SLOTS) }
 }
 
+/// The CPU this program runs on (a helper the verifier inlines): its
+/// region of `FLOW_CACHE` and `FLOW_CACHE_ADMISSION`. Programs never nest
+/// on a CPU, so nothing else writes the region meanwhile.
+#[inline(always)]
+fn cpu() -> u32 {
+    // SAFETY: a helper with no arguments.
+    unsafe { bpf_get_smp_processor_id() }
+}
+
+/// The first slot of `key`'s set, in this CPU's region of `FLOW_CACHE`.
+#[inline(always)]
+fn first_slot(key: &FlowKey) -> u32 {
+    let slots = slots();
+    flow_cache::region(cpu(), slots, flow_cache::set(key, slots))
+}
+
 /// The slot of this CPU's cache holding `key`'s flow, if any: one of the
 /// two of its set (a flow is never in both).
 #[inline(always)]
 fn find(key: &FlowKey) -> Option<&'static FlowCacheEntry> {
-    let first = flow_cache::set(key, slots());
+    let first = first_slot(key);
     let e = FLOW_CACHE.get(first)?;
     if same(&e.key, key) {
         return Some(e);
@@ -247,7 +263,7 @@ fn lookup(key: &FlowKey, generation: u32, now: u64, eth: &EthHdr) -> Option<&'st
 #[inline(always)]
 fn admission_byte(key: &FlowKey) -> Option<*mut u8> {
     let (word, byte) = flow_cache::admission(key);
-    let w = FLOW_CACHE_ADMISSION.get_ptr_mut(word)?;
+    let w = FLOW_CACHE_ADMISSION.get_ptr_mut(flow_cache::region(cpu(), flow_cache::ADMISSION_WORDS, word))?;
     // SAFETY: `byte` < 8: within the word's 8 bytes.
     Some(unsafe { (w as *mut u8).add(byte as usize) })
 }
@@ -287,7 +303,7 @@ fn same(a: &FlowKey, b: &FlowKey) -> bool {
 /// on without a cached decision.
 #[inline(always)]
 pub fn insert(key: &FlowKey, generation: u32, eth: &EthHdr, egress: &Egress) {
-    let first = flow_cache::set(key, slots());
+    let first = first_slot(key);
     let Some(a) = FLOW_CACHE.get_ptr_mut(first) else { return };
     let Some(b) = FLOW_CACHE.get_ptr_mut(first + 1) else { return };
     let void = |e: *mut FlowCacheEntry| {

@@ -145,19 +145,25 @@ pub static SERVICES: Array<Egress> = Array::with_max_entries(1, 0);
 #[map]
 pub static GATEWAY_ENDPOINTS: HashMap<u32, GatewayEndpointTarget> = HashMap::with_max_entries(MAX_GATEWAY_ENDPOINTS, 0);
 
-/// Each CPU's flow cache (`vpc_common::flow_cache`), two slots per set
-/// from `flow_cache::set`; the loader sets its size by the CPU count.
+/// Every CPU's flow cache (`vpc_common::flow_cache`), one region of
+/// `FLOW_CACHE_SLOTS` entries per CPU (`flow_cache::region`), two slots per
+/// set from `flow_cache::set`; the loader sets its size by the CPU count.
+/// A plain array, not a per-CPU one: a per-CPU array's lookup first loads
+/// the entry's pointer from a table as large as the array (1 MiB here),
+/// one more cache miss per packet of a flow the CPU has not seen lately.
 #[map]
-pub static FLOW_CACHE: PerCpuArray<FlowCacheEntry> = PerCpuArray::with_max_entries(flow_cache::MAX_SLOTS, 0);
+pub static FLOW_CACHE: Array<FlowCacheEntry> = Array::with_max_entries(flow_cache::MAX_SLOTS, 0);
 
 /// Router port ifindex -> slots of this CPU's flow cache its flows hold.
 #[map]
 pub static FLOW_CACHE_PER_PORT: PerCpuArray<u32> = PerCpuArray::with_max_entries(MAX_PORTS, 0);
 
-/// Each CPU's admission records of the flow cache, a byte per flow slot
-/// (`vpc_common::flow_cache::admission`).
+/// Every CPU's admission records of the flow cache, a byte per flow slot
+/// (`vpc_common::flow_cache::admission`), one region of
+/// `flow_cache::ADMISSION_WORDS` words per CPU (a plain array, as
+/// `FLOW_CACHE`); the loader sets its size by the CPU count.
 #[map]
-pub static FLOW_CACHE_ADMISSION: PerCpuArray<u64> = PerCpuArray::with_max_entries(flow_cache::ADMISSION_WORDS, 0);
+pub static FLOW_CACHE_ADMISSION: Array<u64> = Array::with_max_entries(flow_cache::ADMISSION_WORDS, 0);
 
 /// Index 0: the configuration generation (`vpc_common::map_names::CONFIG_GENERATION`).
 #[map]

@@ -66,10 +66,14 @@ const FLOW_CACHE_SLOTS: &str = "FLOW_CACHE_SLOTS";
 /// Entries of each CPU's flow cache on this machine
 /// (`flow_cache::slots_for` its possible CPUs).
 pub fn flow_cache_slots() -> Result<u32, DatapathError> {
+    Ok(flow_cache::slots_for(possible_cpus()?))
+}
+
+/// The machine's possible CPUs: the flow cache and its admission records
+/// are arrays of one region per CPU (`vpc_common::flow_cache`).
+fn possible_cpus() -> Result<u32, DatapathError> {
     let cpus = aya::util::nr_cpus().map_err(|(s, e)| DatapathError::Cpus(format!("{s}: {e}")))?;
-    Ok(flow_cache::slots_for(
-        u32::try_from(cpus).unwrap_or(u32::MAX),
-    ))
+    Ok(u32::try_from(cpus).unwrap_or(u32::MAX))
 }
 
 /// Root of this project's pins in bpffs.
@@ -186,6 +190,7 @@ fn expected_layout(
     name: &str,
     direct_slots: u32,
     flow_cache_slots: u32,
+    cpus: u32,
 ) -> Option<(MapType, u32, Option<u32>, u32)> {
     use MapType::{Array, DevMapHash, Hash, LpmTrie, LruHash, PerCpuArray, RingBuf};
     use std::mem::size_of;
@@ -297,13 +302,18 @@ fn expected_layout(
             MAX_NAT_MAPPINGS,
         ),
         map_names::FLOW_CACHE => (
-            PerCpuArray,
+            Array,
             4,
             Some(sz(size_of::<FlowCacheEntry>())),
-            flow_cache_slots,
+            flow_cache_slots.saturating_mul(cpus),
         ),
         map_names::FLOW_CACHE_PER_PORT => (PerCpuArray, 4, Some(4), MAX_PORTS),
-        map_names::FLOW_CACHE_ADMISSION => (PerCpuArray, 4, Some(8), vpc_common::flow_cache::ADMISSION_WORDS),
+        map_names::FLOW_CACHE_ADMISSION => (
+            Array,
+            4,
+            Some(8),
+            vpc_common::flow_cache::ADMISSION_WORDS.saturating_mul(cpus),
+        ),
         map_names::CONFIG_GENERATION => (Array, 4, Some(4), 1),
         map_names::MONITOR => (RingBuf, 0, Some(0), vpc_common::MONITOR_RING_BYTES),
         map_names::MONITOR_CONFIG => (
@@ -377,6 +387,7 @@ fn check_pinned_layout(
     path: &Path,
     direct_slots: u32,
     flow_cache_slots: u32,
+    cpus: u32,
 ) -> Result<(), DatapathError> {
     if !path.exists() {
         return Ok(());
@@ -388,7 +399,7 @@ fn check_pinned_layout(
         info.value_size(),
         info.max_entries(),
     );
-    match expected_layout(name, direct_slots, flow_cache_slots) {
+    match expected_layout(name, direct_slots, flow_cache_slots, cpus) {
         Some((t, k, v, n))
             if found.0 == Some(t)
                 && k == found.1
@@ -821,7 +832,12 @@ impl Datapath {
         let no_cache = u8::from(bench.no_flow_cache);
         loader.override_global(BENCH_NO_FLOW_CACHE, &no_cache, true);
         let cache_slots = flow_cache_slots()?;
-        loader.map_max_entries(map_names::FLOW_CACHE, cache_slots);
+        let cpus = possible_cpus()?;
+        loader.map_max_entries(map_names::FLOW_CACHE, cache_slots.saturating_mul(cpus));
+        loader.map_max_entries(
+            map_names::FLOW_CACHE_ADMISSION,
+            flow_cache::ADMISSION_WORDS.saturating_mul(cpus),
+        );
         loader.override_global(FLOW_CACHE_SLOTS, &cache_slots, true);
         let paths: Vec<(&str, PathBuf)> = match &pin_dir {
             Some(dir) => {
@@ -835,7 +851,7 @@ impl Datapath {
             None => Vec::new(),
         };
         for (name, path) in &paths {
-            check_pinned_layout(name, path, direct_slots, cache_slots)?;
+            check_pinned_layout(name, path, direct_slots, cache_slots, cpus)?;
             loader.map_pin_path(name, path.as_path());
         }
         let mut ebpf = loader.load(OBJECT)?;
@@ -1253,14 +1269,10 @@ impl Datapath {
     /// flows as new ones; the datapath ages the records by itself.
     pub fn clear_flow_cache_admission(&mut self) -> Result<(), DatapathError> {
         let name = map_names::FLOW_CACHE_ADMISSION;
-        let nr_cpus =
-            aya::util::nr_cpus().map_err(|(s, e)| DatapathError::Cpus(format!("{s}: {e}")))?;
-        let mut a: PerCpuArray<&mut MapData, u64> =
-            PerCpuArray::try_from(self.map_mut(name)?).map_err(map_err(name))?;
-        for word in 0..vpc_common::flow_cache::ADMISSION_WORDS {
-            let zeros = PerCpuValues::try_from(vec![0u64; nr_cpus])
-                .map_err(|e| DatapathError::Cpus(e.to_string()))?;
-            a.set(word, zeros, 0).map_err(map_err(name))?;
+        let mut a: Array<&mut MapData, u64> =
+            Array::try_from(self.map_mut(name)?).map_err(map_err(name))?;
+        for word in 0..a.len() {
+            a.set(word, 0, 0).map_err(map_err(name))?;
         }
         Ok(())
     }
@@ -2077,14 +2089,13 @@ impl Datapath {
     /// router port's flows, read from the caches themselves.
     pub fn flow_cache_holders(&self) -> Result<BTreeMap<u32, u64>, DatapathError> {
         let name = map_names::FLOW_CACHE;
-        let a: PerCpuArray<&MapData, FlowCacheEntry> =
-            PerCpuArray::try_from(self.map(name)?).map_err(map_err(name))?;
+        let a: Array<&MapData, FlowCacheEntry> =
+            Array::try_from(self.map(name)?).map_err(map_err(name))?;
         let mut holders = BTreeMap::new();
-        for slot in 0..flow_cache_slots()? {
-            for e in a.get(&slot, 0).map_err(map_err(name))?.iter() {
-                if e.key.ifindex != 0 {
-                    *holders.entry(e.key.ifindex).or_default() += 1;
-                }
+        for slot in 0..a.len() {
+            let e = a.get(&slot, 0).map_err(map_err(name))?;
+            if e.key.ifindex != 0 {
+                *holders.entry(e.key.ifindex).or_default() += 1;
             }
         }
         Ok(holders)
