@@ -348,9 +348,9 @@ pub fn insert(key: &FlowKey, generation: u32, eth: &EthHdr, egress: &Egress) {
             }
         }
     }
-    // SAFETY: this CPU's slots. Field by field, straight into the map
-    // (a 64-byte entry built on the stack would not fit this function's
-    // share of the 512 bytes).
+    // SAFETY: this CPU's slots. Field by field, straight into the map: no
+    // 64-byte entry built on the program's stack (its 512 bytes are nearly
+    // all taken).
     unsafe {
         if demote {
             core::ptr::copy_nonoverlapping(a, b, 1);
