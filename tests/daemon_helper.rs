@@ -125,7 +125,15 @@ impl Daemon {
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
         // (Ports from 20000 up, not the kernel's ephemeral ones: a restarted
         // daemon's port must not be handed to another test meanwhile.)
-        let (port, metrics_port) = (free_port(), free_port());
+        // Two different ports: the same number twice would make the
+        // daemon's second bind fail ("Address already in use").
+        let port = free_port();
+        let metrics_port = loop {
+            let p = free_port();
+            if p != port {
+                break p;
+            }
+        };
         Daemon {
             namespace: format!("{name}-rt"),
             dir,
