@@ -189,13 +189,14 @@ fn kernel_operations(frame: &[u8], ifindex: u32, repeat: u32, rounds: usize) -> 
     let mut obj = aya::EbpfLoader::new()
         .load(vpc_control::datapath::BENCH_OBJECT)
         .unwrap_or_else(|e| panic!("loading the bench programs: {e}"));
-    let ops: [(&str, &str); 8] = [
+    let ops: [(&str, &str); 9] = [
         ("op_array", "array lookup (inlined)"),
         ("op_hash_4", "hash lookup, 4-byte key"),
         ("op_hash_8", "hash lookup, 8-byte key"),
         ("op_hash_20", "hash lookup, 20-byte key"),
         ("op_lpm_8", "LPM trie lookup, 8-byte key, 1 prefix"),
         ("op_clock", "clock (bpf_ktime_get_coarse_ns)"),
+        ("op_jiffies", "tick count (bpf_jiffies64, inlined: the datapath's clock)"),
         ("op_percpu_count", "per-CPU counter bumped (inlined lookup + add)"),
         ("op_redirect", "send: bpf_redirect_map into a device map by ifindex"),
     ];

@@ -303,7 +303,7 @@ pub const CT_STATE_SYN_RECEIVED: u32 = 4;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct CtEntry {
-    /// bpf_ktime_get_ns() of the last packet.
+    /// The datapath's clock (`clock`, CLOCK_MONOTONIC ns) at the last packet.
     pub last_seen_ns: u64,
     /// `CT_STATE_*`.
     pub state: u32,

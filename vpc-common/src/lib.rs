@@ -11,6 +11,7 @@
 #![no_std]
 
 pub mod bench;
+pub mod clock;
 pub mod conntrack;
 pub mod counters;
 pub mod eni;
@@ -117,6 +118,8 @@ mod pod {
     unsafe impl aya::Pod for super::PrivateLinkInKey {}
     // SAFETY: see above.
     unsafe impl aya::Pod for super::PrivateLinkIn {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::clock::ClockBase {}
 }
 
 #[cfg(test)]

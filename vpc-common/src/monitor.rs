@@ -76,7 +76,7 @@ pub struct MonitorConfig {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct MonitorState {
-    /// Start of the current budget window (bpf_ktime_get_coarse_ns).
+    /// Start of the current budget window (the datapath's clock, `clock`).
     pub window_ns: u64,
     /// Events written in it.
     pub used: u64,

@@ -99,7 +99,7 @@ pub struct NatOutKey {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct NatOutValue {
-    /// bpf_ktime_get_ns() of the last packet either way.
+    /// The datapath's clock (`clock`, CLOCK_MONOTONIC ns) at the last packet either way.
     pub last_seen_ns: u64,
     /// Public (SNAT) address.
     pub public_ip: [u8; 4],

@@ -103,7 +103,7 @@ pub struct PrivateLinkInKey {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct PrivateLinkIn {
-    /// bpf_ktime_get_coarse_ns() of the last packet either way.
+    /// The datapath's clock (`clock`) at the last packet either way.
     pub last_seen_ns: u64,
     /// Numeric id of the consumer's VPC.
     pub vpc_id: u32,

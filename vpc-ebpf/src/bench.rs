@@ -412,6 +412,15 @@ pub fn op_clock(ctx: XdpContext) -> u32 {
     found(now != 0 || op_key(&ctx) == 1)
 }
 
+/// The tick count the datapath's clock is made from (`vpc_common::clock`):
+/// the verifier inlines the helper into a load.
+#[xdp]
+pub fn op_jiffies(ctx: XdpContext) -> u32 {
+    // SAFETY: a helper without arguments.
+    let now = unsafe { aya_ebpf::helpers::generated::bpf_jiffies64() };
+    found(now != 0 || op_key(&ctx) == 1)
+}
+
 #[cfg(not(test))]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {

@@ -4,8 +4,7 @@
 //! two policy ids that allowed it: when either ENI's policy changes (the
 //! control plane switches ids atomically), the next packet of the flow is
 //! judged again by the new rules, so revoked access stops at once.
-use aya_ebpf::{bindings::BPF_NOEXIST};
-use aya_ebpf::helpers::generated::bpf_ktime_get_coarse_ns;
+use aya_ebpf::bindings::BPF_NOEXIST;
 use vpc_common::{
     ct_idle_timeout, CtEntry, CtKey, DropReason, Eni, CT_STATE_CLOSING, CT_STATE_ESTABLISHED,
     CT_STATE_SYN_RECEIVED, CT_STATE_SYN_SENT, ENI_FLAG_PORT, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT,
@@ -13,16 +12,16 @@ use vpc_common::{
 };
 
 use crate::{
+    clock,
     maps::CONNTRACK,
     monitor,
     parse::{Flow, Quoted, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN},
     policy, stats,
 };
 
-// Timestamps are CLOCK_MONOTONIC_COARSE (one tick, a few ms, of
-// resolution: idle timeouts are seconds): much cheaper per packet than
-// bpf_ktime_get_ns under a hypervisor, and the same time base the control
-// plane's sweeper reads with CLOCK_MONOTONIC.
+// Timestamps are the datapath's clock (`clock::now`: CLOCK_MONOTONIC
+// within a tick, read with no kernel call; idle timeouts are seconds), the
+// time base the control plane's sweeper reads with CLOCK_MONOTONIC.
 
 /// -EEXIST from a map insert.
 const EEXIST: i32 = -17;
@@ -145,7 +144,7 @@ fn live(e: &CtEntry, proto: u8, now: u64) -> bool {
 }
 
 /// Records a packet of connection `e` seen at `now`, leaving it in `state`.
-/// Writes only what changed: the coarse clock moves once a tick (a few
+/// Writes only what changed: the clock moves once a tick (a few
 /// ms), so most packets of a busy connection write nothing, and the entry's
 /// cache line is not taken from the other CPUs that read it.
 #[inline(always)]
@@ -164,8 +163,7 @@ fn touch(e: &mut CtEntry, now: u64, state: u32) {
 pub fn is_reply(flow: &Flow, vpc_id: u32, in_port: u32) -> bool {
     // SAFETY: read-only use of a map value.
     unsafe { CONNTRACK.get(&reverse_key(flow, vpc_id)) }
-        // SAFETY: a helper with no arguments.
-        .is_some_and(|e| e.responder_port == in_port && live(e, flow.proto, unsafe { bpf_ktime_get_coarse_ns() }))
+        .is_some_and(|e| e.responder_port == in_port && live(e, flow.proto, clock::now()))
 }
 
 /// True if an ICMP error to `to`, in on router port `in_port` and out of
@@ -179,8 +177,7 @@ pub fn is_related(quoted: &Quoted, to: [u8; 4], vpc_id: u32, in_port: u32, out_p
         return false;
     }
     let q = quoted;
-    // SAFETY: a helper with no arguments.
-    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    let now = clock::now();
     // `to` opened the connection: the error comes from the responder's side;
     // or `to` answered it: the error comes from the initiator's side.
     let opened = key(vpc_id, q.src, q.dst, q.sport, q.dport, q.proto);
@@ -215,8 +212,7 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, in_port: u32, out_p
     if flow.proto == 1 && flow.flags != ICMP_ECHO_REQUEST && flow.flags != ICMP_ECHO_REPLY {
         return judge(src, dst, flow.src, flow.dst, flow.proto, 0);
     }
-    // SAFETY: a helper with no arguments.
-    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    let now = clock::now();
     let forward = key(vpc_id, flow.src, flow.dst, flow.sport, flow.dport, flow.proto);
     // ICMP echo: only a request continues or opens a flow, only a reply
     // answers one (an echo request from the peer is no reply).

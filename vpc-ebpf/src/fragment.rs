@@ -5,11 +5,10 @@
 //! the datagram takes them and is judged as a packet of that flow (route,
 //! network ACLs, the connection it belongs to). One whose first fragment
 //! was not forwarded, or is forgotten, is dropped (`fragment_without_first`).
-use aya_ebpf::helpers::generated::bpf_ktime_get_coarse_ns;
 use network_types::ip::Ipv4Hdr;
 use vpc_common::{DropReason, FragmentFlow, FragmentKey, FRAGMENT_TIMEOUT_NS};
 
-use crate::{maps::FRAGMENTS, parse::Flow};
+use crate::{clock, maps::FRAGMENTS, parse::Flow};
 
 /// IPv4 flags and offset: more fragments.
 const MORE_FRAGMENTS: u16 = 0x2000;
@@ -33,8 +32,7 @@ pub fn follow(ifindex: u32, ip: &Ipv4Hdr, flow: &mut Flow) -> Result<(), DropRea
     let Some(first) = (unsafe { FRAGMENTS.get(&key(ifindex, ip)) }).copied() else {
         return Err(DropReason::FragmentWithoutFirst);
     };
-    // SAFETY: a helper with no arguments.
-    if unsafe { bpf_ktime_get_coarse_ns() }.wrapping_sub(first.seen_ns) >= FRAGMENT_TIMEOUT_NS {
+    if clock::now().wrapping_sub(first.seen_ns) >= FRAGMENT_TIMEOUT_NS {
         return Err(DropReason::FragmentWithoutFirst);
     }
     flow.sport = first.sport;
@@ -51,8 +49,7 @@ pub fn remember(ifindex: u32, ip: &Ipv4Hdr, flow: &Flow) {
         return;
     }
     let first = FragmentFlow {
-        // SAFETY: a helper with no arguments.
-        seen_ns: unsafe { bpf_ktime_get_coarse_ns() },
+        seen_ns: clock::now(),
         sport: flow.sport,
         dport: flow.dport,
         icmp_type: if flow.proto == 1 { flow.flags } else { 0 },

@@ -2,7 +2,7 @@
 //! ([`pipeline`]), one concern per module in the order packets flow:
 //! parse, flow_cache, eni, fragment, lb, route, policy, conntrack, edge (with nat),
 //! transmit (with icmp); arp beside them; packet, stats, monitor, maps,
-//! csum and log_limit underneath.
+//! csum, clock and log_limit underneath.
 #![no_std]
 #![no_main]
 // `core::intrinsics::atomic_xadd`: the counters of `conntrack::quota`.
@@ -12,6 +12,7 @@
 #![feature(asm_experimental_arch)]
 
 mod arp;
+mod clock;
 mod conntrack;
 mod csum;
 mod edge;

@@ -4,12 +4,13 @@
 //! with one, a per-CPU budget of events per second (`MonitorConfig::rate`)
 //! bounds the ring-buffer writes: events over it are only counted
 //! (`MonitorState::suppressed`).
-use aya_ebpf::helpers::generated::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns};
+use aya_ebpf::helpers::generated::bpf_ktime_get_ns;
 use vpc_common::{
     DropReason, Eni, MonitorEvent, ENI_COPIES, ENI_FLAG_PORT, MONITOR_KIND_DROP, MONITOR_KIND_NEW_CONNECTION, MONITOR_WINDOW_NS,
 };
 
 use crate::{
+    clock,
     maps::{ENI_BY_PORT, ENI_COPY, MONITOR, MONITOR_CONFIG, MONITOR_STATE},
     parse::Flow,
 };
@@ -29,11 +30,10 @@ fn admit(rate: u32) -> bool {
     // SAFETY: a per-CPU map slot, written only by this CPU (XDP programs
     // are not preempted on their CPU while they run).
     let state = unsafe { &mut *state };
-    // The budget's clock is the coarse one (a tick of a few ms, far below
-    // the 1 s window; much cheaper under a hypervisor): an event over the
-    // budget costs this read and a counter.
-    // SAFETY: a helper without arguments or side effects.
-    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    // The budget's clock is the datapath's (a tick of a few ms, far below
+    // the 1 s window; a load, no kernel call): an event over the budget
+    // costs this read and a counter.
+    let now = clock::now();
     if now.wrapping_sub(state.window_ns) >= MONITOR_WINDOW_NS {
         state.window_ns = now;
         state.used = 0;

@@ -1,11 +1,12 @@
 //! Address and port translation at the internet uplink: 1:1 NAT for public
 //! IPs and EIPs, port translation for a NAT gateway's SNAT entries, with
 //! incremental checksum fix-ups (IPv4 header, TCP/UDP pseudo-header, ICMP).
-use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_get_prandom_u32, helpers::generated::bpf_ktime_get_coarse_ns};
+use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_get_prandom_u32};
 use network_types::{eth::EthHdr, ip::Ipv4Hdr};
 use vpc_common::{DropReason, NatInKey, NatInValue, NatOutKey, NatOutValue, SnatTarget};
 
 use crate::{
+    clock,
     csum,
     maps::{NAT_IN, NAT_OUT},
     packet::{Covered, Packet, ptr_at},
@@ -115,8 +116,7 @@ fn remote_port(flow: &Flow, public_port: u16) -> u16 {
 /// `via`: the side replies come back from (`NAT_VIA_*`).
 #[inline(always)]
 pub fn snat(flow: &Flow, vpc_id: u32, target: &SnatTarget, via: u8) -> Result<u16, DropReason> {
-    // SAFETY: a helper with no arguments.
-    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    let now = clock::now();
     let out_key = NatOutKey {
         vpc_id,
         src: flow.src,
@@ -218,6 +218,6 @@ pub fn unsnat(flow: &Flow, via: u8) -> Result<NatInValue, DropReason> {
         return Err(DropReason::NatNoMapping);
     };
     // SAFETY: a map value; a timestamp store.
-    unsafe { (*v).last_seen_ns = bpf_ktime_get_coarse_ns() };
+    unsafe { (*v).last_seen_ns = clock::now() };
     Ok(binding)
 }

@@ -7,13 +7,13 @@
 //! The pipeline translates both ends just before the send. Neither
 //! direction is cached: the endpoint's state is read on every packet, so a
 //! connection disabled by the provider stops at once (CONN-2).
-use aya_ebpf::helpers::bpf_ktime_get_coarse_ns;
 use vpc_common::{
     privatelink_expired, DropReason, Eni, EndpointEni, PRIVATELINK_FIN_CONSUMER, PRIVATELINK_FIN_PROVIDER, PRIVATELINK_RST, ENDPOINT_FLAG_CLOUD_SERVICE, ENDPOINT_FLAG_CONNECTED, LB_VIA_PRIVATELINK,
     PRIVATELINK_PORT_MAX, PRIVATELINK_PORT_MIN,
 };
 
 use crate::{
+    clock,
     conntrack, lb,
     maps::{self, ENDPOINT_ENIS, ENI_BY_ADDRESS, PRIVATELINK_IN, PRIVATELINK_OUT, SERVICES},
     parse::{Flow, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN},
@@ -129,8 +129,7 @@ fn forward(flow: &mut Flow, eni: &Eni) -> Result<(), DropReason> {
     // The connection's port at the load balancer (or the services
     // network's address): kept while this connection still holds it, or
     // taken.
-    // SAFETY: a helper with no arguments.
-    s.pl_in.last_seen_ns = unsafe { bpf_ktime_get_coarse_ns() };
+    s.pl_in.last_seen_ns = clock::now();
     s.pl_in.closing = closing_after(flow, 0, PRIVATELINK_FIN_CONSUMER);
     s.src_addr = ep.provider.ip;
     s.src_port = 0;
@@ -317,8 +316,7 @@ fn backward(flow: &mut Flow, eni: &Eni) -> Result<(), DropReason> {
     let e = PRIVATELINK_IN.get_ptr_mut(&s.pl_in_key).ok_or(DropReason::NatNoMapping)?;
     // SAFETY: a map value; other CPUs only refresh its timestamp and state.
     let e = unsafe { &mut *e };
-    // SAFETY: a helper with no arguments.
-    e.last_seen_ns = unsafe { bpf_ktime_get_coarse_ns() };
+    e.last_seen_ns = clock::now();
     e.closing = closing_after(flow, e.closing, PRIVATELINK_FIN_PROVIDER);
     s.pl_in = *e;
     s.eni_key.vpc_id = s.pl_in.vpc_id;

@@ -7,6 +7,7 @@ pub mod monitor;
 pub mod netns;
 pub mod origin;
 pub mod sweep;
+pub mod clock;
 use std::{
     collections::{BTreeMap, BTreeSet},
     fs, io,
@@ -106,6 +107,9 @@ pub enum DatapathError {
     /// More direct-stage slots were asked for than the map can index.
     #[error("{0} direct route slots asked for; at most {max}", max = MAX_DIRECT_SLOTS)]
     DirectSlots(u32),
+    /// The datapath clock's base could not be taken from the kernel.
+    #[error("the datapath's clock: {0}")]
+    Clock(#[from] clock::ClockError),
     /// A router port's ifindex is beyond the port maps (arrays indexed by it).
     #[error("router port ifindex {0} is beyond the port maps (MAX_PORTS)")]
     PortIndex(u32),
@@ -839,6 +843,8 @@ impl Datapath {
             flow_cache::ADMISSION_WORDS.saturating_mul(cpus),
         );
         loader.override_global(FLOW_CACHE_SLOTS, &cache_slots, true);
+        let clock_base = clock::base()?;
+        loader.override_global(vpc_common::clock::CLOCK_BASE_GLOBAL, &clock_base, true);
         let paths: Vec<(&str, PathBuf)> = match &pin_dir {
             Some(dir) => {
                 ensure_bpffs()?;
@@ -2132,7 +2138,7 @@ impl Datapath {
 }
 
 /// CLOCK_MONOTONIC in ns: the clock the datapath stamps connections and
-/// port translations with (`bpf_ktime_get_coarse_ns`).
+/// port translations with, within a tick (`vpc_common::clock`).
 pub fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
