@@ -189,10 +189,11 @@ fn kernel_operations(frame: &[u8], ifindex: u32, repeat: u32, rounds: usize) -> 
     let mut obj = aya::EbpfLoader::new()
         .load(vpc_control::datapath::BENCH_OBJECT)
         .unwrap_or_else(|e| panic!("loading the bench programs: {e}"));
-    let ops: [(&str, &str); 9] = [
+    let ops: [(&str, &str); 10] = [
         ("op_array", "array lookup (inlined)"),
         ("op_hash_4", "hash lookup, 4-byte key"),
         ("op_hash_8", "hash lookup, 8-byte key"),
+        ("op_hash_16", "hash lookup, 16-byte key"),
         ("op_hash_20", "hash lookup, 20-byte key"),
         ("op_lpm_8", "LPM trie lookup, 8-byte key, 1 prefix"),
         ("op_clock", "clock (bpf_ktime_get_coarse_ns)"),
@@ -206,8 +207,9 @@ fn kernel_operations(frame: &[u8], ifindex: u32, repeat: u32, rounds: usize) -> 
     }
     let map = |obj: &mut aya::Ebpf, name: &str| obj.take_map(name).unwrap_or_else(|| panic!("map {name}"));
     HashMap::<_, u32, u64>::try_from(map(&mut obj, "OP_HASH_4")).unwrap().insert(1, 1, 0).unwrap();
-    HashMap::<_, [u32; 2], u64>::try_from(map(&mut obj, "OP_HASH_8")).unwrap().insert([1, 0], 1, 0).unwrap();
-    HashMap::<_, [u32; 5], u64>::try_from(map(&mut obj, "OP_HASH_20")).unwrap().insert([1, 0, 0, 0, 0], 1, 0).unwrap();
+    HashMap::<_, [u32; 2], u64>::try_from(map(&mut obj, "OP_HASH_8")).unwrap().insert([1; 2], 1, 0).unwrap();
+    HashMap::<_, [u32; 4], u64>::try_from(map(&mut obj, "OP_HASH_16")).unwrap().insert([1; 4], 1, 0).unwrap();
+    HashMap::<_, [u32; 5], u64>::try_from(map(&mut obj, "OP_HASH_20")).unwrap().insert([1; 5], 1, 0).unwrap();
     LpmTrie::<_, [u32; 2], u64>::try_from(map(&mut obj, "OP_LPM_8")).unwrap().insert(&Key::new(64, [1, 0]), 1, 0).unwrap();
     DevMapHash::try_from(map(&mut obj, "OP_DEVMAP")).unwrap().insert(ifindex, ifindex, None, 0).unwrap();
     let mut out: Vec<(&'static str, Vec<f64>)> = ops.iter().map(|(_, w)| (*w, Vec::new())).collect();

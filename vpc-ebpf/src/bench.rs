@@ -327,6 +327,8 @@ static OP_HASH_4: HashMap<u32, u64> = HashMap::with_max_entries(1024, 0);
 #[map]
 static OP_HASH_8: HashMap<[u32; 2], u64> = HashMap::with_max_entries(1024, 0);
 #[map]
+static OP_HASH_16: HashMap<[u32; 4], u64> = HashMap::with_max_entries(1024, 0);
+#[map]
 static OP_HASH_20: HashMap<[u32; 5], u64> = HashMap::with_max_entries(1024, 0);
 #[map]
 static OP_LPM_8: LpmTrie<[u32; 2], u64> = LpmTrie::with_max_entries(1024, 1);
@@ -370,13 +372,19 @@ pub fn op_hash_4(ctx: XdpContext) -> u32 {
 #[xdp]
 pub fn op_hash_8(ctx: XdpContext) -> u32 {
     // SAFETY: the value is not kept.
-    found(unsafe { OP_HASH_8.get(&[op_key(&ctx), 0]) }.is_some())
+    found(unsafe { OP_HASH_8.get(&[op_key(&ctx); 2]) }.is_some())
+}
+
+#[xdp]
+pub fn op_hash_16(ctx: XdpContext) -> u32 {
+    // SAFETY: the value is not kept.
+    found(unsafe { OP_HASH_16.get(&[op_key(&ctx); 4]) }.is_some())
 }
 
 #[xdp]
 pub fn op_hash_20(ctx: XdpContext) -> u32 {
     // SAFETY: the value is not kept.
-    found(unsafe { OP_HASH_20.get(&[op_key(&ctx), 0, 0, 0, 0]) }.is_some())
+    found(unsafe { OP_HASH_20.get(&[op_key(&ctx); 5]) }.is_some())
 }
 
 #[xdp]

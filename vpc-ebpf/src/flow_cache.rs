@@ -215,6 +215,17 @@ fn slots() -> u32 {
     unsafe { core::ptr::read_volatile(&FLOW_CACHE_SLOTS) }
 }
 
+/// `flow_cache::REFRESH_NS` in ticks (`flow_cache::refresh_jiffies`): a
+/// read-only global the loader sets from the clock's base.
+#[unsafe(no_mangle)]
+static FLOW_CACHE_REFRESH_JIFFIES: u64 = 100;
+
+#[inline(always)]
+fn refresh_jiffies() -> u64 {
+    // SAFETY: a loader-set constant.
+    unsafe { core::ptr::read_volatile(&FLOW_CACHE_REFRESH_JIFFIES) }
+}
+
 /// The CPU this program runs on (a helper the verifier inlines): its
 /// region of `FLOW_CACHE` and `FLOW_CACHE_ADMISSION`. Programs never nest
 /// on a CPU, so nothing else writes the region meanwhile.
@@ -246,7 +257,7 @@ fn find(key: &FlowKey) -> Option<&'static FlowCacheEntry> {
 
 /// The cached decision for `key` (its `egress` says where the packet
 /// goes), if this CPU holds one of generation `generation` confirmed less
-/// than `flow_cache::REFRESH_JIFFIES` ago, for a frame with the MACs of
+/// than `flow_cache::REFRESH_NS` ago, for a frame with the MACs of
 /// `eth`. A reference into this CPU's slot: nothing else writes it while
 /// this program runs.
 #[inline(always)]
@@ -255,7 +266,7 @@ fn lookup(key: &FlowKey, generation: u32, now: u64, eth: &EthHdr) -> Option<&'st
     if e.generation != generation || !same_mac(&e.src_mac, &eth.src_addr) || !same_mac(&e.dst_mac, &eth.dst_addr) {
         return None;
     }
-    (now.wrapping_sub(e.checked) < flow_cache::REFRESH_JIFFIES).then_some(e)
+    (now.wrapping_sub(e.checked) < refresh_jiffies()).then_some(e)
 }
 
 /// This CPU's admission byte for `key` (`flow_cache::admission`): per

@@ -63,6 +63,8 @@ const BENCH_NO_FLOW_CACHE: &str = "BENCH_NO_FLOW_CACHE";
 /// Global of the router object holding the flow cache's size per CPU (the
 /// map's entries, set at load: [`flow_cache_slots`]).
 const FLOW_CACHE_SLOTS: &str = "FLOW_CACHE_SLOTS";
+/// The read-only global of `flow_cache::REFRESH_NS` in ticks.
+const FLOW_CACHE_REFRESH_JIFFIES: &str = "FLOW_CACHE_REFRESH_JIFFIES";
 
 /// Entries of each CPU's flow cache on this machine
 /// (`flow_cache::slots_for` its possible CPUs).
@@ -845,6 +847,8 @@ impl Datapath {
         loader.override_global(FLOW_CACHE_SLOTS, &cache_slots, true);
         let clock_base = clock::base()?;
         loader.override_global(vpc_common::clock::CLOCK_BASE_GLOBAL, &clock_base, true);
+        let refresh = flow_cache::refresh_jiffies(clock_base.ns_per_jiffy);
+        loader.override_global(FLOW_CACHE_REFRESH_JIFFIES, &refresh, true);
         let paths: Vec<(&str, PathBuf)> = match &pin_dir {
             Some(dir) => {
                 ensure_bpffs()?;
