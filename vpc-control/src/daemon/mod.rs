@@ -259,6 +259,8 @@ enum Origin {
 /// the maps pinned when it stops: forwarding goes on without it.
 pub async fn run(config: Config) -> Result<(), DaemonError> {
     let started = std::time::Instant::now();
+    // The datapath's clock is measured while the store opens.
+    crate::datapath::clock::prime();
     let store = Store::open(&config.state_dir)?;
     let store_opened = started.elapsed();
     let ns = config.namespace.clone();

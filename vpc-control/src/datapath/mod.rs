@@ -189,6 +189,16 @@ pub fn ensure_bpffs() -> Result<(), DatapathError> {
     Ok(())
 }
 
+/// The maps whose size the loader sets (by the direct stage's slots, the
+/// flow cache's size and the CPU count): their object definitions hold
+/// one entry or the most.
+const SIZED_AT_LOAD: [&str; 4] = [
+    map_names::ROUTES_DIRECT,
+    map_names::DIRECT_HOPS,
+    map_names::FLOW_CACHE,
+    map_names::FLOW_CACHE_ADMISSION,
+];
+
 /// (type, key size, value size, max entries) of each map, as the datapath
 /// defines it; the value size of the device map is the kernel's (4 or 8
 /// bytes).
@@ -831,19 +841,19 @@ impl Datapath {
         }
         let pin_dir = router_namespace.map(pin_dir);
         let mut loader = EbpfLoader::new();
-        loader.map_max_entries(map_names::ROUTES_DIRECT, direct_entries(direct_slots));
-        loader.map_max_entries(map_names::DIRECT_HOPS, direct_hop_entries(direct_slots));
         let keep = u8::from(bench.keep_headers);
         loader.override_global(BENCH_KEEP_HEADERS, &keep, true);
         let no_cache = u8::from(bench.no_flow_cache);
         loader.override_global(BENCH_NO_FLOW_CACHE, &no_cache, true);
         let cache_slots = flow_cache_slots()?;
         let cpus = possible_cpus()?;
-        loader.map_max_entries(map_names::FLOW_CACHE, cache_slots.saturating_mul(cpus));
-        loader.map_max_entries(
-            map_names::FLOW_CACHE_ADMISSION,
-            flow_cache::ADMISSION_WORDS.saturating_mul(cpus),
-        );
+        // The sizes of the maps sized at load: the layout a pinned map is
+        // checked against, one definition.
+        for name in SIZED_AT_LOAD {
+            let (_, _, _, entries) =
+                expected_layout(name, direct_slots, cache_slots, cpus).ok_or(DatapathError::Missing(name))?;
+            loader.map_max_entries(name, entries);
+        }
         loader.override_global(FLOW_CACHE_SLOTS, &cache_slots, true);
         let clock_base = clock::base()?;
         loader.override_global(vpc_common::clock::CLOCK_BASE_GLOBAL, &clock_base, true);
