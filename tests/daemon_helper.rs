@@ -172,7 +172,32 @@ impl Daemon {
     /// Its log level is `VPC_DAEMON_LOG` when set (default `info`; e.g.
     /// `info,vpc_control::service=debug` logs each change's validate,
     /// compile and commit times).
+    ///
+    /// A port another test's daemon took between [`free_port`]'s check and
+    /// this daemon's bind ("Address already in use") is replaced by another
+    /// free one, and the daemon started again (a few times at most).
     pub fn spawn(&mut self, env: &[(&str, &str)]) {
+        for _ in 0..4 {
+            match self.spawn_once(env) {
+                Ok(()) => return,
+                Err(log) if log.contains("Address already in use") => {
+                    self.port = free_port();
+                    self.metrics_port = loop {
+                        let p = free_port();
+                        if p != self.port {
+                            break p;
+                        }
+                    };
+                }
+                Err(log) => panic!("the daemon exited:\n{log}"),
+            }
+        }
+        panic!("the daemon found no free port:\n{}", self.log(self.starts));
+    }
+
+    /// One start of [`Self::spawn`]: `Err` with its log if the process
+    /// exited before it served.
+    fn spawn_once(&mut self, env: &[(&str, &str)]) -> Result<(), String> {
         self.starts += 1;
         let log = std::fs::File::create(self.dir.join(format!("daemon-{}.log", self.starts)))
             .expect("log file");
@@ -246,14 +271,15 @@ impl Daemon {
                 .call("DescribeVpcs", &[("RegionId", "cn-hangzhou")])
                 .is_ok()
             {
-                return;
+                return Ok(());
             }
             if let Some(status) = self
                 .child
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten())
             {
-                panic!("the daemon exited ({status}):\n{}", self.log(self.starts));
+                self.child = None;
+                return Err(format!("({status}) {}", self.log(self.starts)));
             }
             assert!(
                 Instant::now() < deadline,
