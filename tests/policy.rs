@@ -541,9 +541,20 @@ fn sg_1_idle_connections_are_swept_and_their_replies_refused() {
     let mut fx = DatapathFixture::new(MODEL);
     let dns = |sport| frame("i-client", CLIENT, SERVER, 17, sport, 53, 0);
     let reply = |dport| frame("i-server", SERVER, CLIENT, 17, 53, dport, 0);
+    let before = monotonic_ns();
     expect(&mut fx, "the client asks the server (udp 53, tracked)", "i-client", &dns(44000), XDP_REDIRECT, None);
     let opened = monotonic_ns();
     let mut sweeper = fx.dp.sweeper().unwrap_or_else(|e| panic!("sweeper: {e}"));
+    // The datapath stamps the connection with its clock (jiffies on the
+    // loader's base, `vpc_common::clock`): CLOCK_MONOTONIC within a tick
+    // (at most 10 ms) or two, what the sweep compares with.
+    let connections = sweeper.connections().unwrap_or_else(|e| panic!("connections: {e}"));
+    assert_eq!(connections.len(), 1, "one connection tracked: {connections:?}");
+    let stamped = connections[0].1.last_seen_ns;
+    assert!(
+        stamped + 20_000_000 >= before && stamped <= opened + 20_000_000,
+        "stamped at {stamped}, sent between {before} and {opened} (CLOCK_MONOTONIC)"
+    );
     let mut sweep = |at| sweeper.conntrack(at).unwrap_or_else(|e| panic!("sweep: {e}"));
     assert_eq!(sweep(opened + UDP_NS - 1_000_000_000), Swept { live: 1, removed: 0 }, "a second before its timeout the connection is kept");
     assert_eq!(sweep(opened + UDP_NS + 1_000_000_000), Swept { live: 0, removed: 1 }, "a second after its timeout the connection is swept");

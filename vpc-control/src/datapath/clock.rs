@@ -92,12 +92,15 @@ mod tests {
         assert!(matches!(parse("jiffies: 5\n"), Err(ClockError::Format("now at"))));
     }
 
-    /// On this machine: the base stands for now, within a tick.
+    /// On this machine: a tick of a kernel tick rate, and a base taken
+    /// now (CLOCK_MONOTONIC read just after it; 100 ms of slack for a
+    /// loaded machine).
     #[test]
-    fn the_base_is_now_within_a_tick() {
+    fn the_base_stands_for_now() {
+        let before = crate::datapath::monotonic_ns();
         let base = base().unwrap_or_else(|e| panic!("the clock's base (as root): {e}"));
-        assert!(base.ns_per_jiffy >= 1_000_000 && base.ns_per_jiffy <= 10_000_000, "{base:?}");
-        let now = crate::datapath::monotonic_ns();
-        assert!(now.abs_diff(base.ns) < 1_000_000_000, "{base:?} against {now}");
+        let after = crate::datapath::monotonic_ns();
+        assert!([1_000_000, 3_333_333, 4_000_000, 10_000_000].contains(&base.ns_per_jiffy), "{base:?}");
+        assert!(base.ns >= before && base.ns <= after + 100_000_000, "{base:?}: read between {before} and {after}");
     }
 }
