@@ -358,15 +358,28 @@ fn rt_3_a_flow_cache_hit_is_checked_and_rewritten_as_the_slow_path() {
     }
 }
 
+/// Equal addresses in two VPCs are two ENIs, also to the neighbour cache
+/// (`vpc_common::neighbour_cache`, keyed by VPC and address): vpc-a's
+/// 10.0.1.10, found first on this CPU, is not vpc-b's.
 #[test]
 fn vpc_3_same_address_in_another_vpc_is_another_eni() {
+    stay_on_this_cpu();
     let mut fx = Fixture::new(MODEL);
     let mb2 = eni_mac("eni-b2");
+    let in_a = icmp_echo(ROUTER_MAC, eni_mac("eni-2"), ip("10.0.2.10"), ip("10.0.1.10"), 64);
     let in_b = icmp_echo(ROUTER_MAC, mb2, ip("10.0.1.11"), ip("10.0.1.10"), 64);
     let to_a = icmp_echo(ROUTER_MAC, mb2, ip("10.0.1.11"), ip("10.0.2.10"), 64);
     check(
         &mut fx,
         vec![
+            Case {
+                what: "10.0.1.10 in vpc-a is i-1",
+                eni: "eni-2",
+                out: Some(forwarded(&in_a, eni_mac("eni-1"))),
+                frame: in_a,
+                verdict: XDP_REDIRECT,
+                drop: None,
+            },
             Case {
                 what: "10.0.1.10 in vpc-b is i-b, not i-1",
                 eni: "eni-b2",
@@ -384,6 +397,35 @@ fn vpc_3_same_address_in_another_vpc_is_another_eni() {
                 drop: Some(DropReason::NoRoute),
             },
         ],
+    );
+}
+
+/// An address given to another instance (the first deleted, a new one
+/// created with its address: VPC-2) is reached at the new instance's ENI
+/// from the next packet on: the ENI this CPU's slow path found for it
+/// before (`vpc_common::neighbour_cache`) is void once the configuration
+/// changed.
+#[test]
+fn vpc_2_an_address_given_to_another_instance_is_reached_at_its_eni() {
+    stay_on_this_cpu();
+    // A second instance in vsw-1 (its router port made with the fixture's).
+    let model = format!("{MODEL}\n[[instance]]\nid = \"i-9\"\nvswitch_id = \"vsw-1\"\nprivate_ip_address = \"10.0.1.30\"\n");
+    let mut fx = Fixture::new(&model);
+    // UDP (no flow cache before its third packet; two here).
+    let f = l4_frame(ROUTER_MAC, eni_mac("eni-2"), ip("10.0.2.10"), ip("10.0.1.10"), 17, 4000, 53, 0);
+    for n in 0..2 {
+        let (verdict, out) = fx.run("eni-2", &f);
+        assert_eq!((verdict, out), (XDP_REDIRECT, forwarded(&f, eni_mac("eni-1"))), "packet {n}: 10.0.1.10 is i-1");
+    }
+    let mut m = fx.model.clone();
+    m.instances.retain(|i| i.id != "i-1");
+    m.instances.iter_mut().find(|i| i.id == "i-9").unwrap().private_ip_address = Some(ip("10.0.1.10"));
+    fx.reapply(m);
+    let (verdict, out) = fx.run("eni-2", &f);
+    assert_eq!(
+        (verdict, out),
+        (XDP_REDIRECT, forwarded(&f, eni_mac("eni-9"))),
+        "the next packet goes to i-9, which holds 10.0.1.10 now"
     );
 }
 

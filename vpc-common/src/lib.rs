@@ -120,6 +120,8 @@ mod pod {
     unsafe impl aya::Pod for super::PrivateLinkIn {}
     // SAFETY: see above.
     unsafe impl aya::Pod for super::clock::ClockBase {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::NeighbourEntry {}
 }
 
 #[cfg(test)]

@@ -86,6 +86,11 @@ pub mod map_names {
     /// ([`super::flow_cache::admission`]): packets counted and whether the
     /// flow's decision may be looked up in the flow cache.
     pub const FLOW_CACHE_ADMISSION: &str = "FLOW_CACHE_ADMISSION";
+    /// `Array<NeighbourEntry>` of [`super::neighbour_cache::SLOTS`] times
+    /// the CPU count (a region per CPU, the loader sets it): the ENI each
+    /// CPU's slow path last found by address, under a configuration
+    /// generation.
+    pub const NEIGHBOUR_CACHE: &str = "NEIGHBOUR_CACHE";
     /// `Array<u32>` of one entry: the configuration generation, bumped by
     /// the control plane after every change; a cached decision of another
     /// generation is void.
@@ -128,7 +133,7 @@ pub mod map_names {
     /// address and port at the load balancer.
     pub const PRIVATELINK_IN: &str = "PRIVATELINK_IN";
     /// All of the above, for pinning.
-    pub const ALL: [&str; 40] = [
+    pub const ALL: [&str; 41] = [
         ENI_BY_PORT,
         ENI_COPY,
         ENI_BY_ADDRESS,
@@ -157,6 +162,7 @@ pub mod map_names {
         FLOW_CACHE,
         FLOW_CACHE_PER_PORT,
         FLOW_CACHE_ADMISSION,
+        NEIGHBOUR_CACHE,
         CONFIG_GENERATION,
         MONITOR,
         MONITOR_CONFIG,

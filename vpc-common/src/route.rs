@@ -136,3 +136,38 @@ pub struct NextHop {
     /// For [`NextHopKind::NatGateway`]: its numeric id; zero otherwise.
     pub gateway_id: u32,
 }
+
+/// The neighbour cache (`NEIGHBOUR_CACHE`): per CPU, the ENI the slow
+/// path last found by address ({VPC, address} -> egress, a next hop local:
+/// `ENI_BY_ADDRESS`, a hash lookup of ~25 ns on the benches' host), each
+/// valid under the configuration generation it was found in (the control
+/// plane bumps it after every change, as for the flow cache). A hit is an
+/// inlined array read.
+pub mod neighbour_cache {
+    /// Entries per CPU (a power of two; direct-mapped): 128 KiB.
+    pub const SLOTS: u32 = 1 << 12;
+
+    /// The slot of {VPC, address} in a CPU's region (a multiplicative
+    /// hash).
+    #[inline(always)]
+    pub const fn slot(vpc_id: u32, addr: u32) -> u32 {
+        let h = (addr as u64 | (vpc_id as u64) << 32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h >> 40) as u32 & (SLOTS - 1)
+    }
+}
+
+/// Value of `NEIGHBOUR_CACHE`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct NeighbourEntry {
+    /// Numeric VPC id (0: an empty slot).
+    pub vpc_id: u32,
+    /// The address, as in the packet.
+    pub addr: u32,
+    /// `CONFIG_GENERATION` when it was found.
+    pub generation: u32,
+    /// Explicit padding.
+    pub pad: u32,
+    /// Where frames to it go.
+    pub egress: Egress,
+}

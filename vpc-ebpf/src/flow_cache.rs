@@ -2,7 +2,7 @@
 //! established flow, taken once by the slow path (route, next hop, network
 //! ACLs, security groups and connection tracking) and reused by its next
 //! packets while the configuration generation stays the same.
-use aya_ebpf::helpers::generated::{bpf_get_smp_processor_id, bpf_jiffies64};
+use aya_ebpf::helpers::generated::bpf_jiffies64;
 use network_types::{
     eth::{EthHdr, EtherType},
     ip::Ipv4Hdr,
@@ -10,7 +10,7 @@ use network_types::{
 use vpc_common::{flow_cache, Egress, FlowCacheEntry, FlowKey};
 
 use crate::{
-    maps::{CONFIG_GENERATION, FLOW_CACHE, FLOW_CACHE_ADMISSION, FLOW_CACHE_PER_PORT},
+    maps::{cpu, CONFIG_GENERATION, FLOW_CACHE, FLOW_CACHE_ADMISSION, FLOW_CACHE_PER_PORT},
     packet::{Packet, read_addr, read_be16, same_mac},
     parse::{Flow, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, TCP_FIN, TCP_RST, TCP_SYN},
 };
@@ -224,15 +224,6 @@ static FLOW_CACHE_REFRESH_JIFFIES: u64 = 100;
 fn refresh_jiffies() -> u64 {
     // SAFETY: a loader-set constant.
     unsafe { core::ptr::read_volatile(&FLOW_CACHE_REFRESH_JIFFIES) }
-}
-
-/// The CPU this program runs on (a helper the verifier inlines): its
-/// region of `FLOW_CACHE` and `FLOW_CACHE_ADMISSION`. Programs never nest
-/// on a CPU, so nothing else writes the region meanwhile.
-#[inline(always)]
-fn cpu() -> u32 {
-    // SAFETY: a helper with no arguments.
-    unsafe { bpf_get_smp_processor_id() }
 }
 
 /// The first slot of `key`'s set, in this CPU's region of `FLOW_CACHE`.

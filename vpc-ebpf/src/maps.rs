@@ -11,6 +11,7 @@ use vpc_common::{
     MAX_NAT_MAPPINGS, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS, MAX_PORTS, MAX_PUBLIC_ADDRESSES, MAX_ROUTES,
     MAX_SNAT_ENTRIES, ENI_COPIES, ENI_FLAG_PORT, flow_cache, MonitorConfig, MonitorState, MONITOR_RING_BYTES,
     Backend, LbFlow, LbPending, LbReply, Listener, ListenerKey, LB_RING_SIZE, MAX_LB_FLOWS, MAX_LB_LISTENERS, MAX_LB_RINGS,
+    NeighbourEntry, neighbour_cache,
     EndpointEni, PrivateLinkIn, PrivateLinkInKey, PrivateLinkOut, MAX_ENDPOINT_ENIS, MAX_PRIVATELINK_FLOWS,
 };
 
@@ -39,6 +40,22 @@ pub fn eni_of_port(ifindex: u32) -> Option<&'static Eni> {
 #[map]
 pub static ENI_BY_ADDRESS: HashMap<EniAddressKey, Egress> =
     HashMap::with_max_entries(MAX_ENI_ADDRESSES, 0);
+
+/// Every CPU's neighbour cache (`vpc_common::neighbour_cache`), one region
+/// of `neighbour_cache::SLOTS` entries per CPU; the loader sets its size by
+/// the CPU count.
+#[map]
+pub static NEIGHBOUR_CACHE: Array<NeighbourEntry> = Array::with_max_entries(neighbour_cache::SLOTS, 0);
+
+/// The CPU this program runs on (a helper the verifier inlines): its
+/// region of the per-CPU caches kept in plain arrays (`FLOW_CACHE`,
+/// `FLOW_CACHE_ADMISSION`, `NEIGHBOUR_CACHE`). Programs never nest on a
+/// CPU, so nothing else writes the region meanwhile.
+#[inline(always)]
+pub fn cpu() -> u32 {
+    // SAFETY: a helper with no arguments.
+    unsafe { aya_ebpf::helpers::generated::bpf_get_smp_processor_id() }
+}
 
 /// Every route table in one trie, keyed {table id, destination prefix}.
 #[map]

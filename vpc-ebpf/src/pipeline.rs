@@ -3,14 +3,14 @@
 //! -> edge (NAT, for the internet) -> transmit. One code base for both
 //! program types ([`Packet`]); no loop over configuration.
 use aya_log_ebpf::debug;
-use vpc_common::{Action, DropReason, Egress, EniAddressKey, NextHopKind, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_ENDPOINT_CLIENT, ENI_FLAG_HEALTH_CHECK, ENI_FLAG_LB_BACKEND, ENI_FLAG_LB_CLIENT, ENI_FLAG_NETWORK_ACL, HEALTH_CHECK_ADDR, HEALTH_CHECK_ROUTE_TABLE, LB_VIA_INTERNET, LB_VIA_VPC, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SERVICES, ENI_FLAG_UPLINK};
+use vpc_common::{Action, DropReason, Egress, NextHopKind, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_ENDPOINT_CLIENT, ENI_FLAG_HEALTH_CHECK, ENI_FLAG_LB_BACKEND, ENI_FLAG_LB_CLIENT, ENI_FLAG_NETWORK_ACL, HEALTH_CHECK_ADDR, HEALTH_CHECK_ROUTE_TABLE, LB_VIA_INTERNET, LB_VIA_VPC, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SERVICES, ENI_FLAG_UPLINK};
 
 use crate::{
     arp, conntrack,
     edge::{self, Via},
     eni, flow_cache, fragment, icmp, lb, log_limit,
     nat::{self, Side},
-    maps::{self, ENI_BY_ADDRESS},
+    maps,
     packet::{headers, Packet},
     parse::{self, Flow, L3},
     policy, privatelink, route, stats,
@@ -201,9 +201,7 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
     } else if next_hop.kind == NextHopKind::GatewayEndpoint as u32 {
         return edge::to_services(pkt, ifindex, ip, flow, eni, next_hop.gateway_id, len);
     } else {
-        let key = EniAddressKey { vpc_id: eni.vpc_id, addr: flow.dst };
-        // SAFETY: read-only use of a value the control plane writes whole.
-        *unsafe { ENI_BY_ADDRESS.get(key) }.ok_or(DropReason::NoNeighbour)?
+        route::neighbour(eni.vpc_id, flow.dst, generation).ok_or(DropReason::NoNeighbour)?
     };
 
     flow.egress = egress.ifindex;

@@ -192,11 +192,12 @@ pub fn ensure_bpffs() -> Result<(), DatapathError> {
 /// The maps whose size the loader sets (by the direct stage's slots, the
 /// flow cache's size and the CPU count): their object definitions hold
 /// one entry or the most.
-const SIZED_AT_LOAD: [&str; 4] = [
+const SIZED_AT_LOAD: [&str; 5] = [
     map_names::ROUTES_DIRECT,
     map_names::DIRECT_HOPS,
     map_names::FLOW_CACHE,
     map_names::FLOW_CACHE_ADMISSION,
+    map_names::NEIGHBOUR_CACHE,
 ];
 
 /// (type, key size, value size, max entries) of each map, as the datapath
@@ -324,6 +325,12 @@ fn expected_layout(
             flow_cache_slots.saturating_mul(cpus),
         ),
         map_names::FLOW_CACHE_PER_PORT => (PerCpuArray, 4, Some(4), MAX_PORTS),
+        map_names::NEIGHBOUR_CACHE => (
+            Array,
+            4,
+            Some(sz(size_of::<vpc_common::NeighbourEntry>())),
+            vpc_common::neighbour_cache::SLOTS.saturating_mul(cpus),
+        ),
         map_names::FLOW_CACHE_ADMISSION => (
             Array,
             4,
