@@ -85,6 +85,18 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Two different free ports (HTTP, metrics): the same number twice would
+/// make the daemon's second bind fail ("Address already in use").
+fn free_ports() -> (u16, u16) {
+    let port = free_port();
+    loop {
+        let p = free_port();
+        if p != port {
+            return (port, p);
+        }
+    }
+}
+
 impl Daemon {
     /// Starts a daemon in strict mode (a parameter no SDK model has is
     /// refused, so a test catches a misspelt name) and waits until it serves.
@@ -125,15 +137,7 @@ impl Daemon {
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
         // (Ports from 20000 up, not the kernel's ephemeral ones: a restarted
         // daemon's port must not be handed to another test meanwhile.)
-        // Two different ports: the same number twice would make the
-        // daemon's second bind fail ("Address already in use").
-        let port = free_port();
-        let metrics_port = loop {
-            let p = free_port();
-            if p != port {
-                break p;
-            }
-        };
+        let (port, metrics_port) = free_ports();
         Daemon {
             namespace: format!("{name}-rt"),
             dir,
@@ -181,13 +185,7 @@ impl Daemon {
             match self.spawn_once(env) {
                 Ok(()) => return,
                 Err(log) if log.contains("Address already in use") => {
-                    self.port = free_port();
-                    self.metrics_port = loop {
-                        let p = free_port();
-                        if p != self.port {
-                            break p;
-                        }
-                    };
+                    (self.port, self.metrics_port) = free_ports();
                 }
                 Err(log) => panic!("the daemon exited:\n{log}"),
             }

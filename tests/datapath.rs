@@ -360,11 +360,21 @@ fn rt_3_a_flow_cache_hit_is_checked_and_rewritten_as_the_slow_path() {
 
 /// Equal addresses in two VPCs are two ENIs, also to the neighbour cache
 /// (`vpc_common::neighbour_cache`, keyed by VPC and address): vpc-a's
-/// 10.0.1.10, found first on this CPU, is not vpc-b's.
+/// 10.0.1.10, found first on this CPU, is not the other VPC's, whose id
+/// is chosen so that both sit in the same slot of the cache.
 #[test]
 fn vpc_3_same_address_in_another_vpc_is_another_eni() {
+    use vpc_common::neighbour_cache::slot;
+    use vpc_control::model::hashed_id;
     stay_on_this_cpu();
-    let mut fx = Fixture::new(MODEL);
+    let addr = u32::from_ne_bytes([10, 0, 1, 10]);
+    let taken = slot(hashed_id("vpc-a"), addr);
+    let other = (0..1_000_000)
+        .map(|n| format!("vpc-b{n}"))
+        .find(|id| slot(hashed_id(id), addr) == taken)
+        .expect("an id sharing vpc-a's slot for 10.0.1.10");
+    let mut fx = Fixture::new(&MODEL.replace("\"vpc-b\"", &format!("\"{other}\"")));
+    assert_eq!(fx.model.numeric_id(&other), hashed_id(&other), "the fixture's VPC ids are their hashes");
     let mb2 = eni_mac("eni-b2");
     let in_a = icmp_echo(ROUTER_MAC, eni_mac("eni-2"), ip("10.0.2.10"), ip("10.0.1.10"), 64);
     let in_b = icmp_echo(ROUTER_MAC, mb2, ip("10.0.1.11"), ip("10.0.1.10"), 64);

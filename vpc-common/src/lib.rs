@@ -4,7 +4,7 @@
 //! Every type is `#[repr(C)]` with no implicit padding, so both sides agree on
 //! the bytes. Addresses in keys are IPv4, 4 bytes: a map lookup costs more
 //! the longer its key (the micro bench's "kernel operations": a hash lookup
-//! with a 20-byte key takes ~1.6 times one with a 4- or 8-byte key), so IPv6
+//! with a 16- or 20-byte key takes ~1.4 times one with an 8-byte key), so IPv6
 //! will get maps of its own beside these (as Cilium keeps its IPv4 and IPv6
 //! maps apart) instead of widening every IPv4 key to an IPv4-mapped 16
 //! bytes.
