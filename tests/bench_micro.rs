@@ -15,7 +15,12 @@
 //!   a spoofed MAC, for no route; forwarded with no policy, across a network
 //!   ACL, with a security group (conntrack hit), with both), each a fixed
 //!   frame repeated, with the flow cache off (`Datapath::
-//!   load_keeping_headers(false)`: every repeat takes every lookup);
+//!   load_keeping_headers(false, true)`: every repeat takes the slow path,
+//!   whose lookup caches answer as they do for the first packet of a new
+//!   flow to a destination and service port seen before); then again with
+//!   the lookup caches off too (`load_keeping_headers(false, false)`: every
+//!   repeat takes every table lookup, as a first packet to a destination
+//!   and from a client this CPU has not seen);
 //! - monitor: a frame every repeat of which is dropped by a security group,
 //!   with `vpc monitor`'s switch off and on (default budget), interleaved;
 //! - flow cache: the forwarded frames again with the flow cache on, as the
@@ -37,7 +42,7 @@ use vpc_control::{
     topology::{ROUTER_MAC, eni_mac},
 };
 use vpc_tests::{
-    DatapathFixture,
+    BenchCaches, DatapathFixture,
     bench::{self, Report, XorShift},
     l4_frame,
     tcp_flags::SYN,
@@ -162,6 +167,15 @@ struct Runner {
 }
 
 impl Runner {
+    /// A fixture of its own with `caches`, the bench's policies of one rule
+    /// each.
+    fn new(base: &Model, caches: BenchCaches, repeat: u32) -> Self {
+        let mut fx = DatapathFixture::keeping_headers(MODEL, caches);
+        fx.reapply(with_policies(base, 1, 1));
+        let probe_port = fx.port(&eni_id_of("i-probe"));
+        Self { fx, probe_port, repeat }
+    }
+
     /// ns/packet of `frame` from i-probe, checking the verdict.
     fn run(&mut self, what: &str, frame: &[u8], verdict: u32) -> f64 {
         let prog = self.fx.dp.router_program().unwrap();
@@ -227,6 +241,19 @@ fn kernel_operations(frame: &[u8], ifindex: u32, repeat: u32, rounds: usize) -> 
     out
 }
 
+/// `VPC_BENCH_PROFILE=<k>`: runs stage `k`'s frame (0-based, in the order
+/// of the stages table) until killed, for `perf record -a`
+/// (docs/benchmarks.md, "Profiling the datapath"), with the caches
+/// `VPC_BENCH_PROFILE_CACHES` names: `all`, `lookup` (the default: the
+/// stages' slow path) or `none`.
+fn profile(r: Runner, base: &Model, (what, frame, verdict): &(&str, Vec<u8>, u32), caches: BenchCaches) -> ! {
+    let mut r = if caches == BenchCaches::LookupOnly { r } else { Runner::new(base, caches, r.repeat) };
+    eprintln!("profiling \"{what}\" ({caches:?}): kill to stop");
+    loop {
+        r.run(what, frame, *verdict);
+    }
+}
+
 fn main() {
     let smoke = std::env::args().any(|a| a == "--smoke") || std::env::var_os("VPC_BENCH_SMOKE").is_some();
     let (mut repeat, rounds) = if smoke { (1_000, 1) } else { (200_000, 5) };
@@ -234,7 +261,7 @@ fn main() {
         repeat = r;
     }
     let report = Report::new("micro");
-    let mut fx = DatapathFixture::keeping_headers(MODEL, false);
+    let mut fx = DatapathFixture::keeping_headers(MODEL, BenchCaches::LookupOnly);
     let base = fx.model.clone();
     fx.reapply(with_policies(&base, 1, 1));
     let probe_port = fx.port(&eni_id_of("i-probe"));
@@ -255,6 +282,14 @@ fn main() {
         ("forwarded, ACL + SG + conntrack (full pipeline)", probe_frame("10.0.2.20".parse().unwrap(), 17, BENCH_PORT, 0), XDP_REDIRECT),
         ("SG new flow refused (SYN, 1 rule)", probe_frame("10.0.3.10".parse().unwrap(), 6, 1, SYN), XDP_DROP),
     ];
+    if let Some(k) = std::env::var("VPC_BENCH_PROFILE").ok().and_then(|k| k.parse::<usize>().ok()) {
+        let caches = match std::env::var("VPC_BENCH_PROFILE_CACHES").as_deref() {
+            Ok("all") => BenchCaches::All,
+            Ok("none") => BenchCaches::None,
+            _ => BenchCaches::LookupOnly,
+        };
+        profile(r, &base, &stages[k], caches);
+    }
     let mut base_ns = Vec::new();
     let mut stage_ns: Vec<Vec<f64>> = vec![Vec::new(); stages.len()];
     for _ in 0..rounds {
@@ -273,7 +308,37 @@ fn main() {
             report.figure("stages", what, "ns over XDP_PASS", &stage_ns[k], "flow cache off");
         }
         let full: Vec<f64> = stage_ns[5].iter().zip(&base_ns).map(|(s, b)| (s + b) / b).collect();
-        report.figure("stages", "full pipeline, slow path / XDP_PASS", "x", &full, "flow cache off: every lookup; goal <= 5 (issue 17)");
+        report.figure(
+            "stages",
+            "full pipeline, slow path / XDP_PASS",
+            "x",
+            &full,
+            "flow cache off, lookup caches hit (a new flow to a destination and port seen before); goal <= 5 (issue 17)",
+        );
+
+        // The same stages with the lookup caches off too: every table
+        // lookup, every repeat.
+        let mut cold = Runner::new(&base, BenchCaches::None, repeat);
+        let mut cold_base = Vec::new();
+        let mut cold_ns: Vec<Vec<f64>> = vec![Vec::new(); stages.len()];
+        for _ in 0..rounds {
+            let b = cold.baseline(&stages[0].1, repeat);
+            cold_base.push(b);
+            for (k, (what, frame, verdict)) in stages.iter().enumerate().skip(1) {
+                cold_ns[k].push(cold.run(what, frame, *verdict) - b);
+            }
+        }
+        for (k, (what, _, _)) in stages.iter().enumerate().skip(1) {
+            report.figure("stages, lookup caches off", what, "ns over XDP_PASS", &cold_ns[k], "flow cache off, every table lookup");
+        }
+        let full: Vec<f64> = cold_ns[5].iter().zip(&cold_base).map(|(s, b)| (s + b) / b).collect();
+        report.figure(
+            "stages, lookup caches off",
+            "full pipeline, slow path, lookup caches off / XDP_PASS",
+            "x",
+            &full,
+            "a new flow to a destination and from a client this CPU has not seen",
+        );
     }
 
     // --- monitoring (`vpc monitor`): every packet dropped (a refused SYN,
@@ -309,9 +374,7 @@ fn main() {
     // --- the same forwarded frames through the flow cache (established
     // flows: the first run takes the slow path and fills the cache) ---
     if bench::wanted("flow-cache") {
-        let mut cached = Runner { fx: DatapathFixture::keeping_headers(MODEL, true), probe_port: 0, repeat };
-        cached.fx.reapply(with_policies(&base, 1, 1));
-        cached.probe_port = cached.fx.port(&eni_id_of("i-probe"));
+        let mut cached = Runner::new(&base, BenchCaches::All, repeat);
         let forwarded = 2..=5;
         let mut hit_base = Vec::new();
         let mut hit_ns: Vec<Vec<f64>> = vec![Vec::new(); stages.len()];

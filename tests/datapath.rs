@@ -289,6 +289,59 @@ fn rt_3_a_route_change_applies_to_a_flow_the_flow_cache_holds() {
     assert_eq!(hits(&fx), before + 1, "the packet after it is a hit");
 }
 
+/// Each vSwitch is routed by its own table (RT-1), also through the route
+/// cache (`vpc_common::route_cache`, keyed by table and destination):
+/// vsw-2's route to 192.168.0.0/16, found first on this CPU, is not
+/// vsw-1's, whose table has none; vsw-2's table id is chosen so that both
+/// tables' answers for the address sit in the same slot of the cache.
+#[test]
+fn rt_1_each_vswitch_is_routed_by_its_own_table_also_through_the_route_cache() {
+    use vpc_common::route_cache::slot;
+    use vpc_control::model::hashed_id;
+    stay_on_this_cpu();
+    let dst = u32::from_ne_bytes([192, 168, 7, 7]);
+    let taken = slot(hashed_id("vtb-a"), dst);
+    let table = (0..1_000_000)
+        .map(|n| format!("vtb-appliance{n}"))
+        .find(|id| slot(hashed_id(id), dst) == taken)
+        .expect("a table id sharing vtb-a's slot for 192.168.7.7");
+    let mut fx = Fixture::new(&MODEL.replace("\"vtb-appliance\"", &format!("\"{table}\"")));
+    for id in ["vtb-a", table.as_str()] {
+        assert_eq!(fx.model.numeric_id(id), hashed_id(id), "the fixture's table ids are their hashes");
+    }
+    let from_2 = l4_frame(ROUTER_MAC, eni_mac("eni-2"), ip("10.0.2.10"), ip("192.168.7.7"), 17, 4000, 53, 0);
+    let from_1 = l4_frame(ROUTER_MAC, eni_mac("eni-1"), ip("10.0.1.10"), ip("192.168.7.7"), 17, 4000, 53, 0);
+    check(
+        &mut fx,
+        vec![
+            Case {
+                what: "vsw-2's table: 192.168.0.0/16 -> i-fw",
+                eni: "eni-2",
+                out: Some(forwarded(&from_2, eni_mac("eni-fw"))),
+                frame: from_2.clone(),
+                verdict: XDP_REDIRECT,
+                drop: None,
+            },
+            Case {
+                what: "vsw-1's table has no route to it",
+                eni: "eni-1",
+                frame: from_1,
+                verdict: XDP_DROP,
+                out: None,
+                drop: Some(DropReason::NoRoute),
+            },
+            Case {
+                what: "vsw-2's again",
+                eni: "eni-2",
+                out: Some(forwarded(&from_2, eni_mac("eni-fw"))),
+                frame: from_2,
+                verdict: XDP_REDIRECT,
+                drop: None,
+            },
+        ],
+    );
+}
+
 /// The flow cache's established path (`flow_cache::established`) judges
 /// what the parser judges: in both program types, a cached flow's packet
 /// comes out as the slow path's did (TTL, checksum, MACs), one with a bad

@@ -459,6 +459,19 @@ impl Drop for PinDir {
     }
 }
 
+/// The caches a benchmark's datapath runs with
+/// (`Datapath::load_keeping_headers`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchCaches {
+    /// The flow cache and the slow path's lookup caches: as a router runs.
+    All,
+    /// The slow path's lookup caches (neighbour, route, policy) only:
+    /// every packet takes the slow path.
+    LookupOnly,
+    /// None: every packet takes the slow path and every table lookup.
+    None,
+}
+
 impl DatapathFixture {
     /// Loads the datapath for `model` (a model file).
     pub fn new(model: &str) -> Self {
@@ -468,10 +481,10 @@ impl DatapathFixture {
     /// As [`Self::new`], with the benchmark flag: forwarded frames leave
     /// with the headers they came in with, so a repeated test run times the
     /// forward path every time (see `Datapath::load_keeping_headers`).
-    /// `flow_cache: false` turns the flow cache off, so every repeat takes
-    /// the slow path.
-    pub fn keeping_headers(model: &str, flow_cache: bool) -> Self {
-        Self::build(model, Some(flow_cache))
+    /// `caches` says which caches are on, so that every repeat takes the
+    /// slow path, with or without its lookup caches.
+    pub fn keeping_headers(model: &str, caches: BenchCaches) -> Self {
+        Self::build(model, Some(caches))
     }
 
     /// A fixture of its own for the same model (fresh maps and ports),
@@ -482,15 +495,15 @@ impl DatapathFixture {
         fx
     }
 
-    /// `keep_headers`: `Some(flow cache on)` loads with the benchmark flags.
-    fn build(model: &str, keep_headers: Option<bool>) -> Self {
+    /// `keep_headers`: `Some(caches on)` loads with the benchmark flags.
+    fn build(model: &str, keep_headers: Option<BenchCaches>) -> Self {
         Self::build_model(
             vpc_control::model::Model::from_toml(model).unwrap(),
             keep_headers,
         )
     }
 
-    fn build_model(model: Model, keep_headers: Option<bool>) -> Self {
+    fn build_model(model: Model, keep_headers: Option<BenchCaches>) -> Self {
         let ns = ScratchNs::new("vpct-dp");
         let model = model.with_system_route_tables();
         vpc_control::validate::validate(&model).unwrap();
@@ -530,7 +543,9 @@ impl DatapathFixture {
         }
         let in_ns = NetnsGuard::enter(&ns.0).unwrap();
         let mut dp = match keep_headers {
-            Some(flow_cache) => Datapath::load_keeping_headers(flow_cache),
+            Some(BenchCaches::All) => Datapath::load_keeping_headers(true, true),
+            Some(BenchCaches::LookupOnly) => Datapath::load_keeping_headers(false, true),
+            Some(BenchCaches::None) => Datapath::load_keeping_headers(false, false),
             None => Datapath::load(None),
         }
         .unwrap();

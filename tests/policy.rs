@@ -534,6 +534,26 @@ fn sg_1_revoking_the_rule_cuts_a_tracked_flow_both_ways() {
     expect(&mut fx, "and so is the server's next reply", "i-server", &frame("i-server", SERVER, CLIENT, 6, 22, 43000, ACK), XDP_DROP, Some(DropReason::SgIngress));
 }
 
+/// A new connection is judged by the rules in force: a client's second
+/// connection to the same port, after the rule that let its first in was
+/// revoked, is refused, though this CPU's policy cache
+/// (`vpc_common::policy_cache`, keyed by policy, client and port, not the
+/// client's port) answered the first; and so is a third, once more with
+/// the rule back.
+#[test]
+fn sg_1_a_new_connection_after_the_rule_is_revoked_is_refused() {
+    stay_on_this_cpu();
+    let mut fx = DatapathFixture::new(MODEL);
+    expect(&mut fx, "the first connection", "i-client", &frame("i-client", CLIENT, SERVER, 6, 43100, 22, SYN), XDP_REDIRECT, None);
+    let with_ssh = fx.model.clone();
+    let mut m = with_ssh.clone();
+    m.security_groups.iter_mut().find(|g| g.id == "sg-web").unwrap().rules.retain(|r| r.id != "sgr-ssh");
+    fx.reapply(m);
+    expect(&mut fx, "a second connection, rule revoked", "i-client", &frame("i-client", CLIENT, SERVER, 6, 43101, 22, SYN), XDP_DROP, Some(DropReason::SgIngress));
+    fx.reapply(with_ssh);
+    expect(&mut fx, "a third, rule back", "i-client", &frame("i-client", CLIENT, SERVER, 6, 43102, 22, SYN), XDP_REDIRECT, None);
+}
+
 #[test]
 fn sg_1_idle_connections_are_swept_and_their_replies_refused() {
     use vpc_common::ct_timeout::UDP_NS;

@@ -122,6 +122,10 @@ mod pod {
     unsafe impl aya::Pod for super::clock::ClockBase {}
     // SAFETY: see above.
     unsafe impl aya::Pod for super::NeighbourEntry {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::RouteCacheEntry {}
+    // SAFETY: see above.
+    unsafe impl aya::Pod for super::PolicyCacheEntry {}
 }
 
 #[cfg(test)]
@@ -139,6 +143,8 @@ mod tests {
         );
         assert_eq!(size_of::<Egress>(), 4 + 6 + 6);
         assert_eq!(size_of::<NextHop>(), 4 + 16 + 4);
+        assert_eq!(size_of::<RouteCacheEntry>(), 4 * 4 + size_of::<NextHop>());
+        assert_eq!(size_of::<PolicyCacheEntry>(), 6 * 4);
         assert_eq!(size_of::<EniAddressKey>(), 4 + 4);
         assert_eq!(size_of::<EndpointEni>(), 2 * size_of::<Eni>() + 4 + 4 + 4);
         assert_eq!(size_of::<PrivateLinkOut>(), 4 + 2 + 2 + 4);

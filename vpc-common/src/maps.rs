@@ -91,6 +91,15 @@ pub mod map_names {
     /// CPU's slow path last found by address, under a configuration
     /// generation.
     pub const NEIGHBOUR_CACHE: &str = "NEIGHBOUR_CACHE";
+    /// `Array<RouteCacheEntry>` of [`super::route_cache::SLOTS`] times the
+    /// CPU count (a region per CPU, the loader sets it): the routes each
+    /// CPU's slow path last found, under a configuration generation.
+    pub const ROUTE_CACHE: &str = "ROUTE_CACHE";
+    /// `Array<PolicyCacheEntry>` of [`super::policy_cache::SLOTS`] times
+    /// the CPU count (a region per CPU, the loader sets it): what each
+    /// CPU's slow path last found in a policy's tables, under a
+    /// configuration generation.
+    pub const POLICY_CACHE: &str = "POLICY_CACHE";
     /// `Array<u32>` of one entry: the configuration generation, bumped by
     /// the control plane after every change; a cached decision of another
     /// generation is void.
@@ -133,7 +142,7 @@ pub mod map_names {
     /// address and port at the load balancer.
     pub const PRIVATELINK_IN: &str = "PRIVATELINK_IN";
     /// All of the above, for pinning.
-    pub const ALL: [&str; 41] = [
+    pub const ALL: [&str; 43] = [
         ENI_BY_PORT,
         ENI_COPY,
         ENI_BY_ADDRESS,
@@ -163,6 +172,8 @@ pub mod map_names {
         FLOW_CACHE_PER_PORT,
         FLOW_CACHE_ADMISSION,
         NEIGHBOUR_CACHE,
+        ROUTE_CACHE,
+        POLICY_CACHE,
         CONFIG_GENERATION,
         MONITOR,
         MONITOR_CONFIG,

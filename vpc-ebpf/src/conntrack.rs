@@ -39,16 +39,16 @@ fn ingress_id(e: &Eni) -> u32 {
 
 /// Judges a packet from `initiator` (src, sport) to `responder` (dst,
 /// dport) by the security groups: outbound of the initiator, inbound of the
-/// responder.
+/// responder (`MAIN`: see `policy::IN_MAIN`).
 #[inline(always)]
-pub fn judge(initiator: &Eni, responder: &Eni, src: [u8; 4], dst: [u8; 4], proto: u8, dport: u16) -> Result<(), DropReason> {
+pub fn judge<const MAIN: bool>(initiator: &Eni, responder: &Eni, src: [u8; 4], dst: [u8; 4], proto: u8, dport: u16) -> Result<(), DropReason> {
     if initiator.flags & ENI_FLAG_SECURITY_GROUPS != 0
-        && !policy::accepts(initiator.sg_egress, initiator.flags & ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT != 0, dst, proto, dport)
+        && !policy::accepts::<MAIN>(initiator.sg_egress, initiator.flags & ENI_FLAG_SG_EGRESS_DEFAULT_ACCEPT != 0, dst, proto, dport)
     {
         return Err(DropReason::SgEgress);
     }
     if responder.flags & ENI_FLAG_SECURITY_GROUPS != 0
-        && !policy::accepts(responder.sg_ingress, responder.flags & ENI_FLAG_SG_INGRESS_DEFAULT_ACCEPT != 0, src, proto, dport)
+        && !policy::accepts::<MAIN>(responder.sg_ingress, responder.flags & ENI_FLAG_SG_INGRESS_DEFAULT_ACCEPT != 0, src, proto, dport)
     {
         return Err(DropReason::SgIngress);
     }
@@ -210,7 +210,7 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, in_port: u32, out_p
     }
     // ICMP other than echo (errors...): judged by the rules, never tracked.
     if flow.proto == 1 && flow.flags != ICMP_ECHO_REQUEST && flow.flags != ICMP_ECHO_REPLY {
-        return judge(src, dst, flow.src, flow.dst, flow.proto, 0);
+        return judge::<{ policy::IN_MAIN }>(src, dst, flow.src, flow.dst, flow.proto, 0);
     }
     let now = clock::now();
     let forward = key(vpc_id, flow.src, flow.dst, flow.sport, flow.dport, flow.proto);
@@ -237,7 +237,7 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, in_port: u32, out_p
         // Expired, a policy changed, or the same addresses between other
         // ports (a route changed, or another sender): judged again as the
         // initiator; the state then holds the ports it was judged for.
-        if let Err(r) = judge(src, dst, flow.src, flow.dst, flow.proto, flow.dport) {
+        if let Err(r) = judge::<{ policy::IN_MAIN }>(src, dst, flow.src, flow.dst, flow.proto, flow.dport) {
             if same_ports {
                 let _ = CONNTRACK.remove(&forward);
             }
@@ -265,7 +265,7 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, in_port: u32, out_p
                 // A reply: the initiator is `dst`, the responder `src`.
                 if e.egress_policy != egress_id(dst) || e.ingress_policy != ingress_id(src) {
                     // Judge the flow's original direction by the new rules.
-                    if let Err(r) = judge(dst, src, flow.dst, flow.src, flow.proto, flow.sport) {
+                    if let Err(r) = judge::<{ policy::IN_MAIN }>(dst, src, flow.dst, flow.src, flow.proto, flow.sport) {
                         let _ = CONNTRACK.remove(&reverse);
                         return Err(r);
                     }
@@ -279,7 +279,7 @@ pub fn check(flow: &Flow, vpc_id: u32, src: &Eni, dst: &Eni, in_port: u32, out_p
         }
     }
     // A new flow, initiated by `src`.
-    judge(src, dst, flow.src, flow.dst, flow.proto, flow.dport)?;
+    judge::<{ policy::IN_MAIN }>(src, dst, flow.src, flow.dst, flow.proto, flow.dport)?;
     if !may_continue {
         // An echo reply the rules let through answers nothing: no state.
         return Ok(());

@@ -112,7 +112,7 @@ pub fn outbound<P: Packet>(
         snat = Some(target);
     }
     let outside = internet();
-    policy::network_acls(flow, eni, &outside)?;
+    policy::network_acls::<{ policy::IN_MAIN }>(flow, eni, &outside)?;
     conntrack::check(flow, eni.vpc_id, eni, &outside, ifindex, uplink.ifindex, true)?;
     fragment::remember(ifindex, ip, flow);
     match snat {
@@ -218,7 +218,7 @@ pub fn inbound<P: Packet>(
     };
     let dst_eni = maps::eni_of_port(egress.ifindex).ok_or(DropReason::NoNeighbour)?;
     let outside = internet();
-    policy::network_acls(&flow, &outside, dst_eni)?;
+    policy::network_acls::<{ policy::IN_MAIN }>(&flow, &outside, dst_eni)?;
     conntrack::check(&flow, vpc_id, &outside, dst_eni, ifindex, egress.ifindex, true)?;
     fragment::remember(ifindex, ip, &arrived);
     nat::rewrite(ctx, ip, Side::Destination, private_ip, private_port)?;
@@ -268,7 +268,7 @@ pub fn to_services<P: Packet>(
         return Err(DropReason::ParseError);
     }
     let outside = internet();
-    policy::network_acls(flow, eni, &outside)?;
+    policy::network_acls::<{ policy::IN_MAIN }>(flow, eni, &outside)?;
     conntrack::check(flow, eni.vpc_id, eni, &outside, ifindex, port.ifindex, true)?;
     fragment::remember(ifindex, ip, flow);
     let target = SnatTarget { ip: endpoint.source_ip, port_min: ENDPOINT_PORT_MIN, port_max: ENDPOINT_PORT_MAX };
@@ -317,7 +317,7 @@ pub fn from_services<P: Packet>(
     let egress = *unsafe { ENI_BY_ADDRESS.get(key) }.ok_or(DropReason::NoNeighbour)?;
     let dst_eni = maps::eni_of_port(egress.ifindex).ok_or(DropReason::NoNeighbour)?;
     let outside = internet();
-    policy::network_acls(&flow, &outside, dst_eni)?;
+    policy::network_acls::<{ policy::IN_MAIN }>(&flow, &outside, dst_eni)?;
     conntrack::check(&flow, b.vpc_id, &outside, dst_eni, ifindex, egress.ifindex, true)?;
     fragment::remember(ifindex, ip, &arrived);
     nat::rewrite(ctx, ip, Side::Destination, b.private_ip, Some(private_port))?;

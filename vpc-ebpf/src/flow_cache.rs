@@ -10,7 +10,7 @@ use network_types::{
 use vpc_common::{flow_cache, Egress, FlowCacheEntry, FlowKey};
 
 use crate::{
-    maps::{cpu, CONFIG_GENERATION, FLOW_CACHE, FLOW_CACHE_ADMISSION, FLOW_CACHE_PER_PORT},
+    maps::{config_generation as generation, cpu, FLOW_CACHE, FLOW_CACHE_ADMISSION, FLOW_CACHE_PER_PORT},
     packet::{Packet, read_addr, read_be16, same_mac},
     parse::{Flow, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, TCP_FIN, TCP_RST, TCP_SYN},
 };
@@ -162,14 +162,6 @@ fn ipv4_checksum_ok(ip: usize) -> bool {
     sum = (sum & 0xffff) + (sum >> 16);
     sum = (sum & 0xffff) + (sum >> 16);
     sum == 0xffff
-}
-
-/// The configuration generation now. Read before any lookup of the slow
-/// path: a decision taken with maps the control plane is changing is
-/// recorded under the generation it bumps away from.
-#[inline(always)]
-pub fn generation() -> u32 {
-    CONFIG_GENERATION.get(0).copied().unwrap_or(0)
 }
 
 /// The cache key of a packet received on `ifindex`, if its flow may be

@@ -71,7 +71,7 @@ pub fn to_listener(flow: &mut Flow, vpc_id: u32, facing: [u8; 4], via: u8, s: &m
     }
     if security_groups
         && s.flags & LISTENER_FLAG_SECURITY_GROUPS != 0
-        && !policy::accepts(s.flow.sg_ingress, s.flags & LISTENER_FLAG_SG_DEFAULT_ACCEPT != 0, flow.src, flow.proto, flow.dport)
+        && !policy::accepts::<{ policy::IN_SUBPROGRAM }>(s.flow.sg_ingress, s.flags & LISTENER_FLAG_SG_DEFAULT_ACCEPT != 0, flow.src, flow.proto, flow.dport)
     {
         return Err(DropReason::LbSecurityGroup);
     }

@@ -11,7 +11,7 @@ use vpc_common::{
     MAX_NAT_MAPPINGS, MAX_POLICY_ADDRESSES, MAX_POLICY_PORTS, MAX_PORTS, MAX_PUBLIC_ADDRESSES, MAX_ROUTES,
     MAX_SNAT_ENTRIES, ENI_COPIES, ENI_FLAG_PORT, flow_cache, MonitorConfig, MonitorState, MONITOR_RING_BYTES,
     Backend, LbFlow, LbPending, LbReply, Listener, ListenerKey, LB_RING_SIZE, MAX_LB_FLOWS, MAX_LB_LISTENERS, MAX_LB_RINGS,
-    NeighbourEntry, neighbour_cache,
+    NeighbourEntry, neighbour_cache, PolicyCacheEntry, policy_cache, RouteCacheEntry, route_cache,
     EndpointEni, PrivateLinkIn, PrivateLinkInKey, PrivateLinkOut, MAX_ENDPOINT_ENIS, MAX_PRIVATELINK_FLOWS,
 };
 
@@ -47,14 +47,53 @@ pub static ENI_BY_ADDRESS: HashMap<EniAddressKey, Egress> =
 #[map]
 pub static NEIGHBOUR_CACHE: Array<NeighbourEntry> = Array::with_max_entries(neighbour_cache::SLOTS, 0);
 
+/// Every CPU's route cache (`vpc_common::route_cache`), one region of
+/// `route_cache::SLOTS` entries per CPU; the loader sets its size by the
+/// CPU count.
+#[map]
+pub static ROUTE_CACHE: Array<RouteCacheEntry> = Array::with_max_entries(route_cache::SLOTS, 0);
+
+/// Every CPU's policy cache (`vpc_common::policy_cache`), one region of
+/// `policy_cache::SLOTS` entries per CPU; the loader sets its size by the
+/// CPU count.
+#[map]
+pub static POLICY_CACHE: Array<PolicyCacheEntry> = Array::with_max_entries(policy_cache::SLOTS, 0);
+
 /// The CPU this program runs on (a helper the verifier inlines): its
 /// region of the per-CPU caches kept in plain arrays (`FLOW_CACHE`,
-/// `FLOW_CACHE_ADMISSION`, `NEIGHBOUR_CACHE`). Programs never nest on a
-/// CPU, so nothing else writes the region meanwhile.
+/// `FLOW_CACHE_ADMISSION`, `NEIGHBOUR_CACHE`, `ROUTE_CACHE`,
+/// `POLICY_CACHE`). Programs never nest on a CPU, so nothing else writes
+/// the region meanwhile.
 #[inline(always)]
 pub fn cpu() -> u32 {
     // SAFETY: a helper with no arguments.
     unsafe { aya_ebpf::helpers::generated::bpf_get_smp_processor_id() }
+}
+
+/// Slot `slot` of this CPU's region of `slots` entries in `cache` (one of
+/// the direct-mapped lookup caches: `NEIGHBOUR_CACHE`, `ROUTE_CACHE`,
+/// `POLICY_CACHE`), unless the benchmarks turned them off.
+#[inline(always)]
+pub fn lookup_cache_slot<T>(cache: &Array<T>, slots: u32, slot: u32) -> Option<&'static mut T> {
+    if lookup_caches_off() {
+        return None;
+    }
+    let e = cache.get_ptr_mut(cpu().wrapping_mul(slots).wrapping_add(slot))?;
+    // SAFETY: a map value in this CPU's region (`cpu`): nothing else
+    // writes it meanwhile.
+    Some(unsafe { &mut *e })
+}
+
+/// Set to 1 only by the benchmark that times the slow path with cold
+/// lookup caches: a read-only global, so the verifier drops the caches
+/// when it is set.
+#[unsafe(no_mangle)]
+static BENCH_NO_LOOKUP_CACHES: u8 = 0;
+
+#[inline(always)]
+fn lookup_caches_off() -> bool {
+    // SAFETY: a loader-set constant.
+    unsafe { core::ptr::read_volatile(&BENCH_NO_LOOKUP_CACHES) != 0 }
 }
 
 /// Every route table in one trie, keyed {table id, destination prefix}.
@@ -186,6 +225,15 @@ pub static FLOW_CACHE_ADMISSION: Array<u64> = Array::with_max_entries(flow_cache
 /// Index 0: the configuration generation (`vpc_common::map_names::CONFIG_GENERATION`).
 #[map]
 pub static CONFIG_GENERATION: Array<u32> = Array::with_max_entries(1, 0);
+
+/// The configuration generation now. Read before the lookups whose answer
+/// a cache keeps (the flow cache's, the lookup caches'): an answer found
+/// in maps the control plane is changing is recorded under the generation
+/// it bumps away from.
+#[inline(always)]
+pub fn config_generation() -> u32 {
+    CONFIG_GENERATION.get(0).copied().unwrap_or(0)
+}
 
 /// Drop and verdict events for `vpc monitor` (`vpc_common::MonitorEvent`).
 #[map]

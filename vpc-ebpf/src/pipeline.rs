@@ -44,7 +44,7 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
     let parsed = parse::parse(pkt);
     // 2. The generation the slow path's decision is recorded under, read
     // before any of its lookups.
-    let generation = flow_cache::generation();
+    let generation = maps::config_generation();
     // (Plain values, not a Result<Flow> kept across: a partly undefined
     // value can make LLVM spill a pointer register bytewise, which the
     // verifier refuses.)
@@ -179,7 +179,7 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
     } else if flow.dst[0] == HEALTH_CHECK_ADDR[0] && flow.dst[1] == HEALTH_CHECK_ADDR[1] {
         route::lookup(HEALTH_CHECK_ROUTE_TABLE, flow.dst).copied()
     } else {
-        route::lookup_from(eni, flow.dst).copied()
+        route::cached_from(eni, flow.dst, generation)
     };
     let Some(next_hop) = next_hop else {
         // IGW-3: without an enabled IPv4 gateway, an ENI with a public IP or
@@ -212,7 +212,7 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
     // policy ids): one consistent value.
     let dst_eni = maps::eni_of_port(egress.ifindex).ok_or(DropReason::NoNeighbour)?;
     if (eni.flags | dst_eni.flags) & (ENI_FLAG_SECURITY_GROUPS | ENI_FLAG_NETWORK_ACL) != 0 {
-        policy::network_acls(flow, eni, dst_eni)?;
+        policy::network_acls::<{ policy::IN_MAIN }>(flow, eni, dst_eni)?;
         // An ICMP error about a tracked connection passes as related.
         let related = flow.proto == 1
             && parse::is_icmp_error(flow.flags)

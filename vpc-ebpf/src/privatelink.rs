@@ -95,8 +95,8 @@ fn admit(flow: &Flow, eni: &Eni, ep: &EndpointEni) -> Result<(), DropReason> {
     // and the endpoint's inbound ones (SG-4), on every packet (the
     // connection's translation is its state: only what passed here has
     // one, and only a translated connection's replies come back).
-    policy::network_acls(flow, eni, &ep.eni)?;
-    conntrack::judge(eni, &ep.eni, flow.src, flow.dst, flow.proto, flow.dport)
+    policy::network_acls::<{ policy::IN_SUBPROGRAM }>(flow, eni, &ep.eni)?;
+    conntrack::judge::<{ policy::IN_SUBPROGRAM }>(eni, &ep.eni, flow.src, flow.dst, flow.proto, flow.dport)
 }
 
 /// The second part, for a packet [`to_endpoint`] admitted (its key still
@@ -216,8 +216,8 @@ fn judge_backend(flow: &mut Flow) -> Result<(), DropReason> {
     let backend = maps::eni_of_port(s.egress.ifindex).ok_or(DropReason::NoNeighbour)?;
     // The provider's side: the backend's groups judge the load balancer's
     // address, on every packet.
-    policy::network_acls(flow, &ep.provider, backend)?;
-    conntrack::judge(&ep.provider, backend, flow.src, flow.dst, flow.proto, flow.dport)?;
+    policy::network_acls::<{ policy::IN_SUBPROGRAM }>(flow, &ep.provider, backend)?;
+    conntrack::judge::<{ policy::IN_SUBPROGRAM }>(&ep.provider, backend, flow.src, flow.dst, flow.proto, flow.dport)?;
     s.side = lb::LB_PRIVATELINK;
     s.addr = flow.dst;
     s.port = flow.dport;
@@ -328,7 +328,7 @@ fn backward(flow: &mut Flow, eni: &Eni) -> Result<(), DropReason> {
     }
     // A reply of a connection the consumer opened (its translation says
     // so): the network ACLs judge it, stateless, on both sides.
-    policy::network_acls(flow, eni, &ep.provider)?;
+    policy::network_acls::<{ policy::IN_SUBPROGRAM }>(flow, eni, &ep.provider)?;
     // Back into the consumer's VPC: from the endpoint ENI to the client.
     flow.src = s.pl_in.endpoint;
     flow.sport = u16::from_be_bytes(s.pl_in.endpoint_port);
@@ -338,7 +338,7 @@ fn backward(flow: &mut Flow, eni: &Eni) -> Result<(), DropReason> {
     // SAFETY: read-only use of a value the control plane writes whole.
     s.egress = *unsafe { ENI_BY_ADDRESS.get(s.eni_key) }.ok_or(DropReason::NoNeighbour)?;
     let client = maps::eni_of_port(s.egress.ifindex).ok_or(DropReason::NoNeighbour)?;
-    policy::network_acls(flow, &ep.eni, client)?;
+    policy::network_acls::<{ policy::IN_SUBPROGRAM }>(flow, &ep.eni, client)?;
     s.side = lb::LB_PRIVATELINK;
     s.src_addr = flow.src;
     s.src_port = flow.sport;

@@ -1,11 +1,33 @@
 //! Stage 4, route: the route of the source vSwitch's table for a
-//! destination (RT-1), through the direct stage of a big table or one LPM
-//! lookup, and a local destination's ENI (VPC-3), through the neighbour
-//! cache. No loop over configuration.
+//! destination (RT-1), through the route cache, then the direct stage of a
+//! big table or one LPM lookup, and a local destination's ENI (VPC-3),
+//! through the neighbour cache. No loop over configuration.
 use aya_ebpf::maps::lpm_trie::Key;
-use vpc_common::{direct, neighbour_cache, route_key_prefix_len_v4, Egress, Eni, EniAddressKey, NextHop, RouteKey};
+use vpc_common::{direct, neighbour_cache, route_cache, route_key_prefix_len_v4, Egress, Eni, EniAddressKey, NextHop, RouteKey};
 
-use crate::maps::{cpu, DIRECT_HOPS, ENI_BY_ADDRESS, NEIGHBOUR_CACHE, ROUTES, ROUTES_DIRECT};
+use crate::maps::{lookup_cache_slot, DIRECT_HOPS, ENI_BY_ADDRESS, NEIGHBOUR_CACHE, ROUTES, ROUTES_DIRECT, ROUTE_CACHE};
+
+/// The route of `eni`'s table for `dst` (RT-1), through this CPU's route
+/// cache (`vpc_common::route_cache`) under configuration generation
+/// `generation` (read before any lookup of the slow path, see
+/// [`neighbour`]), else [`lookup_from`] (then cached).
+#[inline(always)]
+pub fn cached_from(eni: &Eni, dst: [u8; 4], generation: u32) -> Option<NextHop> {
+    let a = u32::from_ne_bytes(dst);
+    let table = eni.route_table_id;
+    let Some(e) = lookup_cache_slot(&ROUTE_CACHE, route_cache::SLOTS, route_cache::slot(table, a)) else {
+        return lookup_from(eni, dst).copied();
+    };
+    if e.route_table_id == table && e.addr == a && e.generation == generation {
+        return Some(e.hop);
+    }
+    let found = *lookup_from(eni, dst)?;
+    e.route_table_id = table;
+    e.addr = a;
+    e.generation = generation;
+    e.hop = found;
+    Some(found)
+}
 
 /// The route of `eni`'s table for `dst` (RT-1): through the direct stage if
 /// the table has a slot (`vpc_common::direct`), else one LPM lookup.
@@ -39,10 +61,10 @@ pub fn lookup(table: u32, dst: [u8; 4]) -> Option<&'static NextHop> {
 #[inline(always)]
 pub fn neighbour(vpc_id: u32, addr: [u8; 4], generation: u32) -> Option<Egress> {
     let a = u32::from_ne_bytes(addr);
-    let slot = cpu().wrapping_mul(neighbour_cache::SLOTS).wrapping_add(neighbour_cache::slot(vpc_id, a));
-    let e = NEIGHBOUR_CACHE.get_ptr_mut(slot)?;
-    // SAFETY: this CPU's slot (`cpu`): nothing else writes it meanwhile.
-    let e = unsafe { &mut *e };
+    let Some(e) = lookup_cache_slot(&NEIGHBOUR_CACHE, neighbour_cache::SLOTS, neighbour_cache::slot(vpc_id, a)) else {
+        // SAFETY: read-only use of a value the control plane writes whole.
+        return unsafe { ENI_BY_ADDRESS.get(EniAddressKey { vpc_id, addr }) }.copied();
+    };
     if e.vpc_id == vpc_id && e.addr == a && e.generation == generation {
         return Some(e.egress);
     }

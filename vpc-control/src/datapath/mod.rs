@@ -60,6 +60,10 @@ const BENCH_KEEP_HEADERS: &str = "BENCH_KEEP_HEADERS";
 /// [`Datapath::load_keeping_headers`]).
 const BENCH_NO_FLOW_CACHE: &str = "BENCH_NO_FLOW_CACHE";
 
+/// Global of the router object that turns the slow path's lookup caches
+/// off (see [`Datapath::load_keeping_headers`]).
+const BENCH_NO_LOOKUP_CACHES: &str = "BENCH_NO_LOOKUP_CACHES";
+
 /// Global of the router object holding the flow cache's size per CPU (the
 /// map's entries, set at load: [`flow_cache_slots`]).
 const FLOW_CACHE_SLOTS: &str = "FLOW_CACHE_SLOTS";
@@ -192,12 +196,14 @@ pub fn ensure_bpffs() -> Result<(), DatapathError> {
 /// The maps whose size the loader sets (by the direct stage's slots, the
 /// flow cache's size and the CPU count): their object definitions hold
 /// one entry or the most.
-const SIZED_AT_LOAD: [&str; 5] = [
+const SIZED_AT_LOAD: [&str; 7] = [
     map_names::ROUTES_DIRECT,
     map_names::DIRECT_HOPS,
     map_names::FLOW_CACHE,
     map_names::FLOW_CACHE_ADMISSION,
     map_names::NEIGHBOUR_CACHE,
+    map_names::ROUTE_CACHE,
+    map_names::POLICY_CACHE,
 ];
 
 /// (type, key size, value size, max entries) of each map, as the datapath
@@ -330,6 +336,18 @@ fn expected_layout(
             4,
             Some(sz(size_of::<vpc_common::NeighbourEntry>())),
             vpc_common::neighbour_cache::SLOTS.saturating_mul(cpus),
+        ),
+        map_names::ROUTE_CACHE => (
+            Array,
+            4,
+            Some(sz(size_of::<vpc_common::RouteCacheEntry>())),
+            vpc_common::route_cache::SLOTS.saturating_mul(cpus),
+        ),
+        map_names::POLICY_CACHE => (
+            Array,
+            4,
+            Some(sz(size_of::<vpc_common::PolicyCacheEntry>())),
+            vpc_common::policy_cache::SLOTS.saturating_mul(cpus),
         ),
         map_names::FLOW_CACHE_ADMISSION => (
             Array,
@@ -544,6 +562,9 @@ struct Bench {
     keep_headers: bool,
     /// Every packet takes the slow path.
     no_flow_cache: bool,
+    /// The slow path's lookup caches (neighbour, route, policy) are off:
+    /// every lookup goes to its table.
+    no_lookup_caches: bool,
 }
 
 /// Number of map writes an apply made.
@@ -818,13 +839,16 @@ impl Datapath {
     /// can repeat one frame and time the forward path every time instead of
     /// TTL expiry. Never for a router: forwarded frames would loop.
     /// `flow_cache: false` turns the flow cache off, to time the slow path
-    /// (every lookup) with repeated frames.
-    pub fn load_keeping_headers(flow_cache: bool) -> Result<Self, DatapathError> {
+    /// with repeated frames; `lookup_caches: false` turns the slow path's
+    /// lookup caches off too (neighbour, route, policy), so every repeat
+    /// takes every table lookup.
+    pub fn load_keeping_headers(flow_cache: bool, lookup_caches: bool) -> Result<Self, DatapathError> {
         Self::load_with(
             None,
             Bench {
                 keep_headers: true,
                 no_flow_cache: !flow_cache,
+                no_lookup_caches: !lookup_caches,
             },
             DIRECT_SLOTS,
             None,
@@ -852,6 +876,8 @@ impl Datapath {
         loader.override_global(BENCH_KEEP_HEADERS, &keep, true);
         let no_cache = u8::from(bench.no_flow_cache);
         loader.override_global(BENCH_NO_FLOW_CACHE, &no_cache, true);
+        let no_lookup_caches = u8::from(bench.no_lookup_caches);
+        loader.override_global(BENCH_NO_LOOKUP_CACHES, &no_lookup_caches, true);
         let cache_slots = flow_cache_slots()?;
         let cpus = possible_cpus()?;
         // The sizes of the maps sized at load: the layout a pinned map is
