@@ -54,27 +54,19 @@ pub fn accepts<const MAIN: bool>(policy_id: u32, default_accept: bool, remote: [
 
 /// What policy `policy_id`'s tables say of remote address `remote` (as
 /// in the packet) and `proto_port` (`policy_cache::proto_port`): its
-/// rules' verdict, or `VERDICT_NO_MATCH`, through this CPU's policy
-/// cache (`vpc_common::policy_cache`), else the two LPM lookups (then
-/// cached). A global function: the verifier
-/// checks it once, not at each of the many places the pipeline judges
-/// (inlined there, or as a static function, it took the program past the
-/// verifier's million instructions).
+/// rules' verdict, or `VERDICT_NO_MATCH`, from the two LPM lookups, then
+/// kept in this CPU's policy cache (`vpc_common::policy_cache`; [`accepts`]
+/// reads a hit inline and calls this on a miss). A global function: the
+/// verifier checks it once, not at each of the many places the pipeline
+/// judges (inlined there, or as a static function, the cache took the
+/// program past the verifier's million instructions).
 #[inline(never)]
 #[unsafe(no_mangle)]
 pub extern "C" fn policy_verdict(policy_id: u32, remote: u32, proto_port: u32) -> u32 {
-    let slot = policy_cache::slot(policy_id, remote, proto_port);
     // Read before the lookups (`config_generation`).
     let generation = config_generation();
-    if let Some(e) = lookup_cache_slot(&POLICY_CACHE, policy_cache::SLOTS, slot) {
-        if e.policy_id == policy_id && e.addr == remote && e.proto_port == proto_port && e.generation == generation {
-            return e.verdict;
-        }
-    }
     let verdict = lookup(policy_id, remote, proto_port);
-    // (The slot found again, not kept across the lookups: fewer values
-    // live across calls, a smaller stack frame.)
-    if let Some(e) = lookup_cache_slot(&POLICY_CACHE, policy_cache::SLOTS, slot) {
+    if let Some(e) = lookup_cache_slot(&POLICY_CACHE, policy_cache::SLOTS, policy_cache::slot(policy_id, remote, proto_port)) {
         e.policy_id = policy_id;
         e.addr = remote;
         e.proto_port = proto_port;
