@@ -242,14 +242,17 @@ fn kernel_operations(frame: &[u8], ifindex: u32, repeat: u32, rounds: usize) -> 
 }
 
 /// `VPC_BENCH_PROFILE=<k>`: runs stage `k`'s frame (0-based, in the order
-/// of the stages table) until killed, for `perf record -a`
-/// (docs/benchmarks.md, "Profiling the datapath"), with the caches
-/// `VPC_BENCH_PROFILE_CACHES` names: `all`, `lookup` (the default: the
-/// stages' slow path) or `none`.
-fn profile(r: Runner, base: &Model, (what, frame, verdict): &(&str, Vec<u8>, u32), caches: BenchCaches) -> ! {
+/// of the stages table) for `VPC_BENCH_PROFILE_SECONDS` (20 by default),
+/// for `perf record -a` meanwhile (docs/benchmarks.md, "Profiling the
+/// datapath"), with the caches `VPC_BENCH_PROFILE_CACHES` names: `all`,
+/// `lookup` (the default: the stages' slow path) or `none`. Then returns,
+/// and the fixtures remove what they made (killed, they could not).
+fn profile(r: Runner, base: &Model, (what, frame, verdict): &(&str, Vec<u8>, u32), caches: BenchCaches) {
     let mut r = if caches == BenchCaches::LookupOnly { r } else { Runner::new(base, caches, r.repeat) };
-    eprintln!("profiling \"{what}\" ({caches:?}): kill to stop");
-    loop {
+    let seconds = std::env::var("VPC_BENCH_PROFILE_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    eprintln!("profiling \"{what}\" ({caches:?}) for {seconds} s");
+    let until = std::time::Instant::now() + Duration::from_secs(seconds);
+    while std::time::Instant::now() < until {
         r.run(what, frame, *verdict);
     }
 }
@@ -289,6 +292,7 @@ fn main() {
             _ => BenchCaches::LookupOnly,
         };
         profile(r, &base, &stages[k], caches);
+        return;
     }
     let mut base_ns = Vec::new();
     let mut stage_ns: Vec<Vec<f64>> = vec![Vec::new(); stages.len()];
