@@ -289,6 +289,16 @@ fn rt_3_a_route_change_applies_to_a_flow_the_flow_cache_holds() {
     assert_eq!(hits(&fx), before + 1, "the packet after it is a hit");
 }
 
+/// An id `<prefix><n>` whose cache slot (`slot_of`) is `taken`'s: two
+/// objects that meet in one slot of a direct-mapped cache.
+fn id_sharing_slot(prefix: &str, taken: &str, slot_of: impl Fn(&str) -> u32) -> String {
+    let want = slot_of(taken);
+    (0..1_000_000)
+        .map(|n| format!("{prefix}{n}"))
+        .find(|id| slot_of(id) == want)
+        .unwrap_or_else(|| panic!("an id {prefix}<n> sharing {taken}'s slot"))
+}
+
 /// Each vSwitch is routed by its own table (RT-1), also through the route
 /// cache (`vpc_common::route_cache`, keyed by table and destination):
 /// vsw-2's route to 192.168.0.0/16, found first on this CPU, is not
@@ -300,11 +310,7 @@ fn rt_1_each_vswitch_is_routed_by_its_own_table_also_through_the_route_cache() {
     use vpc_control::model::hashed_id;
     stay_on_this_cpu();
     let dst = u32::from_ne_bytes([192, 168, 7, 7]);
-    let taken = slot(hashed_id("vtb-a"), dst);
-    let table = (0..1_000_000)
-        .map(|n| format!("vtb-appliance{n}"))
-        .find(|id| slot(hashed_id(id), dst) == taken)
-        .expect("a table id sharing vtb-a's slot for 192.168.7.7");
+    let table = id_sharing_slot("vtb-appliance", "vtb-a", |id| slot(hashed_id(id), dst));
     let mut fx = Fixture::new(&MODEL.replace("\"vtb-appliance\"", &format!("\"{table}\"")));
     for id in ["vtb-a", table.as_str()] {
         assert_eq!(fx.model.numeric_id(id), hashed_id(id), "the fixture's table ids are their hashes");
@@ -421,11 +427,7 @@ fn vpc_3_same_address_in_another_vpc_is_another_eni() {
     use vpc_control::model::hashed_id;
     stay_on_this_cpu();
     let addr = u32::from_ne_bytes([10, 0, 1, 10]);
-    let taken = slot(hashed_id("vpc-a"), addr);
-    let other = (0..1_000_000)
-        .map(|n| format!("vpc-b{n}"))
-        .find(|id| slot(hashed_id(id), addr) == taken)
-        .expect("an id sharing vpc-a's slot for 10.0.1.10");
+    let other = id_sharing_slot("vpc-b", "vpc-a", |id| slot(hashed_id(id), addr));
     let mut fx = Fixture::new(&MODEL.replace("\"vpc-b\"", &format!("\"{other}\"")));
     assert_eq!(fx.model.numeric_id(&other), hashed_id(&other), "the fixture's VPC ids are their hashes");
     let mb2 = eni_mac("eni-b2");

@@ -137,6 +137,15 @@ pub struct NextHop {
     pub gateway_id: u32,
 }
 
+/// The slot of the pair {`hi`, `lo`} in a CPU's region of a direct-mapped
+/// cache of `slots` entries (a power of two): a multiplicative hash, the
+/// neighbour and route caches' one definition.
+#[inline(always)]
+pub const fn pair_slot(hi: u32, lo: u32, slots: u32) -> u32 {
+    let h = (lo as u64 | (hi as u64) << 32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h >> 40) as u32 & (slots - 1)
+}
+
 /// The neighbour cache (`NEIGHBOUR_CACHE`): per CPU, the ENI the slow
 /// path last found by address ({VPC, address} -> egress, a next hop local:
 /// `ENI_BY_ADDRESS`, a hash lookup of ~25 ns on the benches' host), each
@@ -151,8 +160,7 @@ pub mod neighbour_cache {
     /// hash).
     #[inline(always)]
     pub const fn slot(vpc_id: u32, addr: u32) -> u32 {
-        let h = (addr as u64 | (vpc_id as u64) << 32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (h >> 40) as u32 & (SLOTS - 1)
+        super::pair_slot(vpc_id, addr, SLOTS)
     }
 }
 
@@ -187,8 +195,7 @@ pub mod route_cache {
     /// multiplicative hash).
     #[inline(always)]
     pub const fn slot(route_table_id: u32, addr: u32) -> u32 {
-        let h = (addr as u64 | (route_table_id as u64) << 32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (h >> 40) as u32 & (SLOTS - 1)
+        super::pair_slot(route_table_id, addr, SLOTS)
     }
 }
 
