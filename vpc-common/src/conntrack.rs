@@ -110,14 +110,34 @@ pub mod flow_cache {
         ((jiffies >> ADMISSION_EPOCH_SHIFT) << 3) as u8 & ADMISSION_TAG
     }
 
-    /// A flow's byte in the admission table: (word, byte in the word), by
-    /// a hash of its key independent of [`set`]'s.
+    /// A multiplicative hash of a flow's key words: [`set_of`] and
+    /// [`admission_of`] take their slots from its top bits (one hash for
+    /// both, computed once per packet).
+    #[inline(always)]
+    pub const fn hash(k: &super::FlowKey) -> u64 {
+        let a = (k.src as u64 | (k.dst as u64) << 32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let b = (k.ports as u64 | ((k.ifindex ^ k.proto) as u64) << 32).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+        a ^ b
+    }
+
+    /// Bits of [`hash`] below which [`admission_of`] takes its 18: the
+    /// top ones, of which [`set_of`] shares at most the lowest three (a
+    /// cache of at most [`MAX_SLOTS`] takes bits 33 to 48), so flows of
+    /// one set are spread over the admission table.
+    const ADMISSION_SHIFT: u32 = 64 - 18;
+    const _: () = assert!(ADMISSION_WORDS * 8 == 1 << (64 - ADMISSION_SHIFT) && MAX_SLOTS <= 1 << 17);
+
+    /// A flow's byte in the admission table: (word, byte in the word).
     #[inline(always)]
     pub const fn admission(k: &super::FlowKey) -> (u32, u32) {
-        let a = (k.dst as u64 | (k.src as u64) << 32).wrapping_mul(0xD6E8_FEB8_6659_FD93);
-        let b = ((k.ifindex ^ k.proto) as u64 | (k.ports as u64) << 32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let h = ((a ^ b) >> 32) as u32;
-        ((h >> 3) & (ADMISSION_WORDS - 1), h & 7)
+        admission_of(hash(k))
+    }
+
+    /// [`admission`] from the flow's [`hash`].
+    #[inline(always)]
+    pub const fn admission_of(hash: u64) -> (u32, u32) {
+        let h = (hash >> ADMISSION_SHIFT) as u32;
+        (h >> 3, h & 7)
     }
 
     /// The admission byte after a cacheable slow-path packet of its flow,
@@ -148,14 +168,17 @@ pub mod flow_cache {
         cpu.wrapping_mul(per_cpu).wrapping_add(index)
     }
 
-    /// The first slot of a flow's set in a cache of `slots` entries: a
-    /// multiplicative hash of its key words (the set is this slot and the
-    /// next).
+    /// The first slot of a flow's set in a cache of `slots` entries (the
+    /// set is this slot and the next).
     #[inline(always)]
     pub const fn set(k: &super::FlowKey, slots: u32) -> u32 {
-        let a = (k.src as u64 | (k.dst as u64) << 32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let b = (k.ports as u64 | ((k.ifindex ^ k.proto) as u64) << 32).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
-        ((a ^ b) >> 32) as u32 & (slots - WAYS)
+        set_of(hash(k), slots)
+    }
+
+    /// [`set`] from the flow's [`hash`].
+    #[inline(always)]
+    pub const fn set_of(hash: u64, slots: u32) -> u32 {
+        (hash >> 32) as u32 & (slots - WAYS)
     }
 }
 
@@ -190,14 +213,25 @@ pub struct FlowCacheEntry {
     pub checked: u64,
     /// Where the flow's packets go.
     pub egress: Egress,
-    /// The frame's source MAC (the ENI's) and destination MAC (the
-    /// router's) when the decision was taken: a hit skips the ingress
-    /// port's ENI, so its anti-spoofing check is made against these.
-    pub src_mac: [u8; 6],
+    /// The frame's destination MAC (the router's) and source MAC (the
+    /// ENI's) when the decision was taken, in the header's order: a hit
+    /// skips the ingress port's ENI, so its anti-spoofing check is made
+    /// against these ([`FlowCacheEntry::MACS`]).
     pub dst_mac: [u8; 6],
+    pub src_mac: [u8; 6],
     /// Explicit padding (to 64 bytes).
     pub pad: u32,
 }
+
+impl FlowCacheEntry {
+    /// The offset of `dst_mac`, followed by `src_mac`, 4-byte aligned (the
+    /// datapath compares them with a frame's as three words).
+    pub const MACS: usize = core::mem::offset_of!(FlowCacheEntry, dst_mac);
+}
+
+const _: () = assert!(
+    FlowCacheEntry::MACS % 4 == 0 && core::mem::offset_of!(FlowCacheEntry, src_mac) == FlowCacheEntry::MACS + 6 && core::mem::size_of::<FlowCacheEntry>() == 64
+);
 
 /// VPCs whose tracked connections are counted (`CONNTRACK_PER_VPC`);
 /// beyond, a VPC's connections are held to its ENIs' quotas only.

@@ -11,7 +11,7 @@ use vpc_common::{flow_cache, Egress, FlowCacheEntry, FlowKey};
 
 use crate::{
     maps::{config_generation as generation, cpu, FLOW_CACHE, FLOW_CACHE_ADMISSION, FLOW_CACHE_PER_PORT},
-    packet::{Packet, read_addr, read_be16, same_mac},
+    packet::{MacPair, Packet, frame_macs, read_addr, read_be16, same_macs},
     parse::{Flow, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, TCP_FIN, TCP_RST, TCP_SYN},
 };
 
@@ -124,16 +124,18 @@ pub fn established<P: Packet>(pkt: &P, ifindex: u32) -> Option<Hit> {
     let src = u32::from_ne_bytes(read_addr(&h.src_addr));
     let dst = u32::from_ne_bytes(read_addr(&h.dst_addr));
     let key = FlowKey { ifindex, src, dst, ports, proto };
+    // One hash and one CPU number for the admission byte and the set.
+    let (hash, cpu) = (flow_cache::hash(&key), cpu());
     let generation = generation();
     // SAFETY: a helper with no arguments (inlined by the verifier).
     let now = unsafe { bpf_jiffies64() };
     // Not admitted (yet): the cache is not touched for it at all.
-    let admission = admission_byte(&key)?;
+    let admission = admission_byte(hash, cpu)?;
     // SAFETY: this CPU's admission byte (see `admission_byte`).
     if !flow_cache::admitted(unsafe { *admission }, flow_cache::admission_tag(now)) {
         return None;
     }
-    let entry = lookup(&key, generation, now, e)?;
+    let entry = lookup(&key, first_slot(hash, cpu), generation, now, e)?;
     Some(Hit { eth, ip, entry, key, flags })
 }
 
@@ -218,18 +220,18 @@ fn refresh_jiffies() -> u64 {
     unsafe { core::ptr::read_volatile(&FLOW_CACHE_REFRESH_JIFFIES) }
 }
 
-/// The first slot of `key`'s set, in this CPU's region of `FLOW_CACHE`.
+/// The first slot of the set of a flow of hash `hash` (`flow_cache::hash`),
+/// in CPU `cpu`'s region of `FLOW_CACHE`.
 #[inline(always)]
-fn first_slot(key: &FlowKey) -> u32 {
+fn first_slot(hash: u64, cpu: u32) -> u32 {
     let slots = slots();
-    flow_cache::region(cpu(), slots, flow_cache::set(key, slots))
+    flow_cache::region(cpu, slots, flow_cache::set_of(hash, slots))
 }
 
 /// The slot of this CPU's cache holding `key`'s flow, if any: one of the
-/// two of its set (a flow is never in both).
+/// two of its set, which starts at `first` (a flow is never in both).
 #[inline(always)]
-fn find(key: &FlowKey) -> Option<&'static FlowCacheEntry> {
-    let first = first_slot(key);
+fn find(key: &FlowKey, first: u32) -> Option<&'static FlowCacheEntry> {
     let e = FLOW_CACHE.get(first)?;
     if same(&e.key, key) {
         return Some(e);
@@ -244,20 +246,21 @@ fn find(key: &FlowKey) -> Option<&'static FlowCacheEntry> {
 /// `eth`. A reference into this CPU's slot: nothing else writes it while
 /// this program runs.
 #[inline(always)]
-fn lookup(key: &FlowKey, generation: u32, now: u64, eth: &EthHdr) -> Option<&'static FlowCacheEntry> {
-    let e = find(key)?;
-    if e.generation != generation || !same_mac(&e.src_mac, &eth.src_addr) || !same_mac(&e.dst_mac, &eth.dst_addr) {
+fn lookup(key: &FlowKey, first: u32, generation: u32, now: u64, eth: &EthHdr) -> Option<&'static FlowCacheEntry> {
+    let e = find(key, first)?;
+    if e.generation != generation || !same_macs(cached_macs(e), frame_macs(eth)) {
         return None;
     }
     (now.wrapping_sub(e.checked) < refresh_jiffies()).then_some(e)
 }
 
-/// This CPU's admission byte for `key` (`flow_cache::admission`): per
-/// CPU, written only by this CPU's runs, which never nest.
+/// CPU `cpu`'s admission byte for a flow of hash `hash`
+/// (`flow_cache::admission_of`): per CPU, written only by this CPU's runs,
+/// which never nest.
 #[inline(always)]
-fn admission_byte(key: &FlowKey) -> Option<*mut u8> {
-    let (word, byte) = flow_cache::admission(key);
-    let w = FLOW_CACHE_ADMISSION.get_ptr_mut(flow_cache::region(cpu(), flow_cache::ADMISSION_WORDS, word))?;
+fn admission_byte(hash: u64, cpu: u32) -> Option<*mut u8> {
+    let (word, byte) = flow_cache::admission_of(hash);
+    let w = FLOW_CACHE_ADMISSION.get_ptr_mut(flow_cache::region(cpu, flow_cache::ADMISSION_WORDS, word))?;
     // SAFETY: `byte` < 8: within the word's 8 bytes.
     Some(unsafe { (w as *mut u8).add(byte as usize) })
 }
@@ -269,7 +272,7 @@ fn admission_byte(key: &FlowKey) -> Option<*mut u8> {
 /// verifier sees one unknown answer, whatever the byte held.
 #[inline(never)]
 pub fn admit(key: &FlowKey) -> bool {
-    let Some(b) = admission_byte(key) else { return false };
+    let Some(b) = admission_byte(flow_cache::hash(key), cpu()) else { return false };
     // SAFETY: a helper with no arguments (inlined by the verifier).
     let now = unsafe { bpf_jiffies64() };
     // SAFETY: this CPU's admission byte (see `admission_byte`).
@@ -277,6 +280,27 @@ pub fn admit(key: &FlowKey) -> bool {
     // SAFETY: as above.
     unsafe { *b = next };
     cache
+}
+
+/// The frame MACs `e` was decided for (`FlowCacheEntry::MACS`).
+#[inline(always)]
+fn cached_macs(e: &FlowCacheEntry) -> MacPair {
+    let w = (e as *const FlowCacheEntry as usize + FlowCacheEntry::MACS) as *const u32;
+    // SAFETY: the 12 bytes of `dst_mac` and `src_mac`, 4-byte aligned
+    // (`FlowCacheEntry::MACS`).
+    unsafe { [*w, *w.add(1), *w.add(2)] }
+}
+
+/// Records the frame MACs `e` is decided for.
+#[inline(always)]
+fn write_cached_macs(e: *mut FlowCacheEntry, m: MacPair) {
+    let w = (e as usize + FlowCacheEntry::MACS) as *mut u32;
+    // SAFETY: as in `cached_macs`; `e` is this CPU's slot.
+    unsafe {
+        *w = m[0];
+        *w.add(1) = m[1];
+        *w.add(2) = m[2];
+    }
 }
 
 /// Word-wise equality (no memcmp call in BPF).
@@ -297,7 +321,7 @@ fn same(a: &FlowKey, b: &FlowKey) -> bool {
 /// on without a cached decision.
 #[inline(always)]
 pub fn insert(key: &FlowKey, generation: u32, eth: &EthHdr, egress: &Egress) {
-    let first = first_slot(key);
+    let first = first_slot(flow_cache::hash(key), cpu());
     let Some(a) = FLOW_CACHE.get_ptr_mut(first) else { return };
     let Some(b) = FLOW_CACHE.get_ptr_mut(first + 1) else { return };
     let void = |e: *mut FlowCacheEntry| {
@@ -354,8 +378,7 @@ pub fn insert(key: &FlowKey, generation: u32, eth: &EthHdr, egress: &Egress) {
         // SAFETY: a helper with no arguments (inlined by the verifier).
         (*e).checked = bpf_jiffies64();
         (*e).egress = *egress;
-        (*e).src_mac = eth.src_addr;
-        (*e).dst_mac = eth.dst_addr;
+        write_cached_macs(e, frame_macs(eth));
         (*e).pad = 0;
     }
 }

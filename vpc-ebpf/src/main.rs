@@ -73,11 +73,12 @@ const HEADERS: usize = 14 + 60 + 20;
 fn route<P: Packet>(ctx: &P) -> u32 {
     let ifindex = ctx.ifindex();
     let mut slot = core::mem::MaybeUninit::<Flow>::uninit();
-    let flow = Flow::zeroed_in(&mut slot);
-    match pipeline::run(ctx, ifindex, flow) {
+    match pipeline::run(ctx, ifindex, &mut slot) {
         Ok(verdict) => verdict,
         Err(reason) => {
             stats::drop(ifindex, reason);
+            // SAFETY: `run` writes the flow before it returns an error.
+            let flow = unsafe { slot.assume_init_ref() };
             monitor::drop(ifindex, reason, flow);
             P::DROP
         }

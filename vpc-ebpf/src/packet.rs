@@ -22,7 +22,7 @@ use aya_ebpf::{
     programs::{TcContext, XdpContext},
 };
 use network_types::{eth::EthHdr, ip::Ipv4Hdr};
-use vpc_common::DropReason;
+use vpc_common::{DropReason, Egress};
 
 use crate::{csum, maps::EGRESS_PORTS};
 
@@ -146,6 +146,63 @@ pub fn read_be16(b: &[u8; 2]) -> u16 {
     // SAFETY: the read is within the 2 bytes of `b` (even offset, see
     // [`read_addr`]).
     u16::from_be(unsafe { *(b.as_ptr() as *const u16) })
+}
+
+/// Both MACs of an Ethernet header, destination then source (its first 12
+/// bytes), or a copy of them kept in that order in a map value
+/// (`vpc_common::Egress`, `vpc_common::FlowCacheEntry`): three 32-bit
+/// words, so copying or comparing both is three loads (and stores) where
+/// two [`Mac`]s take six. The words are 4-byte aligned in the map values
+/// and in an XDP frame; in a socket buffer the frame may start at an odd
+/// half-word, and the loads are unaligned: right where BPF runs them (see
+/// [`read_mac`]).
+pub type MacPair = [u32; 3];
+
+/// Reads a [`MacPair`] at `p`. (Plain loads, as for [`Mac`]:
+/// `read_unaligned` would be twelve byte loads on BPF.)
+///
+/// # Safety
+/// The 12 bytes at `p` must be readable.
+#[inline(always)]
+unsafe fn read_mac_pair(p: *const u8) -> MacPair {
+    let w = p as *const u32;
+    // SAFETY: the caller's (alignment: see [`MacPair`]).
+    unsafe { [*w, *w.add(1), *w.add(2)] }
+}
+
+/// The MACs of the frame whose Ethernet header is `eth`.
+#[inline(always)]
+pub fn frame_macs(eth: &EthHdr) -> MacPair {
+    // SAFETY: the first 12 of the header's 14 bytes.
+    unsafe { read_mac_pair(eth as *const EthHdr as *const u8) }
+}
+
+/// Writes the MACs of the frame whose Ethernet header is `eth`.
+#[inline(always)]
+pub fn write_frame_macs(eth: &mut EthHdr, m: MacPair) {
+    let w = eth as *mut EthHdr as *mut u32;
+    // SAFETY: the first 12 of the header's 14 bytes (alignment: see
+    // [`MacPair`]).
+    unsafe {
+        *w = m[0];
+        *w.add(1) = m[1];
+        *w.add(2) = m[2];
+    }
+}
+
+/// The MACs `egress` gives a frame.
+#[inline(always)]
+pub fn egress_macs(egress: &Egress) -> MacPair {
+    // SAFETY: `dst_mac` and `src_mac` are the 12 bytes from `dst_mac`'s
+    // offset (`vpc_common::Egress::MACS`).
+    unsafe { read_mac_pair((egress as *const Egress as *const u8).add(Egress::MACS)) }
+}
+
+/// True if the two pairs of MACs are the same (three word compares, no
+/// branch between them).
+#[inline(always)]
+pub fn same_macs(a: MacPair, b: MacPair) -> bool {
+    (a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) == 0
 }
 
 /// True if the two MACs are the same (three word compares, no branch

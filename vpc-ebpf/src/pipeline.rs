@@ -2,6 +2,8 @@
 //! -> ENI -> fragment -> load balancing -> route -> policy (network ACLs) -> conntrack (security groups)
 //! -> edge (NAT, for the internet) -> transmit. One code base for both
 //! program types ([`Packet`]); no loop over configuration.
+use core::mem::MaybeUninit;
+
 use aya_log_ebpf::debug;
 use vpc_common::{Action, DropReason, Egress, NextHopKind, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_ENDPOINT_CLIENT, ENI_FLAG_HEALTH_CHECK, ENI_FLAG_LB_BACKEND, ENI_FLAG_LB_CLIENT, ENI_FLAG_NETWORK_ACL, HEALTH_CHECK_ADDR, HEALTH_CHECK_ROUTE_TABLE, LB_VIA_INTERNET, LB_VIA_VPC, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SERVICES, ENI_FLAG_UPLINK};
 
@@ -20,10 +22,12 @@ use crate::{
 use crate::lb::{LB_FROM_BACKEND, LB_NONE, LB_TO_BACKEND};
 
 /// Handles one packet received on router port `ifindex`: returns the
-/// verdict, or the reason to drop it. `flow` is filled in as soon as the
-/// packet is parsed (the caller reports drops with it).
+/// verdict, or the reason to drop it. `slot` holds the flow before any
+/// error is returned (the caller reports drops with it): zeroed, then
+/// filled in as soon as the packet is parsed; a flow cache hit writes it
+/// only if it is dropped.
 #[inline(always)]
-pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, DropReason> {
+pub fn run<P: Packet>(pkt: &P, ifindex: u32, slot: &mut MaybeUninit<Flow>) -> Result<u32, DropReason> {
     // 1, 2. The flow cache (`vpc_common::flow_cache`): an established
     // flow's packets are parsed only as far as its key and skip the ENI,
     // route, next-hop, ACL and conntrack lookups.
@@ -35,11 +39,13 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, flow: &mut Flow) -> Result<u32, Dro
         let sent = send(pkt, ifindex, eth, ip, &hit.entry.egress, len, Action::Forwarded);
         if sent.is_err() {
             // Only a drop reports the flow.
-            // SAFETY: `flow` is a valid, exclusive reference.
-            unsafe { core::ptr::write_volatile(flow, hit.flow()) };
+            // SAFETY: `slot` is valid for a write of a `Flow`.
+            unsafe { core::ptr::write_volatile(slot.as_mut_ptr(), hit.flow()) };
         }
         return sent;
     }
+    // (Zeroed here, not at the entry: a hit never pays for it.)
+    let flow = Flow::zeroed_in(slot);
     // 1. Parse, once (the slow path).
     let parsed = parse::parse(pkt);
     // 2. The generation the slow path's decision is recorded under, read

@@ -7,7 +7,7 @@ use vpc_common::{Action, DropReason, Egress};
 
 use crate::{
     csum, icmp, log_limit,
-    packet::{Packet, read_mac, write_mac},
+    packet::{Packet, egress_macs, frame_macs, write_frame_macs},
     stats,
 };
 
@@ -42,11 +42,10 @@ pub fn send<P: Packet>(
     if keep_headers() {
         // Benchmarks: rewrite, then put back what came in (the verifier
         // drops this branch for a router).
-        let came_in = (read_mac(&eth.dst_addr), read_mac(&eth.src_addr), ip.ttl, ip.check);
+        let came_in = (frame_macs(eth), ip.ttl, ip.check);
         rewrite(eth, ip, egress);
-        write_mac(&mut eth.dst_addr, came_in.0);
-        write_mac(&mut eth.src_addr, came_in.1);
-        (ip.ttl, ip.check) = (came_in.2, came_in.3);
+        write_frame_macs(eth, came_in.0);
+        (ip.ttl, ip.check) = (came_in.1, came_in.2);
     } else {
         rewrite(eth, ip, egress);
     }
@@ -77,8 +76,7 @@ pub fn send<P: Packet>(
 #[inline(always)]
 fn rewrite(eth: &mut EthHdr, ip: &mut Ipv4Hdr, egress: &Egress) {
     decrement_ttl(ip);
-    write_mac(&mut eth.dst_addr, read_mac(&egress.dst_mac));
-    write_mac(&mut eth.src_addr, read_mac(&egress.src_mac));
+    write_frame_macs(eth, egress_macs(egress));
 }
 
 /// Set to 1 only by `Datapath::load_keeping_headers` (benchmarks): a
