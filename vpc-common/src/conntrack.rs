@@ -216,22 +216,15 @@ pub struct FlowCacheEntry {
     /// The frame's destination MAC (the router's) and source MAC (the
     /// ENI's) when the decision was taken, in the header's order: a hit
     /// skips the ingress port's ENI, so its anti-spoofing check is made
-    /// against these ([`FlowCacheEntry::MACS`]).
+    /// against these ([`crate::HeaderMacs`]).
     pub dst_mac: [u8; 6],
     pub src_mac: [u8; 6],
     /// Explicit padding (to 64 bytes).
     pub pad: u32,
 }
 
-impl FlowCacheEntry {
-    /// The offset of `dst_mac`, followed by `src_mac`, 4-byte aligned (the
-    /// datapath compares them with a frame's as three words).
-    pub const MACS: usize = core::mem::offset_of!(FlowCacheEntry, dst_mac);
-}
-
-const _: () = assert!(
-    FlowCacheEntry::MACS % 4 == 0 && core::mem::offset_of!(FlowCacheEntry, src_mac) == FlowCacheEntry::MACS + 6 && core::mem::size_of::<FlowCacheEntry>() == 64
-);
+crate::header_macs!(FlowCacheEntry, dst_mac, src_mac);
+const _: () = assert!(core::mem::size_of::<FlowCacheEntry>() == 64);
 
 /// VPCs whose tracked connections are counted (`CONNTRACK_PER_VPC`);
 /// beyond, a VPC's connections are held to its ENIs' quotas only.

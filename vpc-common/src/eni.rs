@@ -102,10 +102,12 @@ pub struct Eni {
     pub vswitch_addr: [u8; 4],
     /// The vSwitch CIDR: netmask.
     pub vswitch_mask: [u8; 4],
-    /// The ENI's MAC (anti-spoofing).
-    pub mac: [u8; 6],
-    /// The router port's MAC (gateway MAC given in ARP replies).
+    /// The router port's MAC (gateway MAC given in ARP replies), then the
+    /// ENI's (anti-spoofing): a frame from the ENI carries the two in this
+    /// order ([`crate::HeaderMacs`]).
     pub router_mac: [u8; 6],
+    /// The ENI's MAC.
+    pub mac: [u8; 6],
     /// Inbound security-group policy id (if `ENI_FLAG_SECURITY_GROUPS`).
     pub sg_ingress: u32,
     /// Outbound security-group policy id.
@@ -120,3 +122,5 @@ pub struct Eni {
     /// if it has none. Set by the datapath layer, not by compile.
     pub route_slot: u32,
 }
+
+crate::header_macs!(Eni, router_mac, mac);

@@ -34,6 +34,37 @@ pub use policy::*;
 pub use privatelink::*;
 pub use route::*;
 
+/// A map value that keeps a frame's two MACs as its Ethernet header holds
+/// them, destination then source (12 bytes), at byte [`HeaderMacs::MACS`],
+/// a multiple of 4: the datapath reads, writes or compares them as three
+/// 32-bit words. Implemented with [`header_macs!`], which checks the layout
+/// at compile time.
+///
+/// # Safety
+/// `MACS + 12` is within the type, and the 12 bytes from `MACS` are its
+/// destination then source MAC fields.
+pub unsafe trait HeaderMacs {
+    /// The offset of the destination MAC, followed by the source MAC.
+    const MACS: usize;
+}
+
+/// Implements [`HeaderMacs`] for `$t`, whose `$dst` field (`[u8; 6]`) is
+/// followed by its `$src` field at a 4-byte aligned offset (checked).
+macro_rules! header_macs {
+    ($t:ty, $dst:ident, $src:ident) => {
+        const _: () = assert!(
+            core::mem::offset_of!($t, $dst) % 4 == 0
+                && core::mem::offset_of!($t, $src) == core::mem::offset_of!($t, $dst) + 6
+                && core::mem::offset_of!($t, $src) + 6 <= core::mem::size_of::<$t>()
+        );
+        // SAFETY: the layout is checked just above.
+        unsafe impl $crate::HeaderMacs for $t {
+            const MACS: usize = core::mem::offset_of!($t, $dst);
+        }
+    };
+}
+pub(crate) use header_macs;
+
 #[cfg(feature = "user")]
 mod pod {
     // SAFETY: every type below is #[repr(C)], made only of integers and byte

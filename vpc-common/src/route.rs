@@ -125,14 +125,7 @@ pub struct Egress {
     pub src_mac: [u8; 6],
 }
 
-impl Egress {
-    /// The offset of `dst_mac`, followed by `src_mac`: the 12 bytes of a
-    /// frame's Ethernet header before its EtherType, in its order, at a
-    /// 4-byte aligned offset (the datapath copies them as three words).
-    pub const MACS: usize = core::mem::offset_of!(Egress, dst_mac);
-}
-
-const _: () = assert!(Egress::MACS % 4 == 0 && core::mem::offset_of!(Egress, src_mac) == Egress::MACS + 6);
+crate::header_macs!(Egress, dst_mac, src_mac);
 
 /// Value of a route entry.
 #[repr(C)]

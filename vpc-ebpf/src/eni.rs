@@ -3,17 +3,18 @@
 use network_types::{eth::EthHdr, ip::Ipv4Hdr};
 use vpc_common::{DropReason, Eni, ENI_FLAG_SOURCE_DEST_CHECK};
 
-use crate::packet::same_mac;
+use crate::packet::{frame_macs, same_mac, same_macs, value_macs};
 
 /// Checks a frame from `eni`: its source MAC is the ENI's, it is addressed
 /// to the router, and its source IP is the ENI's unless the instance forwards
 /// for others (`SourceDestCheck` off).
 #[inline(always)]
 pub fn admit(eth: &EthHdr, ip: &Ipv4Hdr, eni: &Eni) -> Result<(), DropReason> {
-    if !same_mac(&eth.src_addr, &eni.mac) {
-        return Err(DropReason::SpoofedMac);
-    }
-    if !same_mac(&eth.dst_addr, &eni.router_mac) {
+    // Both MACs at once (`HeaderMacs`); which one is wrong only if either is.
+    if !same_macs(frame_macs(eth), value_macs(eni)) {
+        if !same_mac(&eth.src_addr, &eni.mac) {
+            return Err(DropReason::SpoofedMac);
+        }
         return Err(DropReason::NotForRouter);
     }
     if eni.flags & ENI_FLAG_SOURCE_DEST_CHECK != 0 && ip.src_addr != eni.ip {

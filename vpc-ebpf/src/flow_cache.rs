@@ -11,7 +11,7 @@ use vpc_common::{flow_cache, Egress, FlowCacheEntry, FlowKey};
 
 use crate::{
     maps::{config_generation as generation, cpu, FLOW_CACHE, FLOW_CACHE_ADMISSION, FLOW_CACHE_PER_PORT},
-    packet::{MacPair, Packet, frame_macs, read_addr, read_be16, same_macs},
+    packet::{Packet, frame_macs, read_addr, read_be16, same_macs, value_macs, write_value_macs},
     parse::{Flow, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, TCP_FIN, TCP_RST, TCP_SYN},
 };
 
@@ -248,7 +248,7 @@ fn find(key: &FlowKey, first: u32) -> Option<&'static FlowCacheEntry> {
 #[inline(always)]
 fn lookup(key: &FlowKey, first: u32, generation: u32, now: u64, eth: &EthHdr) -> Option<&'static FlowCacheEntry> {
     let e = find(key, first)?;
-    if e.generation != generation || !same_macs(cached_macs(e), frame_macs(eth)) {
+    if e.generation != generation || !same_macs(value_macs(e), frame_macs(eth)) {
         return None;
     }
     (now.wrapping_sub(e.checked) < refresh_jiffies()).then_some(e)
@@ -280,27 +280,6 @@ pub fn admit(key: &FlowKey) -> bool {
     // SAFETY: as above.
     unsafe { *b = next };
     cache
-}
-
-/// The frame MACs `e` was decided for (`FlowCacheEntry::MACS`).
-#[inline(always)]
-fn cached_macs(e: &FlowCacheEntry) -> MacPair {
-    let w = (e as *const FlowCacheEntry as usize + FlowCacheEntry::MACS) as *const u32;
-    // SAFETY: the 12 bytes of `dst_mac` and `src_mac`, 4-byte aligned
-    // (`FlowCacheEntry::MACS`).
-    unsafe { [*w, *w.add(1), *w.add(2)] }
-}
-
-/// Records the frame MACs `e` is decided for.
-#[inline(always)]
-fn write_cached_macs(e: *mut FlowCacheEntry, m: MacPair) {
-    let w = (e as usize + FlowCacheEntry::MACS) as *mut u32;
-    // SAFETY: as in `cached_macs`; `e` is this CPU's slot.
-    unsafe {
-        *w = m[0];
-        *w.add(1) = m[1];
-        *w.add(2) = m[2];
-    }
 }
 
 /// Word-wise equality (no memcmp call in BPF).
@@ -378,7 +357,7 @@ pub fn insert(key: &FlowKey, generation: u32, eth: &EthHdr, egress: &Egress) {
         // SAFETY: a helper with no arguments (inlined by the verifier).
         (*e).checked = bpf_jiffies64();
         (*e).egress = *egress;
-        write_cached_macs(e, frame_macs(eth));
+        write_value_macs(e, frame_macs(eth));
         (*e).pad = 0;
     }
 }

@@ -22,7 +22,7 @@ use aya_ebpf::{
     programs::{TcContext, XdpContext},
 };
 use network_types::{eth::EthHdr, ip::Ipv4Hdr};
-use vpc_common::{DropReason, Egress};
+use vpc_common::{DropReason, HeaderMacs};
 
 use crate::{csum, maps::EGRESS_PORTS};
 
@@ -190,12 +190,28 @@ pub fn write_frame_macs(eth: &mut EthHdr, m: MacPair) {
     }
 }
 
-/// The MACs `egress` gives a frame.
+/// The MACs map value `v` keeps in header order (`vpc_common::HeaderMacs`):
+/// those an `Egress` gives a frame, those an `Eni` admits, those a flow
+/// cache entry was decided for.
 #[inline(always)]
-pub fn egress_macs(egress: &Egress) -> MacPair {
-    // SAFETY: `dst_mac` and `src_mac` are the 12 bytes from `dst_mac`'s
-    // offset (`vpc_common::Egress::MACS`).
-    unsafe { read_mac_pair((egress as *const Egress as *const u8).add(Egress::MACS)) }
+pub fn value_macs<T: HeaderMacs>(v: &T) -> MacPair {
+    // SAFETY: the 12 bytes from `T::MACS` are within `v` (`HeaderMacs`).
+    unsafe { read_mac_pair((v as *const T as *const u8).add(T::MACS)) }
+}
+
+/// Writes the MACs map value `v` keeps in header order.
+///
+/// # Safety
+/// `v` must be valid for writes and not read meanwhile.
+#[inline(always)]
+pub unsafe fn write_value_macs<T: HeaderMacs>(v: *mut T, m: MacPair) {
+    let w = (v as usize + T::MACS) as *mut u32;
+    // SAFETY: as in `value_macs`, and the caller's.
+    unsafe {
+        *w = m[0];
+        *w.add(1) = m[1];
+        *w.add(2) = m[2];
+    }
 }
 
 /// True if the two pairs of MACs are the same (three word compares, no

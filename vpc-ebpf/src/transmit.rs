@@ -7,7 +7,7 @@ use vpc_common::{Action, DropReason, Egress};
 
 use crate::{
     csum, icmp, log_limit,
-    packet::{Packet, egress_macs, frame_macs, write_frame_macs},
+    packet::{Packet, frame_macs, value_macs, write_frame_macs},
     stats,
 };
 
@@ -76,7 +76,7 @@ pub fn send<P: Packet>(
 #[inline(always)]
 fn rewrite(eth: &mut EthHdr, ip: &mut Ipv4Hdr, egress: &Egress) {
     decrement_ttl(ip);
-    write_frame_macs(eth, egress_macs(egress));
+    write_frame_macs(eth, value_macs(egress));
 }
 
 /// Set to 1 only by `Datapath::load_keeping_headers` (benchmarks): a
