@@ -128,6 +128,13 @@ pub fn pending() -> Result<&'static mut vpc_common::LbPending, DropReason> {
     LB_PENDING.get_ptr_mut(0).map(|p| unsafe { &mut *p }).ok_or(DropReason::ParseError)
 }
 
+/// [`pending`] as a pointer, for a caller that holds it across [`decide`]
+/// (which takes the entry itself).
+#[inline(always)]
+pub fn pending_slot() -> Result<*mut vpc_common::LbPending, DropReason> {
+    LB_PENDING.get_ptr_mut(0).ok_or(DropReason::ParseError)
+}
+
 /// [`decide`]: the decision is in [`pending`].
 pub const DECIDED: u32 = 0;
 /// [`decide`]: a new connection the load balancer's security groups refuse.

@@ -150,7 +150,7 @@ pub fn read_be16(b: &[u8; 2]) -> u16 {
 
 /// Both MACs of an Ethernet header, destination then source (its first 12
 /// bytes), or a copy of them kept in that order in a map value
-/// (`vpc_common::Egress`, `vpc_common::FlowCacheEntry`): three 32-bit
+/// (`vpc_common::HeaderMacs`: `Egress`, `Eni`, `FlowCacheEntry`): three 32-bit
 /// words, so copying or comparing both is three loads (and stores) where
 /// two [`Mac`]s take six. The words are 4-byte aligned in the map values
 /// and in an XDP frame; in a socket buffer the frame may start at an odd

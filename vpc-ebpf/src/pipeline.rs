@@ -109,6 +109,9 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, slot: &mut MaybeUninit<Flow>) -> Re
     // Decided by the PrivateLink stage (both ends translated, the port to
     // send to chosen): sent by one call site below (each inlined `send`
     // grows the program past what the verifier's stack limit allows).
+    // This CPU's scratch of the load-balancing stage (`lb::pending`), found
+    // once for the stage and what follows it.
+    let pending = lb::pending_slot()?;
     let privatelink_decided = 'privatelink: {
         if eni.flags & ENI_FLAG_SERVICES != 0 {
             // A cloud service's reply to a connection through an interface
@@ -164,16 +167,19 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, slot: &mut MaybeUninit<Flow>) -> Re
                 _ => return Err(DropReason::LbNoBackend),
             }
         } else {
-            let p = lb::pending()?;
-            (p.side, p.via) = (LB_NONE, u32::from(LB_VIA_VPC));
+            // SAFETY: this CPU's scratch (`lb::pending_slot`).
+            unsafe { ((*pending).side, (*pending).via) = (LB_NONE, u32::from(LB_VIA_VPC)) };
         }
         false
     };
     if privatelink_decided {
         return send_privatelink(pkt, ifindex, ip, eni, len);
     }
-    let pending = lb::pending()?;
-    let (lb_side, lb_via) = (pending.side, pending.via);
+    // Read back from the map (volatile: LLVM does not carry the constants
+    // written above past this point, so the verifier sees the same unknown
+    // values whatever was decided).
+    // SAFETY: as above; `lb::decide` has returned, nothing else refers to it.
+    let (lb_side, lb_via) = unsafe { (core::ptr::read_volatile(&(*pending).side), core::ptr::read_volatile(&(*pending).via)) };
 
     // 5. Route, in the table of the source vSwitch (a reply to an internet
     // client of a load balancer leaves by the uplink, as it came; a reply
@@ -231,7 +237,9 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, slot: &mut MaybeUninit<Flow>) -> Re
     if lb_side != LB_NONE {
         // Translated, never cached.
         let side = if lb_side == LB_TO_BACKEND { Side::Destination } else { Side::Source };
-        nat::rewrite(pkt, ip, side, pending.addr, Some(pending.port))?;
+        // SAFETY: as above.
+        let (addr, port) = unsafe { ((*pending).addr, (*pending).port) };
+        nat::rewrite(pkt, ip, side, addr, Some(port))?;
         let (eth, ip) = headers(pkt)?;
         // SAFETY: both within the packet (headers); nothing else refers to them.
         let (eth, ip) = unsafe { (&mut *eth, &mut *ip) };
