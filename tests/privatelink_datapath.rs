@@ -217,6 +217,8 @@ fn connections_closed_both_ways_through_an_endpoint_give_their_port_back() {
     let mut fx = first.twin(Mode::Xdp);
     let mut dropped = 0u32;
     let mut sport = 1u16;
+    let drops = |fx: &Fixture| fx.dp.counters().unwrap().drops;
+    let before = drops(&fx);
     for batch in 0..4 {
         if batch > 0 {
             std::thread::sleep(std::time::Duration::from_millis(1500));
@@ -238,5 +240,8 @@ fn connections_closed_both_ways_through_an_endpoint_give_their_port_back() {
             run_checked(&mut fx, "the last ACK", "eni-client", &ack, XDP_REDIRECT);
         }
     }
-    assert_eq!(dropped, 0, "SYNs dropped over 80,000 connections closed both ways");
+    // Which reasons, if any (a drop here has been seen once under load).
+    let after = drops(&fx);
+    let moved: Vec<_> = after.iter().filter(|a| !before.contains(a)).collect();
+    assert_eq!(dropped, 0, "SYNs dropped over 80,000 connections closed both ways; drop counters moved: {moved:?}");
 }
