@@ -125,7 +125,7 @@ pub fn pending() -> Result<&'static mut vpc_common::LbPending, DropReason> {
     // SAFETY: this CPU's own entry, used by one packet at a time (a BPF
     // program is not preempted by another on the same CPU mid-run for
     // XDP/tc ingress), and only within this run.
-    LB_PENDING.get_ptr_mut(0).map(|p| unsafe { &mut *p }).ok_or(DropReason::ParseError)
+    pending_slot().map(|p| unsafe { &mut *p })
 }
 
 /// [`pending`] as a pointer, for a caller that holds it across [`decide`]

@@ -170,6 +170,21 @@ unsafe fn read_mac_pair(p: *const u8) -> MacPair {
     unsafe { [*w, *w.add(1), *w.add(2)] }
 }
 
+/// Writes a [`MacPair`] at `p` (plain stores, as [`read_mac_pair`] loads).
+///
+/// # Safety
+/// The 12 bytes at `p` must be writable and not referred to meanwhile.
+#[inline(always)]
+unsafe fn write_mac_pair(p: *mut u8, m: MacPair) {
+    let w = p as *mut u32;
+    // SAFETY: the caller's (alignment: see [`MacPair`]).
+    unsafe {
+        *w = m[0];
+        *w.add(1) = m[1];
+        *w.add(2) = m[2];
+    }
+}
+
 /// The MACs of the frame whose Ethernet header is `eth`.
 #[inline(always)]
 pub fn frame_macs(eth: &EthHdr) -> MacPair {
@@ -180,14 +195,8 @@ pub fn frame_macs(eth: &EthHdr) -> MacPair {
 /// Writes the MACs of the frame whose Ethernet header is `eth`.
 #[inline(always)]
 pub fn write_frame_macs(eth: &mut EthHdr, m: MacPair) {
-    let w = eth as *mut EthHdr as *mut u32;
-    // SAFETY: the first 12 of the header's 14 bytes (alignment: see
-    // [`MacPair`]).
-    unsafe {
-        *w = m[0];
-        *w.add(1) = m[1];
-        *w.add(2) = m[2];
-    }
+    // SAFETY: the first 12 of the header's 14 bytes, exclusively borrowed.
+    unsafe { write_mac_pair(eth as *mut EthHdr as *mut u8, m) }
 }
 
 /// The MACs map value `v` keeps in header order (`vpc_common::HeaderMacs`):
@@ -205,13 +214,8 @@ pub fn value_macs<T: HeaderMacs>(v: &T) -> MacPair {
 /// `v` must be valid for writes and not read meanwhile.
 #[inline(always)]
 pub unsafe fn write_value_macs<T: HeaderMacs>(v: *mut T, m: MacPair) {
-    let w = (v as usize + T::MACS) as *mut u32;
     // SAFETY: as in `value_macs`, and the caller's.
-    unsafe {
-        *w = m[0];
-        *w.add(1) = m[1];
-        *w.add(2) = m[2];
-    }
+    unsafe { write_mac_pair((v as *mut u8).add(T::MACS), m) }
 }
 
 /// True if the two pairs of MACs are the same (three word compares, no
