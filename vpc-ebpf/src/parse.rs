@@ -65,15 +65,22 @@ fn check_ipv4<P: Packet>(ctx: &P, ip: &Ipv4Hdr) -> Result<(), DropReason> {
         return Err(DropReason::BadIpv4Header);
     }
     if ip.vihl == 0x45 {
-        let words: *const [u16; 10] = (ip as *const Ipv4Hdr).cast();
-        // SAFETY: the 20 bytes of `ip`, within the packet (checked by the caller).
-        let w = unsafe { &*words };
-        let mut sum: u32 = 0;
-        let mut i = 0;
-        while i < 10 {
-            sum += u32::from(w[i]);
-            i += 1;
-        }
+        // The header starts 2 bytes past a 4-byte boundary of the frame
+        // (after the 14-byte Ethernet header): its first and last 16-bit
+        // words, and the four 32-bit words between them at aligned
+        // addresses, summed in 64 bits and folded to 16 (a ones'
+        // complement sum is the same over words of any width): six loads
+        // instead of ten.
+        let p = (ip as *const Ipv4Hdr).cast::<u16>();
+        // SAFETY: the 20 bytes of `ip`, within the packet (checked by the
+        // caller); the 32-bit words at offsets 2, 6, 10 and 14 of the
+        // header are 4-byte aligned in the frame.
+        let mut sum: u64 = unsafe {
+            let w = p.add(1).cast::<u32>();
+            u64::from(*p) + u64::from(*p.add(9)) + u64::from(*w) + u64::from(*w.add(1)) + u64::from(*w.add(2)) + u64::from(*w.add(3))
+        };
+        sum = (sum & 0xffff_ffff) + (sum >> 32);
+        sum = (sum & 0xffff) + (sum >> 16);
         sum = (sum & 0xffff) + (sum >> 16);
         sum = (sum & 0xffff) + (sum >> 16);
         if sum != 0xffff {

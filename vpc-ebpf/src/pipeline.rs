@@ -44,8 +44,6 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, slot: &mut MaybeUninit<Flow>) -> Re
         }
         return sent;
     }
-    // (Zeroed here, not at the entry: a hit never pays for it.)
-    let flow = Flow::zeroed_in(slot);
     // 1. Parse, once (the slow path).
     let parsed = parse::parse(pkt);
     // 2. The generation the slow path's decision is recorded under, read
@@ -69,12 +67,18 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, slot: &mut MaybeUninit<Flow>) -> Re
                 // live until the entry point's drop path; kept in
                 // registers, LLVM spills partly undefined ones, which the
                 // verifier refuses).
-                // SAFETY: `flow` is a valid, exclusive reference.
-                unsafe { core::ptr::write_volatile(flow, f) };
+                // SAFETY: `slot` is valid for a write of a `Flow`.
+                unsafe { core::ptr::write_volatile(slot.as_mut_ptr(), f) };
             }
             Err(e) => flow_error = e,
         }
     }
+    // No flow: zeroed (only then: a parsed packet's was written whole).
+    if !flow_ok {
+        Flow::zeroed_in(slot);
+    }
+    // SAFETY: written whole just above, one way or the other.
+    let flow = unsafe { slot.assume_init_mut() };
 
     // 3. ENI: the port's, and what it admits.
     let Some(eni) = maps::eni_of_port(ifindex) else {
