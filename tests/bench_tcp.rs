@@ -52,7 +52,10 @@
 //! rate is the router's.
 //!
 //! `cargo bench -p vpc-tests --bench tcp -- --router-bound-only` runs only
-//! the crafted part; `--smoke` makes every part tiny.
+//! the crafted part; `--smoke` makes every part tiny. With
+//! `VPC_BENCH_ONLY=crafted VPC_BENCH_PROFILE_MODE=xdp` (or `tc`) it runs
+//! only that mode of ours, 12 rounds, printed, nothing recorded: for
+//! `perf record -a`, or to compare two builds quickly.
 use std::{
     collections::BTreeMap,
     io::{Read, Write},

@@ -732,6 +732,18 @@ pub fn run(report: &Report, smoke: bool) {
             flush_linux_conntrack(&b.router.0);
         }
     }
+    // `VPC_BENCH_PROFILE_MODE=xdp|tc`: only that mode of ours, 12 rounds
+    // printed and nothing recorded (for `perf record`, or to compare two
+    // builds quickly; the ratio needs the interleaved rounds below).
+    if let Ok(m) = std::env::var("VPC_BENCH_PROFILE_MODE") {
+        let k = match m.as_str() {
+            "xdp" => 0,
+            "tc" => 1,
+            other => panic!("VPC_BENCH_PROFILE_MODE={other}: xdp or tc"),
+        };
+        b.rounds(&[modes[k].0], &[None], &[modes[k].2.clone()], None, 12, count, seconds);
+        return;
+    }
     let rulesets: Vec<Option<String>> = modes.iter().map(|(_, on, _)| on.then(|| nft.clone())).collect();
     let names: Vec<String> = modes.iter().map(|(_, _, name)| name.clone()).collect();
     let modes_only: Vec<Mode> = modes.iter().map(|(m, _, _)| *m).collect();

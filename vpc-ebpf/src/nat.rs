@@ -15,7 +15,11 @@ use crate::{
 
 /// -EEXIST from a map insert.
 const EEXIST: i32 = -17;
-/// Public ports tried for a new translation before it counts as exhausted.
+/// Public ports tried for a new translation before it counts as exhausted:
+/// a range no larger is walked whole from a random port; in a larger one
+/// each try is drawn at random (consecutive ports from one random start
+/// would walk along the runs of taken ports every earlier search left, as
+/// `privatelink::take_port` explains).
 const PORT_TRIES: u32 = 8;
 
 /// Which end of a packet is translated.
@@ -147,11 +151,17 @@ pub fn snat(flow: &Flow, vpc_id: u32, target: &SnatTarget, via: u8) -> Result<u1
         let _ = NAT_OUT.remove(&out_key);
     }
     let span = (target.port_max as u32).saturating_sub(target.port_min as u32) + 1;
+    let binding = NatInValue { vpc_id, private_ip: flow.src, private_port: flow.sport.to_be_bytes(), via, pad: 0 };
     // SAFETY: a helper with no arguments.
     let start = unsafe { bpf_get_prandom_u32() } % span;
-    let binding = NatInValue { vpc_id, private_ip: flow.src, private_port: flow.sport.to_be_bytes(), via, pad: 0 };
     for i in 0..PORT_TRIES {
-        let port = target.port_min.wrapping_add(((start + i) % span) as u16);
+        let offset = if span <= PORT_TRIES {
+            (start + i) % span
+        } else {
+            // SAFETY: as above.
+            (unsafe { bpf_get_prandom_u32() }) % span
+        };
+        let port = target.port_min.wrapping_add(offset as u16);
         let in_key = NatInKey {
             public_ip: target.ip,
             remote: flow.dst,

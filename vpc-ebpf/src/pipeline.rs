@@ -19,7 +19,7 @@ use crate::{
     transmit::send,
 };
 
-use crate::lb::{LB_FROM_BACKEND, LB_NONE, LB_TO_BACKEND};
+use crate::lb::{LB_NONE, LB_TO_BACKEND};
 
 /// Handles one packet received on router port `ifindex`: returns the
 /// verdict, or the reason to drop it. `slot` holds the flow before any
