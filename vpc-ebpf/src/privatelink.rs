@@ -271,10 +271,11 @@ fn still_holds(s: &mut vpc_common::LbPending, flow: &Flow) -> bool {
 ///
 /// Independent draws, not a walk from one random start: tries a fixed step
 /// apart follow the same chains every earlier search followed, and the
-/// ports taken form runs along them, so that at a fifth of the range taken
-/// 16 tries found only taken ports about once per 100,000 connections
-/// (seen in `connections_closed_both_ways_through_an_endpoint_give_their_port_back`);
-/// drawn independently, all 16 are taken with probability 0.2^16.
+/// ports taken form runs along them, so that with well under a third of
+/// the range taken 16 tries sometimes found only taken ports (2 runs in
+/// 54 of `connections_closed_both_ways_through_an_endpoint_give_their_port_back`
+/// under load dropped a SYN of their 80,000); drawn independently, all 16
+/// are taken with probability (taken share)^16.
 #[inline(always)]
 fn take_port(s: &mut vpc_common::LbPending) -> Result<u16, DropReason> {
     let span = (PRIVATELINK_PORT_MAX - PRIVATELINK_PORT_MIN) as u32 + 1;
