@@ -1074,12 +1074,13 @@ fn direct_route_stage_a_restarted_datapath_keeps_its_slot_and_checks_it_at_the_f
 /// are named as they run.
 #[test]
 fn datapath_modules_follow_the_pipeline_order_without_cycles() {
-    const ORDER: [&str; 23] = [
+    const ORDER: [&str; 24] = [
         "maps",
         "clock",
         "csum",
         "stats",
         "log_limit",
+        "ports",
         "packet",
         "parse",
         "monitor",

@@ -29,6 +29,7 @@ mod packet;
 mod parse;
 mod pipeline;
 mod policy;
+mod ports;
 mod privatelink;
 mod route;
 mod stats;

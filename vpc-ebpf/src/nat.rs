@@ -1,7 +1,7 @@
 //! Address and port translation at the internet uplink: 1:1 NAT for public
 //! IPs and EIPs, port translation for a NAT gateway's SNAT entries, with
 //! incremental checksum fix-ups (IPv4 header, TCP/UDP pseudo-header, ICMP).
-use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_get_prandom_u32};
+use aya_ebpf::bindings::BPF_NOEXIST;
 use network_types::{eth::EthHdr, ip::Ipv4Hdr};
 use vpc_common::{DropReason, NatInKey, NatInValue, NatOutKey, NatOutValue, SnatTarget};
 
@@ -10,16 +10,14 @@ use crate::{
     csum,
     maps::{NAT_IN, NAT_OUT},
     packet::{Covered, Packet, ptr_at},
+    ports::PortSearch,
     parse::Flow,
 };
 
 /// -EEXIST from a map insert.
 const EEXIST: i32 = -17;
-/// Public ports tried for a new translation before it counts as exhausted:
-/// a range no larger is walked whole from a random port; in a larger one
-/// each try is drawn at random (consecutive ports from one random start
-/// would walk along the runs of taken ports every earlier search left, as
-/// `privatelink::take_port` explains).
+/// Public ports tried for a new translation before it counts as exhausted
+/// ([`PortSearch`]).
 const PORT_TRIES: u32 = 8;
 
 /// Which end of a packet is translated.
@@ -150,18 +148,10 @@ pub fn snat(flow: &Flow, vpc_id: u32, target: &SnatTarget, via: u8) -> Result<u1
         let _ = NAT_IN.remove(&in_key);
         let _ = NAT_OUT.remove(&out_key);
     }
-    let span = (target.port_max as u32).saturating_sub(target.port_min as u32) + 1;
     let binding = NatInValue { vpc_id, private_ip: flow.src, private_port: flow.sport.to_be_bytes(), via, pad: 0 };
-    // SAFETY: a helper with no arguments.
-    let start = unsafe { bpf_get_prandom_u32() } % span;
+    let search = PortSearch::new(target.port_min, target.port_max, PORT_TRIES);
     for i in 0..PORT_TRIES {
-        let offset = if span <= PORT_TRIES {
-            (start + i) % span
-        } else {
-            // SAFETY: as above.
-            (unsafe { bpf_get_prandom_u32() }) % span
-        };
-        let port = target.port_min.wrapping_add(offset as u16);
+        let port = search.port(i);
         let in_key = NatInKey {
             public_ip: target.ip,
             remote: flow.dst,

@@ -15,6 +15,7 @@ use vpc_common::{
 use crate::{
     clock,
     conntrack, lb,
+    ports::PortSearch,
     maps::{self, ENDPOINT_ENIS, ENI_BY_ADDRESS, PRIVATELINK_IN, PRIVATELINK_OUT, SERVICES},
     parse::{Flow, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN},
     policy,
@@ -27,7 +28,7 @@ pub const DECIDED: u32 = 0x1000;
 pub const NOT_ENDPOINT: u32 = 0x1001;
 
 /// Source ports tried for a new connection before it counts as exhausted
-/// (each drawn at random: see [`take_port`]).
+/// ([`PortSearch`]).
 const PORT_TRIES: u32 = 16;
 /// -EEXIST from a map insert.
 const EEXIST: i32 = -17;
@@ -266,23 +267,13 @@ fn still_holds(s: &mut vpc_common::LbPending, flow: &Flow) -> bool {
 }
 
 /// A free source port at the load balancer's address for the connection
-/// in `s.pl_in` (each try a port drawn at random; a port whose connection
-/// has expired is free), taken in `PRIVATELINK_IN`.
-///
-/// Independent draws, not a walk from one random start: tries a fixed step
-/// apart follow the same chains every earlier search followed, and the
-/// ports taken form runs along them, so that with well under a third of
-/// the range taken 16 tries sometimes found only taken ports (2 runs in
-/// 54 of `connections_closed_both_ways_through_an_endpoint_give_their_port_back`
-/// under load dropped a SYN of their 80,000); drawn independently, all 16
-/// are taken with probability (taken share)^16.
+/// in `s.pl_in` (the ports [`PortSearch`] tries; a port whose
+/// connection has expired is free), taken in `PRIVATELINK_IN`.
 #[inline(always)]
 fn take_port(s: &mut vpc_common::LbPending) -> Result<u16, DropReason> {
-    let span = (PRIVATELINK_PORT_MAX - PRIVATELINK_PORT_MIN) as u32 + 1;
-    for _ in 0..PORT_TRIES {
-        // SAFETY: a helper with no arguments.
-        let draw = unsafe { aya_ebpf::helpers::bpf_get_prandom_u32() } % span;
-        let port = PRIVATELINK_PORT_MIN.wrapping_add(draw as u16);
+    let search = PortSearch::new(PRIVATELINK_PORT_MIN, PRIVATELINK_PORT_MAX, PORT_TRIES);
+    for i in 0..PORT_TRIES {
+        let port = search.port(i);
         s.pl_in_key.port = port.to_be_bytes();
         match PRIVATELINK_IN.insert(&s.pl_in_key, &s.pl_in, aya_ebpf::bindings::BPF_NOEXIST as u64) {
             Ok(()) => return Ok(port),
