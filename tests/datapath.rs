@@ -856,19 +856,26 @@ fn datapath_drops_ipv6_malformed_and_unknown_port_frames_by_reason() {
     assert_eq!(fx.dropped(DropReason::UnknownPort), before + 1);
 }
 
-#[test]
-fn datapath_refuses_maps_pinned_by_another_layout() {
-    let router = vpc_tests::unique("vpct-pin");
-    let dir = vpc_control::datapath::pin_dir(&router);
-    vpc_control::datapath::ensure_bpffs().unwrap();
-    std::fs::create_dir_all(&dir).unwrap();
+/// A router namespace name of its own and its pin directory, made (and
+/// removed when the guard drops), for pins put there by hand.
+fn pin_dir_of_its_own() -> (String, std::path::PathBuf, impl Drop) {
     struct RmDir(std::path::PathBuf);
     impl Drop for RmDir {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
-    let _cleanup = RmDir(dir.clone());
+    let router = vpc_tests::unique("vpct-pin");
+    let dir = vpc_control::datapath::pin_dir(&router);
+    vpc_control::datapath::ensure_bpffs().unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    let cleanup = RmDir(dir.clone());
+    (router, dir, cleanup)
+}
+
+#[test]
+fn datapath_refuses_maps_pinned_by_another_layout() {
+    let (router, dir, _cleanup) = pin_dir_of_its_own();
     // A map of another shape where ACTIONS is expected: DROPS has 13 slots.
     let mut other = Datapath::load(None).unwrap();
     other
@@ -881,6 +888,20 @@ fn datapath_refuses_maps_pinned_by_another_layout() {
         .err()
         .expect("load must refuse the foreign map");
     assert!(err.to_string().contains("another version"), "{err}");
+}
+
+#[test]
+fn datapath_replaces_a_lookup_cache_pinned_by_another_layout() {
+    let (router, dir, _cleanup) = pin_dir_of_its_own();
+    // An older neighbour cache's shape (the route cache's values are
+    // another size): a cache holds nothing to keep, so it is replaced.
+    let path = dir.join(vpc_common::map_names::NEIGHBOUR_CACHE);
+    let mut other = Datapath::load(None).unwrap();
+    other.pin_map(vpc_common::map_names::ROUTE_CACHE, &path).unwrap();
+    let size = |p: &std::path::Path| aya::maps::MapInfo::from_pin(p).unwrap().value_size();
+    assert_eq!(size(&path), std::mem::size_of::<vpc_common::RouteCacheEntry>() as u32);
+    drop(Datapath::load(Some(&router)).expect("load replaces the cache"));
+    assert_eq!(size(&path), std::mem::size_of::<vpc_common::NeighbourEntry>() as u32);
 }
 
 const BIG_TABLE_MODEL: &str = r#"

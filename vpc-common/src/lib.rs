@@ -173,6 +173,7 @@ mod tests {
             8 * 80 + 16 + 16 + 24 + 8 + 16 + 8 * 8
         );
         assert_eq!(size_of::<Egress>(), 4 + 6 + 6);
+        assert_eq!(size_of::<NeighbourEntry>(), 4 * 4 + size_of::<Egress>() + size_of::<Eni>());
         assert_eq!(size_of::<NextHop>(), 4 + 16 + 4);
         assert_eq!(size_of::<RouteCacheEntry>(), 4 * 4 + size_of::<NextHop>());
         assert_eq!(size_of::<PolicyCacheEntry>(), 6 * 4);

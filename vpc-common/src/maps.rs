@@ -187,6 +187,11 @@ pub mod map_names {
         PRIVATELINK_OUT,
         PRIVATELINK_IN,
     ];
+
+    /// The per-CPU lookup caches: nothing in them outlives a configuration
+    /// generation, so a pinned one of another layout (an upgrade) is
+    /// replaced by an empty one, never reused or refused.
+    pub const LOOKUP_CACHES: [&str; 3] = [NEIGHBOUR_CACHE, ROUTE_CACHE, POLICY_CACHE];
 }
 
 /// Name of the router program in XDP mode (attached to every router port).

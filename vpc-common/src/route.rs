@@ -150,12 +150,14 @@ pub const fn pair_slot(hi: u32, lo: u32, slots: u32) -> u32 {
 
 /// The neighbour cache (`NEIGHBOUR_CACHE`): per CPU, the ENI the slow
 /// path last found by address ({VPC, address} -> egress, a next hop local:
-/// `ENI_BY_ADDRESS`, a hash lookup of ~25 ns on the benches' host), each
-/// valid under the configuration generation it was found in (the control
-/// plane bumps it after every change, as for the flow cache). A hit is an
-/// inlined array read.
+/// `ENI_BY_ADDRESS`, a hash lookup of ~25 ns on the benches' host), with a
+/// copy of that ENI as its port holds it (`ENI_BY_PORT`: the policy and
+/// conntrack stages judge with it), each valid under the configuration
+/// generation it was found in (the control plane bumps it after every
+/// change, ENIs included, as for the flow cache). A hit is an inlined
+/// array read, the destination ENI's two array reads saved with it.
 pub mod neighbour_cache {
-    /// Entries per CPU (a power of two; direct-mapped): 128 KiB.
+    /// Entries per CPU (a power of two; direct-mapped): 416 KiB.
     pub const SLOTS: u32 = 1 << 12;
 
     /// The slot of {VPC, address} in a CPU's region (a multiplicative
@@ -180,6 +182,8 @@ pub struct NeighbourEntry {
     pub pad: u32,
     /// Where frames to it go.
     pub egress: Egress,
+    /// The ENI behind `egress`'s port when it was found.
+    pub eni: Eni,
 }
 
 /// The route cache (`ROUTE_CACHE`): per CPU, the routes the slow path last

@@ -5,7 +5,7 @@
 use core::mem::MaybeUninit;
 
 use aya_log_ebpf::debug;
-use vpc_common::{Action, DropReason, Egress, NextHopKind, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_ENDPOINT_CLIENT, ENI_FLAG_HEALTH_CHECK, ENI_FLAG_LB_BACKEND, ENI_FLAG_LB_CLIENT, ENI_FLAG_NETWORK_ACL, HEALTH_CHECK_ADDR, HEALTH_CHECK_ROUTE_TABLE, LB_VIA_INTERNET, LB_VIA_VPC, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SERVICES, ENI_FLAG_UPLINK};
+use vpc_common::{Action, DropReason, Egress, Eni, NextHopKind, ENI_FLAG_DIRECT_INTERNET, ENI_FLAG_ENDPOINT_CLIENT, ENI_FLAG_HEALTH_CHECK, ENI_FLAG_LB_BACKEND, ENI_FLAG_LB_CLIENT, ENI_FLAG_NETWORK_ACL, HEALTH_CHECK_ADDR, HEALTH_CHECK_ROUTE_TABLE, LB_VIA_INTERNET, LB_VIA_VPC, ENI_FLAG_SECURITY_GROUPS, ENI_FLAG_SERVICES, ENI_FLAG_UPLINK};
 
 use crate::{
     arp, conntrack,
@@ -205,8 +205,10 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, slot: &mut MaybeUninit<Flow>) -> Re
         }
         return Err(DropReason::NoRoute);
     };
-    let egress: Egress = if next_hop.kind == NextHopKind::Eni as u32 {
-        next_hop.egress
+    // The destination ENI comes with a local next hop's neighbour (its
+    // copy in the neighbour cache); a route to an ENI reads its port's.
+    let (egress, neighbour_eni): (Egress, Option<&Eni>) = if next_hop.kind == NextHopKind::Eni as u32 {
+        (next_hop.egress, None)
     } else if (lb_side != LB_NONE || eni.flags & ENI_FLAG_HEALTH_CHECK != 0) && next_hop.kind != NextHopKind::Local as u32 {
         // A load-balanced flow, and a health check, stay inside the VPC.
         return Err(DropReason::NoRoute);
@@ -217,7 +219,8 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, slot: &mut MaybeUninit<Flow>) -> Re
     } else if next_hop.kind == NextHopKind::GatewayEndpoint as u32 {
         return edge::to_services(pkt, ifindex, ip, flow, eni, next_hop.gateway_id, len);
     } else {
-        route::neighbour(eni.vpc_id, flow.dst, generation).ok_or(DropReason::NoNeighbour)?
+        let (egress, dst_eni) = route::neighbour(eni.vpc_id, flow.dst, generation).ok_or(DropReason::NoNeighbour)?;
+        (egress, Some(dst_eni))
     };
 
     flow.egress = egress.ifindex;
@@ -226,7 +229,10 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, slot: &mut MaybeUninit<Flow>) -> Re
     }
     // 6, 7. Policy and conntrack, with the destination ENI's view (flags,
     // policy ids): one consistent value.
-    let dst_eni = maps::eni_of_port(egress.ifindex).ok_or(DropReason::NoNeighbour)?;
+    let dst_eni = match neighbour_eni {
+        Some(dst_eni) => dst_eni,
+        None => maps::eni_of_port(egress.ifindex).ok_or(DropReason::NoNeighbour)?,
+    };
     if (eni.flags | dst_eni.flags) & (ENI_FLAG_SECURITY_GROUPS | ENI_FLAG_NETWORK_ACL) != 0 {
         policy::network_acls::<{ policy::IN_MAIN }>(flow, eni, dst_eni)?;
         // An ICMP error about a tracked connection passes as related.
@@ -262,7 +268,7 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, slot: &mut MaybeUninit<Flow>) -> Re
 /// Sends a packet the PrivateLink stage decided (`lb::pending`): both ends
 /// translated, out of the port it chose. Never cached.
 #[inline(always)]
-fn send_privatelink<P: Packet>(pkt: &P, ifindex: u32, ip: &mut network_types::ip::Ipv4Hdr, eni: &vpc_common::Eni, len: u64) -> Result<u32, DropReason> {
+fn send_privatelink<P: Packet>(pkt: &P, ifindex: u32, ip: &mut network_types::ip::Ipv4Hdr, eni: &Eni, len: u64) -> Result<u32, DropReason> {
     if ip.ttl <= 1 {
         return icmp::time_exceeded(pkt, ifindex, eni.gateway_ip);
     }

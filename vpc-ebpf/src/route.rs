@@ -1,11 +1,11 @@
 //! Stage 4, route: the route of the source vSwitch's table for a
 //! destination (RT-1), through the route cache, then the direct stage of a
-//! big table or one LPM lookup, and a local destination's ENI (VPC-3),
-//! through the neighbour cache. No loop over configuration.
+//! big table or one LPM lookup, and a local destination's ENI (VPC-3) with
+//! its port's copy of it, through the neighbour cache. No loop over configuration.
 use aya_ebpf::maps::lpm_trie::Key;
 use vpc_common::{direct, neighbour_cache, route_cache, route_key_prefix_len_v4, Egress, Eni, EniAddressKey, NextHop, RouteKey};
 
-use crate::maps::{lookup_cache_slot, DIRECT_HOPS, ENI_BY_ADDRESS, NEIGHBOUR_CACHE, ROUTES, ROUTES_DIRECT, ROUTE_CACHE};
+use crate::maps::{eni_of_port, lookup_cache_slot, DIRECT_HOPS, ENI_BY_ADDRESS, NEIGHBOUR_CACHE, ROUTES, ROUTES_DIRECT, ROUTE_CACHE};
 
 /// The route of `eni`'s table for `dst` (RT-1), through this CPU's route
 /// cache (`vpc_common::route_cache`) under configuration generation
@@ -52,27 +52,31 @@ pub fn lookup(table: u32, dst: [u8; 4]) -> Option<&'static NextHop> {
     ROUTES.get(&key)
 }
 
-/// The ENI holding `addr` in VPC `vpc_id` (next hop local: VPC-3), through
-/// this CPU's neighbour cache (`vpc_common::neighbour_cache`) under
-/// configuration generation `generation` (read before any lookup of the
-/// slow path: an ENI found while the control plane changes the maps is
-/// recorded under the generation it bumps away from), else
-/// `ENI_BY_ADDRESS` (then cached).
+/// The ENI holding `addr` in VPC `vpc_id` (next hop local: VPC-3): where
+/// frames to it go, and the ENI as its port holds it, through this CPU's
+/// neighbour cache (`vpc_common::neighbour_cache`) under configuration
+/// generation `generation` (read before any lookup of the slow path: an
+/// ENI found while the control plane changes the maps is recorded under
+/// the generation it bumps away from), else `ENI_BY_ADDRESS` and
+/// `ENI_BY_PORT` (then cached). None if either has nothing.
 #[inline(always)]
-pub fn neighbour(vpc_id: u32, addr: [u8; 4], generation: u32) -> Option<Egress> {
+pub fn neighbour(vpc_id: u32, addr: [u8; 4], generation: u32) -> Option<(Egress, &'static Eni)> {
     let a = u32::from_ne_bytes(addr);
     let Some(e) = lookup_cache_slot(&NEIGHBOUR_CACHE, neighbour_cache::SLOTS, neighbour_cache::slot(vpc_id, a)) else {
         // SAFETY: read-only use of a value the control plane writes whole.
-        return unsafe { ENI_BY_ADDRESS.get(EniAddressKey { vpc_id, addr }) }.copied();
+        let egress = *unsafe { ENI_BY_ADDRESS.get(EniAddressKey { vpc_id, addr }) }?;
+        return Some((egress, eni_of_port(egress.ifindex)?));
     };
     if e.vpc_id == vpc_id && e.addr == a && e.generation == generation {
-        return Some(e.egress);
+        return Some((e.egress, &e.eni));
     }
     // SAFETY: read-only use of a value the control plane writes whole.
-    let found = *unsafe { ENI_BY_ADDRESS.get(EniAddressKey { vpc_id, addr }) }?;
+    let egress = *unsafe { ENI_BY_ADDRESS.get(EniAddressKey { vpc_id, addr }) }?;
+    let eni = eni_of_port(egress.ifindex)?;
     e.vpc_id = vpc_id;
     e.addr = a;
     e.generation = generation;
-    e.egress = found;
-    Some(found)
+    e.egress = egress;
+    e.eni = *eni;
+    Some((egress, &e.eni))
 }

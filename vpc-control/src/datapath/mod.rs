@@ -904,7 +904,16 @@ impl Datapath {
             None => Vec::new(),
         };
         for (name, path) in &paths {
-            check_pinned_layout(name, path, direct_slots, cache_slots, cpus)?;
+            match check_pinned_layout(name, path, direct_slots, cache_slots, cpus) {
+                // A lookup cache of another layout: a new, empty one takes
+                // its pin (programs still attached keep the old one until
+                // they are replaced).
+                Err(DatapathError::PinnedLayout { .. }) if map_names::LOOKUP_CACHES.contains(name) => {
+                    tracing::info!("map {name} pinned by another version of the datapath: replaced by an empty one");
+                    fs::remove_file(path).map_err(|source| DatapathError::Pin { path: path.clone(), source })?;
+                }
+                result => result?,
+            }
             loader.map_pin_path(name, path.as_path());
         }
         let mut ebpf = loader.load(OBJECT)?;
