@@ -288,6 +288,32 @@ pub fn fix_ipv4_checksum(f: &mut [u8]) {
     f[24..26].copy_from_slice(&c.to_be_bytes());
 }
 
+/// `f` made a fragment of datagram `id`: more fragments to come or not,
+/// at `offset` (8-byte units); the IPv4 checksum made right. At an offset
+/// other than 0 the bytes after the IPv4 header are payload, not a
+/// layer-4 header.
+pub fn fragment_of(mut f: Vec<u8>, id: u16, more: bool, offset: u16) -> Vec<u8> {
+    f[18..20].copy_from_slice(&id.to_be_bytes());
+    f[20..22].copy_from_slice(&((if more { 0x2000 } else { 0 }) | offset).to_be_bytes());
+    fix_ipv4_checksum(&mut f);
+    f
+}
+
+/// A later fragment `f` (no layer-4 header) as the router sends it, from
+/// `router_mac` to `to_mac`: its addresses now `src` -> `dst`, TTL one
+/// less, the IPv4 checksum right, every byte after the IPv4 header as it
+/// came.
+pub fn forwarded_later_fragment(f: &[u8], router_mac: [u8; 6], to_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+    let mut out = f.to_vec();
+    out[0..6].copy_from_slice(&to_mac);
+    out[6..12].copy_from_slice(&router_mac);
+    out[22] -= 1;
+    out[26..30].copy_from_slice(&src.octets());
+    out[30..34].copy_from_slice(&dst.octets());
+    fix_ipv4_checksum(&mut out);
+    out
+}
+
 /// Ethernet + IPv4 (correct header checksum) + `payload` of protocol `proto`.
 pub fn ipv4_frame(
     dst_mac: [u8; 6],

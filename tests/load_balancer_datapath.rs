@@ -10,7 +10,7 @@ use vpc_control::{
     datapath::Mode,
     topology::{INTERNET_MAC, ROUTER_MAC, eni_mac},
 };
-use vpc_tests::{DatapathFixture as Fixture, fix_ipv4_checksum, fix_l4_checksum, l4_frame, same_verdict, tcp_flags as tcp};
+use vpc_tests::{DatapathFixture as Fixture, fix_ipv4_checksum, fix_l4_checksum, forwarded_later_fragment, fragment_of, l4_frame, same_verdict, tcp_flags as tcp};
 
 const XDP_DROP: u32 = 1;
 const XDP_REDIRECT: u32 = 4;
@@ -350,6 +350,41 @@ fn nlb_a_udp_listener_translates_datagrams_both_ways() {
         fix_l4_checksum(&mut answer);
         let out = run_checked(&mut fx, "UDP answer", "eni-web2", &answer, XDP_REDIRECT);
         assert_eq!(out, sent(&answer, "eni-client", "10.0.3.5", 53, "10.0.1.10", 33_000), "{mode}");
+    }
+}
+
+/// A UDP datagram larger than the link, in fragments, through a listener
+/// whose backend port is not its own (53 -> 5353): the first fragment is
+/// balanced and translated, the later one (no layer-4 header: its ports
+/// are its first fragment's as they arrived) follows it to the same
+/// backend with only its addresses translated, its bytes untouched; the
+/// backend's answer in fragments comes back as from the listener alike.
+#[test]
+fn nlb_a_udp_datagram_in_fragments_reaches_one_backend_and_its_answer_comes_back() {
+    let first = Fixture::new(MODEL);
+    for (k, mode) in [Mode::Xdp, Mode::Tc].into_iter().enumerate() {
+        let mut fx = first.twin(mode);
+        let sport = 33_100 + k as u16;
+        let udp = |eni: &str, src: &str, dst: &str, sport: u16, dport: u16, id: u16, more: bool, offset: u16| {
+            let mut f = l4_frame(ROUTER_MAC, eni_mac(eni), ip(src), ip(dst), 17, sport, dport, 0);
+            fix_l4_checksum(&mut f);
+            fragment_of(f, id, more, offset)
+        };
+        let head = udp("eni-client", "10.0.1.10", "10.0.3.5", sport, 53, 21, true, 0);
+        let out = run_checked(&mut fx, "the query's first fragment", "eni-client", &head, XDP_REDIRECT);
+        let (backend, backend_ip) = backend_of(&out);
+        assert_eq!(out, sent(&head, backend, "10.0.1.10", sport, backend_ip, 5353), "first fragment ({mode})");
+        let tail = udp("eni-client", "10.0.1.10", "10.0.3.5", sport, 53, 21, false, 185);
+        let out = run_checked(&mut fx, "the query's last fragment", "eni-client", &tail, XDP_REDIRECT);
+        let expected = forwarded_later_fragment(&tail, ROUTER_MAC, eni_mac(backend), ip("10.0.1.10"), ip(backend_ip));
+        assert_eq!(out, expected, "last fragment ({mode})");
+        let head = udp(backend, backend_ip, "10.0.1.10", 5353, sport, 22, true, 0);
+        let out = run_checked(&mut fx, "the answer's first fragment", backend, &head, XDP_REDIRECT);
+        assert_eq!(out, sent(&head, "eni-client", "10.0.3.5", 53, "10.0.1.10", sport), "answer's first fragment ({mode})");
+        let tail = udp(backend, backend_ip, "10.0.1.10", 5353, sport, 22, false, 185);
+        let out = run_checked(&mut fx, "the answer's last fragment", backend, &tail, XDP_REDIRECT);
+        let expected = forwarded_later_fragment(&tail, ROUTER_MAC, eni_mac("eni-client"), ip("10.0.3.5"), ip("10.0.1.10"));
+        assert_eq!(out, expected, "answer's last fragment ({mode})");
     }
 }
 

@@ -10,7 +10,7 @@ use vpc_control::{
     policy::{self, Verdict},
     topology::{ROUTER_MAC, eni_mac},
 };
-use vpc_tests::{DatapathFixture, TC_ACT_REDIRECT, TC_ACT_SHOT, fix_ipv4_checksum, icmp_echo, inet_csum, ipv4_frame, l4_frame, stay_on_this_cpu, tcp_flags::{ACK, FIN, SYN}};
+use vpc_tests::{DatapathFixture, TC_ACT_REDIRECT, TC_ACT_SHOT, fix_ipv4_checksum, fragment_of, icmp_echo, inet_csum, ipv4_frame, l4_frame, stay_on_this_cpu, tcp_flags::{ACK, FIN, SYN}};
 
 const XDP_DROP: u32 = 1;
 const XDP_REDIRECT: u32 = 4;
@@ -726,15 +726,6 @@ fn flow_cache_flows_sharing_a_set_are_each_judged_right() {
     for (k, f) in allowed.iter().enumerate() {
         expect(&mut fx, &format!("flow {k} after the rule is revoked"), "i-client", f, XDP_DROP, Some(DropReason::SgIngress));
     }
-}
-
-/// `f` made a fragment of datagram `id`: more fragments to come or not,
-/// at `offset` (8-byte units); the IPv4 checksum made right.
-fn fragment_of(mut f: Vec<u8>, id: u16, more: bool, offset: u16) -> Vec<u8> {
-    f[18..20].copy_from_slice(&id.to_be_bytes());
-    f[20..22].copy_from_slice(&((if more { 0x2000 } else { 0 }) | offset).to_be_bytes());
-    fix_ipv4_checksum(&mut f);
-    f
 }
 
 /// Non-first fragments follow their first fragment (issue 18: they were

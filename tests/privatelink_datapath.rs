@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 
 use vpc_common::DropReason;
 use vpc_control::{datapath::Mode, topology::{ROUTER_MAC, eni_mac}};
-use vpc_tests::{DatapathFixture as Fixture, fix_ipv4_checksum, fix_l4_checksum, l4_frame, same_verdict, tcp_flags as tcp};
+use vpc_tests::{DatapathFixture as Fixture, fix_ipv4_checksum, fix_l4_checksum, forwarded_later_fragment, fragment_of, l4_frame, same_verdict, tcp_flags as tcp};
 
 const XDP_DROP: u32 = 1;
 const XDP_REDIRECT: u32 = 4;
@@ -137,6 +137,43 @@ fn ep_3_ep_4_a_consumer_reaches_the_service_backend_through_its_endpoint_eni_acr
             assert_eq!(out, sent(&ack, web, "10.0.3.5", lb_port, "10.0.1.10", 8080), "ACK ({mode})");
         }
         assert_eq!(ports.len(), 10, "{mode}: one port per connection: {ports:?}");
+    }
+}
+
+/// EP-3: a request in fragments (a segment its sender's stack fragmented)
+/// to the endpoint ENI reaches the service's backend: the first fragment
+/// translated both ways as the connection's packets are, the later one
+/// (no layer-4 header: its ports are its first fragment's as they
+/// arrived) with its addresses only, its bytes untouched; the backend's
+/// answer in fragments comes back as from the endpoint ENI alike.
+#[test]
+fn ep_3_a_request_in_fragments_reaches_the_backend_through_the_endpoint_eni_and_its_answer_comes_back() {
+    let first = Fixture::new(&model());
+    for (k, mode) in [Mode::Xdp, Mode::Tc].into_iter().enumerate() {
+        let mut fx = first.twin(mode);
+        let (client, web) = ("eni-client", "eni-web");
+        let sport = 40_100 + k as u16;
+        let syn = tcp_from(client, "10.0.1.10", "10.0.1.100", sport, 80, tcp::SYN);
+        let out = run_checked(&mut fx, "SYN to the endpoint ENI", client, &syn, XDP_REDIRECT);
+        let lb_port = u16::from_be_bytes([out[34], out[35]]);
+        let syn_ack = tcp_from(web, "10.0.1.10", "10.0.3.5", 8080, lb_port, tcp::SYN | tcp::ACK);
+        run_checked(&mut fx, "SYN-ACK from the backend", web, &syn_ack, XDP_REDIRECT);
+        let request = |more, offset| fragment_of(tcp_from(client, "10.0.1.10", "10.0.1.100", sport, 80, tcp::ACK), 31, more, offset);
+        let head = request(true, 0);
+        let out = run_checked(&mut fx, "the request's first fragment", client, &head, XDP_REDIRECT);
+        assert_eq!(out, sent(&head, web, "10.0.3.5", lb_port, "10.0.1.10", 8080), "first fragment ({mode})");
+        let tail = request(false, 3);
+        let out = run_checked(&mut fx, "the request's last fragment", client, &tail, XDP_REDIRECT);
+        let expected = forwarded_later_fragment(&tail, ROUTER_MAC, eni_mac(web), ip("10.0.3.5"), ip("10.0.1.10"));
+        assert_eq!(out, expected, "last fragment ({mode})");
+        let answer = |more, offset| fragment_of(tcp_from(web, "10.0.1.10", "10.0.3.5", 8080, lb_port, tcp::ACK), 32, more, offset);
+        let head = answer(true, 0);
+        let out = run_checked(&mut fx, "the answer's first fragment", web, &head, XDP_REDIRECT);
+        assert_eq!(out, sent(&head, client, "10.0.1.100", 80, "10.0.1.10", sport), "answer's first fragment ({mode})");
+        let tail = answer(false, 3);
+        let out = run_checked(&mut fx, "the answer's last fragment", web, &tail, XDP_REDIRECT);
+        let expected = forwarded_later_fragment(&tail, ROUTER_MAC, eni_mac(client), ip("10.0.1.100"), ip("10.0.1.10"));
+        assert_eq!(out, expected, "answer's last fragment ({mode})");
     }
 }
 

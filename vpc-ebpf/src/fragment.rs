@@ -41,17 +41,34 @@ pub fn follow(ifindex: u32, ip: &Ipv4Hdr, flow: &mut Flow) -> Result<(), DropRea
     Ok(())
 }
 
+/// The ports `flow`'s packet carries (ICMP: its identifier where a port
+/// is), packed for [`remember_carried`]: taken before a stage translates
+/// the flow (load balancing, PrivateLink), since a later fragment follows
+/// its first fragment as it arrived, not as it left.
+#[inline(always)]
+pub fn carried(flow: &Flow) -> u32 {
+    u32::from(flow.sport) << 16 | u32::from(flow.dport)
+}
+
 /// Remembers the flow of a first fragment (more fragments set, offset 0)
-/// received on `ifindex`, once the pipeline decided to forward it.
+/// received on `ifindex`, once the pipeline decided to forward it, with
+/// the ports it came with (`flow` untranslated).
 #[inline(always)]
 pub fn remember(ifindex: u32, ip: &Ipv4Hdr, flow: &Flow) {
+    remember_carried(ifindex, ip, carried(flow), flow);
+}
+
+/// [`remember`] with the ports the packet came with, taken by [`carried`]
+/// before `flow` was translated (its protocol and ICMP type never are).
+#[inline(always)]
+pub fn remember_carried(ifindex: u32, ip: &Ipv4Hdr, carried: u32, flow: &Flow) {
     if u16::from_be_bytes(ip.frags) & (MORE_FRAGMENTS | OFFSET) != MORE_FRAGMENTS {
         return;
     }
     let first = FragmentFlow {
         seen_ns: clock::now(),
-        sport: flow.sport,
-        dport: flow.dport,
+        sport: (carried >> 16) as u16,
+        dport: carried as u16,
         icmp_type: if flow.proto == 1 { flow.flags } else { 0 },
         pad: [0; 3],
     };

@@ -107,6 +107,9 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, slot: &mut MaybeUninit<Flow>) -> Re
     }
     // A later fragment takes the ports of its first one (or goes).
     fragment::follow(ifindex, ip, flow)?;
+    // Its ports as it carries them: load balancing and PrivateLink
+    // translate `flow`, and a later fragment follows the untranslated ones.
+    let carried = fragment::carried(flow);
     if eni.flags & ENI_FLAG_UPLINK != 0 {
         return edge::inbound(pkt, ifindex, eth, ip, flow, eni, len);
     }
@@ -177,6 +180,7 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, slot: &mut MaybeUninit<Flow>) -> Re
         false
     };
     if privatelink_decided {
+        fragment::remember_carried(ifindex, ip, carried, flow);
         return send_privatelink(pkt, ifindex, ip, eni, len);
     }
     // Read back from the map (volatile: LLVM does not carry the constants
@@ -243,7 +247,7 @@ pub fn run<P: Packet>(pkt: &P, ifindex: u32, slot: &mut MaybeUninit<Flow>) -> Re
             conntrack::check(flow, eni.vpc_id, eni, dst_eni, ifindex, egress.ifindex, false)?;
         }
     }
-    fragment::remember(ifindex, ip, flow);
+    fragment::remember_carried(ifindex, ip, carried, flow);
     if lb_side != LB_NONE {
         // Translated, never cached.
         let side = if lb_side == LB_TO_BACKEND { Side::Destination } else { Side::Source };

@@ -421,6 +421,29 @@ fn expected_layout(
     })
 }
 
+/// Attempts at loading a program (see [`load_retrying`]), as libbpf makes.
+const LOAD_ATTEMPTS: u32 = 5;
+
+/// Runs `load` (a program's `BPF_PROG_LOAD`) again while the kernel answers
+/// EAGAIN, at most [`LOAD_ATTEMPTS`] times: the verifier gives up with
+/// EAGAIN whenever the loading thread has a signal pending (a child process
+/// of the daemon or of a test exiting meanwhile), which says nothing of the
+/// program. Any other answer is returned as it is.
+fn load_retrying(mut load: impl FnMut() -> Result<(), ProgramError>) -> Result<(), ProgramError> {
+    let mut attempt = 1;
+    loop {
+        match load() {
+            Err(ProgramError::LoadError { io_error, .. })
+                if io_error.raw_os_error() == Some(libc::EAGAIN) && attempt < LOAD_ATTEMPTS =>
+            {
+                tracing::info!("program verification interrupted by a signal (attempt {attempt}): loading it again");
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
 /// A map pinned by another version of the datapath would be reused as is
 /// and misread: refuse it with a clear error instead.
 fn check_pinned_layout(
@@ -923,14 +946,14 @@ impl Datapath {
                 .program_mut(name)
                 .ok_or(DatapathError::Missing(name))?
                 .try_into()?;
-            prog.load()?;
+            load_retrying(|| prog.load())?;
         }
         if programs.contains(&ROUTER_TC_PROGRAM) {
             let tc: &mut SchedClassifier = ebpf
                 .program_mut(ROUTER_TC_PROGRAM)
                 .ok_or(DatapathError::Missing(ROUTER_TC_PROGRAM))?
                 .try_into()?;
-            tc.load()?;
+            load_retrying(|| tc.load())?;
         }
         // After the programs are loaded, so they hold the ring buffer too. A
         // failure costs the log records, never the datapath.
@@ -2339,4 +2362,47 @@ fn lb_backends_gone(current: &MapEntries, desired: &MapEntries) -> Vec<(u32, vpc
         .filter(|lb| !now.contains(lb))
         .map(|(l, b)| (l, b, drain.get(&l).copied().unwrap_or(0)))
         .collect()
+}
+
+#[cfg(test)]
+mod load_tests {
+    use std::{cell::Cell, io};
+
+    use aya::programs::ProgramError;
+
+    use super::{LOAD_ATTEMPTS, load_retrying};
+
+    fn refused(errno: i32) -> ProgramError {
+        ProgramError::LoadError {
+            io_error: io::Error::from_raw_os_error(errno),
+            verifier_log: aya_obj::VerifierLog::new(String::new()),
+        }
+    }
+
+    #[test]
+    fn a_load_interrupted_by_a_signal_is_made_again_and_a_refusal_is_not() {
+        let calls = Cell::new(0);
+        let twice_interrupted = load_retrying(|| {
+            calls.set(calls.get() + 1);
+            if calls.get() <= 2 { Err(refused(libc::EAGAIN)) } else { Ok(()) }
+        });
+        assert!(twice_interrupted.is_ok());
+        assert_eq!(calls.get(), 3);
+
+        calls.set(0);
+        let always = load_retrying(|| {
+            calls.set(calls.get() + 1);
+            Err(refused(libc::EAGAIN))
+        });
+        assert!(matches!(always, Err(ProgramError::LoadError { .. })));
+        assert_eq!(calls.get(), LOAD_ATTEMPTS);
+
+        calls.set(0);
+        let verifier_refused = load_retrying(|| {
+            calls.set(calls.get() + 1);
+            Err(refused(libc::EACCES))
+        });
+        assert!(matches!(verifier_refused, Err(ProgramError::LoadError { .. })));
+        assert_eq!(calls.get(), 1, "a verifier's refusal is final");
+    }
 }
