@@ -302,7 +302,8 @@ pub fn fragment_of(mut f: Vec<u8>, id: u16, more: bool, offset: u16) -> Vec<u8> 
 /// A later fragment `f` (no layer-4 header) as the router sends it, from
 /// `router_mac` to `to_mac`: its addresses now `src` -> `dst`, TTL one
 /// less, the IPv4 checksum right, every byte after the IPv4 header as it
-/// came.
+/// came (a translated packet's ports and layer-4 checksum are the
+/// caller's to write after).
 pub fn forwarded_later_fragment(f: &[u8], router_mac: [u8; 6], to_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
     let mut out = f.to_vec();
     out[0..6].copy_from_slice(&to_mac);

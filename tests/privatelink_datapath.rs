@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 
 use vpc_common::DropReason;
 use vpc_control::{datapath::Mode, topology::{ROUTER_MAC, eni_mac}};
-use vpc_tests::{DatapathFixture as Fixture, fix_ipv4_checksum, fix_l4_checksum, forwarded_later_fragment, fragment_of, l4_frame, same_verdict, tcp_flags as tcp};
+use vpc_tests::{DatapathFixture as Fixture, fix_l4_checksum, forwarded_later_fragment, fragment_of, l4_frame, same_verdict, tcp_flags as tcp};
 
 const XDP_DROP: u32 = 1;
 const XDP_REDIRECT: u32 = 4;
@@ -92,15 +92,9 @@ fn tcp_from(eni: &str, src: &str, dst: &str, sport: u16, dport: u16, flags: u8) 
 /// `frame` as the router sends it to `to_eni`, its addresses and ports
 /// now `src`:`sport` -> `dst`:`dport`, TTL one less, checksums right.
 fn sent(frame: &[u8], to_eni: &str, src: &str, sport: u16, dst: &str, dport: u16) -> Vec<u8> {
-    let mut f = frame.to_vec();
-    f[0..6].copy_from_slice(&eni_mac(to_eni));
-    f[6..12].copy_from_slice(&ROUTER_MAC);
-    f[22] -= 1;
-    f[26..30].copy_from_slice(&ip(src).octets());
-    f[30..34].copy_from_slice(&ip(dst).octets());
+    let mut f = forwarded_later_fragment(frame, ROUTER_MAC, eni_mac(to_eni), ip(src), ip(dst));
     f[34..36].copy_from_slice(&sport.to_be_bytes());
     f[36..38].copy_from_slice(&dport.to_be_bytes());
-    fix_ipv4_checksum(&mut f);
     fix_l4_checksum(&mut f);
     f
 }
